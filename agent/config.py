@@ -1,0 +1,557 @@
+"""TOML configuration -> frozen, typed `Settings`, with errors an operator can act on.
+
+Every problem is reported at once, one line each, as ``FILE:LINE: key.path:
+message``; a bad configuration raises `ConfigError` and the CLI exits 2.  String
+values may reference ``${NAME}`` (environment) or ``${file:/path}`` (a file's
+content, trailing newline removed); ``$${`` is a literal ``${``.  A value that
+came from such a reference, or that belongs to a secret key, is never echoed in
+an error message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import math
+import os
+import re
+import stat
+import types
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import tomlkit
+from tomlkit.exceptions import ParseError, TOMLKitError
+
+from agent.secret import MASK, Secret
+from agent.settings import Settings
+
+PathPart = str | int
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One configuration problem, located as precisely as the file allows."""
+
+    source: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` says why, line by line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    settings: Settings
+    warnings: tuple[str, ...]
+    has_literal_secrets: bool
+
+
+def load_config(
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+) -> LoadedConfig:
+    """Read, validate and convert the configuration file at `path`."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(source, None, "", "file not found")]) from None
+    except PermissionError:
+        raise ConfigError(
+            [
+                Problem(
+                    source, None, "", "permission denied (the agent's user must be able to read it)"
+                )
+            ]
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(source, None, "", f"not UTF-8 text ({exc.reason})")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(source, None, "", f"cannot read: {exc.strerror}")]) from None
+    loaded = parse_config_text(text, source, environ)
+    perm_warnings = check_file_permissions(Path(path), loaded.has_literal_secrets)
+    return LoadedConfig(
+        loaded.settings, loaded.warnings + tuple(perm_warnings), loaded.has_literal_secrets
+    )
+
+
+def parse_config_text(
+    text: str, source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> LoadedConfig:
+    """Validate TOML `text`; `source` names it in messages."""
+    try:
+        document = tomlkit.parse(text).unwrap()
+    except TOMLKitError as exc:
+        raise ConfigError([_syntax_problem(exc, text, source)]) from None
+    validator = _Validator(source, KeyLines(text), os.environ if environ is None else environ)
+    settings = validator.section(Settings, document, ())
+    if validator.problems:
+        raise ConfigError(sorted(validator.problems, key=lambda p: p.line or math.inf))
+    settings = dataclasses.replace(settings, source=source)
+    return LoadedConfig(settings, tuple(validator.warnings), validator.literal_secrets)
+
+
+def _syntax_problem(exc: TOMLKitError, text: str, source: str) -> Problem:
+    # tomlkit appends " at line L col C"; the line is reported in front instead.
+    message = re.sub(r"\s+at line \d+ col \d+$", "", str(exc))
+    if isinstance(exc, ParseError):
+        return Problem(source, exc.line, "", f"TOML syntax error: {message} (column {exc.col})")
+    # Some errors (a duplicate key) come without a position; the standard
+    # library's parser finds the same error and knows where it is.
+    import tomllib
+
+    line = None
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as std:
+        found = re.search(r"at line (\d+)", str(std))
+        line = int(found.group(1)) if found else None
+    return Problem(source, line, "", f"TOML syntax error: {message}")
+
+
+def check_file_permissions(path: Path, has_literal_secrets: bool) -> list[str]:
+    """Warn when the file can leak its secrets or be changed by someone but root."""
+    try:
+        st = path.stat()
+    except OSError:
+        return []
+    warnings = []
+    mode = stat.S_IMODE(st.st_mode)
+    if has_literal_secrets and mode & stat.S_IROTH:
+        warnings.append(
+            f"{path}: contains secrets and is world-readable (mode {mode:04o}); fix: "
+            f"chmod 640 {path} && chown root:sysops-agent {path}"
+        )
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        warnings.append(
+            f"{path}: writable by group or others (mode {mode:04o}), so they could redirect "
+            f"alerts; fix: chmod 640 {path} && chown root:sysops-agent {path}"
+        )
+    elif st.st_uid != 0 and mode & stat.S_IWUSR:
+        warnings.append(
+            f"{path}: owned and writable by uid {st.st_uid}, not root; an agent running as that "
+            f"user could rewrite its own configuration; fix: chown root:sysops-agent {path}"
+        )
+    return warnings
+
+
+# --------------------------------------------------------------------------- line index
+
+
+_HEADER = re.compile(r"^\s*(\[\[|\[)(.*?)(\]\]|\])\s*(#.*)?$")
+_KEY_PART = r"""[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'"""
+_KEY = re.compile(rf"^\s*((?:{_KEY_PART})(?:\s*\.\s*(?:{_KEY_PART}))*)\s*=")
+
+
+def _split_key(text: str) -> list[str]:
+    parts = re.findall(_KEY_PART, text)
+    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
+
+
+class KeyLines:
+    """Maps dotted key paths to the line they are written on.
+
+    tomlkit keeps no positions, so this re-reads the (already valid) text: it
+    follows table headers, arrays of tables and multi-line values, and records
+    the line of every ``key =``.  Keys inside inline tables resolve to the
+    line of their parent key.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[tuple[PathPart, ...], int] = {}
+        self._index(text)
+
+    def line_for(self, path: tuple[PathPart, ...]) -> int | None:
+        while path:
+            if path in self._lines:
+                return self._lines[path]
+            path = path[:-1]
+        return None
+
+    def _index(self, text: str) -> None:
+        table: tuple[PathPart, ...] = ()
+        aot_counts: dict[tuple[PathPart, ...], int] = {}
+        depth = 0
+        in_string: str | None = None
+        for number, line in enumerate(text.splitlines(), start=1):
+            rest = line
+            if in_string is None and depth == 0:
+                header = _HEADER.match(line)
+                if header and len(header.group(1)) == len(header.group(3)):
+                    names = tuple(_split_key(header.group(2)))
+                    if header.group(1) == "[[":
+                        index = aot_counts.get(names, 0)
+                        aot_counts[names] = index + 1
+                        table = (*names, index)
+                    else:
+                        table = names
+                    self._lines.setdefault(table, number)
+                    continue
+                key = _KEY.match(line)
+                if key:
+                    full = (*table, *_split_key(key.group(1)))
+                    self._lines.setdefault(full, number)
+                    rest = line[key.end() :]
+            depth, in_string = _scan_value(rest, depth, in_string)
+
+
+def _scan_value(text: str, depth: int, in_string: str | None) -> tuple[int, str | None]:
+    """Track bracket depth and open multi-line strings across lines."""
+    i = 0
+    n = len(text)
+    while i < n:
+        if in_string is not None:
+            end = text.find(in_string, i)
+            if in_string == '"""':
+                while end > 0 and text[end - 1] == "\\":
+                    end = text.find(in_string, end + 1)
+            if end < 0:
+                return depth, in_string
+            i = end + len(in_string)
+            in_string = None
+            continue
+        ch = text[i]
+        if ch == "#":
+            break
+        if text.startswith('"""', i) or text.startswith("'''", i):
+            in_string = text[i : i + 3]
+            i += 3
+            continue
+        if ch == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif ch == "'":
+            close = text.find("'", i + 1)
+            i = n if close < 0 else close
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return depth, in_string
+
+
+# --------------------------------------------------------------------------- validation
+
+
+_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INVALID = object()
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def _render(path: tuple[PathPart, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _describe(value: Any, reveal: bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        if not reveal:
+            return "a string"
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return '"' + shown.replace('"', '\\"') + '"'
+    if isinstance(value, int | float):
+        return repr(value) if reveal else "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Validator:
+    def __init__(self, source: str, lines: KeyLines, environ: Mapping[str, str]) -> None:
+        self.source = source
+        self.lines = lines
+        self.environ = environ
+        self.problems: list[Problem] = []
+        self.warnings: list[str] = []
+        self.literal_secrets = False
+
+    def problem(self, path: tuple[PathPart, ...], message: str) -> None:
+        self.problems.append(
+            Problem(self.source, self.lines.line_for(path), _render(path), message)
+        )
+
+    def warn(self, path: tuple[PathPart, ...], message: str) -> None:
+        line = self.lines.line_for(path)
+        where = f"{self.source}:{line}" if line else self.source
+        self.warnings.append(f"{where}: {_render(path)}: {message}")
+
+    # -- sections ------------------------------------------------------------------------
+
+    def section(self, cls: type[Any], table: Mapping[str, Any], path: tuple[PathPart, ...]) -> Any:
+        hints = get_type_hints(cls)
+        by_key = {
+            (f.metadata.get("key") or f.name): f
+            for f in fields(cls)
+            if not f.metadata.get("internal")
+        }
+        for key in table:
+            if key not in by_key:
+                guess = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.6)
+                hint = f"; did you mean '{guess[0]}'?" if guess else ""
+                where = f"in [{_render(path)}]" if path else "at the top level"
+                self.problem((*path, key), f"unknown key {where}{hint}")
+        kwargs: dict[str, Any] = {}
+        for key, f in by_key.items():
+            if key not in table:
+                continue
+            value = self.value(hints[f.name], table[key], (*path, key), f.metadata)
+            if value is not _INVALID:
+                kwargs[f.name] = value
+        if kwargs.get("enabled"):
+            for key, f in by_key.items():
+                missing = key not in table or (f.name in kwargs and not kwargs[f.name])
+                if f.metadata.get("required_when_enabled") and missing:
+                    self.problem((*path, key), f"required when [{_render(path)}] is enabled")
+        return cls(**kwargs)
+
+    # -- values --------------------------------------------------------------------------
+
+    def value(self, tp: Any, raw: Any, path: tuple[PathPart, ...], meta: Mapping[str, Any]) -> Any:
+        origin = get_origin(tp)
+        if origin in (Union, types.UnionType):
+            (tp,) = [arg for arg in get_args(tp) if arg is not type(None)]
+            origin = get_origin(tp)
+        if isinstance(tp, type) and is_dataclass(tp):
+            if not isinstance(raw, dict):
+                self.problem(path, f"expected a table, got {_describe(raw, True)}")
+                return _INVALID
+            return self.section(tp, raw, path)
+        if origin is tuple:
+            return self._array(get_args(tp)[0], raw, path, meta)
+        if origin is Mapping:
+            return self._headers(raw, path)
+        if tp is bool:
+            if not isinstance(raw, bool):
+                self.problem(path, f"expected true or false, got {_describe(raw, True)}")
+                return _INVALID
+            return raw
+        if tp is int or tp is float:
+            return self._number(tp, raw, path, meta)
+        if tp is str or tp is Secret:
+            return self._string(tp is Secret, raw, path, meta)
+        raise TypeError(f"schema type {tp!r} at {_render(path)} is not supported")
+
+    def _array(
+        self, item_tp: Any, raw: Any, path: tuple[PathPart, ...], meta: Mapping[str, Any]
+    ) -> Any:
+        if not isinstance(raw, list):
+            self.problem(path, f"expected an array, got {_describe(raw, True)}")
+            return _INVALID
+        items = [self.value(item_tp, item, (*path, i), meta) for i, item in enumerate(raw)]
+        if any(item is _INVALID for item in items):
+            return _INVALID
+        return tuple(items)
+
+    def _headers(self, raw: Any, path: tuple[PathPart, ...]) -> Any:
+        if not isinstance(raw, dict):
+            self.problem(
+                path, f"expected a table of header names to values, got {_describe(raw, True)}"
+            )
+            return _INVALID
+        out: dict[str, Secret] = {}
+        for name, value in raw.items():
+            if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+                self.problem((*path, name), "not a valid HTTP header name")
+                continue
+            secret = self._string(True, value, (*path, name), {})
+            if secret is not _INVALID:
+                out[name] = secret
+        return MappingProxyType(out)
+
+    def _number(
+        self, tp: type, raw: Any, path: tuple[PathPart, ...], meta: Mapping[str, Any]
+    ) -> Any:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            wanted = "an integer" if tp is int else "a number"
+            self.problem(path, f"expected {wanted}, got {_describe(raw, True)}")
+            return _INVALID
+        if tp is int and isinstance(raw, float):
+            self.problem(path, f"expected an integer, got {raw!r}")
+            return _INVALID
+        if isinstance(raw, float) and not math.isfinite(raw):
+            self.problem(path, f"expected a finite number, got {raw!r}")
+            return _INVALID
+        ge, gt, le = meta.get("ge"), meta.get("gt"), meta.get("le")
+        low_ok = (ge is None or raw >= ge) and (gt is None or raw > gt)
+        high_ok = le is None or raw <= le
+        if not (low_ok and high_ok):
+            low = (
+                f">= {_num(ge)}" if ge is not None else (f"> {_num(gt)}" if gt is not None else "")
+            )
+            high = f"<= {_num(le)}" if le is not None else ""
+            bounds = " and ".join(b for b in (low, high) if b)
+            self.problem(path, f"must be {bounds}, got {raw!r}")
+            return _INVALID
+        return tp(raw)
+
+    def _string(
+        self, secret: bool, raw: Any, path: tuple[PathPart, ...], meta: Mapping[str, Any]
+    ) -> Any:
+        if not isinstance(raw, str):
+            self.problem(path, f"expected a string, got {_describe(raw, not secret)}")
+            return _INVALID
+        expanded = self._expand(raw, path)
+        if expanded is None:
+            return _INVALID
+        value, substituted = expanded
+        reveal = not (secret or substituted)
+        choices = meta.get("choices")
+        if choices:
+            match = next((c for c in choices if c.lower() == value.lower()), None)
+            if match is None:
+                self.problem(
+                    path, f"expected one of {', '.join(choices)}; got {_describe(value, reveal)}"
+                )
+                return _INVALID
+            value = match
+        if meta.get("regex"):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                self.problem(path, f"invalid regular expression: {exc}")
+                return _INVALID
+        if meta.get("url") and not self._check_url(value, meta["url"], path, reveal):
+            return _INVALID
+        if path and path[-1] == "hostname" and not re.fullmatch(r"[^\s/\x00-\x1f]{1,253}", value):
+            self.problem(path, "must be 1-253 characters without spaces, '/' or control characters")
+            return _INVALID
+        if secret:
+            if not substituted:
+                self.literal_secrets = True
+            return Secret(value)
+        return value
+
+    def _check_url(self, value: str, mode: str, path: tuple[PathPart, ...], reveal: bool) -> bool:
+        from urllib.parse import urlsplit
+
+        shown = f" {_describe(value, True)}" if reveal else ""
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname or ""
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            self.problem(path, f"not a valid URL{shown}")
+            return False
+        if parts.scheme not in ("http", "https") or not host:
+            self.problem(path, f"expected an http(s) URL with a host{shown}")
+            return False
+        if parts.scheme == "http" and not is_loopback_host(host):
+            if mode == "strict":
+                self.problem(path, "must use https (plain http is accepted only for loopback)")
+                return False
+            self.warn(path, "plain http sends alerts unencrypted; use https")
+        return True
+
+    def _expand(self, raw: str, path: tuple[PathPart, ...]) -> tuple[str, bool] | None:
+        substituted = False
+        failed = False
+
+        def replace(match: re.Match[str]) -> str:
+            nonlocal substituted, failed
+            if match.group(0) == "$${":
+                return "${"
+            ref = match.group(1)
+            substituted = True
+            if ref.startswith("file:"):
+                file_path = ref[5:]
+                try:
+                    return Path(file_path).read_text(encoding="utf-8").rstrip("\r\n")
+                except OSError as exc:
+                    self.problem(path, f"cannot read secret file {file_path}: {exc.strerror}")
+                    failed = True
+                    return ""
+            if not _ENV_NAME.fullmatch(ref):
+                self.problem(
+                    path,
+                    f"'${{{ref}}}' is not a valid reference (use ${{NAME}} or ${{file:/path}})",
+                )
+                failed = True
+                return ""
+            if ref not in self.environ:
+                self.problem(path, f"environment variable {ref} is not set")
+                failed = True
+                return ""
+            return self.environ[ref]
+
+        value = _REFERENCE.sub(replace, raw)
+        return None if failed else (value, substituted)
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+# --------------------------------------------------------------------------- output
+
+
+def masked_dict(obj: Any) -> Any:
+    """The settings as plain data with every secret replaced by ``***``."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        out: dict[str, Any] = {}
+        for f in fields(obj):
+            if f.metadata.get("internal"):
+                continue
+            value = masked_dict(getattr(obj, f.name))
+            if value is not None:
+                out[f.metadata.get("key") or f.name] = value
+        return out
+    if isinstance(obj, Secret):
+        return MASK
+    if isinstance(obj, Mapping):
+        return {k: masked_dict(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return [masked_dict(v) for v in obj]
+    return obj
+
+
+def settings_to_toml(settings: Settings) -> str:
+    return tomlkit.dumps(masked_dict(settings))
+
+
+def iter_secrets(obj: Any) -> Iterator[Secret]:
+    """Every secret inside a settings object (for tests and audits)."""
+    if isinstance(obj, Secret):
+        yield obj
+    elif is_dataclass(obj) and not isinstance(obj, type):
+        for f in fields(obj):
+            yield from iter_secrets(getattr(obj, f.name))
+    elif isinstance(obj, Mapping):
+        for v in obj.values():
+            yield from iter_secrets(v)
+    elif isinstance(obj, tuple):
+        for v in obj:
+            yield from iter_secrets(v)

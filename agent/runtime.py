@@ -1,0 +1,299 @@
+"""The asyncio supervisor: one task per collector domain, signals, reload, shutdown.
+
+* Each domain runs on its own drift-free schedule (`agent.schedule.Ticker`).
+* A failing collection is counted and logged (rate-limited) and the domain
+  goes on with its next tick; a task that dies anyway is restarted with
+  exponential backoff while the other domains keep running.
+* SIGTERM/SIGINT: stop collecting, give pending deliveries
+  `agent.shutdown_timeout_secs`, exit 0.
+* SIGHUP: re-read and validate the configuration; apply it if valid, else
+  keep the running one and log every problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from agent.assembly import build_channels, summarize, threshold_rules
+from agent.collectors import build_collectors
+from agent.collectors.base import Collector
+from agent.config import ConfigError, LoadedConfig, load_config
+from agent.logsetup import set_level
+from agent.schedule import Ticker
+from agent.settings import Settings
+from agent.store import Store
+from alerting.delivery import ChannelWorker
+from alerting.router import Router
+from analyzers.base import Batch
+from analyzers.threshold import ThresholdAnalyzer
+
+log = logging.getLogger(__name__)
+
+RESTART_BASE_SECS = 1.0
+RESTART_MAX_SECS = 60.0
+# A task that ran this long before failing starts its backoff from scratch.
+HEALTHY_RUN_SECS = 300.0
+HOUSEKEEPING_SECS = 60.0
+# Repeated identical collector errors are logged once per this many seconds.
+ERROR_LOG_EVERY_SECS = 600.0
+
+
+class Supervisor:
+    """Runs named tasks and restarts the ones that crash, with backoff."""
+
+    def __init__(
+        self, base_delay: float = RESTART_BASE_SECS, max_delay: float = RESTART_MAX_SECS
+    ) -> None:
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.restarts: Counter[str] = Counter()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def spawn(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._tasks[name] = asyncio.get_running_loop().create_task(
+            self._supervise(name, factory), name=name
+        )
+
+    async def _supervise(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while True:
+            started = loop.time()
+            try:
+                await factory()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if loop.time() - started >= HEALTHY_RUN_SECS:
+                    failures = 0
+                delay = min(self.max_delay, self.base_delay * 2**failures)
+                failures += 1
+                self.restarts[name] += 1
+                log.exception("task %s crashed; restarting in %.1f s", name, delay)
+                await asyncio.sleep(delay)
+
+    def names(self) -> list[str]:
+        return list(self._tasks)
+
+    async def stop(self, names: list[str] | None = None) -> None:
+        chosen = list(self._tasks) if names is None else names
+        tasks = [self._tasks.pop(n) for n in chosen if n in self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Agent:
+    """The daemon: owns the store, the analyzers, the router and the supervisor."""
+
+    def __init__(self, loaded: LoadedConfig, config_path: str | None = None) -> None:
+        self.settings: Settings = loaded.settings
+        self.config_path = config_path
+        self.store = Store(self.settings.storage.ring_buffer_capacity)
+        self.threshold = ThresholdAnalyzer(threshold_rules(self.settings))
+        self.router = Router(
+            self.settings.agent.hostname,
+            [ChannelWorker(c) for c in build_channels(self.settings)],
+            min_interval_secs=self.settings.alerting.min_interval_secs,
+            dedup_window_secs=self.settings.alerting.dedup_window_secs,
+        )
+        self.supervisor = Supervisor()
+        self.collector_errors: Counter[str] = Counter()
+        self.ticks: Counter[str] = Counter()
+        self.skipped_ticks: Counter[str] = Counter()
+        self._last_error_log: dict[str, tuple[str, float]] = {}
+        self._collector_tasks: list[str] = []
+        self._stopping = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        self._prepare_dirs()
+        for worker in self.router.workers:
+            worker.start()
+        self._start_collectors()
+        self.supervisor.spawn("housekeeping", self._housekeeping)
+        self._describe_start()
+        await self._stopping.wait()
+        await self._shutdown()
+        return 0
+
+    def request_stop(self) -> None:
+        if not self._stopping.is_set():
+            log.info("stopping")
+            self._stopping.set()
+
+    def request_reload(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _shutdown(self) -> None:
+        await self.supervisor.stop()
+        for task in list(self._background):
+            task.cancel()
+        timeout = self.settings.agent.shutdown_timeout_secs
+        await self._drain_and_stop(self.router.workers, timeout)
+        if self.settings.agent.pid_file:
+            with contextlib.suppress(OSError):
+                Path(self.settings.agent.pid_file).unlink()
+        log.info("stopped")
+
+    @staticmethod
+    async def _drain_and_stop(workers: list[ChannelWorker], timeout: float) -> None:
+        results = await asyncio.gather(*(w.drain(timeout) for w in workers))
+        for worker, drained in zip(workers, results, strict=True):
+            if not drained:
+                log.error(
+                    "channel %s: %d alert(s) not delivered before the %.0f s shutdown deadline",
+                    worker.name, worker.pending, timeout,
+                )  # fmt: skip
+        await asyncio.gather(*(w.stop() for w in workers))
+
+    def _prepare_dirs(self) -> None:
+        data_dir = Path(self.settings.agent.data_dir)
+        data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+        if self.settings.agent.pid_file:
+            Path(self.settings.agent.pid_file).write_text(f"{os.getpid()}\n")
+
+    def _describe_start(self) -> None:
+        summary = summarize(self.settings)
+        log.info(
+            "sysops-agent started on %s: collectors %s; channels %s",
+            self.settings.agent.hostname,
+            ", ".join(f"{n} every {i:g}s" for n, i in summary.collectors),
+            ", ".join(summary.channels) or "none",
+        )
+        for name in summary.unavailable_channels:
+            log.error(
+                "channel %s is enabled but not available in this version: its alerts are not sent",
+                name,
+            )
+        for note in summary.notes:
+            log.warning("%s", note)
+
+    # -- collection ----------------------------------------------------------------------
+
+    def _start_collectors(self) -> None:
+        self._collector_tasks = []
+        for collector, interval in build_collectors(self.settings):
+            name = f"collector:{collector.name}"
+            self._collector_tasks.append(name)
+            self.supervisor.spawn(name, self._domain_loop_factory(collector, interval))
+
+    def _domain_loop_factory(
+        self, collector: Collector, interval: float
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
+        async def loop_forever() -> None:
+            loop = asyncio.get_running_loop()
+            ticker = Ticker(interval, start=loop.time())
+            deadline = ticker.first_deadline
+            while True:
+                delay = deadline - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                self.tick(collector)
+                skipped_before = ticker.skipped
+                deadline = ticker.advance(loop.time())
+                if ticker.skipped != skipped_before:
+                    self.skipped_ticks[collector.name] += ticker.skipped - skipped_before
+                    log.warning(
+                        "collector %s fell behind: skipped %d tick(s)",
+                        collector.name, ticker.skipped - skipped_before,
+                    )  # fmt: skip
+
+        return loop_forever
+
+    def tick(self, collector: Collector) -> None:
+        """One collection of one domain, through the store, analyzers and router."""
+        try:
+            samples = collector.collect()
+        except Exception as exc:
+            self._collector_failed(collector.name, exc)
+            return
+        self.ticks[collector.name] += 1
+        if not len(samples):
+            return
+        batch = self.store.write_samples(time.time(), samples.keys, samples.values)
+        self.analyze(batch)
+
+    def analyze(self, batch: Batch) -> None:
+        for alert in self.threshold.observe(batch, self.store):
+            self.router.route(alert)
+
+    def _collector_failed(self, name: str, exc: Exception) -> None:
+        self.collector_errors[name] += 1
+        message = f"{type(exc).__name__}: {exc}"
+        now = time.monotonic()
+        last = self._last_error_log.get(name)
+        if last is None or last[0] != message or now - last[1] >= ERROR_LOG_EVERY_SECS:
+            self._last_error_log[name] = (message, now)
+            log.warning(
+                "collector %s failed (%d so far): %s", name, self.collector_errors[name], message
+            )
+
+    async def _housekeeping(self) -> None:
+        longest = max((i for _, i in build_collectors(self.settings)), default=60.0)
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECS)
+            now = time.time()
+            retired = self.store.retire_stale(now, max_age=max(10 * longest, 600.0))
+            if retired:
+                self.threshold.forget(retired)
+            self.router.forget_resolved(now)
+
+    # -- reload --------------------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Apply the configuration file again; keep the running one if it is invalid."""
+        if self.config_path is None:
+            log.warning("reload requested, but the agent was not started from a file")
+            return False
+        async with self._reload_lock:
+            try:
+                loaded = load_config(self.config_path)
+            except ConfigError as exc:
+                log.error("reload failed; still running on the previous configuration:")
+                for problem in exc.problems:
+                    log.error("  %s", problem)
+                return False
+            for warning in loaded.warnings:
+                log.warning("%s", warning)
+            new = loaded.settings
+            if new.storage.ring_buffer_capacity != self.settings.storage.ring_buffer_capacity:
+                log.warning("storage.ring_buffer_capacity changes only at restart")
+            set_level(new.agent.log_level)
+            await self.supervisor.stop(self._collector_tasks)
+            self.settings = new
+            self.threshold.reconfigure(threshold_rules(new))
+            workers = [ChannelWorker(c) for c in build_channels(new)]
+            for worker in workers:
+                worker.start()
+            old = self.router.reconfigure(
+                new.agent.hostname,
+                workers,
+                min_interval_secs=new.alerting.min_interval_secs,
+                dedup_window_secs=new.alerting.dedup_window_secs,
+            )
+            self._start_collectors()
+            log.info("configuration reloaded from %s", self.config_path)
+        await self._drain_and_stop(old, new.agent.shutdown_timeout_secs)
+        return True

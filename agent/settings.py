@@ -1,0 +1,368 @@
+"""The configuration schema: every key, its type, default, bounds and meaning.
+
+Each section is a frozen dataclass; each field carries its documentation and
+validation rules in `metadata` (built with `opt`).  `agent.config` walks these
+classes to validate a TOML file, and `tools/gen_config_doc.py` walks them to
+write docs/CONFIGURATION.md, so the schema, the validator and the docs cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from agent.secret import Secret
+
+SEVERITIES = ("info", "warn", "critical", "emergency")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+SYSLOG_FACILITIES = (
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+    "authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5",
+    "local6", "local7",
+)  # fmt: skip
+
+
+def opt(
+    default: Any = None,
+    doc: str = "",
+    *,
+    factory: Any = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    url: str | None = None,
+    key: str | None = None,
+    regex: bool = False,
+    required_when_enabled: bool = False,
+    default_doc: str | None = None,
+) -> Any:
+    """A schema field.
+
+    `url` is "strict" (https, or http to loopback only: chat APIs) or "lenient"
+    (http anywhere, with a warning off loopback).  `key` is the TOML key when
+    it is not a valid Python name (`from`).  `required_when_enabled` makes the
+    key mandatory when the section's `enabled` is true.
+    """
+    metadata = {
+        "doc": doc,
+        "ge": ge,
+        "gt": gt,
+        "le": le,
+        "choices": choices,
+        "url": url,
+        "key": key,
+        "regex": regex,
+        "required_when_enabled": required_when_enabled,
+        "default_doc": default_doc,
+    }
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _empty_mapping() -> Mapping[str, Secret]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    hostname: str = opt(
+        factory=socket.gethostname,
+        doc="Name this host reports in alerts, subjects and inventory.",
+        default_doc="the system host name",
+    )
+    collect_interval_secs: float = opt(
+        10.0, "Interval for collector domains that have no interval key of their own.", gt=0
+    )
+    log_level: str = opt("info", "Log verbosity (the CLI's --log-level wins).", choices=LOG_LEVELS)
+    data_dir: str = opt(
+        "/var/lib/sysops-agent",
+        "Directory for the agent's state. Relative paths are relative to the working directory.",
+    )
+    pid_file: str | None = opt(None, "Write the process id here at start and remove it at exit.")
+    procfs: str = opt("/proc", "Mount point of procfs (point it at /host/proc in a container).")
+    sysfs: str = opt("/sys", "Mount point of sysfs.")
+    rootfs: str = opt("/", "Root of the host file system (for /etc/os-release and mounts).")
+    shutdown_timeout_secs: float = opt(
+        3.0, "How long SIGTERM waits for pending deliveries before exiting.", gt=0, le=60
+    )
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    cpu_interval_secs: float = opt(10.0, "CPU collection interval.", gt=0)
+    memory_interval_secs: float = opt(10.0, "Memory collection interval.", gt=0)
+    disk_interval_secs: float = opt(60.0, "Disk usage and I/O collection interval.", gt=0)
+    network_interval_secs: float = opt(10.0, "Network collection interval.", gt=0)
+    process_interval_secs: float = opt(30.0, "Process collection interval.", gt=0)
+    fd_interval_secs: float = opt(30.0, "File descriptor collection interval.", gt=0)
+    gpu_interval_secs: float = opt(10.0, "GPU collection interval.", gt=0)
+
+
+@dataclass(frozen=True)
+class InventorySettings:
+    enabled: bool = opt(True, "Collect the hardware/software inventory.")
+    collect_interval_secs: float = opt(300.0, "How often the inventory is rebuilt.", gt=0)
+    include_dimm_details: bool = opt(True, "Include per-DIMM details (needs dmidecode data).")
+    include_smart: bool = opt(False, "Include SMART health per disk.")
+    include_bios: bool = opt(True, "Include BIOS/board identity from DMI.")
+
+
+@dataclass(frozen=True)
+class ThresholdSettings:
+    cpu_percent: float = opt(90.0, "Total CPU usage % that raises a warning.", ge=0, le=100)
+    cpu_per_socket_percent: float = opt(95.0, "Per-socket CPU usage %.", ge=0, le=100)
+    memory_percent: float = opt(85.0, "Memory used %.", ge=0, le=100)
+    disk_percent: float = opt(90.0, "Disk used % per mount.", ge=0, le=100)
+    disk_inode_percent: float = opt(85.0, "Inodes used % per mount.", ge=0, le=100)
+    fd_percent: float = opt(80.0, "System file descriptors used % of fs.file-max.", ge=0, le=100)
+    load_avg_multiplier: float = opt(2.0, "Alert when load1 exceeds cores x this.", gt=0)
+    network_error_rate: float = opt(
+        0.01, "Errors per packet (0-1) per interface over an interval.", ge=0, le=1
+    )
+    gpu_utilization_percent: float = opt(95.0, "GPU utilisation %.", ge=0, le=100)
+    gpu_memory_percent: float = opt(90.0, "GPU memory used %.", ge=0, le=100)
+    gpu_temperature_celsius: float = opt(85.0, "GPU temperature in degrees C.", gt=0, le=150)
+    gpu_power_percent: float = opt(95.0, "GPU power draw % of its enforced limit.", ge=0, le=100)
+
+
+@dataclass(frozen=True)
+class CpuSettings:
+    per_socket_monitoring: bool = opt(True, "Report and alert on usage per CPU socket.")
+    numa_monitoring: bool = opt(True, "Report per-NUMA-node memory.")
+    ecc_monitoring: bool = opt(True, "Report EDAC ECC error counters.")
+
+
+@dataclass(frozen=True)
+class AnalyzerSettings:
+    zscore_window: int = opt(360, "Samples in the z-score baseline window.", ge=10)
+    zscore_threshold: float = opt(3.0, "|z| at which a sample is anomalous.", gt=0)
+    ema_alpha: float = opt(0.1, "EMA smoothing factor, in (0, 1].", gt=0, le=1)
+    trend_window_hours: float = opt(6.0, "Window of the time-to-exhaustion regression.", gt=0)
+    leak_min_observation_hours: float = opt(1.0, "Minimum history before a leak verdict.", gt=0)
+    leak_r_squared_threshold: float = opt(0.8, "R^2 a growth must reach to be a leak.", gt=0, le=1)
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    ring_buffer_capacity: int = opt(
+        8640, "Samples kept in memory per series (8640 x 10 s = 24 h).", ge=16, le=1_000_000
+    )
+    sqlite_enabled: bool = opt(False, "Keep 1-minute means in SQLite for long-term history.")
+    sqlite_path: str | None = opt(None, "SQLite file.", default_doc="<data_dir>/history.db")
+    sqlite_retention_days: int = opt(30, "Days of history kept in SQLite.", ge=1)
+
+
+@dataclass(frozen=True)
+class CustomPattern:
+    pattern: str = opt("", "Regular expression matched against each log line.", regex=True)
+    severity: str = opt("warn", "Severity of the alert it raises.", choices=SEVERITIES)
+    name: str = opt("", "Name of the pattern (used in the alert fingerprint).")
+
+
+@dataclass(frozen=True)
+class LogAnalyzerSettings:
+    enabled: bool = opt(True, "Watch kernel and system logs.")
+    sources: tuple[str, ...] = opt(
+        ("dmesg", "syslog"),
+        "Log sources: dmesg (/dev/kmsg), journald, syslog (a file).",
+        choices=("dmesg", "kmsg", "journald", "syslog"),
+    )
+    syslog_path: str = opt("/var/log/syslog", "Syslog file tailed by the syslog source.")
+    gpu_xid_monitoring: bool = opt(True, "Alert on NVIDIA Xid errors in the kernel log.")
+    custom_patterns: tuple[CustomPattern, ...] = opt(
+        (), "Extra patterns: {pattern, severity, name}."
+    )
+
+
+@dataclass(frozen=True)
+class NatsSettings:
+    enabled: bool = opt(False, "Publish telemetry to NATS.")
+    url: str = opt("nats://127.0.0.1:4222", "NATS server URL.")
+    urls: tuple[str, ...] = opt((), "Several server URLs (a cluster); overrides url.")
+    credential_file: str | None = opt(None, "NATS .creds file (needs the nkeys package).")
+    token: Secret | None = opt(None, "Token authentication.")
+    user: str | None = opt(None, "User for user/password authentication.")
+    password: Secret | None = opt(None, "Password for user/password authentication.")
+    subject_prefix: str = opt("sysops", "First token of every subject.")
+    metrics_interval_secs: float = opt(30.0, "How often metric batches are published.", gt=0)
+    inventory_interval_secs: float = opt(300.0, "How often the inventory is published.", gt=0)
+    heartbeat_interval_secs: float = opt(60.0, "How often a heartbeat is published.", gt=0)
+    include_alerts: bool = opt(True, "Publish alerts to {prefix}.{host}.alerts.")
+    batch_size: int = opt(100, "Metric samples per published message.", ge=1)
+    compression: bool = opt(False, "Compress payloads (marked in a header).")
+    max_reconnect_attempts: int = opt(-1, "Reconnect attempts; -1 retries forever.", ge=-1)
+    reconnect_delay_secs: float = opt(5.0, "Delay between reconnect attempts.", gt=0)
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    enabled: bool = opt(False, "Serve a Prometheus endpoint (opens a listening port).")
+    bind: str = opt("127.0.0.1:9100", "Address and port to listen on.")
+    path: str = opt("/metrics", "HTTP path of the endpoint.")
+
+
+@dataclass(frozen=True)
+class ConsoleChannelSettings:
+    enabled: bool = opt(False, "Print alerts on standard output (the embedded default).")
+    min_severity: str = opt("info", "Lowest severity printed.", choices=SEVERITIES)
+
+
+@dataclass(frozen=True)
+class DiscordChannelSettings:
+    enabled: bool = opt(False, "Send alerts to a Discord webhook.")
+    webhook_url: Secret | None = opt(
+        None,
+        "Discord webhook URL (contains its token).",
+        url="strict",
+        required_when_enabled=True,
+    )
+    username: str = opt("sysops-agent", "Name the webhook posts under.")
+    mention_roles: tuple[str, ...] = opt((), "Role ids mentioned on critical and emergency alerts.")
+    min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
+
+
+@dataclass(frozen=True)
+class SlackChannelSettings:
+    enabled: bool = opt(False, "Send alerts to a Slack incoming webhook.")
+    webhook_url: Secret | None = opt(
+        None, "Slack incoming webhook URL.", url="strict", required_when_enabled=True
+    )
+    channel: str | None = opt(None, "Channel override (legacy webhooks only).")
+    mention_users: tuple[str, ...] = opt((), "User ids mentioned on critical and emergency alerts.")
+    min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
+
+
+@dataclass(frozen=True)
+class TelegramChannelSettings:
+    enabled: bool = opt(False, "Send alerts through a Telegram bot.")
+    bot_token: Secret | None = opt(None, "Bot token from @BotFather.", required_when_enabled=True)
+    chat_id: str | None = opt(None, "Chat id or @channelname.", required_when_enabled=True)
+    parse_mode: str = opt("HTML", "Message markup.", choices=("HTML", "MarkdownV2", "Markdown"))
+    min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
+
+
+@dataclass(frozen=True)
+class EmailChannelSettings:
+    enabled: bool = opt(False, "Send alerts by email (needs the `email` extra).")
+    smtp_host: str | None = opt(None, "SMTP server.", required_when_enabled=True)
+    smtp_port: int = opt(587, "SMTP port (587 STARTTLS, 465 implicit TLS).", ge=1, le=65535)
+    smtp_tls: str = opt(
+        "starttls",
+        "starttls (required), tls (implicit) or none (loopback only).",
+        choices=("starttls", "tls", "none"),
+    )
+    username: str | None = opt(None, "SMTP login.")
+    password: Secret | None = opt(None, "SMTP password.")
+    from_: str | None = opt(None, "Sender address.", key="from", required_when_enabled=True)
+    to: tuple[str, ...] = opt((), "Recipient addresses.", required_when_enabled=True)
+    subject_prefix: str = opt("[sysops]", "Prefix of every subject line.")
+    min_severity: str = opt("warn", "Lowest severity sent.", choices=SEVERITIES)
+
+
+@dataclass(frozen=True)
+class WebhookChannelSettings:
+    enabled: bool = opt(False, "POST each alert as JSON to a URL.")
+    url: Secret | None = opt(
+        None,
+        "Endpoint URL (https; plain http draws a warning off loopback).",
+        url="lenient",
+        required_when_enabled=True,
+    )
+    method: str = opt("POST", "HTTP method.", choices=("POST", "PUT", "PATCH"))
+    headers: Mapping[str, Secret] = opt(
+        factory=_empty_mapping,
+        doc="Extra request headers (values are secrets).",
+        default_doc="{}",
+    )
+    timeout_secs: float = opt(10.0, "Timeout of one request.", gt=0, le=300)
+    retry_count: int = opt(3, "Retries after a failed attempt (5xx, 429, network).", ge=0, le=20)
+    min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
+
+
+@dataclass(frozen=True)
+class SyslogChannelSettings:
+    enabled: bool = opt(False, "Write alerts to the local syslog (/dev/log).")
+    facility: str = opt("daemon", "Syslog facility.", choices=SYSLOG_FACILITIES)
+    tag: str = opt("sysops-agent", "Syslog tag (APP-NAME).")
+    min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
+
+
+@dataclass(frozen=True)
+class AlertingSettings:
+    min_interval_secs: float = opt(
+        300.0, "A still-firing alert is repeated no more often than this.", ge=0
+    )
+    max_alerts_per_hour: int = opt(60, "Notification budget per channel per hour.", ge=1)
+    dedup_window_secs: float = opt(
+        600.0,
+        "A fingerprint that fires again within this window after resolving is one alert.",
+        ge=0,
+    )
+    emergency_bypass_rate_limit: bool = opt(True, "Emergency alerts ignore the hourly budget.")
+    console: ConsoleChannelSettings = opt(factory=ConsoleChannelSettings)
+    discord: DiscordChannelSettings = opt(factory=DiscordChannelSettings)
+    slack: SlackChannelSettings = opt(factory=SlackChannelSettings)
+    telegram: TelegramChannelSettings = opt(factory=TelegramChannelSettings)
+    email: EmailChannelSettings = opt(factory=EmailChannelSettings)
+    webhook: WebhookChannelSettings = opt(factory=WebhookChannelSettings)
+    syslog: SyslogChannelSettings = opt(factory=SyslogChannelSettings)
+
+
+@dataclass(frozen=True)
+class Settings:
+    agent: AgentSettings = opt(factory=AgentSettings)
+    collector: CollectorSettings = opt(factory=CollectorSettings)
+    inventory: InventorySettings = opt(factory=InventorySettings)
+    thresholds: ThresholdSettings = opt(factory=ThresholdSettings)
+    cpu: CpuSettings = opt(factory=CpuSettings)
+    analyzer: AnalyzerSettings = opt(factory=AnalyzerSettings)
+    storage: StorageSettings = opt(factory=StorageSettings)
+    log_analyzer: LogAnalyzerSettings = opt(factory=LogAnalyzerSettings)
+    nats: NatsSettings = opt(factory=NatsSettings)
+    prometheus: PrometheusSettings = opt(factory=PrometheusSettings)
+    alerting: AlertingSettings = opt(factory=AlertingSettings)
+
+    # Where the settings came from; set by the loader, not a TOML key.
+    source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
+
+
+@dataclass(frozen=True)
+class SchemaKey:
+    """One documented key: its dotted path, Python type, and `opt` metadata."""
+
+    path: str
+    type: Any
+    default: Any
+    metadata: Mapping[str, Any]
+
+
+def schema_keys(cls: type[Any] = Settings, prefix: str = "") -> list[SchemaKey]:
+    """Every leaf key of the schema, depth first, in declaration order.
+
+    Nested sections recurse; an array of tables (custom_patterns) is listed as
+    its item keys under the array's path.
+    """
+    from dataclasses import MISSING, fields, is_dataclass
+    from typing import get_args, get_origin, get_type_hints
+
+    out: list[SchemaKey] = []
+    hints = get_type_hints(cls)
+    for f in fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        path = f"{prefix}{f.metadata.get('key') or f.name}"
+        tp = hints[f.name]
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        if isinstance(tp, type) and is_dataclass(tp):
+            out.extend(schema_keys(tp, path + "."))
+        elif get_origin(tp) is tuple and is_dataclass(get_args(tp)[0]):
+            out.extend(schema_keys(get_args(tp)[0], path + "."))
+        else:
+            out.append(SchemaKey(path, tp, default, f.metadata))
+    return out

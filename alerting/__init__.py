@@ -1,0 +1,1 @@
+"""The Alert type and everything that delivers it.  Never imports `agent`."""

@@ -1,0 +1,1 @@
+"""One module per delivery integration, all behind `alerting.channels.base.Channel`."""

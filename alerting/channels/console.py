@@ -1,0 +1,44 @@
+"""The embedded default channel: one line per alert on standard output.
+
+Logs go to stderr, alerts to stdout, so `sysops-agent | tee alerts.log` keeps
+only the alerts.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from alerting.alert import Alert, Severity, Status
+from alerting.channels.base import DeliveryError, plain_text
+
+
+class ConsoleChannel:
+    name = "console"
+    retry_count = 0
+
+    def __init__(
+        self, min_severity: Severity = Severity.INFO, stream: TextIO | None = None
+    ) -> None:
+        self.min_severity = min_severity
+        self._stream = stream
+
+    async def send(self, alert: Alert) -> None:
+        stream = self._stream or sys.stdout
+        state = "FIRING" if alert.status is Status.FIRING else "RESOLVED"
+        repeats = alert.context.get("repeats", 0)
+        suffix = f" (still firing; {repeats} repeats not shown)" if repeats else ""
+        line = (
+            f"{alert.iso_timestamp} {alert.severity.label.upper():<9} {state:<8} "
+            f"{plain_text(alert.hostname)}: {plain_text(alert.message)}{suffix}\n"
+        )
+        try:
+            stream.write(line)
+            stream.flush()
+        except OSError as exc:  # a closed pipe or full disk behind stdout
+            raise DeliveryError(
+                f"cannot write to stdout: {exc.strerror}", retryable=False
+            ) from None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,133 @@
+"""Decides which analyzer events become notifications, and on which channels.
+
+Rules (per fingerprint = analyzer + metric + labels):
+
+* a new firing alert, or a change of severity, is sent at once;
+* while it keeps firing, it is repeated no more often than `min_interval_secs`
+  (the repeat says how many events were held back in between);
+* a resolve is sent only for an alert whose firing was sent;
+* each channel gets only alerts at or above its `min_severity`.
+
+Time comes from the alerts' own timestamps, which keeps the router pure and its
+tests exact.  Resolved fingerprints are remembered for `dedup_window_secs`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from alerting.alert import Alert, Severity, Status
+from alerting.delivery import ChannelWorker
+
+log = logging.getLogger(__name__)
+
+# Bound on remembered fingerprints; the oldest resolved ones go first.
+MAX_TRACKED = 10_000
+
+
+@dataclass
+class _Track:
+    status: Status
+    severity: Severity
+    last_sent: float
+    held_back: int = 0
+
+
+@dataclass
+class RouterStats:
+    received: int = 0
+    notified: int = 0
+    suppressed: int = 0
+
+
+class Router:
+    def __init__(
+        self,
+        hostname: str,
+        workers: Sequence[ChannelWorker],
+        *,
+        min_interval_secs: float = 300.0,
+        dedup_window_secs: float = 600.0,
+    ) -> None:
+        self.hostname = hostname
+        self.workers = list(workers)
+        self.min_interval_secs = min_interval_secs
+        self.dedup_window_secs = dedup_window_secs
+        self.stats = RouterStats()
+        self._tracks: dict[str, _Track] = {}
+
+    def reconfigure(
+        self,
+        hostname: str,
+        workers: Sequence[ChannelWorker],
+        *,
+        min_interval_secs: float,
+        dedup_window_secs: float,
+    ) -> list[ChannelWorker]:
+        """Swap settings and channels, keeping what was already sent; returns the old workers."""
+        old = self.workers
+        self.hostname = hostname
+        self.workers = list(workers)
+        self.min_interval_secs = min_interval_secs
+        self.dedup_window_secs = dedup_window_secs
+        return old
+
+    def route(self, alert: Alert) -> Alert | None:
+        """Hand `alert` to the channels if it is news; returns what was sent, if anything."""
+        self.stats.received += 1
+        outgoing = self._decide(alert)
+        if outgoing is None:
+            self.stats.suppressed += 1
+            return None
+        self.stats.notified += 1
+        for worker in self.workers:
+            if outgoing.severity >= worker.channel.min_severity:
+                worker.submit(outgoing)
+        return outgoing
+
+    def _decide(self, alert: Alert) -> Alert | None:
+        fp = alert.fingerprint
+        track = self._tracks.get(fp)
+        now = alert.timestamp
+        if alert.status is Status.RESOLVED:
+            if track is None or track.status is Status.RESOLVED:
+                return None
+            track.status, track.last_sent, track.held_back = Status.RESOLVED, now, 0
+            return self._stamp(alert, 0)
+        if track is None or track.status is Status.RESOLVED or track.severity != alert.severity:
+            self._tracks[fp] = _Track(Status.FIRING, alert.severity, now)
+            self._prune(now)
+            return self._stamp(alert, 0)
+        if now - track.last_sent >= self.min_interval_secs:
+            held_back, track.held_back, track.last_sent = track.held_back, 0, now
+            return self._stamp(alert, held_back)
+        track.held_back += 1
+        return None
+
+    def _stamp(self, alert: Alert, repeats: int) -> Alert:
+        context = dict(alert.context)
+        if repeats:
+            context["repeats"] = repeats
+        return dataclasses.replace(alert, hostname=self.hostname, context=context)
+
+    def _prune(self, now: float) -> None:
+        if len(self._tracks) <= MAX_TRACKED:
+            return
+        self.forget_resolved(now)
+        while len(self._tracks) > MAX_TRACKED:  # still too many: forget the oldest
+            oldest = min(self._tracks, key=lambda fp: self._tracks[fp].last_sent)
+            del self._tracks[oldest]
+
+    def forget_resolved(self, now: float) -> None:
+        """Drop resolved fingerprints older than the dedup window (called periodically)."""
+        horizon = now - self.dedup_window_secs
+        stale = [
+            fp
+            for fp, t in self._tracks.items()
+            if t.status is Status.RESOLVED and t.last_sent < horizon
+        ]
+        for fp in stale:
+            del self._tracks[fp]

@@ -1,0 +1,114 @@
+"""Shared helpers: fixture trees, a real local HTTP receiver, and the agent as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NODE_EXPORTER_PROC = FIXTURES / "node_exporter" / "proc"
+PROCFS_PROC = FIXTURES / "procfs" / "proc"
+REPO = Path(__file__).parent.parent
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+@dataclass
+class HttpReceiver:
+    """A real HTTP server on 127.0.0.1 that records requests and answers from a script."""
+
+    server: ThreadingHTTPServer
+    requests: list[Received] = field(default_factory=list)
+    # Status codes (and headers) to answer with, in order; then 204 forever.
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def wait_for(self, count: int, timeout: float) -> list[Received]:
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.requests) >= count, timeout)
+            return list(self.requests)
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    receiver: HttpReceiver
+
+    class Handler(BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length) if length else b""
+            with receiver.arrived:
+                receiver.requests.append(
+                    Received(self.command, self.path, dict(self.headers.items()), body)
+                )
+                status, headers = receiver.script.pop(0) if receiver.script else (204, {})
+                receiver.arrived.notify_all()
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_PUT = do_PATCH = _handle
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver = HttpReceiver(server)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def agent_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "agent", *args]
+
+
+def run_agent(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to completion in a subprocess (as a user would)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        agent_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=REPO,
+    )
+
+
+def write_config(tmp_path: Path, text: str, name: str = "config.toml", mode: int = 0o600) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    path.chmod(mode)
+    return path

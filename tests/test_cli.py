@@ -1,0 +1,158 @@
+"""The command line as a user runs it: real subprocesses, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from agent import __version__
+from tests.conftest import FIXTURES, NODE_EXPORTER_PROC, run_agent, write_config
+from tests.test_config import SEED_MINIMAL
+
+
+def test_version() -> None:
+    result = run_agent("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"sysops-agent {__version__}"
+
+
+def test_help_documents_exit_codes() -> None:
+    result = run_agent("--help")
+    assert result.returncode == 0
+    assert "Exit codes: 0 success, 1 runtime failure, 2 bad configuration" in " ".join(
+        result.stdout.split()
+    )
+
+
+def test_validate_seed_minimal_config(tmp_path: Path) -> None:
+    config = write_config(tmp_path, SEED_MINIMAL)
+    result = run_agent("--config", str(config), "--validate")
+    assert result.returncode == 0, result.stderr
+    assert f"# {config}: valid" in result.stdout
+    assert "# collectors: cpu (every 10 s), memory (every 10 s)" in result.stdout
+    assert "discord" in result.stdout.split("not available in this version")[1].splitlines()[0]
+    assert "YOUR/WEBHOOK" not in result.stdout + result.stderr
+    assert 'webhook_url = "***"' in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_config_exits_2_naming_file_line_and_key(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, '[agent]\nhostname = "x"\n[thresholds]\ncpu_percent = "ninety"\n'
+    )
+    for mode in ("--validate", "--once", None):
+        args = ["--config", str(config)] + ([mode] if mode else [])
+        result = run_agent(*args)
+        assert result.returncode == 2
+        assert (
+            f'{config}:4: thresholds.cpu_percent: expected a number, got "ninety"' in result.stderr
+        )
+        assert "Traceback" not in result.stderr
+        assert result.stdout == ""
+
+
+def test_syntax_error_and_missing_file_exit_2(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "[agent\n")
+    result = run_agent("--config", str(config), "--validate")
+    assert result.returncode == 2 and f"{config}:1: TOML syntax error" in result.stderr
+    result = run_agent("--config", str(tmp_path / "absent.toml"))
+    assert result.returncode == 2 and "absent.toml: file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_usage_exits_2() -> None:
+    result = run_agent("--no-such-option")
+    assert result.returncode == 2 and "usage:" in result.stderr
+
+
+def test_env_secret_never_printed_and_missing_one_is_named(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    config = write_config(
+        tmp_path,
+        f"""
+[agent]
+procfs = "{NODE_EXPORTER_PROC}"
+data_dir = "{data_dir}"
+[alerting.webhook]
+enabled = true
+url = "https://hooks.example.com/${{HOOK_SECRET}}"
+headers = {{ Authorization = "Bearer ${{TOKEN_SECRET}}" }}
+""",
+    )
+    env = {"HOOK_SECRET": "hook-path-SECRET-1", "TOKEN_SECRET": "token-SECRET-2"}
+    for mode in ("--validate", "--once", "--inventory-dump"):
+        result = run_agent("--config", str(config), mode, "--log-level", "debug", env=env)
+        assert result.returncode == 0, result.stderr
+        both = result.stdout + result.stderr
+        assert "SECRET-1" not in both and "SECRET-2" not in both
+    result = run_agent("--config", str(config), "--validate", env={"HOOK_SECRET": "x"})
+    assert result.returncode == 2
+    assert (
+        f"{config}:8: alerting.webhook.headers.Authorization: environment variable TOKEN_SECRET is not set"
+        in result.stderr
+    )
+
+
+def test_world_readable_secret_config_warns(tmp_path: Path) -> None:
+    config = write_config(tmp_path, SEED_MINIMAL, mode=0o644)
+    result = run_agent("--config", str(config), "--validate")
+    assert result.returncode == 0
+    assert "world-readable" in result.stderr and f"chmod 640 {config}" in result.stderr
+
+
+def test_inventory_dump_on_fixture_tree(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, f'[agent]\nhostname = "inv-host"\nprocfs = "{NODE_EXPORTER_PROC}"\n'
+    )
+    result = run_agent("--config", str(config), "--inventory-dump")
+    assert result.returncode == 0, result.stderr
+    inventory = json.loads(result.stdout)
+    assert inventory["hostname"] == "inv-host"
+    assert {"os", "cpu", "gpu", "disks", "network", "collected_at"} <= set(inventory)
+    assert inventory["cpu"]["total_threads"] == 8
+    assert inventory["cpu"]["model"] == "Intel(R) Core(TM) i7-8650U CPU @ 1.90GHz"
+    assert inventory["cpu"]["vendor"] == "GenuineIntel"
+    assert inventory["os"]["kernel"]
+
+
+def test_once_reports_metrics_and_would_be_alerts(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"""
+[agent]
+hostname = "once-host"
+procfs = "{NODE_EXPORTER_PROC}"
+[thresholds]
+memory_percent = 50
+cpu_percent = 99
+""")  # fmt: skip
+    result = run_agent("--config", str(config), "--once")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    metrics = {m["metric"]: m["value"] for m in report["metrics"]}
+    used_kb = 3742148 - 225472 - 22040 - 930888
+    assert metrics["memory_used_percent"] == 100 * used_kb / 3742148
+    assert metrics["cpu_usage_percent"] == 0.0  # the fixture does not move
+    (alert,) = report["alerts"]
+    assert alert["metric"] == "memory_used_percent" and alert["hostname"] == "once-host"
+    assert alert["status"] == "firing" and alert["threshold"] == 50.0
+    assert report["errors"] == {}
+
+
+def test_once_counts_a_broken_source_and_exits_1(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "stat").write_text((FIXTURES / "node_exporter/proc/stat").read_text())
+    (proc / "meminfo").write_text("MemTotal: garbage\n")
+    config = write_config(tmp_path, f'[agent]\nprocfs = "{proc}"\n')
+    result = run_agent("--config", str(config), "--once")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert "memory" in report["errors"] and "ParseError" in report["errors"]["memory"]
+    assert [m["metric"] for m in report["metrics"]] == ["cpu_usage_percent"]
+
+
+def test_python_dash_m_agent_and_console_script_agree() -> None:
+    script = Path(sys.executable).parent / "sysops-agent"
+    assert script.exists(), "the package must be installed with its console script"
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout == run_agent("--version").stdout

@@ -1,0 +1,337 @@
+"""Configuration: the seed's files validate, every kind of mistake is named precisely."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import tomlkit
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.config import (
+    ConfigError,
+    KeyLines,
+    iter_secrets,
+    load_config,
+    masked_dict,
+    parse_config_text,
+    settings_to_toml,
+)
+from agent.secret import Secret, scrub
+from agent.settings import Settings, schema_keys
+from tests.conftest import REPO, write_config
+
+SEED_MINIMAL = """\
+[agent]
+hostname = "web-server-01"
+
+[thresholds]
+cpu_percent = 90.0
+memory_percent = 85.0
+disk_percent = 90.0
+
+[alerting.discord]
+enabled = true
+webhook_url = "https://discord.com/api/webhooks/YOUR/WEBHOOK"
+"""
+
+
+def test_seed_minimal_config_is_valid() -> None:
+    loaded = parse_config_text(SEED_MINIMAL, "min.toml")
+    s = loaded.settings
+    assert s.agent.hostname == "web-server-01"
+    assert s.thresholds.cpu_percent == 90.0
+    assert s.alerting.discord.enabled
+    assert isinstance(s.alerting.discord.webhook_url, Secret)
+    assert s.alerting.discord.webhook_url.reveal().endswith("/YOUR/WEBHOOK")
+    # Every key the file leaves out has its typed default.
+    assert s.collector.disk_interval_secs == 60.0
+    assert s.storage.ring_buffer_capacity == 8640
+    assert s.nats.max_reconnect_attempts == -1
+    assert loaded.has_literal_secrets
+
+
+def test_empty_file_gives_all_defaults() -> None:
+    s = parse_config_text("", "empty.toml").settings
+    defaults = Settings()
+    assert s.thresholds == defaults.thresholds
+    assert s.alerting.min_interval_secs == 300.0
+    assert s.analyzer.ema_alpha == 0.1
+
+
+def test_full_example_uses_every_key_and_is_valid() -> None:
+    """config/full-example.toml documents every key; it must stay valid and complete."""
+    path = REPO / "config" / "full-example.toml"
+    env = {"DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/abc", "SLACK_WEBHOOK_URL":
+           "https://hooks.slack.com/services/T/B/x", "TELEGRAM_BOT_TOKEN": "123:abc",
+           "SMTP_PASSWORD": "pw", "NATS_TOKEN": "tok", "WEBHOOK_TOKEN": "wt"}  # fmt: skip
+    loaded = load_config(path, environ=env)
+    written = _key_paths(tomlkit.parse(path.read_text()).unwrap())
+    missing = [
+        k.path
+        for k in schema_keys()
+        if not any(w == k.path or w.startswith(k.path + ".") for w in written)
+    ]
+    assert missing == []
+    assert loaded.settings.log_analyzer.custom_patterns[0].severity == "critical"
+
+
+def _key_paths(data: object, prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    if isinstance(data, dict):
+        for k, v in data.items():
+            path = f"{prefix}.{k}" if prefix else k
+            sub = _key_paths(v, path)
+            out |= sub or {path}
+    elif isinstance(data, list) and data and all(isinstance(i, dict) for i in data):
+        for item in data:
+            out |= _key_paths(item, prefix)
+    return out
+
+
+# Each case: TOML text, the expected line, and the expected "key: message" text.
+BAD_CONFIGS = [
+    ('[thresholds]\ncpu_percent = "ninety"\n', 2, 'thresholds.cpu_percent: expected a number, got "ninety"'),
+    ("[thresholds]\n\nmemory_percent = 120\n", 3, "thresholds.memory_percent: must be >= 0 and <= 100, got 120"),
+    ("[thresholds]\ndisk_percent = -1.5\n", 2, "thresholds.disk_percent: must be >= 0 and <= 100, got -1.5"),
+    ("[collector]\ncpu_interval_secs = 0\n", 2, "collector.cpu_interval_secs: must be > 0, got 0"),
+    ("[agent]\ncollect_interval_secs = -10\n", 2, "agent.collect_interval_secs: must be > 0, got -10"),
+    ("[analyzer]\nema_alpha = 0\n", 2, "analyzer.ema_alpha: must be > 0 and <= 1, got 0"),
+    ("[analyzer]\nema_alpha = 1.5\n", 2, "analyzer.ema_alpha: must be > 0 and <= 1, got 1.5"),
+    ("[analyzer]\nzscore_window = 3.5\n", 2, "analyzer.zscore_window: expected an integer, got 3.5"),
+    ('[inventory]\nenabled = "yes"\n', 2, 'inventory.enabled: expected true or false, got "yes"'),
+    ("[thresholds]\ncpu_percnt = 80\n", 2, "thresholds.cpu_percnt: unknown key in [thresholds]; did you mean 'cpu_percent'?"),
+    ("[alertng]\nmin_interval_secs = 5\n", 1, "alertng: unknown key at the top level; did you mean 'alerting'?"),
+    ('[agent]\nlog_level = "loud"\n', 2, 'agent.log_level: expected one of debug, info, warning, error, critical; got "loud"'),
+    ("[alerting.discord]\nenabled = true\nwebhook_url = \"http://discord.com/api/webhooks/1/x\"\n", 3,
+     "alerting.discord.webhook_url: must use https (plain http is accepted only for loopback)"),
+    ("[alerting.webhook]\nenabled = true\n", 1, "alerting.webhook.url: required when [alerting.webhook] is enabled"),
+    ("[alerting.webhook]\nenabled = true\nurl = \"ftp://example.com/x\"\n", 3, "alerting.webhook.url: expected an http(s) URL with a host"),
+    ('[alerting.webhook]\nenabled = true\nurl = "${SYSOPS_TEST_UNSET_VAR}"\n', 3,
+     "alerting.webhook.url: environment variable SYSOPS_TEST_UNSET_VAR is not set"),
+    ('[alerting.telegram]\nbot_token = "${not a name}"\n', 2,
+     "alerting.telegram.bot_token: '${not a name}' is not a valid reference (use ${NAME} or ${file:/path})"),
+    ("[alerting.webhook.headers]\nAuthorization = 5\n", 2, "alerting.webhook.headers.Authorization: expected a string, got a number"),
+    ('[alerting.webhook]\nheaders = { "Bad Header" = "x" }\n', 2, "alerting.webhook.headers.Bad Header: not a valid HTTP header name"),
+    ("[log_analyzer]\nenabled = true\n\n[[log_analyzer.custom_patterns]]\npattern = \"ok\"\n\n"
+     "[[log_analyzer.custom_patterns]]\npattern = \"(unclosed\"\nseverity = \"warn\"\n", 8,
+     "log_analyzer.custom_patterns[1].pattern: invalid regular expression: missing ), unterminated subpattern at position 0"),
+    ('[[log_analyzer.custom_patterns]]\npattern = "x"\nseverity = "fatal"\n', 3,
+     'log_analyzer.custom_patterns[0].severity: expected one of info, warn, critical, emergency; got "fatal"'),
+    ('[log_analyzer]\nsources = ["dmesg",\n  "eventlog"]\n', 2,
+     'log_analyzer.sources[1]: expected one of dmesg, kmsg, journald, syslog; got "eventlog"'),
+    ("[storage]\nring_buffer_capacity = true\n", 2, "storage.ring_buffer_capacity: expected an integer, got true"),
+    ("thresholds = 5\n", 1, "thresholds: expected a table, got 5"),
+    ('[nats]\nurls = "nats://a:4222"\n', 2, 'nats.urls: expected an array, got "nats://a:4222"'),
+    ('[agent]\nhostname = "two words"\n', 2, "agent.hostname: must be 1-253 characters without spaces, '/' or control characters"),
+    ("[thresholds]\ncpu_percent = nan\n", 2, "thresholds.cpu_percent: expected a finite number, got nan"),
+    ('[prometheus]\nenabled = true\nbind = "127.0.0.1:9100"\n\n[thresholds]\ncpu_percent = 90\ncpu_percent = 80\n', 7,
+     'TOML syntax error: Key "cpu_percent" already exists.'),
+    ("[agent\nhostname = 'x'\n", 1, "TOML syntax error:"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "line", "expected"), BAD_CONFIGS)
+def test_bad_config_names_file_line_and_key(text: str, line: int, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(text, "/etc/sysops-agent/bad.toml", environ={})
+    problems = [str(p) for p in info.value.problems]
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"/etc/sysops-agent/bad.toml:{line}: {expected}"), problems[0]
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    text = '[thresholds]\ncpu_percent = "x"\nmemory_percent = 500\n[collector]\ngpu_interval_secs = 0\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(text, "c.toml")
+    assert [p.key for p in info.value.problems] == [
+        "thresholds.cpu_percent", "thresholds.memory_percent", "collector.gpu_interval_secs",
+    ]  # fmt: skip
+    assert [p.line for p in info.value.problems] == [2, 3, 5]
+
+
+def test_secret_value_is_never_echoed_in_errors() -> None:
+    text = '[alerting.discord]\nenabled = true\nwebhook_url = "ftp://hunter2-secret-token"\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(text, "c.toml")
+    assert "hunter2" not in str(info.value)
+    env_text = '[thresholds]\ncpu_percent = 1\n[agent]\nlog_level = "${LEVEL}"\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(env_text, "c.toml", environ={"LEVEL": "s3cr3t-from-env"})
+    assert "s3cr3t-from-env" not in str(info.value)
+    assert "agent.log_level: expected one of" in str(info.value)
+
+
+def test_environment_and_file_references(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token-value\n")
+    text = f"""
+[agent]
+hostname = "${{HOST_NAME}}"
+data_dir = "/var/lib/$${{literal}}"
+[alerting.telegram]
+enabled = true
+bot_token = "${{file:{token_file}}}"
+chat_id = "-100123"
+[alerting.webhook]
+enabled = true
+url = "https://hooks.example.com/${{HOOK_PATH}}"
+headers = {{ Authorization = "Bearer ${{WEBHOOK_TOKEN}}" }}
+"""
+    env = {"HOST_NAME": "db-01", "HOOK_PATH": "abc/def", "WEBHOOK_TOKEN": "tok-123456"}
+    loaded = parse_config_text(text, "c.toml", environ=env)
+    s = loaded.settings
+    assert s.agent.hostname == "db-01"
+    assert s.agent.data_dir == "/var/lib/${literal}"
+    assert s.alerting.telegram.bot_token is not None
+    assert s.alerting.telegram.bot_token.reveal() == "file-token-value"
+    assert s.alerting.webhook.url is not None
+    assert s.alerting.webhook.url.reveal() == "https://hooks.example.com/abc/def"
+    assert s.alerting.webhook.headers["Authorization"].reveal() == "Bearer tok-123456"
+    assert not loaded.has_literal_secrets  # all secrets came from outside the file
+
+
+def test_missing_secret_file_is_named(tmp_path: Path) -> None:
+    text = f'[nats]\ntoken = "${{file:{tmp_path}/absent}}"\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(text, "c.toml")
+    assert f"c.toml:2: nats.token: cannot read secret file {tmp_path}/absent" in str(info.value)
+
+
+def test_secrets_are_masked_everywhere() -> None:
+    text = """
+[nats]
+token = "nats-token-AAAA"
+password = "nats-password-BBBB"
+[alerting.webhook]
+url = "https://example.com/hook-CCCC"
+headers = { "X-Api-Key" = "header-DDDD" }
+[alerting.email]
+password = "smtp-EEEE"
+"""
+    s = parse_config_text(text, "c.toml").settings
+    rendered = " ".join([repr(s), str(s), settings_to_toml(s), str(masked_dict(s))])
+    secrets = [sec.reveal() for sec in iter_secrets(s)]
+    assert len(secrets) == 5
+    for value in secrets:
+        assert value not in rendered
+    assert "***" in settings_to_toml(s)
+    assert scrub("url was https://example.com/hook-CCCC!") == "url was ***!"
+
+
+def test_plain_http_webhook_off_loopback_warns_but_loopback_does_not() -> None:
+    warned = parse_config_text('[alerting.webhook]\nurl = "http://10.1.2.3/hook"\n', "c.toml")
+    assert any("plain http" in w and "c.toml:2" in w for w in warned.warnings)
+    quiet = parse_config_text('[alerting.webhook]\nurl = "http://127.0.0.1:8080/hook"\n', "c.toml")
+    assert quiet.warnings == ()
+    loopback_discord = '[alerting.discord]\nwebhook_url = "http://[::1]:9000/api/webhooks/1/x"\n'
+    assert parse_config_text(loopback_discord, "c.toml").warnings == ()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="file ownership checks need root to chown")
+def test_permission_warnings(tmp_path: Path) -> None:
+    secret_cfg = '[alerting.telegram]\nbot_token = "123:literal"\n'
+    readable = write_config(tmp_path, secret_cfg, "r.toml", 0o644)
+    warnings = load_config(readable).warnings
+    assert len(warnings) == 1
+    assert "world-readable" in warnings[0] and f"chmod 640 {readable}" in warnings[0]
+    writable = write_config(tmp_path, "", "w.toml", 0o666)
+    assert any("writable by group or others" in w for w in load_config(writable).warnings)
+    fine = write_config(tmp_path, secret_cfg, "ok.toml", 0o640)
+    assert load_config(fine).warnings == ()
+    os.chown(fine, 1234, 0)
+    assert any("owned and writable by uid 1234" in w for w in load_config(fine).warnings)
+    from_env = write_config(tmp_path, '[alerting.telegram]\nbot_token = "${T}"\n', "e.toml", 0o644)
+    assert load_config(from_env, environ={"T": "x"}).warnings == ()
+
+
+def test_unreadable_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.toml")
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(binary)
+
+
+def test_key_lines_follow_tables_arrays_and_multiline_values() -> None:
+    text = '''# comment
+[agent]
+hostname = "a"   # trailing [not a table]
+data_dir = """
+[fake]
+x = 1
+"""
+[log_analyzer]
+sources = [
+  "dmesg",
+  "syslog",
+]
+[[log_analyzer.custom_patterns]]
+pattern = 'a[b'
+[[log_analyzer.custom_patterns]]
+name = "second"
+"quoted.key" = 1
+'''
+    lines = KeyLines(text)
+    assert lines.line_for(("agent", "hostname")) == 3
+    assert lines.line_for(("agent", "data_dir")) == 4
+    assert lines.line_for(("fake",)) is None
+    assert lines.line_for(("log_analyzer", "sources", 1)) == 9
+    assert lines.line_for(("log_analyzer", "custom_patterns", 0, "pattern")) == 14
+    assert lines.line_for(("log_analyzer", "custom_patterns", 1, "name")) == 16
+    assert lines.line_for(("log_analyzer", "custom_patterns", 1, "quoted.key")) == 17
+
+
+# -- property tests: whatever the input, the result is settings or ConfigError ---------
+
+toml_scalars = st.one_of(
+    st.integers(-(10**6), 10**6), st.floats(allow_nan=False, width=32), st.booleans(),
+    st.text(max_size=20), st.lists(st.text(max_size=5), max_size=3),
+)  # fmt: skip
+known_sections = st.sampled_from(
+    [
+        "agent",
+        "collector",
+        "thresholds",
+        "analyzer",
+        "storage",
+        "nats",
+        "alerting",
+        "cpu",
+        "inventory",
+    ]
+)
+known_keys = st.sampled_from(
+    ["hostname", "cpu_percent", "ema_alpha", "enabled", "url", "min_interval_secs", "zscore_window",
+     "ring_buffer_capacity", "batch_size", "log_level", "unknown_key"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        known_sections, st.dictionaries(known_keys, toml_scalars, max_size=4), max_size=4
+    )
+)
+def test_any_structured_config_validates_or_fails_cleanly(
+    doc: dict[str, dict[str, object]],
+) -> None:
+    text = tomlkit.dumps(doc)
+    try:
+        parse_config_text(text, "h.toml", environ={})
+    except ConfigError as exc:
+        assert exc.problems
+        for problem in exc.problems:
+            assert str(problem).startswith("h.toml")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_validates_or_fails_cleanly(text: str) -> None:
+    try:
+        parse_config_text(text, "t.toml", environ={})
+    except ConfigError as exc:
+        assert exc.problems

@@ -1,0 +1,222 @@
+"""End to end: the daemon as a real process, a real HTTP endpoint, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, HttpReceiver, agent_command, write_config
+
+INTERVAL = 2.0
+# Time for the interpreter to start and import everything on a slow CI machine.
+STARTUP_ALLOWANCE = 5.0
+
+
+class RunningAgent:
+    def __init__(self, config: Path, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.stdout_path = cwd / "agent.stdout"
+        self.stderr_path = cwd / "agent.stderr"
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            agent_command("--config", str(config), "--log-level", "debug"),
+            stdout=self.stdout_path.open("w"),
+            stderr=self.stderr_path.open("w"),
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+        )
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text()
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def wait_for_log(self, text: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.stderr:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self, timeout: float = 5.0) -> tuple[int, float]:
+        began = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout)
+        return code, time.monotonic() - began
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+@pytest.fixture
+def start_agent(tmp_path: Path) -> Iterator[object]:
+    agents: list[RunningAgent] = []
+
+    def start(config_text: str, env: dict[str, str] | None = None) -> RunningAgent:
+        config = write_config(tmp_path, config_text)
+        agent = RunningAgent(config, tmp_path, env)
+        agents.append(agent)
+        return agent
+
+    yield start
+    for agent in agents:
+        agent.kill()
+
+
+def webhook_config(url: str, memory_percent: float = 0.5, extra: str = "") -> str:
+    return f"""
+[agent]
+hostname = "e2e-host"
+data_dir = "data"
+
+[collector]
+cpu_interval_secs = {INTERVAL}
+memory_interval_secs = {INTERVAL}
+
+[thresholds]
+memory_percent = {memory_percent}
+
+[alerting]
+min_interval_secs = 3600
+
+[alerting.webhook]
+enabled = true
+url = "{url}"
+headers = {{ Authorization = "Bearer ${{E2E_TOKEN}}" }}
+retry_count = 1
+{extra}
+"""
+
+
+def test_webhook_alert_arrives_within_two_intervals_and_sigterm_stops(
+    start_agent: object, http_receiver: HttpReceiver
+) -> None:
+    agent = start_agent(
+        webhook_config(http_receiver.url + "/alerts"), {"E2E_TOKEN": "tok-SECRET-e2e"}
+    )  # type: ignore[operator]
+    assert agent.wait_for_log("sysops-agent started", STARTUP_ALLOWANCE), agent.stderr
+    started = time.monotonic()
+    requests = http_receiver.wait_for(1, timeout=2 * INTERVAL)
+    arrived_after = time.monotonic() - started
+    assert requests, f"no POST within two intervals; stderr:\n{agent.stderr}"
+    assert arrived_after <= 2 * INTERVAL
+    body = requests[0].json()
+    assert isinstance(body, dict)
+    for field in (
+        "hostname",
+        "timestamp",
+        "severity",
+        "metric",
+        "value",
+        "threshold",
+        "message",
+        "labels",
+    ):
+        assert field in body
+    assert body["hostname"] == "e2e-host" and body["metric"] == "memory_used_percent"
+    assert body["threshold"] == 0.5 and body["value"] > 0.5 and body["severity"] == "warn"
+    assert requests[0].headers["Authorization"] == "Bearer tok-SECRET-e2e"
+
+    # It keeps firing, but min_interval_secs holds back the repeats.
+    time.sleep(2 * INTERVAL)
+    assert len(http_receiver.requests) == 1
+
+    code, took = agent.stop()
+    assert code == 0 and took < 5.0
+    assert "stopped" in agent.stderr
+    assert "tok-SECRET-e2e" not in agent.stderr + agent.stdout
+    assert "Traceback" not in agent.stderr
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def _listening_inodes() -> set[str]:
+    """Inodes of TCP sockets in LISTEN and of bound UDP/raw sockets, system-wide."""
+    found = set()
+    for table in ("tcp", "tcp6", "udp", "udp6", "raw", "raw6"):
+        path = Path("/proc/net") / table
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            cols = line.split()
+            state, inode = cols[3], cols[9]
+            if table.startswith("tcp") and state != "0A":
+                continue
+            found.add(inode)
+    return found
+
+
+def test_no_listening_socket_by_default(start_agent: object, http_receiver: HttpReceiver) -> None:
+    agent = start_agent(webhook_config(http_receiver.url + "/alerts"), {"E2E_TOKEN": "x"})  # type: ignore[operator]
+    assert http_receiver.wait_for(1, timeout=STARTUP_ALLOWANCE + 2 * INTERVAL)
+    mine = _socket_inodes(agent.process.pid)
+    assert mine, "expected at least the outgoing webhook connection"
+    assert mine & _listening_inodes() == set()
+    assert agent.stop()[0] == 0
+
+
+def test_console_alert_with_the_demo_config(start_agent: object) -> None:
+    demo = (REPO / "config" / "demo-alert.toml").read_text()
+    agent = start_agent(demo)  # type: ignore[operator]
+    deadline = time.monotonic() + STARTUP_ALLOWANCE + 5
+    while time.monotonic() < deadline and "FIRING" not in agent.stdout:
+        time.sleep(0.1)
+    assert "FIRING" in agent.stdout, agent.stderr
+    assert "memory_used_percent is above its threshold" in agent.stdout
+    assert agent.stop()[0] == 0
+
+
+def test_sighup_applies_a_valid_config_and_keeps_running_on_a_bad_one(
+    start_agent: object, http_receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    agent = start_agent(
+        webhook_config(http_receiver.url + "/first", memory_percent=99.9), {"E2E_TOKEN": "x"}
+    )  # type: ignore[operator]
+    assert agent.wait_for_log("sysops-agent started", STARTUP_ALLOWANCE), agent.stderr
+    config = tmp_path / "config.toml"
+
+    config.write_text("[thresholds]\nmemory_percent = 'high'\n")
+    agent.process.send_signal(signal.SIGHUP)
+    assert agent.wait_for_log("reload failed", 5), agent.stderr
+    assert "thresholds.memory_percent: expected a number" in agent.stderr
+    assert agent.process.poll() is None
+
+    config.write_text(webhook_config(http_receiver.url + "/second", memory_percent=0.5))
+    agent.process.send_signal(signal.SIGHUP)
+    assert agent.wait_for_log("configuration reloaded", 5), agent.stderr
+    requests = http_receiver.wait_for(1, timeout=2 * INTERVAL + 1)
+    assert [r.path for r in requests] == ["/second"]
+    assert agent.stop()[0] == 0
+
+
+def test_dead_endpoint_does_not_stop_the_agent_and_shutdown_is_bounded(start_agent: object) -> None:
+    # Nothing listens on port 9: every attempt fails; retries back off; SIGTERM still exits promptly.
+    agent = start_agent(
+        webhook_config("http://127.0.0.1:9/hook").replace("retry_count = 1", "retry_count = 10"),
+        {"E2E_TOKEN": "x"},
+    )  # type: ignore[operator]
+    assert agent.wait_for_log("retrying in", STARTUP_ALLOWANCE + 2 * INTERVAL), agent.stderr
+    code, took = agent.stop()
+    assert code == 0 and took < 5.0
+    assert "not delivered before the" in agent.stderr

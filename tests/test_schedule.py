@@ -1,0 +1,101 @@
+"""Scheduling: no drift, no catch-up bursts, and crashed tasks come back."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+
+import pytest
+
+from agent.runtime import Supervisor
+from agent.schedule import Ticker
+
+
+def test_deadlines_stay_on_the_grid_over_many_ticks() -> None:
+    rng = random.Random(7)
+    interval, start = 10.0, 1000.0
+    ticker = Ticker(interval, start)
+    now = deadline = ticker.first_deadline
+    for k in range(1, 10_001):
+        # Each tick wakes a little late and does a varying amount of work.
+        now = deadline + rng.uniform(0.0, 0.05) + rng.uniform(0.0, 2.0)
+        deadline = ticker.advance(now)
+        assert deadline == start + k * interval
+    assert ticker.skipped == 0
+
+
+def test_a_stall_runs_one_tick_then_rejoins_the_grid() -> None:
+    ticker = Ticker(10.0, 0.0)
+    assert ticker.advance(0.5) == 10.0
+    # The process was frozen from t=10 to t=47: slots 20, 30 and 40 passed.
+    due = ticker.advance(47.0)
+    assert due == 40.0  # one tick now (40 <= 47), not three in a row
+    assert ticker.skipped == 2
+    assert ticker.advance(47.2) == 50.0
+    assert ticker.advance(50.1) == 60.0
+    assert ticker.skipped == 2
+
+
+def test_a_slow_tick_within_one_interval_is_not_skipped() -> None:
+    ticker = Ticker(10.0, 0.0)
+    assert ticker.advance(9.9) == 10.0
+    assert ticker.advance(19.99) == 20.0
+    assert ticker.skipped == 0
+
+
+def test_interval_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        Ticker(0, 0.0)
+
+
+def test_crashing_task_is_restarted_with_backoff_while_others_run() -> None:
+    async def scenario() -> tuple[int, int, list[float], int]:
+        supervisor = Supervisor(base_delay=0.02, max_delay=0.08)
+        healthy_ticks = 0
+        crash_times: list[float] = []
+        loop = asyncio.get_running_loop()
+
+        async def healthy() -> None:
+            nonlocal healthy_ticks
+            while True:
+                healthy_ticks += 1
+                await asyncio.sleep(0.005)
+
+        async def crashing() -> None:
+            crash_times.append(loop.time())
+            await asyncio.sleep(0)
+            raise RuntimeError("collector bug")
+
+        supervisor.spawn("healthy", healthy)
+        supervisor.spawn("crashing", crashing)
+        await asyncio.sleep(0.5)
+        restarts = supervisor.restarts["crashing"]
+        await supervisor.stop()
+        return healthy_ticks, restarts, crash_times, supervisor.restarts["healthy"]
+
+    healthy_ticks, restarts, crash_times, healthy_restarts = asyncio.run(scenario())
+    assert healthy_ticks > 20
+    assert healthy_restarts == 0
+    assert 4 <= restarts <= 10
+    gaps = [b - a for a, b in itertools.pairwise(crash_times)]
+    # Backoff doubles from 0.02 s and is capped at 0.08 s.
+    assert gaps[0] >= 0.02 and gaps[1] >= 0.04 and gaps[2] >= 0.08
+    assert all(g < 0.5 for g in gaps)
+
+
+def test_finished_task_is_not_restarted() -> None:
+    async def scenario() -> int:
+        supervisor = Supervisor(base_delay=0.01)
+        runs = 0
+
+        async def once() -> None:
+            nonlocal runs
+            runs += 1
+
+        supervisor.spawn("once", once)
+        await asyncio.sleep(0.1)
+        await supervisor.stop()
+        return runs
+
+    assert asyncio.run(scenario()) == 1
