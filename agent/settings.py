@@ -340,9 +340,12 @@ class SchemaKey:
     type: Any
     default: Any
     metadata: Mapping[str, Any]
+    in_array: bool = False  # a key of the tables in an array of tables
 
 
-def schema_keys(cls: type[Any] = Settings, prefix: str = "") -> list[SchemaKey]:
+def schema_keys(
+    cls: type[Any] = Settings, prefix: str = "", in_array: bool = False
+) -> list[SchemaKey]:
     """Every leaf key of the schema, depth first, in declaration order.
 
     Nested sections recurse; an array of tables (custom_patterns) is listed as
@@ -360,9 +363,9 @@ def schema_keys(cls: type[Any] = Settings, prefix: str = "") -> list[SchemaKey]:
         tp = hints[f.name]
         default = f.default_factory() if f.default_factory is not MISSING else f.default
         if isinstance(tp, type) and is_dataclass(tp):
-            out.extend(schema_keys(tp, path + "."))
+            out.extend(schema_keys(tp, path + ".", in_array))
         elif get_origin(tp) is tuple and is_dataclass(get_args(tp)[0]):
-            out.extend(schema_keys(get_args(tp)[0], path + "."))
+            out.extend(schema_keys(get_args(tp)[0], path + ".", in_array=True))
         else:
-            out.append(SchemaKey(path, tp, default, f.metadata))
+            out.append(SchemaKey(path, tp, default, f.metadata, in_array))
     return out
