@@ -220,3 +220,65 @@ def test_dead_endpoint_does_not_stop_the_agent_and_shutdown_is_bounded(start_age
     code, took = agent.stop()
     assert code == 0 and took < 5.0
     assert "not delivered before the" in agent.stderr
+
+
+def test_broken_proc_file_is_counted_and_the_agent_goes_on(
+    start_agent: object, tmp_path: Path
+) -> None:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "stat").write_text("cpu  100 0 100 700 100 0 0 0 0 0\n")
+    (proc / "meminfo").write_text("MemTotal: garbage kB\n")
+    agent = start_agent(  # type: ignore[operator]
+        f'[agent]\nprocfs = "{proc}"\ndata_dir = "data"\n'
+        f"[collector]\ncpu_interval_secs = 0.5\nmemory_interval_secs = 0.5\n"
+        f"[thresholds]\ncpu_percent = 1\n[alerting.console]\nenabled = true\n"
+    )
+    assert agent.wait_for_log(
+        "collector memory failed (1 so far): ParseError", STARTUP_ALLOWANCE
+    ), agent.stderr
+    # The file is repaired and the CPU counters move: both domains deliver again.
+    (proc / "meminfo").write_text("MemTotal: 1000 kB\nMemFree: 500 kB\nMemAvailable: 400 kB\n")
+    (proc / "stat").write_text("cpu  200 0 200 700 100 0 0 0 0 0\n")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "cpu_usage_percent is above" not in agent.stdout:
+        time.sleep(0.1)
+    assert "cpu_usage_percent is above its threshold: 100.0%" in agent.stdout
+    # The same error is logged once, not once per tick.
+    assert agent.stderr.count("collector memory failed") == 1
+    assert agent.stop()[0] == 0
+
+
+def test_json_logs_are_one_object_per_line_and_scrubbed(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    config = write_config(tmp_path, webhook_config("http://127.0.0.1:9/token-SECRET-in-url"))
+    process = subprocess.Popen(
+        agent_command("--config", str(config), "--log-format", "json", "--log-level", "debug"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "E2E_TOKEN": "x"},
+    )
+    time.sleep(STARTUP_ALLOWANCE / 2 + INTERVAL)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0
+    import json
+
+    entries = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    assert entries and all({"ts", "level", "logger", "message"} <= set(e) for e in entries)
+    assert any("sysops-agent started" in e["message"] for e in entries)
+    assert "token-SECRET-in-url" not in stderr
+
+
+def test_unusable_data_dir_exits_1_with_a_message(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    config = write_config(tmp_path, f'[agent]\ndata_dir = "{blocker}/sub"\n')
+    result = subprocess.run(
+        agent_command("--config", str(config)), capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1
+    assert "cannot run" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,28 @@
+"""Log formatting: text or JSON, and a secret that slips into a message is scrubbed."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from agent.logsetup import JsonFormatter, ScrubbingFormatter
+from agent.secret import Secret
+
+
+def record(message: str, *args: object) -> logging.LogRecord:
+    return logging.LogRecord("agent.test", logging.ERROR, __file__, 1, message, args, None)
+
+
+def test_text_and_json_formatters_scrub_known_secrets() -> None:
+    secret = Secret("https://discord.com/api/webhooks/1/tok-XYZ-123")
+    leak = record("request to %s failed", secret.reveal())
+    text = ScrubbingFormatter("%(message)s").format(leak)
+    assert text == "request to *** failed"
+    entry = json.loads(JsonFormatter().format(leak))
+    assert entry["message"] == "request to *** failed" and entry["level"] == "error"
+
+
+def test_secret_formats_as_mask() -> None:
+    secret = Secret("hunter2-password")
+    assert f"{secret}" == "***" and str(secret) == "***" and "hunter2" not in repr(secret)
+    assert "{}".format(secret) == "***"
