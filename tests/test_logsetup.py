@@ -25,4 +25,3 @@ def test_text_and_json_formatters_scrub_known_secrets() -> None:
 def test_secret_formats_as_mask() -> None:
     secret = Secret("hunter2-password")
     assert f"{secret}" == "***" and str(secret) == "***" and "hunter2" not in repr(secret)
-    assert "{}".format(secret) == "***"
