@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return inventory_dump(loaded)
     if args.once:
         return run_once(loaded)
-    return run_daemon(loaded, args.config)
+    return run_daemon(loaded, args.config, args.log_level)
 
 
 def validate(loaded: LoadedConfig) -> int:
@@ -169,11 +169,11 @@ def run_once(loaded: LoadedConfig) -> int:
     return EXIT_FAILURE if errors else EXIT_OK
 
 
-def run_daemon(loaded: LoadedConfig, config_path: str) -> int:
+def run_daemon(loaded: LoadedConfig, config_path: str, log_level: str | None = None) -> int:
     from agent.runtime import Agent
 
     try:
-        return asyncio.run(Agent(loaded, config_path).run())
+        return asyncio.run(Agent(loaded, config_path, log_level).run())
     except OSError as exc:
         log.critical("cannot run: %s", exc)
         return EXIT_FAILURE

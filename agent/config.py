@@ -446,8 +446,9 @@ class _Validator:
                 return _INVALID
         if meta.get("url") and not self._check_url(value, meta["url"], path, reveal):
             return _INVALID
-        if path and path[-1] == "hostname" and not re.fullmatch(r"[^\s/\x00-\x1f]{1,253}", value):
-            self.problem(path, "must be 1-253 characters without spaces, '/' or control characters")
+        pattern = meta.get("pattern")
+        if pattern and not re.fullmatch(pattern[0], value):
+            self.problem(path, pattern[1])
             return _INVALID
         if secret:
             if not substituted:

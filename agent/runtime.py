@@ -96,9 +96,15 @@ class Supervisor:
 class Agent:
     """The daemon: owns the store, the analyzers, the router and the supervisor."""
 
-    def __init__(self, loaded: LoadedConfig, config_path: str | None = None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        config_path: str | None = None,
+        log_level_override: str | None = None,
+    ) -> None:
         self.settings: Settings = loaded.settings
         self.config_path = config_path
+        self.log_level_override = log_level_override
         self.store = Store(self.settings.storage.ring_buffer_capacity)
         self.threshold = ThresholdAnalyzer(threshold_rules(self.settings))
         self.router = Router(
@@ -280,7 +286,7 @@ class Agent:
             new = loaded.settings
             if new.storage.ring_buffer_capacity != self.settings.storage.ring_buffer_capacity:
                 log.warning("storage.ring_buffer_capacity changes only at restart")
-            set_level(new.agent.log_level)
+            set_level(self.log_level_override or new.agent.log_level)
             await self.supervisor.stop(self._collector_tasks)
             self.settings = new
             self.threshold.reconfigure(threshold_rules(new))

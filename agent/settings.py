@@ -38,6 +38,7 @@ def opt(
     url: str | None = None,
     key: str | None = None,
     regex: bool = False,
+    pattern: tuple[str, str] | None = None,
     required_when_enabled: bool = False,
     default_doc: str | None = None,
 ) -> Any:
@@ -45,7 +46,8 @@ def opt(
 
     `url` is "strict" (https, or http to loopback only: chat APIs) or "lenient"
     (http anywhere, with a warning off loopback).  `key` is the TOML key when
-    it is not a valid Python name (`from`).  `required_when_enabled` makes the
+    it is not a valid Python name (`from`).  `pattern` is (regex the whole
+    value must match, what to say when it does not).  `required_when_enabled` makes the
     key mandatory when the section's `enabled` is true.
     """
     metadata = {
@@ -57,6 +59,7 @@ def opt(
         "url": url,
         "key": key,
         "regex": regex,
+        "pattern": pattern,
         "required_when_enabled": required_when_enabled,
         "default_doc": default_doc,
     }
@@ -75,6 +78,10 @@ class AgentSettings:
         factory=socket.gethostname,
         doc="Name this host reports in alerts, subjects and inventory.",
         default_doc="the system host name",
+        pattern=(
+            r"[^\s/\x00-\x1f]{1,253}",
+            "must be 1-253 characters without spaces, '/' or control characters",
+        ),
     )
     collect_interval_secs: float = opt(
         10.0, "Interval for collector domains that have no interval key of their own.", gt=0
