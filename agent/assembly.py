@@ -50,6 +50,19 @@ def build_channels(settings: Settings) -> list[Channel]:
     return channels
 
 
+class _NoStats:
+    """Stands in for the runtime so that `self` is listed like the other collectors."""
+
+    def collector_stats(self) -> dict[str, tuple[float, int, int]]:
+        return {}
+
+    def take_loop_lag(self) -> float:
+        return 0.0
+
+    def store_size(self) -> tuple[int, int]:
+        return 0, 0
+
+
 @dataclass(frozen=True)
 class Summary:
     collectors: tuple[tuple[str, float], ...]
@@ -60,7 +73,7 @@ class Summary:
 
 def summarize(settings: Settings) -> Summary:
     """What this configuration turns on, and what it asks for that this version lacks."""
-    collectors = tuple((c.name, interval) for c, interval in build_collectors(settings))
+    collectors = tuple((c.name, interval) for c, interval in build_collectors(settings, _NoStats()))
     a = settings.alerting
     enabled = [name for name in ("console", "webhook") if getattr(a, name).enabled]
     unavailable = tuple(name for name in NOT_YET_AVAILABLE if getattr(a, name).enabled)

@@ -121,47 +121,59 @@ def inventory_dump(loaded: LoadedConfig) -> int:
 
 
 def run_once(loaded: LoadedConfig) -> int:
-    """One collection of every domain, analyzed but not sent: a host check for operators."""
+    """One collection of every domain, analyzed but not sent: a host check for operators.
+
+    Rates and percentages need two reads: every collector is read, then read
+    again ONCE_SAMPLE_SECS later, and the second reading is reported.
+    """
     import dataclasses
 
     from agent.assembly import threshold_rules
     from agent.collectors import build_collectors
+    from agent.collectors.base import SourceMissing
     from agent.store import Store
     from analyzers.threshold import ThresholdAnalyzer
 
     settings = loaded.settings
+    collectors = [c for c, _ in build_collectors(settings)]
+    absent: dict[str, str] = {}
+    for collector in collectors:  # the first read sets the baselines
+        try:
+            collector.collect()
+        except SourceMissing as exc:
+            absent[collector.name] = str(exc)
+        except Exception:  # noqa: S110 - the second read reports it
+            pass
+    time.sleep(ONCE_SAMPLE_SECS)
+    now = time.time()
     store = Store(16)
     analyzer = ThresholdAnalyzer(threshold_rules(settings))
-    collectors = [c for c, _ in build_collectors(settings)]
     errors: dict[str, str] = {}
-    results: dict[str, Any] = {}
-    for attempt in range(2):  # counters need two reads; gauges are done after one
-        if attempt:
-            time.sleep(ONCE_SAMPLE_SECS)
-        for collector in collectors:
-            if collector.name in results or (attempt and collector.name in errors):
-                continue
-            try:
-                samples = collector.collect()
-            except Exception as exc:
-                errors[collector.name] = f"{type(exc).__name__}: {exc}"
-                continue
-            if len(samples):
-                results[collector.name] = samples
     metrics: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
-    now = time.time()
-    for samples in results.values():
+    for collector in collectors:
+        if collector.name in absent:
+            continue
+        try:
+            samples = collector.collect()
+        except SourceMissing as exc:
+            absent[collector.name] = str(exc)
+            continue
+        except Exception as exc:
+            errors[collector.name] = f"{type(exc).__name__}: {exc}"
+            continue
         batch = store.write_samples(now, samples.keys, samples.values)
         for key, value in zip(samples.keys, samples.values.tolist(), strict=True):
-            metrics.append({"metric": key.metric, "labels": dict(key.labels), "value": value})
+            metrics.append({"name": key.metric, "value": value, "labels": dict(key.labels)})
         for alert in analyzer.observe(batch, store):
             alerts.append(dataclasses.replace(alert, hostname=settings.agent.hostname).to_dict())
     report = {
         "hostname": settings.agent.hostname,
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "note": f"rates and percentages are over the {ONCE_SAMPLE_SECS:g} s between two reads",
         "metrics": metrics,
         "alerts": alerts,
+        "absent": absent,
         "errors": errors,
     }
     json.dump(report, sys.stdout, indent=2)

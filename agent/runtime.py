@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.assembly import build_channels, summarize, threshold_rules
-from agent.collectors import build_collectors
-from agent.collectors.base import Collector
+from agent.collectors import DOMAINS, build_collectors, interval_of
+from agent.collectors.base import Collector, SourceMissing
 from agent.config import ConfigError, LoadedConfig, load_config
 from agent.logsetup import set_level
 from agent.schedule import Ticker
@@ -117,6 +117,9 @@ class Agent:
         self.collector_errors: Counter[str] = Counter()
         self.ticks: Counter[str] = Counter()
         self.skipped_ticks: Counter[str] = Counter()
+        self.durations: dict[str, float] = {}
+        self.absent: dict[str, str] = {}
+        self._loop_lag = 0.0
         self._last_error_log: dict[str, tuple[str, float]] = {}
         self._collector_tasks: list[str] = []
         self._stopping = asyncio.Event()
@@ -200,7 +203,9 @@ class Agent:
 
     def _start_collectors(self) -> None:
         self._collector_tasks = []
-        for collector, interval in build_collectors(self.settings):
+        for collector, interval in build_collectors(self.settings, stats=self):
+            if collector.name in self.absent:
+                continue
             name = f"collector:{collector.name}"
             self._collector_tasks.append(name)
             self.supervisor.spawn(name, self._domain_loop_factory(collector, interval))
@@ -216,7 +221,9 @@ class Agent:
                 delay = deadline - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                self.tick(collector)
+                self._loop_lag = max(self._loop_lag, loop.time() - deadline)
+                if not self.tick(collector):
+                    return  # the source does not exist on this host
                 skipped_before = ticker.skipped
                 deadline = ticker.advance(loop.time())
                 if ticker.skipped != skipped_before:
@@ -228,18 +235,43 @@ class Agent:
 
         return loop_forever
 
-    def tick(self, collector: Collector) -> None:
-        """One collection of one domain, through the store, analyzers and router."""
+    def tick(self, collector: Collector) -> bool:
+        """One collection of one domain, through the store, analyzers and router.
+
+        Returns False when the domain's source does not exist on this host.
+        """
+        started = time.perf_counter()
         try:
             samples = collector.collect()
+        except SourceMissing as exc:
+            self.absent[collector.name] = str(exc)
+            log.info("collector %s disabled: %s", collector.name, exc)
+            return False
         except Exception as exc:
             self._collector_failed(collector.name, exc)
-            return
+            return True
+        finally:
+            self.durations[collector.name] = time.perf_counter() - started
         self.ticks[collector.name] += 1
-        if not len(samples):
-            return
-        batch = self.store.write_samples(time.time(), samples.keys, samples.values)
-        self.analyze(batch)
+        if len(samples):
+            batch = self.store.write_samples(time.time(), samples.keys, samples.values)
+            self.analyze(batch)
+        return True
+
+    # -- AgentStats, for the self collector ----------------------------------------------
+
+    def collector_stats(self) -> dict[str, tuple[float, int, int]]:
+        return {
+            name: (duration, self.collector_errors[name], self.skipped_ticks[name])
+            for name, duration in self.durations.items()
+        }
+
+    def take_loop_lag(self) -> float:
+        lag, self._loop_lag = self._loop_lag, 0.0
+        return lag
+
+    def store_size(self) -> tuple[int, int]:
+        return len(self.store), self.store.nbytes
 
     def analyze(self, batch: Batch) -> None:
         for alert in self.threshold.observe(batch, self.store):
@@ -257,8 +289,8 @@ class Agent:
             )
 
     async def _housekeeping(self) -> None:
-        longest = max((i for _, i in build_collectors(self.settings)), default=60.0)
         while True:
+            longest = max(interval_of(self.settings, d) for d in DOMAINS)
             await asyncio.sleep(HOUSEKEEPING_SECS)
             now = time.time()
             retired = self.store.retire_stale(now, max_age=max(10 * longest, 600.0))

@@ -68,6 +68,23 @@ def opt(
     return field(default=default, metadata=metadata)
 
 
+COLLECTOR_DOMAINS = (
+    "cpu", "memory", "numa", "edac", "disk", "network", "process", "fd", "pressure", "gpu", "self",
+)  # fmt: skip
+DEFAULT_EXCLUDED_FS_TYPES = (
+    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
+    "devtmpfs", "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "overlay", "proc",
+    "procfs", "pstore", "ramfs", "rpc_pipefs", "securityfs", "selinuxfs", "squashfs", "sysfs",
+    "tracefs", "tmpfs", "iso9660", "fuse.lxcfs", "fuse.portal", "fuse.gvfsd-fuse",
+)  # fmt: skip
+DEFAULT_EXCLUDED_MOUNTPOINTS = (
+    r"^/(dev|proc|sys|run/credentials/.+|var/lib/docker/.+|var/lib/containers/storage/.+"
+    r"|var/lib/kubelet/pods/.+|snap/.+)($|/)"
+)
+DEFAULT_EXCLUDED_DEVICES = r"^(loop|ram|zram)\d+$"
+DEFAULT_EXCLUDED_INTERFACES = r"^(lo|veth.+|docker\d+|br-.+|virbr\d+.*|cni\d+|flannel\..+|cali.+|tun\d+|tap\d+|ifb\d+|dummy\d+)$"
+
+
 def _empty_mapping() -> Mapping[str, Secret]:
     return MappingProxyType({})
 
@@ -109,6 +126,44 @@ class CollectorSettings:
     process_interval_secs: float = opt(30.0, "Process collection interval.", gt=0)
     fd_interval_secs: float = opt(30.0, "File descriptor collection interval.", gt=0)
     gpu_interval_secs: float = opt(10.0, "GPU collection interval.", gt=0)
+    disabled: tuple[str, ...] = opt(
+        (),
+        "Collector domains not to run (numa, edac and pressure run every "
+        "agent.collect_interval_secs).",
+        choices=COLLECTOR_DOMAINS,
+    )
+    disk_exclude_fs_types: tuple[str, ...] = opt(
+        DEFAULT_EXCLUDED_FS_TYPES,
+        "File system types without usage metrics (pseudo file systems).",
+        default_doc="pseudo file systems: proc, sysfs, tmpfs, overlay, squashfs, ... (see disk.py)",
+    )
+    disk_exclude_mountpoints: str = opt(
+        DEFAULT_EXCLUDED_MOUNTPOINTS,
+        "Regular expression of mount points without usage metrics.",
+        regex=True,
+        default_doc="/dev, /proc, /sys, container and snap internals",
+    )
+    disk_exclude_devices: str = opt(
+        DEFAULT_EXCLUDED_DEVICES,
+        "Regular expression of block devices without I/O metrics.",
+        regex=True,
+    )
+    disk_statvfs_timeout_secs: float = opt(
+        2.0, "How long statvfs may take before a mount is skipped as hung.", gt=0, le=30
+    )
+    network_exclude_interfaces: str = opt(
+        DEFAULT_EXCLUDED_INTERFACES,
+        "Regular expression of interfaces left out (loopback, virtual).",
+        regex=True,
+        default_doc="lo, veth*, docker*, br-*, virbr*, cni*, flannel.*, cali*, tun*, tap*, ifb*, dummy*",
+    )
+    process_top_n: int = opt(5, "Processes reported by CPU and, separately, by RSS.", ge=0, le=100)
+    process_track_patterns: tuple[str, ...] = opt(
+        (),
+        "Regular expressions on the process name (comm): matching processes are always "
+        "reported, with their open fds (for leak detection).",
+        regex=True,
+    )
 
 
 @dataclass(frozen=True)

@@ -112,3 +112,19 @@ def write_config(tmp_path: Path, text: str, name: str = "config.toml", mode: int
     path.write_text(text)
     path.chmod(mode)
     return path
+
+
+def make_host(tmp_path: Path) -> tuple[Path, Path]:
+    """A whole captured host: node_exporter's /proc plus the procfs network file and a mount table.
+
+    Returns (procfs, sysfs); the sysfs tree is node_exporter's, read-only.
+    """
+    import shutil
+
+    proc = tmp_path / "host-proc"
+    shutil.copytree(NODE_EXPORTER_PROC, proc, symlinks=True)
+    (proc / "net").mkdir()
+    shutil.copy(PROCFS_PROC / "net/dev", proc / "net/dev")
+    (proc / "1").mkdir(exist_ok=True)
+    (proc / "1/mountinfo").write_text("27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n")
+    return proc, FIXTURES / "node_exporter" / "sys"

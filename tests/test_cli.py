@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from agent import __version__
-from tests.conftest import FIXTURES, NODE_EXPORTER_PROC, run_agent, write_config
+from tests.conftest import FIXTURES, NODE_EXPORTER_PROC, make_host, run_agent, write_config
 from tests.test_config import SEED_MINIMAL
 
 
@@ -68,11 +68,13 @@ def test_bad_usage_exits_2() -> None:
 
 def test_env_secret_never_printed_and_missing_one_is_named(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
+    proc, sys_tree = make_host(tmp_path)
     config = write_config(
         tmp_path,
         f"""
 [agent]
-procfs = "{NODE_EXPORTER_PROC}"
+procfs = "{proc}"
+sysfs = "{sys_tree}"
 data_dir = "{data_dir}"
 [alerting.webhook]
 enabled = true
@@ -89,7 +91,7 @@ headers = {{ Authorization = "Bearer ${{TOKEN_SECRET}}" }}
     result = run_agent("--config", str(config), "--validate", env={"HOOK_SECRET": "x"})
     assert result.returncode == 2
     assert (
-        f"{config}:8: alerting.webhook.headers.Authorization: environment variable TOKEN_SECRET is not set"
+        f"{config}:9: alerting.webhook.headers.Authorization: environment variable TOKEN_SECRET is not set"
         in result.stderr
     )
 
@@ -117,10 +119,12 @@ def test_inventory_dump_on_fixture_tree(tmp_path: Path) -> None:
 
 
 def test_once_reports_metrics_and_would_be_alerts(tmp_path: Path) -> None:
+    proc, sys_tree = make_host(tmp_path)
     config = write_config(tmp_path, f"""
 [agent]
 hostname = "once-host"
-procfs = "{NODE_EXPORTER_PROC}"
+procfs = "{proc}"
+sysfs = "{sys_tree}"
 [thresholds]
 memory_percent = 50
 cpu_percent = 99
@@ -128,7 +132,7 @@ cpu_percent = 99
     result = run_agent("--config", str(config), "--once")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    metrics = {m["metric"]: m["value"] for m in report["metrics"]}
+    metrics = {m["name"]: m["value"] for m in report["metrics"] if not m["labels"]}
     used_kb = 3742148 - 225472 - 22040 - 930888
     assert metrics["memory_used_percent"] == 100 * used_kb / 3742148
     assert metrics["cpu_usage_percent"] == 0.0  # the fixture does not move
@@ -142,13 +146,15 @@ def test_once_counts_a_broken_source_and_exits_1(tmp_path: Path) -> None:
     proc = tmp_path / "proc"
     proc.mkdir()
     (proc / "stat").write_text((FIXTURES / "node_exporter/proc/stat").read_text())
+    (proc / "loadavg").write_text("0.5 0.4 0.3 1/100 200\n")
     (proc / "meminfo").write_text("MemTotal: garbage\n")
     config = write_config(tmp_path, f'[agent]\nprocfs = "{proc}"\n')
     result = run_agent("--config", str(config), "--once")
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert "memory" in report["errors"] and "ParseError" in report["errors"]["memory"]
-    assert [m["metric"] for m in report["metrics"]] == ["cpu_usage_percent"]
+    assert "cpu_usage_percent" in {m["name"] for m in report["metrics"]}
+    assert "memory_used_percent" not in {m["name"] for m in report["metrics"]}
 
 
 def test_python_dash_m_agent_and_console_script_agree() -> None:

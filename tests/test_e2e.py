@@ -228,10 +228,12 @@ def test_broken_proc_file_is_counted_and_the_agent_goes_on(
     proc = tmp_path / "proc"
     proc.mkdir()
     (proc / "stat").write_text("cpu  100 0 100 700 100 0 0 0 0 0\n")
+    (proc / "loadavg").write_text("0.5 0.4 0.3 1/100 200\n")
     (proc / "meminfo").write_text("MemTotal: garbage kB\n")
     agent = start_agent(  # type: ignore[operator]
         f'[agent]\nprocfs = "{proc}"\ndata_dir = "data"\n'
         f"[collector]\ncpu_interval_secs = 0.5\nmemory_interval_secs = 0.5\n"
+        f'disabled = ["disk", "network", "process", "fd", "numa", "pressure"]\n'
         f"[thresholds]\ncpu_percent = 1\n[alerting.console]\nenabled = true\n"
     )
     assert agent.wait_for_log(

@@ -1,0 +1,178 @@
+"""Processes: counts by state, the top consumers, and a tracked set for leak detection.
+
+This is the expensive domain, so it reads exactly one small file per process
+(/proc/[pid]/stat, with os.open/os.read and no Python file objects) and only
+looks further (owner, open fds) for the handful of processes it reports.
+CPU % is over the interval, per process, as `top` shows it (100 % = one core);
+a process is identified by (pid, start time) so a reused pid starts afresh.
+A stat file that cannot be parsed is counted and skipped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import pwd
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.collectors.base import (
+    MetricSpec,
+    ParseError,
+    SampleBuilder,
+    Samples,
+    counter,
+    gauge,
+    labels,
+)
+
+_STAT = "/proc/[pid]/stat"
+_PROC = ("pid", "comm", "user")
+METRICS: tuple[MetricSpec, ...] = (
+    gauge("process_count", "processes", (), _STAT, "Processes whose stat could be read."),
+    gauge("process_running", "processes", (), _STAT, "Processes in state R (running or runnable)."),
+    gauge("process_blocked", "processes", (), _STAT, "Processes in state D (uninterruptible sleep, usually I/O)."),
+    gauge("process_zombies", "processes", (), _STAT, "Processes in state Z (exited, not reaped by their parent)."),
+    gauge("process_threads", "threads", (), _STAT, "Threads of all processes."),
+    gauge("process_cpu_percent", "percent", _PROC, _STAT, "CPU used over the interval, 100 = one core (top-N by CPU or RSS, and tracked processes)."),
+    gauge("process_rss_bytes", "bytes", _PROC, _STAT, "Resident memory (top-N by CPU or RSS, and tracked processes)."),
+    gauge("process_open_fds", "fds", _PROC, "/proc/[pid]/fd", "Open file descriptors of a tracked process."),
+    counter("process_unparsable_total", "files", (), _STAT, "Stat files skipped because they could not be parsed, since start."),
+)  # fmt: skip
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(slots=True)
+class PidStat:
+    comm: str
+    state: str
+    cpu_ticks: int  # utime + stime
+    threads: int
+    start_ticks: int
+    rss_pages: int
+
+
+def parse_pid_stat(data: bytes) -> PidStat:
+    """/proc/[pid]/stat.  comm may hold spaces and parentheses: split after the last ')'."""
+    line = data.split(b"\n", 1)[0]
+    left, right = line.find(b"("), line.rfind(b")")
+    if left < 0 or right < left:
+        raise ParseError("pid stat: no (comm)")
+    fields = line[right + 2 :].split()
+    if len(fields) < 22:
+        raise ParseError(f"pid stat: {len(fields)} fields after comm, expected at least 22")
+    try:
+        utime, stime = int(fields[11]), int(fields[12])  # fields 14, 15
+        threads, start, rss = int(fields[17]), int(fields[19]), int(fields[21])  # 20, 22, 24
+    except ValueError:
+        raise ParseError("pid stat: non-numeric field") from None
+    if min(utime, stime, threads, start) < 0:
+        raise ParseError("pid stat: negative counter")
+    comm = line[left + 1 : right].decode("utf-8", "replace")
+    return PidStat(
+        comm, fields[0].decode("ascii", "replace"), utime + stime, threads, start, max(rss, 0)
+    )
+
+
+def _read_small(path: bytes) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
+class ProcessCollector:
+    name = "process"
+    metrics = METRICS
+
+    def __init__(self, procfs: Path, top_n: int = 5, track_patterns: tuple[str, ...] = ()) -> None:
+        self._procfs = procfs
+        self._root = os.fsencode(procfs)
+        self._top_n = top_n
+        self._track = [re.compile(p) for p in track_patterns]
+        self._previous: dict[tuple[int, int], int] = {}  # (pid, start) -> cpu ticks
+        self._previous_time: float | None = None
+        self._users: dict[int, str] = {}
+        self.unparsable = 0
+
+    def collect(self) -> Samples:
+        now = time.monotonic()
+        elapsed = now - self._previous_time if self._previous_time is not None else 0.0
+        self._previous_time = now
+        stats: dict[int, PidStat] = {}
+        for name in os.listdir(self._root):
+            if not name.isdigit():
+                continue
+            try:
+                data = _read_small(self._root + b"/" + name + b"/stat")
+            except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+                continue  # exited between listdir and open
+            except PermissionError:
+                continue
+            try:
+                stats[int(name)] = parse_pid_stat(data)
+            except ParseError:
+                self.unparsable += 1
+        return self._samples(stats, elapsed)
+
+    def _samples(self, stats: dict[int, PidStat], elapsed: float) -> Samples:
+        out = SampleBuilder()
+        states = [s.state for s in stats.values()]
+        out.add("process_count", float(len(stats)))
+        out.add("process_running", float(states.count("R")))
+        out.add("process_blocked", float(states.count("D")))
+        out.add("process_zombies", float(states.count("Z")))
+        out.add("process_threads", float(sum(s.threads for s in stats.values())))
+        out.add("process_unparsable_total", float(self.unparsable))
+
+        cpu: dict[int, float] = {}
+        current: dict[tuple[int, int], int] = {}
+        for pid, s in stats.items():
+            key = (pid, s.start_ticks)
+            current[key] = s.cpu_ticks
+            before = self._previous.get(key)
+            if before is not None and elapsed > 0:
+                cpu[pid] = max(0, s.cpu_ticks - before) / CLK_TCK / elapsed * 100.0
+        self._previous = current
+
+        # Idle processes and kernel threads (no RSS) are nobody's top consumer.
+        busy = [p for p, used in cpu.items() if used > 0]
+        resident = [p for p, s in stats.items() if s.rss_pages > 0]
+        chosen = set(heapq.nlargest(self._top_n, busy, key=cpu.__getitem__))
+        chosen |= set(heapq.nlargest(self._top_n, resident, key=lambda p: stats[p].rss_pages))
+        tracked = {p for p, s in stats.items() if any(t.search(s.comm) for t in self._track)}
+        for pid in sorted(chosen | tracked):
+            s = stats[pid]
+            proc_labels = labels(pid=str(pid), comm=s.comm, user=self._user(pid))
+            out.add("process_cpu_percent", cpu.get(pid, 0.0), proc_labels)
+            out.add("process_rss_bytes", float(s.rss_pages * PAGE_SIZE), proc_labels)
+            if pid in tracked:
+                fds = self._open_fds(pid)
+                if fds is not None:
+                    out.add("process_open_fds", float(fds), proc_labels)
+        return out.build()
+
+    def _user(self, pid: int) -> str:
+        try:
+            uid = os.stat(self._root + b"/" + str(pid).encode()).st_uid
+        except OSError:
+            return ""
+        name = self._users.get(uid)
+        if name is None:
+            try:
+                name = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                name = str(uid)
+            self._users[uid] = name
+        return name
+
+    def _open_fds(self, pid: int) -> int | None:
+        try:
+            return len(os.listdir(self._root + b"/" + str(pid).encode() + b"/fd"))
+        except OSError:  # exited, or another user's process without CAP_SYS_PTRACE
+            return None
