@@ -43,8 +43,6 @@ RESTART_MAX_SECS = 60.0
 # A task that ran this long before failing starts its backoff from scratch.
 HEALTHY_RUN_SECS = 300.0
 HOUSEKEEPING_SECS = 60.0
-# Repeated identical collector errors are logged once per this many seconds.
-ERROR_LOG_EVERY_SECS = 600.0
 
 
 class Supervisor:
@@ -120,7 +118,7 @@ class Agent:
         self.durations: dict[str, float] = {}
         self.absent: dict[str, str] = {}
         self._loop_lag = 0.0
-        self._last_error_log: dict[str, tuple[str, float]] = {}
+        self._failing: dict[str, str] = {}  # collector -> the cause last logged
         self._collector_tasks: list[str] = []
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -253,6 +251,8 @@ class Agent:
         finally:
             self.durations[collector.name] = time.perf_counter() - started
         self.ticks[collector.name] += 1
+        if self._failing.pop(collector.name, None) is not None:
+            log.info("collector %s works again", collector.name)
         if len(samples):
             batch = self.store.write_samples(time.time(), samples.keys, samples.values)
             self.analyze(batch)
@@ -278,12 +278,11 @@ class Agent:
             self.router.route(alert)
 
     def _collector_failed(self, name: str, exc: Exception) -> None:
+        """Count every failure; log each distinct cause once, until the collector recovers."""
         self.collector_errors[name] += 1
         message = f"{type(exc).__name__}: {exc}"
-        now = time.monotonic()
-        last = self._last_error_log.get(name)
-        if last is None or last[0] != message or now - last[1] >= ERROR_LOG_EVERY_SECS:
-            self._last_error_log[name] = (message, now)
+        if self._failing.get(name) != message:
+            self._failing[name] = message
             log.warning(
                 "collector %s failed (%d so far): %s", name, self.collector_errors[name], message
             )

@@ -162,3 +162,19 @@ def test_python_dash_m_agent_and_console_script_agree() -> None:
     assert script.exists(), "the package must be installed with its console script"
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and out.stdout == run_agent("--version").stdout
+
+
+def test_once_on_this_machine_is_clean_and_broad(tmp_path: Path) -> None:
+    """The real host: everything that exists is collected, missing hardware is absent, not an error."""
+    config = write_config(tmp_path, '[agent]\nhostname = "real-host"\n')
+    result = run_agent("--config", str(config), "--once")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["errors"] == {}
+    names = {m["name"] for m in report["metrics"]}
+    assert len(names) >= 60, sorted(names)
+    assert "two reads" in report["note"]
+    assert set(report["absent"]) <= {"gpu", "edac", "numa", "pressure"}
+    assert all(
+        isinstance(m["value"], float) and m["value"] == m["value"] for m in report["metrics"]
+    )  # no NaN

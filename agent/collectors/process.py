@@ -62,7 +62,7 @@ def parse_pid_stat(data: bytes) -> PidStat:
     left, right = line.find(b"("), line.rfind(b")")
     if left < 0 or right < left:
         raise ParseError("pid stat: no (comm)")
-    fields = line[right + 2 :].split()
+    fields = line[right + 2 :].split(maxsplit=22)  # only fields 3..24 are needed
     if len(fields) < 22:
         raise ParseError(f"pid stat: {len(fields)} fields after comm, expected at least 22")
     try:
