@@ -6,28 +6,152 @@ exactly what the daemon would run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from agent import __version__
 from agent.collectors import build_collectors
-from agent.settings import Settings
+from agent.settings import Levels, Settings
+from agent.store import Store
 from alerting.alert import Severity
 from alerting.channels.base import Channel
 from alerting.channels.console import ConsoleChannel
 from alerting.channels.webhook import WebhookChannel
-from analyzers.threshold import ThresholdRule
+from analyzers.base import Analyzer
+from analyzers.ema import EmaAnalyzer
+from analyzers.leak import DEFAULT_KINDS, LeakAnalyzer
+from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
+from analyzers.trend import TrendAnalyzer
+from analyzers.zscore import ZScoreAnalyzer
 
 # Channels the configuration accepts but this version cannot deliver to yet.
 NOT_YET_AVAILABLE = ("discord", "slack", "telegram", "email", "syslog")
 
 
+# [thresholds] key -> the metric it watches.
+THRESHOLD_METRICS = {
+    "cpu_percent": "cpu_usage_percent",
+    "cpu_per_socket_percent": "cpu_socket_usage_percent",
+    "memory_percent": "memory_used_percent",
+    "disk_percent": "disk_used_percent",
+    "disk_inode_percent": "disk_inodes_used_percent",
+    "fd_percent": "fd_used_percent",
+    "load_avg_multiplier": "cpu_load1_per_core",
+    "network_error_rate": "network_error_ratio",
+    "gpu_utilization_percent": "gpu_utilization_percent",
+    "gpu_memory_percent": "gpu_memory_used_percent",
+    "gpu_temperature_celsius": "gpu_temperature_celsius",
+    "gpu_power_percent": "gpu_power_percent",
+}
+
+
+def derived_levels(key: str, warn: float) -> tuple[float | None, float]:
+    """(critical, clear) for a threshold given as a single number (the seed's form).
+
+    Percentages: critical halfway from warn to 100 (90 -> 95, 85 -> 92.5);
+    load multiplier x1.5; error ratio x5 (at most 1); temperature +10 °C.
+    Clear is 95 % of warn, so a value wobbling at the level does not flap.
+    """
+    if key == "load_avg_multiplier":
+        critical: float | None = warn * 1.5
+    elif key == "network_error_rate":
+        critical = min(1.0, warn * 5)
+    elif key == "gpu_temperature_celsius":
+        critical = warn + 10
+    else:
+        critical = warn + (100 - warn) / 2 if warn < 100 else None
+    return critical, warn * 0.95
+
+
 def threshold_rules(settings: Settings) -> list[ThresholdRule]:
-    """The seed's [thresholds] keys, for the metrics this version collects."""
-    t = settings.thresholds
-    return [
-        ThresholdRule("cpu_usage_percent", t.cpu_percent),
-        ThresholdRule("memory_used_percent", t.memory_percent),
+    """Custom [[thresholds.rules]] first (they are more specific), then the seed's keys."""
+    rules = [
+        ThresholdRule(
+            metric=r.metric,
+            warn=r.warn,
+            critical=r.critical,
+            clear=r.clear,
+            for_secs=r.for_secs,
+            below=r.direction == "below",
+            labels=tuple(sorted(r.labels.items())),
+            origin=f"thresholds.rules[{i}]",
+        )
+        for i, r in enumerate(settings.thresholds.rules)
     ]
+    for key, metric in THRESHOLD_METRICS.items():
+        value = getattr(settings.thresholds, key)
+        if isinstance(value, Levels):
+            rules.append(
+                ThresholdRule(
+                    metric,
+                    value.warn,
+                    value.critical,
+                    value.clear,
+                    value.for_secs,
+                    origin=f"thresholds.{key}",
+                )
+            )
+        else:
+            critical, clear = derived_levels(key, value)
+            rules.append(
+                ThresholdRule(metric, value, critical, clear, 0.0, origin=f"thresholds.{key}")
+            )
+    return rules
+
+
+def build_store(settings: Settings) -> Store:
+    """Raw tier at least one sample longer than the z-score window; history tier per settings."""
+    st, an = settings.storage, settings.analyzer
+    history = max(
+        math.ceil(st.history_hours * 3600 / st.history_resolution_secs),
+        math.ceil(
+            max(an.trend_window_hours, an.leak_min_observation_hours)
+            * 3600
+            / st.history_resolution_secs
+        ),
+    )
+    return Store(
+        max(st.ring_buffer_capacity, an.zscore_window + 1), history, st.history_resolution_secs
+    )
+
+
+def build_analyzers(settings: Settings, watch_everything: bool = False) -> list[Analyzer]:
+    """The enabled analyzers, in order.  `watch_everything` (replay) makes z-score and EMA watch any metric."""
+    an, res = settings.analyzer, settings.storage.history_resolution_secs
+    metrics = ("*",) if watch_everything else an.anomaly_metrics
+    kinds = dict(DEFAULT_KINDS)
+    kinds["process_rss_bytes"] = replace(
+        kinds["process_rss_bytes"], min_growth_per_hour=an.leak_min_growth_bytes_per_hour
+    )
+    kinds["process_open_fds"] = replace(
+        kinds["process_open_fds"], min_growth_per_hour=an.leak_min_growth_fds_per_hour
+    )
+    factories: dict[str, Analyzer] = {}
+    for name in an.enabled:
+        if name == "threshold":
+            factories[name] = ThresholdAnalyzer(threshold_rules(settings))
+        elif name == "zscore":
+            factories[name] = ZScoreAnalyzer(
+                metrics, an.zscore_window, an.zscore_threshold, min_samples=an.anomaly_min_samples
+            )
+        elif name == "ema":
+            factories[name] = EmaAnalyzer(
+                metrics, an.ema_alpha, an.ema_threshold, an.ema_shift_threshold, an.ema_shift_samples,
+                min_samples=an.anomaly_min_samples,
+            )  # fmt: skip
+        elif name == "trend":
+            factories[name] = TrendAnalyzer(
+                an.trend_window_hours, res, an.trend_min_span_hours, an.trend_min_r_squared
+            )
+        elif name == "leak":
+            factories[name] = LeakAnalyzer(
+                an.trend_window_hours,
+                res,
+                an.leak_min_observation_hours,
+                an.leak_r_squared_threshold,
+                kinds,
+            )
+    return [factories[n] for n in ("threshold", "zscore", "ema", "trend", "leak") if n in factories]
 
 
 def build_channels(settings: Settings) -> list[Channel]:

@@ -343,16 +343,28 @@ class _Validator:
     def value(self, tp: Any, raw: Any, path: tuple[PathPart, ...], meta: Mapping[str, Any]) -> Any:
         origin = get_origin(tp)
         if origin in (Union, types.UnionType):
-            (tp,) = [arg for arg in get_args(tp) if arg is not type(None)]
+            choices = [arg for arg in get_args(tp) if arg is not type(None)]
+            if len(choices) == 2 and float in choices:  # a number, or its table form
+                tables = [c for c in choices if c is not float]
+                if isinstance(raw, dict):
+                    return self._levels(tables[0], raw, path, meta)
+                tp = float
+            else:
+                (tp,) = choices
             origin = get_origin(tp)
         if isinstance(tp, type) and is_dataclass(tp):
             if not isinstance(raw, dict):
                 self.problem(path, f"expected a table, got {_describe(raw, True)}")
                 return _INVALID
-            return self.section(tp, raw, path)
+            section = self.section(tp, raw, path)
+            if hasattr(section, "for_secs"):  # a custom threshold rule
+                return self._check_levels(section, path, {})
+            return section
         if origin is tuple:
             return self._array(get_args(tp)[0], raw, path, meta)
         if origin is Mapping:
+            if get_args(tp)[1] is str:
+                return self._string_table(raw, path)
             return self._headers(raw, path)
         if tp is bool:
             if not isinstance(raw, bool):
@@ -375,6 +387,59 @@ class _Validator:
         if any(item is _INVALID for item in items):
             return _INVALID
         return tuple(items)
+
+    def _levels(
+        self,
+        cls: type[Any],
+        raw: dict[str, Any],
+        path: tuple[PathPart, ...],
+        meta: Mapping[str, Any],
+    ) -> Any:
+        """A Levels table: each level within the key's bounds, and in a sensible order."""
+        return self._check_levels(self.section(cls, raw, path), path, meta)
+
+    def _check_levels(
+        self, levels: Any, path: tuple[PathPart, ...], meta: Mapping[str, Any]
+    ) -> Any:
+        ok = True
+        if hasattr(levels, "metric") and not levels.metric:
+            self.problem((*path, "metric"), "required: the metric the rule applies to")
+            ok = False
+        for name in ("warn", "critical", "clear"):
+            level = getattr(levels, name)
+            if level is not None and self._number(float, level, (*path, name), meta) is _INVALID:
+                ok = False
+        if levels.warn is None and levels.critical is None:
+            self.problem(path, "needs at least one of warn or critical")
+            return _INVALID
+        # For "below" rules (low is bad) every comparison turns around.
+        below = getattr(levels, "direction", "above") == "below"
+        sign = -1.0 if below else 1.0
+        worse, better = ("<=", ">=") if below else (">=", "<=")
+        if (
+            levels.warn is not None
+            and levels.critical is not None
+            and sign * levels.critical < sign * levels.warn
+        ):
+            self.problem((*path, "critical"), f"must be {worse} warn ({levels.warn:g})")
+            return _INVALID
+        set_levels = [v for v in (levels.warn, levels.critical) if v is not None]
+        mildest = max(set_levels) if below else min(set_levels)
+        if levels.clear is not None and sign * levels.clear > sign * mildest:
+            self.problem((*path, "clear"), f"must be {better} {mildest:g} (the mildest level)")
+            return _INVALID
+        return levels if ok else _INVALID
+
+    def _string_table(self, raw: Any, path: tuple[PathPart, ...]) -> Any:
+        if not isinstance(raw, dict):
+            self.problem(path, f"expected a table of strings, got {_describe(raw, True)}")
+            return _INVALID
+        out = {}
+        for name, value in raw.items():
+            text = self._string(False, value, (*path, name), {})
+            if text is not _INVALID:
+                out[name] = text
+        return MappingProxyType(out)
 
     def _headers(self, raw: Any, path: tuple[PathPart, ...]) -> Any:
         if not isinstance(raw, dict):

@@ -40,6 +40,7 @@ def setup_logging(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     set_level(level)
+    logging.captureWarnings(True)  # a library's warning becomes a log line in the chosen format
     # httpx logs every request URL at INFO, and our URLs hold webhook tokens.
     for noisy in ("httpx", "httpcore", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

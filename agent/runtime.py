@@ -23,14 +23,13 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from agent.assembly import build_channels, summarize, threshold_rules
+from agent.assembly import build_analyzers, build_channels, build_store, summarize, threshold_rules
 from agent.collectors import DOMAINS, build_collectors, interval_of
 from agent.collectors.base import Collector, SourceMissing
 from agent.config import ConfigError, LoadedConfig, load_config
 from agent.logsetup import set_level
 from agent.schedule import Ticker
 from agent.settings import Settings
-from agent.store import Store
 from alerting.delivery import ChannelWorker
 from alerting.router import Router
 from analyzers.base import Batch
@@ -43,6 +42,7 @@ RESTART_MAX_SECS = 60.0
 # A task that ran this long before failing starts its backoff from scratch.
 HEALTHY_RUN_SECS = 300.0
 HOUSEKEEPING_SECS = 60.0
+REPEAT_CHECK_SECS = 5.0
 
 
 class Supervisor:
@@ -103,8 +103,9 @@ class Agent:
         self.settings: Settings = loaded.settings
         self.config_path = config_path
         self.log_level_override = log_level_override
-        self.store = Store(self.settings.storage.ring_buffer_capacity)
-        self.threshold = ThresholdAnalyzer(threshold_rules(self.settings))
+        self.store = build_store(self.settings)
+        self.analyzers = build_analyzers(self.settings)
+        self.analyzer_errors: Counter[str] = Counter()
         self.router = Router(
             self.settings.agent.hostname,
             [ChannelWorker(c) for c in build_channels(self.settings)],
@@ -274,8 +275,18 @@ class Agent:
         return len(self.store), self.store.nbytes
 
     def analyze(self, batch: Batch) -> None:
-        for alert in self.threshold.observe(batch, self.store):
-            self.router.route(alert)
+        for analyzer in self.analyzers:
+            try:
+                alerts = analyzer.observe(batch, self.store)
+            except Exception:  # one broken analyzer must not silence the others
+                self.analyzer_errors[analyzer.name] += 1
+                if self.analyzer_errors[analyzer.name] == 1:
+                    log.exception(
+                        "analyzer %s failed (further failures are counted)", analyzer.name
+                    )
+                continue
+            for alert in alerts:
+                self.router.route(alert)
 
     def _collector_failed(self, name: str, exc: Exception) -> None:
         """Count every failure; log each distinct cause once, until the collector recovers."""
@@ -288,13 +299,24 @@ class Agent:
             )
 
     async def _housekeeping(self) -> None:
+        """Every few seconds: repeats of firing alerts; every minute: retire vanished series."""
+        last_retire = time.monotonic()
         while True:
-            longest = max(interval_of(self.settings, d) for d in DOMAINS)
-            await asyncio.sleep(HOUSEKEEPING_SECS)
+            await asyncio.sleep(REPEAT_CHECK_SECS)
             now = time.time()
-            retired = self.store.retire_stale(now, max_age=max(10 * longest, 600.0))
-            if retired:
-                self.threshold.forget(retired)
+            self.router.repeat_due(now)
+            if time.monotonic() - last_retire < HOUSEKEEPING_SECS:
+                continue
+            last_retire = time.monotonic()
+            longest = max(interval_of(self.settings, d) for d in DOMAINS)
+            stale = self.store.stale_ids(now, max_age=max(10 * longest, 600.0))
+            if stale:
+                for sid in stale:
+                    key = self.store.key(sid)
+                    self.router.series_gone(key.metric, key.labels, now)
+                for analyzer in self.analyzers:
+                    analyzer.forget(stale)
+                self.store.retire(stale)
             self.router.forget_resolved(now)
 
     # -- reload --------------------------------------------------------------------------
@@ -315,12 +337,14 @@ class Agent:
             for warning in loaded.warnings:
                 log.warning("%s", warning)
             new = loaded.settings
-            if new.storage.ring_buffer_capacity != self.settings.storage.ring_buffer_capacity:
-                log.warning("storage.ring_buffer_capacity changes only at restart")
             set_level(self.log_level_override or new.agent.log_level)
             await self.supervisor.stop(self._collector_tasks)
+            if new.analyzer != self.settings.analyzer or new.storage != self.settings.storage:
+                log.warning("analyzer and storage settings change at restart; thresholds apply now")
             self.settings = new
-            self.threshold.reconfigure(threshold_rules(new))
+            for analyzer in self.analyzers:
+                if isinstance(analyzer, ThresholdAnalyzer):
+                    analyzer.reconfigure(threshold_rules(new))
             workers = [ChannelWorker(c) for c in build_channels(new)]
             for worker in workers:
                 worker.start()

@@ -176,21 +176,88 @@ class InventorySettings:
 
 
 @dataclass(frozen=True)
-class ThresholdSettings:
-    cpu_percent: float = opt(90.0, "Total CPU usage % that raises a warning.", ge=0, le=100)
-    cpu_per_socket_percent: float = opt(95.0, "Per-socket CPU usage %.", ge=0, le=100)
-    memory_percent: float = opt(85.0, "Memory used %.", ge=0, le=100)
-    disk_percent: float = opt(90.0, "Disk used % per mount.", ge=0, le=100)
-    disk_inode_percent: float = opt(85.0, "Inodes used % per mount.", ge=0, le=100)
-    fd_percent: float = opt(80.0, "System file descriptors used % of fs.file-max.", ge=0, le=100)
-    load_avg_multiplier: float = opt(2.0, "Alert when load1 exceeds cores x this.", gt=0)
-    network_error_rate: float = opt(
-        0.01, "Errors per packet (0-1) per interface over an interval.", ge=0, le=1
+class Levels:
+    """The table form of a threshold: full control over levels, hysteresis and duration."""
+
+    warn: float | None = opt(None, "Level that raises a warning.")
+    critical: float | None = opt(None, "Level that raises a critical alert.")
+    clear: float | None = opt(
+        None,
+        "A firing alert resolves only once the value is back past this level (hysteresis).",
+        default_doc="the lowest level set",
     )
-    gpu_utilization_percent: float = opt(95.0, "GPU utilisation %.", ge=0, le=100)
-    gpu_memory_percent: float = opt(90.0, "GPU memory used %.", ge=0, le=100)
-    gpu_temperature_celsius: float = opt(85.0, "GPU temperature in degrees C.", gt=0, le=150)
-    gpu_power_percent: float = opt(95.0, "GPU power draw % of its enforced limit.", ge=0, le=100)
+    for_secs: float = opt(0.0, "How long a level must hold before the alert fires.", ge=0)
+
+
+@dataclass(frozen=True)
+class CustomThreshold:
+    metric: str = opt("", "Metric name the rule applies to.", required_when_enabled=False)
+    labels: Mapping[str, str] = opt(
+        factory=_empty_mapping,
+        doc="Labels a series must have (exact match) for the rule to apply.",
+        default_doc="{} (every series of the metric)",
+    )
+    warn: float | None = opt(None, "Level that raises a warning.")
+    critical: float | None = opt(None, "Level that raises a critical alert.")
+    clear: float | None = opt(
+        None, "Resolve only once back past this level.", default_doc="the lowest level set"
+    )
+    for_secs: float = opt(0.0, "How long a level must hold before the alert fires.", ge=0)
+    direction: str = opt(
+        "above",
+        "`above`: high values are bad; `below`: low values are bad (free space, say).",
+        choices=("above", "below"),
+    )
+
+
+Threshold = float | Levels
+
+
+@dataclass(frozen=True)
+class ThresholdSettings:
+    """Each key is a number (the warn level, as in the seed) or a Levels table.
+
+    From a number, critical and clear are derived (docs/CONFIGURATION.md says how).
+    """
+
+    cpu_percent: Threshold = opt(90.0, "Total CPU usage % (`cpu_usage_percent`).", ge=0, le=100)
+    cpu_per_socket_percent: Threshold = opt(
+        95.0, "Per-socket CPU usage % (`cpu_socket_usage_percent`).", ge=0, le=100
+    )
+    memory_percent: Threshold = opt(85.0, "Memory used % (`memory_used_percent`).", ge=0, le=100)
+    disk_percent: Threshold = opt(
+        90.0, "Disk used % per mount (`disk_used_percent`).", ge=0, le=100
+    )
+    disk_inode_percent: Threshold = opt(
+        85.0, "Inodes used % per mount (`disk_inodes_used_percent`).", ge=0, le=100
+    )
+    fd_percent: Threshold = opt(
+        80.0, "File handles used % of fs.file-max (`fd_used_percent`).", ge=0, le=100
+    )
+    load_avg_multiplier: Threshold = opt(
+        2.0, "Load1 per online CPU (`cpu_load1_per_core`): fires when load1 > cores x this.", gt=0
+    )
+    network_error_rate: Threshold = opt(
+        0.01,
+        "Errors per packet over an interval, per interface (`network_error_ratio`).",
+        ge=0,
+        le=1,
+    )
+    gpu_utilization_percent: Threshold = opt(
+        95.0, "GPU utilisation % (`gpu_utilization_percent`).", ge=0, le=100
+    )
+    gpu_memory_percent: Threshold = opt(
+        90.0, "GPU memory used % (`gpu_memory_used_percent`).", ge=0, le=100
+    )
+    gpu_temperature_celsius: Threshold = opt(
+        85.0, "GPU temperature (`gpu_temperature_celsius`).", gt=0, le=150
+    )
+    gpu_power_percent: Threshold = opt(
+        95.0, "GPU power % of its limit (`gpu_power_percent`).", ge=0, le=100
+    )
+    rules: tuple[CustomThreshold, ...] = opt(
+        (), "Thresholds on any metric: [[thresholds.rules]] tables."
+    )
 
 
 @dataclass(frozen=True)
@@ -202,18 +269,63 @@ class CpuSettings:
 
 @dataclass(frozen=True)
 class AnalyzerSettings:
-    zscore_window: int = opt(360, "Samples in the z-score baseline window.", ge=10)
-    zscore_threshold: float = opt(3.0, "|z| at which a sample is anomalous.", gt=0)
+    enabled: tuple[str, ...] = opt(
+        ("threshold", "zscore", "ema", "trend", "leak"),
+        "Analyzers that run.",
+        choices=("threshold", "zscore", "ema", "trend", "leak"),
+    )
+    anomaly_metrics: tuple[str, ...] = opt(
+        ("cpu_usage_percent", "cpu_iowait_percent", "cpu_load1", "memory_used_percent",
+         "network_receive_bytes_per_second", "network_transmit_bytes_per_second",
+         "disk_read_bytes_per_second", "disk_write_bytes_per_second"),
+        "Metrics (shell-style patterns) the z-score and EMA analyzers watch.",
+    )  # fmt: skip
+    anomaly_min_samples: int = opt(
+        30, "Samples a series needs before z-score or EMA give a verdict.", ge=2
+    )
+    zscore_window: int = opt(
+        360, "Samples in the z-score baseline window (the current one excluded).", ge=10
+    )
+    zscore_threshold: float = opt(
+        3.0, "|z| that fires a warning; twice this escalates to critical.", gt=0
+    )
     ema_alpha: float = opt(0.1, "EMA smoothing factor, in (0, 1].", gt=0, le=1)
-    trend_window_hours: float = opt(6.0, "Window of the time-to-exhaustion regression.", gt=0)
+    ema_threshold: float = opt(4.0, "EW standard deviations that make a sudden change.", gt=0)
+    ema_shift_threshold: float = opt(
+        2.0, "EW standard deviations that count towards a level shift.", gt=0
+    )
+    ema_shift_samples: int = opt(6, "Deviant samples in a row that make a level shift.", ge=2)
+    trend_window_hours: float = opt(
+        6.0, "Window of the time-to-exhaustion regression (history tier).", gt=0
+    )
+    trend_min_span_hours: float = opt(1.0, "History a trend needs before it may fire.", gt=0)
+    trend_min_r_squared: float = opt(0.8, "R^2 a trend must reach to fire.", gt=0, le=1)
     leak_min_observation_hours: float = opt(1.0, "Minimum history before a leak verdict.", gt=0)
-    leak_r_squared_threshold: float = opt(0.8, "R^2 a growth must reach to be a leak.", gt=0, le=1)
+    leak_r_squared_threshold: float = opt(
+        0.8, "R^2 a growth must reach to be a leak candidate.", gt=0, le=1
+    )
+    leak_min_growth_bytes_per_hour: float = opt(
+        1048576.0, "Slower RSS growth is never a leak.", ge=0, default_doc="1048576 (1 MiB/h)"
+    )
+    leak_min_growth_fds_per_hour: float = opt(
+        2.0, "Slower growth of open files is never a leak.", ge=0
+    )
 
 
 @dataclass(frozen=True)
 class StorageSettings:
     ring_buffer_capacity: int = opt(
-        8640, "Samples kept in memory per series (8640 x 10 s = 24 h).", ge=16, le=1_000_000
+        360,
+        "Raw samples kept per series (360 x 10 s = 1 h); at least analyzer.zscore_window + 1 are "
+        "kept. Older data lives in the history tier.",
+        ge=16,
+        le=1_000_000,
+    )
+    history_resolution_secs: float = opt(
+        60.0, "Bucket of the history tier: one mean per series per bucket.", gt=0, le=3600
+    )
+    history_hours: float = opt(
+        24.0, "Hours the history tier keeps (at least the trend window).", gt=0, le=24 * 31
     )
     sqlite_enabled: bool = opt(False, "Keep 1-minute means in SQLite for long-term history.")
     sqlite_path: str | None = opt(None, "SQLite file.", default_doc="<data_dir>/history.db")

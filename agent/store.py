@@ -1,16 +1,23 @@
-"""Series registry and per-metric numpy ring buffers: the in-memory raw tier.
+"""Series registry and per-metric numpy ring buffers, in two tiers.
 
 Every series (metric name + labels) gets a small integer id.  All series of one
 metric share one ring: a float64 time axis and a float32 matrix with one row
 per series, so a batch is written with one fancy-indexed assignment per metric
-and not one Python operation per sample.  A series that has no value in a
-batch gets NaN in that column.  float32 keeps 8640 samples of a series in
-34 KB; its 24-bit mantissa is far finer than any gauge we keep (rates and
-percentages, byte counts to within 1 part in 16 million).
+and not one Python operation per sample.  A series that has no value in a batch
+gets NaN in that column.
+
+* The **raw tier** keeps the last `storage.ring_buffer_capacity` samples (360 =
+  one hour at 10 s): the z-score window and the recent detail.
+* The **history tier** keeps one mean per `storage.history_resolution_secs`
+  (60 s) for `storage.history_hours` (24 h): trends and leaks.
+
+At the defaults a series costs 360 x 4 + 1440 x 4 = 7,200 bytes for 24 hours
+(float32: a 24-bit mantissa is far finer than any gauge we keep).
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -21,62 +28,137 @@ from analyzers.base import Batch, SeriesKey
 
 VALUE_DTYPE = np.float32
 _ID_CACHE_SIZE = 256
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class _Tier:
+    """One ring: columns are instants, rows are series."""
+
+    def __init__(self, capacity: int, rows: int) -> None:
+        self.capacity = capacity
+        self.times = np.full(capacity, np.nan, dtype=np.float64)
+        self.values = np.full((rows, capacity), np.nan, dtype=VALUE_DTYPE)
+        self.head = 0  # the column the next write goes to
+        self.count = 0  # filled columns, at most capacity
+
+    def grow(self, rows: int) -> None:
+        grown = np.full((rows, self.capacity), np.nan, dtype=VALUE_DTYPE)
+        grown[: self.values.shape[0]] = self.values
+        self.values = grown
+
+    def write(self, timestamp: float, used_rows: int, rows: IntArray, values: FloatArray) -> None:
+        col = self.head
+        self.values[:used_rows, col] = np.nan
+        self.values[rows, col] = values
+        self.times[col] = timestamp
+        self.head = (col + 1) % self.capacity
+        self.count = min(self.count + 1, self.capacity)
+
+    def ago(self, rows: IntArray, lag: int) -> FloatArray:
+        """Values `lag` writes before the newest (lag 0 = newest); NaN beyond what is kept."""
+        if lag >= self.count:
+            return np.full(rows.shape, np.nan)
+        out: FloatArray = self.values[rows, (self.head - 1 - lag) % self.capacity].astype(
+            np.float64
+        )
+        return out
+
+    def order(self, last: int | None = None) -> IntArray:
+        """Column indices from oldest to newest (the newest `last` of them)."""
+        n = self.count if last is None else min(last, self.count)
+        start = (self.head - n) % self.capacity
+        return (start + np.arange(n)) % self.capacity
 
 
 class MetricRing:
-    """The ring of one metric: columns are instants, rows are series."""
+    """Both tiers of one metric, plus the accumulator of the open history bucket."""
 
-    def __init__(self, metric: str, capacity: int) -> None:
+    def __init__(
+        self, metric: str, capacity: int, history_capacity: int, resolution: float
+    ) -> None:
         self.metric = metric
-        self.capacity = capacity
-        self.times = np.full(capacity, np.nan, dtype=np.float64)
-        self.values = np.full((1, capacity), np.nan, dtype=VALUE_DTYPE)
-        self.head = 0  # the column the next write goes to
-        self.count = 0  # filled columns, at most capacity
+        self.raw = _Tier(capacity, 1)
+        self.history = _Tier(history_capacity, 1)
+        self.resolution = resolution
+        self._sum = np.zeros(1, dtype=np.float64)
+        self._n = np.zeros(1, dtype=np.int32)
+        self._bucket: int | None = None
         self._rows_used = 0
         self._free_rows: list[int] = []
 
     def add_row(self) -> int:
         if self._free_rows:
             row = self._free_rows.pop()
-            self.values[row, :] = np.nan
+            self._clear(row)
             return row
-        if self._rows_used == self.values.shape[0]:
-            grown = np.full((self.values.shape[0] * 2, self.capacity), np.nan, dtype=VALUE_DTYPE)
-            grown[: self._rows_used] = self.values
-            self.values = grown
+        if self._rows_used == self.raw.values.shape[0]:
+            rows = self.raw.values.shape[0] * 2
+            self.raw.grow(rows)
+            self.history.grow(rows)
+            self._sum = np.resize(self._sum, rows)
+            self._n = np.resize(self._n, rows)
+        self._clear(self._rows_used)
         self._rows_used += 1
         return self._rows_used - 1
 
     def free_row(self, row: int) -> None:
-        self.values[row, :] = np.nan
+        self._clear(row)
         self._free_rows.append(row)
 
-    def write(
-        self, timestamp: float, rows: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
-    ) -> None:
-        col = self.head
-        self.values[: self._rows_used, col] = np.nan
-        self.values[rows, col] = values
-        self.times[col] = timestamp
-        self.head = (col + 1) % self.capacity
-        self.count = min(self.count + 1, self.capacity)
+    def _clear(self, row: int) -> None:
+        self.raw.values[row, :] = np.nan
+        self.history.values[row, :] = np.nan
+        self._sum[row] = 0.0
+        self._n[row] = 0
 
-    def order(self) -> npt.NDArray[np.int64]:
-        """Column indices from oldest to newest."""
-        start = (self.head - self.count) % self.capacity
-        return (start + np.arange(self.count)) % self.capacity
+    def write(self, timestamp: float, rows: IntArray, values: FloatArray) -> bool:
+        """Write one column; True when this closed a history bucket (a new history column)."""
+        bucket = math.floor(timestamp / self.resolution)
+        closed = False
+        if self._bucket is not None and bucket != self._bucket:
+            self._close_bucket()
+            closed = True
+        self._bucket = bucket
+        finite = np.isfinite(values)
+        np.add.at(self._sum, rows[finite], values[finite])
+        np.add.at(self._n, rows[finite], 1)
+        self.raw.write(timestamp, self._rows_used, rows, values)
+        return closed
+
+    def _close_bucket(self) -> None:
+        if self._bucket is None:
+            return
+        used = self._rows_used
+        n = self._n[:used]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(n > 0, self._sum[:used] / np.maximum(n, 1), np.nan)
+        self.history.write(self._bucket * self.resolution, used, np.arange(used), means)
+        self._sum[:used] = 0.0
+        self._n[:used] = 0
 
     @property
     def nbytes(self) -> int:
-        return int(self.times.nbytes + self.values.nbytes)
+        arrays = (
+            self.raw.times,
+            self.raw.values,
+            self.history.times,
+            self.history.values,
+            self._sum,
+            self._n,
+        )
+        return int(sum(a.nbytes for a in arrays))
 
 
 class Store:
     """All rings plus the registry that maps series keys to ids and back."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(
+        self, capacity: int, history_capacity: int = 1440, resolution: float = 60.0
+    ) -> None:
         self.capacity = capacity
+        self.history_capacity = history_capacity
+        self.resolution = resolution
         self._ids: dict[SeriesKey, int] = {}
         self._keys: list[SeriesKey | None] = []
         self._free_ids: list[int] = []
@@ -85,7 +167,7 @@ class Store:
         self._ring_of = np.zeros(0, dtype=np.int64)
         self._row_of = np.zeros(0, dtype=np.int64)
         self._last_seen = np.zeros(0, dtype=np.float64)
-        self._id_cache: OrderedDict[tuple[SeriesKey, ...], npt.NDArray[np.int64]] = OrderedDict()
+        self._id_cache: OrderedDict[tuple[SeriesKey, ...], IntArray] = OrderedDict()
 
     # -- registry ------------------------------------------------------------------------
 
@@ -96,7 +178,9 @@ class Store:
         ring_idx = self._ring_index.get(key.metric)
         if ring_idx is None:
             ring_idx = len(self._rings)
-            self._rings.append(MetricRing(key.metric, self.capacity))
+            self._rings.append(
+                MetricRing(key.metric, self.capacity, self.history_capacity, self.resolution)
+            )
             self._ring_index[key.metric] = ring_idx
         row = self._rings[ring_idx].add_row()
         if self._free_ids:
@@ -112,7 +196,7 @@ class Store:
         self._last_seen[sid] = np.nan
         return sid
 
-    def ids_for(self, keys: Sequence[SeriesKey]) -> npt.NDArray[np.int64]:
+    def ids_for(self, keys: Sequence[SeriesKey]) -> IntArray:
         """Ids of `keys`, cached: collectors report the same key set tick after tick."""
         cache_key = tuple(keys)
         cached = self._id_cache.get(cache_key)
@@ -133,6 +217,9 @@ class Store:
             raise KeyError(f"series {series_id} was retired")
         return key
 
+    def find(self, key: SeriesKey) -> int | None:
+        return self._ids.get(key)
+
     def __len__(self) -> int:
         return len(self._ids)
 
@@ -146,56 +233,93 @@ class Store:
 
     # -- writing -------------------------------------------------------------------------
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch) -> Batch:
+        """Write a batch; returns it with `closed` set for series that got a new history column."""
         if len(batch) == 0:
-            return
+            return batch
         ids = batch.ids
         ring_of = self._ring_of[ids]
         rows = self._row_of[ids]
+        closed = np.zeros(ids.shape, dtype=bool)
         first = int(ring_of[0])
         if bool((ring_of == first).all()):
-            self._rings[first].write(batch.timestamp, rows, batch.values)
+            closed[:] = self._rings[first].write(batch.timestamp, rows, batch.values)
         else:
             for ring_idx in np.unique(ring_of):
                 mask = ring_of == ring_idx
-                self._rings[int(ring_idx)].write(batch.timestamp, rows[mask], batch.values[mask])
+                closed[mask] = self._rings[int(ring_idx)].write(
+                    batch.timestamp, rows[mask], batch.values[mask]
+                )
         self._last_seen[ids] = batch.timestamp
+        return Batch(batch.timestamp, ids, batch.values, closed)
 
     def write_samples(
-        self, timestamp: float, keys: Sequence[SeriesKey], values: npt.NDArray[np.float64]
+        self, timestamp: float, keys: Sequence[SeriesKey], values: npt.ArrayLike
     ) -> Batch:
         batch = Batch(timestamp, self.ids_for(keys), np.asarray(values, dtype=np.float64))
-        self.write(batch)
-        return batch
+        return self.write(batch)
 
-    # -- reading -------------------------------------------------------------------------
+    # -- reading (the analyzers' History protocol) --------------------------------------------
 
-    def window(
+    def _gather(self, ids: IntArray, lag: int, tier: str) -> FloatArray:
+        out = np.full(ids.shape, np.nan)
+        ring_of = self._ring_of[ids]
+        for ring_idx in np.unique(ring_of):
+            mask = ring_of == ring_idx
+            ring = self._rings[int(ring_idx)]
+            out[mask] = getattr(ring, tier).ago(self._row_of[ids[mask]], lag)
+        return out
+
+    def value_ago(self, ids: IntArray, lag: int) -> FloatArray:
+        """Raw-tier values `lag` columns before the newest of each series' metric (0 = newest)."""
+        return self._gather(ids, lag, "raw")
+
+    def history_ago(self, ids: IntArray, lag: int) -> FloatArray:
+        """History-tier means `lag` buckets before the newest closed bucket (0 = newest)."""
+        return self._gather(ids, lag, "history")
+
+    def window(self, series_id: int, last: int | None = None) -> tuple[FloatArray, FloatArray]:
+        """(times, values) of the raw tier, oldest first, without the gaps."""
+        return self._window(series_id, last, "raw")
+
+    def history_window(
         self, series_id: int, last: int | None = None
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """(times, values) of a series, oldest first, without the gaps."""
+    ) -> tuple[FloatArray, FloatArray]:
+        """(bucket start times, means) of the history tier, oldest first, without the gaps."""
+        return self._window(series_id, last, "history")
+
+    def _window(
+        self, series_id: int, last: int | None, tier_name: str
+    ) -> tuple[FloatArray, FloatArray]:
         self.key(series_id)
-        ring = self._rings[int(self._ring_of[series_id])]
-        cols = ring.order()
-        if last is not None:
-            cols = cols[-last:]
-        values = ring.values[int(self._row_of[series_id]), cols].astype(np.float64)
+        tier: _Tier = getattr(self._rings[int(self._ring_of[series_id])], tier_name)
+        cols = tier.order(last)
+        values = tier.values[int(self._row_of[series_id]), cols].astype(np.float64)
         present = ~np.isnan(values)
-        return ring.times[cols][present], values[present]
+        return tier.times[cols][present], values[present]
 
     def latest(self, series_id: int) -> float | None:
         _, values = self.window(series_id, last=1)
         return float(values[0]) if values.size else None
 
+    def latest_of(self, key: SeriesKey) -> float | None:
+        sid = self._ids.get(key)
+        return None if sid is None else self.latest(sid)
+
     # -- housekeeping --------------------------------------------------------------------
 
+    def stale_ids(self, now: float, max_age: float) -> list[int]:
+        """Series not written for `max_age` seconds (a process that exited)."""
+        seen = self._last_seen[: len(self._keys)]
+        return [int(i) for i in np.flatnonzero(~np.isnan(seen) & (seen < now - max_age))]
+
     def retire_stale(self, now: float, max_age: float) -> list[int]:
-        """Forget series not written for `max_age` seconds (a process that exited)."""
-        live = len(self._keys)
-        seen = self._last_seen[:live]
-        stale = np.flatnonzero(~np.isnan(seen) & (seen < now - max_age))
+        return self.retire(self.stale_ids(now, max_age))
+
+    def retire(self, ids: list[int]) -> list[int]:
+        """Forget these series: their ids and rows are reused by new series."""
         retired = []
-        for sid in stale.tolist():
+        for sid in ids:
             key = self._keys[sid]
             if key is None:
                 continue
@@ -212,3 +336,7 @@ class Store:
     @property
     def nbytes(self) -> int:
         return sum(r.nbytes for r in self._rings)
+
+    def bytes_per_series(self) -> float:
+        """Bytes of both tiers per series row (the time axes are shared by a metric's series)."""
+        return float(VALUE_DTYPE().itemsize * (self.capacity + self.history_capacity))

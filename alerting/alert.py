@@ -29,6 +29,7 @@ class Severity(enum.IntEnum):
 
 class Status(enum.StrEnum):
     FIRING = "firing"
+    ESCALATED = "escalated"  # still firing, at another severity (up or down)
     RESOLVED = "resolved"
 
 

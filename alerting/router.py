@@ -2,9 +2,11 @@
 
 Rules (per fingerprint = analyzer + metric + labels):
 
-* a new firing alert, or a change of severity, is sent at once;
-* while it keeps firing, it is repeated no more often than `min_interval_secs`
-  (the repeat says how many events were held back in between);
+* a new firing alert, or a change of severity (escalated), is sent at once;
+* while it keeps firing, it is repeated every `min_interval_secs`
+  (`repeat_due`, called by the runtime), and a firing event for an alert
+  that is already firing is held back until then (the repeat says how many
+  were held back);
 * a resolve is sent only for an alert whose firing was sent;
 * each channel gets only alerts at or above its `min_severity`.
 
@@ -33,6 +35,7 @@ class _Track:
     status: Status
     severity: Severity
     last_sent: float
+    alert: Alert
     held_back: int = 0
 
 
@@ -83,10 +86,13 @@ class Router:
             self.stats.suppressed += 1
             return None
         self.stats.notified += 1
-        for worker in self.workers:
-            if outgoing.severity >= worker.channel.min_severity:
-                worker.submit(outgoing)
+        self._submit(outgoing)
         return outgoing
+
+    def _submit(self, alert: Alert) -> None:
+        for worker in self.workers:
+            if alert.severity >= worker.channel.min_severity:
+                worker.submit(alert)
 
     def _decide(self, alert: Alert) -> Alert | None:
         fp = alert.fingerprint
@@ -97,15 +103,49 @@ class Router:
                 return None
             track.status, track.last_sent, track.held_back = Status.RESOLVED, now, 0
             return self._stamp(alert, 0)
-        if track is None or track.status is Status.RESOLVED or track.severity != alert.severity:
-            self._tracks[fp] = _Track(Status.FIRING, alert.severity, now)
+        new = track is None or track.status is Status.RESOLVED
+        changed = track is not None and track.severity != alert.severity
+        if new or changed or alert.status is Status.ESCALATED:
+            self._tracks[fp] = _Track(Status.FIRING, alert.severity, now, alert)
             self._prune(now)
             return self._stamp(alert, 0)
+        if track is None:  # unreachable: `new` covers it; keeps the type checker informed
+            return None
+        track.alert = alert
         if now - track.last_sent >= self.min_interval_secs:
             held_back, track.held_back, track.last_sent = track.held_back, 0, now
             return self._stamp(alert, held_back)
         track.held_back += 1
         return None
+
+    def series_gone(self, metric: str, labels: tuple[tuple[str, str], ...], now: float) -> None:
+        """A series stopped being reported (its process exited): resolve what fired on it."""
+        for track in self._tracks.values():
+            alert = track.alert
+            if track.status is Status.FIRING and alert.metric == metric and alert.labels == labels:
+                gone = dataclasses.replace(
+                    alert, status=Status.RESOLVED, timestamp=now, context={},
+                    message=f"{alert.metric}: no longer reported (was: {alert.message})",
+                )  # fmt: skip
+                self.route(gone)
+
+    def repeat_due(self, now: float) -> list[Alert]:
+        """Re-send alerts still firing `min_interval_secs` after they were last sent."""
+        sent: list[Alert] = []
+        if self.min_interval_secs <= 0:
+            return sent
+        for track in self._tracks.values():
+            if track.status is Status.FIRING and now - track.last_sent >= self.min_interval_secs:
+                held_back, track.held_back, track.last_sent = track.held_back, 0, now
+                repeat = dataclasses.replace(
+                    self._stamp(track.alert, held_back),
+                    status=Status.FIRING,
+                    context={**track.alert.context, "still_firing": True, "repeats": held_back},
+                )
+                self.stats.notified += 1
+                self._submit(repeat)
+                sent.append(repeat)
+        return sent
 
     def _stamp(self, alert: Alert, repeats: int) -> Alert:
         context = dict(alert.context)

@@ -1,9 +1,16 @@
-"""What every analyzer sees: series identities and batches of samples."""
+"""What every analyzer sees: series identities, batches of samples, and history.
+
+Analyzers are pure numeric code.  They never read files or clocks: the runtime
+hands them each batch as it is written, and a `History` (the store) to look
+back into the ring buffers.  Their state is kept in numpy arrays indexed by
+series id, so a tick is a few vectorised operations over the whole batch.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -11,6 +18,8 @@ import numpy.typing as npt
 from alerting.alert import Alert
 
 Labels = tuple[tuple[str, str], ...]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 class SeriesKey(NamedTuple):
@@ -30,13 +39,34 @@ class SeriesLookup(Protocol):
     def key(self, series_id: int) -> SeriesKey: ...
 
 
+class History(SeriesLookup, Protocol):
+    """Read access to the store's two tiers (see agent.store)."""
+
+    def value_ago(self, ids: IntArray, lag: int) -> FloatArray: ...
+
+    def history_ago(self, ids: IntArray, lag: int) -> FloatArray: ...
+
+    def window(self, series_id: int, last: int | None = None) -> tuple[FloatArray, FloatArray]: ...
+
+    def history_window(
+        self, series_id: int, last: int | None = None
+    ) -> tuple[FloatArray, FloatArray]: ...
+
+    def latest_of(self, key: SeriesKey) -> float | None: ...
+
+
 @dataclass(frozen=True)
 class Batch:
-    """Samples taken at one instant: parallel arrays, not one object per sample."""
+    """Samples taken at one instant: parallel arrays, not one object per sample.
+
+    `closed` (set by the store) marks the series whose write closed a history
+    bucket, i.e. that have a new history-tier value for trend and leak analysis.
+    """
 
     timestamp: float
-    ids: npt.NDArray[np.int64]
-    values: npt.NDArray[np.float64]
+    ids: IntArray
+    values: FloatArray
+    closed: npt.NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -45,4 +75,38 @@ class Batch:
 class Analyzer(Protocol):
     name: str
 
-    def observe(self, batch: Batch, series: SeriesLookup) -> list[Alert]: ...
+    def observe(self, batch: Batch, history: History) -> list[Alert]: ...
+
+    def forget(self, series_ids: Iterable[int]) -> None: ...
+
+
+class SeriesArrays:
+    """Per-series state arrays that grow with the highest series id seen."""
+
+    def __init__(self, **fields: tuple[type, float]) -> None:
+        self._fields = fields
+        self.size = 0
+        for name, (dtype, fill) in fields.items():
+            setattr(self, name, np.full(0, fill, dtype=dtype))
+
+    def ensure(self, ids: IntArray) -> None:
+        if ids.size == 0:
+            return
+        needed = int(ids.max()) + 1
+        if needed <= self.size:
+            return
+        size = max(needed, 2 * self.size, 64)
+        for name, (dtype, fill) in self._fields.items():
+            old = getattr(self, name)
+            new: npt.NDArray[Any] = np.full(size, fill, dtype=dtype)
+            new[: old.shape[0]] = old
+            setattr(self, name, new)
+        self.size = size
+
+    def __getattr__(self, name: str) -> npt.NDArray[Any]:  # typed access to the fields
+        raise AttributeError(name)
+
+    def reset(self, ids: Iterable[int]) -> None:
+        index = [i for i in ids if i < self.size]
+        for name, (_, fill) in self._fields.items():
+            getattr(self, name)[index] = fill

@@ -1,30 +1,49 @@
-"""Static thresholds: a level per metric, checked on every sample.
+"""Static thresholds with levels, hysteresis and a hold time.
 
-State is kept in numpy arrays indexed by series id, so a tick costs one
-vectorised comparison; Python objects are built only for the series that fire
-or resolve.  While a series stays over its level, every sample yields a firing
-event: the router, not the analyzer, decides how often people hear about it.
+Semantics, per series:
+
+* a level (warn, critical) must hold for `for_secs` before the alert fires or
+  escalates (0 = on the first sample over the level);
+* once firing, the alert resolves only when the value is back past `clear`
+  (hysteresis), and drops from critical to warn only past
+  ``critical - (warn - clear)``, so a value wobbling around a level does not
+  flap;
+* events are transitions only: firing, escalated (a severity change either
+  way) and resolved.  Repeats are the router's business.
+
+"below" rules (free space, say) are handled by negating values and levels, so
+the logic is written once for "above".  State lives in numpy arrays indexed by
+series id; Python runs only for series whose state changes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from alerting.alert import Alert, Severity, Status
-from analyzers.base import Batch, SeriesLookup
+from analyzers.base import Batch, History, IntArray, Labels, SeriesArrays, SeriesKey
 
-_NO_STATE = -1
+_NONE, _WARN, _CRITICAL = 0, 1, 2
+_SEVERITY = {_WARN: Severity.WARN, _CRITICAL: Severity.CRITICAL}
 
 
 @dataclass(frozen=True)
 class ThresholdRule:
     metric: str
-    level: float
-    severity: Severity = Severity.WARN
+    warn: float | None
+    critical: float | None = None
+    clear: float | None = None  # default: the mildest level set
+    for_secs: float = 0.0
+    below: bool = False  # low values are bad
+    labels: Labels = ()  # the series must carry all of these
+    origin: str = ""  # the config key, for messages
+
+    def matches(self, key: SeriesKey) -> bool:
+        return key.metric == self.metric and all(label in key.labels for label in self.labels)
 
 
 def format_value(metric: str, value: float) -> str:
@@ -38,93 +57,152 @@ def format_value(metric: str, value: float) -> str:
             if abs(size) < 1024 or unit == "TiB":
                 return f"{size:.1f} {unit}"
             size /= 1024
-    return f"{value:g}"
+    return f"{value:.4g}"
 
 
 class ThresholdAnalyzer:
     name = "threshold"
 
     def __init__(self, rules: Iterable[ThresholdRule]) -> None:
-        self._rules = {rule.metric: rule for rule in rules}
-        self._level = np.zeros(0, dtype=np.float64)
-        self._state = np.zeros(0, dtype=np.int8)
-        self._known = np.zeros(0, dtype=bool)
+        self._rules = list(rules)
+        self.s = SeriesArrays(
+            known=(bool, False),
+            rule=(np.int32, -1),  # index into _rules, -1 = no rule
+            state=(np.int8, _NONE),
+            warn=(np.float64, np.inf),
+            crit=(np.float64, np.inf),
+            clear=(np.float64, np.inf),
+            hold=(np.float64, 0.0),
+            sign=(np.float64, 1.0),
+            since=(np.float64, np.nan),  # when the pending level was first reached
+            pending=(np.int8, _NONE),
+        )
 
     def reconfigure(self, rules: Iterable[ThresholdRule]) -> None:
         """New levels (a config reload); firing states are kept so nothing re-fires."""
-        self._rules = {rule.metric: rule for rule in rules}
-        self._known[:] = False
+        self._rules = list(rules)
+        self.s.known[:] = False
 
     def forget(self, series_ids: Iterable[int]) -> None:
-        for sid in series_ids:
-            if sid < self._known.shape[0]:
-                self._known[sid] = False
-                self._state[sid] = _NO_STATE
+        self.s.reset(series_ids)
 
-    def observe(self, batch: Batch, series: SeriesLookup) -> list[Alert]:
+    def observe(self, batch: Batch, history: History) -> list[Alert]:
         if len(batch) == 0:
             return []
+        s = self.s
         ids = batch.ids
-        self._learn(ids, series)
-        levels = self._level[ids]
-        over = batch.values > levels  # NaN level (no rule) or NaN value: never over
-        was_firing = self._state[ids] != _NO_STATE
+        s.ensure(ids)
+        self._learn(ids, history)
+        has_rule = s.rule[ids] >= 0
+        state = s.state[ids]
+        if not has_rule.any() and not state.any():
+            return []
+        x = batch.values * s.sign[ids]
+        valid = np.isfinite(x)
+        warn, crit, clear = s.warn[ids], s.crit[ids], s.clear[ids]
+        # What the value alone says, then what hysteresis makes of it while firing.
+        target = np.where(x >= crit, _CRITICAL, np.where(x >= warn, _WARN, _NONE)).astype(np.int8)
+        firing = state > _NONE
+        has_warn = np.isfinite(warn)
+        with np.errstate(invalid="ignore"):  # inf - inf where a level is unset; masked below
+            crit_clear = np.where(has_warn, crit - (warn - clear), clear)
+        floor = np.where(has_warn, _WARN, _CRITICAL)  # the mildest level the rule has
+        keep_critical = (state == _CRITICAL) & (x >= crit_clear)
+        held = np.where(
+            x < clear, _NONE, np.where(keep_critical, _CRITICAL, np.maximum(target, floor))
+        )
+        target = np.where(firing, held, target).astype(np.int8)
+        target = np.where(has_rule | firing, target, _NONE).astype(np.int8)
+        target = np.where(valid, target, state).astype(np.int8)
+        interesting = (target != state) | (s.pending[ids] != _NONE)
         alerts: list[Alert] = []
-        for i in np.flatnonzero(over | was_firing).tolist():
-            sid = int(ids[i])
-            key = series.key(sid)
-            value = float(batch.values[i])
-            shown = format_value(key.metric, value)
-            labels = "".join(f" {k}={v}" for k, v in key.labels)
-            rule = self._rules.get(key.metric)
-            if rule is None:  # its rule was removed by a reload while it was firing
-                severity = Severity(int(self._state[sid]))
-                self._state[sid] = _NO_STATE
-                status, threshold = Status.RESOLVED, None
-                message = f"{key.metric}{labels} has no threshold any more ({shown})"
-            else:
-                severity, threshold = rule.severity, rule.level
-                level = format_value(key.metric, rule.level)
-                if over[i]:
-                    self._state[sid] = int(rule.severity)
-                    status = Status.FIRING
-                    message = (
-                        f"{key.metric}{labels} is above its threshold: {shown} (threshold {level})"
-                    )
-                else:
-                    self._state[sid] = _NO_STATE
-                    status = Status.RESOLVED
-                    message = (
-                        f"{key.metric}{labels} is back below its threshold: "
-                        f"{shown} (threshold {level})"
-                    )
-            alerts.append(
-                Alert(
-                    analyzer=self.name,
-                    metric=key.metric,
-                    labels=key.labels,
-                    status=status,
-                    severity=severity,
-                    value=value,
-                    threshold=threshold,
-                    message=message,
-                    timestamp=batch.timestamp,
-                )
+        for i in np.flatnonzero(interesting).tolist():
+            alert = self._step(
+                int(ids[i]), int(target[i]), float(batch.values[i]), batch.timestamp, history
             )
+            if alert is not None:
+                alerts.append(alert)
         return alerts
 
-    def _learn(self, ids: npt.NDArray[np.int64], series: SeriesLookup) -> None:
-        """Look up the rule of series not seen before (once per series, not per tick)."""
-        needed = int(ids.max()) + 1
-        if needed > self._known.shape[0]:
-            size = max(needed, 2 * self._known.shape[0], 64)
-            old = self._known.shape[0]
-            self._level = np.resize(self._level, size)
-            self._state = np.resize(self._state, size)
-            self._known = np.resize(self._known, size)
-            self._known[old:] = False
-            self._state[old:] = _NO_STATE
-        for sid in ids[~self._known[ids]].tolist():
-            rule = self._rules.get(series.key(sid).metric)
-            self._level[sid] = rule.level if rule else np.nan
-            self._known[sid] = True
+    def _step(
+        self, sid: int, target: int, value: float, now: float, history: History
+    ) -> Alert | None:
+        s = self.s
+        state = int(s.state[sid])
+        if target <= state:  # resolving or de-escalating: at once, no hold
+            s.pending[sid], s.since[sid] = _NONE, np.nan
+            if target == state:
+                return None
+            s.state[sid] = target
+            return self._alert(sid, state, target, value, now, history)
+        # Rising: the new level must hold for for_secs.
+        if s.pending[sid] != target:
+            s.pending[sid], s.since[sid] = target, now
+        if now - s.since[sid] < s.hold[sid]:
+            return None
+        s.pending[sid], s.since[sid] = _NONE, np.nan
+        s.state[sid] = target
+        return self._alert(sid, state, target, value, now, history)
+
+    def _alert(
+        self, sid: int, before: int, after: int, value: float, now: float, history: History
+    ) -> Alert:
+        key = history.key(sid)
+        index = int(self.s.rule[sid])
+        rule = self._rules[index] if index >= 0 else None
+        shown = format_value(key.metric, value)
+        where = "".join(f" {k}={v}" for k, v in key.labels)
+        word = "below" if rule is not None and rule.below else "above"
+        if after == _NONE and rule is None:  # its rule went away in a reload
+            status, severity, threshold = Status.RESOLVED, _SEVERITY[before], math.nan
+            message = f"{key.metric}{where} has no threshold any more ({shown})"
+        elif after == _NONE:
+            status, severity = Status.RESOLVED, _SEVERITY[before]
+            clear = format_value(key.metric, self._level(sid, "clear"))
+            message = f"{key.metric}{where} is back to {shown} (clears at {clear})"
+            threshold = self._level(sid, "clear")
+        else:
+            status = Status.FIRING if before == _NONE else Status.ESCALATED
+            severity = _SEVERITY[after]
+            threshold = self._level(sid, "crit" if after == _CRITICAL else "warn")
+            level = format_value(key.metric, threshold)
+            verb = {Status.FIRING: "is", Status.ESCALATED: "is now"}[status]
+            message = (
+                f"{key.metric}{where} {verb} {shown}, {word} the {severity.label} level {level}"
+            )
+        return Alert(
+            analyzer=self.name,
+            metric=key.metric,
+            labels=key.labels,
+            status=status,
+            severity=severity,
+            value=value,
+            threshold=threshold if math.isfinite(threshold) else None,
+            message=message,
+            timestamp=now,
+            context={"rule": rule.origin} if rule is not None and rule.origin else {},
+        )
+
+    def _level(self, sid: int, name: str) -> float:
+        return float(getattr(self.s, name)[sid] * self.s.sign[sid])
+
+    def _learn(self, ids: IntArray, history: History) -> None:
+        """Find the rule of series not seen before (once per series, not per tick)."""
+        s = self.s
+        for sid in ids[~s.known[ids]].tolist():
+            s.known[sid] = True
+            key = history.key(sid)
+            index = next((i for i, r in enumerate(self._rules) if r.matches(key)), -1)
+            s.rule[sid] = index
+            if index < 0:
+                s.warn[sid] = s.crit[sid] = s.clear[sid] = np.inf
+                continue
+            rule = self._rules[index]
+            sign = -1.0 if rule.below else 1.0
+            warn = sign * rule.warn if rule.warn is not None else np.inf
+            crit = sign * rule.critical if rule.critical is not None else np.inf
+            mildest = min(warn, crit)
+            s.sign[sid] = sign
+            s.warn[sid], s.crit[sid] = warn, crit
+            s.clear[sid] = sign * rule.clear if rule.clear is not None else mildest
+            s.hold[sid] = rule.for_secs

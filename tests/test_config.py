@@ -48,7 +48,7 @@ def test_seed_minimal_config_is_valid() -> None:
     assert s.alerting.discord.webhook_url.reveal().endswith("/YOUR/WEBHOOK")
     # Every key the file leaves out has its typed default.
     assert s.collector.disk_interval_secs == 60.0
-    assert s.storage.ring_buffer_capacity == 8640
+    assert s.storage.ring_buffer_capacity == 360 and s.storage.history_hours == 24.0
     assert s.nats.max_reconnect_attempts == -1
     assert loaded.has_literal_secrets
 
@@ -335,3 +335,23 @@ def test_any_text_validates_or_fails_cleanly(text: str) -> None:
         parse_config_text(text, "t.toml", environ={})
     except ConfigError as exc:
         assert exc.problems
+
+
+THRESHOLD_ERRORS = [
+    ("[thresholds]\nmemory_percent = { warn = 90, critical = 80 }\n", "thresholds.memory_percent.critical: must be >= warn (90)"),
+    ("[thresholds]\nmemory_percent = { warn = 90, clear = 95 }\n", "thresholds.memory_percent.clear: must be <= 90 (the mildest level)"),
+    ("[thresholds]\nmemory_percent = { warn = 150 }\n", "thresholds.memory_percent.warn: must be >= 0 and <= 100, got 150"),
+    ("[thresholds]\nmemory_percent = { for_secs = 10 }\n", "thresholds.memory_percent: needs at least one of warn or critical"),
+    ("[thresholds]\nmemory_percent = { warn = 90, hold = 5 }\n", "thresholds.memory_percent.hold: unknown key"),
+    ('[[thresholds.rules]]\nwarn = 5\n', "thresholds.rules[0].metric: required"),
+    ('[[thresholds.rules]]\nmetric = "disk_free_bytes"\ndirection = "below"\nwarn = 2\ncritical = 10\n', "thresholds.rules[0].critical: must be <= warn (2)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "expected"), THRESHOLD_ERRORS)
+def test_threshold_table_errors(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(text, "t.toml")
+    assert any(expected in str(p) for p in info.value.problems), [
+        str(p) for p in info.value.problems
+    ]

@@ -1,58 +1,145 @@
-"""Threshold analyzer: fires on the first sample over the level, resolves below it."""
+"""Threshold analyzer: levels, hold time, hysteresis, escalation, label-matched rules."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from agent.assembly import derived_levels, threshold_rules
+from agent.config import parse_config_text
 from agent.store import Store
-from alerting.alert import Severity, Status
+from alerting.alert import Alert, Severity, Status
 from analyzers.base import SeriesKey
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule, format_value
 
 MEM = SeriesKey.of("memory_used_percent")
-CPU = SeriesKey.of("cpu_usage_percent")
-OTHER = SeriesKey.of("memory_total_bytes")
 
 
-def feed(store: Store, analyzer: ThresholdAnalyzer, t: float, mem: float, cpu: float) -> list:
-    batch = store.write_samples(t, (MEM, CPU, OTHER), np.array([mem, cpu, 1e9]))
-    return analyzer.observe(batch, store)
+def run(
+    analyzer: ThresholdAnalyzer, values: list[float], key: SeriesKey = MEM, step: float = 10.0
+) -> list[Alert]:
+    store = Store(32, 16, 60.0)
+    alerts: list[Alert] = []
+    for i, value in enumerate(values):
+        alerts += analyzer.observe(store.write_samples(i * step, (key,), np.array([value])), store)
+    return alerts
 
 
-def test_first_sample_over_the_level_fires_and_every_sample_while_over() -> None:
-    store = Store(16)
-    analyzer = ThresholdAnalyzer([ThresholdRule("memory_used_percent", 85.0)])
-    assert feed(store, analyzer, 1.0, 50.0, 99.0) == []  # cpu has no rule here
-    (alert,) = feed(store, analyzer, 2.0, 90.0, 0.0)
-    assert alert.status is Status.FIRING and alert.severity is Severity.WARN
-    assert alert.metric == "memory_used_percent" and alert.value == 90.0 and alert.threshold == 85.0
-    assert alert.timestamp == 2.0
-    assert alert.message == "memory_used_percent is above its threshold: 90.0% (threshold 85.0%)"
-    (again,) = feed(store, analyzer, 3.0, 91.0, 0.0)
-    assert again.status is Status.FIRING and again.fingerprint == alert.fingerprint
-    (resolved,) = feed(store, analyzer, 4.0, 85.0, 0.0)  # at the level is not over it
-    assert resolved.status is Status.RESOLVED and resolved.fingerprint == alert.fingerprint
-    assert feed(store, analyzer, 5.0, 10.0, 0.0) == []
+def test_scalar_fires_on_the_first_sample_over_and_emits_transitions_only() -> None:
+    analyzer = ThresholdAnalyzer([ThresholdRule("memory_used_percent", 85.0, None, None)])
+    alerts = run(analyzer, [50, 90, 91, 92, 85, 10, 10])
+    assert [(a.status, a.timestamp) for a in alerts] == [
+        (Status.FIRING, 10.0),
+        (Status.RESOLVED, 50.0),
+    ]
+    assert alerts[0].message == "memory_used_percent is 90.0%, above the warn level 85.0%"
+    assert alerts[0].severity is Severity.WARN and alerts[0].threshold == 85.0
+    assert alerts[0].fingerprint == alerts[1].fingerprint
 
 
-def test_nan_never_fires() -> None:
-    store = Store(16)
-    analyzer = ThresholdAnalyzer([ThresholdRule("memory_used_percent", 0.0)])
-    assert feed(store, analyzer, 1.0, float("nan"), 0.0) == []
+def test_hysteresis_stops_flapping_around_the_level() -> None:
+    rule = ThresholdRule("memory_used_percent", warn=85, critical=None, clear=80)
+    wobble = [84, 86, 84, 86, 84.5, 85.5, 81, 86, 79, 86]
+    alerts = run(ThresholdAnalyzer([rule]), wobble)
+    assert [a.status for a in alerts] == [Status.FIRING, Status.RESOLVED, Status.FIRING]
+    assert [a.timestamp for a in alerts] == [10.0, 80.0, 90.0]
+    assert (
+        len(run(ThresholdAnalyzer([ThresholdRule("memory_used_percent", 85, None, 85)]), wobble))
+        == 9
+    )
 
 
-def test_reload_changes_levels_keeps_state_and_resolves_removed_rules() -> None:
-    store = Store(16)
+def test_for_secs_holds_before_firing() -> None:
+    rule = ThresholdRule("memory_used_percent", warn=85, for_secs=30)
+    assert run(ThresholdAnalyzer([rule]), [90, 90, 90, 50, 90, 90]) == []  # held 20 s, then dropped
+    alerts = run(ThresholdAnalyzer([rule]), [90, 90, 90, 90, 90])
+    assert [(a.status, a.timestamp) for a in alerts] == [(Status.FIRING, 30.0)]
+
+
+def test_escalation_and_de_escalation_with_hysteresis() -> None:
+    rule = ThresholdRule("memory_used_percent", warn=85, critical=95, clear=80)
+    alerts = run(ThresholdAnalyzer([rule]), [90, 96, 93, 89, 86, 79])
+    # critical holds until below 95 - (85 - 80) = 90
+    assert [(a.status, a.severity, a.timestamp) for a in alerts] == [
+        (Status.FIRING, Severity.WARN, 0.0),
+        (Status.ESCALATED, Severity.CRITICAL, 10.0),
+        (Status.ESCALATED, Severity.WARN, 30.0),
+        (Status.RESOLVED, Severity.WARN, 50.0),
+    ]
+
+
+def test_below_rules_and_label_matching() -> None:
+    var = SeriesKey.of("disk_free_bytes", mountpoint="/var", device="/dev/sda1")
+    home = SeriesKey.of("disk_free_bytes", mountpoint="/home", device="/dev/sda2")
+    rule = ThresholdRule(
+        "disk_free_bytes",
+        warn=10e9,
+        critical=2e9,
+        clear=12e9,
+        below=True,
+        labels=(("mountpoint", "/var"),),
+    )
+    analyzer = ThresholdAnalyzer([rule])
+    assert run(analyzer, [1e9], key=home) == []
+    alerts = run(ThresholdAnalyzer([rule]), [20e9, 9e9, 1e9, 11e9, 13e9], key=var)
+    assert [(a.status, a.severity) for a in alerts] == [
+        (Status.FIRING, Severity.WARN), (Status.ESCALATED, Severity.CRITICAL),
+        (Status.ESCALATED, Severity.WARN), (Status.RESOLVED, Severity.WARN),
+    ]  # fmt: skip
+    assert "below the warn level 9.3 GiB" in alerts[0].message
+
+
+def test_nan_never_fires_or_resolves() -> None:
+    analyzer = ThresholdAnalyzer([ThresholdRule("memory_used_percent", 1.0)])
+    alerts = run(analyzer, [float("nan"), 50, float("nan"), 50])
+    assert [a.status for a in alerts] == [Status.FIRING]
+
+
+def test_reload_keeps_state_and_resolves_removed_rules() -> None:
+    store = Store(32, 16, 60.0)
     analyzer = ThresholdAnalyzer([ThresholdRule("memory_used_percent", 50.0)])
-    assert len(feed(store, analyzer, 1.0, 60.0, 0.0)) == 1
-    analyzer.reconfigure([ThresholdRule("memory_used_percent", 70.0)])
-    (resolved,) = feed(store, analyzer, 2.0, 60.0, 0.0)
-    assert resolved.status is Status.RESOLVED and resolved.threshold == 70.0
-    assert len(feed(store, analyzer, 3.0, 80.0, 0.0)) == 1
+
+    def feed(t: float, v: float) -> list[Alert]:
+        return analyzer.observe(store.write_samples(t, (MEM,), np.array([v])), store)
+
+    assert len(feed(1, 60)) == 1
+    analyzer.reconfigure([ThresholdRule("memory_used_percent", 55.0)])
+    assert feed(2, 60) == []  # still firing under the new level: nothing re-fires
     analyzer.reconfigure([])
-    (gone,) = feed(store, analyzer, 4.0, 80.0, 0.0)
-    assert gone.status is Status.RESOLVED and gone.threshold is None
-    assert feed(store, analyzer, 5.0, 80.0, 0.0) == []
+    (gone,) = feed(3, 60)
+    assert gone.status is Status.RESOLVED and "no threshold any more" in gone.message
+
+
+def test_seed_keys_and_table_form_become_rules() -> None:
+    text = """
+[thresholds]
+cpu_percent = 90
+memory_percent = { warn = 85, critical = 95, clear = 80, for_secs = 60 }
+load_avg_multiplier = 2
+[[thresholds.rules]]
+metric = "disk_free_bytes"
+labels = { mountpoint = "/var" }
+warn = 10
+critical = 2
+direction = "below"
+"""
+    rules = {r.origin: r for r in threshold_rules(parse_config_text(text, "t.toml").settings)}
+    cpu = rules["thresholds.cpu_percent"]
+    assert (cpu.metric, cpu.warn, cpu.critical, cpu.clear, cpu.for_secs) == (
+        "cpu_usage_percent",
+        90,
+        95,
+        85.5,
+        0,
+    )
+    mem = rules["thresholds.memory_percent"]
+    assert (mem.warn, mem.critical, mem.clear, mem.for_secs) == (85, 95, 80, 60)
+    assert rules["thresholds.load_avg_multiplier"].metric == "cpu_load1_per_core"
+    assert rules["thresholds.load_avg_multiplier"].critical == 3.0
+    custom = rules["thresholds.rules[0]"]
+    assert custom.below and custom.labels == (("mountpoint", "/var"),)
+    assert list(rules)[0] == "thresholds.rules[0]"  # custom rules are matched first
+    assert derived_levels("gpu_temperature_celsius", 85) == (95, 80.75)
+    assert derived_levels("network_error_rate", 0.5) == (1.0, 0.475)
 
 
 def test_format_value_units() -> None:

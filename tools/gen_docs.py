@@ -47,19 +47,29 @@ shows every key at once, and `config/embedded.toml` is the no-accounts default.
   is applied at once, an invalid one is logged and the agent keeps its running settings.
   `storage.ring_buffer_capacity` changes only at restart.
 * **Paths.** Relative paths are relative to the agent's working directory.
+* **Thresholds.** Each `[thresholds]` key is a number (the warn level, as in the seed) or a
+  table `{ warn, critical, clear, for_secs }`. From a number: critical is halfway from warn
+  to 100 for percentages (90 -> 95), x1.5 for `load_avg_multiplier`, x5 (at most 1) for
+  `network_error_rate`, +10 for `gpu_temperature_celsius`; clear is 95 % of warn; for_secs
+  is 0, so the first sample over the level fires. A firing alert resolves only past
+  `clear`, and steps down from critical only past `critical - (warn - clear)`.
+  `[[thresholds.rules]]` put levels on any metric, matched by name and labels; they win
+  over the keys above.
 """
 
 
 def _type_name(key: SchemaKey) -> str:
     tp = key.type
     args = [a for a in get_args(tp) if a is not type(None)]
+    if len(args) == 2 and float in args:
+        return "number or table {warn, critical, clear, for_secs}"
     if args and get_origin(tp) not in (tuple, Mapping):
         tp = args[0]
     if get_origin(tp) is tuple:
         inner = get_args(tp)[0]
         return f"array of {getattr(inner, '__name__', 'table')}"
     if get_origin(tp) is Mapping:
-        return "table of strings (secret)"
+        return "table of strings" + (" (secret)" if get_args(tp)[1] is Secret else "")
     if tp is Secret:
         return "string (secret)"
     return {bool: "boolean", int: "integer", float: "number", str: "string"}[tp]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from alerting.alert import Alert, Severity, Status
+from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError, plain_text
 
 
@@ -25,9 +25,8 @@ class ConsoleChannel:
 
     async def send(self, alert: Alert) -> None:
         stream = self._stream or sys.stdout
-        state = "FIRING" if alert.status is Status.FIRING else "RESOLVED"
-        repeats = alert.context.get("repeats", 0)
-        suffix = f" (still firing; {repeats} repeats not shown)" if repeats else ""
+        state = alert.status.value.upper()
+        suffix = " (still firing)" if alert.context.get("still_firing") else ""
         line = (
             f"{alert.iso_timestamp} {alert.severity.label.upper():<9} {state:<8} "
             f"{plain_text(alert.hostname)}: {plain_text(alert.message)}{suffix}\n"

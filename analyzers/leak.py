@@ -1,0 +1,197 @@
+"""Leak detection: a process whose memory or open files keep growing.
+
+Cheap test first, on every closed history bucket (O(1) per series): over the
+regression window, at least `min_observation_hours` of data, a slope above a
+minimum growth rate (so 4 kB/h is not a leak), and R² >= `r_squared`.  Only a
+candidate gets the robust test, computed with numpy on its history window (no
+scipy in the daemon: importing scipy.stats costs ~73 MB and 1.5 s): the
+Mann-Kendall trend test (one-sided p-value, normal approximation) and the
+Theil-Sen slope, which a garbage collector's sawtooth does not fool.
+
+Severity comes from the projected time until the limit: RLIMIT_NOFILE
+(`process_max_fds`) for open files, total memory for RSS, fs.file-max for
+system-wide handles.  A restarted process has a new pid, so a new series.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from alerting.alert import Alert, Severity, Status
+from analyzers.base import Batch, FloatArray, History, SeriesArrays, SeriesKey
+from analyzers.regression import SlidingRegression
+from analyzers.threshold import format_value
+from analyzers.trend import human_duration
+
+
+@dataclass(frozen=True)
+class LeakKind:
+    what: str
+    min_growth_per_hour: float
+    limit_metric: str  # the series holding the limit
+    limit_same_labels: bool  # the limit series has the same labels (per process) or none
+
+
+DEFAULT_KINDS: Mapping[str, LeakKind] = {
+    "process_rss_bytes": LeakKind("memory", 1024 * 1024, "memory_total_bytes", False),
+    "process_open_fds": LeakKind("open files", 2.0, "process_max_fds", True),
+    "fd_allocated": LeakKind("system file handles", 100.0, "fd_max", False),
+}
+CRITICAL_WITHIN_HOURS = 6.0
+WARN_WITHIN_HOURS = 48.0
+RECHECK_BUCKETS = 10  # a candidate the robust test rejected is re-tested this much later
+
+
+def mann_kendall(values: FloatArray) -> tuple[float, float]:
+    """(Kendall's tau, one-sided p-value that the series does not increase)."""
+    n = values.size
+    if n < 3:
+        return 0.0, 1.0
+    upper = np.triu_indices(n, k=1)
+    s = float(np.sign(values[None, :] - values[:, None])[upper].sum())
+    var = n * (n - 1) * (2 * n + 5) / 18.0
+    z = (s - 1) / math.sqrt(var) if s > 0 else 0.0
+    return s / (n * (n - 1) / 2), 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def theil_sen(times: FloatArray, values: FloatArray) -> float:
+    """Median of the pairwise slopes (per unit of `times`)."""
+    i, j = np.triu_indices(values.size, k=1)
+    dt = times[j] - times[i]
+    keep = dt > 0
+    return float(np.median((values[j] - values[i])[keep] / dt[keep])) if keep.any() else 0.0
+
+
+class LeakAnalyzer:
+    name = "leak"
+
+    def __init__(
+        self,
+        window_hours: float = 6.0,
+        resolution_secs: float = 60.0,
+        min_observation_hours: float = 1.0,
+        r_squared: float = 0.8,
+        kinds: Mapping[str, LeakKind] = DEFAULT_KINDS,
+        p_value: float = 0.01,
+    ) -> None:
+        self.resolution = resolution_secs
+        self.window = max(3, round(window_hours * 3600 / resolution_secs))
+        self.min_span = min_observation_hours * 3600 / resolution_secs
+        self.r_squared = r_squared
+        self.kinds = dict(kinds)
+        self.p_value = p_value
+        self.regression = SlidingRegression(self.window)
+        self.s = SeriesArrays(
+            known=(bool, False),
+            watched=(bool, False),
+            min_growth=(np.float64, np.inf),
+            state=(np.int8, 0),  # 0 quiet, else the severity + 1
+            rejected_at=(np.float64, -np.inf),
+        )
+
+    def forget(self, series_ids: Iterable[int]) -> None:
+        ids = list(series_ids)
+        self.s.reset(ids)
+        self.regression.reset(ids)
+
+    def observe(self, batch: Batch, history: History) -> list[Alert]:
+        if batch.closed is None or not batch.closed.any():
+            return []
+        s = self.s
+        s.ensure(batch.ids)
+        for sid in batch.ids[~s.known[batch.ids]].tolist():
+            s.known[sid] = True
+            kind = self.kinds.get(history.key(sid).metric)
+            if kind is not None:
+                s.watched[sid], s.min_growth[sid] = True, kind.min_growth_per_hour
+        mask = batch.closed & s.watched[batch.ids]
+        if not mask.any():
+            return []
+        ids = batch.ids[mask]
+        bucket = math.floor(batch.timestamp / self.resolution) - 1
+        y = history.history_ago(ids, 0)
+        fit = self.regression.add(ids, bucket, y, history.history_ago(ids, self.window))
+        per_hour = fit.slope * 3600 / self.resolution
+        candidate = (
+            (fit.span >= self.min_span)
+            & (per_hour >= s.min_growth[ids])
+            & (fit.r2 >= self.r_squared)
+        )
+        state = s.state[ids]
+        # A firing leak resolves when growth stops or the line no longer fits at all.
+        stopped = (state > 0) & (
+            (per_hour < s.min_growth[ids] / 2) | (fit.r2 < self.r_squared - 0.3)
+        )
+        fresh = candidate & (state == 0) & (bucket - s.rejected_at[ids] >= RECHECK_BUCKETS)
+        alerts = []
+        for i in np.flatnonzero(fresh | stopped).tolist():
+            sid = int(ids[i])
+            if stopped[i]:
+                alerts.append(self._resolved(sid, float(y[i]), batch.timestamp, history))
+                s.state[sid] = 0
+                continue
+            alert = self._confirm(
+                sid, float(y[i]), float(fit.level[i]), float(fit.r2[i]), batch.timestamp, history
+            )
+            if alert is None:
+                s.rejected_at[sid] = bucket
+            else:
+                alerts.append(alert)
+                s.state[sid] = int(alert.severity) + 1
+        return alerts
+
+    def _confirm(
+        self, sid: int, value: float, level: float, r2: float, now: float, history: History
+    ) -> Alert | None:
+        """The robust test, run only for candidates."""
+        times, values = history.history_window(sid, last=self.window)
+        tau, p = mann_kendall(values)
+        rate = theil_sen(times / 3600.0, values)  # per hour
+        key = history.key(sid)
+        kind = self.kinds[key.metric]
+        if p > self.p_value or rate < kind.min_growth_per_hour:
+            return None
+        limit_key = SeriesKey(kind.limit_metric, key.labels if kind.limit_same_labels else ())
+        limit = history.latest_of(limit_key)
+        eta = (limit - level) / rate if limit is not None and limit > level else math.inf
+        if limit is not None and level >= limit:
+            eta = 0.0
+        severity = (
+            Severity.CRITICAL if eta <= CRITICAL_WITHIN_HOURS
+            else Severity.WARN if eta <= WARN_WITHIN_HOURS or limit is None
+            else Severity.INFO
+        )  # fmt: skip
+        who = _who(key)
+        shown_rate = format_value(key.metric, rate)
+        span_h = (times[-1] - times[0]) / 3600.0 if times.size else 0.0
+        limit_text = (
+            f"; its limit ({format_value(key.metric, limit)}) in {human_duration(eta)}"
+            if limit
+            else ""
+        )
+        message = (
+            f"{who}: {kind.what} has grown {shown_rate}/h for {human_duration(span_h)} "
+            f"(now {format_value(key.metric, value)}, R² {r2:.2f}, Kendall τ {tau:.2f}){limit_text}"
+        )
+        return Alert(self.name, key.metric, key.labels, Status.FIRING, severity, value, limit, message, now,
+                     context={"rate_per_hour": rate, "r_squared": round(r2, 3), "kendall_tau": round(tau, 3),
+                              "p_value": p, "eta_hours": eta if math.isfinite(eta) else None})  # fmt: skip
+
+    def _resolved(self, sid: int, value: float, now: float, history: History) -> Alert:
+        key = history.key(sid)
+        severity = Severity(int(self.s.state[sid]) - 1)
+        message = f"{_who(key)}: {self.kinds[key.metric].what} stopped growing ({format_value(key.metric, value)})"
+        return Alert(
+            self.name, key.metric, key.labels, Status.RESOLVED, severity, value, None, message, now
+        )
+
+
+def _who(key: SeriesKey) -> str:
+    labels = dict(key.labels)
+    if "pid" in labels:
+        return f"process {labels.get('comm', '?')} (pid {labels['pid']}, user {labels.get('user', '?')})"
+    return "the system"

@@ -1,0 +1,159 @@
+"""Trend: when will a filling resource be full?
+
+A least-squares line over the last `trend_window_hours` of the history tier
+(1-minute means) of each "filling" series predicts when it reaches capacity.
+Disk (and inodes) full within 24 h warns, within 6 h is critical; memory,
+swap, file handles and GPU memory: within 6 h warns, within 1 h is critical.
+The fit must span `min_span_hours` and reach `min_r_squared`, so a boot-time
+ramp or a single burst does not fire.  Once firing, the alert holds until the
+prediction moves past 1.5 x its horizon, or the growth stops.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from alerting.alert import Alert, Severity, Status
+from analyzers.base import Batch, History, SeriesArrays
+from analyzers.regression import SlidingRegression
+
+# metric pattern -> (capacity, warn within hours, critical within hours)
+FILLING: Mapping[str, tuple[float, float, float]] = {
+    "disk_used_percent": (100.0, 24.0, 6.0),
+    "disk_inodes_used_percent": (100.0, 24.0, 6.0),
+    "memory_used_percent": (100.0, 6.0, 1.0),
+    "memory_swap_used_percent": (100.0, 6.0, 1.0),
+    "fd_used_percent": (100.0, 6.0, 1.0),
+    "gpu_memory_used_percent": (100.0, 6.0, 1.0),
+}
+
+
+def human_duration(hours: float) -> str:
+    if not math.isfinite(hours):
+        return "never"
+    minutes = round(hours * 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    return f"{minutes / 1440:.1f} days"
+
+
+class TrendAnalyzer:
+    name = "trend"
+
+    def __init__(
+        self,
+        window_hours: float = 6.0,
+        resolution_secs: float = 60.0,
+        min_span_hours: float = 1.0,
+        min_r_squared: float = 0.8,
+        filling: Mapping[str, tuple[float, float, float]] = FILLING,
+        rebase_per_tick: int = 32,
+    ) -> None:
+        self.resolution = resolution_secs
+        self.window = max(2, round(window_hours * 3600 / resolution_secs))
+        self.min_span = min_span_hours * 3600 / resolution_secs
+        self.min_r_squared = min_r_squared
+        self.filling = dict(filling)
+        self.rebase_per_tick = rebase_per_tick
+        self._cursor = 0
+        self.regression = SlidingRegression(self.window)
+        self.s = SeriesArrays(
+            known=(bool, False),
+            capacity=(np.float64, np.nan),  # NaN = not a filling series
+            warn_h=(np.float64, 0.0),
+            crit_h=(np.float64, 0.0),
+            state=(np.int8, 0),
+        )
+
+    def forget(self, series_ids: Iterable[int]) -> None:
+        ids = list(series_ids)
+        self.s.reset(ids)
+        self.regression.reset(ids)
+
+    def _learn(self, batch: Batch, history: History) -> None:
+        s = self.s
+        for sid in batch.ids[~s.known[batch.ids]].tolist():
+            s.known[sid] = True
+            metric = history.key(sid).metric
+            for pattern, (capacity, warn_h, crit_h) in self.filling.items():
+                if fnmatch.fnmatchcase(metric, pattern):
+                    s.capacity[sid], s.warn_h[sid], s.crit_h[sid] = capacity, warn_h, crit_h
+                    break
+
+    def observe(self, batch: Batch, history: History) -> list[Alert]:
+        if batch.closed is None or not batch.closed.any():
+            return []
+        s = self.s
+        s.ensure(batch.ids)
+        self._learn(batch, history)
+        mask = batch.closed & np.isfinite(s.capacity[batch.ids])
+        if not mask.any():
+            return []
+        ids = batch.ids[mask]
+        bucket = math.floor(batch.timestamp / self.resolution) - 1  # the bucket just closed
+        y = history.history_ago(ids, 0)
+        fit = self.regression.add(ids, bucket, y, history.history_ago(ids, self.window))
+        per_hour = fit.slope * 3600 / self.resolution
+        capacity, warn_h, crit_h, state = (
+            s.capacity[ids],
+            s.warn_h[ids],
+            s.crit_h[ids],
+            s.state[ids],
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            eta = np.where(per_hour > 0, (capacity - fit.level) / per_hour, np.inf)
+        eta = np.where(fit.level >= capacity, 0.0, eta)
+        good = (fit.span >= self.min_span) & (fit.r2 >= self.min_r_squared) & (per_hour > 0)
+        target = np.where(good & (eta <= crit_h), 2, np.where(good & (eta <= warn_h), 1, 0))
+        # Hysteresis: keep the current level until the ETA moves well past its horizon.
+        holds = (per_hour > 0) & (fit.r2 >= self.min_r_squared - 0.1)
+        keep_crit = (state == 2) & holds & (eta <= 1.5 * crit_h)
+        keep_warn = (state >= 1) & holds & (eta <= 1.5 * warn_h)
+        target = np.where(keep_crit, 2, np.where(keep_warn, np.maximum(target, 1), target)).astype(
+            np.int8
+        )
+        alerts = []
+        for i in np.flatnonzero(target != state).tolist():
+            alerts.append(self._alert(int(ids[i]), int(state[i]), int(target[i]), float(y[i]), float(eta[i]),
+                                      float(per_hour[i]), float(fit.r2[i]), batch.timestamp, history))  # fmt: skip
+        s.state[ids] = target
+        self._rebase(history)
+        return alerts
+
+    def _alert(self, sid: int, before: int, after: int, value: float, eta: float, per_hour: float, r2: float,
+               now: float, history: History) -> Alert:  # fmt: skip
+        key = history.key(sid)
+        where = ", ".join(f"{k}={v}" for k, v in key.labels)
+        subject = f"{key.metric} ({where})" if where else key.metric
+        if after == 0:
+            status, severity = Status.RESOLVED, Severity.WARN if before == 1 else Severity.CRITICAL
+            message = f"{subject} is no longer predicted to fill up soon ({value:.1f}% now)"
+        else:
+            status = Status.FIRING if before == 0 else Status.ESCALATED
+            severity = Severity.WARN if after == 1 else Severity.CRITICAL
+            message = (
+                f"{subject} will be full in {human_duration(eta)} "
+                f"(now {value:.1f}%, growing {per_hour:.2f} points/h, R² {r2:.2f})"
+            )
+        return Alert(self.name, key.metric, key.labels, status, severity, value, float(self.s.capacity[sid]),
+                     message, now, context={"eta_hours": round(eta, 3) if math.isfinite(eta) else None,
+                                            "rate_per_hour": round(per_hour, 4), "r_squared": round(r2, 3)})  # fmt: skip
+
+    def _rebase(self, history: History) -> None:
+        watched = np.flatnonzero(np.isfinite(self.s.capacity[: self.s.size]))
+        if watched.size == 0:
+            return
+        start = self._cursor % watched.size
+        chosen = watched[start : start + self.rebase_per_tick]
+        self._cursor = start + chosen.size
+        for sid in chosen.tolist():
+            try:
+                self.regression.rebase(sid, history, self.resolution)
+            except KeyError:
+                continue

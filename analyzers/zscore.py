@@ -1,0 +1,161 @@
+"""Z-score: how unusual is this sample against the series' own recent past?
+
+Per series, over the previous `window` samples (the current one is not part of
+its own baseline): z = (x - mean) / std.  |z| >= threshold fires a warning,
+>= 2 x threshold escalates to critical; the alert resolves once |z| is back
+under half the threshold.  No verdict before `min_samples`, and none on a flat
+series.  The standard deviation has a floor of `min_relative_std` x |mean|, so
+a near-constant series (memory used %, say) does not turn a 0.01-point wobble
+into 10 sigma.
+
+Running sums (count, sum, sum of squares) make a tick O(1) per series whatever
+the window: the sample leaving the window is read back from the store's raw
+tier.  `resync` recomputes the sums exactly from the ring buffer, a slice of
+series per tick, to stop floating-point drift.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+
+import numpy as np
+
+from alerting.alert import Alert, Severity, Status
+from analyzers.base import Batch, History, IntArray, SeriesArrays
+from analyzers.threshold import format_value
+
+DEFAULT_METRICS = (
+    "cpu_usage_percent", "cpu_iowait_percent", "cpu_load1", "memory_used_percent",
+    "network_receive_bytes_per_second", "network_transmit_bytes_per_second",
+    "disk_read_bytes_per_second", "disk_write_bytes_per_second",
+)  # fmt: skip
+
+
+class ZScoreAnalyzer:
+    name = "zscore"
+
+    def __init__(
+        self,
+        metrics: Iterable[str] = DEFAULT_METRICS,
+        window: int = 360,
+        threshold: float = 3.0,
+        min_samples: int = 30,
+        min_relative_std: float = 0.01,
+        resync_per_tick: int = 64,
+    ) -> None:
+        self.patterns = tuple(metrics)
+        self.window = window
+        self.threshold = threshold
+        self.min_samples = min_samples
+        self.min_relative_std = min_relative_std
+        self.resync_per_tick = resync_per_tick
+        self._resync_cursor = 0
+        self.s = SeriesArrays(
+            known=(bool, False),
+            watched=(bool, False),
+            n=(np.float64, 0.0),
+            total=(np.float64, 0.0),
+            squares=(np.float64, 0.0),
+            state=(np.int8, 0),  # 0 quiet, 1 warn, 2 critical
+        )
+
+    def _watches(self, metric: str) -> bool:
+        return any(fnmatch.fnmatchcase(metric, p) for p in self.patterns)
+
+    def forget(self, series_ids: Iterable[int]) -> None:
+        self.s.reset(series_ids)
+
+    def observe(self, batch: Batch, history: History) -> list[Alert]:
+        s = self.s
+        s.ensure(batch.ids)
+        new = batch.ids[~s.known[batch.ids]]
+        for sid in new.tolist():
+            s.known[sid] = True
+            s.watched[sid] = self._watches(history.key(sid).metric)
+        mask = s.watched[batch.ids]
+        if not mask.any():
+            return []
+        ids, x = batch.ids[mask], batch.values[mask]
+        n, total, squares = s.n[ids], s.total[ids], s.squares[ids]
+        # The verdict, against the window before this sample.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / n
+            var = np.maximum(squares / n - mean * mean, 0.0)
+            std = np.maximum(np.sqrt(var), self.min_relative_std * np.abs(mean))
+            z = (x - mean) / std
+        ready = (n >= self.min_samples) & (std > 0) & np.isfinite(z)
+        absz = np.where(ready, np.abs(z), 0.0)
+        state = s.state[ids]
+        target = np.where(absz >= 2 * self.threshold, 2, np.where(absz >= self.threshold, 1, 0))
+        # Hysteresis: once firing, stay until |z| < threshold / 2; never step down within an excursion.
+        target = np.where(
+            state > 0, np.where(absz < self.threshold / 2, 0, np.maximum(state, target)), target
+        )
+        target = np.where(np.isfinite(x), target, state).astype(np.int8)
+        # Then slide the window: add this sample, drop the one `window` samples back.
+        old = history.value_ago(ids, self.window)
+        x_in, old_in = np.isfinite(x), np.isfinite(old)
+        s.n[ids] = n + x_in - old_in
+        s.total[ids] = total + np.where(x_in, x, 0.0) - np.where(old_in, old, 0.0)
+        s.squares[ids] = squares + np.where(x_in, x * x, 0.0) - np.where(old_in, old * old, 0.0)
+        alerts = []
+        for i in np.flatnonzero(target != state).tolist():
+            sid = int(ids[i])
+            alerts.append(self._alert(sid, int(state[i]), int(target[i]), float(x[i]), float(z[i]),
+                                      float(mean[i]), batch.timestamp, history))  # fmt: skip
+            s.state[sid] = target[i]
+        self._resync(history)
+        return alerts
+
+    def _alert(
+        self,
+        sid: int,
+        before: int,
+        after: int,
+        x: float,
+        z: float,
+        mean: float,
+        now: float,
+        history: History,
+    ) -> Alert:
+        key = history.key(sid)
+        where = "".join(f" {k}={v}" for k, v in key.labels)
+        if after == 0:
+            status, severity = Status.RESOLVED, Severity.WARN if before == 1 else Severity.CRITICAL
+            message = f"{key.metric}{where} is back to usual: {format_value(key.metric, x)}"
+        else:
+            status = Status.FIRING if before == 0 else Status.ESCALATED
+            severity = Severity.WARN if after == 1 else Severity.CRITICAL
+            direction = "above" if z > 0 else "below"
+            message = (
+                f"{key.metric}{where} is {format_value(key.metric, x)}, {abs(z):.1f}σ {direction} "
+                f"its recent mean {format_value(key.metric, mean)}"
+            )
+        return Alert(self.name, key.metric, key.labels, status, severity, x,
+                     self.threshold, message, now, context={"z": round(z, 2) if np.isfinite(z) else None})  # fmt: skip
+
+    def _resync(self, history: History) -> None:
+        """Recompute a slice of series exactly from the raw tier (drift control)."""
+        s = self.s
+        watched = np.flatnonzero(s.watched[: s.size])
+        if watched.size == 0:
+            return
+        start = self._resync_cursor % watched.size
+        chosen: IntArray = watched[start : start + self.resync_per_tick]
+        self._resync_cursor = start + chosen.size
+        for sid in chosen.tolist():
+            try:
+                _, values = history.window(sid, last=self.window)
+            except KeyError:
+                continue
+            s.n[sid], s.total[sid], s.squares[sid] = (
+                values.size,
+                values.sum(),
+                (values * values).sum(),
+            )
+
+    def exact(self, sid: int, history: History) -> tuple[float, float, float]:
+        """(n, sum, sum of squares) of the current window, from the ring buffer (for tests)."""
+        _, values = history.window(sid, last=self.window)
+        return float(values.size), float(values.sum()), float((values * values).sum())
