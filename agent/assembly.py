@@ -132,12 +132,16 @@ def build_analyzers(settings: Settings, watch_everything: bool = False) -> list[
             factories[name] = ThresholdAnalyzer(threshold_rules(settings))
         elif name == "zscore":
             factories[name] = ZScoreAnalyzer(
-                metrics, an.zscore_window, an.zscore_threshold, min_samples=an.anomaly_min_samples
+                metrics,
+                an.zscore_window,
+                an.zscore_threshold,
+                an.anomaly_min_samples,
+                an.anomaly_cooldown_secs,
             )
         elif name == "ema":
             factories[name] = EmaAnalyzer(
                 metrics, an.ema_alpha, an.ema_threshold, an.ema_shift_threshold, an.ema_shift_samples,
-                min_samples=an.anomaly_min_samples,
+                an.anomaly_min_samples, an.anomaly_cooldown_secs,
             )  # fmt: skip
         elif name == "trend":
             factories[name] = TrendAnalyzer(

@@ -12,14 +12,17 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from agent import __version__
 from agent.config import ConfigError, LoadedConfig, load_config, settings_to_toml
 from agent.logsetup import setup_logging
+from agent.settings import Settings
 
 DEFAULT_CONFIG = "/etc/sysops-agent/config.toml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -65,12 +68,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-format", choices=("text", "json"), default="text", help="log line format on stderr"
     )
     parser.add_argument("--version", action="version", version=f"sysops-agent {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    replay = commands.add_parser(
+        "replay",
+        help="feed a recorded timestamp,value CSV through the analyzers and print alert events as JSON lines",
+        description="Replay a recorded series through the configured analyzers as if it were live. "
+        "Without a readable --config, the defaults are used.",
+    )
+    replay.add_argument("file", type=Path, help="CSV with a timestamp,value header (NAB format)")
+    replay.add_argument("--metric", required=True, help="metric name the series is replayed as")
+    replay.add_argument("--labels", default="", help="labels as k=v,k2=v2")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command and (args.validate or args.inventory_dump or args.once):
+        parser.error(
+            f"{args.command} cannot be combined with --validate, --inventory-dump or --once"
+        )
     setup_logging(args.log_level or "warning", args.log_format)
+    if (
+        args.command == "replay"
+        and args.config == DEFAULT_CONFIG
+        and not Path(DEFAULT_CONFIG).exists()
+    ):
+        return run_replay(LoadedConfig(Settings(), (), False), args)
     try:
         loaded = load_config(args.config)
     except ConfigError as exc:
@@ -88,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return inventory_dump(loaded)
     if args.once:
         return run_once(loaded)
+    if args.command == "replay":
+        return run_replay(loaded, args)
     return run_daemon(loaded, args.config, args.log_level)
 
 
@@ -179,6 +205,36 @@ def run_once(loaded: LoadedConfig) -> int:
     json.dump(report, sys.stdout, indent=2)
     print()
     return EXIT_FAILURE if errors else EXIT_OK
+
+
+def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from agent.replay import event_json, read_csv, replay
+    from analyzers.base import SeriesKey
+
+    labels = []
+    for pair in filter(None, (p.strip() for p in args.labels.split(","))):
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            print(f"sysops-agent replay: --labels: expected k=v, got {pair!r}", file=sys.stderr)
+            return EXIT_CONFIG
+        labels.append((name.strip(), value.strip()))
+    try:
+        recording = read_csv(args.file)
+    except OSError as exc:
+        print(f"sysops-agent replay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    if recording.skipped:
+        print(
+            f"sysops-agent replay: skipped {recording.skipped} unreadable line(s)", file=sys.stderr
+        )
+    key = SeriesKey(args.metric, tuple(sorted(labels)))
+    try:
+        for alert in replay(loaded.settings, recording, key):
+            print(event_json(alert), flush=False)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `replay ... | head`: the reader is done, so are we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_OK
 
 
 def run_daemon(loaded: LoadedConfig, config_path: str, log_level: str | None = None) -> int:

@@ -283,6 +283,11 @@ class AnalyzerSettings:
     anomaly_min_samples: int = opt(
         30, "Samples a series needs before z-score or EMA give a verdict.", ge=2
     )
+    anomaly_cooldown_secs: float = opt(
+        3600.0,
+        "After a z-score or EMA alert resolves, that series raises no new one for this long.",
+        ge=0,
+    )
     zscore_window: int = opt(
         360, "Samples in the z-score baseline window (the current one excluded).", ge=10
     )
@@ -290,11 +295,11 @@ class AnalyzerSettings:
         3.0, "|z| that fires a warning; twice this escalates to critical.", gt=0
     )
     ema_alpha: float = opt(0.1, "EMA smoothing factor, in (0, 1].", gt=0, le=1)
-    ema_threshold: float = opt(4.0, "EW standard deviations that make a sudden change.", gt=0)
+    ema_threshold: float = opt(6.0, "EW standard deviations that make a sudden change.", gt=0)
     ema_shift_threshold: float = opt(
         2.0, "EW standard deviations that count towards a level shift.", gt=0
     )
-    ema_shift_samples: int = opt(6, "Deviant samples in a row that make a level shift.", ge=2)
+    ema_shift_samples: int = opt(12, "Deviant samples in a row that make a level shift.", ge=2)
     trend_window_hours: float = opt(
         6.0, "Window of the time-to-exhaustion regression (history tier).", gt=0
     )

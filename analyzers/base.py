@@ -80,6 +80,20 @@ class Analyzer(Protocol):
     def forget(self, series_ids: Iterable[int]) -> None: ...
 
 
+def noise_floor(metric: str) -> tuple[float, float]:
+    """(absolute, relative-to-|mean|) floor for the spread of a series, by unit.
+
+    A deviation smaller than the floor is never an anomaly, however quiet the
+    series was: CPU going from 0.07 % to 0.14 % is not news.  Percentages get
+    one point, ratios 0.01, everything else 5 % of its mean.
+    """
+    if metric.endswith("_percent"):
+        return 1.0, 0.0
+    if metric.endswith("_ratio"):
+        return 0.01, 0.0
+    return 0.0, 0.05
+
+
 class SeriesArrays:
     """Per-series state arrays that grow with the highest series id seen."""
 

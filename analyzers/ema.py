@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from alerting.alert import Alert, Severity, Status
-from analyzers.base import Batch, History, SeriesArrays
+from analyzers.base import Batch, History, SeriesArrays, noise_floor
 from analyzers.threshold import format_value
 from analyzers.zscore import DEFAULT_METRICS
 
@@ -36,7 +36,7 @@ class EmaAnalyzer:
         shift_threshold: float = 2.0,
         shift_samples: int = 6,
         min_samples: int = 30,
-        min_relative_std: float = 0.01,
+        cooldown_secs: float = 3600.0,
     ) -> None:
         self.patterns = tuple(metrics)
         self.alpha = alpha
@@ -44,7 +44,8 @@ class EmaAnalyzer:
         self.shift_threshold = shift_threshold
         self.shift_samples = shift_samples
         self.min_samples = min_samples
-        self.min_relative_std = min_relative_std
+        self.cooldown = cooldown_secs
+        self._decay = 0.5 ** (alpha / 10)  # the peak halves over ten EMA time constants
         self.s = SeriesArrays(
             known=(bool, False),
             watched=(bool, False),
@@ -54,6 +55,10 @@ class EmaAnalyzer:
             run=(np.int32, 0),  # consecutive deviant samples, signed by side
             run_sum=(np.float64, 0.0),  # their sum, for the new baseline
             state=(np.int8, _QUIET),
+            floor_abs=(np.float64, 0.0),
+            floor_rel=(np.float64, 0.0),
+            quiet_until=(np.float64, -np.inf),
+            peak=(np.float64, 0.0),  # decaying maximum of recent |z|
         )
 
     def forget(self, series_ids: Iterable[int]) -> None:
@@ -66,6 +71,7 @@ class EmaAnalyzer:
             s.known[sid] = True
             metric = history.key(sid).metric
             s.watched[sid] = any(fnmatch.fnmatchcase(metric, p) for p in self.patterns)
+            s.floor_abs[sid], s.floor_rel[sid] = noise_floor(metric)
         mask = s.watched[batch.ids] & np.isfinite(batch.values)
         if not mask.any():
             return []
@@ -73,7 +79,9 @@ class EmaAnalyzer:
         n, mean, var, run, state = s.n[ids], s.mean[ids], s.var[ids], s.run[ids], s.state[ids]
         first = np.isnan(mean)
         mean = np.where(first, x, mean)
-        std = np.maximum(np.sqrt(var), self.min_relative_std * np.abs(mean))
+        std = np.maximum(
+            np.sqrt(var), np.maximum(s.floor_abs[ids], s.floor_rel[ids] * np.abs(mean))
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
             z = np.where(std > 0, (x - mean) / std, 0.0)
         ready = n >= self.min_samples
@@ -82,9 +90,13 @@ class EmaAnalyzer:
         continues = deviant & (np.sign(run) == side)
         run = np.where(continues, run + side, np.where(deviant, side, 0)).astype(np.int32)
         run_sum = np.where(continues, s.run_sum[ids] + x, np.where(deviant, x, 0.0))
-        sudden = ready & (np.abs(z) >= self.threshold)
+        # Surprise gate, as in z-score: a sudden change must beat the recent swings.
+        absz = np.where(ready, np.abs(z), 0.0)
+        novel = absz > s.peak[ids]
+        s.peak[ids] = np.maximum(s.peak[ids] * self._decay, absz)
+        sudden = ready & (absz >= self.threshold) & novel
         shifted = np.abs(run) >= self.shift_samples
-        quiet = state == _QUIET
+        quiet = (state == _QUIET) & (batch.timestamp >= s.quiet_until[ids])
         fire_sudden = quiet & sudden & ~shifted
         fire_shift = quiet & shifted
         rebaseline = shifted  # accepted as the new normal (resolves a firing alert)
@@ -93,13 +105,15 @@ class EmaAnalyzer:
         new_state = np.where((state != _QUIET) & (rebaseline | back), _QUIET, new_state).astype(
             np.int8
         )
-        # Baseline update: frozen while deviant; jumps to the new level on a confirmed shift.
+        # Baseline update with the residual clipped at the shift level: an outlier moves
+        # the baseline no more than a borderline sample does (it cannot poison it), yet
+        # every sample counts, so the variance does not shrink onto the quiet samples only.
         a = self.alpha
-        diff = x - mean
+        diff = np.clip(x - mean, -self.shift_threshold * std, self.shift_threshold * std)
         incr = a * diff
-        normal = ~deviant & ~first
+        normal = ~first & (new_state == _QUIET) & ~fire_sudden
         upd_mean = np.where(normal, mean + incr, mean)
-        upd_var = np.where(normal, (1 - a) * (var + diff * incr), var)
+        upd_var = np.where(~first, (1 - a) * (var + diff * incr), var)
         shift_mean = run_sum / np.maximum(np.abs(run), 1)
         upd_mean = np.where(rebaseline, shift_mean, upd_mean)
         s.mean[ids] = upd_mean
@@ -111,12 +125,18 @@ class EmaAnalyzer:
         for i in np.flatnonzero(new_state != state).tolist():
             sid = int(ids[i])
             alerts.append(self._alert(sid, int(state[i]), int(new_state[i]), float(x[i]), float(z[i]),
-                                      float(mean[i]), float(upd_mean[i]), batch.timestamp, history))  # fmt: skip
+                                      float(mean[i]), float(upd_mean[i]) if rebaseline[i] else None,
+                                      batch.timestamp, history))  # fmt: skip
+        s.quiet_until[ids] = np.where(
+            (state != _QUIET) & (new_state == _QUIET),
+            batch.timestamp + self.cooldown,
+            s.quiet_until[ids],
+        )
         s.state[ids] = new_state
         return alerts
 
     def _alert(self, sid: int, before: int, after: int, x: float, z: float, baseline: float,
-               new_baseline: float, now: float, history: History) -> Alert:  # fmt: skip
+               new_baseline: float | None, now: float, history: History) -> Alert:  # fmt: skip
         key = history.key(sid)
         where = "".join(f" {k}={v}" for k, v in key.labels)
 
@@ -125,7 +145,7 @@ class EmaAnalyzer:
 
         if after == _QUIET:
             status = Status.RESOLVED
-            if new_baseline != baseline:
+            if new_baseline is not None:
                 message = f"{key.metric}{where} settled at a new level {fmt(new_baseline)} (was {fmt(baseline)})"
             else:
                 message = f"{key.metric}{where} is back to its usual level ({fmt(x)})"

@@ -4,9 +4,10 @@ Per series, over the previous `window` samples (the current one is not part of
 its own baseline): z = (x - mean) / std.  |z| >= threshold fires a warning,
 >= 2 x threshold escalates to critical; the alert resolves once |z| is back
 under half the threshold.  No verdict before `min_samples`, and none on a flat
-series.  The standard deviation has a floor of `min_relative_std` x |mean|, so
-a near-constant series (memory used %, say) does not turn a 0.01-point wobble
-into 10 sigma.
+series.  The standard deviation has a floor by unit (`noise_floor`: one point
+for percentages, 5 % of the mean otherwise), so a near-constant series does
+not turn a 0.01-point wobble into 10 sigma; and after an alert resolves, the
+series stays quiet for `cooldown_secs`: one alert per excursion, not a storm.
 
 Running sums (count, sum, sum of squares) make a tick O(1) per series whatever
 the window: the sample leaving the window is read back from the store's raw
@@ -22,7 +23,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from alerting.alert import Alert, Severity, Status
-from analyzers.base import Batch, History, IntArray, SeriesArrays
+from analyzers.base import Batch, History, IntArray, SeriesArrays, noise_floor
 from analyzers.threshold import format_value
 
 DEFAULT_METRICS = (
@@ -41,14 +42,15 @@ class ZScoreAnalyzer:
         window: int = 360,
         threshold: float = 3.0,
         min_samples: int = 30,
-        min_relative_std: float = 0.01,
+        cooldown_secs: float = 3600.0,
         resync_per_tick: int = 64,
     ) -> None:
         self.patterns = tuple(metrics)
         self.window = window
         self.threshold = threshold
         self.min_samples = min_samples
-        self.min_relative_std = min_relative_std
+        self.cooldown = cooldown_secs
+        self._decay = 0.5 ** (1.0 / window)  # the peak halves over one window
         self.resync_per_tick = resync_per_tick
         self._resync_cursor = 0
         self.s = SeriesArrays(
@@ -58,6 +60,10 @@ class ZScoreAnalyzer:
             total=(np.float64, 0.0),
             squares=(np.float64, 0.0),
             state=(np.int8, 0),  # 0 quiet, 1 warn, 2 critical
+            floor_abs=(np.float64, 0.0),
+            floor_rel=(np.float64, 0.0),
+            quiet_until=(np.float64, -np.inf),  # no new alert before this (after a resolve)
+            peak=(np.float64, 0.0),  # decaying maximum of recent |z|
         )
 
     def _watches(self, metric: str) -> bool:
@@ -72,7 +78,9 @@ class ZScoreAnalyzer:
         new = batch.ids[~s.known[batch.ids]]
         for sid in new.tolist():
             s.known[sid] = True
-            s.watched[sid] = self._watches(history.key(sid).metric)
+            metric = history.key(sid).metric
+            s.watched[sid] = self._watches(metric)
+            s.floor_abs[sid], s.floor_rel[sid] = noise_floor(metric)
         mask = s.watched[batch.ids]
         if not mask.any():
             return []
@@ -82,12 +90,25 @@ class ZScoreAnalyzer:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / n
             var = np.maximum(squares / n - mean * mean, 0.0)
-            std = np.maximum(np.sqrt(var), self.min_relative_std * np.abs(mean))
+            std = np.maximum(
+                np.sqrt(var), np.maximum(s.floor_abs[ids], s.floor_rel[ids] * np.abs(mean))
+            )
             z = (x - mean) / std
-        ready = (n >= self.min_samples) & (std > 0) & np.isfinite(z)
+        ready = (
+            (n >= self.min_samples)
+            & (std > 0)
+            & np.isfinite(z)
+            & (batch.timestamp >= s.quiet_until[ids])
+        )
         absz = np.where(ready, np.abs(z), 0.0)
         state = s.state[ids]
+        # Surprise gate: a new alert needs an excursion larger than the recent ones
+        # (a decaying peak of |z|), so a series that swings often is judged by its swings.
+        peak = s.peak[ids]
+        novel = absz > peak
+        s.peak[ids] = np.maximum(peak * self._decay, absz)
         target = np.where(absz >= 2 * self.threshold, 2, np.where(absz >= self.threshold, 1, 0))
+        target = np.where((state == 0) & ~novel, 0, target)
         # Hysteresis: once firing, stay until |z| < threshold / 2; never step down within an excursion.
         target = np.where(
             state > 0, np.where(absz < self.threshold / 2, 0, np.maximum(state, target)), target
@@ -105,6 +126,8 @@ class ZScoreAnalyzer:
             alerts.append(self._alert(sid, int(state[i]), int(target[i]), float(x[i]), float(z[i]),
                                       float(mean[i]), batch.timestamp, history))  # fmt: skip
             s.state[sid] = target[i]
+            if target[i] == 0:
+                s.quiet_until[sid] = batch.timestamp + self.cooldown
         self._resync(history)
         return alerts
 

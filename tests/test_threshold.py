@@ -137,7 +137,7 @@ direction = "below"
     assert rules["thresholds.load_avg_multiplier"].critical == 3.0
     custom = rules["thresholds.rules[0]"]
     assert custom.below and custom.labels == (("mountpoint", "/var"),)
-    assert list(rules)[0] == "thresholds.rules[0]"  # custom rules are matched first
+    assert next(iter(rules)) == "thresholds.rules[0]"  # custom rules are matched first
     assert derived_levels("gpu_temperature_celsius", 85) == (95, 80.75)
     assert derived_levels("network_error_rate", 0.5) == (1.0, 0.475)
 

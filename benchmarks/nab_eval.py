@@ -1,0 +1,111 @@
+"""Detection quality on the Numenta Anomaly Benchmark's real AWS CloudWatch series.
+
+    .venv/bin/python benchmarks/nab_eval.py [--nab ../shared/fixtures/nab] [--config FILE]
+
+Replays every series through the analyzers with the default settings (nothing
+tuned per file), exactly as `sysops-agent replay` does, and scores the firing
+events against NAB's labelled anomaly windows:
+
+* precision = firing events inside any window / all firing events
+* recall    = windows with at least one firing event / all windows
+* F1        = their harmonic mean
+
+Only "firing" events count (not escalations or resolves).  "combined" is the
+union of the two anomaly analyzers (z-score, EMA); the static threshold
+(CPU > 90 %) is scored on its own line: it is not an anomaly detector.  Each series is
+replayed under the agent's metric name for what it measures (CPU % as
+cpu_usage_percent, bytes as *_bytes_per_second), so the unit-aware noise
+floors and the default thresholds apply as they would on a host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent.config import load_config
+from agent.replay import parse_timestamp, read_csv, replay
+from agent.settings import Settings
+from alerting.alert import Status
+from analyzers.base import SeriesKey
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def metric_for(name: str) -> str:
+    stem = Path(name).stem.lower()
+    if "cpu" in stem or "grok_asg" in stem:
+        return "cpu_usage_percent"
+    if "disk_write_bytes" in stem:
+        return "disk_write_bytes_per_second"
+    if "network" in stem:
+        return "network_receive_bytes_per_second"
+    return "requests_per_interval"
+
+
+def score(events: list[float], windows: list[tuple[float, float]]) -> tuple[int, int, int]:
+    """(events inside a window, windows hit, total windows)."""
+    inside = sum(any(a <= t <= b for a, b in windows) for t in events)
+    hit = sum(any(a <= t <= b for t in events) for a, b in windows)
+    return inside, hit, len(windows)
+
+
+def f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--nab", type=Path, default=REPO.parent / "shared/fixtures/nab")
+    parser.add_argument(
+        "--config", type=Path, help="settings to evaluate (default: the built-in defaults)"
+    )
+    parser.add_argument("--per-file", action="store_true")
+    args = parser.parse_args()
+    if not args.nab.is_dir():
+        print(f"no NAB data at {args.nab} (it lives in ../shared/fixtures/nab)", file=sys.stderr)
+        return 2
+    settings = load_config(args.config).settings if args.config else Settings()
+    windows_by_file = json.loads((args.nab / "labels/combined_windows.json").read_text())
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # events, inside, hit, windows
+    for name, raw_windows in sorted(windows_by_file.items()):
+        windows = [(parse_timestamp(a), parse_timestamp(b)) for a, b in raw_windows]
+        recording = read_csv(args.nab / "data" / name)
+        events: dict[str, list[float]] = defaultdict(list)
+        key = SeriesKey(metric_for(name), (("series", Path(name).stem),))
+        for alert in replay(settings, recording, key):
+            if alert.status is Status.FIRING:
+                events[alert.analyzer].append(alert.timestamp)
+                if alert.analyzer in ("zscore", "ema"):
+                    events["combined"].append(alert.timestamp)
+        for analyzer in ("threshold", "zscore", "ema", "combined"):
+            inside, hit, total = score(events[analyzer], windows)
+            t = totals[analyzer]
+            t[0] += len(events[analyzer])
+            t[1] += inside
+            t[2] += hit
+            t[3] += total
+            if args.per_file and analyzer == "combined":
+                print(
+                    f"  {name:<60} events {len(events[analyzer]):>3}  inside {inside:>3}  windows hit {hit}/{total}"
+                )
+    print(f"{'analyzer':<10}{'events':>8}{'inside':>8}{'precision':>11}{'recall':>8}{'F1':>7}")
+    for analyzer in ("threshold", "zscore", "ema", "combined"):
+        events_n, inside, hit, total = totals[analyzer]
+        precision = inside / events_n if events_n else 0.0
+        recall = hit / total if total else 0.0
+        print(
+            f"{analyzer:<10}{events_n:>8}{inside:>8}{precision:>11.2f}{recall:>8.2f}{f1(precision, recall):>7.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
