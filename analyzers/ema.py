@@ -105,13 +105,13 @@ class EmaAnalyzer:
         new_state = np.where((state != _QUIET) & (rebaseline | back), _QUIET, new_state).astype(
             np.int8
         )
-        # Baseline update with the residual clipped at the shift level: an outlier moves
-        # the baseline no more than a borderline sample does (it cannot poison it), yet
-        # every sample counts, so the variance does not shrink onto the quiet samples only.
+        # The mean follows only ordinary samples (a deviant run is judged against the old
+        # level); the variance takes every sample with its residual clipped at the shift
+        # level, so outliers cannot poison it and it does not shrink onto the quiet ones.
         a = self.alpha
         diff = np.clip(x - mean, -self.shift_threshold * std, self.shift_threshold * std)
         incr = a * diff
-        normal = ~first & (new_state == _QUIET) & ~fire_sudden
+        normal = ~first & ~deviant & (new_state == _QUIET)
         upd_mean = np.where(normal, mean + incr, mean)
         upd_var = np.where(~first, (1 - a) * (var + diff * incr), var)
         shift_mean = run_sum / np.maximum(np.abs(run), 1)

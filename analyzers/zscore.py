@@ -116,6 +116,8 @@ class ZScoreAnalyzer:
         target = np.where(np.isfinite(x), target, state).astype(np.int8)
         # Then slide the window: add this sample, drop the one `window` samples back.
         old = history.value_ago(ids, self.window)
+        # Add the value as the ring stores it (float32), so what leaves later is exactly what came in.
+        x = x.astype(np.float32).astype(np.float64)
         x_in, old_in = np.isfinite(x), np.isfinite(old)
         s.n[ids] = n + x_in - old_in
         s.total[ids] = total + np.where(x_in, x, 0.0) - np.where(old_in, old, 0.0)

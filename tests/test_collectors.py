@@ -443,6 +443,7 @@ def test_process_collector_on_procfs_fixture(tmp_path: Path) -> None:
     vim_labels = {"pid": "26231", "comm": "vim", "user": _user_of(proc / "26231")}
     assert value(first, "process_rss_bytes", **vim_labels) == 1981 * PAGE_SIZE
     assert value(first, "process_open_fds", **vim_labels) == len(os.listdir(proc / "26231/fd"))
+    assert value(first, "process_max_fds", **vim_labels) == 2048  # the soft limit
     edit(proc / "26231/stat", lambda t: t.replace(" 1677 44 ", f" {1677 + 50} 44 "))
     samples, elapsed = collect_twice(
         collector,

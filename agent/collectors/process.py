@@ -39,6 +39,7 @@ METRICS: tuple[MetricSpec, ...] = (
     gauge("process_cpu_percent", "percent", _PROC, _STAT, "CPU used over the interval, 100 = one core (top-N by CPU or RSS, and tracked processes)."),
     gauge("process_rss_bytes", "bytes", _PROC, _STAT, "Resident memory (top-N by CPU or RSS, and tracked processes)."),
     gauge("process_open_fds", "fds", _PROC, "/proc/[pid]/fd", "Open file descriptors of a tracked process."),
+    gauge("process_max_fds", "fds", _PROC, "/proc/[pid]/limits", "Soft limit of open files (RLIMIT_NOFILE) of a tracked process."),
     counter("process_unparsable_total", "files", (), _STAT, "Stat files skipped because they could not be parsed, since start."),
 )  # fmt: skip
 
@@ -76,6 +77,15 @@ def parse_pid_stat(data: bytes) -> PidStat:
     return PidStat(
         comm, fields[0].decode("ascii", "replace"), utime + stime, threads, start, max(rss, 0)
     )
+
+
+def parse_max_open_files(text: str) -> int | None:
+    """The soft "Max open files" limit from /proc/[pid]/limits; None if unlimited or absent."""
+    for line in text.splitlines():
+        if line.startswith("Max open files"):
+            soft = line[len("Max open files") :].split()[0]
+            return int(soft) if soft.isdigit() else None
+    return None
 
 
 def _read_small(path: bytes) -> bytes:
@@ -155,6 +165,9 @@ class ProcessCollector:
                 fds = self._open_fds(pid)
                 if fds is not None:
                     out.add("process_open_fds", float(fds), proc_labels)
+                limit = self._max_fds(pid)
+                if limit is not None:
+                    out.add("process_max_fds", float(limit), proc_labels)
         return out.build()
 
     def _user(self, pid: int) -> str:
@@ -170,6 +183,13 @@ class ProcessCollector:
                 name = str(uid)
             self._users[uid] = name
         return name
+
+    def _max_fds(self, pid: int) -> int | None:
+        try:
+            data = _read_small(self._root + b"/" + str(pid).encode() + b"/limits")
+        except OSError:
+            return None
+        return parse_max_open_files(data.decode("ascii", "replace"))
 
     def _open_fds(self, pid: int) -> int | None:
         try:
