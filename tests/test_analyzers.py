@@ -47,7 +47,7 @@ def test_zscore_spike_fires_once_and_escalates_by_size() -> None:
 def test_zscore_excludes_the_current_sample_from_its_baseline() -> None:
     values = 50 + RNG.normal(0, 2, 250)
     values[-1] = 60.0
-    alerts, store = feed(ZScoreAnalyzer(window=200), values)
+    alerts, _store = feed(ZScoreAnalyzer(window=200), values)
     baseline = values[-201:-1]
     expected = (60.0 - baseline.mean()) / baseline.std()
     (alert,) = [a for a in alerts if a.timestamp == 2490.0]
@@ -161,7 +161,7 @@ def test_regression_incremental_matches_exact() -> None:
             bucket = minute - 1
             fit = reg.add(ids, bucket, store.history_ago(ids, 0), store.history_ago(ids, 50))
     times, values = store.history_window(0, last=50)
-    slope, intercept = np.polyfit(times / 60.0, values, 1)
+    slope, _intercept = np.polyfit(times / 60.0, values, 1)
     assert fit.slope[0] == pytest.approx(slope, rel=1e-9)
     r2 = np.corrcoef(times, values)[0, 1] ** 2
     assert fit.r2[0] == pytest.approx(r2, rel=1e-9)
