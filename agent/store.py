@@ -33,24 +33,32 @@ IntArray = npt.NDArray[np.int64]
 
 
 class _Tier:
-    """One ring: columns are instants, rows are series."""
+    """One ring of instants x series.
+
+    Stored instant-major (`values[instant, series]`): a tick writes one
+    contiguous row, and reading one instant for many series is contiguous too.
+    """
 
     def __init__(self, capacity: int, rows: int) -> None:
         self.capacity = capacity
         self.times = np.full(capacity, np.nan, dtype=np.float64)
-        self.values = np.full((rows, capacity), np.nan, dtype=VALUE_DTYPE)
+        self.values = np.full((capacity, rows), np.nan, dtype=VALUE_DTYPE)
         self.head = 0  # the column the next write goes to
         self.count = 0  # filled columns, at most capacity
 
     def grow(self, rows: int) -> None:
-        grown = np.full((rows, self.capacity), np.nan, dtype=VALUE_DTYPE)
-        grown[: self.values.shape[0]] = self.values
+        grown = np.full((self.capacity, rows), np.nan, dtype=VALUE_DTYPE)
+        grown[:, : self.values.shape[1]] = self.values
         self.values = grown
+
+    @property
+    def rows(self) -> int:
+        return int(self.values.shape[1])
 
     def write(self, timestamp: float, used_rows: int, rows: IntArray, values: FloatArray) -> None:
         col = self.head
-        self.values[:used_rows, col] = np.nan
-        self.values[rows, col] = values
+        self.values[col, :used_rows] = np.nan
+        self.values[col, rows] = values
         self.times[col] = timestamp
         self.head = (col + 1) % self.capacity
         self.count = min(self.count + 1, self.capacity)
@@ -59,7 +67,7 @@ class _Tier:
         """Values `lag` writes before the newest (lag 0 = newest); NaN beyond what is kept."""
         if lag >= self.count:
             return np.full(rows.shape, np.nan)
-        out: FloatArray = self.values[rows, (self.head - 1 - lag) % self.capacity].astype(
+        out: FloatArray = self.values[(self.head - 1 - lag) % self.capacity, rows].astype(
             np.float64
         )
         return out
@@ -92,8 +100,8 @@ class MetricRing:
             row = self._free_rows.pop()
             self._clear(row)
             return row
-        if self._rows_used == self.raw.values.shape[0]:
-            rows = self.raw.values.shape[0] * 2
+        if self._rows_used == self.raw.rows:
+            rows = self.raw.rows * 2
             self.raw.grow(rows)
             self.history.grow(rows)
             self._sum = np.resize(self._sum, rows)
@@ -107,8 +115,8 @@ class MetricRing:
         self._free_rows.append(row)
 
     def _clear(self, row: int) -> None:
-        self.raw.values[row, :] = np.nan
-        self.history.values[row, :] = np.nan
+        self.raw.values[:, row] = np.nan
+        self.history.values[:, row] = np.nan
         self._sum[row] = 0.0
         self._n[row] = 0
 
@@ -294,7 +302,7 @@ class Store:
         self.key(series_id)
         tier: _Tier = getattr(self._rings[int(self._ring_of[series_id])], tier_name)
         cols = tier.order(last)
-        values = tier.values[int(self._row_of[series_id]), cols].astype(np.float64)
+        values = tier.values[cols, int(self._row_of[series_id])].astype(np.float64)
         present = ~np.isnan(values)
         return tier.times[cols][present], values[present]
 

@@ -53,7 +53,7 @@ class TrendAnalyzer:
         min_span_hours: float = 1.0,
         min_r_squared: float = 0.8,
         filling: Mapping[str, tuple[float, float, float]] = FILLING,
-        rebase_per_tick: int = 32,
+        rebase_per_tick: int | None = None,
     ) -> None:
         self.resolution = resolution_secs
         self.window = max(2, round(window_hours * 3600 / resolution_secs))
@@ -149,8 +149,11 @@ class TrendAnalyzer:
         watched = np.flatnonzero(np.isfinite(self.s.capacity[: self.s.size]))
         if watched.size == 0:
             return
+        per_tick = self.rebase_per_tick
+        if per_tick is None:  # each series about once every ten windows
+            per_tick = -(-watched.size // (10 * self.window))
         start = self._cursor % watched.size
-        chosen = watched[start : start + self.rebase_per_tick]
+        chosen = watched[start : start + per_tick]
         self._cursor = start + chosen.size
         for sid in chosen.tolist():
             try:

@@ -26,6 +26,7 @@ from alerting.alert import Alert, Severity, Status
 from analyzers.base import Batch, History, IntArray, SeriesArrays, noise_floor
 from analyzers.threshold import format_value
 
+RESYNC_WINDOWS = 10
 DEFAULT_METRICS = (
     "cpu_usage_percent", "cpu_iowait_percent", "cpu_load1", "memory_used_percent",
     "network_receive_bytes_per_second", "network_transmit_bytes_per_second",
@@ -43,7 +44,7 @@ class ZScoreAnalyzer:
         threshold: float = 3.0,
         min_samples: int = 30,
         cooldown_secs: float = 3600.0,
-        resync_per_tick: int = 64,
+        resync_per_tick: int | None = None,
     ) -> None:
         self.patterns = tuple(metrics)
         self.window = window
@@ -166,8 +167,13 @@ class ZScoreAnalyzer:
         watched = np.flatnonzero(s.watched[: s.size])
         if watched.size == 0:
             return
+        # One exact recompute per series every RESYNC_WINDOWS windows: O(1) per series per
+        # tick, and plenty, since what leaves the sums is bit-for-bit what entered them.
+        per_tick = self.resync_per_tick
+        if per_tick is None:
+            per_tick = -(-watched.size // (RESYNC_WINDOWS * self.window))
         start = self._resync_cursor % watched.size
-        chosen: IntArray = watched[start : start + self.resync_per_tick]
+        chosen: IntArray = watched[start : start + per_tick]
         self._resync_cursor = start + chosen.size
         for sid in chosen.tolist():
             try:
