@@ -178,3 +178,57 @@ def test_once_on_this_machine_is_clean_and_broad(tmp_path: Path) -> None:
     assert all(
         isinstance(m["value"], float) and m["value"] == m["value"] for m in report["metrics"]
     )  # no NaN
+
+
+def test_replay_prints_one_json_event_per_line(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(3)
+    lines = ["timestamp,value"]
+    for i in range(400):
+        minute = i * 5
+        stamp = f"2014-07-{1 + minute // 1440:02d} {minute % 1440 // 60:02d}:{minute % 60:02d}:00"
+        value = (40.0 if i < 300 else 90.0) + rng.uniform(-1, 1)
+        lines.append(f"{stamp},{value:.3f}")
+    lines.insert(50, "garbage line")
+    csv_file = tmp_path / "cpu.csv"
+    csv_file.write_text("\n".join(lines) + "\n")
+    config = write_config(tmp_path, "[thresholds]\ncpu_percent = 80\n")
+    result = run_agent(
+        "--config",
+        str(config),
+        "replay",
+        str(csv_file),
+        "--metric",
+        "cpu_usage_percent",
+        "--labels",
+        "host=db1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "skipped 1 unreadable line" in result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {e["analyzer"] for e in events} >= {"threshold", "zscore", "ema"}
+    for event in events:
+        assert {
+            "timestamp",
+            "status",
+            "analyzer",
+            "severity",
+            "metric",
+            "labels",
+            "value",
+            "message",
+        } <= set(event)
+        assert event["labels"] == {"host": "db1"} and event["metric"] == "cpu_usage_percent"
+    threshold = [e for e in events if e["analyzer"] == "threshold"]
+    # Sample 300 is 300 x 5 min after 2014-07-01 00:00 UTC: 2014-07-02 01:00.
+    assert (
+        threshold[0]["timestamp"] == "2014-07-02T01:00:00Z" and threshold[0]["status"] == "firing"
+    )
+
+
+def test_replay_usage_errors(tmp_path: Path) -> None:
+    result = run_agent("replay", str(tmp_path / "missing.csv"), "--metric", "x")
+    assert result.returncode == 2 and "cannot read" in result.stderr
+    result = run_agent("--validate", "replay", "x.csv", "--metric", "x")
+    assert result.returncode == 2 and "cannot be combined" in result.stderr
