@@ -193,6 +193,7 @@ class _NoStats:
 
 @dataclass(frozen=True)
 class Summary:
+    log_sources: tuple[str, ...]
     collectors: tuple[tuple[str, float], ...]
     channels: tuple[str, ...]
     unavailable_channels: tuple[str, ...]
@@ -216,4 +217,5 @@ def summarize(settings: Settings) -> Summary:
         notes.append(
             "storage.sqlite_enabled is set but SQLite history is not part of this version yet"
         )
-    return Summary(collectors, tuple(enabled), unavailable, tuple(notes))
+    logs = settings.log_analyzer.sources if settings.log_analyzer.enabled else ()
+    return Summary(tuple(logs), collectors, tuple(enabled), unavailable, tuple(notes))

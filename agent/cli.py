@@ -126,6 +126,7 @@ def validate(loaded: LoadedConfig) -> int:
     print(f"# {loaded.settings.source}: valid")
     print("# collectors: " + ", ".join(f"{n} (every {i:g} s)" for n, i in summary.collectors))
     print("# channels: " + (", ".join(summary.channels) or "none"))
+    print("# log sources: " + (", ".join(summary.log_sources) or "none"))
     if summary.unavailable_channels:
         print(
             "# enabled but not available in this version (alerts to them are not sent): "

@@ -359,6 +359,9 @@ class _Validator:
             section = self.section(tp, raw, path)
             if hasattr(section, "for_secs"):  # a custom threshold rule
                 return self._check_levels(section, path, {})
+            if hasattr(section, "pattern") and "pattern" not in raw:
+                self.problem((*path, "pattern"), "required: the regular expression to match")
+                return _INVALID
             return section
         if origin is tuple:
             return self._array(get_args(tp)[0], raw, path, meta)

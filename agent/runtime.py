@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from agent.assembly import build_analyzers, build_channels, build_store, summari
 from agent.collectors import DOMAINS, build_collectors, interval_of
 from agent.collectors.base import Collector, SourceMissing
 from agent.config import ConfigError, LoadedConfig, load_config
+from agent.logs.watch import LogWatch
 from agent.logsetup import set_level
 from agent.schedule import Ticker
 from agent.settings import Settings
@@ -121,6 +123,7 @@ class Agent:
         self._loop_lag = 0.0
         self._failing: dict[str, str] = {}  # collector -> the cause last logged
         self._collector_tasks: list[str] = []
+        self.logs: LogWatch | None = None
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
@@ -138,6 +141,7 @@ class Agent:
         for worker in self.router.workers:
             worker.start()
         self._start_collectors()
+        self._start_logs()
         self.supervisor.spawn("housekeeping", self._housekeeping)
         self._describe_start()
         await self._stopping.wait()
@@ -156,6 +160,8 @@ class Agent:
 
     async def _shutdown(self) -> None:
         await self.supervisor.stop()
+        if self.logs is not None:
+            self.logs.save()
         for task in list(self._background):
             task.cancel()
         timeout = self.settings.agent.shutdown_timeout_secs
@@ -197,6 +203,15 @@ class Agent:
             )
         for note in summary.notes:
             log.warning("%s", note)
+
+    # -- logs --------------------------------------------------------------------------------
+
+    def _start_logs(self) -> None:
+        if not self.settings.log_analyzer.enabled:
+            return
+        watch = self.logs = LogWatch(self.settings, self.router.route)
+        for source in watch.sources:
+            self.supervisor.spawn(f"logs:{source.name}", functools.partial(source.run, watch.emit))
 
     # -- collection ----------------------------------------------------------------------
 
@@ -305,6 +320,8 @@ class Agent:
             await asyncio.sleep(REPEAT_CHECK_SECS)
             now = time.time()
             self.router.repeat_due(now)
+            if self.logs is not None:
+                self.logs.tick(now)
             if time.monotonic() - last_retire < HOUSEKEEPING_SECS:
                 continue
             last_retire = time.monotonic()

@@ -352,10 +352,28 @@ class LogAnalyzerSettings:
         "Log sources: dmesg (/dev/kmsg), journald, syslog (a file).",
         choices=("dmesg", "kmsg", "journald", "syslog"),
     )
-    syslog_path: str = opt("/var/log/syslog", "Syslog file tailed by the syslog source.")
+    syslog_path: str = opt(
+        "",
+        "Syslog file tailed by the syslog source.",
+        default_doc="auto: /var/log/syslog, else /var/log/messages (under agent.rootfs)",
+    )
+    files: tuple[str, ...] = opt(
+        (), "More log files tailed like the syslog file (custom patterns apply)."
+    )
+    journalctl_path: str = opt("journalctl", "The journalctl program the journald source runs.")
     gpu_xid_monitoring: bool = opt(True, "Alert on NVIDIA Xid errors in the kernel log.")
+    segfaults: bool = opt(False, "Report user-space segfaults the kernel logs (info).")
+    aggregate_secs: float = opt(
+        120.0,
+        "Repeats of one log alert within this window are counted and sent as one follow-up.",
+        gt=0,
+    )
+    max_line_bytes: int = opt(8192, "Longer log lines are cut.", ge=256, le=1_048_576)
+    poll_interval_secs: float = opt(
+        1.0, "How often log files are checked for new lines.", gt=0, le=60
+    )
     custom_patterns: tuple[CustomPattern, ...] = opt(
-        (), "Extra patterns: {pattern, severity, name}."
+        (), "Extra patterns: {pattern, severity, name}; they apply to every line, kernel or not."
     )
 
 

@@ -95,6 +95,8 @@ class Router:
                 worker.submit(alert)
 
     def _decide(self, alert: Alert) -> Alert | None:
+        if alert.context.get("event"):  # a one-off (a log line): nothing to track or resolve
+            return self._stamp(alert, 0)
         fp = alert.fingerprint
         track = self._tracks.get(fp)
         now = alert.timestamp

@@ -1,0 +1,119 @@
+"""journald, through `journalctl --follow --output=json` (fixed argv, no shell).
+
+The cursor of the last entry handled is saved, and a restart continues with
+`--after-cursor`, so nothing is repeated or missed; the first start uses
+`--lines=0` (no history).  If journalctl exits, it is restarted with backoff.
+MESSAGE may be a string, null (a field over 4 KiB without --all) or an array
+of byte values (not UTF-8): all three are handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from agent.logs.positions import Positions
+from analyzers.logpatterns import LogLine
+
+log = logging.getLogger(__name__)
+
+RESTART_MAX_SECS = 60.0
+
+
+def journal_message(entry: dict[str, Any]) -> str | None:
+    message = entry.get("MESSAGE")
+    if isinstance(message, str):
+        return message
+    if isinstance(message, list) and all(isinstance(b, int) for b in message):
+        return bytes(b & 0xFF for b in message).decode("utf-8", "replace")
+    return None
+
+
+def parse_journal_entry(text: str) -> tuple[LogLine, str | None] | None:
+    """(line, cursor) from one JSON object; None if it carries no message."""
+    try:
+        entry = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict):
+        return None
+    message = journal_message(entry)
+    cursor = entry.get("__CURSOR") if isinstance(entry.get("__CURSOR"), str) else None
+    if message is None:
+        return None
+    kernel = entry.get("_TRANSPORT") == "kernel"
+    try:
+        timestamp = int(entry.get("__REALTIME_TIMESTAMP", 0)) / 1e6
+    except (TypeError, ValueError):
+        timestamp = 0.0
+    return LogLine(message, kernel=kernel, source="journald", timestamp=timestamp), cursor
+
+
+class JournaldSource:
+    name = "journald"
+
+    def __init__(
+        self, positions: Positions, journalctl: str = "journalctl", max_line: int = 8192
+    ) -> None:
+        self.positions = positions
+        self.journalctl = journalctl
+        self.max_line = max_line
+        self.unparsable = 0
+        self.restarts = 0
+        self.available = True
+
+    def argv(self) -> list[str]:
+        cursor = self.positions.get("journald_cursor")
+        start = [f"--after-cursor={cursor}"] if cursor else ["--lines=0"]
+        return [self.journalctl, "--follow", "--output=json", "--all", *start]
+
+    async def run(self, emit: Callable[[LogLine], None]) -> None:
+        failures = 0
+        while True:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *self.argv(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+                    stdin=asyncio.subprocess.DEVNULL, limit=4 * 1024 * 1024,
+                )  # fmt: skip
+            except FileNotFoundError:
+                self.available = False
+                log.warning("%s not found: journald source off", self.journalctl)
+                return
+            try:
+                await self._read(process, emit)
+                code = await process.wait()
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+            failures += 1
+            self.restarts += 1
+            delay = min(RESTART_MAX_SECS, 2.0 ** min(failures, 6))
+            log.warning("journalctl exited (code %s); restarting in %.0f s", code, delay)
+            await asyncio.sleep(delay)
+
+    async def _read(
+        self, process: asyncio.subprocess.Process, emit: Callable[[LogLine], None]
+    ) -> None:
+        assert process.stdout is not None  # noqa: S101 - stdout=PIPE above
+        while True:
+            try:
+                raw = await process.stdout.readline()
+            except ValueError:  # a line over the limit: skip it
+                self.unparsable += 1
+                continue
+            if not raw:
+                return
+            parsed = parse_journal_entry(raw.decode("utf-8", "replace"))
+            if parsed is None:
+                self.unparsable += 1
+                continue
+            line, cursor = parsed
+            if len(line.text) > self.max_line:
+                line = LogLine(line.text[: self.max_line], line.kernel, line.source, line.timestamp)
+            emit(line)
+            if cursor:
+                self.positions.set("journald_cursor", cursor)

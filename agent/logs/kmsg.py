@@ -1,0 +1,147 @@
+"""The kernel ring buffer, read record by record from /dev/kmsg.
+
+Each read() returns one record: ``prio,seq,usec,flags[,...];text`` followed by
+continuation lines starting with a space (KEY=VALUE).  The facility is
+prio >> 3: 0 is the kernel itself, anything else was written to /dev/kmsg by
+user space.  EPIPE means records were overwritten before we read them: the
+loss is counted (from the sequence gap) and reading goes on.  The last sequence
+number is saved with the boot id: after a restart in the same boot reading
+continues after it; after a reboot everything this boot logged is read, so a
+hardware error printed during boot is not missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.logs.positions import Positions
+from analyzers.logpatterns import LogLine
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 16384  # a record is at most ~8 KiB; a smaller buffer gives EINVAL
+
+
+@dataclass(frozen=True)
+class KmsgRecord:
+    level: int
+    facility: int
+    seq: int
+    usec: int
+    text: str
+
+
+def parse_kmsg_record(data: bytes) -> KmsgRecord | None:
+    """One record; None if it is not in the documented format."""
+    head, sep, rest = data.partition(b";")
+    if not sep:
+        return None
+    fields = head.split(b",")
+    try:
+        prio, seq, usec = int(fields[0]), int(fields[1]), int(fields[2])
+    except (ValueError, IndexError):
+        return None
+    text = rest.split(b"\n", 1)[0].decode("utf-8", "replace")
+    return KmsgRecord(prio & 7, prio >> 3, seq, usec, text)
+
+
+def boot_id(procfs: Path) -> str:
+    try:
+        return (procfs / "sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+class KmsgSource:
+    name = "dmesg"
+
+    def __init__(
+        self,
+        positions: Positions,
+        procfs: Path,
+        device: Path = Path("/dev/kmsg"),
+        max_line: int = 8192,
+    ) -> None:
+        self.positions = positions
+        self.procfs = procfs
+        self.device = device
+        self.max_line = max_line
+        self.lost = 0
+        self.unparsable = 0
+        self.available = True
+
+    async def run(self, emit: Callable[[LogLine], None]) -> None:
+        try:
+            fd = os.open(self.device, os.O_RDONLY | os.O_NONBLOCK)
+        except PermissionError:
+            self.available = False
+            log.warning(
+                "cannot read %s (needs CAP_SYSLOG when kernel.dmesg_restrict=1): kernel log source off",
+                self.device,
+            )
+            return
+        except FileNotFoundError:
+            self.available = False
+            log.warning("%s does not exist (a container?): kernel log source off", self.device)
+            return
+        try:
+            await self._follow(fd, emit)
+        finally:
+            os.close(fd)
+
+    async def _follow(self, fd: int, emit: Callable[[LogLine], None]) -> None:
+        current_boot = boot_id(self.procfs)
+        saved = self.positions.get("kmsg") or {}
+        last_seq = saved.get("seq") if saved.get("boot_id") == current_boot else None
+        if not saved:  # first start: learn where the log ends, replay nothing
+            last_seq = self._drain(fd, None, None)
+        elif last_seq is None:
+            log.info("new boot since the last run: reading the kernel log of this boot")
+        loop = asyncio.get_running_loop()
+        readable = asyncio.Event()
+        loop.add_reader(fd, readable.set)
+        try:
+            while True:
+                last_seq = self._drain(fd, last_seq, emit)
+                self.positions.set("kmsg", {"boot_id": current_boot, "seq": last_seq})
+                readable.clear()
+                await readable.wait()
+        finally:
+            loop.remove_reader(fd)
+
+    def _drain(
+        self, fd: int, last_seq: int | None, emit: Callable[[LogLine], None] | None
+    ) -> int | None:
+        while True:
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                return last_seq
+            except OSError as exc:
+                if (
+                    exc.errno == errno.EPIPE
+                ):  # overwritten before we read them; the gap says how many
+                    continue
+                raise
+            record = parse_kmsg_record(data)
+            if record is None:
+                self.unparsable += 1
+                continue
+            if last_seq is not None:
+                if record.seq <= last_seq:
+                    continue  # already seen before the restart
+                if record.seq > last_seq + 1:
+                    self.lost += record.seq - last_seq - 1
+            last_seq = record.seq
+            if emit is not None:
+                emit(
+                    LogLine(
+                        record.text[: self.max_line], kernel=record.facility == 0, source="kmsg"
+                    )
+                )

@@ -1,0 +1,87 @@
+"""Wires the log sources to the pattern matcher and the router."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from agent.logs.journald import JournaldSource
+from agent.logs.kmsg import KmsgSource
+from agent.logs.positions import Positions
+from agent.logs.syslogfile import SyslogSource, default_syslog_path
+from agent.settings import Settings
+from alerting.alert import Alert, Severity
+from analyzers.logpatterns import LogAlerter, LogLine, LogMatcher, build_patterns
+
+log = logging.getLogger(__name__)
+
+
+class LogSource(Protocol):
+    name: str
+    available: bool
+
+    async def run(self, emit: Callable[[LogLine], None]) -> None: ...
+
+
+def build_alerter(settings: Settings) -> LogAlerter:
+    la = settings.log_analyzer
+    custom = [
+        (
+            re.sub(r"\W+", "_", p.name).strip("_") or f"custom_{i}",
+            p.pattern,
+            Severity.parse(p.severity),
+        )
+        for i, p in enumerate(la.custom_patterns)
+    ]
+    patterns = build_patterns(gpu_xid=la.gpu_xid_monitoring, segfaults=la.segfaults, custom=custom)
+    return LogAlerter(LogMatcher(patterns), aggregate_secs=la.aggregate_secs)
+
+
+def build_sources(settings: Settings, positions: Positions) -> list[LogSource]:
+    la = settings.log_analyzer
+    procfs, rootfs = Path(settings.agent.procfs), Path(settings.agent.rootfs)
+    sources: list[LogSource] = []
+    if {"dmesg", "kmsg"} & set(la.sources):
+        sources.append(KmsgSource(positions, procfs, max_line=la.max_line_bytes))
+    if "journald" in la.sources:
+        sources.append(JournaldSource(positions, la.journalctl_path, la.max_line_bytes))
+    paths = [Path(f) for f in la.files]
+    if "syslog" in la.sources:
+        main = Path(la.syslog_path) if la.syslog_path else default_syslog_path(rootfs)
+        if main is not None:
+            paths.insert(0, main)
+        else:
+            log.warning(
+                "no syslog file (/var/log/syslog or /var/log/messages): the syslog source is off"
+            )
+    if paths:
+        sources.append(SyslogSource(paths, positions, la.poll_interval_secs, la.max_line_bytes))
+    return sources
+
+
+class LogWatch:
+    def __init__(self, settings: Settings, route: Callable[[Alert], Any]) -> None:
+        self.positions = Positions(Path(settings.agent.data_dir) / "log-positions.json")
+        self.alerter = build_alerter(settings)
+        self.sources = build_sources(settings, self.positions)
+        self._route = route
+
+    def emit(self, line: LogLine) -> None:
+        for alert in self.alerter.process(line, time.time()):
+            self._route(alert)
+
+    def tick(self, now: float) -> None:
+        """Follow-ups of aggregated repeats, and saving positions (every few seconds)."""
+        for alert in self.alerter.flush(now):
+            self._route(alert)
+        self.save()
+
+    def save(self) -> None:
+        try:
+            self.positions.save()
+        except OSError as exc:
+            log.warning("cannot save log positions to %s: %s", self.positions.path, exc)

@@ -1,0 +1,333 @@
+"""Kernel and system log patterns: a catalogue, a cheap matcher, and per-fingerprint aggregation.
+
+Matching is built for the common case, a line that matches nothing: one scan
+with a combined regular expression of literal keywords decides whether any
+built-in pattern can apply, and one combined expression of the custom patterns
+decides whether any of those can.  Only then do the candidate patterns run.
+Kernel patterns apply only to kernel messages; custom ones to every line.
+
+One line gives at most one alert: the most specific entry wins.  The
+fingerprint is the pattern plus the labels it extracts (so an OOM kill does not
+hide a filesystem error).  The first occurrence goes out at once; repeats
+within `aggregate_secs` are counted and reported in one follow-up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from alerting.alert import Alert, Severity, Status
+
+# NVIDIA Xid codes (from NVIDIA's Xid catalogue) whose severity is not the default warn.
+XID_SEVERITY: Mapping[int, Severity] = {
+    13: Severity.WARN,  # graphics engine exception (usually the application)
+    31: Severity.WARN,  # GPU memory page fault (usually the application)
+    43: Severity.WARN,  # GPU stopped processing (application)
+    45: Severity.INFO,  # preemptive cleanup, after another error
+    48: Severity.CRITICAL,  # double bit ECC error
+    63: Severity.CRITICAL,  # ECC page retirement / row remapping event
+    64: Severity.CRITICAL,  # ECC page retirement / row remapping failure
+    74: Severity.CRITICAL,  # NVLink error
+    79: Severity.EMERGENCY,  # GPU has fallen off the bus
+    92: Severity.CRITICAL,  # high single-bit ECC error rate
+    94: Severity.CRITICAL,  # contained ECC error
+    95: Severity.EMERGENCY,  # uncontained ECC error
+}
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One log message, whichever source it came from."""
+
+    text: str
+    kernel: bool  # printed by the kernel (kmsg, journald kernel transport, syslog tag "kernel")
+    source: str = ""
+    timestamp: float = 0.0
+
+
+@dataclass(frozen=True)
+class LogPattern:
+    name: str
+    category: str
+    severity: Severity
+    regex: re.Pattern[str]
+    keywords: tuple[str, ...]  # literal text one of which every match contains
+    kernel_only: bool = True
+    specificity: int = 0  # higher wins when several patterns match one line
+    resolves: str | None = None  # a match resolves this pattern's alert (link up -> link down)
+    stateful: bool = False  # firing until resolved (link down), not a one-off event
+    classify: Callable[[re.Match[str]], Severity | None] | None = (
+        None  # per-line severity; None = no alert
+    )
+
+
+def _p(
+    name: str,
+    category: str,
+    severity: Severity,
+    pattern: str,
+    keywords: tuple[str, ...],
+    **kw: object,
+) -> LogPattern:
+    return LogPattern(name, category, severity, re.compile(pattern), keywords, **kw)  # type: ignore[arg-type]
+
+
+def _xid_severity(match: re.Match[str]) -> Severity:
+    return XID_SEVERITY.get(int(match.group("xid")), Severity.WARN)
+
+
+_PCI = r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-9a-fA-F]"
+_IFACE = r"(?P<interface>[A-Za-z][\w.-]*\d)"
+
+BUILTIN: tuple[LogPattern, ...] = (
+    # -- OOM: the kernel prints both lines for one kill; same name, same labels: one alert.
+    _p("oom_kill", "oom", Severity.CRITICAL,
+       r"^(?:Memory cgroup out of memory|Out of memory(?: \(oom_kill_allocating_task\))?): Killed process (?P<pid>\d+) \((?P<process>[^)]*)\)",
+       ("out of memory: Killed", "Out of memory: Killed", "Out of memory (oom_kill_allocating_task)"), specificity=2),
+    _p("oom_kill", "oom", Severity.CRITICAL,
+       r"^oom-kill:constraint=[^,]*,.*?task=(?P<process>[^,]*),pid=(?P<pid>\d+)", ("oom-kill:",), specificity=2),
+    # -- hardware
+    _p("edac_uncorrectable", "hardware", Severity.CRITICAL, r"EDAC (?P<mc>MC\d+): \d+ UE\b", ("EDAC",), specificity=3),
+    _p("edac_correctable", "hardware", Severity.WARN, r"EDAC (?P<mc>MC\d+): \d+ CE\b", ("EDAC",), specificity=3),
+    _p("machine_check", "hardware", Severity.CRITICAL, r"mce: \[Hardware Error\]", ("Hardware Error",), specificity=2),
+    _p("machine_check_logged", "hardware", Severity.WARN, r"Machine check events logged", ("Machine check events",)),
+    # -- GPU
+    _p("gpu_xid", "gpu", Severity.WARN,
+       r"NVRM: Xid \((?P<pci>PCI:[0-9a-fA-F:.]+)\): (?P<xid>\d+),(?: pid=(?P<pid>\d+|'<unknown>'),)?(?: name=(?P<process>[^,]*),)?",
+       ("NVRM: Xid",), specificity=5, classify=_xid_severity),
+    _p("gpu_ecc_dbe", "gpu", Severity.CRITICAL, r"NVRM: .*\bDBE \(double bit error\)", ("DBE",), specificity=4),
+    # -- file systems
+    _p("fs_error", "filesystem", Severity.CRITICAL, r"(?:EXT[234]-fs|BTRFS) error \(device (?P<device>[^)\s]+)\)",
+       ("-fs error", "BTRFS error"), specificity=3),
+    _p("fs_readonly", "filesystem", Severity.CRITICAL,
+       r"(?:EXT[234]-fs \((?P<device>[^)\s]+)\): )?Remounting filesystem read-only", ("Remounting filesystem read-only",), specificity=3),
+    _p("fs_corruption", "filesystem", Severity.CRITICAL, r"XFS \((?P<device>[^)\s]+)\): Corruption", ("Corruption",), specificity=3),
+    _p("buffer_io_error", "filesystem", Severity.CRITICAL, r"Buffer I/O error on dev(?:ice)? (?P<device>[^,\s]+)", ("Buffer I/O error",), specificity=2),
+    # -- NVMe and block devices
+    _p("nvme_timeout", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): I/O \d+ QID \d+ timeout", ("QID",), specificity=3),
+    _p("nvme_reset", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): controller is down; will reset", ("controller is down",), specificity=3),
+    _p("nvme_critical_warning", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): .*critical_warning", ("critical_warning",), specificity=3),
+    _p("block_io_error", "block", Severity.CRITICAL,
+       r"(?:blk_update_request: |print_req_error: )?(?:critical |critical medium |critical target )?(?:medium |target )?I/O error,? dev (?P<device>[\w-]+)",
+       ("I/O error, dev", "I/O error dev"), specificity=2),
+    # -- hung tasks and lockups
+    _p("hung_task", "hang", Severity.WARN, r"INFO: task (?P<process>.+?):(?P<pid>\d+) blocked for more than \d+ seconds", ("blocked for more than",), specificity=2),
+    _p("soft_lockup", "hang", Severity.CRITICAL, r"BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for", ("soft lockup",), specificity=2),
+    _p("hard_lockup", "hang", Severity.CRITICAL, r"Watchdog detected hard LOCKUP on cpu (?P<cpu>\d+)", ("hard LOCKUP",), specificity=2),
+    _p("rcu_stall", "hang", Severity.CRITICAL, r"rcu: INFO: rcu_\w+ (?:self-)?detected stalls?", ("detected stall",), specificity=2),
+    # -- network links: down fires, up on the same interface resolves it
+    _p("link_down", "network", Severity.WARN, rf"{_IFACE}:? (?:NIC [Ll]ink is [Dd]own|[Ll]ink (?:is )?down\b|carrier lost)",
+       ("Link is Down", "ink down", "ink is down", "carrier lost"), specificity=1, stateful=True),
+    _p("link_up", "network", Severity.INFO, rf"{_IFACE}:? (?:NIC [Ll]ink is [Uu]p|[Ll]ink (?:is )?up\b)",
+       ("Link is Up", "ink up", "ink is up"), specificity=1, resolves="link_down"),
+    # -- PCIe AER
+    _p("pcie_aer_uncorrected", "pcie", Severity.CRITICAL, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Uncorrected \((?:Fatal|Non-Fatal)\) error",
+       ("AER:",), specificity=2),
+    _p("pcie_aer_corrected", "pcie", Severity.WARN, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Corrected error", ("AER:",), specificity=2),
+    # -- segfaults (opt-in)
+    _p("segfault", "segfault", Severity.INFO, r"(?P<process>[^\s\[]+)\[(?P<pid>\d+)\]: segfault at", ("segfault at",)),
+)  # fmt: skip
+
+# Labels that identify the thing affected (the fingerprint); the rest is context.
+_IDENTITY = ("process", "pid", "device", "interface", "pci", "xid", "mc", "cpu", "pattern")
+
+
+@dataclass(frozen=True)
+class Match:
+    pattern: LogPattern
+    severity: Severity
+    labels: tuple[tuple[str, str], ...]
+
+
+def custom_pattern(name: str, regex: str, severity: Severity) -> LogPattern:
+    return LogPattern(
+        name, "custom", severity, re.compile(regex), (), kernel_only=False, specificity=10
+    )
+
+
+class LogMatcher:
+    def __init__(self, patterns: Iterable[LogPattern]) -> None:
+        patterns = list(patterns)
+        self.kernel = [p for p in patterns if p.keywords]
+        self.custom = [p for p in patterns if not p.keywords]
+        keywords = sorted({k for p in self.kernel for k in p.keywords}, key=len, reverse=True)
+        self._prefilter = re.compile("|".join(re.escape(k) for k in keywords)) if keywords else None
+        self._by_keyword = {k: [p for p in self.kernel if k in p.keywords] for k in keywords}
+        self._custom_any = _combine(self.custom)
+
+    def match(self, line: LogLine) -> Match | None:
+        candidates: list[LogPattern] = []
+        if self._prefilter is not None and (
+            line.kernel or any(not p.kernel_only for p in self.kernel)
+        ):
+            found = self._prefilter.search(line.text)
+            if found is not None:
+                seen = set()
+                for hit in {found.group(0), *self._prefilter.findall(line.text)}:
+                    for p in self._by_keyword[hit]:
+                        if id(p) not in seen and (line.kernel or not p.kernel_only):
+                            seen.add(id(p))
+                            candidates.append(p)
+        if self.custom and (self._custom_any is None or self._custom_any.search(line.text)):
+            candidates.extend(self.custom)
+        best: Match | None = None
+        for pattern in sorted(candidates, key=lambda p: -p.specificity):
+            if best is not None and pattern.specificity < best.pattern.specificity:
+                break
+            found_match = pattern.regex.search(line.text)
+            if found_match is None:
+                continue
+            severity = pattern.classify(found_match) if pattern.classify else pattern.severity
+            if severity is None:
+                continue
+            labels = tuple(
+                sorted((k, v) for k, v in found_match.groupdict().items() if v is not None)
+            )
+            best = Match(pattern, severity, labels)
+            break
+        return best
+
+
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+
+
+def _combine(patterns: list[LogPattern]) -> re.Pattern[str] | None:
+    """One expression that matches wherever any of the patterns does (named groups dropped)."""
+    if not patterns:
+        return None
+    unnamed = [_NAMED_GROUP.sub("(?:", p.regex.pattern) for p in patterns]
+    try:
+        return re.compile("|".join(f"(?:{u})" for u in unnamed))
+    except re.error:
+        return None  # an unusual construct: test each pattern on its own
+
+
+@dataclass
+class _Seen:
+    first: float
+    count: int = 0
+    last_line: str = ""
+    alert: Alert | None = None
+
+
+@dataclass
+class LogAlerter:
+    """Turns matched lines into alerts: one per fingerprint at once, repeats summed up later."""
+
+    matcher: LogMatcher
+    aggregate_secs: float = 120.0
+    max_context_chars: int = 1000
+    _seen: dict[str, _Seen] = field(default_factory=dict)
+    _open: dict[str, Alert] = field(default_factory=dict)  # firing stateful alerts (link down)
+    matched: int = 0
+    lines: int = 0
+
+    def process(self, line: LogLine, now: float) -> list[Alert]:
+        self.lines += 1
+        found = self.matcher.match(line)
+        if found is None:
+            return []
+        self.matched += 1
+        pattern = found.pattern
+        # Custom patterns: every named group identifies; built-in ones: the known identity labels.
+        custom = pattern.category == "custom"
+        identity = tuple((k, v) for k, v in found.labels if custom or k in _IDENTITY)
+        text = line.text[: self.max_context_chars]
+        if pattern.resolves is not None:
+            return self._resolve(pattern.resolves, identity, line, now)
+        alert = Alert(
+            analyzer="log",
+            metric=f"log_{pattern.name}",
+            labels=identity,
+            status=Status.FIRING,
+            severity=found.severity,
+            value=1.0,
+            threshold=None,
+            message=_message(pattern, found, text),
+            timestamp=now,
+            context={"line": text, "category": pattern.category, "source": line.source,
+                     "event": not pattern.stateful, **{k: v for k, v in found.labels if (k, v) not in identity}},
+        )  # fmt: skip
+        fp = alert.fingerprint
+        if pattern.stateful:
+            if fp in self._open:
+                return []
+            self._open[fp] = alert
+            return [alert]
+        seen = self._seen.get(fp)
+        if seen is not None and now - seen.first < self.aggregate_secs:
+            seen.count += 1
+            seen.last_line = text
+            return []
+        self._seen[fp] = _Seen(now, alert=alert)
+        return [alert]
+
+    def _resolve(
+        self, name: str, identity: tuple[tuple[str, str], ...], line: LogLine, now: float
+    ) -> list[Alert]:
+        fp_alert = next(
+            (a for a in self._open.values() if a.metric == f"log_{name}" and a.labels == identity),
+            None,
+        )
+        if fp_alert is None:
+            return []
+        del self._open[fp_alert.fingerprint]
+        who = ", ".join(v for _, v in identity)
+        return [Alert("log", fp_alert.metric, identity, Status.RESOLVED, fp_alert.severity, 0.0, None,
+                      f"{who}: link is up again", now, context={"line": line.text[: self.max_context_chars]})]  # fmt: skip
+
+    def flush(self, now: float) -> list[Alert]:
+        """Follow-ups for fingerprints whose aggregation window ended with repeats."""
+        out = []
+        for fp, seen in list(self._seen.items()):
+            if now - seen.first < self.aggregate_secs:
+                continue
+            del self._seen[fp]
+            if seen.count and seen.alert is not None:
+                total = seen.count + 1
+                minutes = max(1, round((now - seen.first) / 60))
+                first = seen.alert
+                out.append(
+                    Alert(
+                        first.analyzer,
+                        first.metric,
+                        first.labels,
+                        Status.FIRING,
+                        first.severity,
+                        float(total),
+                        None,
+                        f"{first.message} — {total} times in {minutes} min",
+                        now,
+                        context={**first.context, "line": seen.last_line, "occurrences": total},
+                    )
+                )
+        return out
+
+
+def _message(pattern: LogPattern, found: Match, text: str) -> str:
+    labels = dict(found.labels)
+    subject = {
+        "oom": lambda: f"OOM killer killed {labels.get('process', '?')} (pid {labels.get('pid', '?')})",
+        "gpu": lambda: (f"GPU {labels.get('pci', '')} Xid {labels['xid']}" if "xid" in labels
+                        else f"GPU double bit ECC error {labels.get('pci', '')}".strip()),
+        "filesystem": lambda: f"file system error on {labels.get('device', 'a device')}",
+        "block": lambda: f"I/O error on {labels.get('device', 'a device')}",
+        "network": lambda: f"link down on {labels.get('interface', '?')}",
+        "pcie": lambda: f"PCIe error at {labels.get('pci', '?')}",
+    }.get(pattern.category)  # fmt: skip
+    head = subject() if subject else pattern.name.replace("_", " ")
+    return f"{head}: {text[:300]}"
+
+
+def build_patterns(
+    gpu_xid: bool = True, segfaults: bool = False, custom: Iterable[tuple[str, str, Severity]] = ()
+) -> list[LogPattern]:
+    patterns = [
+        p
+        for p in BUILTIN
+        if (gpu_xid or p.category != "gpu") and (segfaults or p.category != "segfault")
+    ]
+    patterns += [custom_pattern(name, regex, severity) for name, regex, severity in custom]
+    return patterns

@@ -1,0 +1,95 @@
+"""Log matcher throughput, and what the catalogue finds in real logs.
+
+    .venv/bin/python benchmarks/logs.py [--logs ../shared/fixtures/logs]
+
+1. Throughput on one core, in lines per second, for lines that match nothing
+   (the common case), with the full catalogue and 20 custom patterns.
+   Goal: >= 100,000 lines/s.
+2. The 8,000 real lines of the loghub samples (Linux, BGL, HPC, Thunderbird;
+   research-only licence, so they are read from ../shared, never copied here):
+   every match, by category and pattern, with the line, to check each one.
+   Linux and Thunderbird are syslog files (kernel lines by their tag); BGL
+   and HPC have their own formats, so their lines are offered as kernel text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent.logs.syslogfile import parse_syslog_line
+from alerting.alert import Severity
+from analyzers.logpatterns import LogLine, LogMatcher, build_patterns
+
+REPO = Path(__file__).resolve().parent.parent
+CUSTOM = [
+    (f"app{i}", rf"app{i}\[\d+\]: (?:FATAL|panic): (?P<what>\w+)", Severity.WARN) for i in range(20)
+]
+
+
+def throughput(matcher: LogMatcher, kernel: bool) -> float:
+    lines = [
+        LogLine(
+            f"systemd[1]: Started Session {i} of user alice; unit session-{i}.scope active", kernel
+        )
+        for i in range(200_000)
+    ]
+    started = time.process_time()
+    matched = sum(1 for line in lines if matcher.match(line) is not None)
+    elapsed = time.process_time() - started
+    assert matched == 0
+    return len(lines) / elapsed
+
+
+def loghub(matcher: LogMatcher, root: Path) -> None:
+    by_category: Counter[str] = Counter()
+    examples: dict[str, list[str]] = defaultdict(list)
+    total = 0
+    for name in ("Linux_2k.log", "Thunderbird_2k.log", "BGL_2k.log", "HPC_2k.log"):
+        path = root / name
+        if not path.exists():
+            print(f"  {name}: missing")
+            continue
+        syslog = name in ("Linux_2k.log", "Thunderbird_2k.log")
+        for raw in path.read_text(errors="replace").splitlines():
+            total += 1
+            if syslog:
+                # Thunderbird lines start with an alert label, a timestamp and a node name before the syslog part.
+                text = raw.split(" ", 4)[-1] if name.startswith("Thunderbird") else raw
+                line = parse_syslog_line(text)
+            else:
+                line = LogLine(raw, kernel=True)
+            found = matcher.match(line)
+            if found is not None:
+                key = f"{found.pattern.category}/{found.pattern.name} ({found.severity.label})"
+                by_category[key] += 1
+                if len(examples[key]) < 3:
+                    examples[key].append(f"{name}: {raw[:160]}")
+    print(f"\nloghub samples: {total} lines, {sum(by_category.values())} matches")
+    for key, count in by_category.most_common():
+        print(f"  {count:>5}  {key}")
+        for example in examples[key]:
+            print(f"         {example}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--logs", type=Path, default=REPO.parent / "shared/fixtures/logs")
+    args = parser.parse_args()
+    matcher = LogMatcher(build_patterns(segfaults=True, custom=CUSTOM))
+    print("matcher throughput, non-matching lines, full catalogue + 20 custom patterns, one core:")
+    print(f"  kernel lines:     {throughput(matcher, True):>12,.0f} lines/s   (goal >= 100,000)")
+    print(f"  non-kernel lines: {throughput(matcher, False):>12,.0f} lines/s")
+    loghub(matcher, args.logs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
