@@ -16,7 +16,13 @@ from agent.store import Store
 from alerting.alert import Severity
 from alerting.channels.base import Channel
 from alerting.channels.console import ConsoleChannel
+from alerting.channels.discord import DiscordChannel
+from alerting.channels.email import EmailChannel
+from alerting.channels.slack import SlackChannel
+from alerting.channels.syslog import SyslogChannel
+from alerting.channels.telegram import TelegramChannel
 from alerting.channels.webhook import WebhookChannel
+from alerting.delivery import ChannelWorker
 from analyzers.base import Analyzer
 from analyzers.ema import EmaAnalyzer
 from analyzers.leak import DEFAULT_KINDS, LeakAnalyzer
@@ -24,8 +30,7 @@ from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
 from analyzers.trend import TrendAnalyzer
 from analyzers.zscore import ZScoreAnalyzer
 
-# Channels the configuration accepts but this version cannot deliver to yet.
-NOT_YET_AVAILABLE = ("discord", "slack", "telegram", "email", "syslog")
+CHANNELS = ("console", "webhook", "discord", "slack", "telegram", "email", "syslog")
 
 
 # [thresholds] key -> the metric it watches.
@@ -158,12 +163,22 @@ def build_analyzers(settings: Settings, watch_everything: bool = False) -> list[
     return [factories[n] for n in ("threshold", "zscore", "ema", "trend", "leak") if n in factories]
 
 
-def build_channels(settings: Settings) -> list[Channel]:
+def build_channels(settings: Settings, only: str | None = None) -> list[Channel]:
+    """Every enabled channel (or just `only`), configured from settings."""
     a = settings.alerting
+    agent = f"sysops-agent/{__version__}"
     channels: list[Channel] = []
-    if a.console.enabled:
-        channels.append(ConsoleChannel(Severity.parse(a.console.min_severity)))
-    if a.webhook.enabled and a.webhook.url is not None:
+
+    def wanted(name: str) -> bool:
+        return bool(getattr(a, name).enabled) and only in (None, name)
+
+    if wanted("console"):
+        channels.append(
+            ConsoleChannel(
+                Severity.parse(a.console.min_severity), send_resolved=a.console.send_resolved
+            )
+        )
+    if wanted("webhook") and a.webhook.url is not None:
         channels.append(
             WebhookChannel(
                 a.webhook.url.reveal(),
@@ -172,10 +187,79 @@ def build_channels(settings: Settings) -> list[Channel]:
                 timeout_secs=a.webhook.timeout_secs,
                 retry_count=a.webhook.retry_count,
                 min_severity=Severity.parse(a.webhook.min_severity),
-                user_agent=f"sysops-agent/{__version__}",
+                user_agent=agent,
+                hmac_secret=a.webhook.hmac_secret.reveal() if a.webhook.hmac_secret else None,
+                send_resolved=a.webhook.send_resolved,
             )
         )
+    d, sl, t, e = a.discord, a.slack, a.telegram, a.email
+    if wanted("discord") and d.webhook_url is not None:
+        channels.append(
+            DiscordChannel(
+                d.webhook_url.reveal(),
+                username=d.username,
+                mention_roles=d.mention_roles,
+                min_severity=Severity.parse(d.min_severity),
+                user_agent=agent,
+                send_resolved=d.send_resolved,
+            )
+        )
+    if wanted("slack") and sl.webhook_url is not None:
+        channels.append(
+            SlackChannel(
+                sl.webhook_url.reveal(),
+                channel=sl.channel,
+                mention_users=sl.mention_users,
+                min_severity=Severity.parse(sl.min_severity),
+                user_agent=agent,
+                send_resolved=sl.send_resolved,
+            )
+        )
+    if wanted("telegram") and t.bot_token is not None and t.chat_id:
+        channels.append(
+            TelegramChannel(
+                t.bot_token.reveal(),
+                t.chat_id,
+                api_url=t.api_url,
+                min_severity=Severity.parse(t.min_severity),
+                user_agent=agent,
+                send_resolved=t.send_resolved,
+            )
+        )
+    if wanted("email") and e.smtp_host and e.from_:
+        channels.append(
+            EmailChannel(
+                e.smtp_host,
+                e.smtp_port,
+                tls=e.smtp_tls,
+                username=e.username,
+                password=e.password.reveal() if e.password else None,
+                sender=e.from_,
+                recipients=e.to,
+                subject_prefix=e.subject_prefix,
+                min_severity=Severity.parse(e.min_severity),
+                send_resolved=e.send_resolved,
+            )
+        )
+    if wanted("syslog"):
+        sy = a.syslog
+        channels.append(SyslogChannel(facility=sy.facility, tag=sy.tag, address=sy.address,
+                                      min_severity=Severity.parse(sy.min_severity), send_resolved=sy.send_resolved))  # fmt: skip
     return channels
+
+
+def build_workers(settings: Settings, channels: list[Channel]) -> list[ChannelWorker]:
+    a = settings.alerting
+    return [
+        ChannelWorker(
+            c,
+            group_wait=a.group_wait_secs,
+            max_per_hour=a.max_alerts_per_hour,
+            emergency_bypass=a.emergency_bypass_rate_limit,
+            max_age=a.max_age_secs,
+        )
+        for c in channels
+    ]
 
 
 class _NoStats:
@@ -204,8 +288,8 @@ def summarize(settings: Settings) -> Summary:
     """What this configuration turns on, and what it asks for that this version lacks."""
     collectors = tuple((c.name, interval) for c, interval in build_collectors(settings, _NoStats()))
     a = settings.alerting
-    enabled = [name for name in ("console", "webhook") if getattr(a, name).enabled]
-    unavailable = tuple(name for name in NOT_YET_AVAILABLE if getattr(a, name).enabled)
+    enabled = [name for name in CHANNELS if getattr(a, name).enabled]
+    unavailable: tuple[str, ...] = ()
     notes = []
     if not enabled:
         notes.append("no alert channel that this version can deliver to is enabled")

@@ -24,7 +24,14 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from agent.assembly import build_analyzers, build_channels, build_store, summarize, threshold_rules
+from agent.assembly import (
+    build_analyzers,
+    build_channels,
+    build_store,
+    build_workers,
+    summarize,
+    threshold_rules,
+)
 from agent.collectors import DOMAINS, build_collectors, interval_of
 from agent.collectors.base import Collector, SourceMissing
 from agent.config import ConfigError, LoadedConfig, load_config
@@ -110,7 +117,7 @@ class Agent:
         self.analyzer_errors: Counter[str] = Counter()
         self.router = Router(
             self.settings.agent.hostname,
-            [ChannelWorker(c) for c in build_channels(self.settings)],
+            build_workers(self.settings, build_channels(self.settings)),
             min_interval_secs=self.settings.alerting.min_interval_secs,
             dedup_window_secs=self.settings.alerting.dedup_window_secs,
         )
@@ -362,7 +369,7 @@ class Agent:
             for analyzer in self.analyzers:
                 if isinstance(analyzer, ThresholdAnalyzer):
                     analyzer.reconfigure(threshold_rules(new))
-            workers = [ChannelWorker(c) for c in build_channels(new)]
+            workers = build_workers(new, build_channels(new))
             for worker in workers:
                 worker.start()
             old = self.router.reconfigure(

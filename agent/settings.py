@@ -408,6 +408,7 @@ class PrometheusSettings:
 class ConsoleChannelSettings:
     enabled: bool = opt(False, "Print alerts on standard output (the embedded default).")
     min_severity: str = opt("info", "Lowest severity printed.", choices=SEVERITIES)
+    send_resolved: bool = opt(True, "Also print when an alert resolves.")
 
 
 @dataclass(frozen=True)
@@ -416,23 +417,25 @@ class DiscordChannelSettings:
     webhook_url: Secret | None = opt(
         None,
         "Discord webhook URL (contains its token).",
-        url="strict",
+        url="lenient",
         required_when_enabled=True,
     )
     username: str = opt("sysops-agent", "Name the webhook posts under.")
     mention_roles: tuple[str, ...] = opt((), "Role ids mentioned on critical and emergency alerts.")
-    min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
+    min_severity: str = opt("warn", "Lowest severity sent.", choices=SEVERITIES)
+    send_resolved: bool = opt(True, "Also send when an alert resolves.")
 
 
 @dataclass(frozen=True)
 class SlackChannelSettings:
     enabled: bool = opt(False, "Send alerts to a Slack incoming webhook.")
     webhook_url: Secret | None = opt(
-        None, "Slack incoming webhook URL.", url="strict", required_when_enabled=True
+        None, "Slack incoming webhook URL.", url="lenient", required_when_enabled=True
     )
     channel: str | None = opt(None, "Channel override (legacy webhooks only).")
     mention_users: tuple[str, ...] = opt((), "User ids mentioned on critical and emergency alerts.")
-    min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
+    min_severity: str = opt("warn", "Lowest severity sent.", choices=SEVERITIES)
+    send_resolved: bool = opt(True, "Also send when an alert resolves.")
 
 
 @dataclass(frozen=True)
@@ -440,8 +443,16 @@ class TelegramChannelSettings:
     enabled: bool = opt(False, "Send alerts through a Telegram bot.")
     bot_token: Secret | None = opt(None, "Bot token from @BotFather.", required_when_enabled=True)
     chat_id: str | None = opt(None, "Chat id or @channelname.", required_when_enabled=True)
-    parse_mode: str = opt("HTML", "Message markup.", choices=("HTML", "MarkdownV2", "Markdown"))
-    min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
+    parse_mode: str = opt(
+        "HTML", "Message markup (HTML is what the agent writes).", choices=("HTML",)
+    )
+    api_url: str = opt(
+        "https://api.telegram.org",
+        "Bot API server (a self-hosted one, or a test server).",
+        url="lenient",
+    )
+    min_severity: str = opt("warn", "Lowest severity sent.", choices=SEVERITIES)
+    send_resolved: bool = opt(True, "Also send when an alert resolves.")
 
 
 @dataclass(frozen=True)
@@ -459,7 +470,8 @@ class EmailChannelSettings:
     from_: str | None = opt(None, "Sender address.", key="from", required_when_enabled=True)
     to: tuple[str, ...] = opt((), "Recipient addresses.", required_when_enabled=True)
     subject_prefix: str = opt("[sysops]", "Prefix of every subject line.")
-    min_severity: str = opt("warn", "Lowest severity sent.", choices=SEVERITIES)
+    min_severity: str = opt("critical", "Lowest severity sent.", choices=SEVERITIES)
+    send_resolved: bool = opt(True, "Also send when an alert resolves.")
 
 
 @dataclass(frozen=True)
@@ -479,7 +491,11 @@ class WebhookChannelSettings:
     )
     timeout_secs: float = opt(10.0, "Timeout of one request.", gt=0, le=300)
     retry_count: int = opt(3, "Retries after a failed attempt (5xx, 429, network).", ge=0, le=20)
+    hmac_secret: Secret | None = opt(
+        None, "Sign each body: X-Sysops-Signature: sha256=<HMAC-SHA256 hex>."
+    )
     min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
+    send_resolved: bool = opt(True, "Also send when an alert resolves.")
 
 
 @dataclass(frozen=True)
@@ -487,7 +503,9 @@ class SyslogChannelSettings:
     enabled: bool = opt(False, "Write alerts to the local syslog (/dev/log).")
     facility: str = opt("daemon", "Syslog facility.", choices=SYSLOG_FACILITIES)
     tag: str = opt("sysops-agent", "Syslog tag (APP-NAME).")
+    address: str = opt("/dev/log", "A Unix datagram socket path, or host:port for UDP.")
     min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
+    send_resolved: bool = opt(True, "Also send when an alert resolves.")
 
 
 @dataclass(frozen=True)
@@ -502,6 +520,15 @@ class AlertingSettings:
         ge=0,
     )
     emergency_bypass_rate_limit: bool = opt(True, "Emergency alerts ignore the hourly budget.")
+    group_wait_secs: float = opt(
+        10.0,
+        "Alerts ready within this wait go out as one message on Discord, Slack, Telegram and email.",
+        ge=0,
+        le=300,
+    )
+    max_age_secs: float = opt(
+        3600.0, "A notification older than this is dropped, not delivered late.", gt=0
+    )
     console: ConsoleChannelSettings = opt(factory=ConsoleChannelSettings)
     discord: DiscordChannelSettings = opt(factory=DiscordChannelSettings)
     slack: SlackChannelSettings = opt(factory=SlackChannelSettings)

@@ -1,19 +1,28 @@
-"""Per-channel delivery workers: a bounded queue, retries with backoff, isolation.
+"""Per-channel delivery workers: grouping, budget, pacing, retries, isolation.
 
 Each channel has its own worker task, so a hung or dead endpoint only delays
-its own alerts.  Retries use exponential backoff with full jitter, and a far
-side's Retry-After wins.  Counters say what happened to every alert.
+its own alerts.  For channels people read, what becomes ready within the group
+wait goes out as one message.  At most `max_per_hour` alerts per channel per
+hour (Emergency bypasses it when allowed); what the budget holds back is
+counted and said in the next message.  Sends are paced to the API's documented
+rate; failures are retried with exponential backoff and full jitter, and a
+far side's Retry-After pauses the whole channel.  Alerts older than `max_age`
+are dropped rather than delivered days late.  A channel whose endpoint is gone
+(401/403/404) is marked dead instead of being hammered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
+import time
+from collections import deque
 from dataclasses import dataclass
 
-from alerting.alert import Alert
+from alerting.alert import Alert, Severity
 from alerting.channels.base import Channel, DeliveryError
 
 log = logging.getLogger(__name__)
@@ -23,6 +32,7 @@ BACKOFF_BASE_SECS = 1.0
 BACKOFF_MAX_SECS = 60.0
 # A guard above the channel's own timeouts, so a channel bug cannot hang its worker.
 ATTEMPT_TIMEOUT_SECS = 120.0
+HOUR = 3600.0
 
 
 @dataclass
@@ -30,7 +40,10 @@ class DeliveryStats:
     sent: int = 0
     failed: int = 0
     retries: int = 0
-    dropped: int = 0
+    dropped: int = 0  # queue overflow
+    expired: int = 0  # older than max_age when their turn came
+    suppressed: int = 0  # held back by the hourly budget
+    messages: int = 0
 
 
 def backoff_delay(
@@ -44,15 +57,28 @@ class ChannelWorker:
     def __init__(
         self,
         channel: Channel,
+        *,
         queue_limit: int = QUEUE_LIMIT,
         backoff_base: float = BACKOFF_BASE_SECS,
+        group_wait: float = 10.0,
+        max_per_hour: int = 60,
+        emergency_bypass: bool = True,
+        max_age: float = HOUR,
     ) -> None:
         self.channel = channel
         self.backoff_base = backoff_base
+        self.group_wait = group_wait if channel.groups else 0.0
+        self.max_per_hour = max_per_hour
+        self.emergency_bypass = emergency_bypass
+        self.max_age = max_age
         self.stats = DeliveryStats()
+        self.dead: str | None = None
         self._queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=queue_limit)
         self._task: asyncio.Task[None] | None = None
-        self._busy = False
+        self._busy = 0
+        self._recent: deque[float] = deque()  # send times within the last hour, for the budget
+        self._held_back = 0  # suppressed since the last delivered message
+        self._last_send = 0.0
 
     @property
     def name(self) -> str:
@@ -75,7 +101,7 @@ class ChannelWorker:
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize() + (1 if self._busy else 0)
+        return self._queue.qsize() + self._busy
 
     async def drain(self, timeout: float) -> bool:
         """Wait until everything queued was delivered or given up; False on timeout."""
@@ -93,33 +119,89 @@ class ChannelWorker:
             self._task = None
         await self.channel.close()
 
+    # -- the loop --------------------------------------------------------------------------
+
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            alert = await self._queue.get()
-            self._busy = True
+            batch = [await self._queue.get()]
+            if self.group_wait > 0:
+                deadline = loop.time() + self.group_wait
+                while (remaining := deadline - loop.time()) > 0:
+                    try:
+                        batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                    except TimeoutError:
+                        break
+            self._busy = len(batch)
             try:
-                await self._deliver(alert)
+                await self._deliver(self._admit(batch))
             except Exception:  # a channel bug must not kill the worker
-                self.stats.failed += 1
+                self.stats.failed += len(batch)
                 log.exception("channel %s: unexpected error while sending", self.channel.name)
             finally:
-                self._busy = False
-                self._queue.task_done()
+                self._busy = 0
+                for _ in batch:
+                    self._queue.task_done()
 
-    async def _deliver(self, alert: Alert) -> None:
+    def _admit(self, batch: list[Alert]) -> list[Alert]:
+        """Drop what is too old, apply the hourly budget, and say what was held back."""
+        now = time.time()
+        while self._recent and self._recent[0] < now - HOUR:
+            self._recent.popleft()
+        admitted = []
+        for alert in batch:
+            if now - alert.timestamp > self.max_age:
+                self.stats.expired += 1
+                continue
+            bypass = self.emergency_bypass and alert.severity is Severity.EMERGENCY
+            if not bypass and len(self._recent) >= self.max_per_hour:
+                self.stats.suppressed += 1
+                self._held_back += 1
+                continue
+            self._recent.append(now)
+            admitted.append(alert)
+        if admitted and self._held_back:
+            first = admitted[0]
+            admitted[0] = dataclasses.replace(
+                first, context={**first.context, "suppressed": self._held_back}
+            )
+            self._held_back = 0
+        return admitted
+
+    async def _deliver(self, alerts: list[Alert]) -> None:
+        if not alerts:
+            return
         name = self.channel.name
+        if self.dead is not None:
+            self.stats.failed += len(alerts)
+            return
         attempts = 1 + max(0, self.channel.retry_count)
         for attempt in range(attempts):
+            wait = self._last_send + self.channel.pace_secs - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last_send = time.monotonic()
             try:
-                await asyncio.wait_for(self.channel.send(alert), ATTEMPT_TIMEOUT_SECS)
+                await asyncio.wait_for(self.channel.send(alerts), ATTEMPT_TIMEOUT_SECS)
             except DeliveryError as exc:
-                last_try = attempt + 1 >= attempts or not exc.retryable
-                if last_try:
-                    self.stats.failed += 1
+                if exc.dead:
+                    self.dead = str(exc)
+                    self.stats.failed += len(alerts)
                     log.error(
-                        "channel %s: giving up on %s alert %s after %d attempt(s): %s",
-                        name, alert.status.value, alert.metric, attempt + 1, exc,
-                    )  # fmt: skip
+                        "channel %s: %s; the endpoint is gone, channel disabled until reload",
+                        name,
+                        exc,
+                    )
+                    return
+                if attempt + 1 >= attempts or not exc.retryable:
+                    self.stats.failed += len(alerts)
+                    log.error(
+                        "channel %s: giving up on %d alert(s) after %d attempt(s): %s",
+                        name,
+                        len(alerts),
+                        attempt + 1,
+                        exc,
+                    )
                     return
                 delay = (
                     exc.retry_after
@@ -130,9 +212,10 @@ class ChannelWorker:
                 log.warning("channel %s: %s; retrying in %.1f s", name, exc, delay)
                 await asyncio.sleep(delay)
             except TimeoutError:
-                self.stats.failed += 1
+                self.stats.failed += len(alerts)
                 log.error("channel %s: send did not finish in %.0f s", name, ATTEMPT_TIMEOUT_SECS)
                 return
             else:
-                self.stats.sent += 1
+                self.stats.sent += len(alerts)
+                self.stats.messages += 1
                 return

@@ -90,8 +90,10 @@ class Router:
         return outgoing
 
     def _submit(self, alert: Alert) -> None:
+        resolved = alert.status is Status.RESOLVED
         for worker in self.workers:
-            if alert.severity >= worker.channel.min_severity:
+            channel = worker.channel
+            if alert.severity >= channel.min_severity and (channel.send_resolved or not resolved):
                 worker.submit(alert)
 
     def _decide(self, alert: Alert) -> Alert | None:

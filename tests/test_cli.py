@@ -31,7 +31,7 @@ def test_validate_seed_minimal_config(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"# {config}: valid" in result.stdout
     assert "# collectors: cpu (every 10 s), memory (every 10 s)" in result.stdout
-    assert "discord" in result.stdout.split("not available in this version")[1].splitlines()[0]
+    assert "# channels: discord" in result.stdout
     assert "YOUR/WEBHOOK" not in result.stdout + result.stderr
     assert 'webhook_url = "***"' in result.stdout
     assert "Traceback" not in result.stderr

@@ -105,8 +105,7 @@ BAD_CONFIGS = [
     ("[thresholds]\ncpu_percnt = 80\n", 2, "thresholds.cpu_percnt: unknown key in [thresholds]; did you mean 'cpu_percent'?"),
     ("[alertng]\nmin_interval_secs = 5\n", 1, "alertng: unknown key at the top level; did you mean 'alerting'?"),
     ('[agent]\nlog_level = "loud"\n', 2, 'agent.log_level: expected one of debug, info, warning, error, critical; got "loud"'),
-    ("[alerting.discord]\nenabled = true\nwebhook_url = \"http://discord.com/api/webhooks/1/x\"\n", 3,
-     "alerting.discord.webhook_url: must use https (plain http is accepted only for loopback)"),
+
     ("[alerting.webhook]\nenabled = true\n", 1, "alerting.webhook.url: required when [alerting.webhook] is enabled"),
     ("[alerting.webhook]\nenabled = true\nurl = \"ftp://example.com/x\"\n", 3, "alerting.webhook.url: expected an http(s) URL with a host"),
     ('[alerting.webhook]\nenabled = true\nurl = "${SYSOPS_TEST_UNSET_VAR}"\n', 3,
@@ -228,6 +227,8 @@ def test_plain_http_webhook_off_loopback_warns_but_loopback_does_not() -> None:
     assert quiet.warnings == ()
     loopback_discord = '[alerting.discord]\nwebhook_url = "http://[::1]:9000/api/webhooks/1/x"\n'
     assert parse_config_text(loopback_discord, "c.toml").warnings == ()
+    remote_discord = '[alerting.discord]\nwebhook_url = "http://discord.example/api/webhooks/1/x"\n'
+    assert any("plain http" in w for w in parse_config_text(remote_discord, "c.toml").warnings)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="file ownership checks need root to chown")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Sequence
 
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.console import ConsoleChannel
@@ -16,13 +17,16 @@ class Recorder:
 
     name = "recorder"
     retry_count = 0
+    groups = False
+    pace_secs = 0.0
+    send_resolved = True
 
     def __init__(self, min_severity: Severity = Severity.INFO) -> None:
         self.min_severity = min_severity
         self.sent: list[Alert] = []
 
-    async def send(self, alert: Alert) -> None:
-        self.sent.append(alert)
+    async def send(self, alerts: Sequence[Alert]) -> None:
+        self.sent.extend(alerts)
 
     async def close(self) -> None:
         pass
@@ -36,7 +40,7 @@ def alert(t: float, status: Status = Status.FIRING, severity: Severity = Severit
 def run_router(events: list[Alert], min_interval: float = 300.0, **kw: Severity) -> list[Alert]:
     async def scenario() -> list[Alert]:
         recorder = Recorder(**kw)
-        worker = ChannelWorker(recorder)
+        worker = ChannelWorker(recorder, max_age=float("inf"))  # the events are dated 1970
         worker.start()
         router = Router("host-1", [worker], min_interval_secs=min_interval, dedup_window_secs=600)
         for event in events:
@@ -104,7 +108,7 @@ def test_console_line_neutralises_control_characters() -> None:
     channel = ConsoleChannel(stream=stream)
     evil = Alert("log", "kmsg", (), Status.FIRING, Severity.CRITICAL, 1.0, None,
                  "disk\x1b[2J error\nfake line", 0.0, hostname="h")  # fmt: skip
-    asyncio.run(channel.send(evil))
+    asyncio.run(channel.send([evil]))
     line = stream.getvalue()
     assert line.count("\n") == 1 and "\x1b" not in line
     assert line.startswith(

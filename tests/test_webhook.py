@@ -23,7 +23,7 @@ def deliver(receiver: HttpReceiver, retry_count: int = 3, **kw: object) -> Chann
     async def scenario() -> ChannelWorker:
         channel = WebhookChannel(receiver.url + "/hook/secret-token-123", retry_count=retry_count,
                                  timeout_secs=5, **kw)  # type: ignore[arg-type]  # fmt: skip
-        worker = ChannelWorker(channel, backoff_base=0.01)
+        worker = ChannelWorker(channel, backoff_base=0.01, max_age=float("inf"))  # ALERT is from 2023
         worker.start()
         worker.submit(ALERT)
         assert await worker.drain(10.0)
@@ -42,7 +42,9 @@ def test_payload_has_the_seed_fields(http_receiver: HttpReceiver) -> None:
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Authorization"] == "Bearer abc"
     assert request.headers["User-Agent"] == "sysops-agent/9"
-    assert request.json() == {
+    body = request.json()
+    assert isinstance(body, dict)
+    assert body == {
         "hostname": "web-01",
         "timestamp": "2023-11-14T22:13:20Z",
         "status": "firing",
@@ -54,7 +56,10 @@ def test_payload_has_the_seed_fields(http_receiver: HttpReceiver) -> None:
         "labels": {"node": "0"},
         "analyzer": "threshold",
         "fingerprint": ALERT.fingerprint,
+        "id": body["id"],
+        "context": {},
     }
+    assert len(body["id"]) == 36  # a UUID, stable for the same event
     assert worker.stats.sent == 1 and worker.stats.failed == 0
 
 
@@ -96,7 +101,7 @@ def test_unreachable_endpoint_is_a_retryable_error() -> None:
         # Port 9 on loopback: nothing listens (discard), so the connection is refused.
         channel = WebhookChannel("http://127.0.0.1:9/hook", timeout_secs=2)
         try:
-            await channel.send(ALERT)
+            await channel.send([ALERT])
         except DeliveryError as exc:
             return exc
         finally:

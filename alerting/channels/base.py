@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Protocol
 
 from alerting.alert import Alert, Severity
@@ -15,19 +16,36 @@ class DeliveryError(Exception):
     which wins over our backoff.
     """
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, retry_after: float | None = None, dead: bool = False
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.dead = (
+            dead  # the endpoint is gone (revoked webhook, bad token): stop using the channel
+        )
+        self.details: dict[str, object] = {}  # the far side's parsed answer, when it gave one
 
 
 class Channel(Protocol):
+    """A delivery integration.
+
+    `groups`: a channel people read gets what became ready within the group wait
+    as one message (`send` may split it to respect size limits); machine
+    channels get one alert per call.  `pace_secs` is the least time between two
+    sends (the API's documented rate).
+    """
+
     name: str
     min_severity: Severity
     retry_count: int
+    groups: bool
+    pace_secs: float
+    send_resolved: bool
 
-    async def send(self, alert: Alert) -> None:
-        """Deliver one alert or raise `DeliveryError`."""
+    async def send(self, alerts: Sequence[Alert]) -> None:
+        """Deliver these alerts or raise `DeliveryError`."""
 
     async def close(self) -> None: ...
 

@@ -7,6 +7,7 @@ only the alerts.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
 from alerting.alert import Alert, Severity
@@ -16,28 +17,35 @@ from alerting.channels.base import DeliveryError, plain_text
 class ConsoleChannel:
     name = "console"
     retry_count = 0
+    groups = False
+    pace_secs = 0.0
 
     def __init__(
-        self, min_severity: Severity = Severity.INFO, stream: TextIO | None = None
+        self,
+        min_severity: Severity = Severity.INFO,
+        stream: TextIO | None = None,
+        send_resolved: bool = True,
     ) -> None:
         self.min_severity = min_severity
+        self.send_resolved = send_resolved
         self._stream = stream
 
-    async def send(self, alert: Alert) -> None:
+    async def send(self, alerts: Sequence[Alert]) -> None:
         stream = self._stream or sys.stdout
-        state = alert.status.value.upper()
-        suffix = " (still firing)" if alert.context.get("still_firing") else ""
-        line = (
-            f"{alert.iso_timestamp} {alert.severity.label.upper():<9} {state:<8} "
-            f"{plain_text(alert.hostname)}: {plain_text(alert.message)}{suffix}\n"
-        )
-        try:
-            stream.write(line)
-            stream.flush()
-        except OSError as exc:  # a closed pipe or full disk behind stdout
-            raise DeliveryError(
-                f"cannot write to stdout: {exc.strerror}", retryable=False
-            ) from None
+        for alert in alerts:
+            state = "TEST" if alert.context.get("test") else alert.status.value.upper()
+            suffix = " (still firing)" if alert.context.get("still_firing") else ""
+            line = (
+                f"{alert.iso_timestamp} {alert.severity.label.upper():<9} {state:<8} "
+                f"{plain_text(alert.hostname)}: {plain_text(alert.message)}{suffix}\n"
+            )
+            try:
+                stream.write(line)
+                stream.flush()
+            except OSError as exc:  # a closed pipe or full disk behind stdout
+                raise DeliveryError(
+                    f"cannot write to stdout: {exc.strerror}", retryable=False
+                ) from None
 
     async def close(self) -> None:
         return None

@@ -1,36 +1,52 @@
 """Generic webhook: one JSON record per alert, POSTed (or PUT) to a URL.
 
 The body carries the seed's fields (hostname, timestamp, severity, metric,
-value, threshold, message, labels) plus status, analyzer and fingerprint.
-TLS is verified, redirects are not followed (a redirect could carry the alert
-to another host), and the URL never appears in an error: it often holds a
-token.
+value, threshold, message, labels) plus id, status, analyzer, fingerprint and
+context (for a log alert, the raw line).  With a secret configured, the body
+is signed: `X-Sysops-Signature: sha256=<hex HMAC-SHA256 of the body>`, so the
+receiver can check who sent it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from urllib.parse import urlsplit
-
-import httpx
+import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from alerting.alert import Alert, Severity
-from alerting.channels.base import DeliveryError
+from alerting.channels.http import HttpPoster, parse_retry_after
+
+__all__ = ["WebhookChannel", "parse_retry_after", "payload", "signature"]
+
+SIGNATURE_HEADER = "X-Sysops-Signature"
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds form); None if absent or odd."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds <= 3600 else None
+def payload(alert: Alert) -> dict[str, Any]:
+    body = alert.to_dict()
+    body["id"] = str(
+        uuid.uuid5(
+            uuid.NAMESPACE_URL, f"{alert.fingerprint}/{alert.timestamp}/{alert.status.value}"
+        )
+    )
+    body["context"] = {
+        k: v
+        for k, v in alert.context.items()
+        if isinstance(v, str | int | float | bool) or v is None
+    }
+    return body
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 class WebhookChannel:
     name = "webhook"
+    groups = False
+    pace_secs = 0.0
 
     def __init__(
         self,
@@ -42,40 +58,23 @@ class WebhookChannel:
         retry_count: int = 3,
         min_severity: Severity = Severity.INFO,
         user_agent: str = "sysops-agent",
+        hmac_secret: str | None = None,
+        send_resolved: bool = True,
     ) -> None:
         self.min_severity = min_severity
         self.retry_count = retry_count
-        self._url = url
+        self.send_resolved = send_resolved
         self._method = method
-        parts = urlsplit(url)
-        self._where = f"{parts.scheme}://{parts.hostname}"  # for messages: no path, no token
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_secs),
-            follow_redirects=False,
-            headers={
-                "User-Agent": user_agent,
-                "Content-Type": "application/json",
-                **(headers or {}),
-            },
-        )
+        self._secret = hmac_secret
+        self._http = HttpPoster(url, timeout_secs, user_agent, headers)
 
-    async def send(self, alert: Alert) -> None:
-        body = json.dumps(alert.to_dict(), separators=(",", ":"), allow_nan=False).encode()
-        try:
-            response = await self._client.request(self._method, self._url, content=body)
-        except httpx.TimeoutException:
-            raise DeliveryError(f"timed out talking to {self._where}", retryable=True) from None
-        except httpx.TransportError as exc:
-            reason = type(exc).__name__
-            raise DeliveryError(f"cannot reach {self._where}: {reason}", retryable=True) from None
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        message = f"{self._where} answered HTTP {status}"
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise DeliveryError(message, retryable=True, retry_after=retry_after)
-        raise DeliveryError(message, retryable=status == 408 or status >= 500)
+    async def send(self, alerts: Sequence[Alert]) -> None:
+        for alert in alerts:
+            body = json.dumps(
+                payload(alert), separators=(",", ":"), allow_nan=False, default=str
+            ).encode()
+            headers = {SIGNATURE_HEADER: signature(self._secret, body)} if self._secret else {}
+            await self._http.request(body, method=self._method, headers=headers)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._http.close()

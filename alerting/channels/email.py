@@ -1,0 +1,108 @@
+"""Email through aiosmtplib (the `email` extra, imported when the channel is used).
+
+STARTTLS is required, not opportunistic: a server that does not offer it is
+an error, never a plaintext login.  Port 465 (or smtp_tls = "tls") is implicit
+TLS; "none" is accepted only for a loopback server.  The message is
+multipart: plain text and HTML (every value escaped).  The whole send is
+bounded in time, since aiosmtplib's timeout is per socket operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from alerting.alert import Alert, Severity
+from alerting.channels.base import DeliveryError
+from alerting.format import facts, html_text, log_line, plain, single_line, title
+
+
+def build_message(
+    alerts: Sequence[Alert], sender: str, recipients: Sequence[str], prefix: str
+) -> EmailMessage:
+    message = EmailMessage()
+    first = alerts[0]
+    subject = title(first) if len(alerts) == 1 else f"{len(alerts)} alerts on {first.hostname}"
+    message["Subject"] = single_line(f"{prefix} {subject}".strip())[:200]
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="sysops-agent")
+    message.set_content("\n\n---\n\n".join(plain(a) for a in alerts))
+    parts = []
+    for alert in alerts:
+        rows = "".join(
+            f"<tr><th align='left'>{html_text(n)}</th><td>{html_text(v)}</td></tr>"
+            for n, v in facts(alert)
+        )
+        line = log_line(alert)
+        pre = f"<pre>{html_text(line)}</pre>" if line else ""
+        parts.append(
+            f"<h3>{html_text(title(alert))}</h3><p>{html_text(alert.message)}</p><table>{rows}</table>{pre}"
+        )
+    message.add_alternative("<html><body>" + "<hr>".join(parts) + "</body></html>", subtype="html")
+    return message
+
+
+class EmailChannel:
+    name = "email"
+    groups = True
+    pace_secs = 1.0
+
+    def __init__(self, host: str, port: int, *, tls: str = "starttls", username: str | None = None,
+                 password: str | None = None, sender: str, recipients: Sequence[str], subject_prefix: str = "[sysops]",
+                 min_severity: Severity = Severity.CRITICAL, retry_count: int = 5, timeout_secs: float = 30.0,
+                 tls_context: ssl.SSLContext | None = None, send_resolved: bool = True) -> None:  # fmt: skip
+        self.min_severity = min_severity
+        self.retry_count = retry_count
+        self.send_resolved = send_resolved
+        self._host, self._port, self._tls = host, port, tls
+        self._username, self._password = username, password
+        self._sender, self._recipients, self._prefix = sender, list(recipients), subject_prefix
+        self._timeout = timeout_secs
+        self._tls_context = tls_context
+
+    async def send(self, alerts: Sequence[Alert]) -> None:
+        try:
+            import aiosmtplib
+        except ImportError:
+            raise DeliveryError(
+                "aiosmtplib is not installed (pip install 'sysops-agent[email]')",
+                retryable=False,
+                dead=True,
+            ) from None
+        message = build_message(alerts, self._sender, self._recipients, self._prefix)
+        implicit = self._tls == "tls" or (self._tls == "starttls" and self._port == 465)
+        try:
+            await asyncio.wait_for(
+                aiosmtplib.send(
+                    message, hostname=self._host, port=self._port,
+                    username=self._username, password=self._password,
+                    use_tls=implicit, start_tls=not (implicit or self._tls == "none"),
+                    tls_context=self._tls_context, timeout=self._timeout,
+                ),
+                self._timeout * 2,
+            )  # fmt: skip
+        except TimeoutError:
+            raise DeliveryError(
+                f"SMTP {self._host}:{self._port} timed out", retryable=True
+            ) from None
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(
+                f"SMTP login refused: {exc.code}", retryable=False, dead=True
+            ) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise DeliveryError(
+                f"SMTP {self._host} answered {exc.code}",
+                retryable=exc.code >= 400 and exc.code < 500,
+            ) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(
+                f"SMTP {self._host}:{self._port}: {type(exc).__name__}: {exc}", retryable=True
+            ) from None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,100 @@
+"""Syslog: RFC 5424 datagrams to /dev/log (or a configured UDP address).
+
+Severity maps to syslog levels (info -> 6, warn -> 4, critical -> 2,
+emergency -> 0); the facility is configurable.  Structured data carries the
+fingerprint, metric and labels, with `"`, `\\` and `]` escaped; the message is
+one line with control characters removed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from alerting.alert import Alert, Severity, Status
+from alerting.channels.base import DeliveryError
+from alerting.format import single_line, state_word
+
+FACILITIES = {
+    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7, "uucp": 8,
+    "cron": 9, "authpriv": 10, "ftp": 11, **{f"local{i}": 16 + i for i in range(8)},
+}  # fmt: skip
+LEVELS = {Severity.INFO: 6, Severity.WARN: 4, Severity.CRITICAL: 2, Severity.EMERGENCY: 0}
+MAX_DATAGRAM = 2048
+
+
+def _sd_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+
+
+def _sd_name(text: str) -> str:
+    cleaned = "".join(c for c in text if c.isascii() and c.isprintable() and c not in ' ="]')
+    return cleaned[:32] or "x"
+
+
+def rfc5424(alert: Alert, facility: int, tag: str, hostname: str) -> bytes:
+    level = 6 if alert.status is Status.RESOLVED else LEVELS[alert.severity]
+    stamp = (
+        datetime.fromtimestamp(alert.timestamp, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+    params = [("fingerprint", alert.fingerprint), ("metric", alert.metric), ("status", alert.status.value),
+              *((_sd_name(k), v) for k, v in alert.labels)]  # fmt: skip
+    sd = "[alert@32473 " + " ".join(f'{k}="{_sd_value(v)}"' for k, v in params) + "]"
+    host = _sd_name(hostname or "-")[:255]
+    message = single_line(f"{state_word(alert)} {alert.message}")
+    text = f"<{facility * 8 + level}>1 {stamp} {host} {_sd_name(tag)[:48]} {os.getpid()} - {sd} {message}"
+    return text.encode("utf-8")[:MAX_DATAGRAM]
+
+
+class SyslogChannel:
+    name = "syslog"
+    groups = False
+    pace_secs = 0.0
+    retry_count = 2
+
+    def __init__(self, *, facility: str = "daemon", tag: str = "sysops-agent", address: str = "/dev/log",
+                 min_severity: Severity = Severity.INFO, send_resolved: bool = True) -> None:  # fmt: skip
+        self.min_severity = min_severity
+        self.send_resolved = send_resolved
+        self._facility = FACILITIES[facility]
+        self._tag = tag
+        self._address = address
+        self._socket: socket.socket | None = None
+
+    def _connect(self) -> socket.socket:
+        if self._socket is None:
+            if self._address.startswith("/"):
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                sock.connect(self._address)
+            else:
+                host, _, port = self._address.rpartition(":")
+                sock = socket.socket(
+                    socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
+                )
+                sock.connect((host.strip("[]"), int(port)))
+            sock.setblocking(False)
+            self._socket = sock
+        return self._socket
+
+    async def send(self, alerts: Sequence[Alert]) -> None:
+        for alert in alerts:
+            datagram = rfc5424(alert, self._facility, self._tag, alert.hostname)
+            try:
+                self._connect().send(datagram)
+            except OSError as exc:
+                self.close_socket()
+                raise DeliveryError(
+                    f"syslog {self._address}: {exc.strerror or exc}", retryable=True
+                ) from None
+
+    def close_socket(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    async def close(self) -> None:
+        self.close_socket()

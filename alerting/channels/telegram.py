@@ -1,0 +1,120 @@
+"""Telegram Bot API sendMessage, HTML parse mode, every text escaped.
+
+Only <b> and <pre> tags of ours; every `<`, `>`, `&` of the alert is an entity.
+Text is at most 4096 characters: longer groups are split over several
+messages.  Info and warn arrive silently (`disable_notification`).  A 429 says
+how long the bot must wait (`parameters.retry_after`); a group that became a
+supergroup answers `migrate_to_chat_id`, which is adopted and retried.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from alerting.alert import Alert, Severity, Status
+from alerting.channels.base import DeliveryError
+from alerting.channels.http import HttpPoster
+from alerting.format import EMOJI, facts, html_text, log_line, title
+
+TEXT_LIMIT = 4096
+DEFAULT_API_URL = "https://api.telegram.org"
+
+
+def render(alert: Alert) -> str:
+    icon = "✅" if alert.status is Status.RESOLVED else EMOJI[alert.severity]
+    parts = [f"{icon} <b>{html_text(title(alert))}</b>", html_text(alert.message), ""]
+    parts += [f"<b>{html_text(name)}:</b> {html_text(value)}" for name, value in facts(alert)]
+    line = log_line(alert)
+    if line:
+        parts.append(f"<pre>{html_text(line[:1500])}</pre>")
+    return "\n".join(parts)
+
+
+def texts(alerts: Sequence[Alert]) -> list[str]:
+    """Message texts within the limit; one alert longer than the limit is cut at a safe place."""
+    out: list[str] = []
+    current = ""
+    for alert in alerts:
+        piece = render(alert)
+        if len(piece) > TEXT_LIMIT:  # cut the escaped message body, never inside an entity or a tag
+            piece = render_short(alert)
+        if current and len(current) + 2 + len(piece) > TEXT_LIMIT:
+            out.append(current)
+            current = ""
+        current = f"{current}\n\n{piece}" if current else piece
+    if current:
+        out.append(current)
+    return out
+
+
+def render_short(alert: Alert) -> str:
+    head = f"<b>{html_text(title(alert)[:300])}</b>\n"
+    room = TEXT_LIMIT - len(head) - 20
+    body = ""
+    for ch in alert.message + "\n" + (log_line(alert) or ""):
+        escaped = html_text(ch)
+        if len(body) + len(escaped) > room:
+            body += "…"
+            break
+        body += escaped
+    return head + body
+
+
+class TelegramChannel:
+    name = "telegram"
+    groups = True
+
+    def __init__(self, token: str, chat_id: str, *, api_url: str = DEFAULT_API_URL,
+                 min_severity: Severity = Severity.WARN, retry_count: int = 5, timeout_secs: float = 10.0,
+                 user_agent: str = "sysops-agent", send_resolved: bool = True) -> None:  # fmt: skip
+        self.min_severity = min_severity
+        self.retry_count = retry_count
+        self.send_resolved = send_resolved
+        self.chat_id = chat_id
+        # One message a second in a chat; groups (negative ids) allow 20 a minute.
+        self.pace_secs = 3.0 if chat_id.startswith("-") else 1.0
+        self._http = HttpPoster(
+            f"{api_url.rstrip('/')}/bot{token}/sendMessage", timeout_secs, user_agent
+        )
+
+    async def send(self, alerts: Sequence[Alert]) -> None:
+        loud = any(
+            a.severity >= Severity.CRITICAL and a.status is not Status.RESOLVED for a in alerts
+        )
+        for text in texts(alerts):
+            await self._send_text(text, silent=not loud)
+
+    async def _send_text(self, text: str, silent: bool) -> None:
+        body: dict[str, Any] = {
+            "chat_id": self.chat_id,
+            "text": text,
+            "parse_mode": "HTML",
+            "disable_notification": silent,
+            "link_preview_options": {"is_disabled": True},
+        }
+        try:
+            await self._http.request(json.dumps(body).encode(), accept=_ok)
+        except DeliveryError as exc:
+            parameters = exc.details.get("parameters")
+            migrated = (
+                parameters.get("migrate_to_chat_id") if isinstance(parameters, dict) else None
+            )
+            if not isinstance(migrated, int):
+                raise
+            self.chat_id = str(migrated)
+            body["chat_id"] = self.chat_id
+            await self._http.request(json.dumps(body).encode(), accept=_ok)
+
+    async def close(self) -> None:
+        await self._http.close()
+
+
+def _ok(response: httpx.Response) -> bool:
+    try:
+        return bool(response.json().get("ok"))
+    except ValueError:
+        return False
