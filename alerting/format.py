@@ -107,7 +107,7 @@ def plain(alert: Alert) -> str:
 
 # -- escaping -------------------------------------------------------------------------------
 
-_DISCORD_MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()-])")
+_DISCORD_MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()])")
 _MENTIONS = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>", re.IGNORECASE)
 
 

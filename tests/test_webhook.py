@@ -23,7 +23,9 @@ def deliver(receiver: HttpReceiver, retry_count: int = 3, **kw: object) -> Chann
     async def scenario() -> ChannelWorker:
         channel = WebhookChannel(receiver.url + "/hook/secret-token-123", retry_count=retry_count,
                                  timeout_secs=5, **kw)  # type: ignore[arg-type]  # fmt: skip
-        worker = ChannelWorker(channel, backoff_base=0.01, max_age=float("inf"))  # ALERT is from 2023
+        worker = ChannelWorker(
+            channel, backoff_base=0.01, max_age=float("inf")
+        )  # ALERT is from 2023
         worker.start()
         worker.submit(ALERT)
         assert await worker.drain(10.0)

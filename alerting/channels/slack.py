@@ -27,7 +27,10 @@ def blocks(alert: Alert) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": {"type": "plain_text", "text": truncate(f"{icon} {title(alert)}", 150)},
+            "text": {
+                "type": "plain_text",
+                "text": truncate(f"{icon} {slack_text(title(alert))}", 150),
+            },
         },
         {
             "type": "section",

@@ -1,0 +1,353 @@
+"""Every channel against a real local server: formats, limits, escaping, 429s, dead endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerting.alert import Alert, Severity, Status
+from alerting.channels.base import Channel, DeliveryError
+from alerting.channels.discord import DiscordChannel
+from alerting.channels.email import EmailChannel
+from alerting.channels.slack import SlackChannel
+from alerting.channels.syslog import SyslogChannel
+from alerting.channels.telegram import TelegramChannel
+from alerting.channels.webhook import SIGNATURE_HEADER, WebhookChannel, signature
+from alerting.delivery import ChannelWorker
+from tests.conftest import HttpReceiver
+from tests.helpers.chat_api import ChatApi, start_chat_api
+
+NASTY = "@everyone @here <!channel> <!here> <@&123> <@456> <b>x</b> </code> *_~`| & > <script>"
+
+
+def alert(
+    severity: Severity = Severity.WARN,
+    message: str = "disk filling",
+    status: Status = Status.FIRING,
+    **labels: str,
+) -> Alert:
+    return Alert("threshold", "disk_used_percent", tuple(sorted(labels.items())) or (("mountpoint", "/var"),), status,
+                 severity, 91.0, 90.0, message, time.time(), hostname="web-01")  # fmt: skip
+
+
+INJECTION = Alert(
+    "log", "log_custom", (("app", NASTY), ("mountpoint", "/mnt/" + NASTY)), Status.FIRING, Severity.WARN, 1.0, None,
+    NASTY + " " + "A" * 10_000, time.time(), hostname="web-01 " + NASTY,
+    context={"line": NASTY + " kernel: " + "B" * 10_000, "event": True},
+)  # fmt: skip
+
+
+@pytest.fixture
+def api() -> Iterator[ChatApi]:
+    server = start_chat_api()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def deliver(channel: Channel, alerts: list[Alert], **worker: Any) -> ChannelWorker:
+    async def scenario() -> ChannelWorker:
+        w = ChannelWorker(
+            channel, backoff_base=0.01, group_wait=worker.pop("group_wait", 0.2), **worker
+        )
+        w.start()
+        for a in alerts:
+            w.submit(a)
+        assert await w.drain(30.0)
+        await w.stop()
+        return w
+
+    return asyncio.run(scenario())
+
+
+def discord(api: ChatApi, **kw: Any) -> DiscordChannel:
+    return DiscordChannel(f"{api.base}/api/webhooks/123/tok-en", min_severity=Severity.INFO, **kw)
+
+
+def slack(api: ChatApi, **kw: Any) -> SlackChannel:
+    return SlackChannel(f"{api.base}/services/T1/B1/xyz", min_severity=Severity.INFO, **kw)
+
+
+def telegram(api: ChatApi, chat: str = "1234", **kw: Any) -> TelegramChannel:
+    return TelegramChannel("123:ABC", chat, api_url=api.base, min_severity=Severity.INFO, **kw)
+
+
+# -- injection and limits -------------------------------------------------------------------
+
+
+def test_injection_on_discord(api: ChatApi) -> None:
+    worker = deliver(discord(api), [INJECTION])
+    assert api.problems == [] and worker.stats.sent == 1
+    (body,) = api.received["discord"]
+    assert body["allowed_mentions"] == {"parse": [], "roles": []}
+    text = json.dumps(body, ensure_ascii=False)
+    for raw in ("@everyone", "@here", "<@&123>", "<@456>", "<b>x</b>"):
+        assert raw not in text, raw
+    assert "@\u200beveryone" in text and "\\\\*\\\\_\\\\~" in text  # neutralised, not deleted
+
+
+def test_injection_on_slack(api: ChatApi) -> None:
+    deliver(slack(api), [INJECTION])
+    assert api.problems == []
+    (body,) = api.received["slack"]
+    texts = [body["text"]] + [json.dumps(b, ensure_ascii=False) for b in body["blocks"]]
+    for text in texts:
+        for raw in ("<!channel>", "<!here>", "<@&123>", "<b>", "<script>"):
+            assert raw not in text
+    assert all(b["text"]["type"] == "plain_text" for b in body["blocks"] if "text" in b)
+
+
+def test_injection_on_telegram(api: ChatApi) -> None:
+    deliver(telegram(api), [INJECTION])
+    assert api.problems == []  # the stand-in parsed the HTML the way Telegram does
+    bodies = api.received["telegram"]
+    assert bodies and all(len(b["text"]) <= 4096 for b in bodies)
+    assert "<b>x</b>" not in bodies[0]["text"] and "&lt;b&gt;x&lt;/b&gt;" in bodies[0]["text"]
+    assert bodies[0]["disable_notification"] is True  # warn arrives silently
+
+
+def test_discord_mentions_only_configured_roles_and_only_for_critical(api: ChatApi) -> None:
+    deliver(discord(api, mention_roles=["42", "not-an-id"]), [alert(Severity.CRITICAL)])
+    deliver(discord(api, mention_roles=["42"]), [alert(Severity.WARN)])
+    critical, warn = api.received["discord"]
+    assert critical["content"] == "<@&42>" and critical["allowed_mentions"] == {
+        "parse": [],
+        "roles": ["42"],
+    }
+    assert critical["embeds"][0]["color"] == 0xE74C3C
+    assert "content" not in warn and warn["allowed_mentions"]["roles"] == []
+
+
+def test_grouping_splits_within_limits(api: ChatApi) -> None:
+    many = [alert(mountpoint=f"/data{i}") for i in range(25)]
+    worker = deliver(discord(api), many)
+    assert [len(b["embeds"]) for b in api.received["discord"]] == [10, 10, 5]
+    assert (
+        worker.stats.messages == 1 and worker.stats.sent == 25
+    )  # one group, split in three requests
+    assert api.received["discord"][0]["content"] == "25 alerts on web-01"
+    deliver(slack(api), many)
+    assert [len(b["blocks"]) for b in api.received["slack"]] == [
+        40,
+        40,
+        20,
+    ]  # 10, 10 and 5 alerts x 4 blocks
+    deliver(telegram(api), many)
+    assert len(api.received["telegram"]) >= 2 and api.problems == []
+
+
+# -- rate limits and dead endpoints -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", ["discord", "slack", "telegram"])
+def test_429_pauses_then_delivers(api: ChatApi, service: str) -> None:
+    api.script[service] = ["429", "503"]
+    channel = {"discord": discord, "slack": slack, "telegram": telegram}[service](api)
+    started = time.monotonic()
+    worker = deliver(channel, [alert()])
+    assert api.attempts[service] == 3 and worker.stats.sent == 1 and worker.stats.retries == 2
+    assert time.monotonic() - started >= 0.3  # the far side's delay was honoured
+
+
+def test_revoked_discord_webhook_marks_the_channel_dead(api: ChatApi) -> None:
+    api.script["discord"] = ["404"]
+    worker = deliver(discord(api), [alert(), alert(mountpoint="/b")], group_wait=0)
+    assert api.attempts["discord"] == 1  # no hammering a deleted webhook
+    assert worker.dead is not None and "HTTP 404" in worker.dead and "tok-en" not in worker.dead
+    assert worker.stats.failed == 2
+
+
+def test_telegram_follows_a_group_migration(api: ChatApi) -> None:
+    api.script["telegram"] = ["migrate:-1009999"]
+    channel = telegram(api, chat="-100")
+    deliver(channel, [alert()])
+    assert channel.chat_id == "-1009999" and api.received["telegram"][0]["chat_id"] == "-1009999"
+
+
+def test_budget_holds_back_and_says_so_and_emergency_bypasses(http_receiver: HttpReceiver) -> None:
+    channel = WebhookChannel(http_receiver.url + "/hook")
+    alerts = [alert(mountpoint=f"/m{i}") for i in range(5)] + [
+        alert(Severity.EMERGENCY, mountpoint="/e")
+    ]
+    worker = deliver(channel, alerts, max_per_hour=2)
+    bodies = [r.json() for r in http_receiver.requests]
+    assert len(bodies) == 3 and worker.stats.suppressed == 3
+    assert bodies[-1]["severity"] == "emergency" and bodies[-1]["context"]["suppressed"] == 3
+
+
+def test_old_notifications_are_dropped_not_delivered_late(http_receiver: HttpReceiver) -> None:
+    stale = Alert(
+        "threshold",
+        "m",
+        (),
+        Status.FIRING,
+        Severity.WARN,
+        1.0,
+        0.5,
+        "old",
+        time.time() - 7200,
+        hostname="h",
+    )
+    worker = deliver(WebhookChannel(http_receiver.url + "/hook"), [stale, alert()], max_age=3600)
+    assert worker.stats.expired == 1 and len(http_receiver.requests) == 1
+
+
+def test_webhook_signature(http_receiver: HttpReceiver) -> None:
+    deliver(WebhookChannel(http_receiver.url + "/hook", hmac_secret="s3cret"), [alert()])
+    (request,) = http_receiver.requests
+    assert request.headers[SIGNATURE_HEADER] == signature("s3cret", request.body)
+
+
+# -- syslog -------------------------------------------------------------------------------
+
+
+def test_syslog_rfc5424_to_a_unix_datagram_socket(tmp_path: Path) -> None:
+    path = tmp_path / "log.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    receiver.settimeout(5)
+    try:
+        deliver(
+            SyslogChannel(address=str(path), facility="local3", tag="sysops-agent"),
+            [INJECTION, alert(Severity.CRITICAL)],
+        )
+        first, second = receiver.recv(65536).decode(), receiver.recv(65536).decode()
+    finally:
+        receiver.close()
+    assert first.startswith(f"<{19 * 8 + 4}>1 ") and "\n" not in first  # local3, warning
+    assert (
+        '[alert@32473 fingerprint="' in first
+        and 'app="@everyone @here <!channel> <!here> <@&123> <@456> <b>x<' in first
+    )
+    assert second.startswith(f"<{19 * 8 + 2}>1 ")  # critical
+
+
+def test_syslog_without_a_socket_is_a_retryable_error(tmp_path: Path) -> None:
+    channel = SyslogChannel(address=str(tmp_path / "missing.sock"))
+    with pytest.raises(DeliveryError) as info:
+        asyncio.run(channel.send([alert()]))
+    assert info.value.retryable
+
+
+# -- email through a real SMTP server with STARTTLS and AUTH ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost/127.0.0.1 (with a SAN, as TLS clients require)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    directory = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def smtp_server(cert: Path, key: Path, starttls: bool) -> tuple[Any, list[Any], list[bytes]]:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    received: list[Any] = []
+    logins: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append((envelope, session.ssl is not None))
+            return "250 OK"
+
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        logins.append(auth_data.login)
+        return AuthResult(success=auth_data.login == b"alerts" and auth_data.password == b"pw")
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    kwargs: dict[str, Any] = {"authenticator": authenticator, "auth_required": True}
+    if starttls:
+        kwargs |= {"tls_context": context, "require_starttls": True}
+    else:
+        kwargs |= {"auth_require_tls": False}
+    with socket.socket() as probe:  # a free port on loopback
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    return controller, received, logins
+
+
+def email_channel(controller: Any, cert: Path) -> EmailChannel:
+    return EmailChannel("127.0.0.1", controller.port, username="alerts", password="pw",
+                        sender="agent@example.com", recipients=["oncall@example.com"], min_severity=Severity.INFO,
+                        tls_context=ssl.create_default_context(cafile=str(cert)))  # fmt: skip
+
+
+def test_email_over_starttls_with_escaped_html(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    controller, received, logins = smtp_server(cert, key, starttls=True)
+    try:
+        worker = deliver(email_channel(controller, cert), [INJECTION, alert(Severity.CRITICAL)])
+    finally:
+        controller.stop()
+    assert worker.stats.sent == 2 and worker.stats.messages == 1  # grouped into one mail
+    ((envelope, over_tls),) = received
+    assert over_tls and logins == [b"alerts"] and envelope.rcpt_tos == ["oncall@example.com"]
+    mail = message_from_bytes(envelope.content)
+    assert mail["Subject"].startswith("[sysops] 2 alerts on web-01")
+    html_part = (
+        next(p for p in mail.walk() if p.get_content_type() == "text/html")
+        .get_payload(decode=True)
+        .decode()
+    )
+    assert (
+        "<b>x</b>" not in html_part
+        and "&lt;b&gt;x&lt;/b&gt;" in html_part
+        and "<script>" not in html_part
+    )
+
+
+@pytest.mark.filterwarnings(
+    "ignore:Requiring AUTH while not requiring TLS"
+)  # the bad server is the point
+def test_email_refuses_a_server_without_starttls(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    controller, received, logins = smtp_server(cert, key, starttls=False)
+    try:
+        with pytest.raises(DeliveryError):
+            asyncio.run(email_channel(controller, cert).send([alert()]))
+    finally:
+        controller.stop()
+    assert logins == [] and received == []  # never a plaintext login
