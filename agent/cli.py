@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="collect every enabled domain once, analyze, and print the metrics and the alerts "
         "that would fire as JSON, then exit",
     )
+    mode.add_argument(
+        "--test-alert",
+        action="store_true",
+        help="send a marked test notification through every enabled channel (or --channel) and report each",
+    )
+    parser.add_argument("--channel", metavar="NAME", help="with --test-alert: only this channel")
     parser.add_argument(
         "--log-level", choices=("debug", "info", "warning", "error", "critical"),
         help="log verbosity (overrides agent.log_level)",
@@ -84,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command and (args.validate or args.inventory_dump or args.once):
+    if args.command and (args.validate or args.inventory_dump or args.once or args.test_alert):
         parser.error(
             f"{args.command} cannot be combined with --validate, --inventory-dump or --once"
         )
@@ -112,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return inventory_dump(loaded)
     if args.once:
         return run_once(loaded)
+    if args.test_alert:
+        return test_alert(loaded, args.channel)
     if args.command == "replay":
         return run_replay(loaded, args)
     return run_daemon(loaded, args.config, args.log_level)
@@ -206,6 +214,47 @@ def run_once(loaded: LoadedConfig) -> int:
     json.dump(report, sys.stdout, indent=2)
     print()
     return EXIT_FAILURE if errors else EXIT_OK
+
+
+def test_alert(loaded: LoadedConfig, only: str | None) -> int:
+    """One clearly marked test alert per channel, sent directly; exit 0 only if all delivered."""
+    from agent.assembly import build_channels
+    from alerting.alert import Alert, Severity, Status
+    from alerting.channels.base import DeliveryError
+
+    settings = loaded.settings
+    channels = build_channels(settings, only)
+    if not channels:
+        print(
+            f"sysops-agent: no enabled channel{f' named {only}' if only else ''} to test",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    alert = Alert(
+        "test", "sysops_agent_test", (), Status.FIRING, Severity.CRITICAL, 0.0, None,
+        f"Test notification from sysops-agent on {settings.agent.hostname}: if you can read this, the channel works.",
+        time.time(), hostname=settings.agent.hostname, context={"test": True},
+    )  # fmt: skip
+
+    async def send_all() -> list[tuple[str, str | None]]:
+        results: list[tuple[str, str | None]] = []
+        for channel in channels:
+            try:
+                await asyncio.wait_for(channel.send([alert]), 60)
+                results.append((channel.name, None))
+            except DeliveryError as exc:
+                results.append((channel.name, str(exc)))
+            except TimeoutError:
+                results.append((channel.name, "no answer within 60 s"))
+            finally:
+                await channel.close()
+        return results
+
+    failed = 0
+    for name, error in asyncio.run(send_all()):
+        print(f"{name}: {'delivered' if error is None else 'FAILED: ' + error}")
+        failed += error is not None
+    return EXIT_OK if not failed else EXIT_FAILURE
 
 
 def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:

@@ -351,3 +351,29 @@ def test_email_refuses_a_server_without_starttls(certificate: tuple[Path, Path])
     finally:
         controller.stop()
     assert logins == [] and received == []  # never a plaintext login
+
+
+def test_test_alert_reports_each_channel(api: ChatApi, tmp_path: Path) -> None:
+    from tests.conftest import run_agent, write_config
+
+    config = write_config(tmp_path, f"""
+[alerting.discord]
+enabled = true
+webhook_url = "{api.base}/api/webhooks/1/tok"
+[alerting.slack]
+enabled = true
+webhook_url = "{api.base}/services/T/B/x"
+[alerting.telegram]
+enabled = true
+bot_token = "1:ABC"
+chat_id = "99"
+api_url = "{api.base}"
+""")  # fmt: skip
+    api.script["slack"] = ["404"]
+    result = run_agent("--config", str(config), "--test-alert")
+    assert result.returncode == 1
+    assert "discord: delivered" in result.stdout and "telegram: delivered" in result.stdout
+    assert "slack: FAILED:" in result.stdout and "HTTP 404" in result.stdout
+    assert api.received["discord"][0]["embeds"][0]["title"].startswith("\\[TEST\\]")
+    only = run_agent("--config", str(config), "--test-alert", "--channel", "discord")
+    assert only.returncode == 0 and only.stdout.strip() == "discord: delivered"
