@@ -37,6 +37,9 @@ class _Track:
     last_sent: float
     alert: Alert
     held_back: int = 0
+    first_fired: float = 0.0
+    occurrences: int = 1  # firings of this fingerprint within the dedup window
+    silent: bool = False  # firing without having been announced (a flap, or inhibited)
 
 
 @dataclass
@@ -44,6 +47,8 @@ class RouterStats:
     received: int = 0
     notified: int = 0
     suppressed: int = 0
+    flaps: int = 0  # re-firings within the dedup window, folded into the first alert
+    inhibited: int = 0  # muted by a more severe alert on the same metric and labels
 
 
 class Router:
@@ -61,6 +66,9 @@ class Router:
         self.dedup_window_secs = dedup_window_secs
         self.stats = RouterStats()
         self._tracks: dict[str, _Track] = {}
+        self._by_series: dict[
+            tuple[str, tuple[tuple[str, str], ...]], set[str]
+        ] = {}  # for inhibition
 
     def reconfigure(
         self,
@@ -105,12 +113,52 @@ class Router:
         if alert.status is Status.RESOLVED:
             if track is None or track.status is Status.RESOLVED:
                 return None
-            track.status, track.last_sent, track.held_back = Status.RESOLVED, now, 0
-            return self._stamp(alert, 0)
+            track.status, track.held_back = Status.RESOLVED, 0
+            if track.silent:  # the end of a flap or of an inhibited alert: nobody was told it began
+                track.silent = False
+                return None
+            track.last_sent = now
+            lasted = now - track.first_fired
+            return self._stamp(
+                alert, 0, {"lasted_secs": round(lasted), "occurrences": track.occurrences}
+            )
+        if (
+            track is not None
+            and track.status is Status.RESOLVED
+            and now - track.first_fired < self.dedup_window_secs
+        ):
+            # Flapping: the same problem again within the dedup window is the same alert.
+            track.status, track.severity, track.alert, track.silent = (
+                Status.FIRING,
+                alert.severity,
+                alert,
+                True,
+            )
+            track.occurrences += 1
+            self.stats.flaps += 1
+            return None
         new = track is None or track.status is Status.RESOLVED
-        changed = track is not None and track.severity != alert.severity
+        changed = track is not None and (track.severity != alert.severity or track.silent)
+        if (new or changed) and self._inhibited(alert):
+            self.stats.inhibited += 1
+            if new:
+                muted = _Track(
+                    Status.FIRING, alert.severity, now, alert, first_fired=now, silent=True
+                )
+                self._remember(fp, muted)
+            return None
         if new or changed or alert.status is Status.ESCALATED:
-            self._tracks[fp] = _Track(Status.FIRING, alert.severity, now, alert)
+            occurrences = track.occurrences if track is not None and not new else 1
+            first = track.first_fired if track is not None and not new else now
+            fresh = _Track(
+                Status.FIRING,
+                alert.severity,
+                now,
+                alert,
+                first_fired=first,
+                occurrences=occurrences,
+            )
+            self._remember(fp, fresh)
             self._prune(now)
             return self._stamp(alert, 0)
         if track is None:  # unreachable: `new` covers it; keeps the type checker informed
@@ -118,9 +166,38 @@ class Router:
         track.alert = alert
         if now - track.last_sent >= self.min_interval_secs:
             held_back, track.held_back, track.last_sent = track.held_back, 0, now
-            return self._stamp(alert, held_back)
+            return self._stamp(alert, held_back, {"occurrences": track.occurrences})
         track.held_back += 1
         return None
+
+    def _forget(self, fp: str) -> None:
+        track = self._tracks.pop(fp)
+        series = (track.alert.metric, track.alert.labels)
+        fps = self._by_series.get(series)
+        if fps is not None:
+            fps.discard(fp)
+            if not fps:
+                del self._by_series[series]
+
+    def _remember(self, fp: str, track: _Track) -> None:
+        self._tracks[fp] = track
+        self._by_series.setdefault((track.alert.metric, track.alert.labels), set()).add(fp)
+
+    def _inhibited(self, alert: Alert) -> bool:
+        """A firing, more severe alert of another analyzer on the same metric and labels mutes this one."""
+        for fp in self._by_series.get((alert.metric, alert.labels), set()):
+            track = self._tracks[fp]
+            other = track.alert
+            if (
+                track.status is Status.FIRING
+                and not track.silent
+                and track.severity > alert.severity
+                and other.metric == alert.metric
+                and other.labels == alert.labels
+                and other.analyzer != alert.analyzer
+            ):
+                return True
+        return False
 
     def series_gone(self, metric: str, labels: tuple[tuple[str, str], ...], now: float) -> None:
         """A series stopped being reported (its process exited): resolve what fired on it."""
@@ -142,19 +219,22 @@ class Router:
             if track.status is Status.FIRING and now - track.last_sent >= self.min_interval_secs:
                 held_back, track.held_back, track.last_sent = track.held_back, 0, now
                 repeat = dataclasses.replace(
-                    self._stamp(track.alert, held_back),
+                    self._stamp(track.alert, held_back, {"occurrences": track.occurrences}),
                     status=Status.FIRING,
-                    context={**track.alert.context, "still_firing": True, "repeats": held_back},
                 )
+                repeat.context["still_firing"] = True
                 self.stats.notified += 1
                 self._submit(repeat)
                 sent.append(repeat)
         return sent
 
-    def _stamp(self, alert: Alert, repeats: int) -> Alert:
+    def _stamp(self, alert: Alert, repeats: int, extra: dict[str, object] | None = None) -> Alert:
         context = dict(alert.context)
         if repeats:
             context["repeats"] = repeats
+        for key, value in (extra or {}).items():
+            if key != "occurrences" or (isinstance(value, int) and value > 1):
+                context[key] = value
         return dataclasses.replace(alert, hostname=self.hostname, context=context)
 
     def _prune(self, now: float) -> None:
@@ -163,7 +243,7 @@ class Router:
         self.forget_resolved(now)
         while len(self._tracks) > MAX_TRACKED:  # still too many: forget the oldest
             oldest = min(self._tracks, key=lambda fp: self._tracks[fp].last_sent)
-            del self._tracks[oldest]
+            self._forget(oldest)
 
     def forget_resolved(self, now: float) -> None:
         """Drop resolved fingerprints older than the dedup window (called periodically)."""
@@ -174,4 +254,4 @@ class Router:
             if t.status is Status.RESOLVED and t.last_sent < horizon
         ]
         for fp in stale:
-            del self._tracks[fp]
+            self._forget(fp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 from collections.abc import Sequence
 
@@ -37,12 +38,14 @@ def alert(t: float, status: Status = Status.FIRING, severity: Severity = Severit
     return Alert("threshold", metric, labels, status, severity, 90.0, 85.0, "msg", t)
 
 
-def run_router(events: list[Alert], min_interval: float = 300.0, **kw: Severity) -> list[Alert]:
+def run_router(
+    events: list[Alert], min_interval: float = 300.0, dedup: float = 600.0, **kw: Severity
+) -> list[Alert]:
     async def scenario() -> list[Alert]:
         recorder = Recorder(**kw)
         worker = ChannelWorker(recorder, max_age=float("inf"))  # the events are dated 1970
         worker.start()
-        router = Router("host-1", [worker], min_interval_secs=min_interval, dedup_window_secs=600)
+        router = Router("host-1", [worker], min_interval_secs=min_interval, dedup_window_secs=dedup)
         for event in events:
             router.route(event)
         assert await worker.drain(2.0)
@@ -65,8 +68,8 @@ def test_resolve_is_sent_once_and_only_after_a_sent_firing() -> None:
     sent = run_router([
         alert(0.0, Status.RESOLVED),  # never fired: nothing to resolve
         alert(10.0), alert(20.0), alert(30.0, Status.RESOLVED), alert(40.0, Status.RESOLVED),
-        alert(50.0),  # fires again after resolving: a new transition
-    ])  # fmt: skip
+        alert(50.0),  # fires again after resolving: a new transition (no dedup window here)
+    ], dedup=0)  # fmt: skip
     assert [(a.timestamp, a.status) for a in sent] == [
         (10.0, Status.FIRING), (30.0, Status.RESOLVED), (50.0, Status.FIRING),
     ]  # fmt: skip
@@ -114,3 +117,97 @@ def test_console_line_neutralises_control_characters() -> None:
     assert line.startswith(
         "1970-01-01T00:00:00Z CRITICAL  FIRING   h: disk\\x1b[2J error\\x0afake line"
     )
+
+
+def test_flapping_folds_into_one_alert_and_counts() -> None:
+    events = []
+    for i in range(1000):  # a value wobbling around its level: 1,000 transitions in 1,000 s
+        events.append(alert(float(i), Status.FIRING if i % 2 == 0 else Status.RESOLVED))
+    events.append(alert(5000.0))  # long after the dedup window: news again
+    sent = run_router(events, min_interval=300, dedup=600)
+    # One announcement per dedup window (600 s from the first firing), not 1,000.
+    assert [(a.timestamp, a.status) for a in sent] == [
+        (0.0, Status.FIRING), (1.0, Status.RESOLVED), (600.0, Status.FIRING), (601.0, Status.RESOLVED), (5000.0, Status.FIRING),
+    ]  # fmt: skip
+
+
+def test_repeat_says_how_often_it_flapped() -> None:
+    async def scenario() -> list[Alert]:
+        recorder = Recorder()
+        worker = ChannelWorker(recorder, max_age=float("inf"))
+        worker.start()
+        router = Router("h", [worker], min_interval_secs=300, dedup_window_secs=600)
+        for t, status in ((0.0, Status.FIRING), (10.0, Status.RESOLVED), (20.0, Status.FIRING)):
+            router.route(alert(t, status))
+        router.repeat_due(400.0)
+        assert await worker.drain(2.0)
+        await worker.stop()
+        return recorder.sent
+
+    _, resolved, repeat = asyncio.run(scenario())
+    assert resolved.context["lasted_secs"] == 10
+    assert repeat.context["still_firing"] and repeat.context["occurrences"] == 2
+
+
+def test_a_more_severe_alert_inhibits_a_milder_one_on_the_same_series() -> None:
+    critical = Alert(
+        "threshold",
+        "disk_used_percent",
+        (("mountpoint", "/"),),
+        Status.FIRING,
+        Severity.CRITICAL,
+        97,
+        95,
+        "full",
+        0.0,
+    )
+    trend = Alert(
+        "trend",
+        "disk_used_percent",
+        (("mountpoint", "/"),),
+        Status.FIRING,
+        Severity.WARN,
+        97,
+        100,
+        "filling",
+        1.0,
+    )
+    other = Alert(
+        "trend",
+        "disk_used_percent",
+        (("mountpoint", "/var"),),
+        Status.FIRING,
+        Severity.WARN,
+        50,
+        100,
+        "filling",
+        2.0,
+    )
+    trend_resolved = dataclasses.replace(trend, status=Status.RESOLVED, timestamp=3.0)
+    sent = run_router([critical, trend, other, trend_resolved])
+    assert [(a.analyzer, a.labels) for a in sent] == [
+        ("threshold", (("mountpoint", "/"),)),
+        ("trend", (("mountpoint", "/var"),)),
+    ]
+
+
+def test_a_storm_becomes_a_handful_of_notifications_and_emergency_still_passes() -> None:
+    async def scenario() -> tuple[list[Alert], Router, ChannelWorker]:
+        recorder = Recorder()
+        worker = ChannelWorker(recorder, max_age=float("inf"), max_per_hour=60)
+        worker.start()
+        router = Router("h", [worker], min_interval_secs=300, dedup_window_secs=600)
+        for i in range(100_000):  # 100,000 events in a minute over 2,000 series
+            router.route(alert(i * 0.0006, metric=f"m{i % 2000}"))
+        router.route(alert(60.0, severity=Severity.EMERGENCY, metric="gpu_up"))
+        assert await worker.drain(10.0)
+        await worker.stop()
+        return recorder.sent, router, worker
+
+    sent, router, worker = asyncio.run(scenario())
+    assert len(sent) == 61 and sent[-1].severity is Severity.EMERGENCY
+    assert sent[-1].context["suppressed"] == worker.stats.suppressed
+    assert (
+        worker.stats.suppressed + worker.stats.dropped + 60 == 2000
+    )  # every first firing accounted for
+    assert router.stats.received == 100_001 and router.stats.suppressed == 98_000
