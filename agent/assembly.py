@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from agent import __version__
 from agent.collectors import build_collectors
@@ -23,6 +24,7 @@ from alerting.channels.syslog import SyslogChannel
 from alerting.channels.telegram import TelegramChannel
 from alerting.channels.webhook import WebhookChannel
 from alerting.delivery import ChannelWorker
+from alerting.silences import MaintenanceWindow, SilenceFile
 from analyzers.base import Analyzer
 from analyzers.ema import EmaAnalyzer
 from analyzers.leak import DEFAULT_KINDS, LeakAnalyzer
@@ -246,6 +248,28 @@ def build_channels(settings: Settings, only: str | None = None) -> list[Channel]
         channels.append(SyslogChannel(facility=sy.facility, tag=sy.tag, address=sy.address,
                                       min_severity=Severity.parse(sy.min_severity), send_resolved=sy.send_resolved))  # fmt: skip
     return channels
+
+
+def maintenance_windows(settings: Settings) -> list[MaintenanceWindow]:
+    from datetime import time as dtime
+
+    from alerting.silences import parse_matcher
+
+    return [
+        MaintenanceWindow(
+            m.weekdays,
+            dtime.fromisoformat(m.start),
+            dtime.fromisoformat(m.end),
+            m.timezone,
+            tuple(parse_matcher(x) for x in m.match),
+            m.name,
+        )
+        for m in settings.alerting.maintenance
+    ]
+
+
+def silence_file(settings: Settings) -> SilenceFile:
+    return SilenceFile(Path(settings.agent.data_dir) / "silences.json")
 
 
 def build_workers(settings: Settings, channels: list[Channel]) -> list[ChannelWorker]:

@@ -84,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("file", type=Path, help="CSV with a timestamp,value header (NAB format)")
     replay.add_argument("--metric", required=True, help="metric name the series is replayed as")
     replay.add_argument("--labels", default="", help="labels as k=v,k2=v2")
+    silence = commands.add_parser(
+        "silence", help="add, list or expire silences (the running agent picks them up)"
+    )
+    actions = silence.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="silence alerts matching every --match for a while")
+    add.add_argument("--match", action="append", required=True, metavar="KEY=VALUE",
+                     help="label (or metric, analyzer, severity, host) matcher: k=v, k!=v or k=~regex; repeatable")  # fmt: skip
+    add.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d, 1h30m")
+    add.add_argument("--comment", required=True, help="why (shown by `silence list`)")
+    actions.add_parser("list", help="active and future silences")
+    expire = actions.add_parser("expire", help="end a silence now")
+    expire.add_argument("id")
     return parser
 
 
@@ -122,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return test_alert(loaded, args.channel)
     if args.command == "replay":
         return run_replay(loaded, args)
+    if args.command == "silence":
+        return run_silence(loaded, args)
     return run_daemon(loaded, args.config, args.log_level)
 
 
@@ -255,6 +269,40 @@ def test_alert(loaded: LoadedConfig, only: str | None) -> int:
         print(f"{name}: {'delivered' if error is None else 'FAILED: ' + error}")
         failed += error is not None
     return EXIT_OK if not failed else EXIT_FAILURE
+
+
+def run_silence(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    import getpass
+
+    from agent.assembly import silence_file
+    from alerting.silences import parse_duration, parse_matcher
+
+    store = silence_file(loaded.settings)
+    if args.action == "add":
+        try:
+            matchers = [parse_matcher(m) for m in args.match]
+            duration = parse_duration(args.duration)
+        except ValueError as exc:
+            print(f"sysops-agent silence: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        silence = store.add(matchers, duration, args.comment, getpass.getuser())
+        print(
+            f"{silence.id} until {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(silence.ends))}"
+        )
+        return EXIT_OK
+    if args.action == "expire":
+        if store.expire(args.id):
+            print(f"{args.id} expired")
+            return EXIT_OK
+        print(f"sysops-agent silence: no active silence {args.id}", file=sys.stderr)
+        return EXIT_FAILURE
+    now = time.time()
+    for s in sorted(store.load(), key=lambda s: s.ends):
+        if s.ends > now:
+            match = " ".join(f"{k}{op}{v}" for k, op, v in s.matchers)
+            until = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.ends))
+            print(f"{s.id}  until {until}  {match}  # {s.comment} ({s.created_by})")
+    return EXIT_OK
 
 
 def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:

@@ -518,6 +518,11 @@ class _Validator:
         if pattern and not re.fullmatch(pattern[0], value):
             self.problem(path, pattern[1])
             return _INVALID
+        check = meta.get("check")
+        error = check(value) if check else None
+        if error:
+            self.problem(path, error)
+            return _INVALID
         if secret:
             if not substituted:
                 self.literal_secrets = True

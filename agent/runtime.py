@@ -29,6 +29,8 @@ from agent.assembly import (
     build_channels,
     build_store,
     build_workers,
+    maintenance_windows,
+    silence_file,
     summarize,
     threshold_rules,
 )
@@ -120,6 +122,8 @@ class Agent:
             build_workers(self.settings, build_channels(self.settings)),
             min_interval_secs=self.settings.alerting.min_interval_secs,
             dedup_window_secs=self.settings.alerting.dedup_window_secs,
+            silences=silence_file(self.settings),
+            maintenance=maintenance_windows(self.settings),
         )
         self.supervisor = Supervisor()
         self.collector_errors: Counter[str] = Counter()
@@ -377,6 +381,7 @@ class Agent:
                 workers,
                 min_interval_secs=new.alerting.min_interval_secs,
                 dedup_window_secs=new.alerting.dedup_window_secs,
+                maintenance=maintenance_windows(new),
             )
             self._start_collectors()
             log.info("configuration reloaded from %s", self.config_path)

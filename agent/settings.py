@@ -41,6 +41,7 @@ def opt(
     pattern: tuple[str, str] | None = None,
     required_when_enabled: bool = False,
     default_doc: str | None = None,
+    check: Any = None,
 ) -> Any:
     """A schema field.
 
@@ -62,6 +63,7 @@ def opt(
         "pattern": pattern,
         "required_when_enabled": required_when_enabled,
         "default_doc": default_doc,
+        "check": check,  # value -> error message or None, for rules a type cannot say
     }
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
@@ -508,6 +510,51 @@ class SyslogChannelSettings:
     send_resolved: bool = opt(True, "Also send when an alert resolves.")
 
 
+def _check_timezone(value: str) -> str | None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)"
+    return None
+
+
+def _check_matcher(value: str) -> str | None:
+    from alerting.silences import parse_matcher
+
+    try:
+        parse_matcher(value)
+    except ValueError as exc:
+        return str(exc)
+    except Exception as exc:  # re.error from a bad =~ expression
+        return f"bad regular expression in {value!r}: {exc}"
+    return None
+
+
+_HHMM = (r"([01]\d|2[0-3]):[0-5]\d", "expected a time of day as HH:MM")
+
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    name: str = opt("", "What the window is for (shown in logs).")
+    weekdays: tuple[str, ...] = opt(
+        ("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
+        "Days the window opens.",
+        choices=("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
+    )
+    start: str = opt("00:00", "Local time the window opens (HH:MM).", pattern=_HHMM)
+    end: str = opt(
+        "00:00", "Local time it closes (HH:MM); before start means the next day.", pattern=_HHMM
+    )
+    timezone: str = opt("UTC", "IANA time zone of start and end.", check=_check_timezone)
+    match: tuple[str, ...] = opt(
+        (),
+        "Matchers (key=value, key!=value, key=~regex) an alert must meet; none matches every alert.",
+        check=_check_matcher,
+    )
+
+
 @dataclass(frozen=True)
 class AlertingSettings:
     min_interval_secs: float = opt(
@@ -528,6 +575,9 @@ class AlertingSettings:
     )
     max_age_secs: float = opt(
         3600.0, "A notification older than this is dropped, not delivered late.", gt=0
+    )
+    maintenance: tuple[MaintenanceSettings, ...] = opt(
+        (), "Recurring windows that silence matching alerts."
     )
     console: ConsoleChannelSettings = opt(factory=ConsoleChannelSettings)
     discord: DiscordChannelSettings = opt(factory=DiscordChannelSettings)

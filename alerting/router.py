@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
+from alerting.silences import MaintenanceWindow, SilenceFile
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class RouterStats:
     notified: int = 0
     suppressed: int = 0
     flaps: int = 0  # re-firings within the dedup window, folded into the first alert
+    silenced: int = 0  # matched a silence or a maintenance window
     inhibited: int = 0  # muted by a more severe alert on the same metric and labels
 
 
@@ -59,7 +61,11 @@ class Router:
         *,
         min_interval_secs: float = 300.0,
         dedup_window_secs: float = 600.0,
+        silences: SilenceFile | None = None,
+        maintenance: Sequence[MaintenanceWindow] = (),
     ) -> None:
+        self.silences = silences
+        self.maintenance = list(maintenance)
         self.hostname = hostname
         self.workers = list(workers)
         self.min_interval_secs = min_interval_secs
@@ -77,9 +83,11 @@ class Router:
         *,
         min_interval_secs: float,
         dedup_window_secs: float,
+        maintenance: Sequence[MaintenanceWindow] = (),
     ) -> list[ChannelWorker]:
         """Swap settings and channels, keeping what was already sent; returns the old workers."""
         old = self.workers
+        self.maintenance = list(maintenance)
         self.hostname = hostname
         self.workers = list(workers)
         self.min_interval_secs = min_interval_secs
@@ -139,6 +147,14 @@ class Router:
             return None
         new = track is None or track.status is Status.RESOLVED
         changed = track is not None and (track.severity != alert.severity or track.silent)
+        if self.silenced(alert, now):
+            self.stats.silenced += 1
+            if new:
+                self._remember(
+                    fp,
+                    _Track(Status.FIRING, alert.severity, now, alert, first_fired=now, silent=True),
+                )
+            return None
         if (new or changed) and self._inhibited(alert):
             self.stats.inhibited += 1
             if new:
@@ -169,6 +185,13 @@ class Router:
             return self._stamp(alert, held_back, {"occurrences": track.occurrences})
         track.held_back += 1
         return None
+
+    def silenced(self, alert: Alert, now: float) -> bool:
+        if any(window.silences(alert, now) for window in self.maintenance):
+            return True
+        return self.silences is not None and any(
+            s.silences(alert, now) for s in self.silences.current()
+        )
 
     def _forget(self, fp: str) -> None:
         track = self._tracks.pop(fp)
@@ -216,7 +239,12 @@ class Router:
         if self.min_interval_secs <= 0:
             return sent
         for track in self._tracks.values():
-            if track.status is Status.FIRING and now - track.last_sent >= self.min_interval_secs:
+            due = (
+                track.status is Status.FIRING
+                and not track.silent
+                and now - track.last_sent >= self.min_interval_secs
+            )
+            if due and not self.silenced(track.alert, now):
                 held_back, track.held_back, track.last_sent = track.held_back, 0, now
                 repeat = dataclasses.replace(
                     self._stamp(track.alert, held_back, {"occurrences": track.occurrences}),
