@@ -40,7 +40,10 @@ class _Track:
     held_back: int = 0
     first_fired: float = 0.0
     occurrences: int = 1  # firings of this fingerprint within the dedup window
-    silent: bool = False  # firing without having been announced (a flap, or inhibited)
+    silent: bool = (
+        False  # a flap: firing again without a new announcement (its resolve is not sent)
+    )
+    muted: bool = False  # silenced or inhibited: never announced, not repeated
 
 
 @dataclass
@@ -122,8 +125,10 @@ class Router:
             if track is None or track.status is Status.RESOLVED:
                 return None
             track.status, track.held_back = Status.RESOLVED, 0
-            if track.silent:  # the end of a flap or of an inhibited alert: nobody was told it began
-                track.silent = False
+            if (
+                track.silent or track.muted
+            ):  # the end of a flap or of a muted alert: nobody was told it began
+                track.silent = track.muted = False
                 return None
             track.last_sent = now
             lasted = now - track.first_fired
@@ -146,20 +151,20 @@ class Router:
             self.stats.flaps += 1
             return None
         new = track is None or track.status is Status.RESOLVED
-        changed = track is not None and (track.severity != alert.severity or track.silent)
+        changed = track is not None and (track.severity != alert.severity or track.muted)
         if self.silenced(alert, now):
             self.stats.silenced += 1
             if new:
                 self._remember(
                     fp,
-                    _Track(Status.FIRING, alert.severity, now, alert, first_fired=now, silent=True),
+                    _Track(Status.FIRING, alert.severity, now, alert, first_fired=now, muted=True),
                 )
             return None
         if (new or changed) and self._inhibited(alert):
             self.stats.inhibited += 1
             if new:
                 muted = _Track(
-                    Status.FIRING, alert.severity, now, alert, first_fired=now, silent=True
+                    Status.FIRING, alert.severity, now, alert, first_fired=now, muted=True
                 )
                 self._remember(fp, muted)
             return None
@@ -213,7 +218,7 @@ class Router:
             other = track.alert
             if (
                 track.status is Status.FIRING
-                and not track.silent
+                and not track.muted
                 and track.severity > alert.severity
                 and other.metric == alert.metric
                 and other.labels == alert.labels
@@ -241,7 +246,7 @@ class Router:
         for track in self._tracks.values():
             due = (
                 track.status is Status.FIRING
-                and not track.silent
+                and not track.muted
                 and now - track.last_sent >= self.min_interval_secs
             )
             if due and not self.silenced(track.alert, now):
