@@ -6,6 +6,7 @@ exactly what the daemon would run.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from alerting.channels.syslog import SyslogChannel
 from alerting.channels.telegram import TelegramChannel
 from alerting.channels.webhook import WebhookChannel
 from alerting.delivery import ChannelWorker
+from alerting.outbox import MemoryOutbox, Outbox, SqliteOutbox
 from alerting.silences import MaintenanceWindow, SilenceFile
 from analyzers.base import Analyzer
 from analyzers.ema import EmaAnalyzer
@@ -31,6 +33,8 @@ from analyzers.leak import DEFAULT_KINDS, LeakAnalyzer
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
 from analyzers.trend import TrendAnalyzer
 from analyzers.zscore import ZScoreAnalyzer
+
+log = logging.getLogger(__name__)
 
 CHANNELS = ("console", "webhook", "discord", "slack", "telegram", "email", "syslog")
 
@@ -272,18 +276,38 @@ def silence_file(settings: Settings) -> SilenceFile:
     return SilenceFile(Path(settings.agent.data_dir) / "silences.json")
 
 
-def build_workers(settings: Settings, channels: list[Channel]) -> list[ChannelWorker]:
+def build_workers(
+    settings: Settings, channels: list[Channel], outbox: Outbox | None = None
+) -> list[ChannelWorker]:
     a = settings.alerting
     return [
         ChannelWorker(
             c,
+            outbox=outbox,
             group_wait=a.group_wait_secs,
             max_per_hour=a.max_alerts_per_hour,
             emergency_bypass=a.emergency_bypass_rate_limit,
             max_age=a.max_age_secs,
+            park_secs=a.backlog_retry_secs,
         )
         for c in channels
     ]
+
+
+def open_outbox(settings: Settings) -> Outbox:
+    """The durable outbox in data_dir; in memory (and said so) if it cannot be opened."""
+    import sqlite3
+
+    path = Path(settings.agent.data_dir) / "outbox.db"
+    try:
+        return SqliteOutbox(path)
+    except (OSError, sqlite3.Error) as exc:
+        log.error(
+            "cannot open the outbox %s (%s): undelivered alerts will not survive a restart",
+            path,
+            exc,
+        )
+        return MemoryOutbox()
 
 
 class _NoStats:

@@ -30,6 +30,7 @@ from agent.assembly import (
     build_store,
     build_workers,
     maintenance_windows,
+    open_outbox,
     silence_file,
     summarize,
     threshold_rules,
@@ -115,11 +116,13 @@ class Agent:
         self.config_path = config_path
         self.log_level_override = log_level_override
         self.store = build_store(self.settings)
+        Path(self.settings.agent.data_dir).mkdir(mode=0o750, parents=True, exist_ok=True)
+        self.outbox = open_outbox(self.settings)
         self.analyzers = build_analyzers(self.settings)
         self.analyzer_errors: Counter[str] = Counter()
         self.router = Router(
             self.settings.agent.hostname,
-            build_workers(self.settings, build_channels(self.settings)),
+            build_workers(self.settings, build_channels(self.settings), self.outbox),
             min_interval_secs=self.settings.alerting.min_interval_secs,
             dedup_window_secs=self.settings.alerting.dedup_window_secs,
             silences=silence_file(self.settings),
@@ -188,7 +191,8 @@ class Agent:
         for worker, drained in zip(workers, results, strict=True):
             if not drained:
                 log.error(
-                    "channel %s: %d alert(s) not delivered before the %.0f s shutdown deadline",
+                    "channel %s: %d alert(s) not delivered before the %.0f s shutdown deadline; "
+                    "they stay in the outbox for the next start",
                     worker.name, worker.pending, timeout,
                 )  # fmt: skip
         await asyncio.gather(*(w.stop() for w in workers))
@@ -373,7 +377,7 @@ class Agent:
             for analyzer in self.analyzers:
                 if isinstance(analyzer, ThresholdAnalyzer):
                     analyzer.reconfigure(threshold_rules(new))
-            workers = build_workers(new, build_channels(new))
+            workers = build_workers(new, build_channels(new), self.outbox)
             for worker in workers:
                 worker.start()
             old = self.router.reconfigure(

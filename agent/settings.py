@@ -579,6 +579,12 @@ class AlertingSettings:
     maintenance: tuple[MaintenanceSettings, ...] = opt(
         (), "Recurring windows that silence matching alerts."
     )
+    backlog_retry_secs: float = opt(
+        30.0,
+        "When a channel's quick retries failed, its backlog waits this long before the next try.",
+        gt=0,
+        le=3600,
+    )
     console: ConsoleChannelSettings = opt(factory=ConsoleChannelSettings)
     discord: DiscordChannelSettings = opt(factory=DiscordChannelSettings)
     slack: SlackChannelSettings = opt(factory=SlackChannelSettings)

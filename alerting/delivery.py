@@ -1,4 +1,4 @@
-"""Per-channel delivery workers: grouping, budget, pacing, retries, isolation.
+"""Per-channel delivery workers: durable backlog, grouping, budget, pacing, retries, isolation.
 
 Each channel has its own worker task, so a hung or dead endpoint only delays
 its own alerts.  For channels people read, what becomes ready within the group
@@ -8,7 +8,11 @@ counted and said in the next message.  Sends are paced to the API's documented
 rate; failures are retried with exponential backoff and full jitter, and a
 far side's Retry-After pauses the whole channel.  Alerts older than `max_age`
 are dropped rather than delivered days late.  A channel whose endpoint is gone
-(401/403/404) is marked dead instead of being hammered.
+(401/403/404) is marked dead instead of being hammered.  Everything waits in
+the outbox (`alerting.outbox`), so a far side that is away for an hour, or an
+agent killed in the middle, loses nothing: after the quick retries the backlog
+waits `park_secs` and is tried again, oldest first, until it is delivered or
+too old.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from dataclasses import dataclass
 
 from alerting.alert import Alert, Severity
 from alerting.channels.base import Channel, DeliveryError
+from alerting.outbox import MemoryOutbox, Outbox
 
 log = logging.getLogger(__name__)
 
-QUEUE_LIMIT = 1000
+GROUP_MAX = 50  # alerts in one grouped message (the channel splits it further for its limits)
+PARK_SECS = 30.0  # after the quick retries failed, the pause before the backlog is tried again
 BACKOFF_BASE_SECS = 1.0
 BACKOFF_MAX_SECS = 60.0
 # A guard above the channel's own timeouts, so a channel bug cannot hang its worker.
@@ -40,7 +46,7 @@ class DeliveryStats:
     sent: int = 0
     failed: int = 0
     retries: int = 0
-    dropped: int = 0  # queue overflow
+    parked: int = 0  # times the quick retries ran out and the backlog waited
     expired: int = 0  # older than max_age when their turn came
     suppressed: int = 0  # held back by the hourly budget
     messages: int = 0
@@ -58,24 +64,27 @@ class ChannelWorker:
         self,
         channel: Channel,
         *,
-        queue_limit: int = QUEUE_LIMIT,
+        outbox: Outbox | None = None,
         backoff_base: float = BACKOFF_BASE_SECS,
         group_wait: float = 10.0,
         max_per_hour: int = 60,
         emergency_bypass: bool = True,
         max_age: float = HOUR,
+        park_secs: float = PARK_SECS,
     ) -> None:
         self.channel = channel
+        self.outbox: Outbox = outbox if outbox is not None else MemoryOutbox()
         self.backoff_base = backoff_base
         self.group_wait = group_wait if channel.groups else 0.0
         self.max_per_hour = max_per_hour
         self.emergency_bypass = emergency_bypass
         self.max_age = max_age
+        self.park_secs = park_secs
         self.stats = DeliveryStats()
         self.dead: str | None = None
-        self._queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=queue_limit)
+        self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._busy = 0
+        self._busy = False
         self._recent: deque[float] = deque()  # send times within the last hour, for the budget
         self._held_back = 0  # suppressed since the last delivered message
         self._last_send = 0.0
@@ -91,24 +100,22 @@ class ChannelWorker:
             )
 
     def submit(self, alert: Alert) -> None:
-        """Queue an alert; when the queue is full the oldest one is dropped and counted."""
-        if self._queue.full():
-            self._queue.get_nowait()
-            self._queue.task_done()
-            self.stats.dropped += 1
-            log.warning("channel %s: queue full, dropped the oldest alert", self.channel.name)
-        self._queue.put_nowait(alert)
+        """Persist the alert for this channel (before any attempt) and wake the worker."""
+        self.outbox.add(self.channel.name, alert)
+        self._wakeup.set()
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize() + self._busy
+        return self.outbox.count(self.channel.name)
 
     async def drain(self, timeout: float) -> bool:
-        """Wait until everything queued was delivered or given up; False on timeout."""
-        try:
-            await asyncio.wait_for(self._queue.join(), timeout)
-        except TimeoutError:
-            return False
+        """Wait until the backlog is delivered or given up; False on timeout (it stays in the outbox)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.pending or self._busy:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
         return True
 
     async def stop(self) -> None:
@@ -122,59 +129,75 @@ class ChannelWorker:
     # -- the loop --------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+        name = self.channel.name
         while True:
-            batch = [await self._queue.get()]
-            if self.group_wait > 0:
-                deadline = loop.time() + self.group_wait
-                while (remaining := deadline - loop.time()) > 0:
-                    try:
-                        batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                    except TimeoutError:
-                        break
-            self._busy = len(batch)
+            rows = self.outbox.pending(name, 1)
+            if not rows:
+                self._wakeup.clear()
+                if not self.outbox.pending(name, 1):
+                    await self._wakeup.wait()
+                continue
+            if self.group_wait > 0 and time.time() - rows[0][1].timestamp < self.group_wait:
+                await asyncio.sleep(self.group_wait)  # let what is about to come join the message
+            rows = self.outbox.pending(name, GROUP_MAX if self.channel.groups else 1)
+            self._busy = True
             try:
-                await self._deliver(self._admit(batch))
+                await self._handle(rows)
             except Exception:  # a channel bug must not kill the worker
-                self.stats.failed += len(batch)
-                log.exception("channel %s: unexpected error while sending", self.channel.name)
+                self.stats.failed += len(rows)
+                self.outbox.remove([row for row, _ in rows])
+                log.exception("channel %s: unexpected error while sending", name)
             finally:
-                self._busy = 0
-                for _ in batch:
-                    self._queue.task_done()
+                self._busy = False
 
-    def _admit(self, batch: list[Alert]) -> list[Alert]:
+    async def _handle(self, rows: list[tuple[int, Alert]]) -> None:
+        admitted, discarded = self._admit(rows)
+        self.outbox.remove(discarded)
+        if not admitted:
+            return
+        if await self._deliver([alert for _, alert in admitted]):
+            self.outbox.remove([row for row, _ in admitted])
+        else:  # the far side is away: the rows stay, and the channel waits before trying again
+            self.stats.parked += 1
+            await asyncio.sleep(self.park_secs)
+
+    def _admit(self, rows: list[tuple[int, Alert]]) -> tuple[list[tuple[int, Alert]], list[int]]:
         """Drop what is too old, apply the hourly budget, and say what was held back."""
         now = time.time()
         while self._recent and self._recent[0] < now - HOUR:
             self._recent.popleft()
-        admitted = []
-        for alert in batch:
+        admitted: list[tuple[int, Alert]] = []
+        discarded: list[int] = []
+        for row, alert in rows:
             if now - alert.timestamp > self.max_age:
                 self.stats.expired += 1
+                discarded.append(row)
                 continue
             bypass = self.emergency_bypass and alert.severity is Severity.EMERGENCY
             if not bypass and len(self._recent) >= self.max_per_hour:
                 self.stats.suppressed += 1
                 self._held_back += 1
+                discarded.append(row)
                 continue
             self._recent.append(now)
-            admitted.append(alert)
+            admitted.append((row, alert))
         if admitted and self._held_back:
-            first = admitted[0]
-            admitted[0] = dataclasses.replace(
-                first, context={**first.context, "suppressed": self._held_back}
+            row, first = admitted[0]
+            admitted[0] = (
+                row,
+                dataclasses.replace(
+                    first, context={**first.context, "suppressed": self._held_back}
+                ),
             )
             self._held_back = 0
-        return admitted
+        return admitted, discarded
 
-    async def _deliver(self, alerts: list[Alert]) -> None:
-        if not alerts:
-            return
+    async def _deliver(self, alerts: list[Alert]) -> bool:
+        """True when the alerts are done with (delivered, or given up for good); False to retry later."""
         name = self.channel.name
         if self.dead is not None:
             self.stats.failed += len(alerts)
-            return
+            return True
         attempts = 1 + max(0, self.channel.retry_count)
         for attempt in range(attempts):
             wait = self._last_send + self.channel.pace_secs - time.monotonic()
@@ -192,17 +215,16 @@ class ChannelWorker:
                         name,
                         exc,
                     )
-                    return
-                if attempt + 1 >= attempts or not exc.retryable:
+                    return True
+                if not exc.retryable:
                     self.stats.failed += len(alerts)
+                    log.error("channel %s: giving up on %d alert(s): %s", name, len(alerts), exc)
+                    return True
+                if attempt + 1 >= attempts:
                     log.error(
-                        "channel %s: giving up on %d alert(s) after %d attempt(s): %s",
-                        name,
-                        len(alerts),
-                        attempt + 1,
-                        exc,
+                        "channel %s: %s; keeping %d alert(s) for later", name, exc, len(alerts)
                     )
-                    return
+                    return False
                 delay = (
                     exc.retry_after
                     if exc.retry_after is not None
@@ -212,10 +234,14 @@ class ChannelWorker:
                 log.warning("channel %s: %s; retrying in %.1f s", name, exc, delay)
                 await asyncio.sleep(delay)
             except TimeoutError:
-                self.stats.failed += len(alerts)
-                log.error("channel %s: send did not finish in %.0f s", name, ATTEMPT_TIMEOUT_SECS)
-                return
+                log.error(
+                    "channel %s: send did not finish in %.0f s; keeping it for later",
+                    name,
+                    ATTEMPT_TIMEOUT_SECS,
+                )
+                return False
             else:
                 self.stats.sent += len(alerts)
                 self.stats.messages += 1
-                return
+                return True
+        return False

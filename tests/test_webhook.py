@@ -91,11 +91,24 @@ def test_client_errors_are_not_retried_and_url_is_not_logged(
     assert "secret-token-123" not in caplog.text
 
 
-def test_retries_are_bounded(http_receiver: HttpReceiver) -> None:
-    http_receiver.script = [(500, {})] * 10
-    worker = deliver(http_receiver, retry_count=2)
-    assert len(http_receiver.requests) == 3
-    assert worker.stats.failed == 1
+def test_retries_are_bounded_then_the_backlog_waits_and_nothing_is_lost(
+    http_receiver: HttpReceiver,
+) -> None:
+    http_receiver.script = [(500, {})] * 3  # three failures, then the endpoint is back
+
+    async def scenario() -> ChannelWorker:
+        channel = WebhookChannel(http_receiver.url + "/hook", retry_count=2, timeout_secs=5)
+        worker = ChannelWorker(channel, backoff_base=0.01, max_age=float("inf"), park_secs=0.3)
+        worker.start()
+        worker.submit(ALERT)
+        await asyncio.sleep(0.2)
+        assert len(http_receiver.requests) == 3 and worker.pending == 1  # quick retries spent, kept
+        assert await worker.drain(10.0)
+        await worker.stop()
+        return worker
+
+    worker = asyncio.run(scenario())
+    assert len(http_receiver.requests) == 4 and worker.stats.parked == 1 and worker.stats.sent == 1
 
 
 def test_unreachable_endpoint_is_a_retryable_error() -> None:

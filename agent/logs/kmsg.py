@@ -110,6 +110,7 @@ class KmsgSource:
             while True:
                 last_seq = self._drain(fd, last_seq, emit)
                 self.positions.set("kmsg", {"boot_id": current_boot, "seq": last_seq})
+                self.positions.save()  # after the alerts of these records are in the outbox
                 readable.clear()
                 await readable.wait()
         finally:

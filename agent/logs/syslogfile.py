@@ -172,8 +172,11 @@ class SyslogSource:
 
     def poll(self, emit: Callable[[LogLine], None]) -> None:
         for tail in self.tails:
-            for text in tail.poll():
+            lines = tail.poll()
+            for text in lines:
                 emit(parse_syslog_line(text, source=str(tail.path)))
+            if lines:  # the alerts are in the outbox: now the position may move past their lines
+                tail.positions.save()
 
     async def run(self, emit: Callable[[LogLine], None]) -> None:
         if not self.tails:
