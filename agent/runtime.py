@@ -42,6 +42,7 @@ from agent.logs.watch import LogWatch
 from agent.logsetup import set_level
 from agent.schedule import Ticker
 from agent.settings import Settings
+from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.router import Router
 from analyzers.base import Batch
@@ -136,6 +137,7 @@ class Agent:
         self.absent: dict[str, str] = {}
         self._loop_lag = 0.0
         self._failing: dict[str, str] = {}  # collector -> the cause last logged
+        self._failing_channels: set[str] = set()
         self._collector_tasks: list[str] = []
         self.logs: LogWatch | None = None
         self._stopping = asyncio.Event()
@@ -335,6 +337,7 @@ class Agent:
             await asyncio.sleep(REPEAT_CHECK_SECS)
             now = time.time()
             self.router.repeat_due(now)
+            self.check_channels(now)
             if self.logs is not None:
                 self.logs.tick(now)
             if time.monotonic() - last_retire < HOUSEKEEPING_SECS:
@@ -350,6 +353,33 @@ class Agent:
                     analyzer.forget(stale)
                 self.store.retire(stale)
             self.router.forget_resolved(now)
+
+    def check_channels(self, now: float) -> None:
+        """A channel that keeps failing (dead, or a backlog that cannot go out) is announced elsewhere."""
+        for worker in self.router.workers:
+            failing = worker.dead is not None or worker.failing
+            was = worker.name in self._failing_channels
+            if failing == was:
+                continue
+            if failing:
+                self._failing_channels.add(worker.name)
+            else:
+                self._failing_channels.discard(worker.name)
+            reason = (
+                worker.dead
+                or f"{worker.pending} alert(s) waiting, the far side does not accept them"
+            )
+            if failing:
+                message = f"alert channel {worker.name} is failing: {reason}"
+            else:
+                message = f"alert channel {worker.name} delivers again"
+            self.router.route(
+                Alert(
+                    "agent", "agent_channel_failing", (("channel", worker.name),),
+                    Status.FIRING if failing else Status.RESOLVED, Severity.CRITICAL, float(failing), None,
+                    message, now,
+                )
+            )  # fmt: skip
 
     # -- reload --------------------------------------------------------------------------
 

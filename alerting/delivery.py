@@ -82,6 +82,7 @@ class ChannelWorker:
         self.park_secs = park_secs
         self.stats = DeliveryStats()
         self.dead: str | None = None
+        self.failing = False  # the last try ran out of quick retries; cleared by the next delivery
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
@@ -157,7 +158,9 @@ class ChannelWorker:
             return
         if await self._deliver([alert for _, alert in admitted]):
             self.outbox.remove([row for row, _ in admitted])
+            self.failing = False
         else:  # the far side is away: the rows stay, and the channel waits before trying again
+            self.failing = True
             self.stats.parked += 1
             await asyncio.sleep(self.park_secs)
 

@@ -11,6 +11,7 @@ import pytest
 from agent.collectors.base import Samples, SourceMissing
 from agent.config import parse_config_text
 from agent.runtime import Agent
+from alerting.alert import Severity
 
 
 class Absent:
@@ -54,3 +55,51 @@ def test_absent_source_is_said_once_and_the_domain_stops(
     assert caplog.text.count("collector disk failed") == 1  # the same cause is logged once
     stats = agent.collector_stats()
     assert stats["disk"][1] == 3 and stats["disk"][0] >= 0
+
+
+def test_a_failing_channel_is_announced_through_the_others(tmp_path: Path) -> None:
+    from alerting.channels.base import DeliveryError
+    from alerting.delivery import ChannelWorker
+    from tests.test_router import Recorder
+
+    class Broken(Recorder):
+        name = "broken"
+        retry_count = 0
+
+        async def send(self, alerts):  # type: ignore[no-untyped-def]
+            raise DeliveryError("HTTP 503", retryable=True)
+
+    loaded = parse_config_text(f'[agent]\ndata_dir = "{tmp_path}"\n', "t.toml")
+
+    async def scenario() -> list:
+        agent = Agent(loaded)
+        good, broken = Recorder(), Broken()
+        workers = [
+            ChannelWorker(good, max_age=float("inf")),
+            ChannelWorker(broken, park_secs=60, max_age=float("inf")),
+        ]
+        agent.router.workers = workers
+        for w in workers:
+            w.start()
+        import time as _time
+
+        from alerting.alert import Alert, Severity, Status
+
+        agent.router.route(
+            Alert("t", "m", (), Status.FIRING, Severity.WARN, 1, 0, "x", _time.time())
+        )
+        await asyncio.sleep(0.3)
+        agent.check_channels(_time.time())
+        agent.check_channels(_time.time())  # still failing: said once
+        await asyncio.sleep(0.3)
+        for w in workers:
+            await w.stop()
+        return good.sent
+
+    sent = asyncio.run(scenario())
+    failing = [a for a in sent if a.metric == "agent_channel_failing"]
+    assert (
+        len(failing) == 1
+        and dict(failing[0].labels) == {"channel": "broken"}
+        and failing[0].severity is Severity.CRITICAL
+    )
