@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -23,6 +24,8 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from agent.assembly import (
     build_analyzers,
@@ -44,8 +47,9 @@ from agent.schedule import Ticker
 from agent.settings import Settings
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
+from alerting.format import sparkline
 from alerting.router import Router
-from analyzers.base import Batch
+from analyzers.base import Batch, SeriesKey
 from analyzers.threshold import ThresholdAnalyzer
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,11 @@ RESTART_MAX_SECS = 60.0
 # A task that ran this long before failing starts its backoff from scratch.
 HEALTHY_RUN_SECS = 300.0
 HOUSEKEEPING_SECS = 60.0
+# Alerts on these metrics carry the top processes by this metric.
+TOP_PROCESS_METRIC = {
+    "cpu_usage_percent": "process_cpu_percent",
+    "memory_used_percent": "process_rss_bytes",
+}
 REPEAT_CHECK_SECS = 5.0
 
 
@@ -291,6 +300,33 @@ class Agent:
             self.analyze(batch)
         return True
 
+    def enrich(self, alert: Alert) -> Alert:
+        """What helps at 3 a.m.: the last hour as a sparkline, the top processes for CPU and memory."""
+        if alert.status is Status.RESOLVED:
+            return alert
+        context = dict(alert.context)
+        sid = self.store.find(SeriesKey(alert.metric, alert.labels))
+        if sid is not None:
+            _, values = self.store.window(sid, last=360)
+            if values.size >= 2:
+                chunks = np.array_split(values, min(40, values.size))
+                context["sparkline"] = sparkline([float(c.mean()) for c in chunks])
+        top_metric = TOP_PROCESS_METRIC.get(alert.metric)
+        if top_metric is not None:
+            ranked = sorted(self.store.latest_by_metric(top_metric), key=lambda kv: -kv[1])[:3]
+            shown = []
+            for key, value in ranked:
+                labels = dict(key.labels)
+                amount = (
+                    f"{value:.0f}%"
+                    if top_metric.endswith("_percent")
+                    else f"{value / 2**20:.0f} MiB"
+                )
+                shown.append(f"{labels.get('comm', '?')} (pid {labels.get('pid', '?')}) {amount}")
+            if shown:
+                context["top_processes"] = ", ".join(shown)
+        return dataclasses.replace(alert, context=context)
+
     # -- AgentStats, for the self collector ----------------------------------------------
 
     def collector_stats(self) -> dict[str, tuple[float, int, int]]:
@@ -318,7 +354,7 @@ class Agent:
                     )
                 continue
             for alert in alerts:
-                self.router.route(alert)
+                self.router.route(self.enrich(alert))
 
     def _collector_failed(self, name: str, exc: Exception) -> None:
         """Count every failure; log each distinct cause once, until the collector recovers."""

@@ -310,6 +310,16 @@ class Store:
         _, values = self.window(series_id, last=1)
         return float(values[0]) if values.size else None
 
+    def latest_by_metric(self, metric: str) -> list[tuple[SeriesKey, float]]:
+        """The newest value of every series of a metric (for context such as the top processes)."""
+        out = []
+        for key, sid in self._ids.items():
+            if key.metric == metric:
+                value = self.latest(sid)
+                if value is not None:
+                    out.append((key, value))
+        return out
+
     def latest_of(self, key: SeriesKey) -> float | None:
         sid = self._ids.get(key)
         return None if sid is None else self.latest(sid)

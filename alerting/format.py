@@ -79,6 +79,8 @@ def facts(alert: Alert) -> list[tuple[str, str]]:
         out.append(("Last hour", str(ctx["sparkline"])))
     if ctx.get("top_processes"):
         out.append(("Top processes", str(ctx["top_processes"])))
+    if ctx.get("lasted_secs") is not None:
+        out.append(("Lasted", _duration(float(ctx["lasted_secs"]))))
     if ctx.get("occurrences"):
         out.append(("Occurrences", str(ctx["occurrences"])))
     if ctx.get("suppressed"):
@@ -88,6 +90,15 @@ def facts(alert: Alert) -> list[tuple[str, str]]:
     if ctx.get("still_firing"):
         out.append(("Note", "still firing"))
     return out
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"{seconds:.0f} s"
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def log_line(alert: Alert) -> str | None:

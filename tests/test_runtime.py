@@ -103,3 +103,24 @@ def test_a_failing_channel_is_announced_through_the_others(tmp_path: Path) -> No
         and dict(failing[0].labels) == {"channel": "broken"}
         and failing[0].severity is Severity.CRITICAL
     )
+
+
+def test_alerts_carry_a_sparkline_and_the_top_processes(tmp_path: Path) -> None:
+    import numpy as np
+
+    from alerting.alert import Alert, Status
+    from analyzers.base import SeriesKey
+
+    agent = Agent(parse_config_text(f'[agent]\ndata_dir = "{tmp_path}"\n', "t.toml"))
+    cpu = SeriesKey.of("cpu_usage_percent")
+    procs = (SeriesKey.of("process_cpu_percent", pid="1", comm="java", user="a"),
+             SeriesKey.of("process_cpu_percent", pid="2", comm="idle", user="b"))  # fmt: skip
+    for t in range(60):
+        agent.store.write_samples(float(t), (cpu,), np.array([float(t)]))
+    agent.store.write_samples(61.0, procs, np.array([87.0, 1.0]))
+    alert = Alert(
+        "threshold", "cpu_usage_percent", (), Status.FIRING, Severity.WARN, 95, 90, "cpu", 61.0
+    )
+    context = agent.enrich(alert).context
+    assert context["sparkline"][0] == "▁" and context["sparkline"][-1] == "█"
+    assert context["top_processes"] == "java (pid 1) 87%, idle (pid 2) 1%"
