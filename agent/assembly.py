@@ -20,6 +20,7 @@ from alerting.channels.base import Channel
 from alerting.channels.console import ConsoleChannel
 from alerting.channels.discord import DiscordChannel
 from alerting.channels.email import EmailChannel
+from alerting.channels.nats import NatsChannel
 from alerting.channels.slack import SlackChannel
 from alerting.channels.syslog import SyslogChannel
 from alerting.channels.telegram import TelegramChannel
@@ -247,6 +248,19 @@ def build_channels(settings: Settings, only: str | None = None) -> list[Channel]
                 send_resolved=e.send_resolved,
             )
         )
+    n = settings.nats
+    if n.enabled and n.include_alerts and only in (None, "nats"):
+        channels.append(
+            NatsChannel(
+                list(n.urls) or [n.url],
+                settings.agent.hostname,
+                subject_prefix=n.subject_prefix,
+                token=n.token.reveal() if n.token else None,
+                user=n.user,
+                password=n.password.reveal() if n.password else None,
+                credentials_file=n.credential_file,
+            )
+        )
     if wanted("syslog"):
         sy = a.syslog
         channels.append(SyslogChannel(facility=sy.facility, tag=sy.tag, address=sy.address,
@@ -337,12 +351,16 @@ def summarize(settings: Settings) -> Summary:
     collectors = tuple((c.name, interval) for c, interval in build_collectors(settings, _NoStats()))
     a = settings.alerting
     enabled = [name for name in CHANNELS if getattr(a, name).enabled]
+    if settings.nats.enabled and settings.nats.include_alerts:
+        enabled.append("nats")
     unavailable: tuple[str, ...] = ()
     notes = []
     if not enabled:
         notes.append("no alert channel that this version can deliver to is enabled")
     if settings.nats.enabled:
-        notes.append("nats is enabled but NATS publishing is not part of this version yet")
+        notes.append(
+            "nats: alerts are published; metrics, inventory and heartbeats are not part of this version yet"
+        )
     if settings.prometheus.enabled:
         notes.append("prometheus is enabled but the exporter is not part of this version yet")
     if settings.storage.sqlite_enabled:

@@ -1,0 +1,106 @@
+"""The NATS channel against a real nats-server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alerting.alert import Alert, Severity, Status
+from alerting.channels.base import DeliveryError
+from alerting.channels.nats import NatsChannel, subject_token
+
+
+def nats_server_binary() -> str:
+    found = shutil.which("nats-server") or next(
+        (p for p in ("/usr/sbin/nats-server", "/usr/bin/nats-server") if Path(p).exists()), None
+    )
+    if found is None:
+        pytest.fail(
+            "nats-server is not installed (scripts/test installs Debian's nats-server package)"
+        )
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    try:
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+ALERT = Alert("threshold", "gpu_temperature_celsius", (("gpu", "0"),), Status.FIRING, Severity.CRITICAL, 91.0, 85.0,
+              "GPU 0 is hot", 1_700_000_000.0, hostname="gpu-01.example.com", context={"line": "x"})  # fmt: skip
+
+
+def test_subject_tokens() -> None:
+    assert subject_token("web-01.example.com") == "web-01_example_com"
+    assert subject_token("a b*>") == "a_b__"
+
+
+def test_alert_published_on_the_host_subject(nats_url: str) -> None:
+    import nats
+
+    async def scenario() -> tuple[str, dict[str, object]]:
+        subscriber = await nats.connect(nats_url)
+        received: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+
+        async def handler(msg: object) -> None:
+            await received.put((msg.subject, msg.data))  # type: ignore[attr-defined]
+
+        await subscriber.subscribe("sysops.*.alerts", cb=handler)
+        await subscriber.flush()
+        channel = NatsChannel([nats_url], "gpu-01.example.com")
+        await channel.send([ALERT])
+        subject, data = await asyncio.wait_for(received.get(), 5)
+        await channel.close()
+        await subscriber.close()
+        return subject, json.loads(data)
+
+    subject, body = asyncio.run(scenario())
+    assert subject == "sysops.gpu-01_example_com.alerts"
+    assert (
+        body["hostname"] == "gpu-01.example.com"
+        and body["severity"] == "critical"
+        and body["status"] == "firing"
+    )
+    assert (
+        body["labels"] == {"gpu": "0"}
+        and body["context"] == {"line": "x"}
+        and body["fingerprint"] == ALERT.fingerprint
+    )
+
+
+def test_no_server_is_a_retryable_error() -> None:
+    channel = NatsChannel([f"nats://127.0.0.1:{free_port()}"], "h", connect_timeout=0.5)
+    with pytest.raises(DeliveryError) as info:
+        asyncio.run(channel.send([ALERT]))
+    assert info.value.retryable
