@@ -207,6 +207,12 @@ class Agent:
                     worker.name, worker.pending, timeout,
                 )  # fmt: skip
         await asyncio.gather(*(w.stop() for w in workers))
+        for w in workers:
+            s = w.stats
+            log.info(
+                "channel %s: sent %d, failed %d, expired %d, suppressed %d, retries %d, pending %d",
+                w.name, s.sent, s.failed, s.expired, s.suppressed, s.retries, w.pending,
+            )  # fmt: skip
 
     def _prepare_dirs(self) -> None:
         data_dir = Path(self.settings.agent.data_dir)
@@ -333,6 +339,12 @@ class Agent:
         return {
             name: (duration, self.collector_errors[name], self.skipped_ticks[name])
             for name, duration in self.durations.items()
+        }
+
+    def channel_stats(self) -> dict[str, tuple[int, int, int, int, int]]:
+        return {
+            w.name: (w.stats.sent, w.stats.failed, w.stats.expired, w.stats.suppressed, w.pending)
+            for w in self.router.workers
         }
 
     def take_loop_lag(self) -> float:

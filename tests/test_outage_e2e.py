@@ -70,15 +70,17 @@ def test_kill_9_mid_outage_then_every_alert_once_in_order(
     agent.wait(timeout=10)
     assert (tmp_path / "data/outbox.db").exists()
     with http_receiver.arrived:
-        http_receiver.script.clear()  # the endpoint is back
+        http_receiver.script[:] = [
+            (429, {"Retry-After": "1"})
+        ] * 2  # back, but rate limiting at first
         failed_attempts = len(http_receiver.requests)
         http_receiver.requests.clear()
     agent = start(config, tmp_path, 2)
-    wait_until(lambda: len(http_receiver.requests) >= 8, 20, "the backlog after the restart")
+    wait_until(lambda: len(http_receiver.requests) >= 10, 30, "the backlog after the restart")
     time.sleep(1.0)  # anything extra (a duplicate) would arrive now
     agent.send_signal(signal.SIGTERM)
     assert agent.wait(timeout=10) == 0
-    delivered = [json.loads(r.body) for r in http_receiver.requests]
+    delivered = [json.loads(r.body) for r in http_receiver.requests[2:]]  # after the two 429s
     order = [d["labels"]["n"] for d in delivered]
     assert order == [str(i) for i in range(8)], (order, failed_attempts)
     assert all(
@@ -86,3 +88,7 @@ def test_kill_9_mid_outage_then_every_alert_once_in_order(
         and d["context"]["line"].endswith(f"incident {d['labels']['n']}")
         for d in delivered
     )
+    # The counts say so: all sent, nothing failed, expired or held back, nothing left.
+    log_text = (tmp_path / "err2").read_text()
+    assert "channel webhook: sent 8, failed 0, expired 0, suppressed 0, retries " in log_text
+    assert log_text.rstrip().splitlines()[-2].endswith("pending 0")

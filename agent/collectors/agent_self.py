@@ -32,6 +32,11 @@ METRICS: tuple[MetricSpec, ...] = (
     gauge("agent_collector_duration_seconds", "seconds", ("collector",), _SELF, "Wall time of the collector's last tick."),
     counter("agent_collector_errors_total", "errors", ("collector",), _SELF, "Failed ticks of the collector since start."),
     counter("agent_collector_skipped_ticks_total", "ticks", ("collector",), _SELF, "Ticks skipped because the collector fell behind."),
+    counter("agent_alerts_sent_total", "alerts", ("channel",), _SELF, "Alerts the channel's far side accepted."),
+    counter("agent_alerts_failed_total", "alerts", ("channel",), _SELF, "Alerts given up: permanent error or dead endpoint."),
+    counter("agent_alerts_expired_total", "alerts", ("channel",), _SELF, "Alerts dropped as older than alerting.max_age_secs."),
+    counter("agent_alerts_suppressed_total", "alerts", ("channel",), _SELF, "Alerts held back by the hourly budget."),
+    gauge("agent_alerts_pending", "alerts", ("channel",), _SELF, "Alerts waiting in the outbox for the channel."),
 )  # fmt: skip
 
 
@@ -46,6 +51,9 @@ class AgentStats(Protocol):
 
     def store_size(self) -> tuple[int, int]:
         """(series, bytes)."""
+
+    def channel_stats(self) -> dict[str, tuple[int, int, int, int, int]]:
+        """channel -> (sent, failed, expired, suppressed, pending)."""
 
 
 class SelfCollector:
@@ -74,6 +82,14 @@ class SelfCollector:
         series, nbytes = self._stats.store_size()
         out.add("agent_series", float(series))
         out.add("agent_store_bytes", float(nbytes))
+        for name, (sent, failed, expired, suppressed, pending) in sorted(
+            self._stats.channel_stats().items()
+        ):
+            channel_labels = labels(channel=name)
+            for metric, value in (("agent_alerts_sent_total", sent), ("agent_alerts_failed_total", failed),
+                                  ("agent_alerts_expired_total", expired), ("agent_alerts_suppressed_total", suppressed),
+                                  ("agent_alerts_pending", pending)):  # fmt: skip
+                out.add(metric, float(value), channel_labels)
         for name, (duration, errors, skipped) in sorted(self._stats.collector_stats().items()):
             collector_labels = labels(collector=name)
             out.add("agent_collector_duration_seconds", duration, collector_labels)
