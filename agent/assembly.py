@@ -27,7 +27,7 @@ from alerting.channels.telegram import TelegramChannel
 from alerting.channels.webhook import WebhookChannel
 from alerting.delivery import ChannelWorker
 from alerting.outbox import MemoryOutbox, Outbox, SqliteOutbox
-from alerting.silences import MaintenanceWindow, SilenceFile
+from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile
 from analyzers.base import Analyzer
 from analyzers.ema import EmaAnalyzer
 from analyzers.leak import DEFAULT_KINDS, LeakAnalyzer
@@ -283,6 +283,19 @@ def maintenance_windows(settings: Settings) -> list[MaintenanceWindow]:
             m.name,
         )
         for m in settings.alerting.maintenance
+    ]
+
+
+def inhibit_rules(settings: Settings) -> list[InhibitRule]:
+    from alerting.silences import parse_matcher
+
+    return [
+        InhibitRule(
+            tuple(parse_matcher(m) for m in r.source_match),
+            tuple(parse_matcher(m) for m in r.target_match),
+            r.equal,
+        )
+        for r in settings.alerting.inhibit
     ]
 
 

@@ -359,6 +359,11 @@ class _Validator:
             section = self.section(tp, raw, path)
             if hasattr(section, "for_secs"):  # a custom threshold rule
                 return self._check_levels(section, path, {})
+            if hasattr(section, "target_match") and not section.equal:
+                self.problem(
+                    (*path, "equal"), "required: at least one label both alerts must share"
+                )
+                return _INVALID
             if hasattr(section, "pattern") and "pattern" not in raw:
                 self.problem((*path, "pattern"), "required: the regular expression to match")
                 return _INVALID

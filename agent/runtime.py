@@ -32,6 +32,7 @@ from agent.assembly import (
     build_channels,
     build_store,
     build_workers,
+    inhibit_rules,
     maintenance_windows,
     open_outbox,
     silence_file,
@@ -137,6 +138,7 @@ class Agent:
             dedup_window_secs=self.settings.alerting.dedup_window_secs,
             silences=silence_file(self.settings),
             maintenance=maintenance_windows(self.settings),
+            inhibit_rules=inhibit_rules(self.settings),
         )
         self.supervisor = Supervisor()
         self.collector_errors: Counter[str] = Counter()
@@ -464,6 +466,7 @@ class Agent:
                 min_interval_secs=new.alerting.min_interval_secs,
                 dedup_window_secs=new.alerting.dedup_window_secs,
                 maintenance=maintenance_windows(new),
+                inhibit_rules=inhibit_rules(new),
             )
             self._start_collectors()
             log.info("configuration reloaded from %s", self.config_path)

@@ -556,6 +556,23 @@ class MaintenanceSettings:
 
 
 @dataclass(frozen=True)
+class InhibitSettings:
+    source_match: tuple[str, ...] = opt(
+        (),
+        "Matchers of the alert that mutes (key=value, key!=value, key=~regex).",
+        check=_check_matcher,
+    )
+    target_match: tuple[str, ...] = opt(
+        (), "Matchers of the alerts it mutes.", check=_check_matcher
+    )
+    equal: tuple[str, ...] = opt(
+        (),
+        "Labels that must have the same value on both (required, so a rule cannot mute a whole fleet).",
+        required_when_enabled=False,
+    )
+
+
+@dataclass(frozen=True)
 class AlertingSettings:
     min_interval_secs: float = opt(
         300.0, "A still-firing alert is repeated no more often than this.", ge=0
@@ -578,6 +595,10 @@ class AlertingSettings:
     )
     maintenance: tuple[MaintenanceSettings, ...] = opt(
         (), "Recurring windows that silence matching alerts."
+    )
+    inhibit: tuple[InhibitSettings, ...] = opt(
+        (),
+        "While an alert matching source_match fires, alerts matching target_match with the same `equal` labels are muted.",
     )
     backlog_retry_secs: float = opt(
         30.0,

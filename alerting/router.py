@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
-from alerting.silences import MaintenanceWindow, SilenceFile
+from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,9 @@ class Router:
         dedup_window_secs: float = 600.0,
         silences: SilenceFile | None = None,
         maintenance: Sequence[MaintenanceWindow] = (),
+        inhibit_rules: Sequence[InhibitRule] = (),
     ) -> None:
+        self.inhibit_rules = list(inhibit_rules)
         self.silences = silences
         self.maintenance = list(maintenance)
         self.hostname = hostname
@@ -87,10 +89,12 @@ class Router:
         min_interval_secs: float,
         dedup_window_secs: float,
         maintenance: Sequence[MaintenanceWindow] = (),
+        inhibit_rules: Sequence[InhibitRule] = (),
     ) -> list[ChannelWorker]:
         """Swap settings and channels, keeping what was already sent; returns the old workers."""
         old = self.workers
         self.maintenance = list(maintenance)
+        self.inhibit_rules = list(inhibit_rules)
         self.hostname = hostname
         self.workers = list(workers)
         self.min_interval_secs = min_interval_secs
@@ -212,7 +216,13 @@ class Router:
         self._by_series.setdefault((track.alert.metric, track.alert.labels), set()).add(fp)
 
     def _inhibited(self, alert: Alert) -> bool:
-        """A firing, more severe alert of another analyzer on the same metric and labels mutes this one."""
+        """A firing, more severe alert of another analyzer on the same metric and labels mutes this one,
+        and so does any firing alert that a configured rule says mutes it."""
+        if self.inhibit_rules:
+            for track in self._tracks.values():
+                live = track.status is Status.FIRING and not track.muted
+                if live and any(rule.mutes(track.alert, alert) for rule in self.inhibit_rules):
+                    return True
         for fp in self._by_series.get((alert.metric, alert.labels), set()):
             track = self._tracks[fp]
             other = track.alert

@@ -190,3 +190,21 @@ class MaintenanceWindow:
 
     def silences(self, alert: Alert, now: float) -> bool:
         return self.active(now) and matches(self.matchers, alert)
+
+
+@dataclass(frozen=True)
+class InhibitRule:
+    """While a firing alert matches `source`, alerts matching `target` with equal `equal` labels are muted."""
+
+    source: tuple[tuple[str, str, str], ...]
+    target: tuple[tuple[str, str, str], ...]
+    equal: tuple[str, ...]
+
+    def mutes(self, source: Alert, target: Alert) -> bool:
+        if (
+            source.fingerprint == target.fingerprint
+            or not matches(self.target, target)
+            or not matches(self.source, source)
+        ):
+            return False
+        return all(_field(source, label) == _field(target, label) for label in self.equal)

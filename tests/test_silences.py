@@ -123,3 +123,45 @@ def test_silence_cli(tmp_path: Path) -> None:
         "x",
     )
     assert bad.returncode == 2 and "bad matcher" in bad.stderr
+
+
+def test_configured_inhibition_needs_equal_labels() -> None:
+    from agent.assembly import inhibit_rules
+    from agent.config import ConfigError, parse_config_text
+
+    text = '[[alerting.inhibit]]\nsource_match = ["metric=gpu_up"]\ntarget_match = ["metric=~gpu_.*"]\nequal = ["gpu"]\n'
+    rules = inhibit_rules(parse_config_text(text, "t.toml").settings)
+    with pytest.raises(ConfigError, match=r"alerting\.inhibit\[0\]\.equal: required"):
+        parse_config_text('[[alerting.inhibit]]\nsource_match = ["metric=gpu_up"]\n', "t.toml")
+
+    def gpu(metric: str, gpu_index: str, t: float, severity: Severity = Severity.WARN) -> Alert:
+        return Alert(
+            "threshold",
+            metric,
+            (("gpu", gpu_index),),
+            Status.FIRING,
+            severity,
+            0,
+            1,
+            metric,
+            t,
+            hostname="h",
+        )
+
+    async def scenario() -> list[Alert]:
+        recorder = Recorder()
+        worker = ChannelWorker(recorder, max_age=float("inf"))
+        worker.start()
+        router = Router("h", [worker], inhibit_rules=rules)
+        router.route(gpu("gpu_up", "0", 1.0, Severity.EMERGENCY))
+        router.route(gpu("gpu_temperature_celsius", "0", 2.0))  # same GPU: muted
+        router.route(gpu("gpu_temperature_celsius", "1", 3.0))  # another GPU: sent
+        assert await worker.drain(2.0)
+        await worker.stop()
+        return recorder.sent
+
+    sent = asyncio.run(scenario())
+    assert [(a.metric, dict(a.labels)["gpu"]) for a in sent] == [
+        ("gpu_up", "0"),
+        ("gpu_temperature_celsius", "1"),
+    ]
