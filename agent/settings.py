@@ -505,7 +505,10 @@ class SyslogChannelSettings:
     enabled: bool = opt(False, "Write alerts to the local syslog (/dev/log).")
     facility: str = opt("daemon", "Syslog facility.", choices=SYSLOG_FACILITIES)
     tag: str = opt("sysops-agent", "Syslog tag (APP-NAME).")
-    address: str = opt("/dev/log", "A Unix datagram socket path, or host:port for UDP.")
+    address: str = opt(
+        "/dev/log",
+        "A Unix datagram socket path, host:port or udp://host:port (UDP), or tcp://host:port.",
+    )
     min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
     send_resolved: bool = opt(True, "Also send when an alert resolves.")
 

@@ -377,3 +377,29 @@ api_url = "{api.base}"
     assert api.received["discord"][0]["embeds"][0]["title"].startswith("\\[TEST\\]")
     only = run_agent("--config", str(config), "--test-alert", "--channel", "discord")
     assert only.returncode == 0 and only.stdout.strip() == "discord: delivered"
+
+
+def test_syslog_over_tcp_with_octet_counting() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(5)
+    port = listener.getsockname()[1]
+    try:
+        deliver(
+            SyslogChannel(address=f"tcp://127.0.0.1:{port}"),
+            [alert(), alert(Severity.CRITICAL, mountpoint="/x")],
+        )
+        conn, _ = listener.accept()
+        conn.settimeout(5)
+        data = b""
+        while data.count(b"<") < 2:
+            data += conn.recv(65536)
+        conn.close()
+    finally:
+        listener.close()
+    length, _, rest = data.partition(b" ")
+    first = rest[: int(length)]
+    assert first.startswith(b"<28>1 ") and rest[int(length) :].split(b" ", 1)[1].startswith(
+        b"<26>1 "
+    )

@@ -1,4 +1,8 @@
-"""Syslog: RFC 5424 datagrams to /dev/log (or a configured UDP address).
+"""Syslog: RFC 5424 messages to /dev/log, or to a remote collector over UDP or TCP.
+
+Addresses: a path (Unix datagram socket, /dev/log by default), `host:port` or
+`udp://host:port` (datagrams), `tcp://host:port` (a stream, each message
+framed by octet counting as RFC 6587 says: "LEN MSG").
 
 Severity maps to syslog levels (info -> 6, warn -> 4, critical -> 2,
 emergency -> 0); the facility is configurable.  Structured data carries the
@@ -65,26 +69,37 @@ class SyslogChannel:
         self._address = address
         self._socket: socket.socket | None = None
 
+    @property
+    def _stream(self) -> bool:
+        return self._address.startswith("tcp://")
+
     def _connect(self) -> socket.socket:
         if self._socket is None:
             if self._address.startswith("/"):
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                 sock.connect(self._address)
             else:
-                host, _, port = self._address.rpartition(":")
+                target = self._address.split("://", 1)[-1]
+                host, _, port = target.rpartition(":")
+                family = socket.AF_INET6 if ":" in host else socket.AF_INET
                 sock = socket.socket(
-                    socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
+                    family, socket.SOCK_STREAM if self._stream else socket.SOCK_DGRAM
                 )
+                sock.settimeout(5)
                 sock.connect((host.strip("[]"), int(port)))
-            sock.setblocking(False)
+            if not self._stream:
+                sock.setblocking(False)
             self._socket = sock
         return self._socket
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
-            datagram = rfc5424(alert, self._facility, self._tag, alert.hostname)
+            message = rfc5424(alert, self._facility, self._tag, alert.hostname)
             try:
-                self._connect().send(datagram)
+                if self._stream:  # RFC 6587 octet counting: "LEN MSG"
+                    self._connect().sendall(str(len(message)).encode() + b" " + message)
+                else:
+                    self._connect().send(message)
             except OSError as exc:
                 self.close_socket()
                 raise DeliveryError(
