@@ -403,3 +403,10 @@ def test_syslog_over_tcp_with_octet_counting() -> None:
     assert first.startswith(b"<28>1 ") and rest[int(length) :].split(b" ", 1)[1].startswith(
         b"<26>1 "
     )
+
+
+def test_plaintext_smtp_only_to_loopback() -> None:
+    channel = EmailChannel("smtp.example.com", 25, tls="none", sender="a@b", recipients=["c@d"])
+    with pytest.raises(DeliveryError) as info:
+        asyncio.run(channel.send([alert()]))
+    assert info.value.dead and "loopback" in str(info.value)

@@ -66,6 +66,11 @@ class EmailChannel:
         self._tls_context = tls_context
 
     async def send(self, alerts: Sequence[Alert]) -> None:
+        if self._tls == "none" and not _loopback(self._host):
+            raise DeliveryError(
+                f"refusing plaintext SMTP to {self._host}: smtp_tls = none is for a loopback relay only",
+                retryable=False, dead=True,
+            )  # fmt: skip
         try:
             import aiosmtplib
         except ImportError:
@@ -106,3 +111,14 @@ class EmailChannel:
 
     async def close(self) -> None:
         return None
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
