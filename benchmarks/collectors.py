@@ -94,6 +94,9 @@ def main() -> int:
         def store_size(self) -> tuple[int, int]:
             return 0, 0
 
+        def channel_stats(self) -> dict[str, tuple[int, int, int, int, int]]:
+            return {}
+
     print(f"median / p95 CPU time of one tick over {args.ticks} ticks, this machine")
     print(f"{'domain':<22}{'median ms':>10}{'p95 ms':>10}{'series':>8}")
     total = 0.0

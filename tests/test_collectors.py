@@ -420,7 +420,7 @@ def test_net_dev_parse_fixture() -> None:
 
 def test_parse_pid_stat_handles_parentheses_and_spaces_in_comm() -> None:
     stat = parse_pid_stat((PROCFS_PROC / "584/stat").read_bytes())
-    assert stat.comm == "(a b ) ( c d) " and stat.state == "R"
+    assert stat.comm == "(a b ) ( c d) " and stat.state == b"R"
     vim = parse_pid_stat((PROCFS_PROC / "26231/stat").read_bytes())
     assert (vim.comm, vim.cpu_ticks, vim.threads, vim.start_ticks, vim.rss_pages) == (
         "vim",

@@ -15,8 +15,8 @@ import os
 import pwd
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from agent.collectors.base import (
     MetricSpec,
@@ -47,19 +47,23 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
-@dataclass(slots=True)
-class PidStat:
-    comm: str
-    state: str
+class PidStat(NamedTuple):
+    raw_comm: bytes  # decoded only for the processes that are reported
+    state: bytes
     cpu_ticks: int  # utime + stime
     threads: int
     start_ticks: int
     rss_pages: int
 
+    @property
+    def comm(self) -> str:
+        return self.raw_comm.decode("utf-8", "replace")
+
 
 def parse_pid_stat(data: bytes) -> PidStat:
     """/proc/[pid]/stat.  comm may hold spaces and parentheses: split after the last ')'."""
-    line = data.split(b"\n", 1)[0]
+    end = data.find(b"\n")
+    line = data if end < 0 else data[:end]
     left, right = line.find(b"("), line.rfind(b")")
     if left < 0 or right < left:
         raise ParseError("pid stat: no (comm)")
@@ -73,10 +77,7 @@ def parse_pid_stat(data: bytes) -> PidStat:
         raise ParseError("pid stat: non-numeric field") from None
     if min(utime, stime, threads, start) < 0:
         raise ParseError("pid stat: negative counter")
-    comm = line[left + 1 : right].decode("utf-8", "replace")
-    return PidStat(
-        comm, fields[0].decode("ascii", "replace"), utime + stime, threads, start, max(rss, 0)
-    )
+    return PidStat(line[left + 1 : right], fields[0], utime + stime, threads, start, max(rss, 0))
 
 
 def parse_max_open_files(text: str) -> int | None:
@@ -134,9 +135,9 @@ class ProcessCollector:
         out = SampleBuilder()
         states = [s.state for s in stats.values()]
         out.add("process_count", float(len(stats)))
-        out.add("process_running", float(states.count("R")))
-        out.add("process_blocked", float(states.count("D")))
-        out.add("process_zombies", float(states.count("Z")))
+        out.add("process_running", float(states.count(b"R")))
+        out.add("process_blocked", float(states.count(b"D")))
+        out.add("process_zombies", float(states.count(b"Z")))
         out.add("process_threads", float(sum(s.threads for s in stats.values())))
         out.add("process_unparsable_total", float(self.unparsable))
 
