@@ -70,6 +70,14 @@ def build(gpus: list[FakeGpu], init_error: int | None = None) -> types.ModuleTyp
         return gpus[index]
 
     module.nvmlInit = init
+    module.nvmlSystemGetDriverVersion = lambda: "535.129.03"
+    module.nvmlSystemGetCudaDriverVersion = lambda: 12020
+    module.nvmlDeviceGetUUID = query("nvmlDeviceGetUUID", lambda g: "GPU-" + g.name[-4:])
+    module.nvmlDeviceGetCurrPcieLinkGeneration = query(
+        "nvmlDeviceGetCurrPcieLinkGeneration", lambda g: 4
+    )
+    module.nvmlDeviceGetCurrPcieLinkWidth = query("nvmlDeviceGetCurrPcieLinkWidth", lambda g: 16)
+    module.nvmlDeviceGetEccMode = query("nvmlDeviceGetEccMode", lambda g: (1, 1))
     module.nvmlShutdown = lambda: state.update(initialised=False)
     module.nvmlDeviceGetCount = lambda: len(gpus)
     module.nvmlDeviceGetHandleByIndex = handle_by_index
