@@ -373,10 +373,6 @@ def summarize(settings: Settings) -> Summary:
     notes = []
     if not enabled:
         notes.append("no alert channel that this version can deliver to is enabled")
-    if settings.nats.enabled:
-        notes.append(
-            "nats: alerts are published; metrics, inventory and heartbeats are not part of this version yet"
-        )
     if settings.prometheus.enabled:
         notes.append("prometheus is enabled but the exporter is not part of this version yet")
     if settings.storage.sqlite_enabled:

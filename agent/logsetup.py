@@ -44,6 +44,8 @@ def setup_logging(level: str, fmt: str = "text") -> None:
     # httpx logs every request URL at INFO, and our URLs hold webhook tokens.
     for noisy in ("httpx", "httpcore", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # nats-py logs a traceback for every failed reconnect; the telemetry's error callback says it once.
+    logging.getLogger("nats").setLevel(logging.CRITICAL)
 
 
 def set_level(level: str) -> None:

@@ -42,10 +42,12 @@ from agent.assembly import (
 from agent.collectors import DOMAINS, build_collectors, interval_of
 from agent.collectors.base import Collector, SourceMissing
 from agent.config import ConfigError, LoadedConfig, load_config
+from agent.inventory import collect_inventory
 from agent.logs.watch import LogWatch
 from agent.logsetup import set_level
 from agent.schedule import Ticker
 from agent.settings import Settings
+from agent.telemetry import Telemetry
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.format import sparkline
@@ -151,6 +153,7 @@ class Agent:
         self._failing_channels: set[str] = set()
         self._collector_tasks: list[str] = []
         self.logs: LogWatch | None = None
+        self.telemetry: Telemetry | None = None
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
@@ -169,6 +172,7 @@ class Agent:
             worker.start()
         self._start_collectors()
         self._start_logs()
+        self._start_telemetry()
         self.supervisor.spawn("housekeeping", self._housekeeping)
         self._describe_start()
         await self._stopping.wait()
@@ -187,6 +191,8 @@ class Agent:
 
     async def _shutdown(self) -> None:
         await self.supervisor.stop()
+        if self.telemetry is not None:
+            await self.telemetry.close()
         if self.logs is not None:
             self.logs.save()
         for task in list(self._background):
@@ -237,6 +243,38 @@ class Agent:
             )
         for note in summary.notes:
             log.warning("%s", note)
+
+    # -- telemetry ---------------------------------------------------------------------------
+
+    def _start_telemetry(self) -> None:
+        if not self.settings.nats.enabled:
+            return
+        settings = self.settings
+        self.telemetry = Telemetry(settings, lambda: collect_inventory(settings), self.health)
+        self.supervisor.spawn("telemetry", self.telemetry.run)
+
+    def health(self) -> tuple[list[str], dict[str, Any]]:
+        """Why the agent is degraded (for the heartbeat), and a few figures about itself."""
+        reasons = [
+            f"collector {name} failing: {cause}" for name, cause in sorted(self._failing.items())
+        ]
+        reasons += [f"channel {name} failing" for name in sorted(self._failing_channels)]
+        if self.logs is not None:
+            reasons += [
+                f"log source {s.name} unavailable" for s in self.logs.sources if not s.available
+            ]
+        if self.telemetry is not None and self.telemetry.dropped:
+            reasons.append(f"{self.telemetry.dropped} metric samples dropped while NATS was away")
+        figures: dict[str, Any] = {
+            "outbox_pending": sum(w.pending for w in self.router.workers),
+            "series": len(self.store),
+            "absent_collectors": sorted(self.absent),
+        }
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            figures["rss_bytes"] = int(
+                Path("/proc/self/statm").read_text().split()[1]
+            ) * os.sysconf("SC_PAGE_SIZE")
+        return reasons, figures
 
     # -- logs --------------------------------------------------------------------------------
 
@@ -304,7 +342,10 @@ class Agent:
         if self._failing.pop(collector.name, None) is not None:
             log.info("collector %s works again", collector.name)
         if len(samples):
-            batch = self.store.write_samples(time.time(), samples.keys, samples.values)
+            now = time.time()
+            batch = self.store.write_samples(now, samples.keys, samples.values)
+            if self.telemetry is not None:
+                self.telemetry.add_samples(now, samples.keys, samples.values)
             self.analyze(batch)
         return True
 

@@ -1,0 +1,240 @@
+"""NATS telemetry: metric batches, inventory and heartbeats on `{prefix}.{host}.{kind}`.
+
+(Alerts go through the NATS alert channel, with the durable outbox behind it.)
+
+* The connection comes from `[nats]` (url or urls, token, user/password, a
+  .creds file), reconnects forever by default, and a failed first connect
+  keeps retrying in the background while the rest of the agent runs.
+* **metrics**: every sample the collectors take is buffered (bounded: the
+  oldest go first, counted) and published every `metrics_interval_secs` in
+  messages of at most `batch_size` samples, each with its own timestamp.
+  While NATS is away the buffer keeps filling and is flushed in order on
+  reconnect.
+* **inventory** at start and every `inventory_interval_secs`, with a content
+  hash so subscribers can skip unchanged documents.
+* **heartbeat** every `heartbeat_interval_secs`, never queued (only the latest
+  matters): uptime, version, `healthy`/`degraded` with the reasons.
+* `compression = true`: zstd, marked with a `Content-Encoding: zstd` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent import __version__
+from agent.settings import Settings
+from alerting.channels.nats import subject_token
+from analyzers.base import SeriesKey
+
+log = logging.getLogger(__name__)
+
+METRIC_BUFFER = 200_000  # samples kept while NATS is away
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Telemetry:
+    def __init__(
+        self,
+        settings: Settings,
+        inventory: Callable[[], dict[str, Any]],
+        health: Callable[[], tuple[list[str], dict[str, Any]]],
+    ) -> None:
+        n = settings.nats
+        self.settings = settings
+        self.hostname = settings.agent.hostname
+        prefix, host = subject_token(n.subject_prefix), subject_token(self.hostname)
+        self.subjects = {
+            kind: f"{prefix}.{host}.{kind}" for kind in ("metrics", "inventory", "heartbeat")
+        }
+        self._inventory = inventory
+        self._health = health
+        self._buffer: deque[tuple[float, SeriesKey, float]] = deque(maxlen=METRIC_BUFFER)
+        self.dropped = 0
+        self.published: dict[str, int] = {"metrics": 0, "inventory": 0, "heartbeat": 0}
+        self._client: Any = None
+        self._last_error: dict[str, float] = {}
+        self._started = time.monotonic()
+        self._compress: Callable[[bytes], bytes] | None = None
+        if n.compression:
+            import zstandard
+
+            self._compress = zstandard.ZstdCompressor(level=3).compress
+
+    # -- feeding ---------------------------------------------------------------------------
+
+    def add_samples(self, timestamp: float, keys: Sequence[SeriesKey], values: np.ndarray) -> None:
+        overflow = len(self._buffer) + len(keys) - METRIC_BUFFER
+        if overflow > 0:
+            self.dropped += overflow
+        for key, value in zip(keys, values.tolist(), strict=True):
+            self._buffer.append((timestamp, key, value))
+
+    # -- connection ----------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self._client.is_connected
+
+    async def connect(self) -> None:
+        """Keep trying until connected; then nats-py reconnects by itself."""
+        import nats
+
+        n = self.settings.nats
+        options: dict[str, Any] = {
+            "servers": list(n.urls) or [n.url],
+            "max_reconnect_attempts": n.max_reconnect_attempts,
+            "reconnect_time_wait": n.reconnect_delay_secs,
+            "connect_timeout": 5,
+            "disconnected_cb": self._disconnected,
+            "reconnected_cb": self._reconnected,
+            "error_cb": self._error,
+        }
+        if n.token:
+            options["token"] = n.token.reveal()
+        if n.user:
+            options["user"] = n.user
+        if n.password:
+            options["password"] = n.password.reveal()
+        if n.credential_file:
+            options["user_credentials"] = n.credential_file
+        delay = n.reconnect_delay_secs
+        while True:
+            try:
+                self._client = await asyncio.wait_for(
+                    nats.connect(**{**options, "allow_reconnect": True}), 15
+                )
+                log.info(
+                    "telemetry: connected to NATS %s",
+                    self._client.connected_url.netloc if self._client.connected_url else "",
+                )
+                return
+            except Exception as exc:  # wrong token, refused, timeout: say so and try again
+                log.warning(
+                    "telemetry: cannot connect to NATS (%s: %s); retrying in %.0f s",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def _disconnected(self) -> None:
+        log.warning("telemetry: disconnected from NATS; buffering metrics")
+
+    async def _reconnected(self) -> None:
+        log.info("telemetry: reconnected to NATS")
+
+    async def _error(self, exc: Exception) -> None:
+        """nats-py reports every failed (re)connect here: say each distinct problem once a minute."""
+        text = str(exc)
+        now = time.monotonic()
+        if self._last_error.get(text, -1e9) > now - 60:
+            return
+        self._last_error[text] = now
+        if "Authorization Violation" in text:
+            log.error("telemetry: NATS refused the credentials (Authorization Violation): check [nats] token, "
+                      "user/password or credential_file; retrying")  # fmt: skip
+        else:
+            log.warning("telemetry: NATS error: %s; retrying", text)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            try:
+                await asyncio.wait_for(self._client.drain(), 5)
+            except Exception:  # a broken connection: nothing left to flush
+                await self._client.close()
+            self._client = None
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def _publish(self, kind: str, document: dict[str, Any]) -> None:
+        body = json.dumps(document, separators=(",", ":"), default=str).encode()
+        headers = {"Content-Type": "application/json"}
+        if self._compress is not None:
+            body = self._compress(body)
+            headers["Content-Encoding"] = "zstd"
+        await self._client.publish(self.subjects[kind], body, headers=headers)
+        self.published[kind] += 1
+
+    async def publish_metrics(self) -> None:
+        if not self.connected or not self._buffer:
+            return
+        size = self.settings.nats.batch_size
+        while self._buffer and self.connected:
+            batch = [self._buffer.popleft() for _ in range(min(size, len(self._buffer)))]
+            await self._publish("metrics", {
+                "hostname": self.hostname,
+                "timestamp": iso(time.time()),
+                "metrics": [{"name": k.metric, "value": v, "labels": dict(k.labels), "timestamp": iso(t)} for t, k, v in batch],
+            })  # fmt: skip
+        await self._client.flush(timeout=5)
+
+    async def publish_inventory(self) -> None:
+        if self.connected:
+            document = await asyncio.get_running_loop().run_in_executor(None, self._inventory)
+            await self._publish("inventory", document)
+
+    async def publish_heartbeat(self) -> None:
+        if not self.connected:
+            return  # never queued: only the latest heartbeat matters
+        reasons, figures = self._health()
+        await self._publish("heartbeat", {
+            "hostname": self.hostname,
+            "timestamp": iso(time.time()),
+            "uptime_secs": host_uptime(Path(self.settings.agent.procfs)),
+            "agent_uptime_secs": round(time.monotonic() - self._started, 1),
+            "agent_version": __version__,
+            "status": "degraded" if reasons else "healthy",
+            "reasons": reasons,
+            "metrics_buffered": len(self._buffer),
+            "metrics_dropped": self.dropped,
+            **figures,
+        })  # fmt: skip
+
+    async def run(self) -> None:
+        """Connect, then publish each kind on its own interval."""
+        await self.connect()
+        n = self.settings.nats
+        loop = asyncio.get_running_loop()
+        due = {"metrics": loop.time(), "inventory": loop.time(), "heartbeat": loop.time()}
+        every = {
+            "metrics": n.metrics_interval_secs,
+            "inventory": n.inventory_interval_secs,
+            "heartbeat": n.heartbeat_interval_secs,
+        }
+        actions = {
+            "metrics": self.publish_metrics,
+            "inventory": self.publish_inventory,
+            "heartbeat": self.publish_heartbeat,
+        }
+        while True:
+            now = loop.time()
+            for kind, when in list(due.items()):
+                if now >= when:
+                    due[kind] = now + every[kind]
+                    try:
+                        await actions[kind]()
+                    except Exception as exc:  # a publish failing must not end the telemetry
+                        log.warning(
+                            "telemetry: publishing %s failed: %s: %s", kind, type(exc).__name__, exc
+                        )
+            await asyncio.sleep(max(0.05, min(due.values()) - loop.time()))
+
+
+def host_uptime(procfs: Path) -> float | None:
+    try:
+        return round(float((procfs / "uptime").read_text().split()[0]), 1)
+    except (OSError, ValueError, IndexError):
+        return None

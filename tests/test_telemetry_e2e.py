@@ -1,0 +1,190 @@
+"""Telemetry end to end: a running agent publishes all four kinds to a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import agent_command, write_config
+from tests.test_nats_channel import free_port, nats_server_binary
+
+TOKEN = "s3cr3t-nats-token"
+
+
+def start_server(port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "--auth", TOKEN],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    import socket
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nats-server did not start")
+
+
+def config_text(port: int, token: str = TOKEN, compression: bool = False) -> str:
+    return f"""
+[agent]
+hostname = "web-01.example.com"
+data_dir = "data"
+[collector]
+cpu_interval_secs = 0.5
+memory_interval_secs = 0.5
+disabled = ["disk", "network", "process", "numa", "edac", "pressure", "gpu", "fd"]
+[thresholds]
+memory_percent = 0.5
+[log_analyzer]
+enabled = false
+[nats]
+enabled = true
+url = "nats://127.0.0.1:{port}"
+token = "${{NATS_TOKEN}}"
+metrics_interval_secs = 1
+heartbeat_interval_secs = 1
+inventory_interval_secs = 2
+reconnect_delay_secs = 0.5
+compression = {"true" if compression else "false"}
+"""
+
+
+async def collect(port: int, seconds: float) -> list[tuple[str, dict[str, str], bytes]]:
+    import nats
+
+    client = await nats.connect(f"nats://127.0.0.1:{port}", token=TOKEN)
+    got: list[tuple[str, dict[str, str], bytes]] = []
+
+    async def handler(msg: Any) -> None:
+        got.append((msg.subject, dict(msg.headers or {}), msg.data))
+
+    await client.subscribe("sysops.>", cb=handler)
+    await asyncio.sleep(seconds)
+    await client.close()
+    return got
+
+
+def by_kind(
+    messages: list[tuple[str, dict[str, str], bytes]], decode: Any = None
+) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for subject, headers, raw in messages:
+        data = decode(raw) if headers.get("Content-Encoding") == "zstd" else raw
+        out.setdefault(subject.rsplit(".", 1)[1], []).append(
+            {"subject": subject, **json.loads(data)}
+        )
+    return out
+
+
+@pytest.mark.parametrize("compression", [False, True])
+def test_all_four_kinds_arrive_for_a_dotted_hostname(tmp_path: Path, compression: bool) -> None:
+    port = free_port()
+    server = start_server(port)
+    config = write_config(tmp_path, config_text(port, compression=compression))
+    agent = subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path, env={**__import__("os").environ, "NATS_TOKEN": TOKEN},
+                             stdout=subprocess.DEVNULL, stderr=(tmp_path / "err").open("w"))  # fmt: skip
+    try:
+        messages = asyncio.run(collect(port, 4.5))
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=10)
+        server.terminate()
+        server.wait(timeout=10)
+    import zstandard
+
+    kinds = by_kind(
+        messages,
+        (lambda b: zstandard.ZstdDecompressor().decompressobj().decompress(b))
+        if compression
+        else None,
+    )
+    assert set(kinds) == {"metrics", "inventory", "heartbeat", "alerts"}, (
+        set(kinds),
+        (tmp_path / "err").read_text()[-2000:],
+    )
+    assert all(
+        m["subject"].startswith("sysops.web-01_example_com.") for ms in kinds.values() for m in ms
+    )
+    metrics = kinds["metrics"][0]
+    assert metrics["hostname"] == "web-01.example.com" and {
+        "name",
+        "value",
+        "labels",
+        "timestamp",
+    } <= set(metrics["metrics"][0])
+    assert {m["name"] for batch in kinds["metrics"] for m in batch["metrics"]} >= {
+        "cpu_usage_percent",
+        "memory_used_percent",
+    }
+    beat = kinds["heartbeat"][-1]
+    assert (
+        beat["status"] in ("healthy", "degraded")
+        and beat["agent_version"]
+        and beat["uptime_secs"] > 0
+    )
+    inventory = kinds["inventory"][0]
+    assert inventory["hostname"] == "web-01.example.com" and len(inventory["content_hash"]) == 64
+    alert = kinds["alerts"][0]
+    assert (
+        alert["metric"] == "memory_used_percent"
+        and alert["status"] == "firing"
+        and alert["hostname"] == "web-01.example.com"
+    )
+    assert TOKEN not in (tmp_path / "err").read_text()
+
+
+def test_wrong_token_is_said_and_retried_and_a_restarted_server_gets_the_gap(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    server = start_server(port)
+    config = write_config(tmp_path, config_text(port))
+    env = {**__import__("os").environ, "NATS_TOKEN": "wrong"}
+    bad = subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path, env=env,
+                           stdout=subprocess.DEVNULL, stderr=(tmp_path / "bad").open("w"))  # fmt: skip
+    time.sleep(2.5)
+    bad.send_signal(signal.SIGTERM)
+    assert bad.wait(timeout=10) == 0
+    log_text = (tmp_path / "bad").read_text()
+    assert (
+        "NATS refused the credentials (Authorization Violation)" in log_text
+        and "retrying" in log_text
+    )
+    assert (
+        "Traceback" not in log_text and log_text.count("refused the credentials") == 1
+    )  # said once, not per retry
+
+    env["NATS_TOKEN"] = TOKEN
+    agent = subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path, env=env,
+                             stdout=subprocess.DEVNULL, stderr=(tmp_path / "err").open("w"))  # fmt: skip
+    try:
+        time.sleep(2.0)
+        server.terminate()  # NATS goes away for a while
+        server.wait(timeout=10)
+        gap_start = time.time()
+        time.sleep(3.0)
+        gap_end = time.time()
+        server = start_server(port)
+        messages = asyncio.run(collect(port, 4.0))
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=10) == 0
+        server.terminate()
+        server.wait(timeout=10)
+    from datetime import datetime
+
+    stamps = [datetime.fromisoformat(m["timestamp"].replace("Z", "+00:00")).timestamp()
+              for batch in by_kind(messages).get("metrics", []) for m in batch["metrics"]]  # fmt: skip
+    assert any(gap_start + 0.5 < t < gap_end - 0.5 for t in stamps), (
+        "samples taken during the outage were not delivered"
+    )
+    assert "reconnected to NATS" in (tmp_path / "err").read_text()
