@@ -137,3 +137,18 @@ def test_gpu_section_from_nvml() -> None:
     assert gpu == {"index": 0, "model": "NVIDIA A100-SXM4-80GB", "uuid": "GPU-80GB", "vram_gb": 80.0, "driver": "535.129.03",
                    "cuda": "12.2", "pcie_gen": 4, "pcie_width": 16, "power_limit_w": None, "ecc": True}  # fmt: skip
     assert notes.reasons == {}
+
+
+def test_inventory_dump_matches_its_schema(tmp_path: Path) -> None:
+    import jsonschema
+
+    from tests.conftest import REPO, run_agent, write_config
+
+    schema = json.loads((REPO / "docs/schemas/inventory.schema.json").read_text())
+    for text in (
+        "",
+        f'[agent]\nprocfs = "{NODE_EXPORTER_PROC}"\nsysfs = "{FIXTURES / "node_exporter/sys"}"\n',
+    ):
+        result = run_agent("--config", str(write_config(tmp_path, text)), "--inventory-dump")
+        assert result.returncode == 0 and "Traceback" not in result.stderr
+        jsonschema.validate(json.loads(result.stdout), schema)

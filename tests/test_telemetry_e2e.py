@@ -140,6 +140,24 @@ def test_all_four_kinds_arrive_for_a_dotted_hostname(tmp_path: Path, compression
         and alert["hostname"] == "web-01.example.com"
     )
     assert TOKEN not in (tmp_path / "err").read_text()
+    validate_against_schemas(kinds)
+
+
+def validate_against_schemas(kinds: dict[str, list[dict[str, Any]]]) -> None:
+    """Every real published message matches its documented JSON Schema."""
+    import jsonschema
+
+    schemas = Path(__file__).parent.parent / "docs" / "schemas"
+    for kind, schema_name in (
+        ("metrics", "metrics"),
+        ("alerts", "alert"),
+        ("heartbeat", "heartbeat"),
+        ("inventory", "inventory"),
+    ):
+        schema = json.loads((schemas / f"{schema_name}.schema.json").read_text())
+        for message in kinds[kind]:
+            document = {k: v for k, v in message.items() if k != "subject"}
+            jsonschema.validate(document, schema, format_checker=jsonschema.FormatChecker())
 
 
 def test_wrong_token_is_said_and_retried_and_a_restarted_server_gets_the_gap(
