@@ -206,3 +206,72 @@ def test_wrong_token_is_said_and_retried_and_a_restarted_server_gets_the_gap(
         "samples taken during the outage were not delivered"
     )
     assert "reconnected to NATS" in (tmp_path / "err").read_text()
+
+
+def test_cluster_failover_keeps_heartbeats_coming(tmp_path: Path) -> None:
+    ports = [free_port() for _ in range(3)]
+    routes = [free_port() for _ in range(3)]
+    servers = {}
+    for i in range(3):
+        conf = tmp_path / f"n{i}.conf"
+        conf.write_text(
+            f"server_name: n{i}\nlisten: 127.0.0.1:{ports[i]}\n"
+            f"cluster {{\n  name: testc\n  listen: 127.0.0.1:{routes[i]}\n"
+            f"  routes: [{', '.join(f'nats://127.0.0.1:{r}' for r in routes)}]\n}}\n"
+        )
+        servers[ports[i]] = subprocess.Popen(
+            [nats_server_binary(), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    text = config_text(ports[0]).replace(
+        f'url = "nats://127.0.0.1:{ports[0]}"',
+        "urls = [" + ", ".join(f'"nats://127.0.0.1:{p}"' for p in ports) + "]",
+    )
+    text = text.replace('token = "${NATS_TOKEN}"\n', "").replace(
+        "heartbeat_interval_secs = 1", "heartbeat_interval_secs = 0.5"
+    )
+    config = write_config(tmp_path, text)
+    time.sleep(1.5)  # the routes form
+    agent = subprocess.Popen(
+        agent_command("--config", str(config)),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "err").open("w"),
+    )
+    try:
+        deadline = time.monotonic() + 15
+        connected = None
+        while time.monotonic() < deadline and connected is None:
+            for line in (tmp_path / "err").read_text().splitlines():
+                if "telemetry: connected to NATS 127.0.0.1:" in line:
+                    connected = int(line.rsplit(":", 1)[1])
+            time.sleep(0.1)
+        assert connected in servers, (tmp_path / "err").read_text()
+        servers[connected].terminate()  # the node the agent uses goes down
+        servers[connected].wait(timeout=10)
+        other = next(p for p in ports if p != connected)
+
+        async def heartbeats() -> list[dict[str, Any]]:
+            import nats
+
+            client = await nats.connect(f"nats://127.0.0.1:{other}")
+            got: list[dict[str, Any]] = []
+
+            async def handler(msg: Any) -> None:
+                got.append(json.loads(msg.data))
+
+            await client.subscribe("sysops.*.heartbeat", cb=handler)
+            await asyncio.sleep(5)
+            await client.close()
+            return got
+
+        beats = asyncio.run(heartbeats())
+        assert len(beats) >= 3, (tmp_path / "err").read_text()[-2000:]
+        assert "reconnected to NATS" in (tmp_path / "err").read_text()
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=10)
+        for server in servers.values():
+            server.terminate()
+            server.wait(timeout=10)
