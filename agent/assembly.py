@@ -20,7 +20,7 @@ from alerting.channels.base import Channel
 from alerting.channels.console import ConsoleChannel
 from alerting.channels.discord import DiscordChannel
 from alerting.channels.email import EmailChannel
-from alerting.channels.nats import NatsChannel
+from alerting.channels.nats import NatsChannel, tls_context
 from alerting.channels.slack import SlackChannel
 from alerting.channels.syslog import SyslogChannel
 from alerting.channels.telegram import TelegramChannel
@@ -259,6 +259,8 @@ def build_channels(settings: Settings, only: str | None = None) -> list[Channel]
                 user=n.user,
                 password=n.password.reveal() if n.password else None,
                 credentials_file=n.credential_file,
+                tls=tls_context(n.tls_ca_file, n.tls_cert_file, n.tls_key_file),
+                tls_hostname=n.tls_server_name,
             )
         )
     if wanted("syslog"):

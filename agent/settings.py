@@ -397,6 +397,16 @@ class NatsSettings:
     compression: bool = opt(False, "Compress payloads (marked in a header).")
     max_reconnect_attempts: int = opt(-1, "Reconnect attempts; -1 retries forever.", ge=-1)
     reconnect_delay_secs: float = opt(5.0, "Delay between reconnect attempts.", gt=0)
+    tls_ca_file: str | None = opt(
+        None, "CA certificate(s) to verify the server with (TLS is on when any tls_ key is set)."
+    )
+    tls_cert_file: str | None = opt(
+        None, "Client certificate, for servers that require one (mutual TLS)."
+    )
+    tls_key_file: str | None = opt(None, "Key of the client certificate.")
+    tls_server_name: str | None = opt(
+        None, "Name to verify in the server's certificate (when connecting by IP)."
+    )
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import numpy as np
 
 from agent import __version__
 from agent.settings import Settings
-from alerting.channels.nats import subject_token
+from alerting.channels.nats import subject_token, tls_context
 from analyzers.base import SeriesKey
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,11 @@ class Telemetry:
             options["password"] = n.password.reveal()
         if n.credential_file:
             options["user_credentials"] = n.credential_file
+        context = tls_context(n.tls_ca_file, n.tls_cert_file, n.tls_key_file)
+        if context is not None:
+            options["tls"] = context
+        if n.tls_server_name:
+            options["tls_hostname"] = n.tls_server_name
         delay = n.reconnect_delay_secs
         while True:
             try:

@@ -275,3 +275,41 @@ def test_cluster_failover_keeps_heartbeats_coming(tmp_path: Path) -> None:
         for server in servers.values():
             server.terminate()
             server.wait(timeout=10)
+
+
+def test_tls_with_a_verified_self_signed_ca(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
+    import ssl
+
+    cert, key = certificate
+    port = free_port()
+    server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "--tls", "--tlscert", str(cert), "--tlskey", str(key)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(1.0)
+    text = config_text(port).replace('token = "${NATS_TOKEN}"\n', f'tls_ca_file = "{cert}"\n')
+    agent = subprocess.Popen(agent_command("--config", str(write_config(tmp_path, text))), cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=(tmp_path / "err").open("w"))  # fmt: skip
+
+    async def heartbeats() -> list[bytes]:
+        import nats
+
+        client = await nats.connect(
+            f"nats://127.0.0.1:{port}", tls=ssl.create_default_context(cafile=str(cert))
+        )
+        got: list[bytes] = []
+
+        async def handler(msg: Any) -> None:
+            got.append(msg.data)
+
+        await client.subscribe("sysops.*.heartbeat", cb=handler)
+        await asyncio.sleep(3)
+        await client.close()
+        return got
+
+    try:
+        beats = asyncio.run(heartbeats())
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=10)
+        server.terminate()
+        server.wait(timeout=10)
+    assert beats, (tmp_path / "err").read_text()[-2000:]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,18 +34,21 @@ class NatsChannel:
 
     def __init__(self, servers: Sequence[str], hostname: str, *, subject_prefix: str = "sysops",
                  token: str | None = None, user: str | None = None, password: str | None = None,
-                 credentials_file: str | None = None, connect_timeout: float = 5.0, retry_count: int = 3,
+                 credentials_file: str | None = None, tls: ssl.SSLContext | None = None, tls_hostname: str | None = None,
+                 connect_timeout: float = 5.0, retry_count: int = 3,
                  min_severity: Severity = Severity.INFO, send_resolved: bool = True) -> None:  # fmt: skip
         self.min_severity = min_severity
         self.retry_count = retry_count
         self.send_resolved = send_resolved
         self.subject = f"{subject_token(subject_prefix)}.{subject_token(hostname)}.alerts"
         self._servers = list(servers)
-        self._auth = {
+        self._auth: dict[str, Any] = {
             "token": token,
             "user": user,
             "password": password,
             "user_credentials": credentials_file,
+            "tls": tls,
+            "tls_hostname": tls_hostname,
         }
         self._timeout = connect_timeout
         self._client: Any = None
@@ -99,3 +103,15 @@ class NatsChannel:
             except Exception:  # closing a broken connection: nothing left to save
                 await self._client.close()
             self._client = None
+
+
+def tls_context(
+    ca_file: str | None, cert_file: str | None, key_file: str | None
+) -> ssl.SSLContext | None:
+    """A verifying client context when any TLS file is configured; None for plain connections."""
+    if not (ca_file or cert_file):
+        return None
+    context = ssl.create_default_context(cafile=ca_file)
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file)
+    return context
