@@ -164,14 +164,38 @@ class Telemetry:
 
     # -- publishing ----------------------------------------------------------------------------
 
-    async def _publish(self, kind: str, document: dict[str, Any]) -> None:
+    def _encode(self, document: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         body = json.dumps(document, separators=(",", ":"), default=str).encode()
         headers = {"Content-Type": "application/json"}
         if self._compress is not None:
             body = self._compress(body)
             headers["Content-Encoding"] = "zstd"
+        return body, headers
+
+    async def _publish(self, kind: str, document: dict[str, Any]) -> None:
+        body, headers = self._encode(document)
         await self._client.publish(self.subjects[kind], body, headers=headers)
         self.published[kind] += 1
+
+    async def _publish_samples(self, batch: list[tuple[float, SeriesKey, float]]) -> None:
+        """One metrics message, split in halves while it is over the server's max_payload."""
+        document = {
+            "hostname": self.hostname,
+            "timestamp": iso(time.time()),
+            "metrics": [
+                {"name": k.metric, "value": v, "labels": dict(k.labels), "timestamp": iso(t)}
+                for t, k, v in batch
+            ],
+        }
+        body, headers = self._encode(document)
+        limit = int(getattr(self._client, "max_payload", 0) or 1_048_576) - 1024  # room for headers
+        if len(body) > limit and len(batch) > 1:
+            half = len(batch) // 2
+            await self._publish_samples(batch[:half])
+            await self._publish_samples(batch[half:])
+            return
+        await self._client.publish(self.subjects["metrics"], body, headers=headers)
+        self.published["metrics"] += 1
 
     async def publish_metrics(self) -> None:
         if not self.connected or not self._buffer:
@@ -179,11 +203,7 @@ class Telemetry:
         size = self.settings.nats.batch_size
         while self._buffer and self.connected:
             batch = [self._buffer.popleft() for _ in range(min(size, len(self._buffer)))]
-            await self._publish("metrics", {
-                "hostname": self.hostname,
-                "timestamp": iso(time.time()),
-                "metrics": [{"name": k.metric, "value": v, "labels": dict(k.labels), "timestamp": iso(t)} for t, k, v in batch],
-            })  # fmt: skip
+            await self._publish_samples(batch)
         await self._client.flush(timeout=5)
 
     async def publish_inventory(self) -> None:

@@ -313,3 +313,58 @@ def test_tls_with_a_verified_self_signed_ca(tmp_path: Path, certificate: tuple[P
         server.terminate()
         server.wait(timeout=10)
     assert beats, (tmp_path / "err").read_text()[-2000:]
+
+
+def test_metric_batches_stay_under_the_servers_max_payload(tmp_path: Path) -> None:
+    import numpy as np
+
+    from agent.config import parse_config_text
+    from agent.telemetry import Telemetry
+    from analyzers.base import SeriesKey
+
+    port = free_port()
+    conf = tmp_path / "small.conf"
+    conf.write_text(f"listen: 127.0.0.1:{port}\nmax_payload: 8192\n")
+    server = subprocess.Popen(
+        [nats_server_binary(), "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)
+    settings = parse_config_text(
+        f'[agent]\nhostname = "h"\n[nats]\nenabled = true\nurl = "nats://127.0.0.1:{port}"\nbatch_size = 100000\n',
+        "t",
+    ).settings
+
+    async def scenario() -> tuple[list[bytes], int]:
+        import nats
+
+        client = await nats.connect(f"nats://127.0.0.1:{port}")
+        got: list[bytes] = []
+
+        async def handler(msg: Any) -> None:
+            got.append(msg.data)
+
+        await client.subscribe("sysops.h.metrics", cb=handler)
+        await client.flush()
+        telemetry = Telemetry(settings, dict, lambda: ([], {}))
+        await telemetry.connect()
+        keys = [
+            SeriesKey.of("process_rss_bytes", pid=str(i), comm="worker", user="app")
+            for i in range(2000)
+        ]
+        telemetry.add_samples(time.time(), keys, np.arange(2000, dtype=np.float64))
+        await telemetry.publish_metrics()
+        await asyncio.sleep(1.0)
+        await telemetry.close()
+        await client.close()
+        return got, telemetry.published["metrics"]
+
+    try:
+        messages, published = asyncio.run(scenario())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert published == len(messages) > 1
+    assert all(len(m) <= 8192 for m in messages)
+    assert sum(len(json.loads(m)["metrics"]) for m in messages) == 2000
