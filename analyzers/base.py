@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from alerting.alert import Alert
+from alerting.alert import Alert, Severity, Status
 
 Labels = tuple[tuple[str, str], ...]
 FloatArray = npt.NDArray[np.float64]
@@ -78,6 +78,14 @@ class Analyzer(Protocol):
     def observe(self, batch: Batch, history: History) -> list[Alert]: ...
 
     def forget(self, series_ids: Iterable[int]) -> None: ...
+
+
+def transition(before: int, after: int) -> tuple[Status, Severity]:
+    """Level states (0 quiet, 1 warn, 2 critical) before and after -> the event's status and severity."""
+    if after == 0:
+        return Status.RESOLVED, Severity.WARN if before == 1 else Severity.CRITICAL
+    status = Status.FIRING if before == 0 else Status.ESCALATED
+    return status, Severity.WARN if after == 1 else Severity.CRITICAL
 
 
 def noise_floor(metric: str) -> tuple[float, float]:

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from alerting.alert import Alert, Severity, Status
-from analyzers.base import Batch, History, SeriesArrays
+from alerting.alert import Alert
+from analyzers.base import Batch, History, SeriesArrays, transition
 from analyzers.regression import SlidingRegression
 
 # metric pattern -> (capacity, warn within hours, critical within hours)
@@ -131,12 +131,10 @@ class TrendAnalyzer:
         key = history.key(sid)
         where = ", ".join(f"{k}={v}" for k, v in key.labels)
         subject = f"{key.metric} ({where})" if where else key.metric
+        status, severity = transition(before, after)
         if after == 0:
-            status, severity = Status.RESOLVED, Severity.WARN if before == 1 else Severity.CRITICAL
             message = f"{subject} is no longer predicted to fill up soon ({value:.1f}% now)"
         else:
-            status = Status.FIRING if before == 0 else Status.ESCALATED
-            severity = Severity.WARN if after == 1 else Severity.CRITICAL
             message = (
                 f"{subject} will be full in {human_duration(eta)} "
                 f"(now {value:.1f}%, growing {per_hour:.2f} points/h, R² {r2:.2f})"

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from alerting.alert import Alert, Severity, Status
-from analyzers.base import Batch, History, IntArray, SeriesArrays, noise_floor
+from alerting.alert import Alert
+from analyzers.base import Batch, History, IntArray, SeriesArrays, noise_floor, transition
 from analyzers.threshold import format_value
 
 RESYNC_WINDOWS = 10
@@ -147,12 +147,10 @@ class ZScoreAnalyzer:
     ) -> Alert:
         key = history.key(sid)
         where = "".join(f" {k}={v}" for k, v in key.labels)
+        status, severity = transition(before, after)
         if after == 0:
-            status, severity = Status.RESOLVED, Severity.WARN if before == 1 else Severity.CRITICAL
             message = f"{key.metric}{where} is back to usual: {format_value(key.metric, x)}"
         else:
-            status = Status.FIRING if before == 0 else Status.ESCALATED
-            severity = Severity.WARN if after == 1 else Severity.CRITICAL
             direction = "above" if z > 0 else "below"
             message = (
                 f"{key.metric}{where} is {format_value(key.metric, x)}, {abs(z):.1f}σ {direction} "
