@@ -261,6 +261,7 @@ def build_channels(settings: Settings, only: str | None = None) -> list[Channel]
                 credentials_file=n.credential_file,
                 tls=tls_context(n.tls_ca_file, n.tls_cert_file, n.tls_key_file),
                 tls_hostname=n.tls_server_name,
+                jetstream_stream=n.jetstream_stream if n.jetstream else None,
             )
         )
     if wanted("syslog"):

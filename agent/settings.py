@@ -397,6 +397,15 @@ class NatsSettings:
     compression: bool = opt(False, "Compress payloads (marked in a header).")
     max_reconnect_attempts: int = opt(-1, "Reconnect attempts; -1 retries forever.", ge=-1)
     reconnect_delay_secs: float = opt(5.0, "Delay between reconnect attempts.", gt=0)
+    jetstream: bool = opt(
+        False,
+        "Publish alerts and inventory through JetStream (acknowledged, deduplicated by Nats-Msg-Id).",
+    )
+    jetstream_stream: str = opt(
+        "SYSOPS",
+        "Stream created (if missing) over {prefix}.> when jetstream is on.",
+        pattern=(r"[A-Za-z0-9_-]{1,32}", "1-32 of A-Z a-z 0-9 _ -"),
+    )
     tls_ca_file: str | None = opt(
         None, "CA certificate(s) to verify the server with (TLS is on when any tls_ key is set)."
     )

@@ -33,7 +33,7 @@ import numpy as np
 
 from agent import __version__
 from agent.settings import Settings
-from alerting.channels.nats import subject_token, tls_context
+from alerting.channels.nats import ensure_stream, subject_token, tls_context
 from analyzers.base import SeriesKey
 
 log = logging.getLogger(__name__)
@@ -207,9 +207,22 @@ class Telemetry:
         await self._client.flush(timeout=5)
 
     async def publish_inventory(self) -> None:
-        if self.connected:
-            document = await asyncio.get_running_loop().run_in_executor(None, self._inventory)
+        if not self.connected:
+            return
+        document = await asyncio.get_running_loop().run_in_executor(None, self._inventory)
+        n = self.settings.nats
+        if not n.jetstream:
             await self._publish("inventory", document)
+            return
+        body, headers = self._encode(document)
+        js = self._client.jetstream()
+        await ensure_stream(js, n.jetstream_stream, self.subjects["inventory"].split(".", 1)[0])
+        # The same inventory within the stream's duplicate window is stored once.
+        msg_id = f"inventory-{document.get('content_hash', '')}"
+        await js.publish(
+            self.subjects["inventory"], body, headers={**headers, "Nats-Msg-Id": msg_id}
+        )
+        self.published["inventory"] += 1
 
     async def publish_heartbeat(self) -> None:
         if not self.connected:

@@ -104,3 +104,44 @@ def test_no_server_is_a_retryable_error() -> None:
     with pytest.raises(DeliveryError) as info:
         asyncio.run(channel.send([ALERT]))
     assert info.value.retryable
+
+
+def test_jetstream_acknowledged_and_deduplicated(tmp_path: Path) -> None:
+    import nats
+
+    from agent.config import parse_config_text
+    from agent.telemetry import Telemetry
+
+    port = free_port()
+    server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(1.0)
+    url = f"nats://127.0.0.1:{port}"
+    settings = parse_config_text(
+        f'[agent]\nhostname = "db-01"\n[nats]\nenabled = true\nurl = "{url}"\njetstream = true\n',
+        "t",
+    ).settings
+
+    async def scenario() -> tuple[int, list[str]]:
+        channel = NatsChannel([url], "db-01", jetstream_stream="SYSOPS")
+        await channel.send([ALERT])
+        await channel.send([ALERT])  # a redelivery after a crash: the same id
+        await channel.close()
+        telemetry = Telemetry(
+            settings, lambda: {"hostname": "db-01", "content_hash": "ab" * 32}, lambda: ([], {})
+        )
+        await telemetry.connect()
+        await telemetry.publish_inventory()
+        await telemetry.publish_inventory()  # unchanged inventory: stored once
+        await telemetry.close()
+        client = await nats.connect(url)
+        info = await client.jetstream().stream_info("SYSOPS")
+        await client.close()
+        return info.state.messages, info.config.subjects
+
+    try:
+        stored, subjects = asyncio.run(scenario())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert stored == 2 and subjects == ["sysops.>"]  # one alert, one inventory

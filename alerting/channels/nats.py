@@ -35,7 +35,7 @@ class NatsChannel:
     def __init__(self, servers: Sequence[str], hostname: str, *, subject_prefix: str = "sysops",
                  token: str | None = None, user: str | None = None, password: str | None = None,
                  credentials_file: str | None = None, tls: ssl.SSLContext | None = None, tls_hostname: str | None = None,
-                 connect_timeout: float = 5.0, retry_count: int = 3,
+                 connect_timeout: float = 5.0, retry_count: int = 3, jetstream_stream: str | None = None,
                  min_severity: Severity = Severity.INFO, send_resolved: bool = True) -> None:  # fmt: skip
         self.min_severity = min_severity
         self.retry_count = retry_count
@@ -51,6 +51,7 @@ class NatsChannel:
             "tls_hostname": tls_hostname,
         }
         self._timeout = connect_timeout
+        self._stream = jetstream_stream  # None: plain publish
         self._client: Any = None
 
     async def _connect(self) -> Any:
@@ -86,10 +87,19 @@ class NatsChannel:
         client = await self._connect()
         try:
             for alert in alerts:
-                body = json.dumps(payload(alert), separators=(",", ":"), default=str).encode()
-                await client.publish(
-                    self.subject, body, headers={"Content-Type": "application/json"}
-                )
+                document = payload(alert)
+                body = json.dumps(document, separators=(",", ":"), default=str).encode()
+                headers = {"Content-Type": "application/json"}
+                if (
+                    self._stream is not None
+                ):  # acknowledged, and deduplicated by the alert's stable id
+                    js = client.jetstream()
+                    await ensure_stream(js, self._stream, self.subject.split(".", 1)[0])
+                    await js.publish(
+                        self.subject, body, headers={**headers, "Nats-Msg-Id": document["id"]}
+                    )
+                else:
+                    await client.publish(self.subject, body, headers=headers)
             await client.flush(timeout=self._timeout)
         except Exception as exc:
             raise DeliveryError(
@@ -115,3 +125,17 @@ def tls_context(
     if cert_file:
         context.load_cert_chain(cert_file, key_file)
     return context
+
+
+_streams_ready: set[str] = set()
+
+
+async def ensure_stream(js: Any, name: str, prefix: str) -> None:
+    """Create the stream over `{prefix}.>` once per process, if it does not exist yet."""
+    if name in _streams_ready:
+        return
+    try:
+        await js.stream_info(name)
+    except Exception:  # not found: create it (idempotent if another agent just did)
+        await js.add_stream(name=name, subjects=[f"{prefix}.>"])
+    _streams_ready.add(name)
