@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
@@ -18,8 +19,9 @@ from tests.test_nats_channel import free_port, nats_server_binary
 TOKEN = "s3cr3t-nats-token"
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "--auth", TOKEN],
+def start_server(port: int, store: Path | None = None) -> subprocess.Popen[bytes]:
+    jetstream = ["-js", "-sd", str(store)] if store is not None else []
+    server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "--auth", TOKEN, *jetstream],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     import socket
 
@@ -160,9 +162,7 @@ def validate_against_schemas(kinds: dict[str, list[dict[str, Any]]]) -> None:
             jsonschema.validate(document, schema, format_checker=jsonschema.FormatChecker())
 
 
-def test_wrong_token_is_said_and_retried_and_a_restarted_server_gets_the_gap(
-    tmp_path: Path,
-) -> None:
+def test_wrong_token_is_said_once_and_retried(tmp_path: Path) -> None:
     port = free_port()
     server = start_server(port)
     config = write_config(tmp_path, config_text(port))
@@ -172,6 +172,8 @@ def test_wrong_token_is_said_and_retried_and_a_restarted_server_gets_the_gap(
     time.sleep(2.5)
     bad.send_signal(signal.SIGTERM)
     assert bad.wait(timeout=10) == 0
+    server.terminate()
+    server.wait(timeout=10)
     log_text = (tmp_path / "bad").read_text()
     assert (
         "NATS refused the credentials (Authorization Violation)" in log_text
@@ -181,30 +183,74 @@ def test_wrong_token_is_said_and_retried_and_a_restarted_server_gets_the_gap(
         "Traceback" not in log_text and log_text.count("refused the credentials") == 1
     )  # said once, not per retry
 
-    env["NATS_TOKEN"] = TOKEN
+
+def test_server_away_20s_gap_metrics_arrive_and_alerts_exactly_once(tmp_path: Path) -> None:
+    """JetStream mode: NATS stops for 20 s while the agent runs and an alert fires meanwhile."""
+    from datetime import datetime
+
+    port = free_port()
+    store = tmp_path / "js"
+    server = start_server(port, store)
+    text = (
+        config_text(port)
+        .replace("[nats]\n", "[nats]\njetstream = true\n")
+        .replace("[log_analyzer]", "[alerting]\nbacklog_retry_secs = 1\n[log_analyzer]")
+    )
+    text = text.replace(
+        "memory_percent = 0.5", "memory_percent = 99.9"
+    )  # no alert until the outage
+    config = write_config(tmp_path, text)
+    env = {**__import__("os").environ, "NATS_TOKEN": TOKEN}
     agent = subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path, env=env,
                              stdout=subprocess.DEVNULL, stderr=(tmp_path / "err").open("w"))  # fmt: skip
     try:
         time.sleep(2.0)
-        server.terminate()  # NATS goes away for a while
+        server.terminate()  # NATS goes away for 20 s
         server.wait(timeout=10)
         gap_start = time.time()
-        time.sleep(3.0)
+        config.write_text(text.replace("memory_percent = 99.9", "memory_percent = 0.5"))
+        agent.send_signal(signal.SIGHUP)  # an alert fires while NATS is away
+        time.sleep(20.0)
         gap_end = time.time()
-        server = start_server(port)
-        messages = asyncio.run(collect(port, 4.0))
+        server = start_server(port, store)
+        messages = asyncio.run(collect(port, 6.0))
+
+        async def stored_alerts() -> list[dict[str, Any]]:
+            import nats
+
+            client = await nats.connect(f"nats://127.0.0.1:{port}", token=TOKEN)
+            js = client.jetstream()
+            subscription = await js.subscribe(
+                "sysops.*.alerts", stream="SYSOPS", ordered_consumer=True
+            )
+            bodies: list[dict[str, Any]] = []
+            with contextlib.suppress(Exception):  # a timeout: no more messages
+                while True:
+                    bodies.append(json.loads((await subscription.next_msg(timeout=1.0)).data))
+            await client.close()
+            return bodies
+
+        alerts_in_stream = asyncio.run(stored_alerts())
     finally:
         agent.send_signal(signal.SIGTERM)
-        assert agent.wait(timeout=10) == 0
+        assert agent.wait(timeout=15) == 0
         server.terminate()
         server.wait(timeout=10)
-    from datetime import datetime
-
     stamps = [datetime.fromisoformat(m["timestamp"].replace("Z", "+00:00")).timestamp()
               for batch in by_kind(messages).get("metrics", []) for m in batch["metrics"]]  # fmt: skip
-    assert any(gap_start + 0.5 < t < gap_end - 0.5 for t in stamps), (
+    assert any(gap_start + 1 < t < gap_end - 1 for t in stamps), (
         "samples taken during the outage were not delivered"
     )
+    memory = [a for a in alerts_in_stream if a["metric"] == "memory_used_percent"]
+    assert len(memory) == 1, (
+        alerts_in_stream,
+        (tmp_path / "err").read_text()[-3000:],
+    )  # exactly once
+    # The outage also raised the channel's own failure, and its recovery, through the outbox.
+    assert {a["metric"] for a in alerts_in_stream} <= {
+        "memory_used_percent",
+        "agent_channel_failing",
+    }
     assert "reconnected to NATS" in (tmp_path / "err").read_text()
 
 
