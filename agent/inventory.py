@@ -63,8 +63,11 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def run_tool(argv: list[str], field: str, notes: Notes) -> str | None:
-    """A fixed argv, no shell, a timeout; None (and a reason) when it cannot give an answer."""
+def run_tool(argv: list[str], field: str, notes: Notes, any_exit: bool = False) -> str | None:
+    """A fixed argv, no shell, a timeout; None (and a reason) when it cannot give an answer.
+
+    `any_exit`: the tool reports findings in its exit status (smartctl), so its output counts anyway.
+    """
     try:
         result = subprocess.run(
             argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT_SECS, check=False
@@ -75,7 +78,7 @@ def run_tool(argv: list[str], field: str, notes: Notes) -> str | None:
     except subprocess.TimeoutExpired:
         notes.missing(field, f"{argv[0]} did not answer in {TOOL_TIMEOUT_SECS:g} s")
         return None
-    if result.returncode != 0:
+    if result.returncode != 0 and not (any_exit and result.stdout.strip()):
         detail = (result.stderr or "").strip().splitlines()[:1]
         notes.missing(
             field,
@@ -343,7 +346,45 @@ def _nvml_text(value: Any) -> str | None:
 _VIRTUAL_DISK = re.compile(r"^(loop|ram|zram|dm-|md|sr|fd)\d*")
 
 
-def disks_section(sysfs: Path, notes: Notes) -> list[dict[str, Any]]:
+def smart_health(name: str, notes: Notes) -> bool | None:
+    """SMART overall health from `smartctl --json -H`; None (with the reason) when unknown."""
+    text = run_tool(
+        ["smartctl", "--json", "-H", f"/dev/{name}"],
+        f"disks.{name}.smart_healthy",
+        notes,
+        any_exit=True,
+    )
+    if text is None:
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        notes.missing(f"disks.{name}.smart_healthy", "smartctl gave output that is not JSON")
+        return None
+    passed = (document.get("smart_status") or {}).get("passed")
+    if not isinstance(passed, bool):
+        messages = [
+            m.get("string", "") for m in (document.get("smartctl") or {}).get("messages", [])
+        ]
+        notes.missing(
+            f"disks.{name}.smart_healthy", "; ".join(m for m in messages if m) or "no SMART status"
+        )
+        return None
+    return passed
+
+
+def ethtool_info(name: str, notes: Notes) -> dict[str, str]:
+    """driver, version and firmware-version from `ethtool -i`."""
+    text = run_tool(["ethtool", "-i", name], f"network.{name}.firmware", notes)
+    out: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def disks_section(sysfs: Path, notes: Notes, smart: bool = False) -> list[dict[str, Any]]:
     disks = []
     for block in sorted((sysfs / "block").glob("*")):
         name = block.name
@@ -371,7 +412,7 @@ def disks_section(sysfs: Path, notes: Notes) -> list[dict[str, Any]]:
             "capacity_gb": round(sectors * 512 / 1e9, 1) if sectors else None,
             "interface": interface,
             "rotational": (_read(block / "queue/rotational") == "1") if (block / "queue/rotational").exists() else None,
-            "smart_healthy": None,
+            "smart_healthy": smart_health(name, notes) if smart else None,
         })  # fmt: skip
     return disks
 
@@ -396,12 +437,14 @@ def network_section(sysfs: Path, notes: Notes, addresses: bool = True) -> list[d
             continue
         driver_link = iface / "device/driver"
         speed = _int(_read(iface / "speed"))
+        tool = ethtool_info(name, notes) if addresses and (iface / "device").exists() else {}
         out.append({
             "name": name,
             "mac": _read(iface / "address"),
             "speed_mbps": speed if speed and speed > 0 else None,
             "mtu": _int(_read(iface / "mtu")),
-            "driver": os.path.basename(os.readlink(driver_link)) if driver_link.is_symlink() else None,
+            "driver": os.path.basename(os.readlink(driver_link)) if driver_link.is_symlink() else tool.get("driver"),
+            "firmware": tool.get("firmware-version") or None,
             "virtual": not (iface / "device").exists(),
             "addresses": by_name.get(name, []),
         })  # fmt: skip
@@ -449,13 +492,11 @@ def collect_inventory(settings: Settings, nvml: ModuleType | None = None) -> dic
         "numa": numa_section(sysfs),
         "memory": memory_section(procfs, sysfs, inv.include_dimm_details, notes),
         "gpu": gpu_section(notes, nvml) if "gpu" not in settings.collector.disabled else [],
-        "disks": disks_section(sysfs, notes),
+        "disks": disks_section(sysfs, notes, smart=inv.include_smart),
         "network": network_section(sysfs, notes, addresses=rootfs == Path("/")),
     }
     if inv.include_bios:
         document["bios"] = bios_section(sysfs, notes)
-    if inv.include_smart:
-        notes.missing("disks.smart_healthy", "SMART health is not collected by this version")
     document["unavailable"] = notes.reasons
     document["content_hash"] = content_hash(document)
     return document

@@ -152,3 +152,66 @@ def test_inventory_dump_matches_its_schema(tmp_path: Path) -> None:
         result = run_agent("--config", str(write_config(tmp_path, text)), "--inventory-dump")
         assert result.returncode == 0 and "Traceback" not in result.stderr
         jsonschema.validate(json.loads(result.stdout), schema)
+
+
+def _stand_in(directory: Path, name: str, body: str) -> None:
+    """A stand-in executable that prints what the real tool documents (no disks with SMART here)."""
+    script = directory / name
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+
+
+def test_smart_and_ethtool_through_their_documented_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smart = {
+        "smartctl": {"exit_status": 8},
+        "device": {"name": "/dev/x"},
+        "smart_status": {"passed": False},
+    }
+    _stand_in(
+        bin_dir, "smartctl", f"echo '{json.dumps(smart)}'\nexit 8\n"
+    )  # bit 3: the disk is failing
+    _stand_in(
+        bin_dir,
+        "ethtool",
+        'printf "driver: e1000e\\nversion: 6.1\\nfirmware-version: 0.13-4\\nbus-info: 0000:00:19.0\\n"\n',
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    settings = parse_config_text(
+        "[inventory]\ninclude_smart = true\ninclude_dimm_details = false\n", "t"
+    ).settings
+    document = collect_inventory(settings, nvml=build([]))  # type: ignore[arg-type]
+    assert document["disks"] and all(d["smart_healthy"] is False for d in document["disks"])
+    physical = [n for n in document["network"] if not n["virtual"]]
+    assert physical and all(n["firmware"] == "0.13-4" for n in physical)
+
+
+def test_smartctl_without_a_status_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    answer = {
+        "smartctl": {
+            "messages": [
+                {"string": "Read Device Identity failed: Unknown error", "severity": "error"}
+            ],
+            "exit_status": 4,
+        }
+    }
+    _stand_in(bin_dir, "smartctl", f"echo '{json.dumps(answer)}'\nexit 4\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    notes = Notes()
+    from agent.inventory import smart_health
+
+    assert smart_health("vda", notes) is None
+    assert notes.reasons == {
+        "disks.vda.smart_healthy": "Read Device Identity failed: Unknown error"
+    }
