@@ -75,6 +75,9 @@ def run_tool(argv: list[str], field: str, notes: Notes, any_exit: bool = False) 
     except FileNotFoundError:
         notes.missing(field, f"{argv[0]} is not installed")
         return None
+    except OSError as exc:  # not executable for this user, or a PATH entry it cannot enter
+        notes.missing(field, f"cannot run {argv[0]}: {exc.strerror}")
+        return None
     except subprocess.TimeoutExpired:
         notes.missing(field, f"{argv[0]} did not answer in {TOOL_TIMEOUT_SECS:g} s")
         return None

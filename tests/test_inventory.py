@@ -215,3 +215,55 @@ def test_smartctl_without_a_status_says_why(
     assert notes.reasons == {
         "disks.vda.smart_healthy": "Read Device Identity failed: Unknown error"
     }
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+@pytest.mark.skipif(
+    __import__("os").geteuid() != 0
+    or not SYSTEM_PYTHON.exists()
+    or __import__("shutil").which("setpriv") is None,
+    reason="needs root to switch to nobody, and the system python3 (this interpreter may live where nobody cannot enter)",
+)
+def test_inventory_dump_as_nobody(tmp_path: Path) -> None:
+    """The installation check operators run must work unprivileged: reasons, not tracebacks."""
+    import subprocess
+    import sys
+
+    import jsonschema
+
+    from tests.conftest import REPO
+
+    version = subprocess.run(
+        [str(SYSTEM_PYTHON), "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if version.stdout.strip() != str(tuple(sys.version_info[:2])):
+        pytest.skip(
+            "the system python3 is another version than the one the dependencies were installed for"
+        )
+    import tempfile
+
+    shared = Path(
+        tempfile.mkdtemp(prefix="sysops-nobody-", dir="/tmp")
+    )  # pytest's tmp_path is root-only
+    shared.chmod(0o755)
+    config = shared / "inv.toml"
+    config.write_text('[agent]\nhostname = "unprivileged"\n')
+    config.chmod(0o644)
+    site = next(Path(p) for p in sys.path if p.endswith("site-packages"))
+    result = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "env", f"PYTHONPATH={REPO}:{site}",
+         str(SYSTEM_PYTHON), "-m", "agent", "--config", str(config), "--inventory-dump"],
+        capture_output=True, text=True, timeout=60, cwd="/",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    document = json.loads(result.stdout)
+    jsonschema.validate(
+        document, json.loads((REPO / "docs/schemas/inventory.schema.json").read_text())
+    )
+    assert document["hostname"] == "unprivileged" and document["cpu"]["total_threads"] >= 1
