@@ -414,3 +414,45 @@ def test_metric_batches_stay_under_the_servers_max_payload(tmp_path: Path) -> No
     assert published == len(messages) > 1
     assert all(len(m) <= 8192 for m in messages)
     assert sum(len(json.loads(m)["metrics"]) for m in messages) == 2000
+
+
+def test_user_and_password(tmp_path: Path) -> None:
+    from agent.config import parse_config_text
+    from agent.telemetry import Telemetry
+
+    port = free_port()
+    server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "--user", "agent", "--pass", "pw-123"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(1.0)
+    text = f'[agent]\nhostname = "h"\n[nats]\nenabled = true\nurl = "nats://127.0.0.1:{port}"\nuser = "agent"\npassword = "${{P}}"\n'
+    settings = parse_config_text(text, "t", environ={"P": "pw-123"}).settings
+
+    async def scenario() -> list[dict[str, Any]]:
+        import nats
+
+        client = await nats.connect(f"nats://127.0.0.1:{port}", user="agent", password="pw-123")
+        got: list[dict[str, Any]] = []
+
+        async def handler(msg: Any) -> None:
+            got.append(json.loads(msg.data))
+
+        await client.subscribe("sysops.h.heartbeat", cb=handler)
+        await client.flush()
+        telemetry = Telemetry(
+            settings, dict, lambda: (["collector disk failing: PermissionError"], {})
+        )
+        await telemetry.connect()
+        await telemetry.publish_heartbeat()
+        await asyncio.sleep(0.5)
+        await telemetry.close()
+        await client.close()
+        return got
+
+    try:
+        (beat,) = asyncio.run(scenario())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert beat["status"] == "degraded" and beat["reasons"] == [
+        "collector disk failing: PermissionError"
+    ]
