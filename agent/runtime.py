@@ -45,6 +45,7 @@ from agent.config import ConfigError, LoadedConfig, load_config
 from agent.inventory import collect_inventory
 from agent.logs.watch import LogWatch
 from agent.logsetup import set_level
+from agent.notify import Notifier
 from agent.schedule import Ticker
 from agent.settings import Settings
 from agent.telemetry import Telemetry
@@ -154,6 +155,8 @@ class Agent:
         self._collector_tasks: list[str] = []
         self.logs: LogWatch | None = None
         self.telemetry: Telemetry | None = None
+        self.notifier = Notifier()
+        self._ready = False
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
@@ -174,6 +177,8 @@ class Agent:
         self._start_logs()
         self._start_telemetry()
         self.supervisor.spawn("housekeeping", self._housekeeping)
+        if self.notifier.enabled:
+            self.supervisor.spawn("systemd", self._systemd)
         self._describe_start()
         await self._stopping.wait()
         await self._shutdown()
@@ -182,6 +187,7 @@ class Agent:
     def request_stop(self) -> None:
         if not self._stopping.is_set():
             log.info("stopping")
+            self.notifier.stopping()
             self._stopping.set()
 
     def request_reload(self) -> None:
@@ -252,6 +258,27 @@ class Agent:
         settings = self.settings
         self.telemetry = Telemetry(settings, lambda: collect_inventory(settings), self.health)
         self.supervisor.spawn("telemetry", self.telemetry.run)
+
+    def status_line(self) -> str:
+        """One line for `systemctl status`."""
+        reasons, figures = self.health()
+        running = len(self._collector_tasks) - len(self.absent)
+        text = f"{running} collectors, {len(self.store)} series, {figures['outbox_pending']} alerts pending"
+        return text + (
+            f"; degraded: {reasons[0]}"
+            + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
+            if reasons
+            else "; healthy"
+        )
+
+    async def _systemd(self) -> None:
+        """WATCHDOG=1 from the event loop itself: if the loop is stuck, the pings stop."""
+        interval = (self.notifier.watchdog_secs or 60.0) / 2
+        while True:
+            await asyncio.sleep(interval)
+            if self.notifier.watchdog_secs:
+                self.notifier.watchdog()
+            self.notifier.status(self.status_line())
 
     def health(self) -> tuple[list[str], dict[str, Any]]:
         """Why the agent is degraded (for the heartbeat), and a few figures about itself."""
@@ -339,6 +366,9 @@ class Agent:
         finally:
             self.durations[collector.name] = time.perf_counter() - started
         self.ticks[collector.name] += 1
+        if not self._ready and len(samples):  # systemd: started once something was collected
+            self._ready = True
+            self.notifier.ready(self.status_line())
         if self._failing.pop(collector.name, None) is not None:
             log.info("collector %s works again", collector.name)
         if len(samples):
@@ -480,12 +510,14 @@ class Agent:
             log.warning("reload requested, but the agent was not started from a file")
             return False
         async with self._reload_lock:
+            self.notifier.reloading()
             try:
                 loaded = load_config(self.config_path)
             except ConfigError as exc:
                 log.error("reload failed; still running on the previous configuration:")
                 for problem in exc.problems:
                     log.error("  %s", problem)
+                self.notifier.ready(self.status_line())
                 return False
             for warning in loaded.warnings:
                 log.warning("%s", warning)
@@ -511,5 +543,6 @@ class Agent:
             )
             self._start_collectors()
             log.info("configuration reloaded from %s", self.config_path)
+            self.notifier.ready(self.status_line())
         await self._drain_and_stop(old, new.agent.shutdown_timeout_secs)
         return True

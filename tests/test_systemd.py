@@ -1,0 +1,137 @@
+"""systemd integration: sd_notify messages on a socket the test creates, and the hardened unit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.config import parse_config_text
+from agent.notify import Notifier
+from agent.runtime import Agent
+from tests.conftest import REPO, agent_command, write_config
+
+
+def receiver(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(0.2)
+    return sock
+
+
+def drain(sock: socket.socket, seconds: float) -> list[tuple[float, str]]:
+    got = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            text = sock.recv(4096).decode()
+            got.append((time.monotonic(), text))  # stamped on arrival, not when recv() began
+        except TimeoutError:
+            continue
+    return got
+
+
+def test_ready_status_watchdog_and_stopping_from_a_running_agent(tmp_path: Path) -> None:
+    sock = receiver(tmp_path / "notify.sock")
+    config = write_config(
+        tmp_path,
+        '[agent]\ndata_dir = "data"\n[collector]\ncpu_interval_secs = 0.5\nmemory_interval_secs = 0.5\n',
+    )
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"}
+    agent = subprocess.Popen(
+        agent_command("--config", str(config)),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        messages = drain(sock, 4.0)
+        agent.send_signal(signal.SIGTERM)
+        messages += drain(sock, 1.0)
+        assert agent.wait(timeout=10) == 0
+    finally:
+        sock.close()
+    texts = [text for _, text in messages]
+    assert texts[0].startswith("READY=1\nSTATUS=") and "collectors" in texts[0]
+    watchdogs = [t for t, text in messages if text == "WATCHDOG=1"]
+    assert len(watchdogs) >= 4  # every WATCHDOG_USEC / 2
+    assert any(text.startswith("STATUS=") for text in texts[1:])
+    assert texts[-1] == "STOPPING=1"
+
+
+def test_a_blocked_event_loop_stops_the_watchdog_pings(tmp_path: Path) -> None:
+    import threading
+
+    sock = receiver(tmp_path / "notify.sock")
+    agent = Agent(parse_config_text(f'[agent]\ndata_dir = "{tmp_path / "data"}"\n', "t.toml"))
+    agent.notifier = Notifier(
+        {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000"}
+    )
+    received: list[tuple[float, str]] = []
+    done = threading.Event()
+
+    def read() -> None:  # timestamps arrivals while the event loop runs (or is stuck)
+        while not done.is_set():
+            received.extend(drain(sock, 0.2))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    blocked: list[float] = []
+
+    async def scenario() -> None:
+        task = asyncio.create_task(agent._systemd())
+        await asyncio.sleep(1.0)
+        blocked.append(time.monotonic())
+        time.sleep(1.5)  # the loop is stuck: nothing can ping
+        blocked.append(time.monotonic())
+        await asyncio.sleep(1.0)
+        task.cancel()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        done.set()
+        reader.join(timeout=5)
+        sock.close()
+    pings = [t for t, text in received if text == "WATCHDOG=1"]
+    assert any(t < blocked[0] for t in pings) and any(t > blocked[1] + 0.05 for t in pings)
+    assert not any(blocked[0] + 0.05 < t < blocked[1] - 0.05 for t in pings)
+
+
+def test_notifier_is_a_no_op_without_systemd() -> None:
+    notifier = Notifier({})
+    assert not notifier.enabled and notifier.watchdog_secs is None
+    notifier.ready("x")  # nothing to send to, nothing raised
+    abstract = Notifier(
+        {
+            "NOTIFY_SOCKET": "@/org/freedesktop/systemd1/notify",
+            "WATCHDOG_USEC": "30000000",
+            "WATCHDOG_PID": "1",
+        }
+    )
+    assert (
+        abstract.address.startswith("\0") and abstract.watchdog_secs is None
+    )  # the watchdog is for another pid
+
+
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
+def test_unit_is_hardened_and_valid() -> None:
+    result = subprocess.run(
+        [str(REPO / "tools/check_systemd_unit.sh")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "exposure within 2.0, verify clean" in result.stdout
