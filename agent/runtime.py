@@ -46,6 +46,7 @@ from agent.inventory import collect_inventory
 from agent.logs.watch import LogWatch
 from agent.logsetup import set_level
 from agent.notify import Notifier
+from agent.privileges import PrivilegeReport, check_privileges, log_report
 from agent.schedule import Ticker
 from agent.settings import Settings
 from agent.telemetry import Telemetry
@@ -156,6 +157,7 @@ class Agent:
         self.logs: LogWatch | None = None
         self.telemetry: Telemetry | None = None
         self.notifier = Notifier()
+        self.privileges: PrivilegeReport | None = None
         self._ready = False
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -171,6 +173,8 @@ class Agent:
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         self._prepare_dirs()
+        self.privileges = check_privileges(self.settings, self.config_path)
+        log_report(self.privileges)
         for worker in self.router.workers:
             worker.start()
         self._start_collectors()
@@ -289,6 +293,12 @@ class Agent:
         if self.logs is not None:
             reasons += [
                 f"log source {s.name} unavailable" for s in self.logs.sources if not s.available
+            ]
+        if self.privileges is not None:
+            reasons += [
+                reason
+                for source, reason in self.privileges.unreadable.items()
+                if not (source == "kmsg" and self.logs is not None)  # the log source says so
             ]
         if self.telemetry is not None and self.telemetry.dropped:
             reasons.append(f"{self.telemetry.dropped} metric samples dropped while NATS was away")
