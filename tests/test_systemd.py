@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -135,3 +136,39 @@ def test_unit_is_hardened_and_valid() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "exposure within 2.0, verify clean" in result.stdout
+
+
+def test_the_agent_runs_under_memory_deny_write_execute(tmp_path: Path) -> None:
+    """The unit sets MemoryDenyWriteExecute; the kernel's PR_SET_MDWE is the same policy."""
+    config = write_config(
+        tmp_path, '[agent]\ndata_dir = "data"\n[collector]\ncpu_interval_secs = 0.5\n'
+    )
+    wrapper = (
+        "import ctypes, runpy, sys\n"
+        "if ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0:\n"  # PR_SET_MDWE
+        "    sys.exit(77)\n"
+        "sys.argv = ['sysops-agent', '--config', sys.argv[1]]\n"
+        "runpy.run_module('agent', run_name='__main__')\n"
+    )
+    sock = receiver(tmp_path / "notify.sock")
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "PYTHONPATH": str(REPO)}
+    agent = subprocess.Popen(
+        [sys.executable, "-c", wrapper, str(config)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        messages = [text for _, text in drain(sock, 3.0)]
+        if agent.poll() == 77:
+            pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3)")
+        agent.send_signal(signal.SIGTERM)
+        _, stderr = agent.communicate(timeout=10)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+        sock.close()
+    assert agent.returncode == 0, stderr
+    assert messages and messages[0].startswith("READY=1"), stderr
