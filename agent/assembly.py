@@ -376,8 +376,6 @@ def summarize(settings: Settings) -> Summary:
     notes = []
     if not enabled:
         notes.append("no alert channel that this version can deliver to is enabled")
-    if settings.prometheus.enabled:
-        notes.append("prometheus is enabled but the exporter is not part of this version yet")
     if settings.storage.sqlite_enabled:
         notes.append(
             "storage.sqlite_enabled is set but SQLite history is not part of this version yet"

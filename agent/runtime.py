@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,6 +50,9 @@ from agent.privileges import PrivilegeReport, check_privileges, log_report
 from agent.schedule import Ticker
 from agent.settings import Settings
 from agent.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from agent.exporter import Exporter
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.format import sparkline
@@ -156,6 +159,7 @@ class Agent:
         self._collector_tasks: list[str] = []
         self.logs: LogWatch | None = None
         self.telemetry: Telemetry | None = None
+        self.exporter: Exporter | None = None
         self.notifier = Notifier()
         self.privileges: PrivilegeReport | None = None
         self._ready = False
@@ -180,6 +184,7 @@ class Agent:
         self._start_collectors()
         self._start_logs()
         self._start_telemetry()
+        await self._start_exporter()
         self.supervisor.spawn("housekeeping", self._housekeeping)
         if self.notifier.enabled:
             self.supervisor.spawn("systemd", self._systemd)
@@ -203,6 +208,8 @@ class Agent:
         await self.supervisor.stop()
         if self.telemetry is not None:
             await self.telemetry.close()
+        if self.exporter is not None:
+            await self.exporter.stop()
         if self.logs is not None:
             self.logs.save()
         for task in list(self._background):
@@ -262,6 +269,27 @@ class Agent:
         settings = self.settings
         self.telemetry = Telemetry(settings, lambda: collect_inventory(settings), self.health)
         self.supervisor.spawn("telemetry", self.telemetry.run)
+
+    async def _start_exporter(self) -> None:
+        """The opt-in Prometheus endpoint; a port that cannot be bound is logged, not fatal."""
+        prom = self.settings.prometheus
+        if not prom.enabled:
+            return
+        try:
+            from agent.exporter import Exporter  # prometheus-client only when asked for
+        except ImportError:
+            log.error(
+                "prometheus.enabled is set but prometheus-client is not installed: "
+                "pip install 'sysops-agent[prometheus]'"
+            )
+            return
+        exporter = Exporter(self.store, prom.bind, prom.path)
+        try:
+            await exporter.start()
+        except (OSError, ValueError) as exc:
+            log.error("cannot serve Prometheus on %s: %s", prom.bind, exc)
+            return
+        self.exporter = exporter
 
     def status_line(self) -> str:
         """One line for `systemctl status`."""

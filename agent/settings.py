@@ -420,7 +420,9 @@ class NatsSettings:
 
 @dataclass(frozen=True)
 class PrometheusSettings:
-    enabled: bool = opt(False, "Serve a Prometheus endpoint (opens a listening port).")
+    enabled: bool = opt(
+        False, "Serve a Prometheus endpoint (opens a listening port; needs the `prometheus` extra)."
+    )
     bind: str = opt("127.0.0.1:9100", "Address and port to listen on.")
     path: str = opt("/metrics", "HTTP path of the endpoint.")
 

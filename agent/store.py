@@ -320,6 +320,15 @@ class Store:
                     out.append((key, value))
         return out
 
+    def latest_all(self) -> list[tuple[SeriesKey, float, float]]:
+        """(key, newest value, its time) of every live series, for an exporter to read."""
+        out = []
+        for key, sid in list(self._ids.items()):
+            times, values = self.window(sid, last=1)
+            if values.size:
+                out.append((key, float(values[0]), float(times[0])))
+        return out
+
     def latest_of(self, key: SeriesKey) -> float | None:
         sid = self._ids.get(key)
         return None if sid is None else self.latest(sid)
