@@ -119,7 +119,7 @@ def test_cpu_static_tree_gives_zero_percentages_and_fixture_gauges() -> None:
     collector = CpuCollector(NODE_EXPORTER_PROC, NE_SYS)
     first = collector.collect()
     assert value(first, "cpu_load1") == 0.21 and value(first, "cpu_load15") == 0.39
-    assert value(first, "cpu_online_count") == 8.0
+    assert value(first, "cpu_online") == 8.0
     assert value(first, "cpu_load1_per_core") == pytest.approx(0.21 / 8)
     assert value(first, "cpu_procs_running") == 2.0
     second = collector.collect()
@@ -436,7 +436,7 @@ def test_process_collector_on_procfs_fixture(tmp_path: Path) -> None:
     collector = ProcessCollector(proc, top_n=2, track_patterns=("^vim$",))
     first = collector.collect()
     # 26231 vim (R), 26232 (S), 584 (R), 27079 (S, 5 threads); 26233 and 26235 have no stat.
-    assert value(first, "process_count") == 4
+    assert value(first, "processes") == 4
     assert value(first, "process_running") == 2
     assert value(first, "process_threads") == 1 + 1 + 1 + 5
     user = value  # noqa: F841 - the owner comes from the directory's uid
@@ -469,7 +469,7 @@ def test_unparsable_stat_is_counted_and_skipped(tmp_path: Path) -> None:
     proc = copy_tree(PROCFS_PROC, tmp_path / "proc")
     (proc / "27079/stat").write_text("garbage without parentheses")
     samples = ProcessCollector(proc).collect()
-    assert value(samples, "process_count") == 3
+    assert value(samples, "processes") == 3
     assert value(samples, "process_unparsable_total") == 1
 
 

@@ -82,3 +82,11 @@ def test_agent_serves_only_its_path_and_survives_bad_requests(tmp_path: Path) ->
     log = (tmp_path / "err").read_text()
     assert f"Prometheus endpoint on http://127.0.0.1:{port}/metrics" in log
     assert "Traceback" not in log
+
+
+def test_metric_names_follow_prometheus_suffix_rules() -> None:
+    """promtool rejects _total/_count/_sum/_bucket on gauges; counters get _total when served."""
+    from agent.collectors import ALL_METRICS
+
+    reserved = ("_total", "_count", "_sum", "_bucket")
+    assert [s.name for s in ALL_METRICS if s.type == "gauge" and s.name.endswith(reserved)] == []

@@ -20,7 +20,7 @@ def test_real_nvml_without_a_driver_is_absent_not_an_error() -> None:
 def test_all_fields_of_a_healthy_gpu() -> None:
     gpu = FakeGpu(processes=[(4242, 1024**3), (4243, None)], throttle=0x1)
     samples = GpuCollector(build([gpu])).collect()
-    assert value(samples, "gpu_count") == 1 and value(samples, "gpu_up", gpu="0") == 1
+    assert value(samples, "gpus") == 1 and value(samples, "gpu_up", gpu="0") == 1
     assert value(samples, "gpu_utilization_percent", gpu="0", model="NVIDIA A100-SXM4-80GB") == 42
     assert value(samples, "gpu_memory_used_percent", gpu="0") == 25.0
     assert value(samples, "gpu_memory_total_bytes", gpu="0") == 80 * 1024**3
@@ -63,7 +63,7 @@ def test_a_lost_gpu_and_one_that_fell_off_the_bus_are_reported_down() -> None:
     )
     gpus.pop()  # GPU 1 vanished: NVML now counts one device
     samples = collector.collect()
-    assert value(samples, "gpu_count") == 1 and value(samples, "gpu_up", gpu="1") == 0
+    assert value(samples, "gpus") == 1 and value(samples, "gpu_up", gpu="1") == 0
 
 
 def test_no_gpu_or_no_driver_is_absent() -> None:

@@ -62,7 +62,7 @@ METRICS: tuple[MetricSpec, ...] = (
     gauge("cpu_load5", "processes", (), "/proc/loadavg", "Load average over 5 minutes."),
     gauge("cpu_load15", "processes", (), "/proc/loadavg", "Load average over 15 minutes."),
     gauge("cpu_load1_per_core", "processes", (), "/proc/loadavg", "1-minute load divided by online CPUs."),
-    gauge("cpu_online_count", "cpus", (), _STAT, "Logical CPUs the kernel reports."),
+    gauge("cpu_online", "cpus", (), _STAT, "Logical CPUs the kernel reports."),
     gauge("cpu_context_switches_per_second", "per_second", (), _STAT, "Context switches per second (ctxt)."),
     gauge("cpu_interrupts_per_second", "per_second", (), _STAT, "Interrupts serviced per second (intr)."),
     gauge("cpu_forks_per_second", "per_second", (), _STAT, "Processes and threads created per second."),
@@ -180,7 +180,7 @@ class CpuCollector:
         out = SampleBuilder()
         out.add_many(("cpu_load1", "cpu_load5", "cpu_load15"), load)
         out.add("cpu_load1_per_core", load[0] / online)
-        out.add("cpu_online_count", float(online))
+        out.add("cpu_online", float(online))
         out.add("cpu_procs_running", float(stat.procs_running))
         out.add("cpu_procs_blocked", float(stat.procs_blocked))
         rates = self._rates.update("system", now, [stat.ctxt, stat.intr, stat.processes])

@@ -50,7 +50,7 @@ METRICS: tuple[MetricSpec, ...] = (
     gauge("disk_used_bytes", "bytes", _MOUNT, _FS, "Used space (blocks - free blocks)."),
     gauge("disk_free_bytes", "bytes", _MOUNT, _FS, "Space unprivileged users can still write (bavail)."),
     gauge("disk_used_percent", "percent", _MOUNT, _FS, "Used share as df shows it: used / (used + bavail)."),
-    gauge("disk_inodes_total", "inodes", _MOUNT, _FS, "Inodes of the file system (not reported where it has no fixed count, e.g. btrfs)."),
+    gauge("disk_inodes", "inodes", _MOUNT, _FS, "Inodes of the file system (not reported where it has no fixed count, e.g. btrfs)."),
     gauge("disk_inodes_used_percent", "percent", _MOUNT, _FS, "Used inodes as a share of all inodes."),
     gauge("disk_readonly", "boolean", _MOUNT, "/proc/1/mountinfo", "1 when the file system is mounted read-only."),
     gauge("disk_read_bytes_per_second", "bytes_per_second", _DEV, _IO, "Bytes read per second (sectors x 512)."),
@@ -175,7 +175,7 @@ def usage_from_statvfs(st: os.statvfs_result) -> dict[str, float]:
         "disk_used_percent": 100.0 * used / (used + avail) if used + avail > 0 else 0.0,
     }
     if st.f_files > 0:
-        out["disk_inodes_total"] = float(st.f_files)
+        out["disk_inodes"] = float(st.f_files)
         out["disk_inodes_used_percent"] = 100.0 * (st.f_files - st.f_ffree) / st.f_files
     return out
 

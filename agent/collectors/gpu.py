@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 _NVML = "NVML"
 _G = ("gpu",)
 METRICS: tuple[MetricSpec, ...] = (
-    gauge("gpu_count", "gpus", (), _NVML, "GPUs NVML reports now."),
+    gauge("gpus", "gpus", (), _NVML, "GPUs NVML reports now."),
     gauge("gpu_up", "boolean", _G, _NVML, "1 while the GPU answers NVML; 0 once it is lost or gone from the bus."),
     gauge("gpu_utilization_percent", "percent", ("gpu", "model"), _NVML, "Share of the last sample period a kernel ran on the GPU."),
     gauge("gpu_memory_utilization_percent", "percent", _G, _NVML, "Share of the last sample period device memory was read or written."),
@@ -98,7 +98,7 @@ class GpuCollector:
         except nvml.NVMLError as exc:
             log.warning("NVML cannot count GPUs: %s", exc)
             count = 0
-        out.add("gpu_count", float(count))
+        out.add("gpus", float(count))
         self._expected = max(self._expected, count)
         for index in range(self._expected):
             gpu_labels = labels(gpu=str(index))

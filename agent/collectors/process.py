@@ -31,7 +31,7 @@ from agent.collectors.base import (
 _STAT = "/proc/[pid]/stat"
 _PROC = ("pid", "comm", "user")
 METRICS: tuple[MetricSpec, ...] = (
-    gauge("process_count", "processes", (), _STAT, "Processes whose stat could be read."),
+    gauge("processes", "processes", (), _STAT, "Processes whose stat could be read."),
     gauge("process_running", "processes", (), _STAT, "Processes in state R (running or runnable)."),
     gauge("process_blocked", "processes", (), _STAT, "Processes in state D (uninterruptible sleep, usually I/O)."),
     gauge("process_zombies", "processes", (), _STAT, "Processes in state Z (exited, not reaped by their parent)."),
@@ -134,7 +134,7 @@ class ProcessCollector:
     def _samples(self, stats: dict[int, PidStat], elapsed: float) -> Samples:
         out = SampleBuilder()
         states = [s.state for s in stats.values()]
-        out.add("process_count", float(len(stats)))
+        out.add("processes", float(len(stats)))
         out.add("process_running", float(states.count(b"R")))
         out.add("process_blocked", float(states.count(b"D")))
         out.add("process_zombies", float(states.count(b"Z")))
