@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -62,8 +63,8 @@ def test_empty_file_gives_all_defaults() -> None:
 
 
 def test_full_example_uses_every_key_and_is_valid() -> None:
-    """config/full-example.toml documents every key; it must stay valid and complete."""
-    path = REPO / "config" / "full-example.toml"
+    """config.example.toml documents every key; it must stay valid and complete."""
+    path = REPO / "config.example.toml"
     env = {"DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/abc", "SLACK_WEBHOOK_URL":
            "https://hooks.slack.com/services/T/B/x", "TELEGRAM_BOT_TOKEN": "123:abc",
            "SMTP_PASSWORD": "pw", "NATS_TOKEN": "tok", "WEBHOOK_TOKEN": "wt"}  # fmt: skip
@@ -356,3 +357,15 @@ def test_threshold_table_errors(text: str, expected: str) -> None:
     assert any(expected in str(p) for p in info.value.problems), [
         str(p) for p in info.value.problems
     ]
+
+
+def test_config_example_validates_from_the_cli_with_its_variables_set() -> None:
+    """As an operator would check it: every ${NAME} set (URL-typed ones to a URL), --validate."""
+    from tests.conftest import run_agent
+
+    path = REPO / "config.example.toml"
+    names = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", path.read_text())) - {"NAME"}
+    env = {n: "https://hooks.example.invalid/x" if n.endswith("_URL") else "x" for n in names}
+    result = run_agent("--validate", "--config", str(path), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "hooks.example.invalid" not in result.stdout + result.stderr  # webhook URLs are secrets
