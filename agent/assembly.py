@@ -306,6 +306,10 @@ def silence_file(settings: Settings) -> SilenceFile:
     return SilenceFile(Path(settings.agent.data_dir) / "silences.json")
 
 
+def history_path(settings: Settings) -> Path:
+    return Path(settings.storage.sqlite_path or Path(settings.agent.data_dir) / "history.db")
+
+
 def build_workers(
     settings: Settings, channels: list[Channel], outbox: Outbox | None = None
 ) -> list[ChannelWorker]:
@@ -376,9 +380,5 @@ def summarize(settings: Settings) -> Summary:
     notes = []
     if not enabled:
         notes.append("no alert channel that this version can deliver to is enabled")
-    if settings.storage.sqlite_enabled:
-        notes.append(
-            "storage.sqlite_enabled is set but SQLite history is not part of this version yet"
-        )
     logs = settings.log_analyzer.sources if settings.log_analyzer.enabled else ()
     return Summary(tuple(logs), collectors, tuple(enabled), unavailable, tuple(notes))

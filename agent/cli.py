@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -84,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("file", type=Path, help="CSV with a timestamp,value header (NAB format)")
     replay.add_argument("--metric", required=True, help="metric name the series is replayed as")
     replay.add_argument("--labels", default="", help="labels as k=v,k2=v2")
+    history = commands.add_parser(
+        "history",
+        help="print a metric's 1-minute history from SQLite (storage.sqlite_enabled)",
+        description="Mean, min and max per minute, oldest first. CSV output can be fed to "
+        "`sysops-agent replay` (select one series with --labels).",
+    )
+    history.add_argument("metric")
+    history.add_argument("--labels", default="", help="only series with these labels: k=v,k2=v2")
+    history.add_argument("--since", default="6h", help="how far back: 30m, 6h, 7d (default 6h)")
+    history.add_argument("--format", choices=("csv", "json"), default="csv")
     silence = commands.add_parser(
         "silence", help="add, list or expire silences (the running agent picks them up)"
     )
@@ -116,11 +128,14 @@ def _main(argv: Sequence[str] | None = None) -> int:
         )
     setup_logging(args.log_level or "warning", args.log_format)
     if (
-        args.command == "replay"
+        args.command in ("replay", "history")
         and args.config == DEFAULT_CONFIG
         and not Path(DEFAULT_CONFIG).exists()
     ):
-        return run_replay(LoadedConfig(Settings(), (), False), args)
+        defaults = LoadedConfig(Settings(), (), False)
+        return (
+            run_replay(defaults, args) if args.command == "replay" else run_history(defaults, args)
+        )
     try:
         loaded = load_config(args.config)
     except ConfigError as exc:
@@ -144,6 +159,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return run_replay(loaded, args)
     if args.command == "silence":
         return run_silence(loaded, args)
+    if args.command == "history":
+        return run_history(loaded, args)
     return run_daemon(loaded, args.config, args.log_level)
 
 
@@ -313,17 +330,64 @@ def run_silence(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def parse_label_pairs(text: str) -> list[tuple[str, str]]:
+    """`k=v,k2=v2` as pairs."""
+    labels = []
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"expected k=v, got {pair!r}")
+        labels.append((name.strip(), value.strip()))
+    return labels
+
+
+def run_history(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    """Print a metric's 1-minute history from SQLite as CSV (replayable) or JSON lines."""
+    import csv
+    from datetime import UTC, datetime
+
+    from agent.assembly import history_path
+    from agent.history import query
+    from alerting.silences import parse_duration
+
+    try:
+        labels = dict(parse_label_pairs(args.labels))
+        since = time.time() - parse_duration(args.since)
+    except ValueError as exc:
+        print(f"sysops-agent history: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        rows = query(history_path(loaded.settings), args.metric, labels, since)
+    except (FileNotFoundError, sqlite3.Error) as exc:
+        print(f"sysops-agent history: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.format == "json":
+        for row in rows:
+            print(
+                json.dumps({"metric": args.metric, **dataclasses.asdict(row)}, ensure_ascii=False)
+            )
+        return EXIT_OK
+    # CSV with `timestamp,value` first: `sysops-agent replay` reads it as it is.
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["timestamp", "value", "min", "max", "samples", "labels"])
+    for row in rows:
+        stamp = datetime.fromtimestamp(row.minute, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        labels_text = ",".join(f"{k}={v}" for k, v in sorted(row.labels.items()))
+        writer.writerow(
+            [stamp, f"{row.mean:.6g}", f"{row.min:.6g}", f"{row.max:.6g}", row.samples, labels_text]
+        )
+    return EXIT_OK
+
+
 def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     from agent.replay import event_json, read_csv, replay
     from analyzers.base import SeriesKey
 
-    labels = []
-    for pair in filter(None, (p.strip() for p in args.labels.split(","))):
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            print(f"sysops-agent replay: --labels: expected k=v, got {pair!r}", file=sys.stderr)
-            return EXIT_CONFIG
-        labels.append((name.strip(), value.strip()))
+    try:
+        labels = parse_label_pairs(args.labels)
+    except ValueError as exc:
+        print(f"sysops-agent replay: --labels: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         recording = read_csv(args.file)
     except OSError as exc:

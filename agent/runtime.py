@@ -32,6 +32,7 @@ from agent.assembly import (
     build_channels,
     build_store,
     build_workers,
+    history_path,
     inhibit_rules,
     maintenance_windows,
     open_outbox,
@@ -53,6 +54,7 @@ from agent.telemetry import Telemetry
 
 if TYPE_CHECKING:
     from agent.exporter import Exporter
+    from agent.history import History
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.format import sparkline
@@ -160,6 +162,7 @@ class Agent:
         self.logs: LogWatch | None = None
         self.telemetry: Telemetry | None = None
         self.exporter: Exporter | None = None
+        self.history: History | None = None
         self.notifier = Notifier()
         self.privileges: PrivilegeReport | None = None
         self._ready = False
@@ -185,6 +188,7 @@ class Agent:
         self._start_logs()
         self._start_telemetry()
         await self._start_exporter()
+        self._start_history()
         self.supervisor.spawn("housekeeping", self._housekeeping)
         if self.notifier.enabled:
             self.supervisor.spawn("systemd", self._systemd)
@@ -210,6 +214,8 @@ class Agent:
             await self.telemetry.close()
         if self.exporter is not None:
             await self.exporter.stop()
+        if self.history is not None:
+            await self.history.close()
         if self.logs is not None:
             self.logs.save()
         for task in list(self._background):
@@ -269,6 +275,15 @@ class Agent:
         settings = self.settings
         self.telemetry = Telemetry(settings, lambda: collect_inventory(settings), self.health)
         self.supervisor.spawn("telemetry", self.telemetry.run)
+
+    def _start_history(self) -> None:
+        storage = self.settings.storage
+        if not storage.sqlite_enabled:
+            return
+        from agent.history import History
+
+        self.history = History(history_path(self.settings), storage.sqlite_retention_days)
+        self.supervisor.spawn("history", self.history.run)
 
     async def _start_exporter(self) -> None:
         """The opt-in Prometheus endpoint; a port that cannot be bound is logged, not fatal."""
@@ -414,6 +429,8 @@ class Agent:
             batch = self.store.write_samples(now, samples.keys, samples.values)
             if self.telemetry is not None:
                 self.telemetry.add_samples(now, samples.keys, samples.values)
+            if self.history is not None:
+                self.history.add(now, samples.keys, samples.values)
             self.analyze(batch)
         return True
 

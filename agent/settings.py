@@ -334,7 +334,11 @@ class StorageSettings:
     history_hours: float = opt(
         24.0, "Hours the history tier keeps (at least the trend window).", gt=0, le=24 * 31
     )
-    sqlite_enabled: bool = opt(False, "Keep 1-minute means in SQLite for long-term history.")
+    sqlite_enabled: bool = opt(
+        False,
+        "Keep 1-minute mean/min/max of every series in SQLite (needs the `sqlite` extra; "
+        "about 1.7 MB per series per 30 days). Read it with `sysops-agent history`.",
+    )
     sqlite_path: str | None = opt(None, "SQLite file.", default_doc="<data_dir>/history.db")
     sqlite_retention_days: int = opt(30, "Days of history kept in SQLite.", ge=1)
 

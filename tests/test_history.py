@@ -1,0 +1,175 @@
+"""SQLite history: minute aggregates, SIGTERM flush, retention, crash safety, the `history` command."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from agent.history import History, query
+from analyzers.base import SeriesKey
+from tests.conftest import REPO, agent_command, run_agent, write_config
+
+CPU = SeriesKey("cpu_usage_percent")
+DISK = SeriesKey("disk_used_percent", (("mountpoint", "/var"),))
+
+
+def test_minutes_are_aggregated_and_the_current_one_written_on_close(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+
+    async def scenario() -> None:
+        history = History(db, retention_days=30)
+        await history.open()
+        for second, value in [(0, 10.0), (20, 20.0), (40, 60.0), (60, 5.0), (130, 7.0)]:
+            history.add(6_000 + second, [CPU, DISK], [value, 50.0 + second / 100])
+        history.add(6_010, [CPU], [99.0])  # late, for a minute already handed over: ignored
+        await history.flush()  # minutes 6000 and 6060 are complete; 6120 is still open
+        assert [r.minute for r in query(db, "cpu_usage_percent", {}, 0)] == [6_000, 6_060]
+        await history.close()  # SIGTERM: 6120 too
+
+    asyncio.run(scenario())
+    rows = query(db, "cpu_usage_percent", {}, 0)
+    assert [(r.minute, r.mean, r.min, r.max, r.samples) for r in rows] == [
+        (6_000, 30.0, 10.0, 60.0, 3),
+        (6_060, 5.0, 5.0, 5.0, 1),
+        (6_120, 7.0, 7.0, 7.0, 1),
+    ]
+    (disk,) = query(db, "disk_used_percent", {"mountpoint": "/var"}, 0)[:1]
+    assert disk.labels == {"mountpoint": "/var"}
+    assert query(db, "disk_used_percent", {"mountpoint": "/home"}, 0) == []
+
+
+def test_a_minute_written_twice_is_merged_not_lost(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+
+    async def write(values: list[float]) -> None:
+        history = History(db, retention_days=30)
+        await history.open()
+        for i, value in enumerate(values):
+            history.add(6_000 + i, [CPU], [value])
+        await history.close()
+
+    asyncio.run(write([10.0, 20.0]))  # stopped mid-minute
+    asyncio.run(write([60.0]))  # restarted within the same minute
+    (row,) = query(db, "cpu_usage_percent", {}, 0)
+    assert (row.mean, row.min, row.max, row.samples) == (30.0, 10.0, 60.0, 3)
+
+
+def test_retention_removes_old_rows_only(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    now = time.time()
+
+    async def scenario() -> int:
+        history = History(db, retention_days=30)
+        await history.open()
+        history.add(now - 40 * 86400, [CPU], [1.0])
+        history.add(now - 29 * 86400, [CPU], [2.0])
+        history.add(now, [CPU], [3.0])
+        await history.flush()
+        removed = await history.enforce_retention(now)
+        await history.close()
+        return removed
+
+    assert asyncio.run(scenario()) == 1
+    assert [r.mean for r in query(db, "cpu_usage_percent", {}, 0)] == [2.0, 3.0]
+
+
+def test_kill_9_during_writes_leaves_a_readable_database(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    writer = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from agent.history import History
+        from analyzers.base import SeriesKey
+        keys = [SeriesKey("m", (("i", str(i)),)) for i in range(500)]
+        async def main():
+            h = History(__import__("pathlib").Path({str(db)!r}), 30)
+            await h.open()
+            minute = 0
+            while True:
+                h.add(minute * 60.0, keys, [float(minute)] * len(keys))
+                minute += 1
+                await h.flush()
+                if minute == 3:
+                    print("writing", flush=True)
+        asyncio.run(main())
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
+    time.sleep(1.0)  # well into a stream of transactions
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        minutes, count = conn.execute(
+            "SELECT COUNT(DISTINCT minute), COUNT(*) FROM minutes"
+        ).fetchone()
+    assert minutes >= 2 and count == minutes * 500  # whole transactions only
+    assert len(query(db, "m", {"i": "7"}, 0)) == minutes
+
+
+def test_history_command_prints_csv_that_replay_reads_and_json(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "history.db"
+    now = time.time()
+
+    async def fill() -> None:
+        history = History(db, retention_days=30)
+        await history.open()
+        for minutes_ago in range(120, 0, -1):
+            stamp = now - minutes_ago * 60
+            history.add(stamp, [CPU, DISK], [float(minutes_ago), 80.0])
+        await history.close()
+
+    asyncio.run(fill())
+    config = write_config(tmp_path, f'[agent]\ndata_dir = "{tmp_path / "data"}"\n')
+    result = run_agent("--config", str(config), "history", "cpu_usage_percent", "--since", "1h")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert 59 <= len(rows) <= 61 and rows[0]["timestamp"] < rows[-1]["timestamp"]
+    assert float(rows[-1]["value"]) == 1.0 and rows[-1]["samples"] == "1"
+    recording = tmp_path / "cpu.csv"
+    recording.write_text(result.stdout)
+    replayed = run_agent(
+        "--config", str(config), "replay", str(recording), "--metric", "cpu_usage_percent"
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    as_json = run_agent(
+        "--config", str(config), "history", "disk_used_percent", "--labels", "mountpoint=/var",
+        "--since", "3h", "--format", "json",
+    )  # fmt: skip
+    lines = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert len(lines) == 120 and lines[0]["labels"] == {"mountpoint": "/var"}
+    assert lines[0]["metric"] == "disk_used_percent" and lines[0]["mean"] == 80.0
+    missing = run_agent("--config", str(config), "history", "x", "--since", "soon")
+    assert missing.returncode == 2 and "sysops-agent history:" in missing.stderr
+
+
+def test_running_agent_writes_history_and_flushes_on_sigterm(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        '[agent]\ndata_dir = "data"\n[collector]\ncpu_interval_secs = 0.5\n'
+        "[storage]\nsqlite_enabled = true\n",
+    )
+    agent = subprocess.Popen(
+        agent_command("--config", str(config)),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3.0)
+    agent.send_signal(signal.SIGTERM)
+    _, stderr = agent.communicate(timeout=15)
+    assert agent.returncode == 0, stderr
+    rows = query(tmp_path / "data" / "history.db", "cpu_usage_percent", {}, 0)
+    assert rows and sum(r.samples for r in rows) >= 4, stderr
