@@ -88,6 +88,7 @@ class History:
         self._db: Any = None  # aiosqlite.Connection, imported only when history is enabled
         self.rows_written = 0
         self.write_errors = 0
+        self.last_error: str | None = None  # for the heartbeat while writes fail
 
     # -- feeding (from the collectors, on the event loop; no I/O) ----------------------------
 
@@ -167,9 +168,15 @@ class History:
             )
             await self._db.commit()
             self.rows_written += len(rows)
+            self.last_error = None
         except sqlite3.Error as exc:
             self.write_errors += 1
+            self.last_error = str(exc)
             self._completed = pending + self._completed  # try again next time
+            # Series ids handed out in the failed transaction may not exist: look them up again.
+            self._series_ids.clear()
+            with contextlib.suppress(sqlite3.Error):
+                await self._db.rollback()
             log.warning("cannot write history to %s: %s", self.path, exc)
 
     async def _series_id(self, key: SeriesKey) -> int:

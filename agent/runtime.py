@@ -343,6 +343,8 @@ class Agent:
                 for source, reason in self.privileges.unreadable.items()
                 if not (source == "kmsg" and self.logs is not None)  # the log source says so
             ]
+        if self.history is not None and self.history.last_error:
+            reasons.append(f"history not written: {self.history.last_error}")
         if self.telemetry is not None and self.telemetry.dropped:
             reasons.append(f"{self.telemetry.dropped} metric samples dropped while NATS was away")
         figures: dict[str, Any] = {

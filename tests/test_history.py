@@ -173,3 +173,24 @@ def test_running_agent_writes_history_and_flushes_on_sigterm(tmp_path: Path) -> 
     assert agent.returncode == 0, stderr
     rows = query(tmp_path / "data" / "history.db", "cpu_usage_percent", {}, 0)
     assert rows and sum(r.samples for r in rows) >= 4, stderr
+
+
+def test_a_failing_write_is_reported_and_retried_without_loss(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+
+    async def scenario() -> None:
+        history = History(db, retention_days=30)
+        await history.open()
+        history.add(6_000, [CPU], [1.0])
+        history.add(6_060, [CPU], [2.0])
+        assert history._db is not None
+        await history._db.execute("PRAGMA query_only = ON")  # every write now fails
+        await history.flush()
+        assert history.last_error and history.write_errors == 1
+        await history._db.execute("PRAGMA query_only = OFF")
+        await history.flush()
+        assert history.last_error is None
+        await history.close()
+
+    asyncio.run(scenario())
+    assert [r.mean for r in query(db, "cpu_usage_percent", {}, 0)] == [1.0, 2.0]
