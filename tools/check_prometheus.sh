@@ -10,7 +10,9 @@ if [ -z "$promtool" ]; then
     promtool=.cache/prometheus/usr/bin/promtool
     if [ ! -x "$promtool" ]; then
         mkdir -p .cache/prometheus
-        (cd .cache && apt-get download prometheus >/dev/null 2>&1) ||
+        download() { (cd .cache && apt-get download prometheus >/dev/null 2>&1); }
+        # A fresh machine may have no package lists yet: update them once and retry.
+        download || { . scripts/bootstrap.sh && as_root apt-get update -qq && download; } ||
             { echo "cannot download Debian's prometheus package for promtool" >&2; exit 1; }
         dpkg-deb -x .cache/prometheus_*.deb .cache/prometheus
         rm -f .cache/prometheus_*.deb
