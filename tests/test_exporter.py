@@ -90,3 +90,28 @@ def test_metric_names_follow_prometheus_suffix_rules() -> None:
 
     reserved = ("_total", "_count", "_sum", "_bucket")
     assert [s.name for s in ALL_METRICS if s.type == "gauge" and s.name.endswith(reserved)] == []
+
+
+def test_a_port_in_use_is_reported_and_the_agent_keeps_running(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(
+            tmp_path,
+            '[agent]\ndata_dir = "data"\n[collector]\ncpu_interval_secs = 0.5\n'
+            f'[prometheus]\nenabled = true\nbind = "127.0.0.1:{port}"\n',
+        )
+        agent = subprocess.Popen(
+            agent_command("--config", str(config)),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2.0)
+        assert agent.poll() is None  # still monitoring without its endpoint
+        agent.send_signal(signal.SIGTERM)
+        _, stderr = agent.communicate(timeout=15)
+    assert agent.returncode == 0
+    assert f"cannot serve Prometheus on 127.0.0.1:{port}" in stderr and "Traceback" not in stderr

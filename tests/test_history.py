@@ -152,6 +152,9 @@ def test_history_command_prints_csv_that_replay_reads_and_json(tmp_path: Path) -
     assert lines[0]["metric"] == "disk_used_percent" and lines[0]["mean"] == 80.0
     missing = run_agent("--config", str(config), "history", "x", "--since", "soon")
     assert missing.returncode == 2 and "sysops-agent history:" in missing.stderr
+    elsewhere = write_config(tmp_path, f'[agent]\ndata_dir = "{tmp_path / "empty"}"\n', "e.toml")
+    no_db = run_agent("--config", str(elsewhere), "history", "cpu_usage_percent")
+    assert no_db.returncode == 1 and "is storage.sqlite_enabled set?" in no_db.stderr
 
 
 def test_running_agent_writes_history_and_flushes_on_sigterm(tmp_path: Path) -> None:
