@@ -1,0 +1,510 @@
+"""What the agent costs the host, side by side with node_exporter and Glances.
+
+    .venv/bin/python benchmarks/overhead.py [--duration 120] [--warmup 5] [--only NAME,...]
+
+Starts every target at once, each in its own session, and samples each whole
+process tree from /proc once a second: CPU (utime+stime, and cutime+cstime of
+reaped children) over `duration` seconds after `warmup`, RSS (average and peak)
+and PSS from smaps_rollup (peak). Then stops each cleanly (SIGTERM, then
+SIGKILL after 10 s) and prints
+
+    name cpu_percent avg_rss_mb peak_rss_mb peak_pss_mb
+
+plus the agent's ratios to node_exporter and Glances and the issue's goals.
+Running them at the same time gives them the same machine conditions.
+
+Targets (the harness's helpers are not counted):
+  agent-embedded   config/embedded.toml: console channel, no NATS, seed intervals
+  agent-full       NATS (a nats-server on loopback), Discord, Slack, Telegram,
+                   webhook (a loopback HTTP stand-in) and email (a loopback SMTP
+                   server) configured, syslog, log analyzer, SQLite history;
+                   Prometheus off; seed intervals
+  agent-leak       agent-full plus a tracked process leaking 1 MB/s, with the
+                   leak analyzer's observation window shortened so it confirms
+                   within the run: RSS after a confirmed candidate
+  node-exporter    Debian's prometheus-node-exporter, scraped every 10 s
+  glances          Glances from PyPI (.cache/glances-venv), -q --export csv -t 10
+Missing node_exporter or Glances are installed (apt-get / pip) on first use.
+Start-up: the time from spawn to the agent's READY=1 on a NOTIFY_SOCKET, which
+it sends after its first successful collection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = REPO / ".venv" / "bin"
+GLANCES_VENV = REPO / ".cache" / "glances-venv"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
+MB = 1024 * 1024
+
+# -- sampling a process tree from /proc -----------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()  # fields from state on; comm may hold spaces
+
+
+def session_members(sid: int) -> list[int]:
+    """Every live process of the session (the target was started with setsid)."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None and int(fields[3]) == sid:  # field 6: session
+                members.append(int(entry.name))
+    return members
+
+
+def tree_cpu_ticks(sid: int) -> int:
+    total = 0
+    for pid in session_members(sid):
+        fields = _stat_fields(pid)
+        if fields is None:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if pid == sid:
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime: reaped children
+    return total
+
+
+def tree_rss_pss(sid: int, with_pss: bool) -> tuple[int, int]:
+    rss = pss = 0
+    for pid in session_members(sid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            rss += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+            if with_pss:
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
+                        break
+    return rss, pss
+
+
+@dataclass
+class Measurement:
+    name: str
+    cpu_start: int = 0
+    cpu_end: int = 0
+    seconds: float = 0.0
+    rss: list[int] = field(default_factory=list)
+    peak_pss: int = 0
+    ready_after: float | None = None
+    note: str = ""
+
+    @property
+    def cpu_percent(self) -> float:
+        return (self.cpu_end - self.cpu_start) / TICKS / self.seconds * 100 if self.seconds else 0.0
+
+    @property
+    def avg_rss_mb(self) -> float:
+        return sum(self.rss) / len(self.rss) / MB if self.rss else 0.0
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return max(self.rss) / MB if self.rss else 0.0
+
+    @property
+    def peak_pss_mb(self) -> float:
+        return self.peak_pss / MB
+
+
+# -- stand-ins the full configuration talks to (not counted) ----------------------------
+
+
+class _Accept(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b'{"ok": true, "result": {}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def stand_ins(work: Path) -> Iterator[dict[str, int]]:
+    """A chat/webhook HTTP endpoint, an SMTP server and a nats-server on loopback."""
+    http = ThreadingHTTPServer(("127.0.0.1", 0), _Accept)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+            return "250 OK"
+
+    smtp_port = free_port()
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    nats_binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    nats_port = free_port()
+    nats = subprocess.Popen(
+        [nats_binary, "-a", "127.0.0.1", "-p", str(nats_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield {"http": int(http.server_address[1]), "smtp": smtp_port, "nats": nats_port}
+    finally:
+        nats.terminate()
+        nats.wait(10)
+        smtp.stop()
+        http.shutdown()
+
+
+# -- targets --------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    notify: bool = False  # measure start-up through NOTIFY_SOCKET
+    stdout: Path | None = None
+    during: Callable[[], None] | None = None  # called once a second while measured
+    check: Callable[[], str] | None = None  # a note for the table after the run
+
+
+def agent_config(work: Path, name: str, body: str) -> Path:
+    data = work / f"{name}-data"
+    path = work / f"{name}.toml"
+    path.write_text(f'[agent]\ndata_dir = "{data}"\n\n{body}')
+    path.chmod(0o600)
+    return path
+
+
+def full_config_body(ports: dict[str, int], storage: str = "") -> str:
+    url = f"http://127.0.0.1:{ports['http']}"
+    return f"""
+[log_analyzer]
+enabled = true
+
+[storage]
+sqlite_enabled = true
+{storage}
+
+[nats]
+enabled = true
+url = "nats://127.0.0.1:{ports["nats"]}"
+
+[alerting.discord]
+enabled = true
+webhook_url = "{url}/api/webhooks/1/discord"
+
+[alerting.slack]
+enabled = true
+webhook_url = "{url}/services/T/B/slack"
+
+[alerting.telegram]
+enabled = true
+bot_token = "123:telegram"
+chat_id = "-100123"
+api_url = "{url}"
+
+[alerting.email]
+enabled = true
+smtp_host = "127.0.0.1"
+smtp_port = {ports["smtp"]}
+smtp_tls = "none"
+from = "agent@localhost"
+to = ["oncall@localhost"]
+
+[alerting.webhook]
+enabled = true
+url = "{url}/ingest"
+
+[alerting.syslog]
+enabled = true
+"""
+
+
+def leaking_process(work: Path) -> subprocess.Popen[bytes]:
+    """A process named `leaky-bench` whose RSS grows 1 MB a second (up to 400 MB)."""
+    link = work / "leaky-bench"
+    link.symlink_to(sys.executable)
+    code = (
+        "import time\nheld = []\nfor _ in range(400):\n"
+        "    held.append(bytearray(1 << 20)); held[-1][::4096] = b'x' * 256; time.sleep(1)\n"
+        "time.sleep(3600)\n"
+    )
+    return subprocess.Popen([str(link), "-c", code], start_new_session=True)
+
+
+def ensure_node_exporter() -> str:
+    found = shutil.which("prometheus-node-exporter") or "/usr/bin/prometheus-node-exporter"
+    if not Path(found).exists():
+        print("installing Debian's prometheus-node-exporter ...", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus-node-exporter"],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+    return found
+
+
+def ensure_glances() -> str:
+    binary = GLANCES_VENV / "bin" / "glances"
+    if not binary.exists():
+        print("installing Glances into .cache/glances-venv ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(GLANCES_VENV)], check=True)
+        subprocess.run([str(GLANCES_VENV / "bin" / "pip"), "install", "-q", "glances"], check=True)
+    return str(binary)
+
+
+def version_of(argv: list[str]) -> str:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    return "?"
+
+
+def build_targets(work: Path, ports: dict[str, int], wanted: set[str]) -> list[Target]:
+    agent = str(VENV_BIN / "sysops-agent")
+    embedded = (REPO / "config" / "embedded.toml").read_text().split("[thresholds]", 1)[1]
+    targets: list[Target] = []
+    if "agent-embedded" in wanted:
+        config = agent_config(work, "embedded", "[thresholds]" + embedded)
+        targets.append(Target("agent-embedded", [agent, "--config", str(config)], notify=True))
+    if "agent-full" in wanted:
+        config = agent_config(work, "full", full_config_body(ports))
+        targets.append(Target("agent-full", [agent, "--config", str(config)], notify=True))
+    if "agent-leak" in wanted:
+        # Buckets of 10 s and 72 s of observation instead of 60 s and an hour.
+        body = full_config_body(ports, storage="history_resolution_secs = 10") + """
+[alerting.console]
+enabled = true
+
+[collector]
+process_track_patterns = ["^leaky-bench$"]
+process_interval_secs = 10
+
+[analyzer]
+leak_min_observation_hours = 0.02
+leak_r_squared_threshold = 0.8
+"""
+        config = agent_config(work, "leak", body)
+        out = work / "leak.out"
+
+        def leak_note() -> str:
+            lines = [line for line in out.read_text().splitlines() if "leak" in line.lower()]
+            return "leak confirmed" if lines else "NO leak alert"
+
+        targets.append(
+            Target("agent-leak", [agent, "--config", str(config)], stdout=out, check=leak_note)
+        )
+    if "node-exporter" in wanted:
+        binary = ensure_node_exporter()
+        port = free_port()
+        argv = [binary, f"--web.listen-address=127.0.0.1:{port}"]
+        last = [0.0]
+
+        def scrape() -> None:
+            if time.monotonic() - last[0] >= 10:
+                last[0] = time.monotonic()
+                with contextlib.suppress(OSError):
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+
+        targets.append(Target("node-exporter", argv, during=scrape))
+    if "glances" in wanted:
+        binary = ensure_glances()
+        argv = [binary, "-q", "--export", "csv", "--export-csv-file", str(work / "glances.csv"), "-t", "10"]
+        targets.append(Target("glances", argv))
+    return targets
+
+
+# -- the run --------------------------------------------------------------------------
+
+
+@dataclass
+class Running:
+    target: Target
+    process: subprocess.Popen[bytes]
+    started: float
+    measurement: Measurement
+    notify_socket: socket.socket | None = None
+
+
+def start(target: Target, work: Path) -> Running:
+    env = {**os.environ, **target.env}
+    notify = None
+    if target.notify:
+        path = work / f"{target.name}.notify"
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(path))
+        notify.setblocking(False)
+        env["NOTIFY_SOCKET"] = str(path)
+    stdout = open(target.stdout, "wb") if target.stdout else subprocess.DEVNULL  # noqa: SIM115
+    started = time.monotonic()
+    process = subprocess.Popen(
+        target.argv,
+        env=env,
+        cwd=work,
+        stdout=stdout,
+        stderr=open(work / f"{target.name}.err", "wb"),  # noqa: SIM115
+        start_new_session=True,
+    )
+    return Running(target, process, started, Measurement(target.name), notify)
+
+
+def poll_ready(run: Running) -> None:
+    if run.notify_socket is None or run.measurement.ready_after is not None:
+        return
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            message = run.notify_socket.recv(4096)
+            if b"READY=1" in message.split(b"\n"):
+                run.measurement.ready_after = time.monotonic() - run.started
+                return
+
+
+def stop(run: Running) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(run.process.pid, signal.SIGTERM)
+    try:
+        run.process.wait(10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.process.pid, signal.SIGKILL)
+        run.process.wait(10)
+        run.measurement.note += " (needed SIGKILL)"
+
+
+def measure(targets: list[Target], work: Path, warmup: float, duration: float) -> list[Measurement]:
+    runs = [start(t, work) for t in targets]
+    try:
+        begin = time.monotonic()
+        while time.monotonic() - begin < warmup:
+            for run in runs:
+                poll_ready(run)
+            time.sleep(0.05)
+        for run in runs:
+            if run.process.poll() is not None:
+                raise SystemExit(f"{run.target.name} exited: {(work / f'{run.target.name}.err').read_text()[-2000:]}")
+            run.measurement.cpu_start = tree_cpu_ticks(run.process.pid)
+        measured_from = time.monotonic()
+        tick = 0
+        while time.monotonic() - measured_from < duration:
+            for run in runs:
+                poll_ready(run)
+                if run.target.during:
+                    run.target.during()
+                rss, pss = tree_rss_pss(run.process.pid, with_pss=tick % 5 == 0)
+                run.measurement.rss.append(rss)
+                run.measurement.peak_pss = max(run.measurement.peak_pss, pss)
+            tick += 1
+            time.sleep(max(0.0, measured_from + tick - time.monotonic()))
+        for run in runs:
+            run.measurement.cpu_end = tree_cpu_ticks(run.process.pid)
+            run.measurement.seconds = time.monotonic() - measured_from
+            if run.process.poll() is not None:
+                run.measurement.note += " (exited during the run)"
+    finally:
+        for run in runs:
+            stop(run)
+    for run in runs:
+        if run.target.check:
+            run.measurement.note += " " + run.target.check()
+    return [run.measurement for run in runs]
+
+
+def report(results: list[Measurement], duration: float, warmup: float) -> None:
+    print(f"\n{duration:.0f} s measured after a {warmup:.0f} s warm-up, all targets at once; "
+          f"{os.cpu_count()} CPUs; cpu_percent is of one core")  # fmt: skip
+    print(f"{'name':<16} {'cpu_percent':>11} {'avg_rss_mb':>10} {'peak_rss_mb':>11} {'peak_pss_mb':>11}  notes")
+    for m in results:
+        ready = f"first collection after {m.ready_after:.2f} s" if m.ready_after is not None else ""
+        print(f"{m.name:<16} {m.cpu_percent:>11.3f} {m.avg_rss_mb:>10.1f} {m.peak_rss_mb:>11.1f} "
+              f"{m.peak_pss_mb:>11.1f}  {ready}{m.note}")  # fmt: skip
+    by_name = {m.name: m for m in results}
+    for ours in ("agent-embedded", "agent-full"):
+        for other in ("node-exporter", "glances"):
+            a, b = by_name.get(ours), by_name.get(other)
+            if a and b and b.cpu_percent and b.avg_rss_mb:
+                print(f"{ours} / {other}: cpu x{a.cpu_percent / b.cpu_percent:.2f}, "
+                      f"avg rss x{a.avg_rss_mb / b.avg_rss_mb:.2f}, peak pss x{a.peak_pss_mb / b.peak_pss_mb:.2f}")  # fmt: skip
+    goals = [
+        ("agent-embedded", 0.15, 40.0),
+        ("agent-full", 0.25, 50.0),
+        ("agent-leak", None, 50.0),
+    ]
+    for name, cpu_goal, rss_goal in goals:
+        m = by_name.get(name)
+        if m is None:
+            continue
+        verdicts = []
+        if cpu_goal is not None:
+            verdicts.append(f"cpu {m.cpu_percent:.3f} % <= {cpu_goal} %: {_ok(m.cpu_percent <= cpu_goal)}")
+        verdicts.append(f"peak rss {m.peak_rss_mb:.1f} MB <= {rss_goal:.0f} MB: {_ok(m.peak_rss_mb <= rss_goal)}")
+        if m.ready_after is not None:
+            verdicts.append(f"start to first collection {m.ready_after:.2f} s <= 1 s: {_ok(m.ready_after <= 1)}")
+        print(f"goal {name}: " + "; ".join(verdicts))
+
+
+def _ok(passed: bool) -> str:
+    return "met" if passed else "NOT MET"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds measured")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    names = ["agent-embedded", "agent-full", "agent-leak", "node-exporter", "glances"]
+    parser.add_argument("--only", default=",".join(names), help="comma-separated targets")
+    args = parser.parse_args()
+    wanted = set(args.only.split(","))
+    unknown = wanted - set(names)
+    if unknown:
+        parser.error(f"unknown targets: {', '.join(sorted(unknown))} (known: {', '.join(names)})")
+    with tempfile.TemporaryDirectory(prefix="overhead-") as tmp, stand_ins(Path(tmp)) as ports:
+        work = Path(tmp)
+        targets = build_targets(work, ports, wanted)
+        leak = leaking_process(work) if "agent-leak" in wanted else None
+        try:
+            print("versions: " + "; ".join(
+                f"{t.name}: {version_of([t.argv[0], '--version'])}" for t in targets
+            ))  # fmt: skip
+            results = measure(targets, work, args.warmup, args.duration)
+        finally:
+            if leak is not None:
+                os.killpg(leak.pid, signal.SIGKILL)
+                leak.wait()
+    report(results, args.duration, args.warmup)
+
+
+if __name__ == "__main__":
+    main()
