@@ -18,13 +18,8 @@ from agent.store import Store
 from alerting.alert import Severity
 from alerting.channels.base import Channel
 from alerting.channels.console import ConsoleChannel
-from alerting.channels.discord import DiscordChannel
-from alerting.channels.email import EmailChannel
 from alerting.channels.nats import NatsChannel, tls_context
-from alerting.channels.slack import SlackChannel
 from alerting.channels.syslog import SyslogChannel
-from alerting.channels.telegram import TelegramChannel
-from alerting.channels.webhook import WebhookChannel
 from alerting.delivery import ChannelWorker
 from alerting.outbox import MemoryOutbox, Outbox, SqliteOutbox
 from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile
@@ -179,6 +174,9 @@ def build_channels(settings: Settings, only: str | None = None) -> list[Channel]
     def wanted(name: str) -> bool:
         return bool(getattr(a, name).enabled) and only in (None, name)
 
+    # The HTTP and email channels are imported only when enabled: httpx with its
+    # dependencies costs ~5 MB of resident memory that a console-only agent never needs.
+
     if wanted("console"):
         channels.append(
             ConsoleChannel(
@@ -186,6 +184,8 @@ def build_channels(settings: Settings, only: str | None = None) -> list[Channel]
             )
         )
     if wanted("webhook") and a.webhook.url is not None:
+        from alerting.channels.webhook import WebhookChannel
+
         channels.append(
             WebhookChannel(
                 a.webhook.url.reveal(),
@@ -201,6 +201,8 @@ def build_channels(settings: Settings, only: str | None = None) -> list[Channel]
         )
     d, sl, t, e = a.discord, a.slack, a.telegram, a.email
     if wanted("discord") and d.webhook_url is not None:
+        from alerting.channels.discord import DiscordChannel
+
         channels.append(
             DiscordChannel(
                 d.webhook_url.reveal(),
@@ -212,6 +214,8 @@ def build_channels(settings: Settings, only: str | None = None) -> list[Channel]
             )
         )
     if wanted("slack") and sl.webhook_url is not None:
+        from alerting.channels.slack import SlackChannel
+
         channels.append(
             SlackChannel(
                 sl.webhook_url.reveal(),
@@ -223,6 +227,8 @@ def build_channels(settings: Settings, only: str | None = None) -> list[Channel]
             )
         )
     if wanted("telegram") and t.bot_token is not None and t.chat_id:
+        from alerting.channels.telegram import TelegramChannel
+
         channels.append(
             TelegramChannel(
                 t.bot_token.reveal(),
@@ -234,6 +240,8 @@ def build_channels(settings: Settings, only: str | None = None) -> list[Channel]
             )
         )
     if wanted("email") and e.smtp_host and e.from_:
+        from alerting.channels.email import EmailChannel
+
         channels.append(
             EmailChannel(
                 e.smtp_host,
@@ -328,8 +336,23 @@ def build_workers(
     ]
 
 
-def open_outbox(settings: Settings) -> Outbox:
-    """The durable outbox in data_dir; in memory (and said so) if it cannot be opened."""
+def needs_durable_outbox(settings: Settings, channels: list[Channel]) -> bool:
+    """Whether any channel has a remote end that an alert may have to wait for.
+
+    The console and syslog on a local socket take an alert at once; keeping
+    their alerts across a restart buys nothing, and SQLite costs ~2 MB resident.
+    """
+    local = {"console"}
+    if settings.alerting.syslog.address.startswith("/"):
+        local.add("syslog")
+    return any(c.name not in local for c in channels)
+
+
+def open_outbox(settings: Settings, channels: list[Channel]) -> Outbox:
+    """The durable outbox in data_dir when a channel needs it, else (or if it cannot be
+    opened, and said so) in memory."""
+    if not needs_durable_outbox(settings, channels):
+        return MemoryOutbox()
     import sqlite3
 
     path = Path(settings.agent.data_dir) / "outbox.db"

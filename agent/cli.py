@@ -14,7 +14,6 @@ import dataclasses
 import json
 import logging
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -34,8 +33,29 @@ ONCE_SAMPLE_SECS = 1.0
 log = logging.getLogger("agent")
 
 
+def _help_formatter(prog: str) -> argparse.HelpFormatter:
+    try:
+        width = os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError):
+        width = 80
+    return argparse.HelpFormatter(prog, width=max(width - 2, 40))
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose help formatter asks the terminal for its width itself.
+
+    The default one asks shutil, which brings in bz2 and lzma: about 0.6 MB that
+    would stay resident in the daemon for the sake of --help.  Sub-parsers are
+    of the same class, so they inherit it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _help_formatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sysops-agent",
         description="Push-only monitoring and alerting agent for Linux servers.",
         epilog="Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.",
@@ -236,7 +256,7 @@ def run_once(loaded: LoadedConfig) -> int:
         except Exception as exc:
             errors[collector.name] = f"{type(exc).__name__}: {exc}"
             continue
-        batch = store.write_samples(now, samples.keys, samples.values)
+        batch = store.write_samples(now, samples.keys, samples.values, collector.name)
         for key, value in zip(samples.keys, samples.values.tolist(), strict=True):
             metrics.append({"name": key.metric, "value": value, "labels": dict(key.labels)})
         for alert in analyzer.observe(batch, store):
@@ -344,6 +364,7 @@ def parse_label_pairs(text: str) -> list[tuple[str, str]]:
 def run_history(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     """Print a metric's 1-minute history from SQLite as CSV (replayable) or JSON lines."""
     import csv
+    import sqlite3
     from datetime import UTC, datetime
 
     from agent.assembly import history_path

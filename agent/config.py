@@ -11,21 +11,18 @@ an error message.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import ipaddress
 import math
 import os
 import re
 import stat
+import tomllib
 import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Union, get_args, get_origin, get_type_hints
-
-import tomlkit
-from tomlkit.exceptions import ParseError, TOMLKitError
 
 from agent.secret import MASK, Secret
 from agent.settings import Settings
@@ -94,9 +91,11 @@ def parse_config_text(
     text: str, source: str = "<config>", environ: Mapping[str, str] | None = None
 ) -> LoadedConfig:
     """Validate TOML `text`; `source` names it in messages."""
+    # The standard library's parser on the happy path: tomlkit (about 1 MB
+    # resident) is only loaded to explain a broken file.
     try:
-        document = tomlkit.parse(text).unwrap()
-    except TOMLKitError as exc:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(exc, text, source)]) from None
     validator = _Validator(source, KeyLines(text), os.environ if environ is None else environ)
     settings = validator.section(Settings, document, ())
@@ -106,21 +105,22 @@ def parse_config_text(
     return LoadedConfig(settings, tuple(validator.warnings), validator.literal_secrets)
 
 
-def _syntax_problem(exc: TOMLKitError, text: str, source: str) -> Problem:
-    # tomlkit appends " at line L col C"; the line is reported in front instead.
-    message = re.sub(r"\s+at line \d+ col \d+$", "", str(exc))
-    if isinstance(exc, ParseError):
-        return Problem(source, exc.line, "", f"TOML syntax error: {message} (column {exc.col})")
-    # Some errors (a duplicate key) come without a position; the standard
-    # library's parser finds the same error and knows where it is.
-    import tomllib
+def _syntax_problem(std: tomllib.TOMLDecodeError, text: str, source: str) -> Problem:
+    """tomlkit's message (it names what was expected), at the line tomllib found."""
+    found = re.search(r"\(at line (\d+), column \d+\)$", str(std))
+    line = int(found.group(1)) if found else None
+    import tomlkit
+    from tomlkit.exceptions import ParseError, TOMLKitError
 
-    line = None
     try:
-        tomllib.loads(text)
-    except tomllib.TOMLDecodeError as std:
-        found = re.search(r"at line (\d+)", str(std))
-        line = int(found.group(1)) if found else None
+        tomlkit.parse(text)
+    except ParseError as exc:
+        # tomlkit appends " at line L col C"; the line is reported in front instead.
+        message = re.sub(r"\s+at line \d+ col \d+$", "", str(exc))
+        return Problem(source, exc.line, "", f"TOML syntax error: {message} (column {exc.col})")
+    except TOMLKitError as exc:  # some (a duplicate key) come without a position
+        return Problem(source, line, "", f"TOML syntax error: {exc}")
+    message = re.sub(r"\s*\(at line \d+, column \d+\)$", "", str(std))
     return Problem(source, line, "", f"TOML syntax error: {message}")
 
 
@@ -320,6 +320,8 @@ class _Validator:
         }
         for key in table:
             if key not in by_key:
+                import difflib  # only for a misspelt key
+
                 guess = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.6)
                 hint = f"; did you mean '{guess[0]}'?" if guess else ""
                 where = f"in [{_render(path)}]" if path else "at the top level"
@@ -618,6 +620,8 @@ def masked_dict(obj: Any) -> Any:
 
 
 def settings_to_toml(settings: Settings) -> str:
+    import tomlkit  # only for printing (--validate)
+
     return tomlkit.dumps(masked_dict(settings))
 
 

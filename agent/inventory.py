@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from agent import __version__
+from agent.collectors.gpu import DRIVER_MARKER
 from agent.settings import Settings
 
 TOOL_TIMEOUT_SECS = 5.0
@@ -289,8 +290,13 @@ def memory_section(procfs: Path, sysfs: Path, include_dimms: bool, notes: Notes)
     return out
 
 
-def gpu_section(notes: Notes, module: ModuleType | None = None) -> list[dict[str, Any]]:
+def gpu_section(
+    notes: Notes, module: ModuleType | None = None, driver_marker: Path | None = None
+) -> list[dict[str, Any]]:
     if module is None:
+        if driver_marker is not None and not driver_marker.exists():
+            notes.missing("gpu", f"no NVIDIA driver loaded (no {driver_marker})")
+            return []
         try:
             import pynvml
         except ImportError:
@@ -494,7 +500,9 @@ def collect_inventory(settings: Settings, nvml: ModuleType | None = None) -> dic
         "cpu": cpu_section(procfs, sysfs),
         "numa": numa_section(sysfs),
         "memory": memory_section(procfs, sysfs, inv.include_dimm_details, notes),
-        "gpu": gpu_section(notes, nvml) if "gpu" not in settings.collector.disabled else [],
+        "gpu": gpu_section(notes, nvml, procfs / DRIVER_MARKER)
+        if "gpu" not in settings.collector.disabled
+        else [],
         "disks": disks_section(sysfs, notes, smart=inv.include_smart),
         "network": network_section(sysfs, notes, addresses=rootfs == Path("/")),
     }

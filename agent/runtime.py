@@ -35,6 +35,7 @@ from agent.assembly import (
     history_path,
     inhibit_rules,
     maintenance_windows,
+    needs_durable_outbox,
     open_outbox,
     silence_file,
     summarize,
@@ -43,7 +44,6 @@ from agent.assembly import (
 from agent.collectors import DOMAINS, build_collectors, interval_of
 from agent.collectors.base import Collector, SourceMissing
 from agent.config import ConfigError, LoadedConfig, load_config
-from agent.inventory import collect_inventory
 from agent.logs.watch import LogWatch
 from agent.logsetup import set_level
 from agent.notify import Notifier
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.format import sparkline
+from alerting.outbox import MemoryOutbox
 from alerting.router import Router
 from analyzers.base import Batch, SeriesKey
 from analyzers.threshold import ThresholdAnalyzer
@@ -137,12 +138,13 @@ class Agent:
         self.log_level_override = log_level_override
         self.store = build_store(self.settings)
         Path(self.settings.agent.data_dir).mkdir(mode=0o750, parents=True, exist_ok=True)
-        self.outbox = open_outbox(self.settings)
+        channels = build_channels(self.settings)
+        self.outbox = open_outbox(self.settings, channels)
         self.analyzers = build_analyzers(self.settings)
         self.analyzer_errors: Counter[str] = Counter()
         self.router = Router(
             self.settings.agent.hostname,
-            build_workers(self.settings, build_channels(self.settings), self.outbox),
+            build_workers(self.settings, channels, self.outbox),
             min_interval_secs=self.settings.alerting.min_interval_secs,
             dedup_window_secs=self.settings.alerting.dedup_window_secs,
             silences=silence_file(self.settings),
@@ -272,6 +274,8 @@ class Agent:
     def _start_telemetry(self) -> None:
         if not self.settings.nats.enabled:
             return
+        from agent.inventory import collect_inventory  # only published over NATS
+
         settings = self.settings
         self.telemetry = Telemetry(settings, lambda: collect_inventory(settings), self.health)
         self.supervisor.spawn("telemetry", self.telemetry.run)
@@ -428,7 +432,7 @@ class Agent:
             log.info("collector %s works again", collector.name)
         if len(samples):
             now = time.time()
-            batch = self.store.write_samples(now, samples.keys, samples.values)
+            batch = self.store.write_samples(now, samples.keys, samples.values, collector.name)
             if self.telemetry is not None:
                 self.telemetry.add_samples(now, samples.keys, samples.values)
             if self.history is not None:
@@ -587,7 +591,10 @@ class Agent:
             for analyzer in self.analyzers:
                 if isinstance(analyzer, ThresholdAnalyzer):
                     analyzer.reconfigure(threshold_rules(new))
-            workers = build_workers(new, build_channels(new), self.outbox)
+            channels = build_channels(new)
+            if isinstance(self.outbox, MemoryOutbox) and needs_durable_outbox(new, channels):
+                self.outbox = open_outbox(new, channels)  # a remote channel was added
+            workers = build_workers(new, channels, self.outbox)
             for worker in workers:
                 worker.start()
             old = self.router.reconfigure(

@@ -1,10 +1,12 @@
-"""Series registry and per-metric numpy ring buffers, in two tiers.
+"""Series registry and numpy ring buffers, in two tiers.
 
-Every series (metric name + labels) gets a small integer id.  All series of one
-metric share one ring: a float64 time axis and a float32 matrix with one row
-per series, so a batch is written with one fancy-indexed assignment per metric
-and not one Python operation per sample.  A series that has no value in a batch
-gets NaN in that column.
+Every series (metric name + labels) gets a small integer id.  The series that
+are written together (one collector's tick: the writer names the group) share
+one ring: a float64 time axis and a float32 matrix with one row per series, so
+a batch is written with one fancy-indexed assignment and not one Python
+operation per sample, and the time axes cost once per collector rather than
+once per metric (~14 kB each).  A series that has no value in a batch gets NaN
+in that column.  Without a group, a series' ring is its metric's.
 
 * The **raw tier** keeps the last `storage.ring_buffer_capacity` samples (360 =
   one hour at 10 s): the z-score window and the recent detail.
@@ -12,13 +14,15 @@ gets NaN in that column.
   (60 s) for `storage.history_hours` (24 h): trends and leaks.
 
 At the defaults a series costs 360 x 4 + 1440 x 4 = 7,200 bytes for 24 hours
-(float32: a 24-bit mantissa is far finer than any gauge we keep).
+(float32: a 24-bit mantissa is far finer than any gauge we keep), plus its
+share of its ring's two time axes (14,408 bytes per ring) and of the spare rows
+a ring keeps for new series (a quarter at most).
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,9 +43,18 @@ class _Tier:
     contiguous row, and reading one instant for many series is contiguous too.
     """
 
-    def __init__(self, capacity: int, rows: int) -> None:
+    def __init__(self, capacity: int, rows: int, step: float | None = None) -> None:
         self.capacity = capacity
-        self.times = np.full(capacity, np.nan, dtype=np.float64)
+        # With a step (the history tier), times are multiples of it and are kept as
+        # int32 step numbers counted from the first one: half the bytes of float64
+        # epoch seconds, and exact (2**31 steps of even 0.1 s are 6.8 years).
+        self.step = step
+        self._base = 0
+        self.times: npt.NDArray[np.float64] | npt.NDArray[np.int32] = (
+            np.zeros(capacity, dtype=np.int32)
+            if step
+            else np.full(capacity, np.nan, dtype=np.float64)
+        )
         self.values = np.full((capacity, rows), np.nan, dtype=VALUE_DTYPE)
         self.head = 0  # the column the next write goes to
         self.count = 0  # filled columns, at most capacity
@@ -59,7 +72,13 @@ class _Tier:
         col = self.head
         self.values[col, :used_rows] = np.nan
         self.values[col, rows] = values
-        self.times[col] = timestamp
+        if self.step:
+            number = round(timestamp / self.step)
+            if self.count == 0:
+                self._base = number
+            self.times[col] = number - self._base
+        else:
+            self.times[col] = timestamp
         self.head = (col + 1) % self.capacity
         self.count = min(self.count + 1, self.capacity)
 
@@ -72,6 +91,12 @@ class _Tier:
         )
         return out
 
+    def times_of(self, cols: IntArray) -> FloatArray:
+        """Epoch seconds of columns `cols`."""
+        if self.step:
+            return (self.times[cols].astype(np.float64) + self._base) * self.step
+        return self.times[cols].astype(np.float64, copy=False)
+
     def order(self, last: int | None = None) -> IntArray:
         """Column indices from oldest to newest (the newest `last` of them)."""
         n = self.count if last is None else min(last, self.count)
@@ -79,15 +104,13 @@ class _Tier:
         return (start + np.arange(n)) % self.capacity
 
 
-class MetricRing:
-    """Both tiers of one metric, plus the accumulator of the open history bucket."""
+class Ring:
+    """Both tiers of a group of series written together, plus the open history bucket."""
 
-    def __init__(
-        self, metric: str, capacity: int, history_capacity: int, resolution: float
-    ) -> None:
-        self.metric = metric
+    def __init__(self, name: str, capacity: int, history_capacity: int, resolution: float) -> None:
+        self.name = name
         self.raw = _Tier(capacity, 1)
-        self.history = _Tier(history_capacity, 1)
+        self.history = _Tier(history_capacity, 1, step=resolution)
         self.resolution = resolution
         self._sum = np.zeros(1, dtype=np.float64)
         self._n = np.zeros(1, dtype=np.int32)
@@ -101,14 +124,24 @@ class MetricRing:
             self._clear(row)
             return row
         if self._rows_used == self.raw.rows:
-            rows = self.raw.rows * 2
-            self.raw.grow(rows)
-            self.history.grow(rows)
-            self._sum = np.resize(self._sum, rows)
-            self._n = np.resize(self._n, rows)
+            # One at a time (a new process): a quarter more, at least 4, so growth
+            # copies rarely and leaves at most a quarter of the rows spare.
+            self._resize(self.raw.rows + max(4, self.raw.rows // 4))
         self._clear(self._rows_used)
         self._rows_used += 1
         return self._rows_used - 1
+
+    def reserve(self, count: int) -> None:
+        """Room for `count` new series at once, exactly (a collector's first batch)."""
+        needed = self._rows_used + max(0, count - len(self._free_rows))
+        if needed > self.raw.rows:
+            self._resize(needed)
+
+    def _resize(self, rows: int) -> None:
+        self.raw.grow(rows)
+        self.history.grow(rows)
+        self._sum = np.resize(self._sum, rows)
+        self._n = np.resize(self._n, rows)
 
     def free_row(self, row: int) -> None:
         self._clear(row)
@@ -170,7 +203,7 @@ class Store:
         self._ids: dict[SeriesKey, int] = {}
         self._keys: list[SeriesKey | None] = []
         self._free_ids: list[int] = []
-        self._rings: list[MetricRing] = []
+        self._rings: list[Ring] = []
         self._ring_index: dict[str, int] = {}
         self._ring_of = np.zeros(0, dtype=np.int64)
         self._row_of = np.zeros(0, dtype=np.int64)
@@ -179,17 +212,12 @@ class Store:
 
     # -- registry ------------------------------------------------------------------------
 
-    def series_id(self, key: SeriesKey) -> int:
+    def series_id(self, key: SeriesKey, group: str | None = None) -> int:
+        """The id of `key`, registered in the ring of `group` (else of its metric) if new."""
         sid = self._ids.get(key)
         if sid is not None:
             return sid
-        ring_idx = self._ring_index.get(key.metric)
-        if ring_idx is None:
-            ring_idx = len(self._rings)
-            self._rings.append(
-                MetricRing(key.metric, self.capacity, self.history_capacity, self.resolution)
-            )
-            self._ring_index[key.metric] = ring_idx
+        ring_idx = self._ring_idx(group or key.metric)
         row = self._rings[ring_idx].add_row()
         if self._free_ids:
             sid = self._free_ids.pop()
@@ -204,15 +232,26 @@ class Store:
         self._last_seen[sid] = np.nan
         return sid
 
-    def ids_for(self, keys: Sequence[SeriesKey]) -> IntArray:
+    def _ring_idx(self, name: str) -> int:
+        ring_idx = self._ring_index.get(name)
+        if ring_idx is None:
+            ring_idx = len(self._rings)
+            self._rings.append(Ring(name, self.capacity, self.history_capacity, self.resolution))
+            self._ring_index[name] = ring_idx
+        return ring_idx
+
+    def ids_for(self, keys: Sequence[SeriesKey], group: str | None = None) -> IntArray:
         """Ids of `keys`, cached: collectors report the same key set tick after tick."""
         cache_key = tuple(keys)
         cached = self._id_cache.get(cache_key)
         if cached is not None:
             self._id_cache.move_to_end(cache_key)
             return cached
+        new = Counter(group or k.metric for k in dict.fromkeys(cache_key) if k not in self._ids)
+        for name, count in new.items():
+            self._rings[self._ring_idx(name)].reserve(count)
         ids = np.fromiter(
-            (self.series_id(k) for k in cache_key), dtype=np.int64, count=len(cache_key)
+            (self.series_id(k, group) for k in cache_key), dtype=np.int64, count=len(cache_key)
         )
         self._id_cache[cache_key] = ids
         if len(self._id_cache) > _ID_CACHE_SIZE:
@@ -253,7 +292,7 @@ class Store:
         if bool((ring_of == first).all()):
             closed[:] = self._rings[first].write(batch.timestamp, rows, batch.values)
         else:
-            for ring_idx in np.unique(ring_of):
+            for ring_idx in set(ring_of.tolist()):  # np.unique would import numpy.ma (~2 MB)
                 mask = ring_of == ring_idx
                 closed[mask] = self._rings[int(ring_idx)].write(
                     batch.timestamp, rows[mask], batch.values[mask]
@@ -262,9 +301,14 @@ class Store:
         return Batch(batch.timestamp, ids, batch.values, closed)
 
     def write_samples(
-        self, timestamp: float, keys: Sequence[SeriesKey], values: npt.ArrayLike
+        self,
+        timestamp: float,
+        keys: Sequence[SeriesKey],
+        values: npt.ArrayLike,
+        group: str | None = None,
     ) -> Batch:
-        batch = Batch(timestamp, self.ids_for(keys), np.asarray(values, dtype=np.float64))
+        """Write one batch; `group` names the ring new series join (the collector)."""
+        batch = Batch(timestamp, self.ids_for(keys, group), np.asarray(values, dtype=np.float64))
         return self.write(batch)
 
     # -- reading (the analyzers' History protocol) --------------------------------------------
@@ -272,7 +316,7 @@ class Store:
     def _gather(self, ids: IntArray, lag: int, tier: str) -> FloatArray:
         out = np.full(ids.shape, np.nan)
         ring_of = self._ring_of[ids]
-        for ring_idx in np.unique(ring_of):
+        for ring_idx in set(ring_of.tolist()):
             mask = ring_of == ring_idx
             ring = self._rings[int(ring_idx)]
             out[mask] = getattr(ring, tier).ago(self._row_of[ids[mask]], lag)
@@ -304,7 +348,7 @@ class Store:
         cols = tier.order(last)
         values = tier.values[cols, int(self._row_of[series_id])].astype(np.float64)
         present = ~np.isnan(values)
-        return tier.times[cols][present], values[present]
+        return tier.times_of(cols)[present], values[present]
 
     def latest(self, series_id: int) -> float | None:
         _, values = self.window(series_id, last=1)
@@ -365,5 +409,5 @@ class Store:
         return sum(r.nbytes for r in self._rings)
 
     def bytes_per_series(self) -> float:
-        """Bytes of both tiers per series row (the time axes are shared by a metric's series)."""
+        """Bytes of both tiers per series row (without its share of the ring's time axes)."""
         return float(VALUE_DTYPE().itemsize * (self.capacity + self.history_capacity))

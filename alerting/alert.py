@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import math
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +91,22 @@ class Alert:
             "analyzer": self.analyzer,
             "fingerprint": self.fingerprint,
         }
+
+    def to_record(self) -> dict[str, Any]:
+        """What webhooks and NATS publish: to_dict() plus a stable id and the scalar context."""
+        body = self.to_dict()
+        # The same transition always gets the same id, so a receiver can drop a redelivery.
+        body["id"] = str(
+            uuid.uuid5(
+                uuid.NAMESPACE_URL, f"{self.fingerprint}/{self.timestamp}/{self.status.value}"
+            )
+        )
+        body["context"] = {
+            k: v
+            for k, v in self.context.items()
+            if isinstance(v, str | int | float | bool) or v is None
+        }
+        return body
 
 
 def _finite(value: float) -> float | None:

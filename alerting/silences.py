@@ -14,7 +14,6 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -22,7 +21,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from alerting.alert import Alert
 
@@ -131,6 +129,8 @@ class SilenceFile:
 
     def save(self, silences: Sequence[Silence]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # the CLI writes; the agent only reads
+
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".silences.")
         with os.fdopen(fd, "w") as handle:
             json.dump([asdict(s) for s in silences], handle, indent=1)
@@ -177,6 +177,8 @@ class MaintenanceWindow:
     name: str = ""
 
     def active(self, now: float) -> bool:
+        from zoneinfo import ZoneInfo  # only with maintenance windows
+
         local = datetime.fromtimestamp(now, ZoneInfo(self.timezone))
         day = WEEKDAYS[local.weekday()]
         clock = local.time()

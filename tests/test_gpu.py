@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pynvml
 import pytest
 
 from agent.collectors.base import SourceMissing
 from agent.collectors.gpu import GpuCollector
+from tests.conftest import REPO
 from tests.fake_nvml import FakeGpu, build
 from tests.test_collectors import as_dict, value
 
@@ -15,6 +20,27 @@ def test_real_nvml_without_a_driver_is_absent_not_an_error() -> None:
     # This machine has nvidia-ml-py but no libnvidia-ml.so: the documented LibraryNotFound.
     with pytest.raises(SourceMissing, match="NVML is not usable here"):
         GpuCollector().collect()
+
+
+def test_without_the_nvidia_driver_nvml_is_not_even_loaded(tmp_path: Path) -> None:
+    """No /proc/driver/nvidia: absent with the reason, and pynvml is never imported."""
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from agent.collectors.base import SourceMissing\n"
+        "from agent.collectors.gpu import GpuCollector\n"
+        "from agent.inventory import Notes, gpu_section\n"
+        f"marker = Path({str(tmp_path / 'driver/nvidia/version')!r})\n"
+        "try:\n    GpuCollector(driver_marker=marker).collect()\n"
+        "except SourceMissing as exc:\n    print(exc)\n"
+        "notes = Notes()\nassert gpu_section(notes, driver_marker=marker) == []\n"
+        "print('pynvml' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        f"no NVIDIA driver loaded (no {tmp_path}/driver/nvidia/version)",
+        "False",
+    ]
 
 
 def test_all_fields_of_a_healthy_gpu() -> None:

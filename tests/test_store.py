@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -96,3 +98,37 @@ def test_retire_stale_series_frees_ids_and_rows() -> None:
     assert sid == retired[0]  # the id is reused, with no history of the old series
     assert store.window(sid)[1].size == 0
     assert store.window(store.series_id(live))[1].tolist() == [2.0, 3.0]
+
+
+def test_a_collectors_series_share_one_ring_and_its_time_axes() -> None:
+    store = Store(360, 1440, 60.0)
+    batch = (*keys(8, "cpu_core_usage_percent"), *keys(3, "cpu_load1"))
+    store.write_samples(60.0, batch, np.arange(11.0), group="cpu")
+    store.write_samples(60.0, keys(2, "memory_used_bytes"), np.ones(2), group="memory")
+    assert [r.name for r in store._rings] == ["cpu", "memory"]
+    assert store._rings[0].raw.rows == 11  # a first batch is sized exactly
+    assert store.window(store.series_id(batch[9]))[1].tolist() == [9.0]
+
+
+def test_24_hours_of_a_typical_host_fit_in_8_kb_per_series() -> None:
+    """This machine's embedded agent: 140 series from 11 collectors (issue 4: <= 8 KB)."""
+    store = Store(360, 1440, 60.0)
+    sizes = {"cpu": 41, "memory": 24, "network": 11, "disk": 8, "process": 16, "fd": 3,
+             "pressure": 12, "numa": 6, "self": 14, "edac": 2, "gpu": 3}  # fmt: skip
+    for group, n in sizes.items():
+        store.write_samples(0.0, keys(n, f"{group}_m"), np.zeros(n), group=group)
+    per_series = store.nbytes / len(store)
+    assert len(store) == 140 and per_series <= 8192, per_series
+
+
+def test_history_times_are_exact_bucket_starts() -> None:
+    """Bucket numbers are kept as int32 from the first one: exact even at 0.1 s steps."""
+    for resolution, start in ((60.0, 1_795_000_000.0), (0.1, 1_795_000_000.0)):
+        store = Store(10, 10, resolution)
+        key = SeriesKey.of("m")
+        first = math.floor(start / resolution)
+        for i in range(6):  # one sample in the middle of each bucket
+            store.write_samples((first + i + 0.5) * resolution, (key,), np.array([float(i)]))
+        times, values = store.history_window(store.series_id(key))
+        assert values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+        assert times.tolist() == [(first + i) * resolution for i in range(5)]

@@ -101,7 +101,7 @@ def _build(name: str, settings: Settings, stats: AgentStats | None) -> Collector
     if name == "pressure":
         return pressure.PressureCollector(procfs)
     if name == "gpu":
-        return gpu.GpuCollector()
+        return gpu.GpuCollector(driver_marker=procfs / gpu.DRIVER_MARKER)
     if name == "self":
         return agent_self.SelfCollector(stats) if stats is not None else None
     raise ValueError(f"unknown collector domain {name!r}")

@@ -10,6 +10,7 @@ or fewer GPUs than at start: "fell off the bus") is reported as `gpu_up 0`.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -26,6 +27,8 @@ from agent.collectors.base import (
 log = logging.getLogger(__name__)
 
 _NVML = "NVML"
+# Present (under procfs) whenever the NVIDIA kernel driver is loaded.
+DRIVER_MARKER = "driver/nvidia/version"
 _G = ("gpu",)
 METRICS: tuple[MetricSpec, ...] = (
     gauge("gpus", "gpus", (), _NVML, "GPUs NVML reports now."),
@@ -58,14 +61,19 @@ class GpuCollector:
     name = "gpu"
     metrics = METRICS
 
-    def __init__(self, nvml: ModuleType | None = None) -> None:
+    def __init__(self, nvml: ModuleType | None = None, driver_marker: Path | None = None) -> None:
         self._nvml = nvml
+        # Without the kernel driver NVML cannot work; checking for it first keeps
+        # pynvml (about 1.5 MB resident with ctypes) out of every GPU-less host.
+        self._driver_marker = driver_marker
         self._initialised = False
         self._expected = 0
         self._models: dict[int, str] = {}
 
     def _start(self) -> ModuleType:
         if self._nvml is None:
+            if self._driver_marker is not None and not self._driver_marker.exists():
+                raise SourceMissing(f"no NVIDIA driver loaded (no {self._driver_marker})")
             try:
                 import pynvml
             except ImportError:

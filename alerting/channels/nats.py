@@ -20,7 +20,6 @@ from typing import Any
 
 from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError
-from alerting.channels.webhook import payload
 
 
 def subject_token(text: str) -> str:
@@ -87,7 +86,7 @@ class NatsChannel:
         client = await self._connect()
         try:
             for alert in alerts:
-                document = payload(alert)
+                document = alert.to_record()
                 body = json.dumps(document, separators=(",", ":"), default=str).encode()
                 headers = {"Content-Type": "application/json"}
                 if (

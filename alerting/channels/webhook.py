@@ -12,31 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import uuid
 from collections.abc import Sequence
-from typing import Any
 
 from alerting.alert import Alert, Severity
 from alerting.channels.http import HttpPoster, parse_retry_after
 
-__all__ = ["WebhookChannel", "parse_retry_after", "payload", "signature"]
+__all__ = ["WebhookChannel", "parse_retry_after", "signature"]
 
 SIGNATURE_HEADER = "X-Sysops-Signature"
-
-
-def payload(alert: Alert) -> dict[str, Any]:
-    body = alert.to_dict()
-    body["id"] = str(
-        uuid.uuid5(
-            uuid.NAMESPACE_URL, f"{alert.fingerprint}/{alert.timestamp}/{alert.status.value}"
-        )
-    )
-    body["context"] = {
-        k: v
-        for k, v in alert.context.items()
-        if isinstance(v, str | int | float | bool) or v is None
-    }
-    return body
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -71,7 +54,7 @@ class WebhookChannel:
     async def send(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
             body = json.dumps(
-                payload(alert), separators=(",", ":"), allow_nan=False, default=str
+                alert.to_record(), separators=(",", ":"), allow_nan=False, default=str
             ).encode()
             headers = {SIGNATURE_HEADER: signature(self._secret, body)} if self._secret else {}
             await self._http.request(body, method=self._method, headers=headers)
