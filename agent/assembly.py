@@ -379,6 +379,9 @@ class _NoStats:
     def store_size(self) -> tuple[int, int]:
         return 0, 0
 
+    def task_count(self) -> int:
+        return 0
+
     def channel_stats(self) -> dict[str, tuple[int, int, int, int, int]]:
         return {}
 

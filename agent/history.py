@@ -126,6 +126,9 @@ class History:
         self._db = await aiosqlite.connect(self.path)
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
+        # Appends and an hourly delete touch few pages; the default cache (up to
+        # 2 MB) would fill with pages that are never read again.
+        await self._db.execute("PRAGMA cache_size=-512")
         await self._db.executescript(SCHEMA)
         await self._db.commit()
         async with self._db.execute("SELECT id, metric, labels FROM series") as cursor:

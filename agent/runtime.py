@@ -46,15 +46,16 @@ from agent.collectors.base import Collector, SourceMissing
 from agent.config import ConfigError, LoadedConfig, load_config
 from agent.logs.watch import LogWatch
 from agent.logsetup import set_level
+from agent.memory import release_free_memory
 from agent.notify import Notifier
 from agent.privileges import PrivilegeReport, check_privileges, log_report
 from agent.schedule import Ticker
 from agent.settings import Settings
-from agent.telemetry import Telemetry
 
 if TYPE_CHECKING:
     from agent.exporter import Exporter
     from agent.history import History
+    from agent.telemetry import Telemetry
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.format import sparkline
@@ -275,6 +276,7 @@ class Agent:
         if not self.settings.nats.enabled:
             return
         from agent.inventory import collect_inventory  # only published over NATS
+        from agent.telemetry import Telemetry
 
         settings = self.settings
         self.telemetry = Telemetry(settings, lambda: collect_inventory(settings), self.health)
@@ -488,6 +490,9 @@ class Agent:
     def store_size(self) -> tuple[int, int]:
         return len(self.store), self.store.nbytes
 
+    def task_count(self) -> int:
+        return len(asyncio.all_tasks())
+
     def analyze(self, batch: Batch) -> None:
         for analyzer in self.analyzers:
             try:
@@ -515,8 +520,12 @@ class Agent:
     async def _housekeeping(self) -> None:
         """Every few seconds: repeats of firing alerts; every minute: retire vanished series."""
         last_retire = time.monotonic()
+        started = True
         while True:
             await asyncio.sleep(REPEAT_CHECK_SECS)
+            if started:  # start-up's garbage (config, dataclasses, first collections)
+                release_free_memory()
+                started = False
             now = time.time()
             self.router.repeat_due(now)
             self.check_channels(now)
@@ -525,6 +534,7 @@ class Agent:
             if time.monotonic() - last_retire < HOUSEKEEPING_SECS:
                 continue
             last_retire = time.monotonic()
+            release_free_memory()  # the minute's garbage
             longest = max(interval_of(self.settings, d) for d in DOMAINS)
             stale = self.store.stale_ids(now, max_age=max(10 * longest, 600.0))
             if stale:

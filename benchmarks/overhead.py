@@ -134,7 +134,7 @@ class Measurement:
 
 
 class _Accept(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         body = b'{"ok": true, "result": {}}'
         self.send_response(200)
@@ -143,7 +143,7 @@ class _Accept(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -161,7 +161,7 @@ def stand_ins(work: Path) -> Iterator[dict[str, int]]:
     from aiosmtpd.controller import Controller
 
     class Sink:
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
             return "250 OK"
 
     smtp_port = free_port()
@@ -267,9 +267,16 @@ def ensure_node_exporter() -> str:
     if not Path(found).exists():
         print("installing Debian's prometheus-node-exporter ...", file=sys.stderr)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["/usr/bin/apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus-node-exporter"],
+            [
+                "/usr/bin/apt-get",
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "prometheus-node-exporter",
+            ],
             check=True,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -288,7 +295,7 @@ def ensure_glances() -> str:
 
 def version_of(argv: list[str]) -> str:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        out = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=30)
         return (out.stdout or out.stderr).strip().splitlines()[0]
     return "?"
 
@@ -304,8 +311,13 @@ def build_targets(work: Path, ports: dict[str, int], wanted: set[str]) -> list[T
         config = agent_config(work, "full", full_config_body(ports))
         targets.append(Target("agent-full", [agent, "--config", str(config)], notify=True))
     if "agent-leak" in wanted:
-        # Buckets of 10 s and 72 s of observation instead of 60 s and an hour.
-        body = full_config_body(ports, storage="history_resolution_secs = 10") + """
+        # Buckets of 10 s and 72 s of observation instead of 60 s and an hour; 4 h
+        # of history (and of trend window) keeps the default 1,440 buckets, so the
+        # store is the same size.
+        storage = "history_resolution_secs = 10\nhistory_hours = 4"
+        body = (
+            full_config_body(ports, storage=storage)
+            + """
 [alerting.console]
 enabled = true
 
@@ -316,7 +328,9 @@ process_interval_secs = 10
 [analyzer]
 leak_min_observation_hours = 0.02
 leak_r_squared_threshold = 0.8
+trend_window_hours = 4
 """
+        )
         config = agent_config(work, "leak", body)
         out = work / "leak.out"
 
@@ -342,7 +356,16 @@ leak_r_squared_threshold = 0.8
         targets.append(Target("node-exporter", argv, during=scrape))
     if "glances" in wanted:
         binary = ensure_glances()
-        argv = [binary, "-q", "--export", "csv", "--export-csv-file", str(work / "glances.csv"), "-t", "10"]
+        argv = [
+            binary,
+            "-q",
+            "--export",
+            "csv",
+            "--export-csv-file",
+            str(work / "glances.csv"),
+            "-t",
+            "10",
+        ]
         targets.append(Target("glances", argv))
     return targets
 
@@ -414,7 +437,9 @@ def measure(targets: list[Target], work: Path, warmup: float, duration: float) -
             time.sleep(0.05)
         for run in runs:
             if run.process.poll() is not None:
-                raise SystemExit(f"{run.target.name} exited: {(work / f'{run.target.name}.err').read_text()[-2000:]}")
+                raise SystemExit(
+                    f"{run.target.name} exited: {(work / f'{run.target.name}.err').read_text()[-2000:]}"
+                )
             run.measurement.cpu_start = tree_cpu_ticks(run.process.pid)
         measured_from = time.monotonic()
         tick = 0
@@ -445,7 +470,9 @@ def measure(targets: list[Target], work: Path, warmup: float, duration: float) -
 def report(results: list[Measurement], duration: float, warmup: float) -> None:
     print(f"\n{duration:.0f} s measured after a {warmup:.0f} s warm-up, all targets at once; "
           f"{os.cpu_count()} CPUs; cpu_percent is of one core")  # fmt: skip
-    print(f"{'name':<16} {'cpu_percent':>11} {'avg_rss_mb':>10} {'peak_rss_mb':>11} {'peak_pss_mb':>11}  notes")
+    print(
+        f"{'name':<16} {'cpu_percent':>11} {'avg_rss_mb':>10} {'peak_rss_mb':>11} {'peak_pss_mb':>11}  notes"
+    )
     for m in results:
         ready = f"first collection after {m.ready_after:.2f} s" if m.ready_after is not None else ""
         print(f"{m.name:<16} {m.cpu_percent:>11.3f} {m.avg_rss_mb:>10.1f} {m.peak_rss_mb:>11.1f} "
@@ -468,10 +495,16 @@ def report(results: list[Measurement], duration: float, warmup: float) -> None:
             continue
         verdicts = []
         if cpu_goal is not None:
-            verdicts.append(f"cpu {m.cpu_percent:.3f} % <= {cpu_goal} %: {_ok(m.cpu_percent <= cpu_goal)}")
-        verdicts.append(f"peak rss {m.peak_rss_mb:.1f} MB <= {rss_goal:.0f} MB: {_ok(m.peak_rss_mb <= rss_goal)}")
+            verdicts.append(
+                f"cpu {m.cpu_percent:.3f} % <= {cpu_goal} %: {_ok(m.cpu_percent <= cpu_goal)}"
+            )
+        verdicts.append(
+            f"peak rss {m.peak_rss_mb:.1f} MB <= {rss_goal:.0f} MB: {_ok(m.peak_rss_mb <= rss_goal)}"
+        )
         if m.ready_after is not None:
-            verdicts.append(f"start to first collection {m.ready_after:.2f} s <= 1 s: {_ok(m.ready_after <= 1)}")
+            verdicts.append(
+                f"start to first collection {m.ready_after:.2f} s <= 1 s: {_ok(m.ready_after <= 1)}"
+            )
         print(f"goal {name}: " + "; ".join(verdicts))
 
 

@@ -523,6 +523,9 @@ class _Stats:
     def store_size(self) -> tuple[int, int]:
         return 42, 4096
 
+    def task_count(self) -> int:
+        return 17
+
     def channel_stats(self) -> dict[str, tuple[int, int, int, int, int]]:
         return {"discord": (5, 1, 2, 3, 4)}
 
@@ -538,6 +541,7 @@ def test_self_collector_reports_its_own_process() -> None:
         value(samples, "agent_series") == 42
         and value(samples, "agent_event_loop_lag_seconds") == 0.01
     )
+    assert value(samples, "agent_tasks") == 17
     assert value(samples, "agent_alerts_expired_total", channel="discord") == 2
     assert value(samples, "agent_alerts_pending", channel="discord") == 4
     assert "agent_cpu_percent" in {k.metric for k in samples.keys}

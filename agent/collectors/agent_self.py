@@ -27,6 +27,7 @@ METRICS: tuple[MetricSpec, ...] = (
     gauge("agent_cpu_percent", "percent", (), "os.times()", "CPU the agent used over the interval, 100 = one core."),
     gauge("agent_open_fds", "fds", (), "/proc/self/fd", "File descriptors the agent holds."),
     gauge("agent_event_loop_lag_seconds", "seconds", (), _SELF, "Worst lateness of a scheduled tick since the last report."),
+    gauge("agent_tasks", "tasks", (), _SELF, "asyncio tasks alive; a count that keeps growing is a task leak."),
     gauge("agent_series", "series", (), _SELF, "Series held in the in-memory store."),
     gauge("agent_store_bytes", "bytes", (), _SELF, "Memory reserved by the ring buffers."),
     gauge("agent_collector_duration_seconds", "seconds", ("collector",), _SELF, "Wall time of the collector's last tick."),
@@ -51,6 +52,9 @@ class AgentStats(Protocol):
 
     def store_size(self) -> tuple[int, int]:
         """(series, bytes)."""
+
+    def task_count(self) -> int:
+        """asyncio tasks alive."""
 
     def channel_stats(self) -> dict[str, tuple[int, int, int, int, int]]:
         """channel -> (sent, failed, expired, suppressed, pending)."""
@@ -79,6 +83,7 @@ class SelfCollector:
         self._previous = (now, cpu)
         out.add("agent_open_fds", float(len(os.listdir(self._procfs / "self/fd"))))
         out.add("agent_event_loop_lag_seconds", self._stats.take_loop_lag())
+        out.add("agent_tasks", float(self._stats.task_count()))
         series, nbytes = self._stats.store_size()
         out.add("agent_series", float(series))
         out.add("agent_store_bytes", float(nbytes))
