@@ -18,7 +18,6 @@ from agent.store import Store
 from alerting.alert import Severity
 from alerting.channels.base import Channel
 from alerting.channels.console import ConsoleChannel
-from alerting.channels.nats import NatsChannel, tls_context
 from alerting.channels.syslog import SyslogChannel
 from alerting.delivery import ChannelWorker
 from alerting.outbox import MemoryOutbox, Outbox, SqliteOutbox
@@ -112,7 +111,7 @@ def build_store(settings: Settings) -> Store:
     history = max(
         math.ceil(st.history_hours * 3600 / st.history_resolution_secs),
         math.ceil(
-            max(an.trend_window_hours, an.leak_min_observation_hours)
+            max(an.trend_window_hours, an.leak_min_observation_hours, an.anomaly_record_hours)
             * 3600
             / st.history_resolution_secs
         ),
@@ -126,6 +125,7 @@ def build_analyzers(settings: Settings, watch_everything: bool = False) -> list[
     """The enabled analyzers, in order.  `watch_everything` (replay) makes z-score and EMA watch any metric."""
     an, res = settings.analyzer, settings.storage.history_resolution_secs
     metrics = ("*",) if watch_everything else an.anomaly_metrics
+    record = math.ceil(an.anomaly_record_hours * 3600 / res)
     kinds = dict(DEFAULT_KINDS)
     kinds["process_rss_bytes"] = replace(
         kinds["process_rss_bytes"], min_growth_per_hour=an.leak_min_growth_bytes_per_hour
@@ -144,11 +144,12 @@ def build_analyzers(settings: Settings, watch_everything: bool = False) -> list[
                 an.zscore_threshold,
                 an.anomaly_min_samples,
                 an.anomaly_cooldown_secs,
+                record_buckets=record,
             )
         elif name == "ema":
             factories[name] = EmaAnalyzer(
                 metrics, an.ema_alpha, an.ema_threshold, an.ema_shift_threshold, an.ema_shift_samples,
-                an.anomaly_min_samples, an.anomaly_cooldown_secs,
+                an.anomaly_min_samples, an.anomaly_cooldown_secs, record,
             )  # fmt: skip
         elif name == "trend":
             factories[name] = TrendAnalyzer(
@@ -258,6 +259,8 @@ def build_channels(settings: Settings, only: str | None = None) -> list[Channel]
         )
     n = settings.nats
     if n.enabled and n.include_alerts and only in (None, "nats"):
+        from alerting.channels.nats import NatsChannel, tls_context
+
         channels.append(
             NatsChannel(
                 list(n.urls) or [n.url],

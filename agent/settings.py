@@ -285,6 +285,15 @@ class AnalyzerSettings:
     anomaly_min_samples: int = opt(
         30, "Samples a series needs before z-score or EMA give a verdict.", ge=2
     )
+    anomaly_record_hours: float = opt(
+        24.0,
+        "A z-score or EMA alert also needs the value beyond every history-tier mean of the "
+        "last N hours' worth of buckets (above the highest, or below the lowest): a peak "
+        "that comes every day is not news. Counted in buckets (1,440 at the defaults), so "
+        "for a series sampled less than once a bucket it reaches further back. 0 turns "
+        "this off (then a new alert must beat a decaying peak of recent |z|).",
+        ge=0,
+    )
     anomaly_cooldown_secs: float = opt(
         3600.0,
         "After a z-score or EMA alert resolves, that series raises no new one for this long.",

@@ -88,6 +88,26 @@ def transition(before: int, after: int) -> tuple[Status, Severity]:
     return status, Severity.WARN if after == 1 else Severity.CRITICAL
 
 
+def beyond_record(
+    history: History, ids: IntArray, values: FloatArray, upward: npt.NDArray[np.bool_], buckets: int
+) -> npt.NDArray[np.bool_]:
+    """Whether each value goes beyond every history-tier mean of its series' last
+    `buckets` buckets: above the highest if `upward`, else below the lowest.
+
+    The anomaly analyzers ask this only for a series about to fire (rare), so
+    reading its history window here costs nothing per tick.  A series with no
+    closed bucket yet has no record to beat.
+    """
+    out = np.ones(ids.shape, dtype=bool)
+    if buckets <= 0:
+        return out
+    for i, sid in enumerate(ids.tolist()):
+        _, means = history.history_window(sid, last=buckets)
+        if means.size:
+            out[i] = values[i] > means.max() if upward[i] else values[i] < means.min()
+    return out
+
+
 def noise_floor(metric: str) -> tuple[float, float]:
     """(absolute, relative-to-|mean|) floor for the spread of a series, by unit.
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from alerting.alert import Alert, Severity, Status
-from analyzers.base import Batch, History, SeriesArrays, noise_floor
+from analyzers.base import Batch, History, SeriesArrays, beyond_record, noise_floor
 from analyzers.threshold import format_value
 from analyzers.zscore import DEFAULT_METRICS
 
@@ -37,9 +37,11 @@ class EmaAnalyzer:
         shift_samples: int = 6,
         min_samples: int = 30,
         cooldown_secs: float = 3600.0,
+        record_buckets: int = 0,
     ) -> None:
         self.patterns = tuple(metrics)
         self.alpha = alpha
+        self.record_buckets = record_buckets
         self.threshold = threshold
         self.shift_threshold = shift_threshold
         self.shift_samples = shift_samples
@@ -90,15 +92,24 @@ class EmaAnalyzer:
         continues = deviant & (np.sign(run) == side)
         run = np.where(continues, run + side, np.where(deviant, side, 0)).astype(np.int32)
         run_sum = np.where(continues, s.run_sum[ids] + x, np.where(deviant, x, 0.0))
-        # Surprise gate, as in z-score: a sudden change must beat the recent swings.
+        # Without a record window (below), a surprise gate as in z-score: a sudden
+        # change must beat the recent swings.
         absz = np.where(ready, np.abs(z), 0.0)
-        novel = absz > s.peak[ids]
+        novel = (absz > s.peak[ids]) | (self.record_buckets > 0)
         s.peak[ids] = np.maximum(s.peak[ids] * self._decay, absz)
         sudden = ready & (absz >= self.threshold) & novel
         shifted = np.abs(run) >= self.shift_samples
         quiet = (state == _QUIET) & (batch.timestamp >= s.quiet_until[ids])
         fire_sudden = quiet & sudden & ~shifted
         fire_shift = quiet & shifted
+        # Record gate, as in z-score: only beyond everything in the record window.
+        starting = np.flatnonzero(fire_sudden | fire_shift)
+        if starting.size:
+            record = beyond_record(
+                history, ids[starting], x[starting], z[starting] > 0, self.record_buckets
+            )
+            fire_sudden[starting[~record]] = False
+            fire_shift[starting[~record]] = False
         rebaseline = shifted  # accepted as the new normal (resolves a firing alert)
         back = (state != _QUIET) & ~deviant  # came back before a shift was confirmed
         new_state = np.where(fire_sudden, _SUDDEN, np.where(fire_shift, _SHIFT, state))

@@ -23,7 +23,15 @@ from collections.abc import Iterable
 import numpy as np
 
 from alerting.alert import Alert
-from analyzers.base import Batch, History, IntArray, SeriesArrays, noise_floor, transition
+from analyzers.base import (
+    Batch,
+    History,
+    IntArray,
+    SeriesArrays,
+    beyond_record,
+    noise_floor,
+    transition,
+)
 from analyzers.threshold import format_value
 
 RESYNC_WINDOWS = 10
@@ -45,12 +53,14 @@ class ZScoreAnalyzer:
         min_samples: int = 30,
         cooldown_secs: float = 3600.0,
         resync_per_tick: int | None = None,
+        record_buckets: int = 0,
     ) -> None:
         self.patterns = tuple(metrics)
         self.window = window
         self.threshold = threshold
         self.min_samples = min_samples
         self.cooldown = cooldown_secs
+        self.record_buckets = record_buckets
         self._decay = 0.5 ** (1.0 / window)  # the peak halves over one window
         self.resync_per_tick = resync_per_tick
         self._resync_cursor = 0
@@ -103,13 +113,21 @@ class ZScoreAnalyzer:
         )
         absz = np.where(ready, np.abs(z), 0.0)
         state = s.state[ids]
-        # Surprise gate: a new alert needs an excursion larger than the recent ones
-        # (a decaying peak of |z|), so a series that swings often is judged by its swings.
-        peak = s.peak[ids]
-        novel = absz > peak
-        s.peak[ids] = np.maximum(peak * self._decay, absz)
         target = np.where(absz >= 2 * self.threshold, 2, np.where(absz >= self.threshold, 1, 0))
-        target = np.where((state == 0) & ~novel, 0, target)
+        # A new alert must be news.  Record gate (the default): the value goes beyond
+        # every bucket mean of the record window (24 h), so a daily peak 4 sigma from
+        # the last hour stays quiet.  Without a record window, a surprise gate: the
+        # excursion must beat a decaying peak of recent |z|.
+        peak = s.peak[ids]
+        s.peak[ids] = np.maximum(peak * self._decay, absz)
+        if self.record_buckets <= 0:
+            target = np.where((state == 0) & (absz <= peak), 0, target)
+        starting = np.flatnonzero((state == 0) & (target > 0))
+        if starting.size:
+            record = beyond_record(
+                history, ids[starting], x[starting], z[starting] > 0, self.record_buckets
+            )
+            target[starting[~record]] = 0
         # Hysteresis: once firing, stay until |z| < threshold / 2; never step down within an excursion.
         target = np.where(
             state > 0, np.where(absz < self.threshold / 2, 0, np.maximum(state, target)), target

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -114,6 +116,25 @@ def test_ema_notices_a_sustained_moderate_shift() -> None:
     firing = [a for a in alerts if a.status is Status.FIRING]
     assert len(firing) == 1 and firing[0].context["kind"] == "level_shift"
     assert 2000 <= firing[0].timestamp <= 2200
+
+
+@pytest.mark.parametrize("make", [
+    lambda record: ZScoreAnalyzer(window=60, cooldown_secs=0, record_buckets=record),
+    lambda record: EmaAnalyzer(cooldown_secs=0, record_buckets=record),
+])  # fmt: skip
+def test_a_peak_that_comes_every_day_is_not_news_a_higher_one_is(make: Any) -> None:
+    """Record gate: one sample per history bucket (60 s), a 'day' of 100 samples with
+    the same 5-sample peak; a record window of 300 buckets sees the earlier peaks."""
+    values = 20 + RNG.uniform(-1, 1, 700)  # never 3 sigma from its own mean
+    for day_start in range(100, 600, 100):
+        values[day_start : day_start + 5] = 45.0
+    values[650:655] = 70.0  # beyond anything in the record window
+    alerts, _ = feed(make(300), values, step=60.0, store=Store(400, 400, 60.0))
+    fired = [int(a.timestamp // 60) for a in alerts if a.status is Status.FIRING]
+    assert fired == [100, 650]
+    # Without a record window every daily peak is 25 sigma from its last hour, and fires.
+    alerts, _ = feed(make(0), values, step=60.0, store=Store(400, 400, 60.0))
+    assert len([a for a in alerts if a.status is Status.FIRING]) >= 5
 
 
 # -- trend ----------------------------------------------------------------------------------

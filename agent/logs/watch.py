@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from agent.logs.journald import JournaldSource
 from agent.logs.kmsg import KmsgSource
 from agent.logs.positions import Positions
 from agent.logs.syslogfile import SyslogSource, default_syslog_path
@@ -48,6 +47,8 @@ def build_sources(settings: Settings, positions: Positions) -> list[LogSource]:
     if {"dmesg", "kmsg"} & set(la.sources):
         sources.append(KmsgSource(positions, procfs, max_line=la.max_line_bytes))
     if "journald" in la.sources:
+        from agent.logs.journald import JournaldSource  # a subprocess pipe, only when asked for
+
         sources.append(JournaldSource(positions, la.journalctl_path, la.max_line_bytes))
     paths = [Path(f) for f in la.files]
     if "syslog" in la.sources:
