@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import math
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -94,6 +93,8 @@ class Alert:
 
     def to_record(self) -> dict[str, Any]:
         """What webhooks and NATS publish: to_dict() plus a stable id and the scalar context."""
+        import uuid  # machine channels only
+
         body = self.to_dict()
         # The same transition always gets the same id, so a receiver can drop a redelivery.
         body["id"] = str(

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import random
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -56,6 +55,8 @@ def backoff_delay(
     attempt: int, base: float = BACKOFF_BASE_SECS, cap: float = BACKOFF_MAX_SECS
 ) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
+    import random  # only when a delivery is retried
+
     return random.uniform(0, min(cap, base * 2**attempt))
 
 

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -143,6 +142,8 @@ class SilenceFile:
         comment: str,
         created_by: str = "",
     ) -> Silence:
+        import uuid  # the CLI adds silences; the agent only reads them
+
         now = time.time()
         silence = Silence(
             uuid.uuid4().hex[:12], tuple(matchers), now, now + duration, comment, created_by

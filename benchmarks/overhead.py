@@ -312,8 +312,8 @@ def build_targets(work: Path, ports: dict[str, int], wanted: set[str]) -> list[T
         targets.append(Target("agent-full", [agent, "--config", str(config)], notify=True))
     if "agent-leak" in wanted:
         # Buckets of 10 s and 72 s of observation instead of 60 s and an hour; 4 h
-        # of history (and of trend window) keeps the default 1,440 buckets, so the
-        # store is the same size.
+        # of history (and of trend and record windows) keeps the default 1,440
+        # buckets, so the store is the same size.
         storage = "history_resolution_secs = 10\nhistory_hours = 4"
         body = (
             full_config_body(ports, storage=storage)
@@ -329,6 +329,7 @@ process_interval_secs = 10
 leak_min_observation_hours = 0.02
 leak_r_squared_threshold = 0.8
 trend_window_hours = 4
+anomaly_record_hours = 4
 """
         )
         config = agent_config(work, "leak", body)
