@@ -338,7 +338,13 @@ class StorageSettings:
         le=1_000_000,
     )
     history_resolution_secs: float = opt(
-        60.0, "Bucket of the history tier: one mean per series per bucket.", gt=0, le=3600
+        60.0,
+        "Bucket of the history tier: one mean per series per bucket. The tier holds the "
+        "longest of history_hours, the trend and leak windows and anomaly_record_hours in "
+        "buckets (1,440 at the defaults, 5,760 bytes per series): shorter buckets cost "
+        "proportionally more memory.",
+        gt=0,
+        le=3600,
     )
     history_hours: float = opt(
         24.0, "Hours the history tier keeps (at least the trend window).", gt=0, le=24 * 31
