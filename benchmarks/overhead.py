@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -534,6 +535,48 @@ def _ok(passed: bool) -> str:
     return "met" if passed else "NOT MET"
 
 
+def _without(body: str, section: str) -> str:
+    """The configuration text without one [section] table."""
+    return re.sub(r"\n\[" + re.escape(section) + r"\]\n(?:[^\[\n].*\n)*", "\n", body)
+
+
+def feature_costs(work: Path, ports: dict[str, int], seconds: float = 40.0) -> None:
+    """RSS of the full configuration with one feature switched off at a time (all at once)."""
+    full = full_config_body(ports)
+    web = full
+    for section in ("alerting.discord", "alerting.slack", "alerting.telegram", "alerting.webhook"):
+        web = _without(web, section)
+    no_history = full.replace("sqlite_enabled = true", "sqlite_enabled = false")
+    variants = {
+        "full": full,
+        "no web channels": web,
+        "no NATS": _without(full, "nats"),
+        "no SQLite history": no_history,
+        "no email": _without(full, "alerting.email"),
+        "none of these": _without(_without(web, "nats"), "alerting.email").replace(
+            "sqlite_enabled = true", "sqlite_enabled = false"
+        ),
+    }
+    running = {}
+    for name, body in variants.items():
+        config = agent_config(work, "variant-" + name.replace(" ", "-"), body)
+        running[name] = subprocess.Popen(
+            [str(VENV_BIN / "sysops-agent"), "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    time.sleep(seconds)
+    print(f"\nfull configuration with one feature off, RSS after {seconds:.0f} s:")
+    base = None
+    for name, process in running.items():
+        rss = tree_rss_pss(process.pid, with_pss=False)[0] / MB
+        base = rss if base is None else base
+        print(f"  {name:<18} {rss:6.1f} MB  ({rss - base:+.1f})")
+        process.terminate()
+        process.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=120.0, help="seconds measured")
@@ -542,6 +585,9 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(names), help="comma-separated targets")
     parser.add_argument(
         "--starts", type=int, default=5, help="solo starts per agent for the start-up time"
+    )
+    parser.add_argument(
+        "--feature-costs", action="store_true", help="also: full RSS with each feature off"
     )
     args = parser.parse_args()
     wanted = set(args.only.split(","))
@@ -563,6 +609,9 @@ def main() -> None:
                 os.killpg(leak.pid, signal.SIGKILL)
                 leak.wait()
     report(results, args.duration, args.warmup)
+    if args.feature_costs:
+        with tempfile.TemporaryDirectory(prefix="overhead-") as tmp, stand_ins(Path(tmp)) as ports:
+            feature_costs(Path(tmp), ports)
     for name, seconds in starts.items():
         seconds.sort()
         print(f"start to first collection, {name} started alone {len(seconds)} times: "
