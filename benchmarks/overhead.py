@@ -1,6 +1,7 @@
 """What the agent costs the host, side by side with node_exporter and Glances.
 
     .venv/bin/python benchmarks/overhead.py [--duration 120] [--warmup 5] [--only NAME,...]
+                                            [--starts 5] [--feature-costs]
 
 Starts every target at once, each in its own session, and samples each whole
 process tree from /proc once a second: CPU (utime+stime, and cutime+cstime of
@@ -26,7 +27,9 @@ Targets (the harness's helpers are not counted):
   glances          Glances from PyPI (.cache/glances-venv), -q --export csv -t 10
 Missing node_exporter or Glances are installed (apt-get / pip) on first use.
 Start-up: the time from spawn to the agent's READY=1 on a NOTIFY_SOCKET, which
-it sends after its first successful collection.
+it sends after its first successful collection, for each agent started alone
+`--starts` times. `--feature-costs` then runs the full configuration with one
+feature switched off at a time and prints each one's RSS.
 """
 
 from __future__ import annotations
