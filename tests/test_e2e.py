@@ -210,6 +210,27 @@ def test_sighup_applies_a_valid_config_and_keeps_running_on_a_bad_one(
     assert agent.stop()[0] == 0
 
 
+def test_a_reload_that_adds_a_remote_channel_opens_the_durable_outbox(
+    start_agent: object, http_receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    console_only = (
+        f'[agent]\ndata_dir = "data"\n[collector]\nmemory_interval_secs = {INTERVAL}\n'
+        "[thresholds]\nmemory_percent = 99.9\n[alerting.console]\nenabled = true\n"
+    )
+    agent = start_agent(console_only, {"E2E_TOKEN": "x"})  # type: ignore[operator]
+    assert agent.wait_for_log("sysops-agent started", STARTUP_ALLOWANCE), agent.stderr
+    outbox = tmp_path / "data" / "outbox.db"
+    assert not outbox.exists()  # console only: nothing waits for a remote end
+
+    (tmp_path / "config.toml").write_text(webhook_config(http_receiver.url + "/after"))
+    agent.process.send_signal(signal.SIGHUP)
+    assert agent.wait_for_log("configuration reloaded", 5), agent.stderr
+    requests = http_receiver.wait_for(1, timeout=2 * INTERVAL + 1)
+    assert [r.path for r in requests] == ["/after"]
+    assert outbox.exists()
+    assert agent.stop()[0] == 0
+
+
 def test_dead_endpoint_does_not_stop_the_agent_and_shutdown_is_bounded(start_agent: object) -> None:
     # Nothing listens on port 9: every attempt fails; retries back off; SIGTERM still exits promptly.
     agent = start_agent(
