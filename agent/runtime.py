@@ -518,14 +518,15 @@ class Agent:
             )
 
     async def _housekeeping(self) -> None:
-        """Every few seconds: repeats of firing alerts; every minute: retire vanished series."""
+        """Every few seconds: repeats of firing alerts; every minute: retire vanished
+        series and hand freed heap memory back (also once just after start-up)."""
         last_retire = time.monotonic()
-        started = True
+        first_round = True
         while True:
             await asyncio.sleep(REPEAT_CHECK_SECS)
-            if started:  # start-up's garbage (config, dataclasses, first collections)
+            if first_round:  # start-up's garbage: configuration, dataclasses, first collections
                 release_free_memory()
-                started = False
+                first_round = False
             now = time.time()
             self.router.repeat_due(now)
             self.check_channels(now)
