@@ -92,6 +92,18 @@ def agent_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "agent", *args]
 
 
+def spawn_agent(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start the daemon in the background, stdout discarded, stderr captured as text."""
+    return subprocess.Popen(
+        agent_command(*args),
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def run_agent(
     *args: str, env: dict[str, str] | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, HttpReceiver, agent_command, write_config
+from tests.conftest import REPO, HttpReceiver, agent_command, spawn_agent, write_config
 
 INTERVAL = 2.0
 # Time for the interpreter to start and import everything on a slow CI machine.
@@ -276,14 +276,10 @@ def test_json_logs_are_one_object_per_line_and_scrubbed(
     tmp_path: Path, http_receiver: HttpReceiver
 ) -> None:
     config = write_config(tmp_path, webhook_config("http://127.0.0.1:9/token-SECRET-in-url"))
-    process = subprocess.Popen(
-        agent_command("--config", str(config), "--log-format", "json", "--log-level", "debug"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "E2E_TOKEN": "x"},
-    )
+    process = spawn_agent(
+        tmp_path, "--config", str(config), "--log-format", "json", "--log-level", "debug",
+        env={"E2E_TOKEN": "x"},
+    )  # fmt: skip
     time.sleep(STARTUP_ALLOWANCE / 2 + INTERVAL)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=10)

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.exporter import exposition
 from agent.store import Store
 from analyzers.base import SeriesKey
-from tests.conftest import agent_command, write_config
+from tests.conftest import agent_command, spawn_agent, write_config
 from tests.test_nats_channel import free_port
 
 
@@ -102,13 +102,7 @@ def test_a_port_in_use_is_reported_and_the_agent_keeps_running(tmp_path: Path) -
             '[agent]\ndata_dir = "data"\n[collector]\ncpu_interval_secs = 0.5\n'
             f'[prometheus]\nenabled = true\nbind = "127.0.0.1:{port}"\n',
         )
-        agent = subprocess.Popen(
-            agent_command("--config", str(config)),
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        agent = spawn_agent(tmp_path, "--config", str(config))
         time.sleep(2.0)
         assert agent.poll() is None  # still monitoring without its endpoint
         agent.send_signal(signal.SIGTERM)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from agent.history import History, query
 from analyzers.base import SeriesKey
-from tests.conftest import REPO, agent_command, run_agent, write_config
+from tests.conftest import REPO, run_agent, spawn_agent, write_config
 
 CPU = SeriesKey("cpu_usage_percent")
 DISK = SeriesKey("disk_used_percent", (("mountpoint", "/var"),))
@@ -163,13 +163,7 @@ def test_running_agent_writes_history_and_flushes_on_sigterm(tmp_path: Path) -> 
         '[agent]\ndata_dir = "data"\n[collector]\ncpu_interval_secs = 0.5\n'
         "[storage]\nsqlite_enabled = true\n",
     )
-    agent = subprocess.Popen(
-        agent_command("--config", str(config)),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    agent = spawn_agent(tmp_path, "--config", str(config))
     time.sleep(3.0)
     agent.send_signal(signal.SIGTERM)
     _, stderr = agent.communicate(timeout=15)
