@@ -46,24 +46,60 @@ WARN_WITHIN_HOURS = 48.0
 RECHECK_BUCKETS = 10  # a candidate the robust test rejected is re-tested this much later
 
 
+# The robust test's memory is bounded whatever the window: all n² pairs at once
+# would take ~50 MB for a day of minutes, for a moment the operator sees as RSS.
+PAIR_BLOCK_ELEMENTS = 32_768  # ~256 kB per temporary array
+THEIL_SEN_MAX_POINTS = 400  # ~80,000 slopes (640 kB); longer windows are averaged down
+
+
 def mann_kendall(values: FloatArray) -> tuple[float, float]:
     """(Kendall's tau, one-sided p-value that the series does not increase)."""
     n = values.size
     if n < 3:
         return 0.0, 1.0
-    upper = np.triu_indices(n, k=1)
-    s = float(np.sign(values[None, :] - values[:, None])[upper].sum())
+    s = 0.0
+    rows = max(1, PAIR_BLOCK_ELEMENTS // n)
+    for start in range(0, n - 1, rows):
+        stop = min(start + rows, n - 1)
+        # Row r (pair index i = start + r) against j > i: column c = j - start - 1 >= r.
+        diff = values[None, start + 1 :] - values[start:stop, None]
+        s += float(np.sign(np.triu(diff)).sum())
     var = n * (n - 1) * (2 * n + 5) / 18.0
     z = (s - 1) / math.sqrt(var) if s > 0 else 0.0
     return s / (n * (n - 1) / 2), 0.5 * math.erfc(z / math.sqrt(2))
 
 
 def theil_sen(times: FloatArray, values: FloatArray) -> float:
-    """Median of the pairwise slopes (per unit of `times`)."""
-    i, j = np.triu_indices(values.size, k=1)
-    dt = times[j] - times[i]
-    keep = dt > 0
-    return float(np.median((values[j] - values[i])[keep] / dt[keep])) if keep.any() else 0.0
+    """Median of the pairwise slopes (per unit of `times`).
+
+    Beyond THEIL_SEN_MAX_POINTS points, consecutive points are averaged into that
+    many groups first: the slope of a straight line is unchanged, and a sawtooth
+    averages out within a group instead of costing n² memory.
+    """
+    if times.size > THEIL_SEN_MAX_POINTS:
+        groups = np.array_split(np.arange(times.size), THEIL_SEN_MAX_POINTS)
+        times = np.array([times[g].mean() for g in groups])
+        values = np.array([values[g].mean() for g in groups])
+    n = values.size
+    slopes = np.empty(n * (n - 1) // 2)
+    filled = 0
+    for i in range(n - 1):
+        dt = times[i + 1 :] - times[i]
+        keep = dt > 0
+        count = int(keep.sum())
+        slopes[filled : filled + count] = (values[i + 1 :][keep] - values[i]) / dt[keep]
+        filled += count
+    return _median(slopes[:filled]) if filled else 0.0
+
+
+def _median(values: FloatArray) -> float:
+    """np.median without numpy.ma, which np.median imports (~1.4 MB resident)."""
+    n = values.size
+    middle = n // 2
+    if n % 2:
+        return float(np.partition(values, middle)[middle])
+    low_high = np.partition(values, (middle - 1, middle))
+    return float(low_high[middle - 1] + low_high[middle]) / 2
 
 
 class LeakAnalyzer:

@@ -249,6 +249,58 @@ def test_robust_statistics() -> None:
     )
 
 
+def test_robust_statistics_equal_the_all_pairs_definition() -> None:
+    for n in (3, 4, 57, 360):
+        times = np.cumsum(RNG.uniform(30, 90, n))
+        values = np.cumsum(RNG.normal(0.2, 1, n)) + np.where(np.arange(n) % 9 == 0, 5.0, 0.0)
+        values[n // 3] = values[n // 3 + 1]  # a tie
+        i, j = np.triu_indices(n, k=1)
+        tau, _ = mann_kendall(values)
+        assert tau == pytest.approx(np.sign(values[j] - values[i]).sum() / i.size)
+        slopes = (values[j] - values[i]) / (times[j] - times[i])
+        assert theil_sen(times, values) == pytest.approx(float(np.median(slopes)))
+    # Equal timestamps give no slope, and no pair at all gives 0.
+    assert theil_sen(np.array([1.0, 1.0, 2.0]), np.array([0.0, 5.0, 1.0])) == pytest.approx(-1.5)
+    assert theil_sen(np.array([1.0, 1.0]), np.array([0.0, 5.0])) == 0.0
+
+
+def test_robust_test_memory_is_bounded_for_a_day_of_minutes() -> None:
+    """All pairs of 1,440 points at once took ~50 MB for a moment; blocks keep it small."""
+    import tracemalloc
+
+    n = 1440
+    times = np.arange(n) * 60.0
+    sawtooth = (np.arange(n) % 30) * 4e6  # a garbage collector's pattern on a slow leak
+    values = 1e9 + times * 5000.0 + sawtooth
+    tracemalloc.start()
+    try:
+        tau, p = mann_kendall(values)
+        rate = theil_sen(times / 3600.0, values)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * 1024 * 1024
+    assert tau > 0.5 and p < 1e-6
+    assert rate == pytest.approx(5000.0 * 3600, rel=0.02)
+
+
+def test_the_robust_test_leaves_numpy_ma_unimported() -> None:
+    """np.median imports numpy.ma (~1.4 MB that would stay resident in the daemon)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; from analyzers.leak import mann_kendall, theil_sen; "
+        "v = np.arange(100.0); mann_kendall(v); theil_sen(v, v); theil_sen(v[:9], v[:9]); "
+        "print('numpy.ma' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
 def test_human_duration() -> None:
     assert human_duration(0.5) == "30 min"
     assert human_duration(3 + 10 / 60) == "3 h 10 min"
