@@ -125,6 +125,19 @@ class Supervisor:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+# asyncio's default executor runs DNS lookups, aiosmtplib's getfqdn and the
+# inventory; by default it grows to min(32, CPUs + 4) threads, each kept for good.
+IO_THREADS = 4
+
+
+def bound_default_executor(loop: asyncio.AbstractEventLoop) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="sysops-io")
+    )
+
+
 class Agent:
     """The daemon: owns the store, the analyzers, the router and the supervisor."""
 
@@ -179,6 +192,7 @@ class Agent:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
+        bound_default_executor(loop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)

@@ -18,8 +18,9 @@ Targets (the harness's helpers are not counted):
   agent-embedded   config/embedded.toml: console channel, no NATS, seed intervals
   agent-full       NATS (a nats-server on loopback), Discord, Slack, Telegram,
                    webhook (a loopback HTTP stand-in) and email (a loopback SMTP
-                   server) configured, syslog, log analyzer, SQLite history;
-                   Prometheus off; seed intervals
+                   server) configured, syslog (a Unix datagram socket standing
+                   in for /dev/log), log analyzer, SQLite history; Prometheus
+                   off; seed intervals
   agent-leak       agent-full plus a tracked process leaking 1 MB/s, with the
                    leak analyzer's observation window shortened so it confirms
                    within the run: RSS after a confirmed candidate
@@ -159,7 +160,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def stand_ins(work: Path) -> Iterator[dict[str, int]]:
-    """A chat/webhook HTTP endpoint, an SMTP server and a nats-server on loopback."""
+    """A chat/webhook HTTP endpoint, an SMTP server, a nats-server on loopback, and a
+    syslog socket (`syslog_socket(work)`, as /dev/log would be on a real host)."""
+    syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    syslog.bind(str(syslog_socket(work)))
+    threading.Thread(target=_drain, args=(syslog,), daemon=True).start()
     http = ThreadingHTTPServer(("127.0.0.1", 0), _Accept)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     from aiosmtpd.controller import Controller
@@ -185,6 +190,17 @@ def stand_ins(work: Path) -> Iterator[dict[str, int]]:
         nats.wait(10)
         smtp.stop()
         http.shutdown()
+        syslog.close()
+
+
+def syslog_socket(work: Path) -> Path:
+    return work / "dev-log"
+
+
+def _drain(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while sock.recv(65536):
+            pass
 
 
 # -- targets --------------------------------------------------------------------------
@@ -209,7 +225,7 @@ def agent_config(work: Path, name: str, body: str) -> Path:
     return path
 
 
-def full_config_body(ports: dict[str, int], storage: str = "") -> str:
+def full_config_body(work: Path, ports: dict[str, int], storage: str = "") -> str:
     url = f"http://127.0.0.1:{ports['http']}"
     return f"""
 [log_analyzer]
@@ -242,6 +258,7 @@ enabled = true
 smtp_host = "127.0.0.1"
 smtp_port = {ports["smtp"]}
 smtp_tls = "none"
+min_severity = "warn"  # not only critical: the leak alert reaches every channel
 from = "agent@localhost"
 to = ["oncall@localhost"]
 
@@ -251,6 +268,7 @@ url = "{url}/ingest"
 
 [alerting.syslog]
 enabled = true
+address = "{syslog_socket(work)}"
 """
 
 
@@ -312,7 +330,7 @@ def build_targets(work: Path, ports: dict[str, int], wanted: set[str]) -> list[T
         config = agent_config(work, "embedded", "[thresholds]" + embedded)
         targets.append(Target("agent-embedded", [agent, "--config", str(config)], notify=True))
     if "agent-full" in wanted:
-        config = agent_config(work, "full", full_config_body(ports))
+        config = agent_config(work, "full", full_config_body(work, ports))
         targets.append(Target("agent-full", [agent, "--config", str(config)], notify=True))
     if "agent-leak" in wanted:
         # Buckets of 10 s and 72 s of observation instead of 60 s and an hour; 4 h
@@ -320,7 +338,7 @@ def build_targets(work: Path, ports: dict[str, int], wanted: set[str]) -> list[T
         # buckets, so the store is the same size.
         storage = "history_resolution_secs = 10\nhistory_hours = 4"
         body = (
-            full_config_body(ports, storage=storage)
+            full_config_body(work, ports, storage=storage)
             + """
 [alerting.console]
 enabled = true
@@ -545,7 +563,7 @@ def _without(body: str, section: str) -> str:
 
 def feature_costs(work: Path, ports: dict[str, int], seconds: float = 40.0) -> None:
     """RSS of the full configuration with one feature switched off at a time (all at once)."""
-    full = full_config_body(ports)
+    full = full_config_body(work, ports)
     web = full
     for section in ("alerting.discord", "alerting.slack", "alerting.telegram", "alerting.webhook"):
         web = _without(web, section)

@@ -124,3 +124,24 @@ def test_alerts_carry_a_sparkline_and_the_top_processes(tmp_path: Path) -> None:
     context = agent.enrich(alert).context
     assert context["sparkline"][0] == "▁" and context["sparkline"][-1] == "█"
     assert context["top_processes"] == "java (pid 1) 87%, idle (pid 2) 1%"
+
+
+def test_the_default_executor_has_a_few_threads_however_many_cpus() -> None:
+    import threading
+    import time
+
+    from agent.runtime import IO_THREADS, bound_default_executor
+
+    async def scenario() -> set[str]:
+        loop = asyncio.get_running_loop()
+        bound_default_executor(loop)
+
+        def work() -> str:
+            time.sleep(0.05)
+            return threading.current_thread().name
+
+        return set(await asyncio.gather(*(loop.run_in_executor(None, work) for _ in range(40))))
+
+    names = asyncio.run(scenario())
+    assert 1 <= len(names) <= IO_THREADS
+    assert all(name.startswith("sysops-io") for name in names)

@@ -17,6 +17,7 @@ from email.utils import formatdate, make_msgid
 
 from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError
+from alerting.channels.tls import verified_context
 from alerting.format import facts, html_text, log_line, plain, single_line, title
 
 
@@ -87,7 +88,7 @@ class EmailChannel:
                     message, hostname=self._host, port=self._port,
                     username=self._username, password=self._password,
                     use_tls=implicit, start_tls=not (implicit or self._tls == "none"),
-                    tls_context=self._tls_context, timeout=self._timeout,
+                    tls_context=self._tls_context or verified_context(), timeout=self._timeout,
                 ),
                 self._timeout * 2,
             )  # fmt: skip

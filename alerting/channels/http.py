@@ -9,11 +9,7 @@ of hammering it (Discord bans IPs that send too many invalid requests).
 
 from __future__ import annotations
 
-import functools
 import json
-import os
-import re
-import ssl
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from alerting.channels.base import DeliveryError
+from alerting.channels.tls import verified_context
 from alerting.channels.transport import AsyncioTransport
 
 _DEAD = (401, 403, 404, 410)
@@ -42,42 +39,6 @@ def where(url: str) -> str:
     """scheme://host for messages: never the path, which often holds a token."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-
-
-# Hashed certificate directories (`c_rehash` links) of the system trust store:
-# Debian/Ubuntu/Alpine, and RHEL/Rocky 8+.
-SYSTEM_CA_DIRS = ("/etc/ssl/certs", "/etc/pki/ca-trust/extracted/pem/directory-hash")
-_HASHED_NAME = re.compile(r"^[0-9a-f]{8}\.[0-9]+$")
-
-
-@functools.cache
-def verified_context() -> ssl.SSLContext:
-    """One verifying TLS context for every web channel, trusting the system's CAs.
-
-    The system store is what the operator manages (update-ca-certificates adds a
-    company CA there, as curl and apt expect).  Read as a hashed directory, OpenSSL
-    loads only the CAs a handshake asks for; a whole bundle (certifi's, or the
-    system one as a single file) is ~1.4 MB of parsed certificates held for good.
-    SSL_CERT_FILE / SSL_CERT_DIR, when set, win as usual; certifi's bundle is the
-    fallback for a host without a usable store (a bare container).
-    """
-    cert_file, cert_dir = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
-    if cert_file or cert_dir:
-        return ssl.create_default_context(cafile=cert_file or None, capath=cert_dir or None)
-    for directory in SYSTEM_CA_DIRS:
-        if _is_hashed_ca_dir(directory):
-            return ssl.create_default_context(capath=directory)
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-def _is_hashed_ca_dir(directory: str) -> bool:
-    try:
-        with os.scandir(directory) as entries:
-            return any(_HASHED_NAME.match(entry.name) for entry in entries)
-    except OSError:
-        return False
 
 
 def proxied(url: str) -> bool:
