@@ -141,9 +141,12 @@ class Measurement:
 class _Accept(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = b'{"ok": true, "result": {}}'
+        # What each service answers on success: Slack's webhooks a plain "ok",
+        # Telegram {"ok": true, ...}; Discord and the webhook any 2xx.
+        slack = self.path.startswith("/services/")
+        body = b"ok" if slack else b'{"ok": true, "result": {}}'
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/plain" if slack else "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

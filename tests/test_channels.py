@@ -318,6 +318,35 @@ def test_email_refuses_a_server_without_starttls(certificate: tuple[Path, Path])
     assert logins == [] and received == []  # never a plaintext login
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_email_verifies_with_the_shared_context_and_plaintext_makes_none(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alerting.channels.tls import verified_context
+
+    cert, key = certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the operator's trust, as OpenSSL reads it
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    verified_context.cache_clear()
+    try:
+        for starttls in (True, False):
+            controller, received, logins = smtp_server(cert, key, starttls=starttls)
+            channel = EmailChannel("127.0.0.1", controller.port, tls="starttls" if starttls else "none",
+                                   username="alerts", password="pw", sender="agent@example.com",
+                                   recipients=["oncall@example.com"], min_severity=Severity.INFO)  # fmt: skip
+            try:
+                asyncio.run(channel.send([alert()]))
+            finally:
+                controller.stop()
+            ((_, over_tls),) = received
+            assert over_tls is starttls and logins == [b"alerts"]
+            # STARTTLS made the one shared context; the loopback relay in plaintext made none.
+            assert verified_context.cache_info().currsize == int(starttls)
+            verified_context.cache_clear()
+    finally:
+        verified_context.cache_clear()
+
+
 def test_test_alert_reports_each_channel(api: ChatApi, tmp_path: Path) -> None:
     from tests.conftest import run_agent, write_config
 

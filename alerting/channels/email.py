@@ -88,7 +88,8 @@ class EmailChannel:
                     message, hostname=self._host, port=self._port,
                     username=self._username, password=self._password,
                     use_tls=implicit, start_tls=not (implicit or self._tls == "none"),
-                    tls_context=self._tls_context or verified_context(), timeout=self._timeout,
+                    tls_context=self._tls_context or (None if self._tls == "none" else verified_context()),
+                    timeout=self._timeout,
                 ),
                 self._timeout * 2,
             )  # fmt: skip

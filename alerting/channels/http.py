@@ -10,16 +10,14 @@ of hammering it (Discord bans IPs that send too many invalid requests).
 from __future__ import annotations
 
 import json
-import urllib.request
+import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from alerting.channels.base import DeliveryError
+from alerting.channels.http11 import Http11Client, HttpResponse, Timeout, TransportError
 from alerting.channels.tls import verified_context
-from alerting.channels.transport import AsyncioTransport
 
 _DEAD = (401, 403, 404, 410)
 
@@ -42,31 +40,48 @@ def where(url: str) -> str:
 
 
 def proxied(url: str) -> bool:
-    """Whether the environment (HTTPS_PROXY, ALL_PROXY, NO_PROXY...) sends `url` via a proxy."""
-    scheme, host = urlsplit(url).scheme, urlsplit(url).hostname or ""
-    proxies = urllib.request.getproxies_environment()
-    if not (proxies.get(scheme) or proxies.get("all")):
+    """Whether the environment (https_proxy, all_proxy, no_proxy, any case) sends `url`
+    through a proxy, read as curl and urllib read it."""
+    parts = urlsplit(url)
+    if not (_env(f"{parts.scheme}_proxy") or _env("all_proxy")):
         return False
-    return not urllib.request.proxy_bypass(host)  # reads NO_PROXY on Linux
+    host = (parts.hostname or "").lower()
+    for raw in (_env("no_proxy") or "").replace(" ", "").split(","):
+        entry = raw.lower()
+        if entry == "*":
+            return False
+        name = entry.lstrip(".")
+        if name.count(":") == 1:  # host:port (an IPv6 address has more colons)
+            name = name.split(":", 1)[0]
+        if name and (host == name or host.endswith("." + name)):
+            return False
+    return True
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or os.environ.get(name.upper())
 
 
 class HttpPoster:
+    """Requests to one channel's endpoint, as DeliveryErrors that say what to do next."""
+
     def __init__(
         self, url: str, timeout_secs: float, user_agent: str, headers: dict[str, str] | None = None
     ) -> None:
         self.url = url
         self.where = where(url)
-        options: dict[str, Any] = {
-            "timeout": httpx.Timeout(timeout_secs),
-            "follow_redirects": False,  # a redirect could carry the alert (and token) elsewhere
-            "headers": {"User-Agent": user_agent, **(headers or {})},
-        }
+        self._headers = {"User-Agent": user_agent, **(headers or {})}
+        self._timeout = timeout_secs
+        self._client = Http11Client(verified_context, timeout_secs, self._headers)
+        self._proxied: Any = None
         if proxied(url):
-            # httpx's own transport speaks to proxies (and then brings httpcore and anyio).
-            self.client = httpx.AsyncClient(verify=verified_context(), **options)
-        else:
-            self.client = httpx.AsyncClient(
-                transport=AsyncioTransport(verified_context), trust_env=False, **options
+            import httpx  # speaks to proxies; imported only when one is configured
+
+            self._proxied = httpx.AsyncClient(
+                timeout=httpx.Timeout(timeout_secs),
+                follow_redirects=False,  # a redirect could carry the alert (and token) elsewhere
+                verify=verified_context(),
+                headers=self._headers,
             )
 
     async def request(
@@ -76,21 +91,20 @@ class HttpPoster:
         method: str = "POST",
         url: str | None = None,
         headers: dict[str, str] | None = None,
-        accept: Callable[[httpx.Response], bool] | None = None,
-    ) -> httpx.Response:
-        try:
-            response = await self.client.request(
-                method,
-                url or self.url,
-                content=body,
-                headers={"Content-Type": "application/json", **(headers or {})},
-            )
-        except httpx.TimeoutException:
-            raise DeliveryError(f"timed out talking to {self.where}", retryable=True) from None
-        except httpx.TransportError as exc:
-            raise DeliveryError(
-                f"cannot reach {self.where}: {type(exc).__name__}", retryable=True
-            ) from None
+        accept: Callable[[HttpResponse], bool] | None = None,
+    ) -> HttpResponse:
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        if self._proxied is not None:
+            response = await self._through_proxy(method, url or self.url, body, headers)
+        else:
+            try:
+                response = await self._client.request(method, url or self.url, body, headers)
+            except Timeout:
+                raise DeliveryError(f"timed out talking to {self.where}", retryable=True) from None
+            except TransportError as exc:
+                raise DeliveryError(
+                    f"cannot reach {self.where}: {type(exc).__name__}", retryable=True
+                ) from None
         status = response.status_code
         if 200 <= status < 300 and (accept is None or accept(response)):
             return response
@@ -110,11 +124,32 @@ class HttpPoster:
             pass
         raise error
 
+    async def _through_proxy(
+        self, method: str, url: str, body: bytes, headers: dict[str, str]
+    ) -> HttpResponse:
+        import httpx
+
+        try:
+            response = await self._proxied.request(method, url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            raise DeliveryError(f"timed out talking to {self.where}", retryable=True) from None
+        except httpx.TransportError as exc:
+            raise DeliveryError(
+                f"cannot reach {self.where}: {type(exc).__name__}", retryable=True
+            ) from None
+        return HttpResponse(
+            response.status_code,
+            {k.lower(): v for k, v in response.headers.items()},
+            response.content,
+        )
+
     async def close(self) -> None:
-        await self.client.aclose()
+        await self._client.aclose()
+        if self._proxied is not None:
+            await self._proxied.aclose()
 
 
-def retry_after_of(response: httpx.Response) -> float | None:
+def retry_after_of(response: HttpResponse) -> float | None:
     """The far side's delay: JSON retry_after (Discord, Telegram's parameters) or the header."""
     try:
         body: Any = response.json()
@@ -127,4 +162,4 @@ def retry_after_of(response: httpx.Response) -> float | None:
         ):
             if isinstance(candidate, int | float) and 0 <= candidate <= 3600:
                 return float(candidate)
-    return parse_retry_after(response.headers.get("Retry-After"))
+    return parse_retry_after(response.headers.get("retry-after"))

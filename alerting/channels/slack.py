@@ -12,10 +12,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.http import HttpPoster
+from alerting.channels.http11 import HttpResponse
 from alerting.format import EMOJI, facts, log_line, slack_text, title, truncate
 
 MAX_BLOCKS = 50
@@ -84,7 +83,7 @@ def messages(
     return bodies
 
 
-def _ok(response: httpx.Response) -> bool:
+def _ok(response: HttpResponse) -> bool:
     return response.text.strip() == "ok"
 
 

@@ -13,11 +13,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import DeliveryError
 from alerting.channels.http import HttpPoster
+from alerting.channels.http11 import HttpResponse
 from alerting.format import EMOJI, facts, html_text, log_line, title
 
 TEXT_LIMIT = 4096
@@ -113,7 +112,7 @@ class TelegramChannel:
         await self._http.close()
 
 
-def _ok(response: httpx.Response) -> bool:
+def _ok(response: HttpResponse) -> bool:
     try:
         return bool(response.json().get("ok"))
     except ValueError:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gzip
 import ssl
 import subprocess
 import sys
@@ -13,12 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from alerting.channels.base import DeliveryError
-from alerting.channels.http import HttpPoster, proxied, verified_context
-from alerting.channels.transport import AsyncioTransport
+from alerting.channels.http import HttpPoster, proxied
+from alerting.channels.http11 import Http11Client, RemoteProtocolError
+from alerting.channels.tls import verified_context
 
 
 def run(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
@@ -82,9 +81,13 @@ class KeepAlive:
             writer.close()
 
 
-def client(**kwargs: object) -> httpx.AsyncClient:
-    transport = AsyncioTransport(ssl.create_default_context, **kwargs)  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=transport, trust_env=False, timeout=2.0)
+@asynccontextmanager
+async def client(**kwargs: float) -> AsyncIterator[Http11Client]:
+    http = Http11Client(ssl.create_default_context, 2.0, {"User-Agent": "test"}, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield http
+    finally:
+        await http.aclose()
 
 
 @run
@@ -92,7 +95,7 @@ async def test_requests_share_a_kept_alive_connection() -> None:
     handler = KeepAlive()
     async with server(handler) as port, client() as http:
         for n in range(3):
-            response = await http.post(f"http://127.0.0.1:{port}/hook?n={n}", content=b"x" * n)
+            response = await http.request("POST", f"http://127.0.0.1:{port}/hook?n={n}", b"x" * n)
             assert response.status_code == 200 and response.text == "ok"
     assert handler.connections == 1
     heads = [head for head, _ in handler.requests]
@@ -105,9 +108,9 @@ async def test_requests_share_a_kept_alive_connection() -> None:
 async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
     handler = KeepAlive(close_idle_after=0.1)
     async with server(handler) as port, client() as http:
-        assert (await http.post(f"http://127.0.0.1:{port}/", content=b"1")).status_code == 200
+        assert (await http.request("POST", f"http://127.0.0.1:{port}/", b"1")).status_code == 200
         await asyncio.sleep(0.4)  # the server hangs up meanwhile
-        assert (await http.post(f"http://127.0.0.1:{port}/", content=b"2")).status_code == 200
+        assert (await http.request("POST", f"http://127.0.0.1:{port}/", b"2")).status_code == 200
     assert handler.connections == 2 and len(handler.requests) == 2
 
 
@@ -115,29 +118,31 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None
 async def test_an_expired_idle_connection_is_replaced() -> None:
     handler = KeepAlive()
     async with server(handler) as port, client(keepalive_secs=0.05) as http:
-        await http.post(f"http://127.0.0.1:{port}/", content=b"1")
+        await http.request("POST", f"http://127.0.0.1:{port}/", b"1")
         await asyncio.sleep(0.15)
-        await http.post(f"http://127.0.0.1:{port}/", content=b"2")
+        await http.request("POST", f"http://127.0.0.1:{port}/", b"2")
     assert handler.connections == 2
 
 
 @run
-async def test_connection_close_and_chunked_gzip_responses() -> None:
+async def test_connection_close_and_chunked_responses() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        body = gzip.compress(b'{"ok": true, "retry_after": 1.5}')
+        head, _ = await read_request(reader)
+        assert b"accept-encoding" not in head.lower()  # so no compressed answers to decode
+        body = b'{"ok": true, "retry_after": 1.5}'
         writer.write(
             b"HTTP/1.1 429 Too Many Requests\r\nTransfer-Encoding: chunked\r\n"
-            b"Content-Encoding: gzip\r\nConnection: close\r\n\r\n"
-            + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+            b"Retry-After: 7\r\nConnection: close\r\n\r\n"
+            + f"{len(body) - 5:x}\r\n".encode() + body[:-5] + b"\r\n"
+            + b"5\r\n" + body[-5:] + b"\r\n0\r\n\r\n"
         )  # fmt: skip
         await writer.drain()
         writer.close()
 
     async with server(handler) as port, client() as http:
         for _ in range(2):  # the second needs a new connection: the first said close
-            response = await http.post(f"http://127.0.0.1:{port}/", content=b"{}")
-            assert response.status_code == 429
+            response = await http.request("POST", f"http://127.0.0.1:{port}/", b"{}")
+            assert response.status_code == 429 and response.headers["retry-after"] == "7"
             assert response.json() == {"ok": True, "retry_after": 1.5}
 
 
@@ -147,11 +152,11 @@ async def test_tls_is_verified(certificate: tuple[Path, Path]) -> None:
     cert, key = certificate
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert, key)
-    trusting = AsyncioTransport(lambda: ssl.create_default_context(cafile=str(cert)))
+    trusting = Http11Client(lambda: ssl.create_default_context(cafile=str(cert)), 2.0)
     async with server(handler, server_context) as port:
-        async with httpx.AsyncClient(transport=trusting, trust_env=False) as http:
-            response = await http.post(f"https://localhost:{port}/", content=b"secret")
-            assert response.status_code == 200
+        response = await trusting.request("POST", f"https://localhost:{port}/", b"secret")
+        assert response.status_code == 200
+        await trusting.aclose()
         # The system store does not know this self-signed certificate.
         poster = HttpPoster(f"https://localhost:{port}/token", 2.0, "test")
         with pytest.raises(DeliveryError) as caught:
@@ -207,8 +212,8 @@ async def test_refused_connection_and_oversized_body() -> None:
         await writer.drain()
 
     async with server(huge) as port, client(max_body_bytes=4096) as http:
-        with pytest.raises(httpx.RemoteProtocolError, match="over 4096 bytes"):
-            await http.post(f"http://127.0.0.1:{port}/", content=b"{}")
+        with pytest.raises(RemoteProtocolError, match="over 4096 bytes"):
+            await http.request("POST", f"http://127.0.0.1:{port}/", b"{}")
 
 
 @run
@@ -220,11 +225,30 @@ async def test_a_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPa
         assert proxied("http://hooks.example.com/x")
         assert not proxied("http://internal.example/x")
         assert not proxied("https://hooks.example.com/x")  # no HTTPS_PROXY
+        assert not proxied("http://a.internal.example/x")  # a subdomain of a NO_PROXY entry
         poster = HttpPoster("http://hooks.example.com/api/hook", 2.0, "test")
         assert (await poster.request(b"{}")).status_code == 200
         await poster.close()
     # A forward proxy gets the absolute URL.
     assert proxy.requests[0][0].startswith(b"POST http://hooks.example.com/api/hook HTTP/1.1")
+
+
+def test_no_proxy_entries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    monkeypatch.setenv("no_proxy", " .corp.example, 10.1.2.3:443 ,localhost")
+    assert proxied("https://discord.com/api/webhooks/1/x")
+    assert not proxied("https://hooks.corp.example/x")
+    assert not proxied("https://corp.example/x")
+    assert not proxied("https://10.1.2.3/x")
+    assert not proxied("https://LOCALHOST:8443/x")
+    assert proxied("https://notcorp.example/x")
+    monkeypatch.setenv("no_proxy", "*")
+    assert not proxied("https://discord.com/x")
+    monkeypatch.delenv("https_proxy")
+    monkeypatch.setenv("ALL_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("no_proxy")
+    assert proxied("https://discord.com/x") and proxied("http://discord.com/x")
 
 
 def test_verified_context_trusts_the_system_store_lazily(
@@ -247,8 +271,8 @@ def test_verified_context_trusts_the_system_store_lazily(
         verified_context.cache_clear()
 
 
-def test_sending_leaves_httpcore_and_anyio_unimported() -> None:
-    """They stay resident once imported: ~2.7 MB for what a few POSTs need."""
+def test_sending_leaves_httpx_httpcore_and_anyio_unimported() -> None:
+    """Each stays resident once imported: ~5 MB together for what a few POSTs need."""
     code = """
 import asyncio, sys
 from alerting.channels.http import HttpPoster
@@ -261,7 +285,8 @@ async def main():
     poster = HttpPoster(f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/", 2.0, "t")
     print((await poster.request(b"{}")).status_code)
     await poster.close(); srv.close()
-    print(sorted(m for m in ("httpcore", "anyio", "certifi") if m in sys.modules))
+    heavy = ("httpx", "httpcore", "anyio", "certifi", "urllib.request", "zstandard")
+    print(sorted(m for m in heavy if m in sys.modules))
 
 asyncio.run(main())
 """
