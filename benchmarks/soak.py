@@ -4,7 +4,7 @@
 
 Time is compressed 100x: every collector runs every 0.1 s instead of 10 s, the
 history tier's buckets are 0.6 s instead of 60 s and it keeps 0.24 h instead of
-24 h (the trend window 0.06 h instead of 6 h), so both ring tiers are full after ~15 minutes and 20 minutes hold about
+24 h (the trend window 0.06 h instead of 6 h, the anomaly record window 0.24 h), so both ring tiers are full after ~15 minutes and 20 minutes hold about
 12,000 ticks, the collections of 33 hours. Meanwhile, on the side:
   * short-lived tracked processes (`soak-churn`) come and go, so series are
     created and retired;
@@ -109,6 +109,7 @@ anomaly_min_samples = 30
 trend_window_hours = 0.06
 trend_min_span_hours = 0.01
 leak_min_observation_hours = 0.02
+anomaly_record_hours = 0.24  # 24 h, compressed like the rest (the store keeps this long)
 
 [log_analyzer]
 sources = []
