@@ -217,6 +217,20 @@ async def test_refused_connection_and_oversized_body() -> None:
 
 
 @run
+async def test_a_header_that_is_not_http_is_refused_without_quoting_it() -> None:
+    handler = KeepAlive()
+    async with server(handler) as port:
+        for bad in ("tok\r\nX-Injected: 1", "tökén"):
+            poster = HttpPoster(f"http://127.0.0.1:{port}/", 1.0, "test", {"Authorization": bad})
+            with pytest.raises(DeliveryError) as caught:
+                await poster.request(b"{}")
+            await poster.close()
+            assert not caught.value.retryable and "not valid HTTP" in str(caught.value)
+            assert "tok" not in str(caught.value)
+    assert handler.requests == []
+
+
+@run
 async def test_a_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     proxy = KeepAlive()
     async with server(proxy) as port:

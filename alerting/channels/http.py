@@ -16,7 +16,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alerting.channels.base import DeliveryError
-from alerting.channels.http11 import Http11Client, HttpResponse, Timeout, TransportError
+from alerting.channels.http11 import (
+    Http11Client,
+    HttpResponse,
+    LocalProtocolError,
+    Timeout,
+    TransportError,
+)
 from alerting.channels.tls import verified_context
 
 _DEAD = (401, 403, 404, 410)
@@ -101,6 +107,10 @@ class HttpPoster:
                 response = await self._client.request(method, url or self.url, body, headers)
             except Timeout:
                 raise DeliveryError(f"timed out talking to {self.where}", retryable=True) from None
+            except LocalProtocolError as exc:
+                raise DeliveryError(
+                    f"cannot send to {self.where}: {exc}", retryable=False
+                ) from None
             except TransportError as exc:
                 raise DeliveryError(
                     f"cannot reach {self.where}: {type(exc).__name__}", retryable=True

@@ -181,16 +181,20 @@ class Http11Client:
         if parts.port and parts.port != DEFAULT_PORTS[parts.scheme]:
             authority += f":{port}"
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        request = h11.Request(
-            method=method,
-            target=target,
-            headers=[
-                ("Host", authority),
-                *self._headers.items(),
-                *(headers or {}).items(),
-                ("Content-Length", str(len(body))),
-            ],
-        )
+        try:
+            request = h11.Request(
+                method=method,
+                target=target,
+                headers=[
+                    ("Host", authority),
+                    *self._headers.items(),
+                    *(headers or {}).items(),
+                    ("Content-Length", str(len(body))),
+                ],
+            )
+        except (h11.LocalProtocolError, UnicodeError):
+            # Not the text: it may quote a header value, and header values hold tokens.
+            raise LocalProtocolError("a header name or value is not valid HTTP") from None
         connection = self._take_idle(origin) or await self._connect(origin)
         try:
             response, reusable = await connection.exchange(
