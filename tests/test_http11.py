@@ -245,6 +245,13 @@ async def test_a_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPa
         await poster.close()
     # A forward proxy gets the absolute URL.
     assert proxy.requests[0][0].startswith(b"POST http://hooks.example.com/api/hook HTTP/1.1")
+    # The proxy gone: httpx's error, named as the direct path names its own.
+    poster = HttpPoster("http://hooks.example.com/api/hook", 1.0, "test")
+    with pytest.raises(
+        DeliveryError, match=r"cannot reach http://hooks\.example\.com: ConnectError"
+    ):
+        await poster.request(b"{}")
+    await poster.close()
 
 
 def test_no_proxy_entries(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -77,7 +77,6 @@ class HttpPoster:
         self.url = url
         self.where = where(url)
         self._headers = {"User-Agent": user_agent, **(headers or {})}
-        self._timeout = timeout_secs
         self._client = Http11Client(verified_context, timeout_secs, self._headers)
         self._proxied: Any = None
         if proxied(url):
@@ -100,21 +99,17 @@ class HttpPoster:
         accept: Callable[[HttpResponse], bool] | None = None,
     ) -> HttpResponse:
         headers = {"Content-Type": "application/json", **(headers or {})}
-        if self._proxied is not None:
-            response = await self._through_proxy(method, url or self.url, body, headers)
-        else:
-            try:
-                response = await self._client.request(method, url or self.url, body, headers)
-            except Timeout:
-                raise DeliveryError(f"timed out talking to {self.where}", retryable=True) from None
-            except LocalProtocolError as exc:
-                raise DeliveryError(
-                    f"cannot send to {self.where}: {exc}", retryable=False
-                ) from None
-            except TransportError as exc:
-                raise DeliveryError(
-                    f"cannot reach {self.where}: {type(exc).__name__}", retryable=True
-                ) from None
+        send = self._client.request if self._proxied is None else self._through_proxy
+        try:
+            response = await send(method, url or self.url, body, headers)
+        except Timeout:
+            raise DeliveryError(f"timed out talking to {self.where}", retryable=True) from None
+        except LocalProtocolError as exc:
+            raise DeliveryError(f"cannot send to {self.where}: {exc}", retryable=False) from None
+        except TransportError as exc:
+            # The failed step's name (ConnectError, ...); httpx's, through a proxy.
+            step = str(exc) if type(exc) is TransportError else type(exc).__name__
+            raise DeliveryError(f"cannot reach {self.where}: {step}", retryable=True) from None
         status = response.status_code
         if 200 <= status < 300 and (accept is None or accept(response)):
             return response
@@ -142,11 +137,9 @@ class HttpPoster:
         try:
             response = await self._proxied.request(method, url, content=body, headers=headers)
         except httpx.TimeoutException:
-            raise DeliveryError(f"timed out talking to {self.where}", retryable=True) from None
+            raise Timeout("through the proxy") from None
         except httpx.TransportError as exc:
-            raise DeliveryError(
-                f"cannot reach {self.where}: {type(exc).__name__}", retryable=True
-            ) from None
+            raise TransportError(type(exc).__name__) from None  # ProxyError, ConnectError, ...
         return HttpResponse(
             response.status_code,
             {k.lower(): v for k, v in response.headers.items()},
