@@ -292,6 +292,40 @@ def test_verified_context_trusts_the_system_store_lazily(
         verified_context.cache_clear()
 
 
+def test_without_a_hashed_directory_the_system_bundle_is_trusted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """RHEL without the directory-hash: the operator's bundle file, not certifi's."""
+    from alerting.channels import tls
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    bundle = ssl.get_default_verify_paths().cafile
+    assert bundle, "this machine has a system CA bundle (ca-certificates)"
+    (tmp_path / "ca-bundle.crt").write_text("")  # a directory without hashed names
+    monkeypatch.setattr(tls, "SYSTEM_CA_DIRS", (str(tmp_path), str(tmp_path / "absent")))
+    verified_context.cache_clear()
+    try:
+        loaded = verified_context().cert_store_stats()["x509_ca"]
+    finally:
+        verified_context.cache_clear()
+    assert loaded == ssl.create_default_context(cafile=bundle).cert_store_stats()["x509_ca"] > 0
+
+
+@run
+async def test_an_ipv6_literal_url() -> None:
+    handler = KeepAlive()
+    server6 = await asyncio.start_server(handler, "::1", 0)
+    port = server6.sockets[0].getsockname()[1]
+    try:
+        async with client() as http:
+            response = await http.request("POST", f"http://[::1]:{port}/v6", b"x")
+    finally:
+        server6.close()
+    assert response.status_code == 200
+    assert f"host: [::1]:{port}".encode() in handler.requests[0][0].lower()
+
+
 def test_sending_leaves_httpx_httpcore_and_anyio_unimported() -> None:
     """Each stays resident once imported: ~5 MB together for what a few POSTs need."""
     code = """
@@ -306,7 +340,7 @@ async def main():
     poster = HttpPoster(f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/", 2.0, "t")
     print((await poster.request(b"{}")).status_code)
     await poster.close(); srv.close()
-    heavy = ("httpx", "httpcore", "anyio", "certifi", "urllib.request", "zstandard")
+    heavy = ("httpx", "httpcore", "anyio", "certifi", "urllib.request", "zstandard", "encodings.idna")
     print(sorted(m for m in heavy if m in sys.modules))
 
 asyncio.run(main())

@@ -4,8 +4,9 @@ It trusts the system's CAs: the store the operator manages (update-ca-certificat
 adds a company CA there, as curl and apt expect).  Read as a hashed directory,
 OpenSSL loads only the CAs a handshake asks for; a whole bundle (certifi's, or
 the system one as a single file) is ~1.4 MB of parsed certificates held for good.
-SSL_CERT_FILE / SSL_CERT_DIR, when set, win as usual; certifi's bundle is the
-fallback for a host without a usable store (a bare container).  Made on the first
+SSL_CERT_FILE / SSL_CERT_DIR, when set, win as usual; without a hashed
+directory the system bundle file is read whole; certifi's bundle is the
+fallback for a host with no store at all (a bare container).  Made on the first
 TLS connection, so a host that never alerts never pays for it.
 """
 
@@ -30,6 +31,10 @@ def verified_context() -> ssl.SSLContext:
     for directory in SYSTEM_CA_DIRS:
         if _is_hashed_ca_dir(directory):
             return ssl.create_default_context(capath=directory)
+    system_bundle = ssl.get_default_verify_paths().cafile
+    if system_bundle and os.path.isfile(system_bundle):
+        # Still the operator's store, parsed whole (RHEL without the hashed directory).
+        return ssl.create_default_context(cafile=system_bundle)
     import certifi
 
     return ssl.create_default_context(cafile=certifi.where())
