@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +19,26 @@ FIXTURES = Path(__file__).parent / "fixtures"
 NODE_EXPORTER_PROC = FIXTURES / "node_exporter" / "proc"
 PROCFS_PROC = FIXTURES / "procfs" / "proc"
 REPO = Path(__file__).parent.parent
+
+
+def wait_until(
+    condition: Callable[[], object], timeout: float = 30.0, what: str = "the condition"
+) -> object:
+    """Poll `condition` until it returns something truthy; fail the test after `timeout`.
+
+    Tests wait for what they need, never for a fixed time: on a busy machine a
+    sleep is either too short (flaky) or too long (slow).
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(delay)
+        delay = min(0.2, delay * 1.5)
 
 
 @dataclass
