@@ -1,0 +1,289 @@
+"""Detection quality judged by the Numenta Anomaly Benchmark's own scoring method.
+
+    .venv/bin/python benchmarks/nab_score.py [--nab ../shared/fixtures/nab] [--config FILE] [--per-file]
+
+Why a second scorer next to benchmarks/nab_eval.py: window F1 counts an alert
+one minute before a window closes the same as one at its start, and a false
+alert the same wherever it falls.  NAB's published numbers (and the goal in
+issue #14) are in NAB's score, which rewards early detection and weighs false
+positives by a profile, so we measure in that unit too.  The firing events are
+the ones nab_eval scores: every series replayed through the default analyzers
+exactly as `sysops-agent replay` does (`firing_events` below, with nab_eval's
+metric naming), nothing tuned per file.
+
+The method, rule by rule, with where each comes from.  [paper] is Lavin &
+Ahmad, "Evaluating Real-time Anomaly Detection Algorithms - the Numenta
+Anomaly Benchmark", IEEE ICMLA 2015 (arXiv:1510.03336), section "Scoring";
+[sweeper], [runner] and [profiles] are nab/sweeper.py, nab/runner.py
+(`normalize`) and config/profiles.json in github.com/numenta/NAB (v1.1):
+
+* Anomaly windows are the labelled [start, end] timestamp pairs of
+  labels/combined_windows.json; a row is in a window if start <= t <= end.
+  [paper, sweeper `calcSweepScore`]
+* Probationary period: the first min(floor(0.15 * rows), 0.15 * 5000) rows of
+  each file are not scored at all (no false positive, and a window lying wholly
+  inside it is neither hit nor missed).  [paper: "first 15 %"; the 750-row
+  cap is sweeper `_getProbationaryLength`]
+* The scaled sigmoid of a relative position y: sigma(y) = 2 / (1 + e^(5y)) - 1,
+  and -1 for y >= 3.  [sweeper `scaledSigmoid`]
+* A detection in a window at row i, for a window of `width` rows ending at row
+  `end`: y = -(end - i + 1) / width (so -1 at the window's first row, towards 0
+  at its end); it scores A_TP * sigma(y) / sigma(-1), which is exactly A_TP at
+  the first row.  Only the best, i.e. the first, detection in a window counts;
+  the later ones in it neither add nor cost.  [paper eq. 1; sweeper
+  `calcSweepScore` and `calcScoreByThreshold` (max per window)]
+* A window with no detection costs -A_FN.  [paper; sweeper
+  `_prepareScoreByThresholdParts`]
+* A detection outside every window is a false positive weighted by its
+  distance after the end of the previous window, in that window's widths:
+  y = (i - end_prev) / (width_prev - 1), scoring A_FP * sigma(y) (close after
+  a window it costs almost nothing, far after it costs A_FP); before any
+  window, y = 3, i.e. the full -A_FP.  [sweeper `calcSweepScore`]
+* A detection is a row with at least one firing event (NAB scores rows, so two
+  analyzers firing at the same instant are one detection).  Our analyzers emit
+  yes/no events, not an anomaly score, so NAB's per-profile threshold search is
+  moot: this is NAB's score at the one threshold our defaults have.
+* Profiles: "standard" A_TP = 1, A_FP = 0.11, A_FN = 1 (A_TN = 1, unused);
+  "reward_low_FP_rate" A_TP = 1, A_FP = 0.22, A_FN = 1.  [profiles; paper
+  table 1]
+* Normalisation, over a corpus (the sum of the files' raw scores):
+  score = 100 * (raw - null) / (perfect - null), where null is the raw score
+  of a detector that flags nothing (every scored window missed: -A_FN per
+  window) and perfect = A_TP x the number of labelled windows.  A detector
+  that flags nothing scores 0, one that hits every window at its first row
+  and nothing else scores 100.  [runner `normalize`]  The per-file figures
+  use the same formula on one file (undefined for a file without windows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent.replay import Recording, parse_timestamp, read_csv, replay
+from agent.settings import Settings
+from alerting.alert import Status
+from analyzers.base import SeriesKey
+from benchmarks.nab_eval import f1, metric_for
+from benchmarks.nab_eval import score as window_hits
+
+REPO = Path(__file__).resolve().parent.parent
+PROBATION_PERCENT = 0.15  # [paper], [sweeper]
+PROBATION_MAX_ROWS = PROBATION_PERCENT * 5000  # [sweeper _getProbationaryLength]
+ANALYZERS = ("threshold", "zscore", "ema", "combined")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    tp: float
+    fp: float
+    fn: float
+
+
+STANDARD = Profile("standard", tp=1.0, fp=0.11, fn=1.0)
+REWARD_LOW_FP = Profile("reward_low_FP_rate", tp=1.0, fp=0.22, fn=1.0)
+PROFILES = (STANDARD, REWARD_LOW_FP)
+
+
+def scaled_sigmoid(position: float) -> float:
+    """NAB's sigma(y): ~0.987 at y = -1 (a window's start), 0 at y = 0, -1 from y = 3 on."""
+    if position >= 3.0:
+        return -1.0
+    return 2.0 / (1.0 + math.exp(5.0 * position)) - 1.0
+
+
+def probation_rows(rows: int) -> int:
+    """Rows at the start of a file that are not scored."""
+    return int(min(math.floor(PROBATION_PERCENT * rows), PROBATION_MAX_ROWS))
+
+
+@dataclass(frozen=True)
+class FileScore:
+    """One file under one profile: the raw score and what normalises it."""
+
+    raw: float
+    null: float  # the raw score of a detector that flags nothing
+    perfect: float  # A_TP x labelled windows
+    windows_hit: int
+    windows_scored: int
+    false_positives: int
+
+    @property
+    def normalised(self) -> float | None:
+        return normalise(self.raw, self.null, self.perfect)
+
+
+def normalise(raw: float, null: float, perfect: float) -> float | None:
+    """100 * (raw - null) / (perfect - null); None when there is nothing to detect."""
+    if perfect == null:
+        return None
+    return 100.0 * (raw - null) / (perfect - null)
+
+
+def window_rows(
+    times: Sequence[float], windows: Iterable[tuple[float, float]]
+) -> list[tuple[int, int]]:
+    """Each window as (first row, last row) of the rows with start <= t <= end; empty ones dropped."""
+    rows = []
+    for start, end in sorted(windows):
+        first = bisect.bisect_left(times, start)
+        last = bisect.bisect_right(times, end) - 1
+        if first <= last:
+            rows.append((first, last))
+    return rows
+
+
+def score_file(
+    times: Sequence[float],
+    detections: Iterable[float],
+    windows: Sequence[tuple[float, float]],
+    profile: Profile,
+) -> FileScore:
+    """NAB's score of one file: `times` are its rows (sorted), `detections` the
+    timestamps of firing events, `windows` the labelled (start, end) pairs."""
+    spans = window_rows(times, windows)
+    probation = probation_rows(len(times))
+    flagged = sorted({bisect.bisect_left(times, t) for t in detections})
+    flagged = [i for i in flagged if probation <= i < len(times)]
+    max_tp = scaled_sigmoid(-1.0)
+    # Every window with a scored row starts as a miss, replaced by its best (first) detection.
+    best: dict[int, float] = {
+        w: -profile.fn for w, (_, last) in enumerate(spans) if last >= probation
+    }
+    fp_score, fp_count = 0.0, 0
+    hit: set[int] = set()
+    for i in flagged:
+        inside = next((w for w, (a, b) in enumerate(spans) if a <= i <= b), None)
+        if inside is not None:
+            first, last = spans[inside]
+            width = last - first + 1
+            tp_score = scaled_sigmoid(-(last - i + 1) / width) * profile.tp / max_tp
+            best[inside] = max(best[inside], tp_score) if inside in hit else tp_score
+            hit.add(inside)
+            continue
+        previous = [(a, b) for a, b in spans if b < i]
+        if previous:
+            first, last = previous[-1]
+            # A one-row window would divide by zero in NAB's formula; count it as two rows wide.
+            position = (i - last) / max(last - first, 1)
+        else:
+            position = 3.0  # before any window: the full false-positive cost
+        fp_score += scaled_sigmoid(position) * profile.fp
+        fp_count += 1
+    return FileScore(
+        raw=sum(best.values()) + fp_score,
+        null=-profile.fn * len(best),
+        perfect=profile.tp * len(spans),
+        windows_hit=len(hit),
+        windows_scored=len(best),
+        false_positives=fp_count,
+    )
+
+
+def corpus_score(scores: Iterable[FileScore]) -> float | None:
+    """The normalised score of a corpus: raw, null and perfect summed over its files."""
+    items = list(scores)
+    return normalise(
+        sum(s.raw for s in items), sum(s.null for s in items), sum(s.perfect for s in items)
+    )
+
+
+def firing_events(settings: Settings, recording: Recording, name: str) -> dict[str, list[float]]:
+    """Timestamps of the firing events per analyzer, "combined" = z-score or EMA;
+    the replay and metric naming of benchmarks/nab_eval.py."""
+    events: dict[str, list[float]] = {a: [] for a in ANALYZERS}
+    key = SeriesKey(metric_for(name), (("series", Path(name).stem),))
+    for alert in replay(settings, recording, key):
+        if alert.status is Status.FIRING:
+            events[alert.analyzer].append(alert.timestamp)
+            if alert.analyzer in ("zscore", "ema"):
+                events["combined"].append(alert.timestamp)
+    return events
+
+
+def _fmt(value: float | None, width: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.1f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--nab", type=Path, default=REPO.parent / "shared/fixtures/nab")
+    parser.add_argument(
+        "--config", type=Path, help="settings to evaluate (default: the built-in defaults)"
+    )
+    parser.add_argument("--per-file", action="store_true", help="a line per file per analyzer")
+    args = parser.parse_args()
+    if not args.nab.is_dir():
+        print(f"no NAB data at {args.nab} (it lives in ../shared/fixtures/nab)", file=sys.stderr)
+        return 2
+    if args.config:
+        from agent.config import load_config
+
+        settings = load_config(args.config).settings
+    else:
+        settings = Settings()
+    windows_by_file = json.loads((args.nab / "labels/combined_windows.json").read_text())
+    scores: dict[tuple[str, str], list[FileScore]] = {}
+    # Per analyzer: events, events inside a window, windows hit, windows.
+    counts: dict[str, list[int]] = {a: [0, 0, 0, 0] for a in ANALYZERS}
+    header = (
+        f"{'analyzer':<10}{'events':>7}{'std':>7}{'lowFP':>7}{'FP':>5}"
+        f"{'hit':>6}{'precision':>11}{'recall':>8}{'F1':>6}"
+    )
+    if args.per_file:
+        print(f"{'file':<52}{header}")
+    for name, raw_windows in sorted(windows_by_file.items()):
+        windows = [(parse_timestamp(a), parse_timestamp(b)) for a, b in raw_windows]
+        recording = read_csv(args.nab / "data" / name)
+        times = recording.times.tolist()
+        events = firing_events(settings, recording, name)
+        for analyzer in ANALYZERS:
+            per_profile = [score_file(times, events[analyzer], windows, p) for p in PROFILES]
+            for profile, s in zip(PROFILES, per_profile, strict=True):
+                scores.setdefault((analyzer, profile.name), []).append(s)
+            inside, hit, total = window_hits(events[analyzer], windows)
+            c = counts[analyzer]
+            for j, add in enumerate((len(events[analyzer]), inside, hit, total)):
+                c[j] += add
+            if args.per_file:
+                precision = inside / len(events[analyzer]) if events[analyzer] else 0.0
+                recall = hit / total if total else 0.0
+                print(
+                    f"{Path(name).stem:<52}{analyzer:<10}{len(events[analyzer]):>7}"
+                    f"{_fmt(per_profile[0].normalised, 7)}{_fmt(per_profile[1].normalised, 7)}"
+                    f"{per_profile[0].false_positives:>5}{f'{hit}/{total}':>6}"
+                    f"{precision:>11.2f}{recall:>8.2f}{f1(precision, recall):>6.2f}"
+                )
+    print(header)
+    for analyzer in ANALYZERS:
+        n, inside, hit, total = counts[analyzer]
+        precision = inside / n if n else 0.0
+        recall = hit / total if total else 0.0
+        std = corpus_score(scores[(analyzer, STANDARD.name)])
+        low_fp = corpus_score(scores[(analyzer, REWARD_LOW_FP.name)])
+        fps = sum(s.false_positives for s in scores[(analyzer, STANDARD.name)])
+        print(
+            f"{analyzer:<10}{n:>7}{_fmt(std, 7)}{_fmt(low_fp, 7)}{fps:>5}{f'{hit}/{total}':>6}"
+            f"{precision:>11.2f}{recall:>8.2f}{f1(precision, recall):>6.2f}"
+        )
+    print(
+        f"NAB scores normalised over {len(windows_by_file)} files "
+        "(0 = flags nothing, 100 = every window at its first row); "
+        "FP = detections outside every window after the probationary 15 %"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
