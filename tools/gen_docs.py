@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO))
 
 from agent.collectors import ALL_METRICS, DOMAINS, interval_of  # noqa: E402
 from agent.secret import Secret  # noqa: E402
-from agent.settings import SchemaKey, Settings, schema_keys  # noqa: E402
+from agent.settings import SchemaKey, Settings, choices_of, schema_keys  # noqa: E402
 
 CONFIG_INTRO = """\
 # Configuration
@@ -104,8 +104,9 @@ def _meaning(key: SchemaKey) -> str:
         bounds.append(f"<= {m['le']:g}")
     if bounds:
         parts.append(f"Range: {' and '.join(bounds)}.")
-    if m.get("choices"):
-        parts.append("One of: " + ", ".join(f"`{c}`" for c in m["choices"]) + ".")
+    choices = choices_of(m)
+    if choices:
+        parts.append("One of: " + ", ".join(f"`{c}`" for c in choices) + ".")
     if m.get("url") == "strict":
         parts.append("https only (http is accepted for loopback).")
     if m.get("required_when_enabled"):
