@@ -20,9 +20,6 @@ from agent.settings import Settings
 # Modules of this package that are shared code, not a domain.
 HELPERS = frozenset({"base"})
 
-# Kept as an alias: a domain *is* its plug-in declaration.
-Domain = CollectorPlugin
-
 
 def _discover() -> tuple[CollectorPlugin, ...]:
     plugins = []
