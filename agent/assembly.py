@@ -8,101 +8,33 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent import __version__
 from agent.collectors import build_collectors
-from agent.settings import Levels, Settings
+from agent.settings import Settings
 from agent.store import Store
-from alerting.alert import Severity
 from alerting.channels.base import Channel
-from alerting.channels.console import ConsoleChannel
-from alerting.channels.syslog import SyslogChannel
+from alerting.channels.registry import CHANNELS, ChannelPlugin
 from alerting.delivery import ChannelWorker
 from alerting.outbox import MemoryOutbox, Outbox, SqliteOutbox
 from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile
+from analyzers import registry, threshold
 from analyzers.base import Analyzer
-from analyzers.ema import EmaAnalyzer
-from analyzers.leak import DEFAULT_KINDS, LeakAnalyzer
-from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
-from analyzers.trend import TrendAnalyzer
-from analyzers.zscore import ZScoreAnalyzer
+from analyzers.threshold import ThresholdRule
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("console", "webhook", "discord", "slack", "telegram", "email", "syslog")
-
-
-# [thresholds] key -> the metric it watches.
-THRESHOLD_METRICS = {
-    "cpu_percent": "cpu_usage_percent",
-    "cpu_per_socket_percent": "cpu_socket_usage_percent",
-    "memory_percent": "memory_used_percent",
-    "disk_percent": "disk_used_percent",
-    "disk_inode_percent": "disk_inodes_used_percent",
-    "fd_percent": "fd_used_percent",
-    "load_avg_multiplier": "cpu_load1_per_core",
-    "network_error_rate": "network_error_ratio",
-    "gpu_utilization_percent": "gpu_utilization_percent",
-    "gpu_memory_percent": "gpu_memory_used_percent",
-    "gpu_temperature_celsius": "gpu_temperature_celsius",
-    "gpu_power_percent": "gpu_power_percent",
-}
-
-
-def derived_levels(key: str, warn: float) -> tuple[float | None, float]:
-    """(critical, clear) for a threshold given as a single number (the seed's form).
-
-    Percentages: critical halfway from warn to 100 (90 -> 95, 85 -> 92.5);
-    load multiplier x1.5; error ratio x5 (at most 1); temperature +10 °C.
-    Clear is 95 % of warn, so a value wobbling at the level does not flap.
-    """
-    if key == "load_avg_multiplier":
-        critical: float | None = warn * 1.5
-    elif key == "network_error_rate":
-        critical = min(1.0, warn * 5)
-    elif key == "gpu_temperature_celsius":
-        critical = warn + 10
-    else:
-        critical = warn + (100 - warn) / 2 if warn < 100 else None
-    return critical, warn * 0.95
+# The [thresholds] keys become rules in the threshold analyzer's module; named here
+# too for the CLI's --once, the runtime's reload and the tests.
+THRESHOLD_METRICS = threshold.THRESHOLD_METRICS
+derived_levels = threshold.derived_levels
 
 
 def threshold_rules(settings: Settings) -> list[ThresholdRule]:
-    """Custom [[thresholds.rules]] first (they are more specific), then the seed's keys."""
-    rules = [
-        ThresholdRule(
-            metric=r.metric,
-            warn=r.warn,
-            critical=r.critical,
-            clear=r.clear,
-            for_secs=r.for_secs,
-            below=r.direction == "below",
-            labels=tuple(sorted(r.labels.items())),
-            origin=f"thresholds.rules[{i}]",
-        )
-        for i, r in enumerate(settings.thresholds.rules)
-    ]
-    for key, metric in THRESHOLD_METRICS.items():
-        value = getattr(settings.thresholds, key)
-        if isinstance(value, Levels):
-            rules.append(
-                ThresholdRule(
-                    metric,
-                    value.warn,
-                    value.critical,
-                    value.clear,
-                    value.for_secs,
-                    origin=f"thresholds.{key}",
-                )
-            )
-        else:
-            critical, clear = derived_levels(key, value)
-            rules.append(
-                ThresholdRule(metric, value, critical, clear, 0.0, origin=f"thresholds.{key}")
-            )
-    return rules
+    return threshold.threshold_rules(settings)
 
 
 def build_store(settings: Settings) -> Store:
@@ -122,163 +54,39 @@ def build_store(settings: Settings) -> Store:
 
 
 def build_analyzers(settings: Settings, watch_everything: bool = False) -> list[Analyzer]:
-    """The enabled analyzers, in order.  `watch_everything` (replay) makes z-score and EMA watch any metric."""
-    an, res = settings.analyzer, settings.storage.history_resolution_secs
-    metrics = ("*",) if watch_everything else an.anomaly_metrics
-    record = math.ceil(an.anomaly_record_hours * 3600 / res)
-    kinds = dict(DEFAULT_KINDS)
-    kinds["process_rss_bytes"] = replace(
-        kinds["process_rss_bytes"], min_growth_per_hour=an.leak_min_growth_bytes_per_hour
-    )
-    kinds["process_open_fds"] = replace(
-        kinds["process_open_fds"], min_growth_per_hour=an.leak_min_growth_fds_per_hour
-    )
-    factories: dict[str, Analyzer] = {}
-    for name in an.enabled:
-        if name == "threshold":
-            factories[name] = ThresholdAnalyzer(threshold_rules(settings))
-        elif name == "zscore":
-            factories[name] = ZScoreAnalyzer(
-                metrics,
-                an.zscore_window,
-                an.zscore_threshold,
-                an.anomaly_min_samples,
-                an.anomaly_cooldown_secs,
-                record_buckets=record,
-            )
-        elif name == "ema":
-            factories[name] = EmaAnalyzer(
-                metrics, an.ema_alpha, an.ema_threshold, an.ema_shift_threshold, an.ema_shift_samples,
-                an.anomaly_min_samples, an.anomaly_cooldown_secs, record,
-            )  # fmt: skip
-        elif name == "trend":
-            factories[name] = TrendAnalyzer(
-                an.trend_window_hours, res, an.trend_min_span_hours, an.trend_min_r_squared
-            )
-        elif name == "leak":
-            factories[name] = LeakAnalyzer(
-                an.trend_window_hours,
-                res,
-                an.leak_min_observation_hours,
-                an.leak_r_squared_threshold,
-                kinds,
-            )
-    return [factories[n] for n in ("threshold", "zscore", "ema", "trend", "leak") if n in factories]
+    """The enabled analyzers, in evaluation order (analyzers.registry holds the table).
+
+    `watch_everything` (replay) makes z-score and EMA watch any metric.
+    """
+    return registry.build_analyzers(settings, watch_everything)
+
+
+def channel_section(settings: Settings, plugin: ChannelPlugin) -> Any:
+    """The settings section a channel plug-in names ("alerting.discord" -> settings.alerting.discord)."""
+    section: Any = settings
+    for part in plugin.section.split("."):
+        section = getattr(section, part)
+    return section
+
+
+def enabled_channels(settings: Settings) -> list[ChannelPlugin]:
+    return [p for p in CHANNELS if p.is_enabled(channel_section(settings, p))]
 
 
 def build_channels(settings: Settings, only: str | None = None) -> list[Channel]:
-    """Every enabled channel (or just `only`), configured from settings."""
-    a = settings.alerting
+    """Every enabled channel (or just `only`), configured from settings.
+
+    Each channel's module is imported only when it is enabled: httpx with its
+    dependencies costs ~5 MB of resident memory that a console-only agent never needs.
+    """
     agent = f"sysops-agent/{__version__}"
     channels: list[Channel] = []
-
-    def wanted(name: str) -> bool:
-        return bool(getattr(a, name).enabled) and only in (None, name)
-
-    # The HTTP and email channels are imported only when enabled: httpx with its
-    # dependencies costs ~5 MB of resident memory that a console-only agent never needs.
-
-    if wanted("console"):
-        channels.append(
-            ConsoleChannel(
-                Severity.parse(a.console.min_severity), send_resolved=a.console.send_resolved
-            )
-        )
-    if wanted("webhook") and a.webhook.url is not None:
-        from alerting.channels.webhook import WebhookChannel
-
-        channels.append(
-            WebhookChannel(
-                a.webhook.url.reveal(),
-                method=a.webhook.method,
-                headers={k: v.reveal() for k, v in a.webhook.headers.items()},
-                timeout_secs=a.webhook.timeout_secs,
-                retry_count=a.webhook.retry_count,
-                min_severity=Severity.parse(a.webhook.min_severity),
-                user_agent=agent,
-                hmac_secret=a.webhook.hmac_secret.reveal() if a.webhook.hmac_secret else None,
-                send_resolved=a.webhook.send_resolved,
-            )
-        )
-    d, sl, t, e = a.discord, a.slack, a.telegram, a.email
-    if wanted("discord") and d.webhook_url is not None:
-        from alerting.channels.discord import DiscordChannel
-
-        channels.append(
-            DiscordChannel(
-                d.webhook_url.reveal(),
-                username=d.username,
-                mention_roles=d.mention_roles,
-                min_severity=Severity.parse(d.min_severity),
-                user_agent=agent,
-                send_resolved=d.send_resolved,
-            )
-        )
-    if wanted("slack") and sl.webhook_url is not None:
-        from alerting.channels.slack import SlackChannel
-
-        channels.append(
-            SlackChannel(
-                sl.webhook_url.reveal(),
-                channel=sl.channel,
-                mention_users=sl.mention_users,
-                min_severity=Severity.parse(sl.min_severity),
-                user_agent=agent,
-                send_resolved=sl.send_resolved,
-            )
-        )
-    if wanted("telegram") and t.bot_token is not None and t.chat_id:
-        from alerting.channels.telegram import TelegramChannel
-
-        channels.append(
-            TelegramChannel(
-                t.bot_token.reveal(),
-                t.chat_id,
-                api_url=t.api_url,
-                min_severity=Severity.parse(t.min_severity),
-                user_agent=agent,
-                send_resolved=t.send_resolved,
-            )
-        )
-    if wanted("email") and e.smtp_host and e.from_:
-        from alerting.channels.email import EmailChannel
-
-        channels.append(
-            EmailChannel(
-                e.smtp_host,
-                e.smtp_port,
-                tls=e.smtp_tls,
-                username=e.username,
-                password=e.password.reveal() if e.password else None,
-                sender=e.from_,
-                recipients=e.to,
-                subject_prefix=e.subject_prefix,
-                min_severity=Severity.parse(e.min_severity),
-                send_resolved=e.send_resolved,
-            )
-        )
-    n = settings.nats
-    if n.enabled and n.include_alerts and only in (None, "nats"):
-        from alerting.channels.nats import NatsChannel, tls_context
-
-        channels.append(
-            NatsChannel(
-                list(n.urls) or [n.url],
-                settings.agent.hostname,
-                subject_prefix=n.subject_prefix,
-                token=n.token.reveal() if n.token else None,
-                user=n.user,
-                password=n.password.reveal() if n.password else None,
-                credentials_file=n.credential_file,
-                tls=tls_context(n.tls_ca_file, n.tls_cert_file, n.tls_key_file),
-                tls_hostname=n.tls_server_name,
-                jetstream_stream=n.jetstream_stream if n.jetstream else None,
-            )
-        )
-    if wanted("syslog"):
-        sy = a.syslog
-        channels.append(SyslogChannel(facility=sy.facility, tag=sy.tag, address=sy.address,
-                                      min_severity=Severity.parse(sy.min_severity), send_resolved=sy.send_resolved))  # fmt: skip
+    for plugin in enabled_channels(settings):
+        if only not in (None, plugin.name):
+            continue
+        channel = plugin.build(channel_section(settings, plugin), agent, settings.agent.hostname)
+        if channel is not None:
+            channels.append(channel)
     return channels
 
 
@@ -394,20 +202,21 @@ class Summary:
     log_sources: tuple[str, ...]
     collectors: tuple[tuple[str, float], ...]
     channels: tuple[str, ...]
+    # Enabled, but the optional extra they need is not installed (aiosmtplib for
+    # email, nats-py for NATS): they are built, and every delivery fails.
     unavailable_channels: tuple[str, ...]
     notes: tuple[str, ...]
 
 
 def summarize(settings: Settings) -> Summary:
-    """What this configuration turns on, and what it asks for that this version lacks."""
+    """What this configuration turns on, and what it asks for that this install lacks."""
     collectors = tuple((c.name, interval) for c, interval in build_collectors(settings, _NoStats()))
-    a = settings.alerting
-    enabled = [name for name in CHANNELS if getattr(a, name).enabled]
-    if settings.nats.enabled and settings.nats.include_alerts:
-        enabled.append("nats")
-    unavailable: tuple[str, ...] = ()
+    enabled = enabled_channels(settings)
+    unavailable = tuple(p.name for p in enabled if not p.available())
     notes = []
     if not enabled:
         notes.append("no alert channel that this version can deliver to is enabled")
     logs = settings.log_analyzer.sources if settings.log_analyzer.enabled else ()
-    return Summary(tuple(logs), collectors, tuple(enabled), unavailable, tuple(notes))
+    return Summary(
+        tuple(logs), collectors, tuple(p.name for p in enabled), unavailable, tuple(notes)
+    )

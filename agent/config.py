@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from agent.secret import MASK, Secret
-from agent.settings import Settings
+from agent.settings import Settings, choices_of
 
 PathPart = str | int
 
@@ -312,6 +312,14 @@ class _Validator:
     # -- sections ------------------------------------------------------------------------
 
     def section(self, cls: type[Any], table: Mapping[str, Any], path: tuple[PathPart, ...]) -> Any:
+        """The section's keys, then its own cross-key rules (`validate()`, if it has one)."""
+        section, bad_keys = self._keys(cls, table, path)
+        return self._validated(section, path, bad_keys)
+
+    def _keys(
+        self, cls: type[Any], table: Mapping[str, Any], path: tuple[PathPart, ...]
+    ) -> tuple[Any, set[str]]:
+        """The section built from the keys that are valid, and the keys that are not."""
         hints = get_type_hints(cls)
         by_key = {
             (f.metadata.get("key") or f.name): f
@@ -327,18 +335,35 @@ class _Validator:
                 where = f"in [{_render(path)}]" if path else "at the top level"
                 self.problem((*path, key), f"unknown key {where}{hint}")
         kwargs: dict[str, Any] = {}
+        bad_keys: set[str] = set()
         for key, f in by_key.items():
             if key not in table:
                 continue
             value = self.value(hints[f.name], table[key], (*path, key), f.metadata)
-            if value is not _INVALID:
+            if value is _INVALID:
+                bad_keys.add(key)
+            else:
                 kwargs[f.name] = value
         if kwargs.get("enabled"):
             for key, f in by_key.items():
                 missing = key not in table or (f.name in kwargs and not kwargs[f.name])
                 if f.metadata.get("required_when_enabled") and missing:
                     self.problem((*path, key), f"required when [{_render(path)}] is enabled")
-        return cls(**kwargs)
+        return cls(**kwargs), bad_keys
+
+    def _validated(self, section: Any, path: tuple[PathPart, ...], bad_keys: set[str]) -> Any:
+        """Reports what the section's `validate()` finds; the section is unusable if anything.
+
+        An issue about a key whose value was already reported is left out: the
+        section was built without that value, so the issue says nothing new.
+        """
+        validate = getattr(section, "validate", None)
+        if validate is None:
+            return section
+        issues = [(key, message) for key, message in validate() if key not in bad_keys]
+        for key, message in issues:
+            self.problem((*path, key) if key else path, message)
+        return _INVALID if issues else section
 
     # -- values --------------------------------------------------------------------------
 
@@ -358,18 +383,7 @@ class _Validator:
             if not isinstance(raw, dict):
                 self.problem(path, f"expected a table, got {_describe(raw, True)}")
                 return _INVALID
-            section = self.section(tp, raw, path)
-            if hasattr(section, "for_secs"):  # a custom threshold rule
-                return self._check_levels(section, path, {})
-            if hasattr(section, "target_match") and not section.equal:
-                self.problem(
-                    (*path, "equal"), "required: at least one label both alerts must share"
-                )
-                return _INVALID
-            if hasattr(section, "pattern") and "pattern" not in raw:
-                self.problem((*path, "pattern"), "required: the regular expression to match")
-                return _INVALID
-            return section
+            return self.section(tp, raw, path)
         if origin is tuple:
             return self._array(get_args(tp)[0], raw, path, meta)
         if origin is Mapping:
@@ -405,39 +419,18 @@ class _Validator:
         path: tuple[PathPart, ...],
         meta: Mapping[str, Any],
     ) -> Any:
-        """A Levels table: each level within the key's bounds, and in a sensible order."""
-        return self._check_levels(self.section(cls, raw, path), path, meta)
+        """A Levels table: each level within the key's bounds, then the table's own rules.
 
-    def _check_levels(
-        self, levels: Any, path: tuple[PathPart, ...], meta: Mapping[str, Any]
-    ) -> Any:
+        The bounds are the [thresholds] key's (a percentage stays within 0-100),
+        which the Levels class cannot know.
+        """
+        levels, bad_keys = self._keys(cls, raw, path)
         ok = True
-        if hasattr(levels, "metric") and not levels.metric:
-            self.problem((*path, "metric"), "required: the metric the rule applies to")
-            ok = False
         for name in ("warn", "critical", "clear"):
             level = getattr(levels, name)
             if level is not None and self._number(float, level, (*path, name), meta) is _INVALID:
                 ok = False
-        if levels.warn is None and levels.critical is None:
-            self.problem(path, "needs at least one of warn or critical")
-            return _INVALID
-        # For "below" rules (low is bad) every comparison turns around.
-        below = getattr(levels, "direction", "above") == "below"
-        sign = -1.0 if below else 1.0
-        worse, better = ("<=", ">=") if below else (">=", "<=")
-        if (
-            levels.warn is not None
-            and levels.critical is not None
-            and sign * levels.critical < sign * levels.warn
-        ):
-            self.problem((*path, "critical"), f"must be {worse} warn ({levels.warn:g})")
-            return _INVALID
-        set_levels = [v for v in (levels.warn, levels.critical) if v is not None]
-        mildest = max(set_levels) if below else min(set_levels)
-        if levels.clear is not None and sign * levels.clear > sign * mildest:
-            self.problem((*path, "clear"), f"must be {better} {mildest:g} (the mildest level)")
-            return _INVALID
+        levels = self._validated(levels, path, bad_keys)
         return levels if ok else _INVALID
 
     def _string_table(self, raw: Any, path: tuple[PathPart, ...]) -> Any:
@@ -504,7 +497,7 @@ class _Validator:
             return _INVALID
         value, substituted = expanded
         reveal = not (secret or substituted)
-        choices = meta.get("choices")
+        choices = choices_of(meta)
         if choices:
             match = next((c for c in choices if c.lower() == value.lower()), None)
             if match is None:

@@ -2,15 +2,19 @@
 
 Each section is a frozen dataclass; each field carries its documentation and
 validation rules in `metadata` (built with `opt`).  `agent.config` walks these
-classes to validate a TOML file, and `tools/gen_config_doc.py` walks them to
+classes to validate a TOML file, and `tools/gen_docs.py` walks them to
 write docs/CONFIGURATION.md, so the schema, the validator and the docs cannot
-drift apart.
+drift apart.  Rules across keys of one section (levels in order, a key required
+by another) are the section's `validate()` method, which the validator calls
+on every section that has one.  Lists of plug-ins (collector domains,
+analyzers) are not repeated here: their choices are read from the plug-in
+tables when first needed, since those tables import this module.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -34,7 +38,7 @@ def opt(
     ge: float | None = None,
     gt: float | None = None,
     le: float | None = None,
-    choices: tuple[str, ...] | None = None,
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
     url: str | None = None,
     key: str | None = None,
     regex: bool = False,
@@ -47,7 +51,9 @@ def opt(
 
     `url` is "strict" (https, or http to loopback only: chat APIs) or "lenient"
     (http anywhere, with a warning off loopback).  `key` is the TOML key when
-    it is not a valid Python name (`from`).  `pattern` is (regex the whole
+    it is not a valid Python name (`from`).  `choices` may be a function, called
+    when the choices are first needed (`choices_of`): the plug-in tables it
+    reads import this module.  `pattern` is (regex the whole
     value must match, what to say when it does not).  `required_when_enabled` makes the
     key mandatory when the section's `enabled` is true.
     """
@@ -70,9 +76,25 @@ def opt(
     return field(default=default, metadata=metadata)
 
 
-COLLECTOR_DOMAINS = (
-    "cpu", "memory", "numa", "edac", "disk", "network", "process", "fd", "pressure", "gpu", "self",
-)  # fmt: skip
+def choices_of(metadata: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """A field's choices, calling the function that lists them if it is one."""
+    choices = metadata.get("choices")
+    return tuple(choices()) if callable(choices) else choices
+
+
+# Each returns names a plug-in table declares; imported late, the tables import this module.
+def collector_names() -> tuple[str, ...]:
+    from agent.collectors import NAMES
+
+    return NAMES
+
+
+def analyzer_names() -> tuple[str, ...]:
+    from analyzers.registry import names
+
+    return names()
+
+
 DEFAULT_EXCLUDED_FS_TYPES = (
     "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
     "devtmpfs", "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "overlay", "proc",
@@ -85,6 +107,32 @@ DEFAULT_EXCLUDED_MOUNTPOINTS = (
 )
 DEFAULT_EXCLUDED_DEVICES = r"^(loop|ram|zram)\d+$"
 DEFAULT_EXCLUDED_INTERFACES = r"^(lo|veth.+|docker\d+|br-.+|virbr\d+.*|cni\d+|flannel\..+|cali.+|tun\d+|tap\d+|ifb\d+|dummy\d+)$"
+
+
+# What a section's `validate()` returns: (key in the section, or "" for the
+# section itself; the message).  The validator adds the file, line and path.
+Issue = tuple[str, str]
+
+
+def level_issues(
+    warn: float | None, critical: float | None, clear: float | None, below: bool = False
+) -> list[Issue]:
+    """Levels that cannot work: none set, critical milder than warn, clear past the mildest.
+
+    For "below" rules (low is bad) every comparison turns around.  At most one
+    issue: each check assumes the ones before it passed.
+    """
+    if warn is None and critical is None:
+        return [("", "needs at least one of warn or critical")]
+    sign = -1.0 if below else 1.0
+    worse, better = ("<=", ">=") if below else (">=", "<=")
+    if warn is not None and critical is not None and sign * critical < sign * warn:
+        return [("critical", f"must be {worse} warn ({warn:g})")]
+    set_levels = [v for v in (warn, critical) if v is not None]
+    mildest = max(set_levels) if below else min(set_levels)
+    if clear is not None and sign * clear > sign * mildest:
+        return [("clear", f"must be {better} {mildest:g} (the mildest level)")]
+    return []
 
 
 def _empty_mapping() -> Mapping[str, Secret]:
@@ -132,7 +180,7 @@ class CollectorSettings:
         (),
         "Collector domains not to run (numa, edac and pressure run every "
         "agent.collect_interval_secs).",
-        choices=COLLECTOR_DOMAINS,
+        choices=collector_names,
     )
     disk_exclude_fs_types: tuple[str, ...] = opt(
         DEFAULT_EXCLUDED_FS_TYPES,
@@ -190,6 +238,9 @@ class Levels:
     )
     for_secs: float = opt(0.0, "How long a level must hold before the alert fires.", ge=0)
 
+    def validate(self) -> list[Issue]:
+        return level_issues(self.warn, self.critical, self.clear)
+
 
 @dataclass(frozen=True)
 class CustomThreshold:
@@ -210,6 +261,13 @@ class CustomThreshold:
         "`above`: high values are bad; `below`: low values are bad (free space, say).",
         choices=("above", "below"),
     )
+
+    def validate(self) -> list[Issue]:
+        issues: list[Issue] = []
+        if not self.metric:
+            issues.append(("metric", "required: the metric the rule applies to"))
+        levels = level_issues(self.warn, self.critical, self.clear, self.direction == "below")
+        return issues + levels
 
 
 Threshold = float | Levels
@@ -272,9 +330,9 @@ class CpuSettings:
 @dataclass(frozen=True)
 class AnalyzerSettings:
     enabled: tuple[str, ...] = opt(
-        ("threshold", "zscore", "ema", "trend", "leak"),
-        "Analyzers that run.",
-        choices=("threshold", "zscore", "ema", "trend", "leak"),
+        factory=analyzer_names,
+        doc="Analyzers that run.",
+        choices=analyzer_names,
     )
     anomaly_metrics: tuple[str, ...] = opt(
         ("cpu_usage_percent", "cpu_iowait_percent", "cpu_load1", "memory_used_percent",
@@ -363,6 +421,11 @@ class CustomPattern:
     pattern: str = opt("", "Regular expression matched against each log line.", regex=True)
     severity: str = opt("warn", "Severity of the alert it raises.", choices=SEVERITIES)
     name: str = opt("", "Name of the pattern (used in the alert fingerprint).")
+
+    def validate(self) -> list[Issue]:
+        if not self.pattern:  # an empty expression would match every line
+            return [("pattern", "required: the regular expression to match")]
+        return []
 
 
 @dataclass(frozen=True)
@@ -613,6 +676,11 @@ class InhibitSettings:
         "Labels that must have the same value on both (required, so a rule cannot mute a whole fleet).",
         required_when_enabled=False,
     )
+
+    def validate(self) -> list[Issue]:
+        if not self.equal:
+            return [("equal", "required: at least one label both alerts must share")]
+        return []
 
 
 @dataclass(frozen=True)

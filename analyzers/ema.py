@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from alerting.alert import Alert, Severity, Status
 from analyzers.base import Batch, History, SeriesArrays, beyond_record, noise_floor
+from analyzers.registry import AnalyzerPlugin
 from analyzers.threshold import format_value
-from analyzers.zscore import DEFAULT_METRICS
+from analyzers.zscore import DEFAULT_METRICS, record_buckets
 
 _QUIET, _SUDDEN, _SHIFT = 0, 1, 2
 
@@ -173,3 +175,15 @@ class EmaAnalyzer:
         kind = {_SUDDEN: "sudden_change", _SHIFT: "level_shift"}.get(after if after else before, "")
         return Alert(self.name, key.metric, key.labels, status, Severity.WARN, x, None, message, now,
                      context={"kind": kind, "z": round(z, 2)})  # fmt: skip
+
+
+def _build(settings: Any, watch_everything: bool) -> EmaAnalyzer:
+    an = settings.analyzer
+    return EmaAnalyzer(
+        ("*",) if watch_everything else an.anomaly_metrics, an.ema_alpha, an.ema_threshold,
+        an.ema_shift_threshold, an.ema_shift_samples, an.anomaly_min_samples,
+        an.anomaly_cooldown_secs, record_buckets(settings),
+    )  # fmt: skip
+
+
+PLUGIN = AnalyzerPlugin(name="ema", order=30, build=_build)

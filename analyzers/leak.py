@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from alerting.alert import Alert, Severity, Status
 from analyzers.base import Batch, FloatArray, History, SeriesArrays, SeriesKey
+from analyzers.registry import AnalyzerPlugin
 from analyzers.regression import SlidingRegression
 from analyzers.threshold import format_value
 from analyzers.trend import human_duration
@@ -231,3 +233,24 @@ def _who(key: SeriesKey) -> str:
     if "pid" in labels:
         return f"process {labels.get('comm', '?')} (pid {labels['pid']}, user {labels.get('user', '?')})"
     return "the system"
+
+
+def _build(settings: Any, _watch_everything: bool) -> LeakAnalyzer:
+    an = settings.analyzer
+    kinds = dict(DEFAULT_KINDS)
+    kinds["process_rss_bytes"] = replace(
+        kinds["process_rss_bytes"], min_growth_per_hour=an.leak_min_growth_bytes_per_hour
+    )
+    kinds["process_open_fds"] = replace(
+        kinds["process_open_fds"], min_growth_per_hour=an.leak_min_growth_fds_per_hour
+    )
+    return LeakAnalyzer(
+        an.trend_window_hours,
+        settings.storage.history_resolution_secs,
+        an.leak_min_observation_hours,
+        an.leak_r_squared_threshold,
+        kinds,
+    )
+
+
+PLUGIN = AnalyzerPlugin(name="leak", order=50, build=_build)

@@ -21,11 +21,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from alerting.alert import Alert, Severity, Status
 from analyzers.base import Batch, History, IntArray, Labels, SeriesArrays, SeriesKey
+from analyzers.registry import AnalyzerPlugin
 
 _NONE, _WARN, _CRITICAL = 0, 1, 2
 _SEVERITY = {_WARN: Severity.WARN, _CRITICAL: Severity.CRITICAL}
@@ -206,3 +208,85 @@ class ThresholdAnalyzer:
             s.warn[sid], s.crit[sid] = warn, crit
             s.clear[sid] = sign * rule.clear if rule.clear is not None else mildest
             s.hold[sid] = rule.for_secs
+
+
+# [thresholds] key -> the metric it watches.
+THRESHOLD_METRICS = {
+    "cpu_percent": "cpu_usage_percent",
+    "cpu_per_socket_percent": "cpu_socket_usage_percent",
+    "memory_percent": "memory_used_percent",
+    "disk_percent": "disk_used_percent",
+    "disk_inode_percent": "disk_inodes_used_percent",
+    "fd_percent": "fd_used_percent",
+    "load_avg_multiplier": "cpu_load1_per_core",
+    "network_error_rate": "network_error_ratio",
+    "gpu_utilization_percent": "gpu_utilization_percent",
+    "gpu_memory_percent": "gpu_memory_used_percent",
+    "gpu_temperature_celsius": "gpu_temperature_celsius",
+    "gpu_power_percent": "gpu_power_percent",
+}
+
+
+def derived_levels(key: str, warn: float) -> tuple[float | None, float]:
+    """(critical, clear) for a threshold given as a single number (the seed's form).
+
+    Percentages: critical halfway from warn to 100 (90 -> 95, 85 -> 92.5);
+    load multiplier x1.5; error ratio x5 (at most 1); temperature +10 °C.
+    Clear is 95 % of warn, so a value wobbling at the level does not flap.
+    """
+    if key == "load_avg_multiplier":
+        critical: float | None = warn * 1.5
+    elif key == "network_error_rate":
+        critical = min(1.0, warn * 5)
+    elif key == "gpu_temperature_celsius":
+        critical = warn + 10
+    else:
+        critical = warn + (100 - warn) / 2 if warn < 100 else None
+    return critical, warn * 0.95
+
+
+def threshold_rules(settings: Any) -> list[ThresholdRule]:
+    """Custom [[thresholds.rules]] first (they are more specific), then the seed's keys.
+
+    `settings` is the agent's Settings (this package does not import it); a
+    [thresholds] key is a number or a table with warn, critical, clear, for_secs.
+    """
+    rules = [
+        ThresholdRule(
+            metric=r.metric,
+            warn=r.warn,
+            critical=r.critical,
+            clear=r.clear,
+            for_secs=r.for_secs,
+            below=r.direction == "below",
+            labels=tuple(sorted(r.labels.items())),
+            origin=f"thresholds.rules[{i}]",
+        )
+        for i, r in enumerate(settings.thresholds.rules)
+    ]
+    for key, metric in THRESHOLD_METRICS.items():
+        value = getattr(settings.thresholds, key)
+        if isinstance(value, int | float):
+            critical, clear = derived_levels(key, value)
+            rules.append(
+                ThresholdRule(metric, value, critical, clear, 0.0, origin=f"thresholds.{key}")
+            )
+        else:
+            rules.append(
+                ThresholdRule(
+                    metric,
+                    value.warn,
+                    value.critical,
+                    value.clear,
+                    value.for_secs,
+                    origin=f"thresholds.{key}",
+                )
+            )
+    return rules
+
+
+PLUGIN = AnalyzerPlugin(
+    name="threshold",
+    order=10,
+    build=lambda settings, _watch_everything: ThresholdAnalyzer(threshold_rules(settings)),
+)

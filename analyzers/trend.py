@@ -19,6 +19,7 @@ import numpy as np
 
 from alerting.alert import Alert
 from analyzers.base import Batch, History, SeriesArrays, transition
+from analyzers.registry import AnalyzerPlugin
 from analyzers.regression import SlidingRegression
 
 # metric pattern -> (capacity, warn within hours, critical within hours)
@@ -158,3 +159,15 @@ class TrendAnalyzer:
                 self.regression.rebase(sid, history, self.resolution)
             except KeyError:
                 continue
+
+
+PLUGIN = AnalyzerPlugin(
+    name="trend",
+    order=40,
+    build=lambda settings, _watch_everything: TrendAnalyzer(
+        settings.analyzer.trend_window_hours,
+        settings.storage.history_resolution_secs,
+        settings.analyzer.trend_min_span_hours,
+        settings.analyzer.trend_min_r_squared,
+    ),
+)

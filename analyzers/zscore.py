@@ -18,7 +18,9 @@ series per tick, to stop floating-point drift.
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +34,7 @@ from analyzers.base import (
     noise_floor,
     transition,
 )
+from analyzers.registry import AnalyzerPlugin
 from analyzers.threshold import format_value
 
 RESYNC_WINDOWS = 10
@@ -206,3 +209,25 @@ class ZScoreAnalyzer:
         """(n, sum, sum of squares) of the current window, from the ring buffer (for tests)."""
         _, values = history.window(sid, last=self.window)
         return float(values.size), float(values.sum()), float((values * values).sum())
+
+
+def record_buckets(settings: Any) -> int:
+    """History-tier buckets in analyzer.anomaly_record_hours (z-score and EMA share it)."""
+    hours: float = settings.analyzer.anomaly_record_hours
+    resolution: float = settings.storage.history_resolution_secs
+    return math.ceil(hours * 3600 / resolution)
+
+
+def _build(settings: Any, watch_everything: bool) -> ZScoreAnalyzer:
+    an = settings.analyzer
+    return ZScoreAnalyzer(
+        ("*",) if watch_everything else an.anomaly_metrics,
+        an.zscore_window,
+        an.zscore_threshold,
+        an.anomaly_min_samples,
+        an.anomaly_cooldown_secs,
+        record_buckets=record_buckets(settings),
+    )
+
+
+PLUGIN = AnalyzerPlugin(name="zscore", order=20, build=_build)

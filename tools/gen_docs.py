@@ -1,8 +1,8 @@
 """Writes docs/CONFIGURATION.md and docs/METRICS.md from the code.
 
-The schema (agent/settings.py) and the collectors' MetricSpecs are the only
-sources of truth; `--check` fails when the committed docs are stale, which the
-test suite runs.
+The schema (agent/settings.py), the plug-in tables (collectors, analyzers,
+channels) and the collectors' MetricSpecs are the only sources of truth;
+`--check` fails when the committed docs are stale, which the test suite runs.
 
     python tools/gen_docs.py          # rewrite the docs
     python tools/gen_docs.py --check  # exit 1 if they differ from the code
@@ -21,7 +21,9 @@ sys.path.insert(0, str(REPO))
 
 from agent.collectors import ALL_METRICS, DOMAINS, interval_of  # noqa: E402
 from agent.secret import Secret  # noqa: E402
-from agent.settings import SchemaKey, Settings, schema_keys  # noqa: E402
+from agent.settings import SchemaKey, Settings, choices_of, schema_keys  # noqa: E402
+from alerting.channels.registry import CHANNELS  # noqa: E402
+from analyzers.registry import plugins as analyzer_plugins  # noqa: E402
 
 CONFIG_INTRO = """\
 # Configuration
@@ -104,8 +106,9 @@ def _meaning(key: SchemaKey) -> str:
         bounds.append(f"<= {m['le']:g}")
     if bounds:
         parts.append(f"Range: {' and '.join(bounds)}.")
-    if m.get("choices"):
-        parts.append("One of: " + ", ".join(f"`{c}`" for c in m["choices"]) + ".")
+    choices = choices_of(m)
+    if choices:
+        parts.append("One of: " + ", ".join(f"`{c}`" for c in choices) + ".")
     if m.get("url") == "strict":
         parts.append("https only (http is accepted for loopback).")
     if m.get("required_when_enabled"):
@@ -113,23 +116,50 @@ def _meaning(key: SchemaKey) -> str:
     return " ".join(p for p in parts if p)
 
 
+def plugins_md() -> list[str]:
+    """The plug-in tables, as CONFIGURATION.md lists them: what the names in the keys mean."""
+    channels = ", ".join(
+        f"`{p.name}` ([{p.section}]"
+        + (f", needs the Python module `{'`, `'.join(p.requires)}`" if p.requires else "")
+        + ")"
+        for p in CHANNELS
+    )
+    return [
+        "",
+        "## Plug-ins",
+        "",
+        "Each is declared once, by its own module; these lists are generated from those tables.",
+        "",
+        "* **Collector domains** (`collector.disabled`), in collection order: "
+        + ", ".join(f"`{d.name}` (`{d.interval_key}`)" for d in DOMAINS)
+        + ".",
+        "* **Analyzers** (`analyzer.enabled`), in evaluation order: "
+        + ", ".join(f"`{p.name}`" for p in analyzer_plugins())
+        + ".",
+        f"* **Alert channels**, each on when its section is enabled: {channels}. "
+        "NATS alerts also need `include_alerts`.",
+    ]
+
+
 def configuration_md() -> str:
-    lines = [CONFIG_INTRO]
-    section = None
+    # Each section once, at its first key: [alerting] has keys after its arrays of
+    # tables (maintenance, inhibit), which would otherwise open a second table.
+    sections: dict[str, list[SchemaKey]] = {}
     for key in schema_keys():
-        head = key.path.rsplit(".", 1)[0]
-        if head != section:
-            section = head
-            title = f"[[{head}]]" if key.in_array else f"[{head}]"
-            lines += [
-                "",
-                f"## {title}",
-                "",
-                "| key | type | default | meaning |",
-                "| --- | --- | --- | --- |",
-            ]
-        name = key.path.rsplit(".", 1)[1]
-        lines.append(f"| `{name}` | {_type_name(key)} | `{_default(key)}` | {_meaning(key)} |")
+        sections.setdefault(key.path.rsplit(".", 1)[0], []).append(key)
+    lines = [CONFIG_INTRO.rstrip("\n"), *plugins_md()]
+    for head, keys in sections.items():
+        title = f"[[{head}]]" if keys[0].in_array else f"[{head}]"
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            "| key | type | default | meaning |",
+            "| --- | --- | --- | --- |",
+        ]
+        for key in keys:
+            name = key.path.rsplit(".", 1)[1]
+            lines.append(f"| `{name}` | {_type_name(key)} | `{_default(key)}` | {_meaning(key)} |")
     return "\n".join(lines) + "\n"
 
 

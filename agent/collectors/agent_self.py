@@ -20,6 +20,7 @@ from agent.collectors.base import (
     labels,
     read_text,
 )
+from agent.plugins import CollectorPlugin
 
 _SELF = "the agent process"
 METRICS: tuple[MetricSpec, ...] = (
@@ -101,3 +102,13 @@ class SelfCollector:
             out.add("agent_collector_errors_total", float(errors), collector_labels)
             out.add("agent_collector_skipped_ticks_total", float(skipped), collector_labels)
         return out.build()
+
+
+# `self` needs the runtime's statistics: without them (--once, --validate) it is not built.
+PLUGIN = CollectorPlugin(
+    name="self",
+    order=110,
+    interval_key="agent.collect_interval_secs",
+    metrics=METRICS,
+    build=lambda _settings, stats: SelfCollector(stats) if stats is not None else None,
+)

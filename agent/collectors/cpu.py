@@ -26,6 +26,7 @@ from agent.collectors.base import (
     read_optional,
     read_text,
 )
+from agent.plugins import CollectorPlugin
 
 # Column order of a cpu line: user nice system idle iowait irq softirq steal guest guest_nice.
 MODES = (
@@ -232,3 +233,16 @@ class CpuCollector:
                 float(busy_percent(delta[rows].sum(axis=0))),
                 labels(socket=socket),
             )
+
+
+PLUGIN = CollectorPlugin(
+    name="cpu",
+    order=10,
+    interval_key="collector.cpu_interval_secs",
+    metrics=METRICS,
+    build=lambda settings, _stats: CpuCollector(
+        Path(settings.agent.procfs),
+        Path(settings.agent.sysfs),
+        per_socket=settings.cpu.per_socket_monitoring,
+    ),
+)

@@ -35,6 +35,7 @@ from agent.collectors.base import (
     read_optional,
     read_text,
 )
+from agent.plugins import CollectorPlugin
 from agent.settings import (
     DEFAULT_EXCLUDED_DEVICES,
     DEFAULT_EXCLUDED_FS_TYPES,
@@ -287,3 +288,19 @@ class DiskCollector:
                 out.add(metric, value, device_labels)
         for gone in set(self._previous) - seen:
             del self._previous[gone]
+
+
+PLUGIN = CollectorPlugin(
+    name="disk",
+    order=50,
+    interval_key="collector.disk_interval_secs",
+    metrics=METRICS,
+    build=lambda settings, _stats: DiskCollector(
+        Path(settings.agent.procfs),
+        Path(settings.agent.rootfs),
+        excluded_fs_types=settings.collector.disk_exclude_fs_types,
+        excluded_mountpoints=settings.collector.disk_exclude_mountpoints,
+        excluded_devices=settings.collector.disk_exclude_devices,
+        statvfs_timeout=settings.collector.disk_statvfs_timeout_secs,
+    ),
+)

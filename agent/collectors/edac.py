@@ -22,6 +22,7 @@ from agent.collectors.base import (
     read_int,
     read_optional,
 )
+from agent.plugins import CollectorPlugin
 
 _MC = "/sys/devices/system/edac/mc/mc*/"
 METRICS: tuple[MetricSpec, ...] = (
@@ -101,3 +102,14 @@ class EdacCollector:
 
 def _label(path: Path) -> str:
     return (read_optional(path) or "").strip()
+
+
+PLUGIN = CollectorPlugin(
+    name="edac",
+    order=40,
+    interval_key="agent.collect_interval_secs",
+    metrics=METRICS,
+    build=lambda settings, _stats: (
+        EdacCollector(Path(settings.agent.sysfs)) if settings.cpu.ecc_monitoring else None
+    ),
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.collectors.base import MetricSpec, ParseError, SampleBuilder, Samples, gauge, read_text
+from agent.plugins import CollectorPlugin
 
 _SRC = "/proc/sys/fs/file-nr"
 METRICS: tuple[MetricSpec, ...] = (
@@ -44,3 +45,12 @@ class FdCollector:
         out.add("fd_max", maximum)
         out.add("fd_used_percent", 100.0 * used / maximum if maximum else 0.0)
         return out.build()
+
+
+PLUGIN = CollectorPlugin(
+    name="fd",
+    order=80,
+    interval_key="collector.fd_interval_secs",
+    metrics=METRICS,
+    build=lambda settings, _stats: FdCollector(Path(settings.agent.procfs)),
+)

@@ -23,6 +23,7 @@ from agent.collectors.base import (
     gauge,
     labels,
 )
+from agent.plugins import CollectorPlugin
 
 log = logging.getLogger(__name__)
 
@@ -205,3 +206,14 @@ class GpuCollector:
                 retired += len(pages)
         if supported:
             out.add("gpu_retired_pages", float(retired), gpu_labels)
+
+
+PLUGIN = CollectorPlugin(
+    name="gpu",
+    order=100,
+    interval_key="collector.gpu_interval_secs",
+    metrics=METRICS,
+    build=lambda settings, _stats: GpuCollector(
+        driver_marker=Path(settings.agent.procfs) / DRIVER_MARKER
+    ),
+)

@@ -22,6 +22,7 @@ from agent.collectors.base import (
     read_optional,
     read_text,
 )
+from agent.plugins import CollectorPlugin
 
 _MI, _VM = "/proc/meminfo", "/proc/vmstat"
 METRICS: tuple[MetricSpec, ...] = (
@@ -154,3 +155,12 @@ class MemoryCollector:
             if "oom_kill" in vm:
                 out.add("memory_oom_kills_total", vm["oom_kill"])
         return out.build()
+
+
+PLUGIN = CollectorPlugin(
+    name="memory",
+    order=20,
+    interval_key="collector.memory_interval_secs",
+    metrics=METRICS,
+    build=lambda settings, _stats: MemoryCollector(Path(settings.agent.procfs)),
+)

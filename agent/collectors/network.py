@@ -26,6 +26,7 @@ from agent.collectors.base import (
     read_optional,
     read_text,
 )
+from agent.plugins import CollectorPlugin
 from agent.settings import DEFAULT_EXCLUDED_INTERFACES
 
 _DEV, _SYS = "/proc/net/dev", "/sys/class/net/*/"
@@ -146,3 +147,16 @@ class NetworkCollector:
         mtu = read_int(base / "mtu")
         if mtu is not None:
             out.add("network_mtu_bytes", float(mtu), if_labels)
+
+
+PLUGIN = CollectorPlugin(
+    name="network",
+    order=60,
+    interval_key="collector.network_interval_secs",
+    metrics=METRICS,
+    build=lambda settings, _stats: NetworkCollector(
+        Path(settings.agent.procfs),
+        Path(settings.agent.sysfs),
+        settings.collector.network_exclude_interfaces,
+    ),
+)

@@ -25,6 +25,7 @@ from agent.collectors.base import (
     read_text,
 )
 from agent.collectors.cpu import ProcStat, busy_percent, parse_proc_stat
+from agent.plugins import CollectorPlugin
 
 _NODE = "/sys/devices/system/node/node*/meminfo"
 METRICS: tuple[MetricSpec, ...] = (
@@ -108,3 +109,16 @@ class NumaCollector:
                     node_labels,
                 )
         return out.build()
+
+
+PLUGIN = CollectorPlugin(
+    name="numa",
+    order=30,
+    interval_key="agent.collect_interval_secs",
+    metrics=METRICS,
+    build=lambda settings, _stats: (
+        NumaCollector(Path(settings.agent.procfs), Path(settings.agent.sysfs))
+        if settings.cpu.numa_monitoring
+        else None
+    ),
+)

@@ -21,6 +21,7 @@ from agent.collectors.base import (
     gauge,
     read_optional,
 )
+from agent.plugins import CollectorPlugin
 
 RESOURCES = ("cpu", "memory", "io", "irq")
 KINDS = ("some", "full")
@@ -98,3 +99,12 @@ class PressureCollector:
         if not found:
             raise SourceMissing("the kernel has no PSI (/proc/pressure is missing)")
         return out.build()
+
+
+PLUGIN = CollectorPlugin(
+    name="pressure",
+    order=90,
+    interval_key="agent.collect_interval_secs",
+    metrics=METRICS,
+    build=lambda settings, _stats: PressureCollector(Path(settings.agent.procfs)),
+)

@@ -27,6 +27,7 @@ from agent.collectors.base import (
     gauge,
     labels,
 )
+from agent.plugins import CollectorPlugin
 
 _STAT = "/proc/[pid]/stat"
 _PROC = ("pid", "comm", "user")
@@ -197,3 +198,16 @@ class ProcessCollector:
             return len(os.listdir(self._root + b"/" + str(pid).encode() + b"/fd"))
         except OSError:  # exited, or another user's process without CAP_SYS_PTRACE
             return None
+
+
+PLUGIN = CollectorPlugin(
+    name="process",
+    order=70,
+    interval_key="collector.process_interval_secs",
+    metrics=METRICS,
+    build=lambda settings, _stats: ProcessCollector(
+        Path(settings.agent.procfs),
+        settings.collector.process_top_n,
+        settings.collector.process_track_patterns,
+    ),
+)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError, plain_text
+from alerting.channels.registry import ChannelContext
 
 
 class ConsoleChannel:
@@ -49,3 +50,8 @@ class ConsoleChannel:
 
     async def close(self) -> None:
         return None
+
+
+def build(section: Any, context: ChannelContext) -> ConsoleChannel | None:
+    """The channel from its settings section (alerting.channels.registry names this factory)."""
+    return ConsoleChannel(context.min_severity, send_resolved=context.send_resolved)

@@ -15,6 +15,7 @@ from typing import Any
 
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.http import HttpPoster
+from alerting.channels.registry import ChannelContext
 from alerting.format import COLOURS, RESOLVED_COLOUR, discord_text, facts, log_line, title, truncate
 
 EMBEDS_PER_MESSAGE = 10
@@ -98,3 +99,17 @@ class DiscordChannel:
 
     async def close(self) -> None:
         await self._http.close()
+
+
+def build(section: Any, context: ChannelContext) -> DiscordChannel | None:
+    """The channel from its settings section (alerting.channels.registry names this factory)."""
+    if section.webhook_url is None:
+        return None
+    return DiscordChannel(
+        section.webhook_url.reveal(),
+        username=section.username,
+        mention_roles=section.mention_roles,
+        min_severity=context.min_severity,
+        user_agent=context.user_agent,
+        send_resolved=context.send_resolved,
+    )

@@ -14,9 +14,11 @@ import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Any
 
 from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError
+from alerting.channels.registry import ChannelContext
 from alerting.channels.tls import verified_context
 from alerting.format import facts, html_text, log_line, plain, single_line, title
 
@@ -124,3 +126,21 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def build(section: Any, context: ChannelContext) -> EmailChannel | None:
+    """The channel from its settings section (alerting.channels.registry names this factory)."""
+    if not section.smtp_host or not section.from_:
+        return None
+    return EmailChannel(
+        section.smtp_host,
+        section.smtp_port,
+        tls=section.smtp_tls,
+        username=section.username,
+        password=section.password.reveal() if section.password else None,
+        sender=section.from_,
+        recipients=section.to,
+        subject_prefix=section.subject_prefix,
+        min_severity=context.min_severity,
+        send_resolved=context.send_resolved,
+    )

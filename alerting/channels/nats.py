@@ -20,6 +20,7 @@ from typing import Any
 
 from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError
+from alerting.channels.registry import ChannelContext
 
 
 def subject_token(text: str) -> str:
@@ -138,3 +139,21 @@ async def ensure_stream(js: Any, name: str, prefix: str) -> None:
     except Exception:  # not found: create it (idempotent if another agent just did)
         await js.add_stream(name=name, subjects=[f"{prefix}.>"])
     _streams_ready.add(name)
+
+
+def build(section: Any, context: ChannelContext) -> NatsChannel | None:
+    """The channel from its settings section (alerting.channels.registry names this factory)."""
+    return NatsChannel(
+        list(section.urls) or [section.url],
+        context.hostname,
+        subject_prefix=section.subject_prefix,
+        token=section.token.reveal() if section.token else None,
+        user=section.user,
+        password=section.password.reveal() if section.password else None,
+        credentials_file=section.credential_file,
+        tls=tls_context(section.tls_ca_file, section.tls_cert_file, section.tls_key_file),
+        tls_hostname=section.tls_server_name,
+        jetstream_stream=section.jetstream_stream if section.jetstream else None,
+        min_severity=context.min_severity,
+        send_resolved=context.send_resolved,
+    )

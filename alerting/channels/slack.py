@@ -15,6 +15,7 @@ from typing import Any
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.http import HttpPoster
 from alerting.channels.http11 import HttpResponse
+from alerting.channels.registry import ChannelContext
 from alerting.format import EMOJI, facts, log_line, slack_text, title, truncate
 
 MAX_BLOCKS = 50
@@ -108,3 +109,17 @@ class SlackChannel:
 
     async def close(self) -> None:
         await self._http.close()
+
+
+def build(section: Any, context: ChannelContext) -> SlackChannel | None:
+    """The channel from its settings section (alerting.channels.registry names this factory)."""
+    if section.webhook_url is None:
+        return None
+    return SlackChannel(
+        section.webhook_url.reveal(),
+        channel=section.channel,
+        mention_users=section.mention_users,
+        min_severity=context.min_severity,
+        user_agent=context.user_agent,
+        send_resolved=context.send_resolved,
+    )

@@ -16,9 +16,11 @@ import os
 import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import DeliveryError
+from alerting.channels.registry import ChannelContext
 from alerting.format import single_line, state_word
 
 FACILITIES = {
@@ -113,3 +115,14 @@ class SyslogChannel:
 
     async def close(self) -> None:
         self.close_socket()
+
+
+def build(section: Any, context: ChannelContext) -> SyslogChannel | None:
+    """The channel from its settings section (alerting.channels.registry names this factory)."""
+    return SyslogChannel(
+        facility=section.facility,
+        tag=section.tag,
+        address=section.address,
+        min_severity=context.min_severity,
+        send_resolved=context.send_resolved,
+    )

@@ -17,6 +17,7 @@ from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import DeliveryError
 from alerting.channels.http import HttpPoster
 from alerting.channels.http11 import HttpResponse
+from alerting.channels.registry import ChannelContext
 from alerting.format import EMOJI, facts, html_text, log_line, title
 
 TEXT_LIMIT = 4096
@@ -117,3 +118,17 @@ def _ok(response: HttpResponse) -> bool:
         return bool(response.json().get("ok"))
     except ValueError:
         return False
+
+
+def build(section: Any, context: ChannelContext) -> TelegramChannel | None:
+    """The channel from its settings section (alerting.channels.registry names this factory)."""
+    if section.bot_token is None or not section.chat_id:
+        return None
+    return TelegramChannel(
+        section.bot_token.reveal(),
+        section.chat_id,
+        api_url=section.api_url,
+        min_severity=context.min_severity,
+        user_agent=context.user_agent,
+        send_resolved=context.send_resolved,
+    )

@@ -13,9 +13,11 @@ import hashlib
 import hmac
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from alerting.alert import Alert, Severity
 from alerting.channels.http import HttpPoster, parse_retry_after
+from alerting.channels.registry import ChannelContext
 
 __all__ = ["WebhookChannel", "parse_retry_after", "signature"]
 
@@ -61,3 +63,20 @@ class WebhookChannel:
 
     async def close(self) -> None:
         await self._http.close()
+
+
+def build(section: Any, context: ChannelContext) -> WebhookChannel | None:
+    """The channel from its settings section (alerting.channels.registry names this factory)."""
+    if section.url is None:
+        return None
+    return WebhookChannel(
+        section.url.reveal(),
+        method=section.method,
+        headers={k: v.reveal() for k, v in section.headers.items()},
+        timeout_secs=section.timeout_secs,
+        retry_count=section.retry_count,
+        min_severity=context.min_severity,
+        user_agent=context.user_agent,
+        hmac_secret=section.hmac_secret.reveal() if section.hmac_secret else None,
+        send_resolved=context.send_resolved,
+    )

@@ -1,0 +1,64 @@
+"""The table of analyzers, declared by the analyzer modules themselves.
+
+Each analyzer module ends with ``PLUGIN = AnalyzerPlugin(...)``: its name (an
+`analyzer.enabled` choice), its place in the evaluation order and a factory
+from settings.  `plugins()` finds them with pkgutil, so a new analyzer is one
+new module; `analyzer.enabled`'s choices and default, and the assembly, are
+derived from this table.  The factory receives the agent's settings as `Any`:
+this package must not import `agent` (imports run agent -> analyzers ->
+alerting), and each factory reads only its own keys.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from analyzers.base import Analyzer
+
+# Modules of this package that are not analyzers of the sample path: shared
+# numeric code, and logpatterns, which the log watcher runs on log lines.
+HELPERS = frozenset({"base", "regression", "registry", "logpatterns"})
+
+
+@dataclass(frozen=True)
+class AnalyzerPlugin:
+    name: str
+    # Evaluation order (threshold first: its alerts are the most specific).
+    order: int
+    # (settings, watch_everything) -> the analyzer.  `watch_everything` (replay)
+    # makes the anomaly analyzers watch every metric, not anomaly_metrics.
+    build: Callable[[Any, bool], Analyzer]
+
+
+@functools.cache
+def plugins() -> tuple[AnalyzerPlugin, ...]:
+    """Every analyzer, in evaluation order (by `order`, then name)."""
+    import analyzers
+
+    found = []
+    for info in pkgutil.iter_modules(analyzers.__path__):
+        if info.name in HELPERS or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"analyzers.{info.name}")
+        plugin = getattr(module, "PLUGIN", None)
+        if not isinstance(plugin, AnalyzerPlugin):
+            # A module that is not an analyzer belongs in HELPERS; a forgotten
+            # declaration must not drop an analyzer silently.
+            raise ImportError(f"{module.__name__} declares no PLUGIN = AnalyzerPlugin(...)")
+        found.append(plugin)
+    return tuple(sorted(found, key=lambda p: (p.order, p.name)))
+
+
+def names() -> tuple[str, ...]:
+    return tuple(p.name for p in plugins())
+
+
+def build_analyzers(settings: Any, watch_everything: bool = False) -> list[Analyzer]:
+    """The analyzers named in settings.analyzer.enabled, in evaluation order."""
+    enabled = set(settings.analyzer.enabled)
+    return [p.build(settings, watch_everything) for p in plugins() if p.name in enabled]
