@@ -14,10 +14,10 @@ from typing import Any
 
 from agent import __version__
 from agent.collectors import build_collectors
-from agent.settings import Settings
+from agent.settings import CHANNELS, Settings
 from agent.store import Store
 from alerting.channels.base import Channel
-from alerting.channels.registry import CHANNELS, ChannelPlugin
+from alerting.channels.registry import ChannelPlugin
 from alerting.delivery import ChannelWorker
 from alerting.outbox import MemoryOutbox, Outbox, SqliteOutbox
 from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile

@@ -17,9 +17,10 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 from agent.secret import Secret
+from alerting.channels.registry import ChannelPlugin
 
 SEVERITIES = ("info", "warn", "critical", "emergency")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -463,6 +464,13 @@ class LogAnalyzerSettings:
 
 @dataclass(frozen=True)
 class NatsSettings:
+    # NATS alerts ride on the telemetry section: on when [nats] is and include_alerts is.
+    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin(
+        "nats",
+        "alerting.channels.nats:build",
+        enabled_keys=("enabled", "include_alerts"),
+        requires=("nats",),
+    )
     enabled: bool = opt(False, "Publish telemetry to NATS.")
     url: str = opt("nats://127.0.0.1:4222", "NATS server URL.")
     urls: tuple[str, ...] = opt((), "Several server URLs (a cluster); overrides url.")
@@ -511,6 +519,7 @@ class PrometheusSettings:
 
 @dataclass(frozen=True)
 class ConsoleChannelSettings:
+    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("console", "alerting.channels.console:build")
     enabled: bool = opt(False, "Print alerts on standard output (the embedded default).")
     min_severity: str = opt("info", "Lowest severity printed.", choices=SEVERITIES)
     send_resolved: bool = opt(True, "Also print when an alert resolves.")
@@ -518,6 +527,7 @@ class ConsoleChannelSettings:
 
 @dataclass(frozen=True)
 class DiscordChannelSettings:
+    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("discord", "alerting.channels.discord:build")
     enabled: bool = opt(False, "Send alerts to a Discord webhook.")
     webhook_url: Secret | None = opt(
         None,
@@ -533,6 +543,7 @@ class DiscordChannelSettings:
 
 @dataclass(frozen=True)
 class SlackChannelSettings:
+    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("slack", "alerting.channels.slack:build")
     enabled: bool = opt(False, "Send alerts to a Slack incoming webhook.")
     webhook_url: Secret | None = opt(
         None, "Slack incoming webhook URL.", url="lenient", required_when_enabled=True
@@ -545,6 +556,7 @@ class SlackChannelSettings:
 
 @dataclass(frozen=True)
 class TelegramChannelSettings:
+    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("telegram", "alerting.channels.telegram:build")
     enabled: bool = opt(False, "Send alerts through a Telegram bot.")
     bot_token: Secret | None = opt(None, "Bot token from @BotFather.", required_when_enabled=True)
     chat_id: str | None = opt(None, "Chat id or @channelname.", required_when_enabled=True)
@@ -562,6 +574,9 @@ class TelegramChannelSettings:
 
 @dataclass(frozen=True)
 class EmailChannelSettings:
+    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin(
+        "email", "alerting.channels.email:build", requires=("aiosmtplib",)
+    )
     enabled: bool = opt(False, "Send alerts by email (needs the `email` extra).")
     smtp_host: str | None = opt(None, "SMTP server.", required_when_enabled=True)
     smtp_port: int = opt(587, "SMTP port (587 STARTTLS, 465 implicit TLS).", ge=1, le=65535)
@@ -581,6 +596,7 @@ class EmailChannelSettings:
 
 @dataclass(frozen=True)
 class WebhookChannelSettings:
+    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("webhook", "alerting.channels.webhook:build")
     enabled: bool = opt(False, "POST each alert as JSON to a URL.")
     url: Secret | None = opt(
         None,
@@ -605,6 +621,7 @@ class WebhookChannelSettings:
 
 @dataclass(frozen=True)
 class SyslogChannelSettings:
+    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("syslog", "alerting.channels.syslog:build")
     enabled: bool = opt(False, "Write alerts to the local syslog (/dev/log).")
     facility: str = opt("daemon", "Syslog facility.", choices=SYSLOG_FACILITIES)
     tag: str = opt("sysops-agent", "Syslog tag (APP-NAME).")
@@ -781,3 +798,27 @@ def schema_keys(
         else:
             out.append(SchemaKey(path, tp, default, f.metadata, in_array))
     return out
+
+
+def channel_plugins(cls: type[Any] = Settings, prefix: str = "") -> tuple[ChannelPlugin, ...]:
+    """The channel table: every section that declares a CHANNEL, in schema order,
+    with the section's dotted path filled in.  Adding a channel is its module,
+    its section here (with its CHANNEL), its test and the regenerated docs."""
+    from dataclasses import fields, is_dataclass, replace
+    from typing import get_type_hints
+
+    table: list[ChannelPlugin] = []
+    hints = get_type_hints(cls)
+    for f in fields(cls):
+        tp = hints[f.name]
+        if not (isinstance(tp, type) and is_dataclass(tp)):
+            continue
+        path = f"{prefix}{f.name}"
+        plugin = tp.__dict__.get("CHANNEL")
+        if isinstance(plugin, ChannelPlugin):
+            table.append(replace(plugin, section=path))
+        table.extend(channel_plugins(tp, path + "."))
+    return tuple(table)
+
+
+CHANNELS: tuple[ChannelPlugin, ...] = channel_plugins()

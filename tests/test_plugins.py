@@ -25,8 +25,13 @@ import alerting.channels
 from agent.assembly import build_analyzers, build_channels, channel_section, summarize
 from agent.collectors import DOMAINS, HELPERS, build_collectors
 from agent.config import ConfigError, parse_config_text
-from agent.settings import AlertingSettings, AnalyzerSettings, CollectorSettings, choices_of
-from alerting.channels.registry import CHANNELS
+from agent.settings import (
+    CHANNELS,
+    AlertingSettings,
+    AnalyzerSettings,
+    CollectorSettings,
+    choices_of,
+)
 from analyzers import registry
 from tests.conftest import REPO
 

@@ -21,8 +21,13 @@ sys.path.insert(0, str(REPO))
 
 from agent.collectors import ALL_METRICS, DOMAINS, interval_of  # noqa: E402
 from agent.secret import Secret  # noqa: E402
-from agent.settings import SchemaKey, Settings, choices_of, schema_keys  # noqa: E402
-from alerting.channels.registry import CHANNELS  # noqa: E402
+from agent.settings import (  # noqa: E402
+    CHANNELS,
+    SchemaKey,
+    Settings,
+    choices_of,
+    schema_keys,
+)
 from analyzers.registry import plugins as analyzer_plugins  # noqa: E402
 
 CONFIG_INTRO = """\

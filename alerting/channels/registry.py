@@ -1,10 +1,12 @@
-"""The table of alert channels: name, settings section, factory, optional dependency.
+"""What a row of the channel table says: name, factory, optional dependency.
 
-Each row is a light declaration and the factory is named as "module:function",
-imported only when that channel is enabled: importing every channel module to
-read a declaration would load the HTTP and SMTP stacks that a console-only
-agent never uses (the embedded default's memory budget is 40 MB, and
-tests/test_footprint.py checks it).  Everything else about a channel lives in
+A channel is declared once, by its settings section (a `CHANNEL` class
+attribute in agent/settings.py); the agent walks the settings schema to make
+the table, so the section's place in the configuration is the channel's
+section.  The factory is named as "module:function" and imported only when
+that channel is enabled: importing every channel module to read a declaration
+would load the HTTP and SMTP stacks that a console-only agent never uses (the
+embedded default's memory budget is 40 MB, and tests/test_footprint.py checks it).  Everything else about a channel lives in
 its module: the `build(section, context)` factory at its end reads its own
 settings section.  The section is typed `Any` here because this package must
 not import `agent` (imports run agent -> analyzers -> alerting); the agent
@@ -39,8 +41,6 @@ class ChannelContext:
 @dataclass(frozen=True)
 class ChannelPlugin:
     name: str
-    # Dotted path of its settings section from the top of the configuration.
-    section: str
     # "module:function" of `build(section, context) -> Channel | None`; None
     # means the section lacks what the channel needs (the validator reports it).
     factory: str
@@ -48,6 +48,9 @@ class ChannelPlugin:
     enabled_keys: tuple[str, ...] = ("enabled",)
     # Top-level modules of an optional extra the channel needs to deliver.
     requires: tuple[str, ...] = ()
+    # Dotted path of its settings section from the top of the configuration;
+    # filled in by the agent from where the section that declares it sits.
+    section: str = ""
 
     def is_enabled(self, section: Any) -> bool:
         return all(bool(getattr(section, key)) for key in self.enabled_keys)
@@ -69,25 +72,3 @@ class ChannelPlugin:
             bool(getattr(section, "send_resolved", True)),
         )
         return factory(section, context)
-
-
-# Build order, which is also the order `--validate` lists them in.
-CHANNELS: tuple[ChannelPlugin, ...] = (
-    ChannelPlugin("console", "alerting.console", "alerting.channels.console:build"),
-    ChannelPlugin("webhook", "alerting.webhook", "alerting.channels.webhook:build"),
-    ChannelPlugin("discord", "alerting.discord", "alerting.channels.discord:build"),
-    ChannelPlugin("slack", "alerting.slack", "alerting.channels.slack:build"),
-    ChannelPlugin("telegram", "alerting.telegram", "alerting.channels.telegram:build"),
-    ChannelPlugin(
-        "email", "alerting.email", "alerting.channels.email:build", requires=("aiosmtplib",)
-    ),
-    # NATS alerts ride on the telemetry section: on when [nats] is and include_alerts is.
-    ChannelPlugin(
-        "nats",
-        "nats",
-        "alerting.channels.nats:build",
-        enabled_keys=("enabled", "include_alerts"),
-        requires=("nats",),
-    ),
-    ChannelPlugin("syslog", "alerting.syslog", "alerting.channels.syslog:build"),
-)
