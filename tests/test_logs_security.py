@@ -361,9 +361,11 @@ def test_a_group_writable_log_is_flagged(tmp_path: Path) -> None:
     tail.poll()
     assert tail.problem == "writable by group 4: its lines may be forged"
     log_file.chmod(0o644)
-    tail.close()
     tail.poll()
     assert tail.problem == ""
+    log_file.chmod(0o646)  # made writable while tailed
+    tail.poll()
+    assert tail.problem == "writable by every user: its lines may be forged"
 
 
 # -- finding 4: log-positions.json in data_dir ---------------------------------------------------

@@ -177,8 +177,9 @@ class FileTail:
         if self._fd is None and not self._open(lines):
             return lines
         assert self._fd is not None  # noqa: S101 - _open succeeded
-        size = os.fstat(self._fd).st_size
-        if size < self._offset:  # truncated in place (copy-truncate)
+        st = os.fstat(self._fd)
+        self._report(writable_by_others(st))  # a chmod after the open counts too
+        if st.st_size < self._offset:  # truncated in place (copy-truncate)
             self.truncations += 1
             self._offset, self._skip = 0, False
         at_end = self._read(self._fd, lines)
