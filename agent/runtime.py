@@ -357,6 +357,7 @@ class Agent:
             reasons += [
                 f"log source {s.name} unavailable" for s in self.logs.sources if not s.available
             ]
+            reasons += [f"log source {s.name}: {s.reason}" for s in self.logs.sources if s.reason]
         if self.privileges is not None:
             reasons += [
                 reason

@@ -443,7 +443,7 @@ class LogAnalyzerSettings:
         default_doc="auto: /var/log/syslog, else /var/log/messages (under agent.rootfs)",
     )
     files: tuple[str, ...] = opt(
-        (), "More log files tailed like the syslog file (custom patterns apply)."
+        (), "More log files tailed like the syslog file (custom patterns only, never kernel ones)."
     )
     journalctl_path: str = opt("journalctl", "The journalctl program the journald source runs.")
     gpu_xid_monitoring: bool = opt(True, "Alert on NVIDIA Xid errors in the kernel log.")
@@ -452,6 +452,13 @@ class LogAnalyzerSettings:
         120.0,
         "Repeats of one log alert within this window are counted and sent as one follow-up.",
         gt=0,
+    )
+    flood_limit: int = opt(
+        20,
+        "Flood control: at most this many alerts of one log pattern go out within aggregate_secs; "
+        "the rest are counted in one summary (a higher severity always goes out).",
+        ge=1,
+        le=10_000,
     )
     max_line_bytes: int = opt(8192, "Longer log lines are cut.", ge=256, le=1_048_576)
     poll_interval_secs: float = opt(

@@ -9,7 +9,14 @@ Kernel patterns apply only to kernel messages; custom ones to every line.
 One line gives at most one alert: the most specific entry wins.  The
 fingerprint is the pattern plus the labels it extracts (so an OOM kill does not
 hide a filesystem error).  The first occurrence goes out at once; repeats
-within `aggregate_secs` are counted and reported in one follow-up.
+within `aggregate_secs` are counted and reported in one follow-up.  Flood
+control bounds the rest: per pattern, at most `flood_limit` alerts a window,
+then one "N more" summary (see `LogAlerter`).
+
+Trust by source: a `LogLine` is `kernel` only when its source vouches for it
+(/dev/kmsg facility 0, journald `_TRANSPORT=kernel`, a syslog file's `kernel:`
+tag only when no kernel source is available).  Anyone can write "kernel:
+NVRM: Xid 79" into a log file; only the kernel can put it there.
 """
 
 from __future__ import annotations
@@ -17,8 +24,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from alerting.alert import Alert, Severity, Status
+from alerting.alert import Alert, Severity, Status, fingerprint
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 # NVIDIA Xid codes (from NVIDIA's Xid catalogue) whose severity is not the default warn.
 XID_SEVERITY: Mapping[int, Severity] = {
@@ -42,7 +53,7 @@ class LogLine:
     """One log message, whichever source it came from."""
 
     text: str
-    kernel: bool  # printed by the kernel (kmsg, journald kernel transport, syslog tag "kernel")
+    kernel: bool  # printed by the kernel, as far as the source can vouch (see the module doc)
     source: str = ""
     timestamp: float = 0.0
 
@@ -118,9 +129,9 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("hard_lockup", "hang", Severity.CRITICAL, r"Watchdog detected hard LOCKUP on cpu (?P<cpu>\d+)", ("hard LOCKUP",), specificity=2),
     _p("rcu_stall", "hang", Severity.CRITICAL, r"rcu: INFO: rcu_\w+ (?:self-)?detected stalls?", ("detected stall",), specificity=2),
     # -- network links: down fires, up on the same interface resolves it
-    _p("link_down", "network", Severity.WARN, rf"{_IFACE}:? (?:NIC [Ll]ink is [Dd]own|[Ll]ink (?:is )?down\b|carrier lost)",
+    _p("link_down", "network", Severity.WARN, rf"{_IFACE}:? (?:NIC [Ll]ink is [Dd]own|[Ll]ink (?:is )?[Dd]own\b|carrier lost)",
        ("Link is Down", "ink down", "ink is down", "carrier lost"), specificity=1, stateful=True),
-    _p("link_up", "network", Severity.INFO, rf"{_IFACE}:? (?:NIC [Ll]ink is [Uu]p|[Ll]ink (?:is )?up\b)",
+    _p("link_up", "network", Severity.INFO, rf"{_IFACE}:? (?:NIC [Ll]ink is [Uu]p|[Ll]ink (?:is )?[Uu]p\b)",
        ("Link is Up", "ink up", "ink is up"), specificity=1, resolves="link_down"),
     # -- PCIe AER
     _p("pcie_aer_uncorrected", "pcie", Severity.CRITICAL, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Uncorrected \((?:Fatal|Non-Fatal)\) error",
@@ -213,16 +224,51 @@ class _Seen:
 
 
 @dataclass
+class _Flood:
+    """One pattern's alerts in the current flood window."""
+
+    start: float
+    sent: int = 0
+    suppressed: int = 0
+    top: Severity = Severity.INFO  # the highest severity sent in this window
+    last_line: str = ""
+    first: Alert | None = None  # the template of the "N more" summary
+
+
+# Bounds on the per-identity tables, so a storm of distinct names (100,000
+# interfaces "going down") cannot grow them: the oldest entry is evicted, in O(1)
+# (dicts keep insertion order).  Flood control keeps them far below this anyway.
+MAX_OPEN = 1024
+MAX_SEEN = 4096
+FLOOD_LIMIT = 20
+
+
+@dataclass
 class LogAlerter:
-    """Turns matched lines into alerts: one per fingerprint at once, repeats summed up later."""
+    """Turns matched lines into alerts: one per fingerprint at once, repeats summed up later.
+
+    Flood control: at most `flood_limit` alerts of one pattern go out within
+    `aggregate_secs`; the rest are counted and summed up in one "N more ..."
+    alert when the window ends.  It is per pattern, so a storm of one pattern
+    never hides another, and a line of a higher severity than any sent in the
+    window always goes out (an Xid 79 after a flood of Xid 13).  Every step is
+    O(1) per line.
+    """
 
     matcher: LogMatcher
     aggregate_secs: float = 120.0
     max_context_chars: int = 1000
+    flood_limit: int = FLOOD_LIMIT
+    max_open: int = MAX_OPEN
+    max_seen: int = MAX_SEEN
     _seen: dict[str, _Seen] = field(default_factory=dict)
-    _open: dict[str, Alert] = field(default_factory=dict)  # firing stateful alerts (link down)
+    # Firing stateful alerts (link down), by (metric, identity), so a link up finds its own in O(1).
+    _open: dict[tuple[str, tuple[tuple[str, str], ...]], Alert] = field(default_factory=dict)
+    _flood: dict[str, _Flood] = field(default_factory=dict)
     matched: int = 0
     lines: int = 0
+    suppressed: int = 0
+    evicted: int = 0
 
     def process(self, line: LogLine, now: float) -> list[Alert]:
         self.lines += 1
@@ -237,9 +283,30 @@ class LogAlerter:
         text = line.text[: self.max_context_chars]
         if pattern.resolves is not None:
             return self._resolve(pattern.resolves, identity, line, now)
+        metric = f"log_{pattern.name}"
+        key = (metric, identity)
+        if pattern.stateful and key in self._open:
+            return []
+        fp = fingerprint("log", metric, identity)
+        seen = self._seen.get(fp)
+        if seen is not None and now - seen.first < self.aggregate_secs:
+            seen.count += 1
+            seen.last_line = text
+            return []
+        out: list[Alert] = []
+        flood = self._flood.get(pattern.name)
+        if flood is None or now - flood.start >= self.aggregate_secs:
+            if flood is not None:
+                out += self._summary(flood, now)
+            flood = self._flood[pattern.name] = _Flood(now)
+        if flood.sent >= self.flood_limit and found.severity <= flood.top:
+            flood.suppressed += 1
+            flood.last_line = text
+            self.suppressed += 1
+            return out
         alert = Alert(
             analyzer="log",
-            metric=f"log_{pattern.name}",
+            metric=metric,
             labels=identity,
             status=Status.FIRING,
             severity=found.severity,
@@ -250,40 +317,76 @@ class LogAlerter:
             context={"line": text, "category": pattern.category, "source": line.source,
                      "event": not pattern.stateful, **{k: v for k, v in found.labels if (k, v) not in identity}},
         )  # fmt: skip
-        fp = alert.fingerprint
+        flood.sent += 1
+        flood.top = max(flood.top, found.severity)
+        if flood.first is None:
+            flood.first = alert
         if pattern.stateful:
-            if fp in self._open:
-                return []
-            self._open[fp] = alert
-            return [alert]
-        seen = self._seen.get(fp)
-        if seen is not None and now - seen.first < self.aggregate_secs:
-            seen.count += 1
-            seen.last_line = text
-            return []
-        self._seen[fp] = _Seen(now, alert=alert)
-        return [alert]
+            self._bounded_put(self._open, key, alert, self.max_open)
+        else:
+            self._seen.pop(fp, None)  # re-inserted at the end: the eviction order is by age
+            self._bounded_put(self._seen, fp, _Seen(now, alert=alert), self.max_seen)
+        out.append(alert)
+        return out
+
+    def _bounded_put(self, table: dict[_K, _V], key: _K, value: _V, limit: int) -> None:
+        while len(table) >= limit:
+            del table[next(iter(table))]  # the oldest
+            self.evicted += 1
+        table[key] = value
 
     def _resolve(
         self, name: str, identity: tuple[tuple[str, str], ...], line: LogLine, now: float
     ) -> list[Alert]:
-        fp_alert = next(
-            (a for a in self._open.values() if a.metric == f"log_{name}" and a.labels == identity),
-            None,
-        )
+        fp_alert = self._open.pop((f"log_{name}", identity), None)
         if fp_alert is None:
             return []
-        del self._open[fp_alert.fingerprint]
         who = ", ".join(v for _, v in identity)
         return [Alert("log", fp_alert.metric, identity, Status.RESOLVED, fp_alert.severity, 0.0, None,
                       f"{who}: link is up again", now, context={"line": line.text[: self.max_context_chars]})]  # fmt: skip
 
+    def _summary(self, flood: _Flood, now: float) -> list[Alert]:
+        """The "N more ..." alert for a flood window that suppressed lines."""
+        first = flood.first
+        if not flood.suppressed or first is None:
+            return []
+        minutes = max(1, round((now - flood.start) / 60))
+        name = first.metric.removeprefix("log_").replace("_", " ")
+        return [
+            Alert(
+                analyzer="log",
+                metric=first.metric,
+                labels=(("flood", name),),
+                status=Status.FIRING,
+                severity=flood.top,
+                value=float(flood.suppressed),
+                threshold=None,
+                message=(
+                    f"{flood.suppressed:,} more {name} alerts in {minutes} min were not sent one by one "
+                    f"(flood control: {self.flood_limit} per {self.aggregate_secs:g} s); "
+                    f"last: {flood.last_line[:300]}"
+                ),
+                timestamp=now,
+                context={
+                    **first.context,
+                    "line": flood.last_line,
+                    "event": True,
+                    "occurrences": flood.suppressed,
+                    "flood": True,
+                },
+            )
+        ]
+
     def flush(self, now: float) -> list[Alert]:
-        """Follow-ups for fingerprints whose aggregation window ended with repeats."""
+        """Follow-ups for fingerprints whose aggregation window ended with repeats, and flood summaries."""
         out = []
+        for name, flood in list(self._flood.items()):
+            if now - flood.start >= self.aggregate_secs:
+                del self._flood[name]
+                out += self._summary(flood, now)
         for fp, seen in list(self._seen.items()):
             if now - seen.first < self.aggregate_secs:
-                continue
+                break  # in insertion order, so the rest are younger
             del self._seen[fp]
             if seen.count and seen.alert is not None:
                 total = seen.count + 1

@@ -10,21 +10,29 @@
    every match, by category and pattern, with the line, to check each one.
    Linux and Thunderbird are syslog files (kernel lines by their tag); BGL
    and HPC have their own formats, so their lines are offered as kernel text.
+3. A storm, as a hostile log writer makes one: 100,000 distinct
+   ``kernel: e1000e: eNNNNNN NIC Link is Down`` lines appended at once to a
+   tailed file, read as the syslog source reads it (bounded slices) and fed to
+   the alerter: wall time, lines/s, the longest slice (how long the event loop
+   waits for its turn), alerts out, and the peak of Python allocations.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
+import tracemalloc
 from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.logs.syslogfile import parse_syslog_line
+from agent.logs.positions import Positions
+from agent.logs.syslogfile import SyslogSource, parse_syslog_line
 from alerting.alert import Severity
-from analyzers.logpatterns import LogLine, LogMatcher, build_patterns
+from analyzers.logpatterns import LogAlerter, LogLine, LogMatcher, build_patterns
 
 REPO = Path(__file__).resolve().parent.parent
 CUSTOM = [
@@ -61,7 +69,7 @@ def loghub(matcher: LogMatcher, root: Path) -> None:
             if syslog:
                 # Thunderbird lines start with an alert label, a timestamp and a node name before the syslog part.
                 text = raw.split(" ", 4)[-1] if name.startswith("Thunderbird") else raw
-                line = parse_syslog_line(text)
+                line = parse_syslog_line(text, kernel_trusted=True)
             else:
                 line = LogLine(raw, kernel=True)
             found = matcher.match(line)
@@ -77,6 +85,56 @@ def loghub(matcher: LogMatcher, root: Path) -> None:
             print(f"         {example}")
 
 
+def storm(matcher: LogMatcher, lines: int = 100_000) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "syslog"
+        path.write_text("")
+        source = SyslogSource([path], Positions(Path(tmp) / "pos.json"), kernel_paths=[path])
+        alerter = LogAlerter(matcher)
+        alerts = 0
+
+        def emit(line: LogLine) -> None:
+            nonlocal alerts
+            alerts += len(alerter.process(line, time.time()))
+
+        source.poll(emit)  # at the end of the empty file, as a running agent is
+        with path.open("w") as f:
+            for i in range(lines):
+                f.write(f"Nov 21 10:00:00 h kernel: e1000e: e{i:06d} NIC Link is Down\n")
+        size = path.stat().st_size
+        for traced in (False, True):
+            if traced:  # a second pass, to weigh it: tracemalloc slows everything down
+                source = SyslogSource(
+                    [path], Positions(Path(tmp) / "pos2.json"), kernel_paths=[path]
+                )
+                source.poll(emit)
+                source.tails[0]._offset = 0
+                tracemalloc.start()
+            slices, worst = 0, 0.0
+            started = time.perf_counter()
+            more = True
+            while more:
+                t0 = time.perf_counter()
+                more = source.poll(emit)
+                worst = max(worst, time.perf_counter() - t0)
+                slices += 1
+            elapsed = time.perf_counter() - started
+            if traced:
+                peak = tracemalloc.get_traced_memory()[1]
+                tracemalloc.stop()
+                print(f"  peak Python allocations while reading it: {peak / 1e6:.2f} MB")
+            else:
+                print(
+                    f"storm: {lines:,} distinct link-down lines ({size / 1e6:.1f} MB) in one burst:"
+                )
+                print(
+                    f"  {elapsed:.2f} s, {lines / elapsed:,.0f} lines/s, {slices} slices, "
+                    f"longest slice {worst * 1000:.0f} ms (the event loop's longest wait)"
+                )
+                print(f"  alerts out: {alerts} ({alerter.suppressed:,} counted into the flood summary), "
+                      f"link-down table: {len(alerter._open)}")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -88,6 +146,8 @@ def main() -> int:
     print(f"  kernel lines:     {throughput(matcher, True):>12,.0f} lines/s   (goal >= 100,000)")
     print(f"  non-kernel lines: {throughput(matcher, False):>12,.0f} lines/s")
     loghub(matcher, args.logs)
+    print()
+    storm(LogMatcher(build_patterns()))
     return 0
 
 

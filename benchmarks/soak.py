@@ -112,8 +112,8 @@ leak_min_observation_hours = 0.02
 anomaly_record_hours = 0.24  # 24 h, compressed like the rest (the store keeps this long)
 
 [log_analyzer]
-sources = []
-files = ["{work / "kern.log"}"]
+sources = ["syslog"]  # as the system syslog file with no kernel source: its kernel: lines count
+syslog_path = "{work / "kern.log"}"
 aggregate_secs = 2
 
 [alerting]

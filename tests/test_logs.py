@@ -65,6 +65,10 @@ POSITIVE = [
     ("e1000e 0000:00:19.0 eth0: NIC Link is Down", "link_down", Severity.WARN, {"interface": "eth0"}),
     ("igb 0000:01:00.0 eno1: igb: eno1 NIC Link is Down", "link_down", Severity.WARN, {"interface": "eno1"}),
     ("mlx5_core 0000:5e:00.0 ens1f0: Link down", "link_down", Severity.WARN, {"interface": "ens1f0"}),
+    # phylib (drivers/net/phy/phy.c, phy_print_status) prints through netdev_info: "<driver> <bus id> <ifname>: Link is Down".
+    ("r8169 0000:03:00.0 enp3s0: Link is Down", "link_down", Severity.WARN, {"interface": "enp3s0"}),
+    ("enp3s0: Link is Down", "link_down", Severity.WARN, {"interface": "enp3s0"}),
+    ("r8169 0000:03:00.0 enp3s0: Link is Up - 1Gbps/Full - flow control rx/tx", "link_up", Severity.INFO, {"interface": "enp3s0"}),
     ("e1000e 0000:00:19.0 eth0: NIC Link is Up 1000 Mbps Full Duplex, Flow Control: Rx/Tx", "link_up", Severity.INFO, {"interface": "eth0"}),
     ("pcieport 0000:00:1c.0: AER: Corrected error received: 0000:00:1c.0", "pcie_aer_corrected", Severity.WARN, {"pci": "0000:00:1c.0"}),
     ("pcieport 0000:00:03.0: AER: Uncorrected (Fatal) error received: 0000:02:00.0", "pcie_aer_uncorrected", Severity.CRITICAL, {"pci": "0000:00:03.0"}),
@@ -90,6 +94,9 @@ NEGATIVE = [
     ("NVRM: loading NVIDIA UNIX x86_64 Kernel Module  535.129.03", True),
     ("task java:1234 is running fine", True),
     ("eth0: renamed from veth1234", True),
+    ("enp3s0: Link is Downshifted to 100Mbps", True),  # not "Down" as a word
+    ("usb 1-1: Link is Down", True),  # no interface name before it
+    ("NetworkManager[812]: <info>  [1700000000.1] device (enp3s0): Link is Down", False),
     ("systemd[1]: Started Daily Cleanup of Temporary Directories.", True),
 ]
 
@@ -204,8 +211,10 @@ def test_link_down_resolves_on_link_up_of_the_same_interface() -> None:
     ],
 )
 def test_syslog_line_forms(raw: str, kernel: bool, message: str) -> None:
-    line = parse_syslog_line(raw)
+    line = parse_syslog_line(raw, kernel_trusted=True)
     assert (line.kernel, line.text) == (kernel, message)
+    untrusted = parse_syslog_line(raw)  # an application log, or kmsg/journald present
+    assert (untrusted.kernel, untrusted.text) == (False, message)
 
 
 def _lines(n0: int, n1: int) -> str:
@@ -412,7 +421,7 @@ def test_kmsg_live_read_and_restart_without_repeats(tmp_path: Path) -> None:
 def test_syslog_source_feeds_parsed_lines(tmp_path: Path) -> None:
     log_file = tmp_path / "messages"
     log_file.write_text("")
-    source = SyslogSource([log_file], Positions(tmp_path / "p.json"))
+    source = SyslogSource([log_file], Positions(tmp_path / "p.json"), kernel_paths=[log_file])
     got: list[LogLine] = []
     source.poll(got.append)
     log_file.write_text("Nov 21 10:00:00 h kernel: [1.0] EXT4-fs error (device sda1): x\n")

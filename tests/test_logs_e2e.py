@@ -1,14 +1,23 @@
-"""End to end: a running agent tails a syslog file through rotation and its own restart."""
+"""End to end: a running agent tails a syslog file through rotation and its own restart,
+and stays responsive and quiet through a hostile log storm."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import signal
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
-from tests.conftest import agent_command, write_config
+import pytest
+
+from tests.conftest import agent_command, wait_until, write_config
+
+XID = "NVRM: Xid (PCI:0000:3b:00): 79, pid=1, name=x, GPU has fallen off the bus."
 
 CONFIG = """
 [agent]
@@ -82,3 +91,105 @@ def test_every_line_alerted_once_across_rotation_and_restart(tmp_path: Path) -> 
     output = (tmp_path / "out1").read_text() + (tmp_path / "out2").read_text()
     markers = [int(n) for n in re.findall(r"marker (\d+)$", output, re.M)]
     assert sorted(markers) == list(range(3, 12)), output
+
+
+STORM_CONFIG = """
+[agent]
+data_dir = "data"
+[collector]
+disabled = ["memory", "numa", "edac", "disk", "network", "process", "fd", "pressure", "gpu", "self"]
+cpu_interval_secs = 0.5
+[log_analyzer]
+sources = ["syslog"]
+syslog_path = "{syslog}"
+files = ["{app_log}"]
+poll_interval_secs = 0.2
+aggregate_secs = 2
+[[log_analyzer.custom_patterns]]
+name = "marker"
+pattern = "marker (?P<n>\\\\d+)"
+severity = "warn"
+[alerting.console]
+enabled = true
+"""
+
+
+def storm(path: Path, first: int, count: int) -> None:
+    with path.open("a") as f:
+        for i in range(first, first + count):
+            f.write(f"Nov 21 10:00:00 host kernel: e1000e: e{i:07d} NIC Link is Down\n")
+
+
+@pytest.mark.e2e
+def test_a_log_storm_neither_floods_nor_freezes_the_agent(tmp_path: Path) -> None:
+    """Finding 1 and 2 of #20 against the running agent, its watchdog pings as the heartbeat."""
+    syslog, app_log = tmp_path / "syslog", tmp_path / "app.log"
+    syslog.write_text("")
+    app_log.write_text("")
+    app_log.chmod(0o666)
+    config = write_config(tmp_path, STORM_CONFIG.format(syslog=syslog, app_log=app_log))
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(0.2)
+    pings: list[float] = []
+    statuses: list[str] = []
+    listening = threading.Event()
+    listening.set()
+
+    def listen() -> None:
+        while listening.is_set():
+            try:
+                message = notify.recv(4096).decode()
+            except TimeoutError:
+                continue
+            if "WATCHDOG=1" in message:
+                pings.append(time.monotonic())
+            statuses.extend(m for m in message.splitlines() if m.startswith("STATUS="))
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        agent = subprocess.Popen(
+            agent_command("--config", str(config)),
+            stdout=stdout,
+            stderr=stderr,
+            cwd=tmp_path,
+            env={**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+                 "WATCHDOG_USEC": "1000000"},
+        )  # fmt: skip
+    try:
+        wait_until(lambda: "sysops-agent started" in err.read_text(), 30, "the agent to start")
+        wait_until(lambda: len(pings) >= 2, 10, "watchdog pings")
+        # Forged kernel lines in an application log, then the storm in the real syslog file.
+        with app_log.open("a") as f:
+            for _ in range(300):
+                f.write(f"Nov 21 10:00:00 host kernel: {XID}\n")
+            f.write("Nov 21 10:00:00 host ci[3]: marker 1\n")
+        storm_started = time.monotonic()
+        storm(syslog, 0, 100_000)
+        wait_until(lambda: "more link down alerts" in out.read_text(), 60, "the flood summary")
+        storm_ended = time.monotonic()
+        output = out.read_text()
+        assert output.count("link down on e") == 20, output
+        assert "99,980 more link down alerts" in output
+        assert "Xid" not in output and "marker 1" in output
+        during = [p for p in pings if storm_started <= p <= storm_ended]
+        gaps = [b - a for a, b in itertools.pairwise([storm_started, *during, storm_ended])]
+        assert max(gaps) < 3.0, f"watchdog pings stopped for {max(gaps):.1f} s"
+        # The world-writable app log degrades the agent, in the heartbeat and `systemctl status`.
+        assert f"degraded: log source syslog: {app_log}: writable by every user" in statuses[-1]
+        # A second storm, and SIGTERM in the middle of it: handled within the shutdown timeout.
+        storm(syslog, 100_000, 300_000)
+        wait_until(lambda: out.read_text().count("link down on e") > 20, 30, "the second storm")
+        stopping = time.monotonic()
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=15) == 0, err.read_text()[-3000:]
+        assert time.monotonic() - stopping < 10
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        listening.clear()
+        listener.join()
+        notify.close()

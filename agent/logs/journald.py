@@ -21,6 +21,9 @@ from analyzers.logpatterns import LogLine
 log = logging.getLogger(__name__)
 
 RESTART_MAX_SECS = 60.0
+# Entries handled before the event loop gets a turn: readline() returns without
+# suspending while the pipe buffer holds lines, so a storm would never yield.
+BATCH = 2000
 
 
 def journal_message(entry: dict[str, Any]) -> str | None:
@@ -64,6 +67,7 @@ class JournaldSource:
         self.unparsable = 0
         self.restarts = 0
         self.available = True
+        self.reason = ""
 
     def argv(self) -> list[str]:
         cursor = self.positions.get("journald_cursor")
@@ -99,7 +103,11 @@ class JournaldSource:
         self, process: asyncio.subprocess.Process, emit: Callable[[LogLine], None]
     ) -> None:
         assert process.stdout is not None  # noqa: S101 - stdout=PIPE above
+        handled = 0
         while True:
+            handled += 1
+            if handled % BATCH == 0:
+                await asyncio.sleep(0)
             try:
                 raw = await process.stdout.readline()
             except ValueError:  # a line over the limit: skip it

@@ -26,6 +26,9 @@ from analyzers.logpatterns import LogLine
 log = logging.getLogger(__name__)
 
 READ_SIZE = 16384  # a record is at most ~8 KiB; a smaller buffer gives EINVAL
+# Records handled before the event loop gets a turn (a storm of printks must not
+# starve heartbeats or SIGTERM).
+BATCH = 2000
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,11 @@ class KmsgSource:
         self.lost = 0
         self.unparsable = 0
         self.available = True
+        self.reason = ""
 
     async def run(self, emit: Callable[[LogLine], None]) -> None:
         try:
-            fd = os.open(self.device, os.O_RDONLY | os.O_NONBLOCK)
+            fd = os.open(self.device, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except PermissionError:
             self.available = False
             log.warning(
@@ -100,7 +104,10 @@ class KmsgSource:
         saved = self.positions.get("kmsg") or {}
         last_seq = saved.get("seq") if saved.get("boot_id") == current_boot else None
         if not saved:  # first start: learn where the log ends, replay nothing
-            last_seq = self._drain(fd, None, None)
+            more = True
+            while more:
+                last_seq, more = self._drain(fd, None, None)
+                await asyncio.sleep(0)
         elif last_seq is None:
             log.info("new boot since the last run: reading the kernel log of this boot")
         loop = asyncio.get_running_loop()
@@ -108,9 +115,12 @@ class KmsgSource:
         loop.add_reader(fd, readable.set)
         try:
             while True:
-                last_seq = self._drain(fd, last_seq, emit)
+                last_seq, more = self._drain(fd, last_seq, emit)
                 self.positions.set("kmsg", {"boot_id": current_boot, "seq": last_seq})
                 self.positions.save()  # after the alerts of these records are in the outbox
+                if more:  # a turn for the rest of the agent, then on with the backlog
+                    await asyncio.sleep(0)
+                    continue
                 readable.clear()
                 await readable.wait()
         finally:
@@ -118,12 +128,13 @@ class KmsgSource:
 
     def _drain(
         self, fd: int, last_seq: int | None, emit: Callable[[LogLine], None] | None
-    ) -> int | None:
-        while True:
+    ) -> tuple[int | None, bool]:
+        """Read up to BATCH records: (last sequence number, whether more may be waiting)."""
+        for _ in range(BATCH):
             try:
                 data = os.read(fd, READ_SIZE)
             except BlockingIOError:
-                return last_seq
+                return last_seq, False
             except OSError as exc:
                 if (
                     exc.errno == errno.EPIPE
@@ -146,3 +157,4 @@ class KmsgSource:
                         record.text[: self.max_line], kernel=record.facility == 0, source="kmsg"
                     )
                 )
+        return last_seq, True

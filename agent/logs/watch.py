@@ -1,9 +1,16 @@
-"""Wires the log sources to the pattern matcher and the router."""
+"""Wires the log sources to the pattern matcher and the router.
+
+It also decides which file may vouch for kernel messages (`kernel_trust`):
+only the system syslog file, and only when neither /dev/kmsg nor journald is
+there to give the kernel's messages first hand.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,10 +25,15 @@ from analyzers.logpatterns import LogAlerter, LogLine, LogMatcher, build_pattern
 
 log = logging.getLogger(__name__)
 
+KMSG = Path("/dev/kmsg")
+
 
 class LogSource(Protocol):
     name: str
     available: bool
+
+    @property
+    def reason(self) -> str: ...  # what is wrong, for the heartbeat ("" if nothing)
 
     async def run(self, emit: Callable[[LogLine], None]) -> None: ...
 
@@ -37,7 +49,33 @@ def build_alerter(settings: Settings) -> LogAlerter:
         for i, p in enumerate(la.custom_patterns)
     ]
     patterns = build_patterns(gpu_xid=la.gpu_xid_monitoring, segfaults=la.segfaults, custom=custom)
-    return LogAlerter(LogMatcher(patterns), aggregate_secs=la.aggregate_secs)
+    return LogAlerter(
+        LogMatcher(patterns), aggregate_secs=la.aggregate_secs, flood_limit=la.flood_limit
+    )
+
+
+def kernel_trust(settings: Settings, kmsg: Path = KMSG) -> tuple[bool, str]:
+    """Whether the syslog file's ``kernel:`` lines count as the kernel's, and why.
+
+    Anyone may write a ``kernel:`` line to syslog (``logger -t kernel``), so the
+    tag is believed only when there is no better source: /dev/kmsg readable by
+    us, or journald (whose `_TRANSPORT` field the sender cannot set).
+    """
+    sources = set(settings.log_analyzer.sources)
+    if {"dmesg", "kmsg"} & sources:
+        try:
+            os.close(os.open(kmsg, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+            return False, f"the kernel log is read from {kmsg}"
+        except OSError as exc:
+            kmsg_why = f"{kmsg} is not readable ({exc.strerror})"
+    else:
+        kmsg_why = "the dmesg source is not configured"
+    if "journald" in sources:
+        journalctl = settings.log_analyzer.journalctl_path
+        if shutil.which(journalctl):
+            return False, "the kernel log is read from journald"
+        return True, f"{kmsg_why} and {journalctl} is not found"
+    return True, f"{kmsg_why} and the journald source is not configured"
 
 
 def build_sources(settings: Settings, positions: Positions) -> list[LogSource]:
@@ -50,17 +88,32 @@ def build_sources(settings: Settings, positions: Positions) -> list[LogSource]:
         from agent.logs.journald import JournaldSource  # a subprocess pipe, only when asked for
 
         sources.append(JournaldSource(positions, la.journalctl_path, la.max_line_bytes))
+    # Application logs never vouch for the kernel, whatever their lines say.
     paths = [Path(f) for f in la.files]
+    kernel_paths: list[Path] = []
     if "syslog" in la.sources:
         main = Path(la.syslog_path) if la.syslog_path else default_syslog_path(rootfs)
         if main is not None:
             paths.insert(0, main)
+            trusted, why = kernel_trust(settings)
+            if trusted:
+                kernel_paths.append(main)
+                log.info("kernel patterns apply to the kernel: lines of %s: %s", main, why)
+            else:
+                log.info(
+                    "the kernel: lines of %s are not taken as the kernel's: %s (anyone may log "
+                    "with that tag)",
+                    main,
+                    why,
+                )
         else:
             log.warning(
                 "no syslog file (/var/log/syslog or /var/log/messages): the syslog source is off"
             )
     if paths:
-        sources.append(SyslogSource(paths, positions, la.poll_interval_secs, la.max_line_bytes))
+        sources.append(
+            SyslogSource(paths, positions, la.poll_interval_secs, la.max_line_bytes, kernel_paths)
+        )
     return sources
 
 
