@@ -22,7 +22,10 @@ from alerting.outbox import MemoryOutbox, SqliteOutbox
 from tests.conftest import REPO, write_config
 
 HEAVY = (
-    "httpx",
+    "httpx",  # the web channels' HTTP stack, with what it loads at the first request
+    "httpcore",
+    "h11",
+    "anyio",
     "sqlite3",
     "aiosqlite",
     "tomlkit",

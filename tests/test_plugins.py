@@ -36,7 +36,7 @@ from analyzers import registry
 from tests.conftest import REPO
 
 # Shared code in alerting/channels, not a channel.
-CHANNEL_HELPERS = {"base", "http", "http11", "tls", "registry"}
+CHANNEL_HELPERS = {"base", "http", "tls", "registry"}
 
 
 def _metadata(cls: type[Any], name: str) -> Any:

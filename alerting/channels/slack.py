@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerting.alert import Alert, Severity, Status
-from alerting.channels.http import HttpPoster
-from alerting.channels.http11 import HttpResponse
+from alerting.channels.http import HttpPoster, HttpResponse
 from alerting.channels.registry import ChannelContext
 from alerting.format import EMOJI, facts, log_line, slack_text, title, truncate
 

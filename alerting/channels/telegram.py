@@ -15,8 +15,7 @@ from typing import Any
 
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import DeliveryError
-from alerting.channels.http import HttpPoster
-from alerting.channels.http11 import HttpResponse
+from alerting.channels.http import HttpPoster, HttpResponse
 from alerting.channels.registry import ChannelContext
 from alerting.format import EMOJI, facts, html_text, log_line, title
 

@@ -6,8 +6,9 @@ OpenSSL loads only the CAs a handshake asks for; a whole bundle (certifi's, or
 the system one as a single file) is ~1.4 MB of parsed certificates held for good.
 SSL_CERT_FILE / SSL_CERT_DIR, when set, win as usual; without a hashed
 directory the system bundle file is read whole; certifi's bundle is the
-fallback for a host with no store at all (a bare container).  Made on the first
-TLS connection, so a host that never alerts never pays for it.
+fallback for a host with no store at all (a bare container).  Made when a web
+channel sends its first request (httpx takes its context when the client is
+made) or email its first message, so a host that never alerts never pays for it.
 """
 
 from __future__ import annotations
