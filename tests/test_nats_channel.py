@@ -57,8 +57,8 @@ def nats_url(tmp_path: Path) -> Iterator[str]:
         server.wait(timeout=10)
 
 
-ALERT = Alert("threshold", "gpu_temperature_celsius", (("gpu", "0"),), Status.FIRING, Severity.CRITICAL, 91.0, 85.0,
-              "GPU 0 is hot", 1_700_000_000.0, hostname="gpu-01.example.com", context={"line": "x"})  # fmt: skip
+ALERT = Alert(analyzer="threshold", metric="gpu_temperature_celsius", labels=(("gpu", "0"),), status=Status.FIRING, severity=Severity.CRITICAL, value=91.0, threshold=85.0,
+              message="GPU 0 is hot", timestamp=1_700_000_000.0, hostname="gpu-01.example.com", context={"line": "x"})  # fmt: skip
 
 
 def test_subject_tokens() -> None:
