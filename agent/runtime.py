@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from agent.exporter import Exporter
     from agent.history import History
     from agent.telemetry import Telemetry
+    from alerting.channels.base import Channel
+    from alerting.channels.nats import NatsConnection
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.outbox import MemoryOutbox
@@ -143,7 +145,12 @@ class Agent:
         self.log_level_override = log_level_override
         self.store = build_store(self.settings)
         Path(self.settings.agent.data_dir).mkdir(mode=0o750, parents=True, exist_ok=True)
-        channels = build_channels(self.settings)
+        self.nats: NatsConnection | None = None
+        if self.settings.nats.enabled:  # one connection for telemetry and the alert channel
+            from agent.telemetry import nats_connection
+
+            self.nats = nats_connection(self.settings)
+        channels = self._share_nats(build_channels(self.settings))
         self.outbox = open_outbox(self.settings, channels)
         self.analyzers = build_analyzers(self.settings)
         self.router = Router(
@@ -231,10 +238,22 @@ class Agent:
             task.cancel()
         timeout = self.settings.agent.shutdown_timeout_secs
         await self._drain_and_stop(self.router.workers, timeout)
+        if self.nats is not None:  # after the channel's last publish
+            await self.nats.close()
         if self.settings.agent.pid_file:
             with contextlib.suppress(OSError):
                 Path(self.settings.agent.pid_file).unlink()
         log.info("stopped")
+
+    def _share_nats(self, channels: list[Channel]) -> list[Channel]:
+        """The NATS alert channel publishes on the agent's connection, not on one of its own."""
+        if self.nats is not None:
+            from alerting.channels.nats import NatsChannel
+
+            for channel in channels:
+                if isinstance(channel, NatsChannel):
+                    channel.share(self.nats)
+        return channels
 
     @staticmethod
     async def _drain_and_stop(workers: list[ChannelWorker], timeout: float) -> None:
@@ -285,7 +304,9 @@ class Agent:
         from agent.telemetry import Telemetry
 
         settings = self.settings
-        self.telemetry = Telemetry(settings, lambda: collect_inventory(settings), self.health)
+        self.telemetry = Telemetry(
+            settings, lambda: collect_inventory(settings), self.health, connection=self.nats
+        )
         self.supervisor.spawn("telemetry", self.telemetry.run)
 
     def _start_history(self) -> None:
@@ -568,7 +589,7 @@ class Agent:
             for analyzer in self.analyzers:
                 if isinstance(analyzer, ThresholdAnalyzer):
                     analyzer.reconfigure(threshold_rules(new))
-            channels = build_channels(new)
+            channels = self._share_nats(build_channels(new))
             if isinstance(self.outbox, MemoryOutbox) and needs_durable_outbox(new, channels):
                 self.outbox = open_outbox(new, channels)  # a remote channel was added
             workers = build_workers(new, channels, self.outbox)
