@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import agent_command, write_config
+from tests.conftest import agent_command, wait_until, write_config
 from tests.test_nats_channel import free_port, nats_server_binary
 
 TOKEN = "s3cr3t-nats-token"
@@ -472,7 +472,7 @@ def test_telemetry_and_alerts_share_one_connection(tmp_path: Path) -> None:
             document: dict[str, Any] = json.load(reply)
         return document
 
-    async def scenario() -> dict[str, Any]:
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
         import nats
 
         client = await nats.connect(f"nats://127.0.0.1:{port}", token=TOKEN, name="test")
@@ -489,18 +489,33 @@ def test_telemetry_and_alerts_share_one_connection(tmp_path: Path) -> None:
         agent = subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path,
                                  env={**os.environ, "NATS_TOKEN": TOKEN},
                                  stdout=subprocess.DEVNULL, stderr=(tmp_path / "err").open("w"))  # fmt: skip
+        loop = asyncio.get_running_loop()
         try:
             await asyncio.wait_for(both.wait(), 30)  # telemetry and the alert channel both publish
-            return await asyncio.get_running_loop().run_in_executor(None, connections)
+            before = await loop.run_in_executor(None, connections)
+            # A reload replaces the channel (its old worker closes it): the connection stays.
+            agent.send_signal(signal.SIGHUP)
+            await loop.run_in_executor(
+                None,
+                lambda: wait_until(
+                    lambda: "configuration reloaded" in (tmp_path / "err").read_text(),
+                    20,
+                    "the reload",
+                ),
+            )
+            return before, await loop.run_in_executor(None, connections)
         finally:
             agent.send_signal(signal.SIGTERM)
             await asyncio.get_running_loop().run_in_executor(None, agent.wait, 15)
             await client.close()
 
     try:
-        connz = asyncio.run(scenario())
+        before, after = asyncio.run(scenario())
     finally:
         server.terminate()
         server.wait(timeout=10)
-    names = sorted(c.get("name", "") for c in connz["connections"])
+    names = sorted(c.get("name", "") for c in before["connections"])
     assert names == ["sysops-agent", "test"], (names, (tmp_path / "err").read_text())
+    assert [(c["cid"], c.get("name")) for c in after["connections"]] == [
+        (c["cid"], c.get("name")) for c in before["connections"]
+    ]

@@ -1,7 +1,7 @@
 """NATS: each alert as one JSON message on `{prefix}.{host}.alerts`.
 
-The payload is the webhook's (hostname, timestamp, severity, metric, value,
-threshold, message, labels, id, status, fingerprint, context).  The host is one
+The payload is the webhook's: the one alert record, `Alert.to_record()`
+(docs/schemas/alert.schema.json).  The host is one
 subject token: anything outside [A-Za-z0-9_-] becomes `_`, so
 `web-01.example.com` is `web-01_example_com` and `sysops.*.alerts` matches
 every host.  A publish counts as delivered only after a flush round trip, so a
