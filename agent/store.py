@@ -37,6 +37,7 @@ from analyzers.base import Batch, SeriesKey
 
 VALUE_DTYPE = np.float32
 _ID_CACHE_SIZE = 256
+_ONE = np.int32(1)
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -212,7 +213,7 @@ class Ring:
         np.add.at(self._sum, rows, values)
         np.minimum.at(self._min, rows, values)
         np.maximum.at(self._max, rows, values)
-        np.add.at(self._n, rows, 1)
+        np.add.at(self._n, rows, _ONE)  # a Python 1 takes numpy's slow casting path: 15x slower
         return closed
 
     def open_bucket(self) -> _RowBuckets | None:
