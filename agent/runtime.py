@@ -467,9 +467,6 @@ class Agent:
             self.pipeline.process(collector.name, now, samples)
         return True
 
-    def enrich(self, alert: Alert) -> Alert:
-        return self.pipeline.enrich(alert)
-
     # -- AgentStats, for the self collector ----------------------------------------------
 
     def collector_stats(self) -> dict[str, tuple[float, int, int]]:

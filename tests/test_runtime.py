@@ -140,7 +140,7 @@ def test_alerts_carry_a_sparkline_and_the_top_processes(tmp_path: Path) -> None:
         timestamp=61.0,
         series_id=agent.store.find(cpu),  # what the analyzer knew
     )
-    context = agent.enrich(alert).context
+    context = agent.pipeline.enrich(alert).context
     assert context["sparkline"][0] == "▁" and context["sparkline"][-1] == "█"
     assert context["top_processes"] == "java (pid 1) 87%, idle (pid 2) 1%"
 
