@@ -3,12 +3,13 @@
 The in-memory rings keep a day; this keeps `sqlite_retention_days` so an
 operator can look back without any server (`sysops-agent history`).  The
 store already folds every sample into its history-tier buckets (mean, min,
-max, count); each bucket it closes is handed here (`add`) and written in one
-transaction within the next few seconds, and at SIGTERM the agent hands over
-the open, partial buckets before `close()`.  A row is the store's bucket:
-one minute at the default `storage.history_resolution_secs` (60 s); with
-another resolution the `minute` column holds that bucket's start.  WAL mode with synchronous=NORMAL: a
-crash (kill -9, power loss) loses at most the last transaction, never the
+max, count), so nothing is bucketed twice: each bucket the followed store
+closes is handed here (`add`) and written in one transaction within the next
+few seconds, and `close()` (SIGTERM) writes the store's open, partial
+buckets too.  A row is the store's bucket: one minute at the default
+`storage.history_resolution_secs` (60 s); with another resolution the
+`minute` column holds that bucket's start (a restart merges a bucket written
+twice).  WAL mode with synchronous=NORMAL: a crash (kill -9, power loss) loses at most the last transaction, never the
 file.  Disk use: one row per series per minute, 38 bytes with its index entry
 (measured: 100,000 rows in 3.8 MB), i.e. about 1.7 MB per series for 30 days;
 a host with 300 series keeps about 500 MB at the default retention.
