@@ -115,7 +115,7 @@ class Alert:
             "analyzer": self.analyzer,
             "fingerprint": self.fingerprint,
             "context": {
-                k: v
+                k: _finite(v) if isinstance(v, float) else v
                 for k, v in self.context.items()
                 if isinstance(v, str | int | float | bool) or v is None
             },

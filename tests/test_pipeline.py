@@ -131,7 +131,9 @@ def test_alerts_are_keyword_only() -> None:
 def test_the_record_round_trips_through_the_outbox_and_matches_the_schema(tmp_path: Path) -> None:
     import jsonschema
 
-    nan_value = Alert(**{**vars(ALERT), "value": math.nan, "threshold": None, "context": {}})
+    nan_value = Alert(
+        **{**vars(ALERT), "value": math.nan, "threshold": None, "context": {"p": math.inf}}
+    )
     outbox = SqliteOutbox(tmp_path / "outbox.db")
     for alert in (ALERT, nan_value):
         outbox.add("webhook", alert)
@@ -141,7 +143,11 @@ def test_the_record_round_trips_through_the_outbox_and_matches_the_schema(tmp_pa
     assert back.id == ALERT.id  # the same notification: a receiver's dedup still works
     assert back.context == {"eta_hours": 1.5, "line": "x"}  # scalars only, as every channel sends
     assert back.series_id is None  # a store id means nothing to the next process
-    assert math.isnan(back_nan.value) and back_nan.threshold is None
+    assert (
+        math.isnan(back_nan.value)
+        and back_nan.threshold is None
+        and back_nan.context == {"p": None}
+    )
     assert back.to_record() == {**ALERT.to_record()}
     schema = json.loads((REPO / "docs/schemas/alert.schema.json").read_text())
     for alert in (ALERT, nan_value):
