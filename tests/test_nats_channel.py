@@ -99,6 +99,25 @@ def test_alert_published_on_the_host_subject(nats_url: str) -> None:
     )
 
 
+@pytest.mark.e2e
+def test_users_of_a_shared_connection_asking_at_once_get_one_client(nats_url: str) -> None:
+    from alerting.channels.nats import NatsConnection
+
+    async def scenario() -> tuple[int, bool, bool]:
+        connection = NatsConnection([nats_url], reconnect_delay=0.5, max_reconnect_attempts=3)
+        channel = NatsChannel([nats_url], "h", connection=connection)
+        first, second, _ = await asyncio.gather(
+            connection.get(), connection.get(), channel.send([ALERT])
+        )
+        await channel.close()  # not its connection: it stays open for the other users
+        still = connection.connected
+        await connection.close()
+        return connection.opened, first is second, still
+
+    opened, same, still = asyncio.run(scenario())
+    assert opened == 1 and same and still
+
+
 def test_no_server_is_a_retryable_error() -> None:
     channel = NatsChannel([f"nats://127.0.0.1:{free_port()}"], "h", connect_timeout=0.5)
     with pytest.raises(DeliveryError) as info:
