@@ -220,11 +220,10 @@ def run_once(loaded: LoadedConfig) -> int:
     Rates and percentages need two reads: every collector is read, then read
     again ONCE_SAMPLE_SECS later, and the second reading is reported.
     """
-    import dataclasses
-
     from agent.assembly import threshold_rules
     from agent.collectors import build_collectors
     from agent.collectors.base import SourceMissing
+    from agent.pipeline import Pipeline
     from agent.store import Store
     from analyzers.threshold import ThresholdAnalyzer
 
@@ -240,8 +239,11 @@ def run_once(loaded: LoadedConfig) -> int:
             pass
     time.sleep(ONCE_SAMPLE_SECS)
     now = time.time()
-    store = Store(16)
-    analyzer = ThresholdAnalyzer(threshold_rules(settings))
+    # One reading: the raw tier needs a single column and no history tier at all;
+    # only the threshold verdicts mean something without a past.
+    pipeline = Pipeline(
+        Store(1, history_capacity=0), [ThresholdAnalyzer(threshold_rules(settings))]
+    )
     errors: dict[str, str] = {}
     metrics: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
@@ -256,11 +258,12 @@ def run_once(loaded: LoadedConfig) -> int:
         except Exception as exc:
             errors[collector.name] = f"{type(exc).__name__}: {exc}"
             continue
-        batch = store.write_samples(now, samples.keys, samples.values, collector.name)
         for key, value in zip(samples.keys, samples.values.tolist(), strict=True):
             metrics.append({"name": key.metric, "value": value, "labels": dict(key.labels)})
-        for alert in analyzer.observe(batch, store):
-            alerts.append(dataclasses.replace(alert, hostname=settings.agent.hostname).to_dict())
+        for alert in pipeline.process(collector.name, now, samples):
+            record = alert.to_record()  # the record webhooks and NATS carry
+            record["hostname"] = settings.agent.hostname
+            alerts.append(record)
     report = {
         "hostname": settings.agent.hostname,
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
@@ -290,9 +293,10 @@ def test_alert(loaded: LoadedConfig, only: str | None) -> int:
         )
         return EXIT_CONFIG
     alert = Alert(
-        "test", "sysops_agent_test", (), Status.FIRING, Severity.CRITICAL, 0.0, None,
-        f"Test notification from sysops-agent on {settings.agent.hostname}: if you can read this, the channel works.",
-        time.time(), hostname=settings.agent.hostname, context={"test": True},
+        analyzer="test", metric="sysops_agent_test", labels=(), status=Status.FIRING,
+        severity=Severity.CRITICAL, value=0.0, threshold=None,
+        message=f"Test notification from sysops-agent on {settings.agent.hostname}: if you can read this, the channel works.",
+        timestamp=time.time(), hostname=settings.agent.hostname, context={"test": True},
     )  # fmt: skip
 
     async def send_all() -> list[tuple[str, str | None]]:

@@ -1,11 +1,15 @@
 """Long-term history in SQLite: one row per series per minute (mean, min, max, count).
 
 The in-memory rings keep a day; this keeps `sqlite_retention_days` so an
-operator can look back without any server (`sysops-agent history`).  Samples
-are folded into per-minute accumulators in memory; a completed minute is
-written in one transaction within the next minute, and `close()` (SIGTERM)
-writes the current, partial one too.  WAL mode with synchronous=NORMAL: a
-crash (kill -9, power loss) loses at most the last transaction, never the
+operator can look back without any server (`sysops-agent history`).  The
+store already folds every sample into its history-tier buckets (mean, min,
+max, count), so nothing is bucketed twice: each bucket the followed store
+closes is handed here (`add`) and written in one transaction within the next
+few seconds, and `close()` (SIGTERM) writes the store's open, partial
+buckets too.  A row is the store's bucket: one minute at the default
+`storage.history_resolution_secs` (60 s); with another resolution the
+`minute` column holds that bucket's start (a restart merges a bucket written
+twice).  WAL mode with synchronous=NORMAL: a crash (kill -9, power loss) loses at most the last transaction, never the
 file.  Disk use: one row per series per minute, 38 bytes with its index entry
 (measured: 100,000 rows in 3.8 MB), i.e. about 1.7 MB per series for 30 days;
 a host with 300 series keeps about 500 MB at the default retention.
@@ -17,22 +21,20 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from analyzers.base import SeriesKey
 
+if TYPE_CHECKING:
+    from agent.store import Buckets, Store
+
 log = logging.getLogger(__name__)
 
-MINUTE = 60
 FLUSH_EVERY_SECS = 10.0  # how often completed minutes are written (well within the next minute)
 RETENTION_EVERY_SECS = 3600.0
 
@@ -60,60 +62,40 @@ def labels_json(labels: Iterable[tuple[str, str]]) -> str:
     return json.dumps(dict(sorted(labels)), separators=(",", ":"), ensure_ascii=False)
 
 
-@dataclass
-class _Bucket:
-    total: float
-    low: float
-    high: float
-    count: int
-
-    def add(self, value: float) -> None:
-        self.total += value
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
-        self.count += 1
-
-    def row(self) -> tuple[float, float, float, int]:
-        return self.total / self.count, self.low, self.high, self.count
-
-
 class History:
     def __init__(self, path: Path, retention_days: int) -> None:
         self.path = path
         self.retention_secs = retention_days * 86400
-        self._current_minute: int | None = None
-        self._open: dict[SeriesKey, _Bucket] = {}
-        self._completed: list[tuple[int, dict[SeriesKey, _Bucket]]] = []
+        # (series, bucket start, mean, min, max, samples), waiting for the next flush.
+        self._completed: list[tuple[SeriesKey, int, float, float, float, int]] = []
         self._series_ids: dict[SeriesKey, int] = {}
+        self._store: Store | None = None
         self._db: Any = None  # aiosqlite.Connection, imported only when history is enabled
         self.rows_written = 0
         self.write_errors = 0
         self.last_error: str | None = None  # for the heartbeat while writes fail
 
-    # -- feeding (from the collectors, on the event loop; no I/O) ----------------------------
+    # -- feeding (from the store, on the event loop; no I/O) ---------------------------------
 
-    def add(self, timestamp: float, keys: Sequence[SeriesKey], values: npt.ArrayLike) -> None:
-        minute = int(timestamp // MINUTE) * MINUTE
-        if self._current_minute is None:
-            self._current_minute = minute
-        elif minute > self._current_minute:
-            self._rotate(minute)
-        elif minute < self._current_minute:
-            return  # a late sample for a minute already handed over: the minute stays as written
-        for key, value in zip(keys, np.asarray(values, dtype=np.float64).tolist(), strict=True):
-            if not math.isfinite(value):
-                continue
-            bucket = self._open.get(key)
-            if bucket is None:
-                self._open[key] = _Bucket(value, value, value, 1)
-            else:
-                bucket.add(value)
+    def follow(self, store: Store) -> None:
+        """Be handed every bucket `store` closes, and at `close()` the open ones."""
+        self._store = store
+        store.on_buckets = self.add
 
-    def _rotate(self, minute: int) -> None:
-        if self._open and self._current_minute is not None:
-            self._completed.append((self._current_minute, self._open))
-        self._open = {}
-        self._current_minute = minute
+    def add(self, buckets: Buckets) -> None:
+        """A history bucket the store closed (or, at SIGTERM, the open one as it stands)."""
+        start = int(buckets.start)
+        self._completed.extend(
+            zip(
+                buckets.keys,
+                [start] * len(buckets.keys),
+                buckets.means.tolist(),
+                buckets.mins.tolist(),
+                buckets.maxs.tolist(),
+                buckets.counts.tolist(),
+                strict=True,
+            )
+        )
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -147,18 +129,12 @@ class History:
                 next_retention = time.monotonic() + RETENTION_EVERY_SECS
             await asyncio.sleep(FLUSH_EVERY_SECS)
 
-    async def flush(self, include_current: bool = False) -> None:
-        if include_current and self._current_minute is not None and self._open:
-            self._completed.append((self._current_minute, self._open))
-            self._open = {}
+    async def flush(self) -> None:
         if not self._completed or self._db is None:
             return
         pending, self._completed = self._completed, []
         try:
-            rows = []
-            for minute, buckets in pending:
-                for key, bucket in buckets.items():
-                    rows.append((await self._series_id(key), minute, *bucket.row()))
+            rows = [(await self._series_id(key), *rest) for key, *rest in pending]
             # A minute written partially at SIGTERM and again after a restart: merge, don't lose.
             await self._db.executemany(
                 "INSERT INTO minutes (series_id, minute, mean, min, max, samples) "
@@ -211,11 +187,14 @@ class History:
         return removed
 
     async def close(self) -> None:
-        """SIGTERM: write what we have, the current minute included."""
+        """SIGTERM: write what we have, the store's open (partial) buckets included."""
         if self._db is None:
             return
+        if self._store is not None:
+            for buckets in self._store.open_buckets():
+                self.add(buckets)
         with contextlib.suppress(sqlite3.Error):
-            await self.flush(include_current=True)
+            await self.flush()
         await self._db.close()
         self._db = None
 

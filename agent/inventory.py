@@ -22,7 +22,9 @@ from types import ModuleType
 from typing import Any
 
 from agent import __version__
+from agent.collectors.base import ParseError
 from agent.collectors.gpu import DRIVER_MARKER
+from agent.collectors.memory import parse_meminfo
 from agent.settings import Settings
 
 TOOL_TIMEOUT_SECS = 5.0
@@ -45,6 +47,17 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="utf-8", errors="replace").strip()
     except OSError:
         return None
+
+
+def _meminfo(path: Path) -> tuple[dict[str, int], str | None]:
+    """A meminfo file through the memory collector's parser (bytes): {} and why, if unreadable."""
+    text = _read(path)
+    if text is None:
+        return {}, f"{path} cannot be read"
+    try:
+        return parse_meminfo(text), None
+    except ParseError as exc:
+        return {}, str(exc)
 
 
 def _read_noted(path: Path, field: str, notes: Notes) -> str | None:
@@ -248,34 +261,27 @@ def cpu_section(procfs: Path, sysfs: Path) -> dict[str, Any]:
 def numa_section(sysfs: Path) -> dict[str, Any]:
     topology = []
     for node in sorted(sysfs.glob("devices/system/node/node[0-9]*"), key=lambda p: int(p.name[4:])):
-        total = next(
-            (
-                int(line.split()[3])
-                for line in (_read(node / "meminfo") or "").splitlines()
-                if "MemTotal:" in line
-            ),
-            None,
-        )
+        # A node's lines are "Node 0 MemTotal: ... kB": the same format behind a prefix.
+        info, _ = _meminfo(node / "meminfo")
+        total = next((v for k, v in info.items() if k.endswith(" MemTotal")), None)
         topology.append(
             {
                 "node": int(node.name[4:]),
                 "cpus": _read(node / "cpulist") or "",
-                "memory_mb": total // 1024 if total else None,
+                "memory_mb": total // 2**20 if total else None,
             }
         )
     return {"nodes": len(topology), "topology": topology}
 
 
 def memory_section(procfs: Path, sysfs: Path, include_dimms: bool, notes: Notes) -> dict[str, Any]:
-    info = {}
-    for line in (_read(procfs / "meminfo") or "").splitlines():
-        name, _, rest = line.partition(":")
-        if rest.split():
-            info[name] = int(rest.split()[0])
+    info, problem = _meminfo(procfs / "meminfo")
+    if problem is not None:
+        notes.missing("memory.total_gb", problem)
     edac = (sysfs / "devices/system/edac/mc").is_dir()
     out: dict[str, Any] = {
-        "total_gb": round(info.get("MemTotal", 0) / 1024 / 1024, 2),
-        "swap_gb": round(info.get("SwapTotal", 0) / 1024 / 1024, 2),
+        "total_gb": round(info["MemTotal"] / 2**30, 2) if "MemTotal" in info else None,
+        "swap_gb": round(info.get("SwapTotal", 0) / 2**30, 2),
         "ecc_edac": edac,
         "dimm_count": None,
         "dimms": [],

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from agent.assembly import build_analyzers, build_store
+from agent.collectors.base import Samples
+from agent.pipeline import Pipeline
 from agent.settings import Settings
 from alerting.alert import Alert
 from analyzers.base import SeriesKey
@@ -70,13 +72,11 @@ def read_csv(path: Path) -> Recording:
 
 
 def replay(settings: Settings, recording: Recording, key: SeriesKey) -> Iterator[Alert]:
-    store = build_store(settings)
-    analyzers = build_analyzers(settings, watch_everything=True)
-    ids_cache = (key,)
+    """The recording's samples one by one through the daemon's path (`Pipeline.process`)."""
+    pipeline = Pipeline(build_store(settings), build_analyzers(settings, watch_everything=True))
+    keys = (key,)
     for t, v in zip(recording.times.tolist(), recording.values.tolist(), strict=True):
-        batch = store.write_samples(t, ids_cache, np.array([v]))
-        for analyzer in analyzers:
-            yield from analyzer.observe(batch, store)
+        yield from pipeline.process(None, t, Samples(keys, np.array([v])))
 
 
 def event_json(alert: Alert) -> str:

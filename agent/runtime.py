@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import os
@@ -24,8 +23,6 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from agent.assembly import (
     build_analyzers,
@@ -48,6 +45,7 @@ from agent.logs.watch import LogWatch
 from agent.logsetup import set_level
 from agent.memory import release_free_memory
 from agent.notify import Notifier
+from agent.pipeline import Pipeline
 from agent.privileges import PrivilegeReport, check_privileges, log_report
 from agent.schedule import Ticker
 from agent.settings import Settings
@@ -56,12 +54,12 @@ if TYPE_CHECKING:
     from agent.exporter import Exporter
     from agent.history import History
     from agent.telemetry import Telemetry
+    from alerting.channels.base import Channel
+    from alerting.channels.nats import NatsConnection
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
-from alerting.format import sparkline
 from alerting.outbox import MemoryOutbox
 from alerting.router import Router
-from analyzers.base import Batch, SeriesKey
 from analyzers.threshold import ThresholdAnalyzer
 
 log = logging.getLogger(__name__)
@@ -71,11 +69,6 @@ RESTART_MAX_SECS = 60.0
 # A task that ran this long before failing starts its backoff from scratch.
 HEALTHY_RUN_SECS = 300.0
 HOUSEKEEPING_SECS = 60.0
-# Alerts on these metrics carry the top processes by this metric.
-TOP_PROCESS_METRIC = {
-    "cpu_usage_percent": "process_cpu_percent",
-    "memory_used_percent": "process_rss_bytes",
-}
 REPEAT_CHECK_SECS = 5.0
 
 
@@ -152,10 +145,14 @@ class Agent:
         self.log_level_override = log_level_override
         self.store = build_store(self.settings)
         Path(self.settings.agent.data_dir).mkdir(mode=0o750, parents=True, exist_ok=True)
-        channels = build_channels(self.settings)
+        self.nats: NatsConnection | None = None
+        if self.settings.nats.enabled:  # one connection for telemetry and the alert channel
+            from agent.telemetry import nats_connection
+
+            self.nats = nats_connection(self.settings)
+        channels = self._share_nats(build_channels(self.settings))
         self.outbox = open_outbox(self.settings, channels)
         self.analyzers = build_analyzers(self.settings)
-        self.analyzer_errors: Counter[str] = Counter()
         self.router = Router(
             self.settings.agent.hostname,
             build_workers(self.settings, channels, self.outbox),
@@ -165,6 +162,8 @@ class Agent:
             maintenance=maintenance_windows(self.settings),
             inhibit_rules=inhibit_rules(self.settings),
         )
+        self.pipeline = Pipeline(self.store, self.analyzers, self.router.route)
+        self.analyzer_errors = self.pipeline.analyzer_errors
         self.supervisor = Supervisor()
         self.collector_errors: Counter[str] = Counter()
         self.ticks: Counter[str] = Counter()
@@ -239,10 +238,22 @@ class Agent:
             task.cancel()
         timeout = self.settings.agent.shutdown_timeout_secs
         await self._drain_and_stop(self.router.workers, timeout)
+        if self.nats is not None:  # after the channel's last publish
+            await self.nats.close()
         if self.settings.agent.pid_file:
             with contextlib.suppress(OSError):
                 Path(self.settings.agent.pid_file).unlink()
         log.info("stopped")
+
+    def _share_nats(self, channels: list[Channel]) -> list[Channel]:
+        """The NATS alert channel publishes on the agent's connection, not on one of its own."""
+        if self.nats is not None:
+            from alerting.channels.nats import NatsChannel
+
+            for channel in channels:
+                if isinstance(channel, NatsChannel):
+                    channel.share(self.nats)
+        return channels
 
     @staticmethod
     async def _drain_and_stop(workers: list[ChannelWorker], timeout: float) -> None:
@@ -293,7 +304,9 @@ class Agent:
         from agent.telemetry import Telemetry
 
         settings = self.settings
-        self.telemetry = Telemetry(settings, lambda: collect_inventory(settings), self.health)
+        self.telemetry = Telemetry(
+            settings, lambda: collect_inventory(settings), self.health, connection=self.nats
+        )
         self.supervisor.spawn("telemetry", self.telemetry.run)
 
     def _start_history(self) -> None:
@@ -303,6 +316,7 @@ class Agent:
         from agent.history import History
 
         self.history = History(history_path(self.settings), storage.sqlite_retention_days)
+        self.history.follow(self.store)  # each closed bucket: mean, min, max, count
         self.supervisor.spawn("history", self.history.run)
 
     async def _start_exporter(self) -> None:
@@ -449,40 +463,10 @@ class Agent:
             log.info("collector %s works again", collector.name)
         if len(samples):
             now = time.time()
-            batch = self.store.write_samples(now, samples.keys, samples.values, collector.name)
             if self.telemetry is not None:
                 self.telemetry.add_samples(now, samples.keys, samples.values)
-            if self.history is not None:
-                self.history.add(now, samples.keys, samples.values)
-            self.analyze(batch)
+            self.pipeline.process(collector.name, now, samples)
         return True
-
-    def enrich(self, alert: Alert) -> Alert:
-        """What helps at 3 a.m.: the last hour as a sparkline, the top processes for CPU and memory."""
-        if alert.status is Status.RESOLVED:
-            return alert
-        context = dict(alert.context)
-        sid = self.store.find(SeriesKey(alert.metric, alert.labels))
-        if sid is not None:
-            _, values = self.store.window(sid, last=360)
-            if values.size >= 2:
-                chunks = np.array_split(values, min(40, values.size))
-                context["sparkline"] = sparkline([float(c.mean()) for c in chunks])
-        top_metric = TOP_PROCESS_METRIC.get(alert.metric)
-        if top_metric is not None:
-            ranked = sorted(self.store.latest_by_metric(top_metric), key=lambda kv: -kv[1])[:3]
-            shown = []
-            for key, value in ranked:
-                labels = dict(key.labels)
-                amount = (
-                    f"{value:.0f}%"
-                    if top_metric.endswith("_percent")
-                    else f"{value / 2**20:.0f} MiB"
-                )
-                shown.append(f"{labels.get('comm', '?')} (pid {labels.get('pid', '?')}) {amount}")
-            if shown:
-                context["top_processes"] = ", ".join(shown)
-        return dataclasses.replace(alert, context=context)
 
     # -- AgentStats, for the self collector ----------------------------------------------
 
@@ -507,20 +491,6 @@ class Agent:
 
     def task_count(self) -> int:
         return len(asyncio.all_tasks())
-
-    def analyze(self, batch: Batch) -> None:
-        for analyzer in self.analyzers:
-            try:
-                alerts = analyzer.observe(batch, self.store)
-            except Exception:  # one broken analyzer must not silence the others
-                self.analyzer_errors[analyzer.name] += 1
-                if self.analyzer_errors[analyzer.name] == 1:
-                    log.exception(
-                        "analyzer %s failed (further failures are counted)", analyzer.name
-                    )
-                continue
-            for alert in alerts:
-                self.router.route(self.enrich(alert))
 
     def _collector_failed(self, name: str, exc: Exception) -> None:
         """Count every failure; log each distinct cause once, until the collector recovers."""
@@ -583,9 +553,9 @@ class Agent:
                 message = f"alert channel {worker.name} delivers again"
             self.router.route(
                 Alert(
-                    "agent", "agent_channel_failing", (("channel", worker.name),),
-                    Status.FIRING if failing else Status.RESOLVED, Severity.CRITICAL, float(failing), None,
-                    message, now,
+                    analyzer="agent", metric="agent_channel_failing", labels=(("channel", worker.name),),
+                    status=Status.FIRING if failing else Status.RESOLVED, severity=Severity.CRITICAL,
+                    value=float(failing), threshold=None, message=message, timestamp=now,
                 )
             )  # fmt: skip
 
@@ -617,7 +587,7 @@ class Agent:
             for analyzer in self.analyzers:
                 if isinstance(analyzer, ThresholdAnalyzer):
                     analyzer.reconfigure(threshold_rules(new))
-            channels = build_channels(new)
+            channels = self._share_nats(build_channels(new))
             if isinstance(self.outbox, MemoryOutbox) and needs_durable_outbox(new, channels):
                 self.outbox = open_outbox(new, channels)  # a remote channel was added
             workers = build_workers(new, channels, self.outbox)

@@ -411,7 +411,8 @@ class StorageSettings:
     sqlite_enabled: bool = opt(
         False,
         "Keep 1-minute mean/min/max of every series in SQLite (needs the `sqlite` extra; "
-        "about 1.7 MB per series per 30 days). Read it with `sysops-agent history`.",
+        "about 1.7 MB per series per 30 days). Read it with `sysops-agent history`. A row is "
+        "one history_resolution_secs bucket (a minute at the default).",
     )
     sqlite_path: str | None = opt(None, "SQLite file.", default_doc="<data_dir>/history.db")
     sqlite_retention_days: int = opt(30, "Days of history kept in SQLite.", ge=1)

@@ -11,7 +11,11 @@ in that column.  Without a group, a series' ring is its metric's.
 * The **raw tier** keeps the last `storage.ring_buffer_capacity` samples (360 =
   one hour at 10 s): the z-score window and the recent detail.
 * The **history tier** keeps one mean per `storage.history_resolution_secs`
-  (60 s) for `storage.history_hours` (24 h): trends and leaks.
+  (60 s) for `storage.history_hours` (24 h): trends and leaks.  The open
+  bucket also accumulates min and max, so a closed bucket (`Buckets`) is
+  everything the SQLite history (agent/history.py) writes: nobody re-buckets
+  the samples.  `Store(capacity, history_capacity=0)` has no history tier at
+  all (`--once`: one reading needs no day of history).
 
 At the defaults a series costs 360 x 4 + 1440 x 4 = 7,200 bytes for 24 hours
 (float32: a 24-bit mantissa is far finer than any gauge we keep), plus its
@@ -23,7 +27,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -32,8 +37,36 @@ from analyzers.base import Batch, SeriesKey
 
 VALUE_DTYPE = np.float32
 _ID_CACHE_SIZE = 256
+_ONE = np.int32(1)
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """One history bucket of several series: what the SQLite history writes.
+
+    Mean, min and max are float64, from the exact sums (the tier keeps float32 means).
+    """
+
+    start: float  # the bucket's start, epoch seconds
+    keys: list[SeriesKey]
+    means: FloatArray
+    mins: FloatArray
+    maxs: FloatArray
+    counts: IntArray
+
+
+@dataclass(frozen=True)
+class _RowBuckets:
+    """A ring's bucket by row, before the store names the series."""
+
+    start: float
+    rows: IntArray
+    means: FloatArray
+    mins: FloatArray
+    maxs: FloatArray
+    counts: IntArray
 
 
 class _Tier:
@@ -110,9 +143,12 @@ class Ring:
     def __init__(self, name: str, capacity: int, history_capacity: int, resolution: float) -> None:
         self.name = name
         self.raw = _Tier(capacity, 1)
-        self.history = _Tier(history_capacity, 1, step=resolution)
+        # No history tier (history_capacity 0): no buckets either, nothing accumulated.
+        self.history = _Tier(history_capacity, 1, step=resolution) if history_capacity else None
         self.resolution = resolution
         self._sum = np.zeros(1, dtype=np.float64)
+        self._min = np.full(1, np.inf)
+        self._max = np.full(1, -np.inf)
         self._n = np.zeros(1, dtype=np.int32)
         self._bucket: int | None = None
         self._rows_used = 0
@@ -139,8 +175,11 @@ class Ring:
 
     def _resize(self, rows: int) -> None:
         self.raw.grow(rows)
-        self.history.grow(rows)
+        if self.history is not None:
+            self.history.grow(rows)
         self._sum = np.resize(self._sum, rows)
+        self._min = np.resize(self._min, rows)
+        self._max = np.resize(self._max, rows)
         self._n = np.resize(self._n, rows)
 
     def free_row(self, row: int) -> None:
@@ -149,45 +188,67 @@ class Ring:
 
     def _clear(self, row: int) -> None:
         self.raw.values[:, row] = np.nan
-        self.history.values[:, row] = np.nan
-        self._sum[row] = 0.0
-        self._n[row] = 0
+        if self.history is not None:
+            self.history.values[:, row] = np.nan
+        self._reset(row)
 
-    def write(self, timestamp: float, rows: IntArray, values: FloatArray) -> bool:
-        """Write one column; True when this closed a history bucket (a new history column)."""
+    def _reset(self, rows: int | slice) -> None:
+        self._sum[rows] = 0.0
+        self._min[rows] = np.inf
+        self._max[rows] = -np.inf
+        self._n[rows] = 0
+
+    def write(self, timestamp: float, rows: IntArray, values: FloatArray) -> _RowBuckets | None:
+        """Write one column; the bucket this closed (a new history column), if it did."""
+        self.raw.write(timestamp, self._rows_used, rows, values)
+        if self.history is None:
+            return None
         bucket = math.floor(timestamp / self.resolution)
-        closed = False
+        closed = None
         if self._bucket is not None and bucket != self._bucket:
-            self._close_bucket()
-            closed = True
+            closed = self._close_bucket()
         self._bucket = bucket
         finite = np.isfinite(values)
-        np.add.at(self._sum, rows[finite], values[finite])
-        np.add.at(self._n, rows[finite], 1)
-        self.raw.write(timestamp, self._rows_used, rows, values)
+        rows, values = rows[finite], values[finite]
+        np.add.at(self._sum, rows, values)
+        np.minimum.at(self._min, rows, values)
+        np.maximum.at(self._max, rows, values)
+        np.add.at(self._n, rows, _ONE)  # a Python 1 takes numpy's slow casting path: 15x slower
         return closed
 
-    def _close_bucket(self) -> None:
-        if self._bucket is None:
-            return
+    def open_bucket(self) -> _RowBuckets | None:
+        """The bucket being filled, as it stands (a partial bucket for SIGTERM)."""
+        if self._bucket is None or self.history is None:
+            return None
         used = self._rows_used
-        n = self._n[:used]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(n > 0, self._sum[:used] / np.maximum(n, 1), np.nan)
+        rows = np.flatnonzero(self._n[:used] > 0)
+        n = self._n[rows]
+        return _RowBuckets(
+            self._bucket * self.resolution,
+            rows,
+            self._sum[rows] / n,
+            self._min[rows].copy(),
+            self._max[rows].copy(),
+            n.astype(np.int64),
+        )
+
+    def _close_bucket(self) -> _RowBuckets | None:
+        if self._bucket is None or self.history is None:
+            return None
+        closed = self.open_bucket()
+        used = self._rows_used
+        means = np.full(used, np.nan)
+        if closed is not None:
+            means[closed.rows] = closed.means
         self.history.write(self._bucket * self.resolution, used, np.arange(used), means)
-        self._sum[:used] = 0.0
-        self._n[:used] = 0
+        self._reset(slice(0, used))
+        return closed
 
     @property
     def nbytes(self) -> int:
-        arrays = (
-            self.raw.times,
-            self.raw.values,
-            self.history.times,
-            self.history.values,
-            self._sum,
-            self._n,
-        )
+        arrays = [self.raw.times, self.raw.values, self._sum, self._min, self._max, self._n]
+        if self.history is not None:
+            arrays += [self.history.times, self.history.values]
         return int(sum(a.nbytes for a in arrays))
 
 
@@ -209,6 +270,8 @@ class Store:
         self._row_of = np.zeros(0, dtype=np.int64)
         self._last_seen = np.zeros(0, dtype=np.float64)
         self._id_cache: OrderedDict[tuple[SeriesKey, ...], IntArray] = OrderedDict()
+        # Told of every closed history bucket (the SQLite history), when set.
+        self.on_buckets: Callable[[Buckets], None] | None = None
 
     # -- registry ------------------------------------------------------------------------
 
@@ -290,15 +353,40 @@ class Store:
         closed = np.zeros(ids.shape, dtype=bool)
         first = int(ring_of[0])
         if bool((ring_of == first).all()):
-            closed[:] = self._rings[first].write(batch.timestamp, rows, batch.values)
+            buckets = self._rings[first].write(batch.timestamp, rows, batch.values)
+            closed[:] = buckets is not None
+            self._hand_over(first, buckets)
         else:
             for ring_idx in set(ring_of.tolist()):  # np.unique would import numpy.ma (~2 MB)
                 mask = ring_of == ring_idx
-                closed[mask] = self._rings[int(ring_idx)].write(
+                buckets = self._rings[int(ring_idx)].write(
                     batch.timestamp, rows[mask], batch.values[mask]
                 )
+                closed[mask] = buckets is not None
+                self._hand_over(int(ring_idx), buckets)
         self._last_seen[ids] = batch.timestamp
         return Batch(batch.timestamp, ids, batch.values, closed)
+
+    def _hand_over(self, ring_idx: int, buckets: _RowBuckets | None) -> None:
+        if buckets is not None and self.on_buckets is not None and buckets.rows.size:
+            self.on_buckets(self._named(ring_idx, buckets))
+
+    def _named(self, ring_idx: int, b: _RowBuckets) -> Buckets:
+        """Keys instead of ring rows: ids and rows are reused once a series retires."""
+        live = np.flatnonzero(self._ring_of[: len(self._keys)] == ring_idx)
+        key_of_row = {int(self._row_of[sid]): self._keys[sid] for sid in live.tolist()}
+        keep = [i for i, row in enumerate(b.rows.tolist()) if key_of_row.get(row) is not None]
+        keys = [k for row in b.rows[keep].tolist() if (k := key_of_row[row]) is not None]
+        return Buckets(b.start, keys, b.means[keep], b.mins[keep], b.maxs[keep], b.counts[keep])
+
+    def open_buckets(self) -> list[Buckets]:
+        """Every ring's bucket being filled, as it stands (the history's partial minute at SIGTERM)."""
+        out = []
+        for ring_idx, ring in enumerate(self._rings):
+            buckets = ring.open_bucket()
+            if buckets is not None and buckets.rows.size:
+                out.append(self._named(ring_idx, buckets))
+        return out
 
     def write_samples(
         self,
@@ -313,13 +401,14 @@ class Store:
 
     # -- reading (the analyzers' History protocol) --------------------------------------------
 
-    def _gather(self, ids: IntArray, lag: int, tier: str) -> FloatArray:
+    def _gather(self, ids: IntArray, lag: int, tier_name: str) -> FloatArray:
         out = np.full(ids.shape, np.nan)
         ring_of = self._ring_of[ids]
         for ring_idx in set(ring_of.tolist()):
             mask = ring_of == ring_idx
-            ring = self._rings[int(ring_idx)]
-            out[mask] = getattr(ring, tier).ago(self._row_of[ids[mask]], lag)
+            tier: _Tier | None = getattr(self._rings[int(ring_idx)], tier_name)
+            if tier is not None:
+                out[mask] = tier.ago(self._row_of[ids[mask]], lag)
         return out
 
     def value_ago(self, ids: IntArray, lag: int) -> FloatArray:
@@ -344,7 +433,9 @@ class Store:
         self, series_id: int, last: int | None, tier_name: str
     ) -> tuple[FloatArray, FloatArray]:
         self.key(series_id)
-        tier: _Tier = getattr(self._rings[int(self._ring_of[series_id])], tier_name)
+        tier: _Tier | None = getattr(self._rings[int(self._ring_of[series_id])], tier_name)
+        if tier is None:
+            return np.zeros(0), np.zeros(0)
         cols = tier.order(last)
         values = tier.values[cols, int(self._row_of[series_id])].astype(np.float64)
         present = ~np.isnan(values)

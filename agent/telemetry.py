@@ -4,7 +4,8 @@
 
 * The connection comes from `[nats]` (url or urls, token, user/password, a
   .creds file), reconnects forever by default, and a failed first connect
-  keeps retrying in the background while the rest of the agent runs.
+  keeps retrying in the background while the rest of the agent runs.  It is
+  the agent's one `NatsConnection`, shared with the NATS alert channel.
 * **metrics**: every sample the collectors take is buffered (bounded: the
   oldest go first, counted) and published every `metrics_interval_secs` in
   messages of at most `batch_size` samples, each with its own timestamp.
@@ -33,12 +34,29 @@ import numpy as np
 
 from agent import __version__
 from agent.settings import Settings
-from alerting.channels.nats import ensure_stream, subject_token, tls_context
+from alerting.channels.nats import NatsConnection, ensure_stream, subject_token, tls_context
 from analyzers.base import SeriesKey
 
 log = logging.getLogger(__name__)
 
 METRIC_BUFFER = 200_000  # samples kept while NATS is away
+
+
+def nats_connection(settings: Settings) -> NatsConnection:
+    """The agent's one NATS client, as `[nats]` describes it (not connected yet)."""
+    n = settings.nats
+    return NatsConnection(
+        list(n.urls) or [n.url],
+        token=n.token.reveal() if n.token else None,
+        user=n.user,
+        password=n.password.reveal() if n.password else None,
+        credentials_file=n.credential_file,
+        tls=tls_context(n.tls_ca_file, n.tls_cert_file, n.tls_key_file),
+        tls_hostname=n.tls_server_name,
+        connect_timeout=5.0,
+        reconnect_delay=n.reconnect_delay_secs,
+        max_reconnect_attempts=n.max_reconnect_attempts,
+    )
 
 
 def iso(ts: float) -> str:
@@ -51,6 +69,7 @@ class Telemetry:
         settings: Settings,
         inventory: Callable[[], dict[str, Any]],
         health: Callable[[], tuple[list[str], dict[str, Any]]],
+        connection: NatsConnection | None = None,
     ) -> None:
         n = settings.nats
         self.settings = settings
@@ -64,8 +83,9 @@ class Telemetry:
         self._buffer: deque[tuple[float, SeriesKey, float]] = deque(maxlen=METRIC_BUFFER)
         self.dropped = 0
         self.published: dict[str, int] = {"metrics": 0, "inventory": 0, "heartbeat": 0}
-        self._client: Any = None
-        self._last_error: dict[str, float] = {}
+        # The agent's shared connection; without one (tests), telemetry opens and closes its own.
+        self._owns_connection = connection is None
+        self.connection = connection or nats_connection(settings)
         self._started = time.monotonic()
         self._compress: Callable[[bytes], bytes] | None = None
         if n.compression:
@@ -86,44 +106,21 @@ class Telemetry:
 
     @property
     def connected(self) -> bool:
-        return self._client is not None and self._client.is_connected
+        return self.connection.connected
+
+    @property
+    def _client(self) -> Any:
+        return self.connection.client
 
     async def connect(self) -> None:
         """Keep trying until connected; then nats-py reconnects by itself."""
-        import nats
-
-        n = self.settings.nats
-        options: dict[str, Any] = {
-            "servers": list(n.urls) or [n.url],
-            "max_reconnect_attempts": n.max_reconnect_attempts,
-            "reconnect_time_wait": n.reconnect_delay_secs,
-            "connect_timeout": 5,
-            "disconnected_cb": self._disconnected,
-            "reconnected_cb": self._reconnected,
-            "error_cb": self._error,
-        }
-        if n.token:
-            options["token"] = n.token.reveal()
-        if n.user:
-            options["user"] = n.user
-        if n.password:
-            options["password"] = n.password.reveal()
-        if n.credential_file:
-            options["user_credentials"] = n.credential_file
-        context = tls_context(n.tls_ca_file, n.tls_cert_file, n.tls_key_file)
-        if context is not None:
-            options["tls"] = context
-        if n.tls_server_name:
-            options["tls_hostname"] = n.tls_server_name
-        delay = n.reconnect_delay_secs
+        delay = self.settings.nats.reconnect_delay_secs
         while True:
             try:
-                self._client = await asyncio.wait_for(
-                    nats.connect(**{**options, "allow_reconnect": True}), 15
-                )
+                client = await self.connection.get()
                 log.info(
                     "telemetry: connected to NATS %s",
-                    self._client.connected_url.netloc if self._client.connected_url else "",
+                    client.connected_url.netloc if client.connected_url else "",
                 )
                 return
             except Exception as exc:  # wrong token, refused, timeout: say so and try again
@@ -135,32 +132,15 @@ class Telemetry:
                 )
                 await asyncio.sleep(delay)
 
-    async def _disconnected(self) -> None:
-        log.warning("telemetry: disconnected from NATS; buffering metrics")
-
-    async def _reconnected(self) -> None:
-        log.info("telemetry: reconnected to NATS")
-
-    async def _error(self, exc: Exception) -> None:
-        """nats-py reports every failed (re)connect here: say each distinct problem once a minute."""
-        text = str(exc)
-        now = time.monotonic()
-        if self._last_error.get(text, -1e9) > now - 60:
-            return
-        self._last_error[text] = now
-        if "Authorization Violation" in text:
-            log.error("telemetry: NATS refused the credentials (Authorization Violation): check [nats] token, "
-                      "user/password or credential_file; retrying")  # fmt: skip
-        else:
-            log.warning("telemetry: NATS error: %s; retrying", text)
-
     async def close(self) -> None:
-        if self._client is not None:
+        """Send what is buffered; close the connection only if it is telemetry's own."""
+        if self._owns_connection:
+            await self.connection.close()
+        elif self.connected:
             try:
-                await asyncio.wait_for(self._client.drain(), 5)
-            except Exception:  # a broken connection: nothing left to flush
-                await self._client.close()
-            self._client = None
+                await self._client.flush(timeout=5)
+            except Exception as exc:  # shutting down: say it, do not fail the shutdown
+                log.warning("telemetry: last flush failed: %s: %s", type(exc).__name__, exc)
 
     # -- publishing ----------------------------------------------------------------------------
 

@@ -43,9 +43,13 @@ def fingerprint(analyzer: str, metric: str, labels: tuple[tuple[str, str], ...])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Alert:
-    """One analyzer verdict about one series at one instant."""
+    """One analyzer verdict about one series at one instant.
+
+    Keyword-only: ten fields of which several are floats, so a swapped value and
+    threshold would type-check if they were positional.
+    """
 
     analyzer: str
     metric: str
@@ -58,6 +62,10 @@ class Alert:
     timestamp: float
     hostname: str = ""
     context: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The store's id of the series, when the analyzer had it: enrichment reads the
+    # series' recent values without looking the key up again.  Never serialised
+    # (ids are reused after a series retires, and mean nothing outside this process).
+    series_id: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def fingerprint(self) -> str:
@@ -75,11 +83,28 @@ class Alert:
             .replace("+00:00", "Z")
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON record used by machine channels (webhook, NATS, --once)."""
+    @property
+    def id(self) -> str:
+        """Stable for one transition, so a receiver (or JetStream) can drop a redelivery."""
+        import uuid  # machine channels only
+
+        return str(
+            uuid.uuid5(
+                uuid.NAMESPACE_URL, f"{self.fingerprint}/{self.timestamp}/{self.status.value}"
+            )
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """The one JSON record (docs/schemas/alert.schema.json): webhooks, NATS, --once, the outbox.
+
+        `from_record` is its inverse, exact for everything but the context's
+        non-scalar values (dropped) and non-finite numbers (null, read back as NaN).
+        """
         return {
+            "id": self.id,
             "hostname": self.hostname,
             "timestamp": self.iso_timestamp,
+            "epoch": self.timestamp,
             "status": self.status.value,
             "severity": self.severity.label,
             "metric": self.metric,
@@ -89,25 +114,31 @@ class Alert:
             "labels": self.labels_dict,
             "analyzer": self.analyzer,
             "fingerprint": self.fingerprint,
+            "context": {
+                k: _finite(v) if isinstance(v, float) else v
+                for k, v in self.context.items()
+                if isinstance(v, str | int | float | bool) or v is None
+            },
         }
 
-    def to_record(self) -> dict[str, Any]:
-        """What webhooks and NATS publish: to_dict() plus a stable id and the scalar context."""
-        import uuid  # machine channels only
-
-        body = self.to_dict()
-        # The same transition always gets the same id, so a receiver can drop a redelivery.
-        body["id"] = str(
-            uuid.uuid5(
-                uuid.NAMESPACE_URL, f"{self.fingerprint}/{self.timestamp}/{self.status.value}"
-            )
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Alert:
+        """The alert a `to_record()` describes; KeyError, ValueError or TypeError if it is not one."""
+        value = record["value"]
+        threshold = record["threshold"]
+        return cls(
+            analyzer=str(record["analyzer"]),
+            metric=str(record["metric"]),
+            labels=tuple((str(k), str(v)) for k, v in dict(record["labels"]).items()),
+            status=Status(record["status"]),
+            severity=Severity.parse(record["severity"]),
+            value=math.nan if value is None else float(value),
+            threshold=None if threshold is None else float(threshold),
+            message=str(record["message"]),
+            timestamp=float(record["epoch"]),
+            hostname=str(record.get("hostname", "")),
+            context=dict(record.get("context") or {}),
         )
-        body["context"] = {
-            k: v
-            for k, v in self.context.items()
-            if isinstance(v, str | int | float | bool) or v is None
-        }
-        return body
 
 
 def _finite(value: float) -> float | None:

@@ -19,31 +19,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from alerting.alert import Alert, Severity, Status
+from alerting.alert import Alert
 
 log = logging.getLogger(__name__)
 
 
 def alert_record(alert: Alert) -> str:
-    return json.dumps(
-        {
-            "analyzer": alert.analyzer, "metric": alert.metric, "labels": list(alert.labels),
-            "status": alert.status.value, "severity": alert.severity.label, "value": alert.value,
-            "threshold": alert.threshold, "message": alert.message, "timestamp": alert.timestamp,
-            "hostname": alert.hostname,
-            "context": {k: v for k, v in alert.context.items() if isinstance(v, str | int | float | bool) or v is None},
-        },
-        allow_nan=True,
-    )  # fmt: skip
+    """The row's text: the same record webhooks and NATS publish (`Alert.to_record`)."""
+    return json.dumps(alert.to_record(), separators=(",", ":"), allow_nan=False)
 
 
 def alert_from_record(text: str) -> Alert:
-    d: dict[str, Any] = json.loads(text)
-    return Alert(
-        d["analyzer"], d["metric"], tuple((str(k), str(v)) for k, v in d["labels"]), Status(d["status"]),
-        Severity.parse(d["severity"]), float(d["value"]), d["threshold"], d["message"], float(d["timestamp"]),
-        d.get("hostname", ""), dict(d.get("context") or {}),
-    )  # fmt: skip
+    record: dict[str, Any] = json.loads(text)
+    if "epoch" not in record:  # a row an older version wrote: epoch timestamp, labels as pairs
+        record = {**record, "epoch": record["timestamp"], "labels": dict(record["labels"])}
+    return Alert.from_record(record)
 
 
 class Outbox(Protocol):

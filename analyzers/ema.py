@@ -173,7 +173,8 @@ class EmaAnalyzer:
                 f"{key.metric}{where} shifted {direction} to about {fmt(x)} (usual {fmt(baseline)})"
             )
         kind = {_SUDDEN: "sudden_change", _SHIFT: "level_shift"}.get(after if after else before, "")
-        return Alert(self.name, key.metric, key.labels, status, Severity.WARN, x, None, message, now,
+        return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=Severity.WARN,
+                     value=x, threshold=None, message=message, timestamp=now, series_id=sid,
                      context={"kind": kind, "z": round(z, 2)})  # fmt: skip
 
 

@@ -215,7 +215,8 @@ class LeakAnalyzer:
             f"{who}: {kind.what} has grown {shown_rate}/h for {human_duration(span_h)} "
             f"(now {format_value(key.metric, value)}, R² {r2:.2f}, Kendall τ {tau:.2f}){limit_text}"
         )
-        return Alert(self.name, key.metric, key.labels, Status.FIRING, severity, value, limit, message, now,
+        return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=Status.FIRING,
+                     severity=severity, value=value, threshold=limit, message=message, timestamp=now, series_id=sid,
                      context={"rate_per_hour": rate, "r_squared": round(r2, 3), "kendall_tau": round(tau, 3),
                               "p_value": p, "eta_hours": eta if math.isfinite(eta) else None})  # fmt: skip
 
@@ -224,8 +225,9 @@ class LeakAnalyzer:
         severity = Severity(int(self.s.state[sid]) - 1)
         message = f"{_who(key)}: {self.kinds[key.metric].what} stopped growing ({format_value(key.metric, value)})"
         return Alert(
-            self.name, key.metric, key.labels, Status.RESOLVED, severity, value, None, message, now
-        )
+            analyzer=self.name, metric=key.metric, labels=key.labels, status=Status.RESOLVED,
+            severity=severity, value=value, threshold=None, message=message, timestamp=now, series_id=sid,
+        )  # fmt: skip
 
 
 def _who(key: SeriesKey) -> str:

@@ -342,8 +342,9 @@ class LogAlerter:
         if fp_alert is None:
             return []
         who = ", ".join(v for _, v in identity)
-        return [Alert("log", fp_alert.metric, identity, Status.RESOLVED, fp_alert.severity, 0.0, None,
-                      f"{who}: link is up again", now, context={"line": line.text[: self.max_context_chars]})]  # fmt: skip
+        return [Alert(analyzer="log", metric=fp_alert.metric, labels=identity, status=Status.RESOLVED,
+                      severity=fp_alert.severity, value=0.0, threshold=None, message=f"{who}: link is up again",
+                      timestamp=now, context={"line": line.text[: self.max_context_chars]})]  # fmt: skip
 
     def _summary(self, flood: _Flood, now: float) -> list[Alert]:
         """The "N more ..." alert for a flood window that suppressed lines."""
@@ -394,15 +395,15 @@ class LogAlerter:
                 first = seen.alert
                 out.append(
                     Alert(
-                        first.analyzer,
-                        first.metric,
-                        first.labels,
-                        Status.FIRING,
-                        first.severity,
-                        float(total),
-                        None,
-                        f"{first.message} — {total} times in {minutes} min",
-                        now,
+                        analyzer=first.analyzer,
+                        metric=first.metric,
+                        labels=first.labels,
+                        status=Status.FIRING,
+                        severity=first.severity,
+                        value=float(total),
+                        threshold=None,
+                        message=f"{first.message} — {total} times in {minutes} min",
+                        timestamp=now,
                         context={**first.context, "line": seen.last_line, "occurrences": total},
                     )
                 )

@@ -182,6 +182,7 @@ class ThresholdAnalyzer:
             threshold=threshold if math.isfinite(threshold) else None,
             message=message,
             timestamp=now,
+            series_id=sid,
             context={"rule": rule.origin} if rule is not None and rule.origin else {},
         )
 

@@ -140,8 +140,9 @@ class TrendAnalyzer:
                 f"{subject} will be full in {human_duration(eta)} "
                 f"(now {value:.1f}%, growing {per_hour:.2f} points/h, R² {r2:.2f})"
             )
-        return Alert(self.name, key.metric, key.labels, status, severity, value, float(self.s.capacity[sid]),
-                     message, now, context={"eta_hours": round(eta, 3) if math.isfinite(eta) else None,
+        return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,
+                     value=value, threshold=float(self.s.capacity[sid]), message=message, timestamp=now, series_id=sid,
+                     context={"eta_hours": round(eta, 3) if math.isfinite(eta) else None,
                                             "rate_per_hour": round(per_hour, 4), "r_squared": round(r2, 3)})  # fmt: skip
 
     def _rebase(self, history: History) -> None:

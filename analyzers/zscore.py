@@ -177,8 +177,9 @@ class ZScoreAnalyzer:
                 f"{key.metric}{where} is {format_value(key.metric, x)}, {abs(z):.1f}σ {direction} "
                 f"its recent mean {format_value(key.metric, mean)}"
             )
-        return Alert(self.name, key.metric, key.labels, status, severity, x,
-                     self.threshold, message, now, context={"z": round(z, 2) if np.isfinite(z) else None})  # fmt: skip
+        return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,
+                     value=x, threshold=self.threshold, message=message, timestamp=now, series_id=sid,
+                     context={"z": round(z, 2) if np.isfinite(z) else None})  # fmt: skip
 
     def _resync(self, history: History) -> None:
         """Recompute a slice of series exactly from the raw tier (drift control)."""

@@ -49,7 +49,7 @@ async def storm(events: int, series: int) -> None:
     worker.start()
     router = Router("bench", [worker], min_interval_secs=300, dedup_window_secs=600)
     alerts = [
-        Alert("threshold", f"metric_{i % series}", (("id", str(i % series)),), Status.FIRING, Severity.WARN, 1.0, 0.5, "x", i * 60 / events)
+        Alert(analyzer="threshold", metric=f"metric_{i % series}", labels=(("id", str(i % series)),), status=Status.FIRING, severity=Severity.WARN, value=1.0, threshold=0.5, message="x", timestamp=i * 60 / events)
         for i in range(events)
     ]  # fmt: skip
     tracemalloc.start()
@@ -73,15 +73,15 @@ async def storm(events: int, series: int) -> None:
     for i in range(1000):
         flap.route(
             Alert(
-                "threshold",
-                "m",
-                (),
-                Status.FIRING if i % 2 == 0 else Status.RESOLVED,
-                Severity.WARN,
-                1,
-                1,
-                "x",
-                float(i),
+                analyzer="threshold",
+                metric="m",
+                labels=(),
+                status=Status.FIRING if i % 2 == 0 else Status.RESOLVED,
+                severity=Severity.WARN,
+                value=1,
+                threshold=1,
+                message="x",
+                timestamp=float(i),
             )
         )
     await flap_worker.drain(10)

@@ -35,13 +35,13 @@ def alert(
     status: Status = Status.FIRING,
     **labels: str,
 ) -> Alert:
-    return Alert("threshold", "disk_used_percent", tuple(sorted(labels.items())) or (("mountpoint", "/var"),), status,
-                 severity, 91.0, 90.0, message, time.time(), hostname="web-01")  # fmt: skip
+    return Alert(analyzer="threshold", metric="disk_used_percent", labels=tuple(sorted(labels.items())) or (("mountpoint", "/var"),), status=status,
+                 severity=severity, value=91.0, threshold=90.0, message=message, timestamp=time.time(), hostname="web-01")  # fmt: skip
 
 
 INJECTION = Alert(
-    "log", "log_custom", (("app", NASTY), ("mountpoint", "/mnt/" + NASTY)), Status.FIRING, Severity.WARN, 1.0, None,
-    NASTY + " " + "A" * 10_000, time.time(), hostname="web-01 " + NASTY,
+    analyzer="log", metric="log_custom", labels=(("app", NASTY), ("mountpoint", "/mnt/" + NASTY)), status=Status.FIRING, severity=Severity.WARN, value=1.0, threshold=None,
+    message=NASTY + " " + "A" * 10_000, timestamp=time.time(), hostname="web-01 " + NASTY,
     context={"line": NASTY + " kernel: " + "B" * 10_000, "event": True},
 )  # fmt: skip
 
@@ -186,15 +186,15 @@ def test_budget_holds_back_and_says_so_and_emergency_bypasses(http_receiver: Htt
 
 def test_old_notifications_are_dropped_not_delivered_late(http_receiver: HttpReceiver) -> None:
     stale = Alert(
-        "threshold",
-        "m",
-        (),
-        Status.FIRING,
-        Severity.WARN,
-        1.0,
-        0.5,
-        "old",
-        time.time() - 7200,
+        analyzer="threshold",
+        metric="m",
+        labels=(),
+        status=Status.FIRING,
+        severity=Severity.WARN,
+        value=1.0,
+        threshold=0.5,
+        message="old",
+        timestamp=time.time() - 7200,
         hostname="h",
     )
     worker = deliver(WebhookChannel(http_receiver.url + "/hook"), [stale, alert()], max_age=3600)

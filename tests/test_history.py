@@ -1,4 +1,4 @@
-"""SQLite history: minute aggregates, SIGTERM flush, retention, crash safety, the `history` command."""
+"""SQLite history: the store's closed buckets, SIGTERM flush, retention, crash safety, the `history` command."""
 
 from __future__ import annotations
 
@@ -15,11 +15,19 @@ import time
 from pathlib import Path
 
 from agent.history import History, query
+from agent.store import Store
 from analyzers.base import SeriesKey
 from tests.conftest import REPO, run_agent, spawn_agent, write_config
 
 CPU = SeriesKey("cpu_usage_percent")
 DISK = SeriesKey("disk_used_percent", (("mountpoint", "/var"),))
+
+
+def fed(history: History) -> Store:
+    """The agent's wiring: the store hands the history every bucket it closes."""
+    store = Store(4, history_capacity=4)
+    history.follow(store)
+    return store
 
 
 def test_minutes_are_aggregated_and_the_current_one_written_on_close(tmp_path: Path) -> None:
@@ -28,9 +36,9 @@ def test_minutes_are_aggregated_and_the_current_one_written_on_close(tmp_path: P
     async def scenario() -> None:
         history = History(db, retention_days=30)
         await history.open()
+        store = fed(history)
         for second, value in [(0, 10.0), (20, 20.0), (40, 60.0), (60, 5.0), (130, 7.0)]:
-            history.add(6_000 + second, [CPU, DISK], [value, 50.0 + second / 100])
-        history.add(6_010, [CPU], [99.0])  # late, for a minute already handed over: ignored
+            store.write_samples(6_000 + second, [CPU, DISK], [value, 50.0 + second / 100])
         await history.flush()  # minutes 6000 and 6060 are complete; 6120 is still open
         assert [r.minute for r in query(db, "cpu_usage_percent", {}, 0)] == [6_000, 6_060]
         await history.close()  # SIGTERM: 6120 too
@@ -53,8 +61,9 @@ def test_a_minute_written_twice_is_merged_not_lost(tmp_path: Path) -> None:
     async def write(values: list[float]) -> None:
         history = History(db, retention_days=30)
         await history.open()
+        store = fed(history)
         for i, value in enumerate(values):
-            history.add(6_000 + i, [CPU], [value])
+            store.write_samples(6_000 + i, [CPU], [value])
         await history.close()
 
     asyncio.run(write([10.0, 20.0]))  # stopped mid-minute
@@ -70,9 +79,10 @@ def test_retention_removes_old_rows_only(tmp_path: Path) -> None:
     async def scenario() -> int:
         history = History(db, retention_days=30)
         await history.open()
-        history.add(now - 40 * 86400, [CPU], [1.0])
-        history.add(now - 29 * 86400, [CPU], [2.0])
-        history.add(now, [CPU], [3.0])
+        store = fed(history)
+        store.write_samples(now - 40 * 86400, [CPU], [1.0])
+        store.write_samples(now - 29 * 86400, [CPU], [2.0])
+        store.write_samples(now, [CPU], [3.0])
         await history.flush()
         removed = await history.enforce_retention(now)
         await history.close()
@@ -89,14 +99,17 @@ def test_kill_9_during_writes_leaves_a_readable_database(tmp_path: Path) -> None
         import asyncio, sys
         sys.path.insert(0, {str(REPO)!r})
         from agent.history import History
+        from agent.store import Store
         from analyzers.base import SeriesKey
         keys = [SeriesKey("m", (("i", str(i)),)) for i in range(500)]
         async def main():
             h = History(__import__("pathlib").Path({str(db)!r}), 30)
             await h.open()
+            store = Store(4, history_capacity=4)
+            h.follow(store)
             minute = 0
             while True:
-                h.add(minute * 60.0, keys, [float(minute)] * len(keys))
+                store.write_samples(minute * 60.0, keys, [float(minute)] * len(keys))
                 minute += 1
                 await h.flush()
                 if minute == 3:
@@ -125,9 +138,10 @@ def test_history_command_prints_csv_that_replay_reads_and_json(tmp_path: Path) -
     async def fill() -> None:
         history = History(db, retention_days=30)
         await history.open()
+        store = fed(history)
         for minutes_ago in range(120, 0, -1):
             stamp = now - minutes_ago * 60
-            history.add(stamp, [CPU, DISK], [float(minutes_ago), 80.0])
+            store.write_samples(stamp, [CPU, DISK], [float(minutes_ago), 80.0])
         await history.close()
 
     asyncio.run(fill())
@@ -178,8 +192,9 @@ def test_a_failing_write_is_reported_and_retried_without_loss(tmp_path: Path) ->
     async def scenario() -> None:
         history = History(db, retention_days=30)
         await history.open()
-        history.add(6_000, [CPU], [1.0])
-        history.add(6_060, [CPU], [2.0])
+        store = fed(history)
+        store.write_samples(6_000, [CPU], [1.0])
+        store.write_samples(6_060, [CPU], [2.0])
         assert history._db is not None
         await history._db.execute("PRAGMA query_only = ON")  # every write now fails
         await history.flush()

@@ -267,3 +267,25 @@ def test_inventory_dump_as_nobody(tmp_path: Path) -> None:
         document, json.loads((REPO / "docs/schemas/inventory.schema.json").read_text())
     )
     assert document["hostname"] == "unprivileged" and document["cpu"]["total_threads"] >= 1
+
+
+def test_a_malformed_meminfo_is_a_reason_not_an_exception(tmp_path: Path) -> None:
+    from agent.inventory import memory_section, numa_section
+
+    proc, sys_tree = tmp_path / "proc", tmp_path / "sys"
+    node = sys_tree / "devices/system/node/node0"
+    node.mkdir(parents=True)
+    proc.mkdir()
+    (proc / "meminfo").write_text("MemTotal: lots kB\nSwapTotal: 1048576 kB\n")
+    (node / "meminfo").write_text("Node 0 MemTotal:\n")
+    notes = Notes()
+    memory = memory_section(proc, sys_tree, include_dimms=False, notes=notes)
+    assert (
+        memory["total_gb"] is None
+        and "MemTotal is not a number" in notes.reasons["memory.total_gb"]
+    )
+    assert numa_section(sys_tree)["topology"] == [{"node": 0, "cpus": "", "memory_mb": None}]
+    (proc / "meminfo").write_text("MemTotal: 2097152 kB\nSwapTotal: 1048576 kB\n")
+    (node / "meminfo").write_text("Node 0 MemTotal:       2097152 kB\nNode 0 MemFree: 1 kB\n")
+    assert memory_section(proc, sys_tree, include_dimms=False, notes=Notes())["total_gb"] == 2.0
+    assert numa_section(sys_tree)["topology"][0]["memory_mb"] == 2048

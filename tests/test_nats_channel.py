@@ -57,8 +57,8 @@ def nats_url(tmp_path: Path) -> Iterator[str]:
         server.wait(timeout=10)
 
 
-ALERT = Alert("threshold", "gpu_temperature_celsius", (("gpu", "0"),), Status.FIRING, Severity.CRITICAL, 91.0, 85.0,
-              "GPU 0 is hot", 1_700_000_000.0, hostname="gpu-01.example.com", context={"line": "x"})  # fmt: skip
+ALERT = Alert(analyzer="threshold", metric="gpu_temperature_celsius", labels=(("gpu", "0"),), status=Status.FIRING, severity=Severity.CRITICAL, value=91.0, threshold=85.0,
+              message="GPU 0 is hot", timestamp=1_700_000_000.0, hostname="gpu-01.example.com", context={"line": "x"})  # fmt: skip
 
 
 def test_subject_tokens() -> None:
@@ -97,6 +97,25 @@ def test_alert_published_on_the_host_subject(nats_url: str) -> None:
         and body["context"] == {"line": "x"}
         and body["fingerprint"] == ALERT.fingerprint
     )
+
+
+@pytest.mark.e2e
+def test_users_of_a_shared_connection_asking_at_once_get_one_client(nats_url: str) -> None:
+    from alerting.channels.nats import NatsConnection
+
+    async def scenario() -> tuple[int, bool, bool]:
+        connection = NatsConnection([nats_url], reconnect_delay=0.5, max_reconnect_attempts=3)
+        channel = NatsChannel([nats_url], "h", connection=connection)
+        first, second, _ = await asyncio.gather(
+            connection.get(), connection.get(), channel.send([ALERT])
+        )
+        await channel.close()  # not its connection: it stays open for the other users
+        still = connection.connected
+        await connection.close()
+        return connection.opened, first is second, still
+
+    opened, same, still = asyncio.run(scenario())
+    assert opened == 1 and same and still
 
 
 def test_no_server_is_a_retryable_error() -> None:

@@ -35,7 +35,17 @@ class Recorder:
 
 def alert(t: float, status: Status = Status.FIRING, severity: Severity = Severity.WARN,
           metric: str = "memory_used_percent", labels: tuple[tuple[str, str], ...] = ()) -> Alert:  # fmt: skip
-    return Alert("threshold", metric, labels, status, severity, 90.0, 85.0, "msg", t)
+    return Alert(
+        analyzer="threshold",
+        metric=metric,
+        labels=labels,
+        status=status,
+        severity=severity,
+        value=90.0,
+        threshold=85.0,
+        message="msg",
+        timestamp=t,
+    )
 
 
 def run_router(
@@ -109,8 +119,8 @@ def test_zero_min_interval_sends_every_event() -> None:
 def test_console_line_neutralises_control_characters() -> None:
     stream = io.StringIO()
     channel = ConsoleChannel(stream=stream)
-    evil = Alert("log", "kmsg", (), Status.FIRING, Severity.CRITICAL, 1.0, None,
-                 "disk\x1b[2J error\nfake line", 0.0, hostname="h")  # fmt: skip
+    evil = Alert(analyzer="log", metric="kmsg", labels=(), status=Status.FIRING, severity=Severity.CRITICAL, value=1.0, threshold=None,
+                 message="disk\x1b[2J error\nfake line", timestamp=0.0, hostname="h")  # fmt: skip
     asyncio.run(channel.send([evil]))
     line = stream.getvalue()
     assert line.count("\n") == 1 and "\x1b" not in line
@@ -151,37 +161,37 @@ def test_repeat_says_how_often_it_flapped() -> None:
 
 def test_a_more_severe_alert_inhibits_a_milder_one_on_the_same_series() -> None:
     critical = Alert(
-        "threshold",
-        "disk_used_percent",
-        (("mountpoint", "/"),),
-        Status.FIRING,
-        Severity.CRITICAL,
-        97,
-        95,
-        "full",
-        0.0,
+        analyzer="threshold",
+        metric="disk_used_percent",
+        labels=(("mountpoint", "/"),),
+        status=Status.FIRING,
+        severity=Severity.CRITICAL,
+        value=97,
+        threshold=95,
+        message="full",
+        timestamp=0.0,
     )
     trend = Alert(
-        "trend",
-        "disk_used_percent",
-        (("mountpoint", "/"),),
-        Status.FIRING,
-        Severity.WARN,
-        97,
-        100,
-        "filling",
-        1.0,
+        analyzer="trend",
+        metric="disk_used_percent",
+        labels=(("mountpoint", "/"),),
+        status=Status.FIRING,
+        severity=Severity.WARN,
+        value=97,
+        threshold=100,
+        message="filling",
+        timestamp=1.0,
     )
     other = Alert(
-        "trend",
-        "disk_used_percent",
-        (("mountpoint", "/var"),),
-        Status.FIRING,
-        Severity.WARN,
-        50,
-        100,
-        "filling",
-        2.0,
+        analyzer="trend",
+        metric="disk_used_percent",
+        labels=(("mountpoint", "/var"),),
+        status=Status.FIRING,
+        severity=Severity.WARN,
+        value=50,
+        threshold=100,
+        message="filling",
+        timestamp=2.0,
     )
     trend_resolved = dataclasses.replace(trend, status=Status.RESOLVED, timestamp=3.0)
     sent = run_router([critical, trend, other, trend_resolved])

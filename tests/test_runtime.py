@@ -86,7 +86,17 @@ def test_a_failing_channel_is_announced_through_the_others(tmp_path: Path) -> No
         from alerting.alert import Alert, Severity, Status
 
         agent.router.route(
-            Alert("t", "m", (), Status.FIRING, Severity.WARN, 1, 0, "x", _time.time())
+            Alert(
+                analyzer="t",
+                metric="m",
+                labels=(),
+                status=Status.FIRING,
+                severity=Severity.WARN,
+                value=1,
+                threshold=0,
+                message="x",
+                timestamp=_time.time(),
+            )
         )
         await asyncio.sleep(0.3)
         agent.check_channels(_time.time())
@@ -119,9 +129,18 @@ def test_alerts_carry_a_sparkline_and_the_top_processes(tmp_path: Path) -> None:
         agent.store.write_samples(float(t), (cpu,), np.array([float(t)]))
     agent.store.write_samples(61.0, procs, np.array([87.0, 1.0]))
     alert = Alert(
-        "threshold", "cpu_usage_percent", (), Status.FIRING, Severity.WARN, 95, 90, "cpu", 61.0
+        analyzer="threshold",
+        metric="cpu_usage_percent",
+        labels=(),
+        status=Status.FIRING,
+        severity=Severity.WARN,
+        value=95,
+        threshold=90,
+        message="cpu",
+        timestamp=61.0,
+        series_id=agent.store.find(cpu),  # what the analyzer knew
     )
-    context = agent.enrich(alert).context
+    context = agent.pipeline.enrich(alert).context
     assert context["sparkline"][0] == "▁" and context["sparkline"][-1] == "█"
     assert context["top_processes"] == "java (pid 1) 87%, idle (pid 2) 1%"
 

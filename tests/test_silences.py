@@ -19,8 +19,8 @@ from tests.test_router import Recorder
 
 
 def disk(t: float, status: Status = Status.FIRING, mountpoint: str = "/backup") -> Alert:
-    return Alert("threshold", "disk_used_percent", (("device", "/dev/sdb1"), ("mountpoint", mountpoint)), status,
-                 Severity.WARN, 95.0, 90.0, "disk", t, hostname="h")  # fmt: skip
+    return Alert(analyzer="threshold", metric="disk_used_percent", labels=(("device", "/dev/sdb1"), ("mountpoint", mountpoint)), status=status,
+                 severity=Severity.WARN, value=95.0, threshold=90.0, message="disk", timestamp=t, hostname="h")  # fmt: skip
 
 
 def test_matchers_and_durations() -> None:
@@ -55,7 +55,17 @@ def test_maintenance_window_in_its_time_zone_and_over_midnight() -> None:
     )
     assert not window.active(sun_later)
     assert not window.silences(
-        Alert("t", "cpu_usage_percent", (), Status.FIRING, Severity.WARN, 1, 1, "", sat_night),
+        Alert(
+            analyzer="t",
+            metric="cpu_usage_percent",
+            labels=(),
+            status=Status.FIRING,
+            severity=Severity.WARN,
+            value=1,
+            threshold=1,
+            message="",
+            timestamp=sat_night,
+        ),
         sat_night,
     )
 
@@ -136,15 +146,15 @@ def test_configured_inhibition_needs_equal_labels() -> None:
 
     def gpu(metric: str, gpu_index: str, t: float, severity: Severity = Severity.WARN) -> Alert:
         return Alert(
-            "threshold",
-            metric,
-            (("gpu", gpu_index),),
-            Status.FIRING,
-            severity,
-            0,
-            1,
-            metric,
-            t,
+            analyzer="threshold",
+            metric=metric,
+            labels=(("gpu", gpu_index),),
+            status=Status.FIRING,
+            severity=severity,
+            value=0,
+            threshold=1,
+            message=metric,
+            timestamp=t,
             hostname="h",
         )
 

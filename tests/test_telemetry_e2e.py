@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import agent_command, write_config
+from tests.conftest import agent_command, wait_until, write_config
 from tests.test_nats_channel import free_port, nats_server_binary
 
 TOKEN = "s3cr3t-nats-token"
 
 
-def start_server(port: int, store: Path | None = None) -> subprocess.Popen[bytes]:
+def start_server(port: int, store: Path | None = None, *extra: str) -> subprocess.Popen[bytes]:
     jetstream = ["-js", "-sd", str(store)] if store is not None else []
-    server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "--auth", TOKEN, *jetstream],
+    server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "--auth", TOKEN, *jetstream, *extra],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     import socket
 
@@ -454,4 +454,68 @@ def test_user_and_password(tmp_path: Path) -> None:
         server.wait(timeout=10)
     assert beat["status"] == "degraded" and beat["reasons"] == [
         "collector disk failing: PermissionError"
+    ]
+
+
+@pytest.mark.e2e
+def test_telemetry_and_alerts_share_one_connection(tmp_path: Path) -> None:
+    """nats-server's own connection list (the monitoring endpoint) shows the agent once."""
+    import os
+    import urllib.request
+
+    port, monitor = free_port(), free_port()
+    server = start_server(port, None, "-m", str(monitor))
+    config = write_config(tmp_path, config_text(port))
+
+    def connections() -> dict[str, Any]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/connz", timeout=5) as reply:
+            document: dict[str, Any] = json.load(reply)
+        return document
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        import nats
+
+        client = await nats.connect(f"nats://127.0.0.1:{port}", token=TOKEN, name="test")
+        kinds: set[str] = set()
+        both = asyncio.Event()
+
+        async def handler(msg: Any) -> None:
+            kinds.add(msg.subject.rsplit(".", 1)[1])
+            if {"alerts", "heartbeat", "metrics"} <= kinds:
+                both.set()
+
+        await client.subscribe("sysops.>", cb=handler)
+        await client.flush()
+        agent = subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path,
+                                 env={**os.environ, "NATS_TOKEN": TOKEN},
+                                 stdout=subprocess.DEVNULL, stderr=(tmp_path / "err").open("w"))  # fmt: skip
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(both.wait(), 30)  # telemetry and the alert channel both publish
+            before = await loop.run_in_executor(None, connections)
+            # A reload replaces the channel (its old worker closes it): the connection stays.
+            agent.send_signal(signal.SIGHUP)
+            await loop.run_in_executor(
+                None,
+                lambda: wait_until(
+                    lambda: "configuration reloaded" in (tmp_path / "err").read_text(),
+                    20,
+                    "the reload",
+                ),
+            )
+            return before, await loop.run_in_executor(None, connections)
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            await asyncio.get_running_loop().run_in_executor(None, agent.wait, 15)
+            await client.close()
+
+    try:
+        before, after = asyncio.run(scenario())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    names = sorted(c.get("name", "") for c in before["connections"])
+    assert names == ["sysops-agent", "test"], (names, (tmp_path / "err").read_text())
+    assert [(c["cid"], c.get("name")) for c in after["connections"]] == [
+        (c["cid"], c.get("name")) for c in before["connections"]
     ]

@@ -14,8 +14,8 @@ from alerting.delivery import ChannelWorker
 from tests.conftest import HttpReceiver
 
 ALERT = Alert(
-    "threshold", "memory_used_percent", (("node", "0"),), Status.FIRING, Severity.WARN,
-    91.5, 85.0, "memory is high", 1_700_000_000.0, hostname="web-01",
+    analyzer="threshold", metric="memory_used_percent", labels=(("node", "0"),), status=Status.FIRING, severity=Severity.WARN,
+    value=91.5, threshold=85.0, message="memory is high", timestamp=1_700_000_000.0, hostname="web-01",
 )  # fmt: skip
 
 
@@ -49,6 +49,7 @@ def test_payload_has_the_seed_fields(http_receiver: HttpReceiver) -> None:
     assert body == {
         "hostname": "web-01",
         "timestamp": "2023-11-14T22:13:20Z",
+        "epoch": 1_700_000_000.0,
         "status": "firing",
         "severity": "warn",
         "metric": "memory_used_percent",

@@ -1,20 +1,26 @@
 """NATS: each alert as one JSON message on `{prefix}.{host}.alerts`.
 
-The payload is the webhook's (hostname, timestamp, severity, metric, value,
-threshold, message, labels, id, status, fingerprint, context).  The host is one
+The payload is the webhook's: the one alert record, `Alert.to_record()`
+(docs/schemas/alert.schema.json).  The host is one
 subject token: anything outside [A-Za-z0-9_-] becomes `_`, so
 `web-01.example.com` is `web-01_example_com` and `sysops.*.alerts` matches
 every host.  A publish counts as delivered only after a flush round trip, so a
 message the server never got is retried, not lost.  nats-py (the `nats` extra)
 is imported when the channel first sends.
+
+`NatsConnection` is the one client of an agent: the daemon hands the same one
+to this channel and to the telemetry (agent/telemetry.py), so a host holds one
+connection to the server, and both follow `[nats]` reconnect settings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import ssl
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,9 +28,98 @@ from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError
 from alerting.channels.registry import ChannelContext
 
+log = logging.getLogger(__name__)
+
 
 def subject_token(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", text) or "_"
+
+
+class NatsConnection:
+    """One nats-py client, opened on first use and shared by everything that publishes.
+
+    The first connection is bounded (twice `connect_timeout`): with
+    max_reconnect_attempts=-1 nats-py would otherwise retry it forever and the
+    caller would hang.  Once connected, nats-py itself reconnects every
+    `reconnect_delay` seconds, `max_reconnect_attempts` times (-1: forever); a
+    client that gave up (closed) is replaced on the next use.
+    """
+
+    def __init__(self, servers: Sequence[str], *, token: str | None = None, user: str | None = None,
+                 password: str | None = None, credentials_file: str | None = None,
+                 tls: ssl.SSLContext | None = None, tls_hostname: str | None = None,
+                 connect_timeout: float = 5.0, reconnect_delay: float = 2.0,
+                 max_reconnect_attempts: int = -1, name: str = "sysops-agent") -> None:  # fmt: skip
+        self._options: dict[str, Any] = {
+            "servers": list(servers),
+            "name": name,  # how the server's connection list (connz) shows us
+            "connect_timeout": connect_timeout,
+            "allow_reconnect": True,
+            "reconnect_time_wait": reconnect_delay,
+            "max_reconnect_attempts": max_reconnect_attempts,
+            "disconnected_cb": self._disconnected,
+            "reconnected_cb": self._reconnected,
+            "error_cb": self._error,
+        }
+        extra = {"token": token, "user": user, "password": password,
+                 "user_credentials": credentials_file, "tls": tls, "tls_hostname": tls_hostname}  # fmt: skip
+        self._options.update({k: v for k, v in extra.items() if v})
+        self._timeout = connect_timeout
+        self._lock: asyncio.Lock | None = None
+        self._last_error: dict[str, float] = {}
+        self.client: Any = None
+        self.opened = 0  # clients made (one, unless nats-py gave up reconnecting)
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and bool(self.client.is_connected)
+
+    async def get(self) -> Any:
+        """The connected client; raises what nats-py raised (or TimeoutError) if there is none."""
+        if self.connected:
+            return self.client
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # two users asking at once get one connection, not two
+            if self.client is not None and not self.client.is_closed:
+                if self.client.is_connected:
+                    return self.client
+                # nats-py is reconnecting this client: another one would be a second connection.
+                raise ConnectionError("the NATS connection is lost; reconnecting")
+            import nats
+
+            self.client = await asyncio.wait_for(nats.connect(**self._options), self._timeout * 2)
+            self.opened += 1
+            return self.client
+
+    async def _disconnected(self) -> None:
+        log.warning("disconnected from NATS; reconnecting (telemetry buffers metrics meanwhile)")
+
+    async def _reconnected(self) -> None:
+        log.info("reconnected to NATS")
+
+    async def _error(self, exc: Exception) -> None:
+        """nats-py reports every failed (re)connect here: say each distinct problem once a minute."""
+        text = str(exc)
+        now = time.monotonic()
+        if self._last_error.get(text, -1e9) > now - 60:
+            return
+        self._last_error[text] = now
+        if "Authorization Violation" in text:
+            log.error("NATS refused the credentials (Authorization Violation): check [nats] token, "
+                      "user/password or credential_file; retrying")  # fmt: skip
+        else:
+            log.warning("NATS error: %s; retrying", text)
+
+    async def close(self) -> None:
+        """Send what is buffered, then close (bounded: a broken connection has nothing to send)."""
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            await asyncio.wait_for(client.drain(), 5)
+        except Exception:  # a broken connection: nothing left to save
+            await client.close()
 
 
 class NatsChannel:
@@ -36,52 +131,40 @@ class NatsChannel:
                  token: str | None = None, user: str | None = None, password: str | None = None,
                  credentials_file: str | None = None, tls: ssl.SSLContext | None = None, tls_hostname: str | None = None,
                  connect_timeout: float = 5.0, retry_count: int = 3, jetstream_stream: str | None = None,
-                 min_severity: Severity = Severity.INFO, send_resolved: bool = True) -> None:  # fmt: skip
+                 min_severity: Severity = Severity.INFO, send_resolved: bool = True,
+                 connection: NatsConnection | None = None) -> None:  # fmt: skip
         self.min_severity = min_severity
         self.retry_count = retry_count
         self.send_resolved = send_resolved
         self.subject = f"{subject_token(subject_prefix)}.{subject_token(hostname)}.alerts"
-        self._servers = list(servers)
-        self._auth: dict[str, Any] = {
-            "token": token,
-            "user": user,
-            "password": password,
-            "user_credentials": credentials_file,
-            "tls": tls,
-            "tls_hostname": tls_hostname,
-        }
         self._timeout = connect_timeout
         self._stream = jetstream_stream  # None: plain publish
-        self._client: Any = None
+        # Without a shared connection (`--test-alert`, tests), the channel has its own.
+        self._owns_connection = connection is None
+        self.connection = connection or NatsConnection(
+            servers, token=token, user=user, password=password, credentials_file=credentials_file,
+            tls=tls, tls_hostname=tls_hostname, connect_timeout=connect_timeout,
+        )  # fmt: skip
+
+    def share(self, connection: NatsConnection) -> None:
+        """Publish on the agent's connection (before the first send), and leave closing it to the agent."""
+        self.connection, self._owns_connection = connection, False
 
     async def _connect(self) -> Any:
-        if self._client is not None and self._client.is_connected:
-            return self._client
         try:
-            import nats
+            import nats  # noqa: F401 - only to say clearly that the extra is missing
         except ImportError:
             raise DeliveryError(
                 "nats-py is not installed (pip install 'sysops-agent[nats]')",
                 retryable=False,
                 dead=True,
             ) from None
-        options = {k: v for k, v in self._auth.items() if v}
         try:
-            # Reconnect forever once connected; but bound the first connection ourselves, since
-            # with max_reconnect_attempts=-1 nats-py would retry it forever and this send would hang.
-            self._client = await asyncio.wait_for(
-                nats.connect(
-                    servers=self._servers, connect_timeout=self._timeout, allow_reconnect=True,
-                    max_reconnect_attempts=-1, reconnect_time_wait=2, **options,
-                ),
-                self._timeout * 2,
-            )  # fmt: skip
+            return await self.connection.get()
         except Exception as exc:  # nats raises its own errors, OSError and TimeoutError
-            self._client = None
             raise DeliveryError(
                 f"cannot connect to NATS: {type(exc).__name__}: {exc}", retryable=True
             ) from None
-        return self._client
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         client = await self._connect()
@@ -107,12 +190,8 @@ class NatsChannel:
             ) from None
 
     async def close(self) -> None:
-        if self._client is not None:
-            try:
-                await self._client.drain()
-            except Exception:  # closing a broken connection: nothing left to save
-                await self._client.close()
-            self._client = None
+        if self._owns_connection:  # a shared one outlives this channel (a reload makes a new one)
+            await self.connection.close()
 
 
 def tls_context(
