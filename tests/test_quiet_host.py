@@ -84,7 +84,18 @@ def test_the_generated_host_is_the_documented_idle_machine() -> None:
 
 def _alert(metric: str, status: Status, t: float, repeat: bool = False) -> Alert:
     context: dict[str, object] = {"still_firing": True} if repeat else {}
-    return Alert("threshold", metric, (), status, Severity.WARN, 1.0, None, "", t, context=context)
+    return Alert(
+        analyzer="threshold",
+        metric=metric,
+        labels=(),
+        status=status,
+        severity=Severity.WARN,
+        value=1.0,
+        threshold=None,
+        message="",
+        timestamp=t,
+        context=context,
+    )
 
 
 def test_judging_matches_each_wanted_notification_once_and_never_with_a_repeat() -> None:
