@@ -464,3 +464,26 @@ def test_run_embedded_runs_pip_only_when_the_install_is_missing_or_stale(tmp_pat
     assert start() == ["sysops-agent --config config/embedded.toml"]
     (root / ".venv/bin/sysops-agent").unlink()  # the install is gone
     assert start()[0] == pip
+
+
+# -- the Prometheus endpoint's default port is nobody else's -----------------------------------
+
+# Outside Prometheus' default port allocations (the wiki page
+# Default-port-allocations): core components from 9090, the exporter range
+# 9100-9999 (full) and its overflow above 10000, and the exporters it lists
+# outside those ranges.
+ALLOCATED = range(9090, 11000)
+LISTED_OUTSIDE = {3903, 7300, 8080, 8082, 8088, 8089, 8292, 8404, 9042, 9087, 9095, 9097, 9099,
+                  16995, 19091, 19999, 24231, 42004, 44322, 61091}  # fmt: skip
+
+
+def test_the_default_prometheus_port_is_no_well_known_exporters() -> None:
+    from agent.settings import PrometheusSettings
+
+    host, _, port_text = PrometheusSettings().bind.rpartition(":")
+    port = int(port_text)
+    assert host == "127.0.0.1"  # loopback: a listening port stays a choice
+    assert port not in ALLOCATED and port not in LISTED_OUTSIDE  # 9100 was node_exporter's
+    assert 1024 < port < 32768  # unprivileged, and below Linux's ephemeral ports
+    assert f'bind = "127.0.0.1:{port}"' in (REPO / "config.example.toml").read_text()
+    assert f"127.0.0.1:{port}" in (REPO / "docs/DEPLOYMENT.md").read_text()
