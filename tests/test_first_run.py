@@ -119,11 +119,14 @@ def test_a_section_without_an_enabled_key_always_needs_its_secrets() -> None:
 
 
 def test_validate_exits_2_naming_the_variable_and_key_of_an_enabled_section(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], quiet_logging: None
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    quiet_logging: None,
 ) -> None:
     text = '[alerting.discord]\nenabled = true\nwebhook_url = "${DISCORD_WEBHOOK_URL}"\n'
     config = write_config(tmp_path, text)
-    os.environ.pop("DISCORD_WEBHOOK_URL", None)
+    monkeypatch.delenv("DISCORD_WEBHOOK_URL", raising=False)
     assert cli.main(["--config", str(config), "--validate"]) == cli.EXIT_CONFIG
     assert (
         f"{config}:3: alerting.discord.webhook_url: environment variable DISCORD_WEBHOOK_URL is not set"
