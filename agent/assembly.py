@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,9 +209,17 @@ class Summary:
     notes: tuple[str, ...]
 
 
-def summarize(settings: Settings) -> Summary:
-    """What this configuration turns on, and what it asks for that this install lacks."""
-    collectors = tuple((c.name, interval) for c, interval in build_collectors(settings, _NoStats()))
+def summarize(settings: Settings, absent: Collection[str] = ()) -> Summary:
+    """What this configuration turns on, and what it asks for that this install lacks.
+
+    `absent`: collectors found to have no source on this host (the runtime
+    knows after their first read); they are left out, as they do not run.
+    """
+    collectors = tuple(
+        (c.name, interval)
+        for c, interval in build_collectors(settings, _NoStats())
+        if c.name not in absent
+    )
     enabled = enabled_channels(settings)
     unavailable = tuple(p.name for p in enabled if not p.available())
     notes = []

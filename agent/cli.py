@@ -54,18 +54,38 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+def _common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """--config, --log-level and --log-format, before the command or after it.
+
+    Users type `sysops-agent history cpu_usage_percent --config X` as often as
+    the other order, so every (sub)command accepts them.  Below the top level
+    an option that is not given is left out of the result (SUPPRESS), so it
+    never overwrites the same option given before the command.
+    """
+    unset: Any = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--config",
+        default=unset,
+        metavar="PATH",
+        help=f"TOML configuration (default {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error", "critical"), default=unset,
+        help="log verbosity (overrides agent.log_level)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text" if top else unset,
+        help="log line format on stderr",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="sysops-agent",
         description="Push-only monitoring and alerting agent for Linux servers.",
         epilog="Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.",
     )
-    parser.add_argument(
-        "--config",
-        default=DEFAULT_CONFIG,
-        metavar="PATH",
-        help=f"TOML configuration (default {DEFAULT_CONFIG})",
-    )
+    _common_options(parser, top=True)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--validate", action="store_true",
@@ -88,20 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="send a marked test notification through every enabled channel (or --channel) and report each",
     )
     parser.add_argument("--channel", metavar="NAME", help="with --test-alert: only this channel")
-    parser.add_argument(
-        "--log-level", choices=("debug", "info", "warning", "error", "critical"),
-        help="log verbosity (overrides agent.log_level)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--log-format", choices=("text", "json"), default="text", help="log line format on stderr"
-    )
     parser.add_argument("--version", action="version", version=f"sysops-agent {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     replay = commands.add_parser(
         "replay",
         help="feed a recorded timestamp,value CSV through the analyzers and print alert events as JSON lines",
         description="Replay a recorded series through the configured analyzers as if it were live. "
-        "Without a readable --config, the defaults are used.",
+        f"Without --config: {DEFAULT_CONFIG} if it exists, else the defaults; "
+        "an explicit --config that does not exist exits 2.",
     )
     replay.add_argument("file", type=Path, help="CSV with a timestamp,value header (NAB format)")
     replay.add_argument("--metric", required=True, help="metric name the series is replayed as")
@@ -110,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         "history",
         help="print a metric's 1-minute history from SQLite (storage.sqlite_enabled)",
         description="Mean, min and max per minute, oldest first. CSV output can be fed to "
-        "`sysops-agent replay` (select one series with --labels).",
+        "`sysops-agent replay` (select one series with --labels). "
+        f"Without --config: {DEFAULT_CONFIG} if it exists, else the defaults; "
+        "an explicit --config that does not exist exits 2.",
     )
     history.add_argument("metric")
     history.add_argument("--labels", default="", help="only series with these labels: k=v,k2=v2")
@@ -128,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="active and future silences")
     expire = actions.add_parser("expire", help="end a silence now")
     expire.add_argument("id")
+    for sub in (replay, history, silence, add, actions.choices["list"], expire):
+        _common_options(sub, top=False)
     return parser
 
 
@@ -147,15 +165,17 @@ def _main(argv: Sequence[str] | None = None) -> int:
             f"{args.command} cannot be combined with --validate, --inventory-dump or --once"
         )
     setup_logging(args.log_level or "warning", args.log_format)
-    if (
-        args.command in ("replay", "history")
-        and args.config == DEFAULT_CONFIG
-        and not Path(DEFAULT_CONFIG).exists()
-    ):
-        defaults = LoadedConfig(Settings(), (), False)
-        return (
-            run_replay(defaults, args) if args.command == "replay" else run_history(defaults, args)
-        )
+    if args.config is None:
+        # replay and history work on a host without the agent installed; an
+        # explicit --config that does not exist is an error like for every mode.
+        if args.command in ("replay", "history") and not Path(DEFAULT_CONFIG).exists():
+            defaults = LoadedConfig(Settings(), (), False)
+            return (
+                run_replay(defaults, args)
+                if args.command == "replay"
+                else run_history(defaults, args)
+            )
+        args.config = DEFAULT_CONFIG
     try:
         loaded = load_config(args.config)
     except ConfigError as exc:

@@ -5,7 +5,10 @@ message``; a bad configuration raises `ConfigError` and the CLI exits 2.  String
 values may reference ``${NAME}`` (environment) or ``${file:/path}`` (a file's
 content, trailing newline removed); ``$${`` is a literal ``${``.  A value that
 came from such a reference, or that belongs to a secret key, is never echoed in
-an error message.
+an error message.  A reference that cannot be resolved (the variable is unset,
+the file unreadable) is an error only where the value is used: inside a section
+with ``enabled = false`` it is left unresolved and unused, so the example file
+with every channel's secret referenced validates on a host that sets none.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ def parse_config_text(
         raise ConfigError([_syntax_problem(exc, text, source)]) from None
     validator = _Validator(source, KeyLines(text), os.environ if environ is None else environ)
     settings = validator.section(Settings, document, ())
+    validator.problems += validator.unresolved  # outside any disabled section
     if validator.problems:
         raise ConfigError(sorted(validator.problems, key=lambda p: p.line or math.inf))
     settings = dataclasses.replace(settings, source=source)
@@ -298,9 +302,17 @@ class _Validator:
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
         self.literal_secrets = False
+        # Unresolvable references, held until their section says whether it is
+        # enabled: reported if it is (or has no `enabled` key), dropped if not.
+        self.unresolved: list[Problem] = []
 
     def problem(self, path: tuple[PathPart, ...], message: str) -> None:
         self.problems.append(
+            Problem(self.source, self.lines.line_for(path), _render(path), message)
+        )
+
+    def unresolved_problem(self, path: tuple[PathPart, ...], message: str) -> None:
+        self.unresolved.append(
             Problem(self.source, self.lines.line_for(path), _render(path), message)
         )
 
@@ -336,6 +348,7 @@ class _Validator:
                 self.problem((*path, key), f"unknown key {where}{hint}")
         kwargs: dict[str, Any] = {}
         bad_keys: set[str] = set()
+        unresolved_before = len(self.unresolved)
         for key, f in by_key.items():
             if key not in table:
                 continue
@@ -344,6 +357,9 @@ class _Validator:
                 bad_keys.add(key)
             else:
                 kwargs[f.name] = value
+        switch = next((f for f in fields(cls) if f.name == "enabled"), None)
+        if switch is not None and not kwargs.get("enabled", switch.default):
+            del self.unresolved[unresolved_before:]  # a disabled section's secrets are not needed
         if kwargs.get("enabled"):
             for key, f in by_key.items():
                 missing = key not in table or (f.name in kwargs and not kwargs[f.name])
@@ -565,7 +581,9 @@ class _Validator:
                 try:
                     return Path(file_path).read_text(encoding="utf-8").rstrip("\r\n")
                 except OSError as exc:
-                    self.problem(path, f"cannot read secret file {file_path}: {exc.strerror}")
+                    self.unresolved_problem(
+                        path, f"cannot read secret file {file_path}: {exc.strerror}"
+                    )
                     failed = True
                     return ""
             if not _ENV_NAME.fullmatch(ref):
@@ -576,7 +594,7 @@ class _Validator:
                 failed = True
                 return ""
             if ref not in self.environ:
-                self.problem(path, f"environment variable {ref} is not set")
+                self.unresolved_problem(path, f"environment variable {ref} is not set")
                 failed = True
                 return ""
             return self.environ[ref]

@@ -208,7 +208,7 @@ class Agent:
         self.supervisor.spawn("housekeeping", self._housekeeping)
         if self.notifier.enabled:
             self.supervisor.spawn("systemd", self._systemd)
-        self._describe_start()
+        await self._describe_start()
         await self._stopping.wait()
         await self._shutdown()
         return 0
@@ -279,8 +279,16 @@ class Agent:
         if self.settings.agent.pid_file:
             Path(self.settings.agent.pid_file).write_text(f"{os.getpid()}\n")
 
-    def _describe_start(self) -> None:
-        summary = summarize(self.settings)
+    async def _describe_start(self) -> None:
+        # The line names only the collectors that run: each one's first read,
+        # due at once, says whether its source exists on this host (edac, gpu).
+        # A read still going after 5 s does not hold the line back any longer.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        names = {task.removeprefix("collector:") for task in self._collector_tasks}
+        while not names <= self.durations.keys() and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        summary = summarize(self.settings, absent=self.absent.keys())
         log.info(
             "sysops-agent started on %s: collectors %s; channels %s",
             self.settings.agent.hostname,

@@ -521,7 +521,12 @@ class PrometheusSettings:
     enabled: bool = opt(
         False, "Serve a Prometheus endpoint (opens a listening port; needs the `prometheus` extra)."
     )
-    bind: str = opt("127.0.0.1:9100", "Address and port to listen on.")
+    bind: str = opt(
+        "127.0.0.1:19273",
+        "Address and port to listen on. The default port is outside the ranges of Prometheus' "
+        "default port allocations (9100-9999 taken, the overflow above 10000) and no well-known "
+        "exporter's: 9100 is node_exporter's.",
+    )
     path: str = opt("/metrics", "HTTP path of the endpoint.")
 
 

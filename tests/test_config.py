@@ -193,10 +193,10 @@ headers = {{ Authorization = "Bearer ${{WEBHOOK_TOKEN}}" }}
 
 
 def test_missing_secret_file_is_named(tmp_path: Path) -> None:
-    text = f'[nats]\ntoken = "${{file:{tmp_path}/absent}}"\n'
+    text = f'[nats]\nenabled = true\ntoken = "${{file:{tmp_path}/absent}}"\n'
     with pytest.raises(ConfigError) as info:
         parse_config_text(text, "c.toml")
-    assert f"c.toml:2: nats.token: cannot read secret file {tmp_path}/absent" in str(info.value)
+    assert f"c.toml:3: nats.token: cannot read secret file {tmp_path}/absent" in str(info.value)
 
 
 def test_secrets_are_masked_everywhere() -> None:

@@ -45,7 +45,8 @@ shows every key at once, and `config/embedded.toml` is the no-accounts default.
   `FILE:LINE: key.path: problem`, and the agent exits with code 2.
 * **Secrets.** Any string may contain `${NAME}` (an environment variable) or
   `${file:/path}` (a file's content without its trailing newline); `$${` is a literal `${`.
-  A missing variable or unreadable file is an error naming it. Keys marked *secret* below
+  A missing variable or unreadable file is an error naming it where the value is used; in
+  a section with `enabled = false` it is left unresolved and unused. Keys marked *secret* below
   are printed as `***` everywhere (logs, `--validate`, errors).
 * **Permissions.** A file that holds secrets literally and is world-readable, or that
   anyone but root can write, draws a warning at start with the fix

@@ -3,6 +3,13 @@
 It also decides which file may vouch for kernel messages (`kernel_trust`):
 only the system syslog file, and only when neither /dev/kmsg nor journald is
 there to give the kernel's messages first hand.
+
+The configured sources are what to read, not a promise that each exists: a
+Debian 12 host without rsyslog has no syslog file, and its system log is in
+journald.  So when the syslog file is missing and journalctl is there, the
+journal is read instead, and the sources chosen are said once, at info level:
+a fresh install should not warn on every start about something it can do
+without.
 """
 
 from __future__ import annotations
@@ -82,9 +89,21 @@ def build_sources(settings: Settings, positions: Positions) -> list[LogSource]:
     la = settings.log_analyzer
     procfs, rootfs = Path(settings.agent.procfs), Path(settings.agent.rootfs)
     sources: list[LogSource] = []
+    syslog_file = (
+        (Path(la.syslog_path) if la.syslog_path else default_syslog_path(rootfs))
+        if "syslog" in la.sources
+        else None
+    )
+    # No syslog file, but journald holds the same system log: read that instead.
+    journal_instead = (
+        "syslog" in la.sources
+        and syslog_file is None
+        and "journald" not in la.sources
+        and shutil.which(la.journalctl_path) is not None
+    )
     if {"dmesg", "kmsg"} & set(la.sources):
         sources.append(KmsgSource(positions, procfs, max_line=la.max_line_bytes))
-    if "journald" in la.sources:
+    if "journald" in la.sources or journal_instead:
         from agent.logs.journald import JournaldSource  # a subprocess pipe, only when asked for
 
         sources.append(JournaldSource(positions, la.journalctl_path, la.max_line_bytes))
@@ -92,7 +111,7 @@ def build_sources(settings: Settings, positions: Positions) -> list[LogSource]:
     paths = [Path(f) for f in la.files]
     kernel_paths: list[Path] = []
     if "syslog" in la.sources:
-        main = Path(la.syslog_path) if la.syslog_path else default_syslog_path(rootfs)
+        main = syslog_file
         if main is not None:
             paths.insert(0, main)
             trusted, why = kernel_trust(settings)
@@ -106,14 +125,24 @@ def build_sources(settings: Settings, positions: Positions) -> list[LogSource]:
                     main,
                     why,
                 )
-        else:
+        elif not journal_instead and "journald" not in la.sources:
             log.warning(
-                "no syslog file (/var/log/syslog or /var/log/messages): the syslog source is off"
+                "no syslog file (/var/log/syslog or /var/log/messages) and no %s: "
+                "the system log is not watched",
+                la.journalctl_path,
             )
     if paths:
         sources.append(
             SyslogSource(paths, positions, la.poll_interval_secs, la.max_line_bytes, kernel_paths)
         )
+    why = (
+        " (no /var/log/syslog or /var/log/messages: the system log is read from journald)"
+        if "syslog" in la.sources
+        and syslog_file is None
+        and (journal_instead or "journald" in la.sources)
+        else ""
+    )
+    log.info("log sources: %s%s", ", ".join(s.name for s in sources) or "none", why)
     return sources
 
 

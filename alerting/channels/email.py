@@ -5,15 +5,22 @@ an error, never a plaintext login.  Port 465 (or smtp_tls = "tls") is implicit
 TLS; "none" is accepted only for a loopback server.  The message is
 multipart: plain text and HTML (every value escaped).  The whole send is
 bounded in time, since aiosmtplib's timeout is per socket operation.
+
+`Date:` carries the host's real UTC offset (RFC 5322 reads ``-0000`` as "zone
+unknown"), and the Message-ID's right side is a real domain: the agent's
+hostname when it is fully qualified, else the sender address's domain, so
+that threading and spam filters see a well-formed identifier.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import Sequence
+from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
 from alerting.alert import Alert, Severity
@@ -22,9 +29,28 @@ from alerting.channels.registry import ChannelContext
 from alerting.channels.tls import verified_context
 from alerting.format import facts, html_text, log_line, plain, single_line, title
 
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def message_id_domain(hostname: str, sender: str) -> str:
+    """The host's domain for the Message-ID: its FQDN, else the sender's domain."""
+    name = hostname.rstrip(".")
+    labels = name.split(".")
+    # A dotted name of valid labels whose last label is not a number (an IPv4
+    # address is not a domain).
+    if len(labels) >= 2 and all(_LABEL.fullmatch(x) for x in labels) and not labels[-1].isdigit():
+        return name.lower()
+    _, address = parseaddr(sender)
+    domain = address.rpartition("@")[2].strip("[]. ")
+    return domain.lower() if address.count("@") == 1 and domain else "localhost.localdomain"
+
 
 def build_message(
-    alerts: Sequence[Alert], sender: str, recipients: Sequence[str], prefix: str
+    alerts: Sequence[Alert],
+    sender: str,
+    recipients: Sequence[str],
+    prefix: str,
+    hostname: str = "",
 ) -> EmailMessage:
     message = EmailMessage()
     first = alerts[0]
@@ -32,8 +58,8 @@ def build_message(
     message["Subject"] = single_line(f"{prefix} {subject}".strip())[:200]
     message["From"] = sender
     message["To"] = ", ".join(recipients)
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain="sysops-agent")
+    message["Date"] = format_datetime(datetime.now().astimezone())  # local time, real offset
+    message["Message-ID"] = make_msgid(domain=message_id_domain(hostname or first.hostname, sender))
     message.set_content("\n\n---\n\n".join(plain(a) for a in alerts))
     parts = []
     for alert in alerts:
@@ -58,7 +84,8 @@ class EmailChannel:
     def __init__(self, host: str, port: int, *, tls: str = "starttls", username: str | None = None,
                  password: str | None = None, sender: str, recipients: Sequence[str], subject_prefix: str = "[sysops]",
                  min_severity: Severity = Severity.CRITICAL, retry_count: int = 5, timeout_secs: float = 30.0,
-                 tls_context: ssl.SSLContext | None = None, send_resolved: bool = True) -> None:  # fmt: skip
+                 tls_context: ssl.SSLContext | None = None, send_resolved: bool = True,
+                 hostname: str = "") -> None:  # fmt: skip
         self.min_severity = min_severity
         self.retry_count = retry_count
         self.send_resolved = send_resolved
@@ -67,6 +94,7 @@ class EmailChannel:
         self._sender, self._recipients, self._prefix = sender, list(recipients), subject_prefix
         self._timeout = timeout_secs
         self._tls_context = tls_context
+        self._hostname = hostname
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         if self._tls == "none" and not _loopback(self._host):
@@ -82,7 +110,9 @@ class EmailChannel:
                 retryable=False,
                 dead=True,
             ) from None
-        message = build_message(alerts, self._sender, self._recipients, self._prefix)
+        message = build_message(
+            alerts, self._sender, self._recipients, self._prefix, self._hostname
+        )
         implicit = self._tls == "tls" or (self._tls == "starttls" and self._port == 465)
         try:
             await asyncio.wait_for(
@@ -143,4 +173,5 @@ def build(section: Any, context: ChannelContext) -> EmailChannel | None:
         subject_prefix=section.subject_prefix,
         min_severity=context.min_severity,
         send_resolved=context.send_resolved,
+        hostname=context.hostname,
     )

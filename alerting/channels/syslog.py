@@ -40,6 +40,11 @@ def _sd_name(text: str) -> str:
     return cleaned[:32] or "x"
 
 
+def _hostname(text: str) -> str:
+    """RFC 5424 HOSTNAME: 1*255 printable US-ASCII (a cloud FQDN often exceeds 32), else "-"."""
+    return "".join(c for c in text if "!" <= c <= "~")[:255] or "-"
+
+
 def rfc5424(alert: Alert, facility: int, tag: str, hostname: str) -> bytes:
     level = 6 if alert.status is Status.RESOLVED else LEVELS[alert.severity]
     stamp = (
@@ -50,7 +55,7 @@ def rfc5424(alert: Alert, facility: int, tag: str, hostname: str) -> bytes:
     params = [("fingerprint", alert.fingerprint), ("metric", alert.metric), ("status", alert.status.value),
               *((_sd_name(k), v) for k, v in alert.labels)]  # fmt: skip
     sd = "[alert@32473 " + " ".join(f'{k}="{_sd_value(v)}"' for k, v in params) + "]"
-    host = _sd_name(hostname or "-")[:255]
+    host = _hostname(hostname)
     message = single_line(f"{state_word(alert)} {alert.message}")
     text = f"<{facility * 8 + level}>1 {stamp} {host} {_sd_name(tag)[:48]} {os.getpid()} - {sd} {message}"
     return text.encode("utf-8")[:MAX_DATAGRAM]
