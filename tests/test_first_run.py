@@ -153,6 +153,7 @@ def history_config(tmp_path: Path) -> Path:
     import asyncio
 
     from agent.history import History
+    from agent.store import Store
     from analyzers.base import SeriesKey
 
     db = tmp_path / "history.db"
@@ -160,9 +161,11 @@ def history_config(tmp_path: Path) -> Path:
     async def write() -> None:
         history = History(db, retention_days=1)
         await history.open()
+        store = Store(4, history_capacity=4)
+        history.follow(store)  # the agent's wiring: the store hands over closed buckets
         now = time.time()
-        history.add(now - 120, [SeriesKey("cpu_usage_percent", ())], [42.5])
-        history.add(now - 60, [SeriesKey("cpu_usage_percent", ())], [1.0])  # hands the minute over
+        store.write_samples(now - 120, [SeriesKey("cpu_usage_percent", ())], [42.5])
+        store.write_samples(now - 60, [SeriesKey("cpu_usage_percent", ())], [1.0])  # closes it
         await history.flush()
         await history.close()
 
