@@ -49,7 +49,9 @@ class LogLine:
     kernel: bool  # printed by the kernel (kmsg, journald kernel transport, syslog tag "kernel")
     source: str = ""
     timestamp: float = 0.0
-    level: int | None = None  # the kernel's printk level (0 emerg .. 7 debug) where the source gives it
+    level: int | None = (
+        None  # the kernel's printk level (0 emerg .. 7 debug) where the source gives it
+    )
 
 
 @dataclass(frozen=True)
@@ -139,9 +141,11 @@ def refine_severity(pattern: LogPattern, severity: Severity, line: LogLine) -> S
     if pattern.category in ("segfault", "process") and "[1]" in text:
         severity = max(severity, Severity.CRITICAL)
     level = line.level
-    if level is not None and severity == Severity.WARN and "orrected" not in text:
-        if level <= _LEVEL_CRIT or (level <= _LEVEL_ERR and pattern.category == "hardware"):
-            severity = Severity.CRITICAL
+    raised_by_level = level is not None and (
+        level <= _LEVEL_CRIT or (level <= _LEVEL_ERR and pattern.category == "hardware")
+    )
+    if raised_by_level and severity == Severity.WARN and "orrected" not in text:
+        severity = Severity.CRITICAL
     return severity
 
 

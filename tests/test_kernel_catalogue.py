@@ -16,7 +16,7 @@ from analyzers.logpatterns import LogLine, LogMatcher, build_patterns, refine_se
 MATCHER = LogMatcher(build_patterns(segfaults=True))
 DEFAULT = LogMatcher(build_patterns())  # segfaults off, as shipped
 
-C, W, E, I = Severity.CRITICAL, Severity.WARN, Severity.EMERGENCY, Severity.INFO
+C, W, E, INFO = Severity.CRITICAL, Severity.WARN, Severity.EMERGENCY, Severity.INFO
 
 # (line, pattern, severity, labels, source of the format)
 POSITIVE = [
@@ -244,10 +244,10 @@ POSITIVE = [
      "drivers/pci/pcie/aer/aerdrv_core.c do_recovery, 3.10"),
     # -- segfaults and traps ---------------------------------------------------------------------------
     ("traps: java[4242] general protection fault ip:7f3a1c2b4d10 sp:7ffd5e6f7a80 error:0 in libjvm.so[7f3a1b000000+1200000]",
-     "segfault", I, {"process": "java", "pid": "4242"}, "arch/x86/kernel/traps.c do_general_protection, 4.18+"),
+     "segfault", INFO, {"process": "java", "pid": "4242"}, "arch/x86/kernel/traps.c do_general_protection, 4.18+"),
     ("java[4242] general protection ip:7f3a1c2b4d10 sp:7ffd5e6f7a80 error:0 in libjvm.so[7f3a1b000000+1200000]",
-     "segfault", I, {"process": "java", "pid": "4242"}, "arch/x86/kernel/traps.c do_general_protection, 3.10"),
-    ("traps: a.out[777] trap divide error ip:401126 sp:7ffc0b8e1c40 error:0 in a.out[401000+1000]", "segfault", I,
+     "segfault", INFO, {"process": "java", "pid": "4242"}, "arch/x86/kernel/traps.c do_general_protection, 3.10"),
+    ("traps: a.out[777] trap divide error ip:401126 sp:7ffc0b8e1c40 error:0 in a.out[401000+1000]", "segfault", INFO,
      {"process": "a.out", "pid": "777"}, "arch/x86/kernel/traps.c do_trap, 4.18+"),
     ("systemd[1]: segfault at 0 ip 000055d1c2a3b4c5 sp 00007ffc1a2b3c40 error 4 in systemd[55d1c2a00000+e6000]",
      "init_crash", C, {"process": "systemd", "pid": "1"}, "arch/x86/mm/fault.c show_signal_msg"),
@@ -363,26 +363,47 @@ def _severity(text: str, level: int | None = None) -> Severity:
 
 
 def test_any_panic_is_an_emergency_whatever_else_matches() -> None:
-    assert _severity("Kernel panic - not syncing: Fatal exception in interrupt") == Severity.EMERGENCY
+    assert (
+        _severity("Kernel panic - not syncing: Fatal exception in interrupt") == Severity.EMERGENCY
+    )
     assert _severity("Kernel panic - not syncing: Fatal exception", level=4) == Severity.EMERGENCY
 
 
 def test_xid_text_raises_the_table() -> None:
     # Xid 13 is warn in the table; the driver's text saying Fatal or fallen off the bus decides.
-    assert _severity("NVRM: Xid (PCI:0000:3b:00): 13, pid=1, name=x, Graphics Exception: ESR 0x5") == Severity.WARN
-    assert _severity("NVRM: Xid (PCI:0000:3b:00): 13, pid=1, name=x, Fatal Graphics Exception") == Severity.CRITICAL
-    assert _severity("NVRM: Xid (PCI:0000:3b:00): 154, GPU has fallen off the bus.") == Severity.EMERGENCY
+    assert (
+        _severity("NVRM: Xid (PCI:0000:3b:00): 13, pid=1, name=x, Graphics Exception: ESR 0x5")
+        == Severity.WARN
+    )
+    assert (
+        _severity("NVRM: Xid (PCI:0000:3b:00): 13, pid=1, name=x, Fatal Graphics Exception")
+        == Severity.CRITICAL
+    )
+    assert (
+        _severity("NVRM: Xid (PCI:0000:3b:00): 154, GPU has fallen off the bus.")
+        == Severity.EMERGENCY
+    )
 
 
 def test_data_loss_and_pid_1_are_critical() -> None:
-    assert _severity("EXT4-fs (sdb1): This should not happen!! Data will be lost") == Severity.CRITICAL
-    assert _severity("traps: systemd[1] trap invalid opcode ip:55d1c2a3b4c5 sp:7ffc1a2b3c40 error:0") == Severity.CRITICAL
-    assert _severity("traps: sshd[1001] trap invalid opcode ip:55d1c2a3b4c5 sp:7ffc1a2b3c40 error:0") == Severity.INFO
+    assert (
+        _severity("EXT4-fs (sdb1): This should not happen!! Data will be lost") == Severity.CRITICAL
+    )
+    assert (
+        _severity("traps: systemd[1] trap invalid opcode ip:55d1c2a3b4c5 sp:7ffc1a2b3c40 error:0")
+        == Severity.CRITICAL
+    )
+    assert (
+        _severity("traps: sshd[1001] trap invalid opcode ip:55d1c2a3b4c5 sp:7ffc1a2b3c40 error:0")
+        == Severity.INFO
+    )
 
 
 def test_the_kernel_level_raises_warnings_but_never_lowers() -> None:
     ghes = "{4}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 1"
-    assert _severity(ghes, level=4) == Severity.WARN  # ghes.c prints corrected records at KERN_WARNING
+    assert (
+        _severity(ghes, level=4) == Severity.WARN
+    )  # ghes.c prints corrected records at KERN_WARNING
     assert _severity(ghes, level=3) == Severity.CRITICAL  # and the others at KERN_ERR
     assert _severity(ghes) == Severity.WARN  # a source without levels (syslog file)
     amd = "[Hardware Error]: Corrected error, no action required."
