@@ -274,10 +274,10 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("link status",), specificity=2, stateful=True),
     _p("bond_link_up", "network", Severity.INFO,
        r"(?P<bond>[\w.-]+): link status definitely up for interface (?P<interface>[\w.@-]+)",
-       ("link status definitely up",), specificity=2, resolves="bond_link_down"),
+       ("link status",), specificity=2, resolves="bond_link_down"),
     _p("bond_link_up", "network", Severity.INFO,
        r"(?P<bond>[\w.-]+): \(slave (?P<interface>[\w.@-]+)\): link status definitely up",
-       ("link status definitely up",), specificity=2, resolves="bond_link_down"),
+       ("link status",), specificity=2, resolves="bond_link_down"),
     _p("bond_no_active", "network", Severity.CRITICAL, r"(?P<interface>[\w.-]+): now running without any active interface",
        ("without any active",), specificity=2),
     # -- PCIe AER: 3.10-6.x "Corrected error received", 6.x "Correctable error message received from".
@@ -291,7 +291,7 @@ BUILTIN: tuple[LogPattern, ...] = (
     # -- a crash of PID 1 takes the whole system with it: always on, unlike other segfaults.
     _p("init_crash", "process", Severity.CRITICAL,
        r"(?:traps: )?(?P<process>[^\s\[]+)\[(?P<pid>1)\]:? (?:segfault at|general protection|trap )",
-       ("[1]: segfault at", "[1] general protection", "[1] trap "), specificity=3),
+       ("segfault at", "general protection", "] trap "), specificity=3),
     # -- segfaults and traps (opt-in): arch/x86/mm/fault.c, arch/x86/kernel/traps.c ("traps: " since 4.x).
     _p("segfault", "segfault", Severity.INFO, r"(?P<process>[^\s\[]+)\[(?P<pid>\d+)\]: segfault at", ("segfault at",)),
     _p("segfault", "segfault", Severity.INFO,
