@@ -241,7 +241,9 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("Device not ready; aborting", "Removing after probe failure", "Disabling device after"), specificity=3),
     _p("nvme_abort", "block", Severity.WARN, r"nvme (?P<device>nvme\d+): Abort status: 0x[0-9a-fA-F]+", ("Abort status",), specificity=3),
     _p("nvme_critical_warning", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): .*critical_warning", ("critical_warning",), specificity=3),
-    _p("disk_gone", "block", Severity.CRITICAL, r"(?P<device>[\w-]+): detected capacity change from [1-9]\d* to 0\b",
+    # Physical disks only: loop, md and dm devices shrink to 0 when detached or stopped on purpose.
+    _p("disk_gone", "block", Severity.CRITICAL,
+       r"(?P<device>nvme\d+n\d+|sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|mmcblk\d+): detected capacity change from [1-9]\d* to 0\b",
        ("capacity change",), specificity=3),
     # 3.10 "end_request: critical medium error, dev sda, sector N"; 4.18 "print_req_error: ..."; 5.x
     # "blk_update_request: ..."; 6.x no prefix.  The kind is blk_errors[]'s name.

@@ -292,6 +292,8 @@ NEGATIVE = [
     "nvme nvme0: Shutdown timeout set to 10 seconds",
     "nvme0n1: detected capacity change from 0 to 1000204886016",
     "loop0: detected capacity change from 0 to 8",
+    "loop3: detected capacity change from 112576 to 0",  # a snap unmounted
+    "md127: detected capacity change from 3906764800 to 0",  # mdadm --stop
     "ata1: SATA link up 6.0 Gbps (SStatus 133 SControl 300)",
     "ata1.00: configured for UDMA/133",
     "sd 0:0:0:0: [sda] 1953525168 512-byte logical blocks: (1.00 TB/932 GiB)",

@@ -107,6 +107,10 @@ def test_a_panic_after_a_machine_check_is_one_emergency_with_the_machine_check_a
     assert finding.context[-1] == "mce: [Hardware Error]: Machine check: Processor context corrupt"
     assert any("Machine Check Exception" in line for line in finding.context)
     assert finding.when == CRASH_TIME
+    assert (
+        finding.cause
+        == "mce: [Hardware Error]: CPU 5: Machine Check Exception: 5 Bank 7: be00000000800400"
+    )
 
 
 def test_efi_oops_in_two_parts(host: Host) -> None:
@@ -129,6 +133,7 @@ def test_erst_panic_on_a_fatal_hardware_error_with_caller_ids(host: Host) -> Non
     finding = examine_record(record, MATCHER)
     assert finding is not None and finding.severity == Severity.EMERGENCY
     assert finding.headline == "Kernel panic - not syncing: Fatal hardware error!"
+    assert finding.cause.endswith("Hardware error from APEI Generic Hardware Error Source: 0")
     assert "{1}[Hardware Error]: event severity: fatal" in finding.context
 
 
@@ -172,6 +177,7 @@ def test_one_alert_per_crash_record_naming_the_boot_and_time(host: Host) -> None
         in mce.message
     )
     assert "written about 2024-04-05T19:34:38Z" in mce.message
+    assert ", after: mce: [Hardware Error]: CPU 5: Machine Check Exception" in mce.message
     assert "seen in boot 11111111-2222-3333-4444-555555555555" in mce.message
     assert mce.context["event"] and mce.context["lines"][-1].endswith("Processor context corrupt")
     assert by_headline[

@@ -232,6 +232,7 @@ class Finding:
     digest: str
     when: float  # the record's time (file mtime) or the journal entry's
     origin: str  # "pstore efi record dmesg-efi-...", "journal of the previous boot"
+    cause: str = ""  # for a panic: the first oops or hardware error before it
 
 
 def _headline(lines: list[LogLine], matcher: LogMatcher) -> tuple[int, Severity, str] | None:
@@ -252,6 +253,17 @@ def _headline(lines: list[LogLine], matcher: LogMatcher) -> tuple[int, Severity,
     return first_oops or first_hardware or worst
 
 
+def _cause(lines: list[LogLine], before: int, matcher: LogMatcher) -> str:
+    """What a panic followed: the first oops or hardware error ("Fatal exception" alone says little)."""
+    for line in lines[:before]:
+        found = matcher.match(line)
+        if found is not None and (
+            found.pattern.name == "kernel_oops" or found.pattern.category == "hardware"
+        ):
+            return line.text[:300]
+    return ""
+
+
 def examine_record(record: CrashRecord, matcher: LogMatcher) -> Finding | None:
     lines = record.lines
     picked = _headline(lines, matcher)
@@ -267,7 +279,10 @@ def examine_record(record: CrashRecord, matcher: LogMatcher) -> Finding | None:
     context = tuple(line.text for line in lines[max(0, index - CONTEXT_LINES) : index])
     names = ", ".join(sorted(p.path.name for p in record.parts))
     origin = f"pstore {record.backend} record {names}"
-    return Finding(severity, kind, headline[:500], context, record.digest, record.mtime, origin)
+    cause = _cause(lines, index, matcher) if kind == "kernel panic" else ""
+    return Finding(
+        severity, kind, headline[:500], context, record.digest, record.mtime, origin, cause
+    )
 
 
 def examine_journal(lines: list[LogLine], matcher: LogMatcher) -> Finding | None:
@@ -403,8 +418,9 @@ class PreviousBoot:
         reported = self.state.get("reported")
         reported = [d for d in reported if isinstance(d, str)] if isinstance(reported, list) else []
         self.state.set("reported", [*reported, finding.digest][-MAX_REMEMBERED:])
+        after = f", after: {finding.cause}" if finding.cause else ""
         message = (
-            f"previous boot ended in a {finding.kind}: {finding.headline[:300]} "
+            f"previous boot ended in a {finding.kind}: {finding.headline[:300]}{after} "
             f"({finding.origin}, written about {_iso(finding.when)}; seen in boot {current_boot or '?'})"
         )
         if finding.origin.startswith("journal"):
@@ -432,6 +448,7 @@ class PreviousBoot:
                     "origin": finding.origin,
                     "record_time": _iso(finding.when),
                     "boot_id": current_boot,
+                    **({"cause": finding.cause} if finding.cause else {}),
                 },
             )
         )
