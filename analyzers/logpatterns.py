@@ -227,7 +227,8 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("fs_corruption", "filesystem", Severity.CRITICAL, r"XFS \((?P<device>[^)\s]+)\): Corruption", ("Corruption",), specificity=3),
     _p("fs_corruption", "filesystem", Severity.CRITICAL,
        r"XFS \((?P<device>[^)\s]+)\): (?:Metadata (?:corruption|CRC error) detected|metadata I/O error|[Ll]og I/O [Ee]rror|"
-       r"Internal error|xfs_do_force_shutdown|.*[Ss]hutting down filesystem|Filesystem has been shut down)",
+       r"Internal error|xfs_do_force_shutdown|.*[Ss]hutting down filesystem|Filesystem has been shut down|"
+       r"xfs_log_force: error|.*returned error -\d+|writeback error)",
        ("XFS (",), specificity=3),
     _p("buffer_io_error", "filesystem", Severity.CRITICAL, r"Buffer I/O error on dev(?:ice)? (?P<device>[^,\s]+)", ("Buffer I/O error",), specificity=2),
     # -- NVMe and block devices
@@ -248,8 +249,16 @@ BUILTIN: tuple[LogPattern, ...] = (
     # 3.10 "end_request: critical medium error, dev sda, sector N"; 4.18 "print_req_error: ..."; 5.x
     # "blk_update_request: ..."; 6.x no prefix.  The kind is blk_errors[]'s name.
     _p("block_io_error", "block", Severity.CRITICAL,
-       r"(?:critical (?:medium|target|nexus|space allocation)|recoverable transport|timeout|protection|I/O) error,? dev (?P<device>[\w-]+)",
+       r"(?:critical (?:medium|target|nexus|space allocation)|recoverable transport|timeout|protection|I/O) error,? "
+       r"dev (?!fd\d|sr\d)(?P<device>[\w-]+)",  # not the floppy or CD-ROM drives VMs probe at boot
        (", dev ", "I/O error dev"), specificity=2),
+    # 5.19+ nvme_log_error: "nvme0n1: Read(0x2) @ LBA 3467712, 64 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR".
+    _p("nvme_io_error", "block", Severity.CRITICAL,
+       r"(?P<device>nvme\d+n\d+): [\w /]+\(0x[0-9a-fA-F]+\) @ LBA \d+, \d+ blocks, (?P<nvme_status>.+?) \(sct 0x",
+       ("@ LBA",), specificity=3),
+    # drivers/scsi/scsi_logging.c: "[sdb] tag#21 Sense Key : Medium Error [current]" (3.10 without the tag).
+    _p("scsi_medium_error", "block", Severity.CRITICAL,
+       r"\[(?P<device>sd[a-z]+)\] (?:tag#\d+ )?Sense Key : (?:Medium Error|Hardware Error)", ("Key : ",), specificity=3),
     _p("ata_error", "block", Severity.WARN, r"(?P<device>ata\d+(?:\.\d+)?): error: \{ (?P<ata_error>[A-Z ]+?) \}",
        (": error: { ",), specificity=3, classify=lambda m: _ata_severity(m.group("ata_error"))),
     # -- hung tasks and lockups
