@@ -6,6 +6,9 @@ import asyncio
 import json
 import os
 import shutil
+import signal
+import subprocess
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from agent.logs.pstore import (
 from agent.logs.watch import LogWatch
 from alerting.alert import Alert, Severity
 from analyzers.logpatterns import LogMatcher, build_patterns
+from tests.conftest import HttpReceiver, make_host, spawn_agent, wait_until, write_config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pstore"
 HELPERS = Path(__file__).parent / "helpers"
@@ -336,3 +340,86 @@ def test_pstore_is_a_default_source_and_close_marks_a_clean_stop(
     assert [a.metric for a in routed] == ["log_previous_boot_crash"]
     watch.close()
     assert json.loads((host.data_dir / "agent-run.json").read_text())["run"]["clean"] is True
+
+
+# -- the agent process ---------------------------------------------------------------------------------
+
+
+def _agent_config(host: Host, procfs: Path, url: str) -> str:
+    return f"""
+[agent]
+hostname = "crashed-host"
+data_dir = "{host.data_dir}"
+procfs = "{procfs}"
+sysfs = "{host.sysfs}"
+rootfs = "{host.rootfs}"
+
+[log_analyzer]
+sources = ["pstore"]
+
+[alerting]
+min_interval_secs = 3600
+
+[alerting.webhook]
+enabled = true
+url = "{url}"
+retry_count = 1
+"""
+
+
+@pytest.mark.e2e
+def test_the_agent_reports_the_crash_once_and_an_unclean_reboot(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    host = Host(tmp_path / "host")
+    procfs, _ = make_host(tmp_path)  # a writable captured /proc for the collectors
+    (procfs / "sys/kernel/random").mkdir(parents=True, exist_ok=True)
+    boot = procfs / "sys/kernel/random/boot_id"
+    boot.write_text("aaaaaaaa-0000-0000-0000-000000000001\n")
+    host.add("erst")
+    config = write_config(tmp_path, _agent_config(host, procfs, http_receiver.url + "/alerts"))
+
+    def metrics() -> list[str]:
+        return [r.json()["metric"] for r in http_receiver.requests]  # type: ignore[index]
+
+    def start() -> subprocess.Popen[str]:
+        return spawn_agent(tmp_path, "--config", str(config), "--log-level", "info")
+
+    def checked(process: subprocess.Popen[str]) -> str:
+        assert process.stderr is not None
+        seen = ""
+        for line in process.stderr:  # the source logs once it has looked at the previous boot
+            seen += line
+            if "previous boot checked" in line:
+                # Keep reading in the background, so a full pipe never blocks the agent.
+                threading.Thread(target=process.stderr.read, daemon=True).start()
+                return seen
+        pytest.fail(f"the agent ended before checking the previous boot:\n{seen}")
+
+    first = start()
+    checked(first)
+    wait_until(lambda: "log_previous_boot_crash" in metrics(), 30, "the crash alert")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=30) == 0
+    assert json.loads((host.data_dir / "agent-run.json").read_text())["run"]["clean"] is True
+    crash = next(
+        r.json() for r in http_receiver.requests if r.json()["metric"] == "log_previous_boot_crash"
+    )  # type: ignore[index]
+    assert crash["severity"] == "emergency" and "Fatal hardware error!" in crash["message"]  # type: ignore[index]
+
+    second = start()  # same boot: nothing again
+    checked(second)
+    second.kill()  # and it dies with the host: no clean stop
+    second.wait(timeout=30)
+    assert metrics().count("log_previous_boot_crash") == 1
+
+    boot.write_text("bbbbbbbb-0000-0000-0000-000000000002\n")
+    third = start()
+    checked(third)
+    wait_until(lambda: "log_unclean_reboot" in metrics(), 30, "the unclean reboot warning")
+    third.send_signal(signal.SIGTERM)
+    assert third.wait(timeout=30) == 0
+    assert (
+        metrics().count("log_previous_boot_crash") == 1
+        and metrics().count("log_unclean_reboot") == 1
+    )

@@ -397,6 +397,7 @@ class PreviousBoot:
             self._save(self.state)
         if self.unclean_reboot_alert:
             self.check_unclean(previous_run, current_boot, now)
+        log.info("previous boot checked: %d new crash report(s)", len(self.findings))
 
     def scan_pstore(self, current_boot: str) -> list[Finding]:
         records = group_records(find_parts(self.roots))
