@@ -87,21 +87,27 @@ def _xid_severity(match: re.Match[str]) -> Severity:
     text = match.string
     if "fallen off the bus" in text:
         return Severity.EMERGENCY
-    if "Fatal" in text or "fatal" in text:
-        return max(severity, Severity.CRITICAL)
+    if "Fatal" in text or "fatal" in text or "Reset Required" in text or "Reboot Required" in text:
+        return max(severity, Severity.CRITICAL)  # Xid 154 says what recovery the GPU needs
     return severity
 
 
-def _hardware_severity(text: str) -> Severity:
-    """[Hardware Error] lines: GHES/CPER name the severity, AMD's decoder says corrected or not."""
+def _hardware_severity(text: str, uncorrected: bool) -> Severity | None:
+    """[Hardware Error] lines: GHES/CPER name the severity, AMD's decoder says corrected or not.
+
+    The row for uncorrected lines takes the critical ones, the other row the rest.
+    """
     lowered = text.lower()
+    severity = Severity.WARN
     if "event severity: info" in lowered:
-        return Severity.INFO
-    if "uncorrect" in lowered or "fatal" in lowered or "recoverable" in lowered:
-        return Severity.CRITICAL
-    if "machine check exception" in lowered or "machine check:" in lowered:
-        return Severity.CRITICAL  # 3.10's unprefixed MCE report (mce_panic and friends)
-    return Severity.WARN
+        severity = Severity.INFO
+    elif "uncorrect" in lowered or "fatal" in lowered or "recoverable" in lowered:
+        severity = Severity.CRITICAL
+    elif "machine check exception" in lowered or "machine check:" in lowered:
+        severity = Severity.CRITICAL  # 3.10's unprefixed MCE report (mce_panic and friends)
+    if uncorrected != (severity == Severity.CRITICAL):
+        return None
+    return severity
 
 
 def _ata_severity(flags: str) -> Severity:
@@ -183,8 +189,11 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("machine_check", "hardware", Severity.CRITICAL, r"mce: \[Hardware Error\]", ("Hardware Error",), specificity=2),
     _p("machine_check_logged", "hardware", Severity.WARN, r"Machine check events logged", ("Machine check events",)),
     # GHES/CPER records ("{N}[Hardware Error]: ..."), AMD's MCE decoder, 3.10's unprefixed MCE lines.
+    # One row per side of the line so that a fatal record is not counted as a repeat of a corrected one.
     _p("hardware_error", "hardware", Severity.WARN, r"\[Hardware Error\]: ", ("Hardware Error",),
-       specificity=1, classify=lambda m: _hardware_severity(m.string)),
+       specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=False)),
+    _p("hardware_error_uncorrected", "hardware", Severity.CRITICAL, r"\[Hardware Error\]: ", ("Hardware Error",),
+       specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=True)),
     _p("memory_failure", "hardware", Severity.CRITICAL, r"(?:Memory failure: |MCE )(?P<pfn>0x[0-9a-fA-F]+): ",
        ("Memory failure: ", "MCE 0x"), specificity=3),
     # -- GPU
@@ -209,10 +218,12 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("fs_error", "filesystem", Severity.CRITICAL, r"BTRFS \w+ \(device (?P<device>[^)\s]+)[^)]*\): csum failed",
        ("BTRFS",), specificity=3),
     _p("fs_transaction_aborted", "filesystem", Severity.CRITICAL,
-       r"BTRFS(?: \w+ \(device (?P<device>[^)\s]+)[^)]*\))?: Transaction aborted \(error -?\d+\)",
+       r"BTRFS(?: \w+ \(device (?P<device>[^)\s]+)[^)]*\))?: (?:Transaction aborted \(error -?\d+\)|Skipping commit of aborted transaction)",
        ("BTRFS",), specificity=3),
     _p("fs_readonly", "filesystem", Severity.CRITICAL,
        r"(?:EXT[234]-fs \((?P<device>[^)\s]+)\): )?Remounting filesystem read-only", ("Remounting filesystem read-only",), specificity=3),
+    _p("fs_readonly", "filesystem", Severity.CRITICAL, r"BTRFS \w+ \(device (?P<device>[^)\s]+)[^)]*\): forced readonly",
+       ("BTRFS",), specificity=3),
     _p("fs_data_loss", "filesystem", Severity.CRITICAL,
        r"EXT4-fs \((?P<device>[^)\s]+)\): (?:This should not happen!! Data will be lost|Delayed block allocation failed|"
        r"I/O error while writing superblock|previous I/O error to superblock detected)",
@@ -228,7 +239,8 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("fs_corruption", "filesystem", Severity.CRITICAL,
        r"XFS \((?P<device>[^)\s]+)\): (?:Metadata (?:corruption|CRC error) detected|metadata I/O error|[Ll]og I/O [Ee]rror|"
        r"Internal error|xfs_do_force_shutdown|.*[Ss]hutting down filesystem|Filesystem has been shut down|"
-       r"xfs_log_force: error|.*returned error -\d+|writeback error)",
+       r"xfs_log_force: error|.*returned error -\d+|writeback error|Unmount and run xfs_repair|"
+       r"Please unmount the filesystem and rectify|First \d+ bytes of corrupted metadata buffer)",
        ("XFS (",), specificity=3),
     _p("buffer_io_error", "filesystem", Severity.CRITICAL, r"Buffer I/O error on dev(?:ice)? (?P<device>[^,\s]+)", ("Buffer I/O error",), specificity=2),
     # -- NVMe and block devices
@@ -240,6 +252,8 @@ BUILTIN: tuple[LogPattern, ...] = (
        r"nvme (?P<device>nvme\d+): (?:Device not ready; aborting (?:reset|initialisation)|Removing after probe failure|"
        r"Disabling device after reset failure)",
        ("Device not ready; aborting", "Removing after probe failure", "Disabling device after"), specificity=3),
+    _p("nvme_reset", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): frozen state error detected, reset controller",
+       ("frozen state error",), specificity=3),
     _p("nvme_abort", "block", Severity.WARN, r"nvme (?P<device>nvme\d+): Abort status: 0x[0-9a-fA-F]+", ("Abort status",), specificity=3),
     _p("nvme_critical_warning", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): .*critical_warning", ("critical_warning",), specificity=3),
     # Physical disks only: loop, md and dm devices shrink to 0 when detached or stopped on purpose.
@@ -259,6 +273,8 @@ BUILTIN: tuple[LogPattern, ...] = (
     # drivers/scsi/scsi_logging.c: "[sdb] tag#21 Sense Key : Medium Error [current]" (3.10 without the tag).
     _p("scsi_medium_error", "block", Severity.CRITICAL,
        r"\[(?P<device>sd[a-z]+)\] (?:tag#\d+ )?Sense Key : (?:Medium Error|Hardware Error)", ("Key : ",), specificity=3),
+    # A failed command on a device ("ata1.00:"); the link's own exceptions ("ata1:") include hotplug.
+    _p("ata_exception", "block", Severity.WARN, r"(?P<device>ata\d+\.\d+): exception Emask", ("Emask",), specificity=3),
     _p("ata_error", "block", Severity.WARN, r"(?P<device>ata\d+(?:\.\d+)?): error: \{ (?P<ata_error>[A-Z ]+?) \}",
        (": error: { ",), specificity=3, classify=lambda m: _ata_severity(m.group("ata_error"))),
     # -- hung tasks and lockups
@@ -297,7 +313,7 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("pcie_aer_corrected", "pcie", Severity.WARN, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Correct(?:ed|able) error", ("AER:",), specificity=2),
     _p("pcie_bus_error", "pcie", Severity.CRITICAL, rf"(?P<pci>{_PCI}): (?:AER: )?PCIe Bus Error: severity=(?P<aer_severity>[^,]+)",
        ("PCIe Bus Error",), specificity=3, classify=lambda m: _aer_severity(m.group("aer_severity"))),
-    _p("pcie_recovery_failed", "pcie", Severity.CRITICAL, rf"(?:(?P<pci>{_PCI}): )?(?:AER: [Dd]|D)evice recovery failed",
+    _p("pcie_recovery_failed", "pcie", Severity.CRITICAL, rf"(?:(?P<pci>{_PCI}): )?(?:AER: [Dd]|D)evice recovery failed|(?P<port>{_PCI}): AER: subordinate device reset failed",
        ("AER:", "Device recovery"), specificity=3),
     # -- a crash of PID 1 takes the whole system with it: always on, unlike other segfaults.
     _p("init_crash", "process", Severity.CRITICAL,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from alerting.alert import Severity
-from analyzers.logpatterns import LogLine, LogMatcher, build_patterns, refine_severity
+from analyzers.logpatterns import LogAlerter, LogLine, LogMatcher, build_patterns, refine_severity
 
 MATCHER = LogMatcher(build_patterns(segfaults=True))
 DEFAULT = LogMatcher(build_patterns())  # segfaults off, as shipped
@@ -55,15 +55,15 @@ POSITIVE = [
      "drivers/acpi/apei/ghes.c __ghes_print_estatus, 3.10-mainline (corrected: KERN_WARNING)"),
     ("{1}[Hardware Error]: event severity: corrected", "hardware_error", W, {},
      "drivers/firmware/efi/cper.c cper_estatus_print, 3.10-mainline"),
-    ("{2}[Hardware Error]: event severity: recoverable", "hardware_error", C, {},
+    ("{2}[Hardware Error]: event severity: recoverable", "hardware_error_uncorrected", C, {},
      "drivers/firmware/efi/cper.c cper_estatus_print"),
-    ("{3}[Hardware Error]: event severity: fatal", "hardware_error", C, {},
+    ("{3}[Hardware Error]: event severity: fatal", "hardware_error_uncorrected", C, {},
      "drivers/firmware/efi/cper.c cper_estatus_print"),
     ("[Hardware Error]: Corrected error, no action required.", "hardware_error", W, {},
      "drivers/edac/mce_amd.c decode_error_status, 4.18-mainline"),
-    ("[Hardware Error]: Uncorrected, software restartable error.", "hardware_error", C, {},
+    ("[Hardware Error]: Uncorrected, software restartable error.", "hardware_error_uncorrected", C, {},
      "drivers/edac/mce_amd.c decode_error_status"),
-    ("[Hardware Error]: CPU 2: Machine Check Exception: 5 Bank 4: b200000000070f0f", "hardware_error", C, {},
+    ("[Hardware Error]: CPU 2: Machine Check Exception: 5 Bank 4: b200000000070f0f", "hardware_error_uncorrected", C, {},
      "arch/x86/kernel/cpu/mcheck/mce.c print_mce, 3.10 (no 'mce: ' prefix yet)"),
     ("mce: [Hardware Error]: CPU 2: Machine Check: 0 Bank 7: cc00008000010090", "machine_check", C, {},
      "arch/x86/kernel/cpu/mce/core.c __print_mce, 5.x-mainline"),
@@ -100,6 +100,8 @@ POSITIVE = [
      "open-gpu-kernel-modules kernel_gsp.c _kgspLogXid119 (GSP_RPC_TIMEOUT_XID_MESSAGE_FMT)"),
     ("NVRM: Xid (PCI:0000:17:00): 74, pid=3301, name=train, NVLink: fatal error detected on link 3(0x0, 0x0, 0x10000, "
      "0x0, 0x0, 0x0, 0x0)", "gpu_xid", C, {"xid": "74"}, "open-gpu-kernel-modules knvlink, 525+"),
+    ("NVRM: Xid (PCI:0000:17:00): 154, GPU recovery action changed from 0x0 (None) to 0x1 (GPU Reset Required)",
+     "gpu_xid", C, {"xid": "154"}, "open-gpu-kernel-modules, 550+ (recovery action)"),
     ("NVRM: Xid (PCI:0000:17:00): 109, pid=3301, name=train, Ch 00000010, errorString CTX SWITCH TIMEOUT, Info 0x1c084",
      "gpu_xid", W, {"xid": "109"}, "open-gpu-kernel-modules"),
     ("NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus.", "gpu_fallen_off_bus", E, {"pci": "0000:3b:00.0"},
@@ -154,6 +156,13 @@ POSITIVE = [
      {"device": "sdc1"}, "fs/btrfs/tree-checker.c generic_err, 5.x"),
     ("BTRFS warning (device sdc1): csum failed root 5 ino 2571 off 65536 csum 0x8941f998 expected csum 0x3bd6a2f5 mirror 1",
      "fs_error", C, {"device": "sdc1"}, "fs/btrfs/inode.c btrfs_print_data_csum_error, 5.x"),
+    ("BTRFS info (device sda2): forced readonly", "fs_readonly", C, {"device": "sda2"},
+     "fs/btrfs/super.c __btrfs_handle_fs_error, 4.18-6.x"),
+    ("BTRFS warning (device sda2): Skipping commit of aborted transaction.", "fs_transaction_aborted", C,
+     {"device": "sda2"}, "fs/btrfs/transaction.c cleanup_transaction, 4.18+"),
+    ("XFS (sdb1): Unmount and run xfs_repair", "fs_corruption", C, {"device": "sdb1"}, "fs/xfs/xfs_error.c, 3.10+"),
+    ("XFS (sdb1): First 128 bytes of corrupted metadata buffer:", "fs_corruption", C, {"device": "sdb1"},
+     "fs/xfs/xfs_error.c xfs_verifier_error, 4.18+"),
     ("BTRFS: Transaction aborted (error -28)", "fs_transaction_aborted", C, {}, "fs/btrfs/ctree.h btrfs_abort_transaction, 4.18-5.15"),
     ("print_req_error: critical medium error, dev sda, sector 13678456", "block_io_error", C, {"device": "sda"},
      "block/blk-core.c print_req_error, 4.18"),
@@ -175,6 +184,8 @@ POSITIVE = [
     ("XFS (dm-0): xfs_imap_to_bp: xfs_trans_read_buf() returned error -117.", "fs_corruption", C, {"device": "dm-0"},
      "fs/xfs/libxfs/xfs_inode_buf.c xfs_imap_to_bp, 4.18"),
     ("ata3.00: error: { UNC }", "ata_error", C, {"device": "ata3.00"}, "drivers/ata/libata-eh.c ata_eh_link_report, 3.10-mainline"),
+    ("ata3.00: exception Emask 0x0 SAct 0x40000 SErr 0x0 action 0x0", "ata_exception", W, {"device": "ata3.00"},
+     "drivers/ata/libata-eh.c ata_eh_link_report, 3.10-mainline"),
     ("ata1.00: error: { ICRC ABRT }", "ata_error", W, {"device": "ata1.00"}, "drivers/ata/libata-eh.c ata_eh_link_report"),
     ("EXT4-fs (sda1): This should not happen!! Data will be lost", "fs_data_loss", C, {"device": "sda1"},
      "fs/ext4/inode.c mpage_da_map_and_submit (3.10) / ext4_writepages (4.18+)"),
@@ -191,6 +202,8 @@ POSITIVE = [
      "drivers/nvme/host/pci.c nvme_timeout"),
     ("nvme nvme1: I/O tag 731 (02db) opcode 0x2 (Read) QID 3 timeout, aborting req_op:READ(0) size:131072",
      "nvme_timeout", C, {"device": "nvme1"}, "drivers/nvme/host/pci.c nvme_timeout, 6.6+"),
+    ("nvme nvme1: frozen state error detected, reset controller", "nvme_reset", C, {"device": "nvme1"},
+     "drivers/nvme/host/pci.c nvme_error_detected, 4.18+"),
     ("nvme nvme0: Abort status: 0x371", "nvme_abort", W, {"device": "nvme0"}, "drivers/nvme/host/pci.c abort_endio"),
     ("nvme nvme0: Device not ready; aborting reset", "nvme_reset_failed", C, {"device": "nvme0"},
      "drivers/nvme/host/pci.c nvme_reset_work, 4.18"),
@@ -255,6 +268,8 @@ POSITIVE = [
      "pcie_bus_error", C, {"pci": "0000:02:00.0"}, "drivers/pci/pcie/aer.c aer_print_error, 6.x"),
     ("pcieport 0000:00:03.0: AER: device recovery failed", "pcie_recovery_failed", C, {"pci": "0000:00:03.0"},
      "drivers/pci/pcie/err.c pcie_do_recovery, 4.19+"),
+    ("pcieport 0000:00:01.0: AER: subordinate device reset failed", "pcie_recovery_failed", C, {},
+     "drivers/pci/pcie/err.c pcie_do_recovery (via aer_root_reset), 5.x+"),
     ("pcieport 0000:00:03.0: AER: Device recovery failed", "pcie_recovery_failed", C, {"pci": "0000:00:03.0"},
      "drivers/pci/pcie/aer/aerdrv_core.c do_recovery, 3.10"),
     # -- segfaults and traps ---------------------------------------------------------------------------
@@ -315,6 +330,7 @@ NEGATIVE = [
     "sd 2:0:0:0: [sdb] Sense Key : Unit Attention [current]",
     "nvme nvme0: allocated 64 MiB host memory buffer.",
     "ata1.00: configured for UDMA/133",
+    "ata2: exception Emask 0x10 SAct 0x0 SErr 0x4050000 action 0xe frozen",  # hotplug on the link
     "sd 0:0:0:0: [sda] 1953525168 512-byte logical blocks: (1.00 TB/932 GiB)",
     "rcu: Hierarchical RCU implementation.",
     "rcu: \tRCU restricting CPUs from NR_CPUS=8192 to nr_cpu_ids=16.",
@@ -441,3 +457,17 @@ def test_refine_severity_directly() -> None:
     line = LogLine("INFO: task a:1 blocked for more than 1 seconds", True, level=1)
     assert refine_severity(pattern, Severity.WARN, line) == Severity.CRITICAL
     assert refine_severity(pattern, Severity.WARN, LogLine(line.text, True)) == Severity.WARN
+
+
+def test_a_fatal_record_after_a_corrected_one_is_not_counted_as_its_repeat() -> None:
+    alerter = LogAlerter(MATCHER, aggregate_secs=120)
+    corrected = "{1}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0"
+    fatal = "{2}[Hardware Error]: event severity: fatal"
+    first = alerter.process(LogLine(corrected, True), now=0)
+    assert [a.severity for a in first] == [Severity.WARN]
+    assert (
+        alerter.process(LogLine("{1}[Hardware Error]: event severity: corrected", True), now=1)
+        == []
+    )
+    second = alerter.process(LogLine(fatal, True), now=2)
+    assert [a.severity for a in second] == [Severity.CRITICAL]
