@@ -8,6 +8,8 @@ from the same subsystems, which must stay silent.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from alerting.alert import Severity
@@ -471,3 +473,25 @@ def test_a_fatal_record_after_a_corrected_one_is_not_counted_as_its_repeat() -> 
     )
     second = alerter.process(LogLine(fatal, True), now=2)
     assert [a.severity for a in second] == [Severity.CRITICAL]
+
+
+def test_every_source_that_knows_the_level_passes_it_on() -> None:
+    from agent.logs.journald import parse_journal_entry
+    from agent.logs.kmsg import parse_kmsg_record
+    from agent.logs.syslogfile import parse_syslog_line
+
+    record = parse_kmsg_record(b"3,812,5133009211,-;{1}[Hardware Error]: event severity: fatal")
+    assert record is not None and record.level == 3
+    entry = parse_journal_entry(
+        json.dumps({"MESSAGE": "x", "_TRANSPORT": "kernel", "PRIORITY": "2"})
+    )
+    assert entry is not None and entry[0].level == 2
+    rfc5424 = parse_syslog_line(
+        "<2>1 2024-04-05T19:34:38Z host kernel - - - INFO: task a:1 blocked for more than 1 seconds"
+    )
+    assert (
+        rfc5424.kernel
+        and rfc5424.level == 2
+        and _severity(rfc5424.text, rfc5424.level) == Severity.CRITICAL
+    )
+    assert parse_syslog_line("Apr  5 19:34:38 host kernel: [  1.0] x").level is None

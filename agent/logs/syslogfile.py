@@ -34,7 +34,7 @@ _BSD = re.compile(
     r"(?:(?P<host>\S+) )??(?P<tag>[^\s:\[\]]+)(?:\[(?P<pid>\d+)\])?: (?P<msg>.*)$"
 )
 _RFC5424 = re.compile(
-    r"^<\d{1,3}>1 \S+ \S+ (?P<tag>\S+) \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<msg>.*)$"
+    r"^<(?P<pri>\d{1,3})>1 \S+ \S+ (?P<tag>\S+) \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<msg>.*)$"
 )
 _KERNEL_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 
@@ -47,7 +47,8 @@ def parse_syslog_line(text: str, source: str = "syslog") -> LogLine:
     kernel = tag == "kernel"
     if kernel:
         message = _KERNEL_TIME.sub("", message)
-    return LogLine(message, kernel=kernel, source=source)
+    pri = match.groupdict().get("pri")  # RFC 5424 carries the level; BSD lines in files do not
+    return LogLine(message, kernel=kernel, source=source, level=int(pri) & 7 if pri else None)
 
 
 class FileTail:
