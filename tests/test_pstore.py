@@ -190,6 +190,26 @@ def test_one_alert_per_crash_record_naming_the_boot_and_time(host: Host) -> None
     assert len({a.fingerprint for a in alerts}) == 4
 
 
+def test_an_oops_written_in_this_boot_is_not_called_the_end_of_the_previous_one(host: Host) -> None:
+    host.add("efi")
+    (host.procfs / "stat").write_text(
+        f"cpu  1 2 3 4\nbtime {int(CRASH_TIME) - 3600}\nprocesses 100\n"
+    )
+    (alert,) = host.start()
+    assert alert.message.startswith(
+        "kernel recorded a kernel oops in this boot: BUG: kernel NULL pointer"
+    )
+
+
+def test_a_stop_before_the_source_ran_leaves_the_last_runs_marker_alone(host: Host) -> None:
+    host.start()  # a run that will not stop cleanly
+    host.boot("66666666-2222-3333-4444-555555555555")
+    early = host.previous_boot()
+    early.stopped_cleanly(CRASH_TIME)  # stopped before its run() read the marker
+    (alert,) = host.start()
+    assert alert.metric == "log_unclean_reboot"
+
+
 def test_a_restart_does_not_repeat_and_an_archived_copy_is_the_same_record(host: Host) -> None:
     host.add("efi")
     assert len(host.start()) == 1
@@ -204,6 +224,22 @@ def test_a_restart_does_not_repeat_and_an_archived_copy_is_the_same_record(host:
     assert len(state["reported"]) == 1
     host.add("erst")  # a new crash is reported
     assert len(host.start()) == 1
+
+
+def test_the_time_of_an_archived_copy_is_called_what_it_is(host: Host) -> None:
+    archived = host.archive / "dmesg-ramoops-0"
+    shutil.copy(FIXTURES / "ramoops/dmesg-ramoops-2", archived)
+    os.utime(
+        archived, (CRASH_TIME + 86400, CRASH_TIME + 86400)
+    )  # systemd-pstore copied it a day later
+    (alert,) = host.start()
+    assert "archived about 2024-04-06T19:34:38Z" in alert.message
+    # EFI ids carry the time the record was written, wherever the file is now.
+    host.add("systemd", into=host.archive)
+    for copy in (host.archive / "171234567").iterdir():
+        os.utime(copy, (CRASH_TIME + 86400, CRASH_TIME + 86400))
+    (efi,) = host.start()
+    assert "written about 2024-04-05T19:34:38Z" in efi.message
 
 
 def test_the_archive_alone_is_read(host: Host) -> None:

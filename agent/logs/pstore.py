@@ -31,6 +31,7 @@ the agent ("host rebooted without a clean shutdown at about T").
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import hashlib
 import logging
@@ -52,9 +53,8 @@ from analyzers.logpatterns import LogLine, LogMatcher, build_patterns
 
 log = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = (
-    1024 * 1024
-)  # a part is a back end's buffer (EFI ~1 KiB, ramoops record_size); far below this
+# A part is one back-end buffer (EFI ~1 KiB, ramoops' record_size, ERST a few KiB): far below this.
+MAX_FILE_BYTES = 1024 * 1024
 MAX_FILES = 512  # per directory tree: enough for dozens of records of 32 parts
 MAX_REMEMBERED = 256  # digests of reported records kept in the state file
 CONTEXT_LINES = 20
@@ -62,14 +62,15 @@ JOURNAL_LINES = 200
 JOURNAL_TIMEOUT_SECS = 20.0
 ALIVE_EVERY_SECS = 60.0
 
-_NAME = re.compile(
-    r"^dmesg-(?P<backend>[A-Za-z0-9_]+)-(?P<id>\d+)$"
-)  # ".enc.z": undecompressable, skipped
+# fs/pstore/inode.c names records "<type>-<backend>-<id>"; ".enc.z" ones the kernel could not
+# decompress are skipped.
+_NAME = re.compile(r"^dmesg-(?P<backend>[A-Za-z0-9_]+)-(?P<id>\d+)$")
 _HEADER = re.compile(r"^(?P<reason>[A-Z][a-z]+)#(?P<count>\d+) Part(?P<part>\d+)$")
 # kmsg_dump_get_buffer(syslog=true): "<prio>" then "[ seconds]" with CONFIG_PRINTK_TIME, "[  T123]" with
 # CONFIG_PRINTK_CALLER.
 _LINE = re.compile(r"^<(?P<prio>\d{1,3})>(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])? ?(?P<msg>.*)$")
 _CRASH_REASONS = ("Panic", "Oops")
+EPOCH_2000 = 946_684_800
 
 
 def read_regular_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:
@@ -109,6 +110,7 @@ class PstorePart:
     part: int
     mtime: float
     lines: tuple[LogLine, ...]
+    in_pstore: bool = True  # still in the pstore file system (whose mtime is the record's time)
 
 
 @dataclass
@@ -126,8 +128,18 @@ class CrashRecord:
         return out
 
     @property
-    def mtime(self) -> float:
-        return max(p.mtime for p in self.parts)
+    def time(self) -> tuple[float, bool]:
+        """(when the record was written, whether that is known rather than guessed).
+
+        efi-pstore's ids are (seconds * 100 + part) * 1000 + count; pstore's own
+        files carry the record's time as mtime. systemd-pstore's copies carry
+        the time they were copied, a guess at best.
+        """
+        if self.backend == "efi":
+            seconds = min(p.record_id for p in self.parts) // 100_000
+            if EPOCH_2000 < seconds < time.time() + 86400:
+                return float(seconds), True
+        return max(p.mtime for p in self.parts), all(p.in_pstore for p in self.parts)
 
     @property
     def digest(self) -> str:
@@ -161,8 +173,9 @@ def parse_part(path: Path, data: bytes, mtime: float) -> PstorePart | None:
 
 
 def find_parts(roots: Iterable[Path], max_depth: int = 2) -> list[PstorePart]:
+    """The dmesg records under each root; the first root is the pstore file system itself."""
     parts: list[PstorePart] = []
-    for root in roots:
+    for index, root in enumerate(roots):
         seen = 0
         stack = [(root, 0)]
         while stack and seen < MAX_FILES:
@@ -189,7 +202,7 @@ def find_parts(roots: Iterable[Path], max_depth: int = 2) -> list[PstorePart]:
                     continue
                 part = parse_part(path, data, mtime)
                 if part is not None:
-                    parts.append(part)
+                    parts.append(part if index == 0 else dataclasses.replace(part, in_pstore=False))
     return parts
 
 
@@ -230,9 +243,13 @@ class Finding:
     headline: str
     context: tuple[str, ...]
     digest: str
-    when: float  # the record's time (file mtime) or the journal entry's
+    when: float  # the record's time, or the journal entry's
     origin: str  # "pstore efi record dmesg-efi-...", "journal of the previous boot"
     cause: str = ""  # for a panic: the first oops or hardware error before it
+    exact_time: bool = True  # False: `when` is a file copy's mtime
+    survivable: bool = (
+        False  # an oops record: the kernel may have gone on (then it is of this boot)
+    )
 
 
 def _headline(lines: list[LogLine], matcher: LogMatcher) -> tuple[int, Severity, str] | None:
@@ -279,9 +296,19 @@ def examine_record(record: CrashRecord, matcher: LogMatcher) -> Finding | None:
     context = tuple(line.text for line in lines[max(0, index - CONTEXT_LINES) : index])
     names = ", ".join(sorted(p.path.name for p in record.parts))
     origin = f"pstore {record.backend} record {names}"
+    when, exact = record.time
     cause = _cause(lines, index, matcher) if kind == "kernel panic" else ""
     return Finding(
-        severity, kind, headline[:500], context, record.digest, record.mtime, origin, cause
+        severity,
+        kind,
+        headline[:500],
+        context,
+        record.digest,
+        when,
+        origin,
+        cause,
+        exact,
+        record.reason != "Panic",
     )
 
 
@@ -305,6 +332,17 @@ def examine_journal(lines: list[LogLine], matcher: LogMatcher) -> Finding | None
         line.timestamp,
         "journal of the previous boot",
     )
+
+
+def boot_time(procfs: Path) -> float:
+    """When this boot began (btime in /proc/stat); 0 if unknown."""
+    try:
+        for line in (procfs / "stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
 
 
 def _iso(ts: float) -> str:
@@ -369,7 +407,9 @@ class PreviousBoot:
 
     def stopped_cleanly(self, now: float) -> None:
         run = self.marker.get("run")
-        if isinstance(run, dict):
+        if self._alive_at and isinstance(
+            run, dict
+        ):  # not before start_marker: that is the last run's
             self.marker.set("run", {**run, "alive": now, "clean": True})
             self._save(self.marker)
 
@@ -420,9 +460,20 @@ class PreviousBoot:
         reported = [d for d in reported if isinstance(d, str)] if isinstance(reported, list) else []
         self.state.set("reported", [*reported, finding.digest][-MAX_REMEMBERED:])
         after = f", after: {finding.cause}" if finding.cause else ""
+        # An oops the kernel survived is in pstore at once: written after this boot began, it is not
+        # the previous boot's end.
+        this_boot = (
+            finding.survivable and finding.exact_time and finding.when >= boot_time(self.procfs) > 0
+        )
+        what = (
+            f"kernel recorded a {finding.kind} in this boot"
+            if this_boot
+            else f"previous boot ended in a {finding.kind}"
+        )
         message = (
-            f"previous boot ended in a {finding.kind}: {finding.headline[:300]}{after} "
-            f"({finding.origin}, written about {_iso(finding.when)}; seen in boot {current_boot or '?'})"
+            f"{what}: {finding.headline[:300]}{after} "
+            f"({finding.origin}, {'written' if finding.exact_time else 'archived'} about {_iso(finding.when)}; "
+            f"seen in boot {current_boot or '?'})"
         )
         if finding.origin.startswith("journal"):
             message = (
