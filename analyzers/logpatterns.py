@@ -507,7 +507,8 @@ def _message(pattern: LogPattern, found: Match, text: str) -> str:
     subject = {
         "oom": lambda: f"OOM killer killed {labels.get('process', '?')} (pid {labels.get('pid', '?')})",
         "gpu": lambda: (f"GPU {labels.get('pci', '')} Xid {labels['xid']}" if "xid" in labels
-                        else f"GPU double bit ECC error {labels.get('pci', '')}".strip()),
+                        else f"GPU double bit ECC error {labels.get('pci', '')}".strip() if pattern.name == "gpu_ecc_dbe"
+                        else f"GPU {labels.get('pci', '')} {pattern.name[4:].replace('_', ' ')}".replace("  ", " ")),
         "filesystem": lambda: f"file system error on {labels.get('device', 'a device')}",
         "block": lambda: f"I/O error on {labels.get('device', 'a device')}",
         "network": lambda: f"link down on {labels.get('interface', '?')}",

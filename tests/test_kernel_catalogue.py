@@ -495,3 +495,18 @@ def test_every_source_that_knows_the_level_passes_it_on() -> None:
         and _severity(rfc5424.text, rfc5424.level) == Severity.CRITICAL
     )
     assert parse_syslog_line("Apr  5 19:34:38 host kernel: [  1.0] x").level is None
+
+
+def test_gpu_failures_that_are_not_xids_say_what_they_are() -> None:
+    alerter = LogAlerter(MATCHER)
+    (gone,) = alerter.process(
+        LogLine("NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus.", True), now=0
+    )
+    assert (
+        gone.message.startswith("GPU 0000:3b:00.0 fallen off bus: NVRM:")
+        and gone.severity == Severity.EMERGENCY
+    )
+    (init,) = alerter.process(
+        LogLine("NVRM: RmInitAdapter failed! (0x26:0xffff:1290)", True), now=0
+    )
+    assert init.message.startswith("GPU init failed: NVRM:")
