@@ -505,7 +505,9 @@ class LogAlerter:
 def _message(pattern: LogPattern, found: Match, text: str) -> str:
     labels = dict(found.labels)
     subject = {
-        "oom": lambda: f"OOM killer killed {labels.get('process', '?')} (pid {labels.get('pid', '?')})",
+        "oom": lambda: (f"OOM killer invoked by {labels.get('process', '?')}" if pattern.name == "oom_invoked"
+                        else f"OOM kill in cgroup {labels.get('cgroup', '?')}" if pattern.name == "oom_memcg_limit"
+                        else f"OOM killer killed {labels.get('process', '?')} (pid {labels.get('pid', '?')})"),
         "gpu": lambda: (f"GPU {labels.get('pci', '')} Xid {labels['xid']}" if "xid" in labels
                         else f"GPU double bit ECC error {labels.get('pci', '')}".strip() if pattern.name == "gpu_ecc_dbe"
                         else f"GPU {labels.get('pci', '')} {pattern.name[4:].replace('_', ' ')}".replace("  ", " ")),

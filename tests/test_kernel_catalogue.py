@@ -510,3 +510,15 @@ def test_gpu_failures_that_are_not_xids_say_what_they_are() -> None:
         LogLine("NVRM: RmInitAdapter failed! (0x26:0xffff:1290)", True), now=0
     )
     assert init.message.startswith("GPU init failed: NVRM:")
+
+
+def test_oom_headers_do_not_claim_a_kill() -> None:
+    alerter = LogAlerter(MATCHER)
+    (header,) = alerter.process(
+        LogLine("java invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0", True), 0
+    )
+    assert header.message.startswith("OOM killer invoked by java:")
+    (memcg,) = alerter.process(
+        LogLine("Task in /docker/3f2a killed as a result of limit of /docker/3f2a", True), 0
+    )
+    assert memcg.message.startswith("OOM kill in cgroup /docker/3f2a:")
