@@ -252,8 +252,9 @@ BUILTIN: tuple[LogPattern, ...] = (
        r"nvme (?P<device>nvme\d+): (?:Device not ready; aborting (?:reset|initialisation)|Removing after probe failure|"
        r"Disabling device after reset failure)",
        ("Device not ready; aborting", "Removing after probe failure", "Disabling device after"), specificity=3),
-    _p("nvme_reset", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): frozen state error detected, reset controller",
-       ("frozen state error",), specificity=3),
+    _p("nvme_reset", "block", Severity.CRITICAL,
+       r"nvme (?P<device>nvme\d+): (?:frozen state error detected, reset controller|resetting controller due to)",
+       ("frozen state error", "controller due to"), specificity=3),
     _p("nvme_abort", "block", Severity.WARN, r"nvme (?P<device>nvme\d+): Abort status: 0x[0-9a-fA-F]+", ("Abort status",), specificity=3),
     _p("nvme_critical_warning", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): .*critical_warning", ("critical_warning",), specificity=3),
     # Physical disks only: loop, md and dm devices shrink to 0 when detached or stopped on purpose.

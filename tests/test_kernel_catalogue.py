@@ -206,6 +206,8 @@ POSITIVE = [
      "nvme_timeout", C, {"device": "nvme1"}, "drivers/nvme/host/pci.c nvme_timeout, 6.6+"),
     ("nvme nvme1: frozen state error detected, reset controller", "nvme_reset", C, {"device": "nvme1"},
      "drivers/nvme/host/pci.c nvme_error_detected, 4.18+"),
+    ("nvme nvme0: resetting controller due to persistent internal error", "nvme_reset", C, {"device": "nvme0"},
+     "drivers/nvme/host/core.c nvme_handle_aer_persistent_error, 6.x"),
     ("nvme nvme0: Abort status: 0x371", "nvme_abort", W, {"device": "nvme0"}, "drivers/nvme/host/pci.c abort_endio"),
     ("nvme nvme0: Device not ready; aborting reset", "nvme_reset_failed", C, {"device": "nvme0"},
      "drivers/nvme/host/pci.c nvme_reset_work, 4.18"),
