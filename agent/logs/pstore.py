@@ -420,7 +420,9 @@ class PreviousBoot:
         previous_run = self.start_marker(now)
         current_boot = boot_id(self.procfs)
         if self.pstore:
-            self.findings += self.scan_pstore(current_boot)
+            # Reading the files may take a while on a slow disk: not on the event loop.
+            parts = await asyncio.to_thread(find_parts, self.roots)
+            self.findings += self.scan_pstore(current_boot, parts)
         # The journal is asked only when the last run did not stop cleanly (or there was none):
         # after a clean shutdown the previous boot's errors were reported live.
         ended_badly = previous_run is None or not previous_run.get("clean")
@@ -439,8 +441,8 @@ class PreviousBoot:
             self.check_unclean(previous_run, current_boot, now)
         log.info("previous boot checked: %d new crash report(s)", len(self.findings))
 
-    def scan_pstore(self, current_boot: str) -> list[Finding]:
-        records = group_records(find_parts(self.roots))
+    def scan_pstore(self, current_boot: str, parts: list[PstorePart]) -> list[Finding]:
+        records = group_records(parts)
         findings = []
         for record in records:
             finding = examine_record(record, self.matcher)
