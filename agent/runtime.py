@@ -233,7 +233,7 @@ class Agent:
         if self.history is not None:
             await self.history.close()
         if self.logs is not None:
-            self.logs.save()
+            self.logs.close()  # saves positions and marks this run as stopped cleanly
         for task in list(self._background):
             task.cancel()
         timeout = self.settings.agent.shutdown_timeout_secs

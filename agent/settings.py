@@ -434,9 +434,10 @@ class CustomPattern:
 class LogAnalyzerSettings:
     enabled: bool = opt(True, "Watch kernel and system logs.")
     sources: tuple[str, ...] = opt(
-        ("dmesg", "syslog"),
-        "Log sources: dmesg (/dev/kmsg), journald, syslog (a file).",
-        choices=("dmesg", "kmsg", "journald", "syslog"),
+        ("dmesg", "syslog", "pstore"),
+        "Log sources: dmesg (/dev/kmsg), journald, syslog (a file), pstore (the crash records of the "
+        "previous boot, read once at start; with journald also the end of the previous boot's journal).",
+        choices=("dmesg", "kmsg", "journald", "syslog", "pstore"),
     )
     syslog_path: str = opt(
         "",
@@ -467,6 +468,10 @@ class LogAnalyzerSettings:
     )
     custom_patterns: tuple[CustomPattern, ...] = opt(
         (), "Extra patterns: {pattern, severity, name}; they apply to every line, kernel or not."
+    )
+    unclean_reboot_alert: bool = opt(
+        True,
+        "At start, warn once if the agent's last run ended without a clean stop and the host rebooted since.",
     )
 
 

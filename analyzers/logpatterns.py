@@ -38,6 +38,7 @@ XID_SEVERITY: Mapping[int, Severity] = {
     43: Severity.WARN,  # GPU stopped processing (application)
     45: Severity.INFO,  # preemptive cleanup, after another error
     48: Severity.CRITICAL,  # double bit ECC error
+    62: Severity.CRITICAL,  # internal micro-controller halt
     63: Severity.CRITICAL,  # ECC page retirement / row remapping event
     64: Severity.CRITICAL,  # ECC page retirement / row remapping failure
     74: Severity.CRITICAL,  # NVLink error
@@ -45,6 +46,9 @@ XID_SEVERITY: Mapping[int, Severity] = {
     92: Severity.CRITICAL,  # high single-bit ECC error rate
     94: Severity.CRITICAL,  # contained ECC error
     95: Severity.EMERGENCY,  # uncontained ECC error
+    119: Severity.CRITICAL,  # GSP RPC timeout (the GPU's firmware stopped answering)
+    120: Severity.CRITICAL,  # GSP error
+    140: Severity.CRITICAL,  # unrecovered ECC error
 }
 
 
@@ -56,6 +60,9 @@ class LogLine:
     kernel: bool  # printed by the kernel, as far as the source can vouch (see the module doc)
     source: str = ""
     timestamp: float = 0.0
+    level: int | None = (
+        None  # the kernel's printk level (0 emerg .. 7 debug) where the source gives it
+    )
 
 
 @dataclass(frozen=True)
@@ -86,59 +93,248 @@ def _p(
 
 
 def _xid_severity(match: re.Match[str]) -> Severity:
-    return XID_SEVERITY.get(int(match.group("xid")), Severity.WARN)
+    """The Xid table, raised by what the driver's text says (a code new to the table says it too)."""
+    severity = XID_SEVERITY.get(int(match.group("xid")), Severity.WARN)
+    text = match.string
+    if "fallen off the bus" in text:
+        return Severity.EMERGENCY
+    if "Fatal" in text or "fatal" in text or "Reset Required" in text or "Reboot Required" in text:
+        return max(severity, Severity.CRITICAL)  # Xid 154 says what recovery the GPU needs
+    return severity
+
+
+def _hardware_severity(text: str, uncorrected: bool) -> Severity | None:
+    """[Hardware Error] lines: GHES/CPER name the severity, AMD's decoder says corrected or not.
+
+    The row for uncorrected lines takes the critical ones, the other row the rest.
+    """
+    lowered = text.lower()
+    severity = Severity.WARN
+    if "event severity: info" in lowered:
+        severity = Severity.INFO
+    elif "uncorrect" in lowered or "fatal" in lowered or "recoverable" in lowered:
+        severity = Severity.CRITICAL
+    elif "machine check exception" in lowered or "machine check:" in lowered:
+        severity = Severity.CRITICAL  # 3.10's unprefixed MCE report (mce_panic and friends)
+    if uncorrected != (severity == Severity.CRITICAL):
+        return None
+    return severity
+
+
+def _ata_severity(flags: str) -> Severity:
+    """libata's error register: UNC/IDNF/AMNF are unreadable media; ICRC/ABRT are link or command trouble."""
+    return Severity.CRITICAL if {"UNC", "IDNF", "AMNF"} & set(flags.split()) else Severity.WARN
+
+
+def _aer_severity(text: str) -> Severity:
+    """aer_error_severity_string[]: "Corrected" (up to 6.x) or "Correctable" (newer) are warnings."""
+    return Severity.WARN if text.startswith("Correct") else Severity.CRITICAL
+
+
+# Kernel log levels (printk KERN_*): 0 emerg, 1 alert, 2 crit, 3 err, 4 warning, ... 7 debug.
+_LEVEL_CRIT = 2
+_LEVEL_ERR = 3
+
+
+def refine_severity(pattern: LogPattern, severity: Severity, line: LogLine) -> Severity:
+    """The catalogue's severity, adjusted by the line's content and the kernel's own level.
+
+    The rules (docs/DESIGN.md, "Logs"): any "Kernel panic - not syncing" is an
+    emergency; "data will be lost" and a crash of PID 1 are critical; a GPU line
+    saying "fallen off the bus" is an emergency and one saying "Fatal" critical.
+    The kernel level only raises a warning, never lowers: printed at crit or
+    worse (KERN_CRIT/ALERT/EMERG) it is critical, and so is a hardware error
+    printed at err (GHES prints corrected records at warning, others at err),
+    unless the text says the error was corrected (AMD's decoder prints every
+    report at emerg).
+    """
+    text = line.text
+    if "Kernel panic - not syncing" in text:
+        return Severity.EMERGENCY
+    if pattern.category == "gpu" and "fallen off the bus" in text:
+        return Severity.EMERGENCY
+    if "ata will be lost" in text:  # "Data will be lost" / "data will be lost"
+        severity = max(severity, Severity.CRITICAL)
+    if pattern.category in ("segfault", "process") and "[1]" in text:
+        severity = max(severity, Severity.CRITICAL)
+    level = line.level
+    raised_by_level = level is not None and (
+        level <= _LEVEL_CRIT or (level <= _LEVEL_ERR and pattern.category == "hardware")
+    )
+    if raised_by_level and severity == Severity.WARN and "orrected" not in text:
+        severity = Severity.CRITICAL
+    return severity
 
 
 _PCI = r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-9a-fA-F]"
 _IFACE = r"(?P<interface>[A-Za-z][\w.-]*\d)"
 
 BUILTIN: tuple[LogPattern, ...] = (
+    # -- panics and oopses: whatever caused them, the kernel is gone or damaged.
+    _p("kernel_panic", "kernel", Severity.EMERGENCY, r"Kernel panic - not syncing: ?(?P<reason>.*)",
+       ("Kernel panic - not syncing",), specificity=9),
+    _p("kernel_oops", "kernel", Severity.CRITICAL,
+       r"^(?:Oops: |BUG: unable to handle kernel |BUG: kernel NULL pointer dereference|kernel BUG at |"
+       r"general protection fault(?:, probably for non-canonical address 0x[0-9a-f]+)?: [0-9a-f]{4} \[#|Unable to handle kernel (?:NULL pointer dereference|paging request))",
+       ("Oops: ", "BUG: unable to handle", "BUG: kernel NULL pointer", "BUG at ", "general protection",
+        "Unable to handle kernel"), specificity=2),
     # -- OOM: the kernel prints both lines for one kill; same name, same labels: one alert.
+    # 3.10-5.0 "Kill process N (comm) score N or sacrifice child"; 5.1+ "Killed process N (comm) total-vm:...".
     _p("oom_kill", "oom", Severity.CRITICAL,
-       r"^(?:Memory cgroup out of memory|Out of memory(?: \(oom_kill_allocating_task\))?): Killed process (?P<pid>\d+) \((?P<process>[^)]*)\)",
-       ("out of memory: Killed", "Out of memory: Killed", "Out of memory (oom_kill_allocating_task)"), specificity=2),
+       r"^(?:Memory cgroup out of memory|Out of memory(?: \(oom_kill_allocating_task\))?): Kill(?:ed)? process (?P<pid>\d+) \((?P<process>[^)]*)\)",
+       ("out of memory: Kill", "Out of memory: Kill", "Out of memory (oom_kill_allocating_task)"), specificity=2),
+    # 3.10-5.0 print the kill itself on a line of its own; 2.6.32 (RHEL 6) "Killed process N, UID N, (comm)".
+    _p("oom_kill", "oom", Severity.CRITICAL, r"^Killed process (?P<pid>\d+)(?:, UID \d+,)? \((?P<process>[^)]*)\)",
+       ("Killed process",), specificity=2),
     _p("oom_kill", "oom", Severity.CRITICAL,
-       r"^oom-kill:constraint=[^,]*,.*?task=(?P<process>[^,]*),pid=(?P<pid>\d+)", ("oom-kill:",), specificity=2),
+       r"^oom-kill:constraint=[^,]*,.*?task=(?P<process>[^,]*),pid=(?P<pid>\d+)", ("oom-kill",), specificity=2),
+    _p("oom_invoked", "oom", Severity.CRITICAL, r"^(?P<process>.+?) invoked oom-killer: gfp_mask=",
+       ("oom-kill",), specificity=2),
+    _p("oom_memcg_limit", "oom", Severity.CRITICAL, r"^Task in (?P<cgroup>\S+) killed as a result of limit of",
+       ("Task in ",), specificity=2),
     # -- hardware
-    _p("edac_uncorrectable", "hardware", Severity.CRITICAL, r"EDAC (?P<mc>MC\d+): \d+ UE\b", ("EDAC",), specificity=3),
-    _p("edac_correctable", "hardware", Severity.WARN, r"EDAC (?P<mc>MC\d+): \d+ CE\b", ("EDAC",), specificity=3),
+    _p("edac_uncorrectable", "hardware", Severity.CRITICAL, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?UE\b", ("EDAC",), specificity=3),
+    _p("edac_correctable", "hardware", Severity.WARN, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?CE\b", ("EDAC",), specificity=3),
+    _p("edac_mce", "hardware", Severity.WARN, r"EDAC (?:\w+ )?(?P<mc>MC\d+): HANDLING MCE MEMORY ERROR",
+       ("HANDLING MCE MEMORY ERROR",), specificity=3),
     _p("machine_check", "hardware", Severity.CRITICAL, r"mce: \[Hardware Error\]", ("Hardware Error",), specificity=2),
     _p("machine_check_logged", "hardware", Severity.WARN, r"Machine check events logged", ("Machine check events",)),
+    # GHES/CPER records ("{N}[Hardware Error]: ..."), AMD's MCE decoder, 3.10's unprefixed MCE lines.
+    # One row per side of the line so that a fatal record is not counted as a repeat of a corrected one.
+    _p("hardware_error", "hardware", Severity.WARN, r"\[Hardware Error\]: ", ("Hardware Error",),
+       specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=False)),
+    _p("hardware_error_uncorrected", "hardware", Severity.CRITICAL, r"\[Hardware Error\]: ", ("Hardware Error",),
+       specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=True)),
+    _p("memory_failure", "hardware", Severity.CRITICAL, r"(?:Memory failure: |MCE )(?P<pfn>0x[0-9a-fA-F]+): ",
+       ("Memory failure: ", "MCE 0x"), specificity=3),
     # -- GPU
     _p("gpu_xid", "gpu", Severity.WARN,
-       r"NVRM: Xid \((?P<pci>PCI:[0-9a-fA-F:.]+)\): (?P<xid>\d+),(?: pid=(?P<pid>\d+|'<unknown>'),)?(?: name=(?P<process>[^,]*),)?",
+       r"NVRM: Xid \((?P<pci>(?:PCI:)?[0-9a-fA-F:.]+)\): (?P<xid>\d+),(?: pid=(?P<pid>\d+|'<unknown>'),)?(?: name=(?P<process>[^,]*),)?",
        ("NVRM: Xid",), specificity=5, classify=_xid_severity),
     _p("gpu_ecc_dbe", "gpu", Severity.CRITICAL, r"NVRM: .*\bDBE \(double bit error\)", ("DBE",), specificity=4),
+    _p("gpu_fallen_off_bus", "gpu", Severity.EMERGENCY, r"NVRM: (?:GPU (?P<pci>[0-9a-fA-F:.]+): )?.*fallen off the bus",
+       ("NVRM: ",), specificity=4),
+    _p("gpu_init_failed", "gpu", Severity.CRITICAL,
+       r"NVRM: (?:GPU (?P<pci>[0-9a-fA-F:.]+)(?: / [0-9a-fA-F:.]+)?: )?(?:RmInitAdapter failed|rm_init_adapter(?:\(\d+\))? failed)",
+       ("NVRM: ",), specificity=4),
+    _p("gpu_init_failed", "gpu", Severity.CRITICAL, r"NVRM: The NVIDIA probe routine failed for \d+ device",
+       ("NVRM: ",), specificity=4),
+    _p("gpu_gsp_timeout", "gpu", Severity.CRITICAL,
+       r"NVRM: .*(?:[Hh]eartbeat.*?[Tt]imed? ?out|Timeout after \d+m?s of waiting for RPC response|GSP Timeout)",
+       ("NVRM: ",), specificity=4),
     # -- file systems
-    _p("fs_error", "filesystem", Severity.CRITICAL, r"(?:EXT[234]-fs|BTRFS) error \(device (?P<device>[^)\s]+)\)",
-       ("-fs error", "BTRFS error"), specificity=3),
+    _p("fs_error", "filesystem", Severity.CRITICAL,
+       r"(?:EXT[234]-fs error|BTRFS:? (?:error|critical)) \(device (?P<device>[^)\s]+)[^)]*\)",
+       ("-fs error", "BTRFS"), specificity=3),
+    _p("fs_error", "filesystem", Severity.CRITICAL, r"BTRFS \w+ \(device (?P<device>[^)\s]+)[^)]*\): csum failed",
+       ("BTRFS",), specificity=3),
+    _p("fs_transaction_aborted", "filesystem", Severity.CRITICAL,
+       r"BTRFS(?: \w+ \(device (?P<device>[^)\s]+)[^)]*\))?: (?:Transaction aborted \(error -?\d+\)|Skipping commit of aborted transaction)",
+       ("BTRFS",), specificity=3),
     _p("fs_readonly", "filesystem", Severity.CRITICAL,
        r"(?:EXT[234]-fs \((?P<device>[^)\s]+)\): )?Remounting filesystem read-only", ("Remounting filesystem read-only",), specificity=3),
+    _p("fs_readonly", "filesystem", Severity.CRITICAL, r"BTRFS \w+ \(device (?P<device>[^)\s]+)[^)]*\): forced readonly",
+       ("BTRFS",), specificity=3),
+    _p("fs_data_loss", "filesystem", Severity.CRITICAL,
+       r"EXT4-fs \((?P<device>[^)\s]+)\): (?:This should not happen!! Data will be lost|Delayed block allocation failed|"
+       r"I/O error while writing superblock|previous I/O error to superblock detected)",
+       ("EXT4-fs (",), specificity=3),
+    _p("fs_data_loss", "filesystem", Severity.CRITICAL, r"EXT4-fs warning \(device (?P<device>[^)\s]+)\): ext4_end_bio:\d+: I/O error",
+       ("EXT4-fs warning",), specificity=3),
+    _p("fs_journal_error", "filesystem", Severity.CRITICAL,
+       r"JBD2: (?:Invalid checksum|.*[Cc]hecksum error|journal transaction \d+ on (?P<device>\S+) is corrupt|Detected IO errors|"
+       r"Error -?\d+ detected when updating journal superblock|IO error|.*recovery failed)", ("JBD2: ",), specificity=3),
+    _p("fs_journal_error", "filesystem", Severity.CRITICAL, r"Aborting journal on device (?P<device>\S+?)\.?$",
+       ("Aborting journal",), specificity=3),
     _p("fs_corruption", "filesystem", Severity.CRITICAL, r"XFS \((?P<device>[^)\s]+)\): Corruption", ("Corruption",), specificity=3),
+    _p("fs_corruption", "filesystem", Severity.CRITICAL,
+       r"XFS \((?P<device>[^)\s]+)\): (?:Metadata (?:corruption|CRC error) detected|metadata I/O error|[Ll]og I/O [Ee]rror|"
+       r"Internal error|xfs_do_force_shutdown|.*[Ss]hutting down filesystem|Filesystem has been shut down|"
+       r"xfs_log_force: error|.*returned error -\d+|writeback error|Unmount and run xfs_repair|"
+       r"Please unmount the filesystem and rectify|First \d+ bytes of corrupted metadata buffer)",
+       ("XFS (",), specificity=3),
     _p("buffer_io_error", "filesystem", Severity.CRITICAL, r"Buffer I/O error on dev(?:ice)? (?P<device>[^,\s]+)", ("Buffer I/O error",), specificity=2),
     # -- NVMe and block devices
-    _p("nvme_timeout", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): I/O \d+ QID \d+ timeout", ("QID",), specificity=3),
+    # 4.x-6.5 "I/O 123 QID 4 timeout"; 6.6+ "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
+    _p("nvme_timeout", "block", Severity.CRITICAL,
+       r"nvme (?P<device>nvme\d+): I/O (?:tag )?\d+ (?:\(\w+\) opcode \S+ \([^)]*\) )?QID \d+ timeout", ("QID",), specificity=3),
     _p("nvme_reset", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): controller is down; will reset", ("controller is down",), specificity=3),
+    _p("nvme_reset_failed", "block", Severity.CRITICAL,
+       r"nvme (?P<device>nvme\d+): (?:Device not ready; aborting (?:reset|initialisation)|Removing after probe failure|"
+       r"Disabling device after reset failure)",
+       ("Device not ready; aborting", "Removing after probe failure", "Disabling device after"), specificity=3),
+    _p("nvme_reset", "block", Severity.CRITICAL,
+       r"nvme (?P<device>nvme\d+): (?:frozen state error detected, reset controller|resetting controller due to)",
+       ("frozen state error", "controller due to"), specificity=3),
+    _p("nvme_abort", "block", Severity.WARN, r"nvme (?P<device>nvme\d+): Abort status: 0x[0-9a-fA-F]+", ("Abort status",), specificity=3),
     _p("nvme_critical_warning", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): .*critical_warning", ("critical_warning",), specificity=3),
+    # Physical disks only: loop, md and dm devices shrink to 0 when detached or stopped on purpose.
+    _p("disk_gone", "block", Severity.CRITICAL,
+       r"(?P<device>nvme\d+n\d+|sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|mmcblk\d+): detected capacity change from [1-9]\d* to 0\b",
+       ("capacity change",), specificity=3),
+    # 3.10 "end_request: critical medium error, dev sda, sector N"; 4.18 "print_req_error: ..."; 5.x
+    # "blk_update_request: ..."; 6.x no prefix.  The kind is blk_errors[]'s name.
     _p("block_io_error", "block", Severity.CRITICAL,
-       r"(?:blk_update_request: |print_req_error: )?(?:critical |critical medium |critical target )?(?:medium |target )?I/O error,? dev (?P<device>[\w-]+)",
-       ("I/O error, dev", "I/O error dev"), specificity=2),
+       r"(?:critical (?:medium|target|nexus|space allocation)|recoverable transport|timeout|protection|I/O) error,? "
+       r"dev (?!fd\d|sr\d)(?P<device>[\w-]+)",  # not the floppy or CD-ROM drives VMs probe at boot
+       (", dev ", "I/O error dev"), specificity=2),
+    # 5.19+ nvme_log_error: "nvme0n1: Read(0x2) @ LBA 3467712, 64 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR".
+    _p("nvme_io_error", "block", Severity.CRITICAL,
+       r"(?P<device>nvme\d+n\d+): [\w /]+\(0x[0-9a-fA-F]+\) @ LBA \d+, \d+ blocks, (?P<nvme_status>.+?) \(sct 0x",
+       ("@ LBA",), specificity=3),
+    # drivers/scsi/scsi_logging.c: "[sdb] tag#21 Sense Key : Medium Error [current]" (3.10 without the tag).
+    _p("scsi_medium_error", "block", Severity.CRITICAL,
+       r"\[(?P<device>sd[a-z]+)\] (?:tag#\d+ )?Sense Key : (?:Medium Error|Hardware Error)", ("Key : ",), specificity=3),
+    # A failed command on a device ("ata1.00:"); the link's own exceptions ("ata1:") include hotplug.
+    _p("ata_exception", "block", Severity.WARN, r"(?P<device>ata\d+\.\d+): exception Emask", ("Emask",), specificity=3),
+    _p("ata_error", "block", Severity.WARN, r"(?P<device>ata\d+(?:\.\d+)?): error: \{ (?P<ata_error>[A-Z ]+?) \}",
+       (": error: { ",), specificity=3, classify=lambda m: _ata_severity(m.group("ata_error"))),
     # -- hung tasks and lockups
     _p("hung_task", "hang", Severity.WARN, r"INFO: task (?P<process>.+?):(?P<pid>\d+) blocked for more than \d+ seconds", ("blocked for more than",), specificity=2),
     _p("soft_lockup", "hang", Severity.CRITICAL, r"BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for", ("soft lockup",), specificity=2),
-    _p("hard_lockup", "hang", Severity.CRITICAL, r"Watchdog detected hard LOCKUP on cpu (?P<cpu>\d+)", ("hard LOCKUP",), specificity=2),
-    _p("rcu_stall", "hang", Severity.CRITICAL, r"rcu: INFO: rcu_\w+ (?:self-)?detected stalls?", ("detected stall",), specificity=2),
+    _p("hard_lockup", "hang", Severity.CRITICAL, r"Watchdog (?:detected hard LOCKUP on cpu |CPU: ?(?=\d+ Hard LOCKUP))(?P<cpu>\d+)",
+       ("LOCKUP",), specificity=2),
+    # 2.6.3x "INFO: rcu_sched_state detected stall on CPU 3"; 3.10 "INFO: rcu_sched detected stalls on CPUs/tasks";
+    # 4.18+ the "rcu: " prefix; expedited grace periods have their own wording.
+    _p("rcu_stall", "hang", Severity.CRITICAL, r"(?:rcu: )?INFO: rcu_\w+ (?:self-)?detected (?:expedited )?stalls?",
+       ("INFO: rcu_",), specificity=2),
     # -- network links: down fires, up on the same interface resolves it
     _p("link_down", "network", Severity.WARN, rf"{_IFACE}:? (?:NIC [Ll]ink is [Dd]own|[Ll]ink (?:is )?[Dd]own\b|carrier lost)",
        ("Link is Down", "ink down", "ink is down", "carrier lost"), specificity=1, stateful=True),
     _p("link_up", "network", Severity.INFO, rf"{_IFACE}:? (?:NIC [Ll]ink is [Uu]p|[Ll]ink (?:is )?[Uu]p\b)",
        ("Link is Up", "ink up", "ink is up"), specificity=1, resolves="link_down"),
-    # -- PCIe AER
-    _p("pcie_aer_uncorrected", "pcie", Severity.CRITICAL, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Uncorrected \((?:Fatal|Non-Fatal)\) error",
+    # bonding: 3.10-5.3 "bond0: link status definitely down for interface eth1, disabling it";
+    # 5.4+ "bond0: (slave eth1): link status definitely down, disabling slave".
+    _p("bond_link_down", "network", Severity.WARN,
+       r"(?P<bond>[\w.-]+): link status (?:definitely )?down for (?:active |backup |idle )?interface (?P<interface>[\w.@-]+), disabling it",
+       ("link status",), specificity=2, stateful=True),
+    _p("bond_link_down", "network", Severity.WARN,
+       r"(?P<bond>[\w.-]+): \(slave (?P<interface>[\w.@-]+)\): link status (?:definitely )?down, disabling slave",
+       ("link status",), specificity=2, stateful=True),
+    _p("bond_link_up", "network", Severity.INFO,
+       r"(?P<bond>[\w.-]+): link status definitely up for interface (?P<interface>[\w.@-]+)",
+       ("link status",), specificity=2, resolves="bond_link_down"),
+    _p("bond_link_up", "network", Severity.INFO,
+       r"(?P<bond>[\w.-]+): \(slave (?P<interface>[\w.@-]+)\): link status definitely up",
+       ("link status",), specificity=2, resolves="bond_link_down"),
+    _p("bond_no_active", "network", Severity.CRITICAL, r"(?P<interface>[\w.-]+): now running without any active interface",
+       ("without any active",), specificity=2),
+    # -- PCIe AER: 3.10-6.x "Corrected error received", 6.x "Correctable error message received from".
+    _p("pcie_aer_uncorrected", "pcie", Severity.CRITICAL, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Uncorrect(?:ed|able) \((?:Fatal|Non-Fatal)\) error",
        ("AER:",), specificity=2),
-    _p("pcie_aer_corrected", "pcie", Severity.WARN, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Corrected error", ("AER:",), specificity=2),
-    # -- segfaults (opt-in)
+    _p("pcie_aer_corrected", "pcie", Severity.WARN, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Correct(?:ed|able) error", ("AER:",), specificity=2),
+    _p("pcie_bus_error", "pcie", Severity.CRITICAL, rf"(?P<pci>{_PCI}): (?:AER: )?PCIe Bus Error: severity=(?P<aer_severity>[^,]+)",
+       ("PCIe Bus Error",), specificity=3, classify=lambda m: _aer_severity(m.group("aer_severity"))),
+    _p("pcie_recovery_failed", "pcie", Severity.CRITICAL, rf"(?:(?P<pci>{_PCI}): )?(?:AER: [Dd]|D)evice recovery failed|(?P<port>{_PCI}): AER: subordinate device reset failed",
+       ("AER:", "Device recovery"), specificity=3),
+    # -- a crash of PID 1 takes the whole system with it: always on, unlike other segfaults.
+    _p("init_crash", "process", Severity.CRITICAL,
+       r"(?:traps: )?(?P<process>[^\s\[]+)\[(?P<pid>1)\]:? (?:segfault at|general protection|trap )",
+       ("segfault at", "general protection", "] trap "), specificity=3),
+    # -- segfaults and traps (opt-in): arch/x86/mm/fault.c, arch/x86/kernel/traps.c ("traps: " since 4.x).
     _p("segfault", "segfault", Severity.INFO, r"(?P<process>[^\s\[]+)\[(?P<pid>\d+)\]: segfault at", ("segfault at",)),
+    _p("segfault", "segfault", Severity.INFO,
+       r"(?:traps: )?(?P<process>[^\s\[]+)\[(?P<pid>\d+)\] (?:general protection|trap \w)", ("general protection", "] trap ")),
 )  # fmt: skip
 
 # Labels that identify the thing affected (the fingerprint); the rest is context.
@@ -193,6 +389,7 @@ class LogMatcher:
             severity = pattern.classify(found_match) if pattern.classify else pattern.severity
             if severity is None:
                 continue
+            severity = refine_severity(pattern, severity, line)
             labels = tuple(
                 sorted((k, v) for k, v in found_match.groupdict().items() if v is not None)
             )
@@ -413,9 +610,12 @@ class LogAlerter:
 def _message(pattern: LogPattern, found: Match, text: str) -> str:
     labels = dict(found.labels)
     subject = {
-        "oom": lambda: f"OOM killer killed {labels.get('process', '?')} (pid {labels.get('pid', '?')})",
+        "oom": lambda: (f"OOM killer invoked by {labels.get('process', '?')}" if pattern.name == "oom_invoked"
+                        else f"OOM kill in cgroup {labels.get('cgroup', '?')}" if pattern.name == "oom_memcg_limit"
+                        else f"OOM killer killed {labels.get('process', '?')} (pid {labels.get('pid', '?')})"),
         "gpu": lambda: (f"GPU {labels.get('pci', '')} Xid {labels['xid']}" if "xid" in labels
-                        else f"GPU double bit ECC error {labels.get('pci', '')}".strip()),
+                        else f"GPU double bit ECC error {labels.get('pci', '')}".strip() if pattern.name == "gpu_ecc_dbe"
+                        else f"GPU {labels.get('pci', '')} {pattern.name[4:].replace('_', ' ')}".replace("  ", " ")),
         "filesystem": lambda: f"file system error on {labels.get('device', 'a device')}",
         "block": lambda: f"I/O error on {labels.get('device', 'a device')}",
         "network": lambda: f"link down on {labels.get('interface', '?')}",

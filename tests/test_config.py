@@ -120,7 +120,7 @@ BAD_CONFIGS = [
     ('[[log_analyzer.custom_patterns]]\npattern = "x"\nseverity = "fatal"\n', 3,
      'log_analyzer.custom_patterns[0].severity: expected one of info, warn, critical, emergency; got "fatal"'),
     ('[log_analyzer]\nsources = ["dmesg",\n  "eventlog"]\n', 2,
-     'log_analyzer.sources[1]: expected one of dmesg, kmsg, journald, syslog; got "eventlog"'),
+     'log_analyzer.sources[1]: expected one of dmesg, kmsg, journald, syslog, pstore; got "eventlog"'),
     ("[storage]\nring_buffer_capacity = true\n", 2, "storage.ring_buffer_capacity: expected an integer, got true"),
     ("thresholds = 5\n", 1, "thresholds: expected a table, got 5"),
     ('[nats]\nurls = "nats://a:4222"\n', 2, 'nats.urls: expected an array, got "nats://a:4222"'),

@@ -10,6 +10,7 @@ of byte values (not UTF-8): all three are handled.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -52,7 +53,10 @@ def parse_journal_entry(text: str) -> tuple[LogLine, str | None] | None:
         timestamp = int(entry.get("__REALTIME_TIMESTAMP", 0)) / 1e6
     except (TypeError, ValueError):
         timestamp = 0.0
-    return LogLine(message, kernel=kernel, source="journald", timestamp=timestamp), cursor
+    priority = entry.get("PRIORITY")  # syslog level as a string ("0".."7")
+    level = int(priority) if isinstance(priority, str) and priority.isdigit() else None
+    line = LogLine(message, kernel=kernel, source="journald", timestamp=timestamp, level=level)
+    return line, cursor
 
 
 class JournaldSource:
@@ -121,7 +125,7 @@ class JournaldSource:
                 continue
             line, cursor = parsed
             if len(line.text) > self.max_line:
-                line = LogLine(line.text[: self.max_line], line.kernel, line.source, line.timestamp)
+                line = dataclasses.replace(line, text=line.text[: self.max_line])
             emit(line)
             if cursor:
                 self.positions.set("journald_cursor", cursor)

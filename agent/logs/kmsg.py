@@ -154,7 +154,10 @@ class KmsgSource:
             if emit is not None:
                 emit(
                     LogLine(
-                        record.text[: self.max_line], kernel=record.facility == 0, source="kmsg"
+                        record.text[: self.max_line],
+                        kernel=record.facility == 0,
+                        source="kmsg",
+                        level=record.level,
                     )
                 )
         return last_seq, True

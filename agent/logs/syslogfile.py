@@ -39,7 +39,7 @@ _BSD = re.compile(
     r"(?:(?P<host>\S+) )??(?P<tag>[^\s:\[\]]+)(?:\[(?P<pid>\d+)\])?: (?P<msg>.*)$"
 )
 _RFC5424 = re.compile(
-    r"^<\d{1,3}>1 \S+ \S+ (?P<tag>\S+) \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<msg>.*)$"
+    r"^<(?P<pri>\d{1,3})>1 \S+ \S+ (?P<tag>\S+) \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<msg>.*)$"
 )
 _KERNEL_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 
@@ -57,7 +57,9 @@ def parse_syslog_line(text: str, source: str = "syslog", kernel_trusted: bool = 
     tag, message = match.group("tag"), match.group("msg")
     if tag == "kernel":
         message = _KERNEL_TIME.sub("", message)
-    return LogLine(message, kernel=kernel_trusted and tag == "kernel", source=source)
+    pri = match.groupdict().get("pri")  # RFC 5424 carries the level; BSD lines in files do not
+    level = int(pri) & 7 if pri else None
+    return LogLine(message, kernel=kernel_trusted and tag == "kernel", source=source, level=level)
 
 
 # O_NONBLOCK: a FIFO put in place of a log file opens at once instead of

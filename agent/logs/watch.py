@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from agent.logs.kmsg import KmsgSource
 from agent.logs.positions import Positions
+from agent.logs.pstore import PreviousBoot
 from agent.logs.syslogfile import SyslogSource, default_syslog_path
 from agent.settings import Settings
 from alerting.alert import Alert, Severity
@@ -85,10 +86,14 @@ def kernel_trust(settings: Settings, kmsg: Path = KMSG) -> tuple[bool, str]:
     return True, f"{kmsg_why} and the journald source is not configured"
 
 
-def build_sources(settings: Settings, positions: Positions) -> list[LogSource]:
+def build_sources(
+    settings: Settings, positions: Positions, route: Callable[[Alert], Any] | None = None
+) -> list[LogSource]:
     la = settings.log_analyzer
     procfs, rootfs = Path(settings.agent.procfs), Path(settings.agent.rootfs)
     sources: list[LogSource] = []
+    if route is not None and ("pstore" in la.sources or la.unclean_reboot_alert):
+        sources.append(previous_boot(settings, route))
     syslog_file = (
         (Path(la.syslog_path) if la.syslog_path else default_syslog_path(rootfs))
         if "syslog" in la.sources
@@ -146,12 +151,23 @@ def build_sources(settings: Settings, positions: Positions) -> list[LogSource]:
     return sources
 
 
+def previous_boot(settings: Settings, route: Callable[[Alert], Any]) -> PreviousBoot:
+    la, agent = settings.log_analyzer, settings.agent
+    return PreviousBoot(
+        Path(agent.data_dir), route, sysfs=Path(agent.sysfs), rootfs=Path(agent.rootfs),
+        procfs=Path(agent.procfs), pstore="pstore" in la.sources,
+        journalctl=la.journalctl_path if {"journald", "pstore"} <= set(la.sources) else None,
+        unclean_reboot_alert=la.unclean_reboot_alert, max_line=la.max_line_bytes,
+    )  # fmt: skip
+
+
 class LogWatch:
     def __init__(self, settings: Settings, route: Callable[[Alert], Any]) -> None:
         self.positions = Positions(Path(settings.agent.data_dir) / "log-positions.json")
         self.alerter = build_alerter(settings)
-        self.sources = build_sources(settings, self.positions)
+        self.sources = build_sources(settings, self.positions, route)
         self._route = route
+        self.previous_boot = next((s for s in self.sources if isinstance(s, PreviousBoot)), None)
 
     def emit(self, line: LogLine) -> None:
         for alert in self.alerter.process(line, time.time()):
@@ -162,6 +178,14 @@ class LogWatch:
         for alert in self.alerter.flush(now):
             self._route(alert)
         self.save()
+        if self.previous_boot is not None:
+            self.previous_boot.alive(now)
+
+    def close(self) -> None:
+        """At a clean stop: positions saved, and the run marked as ended cleanly."""
+        self.save()
+        if self.previous_boot is not None:
+            self.previous_boot.stopped_cleanly(time.time())
 
     def save(self) -> None:
         try:

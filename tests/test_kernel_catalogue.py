@@ -1,0 +1,527 @@
+"""The kernel log catalogue across kernel versions and drivers, and the severity rules.
+
+Every positive line below is built from a printk/pr_*/dev_* format string of
+the named kernel file and version (or driver), filled in with realistic
+values; none is copied from a bug report.  The near misses are benign lines
+from the same subsystems, which must stay silent.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alerting.alert import Severity
+from analyzers.logpatterns import LogAlerter, LogLine, LogMatcher, build_patterns, refine_severity
+
+MATCHER = LogMatcher(build_patterns(segfaults=True))
+DEFAULT = LogMatcher(build_patterns())  # segfaults off, as shipped
+
+C, W, E, INFO = Severity.CRITICAL, Severity.WARN, Severity.EMERGENCY, Severity.INFO
+
+# (line, pattern, severity, labels, source of the format)
+POSITIVE = [
+    # -- OOM ---------------------------------------------------------------------------------
+    ("Out of memory: Kill process 4242 (java) score 912 or sacrifice child", "oom_kill", C,
+     {"pid": "4242", "process": "java"}, "mm/oom_kill.c oom_kill_process, 3.10 and 4.18"),
+    ("Killed process 4242 (java) total-vm:16434948kB, anon-rss:15012340kB, file-rss:0kB", "oom_kill", C,
+     {"pid": "4242", "process": "java"}, "mm/oom_kill.c oom_kill_process, 3.10"),
+    ("Killed process 4242 (java) total-vm:16434948kB, anon-rss:15012340kB, file-rss:0kB, shmem-rss:0kB", "oom_kill", C,
+     {"pid": "4242", "process": "java"}, "mm/oom_kill.c __oom_kill_process, 4.18"),
+    ("Killed process 3127, UID 48, (httpd) total-vm:412300kB, anon-rss:220012kB, file-rss:12kB", "oom_kill", C,
+     {"pid": "3127", "process": "httpd"}, "mm/oom_kill.c oom_kill_task, 2.6.32 (RHEL 6)"),
+    ("Memory cgroup out of memory: Kill process 771 (postgres) score 1000 or sacrifice child", "oom_kill", C,
+     {"pid": "771", "process": "postgres"}, "mm/oom_kill.c oom_kill_process via mem_cgroup_out_of_memory, 3.10"),
+    ("Out of memory (oom_kill_allocating_task): Kill process 9001 (stress) score 0 or sacrifice child", "oom_kill", C,
+     {"pid": "9001", "process": "stress"}, "mm/oom_kill.c out_of_memory, 4.18"),
+    ("Out of memory: Killed process 4242 (java) total-vm:16434948kB, anon-rss:15012340kB, file-rss:0kB, shmem-rss:0kB, "
+     "UID:1001 pgtables:30100kB oom_score_adj:0", "oom_kill", C, {"pid": "4242", "process": "java"},
+     "mm/oom_kill.c __oom_kill_process, 5.4/5.14/5.15/6.8/mainline"),
+    ("Memory cgroup out of memory: Killed process 771 (postgres) total-vm:2100000kB, anon-rss:1048000kB, file-rss:4kB, "
+     "shmem-rss:0kB, UID:26 pgtables:2200kB oom_score_adj:0", "oom_kill", C, {"pid": "771", "process": "postgres"},
+     "mm/oom_kill.c __oom_kill_process (memcg), 5.4+"),
+    ("oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/kubepods/pod1,"
+     "task_memcg=/kubepods/pod1/c1,task=nginx,pid=512,uid=101", "oom_kill", C, {"pid": "512", "process": "nginx"},
+     "mm/oom_kill.c dump_oom_summary, 5.4+"),
+    ("java invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0", "oom_invoked", C,
+     {"process": "java"}, "mm/oom_kill.c dump_header, 3.10"),
+    ("kworker/u16:2 invoked oom-killer: gfp_mask=0x6200ca(GFP_HIGHUSER_MOVABLE), nodemask=(null), order=0, oom_score_adj=0",
+     "oom_invoked", C, {"process": "kworker/u16:2"}, "mm/oom_kill.c dump_header, 4.18-5.15"),
+    ("postgres invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0", "oom_invoked", C,
+     {"process": "postgres"}, "mm/oom_kill.c dump_header, 6.8/mainline"),
+    ("Task in /docker/3f2a killed as a result of limit of /docker/3f2a", "oom_memcg_limit", C, {},
+     "mm/memcontrol.c mem_cgroup_print_oom_info, 3.10-4.18"),
+    # -- machine checks, EDAC, APEI -------------------------------------------------------------
+    ("{1}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0", "hardware_error", W, {},
+     "drivers/acpi/apei/ghes.c __ghes_print_estatus, 3.10-mainline (corrected: KERN_WARNING)"),
+    ("{1}[Hardware Error]: event severity: corrected", "hardware_error", W, {},
+     "drivers/firmware/efi/cper.c cper_estatus_print, 3.10-mainline"),
+    ("{2}[Hardware Error]: event severity: recoverable", "hardware_error_uncorrected", C, {},
+     "drivers/firmware/efi/cper.c cper_estatus_print"),
+    ("{3}[Hardware Error]: event severity: fatal", "hardware_error_uncorrected", C, {},
+     "drivers/firmware/efi/cper.c cper_estatus_print"),
+    ("[Hardware Error]: Corrected error, no action required.", "hardware_error", W, {},
+     "drivers/edac/mce_amd.c decode_error_status, 4.18-mainline"),
+    ("[Hardware Error]: Uncorrected, software restartable error.", "hardware_error_uncorrected", C, {},
+     "drivers/edac/mce_amd.c decode_error_status"),
+    ("[Hardware Error]: CPU 2: Machine Check Exception: 5 Bank 4: b200000000070f0f", "hardware_error_uncorrected", C, {},
+     "arch/x86/kernel/cpu/mcheck/mce.c print_mce, 3.10 (no 'mce: ' prefix yet)"),
+    ("mce: [Hardware Error]: CPU 2: Machine Check: 0 Bank 7: cc00008000010090", "machine_check", C, {},
+     "arch/x86/kernel/cpu/mce/core.c __print_mce, 5.x-mainline"),
+    ("Memory failure: 0x2f3b71: recovery action for dirty LRU page: Recovered", "memory_failure", C, {},
+     "mm/memory-failure.c action_result, 4.18-5.15"),
+    ("Memory failure: 0x2f3b71: already hardware poisoned", "memory_failure", C, {},
+     "mm/memory-failure.c memory_failure, 4.18-mainline"),
+    ("Memory failure: 0x2f3b71: Sending SIGBUS to java:4242 due to hardware memory corruption", "memory_failure", C, {},
+     "mm/memory-failure.c kill_proc, 5.x-mainline"),
+    ("MCE 0x2f3b71: Killing java:4242 due to hardware memory corruption", "memory_failure", C, {},
+     "mm/memory-failure.c kill_proc, 3.10"),
+    ("EDAC sbridge MC0: HANDLING MCE MEMORY ERROR", "edac_mce", W, {"mc": "MC0"},
+     "drivers/edac/sb_edac.c sbridge_mce_output_error, 3.10-mainline"),
+    ("EDAC i7core MC1: HANDLING MCE MEMORY ERROR", "edac_mce", W, {"mc": "MC1"}, "drivers/edac/i7core_edac.c, 3.10"),
+    ("EDAC MC0: 1 CE memory read error on CPU_SrcID#0_Ha#0_Chan#2_DIMM#0 (channel:2 slot:0 page:0x8b3f4 offset:0x400 "
+     "grain:32 syndrome:0x0)", "edac_correctable", W, {"mc": "MC0"}, "drivers/edac/edac_mc.c edac_raw_mc_handle_error, 4.18+"),
+    ("EDAC MC1: 1 UE memory read error on CPU_SrcID#1_Ha#0_Chan#0_DIMM#1 (channel:0 slot:1 page:0x1a2b3 offset:0x0 "
+     "grain:32)", "edac_uncorrectable", C, {"mc": "MC1"}, "drivers/edac/edac_mc.c, 3.10+"),
+    ("EDAC MC0: CE page 0x1a2b3, offset 0x40, grain 64, syndrome 0x5, row 2, channel 1, label \"DIMM_B1\": i5000 CE",
+     "edac_correctable", W, {"mc": "MC0"}, "drivers/edac/edac_mc.c edac_mc_handle_ce, 2.6.32"),
+    ("Kernel panic - not syncing: Fatal machine check", "kernel_panic", E, {},
+     "arch/x86/kernel/cpu/mce/core.c mce_panic, 4.18-mainline"),
+    ("Kernel panic - not syncing: Fatal Machine check", "kernel_panic", E, {}, "arch/x86/kernel/cpu/mcheck/mce.c, 3.10"),
+    ("Kernel panic - not syncing: Fatal hardware error!", "kernel_panic", E, {}, "drivers/acpi/apei/ghes.c __ghes_panic"),
+    # -- NVIDIA ------------------------------------------------------------------------------------
+    ("NVRM: Xid (PCI:0000:3b:00): 79, pid=2345, name=python3, GPU has fallen off the bus.", "gpu_xid", E,
+     {"pci": "PCI:0000:3b:00", "xid": "79"}, "open-gpu-kernel-modules nvErrorLog, 515+"),
+    ("NVRM: Xid (0000:03:00): 79, GPU has fallen off the bus.", "gpu_xid", E, {"pci": "0000:03:00", "xid": "79"},
+     "NVIDIA kernel module before 390: bus id without 'PCI:'"),
+    ("NVRM: Xid (0000:03:00): 13, 0001 00000000 0000a097 00001b0c 00000000 00000000", "gpu_xid", W,
+     {"pci": "0000:03:00", "xid": "13"}, "NVIDIA kernel module before 390"),
+    ("NVRM: Xid (PCI:0000:17:00): 119, pid=1200, name=nvidia-smi, Timeout after 6s of waiting for RPC response from "
+     "GPU0 GSP! Expected function 76 (GSP_RM_CONTROL) (0x20800a4c 0x4).", "gpu_xid", C, {"xid": "119"},
+     "open-gpu-kernel-modules kernel_gsp.c _kgspLogXid119 (GSP_RPC_TIMEOUT_XID_MESSAGE_FMT)"),
+    ("NVRM: Xid (PCI:0000:17:00): 74, pid=3301, name=train, NVLink: fatal error detected on link 3(0x0, 0x0, 0x10000, "
+     "0x0, 0x0, 0x0, 0x0)", "gpu_xid", C, {"xid": "74"}, "open-gpu-kernel-modules knvlink, 525+"),
+    ("NVRM: Xid (PCI:0000:17:00): 154, GPU recovery action changed from 0x0 (None) to 0x1 (GPU Reset Required)",
+     "gpu_xid", C, {"xid": "154"}, "open-gpu-kernel-modules, 550+ (recovery action)"),
+    ("NVRM: Xid (PCI:0000:17:00): 109, pid=3301, name=train, Ch 00000010, errorString CTX SWITCH TIMEOUT, Info 0x1c084",
+     "gpu_xid", W, {"xid": "109"}, "open-gpu-kernel-modules"),
+    ("NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus.", "gpu_fallen_off_bus", E, {"pci": "0000:3b:00.0"},
+     "open-gpu-kernel-modules osHandleGpuLost, NV_DEV_PRINTF"),
+    ("NVRM: fallen off the bus and is not responding to commands.", "gpu_fallen_off_bus", E, {},
+     "open-gpu-kernel-modules kernel-open/nvidia/nv-pci.c nv_pci_probe"),
+    ("NVRM: The NVIDIA probe routine failed for 1 device(s).", "gpu_init_failed", C, {},
+     "open-gpu-kernel-modules kernel-open/nvidia/nv.c nvidia_init_module"),
+    ("NVRM: RmInitAdapter failed! (0x26:0xffff:1290)", "gpu_init_failed", C, {}, "NVIDIA kernel module, 470 and older"),
+    ("NVRM: GPU 0000:01:00.0: RmInitAdapter failed! (0x62:0x65:2029)", "gpu_init_failed", C, {"pci": "0000:01:00.0"},
+     "open-gpu-kernel-modules osinit.c RmInitAdapter, NV_DEV_PRINTF"),
+    ("NVRM: GPU 0000:01:00.0: rm_init_adapter failed, device minor number 0", "gpu_init_failed", C,
+     {"pci": "0000:01:00.0"}, "open-gpu-kernel-modules kernel-open/nvidia/nv.c nv_start_device"),
+    ("NVRM: rm_init_adapter(0) failed", "gpu_init_failed", C, {}, "NVIDIA kernel module 2xx/3xx nv.c"),
+    ("NVRM: _kgspIsHeartbeatTimedOut: Heartbeat timed out, curr 0x1f2e, last 0x1f2e, timeout 5200 ms", "gpu_gsp_timeout",
+     C, {}, "open-gpu-kernel-modules kernel_gsp.c _kgspIsHeartbeatTimedOut"),
+    ("NVRM: _kgspLogXid119: ********************************* GSP Timeout **********************************",
+     "gpu_gsp_timeout", C, {}, "open-gpu-kernel-modules kernel_gsp.c _kgspLogXid119"),
+    # -- file systems and block --------------------------------------------------------------------
+    ("JBD2: Invalid checksum recovering block 1183 in log", "fs_journal_error", C, {}, "fs/jbd2/recovery.c, 3.10"),
+    ("JBD2: Invalid checksum recovering data block 1183 in log", "fs_journal_error", C, {},
+     "fs/jbd2/recovery.c do_one_pass, 4.18-5.15"),
+    ("JBD2: journal transaction 4711 on sda1-8 is corrupt.", "fs_journal_error", C, {"device": "sda1-8"},
+     "fs/jbd2/recovery.c do_one_pass, 6.x"),
+    ("JBD2: Detected IO errors while flushing file data on dm-0-8", "fs_journal_error", C, {},
+     "fs/jbd2/commit.c jbd2_journal_commit_transaction, 4.18+"),
+    ("JBD2: Error -5 detected when updating journal superblock for sdb1-8.", "fs_journal_error", C, {},
+     "fs/jbd2/journal.c jbd2_write_superblock, 4.18+"),
+    ("Aborting journal on device dm-3-8.", "fs_journal_error", C, {"device": "dm-3-8"},
+     "fs/jbd2/journal.c __journal_abort_soft / jbd2_journal_abort, 3.10-mainline"),
+    ("XFS (dm-2): Metadata corruption detected at xfs_inode_buf_verify+0x14d/0x160 [xfs], xfs_inode block 0x1f40 "
+     "xfs_inode_buf_verify", "fs_corruption", C, {"device": "dm-2"}, "fs/xfs/xfs_error.c xfs_verifier_error, 5.4+"),
+    ("XFS (sdb1): Metadata corruption detected at xfs_agf_read_verify+0x6a/0x110 [xfs], block 0x1", "fs_corruption", C,
+     {"device": "sdb1"}, "fs/xfs/xfs_error.c xfs_verifier_error, 3.10/4.18"),
+    ("XFS (sdb1): Metadata CRC error detected at xfs_agi_read_verify+0x9a/0xe0 [xfs], xfs_agi block 0x2", "fs_corruption",
+     C, {"device": "sdb1"}, "fs/xfs/xfs_error.c xfs_verifier_error, 4.18+"),
+    ("XFS (dm-0): metadata I/O error in \"xfs_trans_read_buf_map\" at daddr 0x7a1200 len 8 error 5", "fs_corruption", C,
+     {"device": "dm-0"}, "fs/xfs/xfs_buf.c xfs_buf_ioerror_alert, 5.4+"),
+    ("XFS (dm-0): metadata I/O error: block 0x7a1200 (\"xfs_trans_read_buf_map\") error 5 numblks 8", "fs_corruption", C,
+     {"device": "dm-0"}, "fs/xfs/xfs_buf.c xfs_buf_ioerror_alert, 3.10/4.18"),
+    ("XFS (dm-0): Log I/O Error Detected. Shutting down filesystem", "fs_corruption", C, {"device": "dm-0"},
+     "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 4.18-5.15"),
+    ("XFS (dm-0): Corruption of in-memory data detected.  Shutting down filesystem", "fs_corruption", C,
+     {"device": "dm-0"}, "fs/xfs/xfs_fsops.c xfs_do_force_shutdown"),
+    ("BTRFS: error (device sda2) in __btrfs_free_extent:3072: errno=-2 No such entry", "fs_error", C, {"device": "sda2"},
+     "fs/btrfs/super.c __btrfs_handle_fs_error, 4.18-5.15"),
+    ("BTRFS: error (device nvme0n1p3 state EA) in btrfs_run_delayed_refs:2150: errno=-28 No space left", "fs_error", C,
+     {"device": "nvme0n1p3"}, "fs/btrfs/messages.c __btrfs_handle_fs_error, 6.x"),
+    ("BTRFS error (device sda2) in btrfs_commit_transaction:1808: errno=-5 IO failure", "fs_error", C,
+     {"device": "sda2"}, "fs/btrfs/super.c __btrfs_std_error, 3.10"),
+    ("BTRFS critical (device sdc1): corrupt leaf: root=2 block=30867456 slot=12, invalid key objectid", "fs_error", C,
+     {"device": "sdc1"}, "fs/btrfs/tree-checker.c generic_err, 5.x"),
+    ("BTRFS warning (device sdc1): csum failed root 5 ino 2571 off 65536 csum 0x8941f998 expected csum 0x3bd6a2f5 mirror 1",
+     "fs_error", C, {"device": "sdc1"}, "fs/btrfs/inode.c btrfs_print_data_csum_error, 5.x"),
+    ("BTRFS info (device sda2): forced readonly", "fs_readonly", C, {"device": "sda2"},
+     "fs/btrfs/super.c __btrfs_handle_fs_error, 4.18-6.x"),
+    ("BTRFS warning (device sda2): Skipping commit of aborted transaction.", "fs_transaction_aborted", C,
+     {"device": "sda2"}, "fs/btrfs/transaction.c cleanup_transaction, 4.18+"),
+    ("XFS (sdb1): Unmount and run xfs_repair", "fs_corruption", C, {"device": "sdb1"}, "fs/xfs/xfs_error.c, 3.10+"),
+    ("XFS (sdb1): First 128 bytes of corrupted metadata buffer:", "fs_corruption", C, {"device": "sdb1"},
+     "fs/xfs/xfs_error.c xfs_verifier_error, 4.18+"),
+    ("BTRFS: Transaction aborted (error -28)", "fs_transaction_aborted", C, {}, "fs/btrfs/ctree.h btrfs_abort_transaction, 4.18-5.15"),
+    ("print_req_error: critical medium error, dev sda, sector 13678456", "block_io_error", C, {"device": "sda"},
+     "block/blk-core.c print_req_error, 4.18"),
+    ("end_request: critical medium error, dev sdb, sector 11842", "block_io_error", C, {"device": "sdb"},
+     "block/blk-core.c end_request / blk_update_request, 3.10"),
+    ("blk_update_request: critical target error, dev sdc, sector 1024 op 0x1:(WRITE) flags 0x0 phys_seg 1 prio class 0",
+     "block_io_error", C, {"device": "sdc"}, "block/blk-core.c print_req_error, 5.4-5.15"),
+    ("critical medium error, dev nvme0n1, sector 3467712 op 0x0:(READ) flags 0x80700 phys_seg 4 prio class 2",
+     "block_io_error", C, {"device": "nvme0n1"}, "block/blk-mq.c blk_print_req_error, 6.x"),
+    ("nvme0n1: Read(0x2) @ LBA 3467712, 64 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR", "nvme_io_error", C,
+     {"device": "nvme0n1"}, "drivers/nvme/host/core.c nvme_log_error, 6.1+"),
+    ("nvme1n1: I/O Cmd(0x1) @ LBA 1024, 8 blocks, I/O Error (sct 0x3 / sc 0x71) MORE", "nvme_io_error", C,
+     {"device": "nvme1n1"}, "drivers/nvme/host/core.c nvme_log_error, 5.19-6.0"),
+    ("sd 2:0:0:0: [sdb] tag#21 Sense Key : Medium Error [current]", "scsi_medium_error", C, {"device": "sdb"},
+     "drivers/scsi/scsi_logging.c scsi_print_sense_hdr, 4.18+"),
+    ("sd 2:0:0:0: [sdb] Sense Key : Medium Error [current] [descriptor]", "scsi_medium_error", C, {"device": "sdb"},
+     "drivers/scsi/constants.c scsi_print_sense_hdr, 3.10"),
+    ("XFS (sda1): xfs_log_force: error -5 returned.", "fs_corruption", C, {"device": "sda1"}, "fs/xfs/xfs_log.c, 3.10"),
+    ("XFS (dm-0): xfs_imap_to_bp: xfs_trans_read_buf() returned error -117.", "fs_corruption", C, {"device": "dm-0"},
+     "fs/xfs/libxfs/xfs_inode_buf.c xfs_imap_to_bp, 4.18"),
+    ("ata3.00: error: { UNC }", "ata_error", C, {"device": "ata3.00"}, "drivers/ata/libata-eh.c ata_eh_link_report, 3.10-mainline"),
+    ("ata3.00: exception Emask 0x0 SAct 0x40000 SErr 0x0 action 0x0", "ata_exception", W, {"device": "ata3.00"},
+     "drivers/ata/libata-eh.c ata_eh_link_report, 3.10-mainline"),
+    ("ata1.00: error: { ICRC ABRT }", "ata_error", W, {"device": "ata1.00"}, "drivers/ata/libata-eh.c ata_eh_link_report"),
+    ("EXT4-fs (sda1): This should not happen!! Data will be lost", "fs_data_loss", C, {"device": "sda1"},
+     "fs/ext4/inode.c mpage_da_map_and_submit (3.10) / ext4_writepages (4.18+)"),
+    ("EXT4-fs (sda1): Delayed block allocation failed for inode 131090 at logical offset 2048 with max blocks 16 with "
+     "error 5", "fs_data_loss", C, {"device": "sda1"}, "fs/ext4/inode.c mpage_map_and_submit_extent, 4.18+"),
+    ("EXT4-fs warning (device sdb1): ext4_end_bio:323: I/O error 10 writing to inode 2883604 (offset 0 size 4096 "
+     "starting block 11534356)", "fs_data_loss", C, {"device": "sdb1"}, "fs/ext4/page-io.c ext4_end_bio, 4.18+"),
+    ("EXT4-fs error (device dm-1): ext4_journal_check_start:83: comm rsync: Detected aborted journal", "fs_error", C,
+     {"device": "dm-1"}, "fs/ext4/super.c __ext4_error, 4.18+"),
+    # -- NVMe --------------------------------------------------------------------------------------
+    ("nvme nvme0: I/O 731 QID 3 timeout, aborting", "nvme_timeout", C, {"device": "nvme0"},
+     "drivers/nvme/host/pci.c nvme_timeout, 4.18-6.5"),
+    ("nvme nvme0: I/O 12 QID 0 timeout, reset controller", "nvme_timeout", C, {"device": "nvme0"},
+     "drivers/nvme/host/pci.c nvme_timeout"),
+    ("nvme nvme1: I/O tag 731 (02db) opcode 0x2 (Read) QID 3 timeout, aborting req_op:READ(0) size:131072",
+     "nvme_timeout", C, {"device": "nvme1"}, "drivers/nvme/host/pci.c nvme_timeout, 6.6+"),
+    ("nvme nvme1: frozen state error detected, reset controller", "nvme_reset", C, {"device": "nvme1"},
+     "drivers/nvme/host/pci.c nvme_error_detected, 4.18+"),
+    ("nvme nvme0: resetting controller due to persistent internal error", "nvme_reset", C, {"device": "nvme0"},
+     "drivers/nvme/host/core.c nvme_handle_aer_persistent_error, 6.x"),
+    ("nvme nvme0: Abort status: 0x371", "nvme_abort", W, {"device": "nvme0"}, "drivers/nvme/host/pci.c abort_endio"),
+    ("nvme nvme0: Device not ready; aborting reset", "nvme_reset_failed", C, {"device": "nvme0"},
+     "drivers/nvme/host/pci.c nvme_reset_work, 4.18"),
+    ("nvme nvme0: Device not ready; aborting reset, CSTS=0x1", "nvme_reset_failed", C, {"device": "nvme0"},
+     "drivers/nvme/host/pci.c nvme_pci_enable, 5.4+"),
+    ("nvme nvme2: Device not ready; aborting initialisation, CSTS=0x0", "nvme_reset_failed", C, {"device": "nvme2"},
+     "drivers/nvme/host/core.c nvme_wait_ready, 6.x"),
+    ("nvme nvme0: Removing after probe failure status: -19", "nvme_reset_failed", C, {"device": "nvme0"},
+     "drivers/nvme/host/pci.c nvme_remove_dead_ctrl, 4.18+"),
+    ("nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0x10", "nvme_reset", C,
+     {"device": "nvme0"}, "drivers/nvme/host/pci.c nvme_timeout"),
+    ("nvme0n1: detected capacity change from 1000204886016 to 0", "disk_gone", C, {"device": "nvme0n1"},
+     "block/genhd.c set_capacity_and_notify, 5.11+ (fs/block_dev.c check_disk_size_change before)"),
+    # -- hangs and lockups ---------------------------------------------------------------------------
+    ("INFO: rcu_sched_state detected stall on CPU 3 (t=15000 jiffies)", "rcu_stall", C, {},
+     "kernel/rcutree.c print_other_cpu_stall, 2.6.32"),
+    ("INFO: rcu_sched detected stalls on CPUs/tasks: { 3} (detected by 1, t=60002 jiffies, g=11375, c=11374, q=224)",
+     "rcu_stall", C, {}, "kernel/rcutree.c print_other_cpu_stall, 3.10"),
+    ("INFO: rcu_sched self-detected stall on CPU { 5}  (t=60000 jiffies g=11375 c=11374 q=230)", "rcu_stall", C, {},
+     "kernel/rcutree.c print_cpu_stall, 3.10"),
+    ("rcu: INFO: rcu_preempt detected expedited stalls on CPUs/tasks: { 7-... } 21004 jiffies s: 953 root: 0x80/.",
+     "rcu_stall", C, {}, "kernel/rcu/tree_exp.h synchronize_rcu_expedited_wait, 5.4+"),
+    ("INFO: rcu_sched detected expedited stalls on CPUs/tasks: { 2-... } 21002 jiffies s: 417", "rcu_stall", C, {},
+     "kernel/rcu/tree_exp.h, 4.18 (before the rcu: prefix)"),
+    ("NMI watchdog: Watchdog detected hard LOCKUP on cpu 6", "hard_lockup", C, {"cpu": "6"}, "kernel/watchdog.c, 3.10"),
+    ("Watchdog detected hard LOCKUP on cpu 6", "hard_lockup", C, {"cpu": "6"}, "kernel/watchdog.c watchdog_hardlockup_check, 6.8"),
+    ("Watchdog CPU:6 Hard LOCKUP", "hard_lockup", C, {"cpu": "6"}, "wording listed in issue #16 (not located in a tree)"),
+    ("Kernel panic - not syncing: Hard LOCKUP", "kernel_panic", E, {}, "kernel/watchdog_hld.c nmi_panic, 4.18+"),
+    ("Kernel panic - not syncing: softlockup: hung tasks", "kernel_panic", E, {}, "kernel/watchdog.c watchdog_timer_fn"),
+    ("Kernel panic - not syncing: hung_task: blocked tasks", "kernel_panic", E, {}, "kernel/hung_task.c check_hung_task"),
+    ("Kernel panic - not syncing: Out of memory and no killable processes...", "kernel_panic", E, {},
+     "mm/oom_kill.c out_of_memory"),
+    ("Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b", "kernel_panic", E, {},
+     "kernel/exit.c do_exit"),
+    # -- links ---------------------------------------------------------------------------------------
+    ("bond0: link status definitely down for interface eth1, disabling it", "bond_link_down", W,
+     {"interface": "eth1"}, "drivers/net/bonding/bond_main.c bond_miimon_commit, 3.10-5.3"),
+    ("bond0: link status down for active interface eth0, disabling it in 200 ms", "bond_link_down", W,
+     {"interface": "eth0"}, "drivers/net/bonding/bond_main.c bond_miimon_inspect, 3.10-5.3"),
+    ("bond0: (slave ens1f1): link status definitely down, disabling slave", "bond_link_down", W,
+     {"interface": "ens1f1"}, "drivers/net/bonding/bond_main.c bond_miimon_commit (slave_info), 5.4+"),
+    ("bond1: now running without any active interface!", "bond_no_active", C, {"interface": "bond1"},
+     "drivers/net/bonding/bond_main.c bond_select_active_slave, 3.10+"),
+    # -- PCIe AER ------------------------------------------------------------------------------------
+    ("pcieport 0000:00:1c.0: AER: Correctable error message received from 0000:03:00.0", "pcie_aer_corrected", W,
+     {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 6.x"),
+    ("pcieport 0000:00:03.0: AER: Uncorrectable (Non-Fatal) error message received from 0000:04:00.1",
+     "pcie_aer_uncorrected", C, {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 6.x"),
+    ("pcieport 0000:00:1c.0: AER: Multiple Corrected error message received from 0000:03:00.0", "pcie_aer_corrected", W,
+     {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 6.2-6.9"),
+    ("pcieport 0000:00:03.0: AER: Uncorrected (Fatal) error message received from 0000:04:00.0", "pcie_aer_uncorrected", C,
+     {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 6.2-6.9"),
+    ("pcieport 0000:00:03.0: AER: Uncorrected (Non-Fatal) error received: id=0400", "pcie_aer_uncorrected", C,
+     {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c, 3.10"),
+    ("pcieport 0000:00:1c.0: PCIe Bus Error: severity=Corrected, type=Physical Layer, id=00e0(Receiver ID)",
+     "pcie_bus_error", W, {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer/aerdrv_errprint.c aer_print_error, 3.10"),
+    ("pcieport 0000:00:1c.0: AER: PCIe Bus Error: severity=Corrected, type=Data Link Layer, (Transmitter ID)",
+     "pcie_bus_error", W, {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_error, 4.19-5.x"),
+    ("mlx5_core 0000:5e:00.0: PCIe Bus Error: severity=Uncorrected (Fatal), type=Transaction Layer, (Requester ID)",
+     "pcie_bus_error", C, {"pci": "0000:5e:00.0"}, "drivers/pci/pcie/aer.c aer_print_error, 5.x"),
+    ("igb 0000:02:00.0: PCIe Bus Error: severity=Uncorrectable (Non-Fatal), type=Transaction Layer, (Completer ID)",
+     "pcie_bus_error", C, {"pci": "0000:02:00.0"}, "drivers/pci/pcie/aer.c aer_print_error, 6.x"),
+    ("pcieport 0000:00:03.0: AER: device recovery failed", "pcie_recovery_failed", C, {"pci": "0000:00:03.0"},
+     "drivers/pci/pcie/err.c pcie_do_recovery, 4.19+"),
+    ("pcieport 0000:00:01.0: AER: subordinate device reset failed", "pcie_recovery_failed", C, {},
+     "drivers/pci/pcie/err.c pcie_do_recovery (via aer_root_reset), 5.x+"),
+    ("pcieport 0000:00:03.0: AER: Device recovery failed", "pcie_recovery_failed", C, {"pci": "0000:00:03.0"},
+     "drivers/pci/pcie/aer/aerdrv_core.c do_recovery, 3.10"),
+    # -- segfaults and traps ---------------------------------------------------------------------------
+    ("traps: java[4242] general protection fault ip:7f3a1c2b4d10 sp:7ffd5e6f7a80 error:0 in libjvm.so[7f3a1b000000+1200000]",
+     "segfault", INFO, {"process": "java", "pid": "4242"}, "arch/x86/kernel/traps.c do_general_protection, 4.18+"),
+    ("java[4242] general protection ip:7f3a1c2b4d10 sp:7ffd5e6f7a80 error:0 in libjvm.so[7f3a1b000000+1200000]",
+     "segfault", INFO, {"process": "java", "pid": "4242"}, "arch/x86/kernel/traps.c do_general_protection, 3.10"),
+    ("traps: a.out[777] trap divide error ip:401126 sp:7ffc0b8e1c40 error:0 in a.out[401000+1000]", "segfault", INFO,
+     {"process": "a.out", "pid": "777"}, "arch/x86/kernel/traps.c do_trap, 4.18+"),
+    ("systemd[1]: segfault at 0 ip 000055d1c2a3b4c5 sp 00007ffc1a2b3c40 error 4 in systemd[55d1c2a00000+e6000]",
+     "init_crash", C, {"process": "systemd", "pid": "1"}, "arch/x86/mm/fault.c show_signal_msg"),
+    ("traps: systemd[1] general protection fault ip:7f00aa11bb22 sp:7ffe33445566 error:0 in libc.so.6[7f00aa000000+195000]",
+     "init_crash", C, {"process": "systemd", "pid": "1"}, "arch/x86/kernel/traps.c"),
+    # -- oopses (also the headline of a pstore record) -------------------------------------------------
+    ("BUG: unable to handle kernel NULL pointer dereference at 0000000000000008", "kernel_oops", C, {},
+     "arch/x86/mm/fault.c show_fault_oops, 3.10-4.18"),
+    ("BUG: kernel NULL pointer dereference, address: 0000000000000008", "kernel_oops", C, {},
+     "arch/x86/mm/fault.c show_fault_oops, 5.x+"),
+    ("kernel BUG at fs/ext4/inode.c:2716!", "kernel_oops", C, {}, "include/asm-generic/bug.h BUG()"),
+    ("Oops: 0002 [#1] SMP", "kernel_oops", C, {}, "arch/x86/kernel/dumpstack.c __die, 3.10"),
+    ("general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] SMP NOPTI",
+     "kernel_oops", C, {}, "arch/x86/kernel/traps.c, 5.4+"),
+]  # fmt: skip
+
+NEGATIVE = [
+    # Benign lines from the same subsystems and drivers.
+    "EDAC MC0: Giving out device to module sb_edac controller Sandy Bridge SrcID#0_Ha#0: DEV 0000:7f:0e.0 (INTERRUPT)",
+    "EDAC sbridge: Seeking for: PCI ID 8086:3ca0",
+    "EDAC MC: Ver: 3.0.0",
+    "ERST: Error Record Serialization Table (ERST) support is initialized.",
+    "HEST: Table parsing has been initialized.",
+    "GHES: APEI firmware first mode is enabled by APEI bit and WHEA _OSC.",
+    "mce: CPU0: Thermal monitoring enabled (TM1)",
+    "MCE: In-kernel MCE decoding enabled.",
+    "NVRM: loading NVIDIA UNIX Open Kernel Module for x86_64  550.54.15  Release Build",
+    "NVRM: GPU at PCI:0000:3b:00: GPU-8b3c1f0e-5d2a-4c61-9a1b-0c7e2d3f4a5b",
+    "NVRM: GPU Board Serial Number: 1321020012345",
+    "nvidia-nvlink: Nvlink Core is being initialized, major device number 236",
+    "EXT4-fs (sda1): mounted filesystem with ordered data mode. Opts: (null)",
+    "EXT4-fs (sda1): recovery complete",
+    "EXT4-fs (dm-0): re-mounted. Opts: errors=remount-ro",
+    "XFS (dm-0): Mounting V5 Filesystem",
+    "XFS (dm-0): Ending clean mount",
+    "XFS (sdb1): Unmounting Filesystem",
+    "BTRFS info (device sda2): disk space caching is enabled",
+    "BTRFS: device fsid 0b2f1c3e-9d8a-4b7c-a6e5-1f2d3c4b5a69 devid 1 transid 1234 /dev/sda2 scanned by systemd-udevd (412)",
+    "JBD2: Spotted dirty metadata buffer (dev = dm-0, blocknr = 0). There's a risk of filesystem corruption in case of system crash.",
+    "nvme nvme0: pci function 0000:01:00.0",
+    "nvme nvme0: 8/0/0 default/read/poll queues",
+    "nvme nvme0: Shutdown timeout set to 10 seconds",
+    "nvme0n1: detected capacity change from 0 to 1000204886016",
+    "loop0: detected capacity change from 0 to 8",
+    "loop3: detected capacity change from 112576 to 0",  # a snap unmounted
+    "md127: detected capacity change from 3906764800 to 0",  # mdadm --stop
+    "ata1: SATA link up 6.0 Gbps (SStatus 133 SControl 300)",
+    "blk_update_request: I/O error, dev fd0, sector 0 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 0",  # VM floppy probe
+    "print_req_error: I/O error, dev sr0, sector 0",  # an empty CD-ROM drive
+    "sd 2:0:0:0: [sdb] Sense Key : Unit Attention [current]",
+    "nvme nvme0: allocated 64 MiB host memory buffer.",
+    "ata1.00: configured for UDMA/133",
+    "ata2: exception Emask 0x10 SAct 0x0 SErr 0x4050000 action 0xe frozen",  # hotplug on the link
+    "sd 0:0:0:0: [sda] 1953525168 512-byte logical blocks: (1.00 TB/932 GiB)",
+    "rcu: Hierarchical RCU implementation.",
+    "rcu: \tRCU restricting CPUs from NR_CPUS=8192 to nr_cpu_ids=16.",
+    "NMI watchdog: Enabled. Permanently consumes one hw-PMU counter.",
+    "watchdog: Disabling watchdog on nohz_full cores by default",
+    "bonding: Ethernet Channel Bonding Driver: v5.15.0",
+    "bond0: (slave eth1): Enslaving as a backup interface with an up link",
+    "bond0: (slave eth0): making interface the new active one",
+    "bond0: active interface up!",
+    "r8169 0000:02:00.0 eth0: RTL8168h/8111h, 00:e0:4c:68:01:02, XID 541, IRQ 128",
+    "pcieport 0000:00:1c.0: AER: enabled with IRQ 122",
+    "pcieport 0000:00:03.0: AER: device recovery successful",
+    "pci 0000:00:1c.0: AER: can't find device of ID00e0",
+    "Out of memory while allocating the cache (requested 1 GB)",
+    "oom_reaper: reaped process 4242 (java), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB",
+    "Memory cgroup stats for /kubepods/pod1:",
+    "Linux version 5.15.0-91-generic (buildd@lcy02-amd64-045) (gcc 11.4.0) #101-Ubuntu SMP",
+    "Kernel command line: BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro panic=10",
+    "pstore: Registered efi as persistent store backend",
+    "pstore: Using crash dump compression: deflate",
+    "systemd[1]: Started Session 4 of user alice.",
+    "traps: probe of crashkernel region done",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("line", "name", "severity", "labels", "source"), POSITIVE, ids=[p[0][:60] for p in POSITIVE]
+)
+def test_kernel_formats_across_versions(
+    line: str, name: str, severity: Severity, labels: dict[str, str], source: str
+) -> None:
+    found = MATCHER.match(LogLine(line, kernel=True))
+    assert found is not None, f"{line!r} ({source}) matched nothing"
+    assert (found.pattern.name, found.severity) == (name, severity), source
+    assert labels.items() <= dict(found.labels).items(), source
+
+
+@pytest.mark.parametrize("line", NEGATIVE)
+def test_benign_lines_of_the_same_subsystems_stay_silent(line: str) -> None:
+    assert MATCHER.match(LogLine(line, kernel=True)) is None
+
+
+def test_every_new_pattern_is_keyword_prefiltered() -> None:
+    """A pattern without keywords would run on every line and break the throughput goal."""
+    for pattern in MATCHER.kernel:
+        assert pattern.keywords, pattern.name
+        for line, name, *_ in POSITIVE:
+            if name == pattern.name and pattern.regex.search(line):
+                assert any(k in line for k in pattern.keywords), (pattern.name, line)
+
+
+def test_a_crash_of_pid_1_is_reported_even_with_segfaults_off() -> None:
+    crash = "systemd[1]: segfault at 0 ip 000055d1c2a3b4c5 sp 00007ffc1a2b3c40 error 4 in systemd[55d1c2a00000+e6000]"
+    found = DEFAULT.match(LogLine(crash, kernel=True))
+    assert found is not None and found.severity == Severity.CRITICAL
+    other = crash.replace("systemd[1]", "systemd[11]")
+    assert DEFAULT.match(LogLine(other, kernel=True)) is None  # other segfaults stay opt-in
+
+
+# -- severity rules ---------------------------------------------------------------------------------
+
+
+def _severity(text: str, level: int | None = None) -> Severity:
+    found = MATCHER.match(LogLine(text, kernel=True, level=level))
+    assert found is not None, text
+    return found.severity
+
+
+def test_any_panic_is_an_emergency_whatever_else_matches() -> None:
+    assert (
+        _severity("Kernel panic - not syncing: Fatal exception in interrupt") == Severity.EMERGENCY
+    )
+    assert _severity("Kernel panic - not syncing: Fatal exception", level=4) == Severity.EMERGENCY
+
+
+def test_xid_text_raises_the_table() -> None:
+    # Xid 13 is warn in the table; the driver's text saying Fatal or fallen off the bus decides.
+    assert (
+        _severity("NVRM: Xid (PCI:0000:3b:00): 13, pid=1, name=x, Graphics Exception: ESR 0x5")
+        == Severity.WARN
+    )
+    assert (
+        _severity("NVRM: Xid (PCI:0000:3b:00): 13, pid=1, name=x, Fatal Graphics Exception")
+        == Severity.CRITICAL
+    )
+    assert (
+        _severity("NVRM: Xid (PCI:0000:3b:00): 154, GPU has fallen off the bus.")
+        == Severity.EMERGENCY
+    )
+
+
+def test_data_loss_and_pid_1_are_critical() -> None:
+    assert (
+        _severity("EXT4-fs (sdb1): This should not happen!! Data will be lost") == Severity.CRITICAL
+    )
+    assert (
+        _severity("traps: systemd[1] trap invalid opcode ip:55d1c2a3b4c5 sp:7ffc1a2b3c40 error:0")
+        == Severity.CRITICAL
+    )
+    assert (
+        _severity("traps: sshd[1001] trap invalid opcode ip:55d1c2a3b4c5 sp:7ffc1a2b3c40 error:0")
+        == Severity.INFO
+    )
+
+
+def test_the_kernel_level_raises_warnings_but_never_lowers() -> None:
+    ghes = "{4}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 1"
+    assert (
+        _severity(ghes, level=4) == Severity.WARN
+    )  # ghes.c prints corrected records at KERN_WARNING
+    assert _severity(ghes, level=3) == Severity.CRITICAL  # and the others at KERN_ERR
+    assert _severity(ghes) == Severity.WARN  # a source without levels (syslog file)
+    amd = "[Hardware Error]: Corrected error, no action required."
+    assert _severity(amd, level=0) == Severity.WARN  # mce_amd.c prints everything at KERN_EMERG
+    hung = "INFO: task java:4242 blocked for more than 120 seconds."
+    assert _severity(hung, level=3) == Severity.WARN  # err alone raises hardware lines only
+    assert _severity(hung, level=2) == Severity.CRITICAL
+    oom = "Out of memory: Killed process 1 (x) total-vm:1kB"
+    assert _severity(oom, level=7) == Severity.CRITICAL  # a low level never lowers
+
+
+def test_refine_severity_directly() -> None:
+    pattern = next(p for p in MATCHER.kernel if p.name == "hung_task")
+    line = LogLine("INFO: task a:1 blocked for more than 1 seconds", True, level=1)
+    assert refine_severity(pattern, Severity.WARN, line) == Severity.CRITICAL
+    assert refine_severity(pattern, Severity.WARN, LogLine(line.text, True)) == Severity.WARN
+
+
+def test_a_fatal_record_after_a_corrected_one_is_not_counted_as_its_repeat() -> None:
+    alerter = LogAlerter(MATCHER, aggregate_secs=120)
+    corrected = "{1}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0"
+    fatal = "{2}[Hardware Error]: event severity: fatal"
+    first = alerter.process(LogLine(corrected, True), now=0)
+    assert [a.severity for a in first] == [Severity.WARN]
+    assert (
+        alerter.process(LogLine("{1}[Hardware Error]: event severity: corrected", True), now=1)
+        == []
+    )
+    second = alerter.process(LogLine(fatal, True), now=2)
+    assert [a.severity for a in second] == [Severity.CRITICAL]
+
+
+def test_every_source_that_knows_the_level_passes_it_on() -> None:
+    from agent.logs.journald import parse_journal_entry
+    from agent.logs.kmsg import parse_kmsg_record
+    from agent.logs.syslogfile import parse_syslog_line
+
+    record = parse_kmsg_record(b"3,812,5133009211,-;{1}[Hardware Error]: event severity: fatal")
+    assert record is not None and record.level == 3
+    entry = parse_journal_entry(
+        json.dumps({"MESSAGE": "x", "_TRANSPORT": "kernel", "PRIORITY": "2"})
+    )
+    assert entry is not None and entry[0].level == 2
+    rfc5424 = parse_syslog_line(
+        "<2>1 2024-04-05T19:34:38Z host kernel - - - INFO: task a:1 blocked for more than 1 seconds",
+        kernel_trusted=True,  # the system syslog file when no kmsg or journald vouches better
+    )
+    assert (
+        rfc5424.kernel
+        and rfc5424.level == 2
+        and _severity(rfc5424.text, rfc5424.level) == Severity.CRITICAL
+    )
+    assert parse_syslog_line("Apr  5 19:34:38 host kernel: [  1.0] x").level is None
+
+
+def test_gpu_failures_that_are_not_xids_say_what_they_are() -> None:
+    alerter = LogAlerter(MATCHER)
+    (gone,) = alerter.process(
+        LogLine("NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus.", True), now=0
+    )
+    assert (
+        gone.message.startswith("GPU 0000:3b:00.0 fallen off bus: NVRM:")
+        and gone.severity == Severity.EMERGENCY
+    )
+    (init,) = alerter.process(
+        LogLine("NVRM: RmInitAdapter failed! (0x26:0xffff:1290)", True), now=0
+    )
+    assert init.message.startswith("GPU init failed: NVRM:")
+
+
+def test_oom_headers_do_not_claim_a_kill() -> None:
+    alerter = LogAlerter(MATCHER)
+    (header,) = alerter.process(
+        LogLine("java invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0", True), 0
+    )
+    assert header.message.startswith("OOM killer invoked by java:")
+    (memcg,) = alerter.process(
+        LogLine("Task in /docker/3f2a killed as a result of limit of /docker/3f2a", True), 0
+    )
+    assert memcg.message.startswith("OOM kill in cgroup /docker/3f2a:")
