@@ -100,7 +100,9 @@ def http_receiver() -> Iterator[HttpReceiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     receiver = HttpReceiver(server)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever() to notice, which polls every poll_interval
+    # (0.5 s by default): with 0.02 s a teardown is prompt.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield receiver
@@ -196,3 +198,31 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+# Every collector domain; e2e configs disable all but the ones a test is about.
+ALL_DOMAINS = ("cpu", "memory", "numa", "edac", "disk", "network", "process", "fd", "pressure", "gpu", "self")  # fmt: skip
+
+
+def hermetic_agent_keys(tmp_path: Path) -> str:
+    """`[agent]` keys that point the agent at a captured host instead of this machine.
+
+    An e2e test's outcome must not depend on how loaded the test host is: on the
+    fixture tree the figures are the same on every run.  Memory is set to exactly
+    25 % used (below the critical level a warn level of 0.5 % derives, 50.2 %, so
+    a 0.5 % threshold gives a warning); CPU usage is 0 % as the counters never move.
+    """
+    proc, sys_ = make_host(tmp_path)
+    meminfo = proc / "meminfo"
+    lines = meminfo.read_text().splitlines(keepends=True)
+    total = next(int(line.split()[1]) for line in lines if line.startswith("MemTotal:"))
+    meminfo.unlink()  # a copy of the fixture: rewrite it, never the original
+    kept = [line for line in lines if not line.startswith("MemAvailable:")]
+    meminfo.write_text("".join(kept) + f"MemAvailable:   {total * 3 // 4} kB\n")
+    return f'procfs = "{proc}"\nsysfs = "{sys_}"\n'
+
+
+def only_collectors(*keep: str) -> str:
+    """A `[collector]` `disabled = [...]` line that leaves only `keep` running."""
+    disabled = ", ".join(f'"{d}"' for d in ALL_DOMAINS if d not in keep)
+    return f"disabled = [{disabled}]\n"
