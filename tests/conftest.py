@@ -41,6 +41,17 @@ def wait_until(
         delay = min(0.2, delay * 1.5)
 
 
+# Fixtures that start a real server (a thread or a process): a test using one is e2e.
+SERVER_FIXTURES = frozenset({"http_receiver", "nats_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests that use a real server fixture `e2e`, so none is missed by hand."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 @dataclass
 class Received:
     method: str
