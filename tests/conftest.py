@@ -230,6 +230,7 @@ def hermetic_agent_keys(tmp_path: Path) -> str:
     meminfo.unlink()  # a copy of the fixture: rewrite it, never the original
     kept = [line for line in lines if not line.startswith("MemAvailable:")]
     meminfo.write_text("".join(kept) + f"MemAvailable:   {total * 3 // 4} kB\n")
+    (proc / "uptime").write_text("86400.00 600000.00\n")  # a day (heartbeats report it)
     return f'procfs = "{proc}"\nsysfs = "{sys_}"\n'
 
 
