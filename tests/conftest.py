@@ -46,9 +46,13 @@ SERVER_FIXTURES = frozenset({"http_receiver", "nats_url"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests that use a real server fixture `e2e`, so none is missed by hand."""
+    """Mark `e2e` every test in a tests/*_e2e.py module and every test using a server fixture.
+
+    Marked here so that none is missed by hand; other e2e tests carry the mark themselves.
+    """
     for item in items:
-        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        in_e2e_module = item.path.name.endswith("_e2e.py")
+        if in_e2e_module or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
 
 

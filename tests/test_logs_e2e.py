@@ -5,13 +5,10 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import agent_command, wait_until, write_config
-
-pytestmark = pytest.mark.e2e
+from tests.conftest import agent_command, write_config
 
 CONFIG = """
 [agent]
@@ -47,7 +44,12 @@ def start(config: Path, cwd: Path, run: int) -> subprocess.Popen[bytes]:
 
 
 def wait_for(path: Path, text: str, timeout: float = 15) -> None:
-    wait_until(lambda: path.exists() and text in path.read_text(), timeout, f"{text!r} in {path}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not in {path}:\n{path.read_text() if path.exists() else ''}")
 
 
 def wait_until_tailing(log: Path, out: Path) -> None:
@@ -57,12 +59,12 @@ def wait_until_tailing(log: Path, out: Path) -> None:
     so lines written before that are (rightly) not alerted; the test must know when.
     """
 
-    def probe_seen() -> bool:
+    deadline = time.monotonic() + 15
+    while not (out.exists() and "probe" in out.read_text()):
+        assert time.monotonic() < deadline, f"the agent never tailed {log}"
         with log.open("a") as f:
             f.write("Nov 21 10:00:00 host app[7]: probe\n")
-        return out.exists() and "probe" in out.read_text()
-
-    wait_until(probe_seen, 15, f"the agent to tail {log}")
+        time.sleep(0.1)
 
 
 def append(log: Path, first: int, last: int) -> None:
