@@ -215,10 +215,6 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-# Every collector domain; e2e configs disable all but the ones a test is about.
-ALL_DOMAINS = ("cpu", "memory", "numa", "edac", "disk", "network", "process", "fd", "pressure", "gpu", "self")  # fmt: skip
-
-
 def hermetic_agent_keys(tmp_path: Path) -> str:
     """`[agent]` keys that point the agent at a captured host instead of this machine.
 
@@ -239,6 +235,11 @@ def hermetic_agent_keys(tmp_path: Path) -> str:
 
 
 def only_collectors(*keep: str) -> str:
-    """A `[collector]` `disabled = [...]` line that leaves only `keep` running."""
-    disabled = ", ".join(f'"{d}"' for d in ALL_DOMAINS if d not in keep)
+    """A `[collector]` `disabled = [...]` line that leaves only `keep` running.
+
+    Taken from the agent's own list, so a collector added later is off here too.
+    """
+    from agent.collectors import DOMAINS
+
+    disabled = ", ".join(f'"{d.name}"' for d in DOMAINS if d.name not in keep)
     return f"disabled = [{disabled}]\n"
