@@ -20,39 +20,48 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import (
-    agent_command,
-    hermetic_agent_keys,
-    only_collectors,
-    wait_until,
-    write_config,
-)
-from tests.test_nats_channel import accepting, free_port, nats_server_binary
-
-pytestmark = pytest.mark.e2e
+from tests.conftest import agent_command, wait_until, write_config
+from tests.test_nats_channel import free_port, nats_server_binary
 
 TOKEN = "s3cr3t-nats-token"
+
+
+def start_server(port: int, store: Path | None = None) -> subprocess.Popen[bytes]:
+    jetstream = ["-js", "-sd", str(store)] if store is not None else []
+    server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "--auth", TOKEN, *jetstream],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    import socket
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nats-server did not start")
+
+
+def wait_for_port(port: int) -> None:
+    from tests.test_nats_channel import accepting
+
+    wait_until(lambda: accepting(port), 10, f"nats-server on port {port}")
+
+
 Message = tuple[str, dict[str, str], bytes]
 
 
-def start_server(
-    port: int, store: Path | None = None, log: Path | None = None
-) -> subprocess.Popen[bytes]:
-    jetstream = ["-js", "-sd", str(store)] if store is not None else []
-    stderr = log.open("w") if log is not None else subprocess.DEVNULL
-    server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "--auth", TOKEN, *jetstream],
-                              stdout=subprocess.DEVNULL, stderr=stderr)  # fmt: skip
-    wait_until(lambda: accepting(port), 10, f"nats-server on port {port}")
-    return server
+def config_text(
+    port: int, token: str = TOKEN, compression: bool = False, host: Path | None = None
+) -> str:
+    """With `host` (a tmp_path) the agent reads a captured host: memory 25 % used, CPU idle."""
+    from tests.conftest import hermetic_agent_keys, only_collectors
 
-
-def config_text(port: int, host: str, token: str = TOKEN, compression: bool = False) -> str:
-    """`host` is hermetic_agent_keys(): memory is 25 % used there, CPU idle."""
     return f"""
 [agent]
 hostname = "web-01.example.com"
 data_dir = "data"
-{host}
+{hermetic_agent_keys(host) if host is not None else ""}
 [collector]
 cpu_interval_secs = 0.5
 memory_interval_secs = 0.5
@@ -126,9 +135,7 @@ def test_all_four_kinds_arrive_for_a_dotted_hostname(tmp_path: Path, compression
 
     port = free_port()
     server = start_server(port)
-    config = write_config(
-        tmp_path, config_text(port, hermetic_agent_keys(tmp_path), compression=compression)
-    )
+    config = write_config(tmp_path, config_text(port, compression=compression, host=tmp_path))
     agents: list[subprocess.Popen[bytes]] = []
     decode = (
         (lambda b: zstandard.ZstdDecompressor().decompressobj().decompress(b))
@@ -209,9 +216,11 @@ def validate_against_schemas(kinds: dict[str, list[dict[str, Any]]]) -> None:
 
 def test_wrong_token_is_said_once_and_retried(tmp_path: Path) -> None:
     port = free_port()
-    server_log = tmp_path / "nats-server.log"
-    server = start_server(port, log=server_log)
-    config = write_config(tmp_path, config_text(port, hermetic_agent_keys(tmp_path)))
+    server_log = tmp_path / "nats-server.log"  # it logs each refused attempt
+    server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "--auth", TOKEN],
+                              stdout=subprocess.DEVNULL, stderr=server_log.open("w"))  # fmt: skip
+    wait_for_port(port)
+    config = write_config(tmp_path, config_text(port, host=tmp_path))
     env = {**__import__("os").environ, "NATS_TOKEN": "wrong"}
     bad = subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path, env=env,
                            stdout=subprocess.DEVNULL, stderr=(tmp_path / "bad").open("w"))  # fmt: skip
@@ -248,7 +257,7 @@ def test_server_away_metrics_of_the_gap_arrive_and_alerts_exactly_once(tmp_path:
     store = tmp_path / "js"
     server = start_server(port, store)
     text = (
-        config_text(port, hermetic_agent_keys(tmp_path))
+        config_text(port, host=tmp_path)
         .replace("[nats]\n", "[nats]\njetstream = true\n")
         .replace("[log_analyzer]", "[alerting]\nbacklog_retry_secs = 1\n[log_analyzer]")
     )
@@ -342,7 +351,7 @@ def test_cluster_failover_keeps_heartbeats_coming(tmp_path: Path) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    text = config_text(ports[0], hermetic_agent_keys(tmp_path)).replace(
+    text = config_text(ports[0], host=tmp_path).replace(
         f'url = "nats://127.0.0.1:{ports[0]}"',
         "urls = [" + ", ".join(f'"nats://127.0.0.1:{p}"' for p in ports) + "]",
     )
@@ -399,8 +408,8 @@ def test_tls_with_a_verified_self_signed_ca(tmp_path: Path, certificate: tuple[P
     port = free_port()
     server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "--tls", "--tlscert", str(cert), "--tlskey", str(key)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    wait_until(lambda: accepting(port), 10, f"nats-server on port {port}")
-    text = config_text(port, hermetic_agent_keys(tmp_path)).replace(
+    wait_for_port(port)
+    text = config_text(port, host=tmp_path).replace(
         'token = "${NATS_TOKEN}"\n', f'tls_ca_file = "{cert}"\n'
     )
     agent = subprocess.Popen(agent_command("--config", str(write_config(tmp_path, text))), cwd=tmp_path,
@@ -434,7 +443,7 @@ def test_metric_batches_stay_under_the_servers_max_payload(tmp_path: Path) -> No
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_until(lambda: accepting(port), 10, f"nats-server on port {port}")
+    wait_for_port(port)
     settings = parse_config_text(
         f'[agent]\nhostname = "h"\n[nats]\nenabled = true\nurl = "nats://127.0.0.1:{port}"\nbatch_size = 100000\n',
         "t",
@@ -484,7 +493,7 @@ def test_user_and_password(tmp_path: Path) -> None:
     port = free_port()
     server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "--user", "agent", "--pass", "pw-123"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    wait_until(lambda: accepting(port), 10, f"nats-server on port {port}")
+    wait_for_port(port)
     text = f'[agent]\nhostname = "h"\n[nats]\nenabled = true\nurl = "nats://127.0.0.1:{port}"\nuser = "agent"\npassword = "${{P}}"\n'
     settings = parse_config_text(text, "t", environ={"P": "pw-123"}).settings
 
