@@ -365,6 +365,8 @@ class Agent:
         interval = (self.notifier.watchdog_secs or 60.0) / 2
         while True:
             await asyncio.sleep(interval)
+            if self._stopping.is_set():  # STOPPING=1 has been sent: it stays the last word
+                return
             if self.notifier.watchdog_secs:
                 self.notifier.watchdog()
             self.notifier.status(self.status_line())

@@ -9,12 +9,19 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.exporter import exposition
 from agent.store import Store
 from analyzers.base import SeriesKey
-from tests.conftest import agent_command, spawn_agent, write_config
+from tests.conftest import (
+    agent_command,
+    hermetic_agent_keys,
+    only_collectors,
+    wait_until,
+    write_config,
+)
 from tests.test_nats_channel import free_port
 
 
@@ -41,11 +48,13 @@ def test_exposition_has_help_type_labels_and_counter_suffix() -> None:
     assert "# HELP cpu_usage_percent" in text and "# TYPE cpu_usage_percent gauge" in text
 
 
+@pytest.mark.e2e
 def test_agent_serves_only_its_path_and_survives_bad_requests(tmp_path: Path) -> None:
     port = free_port()
     config = write_config(
         tmp_path,
-        '[agent]\ndata_dir = "data"\n[collector]\ncpu_interval_secs = 0.5\n'
+        f'[agent]\ndata_dir = "data"\n{hermetic_agent_keys(tmp_path)}'
+        f"[collector]\ncpu_interval_secs = 0.5\n{only_collectors('cpu', 'memory')}"
         f'[prometheus]\nenabled = true\nbind = "127.0.0.1:{port}"\npath = "/metrics"\n',
     )
     agent = subprocess.Popen(
@@ -56,14 +65,15 @@ def test_agent_serves_only_its_path_and_survives_bad_requests(tmp_path: Path) ->
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
-        body = ""
-        while time.monotonic() < deadline and "cpu_usage_percent" not in body:
-            time.sleep(0.5)
+
+        def scrape() -> str:
             try:
-                body = httpx.get(url + "/metrics", timeout=2).text
-            except httpx.TransportError:
-                continue
+                text = httpx.get(url + "/metrics", timeout=2).text
+            except httpx.TransportError:  # not listening yet
+                return ""
+            return text if "cpu_usage_percent" in text else ""  # a rate: after two reads
+
+        body = str(wait_until(scrape, 15, "cpu_usage_percent on /metrics"))
         names = {f.name for f in text_string_to_metric_families(body)}
         assert {"cpu_usage_percent", "memory_used_percent"} <= names, body[:500]
         assert httpx.get(url + "/other", timeout=2).status_code == 404
@@ -92,6 +102,7 @@ def test_metric_names_follow_prometheus_suffix_rules() -> None:
     assert [s.name for s in ALL_METRICS if s.type == "gauge" and s.name.endswith(reserved)] == []
 
 
+@pytest.mark.e2e
 def test_a_port_in_use_is_reported_and_the_agent_keeps_running(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -99,13 +110,24 @@ def test_a_port_in_use_is_reported_and_the_agent_keeps_running(tmp_path: Path) -
         port = taken.getsockname()[1]
         config = write_config(
             tmp_path,
-            '[agent]\ndata_dir = "data"\n[collector]\ncpu_interval_secs = 0.5\n'
+            f'[agent]\ndata_dir = "data"\n{hermetic_agent_keys(tmp_path)}'
+            f"[collector]\ncpu_interval_secs = 0.5\n{only_collectors('cpu', 'memory')}"
             f'[prometheus]\nenabled = true\nbind = "127.0.0.1:{port}"\n',
         )
-        agent = spawn_agent(tmp_path, "--config", str(config))
-        time.sleep(2.0)
-        assert agent.poll() is None  # still monitoring without its endpoint
-        agent.send_signal(signal.SIGTERM)
-        _, stderr = agent.communicate(timeout=15)
+        err_path = tmp_path / "stderr"
+        with err_path.open("w") as err:
+            agent = subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path,
+                                     stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+        try:
+            wait_until(lambda: "cannot serve Prometheus" in err_path.read_text(), 15, "the report")
+            time.sleep(0.5)  # staying up after the failure is what is tested
+            assert agent.poll() is None  # still monitoring without its endpoint
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(timeout=15)
+        finally:
+            if agent.poll() is None:
+                agent.kill()
+                agent.wait(timeout=5)
+        stderr = err_path.read_text()
     assert agent.returncode == 0
     assert f"cannot serve Prometheus on 127.0.0.1:{port}" in stderr and "Traceback" not in stderr

@@ -341,7 +341,12 @@ def test_journald_through_a_stand_in_journalctl_with_cursors(
     assert source.argv()[-1] == "--lines=0"
 
     async def append_later() -> None:
-        await asyncio.sleep(0.5)
+        # Once the stand-in has taken its start position (the end), appends are new entries.
+        following = Path(f"{journal}.following")
+        deadline = asyncio.get_running_loop().time() + 30
+        while not following.exists():
+            assert asyncio.get_running_loop().time() < deadline, "journalctl never started"
+            await asyncio.sleep(0.02)
         with journal.open("a") as f:
             f.write(_journal_entry("c1", "nvme nvme0: I/O 1 QID 2 timeout, aborting") + "\n")
             f.write(_journal_entry("c2", None) + "\n")

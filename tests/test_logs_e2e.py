@@ -32,6 +32,10 @@ poll_interval_secs = 0.2
 name = "marker"
 pattern = "marker (?P<n>\\\\d+)"
 severity = "warn"
+[[log_analyzer.custom_patterns]]
+name = "probe"
+pattern = "probe"
+severity = "info"
 [alerting.console]
 enabled = true
 """
@@ -57,6 +61,21 @@ def wait_for(path: Path, text: str, timeout: float = 15) -> None:
     raise AssertionError(f"{text!r} not in {path}:\n{path.read_text() if path.exists() else ''}")
 
 
+def wait_until_tailing(log: Path, out: Path) -> None:
+    """Append probe lines until one is alerted: from then on the tail is open at the end.
+
+    A first start reads from the end of the file as found when the tail opens it,
+    so lines written before that are (rightly) not alerted; the test must know when.
+    """
+
+    deadline = time.monotonic() + 15
+    while not (out.exists() and "probe" in out.read_text()):
+        assert time.monotonic() < deadline, f"the agent never tailed {log}"
+        with log.open("a") as f:
+            f.write("Nov 21 10:00:00 host app[7]: probe\n")
+        time.sleep(0.1)
+
+
 def append(log: Path, first: int, last: int) -> None:
     with log.open("a") as f:
         for i in range(first, last):
@@ -68,8 +87,7 @@ def test_every_line_alerted_once_across_rotation_and_restart(tmp_path: Path) -> 
     append(log, 0, 3)  # history before the first start: not replayed
     config = write_config(tmp_path, CONFIG.format(log=log))
     agent = start(config, tmp_path, 1)
-    wait_for(tmp_path / "err1", "sysops-agent started")
-    time.sleep(0.5)
+    wait_until_tailing(log, tmp_path / "out1")
     append(log, 3, 6)
     wait_for(tmp_path / "out1", "marker 5")
     log.rename(tmp_path / "syslog.1")  # rotation by rename
@@ -83,7 +101,7 @@ def test_every_line_alerted_once_across_rotation_and_restart(tmp_path: Path) -> 
     wait_for(tmp_path / "out2", "marker 10")
     with log.open("r+") as f:  # copy-truncate rotation
         f.truncate(0)
-    time.sleep(0.5)
+    # Shorter than the offset before: seen as a truncation whenever the tail next polls.
     append(log, 11, 12)
     wait_for(tmp_path / "out2", "marker 11")
     agent.send_signal(signal.SIGTERM)

@@ -7,7 +7,6 @@ import json
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import DeliveryError
 from alerting.channels.nats import NatsChannel, subject_token
+from tests.conftest import wait_until
 
 
 def nats_server_binary() -> str:
@@ -35,6 +35,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def accepting(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
 @pytest.fixture
 def nats_url(tmp_path: Path) -> Iterator[str]:
     port = free_port()
@@ -43,13 +51,7 @@ def nats_url(tmp_path: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_until(lambda: accepting(port), 10, f"nats-server on port {port}")
     try:
         yield f"nats://127.0.0.1:{port}"
     finally:
@@ -66,6 +68,7 @@ def test_subject_tokens() -> None:
     assert subject_token("a b*>") == "a_b__"
 
 
+@pytest.mark.e2e
 def test_alert_published_on_the_host_subject(nats_url: str) -> None:
     import nats
 
@@ -125,6 +128,7 @@ def test_no_server_is_a_retryable_error() -> None:
     assert info.value.retryable
 
 
+@pytest.mark.e2e
 def test_jetstream_acknowledged_and_deduplicated(tmp_path: Path) -> None:
     import nats
 
@@ -134,7 +138,7 @@ def test_jetstream_acknowledged_and_deduplicated(tmp_path: Path) -> None:
     port = free_port()
     server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    time.sleep(1.0)
+    wait_until(lambda: accepting(port), 10, f"nats-server on port {port}")
     url = f"nats://127.0.0.1:{port}"
     settings = parse_config_text(
         f'[agent]\nhostname = "db-01"\n[nats]\nenabled = true\nurl = "{url}"\njetstream = true\n',

@@ -98,10 +98,13 @@ def test_a_failing_channel_is_announced_through_the_others(tmp_path: Path) -> No
                 timestamp=_time.time(),
             )
         )
-        await asyncio.sleep(0.3)
+        deadline = _time.monotonic() + 10
+        while not workers[1].failing:  # its quick retries (none) ran out
+            assert _time.monotonic() < deadline, "the broken channel never failed"
+            await asyncio.sleep(0.01)
         agent.check_channels(_time.time())
         agent.check_channels(_time.time())  # still failing: said once
-        await asyncio.sleep(0.3)
+        assert await workers[0].drain(10.0)  # whatever was said has reached the good channel
         for w in workers:
             await w.stop()
         return good.sent

@@ -69,7 +69,10 @@ def test_crashing_task_is_restarted_with_backoff_while_others_run() -> None:
 
         supervisor.spawn("healthy", healthy)
         supervisor.spawn("crashing", crashing)
-        await asyncio.sleep(0.5)
+        deadline = loop.time() + 10
+        while supervisor.restarts["crashing"] < 5 or healthy_ticks <= 20:
+            assert loop.time() < deadline, (supervisor.restarts, healthy_ticks)
+            await asyncio.sleep(0.01)
         restarts = supervisor.restarts["crashing"]
         await supervisor.stop()
         return healthy_ticks, restarts, crash_times, supervisor.restarts["healthy"]
@@ -77,10 +80,10 @@ def test_crashing_task_is_restarted_with_backoff_while_others_run() -> None:
     healthy_ticks, restarts, crash_times, healthy_restarts = asyncio.run(scenario())
     assert healthy_ticks > 20
     assert healthy_restarts == 0
-    assert 4 <= restarts <= 10
+    assert restarts >= 5
     gaps = [b - a for a, b in itertools.pairwise(crash_times)]
     # Backoff doubles from 0.02 s and is capped at 0.08 s.
-    assert gaps[0] >= 0.02 and gaps[1] >= 0.04 and gaps[2] >= 0.08
+    assert gaps[0] >= 0.02 and gaps[1] >= 0.04 and all(g >= 0.08 for g in gaps[2:])
     assert all(g < 0.5 for g in gaps)
 
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from agent.config import parse_config_text
 from agent.notify import Notifier
 from agent.runtime import Agent
-from tests.conftest import REPO, agent_command, write_config
+from tests.conftest import REPO, agent_command, hermetic_agent_keys, only_collectors, write_config
 
 
 def receiver(path: Path) -> socket.socket:
@@ -39,13 +40,36 @@ def drain(sock: socket.socket, seconds: float) -> list[tuple[float, str]]:
     return got
 
 
+def receive_until(
+    sock: socket.socket,
+    done: Callable[[list[tuple[float, str]]], bool],
+    timeout: float,
+    what: str,
+    got: list[tuple[float, str]] | None = None,
+) -> list[tuple[float, str]]:
+    """Collect datagrams until `done(all so far)` holds; fail after `timeout` seconds."""
+    got = [] if got is None else got
+    deadline = time.monotonic() + timeout
+    while not done(got):
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}; got {got}")
+        got += drain(sock, 0.2)
+    return got
+
+
+def _watchdogs(messages: list[tuple[float, str]]) -> int:
+    return sum(text == "WATCHDOG=1" for _, text in messages)
+
+
+@pytest.mark.e2e
 def test_ready_status_watchdog_and_stopping_from_a_running_agent(tmp_path: Path) -> None:
     sock = receiver(tmp_path / "notify.sock")
     config = write_config(
         tmp_path,
-        '[agent]\ndata_dir = "data"\n[collector]\ncpu_interval_secs = 0.5\nmemory_interval_secs = 0.5\n',
+        f'[agent]\ndata_dir = "data"\n{hermetic_agent_keys(tmp_path)}[collector]\n'
+        f"cpu_interval_secs = 0.5\nmemory_interval_secs = 0.5\n{only_collectors('cpu', 'memory')}",
     )
-    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"}
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000"}
     agent = subprocess.Popen(
         agent_command("--config", str(config)),
         cwd=tmp_path,
@@ -54,20 +78,32 @@ def test_ready_status_watchdog_and_stopping_from_a_running_agent(tmp_path: Path)
         stderr=subprocess.DEVNULL,
     )
     try:
-        messages = drain(sock, 4.0)
+        # Pings every WATCHDOG_USEC / 2 (0.2 s) and a STATUS update after READY.
+        messages = receive_until(
+            sock,
+            lambda got: _watchdogs(got) >= 4 and any(t.startswith("STATUS=") for _, t in got[1:]),
+            20,
+            "four watchdog pings and a status update",
+        )
         agent.send_signal(signal.SIGTERM)
-        messages += drain(sock, 1.0)
         assert agent.wait(timeout=10) == 0
+        sock.setblocking(False)  # the agent is gone: whatever it sent is queued on the socket
+        while True:
+            try:
+                messages.append((time.monotonic(), sock.recv(4096).decode()))
+            except BlockingIOError:
+                break
     finally:
         sock.close()
     texts = [text for _, text in messages]
     assert texts[0].startswith("READY=1\nSTATUS=") and "collectors" in texts[0]
     watchdogs = [t for t, text in messages if text == "WATCHDOG=1"]
-    assert len(watchdogs) >= 4  # every WATCHDOG_USEC / 2
+    assert len(watchdogs) >= 4
     assert any(text.startswith("STATUS=") for text in texts[1:])
     assert texts[-1] == "STOPPING=1"
 
 
+@pytest.mark.e2e
 def test_a_blocked_event_loop_stops_the_watchdog_pings(tmp_path: Path) -> None:
     import threading
 
@@ -87,13 +123,22 @@ def test_a_blocked_event_loop_stops_the_watchdog_pings(tmp_path: Path) -> None:
     reader.start()
     blocked: list[float] = []
 
+    def pinged_since(moment: float) -> bool:
+        return any(t > moment and text == "WATCHDOG=1" for t, text in list(received))
+
+    async def until_pinged_since(moment: float) -> None:
+        deadline = time.monotonic() + 10
+        while not pinged_since(moment):
+            assert time.monotonic() < deadline, f"no watchdog ping after {moment}: {received}"
+            await asyncio.sleep(0.02)
+
     async def scenario() -> None:
         task = asyncio.create_task(agent._systemd())
-        await asyncio.sleep(1.0)
+        await until_pinged_since(0.0)
         blocked.append(time.monotonic())
-        time.sleep(1.5)  # the loop is stuck: nothing can ping
+        time.sleep(0.8)  # the loop is stuck for four ping periods: nothing can ping
         blocked.append(time.monotonic())
-        await asyncio.sleep(1.0)
+        await until_pinged_since(blocked[1] + 0.05)
         task.cancel()
 
     try:
@@ -138,8 +183,10 @@ def test_unit_is_hardened_and_valid() -> None:
     assert "exposure within 2.0, verify clean" in result.stdout
 
 
+@pytest.mark.e2e
 def test_the_agent_runs_under_memory_deny_write_execute(tmp_path: Path) -> None:
     """The unit sets MemoryDenyWriteExecute; the kernel's PR_SET_MDWE is the same policy."""
+    # The real /proc and every collector: all of the agent's code paths run under MDWE.
     config = write_config(
         tmp_path, '[agent]\ndata_dir = "data"\n[collector]\ncpu_interval_secs = 0.5\n'
     )
@@ -161,7 +208,10 @@ def test_the_agent_runs_under_memory_deny_write_execute(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        messages = [text for _, text in drain(sock, 3.0)]
+        got: list[tuple[float, str]] = []
+        receive_until(sock, lambda got: bool(got) or agent.poll() is not None, 20,
+                      "READY=1 or an exit", got)  # fmt: skip
+        messages = [text for _, text in got]
         if agent.poll() == 77:
             pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3)")
         agent.send_signal(signal.SIGTERM)

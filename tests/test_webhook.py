@@ -74,7 +74,7 @@ def test_server_errors_are_retried_then_delivered(http_receiver: HttpReceiver) -
 
 
 def test_429_retry_after_is_obeyed(http_receiver: HttpReceiver) -> None:
-    http_receiver.script = [(429, {"Retry-After": "1"})]
+    http_receiver.script = [(429, {"Retry-After": "0.3"})]  # short: the pause is not timed here
     worker = deliver(http_receiver)
     assert len(http_receiver.requests) == 2
     assert worker.stats.sent == 1
@@ -99,11 +99,16 @@ def test_retries_are_bounded_then_the_backlog_waits_and_nothing_is_lost(
 
     async def scenario() -> ChannelWorker:
         channel = WebhookChannel(http_receiver.url + "/hook", retry_count=2, timeout_secs=5)
-        worker = ChannelWorker(channel, backoff_base=0.01, max_age=float("inf"), park_secs=0.3)
+        worker = ChannelWorker(channel, backoff_base=0.01, max_age=float("inf"), park_secs=0.5)
         worker.start()
         worker.submit(ALERT)
-        await asyncio.sleep(0.2)
-        assert len(http_receiver.requests) == 3 and worker.pending == 1  # quick retries spent, kept
+        # Wait until the quick retries are spent and the backlog parks (for park_secs,
+        # in this event loop: the state holds while we look at it).
+        deadline = asyncio.get_running_loop().time() + 5
+        while worker.stats.parked == 0:
+            assert asyncio.get_running_loop().time() < deadline, "never parked"
+            await asyncio.sleep(0.01)
+        assert len(http_receiver.requests) == 3 and worker.pending == 1  # nothing lost
         assert await worker.drain(10.0)
         await worker.stop()
         return worker

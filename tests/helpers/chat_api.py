@@ -201,7 +201,7 @@ def make_handler(api: ChatApi) -> type[BaseHTTPRequestHandler]:
                         {"Retry-After": "1"},
                     )
                 elif service == "slack":
-                    self._reply(429, b"rate_limited", {"Retry-After": "1"}, "text/plain")
+                    self._reply(429, b"rate_limited", {"Retry-After": "0.3"}, "text/plain")
                 else:
                     self._reply(
                         429,
@@ -209,8 +209,8 @@ def make_handler(api: ChatApi) -> type[BaseHTTPRequestHandler]:
                             {
                                 "ok": False,
                                 "error_code": 429,
-                                "description": "Too Many Requests: retry after 1",
-                                "parameters": {"retry_after": 1},
+                                "description": "Too Many Requests: retry after 0.3",
+                                "parameters": {"retry_after": 0.3},
                             }
                         ).encode(),
                     )
@@ -269,5 +269,6 @@ def start_chat_api() -> ChatApi:
     api.server.server_close()
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(api))
     api.server = server
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A short poll interval: shutdown() returns within 0.02 s instead of 0.5 s.
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     return api

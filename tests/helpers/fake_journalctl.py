@@ -5,7 +5,9 @@ It serves the entries of the JSON-lines file named by $FAKE_JOURNAL with the
 real program's cursor semantics: `--lines=0` starts at the end,
 `--after-cursor=C` starts after the entry whose __CURSOR is C, and `--follow`
 keeps printing entries appended to the file.  Output is one JSON object per
-line, flushed, exactly as journalctl prints it.
+line, flushed, exactly as journalctl prints it.  Once it has chosen where to
+start it creates $FAKE_JOURNAL.following, so a test knows when an appended
+entry must be seen (the real journalctl gives no such sign; tests need one).
 
 `-b -1` serves the previous boot from $FAKE_JOURNAL_PREVIOUS instead (with
 `-k` only kernel entries, `-n N` the last N); without that file it fails as
@@ -56,6 +58,8 @@ elif after is not None:
 else:
     start = 0
 position = start
+with open(path + ".following", "w"):
+    pass
 while True:
     lines = entries()
     for line in lines[position:]:
