@@ -24,8 +24,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from agent.secret import MASK, Secret
+from agent.secret import MASK, Secret, remember
 from agent.settings import Settings
+from alerting.format import mask_userinfo
 
 PathPart = str | int
 
@@ -269,6 +270,7 @@ def _describe(value: Any, reveal: bool) -> str:
     if isinstance(value, str):
         if not reveal:
             return "a string"
+        value = mask_userinfo(value)
         shown = value if len(value) <= 40 else value[:37] + "..."
         return '"' + shown.replace('"', '\\"') + '"'
     if isinstance(value, int | float):
@@ -534,6 +536,12 @@ class _Validator:
             if not substituted:
                 self.literal_secrets = True
             return Secret(value)
+        if mask_userinfo(value) != value:  # a URL with a password, in any key (NATS url)
+            if not substituted:
+                self.literal_secrets = True
+            for userinfo in re.findall(r"://([^/?#@\s]+)@", value):
+                remember(userinfo)
+                remember(userinfo.partition(":")[2])
         return value
 
     def _check_url(self, value: str, mode: str, path: tuple[PathPart, ...], reveal: bool) -> bool:
@@ -616,6 +624,8 @@ def masked_dict(obj: Any) -> Any:
         return {k: masked_dict(v) for k, v in obj.items()}
     if isinstance(obj, tuple):
         return [masked_dict(v) for v in obj]
+    if isinstance(obj, str):
+        return mask_userinfo(obj)
     return obj
 
 

@@ -123,7 +123,10 @@ class Telemetry:
                 )
                 log.info(
                     "telemetry: connected to NATS %s",
-                    self._client.connected_url.netloc if self._client.connected_url else "",
+                    # host:port only: the netloc carries nats://user:password@ userinfo.
+                    self._client.connected_url.netloc.rpartition("@")[2]
+                    if self._client.connected_url
+                    else "",
                 )
                 return
             except Exception as exc:  # wrong token, refused, timeout: say so and try again

@@ -6,15 +6,29 @@ input here; the agent must neither freeze, leak, crash nor say something false.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 from agent.collectors.process import ProcessCollector, parse_pid_stat
 from alerting.alert import Severity, Status
 from analyzers.base import SeriesKey
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
+from tests.conftest import run_agent, spawn_agent, wait_until, write_config
+from tests.test_nats_channel import free_port, nats_server_binary
 from tests.test_threshold import run
+
+# Collectors that read nothing of interest: these tests look at other things.
+_QUIET = """
+[collector]
+disabled = ["disk", "network", "process", "numa", "edac", "pressure", "gpu", "fd"]
+[log_analyzer]
+enabled = false
+"""
 
 # --------------------------------------------------------------------------- 13a
 
@@ -82,3 +96,69 @@ def test_a_process_with_a_newline_in_its_name_is_in_top_n() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+# --------------------------------------------------------------------------- 5
+
+_USERINFO_CONFIG = """
+[agent]
+data_dir = "data"
+[nats]
+enabled = true
+url = "nats://alice:s3cretpw@127.0.0.1:{port}"
+urls = ["nats://alice:s3cretpw@127.0.0.1:{port}", "tls://tok3n-only@10.0.0.2:4222"]
+reconnect_delay_secs = 0.2
+[alerting.webhook]
+enabled = true
+url = "https://u:pw12345@example.com/hook"
+"""
+
+
+def test_validate_masks_userinfo_of_every_url(tmp_path: Path) -> None:
+    config = write_config(tmp_path, _USERINFO_CONFIG.format(port=4222), mode=0o644)
+    result = run_agent("--config", str(config), "--validate")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    for leaked in ("s3cretpw", "alice", "tok3n-only", "pw12345"):
+        assert leaked not in out
+    assert 'url = "nats://***@127.0.0.1:4222"' in out
+    assert "tls://***@10.0.0.2:4222" in out
+    # A password in a plain-string key makes the file secret-bearing, like a token would.
+    assert "contains secrets and is world-readable" in result.stderr
+
+
+def test_a_bad_url_in_an_error_message_is_masked(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[alerting.telegram]\napi_url = "ftp://u:pw12345@h/x"\n')
+    result = run_agent("--config", str(config), "--validate")
+    assert result.returncode == 2
+    assert "pw12345" not in result.stderr and "ftp://***@h/x" in result.stderr
+
+
+@pytest.mark.e2e
+def test_connected_to_nats_log_line_has_no_password(tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port),
+         "--user", "alice", "--pass", "s3cretpw"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    config = write_config(tmp_path, _USERINFO_CONFIG.format(port=port) + _QUIET)
+    agent = spawn_agent(tmp_path, "--config", str(config), "--log-level", "info")
+    lines: list[str] = []
+    try:
+        assert agent.stderr is not None
+        reader = threading.Thread(target=lambda: lines.extend(agent.stderr or ()), daemon=True)
+        reader.start()
+        wait_until(
+            lambda: any("connected to NATS" in line for line in lines),
+            30,
+            "the telemetry's connected line",
+        )
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(30)
+        server.terminate()
+        server.wait(10)
+    text = "".join(lines)
+    assert f"connected to NATS 127.0.0.1:{port}" in text
+    assert "s3cretpw" not in text and "alice" not in text

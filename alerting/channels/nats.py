@@ -20,6 +20,7 @@ from typing import Any
 
 from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError
+from alerting.format import mask_userinfo
 
 
 def subject_token(text: str) -> str:
@@ -78,7 +79,8 @@ class NatsChannel:
         except Exception as exc:  # nats raises its own errors, OSError and TimeoutError
             self._client = None
             raise DeliveryError(
-                f"cannot connect to NATS: {type(exc).__name__}: {exc}", retryable=True
+                f"cannot connect to NATS: {type(exc).__name__}: {mask_userinfo(str(exc))}",
+                retryable=True,
             ) from None
         return self._client
 
