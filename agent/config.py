@@ -577,12 +577,12 @@ class _Validator:
             substituted = True
             if ref.startswith("file:"):
                 file_path = ref[5:]
-                try:
-                    return Path(file_path).read_text(encoding="utf-8").rstrip("\r\n")
-                except OSError as exc:
-                    self.problem(path, f"cannot read secret file {file_path}: {exc.strerror}")
+                content, error = read_secret_file(file_path)
+                if error is not None:
+                    self.problem(path, f"cannot read secret file {file_path}: {error}")
                     failed = True
                     return ""
+                return content
             if not _ENV_NAME.fullmatch(ref):
                 self.problem(
                     path,
@@ -598,6 +598,41 @@ class _Validator:
 
         value = _REFERENCE.sub(replace, raw)
         return None if failed else (value, substituted)
+
+
+# A token, password or key file is a few hundred bytes; a PEM bundle a few KiB.
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+def read_secret_file(file_path: str) -> tuple[str, str | None]:
+    """The content of a ``${file:...}`` reference, or (``""``, why it cannot be used).
+
+    Symlinks are followed (Kubernetes and Docker secrets are symlinks), but the
+    opened handle must be a regular file of at most `MAX_SECRET_FILE_BYTES`:
+    O_NONBLOCK keeps a FIFO from blocking the open, and the size bound keeps
+    /dev/zero or a huge file from filling memory.
+    """
+    try:
+        fd = os.open(file_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        return "", exc.strerror or type(exc).__name__
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return "", "not a regular file"
+        if st.st_size > MAX_SECRET_FILE_BYTES:
+            return "", f"larger than {MAX_SECRET_FILE_BYTES // 1024} KiB"
+        data = os.read(fd, MAX_SECRET_FILE_BYTES + 1)
+    except OSError as exc:
+        return "", exc.strerror or type(exc).__name__
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SECRET_FILE_BYTES:  # it grew between fstat and read
+        return "", f"larger than {MAX_SECRET_FILE_BYTES // 1024} KiB"
+    try:
+        return data.decode("utf-8").rstrip("\r\n"), None
+    except UnicodeDecodeError:
+        return "", "not UTF-8 text"
 
 
 def _num(value: float) -> str:

@@ -6,19 +6,25 @@ input here; the agent must neither freeze, leak, crash nor say something false.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import signal
 import subprocess
 import sys
 import threading
+import time
+import typing
 from pathlib import Path
 
 import pytest
 
 from agent.collectors.process import ProcessCollector, parse_pid_stat
+from agent.config import MAX_SECRET_FILE_BYTES, parse_config_text
+from agent.settings import Settings
 from alerting.alert import Severity, Status
 from analyzers.base import SeriesKey
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
-from tests.conftest import run_agent, spawn_agent, wait_until, write_config
+from tests.conftest import agent_command, run_agent, spawn_agent, wait_until, write_config
 from tests.test_nats_channel import free_port, nats_server_binary
 from tests.test_threshold import run
 
@@ -162,3 +168,118 @@ def test_connected_to_nats_log_line_has_no_password(tmp_path: Path) -> None:
     text = "".join(lines)
     assert f"connected to NATS 127.0.0.1:{port}" in text
     assert "s3cretpw" not in text and "alice" not in text
+
+
+# --------------------------------------------------------------------------- 8
+
+
+def _numeric_fields() -> list[tuple[str, dict[str, object]]]:
+    out: list[tuple[str, dict[str, object]]] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp = hints[f.name]
+            parts = [a for a in (typing.get_args(tp) or (tp,)) if a is not type(None)]
+            for part in parts:
+                inner = typing.get_args(part) or (part,)
+                for sub in inner:
+                    if isinstance(sub, type) and dataclasses.is_dataclass(sub):
+                        walk(sub, f"{prefix}{f.name}.")
+            if any(p in (int, float) for p in parts):
+                out.append((f"{prefix}{f.name}", dict(f.metadata)))
+
+    walk(Settings, "")
+    return out
+
+
+def test_every_numeric_key_has_both_bounds() -> None:
+    fields = _numeric_fields()
+    assert len(fields) > 60
+    unbounded = [
+        name
+        for name, meta in fields
+        if meta.get("le") is None or (meta.get("ge") is None and meta.get("gt") is None)
+    ]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("analyzer", "anomaly_record_hours", "1e306"),
+        ("analyzer", "trend_window_hours", "1e306"),
+        ("analyzer", "leak_min_observation_hours", "1e306"),
+        ("analyzer", "zscore_window", "1000000000000"),
+        ("storage", "history_resolution_secs", "1e-300"),
+        ("collector", "cpu_interval_secs", "1e-9"),
+        ("agent", "collect_interval_secs", "nan"),
+        ("nats", "heartbeat_interval_secs", "inf"),
+        ("thresholds", "memory_percent", "{ warn = 80, critical = 1e308 }"),
+    ],
+)
+def test_values_that_would_overflow_or_allocate_without_limit_exit_2(
+    tmp_path: Path, section: str, key: str, value: str
+) -> None:
+    config = write_config(tmp_path, f"[{section}]\n{key} = {value}\n")
+    result = run_agent("--config", str(config), "--validate", timeout=20)
+    assert result.returncode == 2, result.stdout
+    assert f":2: {section}.{key}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_secret_file_that_is_dev_zero_is_refused_quickly_with_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    config = write_config(
+        tmp_path,
+        '[alerting.webhook]\nenabled = true\nurl = "https://example.com/hook"\n'
+        'hmac_secret = "${file:/dev/zero}"\n',
+    )
+    start = time.monotonic()
+    child = subprocess.Popen(
+        agent_command("--config", str(config), "--validate"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stderr is not None
+    _, status, usage = os.wait4(child.pid, 0)  # the child's own peak RSS, not cumulative
+    stderr = child.stderr.read()
+    child.stderr.close()
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 2, stderr
+    assert "cannot read secret file /dev/zero: not a regular file" in stderr
+    assert time.monotonic() - start < 15
+    assert usage.ru_maxrss < 200 * 1024  # KiB: the interpreter, not gigabytes of zeros
+
+
+def test_secret_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "token"
+    os.mkfifo(fifo)
+    config = write_config(
+        tmp_path,
+        '[alerting.webhook]\nenabled = true\nurl = "https://example.com/hook"\n'
+        f'hmac_secret = "${{file:{fifo}}}"\n',
+    )
+    result = run_agent("--config", str(config), "--validate", timeout=20)
+    assert result.returncode == 2
+    assert f"cannot read secret file {fifo}: not a regular file" in result.stderr
+
+
+def test_secret_file_behind_a_symlink_is_read_and_a_big_one_refused(tmp_path: Path) -> None:
+    real = tmp_path / "..data" / "token"
+    real.parent.mkdir()
+    real.write_text("tok-behind-a-link\n")
+    link = tmp_path / "token"
+    link.symlink_to(real)  # how Kubernetes and Docker mount secrets
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * (MAX_SECRET_FILE_BYTES + 1))
+    ok = write_config(tmp_path, f'[nats]\ntoken = "${{file:{link}}}"\n', name="ok.toml")
+    assert run_agent("--config", str(ok), "--validate").returncode == 0
+    loaded = parse_config_text(f'[nats]\ntoken = "${{file:{link}}}"\n')
+    assert loaded.settings.nats.token is not None
+    assert loaded.settings.nats.token.reveal() == "tok-behind-a-link"
+    bad = write_config(tmp_path, f'[nats]\ntoken = "${{file:{big}}}"\n', name="bad.toml")
+    result = run_agent("--config", str(bad), "--validate")
+    assert result.returncode == 2 and "larger than 64 KiB" in result.stderr

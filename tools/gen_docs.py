@@ -38,8 +38,13 @@ shows every key at once, and `config/embedded.toml` is the no-accounts default.
   `FILE:LINE: key.path: problem`, and the agent exits with code 2.
 * **Secrets.** Any string may contain `${NAME}` (an environment variable) or
   `${file:/path}` (a file's content without its trailing newline); `$${` is a literal `${`.
-  A missing variable or unreadable file is an error naming it. Keys marked *secret* below
-  are printed as `***` everywhere (logs, `--validate`, errors).
+  A missing variable or unreadable file is an error naming it; the file must be a regular
+  file (symlinks are followed) of at most 64 KiB. Keys marked *secret* below are printed
+  as `***` everywhere (logs, `--validate`, errors), and so is the userinfo of any URL in
+  any key (`nats://user:password@host` -> `nats://***@host`).
+* **Bounds.** Every number has a lower and an upper bound (the Range column), so no value
+  can make the agent overflow, allocate without limit or spin: intervals are 0.1 s to one
+  day, windows at most 31 days, NaN and infinity are rejected.
 * **Permissions.** A file that holds secrets literally and is world-readable, or that
   anyone but root can write, draws a warning at start with the fix
   (`chmod 640 FILE && chown root:sysops-agent FILE`).
