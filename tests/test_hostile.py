@@ -6,22 +6,33 @@ input here; the agent must neither freeze, leak, crash nor say something false.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import io
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import typing
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from agent.collectors.process import ProcessCollector, parse_pid_stat
 from agent.config import MAX_SECRET_FILE_BYTES, parse_config_text
+from agent.logsetup import TEXT_FORMAT, ScrubbingFormatter
 from agent.settings import Settings
-from alerting.alert import Severity, Status
+from alerting.alert import Alert, Severity, Status
+from alerting.channels.console import ConsoleChannel
+from alerting.channels.syslog import SyslogChannel
+from alerting.channels.webhook import WebhookChannel
+from alerting.delivery import ChannelWorker
+from alerting.format import single_line
 from analyzers.base import SeriesKey
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
 from tests.conftest import agent_command, run_agent, spawn_agent, wait_until, write_config
@@ -283,3 +294,140 @@ def test_secret_file_behind_a_symlink_is_read_and_a_big_one_refused(tmp_path: Pa
     bad = write_config(tmp_path, f'[nats]\ntoken = "${{file:{big}}}"\n', name="bad.toml")
     result = run_agent("--config", str(bad), "--validate")
     assert result.returncode == 2 and "larger than 64 KiB" in result.stderr
+
+
+# --------------------------------------------------------------------------- 11
+
+_HOSTILE = "a\nb\rc\x1b[2Jd\x07e\x00f\x9b31mg\u202eh\u2028i\u2029j\u2066k\x85l"
+_RAW_UNSAFE = ["\n", "\r", "\x1b", "\x07", "\x00", "\x9b", "\u202e", "\u2028", "\u2029", "\u2066", "\x85"]  # fmt: skip
+
+
+def _hostile_alert(**labels: str) -> Alert:
+    return Alert(
+        analyzer="log",
+        metric="log_custom",
+        labels=tuple(sorted(labels.items())),
+        status=Status.FIRING,
+        severity=Severity.WARN,
+        value=1.0,
+        threshold=None,
+        message="disk " + _HOSTILE,
+        timestamp=time.time(),
+        hostname="web-01",
+    )
+
+
+def test_single_line_escapes_c0_c1_bidi_and_separators() -> None:
+    out = single_line(_HOSTILE)
+    assert not any(c in out for c in _RAW_UNSAFE)
+    assert out == (
+        "a\\x0ab\\x0dc\\x1b[2Jd\\x07e\\x00f\\x9b31mg\\u202eh\\u2028i\\u2029j\\u2066k\\x85l"
+    )
+    assert single_line("x" * 10 + "\x1b", limit=12) == "x" * 10 + "…"  # never half an escape
+
+
+def test_console_shows_hostile_text_on_one_harmless_line() -> None:
+    stream = io.StringIO()
+    asyncio.run(ConsoleChannel(stream=stream).send([_hostile_alert()]))
+    out = stream.getvalue()
+    assert out.count("\n") == 1 and out.endswith("\n")
+    assert not any(c in out[:-1] for c in _RAW_UNSAFE)
+
+
+def _syslog_datagram(tmp_path: Path, alert: Alert) -> bytes:
+    path = tmp_path / "log.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    receiver.settimeout(5)
+    try:
+        asyncio.run(SyslogChannel(address=str(path)).send([alert]))
+        return receiver.recv(65536)
+    finally:
+        receiver.close()
+
+
+def _parse_structured_data(text: str) -> tuple[dict[str, str], str]:
+    """RFC 5424 SD-ELEMENT with escaped PARAM-VALUEs; returns (params, the rest: MSG)."""
+    assert text.startswith("[alert@32473 ")
+    i, params = len("[alert@32473 "), {}
+    while text[i] != "]":
+        eq = text.index("=", i)
+        name = text[i:eq]
+        assert text[eq + 1] == '"'
+        i, value = eq + 2, []
+        while text[i] != '"':
+            if text[i] == "\\":
+                assert text[i + 1] in '"\\]', "only these three may be escaped"
+                i += 1
+            else:
+                assert text[i] not in '"]', "unescaped quote or bracket inside a value"
+            value.append(text[i])
+            i += 1
+        params[name] = "".join(value)
+        i += 1
+        if text[i] == " ":
+            i += 1
+    assert text[i + 1] == " "
+    return params, text[i + 2 :]
+
+
+def test_syslog_labels_are_single_line_and_the_message_survives_a_10k_label(
+    tmp_path: Path,
+) -> None:
+    datagram = _syslog_datagram(
+        tmp_path, _hostile_alert(app=_HOSTILE, big='é"]\\' * 2500, zz="after")
+    )
+    text = datagram.decode("utf-8")  # strict: never cut inside a character
+    assert len(datagram) <= 2048
+    assert not any(c in text for c in _RAW_UNSAFE)
+    header, _, rest = text.partition(" - ")
+    assert header.startswith("<28>1 ")
+    params, message = _parse_structured_data(rest)
+    assert params["app"] == single_line(_HOSTILE)
+    assert params["big"].startswith('é"]\\é') and params["big"].endswith("…")
+    assert params["metric"] == "log_custom"
+    assert message.startswith("WARN disk a\\x0ab")
+
+
+def test_a_servers_error_body_cannot_forge_an_agent_log_line() -> None:
+    forged = "bad\n2026-01-01 00:00:00,000 CRITICAL agent.runtime: FORGED LOG LINE\x1b[2J"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = forged.encode()
+            self.send_response(400)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(ScrubbingFormatter(TEXT_FORMAT))
+    logger = logging.getLogger("alerting")
+    logger.addHandler(handler)
+    try:
+        host, port = server.server_address[:2]
+        channel = WebhookChannel(f"http://{host}:{port}/hook")
+
+        async def scenario() -> None:
+            worker = ChannelWorker(channel, backoff_base=0.01, group_wait=0.0)
+            worker.start()
+            worker.submit(_hostile_alert())
+            assert await worker.drain(30.0)
+            await worker.stop()
+
+        asyncio.run(scenario())
+    finally:
+        logger.removeHandler(handler)
+        server.shutdown()
+        server.server_close()
+    text = out.getvalue()
+    assert "FORGED LOG LINE" in text  # it is logged, as data inside our line
+    assert not any(line.startswith("2026-01-01") for line in text.splitlines())
+    assert "\x1b" not in text
