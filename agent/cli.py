@@ -429,10 +429,17 @@ def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def run_daemon(loaded: LoadedConfig, config_path: str, log_level: str | None = None) -> int:
-    from agent.runtime import Agent
+    from agent.runtime import Agent, describe_build_error
 
     try:
-        return asyncio.run(Agent(loaded, config_path, log_level).run())
+        agent = Agent(loaded, config_path, log_level)
+    except Exception as exc:  # a channel that cannot be built: a CA file gone since --validate
+        log.critical(
+            "cannot start with %s: %s", config_path, describe_build_error(exc, loaded.settings)
+        )
+        return EXIT_CONFIG
+    try:
+        return asyncio.run(agent.run())
     except OSError as exc:
         log.critical("cannot run: %s", exc)
         return EXIT_FAILURE

@@ -100,10 +100,19 @@ def parse_config_text(
         raise ConfigError([_syntax_problem(exc, text, source)]) from None
     validator = _Validator(source, KeyLines(text), os.environ if environ is None else environ)
     settings = validator.section(Settings, document, ())
+    if not validator.problems:
+        validator.runtime_files(settings)
     if validator.problems:
         raise ConfigError(sorted(validator.problems, key=lambda p: p.line or math.inf))
     settings = dataclasses.replace(settings, source=source)
     return LoadedConfig(settings, tuple(validator.warnings), validator.literal_secrets)
+
+
+def runtime_file_problems(settings: Settings) -> list[str]:
+    """`key: path: why` for each file the agent opens at start that cannot be used now."""
+    validator = _Validator(settings.source, KeyLines(""), {})
+    validator.runtime_files(settings)
+    return [f"{p.key}: {p.message}" for p in validator.problems]
 
 
 def _syntax_problem(std: tomllib.TOMLDecodeError, text: str, source: str) -> Problem:
@@ -270,8 +279,8 @@ def _describe(value: Any, reveal: bool) -> str:
     if isinstance(value, str):
         if not reveal:
             return "a string"
-        value = mask_userinfo(value)
-        shown = value if len(value) <= 40 else value[:37] + "..."
+        masked = mask_userinfo(value)
+        shown = masked if len(masked) <= 40 else masked[:37] + "..."
         return '"' + shown.replace('"', '\\"') + '"'
     if isinstance(value, int | float):
         return repr(value) if reveal else "a number"
@@ -310,6 +319,40 @@ class _Validator:
         line = self.lines.line_for(path)
         where = f"{self.source}:{line}" if line else self.source
         self.warnings.append(f"{where}: {_render(path)}: {message}")
+
+    # -- files the running agent opens -----------------------------------------------------
+
+    def runtime_files(self, settings: Settings) -> None:
+        """Files the agent opens when it builds its channels: checked now, with the path named.
+
+        Otherwise a missing CA file passes `--validate`, then fails the start (or a
+        reload) with an OpenSSL message that names no file.
+        """
+        n = settings.nats
+        if not n.enabled:
+            return
+        files = [("credential_file", n.credential_file), ("tls_ca_file", n.tls_ca_file),
+                 ("tls_cert_file", n.tls_cert_file), ("tls_key_file", n.tls_key_file)]  # fmt: skip
+        broken = False
+        for key, file_path in files:
+            error = check_readable_file(file_path) if file_path else None
+            if error:
+                self.problem(("nats", key), f"{file_path}: {error}")
+                broken = True
+        if broken or not (n.tls_ca_file or n.tls_cert_file):
+            return
+        import ssl
+
+        from alerting.channels.nats import tls_context
+
+        try:
+            tls_context(n.tls_ca_file, n.tls_cert_file, n.tls_key_file)
+        except (ssl.SSLError, OSError) as exc:
+            named = ", ".join(p for _, p in files[1:] if p)
+            self.problem(
+                ("nats", "tls_ca_file" if n.tls_ca_file else "tls_cert_file"),
+                f"cannot load {named}: {getattr(exc, 'reason', None) or exc}",
+            )
 
     # -- sections ------------------------------------------------------------------------
 
@@ -598,6 +641,20 @@ class _Validator:
 
         value = _REFERENCE.sub(replace, raw)
         return None if failed else (value, substituted)
+
+
+def check_readable_file(file_path: str) -> str | None:
+    """Why `file_path` cannot be read as a regular file, or None (the open never blocks)."""
+    try:
+        fd = os.open(file_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "not a regular file"
+    finally:
+        os.close(fd)
+    return None
 
 
 # A token, password or key file is a few hundred bytes; a PEM bundle a few KiB.

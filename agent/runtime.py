@@ -43,7 +43,7 @@ from agent.assembly import (
 )
 from agent.collectors import DOMAINS, build_collectors, interval_of
 from agent.collectors.base import Collector, SourceMissing
-from agent.config import ConfigError, LoadedConfig, load_config
+from agent.config import ConfigError, LoadedConfig, load_config, runtime_file_problems
 from agent.logs.watch import LogWatch
 from agent.logsetup import set_level
 from agent.memory import release_free_memory
@@ -59,10 +59,10 @@ if TYPE_CHECKING:
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.format import sparkline
-from alerting.outbox import MemoryOutbox
+from alerting.outbox import MemoryOutbox, Outbox
 from alerting.router import Router
 from analyzers.base import Batch, SeriesKey
-from analyzers.threshold import ThresholdAnalyzer
+from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
 
 log = logging.getLogger(__name__)
 
@@ -608,6 +608,17 @@ class Agent:
             for warning in loaded.warnings:
                 log.warning("%s", warning)
             new = loaded.settings
+            # The whole new runtime is built before anything of the running one stops: a
+            # file that vanished or a channel that cannot be built leaves the agent as it was.
+            try:
+                rules, outbox, workers = self._build_for_reload(new)
+            except Exception as exc:  # OSError, ssl.SSLError, ValueError from a channel
+                log.error(
+                    "reload failed (%s); still running on the previous configuration",
+                    describe_build_error(exc, new),
+                )
+                self.notifier.ready(self.status_line())
+                return False
             set_level(self.log_level_override or new.agent.log_level)
             await self.supervisor.stop(self._collector_tasks)
             if new.analyzer != self.settings.analyzer or new.storage != self.settings.storage:
@@ -615,11 +626,8 @@ class Agent:
             self.settings = new
             for analyzer in self.analyzers:
                 if isinstance(analyzer, ThresholdAnalyzer):
-                    analyzer.reconfigure(threshold_rules(new))
-            channels = build_channels(new)
-            if isinstance(self.outbox, MemoryOutbox) and needs_durable_outbox(new, channels):
-                self.outbox = open_outbox(new, channels)  # a remote channel was added
-            workers = build_workers(new, channels, self.outbox)
+                    analyzer.reconfigure(rules)
+            self.outbox = outbox
             for worker in workers:
                 worker.start()
             old = self.router.reconfigure(
@@ -635,3 +643,24 @@ class Agent:
             self.notifier.ready(self.status_line())
         await self._drain_and_stop(old, new.agent.shutdown_timeout_secs)
         return True
+
+    def _build_for_reload(
+        self, new: Settings
+    ) -> tuple[list[ThresholdRule], Outbox, list[ChannelWorker]]:
+        """Rules, outbox and (unstarted) workers of `new`; raises, leaving nothing half-made."""
+        rules = threshold_rules(new)
+        channels = build_channels(new)
+        outbox = self.outbox
+        if isinstance(outbox, MemoryOutbox) and needs_durable_outbox(new, channels):
+            outbox = open_outbox(new, channels)  # a remote channel was added
+        return rules, outbox, build_workers(new, channels, outbox)
+
+
+def describe_build_error(exc: BaseException, settings: Settings) -> str:
+    """An error from building channels, naming the file: OpenSSL's errors name none."""
+    problems = runtime_file_problems(settings)
+    if problems:
+        return "; ".join(problems)
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"

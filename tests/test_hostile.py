@@ -23,9 +23,12 @@ from pathlib import Path
 
 import pytest
 
+import agent.runtime as agent_runtime
+from agent.cli import run_daemon
 from agent.collectors.process import ProcessCollector, parse_pid_stat
-from agent.config import MAX_SECRET_FILE_BYTES, parse_config_text
+from agent.config import MAX_SECRET_FILE_BYTES, load_config, parse_config_text
 from agent.logsetup import TEXT_FORMAT, ScrubbingFormatter
+from agent.runtime import Agent
 from agent.settings import Settings
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.console import ConsoleChannel
@@ -431,3 +434,106 @@ def test_a_servers_error_body_cannot_forge_an_agent_log_line() -> None:
     assert "FORGED LOG LINE" in text  # it is logged, as data inside our line
     assert not any(line.startswith("2026-01-01") for line in text.splitlines())
     assert "\x1b" not in text
+
+
+# --------------------------------------------------------------------------- 7
+
+_RELOAD_BASE = """
+[agent]
+data_dir = "{data}"
+[collector]
+cpu_interval_secs = 0.1
+disabled = ["memory", "disk", "network", "process", "numa", "edac", "pressure", "gpu", "fd"]
+[log_analyzer]
+enabled = false
+[inventory]
+enabled = false
+"""
+_NATS_TLS = """
+[nats]
+enabled = true
+url = "tls://127.0.0.1:9"
+tls_ca_file = "{ca}"
+"""
+
+
+def test_validate_names_a_missing_or_broken_ca_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nats-ca.pem"
+    config = write_config(tmp_path, _NATS_TLS.format(ca=missing))
+    result = run_agent("--config", str(config), "--validate")
+    assert result.returncode == 2
+    assert f"nats.tls_ca_file: {missing}: No such file or directory" in result.stderr
+    missing.write_text("not a certificate\n")
+    result = run_agent("--config", str(config), "--validate")
+    assert result.returncode == 2
+    assert f"nats.tls_ca_file: cannot load {missing}:" in result.stderr
+
+
+def test_a_channel_that_cannot_be_built_at_start_exits_2_naming_the_file(
+    tmp_path: Path, certificate: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(certificate[0].read_bytes())
+    config = write_config(tmp_path, _RELOAD_BASE.format(data=tmp_path) + _NATS_TLS.format(ca=ca))
+    loaded = load_config(config)  # valid now ...
+    ca.unlink()  # ... and the file is gone when the daemon builds its channels
+    with caplog.at_level(logging.CRITICAL):
+        assert run_daemon(loaded, str(config)) == 2
+    assert f"nats.tls_ca_file: {ca}: No such file or directory" in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.e2e
+def test_a_reload_that_cannot_build_keeps_the_old_runtime_and_its_collectors(
+    tmp_path: Path,
+    certificate: tuple[Path, Path],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = _RELOAD_BASE.format(data=tmp_path / "data")
+    config = write_config(tmp_path, base)
+    ca = tmp_path / "ca.pem"
+
+    # The CA file vanishes between the configuration check and the channel build: the
+    # narrowest boundary there is, and the failure itself is OpenSSL's own.
+    real_build = agent_runtime.build_channels
+
+    def build_after_the_file_went(settings: Settings, only: str | None = None) -> list[object]:
+        ca.unlink(missing_ok=True)
+        return real_build(settings, only)
+
+    async def scenario() -> tuple[Agent, list[bool]]:
+        agent = Agent(load_config(config), str(config))
+        runner = asyncio.create_task(agent.run())
+        results = []
+
+        async def ticks_grow() -> None:
+            start = agent.ticks["cpu"]
+            deadline = time.monotonic() + 20
+            while agent.ticks["cpu"] < start + 3:
+                assert time.monotonic() < deadline, "the cpu collector stopped sampling"
+                await asyncio.sleep(0.05)
+
+        await ticks_grow()
+        workers = list(agent.router.workers)
+        # A missing CA file: refused by the configuration check, before anything stops.
+        config.write_text(base + _NATS_TLS.format(ca=ca))
+        results.append(await agent.reload())
+        await ticks_grow()
+        # The file passes the check, then the build fails: still nothing stops.
+        ca.write_bytes(certificate[0].read_bytes())
+        monkeypatch.setattr(agent_runtime, "build_channels", build_after_the_file_went)
+        results.append(await agent.reload())
+        await ticks_grow()
+        assert agent.router.workers == workers and not agent.settings.nats.enabled
+        agent.request_stop()
+        await asyncio.wait_for(runner, 30)
+        return agent, results
+
+    with caplog.at_level(logging.INFO):
+        _, results = asyncio.run(scenario())
+    assert results == [False, False]
+    text = caplog.text
+    assert f"nats.tls_ca_file: {ca}: No such file or directory" in text
+    assert "reload failed" in text and "still running on the previous configuration" in text
+    assert "configuration reloaded" not in text

@@ -50,6 +50,10 @@ shows every key at once, and `config/embedded.toml` is the no-accounts default.
   (`chmod 640 FILE && chown root:sysops-agent FILE`).
 * **Reload.** `SIGHUP` (`systemctl reload sysops-agent`) re-reads the file; a valid file
   is applied at once, an invalid one is logged and the agent keeps its running settings.
+  The new channels, outbox and rules are built before anything of the running ones stops,
+  so a reload that cannot be built (a CA file gone) also leaves the agent as it was.
+* **Files checked up front.** With `[nats]` enabled, `credential_file` and the TLS files
+  must be readable regular files (and the TLS ones load): `--validate` names the path.
   `storage.ring_buffer_capacity` changes only at restart.
 * **Paths.** Relative paths are relative to the agent's working directory.
 * **Thresholds.** Each `[thresholds]` key is a number (the warn level, as in the seed) or a
