@@ -7,10 +7,12 @@ input here; the agent must neither freeze, leak, crash nor say something false.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import io
 import logging
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -21,6 +23,7 @@ import typing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 import agent.runtime as agent_runtime
@@ -537,3 +540,69 @@ def test_a_reload_that_cannot_build_keeps_the_old_runtime_and_its_collectors(
     assert f"nats.tls_ca_file: {ca}: No such file or directory" in text
     assert "reload failed" in text and "still running on the previous configuration" in text
     assert "configuration reloaded" not in text
+
+
+# --------------------------------------------------------------------------- 12
+
+
+def _agent_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.mark.e2e
+def test_a_thousand_idle_connections_do_not_starve_the_agent(tmp_path: Path) -> None:
+    clients = 1100
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < clients + 200:  # this test's own sockets, bounded
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, clients + 200), hard))
+    port = free_port()
+    config = write_config(
+        tmp_path,
+        '[agent]\ndata_dir = "data"\n[collector]\ncpu_interval_secs = 0.5\n'
+        'disabled = ["disk", "network", "process", "numa", "edac", "pressure", "gpu", "fd"]\n'
+        "[log_analyzer]\nenabled = false\n"
+        f'[prometheus]\nenabled = true\nbind = "127.0.0.1:{port}"\n',
+    )
+    err = (tmp_path / "err").open("w")
+    agent = subprocess.Popen(
+        agent_command("--config", str(config)),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        # The agent gets the common default of 1024 descriptors, as in the finding
+        # (setrlimit only: nothing here takes a lock a thread could hold).
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard)),  # noqa: PLW1509
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def scrape() -> str:
+        try:
+            response = httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            return ""
+        return response.text if response.status_code == 200 else ""
+
+    held: list[socket.socket] = []
+    try:
+        wait_until(lambda: "cpu_usage_percent" in scrape(), 30, "the first scrape")
+        for _ in range(clients):
+            with contextlib.suppress(OSError):  # a full backlog may refuse a few
+                held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        assert len(held) > clients * 0.9
+        peak = _agent_fds(agent.pid)
+        assert peak < 300  # not one descriptor per idle peer
+        before = time.monotonic()
+        body = wait_until(scrape, 30, "a scrape while the idle connections are held")
+        assert "cpu_usage_percent" in str(body)
+        assert time.monotonic() - before < 20  # the idle ones time out; a scraper gets in
+        assert agent.poll() is None
+    finally:
+        for sock in held:
+            sock.close()
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0
+        err.close()
+    log = (tmp_path / "err").read_text()
+    assert "Traceback" not in log and "Too many open files" not in log
+    assert log.count("connections open, closing new ones at once") == 1
+    assert "collector cpu failed" not in log
