@@ -365,6 +365,9 @@ class Agent:
             ]
         if self.history is not None and self.history.last_error:
             reasons.append(f"history not written: {self.history.last_error}")
+        if time.monotonic() - self.store.last_drop < HOUSEKEEPING_SECS * 10:
+            crowded = ", ".join(f"{g} {n}" for g, n in sorted(self.store.dropped.items()))
+            reasons.append(f"series cap reached, samples of new series dropped: {crowded}")
         if self.telemetry is not None and self.telemetry.dropped:
             reasons.append(f"{self.telemetry.dropped} metric samples dropped while NATS was away")
         figures: dict[str, Any] = {
@@ -504,6 +507,9 @@ class Agent:
     def store_size(self) -> tuple[int, int]:
         return len(self.store), self.store.nbytes
 
+    def series_dropped(self) -> dict[str, int]:
+        return dict(self.store.dropped)
+
     def task_count(self) -> int:
         return len(asyncio.all_tasks())
 
@@ -546,20 +552,36 @@ class Agent:
             self.check_channels(now)
             if self.logs is not None:
                 self.logs.tick(now)
+            self._retire_under_pressure(now)
             if time.monotonic() - last_retire < HOUSEKEEPING_SECS:
                 continue
             last_retire = time.monotonic()
             release_free_memory()  # the minute's garbage
             longest = max(interval_of(self.settings, d) for d in DOMAINS)
-            stale = self.store.stale_ids(now, max_age=max(10 * longest, 600.0))
-            if stale:
-                for sid in stale:
-                    key = self.store.key(sid)
-                    self.router.series_gone(key.metric, key.labels, now)
-                for analyzer in self.analyzers:
-                    analyzer.forget(stale)
-                self.store.retire(stale)
+            self._retire(self.store.stale_ids(now, max_age=max(10 * longest, 600.0)), now)
             self.router.forget_resolved(now)
+
+    def _retire(self, stale: list[int], now: float) -> None:
+        if stale:
+            for sid in stale:
+                key = self.store.key(sid)
+                self.router.series_gone(key.metric, key.labels, now)
+            for analyzer in self.analyzers:
+                analyzer.forget(stale)
+            self.store.retire(stale)
+
+    def _retire_under_pressure(self, now: float) -> None:
+        """Near a series cap, churn (interfaces renamed every tick) is retired after two of its
+        collector's intervals, not ten minutes, so that real new series still find room."""
+        crowded = self.store.under_pressure()
+        if not crowded:
+            return
+        intervals = {d.name: interval_of(self.settings, d) for d in DOMAINS}
+        longest = max(intervals.values())
+        stale: list[int] = []
+        for group in crowded:
+            stale += self.store.stale_ids(now, 2 * intervals.get(group, longest), group)
+        self._retire(stale, now)
 
     def check_channels(self, now: float) -> None:
         """A channel that keeps failing (dead, or a backlog that cannot go out) is announced elsewhere."""

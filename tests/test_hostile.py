@@ -24,15 +24,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 import agent.runtime as agent_runtime
 from agent.cli import run_daemon
+from agent.collectors.agent_self import SelfCollector
+from agent.collectors.base import Samples
+from agent.collectors.network import NetworkCollector
 from agent.collectors.process import ProcessCollector, parse_pid_stat
 from agent.config import MAX_SECRET_FILE_BYTES, load_config, parse_config_text
 from agent.logsetup import TEXT_FORMAT, ScrubbingFormatter
 from agent.runtime import Agent
 from agent.settings import Settings
+from agent.store import Store
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.console import ConsoleChannel
 from alerting.channels.syslog import SyslogChannel
@@ -606,3 +611,99 @@ def test_a_thousand_idle_connections_do_not_starve_the_agent(tmp_path: Path) -> 
     assert "Traceback" not in log and "Too many open files" not in log
     assert log.count("connections open, closing new ones at once") == 1
     assert "collector cpu failed" not in log
+
+
+# --------------------------------------------------------------------------- 9
+
+_NET_DEV_HEAD = (
+    "Inter-|   Receive                                                |  Transmit\n"
+    " face |bytes    packets errs drop fifo frame compressed multicast|"
+    "bytes    packets errs drop fifo colls carrier compressed\n"
+)
+
+
+def _rename_interfaces(proc: Path, tick: int, renamed: int) -> None:
+    """2 x `renamed` interfaces; each name lives two ticks, so that it gets its rates as a
+    real interface does, then is gone: `renamed` new names every tick."""
+    lines = [
+        f"n{generation}x{i}: {tick * 1000} {tick} 0 0 0 0 0 0 {tick * 500} {tick} 0 0 0 0 0 0\n"
+        for generation in (tick - 1, tick)
+        for i in range(renamed)
+    ]
+    (proc / "net" / "dev").write_text(_NET_DEV_HEAD + "".join(lines))
+
+
+def _churn(
+    tmp_path: Path, renamed: int, ticks: int
+) -> tuple[Agent, list[int], list[int], list[int]]:
+    """Run the network collector over a generated /proc/net/dev through the agent's own
+    store, analyzers and pressure retirement; (agent, sizes, store bytes, refused) per tick."""
+    proc, sys_ = tmp_path / f"proc{renamed}", tmp_path / "sys"
+    (proc / "net").mkdir(parents=True)
+    sys_.mkdir(exist_ok=True)
+    agent = Agent(  # the default caps: 50,000 series, 20,000 per collector
+        parse_config_text(
+            f'[agent]\ndata_dir = "{tmp_path / "data"}"\nprocfs = "{proc}"\nsysfs = "{sys_}"\n'
+        )
+    )
+    store, collector = agent.store, NetworkCollector(proc, sys_)
+    interval = agent.settings.collector.network_interval_secs
+    sizes, nbytes, refused = [], [], []
+    for tick in range(ticks):
+        _rename_interfaces(proc, tick, renamed)
+        samples = collector.collect()
+        now = 1_000_000.0 + tick * interval
+        before = store.dropped["network"]
+        agent.analyze(store.write_samples(now, samples.keys, samples.values, collector.name))
+        refused.append(store.dropped["network"] - before)
+        sizes.append(len(store))  # the peak: just written, before retirement
+        nbytes.append(store.nbytes)
+        # What housekeeping does every few seconds, between two ticks.
+        agent._retire_under_pressure(now + interval / 2)
+    return agent, sizes, nbytes, refused
+
+
+def test_interfaces_renamed_every_tick_stay_within_the_series_cap(tmp_path: Path) -> None:
+    # The finding: 2,000 interfaces renamed every tick (18,000 new series a tick with
+    # their rates). The store stays at its cap and its memory with it; the newest series
+    # are refused and counted; the heartbeat and the self metrics say so.
+    agent, sizes, nbytes, refused = _churn(tmp_path, 2000, 12)
+    store = agent.store
+    assert max(sizes) <= 20_000 and sum(refused) > 0
+    assert max(nbytes) <= 1.3 * nbytes[2]
+    assert store.nbytes < 1.5 * 20_000 * store.bytes_per_series()
+    reasons, _ = agent.health()
+    assert any(r.startswith("series cap reached") and "network" in r for r in reasons)
+
+    async def collect_self() -> Samples:  # it counts asyncio tasks: needs a running loop
+        return SelfCollector(agent).collect()
+
+    self_samples = asyncio.run(collect_self())
+    dropped = [
+        v
+        for k, v in zip(self_samples.keys, self_samples.values.tolist(), strict=True)
+        if k.metric == "agent_series_dropped_total"
+    ]
+    assert dropped == [float(store.dropped["network"])]
+
+
+def test_under_pressure_churn_is_retired_after_two_intervals(tmp_path: Path) -> None:
+    # 500 renamed a tick (4,500 new series): retired only after 10 minutes the store would
+    # fill in five ticks and then refuse every new interface for the rest of those minutes.
+    # Above 80 % of the cap, series missing for two intervals go, and new ones find room.
+    _, sizes, _, refused = _churn(tmp_path, 500, 15)
+    assert max(sizes) > 0.8 * 20_000  # pressure was reached
+    assert refused[-8:] == [0] * 8 and max(sizes[-8:]) < 20_000
+
+
+def test_the_store_refuses_the_newest_series_past_its_caps() -> None:
+    store = Store(16, 4, 60.0, max_series=150, max_series_per_group=100)
+    keys = [SeriesKey.of("m", i=str(i)) for i in range(120)]
+    batch = store.write_samples(0.0, keys, np.arange(120.0), "a")
+    assert len(batch) == 100 and len(store) == 100 and store.dropped["a"] == 20
+    assert store.latest_of(keys[99]) == 99.0 and store.find(keys[100]) is None  # newest lost
+    other = [SeriesKey.of("o", i=str(i)) for i in range(80)]
+    assert len(store.write_samples(0.0, other, np.zeros(80), "b")) == 50  # the total cap
+    assert store.under_pressure() == ["a", "b"]
+    store.retire(store.stale_ids(100.0, 10.0, "a"))
+    assert len(store) == 50 and store.under_pressure() == []
