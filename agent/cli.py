@@ -429,15 +429,18 @@ def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def run_daemon(loaded: LoadedConfig, config_path: str, log_level: str | None = None) -> int:
-    from agent.runtime import Agent, describe_build_error
+    from agent.config import runtime_file_problems
+    from agent.runtime import Agent
 
     try:
         agent = Agent(loaded, config_path, log_level)
-    except Exception as exc:  # a channel that cannot be built: a CA file gone since --validate
-        log.critical(
-            "cannot start with %s: %s", config_path, describe_build_error(exc, loaded.settings)
-        )
-        return EXIT_CONFIG
+    except OSError as exc:  # ssl.SSLError included
+        problems = runtime_file_problems(loaded.settings)
+        if problems:  # a file the configuration names, gone or broken since --validate
+            log.critical("cannot start with %s: %s", config_path, "; ".join(problems))
+            return EXIT_CONFIG
+        log.critical("cannot run: %s", exc)  # data_dir, say
+        return EXIT_FAILURE
     try:
         return asyncio.run(agent.run())
     except OSError as exc:
