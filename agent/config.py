@@ -101,6 +101,7 @@ def parse_config_text(
     validator = _Validator(source, KeyLines(text), os.environ if environ is None else environ)
     settings = validator.section(Settings, document, ())
     if not validator.problems:
+        validator.history_size(settings)
         validator.runtime_files(settings)
     if validator.problems:
         raise ConfigError(sorted(validator.problems, key=lambda p: p.line or math.inf))
@@ -319,6 +320,24 @@ class _Validator:
         line = self.lines.line_for(path)
         where = f"{self.source}:{line}" if line else self.source
         self.warnings.append(f"{where}: {_render(path)}: {message}")
+
+    # -- sizes that depend on several keys ------------------------------------------------
+
+    def history_size(self, settings: Settings) -> None:
+        """Each key may be in range while together they ask for millions of buckets per series
+        (1 s buckets over 31 days): bound the history tier itself."""
+        st, an = settings.storage, settings.analyzer
+        hours = max(
+            st.history_hours, an.trend_window_hours, an.leak_min_observation_hours,
+            an.anomaly_record_hours,
+        )  # fmt: skip
+        buckets = math.ceil(hours * 3600 / st.history_resolution_secs)
+        if buckets > MAX_HISTORY_BUCKETS:
+            self.problem(
+                ("storage", "history_resolution_secs"),
+                f"{hours:g} h in {st.history_resolution_secs:g} s buckets is {buckets:,} buckets "
+                f"per series, more than {MAX_HISTORY_BUCKETS:,}; use longer buckets",
+            )
 
     # -- files the running agent opens -----------------------------------------------------
 
@@ -656,6 +675,9 @@ def check_readable_file(file_path: str) -> str | None:
         os.close(fd)
     return None
 
+
+# 31 days of 60 s buckets, or a day of 1 s ones: at most 400 kB per series (4 bytes a bucket).
+MAX_HISTORY_BUCKETS = 100_000
 
 # A token, password or key file is a few hundred bytes; a PEM bundle a few KiB.
 MAX_SECRET_FILE_BYTES = 64 * 1024

@@ -707,3 +707,10 @@ def test_the_store_refuses_the_newest_series_past_its_caps() -> None:
     assert store.under_pressure() == ["a", "b"]
     store.retire(store.stale_ids(100.0, 10.0, "a"))
     assert len(store) == 50 and store.under_pressure() == []
+
+
+def test_keys_in_range_that_together_ask_for_millions_of_buckets_exit_2(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "[storage]\nhistory_resolution_secs = 1\nhistory_hours = 744\n")
+    result = run_agent("--config", str(config), "--validate")
+    assert result.returncode == 2
+    assert "storage.history_resolution_secs: 744 h in 1 s buckets is 2,678,400" in result.stderr

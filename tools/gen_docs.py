@@ -44,7 +44,8 @@ shows every key at once, and `config/embedded.toml` is the no-accounts default.
   any key (`nats://user:password@host` -> `nats://***@host`).
 * **Bounds.** Every number has a lower and an upper bound (the Range column), so no value
   can make the agent overflow, allocate without limit or spin: intervals are 0.1 s to one
-  day, windows at most 31 days, NaN and infinity are rejected.
+  day, windows at most 31 days, NaN and infinity are rejected; together, the history
+  windows may ask for at most 100,000 buckets per series (a day of 1 s buckets).
 * **Permissions.** A file that holds secrets literally and is world-readable, or that
   anyone but root can write, draws a warning at start with the fix
   (`chmod 640 FILE && chown root:sysops-agent FILE`).
