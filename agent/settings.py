@@ -387,15 +387,16 @@ class StorageSettings:
     sqlite_path: str | None = opt(None, "SQLite file.", default_doc="<data_dir>/history.db")
     sqlite_retention_days: int = opt(30, "Days of history kept in SQLite.", ge=1, le=3650)
     max_series: int = opt(
-        50_000,
-        "Series the store holds at most (about 7 kB each at the defaults). Past it, new series "
+        20_000,
+        "Series the store holds at most (about 7 kB each at the defaults: 144 MB when full, "
+        "inside the unit's MemoryMax=256M). Past it, new series "
         "are dropped and counted (agent_series_dropped_total, a degraded reason); above 80 % "
         "series not written for two intervals are retired instead of after 10 minutes.",
         ge=100,
         le=1_000_000,
     )
     max_series_per_collector: int = opt(
-        20_000,
+        10_000,
         "Series one collector may hold (interface, mount and process names come from the "
         "host), with the same drop and early retirement as max_series.",
         ge=100,

@@ -641,7 +641,7 @@ def _churn(
     proc, sys_ = tmp_path / f"proc{renamed}", tmp_path / "sys"
     (proc / "net").mkdir(parents=True)
     sys_.mkdir(exist_ok=True)
-    agent = Agent(  # the default caps: 50,000 series, 20,000 per collector
+    agent = Agent(  # the default caps: 20,000 series, 10,000 per collector
         parse_config_text(
             f'[agent]\ndata_dir = "{tmp_path / "data"}"\nprocfs = "{proc}"\nsysfs = "{sys_}"\n'
         )
@@ -669,9 +669,10 @@ def test_interfaces_renamed_every_tick_stay_within_the_series_cap(tmp_path: Path
     # are refused and counted; the heartbeat and the self metrics say so.
     agent, sizes, nbytes, refused = _churn(tmp_path, 2000, 12)
     store = agent.store
-    assert max(sizes) <= 20_000 and sum(refused) > 0
+    cap = agent.settings.storage.max_series_per_collector
+    assert max(sizes) <= cap and sum(refused) > 0
     assert max(nbytes) <= 1.3 * nbytes[2]
-    assert store.nbytes < 1.5 * 20_000 * store.bytes_per_series()
+    assert store.nbytes < 1.5 * cap * store.bytes_per_series()
     reasons, _ = agent.health()
     assert any(r.startswith("series cap reached") and "network" in r for r in reasons)
 
@@ -688,12 +689,13 @@ def test_interfaces_renamed_every_tick_stay_within_the_series_cap(tmp_path: Path
 
 
 def test_under_pressure_churn_is_retired_after_two_intervals(tmp_path: Path) -> None:
-    # 500 renamed a tick (4,500 new series): retired only after 10 minutes the store would
+    # 250 renamed a tick (2,250 new series): retired only after 10 minutes the store would
     # fill in five ticks and then refuse every new interface for the rest of those minutes.
     # Above 80 % of the cap, series missing for two intervals go, and new ones find room.
-    _, sizes, _, refused = _churn(tmp_path, 500, 15)
-    assert max(sizes) > 0.8 * 20_000  # pressure was reached
-    assert refused[-8:] == [0] * 8 and max(sizes[-8:]) < 20_000
+    agent, sizes, _, refused = _churn(tmp_path, 250, 15)
+    cap = agent.settings.storage.max_series_per_collector
+    assert max(sizes) > 0.8 * cap  # pressure was reached
+    assert refused[-8:] == [0] * 8 and max(sizes[-8:]) < cap
 
 
 def test_the_store_refuses_the_newest_series_past_its_caps() -> None:
