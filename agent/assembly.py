@@ -50,8 +50,9 @@ def build_store(settings: Settings) -> Store:
         ),
     )
     return Store(
-        max(st.ring_buffer_capacity, an.zscore_window + 1), history, st.history_resolution_secs
-    )
+        max(st.ring_buffer_capacity, an.zscore_window + 1), history, st.history_resolution_secs,
+        max_series=st.max_series, max_series_per_group=st.max_series_per_collector,
+    )  # fmt: skip
 
 
 def build_analyzers(settings: Settings, watch_everything: bool = False) -> list[Analyzer]:
@@ -193,6 +194,9 @@ class _NoStats:
 
     def task_count(self) -> int:
         return 0
+
+    def series_dropped(self) -> dict[str, int]:
+        return {}
 
     def channel_stats(self) -> dict[str, tuple[int, int, int, int, int]]:
         return {}

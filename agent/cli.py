@@ -453,10 +453,20 @@ def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def run_daemon(loaded: LoadedConfig, config_path: str, log_level: str | None = None) -> int:
+    from agent.config import runtime_file_problems
     from agent.runtime import Agent
 
     try:
-        return asyncio.run(Agent(loaded, config_path, log_level).run())
+        agent = Agent(loaded, config_path, log_level)
+    except OSError as exc:  # ssl.SSLError included
+        problems = runtime_file_problems(loaded.settings)
+        if problems:  # a file the configuration names, gone or broken since --validate
+            log.critical("cannot start with %s: %s", config_path, "; ".join(problems))
+            return EXIT_CONFIG
+        log.critical("cannot run: %s", exc)  # data_dir, say
+        return EXIT_FAILURE
+    try:
+        return asyncio.run(agent.run())
     except OSError as exc:
         log.critical("cannot run: %s", exc)
         return EXIT_FAILURE

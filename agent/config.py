@@ -27,8 +27,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from agent.secret import MASK, Secret
+from agent.secret import MASK, Secret, remember
 from agent.settings import Settings, choices_of
+from alerting.format import mask_userinfo
 
 PathPart = str | int
 
@@ -103,10 +104,20 @@ def parse_config_text(
     validator = _Validator(source, KeyLines(text), os.environ if environ is None else environ)
     settings = validator.section(Settings, document, ())
     validator.problems += validator.unresolved  # outside any disabled section
+    if not validator.problems:
+        validator.history_size(settings)
+        validator.runtime_files(settings)
     if validator.problems:
         raise ConfigError(sorted(validator.problems, key=lambda p: p.line or math.inf))
     settings = dataclasses.replace(settings, source=source)
     return LoadedConfig(settings, tuple(validator.warnings), validator.literal_secrets)
+
+
+def runtime_file_problems(settings: Settings) -> list[str]:
+    """`key: path: why` for each file the agent opens at start that cannot be used now."""
+    validator = _Validator(settings.source, KeyLines(""), {})
+    validator.runtime_files(settings)
+    return [f"{p.key}: {p.message}" for p in validator.problems]
 
 
 def _syntax_problem(std: tomllib.TOMLDecodeError, text: str, source: str) -> Problem:
@@ -273,7 +284,8 @@ def _describe(value: Any, reveal: bool) -> str:
     if isinstance(value, str):
         if not reveal:
             return "a string"
-        shown = value if len(value) <= 40 else value[:37] + "..."
+        masked = mask_userinfo(value)
+        shown = masked if len(masked) <= 40 else masked[:37] + "..."
         return '"' + shown.replace('"', '\\"') + '"'
     if isinstance(value, int | float):
         return repr(value) if reveal else "a number"
@@ -320,6 +332,58 @@ class _Validator:
         line = self.lines.line_for(path)
         where = f"{self.source}:{line}" if line else self.source
         self.warnings.append(f"{where}: {_render(path)}: {message}")
+
+    # -- sizes that depend on several keys ------------------------------------------------
+
+    def history_size(self, settings: Settings) -> None:
+        """Each key may be in range while together they ask for millions of buckets per series
+        (1 s buckets over 31 days): bound the history tier itself."""
+        st, an = settings.storage, settings.analyzer
+        hours = max(
+            st.history_hours, an.trend_window_hours, an.leak_min_observation_hours,
+            an.anomaly_record_hours,
+        )  # fmt: skip
+        buckets = math.ceil(hours * 3600 / st.history_resolution_secs)
+        if buckets > MAX_HISTORY_BUCKETS:
+            self.problem(
+                ("storage", "history_resolution_secs"),
+                f"{hours:g} h in {st.history_resolution_secs:g} s buckets is {buckets:,} buckets "
+                f"per series, more than {MAX_HISTORY_BUCKETS:,}; use longer buckets",
+            )
+
+    # -- files the running agent opens -----------------------------------------------------
+
+    def runtime_files(self, settings: Settings) -> None:
+        """Files the agent opens when it builds its channels: checked now, with the path named.
+
+        Otherwise a missing CA file passes `--validate`, then fails the start (or a
+        reload) with an OpenSSL message that names no file.
+        """
+        n = settings.nats
+        if not n.enabled:
+            return
+        files = [("credential_file", n.credential_file), ("tls_ca_file", n.tls_ca_file),
+                 ("tls_cert_file", n.tls_cert_file), ("tls_key_file", n.tls_key_file)]  # fmt: skip
+        broken = False
+        for key, file_path in files:
+            error = check_readable_file(file_path) if file_path else None
+            if error:
+                self.problem(("nats", key), f"{file_path}: {error}")
+                broken = True
+        if broken or not (n.tls_ca_file or n.tls_cert_file):
+            return
+        import ssl
+
+        from alerting.channels.nats import tls_context
+
+        try:
+            tls_context(n.tls_ca_file, n.tls_cert_file, n.tls_key_file)
+        except (ssl.SSLError, OSError) as exc:
+            named = ", ".join(p for _, p in files[1:] if p)
+            self.problem(
+                ("nats", "tls_ca_file" if n.tls_ca_file else "tls_cert_file"),
+                f"cannot load {named}: {getattr(exc, 'reason', None) or exc}",
+            )
 
     # -- sections ------------------------------------------------------------------------
 
@@ -543,6 +607,12 @@ class _Validator:
             if not substituted:
                 self.literal_secrets = True
             return Secret(value)
+        if mask_userinfo(value) != value:  # a URL with a password, in any key (NATS url)
+            if not substituted:
+                self.literal_secrets = True
+            for userinfo in re.findall(r"://([^/?#@\s]+)@", value):
+                remember(userinfo)
+                remember(userinfo.partition(":")[2])
         return value
 
     def _check_url(self, value: str, mode: str, path: tuple[PathPart, ...], reveal: bool) -> bool:
@@ -578,14 +648,12 @@ class _Validator:
             substituted = True
             if ref.startswith("file:"):
                 file_path = ref[5:]
-                try:
-                    return Path(file_path).read_text(encoding="utf-8").rstrip("\r\n")
-                except OSError as exc:
-                    self.unresolved_problem(
-                        path, f"cannot read secret file {file_path}: {exc.strerror}"
-                    )
+                content, error = read_secret_file(file_path)
+                if error is not None:
+                    self.unresolved_problem(path, f"cannot read secret file {file_path}: {error}")
                     failed = True
                     return ""
+                return content
             if not _ENV_NAME.fullmatch(ref):
                 self.problem(
                     path,
@@ -601,6 +669,58 @@ class _Validator:
 
         value = _REFERENCE.sub(replace, raw)
         return None if failed else (value, substituted)
+
+
+def check_readable_file(file_path: str) -> str | None:
+    """Why `file_path` cannot be read as a regular file, or None (the open never blocks)."""
+    try:
+        fd = os.open(file_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "not a regular file"
+    finally:
+        os.close(fd)
+    return None
+
+
+# 31 days of 60 s buckets, or a day of 1 s ones: at most 400 kB per series (4 bytes a bucket).
+MAX_HISTORY_BUCKETS = 100_000
+
+# A token, password or key file is a few hundred bytes; a PEM bundle a few KiB.
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+def read_secret_file(file_path: str) -> tuple[str, str | None]:
+    """The content of a ``${file:...}`` reference, or (``""``, why it cannot be used).
+
+    Symlinks are followed (Kubernetes and Docker secrets are symlinks), but the
+    opened handle must be a regular file of at most `MAX_SECRET_FILE_BYTES`:
+    O_NONBLOCK keeps a FIFO from blocking the open, and the size bound keeps
+    /dev/zero or a huge file from filling memory.
+    """
+    try:
+        fd = os.open(file_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        return "", exc.strerror or type(exc).__name__
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return "", "not a regular file"
+        if st.st_size > MAX_SECRET_FILE_BYTES:
+            return "", f"larger than {MAX_SECRET_FILE_BYTES // 1024} KiB"
+        data = os.read(fd, MAX_SECRET_FILE_BYTES + 1)
+    except OSError as exc:
+        return "", exc.strerror or type(exc).__name__
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SECRET_FILE_BYTES:  # it grew between fstat and read
+        return "", f"larger than {MAX_SECRET_FILE_BYTES // 1024} KiB"
+    try:
+        return data.decode("utf-8").rstrip("\r\n"), None
+    except UnicodeDecodeError:
+        return "", "not UTF-8 text"
 
 
 def _num(value: float) -> str:
@@ -627,6 +747,8 @@ def masked_dict(obj: Any) -> Any:
         return {k: masked_dict(v) for k, v in obj.items()}
     if isinstance(obj, tuple):
         return [masked_dict(v) for v in obj]
+    if isinstance(obj, str):
+        return mask_userinfo(obj)
     return obj
 
 

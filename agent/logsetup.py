@@ -1,7 +1,10 @@
 """Logging to stderr (journald picks it up), as text or one JSON object per line.
 
 Every formatted record passes through `agent.secret.scrub`, so a secret that a
-library quotes in an exception still never reaches the log.
+library quotes in an exception still never reaches the log.  Every message is
+also made one safe line (`alerting.format.single_line`): a server's error body
+or a log line quoted in a message cannot forge a log line of its own or drive
+the terminal.  A traceback keeps its lines; it is ours.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sys
 from datetime import UTC, datetime
 
 from agent.secret import scrub
+from alerting.format import single_line
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -20,6 +24,10 @@ class ScrubbingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return scrub(super().format(record))
 
+    def formatMessage(self, record: logging.LogRecord) -> str:  # logging's own name
+        record.message = single_line(record.message)
+        return super().formatMessage(record)
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -27,7 +35,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": single_line(record.getMessage()),
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -40,7 +40,7 @@ from agent.assembly import (
 )
 from agent.collectors import DOMAINS, build_collectors, interval_of
 from agent.collectors.base import Collector, SourceMissing
-from agent.config import ConfigError, LoadedConfig, load_config
+from agent.config import ConfigError, LoadedConfig, load_config, runtime_file_problems
 from agent.logs.watch import LogWatch
 from agent.logsetup import set_level
 from agent.memory import release_free_memory
@@ -58,9 +58,9 @@ if TYPE_CHECKING:
     from alerting.channels.nats import NatsConnection
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
-from alerting.outbox import MemoryOutbox
+from alerting.outbox import MemoryOutbox, Outbox
 from alerting.router import Router
-from analyzers.threshold import ThresholdAnalyzer
+from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
 
 log = logging.getLogger(__name__)
 
@@ -390,6 +390,9 @@ class Agent:
             ]
         if self.history is not None and self.history.last_error:
             reasons.append(f"history not written: {self.history.last_error}")
+        if time.monotonic() - self.store.last_drop < HOUSEKEEPING_SECS * 10:
+            crowded = ", ".join(f"{g} {n}" for g, n in sorted(self.store.dropped.items()))
+            reasons.append(f"series cap reached, samples of new series dropped: {crowded}")
         if self.telemetry is not None and self.telemetry.dropped:
             reasons.append(f"{self.telemetry.dropped} metric samples dropped while NATS was away")
         figures: dict[str, Any] = {
@@ -499,6 +502,9 @@ class Agent:
     def store_size(self) -> tuple[int, int]:
         return len(self.store), self.store.nbytes
 
+    def series_dropped(self) -> dict[str, int]:
+        return dict(self.store.dropped)
+
     def task_count(self) -> int:
         return len(asyncio.all_tasks())
 
@@ -527,20 +533,36 @@ class Agent:
             self.check_channels(now)
             if self.logs is not None:
                 self.logs.tick(now)
+            self._retire_under_pressure(now)
             if time.monotonic() - last_retire < HOUSEKEEPING_SECS:
                 continue
             last_retire = time.monotonic()
             release_free_memory()  # the minute's garbage
             longest = max(interval_of(self.settings, d) for d in DOMAINS)
-            stale = self.store.stale_ids(now, max_age=max(10 * longest, 600.0))
-            if stale:
-                for sid in stale:
-                    key = self.store.key(sid)
-                    self.router.series_gone(key.metric, key.labels, now)
-                for analyzer in self.analyzers:
-                    analyzer.forget(stale)
-                self.store.retire(stale)
+            self._retire(self.store.stale_ids(now, max_age=max(10 * longest, 600.0)), now)
             self.router.forget_resolved(now)
+
+    def _retire(self, stale: list[int], now: float) -> None:
+        if stale:
+            for sid in stale:
+                key = self.store.key(sid)
+                self.router.series_gone(key.metric, key.labels, now)
+            for analyzer in self.analyzers:
+                analyzer.forget(stale)
+            self.store.retire(stale)
+
+    def _retire_under_pressure(self, now: float) -> None:
+        """Near a series cap, churn (interfaces renamed every tick) is retired after two of its
+        collector's intervals, not ten minutes, so that real new series still find room."""
+        crowded = self.store.under_pressure()
+        if not crowded:
+            return
+        intervals = {d.name: interval_of(self.settings, d) for d in DOMAINS}
+        longest = max(intervals.values())
+        stale: list[int] = []
+        for group in crowded:
+            stale += self.store.stale_ids(now, 2 * intervals.get(group, longest), group)
+        self._retire(stale, now)
 
     def check_channels(self, now: float) -> None:
         """A channel that keeps failing (dead, or a backlog that cannot go out) is announced elsewhere."""
@@ -589,6 +611,17 @@ class Agent:
             for warning in loaded.warnings:
                 log.warning("%s", warning)
             new = loaded.settings
+            # The whole new runtime is built before anything of the running one stops: a
+            # file that vanished or a channel that cannot be built leaves the agent as it was.
+            try:
+                rules, outbox, workers = self._build_for_reload(new)
+            except Exception as exc:  # OSError, ssl.SSLError, ValueError from a channel
+                log.error(
+                    "reload failed (%s); still running on the previous configuration",
+                    describe_build_error(exc, new),
+                )
+                self.notifier.ready(self.status_line())
+                return False
             set_level(self.log_level_override or new.agent.log_level)
             await self.supervisor.stop(self._collector_tasks)
             if new.analyzer != self.settings.analyzer or new.storage != self.settings.storage:
@@ -596,11 +629,8 @@ class Agent:
             self.settings = new
             for analyzer in self.analyzers:
                 if isinstance(analyzer, ThresholdAnalyzer):
-                    analyzer.reconfigure(threshold_rules(new))
-            channels = self._share_nats(build_channels(new))
-            if isinstance(self.outbox, MemoryOutbox) and needs_durable_outbox(new, channels):
-                self.outbox = open_outbox(new, channels)  # a remote channel was added
-            workers = build_workers(new, channels, self.outbox)
+                    analyzer.reconfigure(rules)
+            self.outbox = outbox
             for worker in workers:
                 worker.start()
             old = self.router.reconfigure(
@@ -616,3 +646,24 @@ class Agent:
             self.notifier.ready(self.status_line())
         await self._drain_and_stop(old, new.agent.shutdown_timeout_secs)
         return True
+
+    def _build_for_reload(
+        self, new: Settings
+    ) -> tuple[list[ThresholdRule], Outbox, list[ChannelWorker]]:
+        """Rules, outbox and (unstarted) workers of `new`; raises, leaving nothing half-made."""
+        rules = threshold_rules(new)
+        channels = self._share_nats(build_channels(new))
+        outbox = self.outbox
+        if isinstance(outbox, MemoryOutbox) and needs_durable_outbox(new, channels):
+            outbox = open_outbox(new, channels)  # a remote channel was added
+        return rules, outbox, build_workers(new, channels, outbox)
+
+
+def describe_build_error(exc: BaseException, settings: Settings) -> str:
+    """An error from building channels, naming the file: OpenSSL's errors name none."""
+    problems = runtime_file_problems(settings)
+    if problems:
+        return "; ".join(problems)
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"

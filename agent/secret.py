@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import threading
 
+from alerting.format import mask_userinfo
+
 MASK = "***"
 
 # Values shorter than this are not scrubbed from free text: replacing every
@@ -54,11 +56,18 @@ class Secret:
         return bool(self._value)
 
 
+def remember(value: str) -> None:
+    """Scrub `value` from logs too, though it is kept as a plain string (a URL's password)."""
+    if len(value) >= _MIN_SCRUB_LENGTH:
+        with _known_lock:
+            _known.add(value)
+
+
 def scrub(text: str) -> str:
-    """Replace every known secret value inside `text` by ``***``."""
+    """Replace every known secret value, and every URL's userinfo, inside `text` by ``***``."""
     with _known_lock:
         known = sorted(_known, key=len, reverse=True)
     for value in known:
         if value in text:
             text = text.replace(value, MASK)
-    return text
+    return mask_userinfo(text)

@@ -152,7 +152,10 @@ class AgentSettings:
         ),
     )
     collect_interval_secs: float = opt(
-        10.0, "Interval for collector domains that have no interval key of their own.", gt=0
+        10.0,
+        "Interval for collector domains that have no interval key of their own.",
+        ge=0.1,
+        le=86400,
     )
     log_level: str = opt("info", "Log verbosity (the CLI's --log-level wins).", choices=LOG_LEVELS)
     data_dir: str = opt(
@@ -170,13 +173,15 @@ class AgentSettings:
 
 @dataclass(frozen=True)
 class CollectorSettings:
-    cpu_interval_secs: float = opt(10.0, "CPU collection interval.", gt=0)
-    memory_interval_secs: float = opt(10.0, "Memory collection interval.", gt=0)
-    disk_interval_secs: float = opt(60.0, "Disk usage and I/O collection interval.", gt=0)
-    network_interval_secs: float = opt(10.0, "Network collection interval.", gt=0)
-    process_interval_secs: float = opt(30.0, "Process collection interval.", gt=0)
-    fd_interval_secs: float = opt(30.0, "File descriptor collection interval.", gt=0)
-    gpu_interval_secs: float = opt(10.0, "GPU collection interval.", gt=0)
+    cpu_interval_secs: float = opt(10.0, "CPU collection interval.", ge=0.1, le=86400)
+    memory_interval_secs: float = opt(10.0, "Memory collection interval.", ge=0.1, le=86400)
+    disk_interval_secs: float = opt(
+        60.0, "Disk usage and I/O collection interval.", ge=0.1, le=86400
+    )
+    network_interval_secs: float = opt(10.0, "Network collection interval.", ge=0.1, le=86400)
+    process_interval_secs: float = opt(30.0, "Process collection interval.", ge=0.1, le=86400)
+    fd_interval_secs: float = opt(30.0, "File descriptor collection interval.", ge=0.1, le=86400)
+    gpu_interval_secs: float = opt(10.0, "GPU collection interval.", ge=0.1, le=86400)
     disabled: tuple[str, ...] = opt(
         (),
         "Collector domains not to run (numa, edac and pressure run every "
@@ -220,7 +225,9 @@ class CollectorSettings:
 @dataclass(frozen=True)
 class InventorySettings:
     enabled: bool = opt(True, "Collect the hardware/software inventory.")
-    collect_interval_secs: float = opt(300.0, "How often the inventory is rebuilt.", gt=0)
+    collect_interval_secs: float = opt(
+        300.0, "How often the inventory is rebuilt.", ge=0.1, le=86400
+    )
     include_dimm_details: bool = opt(True, "Include per-DIMM details (needs dmidecode data).")
     include_smart: bool = opt(False, "Include SMART health per disk.")
     include_bios: bool = opt(True, "Include BIOS/board identity from DMI.")
@@ -230,14 +237,16 @@ class InventorySettings:
 class Levels:
     """The table form of a threshold: full control over levels, hysteresis and duration."""
 
-    warn: float | None = opt(None, "Level that raises a warning.")
-    critical: float | None = opt(None, "Level that raises a critical alert.")
+    warn: float | None = opt(None, "Level that raises a warning.", ge=-1e15, le=1e15)
+    critical: float | None = opt(None, "Level that raises a critical alert.", ge=-1e15, le=1e15)
     clear: float | None = opt(
         None,
         "A firing alert resolves only once the value is back past this level (hysteresis).",
         default_doc="the lowest level set",
+        ge=-1e15,
+        le=1e15,
     )
-    for_secs: float = opt(0.0, "How long a level must hold before the alert fires.", ge=0)
+    for_secs: float = opt(0.0, "How long a level must hold before the alert fires.", ge=0, le=86400)
 
     def validate(self) -> list[Issue]:
         return level_issues(self.warn, self.critical, self.clear)
@@ -251,12 +260,16 @@ class CustomThreshold:
         doc="Labels a series must have (exact match) for the rule to apply.",
         default_doc="{} (every series of the metric)",
     )
-    warn: float | None = opt(None, "Level that raises a warning.")
-    critical: float | None = opt(None, "Level that raises a critical alert.")
+    warn: float | None = opt(None, "Level that raises a warning.", ge=-1e15, le=1e15)
+    critical: float | None = opt(None, "Level that raises a critical alert.", ge=-1e15, le=1e15)
     clear: float | None = opt(
-        None, "Resolve only once back past this level.", default_doc="the lowest level set"
+        None,
+        "Resolve only once back past this level.",
+        default_doc="the lowest level set",
+        ge=-1e15,
+        le=1e15,
     )
-    for_secs: float = opt(0.0, "How long a level must hold before the alert fires.", ge=0)
+    for_secs: float = opt(0.0, "How long a level must hold before the alert fires.", ge=0, le=86400)
     direction: str = opt(
         "above",
         "`above`: high values are bad; `below`: low values are bad (free space, say).",
@@ -296,7 +309,10 @@ class ThresholdSettings:
         80.0, "File handles used % of fs.file-max (`fd_used_percent`).", ge=0, le=100
     )
     load_avg_multiplier: Threshold = opt(
-        2.0, "Load1 per online CPU (`cpu_load1_per_core`): fires when load1 > cores x this.", gt=0
+        2.0,
+        "Load1 per online CPU (`cpu_load1_per_core`): fires when load1 > cores x this.",
+        gt=0,
+        le=1000,
     )
     network_error_rate: Threshold = opt(
         0.01,
@@ -342,7 +358,7 @@ class AnalyzerSettings:
         "Metrics (shell-style patterns) the z-score and EMA analyzers watch.",
     )  # fmt: skip
     anomaly_min_samples: int = opt(
-        30, "Samples a series needs before z-score or EMA give a verdict.", ge=2
+        30, "Samples a series needs before z-score or EMA give a verdict.", ge=2, le=100_000
     )
     anomaly_record_hours: float = opt(
         24.0,
@@ -352,38 +368,52 @@ class AnalyzerSettings:
         "for a series sampled less than once a bucket it reaches further back. 0 turns "
         "this off (then a new alert must beat a decaying peak of recent |z|).",
         ge=0,
+        le=24 * 31,
     )
     anomaly_cooldown_secs: float = opt(
         3600.0,
         "After a z-score or EMA alert resolves, that series raises no new one for this long.",
         ge=0,
+        le=31 * 86400,
     )
     zscore_window: int = opt(
-        360, "Samples in the z-score baseline window (the current one excluded).", ge=10
+        360, "Samples in the z-score baseline window (the current one excluded).", ge=10, le=100_000
     )
     zscore_threshold: float = opt(
-        3.0, "|z| that fires a warning; twice this escalates to critical.", gt=0
+        3.0, "|z| that fires a warning; twice this escalates to critical.", gt=0, le=1000
     )
     ema_alpha: float = opt(0.1, "EMA smoothing factor, in (0, 1].", gt=0, le=1)
-    ema_threshold: float = opt(6.0, "EW standard deviations that make a sudden change.", gt=0)
+    ema_threshold: float = opt(
+        6.0, "EW standard deviations that make a sudden change.", gt=0, le=1000
+    )
     ema_shift_threshold: float = opt(
-        2.0, "EW standard deviations that count towards a level shift.", gt=0
+        2.0, "EW standard deviations that count towards a level shift.", gt=0, le=1000
     )
-    ema_shift_samples: int = opt(12, "Deviant samples in a row that make a level shift.", ge=2)
+    ema_shift_samples: int = opt(
+        12, "Deviant samples in a row that make a level shift.", ge=2, le=100_000
+    )
     trend_window_hours: float = opt(
-        6.0, "Window of the time-to-exhaustion regression (history tier).", gt=0
+        6.0, "Window of the time-to-exhaustion regression (history tier).", gt=0, le=24 * 31
     )
-    trend_min_span_hours: float = opt(1.0, "History a trend needs before it may fire.", gt=0)
+    trend_min_span_hours: float = opt(
+        1.0, "History a trend needs before it may fire.", gt=0, le=24 * 31
+    )
     trend_min_r_squared: float = opt(0.8, "R^2 a trend must reach to fire.", gt=0, le=1)
-    leak_min_observation_hours: float = opt(1.0, "Minimum history before a leak verdict.", gt=0)
+    leak_min_observation_hours: float = opt(
+        1.0, "Minimum history before a leak verdict.", gt=0, le=24 * 31
+    )
     leak_r_squared_threshold: float = opt(
         0.8, "R^2 a growth must reach to be a leak candidate.", gt=0, le=1
     )
     leak_min_growth_bytes_per_hour: float = opt(
-        1048576.0, "Slower RSS growth is never a leak.", ge=0, default_doc="1048576 (1 MiB/h)"
+        1048576.0,
+        "Slower RSS growth is never a leak.",
+        ge=0,
+        default_doc="1048576 (1 MiB/h)",
+        le=1e15,
     )
     leak_min_growth_fds_per_hour: float = opt(
-        2.0, "Slower growth of open files is never a leak.", ge=0
+        2.0, "Slower growth of open files is never a leak.", ge=0, le=1e9
     )
 
 
@@ -402,8 +432,8 @@ class StorageSettings:
         "longest of history_hours, the trend and leak windows and anomaly_record_hours in "
         "buckets (1,440 at the defaults, 5,760 bytes per series): shorter buckets cost "
         "proportionally more memory.",
-        gt=0,
         le=3600,
+        ge=1,
     )
     history_hours: float = opt(
         24.0, "Hours the history tier keeps (at least the trend window).", gt=0, le=24 * 31
@@ -415,7 +445,23 @@ class StorageSettings:
         "one history_resolution_secs bucket (a minute at the default).",
     )
     sqlite_path: str | None = opt(None, "SQLite file.", default_doc="<data_dir>/history.db")
-    sqlite_retention_days: int = opt(30, "Days of history kept in SQLite.", ge=1)
+    sqlite_retention_days: int = opt(30, "Days of history kept in SQLite.", ge=1, le=3650)
+    max_series: int = opt(
+        20_000,
+        "Series the store holds at most (about 7 kB each at the defaults: 144 MB when full, "
+        "inside the unit's MemoryMax=256M). Past it, new series "
+        "are dropped and counted (agent_series_dropped_total, a degraded reason); above 80 % "
+        "series not written for two intervals are retired instead of after 10 minutes.",
+        ge=100,
+        le=1_000_000,
+    )
+    max_series_per_collector: int = opt(
+        10_000,
+        "Series one collector may hold (interface, mount and process names come from the "
+        "host), with the same drop and early retirement as max_series.",
+        ge=100,
+        le=1_000_000,
+    )
 
 
 @dataclass(frozen=True)
@@ -454,6 +500,7 @@ class LogAnalyzerSettings:
         120.0,
         "Repeats of one log alert within this window are counted and sent as one follow-up.",
         gt=0,
+        le=86400,
     )
     flood_limit: int = opt(
         20,
@@ -492,14 +539,22 @@ class NatsSettings:
     user: str | None = opt(None, "User for user/password authentication.")
     password: Secret | None = opt(None, "Password for user/password authentication.")
     subject_prefix: str = opt("sysops", "First token of every subject.")
-    metrics_interval_secs: float = opt(30.0, "How often metric batches are published.", gt=0)
-    inventory_interval_secs: float = opt(300.0, "How often the inventory is published.", gt=0)
-    heartbeat_interval_secs: float = opt(60.0, "How often a heartbeat is published.", gt=0)
+    metrics_interval_secs: float = opt(
+        30.0, "How often metric batches are published.", ge=0.1, le=86400
+    )
+    inventory_interval_secs: float = opt(
+        300.0, "How often the inventory is published.", ge=0.1, le=86400
+    )
+    heartbeat_interval_secs: float = opt(
+        60.0, "How often a heartbeat is published.", ge=0.1, le=86400
+    )
     include_alerts: bool = opt(True, "Publish alerts to {prefix}.{host}.alerts.")
-    batch_size: int = opt(100, "Metric samples per published message.", ge=1)
+    batch_size: int = opt(100, "Metric samples per published message.", ge=1, le=100_000)
     compression: bool = opt(False, "Compress payloads (marked in a header).")
-    max_reconnect_attempts: int = opt(-1, "Reconnect attempts; -1 retries forever.", ge=-1)
-    reconnect_delay_secs: float = opt(5.0, "Delay between reconnect attempts.", gt=0)
+    max_reconnect_attempts: int = opt(
+        -1, "Reconnect attempts; -1 retries forever.", ge=-1, le=1_000_000
+    )
+    reconnect_delay_secs: float = opt(5.0, "Delay between reconnect attempts.", gt=0, le=3600)
     jetstream: bool = opt(
         False,
         "Publish alerts and inventory through JetStream (acknowledged, deduplicated by Nats-Msg-Id).",
@@ -721,13 +776,16 @@ class InhibitSettings:
 @dataclass(frozen=True)
 class AlertingSettings:
     min_interval_secs: float = opt(
-        300.0, "A still-firing alert is repeated no more often than this.", ge=0
+        300.0, "A still-firing alert is repeated no more often than this.", ge=0, le=7 * 86400
     )
-    max_alerts_per_hour: int = opt(60, "Notification budget per channel per hour.", ge=1)
+    max_alerts_per_hour: int = opt(
+        60, "Notification budget per channel per hour.", ge=1, le=1_000_000
+    )
     dedup_window_secs: float = opt(
         600.0,
         "A fingerprint that fires again within this window after resolving is one alert.",
         ge=0,
+        le=7 * 86400,
     )
     emergency_bypass_rate_limit: bool = opt(True, "Emergency alerts ignore the hourly budget.")
     group_wait_secs: float = opt(
@@ -737,7 +795,7 @@ class AlertingSettings:
         le=300,
     )
     max_age_secs: float = opt(
-        3600.0, "A notification older than this is dropped, not delivered late.", gt=0
+        3600.0, "A notification older than this is dropped, not delivered late.", gt=0, le=7 * 86400
     )
     maintenance: tuple[MaintenanceSettings, ...] = opt(
         (), "Recurring windows that silence matching alerts."

@@ -21,11 +21,18 @@ At the defaults a series costs 360 x 4 + 1440 x 4 = 7,200 bytes for 24 hours
 (float32: a 24-bit mantissa is far finer than any gauge we keep), plus its
 share of its ring's two time axes (14,408 bytes per ring) and of the spare rows
 a ring keeps for new series (a quarter at most).
+
+Series are bounded: at most `max_series` in all and `max_series_per_group` per
+ring (a collector).  Label values come from the host (interface, mount, process
+names), so whoever can create interfaces or processes could otherwise make the
+store grow without end; once a cap is reached, series not seen before are
+dropped and counted per group (`dropped`), the ones already kept go on.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -182,6 +189,11 @@ class Ring:
         self._max = np.resize(self._max, rows)
         self._n = np.resize(self._n, rows)
 
+    @property
+    def live(self) -> int:
+        """Rows that hold a series."""
+        return self._rows_used - len(self._free_rows)
+
     def free_row(self, row: int) -> None:
         self._clear(row)
         self._free_rows.append(row)
@@ -256,8 +268,18 @@ class Store:
     """All rings plus the registry that maps series keys to ids and back."""
 
     def __init__(
-        self, capacity: int, history_capacity: int = 1440, resolution: float = 60.0
+        self,
+        capacity: int,
+        history_capacity: int = 1440,
+        resolution: float = 60.0,
+        *,
+        max_series: int | None = None,
+        max_series_per_group: int | None = None,
     ) -> None:
+        self.max_series = max_series
+        self.max_series_per_group = max_series_per_group
+        self.dropped: Counter[str] = Counter()  # group -> samples of series refused by a cap
+        self.last_drop = -math.inf  # time.monotonic() of the last refusal
         self.capacity = capacity
         self.history_capacity = history_capacity
         self.resolution = resolution
@@ -311,15 +333,52 @@ class Store:
             self._id_cache.move_to_end(cache_key)
             return cached
         new = Counter(group or k.metric for k in dict.fromkeys(cache_key) if k not in self._ids)
+        room = self._room(new)
         for name, count in new.items():
-            self._rings[self._ring_idx(name)].reserve(count)
+            self._rings[self._ring_idx(name)].reserve(min(count, room[name]))
         ids = np.fromiter(
-            (self.series_id(k, group) for k in cache_key), dtype=np.int64, count=len(cache_key)
+            (self._admit(k, group, room) for k in cache_key), dtype=np.int64, count=len(cache_key)
         )
         self._id_cache[cache_key] = ids
         if len(self._id_cache) > _ID_CACHE_SIZE:
             self._id_cache.popitem(last=False)
         return ids
+
+    def _room(self, new: Counter[str]) -> Counter[str]:
+        """How many of the `new` series each group may still register, the caps applied."""
+        total = math.inf if self.max_series is None else self.max_series - len(self._ids)
+        room: Counter[str] = Counter()
+        for name, count in new.items():
+            wanted = count
+            per_group = self.max_series_per_group
+            if per_group is not None:
+                ring_idx = self._ring_index.get(name)
+                live = 0 if ring_idx is None else self._rings[ring_idx].live
+                wanted = min(count, per_group - live)
+            take = int(max(0, min(wanted, total)))
+            room[name] = take
+            total -= take
+        return room
+
+    def _admit(self, key: SeriesKey, group: str | None, room: Counter[str]) -> int:
+        """The id of `key`; -1 for a new series its group has no room for (the newest lose)."""
+        sid = self._ids.get(key)
+        if sid is not None:
+            return sid
+        name = group or key.metric
+        if room[name] <= 0:
+            return -1
+        room[name] -= 1
+        return self.series_id(key, group)
+
+    def under_pressure(self, fraction: float = 0.8) -> list[str]:
+        """Groups above `fraction` of a cap (all of them when the total is): retire sooner."""
+        if self.max_series is not None and len(self._ids) > fraction * self.max_series:
+            return [ring.name for ring in self._rings]
+        if self.max_series_per_group is None:
+            return []
+        limit = fraction * self.max_series_per_group
+        return [ring.name for ring in self._rings if ring.live > limit]
 
     def key(self, series_id: int) -> SeriesKey:
         key = self._keys[series_id]
@@ -395,9 +454,19 @@ class Store:
         values: npt.ArrayLike,
         group: str | None = None,
     ) -> Batch:
-        """Write one batch; `group` names the ring new series join (the collector)."""
-        batch = Batch(timestamp, self.ids_for(keys, group), np.asarray(values, dtype=np.float64))
-        return self.write(batch)
+        """Write one batch; `group` names the ring new series join (the collector).
+
+        Samples of series refused by a cap are left out of the batch and counted.
+        """
+        ids = self.ids_for(keys, group)
+        array = np.asarray(values, dtype=np.float64)
+        kept = ids >= 0
+        if not kept.all():
+            self.last_drop = time.monotonic()
+            for key in (k for k, ok in zip(keys, kept.tolist(), strict=True) if not ok):
+                self.dropped[group or key.metric] += 1
+            ids, array = ids[kept], array[kept]
+        return self.write(Batch(timestamp, ids, array))
 
     # -- reading (the analyzers' History protocol) --------------------------------------------
 
@@ -470,10 +539,16 @@ class Store:
 
     # -- housekeeping --------------------------------------------------------------------
 
-    def stale_ids(self, now: float, max_age: float) -> list[int]:
-        """Series not written for `max_age` seconds (a process that exited)."""
+    def stale_ids(self, now: float, max_age: float, group: str | None = None) -> list[int]:
+        """Series not written for `max_age` seconds (a process that exited), of one ring or all."""
         seen = self._last_seen[: len(self._keys)]
-        return [int(i) for i in np.flatnonzero(~np.isnan(seen) & (seen < now - max_age))]
+        stale = ~np.isnan(seen) & (seen < now - max_age)
+        if group is not None:
+            ring_idx = self._ring_index.get(group)
+            if ring_idx is None:
+                return []
+            stale &= self._ring_of[: len(self._keys)] == ring_idx
+        return [int(i) for i in np.flatnonzero(stale)]
 
     def retire_stale(self, now: float, max_age: float) -> list[int]:
         return self.retire(self.stale_ids(now, max_age))

@@ -120,7 +120,8 @@ class Telemetry:
                 client = await self.connection.get()
                 log.info(
                     "telemetry: connected to NATS %s",
-                    client.connected_url.netloc if client.connected_url else "",
+                    # host:port only: the netloc carries nats://user:password@ userinfo.
+                    client.connected_url.netloc.rpartition("@")[2] if client.connected_url else "",
                 )
                 return
             except Exception as exc:  # wrong token, refused, timeout: say so and try again

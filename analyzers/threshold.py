@@ -163,6 +163,18 @@ class ThresholdAnalyzer:
             clear = format_value(key.metric, self._level(sid, "clear"))
             message = f"{key.metric}{where} is back to {shown} (clears at {clear})"
             threshold = self._level(sid, "clear")
+        elif after < before:
+            # De-escalation: the value went back past the level where critical clears,
+            # not over the warn level (it may well be under it, inside the hysteresis).
+            status, severity = Status.ESCALATED, _SEVERITY[after]
+            threshold = self._critical_clear(sid)
+            back = "above" if rule is not None and rule.below else "below"
+            message = (
+                f"{key.metric}{where} is now {shown}, {back} {format_value(key.metric, threshold)} "
+                f"where the critical level {format_value(key.metric, self._level(sid, 'crit'))} "
+                f"clears; warn until back past "
+                f"{format_value(key.metric, self._level(sid, 'clear'))}"
+            )
         else:
             status = Status.FIRING if before == _NONE else Status.ESCALATED
             severity = _SEVERITY[after]
@@ -188,6 +200,11 @@ class ThresholdAnalyzer:
 
     def _level(self, sid: int, name: str) -> float:
         return float(getattr(self.s, name)[sid] * self.s.sign[sid])
+
+    def _critical_clear(self, sid: int) -> float:
+        """Where critical drops to warn: ``critical - (warn - clear)``, as in `observe`."""
+        s = self.s
+        return float((s.crit[sid] - (s.warn[sid] - s.clear[sid])) * s.sign[sid])
 
     def _learn(self, ids: IntArray, history: History) -> None:
         """Find the rule of series not seen before (once per series, not per tick)."""

@@ -100,7 +100,7 @@ collect_interval_secs = {interval}
 process_track_patterns = ["^soak-churn$"]
 
 [storage]
-history_resolution_secs = {interval * 6}
+history_resolution_secs = {max(1.0, interval * 6)}
 history_hours = 0.24
 sqlite_enabled = true
 

@@ -526,6 +526,9 @@ class _Stats:
     def task_count(self) -> int:
         return 17
 
+    def series_dropped(self) -> dict[str, int]:
+        return {"network": 7}
+
     def channel_stats(self) -> dict[str, tuple[int, int, int, int, int]]:
         return {"discord": (5, 1, 2, 3, 4)}
 

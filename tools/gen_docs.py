@@ -46,13 +46,23 @@ shows every key at once, and `config/embedded.toml` is the no-accounts default.
 * **Secrets.** Any string may contain `${NAME}` (an environment variable) or
   `${file:/path}` (a file's content without its trailing newline); `$${` is a literal `${`.
   A missing variable or unreadable file is an error naming it where the value is used; in
-  a section with `enabled = false` it is left unresolved and unused. Keys marked *secret* below
-  are printed as `***` everywhere (logs, `--validate`, errors).
+  a section with `enabled = false` it is left unresolved and unused. The file must be a
+  regular file (symlinks are followed) of at most 64 KiB. Keys marked *secret* below are
+  printed as `***` everywhere (logs, `--validate`, errors), and so is the userinfo of any
+  URL in any key (`nats://user:password@host` -> `nats://***@host`).
+* **Bounds.** Every number has a lower and an upper bound (the Range column), so no value
+  can make the agent overflow, allocate without limit or spin: intervals are 0.1 s to one
+  day, windows at most 31 days, NaN and infinity are rejected; together, the history
+  windows may ask for at most 100,000 buckets per series (a day of 1 s buckets).
 * **Permissions.** A file that holds secrets literally and is world-readable, or that
   anyone but root can write, draws a warning at start with the fix
   (`chmod 640 FILE && chown root:sysops-agent FILE`).
 * **Reload.** `SIGHUP` (`systemctl reload sysops-agent`) re-reads the file; a valid file
   is applied at once, an invalid one is logged and the agent keeps its running settings.
+  The new channels, outbox and rules are built before anything of the running ones stops,
+  so a reload that cannot be built (a CA file gone) also leaves the agent as it was.
+* **Files checked up front.** With `[nats]` enabled, `credential_file` and the TLS files
+  must be readable regular files (and the TLS ones load): `--validate` names the path.
   `storage.ring_buffer_capacity` changes only at restart.
 * **Paths.** Relative paths are relative to the agent's working directory.
 * **Thresholds.** Each `[thresholds]` key is a number (the warn level, as in the seed) or a

@@ -31,6 +31,7 @@ METRICS: tuple[MetricSpec, ...] = (
     gauge("agent_tasks", "tasks", (), _SELF, "asyncio tasks alive; a count that keeps growing is a task leak."),
     gauge("agent_series", "series", (), _SELF, "Series held in the in-memory store."),
     gauge("agent_store_bytes", "bytes", (), _SELF, "Memory reserved by the ring buffers."),
+    counter("agent_series_dropped_total", "samples", ("collector",), _SELF, "Samples of new series refused because storage.max_series or max_series_per_collector was reached."),
     gauge("agent_collector_duration_seconds", "seconds", ("collector",), _SELF, "Wall time of the collector's last tick."),
     counter("agent_collector_errors_total", "errors", ("collector",), _SELF, "Failed ticks of the collector since start."),
     counter("agent_collector_skipped_ticks_total", "ticks", ("collector",), _SELF, "Ticks skipped because the collector fell behind."),
@@ -56,6 +57,9 @@ class AgentStats(Protocol):
 
     def task_count(self) -> int:
         """asyncio tasks alive."""
+
+    def series_dropped(self) -> dict[str, int]:
+        """collector -> samples of new series refused by a series cap."""
 
     def channel_stats(self) -> dict[str, tuple[int, int, int, int, int]]:
         """channel -> (sent, failed, expired, suppressed, pending)."""
@@ -88,6 +92,8 @@ class SelfCollector:
         series, nbytes = self._stats.store_size()
         out.add("agent_series", float(series))
         out.add("agent_store_bytes", float(nbytes))
+        for name, dropped in sorted(self._stats.series_dropped().items()):
+            out.add("agent_series_dropped_total", float(dropped), labels(collector=name))
         for name, (sent, failed, expired, suppressed, pending) in sorted(
             self._stats.channel_stats().items()
         ):

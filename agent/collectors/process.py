@@ -62,9 +62,13 @@ class PidStat(NamedTuple):
 
 
 def parse_pid_stat(data: bytes) -> PidStat:
-    """/proc/[pid]/stat.  comm may hold spaces and parentheses: split after the last ')'."""
-    end = data.find(b"\n")
-    line = data if end < 0 else data[:end]
+    """/proc/[pid]/stat.  comm may hold spaces and parentheses: split after the last ')'.
+
+    comm is set by the process itself and may hold any byte but NUL, newlines
+    and ')' included, so the whole file is one record: cutting at the first
+    newline would let a process hide from top-N by naming itself "x\ny".
+    """
+    line = data.rstrip(b"\n")
     left, right = line.find(b"("), line.rfind(b")")
     if left < 0 or right < left:
         raise ParseError("pid stat: no (comm)")

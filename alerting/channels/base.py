@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Protocol
 
 from alerting.alert import Alert, Severity
+from alerting.format import single_line
 
 
 class DeliveryError(Exception):
@@ -50,10 +50,6 @@ class Channel(Protocol):
     async def close(self) -> None: ...
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
 def plain_text(text: str, limit: int = 4000) -> str:
     """Untrusted text made safe for a terminal or a log: no control or bidi characters."""
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return single_line(text, limit)

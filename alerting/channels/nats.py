@@ -27,6 +27,7 @@ from typing import Any
 from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError
 from alerting.channels.registry import ChannelContext
+from alerting.format import mask_userinfo
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ class NatsChannel:
             return await self.connection.get()
         except Exception as exc:  # nats raises its own errors, OSError and TimeoutError
             raise DeliveryError(
-                f"cannot connect to NATS: {type(exc).__name__}: {exc}", retryable=True
+                f"cannot connect to NATS: {type(exc).__name__}: {mask_userinfo(str(exc))}",
+                retryable=True,
             ) from None
 
     async def send(self, alerts: Sequence[Alert]) -> None:

@@ -6,8 +6,9 @@ framed by octet counting as RFC 6587 says: "LEN MSG").
 
 Severity maps to syslog levels (info -> 6, warn -> 4, critical -> 2,
 emergency -> 0); the facility is configurable.  Structured data carries the
-fingerprint, metric and labels, with `"`, `\\` and `]` escaped; the message is
-one line with control characters removed.
+fingerprint, metric and labels, each value one safe line (`single_line`), cut
+on a character inside its quotes and with `"`, `\\` and `]` escaped; the message is
+one safe line too, cut on a character boundary to fit the datagram.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ LEVELS = {Severity.INFO: 6, Severity.WARN: 4, Severity.CRITICAL: 2, Severity.EME
 MAX_DATAGRAM = 2048
 
 
-def _sd_value(text: str) -> str:
+def _sd_value(text: str, limit: int) -> str:
+    """A PARAM-VALUE: one safe line, cut to `limit` characters, then `"`, `\\` and `]` escaped.
+
+    Cut before escaping, so a cut never splits an escape and never lands between
+    a value's last character and its closing quote.
+    """
+    text = single_line(text, limit)
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 
@@ -45,6 +52,15 @@ def _hostname(text: str) -> str:
     return "".join(c for c in text if "!" <= c <= "~")[:255] or "-"
 
 
+def _cut_utf8(text: str, size: int) -> str:
+    """At most `size` bytes of `text` in UTF-8, cut on a character boundary."""
+    return text.encode("utf-8")[: max(0, size)].decode("utf-8", "ignore")
+
+
+# Room the message keeps however long the labels are: the datagram always says what happened.
+_MIN_MESSAGE_BYTES = 256
+
+
 def rfc5424(alert: Alert, facility: int, tag: str, hostname: str) -> bytes:
     level = 6 if alert.status is Status.RESOLVED else LEVELS[alert.severity]
     stamp = (
@@ -54,11 +70,21 @@ def rfc5424(alert: Alert, facility: int, tag: str, hostname: str) -> bytes:
     )
     params = [("fingerprint", alert.fingerprint), ("metric", alert.metric), ("status", alert.status.value),
               *((_sd_name(k), v) for k, v in alert.labels)]  # fmt: skip
-    sd = "[alert@32473 " + " ".join(f'{k}="{_sd_value(v)}"' for k, v in params) + "]"
     host = _hostname(hostname)
+    header = f"<{facility * 8 + level}>1 {stamp} {host} {_sd_name(tag)[:48]} {os.getpid()} - "
+    # Structured data is whole or shorter, never cut: values shrink until it fits beside
+    # the message; past that, the last parameters are left out.
+    room = MAX_DATAGRAM - len(header.encode()) - _MIN_MESSAGE_BYTES
+    for limit in (256, 64, 16):
+        sd = "[alert@32473 " + " ".join(f'{k}="{_sd_value(v, limit)}"' for k, v in params) + "]"
+        if len(sd.encode()) <= room:
+            break
+    while len(sd.encode()) > room and len(params) > 1:
+        params.pop()
+        sd = "[alert@32473 " + " ".join(f'{k}="{_sd_value(v, 16)}"' for k, v in params) + "]"
+    text = f"{header}{sd} "
     message = single_line(f"{state_word(alert)} {alert.message}")
-    text = f"<{facility * 8 + level}>1 {stamp} {host} {_sd_name(tag)[:48]} {os.getpid()} - {sd} {message}"
-    return text.encode("utf-8")[:MAX_DATAGRAM]
+    return (text + _cut_utf8(message, MAX_DATAGRAM - len(text.encode()))).encode("utf-8")
 
 
 class SyslogChannel:
