@@ -69,6 +69,7 @@ class NatsConnection:
         self._lock: asyncio.Lock | None = None
         self._last_error: dict[str, float] = {}
         self.client: Any = None
+        self._abandoned: set[asyncio.Future[Any]] = set()  # connect attempts cancelled mid-way
         self.opened = 0  # clients made (one, unless nats-py gave up reconnecting)
 
     @property
@@ -89,9 +90,33 @@ class NatsConnection:
                 raise ConnectionError("the NATS connection is lost; reconnecting")
             import nats
 
-            self.client = await asyncio.wait_for(nats.connect(**self._options), self._timeout * 2)
+            # Not asyncio.wait_for: cancelling nats.connect() does not reliably stop it
+            # (its retry loop swallows a CancelledError that lands in Client._close), and
+            # wait_for would then wait for it for ever, so SIGTERM would hang the agent.
+            # The attempt runs as its own task, waited for with a bound; one that outlives
+            # its caller is cancelled and left to end (close() asks again).
+            attempt = asyncio.ensure_future(nats.connect(**self._options))
+            try:
+                done, _ = await asyncio.wait({attempt}, timeout=self._timeout * 2)
+            finally:
+                if not attempt.done():
+                    attempt.cancel()
+                    self._abandoned.add(attempt)
+                    attempt.add_done_callback(self._abandoned_done)
+            if not done:
+                raise TimeoutError(f"no connection to NATS within {self._timeout * 2:g} s")
+            self.client = attempt.result()
             self.opened += 1
             return self.client
+
+    def _abandoned_done(self, attempt: asyncio.Future[Any]) -> None:
+        """An abandoned connection attempt ended: close what it may have opened."""
+        self._abandoned.discard(attempt)
+        if attempt.cancelled() or attempt.exception() is not None:
+            return
+        task = asyncio.ensure_future(attempt.result().close())
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
 
     async def _disconnected(self) -> None:
         log.warning("disconnected from NATS; reconnecting (telemetry buffers metrics meanwhile)")
@@ -114,6 +139,10 @@ class NatsConnection:
 
     async def close(self) -> None:
         """Send what is buffered, then close (bounded: a broken connection has nothing to send)."""
+        for attempt in list(self._abandoned):
+            attempt.cancel()
+        if self._abandoned:  # bounded: an attempt that ignores cancellation is left behind
+            await asyncio.wait(set(self._abandoned), timeout=1.0)
         client, self.client = self.client, None
         if client is None:
             return
