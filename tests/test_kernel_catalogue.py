@@ -464,16 +464,19 @@ def test_refine_severity_directly() -> None:
 
 
 def test_a_fatal_record_after_a_corrected_one_is_not_counted_as_its_repeat() -> None:
+    # Each GHES record ("{N}") is held for the grouping window and goes out as one alert.
     alerter = LogAlerter(MATCHER, aggregate_secs=120)
     corrected = "{1}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0"
     fatal = "{2}[Hardware Error]: event severity: fatal"
-    first = alerter.process(LogLine(corrected, True), now=0)
-    assert [a.severity for a in first] == [Severity.WARN]
+    assert alerter.process(LogLine(corrected, True), now=0) == []
     assert (
         alerter.process(LogLine("{1}[Hardware Error]: event severity: corrected", True), now=1)
         == []
     )
-    second = alerter.process(LogLine(fatal, True), now=2)
+    assert alerter.process(LogLine(fatal, True), now=1.5) == []
+    first = alerter.flush(2.0)
+    assert [a.severity for a in first] == [Severity.WARN]
+    second = alerter.flush(3.5)
     assert [a.severity for a in second] == [Severity.CRITICAL]
 
 
@@ -517,11 +520,13 @@ def test_gpu_failures_that_are_not_xids_say_what_they_are() -> None:
 
 def test_oom_headers_do_not_claim_a_kill() -> None:
     alerter = LogAlerter(MATCHER)
-    (header,) = alerter.process(
+    alerter.process(
         LogLine("java invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0", True), 0
     )
+    (header,) = alerter.expire_groups(2)
     assert header.message.startswith("OOM killer invoked by java:")
-    (memcg,) = alerter.process(
-        LogLine("Task in /docker/3f2a killed as a result of limit of /docker/3f2a", True), 0
+    alerter.process(
+        LogLine("Task in /docker/3f2a killed as a result of limit of /docker/3f2a", True), 10
     )
+    (memcg,) = alerter.expire_groups(12)
     assert memcg.message.startswith("OOM kill in cgroup /docker/3f2a:")
