@@ -202,10 +202,12 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("oom_memcg_limit", "oom", Severity.CRITICAL, r"^Task in (?P<cgroup>\S+) killed as a result of limit of",
        ("Task in ",), specificity=2, group="oom"),
     # -- hardware
-    _p("edac_uncorrectable", "hardware", Severity.CRITICAL, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?UE\b", ("EDAC",), specificity=3),
-    _p("edac_correctable", "hardware", Severity.WARN, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?CE\b", ("EDAC",), specificity=3),
+    _p("edac_uncorrectable", "hardware", Severity.CRITICAL, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?UE\b", ("EDAC",), specificity=3,
+       group="edac", headline=1),
+    _p("edac_correctable", "hardware", Severity.WARN, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?CE\b", ("EDAC",), specificity=3,
+       group="edac", headline=1),
     _p("edac_mce", "hardware", Severity.WARN, r"EDAC (?:\w+ )?(?P<mc>MC\d+): HANDLING MCE MEMORY ERROR",
-       ("HANDLING MCE MEMORY ERROR",), specificity=3),
+       ("HANDLING MCE MEMORY ERROR",), specificity=3, group="edac", head=True),
     _p("machine_check", "hardware", Severity.CRITICAL, r"mce: \[Hardware Error\]", ("Hardware Error",), specificity=2,
        group="hardware"),
     _p("machine_check_logged", "hardware", Severity.WARN, r"Machine check events logged", ("Machine check events",)),
@@ -487,6 +489,7 @@ _GROUP_KEYS: Mapping[str, tuple[str, ...]] = {
     "nvme": ("device",),
     "ata": ("device",),
     "hardware": ("record",),
+    "edac": ("mc",),
     "oops": (),
     "lockup": ("cpu",),
     "panic": (),
@@ -496,11 +499,13 @@ _PANIC_TAKES = ("oops", "hardware", "lockup")
 _NVME_NAMESPACE = re.compile(r"(nvme\d+)n\d+(?:p\d+)?$")
 # Lines that alert on nothing alone but belong to a report: AER's register dump and
 # error bits ("device [8086:a110] error status/mask=...", "[ 0] RxErr"), TLP header, and
-# libata's command and status lines.  Tried only while a group is open.
+# libata's command and status lines, sb_edac's machine-check dump ("CPU 0: Machine Check
+# Event: ...", "TSC 0").  Tried only while a group is open.
 _FOLLOW = re.compile(
     rf"^(?:\S+ )?(?P<pci>{_PCI}):\s+(?:AER:\s+)?(?:device \[[0-9a-fA-F]{{4}}:[0-9a-fA-F]{{4}}\] error status/mask="
     r"|\[\s*\d+\] ?\w|TLP Header:|Error of this Agent)"
     r"|^(?P<ata>ata\d+\.\d+): (?:failed command:|cmd [0-9a-fA-F]{2}/|res [0-9a-fA-F]{2}/|status: \{)"
+    r"|^EDAC \w+ (?P<mc>MC\d+): (?:CPU \d+: Machine Check|TSC|ADDR|MISC|PROCESSOR|MC\d+ is at)"
 )
 
 
@@ -665,8 +670,9 @@ class LogAlerter:
         found = _FOLLOW.search(text)
         if found is None:
             return
-        pci, ata = found.group("pci"), found.group("ata")
-        group = self._group_index.get(("aer", pci) if pci else ("ata", ata or ""))
+        pci, ata, mc = found.group("pci"), found.group("ata"), found.group("mc")
+        key = ("aer", pci) if pci else ("ata", ata) if ata else ("edac", mc or "")
+        group = self._group_index.get(key)
         if group is not None:
             self.grouped += 1
             self._add_line(group, text)

@@ -74,6 +74,14 @@ GHES = [
     "{1}[Hardware Error]:  Error 0, type: corrected",
     "{1}[Hardware Error]:   section_type: memory error",
 ]
+# drivers/edac/sb_edac.c sbridge_mce_output_error (printed at debug level) + edac_mc.c's CE line.
+EDAC = [
+    "EDAC sbridge MC3: HANDLING MCE MEMORY ERROR",
+    "EDAC sbridge MC3: CPU 0: Machine Check Event: 0 Bank 7: 8c00004000010090",
+    "EDAC sbridge MC3: TSC 0 ",
+    "EDAC MC3: 1 CE memory read error on CPU_SrcID#1_Ha#0_Chan#0_DIMM#0 (channel:0 slot:0 page:0x8b3f4 "
+    "offset:0x400 grain:32 syndrome:0x0)",
+]
 # arch/x86/mm/fault.c show_fault_oops / page_fault_oops, arch/x86/kernel/dumpstack.c __die, kernel/panic.c.
 OOPS_THEN_PANIC = [
     "BUG: kernel NULL pointer dereference, address: 0000000000000008",
@@ -152,6 +160,12 @@ def test_a_ghes_record_is_one_alert_and_its_severity_line_decides() -> None:
     fatal = [line.replace("{1}", "{2}").replace("corrected", "fatal") for line in GHES[:3]]
     alert = one_report(fatal)
     assert alert.severity == Severity.CRITICAL and alert.metric == "log_hardware_error_uncorrected"
+
+
+def test_an_edac_report_is_one_alert_named_by_its_ce_line() -> None:
+    alert = one_report(EDAC)
+    assert alert.metric == "log_edac_correctable" and alert.labels == (("mc", "MC3"),)
+    assert alert.severity == Severity.WARN and alert.context["lines"].split("\n") == EDAC
 
 
 def test_two_ghes_records_are_two_alerts() -> None:
