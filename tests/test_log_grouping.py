@@ -13,6 +13,7 @@ from pathlib import Path
 
 from agent.config import load_config
 from agent.logs.watch import LogWatch
+from agent.settings import Settings
 from alerting.alert import Alert, Severity
 from analyzers.logpatterns import (
     GROUP_LINE_CHARS,
@@ -271,14 +272,18 @@ def test_a_worse_report_is_not_counted_as_a_repeat_of_a_milder_one() -> None:
     assert corrected.fingerprint == worse.fingerprint
 
 
-def test_the_watch_sends_a_held_report_when_its_window_ends(tmp_path: Path) -> None:
-    """Without waiting for the next housekeeping tick (every 5 s)."""
+def _watch_settings(tmp_path: Path) -> Settings:
     config = tmp_path / "agent.toml"
     config.write_text(
         f'[agent]\ndata_dir = "{tmp_path / "data"}"\nsysfs = "{tmp_path / "sys"}"\n'
         f'rootfs = "{tmp_path / "root"}"\n[log_analyzer]\nsources = []\nunclean_reboot_alert = false\n'
     )
-    settings = load_config(str(config)).settings
+    return load_config(str(config)).settings
+
+
+def test_the_watch_sends_a_held_report_when_its_window_ends(tmp_path: Path) -> None:
+    """Without waiting for the next housekeeping tick (every 5 s)."""
+    settings = _watch_settings(tmp_path)
 
     async def run() -> list[Alert]:
         routed: list[Alert] = []
@@ -298,3 +303,14 @@ def test_the_watch_sends_a_held_report_when_its_window_ends(tmp_path: Path) -> N
 
     (alert,) = asyncio.run(run())
     assert alert.metric == "log_oom_kill" and len(alert.context["lines"].split("\n")) == 3
+
+
+def test_a_clean_stop_sends_the_reports_still_held(tmp_path: Path) -> None:
+    routed: list[Alert] = []
+    watch = LogWatch(_watch_settings(tmp_path), routed.append)
+    for text in NVME:
+        watch.emit(LogLine(text, kernel=True, source="kmsg"))
+    assert routed == []
+    watch.close()
+    (alert,) = routed
+    assert alert.metric == "log_nvme_reset_failed" and alert.context["grouped_lines"] == len(NVME)

@@ -202,7 +202,12 @@ class LogWatch:
             self.previous_boot.alive(now)
 
     def close(self) -> None:
-        """At a clean stop: positions saved, and the run marked as ended cleanly."""
+        """At a clean stop: held reports sent, positions saved, and the run marked as ended cleanly."""
+        if self._group_timer is not None:
+            self._group_timer.cancel()
+            self._group_timer = None
+        for alert in self.alerter.expire_groups(float("inf")):  # their positions are saved below
+            self._route(alert)
         self.save()
         if self.previous_boot is not None:
             self.previous_boot.stopped_cleanly(time.time())
