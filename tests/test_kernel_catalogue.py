@@ -126,6 +126,8 @@ POSITIVE = [
     ("JBD2: Invalid checksum recovering block 1183 in log", "fs_journal_error", C, {}, "fs/jbd2/recovery.c, 3.10"),
     ("JBD2: Invalid checksum recovering data block 1183 in log", "fs_journal_error", C, {},
      "fs/jbd2/recovery.c do_one_pass, 4.18-5.15"),
+    ("JBD2: Invalid checksum recovering data block 1183 in journal block 1190", "fs_journal_error", C, {},
+     "fs/jbd2/recovery.c jbd2_do_replay, 6.x"),
     ("JBD2: journal transaction 4711 on sda1-8 is corrupt.", "fs_journal_error", C, {"device": "sda1-8"},
      "fs/jbd2/recovery.c do_one_pass, 6.x"),
     ("JBD2: Detected IO errors while flushing file data on dm-0-8", "fs_journal_error", C, {},
@@ -212,7 +214,7 @@ POSITIVE = [
      "drivers/nvme/host/core.c nvme_handle_aer_persistent_error, 6.x"),
     ("nvme nvme0: Abort status: 0x371", "nvme_abort", W, {"device": "nvme0"}, "drivers/nvme/host/pci.c abort_endio"),
     ("nvme nvme0: Device not ready; aborting reset", "nvme_reset_failed", C, {"device": "nvme0"},
-     "drivers/nvme/host/pci.c nvme_reset_work, 4.18"),
+     "drivers/nvme/host/core.c nvme_wait_ready, 4.x-5.x"),
     ("nvme nvme0: Device not ready; aborting reset, CSTS=0x1", "nvme_reset_failed", C, {"device": "nvme0"},
      "drivers/nvme/host/pci.c nvme_pci_enable, 5.4+"),
     ("nvme nvme2: Device not ready; aborting initialisation, CSTS=0x0", "nvme_reset_failed", C, {"device": "nvme2"},
@@ -442,6 +444,22 @@ VERIFIED: dict[str, str] = {
         'find_string on the format (kernel source copies, no tree named): show_signal with type "trap " and desc "divide error" (arch/x86/kernel/traps.c do_trap)',
     'traps: systemd[1] general protection fault ip:7f00aa11bb22 sp:7ffe33445566 error:0 in libc.so.6[7f00aa000000+195000]':
         'find_string on the format (kernel source copies, no tree named): show_signal (as above) for PID 1',
+    'JBD2: Invalid checksum recovering block 1183 in log':
+        'find_string on the format (kernel source copies, no tree named): pr_err("JBD2: Invalid checksum recovering block %lu in log\\n", next_log_block) (fs/jbd2/recovery.c do_one_pass)',
+    'JBD2: Invalid checksum recovering data block 1183 in journal block 1190':
+        'find_string on the format (kernel source copies, no tree named): pr_err("JBD2: Invalid checksum recovering data block %llu in journal block %lu\\n") (fs/jbd2/recovery.c jbd2_do_replay)',
+    'nvme nvme0: I/O 731 QID 3 timeout, aborting':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(nvmeq->dev->ctrl.device, "I/O %d QID %d timeout, aborting\\n", req->tag, nvmeq->qid) (drivers/nvme/host/pci.c nvme_timeout)',
+    'Memory failure: 0x2f3b71: recovery action for dirty LRU page: Recovered':
+        'find_string on the format (kernel source copies, no tree named): pr_err("Memory failure: %#lx: recovery action for %s: %s\\n", pfn, action_page_types[type], action_name[result]) (mm/memory-failure.c action_result)',
+    'Aborting journal on device dm-3-8.':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "Aborting journal on device %s.\\n", journal->j_devname) / pr_err (fs/jbd2/journal.c)',
+    'nvme nvme1: frozen state error detected, reset controller':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(dev->ctrl.device, "frozen state error detected, reset controller\\n") (drivers/nvme/host/pci.c nvme_error_detected)',
+    'nvme nvme0: Device not ready; aborting reset':
+        'find_string on the format (kernel source copies, no tree named): dev_err(ctrl->device, "Device not ready; aborting %s\\n", enabled ? "initialisation" : "reset") (drivers/nvme/host/core.c nvme_wait_ready; label corrected: was pci.c nvme_reset_work)',
+    'nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0x10':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(dev->ctrl.device, "controller is down; will reset: CSTS=0x%x, PCI_STATUS=0x%hx\\n") (drivers/nvme/host/pci.c nvme_warn_reset)',
 }  # fmt: skip
 
 
