@@ -79,6 +79,11 @@ class LogPattern:
     classify: Callable[[re.Match[str]], Severity | None] | None = (
         None  # per-line severity; None = no alert
     )
+    group: str | None = (
+        None  # the family of a multi-line report this line belongs to (see `LogAlerter`)
+    )
+    head: bool = False  # starts a report: a second head for the same identity is another event
+    headline: int = 0  # among a report's lines of equal severity, the highest names the alert
 
 
 def _p(
@@ -168,43 +173,52 @@ def refine_severity(pattern: LogPattern, severity: Severity, line: LogLine) -> S
 
 _PCI = r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-9a-fA-F]"
 _IFACE = r"(?P<interface>[A-Za-z][\w.-]*\d)"
+# What an AER header says about the device that sent the message (optional: matched or not, the row applies).
+_AER_FROM = rf"(?: (?:message )?received(?: from|:) (?:id=(?P<source_id>[0-9a-fA-F]{{4}})|(?P<source>{_PCI})))?"
 
 BUILTIN: tuple[LogPattern, ...] = (
     # -- panics and oopses: whatever caused them, the kernel is gone or damaged.
     _p("kernel_panic", "kernel", Severity.EMERGENCY, r"Kernel panic - not syncing: ?(?P<reason>.*)",
-       ("Kernel panic - not syncing",), specificity=9),
+       ("Kernel panic - not syncing",), specificity=9, group="panic"),
     _p("kernel_oops", "kernel", Severity.CRITICAL,
        r"^(?:Oops: |BUG: unable to handle kernel |BUG: kernel NULL pointer dereference|kernel BUG at |"
        r"general protection fault(?:, probably for non-canonical address 0x[0-9a-f]+)?: [0-9a-f]{4} \[#|Unable to handle kernel (?:NULL pointer dereference|paging request))",
        ("Oops: ", "BUG: unable to handle", "BUG: kernel NULL pointer", "BUG at ", "general protection",
-        "Unable to handle kernel"), specificity=2),
+        "Unable to handle kernel"), specificity=2, group="oops"),
     # -- OOM: the kernel prints both lines for one kill; same name, same labels: one alert.
     # 3.10-5.0 "Kill process N (comm) score N or sacrifice child"; 5.1+ "Killed process N (comm) total-vm:...".
     _p("oom_kill", "oom", Severity.CRITICAL,
        r"^(?:Memory cgroup out of memory|Out of memory(?: \(oom_kill_allocating_task\))?): Kill(?:ed)? process (?P<pid>\d+) \((?P<process>[^)]*)\)",
-       ("out of memory: Kill", "Out of memory: Kill", "Out of memory (oom_kill_allocating_task)"), specificity=2),
+       ("out of memory: Kill", "Out of memory: Kill", "Out of memory (oom_kill_allocating_task)"), specificity=2,
+       group="oom", headline=2),
     # 3.10-5.0 print the kill itself on a line of its own; 2.6.32 (RHEL 6) "Killed process N, UID N, (comm)".
     _p("oom_kill", "oom", Severity.CRITICAL, r"^Killed process (?P<pid>\d+)(?:, UID \d+,)? \((?P<process>[^)]*)\)",
-       ("Killed process",), specificity=2),
+       ("Killed process",), specificity=2, group="oom", headline=2),
     _p("oom_kill", "oom", Severity.CRITICAL,
-       r"^oom-kill:constraint=[^,]*,.*?task=(?P<process>[^,]*),pid=(?P<pid>\d+)", ("oom-kill",), specificity=2),
+       r"^oom-kill:constraint=[^,]*,.*?task=(?P<process>[^,]*),pid=(?P<pid>\d+)", ("oom-kill",), specificity=2,
+       group="oom", headline=1),
     _p("oom_invoked", "oom", Severity.CRITICAL, r"^(?P<process>.+?) invoked oom-killer: gfp_mask=",
-       ("oom-kill",), specificity=2),
+       ("oom-kill",), specificity=2, group="oom", head=True),
     _p("oom_memcg_limit", "oom", Severity.CRITICAL, r"^Task in (?P<cgroup>\S+) killed as a result of limit of",
-       ("Task in ",), specificity=2),
+       ("Task in ",), specificity=2, group="oom"),
     # -- hardware
-    _p("edac_uncorrectable", "hardware", Severity.CRITICAL, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?UE\b", ("EDAC",), specificity=3),
-    _p("edac_correctable", "hardware", Severity.WARN, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?CE\b", ("EDAC",), specificity=3),
+    _p("edac_uncorrectable", "hardware", Severity.CRITICAL, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?UE\b", ("EDAC",), specificity=3,
+       group="edac", headline=1),
+    _p("edac_correctable", "hardware", Severity.WARN, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?CE\b", ("EDAC",), specificity=3,
+       group="edac", headline=1),
     _p("edac_mce", "hardware", Severity.WARN, r"EDAC (?:\w+ )?(?P<mc>MC\d+): HANDLING MCE MEMORY ERROR",
-       ("HANDLING MCE MEMORY ERROR",), specificity=3),
-    _p("machine_check", "hardware", Severity.CRITICAL, r"mce: \[Hardware Error\]", ("Hardware Error",), specificity=2),
+       ("HANDLING MCE MEMORY ERROR",), specificity=3, group="edac", head=True),
+    _p("machine_check", "hardware", Severity.CRITICAL, r"mce: \[Hardware Error\]", ("Hardware Error",), specificity=2,
+       group="hardware"),
     _p("machine_check_logged", "hardware", Severity.WARN, r"Machine check events logged", ("Machine check events",)),
     # GHES/CPER records ("{N}[Hardware Error]: ..."), AMD's MCE decoder, 3.10's unprefixed MCE lines.
     # One row per side of the line so that a fatal record is not counted as a repeat of a corrected one.
-    _p("hardware_error", "hardware", Severity.WARN, r"\[Hardware Error\]: ", ("Hardware Error",),
-       specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=False)),
-    _p("hardware_error_uncorrected", "hardware", Severity.CRITICAL, r"\[Hardware Error\]: ", ("Hardware Error",),
-       specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=True)),
+    # "{N}" is ghes.c's record sequence number: the lines of one record share it (the group's key).
+    _p("hardware_error", "hardware", Severity.WARN, r"(?:\{(?P<record>\d+)\})?\[Hardware Error\]: ", ("Hardware Error",),
+       specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=False), group="hardware"),
+    _p("hardware_error_uncorrected", "hardware", Severity.CRITICAL, r"(?:\{(?P<record>\d+)\})?\[Hardware Error\]: ",
+       ("Hardware Error",), specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=True),
+       group="hardware"),
     _p("memory_failure", "hardware", Severity.CRITICAL, r"(?:Memory failure: |MCE )(?P<pfn>0x[0-9a-fA-F]+): ",
        ("Memory failure: ", "MCE 0x"), specificity=3),
     # -- GPU
@@ -257,16 +271,18 @@ BUILTIN: tuple[LogPattern, ...] = (
     # -- NVMe and block devices
     # 4.x-6.5 "I/O 123 QID 4 timeout"; 6.6+ "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
     _p("nvme_timeout", "block", Severity.CRITICAL,
-       r"nvme (?P<device>nvme\d+): I/O (?:tag )?\d+ (?:\(\w+\) opcode \S+ \([^)]*\) )?QID \d+ timeout", ("QID",), specificity=3),
-    _p("nvme_reset", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): controller is down; will reset", ("controller is down",), specificity=3),
+       r"nvme (?P<device>nvme\d+): I/O (?:tag )?\d+ (?:\(\w+\) opcode \S+ \([^)]*\) )?QID \d+ timeout", ("QID",), specificity=3,
+       group="nvme"),
+    _p("nvme_reset", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): controller is down; will reset", ("controller is down",), specificity=3, group="nvme"),
     _p("nvme_reset_failed", "block", Severity.CRITICAL,
        r"nvme (?P<device>nvme\d+): (?:Device not ready; aborting (?:reset|initialisation)|Removing after probe failure|"
        r"Disabling device after reset failure)",
-       ("Device not ready; aborting", "Removing after probe failure", "Disabling device after"), specificity=3),
+       ("Device not ready; aborting", "Removing after probe failure", "Disabling device after"), specificity=3,
+       group="nvme", headline=1),
     _p("nvme_reset", "block", Severity.CRITICAL,
        r"nvme (?P<device>nvme\d+): (?:frozen state error detected, reset controller|resetting controller due to)",
-       ("frozen state error", "controller due to"), specificity=3),
-    _p("nvme_abort", "block", Severity.WARN, r"nvme (?P<device>nvme\d+): Abort status: 0x[0-9a-fA-F]+", ("Abort status",), specificity=3),
+       ("frozen state error", "controller due to"), specificity=3, group="nvme"),
+    _p("nvme_abort", "block", Severity.WARN, r"nvme (?P<device>nvme\d+): Abort status: 0x[0-9a-fA-F]+", ("Abort status",), specificity=3, group="nvme"),
     _p("nvme_critical_warning", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): .*critical_warning", ("critical_warning",), specificity=3),
     # Physical disks only: loop, md and dm devices shrink to 0 when detached or stopped on purpose.
     _p("disk_gone", "block", Severity.CRITICAL,
@@ -286,14 +302,15 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("scsi_medium_error", "block", Severity.CRITICAL,
        r"\[(?P<device>sd[a-z]+)\] (?:tag#\d+ )?Sense Key : (?:Medium Error|Hardware Error)", ("Key : ",), specificity=3),
     # A failed command on a device ("ata1.00:"); the link's own exceptions ("ata1:") include hotplug.
-    _p("ata_exception", "block", Severity.WARN, r"(?P<device>ata\d+\.\d+): exception Emask", ("Emask",), specificity=3),
+    _p("ata_exception", "block", Severity.WARN, r"(?P<device>ata\d+\.\d+): exception Emask", ("Emask",), specificity=3,
+       group="ata", head=True),
     _p("ata_error", "block", Severity.WARN, r"(?P<device>ata\d+(?:\.\d+)?): error: \{ (?P<ata_error>[A-Z ]+?) \}",
-       (": error: { ",), specificity=3, classify=lambda m: _ata_severity(m.group("ata_error"))),
+       (": error: { ",), specificity=3, classify=lambda m: _ata_severity(m.group("ata_error")), group="ata", headline=1),
     # -- hung tasks and lockups
     _p("hung_task", "hang", Severity.WARN, r"INFO: task (?P<process>.+?):(?P<pid>\d+) blocked for more than \d+ seconds", ("blocked for more than",), specificity=2),
-    _p("soft_lockup", "hang", Severity.CRITICAL, r"BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for", ("soft lockup",), specificity=2),
+    _p("soft_lockup", "hang", Severity.CRITICAL, r"BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for", ("soft lockup",), specificity=2, group="lockup"),
     _p("hard_lockup", "hang", Severity.CRITICAL, r"Watchdog (?:detected hard LOCKUP on cpu |CPU: ?(?=\d+ Hard LOCKUP))(?P<cpu>\d+)",
-       ("LOCKUP",), specificity=2),
+       ("LOCKUP",), specificity=2, group="lockup"),
     # 2.6.3x "INFO: rcu_sched_state detected stall on CPU 3"; 3.10 "INFO: rcu_sched detected stalls on CPUs/tasks";
     # 4.18+ the "rcu: " prefix; expedited grace periods have their own wording.
     _p("rcu_stall", "hang", Severity.CRITICAL, r"(?:rcu: )?INFO: rcu_\w+ (?:self-)?detected (?:expedited )?stalls?",
@@ -320,13 +337,17 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("bond_no_active", "network", Severity.CRITICAL, r"(?P<interface>[\w.-]+): now running without any active interface",
        ("without any active",), specificity=2),
     # -- PCIe AER: 3.10-6.x "Corrected error received", 6.x "Correctable error message received from".
-    _p("pcie_aer_uncorrected", "pcie", Severity.CRITICAL, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Uncorrect(?:ed|able) \((?:Fatal|Non-Fatal)\) error",
-       ("AER:",), specificity=2),
-    _p("pcie_aer_corrected", "pcie", Severity.WARN, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Correct(?:ed|able) error", ("AER:",), specificity=2),
+    # The port names the device that reported (3.10 as a requester id, 4.x+ as its address): both key the group.
+    _p("pcie_aer_uncorrected", "pcie", Severity.CRITICAL,
+       rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Uncorrect(?:ed|able) \((?:Fatal|Non-Fatal)\) error{_AER_FROM}",
+       ("AER:",), specificity=2, group="aer", head=True),
+    _p("pcie_aer_corrected", "pcie", Severity.WARN, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Correct(?:ed|able) error{_AER_FROM}",
+       ("AER:",), specificity=2, group="aer", head=True),
     _p("pcie_bus_error", "pcie", Severity.CRITICAL, rf"(?P<pci>{_PCI}): (?:AER: )?PCIe Bus Error: severity=(?P<aer_severity>[^,]+)",
-       ("PCIe Bus Error",), specificity=3, classify=lambda m: _aer_severity(m.group("aer_severity"))),
+       ("PCIe Bus Error",), specificity=3, classify=lambda m: _aer_severity(m.group("aer_severity")), group="aer",
+       headline=1),
     _p("pcie_recovery_failed", "pcie", Severity.CRITICAL, rf"(?:(?P<pci>{_PCI}): )?(?:AER: [Dd]|D)evice recovery failed|(?P<port>{_PCI}): AER: subordinate device reset failed",
-       ("AER:", "Device recovery"), specificity=3),
+       ("AER:", "Device recovery"), specificity=3, group="aer", headline=2),
     # -- a crash of PID 1 takes the whole system with it: always on, unlike other segfaults.
     _p("init_crash", "process", Severity.CRITICAL,
        r"(?:traps: )?(?P<process>[^\s\[]+)\[(?P<pid>1)\]:? (?:segfault at|general protection|trap )",
@@ -432,12 +453,86 @@ class _Flood:
     first: Alert | None = None  # the template of the "N more" summary
 
 
+@dataclass
+class _Candidate:
+    """A matched line on its way to becoming an alert (now, or as the headline of a group)."""
+
+    pattern: LogPattern
+    found: Match
+    identity: tuple[tuple[str, str], ...]
+    text: str
+    source: str
+
+
+@dataclass
+class _Group:
+    """The lines of one multi-line report held for `group_secs`, to become one alert."""
+
+    family: str
+    keys: list[str]
+    opened: float
+    best: _Candidate
+    lines: list[str]
+    severity: Severity
+    has_head: bool = False
+    pid: str | None = None  # OOM: the killed process; a kill of another one is another event
+    more: int = 0  # lines beyond MAX_GROUP_LINES, counted only
+    emitted: bool = False  # an emergency went out at once; later lines are folded in silently
+
+
+# Families of multi-line reports: the labels whose values identify one report.  An
+# OOM report has none (oom_lock lets one OOM kill run at a time); a GHES record has
+# its "{N}" sequence number; AER the port and the device that sent the message.
+_GROUP_KEYS: Mapping[str, tuple[str, ...]] = {
+    "aer": ("pci", "source", "port"),
+    "oom": (),
+    "nvme": ("device",),
+    "ata": ("device",),
+    "hardware": ("record",),
+    "edac": ("mc",),
+    "oops": (),
+    "lockup": ("cpu",),
+    "panic": (),
+}
+# A panic takes in the report it followed (an oops, a hardware error, a lockup).
+_PANIC_TAKES = ("oops", "hardware", "lockup")
+_NVME_NAMESPACE = re.compile(r"(nvme\d+)n\d+(?:p\d+)?$")
+# Lines that alert on nothing alone but belong to a report: AER's register dump and
+# error bits ("device [8086:a110] error status/mask=...", "[ 0] RxErr"), TLP header, and
+# libata's command and status lines, sb_edac's machine-check dump ("CPU 0: Machine Check
+# Event: ...", "TSC 0").  Tried only while a group is open.
+_FOLLOW = re.compile(
+    rf"^(?:\S+ )?(?P<pci>{_PCI}):\s+(?:AER:\s+)?(?:device \[[0-9a-fA-F]{{4}}:[0-9a-fA-F]{{4}}\] error status/mask="
+    r"|\[\s*\d+\] ?\w|TLP Header:|Error of this Agent)"
+    r"|^(?P<ata>ata\d+\.\d+): (?:failed command:|cmd [0-9a-fA-F]{2}/|res [0-9a-fA-F]{2}/|status: \{)"
+    r"|^EDAC \w+ (?P<mc>MC\d+): (?:CPU \d+: Machine Check|TSC|ADDR|MISC|PROCESSOR|MC\d+ is at)"
+)
+
+
+def _group_keys(family: str, labels: Mapping[str, str]) -> list[str]:
+    keys = []
+    for name in _GROUP_KEYS.get(family, ()):
+        value = labels.get(name)
+        if value is not None:
+            keys.append(_NVME_NAMESPACE.sub(r"\1", value) if family == "nvme" else value)
+    source_id = labels.get("source_id")
+    if source_id is not None and "pci" in labels:
+        # 3.10 names the sender by its requester id (bus << 8 | devfn) in the port's domain.
+        rid = int(source_id, 16)
+        keys.append(f"{labels['pci'][:4]}:{rid >> 8:02x}:{rid >> 3 & 0x1F:02x}.{rid & 7}")
+    return keys or [""]
+
+
 # Bounds on the per-identity tables, so a storm of distinct names (100,000
 # interfaces "going down") cannot grow them: the oldest entry is evicted, in O(1)
 # (dicts keep insertion order).  Flood control keeps them far below this anyway.
 MAX_OPEN = 1024
 MAX_SEEN = 4096
 FLOOD_LIMIT = 20
+MAX_GROUPS = 256  # reports held at once; the oldest goes out early when a new one needs room
+MAX_GROUP_LINES = 20  # lines an alert carries in context["lines"], each cut to GROUP_LINE_CHARS
+GROUP_LINE_CHARS = 300
+GROUP_SECS = 2.0
 
 
 @dataclass
@@ -450,6 +545,20 @@ class LogAlerter:
     never hides another, and a line of a higher severity than any sent in the
     window always goes out (an Xid 79 after a flood of Xid 13).  Every step is
     O(1) per line.
+
+    One event, one alert: the kernel prints an AER error, an OOM kill, an NVMe
+    timeout and its reset, an ATA exception, a GHES record or an oops as several
+    lines.  Lines of a report family (`LogPattern.group`) with the same identity
+    (`_GROUP_KEYS`) arriving within `group_secs` of the first are held and go
+    out as one alert when the window ends: the most severe line names it and
+    sets its severity, and `context["lines"]` carries all of them (at most
+    MAX_GROUP_LINES, GROUP_LINE_CHARS each).  Lines that alert on nothing alone
+    (AER's "[ 0] RxErr", libata's "status: { DRDY ERR }") join an open group
+    too.  An emergency is never held: a panic goes out at once with the
+    report it followed, and lines arriving after it in the window are folded
+    into the group without another alert.  At most `max_groups` are held; a new
+    one sends the oldest early.  The grouped alert then passes the aggregation
+    and flood control as a single line's would.
     """
 
     matcher: LogMatcher
@@ -458,7 +567,12 @@ class LogAlerter:
     flood_limit: int = FLOOD_LIMIT
     max_open: int = MAX_OPEN
     max_seen: int = MAX_SEEN
+    group_secs: float = GROUP_SECS
+    max_groups: int = MAX_GROUPS
     _seen: dict[str, _Seen] = field(default_factory=dict)
+    # Held reports, oldest first, and the same by (family, key) for the lines that join them.
+    _groups: dict[int, _Group] = field(default_factory=dict)
+    _group_index: dict[tuple[str, str], _Group] = field(default_factory=dict)
     # Firing stateful alerts (link down), by (metric, identity), so a link up finds its own in O(1).
     _open: dict[tuple[str, tuple[tuple[str, str], ...]], Alert] = field(default_factory=dict)
     _flood: dict[str, _Flood] = field(default_factory=dict)
@@ -466,12 +580,16 @@ class LogAlerter:
     lines: int = 0
     suppressed: int = 0
     evicted: int = 0
+    grouped: int = 0  # lines that went into another line's alert
 
     def process(self, line: LogLine, now: float) -> list[Alert]:
         self.lines += 1
+        out = self.expire_groups(now) if self._groups else []
         found = self.matcher.match(line)
         if found is None:
-            return []
+            if self._groups and line.kernel:
+                self._follow(line.text, now)
+            return out
         self.matched += 1
         pattern = found.pattern
         # Custom patterns: every named group identifies; built-in ones: the known identity labels.
@@ -479,14 +597,142 @@ class LogAlerter:
         identity = tuple((k, v) for k, v in found.labels if custom or k in _IDENTITY)
         text = line.text[: self.max_context_chars]
         if pattern.resolves is not None:
-            return self._resolve(pattern.resolves, identity, line, now)
+            return out + self._resolve(pattern.resolves, identity, line, now)
+        candidate = _Candidate(pattern, found, identity, text, line.source)
+        if pattern.group is not None and self.group_secs > 0:
+            return out + self._group(candidate, now)
+        return out + self._emit(candidate, found.severity, now)
+
+    # -- grouping -------------------------------------------------------------------------
+
+    def _group(self, cand: _Candidate, now: float) -> list[Alert]:
+        pattern, labels = cand.pattern, dict(cand.found.labels)
+        family = pattern.group or ""
+        keys = _group_keys(family, labels)
+        out: list[Alert] = []
+        group = next(
+            (g for k in keys if (g := self._group_index.get((family, k))) is not None), None
+        )
+        pid = labels.get("pid") if family == "oom" else None
+        if group is not None and (
+            (pattern.head and group.has_head)
+            or (pid is not None and group.pid is not None and pid != group.pid)
+        ):
+            out += self._close(group)  # the same identity again: a new report
+            group = None
+        if group is None:
+            while len(self._groups) >= self.max_groups:
+                out += self._close(next(iter(self._groups.values())))  # the oldest, early
+            group = _Group(family, [], now, cand, [], cand.found.severity)
+            if family == "panic":
+                self._take_in(group)
+            self._groups[id(group)] = group
+        else:
+            self.grouped += 1
+        for key in keys:
+            if key not in group.keys:
+                group.keys.append(key)
+                self._group_index[(family, key)] = group
+        self._add_line(group, cand.text)
+        group.has_head = group.has_head or pattern.head
+        group.pid = group.pid or pid
+        severity = cand.found.severity
+        if group.emitted:
+            return out
+        if severity > group.severity or (
+            severity == group.severity and pattern.headline > group.best.pattern.headline
+        ):
+            group.best = cand
+        group.severity = max(group.severity, severity)
+        if group.severity >= Severity.EMERGENCY:
+            out += self._send(group)
+            group.emitted = True
+        return out
+
+    def _take_in(self, panic: _Group) -> None:
+        """A panic's group takes the held reports it followed: their lines come first."""
+        for held in list(self._groups.values()):
+            if held.family in _PANIC_TAKES and not held.emitted:
+                self._forget(held)
+                self.grouped += 1
+                panic.lines[:0] = held.lines
+                panic.more += held.more
+        del panic.lines[MAX_GROUP_LINES:]
+
+    def _add_line(self, group: _Group, text: str) -> None:
+        if len(group.lines) < MAX_GROUP_LINES:
+            group.lines.append(text[:GROUP_LINE_CHARS])
+        else:
+            group.more += 1
+
+    def _follow(self, text: str, now: float) -> None:
+        """A line that alerts on nothing alone but continues a held report of its device."""
+        found = _FOLLOW.search(text)
+        if found is None:
+            return
+        pci, ata, mc = found.group("pci"), found.group("ata"), found.group("mc")
+        key = ("aer", pci) if pci else ("ata", ata) if ata else ("edac", mc or "")
+        group = self._group_index.get(key)
+        if group is not None:
+            self.grouped += 1
+            self._add_line(group, text)
+
+    def _forget(self, group: _Group) -> None:
+        self._groups.pop(id(group), None)
+        for key in group.keys:
+            if self._group_index.get((group.family, key)) is group:
+                del self._group_index[(group.family, key)]
+
+    def _close(self, group: _Group) -> list[Alert]:
+        self._forget(group)
+        return [] if group.emitted else self._send(group)
+
+    def _send(self, group: _Group) -> list[Alert]:
+        extra: dict[str, object] = {}
+        if len(group.lines) > 1:
+            # One string, not a list: the alert record keeps scalar context values only.
+            extra["lines"] = "\n".join(group.lines)
+            extra["grouped_lines"] = len(group.lines) + group.more
+        return self._emit(group.best, group.severity, group.opened, extra)
+
+    def expire_groups(self, now: float) -> list[Alert]:
+        """The held reports whose window has ended, as alerts (oldest first)."""
+        out: list[Alert] = []
+        while self._groups:  # O(1) per line when nothing is due: only the oldest is looked at
+            group = next(iter(self._groups.values()))
+            if now - group.opened < self.group_secs:
+                break  # in the order they were opened: the rest are younger
+            out += self._close(group)
+        return out
+
+    def next_group_deadline(self) -> float | None:
+        """When the oldest held report is due, for a timer (None: nothing held)."""
+        for group in self._groups.values():
+            return group.opened + self.group_secs
+        return None
+
+    # -- one alert ------------------------------------------------------------------------
+
+    def _emit(
+        self,
+        cand: _Candidate,
+        severity: Severity,
+        now: float,
+        extra: Mapping[str, object] | None = None,
+    ) -> list[Alert]:
+        pattern, found, identity, text = cand.pattern, cand.found, cand.identity, cand.text
         metric = f"log_{pattern.name}"
         key = (metric, identity)
         if pattern.stateful and key in self._open:
             return []
         fp = fingerprint("log", metric, identity)
         seen = self._seen.get(fp)
-        if seen is not None and now - seen.first < self.aggregate_secs:
+        # A repeat is counted, unless it is worse than what was sent (a fatal AER after a corrected one).
+        if (
+            seen is not None
+            and now - seen.first < self.aggregate_secs
+            and (seen.alert is None or severity <= seen.alert.severity)
+        ):
             seen.count += 1
             seen.last_line = text
             return []
@@ -496,7 +742,7 @@ class LogAlerter:
             if flood is not None:
                 out += self._summary(flood, now)
             flood = self._flood[pattern.name] = _Flood(now)
-        if flood.sent >= self.flood_limit and found.severity <= flood.top:
+        if flood.sent >= self.flood_limit and severity <= flood.top:
             flood.suppressed += 1
             flood.last_line = text
             self.suppressed += 1
@@ -506,16 +752,17 @@ class LogAlerter:
             metric=metric,
             labels=identity,
             status=Status.FIRING,
-            severity=found.severity,
+            severity=severity,
             value=1.0,
             threshold=None,
             message=_message(pattern, found, text),
             timestamp=now,
-            context={"line": text, "category": pattern.category, "source": line.source,
-                     "event": not pattern.stateful, **{k: v for k, v in found.labels if (k, v) not in identity}},
+            context={"line": text, "category": pattern.category, "source": cand.source,
+                     "event": not pattern.stateful, **{k: v for k, v in found.labels if (k, v) not in identity},
+                     **(extra or {})},
         )  # fmt: skip
         flood.sent += 1
-        flood.top = max(flood.top, found.severity)
+        flood.top = max(flood.top, severity)
         if flood.first is None:
             flood.first = alert
         if pattern.stateful:
@@ -576,8 +823,9 @@ class LogAlerter:
         ]
 
     def flush(self, now: float) -> list[Alert]:
-        """Follow-ups for fingerprints whose aggregation window ended with repeats, and flood summaries."""
-        out = []
+        """Held reports whose window ended, follow-ups for fingerprints whose aggregation window
+        ended with repeats, and flood summaries."""
+        out = self.expire_groups(now)
         for name, flood in list(self._flood.items()):
             if now - flood.start >= self.aggregate_secs:
                 del self._flood[name]

@@ -14,6 +14,7 @@ without.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -168,10 +169,29 @@ class LogWatch:
         self.sources = build_sources(settings, self.positions, route)
         self._route = route
         self.previous_boot = next((s for s in self.sources if isinstance(s, PreviousBoot)), None)
+        self._group_timer: asyncio.TimerHandle | None = None
 
     def emit(self, line: LogLine) -> None:
         for alert in self.alerter.process(line, time.time()):
             self._route(alert)
+        self._arm_group_timer()
+
+    def _arm_group_timer(self) -> None:
+        """A held multi-line report goes out when its window ends, not at the next tick (5 s)."""
+        deadline = self.alerter.next_group_deadline()
+        if deadline is None or self._group_timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a test feeding lines by hand): tick() sends it
+        self._group_timer = loop.call_later(max(0.0, deadline - time.time()), self._groups_due)
+
+    def _groups_due(self) -> None:
+        self._group_timer = None
+        for alert in self.alerter.expire_groups(time.time()):
+            self._route(alert)
+        self._arm_group_timer()
 
     def tick(self, now: float) -> None:
         """Follow-ups of aggregated repeats, and saving positions (every few seconds)."""
@@ -182,7 +202,12 @@ class LogWatch:
             self.previous_boot.alive(now)
 
     def close(self) -> None:
-        """At a clean stop: positions saved, and the run marked as ended cleanly."""
+        """At a clean stop: held reports sent, positions saved, and the run marked as ended cleanly."""
+        if self._group_timer is not None:
+            self._group_timer.cancel()
+            self._group_timer = None
+        for alert in self.alerter.expire_groups(float("inf")):  # their positions are saved below
+            self._route(alert)
         self.save()
         if self.previous_boot is not None:
             self.previous_boot.stopped_cleanly(time.time())
