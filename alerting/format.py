@@ -170,10 +170,15 @@ def facts(alert: Alert) -> list[tuple[str, str]]:
     """(name, value) pairs every channel shows; values are untrusted text."""
     out = [("Host", alert.hostname), ("Metric", alert.metric)]
     if alert.analyzer != "log":
-        value = format_metric(alert.metric, alert.value, against=alert.threshold)
-        if alert.threshold is not None:
-            level = format_metric(alert.metric, alert.threshold, against=alert.value)
-            value += f" (threshold {level})"
+        if alert.analyzer == "zscore":  # its threshold is a number of σ, not a level
+            value = format_metric(alert.metric, alert.value)
+            if alert.threshold is not None:
+                value += f" (threshold {format_value(alert.threshold, 'sigma')})"
+        else:
+            value = format_metric(alert.metric, alert.value, against=alert.threshold)
+            if alert.threshold is not None:
+                level = format_metric(alert.metric, alert.threshold, against=alert.value)
+                value += f" (threshold {level})"
         out.append(("Value", value))
     if alert.labels:
         out.append(("Labels", ", ".join(f"{k}={v}" for k, v in alert.labels)))

@@ -309,11 +309,12 @@ class Router:
                 )
                 # The value and context of now, at the time of now: its own `id`, and what
                 # it says is true when it is read (not the first firing's 5-minute-old body).
-                current = (
-                    self.refresh(base, now)
-                    if self.refresh is not None
-                    else dataclasses.replace(base, timestamp=now)
-                )
+                current = dataclasses.replace(base, timestamp=now)
+                if self.refresh is not None:
+                    try:
+                        current = self.refresh(base, now)
+                    except Exception:  # a repeat without fresh context beats none at all
+                        log.exception("refreshing a repeat of %s failed", base.metric)
                 extra = {"occurrences": track.occurrences, "still_firing": True}
                 repeat = self._stamp(current, held_back, extra, first_fired=track.first_fired)
                 self.stats.notified += 1

@@ -271,3 +271,19 @@ def test_threshold_messages_keep_the_comparison_and_the_unit() -> None:
     # The unit comes from the collector's MetricSpec, registered by the pipeline.
     assert format_metric("network_receive_bytes_per_second", 1536.0) == "1.5 KiB/s"
     assert format_metric("gpu_temperature_celsius", 84.6) == "84.6°C"
+
+
+def test_a_zscore_threshold_is_shown_in_sigma_and_the_value_in_its_unit() -> None:
+    Pipeline(Store(8), [])  # the assembly registers the collectors' units
+    alert = Alert(
+        analyzer="zscore",
+        metric="network_receive_bytes_per_second",
+        labels=(("interface", "eth0"),),
+        status=Status.FIRING,
+        severity=Severity.WARN,
+        value=2048.0,
+        threshold=3.0,
+        message="m",
+        timestamp=0.0,
+    )
+    assert "Value: 2 KiB/s (threshold 3σ)" in plain(alert)
