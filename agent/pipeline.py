@@ -101,7 +101,10 @@ class Pipeline:
         shown = format_metric(alert.metric, value, against=alert.threshold)
         since = when(alert.timestamp if alert.first_fired is None else alert.first_fired)
         where = "".join(f" {k}={v}" for k, v in alert.labels)
-        message = f"{alert.metric}{where} is now {shown}, still firing since {since} (first: {alert.message})"
+        message = (
+            f"{alert.metric}{where} is now {shown}, still firing since {since} "
+            f"(first: {alert.message})"
+        )
         context = {k: v for k, v in alert.context.items() if k not in ENRICHED}
         current = dataclasses.replace(
             alert, value=value, message=message, timestamp=now, context=context, series_id=sid
