@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -97,13 +98,15 @@ class Pipeline:
         a message that says it, a new sparkline and the top processes of now."""
         sid = self.store.find(SeriesKey(alert.metric, alert.labels))
         latest = None if sid is None else self.store.latest(sid)
-        value = alert.value if latest is None else latest
-        shown = format_metric(alert.metric, value, against=alert.threshold)
         since = when(alert.timestamp if alert.first_fired is None else alert.first_fired)
         where = "".join(f" {k}={v}" for k, v in alert.labels)
+        if latest is None:  # no longer reported, or not within the raw window: no value of now
+            value, now_is = math.nan, "has no recent value"
+        else:
+            value = latest
+            now_is = f"is now {format_metric(alert.metric, value, against=alert.threshold)}"
         message = (
-            f"{alert.metric}{where} is now {shown}, still firing since {since} "
-            f"(first: {alert.message})"
+            f"{alert.metric}{where} {now_is}, still firing since {since} (first: {alert.message})"
         )
         context = {k: v for k, v in alert.context.items() if k not in ENRICHED}
         current = dataclasses.replace(

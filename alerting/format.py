@@ -121,19 +121,25 @@ def format_value(value: float, unit: str = "", *, against: float | None = None) 
     """`value` with its unit, e.g. "92.3%", "1.2 KiB/s", "84.6°C", "13.8σ", "2.04 per core".
 
     With `against` (the level it is compared with, or the value a level is shown
-    next to), both are shown at the same scale and with enough significant digits
-    that two different numbers never print alike: "2.04 ... above the warn level 2",
-    never "2 ... above 2".  Rounding to a number of significant digits is monotonic,
-    so once the two printed numbers differ their order is the true one.  The call is
-    symmetric, so `format_value(level, unit, against=value)` prints the level at the
-    same scale and precision.
+    next to), it is shown with enough significant digits that two different numbers
+    never print alike: "2.04 ... above the warn level 2", never "2 ... above 2".
+    Rounding to a number of significant digits is monotonic (and a prefix boundary
+    lies between two numbers with different prefixes), so once the two printed
+    numbers differ their order is the true one.  The call is symmetric, so
+    `format_value(level, unit, against=value)` prints the level at the same precision.
     """
     if not math.isfinite(value):
         return f"{value}"
-    scale, suffix = _scale(max(abs(value), abs(against or 0.0)), unit)
+    scale, suffix = _scale(abs(value), unit)
     digits = BASE_DIGITS
     if against is not None and math.isfinite(against) and against != value:
-        while digits < _MAX_DIGITS and _sig(value / scale, digits) == _sig(against / scale, digits):
+        # Each keeps its own prefix ("271 MiB ... 15.5 GiB"); digits are added until the
+        # two printed numbers, read back in the base unit, differ.
+        other, _ = _scale(abs(against), unit)
+        while digits < _MAX_DIGITS and (
+            float(_sig(value / scale, digits)) * scale
+            == float(_sig(against / other, digits)) * other
+        ):
             digits += 1
     return f"{_sig(value / scale, digits)}{suffix}"
 

@@ -137,6 +137,23 @@ def test_resolve_then_refire_is_a_new_firing_with_a_new_alert_id() -> None:
     assert repeat.context["still_firing"] and repeat.alert_id == refire.alert_id
 
 
+def test_a_repeat_of_a_series_with_no_recent_value_claims_none() -> None:
+    host = Host()
+    gone = SeriesKey.of("cpu_usage_percent", cpu="7")
+
+    def steps() -> None:
+        host.pipeline.process("cpu", 0.0, samples({gone: 90.0}))  # FIRING, never written again
+        for i in range(1, 600):  # the store's raw window (512 samples) moves past it
+            host.cpu(10.0 * i, 10.0)
+        host.router.repeat_due(6000.0)
+
+    firing, repeat = host.sent(steps)
+    assert firing.value == 90.0 and repeat.alert_id == firing.alert_id
+    assert math.isnan(repeat.value) and repeat.to_record()["value"] is None
+    assert repeat.message.startswith("cpu_usage_percent cpu=7 has no recent value, still firing")
+    assert "sparkline" not in repeat.context
+
+
 def test_a_redelivery_from_the_outbox_keeps_its_id(tmp_path: Path) -> None:
     """A retry is the same notification (a receiver drops it by id); a repeat is not."""
     host = Host()
@@ -237,7 +254,9 @@ def test_top_processes_come_only_from_the_latest_read_at_most_one_interval_old()
         (1100.0, 1024.0, "bytes_per_second", "1.07 KiB/s", "1 KiB/s"),
         (85.3, 85.0, "celsius", "85.3°C", "85°C"),
         (13.8, 3.0, "sigma", "13.8σ", "3σ"),
-        (67.3, 1.0e6, "bytes_per_second", "0.0657 KiB/s", "977 KiB/s"),  # one scale
+        (67.3, 1.0e6, "bytes_per_second", "67.3 B/s", "977 KiB/s"),  # each its own prefix
+        (271 * 2**20, 15.5 * 2**30, "bytes", "271 MiB", "15.5 GiB"),
+        (1023.6, 1024.3, "bytes_per_second", "1023.6 B/s", "1.0003 KiB/s"),  # across a prefix
     ],
 )
 def test_a_value_and_its_level_never_print_alike(
