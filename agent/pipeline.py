@@ -5,24 +5,27 @@ through `Pipeline.process`, so what the agent says about a live host, a
 single reading and a recording is decided by the same code: the same write,
 the same analyzers in the same order, the same enrichment.  Only what
 surrounds it differs (the daemon's sink is the router; the other two collect
-the returned alerts).
+the returned alerts).  `refresh` is how the router's "still firing" repeats
+stay true: the alert as it stands now, re-read from the store and re-enriched.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from agent.collectors import ALL_METRICS
 from agent.collectors.base import Samples
 from agent.store import Store
 from alerting.alert import Alert, Status
-from alerting.format import sparkline
-from analyzers.base import Analyzer
+from alerting.format import format_metric, register_units, sparkline, when
+from analyzers.base import Analyzer, SeriesKey
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,11 @@ TOP_PROCESS_METRIC = {
 }
 SPARKLINE_SAMPLES = 360  # the last hour at the default 10 s
 SPARKLINE_WIDTH = 40
+# What enrichment computes; a repeat drops these and computes them again.
+ENRICHED = ("sparkline", "top_processes")
+# A process sample this much later than one process interval is still "the latest read":
+# a tick runs a little late under load, and the collection itself takes time.
+LATE_TICK_FACTOR = 1.5
 
 
 class Pipeline:
@@ -43,7 +51,15 @@ class Pipeline:
         store: Store,
         analyzers: Sequence[Analyzer],
         sink: Callable[[Alert], Any] | None = None,
+        *,
+        process_interval: Callable[[], float] | None = None,
     ) -> None:
+        # Every message and channel shows values in their metric's unit; the analyzers
+        # cannot import the collectors, so the assembly tells the formatter once.
+        register_units({spec.name: spec.unit for spec in ALL_METRICS})
+        # The process collector's interval (a callable: a reload may change it); None (replay,
+        # --once: one write instant) bounds the age of top-process data by nothing.
+        self.process_interval = process_interval
         self.store = store
         self.analyzers = list(analyzers)
         self.sink = sink
@@ -77,6 +93,27 @@ class Pipeline:
                     self.sink(enriched)
         return alerts
 
+    def refresh(self, alert: Alert, now: float) -> Alert:
+        """`alert` as it stands at `now`, for a "still firing" repeat: the series' latest value,
+        a message that says it, a new sparkline and the top processes of now."""
+        sid = self.store.find(SeriesKey(alert.metric, alert.labels))
+        latest = None if sid is None else self.store.latest(sid)
+        since = when(alert.timestamp if alert.first_fired is None else alert.first_fired)
+        where = "".join(f" {k}={v}" for k, v in alert.labels)
+        if latest is None:  # no longer reported, or not within the raw window: no value of now
+            value, now_is = math.nan, "has no recent value"
+        else:
+            value = latest
+            now_is = f"is now {format_metric(alert.metric, value, against=alert.threshold)}"
+        message = (
+            f"{alert.metric}{where} {now_is}, still firing since {since} (first: {alert.message})"
+        )
+        context = {k: v for k, v in alert.context.items() if k not in ENRICHED}
+        current = dataclasses.replace(
+            alert, value=value, message=message, timestamp=now, context=context, series_id=sid
+        )
+        return self.enrich(current)
+
     def enrich(self, alert: Alert) -> Alert:
         """What helps at 3 a.m.: the last hour as a sparkline, the top processes for CPU and memory."""
         if alert.status is Status.RESOLVED:
@@ -88,23 +125,38 @@ class Pipeline:
             if values.size >= 2:
                 chunks = np.array_split(values, min(SPARKLINE_WIDTH, values.size))
                 extra["sparkline"] = sparkline([float(c.mean()) for c in chunks])
-        top = self.top_processes(alert.metric)
+        top = self.top_processes(alert.metric, alert.timestamp)
         if top:
             extra["top_processes"] = top
         if not extra:
             return alert
         return dataclasses.replace(alert, context={**alert.context, **extra})
 
-    def top_processes(self, metric: str) -> str:
+    def top_processes(self, metric: str, now: float) -> str:
+        """The three biggest consumers by the process collector's latest read.
+
+        Only processes of that read: a series the collector stopped writing (a process
+        no longer in its top N, or one that exited) holds a value from minutes ago, and
+        process data older than one process interval (plus a late tick) says nothing
+        about now.  CPU % exists only for a process read twice (process.py).
+        """
         top_metric = TOP_PROCESS_METRIC.get(metric)
         if top_metric is None:
             return ""
-        ranked = sorted(self.store.latest_by_metric(top_metric), key=lambda kv: -kv[1])[:3]
-        shown = []
-        for key, value in ranked:
-            labels = dict(key.labels)
-            amount = (
-                f"{value:.0f}%" if top_metric.endswith("_percent") else f"{value / 2**20:.0f} MiB"
-            )
-            shown.append(f"{labels.get('comm', '?')} (pid {labels.get('pid', '?')}) {amount}")
-        return ", ".join(shown)
+        interval = None if self.process_interval is None else self.process_interval()
+        read: list[tuple[float, float, dict[str, str]]] = []  # (time, value, labels)
+        for key, _ in self.store.latest_by_metric(top_metric):
+            sid = self.store.find(key)
+            times, values = (np.zeros(0), np.zeros(0)) if sid is None else self.store.window(sid, 1)
+            if values.size:
+                read.append((float(times[0]), float(values[0]), dict(key.labels)))
+        if not read:
+            return ""
+        newest = max(t for t, _, _ in read)
+        if interval is not None and now - newest > interval * LATE_TICK_FACTOR:
+            return ""  # the process collector has not read recently: nothing to say about now
+        ranked = sorted((r for r in read if r[0] == newest), key=lambda r: -r[1])[:3]
+        return ", ".join(
+            f"{who.get('comm', '?')} (pid {who.get('pid', '?')}) {format_metric(top_metric, v)}"
+            for _, v, who in ranked
+        )

@@ -162,7 +162,13 @@ class Agent:
             maintenance=maintenance_windows(self.settings),
             inhibit_rules=inhibit_rules(self.settings),
         )
-        self.pipeline = Pipeline(self.store, self.analyzers, self.router.route)
+        self.pipeline = Pipeline(
+            self.store,
+            self.analyzers,
+            self.router.route,
+            process_interval=lambda: self.settings.collector.process_interval_secs,
+        )
+        self.router.refresh = self.pipeline.refresh  # fresh repeats: value and context of now
         self.analyzer_errors = self.pipeline.analyzer_errors
         self.supervisor = Supervisor()
         self.collector_errors: Counter[str] = Counter()

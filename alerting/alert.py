@@ -66,6 +66,9 @@ class Alert:
     # series' recent values without looking the key up again.  Never serialised
     # (ids are reused after a series retires, and mean nothing outside this process).
     series_id: int | None = field(default=None, compare=False, repr=False)
+    # When this alert episode began (its first FIRING); set by the router, which alone
+    # knows.  None: this event is its own beginning (`--once`, `replay`, a log line).
+    first_fired: float | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -84,8 +87,21 @@ class Alert:
         )
 
     @property
+    def alert_id(self) -> str:
+        """One alert episode: the fingerprint and when it first fired (milliseconds).
+
+        Every notification of the episode (FIRING, ESCALATED, "still firing"
+        repeats, RESOLVED) carries it, so a receiver groups them by it; a
+        re-fire after a RESOLVED was sent is a new episode with a new `alert_id`.
+        """
+        first = self.timestamp if self.first_fired is None else self.first_fired
+        return f"{self.fingerprint}-{round(first * 1000)}"
+
+    @property
     def id(self) -> str:
-        """Stable for one transition, so a receiver (or JetStream) can drop a redelivery."""
+        """One notification: stable across redeliveries of it (an outbox retry, a JetStream
+        re-publish), so a receiver can drop duplicates; each repeat has its own timestamp
+        and so its own id."""
         import uuid  # machine channels only
 
         return str(
@@ -114,6 +130,8 @@ class Alert:
             "labels": self.labels_dict,
             "analyzer": self.analyzer,
             "fingerprint": self.fingerprint,
+            "alert_id": self.alert_id,
+            "first_fired": self.timestamp if self.first_fired is None else self.first_fired,
             "context": {
                 k: _finite(v) if isinstance(v, float) else v
                 for k, v in self.context.items()
@@ -138,7 +156,15 @@ class Alert:
             timestamp=float(record["epoch"]),
             hostname=str(record.get("hostname", "")),
             context=dict(record.get("context") or {}),
+            first_fired=_first_fired(record),
         )
+
+
+def _first_fired(record: dict[str, Any]) -> float | None:
+    """None when the episode began with this very event (how an unrouted alert says it), and
+    for an outbox row written before `first_fired` existed: its own start either way."""
+    first = record.get("first_fired")
+    return None if first is None or float(first) == float(record["epoch"]) else float(first)
 
 
 def _finite(value: float) -> float | None:

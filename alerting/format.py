@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from alerting.alert import Alert, Severity, Status
@@ -68,13 +69,122 @@ def sparkline(values: list[float]) -> str:
     return "".join(_BARS[min(7, int((v - low) / span * 7.999))] for v in finite)
 
 
+# -- numbers with their units ----------------------------------------------------------------
+
+# metric -> unit (a collector's MetricSpec.unit).  Filled by the agent when it assembles
+# its pipeline (`register_units`): analyzers and channels cannot import the collectors, and
+# the units are static facts, so registering them twice changes nothing.
+_UNITS: dict[str, str] = {}
+# Shown right after the number; a unit not listed here is shown as a word ("3 processes").
+_SUFFIX = {
+    "percent": "%",
+    "celsius": "°C",
+    "per_second": "/s",
+    "seconds": " s",
+    "watts": " W",
+    "sigma": "σ",
+    "load_per_core": " per core",
+    "ratio": "",
+    "boolean": "",
+    "": "",
+}
+_BINARY = ("", "Ki", "Mi", "Gi", "Ti", "Pi")
+BASE_DIGITS = 3  # "92.3%", "13.8σ", "2.04": enough to read, few enough to scan
+_MAX_DIGITS = 15  # a float has about 15.9 significant digits: past that nothing differs
+
+
+def register_units(units: Mapping[str, str]) -> None:
+    """Tell formatting each metric's unit (the agent does, from its collectors' MetricSpecs)."""
+    _UNITS.update(units)
+
+
+def unit_of(metric: str) -> str:
+    """The metric's registered unit; for a series no collector declares (a replayed
+    recording, an application's metric), what its name's suffix says, else none."""
+    unit = _UNITS.get(metric)
+    if unit is not None:
+        return unit
+    for suffix, guess in (
+        ("_percent", "percent"),
+        ("_celsius", "celsius"),
+        ("_bytes_per_second", "bytes_per_second"),
+        ("_bytes", "bytes"),
+        ("_seconds", "seconds"),
+        ("_per_core", "load_per_core"),
+    ):
+        if metric.endswith(suffix):
+            return guess
+    return ""
+
+
+def format_value(value: float, unit: str = "", *, against: float | None = None) -> str:
+    """`value` with its unit, e.g. "92.3%", "1.2 KiB/s", "84.6°C", "13.8σ", "2.04 per core".
+
+    With `against` (the level it is compared with, or the value a level is shown
+    next to), it is shown with enough significant digits that two different numbers
+    never print alike: "2.04 ... above the warn level 2", never "2 ... above 2".
+    Rounding to a number of significant digits is monotonic (and a prefix boundary
+    lies between two numbers with different prefixes), so once the two printed
+    numbers differ their order is the true one.  The call is symmetric, so
+    `format_value(level, unit, against=value)` prints the level at the same precision.
+    """
+    if not math.isfinite(value):
+        return f"{value}"
+    scale, suffix = _scale(abs(value), unit)
+    digits = BASE_DIGITS
+    if against is not None and math.isfinite(against) and against != value:
+        # Each keeps its own prefix ("271 MiB ... 15.5 GiB"); digits are added until the
+        # two printed numbers, read back in the base unit, differ.
+        other, _ = _scale(abs(against), unit)
+        while digits < _MAX_DIGITS and (
+            float(_sig(value / scale, digits)) * scale
+            == float(_sig(against / other, digits)) * other
+        ):
+            digits += 1
+    return f"{_sig(value / scale, digits)}{suffix}"
+
+
+def format_metric(metric: str, value: float, *, against: float | None = None) -> str:
+    """`format_value` in the metric's own unit (`unit_of`)."""
+    return format_value(value, unit_of(metric), against=against)
+
+
+def _sig(value: float, digits: int) -> str:
+    if abs(value) >= 10.0**digits:  # a large count is written out whole: 12345678, not 1.23e+07
+        return f"{value:.0f}"
+    text = f"{value:.{digits}g}"
+    if "e" in text:  # "1.23e+04" reads badly in a message: write the number out
+        text = f"{float(text):f}".rstrip("0").rstrip(".")
+    return text
+
+
+def _scale(magnitude: float, unit: str) -> tuple[float, str]:
+    """(divisor, suffix) for the unit: bytes take binary prefixes (KiB, MiB/s...)."""
+    if unit in ("bytes", "bytes_per_second"):
+        per = "/s" if unit == "bytes_per_second" else ""
+        step = 0
+        while step < len(_BINARY) - 1 and magnitude >= 1024.0 ** (step + 1):
+            step += 1
+        return 1024.0**step, f" {_BINARY[step]}B{per}"
+    suffix = _SUFFIX.get(unit)
+    if suffix is None:
+        suffix = " " + unit.replace("_", " ")
+    return 1.0, suffix
+
+
 def facts(alert: Alert) -> list[tuple[str, str]]:
     """(name, value) pairs every channel shows; values are untrusted text."""
     out = [("Host", alert.hostname), ("Metric", alert.metric)]
     if alert.analyzer != "log":
-        value = f"{alert.value:.4g}"
-        if alert.threshold is not None:
-            value += f" (threshold {alert.threshold:.4g})"
+        if alert.analyzer == "zscore":  # its threshold is a number of σ, not a level
+            value = format_metric(alert.metric, alert.value)
+            if alert.threshold is not None:
+                value += f" (threshold {format_value(alert.threshold, 'sigma')})"
+        else:
+            value = format_metric(alert.metric, alert.value, against=alert.threshold)
+            if alert.threshold is not None:
+                level = format_metric(alert.metric, alert.threshold, against=alert.value)
+                value += f" (threshold {level})"
         out.append(("Value", value))
     if alert.labels:
         out.append(("Labels", ", ".join(f"{k}={v}" for k, v in alert.labels)))

@@ -8,6 +8,14 @@ Rules (per fingerprint = analyzer + metric + labels):
   that is already firing is held back until then (the repeat says how many
   were held back);
 * a resolve is sent only for an alert whose firing was sent;
+* a re-fire after a sent resolve is a new FIRING (a new `alert_id`); if it
+  comes within `dedup_window_secs` of the previous firing the alert flaps, and
+  its next resolves are held until it has stayed resolved for the dedup window
+  (a re-fire meanwhile continues the same episode, unannounced), so a value
+  wobbling around its level gives a handful of notifications, not one per tick;
+* a repeat is fresh: the `refresh` callable (the pipeline's, given by the
+  runtime: alerting cannot import the store) gives it the current value and
+  context, and it has its own timestamp and so its own `id`;
 * each channel gets only alerts at or above its `min_severity`.
 
 Time comes from the alerts' own timestamps, which keeps the router pure and its
@@ -18,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from alerting.alert import Alert, Severity, Status
@@ -40,9 +48,8 @@ class _Track:
     held_back: int = 0
     first_fired: float = 0.0
     occurrences: int = 1  # firings of this fingerprint within the dedup window
-    silent: bool = (
-        False  # a flap: firing again without a new announcement (its resolve is not sent)
-    )
+    flapping: bool = False  # re-fired within the dedup window: resolves wait (`held`)
+    held: Alert | None = None  # a flapping alert's resolve, sent once it stayed resolved
     muted: bool = False  # silenced or inhibited: never announced, not repeated
 
 
@@ -51,7 +58,7 @@ class RouterStats:
     received: int = 0
     notified: int = 0
     suppressed: int = 0
-    flaps: int = 0  # re-firings within the dedup window, folded into the first alert
+    flaps: int = 0  # re-firings within the dedup window (announced once, then folded)
     silenced: int = 0  # matched a silence or a maintenance window
     inhibited: int = 0  # muted by a more severe alert on the same metric and labels
 
@@ -67,7 +74,10 @@ class Router:
         silences: SilenceFile | None = None,
         maintenance: Sequence[MaintenanceWindow] = (),
         inhibit_rules: Sequence[InhibitRule] = (),
+        refresh: Callable[[Alert, float], Alert] | None = None,
     ) -> None:
+        # (alert, now) -> the alert as it stands now: current value, fresh context.
+        self.refresh = refresh
         self.inhibit_rules = list(inhibit_rules)
         self.silences = silences
         self.maintenance = list(maintenance)
@@ -104,6 +114,7 @@ class Router:
     def route(self, alert: Alert) -> Alert | None:
         """Hand `alert` to the channels if it is news; returns what was sent, if anything."""
         self.stats.received += 1
+        self._release_held(alert.fingerprint, alert.timestamp)
         outgoing = self._decide(alert)
         if outgoing is None:
             self.stats.suppressed += 1
@@ -129,31 +140,41 @@ class Router:
             if track is None or track.status is Status.RESOLVED:
                 return None
             track.status, track.held_back = Status.RESOLVED, 0
-            if (
-                track.silent or track.muted
-            ):  # the end of a flap or of a muted alert: nobody was told it began
-                track.silent = track.muted = False
+            if track.muted:  # the end of a muted alert: nobody was told it began
+                track.muted = False
+                return None
+            lasted = now - track.first_fired
+            resolve = self._stamp(
+                alert,
+                0,
+                {"lasted_secs": round(lasted), "occurrences": track.occurrences},
+                first_fired=track.first_fired,
+            )
+            if track.flapping:  # may well fire again at once: said when it stays resolved
+                track.held = resolve
                 return None
             track.last_sent = now
-            lasted = now - track.first_fired
-            return self._stamp(
-                alert, 0, {"lasted_secs": round(lasted), "occurrences": track.occurrences}
-            )
-        if (
-            track is not None
-            and track.status is Status.RESOLVED
-            and now - track.first_fired < self.dedup_window_secs
-        ):
-            # Flapping: the same problem again within the dedup window is the same alert.
-            track.status, track.severity, track.alert, track.silent = (
+            return resolve
+        if track is not None and track.held is not None:
+            # A flapping alert back before its resolve went out: for the receiver it never
+            # stopped, so this is the same episode, counted and not announced again.
+            track.status, track.severity, track.alert, track.held = (
                 Status.FIRING,
                 alert.severity,
                 alert,
-                True,
+                None,
             )
             track.occurrences += 1
             self.stats.flaps += 1
             return None
+        # Within the dedup window of the previous firing: the alert flaps.  Its resolve was
+        # sent, so this is news (a new FIRING, a new episode), but the next resolves wait.
+        flap = (
+            track is not None
+            and track.status is Status.RESOLVED
+            and not track.muted
+            and now - track.first_fired < self.dedup_window_secs
+        )
         new = track is None or track.status is Status.RESOLVED
         changed = track is not None and (track.severity != alert.severity or track.muted)
         if self.silenced(alert, now):
@@ -175,6 +196,10 @@ class Router:
         if new or changed or alert.status is Status.ESCALATED:
             occurrences = track.occurrences if track is not None and not new else 1
             first = track.first_fired if track is not None and not new else now
+            flapping = track is not None and track.flapping and not new
+            if flap and track is not None:
+                occurrences, flapping = track.occurrences + 1, True
+                self.stats.flaps += 1
             fresh = _Track(
                 Status.FIRING,
                 alert.severity,
@@ -182,16 +207,18 @@ class Router:
                 alert,
                 first_fired=first,
                 occurrences=occurrences,
+                flapping=flapping,
             )
             self._remember(fp, fresh)
             self._prune(now)
-            return self._stamp(alert, 0)
+            return self._stamp(alert, 0, {"occurrences": occurrences}, first_fired=first)
         if track is None:  # unreachable: `new` covers it; keeps the type checker informed
             return None
         track.alert = alert
         if now - track.last_sent >= self.min_interval_secs:
             held_back, track.held_back, track.last_sent = track.held_back, 0, now
-            return self._stamp(alert, held_back, {"occurrences": track.occurrences})
+            extra = {"occurrences": track.occurrences}
+            return self._stamp(alert, held_back, extra, first_fired=track.first_fired)
         track.held_back += 1
         return None
 
@@ -248,9 +275,25 @@ class Router:
                 )  # fmt: skip
                 self.route(gone)
 
+    def _release_held(self, fp: str, now: float) -> Alert | None:
+        """Send a flapping alert's held resolve once it has stayed resolved for the dedup window."""
+        track = self._tracks.get(fp)
+        held = None if track is None else track.held
+        if track is None or held is None or now - held.timestamp < self.dedup_window_secs:
+            return None
+        track.held, track.flapping, track.last_sent = None, False, now
+        self.stats.notified += 1
+        self._submit(held)
+        return held
+
     def repeat_due(self, now: float) -> list[Alert]:
-        """Re-send alerts still firing `min_interval_secs` after they were last sent."""
+        """Re-send alerts still firing `min_interval_secs` after they were last sent, as they
+        stand now; send the resolves of flapping alerts that have stayed resolved."""
         sent: list[Alert] = []
+        for fp in [fp for fp, t in self._tracks.items() if t.held is not None]:
+            released = self._release_held(fp, now)
+            if released is not None:
+                sent.append(released)
         if self.min_interval_secs <= 0:
             return sent
         for track in self._tracks.values():
@@ -261,24 +304,43 @@ class Router:
             )
             if due and not self.silenced(track.alert, now):
                 held_back, track.held_back, track.last_sent = track.held_back, 0, now
-                repeat = dataclasses.replace(
-                    self._stamp(track.alert, held_back, {"occurrences": track.occurrences}),
-                    status=Status.FIRING,
+                base = dataclasses.replace(
+                    track.alert, status=Status.FIRING, first_fired=track.first_fired
                 )
-                repeat.context["still_firing"] = True
+                # The value and context of now, at the time of now: its own `id`, and what
+                # it says is true when it is read (not the first firing's 5-minute-old body).
+                current = dataclasses.replace(base, timestamp=now)
+                if self.refresh is not None:
+                    try:
+                        current = self.refresh(base, now)
+                    except Exception:  # a repeat without fresh context beats none at all
+                        log.exception("refreshing a repeat of %s failed", base.metric)
+                extra = {"occurrences": track.occurrences, "still_firing": True}
+                repeat = self._stamp(current, held_back, extra, first_fired=track.first_fired)
                 self.stats.notified += 1
                 self._submit(repeat)
                 sent.append(repeat)
         return sent
 
-    def _stamp(self, alert: Alert, repeats: int, extra: dict[str, object] | None = None) -> Alert:
+    def _stamp(
+        self,
+        alert: Alert,
+        repeats: int,
+        extra: Mapping[str, object] | None = None,
+        *,
+        first_fired: float | None = None,
+    ) -> Alert:
+        """The alert as sent: this host, what was held back, and its episode's start."""
         context = dict(alert.context)
         if repeats:
             context["repeats"] = repeats
         for key, value in (extra or {}).items():
             if key != "occurrences" or (isinstance(value, int) and value > 1):
                 context[key] = value
-        return dataclasses.replace(alert, hostname=self.hostname, context=context)
+        first = alert.timestamp if first_fired is None else first_fired
+        return dataclasses.replace(
+            alert, hostname=self.hostname, context=context, first_fired=first
+        )
 
     def _prune(self, now: float) -> None:
         if len(self._tracks) <= MAX_TRACKED:
@@ -294,7 +356,7 @@ class Router:
         stale = [
             fp
             for fp, t in self._tracks.items()
-            if t.status is Status.RESOLVED and t.last_sent < horizon
+            if t.status is Status.RESOLVED and t.last_sent < horizon and t.held is None
         ]
         for fp in stale:
             self._forget(fp)

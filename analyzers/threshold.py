@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from alerting.alert import Alert, Severity, Status
+from alerting.format import format_metric
 from analyzers.base import Batch, History, IntArray, Labels, SeriesArrays, SeriesKey
 from analyzers.registry import AnalyzerPlugin
 
@@ -48,18 +49,10 @@ class ThresholdRule:
         return key.metric == self.metric and all(label in key.labels for label in self.labels)
 
 
-def format_value(metric: str, value: float) -> str:
-    if metric.endswith("_percent"):
-        return f"{value:.1f}%"
-    if metric.endswith("_celsius"):
-        return f"{value:.0f}°C"
-    if metric.endswith("_bytes"):
-        size = float(value)
-        for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-            if abs(size) < 1024 or unit == "TiB":
-                return f"{size:.1f} {unit}"
-            size /= 1024
-    return f"{value:.4g}"
+def format_value(metric: str, value: float, against: float | None = None) -> str:
+    """The value in its metric's unit (alerting.format, one formatter for every analyzer);
+    with `against`, enough digits that the two never print alike."""
+    return format_metric(metric, value, against=against)
 
 
 class ThresholdAnalyzer:
@@ -152,38 +145,42 @@ class ThresholdAnalyzer:
         key = history.key(sid)
         index = int(self.s.rule[sid])
         rule = self._rules[index] if index >= 0 else None
-        shown = format_value(key.metric, value)
         where = "".join(f" {k}={v}" for k, v in key.labels)
         word = "below" if rule is not None and rule.below else "above"
+        m = key.metric
+
+        def pair(level: float) -> tuple[str, str]:
+            # Value and level printed so that the comparison the message states holds.
+            return format_value(m, value, level), format_value(m, level, value)
+
         if after == _NONE and rule is None:  # its rule went away in a reload
             status, severity, threshold = Status.RESOLVED, _SEVERITY[before], math.nan
-            message = f"{key.metric}{where} has no threshold any more ({shown})"
+            message = f"{m}{where} has no threshold any more ({format_value(m, value)})"
         elif after == _NONE:
             status, severity = Status.RESOLVED, _SEVERITY[before]
-            clear = format_value(key.metric, self._level(sid, "clear"))
-            message = f"{key.metric}{where} is back to {shown} (clears at {clear})"
             threshold = self._level(sid, "clear")
+            shown, clear = pair(threshold)
+            message = f"{m}{where} is back to {shown} (clears at {clear})"
         elif after < before:
             # De-escalation: the value went back past the level where critical clears,
             # not over the warn level (it may well be under it, inside the hysteresis).
             status, severity = Status.ESCALATED, _SEVERITY[after]
             threshold = self._critical_clear(sid)
             back = "above" if rule is not None and rule.below else "below"
+            shown, level = pair(threshold)
             message = (
-                f"{key.metric}{where} is now {shown}, {back} {format_value(key.metric, threshold)} "
-                f"where the critical level {format_value(key.metric, self._level(sid, 'crit'))} "
+                f"{m}{where} is now {shown}, {back} {level} "
+                f"where the critical level {format_value(m, self._level(sid, 'crit'))} "
                 f"clears; warn until back past "
-                f"{format_value(key.metric, self._level(sid, 'clear'))}"
+                f"{format_value(m, self._level(sid, 'clear'))}"
             )
         else:
             status = Status.FIRING if before == _NONE else Status.ESCALATED
             severity = _SEVERITY[after]
             threshold = self._level(sid, "crit" if after == _CRITICAL else "warn")
-            level = format_value(key.metric, threshold)
+            shown, level = pair(threshold)
             verb = {Status.FIRING: "is", Status.ESCALATED: "is now"}[status]
-            message = (
-                f"{key.metric}{where} {verb} {shown}, {word} the {severity.label} level {level}"
-            )
+            message = f"{m}{where} {verb} {shown}, {word} the {severity.label} level {level}"
         return Alert(
             analyzer=self.name,
             metric=key.metric,

@@ -69,8 +69,8 @@ def test_de_escalation_names_the_level_actually_crossed() -> None:
     assert (down.status, down.severity) == (Status.ESCALATED, Severity.WARN)
     assert "above the warn level" not in down.message
     assert down.message == (
-        "disk_used_percent is now 14.6%, below 20.0% where the critical level 30.0% clears; "
-        "warn until back past 10.0%"
+        "disk_used_percent is now 14.6%, below 20% where the critical level 30% clears; "
+        "warn until back past 10%"
     )
     assert down.threshold == 20.0
 
@@ -79,8 +79,8 @@ def test_de_escalation_of_a_below_rule_says_above() -> None:
     rule = ThresholdRule("disk_free_percent", warn=20, critical=10, clear=25, below=True)
     alerts = run(ThresholdAnalyzer([rule]), [5.0, 16.0], SeriesKey.of("disk_free_percent"))
     assert alerts[-1].message == (
-        "disk_free_percent is now 16.0%, above 15.0% where the critical level 10.0% clears; "
-        "warn until back past 25.0%"
+        "disk_free_percent is now 16%, above 15% where the critical level 10% clears; "
+        "warn until back past 25%"
     )
 
 

@@ -135,10 +135,14 @@ def test_flapping_folds_into_one_alert_and_counts() -> None:
         events.append(alert(float(i), Status.FIRING if i % 2 == 0 else Status.RESOLVED))
     events.append(alert(5000.0))  # long after the dedup window: news again
     sent = run_router(events, min_interval=300, dedup=600)
-    # One announcement per dedup window (600 s from the first firing), not 1,000.
+    # Four notifications, not 1,000: the first episode, then the re-fire after its sent
+    # resolve (a new FIRING: the receiver was told it ended), whose resolves are held while
+    # it flaps and the last one sent once it stayed resolved for the dedup window.
     assert [(a.timestamp, a.status) for a in sent] == [
-        (0.0, Status.FIRING), (1.0, Status.RESOLVED), (600.0, Status.FIRING), (601.0, Status.RESOLVED), (5000.0, Status.FIRING),
+        (0.0, Status.FIRING), (1.0, Status.RESOLVED), (2.0, Status.FIRING), (999.0, Status.RESOLVED), (5000.0, Status.FIRING),
     ]  # fmt: skip
+    assert sent[2].alert_id == sent[3].alert_id != sent[0].alert_id
+    assert sent[3].context["occurrences"] == 500  # every firing of the flap, counted
 
 
 def test_repeat_says_how_often_it_flapped() -> None:
@@ -154,8 +158,9 @@ def test_repeat_says_how_often_it_flapped() -> None:
         await worker.stop()
         return recorder.sent
 
-    _, resolved, repeat = asyncio.run(scenario())
+    _, resolved, refire, repeat = asyncio.run(scenario())
     assert resolved.context["lasted_secs"] == 10
+    assert refire.status is Status.FIRING and refire.context["occurrences"] == 2
     assert repeat.context["still_firing"] and repeat.context["occurrences"] == 2
 
 

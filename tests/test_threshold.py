@@ -31,7 +31,7 @@ def test_scalar_fires_on_the_first_sample_over_and_emits_transitions_only() -> N
         (Status.FIRING, 10.0),
         (Status.RESOLVED, 50.0),
     ]
-    assert alerts[0].message == "memory_used_percent is 90.0%, above the warn level 85.0%"
+    assert alerts[0].message == "memory_used_percent is 90%, above the warn level 85%"
     assert alerts[0].severity is Severity.WARN and alerts[0].threshold == 85.0
     assert alerts[0].fingerprint == alerts[1].fingerprint
 
@@ -85,7 +85,7 @@ def test_below_rules_and_label_matching() -> None:
         (Status.FIRING, Severity.WARN), (Status.ESCALATED, Severity.CRITICAL),
         (Status.ESCALATED, Severity.WARN), (Status.RESOLVED, Severity.WARN),
     ]  # fmt: skip
-    assert "below the warn level 9.3 GiB" in alerts[0].message
+    assert "below the warn level 9.31 GiB" in alerts[0].message
 
 
 def test_nan_never_fires_or_resolves() -> None:
@@ -144,6 +144,6 @@ direction = "below"
 
 def test_format_value_units() -> None:
     assert format_value("x_percent", 12.345) == "12.3%"
-    assert format_value("x_bytes", 3 * 1024**3) == "3.0 GiB"
-    assert format_value("x_celsius", 84.6) == "85°C"
+    assert format_value("x_bytes", 3 * 1024**3) == "3 GiB"
+    assert format_value("x_celsius", 84.6) == "84.6°C"
     assert format_value("load1", 2.5) == "2.5"

@@ -59,6 +59,8 @@ def test_payload_has_the_seed_fields(http_receiver: HttpReceiver) -> None:
         "labels": {"node": "0"},
         "analyzer": "threshold",
         "fingerprint": ALERT.fingerprint,
+        "alert_id": f"{ALERT.fingerprint}-1700000000000",  # the episode: fingerprint + first firing
+        "first_fired": 1_700_000_000.0,
         "id": body["id"],
         "context": {},
     }

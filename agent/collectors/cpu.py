@@ -62,7 +62,7 @@ METRICS: tuple[MetricSpec, ...] = (
     gauge("cpu_load1", "processes", (), "/proc/loadavg", "Load average over 1 minute."),
     gauge("cpu_load5", "processes", (), "/proc/loadavg", "Load average over 5 minutes."),
     gauge("cpu_load15", "processes", (), "/proc/loadavg", "Load average over 15 minutes."),
-    gauge("cpu_load1_per_core", "processes", (), "/proc/loadavg", "1-minute load divided by online CPUs."),
+    gauge("cpu_load1_per_core", "load_per_core", (), "/proc/loadavg", "1-minute load divided by online CPUs."),
     gauge("cpu_online", "cpus", (), _STAT, "Logical CPUs the kernel reports."),
     gauge("cpu_context_switches_per_second", "per_second", (), _STAT, "Context switches per second (ctxt)."),
     gauge("cpu_interrupts_per_second", "per_second", (), _STAT, "Interrupts serviced per second (intr)."),

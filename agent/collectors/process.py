@@ -165,7 +165,8 @@ class ProcessCollector:
         for pid in sorted(chosen | tracked):
             s = stats[pid]
             proc_labels = labels(pid=str(pid), comm=s.comm, user=self._user(pid))
-            out.add("process_cpu_percent", cpu.get(pid, 0.0), proc_labels)
+            if pid in cpu:  # CPU % needs two reads: a first read knows nothing, not "0 %"
+                out.add("process_cpu_percent", cpu[pid], proc_labels)
             out.add("process_rss_bytes", float(s.rss_pages * PAGE_SIZE), proc_labels)
             if pid in tracked:
                 fds = self._open_fds(pid)

@@ -1,8 +1,9 @@
 """Generic webhook: one JSON record per alert, POSTed (or PUT) to a URL.
 
 The body carries the seed's fields (hostname, timestamp, severity, metric,
-value, threshold, message, labels) plus id, status, analyzer, fingerprint and
-context (for a log alert, the raw line).  With a secret configured, the body
+value, threshold, message, labels) plus id (one notification), alert_id and
+first_fired (its episode), status, analyzer, fingerprint and context (for a
+log alert, the raw line).  With a secret configured, the body
 is signed: `X-Sysops-Signature: sha256=<hex HMAC-SHA256 of the body>`, so the
 receiver can check who sent it.
 """

@@ -1,0 +1,308 @@
+"""#14 items 5 and 6: notifications that are fresh (repeats say now) and true (context, numbers).
+
+Real parts throughout: the store, the pipeline, the threshold analyzer, the router
+and its channel workers, the SQLite outbox, the process collector on a procfs tree.
+Only the far end of the channel is a recorder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.collectors.base import Samples
+from agent.collectors.process import ProcessCollector
+from agent.pipeline import Pipeline
+from agent.store import Store
+from alerting.alert import Alert, Severity, Status
+from alerting.delivery import ChannelWorker
+from alerting.format import format_metric, format_value, plain
+from alerting.outbox import SqliteOutbox
+from alerting.router import Router
+from analyzers.base import SeriesKey
+from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
+from tests.conftest import REPO
+from tests.test_router import Recorder
+
+CPU = SeriesKey("cpu_usage_percent")
+
+
+def proc(pid: int, comm: str) -> SeriesKey:
+    return SeriesKey.of("process_cpu_percent", pid=str(pid), comm=comm, user="root")
+
+
+class Host:
+    """A store, the threshold analyzer on CPU, the pipeline and a router wired as the runtime
+    wires them (the router's repeats refreshed by the pipeline), delivering to a recorder."""
+
+    def __init__(self, process_interval: float | None = 30.0) -> None:
+        self.store = Store(512)
+        rule = ThresholdRule("cpu_usage_percent", warn=80.0, critical=95.0, clear=70.0)
+        self.recorder = Recorder()
+        self.worker = ChannelWorker(self.recorder, max_age=float("inf"))
+        self.router = Router("h", [self.worker], min_interval_secs=300, dedup_window_secs=600)
+        interval: Callable[[], float] | None = (
+            None if process_interval is None else (lambda: process_interval)
+        )
+        self.pipeline = Pipeline(
+            self.store, [ThresholdAnalyzer([rule])], self.router.route, process_interval=interval
+        )
+        self.router.refresh = self.pipeline.refresh
+
+    def cpu(self, t: float, value: float) -> list[Alert]:
+        return self.pipeline.process("cpu", t, samples({CPU: value}))
+
+    def processes(self, t: float, cpu_by_process: dict[SeriesKey, float]) -> None:
+        self.pipeline.process("process", t, samples(cpu_by_process))
+
+    def sent(self, steps: Callable[[], None]) -> list[Alert]:
+        async def scenario() -> list[Alert]:
+            self.worker.start()
+            steps()
+            assert await self.worker.drain(5.0)
+            await self.worker.stop()
+            return self.recorder.sent
+
+        return asyncio.run(scenario())
+
+
+def samples(values: dict[SeriesKey, float]) -> Samples:
+    return Samples(tuple(values), np.array(list(values.values()), dtype=np.float64))
+
+
+# -- item 5: fresh repeats, one alert_id per episode ----------------------------------------------
+
+
+def test_a_repeat_has_its_own_id_and_timestamp_the_current_value_and_fresh_context() -> None:
+    host = Host()
+
+    def steps() -> None:
+        host.processes(0.0, {proc(10, "old-hog"): 90.0})
+        host.cpu(0.0, 85.0)  # FIRING: above warn
+        for i in range(1, 62):  # ten minutes on it is still over warn, and climbing
+            host.processes(10.0 * i, {proc(20, "new-hog"): 99.0})
+            host.cpu(10.0 * i, 85.0 + i * 0.15)
+            if i in (30, 61):  # the runtime's housekeeping, a few seconds after a tick
+                host.router.repeat_due(10.0 * i + 5)
+
+    firing, first, second = host.sent(steps)
+    assert firing.status is Status.FIRING and "still_firing" not in firing.context
+    assert "old-hog" in firing.context["top_processes"]
+    for repeat in (first, second):
+        assert repeat.context["still_firing"] and repeat.status is Status.FIRING
+        assert "new-hog" in repeat.context["top_processes"]  # the processes of now
+        assert "old-hog" not in repeat.context["top_processes"]  # not the first firing's
+        assert repeat.alert_id == firing.alert_id  # one episode
+        assert repeat.first_fired == firing.timestamp == 0.0
+    assert (first.timestamp, second.timestamp) == (305.0, 615.0)
+    assert first.value == pytest.approx(85.0 + 30 * 0.15, abs=1e-4)  # the value at 300 s
+    assert second.value == pytest.approx(85.0 + 61 * 0.15, abs=1e-4)
+    assert len({firing.id, first.id, second.id}) == 3  # a receiver deduplicating by id keeps all
+    # The message says now, and still says why it fired.
+    assert first.message == (
+        "cpu_usage_percent is now 89.5%, still firing since 1970-01-01 00:00:00 UTC "
+        "(first: cpu_usage_percent is 85%, above the warn level 80%)"
+    )
+    assert first.context["sparkline"] != firing.context.get("sparkline")
+    records = [json.loads(json.dumps(a.to_record())) for a in (firing, first, second)]
+    assert len({r["alert_id"] for r in records}) == 1 and len({r["id"] for r in records}) == 3
+    assert [r["value"] for r in records] == [a.value for a in (firing, first, second)]
+
+
+def test_resolve_then_refire_is_a_new_firing_with_a_new_alert_id() -> None:
+    host = Host()
+
+    def steps() -> None:
+        host.cpu(0.0, 90.0)  # FIRING
+        host.cpu(10.0, 50.0)  # RESOLVED, sent
+        host.cpu(20.0, 90.0)  # fires again: the receiver was told it ended
+        host.router.repeat_due(330.0)
+
+    firing, resolved, refire, repeat = host.sent(steps)
+    assert [a.status for a in (firing, resolved, refire)] == [
+        Status.FIRING,
+        Status.RESOLVED,
+        Status.FIRING,
+    ]
+    assert "still_firing" not in refire.context  # announced as news, not as a repeat
+    assert resolved.alert_id == firing.alert_id != refire.alert_id
+    assert repeat.context["still_firing"] and repeat.alert_id == refire.alert_id
+
+
+def test_a_repeat_of_a_series_with_no_recent_value_claims_none() -> None:
+    host = Host()
+    gone = SeriesKey.of("cpu_usage_percent", cpu="7")
+
+    def steps() -> None:
+        host.pipeline.process("cpu", 0.0, samples({gone: 90.0}))  # FIRING, never written again
+        for i in range(1, 600):  # the store's raw window (512 samples) moves past it
+            host.cpu(10.0 * i, 10.0)
+        host.router.repeat_due(6000.0)
+
+    firing, repeat = host.sent(steps)
+    assert firing.value == 90.0 and repeat.alert_id == firing.alert_id
+    assert math.isnan(repeat.value) and repeat.to_record()["value"] is None
+    assert repeat.message.startswith("cpu_usage_percent cpu=7 has no recent value, still firing")
+    assert "sparkline" not in repeat.context
+
+
+def test_a_redelivery_from_the_outbox_keeps_its_id(tmp_path: Path) -> None:
+    """A retry is the same notification (a receiver drops it by id); a repeat is not."""
+    host = Host()
+
+    def steps() -> None:
+        host.cpu(0.0, 90.0)
+        host.cpu(10.0, 91.0)
+        host.router.repeat_due(400.0)
+
+    firing, repeat = host.sent(steps)
+    outbox = SqliteOutbox(tmp_path / "outbox.db")
+    try:
+        for alert in (firing, repeat):
+            outbox.add("webhook", alert)
+        first_try = [a for _, a in outbox.pending("webhook", 10)]
+        retry = [a for _, a in outbox.pending("webhook", 10)]  # not acknowledged: again
+    finally:
+        outbox.close()
+    assert [a.id for a in first_try] == [a.id for a in retry] == [firing.id, repeat.id]
+    assert [a.alert_id for a in retry] == [firing.alert_id] * 2
+    assert [a.to_record() for a in retry] == [firing.to_record(), repeat.to_record()]
+
+
+def test_the_record_carries_alert_id_and_first_fired_and_matches_the_schema() -> None:
+    import jsonschema
+
+    schema = json.loads((REPO / "docs/schemas/alert.schema.json").read_text())
+    alert = Alert(
+        analyzer="threshold",
+        metric="cpu_usage_percent",
+        labels=(),
+        status=Status.FIRING,
+        severity=Severity.WARN,
+        value=91.0,
+        threshold=80.0,
+        message="m",
+        timestamp=1_700_000_300.5,
+        first_fired=1_700_000_000.25,
+    )
+    record = json.loads(json.dumps(alert.to_record()))
+    jsonschema.validate(record, schema)
+    assert record["alert_id"] == f"{alert.fingerprint}-1700000000250"
+    assert record["first_fired"] == 1_700_000_000.25
+    assert Alert.from_record(record) == alert
+    unrouted = dataclasses.replace(alert, first_fired=None)  # --once: its own beginning
+    assert unrouted.to_record()["first_fired"] == unrouted.timestamp
+    old_row = {k: v for k, v in record.items() if k not in ("alert_id", "first_fired")}
+    assert Alert.from_record(old_row).first_fired is None  # an outbox row from before
+
+
+# -- item 6: context only when true -------------------------------------------------------------
+
+
+def write_stat(root: Path, pid: int, comm: str, ticks: int) -> None:
+    fields = ["S", "1", "1", "1", "0", "-1", "0", "0", "0", "0", "0"]
+    fields += [str(ticks), "0", "0", "0", "20", "0", "1", "0", "100", "4096", "250"]
+    (root / str(pid)).mkdir(parents=True, exist_ok=True)
+    (root / str(pid) / "stat").write_text(f"{pid} ({comm}) {' '.join(fields)}\n")
+
+
+def test_the_process_collector_reports_no_cpu_for_a_process_read_once(tmp_path: Path) -> None:
+    write_stat(tmp_path, 100, "hog", ticks=1000)
+    collector = ProcessCollector(tmp_path)
+    first = collector.collect()
+    metrics = {k.metric for k in first.keys}
+    assert "process_rss_bytes" in metrics  # memory is known at once
+    assert "process_cpu_percent" not in metrics  # CPU % needs an interval: not "0 %"
+    write_stat(tmp_path, 100, "hog", ticks=1000 + os.sysconf("SC_CLK_TCK"))
+    write_stat(tmp_path, 200, "newcomer", ticks=5)  # appeared between the reads
+    second = collector.collect()
+    cpu = {
+        dict(k.labels)["comm"]: v
+        for k, v in zip(second.keys, second.values.tolist(), strict=True)
+        if k.metric == "process_cpu_percent"
+    }
+    assert set(cpu) == {"hog"} and cpu["hog"] > 0
+
+
+def test_top_processes_come_only_from_the_latest_read_at_most_one_interval_old() -> None:
+    host = Host(process_interval=30.0)
+    host.processes(0.0, {proc(1, "exited"): 99.0, proc(2, "steady"): 10.0})
+    host.processes(30.0, {proc(2, "steady"): 12.0, proc(3, "busy"): 60.0})
+    (alert,) = host.cpu(40.0, 90.0)
+    # "exited" still has a series (99 %) but was not in the latest read: not named.
+    assert alert.context["top_processes"] == "busy (pid 3) 60%, steady (pid 2) 12%"
+    host.cpu(50.0, 50.0)
+    (late,) = host.cpu(100.0, 90.0)  # 70 s after the last process read: nothing about now
+    assert "top_processes" not in late.context
+    assert "sparkline" in late.context
+
+
+@pytest.mark.parametrize(
+    ("value", "level", "unit", "shown", "level_shown"),
+    [
+        (2.04, 2.0, "load_per_core", "2.04 per core", "2 per core"),
+        (2.0004, 2.0, "", "2.0004", "2"),
+        (90.04, 90.0, "percent", "90.04%", "90%"),
+        (1100.0, 1024.0, "bytes_per_second", "1.07 KiB/s", "1 KiB/s"),
+        (85.3, 85.0, "celsius", "85.3°C", "85°C"),
+        (13.8, 3.0, "sigma", "13.8σ", "3σ"),
+        (67.3, 1.0e6, "bytes_per_second", "67.3 B/s", "977 KiB/s"),  # each its own prefix
+        (271 * 2**20, 15.5 * 2**30, "bytes", "271 MiB", "15.5 GiB"),
+        (1023.6, 1024.3, "bytes_per_second", "1023.6 B/s", "1.0003 KiB/s"),  # across a prefix
+    ],
+)
+def test_a_value_and_its_level_never_print_alike(
+    value: float, level: float, unit: str, shown: str, level_shown: str
+) -> None:
+    assert format_value(value, unit, against=level) == shown
+    assert format_value(level, unit, against=value) == level_shown
+
+
+def test_the_shown_comparison_always_holds() -> None:
+    """Whatever the pair, the printed value is on the same side of the printed level."""
+    rng = np.random.default_rng(14)
+    for _ in range(2000):
+        level = float(rng.choice([1, 2, 80, 90, 0.5, 1e6])) * float(rng.uniform(0.5, 2))
+        value = level * (1 + float(rng.choice([-1, 1])) * 10 ** float(rng.uniform(-9, -1)))
+        a = float(format_value(value, "", against=level))
+        b = float(format_value(level, "", against=value))
+        assert math.copysign(1, a - b) == math.copysign(1, value - level) and a != b
+
+
+def test_threshold_messages_keep_the_comparison_and_the_unit() -> None:
+    store = Store(8)
+    rule = ThresholdRule("cpu_load1_per_core", warn=2.0, critical=4.0)
+    pipeline = Pipeline(store, [ThresholdAnalyzer([rule])])
+    key = SeriesKey("cpu_load1_per_core")
+    (alert,) = pipeline.process("cpu", 0.0, samples({key: 2.004}))
+    assert alert.message == (
+        "cpu_load1_per_core is 2.004 per core, above the warn level 2 per core"
+    )
+    assert "Value: 2.004 per core (threshold 2 per core)" in plain(alert)
+    # The unit comes from the collector's MetricSpec, registered by the pipeline.
+    assert format_metric("network_receive_bytes_per_second", 1536.0) == "1.5 KiB/s"
+    assert format_metric("gpu_temperature_celsius", 84.6) == "84.6°C"
+
+
+def test_a_zscore_threshold_is_shown_in_sigma_and_the_value_in_its_unit() -> None:
+    Pipeline(Store(8), [])  # the assembly registers the collectors' units
+    alert = Alert(
+        analyzer="zscore",
+        metric="network_receive_bytes_per_second",
+        labels=(("interface", "eth0"),),
+        status=Status.FIRING,
+        severity=Severity.WARN,
+        value=2048.0,
+        threshold=3.0,
+        message="m",
+        timestamp=0.0,
+    )
+    assert "Value: 2 KiB/s (threshold 3σ)" in plain(alert)
