@@ -12,6 +12,12 @@ Rules (per fingerprint = analyzer + metric + labels):
 
 Time comes from the alerts' own timestamps, which keeps the router pure and its
 tests exact.  Resolved fingerprints are remembered for `dedup_window_secs`.
+
+The table of fingerprints is bounded (`MAX_TRACKED`) and its bookkeeping costs
+O(1) per event however full it is: tracks are kept in order of last activity
+and resolved ones in order of resolution, so the one to forget is always at
+the front.  A storm of 100,000 distinct alerts (a log flood) thus costs
+milliseconds, not the minutes a scan of the table per event took.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile
 
 log = logging.getLogger(__name__)
 
-# Bound on remembered fingerprints; the oldest resolved ones go first.
+# Bound on remembered fingerprints; the oldest resolved ones go first, then the least
+# recently active.
 MAX_TRACKED = 10_000
 
 
@@ -76,7 +83,9 @@ class Router:
         self.min_interval_secs = min_interval_secs
         self.dedup_window_secs = dedup_window_secs
         self.stats = RouterStats()
+        # In order of last activity (a touched track moves to the end): the front is the stalest.
         self._tracks: dict[str, _Track] = {}
+        self._resolved: dict[str, None] = {}  # resolved fingerprints, in order of resolution
         self._by_series: dict[
             tuple[str, tuple[tuple[str, str], ...]], set[str]
         ] = {}  # for inhibition
@@ -123,12 +132,15 @@ class Router:
         if alert.context.get("event"):  # a one-off (a log line): nothing to track or resolve
             return self._stamp(alert, 0)
         fp = alert.fingerprint
-        track = self._tracks.get(fp)
+        track = self._tracks.pop(fp, None)
+        if track is not None:
+            self._tracks[fp] = track  # the most recently active now
         now = alert.timestamp
         if alert.status is Status.RESOLVED:
             if track is None or track.status is Status.RESOLVED:
                 return None
             track.status, track.held_back = Status.RESOLVED, 0
+            self._resolved[fp] = None
             if (
                 track.silent or track.muted
             ):  # the end of a flap or of a muted alert: nobody was told it began
@@ -152,6 +164,7 @@ class Router:
                 True,
             )
             track.occurrences += 1
+            self._resolved.pop(fp, None)
             self.stats.flaps += 1
             return None
         new = track is None or track.status is Status.RESOLVED
@@ -163,6 +176,7 @@ class Router:
                     fp,
                     _Track(Status.FIRING, alert.severity, now, alert, first_fired=now, muted=True),
                 )
+                self._prune()
             return None
         if (new or changed) and self._inhibited(alert):
             self.stats.inhibited += 1
@@ -171,6 +185,7 @@ class Router:
                     Status.FIRING, alert.severity, now, alert, first_fired=now, muted=True
                 )
                 self._remember(fp, muted)
+                self._prune()
             return None
         if new or changed or alert.status is Status.ESCALATED:
             occurrences = track.occurrences if track is not None and not new else 1
@@ -184,7 +199,7 @@ class Router:
                 occurrences=occurrences,
             )
             self._remember(fp, fresh)
-            self._prune(now)
+            self._prune()
             return self._stamp(alert, 0)
         if track is None:  # unreachable: `new` covers it; keeps the type checker informed
             return None
@@ -204,6 +219,7 @@ class Router:
 
     def _forget(self, fp: str) -> None:
         track = self._tracks.pop(fp)
+        self._resolved.pop(fp, None)
         series = (track.alert.metric, track.alert.labels)
         fps = self._by_series.get(series)
         if fps is not None:
@@ -212,6 +228,8 @@ class Router:
                 del self._by_series[series]
 
     def _remember(self, fp: str, track: _Track) -> None:
+        self._tracks.pop(fp, None)  # so that it goes to the end: the most recently active
+        self._resolved.pop(fp, None)
         self._tracks[fp] = track
         self._by_series.setdefault((track.alert.metric, track.alert.labels), set()).add(fp)
 
@@ -239,7 +257,8 @@ class Router:
 
     def series_gone(self, metric: str, labels: tuple[tuple[str, str], ...], now: float) -> None:
         """A series stopped being reported (its process exited): resolve what fired on it."""
-        for track in self._tracks.values():
+        for fp in list(self._by_series.get((metric, labels), ())):
+            track = self._tracks[fp]
             alert = track.alert
             if track.status is Status.FIRING and alert.metric == metric and alert.labels == labels:
                 gone = dataclasses.replace(
@@ -280,21 +299,17 @@ class Router:
                 context[key] = value
         return dataclasses.replace(alert, hostname=self.hostname, context=context)
 
-    def _prune(self, now: float) -> None:
-        if len(self._tracks) <= MAX_TRACKED:
-            return
-        self.forget_resolved(now)
-        while len(self._tracks) > MAX_TRACKED:  # still too many: forget the oldest
-            oldest = min(self._tracks, key=lambda fp: self._tracks[fp].last_sent)
-            self._forget(oldest)
+    def _prune(self) -> None:
+        """Keep the table bounded: the oldest resolved fingerprints go first, then the stalest."""
+        while len(self._tracks) > MAX_TRACKED:
+            if self._resolved:
+                self._forget(next(iter(self._resolved)))
+            else:
+                self._forget(next(iter(self._tracks)))
 
     def forget_resolved(self, now: float) -> None:
         """Drop resolved fingerprints older than the dedup window (called periodically)."""
         horizon = now - self.dedup_window_secs
-        stale = [
-            fp
-            for fp, t in self._tracks.items()
-            if t.status is Status.RESOLVED and t.last_sent < horizon
-        ]
+        stale = [fp for fp in self._resolved if self._tracks[fp].last_sent < horizon]
         for fp in stale:
             self._forget(fp)
