@@ -4,12 +4,14 @@ Each channel has its own worker task, so a hung or dead endpoint only delays
 its own alerts.  For channels people read, what becomes ready within the group
 wait goes out as one message.  At most `max_per_hour` alerts per channel per
 hour, shared fairly: one group of alerts (an analyzer and metric, e.g. one log
-pattern) gets at most half of it, the first alert of a group in the hour
-and an alert more severe than any its group sent in the hour always get
-through (but never more than twice the budget in all), and Emergency bypasses
-the budget (when allowed) once per group per hour; what the budget holds back
-is counted and said in the next message.  The budget is charged once per
-notification, when it is first admitted, not again when a backlog is retried.  Sends are paced to the API's documented
+pattern) gets at most half of it; the first alert of a group in the hour, and
+an alert more severe than any its group sent in the hour, get through even
+when the budget is spent (but never beyond twice the budget); Emergency
+bypasses the budget (when allowed) once per group per hour, and further ones
+of that group are held back for the hour.  What the budget holds back is
+counted and said in the next message.  The budget is charged once per
+notification, when it is first admitted, not again when a backlog is retried.
+Sends are paced to the API's documented
 rate; failures are retried with exponential backoff and full jitter, and a
 far side's Retry-After pauses the whole channel.  Alerts older than `max_age`
 are dropped rather than delivered days late.  A channel whose endpoint is gone
@@ -279,8 +281,11 @@ class ChannelWorker:
         share = max(1, self.max_per_hour // GROUP_SHARE)
         worst = max((severity for _, severity in group.sent), default=None)
         news = worst is None or alert.severity > worst
-        bypass = self.emergency_bypass and alert.severity is Severity.EMERGENCY
-        if bypass and now - group.emergency_at >= HOUR:
+        if self.emergency_bypass and alert.severity is Severity.EMERGENCY:
+            # One per group per hour, so that a flood of them (forged kernel lines, say) is
+            # one page and a count in the next message, not hundreds of pages.
+            if now - group.emergency_at < HOUR:
+                return False
             group.emergency_at = now
             return self._charge(group, alert, now)
         if news and len(self._recent) < 2 * self.max_per_hour:

@@ -24,11 +24,13 @@ shrinks again.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
 import stat
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -86,31 +88,27 @@ class Outbox(Protocol):
 
 class MemoryOutbox:
     def __init__(self, *, first_id: int = 1, degraded: str | None = None) -> None:
-        self._rows: dict[int, tuple[str, Alert]] = {}
+        # Per channel, in id order: the oldest is found at once however many were removed.
+        self._rows: dict[str, OrderedDict[int, Alert]] = {}
         self._next = first_id
         self.degraded = degraded
 
     def add(self, channel: str, alert: Alert) -> int:
         row = self._next
         self._next += 1
-        self._rows[row] = (channel, alert)
+        self._rows.setdefault(channel, OrderedDict())[row] = alert
         return row
 
     def pending(self, channel: str, limit: int) -> list[tuple[int, Alert]]:
-        out: list[tuple[int, Alert]] = []
-        for row, (c, a) in self._rows.items():  # insertion order is id order
-            if c == channel:
-                out.append((row, a))
-                if len(out) >= limit:
-                    break
-        return out
+        return list(itertools.islice(self._rows.get(channel, {}).items(), limit))
 
     def remove(self, ids: Sequence[int]) -> None:
-        for row in ids:
-            self._rows.pop(row, None)
+        for rows in self._rows.values():
+            for row in ids:
+                rows.pop(row, None)
 
     def count(self, channel: str) -> int:
-        return sum(1 for c, _ in self._rows.values() if c == channel)
+        return len(self._rows.get(channel, ()))
 
 
 class UnsafeFileError(OSError):
