@@ -171,7 +171,20 @@ class SqliteOutbox:
         self._memory: MemoryOutbox | None = None  # the fallback once the file failed for good
         self._last_id = 0
         self._removed = 0  # rows deleted since the last look at the free pages
-        self._db = self._connect()
+        import sqlite3
+
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            aside = self._move_aside()  # corrupted while the agent was down: start afresh
+            log.error(
+                "outbox %s is corrupted (%s): moved aside to %s (the alerts that were waiting "
+                "in it are lost); a fresh outbox is in use",
+                self.path, exc, aside.name,
+            )  # fmt: skip
+            self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         import sqlite3  # loaded only when some channel needs a durable outbox
@@ -233,15 +246,14 @@ class SqliteOutbox:
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
         if is_corruption(exc):
-            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            aside = Path(f"{self.path}.corrupt-{stamp}")
             try:
-                os.replace(self.path, aside)
-                for suffix in SIBLINGS:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
-                self.moved_aside.append(aside)
+                aside = self._move_aside()
                 self._db = self._connect()
+                # Ids go on from where they were: a worker remembers which rows it charged.
+                self._db.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)",
+                    (self._last_id,),
+                )
             except (OSError, sqlite3.Error) as again:
                 return self._fall_back(
                     f"outbox {self.path} corrupted ({exc}) and not replaced: {again}"
@@ -253,6 +265,16 @@ class SqliteOutbox:
             )  # fmt: skip
             return None
         return self._fall_back(f"outbox {self.path} failed ({exc} while {action})")
+
+    def _move_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        aside = Path(f"{self.path}.corrupt-{stamp}")
+        os.replace(self.path, aside)
+        for suffix in SIBLINGS:
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        self.moved_aside.append(aside)
+        return aside
 
     def _fall_back(self, reason: str) -> MemoryOutbox:
         self.degraded = f"{reason}; alerts are kept in memory only"
@@ -332,7 +354,8 @@ class SqliteOutbox:
         free = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
         if free < COMPACT_FREE_PAGES:
             return
-        self._db.execute(f"PRAGMA incremental_vacuum({COMPACT_CHUNK_PAGES})").fetchall()
+        # executescript steps the pragma to its end; execute() would free a single page.
+        self._db.executescript(f"PRAGMA incremental_vacuum({COMPACT_CHUNK_PAGES});")
         # In WAL mode the file shrinks when the log is written back; TRUNCATE empties the log too.
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
