@@ -77,15 +77,15 @@ class LagProbe:
                 await self._task
 
 
-def run_bounded(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
-    """Run `scenario` on its own loop in a thread: a loop that never yields (the bug these tests
-    are about) fails the test after `timeout` instead of hanging it."""
+def bounded(action: Callable[[], T], timeout: float) -> T:
+    """Run `action` in a thread: code that hangs or never yields (the bugs these tests are
+    about) fails the test after `timeout` instead of hanging the suite."""
     result: list[T] = []
     errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            result.append(asyncio.run(scenario()))
+            result.append(action())
         except BaseException as exc:  # handed to the test's thread
             errors.append(exc)
 
@@ -93,10 +93,15 @@ def run_bounded(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float) 
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        pytest.fail(f"the scenario did not finish in {timeout:g} s: the event loop was held")
+        pytest.fail(f"did not finish in {timeout:g} s: held or hung")
     if errors:
         raise errors[0]
     return result[0]
+
+
+def run_bounded(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
+    """The scenario on its own event loop, bounded in time."""
+    return bounded(lambda: asyncio.run(scenario()), timeout)
 
 
 # -- finding 1: a storm freezes the agent ----------------------------------------------------
@@ -190,7 +195,7 @@ def deliver(alerts: Sequence[Alert], recorder: Recorder, **options: Any) -> Chan
         await worker.stop()
         return worker
 
-    return asyncio.run(scenario())
+    return run_bounded(scenario, 120.0)
 
 
 def test_a_flood_of_one_pattern_leaves_room_for_others_and_for_a_worse_one() -> None:
@@ -357,10 +362,14 @@ def test_a_planted_silences_file_is_refused_with_a_warning(
         path.symlink_to(real)
     silences = SilenceFile(path)
     router = Router("h", [], silences=silences)
-    with caplog.at_level(logging.WARNING, logger="alerting.silences"):
+
+    def route_twice() -> None:
         assert router.route(link_down(1, time.time())) is not None  # routed, not lost
         silences._checked = 0.0  # the next look at the file, at once
         assert router.route(link_down(2, time.time())) is not None
+
+    with caplog.at_level(logging.WARNING, logger="alerting.silences"):
+        bounded(route_twice, 30.0)  # a FIFO used to block here for good
     assert silences.problem is not None
     warnings = [r for r in caplog.records if "cannot read the silences" in r.getMessage()]
     assert len(warnings) == 1  # once per episode, not every two seconds
@@ -374,7 +383,7 @@ def test_silences_read_before_stay_in_force_while_the_file_is_unreadable(tmp_pat
     path.unlink()
     os.mkfifo(path)
     silences._checked = 0.0
-    assert len(silences.current()) == 1 and silences.problem is not None
+    assert len(bounded(silences.current, 30.0)) == 1 and silences.problem is not None
     path.unlink()
     silences.add([("metric", "=", "log_link_down")], 3600, "again")
     silences._checked = 0.0
