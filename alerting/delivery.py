@@ -195,14 +195,12 @@ class ChannelWorker:
                 continue
             if self.group_wait > 0 and time.time() - rows[0][1].timestamp < self.group_wait:
                 await asyncio.sleep(self.group_wait)  # let what is about to come join the message
-            rows = self.outbox.pending(name, GROUP_MAX if self.channel.groups else 1)
+            # A channel that sends one alert per message still takes its rows a batch at a
+            # time: in a storm most are held back by the budget, at a fraction of the cost.
+            rows = self.outbox.pending(name, GROUP_MAX if self.channel.groups else YIELD_EVERY)
             self._busy = True
             try:
                 await self._handle(rows)
-            except Exception:  # a channel bug must not kill the worker
-                self.stats.failed += len(rows)
-                self._forget_rows([row for row, _ in rows])
-                log.exception("channel %s: unexpected error while sending", name)
             finally:
                 self._busy = False
             handled += len(rows)
@@ -219,15 +217,26 @@ class ChannelWorker:
     async def _handle(self, rows: list[tuple[int, Alert]]) -> None:
         admitted, discarded = self._admit(rows)
         self._forget_rows(discarded)
-        if not admitted:
-            return
-        if await self._deliver([alert for _, alert in admitted]):
-            self._forget_rows([row for row, _ in admitted])
-            self.failing = False
-        else:  # the far side is away: the rows stay, and the channel waits before trying again
-            self.failing = True
-            self.stats.parked += 1
-            await asyncio.sleep(self.park_secs)
+        messages = [admitted] if self.channel.groups else [[one] for one in admitted]
+        for message in messages:
+            if not message:
+                continue
+            ids = [row for row, _ in message]
+            try:
+                done = await self._deliver([alert for _, alert in message])
+            except Exception:  # a channel bug must not kill the worker, nor take other rows
+                self.stats.failed += len(message)
+                self._forget_rows(ids)
+                log.exception("channel %s: unexpected error while sending", self.channel.name)
+                continue
+            if done:
+                self._forget_rows(ids)
+                self.failing = False
+            else:  # the far side is away: the rows stay, and the channel waits before trying again
+                self.failing = True
+                self.stats.parked += 1
+                await asyncio.sleep(self.park_secs)
+                return
 
     def _admit(self, rows: list[tuple[int, Alert]]) -> tuple[list[tuple[int, Alert]], list[int]]:
         """Drop what is too old, apply the hourly budget, and say what was held back."""
@@ -250,16 +259,12 @@ class ChannelWorker:
                 discarded.append(row)
                 continue
             self._charged.add(row)
-            admitted.append((row, alert))
-        if admitted and self._held_back:
-            row, first = admitted[0]
-            admitted[0] = (
-                row,
-                dataclasses.replace(
-                    first, context={**first.context, "suppressed": self._held_back}
-                ),
-            )
-            self._held_back = 0
+            if self._held_back:  # what was held back before it is said with it
+                context = {**alert.context, "suppressed": self._held_back}
+                admitted.append((row, dataclasses.replace(alert, context=context)))
+                self._held_back = 0
+            else:
+                admitted.append((row, alert))
         return admitted, discarded
 
     def _within_budget(self, alert: Alert, now: float) -> bool:
