@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
-from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile
+from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile, matches
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,9 @@ class Router:
         # In order of last activity (a touched track moves to the end): the front is the stalest.
         self._tracks: dict[str, _Track] = {}
         self._resolved: dict[str, None] = {}  # resolved fingerprints, in order of resolution
+        # Per inhibit rule, the live (firing, not muted) tracks matching its source: a new
+        # alert looks at those few, not at the whole table.
+        self._sources: list[dict[str, None]] = [{} for _ in self.inhibit_rules]
         self._by_series: dict[
             tuple[str, tuple[tuple[str, str], ...]], set[str]
         ] = {}  # for inhibition
@@ -104,6 +107,9 @@ class Router:
         old = self.workers
         self.maintenance = list(maintenance)
         self.inhibit_rules = list(inhibit_rules)
+        self._sources = [{} for _ in self.inhibit_rules]
+        for fp, track in self._tracks.items():
+            self._index(fp, track)
         self.hostname = hostname
         self.workers = list(workers)
         self.min_interval_secs = min_interval_secs
@@ -141,6 +147,7 @@ class Router:
                 return None
             track.status, track.held_back = Status.RESOLVED, 0
             self._resolved[fp] = None
+            self._unindex(fp)
             if (
                 track.silent or track.muted
             ):  # the end of a flap or of a muted alert: nobody was told it began
@@ -165,6 +172,7 @@ class Router:
             )
             track.occurrences += 1
             self._resolved.pop(fp, None)
+            self._index(fp, track)
             self.stats.flaps += 1
             return None
         new = track is None or track.status is Status.RESOLVED
@@ -220,6 +228,7 @@ class Router:
     def _forget(self, fp: str) -> None:
         track = self._tracks.pop(fp)
         self._resolved.pop(fp, None)
+        self._unindex(fp)
         series = (track.alert.metric, track.alert.labels)
         fps = self._by_series.get(series)
         if fps is not None:
@@ -231,15 +240,26 @@ class Router:
         self._tracks.pop(fp, None)  # so that it goes to the end: the most recently active
         self._resolved.pop(fp, None)
         self._tracks[fp] = track
+        self._index(fp, track)
         self._by_series.setdefault((track.alert.metric, track.alert.labels), set()).add(fp)
+
+    def _index(self, fp: str, track: _Track) -> None:
+        self._unindex(fp)
+        if track.status is Status.FIRING and not track.muted:
+            for rule, sources in zip(self.inhibit_rules, self._sources, strict=True):
+                if matches(rule.source, track.alert):
+                    sources[fp] = None
+
+    def _unindex(self, fp: str) -> None:
+        for sources in self._sources:
+            sources.pop(fp, None)
 
     def _inhibited(self, alert: Alert) -> bool:
         """A firing, more severe alert of another analyzer on the same metric and labels mutes this one,
         and so does any firing alert that a configured rule says mutes it."""
-        if self.inhibit_rules:
-            for track in self._tracks.values():
-                live = track.status is Status.FIRING and not track.muted
-                if live and any(rule.mutes(track.alert, alert) for rule in self.inhibit_rules):
+        for rule, sources in zip(self.inhibit_rules, self._sources, strict=True):
+            for fp in sources:
+                if rule.mutes(self._tracks[fp].alert, alert):
                     return True
         for fp in self._by_series.get((alert.metric, alert.labels), set()):
             track = self._tracks[fp]

@@ -160,6 +160,29 @@ def test_a_worker_working_through_a_backlog_of_100000_rows_yields_to_the_loop() 
     assert worker.stats.sent + worker.stats.suppressed == 100_000
 
 
+def test_a_storm_with_inhibit_rules_configured_costs_no_scan_of_the_table() -> None:
+    from alerting.silences import InhibitRule
+
+    rule = InhibitRule(source=(("metric", "=", "gpu_up"),), target=(("metric", "=~", "gpu_.*"),),
+                       equal=("gpu",))  # fmt: skip
+    router = Router("h", [], inhibit_rules=[rule])
+    gpu_down = Alert("threshold", "gpu_up", (("gpu", "0"),), Status.FIRING, Severity.CRITICAL,
+                     0.0, 1.0, "GPU 0 fell off the bus", 0.0)  # fmt: skip
+    muted = Alert("threshold", "gpu_temp", (("gpu", "0"),), Status.FIRING, Severity.WARN,
+                  90.0, 85.0, "hot", 0.0)  # fmt: skip
+    assert router.route(gpu_down) is not None and router.route(muted) is None
+
+    def storm() -> float:
+        started = time.monotonic()
+        for i in range(100_000):
+            router.route(link_down(i, float(i)))
+        return time.monotonic() - started
+
+    assert bounded(storm, 120.0) < 30.0
+    assert router.stats.inhibited == 1  # the rule still holds for what it is about
+    assert len(router._tracks) <= MAX_TRACKED
+
+
 # -- finding 2: one noisy pattern starves the others; emergencies bypass without end -------------
 
 
