@@ -170,14 +170,14 @@ def open_outbox(settings: Settings, channels: list[Channel]) -> Outbox:
 
     path = Path(settings.agent.data_dir) / "outbox.db"
     try:
-        return SqliteOutbox(path)
+        return SqliteOutbox(path)  # refuses a symlink or special file planted in data_dir
     except (OSError, sqlite3.Error) as exc:
         log.error(
             "cannot open the outbox %s (%s): undelivered alerts will not survive a restart",
             path,
             exc,
         )
-        return MemoryOutbox()
+        return MemoryOutbox(degraded=f"outbox in memory only: cannot open {path}: {exc}")
 
 
 class _NoStats:

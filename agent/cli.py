@@ -18,12 +18,15 @@ import sys
 import time
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.config import ConfigError, LoadedConfig, load_config, settings_to_toml
 from agent.logsetup import setup_logging
 from agent.settings import Settings
+
+if TYPE_CHECKING:
+    from alerting.silences import SilenceFile
 
 DEFAULT_CONFIG = "/etc/sysops-agent/config.toml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -341,12 +344,21 @@ def test_alert(loaded: LoadedConfig, only: str | None) -> int:
 
 
 def run_silence(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    import getpass
-
     from agent.assembly import silence_file
-    from alerting.silences import parse_duration, parse_matcher
 
     store = silence_file(loaded.settings)
+    try:
+        return _silence_action(store, args)
+    except OSError as exc:  # an unsafe or unreadable silences.json: said, not a traceback
+        print(f"sysops-agent silence: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _silence_action(store: SilenceFile, args: argparse.Namespace) -> int:
+    import getpass
+
+    from alerting.silences import parse_duration, parse_matcher
+
     if args.action == "add":
         try:
             matchers = [parse_matcher(m) for m in args.match]

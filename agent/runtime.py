@@ -18,6 +18,7 @@ import functools
 import logging
 import os
 import signal
+import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -131,6 +132,20 @@ def bound_default_executor(loop: asyncio.AbstractEventLoop) -> None:
     )
 
 
+def data_dir_exposure(data_dir: Path) -> str | None:
+    """Why data_dir is open to other local users (world-writable, or group-writable by a
+    group that is neither root's nor the agent's), or None."""
+    try:
+        info = os.stat(data_dir)
+    except OSError:
+        return None
+    if info.st_mode & stat.S_IWOTH:
+        return f"data_dir {data_dir} is world-writable"
+    if info.st_mode & stat.S_IWGRP and info.st_gid not in (0, os.getegid()):
+        return f"data_dir {data_dir} is writable by group {info.st_gid}"
+    return None
+
+
 class Agent:
     """The daemon: owns the store, the analyzers, the router and the supervisor."""
 
@@ -187,6 +202,7 @@ class Agent:
         self.notifier = Notifier()
         self.privileges: PrivilegeReport | None = None
         self._ready = False
+        self.data_dir_problem: str | None = None  # data_dir writable by others
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
@@ -282,6 +298,13 @@ class Agent:
     def _prepare_dirs(self) -> None:
         data_dir = Path(self.settings.agent.data_dir)
         data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+        self.data_dir_problem = data_dir_exposure(data_dir)
+        if self.data_dir_problem:
+            log.warning(
+                "%s: another local user could plant links or FIFOs in it; make it 0750 and "
+                "owned by the agent",
+                self.data_dir_problem,
+            )
         if self.settings.agent.pid_file:
             Path(self.settings.agent.pid_file).write_text(f"{os.getpid()}\n")
 
@@ -394,6 +417,11 @@ class Agent:
                 for source, reason in self.privileges.unreadable.items()
                 if not (source == "kmsg" and self.logs is not None)  # the log source says so
             ]
+        if self.data_dir_problem:
+            reasons.append(self.data_dir_problem)
+        reasons += sorted({w.outbox.degraded for w in self.router.workers if w.outbox.degraded})
+        if self.router.silences is not None and self.router.silences.problem:
+            reasons.append(self.router.silences.problem)
         if self.history is not None and self.history.last_error:
             reasons.append(f"history not written: {self.history.last_error}")
         if time.monotonic() - self.store.last_drop < HOUSEKEEPING_SECS * 10:

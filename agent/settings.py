@@ -779,7 +779,11 @@ class AlertingSettings:
         300.0, "A still-firing alert is repeated no more often than this.", ge=0, le=7 * 86400
     )
     max_alerts_per_hour: int = opt(
-        60, "Notification budget per channel per hour.", ge=1, le=1_000_000
+        60,
+        "Notification budget per channel per hour; one alert group (analyzer and metric) gets at "
+        "most half of it (docs/ALERTING.md).",
+        ge=1,
+        le=1_000_000,
     )
     dedup_window_secs: float = opt(
         600.0,
@@ -787,7 +791,9 @@ class AlertingSettings:
         ge=0,
         le=7 * 86400,
     )
-    emergency_bypass_rate_limit: bool = opt(True, "Emergency alerts ignore the hourly budget.")
+    emergency_bypass_rate_limit: bool = opt(
+        True, "Emergency alerts ignore the hourly budget, once per alert group per hour."
+    )
     group_wait_secs: float = opt(
         10.0,
         "Alerts ready within this wait go out as one message on Discord, Slack, Telegram and email.",

@@ -3,8 +3,15 @@
 Each channel has its own worker task, so a hung or dead endpoint only delays
 its own alerts.  For channels people read, what becomes ready within the group
 wait goes out as one message.  At most `max_per_hour` alerts per channel per
-hour (Emergency bypasses it when allowed); what the budget holds back is
-counted and said in the next message.  Sends are paced to the API's documented
+hour, shared fairly: one group of alerts (an analyzer and metric, e.g. one log
+pattern) gets at most half of it; the first alert of a group in the hour, and
+an alert more severe than any its group sent in the hour, get through even
+when the budget is spent (but never beyond twice the budget); Emergency
+bypasses the budget (when allowed) once per group per hour, and further ones
+of that group are held back for the hour.  What the budget holds back is
+counted and said in the next message.  The budget is charged once per
+notification, when it is first admitted, not again when a backlog is retried.
+Sends are paced to the API's documented
 rate; failures are retried with exponential backoff and full jitter, and a
 far side's Retry-After pauses the whole channel.  Alerts older than `max_age`
 are dropped rather than delivered days late.  A channel whose endpoint is gone
@@ -13,6 +20,11 @@ the outbox (`alerting.outbox`), so a far side that is away for an hour, or an
 agent killed in the middle, loses nothing: after the quick retries the backlog
 waits `park_secs` and is tried again, oldest first, until it is delivered or
 too old.
+
+A worker never dies silently: an unexpected error (a channel bug, a broken
+outbox) is logged with the channel's name and the worker starts again after a
+backoff.  It yields to the event loop between rows, so a storm of alerts it
+discards keeps the rest of the agent running.
 """
 
 from __future__ import annotations
@@ -38,6 +50,21 @@ BACKOFF_MAX_SECS = 60.0
 # A guard above the channel's own timeouts, so a channel bug cannot hang its worker.
 ATTEMPT_TIMEOUT_SECS = 120.0
 HOUR = 3600.0
+GROUP_SHARE = 2  # one group of alerts may use at most 1/GROUP_SHARE of the hourly budget
+YIELD_EVERY = 50  # rows handled between two yields to the event loop, however fast they went
+RESTART_BASE_SECS = 1.0  # the first pause before a failed worker starts again; doubles up to...
+RESTART_MAX_SECS = 60.0
+
+
+def group_of(alert: Alert) -> tuple[str, str]:
+    """What shares one slice of the budget: an analyzer's metric (one log pattern, say)."""
+    return alert.analyzer, alert.metric
+
+
+@dataclass
+class _GroupBudget:
+    sent: deque[tuple[float, Severity]] = dataclasses.field(default_factory=deque)
+    emergency_at: float = float("-inf")  # the last emergency that bypassed the budget
 
 
 @dataclass
@@ -49,6 +76,7 @@ class DeliveryStats:
     expired: int = 0  # older than max_age when their turn came
     suppressed: int = 0  # held back by the hourly budget
     messages: int = 0
+    restarts: int = 0  # the worker failed unexpectedly and was started again
 
 
 def backoff_delay(
@@ -88,6 +116,8 @@ class ChannelWorker:
         self._task: asyncio.Task[None] | None = None
         self._busy = False
         self._recent: deque[float] = deque()  # send times within the last hour, for the budget
+        self._groups: dict[tuple[str, str], _GroupBudget] = {}
+        self._charged: set[int] = set()  # outbox rows admitted once: a retry is not charged again
         self._held_back = 0  # suppressed since the last delivered message
         self._last_send = 0.0
 
@@ -98,7 +128,7 @@ class ChannelWorker:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"channel:{self.channel.name}"
+                self._supervise(), name=f"channel:{self.channel.name}"
             )
 
     def submit(self, alert: Alert) -> None:
@@ -130,8 +160,32 @@ class ChannelWorker:
 
     # -- the loop --------------------------------------------------------------------------
 
+    async def _supervise(self) -> None:
+        """Run the loop; if it fails unexpectedly, say so and start it again after a backoff."""
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                await self._run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._busy = False
+                if time.monotonic() - started > RESTART_MAX_SECS:
+                    failures = 0  # it ran for a while: a new problem, not the same one again
+                delay = min(RESTART_MAX_SECS, RESTART_BASE_SECS * 2**failures)
+                failures += 1
+                self.stats.restarts += 1
+                log.exception(
+                    "channel %s: the delivery worker failed; starting it again in %.0f s",
+                    self.channel.name,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
     async def _run(self) -> None:
         name = self.channel.name
+        handled = 0
         while True:
             rows = self.outbox.pending(name, 1)
             if not rows:
@@ -141,29 +195,48 @@ class ChannelWorker:
                 continue
             if self.group_wait > 0 and time.time() - rows[0][1].timestamp < self.group_wait:
                 await asyncio.sleep(self.group_wait)  # let what is about to come join the message
-            rows = self.outbox.pending(name, GROUP_MAX if self.channel.groups else 1)
+            # A channel that sends one alert per message still takes its rows a batch at a
+            # time: in a storm most are held back by the budget, at a fraction of the cost.
+            rows = self.outbox.pending(name, GROUP_MAX if self.channel.groups else YIELD_EVERY)
             self._busy = True
             try:
                 await self._handle(rows)
-            except Exception:  # a channel bug must not kill the worker
-                self.stats.failed += len(rows)
-                self.outbox.remove([row for row, _ in rows])
-                log.exception("channel %s: unexpected error while sending", name)
             finally:
                 self._busy = False
+            handled += len(rows)
+            if handled >= YIELD_EVERY:
+                # Rows that are discarded (over budget, too old) never wait for anything:
+                # without this a storm of them would hold the event loop for minutes.
+                handled = 0
+                await asyncio.sleep(0)
+
+    def _forget_rows(self, ids: list[int]) -> None:
+        self.outbox.remove(ids)
+        self._charged.difference_update(ids)
 
     async def _handle(self, rows: list[tuple[int, Alert]]) -> None:
         admitted, discarded = self._admit(rows)
-        self.outbox.remove(discarded)
-        if not admitted:
-            return
-        if await self._deliver([alert for _, alert in admitted]):
-            self.outbox.remove([row for row, _ in admitted])
-            self.failing = False
-        else:  # the far side is away: the rows stay, and the channel waits before trying again
-            self.failing = True
-            self.stats.parked += 1
-            await asyncio.sleep(self.park_secs)
+        self._forget_rows(discarded)
+        messages = [admitted] if self.channel.groups else [[one] for one in admitted]
+        for message in messages:
+            if not message:
+                continue
+            ids = [row for row, _ in message]
+            try:
+                done = await self._deliver([alert for _, alert in message])
+            except Exception:  # a channel bug must not kill the worker, nor take other rows
+                self.stats.failed += len(message)
+                self._forget_rows(ids)
+                log.exception("channel %s: unexpected error while sending", self.channel.name)
+                continue
+            if done:
+                self._forget_rows(ids)
+                self.failing = False
+            else:  # the far side is away: the rows stay, and the channel waits before trying again
+                self.failing = True
+                self.stats.parked += 1
+                await asyncio.sleep(self.park_secs)
+                return
 
     def _admit(self, rows: list[tuple[int, Alert]]) -> tuple[list[tuple[int, Alert]], list[int]]:
         """Drop what is too old, apply the hourly budget, and say what was held back."""
@@ -177,24 +250,59 @@ class ChannelWorker:
                 self.stats.expired += 1
                 discarded.append(row)
                 continue
-            bypass = self.emergency_bypass and alert.severity is Severity.EMERGENCY
-            if not bypass and len(self._recent) >= self.max_per_hour:
+            if row in self._charged:  # admitted before, the far side was away: no second charge
+                admitted.append((row, alert))
+                continue
+            if not self._within_budget(alert, now):
                 self.stats.suppressed += 1
                 self._held_back += 1
                 discarded.append(row)
                 continue
-            self._recent.append(now)
-            admitted.append((row, alert))
-        if admitted and self._held_back:
-            row, first = admitted[0]
-            admitted[0] = (
-                row,
-                dataclasses.replace(
-                    first, context={**first.context, "suppressed": self._held_back}
-                ),
-            )
-            self._held_back = 0
+            self._charged.add(row)
+            if self._held_back:  # what was held back before it is said with it
+                context = {**alert.context, "suppressed": self._held_back}
+                admitted.append((row, dataclasses.replace(alert, context=context)))
+                self._held_back = 0
+            else:
+                admitted.append((row, alert))
         return admitted, discarded
+
+    def _within_budget(self, alert: Alert, now: float) -> bool:
+        """Charge the budget for `alert` if it may go; False if it is held back.
+
+        Fair: a noisy group takes at most its share, so what else happens in the hour
+        still gets through.  Bounded: the exceptions for a group's first or most severe
+        alert stop at twice the budget; the emergency bypass is once per group per hour.
+        """
+        if len(self._groups) > 1000:  # groups quiet for an hour are forgotten
+            self._groups = {
+                k: g
+                for k, g in self._groups.items()
+                if (g.sent and g.sent[-1][0] >= now - HOUR) or now - g.emergency_at < HOUR
+            }
+        group = self._groups.setdefault(group_of(alert), _GroupBudget())
+        while group.sent and group.sent[0][0] < now - HOUR:
+            group.sent.popleft()
+        share = max(1, self.max_per_hour // GROUP_SHARE)
+        worst = max((severity for _, severity in group.sent), default=None)
+        news = worst is None or alert.severity > worst
+        if self.emergency_bypass and alert.severity is Severity.EMERGENCY:
+            # One per group per hour, so that a flood of them (forged kernel lines, say) is
+            # one page and a count in the next message, not hundreds of pages.
+            if now - group.emergency_at < HOUR:
+                return False
+            group.emergency_at = now
+            return self._charge(group, alert, now)
+        if news and len(self._recent) < 2 * self.max_per_hour:
+            return self._charge(group, alert, now)
+        if len(self._recent) >= self.max_per_hour or len(group.sent) >= share:
+            return False
+        return self._charge(group, alert, now)
+
+    def _charge(self, group: _GroupBudget, alert: Alert, now: float) -> bool:
+        self._recent.append(now)
+        group.sent.append((now, alert.severity))
+        return True
 
     async def _deliver(self, alerts: list[Alert]) -> bool:
         """True when the alerts are done with (delivered, or given up for good); False to retry later."""

@@ -9,19 +9,46 @@ process dying; an insert costs well under a millisecond.
 
 `MemoryOutbox` has the same interface without the file, for when there is no
 writable data directory, and for tests.
+
+The file lives in data_dir, which a local user may be able to write to: it is
+opened only if it is a regular file of ours (never through a symlink, which
+would let root create or overwrite a file of the attacker's choosing), and
+the same holds for its -wal/-shm/-journal siblings.  A corrupted file (or one
+SQLite cannot use any more) is moved aside and a fresh one opened; if that
+fails too, the outbox carries on in memory and says so (`degraded`), so an
+alert is never lost to a broken file and no task dies of it.  After a storm
+the freed pages are given back (auto_vacuum=INCREMENTAL), so the file
+shrinks again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
-from collections.abc import Sequence
+import os
+import stat
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from alerting.alert import Alert
 
+if TYPE_CHECKING:
+    import sqlite3
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SIBLINGS = ("-wal", "-shm", "-journal")  # what SQLite keeps next to the database file
+# Give freed pages back once this many are free (4 KiB each: 4 MiB), a chunk at a time so
+# that the event loop is never held for long.
+COMPACT_FREE_PAGES = 1024
+COMPACT_CHUNK_PAGES = 4096
 
 
 def alert_record(alert: Alert) -> str:
@@ -37,6 +64,9 @@ def alert_from_record(text: str) -> Alert:
 
 
 class Outbox(Protocol):
+    # Why the outbox is not the durable one it should be (for the heartbeat), or None.
+    degraded: str | None
+
     def add(self, channel: str, alert: Alert) -> int: ...
 
     def pending(self, channel: str, limit: int) -> list[tuple[int, Alert]]: ...
@@ -47,25 +77,77 @@ class Outbox(Protocol):
 
 
 class MemoryOutbox:
-    def __init__(self) -> None:
-        self._rows: dict[int, tuple[str, Alert]] = {}
-        self._next = 1
+    def __init__(self, *, first_id: int = 1, degraded: str | None = None) -> None:
+        # Per channel, in id order: the oldest is found at once however many were removed.
+        self._rows: dict[str, OrderedDict[int, Alert]] = {}
+        self._next = first_id
+        self.degraded = degraded
 
     def add(self, channel: str, alert: Alert) -> int:
         row = self._next
         self._next += 1
-        self._rows[row] = (channel, alert)
+        self._rows.setdefault(channel, OrderedDict())[row] = alert
         return row
 
     def pending(self, channel: str, limit: int) -> list[tuple[int, Alert]]:
-        return [(row, a) for row, (c, a) in sorted(self._rows.items()) if c == channel][:limit]
+        return list(itertools.islice(self._rows.get(channel, {}).items(), limit))
 
     def remove(self, ids: Sequence[int]) -> None:
-        for row in ids:
-            self._rows.pop(row, None)
+        for rows in self._rows.values():
+            for row in ids:
+                rows.pop(row, None)
 
     def count(self, channel: str) -> int:
-        return sum(1 for c, _ in self._rows.values() if c == channel)
+        return len(self._rows.get(channel, ()))
+
+
+class UnsafeFileError(OSError):
+    """A file in data_dir that the agent must not open (a symlink, a FIFO, someone else's)."""
+
+
+def open_private(path: Path) -> int:
+    """Open (creating it 0600 if needed) a regular file of ours at `path`, never through a symlink.
+
+    Returns the descriptor; the caller closes it.  O_NONBLOCK keeps a FIFO planted
+    there from blocking the open; it is then refused as not a regular file.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise UnsafeFileError(f"{path} is a symbolic link; refusing to follow it") from exc
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeFileError(f"{path} is not a regular file")
+        if info.st_uid != os.geteuid():
+            raise UnsafeFileError(f"{path} belongs to uid {info.st_uid}, not to the agent")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def check_sibling(path: Path) -> None:
+    """A SQLite sibling file that exists must be a regular file of ours (SQLite creates it otherwise)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeFileError(f"{path} is not a regular file (a symlink or a special file)")
+    if info.st_uid != os.geteuid():
+        raise UnsafeFileError(f"{path} belongs to uid {info.st_uid}, not to the agent")
+
+
+def is_corruption(exc: Exception) -> bool:
+    """SQLITE_CORRUPT or SQLITE_NOTADB: the file is beyond use and must be replaced."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (11, 26)
+    return "malformed" in str(exc) or "not a database" in str(exc)
 
 
 class SqliteOutbox:
@@ -73,21 +155,133 @@ class SqliteOutbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_rows = max_rows
+        self.trimmed = 0
+        self.degraded: str | None = None
+        self.moved_aside: list[Path] = []
+        self._memory: MemoryOutbox | None = None  # the fallback once the file failed for good
+        self._last_id = 0
+        self._removed = 0  # rows deleted since the last look at the free pages
+        import sqlite3
+
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            aside = self._move_aside()  # corrupted while the agent was down: start afresh
+            log.error(
+                "outbox %s is corrupted (%s): moved aside to %s (the alerts that were waiting "
+                "in it are lost); a fresh outbox is in use",
+                self.path, exc, aside.name,
+            )  # fmt: skip
+            self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
         import sqlite3  # loaded only when some channel needs a durable outbox
 
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        # A handful of rows: SQLite's default page cache (up to 2 MB) would be idle memory.
-        self._db.execute("PRAGMA cache_size=-128")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, "
-            "created REAL NOT NULL, alert TEXT NOT NULL)"
-        )
-        self._db.execute("CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, id)")
-        self.trimmed = 0
+        for suffix in SIBLINGS:
+            check_sibling(Path(f"{self.path}{suffix}"))
+        fd = open_private(self.path)
+        try:
+            opened = os.fstat(fd)
+            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        finally:
+            os.close(fd)
+        try:
+            # Swapped for something else between our check and SQLite's open: refuse.
+            now = os.lstat(self.path)
+            if (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino):
+                raise UnsafeFileError(f"{self.path} was replaced while it was being opened")
+            if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+                # Set before the first table, or converted once by VACUUM (an older file).
+                db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                db.execute("VACUUM")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            # A handful of rows: SQLite's default page cache (up to 2 MB) would be idle memory.
+            db.execute("PRAGMA cache_size=-128")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, "
+                "created REAL NOT NULL, alert TEXT NOT NULL)"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, id)")
+            db.execute("SELECT COUNT(*) FROM outbox").fetchone()  # reads every page of the table
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    # -- failure handling ----------------------------------------------------------------------
+
+    def _guarded(
+        self, action: str, op: Callable[[], T], fallback: Callable[[MemoryOutbox], T]
+    ) -> T:
+        """Run `op` on the file; a corrupted file is replaced, any other failure of it is survived."""
+        if self._memory is not None:
+            return fallback(self._memory)
+        import sqlite3
+
+        try:
+            return op()
+        except sqlite3.Error as exc:
+            memory = self._recover(action, exc)
+        if memory is not None:
+            return fallback(memory)
+        return op()  # on the fresh file; it failing too is a new problem for the caller
+
+    def _recover(self, action: str, exc: Exception) -> MemoryOutbox | None:
+        """Replace a corrupted file, or fall back to memory; returns the fallback if it came to that."""
+        import sqlite3
+
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        if is_corruption(exc):
+            try:
+                aside = self._move_aside()
+                self._db = self._connect()
+                # Ids go on from where they were: a worker remembers which rows it charged.
+                self._db.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)",
+                    (self._last_id,),
+                )
+            except (OSError, sqlite3.Error) as again:
+                return self._fall_back(
+                    f"outbox {self.path} corrupted ({exc}) and not replaced: {again}"
+                )
+            log.error(
+                "outbox %s is corrupted (%s while %s): moved aside to %s (the alerts that were "
+                "waiting in it are lost); a fresh outbox is in use",
+                self.path, exc, action, aside.name,
+            )  # fmt: skip
+            return None
+        return self._fall_back(f"outbox {self.path} failed ({exc} while {action})")
+
+    def _move_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        aside = Path(f"{self.path}.corrupt-{stamp}")
+        os.replace(self.path, aside)
+        for suffix in SIBLINGS:
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        self.moved_aside.append(aside)
+        return aside
+
+    def _fall_back(self, reason: str) -> MemoryOutbox:
+        self.degraded = f"{reason}; alerts are kept in memory only"
+        self._memory = MemoryOutbox(first_id=self._last_id + 1)
+        log.error("%s", self.degraded)
+        return self._memory
+
+    # -- the queue ----------------------------------------------------------------------------
 
     def add(self, channel: str, alert: Alert) -> int:
+        row = self._guarded(
+            "adding", lambda: self._add(channel, alert), lambda m: m.add(channel, alert)
+        )
+        self._last_id = max(self._last_id, row)
+        return row
+
+    def _add(self, channel: str, alert: Alert) -> int:
         cursor = self._db.execute(
             "INSERT INTO outbox (channel, created, alert) VALUES (?, ?, ?)",
             (channel, alert.timestamp, alert_record(alert)),
@@ -99,13 +293,14 @@ class SqliteOutbox:
 
     def _trim(self, channel: str) -> None:
         """Bounded: past max_rows per channel the oldest go (counted), as a full queue would."""
-        excess = self.count(channel) - self.max_rows
+        excess = self._count(channel) - self.max_rows
         if excess > 0:
             self._db.execute(
                 "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE channel = ? ORDER BY id LIMIT ?)",
                 (channel, excess),
             )
             self.trimmed += excess
+            self._removed += excess
             log.warning(
                 "outbox: channel %s over %d rows, dropped the %d oldest",
                 channel,
@@ -114,6 +309,13 @@ class SqliteOutbox:
             )
 
     def pending(self, channel: str, limit: int) -> list[tuple[int, Alert]]:
+        return self._guarded(
+            "reading",
+            lambda: self._pending(channel, limit),
+            lambda m: m.pending(channel, limit),
+        )
+
+    def _pending(self, channel: str, limit: int) -> list[tuple[int, Alert]]:
         rows = self._db.execute(
             "SELECT id, alert FROM outbox WHERE channel = ? ORDER BY id LIMIT ?", (channel, limit)
         ).fetchall()
@@ -122,14 +324,38 @@ class SqliteOutbox:
             try:
                 out.append((int(row_id), alert_from_record(text)))
             except (ValueError, KeyError, TypeError):  # a row we cannot read helps nobody: drop it
-                self.remove([int(row_id)])
+                self._remove([int(row_id)])
         return out
 
     def remove(self, ids: Sequence[int]) -> None:
-        if ids:
-            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+        if not ids:
+            return
+        self._guarded("removing", lambda: self._remove(ids), lambda m: m.remove(ids))
+
+    def _remove(self, ids: Sequence[int]) -> None:
+        self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+        self._removed += len(ids)
+        empty = self._db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None
+        if self._removed >= 1000 or (empty and self._removed):
+            self._removed = 0
+            self.compact(everything=empty)
+
+    def compact(self, everything: bool = False) -> None:
+        """Give free pages back to the file system once there are many (after a storm), and
+        all of them once the outbox is empty (the storm's tail is smaller than the threshold)."""
+        free = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        if free < (1 if everything else COMPACT_FREE_PAGES):
+            return
+        # executescript steps the pragma to its end; execute() would free a single page.
+        chunk = free if everything else COMPACT_CHUNK_PAGES
+        self._db.executescript(f"PRAGMA incremental_vacuum({chunk});")
+        # In WAL mode the file shrinks when the log is written back; TRUNCATE empties the log too.
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def count(self, channel: str) -> int:
+        return self._guarded("counting", lambda: self._count(channel), lambda m: m.count(channel))
+
+    def _count(self, channel: str) -> int:
         return int(
             self._db.execute(
                 "SELECT COUNT(*) FROM outbox WHERE channel = ?", (channel,)
@@ -137,4 +363,7 @@ class SqliteOutbox:
         )
 
     def close(self) -> None:
-        self._db.close()
+        import sqlite3
+
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()

@@ -20,6 +20,12 @@ Rules (per fingerprint = analyzer + metric + labels):
 
 Time comes from the alerts' own timestamps, which keeps the router pure and its
 tests exact.  Resolved fingerprints are remembered for `dedup_window_secs`.
+
+The table of fingerprints is bounded (`MAX_TRACKED`) and its bookkeeping costs
+O(1) per event however full it is: tracks are kept in order of last activity
+and resolved ones in order of resolution, so the one to forget is always at
+the front.  A storm of 100,000 distinct alerts (a log flood) thus costs
+milliseconds, not the minutes a scan of the table per event took.
 """
 
 from __future__ import annotations
@@ -31,11 +37,12 @@ from dataclasses import dataclass
 
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
-from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile
+from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile, matches
 
 log = logging.getLogger(__name__)
 
-# Bound on remembered fingerprints; the oldest resolved ones go first.
+# Bound on remembered fingerprints; the oldest resolved ones go first, then the least
+# recently active.
 MAX_TRACKED = 10_000
 
 
@@ -86,7 +93,12 @@ class Router:
         self.min_interval_secs = min_interval_secs
         self.dedup_window_secs = dedup_window_secs
         self.stats = RouterStats()
+        # In order of last activity (a touched track moves to the end): the front is the stalest.
         self._tracks: dict[str, _Track] = {}
+        self._resolved: dict[str, None] = {}  # resolved fingerprints, in order of resolution
+        # Per inhibit rule, the live (firing, not muted) tracks matching its source: a new
+        # alert looks at those few, not at the whole table.
+        self._sources: list[dict[str, None]] = [{} for _ in self.inhibit_rules]
         self._by_series: dict[
             tuple[str, tuple[tuple[str, str], ...]], set[str]
         ] = {}  # for inhibition
@@ -105,6 +117,9 @@ class Router:
         old = self.workers
         self.maintenance = list(maintenance)
         self.inhibit_rules = list(inhibit_rules)
+        self._sources = [{} for _ in self.inhibit_rules]
+        for fp, track in self._tracks.items():
+            self._index(fp, track)
         self.hostname = hostname
         self.workers = list(workers)
         self.min_interval_secs = min_interval_secs
@@ -134,12 +149,16 @@ class Router:
         if alert.context.get("event"):  # a one-off (a log line): nothing to track or resolve
             return self._stamp(alert, 0)
         fp = alert.fingerprint
-        track = self._tracks.get(fp)
+        track = self._tracks.pop(fp, None)
+        if track is not None:
+            self._tracks[fp] = track  # the most recently active now
         now = alert.timestamp
         if alert.status is Status.RESOLVED:
             if track is None or track.status is Status.RESOLVED:
                 return None
             track.status, track.held_back = Status.RESOLVED, 0
+            self._resolved[fp] = None
+            self._unindex(fp)
             if track.muted:  # the end of a muted alert: nobody was told it began
                 track.muted = False
                 return None
@@ -165,6 +184,8 @@ class Router:
                 None,
             )
             track.occurrences += 1
+            self._resolved.pop(fp, None)
+            self._index(fp, track)
             self.stats.flaps += 1
             return None
         # Within the dedup window of the previous firing: the alert flaps.  Its resolve was
@@ -184,6 +205,7 @@ class Router:
                     fp,
                     _Track(Status.FIRING, alert.severity, now, alert, first_fired=now, muted=True),
                 )
+                self._prune()
             return None
         if (new or changed) and self._inhibited(alert):
             self.stats.inhibited += 1
@@ -192,6 +214,7 @@ class Router:
                     Status.FIRING, alert.severity, now, alert, first_fired=now, muted=True
                 )
                 self._remember(fp, muted)
+                self._prune()
             return None
         if new or changed or alert.status is Status.ESCALATED:
             occurrences = track.occurrences if track is not None and not new else 1
@@ -210,7 +233,7 @@ class Router:
                 flapping=flapping,
             )
             self._remember(fp, fresh)
-            self._prune(now)
+            self._prune()
             return self._stamp(alert, 0, {"occurrences": occurrences}, first_fired=first)
         if track is None:  # unreachable: `new` covers it; keeps the type checker informed
             return None
@@ -231,6 +254,8 @@ class Router:
 
     def _forget(self, fp: str) -> None:
         track = self._tracks.pop(fp)
+        self._resolved.pop(fp, None)
+        self._unindex(fp)
         series = (track.alert.metric, track.alert.labels)
         fps = self._by_series.get(series)
         if fps is not None:
@@ -239,16 +264,29 @@ class Router:
                 del self._by_series[series]
 
     def _remember(self, fp: str, track: _Track) -> None:
+        self._tracks.pop(fp, None)  # so that it goes to the end: the most recently active
+        self._resolved.pop(fp, None)
         self._tracks[fp] = track
+        self._index(fp, track)
         self._by_series.setdefault((track.alert.metric, track.alert.labels), set()).add(fp)
+
+    def _index(self, fp: str, track: _Track) -> None:
+        self._unindex(fp)
+        if track.status is Status.FIRING and not track.muted:
+            for rule, sources in zip(self.inhibit_rules, self._sources, strict=True):
+                if matches(rule.source, track.alert):
+                    sources[fp] = None
+
+    def _unindex(self, fp: str) -> None:
+        for sources in self._sources:
+            sources.pop(fp, None)
 
     def _inhibited(self, alert: Alert) -> bool:
         """A firing, more severe alert of another analyzer on the same metric and labels mutes this one,
         and so does any firing alert that a configured rule says mutes it."""
-        if self.inhibit_rules:
-            for track in self._tracks.values():
-                live = track.status is Status.FIRING and not track.muted
-                if live and any(rule.mutes(track.alert, alert) for rule in self.inhibit_rules):
+        for rule, sources in zip(self.inhibit_rules, self._sources, strict=True):
+            for fp in sources:
+                if rule.mutes(self._tracks[fp].alert, alert):
                     return True
         for fp in self._by_series.get((alert.metric, alert.labels), set()):
             track = self._tracks[fp]
@@ -266,7 +304,8 @@ class Router:
 
     def series_gone(self, metric: str, labels: tuple[tuple[str, str], ...], now: float) -> None:
         """A series stopped being reported (its process exited): resolve what fired on it."""
-        for track in self._tracks.values():
+        for fp in list(self._by_series.get((metric, labels), ())):
+            track = self._tracks[fp]
             alert = track.alert
             if track.status is Status.FIRING and alert.metric == metric and alert.labels == labels:
                 gone = dataclasses.replace(
@@ -342,21 +381,21 @@ class Router:
             alert, hostname=self.hostname, context=context, first_fired=first
         )
 
-    def _prune(self, now: float) -> None:
-        if len(self._tracks) <= MAX_TRACKED:
-            return
-        self.forget_resolved(now)
-        while len(self._tracks) > MAX_TRACKED:  # still too many: forget the oldest
-            oldest = min(self._tracks, key=lambda fp: self._tracks[fp].last_sent)
-            self._forget(oldest)
+    def _prune(self) -> None:
+        """Keep the table bounded: the oldest resolved fingerprints go first, then the stalest."""
+        while len(self._tracks) > MAX_TRACKED:
+            if self._resolved:
+                self._forget(next(iter(self._resolved)))
+            else:
+                self._forget(next(iter(self._tracks)))
 
     def forget_resolved(self, now: float) -> None:
         """Drop resolved fingerprints older than the dedup window (called periodically)."""
         horizon = now - self.dedup_window_secs
         stale = [
             fp
-            for fp, t in self._tracks.items()
-            if t.status is Status.RESOLVED and t.last_sent < horizon and t.held is None
+            for fp in self._resolved
+            if self._tracks[fp].last_sent < horizon and self._tracks[fp].held is None
         ]
         for fp in stale:
             self._forget(fp)

@@ -6,14 +6,27 @@ atomically and the running agent re-reads when it changes, so `sysops-agent
 silence add ...` works without a restart.  Matchers name a label, or one of
 `metric`, `analyzer`, `severity`, `host`; `=`, `!=` and `=~` (regular
 expression, anchored) compare.
+
+silences.json is in data_dir, which a local user may be able to write to, and
+root may write it (`silence add` under sudo) for a daemon that is not root.
+So it is read without following a symlink and without blocking (O_NOFOLLOW,
+O_NONBLOCK), only if it is a regular file, and at most `MAX_SILENCE_BYTES`: a
+FIFO or a link to /dev/zero is refused with a warning, never a hang or
+gigabytes of memory.  A file that cannot be read is reported (`problem`, in
+the heartbeat; logged once until it is readable again) and the silences last
+read stay in force; it never breaks routing.  The CLI writes the file with the
+owner and group of data_dir and mode 0640, so the daemon can read it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 import re
+import stat
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -22,6 +35,10 @@ from datetime import time as dtime
 from pathlib import Path
 
 from alerting.alert import Alert
+
+log = logging.getLogger(__name__)
+
+MAX_SILENCE_BYTES = 1 << 20  # 1 MiB: thousands of silences; anything bigger is not ours
 
 _MATCHER = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!=|=)\s*(?P<value>.*)$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -83,6 +100,31 @@ class Silence:
         return self.active(now) and matches(self.matchers, alert)
 
 
+class SilenceFileError(OSError):
+    """silences.json is there but must not be read (a link, a FIFO, too big)."""
+
+
+def read_bounded(path: Path, limit: int = MAX_SILENCE_BYTES) -> str:
+    """The text of a regular file, opened without following a link or blocking, at most `limit` bytes."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise SilenceFileError(f"{path} is a symbolic link; not followed") from exc
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SilenceFileError(f"{path} is not a regular file")
+        if info.st_size > limit:
+            raise SilenceFileError(f"{path} is {info.st_size} bytes, more than {limit}")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise SilenceFileError(f"{path} is more than {limit} bytes")
+    return data.decode("utf-8", errors="replace")
+
+
 class SilenceFile:
     """silences.json: read when it changed, written atomically."""
 
@@ -91,6 +133,7 @@ class SilenceFile:
         self._mtime: float | None = None
         self._silences: list[Silence] = []
         self._checked = 0.0
+        self.problem: str | None = None  # why the file could not be read, while it cannot
 
     def current(self, check_every: float = 2.0) -> list[Silence]:
         now = time.monotonic()
@@ -101,28 +144,55 @@ class SilenceFile:
 
     def _reload(self) -> None:
         try:
-            mtime = self.path.stat().st_mtime
+            info = os.lstat(self.path)
         except FileNotFoundError:
             self._silences, self._mtime = [], None
+            self._ok()
             return
-        if mtime == self._mtime:
+        except OSError as exc:
+            self._failed(str(exc))
             return
-        self._mtime = mtime
-        self._silences = self.load()
+        if info.st_mtime == self._mtime and self.problem is None:
+            return
+        try:
+            self._silences = self.load()
+        except OSError as exc:  # the silences last read stay in force
+            self._failed(str(exc))
+            return
+        self._mtime = info.st_mtime
+        self._ok()
+
+    def _failed(self, cause: str) -> None:
+        if self.problem is None:  # once per episode, not every two seconds
+            log.warning(
+                "cannot read the silences in %s (%s); the silences read before stay in force",
+                self.path,
+                cause,
+            )
+        self.problem = f"silences not read: {cause}"
+
+    def _ok(self) -> None:
+        if self.problem is not None:
+            log.info("the silences in %s are read again", self.path)
+        self.problem = None
 
     def load(self) -> list[Silence]:
+        """The silences in the file ([] if there is none); OSError if it cannot be read safely."""
         try:
-            data = json.loads(self.path.read_text())
+            data = json.loads(read_bounded(self.path))
         except (FileNotFoundError, ValueError):
             return []
         out = []
         for item in data if isinstance(data, list) else []:
             try:
                 matchers = tuple((str(k), str(op), str(v)) for k, op, v in item["matchers"])
+                for _, op, value in matchers:
+                    if op == "=~":
+                        re.compile(value)  # a bad one (edited by hand) must not break routing
                 starts, ends = float(item["starts"]), float(item["ends"])
                 comment, by = str(item.get("comment", "")), str(item.get("created_by", ""))
                 out.append(Silence(str(item["id"]), matchers, starts, ends, comment, by))
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, re.error):
                 continue
         return out
 
@@ -131,9 +201,20 @@ class SilenceFile:
         import tempfile  # the CLI writes; the agent only reads
 
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".silences.")
-        with os.fdopen(fd, "w") as handle:
-            json.dump([asdict(s) for s in silences], handle, indent=1)
-        os.replace(tmp, self.path)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                # The daemon may run as another user than the one running the CLI (root, with
+                # sudo): the file gets data_dir's owner and group, and is readable by the group.
+                os.fchmod(fd, 0o640)
+                if os.geteuid() == 0:
+                    owner = os.stat(self.path.parent)
+                    os.fchown(fd, owner.st_uid, owner.st_gid)
+                json.dump([asdict(s) for s in silences], handle, indent=1)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def add(
         self,
