@@ -73,8 +73,9 @@ class CountingReader:
     def __init__(self) -> None:
         self.reads: list[str] = []
 
-    def __call__(self, path: Path) -> str | None:
-        self.reads.append(f"{path.parent.name}/{path.name}")
+    def __call__(self, path: str) -> str | None:
+        interface, attribute = path.split("/")[-2:]
+        self.reads.append(f"{interface}/{attribute}")
         return read_attribute(path)
 
     def take(self) -> list[str]:
