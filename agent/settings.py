@@ -13,6 +13,7 @@ tables when first needed, since those tables import this module.
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -107,7 +108,29 @@ DEFAULT_EXCLUDED_MOUNTPOINTS = (
     r"|var/lib/kubelet/pods/.+|snap/.+)($|/)"
 )
 DEFAULT_EXCLUDED_DEVICES = r"^(loop|ram|zram)\d+$"
-DEFAULT_EXCLUDED_INTERFACES = r"^(lo|veth.+|docker\d+|br-.+|virbr\d+.*|cni\d+|flannel\..+|cali.+|tun\d+|tap\d+|ifb\d+|dummy\d+)$"
+# Dropped entirely: loopback and interfaces whose traffic is counted elsewhere too.
+DEFAULT_EXCLUDED_INTERFACES = r"^(lo|tun\d+|ifb\d+|dummy\d+)$"
+# Virtual/container interface families: family -> regex of its members.  Their
+# members come and go with containers and VMs (hundreds on a busy host), so each
+# family is one summed aggregate, labelled interface="<family>*", not a series per
+# member; the family names are the members' prefixes so that label reads as a glob.
+DEFAULT_INTERFACE_FAMILIES: Mapping[str, str] = MappingProxyType(
+    {
+        "lxc": r"^lxc",  # Cilium endpoints
+        "vnet": r"^vnet\d+$",  # libvirt guests
+        "qvo": r"^qvo",  # OpenStack OVS side of a port
+        "qvb": r"^qvb",  # OpenStack bridge side of a port
+        "tap": r"^tap",  # OpenStack/KVM guest taps
+        "qbr": r"^qbr",  # OpenStack per-port bridges
+        "cali": r"^cali",  # Calico endpoints
+        "flannel": r"^flannel",
+        "cni": r"^cni",
+        "docker": r"^docker\d+$",
+        "br-": r"^br-",  # Docker user networks
+        "veth": r"^veth",
+        "virbr": r"^virbr",
+    }
+)
 
 
 # What a section's `validate()` returns: (key in the section, or "" for the
@@ -182,10 +205,15 @@ class CollectorSettings:
     process_interval_secs: float = opt(30.0, "Process collection interval.", ge=0.1, le=86400)
     fd_interval_secs: float = opt(30.0, "File descriptor collection interval.", ge=0.1, le=86400)
     gpu_interval_secs: float = opt(10.0, "GPU collection interval.", ge=0.1, le=86400)
+    edac_interval_secs: float = opt(
+        60.0,
+        "ECC (EDAC) collection interval: memory error counters change slowly.",
+        ge=0.1,
+        le=86400,
+    )
     disabled: tuple[str, ...] = opt(
         (),
-        "Collector domains not to run (numa, edac and pressure run every "
-        "agent.collect_interval_secs).",
+        "Collector domains not to run (numa and pressure run every agent.collect_interval_secs).",
         choices=collector_names,
     )
     disk_exclude_fs_types: tuple[str, ...] = opt(
@@ -209,9 +237,26 @@ class CollectorSettings:
     )
     network_exclude_interfaces: str = opt(
         DEFAULT_EXCLUDED_INTERFACES,
-        "Regular expression of interfaces left out (loopback, virtual).",
+        "Regular expression of interfaces left out entirely (loopback, tunnels counted "
+        "on their underlying link).",
         regex=True,
-        default_doc="lo, veth*, docker*, br-*, virbr*, cni*, flannel.*, cali*, tun*, tap*, ifb*, dummy*",
+        default_doc="lo, tun*, ifb*, dummy*",
+    )
+    network_interface_families: Mapping[str, str] = opt(
+        factory=lambda: DEFAULT_INTERFACE_FAMILIES,
+        doc="Virtual/container interface families, name -> regular expression of its "
+        "members (interfaces excluded above are dropped first).  Members get no series "
+        "of their own: with `network_aggregate_families` their traffic is summed into "
+        'one series per family labelled `interface="<name>*"` (rates, error ratio, member '
+        "count; no link state), otherwise they are left out.",
+        default_doc="lxc (Cilium), vnet (libvirt), qvo, qvb, tap, qbr (OpenStack), cali "
+        "(Calico), flannel, cni, docker, br- (Docker), veth, virbr: each `^<name>` "
+        "(vnet and docker followed by digits)",
+    )
+    network_aggregate_families: bool = opt(
+        True,
+        "Sum the traffic of each interface family into one series (false: leave the "
+        "members out entirely).",
     )
     process_top_n: int = opt(5, "Processes reported by CPU and, separately, by RSS.", ge=0, le=100)
     process_track_patterns: tuple[str, ...] = opt(
@@ -220,6 +265,18 @@ class CollectorSettings:
         "reported, with their open fds (for leak detection).",
         regex=True,
     )
+
+    def validate(self) -> list[Issue]:
+        # A table's values are not checked as regexes by the generic validator.
+        issues: list[Issue] = []
+        for name, pattern in self.network_interface_families.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                issues.append(
+                    (f"network_interface_families.{name}", f"invalid regular expression: {exc}")
+                )
+        return issues
 
 
 @dataclass(frozen=True)

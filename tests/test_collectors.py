@@ -385,9 +385,13 @@ def test_network_from_procfs_fixture(tmp_path: Path) -> None:
     proc = copy_tree(PROCFS_PROC, tmp_path / "proc")
     collector = NetworkCollector(proc, PF_SYS)
     first = collector.collect()
+    # lo left out; veth and docker0 are members of the families summed as "veth*", "docker*".
     assert {k.labels for k in first.keys} == {
-        (("interface", "eth0"),)
-    }  # lo, veth, docker0 left out
+        (("interface", "eth0"),),
+        (("interface", "veth*"),),
+        (("interface", "docker*"),),
+    }
+    assert value(first, "network_aggregate_interfaces", interface="veth*") == 1
     assert value(first, "network_up", interface="eth0") == 1.0
     assert value(first, "network_speed_bytes_per_second", interface="eth0") == 1000 * 125_000
     assert value(first, "network_mtu_bytes", interface="eth0") == 1500

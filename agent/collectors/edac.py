@@ -2,9 +2,14 @@
 
 The counts are the kernel's cumulative counters (since boot or the driver's
 last reset); they are reported as they are, as counters, so an analyzer or a
-dashboard sees every increase.  DIMM-level counts come from `dimmM/` (modern
-drivers) or `csrowK/chJ_*` (legacy), labelled with the DIMM label the kernel
-gives, or with its position when the label is empty.
+dashboard sees every increase.  DIMM-level counts come from ONE of the kernel's
+two views of the same DIMMs: `dimmM/` (or `rankM/`), present on every driver
+since Linux 3.6, when the controller has it, the legacy `csrowK/chJ_*` view
+only when it does not.  A kernel built with CONFIG_EDAC_LEGACY_SYSFS shows
+both views of the same counters; reading both would count every error twice
+and report each DIMM under two keys.  DIMMs are labelled with the label the
+kernel gives, or with their position when the label is empty.  Memory hardware
+changes slowly, so the default interval is a minute (`collector.edac_interval_secs`).
 """
 
 from __future__ import annotations
@@ -75,7 +80,8 @@ class EdacCollector:
         return out.build()
 
     def _dimms(self, out: SampleBuilder, mc: str, path: Path) -> None:
-        for index, dimm in _sorted_matches(path, _DIMM_DIR):
+        dimms = _sorted_matches(path, _DIMM_DIR)
+        for index, dimm in dimms:
             name = _label(dimm / "dimm_label") or f"{dimm.name.rstrip('0123456789')}{index}"
             for metric, attribute in (
                 ("ecc_dimm_correctable_errors", "dimm_ce_count"),
@@ -84,6 +90,8 @@ class EdacCollector:
                 value = read_int(dimm / attribute)
                 if value is not None:
                     out.add(metric, value, labels(mc=mc, dimm=name))
+        if dimms:
+            return  # the csrow view, if any, is the legacy copy of the same counters
         for row, csrow in _sorted_matches(path, _CSROW_DIR):
             for file in sorted(csrow.iterdir()):
                 match = _CHANNEL_FILE.match(file.name)
@@ -107,7 +115,7 @@ def _label(path: Path) -> str:
 PLUGIN = CollectorPlugin(
     name="edac",
     order=40,
-    interval_key="agent.collect_interval_secs",
+    interval_key="collector.edac_interval_secs",
     metrics=METRICS,
     build=lambda settings, _stats: (
         EdacCollector(Path(settings.agent.sysfs)) if settings.cpu.ecc_monitoring else None
