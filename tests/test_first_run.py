@@ -319,6 +319,7 @@ def sources_on(
     *,
     syslog_file: bool,
     journalctl: bool,
+    kmsg_readable: bool = True,
 ) -> list[str]:
     rootfs = tmp_path / "root"
     (rootfs / "var/log").mkdir(parents=True, exist_ok=True)
@@ -335,15 +336,25 @@ def sources_on(
     ).settings
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="agent.logs"):
-        sources = build_sources(settings, Positions(tmp_path / "positions.json"))
+        kmsg = tmp_path / "kmsg"  # a stand-in for /dev/kmsg: readable or not, as asked
+        if kmsg_readable:
+            kmsg.write_text("")
+        sources = build_sources(settings, Positions(tmp_path / "positions.json"), kmsg=kmsg)
     return [s.name for s in sources]
 
 
-def test_without_a_syslog_file_journald_is_read_and_said_once_at_info(
+def test_without_a_syslog_file_journald_is_read_when_it_adds_something(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The defaults (dmesg, syslog) on a Debian 12 host without rsyslog.
+    # The defaults (dmesg, syslog) on a Debian 12 host without rsyslog: kmsg has every
+    # kernel line, so a journalctl process would only repeat them; said once, at info.
     names = sources_on(tmp_path, caplog, "", syslog_file=False, journalctl=True)
+    assert names == ["dmesg"]
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("the kernel log is read from" in r.getMessage() for r in caplog.records)
+    # Custom patterns look at the system log: journald stands in for the missing file.
+    custom = '[[log_analyzer.custom_patterns]]\nname = "app"\npattern = "boom"\n'
+    names = sources_on(tmp_path / "c", caplog, custom, syslog_file=False, journalctl=True)
     assert names == ["dmesg", "journald"]
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
     chosen = [r.getMessage() for r in caplog.records if "log sources:" in r.getMessage()]
@@ -351,6 +362,11 @@ def test_without_a_syslog_file_journald_is_read_and_said_once_at_info(
         "log sources: dmesg, journald (no /var/log/syslog or /var/log/messages: "
         "the system log is read from journald)"
     ]
+    # So it does when /dev/kmsg cannot be read: journald's kernel transport has those lines.
+    names = sources_on(
+        tmp_path / "k", caplog, "", syslog_file=False, journalctl=True, kmsg_readable=False
+    )
+    assert names == ["dmesg", "journald"]
 
 
 def test_a_syslog_file_is_read_when_there_is_one(
@@ -370,9 +386,10 @@ def test_journald_is_not_added_twice_and_only_a_host_with_neither_warns(
     both = 'sources = ["syslog", "journald"]\n'
     assert sources_on(tmp_path, caplog, both, syslog_file=False, journalctl=True) == ["journald"]
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
-    assert sources_on(tmp_path / "bare", caplog, "", syslog_file=False, journalctl=False) == [
-        "dmesg"
-    ]
+    bare = sources_on(
+        tmp_path / "bare", caplog, "", syslog_file=False, journalctl=False, kmsg_readable=False
+    )
+    assert bare == ["dmesg"]
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert "no syslog file" in warning and "journalctl" in warning
 

@@ -88,7 +88,10 @@ def kernel_trust(settings: Settings, kmsg: Path = KMSG) -> tuple[bool, str]:
 
 
 def build_sources(
-    settings: Settings, positions: Positions, route: Callable[[Alert], Any] | None = None
+    settings: Settings,
+    positions: Positions,
+    route: Callable[[Alert], Any] | None = None,
+    kmsg: Path = KMSG,
 ) -> list[LogSource]:
     la = settings.log_analyzer
     procfs, rootfs = Path(settings.agent.procfs), Path(settings.agent.rootfs)
@@ -100,11 +103,16 @@ def build_sources(
         if "syslog" in la.sources
         else None
     )
-    # No syslog file, but journald holds the same system log: read that instead.
+    # No syslog file, but journald holds the same system log: read that instead when it
+    # adds something, i.e. lines for custom patterns, or the kernel's lines when /dev/kmsg
+    # cannot be read.  Otherwise kmsg already has every line a built-in pattern looks
+    # at, and a journalctl process (~7 MB resident) would only repeat them.
+    kmsg_read = bool({"dmesg", "kmsg"} & set(la.sources)) and _readable(kmsg)
+    no_syslog_file = "syslog" in la.sources and syslog_file is None
     journal_instead = (
-        "syslog" in la.sources
-        and syslog_file is None
+        no_syslog_file
         and "journald" not in la.sources
+        and (bool(la.custom_patterns) or not kmsg_read)
         and shutil.which(la.journalctl_path) is not None
     )
     if {"dmesg", "kmsg"} & set(la.sources):
@@ -131,6 +139,12 @@ def build_sources(
                     main,
                     why,
                 )
+        elif not journal_instead and "journald" not in la.sources and kmsg_read:
+            log.info(
+                "no syslog file (/var/log/syslog or /var/log/messages): the kernel log is read "
+                "from %s; with custom patterns the system log would be read from journald",
+                kmsg,
+            )
         elif not journal_instead and "journald" not in la.sources:
             log.warning(
                 "no syslog file (/var/log/syslog or /var/log/messages) and no %s: "
@@ -150,6 +164,14 @@ def build_sources(
     )
     log.info("log sources: %s%s", ", ".join(s.name for s in sources) or "none", why)
     return sources
+
+
+def _readable(path: Path) -> bool:
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+    except OSError:
+        return False
+    return True
 
 
 def previous_boot(settings: Settings, route: Callable[[Alert], Any]) -> PreviousBoot:
