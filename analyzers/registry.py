@@ -2,7 +2,7 @@
 
 Each analyzer module ends with ``PLUGIN = AnalyzerPlugin(...)``: its name (an
 `analyzer.enabled` choice), its place in the evaluation order and a factory
-from settings.  `plugins()` finds them with pkgutil, so a new analyzer is one
+from settings.  `plugins()` finds them by listing the package, so a new analyzer is one
 new module; `analyzer.enabled`'s choices and default, and the assembly, are
 derived from this table.  The factory receives the agent's settings as `Any`:
 this package must not import `agent` (imports run agent -> analyzers ->
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-import pkgutil
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,10 +41,12 @@ def plugins() -> tuple[AnalyzerPlugin, ...]:
     import analyzers
 
     found = []
-    for info in pkgutil.iter_modules(analyzers.__path__):
-        if info.name in HELPERS or info.name.startswith("_"):
+    # The package's own files, listed directly (pkgutil costs resident memory for this).
+    names = sorted(f[:-3] for f in os.listdir(analyzers.__path__[0]) if f.endswith(".py"))
+    for name in names:
+        if name in HELPERS or name.startswith("_"):
             continue
-        module = importlib.import_module(f"analyzers.{info.name}")
+        module = importlib.import_module(f"analyzers.{name}")
         plugin = getattr(module, "PLUGIN", None)
         if not isinstance(plugin, AnalyzerPlugin):
             # A module that is not an analyzer belongs in HELPERS; a forgotten

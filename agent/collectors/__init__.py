@@ -2,7 +2,7 @@
 
 The table is not written here: every module of this package but `base` ends with
 ``PLUGIN = CollectorPlugin(...)`` (agent/plugins.py), and the modules are found
-with pkgutil, so a new domain is one new module.  `DOMAINS` is ordered by each
+by listing its files, so a new domain is one new module.  `DOMAINS` is ordered by each
 plug-in's `order` (then name), which is the collection order and the order of
 docs/METRICS.md, whatever order the file system lists the modules in.
 """
@@ -10,7 +10,7 @@ docs/METRICS.md, whatever order the file system lists the modules in.
 from __future__ import annotations
 
 import importlib
-import pkgutil
+import os
 
 from agent.collectors.agent_self import AgentStats
 from agent.collectors.base import Collector, MetricSpec
@@ -23,10 +23,12 @@ HELPERS = frozenset({"base"})
 
 def _discover() -> tuple[CollectorPlugin, ...]:
     plugins = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name in HELPERS or info.name.startswith("_"):
+    # The package's own files, listed directly: pkgutil costs ~0.3 MB resident for this.
+    names = sorted(f[:-3] for f in os.listdir(__path__[0]) if f.endswith(".py"))
+    for name in names:
+        if name in HELPERS or name.startswith("_"):
             continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+        module = importlib.import_module(f"{__name__}.{name}")
         plugin = getattr(module, "PLUGIN", None)
         if not isinstance(plugin, CollectorPlugin):
             # A module here that is not a domain must be listed in HELPERS: a

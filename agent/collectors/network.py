@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,7 +294,8 @@ class NetworkCollector:
             # (up to one more period) so that the refreshes of a thousand
             # interfaces do not all fall on one tick.
             read_at = self._tick + (
-                zlib.crc32(name.encode()) % _REFRESH_TICKS if link is None else 0
+                sum(name.encode())
+                % _REFRESH_TICKS  # spread by name, stable across runs if link is None else 0
             )
             speed = _int(self._read(base + "speed"))
             link = _Link(

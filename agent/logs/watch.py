@@ -18,7 +18,6 @@ import asyncio
 import logging
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,7 +80,7 @@ def kernel_trust(settings: Settings, kmsg: Path = KMSG) -> tuple[bool, str]:
         kmsg_why = "the dmesg source is not configured"
     if "journald" in sources:
         journalctl = settings.log_analyzer.journalctl_path
-        if shutil.which(journalctl):
+        if on_path(journalctl):
             return False, "the kernel log is read from journald"
         return True, f"{kmsg_why} and {journalctl} is not found"
     return True, f"{kmsg_why} and the journald source is not configured"
@@ -113,7 +112,7 @@ def build_sources(
         no_syslog_file
         and "journald" not in la.sources
         and (bool(la.custom_patterns) or not kmsg_read)
-        and shutil.which(la.journalctl_path) is not None
+        and on_path(la.journalctl_path)
     )
     if {"dmesg", "kmsg"} & set(la.sources):
         sources.append(KmsgSource(positions, procfs, max_line=la.max_line_bytes))
@@ -164,6 +163,21 @@ def build_sources(
     )
     log.info("log sources: %s%s", ", ".join(s.name for s in sources) or "none", why)
     return sources
+
+
+def on_path(program: str) -> bool:
+    """Whether `program` (a name looked up on PATH, or a path) can be run.
+
+    Not shutil.which: shutil loads the bz2, lzma and zlib modules, ~1 MB resident
+    for an agent that never compresses a file.
+    """
+    if "/" in program:
+        return os.access(program, os.X_OK) and os.path.isfile(program)
+    return any(
+        os.access(os.path.join(d, program), os.X_OK) and os.path.isfile(os.path.join(d, program))
+        for d in os.environ.get("PATH", os.defpath).split(os.pathsep)
+        if d
+    )
 
 
 def _readable(path: Path) -> bool:
