@@ -145,6 +145,7 @@ class Step:
     sigmas: float
     since_secs: float  # how long the anomalous stretch has lasted
     level: float  # mean of the stretch (what was compared with the same time yesterday)
+    settled: bool = False  # resolved with the value still beyond the old band: a new level
 
 
 class PersistentAnomaly:
@@ -199,6 +200,7 @@ class PersistentAnomaly:
             run_sum=(np.float64, 0.0),
             base_mean=(np.float64, np.nan),
             base_band=(np.float64, np.nan),
+            base_std=(np.float64, np.nan),
         )
 
     def learn(self, sid: int, key: SeriesKey, now: float) -> None:
@@ -257,6 +259,7 @@ class PersistentAnomaly:
         s.run_side[ids] = np.where(starts, side, np.where(continues, run_side, 0)).astype(np.int8)
         s.base_mean[ids] = np.where(starts, mean, s.base_mean[ids])
         s.base_band[ids] = np.where(starts, band, s.base_band[ids])
+        s.base_std[ids] = np.where(starts, std, s.base_std[ids])
         with np.errstate(invalid="ignore"):
             lasted = now - s.run_start[ids] >= self.persist
         fire = (
@@ -275,13 +278,15 @@ class PersistentAnomaly:
                 s.quiet_until[sid] = now + 60.0  # look again in a minute: the job may outgrow it
                 continue
             base = float(s.base_mean[sid])
-            sigma = float(std[i])
+            sigma = float(s.base_std[sid])  # of the baseline the stretch is judged against
             steps.append(Step(i, 0, 1, level - base, (level - base) / sigma if sigma > 0 else math.inf,
                               now - float(s.run_start[sid]), level))  # fmt: skip
             s.state[sid] = 1
         for i in np.flatnonzero(back).tolist():
             sid = int(ids[i])
-            steps.append(Step(i, int(state[i]), 0, float(dev[i]), 0.0, 0.0, float(x[i])))
+            away = float(s.run_side[sid]) * (float(x[i]) - float(s.base_mean[sid]))
+            settled = away * 2 > float(s.base_band[sid])
+            steps.append(Step(i, int(state[i]), 0, float(dev[i]), 0.0, 0.0, float(x[i]), settled))
             s.state[sid] = 0
             s.quiet_until[sid] = now + self.cooldown
             s.run_n[sid], s.run_sum[sid], s.run_side[sid] = 0, 0.0, 0

@@ -56,6 +56,8 @@ def human_secs(secs: float) -> str:
 
 def anomaly_message(metric: str, where: str, step: Step, family: Family, analyzer: str) -> str:
     """The firing message: the level, how far from usual in the unit and in σ, since when."""
+    if step.after == 0 and step.settled:
+        return f"{metric}{where} settled at a new usual level: {format_value(metric, step.level)}"
     if step.after == 0:
         return f"{metric}{where} is back to usual: {format_value(metric, step.level)}"
     direction = "above" if step.deviation > 0 else "below"
