@@ -208,6 +208,31 @@ def test_trend_ignores_a_short_burst() -> None:
     assert feed(TrendAnalyzer(min_span_hours=1), burst, key=DISK, step=60.0)[0] == []
 
 
+def test_trend_a_drop_resolves_with_the_current_value_and_restarts_the_fit() -> None:
+    """The issue's case: filled to 99.5 %, then emptied: never "full in 0 min"."""
+    minutes = np.arange(0, 3 * 60)
+    filling = 40 + 59.5 * minutes / minutes[-1]  # ~20 points/h up to 99.5 %
+    after = np.concatenate([np.full(30, 0.5), 0.5 + 2 * np.arange(0, 180) / 60])
+    alerts, _ = feed(TrendAnalyzer(), np.concatenate([filling, after]), key=DISK, step=60.0)
+    firing = [a for a in alerts if a.status is not Status.RESOLVED]
+    assert firing and all(a.timestamp < 180 * 60 for a in firing)
+    resolved = [a for a in alerts if a.status is Status.RESOLVED]
+    assert len(resolved) == 1 and resolved[0].timestamp <= 182 * 60
+    assert resolved[0].value == 0.5 and "(0.5% now)" in resolved[0].message
+    # The slow refill after the drop (2 points/h, 49 h left) is judged on its own slope
+    # only: the fill before the drop would have made it 20 points/h.
+    assert all("full in 0 min" not in a.message for a in alerts)
+
+
+def test_trend_no_eta_while_the_value_is_off_the_line() -> None:
+    minutes = np.arange(0, 3 * 60)
+    values = 70 + 6 * minutes / 60
+    values[-5:] = values[-6] - 0.5  # it stopped growing: held, then not on the line
+    values = np.concatenate([values, np.full(10, values[-1])])
+    alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
+    assert alerts[-1].status is Status.RESOLVED
+
+
 def test_regression_incremental_matches_exact() -> None:
     store = Store(400, 200, 60.0)
     reg = SlidingRegression(window=50)
