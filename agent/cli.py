@@ -118,7 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         "an explicit --config that does not exist exits 2.",
     )
     replay.add_argument("file", type=Path, help="CSV with a timestamp,value header (NAB format)")
-    replay.add_argument("--metric", required=True, help="metric name the series is replayed as")
+    replay.add_argument(
+        "--metric",
+        default="series_value",
+        help="metric name the series is replayed as: its family's floor and direction apply "
+        "(default series_value: no unit, 5 %% of its own level, both directions)",
+    )
     replay.add_argument("--labels", default="", help="labels as k=v,k2=v2")
     history = commands.add_parser(
         "history",
