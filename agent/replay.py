@@ -36,7 +36,6 @@ from agent.settings import Settings
 from alerting.alert import Alert
 from analyzers.base import SeriesKey
 
-
 UNITLESS_METRIC = "series_value"  # no family but the catch-all: own scale, both directions
 
 

@@ -12,7 +12,7 @@ import fnmatch
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -208,7 +208,9 @@ class PersistentAnomaly:
         family = family_for(key, self.families)
         s.first_seen[sid] = now
         s.sign[sid] = family.sign
-        s.floor_abs[sid], s.floor_rel[sid] = (0.0, family.floor) if family.relative else (family.floor, 0.0)
+        s.floor_abs[sid], s.floor_rel[sid] = (
+            (0.0, family.floor) if family.relative else (family.floor, 0.0)
+        )
 
     def family(self, key: SeriesKey) -> Family:
         return family_for(key, self.families)
@@ -311,6 +313,18 @@ class PersistentAnomaly:
         if side > 0:
             return bool(means[near].max() >= level - float(self.s.base_band[sid]) / 2)
         return bool(means[near].min() <= level + float(self.s.base_band[sid]) / 2)
+
+
+def learning_series(analyzers: Iterable[object], now: float) -> int:
+    """Series on which a statistical analyzer gives no verdict yet (z-score and EMA watch
+    the same ones, so the largest count, not the sum)."""
+    counts = [a.learning(now) for a in analyzers if isinstance(a, Learning)]
+    return max(counts, default=0)
+
+
+@runtime_checkable
+class Learning(Protocol):
+    def learning(self, now: float) -> int: ...
 
 
 def policy_from(settings: Any, threshold: float) -> PersistentAnomaly:

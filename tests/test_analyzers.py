@@ -9,7 +9,7 @@ import pytest
 
 from agent.store import Store
 from alerting.alert import Alert, Severity, Status
-from analyzers.base import SeriesKey
+from analyzers.base import SeriesKey, learning_series
 from analyzers.ema import EmaAnalyzer
 from analyzers.leak import LeakAnalyzer, mann_kendall, theil_sen
 from analyzers.regression import SlidingRegression
@@ -93,9 +93,11 @@ def test_a_fall_in_usage_is_good_news_an_unknown_series_alerts_both_ways() -> No
 def test_no_statistical_alert_while_a_series_is_learning() -> None:
     values = np.concatenate([50 + RNG.normal(0, 1, 200), 90 + RNG.normal(0, 1, 100)])
     analyzer = ZScoreAnalyzer(window=100, learning_secs=3600.0)
-    alerts, store = feed(analyzer, values)  # 3000 s of data: still learning
+    alerts, _ = feed(analyzer, values)  # 3000 s of data: still learning
     assert alerts == []
     assert analyzer.learning(3000.0) == 1 and analyzer.learning(3600.0) == 0
+    # What the heartbeat shows: the largest count of the statistical analyzers.
+    assert learning_series([analyzer, object()], 3000.0) == 1
     # An hour of history, and the same jump fires.
     values = np.concatenate([50 + RNG.normal(0, 1, 400), 90 + RNG.normal(0, 1, 100)])
     alerts, _ = feed(ZScoreAnalyzer(window=100, learning_secs=3600.0), values)
