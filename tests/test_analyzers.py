@@ -376,3 +376,49 @@ def test_human_duration() -> None:
 def test_store_keeps_24h_in_under_8kb_per_series() -> None:
     store = Store(360, 1440, 60.0)
     assert store.bytes_per_series() == 7200
+
+
+# -- families -------------------------------------------------------------------------------
+
+
+def test_every_host_metric_has_a_family_in_its_own_unit() -> None:
+    from agent.collectors import ALL_METRICS
+    from analyzers.families import family_of
+
+    catch_all = [
+        spec.name
+        for spec in ALL_METRICS
+        if family_of(spec.name).relative and not spec.name.startswith("agent_")
+    ]
+    assert catch_all == []
+    assert family_of("cpu_usage_percent").direction == "up"
+    assert family_of("memory_available_bytes").direction == "down"
+    assert family_of("series_value").relative and family_of("series_value").direction == "both"
+
+
+def test_a_configured_family_rule_comes_before_the_built_in_ones(tmp_path: Any) -> None:
+    from agent.config import load_config
+    from analyzers.base import policy_from
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[analyzer]\nanomaly_learning_secs = 0\n"
+        '[[analyzer.families]]\nmetric = "cpu_usage_percent"\nlabels = { cpu = "3" }\n'
+        'floor = 60\ndirection = "both"\nunit = "%"\n'
+    )
+    settings = load_config(config).settings
+    (tmp_path / "plain.toml").write_text("[analyzer]\nanomaly_learning_secs = 0\n")
+    policy = policy_from(settings, 3.0)
+    ruled = policy.family(SeriesKey.of("cpu_usage_percent", cpu="3"))
+    assert (ruled.floor, ruled.direction) == (60.0, "both")
+    assert policy.family(SeriesKey.of("cpu_usage_percent")).floor == 20.0  # other labels
+    # In use: a 40-point rise for 10 minutes is beyond the built-in 20-point floor, not 60.
+    values = np.concatenate([10 + RNG.normal(0, 1, 300), 50 + RNG.normal(0, 1, 60)])
+    key = SeriesKey.of("cpu_usage_percent", cpu="3")
+    assert feed(zscore(policy=policy), values, key=key)[0] == []
+    default = policy_from(load_config(tmp_path / "plain.toml").settings, 3.0)
+    assert feed(zscore(policy=default), values, key=key)[0] != []
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[analyzer.families]]\nmetric = "x"\ndirection = "sideways"\n')
+    with pytest.raises(Exception, match=r"sideways|direction"):
+        load_config(bad)
