@@ -96,6 +96,12 @@ def analyzer_names() -> tuple[str, ...]:
     return names()
 
 
+def default_analyzers() -> tuple[str, ...]:
+    """Every analyzer but EMA: on a step it notifies what z-score already did (one
+    condition, two notifications), so it is there for the operator who wants it."""
+    return tuple(n for n in analyzer_names() if n != "ema")
+
+
 DEFAULT_EXCLUDED_FS_TYPES = (
     "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
     "devtmpfs", "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "overlay", "proc",
@@ -374,8 +380,10 @@ class FamilyRule:
 @dataclass(frozen=True)
 class AnalyzerSettings:
     enabled: tuple[str, ...] = opt(
-        factory=analyzer_names,
-        doc="Analyzers that run.",
+        factory=default_analyzers,
+        doc="Analyzers that run. `ema` is off by default: on a step it notifies what "
+        "`zscore` already did; enable it for slowly wandering series that z-score's "
+        "one-hour window blurs.",
         choices=analyzer_names,
     )
     anomaly_metrics: tuple[str, ...] = opt(

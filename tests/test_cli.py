@@ -142,7 +142,7 @@ cpu_percent = 99
     assert report["errors"] == {}
     # One reading is no history: every series z-score and EMA watch is learning, and says why.
     learning = report["learning"]
-    assert learning["analyzers"] == ["ema", "zscore"]
+    assert learning["analyzers"] == ["zscore"]  # EMA is off by default
     watched = {"cpu_usage_percent", "cpu_iowait_percent", "cpu_load1", "memory_used_percent"}
     assert learning["series"] >= len(watched & set(metrics))
     assert "anomaly_learning_secs" in learning["reason"]
@@ -199,7 +199,10 @@ def test_replay_prints_one_json_event_per_line(tmp_path: Path) -> None:
     lines.insert(50, "garbage line")
     csv_file = tmp_path / "cpu.csv"
     csv_file.write_text("\n".join(lines) + "\n")
-    config = write_config(tmp_path, "[thresholds]\ncpu_percent = 80\n")
+    config = write_config(
+        tmp_path,
+        '[thresholds]\ncpu_percent = 80\n[analyzer]\nenabled = ["threshold", "zscore", "ema"]\n',
+    )
     result = run_agent(
         "--config",
         str(config),
