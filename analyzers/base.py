@@ -161,9 +161,10 @@ class PersistentAnomaly:
       lasted `persist_secs` and at least three samples, the series is past its
       learning time and the same level was not reached at this time of day on an
       earlier day (seasonality, in the history tier at its own resolution);
-    * it resolves once the sample is back within half the band of the current
-      baseline (the deviation ended, or the baseline took the new level in);
-      then the series stays quiet for `cooldown_secs`.
+    * it resolves once the sample is back within half the stretch's frozen band
+      of the old baseline (the deviation ended) or of the current one (the
+      baseline took the new level in: "settled"); then the series stays quiet
+      for `cooldown_secs`.
     """
 
     MIN_SAMPLES_IN_STRETCH = 3
@@ -271,7 +272,13 @@ class PersistentAnomaly:
             & (now >= s.quiet_until[ids])
         )
         with np.errstate(invalid="ignore"):
-            back = (state > 0) & ~(s.run_side[ids] * dev * 2 > band)
+            # Against the band frozen at the stretch's start (a baseline that is taking the
+            # new level in has an inflated σ, and would resolve while the level is still
+            # there): back near the old baseline, or the baseline caught up with the value.
+            side_now, base_band = s.run_side[ids], s.base_band[ids]
+            returned = ~(side_now * (x - s.base_mean[ids]) * 2 > base_band)
+            caught_up = ~(side_now * dev * 2 > base_band)
+            back = (state > 0) & (returned | caught_up)
         steps = []
         for i in np.flatnonzero(fire).tolist():
             sid = int(ids[i])

@@ -61,10 +61,16 @@ def anomaly_message(metric: str, where: str, step: Step, family: Family, analyze
     if step.after == 0:
         return f"{metric}{where} is back to usual: {format_value(metric, step.level)}"
     direction = "above" if step.deviation > 0 else "below"
+    # A difference of percentages is in points ("25.0 points above its usual 4.0%").
+    by = (
+        f"{abs(step.deviation):.1f} points"
+        if family.unit == "%"
+        else format_value(metric, abs(step.deviation))
+    )
     sigmas = f"{abs(step.sigmas):.1f}σ" if math.isfinite(step.sigmas) else "a flat series"
     return (
         f"{metric}{where} has been {format_value(metric, step.level)} on average for "
-        f"{human_secs(step.since_secs)}, {format_value(metric, abs(step.deviation))} {direction} "
+        f"{human_secs(step.since_secs)}, {by} {direction} "
         f"its usual {format_value(metric, step.level - step.deviation)} ({sigmas}, "
         f"{analyzer}; {WHY_WARN})"
     )

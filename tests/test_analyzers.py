@@ -62,6 +62,17 @@ def test_a_single_sample_far_beyond_never_fires_a_lasting_stretch_does_as_a_warn
     assert "back to usual" in alerts[1].message
 
 
+def test_a_lasting_new_level_resolves_as_settled_once_the_baseline_took_it_in() -> None:
+    values = np.concatenate([50 + RNG.uniform(-3, 3, 300), 80 + RNG.uniform(-3, 3, 300)])
+    alerts, _ = feed(zscore(window=200), values)
+    assert [a.status for a in alerts] == [Status.FIRING, Status.RESOLVED]
+    settled = alerts[1]
+    assert "settled at a new usual level" in settled.message
+    # Not while σ is inflated by the mix of old and new, but once the window's mean is
+    # within half the 20-point band of the value: about two thirds of a window later.
+    assert 3000 + 10 * 110 <= settled.timestamp <= 3000 + 10 * 160
+
+
 def test_a_stretch_shorter_than_the_persistence_is_the_thresholds_business() -> None:
     values = 50 + RNG.uniform(-3, 3, 500)
     values[300:318] = 99.0  # 3 minutes
