@@ -156,9 +156,12 @@ class TrendAnalyzer:
         if after == 0:
             message = f"{subject} is no longer predicted to fill up soon ({value:.1f}% now)"
         else:
+            # Why this severity: the horizon the ETA fell within.
+            horizon = self.s.crit_h[sid] if after == 2 else self.s.warn_h[sid]
             message = (
                 f"{subject} will be full in {human_duration(eta)} "
-                f"(now {value:.1f}%, growing {per_hour:.2f} points/h, R² {r2:.2f})"
+                f"(now {value:.1f}%, growing {per_hour:.2f} points/h, R² {r2:.2f}; "
+                f"{severity.label}: full within {horizon:g} h)"
             )
         return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,
                      value=value, threshold=float(self.s.capacity[sid]), message=message, timestamp=now, series_id=sid,
