@@ -226,3 +226,13 @@ def test_a_store_without_a_history_tier() -> None:
         lean.history_ago(np.array([sid]), 0)[0]
     )
     assert lean.nbytes < full.nbytes / 100
+
+
+def test_the_heartbeat_counts_the_series_still_learning(tmp_path: Path) -> None:
+    """A series z-score watches says nothing statistical for its first hour; the heartbeat
+    says how many are in that state (docs/schemas/heartbeat.schema.json)."""
+    loaded = parse_config_text(f'[agent]\ndata_dir = "{tmp_path}"\n', "t.toml")
+    agent = Agent(loaded)
+    assert agent.health()[1]["learning_series"] == 0
+    assert agent.tick(Scripted([20.0]))
+    assert agent.health()[1]["learning_series"] == 1
