@@ -15,8 +15,9 @@ last entry, `*`, is the family of a series the agent knows nothing about (an
 application's metric, a replayed NAB series): its floor is *relative* (a
 fraction of its own baseline's magnitude) and it alerts in both directions,
 so that a unit-less recording measures detection, not a unit's floor.
-Operators override or add families with `[[analyzer.families]]` (they come
-before these) and per series with `[[analyzer.family_rules]]`-style patterns.
+Operators override or add families with `[[analyzer.families]]` tables (a
+metric pattern, and labels for some series only, as `[[thresholds.rules]]`);
+they come before these (`analyzers.base.policy_from`).
 """
 
 from __future__ import annotations
