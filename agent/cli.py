@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import fnmatch
 import json
 import logging
 import os
@@ -121,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         "an explicit --config that does not exist exits 2.",
     )
     replay.add_argument("file", type=Path, help="CSV with a timestamp,value header (NAB format)")
-    replay.add_argument("--metric", required=True, help="metric name the series is replayed as")
+    replay.add_argument(
+        "--metric",
+        default="series_value",
+        help="metric name the series is replayed as: its family's floor and direction apply "
+        "(default series_value: no unit, 5 %% of its own level, both directions)",
+    )
     replay.add_argument("--labels", default="", help="labels as k=v,k2=v2")
     history = commands.add_parser(
         "history",
@@ -237,6 +243,21 @@ def inventory_dump(loaded: LoadedConfig) -> int:
     return EXIT_OK
 
 
+def _learning(settings: Any, metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    """Series z-score and EMA would watch: one reading is no history, so all are learning."""
+    an = settings.analyzer
+    statistical = sorted({"zscore", "ema"} & set(an.enabled))
+    watched = [
+        m for m in metrics if any(fnmatch.fnmatchcase(m["name"], p) for p in an.anomaly_metrics)
+    ]
+    return {
+        "series": len(watched) if statistical else 0,
+        "analyzers": statistical,
+        "reason": f"no statistical verdict before {an.anomaly_learning_secs:g} s of history "
+        "(analyzer.anomaly_learning_secs); --once has one reading, so only thresholds apply",
+    }
+
+
 def run_once(loaded: LoadedConfig) -> int:
     """One collection of every domain, analyzed but not sent: a host check for operators.
 
@@ -293,6 +314,7 @@ def run_once(loaded: LoadedConfig) -> int:
         "note": f"rates and percentages are over the {ONCE_SAMPLE_SECS:g} s between two reads",
         "metrics": metrics,
         "alerts": alerts,
+        "learning": _learning(settings, metrics),
         "absent": absent,
         "errors": errors,
     }

@@ -6,6 +6,14 @@ a `timestamp,value` CSV (the NAB format): timestamps as ``2014-07-01 00:00:00``
 (taken as UTC), ISO 8601 with a zone, or epoch seconds.  A line that cannot be
 read is counted and skipped.  The z-score and EMA analyzers watch the replayed
 metric whatever its name; threshold, trend and leak apply as configured.
+
+The name decides the family (analyzers/families.py): replayed as
+`cpu_usage_percent`, a series gets CPU's 20-point floor and alerts only when
+it rises, as on a host.  A series without a unit (NAB's, an application's own
+metric) is replayed under a name no family knows, by convention
+`UNITLESS_METRIC` ("series_value", the default of `--metric`): its floor is
+5 % of its own level and it alerts in both directions, so what is measured is
+detection, not a unit's floor.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from agent.pipeline import Pipeline
 from agent.settings import Settings
 from alerting.alert import Alert
 from analyzers.base import SeriesKey
+
+UNITLESS_METRIC = "series_value"  # no family but the catch-all: own scale, both directions
 
 
 @dataclass(frozen=True)

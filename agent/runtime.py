@@ -61,6 +61,7 @@ from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.outbox import MemoryOutbox, Outbox
 from alerting.router import Router
+from analyzers.base import learning_series
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
 
 log = logging.getLogger(__name__)
@@ -433,6 +434,8 @@ class Agent:
             "outbox_pending": sum(w.pending for w in self.router.workers),
             "series": len(self.store),
             "absent_collectors": sorted(self.absent),
+            # Statistical analyzers say nothing on a series younger than its learning time.
+            "learning_series": learning_series(self.analyzers, time.time()),
         }
         with contextlib.suppress(OSError, ValueError, IndexError):
             figures["rss_bytes"] = int(

@@ -97,6 +97,12 @@ def analyzer_names() -> tuple[str, ...]:
     return names()
 
 
+def default_analyzers() -> tuple[str, ...]:
+    """Every analyzer but EMA: on a step it notifies what z-score already did (one
+    condition, two notifications), so it is there for the operator who wants it."""
+    return tuple(n for n in analyzer_names() if n != "ema")
+
+
 DEFAULT_EXCLUDED_FS_TYPES = (
     "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
     "devtmpfs", "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "overlay", "proc",
@@ -402,10 +408,39 @@ class CpuSettings:
 
 
 @dataclass(frozen=True)
+class FamilyRule:
+    metric: str = opt("", "Metric name or shell-style pattern (`app_*`) the rule applies to.")
+    labels: Mapping[str, str] = opt(
+        factory=_empty_mapping,
+        doc="Labels a series must have (exact match) for the rule to apply.",
+        default_doc="{} (every series of the metric)",
+    )
+    floor: float = opt(
+        0.0,
+        "Smallest deviation from the baseline that may be an anomaly, in the metric's unit "
+        "(or a fraction of its level with `relative`).",
+        ge=0,
+        le=1e18,
+    )
+    direction: str = opt(
+        "up",
+        "`up`: only a rise alerts (usage, errors, latency); `down`: only a fall; `both`.",
+        choices=("up", "down", "both"),
+    )
+    unit: str = opt("", "Unit the floor is in, for messages and docs.")
+    relative: bool = opt(False, "The floor is a fraction of the series' own baseline level.")
+
+    def validate(self) -> list[Issue]:
+        return [] if self.metric else [("metric", "required: the metric the rule applies to")]
+
+
+@dataclass(frozen=True)
 class AnalyzerSettings:
     enabled: tuple[str, ...] = opt(
-        factory=analyzer_names,
-        doc="Analyzers that run.",
+        factory=default_analyzers,
+        doc="Analyzers that run. `ema` is off by default: on a step it notifies what "
+        "`zscore` already did; enable it for slowly wandering series that z-score's "
+        "one-hour window blurs.",
         choices=analyzer_names,
     )
     anomaly_metrics: tuple[str, ...] = opt(
@@ -419,13 +454,39 @@ class AnalyzerSettings:
     )
     anomaly_record_hours: float = opt(
         24.0,
-        "A z-score or EMA alert also needs the value beyond every history-tier mean of the "
-        "last N hours' worth of buckets (above the highest, or below the lowest): a peak "
-        "that comes every day is not news. Counted in buckets (1,440 at the defaults), so "
-        "for a series sampled less than once a bucket it reaches further back. 0 turns "
-        "this off (then a new alert must beat a decaying peak of recent |z|).",
+        "Seasonality: a z-score or EMA alert is not news when the series reached the same "
+        "level at the same time of day (within anomaly_season_tolerance_secs) on an earlier "
+        "day of the last N hours of the history tier, compared at the tier's resolution (the "
+        "mean of the anomalous stretch against the bucket means): a nightly backup pages "
+        "once, on its first night. Below 24 (or 0) turns this off.",
         ge=0,
         le=24 * 31,
+    )
+    anomaly_season_tolerance_secs: float = opt(
+        3600.0,
+        "How far around the same time of day the seasonality check looks (jobs drift).",
+        ge=0,
+        le=12 * 3600,
+    )
+    anomaly_learning_secs: float = opt(
+        3600.0,
+        "A series is *learning* (no z-score or EMA alert) until it has been seen this long; "
+        "`--once` and the heartbeat show how many are.",
+        ge=0,
+        le=31 * 86400,
+    )
+    anomaly_persist_secs: float = opt(
+        300.0,
+        "A z-score or EMA anomaly must hold this long (every sample beyond the band, and at "
+        "least three samples) before it fires: pure noise never does, a 3-minute spike is "
+        "the thresholds' business.",
+        ge=0,
+        le=86400,
+    )
+    families: tuple[FamilyRule, ...] = opt(
+        (),
+        "Noise floor and direction per metric family or series: [[analyzer.families]] "
+        "tables, tried before the built-in families (docs/METRICS.md lists them).",
     )
     anomaly_cooldown_secs: float = opt(
         3600.0,
@@ -437,17 +498,24 @@ class AnalyzerSettings:
         360, "Samples in the z-score baseline window (the current one excluded).", ge=10, le=100_000
     )
     zscore_threshold: float = opt(
-        3.0, "|z| that fires a warning; twice this escalates to critical.", gt=0, le=1000
+        3.0,
+        "Standard deviations of z-score's band (the family's noise floor is the least); a "
+        "stretch beyond it for anomaly_persist_secs is a warning, never more.",
+        gt=0,
+        le=1000,
     )
     ema_alpha: float = opt(0.1, "EMA smoothing factor, in (0, 1].", gt=0, le=1)
     ema_threshold: float = opt(
-        6.0, "EW standard deviations that make a sudden change.", gt=0, le=1000
+        6.0,
+        "EW standard deviations of EMA's band (the family's noise floor is the least).",
+        gt=0,
+        le=1000,
     )
     ema_shift_threshold: float = opt(
-        2.0, "EW standard deviations that count towards a level shift.", gt=0, le=1000
-    )
-    ema_shift_samples: int = opt(
-        12, "Deviant samples in a row that make a level shift.", ge=2, le=100_000
+        2.0,
+        "EW standard deviations at which a sample's pull on the EMA baseline is clipped.",
+        gt=0,
+        le=1000,
     )
     trend_window_hours: float = opt(
         6.0, "Window of the time-to-exhaustion regression (history tier).", gt=0, le=24 * 31

@@ -8,14 +8,17 @@ series id, so a tick is a few vectorised operations over the whole batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import fnmatch
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from alerting.alert import Alert, Severity, Status
+from analyzers.families import DEFAULT_FAMILIES, Family
 
 Labels = tuple[tuple[str, str], ...]
 FloatArray = npt.NDArray[np.float64]
@@ -88,40 +91,6 @@ def transition(before: int, after: int) -> tuple[Status, Severity]:
     return status, Severity.WARN if after == 1 else Severity.CRITICAL
 
 
-def beyond_record(
-    history: History, ids: IntArray, values: FloatArray, upward: npt.NDArray[np.bool_], buckets: int
-) -> npt.NDArray[np.bool_]:
-    """Whether each value goes beyond every history-tier mean of its series' last
-    `buckets` buckets: above the highest if `upward`, else below the lowest.
-
-    The anomaly analyzers ask this only for a series about to fire (rare), so
-    reading its history window here costs nothing per tick.  A series with no
-    closed bucket yet has no record to beat.
-    """
-    out = np.ones(ids.shape, dtype=bool)
-    if buckets <= 0:
-        return out
-    for i, sid in enumerate(ids.tolist()):
-        _, means = history.history_window(sid, last=buckets)
-        if means.size:
-            out[i] = values[i] > means.max() if upward[i] else values[i] < means.min()
-    return out
-
-
-def noise_floor(metric: str) -> tuple[float, float]:
-    """(absolute, relative-to-|mean|) floor for the spread of a series, by unit.
-
-    A deviation smaller than the floor is never an anomaly, however quiet the
-    series was: CPU going from 0.07 % to 0.14 % is not news.  Percentages get
-    one point, ratios 0.01, everything else 5 % of its mean.
-    """
-    if metric.endswith("_percent"):
-        return 1.0, 0.0
-    if metric.endswith("_ratio"):
-        return 0.01, 0.0
-    return 0.0, 0.05
-
-
 class SeriesArrays:
     """Per-series state arrays that grow with the highest series id seen."""
 
@@ -152,3 +121,241 @@ class SeriesArrays:
         index = [i for i in ids if i < self.size]
         for name, (_, fill) in self._fields.items():
             getattr(self, name)[index] = fill
+
+
+def family_for(key: SeriesKey, families: Sequence[Family] = DEFAULT_FAMILIES) -> Family:
+    """The first family whose pattern matches the metric and whose labels the series has."""
+    labels = dict(key.labels)
+    for family in families:
+        if fnmatch.fnmatchcase(key.metric, family.pattern) and all(
+            labels.get(k) == v for k, v in family.labels
+        ):
+            return family
+    return DEFAULT_FAMILIES[-1]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One series' verdict change in a tick: index into the tick's arrays, states, and why."""
+
+    index: int
+    before: int
+    after: int
+    deviation: float  # from the baseline, in the metric's unit
+    sigmas: float
+    since_secs: float  # how long the anomalous stretch has lasted
+    level: float  # mean of the stretch (what was compared with the same time yesterday)
+    settled: bool = False  # resolved with the value still beyond the old band: a new level
+
+
+class PersistentAnomaly:
+    """What makes a statistical deviation an alert, shared by z-score and EMA.
+
+    Given each analyzer's baseline (mean, standard deviation) per sample:
+
+    * the *band* is the larger of `threshold` σ and the family's noise floor in
+      the metric's unit (analyzers/families.py), in the family's direction only;
+    * a *stretch* starts with a sample beyond the band and continues while every
+      sample stays beyond it, judged against the baseline frozen at its start;
+    * it fires (warn: a statistical anomaly alone is never more) once it has
+      lasted `persist_secs` and at least three samples, the series is past its
+      learning time and the same level was not reached at this time of day on an
+      earlier day (seasonality, in the history tier at its own resolution);
+    * it resolves once the sample is back within half the stretch's frozen band
+      of the old baseline (the deviation ended) or of the current one (the
+      baseline took the new level in: "settled"); then the series stays quiet
+      for `cooldown_secs`.
+    """
+
+    MIN_SAMPLES_IN_STRETCH = 3
+
+    def __init__(
+        self,
+        families: Sequence[Family],
+        threshold: float,
+        min_samples: int,
+        learning_secs: float,
+        persist_secs: float,
+        cooldown_secs: float,
+        season_days: int,
+        tolerance_secs: float,
+    ) -> None:
+        self.families = tuple(families)
+        self.threshold = threshold
+        self.min_samples = min_samples
+        self.learning = learning_secs
+        self.persist = persist_secs
+        self.cooldown = cooldown_secs
+        self.season_days = season_days
+        self.tolerance = tolerance_secs
+        self.s = SeriesArrays(
+            first_seen=(np.float64, np.nan),
+            floor_abs=(np.float64, 0.0),
+            floor_rel=(np.float64, 0.0),
+            sign=(np.int8, 0),  # +1 up, -1 down, 0 both
+            state=(np.int8, 0),
+            quiet_until=(np.float64, -np.inf),
+            run_n=(np.int32, 0),
+            run_side=(np.int8, 0),
+            run_start=(np.float64, np.nan),
+            run_sum=(np.float64, 0.0),
+            base_mean=(np.float64, np.nan),
+            base_band=(np.float64, np.nan),
+            base_std=(np.float64, np.nan),
+        )
+
+    def learn(self, sid: int, key: SeriesKey, now: float) -> None:
+        s = self.s
+        family = family_for(key, self.families)
+        s.first_seen[sid] = now
+        s.sign[sid] = family.sign
+        s.floor_abs[sid], s.floor_rel[sid] = (
+            (0.0, family.floor) if family.relative else (family.floor, 0.0)
+        )
+
+    def family(self, key: SeriesKey) -> Family:
+        return family_for(key, self.families)
+
+    def forget(self, series_ids: Iterable[int]) -> None:
+        self.s.reset(series_ids)
+
+    def learning_count(self, ids: IntArray, now: float) -> int:
+        first = self.s.first_seen[ids[ids < self.s.size]]
+        return int(np.count_nonzero(now - first[np.isfinite(first)] < self.learning))
+
+    def family_floor(self, ids: IntArray, mean: FloatArray) -> FloatArray:
+        floor: FloatArray = np.maximum(self.s.floor_abs[ids], self.s.floor_rel[ids] * np.abs(mean))
+        return floor
+
+    def step(
+        self,
+        ids: IntArray,
+        x: FloatArray,
+        n: FloatArray,
+        mean: FloatArray,
+        std: FloatArray,
+        now: float,
+        history: History,
+    ) -> list[Step]:
+        s = self.s
+        state, run_n = s.state[ids], s.run_n[ids]
+        with np.errstate(invalid="ignore"):
+            band = np.maximum(self.threshold * std, self.family_floor(ids, mean))
+            sign = s.sign[ids].astype(np.float64)
+            dev = x - mean
+            side = np.where(sign != 0, sign, np.sign(dev))
+            ready = (
+                (n >= self.min_samples)
+                & (now - s.first_seen[ids] >= self.learning)
+                & np.isfinite(dev)
+                & (band > 0)
+            )
+            beyond = ready & (side * dev > band)
+            base_dev = x - s.base_mean[ids]
+            run_side = s.run_side[ids].astype(np.float64)
+            continues = (run_n > 0) & (run_side * base_dev > s.base_band[ids])
+        starts = (run_n == 0) & beyond & (state == 0)
+        run_n = np.where(continues, run_n + 1, np.where(starts, 1, 0)).astype(np.int32)
+        s.run_n[ids] = run_n
+        s.run_sum[ids] = np.where(continues, s.run_sum[ids] + x, np.where(starts, x, 0.0))
+        s.run_start[ids] = np.where(starts, now, np.where(continues, s.run_start[ids], np.nan))
+        s.run_side[ids] = np.where(starts, side, np.where(continues, run_side, 0)).astype(np.int8)
+        s.base_mean[ids] = np.where(starts, mean, s.base_mean[ids])
+        s.base_band[ids] = np.where(starts, band, s.base_band[ids])
+        s.base_std[ids] = np.where(starts, std, s.base_std[ids])
+        with np.errstate(invalid="ignore"):
+            lasted = now - s.run_start[ids] >= self.persist
+        fire = (
+            (state == 0)
+            & (run_n >= self.MIN_SAMPLES_IN_STRETCH)
+            & lasted
+            & (now >= s.quiet_until[ids])
+        )
+        with np.errstate(invalid="ignore"):
+            # Against the band frozen at the stretch's start (a baseline that is taking the
+            # new level in has an inflated σ, and would resolve while the level is still
+            # there): back near the old baseline, or the baseline caught up with the value.
+            side_now, base_band = s.run_side[ids], s.base_band[ids]
+            returned = ~(side_now * (x - s.base_mean[ids]) * 2 > base_band)
+            caught_up = ~(side_now * dev * 2 > base_band)
+            back = (state > 0) & (returned | caught_up)
+        steps = []
+        for i in np.flatnonzero(fire).tolist():
+            sid = int(ids[i])
+            level = float(s.run_sum[sid] / s.run_n[sid])
+            if self.seen_before(history, sid, now, level, int(s.run_side[sid])):
+                s.quiet_until[sid] = now + 60.0  # look again in a minute: the job may outgrow it
+                continue
+            base = float(s.base_mean[sid])
+            sigma = float(s.base_std[sid])  # of the baseline the stretch is judged against
+            steps.append(Step(i, 0, 1, level - base, (level - base) / sigma if sigma > 0 else math.inf,
+                              now - float(s.run_start[sid]), level))  # fmt: skip
+            s.state[sid] = 1
+        for i in np.flatnonzero(back).tolist():
+            sid = int(ids[i])
+            away = float(s.run_side[sid]) * (float(x[i]) - float(s.base_mean[sid]))
+            settled = away * 2 > float(s.base_band[sid])
+            steps.append(Step(i, int(state[i]), 0, float(dev[i]), 0.0, 0.0, float(x[i]), settled))
+            s.state[sid] = 0
+            s.quiet_until[sid] = now + self.cooldown
+            s.run_n[sid], s.run_sum[sid], s.run_side[sid] = 0, 0.0, 0
+            s.run_start[sid] = np.nan
+        return steps
+
+    def seen_before(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
+        """Whether an earlier day's bucket means, around this time of day, reached `level`."""
+        if self.season_days <= 0:
+            return False
+        try:
+            times, means = history.history_window(sid)
+        except KeyError:
+            return False
+        if times.size == 0:
+            return False
+        near = np.zeros(times.shape, dtype=bool)
+        for day in range(1, self.season_days + 1):
+            near |= np.abs(times - (now - day * 86400.0)) <= self.tolerance
+        if not near.any():
+            return False
+        if side > 0:
+            return bool(means[near].max() >= level - float(self.s.base_band[sid]) / 2)
+        return bool(means[near].min() <= level + float(self.s.base_band[sid]) / 2)
+
+
+def learning_series(analyzers: Iterable[object], now: float) -> int:
+    """Series on which a statistical analyzer gives no verdict yet (z-score and EMA watch
+    the same ones, so the largest count, not the sum)."""
+    counts = [a.learning(now) for a in analyzers if isinstance(a, Learning)]
+    return max(counts, default=0)
+
+
+@runtime_checkable
+class Learning(Protocol):
+    def learning(self, now: float) -> int: ...
+
+
+def policy_from(settings: Any, threshold: float) -> PersistentAnomaly:
+    """The gate as `[analyzer]` configures it (z-score and EMA each build one)."""
+    an = settings.analyzer
+    rules = tuple(
+        Family(
+            rule.metric,
+            rule.unit or "as configured",
+            rule.floor,
+            rule.direction,
+            "[[analyzer.families]]",
+            rule.relative,
+            tuple(sorted(rule.labels.items())),
+        )
+        for rule in an.families
+    )
+    return PersistentAnomaly(
+        (*rules, *DEFAULT_FAMILIES),
+        threshold,
+        an.anomaly_min_samples,
+        an.anomaly_learning_secs,
+        an.anomaly_persist_secs,
+        an.anomaly_cooldown_secs,
+        int(an.anomaly_record_hours // 24),
+        an.anomaly_season_tolerance_secs,
+    )

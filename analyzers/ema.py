@@ -1,30 +1,40 @@
-"""EMA: sudden changes and sustained level shifts against an exponentially weighted baseline.
+"""EMA: sustained changes against an exponentially weighted baseline.
 
-Per series: an exponentially weighted mean and variance with `alpha`
-(West's incremental form).  A sample more than `threshold` EW standard
-deviations away is a sudden change; `shift_samples` samples in a row more than
-`shift_threshold` deviations away on the same side is a level shift.  Either
-fires once.  While it fires, the baseline is frozen (outliers do not poison
-it); if the deviation persists for `shift_samples`, the new level is accepted
-(re-baselined at the mean of the deviant samples) and the alert resolves; if
-the series comes back first, the alert resolves as a transient.
+Per series: an exponentially weighted mean and variance with `alpha` (West's
+incremental form), each update's residual clipped at `shift_threshold`
+deviations so that an anomaly moves the baseline only slowly (a lasting new
+level is taken in over a few dozen samples, and the alert then resolves).
+What makes a deviation an alert is `PersistentAnomaly` (analyzers/base.py),
+shared with z-score: beyond the larger of `threshold` EW deviations and the
+family's noise floor, in the family's direction, for
+`anomaly_persist_secs`; not while learning, nor for a level seen at this time
+of day on an earlier day; a warning, never more.  Where z-score's baseline is
+the last hour's flat mean, EMA's follows slow drifts, so it sees a step on a
+wandering series that z-score's wide window would blur.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from alerting.alert import Alert, Severity, Status
-from analyzers.base import Batch, History, SeriesArrays, beyond_record, noise_floor
+from alerting.alert import Alert
+from analyzers.base import (
+    Batch,
+    History,
+    PersistentAnomaly,
+    SeriesArrays,
+    Step,
+    policy_from,
+    transition,
+)
+from analyzers.families import DEFAULT_FAMILIES, Family
 from analyzers.registry import AnalyzerPlugin
-from analyzers.threshold import format_value
-from analyzers.zscore import DEFAULT_METRICS, record_buckets
-
-_QUIET, _SUDDEN, _SHIFT = 0, 1, 2
+from analyzers.zscore import DEFAULT_METRICS, WHY_WARN, anomaly_message
 
 
 class EmaAnalyzer:
@@ -36,155 +46,95 @@ class EmaAnalyzer:
         alpha: float = 0.1,
         threshold: float = 4.0,
         shift_threshold: float = 2.0,
-        shift_samples: int = 6,
         min_samples: int = 30,
         cooldown_secs: float = 3600.0,
-        record_buckets: int = 0,
+        *,
+        families: Sequence[Family] = DEFAULT_FAMILIES,
+        learning_secs: float = 3600.0,
+        persist_secs: float = 300.0,
+        season_days: int = 1,
+        tolerance_secs: float = 3600.0,
+        policy: PersistentAnomaly | None = None,
     ) -> None:
         self.patterns = tuple(metrics)
         self.alpha = alpha
-        self.record_buckets = record_buckets
         self.threshold = threshold
         self.shift_threshold = shift_threshold
-        self.shift_samples = shift_samples
-        self.min_samples = min_samples
-        self.cooldown = cooldown_secs
-        self._decay = 0.5 ** (alpha / 10)  # the peak halves over ten EMA time constants
+        self.gate = policy or PersistentAnomaly(
+            families, threshold, min_samples, learning_secs, persist_secs, cooldown_secs,
+            season_days, tolerance_secs,
+        )  # fmt: skip
         self.s = SeriesArrays(
             known=(bool, False),
             watched=(bool, False),
             n=(np.float64, 0.0),
             mean=(np.float64, np.nan),
             var=(np.float64, 0.0),
-            run=(np.int32, 0),  # consecutive deviant samples, signed by side
-            run_sum=(np.float64, 0.0),  # their sum, for the new baseline
-            state=(np.int8, _QUIET),
-            floor_abs=(np.float64, 0.0),
-            floor_rel=(np.float64, 0.0),
-            quiet_until=(np.float64, -np.inf),
-            peak=(np.float64, 0.0),  # decaying maximum of recent |z|
         )
 
     def forget(self, series_ids: Iterable[int]) -> None:
-        self.s.reset(series_ids)
+        ids = list(series_ids)
+        self.s.reset(ids)
+        self.gate.forget(ids)
+
+    def learning(self, now: float) -> int:
+        """Watched series still in their learning time (shown by --once and the heartbeat)."""
+        return self.gate.learning_count(np.flatnonzero(self.s.watched[: self.s.size]), now)
 
     def observe(self, batch: Batch, history: History) -> list[Alert]:
         s = self.s
         s.ensure(batch.ids)
+        self.gate.s.ensure(batch.ids)
         for sid in batch.ids[~s.known[batch.ids]].tolist():
             s.known[sid] = True
-            metric = history.key(sid).metric
-            s.watched[sid] = any(fnmatch.fnmatchcase(metric, p) for p in self.patterns)
-            s.floor_abs[sid], s.floor_rel[sid] = noise_floor(metric)
+            key = history.key(sid)
+            s.watched[sid] = any(fnmatch.fnmatchcase(key.metric, p) for p in self.patterns)
+            if s.watched[sid]:
+                self.gate.learn(sid, key, batch.timestamp)
         mask = s.watched[batch.ids] & np.isfinite(batch.values)
         if not mask.any():
             return []
         ids, x = batch.ids[mask], batch.values[mask]
-        n, mean, var, run, state = s.n[ids], s.mean[ids], s.var[ids], s.run[ids], s.state[ids]
+        n, mean, var = s.n[ids], s.mean[ids], s.var[ids]
         first = np.isnan(mean)
         mean = np.where(first, x, mean)
-        std = np.maximum(
-            np.sqrt(var), np.maximum(s.floor_abs[ids], s.floor_rel[ids] * np.abs(mean))
-        )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.where(std > 0, (x - mean) / std, 0.0)
-        ready = n >= self.min_samples
-        side = np.sign(z).astype(np.int32)
-        deviant = ready & (np.abs(z) >= self.shift_threshold)
-        continues = deviant & (np.sign(run) == side)
-        run = np.where(continues, run + side, np.where(deviant, side, 0)).astype(np.int32)
-        run_sum = np.where(continues, s.run_sum[ids] + x, np.where(deviant, x, 0.0))
-        # Without a record window (below), a surprise gate as in z-score: a sudden
-        # change must beat the recent swings.
-        absz = np.where(ready, np.abs(z), 0.0)
-        novel = (absz > s.peak[ids]) | (self.record_buckets > 0)
-        s.peak[ids] = np.maximum(s.peak[ids] * self._decay, absz)
-        sudden = ready & (absz >= self.threshold) & novel
-        shifted = np.abs(run) >= self.shift_samples
-        quiet = (state == _QUIET) & (batch.timestamp >= s.quiet_until[ids])
-        fire_sudden = quiet & sudden & ~shifted
-        fire_shift = quiet & shifted
-        # Record gate, as in z-score: only beyond everything in the record window.
-        starting = np.flatnonzero(fire_sudden | fire_shift)
-        if starting.size:
-            record = beyond_record(
-                history, ids[starting], x[starting], z[starting] > 0, self.record_buckets
-            )
-            fire_sudden[starting[~record]] = False
-            fire_shift[starting[~record]] = False
-        rebaseline = shifted  # accepted as the new normal (resolves a firing alert)
-        back = (state != _QUIET) & ~deviant  # came back before a shift was confirmed
-        new_state = np.where(fire_sudden, _SUDDEN, np.where(fire_shift, _SHIFT, state))
-        new_state = np.where((state != _QUIET) & (rebaseline | back), _QUIET, new_state).astype(
-            np.int8
-        )
-        # The mean follows only ordinary samples (a deviant run is judged against the old
-        # level); the variance takes every sample with its residual clipped at the shift
-        # level, so outliers cannot poison it and it does not shrink onto the quiet ones.
+        std = np.sqrt(var)
+        steps = self.gate.step(ids, x, n, mean, std, batch.timestamp, history)
+        # Clipping the residual keeps an outlier from inflating the variance or dragging
+        # the mean; a lasting level is still reached, a bounded step at a time.
         a = self.alpha
-        diff = np.clip(x - mean, -self.shift_threshold * std, self.shift_threshold * std)
+        floor = self.gate.family_floor(ids, mean)
+        limit = np.maximum(self.shift_threshold * std, floor)
+        diff = np.where(first, 0.0, np.clip(x - mean, -limit, limit))
         incr = a * diff
-        normal = ~first & ~deviant & (new_state == _QUIET)
-        upd_mean = np.where(normal, mean + incr, mean)
-        upd_var = np.where(~first, (1 - a) * (var + diff * incr), var)
-        shift_mean = run_sum / np.maximum(np.abs(run), 1)
-        upd_mean = np.where(rebaseline, shift_mean, upd_mean)
-        s.mean[ids] = upd_mean
-        s.var[ids] = upd_var
+        s.mean[ids] = mean + incr
+        s.var[ids] = np.where(first, 0.0, (1 - a) * (var + diff * incr))
         s.n[ids] = n + 1
-        s.run[ids] = np.where(rebaseline, 0, run)
-        s.run_sum[ids] = np.where(rebaseline, 0.0, run_sum)
-        alerts = []
-        for i in np.flatnonzero(new_state != state).tolist():
-            sid = int(ids[i])
-            alerts.append(self._alert(sid, int(state[i]), int(new_state[i]), float(x[i]), float(z[i]),
-                                      float(mean[i]), float(upd_mean[i]) if rebaseline[i] else None,
-                                      batch.timestamp, history))  # fmt: skip
-        s.quiet_until[ids] = np.where(
-            (state != _QUIET) & (new_state == _QUIET),
-            batch.timestamp + self.cooldown,
-            s.quiet_until[ids],
-        )
-        s.state[ids] = new_state
-        return alerts
+        return [self._alert(int(ids[st.index]), st, batch.timestamp, history) for st in steps]
 
-    def _alert(self, sid: int, before: int, after: int, x: float, z: float, baseline: float,
-               new_baseline: float | None, now: float, history: History) -> Alert:  # fmt: skip
+    def _alert(self, sid: int, step: Step, now: float, history: History) -> Alert:
         key = history.key(sid)
         where = "".join(f" {k}={v}" for k, v in key.labels)
-
-        def fmt(v: float) -> str:
-            return format_value(key.metric, v)
-
-        if after == _QUIET:
-            status = Status.RESOLVED
-            if new_baseline is not None:
-                message = f"{key.metric}{where} settled at a new level {fmt(new_baseline)} (was {fmt(baseline)})"
-            else:
-                message = f"{key.metric}{where} is back to its usual level ({fmt(x)})"
-        elif after == _SUDDEN:
-            status = Status.FIRING
-            direction = "jumped" if z > 0 else "dropped"
-            message = f"{key.metric}{where} {direction} to {fmt(x)} ({abs(z):.1f}σ from its usual {fmt(baseline)})"
-        else:
-            status = Status.FIRING
-            direction = "up" if z > 0 else "down"
-            message = (
-                f"{key.metric}{where} shifted {direction} to about {fmt(x)} (usual {fmt(baseline)})"
-            )
-        kind = {_SUDDEN: "sudden_change", _SHIFT: "level_shift"}.get(after if after else before, "")
-        return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=Severity.WARN,
-                     value=x, threshold=None, message=message, timestamp=now, series_id=sid,
-                     context={"kind": kind, "z": round(z, 2)})  # fmt: skip
+        status, severity = transition(step.before, step.after)
+        family = self.gate.family(key)
+        message = anomaly_message(key.metric, where, step, family, self.name)
+        return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,
+                     value=step.level, threshold=None, message=message, timestamp=now, series_id=sid,
+                     context={"kind": "level_shift",
+                              "z": round(step.sigmas, 2) if math.isfinite(step.sigmas) else None,
+                              "floor": family.floor, "unit": family.unit,
+                              "severity_reason": WHY_WARN if step.after else None})  # fmt: skip
 
 
 def _build(settings: Any, watch_everything: bool) -> EmaAnalyzer:
     an = settings.analyzer
     return EmaAnalyzer(
-        ("*",) if watch_everything else an.anomaly_metrics, an.ema_alpha, an.ema_threshold,
-        an.ema_shift_threshold, an.ema_shift_samples, an.anomaly_min_samples,
-        an.anomaly_cooldown_secs, record_buckets(settings),
-    )  # fmt: skip
+        ("*",) if watch_everything else an.anomaly_metrics,
+        an.ema_alpha,
+        an.ema_threshold,
+        an.ema_shift_threshold,
+        policy=policy_from(settings, an.ema_threshold),
+    )
 
 
 PLUGIN = AnalyzerPlugin(name="ema", order=30, build=_build)

@@ -203,6 +203,13 @@ class LeakAnalyzer:
             else Severity.WARN if eta <= WARN_WITHIN_HOURS or limit is None
             else Severity.INFO
         )  # fmt: skip
+        # Why this severity, in the message: the time to the limit decides it.
+        why = (
+            f"critical: its limit within {CRITICAL_WITHIN_HOURS:g} h" if severity is Severity.CRITICAL
+            else f"warn: its limit within {WARN_WITHIN_HOURS:g} h" if limit is not None and eta <= WARN_WITHIN_HOURS
+            else "warn: no limit known" if limit is None
+            else f"info: its limit more than {WARN_WITHIN_HOURS:g} h away"
+        )  # fmt: skip
         who = _who(key)
         shown_rate = format_value(key.metric, rate)
         span_h = (times[-1] - times[0]) / 3600.0 if times.size else 0.0
@@ -213,12 +220,14 @@ class LeakAnalyzer:
         )
         message = (
             f"{who}: {kind.what} has grown {shown_rate}/h for {human_duration(span_h)} "
-            f"(now {format_value(key.metric, value)}, R² {r2:.2f}, Kendall τ {tau:.2f}){limit_text}"
+            f"(now {format_value(key.metric, value)}, R² {r2:.2f}, Kendall τ {tau:.2f}){limit_text} "
+            f"({why})"
         )
         return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=Status.FIRING,
                      severity=severity, value=value, threshold=limit, message=message, timestamp=now, series_id=sid,
                      context={"rate_per_hour": rate, "r_squared": round(r2, 3), "kendall_tau": round(tau, 3),
-                              "p_value": p, "eta_hours": eta if math.isfinite(eta) else None})  # fmt: skip
+                              "p_value": p, "eta_hours": eta if math.isfinite(eta) else None,
+                              "severity_reason": why})  # fmt: skip
 
     def _resolved(self, sid: int, value: float, now: float, history: History) -> Alert:
         key = history.key(sid)

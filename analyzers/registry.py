@@ -22,7 +22,7 @@ from analyzers.base import Analyzer
 
 # Modules of this package that are not analyzers of the sample path: shared
 # numeric code, and logpatterns, which the log watcher runs on log lines.
-HELPERS = frozenset({"base", "regression", "registry", "logpatterns"})
+HELPERS = frozenset({"families", "base", "regression", "registry", "logpatterns"})
 
 
 @dataclass(frozen=True)

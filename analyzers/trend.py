@@ -7,6 +7,14 @@ swap, file handles and GPU memory: within 6 h warns, within 1 h is critical.
 The fit must span `min_span_hours` and reach `min_r_squared`, so a boot-time
 ramp or a single burst does not fire.  Once firing, the alert holds until the
 prediction moves past 1.5 x its horizon, or the growth stops.
+
+A fall of more than `DROP_POINTS` between two buckets (a deletion, a restart,
+a log rotation) starts the fit afresh from that bucket: what was there before
+says nothing about the new slope.  The ETA is counted from the current raw
+value, never from the fitted level, and there is none (the alert resolves)
+unless that value is still on the line (not more than `DROP_POINTS` below its
+fitted level): a file system emptied a second ago is not "full in 0 min".
+Every message, the resolve included, carries the current raw value.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from alerting.alert import Alert
 from analyzers.base import Batch, History, SeriesArrays, transition
 from analyzers.registry import AnalyzerPlugin
 from analyzers.regression import SlidingRegression
+
+DROP_POINTS = 1.0  # a fall of a point of capacity in one bucket is a deletion, not noise
 
 # metric pattern -> (capacity, warn within hours, critical within hours)
 FILLING: Mapping[str, tuple[float, float, float]] = {
@@ -70,6 +80,7 @@ class TrendAnalyzer:
             warn_h=(np.float64, 0.0),
             crit_h=(np.float64, 0.0),
             state=(np.int8, 0),
+            since=(np.float64, -np.inf),  # bucket of the last drop: the fit starts there
         )
 
     def forget(self, series_ids: Iterable[int]) -> None:
@@ -96,10 +107,18 @@ class TrendAnalyzer:
         mask = batch.closed & np.isfinite(s.capacity[batch.ids])
         if not mask.any():
             return []
-        ids = batch.ids[mask]
+        ids, now_value = batch.ids[mask], batch.values[mask]
         bucket = math.floor(batch.timestamp / self.resolution) - 1  # the bucket just closed
         y = history.history_ago(ids, 0)
-        fit = self.regression.add(ids, bucket, y, history.history_ago(ids, self.window))
+        with np.errstate(invalid="ignore"):
+            dropped = history.history_ago(ids, 1) - y > DROP_POINTS
+        if dropped.any():
+            self.regression.reset(ids[dropped].tolist())
+            s.since[ids[dropped]] = bucket
+        # A bucket from before the last drop was never added: it must not leave either.
+        y_old = history.history_ago(ids, self.window)
+        y_old = np.where(bucket - self.window >= s.since[ids], y_old, np.nan)
+        fit = self.regression.add(ids, bucket, y, y_old)
         per_hour = fit.slope * 3600 / self.resolution
         capacity, warn_h, crit_h, state = (
             s.capacity[ids],
@@ -108,12 +127,13 @@ class TrendAnalyzer:
             s.state[ids],
         )
         with np.errstate(invalid="ignore", divide="ignore"):
-            eta = np.where(per_hour > 0, (capacity - fit.level) / per_hour, np.inf)
-        eta = np.where(fit.level >= capacity, 0.0, eta)
-        good = (fit.span >= self.min_span) & (fit.r2 >= self.min_r_squared) & (per_hour > 0)
+            eta = np.where(per_hour > 0, np.maximum(capacity - now_value, 0.0) / per_hour, np.inf)
+            on_line = now_value >= fit.level - DROP_POINTS
+        rising = (per_hour > 0) & on_line
+        good = (fit.span >= self.min_span) & (fit.r2 >= self.min_r_squared) & rising
         target = np.where(good & (eta <= crit_h), 2, np.where(good & (eta <= warn_h), 1, 0))
         # Hysteresis: keep the current level until the ETA moves well past its horizon.
-        holds = (per_hour > 0) & (fit.r2 >= self.min_r_squared - 0.1)
+        holds = rising & (fit.r2 >= self.min_r_squared - 0.1)
         keep_crit = (state == 2) & holds & (eta <= 1.5 * crit_h)
         keep_warn = (state >= 1) & holds & (eta <= 1.5 * warn_h)
         target = np.where(keep_crit, 2, np.where(keep_warn, np.maximum(target, 1), target)).astype(
@@ -121,10 +141,10 @@ class TrendAnalyzer:
         )
         alerts = []
         for i in np.flatnonzero(target != state).tolist():
-            alerts.append(self._alert(int(ids[i]), int(state[i]), int(target[i]), float(y[i]), float(eta[i]),
+            alerts.append(self._alert(int(ids[i]), int(state[i]), int(target[i]), float(now_value[i]), float(eta[i]),
                                       float(per_hour[i]), float(fit.r2[i]), batch.timestamp, history))  # fmt: skip
         s.state[ids] = target
-        self._rebase(history)
+        self._rebase(history, bucket)
         return alerts
 
     def _alert(self, sid: int, before: int, after: int, value: float, eta: float, per_hour: float, r2: float,
@@ -136,16 +156,19 @@ class TrendAnalyzer:
         if after == 0:
             message = f"{subject} is no longer predicted to fill up soon ({value:.1f}% now)"
         else:
+            # Why this severity: the horizon the ETA fell within.
+            horizon = self.s.crit_h[sid] if after == 2 else self.s.warn_h[sid]
             message = (
                 f"{subject} will be full in {human_duration(eta)} "
-                f"(now {value:.1f}%, growing {per_hour:.2f} points/h, R² {r2:.2f})"
+                f"(now {value:.1f}%, growing {per_hour:.2f} points/h, R² {r2:.2f}; "
+                f"{severity.label}: full within {horizon:g} h)"
             )
         return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,
                      value=value, threshold=float(self.s.capacity[sid]), message=message, timestamp=now, series_id=sid,
                      context={"eta_hours": round(eta, 3) if math.isfinite(eta) else None,
                                             "rate_per_hour": round(per_hour, 4), "r_squared": round(r2, 3)})  # fmt: skip
 
-    def _rebase(self, history: History) -> None:
+    def _rebase(self, history: History, bucket: int) -> None:
         watched = np.flatnonzero(np.isfinite(self.s.capacity[: self.s.size]))
         if watched.size == 0:
             return
@@ -156,6 +179,8 @@ class TrendAnalyzer:
         chosen = watched[start : start + per_tick]
         self._cursor = start + chosen.size
         for sid in chosen.tolist():
+            if self.s.since[sid] > bucket - self.window:
+                continue  # a rebase reads the whole window back, pre-drop buckets too
             try:
                 self.regression.rebase(sid, history, self.resolution)
             except KeyError:

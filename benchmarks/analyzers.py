@@ -40,7 +40,12 @@ METRICS = (
 def measure(series: int, window: int, ticks: int) -> float:
     """Median µs per series per tick over `ticks` ticks (after 12 warm-up ticks)."""
     settings = Settings(
-        analyzer=AnalyzerSettings(zscore_window=window),
+        # All five (EMA is opt-in), past their learning time: the steady state's verdicts.
+        analyzer=AnalyzerSettings(
+            enabled=("threshold", "zscore", "ema", "trend", "leak"),
+            zscore_window=window,
+            anomaly_learning_secs=0.0,
+        ),
         storage=StorageSettings(ring_buffer_capacity=window + 1, history_hours=6),
     )
     store = Store(window + 1, 360, 60.0)

@@ -12,10 +12,12 @@ events against NAB's labelled anomaly windows:
 
 Only "firing" events count (not escalations or resolves).  "combined" is the
 union of the two anomaly analyzers (z-score, EMA); the static threshold
-(CPU > 90 %) is scored on its own line: it is not an anomaly detector.  Each series is
-replayed under the agent's metric name for what it measures (CPU % as
-cpu_usage_percent, bytes as *_bytes_per_second), so the unit-aware noise
-floors and the default thresholds apply as they would on a host.
+(CPU > 90 %) is scored on its own line: it is not an anomaly detector.  Each
+series is replayed as `agent.replay.UNITLESS_METRIC` (no unit: a floor of 5 %
+of its own level, alerts in both directions), so NAB measures detection, not
+a family's floor; with `--units`, under the agent's metric name for what it
+measures (CPU % as cpu_usage_percent, bytes as *_bytes_per_second), so the
+families' floors and directions and the default thresholds apply as on a host.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.config import load_config
-from agent.replay import parse_timestamp, read_csv, replay
+from agent.replay import UNITLESS_METRIC, parse_timestamp, read_csv, replay
 from agent.settings import Settings
 from alerting.alert import Status
 from analyzers.base import SeriesKey
@@ -37,7 +39,9 @@ from analyzers.base import SeriesKey
 REPO = Path(__file__).resolve().parent.parent
 
 
-def metric_for(name: str) -> str:
+def metric_for(name: str, units: bool = False) -> str:
+    if not units:
+        return UNITLESS_METRIC
     stem = Path(name).stem.lower()
     if "cpu" in stem or "grok_asg" in stem:
         return "cpu_usage_percent"
@@ -68,6 +72,9 @@ def main() -> int:
         "--config", type=Path, help="settings to evaluate (default: the built-in defaults)"
     )
     parser.add_argument("--per-file", action="store_true")
+    parser.add_argument(
+        "--units", action="store_true", help="replay under host metric names (families apply)"
+    )
     args = parser.parse_args()
     if not args.nab.is_dir():
         print(f"no NAB data at {args.nab} (it lives in ../shared/fixtures/nab)", file=sys.stderr)
@@ -79,7 +86,7 @@ def main() -> int:
         windows = [(parse_timestamp(a), parse_timestamp(b)) for a, b in raw_windows]
         recording = read_csv(args.nab / "data" / name)
         events: dict[str, list[float]] = defaultdict(list)
-        key = SeriesKey(metric_for(name), (("series", Path(name).stem),))
+        key = SeriesKey(metric_for(name, args.units), (("series", Path(name).stem),))
         for alert in replay(settings, recording, key):
             if alert.status is Status.FIRING:
                 events[alert.analyzer].append(alert.timestamp)

@@ -9,7 +9,7 @@ issue #14) are in NAB's score, which rewards early detection and weighs false
 positives by a profile, so we measure in that unit too.  The firing events are
 the ones nab_eval scores: every series replayed through the default analyzers
 exactly as `sysops-agent replay` does (`firing_events` below, with nab_eval's
-metric naming), nothing tuned per file.
+metric naming: unit-less, see agent/replay.py), nothing tuned per file.
 
 The method, rule by rule, with where each comes from.  [paper] is Lavin &
 Ahmad, "Evaluating Real-time Anomaly Detection Algorithms - the Numenta
@@ -197,11 +197,13 @@ def corpus_score(scores: Iterable[FileScore]) -> float | None:
     )
 
 
-def firing_events(settings: Settings, recording: Recording, name: str) -> dict[str, list[float]]:
+def firing_events(
+    settings: Settings, recording: Recording, name: str, units: bool = False
+) -> dict[str, list[float]]:
     """Timestamps of the firing events per analyzer, "combined" = z-score or EMA;
-    the replay and metric naming of benchmarks/nab_eval.py."""
+    the replay and metric naming of benchmarks/nab_eval.py (unit-less unless `units`)."""
     events: dict[str, list[float]] = {a: [] for a in ANALYZERS}
-    key = SeriesKey(metric_for(name), (("series", Path(name).stem),))
+    key = SeriesKey(metric_for(name, units), (("series", Path(name).stem),))
     for alert in replay(settings, recording, key):
         if alert.status is Status.FIRING:
             events[alert.analyzer].append(alert.timestamp)
@@ -223,6 +225,9 @@ def main() -> int:
         "--config", type=Path, help="settings to evaluate (default: the built-in defaults)"
     )
     parser.add_argument("--per-file", action="store_true", help="a line per file per analyzer")
+    parser.add_argument(
+        "--units", action="store_true", help="replay under host metric names (families apply)"
+    )
     args = parser.parse_args()
     if not args.nab.is_dir():
         print(f"no NAB data at {args.nab} (it lives in ../shared/fixtures/nab)", file=sys.stderr)
@@ -247,7 +252,7 @@ def main() -> int:
         windows = [(parse_timestamp(a), parse_timestamp(b)) for a, b in raw_windows]
         recording = read_csv(args.nab / "data" / name)
         times = recording.times.tolist()
-        events = firing_events(settings, recording, name)
+        events = firing_events(settings, recording, name, args.units)
         for analyzer in ANALYZERS:
             per_profile = [score_file(times, events[analyzer], windows, p) for p in PROFILES]
             for profile, s in zip(PROFILES, per_profile, strict=True):

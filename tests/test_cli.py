@@ -140,6 +140,37 @@ cpu_percent = 99
     assert alert["metric"] == "memory_used_percent" and alert["hostname"] == "once-host"
     assert alert["status"] == "firing" and alert["threshold"] == 50.0
     assert report["errors"] == {}
+    # One reading is no history: every series z-score and EMA watch is learning, and says why.
+    learning = report["learning"]
+    assert learning["analyzers"] == ["zscore"]  # EMA is off by default
+    watched = {"cpu_usage_percent", "cpu_iowait_percent", "cpu_load1", "memory_used_percent"}
+    assert learning["series"] >= len(watched & set(metrics))
+    assert "anomaly_learning_secs" in learning["reason"]
+
+
+def test_replay_without_a_metric_is_unit_less_and_alerts_both_ways(tmp_path: Path) -> None:
+    """A recording with no unit (NAB's) replays as series_value: floor 5 % of its own
+    level, both directions, so a fall is seen as well as a rise (agent/replay.py)."""
+    import random
+
+    rng = random.Random(3)
+    lines = ["timestamp,value"]
+    for i in range(600):  # 5-minute samples: 50 h
+        level = 40.0 if i < 400 else 10.0  # a fall: good news for CPU, news for a unit-less series
+        lines.append(f"{1_400_000_000 + 300 * i},{level + rng.uniform(-1, 1):.3f}")
+    csv_file = tmp_path / "series.csv"
+    csv_file.write_text("\n".join(lines) + "\n")
+    config = write_config(tmp_path, "")
+    result = run_agent("--config", str(config), "replay", str(csv_file))
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    firing = [e for e in events if e["status"] == "firing"]
+    assert [(e["analyzer"], e["metric"]) for e in firing] == [("zscore", "series_value")]
+    assert "below its usual" in firing[0]["message"]
+    as_cpu = run_agent(
+        "--config", str(config), "replay", str(csv_file), "--metric", "cpu_usage_percent"
+    )
+    assert as_cpu.returncode == 0 and as_cpu.stdout == ""  # CPU falling is good news
 
 
 def test_once_counts_a_broken_source_and_exits_1(tmp_path: Path) -> None:
@@ -193,7 +224,10 @@ def test_replay_prints_one_json_event_per_line(tmp_path: Path) -> None:
     lines.insert(50, "garbage line")
     csv_file = tmp_path / "cpu.csv"
     csv_file.write_text("\n".join(lines) + "\n")
-    config = write_config(tmp_path, "[thresholds]\ncpu_percent = 80\n")
+    config = write_config(
+        tmp_path,
+        '[thresholds]\ncpu_percent = 80\n[analyzer]\nenabled = ["threshold", "zscore", "ema"]\n',
+    )
     result = run_agent(
         "--config",
         str(config),

@@ -27,10 +27,11 @@ CPU = SeriesKey("cpu_usage_percent")
 
 
 def cpu_values() -> list[float]:
-    """Quiet noise, a spike the anomaly analyzers see, a climb through both threshold levels, back down."""
+    """Quiet noise, a burst the anomaly analyzers see (three samples: one is never an anomaly),
+    a climb through both threshold levels, back down."""
     rng = np.random.default_rng(7)
     quiet = (20 + rng.normal(0, 1, 70)).astype(np.float32).tolist()  # as the store keeps them
-    return [*quiet, 60.0, 21.0, 20.0, 85.0, 93.0, 97.0, 40.0, 20.0, 19.5]
+    return [*quiet, 60.0, 61.0, 60.0, 21.0, 20.0, 85.0, 93.0, 97.0, 40.0, 20.0, 19.5]
 
 
 class Scripted:
@@ -48,7 +49,9 @@ class Scripted:
 
 def test_the_runtime_replay_and_once_give_the_same_alerts(tmp_path: Path) -> None:
     loaded = parse_config_text(
-        f'[agent]\ndata_dir = "{tmp_path}"\n[thresholds]\ncpu_percent = {{ warn = 80, critical = 95 }}\n',
+        f'[agent]\ndata_dir = "{tmp_path}"\n[thresholds]\ncpu_percent = {{ warn = 80, critical = 95 }}\n'
+        # The ticks are milliseconds apart: no learning hour, no 5-minute persistence.
+        "[analyzer]\nanomaly_learning_secs = 0\nanomaly_persist_secs = 0\n",
         "t.toml",
     )
     values = cpu_values()
@@ -223,3 +226,13 @@ def test_a_store_without_a_history_tier() -> None:
         lean.history_ago(np.array([sid]), 0)[0]
     )
     assert lean.nbytes < full.nbytes / 100
+
+
+def test_the_heartbeat_counts_the_series_still_learning(tmp_path: Path) -> None:
+    """A series z-score watches says nothing statistical for its first hour; the heartbeat
+    says how many are in that state (docs/schemas/heartbeat.schema.json)."""
+    loaded = parse_config_text(f'[agent]\ndata_dir = "{tmp_path}"\n', "t.toml")
+    agent = Agent(loaded)
+    assert agent.health()[1]["learning_series"] == 0
+    assert agent.tick(Scripted([20.0]))
+    assert agent.health()[1]["learning_series"] == 1

@@ -33,6 +33,7 @@ from agent.settings import (
     choices_of,
 )
 from analyzers import registry
+from analyzers.families import DEFAULT_FAMILIES
 from tests.conftest import REPO
 
 # Shared code in alerting/channels, not a channel.
@@ -95,7 +96,7 @@ def test_analyzer_choices_and_default_are_the_analyzer_table() -> None:
     names = tuple(p.name for p in registry.plugins())
     assert names == ("threshold", "zscore", "ema", "trend", "leak")  # evaluation order
     assert choices_of(_metadata(AnalyzerSettings, "enabled")) == names
-    assert AnalyzerSettings().enabled == names
+    assert AnalyzerSettings().enabled == tuple(n for n in names if n != "ema")  # EMA is opt-in
 
 
 def test_every_analyzer_module_but_the_helpers_declares_a_plugin() -> None:
@@ -109,8 +110,10 @@ def test_every_analyzer_module_but_the_helpers_declares_a_plugin() -> None:
 def test_each_analyzer_is_named_as_declared_and_built_in_order() -> None:
     settings = parse_config_text('[analyzer]\nenabled = ["leak", "threshold", "ema"]\n').settings
     assert [a.name for a in build_analyzers(settings)] == ["threshold", "ema", "leak"]
-    everything = parse_config_text("").settings
-    assert [a.name for a in build_analyzers(everything)] == [p.name for p in registry.plugins()]
+    defaults = parse_config_text("").settings
+    assert [a.name for a in build_analyzers(defaults)] == [
+        p.name for p in registry.plugins() if p.name != "ema"
+    ]
 
 
 # --------------------------------------------------------------------------- channels
@@ -247,7 +250,8 @@ def test_sections_validate_themselves(text: str, problems: list[str]) -> None:
 
 
 def test_metrics_md_lists_exactly_the_metrics_of_the_collector_table() -> None:
-    text = (REPO / "docs/METRICS.md").read_text()
+    text, families = (REPO / "docs/METRICS.md").read_text().split("\n## Anomaly families\n")
+    assert all(f"| `{f.pattern}` |" in families for f in DEFAULT_FAMILIES)
     listed = re.findall(r"^\| `([a-z0-9_]+)` \|", text, flags=re.MULTILINE)
     assert listed == [m.name for d in DOMAINS for m in d.metrics]
     headings = re.findall(r"^## (\S+)$", text, flags=re.MULTILINE)

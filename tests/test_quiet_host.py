@@ -1,9 +1,9 @@
 """The quiet-host scenario (benchmarks/quiet_host.py): what issue #14 is judged by.
 
 A quiet day must send nothing, and each caused condition exactly one FIRING
-and one RESOLVED (none for good news).  Today's analyzers do not manage it, so
-that test is a strict xfail: it turns into a failure, to be unmarked, the day
-#14 makes it pass.  The other tests check the instrument itself: the generator
+and one RESOLVED (none for good news).  The quiet day, the CPU saturation and
+memory freed pass; the leak and the disk are strict xfails for what is not the
+analyzers' (see LEFT): each turns into a failure, to be unmarked, the day it passes.  The other tests check the instrument itself: the generator
 makes the host the docstring describes, the replay sees the caused conditions,
 and the judging counts what it should.
 """
@@ -37,11 +37,45 @@ def outcomes() -> list[Outcome]:
     return run(Settings())
 
 
-@pytest.mark.xfail(strict=True, reason="#14: analyzers still noisy")
+# What is left is not the analyzers': a leak firing for four hours is repeated every
+# alerting.min_interval_secs by the router (each repeat a notification the judge counts),
+# and the threshold escalates the disk at its critical level of 95 %.  Each stays a strict
+# xfail, so the day it passes it fails and is unmarked.
+LEFT = {
+    "process leaking": "router: a 4-hour leak is repeated every min_interval_secs",
+    "disk filled then emptied": "threshold: the disk escalates at its critical 95 %",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(s.name, marks=pytest.mark.xfail(strict=True, reason=LEFT[s.name]))
+        if s.name in LEFT
+        else s.name
+        for s in SCENARIOS
+    ],
+)
 def test_a_quiet_host_is_silent_and_each_caused_condition_notifies_exactly_once(
+    outcomes: list[Outcome], name: str
+) -> None:
+    (outcome,) = [o for o in outcomes if o.scenario.name == name]
+    assert outcome.ok, "\n" + table([outcome])
+
+
+def test_what_is_left_is_only_the_routers_repeats_and_the_thresholds_escalation(
     outcomes: list[Outcome],
 ) -> None:
-    assert all(o.ok for o in outcomes), "\n" + table(outcomes)
+    """The two scenarios above that still fail, fail only for the reason named."""
+    by_name = {o.scenario.name: o for o in outcomes}
+    leak = by_name["process leaking"]
+    assert leak.missing == []
+    assert {(a.analyzer, bool(a.context.get("still_firing"))) for a in leak.unexpected} == {
+        ("leak", True)
+    }
+    disk = by_name["disk filled then emptied"]
+    assert disk.missing == []
+    assert [(a.analyzer, a.status) for a in disk.unexpected] == [("threshold", Status.ESCALATED)]
 
 
 def test_the_replay_sees_the_caused_conditions(outcomes: list[Outcome]) -> None:

@@ -28,6 +28,7 @@ from agent.settings import (  # noqa: E402
     choices_of,
     schema_keys,
 )
+from analyzers.families import DEFAULT_FAMILIES, Family, family_of  # noqa: E402
 from analyzers.registry import plugins as analyzer_plugins  # noqa: E402
 
 CONFIG_INTRO = """\
@@ -211,7 +212,44 @@ def metrics_md() -> str:
             lines.append(
                 f"| `{spec.name}` | {spec.type} | {spec.unit} | {labels} | {spec.source} | {spec.help} |"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + families_md()) + "\n"
+
+
+def _floor(family: Family) -> str:
+    if family.relative:
+        return f"{family.floor:.0%} of its level"
+    if family.unit in ("B", "B/s") and family.floor >= 2**20:
+        return f"{family.floor / 2**20:g} Mi{family.unit}"
+    return f"{family.floor:g} {family.unit}"
+
+
+def families_md() -> list[str]:
+    """Each family's noise floor and direction (analyzers/families.py), with its metrics."""
+    members: dict[str, list[str]] = {f.pattern: [] for f in DEFAULT_FAMILIES}
+    for spec in ALL_METRICS:
+        members[family_of(spec.name).pattern].append(spec.name)
+    lines = [
+        "",
+        "## Anomaly families",
+        "",
+        "What z-score and EMA judge a deviation in (analyzers/families.py): a change smaller",
+        "than the family's floor, in the metric's own unit, is never an anomaly however many",
+        "σ it is; `up` families alert only when they rise (a fall in usage is good news), `both`",
+        "in either direction. The first matching pattern wins; `[[analyzer.families]]` rules",
+        "(docs/CONFIGURATION.md) come before these. A name no family knows (a replayed",
+        "series without a unit: `sysops-agent replay --metric series_value`, the default)",
+        "gets the last row: a floor relative to its own level, both directions.",
+        "",
+        "| pattern | unit | floor | direction | why | metrics |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for family in DEFAULT_FAMILIES:
+        names = ", ".join(f"`{n}`" for n in members[family.pattern]) or "-"
+        lines.append(
+            f"| `{family.pattern}` | {family.unit} | {_floor(family)} | {family.direction} "
+            f"| {family.why} | {names} |"
+        )
+    return lines
 
 
 def main() -> int:

@@ -1,0 +1,66 @@
+"""`sysops-agent replay` judged as issue #14 asks: a day of flat noise is silent, a real
+level shift is seen within 10 minutes.  The replay is the daemon's path
+(`agent.replay.replay` -> `Pipeline`) with the default settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.replay import UNITLESS_METRIC, Recording, replay
+from agent.settings import Settings
+from alerting.alert import Status
+from analyzers.base import SeriesKey
+
+DAY = 86_400
+STEP = 10.0
+START = 1_767_571_200.0  # 2026-01-05 00:00 UTC
+
+
+def recording(values: np.ndarray) -> Recording:
+    return Recording(START + STEP * np.arange(values.size), values, 0)
+
+
+def flat_day(metric: str, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = int(DAY / STEP)
+    if metric == "network_receive_bytes_per_second":  # an idle NIC with the odd burst
+        idle = np.maximum(60 + rng.normal(0, 15, n), 0)
+        return np.where(rng.random(n) < 0.01, 1200 + rng.normal(0, 100, n), idle)
+    level, noise = {
+        "memory_used_percent": (55.0, 1.0),
+        "cpu_usage_percent": (70.0, 3.0),
+        UNITLESS_METRIC: (100.0, 5.0),
+    }[metric]
+    return level + rng.normal(0, noise, n)
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "memory_used_percent",
+        "cpu_usage_percent",
+        "network_receive_bytes_per_second",
+        UNITLESS_METRIC,
+    ],
+)
+def test_a_day_of_flat_noise_at_10_s_gives_no_alert(metric: str) -> None:
+    alerts = list(replay(Settings(), recording(flat_day(metric, seed=14)), SeriesKey(metric)))
+    assert alerts == []
+
+
+@pytest.mark.parametrize(
+    ("metric", "shift"),
+    [(UNITLESS_METRIC, 100.0), ("memory_used_percent", 25.0)],  # 20σ and 20x the floor; 25σ
+)
+def test_a_sustained_level_shift_alerts_within_10_minutes(metric: str, shift: float) -> None:
+    values = flat_day(metric, seed=15)[: int(3 * 3600 / STEP)]
+    at = int(2 * 3600 / STEP)
+    values[at:] += shift
+    alerts = list(replay(Settings(), recording(values), SeriesKey(metric)))
+    firing = [a for a in alerts if a.status is Status.FIRING]
+    assert firing, "no alert"
+    shifted = START + at * STEP
+    assert all(shifted <= a.timestamp <= shifted + 600 for a in firing)
+    assert len({a.analyzer for a in firing}) == len(firing)  # each analyzer once
+    assert all(a.severity.label == "warn" for a in firing)  # a statistical anomaly alone
