@@ -92,6 +92,8 @@ DEFAULT_FAMILIES: tuple[Family, ...] = (
            "throughput: an idle NIC's kB/s bursts are NTP and ARP; a MiB/s is traffic"),
     Family("network_*packets_per_second", "packets/s", 1000.0, "up",
            "throughput: a thousand packets a second is real traffic"),
+    Family("network_aggregate_interfaces", "interfaces", 50.0, "both",
+           "containers come and go by the dozen; fifty more or fewer is a fleet event"),
     Family("pressure_*_percent", "%", 10.0, "up",
            "saturation: a tenth of the time stalled is felt by every task"),
     Family("pressure_*_seconds_per_second", "s/s", 0.1, "up",
