@@ -12,10 +12,13 @@
   While NATS is away the buffer keeps filling and is flushed in order on
   reconnect.
 * **inventory** at start and every `inventory_interval_secs`, with a content
-  hash so subscribers can skip unchanged documents.
+  hash so subscribers can skip unchanged documents.  Through JetStream
+  (`jetstream = true`) only a changed one is published: its stream keeps the
+  latest per host.
 * **heartbeat** every `heartbeat_interval_secs`, never queued (only the latest
   matters): uptime, version, `healthy`/`degraded` with the reasons.
-* `compression = true`: zstd, marked with a `Content-Encoding: zstd` header.
+* `compression = true`: zstd, marked with a `Content-Encoding: zstd` header
+  (alerts too: alerting/channels/nats.py).
 """
 
 from __future__ import annotations
@@ -34,7 +37,14 @@ import numpy as np
 
 from agent import __version__
 from agent.settings import Settings
-from alerting.channels.nats import NatsConnection, ensure_stream, subject_token, tls_context
+from alerting.channels.nats import (
+    NatsConnection,
+    ensure_stream,
+    inventory_stream,
+    subject_token,
+    tls_context,
+    zstd_compressor,
+)
 from analyzers.base import SeriesKey
 
 log = logging.getLogger(__name__)
@@ -87,11 +97,13 @@ class Telemetry:
         self._owns_connection = connection is None
         self.connection = connection or nats_connection(settings)
         self._started = time.monotonic()
-        self._compress: Callable[[bytes], bytes] | None = None
-        if n.compression:
-            import zstandard
-
-            self._compress = zstandard.ZstdCompressor(level=3).compress
+        self._compress: Callable[[bytes], bytes] | None = (
+            zstd_compressor() if n.compression else None
+        )
+        self._inventory_stream = inventory_stream(
+            n.jetstream_stream, prefix, n.jetstream_max_bytes, n.inventory_interval_secs
+        )
+        self._stored_inventory = ""  # content hash of the inventory JetStream last acknowledged
 
     # -- feeding ---------------------------------------------------------------------------
 
@@ -195,14 +207,18 @@ class Telemetry:
         if not n.jetstream:
             await self._publish("inventory", document)
             return
+        content_hash = str(document.get("content_hash", ""))
+        if content_hash and content_hash == self._stored_inventory:
+            return  # unchanged: the stream holds it already (the latest per host)
         body, headers = self._encode(document)
         js = self._client.jetstream()
-        await ensure_stream(js, n.jetstream_stream, self.subjects["inventory"].split(".", 1)[0])
-        # The same inventory within the stream's duplicate window is stored once.
-        msg_id = f"inventory-{document.get('content_hash', '')}"
+        await ensure_stream(js, self._inventory_stream)
+        # After a restart, the same inventory within the duplicate window is stored once.
+        msg_id = f"inventory-{content_hash}"
         await js.publish(
             self.subjects["inventory"], body, headers={**headers, "Nats-Msg-Id": msg_id}
         )
+        self._stored_inventory = content_hash
         self.published["inventory"] += 1
 
     async def publish_heartbeat(self) -> None:

@@ -21,7 +21,8 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from alerting.alert import Alert, Severity
@@ -30,6 +31,12 @@ from alerting.channels.registry import ChannelContext
 from alerting.format import mask_userinfo
 
 log = logging.getLogger(__name__)
+
+# JetStream: what the agent stores, and how much.  Alerts keep STREAM_MAX_AGE_SECS and
+# STREAM_MAX_BYTES (the oldest go first); the inventory keeps the latest per host.
+STREAM_MAX_AGE_SECS = 7 * 86400.0
+STREAM_MAX_BYTES = 256 * 1024 * 1024
+ALERTS_DUPLICATE_WINDOW_SECS = 120.0
 
 
 def subject_token(text: str) -> str:
@@ -132,6 +139,8 @@ class NatsChannel:
                  token: str | None = None, user: str | None = None, password: str | None = None,
                  credentials_file: str | None = None, tls: ssl.SSLContext | None = None, tls_hostname: str | None = None,
                  connect_timeout: float = 5.0, retry_count: int = 3, jetstream_stream: str | None = None,
+                 jetstream_max_age_secs: float = STREAM_MAX_AGE_SECS,
+                 jetstream_max_bytes: int = STREAM_MAX_BYTES, compression: bool = False,
                  min_severity: Severity = Severity.INFO, send_resolved: bool = True,
                  connection: NatsConnection | None = None) -> None:  # fmt: skip
         self.min_severity = min_severity
@@ -139,7 +148,16 @@ class NatsChannel:
         self.send_resolved = send_resolved
         self.subject = f"{subject_token(subject_prefix)}.{subject_token(hostname)}.alerts"
         self._timeout = connect_timeout
-        self._stream = jetstream_stream  # None: plain publish
+        # None: plain publish; else the alerts' stream (only `{prefix}.*.alerts`, bounded).
+        self._stream = (
+            None
+            if jetstream_stream is None
+            else alerts_stream(
+                jetstream_stream, subject_token(subject_prefix),
+                jetstream_max_age_secs, jetstream_max_bytes,
+            )
+        )  # fmt: skip
+        self._compress = zstd_compressor() if compression else None
         # Without a shared connection (`--test-alert`, tests), the channel has its own.
         self._owns_connection = connection is None
         self.connection = connection or NatsConnection(
@@ -175,11 +193,12 @@ class NatsChannel:
                 document = alert.to_record()
                 body = json.dumps(document, separators=(",", ":"), default=str).encode()
                 headers = {"Content-Type": "application/json"}
-                if (
-                    self._stream is not None
-                ):  # acknowledged, and deduplicated by the alert's stable id
+                if self._compress is not None:  # like every telemetry payload (TELEMETRY.md)
+                    body = self._compress(body)
+                    headers["Content-Encoding"] = "zstd"
+                if self._stream is not None:  # acknowledged, deduplicated by the alert's stable id
                     js = client.jetstream()
-                    await ensure_stream(js, self._stream, self.subject.split(".", 1)[0])
+                    await ensure_stream(js, self._stream)
                     await js.publish(
                         self.subject, body, headers={**headers, "Nats-Msg-Id": document["id"]}
                     )
@@ -208,18 +227,93 @@ def tls_context(
     return context
 
 
+def zstd_compressor() -> Callable[[bytes], bytes]:
+    import zstandard  # the `nats` extra brings it; imported only when compression is on
+
+    return zstandard.ZstdCompressor(level=3).compress
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A stream as the agent creates it; 0 / -1 mean "no limit", as in NATS."""
+
+    name: str
+    subjects: tuple[str, ...]
+    max_age: float
+    max_bytes: int
+    max_msgs_per_subject: int
+    duplicate_window: float
+
+    def differences(self, config: Any) -> list[str]:
+        """How an existing stream's config differs from this one ("" for each match)."""
+        want = {"subjects": sorted(self.subjects), "max_age": self.max_age,
+                "max_bytes": self.max_bytes, "max_msgs_per_subject": self.max_msgs_per_subject,
+                "duplicate_window": self.duplicate_window}  # fmt: skip
+        have = {
+            "subjects": sorted(config.subjects or []),
+            "max_age": float(config.max_age or 0),
+            "max_bytes": -1 if config.max_bytes in (None, 0) else int(config.max_bytes),
+            "max_msgs_per_subject": -1
+            if config.max_msgs_per_subject in (None, 0)
+            else int(config.max_msgs_per_subject),
+            "duplicate_window": float(config.duplicate_window or 0),
+        }
+        return [f"{k} {have[k]} (the agent's: {v})" for k, v in want.items() if have[k] != v]
+
+
+def alerts_stream(name: str, prefix: str, max_age: float, max_bytes: int) -> StreamSpec:
+    """Alerts only: `{prefix}.*.alerts`, bounded by age and size, the oldest dropped first."""
+    window = min(ALERTS_DUPLICATE_WINDOW_SECS, max_age) if max_age else ALERTS_DUPLICATE_WINDOW_SECS
+    return StreamSpec(name, (f"{prefix}.*.alerts",), max_age, max_bytes, -1, window)
+
+
+def inventory_stream(name: str, prefix: str, max_bytes: int, interval: float) -> StreamSpec:
+    """`{name}_INVENTORY`: the latest inventory per host (one message per subject, no age
+    limit: an unchanged inventory must not expire).  Its own stream, because a per-subject
+    limit on the alerts' subject would drop alerts.  The duplicate window covers two
+    inventory intervals, so an agent restarted with an unchanged inventory is not stored again.
+    """
+    window = max(ALERTS_DUPLICATE_WINDOW_SECS, 2 * interval)
+    return StreamSpec(f"{name}_INVENTORY", (f"{prefix}.*.inventory",), 0.0, max_bytes, 1, window)
+
+
 _streams_ready: set[str] = set()
 
 
-async def ensure_stream(js: Any, name: str, prefix: str) -> None:
-    """Create the stream over `{prefix}.>` once per process, if it does not exist yet."""
-    if name in _streams_ready:
+async def ensure_stream(js: Any, spec: StreamSpec) -> None:
+    """The stream, created as `spec` says once per process if it does not exist.
+
+    An existing stream is used as it is (an operator may have made it so on purpose):
+    how it differs from what the agent would create is logged once.
+    """
+    if spec.name in _streams_ready:
         return
+    from nats.js.errors import NotFoundError
+
     try:
-        await js.stream_info(name)
-    except Exception:  # not found: create it (idempotent if another agent just did)
-        await js.add_stream(name=name, subjects=[f"{prefix}.>"])
-    _streams_ready.add(name)
+        info = await js.stream_info(spec.name)
+    except NotFoundError:
+        try:
+            await js.add_stream(name=spec.name, subjects=list(spec.subjects),
+                                max_age=spec.max_age, max_bytes=spec.max_bytes,
+                                max_msgs_per_subject=spec.max_msgs_per_subject,
+                                duplicate_window=spec.duplicate_window)  # fmt: skip
+        except Exception as exc:  # e.g. subjects taken by another stream (an older SYSOPS)
+            log.warning(
+                "NATS: cannot create the JetStream stream %s over %s (%s: %s): publishing on; "
+                "a stream that covers the subject stores the messages",
+                spec.name, ", ".join(spec.subjects), type(exc).__name__, exc,
+            )  # fmt: skip
+        else:
+            log.info(
+                "NATS: JetStream stream %s created over %s", spec.name, ", ".join(spec.subjects)
+            )
+    else:
+        diff = spec.differences(info.config)
+        if diff:
+            log.warning("NATS: the JetStream stream %s exists with other settings, used as it is: %s",
+                        spec.name, "; ".join(diff))  # fmt: skip
+    _streams_ready.add(spec.name)
 
 
 def build(section: Any, context: ChannelContext) -> NatsChannel | None:
@@ -235,6 +329,9 @@ def build(section: Any, context: ChannelContext) -> NatsChannel | None:
         tls=tls_context(section.tls_ca_file, section.tls_cert_file, section.tls_key_file),
         tls_hostname=section.tls_server_name,
         jetstream_stream=section.jetstream_stream if section.jetstream else None,
+        jetstream_max_age_secs=section.jetstream_max_age_secs,
+        jetstream_max_bytes=section.jetstream_max_bytes,
+        compression=section.compression,
         min_severity=context.min_severity,
         send_resolved=context.send_resolved,
     )

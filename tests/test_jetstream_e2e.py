@@ -1,0 +1,166 @@
+"""JetStream (#15, item 3) against a real nats-server with JetStream on (`-js -sd`).
+
+The streams the agent creates hold only what it publishes through JetStream:
+alerts (bounded by age and size) and the inventory (the latest per host, so an
+unchanged one is stored once); metrics and heartbeats are never stored.  An
+existing stream is used as it is, the difference logged once.  `compression`
+applies to alerts too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerting.alert import Alert, Severity, Status
+from alerting.channels import nats as nats_channel
+from alerting.channels.nats import STREAM_MAX_AGE_SECS, STREAM_MAX_BYTES, NatsChannel
+from tests.conftest import agent_command, write_config
+from tests.test_nats_channel import free_port
+from tests.test_telemetry_e2e import TOKEN, Message, config_text, start_server, watch
+
+
+def stream_infos(port: int) -> dict[str, Any]:
+    """Every stream's info, by name, and which stream (if any) would store each kind."""
+
+    async def read() -> dict[str, Any]:
+        import nats
+        from nats.js.errors import NotFoundError
+
+        client = await nats.connect(f"nats://127.0.0.1:{port}", token=TOKEN)
+        js = client.jetstream()
+        out: dict[str, Any] = {info.config.name: info for info in await js.streams_info()}
+        for kind in ("alerts", "inventory", "metrics", "heartbeat"):
+            try:
+                out[kind] = await js.find_stream_name_by_subject(
+                    f"sysops.web-01_example_com.{kind}"
+                )
+            except NotFoundError:
+                out[kind] = None
+        out["stored_alerts"] = []
+        if out["alerts"]:
+            subscription = await js.subscribe("sysops.*.alerts", ordered_consumer=True)
+            try:
+                while True:
+                    msg = await subscription.next_msg(timeout=1.0)
+                    out["stored_alerts"].append((dict(msg.headers or {}), msg.data))
+            except Exception:  # noqa: S110 - a timeout: no more stored alerts
+                pass
+        await client.close()
+        return out
+
+    return asyncio.run(read())
+
+
+@pytest.mark.e2e
+def test_streams_hold_only_alerts_and_the_latest_inventory(tmp_path: Path) -> None:
+    import zstandard
+
+    port = free_port()
+    server = start_server(port, tmp_path / "js")
+    text = (
+        config_text(port, compression=True, host=tmp_path)
+        .replace("[nats]\n", "[nats]\njetstream = true\n")
+        .replace("inventory_interval_secs = 2", "inventory_interval_secs = 0.2")
+    )
+    config = write_config(tmp_path, text)
+    agents: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        agents.append(subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path,
+                                       env={**os.environ, "NATS_TOKEN": TOKEN},
+                                       stdout=subprocess.DEVNULL, stderr=(tmp_path / "err").open("w")))  # fmt: skip
+
+    def enough(got: list[Message]) -> bool:
+        # Five heartbeats: about 25 inventory intervals, the memory alert and metric batches.
+        kinds = [subject.rsplit(".", 1)[1] for subject, _, _ in got]
+        return kinds.count("heartbeat") >= 5 and "alerts" in kinds and "metrics" in kinds
+
+    try:
+        messages = asyncio.run(watch(port, enough, 40, start, token=TOKEN))
+        infos = stream_infos(port)
+    finally:
+        for agent in agents:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(timeout=15)
+        server.terminate()
+        server.wait(timeout=10)
+    assert enough(messages), [m[0] for m in messages]
+    alerts, inventory = infos["SYSOPS"], infos["SYSOPS_INVENTORY"]
+    assert alerts.config.subjects == ["sysops.*.alerts"]
+    assert alerts.config.max_age == STREAM_MAX_AGE_SECS == 7 * 86400  # as TELEMETRY.md says
+    assert alerts.config.max_bytes == STREAM_MAX_BYTES == 256 * 1024 * 1024
+    assert inventory.config.subjects == ["sysops.*.inventory"]
+    assert inventory.config.max_msgs_per_subject == 1 and inventory.config.max_age == 0
+    # Metrics and heartbeats are published, and no stream stores them.
+    assert (infos["metrics"], infos["heartbeat"]) == (None, None)
+    assert (infos["alerts"], infos["inventory"]) == ("SYSOPS", "SYSOPS_INVENTORY")
+    # The unchanged inventory, over some 25 intervals, was stored once.
+    assert inventory.state.last_seq == 1 and inventory.state.messages == 1
+    # The stored alert is compressed like every other payload, and decodes.
+    assert alerts.state.messages == len(infos["stored_alerts"]) >= 1
+    headers, data = infos["stored_alerts"][0]
+    assert headers.get("Content-Encoding") == "zstd"
+    record = json.loads(zstandard.ZstdDecompressor().decompressobj().decompress(data))
+    assert record["metric"] == "memory_used_percent" and record["hostname"] == "web-01.example.com"
+    log = (tmp_path / "err").read_text()
+    assert "JetStream stream SYSOPS created over sysops.*.alerts" in log
+    assert "Traceback" not in log
+
+
+ALERT = Alert(analyzer="threshold", metric="disk_used_percent", labels=(("mountpoint", "/"),),
+              status=Status.FIRING, severity=Severity.WARN, value=91.0, threshold=90.0,
+              message="disk / is 91 % full", timestamp=1_700_000_000.0,
+              hostname="web-01.example.com")  # fmt: skip
+
+
+@pytest.mark.e2e
+def test_an_existing_stream_is_used_as_it_is_and_the_difference_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older agent's stream over `sysops.>` (every kind, no limits): kept, said once."""
+    import dataclasses
+
+    import nats
+
+    monkeypatch.setattr(nats_channel, "_streams_ready", set())  # a fresh process's state
+    port = free_port()
+    server = start_server(port, tmp_path / "js")
+    url = f"nats://127.0.0.1:{port}"
+
+    async def scenario() -> Any:
+        client = await nats.connect(url, token=TOKEN)
+        js = client.jetstream()
+        await js.add_stream(name="SYSOPS", subjects=["sysops.>"])
+        for n in range(3):  # three channels (three reloads), three alerts
+            channel = NatsChannel([url], "web-01.example.com", token=TOKEN,
+                                  jetstream_stream="SYSOPS")  # fmt: skip
+            await channel.send(
+                [dataclasses.replace(ALERT, value=91.0 + n, timestamp=ALERT.timestamp + n)]
+            )
+            await channel.close()
+        info = await js.stream_info("SYSOPS")
+        await client.close()
+        return info
+
+    try:
+        with caplog.at_level(logging.INFO, logger="alerting.channels.nats"):
+            info = asyncio.run(scenario())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert info.config.subjects == ["sysops.>"] and info.state.messages == 3  # used, unchanged
+    said = [
+        r.getMessage() for r in caplog.records if "exists with other settings" in r.getMessage()
+    ]
+    assert len(said) == 1, caplog.text
+    assert "subjects ['sysops.>'] (the agent's: ['sysops.*.alerts'])" in said[0]
+    assert "max_age 0.0 (the agent's: 604800.0)" in said[0]
