@@ -39,6 +39,7 @@ from agent import __version__
 from agent.settings import Settings
 from alerting.channels.nats import (
     NatsConnection,
+    describe,
     ensure_stream,
     inventory_stream,
     subject_token,
@@ -138,9 +139,8 @@ class Telemetry:
                 return
             except Exception as exc:  # wrong token, refused, timeout: say so and try again
                 log.warning(
-                    "telemetry: cannot connect to NATS (%s: %s); retrying in %.0f s",
-                    type(exc).__name__,
-                    exc,
+                    "telemetry: cannot connect to NATS (%s); retrying in %.0f s",
+                    describe(exc, self.connection.timeout),
                     delay,
                 )
                 await asyncio.sleep(delay)
@@ -262,9 +262,7 @@ class Telemetry:
                     try:
                         await actions[kind]()
                     except Exception as exc:  # a publish failing must not end the telemetry
-                        log.warning(
-                            "telemetry: publishing %s failed: %s: %s", kind, type(exc).__name__, exc
-                        )
+                        log.warning("telemetry: publishing %s failed: %s", kind, describe(exc))
             await asyncio.sleep(max(0.05, min(due.values()) - loop.time()))
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError
 from alerting.channels.registry import ChannelContext
-from alerting.format import mask_userinfo
+from alerting.format import mask_userinfo, single_line
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,33 @@ log = logging.getLogger(__name__)
 STREAM_MAX_AGE_SECS = 7 * 86400.0
 STREAM_MAX_BYTES = 256 * 1024 * 1024
 ALERTS_DUPLICATE_WINDOW_SECS = 120.0
+
+
+class NatsUnreachable(ConnectionError):
+    """No connection, and why (already described: refused, DNS, certificate, no answer)."""
+
+
+def describe(exc: BaseException, timeout: float | None = None) -> str:
+    """What went wrong with NATS, in one line without secrets: the cause, never an empty text.
+
+    nats-py raises a bare TimeoutError when a server never answers, and gives the
+    real reason (refused, DNS, certificate) only to its error callback: `NatsConnection`
+    keeps that one and adds it.
+    """
+    from alerting.channels.http import cause  # the web channels' wording (refused, DNS, TLS)
+
+    text = mask_userinfo(str(exc))
+    if isinstance(exc, NatsUnreachable):
+        return text
+    if "Authorization Violation" in text:
+        return "the server refused the credentials (Authorization Violation)"
+    if isinstance(exc, TimeoutError):
+        within = f" within {timeout:g} s" if timeout else ""
+        return f"no answer from the server{within}"
+    found = cause(exc)
+    if found != type(exc).__name__:
+        return found
+    return f"{type(exc).__name__}: {single_line(text, 300)}" if text else type(exc).__name__
 
 
 def subject_token(text: str) -> str:
@@ -75,12 +102,18 @@ class NatsConnection:
         self._timeout = connect_timeout
         self._lock: asyncio.Lock | None = None
         self._last_error: dict[str, float] = {}
+        self.problem = ""  # the last failed (re)connect's cause, from nats-py's error callback
+        self._certificate_episode = False  # a certificate failure said at error level, once
         self.client: Any = None
         self.opened = 0  # clients made (one, unless nats-py gave up reconnecting)
 
     @property
     def connected(self) -> bool:
         return self.client is not None and bool(self.client.is_connected)
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
 
     async def get(self) -> Any:
         """The connected client; raises what nats-py raised (or TimeoutError) if there is none."""
@@ -96,19 +129,43 @@ class NatsConnection:
                 raise ConnectionError("the NATS connection is lost; reconnecting")
             import nats
 
-            self.client = await asyncio.wait_for(nats.connect(**self._options), self._timeout * 2)
+            try:
+                self.client = await asyncio.wait_for(
+                    nats.connect(**self._options), self._timeout * 2
+                )
+            except TimeoutError:  # nats-py kept retrying: say why its attempts failed
+                why = self.problem or describe(TimeoutError(), self._timeout)
+                raise NatsUnreachable(why) from None
             self.opened += 1
+            self._connected()
             return self.client
+
+    def _connected(self) -> None:
+        self.problem = ""
+        self._last_error.clear()
+        if self._certificate_episode:
+            self._certificate_episode = False
+            log.info("NATS: the server's certificate is accepted again")
 
     async def _disconnected(self) -> None:
         log.warning("disconnected from NATS; reconnecting (telemetry buffers metrics meanwhile)")
 
     async def _reconnected(self) -> None:
+        self._connected()
         log.info("reconnected to NATS")
 
     async def _error(self, exc: Exception) -> None:
         """nats-py reports every failed (re)connect here: say each distinct problem once a minute."""
-        text = str(exc)
+        text = describe(exc, self._timeout)
+        self.problem = text
+        if "certificate verify failed" in text:  # at error level once per episode, then debug
+            if self._certificate_episode:
+                log.debug("NATS: %s; retrying", text)
+            else:
+                self._certificate_episode = True
+                log.error("NATS: %s: check the server's certificate or [nats] tls_ca_file; "
+                          "retrying (said again only after it recovers)", text)  # fmt: skip
+            return
         now = time.monotonic()
         if self._last_error.get(text, -1e9) > now - 60:
             return
@@ -117,7 +174,7 @@ class NatsConnection:
             log.error("NATS refused the credentials (Authorization Violation): check [nats] token, "
                       "user/password or credential_file; retrying")  # fmt: skip
         else:
-            log.warning("NATS error: %s; retrying", text)
+            log.warning("NATS: %s; retrying", text)
 
     async def close(self) -> None:
         """Send what is buffered, then close (bounded: a broken connection has nothing to send)."""
@@ -182,8 +239,7 @@ class NatsChannel:
             return await self.connection.get()
         except Exception as exc:  # nats raises its own errors, OSError and TimeoutError
             raise DeliveryError(
-                f"cannot connect to NATS: {type(exc).__name__}: {mask_userinfo(str(exc))}",
-                retryable=True,
+                f"cannot connect to NATS: {describe(exc, self._timeout)}", retryable=True
             ) from None
 
     async def send(self, alerts: Sequence[Alert]) -> None:
@@ -207,7 +263,7 @@ class NatsChannel:
             await client.flush(timeout=self._timeout)
         except Exception as exc:
             raise DeliveryError(
-                f"NATS publish failed: {type(exc).__name__}: {exc}", retryable=True
+                f"NATS publish failed: {describe(exc, self._timeout)}", retryable=True
             ) from None
 
     async def close(self) -> None:
