@@ -1,19 +1,22 @@
-"""Every NATS error names its cause in one line (#15, item 5), against real servers.
+"""Every error names its cause in one line (#15, item 5), against real servers.
 
 nats-py raises a bare TimeoutError when its connection attempts fail ("TimeoutError: ;
 retrying" was the log line); the reason it gives only to its error callback
 (refused, DNS, certificate, credentials, no answer) is what the agent says now.
 A certificate failure is said at error level once per episode, then at debug
-level until the server's certificate is accepted again.
+level until the server's certificate is accepted again: on NATS and on the web
+channels (an HTTPS server whose certificate the system store does not know).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +25,12 @@ import pytest
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import DeliveryError
 from alerting.channels.nats import NatsChannel, NatsConnection
+from alerting.channels.tls import verified_context
+from alerting.channels.webhook import WebhookChannel
+from alerting.delivery import ChannelWorker
 from tests.conftest import wait_until
+from tests.test_http import KeepAlive, tls_server_context, trust
+from tests.test_http import server as https_server
 from tests.test_nats_channel import accepting, free_port, nats_server_binary
 
 ALERT = Alert(analyzer="threshold", metric="disk_used_percent", labels=(), status=Status.FIRING,
@@ -154,3 +162,80 @@ def test_a_certificate_failure_is_one_error_per_episode(
     assert len(said) > 1 and all(level == logging.DEBUG for level, _ in said[1:]), logged
     assert said[0][1].startswith("NATS: certificate verify failed: self-signed certificate")
     assert (logging.INFO, "NATS: the server's certificate is accepted again") in logged
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """Another self-signed certificate for localhost (the server's before its renewal)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = directory / "old-cert.pem", directory / "old-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_a_web_channel_certificate_failure_is_one_error_per_episode(
+    tmp_path: Path,
+    certificate: tuple[Path, Path],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trust(monkeypatch, certificate[0])  # the agent trusts the server's new certificate ...
+    receiver = KeepAlive()
+    served = tls_server_context(self_signed(tmp_path))  # ... but the server still has an old one
+
+    async def scenario() -> ChannelWorker:
+        async with https_server(receiver, served) as port:
+            channel = WebhookChannel(f"https://localhost:{port}/hook", retry_count=2)
+            worker = ChannelWorker(channel, backoff_base=0.01, group_wait=0.0, park_secs=0.05)
+            worker.start()
+            worker.submit(dataclasses.replace(ALERT, timestamp=time.time()))  # not expired
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 20
+            while worker.stats.parked < 3:  # three passes over the backlog, each with retries
+                assert loop.time() < deadline, "the worker never parked three times"
+                await asyncio.sleep(0.01)
+            served.load_cert_chain(*certificate)  # renewed: new handshakes get the trusted one
+            while worker.pending:
+                assert loop.time() < deadline + 10, "never delivered once renewed"
+                await asyncio.sleep(0.01)
+            await worker.stop()
+            return worker
+
+    try:
+        with caplog.at_level(logging.DEBUG, logger="alerting.delivery"):
+            worker = asyncio.run(scenario())
+    finally:
+        verified_context.cache_clear()
+    assert worker.stats.sent == 1 and len(receiver.requests) == 1
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "alerting.delivery"]
+    said = [(level, text) for level, text in logged if "certificate verify failed" in text]
+    assert len(said) >= 9, logged  # 3 passes x 3 attempts
+    assert [level for level, _ in said] == [logging.ERROR] + [logging.DEBUG] * (len(said) - 1)
+    assert said[0][1].startswith("channel webhook: cannot reach https://localhost:")
+    assert "certificate verify failed: self-signed certificate" in said[0][1]
+    assert (
+        logging.INFO,
+        "channel webhook: the certificate is accepted again; delivering",
+    ) in logged
