@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -230,3 +231,46 @@ def test_the_agent_never_alerts_on_its_own_journal_entries(tmp_path: Path) -> No
         agent.wait(timeout=15)
     output = out.read_text()
     assert notifications(out, "nested") == 1, output
+
+
+def test_the_agent_never_alerts_on_its_own_log_file(tmp_path: Path) -> None:
+    """Its stderr appended to a file (`StandardError=append:`) that it also tails."""
+    own_log, app_log = tmp_path / "agent.log", tmp_path / "app.log"
+    own_log.write_text("")
+    app_log.write_text("")
+    config = write_config(
+        tmp_path,
+        f'[agent]\ndata_dir = "data"\n{hermetic_agent_keys(tmp_path)}'
+        f"[collector]\n{only_collectors()}"
+        f'[log_analyzer]\nsources = []\nfiles = ["{own_log}", "{app_log}"]\n'
+        "poll_interval_secs = 0.1\n"
+        '[[log_analyzer.custom_patterns]]\nname = "reloaded"\n'
+        'pattern = "configuration reloaded"\nseverity = "warn"\n'
+        '[[log_analyzer.custom_patterns]]\nname = "probe"\n'
+        'pattern = "probe (?P<n>\\\\d+)"\nseverity = "info"\n'
+        "[alerting.console]\nenabled = true\n",
+    )
+    out = tmp_path / "out"
+    with out.open("w") as stdout, own_log.open("a") as stderr:
+        agent = subprocess.Popen(
+            agent_command("--config", str(config)), stdout=stdout, stderr=stderr, cwd=tmp_path
+        )
+    try:
+        deadline, probes = time.monotonic() + 30, 0
+        while "probe" not in out.read_text():  # the tails open at the end: probe until read
+            assert time.monotonic() < deadline, own_log.read_text()
+            probes += 1
+            with app_log.open("a") as f:
+                f.write(f"Nov 21 10:00:00 host app[7]: probe {probes}\n")
+            time.sleep(0.2)  # paced probes while the agent starts; the wait is on its output
+        agent.send_signal(signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in own_log.read_text(), 10, "the reload")
+        # A probe after the agent's line: alerted means the agent's log was read past it
+        # (agent.log is polled before app.log).
+        with app_log.open("a") as f:
+            f.write("Nov 21 10:00:00 host app[7]: probe 1000\n")
+        wait_until(lambda: "probe 1000" in out.read_text(), 15, "the alert on the last probe")
+    finally:
+        agent.terminate()
+        agent.wait(timeout=15)
+    assert notifications(out, "reloaded") == 0, out.read_text()

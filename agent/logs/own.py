@@ -17,7 +17,10 @@ again, and again: a loop.  Every log source therefore drops:
   RFC 5424 format, or a relay that folds the structured data into the text);
 * in journald, also an entry whose `_PID` and `_COMM` are ours or whose
   `_SYSTEMD_UNIT` is the service the agent runs in (fields journald sets
-  itself, which a sender cannot forge).
+  itself, which a sender cannot forge);
+* every line of a tailed file that is the agent's own stderr (a unit with
+  `StandardError=append:/var/log/sysops-agent.log`, that file also tailed):
+  the same device and inode as file descriptor 2.
 
 The same tag on a line written by someone else (``logger -t sysops-agent``) is
 dropped too: that only hides the writer's own line, never anyone else's.
@@ -26,6 +29,7 @@ dropped too: that only hides the writer's own line, never anyone else's.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +45,15 @@ def _own_comm() -> str:
         return Path("/proc/self/comm").read_text().strip()
     except OSError:
         return ""
+
+
+def _own_stderr() -> tuple[int, int] | None:
+    """(device, inode) of our stderr when it is a regular file (else None: a pipe, journald)."""
+    try:
+        st = os.fstat(2)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
 
 
 def _own_unit() -> str:
@@ -64,6 +77,7 @@ class OwnLines:
     pid: int = field(default_factory=os.getpid)
     comm: str = field(default_factory=_own_comm)
     unit: str = field(default_factory=_own_unit)
+    stderr: tuple[int, int] | None = field(default_factory=_own_stderr)
 
     @classmethod
     def for_tag(cls, syslog_tag: str) -> OwnLines:
@@ -76,6 +90,10 @@ class OwnLines:
         ):
             return True
         return MARKER in text
+
+    def file(self, st: os.stat_result) -> bool:
+        """A tailed file (its fstat) is the agent's own stderr."""
+        return self.stderr == (st.st_dev, st.st_ino)
 
     def journal(self, entry: Mapping[str, object], message: str) -> bool:
         """A journald entry is the agent's own."""

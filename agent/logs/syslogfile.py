@@ -219,6 +219,13 @@ class FileTail:
         self._save()
         return lines
 
+    def is_own(self, own: OwnLines) -> bool:
+        """The open file is the agent's own stderr (own.py)."""
+        try:
+            return self._fd is not None and own.file(os.fstat(self._fd))
+        except OSError:
+            return False
+
     def _report(self, problem: str) -> None:
         self.problem = problem
         if problem and problem not in self._warned:
@@ -372,6 +379,10 @@ class SyslogSource:
         more = False
         for tail in self.tails:
             lines = tail.poll()
+            if lines and self.own.stderr is not None and tail.is_own(self.own):
+                self.own_lines += len(lines)  # the agent's own log records: never alerted on
+                lines = []
+                tail.positions.save()
             for text in lines:
                 line, tag, pid = _parse(text, str(tail.path), tail.kernel_trusted)
                 if self.own.syslog(tag, pid, text):
