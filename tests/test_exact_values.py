@@ -109,3 +109,26 @@ def test_exporter_and_nats_say_what_proc_loadavg_says(tmp_path: Path) -> None:
     raw = next(raw for _, _, raw in messages if b'"cpu_load1"' in raw)
     assert '"value": 2.81' in raw.decode() or '"value":2.81' in raw.decode()
     assert json.loads(raw)["hostname"] == "web-01.example.com"
+
+
+def test_an_alert_carries_the_value_as_collected(tmp_path: Path) -> None:
+    """Webhooks, NATS and messages render the alert record: its value is the sample's."""
+    from agent.config import parse_config_text
+    from agent.runtime import Agent
+    from alerting.alert import Alert
+    from tests.test_pipeline import Scripted
+
+    loaded = parse_config_text(
+        f'[agent]\ndata_dir = "{tmp_path}"\n[analyzer]\nenabled = ["threshold"]\n'
+        "[thresholds]\ncpu_percent = { warn = 2, critical = 50 }\n",
+        "t.toml",
+    )
+    agent = Agent(loaded)
+    alerts: list[Alert] = []
+    agent.pipeline.sink = alerts.append
+    collector = Scripted([1.5, 2.81, 2.81, 2.81])
+    for _ in range(4):
+        agent.tick(collector)
+    firing = [a for a in alerts if a.metric == "cpu_usage_percent"]
+    assert firing and firing[0].value == 2.81, alerts
+    assert '"value": 2.81' in json.dumps(firing[0].to_record())
