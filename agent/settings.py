@@ -578,6 +578,7 @@ class NatsSettings:
         STREAM_MAX_BYTES,
         "Size limit of each stream the agent creates; the oldest messages go first (-1: none).",
         ge=-1,
+        le=2**50,
     )
     tls_ca_file: str | None = opt(
         None, "CA certificate(s) to verify the server with (TLS is on when any tls_ key is set)."
