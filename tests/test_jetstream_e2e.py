@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from agent.config import parse_config_text
+from agent.telemetry import Telemetry
 from alerting.alert import Alert, Severity, Status
 from alerting.channels import nats as nats_channel
 from alerting.channels.nats import STREAM_MAX_AGE_SECS, STREAM_MAX_BYTES, NatsChannel
@@ -147,6 +149,19 @@ def test_an_existing_stream_is_used_as_it_is_and_the_difference_logged_once(
                 [dataclasses.replace(ALERT, value=91.0 + n, timestamp=ALERT.timestamp + n)]
             )
             await channel.close()
+        # The inventory's own stream cannot be made (its subjects are SYSOPS's): it goes there.
+        settings = parse_config_text(
+            f'[agent]\nhostname = "web-01.example.com"\n[nats]\nenabled = true\nurl = "{url}"\n'
+            f'token = "{TOKEN}"\njetstream = true\n',
+            "t",
+        ).settings
+        for content in ("a", "b"):  # two different inventories (a change), each published
+            telemetry = Telemetry(
+                settings, lambda c=content: {"content_hash": c * 64}, lambda: ([], {})
+            )
+            await telemetry.connect()
+            await telemetry.publish_inventory()
+            await telemetry.close()
         info = await js.stream_info("SYSOPS")
         await client.close()
         return info
@@ -157,10 +172,12 @@ def test_an_existing_stream_is_used_as_it_is_and_the_difference_logged_once(
     finally:
         server.terminate()
         server.wait(timeout=10)
-    assert info.config.subjects == ["sysops.>"] and info.state.messages == 3  # used, unchanged
+    assert info.config.subjects == ["sysops.>"] and info.state.messages == 5  # used, unchanged
     said = [
         r.getMessage() for r in caplog.records if "exists with other settings" in r.getMessage()
     ]
     assert len(said) == 1, caplog.text
     assert "subjects ['sysops.>'] (the agent's: ['sysops.*.alerts'])" in said[0]
     assert "max_age 0.0 (the agent's: 604800.0)" in said[0]
+    refused = [r.getMessage() for r in caplog.records if "cannot create" in r.getMessage()]
+    assert len(refused) == 1 and "SYSOPS_INVENTORY over sysops.*.inventory" in refused[0]

@@ -344,7 +344,7 @@ async def ensure_stream(js: Any, spec: StreamSpec) -> None:
     """
     if spec.name in _streams_ready:
         return
-    from nats.js.errors import NotFoundError
+    from nats.js.errors import BadRequestError, NotFoundError
 
     try:
         info = await js.stream_info(spec.name)
@@ -354,7 +354,8 @@ async def ensure_stream(js: Any, spec: StreamSpec) -> None:
                                 max_age=spec.max_age, max_bytes=spec.max_bytes,
                                 max_msgs_per_subject=spec.max_msgs_per_subject,
                                 duplicate_window=spec.duplicate_window)  # fmt: skip
-        except Exception as exc:  # e.g. subjects taken by another stream (an older SYSOPS)
+        except BadRequestError as exc:  # e.g. subjects taken by another stream (an older SYSOPS)
+            # Refused for good (a timeout is not: it propagates, and the next send tries again).
             log.warning(
                 "NATS: cannot create the JetStream stream %s over %s (%s: %s): publishing on; "
                 "a stream that covers the subject stores the messages",
