@@ -79,15 +79,22 @@ def test_streams_hold_only_alerts_and_the_latest_inventory(tmp_path: Path) -> No
     def start() -> None:
         agents.append(subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path,
                                        env={**os.environ, "NATS_TOKEN": TOKEN},
-                                       stdout=subprocess.DEVNULL, stderr=(tmp_path / "err").open("w")))  # fmt: skip
+                                       stdout=subprocess.DEVNULL, stderr=(tmp_path / f"err{len(agents)}").open("w")))  # fmt: skip
 
     def enough(got: list[Message]) -> bool:
         # Five heartbeats: about 25 inventory intervals, the memory alert and metric batches.
         kinds = [subject.rsplit(".", 1)[1] for subject, _, _ in got]
         return kinds.count("heartbeat") >= 5 and "alerts" in kinds and "metrics" in kinds
 
+    def heartbeats(got: list[Message]) -> bool:
+        return [subject.rsplit(".", 1)[1] for subject, _, _ in got].count("heartbeat") >= 3
+
     try:
         messages = asyncio.run(watch(port, enough, 40, start, token=TOKEN))
+        agents[0].send_signal(signal.SIGTERM)
+        assert agents[0].wait(timeout=15) == 0
+        # A restart with the same inventory, within the duplicate window: not stored again.
+        asyncio.run(watch(port, heartbeats, 40, start, token=TOKEN))
         infos = stream_infos(port)
     finally:
         for agent in agents:
@@ -105,7 +112,8 @@ def test_streams_hold_only_alerts_and_the_latest_inventory(tmp_path: Path) -> No
     # Metrics and heartbeats are published, and no stream stores them.
     assert (infos["metrics"], infos["heartbeat"]) == (None, None)
     assert (infos["alerts"], infos["inventory"]) == ("SYSOPS", "SYSOPS_INVENTORY")
-    # The unchanged inventory, over some 25 intervals, was stored once.
+    assert alerts.config.duplicate_window == inventory.config.duplicate_window == 120
+    # The unchanged inventory, over some 40 intervals and a restart, was stored once.
     assert inventory.state.last_seq == 1 and inventory.state.messages == 1
     # The stored alert is compressed like every other payload, and decodes.
     assert alerts.state.messages == len(infos["stored_alerts"]) >= 1
@@ -113,9 +121,9 @@ def test_streams_hold_only_alerts_and_the_latest_inventory(tmp_path: Path) -> No
     assert headers.get("Content-Encoding") == "zstd"
     record = json.loads(zstandard.ZstdDecompressor().decompressobj().decompress(data))
     assert record["metric"] == "memory_used_percent" and record["hostname"] == "web-01.example.com"
-    log = (tmp_path / "err").read_text()
+    log = (tmp_path / "err0").read_text()
     assert "JetStream stream SYSOPS created over sysops.*.alerts" in log
-    assert "Traceback" not in log
+    assert "Traceback" not in log + (tmp_path / "err1").read_text()
 
 
 ALERT = Alert(analyzer="threshold", metric="disk_used_percent", labels=(("mountpoint", "/"),),
@@ -181,3 +189,53 @@ def test_an_existing_stream_is_used_as_it_is_and_the_difference_logged_once(
     assert "max_age 0.0 (the agent's: 604800.0)" in said[0]
     refused = [r.getMessage() for r in caplog.records if "cannot create" in r.getMessage()]
     assert len(refused) == 1 and "SYSOPS_INVENTORY over sysops.*.inventory" in refused[0]
+
+
+@pytest.mark.e2e
+def test_an_inventory_is_published_to_jetstream_only_when_it_changes(tmp_path: Path) -> None:
+    """Not left to the duplicate window alone: an interval longer than the window (a day,
+    say) would store the same inventory again each time."""
+    import nats
+
+    port = free_port()
+    server = start_server(port, tmp_path / "js")
+    url = f"nats://127.0.0.1:{port}"
+    settings = parse_config_text(
+        f'[agent]\nhostname = "web-01.example.com"\n[nats]\nenabled = true\nurl = "{url}"\n'
+        f'token = "{TOKEN}"\njetstream = true\n',
+        "t",
+    ).settings
+    hashes = iter("aaabbb")
+
+    async def scenario() -> tuple[int, Any, dict[str, Any]]:
+        client = await nats.connect(url, token=TOKEN)
+        seen: list[bytes] = []
+
+        async def handler(msg: Any) -> None:
+            seen.append(msg.data)
+
+        await client.subscribe("sysops.*.inventory", cb=handler)
+        await client.flush()
+        telemetry = Telemetry(
+            settings, lambda: {"content_hash": next(hashes) * 64}, lambda: ([], {})
+        )
+        await telemetry.connect()
+        for _ in range(6):
+            await telemetry.publish_inventory()
+        await telemetry.close()
+        await client.flush()
+        js = client.jetstream()
+        info = await js.stream_info("SYSOPS_INVENTORY")
+        last = await js.get_last_msg("SYSOPS_INVENTORY", "sysops.web-01_example_com.inventory")
+        await client.drain()  # every message received is handed to the handler first
+        assert telemetry.published["inventory"] == 2
+        return len(seen), info, json.loads(last.data or b"{}")
+
+    try:
+        published, info, stored = asyncio.run(scenario())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert published == 2  # "a" once, "b" once
+    assert (info.state.last_seq, info.state.messages) == (2, 1)  # the latest per host
+    assert stored["content_hash"] == "b" * 64
