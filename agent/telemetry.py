@@ -40,8 +40,8 @@ from agent.settings import Settings
 from alerting.channels.nats import (
     NatsConnection,
     describe,
-    ensure_stream,
     inventory_stream,
+    publish_stored,
     subject_token,
     tls_context,
     zstd_compressor,
@@ -211,13 +211,12 @@ class Telemetry:
         if content_hash and content_hash == self._stored_inventory:
             return  # unchanged: the stream holds it already (the latest per host)
         body, headers = self._encode(document)
-        js = self._client.jetstream()
-        await ensure_stream(js, self._inventory_stream)
         # After a restart, the same inventory within the duplicate window is stored once.
         msg_id = f"inventory-{content_hash}"
-        await js.publish(
-            self.subjects["inventory"], body, headers={**headers, "Nats-Msg-Id": msg_id}
-        )
+        await publish_stored(
+            self._client.jetstream(), self._inventory_stream, self.subjects["inventory"], body,
+            {**headers, "Nats-Msg-Id": msg_id},
+        )  # fmt: skip
         self._stored_inventory = content_hash
         self.published["inventory"] += 1
 

@@ -192,10 +192,14 @@ def test_an_existing_stream_is_used_as_it_is_and_the_difference_logged_once(
 
 
 @pytest.mark.e2e
-def test_an_inventory_is_published_to_jetstream_only_when_it_changes(tmp_path: Path) -> None:
+def test_an_inventory_is_published_to_jetstream_only_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Not left to the duplicate window alone: an interval longer than the window (a day,
     say) would store the same inventory again each time."""
     import nats
+
+    monkeypatch.setattr(nats_channel, "_streams_ready", set())  # a fresh process's state
 
     port = free_port()
     server = start_server(port, tmp_path / "js")
@@ -239,3 +243,44 @@ def test_an_inventory_is_published_to_jetstream_only_when_it_changes(tmp_path: P
     assert published == 2  # "a" once, "b" once
     assert (info.state.last_seq, info.state.messages) == (2, 1)  # the latest per host
     assert stored["content_hash"] == "b" * 64
+
+
+@pytest.mark.e2e
+def test_a_lost_stream_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server restarted without its storage, or the stream deleted: the next send makes it."""
+    import dataclasses
+
+    import nats
+
+    from alerting.channels.base import DeliveryError
+
+    monkeypatch.setattr(nats_channel, "_streams_ready", set())
+    port = free_port()
+    server = start_server(port, tmp_path / "js")
+    url = f"nats://127.0.0.1:{port}"
+
+    async def scenario() -> tuple[str, int]:
+        client = await nats.connect(url, token=TOKEN)
+        js = client.jetstream()
+        channel = NatsChannel([url], "web-01.example.com", token=TOKEN, jetstream_stream="SYSOPS")
+        await channel.send([ALERT])
+        await js.delete_stream("SYSOPS")
+        second = dataclasses.replace(ALERT, timestamp=ALERT.timestamp + 1)
+        try:
+            await channel.send([second])  # no stream answers: retryable, and forgotten
+            error = ""
+        except DeliveryError as exc:
+            error = str(exc) if exc.retryable else "not retryable"
+        await channel.send([second])  # the retry: the stream is made again
+        await channel.close()
+        info = await js.stream_info("SYSOPS")
+        await client.close()
+        return error, info.state.messages
+
+    try:
+        error, stored = asyncio.run(scenario())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert error.startswith("NATS publish failed: "), error
+    assert stored == 1

@@ -157,7 +157,11 @@ class NatsConnection:
     async def _error(self, exc: Exception) -> None:
         """nats-py reports every failed (re)connect here: say each distinct problem once a minute."""
         text = describe(exc, self._timeout)
-        self.problem = text
+        hangup = (
+            isinstance(exc, ConnectionResetError | BrokenPipeError) or "EOF" in type(exc).__name__
+        )
+        if not (hangup and ("credentials" in self.problem or "certificate" in self.problem)):
+            self.problem = text  # a server hangs up after refusing: the refusal is the cause
         if "certificate verify failed" in text:  # at error level once per episode, then debug
             if self._certificate_episode:
                 log.debug("NATS: %s; retrying", text)
@@ -253,11 +257,10 @@ class NatsChannel:
                     body = self._compress(body)
                     headers["Content-Encoding"] = "zstd"
                 if self._stream is not None:  # acknowledged, deduplicated by the alert's stable id
-                    js = client.jetstream()
-                    await ensure_stream(js, self._stream)
-                    await js.publish(
-                        self.subject, body, headers={**headers, "Nats-Msg-Id": document["id"]}
-                    )
+                    await publish_stored(
+                        client.jetstream(), self._stream, self.subject, body,
+                        {**headers, "Nats-Msg-Id": document["id"]},
+                    )  # fmt: skip
                 else:
                     await client.publish(self.subject, body, headers=headers)
             await client.flush(timeout=self._timeout)
@@ -371,6 +374,25 @@ async def ensure_stream(js: Any, spec: StreamSpec) -> None:
             log.warning("NATS: the JetStream stream %s exists with other settings, used as it is: %s",
                         spec.name, "; ".join(diff))  # fmt: skip
     _streams_ready.add(spec.name)
+
+
+async def publish_stored(
+    js: Any, spec: StreamSpec, subject: str, body: bytes, headers: dict[str, str]
+) -> None:
+    """Publish through JetStream into `spec`'s stream, made first if need be.
+
+    No stream answering (a server restarted without its storage, a stream deleted)
+    makes the next publish look for it, and create it, again.
+    """
+    from nats.errors import NoRespondersError
+    from nats.js.errors import NoStreamResponseError
+
+    await ensure_stream(js, spec)
+    try:
+        await js.publish(subject, body, headers=headers)
+    except (NoRespondersError, NoStreamResponseError):
+        _streams_ready.discard(spec.name)
+        raise
 
 
 def build(section: Any, context: ChannelContext) -> NatsChannel | None:
