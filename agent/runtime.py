@@ -668,6 +668,7 @@ class Agent:
                 if isinstance(analyzer, ThresholdAnalyzer):
                     analyzer.reconfigure(rules)
             self.outbox = outbox
+            keep_stats(self.router.workers, workers)
             for worker in workers:
                 worker.start()
             old = self.router.reconfigure(
@@ -694,6 +695,15 @@ class Agent:
         if isinstance(outbox, MemoryOutbox) and needs_durable_outbox(new, channels):
             outbox = open_outbox(new, channels)  # a remote channel was added
         return rules, outbox, build_workers(new, channels, outbox)
+
+
+def keep_stats(old: list[ChannelWorker], new: list[ChannelWorker]) -> None:
+    """A reload keeps each channel's counters (heartbeat, the line at stop): the new worker
+    of a channel counts into the old one's stats, which the old worker, still draining its
+    last sends, keeps counting into too."""
+    stats = {worker.name: worker.stats for worker in old}
+    for worker in new:
+        worker.stats = stats.get(worker.name, worker.stats)
 
 
 def describe_build_error(exc: BaseException, settings: Settings) -> str:

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from agent.secret import Secret
+from alerting.channels.nats import STREAM_MAX_AGE_SECS, STREAM_MAX_BYTES
 from alerting.channels.registry import ChannelPlugin
 
 SEVERITIES = ("info", "warn", "critical", "emergency")
@@ -675,7 +676,9 @@ class NatsSettings:
     )
     include_alerts: bool = opt(True, "Publish alerts to {prefix}.{host}.alerts.")
     batch_size: int = opt(100, "Metric samples per published message.", ge=1, le=100_000)
-    compression: bool = opt(False, "Compress payloads (marked in a header).")
+    compression: bool = opt(
+        False, "Compress every payload, alerts included (zstd, marked in a header)."
+    )
     max_reconnect_attempts: int = opt(
         -1, "Reconnect attempts; -1 retries forever.", ge=-1, le=1_000_000
     )
@@ -686,8 +689,21 @@ class NatsSettings:
     )
     jetstream_stream: str = opt(
         "SYSOPS",
-        "Stream created (if missing) over {prefix}.> when jetstream is on.",
+        "Stream created (if missing) over {prefix}.*.alerts when jetstream is on; the "
+        "inventory goes to {jetstream_stream}_INVENTORY (the latest per host).",
         pattern=(r"[A-Za-z0-9_-]{1,32}", "1-32 of A-Z a-z 0-9 _ -"),
+    )
+    jetstream_max_age_secs: float = opt(
+        STREAM_MAX_AGE_SECS,
+        "Alerts older than this leave the stream the agent creates (0: no age limit).",
+        ge=0,
+        le=10 * 365 * 86400,
+    )
+    jetstream_max_bytes: int = opt(
+        STREAM_MAX_BYTES,
+        "Size limit of each stream the agent creates; the oldest messages go first (-1: none).",
+        ge=-1,
+        le=2**50,
     )
     tls_ca_file: str | None = opt(
         None, "CA certificate(s) to verify the server with (TLS is on when any tls_ key is set)."

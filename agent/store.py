@@ -291,6 +291,9 @@ class Store:
         self._ring_of = np.zeros(0, dtype=np.int64)
         self._row_of = np.zeros(0, dtype=np.int64)
         self._last_seen = np.zeros(0, dtype=np.float64)
+        # The newest sample of each series as collected (float64), beside the float32 rings:
+        # what leaves the agent (exporter, alert context) says 2.81, not 2.809999942779541.
+        self._last_value = np.zeros(0, dtype=np.float64)
         self._id_cache: OrderedDict[tuple[SeriesKey, ...], IntArray] = OrderedDict()
         # Told of every closed history bucket (the SQLite history), when set.
         self.on_buckets: Callable[[Buckets], None] | None = None
@@ -315,6 +318,7 @@ class Store:
         self._ring_of[sid] = ring_idx
         self._row_of[sid] = row
         self._last_seen[sid] = np.nan
+        self._last_value[sid] = np.nan
         return sid
 
     def _ring_idx(self, name: str) -> int:
@@ -399,6 +403,7 @@ class Store:
         self._ring_of = np.resize(self._ring_of, new)
         self._row_of = np.resize(self._row_of, new)
         self._last_seen = np.resize(self._last_seen, new)
+        self._last_value = np.resize(self._last_value, new)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -424,6 +429,7 @@ class Store:
                 closed[mask] = buckets is not None
                 self._hand_over(int(ring_idx), buckets)
         self._last_seen[ids] = batch.timestamp
+        self._last_value[ids] = batch.values
         return Batch(batch.timestamp, ids, batch.values, closed)
 
     def _hand_over(self, ring_idx: int, buckets: _RowBuckets | None) -> None:
@@ -511,8 +517,15 @@ class Store:
         return tier.times_of(cols)[present], values[present]
 
     def latest(self, series_id: int) -> float | None:
-        _, values = self.window(series_id, last=1)
-        return float(values[0]) if values.size else None
+        times, values = self.window(series_id, last=1)
+        return self._exact(series_id, times[0], values[0]) if values.size else None
+
+    def _exact(self, series_id: int, time: float, stored: float) -> float:
+        """The newest sample as collected, if it is the one the ring holds newest; else the
+        ring's float32 at its own precision (str of float32: 2.81, not 2.809999942779541)."""
+        if self._last_seen[series_id] == time:
+            return float(self._last_value[series_id])
+        return float(str(np.float32(stored)))
 
     def latest_by_metric(self, metric: str) -> list[tuple[SeriesKey, float]]:
         """The newest value of every series of a metric (for context such as the top processes)."""
@@ -530,7 +543,7 @@ class Store:
         for key, sid in list(self._ids.items()):
             times, values = self.window(sid, last=1)
             if values.size:
-                out.append((key, float(values[0]), float(times[0])))
+                out.append((key, self._exact(sid, times[0], values[0]), float(times[0])))
         return out
 
     def latest_of(self, key: SeriesKey) -> float | None:
@@ -564,6 +577,7 @@ class Store:
             del self._ids[key]
             self._keys[sid] = None
             self._last_seen[sid] = np.nan
+            self._last_value[sid] = np.nan
             self._free_ids.append(sid)
             retired.append(sid)
         if retired:

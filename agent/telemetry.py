@@ -12,10 +12,13 @@
   While NATS is away the buffer keeps filling and is flushed in order on
   reconnect.
 * **inventory** at start and every `inventory_interval_secs`, with a content
-  hash so subscribers can skip unchanged documents.
+  hash so subscribers can skip unchanged documents.  Through JetStream
+  (`jetstream = true`) only a changed one is published: its stream keeps the
+  latest per host.
 * **heartbeat** every `heartbeat_interval_secs`, never queued (only the latest
   matters): uptime, version, `healthy`/`degraded` with the reasons.
-* `compression = true`: zstd, marked with a `Content-Encoding: zstd` header.
+* `compression = true`: zstd, marked with a `Content-Encoding: zstd` header
+  (alerts too: alerting/channels/nats.py).
 """
 
 from __future__ import annotations
@@ -34,7 +37,15 @@ import numpy as np
 
 from agent import __version__
 from agent.settings import Settings
-from alerting.channels.nats import NatsConnection, ensure_stream, subject_token, tls_context
+from alerting.channels.nats import (
+    NatsConnection,
+    describe,
+    inventory_stream,
+    publish_stored,
+    subject_token,
+    tls_context,
+    zstd_compressor,
+)
 from analyzers.base import SeriesKey
 
 log = logging.getLogger(__name__)
@@ -87,11 +98,13 @@ class Telemetry:
         self._owns_connection = connection is None
         self.connection = connection or nats_connection(settings)
         self._started = time.monotonic()
-        self._compress: Callable[[bytes], bytes] | None = None
-        if n.compression:
-            import zstandard
-
-            self._compress = zstandard.ZstdCompressor(level=3).compress
+        self._compress: Callable[[bytes], bytes] | None = (
+            zstd_compressor() if n.compression else None
+        )
+        self._inventory_stream = inventory_stream(
+            n.jetstream_stream, prefix, n.jetstream_max_bytes, n.inventory_interval_secs
+        )
+        self._stored_inventory = ""  # content hash of the inventory JetStream last acknowledged
 
     # -- feeding ---------------------------------------------------------------------------
 
@@ -126,9 +139,8 @@ class Telemetry:
                 return
             except Exception as exc:  # wrong token, refused, timeout: say so and try again
                 log.warning(
-                    "telemetry: cannot connect to NATS (%s: %s); retrying in %.0f s",
-                    type(exc).__name__,
-                    exc,
+                    "telemetry: cannot connect to NATS (%s); retrying in %.0f s",
+                    describe(exc, self.connection.timeout),
                     delay,
                 )
                 await asyncio.sleep(delay)
@@ -195,14 +207,17 @@ class Telemetry:
         if not n.jetstream:
             await self._publish("inventory", document)
             return
+        content_hash = str(document.get("content_hash", ""))
+        if content_hash and content_hash == self._stored_inventory:
+            return  # unchanged: the stream holds it already (the latest per host)
         body, headers = self._encode(document)
-        js = self._client.jetstream()
-        await ensure_stream(js, n.jetstream_stream, self.subjects["inventory"].split(".", 1)[0])
-        # The same inventory within the stream's duplicate window is stored once.
-        msg_id = f"inventory-{document.get('content_hash', '')}"
-        await js.publish(
-            self.subjects["inventory"], body, headers={**headers, "Nats-Msg-Id": msg_id}
-        )
+        # After a restart, the same inventory within the duplicate window is stored once.
+        msg_id = f"inventory-{content_hash}"
+        await publish_stored(
+            self._client.jetstream(), self._inventory_stream, self.subjects["inventory"], body,
+            {**headers, "Nats-Msg-Id": msg_id},
+        )  # fmt: skip
+        self._stored_inventory = content_hash
         self.published["inventory"] += 1
 
     async def publish_heartbeat(self) -> None:
@@ -246,9 +261,7 @@ class Telemetry:
                     try:
                         await actions[kind]()
                     except Exception as exc:  # a publish failing must not end the telemetry
-                        log.warning(
-                            "telemetry: publishing %s failed: %s: %s", kind, type(exc).__name__, exc
-                        )
+                        log.warning("telemetry: publishing %s failed: %s", kind, describe(exc))
             await asyncio.sleep(max(0.05, min(due.values()) - loop.time()))
 
 

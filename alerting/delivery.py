@@ -120,6 +120,7 @@ class ChannelWorker:
         self._charged: set[int] = set()  # outbox rows admitted once: a retry is not charged again
         self._held_back = 0  # suppressed since the last delivered message
         self._last_send = 0.0
+        self._certificate_said = False  # a certificate failure logged at error level, this episode
 
     @property
     def name(self) -> str:
@@ -333,9 +334,8 @@ class ChannelWorker:
                     log.error("channel %s: giving up on %d alert(s): %s", name, len(alerts), exc)
                     return True
                 if attempt + 1 >= attempts:
-                    log.error(
-                        "channel %s: %s; keeping %d alert(s) for later", name, exc, len(alerts)
-                    )
+                    self._say(logging.ERROR, exc, "channel %s: %s; keeping %d alert(s) for later",
+                              name, exc, len(alerts))  # fmt: skip
                     return False
                 delay = (
                     exc.retry_after
@@ -343,7 +343,9 @@ class ChannelWorker:
                     else backoff_delay(attempt, self.backoff_base)
                 )
                 self.stats.retries += 1
-                log.warning("channel %s: %s; retrying in %.1f s", name, exc, delay)
+                self._say(
+                    logging.WARNING, exc, "channel %s: %s; retrying in %.1f s", name, exc, delay
+                )
                 await asyncio.sleep(delay)
             except TimeoutError:
                 log.error(
@@ -355,5 +357,16 @@ class ChannelWorker:
             else:
                 self.stats.sent += len(alerts)
                 self.stats.messages += 1
+                if self._certificate_said:
+                    self._certificate_said = False
+                    log.info("channel %s: the certificate is accepted again; delivering", name)
                 return True
         return False
+
+    def _say(self, level: int, exc: DeliveryError, message: str, *args: object) -> None:
+        """A retryable failure; a certificate failure at error level once per episode, then debug
+        (it lasts until someone renews or trusts the certificate: saying it each try is noise)."""
+        if "certificate verify failed" in str(exc):
+            level = logging.DEBUG if self._certificate_said else logging.ERROR
+            self._certificate_said = True
+        log.log(level, message, *args)

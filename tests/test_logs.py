@@ -433,3 +433,46 @@ def test_syslog_source_feeds_parsed_lines(tmp_path: Path) -> None:
     log_file.write_text("Nov 21 10:00:00 h kernel: [1.0] EXT4-fs error (device sda1): x\n")
     source.poll(got.append)
     assert got == [LogLine("EXT4-fs error (device sda1): x", kernel=True, source=str(log_file))]
+
+
+# -- the agent's own lines (#15: no feedback) -------------------------------------------------
+
+
+def test_own_lines_in_every_form_a_syslog_file_shows_them() -> None:
+    from agent.logs.own import OwnLines
+    from agent.logs.syslogfile import _parse
+
+    own = OwnLines(tags=frozenset({"sysops-agent", "my-agent"}), pid=77, comm="python3", unit="")
+
+    def is_own(text: str) -> bool:
+        _, tag, pid = _parse(text, "syslog", False)
+        return own.syslog(tag, pid, text)
+
+    ours = [
+        "Nov 21 10:00:00 host my-agent[9]: WARN boom",  # the channel's tag, an earlier run
+        "2026-11-28T19:00:00.1+00:00 host sysops-agent[77] WARN boom",  # RFC 5424 in FileFormat
+        "Nov 21 10:00:00 host python3[77]: delivery of boom failed",  # our stderr, via journald
+        # The local socket's special parser misreads RFC 5424: only the SD-ID is left to see.
+        '2026-11-28T19:00:00+00:00 vm 1 2026-11-28T19:00:00Z vm my-agent 77 - [alert@32473 a="b"] x',
+        '<28>1 2026-11-28T19:00:00Z h my-agent 77 - [alert@32473 metric="m"] WARN boom',
+    ]
+    others = [
+        "Nov 21 10:00:00 host python3[78]: boom",  # another Python program
+        "Nov 21 10:00:00 host app[77]: boom",  # PID 77 of another namespace, another name
+        "Nov 21 10:00:00 host systemd[1]: sysops-agent.service: Main process exited",
+        "Nov 21 10:00:00 host app[5]: alert@32473 without its bracket",
+    ]
+    assert [is_own(t) for t in ours] == [True] * len(ours)
+    assert [is_own(t) for t in others] == [False] * len(others)
+
+
+def test_own_journal_entries_by_fields_journald_sets_itself() -> None:
+    from agent.logs.own import OwnLines
+
+    own = OwnLines(tags=frozenset({"sysops-agent"}), pid=77, comm="sysops-agent", unit="x.service")
+    assert own.journal({"_PID": "77", "_COMM": "sysops-agent", "SYSLOG_IDENTIFIER": "s"}, "m")
+    assert own.journal({"SYSLOG_IDENTIFIER": "sysops-agent", "_PID": "5"}, "m")
+    assert own.journal({"_SYSTEMD_UNIT": "x.service", "_PID": "5"}, "m")  # a previous run
+    assert own.journal({"_PID": "5"}, '[alert@32473 metric="m"] WARN x')
+    assert not own.journal({"_PID": "77", "_COMM": "nginx"}, "m")  # same PID, another namespace
+    assert not own.journal({"_PID": "1", "_SYSTEMD_UNIT": "init.scope", "UNIT": "x.service"}, "m")

@@ -145,7 +145,7 @@ def test_jetstream_acknowledged_and_deduplicated(tmp_path: Path) -> None:
         "t",
     ).settings
 
-    async def scenario() -> tuple[int, list[str]]:
+    async def scenario() -> tuple[int, list[str], int]:
         channel = NatsChannel([url], "db-01", jetstream_stream="SYSOPS")
         await channel.send([ALERT])
         await channel.send([ALERT])  # a redelivery after a crash: the same id
@@ -159,12 +159,14 @@ def test_jetstream_acknowledged_and_deduplicated(tmp_path: Path) -> None:
         await telemetry.close()
         client = await nats.connect(url)
         info = await client.jetstream().stream_info("SYSOPS")
+        inventory = await client.jetstream().stream_info("SYSOPS_INVENTORY")
         await client.close()
-        return info.state.messages, info.config.subjects
+        return info.state.messages, info.config.subjects, inventory.state.messages
 
     try:
-        stored, subjects = asyncio.run(scenario())
+        stored, subjects, inventories = asyncio.run(scenario())
     finally:
         server.terminate()
         server.wait(timeout=10)
-    assert stored == 2 and subjects == ["sysops.>"]  # one alert, one inventory
+    assert stored == 1 and subjects == ["sysops.*.alerts"]  # one alert
+    assert inventories == 1  # one inventory, in its own stream

@@ -4,7 +4,8 @@ The cursor of the last entry handled is saved, and a restart continues with
 `--after-cursor`, so nothing is repeated or missed; the first start uses
 `--lines=0` (no history).  If journalctl exits, it is restarted with backoff.
 MESSAGE may be a string, null (a field over 4 KiB without --all) or an array
-of byte values (not UTF-8): all three are handled.
+of byte values (not UTF-8): all three are handled.  The agent's own entries
+are skipped (own.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from agent.logs.own import OwnLines
 from agent.logs.positions import Positions
 from analyzers.logpatterns import LogLine
 
@@ -38,12 +40,20 @@ def journal_message(entry: dict[str, Any]) -> str | None:
 
 def parse_journal_entry(text: str) -> tuple[LogLine, str | None] | None:
     """(line, cursor) from one JSON object; None if it carries no message."""
+    entry = load_journal_entry(text)
+    return None if entry is None else journal_line(entry)
+
+
+def load_journal_entry(text: str) -> dict[str, Any] | None:
     try:
         entry = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(entry, dict):
-        return None
+    return entry if isinstance(entry, dict) else None
+
+
+def journal_line(entry: dict[str, Any]) -> tuple[LogLine, str | None] | None:
+    """(line, cursor) from one entry; None if it carries no message."""
     message = journal_message(entry)
     cursor = entry.get("__CURSOR") if isinstance(entry.get("__CURSOR"), str) else None
     if message is None:
@@ -63,9 +73,15 @@ class JournaldSource:
     name = "journald"
 
     def __init__(
-        self, positions: Positions, journalctl: str = "journalctl", max_line: int = 8192
+        self,
+        positions: Positions,
+        journalctl: str = "journalctl",
+        max_line: int = 8192,
+        own: OwnLines | None = None,
     ) -> None:
         self.positions = positions
+        self.own = own if own is not None else OwnLines()
+        self.own_lines = 0  # the agent's own entries, skipped (agent/logs/own.py)
         self.journalctl = journalctl
         self.max_line = max_line
         self.unparsable = 0
@@ -119,13 +135,17 @@ class JournaldSource:
                 continue
             if not raw:
                 return
-            parsed = parse_journal_entry(raw.decode("utf-8", "replace"))
-            if parsed is None:
+            entry = load_journal_entry(raw.decode("utf-8", "replace"))
+            parsed = None if entry is None else journal_line(entry)
+            if entry is None or parsed is None:
                 self.unparsable += 1
                 continue
             line, cursor = parsed
-            if len(line.text) > self.max_line:
-                line = dataclasses.replace(line, text=line.text[: self.max_line])
-            emit(line)
+            if self.own.journal(entry, line.text):
+                self.own_lines += 1
+            else:
+                if len(line.text) > self.max_line:
+                    line = dataclasses.replace(line, text=line.text[: self.max_line])
+                emit(line)
             if cursor:
                 self.positions.set("journald_cursor", cursor)

@@ -11,7 +11,8 @@ every line is handled exactly once across agent restarts:
 
 Lines are recognised in the classic BSD form (``Mmm dd hh:mm:ss host
 tag[pid]: msg``, host optional), the ISO-timestamp form of rsyslog, and RFC
-5424.  Lines with the tag ``kernel`` count as kernel messages only in the
+5424.  The agent's own lines (its syslog channel's, its log records) are
+skipped: see own.py.  Lines with the tag ``kernel`` count as kernel messages only in the
 system syslog file and only when no kernel source is available (watch.py).
 
 Hostile files: every file is opened with O_NOFOLLOW|O_NONBLOCK, symlinks are
@@ -29,6 +30,7 @@ import stat
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+from agent.logs.own import OwnLines
 from agent.logs.positions import Positions
 from analyzers.logpatterns import LogLine
 
@@ -36,10 +38,12 @@ log = logging.getLogger(__name__)
 
 _BSD = re.compile(
     r"^(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) "  # BSD or ISO timestamp
-    r"(?:(?P<host>\S+) )??(?P<tag>[^\s:\[\]]+)(?:\[(?P<pid>\d+)\])?: (?P<msg>.*)$"
+    # "tag[pid]:", "tag:", or "tag[pid]" with no colon: what rsyslog's file formats write
+    # for an RFC 5424 message (its syslogtag is APP-NAME[PROCID]).
+    r"(?:(?P<host>\S+) )??(?P<tag>[^\s:\[\]]+)(?:\[(?P<pid>\d+)\]:?|:) (?P<msg>.*)$"
 )
 _RFC5424 = re.compile(
-    r"^<(?P<pri>\d{1,3})>1 \S+ \S+ (?P<tag>\S+) \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<msg>.*)$"
+    r"^<(?P<pri>\d{1,3})>1 \S+ \S+ (?P<tag>\S+) (?P<pid>\S+) \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<msg>.*)$"
 )
 _KERNEL_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 
@@ -51,15 +55,24 @@ def parse_syslog_line(text: str, source: str = "syslog", kernel_trusted: bool = 
     tag means something only in the system's syslog file when no kernel source
     (kmsg, journald) is available: `kernel_trusted` says so (see watch.py).
     """
+    return _parse(text, source, kernel_trusted)[0]
+
+
+def _parse(text: str, source: str, kernel_trusted: bool) -> tuple[LogLine, str | None, int | None]:
+    """The line, and its tag and PID (None where the line has none) for `OwnLines`."""
     match = _BSD.match(text) or _RFC5424.match(text)
     if match is None:
-        return LogLine(text, kernel=False, source=source)
+        return LogLine(text, kernel=False, source=source), None, None
     tag, message = match.group("tag"), match.group("msg")
     if tag == "kernel":
         message = _KERNEL_TIME.sub("", message)
-    pri = match.groupdict().get("pri")  # RFC 5424 carries the level; BSD lines in files do not
+    fields = match.groupdict()
+    pri = fields.get("pri")  # RFC 5424 carries the level; BSD lines in files do not
     level = int(pri) & 7 if pri else None
-    return LogLine(message, kernel=kernel_trusted and tag == "kernel", source=source, level=level)
+    pid_text = fields.get("pid")
+    pid = int(pid_text) if pid_text and pid_text.isdigit() else None
+    line = LogLine(message, kernel=kernel_trusted and tag == "kernel", source=source, level=level)
+    return line, tag, pid
 
 
 # O_NONBLOCK: a FIFO put in place of a log file opens at once instead of
@@ -206,6 +219,13 @@ class FileTail:
         self._save()
         return lines
 
+    def is_own(self, own: OwnLines) -> bool:
+        """The open file is the agent's own stderr (own.py)."""
+        try:
+            return self._fd is not None and own.file(os.fstat(self._fd))
+        except OSError:
+            return False
+
     def _report(self, problem: str) -> None:
         self.problem = problem
         if problem and problem not in self._warned:
@@ -341,10 +361,13 @@ class SyslogSource:
         poll_secs: float = 1.0,
         max_line: int = 8192,
         kernel_paths: Collection[Path] = (),
+        own: OwnLines | None = None,
     ) -> None:
         self.tails = [FileTail(p, positions, max_line, p in kernel_paths) for p in paths]
         self.poll_secs = poll_secs
         self.available = bool(paths)
+        self.own = own if own is not None else OwnLines()
+        self.own_lines = 0  # the agent's own lines, skipped (agent/logs/own.py)
 
     @property
     def reason(self) -> str:
@@ -356,8 +379,16 @@ class SyslogSource:
         more = False
         for tail in self.tails:
             lines = tail.poll()
+            if lines and self.own.stderr is not None and tail.is_own(self.own):
+                self.own_lines += len(lines)  # the agent's own log records: never alerted on
+                lines = []
+                tail.positions.save()
             for text in lines:
-                emit(parse_syslog_line(text, str(tail.path), tail.kernel_trusted))
+                line, tag, pid = _parse(text, str(tail.path), tail.kernel_trusted)
+                if self.own.syslog(tag, pid, text):
+                    self.own_lines += 1
+                    continue
+                emit(line)
             if lines:  # the alerts are in the outbox: now the position may move past their lines
                 tail.positions.save()
             more = more or tail.more

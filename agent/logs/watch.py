@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent.logs.kmsg import KmsgSource
+from agent.logs.own import OwnLines
 from agent.logs.positions import Positions
 from agent.logs.pstore import PreviousBoot
 from agent.logs.syslogfile import SyslogSource, default_syslog_path
@@ -95,6 +96,7 @@ def build_sources(
     la = settings.log_analyzer
     procfs, rootfs = Path(settings.agent.procfs), Path(settings.agent.rootfs)
     sources: list[LogSource] = []
+    own = OwnLines.for_tag(settings.alerting.syslog.tag)  # never alert on our own lines
     if route is not None and ("pstore" in la.sources or la.unclean_reboot_alert):
         sources.append(previous_boot(settings, route))
     syslog_file = (
@@ -119,7 +121,7 @@ def build_sources(
     if "journald" in la.sources or journal_instead:
         from agent.logs.journald import JournaldSource  # a subprocess pipe, only when asked for
 
-        sources.append(JournaldSource(positions, la.journalctl_path, la.max_line_bytes))
+        sources.append(JournaldSource(positions, la.journalctl_path, la.max_line_bytes, own))
     # Application logs never vouch for the kernel, whatever their lines say.
     paths = [Path(f) for f in la.files]
     kernel_paths: list[Path] = []
@@ -152,7 +154,9 @@ def build_sources(
             )
     if paths:
         sources.append(
-            SyslogSource(paths, positions, la.poll_interval_secs, la.max_line_bytes, kernel_paths)
+            SyslogSource(
+                paths, positions, la.poll_interval_secs, la.max_line_bytes, kernel_paths, own
+            )
         )
     why = (
         " (no /var/log/syslog or /var/log/messages: the system log is read from journald)"

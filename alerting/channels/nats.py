@@ -21,15 +21,49 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError
 from alerting.channels.registry import ChannelContext
-from alerting.format import mask_userinfo
+from alerting.format import mask_userinfo, single_line
 
 log = logging.getLogger(__name__)
+
+# JetStream: what the agent stores, and how much.  Alerts keep STREAM_MAX_AGE_SECS and
+# STREAM_MAX_BYTES (the oldest go first); the inventory keeps the latest per host.
+STREAM_MAX_AGE_SECS = 7 * 86400.0
+STREAM_MAX_BYTES = 256 * 1024 * 1024
+ALERTS_DUPLICATE_WINDOW_SECS = 120.0
+
+
+class NatsUnreachable(ConnectionError):
+    """No connection, and why (already described: refused, DNS, certificate, no answer)."""
+
+
+def describe(exc: BaseException, timeout: float | None = None) -> str:
+    """What went wrong with NATS, in one line without secrets: the cause, never an empty text.
+
+    nats-py raises a bare TimeoutError when a server never answers, and gives the
+    real reason (refused, DNS, certificate) only to its error callback: `NatsConnection`
+    keeps that one and adds it.
+    """
+    from alerting.channels.http import cause  # the web channels' wording (refused, DNS, TLS)
+
+    text = mask_userinfo(str(exc))
+    if isinstance(exc, NatsUnreachable):
+        return text
+    if "Authorization Violation" in text:
+        return "the server refused the credentials (Authorization Violation)"
+    if isinstance(exc, TimeoutError):
+        within = f" within {timeout:g} s" if timeout else ""
+        return f"no answer from the server{within}"
+    found = cause(exc)
+    if found != type(exc).__name__:
+        return found
+    return f"{type(exc).__name__}: {single_line(text, 300)}" if text else type(exc).__name__
 
 
 def subject_token(text: str) -> str:
@@ -68,6 +102,8 @@ class NatsConnection:
         self._timeout = connect_timeout
         self._lock: asyncio.Lock | None = None
         self._last_error: dict[str, float] = {}
+        self.problem = ""  # the last failed (re)connect's cause, from nats-py's error callback
+        self._certificate_episode = False  # a certificate failure said at error level, once
         self.client: Any = None
         self._abandoned: set[asyncio.Future[Any]] = set()  # connect attempts cancelled mid-way
         self.opened = 0  # clients made (one, unless nats-py gave up reconnecting)
@@ -75,6 +111,10 @@ class NatsConnection:
     @property
     def connected(self) -> bool:
         return self.client is not None and bool(self.client.is_connected)
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
 
     async def get(self) -> Any:
         """The connected client; raises what nats-py raised (or TimeoutError) if there is none."""
@@ -103,10 +143,11 @@ class NatsConnection:
                     attempt.cancel()
                     self._abandoned.add(attempt)
                     attempt.add_done_callback(self._abandoned_done)
-            if not done:
-                raise TimeoutError(f"no connection to NATS within {self._timeout * 2:g} s")
+            if not done:  # nats-py kept retrying: say why its attempts failed
+                raise NatsUnreachable(self.problem or describe(TimeoutError(), self._timeout))
             self.client = attempt.result()
             self.opened += 1
+            self._connected()
             return self.client
 
     def _abandoned_done(self, attempt: asyncio.Future[Any]) -> None:
@@ -118,15 +159,36 @@ class NatsConnection:
         self._abandoned.add(task)
         task.add_done_callback(self._abandoned.discard)
 
+    def _connected(self) -> None:
+        self.problem = ""
+        self._last_error.clear()
+        if self._certificate_episode:
+            self._certificate_episode = False
+            log.info("NATS: the server's certificate is accepted again")
+
     async def _disconnected(self) -> None:
         log.warning("disconnected from NATS; reconnecting (telemetry buffers metrics meanwhile)")
 
     async def _reconnected(self) -> None:
+        self._connected()
         log.info("reconnected to NATS")
 
     async def _error(self, exc: Exception) -> None:
         """nats-py reports every failed (re)connect here: say each distinct problem once a minute."""
-        text = str(exc)
+        text = describe(exc, self._timeout)
+        hangup = (
+            isinstance(exc, ConnectionResetError | BrokenPipeError) or "EOF" in type(exc).__name__
+        )
+        if not (hangup and ("credentials" in self.problem or "certificate" in self.problem)):
+            self.problem = text  # a server hangs up after refusing: the refusal is the cause
+        if "certificate verify failed" in text:  # at error level once per episode, then debug
+            if self._certificate_episode:
+                log.debug("NATS: %s; retrying", text)
+            else:
+                self._certificate_episode = True
+                log.error("NATS: %s: check the server's certificate or [nats] tls_ca_file; "
+                          "retrying (said again only after it recovers)", text)  # fmt: skip
+            return
         now = time.monotonic()
         if self._last_error.get(text, -1e9) > now - 60:
             return
@@ -135,7 +197,7 @@ class NatsConnection:
             log.error("NATS refused the credentials (Authorization Violation): check [nats] token, "
                       "user/password or credential_file; retrying")  # fmt: skip
         else:
-            log.warning("NATS error: %s; retrying", text)
+            log.warning("NATS: %s; retrying", text)
 
     async def close(self) -> None:
         """Send what is buffered, then close (bounded: a broken connection has nothing to send)."""
@@ -161,6 +223,8 @@ class NatsChannel:
                  token: str | None = None, user: str | None = None, password: str | None = None,
                  credentials_file: str | None = None, tls: ssl.SSLContext | None = None, tls_hostname: str | None = None,
                  connect_timeout: float = 5.0, retry_count: int = 3, jetstream_stream: str | None = None,
+                 jetstream_max_age_secs: float = STREAM_MAX_AGE_SECS,
+                 jetstream_max_bytes: int = STREAM_MAX_BYTES, compression: bool = False,
                  min_severity: Severity = Severity.INFO, send_resolved: bool = True,
                  connection: NatsConnection | None = None) -> None:  # fmt: skip
         self.min_severity = min_severity
@@ -168,7 +232,16 @@ class NatsChannel:
         self.send_resolved = send_resolved
         self.subject = f"{subject_token(subject_prefix)}.{subject_token(hostname)}.alerts"
         self._timeout = connect_timeout
-        self._stream = jetstream_stream  # None: plain publish
+        # None: plain publish; else the alerts' stream (only `{prefix}.*.alerts`, bounded).
+        self._stream = (
+            None
+            if jetstream_stream is None
+            else alerts_stream(
+                jetstream_stream, subject_token(subject_prefix),
+                jetstream_max_age_secs, jetstream_max_bytes,
+            )
+        )  # fmt: skip
+        self._compress = zstd_compressor() if compression else None
         # Without a shared connection (`--test-alert`, tests), the channel has its own.
         self._owns_connection = connection is None
         self.connection = connection or NatsConnection(
@@ -193,8 +266,7 @@ class NatsChannel:
             return await self.connection.get()
         except Exception as exc:  # nats raises its own errors, OSError and TimeoutError
             raise DeliveryError(
-                f"cannot connect to NATS: {type(exc).__name__}: {mask_userinfo(str(exc))}",
-                retryable=True,
+                f"cannot connect to NATS: {describe(exc, self._timeout)}", retryable=True
             ) from None
 
     async def send(self, alerts: Sequence[Alert]) -> None:
@@ -204,20 +276,20 @@ class NatsChannel:
                 document = alert.to_record()
                 body = json.dumps(document, separators=(",", ":"), default=str).encode()
                 headers = {"Content-Type": "application/json"}
-                if (
-                    self._stream is not None
-                ):  # acknowledged, and deduplicated by the alert's stable id
-                    js = client.jetstream()
-                    await ensure_stream(js, self._stream, self.subject.split(".", 1)[0])
-                    await js.publish(
-                        self.subject, body, headers={**headers, "Nats-Msg-Id": document["id"]}
-                    )
+                if self._compress is not None:  # like every telemetry payload (TELEMETRY.md)
+                    body = self._compress(body)
+                    headers["Content-Encoding"] = "zstd"
+                if self._stream is not None:  # acknowledged, deduplicated by the alert's stable id
+                    await publish_stored(
+                        client.jetstream(), self._stream, self.subject, body,
+                        {**headers, "Nats-Msg-Id": document["id"]},
+                    )  # fmt: skip
                 else:
                     await client.publish(self.subject, body, headers=headers)
             await client.flush(timeout=self._timeout)
         except Exception as exc:
             raise DeliveryError(
-                f"NATS publish failed: {type(exc).__name__}: {exc}", retryable=True
+                f"NATS publish failed: {describe(exc, self._timeout)}", retryable=True
             ) from None
 
     async def close(self) -> None:
@@ -237,18 +309,113 @@ def tls_context(
     return context
 
 
+def zstd_compressor() -> Callable[[bytes], bytes]:
+    import zstandard  # the `nats` extra brings it; imported only when compression is on
+
+    return zstandard.ZstdCompressor(level=3).compress
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A stream as the agent creates it; 0 / -1 mean "no limit", as in NATS."""
+
+    name: str
+    subjects: tuple[str, ...]
+    max_age: float
+    max_bytes: int
+    max_msgs_per_subject: int
+    duplicate_window: float
+
+    def differences(self, config: Any) -> list[str]:
+        """How an existing stream's config differs from this one ("" for each match)."""
+        want = {"subjects": sorted(self.subjects), "max_age": self.max_age,
+                "max_bytes": self.max_bytes, "max_msgs_per_subject": self.max_msgs_per_subject,
+                "duplicate_window": self.duplicate_window}  # fmt: skip
+        have = {
+            "subjects": sorted(config.subjects or []),
+            "max_age": float(config.max_age or 0),
+            "max_bytes": -1 if config.max_bytes in (None, 0) else int(config.max_bytes),
+            "max_msgs_per_subject": -1
+            if config.max_msgs_per_subject in (None, 0)
+            else int(config.max_msgs_per_subject),
+            "duplicate_window": float(config.duplicate_window or 0),
+        }
+        return [f"{k} {have[k]} (the agent's: {v})" for k, v in want.items() if have[k] != v]
+
+
+def alerts_stream(name: str, prefix: str, max_age: float, max_bytes: int) -> StreamSpec:
+    """Alerts only: `{prefix}.*.alerts`, bounded by age and size, the oldest dropped first."""
+    window = min(ALERTS_DUPLICATE_WINDOW_SECS, max_age) if max_age else ALERTS_DUPLICATE_WINDOW_SECS
+    return StreamSpec(name, (f"{prefix}.*.alerts",), max_age, max_bytes, -1, window)
+
+
+def inventory_stream(name: str, prefix: str, max_bytes: int, interval: float) -> StreamSpec:
+    """`{name}_INVENTORY`: the latest inventory per host (one message per subject, no age
+    limit: an unchanged inventory must not expire).  Its own stream, because a per-subject
+    limit on the alerts' subject would drop alerts.  The duplicate window covers two
+    inventory intervals, so an agent restarted with an unchanged inventory is not stored again.
+    """
+    window = max(ALERTS_DUPLICATE_WINDOW_SECS, 2 * interval)
+    return StreamSpec(f"{name}_INVENTORY", (f"{prefix}.*.inventory",), 0.0, max_bytes, 1, window)
+
+
 _streams_ready: set[str] = set()
 
 
-async def ensure_stream(js: Any, name: str, prefix: str) -> None:
-    """Create the stream over `{prefix}.>` once per process, if it does not exist yet."""
-    if name in _streams_ready:
+async def ensure_stream(js: Any, spec: StreamSpec) -> None:
+    """The stream, created as `spec` says once per process if it does not exist.
+
+    An existing stream is used as it is (an operator may have made it so on purpose):
+    how it differs from what the agent would create is logged once.
+    """
+    if spec.name in _streams_ready:
         return
+    from nats.js.errors import BadRequestError, NotFoundError
+
     try:
-        await js.stream_info(name)
-    except Exception:  # not found: create it (idempotent if another agent just did)
-        await js.add_stream(name=name, subjects=[f"{prefix}.>"])
-    _streams_ready.add(name)
+        info = await js.stream_info(spec.name)
+    except NotFoundError:
+        try:
+            await js.add_stream(name=spec.name, subjects=list(spec.subjects),
+                                max_age=spec.max_age, max_bytes=spec.max_bytes,
+                                max_msgs_per_subject=spec.max_msgs_per_subject,
+                                duplicate_window=spec.duplicate_window)  # fmt: skip
+        except BadRequestError as exc:  # e.g. subjects taken by another stream (an older SYSOPS)
+            # Refused for good (a timeout is not: it propagates, and the next send tries again).
+            log.warning(
+                "NATS: cannot create the JetStream stream %s over %s (%s: %s): publishing on; "
+                "a stream that covers the subject stores the messages",
+                spec.name, ", ".join(spec.subjects), type(exc).__name__, exc,
+            )  # fmt: skip
+        else:
+            log.info(
+                "NATS: JetStream stream %s created over %s", spec.name, ", ".join(spec.subjects)
+            )
+    else:
+        diff = spec.differences(info.config)
+        if diff:
+            log.warning("NATS: the JetStream stream %s exists with other settings, used as it is: %s",
+                        spec.name, "; ".join(diff))  # fmt: skip
+    _streams_ready.add(spec.name)
+
+
+async def publish_stored(
+    js: Any, spec: StreamSpec, subject: str, body: bytes, headers: dict[str, str]
+) -> None:
+    """Publish through JetStream into `spec`'s stream, made first if need be.
+
+    No stream answering (a server restarted without its storage, a stream deleted)
+    makes the next publish look for it, and create it, again.
+    """
+    from nats.errors import NoRespondersError
+    from nats.js.errors import NoStreamResponseError
+
+    await ensure_stream(js, spec)
+    try:
+        await js.publish(subject, body, headers=headers)
+    except (NoRespondersError, NoStreamResponseError):
+        _streams_ready.discard(spec.name)
+        raise
 
 
 def build(section: Any, context: ChannelContext) -> NatsChannel | None:
@@ -264,6 +431,9 @@ def build(section: Any, context: ChannelContext) -> NatsChannel | None:
         tls=tls_context(section.tls_ca_file, section.tls_cert_file, section.tls_key_file),
         tls_hostname=section.tls_server_name,
         jetstream_stream=section.jetstream_stream if section.jetstream else None,
+        jetstream_max_age_secs=section.jetstream_max_age_secs,
+        jetstream_max_bytes=section.jetstream_max_bytes,
+        compression=section.compression,
         min_severity=context.min_severity,
         send_resolved=context.send_resolved,
     )

@@ -30,6 +30,9 @@ FACILITIES = {
 }  # fmt: skip
 LEVELS = {Severity.INFO: 6, Severity.WARN: 4, Severity.CRITICAL: 2, Severity.EMERGENCY: 0}
 MAX_DATAGRAM = 2048
+# Every message carries this SD-ID, the tag as APP-NAME and the agent's PID as PROCID:
+# the agent's log sources recognise their own messages by them (agent/logs/own.py).
+SD_ID = "alert@32473"
 
 
 def _sd_value(text: str, limit: int) -> str:
@@ -45,6 +48,11 @@ def _sd_value(text: str, limit: int) -> str:
 def _sd_name(text: str) -> str:
     cleaned = "".join(c for c in text if c.isascii() and c.isprintable() and c not in ' ="]')
     return cleaned[:32] or "x"
+
+
+def app_name(tag: str) -> str:
+    """The APP-NAME written for `tag` (what a syslog file shows as the line's tag)."""
+    return _sd_name(tag)[:48]
 
 
 def _hostname(text: str) -> str:
@@ -71,17 +79,17 @@ def rfc5424(alert: Alert, facility: int, tag: str, hostname: str) -> bytes:
     params = [("fingerprint", alert.fingerprint), ("metric", alert.metric), ("status", alert.status.value),
               *((_sd_name(k), v) for k, v in alert.labels)]  # fmt: skip
     host = _hostname(hostname)
-    header = f"<{facility * 8 + level}>1 {stamp} {host} {_sd_name(tag)[:48]} {os.getpid()} - "
+    header = f"<{facility * 8 + level}>1 {stamp} {host} {app_name(tag)} {os.getpid()} - "
     # Structured data is whole or shorter, never cut: values shrink until it fits beside
     # the message; past that, the last parameters are left out.
     room = MAX_DATAGRAM - len(header.encode()) - _MIN_MESSAGE_BYTES
     for limit in (256, 64, 16):
-        sd = "[alert@32473 " + " ".join(f'{k}="{_sd_value(v, limit)}"' for k, v in params) + "]"
+        sd = f"[{SD_ID} " + " ".join(f'{k}="{_sd_value(v, limit)}"' for k, v in params) + "]"
         if len(sd.encode()) <= room:
             break
     while len(sd.encode()) > room and len(params) > 1:
         params.pop()
-        sd = "[alert@32473 " + " ".join(f'{k}="{_sd_value(v, 16)}"' for k, v in params) + "]"
+        sd = f"[{SD_ID} " + " ".join(f'{k}="{_sd_value(v, 16)}"' for k, v in params) + "]"
     text = f"{header}{sd} "
     message = single_line(f"{state_word(alert)} {alert.message}")
     return (text + _cut_utf8(message, MAX_DATAGRAM - len(text.encode()))).encode("utf-8")
