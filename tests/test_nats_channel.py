@@ -170,3 +170,12 @@ def test_jetstream_acknowledged_and_deduplicated(tmp_path: Path) -> None:
         server.wait(timeout=10)
     assert stored == 1 and subjects == ["sysops.*.alerts"]  # one alert
     assert inventories == 1  # one inventory, in its own stream
+
+
+def test_the_settings_defaults_of_the_stream_limits_are_the_channels() -> None:
+    # agent/settings.py writes them out so that it need not import the channel module.
+    from agent.settings import NatsSettings
+    from alerting.channels.nats import STREAM_MAX_AGE_SECS, STREAM_MAX_BYTES
+
+    assert NatsSettings().jetstream_max_age_secs == STREAM_MAX_AGE_SECS
+    assert NatsSettings().jetstream_max_bytes == STREAM_MAX_BYTES

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import errno
-import hashlib
 import logging
 import os
 import re
@@ -48,7 +47,7 @@ from typing import Any
 from agent.logs.journald import parse_journal_entry
 from agent.logs.kmsg import boot_id
 from agent.logs.positions import Positions
-from alerting.alert import Alert, Severity, Status
+from alerting.alert import Alert, Severity, Status, sha256_hex
 from analyzers.logpatterns import LogLine, LogMatcher, build_patterns
 
 log = logging.getLogger(__name__)
@@ -144,7 +143,7 @@ class CrashRecord:
     @property
     def digest(self) -> str:
         text = "\n".join(line.text for line in self.lines)
-        return hashlib.sha256(f"{self.reason}\n{text}".encode()).hexdigest()[:24]
+        return sha256_hex(f"{self.reason}\n{text}".encode())[:24]
 
 
 def parse_part(path: Path, data: bytes, mtime: float) -> PstorePart | None:
@@ -321,7 +320,7 @@ def examine_journal(lines: list[LogLine], matcher: LogMatcher) -> Finding | None
     if kind not in ("kernel panic", "kernel oops", "hardware error"):
         return None  # other events of the previous boot were reported live
     line = lines[index]
-    digest = hashlib.sha256(f"journal\n{line.timestamp}\n{line.text}".encode()).hexdigest()[:24]
+    digest = sha256_hex(f"journal\n{line.timestamp}\n{line.text}".encode())[:24]
     context = tuple(x.text for x in lines[max(0, index - CONTEXT_LINES) : index])
     return Finding(
         severity,
