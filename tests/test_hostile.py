@@ -258,22 +258,30 @@ def test_secret_file_that_is_dev_zero_is_refused_quickly_with_bounded_memory(
         '[alerting.webhook]\nenabled = true\nurl = "https://example.com/hook"\n'
         'hmac_secret = "${file:/dev/zero}"\n',
     )
-    start = time.monotonic()
-    child = subprocess.Popen(
-        agent_command("--config", str(config), "--validate"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    # Started from a small Python that reports its child's peak RSS: a child forked from this
+    # test process would be charged this process's own peak at exec (the kernel keeps the
+    # larger), which after hundreds of tests can exceed the bound by itself.
+    reporter = (
+        "import os, subprocess, sys\n"
+        "child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+        "_, status, usage = os.wait4(child.pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss,"
+        " usage.ru_utime + usage.ru_stime)\n"
     )
-    assert child.stderr is not None
-    _, status, usage = os.wait4(child.pid, 0)  # the child's own peak RSS, not cumulative
-    stderr = child.stderr.read()
-    child.stderr.close()
-    child.returncode = os.waitstatus_to_exitcode(status)
-    assert child.returncode == 2, stderr
-    assert "cannot read secret file /dev/zero: not a regular file" in stderr
-    assert time.monotonic() - start < 15
-    assert usage.ru_maxrss < 200 * 1024  # KiB: the interpreter, not gigabytes of zeros
+    result = subprocess.run(
+        [sys.executable, "-c", reporter, *agent_command("--config", str(config), "--validate")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    code, maxrss, cpu = result.stdout.split()
+    assert int(code) == 2, result.stderr
+    assert "cannot read secret file /dev/zero: not a regular file" in result.stderr
+    # Reading zeros costs the child CPU time; its own CPU time, unlike the wall clock, does
+    # not grow when the host is busy, so the bound holds on a loaded machine.
+    assert float(cpu) < 15
+    assert int(maxrss) < 200 * 1024  # KiB: the interpreter, not gigabytes of zeros
 
 
 def test_secret_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
@@ -402,6 +410,7 @@ def test_syslog_labels_are_single_line_and_the_message_survives_a_10k_label(
     assert message.startswith("WARN disk a\\x0ab")
 
 
+@pytest.mark.e2e
 def test_a_servers_error_body_cannot_forge_an_agent_log_line() -> None:
     forged = "bad\n2026-01-01 00:00:00,000 CRITICAL agent.runtime: FORGED LOG LINE\x1b[2J"
 
@@ -418,7 +427,8 @@ def test_a_servers_error_body_cannot_forge_an_agent_log_line() -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A 0.02 s poll: shutdown() returns promptly instead of after serve_forever's 0.5 s default.
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(ScrubbingFormatter(TEXT_FORMAT))
