@@ -75,7 +75,7 @@ def wait_until_tailing(log: Path, out: Path) -> None:
     so lines written before that are (rightly) not alerted; the test must know when.
     """
 
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while not (out.exists() and "probe" in out.read_text()):
         assert time.monotonic() < deadline, f"the agent never tailed {log}"
         with log.open("a") as f:
