@@ -73,7 +73,7 @@ def test_agent_serves_only_its_path_and_survives_bad_requests(tmp_path: Path) ->
                 return ""
             return text if "cpu_usage_percent" in text else ""  # a rate: after two reads
 
-        body = str(wait_until(scrape, 15, "cpu_usage_percent on /metrics"))
+        body = str(wait_until(scrape, 60, "cpu_usage_percent on /metrics"))
         names = {f.name for f in text_string_to_metric_families(body)}
         assert {"cpu_usage_percent", "memory_used_percent"} <= names, body[:500]
         assert httpx.get(url + "/other", timeout=2).status_code == 404
@@ -119,7 +119,7 @@ def test_a_port_in_use_is_reported_and_the_agent_keeps_running(tmp_path: Path) -
             agent = subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path,
                                      stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
         try:
-            wait_until(lambda: "cannot serve Prometheus" in err_path.read_text(), 15, "the report")
+            wait_until(lambda: "cannot serve Prometheus" in err_path.read_text(), 60, "the report")
             time.sleep(0.5)  # staying up after the failure is what is tested
             assert agent.poll() is None  # still monitoring without its endpoint
             agent.send_signal(signal.SIGTERM)

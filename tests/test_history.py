@@ -194,7 +194,7 @@ def test_running_agent_writes_history_and_flushes_on_sigterm(tmp_path: Path) -> 
         agent = subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path,
                                  stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
     try:
-        wait_until(lambda: "sysops-agent started" in err_path.read_text(), 15, "the start")
+        wait_until(lambda: "sysops-agent started" in err_path.read_text(), 60, "the start")
         # Samples accrue with time (4 intervals here): the elapsed time is what is tested.
         time.sleep(1.0)
         agent.send_signal(signal.SIGTERM)

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import dataclasses
 import io
-import json
 import logging
 import os
 import resource
@@ -259,27 +258,30 @@ def test_secret_file_that_is_dev_zero_is_refused_quickly_with_bounded_memory(
         '[alerting.webhook]\nenabled = true\nurl = "https://example.com/hook"\n'
         'hmac_secret = "${file:/dev/zero}"\n',
     )
-    # The peak RSS is measured by a small parent of the agent's own: a child forked from
-    # pytest inherits pytest's high-water mark (Linux keeps it across exec), which grows
-    # with the suite and would be measured instead of the agent's.
-    measure = (
-        "import json, resource, subprocess, sys\n"
-        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "print(json.dumps([done.returncode, done.stderr, peak]))\n"
+    # Started from a small Python that reports its child's peak RSS: a child forked from this
+    # test process would be charged this process's own peak at exec (the kernel keeps the
+    # larger), which after hundreds of tests can exceed the bound by itself.
+    reporter = (
+        "import os, subprocess, sys\n"
+        "child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+        "_, status, usage = os.wait4(child.pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss,"
+        " usage.ru_utime + usage.ru_stime)\n"
     )
-    start = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-c", measure, *agent_command("--config", str(config), "--validate")],
+        [sys.executable, "-c", reporter, *agent_command("--config", str(config), "--validate")],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
+        check=True,
     )
-    returncode, stderr, peak_kib = json.loads(result.stdout)
-    assert returncode == 2, stderr
-    assert "cannot read secret file /dev/zero: not a regular file" in stderr
-    assert time.monotonic() - start < 15
-    assert peak_kib < 200 * 1024  # KiB: the interpreter, not gigabytes of zeros
+    code, maxrss, cpu = result.stdout.split()
+    assert int(code) == 2, result.stderr
+    assert "cannot read secret file /dev/zero: not a regular file" in result.stderr
+    # Reading zeros costs the child CPU time; its own CPU time, unlike the wall clock, does
+    # not grow when the host is busy, so the bound holds on a loaded machine.
+    assert float(cpu) < 15
+    assert int(maxrss) < 200 * 1024  # KiB: the interpreter, not gigabytes of zeros
 
 
 def test_secret_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
@@ -408,6 +410,7 @@ def test_syslog_labels_are_single_line_and_the_message_survives_a_10k_label(
     assert message.startswith("WARN disk a\\x0ab")
 
 
+@pytest.mark.e2e
 def test_a_servers_error_body_cannot_forge_an_agent_log_line() -> None:
     forged = "bad\n2026-01-01 00:00:00,000 CRITICAL agent.runtime: FORGED LOG LINE\x1b[2J"
 
@@ -424,7 +427,8 @@ def test_a_servers_error_body_cannot_forge_an_agent_log_line() -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A 0.02 s poll: shutdown() returns promptly instead of after serve_forever's 0.5 s default.
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(ScrubbingFormatter(TEXT_FORMAT))

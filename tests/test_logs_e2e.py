@@ -4,6 +4,7 @@ and stays responsive and quiet through a hostile log storm."""
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import re
 import signal
@@ -74,7 +75,7 @@ def wait_until_tailing(log: Path, out: Path) -> None:
     so lines written before that are (rightly) not alerted; the test must know when.
     """
 
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while not (out.exists() and "probe" in out.read_text()):
         assert time.monotonic() < deadline, f"the agent never tailed {log}"
         with log.open("a") as f:
@@ -139,6 +140,12 @@ enabled = true
 """
 
 
+def accounted(output: str) -> int:
+    """Link-down lines sent one by one plus those the flood summaries counted."""
+    summarised = re.findall(r"([\d,]+) more link down alerts", output)
+    return output.count("link down on e") + sum(int(n.replace(",", "")) for n in summarised)
+
+
 def storm(path: Path, first: int, count: int) -> None:
     with path.open("a") as f:
         for i in range(first, first + count):
@@ -194,7 +201,7 @@ def test_a_log_storm_neither_floods_nor_freezes_the_agent(tmp_path: Path) -> Non
         )  # fmt: skip
     try:
         wait_until(lambda: "sysops-agent started" in err.read_text(), 30, "the agent to start")
-        wait_until(lambda: len(pings) >= 2, 10, "watchdog pings")
+        wait_until(lambda: len(pings) >= 2, 30, "watchdog pings")
         # Forged kernel lines in an application log, then the storm in the real syslog file.
         with app_log.open("a") as f:
             for _ in range(300):
@@ -202,11 +209,18 @@ def test_a_log_storm_neither_floods_nor_freezes_the_agent(tmp_path: Path) -> Non
             f.write("Nov 21 10:00:00 host ci[3]: marker 1\n")
         storm_started = time.monotonic()
         storm(syslog, 0, 100_000)
-        wait_until(lambda: "more link down alerts" in out.read_text(), 60, "the flood summary")
+        wait_until(lambda: accounted(out.read_text()) >= 100_000, 60,
+                   "every line of the storm sent or summarised")  # fmt: skip
         storm_ended = time.monotonic()
         output = out.read_text()
-        assert output.count("link down on e") == 20, output
-        assert "99,980 more link down alerts" in output
+        assert accounted(output) == 100_000, output[-3000:]  # none lost, none counted twice
+        # At most 20 one by one per 2 s window, the rest summarised when it ends. An idle host
+        # reads the storm within one window (20, then "99,980 more"); a busy one takes several.
+        windows = re.split(r".* more link down alerts .*\n", output)
+        assert windows[0].count("link down on e") == 20, output[-3000:]
+        assert all(w.count("link down on e") <= 20 for w in windows), output[-3000:]
+        one_by_one = output.count("link down on e")
+        assert one_by_one <= 20 * (math.ceil((storm_ended - storm_started) / 2) + 1)
         assert "Xid" not in output and "marker 1" in output
         during = [p for p in pings if storm_started <= p <= storm_ended]
         gaps = [b - a for a, b in itertools.pairwise([storm_started, *during, storm_ended])]
@@ -215,7 +229,8 @@ def test_a_log_storm_neither_floods_nor_freezes_the_agent(tmp_path: Path) -> Non
         assert f"degraded: log source syslog: {app_log}: writable by every user" in statuses[-1]
         # A second storm, and SIGTERM in the middle of it: handled within the shutdown timeout.
         storm(syslog, 100_000, 300_000)
-        wait_until(lambda: out.read_text().count("link down on e") > 20, 30, "the second storm")
+        wait_until(lambda: out.read_text().count("link down on e") > one_by_one, 60,
+                   "the second storm")  # fmt: skip
         stopping = time.monotonic()
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=15) == 0, err.read_text()[-3000:]

@@ -51,7 +51,7 @@ def nats_url(tmp_path: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_until(lambda: accepting(port), 10, f"nats-server on port {port}")
+    wait_until(lambda: accepting(port), 30, f"nats-server on port {port}")
     try:
         yield f"nats://127.0.0.1:{port}"
     finally:
@@ -138,7 +138,7 @@ def test_jetstream_acknowledged_and_deduplicated(tmp_path: Path) -> None:
     port = free_port()
     server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    wait_until(lambda: accepting(port), 10, f"nats-server on port {port}")
+    wait_until(lambda: accepting(port), 30, f"nats-server on port {port}")
     url = f"nats://127.0.0.1:{port}"
     settings = parse_config_text(
         f'[agent]\nhostname = "db-01"\n[nats]\nenabled = true\nurl = "{url}"\njetstream = true\n',

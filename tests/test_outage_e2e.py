@@ -59,11 +59,11 @@ def test_kill_9_mid_outage_then_every_alert_once_in_order(
     config = write_config(tmp_path, CONFIG.format(log=log, url=http_receiver.url + "/hook"))
     http_receiver.script = [(503, {})] * 10_000  # down
     agent = start(config, tmp_path, 1)
-    wait_until(lambda: "sysops-agent started" in (tmp_path / "err1").read_text(), 15, "start")
+    wait_until(lambda: "sysops-agent started" in (tmp_path / "err1").read_text(), 60, "start")
     with log.open("a") as f:
         for i in range(8):
             f.write(f"Nov 21 10:00:00 host app[7]: incident {i}\n")
-    wait_until(lambda: len(http_receiver.requests) >= 4, 15, "delivery attempts during the outage")
+    wait_until(lambda: len(http_receiver.requests) >= 4, 60, "delivery attempts during the outage")
     agent.send_signal(signal.SIGKILL)
     agent.wait(timeout=10)
     assert (tmp_path / "data/outbox.db").exists()

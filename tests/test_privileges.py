@@ -112,7 +112,7 @@ def run_unprivileged(shared: Path, capabilities: str) -> tuple[list[str], str]:
         argv, cwd="/", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     messages: list[str] = []
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # start-up on a busy 2-core host takes seconds
     try:
         # A status after READY comes from the running loop, after collections.
         while not any(m.startswith("STATUS=") for m in messages[1:]):
@@ -123,7 +123,7 @@ def run_unprivileged(shared: Path, capabilities: str) -> tuple[list[str], str]:
             except TimeoutError:
                 continue
         agent.send_signal(signal.SIGTERM)
-        _, stderr = agent.communicate(timeout=15)
+        _, stderr = agent.communicate(timeout=30)
     finally:
         if agent.poll() is None:
             agent.kill()
@@ -150,12 +150,19 @@ def test_with_its_two_capabilities_it_starts_collects_and_writes_only_its_data_d
     assert "other users'" not in stderr and "cannot read /dev/kmsg" not in stderr
     assert not any("writable by the agent" in line for line in stderr.splitlines())
     written = files_owned_by(NOBODY, [str(shared_dir), "/tmp", "/var/tmp", "/dev/shm"], started)
-    outside = {p for p in written if not p.startswith(str(shared_dir / "data"))}
+    # Other runs of this test on the host (parallel checkouts) have their own agent as nobody
+    # writing in their own sysops-priv-* directory: those files are not this agent's.
+    others = str(shared_dir.parent / "sysops-priv-")
+    outside = {
+        p
+        for p in written
+        if not p.startswith(str(shared_dir / "data"))
+        and not (p.startswith(others) and not p.startswith(str(shared_dir)))
+    }
     assert outside == set(), outside
     assert any(p.startswith(str(shared_dir / "data")) for p in written)
 
 
-@pytest.mark.e2e
 @pytest.mark.e2e
 @needs_root
 def test_without_capabilities_it_runs_and_reports_what_it_cannot_read(shared_dir: Path) -> None:
