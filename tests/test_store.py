@@ -239,3 +239,27 @@ def test_history_times_are_exact_bucket_starts() -> None:
         times, values = store.history_window(store.series_id(key))
         assert values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
         assert times.tolist() == [(first + i) * resolution for i in range(5)]
+
+
+def test_the_assembly_gives_history_to_what_analyzers_read_and_the_operator_lists() -> None:
+    from agent.assembly import build_store
+    from agent.config import parse_config_text
+
+    text = '[storage]\nhistory_metrics = ["network_receive_*"]\n'
+    settings = parse_config_text(text, "t.toml").settings
+    store = build_store(settings)
+    kept = {
+        "disk_used_percent": True,  # trend
+        "process_rss_bytes": True,  # leak
+        "fd_allocated": True,  # leak
+        "cpu_usage_percent": True,  # z-score and EMA: analyzer.anomaly_metrics
+        "network_receive_errors_per_second": True,  # storage.history_metrics
+        "network_transmit_errors_per_second": False,
+        "process_cpu_percent": False,
+        "cpu_core_usage_percent": False,
+    }
+    assert {metric: store.keeps_history(metric) for metric in kept} == kept
+    trend_off = parse_config_text('[analyzer]\nenabled = ["threshold"]\n', "t.toml").settings
+    assert not build_store(trend_off).keeps_history("disk_used_percent")
+    # Replay's analyzers watch every metric: every series keeps history there.
+    assert build_store(settings, watch_everything=True).needs_history is None
