@@ -469,9 +469,9 @@ class Agent:
             ticker = Ticker(interval, start=loop.time())
             deadline = ticker.first_deadline
             while True:
-                delay = deadline - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                # Behind (a read longer than the interval), still yield once: an on-loop
+                # tick that never awaits would otherwise starve every other task.
+                await asyncio.sleep(max(0.0, deadline - loop.time()))
                 self._loop_lag = max(self._loop_lag, loop.time() - deadline)
                 if not await self.tick_off_loop(collector, interval):
                     return  # the source does not exist on this host

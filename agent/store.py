@@ -490,7 +490,8 @@ class Store:
     # -- writing -------------------------------------------------------------------------
 
     def write(self, batch: Batch) -> Batch:
-        """Write a batch; returns it with `closed` set for series that got a new history column."""
+        """Write a batch; returns it with `closed` set for the series whose history bucket
+        closed (its ring's: every series of the ring, with a history column or not)."""
         if len(batch) == 0:
             return batch
         ids = batch.ids

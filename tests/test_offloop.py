@@ -120,3 +120,37 @@ def test_the_self_collector_stays_on_the_loop(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert slow.threads == {threading.main_thread().name}
+
+
+def test_a_domain_behind_its_interval_still_lets_the_others_run(tmp_path: Path) -> None:
+    """A read on the loop (`self`) longer than its interval: the domain runs tick after
+    tick, and yields between two, so other tasks wait one read at most, not all of them."""
+    agent = make_agent(tmp_path)
+
+    class Behind:
+        name = "self"
+        metrics = ()
+        calls = 0
+
+        def collect(self) -> Samples:
+            self.calls += 1
+            if self.calls <= 5:
+                time.sleep(0.1)  # five reads of 10 intervals each, back to back
+            return Samples((), np.zeros(0))
+
+    behind = Behind()
+
+    async def scenario() -> float:
+        done = asyncio.Event()
+        beat = asyncio.create_task(heartbeat_lateness(done))
+        await asyncio.sleep(0)  # the beat is waiting before the domain starts
+        domain = asyncio.create_task(agent._domain_loop_factory(behind, 0.01)())
+        while behind.calls < 6:
+            await asyncio.sleep(0.01)
+        done.set()
+        domain.cancel()
+        await asyncio.gather(domain, return_exceptions=True)
+        return await beat
+
+    lateness = asyncio.run(scenario())
+    assert behind.calls >= 6 and lateness < 0.35, lateness  # 0.5 s if it never yielded
