@@ -123,15 +123,6 @@ class Supervisor:
 # inventory; by default it grows to min(32, CPUs + 4) threads, each kept for good.
 IO_THREADS = 4
 
-
-def bound_default_executor(loop: asyncio.AbstractEventLoop) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    loop.set_default_executor(
-        ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="sysops-io")
-    )
-
-
 # Collections run on these threads, not on the event loop: reading 20,000
 # /proc/PID directories or 2,000 interfaces takes 0.5-1 s, for which deliveries,
 # the systemd watchdog and the other domains' ticks would otherwise wait.  Their
@@ -155,6 +146,14 @@ def _timed_collect(collector: Collector) -> tuple[Samples | Exception, float]:
     except Exception as exc:
         outcome = exc
     return outcome, time.perf_counter() - started
+
+
+def bound_default_executor(loop: asyncio.AbstractEventLoop) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="sysops-io")
+    )
 
 
 class Agent:
