@@ -6,6 +6,8 @@ exactly what the daemon would run.
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import logging
 import math
 from collections.abc import Collection
@@ -38,9 +40,14 @@ def threshold_rules(settings: Settings) -> list[ThresholdRule]:
     return threshold.threshold_rules(settings)
 
 
-def build_store(settings: Settings) -> Store:
-    """Raw tier at least one sample longer than the z-score window; history tier per settings."""
+def build_store(settings: Settings, watch_everything: bool = False) -> Store:
+    """Raw tier at least one sample longer than the z-score window; history tier per settings,
+    for the series an enabled analyzer reads history of or storage.history_metrics names.
+
+    `watch_everything`: as for build_analyzers (replay: every series is watched).
+    """
     st, an = settings.storage, settings.analyzer
+    patterns = registry.history_patterns(settings, watch_everything) + st.history_metrics
     history = max(
         math.ceil(st.history_hours * 3600 / st.history_resolution_secs),
         math.ceil(
@@ -52,7 +59,12 @@ def build_store(settings: Settings) -> Store:
     return Store(
         max(st.ring_buffer_capacity, an.zscore_window + 1), history, st.history_resolution_secs,
         max_series=st.max_series, max_series_per_group=st.max_series_per_collector,
+        needs_history=None if "*" in patterns else functools.partial(_matches_any, patterns),
     )  # fmt: skip
+
+
+def _matches_any(patterns: tuple[str, ...], metric: str) -> bool:
+    return any(fnmatch.fnmatchcase(metric, p) for p in patterns)
 
 
 def build_analyzers(settings: Settings, watch_everything: bool = False) -> list[Analyzer]:

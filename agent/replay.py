@@ -83,7 +83,10 @@ def read_csv(path: Path) -> Recording:
 
 def replay(settings: Settings, recording: Recording, key: SeriesKey) -> Iterator[Alert]:
     """The recording's samples one by one through the daemon's path (`Pipeline.process`)."""
-    pipeline = Pipeline(build_store(settings), build_analyzers(settings, watch_everything=True))
+    pipeline = Pipeline(
+        build_store(settings, watch_everything=True),
+        build_analyzers(settings, watch_everything=True),
+    )
     keys = (key,)
     for t, v in zip(recording.times.tolist(), recording.values.tolist(), strict=True):
         yield from pipeline.process(None, t, Samples(keys, np.array([v])))

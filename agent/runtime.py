@@ -22,6 +22,7 @@ import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from agent.assembly import (
     threshold_rules,
 )
 from agent.collectors import DOMAINS, build_collectors, interval_of
-from agent.collectors.base import Collector, SourceMissing
+from agent.collectors.base import Collector, Samples, SourceMissing
 from agent.config import ConfigError, LoadedConfig, load_config, runtime_file_problems
 from agent.logs.watch import LogWatch
 from agent.logsetup import set_level
@@ -124,6 +125,30 @@ class Supervisor:
 # inventory; by default it grows to min(32, CPUs + 4) threads, each kept for good.
 IO_THREADS = 4
 
+# Collections run on these threads, not on the event loop: reading 20,000
+# /proc/PID directories or 2,000 interfaces takes 0.5-1 s, for which deliveries,
+# the systemd watchdog and the other domains' ticks would otherwise wait.  Their
+# own pool, so a slow or stuck read (a hung NFS mount) never holds up the DNS
+# lookups of a delivery in the default executor; two threads, so one stuck read
+# leaves the other domains a thread.  Each collector keeps its own state and one
+# domain collects once at a time; the store, analyzers and router stay on the loop.
+COLLECT_THREADS = 2
+# Collectors that read the runtime itself (its counters, asyncio's task list), which
+# only the loop thread may touch; they are quick.
+ON_LOOP_COLLECTORS = frozenset({"self"})
+# A collection that has run this many of its intervals is reported stuck (health).
+STUCK_INTERVALS = 3
+
+
+def _timed_collect(collector: Collector) -> tuple[Samples | Exception, float]:
+    """One collection and its duration; the exception instead of the samples if it failed."""
+    started = time.perf_counter()
+    try:
+        outcome: Samples | Exception = collector.collect()
+    except Exception as exc:
+        outcome = exc
+    return outcome, time.perf_counter() - started
+
 
 def bound_default_executor(loop: asyncio.AbstractEventLoop) -> None:
     from concurrent.futures import ThreadPoolExecutor
@@ -193,6 +218,8 @@ class Agent:
         self.durations: dict[str, float] = {}
         self.absent: dict[str, str] = {}
         self._loop_lag = 0.0
+        self._collect_pool: ThreadPoolExecutor | None = None  # started with the first off-loop tick
+        self._collecting: dict[str, tuple[float, float]] = {}  # name -> (monotonic start, interval)
         self._failing: dict[str, str] = {}  # collector -> the cause last logged
         self._failing_channels: set[str] = set()
         self._collector_tasks: list[str] = []
@@ -263,6 +290,8 @@ class Agent:
         await self._drain_and_stop(self.router.workers, timeout)
         if self.nats is not None:  # after the channel's last publish
             await self.nats.close()
+        if self._collect_pool is not None:  # queued reads are dropped, a running one finishes
+            self._collect_pool.shutdown(wait=False, cancel_futures=True)
         if self.settings.agent.pid_file:
             with contextlib.suppress(OSError):
                 Path(self.settings.agent.pid_file).unlink()
@@ -407,6 +436,11 @@ class Agent:
             f"collector {name} failing: {cause}" for name, cause in sorted(self._failing.items())
         ]
         reasons += [f"channel {name} failing" for name in sorted(self._failing_channels)]
+        reasons += [
+            f"collector {name} stuck: one read has taken {time.monotonic() - started:.0f} s"
+            for name, (started, interval) in sorted(self._collecting.items())
+            if time.monotonic() - started > STUCK_INTERVALS * interval
+        ]
         if self.logs is not None:
             reasons += [
                 f"log source {s.name} unavailable" for s in self.logs.sources if not s.available
@@ -471,11 +505,11 @@ class Agent:
             ticker = Ticker(interval, start=loop.time())
             deadline = ticker.first_deadline
             while True:
-                delay = deadline - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                # Behind (a read longer than the interval), still yield once: an on-loop
+                # tick that never awaits would otherwise starve every other task.
+                await asyncio.sleep(max(0.0, deadline - loop.time()))
                 self._loop_lag = max(self._loop_lag, loop.time() - deadline)
-                if not self.tick(collector):
+                if not await self.tick_off_loop(collector, interval):
                     return  # the source does not exist on this host
                 skipped_before = ticker.skipped
                 deadline = ticker.advance(loop.time())
@@ -489,22 +523,40 @@ class Agent:
         return loop_forever
 
     def tick(self, collector: Collector) -> bool:
-        """One collection of one domain, through the store, analyzers and router.
+        """One collection of one domain on this thread, through the store, analyzers and router.
 
         Returns False when the domain's source does not exist on this host.
         """
-        started = time.perf_counter()
+        return self._handle(collector, *_timed_collect(collector))
+
+    async def tick_off_loop(self, collector: Collector, interval: float) -> bool:
+        """`tick`, with the collection itself on a collector thread (COLLECT_THREADS)."""
+        if collector.name in ON_LOOP_COLLECTORS:
+            return self.tick(collector)
+        if self._collect_pool is None:
+            self._collect_pool = ThreadPoolExecutor(
+                max_workers=COLLECT_THREADS, thread_name_prefix="sysops-collect"
+            )
+        self._collecting[collector.name] = (time.monotonic(), interval)
         try:
-            samples = collector.collect()
-        except SourceMissing as exc:
-            self.absent[collector.name] = str(exc)
-            log.info("collector %s disabled: %s", collector.name, exc)
-            return False
-        except Exception as exc:
-            self._collector_failed(collector.name, exc)
-            return True
+            outcome, duration = await asyncio.get_running_loop().run_in_executor(
+                self._collect_pool, _timed_collect, collector
+            )
         finally:
-            self.durations[collector.name] = time.perf_counter() - started
+            self._collecting.pop(collector.name, None)
+        return self._handle(collector, outcome, duration)
+
+    def _handle(self, collector: Collector, outcome: Samples | Exception, duration: float) -> bool:
+        """What one collection gave, on the loop: counters, then the store, analyzers, router."""
+        self.durations[collector.name] = duration
+        if isinstance(outcome, SourceMissing):
+            self.absent[collector.name] = str(outcome)
+            log.info("collector %s disabled: %s", collector.name, outcome)
+            return False
+        if isinstance(outcome, Exception):
+            self._collector_failed(collector.name, outcome)
+            return True
+        samples = outcome
         self.ticks[collector.name] += 1
         if not self._ready and len(samples):  # systemd: started once something was collected
             self._ready = True

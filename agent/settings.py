@@ -555,13 +555,21 @@ class StorageSettings:
         60.0,
         "Bucket of the history tier: one mean per series per bucket. The tier holds the "
         "longest of history_hours, the trend and leak windows and anomaly_record_hours in "
-        "buckets (1,440 at the defaults, 5,760 bytes per series): shorter buckets cost "
-        "proportionally more memory.",
+        "buckets (1,440 at the defaults, 5,760 bytes per series that keeps history): shorter "
+        "buckets cost proportionally more memory.",
         le=3600,
         ge=1,
     )
     history_hours: float = opt(
         24.0, "Hours the history tier keeps (at least the trend window).", gt=0, le=24 * 31
+    )
+    history_metrics: tuple[str, ...] = opt(
+        (),
+        "Metrics (shell-style patterns) whose series keep the history tier besides those an "
+        "enabled analyzer reads (trend: disk, memory, swap, fd and GPU fill; leak: process RSS "
+        "and open files, system file handles; z-score and EMA: analyzer.anomaly_metrics). "
+        "Other series keep only the raw tier: 1,472 bytes each at the defaults instead of "
+        "7,236. SQLite (sqlite_enabled) gets every series either way.",
     )
     sqlite_enabled: bool = opt(
         False,
@@ -573,8 +581,9 @@ class StorageSettings:
     sqlite_retention_days: int = opt(30, "Days of history kept in SQLite.", ge=1, le=3650)
     max_series: int = opt(
         20_000,
-        "Series the store holds at most (about 7 kB each at the defaults: 144 MB when full, "
-        "inside the unit's MemoryMax=256M). Past it, new series "
+        "Series the store holds at most (1.5 to 7.3 kB each at the defaults, by whether "
+        "they keep history: at most 145 MB when full, inside the unit's MemoryMax=256M). Past "
+        "it, new series "
         "are dropped and counted (agent_series_dropped_total, a degraded reason); above 80 % "
         "series not written for two intervals are retired instead of after 10 minutes.",
         ge=100,

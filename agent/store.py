@@ -11,16 +11,24 @@ in that column.  Without a group, a series' ring is its metric's.
 * The **raw tier** keeps the last `storage.ring_buffer_capacity` samples (360 =
   one hour at 10 s): the z-score window and the recent detail.
 * The **history tier** keeps one mean per `storage.history_resolution_secs`
-  (60 s) for `storage.history_hours` (24 h): trends and leaks.  The open
-  bucket also accumulates min and max, so a closed bucket (`Buckets`) is
-  everything the SQLite history (agent/history.py) writes: nobody re-buckets
-  the samples.  `Store(capacity, history_capacity=0)` has no history tier at
-  all (`--once`: one reading needs no day of history).
+  (60 s) for `storage.history_hours` (24 h): trends, leaks and the anomaly
+  analyzers' record check.  Only the series that need it get a column there:
+  those whose metric an enabled analyzer names (`AnalyzerPlugin.history`) or
+  the operator lists (`storage.history_metrics`), the `needs_history`
+  predicate the assembly hands the store.  A ring allocates its history tier
+  when its first such series arrives, and the column when the series does.
+* Every series, with history or not, has the open bucket's accumulator
+  (sum, min, max, count): a closed bucket (`Buckets`) is everything the SQLite
+  history (agent/history.py) writes, for every series: nobody re-buckets the
+  samples.  `Store(capacity, history_capacity=0)` has no buckets at all
+  (`--once`: one reading needs no day of history).
 
-At the defaults a series costs 360 x 4 + 1440 x 4 = 7,200 bytes for 24 hours
-(float32: a 24-bit mantissa is far finer than any gauge we keep), plus its
-share of its ring's two time axes (14,408 bytes per ring) and of the spare rows
-a ring keeps for new series (a quarter at most).
+At the defaults a series costs 360 x 4 (raw, float32: a 24-bit mantissa is far
+finer than any gauge we keep) + 28 (accumulator: float64 sum, min and max, so
+SQLite gets what it got before, and an int32 count) + 4 (its history column,
+int32) = 1,472 bytes; one with history 1440 x 4 + 4 more (7,236 bytes).  Plus its
+share of its ring's time axes (2,880 bytes raw, 5,760 history, once per ring)
+and of the spare rows a ring keeps for new series (a quarter at most).
 
 Series are bounded: at most `max_series` in all and `max_series_per_group` per
 ring (a collector).  Label values come from the host (interface, mount, process
@@ -145,49 +153,88 @@ class _Tier:
 
 
 class Ring:
-    """Both tiers of a group of series written together, plus the open history bucket."""
+    """Both tiers of a group of series written together, plus the open history bucket.
+
+    The raw tier and the accumulator have one row per series; the history tier
+    has one column per series that needs it, mapped both ways (`_hist` from a
+    row, `_hist_rows` from a column; -1 where there is none).
+    """
 
     def __init__(self, name: str, capacity: int, history_capacity: int, resolution: float) -> None:
         self.name = name
         self.raw = _Tier(capacity, 1)
-        # No history tier (history_capacity 0): no buckets either, nothing accumulated.
-        self.history = _Tier(history_capacity, 1, step=resolution) if history_capacity else None
+        # history_capacity 0: no buckets at all, nothing accumulated.
+        self.history_capacity = history_capacity
+        self.history: _Tier | None = None  # allocated with the first series that needs it
         self.resolution = resolution
         self._sum = np.zeros(1, dtype=np.float64)
         self._min = np.full(1, np.inf)
         self._max = np.full(1, -np.inf)
         self._n = np.zeros(1, dtype=np.int32)
+        self._hist = np.full(1, -1, dtype=np.int32)
+        self._hist_rows = np.zeros(0, dtype=np.int32)
+        self._hist_used = 0
+        self._free_hist: list[int] = []
         self._bucket: int | None = None
         self._rows_used = 0
         self._free_rows: list[int] = []
 
-    def add_row(self) -> int:
+    def add_row(self, history: bool = True) -> int:
         if self._free_rows:
             row = self._free_rows.pop()
-            self._clear(row)
-            return row
-        if self._rows_used == self.raw.rows:
-            # One at a time (a new process): a quarter more, at least 4, so growth
-            # copies rarely and leaves at most a quarter of the rows spare.
-            self._resize(self.raw.rows + max(4, self.raw.rows // 4))
-        self._clear(self._rows_used)
-        self._rows_used += 1
-        return self._rows_used - 1
+        else:
+            if self._rows_used == self.raw.rows:
+                self._resize(_grown(self.raw.rows))
+            row = self._rows_used
+            self._rows_used += 1
+        self._clear(row)
+        if history and self.history_capacity:
+            self._add_history(row)
+        return row
 
-    def reserve(self, count: int) -> None:
-        """Room for `count` new series at once, exactly (a collector's first batch)."""
+    def _add_history(self, row: int) -> None:
+        tier = self._history_tier()
+        if self._free_hist:
+            col = self._free_hist.pop()
+        else:
+            if self._hist_used == tier.rows:
+                self._resize_history(_grown(tier.rows))
+            col = self._hist_used
+            self._hist_used += 1
+        tier.values[:, col] = np.nan
+        self._hist[row], self._hist_rows[col] = col, row
+
+    def _history_tier(self) -> _Tier:
+        if self.history is None:  # the ring's first series that needs history
+            self.history = _Tier(self.history_capacity, 0, step=self.resolution)
+        return self.history
+
+    def reserve(self, count: int, history: int = 0) -> None:
+        """Room for `count` new series, `history` of them with history, at once, exactly
+        (a collector's first batch)."""
         needed = self._rows_used + max(0, count - len(self._free_rows))
         if needed > self.raw.rows:
             self._resize(needed)
+        needed = self._hist_used + max(0, history - len(self._free_hist))
+        if history and self.history_capacity and needed > self._hist_rows.size:
+            self._resize_history(needed)
 
     def _resize(self, rows: int) -> None:
         self.raw.grow(rows)
-        if self.history is not None:
-            self.history.grow(rows)
         self._sum = np.resize(self._sum, rows)
         self._min = np.resize(self._min, rows)
         self._max = np.resize(self._max, rows)
         self._n = np.resize(self._n, rows)
+        self._hist = _resized(self._hist, rows)
+
+    def _resize_history(self, cols: int) -> None:
+        self._history_tier().grow(cols)
+        self._hist_rows = _resized(self._hist_rows, cols)
+
+    def history_col(self, rows: IntArray) -> IntArray:
+        """History-tier columns of ring rows; -1 for a series without history."""
+        cols: IntArray = self._hist[rows].astype(np.int64)
+        return cols
 
     @property
     def live(self) -> int:
@@ -196,12 +243,14 @@ class Ring:
 
     def free_row(self, row: int) -> None:
         self._clear(row)
+        col = int(self._hist[row])
+        if col >= 0:
+            self._hist[row], self._hist_rows[col] = -1, -1
+            self._free_hist.append(col)
         self._free_rows.append(row)
 
     def _clear(self, row: int) -> None:
         self.raw.values[:, row] = np.nan
-        if self.history is not None:
-            self.history.values[:, row] = np.nan
         self._reset(row)
 
     def _reset(self, rows: int | slice) -> None:
@@ -213,7 +262,7 @@ class Ring:
     def write(self, timestamp: float, rows: IntArray, values: FloatArray) -> _RowBuckets | None:
         """Write one column; the bucket this closed (a new history column), if it did."""
         self.raw.write(timestamp, self._rows_used, rows, values)
-        if self.history is None:
+        if not self.history_capacity:
             return None
         bucket = math.floor(timestamp / self.resolution)
         closed = None
@@ -230,7 +279,7 @@ class Ring:
 
     def open_bucket(self) -> _RowBuckets | None:
         """The bucket being filled, as it stands (a partial bucket for SIGTERM)."""
-        if self._bucket is None or self.history is None:
+        if self._bucket is None or not self.history_capacity:
             return None
         used = self._rows_used
         rows = np.flatnonzero(self._n[:used] > 0)
@@ -245,23 +294,44 @@ class Ring:
         )
 
     def _close_bucket(self) -> _RowBuckets | None:
-        if self._bucket is None or self.history is None:
+        if self._bucket is None or not self.history_capacity:
             return None
         closed = self.open_bucket()
         used = self._rows_used
-        means = np.full(used, np.nan)
-        if closed is not None:
-            means[closed.rows] = closed.means
-        self.history.write(self._bucket * self.resolution, used, np.arange(used), means)
+        if self.history is not None:
+            means = np.full(used, np.nan)
+            if closed is not None:
+                means[closed.rows] = closed.means
+            source = self._hist_rows[: self._hist_used]
+            kept = source >= 0
+            column = np.full(source.shape, np.nan)
+            column[kept] = means[source[kept]]
+            self.history.write(
+                self._bucket * self.resolution, source.size, np.arange(source.size), column
+            )
         self._reset(slice(0, used))
         return closed
 
     @property
     def nbytes(self) -> int:
         arrays = [self.raw.times, self.raw.values, self._sum, self._min, self._max, self._n]
+        arrays += [self._hist, self._hist_rows]
         if self.history is not None:
             arrays += [self.history.times, self.history.values]
         return int(sum(a.nbytes for a in arrays))
+
+
+def _grown(rows: int) -> int:
+    # One at a time (a new process): a quarter more, at least 4, so growth
+    # copies rarely and leaves at most a quarter of the rows spare.
+    return rows + max(4, rows // 4)
+
+
+def _resized(index: npt.NDArray[np.int32], size: int) -> npt.NDArray[np.int32]:
+    """An index array grown to `size`, the new entries -1 (none)."""
+    out = np.full(size, -1, dtype=np.int32)
+    out[: index.size] = index
+    return out
 
 
 class Store:
@@ -275,7 +345,11 @@ class Store:
         *,
         max_series: int | None = None,
         max_series_per_group: int | None = None,
+        needs_history: Callable[[str], bool] | None = None,
     ) -> None:
+        # metric name -> whether its series get the history tier; None: all of them.
+        self.needs_history = needs_history
+        self._history_of: dict[str, bool] = {}
         self.max_series = max_series
         self.max_series_per_group = max_series_per_group
         self.dropped: Counter[str] = Counter()  # group -> samples of series refused by a cap
@@ -306,7 +380,7 @@ class Store:
         if sid is not None:
             return sid
         ring_idx = self._ring_idx(group or key.metric)
-        row = self._rings[ring_idx].add_row()
+        row = self._rings[ring_idx].add_row(self.keeps_history(key.metric))
         if self._free_ids:
             sid = self._free_ids.pop()
             self._keys[sid] = key
@@ -320,6 +394,15 @@ class Store:
         self._last_seen[sid] = np.nan
         self._last_value[sid] = np.nan
         return sid
+
+    def keeps_history(self, metric: str) -> bool:
+        """Whether series of `metric` get a history-tier column (asked once per metric)."""
+        if self.needs_history is None:
+            return True
+        wanted = self._history_of.get(metric)
+        if wanted is None:
+            wanted = self._history_of[metric] = bool(self.needs_history(metric))
+        return wanted
 
     def _ring_idx(self, name: str) -> int:
         ring_idx = self._ring_index.get(name)
@@ -336,10 +419,14 @@ class Store:
         if cached is not None:
             self._id_cache.move_to_end(cache_key)
             return cached
-        new = Counter(group or k.metric for k in dict.fromkeys(cache_key) if k not in self._ids)
+        fresh = [k for k in dict.fromkeys(cache_key) if k not in self._ids]
+        new = Counter(group or k.metric for k in fresh)
+        with_history = Counter(group or k.metric for k in fresh if self.keeps_history(k.metric))
         room = self._room(new)
         for name, count in new.items():
-            self._rings[self._ring_idx(name)].reserve(min(count, room[name]))
+            self._rings[self._ring_idx(name)].reserve(
+                min(count, room[name]), min(with_history[name], room[name])
+            )
         ids = np.fromiter(
             (self._admit(k, group, room) for k in cache_key), dtype=np.int64, count=len(cache_key)
         )
@@ -408,7 +495,8 @@ class Store:
     # -- writing -------------------------------------------------------------------------
 
     def write(self, batch: Batch) -> Batch:
-        """Write a batch; returns it with `closed` set for series that got a new history column."""
+        """Write a batch; returns it with `closed` set for the series whose history bucket
+        closed (its ring's: every series of the ring, with a history column or not)."""
         if len(batch) == 0:
             return batch
         ids = batch.ids
@@ -481,9 +569,16 @@ class Store:
         ring_of = self._ring_of[ids]
         for ring_idx in set(ring_of.tolist()):
             mask = ring_of == ring_idx
-            tier: _Tier | None = getattr(self._rings[int(ring_idx)], tier_name)
-            if tier is not None:
-                out[mask] = tier.ago(self._row_of[ids[mask]], lag)
+            ring = self._rings[int(ring_idx)]
+            rows = self._row_of[ids[mask]]
+            if tier_name == "raw":
+                out[mask] = ring.raw.ago(rows, lag)
+            elif ring.history is not None:
+                cols = ring.history_col(rows)
+                kept = cols >= 0
+                part = np.full(cols.shape, np.nan)
+                part[kept] = ring.history.ago(cols[kept], lag)
+                out[np.flatnonzero(mask)] = part
         return out
 
     def value_ago(self, ids: IntArray, lag: int) -> FloatArray:
@@ -508,11 +603,15 @@ class Store:
         self, series_id: int, last: int | None, tier_name: str
     ) -> tuple[FloatArray, FloatArray]:
         self.key(series_id)
-        tier: _Tier | None = getattr(self._rings[int(self._ring_of[series_id])], tier_name)
-        if tier is None:
+        ring = self._rings[int(self._ring_of[series_id])]
+        row = int(self._row_of[series_id])
+        tier: _Tier | None = ring.raw
+        if tier_name == "history":
+            tier, row = ring.history, int(ring.history_col(np.array([row]))[0])
+        if tier is None or row < 0:
             return np.zeros(0), np.zeros(0)
         cols = tier.order(last)
-        values = tier.values[cols, int(self._row_of[series_id])].astype(np.float64)
+        values = tier.values[cols, row].astype(np.float64)
         present = ~np.isnan(values)
         return tier.times_of(cols)[present], values[present]
 
@@ -588,6 +687,11 @@ class Store:
     def nbytes(self) -> int:
         return sum(r.nbytes for r in self._rings)
 
-    def bytes_per_series(self) -> float:
-        """Bytes of both tiers per series row (without its share of the ring's time axes)."""
-        return float(VALUE_DTYPE().itemsize * (self.capacity + self.history_capacity))
+    def bytes_per_series(self, history: bool = True) -> float:
+        """Bytes of a series row, with or without a history column (without its share of
+        the ring's time axes and spare rows)."""
+        accumulator = 3 * 8 + 4 if self.history_capacity else 0
+        own = VALUE_DTYPE().itemsize * self.capacity + accumulator + 4  # + its history index
+        if history and self.history_capacity:
+            own += VALUE_DTYPE().itemsize * self.history_capacity + 4
+        return float(own)

@@ -137,4 +137,9 @@ def _build(settings: Any, watch_everything: bool) -> EmaAnalyzer:
     )
 
 
-PLUGIN = AnalyzerPlugin(name="ema", order=30, build=_build)
+PLUGIN = AnalyzerPlugin(
+    name="ema",
+    order=30,
+    build=_build,
+    history=lambda s, e: ("*",) if e else tuple(s.analyzer.anomaly_metrics),
+)

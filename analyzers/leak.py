@@ -264,4 +264,6 @@ def _build(settings: Any, _watch_everything: bool) -> LeakAnalyzer:
     )
 
 
-PLUGIN = AnalyzerPlugin(name="leak", order=50, build=_build)
+PLUGIN = AnalyzerPlugin(
+    name="leak", order=50, build=_build, history=lambda _s, _e: tuple(DEFAULT_KINDS)
+)

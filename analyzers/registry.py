@@ -4,7 +4,9 @@ Each analyzer module ends with ``PLUGIN = AnalyzerPlugin(...)``: its name (an
 `analyzer.enabled` choice), its place in the evaluation order and a factory
 from settings.  `plugins()` finds them by listing the package, so a new analyzer is one
 new module; `analyzer.enabled`'s choices and default, and the assembly, are
-derived from this table.  The factory receives the agent's settings as `Any`:
+derived from this table.  `history` names the metrics (shell-style patterns)
+whose series the analyzer reads from the history tier: the store keeps that
+tier for those series only.  The factory receives the agent's settings as `Any`:
 this package must not import `agent` (imports run agent -> analyzers ->
 alerting), and each factory reads only its own keys.
 """
@@ -33,6 +35,10 @@ class AnalyzerPlugin:
     # (settings, watch_everything) -> the analyzer.  `watch_everything` (replay)
     # makes the anomaly analyzers watch every metric, not anomaly_metrics.
     build: Callable[[Any, bool], Analyzer]
+    # (settings, watch_everything) -> patterns of the metrics whose history-tier
+    # means it reads (history_ago / history_window); a series none names has no
+    # history column, and reading it gives NaN / nothing.
+    history: Callable[[Any, bool], tuple[str, ...]] = lambda _settings, _everything: ()
 
 
 @functools.cache
@@ -58,6 +64,13 @@ def plugins() -> tuple[AnalyzerPlugin, ...]:
 
 def names() -> tuple[str, ...]:
     return tuple(p.name for p in plugins())
+
+
+def history_patterns(settings: Any, watch_everything: bool = False) -> tuple[str, ...]:
+    """Patterns of the metrics the enabled analyzers read history of (see `history`)."""
+    enabled = set(settings.analyzer.enabled)
+    found = (p.history(settings, watch_everything) for p in plugins() if p.name in enabled)
+    return tuple(dict.fromkeys(pattern for patterns in found for pattern in patterns))
 
 
 def build_analyzers(settings: Any, watch_everything: bool = False) -> list[Analyzer]:

@@ -196,4 +196,5 @@ PLUGIN = AnalyzerPlugin(
         settings.analyzer.trend_min_span_hours,
         settings.analyzer.trend_min_r_squared,
     ),
+    history=lambda _settings, _everything: tuple(FILLING),
 )

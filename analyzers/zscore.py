@@ -210,4 +210,9 @@ def _build(settings: Any, watch_everything: bool) -> ZScoreAnalyzer:
     )
 
 
-PLUGIN = AnalyzerPlugin(name="zscore", order=20, build=_build)
+PLUGIN = AnalyzerPlugin(
+    name="zscore",
+    order=20,
+    build=_build,
+    history=lambda s, e: ("*",) if e else tuple(s.analyzer.anomaly_metrics),
+)

@@ -388,7 +388,8 @@ def test_human_duration() -> None:
 
 def test_store_keeps_24h_in_under_8kb_per_series() -> None:
     store = Store(360, 1440, 60.0)
-    assert store.bytes_per_series() == 7200
+    assert store.bytes_per_series() == 7236  # 1,472 for a series without history
+    assert store.bytes_per_series(history=False) == 1472
 
 
 # -- families -------------------------------------------------------------------------------
