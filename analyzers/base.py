@@ -180,9 +180,9 @@ class PersistentAnomaly:
     sample rule does (three samples are 15 minutes).
 
     Path (b), for a stretch that has covered the persistence time in fewer than
-    three samples (only possible when Δ ≥ persist_secs / 3, i.e. 100 s by
+    three samples (only possible when Δ ≥ persist_secs / 2, i.e. 150 s by
     default: never at the agent's 10 s): such a sample is already a mean over
-    at least a third of the persistence time, so the samples' own averaging is
+    at least half the persistence time, so the samples' own averaging is
     the smoothing, and its mean is compared with a wider band so that noise
     fires no more often than through path (a):
 
@@ -192,8 +192,12 @@ class PersistentAnomaly:
     * in the unit: σ says nothing about a bursty series (an idle NIC's kB/s
       bursts are tens of σ), only the floor does; path (a) has every one of
       three samples beyond it, path (b) has one or two, so their mean must be
-      beyond `SHORT_FLOORS` = 3 floors (the deviation of three floor-sized
-      samples, put in one or two).
+      beyond `SHORT_FLOORS` = 3 floors (at least the summed deviation path (a)
+      needs, three samples one floor out, in a single sample);
+    * against heavy tails: the Gaussian figure holds only if the series' own
+      past agrees with it, so the stretch mean must also lie beyond every raw
+      sample before it (the store's raw tier, at the same resolution): a
+      spike the window has already seen is at least a 1-in-a-window event.
     """
 
     MIN_SAMPLES_IN_STRETCH = 3
@@ -327,6 +331,8 @@ class PersistentAnomaly:
         for i in np.flatnonzero(fire).tolist():
             sid = int(ids[i])
             level = float(s.run_sum[sid] / s.run_n[sid])
+            if short[i] and not self.unprecedented(history, sid, level, int(run_n[i])):
+                continue  # the raw window already went this far: a heavy tail, not news
             if self.seen_before(history, sid, now, level, int(s.run_side[sid])):
                 s.quiet_until[sid] = now + 60.0  # look again in a minute: the job may outgrow it
                 continue
@@ -346,6 +352,18 @@ class PersistentAnomaly:
             s.run_n[sid], s.run_sum[sid], s.run_side[sid] = 0, 0.0, 0
             s.run_start[sid] = np.nan
         return steps
+
+    def unprecedented(self, history: History, sid: int, level: float, n: int) -> bool:
+        """Whether `level` lies beyond every raw sample before the stretch's `n` (its side)."""
+        try:
+            _, values = history.window(sid)
+        except KeyError:
+            return True
+        before = values[:-n]
+        if before.size == 0:
+            return True
+        side = int(self.s.run_side[sid])
+        return bool(side * level > (before.max() if side > 0 else -before.min()))
 
     def seen_before(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
         """Whether an earlier day's bucket means, around this time of day, reached `level`."""
