@@ -916,7 +916,13 @@ class InhibitSettings:
 @dataclass(frozen=True)
 class AlertingSettings:
     min_interval_secs: float = opt(
-        300.0, "A still-firing alert is repeated no more often than this.", ge=0, le=7 * 86400
+        14_400.0,
+        "A still-firing alert is repeated no more often than this. Four hours, as "
+        "Alertmanager's repeat_interval: a repeat is a reminder of a condition already "
+        "announced, not news (escalations and resolves go out at once); every 5 minutes, a "
+        "leak of a few hours is dozens of identical pages, and people mute the agent.",
+        ge=0,
+        le=7 * 86400,
     )
     max_alerts_per_hour: int = opt(
         60,
