@@ -479,7 +479,9 @@ class AnalyzerSettings:
         300.0,
         "A z-score or EMA anomaly must hold this long (every sample beyond the band, and at "
         "least three samples) before it fires: pure noise never does, a 3-minute spike is "
-        "the thresholds' business.",
+        "the thresholds' business. At sampling intervals of half this or more, one or two "
+        "samples cover it (each is the mean of its interval): such a stretch fires if its "
+        "mean is beyond 6σ, 3 noise floors and every earlier raw sample (docs/DESIGN.md).",
         ge=0,
         le=86400,
     )
