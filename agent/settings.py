@@ -479,7 +479,9 @@ class AnalyzerSettings:
         300.0,
         "A z-score or EMA anomaly must hold this long (every sample beyond the band, and at "
         "least three samples) before it fires: pure noise never does, a 3-minute spike is "
-        "the thresholds' business.",
+        "the thresholds' business. At sampling intervals of half this or more, one or two "
+        "samples cover it (each is the mean of its interval): such a stretch fires if its "
+        "mean is beyond 6σ, 3 noise floors and every earlier raw sample (docs/DESIGN.md).",
         ge=0,
         le=86400,
     )
@@ -925,7 +927,13 @@ class InhibitSettings:
 @dataclass(frozen=True)
 class AlertingSettings:
     min_interval_secs: float = opt(
-        300.0, "A still-firing alert is repeated no more often than this.", ge=0, le=7 * 86400
+        14_400.0,
+        "A still-firing alert is repeated no more often than this. Four hours, as "
+        "Alertmanager's repeat_interval: a repeat is a reminder of a condition already "
+        "announced, not news (escalations and resolves go out at once); every 5 minutes, a "
+        "leak of a few hours is dozens of identical pages, and people mute the agent.",
+        ge=0,
+        le=7 * 86400,
     )
     max_alerts_per_hour: int = opt(
         60,

@@ -158,16 +158,51 @@ class PersistentAnomaly:
     * a *stretch* starts with a sample beyond the band and continues while every
       sample stays beyond it, judged against the baseline frozen at its start;
     * it fires (warn: a statistical anomaly alone is never more) once it has
-      lasted `persist_secs` and at least three samples, the series is past its
-      learning time and the same level was not reached at this time of day on an
-      earlier day (seasonality, in the history tier at its own resolution);
+      covered `persist_secs` and either (a) at least three samples or (b) its
+      mean, the smoothed estimate of one or two samples, is beyond the *short
+      band* (below), the series is past its learning time and the same level
+      was not reached at this time of day on an earlier day (seasonality, in the
+      history tier at its own resolution);
     * it resolves once the sample is back within half the stretch's frozen band
       of the old baseline (the deviation ended) or of the current one (the
       baseline took the new level in: "settled"); then the series stays quiet
       for `cooldown_secs`.
+
+    Time and samples.  A sample is the mean over the interval before it (a
+    rate from counter deltas, a CloudWatch 5-minute average), so a stretch of
+    n samples at interval Δ *covers* n·Δ.  Path (a) counts, conservatively,
+    from its first sample: (n-1)·Δ must reach `persist_secs` (31 samples at
+    10 s); path (b) counts covered time (one sample at 5 min).  The
+    three samples are a separate, statistical requirement: one sample beyond
+    3σ happens to Gaussian noise once in 740 samples (about 12 times a day at
+    10 s), three in a row once in 4·10^8.  At 10 s the time rule is the one
+    that binds (a 3-minute burst is the thresholds' business); at 5 min the
+    sample rule does (three samples are 15 minutes).
+
+    Path (b), for a stretch that has covered the persistence time in fewer than
+    three samples (only possible when Δ ≥ persist_secs / 2, i.e. 150 s by
+    default: never at the agent's 10 s): such a sample is already a mean over
+    at least half the persistence time, so the samples' own averaging is
+    the smoothing, and its mean is compared with a wider band so that noise
+    fires no more often than through path (a):
+
+    * in σ: Gaussian noise puts one sample beyond 5.85σ as often as three in a
+      row beyond 3σ (Φ̄(5.85) ≈ Φ̄(3)³ ≈ 2.5·10^-9); the short band is
+      `SHORT_SIGMAS` = 6 σ of the stretch mean (σ/√n), the frozen baseline's σ;
+    * in the unit: σ says nothing about a bursty series (an idle NIC's kB/s
+      bursts are tens of σ), only the floor does; path (a) has every one of
+      three samples beyond it, path (b) has one or two, so their mean must be
+      beyond `SHORT_FLOORS` = 3 floors (at least the summed deviation path (a)
+      needs, three samples one floor out, in a single sample);
+    * against heavy tails: the Gaussian figure holds only if the series' own
+      past agrees with it, so the stretch mean must also lie beyond every raw
+      sample before it (the store's raw tier, at the same resolution): a
+      spike the window has already seen is at least a 1-in-a-window event.
     """
 
     MIN_SAMPLES_IN_STRETCH = 3
+    SHORT_SIGMAS = 6.0
+    SHORT_FLOORS = 3.0
 
     def __init__(
         self,
@@ -202,6 +237,7 @@ class PersistentAnomaly:
             base_mean=(np.float64, np.nan),
             base_band=(np.float64, np.nan),
             base_std=(np.float64, np.nan),
+            last_seen=(np.float64, np.nan),  # the previous sample's time: the interval
         )
 
     def learn(self, sid: int, key: SeriesKey, now: float) -> None:
@@ -264,11 +300,23 @@ class PersistentAnomaly:
         s.base_band[ids] = np.where(starts, band, s.base_band[ids])
         s.base_std[ids] = np.where(starts, std, s.base_std[ids])
         with np.errstate(invalid="ignore"):
-            lasted = now - s.run_start[ids] >= self.persist
+            # Covered time: from the start of the stretch's first sample's interval.
+            elapsed = now - s.run_start[ids]
+            lasted = elapsed >= self.persist  # path (a): from its first sample, as always
+            covered = elapsed + (now - s.last_seen[ids])
+            short = (run_n > 0) & (run_n < self.MIN_SAMPLES_IN_STRETCH) & (covered >= self.persist)
+            if short.any():
+                base_mean = s.base_mean[ids]
+                run_dev = s.run_side[ids] * (s.run_sum[ids] / np.maximum(run_n, 1) - base_mean)
+                short_band = np.maximum(
+                    self.SHORT_SIGMAS * s.base_std[ids] / np.sqrt(np.maximum(run_n, 1)),
+                    self.SHORT_FLOORS * self.family_floor(ids, base_mean),
+                )
+                short &= run_dev > short_band
+        s.last_seen[ids] = now
         fire = (
             (state == 0)
-            & (run_n >= self.MIN_SAMPLES_IN_STRETCH)
-            & lasted
+            & (((run_n >= self.MIN_SAMPLES_IN_STRETCH) & lasted) | short)
             & (now >= s.quiet_until[ids])
         )
         with np.errstate(invalid="ignore"):
@@ -283,13 +331,16 @@ class PersistentAnomaly:
         for i in np.flatnonzero(fire).tolist():
             sid = int(ids[i])
             level = float(s.run_sum[sid] / s.run_n[sid])
+            if short[i] and not self.unprecedented(history, sid, level, int(run_n[i])):
+                continue  # the raw window already went this far: a heavy tail, not news
             if self.seen_before(history, sid, now, level, int(s.run_side[sid])):
                 s.quiet_until[sid] = now + 60.0  # look again in a minute: the job may outgrow it
                 continue
             base = float(s.base_mean[sid])
             sigma = float(s.base_std[sid])  # of the baseline the stretch is judged against
+            since = float(covered[i]) if short[i] else now - float(s.run_start[sid])
             steps.append(Step(i, 0, 1, level - base, (level - base) / sigma if sigma > 0 else math.inf,
-                              now - float(s.run_start[sid]), level))  # fmt: skip
+                              since, level))  # fmt: skip
             s.state[sid] = 1
         for i in np.flatnonzero(back).tolist():
             sid = int(ids[i])
@@ -301,6 +352,18 @@ class PersistentAnomaly:
             s.run_n[sid], s.run_sum[sid], s.run_side[sid] = 0, 0.0, 0
             s.run_start[sid] = np.nan
         return steps
+
+    def unprecedented(self, history: History, sid: int, level: float, n: int) -> bool:
+        """Whether `level` lies beyond every raw sample before the stretch's `n` (its side)."""
+        try:
+            _, values = history.window(sid)
+        except KeyError:
+            return True
+        before = values[:-n]
+        if before.size == 0:
+            return True
+        side = int(self.s.run_side[sid])
+        return bool(side * level > (before.max() if side > 0 else -before.min()))
 
     def seen_before(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
         """Whether an earlier day's bucket means, around this time of day, reached `level`."""

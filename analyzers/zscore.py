@@ -6,7 +6,8 @@ into an alert is `PersistentAnomaly` (analyzers/base.py), shared with EMA: the
 band is the larger of `threshold` σ and the family's noise floor in the
 metric's own unit (analyzers/families.py), only in the family's direction (a
 fall in usage is good news); the deviation must hold for
-`analyzer.anomaly_persist_secs`; no verdict while the series is learning
+`analyzer.anomaly_persist_secs` (at sparse sampling, one or two samples far
+beyond a wider band can cover it); no verdict while the series is learning
 (`anomaly_learning_secs`), nor for a level already reached at this time of day
 on an earlier day.  A statistical anomaly alone is a warning, never more.
 

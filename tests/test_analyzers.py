@@ -62,6 +62,64 @@ def test_a_single_sample_far_beyond_never_fires_a_lasting_stretch_does_as_a_warn
     assert "back to usual" in alerts[1].message
 
 
+MEM = SeriesKey.of("memory_used_percent")  # floor 10 points: the short band is 30
+
+
+def five_minutes(analyzer: object, values: np.ndarray, key: SeriesKey) -> list[Alert]:
+    return feed(analyzer, values, key=key, step=300.0, store=Store(400, 400, 300.0))[0]
+
+
+def test_at_five_minutes_one_sample_far_beyond_sigma_and_three_floors_fires_a_warning() -> None:
+    # A 5-minute sample is itself the mean of five minutes: it covers the persistence time.
+    values = 20 + RNG.normal(0, 0.5, 400)
+    values[300] = 55.0  # 35 points (3.5 floors), 70σ, for one sample
+    alerts = five_minutes(zscore(), values, MEM)
+    assert [(a.status, a.timestamp) for a in alerts] == [
+        (Status.FIRING, 300 * 300.0),
+        (Status.RESOLVED, 301 * 300.0),
+    ]
+    assert alerts[0].severity is Severity.WARN and "for 5 min" in alerts[0].message
+    # At 10 s the same sample covers 10 s of a 300 s persistence: nothing.
+    assert feed(zscore(), values, key=MEM)[0] == []
+
+
+def test_at_five_minutes_a_short_stretch_needs_three_floors_not_only_sigmas() -> None:
+    values = 20 + RNG.normal(0, 0.5, 400)
+    values[300] = 45.0  # 50σ but 2.5 floors: a bursty series' σ says nothing
+    values[350:352] = 44.0  # two samples, their mean 2.4 floors
+    assert five_minutes(zscore(), values, MEM) == []
+
+
+def test_at_five_minutes_independent_noise_never_fires_however_many_samples() -> None:
+    # Unit-less (floor 5 % of the level, 0.5 here), so σ decides: 70 days of Gaussian noise.
+    key = SeriesKey.of("series_value")
+    values = 10 + RNG.normal(0, 1.0, 20_000)
+    assert five_minutes(zscore(window=360, metrics=("*",)), values, key) == []
+    values[15_000] = 18.0  # 8σ for one sample: beyond the short band of 6σ
+    firing = [
+        a
+        for a in five_minutes(zscore(window=360, metrics=("*",)), values, key)
+        if a.status is Status.FIRING
+    ]
+    assert [a.timestamp for a in firing] == [15_000 * 300.0]
+
+
+def test_at_five_minutes_a_short_stretch_no_higher_than_the_windows_own_extremes_is_a_tail() -> (
+    None
+):
+    # Heavy-tailed noise: a spike of 12σ that the raw window already holds once is not the
+    # 1-in-10^9 event the Gaussian short band assumes.
+    key = SeriesKey.of("series_value")
+    values = 10 + RNG.normal(0, 1.0, 400)
+    values[320] = 23.0  # fires (a first), cools down for an hour (12 samples)
+    values[360] = 22.0  # no higher than the one 40 samples back
+    values[380] = 24.0  # higher: news
+    firing = [
+        a for a in five_minutes(zscore(metrics=("*",)), values, key) if a.status is Status.FIRING
+    ]
+    assert [a.timestamp / 300 for a in firing] == [320, 380]
+
+
 def test_a_lasting_new_level_resolves_as_settled_once_the_baseline_took_it_in() -> None:
     values = np.concatenate([50 + RNG.uniform(-3, 3, 300), 80 + RNG.uniform(-3, 3, 300)])
     alerts, _ = feed(zscore(window=200), values)

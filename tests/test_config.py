@@ -58,7 +58,7 @@ def test_empty_file_gives_all_defaults() -> None:
     s = parse_config_text("", "empty.toml").settings
     defaults = Settings()
     assert s.thresholds == defaults.thresholds
-    assert s.alerting.min_interval_secs == 300.0
+    assert s.alerting.min_interval_secs == 14_400.0  # Alertmanager's repeat_interval
     assert s.analyzer.ema_alpha == 0.1
 
 
