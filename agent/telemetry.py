@@ -39,11 +39,11 @@ from agent import __version__
 from agent.settings import Settings
 from alerting.channels.nats import (
     NatsConnection,
+    connection_from,
     describe,
     inventory_stream,
     publish_stored,
     subject_token,
-    tls_context,
     zstd_compressor,
 )
 from analyzers.base import SeriesKey
@@ -55,19 +55,7 @@ METRIC_BUFFER = 200_000  # samples kept while NATS is away
 
 def nats_connection(settings: Settings) -> NatsConnection:
     """The agent's one NATS client, as `[nats]` describes it (not connected yet)."""
-    n = settings.nats
-    return NatsConnection(
-        list(n.urls) or [n.url],
-        token=n.token.reveal() if n.token else None,
-        user=n.user,
-        password=n.password.reveal() if n.password else None,
-        credentials_file=n.credential_file,
-        tls=tls_context(n.tls_ca_file, n.tls_cert_file, n.tls_key_file),
-        tls_hostname=n.tls_server_name,
-        connect_timeout=5.0,
-        reconnect_delay=n.reconnect_delay_secs,
-        max_reconnect_attempts=n.max_reconnect_attempts,
-    )
+    return connection_from(settings.nats)
 
 
 def iso(ts: float) -> str:

@@ -226,7 +226,8 @@ class NatsChannel:
                  jetstream_max_age_secs: float = STREAM_MAX_AGE_SECS,
                  jetstream_max_bytes: int = STREAM_MAX_BYTES, compression: bool = False,
                  min_severity: Severity = Severity.INFO, send_resolved: bool = True,
-                 connection: NatsConnection | None = None) -> None:  # fmt: skip
+                 connection: NatsConnection | None = None,
+                 owns_connection: bool | None = None) -> None:  # fmt: skip
         self.min_severity = min_severity
         self.retry_count = retry_count
         self.send_resolved = send_resolved
@@ -243,7 +244,7 @@ class NatsChannel:
         )  # fmt: skip
         self._compress = zstd_compressor() if compression else None
         # Without a shared connection (`--test-alert`, tests), the channel has its own.
-        self._owns_connection = connection is None
+        self._owns_connection = connection is None if owns_connection is None else owns_connection
         self.connection = connection or NatsConnection(
             servers, token=token, user=user, password=password, credentials_file=credentials_file,
             tls=tls, tls_hostname=tls_hostname, connect_timeout=connect_timeout,
@@ -418,22 +419,35 @@ async def publish_stored(
         raise
 
 
-def build(section: Any, context: ChannelContext) -> NatsChannel | None:
-    """The channel from its settings section (alerting.channels.registry names this factory)."""
-    return NatsChannel(
+def connection_from(section: Any) -> NatsConnection:
+    """A client as a `[nats]` section describes it (not connected yet): the agent's one
+    connection, shared by telemetry and this channel, or the channel's own (`--test-alert`)."""
+    return NatsConnection(
         list(section.urls) or [section.url],
-        context.hostname,
-        subject_prefix=section.subject_prefix,
         token=section.token.reveal() if section.token else None,
         user=section.user,
         password=section.password.reveal() if section.password else None,
         credentials_file=section.credential_file,
         tls=tls_context(section.tls_ca_file, section.tls_cert_file, section.tls_key_file),
         tls_hostname=section.tls_server_name,
+        connect_timeout=5.0,
+        reconnect_delay=section.reconnect_delay_secs,
+        max_reconnect_attempts=section.max_reconnect_attempts,
+    )
+
+
+def build(section: Any, context: ChannelContext) -> NatsChannel | None:
+    """The channel from its settings section (alerting.channels.registry names this factory)."""
+    return NatsChannel(
+        list(section.urls) or [section.url],
+        context.hostname,
+        subject_prefix=section.subject_prefix,
         jetstream_stream=section.jetstream_stream if section.jetstream else None,
         jetstream_max_age_secs=section.jetstream_max_age_secs,
         jetstream_max_bytes=section.jetstream_max_bytes,
         compression=section.compression,
         min_severity=context.min_severity,
         send_resolved=context.send_resolved,
+        connection=connection_from(section),
+        owns_connection=True,  # until the agent shares its own (share())
     )
