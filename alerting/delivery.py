@@ -288,8 +288,8 @@ class ChannelWorker:
     def _fold_due(self) -> bool:
         """Write (or rewrite) the digest row if held-back alerts are left unsaid; True if written.
 
-        Only when no alert still to be admitted could say them (as its `suppressed`
-        count), and at most once per 1/DIGEST_EVERY of the window, so a storm that
+        Only once no row still waits to be admitted (the digest comes after what is
+        delivered itself), and at most once per 1/DIGEST_EVERY of the window, so a storm that
         outlasts the budget is one digest now and then, not one per alert.  A digest
         still waiting (the channel is down) is replaced, so there is one per channel.
         """
@@ -329,10 +329,11 @@ class ChannelWorker:
             f"most severe: {worst}",
             timestamp=time.time(),
             hostname=self._folded_worst[0].hostname,
+            # Scalars only: a record's context carries nothing else (Alert.to_record).
             context={
                 "folded": n,
-                "folded_by_severity": {s.name.lower(): c for s, c in self._folded.items()},
-                "folded_worst": [a.message for a in self._folded_worst],
+                **{f"folded_{s.name.lower()}": c for s, c in self._folded.items()},
+                "folded_worst": worst,
             },
         )
 
@@ -403,11 +404,7 @@ class ChannelWorker:
             if self._held_back:  # what was held back before it is said with it
                 context = {**alert.context, "suppressed": self._held_back}
                 admitted.append((row, dataclasses.replace(alert, context=context)))
-                self._held_back = 0
-                if self._digest_row is None:  # said here: no digest needed for it
-                    self._folded.clear()
-                    self._folded_worst.clear()
-                    self._folded_down = False
+                self._held_back = 0  # counted here; the digest still names them all
             else:
                 admitted.append((row, alert))
         if expired:

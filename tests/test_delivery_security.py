@@ -261,7 +261,9 @@ def test_forged_emergencies_are_one_page_per_group_and_an_hour() -> None:
     assert [(a.metric, a.severity) for a in recorder.sent] == [
         ("log_gpu_xid", Severity.EMERGENCY),
         ("log_gpu_fallen_off_bus", Severity.EMERGENCY),
+        ("alerts_folded", Severity.EMERGENCY),  # the digest of the 299 held back
     ]
+    assert recorder.sent[2].context["folded"] == 299
     assert worker.stats.suppressed == 299
     assert recorder.sent[1].context["suppressed"] == 299
 
