@@ -58,7 +58,7 @@ def test_two_hours_down_with_a_budget_of_10_loses_nothing(http_receiver: HttpRec
         )  # fmt: skip
         worker.start()
         submitted = 0
-        for hour_no in range(2):  # two simulated hours of outage, alerts arriving in each
+        for _hour in range(2):  # two simulated hours of outage, alerts arriving in each
             for _ in range(30):
                 worker.submit(event(submitted, SEVERITIES[submitted % len(SEVERITIES)]))
                 submitted += 1
@@ -125,7 +125,7 @@ def test_an_expiry_is_logged_and_said_by_the_next_message_on_another_channel(
         return down, up
 
     with caplog.at_level(logging.WARNING, "alerting.delivery"):
-        down, up = asyncio.run(scenario())
+        down, _ = asyncio.run(scenario())
     assert down.stats.expired == 3 and lost.total["webhook", "expired"] == 3
     assert "channel webhook: 3 alert(s) expired undelivered" in caplog.text
     said = http_receiver.requests[-1].json()["context"]["undelivered"]
@@ -182,7 +182,7 @@ def test_what_max_rows_dropped_is_said_in_the_next_message(http_receiver: HttpRe
 @contextlib.contextmanager
 def small_tmpfs(where: Path) -> Iterator[Path]:
     where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(where)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", str(where)],
                           capture_output=True, text=True, check=False)  # fmt: skip
     if done.returncode != 0:
         pytest.skip(
@@ -191,7 +191,8 @@ def small_tmpfs(where: Path) -> Iterator[Path]:
     try:
         yield where
     finally:
-        subprocess.run(["umount", str(where)], check=False)
+        # Lazy: a descriptor a failed test left open must not keep the mount for good.
+        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def fill(directory: Path) -> None:
@@ -235,7 +236,7 @@ def test_a_full_data_dir_keeps_alerting_from_memory_and_says_degraded(
                         message=f"event {i} " + "x" * 2000,
                         timestamp=time.time(),
                         hostname="web-01",
-                    )  # fmt: skip
+                    )
                 )
             assert await worker.drain(30.0)
             await worker.stop()
