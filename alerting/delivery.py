@@ -9,12 +9,15 @@ an alert more severe than any its group sent in the hour, get through even
 when the budget is spent (but never beyond twice the budget); Emergency
 bypasses the budget (when allowed) once per group per hour, and further ones
 of that group are held back for the hour.  What the budget holds back is
-counted and said in the next message.  The budget is charged once per
+counted in the next message and folded into one digest notification per
+channel (counts per severity, the worst named), never silently removed.  The budget is charged once per
 notification, when it is first admitted, not again when a backlog is retried.
 Sends are paced to the API's documented
 rate; failures are retried with exponential backoff and full jitter, and a
 far side's Retry-After pauses the whole channel.  Alerts older than `max_age`
-are dropped rather than delivered days late.  A channel whose endpoint is gone
+are dropped rather than delivered days late: counted, logged, and said (with
+what `max_rows` dropped) by the next message that gets through on any channel
+(`Undelivered`, shared by the agent's workers).  A channel whose endpoint is gone
 (401/403/404) is marked dead instead of being hammered.  Everything waits in
 the outbox (`alerting.outbox`), so a far side that is away for an hour, or an
 agent killed in the middle, loses nothing: after the quick retries the backlog
