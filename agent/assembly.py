@@ -21,7 +21,7 @@ from agent.settings import CHANNELS, Settings
 from agent.store import Store
 from alerting.channels.base import Channel
 from alerting.channels.registry import ChannelPlugin
-from alerting.delivery import ChannelWorker
+from alerting.delivery import ChannelWorker, Undelivered
 from alerting.outbox import MemoryOutbox, Outbox, SqliteOutbox
 from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile
 from analyzers import registry, threshold
@@ -147,10 +147,13 @@ def build_workers(
     settings: Settings, channels: list[Channel], outbox: Outbox | None = None
 ) -> list[ChannelWorker]:
     a = settings.alerting
+    # One account of what left the outbox undelivered, so any channel that gets through says it.
+    undelivered = Undelivered()
     return [
         ChannelWorker(
             c,
             outbox=outbox,
+            undelivered=undelivered,
             group_wait=a.group_wait_secs,
             max_per_hour=a.max_alerts_per_hour,
             emergency_bypass=a.emergency_bypass_rate_limit,
@@ -176,20 +179,25 @@ def needs_durable_outbox(settings: Settings, channels: list[Channel]) -> bool:
 def open_outbox(settings: Settings, channels: list[Channel]) -> Outbox:
     """The durable outbox in data_dir when a channel needs it, else (or if it cannot be
     opened, and said so) in memory."""
+    max_rows = settings.alerting.outbox_max_rows
     if not needs_durable_outbox(settings, channels):
-        return MemoryOutbox()
+        return MemoryOutbox(max_rows=max_rows)
     import sqlite3
 
     path = Path(settings.agent.data_dir) / "outbox.db"
     try:
-        return SqliteOutbox(path)  # refuses a symlink or special file planted in data_dir
+        return SqliteOutbox(
+            path, max_rows=max_rows
+        )  # refuses a symlink or special file planted in data_dir
     except (OSError, sqlite3.Error) as exc:
         log.error(
             "cannot open the outbox %s (%s): undelivered alerts will not survive a restart",
             path,
             exc,
         )
-        return MemoryOutbox(degraded=f"outbox in memory only: cannot open {path}: {exc}")
+        return MemoryOutbox(
+            degraded=f"outbox in memory only: cannot open {path}: {exc}", max_rows=max_rows
+        )
 
 
 class _NoStats:

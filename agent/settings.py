@@ -958,7 +958,18 @@ class AlertingSettings:
         le=300,
     )
     max_age_secs: float = opt(
-        3600.0, "A notification older than this is dropped, not delivered late.", gt=0, le=7 * 86400
+        3600.0,
+        "A notification older than this is dropped, not delivered late (counted, logged, and "
+        "said in the next message that gets through).",
+        gt=0,
+        le=7 * 86400,
+    )
+    outbox_max_rows: int = opt(
+        100_000,
+        "Notifications kept waiting per channel; past it the oldest are dropped (counted, logged, "
+        "and said in the next message that gets through).",
+        ge=10,
+        le=10_000_000,
     )
     maintenance: tuple[MaintenanceSettings, ...] = opt(
         (), "Recurring windows that silence matching alerts."

@@ -9,12 +9,15 @@ an alert more severe than any its group sent in the hour, get through even
 when the budget is spent (but never beyond twice the budget); Emergency
 bypasses the budget (when allowed) once per group per hour, and further ones
 of that group are held back for the hour.  What the budget holds back is
-counted and said in the next message.  The budget is charged once per
+counted in the next message and folded into one digest notification per
+channel (counts per severity, the worst named), never silently removed.  The budget is charged once per
 notification, when it is first admitted, not again when a backlog is retried.
 Sends are paced to the API's documented
 rate; failures are retried with exponential backoff and full jitter, and a
 far side's Retry-After pauses the whole channel.  Alerts older than `max_age`
-are dropped rather than delivered days late.  A channel whose endpoint is gone
+are dropped rather than delivered days late: counted, logged, and said (with
+what `max_rows` dropped) by the next message that gets through on any channel
+(`Undelivered`, shared by the agent's workers).  A channel whose endpoint is gone
 (401/403/404) is marked dead instead of being hammered.  Everything waits in
 the outbox (`alerting.outbox`), so a far side that is away for an hour, or an
 agent killed in the middle, loses nothing: after the quick retries the backlog
@@ -34,10 +37,10 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 
-from alerting.alert import Alert, Severity
+from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import Channel, DeliveryError
 from alerting.outbox import MemoryOutbox, Outbox
 
@@ -54,6 +57,8 @@ GROUP_SHARE = 2  # one group of alerts may use at most 1/GROUP_SHARE of the hour
 YIELD_EVERY = 50  # rows handled between two yields to the event loop, however fast they went
 RESTART_BASE_SECS = 1.0  # the first pause before a failed worker starts again; doubles up to...
 RESTART_MAX_SECS = 60.0
+DIGEST_NAMED = 3  # the most severe held-back alerts a digest names
+DIGEST_EVERY = 12  # at most one digest per channel per 1/DIGEST_EVERY of the budget window
 
 
 def group_of(alert: Alert) -> tuple[str, str]:
@@ -79,6 +84,39 @@ class DeliveryStats:
     restarts: int = 0  # the worker failed unexpectedly and was started again
 
 
+class Undelivered:
+    """Alerts that left the outbox undelivered (expired, trimmed), per channel, until said.
+
+    One instance is shared by every worker of the agent, so what a channel that
+    is down loses is said by the next message that gets through on any channel.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()  # (channel, why) -> alerts
+        self.total: Counter[tuple[str, str]] = Counter()  # ever, for the stop line and tests
+
+    def add(self, channel: str, why: str, n: int) -> None:
+        if n > 0:
+            self.counts[channel, why] += n
+            self.total[channel, why] += n
+
+    def take(self) -> Counter[tuple[str, str]]:
+        taken, self.counts = self.counts, Counter()
+        return taken
+
+    def give_back(self, taken: Counter[tuple[str, str]]) -> None:
+        self.counts.update(taken)
+
+    @staticmethod
+    def text(taken: Counter[tuple[str, str]]) -> str:
+        why_text = {"expired": "expired undelivered (older than max_age_secs)",
+                    "trimmed": "dropped undelivered (outbox over max_rows)"}  # fmt: skip
+        return "; ".join(
+            f"{n} alert(s) {why_text.get(why, why)} on channel {channel}"
+            for (channel, why), n in sorted(taken.items())
+        )
+
+
 def backoff_delay(
     attempt: int, base: float = BACKOFF_BASE_SECS, cap: float = BACKOFF_MAX_SECS
 ) -> float:
@@ -100,6 +138,8 @@ class ChannelWorker:
         emergency_bypass: bool = True,
         max_age: float = HOUR,
         park_secs: float = PARK_SECS,
+        window: float = HOUR,
+        undelivered: Undelivered | None = None,
     ) -> None:
         self.channel = channel
         self.outbox: Outbox = outbox if outbox is not None else MemoryOutbox()
@@ -109,6 +149,9 @@ class ChannelWorker:
         self.emergency_bypass = emergency_bypass
         self.max_age = max_age
         self.park_secs = park_secs
+        # The budget's window: an hour; shorter only in tests that simulate hours.
+        self.window = window
+        self.undelivered = undelivered if undelivered is not None else Undelivered()
         self.stats = DeliveryStats()
         self.dead: str | None = None
         self.failing = False  # the last try ran out of quick retries; cleared by the next delivery
@@ -119,6 +162,14 @@ class ChannelWorker:
         self._groups: dict[tuple[str, str], _GroupBudget] = {}
         self._charged: set[int] = set()  # outbox rows admitted once: a retry is not charged again
         self._held_back = 0  # suppressed since the last delivered message
+        # What the budget held back and no delivered message has said yet: folded into one
+        # digest notification (per severity, the worst named) instead of being lost.
+        self._folded: Counter[Severity] = Counter()
+        self._folded_worst: list[Alert] = []
+        self._folded_down = False  # some of it waited through an outage
+        self._digest_row: int | None = None  # the digest waiting in the outbox, if any
+        self._digest_at = float("-inf")  # when the last digest was written
+        self._digest_says = 0  # how many held-back alerts the waiting digest counts
         self._last_send = 0.0
         self._certificate_said = False  # a certificate failure logged at error level, this episode
 
@@ -191,8 +242,11 @@ class ChannelWorker:
             rows = self.outbox.pending(name, 1)
             if not rows:
                 self._wakeup.clear()
+                if self._fold_due():
+                    continue
                 if not self.outbox.pending(name, 1):
-                    await self._wakeup.wait()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), self._fold_wait())
                 continue
             if self.group_wait > 0 and time.time() - rows[0][1].timestamp < self.group_wait:
                 await asyncio.sleep(self.group_wait)  # let what is about to come join the message
@@ -214,26 +268,111 @@ class ChannelWorker:
     def _forget_rows(self, ids: list[int]) -> None:
         self.outbox.remove(ids)
         self._charged.difference_update(ids)
+        if self._digest_row in ids:  # the digest is delivered: what it folded is said
+            self._digest_row = None
+            self._digest_says = 0
+            self._folded.clear()
+            self._folded_worst.clear()
+            self._folded_down = False
+
+    def _fold(self, alert: Alert) -> None:
+        self._folded[alert.severity] += 1
+        self._folded_worst.append(alert)
+        self._folded_worst.sort(key=lambda a: (-a.severity, a.timestamp))
+        del self._folded_worst[DIGEST_NAMED:]
+        self._folded_down = self._folded_down or self.failing
+
+    def _fold_wait(self) -> float | None:
+        """How long the idle worker may sleep before a digest is due (None: none is)."""
+        if not self._folded or self._digest_row is not None:
+            return None
+        return max(0.01, self._digest_at + self.window / DIGEST_EVERY - time.time())
+
+    def _fold_due(self) -> bool:
+        """Write (or rewrite) the digest row if held-back alerts are left unsaid; True if written.
+
+        Only once no row still waits to be admitted (the digest comes after what is
+        delivered itself), and at most once per 1/DIGEST_EVERY of the window, so a storm that
+        outlasts the budget is one digest now and then, not one per alert.  A digest
+        still waiting (the channel is down) is replaced, so there is one per channel.
+        """
+        if not self._folded or sum(self._folded.values()) == self._digest_says:
+            return False
+        if self._digest_row is None and time.time() < self._digest_at + self.window / DIGEST_EVERY:
+            return False
+        waiting = self.outbox.pending(self.channel.name, len(self._charged) + 1)
+        if any(row not in self._charged for row, _ in waiting):
+            return False
+        if self._digest_row is not None:
+            self.outbox.remove([self._digest_row])
+            self._charged.discard(self._digest_row)
+        self._digest_row = self.outbox.add(self.channel.name, self._digest())
+        self._charged.add(self._digest_row)  # a digest is not charged to the budget
+        self._digest_at = time.time()
+        self._digest_says = sum(self._folded.values())
+        self._held_back = 0  # said by the digest, not again by the next alert
+        return True
+
+    def _digest(self) -> Alert:
+        n = sum(self._folded.values())
+        counts = ", ".join(
+            f"{c} {s.name.lower()}" for s, c in sorted(self._folded.items(), reverse=True)
+        )
+        worst = "; ".join(f"{a.message} ({a.severity.name.lower()})" for a in self._folded_worst)
+        why = "while the channel was down" if self._folded_down else "over the hourly budget"
+        return Alert(
+            analyzer="agent",
+            metric="alerts_folded",
+            labels=(("channel", self.channel.name),),
+            status=Status.FIRING,
+            severity=max(self._folded),
+            value=float(n),
+            threshold=float(self.max_per_hour),
+            message=f"{n} alerts {why} (budget {self.max_per_hour} per hour): {counts}; "
+            f"most severe: {worst}",
+            timestamp=time.time(),
+            hostname=self._folded_worst[0].hostname,
+            # Scalars only: a record's context carries nothing else (Alert.to_record).
+            context={
+                "folded": n,
+                **{f"folded_{s.name.lower()}": c for s, c in self._folded.items()},
+                "folded_worst": worst,
+            },
+        )
 
     async def _handle(self, rows: list[tuple[int, Alert]]) -> None:
         admitted, discarded = self._admit(rows)
         self._forget_rows(discarded)
+        if self._fold_due():  # a digest replaced in this batch goes out once, as the new row
+            admitted = [(row, alert) for row, alert in admitted if row in self._charged]
         messages = [admitted] if self.channel.groups else [[one] for one in admitted]
         for message in messages:
             if not message:
                 continue
             ids = [row for row, _ in message]
+            lost = self.undelivered.take()
+            alerts = [alert for _, alert in message]
+            if lost:  # what left an outbox undelivered is said by the next message that goes
+                first = alerts[0]
+                note = Undelivered.text(lost)
+                alerts[0] = dataclasses.replace(
+                    first, context={**first.context, "undelivered": note}
+                )
             try:
-                done = await self._deliver([alert for _, alert in message])
+                done = await self._deliver(alerts)
             except Exception:  # a channel bug must not kill the worker, nor take other rows
                 self.stats.failed += len(message)
                 self._forget_rows(ids)
+                self.undelivered.give_back(lost)
                 log.exception("channel %s: unexpected error while sending", self.channel.name)
                 continue
             if done:
                 self._forget_rows(ids)
                 self.failing = False
+                if self.dead is not None:
+                    self.undelivered.give_back(lost)
             else:  # the far side is away: the rows stay, and the channel waits before trying again
+                self.undelivered.give_back(lost)
                 self.failing = True
                 self.stats.parked += 1
                 await asyncio.sleep(self.park_secs)
@@ -242,13 +381,17 @@ class ChannelWorker:
     def _admit(self, rows: list[tuple[int, Alert]]) -> tuple[list[tuple[int, Alert]], list[int]]:
         """Drop what is too old, apply the hourly budget, and say what was held back."""
         now = time.time()
-        while self._recent and self._recent[0] < now - HOUR:
+        while self._recent and self._recent[0] < now - self.window:
             self._recent.popleft()
+        for channel, n in self.outbox.take_dropped().items():  # trimmed by max_rows
+            self.undelivered.add(channel, "trimmed", n)
         admitted: list[tuple[int, Alert]] = []
         discarded: list[int] = []
+        expired = 0
         for row, alert in rows:
-            if now - alert.timestamp > self.max_age:
+            if now - alert.timestamp > self.max_age and row != self._digest_row:
                 self.stats.expired += 1
+                expired += 1
                 discarded.append(row)
                 continue
             if row in self._charged:  # admitted before, the far side was away: no second charge
@@ -257,15 +400,23 @@ class ChannelWorker:
             if not self._within_budget(alert, now):
                 self.stats.suppressed += 1
                 self._held_back += 1
+                self._fold(alert)
                 discarded.append(row)
                 continue
             self._charged.add(row)
             if self._held_back:  # what was held back before it is said with it
                 context = {**alert.context, "suppressed": self._held_back}
                 admitted.append((row, dataclasses.replace(alert, context=context)))
-                self._held_back = 0
+                self._held_back = 0  # counted here; the digest still names them all
             else:
                 admitted.append((row, alert))
+        if expired:
+            self.undelivered.add(self.channel.name, "expired", expired)
+            log.warning(
+                "channel %s: %d alert(s) expired undelivered (older than max_age_secs %.0f s); "
+                "the next message that gets through says so",
+                self.channel.name, expired, self.max_age,
+            )  # fmt: skip
         return admitted, discarded
 
     def _within_budget(self, alert: Alert, now: float) -> bool:
@@ -279,10 +430,11 @@ class ChannelWorker:
             self._groups = {
                 k: g
                 for k, g in self._groups.items()
-                if (g.sent and g.sent[-1][0] >= now - HOUR) or now - g.emergency_at < HOUR
+                if (g.sent and g.sent[-1][0] >= now - self.window)
+                or now - g.emergency_at < self.window
             }
         group = self._groups.setdefault(group_of(alert), _GroupBudget())
-        while group.sent and group.sent[0][0] < now - HOUR:
+        while group.sent and group.sent[0][0] < now - self.window:
             group.sent.popleft()
         share = max(1, self.max_per_hour // GROUP_SHARE)
         worst = max((severity for _, severity in group.sent), default=None)
@@ -290,7 +442,7 @@ class ChannelWorker:
         if self.emergency_bypass and alert.severity is Severity.EMERGENCY:
             # One per group per hour, so that a flood of them (forged kernel lines, say) is
             # one page and a count in the next message, not hundreds of pages.
-            if now - group.emergency_at < HOUR:
+            if now - group.emergency_at < self.window:
                 return False
             group.emergency_at = now
             return self._charge(group, alert, now)

@@ -205,6 +205,8 @@ def facts(alert: Alert) -> list[tuple[str, str]]:
         out.append(
             ("Suppressed", f"{ctx['suppressed']} more alerts held back by the hourly budget")
         )
+    if ctx.get("undelivered"):  # what an outbox dropped (expired, max_rows), said once
+        out.append(("Undelivered", str(ctx["undelivered"])))
     if ctx.get("still_firing"):
         out.append(("Note", "still firing"))
     return out

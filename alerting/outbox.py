@@ -10,6 +10,10 @@ process dying; an insert costs well under a millisecond.
 `MemoryOutbox` has the same interface without the file, for when there is no
 writable data directory, and for tests.
 
+Both are bounded per channel by `max_rows`: past it the oldest rows of that
+channel go, counted per channel (`take_dropped`, which the delivery workers
+report in the next message that gets through) and logged once per episode.
+
 The file lives in data_dir, which a local user may be able to write to: it is
 opened only if it is a regular file of ours (never through a symlink, which
 would let root create or overwrite a file of the attacker's choosing), and
@@ -75,19 +79,64 @@ class Outbox(Protocol):
 
     def count(self, channel: str) -> int: ...
 
+    def take_dropped(self) -> dict[str, int]: ...
+
+
+MAX_ROWS = 100_000  # per channel
+
+
+class _Dropped:
+    """Rows dropped by `max_rows`, per channel, until taken; logged once per episode."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, int] = {}
+        self.total = 0
+        self._saying: set[str] = set()  # channels in an episode of dropping, already logged
+
+    def drop(self, channel: str, n: int, max_rows: int) -> None:
+        self.pending[channel] = self.pending.get(channel, 0) + n
+        self.total += n
+        if channel not in self._saying:
+            self._saying.add(channel)
+            log.warning(
+                "outbox: channel %s has over %d alerts waiting; dropping the oldest (counted, "
+                "said in the next message that gets through)",
+                channel, max_rows,
+            )  # fmt: skip
+
+    def below(self, channel: str) -> None:
+        self._saying.discard(channel)  # the episode is over: a next one is logged again
+
+    def take(self) -> dict[str, int]:
+        taken, self.pending = self.pending, {}
+        return taken
+
 
 class MemoryOutbox:
-    def __init__(self, *, first_id: int = 1, degraded: str | None = None) -> None:
+    def __init__(
+        self, *, first_id: int = 1, degraded: str | None = None, max_rows: int = MAX_ROWS
+    ) -> None:
         # Per channel, in id order: the oldest is found at once however many were removed.
         self._rows: dict[str, OrderedDict[int, Alert]] = {}
         self._next = first_id
         self.degraded = degraded
+        self.max_rows = max_rows
+        self.dropped = _Dropped()
 
     def add(self, channel: str, alert: Alert) -> int:
         row = self._next
         self._next += 1
-        self._rows.setdefault(channel, OrderedDict())[row] = alert
+        rows = self._rows.setdefault(channel, OrderedDict())
+        rows[row] = alert
+        if len(rows) > self.max_rows:
+            rows.popitem(last=False)
+            self.dropped.drop(channel, 1, self.max_rows)
+        elif len(rows) < self.max_rows:
+            self.dropped.below(channel)
         return row
+
+    def take_dropped(self) -> dict[str, int]:
+        return self.dropped.take()
 
     def pending(self, channel: str, limit: int) -> list[tuple[int, Alert]]:
         return list(itertools.islice(self._rows.get(channel, {}).items(), limit))
@@ -151,11 +200,15 @@ def is_corruption(exc: Exception) -> bool:
 
 
 class SqliteOutbox:
-    def __init__(self, path: Path, max_rows: int = 100_000) -> None:
+    def __init__(self, path: Path, max_rows: int = MAX_ROWS) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_rows = max_rows
-        self.trimmed = 0
+        self.dropped = _Dropped()
+        # Rows added per channel since its last trim: each channel is looked at every
+        # `trim_every` of its own rows (a COUNT per insert would cost a scan in a storm).
+        self._added: dict[str, int] = {}
+        self.trim_every = max(1, min(1000, max_rows // 10))
         self.degraded: str | None = None
         self.moved_aside: list[Path] = []
         self._memory: MemoryOutbox | None = None  # the fallback once the file failed for good
@@ -268,7 +321,7 @@ class SqliteOutbox:
 
     def _fall_back(self, reason: str) -> MemoryOutbox:
         self.degraded = f"{reason}; alerts are kept in memory only"
-        self._memory = MemoryOutbox(first_id=self._last_id + 1)
+        self._memory = MemoryOutbox(first_id=self._last_id + 1, max_rows=self.max_rows)
         log.error("%s", self.degraded)
         return self._memory
 
@@ -287,9 +340,23 @@ class SqliteOutbox:
             (channel, alert.timestamp, alert_record(alert)),
         )
         row = int(cursor.lastrowid or 0)
-        if row % 1000 == 0:
+        added = self._added.get(channel, 0) + 1
+        self._added[channel] = added
+        if added >= self.trim_every:
+            self._added[channel] = 0
             self._trim(channel)
         return row
+
+    @property
+    def trimmed(self) -> int:
+        return self.dropped.total
+
+    def take_dropped(self) -> dict[str, int]:
+        taken = self.dropped.take()
+        if self._memory is not None:
+            for channel, n in self._memory.take_dropped().items():
+                taken[channel] = taken.get(channel, 0) + n
+        return taken
 
     def _trim(self, channel: str) -> None:
         """Bounded: past max_rows per channel the oldest go (counted), as a full queue would."""
@@ -299,14 +366,10 @@ class SqliteOutbox:
                 "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE channel = ? ORDER BY id LIMIT ?)",
                 (channel, excess),
             )
-            self.trimmed += excess
             self._removed += excess
-            log.warning(
-                "outbox: channel %s over %d rows, dropped the %d oldest",
-                channel,
-                self.max_rows,
-                excess,
-            )
+            self.dropped.drop(channel, excess, self.max_rows)
+        elif excess < 0:
+            self.dropped.below(channel)
 
     def pending(self, channel: str, limit: int) -> list[tuple[int, Alert]]:
         return self._guarded(

@@ -187,8 +187,9 @@ def test_budget_holds_back_and_says_so_and_emergency_bypasses(http_receiver: Htt
     worker = deliver(channel, alerts, max_per_hour=2)
     bodies = [r.json() for r in http_receiver.requests]
     # One group (one metric) gets half the budget: 1 of the 5 goes, 4 are held back.
-    assert len(bodies) == 2 and worker.stats.suppressed == 4
-    assert bodies[-1]["severity"] == "emergency" and bodies[-1]["context"]["suppressed"] == 4
+    assert len(bodies) == 3 and worker.stats.suppressed == 4
+    assert bodies[1]["severity"] == "emergency" and bodies[1]["context"]["suppressed"] == 4
+    assert bodies[2]["metric"] == "alerts_folded" and bodies[2]["context"]["folded"] == 4
 
 
 def test_old_notifications_are_dropped_not_delivered_late(http_receiver: HttpReceiver) -> None:

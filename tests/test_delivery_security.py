@@ -135,9 +135,11 @@ def test_a_storm_of_100000_distinct_alerts_keeps_the_event_loop_responsive() -> 
     assert elapsed < 60.0 and ticks > 0
     assert router.stats.received == 100_000  # every event routed, none dropped on the way
     assert len(router._tracks) <= MAX_TRACKED  # the table stays bounded
-    # One group of alerts: half the hourly budget (30 of 60) goes out, the rest is counted.
-    assert worker.stats.sent == 30 and worker.stats.sent + worker.stats.suppressed == 100_000
-    assert output.count("\n") == 30
+    # One group of alerts: half the hourly budget (30 of 60) goes out, the rest is counted
+    # and folded into one digest that says how many.
+    assert worker.stats.sent == 31 and worker.stats.sent - 1 + worker.stats.suppressed == 100_000
+    assert output.count("\n") == 31
+    assert "99970 alerts over the hourly budget" in output.splitlines()[-1]
 
 
 def test_a_worker_working_through_a_backlog_of_100000_rows_yields_to_the_loop() -> None:
@@ -157,7 +159,7 @@ def test_a_worker_working_through_a_backlog_of_100000_rows_yields_to_the_loop() 
 
     max_gap, worker = run_bounded(scenario, 120.0)
     assert max_gap < MAX_LAG, f"the event loop was held for {max_gap:.2f} s"
-    assert worker.stats.sent + worker.stats.suppressed == 100_000
+    assert worker.stats.sent - 1 + worker.stats.suppressed == 100_000  # one is the digest
 
 
 def test_a_storm_with_inhibit_rules_configured_costs_no_scan_of_the_table() -> None:
@@ -228,7 +230,9 @@ def test_a_flood_of_one_pattern_leaves_room_for_others_and_for_a_worse_one() -> 
     ext4 = event("log_ext4_error", 1, now, Severity.CRITICAL)
     later = [event("log_segfault", i, now) for i in range(40)]
     recorder = Recorder()
-    worker = deliver([*flood, worse, ext4, *later], recorder, max_per_hour=60)
+    # More than the outbox's default max_rows (100,000): this test is about the budget.
+    roomy = MemoryOutbox(max_rows=200_000)
+    worker = deliver([*flood, worse, ext4, *later], recorder, max_per_hour=60, outbox=roomy)
     got = [(a.metric, a.severity) for a in recorder.sent]
     assert got.count(("log_oom_kill", Severity.WARN)) == 30  # half the budget, not all of it
     assert ("log_oom_kill", Severity.CRITICAL) in got  # more severe than anything of its group
@@ -243,7 +247,9 @@ def test_the_first_of_each_group_gets_through_a_spent_budget_but_not_without_end
     alerts = [event(f"log_custom_{i}", i, now) for i in range(500)]
     recorder = Recorder()
     deliver(alerts, recorder, max_per_hour=60)
-    assert len(recorder.sent) == 120  # twice the budget at most, however many groups
+    # Twice the budget at most, however many groups; the rest is one digest.
+    assert len(recorder.sent) == 121 and recorder.sent[-1].metric == "alerts_folded"
+    assert recorder.sent[-1].context["folded"] == 380
 
 
 def test_forged_emergencies_are_one_page_per_group_and_an_hour() -> None:
@@ -255,7 +261,9 @@ def test_forged_emergencies_are_one_page_per_group_and_an_hour() -> None:
     assert [(a.metric, a.severity) for a in recorder.sent] == [
         ("log_gpu_xid", Severity.EMERGENCY),
         ("log_gpu_fallen_off_bus", Severity.EMERGENCY),
+        ("alerts_folded", Severity.EMERGENCY),  # the digest of the 299 held back
     ]
+    assert recorder.sent[2].context["folded"] == 299
     assert worker.stats.suppressed == 299
     assert recorder.sent[1].context["suppressed"] == 299
 
@@ -602,6 +610,9 @@ class Exploding:
 
     def count(self, channel: str) -> int:
         return self.inner.count(channel)
+
+    def take_dropped(self) -> dict[str, int]:
+        return self.inner.take_dropped()
 
 
 def test_a_worker_that_fails_unexpectedly_says_so_and_starts_again(

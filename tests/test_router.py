@@ -222,7 +222,9 @@ def test_a_storm_becomes_a_handful_of_notifications_and_emergency_still_passes()
     sent, router, worker = asyncio.run(scenario())
     # 2,000 metrics are 2,000 groups: each one's first alert may pass the spent budget,
     # but never beyond twice the budget in all; the emergency bypasses even that.
-    assert len(sent) == 121 and sent[-1].severity is Severity.EMERGENCY
-    assert sent[-1].context["suppressed"] == worker.stats.suppressed
+    assert len(sent) == 122 and sent[-2].severity is Severity.EMERGENCY
+    assert sent[-2].context["suppressed"] == worker.stats.suppressed
+    assert sent[-1].metric == "alerts_folded"  # and then one digest of what was held back
+    assert sent[-1].context["folded"] == worker.stats.suppressed
     assert worker.stats.suppressed + 120 == 2000  # every first firing accounted for
     assert router.stats.received == 100_001 and router.stats.suppressed == 98_000

@@ -1,0 +1,250 @@
+"""The delivery guarantee of docs/ALERTING.md: what waits is delivered, folded, or counted.
+
+Real parts: webhooks against a real local HTTP server, SQLite outboxes in files,
+a real tmpfs that is really full.  Hours are simulated by the worker's budget
+window (honest configuration: the same code with a shorter hour), never slept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alerting.alert import Alert, Severity, Status
+from alerting.channels.webhook import WebhookChannel
+from alerting.delivery import ChannelWorker, Undelivered
+from alerting.outbox import MemoryOutbox, SqliteOutbox
+from tests.conftest import HttpReceiver, wait_until
+
+SEVERITIES = (Severity.WARN, Severity.CRITICAL, Severity.WARN, Severity.INFO, Severity.EMERGENCY)
+
+
+def event(i: int, severity: Severity = Severity.WARN, metric: str = "") -> Alert:
+    return Alert(analyzer="log", metric=metric or f"log_pattern_{i % 7}", labels=(("n", str(i)),),
+                 status=Status.FIRING, severity=severity, value=1.0, threshold=None,
+                 message=f"event {i}", timestamp=time.time(), hostname="web-01")  # fmt: skip
+
+
+def closed_port() -> int:
+    """A port nothing listens on: connection refused, like an endpoint that is down."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- 1. an outage longer than the budget loses nothing ------------------------------------------
+
+
+def test_two_hours_down_with_a_budget_of_10_loses_nothing(http_receiver: HttpReceiver) -> None:
+    hour = 1.0  # one simulated hour of budget window
+    down = [(503, {})] * 100_000  # the endpoint answers 503 until it "returns"
+    http_receiver.script = down
+
+    async def scenario() -> tuple[ChannelWorker, int, int]:
+        worker = ChannelWorker(
+            WebhookChannel(http_receiver.url + "/hook", retry_count=1),
+            max_per_hour=10, window=hour, park_secs=0.05, backoff_base=0.001,
+            max_age=float("inf"), group_wait=0,
+        )  # fmt: skip
+        worker.start()
+        submitted = 0
+        for _hour in range(2):  # two simulated hours of outage, alerts arriving in each
+            for _ in range(30):
+                worker.submit(event(submitted, SEVERITIES[submitted % len(SEVERITIES)]))
+                submitted += 1
+            await asyncio.sleep(hour * 1.1)  # the simulated hour passes: a new budget
+        assert http_receiver.requests and not worker.stats.sent  # it was tried, and down
+        with http_receiver.arrived:
+            http_receiver.script = []  # the endpoint is back
+            back = len(http_receiver.requests)
+        assert await worker.drain(30.0)
+        await worker.stop()
+        return worker, submitted, back
+
+    worker, submitted, back = asyncio.run(scenario())
+    got = [r.json() for r in http_receiver.requests[back:]]
+    singles = [b for b in got if b["metric"] != "alerts_folded"]
+    digests = [b for b in got if b["metric"] == "alerts_folded"]
+    assert len(digests) == 1  # ONE digest for the channel, however many passes folded
+    digest = digests[0]
+    assert digest["analyzer"] == "agent" and "while the channel was down" in str(digest["message"])
+    folded = digest["context"]
+    assert isinstance(folded, dict)
+    # Everything arrived, itself or inside the digest, and nothing else left the outbox.
+    assert len(singles) + folded["folded"] == submitted == 60
+    by_severity = {k[len("folded_") :]: v for k, v in folded.items() if k.startswith("folded_")}
+    del by_severity["worst"]
+    assert sum(by_severity.values()) == folded["folded"]
+    assert worker.stats.expired == 0 and worker.pending == 0
+    # Oldest first: the singles in the order they were raised, the digest after them.
+    numbers = [int(str(b["message"]).split()[1]) for b in singles]
+    assert numbers == sorted(numbers) and got[-1] is digest
+    # Counted per severity, and the most severe of what was folded named.
+    order = ["info", "warn", "critical", "emergency"]
+    worst = max(by_severity, key=order.index)
+    assert f"({worst})" in str(digest["message"]) and f"{folded['folded']} alerts" in str(
+        digest["message"]
+    )
+
+
+# -- 1. expiry: counted, logged, said on another channel ---------------------------------------
+
+
+def test_an_expiry_is_logged_and_said_by_the_next_message_on_another_channel(
+    http_receiver: HttpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    lost = Undelivered()  # shared by the agent's workers (agent.assembly.build_workers)
+    outbox = MemoryOutbox()
+
+    async def scenario() -> tuple[ChannelWorker, ChannelWorker]:
+        dead_end = WebhookChannel(f"http://127.0.0.1:{closed_port()}/hook", retry_count=0)
+        down = ChannelWorker(dead_end, outbox=outbox, undelivered=lost, max_age=0.3,
+                             park_secs=0.05, group_wait=0)  # fmt: skip
+        up_channel = WebhookChannel(http_receiver.url + "/other")
+        up_channel.name = "webhook-b"  # a second webhook: its own rows and counts
+        up = ChannelWorker(up_channel, outbox=outbox, undelivered=lost, group_wait=0)
+        down.start()
+        up.start()
+        for i in range(3):
+            down.submit(event(i))
+        assert await down.drain(10.0)  # tried, parked, then too old: out of the outbox
+        up.submit(event(99, Severity.CRITICAL))
+        assert await up.drain(10.0)
+        await down.stop()
+        await up.stop()
+        return down, up
+
+    with caplog.at_level(logging.WARNING, "alerting.delivery"):
+        down, _ = asyncio.run(scenario())
+    assert down.stats.expired == 3 and lost.total["webhook", "expired"] == 3
+    assert "channel webhook: 3 alert(s) expired undelivered" in caplog.text
+    said = http_receiver.requests[-1].json()["context"]["undelivered"]
+    assert said == "3 alert(s) expired undelivered (older than max_age_secs) on channel webhook"
+    assert not lost.counts  # said once, not again
+
+
+# -- 2. max_rows per channel; MemoryOutbox bounded ---------------------------------------------
+
+
+def test_max_rows_trims_each_channel(tmp_path: Path) -> None:
+    outbox = SqliteOutbox(tmp_path / "outbox.db", max_rows=10)
+    for i in range(3000):  # every alert goes to both channels
+        outbox.add("webhook", event(i))
+        outbox.add("slack", event(i))
+    assert outbox.count("webhook") <= 10 and outbox.count("slack") <= 10
+    assert outbox.take_dropped() == {"webhook": 2990, "slack": 2990}
+    assert [a.message for _, a in outbox.pending("slack", 1)] == ["event 2990"]  # the newest stay
+    outbox.close()
+
+
+def test_memory_outbox_is_bounded_and_says_so_once_per_episode(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outbox = MemoryOutbox(max_rows=10)
+    with caplog.at_level(logging.WARNING, "alerting.outbox"):
+        for i in range(500):
+            outbox.add("webhook", event(i))
+    assert outbox.count("webhook") == 10 and outbox.take_dropped() == {"webhook": 490}
+    assert caplog.text.count("channel webhook has over 10 alerts waiting") == 1
+
+
+def test_what_max_rows_dropped_is_said_in_the_next_message(http_receiver: HttpReceiver) -> None:
+    async def scenario() -> None:
+        worker = ChannelWorker(WebhookChannel(http_receiver.url + "/hook"),
+                               outbox=MemoryOutbox(max_rows=5), group_wait=0)  # fmt: skip
+        for i in range(8):  # three more than the outbox keeps, before the worker runs
+            worker.submit(event(i, metric=f"log_distinct_{i}"))
+        worker.start()
+        assert await worker.drain(10.0)
+        await worker.stop()
+
+    asyncio.run(scenario())
+    first = http_receiver.requests[0].json()
+    assert first["message"] == "event 3"  # the oldest three were dropped
+    assert first["context"]["undelivered"] == (
+        "3 alert(s) dropped undelivered (outbox over max_rows) on channel webhook"
+    )
+
+
+# -- 3. a full data_dir: alerting goes on from memory, degraded -------------------------------
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path) -> Iterator[Path]:
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", str(where)],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(
+            f"cannot mount a tmpfs here (needs root and mount rights): {done.stderr.strip()}"
+        )
+    try:
+        yield where
+    finally:
+        # Lazy: a descriptor a failed test left open must not keep the mount for good.
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(directory: Path) -> None:
+    fd = os.open(directory / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\0" * 4096)
+    finally:
+        os.close(fd)
+    # Proof that it is full: one more byte does not fit.
+    with pytest.raises(OSError) as full, open(directory / "one-more", "wb") as f:
+        f.write(b"x" * 8192)
+        f.flush()
+        os.fsync(f.fileno())
+    assert full.value.errno == errno.ENOSPC
+
+
+def test_a_full_data_dir_keeps_alerting_from_memory_and_says_degraded(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        outbox = SqliteOutbox(data_dir / "outbox.db")
+        outbox.add("webhook", event(0))  # a working outbox first, then the disk fills
+        fill(data_dir)
+
+        async def scenario() -> ChannelWorker:
+            worker = ChannelWorker(WebhookChannel(http_receiver.url + "/hook"), outbox=outbox,
+                                   group_wait=0)  # fmt: skip
+            worker.start()
+            for i in range(1, 200):  # big enough rows that SQLite must grow the file
+                worker.submit(
+                    Alert(
+                        analyzer="log",
+                        metric=f"log_p{i}",
+                        labels=(("n", str(i)),),
+                        status=Status.FIRING,
+                        severity=Severity.CRITICAL,
+                        value=1.0,
+                        threshold=None,
+                        message=f"event {i} " + "x" * 2000,
+                        timestamp=time.time(),
+                        hostname="web-01",
+                    )
+                )
+            assert await worker.drain(30.0)
+            await worker.stop()
+            return worker
+
+        worker = asyncio.run(scenario())
+        outbox.close()
+    assert outbox.degraded is not None and "alerts are kept in memory only" in outbox.degraded
+    assert "full" in outbox.degraded  # the reason names the cause
+    wait_until(lambda: len(http_receiver.requests) >= 60, 10.0, "the alerts")
+    assert worker.stats.sent >= 60 and worker.stats.restarts == 0
