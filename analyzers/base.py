@@ -397,6 +397,11 @@ class Learning(Protocol):
     def learning(self, now: float) -> int: ...
 
 
+def anomaly_history(settings: Any, watch_everything: bool) -> tuple[str, ...]:
+    """The metrics z-score and EMA read history for: their watched ones (all in replay)."""
+    return ("*",) if watch_everything else tuple(settings.analyzer.anomaly_metrics)
+
+
 def policy_from(settings: Any, threshold: float) -> PersistentAnomaly:
     """The gate as `[analyzer]` configures it (z-score and EMA each build one)."""
     an = settings.analyzer

@@ -29,6 +29,7 @@ from analyzers.base import (
     PersistentAnomaly,
     SeriesArrays,
     Step,
+    anomaly_history,
     policy_from,
     transition,
 )
@@ -141,5 +142,5 @@ PLUGIN = AnalyzerPlugin(
     name="ema",
     order=30,
     build=_build,
-    history=lambda s, e: ("*",) if e else tuple(s.analyzer.anomaly_metrics),
+    history=anomaly_history,
 )

@@ -34,6 +34,7 @@ from analyzers.base import (
     PersistentAnomaly,
     SeriesArrays,
     Step,
+    anomaly_history,
     policy_from,
     transition,
 )
@@ -215,5 +216,5 @@ PLUGIN = AnalyzerPlugin(
     name="zscore",
     order=20,
     build=_build,
-    history=lambda s, e: ("*",) if e else tuple(s.analyzer.anomaly_metrics),
+    history=anomaly_history,
 )
