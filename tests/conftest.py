@@ -45,14 +45,34 @@ def wait_until(
 SERVER_FIXTURES = frozenset({"http_receiver", "nats_url"})
 
 
+# A test whose own code calls one of these starts a process (the agent's CLI, a server).
+PROCESS_CALLS = ("run_agent(", "agent_command(", "spawn_agent(", "subprocess.", "Popen(")
+
+
+def _starts_a_process(item: pytest.Item) -> bool:
+    import inspect
+
+    try:
+        source = inspect.getsource(getattr(item, "function", None))  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return False
+    return any(call in source for call in PROCESS_CALLS)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark `e2e` every test in a tests/*_e2e.py module and every test using a server fixture.
+    """Mark `e2e` every test in a tests/*_e2e.py module, every test using a server fixture
+    and every test that starts a process itself (the CLI's one-shot commands included).
 
     Marked here so that none is missed by hand; other e2e tests carry the mark themselves.
+    The unit layer (`-m "not e2e"`) is then in-process code only.
     """
     for item in items:
         in_e2e_module = item.path.name.endswith("_e2e.py")
-        if in_e2e_module or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if (
+            in_e2e_module
+            or SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or _starts_a_process(item)
+        ):
             item.add_marker(pytest.mark.e2e)
 
 
