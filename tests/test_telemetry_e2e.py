@@ -252,8 +252,8 @@ def _stamps(messages: list[Message]) -> list[float]:
             for batch in by_kind(messages).get("metrics", []) for m in batch["metrics"]]  # fmt: skip
 
 
-def in_stream(port: int, subject: str) -> list[Message]:
-    """Every message the agent's SYSOPS stream holds on `subject` (none before it exists)."""
+def in_stream(port: int, subject: str, stream: str = "SYSOPS") -> list[Message]:
+    """Every message `stream` (the agent's SYSOPS) holds on `subject` (none before it exists)."""
 
     async def read() -> list[Message]:
         import nats
@@ -263,7 +263,7 @@ def in_stream(port: int, subject: str) -> list[Message]:
         try:
             js = client.jetstream()
             try:
-                info = await js.stream_info("SYSOPS", subjects_filter=subject)
+                info = await js.stream_info(stream, subjects_filter=subject)
             except NotFoundError:
                 return []
             # Exactly as many as the stream holds, each with a deadline a busy host meets: a
@@ -271,13 +271,30 @@ def in_stream(port: int, subject: str) -> list[Message]:
             held = sum((info.state.subjects or {}).values())
             if not held:
                 return []
-            subscription = await js.subscribe(subject, stream="SYSOPS", ordered_consumer=True)
+            subscription = await js.subscribe(subject, stream=stream, ordered_consumer=True)
             fetched = [await subscription.next_msg(timeout=30) for _ in range(held)]
             return [(m.subject, dict(m.headers or {}), m.data) for m in fetched]
         finally:
             await client.close()
 
     return asyncio.run(read())
+
+
+def keep_metrics(port: int) -> None:
+    """A stream of the test's own over the metric batches (the agent stores only alerts and
+    inventories): on file, so that it outlives a restart of the server, and a place to read
+    what the agent sent while no subscriber of the test could have been listening."""
+
+    async def create() -> None:
+        import nats
+
+        client = await nats.connect(f"nats://127.0.0.1:{port}", token=TOKEN)
+        try:
+            await client.jetstream().add_stream(name="TESTMETRICS", subjects=["sysops.*.metrics"])
+        finally:
+            await client.close()
+
+    asyncio.run(create())
 
 
 def test_server_away_metrics_of_the_gap_arrive_and_alerts_exactly_once(tmp_path: Path) -> None:
@@ -304,6 +321,7 @@ def test_server_away_metrics_of_the_gap_arrive_and_alerts_exactly_once(tmp_path:
 
     try:
         # Connected and publishing before the outage.
+        keep_metrics(port)
         asyncio.run(watch(port, lambda got: bool(_stamps(got)), 60, start, token=TOKEN))
         (agent,) = agents
         server.terminate()  # NATS goes away
@@ -319,7 +337,9 @@ def test_server_away_metrics_of_the_gap_arrive_and_alerts_exactly_once(tmp_path:
         def caught_up() -> list[Message] | None:
             # Read from the stream, not a live subscription: the agent may reconnect and send
             # what it held before a subscriber started after the restart could be in place.
-            got = in_stream(port, "sysops.*.metrics") + in_stream(port, "sysops.*.alerts")
+            got = in_stream(port, "sysops.*.metrics", "TESTMETRICS") + in_stream(
+                port, "sysops.*.alerts"
+            )
             alerts = [json.loads(raw) for subject, _, raw in got if subject.endswith(".alerts")]
             done = any(gap_start + 1 < t < gap_end - 1 for t in _stamps(got)) and any(
                 a["metric"] == "memory_used_percent" for a in alerts
