@@ -58,6 +58,8 @@ YIELD_EVERY = 50  # rows handled between two yields to the event loop, however f
 RESTART_BASE_SECS = 1.0  # the first pause before a failed worker starts again; doubles up to...
 RESTART_MAX_SECS = 60.0
 DIGEST_NAMED = 3  # the most severe held-back alerts a digest names
+# The outbox "channel" a worker keeps its pending digest under (never delivered from there).
+PARKED = "/parked-digest"
 DIGEST_EVERY = 12  # at most one digest per channel per 1/DIGEST_EVERY of the budget window
 
 
@@ -170,6 +172,10 @@ class ChannelWorker:
         self._digest_row: int | None = None  # the digest waiting in the outbox, if any
         self._digest_at = float("-inf")  # when the last digest was written
         self._digest_says = 0  # how many held-back alerts the waiting digest counts
+        # The digest as it stands, kept in the outbox under PARKED (not delivered from there)
+        # from the moment an alert is folded: a kill -9 before the digest goes out loses nothing.
+        self._parked_row: int | None = None
+        self._restored = False  # a parked digest of the previous run was queued at start
         self._last_send = 0.0
         self._certificate_said = False  # a certificate failure logged at error level, this episode
 
@@ -196,7 +202,7 @@ class ChannelWorker:
         """Wait until the backlog is delivered or given up; False on timeout (it stays in the outbox)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.pending or self._busy:
+        while self.pending or self._busy or (self._task is not None and not self._restored):
             if loop.time() >= deadline:
                 return False
             await asyncio.sleep(0.02)
@@ -238,6 +244,7 @@ class ChannelWorker:
     async def _run(self) -> None:
         name = self.channel.name
         handled = 0
+        self._restore_parked()  # in the loop: a failing outbox here is a worker failure
         while True:
             rows = self.outbox.pending(name, 1)
             if not rows:
@@ -275,6 +282,34 @@ class ChannelWorker:
             self._folded_worst.clear()
             self._folded_down = False
 
+    @property
+    def _parked_name(self) -> str:
+        return f"{self.channel.name}{PARKED}"
+
+    def _park(self) -> None:
+        """Keep the digest of what is folded so far in the outbox (replacing the last copy)."""
+        old, self._parked_row = self._parked_row, self.outbox.add(self._parked_name, self._digest())
+        if old is not None:
+            self.outbox.remove([old])
+
+    def _restore_parked(self) -> None:
+        """A digest parked by a run that never sent it (killed): queue it now, once, as is."""
+        if self._restored:
+            return
+        parked = self.outbox.pending(self._parked_name, 1000)
+        self._restored = True
+        if not parked:
+            return
+        for _row, alert in parked:
+            queued = self.outbox.add(self.channel.name, alert)
+            self._charged.add(queued)  # said before the crash would have: not charged again
+        self.outbox.remove([row for row, _ in parked])
+        log.warning(
+            "channel %s: the previous run stopped before its digest of held-back alerts "
+            "went out; it is sent now",
+            self.channel.name,
+        )
+
     def _fold(self, alert: Alert) -> None:
         self._folded[alert.severity] += 1
         self._folded_worst.append(alert)
@@ -308,6 +343,9 @@ class ChannelWorker:
             self._charged.discard(self._digest_row)
         self._digest_row = self.outbox.add(self.channel.name, self._digest())
         self._charged.add(self._digest_row)  # a digest is not charged to the budget
+        if self._parked_row is not None:  # queued now: the parked copy has done its job
+            self.outbox.remove([self._parked_row])
+            self._parked_row = None
         self._digest_at = time.time()
         self._digest_says = sum(self._folded.values())
         self._held_back = 0  # said by the digest, not again by the next alert
@@ -342,6 +380,8 @@ class ChannelWorker:
 
     async def _handle(self, rows: list[tuple[int, Alert]]) -> None:
         admitted, discarded = self._admit(rows)
+        if self._folded and sum(self._folded.values()) != self._digest_says:
+            self._park()  # before the folded rows leave the outbox
         self._forget_rows(discarded)
         if self._fold_due():  # a digest replaced in this batch goes out once, as the new row
             admitted = [(row, alert) for row, alert in admitted if row in self._charged]

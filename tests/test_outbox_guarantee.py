@@ -248,3 +248,47 @@ def test_a_full_data_dir_keeps_alerting_from_memory_and_says_degraded(
     assert "full" in outbox.degraded  # the reason names the cause
     wait_until(lambda: len(http_receiver.requests) >= 60, 10.0, "the alerts")
     assert worker.stats.sent >= 60 and worker.stats.restarts == 0
+
+
+def test_a_kill_before_the_digest_goes_out_loses_none_of_what_it_folds(tmp_path: Path) -> None:
+    """The budget holds back alerts after a digest went out (the next one is minutes away);
+    the agent dies without a clean stop; the next run still says what was held back."""
+    import io
+
+    from alerting.channels.console import ConsoleChannel
+
+    path = tmp_path / "outbox.db"
+
+    async def first_run() -> str:
+        out = io.StringIO()
+        worker = ChannelWorker(ConsoleChannel(stream=out), outbox=SqliteOutbox(path),
+                               max_per_hour=2, group_wait=0.0)  # fmt: skip
+        worker.start()
+        for i in range(6):  # one group: one alert passes, the rest fold into a digest
+            worker.submit(event(i, metric="log_link_down"))
+        assert await worker.drain(30)
+        said = out.getvalue()
+        for i in range(6, 16):  # held back too; the next digest waits for its turn
+            worker.submit(event(i, metric="log_link_down"))
+        deadline = time.monotonic() + 30
+        while worker.pending:
+            assert time.monotonic() < deadline, "the held-back alerts were never looked at"
+            await asyncio.sleep(0.01)
+        assert "10 alerts" not in out.getvalue()  # not said yet: the digest is minutes away
+        assert worker._task is not None
+        worker._task.cancel()  # killed: no drain, no stop
+        return said
+
+    async def second_run() -> str:
+        out = io.StringIO()
+        worker = ChannelWorker(ConsoleChannel(stream=out), outbox=SqliteOutbox(path),
+                               max_per_hour=2, group_wait=0.0)  # fmt: skip
+        worker.start()
+        assert await worker.drain(30)
+        await worker.stop()
+        return out.getvalue()
+
+    first = asyncio.run(first_run())
+    assert "5 alerts over the hourly budget" in first  # the first digest went out at once
+    second = asyncio.run(second_run())
+    assert "10 alerts over the hourly budget" in second, second
