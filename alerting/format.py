@@ -48,6 +48,12 @@ def state_word(alert: Alert) -> str:
     return alert.severity.label.upper()
 
 
+def undelivered_note(alert: Alert) -> str:
+    """For one-line channels (console, syslog): what an outbox dropped, said once (else "")."""
+    note = alert.context.get("undelivered")
+    return f" [undelivered: {note}]" if note else ""
+
+
 def title(alert: Alert) -> str:
     """`[CRITICAL] web-01: disk_used_percent mountpoint=/var`"""
     where = " ".join(f"{k}={v}" for k, v in alert.labels)

@@ -292,3 +292,20 @@ def test_a_kill_before_the_digest_goes_out_loses_none_of_what_it_folds(tmp_path:
     assert "5 alerts over the hourly budget" in first  # the first digest went out at once
     second = asyncio.run(second_run())
     assert "10 alerts over the hourly budget" in second, second
+
+
+def test_one_line_channels_say_what_went_undelivered_too() -> None:
+    """Console and syslog print one line: the undelivered count rides on it."""
+    import dataclasses
+    import io
+
+    from alerting.channels.console import ConsoleChannel
+    from alerting.channels.syslog import rfc5424
+
+    note = "2 alert(s) expired undelivered (older than max_age_secs) on channel webhook"
+    alert = dataclasses.replace(event(1), context={"undelivered": note})
+    out = io.StringIO()
+    asyncio.run(ConsoleChannel(stream=out).send([alert]))
+    assert note in out.getvalue() and out.getvalue().count("\n") == 1
+    assert note in rfc5424(alert, 3, "sysops-agent", "web-01").decode()
+    assert "undelivered" not in rfc5424(event(2), 3, "sysops-agent", "web-01").decode()

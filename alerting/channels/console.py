@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError, plain_text
 from alerting.channels.registry import ChannelContext
+from alerting.format import undelivered_note
 
 
 class ConsoleChannel:
@@ -36,6 +37,7 @@ class ConsoleChannel:
         for alert in alerts:
             state = "TEST" if alert.context.get("test") else alert.status.value.upper()
             suffix = " (still firing)" if alert.context.get("still_firing") else ""
+            suffix += plain_text(undelivered_note(alert))
             line = (
                 f"{alert.iso_timestamp} {alert.severity.label.upper():<9} {state:<8} "
                 f"{plain_text(alert.hostname)}: {plain_text(alert.message)}{suffix}\n"

@@ -22,7 +22,7 @@ from typing import Any
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import DeliveryError
 from alerting.channels.registry import ChannelContext
-from alerting.format import single_line, state_word
+from alerting.format import single_line, state_word, undelivered_note
 
 FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7, "uucp": 8,
@@ -91,7 +91,7 @@ def rfc5424(alert: Alert, facility: int, tag: str, hostname: str) -> bytes:
         params.pop()
         sd = f"[{SD_ID} " + " ".join(f'{k}="{_sd_value(v, 16)}"' for k, v in params) + "]"
     text = f"{header}{sd} "
-    message = single_line(f"{state_word(alert)} {alert.message}")
+    message = single_line(f"{state_word(alert)} {alert.message}{undelivered_note(alert)}")
     return (text + _cut_utf8(message, MAX_DATAGRAM - len(text.encode()))).encode("utf-8")
 
 
