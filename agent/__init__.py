@@ -2,7 +2,7 @@
 
 import os
 
-__version__ = "0.1.0"
+from common import __version__ as __version__
 
 # numpy's OpenBLAS starts a worker thread per core when it is imported (up to 64
 # on a big GPU host). The agent's arrays are small: one thread does the work,

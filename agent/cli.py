@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.config import ConfigError, LoadedConfig, load_config, settings_to_toml
-from agent.logsetup import setup_logging
 from agent.settings import Settings
+from common.logsetup import setup_logging
 
 if TYPE_CHECKING:
     from alerting.silences import SilenceFile

@@ -44,13 +44,13 @@ from agent.collectors import DOMAINS, build_collectors, interval_of
 from agent.collectors.base import Collector, Samples, SourceMissing
 from agent.config import ConfigError, LoadedConfig, load_config, runtime_file_problems
 from agent.logs.watch import LogWatch
-from agent.logsetup import set_level
 from agent.memory import release_free_memory
-from agent.notify import Notifier
 from agent.pipeline import Pipeline
 from agent.privileges import PrivilegeReport, check_privileges, log_report
 from agent.schedule import Ticker
 from agent.settings import Settings
+from common.logsetup import set_level
+from common.notify import Notifier
 
 if TYPE_CHECKING:
     from agent.exporter import Exporter

@@ -15,73 +15,15 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from agent.secret import Secret
 from alerting.channels.registry import ChannelPlugin
-
-SEVERITIES = ("info", "warn", "critical", "emergency")
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-SYSLOG_FACILITIES = (
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-    "authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5",
-    "local6", "local7",
-)  # fmt: skip
-
-
-def opt(
-    default: Any = None,
-    doc: str = "",
-    *,
-    factory: Any = None,
-    ge: float | None = None,
-    gt: float | None = None,
-    le: float | None = None,
-    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
-    url: str | None = None,
-    key: str | None = None,
-    regex: bool = False,
-    pattern: tuple[str, str] | None = None,
-    required_when_enabled: bool = False,
-    default_doc: str | None = None,
-    check: Any = None,
-) -> Any:
-    """A schema field.
-
-    `url` is "strict" (https, or http to loopback only: chat APIs) or "lenient"
-    (http anywhere, with a warning off loopback).  `key` is the TOML key when
-    it is not a valid Python name (`from`).  `choices` may be a function, called
-    when the choices are first needed (`choices_of`): the plug-in tables it
-    reads import this module.  `pattern` is (regex the whole
-    value must match, what to say when it does not).  `required_when_enabled` makes the
-    key mandatory when the section's `enabled` is true.
-    """
-    metadata = {
-        "doc": doc,
-        "ge": ge,
-        "gt": gt,
-        "le": le,
-        "choices": choices,
-        "url": url,
-        "key": key,
-        "regex": regex,
-        "pattern": pattern,
-        "required_when_enabled": required_when_enabled,
-        "default_doc": default_doc,
-        "check": check,  # value -> error message or None, for rules a type cannot say
-    }
-    if factory is not None:
-        return field(default_factory=factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
-def choices_of(metadata: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """A field's choices, calling the function that lists them if it is one."""
-    choices = metadata.get("choices")
-    return tuple(choices()) if callable(choices) else choices
+from alerting.settings import AlertingSettings, NatsServerSettings
+from common.schema import LOG_LEVELS, SEVERITIES, Issue, level_issues, opt
+from common.secret import Secret
 
 
 # Each returns names a plug-in table declares; imported late, the tables import this module.
@@ -137,32 +79,6 @@ DEFAULT_INTERFACE_FAMILIES: Mapping[str, str] = MappingProxyType(
         "virbr": r"^virbr",
     }
 )
-
-
-# What a section's `validate()` returns: (key in the section, or "" for the
-# section itself; the message).  The validator adds the file, line and path.
-Issue = tuple[str, str]
-
-
-def level_issues(
-    warn: float | None, critical: float | None, clear: float | None, below: bool = False
-) -> list[Issue]:
-    """Levels that cannot work: none set, critical milder than warn, clear past the mildest.
-
-    For "below" rules (low is bad) every comparison turns around.  At most one
-    issue: each check assumes the ones before it passed.
-    """
-    if warn is None and critical is None:
-        return [("", "needs at least one of warn or critical")]
-    sign = -1.0 if below else 1.0
-    worse, better = ("<=", ">=") if below else (">=", "<=")
-    if warn is not None and critical is not None and sign * critical < sign * warn:
-        return [("critical", f"must be {worse} warn ({warn:g})")]
-    set_levels = [v for v in (warn, critical) if v is not None]
-    mildest = max(set_levels) if below else min(set_levels)
-    if clear is not None and sign * clear > sign * mildest:
-        return [("clear", f"must be {better} {mildest:g} (the mildest level)")]
-    return []
 
 
 def _empty_mapping() -> Mapping[str, Secret]:
@@ -659,7 +575,7 @@ class LogAnalyzerSettings:
 
 
 @dataclass(frozen=True)
-class NatsSettings:
+class NatsSettings(NatsServerSettings):
     # NATS alerts ride on the telemetry section: on when [nats] is and include_alerts is.
     CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin(
         "nats",
@@ -668,13 +584,6 @@ class NatsSettings:
         requires=("nats",),
     )
     enabled: bool = opt(False, "Publish telemetry to NATS.")
-    url: str = opt("nats://127.0.0.1:4222", "NATS server URL.")
-    urls: tuple[str, ...] = opt((), "Several server URLs (a cluster); overrides url.")
-    credential_file: str | None = opt(None, "NATS .creds file (needs the nkeys package).")
-    token: Secret | None = opt(None, "Token authentication.")
-    user: str | None = opt(None, "User for user/password authentication.")
-    password: Secret | None = opt(None, "Password for user/password authentication.")
-    subject_prefix: str = opt("sysops", "First token of every subject.")
     metrics_interval_secs: float = opt(
         30.0, "How often metric batches are published.", ge=0.1, le=86400
     )
@@ -689,10 +598,6 @@ class NatsSettings:
     compression: bool = opt(
         False, "Compress every payload, alerts included (zstd, marked in a header)."
     )
-    max_reconnect_attempts: int = opt(
-        -1, "Reconnect attempts; -1 retries forever.", ge=-1, le=1_000_000
-    )
-    reconnect_delay_secs: float = opt(5.0, "Delay between reconnect attempts.", gt=0, le=3600)
     jetstream: bool = opt(
         False,
         "Publish alerts and inventory through JetStream (acknowledged, deduplicated by Nats-Msg-Id).",
@@ -715,16 +620,6 @@ class NatsSettings:
         ge=-1,
         le=2**50,
     )
-    tls_ca_file: str | None = opt(
-        None, "CA certificate(s) to verify the server with (TLS is on when any tls_ key is set)."
-    )
-    tls_cert_file: str | None = opt(
-        None, "Client certificate, for servers that require one (mutual TLS)."
-    )
-    tls_key_file: str | None = opt(None, "Key of the client certificate.")
-    tls_server_name: str | None = opt(
-        None, "Name to verify in the server's certificate (when connecting by IP)."
-    )
 
 
 @dataclass(frozen=True)
@@ -739,258 +634,6 @@ class PrometheusSettings:
         "exporter's: 9100 is node_exporter's.",
     )
     path: str = opt("/metrics", "HTTP path of the endpoint.")
-
-
-@dataclass(frozen=True)
-class ConsoleChannelSettings:
-    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("console", "alerting.channels.console:build")
-    enabled: bool = opt(False, "Print alerts on standard output (the embedded default).")
-    min_severity: str = opt("info", "Lowest severity printed.", choices=SEVERITIES)
-    send_resolved: bool = opt(True, "Also print when an alert resolves.")
-
-
-@dataclass(frozen=True)
-class DiscordChannelSettings:
-    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("discord", "alerting.channels.discord:build")
-    enabled: bool = opt(False, "Send alerts to a Discord webhook.")
-    webhook_url: Secret | None = opt(
-        None,
-        "Discord webhook URL (contains its token).",
-        url="lenient",
-        required_when_enabled=True,
-    )
-    username: str = opt("sysops-agent", "Name the webhook posts under.")
-    mention_roles: tuple[str, ...] = opt((), "Role ids mentioned on critical and emergency alerts.")
-    min_severity: str = opt("warn", "Lowest severity sent.", choices=SEVERITIES)
-    send_resolved: bool = opt(True, "Also send when an alert resolves.")
-
-
-@dataclass(frozen=True)
-class SlackChannelSettings:
-    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("slack", "alerting.channels.slack:build")
-    enabled: bool = opt(False, "Send alerts to a Slack incoming webhook.")
-    webhook_url: Secret | None = opt(
-        None, "Slack incoming webhook URL.", url="lenient", required_when_enabled=True
-    )
-    channel: str | None = opt(None, "Channel override (legacy webhooks only).")
-    mention_users: tuple[str, ...] = opt((), "User ids mentioned on critical and emergency alerts.")
-    min_severity: str = opt("warn", "Lowest severity sent.", choices=SEVERITIES)
-    send_resolved: bool = opt(True, "Also send when an alert resolves.")
-
-
-@dataclass(frozen=True)
-class TelegramChannelSettings:
-    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("telegram", "alerting.channels.telegram:build")
-    enabled: bool = opt(False, "Send alerts through a Telegram bot.")
-    bot_token: Secret | None = opt(None, "Bot token from @BotFather.", required_when_enabled=True)
-    chat_id: str | None = opt(None, "Chat id or @channelname.", required_when_enabled=True)
-    parse_mode: str = opt(
-        "HTML", "Message markup (HTML is what the agent writes).", choices=("HTML",)
-    )
-    api_url: str = opt(
-        "https://api.telegram.org",
-        "Bot API server (a self-hosted one, or a test server).",
-        url="lenient",
-    )
-    min_severity: str = opt("warn", "Lowest severity sent.", choices=SEVERITIES)
-    send_resolved: bool = opt(True, "Also send when an alert resolves.")
-
-
-@dataclass(frozen=True)
-class EmailChannelSettings:
-    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin(
-        "email", "alerting.channels.email:build", requires=("aiosmtplib",)
-    )
-    enabled: bool = opt(False, "Send alerts by email (needs the `email` extra).")
-    smtp_host: str | None = opt(None, "SMTP server.", required_when_enabled=True)
-    smtp_port: int = opt(587, "SMTP port (587 STARTTLS, 465 implicit TLS).", ge=1, le=65535)
-    smtp_tls: str = opt(
-        "starttls",
-        "starttls (required), tls (implicit) or none (loopback only).",
-        choices=("starttls", "tls", "none"),
-    )
-    username: str | None = opt(None, "SMTP login.")
-    password: Secret | None = opt(None, "SMTP password.")
-    from_: str | None = opt(None, "Sender address.", key="from", required_when_enabled=True)
-    to: tuple[str, ...] = opt((), "Recipient addresses.", required_when_enabled=True)
-    subject_prefix: str = opt("[sysops]", "Prefix of every subject line.")
-    min_severity: str = opt("critical", "Lowest severity sent.", choices=SEVERITIES)
-    send_resolved: bool = opt(True, "Also send when an alert resolves.")
-
-
-@dataclass(frozen=True)
-class WebhookChannelSettings:
-    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("webhook", "alerting.channels.webhook:build")
-    enabled: bool = opt(False, "POST each alert as JSON to a URL.")
-    url: Secret | None = opt(
-        None,
-        "Endpoint URL (https; plain http draws a warning off loopback).",
-        url="lenient",
-        required_when_enabled=True,
-    )
-    method: str = opt("POST", "HTTP method.", choices=("POST", "PUT", "PATCH"))
-    headers: Mapping[str, Secret] = opt(
-        factory=_empty_mapping,
-        doc="Extra request headers (values are secrets).",
-        default_doc="{}",
-    )
-    timeout_secs: float = opt(10.0, "Timeout of one request.", gt=0, le=300)
-    retry_count: int = opt(3, "Retries after a failed attempt (5xx, 429, network).", ge=0, le=20)
-    hmac_secret: Secret | None = opt(
-        None, "Sign each body: X-Sysops-Signature: sha256=<HMAC-SHA256 hex>."
-    )
-    min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
-    send_resolved: bool = opt(True, "Also send when an alert resolves.")
-
-
-@dataclass(frozen=True)
-class SyslogChannelSettings:
-    CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("syslog", "alerting.channels.syslog:build")
-    enabled: bool = opt(False, "Write alerts to the local syslog (/dev/log).")
-    facility: str = opt("daemon", "Syslog facility.", choices=SYSLOG_FACILITIES)
-    tag: str = opt("sysops-agent", "Syslog tag (APP-NAME).")
-    address: str = opt(
-        "/dev/log",
-        "A Unix datagram socket path, host:port or udp://host:port (UDP), or tcp://host:port.",
-    )
-    min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
-    send_resolved: bool = opt(True, "Also send when an alert resolves.")
-
-
-def _check_timezone(value: str) -> str | None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)"
-    return None
-
-
-def _check_matcher(value: str) -> str | None:
-    from alerting.silences import parse_matcher
-
-    try:
-        parse_matcher(value)
-    except ValueError as exc:
-        return str(exc)
-    except Exception as exc:  # re.error from a bad =~ expression
-        return f"bad regular expression in {value!r}: {exc}"
-    return None
-
-
-_HHMM = (r"([01]\d|2[0-3]):[0-5]\d", "expected a time of day as HH:MM")
-
-
-@dataclass(frozen=True)
-class MaintenanceSettings:
-    name: str = opt("", "What the window is for (shown in logs).")
-    weekdays: tuple[str, ...] = opt(
-        ("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
-        "Days the window opens.",
-        choices=("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
-    )
-    start: str = opt("00:00", "Local time the window opens (HH:MM).", pattern=_HHMM)
-    end: str = opt(
-        "00:00", "Local time it closes (HH:MM); before start means the next day.", pattern=_HHMM
-    )
-    timezone: str = opt("UTC", "IANA time zone of start and end.", check=_check_timezone)
-    match: tuple[str, ...] = opt(
-        (),
-        "Matchers (key=value, key!=value, key=~regex) an alert must meet; none matches every alert.",
-        check=_check_matcher,
-    )
-
-
-@dataclass(frozen=True)
-class InhibitSettings:
-    source_match: tuple[str, ...] = opt(
-        (),
-        "Matchers of the alert that mutes (key=value, key!=value, key=~regex).",
-        check=_check_matcher,
-    )
-    target_match: tuple[str, ...] = opt(
-        (), "Matchers of the alerts it mutes.", check=_check_matcher
-    )
-    equal: tuple[str, ...] = opt(
-        (),
-        "Labels that must have the same value on both (required, so a rule cannot mute a whole fleet).",
-        required_when_enabled=False,
-    )
-
-    def validate(self) -> list[Issue]:
-        if not self.equal:
-            return [("equal", "required: at least one label both alerts must share")]
-        return []
-
-
-@dataclass(frozen=True)
-class AlertingSettings:
-    min_interval_secs: float = opt(
-        14_400.0,
-        "A still-firing alert is repeated no more often than this. Four hours, as "
-        "Alertmanager's repeat_interval: a repeat is a reminder of a condition already "
-        "announced, not news (escalations and resolves go out at once); every 5 minutes, a "
-        "leak of a few hours is dozens of identical pages, and people mute the agent.",
-        ge=0,
-        le=7 * 86400,
-    )
-    max_alerts_per_hour: int = opt(
-        60,
-        "Notification budget per channel per hour; one alert group (analyzer and metric) gets at "
-        "most half of it (docs/ALERTING.md).",
-        ge=1,
-        le=1_000_000,
-    )
-    dedup_window_secs: float = opt(
-        600.0,
-        "A fingerprint that fires again within this window after resolving is one alert.",
-        ge=0,
-        le=7 * 86400,
-    )
-    emergency_bypass_rate_limit: bool = opt(
-        True, "Emergency alerts ignore the hourly budget, once per alert group per hour."
-    )
-    group_wait_secs: float = opt(
-        10.0,
-        "Alerts ready within this wait go out as one message on Discord, Slack, Telegram and email.",
-        ge=0,
-        le=300,
-    )
-    max_age_secs: float = opt(
-        3600.0,
-        "A notification older than this is dropped, not delivered late (counted, logged, and "
-        "said in the next message that gets through).",
-        gt=0,
-        le=7 * 86400,
-    )
-    outbox_max_rows: int = opt(
-        100_000,
-        "Notifications kept waiting per channel; past it the oldest are dropped (counted, logged, "
-        "and said in the next message that gets through).",
-        ge=10,
-        le=10_000_000,
-    )
-    maintenance: tuple[MaintenanceSettings, ...] = opt(
-        (), "Recurring windows that silence matching alerts."
-    )
-    inhibit: tuple[InhibitSettings, ...] = opt(
-        (),
-        "While an alert matching source_match fires, alerts matching target_match with the same `equal` labels are muted.",
-    )
-    backlog_retry_secs: float = opt(
-        30.0,
-        "When a channel's quick retries failed, its backlog waits this long before the next try.",
-        gt=0,
-        le=3600,
-    )
-    console: ConsoleChannelSettings = opt(factory=ConsoleChannelSettings)
-    discord: DiscordChannelSettings = opt(factory=DiscordChannelSettings)
-    slack: SlackChannelSettings = opt(factory=SlackChannelSettings)
-    telegram: TelegramChannelSettings = opt(factory=TelegramChannelSettings)
-    email: EmailChannelSettings = opt(factory=EmailChannelSettings)
-    webhook: WebhookChannelSettings = opt(factory=WebhookChannelSettings)
-    syslog: SyslogChannelSettings = opt(factory=SyslogChannelSettings)
 
 
 @dataclass(frozen=True)
@@ -1009,45 +652,6 @@ class Settings:
 
     # Where the settings came from; set by the loader, not a TOML key.
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
-
-
-@dataclass(frozen=True)
-class SchemaKey:
-    """One documented key: its dotted path, Python type, and `opt` metadata."""
-
-    path: str
-    type: Any
-    default: Any
-    metadata: Mapping[str, Any]
-    in_array: bool = False  # a key of the tables in an array of tables
-
-
-def schema_keys(
-    cls: type[Any] = Settings, prefix: str = "", in_array: bool = False
-) -> list[SchemaKey]:
-    """Every leaf key of the schema, depth first, in declaration order.
-
-    Nested sections recurse; an array of tables (custom_patterns) is listed as
-    its item keys under the array's path.
-    """
-    from dataclasses import MISSING, fields, is_dataclass
-    from typing import get_args, get_origin, get_type_hints
-
-    out: list[SchemaKey] = []
-    hints = get_type_hints(cls)
-    for f in fields(cls):
-        if f.metadata.get("internal"):
-            continue
-        path = f"{prefix}{f.metadata.get('key') or f.name}"
-        tp = hints[f.name]
-        default = f.default_factory() if f.default_factory is not MISSING else f.default
-        if isinstance(tp, type) and is_dataclass(tp):
-            out.extend(schema_keys(tp, path + ".", in_array))
-        elif get_origin(tp) is tuple and is_dataclass(get_args(tp)[0]):
-            out.extend(schema_keys(get_args(tp)[0], path + ".", in_array=True))
-        else:
-            out.append(SchemaKey(path, tp, default, f.metadata, in_array))
-    return out
 
 
 def channel_plugins(cls: type[Any] = Settings, prefix: str = "") -> tuple[ChannelPlugin, ...]:

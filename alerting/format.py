@@ -28,14 +28,6 @@ _ZWSP = "\u200b"
 
 
 # `scheme://user:password@host`: the userinfo is a credential whatever key the URL is in.
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]+@")
-
-
-def mask_userinfo(text: str) -> str:
-    """`nats://u:p@host` -> `nats://***@host`, for every URL inside `text`."""
-    return _USERINFO.sub(r"\1***@", text) if "@" in text else text
-
-
 def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 

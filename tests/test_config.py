@@ -13,15 +13,16 @@ from hypothesis import strategies as st
 
 from agent.config import (
     ConfigError,
-    KeyLines,
     iter_secrets,
     load_config,
     masked_dict,
     parse_config_text,
     settings_to_toml,
 )
-from agent.secret import Secret, scrub
-from agent.settings import Settings, schema_keys
+from agent.settings import Settings
+from common.config import KeyLines
+from common.schema import schema_keys
+from common.secret import Secret, scrub
 from tests.conftest import REPO, write_config
 
 SEED_MINIMAL = """\
@@ -71,7 +72,7 @@ def test_full_example_uses_every_key_and_is_valid() -> None:
     written = _key_paths(tomlkit.parse(path.read_text()).unwrap())
     missing = [
         k.path
-        for k in schema_keys()
+        for k in schema_keys(Settings)
         if not any(w == k.path or w.startswith(k.path + ".") for w in written)
     ]
     assert missing == []

@@ -34,7 +34,6 @@ from agent.collectors.base import Samples
 from agent.collectors.network import NetworkCollector
 from agent.collectors.process import ProcessCollector, parse_pid_stat
 from agent.config import MAX_SECRET_FILE_BYTES, load_config, parse_config_text
-from agent.logsetup import TEXT_FORMAT, ScrubbingFormatter
 from agent.runtime import Agent
 from agent.settings import Settings
 from agent.store import Store
@@ -46,6 +45,7 @@ from alerting.delivery import ChannelWorker
 from alerting.format import single_line
 from analyzers.base import SeriesKey
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
+from common.logsetup import TEXT_FORMAT, ScrubbingFormatter
 from tests.conftest import agent_command, run_agent, spawn_agent, wait_until, write_config
 from tests.test_nats_channel import free_port, nats_server_binary
 from tests.test_threshold import run

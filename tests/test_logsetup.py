@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from agent.logsetup import JsonFormatter, ScrubbingFormatter
-from agent.secret import Secret
+from common.logsetup import JsonFormatter, ScrubbingFormatter
+from common.secret import Secret
 
 
 def record(message: str, *args: object) -> logging.LogRecord:

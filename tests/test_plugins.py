@@ -25,15 +25,11 @@ import alerting.channels
 from agent.assembly import build_analyzers, build_channels, channel_section, summarize
 from agent.collectors import DOMAINS, HELPERS, build_collectors
 from agent.config import ConfigError, parse_config_text
-from agent.settings import (
-    CHANNELS,
-    AlertingSettings,
-    AnalyzerSettings,
-    CollectorSettings,
-    choices_of,
-)
+from agent.settings import CHANNELS, AnalyzerSettings, CollectorSettings
+from alerting.settings import AlertingSettings
 from analyzers import registry
 from analyzers.families import DEFAULT_FAMILIES
+from common.schema import choices_of
 from tests.conftest import REPO
 
 # Shared code in alerting/channels, not a channel.

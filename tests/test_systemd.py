@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from agent.config import parse_config_text
-from agent.notify import Notifier
 from agent.runtime import Agent
+from common.notify import Notifier
 from tests.conftest import REPO, agent_command, hermetic_agent_keys, only_collectors, write_config
 
 

@@ -20,16 +20,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from agent.collectors import ALL_METRICS, DOMAINS, interval_of  # noqa: E402
-from agent.secret import Secret  # noqa: E402
-from agent.settings import (  # noqa: E402
-    CHANNELS,
-    SchemaKey,
-    Settings,
-    choices_of,
-    schema_keys,
-)
+from agent.settings import CHANNELS, Settings  # noqa: E402
 from analyzers.families import DEFAULT_FAMILIES, Family, family_of  # noqa: E402
 from analyzers.registry import plugins as analyzer_plugins  # noqa: E402
+from common.schema import SchemaKey, choices_of, schema_keys  # noqa: E402
+from common.secret import Secret  # noqa: E402
 
 CONFIG_INTRO = """\
 # Configuration
@@ -162,7 +157,7 @@ def configuration_md() -> str:
     # Each section once, at its first key: [alerting] has keys after its arrays of
     # tables (maintenance, inhibit), which would otherwise open a second table.
     sections: dict[str, list[SchemaKey]] = {}
-    for key in schema_keys():
+    for key in schema_keys(Settings):
         sections.setdefault(key.path.rsplit(".", 1)[0], []).append(key)
     lines = [CONFIG_INTRO.rstrip("\n"), *plugins_md()]
     for head, keys in sections.items():

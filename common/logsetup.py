@@ -1,6 +1,6 @@
 """Logging to stderr (journald picks it up), as text or one JSON object per line.
 
-Every formatted record passes through `agent.secret.scrub`, so a secret that a
+Every formatted record passes through `common.secret.scrub`, so a secret that a
 library quotes in an exception still never reaches the log.  Every message is
 also made one safe line (`alerting.format.single_line`): a server's error body
 or a log line quoted in a message cannot forge a log line of its own or drive
@@ -14,8 +14,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from agent.secret import scrub
 from alerting.format import single_line
+from common.secret import scrub
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

@@ -3,15 +3,14 @@
 A `Secret` prints, formats and reprs as ``***``; the real value is only
 reachable through `reveal()`, so it can only reach a socket, never a log line or
 `--validate` output.  Every secret ever built is also remembered, so the log
-filter in `agent.logsetup` can scrub it from text that a library produced on its
+filter in `common.logsetup` can scrub it from text that a library produced on its
 own (an exception message that quotes a URL, for instance).
 """
 
 from __future__ import annotations
 
+import re
 import threading
-
-from alerting.format import mask_userinfo
 
 MASK = "***"
 
@@ -61,6 +60,14 @@ def remember(value: str) -> None:
     if len(value) >= _MIN_SCRUB_LENGTH:
         with _known_lock:
             _known.add(value)
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]+@")
+
+
+def mask_userinfo(text: str) -> str:
+    """`nats://u:p@host` -> `nats://***@host`, for every URL inside `text`."""
+    return _USERINFO.sub(r"\1***@", text) if "@" in text else text
 
 
 def scrub(text: str) -> str:
