@@ -19,10 +19,11 @@ from agent import __version__
 from agent.collectors import build_collectors
 from agent.settings import CHANNELS, Settings
 from agent.store import Store
+from alerting import assembly as alerting_assembly
 from alerting.channels.base import Channel
 from alerting.channels.registry import ChannelPlugin
-from alerting.delivery import ChannelWorker, Undelivered
-from alerting.outbox import MemoryOutbox, Outbox, SqliteOutbox
+from alerting.delivery import ChannelWorker
+from alerting.outbox import Outbox
 from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile
 from analyzers import registry, threshold
 from analyzers.base import Analyzer
@@ -76,67 +77,30 @@ def build_analyzers(settings: Settings, watch_everything: bool = False) -> list[
 
 
 def channel_section(settings: Settings, plugin: ChannelPlugin) -> Any:
-    """The settings section a channel plug-in names ("alerting.discord" -> settings.alerting.discord)."""
-    section: Any = settings
-    for part in plugin.section.split("."):
-        section = getattr(section, part)
-    return section
+    return alerting_assembly.channel_section(settings, plugin)
 
 
 def enabled_channels(settings: Settings) -> list[ChannelPlugin]:
-    return [p for p in CHANNELS if p.is_enabled(channel_section(settings, p))]
+    return alerting_assembly.enabled_channels(settings, CHANNELS)
 
 
 def build_channels(settings: Settings, only: str | None = None) -> list[Channel]:
-    """Every enabled channel (or just `only`), configured from settings.
-
-    Each channel's module is imported only when it is enabled: httpx with its
-    dependencies costs ~5 MB of resident memory that a console-only agent never needs.
-    """
-    agent = f"sysops-agent/{__version__}"
-    channels: list[Channel] = []
-    for plugin in enabled_channels(settings):
-        if only not in (None, plugin.name):
-            continue
-        channel = plugin.build(channel_section(settings, plugin), agent, settings.agent.hostname)
-        if channel is not None:
-            channels.append(channel)
-    return channels
+    """Every enabled channel (or just `only`), configured from settings."""
+    return alerting_assembly.build_channels(
+        settings, CHANNELS, f"sysops-agent/{__version__}", settings.agent.hostname, only
+    )
 
 
 def maintenance_windows(settings: Settings) -> list[MaintenanceWindow]:
-    from datetime import time as dtime
-
-    from alerting.silences import parse_matcher
-
-    return [
-        MaintenanceWindow(
-            m.weekdays,
-            dtime.fromisoformat(m.start),
-            dtime.fromisoformat(m.end),
-            m.timezone,
-            tuple(parse_matcher(x) for x in m.match),
-            m.name,
-        )
-        for m in settings.alerting.maintenance
-    ]
+    return alerting_assembly.maintenance_windows(settings.alerting)
 
 
 def inhibit_rules(settings: Settings) -> list[InhibitRule]:
-    from alerting.silences import parse_matcher
-
-    return [
-        InhibitRule(
-            tuple(parse_matcher(m) for m in r.source_match),
-            tuple(parse_matcher(m) for m in r.target_match),
-            r.equal,
-        )
-        for r in settings.alerting.inhibit
-    ]
+    return alerting_assembly.inhibit_rules(settings.alerting)
 
 
 def silence_file(settings: Settings) -> SilenceFile:
-    return SilenceFile(Path(settings.agent.data_dir) / "silences.json")
+    return alerting_assembly.silence_file(settings.agent.data_dir)
 
 
 def history_path(settings: Settings) -> Path:
@@ -146,58 +110,15 @@ def history_path(settings: Settings) -> Path:
 def build_workers(
     settings: Settings, channels: list[Channel], outbox: Outbox | None = None
 ) -> list[ChannelWorker]:
-    a = settings.alerting
-    # One account of what left the outbox undelivered, so any channel that gets through says it.
-    undelivered = Undelivered()
-    return [
-        ChannelWorker(
-            c,
-            outbox=outbox,
-            undelivered=undelivered,
-            group_wait=a.group_wait_secs,
-            max_per_hour=a.max_alerts_per_hour,
-            emergency_bypass=a.emergency_bypass_rate_limit,
-            max_age=a.max_age_secs,
-            park_secs=a.backlog_retry_secs,
-        )
-        for c in channels
-    ]
+    return alerting_assembly.build_workers(settings.alerting, channels, outbox)
 
 
 def needs_durable_outbox(settings: Settings, channels: list[Channel]) -> bool:
-    """Whether any channel has a remote end that an alert may have to wait for.
-
-    The console and syslog on a local socket take an alert at once; keeping
-    their alerts across a restart buys nothing, and SQLite costs ~2 MB resident.
-    """
-    local = {"console"}
-    if settings.alerting.syslog.address.startswith("/"):
-        local.add("syslog")
-    return any(c.name not in local for c in channels)
+    return alerting_assembly.needs_durable_outbox(settings.alerting, channels)
 
 
 def open_outbox(settings: Settings, channels: list[Channel]) -> Outbox:
-    """The durable outbox in data_dir when a channel needs it, else (or if it cannot be
-    opened, and said so) in memory."""
-    max_rows = settings.alerting.outbox_max_rows
-    if not needs_durable_outbox(settings, channels):
-        return MemoryOutbox(max_rows=max_rows)
-    import sqlite3
-
-    path = Path(settings.agent.data_dir) / "outbox.db"
-    try:
-        return SqliteOutbox(
-            path, max_rows=max_rows
-        )  # refuses a symlink or special file planted in data_dir
-    except (OSError, sqlite3.Error) as exc:
-        log.error(
-            "cannot open the outbox %s (%s): undelivered alerts will not survive a restart",
-            path,
-            exc,
-        )
-        return MemoryOutbox(
-            degraded=f"outbox in memory only: cannot open {path}: {exc}", max_rows=max_rows
-        )
+    return alerting_assembly.open_outbox(settings.alerting, settings.agent.data_dir, channels)
 
 
 class _NoStats:

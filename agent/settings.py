@@ -18,10 +18,10 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from alerting.channels.registry import ChannelPlugin
-from alerting.settings import AlertingSettings, NatsServerSettings
+from alerting.settings import AlertingSettings, NatsServerSettings, channel_plugins
 from common.schema import LOG_LEVELS, SEVERITIES, Issue, level_issues, opt
 from common.secret import Secret
 
@@ -654,25 +654,5 @@ class Settings:
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
 
 
-def channel_plugins(cls: type[Any] = Settings, prefix: str = "") -> tuple[ChannelPlugin, ...]:
-    """The channel table: every section that declares a CHANNEL, in schema order,
-    with the section's dotted path filled in.  Adding a channel is its module,
-    its section here (with its CHANNEL), its test and the regenerated docs."""
-    from dataclasses import fields, is_dataclass, replace
-    from typing import get_type_hints
-
-    table: list[ChannelPlugin] = []
-    hints = get_type_hints(cls)
-    for f in fields(cls):
-        tp = hints[f.name]
-        if not (isinstance(tp, type) and is_dataclass(tp)):
-            continue
-        path = f"{prefix}{f.name}"
-        plugin = tp.__dict__.get("CHANNEL")
-        if isinstance(plugin, ChannelPlugin):
-            table.append(replace(plugin, section=path))
-        table.extend(channel_plugins(tp, path + "."))
-    return tuple(table)
-
-
-CHANNELS: tuple[ChannelPlugin, ...] = channel_plugins()
+# The agent's channel table: every section of its settings that declares a CHANNEL.
+CHANNELS: tuple[ChannelPlugin, ...] = channel_plugins(Settings)

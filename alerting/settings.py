@@ -11,9 +11,9 @@ the channel's module or its library.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from types import MappingProxyType
-from typing import ClassVar
+from typing import Any, ClassVar, get_type_hints
 
 from alerting.channels.registry import ChannelPlugin
 from common.schema import SEVERITIES, SYSLOG_FACILITIES, Issue, opt
@@ -301,6 +301,25 @@ class AlertingSettings:
     email: EmailChannelSettings = opt(factory=EmailChannelSettings)
     webhook: WebhookChannelSettings = opt(factory=WebhookChannelSettings)
     syslog: SyslogChannelSettings = opt(factory=SyslogChannelSettings)
+
+
+def channel_plugins(cls: type[Any], prefix: str = "") -> tuple[ChannelPlugin, ...]:
+    """The channel table of a settings tree: every section that declares a CHANNEL, in
+    schema order, with the section's dotted path filled in.  Adding a channel is its
+    module, its section in alerting/settings.py (with its CHANNEL), its test and the
+    regenerated docs."""
+    table: list[ChannelPlugin] = []
+    hints = get_type_hints(cls)
+    for f in fields(cls):
+        tp = hints[f.name]
+        if not (isinstance(tp, type) and is_dataclass(tp)):
+            continue
+        path = f"{prefix}{f.name}"
+        plugin = tp.__dict__.get("CHANNEL")
+        if isinstance(plugin, ChannelPlugin):
+            table.append(replace(plugin, section=path))
+        table.extend(channel_plugins(tp, path + "."))
+    return tuple(table)
 
 
 def nats_file_problems(section: NatsServerSettings) -> list[tuple[str, str]]:
