@@ -134,7 +134,17 @@ class Telemetry:
                 await asyncio.sleep(delay)
 
     async def close(self) -> None:
-        """Send what is buffered; close the connection only if it is telemetry's own."""
+        """On a clean stop: a last heartbeat saying so, then send what is buffered; close
+        the connection only if it is telemetry's own.
+
+        The "stopping" heartbeat tells a fleet watcher that the silence which follows
+        was asked for (a deploy, a reboot by an operator), not a crash.
+        """
+        if self.connected:
+            try:
+                await self.publish_heartbeat(stopping=True)
+            except Exception as exc:  # shutting down: say it, do not fail the shutdown
+                log.warning("telemetry: last heartbeat failed: %s", describe(exc))
         if self._owns_connection:
             await self.connection.close()
         elif self.connected:
@@ -208,17 +218,20 @@ class Telemetry:
         self._stored_inventory = content_hash
         self.published["inventory"] += 1
 
-    async def publish_heartbeat(self) -> None:
+    async def publish_heartbeat(self, stopping: bool = False) -> None:
         if not self.connected:
             return  # never queued: only the latest heartbeat matters
         reasons, figures = self._health()
+        status = "stopping" if stopping else "degraded" if reasons else "healthy"
         await self._publish("heartbeat", {
             "hostname": self.hostname,
             "timestamp": iso(time.time()),
+            # A watcher judges silence in the host's own intervals, not a fleet-wide guess.
+            "heartbeat_interval_secs": self.settings.nats.heartbeat_interval_secs,
             "uptime_secs": host_uptime(Path(self.settings.agent.procfs)),
             "agent_uptime_secs": round(time.monotonic() - self._started, 1),
             "agent_version": __version__,
-            "status": "degraded" if reasons else "healthy",
+            "status": status,
             "reasons": reasons,
             "metrics_buffered": len(self._buffer),
             "metrics_dropped": self.dropped,

@@ -556,12 +556,17 @@ def test_user_and_password(tmp_path: Path) -> None:
         while not got:
             assert time.monotonic() < deadline, "no heartbeat"
             await asyncio.sleep(0.02)
-        await telemetry.close()
+        await telemetry.close()  # a clean stop: one more, saying "stopping"
+        deadline = time.monotonic() + 10
+        while len(got) < 2:
+            assert time.monotonic() < deadline, "no stopping heartbeat"
+            await asyncio.sleep(0.02)
         await client.close()
         return got
 
     try:
-        (beat,) = asyncio.run(scenario())
+        beat, last = asyncio.run(scenario())
+        assert last["status"] == "stopping" and last["heartbeat_interval_secs"] == 60
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -632,3 +637,44 @@ def test_telemetry_and_alerts_share_one_connection(tmp_path: Path) -> None:
     assert [(c["cid"], c.get("name")) for c in after["connections"]] == [
         (c["cid"], c.get("name")) for c in before["connections"]
     ]
+
+
+def test_a_clean_stop_ends_with_a_stopping_heartbeat_carrying_the_interval(
+    tmp_path: Path,
+) -> None:
+    """A fleet watcher counts silence in the host's own heartbeat interval, and tells a
+    clean stop (SIGTERM: one last heartbeat saying "stopping") from a crash."""
+    port = free_port()
+    server = start_server(port)
+    config = write_config(tmp_path, config_text(port, host=tmp_path))
+    agents: list[subprocess.Popen[bytes]] = []
+    sent: list[bool] = []
+
+    def start() -> None:
+        agents.append(subprocess.Popen(agent_command("--config", str(config)), cwd=tmp_path, env={**__import__("os").environ, "NATS_TOKEN": TOKEN},
+                                       stdout=subprocess.DEVNULL, stderr=(tmp_path / "err").open("w")))  # fmt: skip
+
+    def stopped_after_a_beat(messages: list[Message]) -> bool:
+        beats = by_kind(messages).get("heartbeat", [])
+        if beats and not sent:  # SIGTERM once the agent is up and beating
+            agents[0].send_signal(signal.SIGTERM)
+            sent.append(True)
+        return any(b["status"] == "stopping" for b in beats)
+
+    try:
+        messages = asyncio.run(
+            watch(port, stopped_after_a_beat, 60, start, token=TOKEN, subject="sysops.*.heartbeat")
+        )
+        assert agents[0].wait(timeout=30) == 0
+    finally:
+        for agent in agents:
+            if agent.poll() is None:
+                agent.kill()
+                agent.wait(timeout=10)
+        server.terminate()
+        server.wait(timeout=10)
+    beats = by_kind(messages)["heartbeat"]
+    assert beats[-1]["status"] == "stopping", [b["status"] for b in beats]
+    assert [b["status"] for b in beats].count("stopping") == 1
+    assert all(b["heartbeat_interval_secs"] == 1 for b in beats)
+    validate_against_schemas({"metrics": [], "alerts": [], "inventory": [], "heartbeat": beats})
