@@ -2,7 +2,7 @@
 
 Every formatted record passes through `common.secret.scrub`, so a secret that a
 library quotes in an exception still never reaches the log.  Every message is
-also made one safe line (`alerting.format.single_line`): a server's error body
+also made one safe line (`common.text.single_line`): a server's error body
 or a log line quoted in a message cannot forge a log line of its own or drive
 the terminal.  A traceback keeps its lines; it is ours.
 """
@@ -14,8 +14,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from alerting.format import single_line
 from common.secret import scrub
+from common.text import single_line
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

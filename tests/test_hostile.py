@@ -42,10 +42,10 @@ from alerting.channels.console import ConsoleChannel
 from alerting.channels.syslog import SyslogChannel
 from alerting.channels.webhook import WebhookChannel
 from alerting.delivery import ChannelWorker
-from alerting.format import single_line
 from analyzers.base import SeriesKey
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
 from common.logsetup import TEXT_FORMAT, ScrubbingFormatter
+from common.text import single_line
 from tests.conftest import agent_command, run_agent, spawn_agent, wait_until, write_config
 from tests.test_nats_channel import free_port, nats_server_binary
 from tests.test_threshold import run

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from alerting.alert import Alert, Severity
-from alerting.format import single_line
+from common.text import single_line
 
 
 class DeliveryError(Exception):

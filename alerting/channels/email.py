@@ -27,7 +27,8 @@ from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError
 from alerting.channels.registry import ChannelContext
 from alerting.channels.tls import verified_context
-from alerting.format import facts, html_text, log_line, plain, single_line, title
+from alerting.format import facts, html_text, log_line, plain, title
+from common.text import single_line
 
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 

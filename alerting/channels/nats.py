@@ -28,8 +28,8 @@ from typing import Any
 from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError
 from alerting.channels.registry import ChannelContext
-from alerting.format import single_line
 from common.secret import mask_userinfo
+from common.text import single_line
 
 log = logging.getLogger(__name__)
 

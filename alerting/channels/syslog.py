@@ -22,7 +22,8 @@ from typing import Any
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import DeliveryError
 from alerting.channels.registry import ChannelContext
-from alerting.format import single_line, state_word, undelivered_note
+from alerting.format import state_word, undelivered_note
+from common.text import single_line
 
 FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7, "uucp": 8,

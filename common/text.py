@@ -1,0 +1,36 @@
+"""Untrusted text made safe to print: one sanitiser for consoles, syslog and our own log."""
+
+from __future__ import annotations
+
+import re
+
+# What can end a line, move a cursor or reorder text on a terminal, in a log viewer or in
+# syslog: C0 (tab aside) and DEL, C1 (U+009B is a one-character CSI, U+0085 a line break),
+# the line and paragraph separators, and the bidi marks, embeddings, overrides and isolates.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def single_line(text: str, limit: int | None = None) -> str:
+    """Untrusted text made one harmless line: every unsafe character shown as ``\\xNN``.
+
+    The one sanitiser for text that reaches a console, a syslog message or the
+    agent's own log: a log line or a server's error body cannot forge a line,
+    clear a screen or flip the text around.  Escaped rather than dropped, so the
+    reader still sees that something was there.  `limit` cuts the result (on a
+    character, never inside an escape) and marks the cut with an ellipsis.
+    """
+    text = _UNSAFE.sub(_escape, text)
+    if limit is not None and len(text) > limit:
+        text = text[: max(0, limit - 1)]
+        cut = text.rfind("\\", max(0, len(text) - 5))
+        if cut >= 0 and re.fullmatch(r"\\(x[0-9a-f]{0,1}|u[0-9a-f]{0,3})?", text[cut:]):
+            text = text[:cut]  # half an escape would read as something else
+        text += "…"
+    return text
