@@ -97,15 +97,33 @@ def _p(
     return LogPattern(name, category, severity, re.compile(pattern), keywords, **kw)  # type: ignore[arg-type]
 
 
+# Xid 154 (550+): "GPU recovery action changed from 0x0 (None) to 0x2 (Node Reboot Required)".
+_XID_RECOVERY = re.compile(
+    r"recovery action changed from 0x[0-9a-fA-F]+ \([^)]*\) to 0x(?P<to>[0-9a-fA-F]+)"
+)
+
+
 def _xid_severity(match: re.Match[str]) -> Severity:
     """The Xid table, raised by what the driver's text says (a code new to the table says it too)."""
     severity = XID_SEVERITY.get(int(match.group("xid")), Severity.WARN)
     text = match.string
     if "fallen off the bus" in text:
         return Severity.EMERGENCY
+    recovery = _XID_RECOVERY.search(text)
+    if recovery is not None:
+        # Any action but none ("OS Reboot", "Node Reboot Required", "GPU Reset Required", "Drain P2P",
+        # "PF FLR") needs someone; back to 0x0 (None) means the GPU recovered.
+        return Severity.CRITICAL if int(recovery.group("to"), 16) else Severity.INFO
     if "Fatal" in text or "fatal" in text or "Reset Required" in text or "Reboot Required" in text:
         return max(severity, Severity.CRITICAL)  # Xid 154 says what recovery the GPU needs
     return severity
+
+
+# __print_mce (4.x+): "CPU %d: Machine Check%s: %Lx Bank %d: %016Lx", " Exception" when MCG_STATUS.MCIP.
+_MCE_STATUS = re.compile(
+    r"Machine Check(?P<exception> Exception)?: [0-9a-fA-F]+ Bank \d+: (?P<status>[0-9a-fA-F]{16})"
+)
+_MCI_STATUS_UC = 1 << 61
 
 
 def _hardware_severity(text: str, uncorrected: bool) -> Severity | None:
@@ -117,13 +135,39 @@ def _hardware_severity(text: str, uncorrected: bool) -> Severity | None:
     severity = Severity.WARN
     if "event severity: info" in lowered:
         severity = Severity.INFO
-    elif "uncorrect" in lowered or "fatal" in lowered or "recoverable" in lowered:
-        severity = Severity.CRITICAL
-    elif "machine check exception" in lowered or "machine check:" in lowered:
-        severity = Severity.CRITICAL  # 3.10's unprefixed MCE report (mce_panic and friends)
+    elif (
+        "uncorrect" in lowered
+        or "fatal" in lowered
+        or "recoverable" in lowered
+        or "|ue|" in lowered
+    ):
+        severity = Severity.CRITICAL  # "|UE|": mce_amd.c's MC%d_STATUS[...] decode of the UC bit
+    elif (status := _MCE_STATUS.search(text)) is not None:
+        # 3.10's unprefixed print_mce says "Exception" whatever the error: the bank's UC bit decides.
+        if int(status.group("status"), 16) & _MCI_STATUS_UC:
+            severity = Severity.CRITICAL
+    elif "machine check:" in lowered:
+        severity = Severity.CRITICAL  # mce_panic's "Machine check: <reason>"
     if uncorrected != (severity == Severity.CRITICAL):
         return None
     return severity
+
+
+def _mce_severity(text: str) -> Severity:
+    """An "mce: [Hardware Error]: " line: critical when the error was not corrected.
+
+    The bank's status says so (MCi_STATUS.UC, bit 61); a machine check exception and
+    mce_panic's "Machine check: <reason>" are critical too.  The rest of a report
+    (RIP, TSC, PROCESSOR, "Run the above through 'mcelog --ascii'") is a warning, so a
+    corrected error's report stays a warning.
+    """
+    status = _MCE_STATUS.search(text)
+    if status is not None:
+        uncorrected = status.group("exception") or int(status.group("status"), 16) & _MCI_STATUS_UC
+        return Severity.CRITICAL if uncorrected else Severity.WARN
+    if "Machine check: " in text or "Some CPUs didn't answer" in text:
+        return Severity.CRITICAL
+    return Severity.WARN
 
 
 def _ata_severity(flags: str) -> Severity:
@@ -181,7 +225,7 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("kernel_panic", "kernel", Severity.EMERGENCY, r"Kernel panic - not syncing: ?(?P<reason>.*)",
        ("Kernel panic - not syncing",), specificity=9, group="panic"),
     _p("kernel_oops", "kernel", Severity.CRITICAL,
-       r"^(?:Oops: |BUG: unable to handle kernel |BUG: kernel NULL pointer dereference|kernel BUG at |"
+       r"^(?:Oops: |BUG: unable to handle (?:kernel |page fault for address)|BUG: kernel NULL pointer dereference|kernel BUG at |"
        r"general protection fault(?:, probably for non-canonical address 0x[0-9a-f]+)?: [0-9a-f]{4} \[#|Unable to handle kernel (?:NULL pointer dereference|paging request))",
        ("Oops: ", "BUG: unable to handle", "BUG: kernel NULL pointer", "BUG at ", "general protection",
         "Unable to handle kernel"), specificity=2, group="oops"),
@@ -206,11 +250,18 @@ BUILTIN: tuple[LogPattern, ...] = (
        group="edac", headline=1),
     _p("edac_correctable", "hardware", Severity.WARN, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?CE\b", ("EDAC",), specificity=3,
        group="edac", headline=1),
+    # i7core_edac.c with unregistered DIMMs counts corrected errors itself: "EDAC i7core: New Corrected error(s): ...".
+    _p("edac_correctable", "hardware", Severity.WARN, r"EDAC i7core: New Corrected error\(s\)", ("New Corrected error",),
+       specificity=3, group="edac"),
     _p("edac_mce", "hardware", Severity.WARN, r"EDAC (?:\w+ )?(?P<mc>MC\d+): HANDLING MCE MEMORY ERROR",
        ("HANDLING MCE MEMORY ERROR",), specificity=3, group="edac", head=True),
-    _p("machine_check", "hardware", Severity.CRITICAL, r"mce: \[Hardware Error\]", ("Hardware Error",), specificity=2,
-       group="hardware"),
-    _p("machine_check_logged", "hardware", Severity.WARN, r"Machine check events logged", ("Machine check events",)),
+    # 4.x+ (pr_fmt "mce: "): the bank status decides (corrected errors are printed too); "Machine check
+    # events logged" is machine_check_logged's.
+    _p("machine_check", "hardware", Severity.CRITICAL, r"mce: \[Hardware Error\]: (?!Machine check events logged)",
+       ("Hardware Error",), specificity=2, classify=lambda m: _mce_severity(m.string), group="hardware"),
+    # Printed for every logged machine check, corrected ones included: a warning (the [Hardware Error] rows lose).
+    _p("machine_check_logged", "hardware", Severity.WARN, r"Machine check events logged", ("Machine check events",),
+       specificity=2),
     # GHES/CPER records ("{N}[Hardware Error]: ..."), AMD's MCE decoder, 3.10's unprefixed MCE lines.
     # One row per side of the line so that a fatal record is not counted as a repeat of a corrected one.
     # "{N}" is ghes.c's record sequence number: the lines of one record share it (the group's key).
@@ -221,9 +272,11 @@ BUILTIN: tuple[LogPattern, ...] = (
        group="hardware"),
     _p("memory_failure", "hardware", Severity.CRITICAL, r"(?:Memory failure: |MCE )(?P<pfn>0x[0-9a-fA-F]+): ",
        ("Memory failure: ", "MCE 0x"), specificity=3),
+    _p("memory_failure", "hardware", Severity.CRITICAL,
+       r"MCE: Killing (?P<process>.+?):(?P<pid>\d+) due to hardware memory corruption", ("MCE: Killing",), specificity=3),
     # -- GPU
     _p("gpu_xid", "gpu", Severity.WARN,
-       r"NVRM: Xid \((?P<pci>(?:PCI:)?[0-9a-fA-F:.]+)\): (?P<xid>\d+),(?: pid=(?P<pid>\d+|'<unknown>'),)?(?: name=(?P<process>[^,]*),)?",
+       r"NVRM: Xid \((?P<pci>(?:PCI:)?[0-9a-fA-F:.]+)(?: GPU-C?I:\d+)*\): (?P<xid>\d+),(?: pid=(?P<pid>\d+|'<unknown>'),)?(?: name=(?P<process>[^,]*),)?",
        ("NVRM: Xid",), specificity=5, classify=_xid_severity),
     _p("gpu_ecc_dbe", "gpu", Severity.CRITICAL, r"NVRM: .*\bDBE \(double bit error\)", ("DBE",), specificity=4),
     _p("gpu_fallen_off_bus", "gpu", Severity.EMERGENCY, r"NVRM: (?:GPU (?P<pci>[0-9a-fA-F:.]+): )?.*fallen off the bus",
@@ -234,7 +287,8 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("gpu_init_failed", "gpu", Severity.CRITICAL, r"NVRM: The NVIDIA probe routine failed for \d+ device",
        ("NVRM: ",), specificity=4),
     _p("gpu_gsp_timeout", "gpu", Severity.CRITICAL,
-       r"NVRM: .*(?:[Hh]eartbeat.*?[Tt]imed? ?out|Timeout after \d+m?s of waiting for RPC response|GSP Timeout)",
+       r"NVRM: .*(?:[Hh]eartbeat.*?[Tt]imed? ?out|Timeout after \d+m?s of waiting for RPC response|GSP Timeout|"
+       r"sanity check failed 0x[0-9a-fA-F]+ waiting for RPC response from GSP)",
        ("NVRM: ",), specificity=4),
     # -- file systems
     _p("fs_error", "filesystem", Severity.CRITICAL,
