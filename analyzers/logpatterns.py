@@ -229,6 +229,10 @@ BUILTIN: tuple[LogPattern, ...] = (
        r"general protection fault(?:, probably for non-canonical address 0x[0-9a-f]+)?: [0-9a-f]{4} \[#|Unable to handle kernel (?:NULL pointer dereference|paging request))",
        ("Oops: ", "BUG: unable to handle", "BUG: kernel NULL pointer", "BUG at ", "general protection",
         "Unable to handle kernel"), specificity=2, group="oops"),
+    # WARN()/WARN_ON(): the kernel caught its own bug and went on.  3.1x "WARNING: CPU: 2 PID: 0 at
+    # net/sched/sch_generic.c:300 dev_watchdog+0x248/0x260()", 4.x+ without the "()", older "WARNING: at ...".
+    _p("kernel_warning", "kernel", Severity.WARN, r"^WARNING: (?:CPU: \d+ PID: \d+ at |at |\S+:\d+ at )\S",
+       ("WARNING: ",), specificity=1),
     # -- OOM: the kernel prints both lines for one kill; same name, same labels: one alert.
     # 3.10-5.0 "Kill process N (comm) score N or sacrifice child"; 5.1+ "Killed process N (comm) total-vm:...".
     _p("oom_kill", "oom", Severity.CRITICAL,
@@ -245,6 +249,10 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("oom-kill",), specificity=2, group="oom", head=True),
     _p("oom_memcg_limit", "oom", Severity.CRITICAL, r"^Task in (?P<cgroup>\S+) killed as a result of limit of",
        ("Task in ",), specificity=2, group="oom"),
+    # An allocation the kernel could not satisfy (no kill): 3.10 "java: page allocation failure: order:4, mode:0x10c0d0",
+    # 4.x+ "...: order:4, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)".
+    _p("page_alloc_failure", "memory", Severity.WARN, r"^(?P<process>.+?): page allocation failure: order:\d+",
+       ("page allocation failure",), specificity=2),
     # -- hardware
     _p("edac_uncorrectable", "hardware", Severity.CRITICAL, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?UE\b", ("EDAC",), specificity=3,
        group="edac", headline=1),
@@ -286,6 +294,8 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("NVRM: ",), specificity=4),
     _p("gpu_init_failed", "gpu", Severity.CRITICAL, r"NVRM: The NVIDIA probe routine failed for \d+ device",
        ("NVRM: ",), specificity=4),
+    # nv_gpu_ops.c nvGpuOpsReportFatalError: sets the system-wide "reboot required" recovery action.
+    _p("gpu_uvm_fatal", "gpu", Severity.CRITICAL, r"NVRM: .*uvm encountered global fatal error", ("NVRM: ",), specificity=4),
     _p("gpu_gsp_timeout", "gpu", Severity.CRITICAL,
        r"NVRM: .*(?:[Hh]eartbeat.*?[Tt]imed? ?out|Timeout after \d+m?s of waiting for RPC response|GSP Timeout|"
        r"sanity check failed 0x[0-9a-fA-F]+ waiting for RPC response from GSP)",
@@ -363,6 +373,8 @@ BUILTIN: tuple[LogPattern, ...] = (
     # -- hung tasks and lockups
     _p("hung_task", "hang", Severity.WARN, r"INFO: task (?P<process>.+?):(?P<pid>\d+) blocked for more than \d+ seconds", ("blocked for more than",), specificity=2),
     _p("soft_lockup", "hang", Severity.CRITICAL, r"BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for", ("soft lockup",), specificity=2, group="lockup"),
+    # kernel/workqueue.c wq_watchdog_timer_fn (4.5+): "BUG: workqueue lockup - pool cpus=4 node=0 flags=0x0 nice=0 stuck for 30s!".
+    _p("workqueue_lockup", "hang", Severity.WARN, r"BUG: workqueue lockup - pool", ("workqueue lockup",), specificity=2),
     _p("hard_lockup", "hang", Severity.CRITICAL, r"Watchdog (?:detected hard LOCKUP on cpu |CPU: ?(?=\d+ Hard LOCKUP))(?P<cpu>\d+)",
        ("LOCKUP",), specificity=2, group="lockup"),
     # 2.6.3x "INFO: rcu_sched_state detected stall on CPU 3"; 3.10 "INFO: rcu_sched detected stalls on CPUs/tasks";

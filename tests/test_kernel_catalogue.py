@@ -53,6 +53,10 @@ POSITIVE = [
      {"process": "postgres"}, "mm/oom_kill.c dump_header, 6.8/mainline"),
     ("Task in /docker/3f2a killed as a result of limit of /docker/3f2a", "oom_memcg_limit", C, {},
      "mm/memcontrol.c mem_cgroup_print_oom_info, 3.10-4.18"),
+    ("java: page allocation failure: order:4, mode:0x10c0d0", "page_alloc_failure", W, {"process": "java"},
+     "mm/page_alloc.c warn_alloc_failed, 3.10"),
+    ("kworker/u16:2: page allocation failure: order:4, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)",
+     "page_alloc_failure", W, {"process": "kworker/u16:2"}, "mm/page_alloc.c warn_alloc, 4.12+"),
     # -- machine checks, EDAC, APEI -------------------------------------------------------------
     ("{1}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0", "hardware_error", W, {},
      "drivers/acpi/apei/ghes.c __ghes_print_estatus, 3.10-mainline (corrected: KERN_WARNING)"),
@@ -155,6 +159,8 @@ POSITIVE = [
      {"xid": "154"}, "open-gpu-kernel-modules, 550+ (the action names a reboot without saying 'Required')"),
     ("NVRM: Xid (PCI:0000:01:00): 154, GPU recovery action changed from 0x1 (GPU Reset Required) to 0x0 (None)",
      "gpu_xid", INFO, {"xid": "154"}, "same format: the GPU needs nothing any more"),
+    ("NVRM: nvGpuOpsReportFatalError: uvm encountered global fatal error 0x60, requiring os reboot to recover.",
+     "gpu_uvm_fatal", C, {}, "open-gpu-kernel-modules src/nvidia/src/kernel/rmapi/nv_gpu_ops.c nvGpuOpsReportFatalError"),
     ("NVRM: rm_init_adapter failed, device minor number 0", "gpu_init_failed", C, {},
      "open-gpu-kernel-modules kernel-open nv.c, nv_printf before NV_DEV_PRINTF"),
     ("NVRM: _kgspLogRpcSanityCheckFailure: GPU0 sanity check failed 0x62 waiting for RPC response from GSP. Expected "
@@ -296,6 +302,10 @@ POSITIVE = [
      "kernel/watchdog.c watchdog_timer_fn, 3.10 (no pr_fmt)"),
     ("watchdog: BUG: soft lockup - CPU#3 stuck for 23s! [java:4242]", "soft_lockup", C, {"cpu": "3"},
      "kernel/watchdog.c watchdog_timer_fn (pr_fmt \"watchdog: \"), 4.14-mainline"),
+    ("NMI watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [systemd-udevd:220]", "soft_lockup", C, {"cpu": "1"},
+     "kernel/watchdog.c (pr_fmt \"NMI watchdog: \" before the 4.14 split), 4.x and RHEL 7.3+"),
+    ("BUG: workqueue lockup - pool cpus=4 node=0 flags=0x0 nice=0 stuck for 30s!", "workqueue_lockup", W, {},
+     "kernel/workqueue.c wq_watchdog_timer_fn, 4.5+ (pr_emerg: critical where the level is known)"),
     ("INFO: task java:4242 blocked for more than 120 seconds.", "hung_task", W, {"process": "java", "pid": "4242"},
      "kernel/hung_task.c check_hung_task, 3.10-mainline (printed at err: a warning)"),
     ("Kernel panic - not syncing: Watchdog detected hard LOCKUP on cpu 6", "kernel_panic", E, {},
@@ -377,6 +387,10 @@ POSITIVE = [
     ("BUG: kernel NULL pointer dereference, address: 0000000000000008", "kernel_oops", C, {},
      "arch/x86/mm/fault.c show_fault_oops, 5.x+"),
     ("kernel BUG at fs/ext4/inode.c:2716!", "kernel_oops", C, {}, "lib/bug.c report_bug (x86 BUG() is ud2), 3.10-mainline"),
+    ("WARNING: CPU: 2 PID: 0 at net/sched/sch_generic.c:300 dev_watchdog+0x248/0x260()", "kernel_warning", W, {},
+     "kernel/panic.c warn_slowpath_common, 3.1x"),
+    ("WARNING: CPU: 3 PID: 1234 at fs/xfs/xfs_buf.c:1022 xfs_buf_ioend+0x1b6/0x1e0 [xfs]", "kernel_warning", W, {},
+     "kernel/panic.c __warn, 4.x-mainline"),
     ("Oops: 0002 [#1] SMP", "kernel_oops", C, {}, "arch/x86/kernel/dumpstack.c __die, 3.10"),
     ("general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] SMP NOPTI",
      "kernel_oops", C, {}, "arch/x86/kernel/traps.c exc_general_protection + dumpstack.c __die_header, 5.5-6.9"),
@@ -404,6 +418,7 @@ NEGATIVE = [
     "NMI watchdog: Disabling hard lockup detector permanently",
     "INFO: Stall ended before state dump start",
     "rcu: RCU callbacks invoked since boot: 1234567",
+    "------------[ cut here ]------------",  # the line before a WARNING or BUG, alone says nothing
     "EDAC MC0: Giving out device to module sb_edac controller Sandy Bridge SrcID#0_Ha#0: DEV 0000:7f:0e.0 (INTERRUPT)",
     "EDAC sbridge: Seeking for: PCI ID 8086:3ca0",
     "EDAC MC: Ver: 3.0.0",
@@ -472,6 +487,20 @@ NEGATIVE = [
 # partial), JBD2/XFS/BTRFS, libata, NVMe timeouts and resets, RCU stall variants, panics other
 # than OOM's, and the 4.18-5.15 wordings, for want of a 4.18 or 5.x tree read in full.
 VERIFIED: dict[str, str] = {
+    'java: page allocation failure: order:4, mode:0x10c0d0':
+        'find_string on the format (kernel source copies, no tree named): pr_warn("%s: page allocation failure: order:%u, mode:0x%x\\n", current->comm, order, gfp_mask) (mm/page_alloc.c warn_alloc_failed)',
+    'kworker/u16:2: page allocation failure: order:4, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)':
+        'find_string on the format (kernel source copies, no tree named): warn_alloc(gfp_mask, ac->nodemask, "page allocation failure: order:%u", order) and the quoted "%s: page allocation failure: order:%u, mode:%#x(%pGg)"; the ", nodemask=%*pbl" of warn_alloc not read',
+    'NMI watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [systemd-udevd:220]':
+        'find_string on the format (kernel source copies, no tree named): #define pr_fmt(fmt) "NMI watchdog: " fmt at the top of a kernel/watchdog.c that "Detect[s] hard and soft lockups"; the line itself in a RHEL 7.3 (3.10.0-514) abrt report',
+    'BUG: workqueue lockup - pool cpus=4 node=0 flags=0x0 nice=0 stuck for 30s!':
+        'find_string on the format (kernel source copies, no tree named): pr_emerg("BUG: workqueue lockup - pool") (kernel/workqueue.c wq_watchdog_timer_fn); the pool fields and " stuck for %us!" from real reports, their pr_cont not read',
+    'NVRM: nvGpuOpsReportFatalError: uvm encountered global fatal error 0x60, requiring os reboot to recover.':
+        'find_string on the format (open-gpu-kernel-modules copies, no tree named): NV_PRINTF(LEVEL_ERROR, "uvm encountered global fatal error 0x%x, ...") as quoted from src/nvidia/src/kernel/rmapi/nv_gpu_ops.c; the full text as in real reports',
+    'WARNING: CPU: 2 PID: 0 at net/sched/sch_generic.c:300 dev_watchdog+0x248/0x260()':
+        'find_string on the format (kernel source copies, no tree named): pr_warn("WARNING: CPU: %d PID: %d at %s:%d %pS()\\n") (kernel/panic.c warn_slowpath_common, 3.1x)',
+    'WARNING: CPU: 3 PID: 1234 at fs/xfs/xfs_buf.c:1022 xfs_buf_ioend+0x1b6/0x1e0 [xfs]':
+        'find_string on the format (kernel source copies, no tree named): pr_warn("WARNING: CPU: %d PID: %d at %s:%d %pS\\n") (kernel/panic.c __warn)',
     'Killed process 3127, UID 48, (httpd) total-vm:412300kB, anon-rss:220012kB, file-rss:12kB':
         'find_string on the format (kernel source copies, no tree named): "Killed process %d, UID %d, (%s) total-vm:%lukB, anon-rss:%lukB, file-rss:%lukB" (2.6.32 mm/oom_kill.c oom_kill_task)',
     'kworker/u16:2 invoked oom-killer: gfp_mask=0x6200ca(GFP_HIGHUSER_MOVABLE), nodemask=(null), order=0, oom_score_adj=0':
