@@ -231,6 +231,11 @@ BUILTIN: tuple[LogPattern, ...] = (
         "Unable to handle kernel"), specificity=2, group="oops"),
     # WARN()/WARN_ON(): the kernel caught its own bug and went on.  3.1x "WARNING: CPU: 2 PID: 0 at
     # net/sched/sch_generic.c:300 dev_watchdog+0x248/0x260()", 4.x+ without the "()", older "WARNING: at ...".
+    # mm/page_alloc.c bad_page (memory corruption, often the hardware's) and kernel/sched/core.c __schedule_bug.
+    _p("kernel_bug", "kernel", Severity.CRITICAL, r"^BUG: Bad page state in process (?P<process>.+?)\s+pfn:",
+       ("BUG: Bad page state",), specificity=2),
+    _p("kernel_bug", "kernel", Severity.WARN, r"^BUG: scheduling while atomic: (?P<process>.+?)/(?P<pid>\d+)/0x",
+       ("BUG: scheduling while atomic",), specificity=2),
     _p("kernel_warning", "kernel", Severity.WARN, r"^WARNING: (?:CPU: \d+ PID: \d+ at |at |\S+:\d+ at )\S",
        ("WARNING: ",), specificity=1),
     # -- OOM: the kernel prints both lines for one kill; same name, same labels: one alert.
@@ -278,6 +283,13 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("hardware_error_uncorrected", "hardware", Severity.CRITICAL, r"(?:\{(?P<record>\d+)\})?\[Hardware Error\]: ",
        ("Hardware Error",), specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=True),
        group="hardware"),
+    # arch/x86/kernel/nmi.c: the chipset's SERR/IOCHK NMIs (platform firmware reporting a hardware error),
+    # and NMIs nobody claimed.
+    _p("nmi_error", "hardware", Severity.CRITICAL,
+       r"NMI: (?:PCI system error \(SERR\)|IOCK error \(debug interrupt\?\)) for reason [0-9a-f]{2} on CPU \d+",
+       ("NMI: PCI system error", "NMI: IOCK error"), specificity=2),
+    _p("nmi_error", "hardware", Severity.WARN, r"Uhhuh\. NMI received for unknown reason [0-9a-f]{2} on CPU \d+",
+       ("Uhhuh. NMI",), specificity=2),
     _p("memory_failure", "hardware", Severity.CRITICAL, r"(?:Memory failure: |MCE )(?P<pfn>0x[0-9a-fA-F]+): ",
        ("Memory failure: ", "MCE 0x"), specificity=3),
     _p("memory_failure", "hardware", Severity.CRITICAL,

@@ -123,6 +123,12 @@ POSITIVE = [
     ("Kernel panic - not syncing: Fatal Machine check", "kernel_panic", E, {}, "arch/x86/kernel/cpu/mcheck/mce.c, 3.10"),
     ("Kernel panic - not syncing: Fatal machine check on current CPU", "kernel_panic", E, {},
      "arch/x86/kernel/cpu/mce do_machine_check mce_panic, 3.10-5.x"),
+    ("NMI: PCI system error (SERR) for reason a1 on CPU 0.", "nmi_error", C, {},
+     "arch/x86/kernel/nmi.c pci_serr_error, 3.x-mainline"),
+    ("NMI: IOCK error (debug interrupt?) for reason 71 on CPU 0.", "nmi_error", C, {},
+     "arch/x86/kernel/nmi.c io_check_error, 3.x-mainline"),
+    ("Uhhuh. NMI received for unknown reason 3d on CPU 0.", "nmi_error", W, {},
+     "arch/x86/kernel/nmi.c unknown_nmi_error, 3.x-mainline (pr_emerg: critical where the level is known)"),
     ("Kernel panic - not syncing: Fatal hardware error!", "kernel_panic", E, {}, "drivers/acpi/apei/ghes.c __ghes_panic"),
     # -- NVIDIA ------------------------------------------------------------------------------------
     ("NVRM: Xid (PCI:0000:3b:00): 79, pid=2345, name=python3, GPU has fallen off the bus.", "gpu_xid", E,
@@ -387,6 +393,10 @@ POSITIVE = [
     ("BUG: kernel NULL pointer dereference, address: 0000000000000008", "kernel_oops", C, {},
      "arch/x86/mm/fault.c show_fault_oops, 5.x+"),
     ("kernel BUG at fs/ext4/inode.c:2716!", "kernel_oops", C, {}, "lib/bug.c report_bug (x86 BUG() is ud2), 3.10-mainline"),
+    ("BUG: Bad page state in process java  pfn:2f3b71", "kernel_bug", C, {"process": "java"},
+     "mm/page_alloc.c bad_page, 3.10-mainline"),
+    ("BUG: scheduling while atomic: kworker/3:1/1234/0x00000002", "kernel_bug", W,
+     {"process": "kworker/3:1", "pid": "1234"}, "kernel/sched/core.c __schedule_bug, 3.10-mainline"),
     ("WARNING: CPU: 2 PID: 0 at net/sched/sch_generic.c:300 dev_watchdog+0x248/0x260()", "kernel_warning", W, {},
      "kernel/panic.c warn_slowpath_common, 3.1x"),
     ("WARNING: CPU: 3 PID: 1234 at fs/xfs/xfs_buf.c:1022 xfs_buf_ioend+0x1b6/0x1e0 [xfs]", "kernel_warning", W, {},
@@ -419,6 +429,7 @@ NEGATIVE = [
     "INFO: Stall ended before state dump start",
     "rcu: RCU callbacks invoked since boot: 1234567",
     "------------[ cut here ]------------",  # the line before a WARNING or BUG, alone says nothing
+    "Dazed and confused, but trying to continue",  # after an NMI error line, which alerts
     "EDAC MC0: Giving out device to module sb_edac controller Sandy Bridge SrcID#0_Ha#0: DEV 0000:7f:0e.0 (INTERRUPT)",
     "EDAC sbridge: Seeking for: PCI ID 8086:3ca0",
     "EDAC MC: Ver: 3.0.0",
@@ -487,6 +498,16 @@ NEGATIVE = [
 # partial), JBD2/XFS/BTRFS, libata, NVMe timeouts and resets, RCU stall variants, panics other
 # than OOM's, and the 4.18-5.15 wordings, for want of a 4.18 or 5.x tree read in full.
 VERIFIED: dict[str, str] = {
+    'NMI: PCI system error (SERR) for reason a1 on CPU 0.':
+        'find_string on the format (kernel source copies, no tree named): pr_emerg("NMI: PCI system error (SERR) for reason %02x on CPU %d.\\n") (arch/x86/kernel/nmi.c pci_serr_error)',
+    'NMI: IOCK error (debug interrupt?) for reason 71 on CPU 0.':
+        'find_string on the format (kernel source copies, no tree named): pr_emerg("NMI: IOCK error (debug interrupt?) for reason %02x on CPU %d.\\n") (arch/x86/kernel/nmi.c io_check_error)',
+    'Uhhuh. NMI received for unknown reason 3d on CPU 0.':
+        'find_string on the format (kernel source copies, no tree named): pr_emerg("Uhhuh. NMI received for unknown reason %02x on CPU %d.\\n") (arch/x86/kernel/nmi.c unknown_nmi_error)',
+    'BUG: Bad page state in process java  pfn:2f3b71':
+        'find_string on the format (kernel source copies, no tree named): pr_alert("BUG: Bad page state in process %s  pfn:%05lx\\n") / printk(KERN_ALERT ...) (mm/page_alloc.c bad_page)',
+    'BUG: scheduling while atomic: kworker/3:1/1234/0x00000002':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "BUG: scheduling while atomic: %s/%d/0x%08x\\n") (kernel/sched/core.c __schedule_bug)',
     'java: page allocation failure: order:4, mode:0x10c0d0':
         'find_string on the format (kernel source copies, no tree named): pr_warn("%s: page allocation failure: order:%u, mode:0x%x\\n", current->comm, order, gfp_mask) (mm/page_alloc.c warn_alloc_failed)',
     'kworker/u16:2: page allocation failure: order:4, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)':
