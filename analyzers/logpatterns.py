@@ -97,15 +97,33 @@ def _p(
     return LogPattern(name, category, severity, re.compile(pattern), keywords, **kw)  # type: ignore[arg-type]
 
 
+# Xid 154 (550+): "GPU recovery action changed from 0x0 (None) to 0x2 (Node Reboot Required)".
+_XID_RECOVERY = re.compile(
+    r"recovery action changed from 0x[0-9a-fA-F]+ \([^)]*\) to 0x(?P<to>[0-9a-fA-F]+)"
+)
+
+
 def _xid_severity(match: re.Match[str]) -> Severity:
     """The Xid table, raised by what the driver's text says (a code new to the table says it too)."""
     severity = XID_SEVERITY.get(int(match.group("xid")), Severity.WARN)
     text = match.string
     if "fallen off the bus" in text:
         return Severity.EMERGENCY
+    recovery = _XID_RECOVERY.search(text)
+    if recovery is not None:
+        # Any action but none ("OS Reboot", "Node Reboot Required", "GPU Reset Required", "Drain P2P",
+        # "PF FLR") needs someone; back to 0x0 (None) means the GPU recovered.
+        return Severity.CRITICAL if int(recovery.group("to"), 16) else Severity.INFO
     if "Fatal" in text or "fatal" in text or "Reset Required" in text or "Reboot Required" in text:
         return max(severity, Severity.CRITICAL)  # Xid 154 says what recovery the GPU needs
     return severity
+
+
+# __print_mce (4.x+): "CPU %d: Machine Check%s: %Lx Bank %d: %016Lx", " Exception" when MCG_STATUS.MCIP.
+_MCE_STATUS = re.compile(
+    r"Machine Check(?P<exception> Exception)?: [0-9a-fA-F]+ Bank \d+: (?P<status>[0-9a-fA-F]{16})"
+)
+_MCI_STATUS_UC = 1 << 61
 
 
 def _hardware_severity(text: str, uncorrected: bool) -> Severity | None:
@@ -117,13 +135,39 @@ def _hardware_severity(text: str, uncorrected: bool) -> Severity | None:
     severity = Severity.WARN
     if "event severity: info" in lowered:
         severity = Severity.INFO
-    elif "uncorrect" in lowered or "fatal" in lowered or "recoverable" in lowered:
-        severity = Severity.CRITICAL
-    elif "machine check exception" in lowered or "machine check:" in lowered:
-        severity = Severity.CRITICAL  # 3.10's unprefixed MCE report (mce_panic and friends)
+    elif (
+        "uncorrect" in lowered
+        or "fatal" in lowered
+        or "recoverable" in lowered
+        or "|ue|" in lowered
+    ):
+        severity = Severity.CRITICAL  # "|UE|": mce_amd.c's MC%d_STATUS[...] decode of the UC bit
+    elif (status := _MCE_STATUS.search(text)) is not None:
+        # 3.10's unprefixed print_mce says "Exception" whatever the error: the bank's UC bit decides.
+        if int(status.group("status"), 16) & _MCI_STATUS_UC:
+            severity = Severity.CRITICAL
+    elif "machine check:" in lowered:
+        severity = Severity.CRITICAL  # mce_panic's "Machine check: <reason>"
     if uncorrected != (severity == Severity.CRITICAL):
         return None
     return severity
+
+
+def _mce_severity(text: str) -> Severity:
+    """An "mce: [Hardware Error]: " line: critical when the error was not corrected.
+
+    The bank's status says so (MCi_STATUS.UC, bit 61); a machine check exception and
+    mce_panic's "Machine check: <reason>" are critical too.  The rest of a report
+    (RIP, TSC, PROCESSOR, "Run the above through 'mcelog --ascii'") is a warning, so a
+    corrected error's report stays a warning.
+    """
+    status = _MCE_STATUS.search(text)
+    if status is not None:
+        uncorrected = status.group("exception") or int(status.group("status"), 16) & _MCI_STATUS_UC
+        return Severity.CRITICAL if uncorrected else Severity.WARN
+    if "Machine check: " in text or "Some CPUs didn't answer" in text:
+        return Severity.CRITICAL
+    return Severity.WARN
 
 
 def _ata_severity(flags: str) -> Severity:
@@ -181,10 +225,19 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("kernel_panic", "kernel", Severity.EMERGENCY, r"Kernel panic - not syncing: ?(?P<reason>.*)",
        ("Kernel panic - not syncing",), specificity=9, group="panic"),
     _p("kernel_oops", "kernel", Severity.CRITICAL,
-       r"^(?:Oops: |BUG: unable to handle kernel |BUG: kernel NULL pointer dereference|kernel BUG at |"
+       r"^(?:Oops: |BUG: unable to handle (?:kernel |page fault for address)|BUG: kernel NULL pointer dereference|kernel BUG at |"
        r"general protection fault(?:, probably for non-canonical address 0x[0-9a-f]+)?: [0-9a-f]{4} \[#|Unable to handle kernel (?:NULL pointer dereference|paging request))",
        ("Oops: ", "BUG: unable to handle", "BUG: kernel NULL pointer", "BUG at ", "general protection",
         "Unable to handle kernel"), specificity=2, group="oops"),
+    # WARN()/WARN_ON(): the kernel caught its own bug and went on.  3.1x "WARNING: CPU: 2 PID: 0 at
+    # net/sched/sch_generic.c:300 dev_watchdog+0x248/0x260()", 4.x+ without the "()", older "WARNING: at ...".
+    # mm/page_alloc.c bad_page (memory corruption, often the hardware's) and kernel/sched/core.c __schedule_bug.
+    _p("kernel_bug", "kernel", Severity.CRITICAL, r"^BUG: Bad page state in process (?P<process>.+?)\s+pfn:",
+       ("BUG: Bad page state",), specificity=2),
+    _p("kernel_bug", "kernel", Severity.WARN, r"^BUG: scheduling while atomic: (?P<process>.+?)/(?P<pid>\d+)/0x",
+       ("BUG: scheduling while atomic",), specificity=2),
+    _p("kernel_warning", "kernel", Severity.WARN, r"^WARNING: (?:CPU: \d+ PID: \d+ at |at |\S+:\d+ at )\S",
+       ("WARNING: ",), specificity=1),
     # -- OOM: the kernel prints both lines for one kill; same name, same labels: one alert.
     # 3.10-5.0 "Kill process N (comm) score N or sacrifice child"; 5.1+ "Killed process N (comm) total-vm:...".
     _p("oom_kill", "oom", Severity.CRITICAL,
@@ -201,16 +254,27 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("oom-kill",), specificity=2, group="oom", head=True),
     _p("oom_memcg_limit", "oom", Severity.CRITICAL, r"^Task in (?P<cgroup>\S+) killed as a result of limit of",
        ("Task in ",), specificity=2, group="oom"),
+    # An allocation the kernel could not satisfy (no kill): 3.10 "java: page allocation failure: order:4, mode:0x10c0d0",
+    # 4.x+ "...: order:4, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)".
+    _p("page_alloc_failure", "memory", Severity.WARN, r"^(?P<process>.+?): page allocation failure: order:\d+",
+       ("page allocation failure",), specificity=2),
     # -- hardware
     _p("edac_uncorrectable", "hardware", Severity.CRITICAL, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?UE\b", ("EDAC",), specificity=3,
        group="edac", headline=1),
     _p("edac_correctable", "hardware", Severity.WARN, r"EDAC (?:\w+ )?(?P<mc>MC\d+): (?:\d+ )?CE\b", ("EDAC",), specificity=3,
        group="edac", headline=1),
+    # i7core_edac.c with unregistered DIMMs counts corrected errors itself: "EDAC i7core: New Corrected error(s): ...".
+    _p("edac_correctable", "hardware", Severity.WARN, r"EDAC i7core: New Corrected error\(s\)", ("New Corrected error",),
+       specificity=3, group="edac"),
     _p("edac_mce", "hardware", Severity.WARN, r"EDAC (?:\w+ )?(?P<mc>MC\d+): HANDLING MCE MEMORY ERROR",
        ("HANDLING MCE MEMORY ERROR",), specificity=3, group="edac", head=True),
-    _p("machine_check", "hardware", Severity.CRITICAL, r"mce: \[Hardware Error\]", ("Hardware Error",), specificity=2,
-       group="hardware"),
-    _p("machine_check_logged", "hardware", Severity.WARN, r"Machine check events logged", ("Machine check events",)),
+    # 4.x+ (pr_fmt "mce: "): the bank status decides (corrected errors are printed too); "Machine check
+    # events logged" is machine_check_logged's.
+    _p("machine_check", "hardware", Severity.CRITICAL, r"mce: \[Hardware Error\]: (?!Machine check events logged)",
+       ("Hardware Error",), specificity=2, classify=lambda m: _mce_severity(m.string), group="hardware"),
+    # Printed for every logged machine check, corrected ones included: a warning (the [Hardware Error] rows lose).
+    _p("machine_check_logged", "hardware", Severity.WARN, r"Machine check events logged", ("Machine check events",),
+       specificity=2),
     # GHES/CPER records ("{N}[Hardware Error]: ..."), AMD's MCE decoder, 3.10's unprefixed MCE lines.
     # One row per side of the line so that a fatal record is not counted as a repeat of a corrected one.
     # "{N}" is ghes.c's record sequence number: the lines of one record share it (the group's key).
@@ -219,11 +283,20 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("hardware_error_uncorrected", "hardware", Severity.CRITICAL, r"(?:\{(?P<record>\d+)\})?\[Hardware Error\]: ",
        ("Hardware Error",), specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=True),
        group="hardware"),
+    # arch/x86/kernel/nmi.c: the chipset's SERR/IOCHK NMIs (platform firmware reporting a hardware error),
+    # and NMIs nobody claimed.
+    _p("nmi_error", "hardware", Severity.CRITICAL,
+       r"NMI: (?:PCI system error \(SERR\)|IOCK error \(debug interrupt\?\)) for reason [0-9a-f]{2} on CPU \d+",
+       ("NMI: PCI system error", "NMI: IOCK error"), specificity=2),
+    _p("nmi_error", "hardware", Severity.WARN, r"Uhhuh\. NMI received for unknown reason [0-9a-f]{2} on CPU \d+",
+       ("Uhhuh. NMI",), specificity=2),
     _p("memory_failure", "hardware", Severity.CRITICAL, r"(?:Memory failure: |MCE )(?P<pfn>0x[0-9a-fA-F]+): ",
        ("Memory failure: ", "MCE 0x"), specificity=3),
+    _p("memory_failure", "hardware", Severity.CRITICAL,
+       r"MCE: Killing (?P<process>.+?):(?P<pid>\d+) due to hardware memory corruption", ("MCE: Killing",), specificity=3),
     # -- GPU
     _p("gpu_xid", "gpu", Severity.WARN,
-       r"NVRM: Xid \((?P<pci>(?:PCI:)?[0-9a-fA-F:.]+)\): (?P<xid>\d+),(?: pid=(?P<pid>\d+|'<unknown>'),)?(?: name=(?P<process>[^,]*),)?",
+       r"NVRM: Xid \((?P<pci>(?:PCI:)?[0-9a-fA-F:.]+)(?: GPU-C?I:\d+)*\): (?P<xid>\d+),(?: pid=(?P<pid>\d+|'<unknown>'),)?(?: name=(?P<process>[^,]*),)?",
        ("NVRM: Xid",), specificity=5, classify=_xid_severity),
     _p("gpu_ecc_dbe", "gpu", Severity.CRITICAL, r"NVRM: .*\bDBE \(double bit error\)", ("DBE",), specificity=4),
     _p("gpu_fallen_off_bus", "gpu", Severity.EMERGENCY, r"NVRM: (?:GPU (?P<pci>[0-9a-fA-F:.]+): )?.*fallen off the bus",
@@ -233,8 +306,11 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("NVRM: ",), specificity=4),
     _p("gpu_init_failed", "gpu", Severity.CRITICAL, r"NVRM: The NVIDIA probe routine failed for \d+ device",
        ("NVRM: ",), specificity=4),
+    # nv_gpu_ops.c nvGpuOpsReportFatalError: sets the system-wide "reboot required" recovery action.
+    _p("gpu_uvm_fatal", "gpu", Severity.CRITICAL, r"NVRM: .*uvm encountered global fatal error", ("NVRM: ",), specificity=4),
     _p("gpu_gsp_timeout", "gpu", Severity.CRITICAL,
-       r"NVRM: .*(?:[Hh]eartbeat.*?[Tt]imed? ?out|Timeout after \d+m?s of waiting for RPC response|GSP Timeout)",
+       r"NVRM: .*(?:[Hh]eartbeat.*?[Tt]imed? ?out|Timeout after \d+m?s of waiting for RPC response|GSP Timeout|"
+       r"sanity check failed 0x[0-9a-fA-F]+ waiting for RPC response from GSP)",
        ("NVRM: ",), specificity=4),
     # -- file systems
     _p("fs_error", "filesystem", Severity.CRITICAL,
@@ -309,6 +385,8 @@ BUILTIN: tuple[LogPattern, ...] = (
     # -- hung tasks and lockups
     _p("hung_task", "hang", Severity.WARN, r"INFO: task (?P<process>.+?):(?P<pid>\d+) blocked for more than \d+ seconds", ("blocked for more than",), specificity=2),
     _p("soft_lockup", "hang", Severity.CRITICAL, r"BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for", ("soft lockup",), specificity=2, group="lockup"),
+    # kernel/workqueue.c wq_watchdog_timer_fn (4.5+): "BUG: workqueue lockup - pool cpus=4 node=0 flags=0x0 nice=0 stuck for 30s!".
+    _p("workqueue_lockup", "hang", Severity.WARN, r"BUG: workqueue lockup - pool", ("workqueue lockup",), specificity=2),
     _p("hard_lockup", "hang", Severity.CRITICAL, r"Watchdog (?:detected hard LOCKUP on cpu |CPU: ?(?=\d+ Hard LOCKUP))(?P<cpu>\d+)",
        ("LOCKUP",), specificity=2, group="lockup"),
     # 2.6.3x "INFO: rcu_sched_state detected stall on CPU 3"; 3.10 "INFO: rcu_sched detected stalls on CPUs/tasks";

@@ -47,11 +47,16 @@ POSITIVE = [
     ("java invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0", "oom_invoked", C,
      {"process": "java"}, "mm/oom_kill.c dump_header, 3.10"),
     ("kworker/u16:2 invoked oom-killer: gfp_mask=0x6200ca(GFP_HIGHUSER_MOVABLE), nodemask=(null), order=0, oom_score_adj=0",
-     "oom_invoked", C, {"process": "kworker/u16:2"}, "mm/oom_kill.c dump_header, 4.18-5.15"),
+     "oom_invoked", C, {"process": "kworker/u16:2"},
+     "mm/oom_kill.c dump_header, 4.9-4.20 (RHEL 8's 4.18); 5.0 moved the nodemask to the oom-kill: summary"),
     ("postgres invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0", "oom_invoked", C,
      {"process": "postgres"}, "mm/oom_kill.c dump_header, 6.8/mainline"),
     ("Task in /docker/3f2a killed as a result of limit of /docker/3f2a", "oom_memcg_limit", C, {},
      "mm/memcontrol.c mem_cgroup_print_oom_info, 3.10-4.18"),
+    ("java: page allocation failure: order:4, mode:0x10c0d0", "page_alloc_failure", W, {"process": "java"},
+     "mm/page_alloc.c warn_alloc_failed, 3.10"),
+    ("kworker/u16:2: page allocation failure: order:4, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)",
+     "page_alloc_failure", W, {"process": "kworker/u16:2"}, "mm/page_alloc.c warn_alloc, 4.12+"),
     # -- machine checks, EDAC, APEI -------------------------------------------------------------
     ("{1}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0", "hardware_error", W, {},
      "drivers/acpi/apei/ghes.c __ghes_print_estatus, 3.10-mainline (corrected: KERN_WARNING)"),
@@ -67,8 +72,25 @@ POSITIVE = [
      "drivers/edac/mce_amd.c decode_error_status"),
     ("[Hardware Error]: CPU 2: Machine Check Exception: 5 Bank 4: b200000000070f0f", "hardware_error_uncorrected", C, {},
      "arch/x86/kernel/cpu/mcheck/mce.c print_mce, 3.10 (no 'mce: ' prefix yet)"),
-    ("mce: [Hardware Error]: CPU 2: Machine Check: 0 Bank 7: cc00008000010090", "machine_check", C, {},
-     "arch/x86/kernel/cpu/mce/core.c __print_mce, 5.x-mainline"),
+    # A corrected error (MCi_STATUS.UC, bit 61, clear; no MCIP so no " Exception"): a warning, not critical.
+    ("mce: [Hardware Error]: CPU 2: Machine Check: 0 Bank 7: cc00008000010090", "machine_check", W, {},
+     "arch/x86/kernel/cpu/mce/core.c __print_mce, 4.x-mainline"),
+    ("mce: [Hardware Error]: CPU 0: Machine Check Exception: 5 Bank 1: bd80000000100134", "machine_check", C, {},
+     "arch/x86/kernel/cpu/mce/core.c __print_mce (MCG_STATUS.MCIP set), 4.x-mainline"),
+    ("mce: [Hardware Error]: CPU 3: Machine Check: 0 Bank 5: be00000000800400", "machine_check", C, {},
+     "arch/x86/kernel/cpu/mce/core.c __print_mce, uncorrected without an exception (UC set, MCIP clear)"),
+    ("mce: [Hardware Error]: Machine check: Processor context corrupt", "machine_check", C, {},
+     "arch/x86/kernel/cpu/mce/core.c mce_panic, the severity table's reason, 4.x-mainline"),
+    ("mce: [Hardware Error]: Machine check events logged", "machine_check_logged", W, {},
+     "arch/x86/kernel/cpu/mce/core.c mce_log / mce_notify_irq, 4.x-mainline"),
+    ("{1}[Hardware Error]: It has been corrected by h/w and requires no further action", "hardware_error", W, {},
+     "drivers/firmware/efi/cper.c cper_estatus_print (CPER_SEV_CORRECTED), 3.10-mainline"),
+    ("[Hardware Error]: System Fatal error.", "hardware_error_uncorrected", C, {},
+     "drivers/edac/mce_amd.c decode_error_status (PCC set)"),
+    ("[Hardware Error]: Deferred error, no action required.", "hardware_error", W, {},
+     "drivers/edac/mce_amd.c decode_error_status (deferred, not consumed)"),
+    ("[Hardware Error]: CPU:2 (15:2:0) MC4_STATUS[Over|UE|MiscV|PCC|AddrV|-|-]: 0xfe00000000070f0f",
+     "hardware_error_uncorrected", C, {}, "drivers/edac/mce_amd.c amd_decode_mce, family 15h"),
     ("Memory failure: 0x2f3b71: recovery action for dirty LRU page: Recovered", "memory_failure", C, {},
      "mm/memory-failure.c action_result, 4.18-5.15"),
     ("Memory failure: 0x2f3b71: already hardware poisoned", "memory_failure", C, {},
@@ -77,9 +99,19 @@ POSITIVE = [
      "mm/memory-failure.c kill_proc, 5.x-mainline"),
     ("MCE 0x2f3b71: Killing java:4242 due to hardware memory corruption", "memory_failure", C, {},
      "mm/memory-failure.c kill_proc, 3.10"),
+    ("MCE 0x2f3b71: dirty LRU page recovery: Recovered", "memory_failure", C, {},
+     "mm/memory-failure.c action_result, 3.10"),
+    ("Memory failure: 0x2f3b71: Killing java:4242 due to hardware memory corruption", "memory_failure", C, {},
+     "mm/memory-failure.c kill_proc, 4.x before 'Sending SIGBUS'"),
+    ("MCE: Killing java:4242 due to hardware memory corruption fault at 7f3a1c2b4d10", "memory_failure", C,
+     {"process": "java", "pid": "4242"}, "arch/x86/mm/fault.c do_sigbus (poison consumed by the task), 3.10-mainline"),
     ("EDAC sbridge MC0: HANDLING MCE MEMORY ERROR", "edac_mce", W, {"mc": "MC0"},
      "drivers/edac/sb_edac.c sbridge_mce_output_error, 3.10-mainline"),
-    ("EDAC i7core MC1: HANDLING MCE MEMORY ERROR", "edac_mce", W, {"mc": "MC1"}, "drivers/edac/i7core_edac.c, 3.10"),
+    # Not "EDAC i7core MC1: HANDLING ...": i7core_edac.c prints no such line; sb_edac, skx and pnd2 do.
+    ("EDAC skx MC1: HANDLING MCE MEMORY ERROR", "edac_mce", W, {"mc": "MC1"},
+     "drivers/edac/skx_common.c skx_mce_check_error (skx_mc_printk, KERN_DEBUG), 4.14+"),
+    ("EDAC i7core: New Corrected error(s): dimm0: +1, dimm1: +0, dimm2 +0", "edac_correctable", W, {},
+     "drivers/edac/i7core_edac.c, unregistered DIMMs' own CE counters (i7core_printk), 3.10"),
     ("EDAC MC0: 1 CE memory read error on CPU_SrcID#0_Ha#0_Chan#2_DIMM#0 (channel:2 slot:0 page:0x8b3f4 offset:0x400 "
      "grain:32 syndrome:0x0)", "edac_correctable", W, {"mc": "MC0"}, "drivers/edac/edac_mc.c edac_raw_mc_handle_error, 4.18+"),
     ("EDAC MC1: 1 UE memory read error on CPU_SrcID#1_Ha#0_Chan#0_DIMM#1 (channel:0 slot:1 page:0x1a2b3 offset:0x0 "
@@ -89,6 +121,14 @@ POSITIVE = [
     ("Kernel panic - not syncing: Fatal machine check", "kernel_panic", E, {},
      "arch/x86/kernel/cpu/mce/core.c mce_panic, 4.18-mainline"),
     ("Kernel panic - not syncing: Fatal Machine check", "kernel_panic", E, {}, "arch/x86/kernel/cpu/mcheck/mce.c, 3.10"),
+    ("Kernel panic - not syncing: Fatal machine check on current CPU", "kernel_panic", E, {},
+     "arch/x86/kernel/cpu/mce do_machine_check mce_panic, 3.10-5.x"),
+    ("NMI: PCI system error (SERR) for reason a1 on CPU 0.", "nmi_error", C, {},
+     "arch/x86/kernel/nmi.c pci_serr_error, 3.x-mainline"),
+    ("NMI: IOCK error (debug interrupt?) for reason 71 on CPU 0.", "nmi_error", C, {},
+     "arch/x86/kernel/nmi.c io_check_error, 3.x-mainline"),
+    ("Uhhuh. NMI received for unknown reason 3d on CPU 0.", "nmi_error", W, {},
+     "arch/x86/kernel/nmi.c unknown_nmi_error, 3.x-mainline (pr_emerg: critical where the level is known)"),
     ("Kernel panic - not syncing: Fatal hardware error!", "kernel_panic", E, {}, "drivers/acpi/apei/ghes.c __ghes_panic"),
     # -- NVIDIA ------------------------------------------------------------------------------------
     ("NVRM: Xid (PCI:0000:3b:00): 79, pid=2345, name=python3, GPU has fallen off the bus.", "gpu_xid", E,
@@ -109,7 +149,29 @@ POSITIVE = [
     ("NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus.", "gpu_fallen_off_bus", E, {"pci": "0000:3b:00.0"},
      "open-gpu-kernel-modules osHandleGpuLost, NV_DEV_PRINTF"),
     ("NVRM: fallen off the bus and is not responding to commands.", "gpu_fallen_off_bus", E, {},
-     "open-gpu-kernel-modules kernel-open/nvidia/nv-pci.c nv_pci_probe"),
+     "open-gpu-kernel-modules RM unix layer (BOOT_0 reads 0xffffffff): the third line of one nv_printf"),
+    # The same nv_printf as journald keeps it: one record, three lines.
+    ("NVRM: The NVIDIA GPU 0000:b3:00.0\nNVRM: (PCI ID: 10de:26b5) installed in this system has\n"
+     "NVRM: fallen off the bus and is not responding to commands.", "gpu_fallen_off_bus", E, {},
+     "open-gpu-kernel-modules RM unix layer, the whole record"),
+    ("NVRM: Xid (PCI:0000:17:00 GPU-I:02 GPU-CI:01): 94, pid=3301, name=train, Contained ECC error.", "gpu_xid", C,
+     {"pci": "PCI:0000:17:00", "xid": "94"}, "open-gpu-kernel-modules kernel_rc.c krcReportXid, MIG attribution"),
+    ("NVRM: Xid (PCI:0000:17:00): 45, pid=3301, name=train, Ch 00000010 caused by previous Xid 79", "gpu_xid", INFO,
+     {"xid": "45"}, "open-gpu-kernel-modules kernel_rc.c krcReportXid, preemptive removal with its root cause"),
+    ("NVRM: Xid (PCI:0000:17:00): 119, pid=1200, name=nvidia-smi, Timeout after 6s of waiting for RPC response from "
+     "GPU0 GSP! Expected function 76 (GSP_RM_CONTROL) sequence 4242 (0x20800a4c 0x4).", "gpu_xid", C, {"xid": "119"},
+     "open-gpu-kernel-modules gsp_events.c GSP_RPC_TIMEOUT_XID_MESSAGE_FMT (with the sequence), newest"),
+    ("NVRM: Xid (PCI:0000:01:00): 154, GPU recovery action changed from 0x0 (None) to 0x2 (OS Reboot)", "gpu_xid", C,
+     {"xid": "154"}, "open-gpu-kernel-modules, 550+ (the action names a reboot without saying 'Required')"),
+    ("NVRM: Xid (PCI:0000:01:00): 154, GPU recovery action changed from 0x1 (GPU Reset Required) to 0x0 (None)",
+     "gpu_xid", INFO, {"xid": "154"}, "same format: the GPU needs nothing any more"),
+    ("NVRM: nvGpuOpsReportFatalError: uvm encountered global fatal error 0x60, requiring os reboot to recover.",
+     "gpu_uvm_fatal", C, {}, "open-gpu-kernel-modules src/nvidia/src/kernel/rmapi/nv_gpu_ops.c nvGpuOpsReportFatalError"),
+    ("NVRM: rm_init_adapter failed, device minor number 0", "gpu_init_failed", C, {},
+     "open-gpu-kernel-modules kernel-open nv.c, nv_printf before NV_DEV_PRINTF"),
+    ("NVRM: _kgspLogRpcSanityCheckFailure: GPU0 sanity check failed 0x62 waiting for RPC response from GSP. Expected "
+     "function 76 (GSP_RM_CONTROL) (0x20800a4c 0x4).", "gpu_gsp_timeout", C, {},
+     "open-gpu-kernel-modules kernel_gsp.c _kgspLogRpcSanityCheckFailure"),
     ("NVRM: The NVIDIA probe routine failed for 1 device(s).", "gpu_init_failed", C, {},
      "open-gpu-kernel-modules kernel-open/nvidia/nv.c nvidia_init_module"),
     ("NVRM: RmInitAdapter failed! (0x26:0xffff:1290)", "gpu_init_failed", C, {}, "NVIDIA kernel module, 470 and older"),
@@ -234,12 +296,32 @@ POSITIVE = [
      "kernel/rcutree.c print_cpu_stall, 3.10"),
     ("rcu: INFO: rcu_preempt detected expedited stalls on CPUs/tasks: { 7-... } 21004 jiffies s: 953 root: 0x80/.",
      "rcu_stall", C, {}, "kernel/rcu/tree_exp.h synchronize_rcu_expedited_wait, 5.4+"),
-    ("INFO: rcu_sched detected expedited stalls on CPUs/tasks: { 2-... } 21002 jiffies s: 417", "rcu_stall", C, {},
-     "kernel/rcu/tree_exp.h, 4.18 (before the rcu: prefix)"),
+    ("INFO: rcu_sched detected expedited stalls on CPUs/tasks: { 2-... } 21002 jiffies s: 417 root: 0x4/.", "rcu_stall",
+     C, {}, "kernel/rcu/tree_exp.h synchronize_sched_expedited_wait, 4.x before the rcu: prefix"),
+    ("INFO: rcu_sched self-detected stall on CPU", "rcu_stall", C, {},
+     "kernel/rcutree.c print_cpu_stall, 3.10 with CONFIG_RCU_CPU_STALL_INFO=y (the CPU list on lines of its own)"),
+    ("rcu: INFO: rcu_sched detected stalls on CPUs/tasks:", "rcu_stall", C, {},
+     "kernel/rcu/tree_stall.h print_other_cpu_stall (pr_fmt \"rcu: \"), 5.x-mainline"),
+    ("rcu: INFO: rcu_preempt self-detected stall on CPU", "rcu_stall", C, {},
+     "kernel/rcu/tree_stall.h print_cpu_stall (pr_fmt \"rcu: \"), 5.x-mainline"),
+    ("BUG: soft lockup - CPU#3 stuck for 23s! [java:4242]", "soft_lockup", C, {"cpu": "3"},
+     "kernel/watchdog.c watchdog_timer_fn, 3.10 (no pr_fmt)"),
+    ("watchdog: BUG: soft lockup - CPU#3 stuck for 23s! [java:4242]", "soft_lockup", C, {"cpu": "3"},
+     "kernel/watchdog.c watchdog_timer_fn (pr_fmt \"watchdog: \"), 4.14-mainline"),
+    ("NMI watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [systemd-udevd:220]", "soft_lockup", C, {"cpu": "1"},
+     "kernel/watchdog.c (pr_fmt \"NMI watchdog: \" before the 4.14 split), 4.x and RHEL 7.3+"),
+    ("BUG: workqueue lockup - pool cpus=4 node=0 flags=0x0 nice=0 stuck for 30s!", "workqueue_lockup", W, {},
+     "kernel/workqueue.c wq_watchdog_timer_fn, 4.5+ (pr_emerg: critical where the level is known)"),
+    ("INFO: task java:4242 blocked for more than 120 seconds.", "hung_task", W, {"process": "java", "pid": "4242"},
+     "kernel/hung_task.c check_hung_task, 3.10-mainline (printed at err: a warning)"),
+    ("Kernel panic - not syncing: Watchdog detected hard LOCKUP on cpu 6", "kernel_panic", E, {},
+     "kernel/watchdog.c watchdog_overflow_callback with nmi_watchdog=panic, 3.x"),
+    ("watchdog: CPU4: Watchdog detected hard LOCKUP on cpu 5", "hard_lockup", C, {"cpu": "5"},
+     "kernel/watchdog.c watchdog_hardlockup_check (the detecting CPU, then the stuck one), 6.x mainline"),
     ("NMI watchdog: Watchdog detected hard LOCKUP on cpu 6", "hard_lockup", C, {"cpu": "6"},
      "kernel/watchdog_hld.c (pr_fmt \"NMI watchdog: \"), 4.13-6.4"),
     ("Watchdog detected hard LOCKUP on cpu 6", "hard_lockup", C, {"cpu": "6"},
-     "kernel/watchdog.c WARN (3.10) / watchdog_hardlockup_check pr_emerg (6.5+)"),
+     "kernel/watchdog.c WARN, 3.x (after the 'WARNING: at kernel/watchdog.c' line)"),
     ("Watchdog CPU:6 Hard LOCKUP", "hard_lockup", C, {"cpu": "6"}, "arch/powerpc/kernel/watchdog.c wd_lockup_ipi, 4.13+"),
     ("Kernel panic - not syncing: Hard LOCKUP", "kernel_panic", E, {}, "kernel/watchdog_hld.c nmi_panic, 4.18+"),
     ("Kernel panic - not syncing: softlockup: hung tasks", "kernel_panic", E, {}, "kernel/watchdog.c watchdog_timer_fn"),
@@ -286,7 +368,19 @@ POSITIVE = [
     ("traps: java[4242] general protection fault ip:7f3a1c2b4d10 sp:7ffd5e6f7a80 error:0 in libjvm.so[7f3a1b000000+1200000]",
      "segfault", INFO, {"process": "java", "pid": "4242"}, "arch/x86/kernel/traps.c do_general_protection, 4.18+"),
     ("java[4242] general protection ip:7f3a1c2b4d10 sp:7ffd5e6f7a80 error:0 in libjvm.so[7f3a1b000000+1200000]",
-     "segfault", INFO, {"process": "java", "pid": "4242"}, "arch/x86/kernel/traps.c do_general_protection, 3.10"),
+     "segfault", INFO, {"process": "java", "pid": "4242"},
+     "arch/x86/kernel/traps.c do_general_protection printk(KERN_INFO), 2.6.32-3.6 (RHEL 6): no 'traps: ' yet"),
+    ("traps: java[4242] general protection ip:7f3a1c2b4d10 sp:7ffd5e6f7a80 error:0 in libjvm.so[7f3a1b000000+1200000]",
+     "segfault", INFO, {"process": "java", "pid": "4242"},
+     "arch/x86/kernel/traps.c do_general_protection pr_info (pr_fmt KBUILD_MODNAME), 3.7-5.x (RHEL 7)"),
+    ("traps: a.out[777] trap invalid opcode ip:401126 sp:7ffc0b8e1c40 error:0 in a.out[401000+1000]", "segfault", INFO,
+     {"process": "a.out", "pid": "777"}, "arch/x86/kernel/traps.c do_trap pr_info, 3.10-5.x"),
+    ("python3[4242]: segfault at 0 ip 00007f3a1c2b4d10 sp 00007ffd5e6f7a80 error 4 in libc.so.6[7f3a1b000000+195000] "
+     "likely on CPU 3 (core 3, socket 0)", "segfault", INFO, {"process": "python3", "pid": "4242"},
+     "arch/x86/mm/fault.c show_signal_msg, 6.1+"),
+    ("systemd[1]: segfault at 0 ip 000055d1c2a3b4c5 sp 00007ffc1a2b3c40 error 4 in systemd[55d1c2a00000+e6000] "
+     "likely on CPU 0 (core 0, socket 0)", "init_crash", C, {"process": "systemd", "pid": "1"},
+     "arch/x86/mm/fault.c show_signal_msg (KERN_EMERG for PID 1), 6.1+"),
     ("traps: a.out[777] trap divide error ip:401126 sp:7ffc0b8e1c40 error:0 in a.out[401000+1000]", "segfault", INFO,
      {"process": "a.out", "pid": "777"}, "arch/x86/kernel/traps.c do_trap, 4.18+"),
     ("systemd[1]: segfault at 0 ip 000055d1c2a3b4c5 sp 00007ffc1a2b3c40 error 4 in systemd[55d1c2a00000+e6000]",
@@ -298,14 +392,44 @@ POSITIVE = [
      "arch/x86/mm/fault.c show_fault_oops, 3.10-4.18"),
     ("BUG: kernel NULL pointer dereference, address: 0000000000000008", "kernel_oops", C, {},
      "arch/x86/mm/fault.c show_fault_oops, 5.x+"),
-    ("kernel BUG at fs/ext4/inode.c:2716!", "kernel_oops", C, {}, "include/asm-generic/bug.h BUG()"),
+    ("kernel BUG at fs/ext4/inode.c:2716!", "kernel_oops", C, {}, "lib/bug.c report_bug (x86 BUG() is ud2), 3.10-mainline"),
+    ("BUG: Bad page state in process java  pfn:2f3b71", "kernel_bug", C, {"process": "java"},
+     "mm/page_alloc.c bad_page, 3.10-mainline"),
+    ("BUG: scheduling while atomic: kworker/3:1/1234/0x00000002", "kernel_bug", W,
+     {"process": "kworker/3:1", "pid": "1234"}, "kernel/sched/core.c __schedule_bug, 3.10-mainline"),
+    ("WARNING: CPU: 2 PID: 0 at net/sched/sch_generic.c:300 dev_watchdog+0x248/0x260()", "kernel_warning", W, {},
+     "kernel/panic.c warn_slowpath_common, 3.1x"),
+    ("WARNING: CPU: 3 PID: 1234 at fs/xfs/xfs_buf.c:1022 xfs_buf_ioend+0x1b6/0x1e0 [xfs]", "kernel_warning", W, {},
+     "kernel/panic.c __warn, 4.x-mainline"),
     ("Oops: 0002 [#1] SMP", "kernel_oops", C, {}, "arch/x86/kernel/dumpstack.c __die, 3.10"),
     ("general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] SMP NOPTI",
-     "kernel_oops", C, {}, "arch/x86/kernel/traps.c, 5.4+"),
+     "kernel_oops", C, {}, "arch/x86/kernel/traps.c exc_general_protection + dumpstack.c __die_header, 5.5-6.9"),
+    ("BUG: unable to handle kernel NULL pointer dereference at           (null)", "kernel_oops", C, {},
+     "arch/x86/mm/fault.c show_fault_oops, 3.10 (%p of NULL prints a right-aligned '(null)')"),
+    ("BUG: unable to handle kernel paging request at ffffc90000f3c000", "kernel_oops", C, {},
+     "arch/x86/mm/fault.c show_fault_oops, 3.10-5.1"),
+    ("BUG: unable to handle page fault for address: ffffc90000f3c000", "kernel_oops", C, {},
+     "arch/x86/mm/fault.c show_fault_oops, 5.2+"),
+    ("general protection fault: 0000 [#1] SMP", "kernel_oops", C, {}, "arch/x86/kernel/traps.c die(), 3.10-5.4"),
+    ("Oops: 0002 [#1] SMP PTI", "kernel_oops", C, {}, "arch/x86/kernel/dumpstack.c __die, 4.15-5.x (RHEL 8)"),
+    ("Oops: 0000 [#1] PREEMPT SMP NOPTI", "kernel_oops", C, {}, "arch/x86/kernel/dumpstack.c __die_header, 5.x-6.9"),
+    ("Oops: Oops: 0002 [#1] PREEMPT SMP PTI", "kernel_oops", C, {},
+     "arch/x86/kernel/dumpstack.c __die_header 'Oops: %s: ...', 6.10+ (a page fault's str is \"Oops\")"),
+    ("Oops: general protection fault, probably for non-canonical address 0xdead000000000122: 0000 [#1] PREEMPT SMP "
+     "NOPTI", "kernel_oops", C, {}, "arch/x86/kernel/dumpstack.c __die_header, 6.10+"),
 ]  # fmt: skip
 
 NEGATIVE = [
     # Benign lines from the same subsystems and drivers.
+    "NVRM: GPU 0000:01:00.0: rm_init_adapter succeeded",
+    "NVRM: GPU 0000:01:00.0: RmInitAdapter succeeded!",
+    "EDAC sbridge MC0: CPU 0: Machine Check Event: 0 Bank 7: 8c00004000010090",  # a CE's detail, at debug level
+    "NMI watchdog: enabled on all CPUs, permanently consumes one hw-PMU counter.",
+    "NMI watchdog: Disabling hard lockup detector permanently",
+    "INFO: Stall ended before state dump start",
+    "rcu: RCU callbacks invoked since boot: 1234567",
+    "------------[ cut here ]------------",  # the line before a WARNING or BUG, alone says nothing
+    "Dazed and confused, but trying to continue",  # after an NMI error line, which alerts
     "EDAC MC0: Giving out device to module sb_edac controller Sandy Bridge SrcID#0_Ha#0: DEV 0000:7f:0e.0 (INTERRUPT)",
     "EDAC sbridge: Seeking for: PCI ID 8086:3ca0",
     "EDAC MC: Ver: 3.0.0",
@@ -374,6 +498,204 @@ NEGATIVE = [
 # partial), JBD2/XFS/BTRFS, libata, NVMe timeouts and resets, RCU stall variants, panics other
 # than OOM's, and the 4.18-5.15 wordings, for want of a 4.18 or 5.x tree read in full.
 VERIFIED: dict[str, str] = {
+    'NMI: PCI system error (SERR) for reason a1 on CPU 0.':
+        'find_string on the format (kernel source copies, no tree named): pr_emerg("NMI: PCI system error (SERR) for reason %02x on CPU %d.\\n") (arch/x86/kernel/nmi.c pci_serr_error)',
+    'NMI: IOCK error (debug interrupt?) for reason 71 on CPU 0.':
+        'find_string on the format (kernel source copies, no tree named): pr_emerg("NMI: IOCK error (debug interrupt?) for reason %02x on CPU %d.\\n") (arch/x86/kernel/nmi.c io_check_error)',
+    'Uhhuh. NMI received for unknown reason 3d on CPU 0.':
+        'find_string on the format (kernel source copies, no tree named): pr_emerg("Uhhuh. NMI received for unknown reason %02x on CPU %d.\\n") (arch/x86/kernel/nmi.c unknown_nmi_error)',
+    'BUG: Bad page state in process java  pfn:2f3b71':
+        'find_string on the format (kernel source copies, no tree named): pr_alert("BUG: Bad page state in process %s  pfn:%05lx\\n") / printk(KERN_ALERT ...) (mm/page_alloc.c bad_page)',
+    'BUG: scheduling while atomic: kworker/3:1/1234/0x00000002':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "BUG: scheduling while atomic: %s/%d/0x%08x\\n") (kernel/sched/core.c __schedule_bug)',
+    'java: page allocation failure: order:4, mode:0x10c0d0':
+        'find_string on the format (kernel source copies, no tree named): pr_warn("%s: page allocation failure: order:%u, mode:0x%x\\n", current->comm, order, gfp_mask) (mm/page_alloc.c warn_alloc_failed)',
+    'kworker/u16:2: page allocation failure: order:4, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)':
+        'find_string on the format (kernel source copies, no tree named): warn_alloc(gfp_mask, ac->nodemask, "page allocation failure: order:%u", order) and the quoted "%s: page allocation failure: order:%u, mode:%#x(%pGg)"; the ", nodemask=%*pbl" of warn_alloc not read',
+    'NMI watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [systemd-udevd:220]':
+        'find_string on the format (kernel source copies, no tree named): #define pr_fmt(fmt) "NMI watchdog: " fmt at the top of a kernel/watchdog.c that "Detect[s] hard and soft lockups"; the line itself in a RHEL 7.3 (3.10.0-514) abrt report',
+    'BUG: workqueue lockup - pool cpus=4 node=0 flags=0x0 nice=0 stuck for 30s!':
+        'find_string on the format (kernel source copies, no tree named): pr_emerg("BUG: workqueue lockup - pool") (kernel/workqueue.c wq_watchdog_timer_fn); the pool fields and " stuck for %us!" from real reports, their pr_cont not read',
+    'NVRM: nvGpuOpsReportFatalError: uvm encountered global fatal error 0x60, requiring os reboot to recover.':
+        'find_string on the format (open-gpu-kernel-modules copies, no tree named): NV_PRINTF(LEVEL_ERROR, "uvm encountered global fatal error 0x%x, ...") as quoted from src/nvidia/src/kernel/rmapi/nv_gpu_ops.c; the full text as in real reports',
+    'WARNING: CPU: 2 PID: 0 at net/sched/sch_generic.c:300 dev_watchdog+0x248/0x260()':
+        'find_string on the format (kernel source copies, no tree named): pr_warn("WARNING: CPU: %d PID: %d at %s:%d %pS()\\n") (kernel/panic.c warn_slowpath_common, 3.1x)',
+    'WARNING: CPU: 3 PID: 1234 at fs/xfs/xfs_buf.c:1022 xfs_buf_ioend+0x1b6/0x1e0 [xfs]':
+        'find_string on the format (kernel source copies, no tree named): pr_warn("WARNING: CPU: %d PID: %d at %s:%d %pS\\n") (kernel/panic.c __warn)',
+    'Killed process 3127, UID 48, (httpd) total-vm:412300kB, anon-rss:220012kB, file-rss:12kB':
+        'find_string on the format (kernel source copies, no tree named): "Killed process %d, UID %d, (%s) total-vm:%lukB, anon-rss:%lukB, file-rss:%lukB" (2.6.32 mm/oom_kill.c oom_kill_task)',
+    'kworker/u16:2 invoked oom-killer: gfp_mask=0x6200ca(GFP_HIGHUSER_MOVABLE), nodemask=(null), order=0, oom_score_adj=0':
+        'find_string on the format (kernel source copies, no tree named): pr_warn("%s invoked oom-killer: gfp_mask=%#x(%pGg), nodemask=%*pbl, order=%d, oom_score_adj=%hd"), and the patch that dropped the nodemask from it (label corrected: was 4.18-5.15)',
+    '{1}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0':
+        'find_string on the format (kernel source copies, no tree named): snprintf(pfx_seq, "%s{%u}" HW_ERR, pfx, seqno); printk("%s""Hardware error from APEI Generic Hardware Error Source: %d\\n") (drivers/acpi/apei/ghes.c __ghes_print_estatus; KERN_WARNING when corrected)',
+    '{1}[Hardware Error]: event severity: corrected':
+        'find_string on the format (kernel source copies, no tree named): printk("%s""event severity: %s\\n", pfx, cper_severity_str(severity)) (drivers/firmware/efi/cper.c cper_estatus_print; the cper_severity_strs values not read)',
+    '{2}[Hardware Error]: event severity: recoverable':
+        'find_string on the format (kernel source copies, no tree named): cper_estatus_print, as above',
+    '{3}[Hardware Error]: event severity: fatal':
+        'find_string on the format (kernel source copies, no tree named): cper_estatus_print, as above',
+    '{1}[Hardware Error]: It has been corrected by h/w and requires no further action':
+        'find_string on the format (kernel source copies, no tree named): if (severity == CPER_SEV_CORRECTED) printk("%s%s\\n", pfx, "It has been corrected by h/w and requires no further action") (cper_estatus_print)',
+    '[Hardware Error]: Corrected error, no action required.':
+        'find_string on the format (kernel source copies, no tree named): decode_error_status() "Corrected error, no action required." printed by pr_emerg(HW_ERR "%s\\n") (drivers/edac/mce_amd.c amd_decode_mce)',
+    '[Hardware Error]: Uncorrected, software restartable error.':
+        'find_string on the format (kernel source copies, no tree named): decode_error_status(), as above',
+    '[Hardware Error]: System Fatal error.':
+        'find_string on the format (kernel source copies, no tree named): decode_error_status() "System Fatal error." (PCC), as above',
+    '[Hardware Error]: Deferred error, no action required.':
+        'find_string on the format (kernel source copies, no tree named): decode_error_status() "Deferred error, no action required.", as above',
+    '[Hardware Error]: CPU:2 (15:2:0) MC4_STATUS[Over|UE|MiscV|PCC|AddrV|-|-]: 0xfe00000000070f0f':
+        'find_string on the format (kernel source copies, no tree named): pr_emerg(HW_ERR "CPU:%d (%x:%x:%x) MC%d_STATUS[%s|%s|%s|%s|%s", ...) with "UE"/"CE" for MCI_STATUS_UC (mce_amd.c); the family-15h tail "|%s|%s" and "]: 0x%016llx" not read',
+    '[Hardware Error]: CPU 2: Machine Check Exception: 5 Bank 4: b200000000070f0f':
+        'find_string on the format (kernel source copies, no tree named): pr_emerg(HW_ERR "CPU %d: Machine Check Exception: %Lx Bank %d: %016Lx\\n") (3.x arch/x86/kernel/cpu/mcheck/mce.c print_mce)',
+    'mce: [Hardware Error]: CPU 2: Machine Check: 0 Bank 7: cc00008000010090':
+        'find_string on the format (kernel source copies, no tree named): pr_emerg(HW_ERR "CPU %d: Machine Check%s: %Lx Bank %d: %016Lx\\n", ..., MCG_STATUS_MCIP ? " Exception" : "") (mce/core.c __print_mce) and #define pr_fmt(fmt) "mce: " fmt (mce/internal.h); severity corrected: UC bit clear',
+    'mce: [Hardware Error]: CPU 0: Machine Check Exception: 5 Bank 1: bd80000000100134':
+        'find_string on the format (kernel source copies, no tree named): __print_mce and pr_fmt, as above',
+    'mce: [Hardware Error]: CPU 3: Machine Check: 0 Bank 5: be00000000800400':
+        'find_string on the format (kernel source copies, no tree named): __print_mce and pr_fmt, as above',
+    'mce: [Hardware Error]: Machine check: Processor context corrupt':
+        'find_string on the format (kernel source copies, no tree named): if (exp) pr_emerg(HW_ERR "Machine check: %s\\n", exp) (mce_panic); the reason text from severity.c not read',
+    'mce: [Hardware Error]: Machine check events logged':
+        'find_string on the format (kernel source copies, no tree named): pr_info(HW_ERR "Machine check events logged\\n") (mce/core.c mce_log) and the "mce: " pr_fmt',
+    'Memory failure: 0x2f3b71: Sending SIGBUS to java:4242 due to hardware memory corruption':
+        'find_string on the format (kernel source copies, no tree named): pr_err("Memory failure: %#lx: Sending SIGBUS to %s:%d due to hardware memory corruption\\n") (mm/memory-failure.c kill_proc; 6.x writes "%#lx: Sending SIGBUS ..." under pr_fmt "Memory failure: ")',
+    'Memory failure: 0x2f3b71: Killing java:4242 due to hardware memory corruption':
+        'find_string on the format (kernel source copies, no tree named): pr_err("Memory failure: %#lx: Killing %s:%d due to hardware memory corruption\\n") (kill_proc, the line the SIGBUS wording replaced)',
+    'MCE 0x2f3b71: Killing java:4242 due to hardware memory corruption':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "MCE %#lx: Killing %s:%d due to hardware memory corruption\\n") (3.x mm/memory-failure.c kill_proc)',
+    'MCE 0x2f3b71: dirty LRU page recovery: Recovered':
+        'find_string on the format (kernel source copies, no tree named): pr_err("MCE %#lx: %s page recovery: %s\\n", pfn, msg, action_name[result]) (3.x action_result); the "dirty LRU" msg from page_states not read',
+    'MCE: Killing java:4242 due to hardware memory corruption fault at 7f3a1c2b4d10':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "MCE: Killing %s:%d due to hardware memory corruption fault at %lx\\n") (arch/x86/mm/fault.c do_sigbus)',
+    'EDAC skx MC1: HANDLING MCE MEMORY ERROR':
+        'find_string on the format (kernel source copies, no tree named): skx_mc_printk(mci, KERN_DEBUG, "HANDLING MCE MEMORY ERROR\\n") (drivers/edac/skx_common.c); the "skx" prefix of skx_mc_printk not read (corrected: was "EDAC i7core MC1: ...", which i7core_edac.c does not print)',
+    'EDAC i7core: New Corrected error(s): dimm0: +1, dimm1: +0, dimm2 +0':
+        'find_string on the format (kernel source copies, no tree named): i7core_printk(KERN_ERR, "New Corrected error(s): dimm0: +%d, dimm1: +%d, dimm2 +%d\\n") (drivers/edac/i7core_edac.c); the "EDAC i7core: " prefix of i7core_printk not read',
+    'EDAC MC0: 1 CE memory read error on CPU_SrcID#0_Ha#0_Chan#2_DIMM#0 (channel:2 slot:0 page:0x8b3f4 offset:0x400 grain:32 syndrome:0x0)':
+        'find_string on the format (kernel source copies, no tree named): edac_mc_printk(mci, KERN_WARNING, "%d CE %s%son %s (%s %s)\\n") (4.x edac_ce_error; 5.x "%d CE %s%son %s (%s page:0x%lx offset:0x%lx grain:%ld syndrome:0x%lx%s%s)")',
+    'EDAC MC1: 1 UE memory read error on CPU_SrcID#1_Ha#0_Chan#0_DIMM#1 (channel:0 slot:1 page:0x1a2b3 offset:0x0 grain:32)':
+        'find_string on the format (kernel source copies, no tree named): edac_mc_printk(mci, KERN_WARNING, "%d UE %s%son %s (%s %s)\\n") / "%d UE %s%son %s (%s page:0x%lx offset:0x%lx grain:%ld%s%s)" (edac_ue_error)',
+    'EDAC MC0: CE page 0x1a2b3, offset 0x40, grain 64, syndrome 0x5, row 2, channel 1, label "DIMM_B1": i5000 CE':
+        'find_string on the format (kernel source copies, no tree named): edac_mc_printk(mci, KERN_WARNING, "CE page 0x%lx, offset 0x%lx, grain %d, syndrome 0x%lx, row %d, channel %d, label \\"%s\\": %s\\n") (2.6.32 edac_mc_handle_ce)',
+    'Kernel panic - not syncing: Fatal machine check':
+        'find_string on the format (kernel source copies, no tree named): mce_panic("Fatal machine check", m, msg) (mce_reign, 4.x-mainline)',
+    'Kernel panic - not syncing: Fatal Machine check':
+        'find_string on the format (kernel source copies, no tree named): mce_panic("Fatal Machine check", m, msg) (3.x mce_reign)',
+    'Kernel panic - not syncing: Fatal machine check on current CPU':
+        'find_string on the format (kernel source copies, no tree named): mce_panic("Fatal machine check on current CPU", &m, msg) (do_machine_check)',
+    'Kernel panic - not syncing: Fatal hardware error!':
+        'find_string on the format (kernel source copies, no tree named): the string "Fatal hardware error!" among ghes.c\'s literals (__ghes_panic)',
+    'NVRM: Xid (PCI:0000:17:00): 119, pid=1200, name=nvidia-smi, Timeout after 6s of waiting for RPC response from GPU0 GSP! Expected function 76 (GSP_RM_CONTROL) (0x20800a4c 0x4).':
+        'read in NVIDIA/open-gpu-kernel-modules@129479b1 src/nvidia/src/kernel/gpu/rc/kernel_rc.c krcReportXid: "NVRM: Xid (" "PCI:%04x:%02x:%02x" "): %d, pid=%s, name=%s, %s%s"; the message by find_string on the format (open-gpu-kernel-modules copies, no tree named): NV_ERROR_LOG(pGpu, GSP_RPC_TIMEOUT, "Timeout after %llus of waiting for RPC response from GPU%d GSP! Expected function %d (%s) (0x%llx 0x%llx).") (kernel_gsp.c _kgspLogXid119)',
+    'NVRM: Xid (PCI:0000:17:00): 119, pid=1200, name=nvidia-smi, Timeout after 6s of waiting for RPC response from GPU0 GSP! Expected function 76 (GSP_RM_CONTROL) sequence 4242 (0x20800a4c 0x4).':
+        'read in NVIDIA/open-gpu-kernel-modules@129479b1 src/nvidia/src/kernel/gpu/rc/kernel_rc.c krcReportXid (prefix); find_string on the format (open-gpu-kernel-modules copies, no tree named): #define GSP_RPC_TIMEOUT_XID_MESSAGE_FMT "Timeout after %llus of waiting for RPC response from GPU%u GSP! Expected function %u (%s) sequence %u (0x%llx 0x%llx)." (gsp_events.c)',
+    'NVRM: Xid (PCI:0000:17:00 GPU-I:02 GPU-CI:01): 94, pid=3301, name=train, Contained ECC error.':
+        'read in NVIDIA/open-gpu-kernel-modules@129479b1 src/nvidia/src/kernel/gpu/rc/kernel_rc.c krcReportXid: XID_PRINT_WITH_ATTR("PCI:%04x:%02x:%02x GPU-I:%02u GPU-CI:%02u", ...); the Xid 94 message text not in the open sources',
+    'NVRM: Xid (PCI:0000:17:00): 45, pid=3301, name=train, Ch 00000010 caused by previous Xid 79':
+        'read in NVIDIA/open-gpu-kernel-modules@129479b1 src/nvidia/src/kernel/gpu/rc/kernel_rc.c krcReportXid: " caused by previous Xid %d" appended for ROBUST_CHANNEL_PREEMPTIVE_REMOVAL; the "Ch 00000010" message text not in the open sources',
+    'NVRM: Xid (PCI:0000:17:00): 74, pid=3301, name=train, NVLink: fatal error detected on link 3(0x0, 0x0, 0x10000, 0x0, 0x0, 0x0, 0x0)':
+        "read in NVIDIA/open-gpu-kernel-modules@129479b1 src/nvidia/src/kernel/gpu/rc/kernel_rc.c krcReportXid (prefix only); the NVLink message is not in the open sources (seen in NVIDIA NVSentinel's documented example)",
+    'NVRM: Xid (PCI:0000:17:00): 109, pid=3301, name=train, Ch 00000010, errorString CTX SWITCH TIMEOUT, Info 0x1c084':
+        'read in NVIDIA/open-gpu-kernel-modules@129479b1 src/nvidia/src/kernel/gpu/rc/kernel_rc.c krcReportXid (prefix only); the message text is not in the open sources',
+    'NVRM: Xid (PCI:0000:17:00): 154, GPU recovery action changed from 0x0 (None) to 0x1 (GPU Reset Required)':
+        'read in NVIDIA/open-gpu-kernel-modules@129479b1 src/nvidia/src/kernel/gpu/rc/kernel_rc.c krcReportXid "NVRM: Xid (PCI:...): %d, %s%s" (no process); the recovery-action text is not in the open sources (seen in real reports)',
+    'NVRM: Xid (PCI:0000:01:00): 154, GPU recovery action changed from 0x0 (None) to 0x2 (OS Reboot)':
+        'read in NVIDIA/open-gpu-kernel-modules@129479b1 src/nvidia/src/kernel/gpu/rc/kernel_rc.c krcReportXid (prefix only); "to 0x2 (OS Reboot)" as in real 570+/610 reports, the text not in the open sources',
+    'NVRM: Xid (PCI:0000:01:00): 154, GPU recovery action changed from 0x1 (GPU Reset Required) to 0x0 (None)':
+        "read in NVIDIA/open-gpu-kernel-modules@129479b1 src/nvidia/src/kernel/gpu/rc/kernel_rc.c krcReportXid (prefix only); the values are the format's, this direction not seen in a report",
+    'NVRM: fallen off the bus and is not responding to commands.':
+        'find_string on the format (open-gpu-kernel-modules copies, no tree named): nv_printf(NV_DBG_ERRORS, "NVRM: The NVIDIA GPU %04x:%02x:%02x.%x\\nNVRM: (PCI ID: %04x:%04x) installed in this system has\\nNVRM: fallen off the bus and is not responding to commands.\\n") when NV_PMC_BOOT_0 reads 0xFFFFFFFF (label corrected: not nv-pci.c nv_pci_probe)',
+    'NVRM: The NVIDIA GPU 0000:b3:00.0\nNVRM: (PCI ID: 10de:26b5) installed in this system has\nNVRM: fallen off the bus and is not responding to commands.':
+        'find_string on the format (open-gpu-kernel-modules copies, no tree named): the same nv_printf, whole',
+    'NVRM: The NVIDIA probe routine failed for 1 device(s).':
+        'find_string on the format (open-gpu-kernel-modules copies, no tree named): nv_printf(NV_DBG_ERRORS, "NVRM: The NVIDIA probe routine failed for %d device(s).\\n") (kernel-open/nvidia/nv.c nvidia_init_module)',
+    'NVRM: GPU 0000:01:00.0: RmInitAdapter failed! (0x62:0x65:2029)':
+        'find_string on the format (open-gpu-kernel-modules copies, no tree named): NV_DEV_PRINTF(NV_DBG_ERRORS, nv, "RmInitAdapter failed! (0x%x:0x%x:%d)\\n") (osinit.c RmInitAdapter) and #define NV_DEV_PRINTF(...) nv_printf(debuglevel, "NVRM: GPU " NV_PCI_DEV_FMT ": " format, ...)',
+    'NVRM: GPU 0000:01:00.0: rm_init_adapter failed, device minor number 0':
+        'find_string on the format (open-gpu-kernel-modules copies, no tree named): NV_DEV_PRINTF(NV_DBG_ERRORS, nv, "rm_init_adapter failed, device minor number %d\\n") (kernel-open/nvidia/nv.c nv_start_device)',
+    'NVRM: rm_init_adapter failed, device minor number 0':
+        'find_string on the format (open-gpu-kernel-modules copies, no tree named): nv_printf(NV_DBG_ERRORS, "NVRM: rm_init_adapter failed, device minor number %d\\n") (an nv.c without NV_DEV_PRINTF)',
+    'NVRM: rm_init_adapter(0) failed':
+        'find_string on the format (open-gpu-kernel-modules copies, no tree named): nv_printf(NV_DBG_ERRORS, "NVRM: rm_init_adapter(%d) failed\\n", devnum) (older nv.c)',
+    'NVRM: _kgspLogXid119: ********************************* GSP Timeout **********************************':
+        'find_string on the format (open-gpu-kernel-modules copies, no tree named): NV_PRINTF(LEVEL_ERROR, "********************************* GSP Timeout **********************************\\n") (kernel_gsp.c _kgspLogXid119); the "<function>: " prefix of NV_PRINTF as in real reports, its macro not read',
+    'NVRM: _kgspLogRpcSanityCheckFailure: GPU0 sanity check failed 0x62 waiting for RPC response from GSP. Expected function 76 (GSP_RM_CONTROL) (0x20800a4c 0x4).':
+        'find_string on the format (open-gpu-kernel-modules copies, no tree named): NV_PRINTF(LEVEL_ERROR, "GPU%d sanity check failed 0x%x waiting for RPC response from GSP. Expected function %d (%s) (0x%llx 0x%llx).\\n") (kernel_gsp.c _kgspLogRpcSanityCheckFailure)',
+    'INFO: rcu_sched detected stalls on CPUs/tasks: { 3} (detected by 1, t=60002 jiffies, g=11375, c=11374, q=224)':
+        'find_string on the format (kernel source copies, no tree named): pr_err("INFO: %s detected stalls on CPUs/tasks:") ... pr_cont("(detected by %d, t=%ld jiffies, g=%ld, c=%ld, q=%lu)\\n") (3.x kernel/rcutree.c print_other_cpu_stall); the " {"/" %d"/"} " of CONFIG_RCU_CPU_STALL_INFO=n not read',
+    'INFO: rcu_sched self-detected stall on CPU { 5}  (t=60000 jiffies g=11375 c=11374 q=230)':
+        'find_string on the format (kernel source copies, no tree named): pr_err("INFO: %s self-detected stall on CPU") ... pr_cont(" (t=%lu jiffies g=%ld c=%ld q=%lu)\\n") (3.x print_cpu_stall)',
+    'INFO: rcu_sched self-detected stall on CPU':
+        'find_string on the format (kernel source copies, no tree named): print_cpu_stall as above, and print_cpu_stall_info_begin() { pr_cont("\\n"); } (CONFIG_RCU_CPU_STALL_INFO=y)',
+    'rcu: INFO: rcu_sched detected stalls on CPUs/tasks:':
+        'read in torvalds/linux@012bd506 kernel/rcu/tree_stall.h print_other_cpu_stall: pr_err("INFO: %s detected stalls on CPUs/tasks:\\n", rcu_state.name); the "rcu: " pr_fmt of kernel/rcu/tree.c by find_string',
+    'rcu: INFO: rcu_preempt self-detected stall on CPU':
+        'read in torvalds/linux@012bd506 kernel/rcu/tree_stall.h print_cpu_stall: pr_err("INFO: %s self-detected stall on CPU\\n", rcu_state.name); "rcu: " as above',
+    'rcu: INFO: rcu_preempt detected expedited stalls on CPUs/tasks: { 7-... } 21004 jiffies s: 953 root: 0x80/.':
+        'find_string on the format (kernel source copies, no tree named): pr_err("INFO: %s detected expedited stalls on CPUs/tasks: {") ... pr_cont(" %d-%c%c%c") ... pr_cont(" } %lu jiffies s: %lu root: %#lx/%c\\n") (kernel/rcu/tree_exp.h) and #define pr_fmt(fmt) "rcu: " fmt',
+    'INFO: rcu_sched detected expedited stalls on CPUs/tasks: { 2-... } 21002 jiffies s: 417 root: 0x4/.':
+        'find_string on the format (kernel source copies, no tree named): tree_exp.h as above (corrected: the line lacked " root: %#lx/%c"); which 4.x first printed the "rcu: " prefix was not pinned down',
+    'NMI watchdog: Watchdog detected hard LOCKUP on cpu 6':
+        'read in torvalds/linux@01f0a027 kernel/watchdog_hld.c (pr_fmt "NMI watchdog: ") watchdog_overflow_callback: pr_emerg("Watchdog detected hard LOCKUP on cpu %d", this_cpu)',
+    'Watchdog detected hard LOCKUP on cpu 6':
+        'read in torvalds/linux@004417a6 kernel/watchdog.c (2.6.3x-3.x era) watchdog_overflow_callback: WARN(1, "Watchdog detected hard LOCKUP on cpu %d", this_cpu) (label corrected: 6.x prints it under "watchdog: " with a "CPU%u: " in front)',
+    'watchdog: CPU4: Watchdog detected hard LOCKUP on cpu 5':
+        'read in gregkh/linux@3bd321a0 kernel/watchdog.c (pr_fmt "watchdog: ") watchdog_hardlockup_check: pr_emerg("CPU%u: Watchdog detected hard LOCKUP on cpu %u\\n", this_cpu, cpu)',
+    'Kernel panic - not syncing: Watchdog detected hard LOCKUP on cpu 6':
+        'read in torvalds/linux@004417a6 kernel/watchdog.c (2.6.3x-3.x era): if (hardlockup_panic) panic("Watchdog detected hard LOCKUP on cpu %d", this_cpu)',
+    'Kernel panic - not syncing: Hard LOCKUP':
+        'read in torvalds/linux@01f0a027 kernel/watchdog_hld.c (pr_fmt "NMI watchdog: "): nmi_panic(regs, "Hard LOCKUP"); the same in gregkh/linux@3bd321a0 kernel/watchdog.c (pr_fmt "watchdog: ")',
+    'Kernel panic - not syncing: softlockup: hung tasks':
+        'read in torvalds/linux@004417a6 kernel/watchdog.c (2.6.3x-3.x era) and gregkh/linux@3bd321a0 kernel/watchdog.c (pr_fmt "watchdog: ") watchdog_timer_fn: panic("softlockup: hung tasks")',
+    'BUG: soft lockup - CPU#3 stuck for 23s! [java:4242]':
+        'read in torvalds/linux@004417a6 kernel/watchdog.c (2.6.3x-3.x era) watchdog_timer_fn: printk(KERN_ERR "BUG: soft lockup - CPU#%d stuck for %us! [%s:%d]\\n")',
+    'watchdog: BUG: soft lockup - CPU#3 stuck for 23s! [java:4242]':
+        'read in gregkh/linux@3bd321a0 kernel/watchdog.c (pr_fmt "watchdog: ") watchdog_timer_fn: pr_emerg("BUG: soft lockup - CPU#%d stuck for %us! [%s:%d]\\n")',
+    'INFO: task java:4242 blocked for more than 120 seconds.':
+        'read in torvalds/linux@00b5cdeb kernel/hung_task.c hung_task_info: pr_err("INFO: task %s:%d blocked for more than %ld seconds.\\n") (AndreiLux/ref-3.10\'s copy is vendor-changed to "... %ld s.")',
+    'Kernel panic - not syncing: hung_task: blocked tasks':
+        'read in torvalds/linux@00b5cdeb kernel/hung_task.c: panic("hung_task: blocked tasks"); also in AndreiLux/ref-3.10@7e1de558 kernel/hung_task.c check_hung_task',
+    'Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b':
+        'find_string on the format (kernel source copies, no tree named): panic("Attempted to kill init! exitcode=0x%08x\\n", ...) (kernel/exit.c find_child_reaper in 3.x, do_exit later)',
+    'java[4242] general protection ip:7f3a1c2b4d10 sp:7ffd5e6f7a80 error:0 in libjvm.so[7f3a1b000000+1200000]':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_INFO "%s[%d] general protection ip:%lx sp:%lx error:%lx") + print_vma_addr(" in ") (arch/x86/kernel/traps.c do_general_protection before pr_info; label corrected: 3.10 prints it with pr_info under "traps: ")',
+    'traps: java[4242] general protection ip:7f3a1c2b4d10 sp:7ffd5e6f7a80 error:0 in libjvm.so[7f3a1b000000+1200000]':
+        'find_string on the format (kernel source copies, no tree named): pr_info("%s[%d] general protection ip:%lx sp:%lx error:%lx") under #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt (3.x traps.c with exception_enter, read whole by id)',
+    'traps: a.out[777] trap invalid opcode ip:401126 sp:7ffc0b8e1c40 error:0 in a.out[401000+1000]':
+        'find_string on the format (kernel source copies, no tree named): pr_info("%s[%d] trap %s ip:%lx sp:%lx error:%lx") with DO_ERROR(X86_TRAP_UD, SIGILL, "invalid opcode", invalid_op) (3.x traps.c do_trap)',
+    'systemd[1]: segfault at 0 ip 000055d1c2a3b4c5 sp 00007ffc1a2b3c40 error 4 in systemd[55d1c2a00000+e6000]':
+        'find_string on the format (kernel source copies, no tree named): printk("%s%s[%d]: segfault at %lx ip %px sp %px error %lx", task_pid_nr(tsk) > 1 ? KERN_INFO : KERN_EMERG, ...) + print_vma_addr(KERN_CONT " in ") (arch/x86/mm/fault.c show_signal_msg)',
+    'python3[4242]: segfault at 0 ip 00007f3a1c2b4d10 sp 00007ffd5e6f7a80 error 4 in libc.so.6[7f3a1b000000+195000] likely on CPU 3 (core 3, socket 0)':
+        'find_string on the format (kernel source copies, no tree named): show_signal_msg as above + printk(KERN_CONT " likely on CPU %d (core %d, socket %d)") (6.1+)',
+    'systemd[1]: segfault at 0 ip 000055d1c2a3b4c5 sp 00007ffc1a2b3c40 error 4 in systemd[55d1c2a00000+e6000] likely on CPU 0 (core 0, socket 0)':
+        'find_string on the format (kernel source copies, no tree named): show_signal_msg with the CPU, as above',
+    'BUG: unable to handle kernel NULL pointer dereference at 0000000000000008':
+        'find_string on the format (kernel source copies, no tree named): pr_alert("BUG: unable to handle kernel %s at %px\\n", address < PAGE_SIZE ? "NULL pointer dereference" : "paging request") (4.x arch/x86/mm/fault.c show_fault_oops)',
+    'BUG: unable to handle kernel NULL pointer dereference at           (null)':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ALERT "BUG: unable to handle kernel "); printk(KERN_CONT "NULL pointer dereference"); printk(KERN_CONT " at %p\\n") (3.x show_fault_oops; old vsprintf prints NULL as a 16-wide "(null)")',
+    'BUG: unable to handle kernel paging request at ffffc90000f3c000':
+        'find_string on the format (kernel source copies, no tree named): show_fault_oops, both forms above ("paging request")',
+    'BUG: kernel NULL pointer dereference, address: 0000000000000008':
+        'find_string on the format (kernel source copies, no tree named): pr_alert("BUG: kernel NULL pointer dereference, address: %px\\n") (5.2+ show_fault_oops)',
+    'BUG: unable to handle page fault for address: ffffc90000f3c000':
+        'find_string on the format (kernel source copies, no tree named): pr_alert("BUG: unable to handle page fault for address: %px\\n") (5.2+ show_fault_oops)',
+    'kernel BUG at fs/ext4/inode.c:2716!':
+        'find_string on the format (kernel source copies, no tree named): pr_crit("kernel BUG at %s:%u!\\n", file, line) / printk(KERN_CRIT ...) (lib/bug.c report_bug; label corrected: was include/asm-generic/bug.h)',
+    'Oops: 0002 [#1] SMP':
+        'read in torvalds/linux@02ca752e arch/x86/kernel/dumpstack.c __die: printk(KERN_EMERG "%s: %04lx [#%d] ", str, err & 0xffff, ++die_counter); printk("SMP ") (the 2.6.3x-3.x form)',
+    'Oops: 0002 [#1] SMP PTI':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_DEFAULT "%s: %04lx [#%d]%s%s%s%s%s\\n", ..., " SMP", ..., " PTI"/" NOPTI") (4.15+ dumpstack.c __die)',
+    'Oops: 0000 [#1] PREEMPT SMP NOPTI':
+        'find_string on the format (kernel source copies, no tree named): __die_header "%s: %04lx [#%d]%s%s%s%s%s\\n" with " PREEMPT", as above',
+    'Oops: Oops: 0002 [#1] PREEMPT SMP PTI':
+        'find_string on the format (kernel source copies, no tree named): the patch to __die_header: "Oops: %s: %04lx [#%d]%s%s%s%s%s\\n" (str is "Oops" for a page fault)',
+    'Oops: general protection fault, probably for non-canonical address 0xdead000000000122: 0000 [#1] PREEMPT SMP NOPTI':
+        'find_string on the format (kernel source copies, no tree named): "Oops: %s: ..." as above, str from exc_general_protection (torvalds/linux@00229a54 arch/x86/kernel/traps.c (pr_fmt KBUILD_MODNAME ": "))',
+    'general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] SMP NOPTI':
+        'read in torvalds/linux@00229a54 arch/x86/kernel/traps.c (pr_fmt KBUILD_MODNAME ": ") exc_general_protection: GPFSTR "general protection fault", snprintf(desc, GPFSTR ", %s 0x%lx", "probably for non-canonical address"), die_addr(desc, ...); header by find_string on the format (kernel source copies, no tree named): "%s: %04lx [#%d]%s%s%s%s%s\\n"',
+    'general protection fault: 0000 [#1] SMP':
+        'find_string on the format (kernel source copies, no tree named): die("general protection fault", regs, error_code) (3.x traps.c do_general_protection) with __die\'s "%s: %04lx [#%d] "',
     'Out of memory: Kill process 4242 (java) score 912 or sacrifice child':
         'read in AndreiLux/ref-3.10@0c51414c mm/oom_kill.c oom_kill_process: "%s: Kill process %d (%s) score %d or sacrifice child", message "Out of memory"',
     'Killed process 4242 (java) total-vm:16434948kB, anon-rss:15012340kB, file-rss:0kB':
@@ -418,10 +740,6 @@ VERIFIED: dict[str, str] = {
         'find_string on the format (kernel source copies, no tree named): dev_warn(dev->ctrl.device, "Removing after probe failure status: %d\\n", ...) (drivers/nvme/host/pci.c)',
     'INFO: rcu_sched_state detected stall on CPU 3 (t=15000 jiffies)':
         'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "INFO: %s detected stall on CPU %d (t=%lu jiffies)\\n", rsp->name, ...) in print_cpu_stall (label corrected: was print_other_cpu_stall)',
-    'NMI watchdog: Watchdog detected hard LOCKUP on cpu 6':
-        'unverified: the "NMI watchdog: " prefix (pr_fmt of kernel/watchdog_hld.c) was not read; the message by find_string on the format (kernel source copies, no tree named): "Watchdog detected hard LOCKUP on cpu %d" (label corrected: 3.10 prints it by WARN, unprefixed)',
-    'Watchdog detected hard LOCKUP on cpu 6':
-        'find_string on the format (kernel source copies, no tree named): WARN(1, "Watchdog detected hard LOCKUP on cpu %d") (3.x kernel/watchdog.c) and pr_emerg("Watchdog detected hard LOCKUP on cpu %d\\n", cpu) (watchdog_hardlockup_check)',
     'Watchdog CPU:6 Hard LOCKUP':
         'find_string on the format (kernel source copies, no tree named): pr_emerg("Watchdog CPU:%d Hard LOCKUP\\n", ...) in wd_lockup_ipi (arch/powerpc/kernel/watchdog.c; label corrected: was "not located in a tree")',
     'Kernel panic - not syncing: Out of memory and no killable processes...':

@@ -33,7 +33,8 @@ POSITIVE = [
      "oom_kill", Severity.CRITICAL, {"pid": "4321", "process": "postgres"}),
     ("Memory cgroup out of memory: Killed process 99 (node) total-vm:100kB, anon-rss:50kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0",
      "oom_kill", Severity.CRITICAL, {"pid": "99", "process": "node"}),
-    ("mce: [Hardware Error]: Machine check events logged", "machine_check", Severity.CRITICAL, {}),
+    # Printed for every logged machine check, corrected ones too (issue #16): a warning.
+    ("mce: [Hardware Error]: Machine check events logged", "machine_check_logged", Severity.WARN, {}),
     ("mce: [Hardware Error]: CPU 0: Machine Check: 0 Bank 5: be00000000800400", "machine_check", Severity.CRITICAL, {}),
     ("Machine check events logged", "machine_check_logged", Severity.WARN, {}),
     ("EDAC MC0: 1 CE memory read error on CPU_SrcID#0_Ha#0_Chan#1_DIMM#0 (channel:1 slot:0 page:0x12345 offset:0x0 grain:32 syndrome:0x0)",
