@@ -104,6 +104,12 @@ SOFTWARE_FIELDS = frozenset({
     "network[].firmware", "network[].mtu",
 })  # fmt: skip
 _SOFTWARE_NAME = re.compile(r"version|firmware|driver|microcode|kernel|vbios|cuda|release")
+# A number that is an amount of hardware (a size, a count, a link width or speed): smaller
+# is hardware_lost, larger hardware_added.  Other numbers (a DIMM's clock) are "changed".
+_CAPACITY_NAME = re.compile(
+    r"(_gb|_mb|_kb|_tb|_bytes|_mbps|_gbps)$|(^|_)(sockets|threads|cores|nodes|count|width|size)"
+    r"($|_)"
+)
 _VOLATILE_NAME = re.compile(
     r"(^|_)(at|time|timestamp|uptime|secs|seconds|temp|temperature|celsius|free|used|usage|"
     r"available|util|utilization|load|percent|errors|counter|counters)($|_)"
@@ -278,7 +284,9 @@ def change_alert(
     return Alert(
         analyzer="fleet",
         metric="inventory_changes",
-        labels=(("change", present[0]),),
+        # The host in the labels too: the fingerprint (and so each notification's `id`)
+        # differs between two hosts whose changes were seen in the same second.
+        labels=(("host", hostname), ("change", present[0])),
         status=Status.FIRING,
         severity=severity,
         value=float(len(announced)),
@@ -320,15 +328,19 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _name_of(pattern: str) -> str:
+    """The field's own name: "speed_mbps" of "network[].speed_mbps"."""
+    return pattern.rsplit(".", 1)[-1].removesuffix("[]")
+
+
 def _is_software(pattern: str) -> bool:
     if pattern in SOFTWARE_FIELDS or pattern.startswith("os.") or pattern == "os":
         return True
-    name = pattern.rsplit(".", 1)[-1].removesuffix("[]")
-    return _SOFTWARE_NAME.search(name) is not None
+    return _SOFTWARE_NAME.search(_name_of(pattern)) is not None
 
 
 def _skipped(pattern: str) -> bool:
-    name = pattern.rsplit(".", 1)[-1].removesuffix("[]")
+    name = _name_of(pattern)
     return (
         pattern in VOLATILE
         or pattern in COPIES
@@ -399,7 +411,7 @@ class _Walk:
             category = SOFTWARE
         elif pattern.endswith("smart_healthy") and old is True and new is False:
             category = HARDWARE_LOST
-        elif _number(old) and _number(new):
+        elif _number(old) and _number(new) and _CAPACITY_NAME.search(_name_of(pattern)):
             category = HARDWARE_LOST if new < old else HARDWARE_ADDED
         else:
             category = HARDWARE_CHANGED

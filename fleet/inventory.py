@@ -184,7 +184,8 @@ class Cmdb:
 
     async def _store(self, kv: Any, key: str, body: bytes, revision: int) -> bool:
         """Compare-and-set on the revision read: False if another writer came in between."""
-        from nats.js.errors import KeyWrongLastSequenceError
+        from nats.errors import NoRespondersError
+        from nats.js.errors import KeyWrongLastSequenceError, NoStreamResponseError
 
         try:
             if revision:
@@ -194,6 +195,9 @@ class Cmdb:
         except KeyWrongLastSequenceError:
             log.info("CMDB: the inventory of %s changed while it was compared: again", key)
             return False
+        except (NoRespondersError, NoStreamResponseError):
+            self._kv = None  # the bucket is gone (deleted, a server without its storage)
+            raise
         return True
 
     async def _record(

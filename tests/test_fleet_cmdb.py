@@ -236,6 +236,16 @@ def test_cpu_and_nic_capacity(doc: dict[str, Any]) -> None:
     )
     assert changes["cpu.flags"].category == SOFTWARE
     assert changes["cpu.flags"].describe() == "cpu.flags -avx2 +avx512f"
+    new = edited(doc)
+    new["gpu"][0]["pcie_width"] = 8  # a riser going bad: less of the GPU's link
+    for dimm in new["memory"]["dimms"]:
+        dimm["speed_mhz"] = 2666  # a BIOS setting, or more DIMMs per channel: a clock
+    changes = {c.path: c for c in compare(doc, new)}
+    assert changes["gpu[GPU-80GB].pcie_width"].category == HARDWARE_LOST
+    assert changes["memory.dimms[P1-DIMMA1].speed_mhz"].category == HARDWARE_CHANGED
+    assert changes["memory.dimms[P1-DIMMA1].speed_mhz"].describe() == (
+        "memory.dimms[P1-DIMMA1].speed_mhz 2933 MHz -> 2666 MHz"
+    )
 
 
 def test_reordered_lists_are_no_change(doc: dict[str, Any]) -> None:
@@ -382,7 +392,10 @@ def test_the_alert_of_a_dimm_gone_is_warn_and_names_it(doc: dict[str, Any]) -> N
     alert = change_alert("gpu-server-01", changes, FleetSection(), 1_900_000_000.0)
     assert alert is not None
     assert alert.severity is Severity.WARN and alert.status is Status.FIRING
-    assert alert.hostname == "gpu-server-01" and alert.labels == (("change", HARDWARE_LOST),)
+    assert alert.hostname == "gpu-server-01" and alert.labels == (
+        ("host", "gpu-server-01"),
+        ("change", HARDWARE_LOST),
+    )
     assert alert.message.startswith("3 inventory changes: memory.total_gb 251.54 GiB -> 219.54")
     assert "memory.dimms[P1-DIMMB1] removed: 32 GiB" in alert.message
     assert alert.message.endswith(f"os.kernel {doc['os']['kernel']} -> 6.8.0-45-generic")

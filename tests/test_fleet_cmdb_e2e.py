@@ -273,3 +273,37 @@ def test_two_collections_of_this_machine_are_no_change(server: int) -> None:
         return await cmdb.ingest(first), await cmdb.ingest(second)
 
     assert run(server, body) == ([], [])
+
+
+def test_a_bucket_or_stream_deleted_is_made_again(server: int, captured: dict[str, Any]) -> None:  # noqa: F811
+    """Deleted under the watcher (or a server restarted without its storage): the ingest
+    that finds it missing fails (the inventory is not acknowledged and comes back), the
+    next one makes it again."""
+    from nats.errors import NoRespondersError
+    from nats.js.errors import NoStreamResponseError
+
+    fleet = section()
+    first = copy.deepcopy(captured)
+    second = one_dimm_fewer(first)
+
+    async def body(js: Any) -> tuple[Any, ...]:
+        cmdb = Cmdb(js, fleet, "sysops")
+        await cmdb.ensure()
+        failed = []
+        await js.delete_key_value(f"{fleet.bucket_prefix}_CMDB")
+        try:
+            await cmdb.ingest(first)
+        except (NoRespondersError, NoStreamResponseError) as exc:
+            failed.append(type(exc).__name__)
+        stored = await cmdb.ingest(first), await cmdb.latest(first["hostname"])
+        await js.delete_stream(cmdb.changes_spec.name)
+        try:
+            await cmdb.ingest(second)
+        except (NoRespondersError, NoStreamResponseError) as exc:
+            failed.append(type(exc).__name__)
+        # The inventory was not stored: it comes back and is compared again.
+        return failed, stored, await cmdb.ingest(second), await cmdb.changes(first["hostname"])
+
+    failed, (first_result, latest), changes, records = run(server, body)
+    assert len(failed) == 2 and first_result == [] and latest == first
+    assert len(changes) == 2 and [r["path"] for r in records] == [c.path for c in changes]
