@@ -448,25 +448,16 @@ class _Walk:
                 continue
             self.mapping(o_rest, n_rest, item, where, f"{note}.{name}", depth)
         software = _is_software(pattern)
-        if note not in self.unavailable:  # a list read only in part: missing is unknown
-            for o in gone:
-                self.item = _everyday(o, o, _label(o, keys))
-                self.add(
-                    f"{path}[{_label(o, keys)}]",
-                    "removed",
-                    o,
-                    None,
-                    SOFTWARE if software else HARDWARE_LOST,
-                )
-        for n in came:
-            self.item = _everyday(n, n, _label(n, keys))
-            self.add(
-                f"{path}[{_label(n, keys)}]",
-                "added",
-                None,
-                n,
-                SOFTWARE if software else HARDWARE_ADDED,
-            )
+        partial = note in self.unavailable  # a list read only in part: missing is unknown
+        for kind, items, category in (
+            ("removed", [] if partial else gone, SOFTWARE if software else HARDWARE_LOST),
+            ("added", came, SOFTWARE if software else HARDWARE_ADDED),
+        ):
+            for whole in items:
+                label = _label(whole, keys)
+                self.item = _everyday(whole, whole, label)
+                before, after = (whole, None) if kind == "removed" else (None, whole)
+                self.add(f"{path}[{label}]", kind, before, after, category)
         self.item = outer
 
     def scalars(self, old: list[Any], new: list[Any], pattern: str, path: str) -> None:
