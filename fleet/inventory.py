@@ -139,13 +139,14 @@ class Cmdb:
             if previous is not None:
                 if stored == body:
                     return []  # this very document again (redelivered): stored already
-                if 0 < _collected(document) < _collected(previous):
+                if 0 < _collected(document) < _collected(previous) and await self._replayed(
+                    kv, key, body
+                ):
                     log.info(
-                        "CMDB: an inventory of %s collected at %s is older than the stored "
-                        "one (%s): ignored",
-                        single_line(hostname, 100), single_line(str(document.get("collected_at")), 40),
-                        single_line(str(previous.get("collected_at")), 40),
-                    )  # fmt: skip
+                        "CMDB: an earlier inventory of %s (collected at %s) came again: ignored",
+                        single_line(hostname, 100),
+                        single_line(str(document.get("collected_at")), 40),
+                    )
                     return []
                 changes = compare(previous, document)
                 if changes:
@@ -181,6 +182,19 @@ class Cmdb:
             log.warning("CMDB: the stored inventory of %s is not a JSON object: replaced", key)
             return None, int(entry.revision), raw
         return value, int(entry.revision), raw
+
+    async def _replayed(self, kv: Any, key: str, body: bytes) -> bool:
+        """Whether `body` is one of the host's earlier inventories, still in the bucket's
+        history: a late redelivery, not a new collection.  (An earlier collection time
+        alone is not enough: a host whose clock was reset, say by a new mainboard, sends
+        new inventories from the past.)"""
+        from nats.js.errors import NoKeysError
+
+        try:
+            entries = await kv.history(key)
+        except NoKeysError:
+            return False
+        return any(bytes(entry.value or b"") == body for entry in entries)
 
     async def _store(self, kv: Any, key: str, body: bytes, revision: int) -> bool:
         """Compare-and-set on the revision read: False if another writer came in between."""

@@ -82,6 +82,9 @@ def test_a_dimm_fewer_is_recorded_read_back_and_announced(
     first = copy.deepcopy(captured)
     first["hostname"] = HOST
     second = one_dimm_fewer(first)
+    skewed = copy.deepcopy(second)  # a new mainboard, its clock reset to the past
+    skewed.update(collected_at="2020-01-01T00:00:00Z", content_hash="e" * 64)
+    skewed["bios"]["board_serial"] = ".NEWBOARD."
     fleet = section()
 
     async def body(js: Any) -> dict[str, Any]:
@@ -93,7 +96,8 @@ def test_a_dimm_fewer_is_recorded_read_back_and_announced(
         out["latest"] = await cmdb.latest(HOST)
         out["history"] = await cmdb.history(TOKEN_OF_HOST)
         out["again"] = await cmdb.ingest(second)  # re-delivered
-        out["late"] = await cmdb.ingest(first)  # an older one, late
+        out["late"] = await cmdb.ingest(first)  # an earlier one, late
+        out["skewed"] = await cmdb.ingest(skewed)
         out["records_after"] = await cmdb.changes(HOST)
         out["latest_after"] = await cmdb.latest(HOST)
         out["history_after"] = await cmdb.history(HOST)
@@ -121,8 +125,10 @@ def test_a_dimm_fewer_is_recorded_read_back_and_announced(
     assert out["history"] == [first, second] and out["kv_history"] == fleet.inventory_history
     # Re-delivered, or late: nothing new recorded, the latest stays the latest.
     assert out["again"] == [] and out["late"] == []
-    assert out["records_after"] == records and out["latest_after"] == second
-    assert out["history_after"] == [first, second]  # nothing stored twice
+    assert out["records_after"][:2] == records and out["latest_after"] == skewed
+    assert len(out["records_after"]) == 3
+    assert out["history_after"] == [first, second, skewed]  # nothing stored twice
+    assert [(c.path, c.new) for c in out["skewed"]] == [("bios.board_serial", ".NEWBOARD.")]
     # The names and limits the watcher and the docs promise.
     changes_stream = out["streams"][f"{fleet.bucket_prefix}_CHANGES"]
     assert changes_stream.subjects == ["sysops.fleet.changes.*"]
