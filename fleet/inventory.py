@@ -125,7 +125,7 @@ class Cmdb:
     async def ingest(self, document: Mapping[str, Any]) -> list[Change]:
         """Store `document` as its host's latest inventory, compare it with the previous
         one and record the changes; returns them ([] for a first, unchanged or refused
-        inventory, and for one older than what is stored: a late redelivery)."""
+        inventory, and for an earlier one coming again: a late redelivery)."""
         problem, body = _check(document)
         if problem is not None:
             log.warning("CMDB: an inventory refused: %s", problem)
