@@ -238,16 +238,16 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("NVRM: ",), specificity=4),
     # -- file systems
     _p("fs_error", "filesystem", Severity.CRITICAL,
-       r"(?:EXT[234]-fs error|BTRFS:? (?:error|critical)) \(device (?P<device>[^)\s]+)[^)]*\)",
+       r"(?:EXT[234]-fs error|BTRFS:? (?:error|critical)) \(device (?P<device>[^):\s]+)[^)]*\)",
        ("-fs error", "BTRFS"), specificity=3),
-    _p("fs_error", "filesystem", Severity.CRITICAL, r"BTRFS \w+ \(device (?P<device>[^)\s]+)[^)]*\): csum failed",
+    _p("fs_error", "filesystem", Severity.CRITICAL, r"BTRFS \w+ \(device (?P<device>[^):\s]+)[^)]*\): csum failed",
        ("BTRFS",), specificity=3),
     _p("fs_transaction_aborted", "filesystem", Severity.CRITICAL,
-       r"BTRFS(?: \w+ \(device (?P<device>[^)\s]+)[^)]*\))?: (?:Transaction aborted \(error -?\d+\)|Skipping commit of aborted transaction)",
-       ("BTRFS",), specificity=3),
+       r"(?:BTRFS|btrfs)(?: \w+ \(device (?P<device>[^):\s]+)[^)]*\))?: (?:Transaction aborted \(error -?\d+\)|Skipping commit of aborted transaction)",
+       ("BTRFS", "btrfs: Transaction"), specificity=3),
     _p("fs_readonly", "filesystem", Severity.CRITICAL,
        r"(?:EXT[234]-fs \((?P<device>[^)\s]+)\): )?Remounting filesystem read-only", ("Remounting filesystem read-only",), specificity=3),
-    _p("fs_readonly", "filesystem", Severity.CRITICAL, r"BTRFS \w+ \(device (?P<device>[^)\s]+)[^)]*\): forced readonly",
+    _p("fs_readonly", "filesystem", Severity.CRITICAL, r"BTRFS \w+ \(device (?P<device>[^):\s]+)[^)]*\): forced readonly",
        ("BTRFS",), specificity=3),
     _p("fs_data_loss", "filesystem", Severity.CRITICAL,
        r"EXT4-fs \((?P<device>[^)\s]+)\): (?:This should not happen!! Data will be lost|Delayed block allocation failed|"
@@ -257,7 +257,7 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("EXT4-fs warning",), specificity=3),
     _p("fs_journal_error", "filesystem", Severity.CRITICAL,
        r"JBD2: (?:Invalid checksum|.*[Cc]hecksum error|journal transaction \d+ on (?P<device>\S+) is corrupt|Detected IO errors|"
-       r"Error -?\d+ detected when updating journal superblock|IO error|.*recovery failed)", ("JBD2: ",), specificity=3),
+       r"Error -?\d+ detected when updating journal superblock|IO error|I/O error|.*recovery failed)", ("JBD2: ",), specificity=3),
     _p("fs_journal_error", "filesystem", Severity.CRITICAL, r"Aborting journal on device (?P<device>\S+?)\.?$",
        ("Aborting journal",), specificity=3),
     _p("fs_corruption", "filesystem", Severity.CRITICAL, r"XFS \((?P<device>[^)\s]+)\): Corruption", ("Corruption",), specificity=3),
@@ -265,14 +265,15 @@ BUILTIN: tuple[LogPattern, ...] = (
        r"XFS \((?P<device>[^)\s]+)\): (?:Metadata (?:corruption|CRC error) detected|metadata I/O error|[Ll]og I/O [Ee]rror|"
        r"Internal error|xfs_do_force_shutdown|.*[Ss]hutting down filesystem|Filesystem has been shut down|"
        r"xfs_log_force: error|.*returned error -\d+|writeback error|Unmount and run xfs_repair|"
-       r"Please unmount the filesystem and rectify|First \d+ bytes of corrupted metadata buffer)",
+       r"Please u(?:n)?mount the filesystem,? and rectify|First \d+ bytes of corrupted metadata buffer)",
        ("XFS (",), specificity=3),
     _p("buffer_io_error", "filesystem", Severity.CRITICAL, r"Buffer I/O error on dev(?:ice)? (?P<device>[^,\s]+)", ("Buffer I/O error",), specificity=2),
     # -- NVMe and block devices
     # 4.x-6.5 "I/O 123 QID 4 timeout"; 6.6+ "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
+    # ", completion polled": the command had completed, its interrupt was missed (a warning).
     _p("nvme_timeout", "block", Severity.CRITICAL,
        r"nvme (?P<device>nvme\d+): I/O (?:tag )?\d+ (?:\(\w+\) opcode \S+ \([^)]*\) )?QID \d+ timeout", ("QID",), specificity=3,
-       group="nvme"),
+       classify=lambda m: Severity.WARN if "completion polled" in m.string else Severity.CRITICAL, group="nvme"),
     _p("nvme_reset", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): controller is down; will reset", ("controller is down",), specificity=3, group="nvme"),
     _p("nvme_reset_failed", "block", Severity.CRITICAL,
        r"nvme (?P<device>nvme\d+): (?:Device not ready; aborting (?:reset|initialisation)|Removing after probe failure|"
@@ -285,8 +286,12 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("nvme_abort", "block", Severity.WARN, r"nvme (?P<device>nvme\d+): Abort status: 0x[0-9a-fA-F]+", ("Abort status",), specificity=3, group="nvme"),
     _p("nvme_critical_warning", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): .*critical_warning", ("critical_warning",), specificity=3),
     # Physical disks only: loop, md and dm devices shrink to 0 when detached or stopped on purpose.
+    # An NVMe namespace going to 0 ends its controller's removal: it joins that controller's report.
     _p("disk_gone", "block", Severity.CRITICAL,
-       r"(?P<device>nvme\d+n\d+|sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|mmcblk\d+): detected capacity change from [1-9]\d* to 0\b",
+       r"(?P<device>nvme\d+n\d+): detected capacity change from [1-9]\d* to 0\b", ("capacity change",), specificity=3,
+       group="nvme"),
+    _p("disk_gone", "block", Severity.CRITICAL,
+       r"(?P<device>sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|mmcblk\d+): detected capacity change from [1-9]\d* to 0\b",
        ("capacity change",), specificity=3),
     # 3.10 "end_request: critical medium error, dev sda, sector N"; 4.18 "print_req_error: ..."; 5.x
     # "blk_update_request: ..."; 6.x no prefix.  The kind is blk_errors[]'s name.
@@ -300,7 +305,7 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("@ LBA",), specificity=3),
     # drivers/scsi/scsi_logging.c: "[sdb] tag#21 Sense Key : Medium Error [current]" (3.10 without the tag).
     _p("scsi_medium_error", "block", Severity.CRITICAL,
-       r"\[(?P<device>sd[a-z]+)\] (?:tag#\d+ )?Sense Key : (?:Medium Error|Hardware Error)", ("Key : ",), specificity=3),
+       r"\[(?P<device>sd[a-z]+)\] +(?:tag#\d+ )?Sense Key : (?:Medium Error|Hardware Error)", ("Key : ",), specificity=3),
     # A failed command on a device ("ata1.00:"); the link's own exceptions ("ata1:") include hotplug.
     _p("ata_exception", "block", Severity.WARN, r"(?P<device>ata\d+\.\d+): exception Emask", ("Emask",), specificity=3,
        group="ata", head=True),
@@ -326,7 +331,8 @@ BUILTIN: tuple[LogPattern, ...] = (
        r"(?P<bond>[\w.-]+): link status (?:definitely )?down for (?:active |backup |idle )?interface (?P<interface>[\w.@-]+), disabling it",
        ("link status",), specificity=2, stateful=True),
     _p("bond_link_down", "network", Severity.WARN,
-       r"(?P<bond>[\w.-]+): \(slave (?P<interface>[\w.@-]+)\): link status (?:definitely )?down, disabling slave",
+       r"(?P<bond>[\w.-]+): \(slave (?P<interface>[\w.@-]+)\): link status (?:definitely )?down(?:, disabling slave| for "
+       r"(?:active |backup |idle )?interface, disabling it in)",
        ("link status",), specificity=2, stateful=True),
     _p("bond_link_up", "network", Severity.INFO,
        r"(?P<bond>[\w.-]+): link status definitely up for interface (?P<interface>[\w.@-]+)",
@@ -343,10 +349,12 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("AER:",), specificity=2, group="aer", head=True),
     _p("pcie_aer_corrected", "pcie", Severity.WARN, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Correct(?:ed|able) error{_AER_FROM}",
        ("AER:",), specificity=2, group="aer", head=True),
-    _p("pcie_bus_error", "pcie", Severity.CRITICAL, rf"(?P<pci>{_PCI}): (?:AER: )?PCIe Bus Error: severity=(?P<aer_severity>[^,]+)",
-       ("PCIe Bus Error",), specificity=3, classify=lambda m: _aer_severity(m.group("aer_severity")), group="aer",
-       headline=1),
-    _p("pcie_recovery_failed", "pcie", Severity.CRITICAL, rf"(?:(?P<pci>{_PCI}): )?(?:AER: [Dd]|D)evice recovery failed|(?P<port>{_PCI}): AER: subordinate device reset failed",
+    # "PCIe Bus Error" until 6.x; the newest kernels print "%s Bus Error" with "PCIe" or "CXL".
+    _p("pcie_bus_error", "pcie", Severity.CRITICAL,
+       rf"(?P<pci>{_PCI}): (?:AER: )?(?:PCIe|CXL) Bus Error: severity=(?P<aer_severity>[^,]+)",
+       ("PCIe Bus Error", "CXL Bus Error"), specificity=3, classify=lambda m: _aer_severity(m.group("aer_severity")),
+       group="aer", headline=1),
+    _p("pcie_recovery_failed", "pcie", Severity.CRITICAL, rf"(?:(?P<pci>{_PCI}): )?(?:AER: [Dd]|D)evice recovery failed|(?P<port>{_PCI}): AER: (?:subordinate device|link) reset failed",
        ("AER:", "Device recovery"), specificity=3, group="aer", headline=2),
     # -- a crash of PID 1 takes the whole system with it: always on, unlike other segfaults.
     _p("init_crash", "process", Severity.CRITICAL,
@@ -478,6 +486,14 @@ class _Group:
     pid: str | None = None  # OOM: the killed process; a kill of another one is another event
     more: int = 0  # lines beyond MAX_GROUP_LINES, counted only
     emitted: bool = False  # an emergency went out at once; later lines are folded in silently
+    last: float = 0.0  # when its latest line arrived
+    window: tuple[float, float] | None = None  # a slow family's (gap, bound): FAMILY_WINDOWS
+
+    def deadline(self, group_secs: float) -> float:
+        if self.window is None:
+            return self.opened + group_secs
+        gap, bound = self.window
+        return min(self.opened + bound, self.last + gap)
 
 
 # Families of multi-line reports: the labels whose values identify one report.  An
@@ -533,6 +549,15 @@ MAX_GROUPS = 256  # reports held at once; the oldest goes out early when a new o
 MAX_GROUP_LINES = 20  # lines an alert carries in context["lines"], each cut to GROUP_LINE_CHARS
 GROUP_LINE_CHARS = 300
 GROUP_SECS = 2.0
+# Families whose one event spans more than GROUP_SECS: (quiet gap, bound).  The report stays
+# open while its lines keep coming, until `gap` passes without one or `bound` after its first.
+# NVMe: the I/O timeout (nvme_core.io_timeout, 30 s) separates "timeout, aborting" from the
+# same command's "timeout, reset controller"; the reset then waits up to CAP.TO (commonly
+# 20-30 s) before "Device not ready; aborting reset", and "Removing after probe failure" and
+# the namespace's "detected capacity change ... to 0" follow at once.
+NVME_GROUP_GAP = 45.0
+NVME_GROUP_BOUND = 180.0
+FAMILY_WINDOWS: Mapping[str, tuple[float, float]] = {"nvme": (NVME_GROUP_GAP, NVME_GROUP_BOUND)}
 
 
 @dataclass
@@ -550,7 +575,8 @@ class LogAlerter:
     timeout and its reset, an ATA exception, a GHES record or an oops as several
     lines.  Lines of a report family (`LogPattern.group`) with the same identity
     (`_GROUP_KEYS`) arriving within `group_secs` of the first are held and go
-    out as one alert when the window ends: the most severe line names it and
+    out as one alert when the window ends (a family of `family_windows`, NVMe,
+    stays open until its gap passes without a line, at most its bound): the most severe line names it and
     sets its severity, and `context["lines"]` carries all of them (at most
     MAX_GROUP_LINES, GROUP_LINE_CHARS each).  Lines that alert on nothing alone
     (AER's "[ 0] RxErr", libata's "status: { DRDY ERR }") join an open group
@@ -569,9 +595,16 @@ class LogAlerter:
     max_seen: int = MAX_SEEN
     group_secs: float = GROUP_SECS
     max_groups: int = MAX_GROUPS
+    family_windows: Mapping[str, tuple[float, float]] = field(
+        default_factory=lambda: dict(FAMILY_WINDOWS)
+    )
     _seen: dict[str, _Seen] = field(default_factory=dict)
     # Held reports, oldest first, and the same by (family, key) for the lines that join them.
     _groups: dict[int, _Group] = field(default_factory=dict)
+    # Reports of the slow families (family_windows): few (one per NVMe controller in trouble),
+    # their deadlines move with each line, so they are scanned, and only once one is due.
+    _slow: dict[int, _Group] = field(default_factory=dict)
+    _slow_due: float = float("inf")  # never later than the earliest deadline among them
     _group_index: dict[tuple[str, str], _Group] = field(default_factory=dict)
     # Firing stateful alerts (link down), by (metric, identity), so a link up finds its own in O(1).
     _open: dict[tuple[str, tuple[tuple[str, str], ...]], Alert] = field(default_factory=dict)
@@ -584,10 +617,10 @@ class LogAlerter:
 
     def process(self, line: LogLine, now: float) -> list[Alert]:
         self.lines += 1
-        out = self.expire_groups(now) if self._groups else []
+        out = self.expire_groups(now) if self._groups or self._slow else []
         found = self.matcher.match(line)
         if found is None:
-            if self._groups and line.kernel:
+            if (self._groups or self._slow) and line.kernel:
                 self._follow(line.text, now)
             return out
         self.matched += 1
@@ -621,14 +654,20 @@ class LogAlerter:
             out += self._close(group)  # the same identity again: a new report
             group = None
         if group is None:
-            while len(self._groups) >= self.max_groups:
-                out += self._close(next(iter(self._groups.values())))  # the oldest, early
-            group = _Group(family, [], now, cand, [], cand.found.severity)
+            while len(self._groups) + len(self._slow) >= self.max_groups:
+                out += self._close(self._oldest())  # early
+            window = self.family_windows.get(family)
+            group = _Group(family, [], now, cand, [], cand.found.severity, window=window)
             if family == "panic":
                 self._take_in(group)
-            self._groups[id(group)] = group
+            if window is None:
+                self._groups[id(group)] = group
+            else:
+                self._slow[id(group)] = group
+                self._slow_due = min(self._slow_due, now + min(window))
         else:
             self.grouped += 1
+        group.last = now  # a slow family's deadline moves on (_slow_due stays at or before it)
         for key in keys:
             if key not in group.keys:
                 group.keys.append(key)
@@ -651,7 +690,7 @@ class LogAlerter:
 
     def _take_in(self, panic: _Group) -> None:
         """A panic's group takes the held reports it followed: their lines come first."""
-        for held in list(self._groups.values()):
+        for held in [*self._groups.values(), *self._slow.values()]:
             if held.family in _PANIC_TAKES and not held.emitted:
                 self._forget(held)
                 self.grouped += 1
@@ -679,6 +718,7 @@ class LogAlerter:
 
     def _forget(self, group: _Group) -> None:
         self._groups.pop(id(group), None)
+        self._slow.pop(id(group), None)
         for key in group.keys:
             if self._group_index.get((group.family, key)) is group:
                 del self._group_index[(group.family, key)]
@@ -697,19 +737,37 @@ class LogAlerter:
 
     def expire_groups(self, now: float) -> list[Alert]:
         """The held reports whose window has ended, as alerts (oldest first)."""
-        out: list[Alert] = []
-        while self._groups:  # O(1) per line when nothing is due: only the oldest is looked at
-            group = next(iter(self._groups.values()))
+        due: list[_Group] = []
+        for group in self._groups.values():  # O(1) per line when nothing is due: the oldest only
             if now - group.opened < self.group_secs:
                 break  # in the order they were opened: the rest are younger
+            due.append(group)
+        if self._slow and now >= self._slow_due:
+            due += [g for g in self._slow.values() if now >= g.deadline(self.group_secs)]
+        out: list[Alert] = []
+        for group in sorted(due, key=lambda g: g.opened):
             out += self._close(group)
+        if self._slow and now >= self._slow_due:
+            self._slow_due = min(g.deadline(self.group_secs) for g in self._slow.values())
+        elif not self._slow:
+            self._slow_due = float("inf")
         return out
 
     def next_group_deadline(self) -> float | None:
-        """When the oldest held report is due, for a timer (None: nothing held)."""
+        """When the first held report is due, for a timer (None: nothing held)."""
+        deadlines = [g.deadline(self.group_secs) for g in self._slow.values()]
         for group in self._groups.values():
-            return group.opened + self.group_secs
-        return None
+            deadlines.append(group.opened + self.group_secs)
+            break
+        return min(deadlines, default=None)
+
+    def _oldest(self) -> _Group:
+        """The held report opened first (the one to send early when the table is full)."""
+        candidates = list(self._slow.values())
+        for group in self._groups.values():
+            candidates.append(group)
+            break
+        return min(candidates, key=lambda g: g.opened)
 
     # -- one alert ------------------------------------------------------------------------
 
