@@ -562,6 +562,192 @@ VERIFIED: dict[str, str] = {
         'find_string on the format (kernel source copies, no tree named): dev_err(ctrl->device, "Device not ready; aborting %s\\n", enabled ? "initialisation" : "reset") (drivers/nvme/host/core.c nvme_wait_ready; label corrected: was pci.c nvme_reset_work)',
     'nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0x10':
         'find_string on the format (kernel source copies, no tree named): dev_warn(dev->ctrl.device, "controller is down; will reset: CSTS=0x%x, PCI_STATUS=0x%hx\\n") (drivers/nvme/host/pci.c nvme_warn_reset)',
+    'JBD2: Invalid checksum recovering data block 1183 in log':
+        'find_string on the format (kernel source copies, no tree named): pr_err("JBD2: Invalid checksum recovering data block %llu in log\\n") (fs/jbd2/recovery.c do_one_pass, in compiled copies of recovery.c)',
+    'JBD2: journal transaction 4711 on sda1-8 is corrupt.':
+        'find_string on the format (kernel source copies, no tree named): KERN_ERR "JBD2: journal transaction %u on %s is corrupt.\\n" (compiled copies of fs/jbd2/journal.c, beside "JBD2: journal recovery failed"; label corrected: was recovery.c do_one_pass)',
+    'JBD2: journal recovery failed':
+        'find_string on the format (kernel source copies, no tree named): KERN_WARNING "JBD2: journal recovery failed\\n" (compiled copies of fs/jbd2/journal.c)',
+    'JBD2: Detected IO errors while flushing file data on dm-0-8':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_WARNING "JBD2: Detected IO errors while flushing file data on %s\\n", journal->j_devname) (fs/jbd2/commit.c jbd2_journal_commit_transaction)',
+    'JBD2: Detected IO errors -5 while flushing file data on dm-0-8':
+        'find_string on the format (kernel source copies, no tree named): "JBD2: Detected IO errors %d while flushing file data on %s\\n" (a fs/jbd2/commit.c patch that replaced the line above)',
+    'JBD2: Error -5 detected when updating journal superblock for sdb1-8.':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "JBD2: Error %d detected when updating journal superblock for %s.\\n") (fs/jbd2/journal.c jbd2_write_superblock)',
+    'JBD2: I/O error when updating journal superblock for sdb1-8.':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "JBD2: I/O error when updating journal superblock for %s.\\n") (the fs/jbd2/journal.c patch that replaced the line above; 3.x\'s "JBD2: I/O error detected when updating ..." is seen only in logs quoted by reports)',
+    'XFS (dm-2): Metadata corruption detected at xfs_inode_buf_verify+0x14d/0x160 [xfs], xfs_inode block 0x1f40 xfs_inode_buf_verify':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert_tag(mp, XFS_PTAG_VERIFIER_ERROR, "Metadata %s detected at %pS, %s block 0x%llx %s", "CRC error" : "corruption", fa, bp->b_ops->name, ..., name) (fs/xfs/xfs_error.c xfs_buf_verifier_error)',
+    'XFS (dm-2): Metadata corruption detected at xfs_dinode_verify+0xa5/0x5c0 [xfs], inode 0x4a9f dinode':
+        'find_string on the format (kernel source copies, no tree named): "Metadata %s detected at %pS, inode 0x%llx %s" (xfs_inode_verifier_error, in a list of XFS printk formats posted to linux-xfs, 2022)',
+    'XFS (sdb1): Metadata corruption detected at xfs_agf_read_verify+0x6a/0x110 [xfs], block 0x1':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Metadata %s detected at %pF, block 0x%llx", ...) (fs/xfs/xfs_error.c xfs_verifier_error before it named the buffer type; label corrected: was "3.10/4.18")',
+    'XFS (sdb1): Metadata CRC error detected at xfs_agi_read_verify+0x9a/0xe0 [xfs], xfs_agi block 0x2':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Metadata %s detected at %pS, %s block 0x%llx", "CRC error" : "corruption", __return_address, bp->b_ops->name, bp->b_bn) (fs/xfs/xfs_error.c xfs_verifier_error, 4.x)',
+    'XFS (dm-2): Corruption detected. Unmount and run xfs_repair':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Corruption detected. Unmount and run xfs_repair") (fs/xfs/xfs_error.c xfs_corruption_error)',
+    'XFS (dm-0): metadata I/O error in "xfs_trans_read_buf_map" at daddr 0x7a1200 len 8 error 5':
+        'find_string on the format (kernel source copies, no tree named): "metadata I/O error in \\"%s\\" at daddr 0x%llx len %d error %d" (fs/xfs/xfs_buf.c xfs_buf_ioerror_alert, the patch that turned %s into %pS)',
+    'XFS (dm-0): metadata I/O error in "xfs_trans_read_buf_map+0x1d6/0x390 [xfs]" at daddr 0x7a1200 len 8 error 5':
+        'find_string on the format (kernel source copies, no tree named): xfs_buf_alert_ratelimited(bp, "XFS: metadata IO error", "metadata I/O error in \\"%pS\\" at daddr 0x%llx len %d error %d") (fs/xfs/xfs_buf.c xfs_buf_ioerror_alert)',
+    'XFS (dm-0): metadata I/O error: block 0x7a1200 ("xfs_trans_read_buf_map") error 5 numblks 8':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert(bp->b_target->bt_mount, "metadata I/O error: block 0x%llx (\\"%s\\") error %d numblks %d") (fs/xfs/xfs_buf.c xfs_buf_ioerror_alert; before 3.7 "... buf count %zd")',
+    'XFS (dm-0): Log I/O Error Detected.  Shutting down filesystem':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_LOGERROR, "Log I/O Error Detected.  Shutting down filesystem") (fs/xfs/xfs_fsops.c xfs_do_force_shutdown; corrected: the kernel puts two spaces after the full stop)',
+    'XFS (dm-0): I/O Error Detected. Shutting down filesystem':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_IOERROR, "I/O Error Detected. Shutting down filesystem") (fs/xfs/xfs_fsops.c xfs_do_force_shutdown)',
+    'XFS (dm-0): Corruption of in-memory data detected.  Shutting down filesystem':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_CORRUPT, "Corruption of in-memory data detected.  Shutting down filesystem") (fs/xfs/xfs_fsops.c xfs_do_force_shutdown)',
+    'XFS (dm-0): I/O error (0x1) detected at xfs_trans_read_buf_map+0x1d6/0x390 [xfs] (fs/xfs/xfs_trans_buf.c:296). Shutting down filesystem':
+        'find_string on the format (kernel source copies, no tree named): "I/O error (0x%x) detected at %pS (%s:%d). Shutting down filesystem" (fs/xfs/xfs_fsops.c xfs_do_force_shutdown, the lines the 5.17 rework removed)',
+    'XFS (dm-0): Log I/O Error (0x2) detected at xlog_ioend_work+0x6e/0x70 [xfs] (fs/xfs/xfs_log.c:1376).  Shutting down filesystem.':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert_tag(mp, tag, "%s (0x%x) detected at %pS (%s:%d).  Shutting down filesystem.", why, ...) with why "Log I/O Error" (fs/xfs/xfs_fsops.c xfs_do_force_shutdown)',
+    'XFS (sdb1): Corruption of on-disk metadata (0x8) detected at xfs_trans_cancel+0x11e/0x140 [xfs] (fs/xfs/xfs_trans.c:1098).  Shutting down filesystem.':
+        'find_string on the format (kernel source copies, no tree named): the same format with why "Corruption of on-disk metadata" (fs/xfs/xfs_fsops.c xfs_do_force_shutdown)',
+    'XFS (dm-0): Please umount the filesystem and rectify the problem(s)':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Please umount the filesystem and rectify the problem(s)") (fs/xfs/xfs_fsops.c xfs_do_force_shutdown, before "unmount")',
+    'XFS (dm-0): Please unmount the filesystem and rectify the problem(s)':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Please unmount the filesystem and rectify the problem(s)") (fs/xfs/xfs_fsops.c xfs_do_force_shutdown)',
+    'BTRFS: error (device sda2) in __btrfs_free_extent:3072: errno=-2 No such entry':
+        'find_string on the format (kernel source copies, no tree named): pr_crit("BTRFS: error (device %s) in %s:%d: errno=%d %s\\n", sb->s_id, function, line, errno, errstr) (fs/btrfs/super.c __btrfs_handle_fs_error)',
+    'BTRFS: error (device sda2: state A) in btrfs_run_delayed_refs:2150: errno=-28 No space left':
+        'find_string on the format (kernel source copies, no tree named): pr_crit("BTRFS: error (device %s%s) in %s:%d: errno=%d %s\\n", sb->s_id, statestr, ...) with #define STATE_STRING_PREFACE ": state " (fs/btrfs/super.c, later messages.c)',
+    'BTRFS: error (device nvme0n1p3 state EA) in btrfs_run_delayed_refs:2150: errno=-28 No space left':
+        'find_string on the format (kernel source copies, no tree named): "BTRFS: error (device %s%s) in %s:%d: errno=%d %s" with #define STATE_STRING_PREFACE " state " (fs/btrfs/messages.c, newest)',
+    'BTRFS error (device sda2) in btrfs_commit_transaction:1808: errno=-5 IO failure':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_CRIT "BTRFS error (device %s) in %s:%d: errno=%d %s\\n") (fs/btrfs/super.c __btrfs_std_error, 3.x)',
+    'BTRFS critical (device sdc1): corrupt leaf: root=2 block=30867456 slot=12, invalid key objectid':
+        'find_string on the format (kernel source copies, no tree named): btrfs_crit(fs_info, "corrupt %s: root=%llu block=%llu slot=%d, %pV", "leaf" : "node", ...) (fs/btrfs/tree-checker.c generic_err)',
+    'BTRFS warning (device sdc1): csum failed root 5 ino 2571 off 65536 csum 0x8941f998 expected csum 0x3bd6a2f5 mirror 1':
+        'find_string on the format (kernel source copies, no tree named): btrfs_warn_rl(fs_info, "csum failed root %lld ino %llu off %llu csum " CSUM_FMT " expected csum " CSUM_FMT " mirror %d") (fs/btrfs/inode.c)',
+    'BTRFS info (device sda2): forced readonly':
+        'find_string on the format (kernel source copies, no tree named): btrfs_info(fs_info, "forced readonly") (fs/btrfs/super.c btrfs_handle_error / __btrfs_handle_fs_error)',
+    'BTRFS warning (device sda2): Skipping commit of aborted transaction.':
+        'find_string on the format (kernel source copies, no tree named): btrfs_warn(root->fs_info, "Skipping commit of aborted transaction.") (fs/btrfs/transaction.c btrfs_commit_transaction)',
+    'BTRFS warning (device sdc1: state EA): Skipping commit of aborted transaction.':
+        'find_string on the format (kernel source copies, no tree named): the same btrfs_warn, with btrfs_printk\'s state string (STATE_STRING_PREFACE ": state ")',
+    'XFS (sdb1): Unmount and run xfs_repair':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Unmount and run xfs_repair") (fs/xfs/xfs_error.c xfs_verifier_error / xfs_buf_verifier_error)',
+    'XFS (sdb1): First 128 bytes of corrupted metadata buffer:':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "First %d bytes of corrupted metadata buffer:", sz) (fs/xfs/xfs_error.c; 4.x printed "First 64 bytes ...")',
+    'BTRFS: Transaction aborted (error -28)':
+        'find_string on the format (kernel source copies, no tree named): WARN(1, KERN_DEBUG "BTRFS: Transaction aborted (error %d)\\n", errno) in btrfs_abort_transaction (fs/btrfs/ctree.h, later transaction.h)',
+    'btrfs: Transaction aborted (error -28)':
+        'find_string on the format (kernel source copies, no tree named): WARN(1, KERN_DEBUG "btrfs: Transaction aborted (error %d)\\n", errno) (fs/btrfs/super.c __btrfs_abort_transaction, 3.x)',
+    'blk_update_request: critical target error, dev sdc, sector 1024 op 0x1:(WRITE) flags 0x0 phys_seg 1 prio class 0':
+        'find_string on the format (kernel source copies, no tree named): printk_ratelimited(KERN_ERR "%s: %s error, dev %s, sector %llu op 0x%x:(%s) flags 0x%x phys_seg %u prio class %u\\n", caller, blk_errors[idx].name, ...) (block/blk-core.c print_req_error)',
+    'critical medium error, dev nvme0n1, sector 3467712 op 0x0:(READ) flags 0x80700 phys_seg 4 prio class 2':
+        'find_string on the format (kernel source copies, no tree named): "%s error, dev %s, sector %llu op 0x%x:(%s) flags 0x%x phys_seg %u prio class %u\\n", blk_status_to_str(status), ... (block/blk-mq.c blk_print_req_error)',
+    'I/O error, dev sdb, sector 2048 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2':
+        'find_string on the format (kernel source copies, no tree named): the same blk_print_req_error format (block/blk-mq.c), kind "I/O" (blk_errors[BLK_STS_IOERR])',
+    'nvme0n1: Read(0x2) @ LBA 3467712, 64 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR':
+        'find_string on the format (kernel source copies, no tree named): pr_err_ratelimited("%s: %s(0x%x) @ LBA %llu, %u blocks, %s (sct 0x%x / sc 0x%x) %s%s\\n") (drivers/nvme/host/core.c nvme_log_error)',
+    'nvme1n1: I/O Cmd(0x1) @ LBA 1024, 8 blocks, I/O Error (sct 0x3 / sc 0x71) MORE':
+        'find_string on the format (kernel source copies, no tree named): the nvme_log_error format with nvme.h\'s stubs without CONFIG_NVME_VERBOSE_ERRORS: nvme_get_opcode_str() "I/O Cmd", nvme_get_error_status_str() "I/O Error" (label corrected: a config, not the 5.19-6.0 kernels)',
+    'sd 2:0:0:0: [sdb] tag#21 Sense Key : Medium Error [current]':
+        'find_string on the format (kernel source copies, no tree named): scnprintf(buffer, buf_len, "Sense Key : "), "%s ", "[current] " (drivers/scsi/scsi_logging.c scsi_format_sense_hdr)',
+    'sd 2:0:0:0: [sdb] Sense Key : Medium Error [current] [descriptor]':
+        'find_string on the format (kernel source copies, no tree named): sdev_prefix_printk(KERN_INFO, sdev, name, "Sense Key : %s [%s]%s\\n", ..., " [descriptor]") (drivers/scsi/constants.c scsi_show_sense_hdr; label corrected: 3.19-4.0, not 3.10)',
+    'sd 2:0:0:0: [sdb]  Sense Key : Medium Error [current] [descriptor]':
+        'find_string on the format (kernel source copies, no tree named): sd_print_sense_hdr: sd_printk(KERN_INFO, sdkp, " "); scsi_show_sense_hdr(sshdr) with printk("Sense Key : %s ", ...), "[current] ", "[descriptor]" (drivers/scsi/sd.c + constants.c, 3.10): sd_printk\'s "[sdb] " and the " " make two spaces',
+    'XFS (dm-0): xfs_imap_to_bp: xfs_trans_read_buf() returned error -117.':
+        'find_string on the format (kernel source copies, no tree named): xfs_warn(mp, "%s: xfs_trans_read_buf() returned error %d.", __func__, error) (fs/xfs/libxfs/xfs_inode_buf.c xfs_imap_to_bp)',
+    'ata3.00: error: { UNC }':
+        'find_string on the format (kernel source copies, no tree named): ata_dev_err(qc->dev, "error: { %s%s%s%s%s}\\n", "ICRC ", "UNC ", "AMNF ", "IDNF ", "ABRT ") (drivers/ata/libata-eh.c ata_eh_link_report)',
+    'ata3.00: exception Emask 0x0 SAct 0x40000 SErr 0x0 action 0x0':
+        'find_string on the format (kernel source copies, no tree named): "ata%u.%02u: exception Emask 0x%x SAct 0x%x SErr 0x%x action 0x%x%s%s" (compiled copies of drivers/ata/libata-eh.c ata_eh_link_report)',
+    'ata1.00: error: { ICRC ABRT }':
+        'find_string on the format (kernel source copies, no tree named): the same ata_eh_link_report format (drivers/ata/libata-eh.c)',
+    'EXT4-fs warning (device sdb1): ext4_end_bio:287: I/O error writing to inode 2883604 (offset 0 size 4096 starting block 11534356)':
+        'find_string on the format (kernel source copies, no tree named): ext4_warning(inode->i_sb, "I/O error writing to inode %lu (offset %llu size %ld starting block %llu)") (fs/ext4/page-io.c ext4_end_bio, 3.x)',
+    'EXT4-fs warning (device sdb1): ext4_end_bio:323: I/O error 10 writing to inode 2883604 (offset 0 size 4096 starting block 11534356)':
+        'find_string on the format (kernel source copies, no tree named): ext4_warning(..., "I/O error %d writing to inode %lu (offset %llu size %ld starting block %llu)", bio->bi_status, ...) (fs/ext4/page-io.c ext4_end_bio; the patch that dropped offset and size; label corrected: 4.x-5.4, not 4.18+)',
+    'EXT4-fs warning (device sdb1): ext4_end_bio:343: I/O error 10 writing to inode 2883604 starting block 11534356)':
+        'find_string on the format (kernel source copies, no tree named): ext4_warning(inode->i_sb, "I/O error %d writing to inode %lu starting block %llu)", bio->bi_status, ...) (fs/ext4/page-io.c ext4_end_bio)',
+    'EXT4-fs error (device dm-1): ext4_journal_check_start:83: comm rsync: Detected aborted journal':
+        'find_string on the format (kernel source copies, no tree named): ext4_abort(sb, -journal->j_errno, "Detected aborted journal") (fs/ext4/ext4_jbd2.c) printed by __ext4_error: printk(KERN_CRIT "EXT4-fs error (device %s): %s:%d: comm %s: %pV\\n") (label corrected: 5.10+, where ext4_abort became __ext4_error)',
+    'EXT4-fs error (device dm-1): ext4_journal_check_start:61: Detected aborted journal':
+        'find_string on the format (kernel source copies, no tree named): ext4_abort(sb, "Detected aborted journal") printed by __ext4_abort: printk(KERN_CRIT "EXT4-fs error (device %s): %s:%d: %pV\\n") (fs/ext4/super.c, 4.x: no comm)',
+    'EXT4-fs (dm-1): Remounting filesystem read-only':
+        'find_string on the format (kernel source copies, no tree named): ext4_msg(sb, KERN_CRIT, "Remounting filesystem read-only") in __ext4_abort, with __ext4_msg\'s printk("%sEXT4-fs (%s): %pV\\n") (fs/ext4/super.c)',
+    'nvme nvme0: I/O 12 QID 0 timeout, reset controller':
+        'read in torvalds/linux@e3ea126c drivers/nvme/host/pci.c nvme_timeout: dev_warn(dev->ctrl.device, "I/O %d QID %d timeout, reset controller\\n", req->tag, nvmeq->qid)',
+    'nvme nvme0: I/O 24 QID 0 timeout, disable controller':
+        'read in torvalds/linux@e3ea126c drivers/nvme/host/pci.c nvme_timeout (NVME_CTRL_CONNECTING / DELETING): dev_warn_ratelimited(dev->ctrl.device, "I/O %d QID %d timeout, disable controller\\n")',
+    'nvme nvme0: I/O 731 QID 3 timeout, completion polled':
+        'read in torvalds/linux@e3ea126c drivers/nvme/host/pci.c nvme_timeout (blk_mq_request_completed after polling): dev_warn(dev->ctrl.device, "I/O %d QID %d timeout, completion polled\\n")',
+    'nvme nvme1: I/O tag 731 (02db) opcode 0x2 (Read) QID 3 timeout, aborting req_op:READ(0) size:131072':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(nvmeq->dev->ctrl.device, "I/O tag %d (%04x) opcode %#x (%s) QID %d timeout, aborting req_op:%s(%u) size:%u\\n") (drivers/nvme/host/pci.c nvme_timeout; the one copy found is a vendor fork of 6.6+)',
+    'nvme nvme1: I/O tag 12 (000c) opcode 0x6 (Admin Cmd) QID 0 timeout, reset controller':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(dev->ctrl.device, "I/O tag %d (%04x) opcode %#x (%s) QID %d timeout, reset controller\\n", req->tag, nvme_cid(req), opcode, nvme_opcode_str(nvmeq->qid, opcode), nvmeq->qid) (drivers/nvme/host/pci.c nvme_timeout, 6.6+); "Admin Cmd" is nvme_get_admin_opcode_str without CONFIG_NVME_VERBOSE_ERRORS',
+    'nvme nvme0: resetting controller due to AER':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(ctrl->device, "resetting controller due to AER\\n") (drivers/nvme/host/core.c nvme_handle_aer_persistent_error, in patches only; corrected: was "... due to persistent internal error", a wording found in no stored kernel source)',
+    'nvme nvme0: Device not ready; aborting reset, CSTS=0x1':
+        'find_string on the format (kernel source copies, no tree named): dev_err(ctrl->device, "Device not ready; aborting %s, CSTS=0x%x\\n", enabled ? "initialisation" : "reset", csts) (drivers/nvme/host/core.c nvme_wait_ready; label corrected: was pci.c nvme_pci_enable, which read in torvalds/linux@e3ea126c prints no such line)',
+    'nvme nvme2: Device not ready; aborting initialisation, CSTS=0x0':
+        'find_string on the format (kernel source copies, no tree named): the same nvme_wait_ready format (drivers/nvme/host/core.c)',
+    'nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS read failed (134)':
+        'read in torvalds/linux@e3ea126c drivers/nvme/host/pci.c nvme_warn_reset: dev_warn(dev->ctrl.device, "controller is down; will reset: CSTS=0x%x, PCI_STATUS read failed (%d)\\n", csts, result)',
+    'nvme0n1: detected capacity change from 1000204886016 to 0':
+        'find_string on the format (kernel source copies, no tree named): pr_info("%s: detected capacity change from %lld to %lld\\n", disk->disk_name, capacity, size) (block/genhd.c set_capacity_and_notify) and printk(KERN_INFO "%s: detected capacity change from %lld to %lld\\n") (fs/block_dev.c check_disk_size_change)',
+    'bond0: link status down for active interface eth0, disabling it in 200 ms':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(bond->dev, "link status down for %sinterface %s, disabling it in %d ms\\n", "active " : "backup ", ...) (drivers/net/bonding/bond_main.c bond_miimon_inspect)',
+    'bond0: link status down for active interface eth0, disabling it in 200 ms.':
+        'find_string on the format (kernel source copies, no tree named): pr_info("%s: link status down for %sinterface %s, disabling it in %d ms.\\n", bond->dev->name, ...) (drivers/net/bonding/bond_main.c bond_miimon_inspect, 3.x)',
+    'bond0: (slave ens1f0): link status down for active interface, disabling it in 200 ms':
+        'find_string on the format (kernel source copies, no tree named): slave_info(bond->dev, slave->dev, "link status down for %sinterface, disabling it in %d ms\\n") (the bond_main.c patch that replaced the netdev_info above)',
+    'bond1: now running without any active interface!':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(bond->dev, "now running without any active interface!\\n") (drivers/net/bonding/bond_main.c bond_select_active_slave)',
+    'e1000e: eth0 NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): pr_info("%s NIC Link is Down\\n", netdev->name) (drivers/net/ethernet/intel/e1000e/netdev.c, the patch that turned it into netdev_info); the "e1000e: " prefix is the driver\'s pr_fmt, not read',
+    'e1000e 0000:00:1f.6 eno1: NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(netdev, "NIC Link is Down\\n") (drivers/net/ethernet/intel/e1000e/netdev.c e1000e_close and the watchdog, after that patch)',
+    'igb 0000:01:00.0 eno1: igb: eno1 NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(netdev, "igb: %s NIC Link is Down\\n", netdev->name) (drivers/net/ethernet/intel/igb/igb_main.c igb_watchdog_task)',
+    'igb: eth2 NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_INFO "igb: %s NIC Link is Down\\n", netdev->name) (igb_main.c igb_watchdog_task, older)',
+    'ixgbe 0000:03:00.0 eth2: NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): e_info(drv, "NIC Link is Down\\n") (drivers/net/ethernet/intel/ixgbe/ixgbe_main.c ixgbe_watchdog_link_is_down; e_info is netif_info on the netdev)',
+    'i40e 0000:3b:00.0 eno1: NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(vsi->netdev, "NIC Link is Down\\n") (drivers/net/ethernet/intel/i40e/i40e_main.c i40e_print_link_message; ice the same)',
+    'mlx5_core 0000:5e:00.0 ens1f0np0: Link down':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(priv->netdev, "Link down\\n") (drivers/net/ethernet/mellanox/mlx5/core/en_main.c mlx5e_update_carrier)',
+    'bnxt_en 0000:3b:00.0 eno1np0: NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): netdev_err(bp->dev, "NIC Link is Down\\n") (drivers/net/ethernet/broadcom/bnxt/bnxt.c bnxt_report_link, printed at err; bnx2x the same)',
+    'r8169 0000:02:00.0 enp2s0: Link is Down':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(phydev->attached_dev, "Link is Down\\n") (drivers/net/phy/phy.c phy_print_status); that r8169 reports through it was not read',
+    'r8169 0000:02:00.0 eth0: link down':
+        'find_string on the format (kernel source copies, no tree named): netif_info(tp, ifdown, dev, "link down\\n") (drivers/net/ethernet/realtek/r8169.c __rtl8169_check_link_status)',
+    'tg3 0000:02:00.0 eth0: Link is down':
+        'find_string on the format (kernel source copies, no tree named): netif_info(tp, link, tp->dev, "Link is down\\n") (drivers/net/ethernet/broadcom/tg3.c tg3_link_report)',
+    'pcieport 0000:00:1c.0: AER: Multiple Corrected error message received from 0000:03:00.0':
+        'find_string on the format (kernel source copies, no tree named): pci_info(dev, "%s%s error message received from %04x:%02x:%02x.%d\\n", "Multiple " : "", aer_error_severity_string[...]) (the drivers/pci/pcie/aer.c patch that replaced "error received: "; the era\'s severity strings not read)',
+    'pcieport 0000:00:03.0: AER: Uncorrected (Fatal) error message received from 0000:04:00.0':
+        'find_string on the format (kernel source copies, no tree named): the same aer_print_port_info format (drivers/pci/pcie/aer.c)',
+    'pcieport 0000:00:1c.0: AER: Corrected error received: 0000:03:00.0':
+        'find_string on the format (kernel source copies, no tree named): pci_info(dev, "%s%s error received: %04x:%02x:%02x.%d\\n") (drivers/pci/pcie/aer.c aer_print_port_info, pr_fmt "AER: ")',
+    'pcieport 0000:00:03.0: AER: Multiple Uncorrected (Non-Fatal) error received: 0000:04:00.0':
+        'find_string on the format (kernel source copies, no tree named): the same aer_print_port_info format with "Multiple " (drivers/pci/pcie/aer.c)',
+    'pcieport 0000:00:03.0: AER: Uncorrected (Non-Fatal) error received: id=0400':
+        'find_string on the format (kernel source copies, no tree named): dev_info(&dev->dev, "AER: %s%s error received: id=%04x\\n") (drivers/pci/pcie/aer/aerdrv_errprint.c aer_print_port_info)',
+    'pcieport 0000:00:1c.0: AER: Multiple Corrected error received: id=00e0':
+        'find_string on the format (kernel source copies, no tree named): the same aerdrv_errprint.c format with "Multiple "',
+    'pcieport 0000:00:1c.0: PCIe Bus Error: severity=Corrected, type=Physical Layer, id=00e0(Receiver ID)':
+        'find_string on the format (kernel source copies, no tree named): dev_err(&dev->dev, "PCIe Bus Error: severity=%s, type=%s, id=%04x(%s)\\n") (drivers/pci/pcie/aer/aerdrv_errprint.c aer_print_error)',
+    'pcieport 0000:00:1c.0: PCIe Bus Error: severity=Corrected, type=Unaccessible, id=00e0(Unregistered Agent ID)':
+        'find_string on the format (kernel source copies, no tree named): dev_err(&dev->dev, "PCIe Bus Error: severity=%s, type=Unaccessible, id=%04x(Unregistered Agent ID)\\n") (aerdrv_errprint.c aer_print_error)',
+    'pcieport 0000:00:1c.0: AER: PCIe Bus Error: severity=Corrected, type=Data Link Layer, (Transmitter ID)':
+        'find_string on the format (kernel source copies, no tree named): pci_err(dev, "PCIe Bus Error: severity=%s, type=%s, (%s)\\n") (drivers/pci/pcie/aer.c aer_print_error, before pci_printk by level; dev_fmt "AER: ")',
+    'mlx5_core 0000:5e:00.0: PCIe Bus Error: severity=Uncorrected (Fatal), type=Transaction Layer, (Requester ID)':
+        'find_string on the format (kernel source copies, no tree named): pci_printk(level, dev, "PCIe Bus Error: severity=%s, type=%s, (%s)\\n") (drivers/pci/pcie/aer.c aer_print_error; dev_printk adds no "AER: ")',
+    'cxl_pci 0000:0d:00.0: CXL Bus Error: severity=Uncorrectable (Non-Fatal), type=Transaction Layer, (Requester ID)':
+        'find_string on the format (kernel source copies, no tree named): aer_printk(level, dev, "%s Bus Error: severity=%s, type=%s, (%s)\\n", bus_type, ...) (the drivers/pci/pcie/aer.c patch for CXL devices)',
+    'pcieport 0000:00:01.0: AER: subordinate device reset failed':
+        'find_string on the format (kernel source copies, no tree named): pci_warn(bridge, "subordinate device reset failed\\n") (drivers/pci/pcie/err.c pcie_do_recovery)',
+    'pcieport 0000:00:01.0: AER: link reset failed':
+        'find_string on the format (kernel source copies, no tree named): pci_warn(dev, "link reset failed\\n") (drivers/pci/pcie/err.c pcie_do_recovery, the line "subordinate device reset failed" replaced)',
+    'pcieport 0000:00:03.0: AER: Device recovery failed':
+        'find_string on the format (kernel source copies, no tree named): dev_info(&dev->dev, "AER: Device recovery failed\\n") / pci_info(dev, ...) (drivers/pci/pcie/aer/aerdrv_core.c do_recovery, later err.c)',
 }  # fmt: skip
 
 
