@@ -267,7 +267,9 @@ BUILTIN: tuple[LogPattern, ...] = (
        r"xfs_log_force: error|.*returned error -\d+|writeback error|Unmount and run xfs_repair|"
        r"Please u(?:n)?mount the filesystem,? and rectify|First \d+ bytes of corrupted metadata buffer)",
        ("XFS (",), specificity=3),
-    _p("buffer_io_error", "filesystem", Severity.CRITICAL, r"Buffer I/O error on dev(?:ice)? (?P<device>[^,\s]+)", ("Buffer I/O error",), specificity=2),
+    # Not the floppy or CD-ROM drives VMs probe at boot (as block_io_error below).
+    _p("buffer_io_error", "filesystem", Severity.CRITICAL, r"Buffer I/O error on dev(?:ice)? (?!fd\d|sr\d)(?P<device>[^,\s]+)",
+       ("Buffer I/O error",), specificity=2),
     # -- NVMe and block devices
     # 4.x-6.5 "I/O 123 QID 4 timeout"; 6.6+ "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
     # ", completion polled": the command had completed, its interrupt was missed (a warning).

@@ -201,6 +201,12 @@ POSITIVE = [
      "fs/btrfs/super.c __btrfs_abort_transaction, 3.x (lowercase prefix)"),
     ("print_req_error: critical medium error, dev sda, sector 13678456", "block_io_error", C, {"device": "sda"},
      "block/blk-core.c print_req_error, 4.18"),
+    ("end_request: I/O error, dev sdc, sector 730081839", "block_io_error", C, {"device": "sdc"},
+     "block/blk-core.c blk_update_request, 3.x (end_request's four kinds)"),
+    ("end_request: critical target error, dev sdb, sector 2048", "block_io_error", C, {"device": "sdb"},
+     "block/blk-core.c blk_update_request, 3.x"),
+    ("Buffer I/O error on dev sdb1, logical block 10917840, lost async page write", "buffer_io_error", C,
+     {"device": "sdb1"}, "fs/buffer.c buffer_io_error, 4.x+"),
     # Not "end_request: critical medium ...": the kernels that name the kind "critical medium"
     # print the caller with __func__ (blk_update_request); end_request's era knew only four kinds.
     ("blk_update_request: critical medium error, dev sdb, sector 11842", "block_io_error", C, {"device": "sdb"},
@@ -216,6 +222,8 @@ POSITIVE = [
     ("nvme1n1: I/O Cmd(0x1) @ LBA 1024, 8 blocks, I/O Error (sct 0x3 / sc 0x71) MORE", "nvme_io_error", C,
      {"device": "nvme1n1"}, "drivers/nvme/host/core.c nvme_log_error, 5.19+ without CONFIG_NVME_VERBOSE_ERRORS"),
     ("sd 2:0:0:0: [sdb] tag#21 Sense Key : Medium Error [current]", "scsi_medium_error", C, {"device": "sdb"},
+     "drivers/scsi/scsi_logging.c scsi_print_sense_hdr, 4.18+"),
+    ("sd 0:0:0:0: [sda] tag#0 Sense Key : Hardware Error [current]", "scsi_medium_error", C, {"device": "sda"},
      "drivers/scsi/scsi_logging.c scsi_print_sense_hdr, 4.18+"),
     ("sd 2:0:0:0: [sdb] Sense Key : Medium Error [current] [descriptor]", "scsi_medium_error", C, {"device": "sdb"},
      "drivers/scsi/constants.c scsi_show_sense_hdr (sdev_prefix_printk), 3.19-4.0"),
@@ -270,6 +278,8 @@ POSITIVE = [
      "drivers/nvme/host/core.c nvme_wait_ready, 5.x+"),
     ("nvme nvme0: Removing after probe failure status: -19", "nvme_reset_failed", C, {"device": "nvme0"},
      "drivers/nvme/host/pci.c nvme_remove_dead_ctrl, 4.18+"),
+    ("nvme nvme0: Disabling device after reset failure: -19", "nvme_reset_failed", C, {"device": "nvme0"},
+     "drivers/nvme/host/pci.c nvme_reset_work, 6.x"),
     ("nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0x10", "nvme_reset", C,
      {"device": "nvme0"}, "drivers/nvme/host/pci.c nvme_warn_reset"),
     ("nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS read failed (134)", "nvme_reset", C,
@@ -465,6 +475,8 @@ NEGATIVE = [
     "tg3 0000:02:00.0 eth0: Flow control is off for TX and off for RX",
     "e1000e 0000:00:19.0 eth0: 10/100 speed: disabling TSO",
     "pcieport 0000:00:03.0: AER: Device recovery successful",
+    "Buffer I/O error on dev fd0, logical block 0, async page read",  # a VM's floppy probe
+    "Buffer I/O error on dev sr0, logical block 0, async page read",  # an empty CD-ROM drive
 ]  # fmt: skip
 
 
@@ -748,6 +760,16 @@ VERIFIED: dict[str, str] = {
         'find_string on the format (kernel source copies, no tree named): pci_warn(dev, "link reset failed\\n") (drivers/pci/pcie/err.c pcie_do_recovery, the line "subordinate device reset failed" replaced)',
     'pcieport 0000:00:03.0: AER: Device recovery failed':
         'find_string on the format (kernel source copies, no tree named): dev_info(&dev->dev, "AER: Device recovery failed\\n") / pci_info(dev, ...) (drivers/pci/pcie/aer/aerdrv_core.c do_recovery, later err.c)',
+    'end_request: I/O error, dev sdc, sector 730081839':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "end_request: %s error, dev %s, sector %llu\\n", error_type, ...) with error_type "recoverable transport" / "critical target" / "critical nexus" / "I/O" (block/blk-core.c blk_update_request, 3.x)',
+    'end_request: critical target error, dev sdb, sector 2048':
+        'find_string on the format (kernel source copies, no tree named): the same end_request format, error_type "critical target" for -EREMOTEIO (block/blk-core.c, 3.x)',
+    'Buffer I/O error on dev sdb1, logical block 10917840, lost async page write':
+        'find_string on the format (kernel source copies, no tree named): printk_ratelimited(KERN_ERR "Buffer I/O error on dev %pg, logical block %llu%s\\n", bh->b_bdev, ..., msg) with msg ", lost async page write" (fs/buffer.c buffer_io_error, compiled copies)',
+    'sd 0:0:0:0: [sda] tag#0 Sense Key : Hardware Error [current]':
+        'find_string on the format (kernel source copies, no tree named): the scsi_format_sense_hdr format above (drivers/scsi/scsi_logging.c); "Hardware Error" is a sense key name of scsi_sense_key_string(), not read',
+    'nvme nvme0: Disabling device after reset failure: -19':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(dev->ctrl.device, "Disabling device after reset failure: %d\\n", result) (drivers/nvme/host/pci.c nvme_reset_work)',
 }  # fmt: skip
 
 
