@@ -240,7 +240,9 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("fs_error", "filesystem", Severity.CRITICAL,
        r"(?:EXT[234]-fs error|BTRFS:? (?:error|critical)) \(device (?P<device>[^):\s]+)[^)]*\)",
        ("-fs error", "BTRFS"), specificity=3),
-    _p("fs_error", "filesystem", Severity.CRITICAL, r"BTRFS \w+ \(device (?P<device>[^):\s]+)[^)]*\): csum failed",
+    # Data ("csum failed root ...") and metadata ("[sda2 ]checksum verify failed on [logical ]N ...") checksums.
+    _p("fs_error", "filesystem", Severity.CRITICAL,
+       r"BTRFS \w+ \(device (?P<device>[^):\s]+)[^)]*\): (?:csum failed|(?:\S+ )?checksum verify failed on)",
        ("BTRFS",), specificity=3),
     _p("fs_transaction_aborted", "filesystem", Severity.CRITICAL,
        r"(?:BTRFS|btrfs)(?: \w+ \(device (?P<device>[^):\s]+)[^)]*\))?: (?:Transaction aborted \(error -?\d+\)|Skipping commit of aborted transaction)",
@@ -251,7 +253,8 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("BTRFS",), specificity=3),
     _p("fs_data_loss", "filesystem", Severity.CRITICAL,
        r"EXT4-fs \((?P<device>[^)\s]+)\): (?:This should not happen!! Data will be lost|Delayed block allocation failed|"
-       r"I/O error while writing superblock|previous I/O error to superblock detected)",
+       r"I/O error while writing superblock|previous I/O error to superblock detected|"
+       r"failed to convert unwritten extents to written extents -- potential data loss)",
        ("EXT4-fs (",), specificity=3),
     _p("fs_data_loss", "filesystem", Severity.CRITICAL, r"EXT4-fs warning \(device (?P<device>[^)\s]+)\): ext4_end_bio:\d+: I/O error",
        ("EXT4-fs warning",), specificity=3),
@@ -313,6 +316,17 @@ BUILTIN: tuple[LogPattern, ...] = (
        group="ata", head=True),
     _p("ata_error", "block", Severity.WARN, r"(?P<device>ata\d+(?:\.\d+)?): error: \{ (?P<ata_error>[A-Z ]+?) \}",
        (": error: { ",), specificity=3, classify=lambda m: _ata_severity(m.group("ata_error")), group="ata", headline=1),
+    # libata gave up on the device: 3.x-5.x "disabled", 6.x "disable device".
+    _p("ata_disabled", "block", Severity.CRITICAL, r"(?P<device>ata\d+\.\d+): (?:disabled|disable device)\s*$", (": disable",),
+       specificity=3, group="ata", headline=2),
+    # md RAID lost a member: 3.x+ "md/raid1:md0: Disk failure on sdb1, disabling device." (raid10, "md/raid:" for
+    # raid4/5/6); 2.6 "raid1: Disk failure on ...".  The array runs degraded.
+    _p("md_disk_failure", "block", Severity.CRITICAL,
+       r"(?:md/raid\d*:(?P<md>md[\w-]*)|raid\d+): Disk failure on (?P<device>[^,\s]+), disabling device",
+       ("Disk failure on",), specificity=3),
+    # dm-multipath took a path out of use: "device-mapper: multipath: [253:3: ]Failing path 8:32."
+    _p("dm_path_failed", "block", Severity.WARN,
+       r"device-mapper: multipath: (?:\d+:\d+: )?Failing path (?P<device>\d+:\d+)", ("Failing path",), specificity=3),
     # -- hung tasks and lockups
     _p("hung_task", "hang", Severity.WARN, r"INFO: task (?P<process>.+?):(?P<pid>\d+) blocked for more than \d+ seconds", ("blocked for more than",), specificity=2),
     _p("soft_lockup", "hang", Severity.CRITICAL, r"BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for", ("soft lockup",), specificity=2, group="lockup"),
@@ -344,6 +358,17 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("link status",), specificity=2, resolves="bond_link_down"),
     _p("bond_no_active", "network", Severity.CRITICAL, r"(?P<interface>[\w.-]+): now running without any active interface",
        ("without any active",), specificity=2),
+    # net/sched/sch_generic.c dev_watchdog: "NETDEV WATCHDOG: eth0 (e1000e): transmit queue 0 timed out[ 5376 ms]";
+    # the newest print it on the device: "e1000e 0000:00:1f.6 eno1: NETDEV WATCHDOG: CPU: 3: transmit queue 0 ...".
+    _p("netdev_tx_timeout", "network", Severity.WARN,
+       r"NETDEV WATCHDOG: (?P<interface>[\w.@-]+) \((?P<driver>[^)]*)\): transmit queue \d+ timed out", ("NETDEV WATCHDOG",),
+       specificity=2),
+    _p("netdev_tx_timeout", "network", Severity.WARN, rf"{_IFACE}: NETDEV WATCHDOG: CPU: \d+: transmit queue \d+ timed out",
+       ("NETDEV WATCHDOG",), specificity=2),
+    # igb and ixgbe stop an adapter that overheats.
+    _p("nic_overheat", "network", Severity.CRITICAL,
+       rf"(?:{_IFACE}: )?(?:The network adapter was stopped because it overheated|"
+       r"Network adapter has been stopped because it has over heated)", ("overheated", "over heated"), specificity=3),
     # -- PCIe AER: 3.10-6.x "Corrected error received", 6.x "Correctable error message received from".
     # The port names the device that reported (3.10 as a requester id, 4.x+ as its address): both key the group.
     _p("pcie_aer_uncorrected", "pcie", Severity.CRITICAL,
@@ -356,6 +381,10 @@ BUILTIN: tuple[LogPattern, ...] = (
        rf"(?P<pci>{_PCI}): (?:AER: )?(?:PCIe|CXL) Bus Error: severity=(?P<aer_severity>[^,]+)",
        ("PCIe Bus Error", "CXL Bus Error"), specificity=3, classify=lambda m: _aer_severity(m.group("aer_severity")),
        group="aer", headline=1),
+    # Downstream Port Containment took the link down: 5.x+ "DPC: containment event, ..."; 4.x "DPC containment event".
+    _p("pcie_dpc", "pcie", Severity.CRITICAL,
+       rf"(?P<pci>{_PCI})(?::pcie\d+)?: DPC:? containment event, status:0x[0-9a-fA-F]+", ("containment event",),
+       specificity=3, group="aer"),
     _p("pcie_recovery_failed", "pcie", Severity.CRITICAL, rf"(?:(?P<pci>{_PCI}): )?(?:AER: [Dd]|D)evice recovery failed|(?P<port>{_PCI}): AER: (?:subordinate device|link) reset failed",
        ("AER:", "Device recovery"), specificity=3, group="aer", headline=2),
     # -- a crash of PID 1 takes the whole system with it: always on, unlike other segfaults.
@@ -915,6 +944,17 @@ class LogAlerter:
         return out
 
 
+# What an alert of these patterns is about, where their category's usual words would mislead.
+_SUBJECTS: Mapping[str, str] = {
+    "md_disk_failure": "RAID member failed",
+    "dm_path_failed": "multipath path failed",
+    "ata_disabled": "disk disabled",
+    "netdev_tx_timeout": "transmit timeout",
+    "nic_overheat": "adapter stopped (overheated)",
+    "bond_no_active": "no active link",
+}
+
+
 def _message(pattern: LogPattern, found: Match, text: str) -> str:
     labels = dict(found.labels)
     subject = {
@@ -925,8 +965,8 @@ def _message(pattern: LogPattern, found: Match, text: str) -> str:
                         else f"GPU double bit ECC error {labels.get('pci', '')}".strip() if pattern.name == "gpu_ecc_dbe"
                         else f"GPU {labels.get('pci', '')} {pattern.name[4:].replace('_', ' ')}".replace("  ", " ")),
         "filesystem": lambda: f"file system error on {labels.get('device', 'a device')}",
-        "block": lambda: f"I/O error on {labels.get('device', 'a device')}",
-        "network": lambda: f"link down on {labels.get('interface', '?')}",
+        "block": lambda: f"{_SUBJECTS.get(pattern.name, 'I/O error')} on {labels.get('device', 'a device')}",
+        "network": lambda: f"{_SUBJECTS.get(pattern.name, 'link down')} on {labels.get('interface', '?')}",
         "pcie": lambda: f"PCIe error at {labels.get('pci', '?')}",
     }.get(pattern.category)  # fmt: skip
     head = subject() if subject else pattern.name.replace("_", " ")

@@ -187,6 +187,10 @@ POSITIVE = [
      {"device": "sdc1"}, "fs/btrfs/tree-checker.c generic_err, 4.x+"),
     ("BTRFS warning (device sdc1): csum failed root 5 ino 2571 off 65536 csum 0x8941f998 expected csum 0x3bd6a2f5 mirror 1",
      "fs_error", C, {"device": "sdc1"}, "fs/btrfs/inode.c btrfs_print_data_csum_error, 5.x"),
+    ("BTRFS warning (device sda2): sda2 checksum verify failed on 30408704 wanted C2CC51CB found CCF180A7 level 0",
+     "fs_error", C, {"device": "sda2"}, "fs/btrfs/disk-io.c csum_tree_block, 4.x-5.x"),
+    ("BTRFS warning (device sda2): checksum verify failed on logical 5312512 mirror 1 wanted 0xb0433826 found 0x810ceb2b "
+     "level 0", "fs_error", C, {"device": "sda2"}, "fs/btrfs/disk-io.c btrfs_validate_extent_buffer, 6.x"),
     ("BTRFS info (device sda2): forced readonly", "fs_readonly", C, {"device": "sda2"},
      "fs/btrfs/super.c __btrfs_handle_fs_error, 4.18-6.x"),
     ("BTRFS warning (device sda2): Skipping commit of aborted transaction.", "fs_transaction_aborted", C,
@@ -250,6 +254,20 @@ POSITIVE = [
      {"device": "dm-1"}, "fs/ext4/super.c __ext4_error via ext4_abort, 5.10+"),
     ("EXT4-fs error (device dm-1): ext4_journal_check_start:61: Detected aborted journal", "fs_error", C,
      {"device": "dm-1"}, "fs/ext4/super.c __ext4_abort, 4.x (4.18)"),
+    ("EXT4-fs (dm-0): failed to convert unwritten extents to written extents -- potential data loss!  (inode 13, error -30)",
+     "fs_data_loss", C, {"device": "dm-0"}, "fs/ext4/page-io.c ext4_end_io_end, 4.x+"),
+    ("ata3.00: disabled", "ata_disabled", C, {"device": "ata3.00"}, "drivers/ata/libata-eh.c ata_dev_disable, 3.10-5.x"),
+    ("ata3.00: disable device", "ata_disabled", C, {"device": "ata3.00"}, "drivers/ata/libata-eh.c ata_dev_disable, 6.x"),
+    ("md/raid1:md0: Disk failure on sdb1, disabling device.", "md_disk_failure", C, {"device": "sdb1"},
+     "drivers/md/raid1.c raid1_error (KERN_ALERT 3.10, pr_crit 4.x+)"),
+    ("md/raid:md127: Disk failure on sdc, disabling device.", "md_disk_failure", C, {"device": "sdc"},
+     "drivers/md/raid5.c raid5_error, 3.10+"),
+    ("md/raid10:md2: Disk failure on nvme1n1p2, disabling device.", "md_disk_failure", C, {"device": "nvme1n1p2"},
+     "drivers/md/raid10.c raid10_error, 3.10+"),
+    ("device-mapper: multipath: Failing path 8:32.", "dm_path_failed", W, {"device": "8:32"},
+     "drivers/md/dm-mpath.c fail_path, 3.10-5.x"),
+    ("device-mapper: multipath: 253:3: Failing path 8:32.", "dm_path_failed", W, {"device": "8:32"},
+     "drivers/md/dm-mpath.c fail_path (with the table's device), 5.x+"),
     ("EXT4-fs (dm-1): Remounting filesystem read-only", "fs_readonly", C, {"device": "dm-1"},
      "fs/ext4/super.c __ext4_abort / ext4_handle_error (ext4_msg KERN_CRIT)"),
     # -- NVMe --------------------------------------------------------------------------------------
@@ -344,6 +362,17 @@ POSITIVE = [
      "drivers/net/ethernet/realtek/r8169.c __rtl8169_check_link_status, 3.10-4.x"),
     ("tg3 0000:02:00.0 eth0: Link is down", "link_down", W, {"interface": "eth0"},
      "drivers/net/ethernet/broadcom/tg3.c tg3_link_report"),
+    ("NETDEV WATCHDOG: eth0 (e1000e): transmit queue 0 timed out", "netdev_tx_timeout", W, {"interface": "eth0"},
+     "net/sched/sch_generic.c dev_watchdog (WARN_ONCE), 3.10-6.x"),
+    ("NETDEV WATCHDOG: eno1 (ixgbe): transmit queue 3 timed out 5376 ms", "netdev_tx_timeout", W, {"interface": "eno1"},
+     "net/sched/sch_generic.c dev_watchdog, 6.x"),
+    ("e1000e 0000:00:1f.6 eno1: NETDEV WATCHDOG: CPU: 3: transmit queue 0 timed out 5376 ms", "netdev_tx_timeout", W,
+     {"interface": "eno1"}, "net/sched/sch_generic.c dev_watchdog (netdev_crit), newest"),
+    ("igb 0000:01:00.0 eno1: The network adapter was stopped because it overheated", "nic_overheat", C,
+     {"interface": "eno1"}, "drivers/net/ethernet/intel/igb/igb_main.c igb_watchdog_task"),
+    ("ixgbe 0000:03:00.0 eth2: Network adapter has been stopped because it has over heated. Restart the computer. If "
+     "the problem persists, power off the system and replace the adapter", "nic_overheat", C, {"interface": "eth2"},
+     "drivers/net/ethernet/intel/ixgbe/ixgbe_main.c ixgbe_check_overtemp_event"),
     # -- PCIe AER ------------------------------------------------------------------------------------
     ("pcieport 0000:00:1c.0: AER: Correctable error message received from 0000:03:00.0", "pcie_aer_corrected", W,
      {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 6.x"),
@@ -373,6 +402,10 @@ POSITIVE = [
      "pcie_bus_error", C, {"pci": "0000:02:00.0"}, "drivers/pci/pcie/aer.c aer_print_error, 6.x"),
     ("cxl_pci 0000:0d:00.0: CXL Bus Error: severity=Uncorrectable (Non-Fatal), type=Transaction Layer, (Requester ID)",
      "pcie_bus_error", C, {"pci": "0000:0d:00.0"}, "drivers/pci/pcie/aer.c aer_print_error, newest (bus_type)"),
+    ("pcieport 0000:00:01.4: DPC: containment event, status:0x1f01 source:0x0000", "pcie_dpc", C,
+     {"pci": "0000:00:01.4"}, "drivers/pci/pcie/dpc.c dpc_process_error, 5.x+"),
+    ("dpc 0000:00:01.4:pcie010: DPC containment event, status:0x1f01 source:0x0000", "pcie_dpc", C,
+     {"pci": "0000:00:01.4"}, "drivers/pci/pcie/dpc.c dpc_work (a port service device), 4.x"),
     ("pcieport 0000:00:03.0: AER: device recovery failed", "pcie_recovery_failed", C, {"pci": "0000:00:03.0"},
      "drivers/pci/pcie/err.c pcie_do_recovery, 4.19+"),
     ("pcieport 0000:00:01.0: AER: subordinate device reset failed", "pcie_recovery_failed", C, {},
@@ -477,6 +510,10 @@ NEGATIVE = [
     "pcieport 0000:00:03.0: AER: Device recovery successful",
     "Buffer I/O error on dev fd0, logical block 0, async page read",  # a VM's floppy probe
     "Buffer I/O error on dev sr0, logical block 0, async page read",  # an empty CD-ROM drive
+    "md/raid1:md0: active with 2 out of 2 mirrors",
+    "device-mapper: multipath: version 1.14.0 loaded",
+    "pcieport 0000:00:1b.0: DPC: error containment capabilities: Int Msg #0, RPExt+ PoisonedTLP+ SwTrigger+ RP PIO Log 4, "
+    "DL_ActiveErr+",
 ]  # fmt: skip
 
 
@@ -770,6 +807,38 @@ VERIFIED: dict[str, str] = {
         'find_string on the format (kernel source copies, no tree named): the scsi_format_sense_hdr format above (drivers/scsi/scsi_logging.c); "Hardware Error" is a sense key name of scsi_sense_key_string(), not read',
     'nvme nvme0: Disabling device after reset failure: -19':
         'find_string on the format (kernel source copies, no tree named): dev_warn(dev->ctrl.device, "Disabling device after reset failure: %d\\n", result) (drivers/nvme/host/pci.c nvme_reset_work)',
+    'BTRFS warning (device sda2): sda2 checksum verify failed on 30408704 wanted C2CC51CB found CCF180A7 level 0':
+        'find_string on the format (kernel source copies, no tree named): btrfs_warn_rl(fs_info, "%s checksum verify failed on %llu wanted %X found %X level %d", fs_info->sb->s_id, ...) (fs/btrfs/disk-io.c csum_tree_block)',
+    'EXT4-fs (dm-0): failed to convert unwritten extents to written extents -- potential data loss!  (inode 13, error -30)':
+        'find_string on the format (kernel source copies, no tree named): "failed to convert unwritten extents to written extents -- potential data loss!  (inode %lu, error %d)" (compiled copies of fs/ext4/page-io.c, printk index)',
+    'ata3.00: disabled':
+        'find_string on the format (kernel source copies, no tree named): if (ata_msg_drv(dev->link->ap)) ata_dev_warn(dev, "disabled\\n") (drivers/ata/libata-eh.c ata_dev_disable, the lines the patch below replaced)',
+    'ata3.00: disable device':
+        'find_string on the format (kernel source copies, no tree named): ata_dev_warn(dev, "disable device\\n") (drivers/ata/libata-eh.c ata_dev_disable)',
+    'md/raid1:md0: Disk failure on sdb1, disabling device.':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ALERT "md/raid1:%s: Disk failure on %s, disabling device.\\n" "md/raid1:%s: Operation continuing on %d devices.\\n") / pr_crit (drivers/md/raid1.c raid1_error)',
+    'md/raid:md127: Disk failure on sdc, disabling device.':
+        'find_string on the format (kernel source copies, no tree named): pr_crit("md/raid:%s: Disk failure on %s, disabling device.\\n" "md/raid:%s: Operation continuing on %d devices.\\n") (drivers/md/raid5.c raid5_error)',
+    'md/raid10:md2: Disk failure on nvme1n1p2, disabling device.':
+        'find_string on the format (kernel source copies, no tree named): pr_crit("md/raid10:%s: Disk failure on %s, disabling device.\\n" ...) (drivers/md/raid10.c raid10_error)',
+    'device-mapper: multipath: Failing path 8:32.':
+        'find_string on the format (kernel source copies, no tree named): DMWARN("Failing path %s.", pgpath->path.dev->name) (drivers/md/dm-mpath.c fail_path; DMWARN prints "device-mapper: multipath: ", not read)',
+    'device-mapper: multipath: 253:3: Failing path 8:32.':
+        'find_string on the format (kernel source copies, no tree named): DMWARN("%s: Failing path %s.", dm_table_device_name(m->ti->table), pgpath->path.dev->name) (drivers/md/dm-mpath.c fail_path)',
+    'NETDEV WATCHDOG: eth0 (e1000e): transmit queue 0 timed out':
+        'find_string on the format (kernel source copies, no tree named): WARN_ONCE(1, KERN_INFO "NETDEV WATCHDOG: %s (%s): transmit queue %u timed out\\n", dev->name, netdev_drivername(dev), i) (net/sched/sch_generic.c dev_watchdog)',
+    'NETDEV WATCHDOG: eno1 (ixgbe): transmit queue 3 timed out 5376 ms':
+        'find_string on the format (kernel source copies, no tree named): WARN_ONCE(1, "NETDEV WATCHDOG: %s (%s): transmit queue %u timed out %u ms\\n") (net/sched/sch_generic.c dev_watchdog, the lines the patch below replaced)',
+    'e1000e 0000:00:1f.6 eno1: NETDEV WATCHDOG: CPU: 3: transmit queue 0 timed out 5376 ms':
+        'find_string on the format (kernel source copies, no tree named): netdev_crit(dev, "NETDEV WATCHDOG: CPU: %d: transmit queue %u timed out %u ms\\n") (a net/sched/sch_generic.c patch)',
+    'igb 0000:01:00.0 eno1: The network adapter was stopped because it overheated':
+        'find_string on the format (kernel source copies, no tree named): netdev_err(netdev, "The network adapter was stopped because it overheated\\n") (drivers/net/ethernet/intel/igb/igb_main.c igb_watchdog_task)',
+    'ixgbe 0000:03:00.0 eth2: Network adapter has been stopped because it has over heated. Restart the computer. If the problem persists, power off the system and replace the adapter':
+        'find_string on the format (kernel source copies, no tree named): e_crit(drv, "Network adapter has been stopped because it has over heated. Restart the computer. If the problem persists, power off the system and replace the adapter\\n") (drivers/net/ethernet/intel/ixgbe/ixgbe_main.c)',
+    'pcieport 0000:00:01.4: DPC: containment event, status:0x1f01 source:0x0000':
+        'find_string on the format (kernel source copies, no tree named): pci_info(pdev, "containment event, status:%#06x source:%#06x\\n", status, source) (drivers/pci/pcie/dpc.c dpc_process_error; the "DPC: " prefix is dpc.c\'s dev_fmt, seen in the AER test lines, not read)',
+    'dpc 0000:00:01.4:pcie010: DPC containment event, status:0x1f01 source:0x0000':
+        'find_string on the format (kernel source copies, no tree named): dev_info(dev, "DPC containment event, status:%#06x source:%#06x\\n") on the port service device (drivers/pci/pcie/dpc.c, the lines the patch to pci_info replaced; the service device\'s name not read)',
 }  # fmt: skip
 
 
