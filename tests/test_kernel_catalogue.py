@@ -379,13 +379,13 @@ POSITIVE = [
     ("pcieport 0000:00:03.0: AER: Uncorrectable (Non-Fatal) error message received from 0000:04:00.1",
      "pcie_aer_uncorrected", C, {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 6.x"),
     ("pcieport 0000:00:1c.0: AER: Multiple Corrected error message received from 0000:03:00.0", "pcie_aer_corrected", W,
-     {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 6.2-6.9"),
+     {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, after 6.8 (before the Correctable strings)"),
     ("pcieport 0000:00:03.0: AER: Uncorrected (Fatal) error message received from 0000:04:00.0", "pcie_aer_uncorrected", C,
-     {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 6.2-6.9"),
+     {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, after 6.8 (before the Correctable strings)"),
     ("pcieport 0000:00:1c.0: AER: Corrected error received: 0000:03:00.0", "pcie_aer_corrected", W,
-     {"pci": "0000:00:1c.0", "source": "0000:03:00.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 4.19-6.1"),
+     {"pci": "0000:00:1c.0", "source": "0000:03:00.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 4.19-6.8+"),
     ("pcieport 0000:00:03.0: AER: Multiple Uncorrected (Non-Fatal) error received: 0000:04:00.0", "pcie_aer_uncorrected",
-     C, {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 4.19-6.1"),
+     C, {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 4.19-6.8+"),
     ("pcieport 0000:00:03.0: AER: Uncorrected (Non-Fatal) error received: id=0400", "pcie_aer_uncorrected", C,
      {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer/aerdrv_errprint.c aer_print_port_info, 3.10"),
     ("pcieport 0000:00:1c.0: AER: Multiple Corrected error received: id=00e0", "pcie_aer_corrected", W,
@@ -397,7 +397,11 @@ POSITIVE = [
     ("pcieport 0000:00:1c.0: AER: PCIe Bus Error: severity=Corrected, type=Data Link Layer, (Transmitter ID)",
      "pcie_bus_error", W, {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_error (pci_err), 4.19-5.x"),
     ("mlx5_core 0000:5e:00.0: PCIe Bus Error: severity=Uncorrected (Fatal), type=Transaction Layer, (Requester ID)",
-     "pcie_bus_error", C, {"pci": "0000:5e:00.0"}, "drivers/pci/pcie/aer.c aer_print_error (pci_printk), 5.x"),
+     "pcie_bus_error", C, {"pci": "0000:5e:00.0"}, "drivers/pci/pcie/aer.c aer_print_error (pci_printk), 5.x-6.8+"),
+    ("pcieport 0000:00:1c.5: PCIe Bus Error: severity=Corrected, type=Physical Layer, (Receiver ID)", "pcie_bus_error", W,
+     {"pci": "0000:00:1c.5"}, "drivers/pci/pcie/aer.c aer_print_error (pci_printk: no \"AER: \"), 5.x-6.8+"),
+    ("pcieport 0000:00:1c.0: AER: PCIe Bus Error: severity=Corrected, type=Inaccessible, (Unregistered Agent ID)",
+     "pcie_bus_error", W, {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_error (pci_err), 4.19-6.8+"),
     ("igb 0000:02:00.0: PCIe Bus Error: severity=Uncorrectable (Non-Fatal), type=Transaction Layer, (Completer ID)",
      "pcie_bus_error", C, {"pci": "0000:02:00.0"}, "drivers/pci/pcie/aer.c aer_print_error, 6.x"),
     ("cxl_pci 0000:0d:00.0: CXL Bus Error: severity=Uncorrectable (Non-Fatal), type=Transaction Layer, (Requester ID)",
@@ -774,9 +778,9 @@ VERIFIED: dict[str, str] = {
     'pcieport 0000:00:03.0: AER: Uncorrected (Fatal) error message received from 0000:04:00.0':
         'find_string on the format (kernel source copies, no tree named): the same aer_print_port_info format (drivers/pci/pcie/aer.c)',
     'pcieport 0000:00:1c.0: AER: Corrected error received: 0000:03:00.0':
-        'find_string on the format (kernel source copies, no tree named): pci_info(dev, "%s%s error received: %04x:%02x:%02x.%d\\n") (drivers/pci/pcie/aer.c aer_print_port_info, pr_fmt "AER: ")',
+        'read in torvalds/linux@02a06f5f drivers/pci/pcie/aer.c (6.7-6.12 era) aer_print_port_info: pci_info(dev, "%s%s error received: %04x:%02x:%02x.%d\\n", "Multiple " : "", aer_error_severity_string[info->severity], ...) (the severity strings of that tree not read)',
     'pcieport 0000:00:03.0: AER: Multiple Uncorrected (Non-Fatal) error received: 0000:04:00.0':
-        'find_string on the format (kernel source copies, no tree named): the same aer_print_port_info format with "Multiple " (drivers/pci/pcie/aer.c)',
+        'read in torvalds/linux@02a06f5f drivers/pci/pcie/aer.c (6.7-6.12 era) aer_print_port_info (as above, with "Multiple ")',
     'pcieport 0000:00:03.0: AER: Uncorrected (Non-Fatal) error received: id=0400':
         'find_string on the format (kernel source copies, no tree named): dev_info(&dev->dev, "AER: %s%s error received: id=%04x\\n") (drivers/pci/pcie/aer/aerdrv_errprint.c aer_print_port_info)',
     'pcieport 0000:00:1c.0: AER: Multiple Corrected error received: id=00e0':
@@ -788,7 +792,7 @@ VERIFIED: dict[str, str] = {
     'pcieport 0000:00:1c.0: AER: PCIe Bus Error: severity=Corrected, type=Data Link Layer, (Transmitter ID)':
         'find_string on the format (kernel source copies, no tree named): pci_err(dev, "PCIe Bus Error: severity=%s, type=%s, (%s)\\n") (drivers/pci/pcie/aer.c aer_print_error, before pci_printk by level; dev_fmt "AER: ")',
     'mlx5_core 0000:5e:00.0: PCIe Bus Error: severity=Uncorrected (Fatal), type=Transaction Layer, (Requester ID)':
-        'find_string on the format (kernel source copies, no tree named): pci_printk(level, dev, "PCIe Bus Error: severity=%s, type=%s, (%s)\\n") (drivers/pci/pcie/aer.c aer_print_error; dev_printk adds no "AER: ")',
+        'read in torvalds/linux@02a06f5f drivers/pci/pcie/aer.c (6.7-6.12 era) aer_print_error: pci_printk(level, dev, "PCIe Bus Error: severity=%s, type=%s, (%s)\\n", ...) (pci_printk is dev_printk: no "AER: " prefix)',
     'cxl_pci 0000:0d:00.0: CXL Bus Error: severity=Uncorrectable (Non-Fatal), type=Transaction Layer, (Requester ID)':
         'find_string on the format (kernel source copies, no tree named): aer_printk(level, dev, "%s Bus Error: severity=%s, type=%s, (%s)\\n", bus_type, ...) (the drivers/pci/pcie/aer.c patch for CXL devices)',
     'pcieport 0000:00:01.0: AER: subordinate device reset failed':
@@ -839,6 +843,10 @@ VERIFIED: dict[str, str] = {
         'find_string on the format (kernel source copies, no tree named): pci_info(pdev, "containment event, status:%#06x source:%#06x\\n", status, source) (drivers/pci/pcie/dpc.c dpc_process_error; the "DPC: " prefix is dpc.c\'s dev_fmt, seen in the AER test lines, not read)',
     'dpc 0000:00:01.4:pcie010: DPC containment event, status:0x1f01 source:0x0000':
         'find_string on the format (kernel source copies, no tree named): dev_info(dev, "DPC containment event, status:%#06x source:%#06x\\n") on the port service device (drivers/pci/pcie/dpc.c, the lines the patch to pci_info replaced; the service device\'s name not read)',
+    'pcieport 0000:00:1c.5: PCIe Bus Error: severity=Corrected, type=Physical Layer, (Receiver ID)':
+        'read in torvalds/linux@02a06f5f drivers/pci/pcie/aer.c (6.7-6.12 era) aer_print_error: pci_printk(level, dev, "PCIe Bus Error: severity=%s, type=%s, (%s)\\n", ...), level KERN_WARNING for correctable',
+    'pcieport 0000:00:1c.0: AER: PCIe Bus Error: severity=Corrected, type=Inaccessible, (Unregistered Agent ID)':
+        'read in torvalds/linux@02a06f5f drivers/pci/pcie/aer.c (6.7-6.12 era) aer_print_error: pci_err(dev, "PCIe Bus Error: severity=%s, type=Inaccessible, (Unregistered Agent ID)\\n") (pci_err applies aer.c\'s dev_fmt "AER: ")',
 }  # fmt: skip
 
 
