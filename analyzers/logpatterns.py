@@ -276,12 +276,21 @@ BUILTIN: tuple[LogPattern, ...] = (
     # -- NVMe and block devices
     # 4.x-6.5 "I/O 123 QID 4 timeout"; 6.6+ "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
     # ", completion polled": the command had completed, its interrupt was missed (a warning).
+    # Before 4.5 the driver printed on the PCI device ("nvme 0000:01:00.0: ..."), not the controller.
     _p("nvme_timeout", "block", Severity.CRITICAL,
-       r"nvme (?P<device>nvme\d+): I/O (?:tag )?\d+ (?:\(\w+\) opcode \S+ \([^)]*\) )?QID \d+ timeout", ("QID",), specificity=3,
+       rf"nvme (?:(?P<device>nvme\d+)|(?P<pci>{_PCI})): I/O (?:tag )?\d+ (?:\(\w+\) opcode \S+ \([^)]*\) )?QID \d+ timeout",
+       ("QID",), specificity=3,
        classify=lambda m: Severity.WARN if "completion polled" in m.string else Severity.CRITICAL, group="nvme"),
+    # 3.1x-4.2 nvme-core.c: "Aborting I/O 5 QID 1" (the timeout's abort), "Timeout I/O 5 QID 1" (3.19+), "Could not
+    # abort I/O"; "Cancelling I/O" is each command a reset or teardown cancels (a warning: the timeout said why).
+    _p("nvme_timeout", "block", Severity.CRITICAL,
+       rf"nvme (?P<pci>{_PCI}): (?:Timeout|Aborting|Could not abort) I/O \d+ QID \d+", ("QID",), specificity=3,
+       group="nvme"),
+    _p("nvme_abort", "block", Severity.WARN, rf"nvme (?P<pci>{_PCI}): Cancelling I/O \d+ QID \d+", ("QID",), specificity=3,
+       group="nvme"),
     _p("nvme_reset", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): controller is down; will reset", ("controller is down",), specificity=3, group="nvme"),
     _p("nvme_reset_failed", "block", Severity.CRITICAL,
-       r"nvme (?P<device>nvme\d+): (?:Device not ready; aborting (?:reset|initialisation)|Removing after probe failure|"
+       rf"nvme (?:(?P<device>nvme\d+)|(?P<pci>{_PCI})): (?:Device not ready; aborting (?:reset|initialisation)|Removing after probe failure|"
        r"Disabling device after reset failure)",
        ("Device not ready; aborting", "Removing after probe failure", "Disabling device after"), specificity=3,
        group="nvme", headline=1),
@@ -533,7 +542,7 @@ class _Group:
 _GROUP_KEYS: Mapping[str, tuple[str, ...]] = {
     "aer": ("pci", "source", "port"),
     "oom": (),
-    "nvme": ("device",),
+    "nvme": ("device", "pci"),  # the controller; before 4.5 its PCI device
     "ata": ("device",),
     "hardware": ("record",),
     "edac": ("mc",),
@@ -965,7 +974,7 @@ def _message(pattern: LogPattern, found: Match, text: str) -> str:
                         else f"GPU double bit ECC error {labels.get('pci', '')}".strip() if pattern.name == "gpu_ecc_dbe"
                         else f"GPU {labels.get('pci', '')} {pattern.name[4:].replace('_', ' ')}".replace("  ", " ")),
         "filesystem": lambda: f"file system error on {labels.get('device', 'a device')}",
-        "block": lambda: f"{_SUBJECTS.get(pattern.name, 'I/O error')} on {labels.get('device', 'a device')}",
+        "block": lambda: f"{_SUBJECTS.get(pattern.name, 'I/O error')} on {labels.get('device', labels.get('pci', 'a device'))}",
         "network": lambda: f"{_SUBJECTS.get(pattern.name, 'link down')} on {labels.get('interface', '?')}",
         "pcie": lambda: f"PCIe error at {labels.get('pci', '?')}",
     }.get(pattern.category)  # fmt: skip

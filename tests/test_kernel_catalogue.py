@@ -283,6 +283,16 @@ POSITIVE = [
      "nvme_timeout", C, {"device": "nvme1"}, "drivers/nvme/host/pci.c nvme_timeout, 6.6+"),
     ("nvme nvme1: I/O tag 12 (000c) opcode 0x6 (Admin Cmd) QID 0 timeout, reset controller", "nvme_timeout", C,
      {"device": "nvme1"}, "drivers/nvme/host/pci.c nvme_timeout, 6.6+"),
+    ("nvme 0000:01:00.0: Aborting I/O 731 QID 3", "nvme_timeout", C, {"pci": "0000:01:00.0"},
+     "drivers/block/nvme-core.c nvme_abort_cmd / nvme_abort_req, 3.1x-4.2 (RHEL 7's early 3.10 backports)"),
+    ("nvme 0000:01:00.0: Timeout I/O 731 QID 3", "nvme_timeout", C, {"pci": "0000:01:00.0"},
+     "drivers/block/nvme-core.c nvme_timeout (blk-mq), 3.19-4.2"),
+    ("nvme 0000:01:00.0: Cancelling I/O 731 QID 3", "nvme_abort", W, {"pci": "0000:01:00.0"},
+     "drivers/block/nvme-core.c nvme_cancel_ios / nvme_cancel_queue_ios, 3.1x-4.2"),
+    ("nvme 0000:01:00.0: I/O 12 QID 0 timeout, reset controller", "nvme_timeout", C, {"pci": "0000:01:00.0"},
+     "drivers/block/nvme-core.c nvme_timeout on the PCI device, 4.0-4.2"),
+    ("nvme 0000:01:00.0: Device not ready; aborting reset", "nvme_reset_failed", C, {"pci": "0000:01:00.0"},
+     "drivers/nvme/host/pci.c nvme_wait_ready on the PCI device, 4.4-4.5"),
     ("nvme nvme1: frozen state error detected, reset controller", "nvme_reset", C, {"device": "nvme1"},
      "drivers/nvme/host/pci.c nvme_error_detected, 4.18+"),
     ("nvme nvme0: resetting controller due to AER", "nvme_reset", C, {"device": "nvme0"},
@@ -847,6 +857,16 @@ VERIFIED: dict[str, str] = {
         'read in torvalds/linux@02a06f5f drivers/pci/pcie/aer.c (6.7-6.12 era) aer_print_error: pci_printk(level, dev, "PCIe Bus Error: severity=%s, type=%s, (%s)\\n", ...), level KERN_WARNING for correctable',
     'pcieport 0000:00:1c.0: AER: PCIe Bus Error: severity=Corrected, type=Inaccessible, (Unregistered Agent ID)':
         'read in torvalds/linux@02a06f5f drivers/pci/pcie/aer.c (6.7-6.12 era) aer_print_error: pci_err(dev, "PCIe Bus Error: severity=%s, type=Inaccessible, (Unregistered Agent ID)\\n") (pci_err applies aer.c\'s dev_fmt "AER: ")',
+    'nvme 0000:01:00.0: Aborting I/O 731 QID 3':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(nvmeq->q_dmadev, "Aborting I/O %d QID %d\\n", cmdid, nvmeq->qid) (drivers/block/nvme-core.c nvme_abort_cmd, and nvme_abort_req in the blk-mq version; q_dmadev is the PCI device)',
+    'nvme 0000:01:00.0: Timeout I/O 731 QID 3':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(nvmeq->q_dmadev, "Timeout I/O %d QID %d\\n", req->tag, nvmeq->qid) (drivers/block/nvme-core.c nvme_timeout, blk-mq version)',
+    'nvme 0000:01:00.0: Cancelling I/O 731 QID 3':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(nvmeq->q_dmadev, "Cancelling I/O %d QID %d\\n", ...) (drivers/block/nvme-core.c nvme_cancel_ios / nvme_cancel_queue_ios)',
+    'nvme 0000:01:00.0: I/O 12 QID 0 timeout, reset controller':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(&dev->pci_dev->dev, "I/O %d QID %d timeout, reset controller\\n", req->tag, nvmeq->qid) (the nvme_timeout of the version that still printed on the PCI device)',
+    'nvme 0000:01:00.0: Device not ready; aborting reset':
+        'read in torvalds/linux@00236b01 drivers/nvme/host/pci.c nvme_wait_ready: dev_err(dev->dev, "Device not ready; aborting %s\\n", enabled ? "initialisation" : "reset") (dev->dev is the PCI device)',
 }  # fmt: skip
 
 

@@ -251,6 +251,22 @@ def test_an_nvme_event_spread_over_a_minute_is_one_alert() -> None:
     assert alerter.next_group_deadline() is None
 
 
+def test_an_nvme_event_before_4_5_is_keyed_by_its_pci_device() -> None:
+    # drivers/block/nvme-core.c (3.1x-4.2) printed on the PCI device, not on "nvme0".
+    alerter = LogAlerter(MATCHER)
+    lines = [
+        (0.0, "nvme 0000:01:00.0: Aborting I/O 731 QID 3"),
+        (30.0, "nvme 0000:01:00.0: I/O 731 QID 3 timeout, reset controller"),
+        (30.5, "nvme 0000:01:00.0: Cancelling I/O 732 QID 3"),
+        (30.6, "nvme 0000:02:00.0: Aborting I/O 5 QID 1"),  # another controller
+    ]
+    for now, text in lines:
+        assert alerter.process(LogLine(text, kernel=True), now) == []
+    first, other = alerter.flush(30.6 + NVME_GROUP_GAP)
+    assert first.labels == (("pci", "0000:01:00.0"),) and first.context["grouped_lines"] == 3
+    assert other.labels == (("pci", "0000:02:00.0"),) and "lines" not in other.context
+
+
 def test_an_nvme_controller_that_keeps_timing_out_is_bounded() -> None:
     alerter = LogAlerter(MATCHER, aggregate_secs=0)
     out: list[Alert] = []
