@@ -309,10 +309,12 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("capacity change",), specificity=3),
     # 3.10 "end_request: critical medium error, dev sda, sector N"; 4.18 "print_req_error: ..."; 5.x
     # "blk_update_request: ..."; 6.x no prefix.  The kind is blk_errors[]'s name.
+    # "recoverable transport" (-ENOLINK) is a path that failed over or will be retried: a warning.
     _p("block_io_error", "block", Severity.CRITICAL,
        r"(?:critical (?:medium|target|nexus|space allocation)|recoverable transport|timeout|protection|I/O) error,? "
        r"dev (?!fd\d|sr\d)(?P<device>[\w-]+)",  # not the floppy or CD-ROM drives VMs probe at boot
-       (", dev ", "I/O error dev"), specificity=2),
+       (", dev ", "I/O error dev"), specificity=2,
+       classify=lambda m: Severity.WARN if "recoverable transport error" in m.group(0) else Severity.CRITICAL),
     # 5.19+ nvme_log_error: "nvme0n1: Read(0x2) @ LBA 3467712, 64 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR".
     _p("nvme_io_error", "block", Severity.CRITICAL,
        r"(?P<device>nvme\d+n\d+): [\w /]+\(0x[0-9a-fA-F]+\) @ LBA \d+, \d+ blocks, (?P<nvme_status>.+?) \(sct 0x",

@@ -209,6 +209,8 @@ POSITIVE = [
      "block/blk-core.c blk_update_request, 3.x (end_request's four kinds)"),
     ("end_request: critical target error, dev sdb, sector 2048", "block_io_error", C, {"device": "sdb"},
      "block/blk-core.c blk_update_request, 3.x"),
+    ("end_request: recoverable transport error, dev sdc, sector 2048", "block_io_error", W, {"device": "sdc"},
+     "block/blk-core.c blk_update_request, 3.x (-ENOLINK: a path to fail over)"),
     ("Buffer I/O error on dev sdb1, logical block 10917840, lost async page write", "buffer_io_error", C,
      {"device": "sdb1"}, "fs/buffer.c buffer_io_error, 4.x+"),
     # Not "end_request: critical medium ...": the kernels that name the kind "critical medium"
@@ -867,6 +869,8 @@ VERIFIED: dict[str, str] = {
         'find_string on the format (kernel source copies, no tree named): dev_warn(&dev->pci_dev->dev, "I/O %d QID %d timeout, reset controller\\n", req->tag, nvmeq->qid) (the nvme_timeout of the version that still printed on the PCI device)',
     'nvme 0000:01:00.0: Device not ready; aborting reset':
         'read in torvalds/linux@00236b01 drivers/nvme/host/pci.c nvme_wait_ready: dev_err(dev->dev, "Device not ready; aborting %s\\n", enabled ? "initialisation" : "reset") (dev->dev is the PCI device)',
+    'end_request: recoverable transport error, dev sdc, sector 2048':
+        'find_string on the format (kernel source copies, no tree named): the end_request format above with error_type "recoverable transport" for -ENOLINK (block/blk-core.c blk_update_request, 3.x)',
 }  # fmt: skip
 
 
