@@ -371,6 +371,30 @@ def test_the_watch_sends_a_held_report_when_its_window_ends(tmp_path: Path) -> N
     assert alert.metric == "log_oom_kill" and len(alert.context["lines"].split("\n")) == 3
 
 
+def test_a_report_due_sooner_is_not_kept_waiting_behind_a_held_nvme_event(tmp_path: Path) -> None:
+    settings = _watch_settings(tmp_path)
+
+    async def run() -> list[Alert]:
+        routed: list[Alert] = []
+        arrived = asyncio.Event()
+
+        def route(alert: Alert) -> None:
+            routed.append(alert)
+            arrived.set()
+
+        watch = LogWatch(settings, route)
+        watch.alerter.group_secs = 0.2
+        watch.emit(LogLine(NVME[0], kernel=True, source="kmsg"))  # held for NVMe's 45 s
+        for text in OOM:
+            watch.emit(LogLine(text, kernel=True, source="kmsg"))
+        await asyncio.wait_for(arrived.wait(), timeout=10)
+        watch.close()
+        return routed
+
+    oom, nvme = asyncio.run(run())
+    assert (oom.metric, nvme.metric) == ("log_oom_kill", "log_nvme_timeout")
+
+
 def test_a_clean_stop_sends_the_reports_still_held(tmp_path: Path) -> None:
     routed: list[Alert] = []
     watch = LogWatch(_watch_settings(tmp_path), routed.append)
