@@ -266,7 +266,7 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("fs_corruption", "filesystem", Severity.CRITICAL, r"XFS \((?P<device>[^)\s]+)\): Corruption", ("Corruption",), specificity=3),
     _p("fs_corruption", "filesystem", Severity.CRITICAL,
        r"XFS \((?P<device>[^)\s]+)\): (?:Metadata (?:corruption|CRC error) detected|metadata I/O error|[Ll]og I/O [Ee]rror|"
-       r"Internal error|xfs_do_force_shutdown|.*[Ss]hutting down filesystem|Filesystem has been shut down|"
+       r"Internal error|xfs_do_force_shutdown|(?!User initiated shutdown).*[Ss]hutting down filesystem|Filesystem has been shut down|"
        r"xfs_log_force: error|.*returned error -\d+|writeback error|Unmount and run xfs_repair|"
        r"Please u(?:n)?mount the filesystem,? and rectify|First \d+ bytes of corrupted metadata buffer)",
        ("XFS (",), specificity=3),
@@ -396,7 +396,7 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("pcie_dpc", "pcie", Severity.CRITICAL,
        rf"(?P<pci>{_PCI})(?::pcie\d+)?: DPC:? containment event, status:0x[0-9a-fA-F]+", ("containment event",),
        specificity=3, group="aer"),
-    _p("pcie_recovery_failed", "pcie", Severity.CRITICAL, rf"(?:(?P<pci>{_PCI}): )?(?:AER: [Dd]|D)evice recovery failed|(?P<port>{_PCI}): AER: (?:subordinate device|link) reset failed",
+    _p("pcie_recovery_failed", "pcie", Severity.CRITICAL, rf"(?:(?P<pci>{_PCI}): )?(?:AER: [Dd]|D)evice recovery failed|(?P<port>{_PCI}): AER: (?:(?:subordinate device|link) reset failed|Can't recover \(no error_detected callback\))",
        ("AER:", "Device recovery"), specificity=3, group="aer", headline=2),
     # -- a crash of PID 1 takes the whole system with it: always on, unlike other segfaults.
     _p("init_crash", "process", Severity.CRITICAL,

@@ -159,6 +159,10 @@ POSITIVE = [
      {"device": "dm-0"}, "fs/xfs/xfs_buf.c xfs_buf_ioerror_alert, 3.10/4.18"),
     ("XFS (dm-0): Log I/O Error Detected.  Shutting down filesystem", "fs_corruption", C, {"device": "dm-0"},
      "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 3.x-5.x (two spaces after the full stop)"),
+    ("XFS (dm-0): Log I/O Error Detected. Shutting down filesystem", "fs_corruption", C, {"device": "dm-0"},
+     "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 5.x (one space)"),
+    ("XFS (dm-0): All device paths lost. Shutting down filesystem", "fs_corruption", C, {"device": "dm-0"},
+     "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 4.x-5.x"),
     ("XFS (dm-0): I/O Error Detected. Shutting down filesystem", "fs_corruption", C, {"device": "dm-0"},
      "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 3.x-5.x"),
     ("XFS (dm-0): Corruption of in-memory data detected.  Shutting down filesystem", "fs_corruption", C,
@@ -198,6 +202,8 @@ POSITIVE = [
     ("BTRFS warning (device sdc1: state EA): Skipping commit of aborted transaction.", "fs_transaction_aborted", C,
      {"device": "sdc1"}, "fs/btrfs/transaction.c, 5.15-6.x (\": state \" in btrfs_printk)"),
     ("XFS (sdb1): Unmount and run xfs_repair", "fs_corruption", C, {"device": "sdb1"}, "fs/xfs/xfs_error.c, 3.10+"),
+    ("XFS (sdb1): First 64 bytes of corrupted metadata buffer:", "fs_corruption", C, {"device": "sdb1"},
+     "fs/xfs/xfs_error.c xfs_verifier_error, 4.x"),
     ("XFS (sdb1): First 128 bytes of corrupted metadata buffer:", "fs_corruption", C, {"device": "sdb1"},
      "fs/xfs/xfs_error.c xfs_verifier_error, 4.18+"),
     ("BTRFS: Transaction aborted (error -28)", "fs_transaction_aborted", C, {}, "fs/btrfs/ctree.h btrfs_abort_transaction, 4.18-5.15"),
@@ -429,7 +435,9 @@ POSITIVE = [
     ("pcieport 0000:00:01.0: AER: link reset failed", "pcie_recovery_failed", C, {"port": "0000:00:01.0"},
      "drivers/pci/pcie/err.c pcie_do_recovery, 5.x before subordinate resets"),
     ("pcieport 0000:00:03.0: AER: Device recovery failed", "pcie_recovery_failed", C, {"pci": "0000:00:03.0"},
-     "drivers/pci/pcie/aer/aerdrv_core.c do_recovery, 3.10"),
+     "drivers/pci/pcie/aer/aerdrv_core.c do_recovery, 3.10; err.c pcie_do_recovery, 4.19-5.x"),
+    ("nvme 0000:04:00.0: AER: Can't recover (no error_detected callback)", "pcie_recovery_failed", C,
+     {"port": "0000:04:00.0"}, "drivers/pci/pcie/err.c report_error_detected, 5.x"),
     # -- segfaults and traps ---------------------------------------------------------------------------
     ("traps: java[4242] general protection fault ip:7f3a1c2b4d10 sp:7ffd5e6f7a80 error:0 in libjvm.so[7f3a1b000000+1200000]",
      "segfault", INFO, {"process": "java", "pid": "4242"}, "arch/x86/kernel/traps.c do_general_protection, 4.18+"),
@@ -530,6 +538,8 @@ NEGATIVE = [
     "device-mapper: multipath: version 1.14.0 loaded",
     "pcieport 0000:00:1b.0: DPC: error containment capabilities: Int Msg #0, RPExt+ PoisonedTLP+ SwTrigger+ RP PIO Log 4, "
     "DL_ActiveErr+",
+    "XFS (dm-0): User initiated shutdown received. Shutting down filesystem",  # xfs_io -x -c shutdown, umount -f
+    "pcieport 0000:00:1b.0: DPC: enabled with IRQ 122",
 ]  # fmt: skip
 
 
@@ -648,9 +658,9 @@ VERIFIED: dict[str, str] = {
     'XFS (sdb1): Metadata corruption detected at xfs_agf_read_verify+0x6a/0x110 [xfs], block 0x1':
         'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Metadata %s detected at %pF, block 0x%llx", ...) (fs/xfs/xfs_error.c xfs_verifier_error before it named the buffer type; label corrected: was "3.10/4.18")',
     'XFS (sdb1): Metadata CRC error detected at xfs_agi_read_verify+0x9a/0xe0 [xfs], xfs_agi block 0x2':
-        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Metadata %s detected at %pS, %s block 0x%llx", "CRC error" : "corruption", __return_address, bp->b_ops->name, bp->b_bn) (fs/xfs/xfs_error.c xfs_verifier_error, 4.x)',
+        'read in torvalds/linux@00ed905a fs/xfs/xfs_error.c xfs_verifier_error: xfs_alert(mp, "Metadata %s detected at %pF, %s block 0x%llx", "CRC error" : "corruption", __return_address, bp->b_ops->name, bp->b_bn)',
     'XFS (dm-2): Corruption detected. Unmount and run xfs_repair':
-        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Corruption detected. Unmount and run xfs_repair") (fs/xfs/xfs_error.c xfs_corruption_error)',
+        'read in torvalds/linux@00ed905a fs/xfs/xfs_error.c xfs_corruption_error: xfs_alert(mp, "Corruption detected. Unmount and run xfs_repair")',
     'XFS (dm-0): metadata I/O error in "xfs_trans_read_buf_map" at daddr 0x7a1200 len 8 error 5':
         'find_string on the format (kernel source copies, no tree named): "metadata I/O error in \\"%s\\" at daddr 0x%llx len %d error %d" (fs/xfs/xfs_buf.c xfs_buf_ioerror_alert, the patch that turned %s into %pS)',
     'XFS (dm-0): metadata I/O error in "xfs_trans_read_buf_map+0x1d6/0x390 [xfs]" at daddr 0x7a1200 len 8 error 5':
@@ -660,9 +670,9 @@ VERIFIED: dict[str, str] = {
     'XFS (dm-0): Log I/O Error Detected.  Shutting down filesystem':
         'find_string on the format (kernel source copies, no tree named): xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_LOGERROR, "Log I/O Error Detected.  Shutting down filesystem") (fs/xfs/xfs_fsops.c xfs_do_force_shutdown; corrected: the kernel puts two spaces after the full stop)',
     'XFS (dm-0): I/O Error Detected. Shutting down filesystem':
-        'find_string on the format (kernel source copies, no tree named): xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_IOERROR, "I/O Error Detected. Shutting down filesystem") (fs/xfs/xfs_fsops.c xfs_do_force_shutdown)',
+        'read in torvalds/linux@010e85f9 fs/xfs/xfs_fsops.c xfs_do_force_shutdown: xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_IOERROR, "I/O Error Detected. Shutting down filesystem")',
     'XFS (dm-0): Corruption of in-memory data detected.  Shutting down filesystem':
-        'find_string on the format (kernel source copies, no tree named): xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_CORRUPT, "Corruption of in-memory data detected.  Shutting down filesystem") (fs/xfs/xfs_fsops.c xfs_do_force_shutdown)',
+        'read in torvalds/linux@010e85f9 fs/xfs/xfs_fsops.c xfs_do_force_shutdown: xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_CORRUPT, "Corruption of in-memory data detected.  Shutting down filesystem") (two spaces here in every version)',
     'XFS (dm-0): I/O error (0x1) detected at xfs_trans_read_buf_map+0x1d6/0x390 [xfs] (fs/xfs/xfs_trans_buf.c:296). Shutting down filesystem':
         'find_string on the format (kernel source copies, no tree named): "I/O error (0x%x) detected at %pS (%s:%d). Shutting down filesystem" (fs/xfs/xfs_fsops.c xfs_do_force_shutdown, the lines the 5.17 rework removed)',
     'XFS (dm-0): Log I/O Error (0x2) detected at xlog_ioend_work+0x6e/0x70 [xfs] (fs/xfs/xfs_log.c:1376).  Shutting down filesystem.':
@@ -672,7 +682,7 @@ VERIFIED: dict[str, str] = {
     'XFS (dm-0): Please umount the filesystem and rectify the problem(s)':
         'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Please umount the filesystem and rectify the problem(s)") (fs/xfs/xfs_fsops.c xfs_do_force_shutdown, before "unmount")',
     'XFS (dm-0): Please unmount the filesystem and rectify the problem(s)':
-        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Please unmount the filesystem and rectify the problem(s)") (fs/xfs/xfs_fsops.c xfs_do_force_shutdown)',
+        'read in torvalds/linux@010e85f9 fs/xfs/xfs_fsops.c xfs_do_force_shutdown: xfs_alert(mp, "Please unmount the filesystem and rectify the problem(s)")',
     'BTRFS: error (device sda2) in __btrfs_free_extent:3072: errno=-2 No such entry':
         'find_string on the format (kernel source copies, no tree named): pr_crit("BTRFS: error (device %s) in %s:%d: errno=%d %s\\n", sb->s_id, function, line, errno, errstr) (fs/btrfs/super.c __btrfs_handle_fs_error)',
     'BTRFS: error (device sda2: state A) in btrfs_run_delayed_refs:2150: errno=-28 No space left':
@@ -692,7 +702,7 @@ VERIFIED: dict[str, str] = {
     'BTRFS warning (device sdc1: state EA): Skipping commit of aborted transaction.':
         'find_string on the format (kernel source copies, no tree named): the same btrfs_warn, with btrfs_printk\'s state string (STATE_STRING_PREFACE ": state ")',
     'XFS (sdb1): Unmount and run xfs_repair':
-        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Unmount and run xfs_repair") (fs/xfs/xfs_error.c xfs_verifier_error / xfs_buf_verifier_error)',
+        'read in torvalds/linux@00ed905a fs/xfs/xfs_error.c xfs_verifier_error: xfs_alert(mp, "Unmount and run xfs_repair")',
     'XFS (sdb1): First 128 bytes of corrupted metadata buffer:':
         'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "First %d bytes of corrupted metadata buffer:", sz) (fs/xfs/xfs_error.c; 4.x printed "First 64 bytes ...")',
     'BTRFS: Transaction aborted (error -28)':
@@ -812,7 +822,7 @@ VERIFIED: dict[str, str] = {
     'pcieport 0000:00:01.0: AER: link reset failed':
         'find_string on the format (kernel source copies, no tree named): pci_warn(dev, "link reset failed\\n") (drivers/pci/pcie/err.c pcie_do_recovery, the line "subordinate device reset failed" replaced)',
     'pcieport 0000:00:03.0: AER: Device recovery failed':
-        'find_string on the format (kernel source copies, no tree named): dev_info(&dev->dev, "AER: Device recovery failed\\n") / pci_info(dev, ...) (drivers/pci/pcie/aer/aerdrv_core.c do_recovery, later err.c)',
+        'read in torvalds/linux@01daacfb drivers/pci/pcie/err.c pcie_do_recovery: pci_info(dev, "AER: Device recovery failed\\n"); 3.10\'s aerdrv_core.c do_recovery: dev_info(&dev->dev, "AER: Device recovery failed\\n") by find_string on the format',
     'end_request: I/O error, dev sdc, sector 730081839':
         'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "end_request: %s error, dev %s, sector %llu\\n", error_type, ...) with error_type "recoverable transport" / "critical target" / "critical nexus" / "I/O" (block/blk-core.c blk_update_request, 3.x)',
     'end_request: critical target error, dev sdb, sector 2048':
@@ -852,7 +862,7 @@ VERIFIED: dict[str, str] = {
     'ixgbe 0000:03:00.0 eth2: Network adapter has been stopped because it has over heated. Restart the computer. If the problem persists, power off the system and replace the adapter':
         'find_string on the format (kernel source copies, no tree named): e_crit(drv, "Network adapter has been stopped because it has over heated. Restart the computer. If the problem persists, power off the system and replace the adapter\\n") (drivers/net/ethernet/intel/ixgbe/ixgbe_main.c)',
     'pcieport 0000:00:01.4: DPC: containment event, status:0x1f01 source:0x0000':
-        'find_string on the format (kernel source copies, no tree named): pci_info(pdev, "containment event, status:%#06x source:%#06x\\n", status, source) (drivers/pci/pcie/dpc.c dpc_process_error; the "DPC: " prefix is dpc.c\'s dev_fmt, seen in the AER test lines, not read)',
+        'read in torvalds/linux@0a5a46a6 drivers/pci/pcie/dpc.c dpc_process_error: pci_info(pdev, "containment event, status:%#06x source:%#06x\\n", status, source) (the "DPC: " prefix is the file\'s dev_fmt, not in the part read)',
     'dpc 0000:00:01.4:pcie010: DPC containment event, status:0x1f01 source:0x0000':
         'find_string on the format (kernel source copies, no tree named): dev_info(dev, "DPC containment event, status:%#06x source:%#06x\\n") on the port service device (drivers/pci/pcie/dpc.c, the lines the patch to pci_info replaced; the service device\'s name not read)',
     'pcieport 0000:00:1c.5: PCIe Bus Error: severity=Corrected, type=Physical Layer, (Receiver ID)':
@@ -871,6 +881,14 @@ VERIFIED: dict[str, str] = {
         'read in torvalds/linux@00236b01 drivers/nvme/host/pci.c nvme_wait_ready: dev_err(dev->dev, "Device not ready; aborting %s\\n", enabled ? "initialisation" : "reset") (dev->dev is the PCI device)',
     'end_request: recoverable transport error, dev sdc, sector 2048':
         'find_string on the format (kernel source copies, no tree named): the end_request format above with error_type "recoverable transport" for -ENOLINK (block/blk-core.c blk_update_request, 3.x)',
+    'XFS (sdb1): First 64 bytes of corrupted metadata buffer:':
+        'read in torvalds/linux@00ed905a fs/xfs/xfs_error.c xfs_verifier_error: xfs_alert(mp, "First 64 bytes of corrupted metadata buffer:")',
+    'XFS (dm-0): Log I/O Error Detected. Shutting down filesystem':
+        'read in torvalds/linux@010e85f9 fs/xfs/xfs_fsops.c xfs_do_force_shutdown: xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_LOGERROR, "Log I/O Error Detected. Shutting down filesystem") (one space; 3.x-4.x put two)',
+    'XFS (dm-0): All device paths lost. Shutting down filesystem':
+        'read in torvalds/linux@010e85f9 fs/xfs/xfs_fsops.c xfs_do_force_shutdown: xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_IOERROR, "All device paths lost. Shutting down filesystem")',
+    "nvme 0000:04:00.0: AER: Can't recover (no error_detected callback)":
+        'read in torvalds/linux@01daacfb drivers/pci/pcie/err.c report_error_detected: pci_info(dev, "AER: Can\'t recover (no error_detected callback)\\n")',
 }  # fmt: skip
 
 
