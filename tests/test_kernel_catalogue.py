@@ -254,8 +254,11 @@ POSITIVE = [
      "error 5", "fs_data_loss", C, {"device": "sda1"}, "fs/ext4/inode.c mpage_map_and_submit_extent, 4.18+"),
     ("EXT4-fs warning (device sdb1): ext4_end_bio:287: I/O error writing to inode 2883604 (offset 0 size 4096 starting "
      "block 11534356)", "fs_data_loss", C, {"device": "sdb1"}, "fs/ext4/page-io.c ext4_end_bio, 3.x (no error number)"),
+    ("EXT4-fs warning (device sdb1): ext4_end_bio:317: I/O error -5 writing to inode 2883604 (offset 0 size 4096 "
+     "starting block 11534356)", "fs_data_loss", C, {"device": "sdb1"}, "fs/ext4/page-io.c ext4_end_bio, 4.1-4.12 (errno)"),
     ("EXT4-fs warning (device sdb1): ext4_end_bio:323: I/O error 10 writing to inode 2883604 (offset 0 size 4096 "
-     "starting block 11534356)", "fs_data_loss", C, {"device": "sdb1"}, "fs/ext4/page-io.c ext4_end_bio, 4.x-5.4"),
+     "starting block 11534356)", "fs_data_loss", C, {"device": "sdb1"},
+     "fs/ext4/page-io.c ext4_end_bio, 4.13-5.4 (blk_status_t: 10 is BLK_STS_IOERR)"),
     ("EXT4-fs warning (device sdb1): ext4_end_bio:343: I/O error 10 writing to inode 2883604 starting block 11534356)",
      "fs_data_loss", C, {"device": "sdb1"}, "fs/ext4/page-io.c ext4_end_bio, 5.5+ (the stray parenthesis is the kernel's)"),
     ("EXT4-fs error (device dm-1): ext4_journal_check_start:83: comm rsync: Detected aborted journal", "fs_error", C,
@@ -688,15 +691,15 @@ VERIFIED: dict[str, str] = {
     'BTRFS: error (device sda2: state A) in btrfs_run_delayed_refs:2150: errno=-28 No space left':
         'find_string on the format (kernel source copies, no tree named): pr_crit("BTRFS: error (device %s%s) in %s:%d: errno=%d %s\\n", sb->s_id, statestr, ...) with #define STATE_STRING_PREFACE ": state " (fs/btrfs/super.c, later messages.c)',
     'BTRFS: error (device nvme0n1p3 state EA) in btrfs_run_delayed_refs:2150: errno=-28 No space left':
-        'find_string on the format (kernel source copies, no tree named): "BTRFS: error (device %s%s) in %s:%d: errno=%d %s" with #define STATE_STRING_PREFACE " state " (fs/btrfs/messages.c, newest)',
+        'read in torvalds/linux@01c8634c fs/btrfs/messages.c __btrfs_handle_fs_error: pr_crit("BTRFS: error (device %s%s) in %s:%d: errno=%d %s\\n", sb->s_id, statestr, ...), #define STATE_STRING_PREFACE " state ", \'E\' for an error and \'A\' for an aborted transaction, btrfs_decode_error(-ENOSPC) "No space left"',
     'BTRFS error (device sda2) in btrfs_commit_transaction:1808: errno=-5 IO failure':
         'find_string on the format (kernel source copies, no tree named): printk(KERN_CRIT "BTRFS error (device %s) in %s:%d: errno=%d %s\\n") (fs/btrfs/super.c __btrfs_std_error, 3.x)',
     'BTRFS critical (device sdc1): corrupt leaf: root=2 block=30867456 slot=12, invalid key objectid':
-        'find_string on the format (kernel source copies, no tree named): btrfs_crit(fs_info, "corrupt %s: root=%llu block=%llu slot=%d, %pV", "leaf" : "node", ...) (fs/btrfs/tree-checker.c generic_err)',
+        'find_string on the format (kernel source copies, no tree named): btrfs_crit(fs_info, "corrupt %s: root=%llu block=%llu slot=%d, %pV", "leaf" : "node", ...) (fs/btrfs/tree-checker.c generic_err); the "BTRFS critical (device ...)" prefix read in torvalds/linux@01c8634c fs/btrfs/messages.c _btrfs_printk',
     'BTRFS warning (device sdc1): csum failed root 5 ino 2571 off 65536 csum 0x8941f998 expected csum 0x3bd6a2f5 mirror 1':
         'find_string on the format (kernel source copies, no tree named): btrfs_warn_rl(fs_info, "csum failed root %lld ino %llu off %llu csum " CSUM_FMT " expected csum " CSUM_FMT " mirror %d") (fs/btrfs/inode.c)',
     'BTRFS info (device sda2): forced readonly':
-        'find_string on the format (kernel source copies, no tree named): btrfs_info(fs_info, "forced readonly") (fs/btrfs/super.c btrfs_handle_error / __btrfs_handle_fs_error)',
+        'read in torvalds/linux@01c8634c fs/btrfs/messages.c __btrfs_handle_fs_error: btrfs_info(fs_info, "forced readonly"), printed by _btrfs_printk as "BTRFS %s (device %s%s): %pV" (the state string is empty when no state is set)',
     'BTRFS warning (device sda2): Skipping commit of aborted transaction.':
         'find_string on the format (kernel source copies, no tree named): btrfs_warn(root->fs_info, "Skipping commit of aborted transaction.") (fs/btrfs/transaction.c btrfs_commit_transaction)',
     'BTRFS warning (device sdc1: state EA): Skipping commit of aborted transaction.':
@@ -889,6 +892,8 @@ VERIFIED: dict[str, str] = {
         'read in torvalds/linux@010e85f9 fs/xfs/xfs_fsops.c xfs_do_force_shutdown: xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_IOERROR, "All device paths lost. Shutting down filesystem")',
     "nvme 0000:04:00.0: AER: Can't recover (no error_detected callback)":
         'read in torvalds/linux@01daacfb drivers/pci/pcie/err.c report_error_detected: pci_info(dev, "AER: Can\'t recover (no error_detected callback)\\n")',
+    'EXT4-fs warning (device sdb1): ext4_end_bio:317: I/O error -5 writing to inode 2883604 (offset 0 size 4096 starting block 11534356)':
+        'read in torvalds/linux@001e4a87 fs/ext4/page-io.c ext4_end_bio(struct bio *bio, int error): ext4_warning(inode->i_sb, "I/O error %d writing to inode %lu (offset %llu size %ld starting block %llu)", error, ...)',
 }  # fmt: skip
 
 
