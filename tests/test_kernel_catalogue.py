@@ -855,7 +855,7 @@ VERIFIED: dict[str, str] = {
     'device-mapper: multipath: 253:3: Failing path 8:32.':
         'find_string on the format (kernel source copies, no tree named): DMWARN("%s: Failing path %s.", dm_table_device_name(m->ti->table), pgpath->path.dev->name) (drivers/md/dm-mpath.c fail_path)',
     'NETDEV WATCHDOG: eth0 (e1000e): transmit queue 0 timed out':
-        'find_string on the format (kernel source copies, no tree named): WARN_ONCE(1, KERN_INFO "NETDEV WATCHDOG: %s (%s): transmit queue %u timed out\\n", dev->name, netdev_drivername(dev), i) (net/sched/sch_generic.c dev_watchdog)',
+        'read in torvalds/linux@021a17ed net/sched/sch_generic.c dev_watchdog: WARN_ONCE(1, KERN_INFO "NETDEV WATCHDOG: %s (%s): transmit queue %u timed out\\n", dev->name, netdev_drivername(dev), i)',
     'NETDEV WATCHDOG: eno1 (ixgbe): transmit queue 3 timed out 5376 ms':
         'find_string on the format (kernel source copies, no tree named): WARN_ONCE(1, "NETDEV WATCHDOG: %s (%s): transmit queue %u timed out %u ms\\n") (net/sched/sch_generic.c dev_watchdog, the lines the patch below replaced)',
     'e1000e 0000:00:1f.6 eno1: NETDEV WATCHDOG: CPU: 3: transmit queue 0 timed out 5376 ms':
