@@ -314,44 +314,59 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("NVRM: ",), specificity=4),
     # -- file systems
     _p("fs_error", "filesystem", Severity.CRITICAL,
-       r"(?:EXT[234]-fs error|BTRFS:? (?:error|critical)) \(device (?P<device>[^)\s]+)[^)]*\)",
+       r"(?:EXT[234]-fs error|BTRFS:? (?:error|critical)) \(device (?P<device>[^):\s]+)[^)]*\)",
        ("-fs error", "BTRFS"), specificity=3),
-    _p("fs_error", "filesystem", Severity.CRITICAL, r"BTRFS \w+ \(device (?P<device>[^)\s]+)[^)]*\): csum failed",
+    # Data ("csum failed root ...") and metadata ("[sda2 ]checksum verify failed on [logical ]N ...") checksums.
+    _p("fs_error", "filesystem", Severity.CRITICAL,
+       r"BTRFS \w+ \(device (?P<device>[^):\s]+)[^)]*\): (?:csum failed|(?:\S+ )?checksum verify failed on)",
        ("BTRFS",), specificity=3),
     _p("fs_transaction_aborted", "filesystem", Severity.CRITICAL,
-       r"BTRFS(?: \w+ \(device (?P<device>[^)\s]+)[^)]*\))?: (?:Transaction aborted \(error -?\d+\)|Skipping commit of aborted transaction)",
-       ("BTRFS",), specificity=3),
+       r"(?:BTRFS|btrfs)(?: \w+ \(device (?P<device>[^):\s]+)[^)]*\))?: (?:Transaction aborted \(error -?\d+\)|Skipping commit of aborted transaction)",
+       ("BTRFS", "btrfs: Transaction"), specificity=3),
     _p("fs_readonly", "filesystem", Severity.CRITICAL,
        r"(?:EXT[234]-fs \((?P<device>[^)\s]+)\): )?Remounting filesystem read-only", ("Remounting filesystem read-only",), specificity=3),
-    _p("fs_readonly", "filesystem", Severity.CRITICAL, r"BTRFS \w+ \(device (?P<device>[^)\s]+)[^)]*\): forced readonly",
+    _p("fs_readonly", "filesystem", Severity.CRITICAL, r"BTRFS \w+ \(device (?P<device>[^):\s]+)[^)]*\): forced readonly",
        ("BTRFS",), specificity=3),
     _p("fs_data_loss", "filesystem", Severity.CRITICAL,
        r"EXT4-fs \((?P<device>[^)\s]+)\): (?:This should not happen!! Data will be lost|Delayed block allocation failed|"
-       r"I/O error while writing superblock|previous I/O error to superblock detected)",
+       r"I/O error while writing superblock|previous I/O error to superblock detected|"
+       r"failed to convert unwritten extents to written extents -- potential data loss)",
        ("EXT4-fs (",), specificity=3),
     _p("fs_data_loss", "filesystem", Severity.CRITICAL, r"EXT4-fs warning \(device (?P<device>[^)\s]+)\): ext4_end_bio:\d+: I/O error",
        ("EXT4-fs warning",), specificity=3),
     _p("fs_journal_error", "filesystem", Severity.CRITICAL,
        r"JBD2: (?:Invalid checksum|.*[Cc]hecksum error|journal transaction \d+ on (?P<device>\S+) is corrupt|Detected IO errors|"
-       r"Error -?\d+ detected when updating journal superblock|IO error|.*recovery failed)", ("JBD2: ",), specificity=3),
+       r"Error -?\d+ detected when updating journal superblock|IO error|I/O error|.*recovery failed)", ("JBD2: ",), specificity=3),
     _p("fs_journal_error", "filesystem", Severity.CRITICAL, r"Aborting journal on device (?P<device>\S+?)\.?$",
        ("Aborting journal",), specificity=3),
     _p("fs_corruption", "filesystem", Severity.CRITICAL, r"XFS \((?P<device>[^)\s]+)\): Corruption", ("Corruption",), specificity=3),
     _p("fs_corruption", "filesystem", Severity.CRITICAL,
        r"XFS \((?P<device>[^)\s]+)\): (?:Metadata (?:corruption|CRC error) detected|metadata I/O error|[Ll]og I/O [Ee]rror|"
-       r"Internal error|xfs_do_force_shutdown|.*[Ss]hutting down filesystem|Filesystem has been shut down|"
+       r"Internal error|xfs_do_force_shutdown|(?!User initiated shutdown).*[Ss]hutting down filesystem|Filesystem has been shut down|"
        r"xfs_log_force: error|.*returned error -\d+|writeback error|Unmount and run xfs_repair|"
-       r"Please unmount the filesystem and rectify|First \d+ bytes of corrupted metadata buffer)",
+       r"Please u(?:n)?mount the filesystem,? and rectify|First \d+ bytes of corrupted metadata buffer)",
        ("XFS (",), specificity=3),
-    _p("buffer_io_error", "filesystem", Severity.CRITICAL, r"Buffer I/O error on dev(?:ice)? (?P<device>[^,\s]+)", ("Buffer I/O error",), specificity=2),
+    # Not the floppy or CD-ROM drives VMs probe at boot (as block_io_error below).
+    _p("buffer_io_error", "filesystem", Severity.CRITICAL, r"Buffer I/O error on dev(?:ice)? (?!fd\d|sr\d)(?P<device>[^,\s]+)",
+       ("Buffer I/O error",), specificity=2),
     # -- NVMe and block devices
     # 4.x-6.5 "I/O 123 QID 4 timeout"; 6.6+ "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
+    # ", completion polled": the command had completed, its interrupt was missed (a warning).
+    # Before 4.5 the driver printed on the PCI device ("nvme 0000:01:00.0: ..."), not the controller.
     _p("nvme_timeout", "block", Severity.CRITICAL,
-       r"nvme (?P<device>nvme\d+): I/O (?:tag )?\d+ (?:\(\w+\) opcode \S+ \([^)]*\) )?QID \d+ timeout", ("QID",), specificity=3,
+       rf"nvme (?:(?P<device>nvme\d+)|(?P<pci>{_PCI})): I/O (?:tag )?\d+ (?:\(\w+\) opcode \S+ \([^)]*\) )?QID \d+ timeout",
+       ("QID",), specificity=3,
+       classify=lambda m: Severity.WARN if "completion polled" in m.string else Severity.CRITICAL, group="nvme"),
+    # 3.1x-4.2 nvme-core.c: "Aborting I/O 5 QID 1" (the timeout's abort), "Timeout I/O 5 QID 1" (3.19+), "Could not
+    # abort I/O"; "Cancelling I/O" is each command a reset or teardown cancels (a warning: the timeout said why).
+    _p("nvme_timeout", "block", Severity.CRITICAL,
+       rf"nvme (?P<pci>{_PCI}): (?:Timeout|Aborting|Could not abort) I/O \d+ QID \d+", ("QID",), specificity=3,
+       group="nvme"),
+    _p("nvme_abort", "block", Severity.WARN, rf"nvme (?P<pci>{_PCI}): Cancelling I/O \d+ QID \d+", ("QID",), specificity=3,
        group="nvme"),
     _p("nvme_reset", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): controller is down; will reset", ("controller is down",), specificity=3, group="nvme"),
     _p("nvme_reset_failed", "block", Severity.CRITICAL,
-       r"nvme (?P<device>nvme\d+): (?:Device not ready; aborting (?:reset|initialisation)|Removing after probe failure|"
+       rf"nvme (?:(?P<device>nvme\d+)|(?P<pci>{_PCI})): (?:Device not ready; aborting (?:reset|initialisation)|Removing after probe failure|"
        r"Disabling device after reset failure)",
        ("Device not ready; aborting", "Removing after probe failure", "Disabling device after"), specificity=3,
        group="nvme", headline=1),
@@ -361,27 +376,44 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("nvme_abort", "block", Severity.WARN, r"nvme (?P<device>nvme\d+): Abort status: 0x[0-9a-fA-F]+", ("Abort status",), specificity=3, group="nvme"),
     _p("nvme_critical_warning", "block", Severity.CRITICAL, r"nvme (?P<device>nvme\d+): .*critical_warning", ("critical_warning",), specificity=3),
     # Physical disks only: loop, md and dm devices shrink to 0 when detached or stopped on purpose.
+    # An NVMe namespace going to 0 ends its controller's removal: it joins that controller's report.
     _p("disk_gone", "block", Severity.CRITICAL,
-       r"(?P<device>nvme\d+n\d+|sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|mmcblk\d+): detected capacity change from [1-9]\d* to 0\b",
+       r"(?P<device>nvme\d+n\d+): detected capacity change from [1-9]\d* to 0\b", ("capacity change",), specificity=3,
+       group="nvme"),
+    _p("disk_gone", "block", Severity.CRITICAL,
+       r"(?P<device>sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|mmcblk\d+): detected capacity change from [1-9]\d* to 0\b",
        ("capacity change",), specificity=3),
     # 3.10 "end_request: critical medium error, dev sda, sector N"; 4.18 "print_req_error: ..."; 5.x
     # "blk_update_request: ..."; 6.x no prefix.  The kind is blk_errors[]'s name.
+    # "recoverable transport" (-ENOLINK) is a path that failed over or will be retried: a warning.
     _p("block_io_error", "block", Severity.CRITICAL,
        r"(?:critical (?:medium|target|nexus|space allocation)|recoverable transport|timeout|protection|I/O) error,? "
        r"dev (?!fd\d|sr\d)(?P<device>[\w-]+)",  # not the floppy or CD-ROM drives VMs probe at boot
-       (", dev ", "I/O error dev"), specificity=2),
+       (", dev ", "I/O error dev"), specificity=2,
+       classify=lambda m: Severity.WARN if "recoverable transport error" in m.group(0) else Severity.CRITICAL),
     # 5.19+ nvme_log_error: "nvme0n1: Read(0x2) @ LBA 3467712, 64 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR".
     _p("nvme_io_error", "block", Severity.CRITICAL,
        r"(?P<device>nvme\d+n\d+): [\w /]+\(0x[0-9a-fA-F]+\) @ LBA \d+, \d+ blocks, (?P<nvme_status>.+?) \(sct 0x",
        ("@ LBA",), specificity=3),
     # drivers/scsi/scsi_logging.c: "[sdb] tag#21 Sense Key : Medium Error [current]" (3.10 without the tag).
     _p("scsi_medium_error", "block", Severity.CRITICAL,
-       r"\[(?P<device>sd[a-z]+)\] (?:tag#\d+ )?Sense Key : (?:Medium Error|Hardware Error)", ("Key : ",), specificity=3),
+       r"\[(?P<device>sd[a-z]+)\] +(?:tag#\d+ )?Sense Key : (?:Medium Error|Hardware Error)", ("Key : ",), specificity=3),
     # A failed command on a device ("ata1.00:"); the link's own exceptions ("ata1:") include hotplug.
     _p("ata_exception", "block", Severity.WARN, r"(?P<device>ata\d+\.\d+): exception Emask", ("Emask",), specificity=3,
        group="ata", head=True),
     _p("ata_error", "block", Severity.WARN, r"(?P<device>ata\d+(?:\.\d+)?): error: \{ (?P<ata_error>[A-Z ]+?) \}",
        (": error: { ",), specificity=3, classify=lambda m: _ata_severity(m.group("ata_error")), group="ata", headline=1),
+    # libata gave up on the device: 3.x-5.x "disabled", 6.x "disable device".
+    _p("ata_disabled", "block", Severity.CRITICAL, r"(?P<device>ata\d+\.\d+): (?:disabled|disable device)\s*$", (": disable",),
+       specificity=3, group="ata", headline=2),
+    # md RAID lost a member: 3.x+ "md/raid1:md0: Disk failure on sdb1, disabling device." (raid10, "md/raid:" for
+    # raid4/5/6); 2.6 "raid1: Disk failure on ...".  The array runs degraded.
+    _p("md_disk_failure", "block", Severity.CRITICAL,
+       r"(?:md/raid\d*:(?P<md>md[\w-]*)|raid\d+): Disk failure on (?P<device>[^,\s]+), disabling device",
+       ("Disk failure on",), specificity=3),
+    # dm-multipath took a path out of use: "device-mapper: multipath: [253:3: ]Failing path 8:32."
+    _p("dm_path_failed", "block", Severity.WARN,
+       r"device-mapper: multipath: (?:\d+:\d+: )?Failing path (?P<device>\d+:\d+)", ("Failing path",), specificity=3),
     # -- hung tasks and lockups
     _p("hung_task", "hang", Severity.WARN, r"INFO: task (?P<process>.+?):(?P<pid>\d+) blocked for more than \d+ seconds", ("blocked for more than",), specificity=2),
     _p("soft_lockup", "hang", Severity.CRITICAL, r"BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for", ("soft lockup",), specificity=2, group="lockup"),
@@ -404,7 +436,8 @@ BUILTIN: tuple[LogPattern, ...] = (
        r"(?P<bond>[\w.-]+): link status (?:definitely )?down for (?:active |backup |idle )?interface (?P<interface>[\w.@-]+), disabling it",
        ("link status",), specificity=2, stateful=True),
     _p("bond_link_down", "network", Severity.WARN,
-       r"(?P<bond>[\w.-]+): \(slave (?P<interface>[\w.@-]+)\): link status (?:definitely )?down, disabling slave",
+       r"(?P<bond>[\w.-]+): \(slave (?P<interface>[\w.@-]+)\): link status (?:definitely )?down(?:, disabling slave| for "
+       r"(?:active |backup |idle )?interface, disabling it in)",
        ("link status",), specificity=2, stateful=True),
     _p("bond_link_up", "network", Severity.INFO,
        r"(?P<bond>[\w.-]+): link status definitely up for interface (?P<interface>[\w.@-]+)",
@@ -414,6 +447,17 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("link status",), specificity=2, resolves="bond_link_down"),
     _p("bond_no_active", "network", Severity.CRITICAL, r"(?P<interface>[\w.-]+): now running without any active interface",
        ("without any active",), specificity=2),
+    # net/sched/sch_generic.c dev_watchdog: "NETDEV WATCHDOG: eth0 (e1000e): transmit queue 0 timed out[ 5376 ms]";
+    # the newest print it on the device: "e1000e 0000:00:1f.6 eno1: NETDEV WATCHDOG: CPU: 3: transmit queue 0 ...".
+    _p("netdev_tx_timeout", "network", Severity.WARN,
+       r"NETDEV WATCHDOG: (?P<interface>[\w.@-]+) \((?P<driver>[^)]*)\): transmit queue \d+ timed out", ("NETDEV WATCHDOG",),
+       specificity=2),
+    _p("netdev_tx_timeout", "network", Severity.WARN, rf"{_IFACE}: NETDEV WATCHDOG: CPU: \d+: transmit queue \d+ timed out",
+       ("NETDEV WATCHDOG",), specificity=2),
+    # igb and ixgbe stop an adapter that overheats.
+    _p("nic_overheat", "network", Severity.CRITICAL,
+       rf"(?:{_IFACE}: )?(?:The network adapter was stopped because it overheated|"
+       r"Network adapter has been stopped because it has over heated)", ("overheated", "over heated"), specificity=3),
     # -- PCIe AER: 3.10-6.x "Corrected error received", 6.x "Correctable error message received from".
     # The port names the device that reported (3.10 as a requester id, 4.x+ as its address): both key the group.
     _p("pcie_aer_uncorrected", "pcie", Severity.CRITICAL,
@@ -421,10 +465,16 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("AER:",), specificity=2, group="aer", head=True),
     _p("pcie_aer_corrected", "pcie", Severity.WARN, rf"(?P<pci>{_PCI}): AER: (?:Multiple )?Correct(?:ed|able) error{_AER_FROM}",
        ("AER:",), specificity=2, group="aer", head=True),
-    _p("pcie_bus_error", "pcie", Severity.CRITICAL, rf"(?P<pci>{_PCI}): (?:AER: )?PCIe Bus Error: severity=(?P<aer_severity>[^,]+)",
-       ("PCIe Bus Error",), specificity=3, classify=lambda m: _aer_severity(m.group("aer_severity")), group="aer",
-       headline=1),
-    _p("pcie_recovery_failed", "pcie", Severity.CRITICAL, rf"(?:(?P<pci>{_PCI}): )?(?:AER: [Dd]|D)evice recovery failed|(?P<port>{_PCI}): AER: subordinate device reset failed",
+    # "PCIe Bus Error" until 6.x; the newest kernels print "%s Bus Error" with "PCIe" or "CXL".
+    _p("pcie_bus_error", "pcie", Severity.CRITICAL,
+       rf"(?P<pci>{_PCI}): (?:AER: )?(?:PCIe|CXL) Bus Error: severity=(?P<aer_severity>[^,]+)",
+       ("PCIe Bus Error", "CXL Bus Error"), specificity=3, classify=lambda m: _aer_severity(m.group("aer_severity")),
+       group="aer", headline=1),
+    # Downstream Port Containment took the link down: 5.x+ "DPC: containment event, ..."; 4.x "DPC containment event".
+    _p("pcie_dpc", "pcie", Severity.CRITICAL,
+       rf"(?P<pci>{_PCI})(?::pcie\d+)?: DPC:? containment event, status:0x[0-9a-fA-F]+", ("containment event",),
+       specificity=3, group="aer"),
+    _p("pcie_recovery_failed", "pcie", Severity.CRITICAL, rf"(?:(?P<pci>{_PCI}): )?(?:AER: [Dd]|D)evice recovery failed|(?P<port>{_PCI}): AER: (?:(?:subordinate device|link) reset failed|Can't recover \(no error_detected callback\))",
        ("AER:", "Device recovery"), specificity=3, group="aer", headline=2),
     # -- a crash of PID 1 takes the whole system with it: always on, unlike other segfaults.
     _p("init_crash", "process", Severity.CRITICAL,
@@ -556,6 +606,14 @@ class _Group:
     pid: str | None = None  # OOM: the killed process; a kill of another one is another event
     more: int = 0  # lines beyond MAX_GROUP_LINES, counted only
     emitted: bool = False  # an emergency went out at once; later lines are folded in silently
+    last: float = 0.0  # when its latest line arrived
+    window: tuple[float, float] | None = None  # a slow family's (gap, bound): FAMILY_WINDOWS
+
+    def deadline(self, group_secs: float) -> float:
+        if self.window is None:
+            return self.opened + group_secs
+        gap, bound = self.window
+        return min(self.opened + bound, self.last + gap)
 
 
 # Families of multi-line reports: the labels whose values identify one report.  An
@@ -564,7 +622,7 @@ class _Group:
 _GROUP_KEYS: Mapping[str, tuple[str, ...]] = {
     "aer": ("pci", "source", "port"),
     "oom": (),
-    "nvme": ("device",),
+    "nvme": ("device", "pci"),  # the controller; before 4.5 its PCI device
     "ata": ("device",),
     "hardware": ("record",),
     "edac": ("mc",),
@@ -611,6 +669,15 @@ MAX_GROUPS = 256  # reports held at once; the oldest goes out early when a new o
 MAX_GROUP_LINES = 20  # lines an alert carries in context["lines"], each cut to GROUP_LINE_CHARS
 GROUP_LINE_CHARS = 300
 GROUP_SECS = 2.0
+# Families whose one event spans more than GROUP_SECS: (quiet gap, bound).  The report stays
+# open while its lines keep coming, until `gap` passes without one or `bound` after its first.
+# NVMe: the I/O timeout (nvme_core.io_timeout, 30 s) separates "timeout, aborting" from the
+# same command's "timeout, reset controller"; the reset then waits up to CAP.TO (commonly
+# 20-30 s) before "Device not ready; aborting reset", and "Removing after probe failure" and
+# the namespace's "detected capacity change ... to 0" follow at once.
+NVME_GROUP_GAP = 45.0
+NVME_GROUP_BOUND = 180.0
+FAMILY_WINDOWS: Mapping[str, tuple[float, float]] = {"nvme": (NVME_GROUP_GAP, NVME_GROUP_BOUND)}
 
 
 @dataclass
@@ -628,7 +695,8 @@ class LogAlerter:
     timeout and its reset, an ATA exception, a GHES record or an oops as several
     lines.  Lines of a report family (`LogPattern.group`) with the same identity
     (`_GROUP_KEYS`) arriving within `group_secs` of the first are held and go
-    out as one alert when the window ends: the most severe line names it and
+    out as one alert when the window ends (a family of `family_windows`, NVMe,
+    stays open until its gap passes without a line, at most its bound): the most severe line names it and
     sets its severity, and `context["lines"]` carries all of them (at most
     MAX_GROUP_LINES, GROUP_LINE_CHARS each).  Lines that alert on nothing alone
     (AER's "[ 0] RxErr", libata's "status: { DRDY ERR }") join an open group
@@ -647,9 +715,16 @@ class LogAlerter:
     max_seen: int = MAX_SEEN
     group_secs: float = GROUP_SECS
     max_groups: int = MAX_GROUPS
+    family_windows: Mapping[str, tuple[float, float]] = field(
+        default_factory=lambda: dict(FAMILY_WINDOWS)
+    )
     _seen: dict[str, _Seen] = field(default_factory=dict)
     # Held reports, oldest first, and the same by (family, key) for the lines that join them.
     _groups: dict[int, _Group] = field(default_factory=dict)
+    # Reports of the slow families (family_windows): few (one per NVMe controller in trouble),
+    # their deadlines move with each line, so they are scanned, and only once one is due.
+    _slow: dict[int, _Group] = field(default_factory=dict)
+    _slow_due: float = float("inf")  # never later than the earliest deadline among them
     _group_index: dict[tuple[str, str], _Group] = field(default_factory=dict)
     # Firing stateful alerts (link down), by (metric, identity), so a link up finds its own in O(1).
     _open: dict[tuple[str, tuple[tuple[str, str], ...]], Alert] = field(default_factory=dict)
@@ -662,10 +737,10 @@ class LogAlerter:
 
     def process(self, line: LogLine, now: float) -> list[Alert]:
         self.lines += 1
-        out = self.expire_groups(now) if self._groups else []
+        out = self.expire_groups(now) if self._groups or self._slow else []
         found = self.matcher.match(line)
         if found is None:
-            if self._groups and line.kernel:
+            if (self._groups or self._slow) and line.kernel:
                 self._follow(line.text, now)
             return out
         self.matched += 1
@@ -699,14 +774,20 @@ class LogAlerter:
             out += self._close(group)  # the same identity again: a new report
             group = None
         if group is None:
-            while len(self._groups) >= self.max_groups:
-                out += self._close(next(iter(self._groups.values())))  # the oldest, early
-            group = _Group(family, [], now, cand, [], cand.found.severity)
+            while len(self._groups) + len(self._slow) >= self.max_groups:
+                out += self._close(self._oldest())  # early
+            window = self.family_windows.get(family)
+            group = _Group(family, [], now, cand, [], cand.found.severity, window=window)
             if family == "panic":
                 self._take_in(group)
-            self._groups[id(group)] = group
+            if window is None:
+                self._groups[id(group)] = group
+            else:
+                self._slow[id(group)] = group
+                self._slow_due = min(self._slow_due, now + min(window))
         else:
             self.grouped += 1
+        group.last = now  # a slow family's deadline moves on (_slow_due stays at or before it)
         for key in keys:
             if key not in group.keys:
                 group.keys.append(key)
@@ -729,7 +810,7 @@ class LogAlerter:
 
     def _take_in(self, panic: _Group) -> None:
         """A panic's group takes the held reports it followed: their lines come first."""
-        for held in list(self._groups.values()):
+        for held in [*self._groups.values(), *self._slow.values()]:
             if held.family in _PANIC_TAKES and not held.emitted:
                 self._forget(held)
                 self.grouped += 1
@@ -757,6 +838,7 @@ class LogAlerter:
 
     def _forget(self, group: _Group) -> None:
         self._groups.pop(id(group), None)
+        self._slow.pop(id(group), None)
         for key in group.keys:
             if self._group_index.get((group.family, key)) is group:
                 del self._group_index[(group.family, key)]
@@ -775,19 +857,37 @@ class LogAlerter:
 
     def expire_groups(self, now: float) -> list[Alert]:
         """The held reports whose window has ended, as alerts (oldest first)."""
-        out: list[Alert] = []
-        while self._groups:  # O(1) per line when nothing is due: only the oldest is looked at
-            group = next(iter(self._groups.values()))
+        due: list[_Group] = []
+        for group in self._groups.values():  # O(1) per line when nothing is due: the oldest only
             if now - group.opened < self.group_secs:
                 break  # in the order they were opened: the rest are younger
+            due.append(group)
+        if self._slow and now >= self._slow_due:
+            due += [g for g in self._slow.values() if now >= g.deadline(self.group_secs)]
+        out: list[Alert] = []
+        for group in sorted(due, key=lambda g: g.opened):
             out += self._close(group)
+        if self._slow and now >= self._slow_due:
+            self._slow_due = min(g.deadline(self.group_secs) for g in self._slow.values())
+        elif not self._slow:
+            self._slow_due = float("inf")
         return out
 
     def next_group_deadline(self) -> float | None:
-        """When the oldest held report is due, for a timer (None: nothing held)."""
+        """When the first held report is due, for a timer (None: nothing held)."""
+        deadlines = [g.deadline(self.group_secs) for g in self._slow.values()]
         for group in self._groups.values():
-            return group.opened + self.group_secs
-        return None
+            deadlines.append(group.opened + self.group_secs)
+            break
+        return min(deadlines, default=None)
+
+    def _oldest(self) -> _Group:
+        """The held report opened first (the one to send early when the table is full)."""
+        candidates = list(self._slow.values())
+        for group in self._groups.values():
+            candidates.append(group)
+            break
+        return min(candidates, key=lambda g: g.opened)
 
     # -- one alert ------------------------------------------------------------------------
 
@@ -933,6 +1033,17 @@ class LogAlerter:
         return out
 
 
+# What an alert of these patterns is about, where their category's usual words would mislead.
+_SUBJECTS: Mapping[str, str] = {
+    "md_disk_failure": "RAID member failed",
+    "dm_path_failed": "multipath path failed",
+    "ata_disabled": "disk disabled",
+    "netdev_tx_timeout": "transmit timeout",
+    "nic_overheat": "adapter stopped (overheated)",
+    "bond_no_active": "no active link",
+}
+
+
 def _message(pattern: LogPattern, found: Match, text: str) -> str:
     labels = dict(found.labels)
     subject = {
@@ -943,8 +1054,8 @@ def _message(pattern: LogPattern, found: Match, text: str) -> str:
                         else f"GPU double bit ECC error {labels.get('pci', '')}".strip() if pattern.name == "gpu_ecc_dbe"
                         else f"GPU {labels.get('pci', '')} {pattern.name[4:].replace('_', ' ')}".replace("  ", " ")),
         "filesystem": lambda: f"file system error on {labels.get('device', 'a device')}",
-        "block": lambda: f"I/O error on {labels.get('device', 'a device')}",
-        "network": lambda: f"link down on {labels.get('interface', '?')}",
+        "block": lambda: f"{_SUBJECTS.get(pattern.name, 'I/O error')} on {labels.get('device', labels.get('pci', 'a device'))}",
+        "network": lambda: f"{_SUBJECTS.get(pattern.name, 'link down')} on {labels.get('interface', '?')}",
         "pcie": lambda: f"PCIe error at {labels.get('pci', '?')}",
     }.get(pattern.category)  # fmt: skip
     head = subject() if subject else pattern.name.replace("_", " ")

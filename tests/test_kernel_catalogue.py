@@ -191,47 +191,96 @@ POSITIVE = [
     ("JBD2: Invalid checksum recovering data block 1183 in journal block 1190", "fs_journal_error", C, {},
      "fs/jbd2/recovery.c jbd2_do_replay, 6.x"),
     ("JBD2: journal transaction 4711 on sda1-8 is corrupt.", "fs_journal_error", C, {"device": "sda1-8"},
-     "fs/jbd2/recovery.c do_one_pass, 6.x"),
+     "fs/jbd2/journal.c (jbd2_journal_load), 6.x"),
+    ("JBD2: journal recovery failed", "fs_journal_error", C, {}, "fs/jbd2/journal.c jbd2_journal_load, 6.x"),
     ("JBD2: Detected IO errors while flushing file data on dm-0-8", "fs_journal_error", C, {},
-     "fs/jbd2/commit.c jbd2_journal_commit_transaction, 4.18+"),
+     "fs/jbd2/commit.c jbd2_journal_commit_transaction, 3.x-6.x"),
+    ("JBD2: Detected IO errors -5 while flushing file data on dm-0-8", "fs_journal_error", C, {},
+     "fs/jbd2/commit.c jbd2_journal_commit_transaction, newest"),
     ("JBD2: Error -5 detected when updating journal superblock for sdb1-8.", "fs_journal_error", C, {},
-     "fs/jbd2/journal.c jbd2_write_superblock, 4.18+"),
+     "fs/jbd2/journal.c jbd2_write_superblock, 3.x-6.x"),
+    ("JBD2: I/O error when updating journal superblock for sdb1-8.", "fs_journal_error", C, {},
+     "fs/jbd2/journal.c jbd2_write_superblock, newest"),
     ("Aborting journal on device dm-3-8.", "fs_journal_error", C, {"device": "dm-3-8"},
      "fs/jbd2/journal.c __journal_abort_soft / jbd2_journal_abort, 3.10-mainline"),
     ("XFS (dm-2): Metadata corruption detected at xfs_inode_buf_verify+0x14d/0x160 [xfs], xfs_inode block 0x1f40 "
-     "xfs_inode_buf_verify", "fs_corruption", C, {"device": "dm-2"}, "fs/xfs/xfs_error.c xfs_verifier_error, 5.4+"),
+     "xfs_inode_buf_verify", "fs_corruption", C, {"device": "dm-2"}, "fs/xfs/xfs_error.c xfs_buf_verifier_error, 4.19+"),
+    ("XFS (dm-2): Metadata corruption detected at xfs_dinode_verify+0xa5/0x5c0 [xfs], inode 0x4a9f dinode",
+     "fs_corruption", C, {"device": "dm-2"}, "fs/xfs/xfs_error.c xfs_inode_verifier_error, 4.17+"),
     ("XFS (sdb1): Metadata corruption detected at xfs_agf_read_verify+0x6a/0x110 [xfs], block 0x1", "fs_corruption", C,
-     {"device": "sdb1"}, "fs/xfs/xfs_error.c xfs_verifier_error, 3.10/4.18"),
+     {"device": "sdb1"}, "fs/xfs/xfs_error.c xfs_verifier_error before it named the buffer type, 3.15-4.x"),
     ("XFS (sdb1): Metadata CRC error detected at xfs_agi_read_verify+0x9a/0xe0 [xfs], xfs_agi block 0x2", "fs_corruption",
-     C, {"device": "sdb1"}, "fs/xfs/xfs_error.c xfs_verifier_error, 4.18+"),
+     C, {"device": "sdb1"}, "fs/xfs/xfs_error.c xfs_verifier_error, 4.x (4.18)"),
+    ("XFS (dm-2): Corruption detected. Unmount and run xfs_repair", "fs_corruption", C, {"device": "dm-2"},
+     "fs/xfs/xfs_error.c xfs_corruption_error, 3.x-5.x"),
     ("XFS (dm-0): metadata I/O error in \"xfs_trans_read_buf_map\" at daddr 0x7a1200 len 8 error 5", "fs_corruption", C,
-     {"device": "dm-0"}, "fs/xfs/xfs_buf.c xfs_buf_ioerror_alert, 5.4+"),
+     {"device": "dm-0"}, "fs/xfs/xfs_buf.c xfs_buf_ioerror_alert with the caller's name (\"%s\"), 5.x before %pS"),
+    ("XFS (dm-0): metadata I/O error in \"xfs_trans_read_buf_map+0x1d6/0x390 [xfs]\" at daddr 0x7a1200 len 8 error 5",
+     "fs_corruption", C, {"device": "dm-0"}, "fs/xfs/xfs_buf.c xfs_buf_ioerror_alert (\"%pS\"), 5.7+"),
     ("XFS (dm-0): metadata I/O error: block 0x7a1200 (\"xfs_trans_read_buf_map\") error 5 numblks 8", "fs_corruption", C,
      {"device": "dm-0"}, "fs/xfs/xfs_buf.c xfs_buf_ioerror_alert, 3.10/4.18"),
+    ("XFS (dm-0): Log I/O Error Detected.  Shutting down filesystem", "fs_corruption", C, {"device": "dm-0"},
+     "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 3.x-5.x (two spaces after the full stop)"),
     ("XFS (dm-0): Log I/O Error Detected. Shutting down filesystem", "fs_corruption", C, {"device": "dm-0"},
-     "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 4.18-5.15"),
+     "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 5.x (one space)"),
+    ("XFS (dm-0): All device paths lost. Shutting down filesystem", "fs_corruption", C, {"device": "dm-0"},
+     "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 4.x-5.x"),
+    ("XFS (dm-0): I/O Error Detected. Shutting down filesystem", "fs_corruption", C, {"device": "dm-0"},
+     "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 3.x-5.x"),
     ("XFS (dm-0): Corruption of in-memory data detected.  Shutting down filesystem", "fs_corruption", C,
-     {"device": "dm-0"}, "fs/xfs/xfs_fsops.c xfs_do_force_shutdown"),
+     {"device": "dm-0"}, "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 3.x-5.x"),
+    ("XFS (dm-0): I/O error (0x1) detected at xfs_trans_read_buf_map+0x1d6/0x390 [xfs] (fs/xfs/xfs_trans_buf.c:296). "
+     "Shutting down filesystem", "fs_corruption", C, {"device": "dm-0"},
+     "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 5.x before the shared \"why\" message"),
+    ("XFS (dm-0): Log I/O Error (0x2) detected at xlog_ioend_work+0x6e/0x70 [xfs] (fs/xfs/xfs_log.c:1376).  Shutting "
+     "down filesystem.", "fs_corruption", C, {"device": "dm-0"}, "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 5.17+"),
+    ("XFS (sdb1): Corruption of on-disk metadata (0x8) detected at xfs_trans_cancel+0x11e/0x140 [xfs] "
+     "(fs/xfs/xfs_trans.c:1098).  Shutting down filesystem.", "fs_corruption", C, {"device": "sdb1"},
+     "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 5.17+"),
+    ("XFS (dm-0): Please umount the filesystem and rectify the problem(s)", "fs_corruption", C, {"device": "dm-0"},
+     "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 3.x-5.x"),
+    ("XFS (dm-0): Please unmount the filesystem and rectify the problem(s)", "fs_corruption", C, {"device": "dm-0"},
+     "fs/xfs/xfs_fsops.c xfs_do_force_shutdown, 5.x+"),
     ("BTRFS: error (device sda2) in __btrfs_free_extent:3072: errno=-2 No such entry", "fs_error", C, {"device": "sda2"},
-     "fs/btrfs/super.c __btrfs_handle_fs_error, 4.18-5.15"),
+     "fs/btrfs/super.c __btrfs_handle_fs_error, 4.18-5.14"),
+    ("BTRFS: error (device sda2: state A) in btrfs_run_delayed_refs:2150: errno=-28 No space left", "fs_error", C,
+     {"device": "sda2"}, "fs/btrfs/super.c, messages.c __btrfs_handle_fs_error, 5.15-6.x (\": state \")"),
     ("BTRFS: error (device nvme0n1p3 state EA) in btrfs_run_delayed_refs:2150: errno=-28 No space left", "fs_error", C,
-     {"device": "nvme0n1p3"}, "fs/btrfs/messages.c __btrfs_handle_fs_error, 6.x"),
+     {"device": "nvme0n1p3"}, "fs/btrfs/messages.c __btrfs_handle_fs_error, newest (\" state \")"),
     ("BTRFS error (device sda2) in btrfs_commit_transaction:1808: errno=-5 IO failure", "fs_error", C,
      {"device": "sda2"}, "fs/btrfs/super.c __btrfs_std_error, 3.10"),
     ("BTRFS critical (device sdc1): corrupt leaf: root=2 block=30867456 slot=12, invalid key objectid", "fs_error", C,
-     {"device": "sdc1"}, "fs/btrfs/tree-checker.c generic_err, 5.x"),
+     {"device": "sdc1"}, "fs/btrfs/tree-checker.c generic_err, 4.x+"),
     ("BTRFS warning (device sdc1): csum failed root 5 ino 2571 off 65536 csum 0x8941f998 expected csum 0x3bd6a2f5 mirror 1",
      "fs_error", C, {"device": "sdc1"}, "fs/btrfs/inode.c btrfs_print_data_csum_error, 5.x"),
+    ("BTRFS warning (device sda2): sda2 checksum verify failed on 30408704 wanted C2CC51CB found CCF180A7 level 0",
+     "fs_error", C, {"device": "sda2"}, "fs/btrfs/disk-io.c csum_tree_block, 4.x-5.x"),
+    ("BTRFS warning (device sda2): checksum verify failed on logical 5312512 mirror 1 wanted 0xb0433826 found 0x810ceb2b "
+     "level 0", "fs_error", C, {"device": "sda2"}, "fs/btrfs/disk-io.c btrfs_validate_extent_buffer, 6.x"),
     ("BTRFS info (device sda2): forced readonly", "fs_readonly", C, {"device": "sda2"},
      "fs/btrfs/super.c __btrfs_handle_fs_error, 4.18-6.x"),
     ("BTRFS warning (device sda2): Skipping commit of aborted transaction.", "fs_transaction_aborted", C,
      {"device": "sda2"}, "fs/btrfs/transaction.c cleanup_transaction, 4.18+"),
+    ("BTRFS warning (device sdc1: state EA): Skipping commit of aborted transaction.", "fs_transaction_aborted", C,
+     {"device": "sdc1"}, "fs/btrfs/transaction.c, 5.15-6.x (\": state \" in btrfs_printk)"),
     ("XFS (sdb1): Unmount and run xfs_repair", "fs_corruption", C, {"device": "sdb1"}, "fs/xfs/xfs_error.c, 3.10+"),
+    ("XFS (sdb1): First 64 bytes of corrupted metadata buffer:", "fs_corruption", C, {"device": "sdb1"},
+     "fs/xfs/xfs_error.c xfs_verifier_error, 4.x"),
     ("XFS (sdb1): First 128 bytes of corrupted metadata buffer:", "fs_corruption", C, {"device": "sdb1"},
      "fs/xfs/xfs_error.c xfs_verifier_error, 4.18+"),
     ("BTRFS: Transaction aborted (error -28)", "fs_transaction_aborted", C, {}, "fs/btrfs/ctree.h btrfs_abort_transaction, 4.18-5.15"),
+    ("btrfs: Transaction aborted (error -28)", "fs_transaction_aborted", C, {},
+     "fs/btrfs/super.c __btrfs_abort_transaction, 3.x (lowercase prefix)"),
     ("print_req_error: critical medium error, dev sda, sector 13678456", "block_io_error", C, {"device": "sda"},
      "block/blk-core.c print_req_error, 4.18"),
+    ("end_request: I/O error, dev sdc, sector 730081839", "block_io_error", C, {"device": "sdc"},
+     "block/blk-core.c blk_update_request, 3.x (end_request's four kinds)"),
+    ("end_request: critical target error, dev sdb, sector 2048", "block_io_error", C, {"device": "sdb"},
+     "block/blk-core.c blk_update_request, 3.x"),
+    ("end_request: recoverable transport error, dev sdc, sector 2048", "block_io_error", W, {"device": "sdc"},
+     "block/blk-core.c blk_update_request, 3.x (-ENOLINK: a path to fail over)"),
+    ("Buffer I/O error on dev sdb1, logical block 10917840, lost async page write", "buffer_io_error", C,
+     {"device": "sdb1"}, "fs/buffer.c buffer_io_error, 4.x+"),
     # Not "end_request: critical medium ...": the kernels that name the kind "critical medium"
     # print the caller with __func__ (blk_update_request); end_request's era knew only four kinds.
     ("blk_update_request: critical medium error, dev sdb, sector 11842", "block_io_error", C, {"device": "sdb"},
@@ -240,14 +289,20 @@ POSITIVE = [
      "block_io_error", C, {"device": "sdc"}, "block/blk-core.c print_req_error, 5.4-5.15"),
     ("critical medium error, dev nvme0n1, sector 3467712 op 0x0:(READ) flags 0x80700 phys_seg 4 prio class 2",
      "block_io_error", C, {"device": "nvme0n1"}, "block/blk-mq.c blk_print_req_error, 6.x"),
+    ("I/O error, dev sdb, sector 2048 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2", "block_io_error", C,
+     {"device": "sdb"}, "block/blk-mq.c blk_print_req_error, 6.x"),
     ("nvme0n1: Read(0x2) @ LBA 3467712, 64 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR", "nvme_io_error", C,
-     {"device": "nvme0n1"}, "drivers/nvme/host/core.c nvme_log_error, 6.1+"),
+     {"device": "nvme0n1"}, "drivers/nvme/host/core.c nvme_log_error, 5.19+ with CONFIG_NVME_VERBOSE_ERRORS"),
     ("nvme1n1: I/O Cmd(0x1) @ LBA 1024, 8 blocks, I/O Error (sct 0x3 / sc 0x71) MORE", "nvme_io_error", C,
-     {"device": "nvme1n1"}, "drivers/nvme/host/core.c nvme_log_error, 5.19-6.0"),
+     {"device": "nvme1n1"}, "drivers/nvme/host/core.c nvme_log_error, 5.19+ without CONFIG_NVME_VERBOSE_ERRORS"),
     ("sd 2:0:0:0: [sdb] tag#21 Sense Key : Medium Error [current]", "scsi_medium_error", C, {"device": "sdb"},
      "drivers/scsi/scsi_logging.c scsi_print_sense_hdr, 4.18+"),
+    ("sd 0:0:0:0: [sda] tag#0 Sense Key : Hardware Error [current]", "scsi_medium_error", C, {"device": "sda"},
+     "drivers/scsi/scsi_logging.c scsi_print_sense_hdr, 4.18+"),
     ("sd 2:0:0:0: [sdb] Sense Key : Medium Error [current] [descriptor]", "scsi_medium_error", C, {"device": "sdb"},
-     "drivers/scsi/constants.c scsi_print_sense_hdr, 3.10"),
+     "drivers/scsi/constants.c scsi_show_sense_hdr (sdev_prefix_printk), 3.19-4.0"),
+    ("sd 2:0:0:0: [sdb]  Sense Key : Medium Error [current] [descriptor]", "scsi_medium_error", C, {"device": "sdb"},
+     "drivers/scsi/sd.c sd_print_sense_hdr + constants.c scsi_show_sense_hdr, 3.10 (two spaces)"),
     ("XFS (sda1): xfs_log_force: error -5 returned.", "fs_corruption", C, {"device": "sda1"}, "fs/xfs/xfs_log.c, 3.10"),
     ("XFS (dm-0): xfs_imap_to_bp: xfs_trans_read_buf() returned error -117.", "fs_corruption", C, {"device": "dm-0"},
      "fs/xfs/libxfs/xfs_inode_buf.c xfs_imap_to_bp, 4.18"),
@@ -259,32 +314,77 @@ POSITIVE = [
      "fs/ext4/inode.c mpage_da_map_and_submit (3.10) / ext4_writepages (4.18+)"),
     ("EXT4-fs (sda1): Delayed block allocation failed for inode 131090 at logical offset 2048 with max blocks 16 with "
      "error 5", "fs_data_loss", C, {"device": "sda1"}, "fs/ext4/inode.c mpage_map_and_submit_extent, 4.18+"),
+    ("EXT4-fs warning (device sdb1): ext4_end_bio:287: I/O error writing to inode 2883604 (offset 0 size 4096 starting "
+     "block 11534356)", "fs_data_loss", C, {"device": "sdb1"}, "fs/ext4/page-io.c ext4_end_bio, 3.x (no error number)"),
+    ("EXT4-fs warning (device sdb1): ext4_end_bio:317: I/O error -5 writing to inode 2883604 (offset 0 size 4096 "
+     "starting block 11534356)", "fs_data_loss", C, {"device": "sdb1"}, "fs/ext4/page-io.c ext4_end_bio, 4.1-4.12 (errno)"),
     ("EXT4-fs warning (device sdb1): ext4_end_bio:323: I/O error 10 writing to inode 2883604 (offset 0 size 4096 "
-     "starting block 11534356)", "fs_data_loss", C, {"device": "sdb1"}, "fs/ext4/page-io.c ext4_end_bio, 4.18+"),
+     "starting block 11534356)", "fs_data_loss", C, {"device": "sdb1"},
+     "fs/ext4/page-io.c ext4_end_bio, 4.13-5.4 (blk_status_t: 10 is BLK_STS_IOERR)"),
+    ("EXT4-fs warning (device sdb1): ext4_end_bio:343: I/O error 10 writing to inode 2883604 starting block 11534356)",
+     "fs_data_loss", C, {"device": "sdb1"}, "fs/ext4/page-io.c ext4_end_bio, 5.5+ (the stray parenthesis is the kernel's)"),
     ("EXT4-fs error (device dm-1): ext4_journal_check_start:83: comm rsync: Detected aborted journal", "fs_error", C,
-     {"device": "dm-1"}, "fs/ext4/super.c __ext4_error, 4.18+"),
+     {"device": "dm-1"}, "fs/ext4/super.c __ext4_error via ext4_abort, 5.10+"),
+    ("EXT4-fs error (device dm-1): ext4_journal_check_start:61: Detected aborted journal", "fs_error", C,
+     {"device": "dm-1"}, "fs/ext4/super.c __ext4_abort, 4.x (4.18)"),
+    ("EXT4-fs (dm-0): failed to convert unwritten extents to written extents -- potential data loss!  (inode 13, error -30)",
+     "fs_data_loss", C, {"device": "dm-0"}, "fs/ext4/page-io.c ext4_end_io_end, 4.x+"),
+    ("ata3.00: disabled", "ata_disabled", C, {"device": "ata3.00"}, "drivers/ata/libata-eh.c ata_dev_disable, 3.10-5.x"),
+    ("ata3.00: disable device", "ata_disabled", C, {"device": "ata3.00"}, "drivers/ata/libata-eh.c ata_dev_disable, 6.x"),
+    ("md/raid1:md0: Disk failure on sdb1, disabling device.", "md_disk_failure", C, {"device": "sdb1"},
+     "drivers/md/raid1.c raid1_error (KERN_ALERT 3.10, pr_crit 4.x+)"),
+    ("md/raid:md127: Disk failure on sdc, disabling device.", "md_disk_failure", C, {"device": "sdc"},
+     "drivers/md/raid5.c raid5_error, 3.10+"),
+    ("md/raid10:md2: Disk failure on nvme1n1p2, disabling device.", "md_disk_failure", C, {"device": "nvme1n1p2"},
+     "drivers/md/raid10.c raid10_error, 3.10+"),
+    ("device-mapper: multipath: Failing path 8:32.", "dm_path_failed", W, {"device": "8:32"},
+     "drivers/md/dm-mpath.c fail_path, 3.10-5.x"),
+    ("device-mapper: multipath: 253:3: Failing path 8:32.", "dm_path_failed", W, {"device": "8:32"},
+     "drivers/md/dm-mpath.c fail_path (with the table's device), 5.x+"),
+    ("EXT4-fs (dm-1): Remounting filesystem read-only", "fs_readonly", C, {"device": "dm-1"},
+     "fs/ext4/super.c __ext4_abort / ext4_handle_error (ext4_msg KERN_CRIT)"),
     # -- NVMe --------------------------------------------------------------------------------------
     ("nvme nvme0: I/O 731 QID 3 timeout, aborting", "nvme_timeout", C, {"device": "nvme0"},
      "drivers/nvme/host/pci.c nvme_timeout, 4.18-6.5"),
     ("nvme nvme0: I/O 12 QID 0 timeout, reset controller", "nvme_timeout", C, {"device": "nvme0"},
-     "drivers/nvme/host/pci.c nvme_timeout"),
+     "drivers/nvme/host/pci.c nvme_timeout, 4.18-6.5"),
+    ("nvme nvme0: I/O 24 QID 0 timeout, disable controller", "nvme_timeout", C, {"device": "nvme0"},
+     "drivers/nvme/host/pci.c nvme_timeout (while connecting or deleting), 4.18-6.5"),
+    ("nvme nvme0: I/O 731 QID 3 timeout, completion polled", "nvme_timeout", W, {"device": "nvme0"},
+     "drivers/nvme/host/pci.c nvme_timeout (a missed interrupt), 4.18-6.5"),
     ("nvme nvme1: I/O tag 731 (02db) opcode 0x2 (Read) QID 3 timeout, aborting req_op:READ(0) size:131072",
      "nvme_timeout", C, {"device": "nvme1"}, "drivers/nvme/host/pci.c nvme_timeout, 6.6+"),
+    ("nvme nvme1: I/O tag 12 (000c) opcode 0x6 (Admin Cmd) QID 0 timeout, reset controller", "nvme_timeout", C,
+     {"device": "nvme1"}, "drivers/nvme/host/pci.c nvme_timeout, 6.6+"),
+    ("nvme 0000:01:00.0: Aborting I/O 731 QID 3", "nvme_timeout", C, {"pci": "0000:01:00.0"},
+     "drivers/block/nvme-core.c nvme_abort_cmd / nvme_abort_req, 3.1x-4.2 (RHEL 7's early 3.10 backports)"),
+    ("nvme 0000:01:00.0: Timeout I/O 731 QID 3", "nvme_timeout", C, {"pci": "0000:01:00.0"},
+     "drivers/block/nvme-core.c nvme_timeout (blk-mq), 3.19-4.2"),
+    ("nvme 0000:01:00.0: Cancelling I/O 731 QID 3", "nvme_abort", W, {"pci": "0000:01:00.0"},
+     "drivers/block/nvme-core.c nvme_cancel_ios / nvme_cancel_queue_ios, 3.1x-4.2"),
+    ("nvme 0000:01:00.0: I/O 12 QID 0 timeout, reset controller", "nvme_timeout", C, {"pci": "0000:01:00.0"},
+     "drivers/block/nvme-core.c nvme_timeout on the PCI device, 4.0-4.2"),
+    ("nvme 0000:01:00.0: Device not ready; aborting reset", "nvme_reset_failed", C, {"pci": "0000:01:00.0"},
+     "drivers/nvme/host/pci.c nvme_wait_ready on the PCI device, 4.4-4.5"),
     ("nvme nvme1: frozen state error detected, reset controller", "nvme_reset", C, {"device": "nvme1"},
      "drivers/nvme/host/pci.c nvme_error_detected, 4.18+"),
-    ("nvme nvme0: resetting controller due to persistent internal error", "nvme_reset", C, {"device": "nvme0"},
+    ("nvme nvme0: resetting controller due to AER", "nvme_reset", C, {"device": "nvme0"},
      "drivers/nvme/host/core.c nvme_handle_aer_persistent_error, 6.x"),
     ("nvme nvme0: Abort status: 0x371", "nvme_abort", W, {"device": "nvme0"}, "drivers/nvme/host/pci.c abort_endio"),
     ("nvme nvme0: Device not ready; aborting reset", "nvme_reset_failed", C, {"device": "nvme0"},
      "drivers/nvme/host/core.c nvme_wait_ready, 4.x-5.x"),
     ("nvme nvme0: Device not ready; aborting reset, CSTS=0x1", "nvme_reset_failed", C, {"device": "nvme0"},
-     "drivers/nvme/host/pci.c nvme_pci_enable, 5.4+"),
+     "drivers/nvme/host/core.c nvme_wait_ready, 5.x+"),
     ("nvme nvme2: Device not ready; aborting initialisation, CSTS=0x0", "nvme_reset_failed", C, {"device": "nvme2"},
-     "drivers/nvme/host/core.c nvme_wait_ready, 6.x"),
+     "drivers/nvme/host/core.c nvme_wait_ready, 5.x+"),
     ("nvme nvme0: Removing after probe failure status: -19", "nvme_reset_failed", C, {"device": "nvme0"},
      "drivers/nvme/host/pci.c nvme_remove_dead_ctrl, 4.18+"),
+    ("nvme nvme0: Disabling device after reset failure: -19", "nvme_reset_failed", C, {"device": "nvme0"},
+     "drivers/nvme/host/pci.c nvme_reset_work, 6.x"),
     ("nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0x10", "nvme_reset", C,
-     {"device": "nvme0"}, "drivers/nvme/host/pci.c nvme_timeout"),
+     {"device": "nvme0"}, "drivers/nvme/host/pci.c nvme_warn_reset"),
+    ("nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS read failed (134)", "nvme_reset", C,
+     {"device": "nvme0"}, "drivers/nvme/host/pci.c nvme_warn_reset"),
     ("nvme0n1: detected capacity change from 1000204886016 to 0", "disk_gone", C, {"device": "nvme0n1"},
      "block/genhd.c set_capacity_and_notify, 5.11+ (fs/block_dev.c check_disk_size_change before)"),
     # -- hangs and lockups ---------------------------------------------------------------------------
@@ -334,36 +434,95 @@ POSITIVE = [
     ("bond0: link status definitely down for interface eth1, disabling it", "bond_link_down", W,
      {"interface": "eth1"}, "drivers/net/bonding/bond_main.c bond_miimon_commit, 3.10-5.3"),
     ("bond0: link status down for active interface eth0, disabling it in 200 ms", "bond_link_down", W,
-     {"interface": "eth0"}, "drivers/net/bonding/bond_main.c bond_miimon_inspect, 3.10-5.3"),
+     {"interface": "eth0"}, "drivers/net/bonding/bond_main.c bond_miimon_inspect (netdev_info), 4.x-5.3"),
+    ("bond0: link status down for active interface eth0, disabling it in 200 ms.", "bond_link_down", W,
+     {"interface": "eth0"}, "drivers/net/bonding/bond_main.c bond_miimon_inspect (pr_info), 3.10"),
     ("bond0: (slave ens1f1): link status definitely down, disabling slave", "bond_link_down", W,
      {"interface": "ens1f1"}, "drivers/net/bonding/bond_main.c bond_miimon_commit (slave_info), 5.4+"),
+    ("bond0: (slave ens1f0): link status down for active interface, disabling it in 200 ms", "bond_link_down", W,
+     {"interface": "ens1f0"}, "drivers/net/bonding/bond_main.c bond_miimon_inspect (slave_info), 5.4+"),
     ("bond1: now running without any active interface!", "bond_no_active", C, {"interface": "bond1"},
      "drivers/net/bonding/bond_main.c bond_select_active_slave, 3.10+"),
+    ("e1000e: eth0 NIC Link is Down", "link_down", W, {"interface": "eth0"},
+     "drivers/net/ethernet/intel/e1000e/netdev.c (pr_info with the module's pr_fmt), 3.10-5.x"),
+    ("e1000e 0000:00:1f.6 eno1: NIC Link is Down", "link_down", W, {"interface": "eno1"},
+     "drivers/net/ethernet/intel/e1000e/netdev.c (netdev_info), newer"),
+    ("igb 0000:01:00.0 eno1: igb: eno1 NIC Link is Down", "link_down", W, {"interface": "eno1"},
+     "drivers/net/ethernet/intel/igb/igb_main.c igb_watchdog_task (netdev_info)"),
+    ("igb: eth2 NIC Link is Down", "link_down", W, {"interface": "eth2"},
+     "drivers/net/ethernet/intel/igb/igb_main.c igb_watchdog_task (printk), older"),
+    ("ixgbe 0000:03:00.0 eth2: NIC Link is Down", "link_down", W, {"interface": "eth2"},
+     "drivers/net/ethernet/intel/ixgbe/ixgbe_main.c ixgbe_watchdog_link_is_down"),
+    ("i40e 0000:3b:00.0 eno1: NIC Link is Down", "link_down", W, {"interface": "eno1"},
+     "drivers/net/ethernet/intel/i40e/i40e_main.c i40e_print_link_message"),
+    ("mlx5_core 0000:5e:00.0 ens1f0np0: Link down", "link_down", W, {"interface": "ens1f0np0"},
+     "drivers/net/ethernet/mellanox/mlx5/core/en_main.c mlx5e_update_carrier"),
+    ("bnxt_en 0000:3b:00.0 eno1np0: NIC Link is Down", "link_down", W, {"interface": "eno1np0"},
+     "drivers/net/ethernet/broadcom/bnxt/bnxt.c bnxt_report_link (netdev_err)"),
+    ("r8169 0000:02:00.0 enp2s0: Link is Down", "link_down", W, {"interface": "enp2s0"},
+     "drivers/net/phy/phy.c phy_print_status (r8169 on phylib, 5.x+)"),
+    ("r8169 0000:02:00.0 eth0: link down", "link_down", W, {"interface": "eth0"},
+     "drivers/net/ethernet/realtek/r8169.c __rtl8169_check_link_status, 3.10-4.x"),
+    ("tg3 0000:02:00.0 eth0: Link is down", "link_down", W, {"interface": "eth0"},
+     "drivers/net/ethernet/broadcom/tg3.c tg3_link_report"),
+    ("NETDEV WATCHDOG: eth0 (e1000e): transmit queue 0 timed out", "netdev_tx_timeout", W, {"interface": "eth0"},
+     "net/sched/sch_generic.c dev_watchdog (WARN_ONCE), 3.10-6.x"),
+    ("NETDEV WATCHDOG: eno1 (ixgbe): transmit queue 3 timed out 5376 ms", "netdev_tx_timeout", W, {"interface": "eno1"},
+     "net/sched/sch_generic.c dev_watchdog, 6.x"),
+    ("e1000e 0000:00:1f.6 eno1: NETDEV WATCHDOG: CPU: 3: transmit queue 0 timed out 5376 ms", "netdev_tx_timeout", W,
+     {"interface": "eno1"}, "net/sched/sch_generic.c dev_watchdog (netdev_crit), newest"),
+    ("igb 0000:01:00.0 eno1: The network adapter was stopped because it overheated", "nic_overheat", C,
+     {"interface": "eno1"}, "drivers/net/ethernet/intel/igb/igb_main.c igb_watchdog_task"),
+    ("ixgbe 0000:03:00.0 eth2: Network adapter has been stopped because it has over heated. Restart the computer. If "
+     "the problem persists, power off the system and replace the adapter", "nic_overheat", C, {"interface": "eth2"},
+     "drivers/net/ethernet/intel/ixgbe/ixgbe_main.c ixgbe_check_overtemp_event"),
     # -- PCIe AER ------------------------------------------------------------------------------------
     ("pcieport 0000:00:1c.0: AER: Correctable error message received from 0000:03:00.0", "pcie_aer_corrected", W,
      {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 6.x"),
     ("pcieport 0000:00:03.0: AER: Uncorrectable (Non-Fatal) error message received from 0000:04:00.1",
      "pcie_aer_uncorrected", C, {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 6.x"),
     ("pcieport 0000:00:1c.0: AER: Multiple Corrected error message received from 0000:03:00.0", "pcie_aer_corrected", W,
-     {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 6.2-6.9"),
+     {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, after 6.8 (before the Correctable strings)"),
     ("pcieport 0000:00:03.0: AER: Uncorrected (Fatal) error message received from 0000:04:00.0", "pcie_aer_uncorrected", C,
-     {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 6.2-6.9"),
+     {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, after 6.8 (before the Correctable strings)"),
+    ("pcieport 0000:00:1c.0: AER: Corrected error received: 0000:03:00.0", "pcie_aer_corrected", W,
+     {"pci": "0000:00:1c.0", "source": "0000:03:00.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 4.19-6.8+"),
+    ("pcieport 0000:00:03.0: AER: Multiple Uncorrected (Non-Fatal) error received: 0000:04:00.0", "pcie_aer_uncorrected",
+     C, {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c aer_print_port_info, 4.19-6.8+"),
     ("pcieport 0000:00:03.0: AER: Uncorrected (Non-Fatal) error received: id=0400", "pcie_aer_uncorrected", C,
-     {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer.c, 3.10"),
+     {"pci": "0000:00:03.0"}, "drivers/pci/pcie/aer/aerdrv_errprint.c aer_print_port_info, 3.10"),
+    ("pcieport 0000:00:1c.0: AER: Multiple Corrected error received: id=00e0", "pcie_aer_corrected", W,
+     {"pci": "0000:00:1c.0", "source_id": "00e0"}, "drivers/pci/pcie/aer/aerdrv_errprint.c aer_print_port_info, 3.10"),
     ("pcieport 0000:00:1c.0: PCIe Bus Error: severity=Corrected, type=Physical Layer, id=00e0(Receiver ID)",
      "pcie_bus_error", W, {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer/aerdrv_errprint.c aer_print_error, 3.10"),
+    ("pcieport 0000:00:1c.0: PCIe Bus Error: severity=Corrected, type=Unaccessible, id=00e0(Unregistered Agent ID)",
+     "pcie_bus_error", W, {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer/aerdrv_errprint.c aer_print_error, 3.10"),
     ("pcieport 0000:00:1c.0: AER: PCIe Bus Error: severity=Corrected, type=Data Link Layer, (Transmitter ID)",
-     "pcie_bus_error", W, {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_error, 4.19-5.x"),
+     "pcie_bus_error", W, {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_error (pci_err), 4.19-5.x"),
     ("mlx5_core 0000:5e:00.0: PCIe Bus Error: severity=Uncorrected (Fatal), type=Transaction Layer, (Requester ID)",
-     "pcie_bus_error", C, {"pci": "0000:5e:00.0"}, "drivers/pci/pcie/aer.c aer_print_error, 5.x"),
+     "pcie_bus_error", C, {"pci": "0000:5e:00.0"}, "drivers/pci/pcie/aer.c aer_print_error (pci_printk), 5.x-6.8+"),
+    ("pcieport 0000:00:1c.5: PCIe Bus Error: severity=Corrected, type=Physical Layer, (Receiver ID)", "pcie_bus_error", W,
+     {"pci": "0000:00:1c.5"}, "drivers/pci/pcie/aer.c aer_print_error (pci_printk: no \"AER: \"), 5.x-6.8+"),
+    ("pcieport 0000:00:1c.0: AER: PCIe Bus Error: severity=Corrected, type=Inaccessible, (Unregistered Agent ID)",
+     "pcie_bus_error", W, {"pci": "0000:00:1c.0"}, "drivers/pci/pcie/aer.c aer_print_error (pci_err), 4.19-6.8+"),
     ("igb 0000:02:00.0: PCIe Bus Error: severity=Uncorrectable (Non-Fatal), type=Transaction Layer, (Completer ID)",
      "pcie_bus_error", C, {"pci": "0000:02:00.0"}, "drivers/pci/pcie/aer.c aer_print_error, 6.x"),
+    ("cxl_pci 0000:0d:00.0: CXL Bus Error: severity=Uncorrectable (Non-Fatal), type=Transaction Layer, (Requester ID)",
+     "pcie_bus_error", C, {"pci": "0000:0d:00.0"}, "drivers/pci/pcie/aer.c aer_print_error, newest (bus_type)"),
+    ("pcieport 0000:00:01.4: DPC: containment event, status:0x1f01 source:0x0000", "pcie_dpc", C,
+     {"pci": "0000:00:01.4"}, "drivers/pci/pcie/dpc.c dpc_process_error, 5.x+"),
+    ("dpc 0000:00:01.4:pcie010: DPC containment event, status:0x1f01 source:0x0000", "pcie_dpc", C,
+     {"pci": "0000:00:01.4"}, "drivers/pci/pcie/dpc.c dpc_work (a port service device), 4.x"),
     ("pcieport 0000:00:03.0: AER: device recovery failed", "pcie_recovery_failed", C, {"pci": "0000:00:03.0"},
      "drivers/pci/pcie/err.c pcie_do_recovery, 4.19+"),
     ("pcieport 0000:00:01.0: AER: subordinate device reset failed", "pcie_recovery_failed", C, {},
      "drivers/pci/pcie/err.c pcie_do_recovery (via aer_root_reset), 5.x+"),
+    ("pcieport 0000:00:01.0: AER: link reset failed", "pcie_recovery_failed", C, {"port": "0000:00:01.0"},
+     "drivers/pci/pcie/err.c pcie_do_recovery, 5.x before subordinate resets"),
     ("pcieport 0000:00:03.0: AER: Device recovery failed", "pcie_recovery_failed", C, {"pci": "0000:00:03.0"},
-     "drivers/pci/pcie/aer/aerdrv_core.c do_recovery, 3.10"),
+     "drivers/pci/pcie/aer/aerdrv_core.c do_recovery, 3.10; err.c pcie_do_recovery, 4.19-5.x"),
+    ("nvme 0000:04:00.0: AER: Can't recover (no error_detected callback)", "pcie_recovery_failed", C,
+     {"port": "0000:04:00.0"}, "drivers/pci/pcie/err.c report_error_detected, 5.x"),
     # -- segfaults and traps ---------------------------------------------------------------------------
     ("traps: java[4242] general protection fault ip:7f3a1c2b4d10 sp:7ffd5e6f7a80 error:0 in libjvm.so[7f3a1b000000+1200000]",
      "segfault", INFO, {"process": "java", "pid": "4242"}, "arch/x86/kernel/traps.c do_general_protection, 4.18+"),
@@ -487,6 +646,27 @@ NEGATIVE = [
     "pstore: Using crash dump compression: deflate",
     "systemd[1]: Started Session 4 of user alice.",
     "traps: probe of crashkernel region done",
+    # file systems, block, NVMe, links, AER (issue #16): the same subsystems' routine lines.
+    "ata2: SATA link down (SStatus 0 SControl 300)",  # an empty SATA port at boot
+    "print_req_error: operation not supported error, dev loop0, sector 0",  # discard on a loop device
+    "sd 2:0:0:0: [sdb] tag#3 Sense Key : Not Ready [current]",
+    "sd 2:0:0:0: [sdb] Sense Key : Illegal Request [current]",
+    "XFS (sdb1): Ending recovery (logdev: internal)",
+    "BTRFS info (device sdc1): using crc32c (crc32c-intel) checksum algorithm",
+    "IPv6: ADDRCONF(NETDEV_UP): eth0: link is not ready",
+    "IPv6: ADDRCONF(NETDEV_CHANGE): eth0: link becomes ready",
+    "bond0: link status up again after 0 ms for interface eth1.",
+    "tg3 0000:02:00.0 eth0: Flow control is off for TX and off for RX",
+    "e1000e 0000:00:19.0 eth0: 10/100 speed: disabling TSO",
+    "pcieport 0000:00:03.0: AER: Device recovery successful",
+    "Buffer I/O error on dev fd0, logical block 0, async page read",  # a VM's floppy probe
+    "Buffer I/O error on dev sr0, logical block 0, async page read",  # an empty CD-ROM drive
+    "md/raid1:md0: active with 2 out of 2 mirrors",
+    "device-mapper: multipath: version 1.14.0 loaded",
+    "pcieport 0000:00:1b.0: DPC: error containment capabilities: Int Msg #0, RPExt+ PoisonedTLP+ SwTrigger+ RP PIO Log 4, "
+    "DL_ActiveErr+",
+    "XFS (dm-0): User initiated shutdown received. Shutting down filesystem",  # xfs_io -x -c shutdown, umount -f
+    "pcieport 0000:00:1b.0: DPC: enabled with IRQ 122",
 ]  # fmt: skip
 
 
@@ -778,6 +958,260 @@ VERIFIED: dict[str, str] = {
         'find_string on the format (kernel source copies, no tree named): dev_err(ctrl->device, "Device not ready; aborting %s\\n", enabled ? "initialisation" : "reset") (drivers/nvme/host/core.c nvme_wait_ready; label corrected: was pci.c nvme_reset_work)',
     'nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0x10':
         'find_string on the format (kernel source copies, no tree named): dev_warn(dev->ctrl.device, "controller is down; will reset: CSTS=0x%x, PCI_STATUS=0x%hx\\n") (drivers/nvme/host/pci.c nvme_warn_reset)',
+    'JBD2: Invalid checksum recovering data block 1183 in log':
+        'find_string on the format (kernel source copies, no tree named): pr_err("JBD2: Invalid checksum recovering data block %llu in log\\n") (fs/jbd2/recovery.c do_one_pass, in compiled copies of recovery.c)',
+    'JBD2: journal transaction 4711 on sda1-8 is corrupt.':
+        'find_string on the format (kernel source copies, no tree named): KERN_ERR "JBD2: journal transaction %u on %s is corrupt.\\n" (compiled copies of fs/jbd2/journal.c, beside "JBD2: journal recovery failed"; label corrected: was recovery.c do_one_pass)',
+    'JBD2: journal recovery failed':
+        'find_string on the format (kernel source copies, no tree named): KERN_WARNING "JBD2: journal recovery failed\\n" (compiled copies of fs/jbd2/journal.c)',
+    'JBD2: Detected IO errors while flushing file data on dm-0-8':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_WARNING "JBD2: Detected IO errors while flushing file data on %s\\n", journal->j_devname) (fs/jbd2/commit.c jbd2_journal_commit_transaction)',
+    'JBD2: Detected IO errors -5 while flushing file data on dm-0-8':
+        'find_string on the format (kernel source copies, no tree named): "JBD2: Detected IO errors %d while flushing file data on %s\\n" (a fs/jbd2/commit.c patch that replaced the line above)',
+    'JBD2: Error -5 detected when updating journal superblock for sdb1-8.':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "JBD2: Error %d detected when updating journal superblock for %s.\\n") (fs/jbd2/journal.c jbd2_write_superblock)',
+    'JBD2: I/O error when updating journal superblock for sdb1-8.':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "JBD2: I/O error when updating journal superblock for %s.\\n") (the fs/jbd2/journal.c patch that replaced the line above; 3.x\'s "JBD2: I/O error detected when updating ..." is seen only in logs quoted by reports)',
+    'XFS (dm-2): Metadata corruption detected at xfs_inode_buf_verify+0x14d/0x160 [xfs], xfs_inode block 0x1f40 xfs_inode_buf_verify':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert_tag(mp, XFS_PTAG_VERIFIER_ERROR, "Metadata %s detected at %pS, %s block 0x%llx %s", "CRC error" : "corruption", fa, bp->b_ops->name, ..., name) (fs/xfs/xfs_error.c xfs_buf_verifier_error)',
+    'XFS (dm-2): Metadata corruption detected at xfs_dinode_verify+0xa5/0x5c0 [xfs], inode 0x4a9f dinode':
+        'find_string on the format (kernel source copies, no tree named): "Metadata %s detected at %pS, inode 0x%llx %s" (xfs_inode_verifier_error, in a list of XFS printk formats posted to linux-xfs, 2022)',
+    'XFS (sdb1): Metadata corruption detected at xfs_agf_read_verify+0x6a/0x110 [xfs], block 0x1':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Metadata %s detected at %pF, block 0x%llx", ...) (fs/xfs/xfs_error.c xfs_verifier_error before it named the buffer type; label corrected: was "3.10/4.18")',
+    'XFS (sdb1): Metadata CRC error detected at xfs_agi_read_verify+0x9a/0xe0 [xfs], xfs_agi block 0x2':
+        'read in torvalds/linux@00ed905a fs/xfs/xfs_error.c xfs_verifier_error: xfs_alert(mp, "Metadata %s detected at %pF, %s block 0x%llx", "CRC error" : "corruption", __return_address, bp->b_ops->name, bp->b_bn)',
+    'XFS (dm-2): Corruption detected. Unmount and run xfs_repair':
+        'read in torvalds/linux@00ed905a fs/xfs/xfs_error.c xfs_corruption_error: xfs_alert(mp, "Corruption detected. Unmount and run xfs_repair")',
+    'XFS (dm-0): metadata I/O error in "xfs_trans_read_buf_map" at daddr 0x7a1200 len 8 error 5':
+        'find_string on the format (kernel source copies, no tree named): "metadata I/O error in \\"%s\\" at daddr 0x%llx len %d error %d" (fs/xfs/xfs_buf.c xfs_buf_ioerror_alert, the patch that turned %s into %pS)',
+    'XFS (dm-0): metadata I/O error in "xfs_trans_read_buf_map+0x1d6/0x390 [xfs]" at daddr 0x7a1200 len 8 error 5':
+        'find_string on the format (kernel source copies, no tree named): xfs_buf_alert_ratelimited(bp, "XFS: metadata IO error", "metadata I/O error in \\"%pS\\" at daddr 0x%llx len %d error %d") (fs/xfs/xfs_buf.c xfs_buf_ioerror_alert)',
+    'XFS (dm-0): metadata I/O error: block 0x7a1200 ("xfs_trans_read_buf_map") error 5 numblks 8':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert(bp->b_target->bt_mount, "metadata I/O error: block 0x%llx (\\"%s\\") error %d numblks %d") (fs/xfs/xfs_buf.c xfs_buf_ioerror_alert; before 3.7 "... buf count %zd")',
+    'XFS (dm-0): Log I/O Error Detected.  Shutting down filesystem':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_LOGERROR, "Log I/O Error Detected.  Shutting down filesystem") (fs/xfs/xfs_fsops.c xfs_do_force_shutdown; corrected: the kernel puts two spaces after the full stop)',
+    'XFS (dm-0): I/O Error Detected. Shutting down filesystem':
+        'read in torvalds/linux@010e85f9 fs/xfs/xfs_fsops.c xfs_do_force_shutdown: xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_IOERROR, "I/O Error Detected. Shutting down filesystem")',
+    'XFS (dm-0): Corruption of in-memory data detected.  Shutting down filesystem':
+        'read in torvalds/linux@010e85f9 fs/xfs/xfs_fsops.c xfs_do_force_shutdown: xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_CORRUPT, "Corruption of in-memory data detected.  Shutting down filesystem") (two spaces here in every version)',
+    'XFS (dm-0): I/O error (0x1) detected at xfs_trans_read_buf_map+0x1d6/0x390 [xfs] (fs/xfs/xfs_trans_buf.c:296). Shutting down filesystem':
+        'find_string on the format (kernel source copies, no tree named): "I/O error (0x%x) detected at %pS (%s:%d). Shutting down filesystem" (fs/xfs/xfs_fsops.c xfs_do_force_shutdown, the lines the 5.17 rework removed)',
+    'XFS (dm-0): Log I/O Error (0x2) detected at xlog_ioend_work+0x6e/0x70 [xfs] (fs/xfs/xfs_log.c:1376).  Shutting down filesystem.':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert_tag(mp, tag, "%s (0x%x) detected at %pS (%s:%d).  Shutting down filesystem.", why, ...) with why "Log I/O Error" (fs/xfs/xfs_fsops.c xfs_do_force_shutdown)',
+    'XFS (sdb1): Corruption of on-disk metadata (0x8) detected at xfs_trans_cancel+0x11e/0x140 [xfs] (fs/xfs/xfs_trans.c:1098).  Shutting down filesystem.':
+        'find_string on the format (kernel source copies, no tree named): the same format with why "Corruption of on-disk metadata" (fs/xfs/xfs_fsops.c xfs_do_force_shutdown)',
+    'XFS (dm-0): Please umount the filesystem and rectify the problem(s)':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "Please umount the filesystem and rectify the problem(s)") (fs/xfs/xfs_fsops.c xfs_do_force_shutdown, before "unmount")',
+    'XFS (dm-0): Please unmount the filesystem and rectify the problem(s)':
+        'read in torvalds/linux@010e85f9 fs/xfs/xfs_fsops.c xfs_do_force_shutdown: xfs_alert(mp, "Please unmount the filesystem and rectify the problem(s)")',
+    'BTRFS: error (device sda2) in __btrfs_free_extent:3072: errno=-2 No such entry':
+        'find_string on the format (kernel source copies, no tree named): pr_crit("BTRFS: error (device %s) in %s:%d: errno=%d %s\\n", sb->s_id, function, line, errno, errstr) (fs/btrfs/super.c __btrfs_handle_fs_error)',
+    'BTRFS: error (device sda2: state A) in btrfs_run_delayed_refs:2150: errno=-28 No space left':
+        'find_string on the format (kernel source copies, no tree named): pr_crit("BTRFS: error (device %s%s) in %s:%d: errno=%d %s\\n", sb->s_id, statestr, ...) with #define STATE_STRING_PREFACE ": state " (fs/btrfs/super.c, later messages.c)',
+    'BTRFS: error (device nvme0n1p3 state EA) in btrfs_run_delayed_refs:2150: errno=-28 No space left':
+        'read in torvalds/linux@01c8634c fs/btrfs/messages.c __btrfs_handle_fs_error: pr_crit("BTRFS: error (device %s%s) in %s:%d: errno=%d %s\\n", sb->s_id, statestr, ...), #define STATE_STRING_PREFACE " state ", \'E\' for an error and \'A\' for an aborted transaction, btrfs_decode_error(-ENOSPC) "No space left"',
+    'BTRFS error (device sda2) in btrfs_commit_transaction:1808: errno=-5 IO failure':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_CRIT "BTRFS error (device %s) in %s:%d: errno=%d %s\\n") (fs/btrfs/super.c __btrfs_std_error, 3.x)',
+    'BTRFS critical (device sdc1): corrupt leaf: root=2 block=30867456 slot=12, invalid key objectid':
+        'find_string on the format (kernel source copies, no tree named): btrfs_crit(fs_info, "corrupt %s: root=%llu block=%llu slot=%d, %pV", "leaf" : "node", ...) (fs/btrfs/tree-checker.c generic_err); the "BTRFS critical (device ...)" prefix read in torvalds/linux@01c8634c fs/btrfs/messages.c _btrfs_printk',
+    'BTRFS warning (device sdc1): csum failed root 5 ino 2571 off 65536 csum 0x8941f998 expected csum 0x3bd6a2f5 mirror 1':
+        'find_string on the format (kernel source copies, no tree named): btrfs_warn_rl(fs_info, "csum failed root %lld ino %llu off %llu csum " CSUM_FMT " expected csum " CSUM_FMT " mirror %d") (fs/btrfs/inode.c)',
+    'BTRFS info (device sda2): forced readonly':
+        'read in torvalds/linux@01c8634c fs/btrfs/messages.c __btrfs_handle_fs_error: btrfs_info(fs_info, "forced readonly"), printed by _btrfs_printk as "BTRFS %s (device %s%s): %pV" (the state string is empty when no state is set)',
+    'BTRFS warning (device sda2): Skipping commit of aborted transaction.':
+        'find_string on the format (kernel source copies, no tree named): btrfs_warn(root->fs_info, "Skipping commit of aborted transaction.") (fs/btrfs/transaction.c btrfs_commit_transaction)',
+    'BTRFS warning (device sdc1: state EA): Skipping commit of aborted transaction.':
+        'find_string on the format (kernel source copies, no tree named): the same btrfs_warn, with btrfs_printk\'s state string (STATE_STRING_PREFACE ": state ")',
+    'XFS (sdb1): Unmount and run xfs_repair':
+        'read in torvalds/linux@00ed905a fs/xfs/xfs_error.c xfs_verifier_error: xfs_alert(mp, "Unmount and run xfs_repair")',
+    'XFS (sdb1): First 128 bytes of corrupted metadata buffer:':
+        'find_string on the format (kernel source copies, no tree named): xfs_alert(mp, "First %d bytes of corrupted metadata buffer:", sz) (fs/xfs/xfs_error.c; 4.x printed "First 64 bytes ...")',
+    'BTRFS: Transaction aborted (error -28)':
+        'find_string on the format (kernel source copies, no tree named): WARN(1, KERN_DEBUG "BTRFS: Transaction aborted (error %d)\\n", errno) in btrfs_abort_transaction (fs/btrfs/ctree.h, later transaction.h)',
+    'btrfs: Transaction aborted (error -28)':
+        'find_string on the format (kernel source copies, no tree named): WARN(1, KERN_DEBUG "btrfs: Transaction aborted (error %d)\\n", errno) (fs/btrfs/super.c __btrfs_abort_transaction, 3.x)',
+    'blk_update_request: critical target error, dev sdc, sector 1024 op 0x1:(WRITE) flags 0x0 phys_seg 1 prio class 0':
+        'find_string on the format (kernel source copies, no tree named): printk_ratelimited(KERN_ERR "%s: %s error, dev %s, sector %llu op 0x%x:(%s) flags 0x%x phys_seg %u prio class %u\\n", caller, blk_errors[idx].name, ...) (block/blk-core.c print_req_error)',
+    'critical medium error, dev nvme0n1, sector 3467712 op 0x0:(READ) flags 0x80700 phys_seg 4 prio class 2':
+        'find_string on the format (kernel source copies, no tree named): "%s error, dev %s, sector %llu op 0x%x:(%s) flags 0x%x phys_seg %u prio class %u\\n", blk_status_to_str(status), ... (block/blk-mq.c blk_print_req_error)',
+    'I/O error, dev sdb, sector 2048 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2':
+        'find_string on the format (kernel source copies, no tree named): the same blk_print_req_error format (block/blk-mq.c), kind "I/O" (blk_errors[BLK_STS_IOERR])',
+    'nvme0n1: Read(0x2) @ LBA 3467712, 64 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR':
+        'find_string on the format (kernel source copies, no tree named): pr_err_ratelimited("%s: %s(0x%x) @ LBA %llu, %u blocks, %s (sct 0x%x / sc 0x%x) %s%s\\n") (drivers/nvme/host/core.c nvme_log_error)',
+    'nvme1n1: I/O Cmd(0x1) @ LBA 1024, 8 blocks, I/O Error (sct 0x3 / sc 0x71) MORE':
+        'find_string on the format (kernel source copies, no tree named): the nvme_log_error format with nvme.h\'s stubs without CONFIG_NVME_VERBOSE_ERRORS: nvme_get_opcode_str() "I/O Cmd", nvme_get_error_status_str() "I/O Error" (label corrected: a config, not the 5.19-6.0 kernels)',
+    'sd 2:0:0:0: [sdb] tag#21 Sense Key : Medium Error [current]':
+        'find_string on the format (kernel source copies, no tree named): scnprintf(buffer, buf_len, "Sense Key : "), "%s ", "[current] " (drivers/scsi/scsi_logging.c scsi_format_sense_hdr)',
+    'sd 2:0:0:0: [sdb] Sense Key : Medium Error [current] [descriptor]':
+        'find_string on the format (kernel source copies, no tree named): sdev_prefix_printk(KERN_INFO, sdev, name, "Sense Key : %s [%s]%s\\n", ..., " [descriptor]") (drivers/scsi/constants.c scsi_show_sense_hdr; label corrected: 3.19-4.0, not 3.10)',
+    'sd 2:0:0:0: [sdb]  Sense Key : Medium Error [current] [descriptor]':
+        'find_string on the format (kernel source copies, no tree named): sd_print_sense_hdr: sd_printk(KERN_INFO, sdkp, " "); scsi_show_sense_hdr(sshdr) with printk("Sense Key : %s ", ...), "[current] ", "[descriptor]" (drivers/scsi/sd.c + constants.c, 3.10): sd_printk\'s "[sdb] " and the " " make two spaces',
+    'XFS (dm-0): xfs_imap_to_bp: xfs_trans_read_buf() returned error -117.':
+        'find_string on the format (kernel source copies, no tree named): xfs_warn(mp, "%s: xfs_trans_read_buf() returned error %d.", __func__, error) (fs/xfs/libxfs/xfs_inode_buf.c xfs_imap_to_bp)',
+    'ata3.00: error: { UNC }':
+        'find_string on the format (kernel source copies, no tree named): ata_dev_err(qc->dev, "error: { %s%s%s%s%s}\\n", "ICRC ", "UNC ", "AMNF ", "IDNF ", "ABRT ") (drivers/ata/libata-eh.c ata_eh_link_report)',
+    'ata3.00: exception Emask 0x0 SAct 0x40000 SErr 0x0 action 0x0':
+        'find_string on the format (kernel source copies, no tree named): "ata%u.%02u: exception Emask 0x%x SAct 0x%x SErr 0x%x action 0x%x%s%s" (compiled copies of drivers/ata/libata-eh.c ata_eh_link_report)',
+    'ata1.00: error: { ICRC ABRT }':
+        'find_string on the format (kernel source copies, no tree named): the same ata_eh_link_report format (drivers/ata/libata-eh.c)',
+    'EXT4-fs warning (device sdb1): ext4_end_bio:287: I/O error writing to inode 2883604 (offset 0 size 4096 starting block 11534356)':
+        'find_string on the format (kernel source copies, no tree named): ext4_warning(inode->i_sb, "I/O error writing to inode %lu (offset %llu size %ld starting block %llu)") (fs/ext4/page-io.c ext4_end_bio, 3.x)',
+    'EXT4-fs warning (device sdb1): ext4_end_bio:323: I/O error 10 writing to inode 2883604 (offset 0 size 4096 starting block 11534356)':
+        'find_string on the format (kernel source copies, no tree named): ext4_warning(..., "I/O error %d writing to inode %lu (offset %llu size %ld starting block %llu)", bio->bi_status, ...) (fs/ext4/page-io.c ext4_end_bio; the patch that dropped offset and size; label corrected: 4.x-5.4, not 4.18+)',
+    'EXT4-fs warning (device sdb1): ext4_end_bio:343: I/O error 10 writing to inode 2883604 starting block 11534356)':
+        'find_string on the format (kernel source copies, no tree named): ext4_warning(inode->i_sb, "I/O error %d writing to inode %lu starting block %llu)", bio->bi_status, ...) (fs/ext4/page-io.c ext4_end_bio)',
+    'EXT4-fs error (device dm-1): ext4_journal_check_start:83: comm rsync: Detected aborted journal':
+        'find_string on the format (kernel source copies, no tree named): ext4_abort(sb, -journal->j_errno, "Detected aborted journal") (fs/ext4/ext4_jbd2.c) printed by __ext4_error: printk(KERN_CRIT "EXT4-fs error (device %s): %s:%d: comm %s: %pV\\n") (label corrected: 5.10+, where ext4_abort became __ext4_error)',
+    'EXT4-fs error (device dm-1): ext4_journal_check_start:61: Detected aborted journal':
+        'find_string on the format (kernel source copies, no tree named): ext4_abort(sb, "Detected aborted journal") printed by __ext4_abort: printk(KERN_CRIT "EXT4-fs error (device %s): %s:%d: %pV\\n") (fs/ext4/super.c, 4.x: no comm)',
+    'EXT4-fs (dm-1): Remounting filesystem read-only':
+        'find_string on the format (kernel source copies, no tree named): ext4_msg(sb, KERN_CRIT, "Remounting filesystem read-only") in __ext4_abort, with __ext4_msg\'s printk("%sEXT4-fs (%s): %pV\\n") (fs/ext4/super.c)',
+    'nvme nvme0: I/O 12 QID 0 timeout, reset controller':
+        'read in torvalds/linux@e3ea126c drivers/nvme/host/pci.c nvme_timeout: dev_warn(dev->ctrl.device, "I/O %d QID %d timeout, reset controller\\n", req->tag, nvmeq->qid)',
+    'nvme nvme0: I/O 24 QID 0 timeout, disable controller':
+        'read in torvalds/linux@e3ea126c drivers/nvme/host/pci.c nvme_timeout (NVME_CTRL_CONNECTING / DELETING): dev_warn_ratelimited(dev->ctrl.device, "I/O %d QID %d timeout, disable controller\\n")',
+    'nvme nvme0: I/O 731 QID 3 timeout, completion polled':
+        'read in torvalds/linux@e3ea126c drivers/nvme/host/pci.c nvme_timeout (blk_mq_request_completed after polling): dev_warn(dev->ctrl.device, "I/O %d QID %d timeout, completion polled\\n")',
+    'nvme nvme1: I/O tag 731 (02db) opcode 0x2 (Read) QID 3 timeout, aborting req_op:READ(0) size:131072':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(nvmeq->dev->ctrl.device, "I/O tag %d (%04x) opcode %#x (%s) QID %d timeout, aborting req_op:%s(%u) size:%u\\n") (drivers/nvme/host/pci.c nvme_timeout; the one copy found is a vendor fork of 6.6+)',
+    'nvme nvme1: I/O tag 12 (000c) opcode 0x6 (Admin Cmd) QID 0 timeout, reset controller':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(dev->ctrl.device, "I/O tag %d (%04x) opcode %#x (%s) QID %d timeout, reset controller\\n", req->tag, nvme_cid(req), opcode, nvme_opcode_str(nvmeq->qid, opcode), nvmeq->qid) (drivers/nvme/host/pci.c nvme_timeout, 6.6+); "Admin Cmd" is nvme_get_admin_opcode_str without CONFIG_NVME_VERBOSE_ERRORS',
+    'nvme nvme0: resetting controller due to AER':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(ctrl->device, "resetting controller due to AER\\n") (drivers/nvme/host/core.c nvme_handle_aer_persistent_error, in patches only; corrected: was "... due to persistent internal error", a wording found in no stored kernel source)',
+    'nvme nvme0: Device not ready; aborting reset, CSTS=0x1':
+        'find_string on the format (kernel source copies, no tree named): dev_err(ctrl->device, "Device not ready; aborting %s, CSTS=0x%x\\n", enabled ? "initialisation" : "reset", csts) (drivers/nvme/host/core.c nvme_wait_ready; label corrected: was pci.c nvme_pci_enable, which read in torvalds/linux@e3ea126c prints no such line)',
+    'nvme nvme2: Device not ready; aborting initialisation, CSTS=0x0':
+        'find_string on the format (kernel source copies, no tree named): the same nvme_wait_ready format (drivers/nvme/host/core.c)',
+    'nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS read failed (134)':
+        'read in torvalds/linux@e3ea126c drivers/nvme/host/pci.c nvme_warn_reset: dev_warn(dev->ctrl.device, "controller is down; will reset: CSTS=0x%x, PCI_STATUS read failed (%d)\\n", csts, result)',
+    'nvme0n1: detected capacity change from 1000204886016 to 0':
+        'find_string on the format (kernel source copies, no tree named): pr_info("%s: detected capacity change from %lld to %lld\\n", disk->disk_name, capacity, size) (block/genhd.c set_capacity_and_notify) and printk(KERN_INFO "%s: detected capacity change from %lld to %lld\\n") (fs/block_dev.c check_disk_size_change)',
+    'bond0: link status down for active interface eth0, disabling it in 200 ms':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(bond->dev, "link status down for %sinterface %s, disabling it in %d ms\\n", "active " : "backup ", ...) (drivers/net/bonding/bond_main.c bond_miimon_inspect)',
+    'bond0: link status down for active interface eth0, disabling it in 200 ms.':
+        'find_string on the format (kernel source copies, no tree named): pr_info("%s: link status down for %sinterface %s, disabling it in %d ms.\\n", bond->dev->name, ...) (drivers/net/bonding/bond_main.c bond_miimon_inspect, 3.x)',
+    'bond0: (slave ens1f0): link status down for active interface, disabling it in 200 ms':
+        'find_string on the format (kernel source copies, no tree named): slave_info(bond->dev, slave->dev, "link status down for %sinterface, disabling it in %d ms\\n") (the bond_main.c patch that replaced the netdev_info above)',
+    'bond1: now running without any active interface!':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(bond->dev, "now running without any active interface!\\n") (drivers/net/bonding/bond_main.c bond_select_active_slave)',
+    'e1000e: eth0 NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): pr_info("%s NIC Link is Down\\n", netdev->name) (drivers/net/ethernet/intel/e1000e/netdev.c, the patch that turned it into netdev_info); the "e1000e: " prefix is the driver\'s pr_fmt, not read',
+    'e1000e 0000:00:1f.6 eno1: NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(netdev, "NIC Link is Down\\n") (drivers/net/ethernet/intel/e1000e/netdev.c e1000e_close and the watchdog, after that patch)',
+    'igb 0000:01:00.0 eno1: igb: eno1 NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(netdev, "igb: %s NIC Link is Down\\n", netdev->name) (drivers/net/ethernet/intel/igb/igb_main.c igb_watchdog_task)',
+    'igb: eth2 NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_INFO "igb: %s NIC Link is Down\\n", netdev->name) (igb_main.c igb_watchdog_task, older)',
+    'ixgbe 0000:03:00.0 eth2: NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): e_info(drv, "NIC Link is Down\\n") (drivers/net/ethernet/intel/ixgbe/ixgbe_main.c ixgbe_watchdog_link_is_down; e_info is netif_info on the netdev)',
+    'i40e 0000:3b:00.0 eno1: NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(vsi->netdev, "NIC Link is Down\\n") (drivers/net/ethernet/intel/i40e/i40e_main.c i40e_print_link_message; ice the same)',
+    'mlx5_core 0000:5e:00.0 ens1f0np0: Link down':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(priv->netdev, "Link down\\n") (drivers/net/ethernet/mellanox/mlx5/core/en_main.c mlx5e_update_carrier)',
+    'bnxt_en 0000:3b:00.0 eno1np0: NIC Link is Down':
+        'find_string on the format (kernel source copies, no tree named): netdev_err(bp->dev, "NIC Link is Down\\n") (drivers/net/ethernet/broadcom/bnxt/bnxt.c bnxt_report_link, printed at err; bnx2x the same)',
+    'r8169 0000:02:00.0 enp2s0: Link is Down':
+        'find_string on the format (kernel source copies, no tree named): netdev_info(phydev->attached_dev, "Link is Down\\n") (drivers/net/phy/phy.c phy_print_status); that r8169 reports through it was not read',
+    'r8169 0000:02:00.0 eth0: link down':
+        'find_string on the format (kernel source copies, no tree named): netif_info(tp, ifdown, dev, "link down\\n") (drivers/net/ethernet/realtek/r8169.c __rtl8169_check_link_status)',
+    'tg3 0000:02:00.0 eth0: Link is down':
+        'find_string on the format (kernel source copies, no tree named): netif_info(tp, link, tp->dev, "Link is down\\n") (drivers/net/ethernet/broadcom/tg3.c tg3_link_report)',
+    'pcieport 0000:00:1c.0: AER: Multiple Corrected error message received from 0000:03:00.0':
+        'find_string on the format (kernel source copies, no tree named): pci_info(dev, "%s%s error message received from %04x:%02x:%02x.%d\\n", "Multiple " : "", aer_error_severity_string[...]) (the drivers/pci/pcie/aer.c patch that replaced "error received: "; the era\'s severity strings not read)',
+    'pcieport 0000:00:03.0: AER: Uncorrected (Fatal) error message received from 0000:04:00.0':
+        'find_string on the format (kernel source copies, no tree named): the same aer_print_port_info format (drivers/pci/pcie/aer.c)',
+    'pcieport 0000:00:1c.0: AER: Corrected error received: 0000:03:00.0':
+        'read in torvalds/linux@02a06f5f drivers/pci/pcie/aer.c (6.7-6.12 era) aer_print_port_info: pci_info(dev, "%s%s error received: %04x:%02x:%02x.%d\\n", "Multiple " : "", aer_error_severity_string[info->severity], ...) (the severity strings of that tree not read)',
+    'pcieport 0000:00:03.0: AER: Multiple Uncorrected (Non-Fatal) error received: 0000:04:00.0':
+        'read in torvalds/linux@02a06f5f drivers/pci/pcie/aer.c (6.7-6.12 era) aer_print_port_info (as above, with "Multiple ")',
+    'pcieport 0000:00:03.0: AER: Uncorrected (Non-Fatal) error received: id=0400':
+        'find_string on the format (kernel source copies, no tree named): dev_info(&dev->dev, "AER: %s%s error received: id=%04x\\n") (drivers/pci/pcie/aer/aerdrv_errprint.c aer_print_port_info)',
+    'pcieport 0000:00:1c.0: AER: Multiple Corrected error received: id=00e0':
+        'find_string on the format (kernel source copies, no tree named): the same aerdrv_errprint.c format with "Multiple "',
+    'pcieport 0000:00:1c.0: PCIe Bus Error: severity=Corrected, type=Physical Layer, id=00e0(Receiver ID)':
+        'find_string on the format (kernel source copies, no tree named): dev_err(&dev->dev, "PCIe Bus Error: severity=%s, type=%s, id=%04x(%s)\\n") (drivers/pci/pcie/aer/aerdrv_errprint.c aer_print_error)',
+    'pcieport 0000:00:1c.0: PCIe Bus Error: severity=Corrected, type=Unaccessible, id=00e0(Unregistered Agent ID)':
+        'find_string on the format (kernel source copies, no tree named): dev_err(&dev->dev, "PCIe Bus Error: severity=%s, type=Unaccessible, id=%04x(Unregistered Agent ID)\\n") (aerdrv_errprint.c aer_print_error)',
+    'pcieport 0000:00:1c.0: AER: PCIe Bus Error: severity=Corrected, type=Data Link Layer, (Transmitter ID)':
+        'find_string on the format (kernel source copies, no tree named): pci_err(dev, "PCIe Bus Error: severity=%s, type=%s, (%s)\\n") (drivers/pci/pcie/aer.c aer_print_error, before pci_printk by level; dev_fmt "AER: ")',
+    'mlx5_core 0000:5e:00.0: PCIe Bus Error: severity=Uncorrected (Fatal), type=Transaction Layer, (Requester ID)':
+        'read in torvalds/linux@02a06f5f drivers/pci/pcie/aer.c (6.7-6.12 era) aer_print_error: pci_printk(level, dev, "PCIe Bus Error: severity=%s, type=%s, (%s)\\n", ...) (pci_printk is dev_printk: no "AER: " prefix)',
+    'cxl_pci 0000:0d:00.0: CXL Bus Error: severity=Uncorrectable (Non-Fatal), type=Transaction Layer, (Requester ID)':
+        'find_string on the format (kernel source copies, no tree named): aer_printk(level, dev, "%s Bus Error: severity=%s, type=%s, (%s)\\n", bus_type, ...) (the drivers/pci/pcie/aer.c patch for CXL devices)',
+    'pcieport 0000:00:01.0: AER: subordinate device reset failed':
+        'find_string on the format (kernel source copies, no tree named): pci_warn(bridge, "subordinate device reset failed\\n") (drivers/pci/pcie/err.c pcie_do_recovery)',
+    'pcieport 0000:00:01.0: AER: link reset failed':
+        'find_string on the format (kernel source copies, no tree named): pci_warn(dev, "link reset failed\\n") (drivers/pci/pcie/err.c pcie_do_recovery, the line "subordinate device reset failed" replaced)',
+    'pcieport 0000:00:03.0: AER: Device recovery failed':
+        'read in torvalds/linux@01daacfb drivers/pci/pcie/err.c pcie_do_recovery: pci_info(dev, "AER: Device recovery failed\\n"); 3.10\'s aerdrv_core.c do_recovery: dev_info(&dev->dev, "AER: Device recovery failed\\n") by find_string on the format',
+    'end_request: I/O error, dev sdc, sector 730081839':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ERR "end_request: %s error, dev %s, sector %llu\\n", error_type, ...) with error_type "recoverable transport" / "critical target" / "critical nexus" / "I/O" (block/blk-core.c blk_update_request, 3.x)',
+    'end_request: critical target error, dev sdb, sector 2048':
+        'find_string on the format (kernel source copies, no tree named): the same end_request format, error_type "critical target" for -EREMOTEIO (block/blk-core.c, 3.x)',
+    'Buffer I/O error on dev sdb1, logical block 10917840, lost async page write':
+        'find_string on the format (kernel source copies, no tree named): printk_ratelimited(KERN_ERR "Buffer I/O error on dev %pg, logical block %llu%s\\n", bh->b_bdev, ..., msg) with msg ", lost async page write" (fs/buffer.c buffer_io_error, compiled copies)',
+    'sd 0:0:0:0: [sda] tag#0 Sense Key : Hardware Error [current]':
+        'find_string on the format (kernel source copies, no tree named): the scsi_format_sense_hdr format above (drivers/scsi/scsi_logging.c); "Hardware Error" is a sense key name of scsi_sense_key_string(), not read',
+    'nvme nvme0: Disabling device after reset failure: -19':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(dev->ctrl.device, "Disabling device after reset failure: %d\\n", result) (drivers/nvme/host/pci.c nvme_reset_work)',
+    'BTRFS warning (device sda2): sda2 checksum verify failed on 30408704 wanted C2CC51CB found CCF180A7 level 0':
+        'find_string on the format (kernel source copies, no tree named): btrfs_warn_rl(fs_info, "%s checksum verify failed on %llu wanted %X found %X level %d", fs_info->sb->s_id, ...) (fs/btrfs/disk-io.c csum_tree_block)',
+    'EXT4-fs (dm-0): failed to convert unwritten extents to written extents -- potential data loss!  (inode 13, error -30)':
+        'find_string on the format (kernel source copies, no tree named): "failed to convert unwritten extents to written extents -- potential data loss!  (inode %lu, error %d)" (compiled copies of fs/ext4/page-io.c, printk index)',
+    'ata3.00: disabled':
+        'find_string on the format (kernel source copies, no tree named): if (ata_msg_drv(dev->link->ap)) ata_dev_warn(dev, "disabled\\n") (drivers/ata/libata-eh.c ata_dev_disable, the lines the patch below replaced)',
+    'ata3.00: disable device':
+        'find_string on the format (kernel source copies, no tree named): ata_dev_warn(dev, "disable device\\n") (drivers/ata/libata-eh.c ata_dev_disable)',
+    'md/raid1:md0: Disk failure on sdb1, disabling device.':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_ALERT "md/raid1:%s: Disk failure on %s, disabling device.\\n" "md/raid1:%s: Operation continuing on %d devices.\\n") / pr_crit (drivers/md/raid1.c raid1_error)',
+    'md/raid:md127: Disk failure on sdc, disabling device.':
+        'find_string on the format (kernel source copies, no tree named): pr_crit("md/raid:%s: Disk failure on %s, disabling device.\\n" "md/raid:%s: Operation continuing on %d devices.\\n") (drivers/md/raid5.c raid5_error)',
+    'md/raid10:md2: Disk failure on nvme1n1p2, disabling device.':
+        'find_string on the format (kernel source copies, no tree named): pr_crit("md/raid10:%s: Disk failure on %s, disabling device.\\n" ...) (drivers/md/raid10.c raid10_error)',
+    'device-mapper: multipath: Failing path 8:32.':
+        'find_string on the format (kernel source copies, no tree named): DMWARN("Failing path %s.", pgpath->path.dev->name) (drivers/md/dm-mpath.c fail_path; DMWARN prints "device-mapper: multipath: ", not read)',
+    'device-mapper: multipath: 253:3: Failing path 8:32.':
+        'find_string on the format (kernel source copies, no tree named): DMWARN("%s: Failing path %s.", dm_table_device_name(m->ti->table), pgpath->path.dev->name) (drivers/md/dm-mpath.c fail_path)',
+    'NETDEV WATCHDOG: eth0 (e1000e): transmit queue 0 timed out':
+        'read in torvalds/linux@021a17ed net/sched/sch_generic.c dev_watchdog: WARN_ONCE(1, KERN_INFO "NETDEV WATCHDOG: %s (%s): transmit queue %u timed out\\n", dev->name, netdev_drivername(dev), i)',
+    'NETDEV WATCHDOG: eno1 (ixgbe): transmit queue 3 timed out 5376 ms':
+        'find_string on the format (kernel source copies, no tree named): WARN_ONCE(1, "NETDEV WATCHDOG: %s (%s): transmit queue %u timed out %u ms\\n") (net/sched/sch_generic.c dev_watchdog, the lines the patch below replaced)',
+    'e1000e 0000:00:1f.6 eno1: NETDEV WATCHDOG: CPU: 3: transmit queue 0 timed out 5376 ms':
+        'find_string on the format (kernel source copies, no tree named): netdev_crit(dev, "NETDEV WATCHDOG: CPU: %d: transmit queue %u timed out %u ms\\n") (a net/sched/sch_generic.c patch)',
+    'igb 0000:01:00.0 eno1: The network adapter was stopped because it overheated':
+        'find_string on the format (kernel source copies, no tree named): netdev_err(netdev, "The network adapter was stopped because it overheated\\n") (drivers/net/ethernet/intel/igb/igb_main.c igb_watchdog_task)',
+    'ixgbe 0000:03:00.0 eth2: Network adapter has been stopped because it has over heated. Restart the computer. If the problem persists, power off the system and replace the adapter':
+        'find_string on the format (kernel source copies, no tree named): e_crit(drv, "Network adapter has been stopped because it has over heated. Restart the computer. If the problem persists, power off the system and replace the adapter\\n") (drivers/net/ethernet/intel/ixgbe/ixgbe_main.c)',
+    'pcieport 0000:00:01.4: DPC: containment event, status:0x1f01 source:0x0000':
+        'read in torvalds/linux@0a5a46a6 drivers/pci/pcie/dpc.c dpc_process_error: pci_info(pdev, "containment event, status:%#06x source:%#06x\\n", status, source) (the "DPC: " prefix is the file\'s dev_fmt, not in the part read)',
+    'dpc 0000:00:01.4:pcie010: DPC containment event, status:0x1f01 source:0x0000':
+        'find_string on the format (kernel source copies, no tree named): dev_info(dev, "DPC containment event, status:%#06x source:%#06x\\n") on the port service device (drivers/pci/pcie/dpc.c, the lines the patch to pci_info replaced; the service device\'s name not read)',
+    'pcieport 0000:00:1c.5: PCIe Bus Error: severity=Corrected, type=Physical Layer, (Receiver ID)':
+        'read in torvalds/linux@02a06f5f drivers/pci/pcie/aer.c (6.7-6.12 era) aer_print_error: pci_printk(level, dev, "PCIe Bus Error: severity=%s, type=%s, (%s)\\n", ...), level KERN_WARNING for correctable',
+    'pcieport 0000:00:1c.0: AER: PCIe Bus Error: severity=Corrected, type=Inaccessible, (Unregistered Agent ID)':
+        'read in torvalds/linux@02a06f5f drivers/pci/pcie/aer.c (6.7-6.12 era) aer_print_error: pci_err(dev, "PCIe Bus Error: severity=%s, type=Inaccessible, (Unregistered Agent ID)\\n") (pci_err applies aer.c\'s dev_fmt "AER: ")',
+    'nvme 0000:01:00.0: Aborting I/O 731 QID 3':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(nvmeq->q_dmadev, "Aborting I/O %d QID %d\\n", cmdid, nvmeq->qid) (drivers/block/nvme-core.c nvme_abort_cmd, and nvme_abort_req in the blk-mq version; q_dmadev is the PCI device)',
+    'nvme 0000:01:00.0: Timeout I/O 731 QID 3':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(nvmeq->q_dmadev, "Timeout I/O %d QID %d\\n", req->tag, nvmeq->qid) (drivers/block/nvme-core.c nvme_timeout, blk-mq version)',
+    'nvme 0000:01:00.0: Cancelling I/O 731 QID 3':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(nvmeq->q_dmadev, "Cancelling I/O %d QID %d\\n", ...) (drivers/block/nvme-core.c nvme_cancel_ios / nvme_cancel_queue_ios)',
+    'nvme 0000:01:00.0: I/O 12 QID 0 timeout, reset controller':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(&dev->pci_dev->dev, "I/O %d QID %d timeout, reset controller\\n", req->tag, nvmeq->qid) (the nvme_timeout of the version that still printed on the PCI device)',
+    'nvme 0000:01:00.0: Device not ready; aborting reset':
+        'read in torvalds/linux@00236b01 drivers/nvme/host/pci.c nvme_wait_ready: dev_err(dev->dev, "Device not ready; aborting %s\\n", enabled ? "initialisation" : "reset") (dev->dev is the PCI device)',
+    'end_request: recoverable transport error, dev sdc, sector 2048':
+        'find_string on the format (kernel source copies, no tree named): the end_request format above with error_type "recoverable transport" for -ENOLINK (block/blk-core.c blk_update_request, 3.x)',
+    'XFS (sdb1): First 64 bytes of corrupted metadata buffer:':
+        'read in torvalds/linux@00ed905a fs/xfs/xfs_error.c xfs_verifier_error: xfs_alert(mp, "First 64 bytes of corrupted metadata buffer:")',
+    'XFS (dm-0): Log I/O Error Detected. Shutting down filesystem':
+        'read in torvalds/linux@010e85f9 fs/xfs/xfs_fsops.c xfs_do_force_shutdown: xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_LOGERROR, "Log I/O Error Detected. Shutting down filesystem") (one space; 3.x-4.x put two)',
+    'XFS (dm-0): All device paths lost. Shutting down filesystem':
+        'read in torvalds/linux@010e85f9 fs/xfs/xfs_fsops.c xfs_do_force_shutdown: xfs_alert_tag(mp, XFS_PTAG_SHUTDOWN_IOERROR, "All device paths lost. Shutting down filesystem")',
+    "nvme 0000:04:00.0: AER: Can't recover (no error_detected callback)":
+        'read in torvalds/linux@01daacfb drivers/pci/pcie/err.c report_error_detected: pci_info(dev, "AER: Can\'t recover (no error_detected callback)\\n")',
+    'EXT4-fs warning (device sdb1): ext4_end_bio:317: I/O error -5 writing to inode 2883604 (offset 0 size 4096 starting block 11534356)':
+        'read in torvalds/linux@001e4a87 fs/ext4/page-io.c ext4_end_bio(struct bio *bio, int error): ext4_warning(inode->i_sb, "I/O error %d writing to inode %lu (offset %llu size %ld starting block %llu)", error, ...)',
 }  # fmt: skip
 
 

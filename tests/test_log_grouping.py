@@ -18,6 +18,8 @@ from alerting.alert import Alert, Severity
 from analyzers.logpatterns import (
     GROUP_LINE_CHARS,
     MAX_GROUP_LINES,
+    NVME_GROUP_BOUND,
+    NVME_GROUP_GAP,
     LogAlerter,
     LogLine,
     LogMatcher,
@@ -142,7 +144,8 @@ def test_an_nvme_timeout_and_its_abort_reset_and_removal_are_one_alert() -> None
     alerter = LogAlerter(MATCHER)
     other = "nvme nvme1: I/O 5 QID 2 timeout, aborting"  # another controller: its own alert
     assert feed(alerter, [*NVME[:2], other, *NVME[2:]]) == []
-    alerts = alerter.flush(2.5)
+    assert alerter.flush(0.2 + NVME_GROUP_GAP - 0.1) == []  # NVMe reports stay open longer
+    alerts = alerter.flush(0.5 + NVME_GROUP_GAP)  # nvme1's (quiet since 0.2) and nvme0's
     assert [a.labels for a in alerts] == [(("device", "nvme0"),), (("device", "nvme1"),)]
     first = alerts[0]
     assert first.metric == "log_nvme_reset_failed" and first.severity == Severity.CRITICAL
@@ -208,9 +211,72 @@ def test_an_oops_without_a_panic_goes_out_when_the_window_ends() -> None:
 
 def test_a_report_whose_lines_are_far_apart_is_two_events() -> None:
     alerter = LogAlerter(MATCHER)
-    feed(alerter, NVME[:1])
-    (early,) = feed(alerter, NVME[3:4], start=2.5)  # the window of the first ended
+    feed(alerter, ATA[:1])
+    (early,) = feed(alerter, ATA[5:], start=2.5)  # the window of the first ended
+    assert early.metric == "log_ata_exception" and "lines" not in early.context
+    # NVMe's window is a quiet gap: a line that comes after it starts another event.
+    feed(alerter, NVME[:1], start=10)
+    (early,) = feed(alerter, NVME[3:4], start=10 + NVME_GROUP_GAP + 1)
     assert early.metric == "log_nvme_timeout" and "lines" not in early.context
+
+
+# One NVMe event as the kernel spaces it (drivers/nvme/host/pci.c nvme_timeout, abort_endio,
+# nvme_remove_dead_ctrl; core.c nvme_wait_ready; block/genhd.c): the aborted command times out
+# again after the I/O timeout (30 s), the reset waits CAP.TO (here 21 s) for the controller.
+NVME_EVENT = [
+    (0.0, "nvme nvme0: I/O 731 QID 3 timeout, aborting"),
+    (0.002, "nvme nvme0: Abort status: 0x371"),
+    (30.0, "nvme nvme0: I/O 731 QID 3 timeout, reset controller"),
+    (51.0, "nvme nvme0: Device not ready; aborting reset, CSTS=0x1"),
+    (51.001, "nvme nvme0: Removing after probe failure status: -19"),
+    (51.01, "nvme0n1: detected capacity change from 1000204886016 to 0"),
+]
+
+
+def test_an_nvme_event_spread_over_a_minute_is_one_alert() -> None:
+    alerter = LogAlerter(MATCHER)
+    ata = [(1.0 + i * 0.1, line) for i, line in enumerate(ATA)]  # another family meanwhile
+    out: list[Alert] = []
+    for now, text in sorted(NVME_EVENT + ata):
+        out += alerter.process(LogLine(text, kernel=True, source="kmsg"), now)
+    # The ATA report went out at its own 2 s, the NVMe event is still open.
+    assert [a.metric for a in out] == ["log_ata_error"]
+    last = NVME_EVENT[-1][0]
+    assert alerter.next_group_deadline() == last + NVME_GROUP_GAP
+    assert alerter.flush(last + NVME_GROUP_GAP - 0.01) == []
+    (alert,) = alerter.flush(last + NVME_GROUP_GAP)
+    assert alert.metric == "log_nvme_reset_failed" and alert.labels == (("device", "nvme0"),)
+    assert alert.severity == Severity.CRITICAL and alert.timestamp == 0.0
+    assert alert.context["lines"].split("\n") == [text for _, text in NVME_EVENT]
+    assert alerter.next_group_deadline() is None
+
+
+def test_an_nvme_event_before_4_5_is_keyed_by_its_pci_device() -> None:
+    # drivers/block/nvme-core.c (3.1x-4.2) printed on the PCI device, not on "nvme0".
+    alerter = LogAlerter(MATCHER)
+    lines = [
+        (0.0, "nvme 0000:01:00.0: Aborting I/O 731 QID 3"),
+        (30.0, "nvme 0000:01:00.0: I/O 731 QID 3 timeout, reset controller"),
+        (30.5, "nvme 0000:01:00.0: Cancelling I/O 732 QID 3"),
+        (30.6, "nvme 0000:02:00.0: Aborting I/O 5 QID 1"),  # another controller
+    ]
+    for now, text in lines:
+        assert alerter.process(LogLine(text, kernel=True), now) == []
+    first, other = alerter.flush(30.6 + NVME_GROUP_GAP)
+    assert first.labels == (("pci", "0000:01:00.0"),) and first.context["grouped_lines"] == 3
+    assert other.labels == (("pci", "0000:02:00.0"),) and "lines" not in other.context
+
+
+def test_an_nvme_controller_that_keeps_timing_out_is_bounded() -> None:
+    alerter = LogAlerter(MATCHER, aggregate_secs=0)
+    out: list[Alert] = []
+    for i in range(12):  # a timeout every 30 s for six minutes
+        line = f"nvme nvme0: I/O {i} QID 3 timeout, aborting"
+        out += alerter.process(LogLine(line, kernel=True), i * 30.0)
+    out += alerter.flush(12 * 30.0)
+    first, second = out
+    assert (first.timestamp, second.timestamp) == (0.0, NVME_GROUP_BOUND)
+    assert first.context["grouped_lines"] == NVME_GROUP_BOUND // 30
 
 
 def test_benign_and_follow_up_lines_do_not_alert_or_join_on_their_own() -> None:
@@ -228,7 +294,7 @@ def test_held_reports_are_bounded_and_the_oldest_goes_out_early() -> None:
     lines = [f"nvme nvme{i}: I/O 1 QID 1 timeout, aborting" for i in range(4)]
     out = feed(alerter, lines, step=0.0)
     assert [a.labels for a in out] == [(("device", "nvme0"),)]
-    assert len(alerter._groups) == 3 and len(alerter._group_index) == 3
+    assert len(alerter._slow) == 3 and len(alerter._group_index) == 3
 
 
 def test_a_long_report_carries_a_bounded_number_of_bounded_lines() -> None:
@@ -236,7 +302,7 @@ def test_a_long_report_carries_a_bounded_number_of_bounded_lines() -> None:
     long_tail = " x" * 400
     lines = [f"nvme nvme0: I/O {i} QID 3 timeout, aborting{long_tail}" for i in range(30)]
     feed(alerter, lines, step=0.01)
-    (alert,) = alerter.flush(2.0)
+    (alert,) = alerter.flush(0.29 + NVME_GROUP_GAP)
     carried = alert.context["lines"].split("\n")
     assert len(carried) == MAX_GROUP_LINES and alert.context["grouped_lines"] == 30
     assert all(len(line) == GROUP_LINE_CHARS for line in carried)
@@ -303,6 +369,30 @@ def test_the_watch_sends_a_held_report_when_its_window_ends(tmp_path: Path) -> N
 
     (alert,) = asyncio.run(run())
     assert alert.metric == "log_oom_kill" and len(alert.context["lines"].split("\n")) == 3
+
+
+def test_a_report_due_sooner_is_not_kept_waiting_behind_a_held_nvme_event(tmp_path: Path) -> None:
+    settings = _watch_settings(tmp_path)
+
+    async def run() -> list[Alert]:
+        routed: list[Alert] = []
+        arrived = asyncio.Event()
+
+        def route(alert: Alert) -> None:
+            routed.append(alert)
+            arrived.set()
+
+        watch = LogWatch(settings, route)
+        watch.alerter.group_secs = 0.2
+        watch.emit(LogLine(NVME[0], kernel=True, source="kmsg"))  # held for NVMe's 45 s
+        for text in OOM:
+            watch.emit(LogLine(text, kernel=True, source="kmsg"))
+        await asyncio.wait_for(arrived.wait(), timeout=10)
+        watch.close()
+        return routed
+
+    oom, nvme = asyncio.run(run())
+    assert (oom.metric, nvme.metric) == ("log_oom_kill", "log_nvme_timeout")
 
 
 def test_a_clean_stop_sends_the_reports_still_held(tmp_path: Path) -> None:

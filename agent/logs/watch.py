@@ -210,6 +210,7 @@ class LogWatch:
         self._route = route
         self.previous_boot = next((s for s in self.sources if isinstance(s, PreviousBoot)), None)
         self._group_timer: asyncio.TimerHandle | None = None
+        self._group_timer_at = 0.0  # the deadline it was armed for
 
     def emit(self, line: LogLine) -> None:
         for alert in self.alerter.process(line, time.time()):
@@ -219,12 +220,19 @@ class LogWatch:
     def _arm_group_timer(self) -> None:
         """A held multi-line report goes out when its window ends, not at the next tick (5 s)."""
         deadline = self.alerter.next_group_deadline()
-        if deadline is None or self._group_timer is not None:
+        if deadline is None:
             return
+        if self._group_timer is not None:
+            if deadline >= self._group_timer_at:
+                return
+            # A report due sooner than the one the timer waits for (a 2 s one behind NVMe's 45 s).
+            self._group_timer.cancel()
+            self._group_timer = None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (a test feeding lines by hand): tick() sends it
+        self._group_timer_at = deadline
         self._group_timer = loop.call_later(max(0.0, deadline - time.time()), self._groups_due)
 
     def _groups_due(self) -> None:
