@@ -653,7 +653,7 @@ async def benchmark(args: argparse.Namespace, port: int, work: Path) -> int:
 
         # silence
         step = max(1, args.hosts // (args.probes + 1))
-        probes = [step * (k + 1) for k in range(args.probes)]
+        probes = [step * (k + 1) + 1 for k in range(args.probes)]  # not the degraded ones
         stopped_at = time.time()
         fleet.stopped.update(probes)
         deadlines = {i: fleet.last_beat[i] + SILENT_AFTER_INTERVALS * interval for i in probes}
