@@ -487,11 +487,13 @@ class Window:
         return 100 * (c1 - c0) / (t1 - t0) if t1 > t0 else float("nan")
 
     def busiest_10s(self) -> float:
-        best = 0.0
+        """The highest CPU % over any 10 s of the window (NaN: shorter than 10 s)."""
+        best = float("nan")
         for a, (t0, c0, _) in enumerate(self.samples):
             for t1, c1, _ in self.samples[a + 1 :]:
                 if t1 - t0 >= 10:
-                    best = max(best, 100 * (c1 - c0) / (t1 - t0))
+                    value = 100 * (c1 - c0) / (t1 - t0)
+                    best = value if not best >= value else best  # NaN-safe max
                     break
         return best
 
@@ -500,14 +502,16 @@ class Window:
         return sum(values) / len(values), max(values)
 
 
-async def measure(pid: int, secs: float) -> Window:
-    window = Window(pid)
+async def measure(secs: float, *pids: int) -> list[Window]:
+    windows = [Window(pid) for pid in pids]
     end = time.monotonic() + secs
     while time.monotonic() < end:
-        window.sample()
+        for window in windows:
+            window.sample()
         await asyncio.sleep(min(1.0, max(0.0, end - time.monotonic())))
-    window.sample()
-    return window
+    for window in windows:
+        window.sample()
+    return windows
 
 
 def simulator_report(fleet: Fleet, secs: float, sim_cpu: float, target: float) -> str:
@@ -540,7 +544,7 @@ async def dry_run(args: argparse.Namespace, port: int, server: subprocess.Popen[
     say(f"dry run: {args.hosts} hosts every {args.interval:g} s, {args.secs:g} s")
     fleet.stats.reset()
     sim0, t0 = time.process_time(), time.monotonic()
-    server_window = await measure(server.pid, args.secs)
+    [server_window] = await measure(args.secs, server.pid)
     secs, sim_cpu = time.monotonic() - t0, time.process_time() - sim0
     stop.set()
     await task
@@ -581,12 +585,25 @@ def check_schemas(fleet: Fleet) -> None:
     say(f"simulated heartbeat and inventory match docs/schemas ({sizes})")
 
 
-async def benchmark(args: argparse.Namespace, port: int, work: Path) -> int:
+async def benchmark(
+    args: argparse.Namespace, port: int, server: subprocess.Popen[bytes], work: Path
+) -> int:
     import nats
 
     receiver = AlertReceiver()
     notify = NotifyListener(work / "notify.sock")
+    (work / "data").mkdir(mode=0o700)
     config = fleet_config(work / "fleet.toml", port, work / "data", receiver.url)
+    checked = subprocess.run(
+        fleet_command("--config", str(config), "--validate"),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if checked.returncode != 0:
+        say(f"the watcher refuses the benchmark's configuration (exit {checked.returncode}):")
+        say(checked.stdout + checked.stderr)
+        notify.close()
+        receiver.close()
+        return 1
     log = (work / "watcher.log").open("wb")
     env = {**os.environ, "NOTIFY_SOCKET": str(notify.path)}
     spawned = time.time()
@@ -611,7 +628,8 @@ async def benchmark(args: argparse.Namespace, port: int, work: Path) -> int:
         ready = notify.ready_at
         say(
             f"start: READY=1 after {(ready - spawned) if ready else float('nan'):.2f} s, "
-            f"leader lease after {(leader - spawned) if leader else float('nan'):.2f} s"
+            f"leader lease after {(leader - spawned) if leader else float('nan'):.2f} s, "
+            f"VmRSS {status_mb(watcher.pid, 'VmRSS'):.1f} MB"
         )
 
         # warm-up
@@ -630,7 +648,7 @@ async def benchmark(args: argparse.Namespace, port: int, work: Path) -> int:
         # steady state
         fleet.stats.reset()
         sim0, t0 = time.process_time(), time.monotonic()
-        window = await measure(watcher.pid, args.secs)
+        window, server_window = await measure(args.secs, watcher.pid, server.pid)
         secs, sim_cpu = time.monotonic() - t0, time.process_time() - sim0
         target = args.hosts / interval
         rate = fleet.stats.heartbeats / secs
@@ -644,6 +662,9 @@ async def benchmark(args: argparse.Namespace, port: int, work: Path) -> int:
             f"VmHWM {hwm:.1f} MB; CMDB backlog {await consumer_backlog(js)}"
         )
         say(simulator_report(fleet, secs, sim_cpu, target))
+        say(
+            f"nats-server: CPU {server_window.cpu_percent():.1f} % of a core, VmRSS max {server_window.rss()[1]:.0f} MB"
+        )
         if args.speed == 1:
             ok = cpu < GOAL_CPU_PERCENT and hwm < GOAL_RSS_MB
             say(
@@ -753,10 +774,11 @@ async def benchmark(args: argparse.Namespace, port: int, work: Path) -> int:
         log.close()
         notify.close()
         receiver.close()
-    say(f"watcher exit code on SIGTERM: {watcher.returncode}")
-    tail = (work / "watcher.log").read_text(errors="replace").splitlines()[-15:]
-    say("watcher log (last lines):\n  " + "\n  ".join(tail))
-    return 0
+        say(f"watcher exit code on SIGTERM: {watcher.returncode}")
+        tail = (work / "watcher.log").read_text(errors="replace").splitlines()[-15:]
+        say("watcher log (last lines):\n  " + "\n  ".join(tail))
+        say(f"run took {time.time() - spawned:.0f} s")
+    return 0 if watcher.returncode == 0 else 1
 
 
 def describe_hosts(stdout: str) -> str:
@@ -825,7 +847,7 @@ def main() -> int:
             if args.dry_run:
                 asyncio.run(dry_run(args, port, server))
                 return 0
-            return asyncio.run(benchmark(args, port, work))
+            return asyncio.run(benchmark(args, port, server, work))
 
 
 if __name__ == "__main__":
