@@ -118,3 +118,45 @@ def test_runtime_configuration_is_valid_and_reads_the_host_under_host() -> None:
 def test_documented_run_command_mounts_the_host_read_only(doc: str) -> None:
     text = (REPO / doc).read_text()
     assert "-v /:/host:ro,rslave" in text and "--pid host" in text and "--cap-drop ALL" in text
+
+
+def _stage(path: Path, name: str) -> list[tuple[str, str]]:
+    """The instructions of the stage `FROM ... AS name`, up to the next FROM."""
+    steps = instructions(path)
+    start = next(
+        i for i, (w, a) in enumerate(steps) if w == "FROM" and a.lower().endswith(f" as {name}")
+    )
+    end = next((i for i in range(start + 1, len(steps)) if steps[i][0] == "FROM"), len(steps))
+    return steps[start:end]
+
+
+def test_build_stage_copies_every_package_the_wheel_declares() -> None:
+    build = _stage(DOCKER / "Dockerfile", "build")
+    copied = {args.split()[0] for word, args in build if word == "COPY"}
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = {
+        p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    assert packages <= copied, f"the wheel would miss {packages - copied}"
+
+
+def test_fleet_target_runs_the_watcher_unprivileged_with_a_valid_configuration() -> None:
+    from common.config import parse_document
+    from fleet.settings import FleetSettings
+
+    fleet = _stage(DOCKER / "Dockerfile", "fleet")
+    users = [args for word, args in fleet if word == "USER"]
+    assert users and int(users[-1].split(":")[0]) not in (0, 10001)  # not root, not the agent
+    argv = json.loads(next(args for word, args in fleet if word == "ENTRYPOINT"))
+    assert argv[0] == "sysops-fleet"
+    assert argv[argv.index("--config") + 1] == "/etc/sysops-fleet/config.toml"
+    assert json.loads(next(args for word, args in fleet if word == "CMD")) == ["run"]
+    assert ("COPY", "docker/fleet.toml /etc/sysops-fleet/config.toml") in fleet
+    assert any("pip install --no-index" in args for word, args in fleet if word == "RUN")
+    # The agent stays the default target: the last stage.
+    assert instructions(DOCKER / "Dockerfile")[-1][1].startswith('["sysops-agent"')
+    text = (DOCKER / "fleet.toml").read_text()
+    env = {"NATS_URL": "nats://nats.example.com:4222"}
+    settings = parse_document(text, FleetSettings, "fleet.toml", environ=env).settings
+    assert settings.nats.url == env["NATS_URL"] and settings.alerting.console.enabled
+    assert settings.fleet.data_dir == "/var/lib/sysops-fleet"

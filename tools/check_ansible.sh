@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Ansible role as CI checks it:
 #   tools/check_ansible.sh            ansible-lint (production profile), --syntax-check,
-#                                     and a --check run of the playbook against localhost
+#                                     and --check runs of the playbook against localhost
+#                                     (as it is, and with the fleet watcher on)
 #   tools/check_ansible.sh --apply    also applies it to this machine twice (the second run
 #                                     must change nothing), then offers it a bad configuration
 #                                     (must fail before the installed file is touched).
@@ -57,6 +58,11 @@ play() {
 }
 echo "-- ansible-playbook --check against localhost"
 play --check | awk '/^TASK/ {task = $0} /^changed:/ {print task; print} /^localhost/ {print}'
+# The fleet watcher is off by default (and not applied here: --apply stays the agent's);
+# its tasks run in check mode with the example host's variables.
+echo "-- ansible-playbook --check against localhost, with the fleet watcher on"
+play --check -e @examples/host_vars/fleet-01.example.com.yml |
+    awk '/^TASK/ {task = $0} /^changed:/ {print task; print} /^localhost/ {print}'
 
 $apply || exit 0
 recap() { grep -E '^localhost +:' "$1" | tr -s ' '; }
