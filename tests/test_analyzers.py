@@ -275,9 +275,27 @@ def test_trend_escalates_and_noise_never_fires() -> None:
     assert feed(TrendAnalyzer(), noise, key=DISK, step=60.0)[0] == []
 
 
-def test_trend_ignores_a_short_burst() -> None:
-    burst = np.concatenate([np.full(40, 50.0), np.linspace(50, 95, 20), np.full(10, 95.0)])
+def test_trend_ignores_a_short_burst_that_stops_short_of_full() -> None:
+    # 20 points in 20 minutes, then flat at 70 %: 30 points left would take 30 minutes at
+    # that rate, farther ahead than the 20 minutes of line observed.
+    burst = np.concatenate([np.full(40, 50.0), np.linspace(50, 70, 20), np.full(10, 70.0)])
     assert feed(TrendAnalyzer(min_span_hours=1), burst, key=DISK, step=60.0)[0] == []
+    noise = np.concatenate([np.full(40, 50.0), 50 + RNG.normal(0, 3, 60)])
+    assert feed(TrendAnalyzer(min_span_hours=1), noise, key=DISK, step=60.0)[0] == []
+
+
+def test_trend_a_runaway_fill_fires_critical_before_an_hour_of_history() -> None:
+    """A disk filling in 20 minutes: the short fit predicts it, at the severity it will have."""
+    burst = np.concatenate([np.full(40, 50.0), np.linspace(50, 95, 20), np.full(30, 95.0)])
+    alerts, _ = feed(TrendAnalyzer(min_span_hours=1), burst, key=DISK, step=60.0)
+    firing, resolved = alerts
+    assert firing.status is Status.FIRING and firing.severity is Severity.CRITICAL
+    # Within the ramp (minutes 40-59), before the value reaches 95 %, with an ETA no longer
+    # than the 30-minute short window could have observed.
+    assert 50 * 60 <= firing.timestamp < 60 * 60 and firing.value < 95.0
+    assert 0 < firing.context["eta_hours"] <= 0.5
+    assert "critical: full within 6 h" in firing.message
+    assert resolved.status is Status.RESOLVED  # the growth stopped at 95 %
 
 
 def test_trend_a_drop_resolves_with_the_current_value_and_restarts_the_fit() -> None:

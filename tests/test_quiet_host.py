@@ -1,10 +1,9 @@
 """The quiet-host scenario (benchmarks/quiet_host.py): what issue #14 is judged by.
 
 A quiet day must send nothing, and each caused condition exactly one FIRING
-and one RESOLVED (none for good news).  The quiet day, the CPU saturation and
-memory freed and the leak (with the default 4-hour repeat interval) pass; the
-disk is a strict xfail, its escalation kept on purpose (see LEFT).  The other
-tests check the instrument itself: the generator
+and one RESOLVED (none for good news); all of them pass (the leak with the
+default 4-hour repeat interval, the disk as one episode of the trend's and the
+thresholds' alerts).  The other tests check the instrument itself: the generator
 makes the host the docstring describes, the replay sees the caused conditions,
 and the judging counts what it should.
 """
@@ -40,27 +39,7 @@ def outcomes() -> list[Outcome]:
     return run(Settings())
 
 
-# Left on purpose: the threshold escalates the filling disk at its critical 95 %.  The
-# scenario asks for one FIRING and one RESOLVED, but 90 % (warn: look at it today) and 95 %
-# (critical: act now, minutes from full) ask different things of a person, and a channel
-# routed by severity (warn to chat, critical to the pager) needs the ESCALATED to page at
-# all.  Kept a strict xfail, so that a change in either is seen.  (The leak's 37 repeats
-# went with alerting.min_interval_secs' 4-hour default.)
-LEFT = {
-    "disk filled then emptied": "threshold: the disk escalates at its critical 95 %, "
-    "which a person routed by severity needs (kept on purpose)",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(s.name, marks=pytest.mark.xfail(strict=True, reason=LEFT[s.name]))
-        if s.name in LEFT
-        else s.name
-        for s in SCENARIOS
-    ],
-)
+@pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
 def test_a_quiet_host_is_silent_and_each_caused_condition_notifies_exactly_once(
     outcomes: list[Outcome], name: str
 ) -> None:
@@ -68,11 +47,23 @@ def test_a_quiet_host_is_silent_and_each_caused_condition_notifies_exactly_once(
     assert outcome.ok, "\n" + table([outcome])
 
 
-def test_what_is_left_is_only_the_thresholds_escalation(outcomes: list[Outcome]) -> None:
-    """The scenario above that still fails, fails only for the reason named."""
+def test_the_filling_disk_is_one_critical_episode_announced_before_the_thresholds(
+    outcomes: list[Outcome],
+) -> None:
+    """The runaway fill is announced by the trend, critical, before it reaches the warn
+    level; the thresholds' warn and critical fold into that episode, whose one RESOLVED
+    comes when the file is deleted (docs/ALERTING.md, "One episode per series")."""
     disk = {o.scenario.name: o for o in outcomes}["disk filled then emptied"]
-    assert disk.missing == []
-    assert [(a.analyzer, a.status) for a in disk.unexpected] == [("threshold", Status.ESCALATED)]
+    firing, resolved = disk.got
+    assert (firing.analyzer, firing.status, firing.severity) == (
+        "trend",
+        Status.FIRING,
+        Severity.CRITICAL,
+    )
+    assert firing.value < 90.0  # before the threshold's warn level: an ETA, not a level
+    assert (resolved.analyzer, resolved.status) == ("trend", Status.RESOLVED)
+    assert resolved.alert_id == firing.alert_id
+    assert resolved.value < 50.0  # after the deletion
 
 
 def test_the_leak_is_quiet_because_repeats_wait_four_hours() -> None:
@@ -92,13 +83,9 @@ def test_the_leak_is_quiet_because_repeats_wait_four_hours() -> None:
 def test_the_replay_sees_the_caused_conditions(outcomes: list[Outcome]) -> None:
     """Whatever #14 changes, the thresholds' own verdicts on the real conditions get through."""
     by_name = {o.scenario.name: o for o in outcomes}
-    for name, metric in (
-        ("cpu saturated 3 min", "cpu_usage_percent"),
-        ("disk filled then emptied", "disk_used_percent"),
-    ):
-        sent = [(a.analyzer, a.metric, a.status) for a in by_name[name].got]
-        assert ("threshold", metric, Status.FIRING) in sent, name
-        assert ("threshold", metric, Status.RESOLVED) in sent, name
+    sent = [(a.analyzer, a.metric, a.status) for a in by_name["cpu saturated 3 min"].got]
+    assert ("threshold", "cpu_usage_percent", Status.FIRING) in sent
+    assert ("threshold", "cpu_usage_percent", Status.RESOLVED) in sent
     leak = [a for a in by_name["process leaking"].got if a.analyzer == "leak"]
     assert [a.status for a in leak if not a.context.get("still_firing")] == [
         Status.FIRING,
