@@ -43,6 +43,11 @@ from analyzers.registry import AnalyzerPlugin
 from analyzers.threshold import format_value
 
 RESYNC_WINDOWS = 10
+# The baseline spans at most half a day, whatever the sampling interval: a longer one mixes
+# the other half of the daily cycle (night against day) into σ, and the band of a series
+# with a daily wave becomes too wide to see anything on it (the daily repetition itself
+# is the seasonality check's business).  At the agent's 10 s, `window` (1 h) binds.
+MAX_BASELINE_SECS = 12 * 3600.0
 DEFAULT_METRICS = (
     "cpu_usage_percent", "cpu_iowait_percent", "cpu_load1", "memory_used_percent",
     "network_receive_bytes_per_second", "network_transmit_bytes_per_second",
@@ -112,6 +117,7 @@ class ZScoreAnalyzer:
             n=(np.float64, 0.0),
             total=(np.float64, 0.0),
             squares=(np.float64, 0.0),
+            lag=(np.int64, 0),  # this series' window in samples (0: not known yet)
         )
 
     def _watches(self, metric: str) -> bool:
@@ -141,6 +147,7 @@ class ZScoreAnalyzer:
         if not mask.any():
             return []
         ids, x = batch.ids[mask], batch.values[mask]
+        self._size_windows(ids, batch.timestamp)
         n, total, squares = s.n[ids], s.total[ids], s.squares[ids]
         # The verdict, against the window before this sample.
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -148,7 +155,11 @@ class ZScoreAnalyzer:
             std = np.sqrt(np.maximum(squares / n - mean * mean, 0.0))
         steps = self.gate.step(ids, x, n, mean, std, batch.timestamp, history)
         # Then slide the window: add this sample, drop the one `window` samples back.
-        old = history.value_ago(ids, self.window)
+        lag = s.lag[ids]
+        old = np.full(ids.shape, np.nan)
+        for each in np.unique(lag).tolist():  # one or two intervals per batch
+            same = lag == each
+            old[same] = history.value_ago(ids[same], int(each) or self.window)
         # Add the value as the ring stores it (float32), so what leaves later is exactly what came in.
         x = x.astype(np.float32).astype(np.float64)
         old_in = np.isfinite(old)
@@ -158,6 +169,20 @@ class ZScoreAnalyzer:
         alerts = [self._alert(int(ids[st.index]), st, batch.timestamp, history) for st in steps]
         self._resync(history)
         return alerts
+
+    def _size_windows(self, ids: IntArray, now: float) -> None:
+        """At a series' second sample, its window: `window` samples, at most
+        `MAX_BASELINE_SECS` of them (never fewer than the samples a verdict needs)."""
+        s = self.s
+        previous = self.gate.s.last_seen[ids]
+        new = (s.lag[ids] == 0) & np.isfinite(previous)
+        if not new.any():
+            return
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fits = np.floor(MAX_BASELINE_SECS / np.maximum(now - previous[new], 1e-3))
+        lag = np.clip(fits, self.gate.min_samples, self.window).astype(np.int64)
+        s.lag[ids[new]] = lag
+        self.gate.s.memory[ids[new]] = lag
 
     def _alert(self, sid: int, step: Step, now: float, history: History) -> Alert:
         key = history.key(sid)
@@ -187,7 +212,7 @@ class ZScoreAnalyzer:
         self._resync_cursor = start + chosen.size
         for sid in chosen.tolist():
             try:
-                _, values = history.window(sid, last=self.window)
+                _, values = history.window(sid, last=int(s.lag[sid]) or self.window)
             except KeyError:
                 continue
             s.n[sid], s.total[sid], s.squares[sid] = (
@@ -198,7 +223,7 @@ class ZScoreAnalyzer:
 
     def exact(self, sid: int, history: History) -> tuple[float, float, float]:
         """(n, sum, sum of squares) of the current window, from the ring buffer (for tests)."""
-        _, values = history.window(sid, last=self.window)
+        _, values = history.window(sid, last=int(self.s.lag[sid]) or self.window)
         return float(values.size), float(values.sum()), float((values * values).sum())
 
 
