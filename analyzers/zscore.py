@@ -19,16 +19,19 @@ series per tick, to stop floating-point drift.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from alerting.alert import Alert
 from analyzers.base import (
     Batch,
+    FloatArray,
     History,
     IntArray,
     PersistentAnomaly,
@@ -42,6 +45,8 @@ from analyzers.families import DEFAULT_FAMILIES, Family
 from analyzers.registry import AnalyzerPlugin
 from analyzers.threshold import format_value
 
+BoolArray = npt.NDArray[np.bool_]
+
 RESYNC_WINDOWS = 10
 # The baseline spans at most half a day, whatever the sampling interval: a longer one mixes
 # the other half of the daily cycle (night against day) into σ, and the band of a series
@@ -54,6 +59,8 @@ DEFAULT_METRICS = (
     "disk_read_bytes_per_second", "disk_write_bytes_per_second",
 )  # fmt: skip
 WHY_WARN = "warn: a statistical anomaly alone"
+CONFIRM_FLOORS = 3.0  # as PersistentAnomaly.SHORT_FLOORS: the floor, three samples' worth
+WHY_CRITICAL = "critical: confirmed by a second signal, EMA's shift detector ({sigmas:.1f} EW σ)"
 
 
 def human_secs(secs: float) -> str:
@@ -61,8 +68,11 @@ def human_secs(secs: float) -> str:
     return f"{round(secs)} s" if minutes < 1 else f"{minutes} min"
 
 
-def anomaly_message(metric: str, where: str, step: Step, family: Family, analyzer: str) -> str:
-    """The firing message: the level, how far from usual in the unit and in σ, since when."""
+def anomaly_message(
+    metric: str, where: str, step: Step, family: Family, analyzer: str, why: str = WHY_WARN
+) -> str:
+    """The firing message: the level, how far from usual in the unit and in σ, since when,
+    and why this severity."""
     if step.after == 0 and step.settled:
         return f"{metric}{where} settled at a new usual level: {format_value(metric, step.level)}"
     if step.after == 0:
@@ -79,7 +89,7 @@ def anomaly_message(metric: str, where: str, step: Step, family: Family, analyze
         f"{metric}{where} has been {format_value(metric, step.level)} on average for "
         f"{human_secs(step.since_secs)}, {by} {direction} "
         f"its usual {format_value(metric, step.level - step.deviation)} ({sigmas}, "
-        f"{analyzer}; {WHY_WARN})"
+        f"{analyzer}; {why})"
     )
 
 
@@ -101,9 +111,16 @@ class ZScoreAnalyzer:
         season_days: int = 1,
         tolerance_secs: float = 3600.0,
         policy: PersistentAnomaly | None = None,
+        confirm_alpha: float = 0.1,
+        confirm_threshold: float = 6.0,
+        confirm_shift_threshold: float = 2.0,
     ) -> None:
         self.patterns = tuple(metrics)
         self.window = window
+        # The second signal: EMA's shift detector (analyzers/ema.py), kept per series here.
+        self.confirm_alpha = confirm_alpha
+        self.confirm_threshold = confirm_threshold
+        self.confirm_shift = confirm_shift_threshold
         self.threshold = threshold
         self.resync_per_tick = resync_per_tick
         self._resync_cursor = 0
@@ -118,6 +135,10 @@ class ZScoreAnalyzer:
             total=(np.float64, 0.0),
             squares=(np.float64, 0.0),
             lag=(np.int64, 0),  # this series' window in samples (0: not known yet)
+            ew_mean=(np.float64, np.nan),  # the confirming signal's EW mean and variance
+            ew_var=(np.float64, 0.0),
+            ew_base=(np.float64, np.nan),  # ... frozen when a stretch starts
+            ew_base_std=(np.float64, np.nan),
         )
 
     def _watches(self, metric: str) -> bool:
@@ -153,7 +174,9 @@ class ZScoreAnalyzer:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / n
             std = np.sqrt(np.maximum(squares / n - mean * mean, 0.0))
+        before = self.gate.s.run_n[ids] == 0
         steps = self.gate.step(ids, x, n, mean, std, batch.timestamp, history)
+        self._second_signal(ids, x, before & (self.gate.s.run_n[ids] > 0))
         # Then slide the window: add this sample, drop the one `window` samples back.
         lag = s.lag[ids]
         old = np.full(ids.shape, np.nan)
@@ -169,6 +192,41 @@ class ZScoreAnalyzer:
         alerts = [self._alert(int(ids[st.index]), st, batch.timestamp, history) for st in steps]
         self._resync(history)
         return alerts
+
+    def _second_signal(self, ids: IntArray, x: FloatArray, started: BoolArray) -> None:
+        """EMA's shift detector, as analyzers/ema.py computes it (West's EW mean and variance,
+        each update's residual clipped at `confirm_shift` EW σ or the family's floor), frozen
+        where a stretch starts: what confirms a z-score anomaly (`_confirmed`)."""
+        s = self.s
+        mean, var = s.ew_mean[ids], s.ew_var[ids]
+        first = np.isnan(mean)
+        mean = np.where(first, x, mean)
+        std = np.sqrt(var)
+        s.ew_base[ids] = np.where(started, mean, s.ew_base[ids])
+        s.ew_base_std[ids] = np.where(started, std, s.ew_base_std[ids])
+        limit = np.maximum(self.confirm_shift * std, self.gate.family_floor(ids, mean))
+        diff = np.where(first, 0.0, np.clip(x - mean, -limit, limit))
+        incr = self.confirm_alpha * diff
+        s.ew_mean[ids] = mean + incr
+        s.ew_var[ids] = np.where(first, 0.0, (1 - self.confirm_alpha) * (var + diff * incr))
+
+    def _confirmed(self, sid: int, step: Step) -> float | None:
+        """EW σ by which the stretch's level is beyond the EMA baseline frozen at its start, if
+        that is beyond `confirm_threshold` of them and `CONFIRM_FLOORS` family floors; else
+        None.  EW σ is the short-term noise, so on a wandering series nearly every z-score
+        anomaly is many of them away: the floors make the second signal say "abrupt *and*
+        three times the change that matters", not merely "abrupt"."""
+        s = self.s
+        base, std = float(s.ew_base[sid]), float(s.ew_base_std[sid])
+        if not (math.isfinite(base) and math.isfinite(std)):
+            return None
+        if self.gate.s.run_n[sid] < self.gate.MIN_SAMPLES_IN_STRETCH:
+            return None  # a spike of one or two samples: a shift detector confirms shifts
+        away = math.copysign(1.0, step.deviation) * (step.level - base)
+        floor = float(self.gate.family_floor(np.array([sid]), np.array([base]))[0])
+        if away <= max(self.confirm_threshold * std, CONFIRM_FLOORS * floor):
+            return None
+        return away / std if std > 0 else math.inf
 
     def _size_windows(self, ids: IntArray, now: float) -> None:
         """At a series' second sample, its window: `window` samples, at most
@@ -187,14 +245,21 @@ class ZScoreAnalyzer:
     def _alert(self, sid: int, step: Step, now: float, history: History) -> Alert:
         key = history.key(sid)
         where = "".join(f" {k}={v}" for k, v in key.labels)
+        why: str | None = WHY_WARN if step.after else None
+        if step.after:
+            confirmed = self._confirmed(sid, step)
+            if confirmed is not None:  # critical until it resolves
+                step = dataclasses.replace(step, after=2)
+                self.gate.s.state[sid] = 2
+                why = WHY_CRITICAL.format(sigmas=confirmed)
         status, severity = transition(step.before, step.after)
         family = self.gate.family(key)
-        message = anomaly_message(key.metric, where, step, family, self.name)
+        message = anomaly_message(key.metric, where, step, family, self.name, why or WHY_WARN)
         return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,
                      value=step.level, threshold=self.threshold, message=message, timestamp=now, series_id=sid,
                      context={"z": round(step.sigmas, 2) if math.isfinite(step.sigmas) else None,
                               "floor": family.floor, "unit": family.unit,
-                              "severity_reason": WHY_WARN if step.after else None})  # fmt: skip
+                              "severity_reason": why})  # fmt: skip
 
     def _resync(self, history: History) -> None:
         """Recompute a slice of series exactly from the raw tier (drift control)."""
@@ -234,6 +299,9 @@ def _build(settings: Any, watch_everything: bool) -> ZScoreAnalyzer:
         an.zscore_window,
         an.zscore_threshold,
         policy=policy_from(settings, an.zscore_threshold),
+        confirm_alpha=an.ema_alpha,
+        confirm_threshold=an.ema_threshold,
+        confirm_shift_threshold=an.ema_shift_threshold,
     )
 
 
