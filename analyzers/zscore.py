@@ -1,7 +1,8 @@
 """Z-score: how unusual is this stretch against the series' own recent past?
 
-Per series, over the previous `window` samples (the current one is not part of
-its own baseline): the mean and standard deviation.  What turns a deviation
+Per series, over the previous `window` samples, at most `MAX_BASELINE_SECS`
+(12 h) of them (the current one is not part of its own baseline): the mean and
+standard deviation.  What turns a deviation
 into an alert is `PersistentAnomaly` (analyzers/base.py), shared with EMA: the
 band is the larger of `threshold` σ and the family's noise floor in the
 metric's own unit (analyzers/families.py), only in the family's direction (a
@@ -9,7 +10,14 @@ fall in usage is good news); the deviation must hold for
 `analyzer.anomaly_persist_secs` (at sparse sampling, one or two samples far
 beyond a wider band can cover it); no verdict while the series is learning
 (`anomaly_learning_secs`), nor for a level already reached at this time of day
-on an earlier day.  A statistical anomaly alone is a warning, never more.
+on an earlier day or held as long within the baseline (a recurring burst).
+
+Severity (issue #14, item 3): a statistical anomaly alone is a warning.  It is
+critical when a second signal confirms it: EMA's shift detector (the EW mean
+and variance of analyzers/ema.py, with `analyzer.ema_*`, kept here per series
+and frozen where the stretch starts) sees the lasting stretch's level beyond
+`ema_threshold` EW σ *and* three family floors: an abrupt change three times
+the size that matters.  The message says which, and why.
 
 Running sums (count, sum, sum of squares) make a tick O(1) per series whatever
 the window: the sample leaving the window is read back from the store's raw
