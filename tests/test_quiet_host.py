@@ -18,14 +18,19 @@ import pytest
 from agent.settings import Settings
 from alerting.alert import Alert, Severity, Status
 from benchmarks.quiet_host import (
+    AFTER,
     CPU,
+    DISK_USED,
     DISK_WRITE,
     MEMORY,
     MONDAY,
     RX,
     SCENARIOS,
+    WARM_UP,
+    Host,
     Outcome,
     Scenario,
+    _caused,
     backups,
     judge,
     quiet_host,
@@ -64,6 +69,32 @@ def test_the_filling_disk_is_one_critical_episode_announced_before_the_threshold
     assert (resolved.analyzer, resolved.status) == ("trend", Status.RESOLVED)
     assert resolved.alert_id == firing.alert_id
     assert resolved.value < 50.0  # after the deletion
+
+
+def _slow_fill(host: Host) -> None:
+    """/ at 80 %, then 2 points an hour for 9 hours (to 98 %), then the logs are cleaned up."""
+    begin, end = WARM_UP, WARM_UP + 9 * 3600.0
+    t = host.times("disk") - host.start
+    used = host.get("disk", DISK_USED)
+    filling = (t >= begin) & (t < end)
+    used[t < begin] = 80.0
+    used[filling] = 80.0 + 2.0 * (t[filling] - begin) / 3600
+    used[t >= end] = 40.0
+
+
+def test_a_slow_fill_warns_then_escalates_once_as_a_genuine_later_change() -> None:
+    """Hours apart, warn and critical ask different things of a person: both are sent (the
+    trend's, from its ETA), the threshold's 90 % and 95 % fold into them, one RESOLVED."""
+    scenario = Scenario("slow fill", _caused(_slow_fill, (WARM_UP + 9 * 3600 + AFTER) / 3600), ())
+    (outcome,) = run(Settings(), (scenario,))
+    news = [a for a in outcome.got if not a.context.get("still_firing")]
+    assert [(a.analyzer, a.status, a.severity) for a in news] == [
+        ("trend", Status.FIRING, Severity.WARN),
+        ("trend", Status.ESCALATED, Severity.CRITICAL),
+        ("trend", Status.RESOLVED, Severity.CRITICAL),
+    ]
+    assert news[1].timestamp - news[0].timestamp > 3600  # a later change, not the same one
+    assert len({a.alert_id for a in news}) == 1
 
 
 def test_the_leak_is_quiet_because_repeats_wait_four_hours() -> None:
