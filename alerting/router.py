@@ -8,6 +8,12 @@ Rules (per fingerprint = analyzer + metric + labels):
   that is already firing is held back until then (the repeat says how many
   were held back);
 * a resolve is sent only for an alert whose firing was sent;
+* one episode per series (metric + labels): while an announced alert on a
+  series fires, another analyzer's alert on it at the same or a lower
+  severity is folded into that episode (never sent, repeated or resolved),
+  and the announced alert's resolve waits until every alert on the series has
+  resolved; a higher severity is a genuine later change and is sent (as a
+  FIRING if that alert was folded until then) (docs/ALERTING.md);
 * a re-fire after a sent resolve is a new FIRING (a new `alert_id`); if it
   comes within `dedup_window_secs` of the previous firing the alert flaps, and
   its next resolves are held until it has stayed resolved for the dedup window
@@ -370,7 +376,7 @@ class Router:
             out.append(dataclasses.replace(waiting, timestamp=now, context=context))
         if resolve is not None:
             out.append(resolve)
-        for earlier in out[:-1]:  # the waiting ones first, in the order they ended
+        for earlier in out[:-1]:  # the waiting ones first
             self.stats.notified += 1
             self._submit(earlier)
         return out[-1] if out else None
