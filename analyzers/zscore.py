@@ -187,10 +187,13 @@ class ZScoreAnalyzer:
         self._second_signal(ids, x, before & (self.gate.s.run_n[ids] > 0))
         # Then slide the window: add this sample, drop the one `window` samples back.
         lag = s.lag[ids]
-        old = np.full(ids.shape, np.nan)
-        for each in np.unique(lag).tolist():  # one or two intervals per batch
-            same = lag == each
-            old[same] = history.value_ago(ids[same], int(each) or self.window)
+        if (lag == lag[0]).all():  # one interval per batch, as a collector writes it
+            old = history.value_ago(ids, int(lag[0]) or self.window)
+        else:  # (not np.unique: it loads numpy.ma, which the daemon does not need)
+            old = np.full(ids.shape, np.nan)
+            for each in set(lag.tolist()):
+                same = lag == each
+                old[same] = history.value_ago(ids[same], int(each) or self.window)
         # Add the value as the ring stores it (float32), so what leaves later is exactly what came in.
         x = x.astype(np.float32).astype(np.float64)
         old_in = np.isfinite(old)
