@@ -413,19 +413,26 @@ class AnalyzerSettings:
         le=31 * 86400,
     )
     zscore_window: int = opt(
-        360, "Samples in the z-score baseline window (the current one excluded).", ge=10, le=100_000
+        360,
+        "Samples in the z-score baseline window (the current one excluded), at most 12 hours "
+        "of them at the series' sampling interval (144 at 5 minutes).",
+        ge=10,
+        le=100_000,
     )
     zscore_threshold: float = opt(
         3.0,
         "Standard deviations of z-score's band (the family's noise floor is the least); a "
-        "stretch beyond it for anomaly_persist_secs is a warning, never more.",
+        "stretch beyond it for anomaly_persist_secs is a warning, critical only if EMA's "
+        "shift detector confirms it (ema_threshold).",
         gt=0,
         le=1000,
     )
     ema_alpha: float = opt(0.1, "EMA smoothing factor, in (0, 1].", gt=0, le=1)
     ema_threshold: float = opt(
         6.0,
-        "EW standard deviations of EMA's band (the family's noise floor is the least).",
+        "EW standard deviations of EMA's band (the family's noise floor is the least); also "
+        "z-score's second signal: a lasting z-score anomaly this many EW deviations and three "
+        "noise floors from the EMA baseline is critical.",
         gt=0,
         le=1000,
     )

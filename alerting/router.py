@@ -8,6 +8,12 @@ Rules (per fingerprint = analyzer + metric + labels):
   that is already firing is held back until then (the repeat says how many
   were held back);
 * a resolve is sent only for an alert whose firing was sent;
+* one episode per series (metric + labels): while an announced alert on a
+  series fires, another analyzer's alert on it at the same or a lower
+  severity is folded into that episode (never sent, repeated or resolved),
+  and the announced alert's resolve waits until every alert on the series has
+  resolved; a higher severity is a genuine later change and is sent (as a
+  FIRING if that alert was folded until then) (docs/ALERTING.md);
 * a re-fire after a sent resolve is a new FIRING (a new `alert_id`); if it
   comes within `dedup_window_secs` of the previous firing the alert flaps, and
   its next resolves are held until it has stayed resolved for the dedup window
@@ -58,6 +64,8 @@ class _Track:
     flapping: bool = False  # re-fired within the dedup window: resolves wait (`held`)
     held: Alert | None = None  # a flapping alert's resolve, sent once it stayed resolved
     muted: bool = False  # silenced or inhibited: never announced, not repeated
+    folded: bool = False  # muted because another analyzer's alert on the series carries it
+    waiting: Alert | None = None  # its resolve, sent when the series' episode ends
 
 
 @dataclass
@@ -67,7 +75,8 @@ class RouterStats:
     suppressed: int = 0
     flaps: int = 0  # re-firings within the dedup window (announced once, then folded)
     silenced: int = 0  # matched a silence or a maintenance window
-    inhibited: int = 0  # muted by a more severe alert on the same metric and labels
+    inhibited: int = 0  # muted by a configured inhibit rule
+    folded: int = 0  # folded into the episode another analyzer's alert on the series carries
 
 
 class Router:
@@ -153,15 +162,16 @@ class Router:
         if track is not None:
             self._tracks[fp] = track  # the most recently active now
         now = alert.timestamp
+        series = (alert.metric, alert.labels)
         if alert.status is Status.RESOLVED:
-            if track is None or track.status is Status.RESOLVED:
+            if track is None or track.status is Status.RESOLVED or track.waiting is not None:
                 return None
-            track.status, track.held_back = Status.RESOLVED, 0
-            self._resolved[fp] = None
-            self._unindex(fp)
+            track.held_back = 0
             if track.muted:  # the end of a muted alert: nobody was told it began
-                track.muted = False
-                return None
+                track.status, track.muted, track.folded = Status.RESOLVED, False, False
+                self._resolved[fp] = None
+                self._unindex(fp)
+                return self._end_episode(series, fp, now)
             lasted = now - track.first_fired
             resolve = self._stamp(
                 alert,
@@ -169,11 +179,25 @@ class Router:
                 {"lasted_secs": round(lasted), "occurrences": track.occurrences},
                 first_fired=track.first_fired,
             )
+            if self._live_on_series(series, fp):
+                # Another analyzer's alert on the series still fires: the episode goes on, and
+                # this resolve waits for its end (one RESOLVED per episode, docs/ALERTING.md).
+                track.waiting = resolve
+                return None
+            track.status = Status.RESOLVED
+            self._resolved[fp] = None
+            self._unindex(fp)
             if track.flapping:  # may well fire again at once: said when it stays resolved
                 track.held = resolve
                 return None
             track.last_sent = now
-            return resolve
+            return self._end_episode(series, fp, now, resolve)
+        if track is not None and track.waiting is not None:
+            # Back while its resolve waited for the rest of the episode: it never ended.
+            track.waiting = None
+            if alert.severity <= track.severity:
+                track.alert = alert
+                return None
         if track is not None and track.held is not None:
             # A flapping alert back before its resolve went out: for the receiver it never
             # stopped, so this is the same episode, counted and not announced again.
@@ -207,14 +231,26 @@ class Router:
                 )
                 self._prune()
             return None
-        if (new or changed) and self._inhibited(alert):
-            self.stats.inhibited += 1
+        folded = (new or changed) and self._carried(alert, fp)
+        if folded or ((new or changed) and self._inhibited(alert)):
+            if folded:
+                self.stats.folded += 1
+            else:
+                self.stats.inhibited += 1
             if new:
                 muted = _Track(
-                    Status.FIRING, alert.severity, now, alert, first_fired=now, muted=True
+                    Status.FIRING,
+                    alert.severity,
+                    now,
+                    alert,
+                    first_fired=now,
+                    muted=True,
+                    folded=folded,
                 )
                 self._remember(fp, muted)
                 self._prune()
+            elif track is not None and track.muted:  # still muted, at its new severity
+                track.severity, track.alert, track.folded = alert.severity, alert, folded
             return None
         if new or changed or alert.status is Status.ESCALATED:
             occurrences = track.occurrences if track is not None and not new else 1
@@ -232,8 +268,11 @@ class Router:
                 occurrences=occurrences,
                 flapping=flapping,
             )
+            was_muted = track is not None and track.muted and not new
             self._remember(fp, fresh)
             self._prune()
+            if was_muted:  # never announced: for the receiver this is its beginning
+                alert = dataclasses.replace(alert, status=Status.FIRING)
             return self._stamp(alert, 0, {"occurrences": occurrences}, first_fired=first)
         if track is None:  # unreachable: `new` covers it; keeps the type checker informed
             return None
@@ -282,25 +321,65 @@ class Router:
             sources.pop(fp, None)
 
     def _inhibited(self, alert: Alert) -> bool:
-        """A firing, more severe alert of another analyzer on the same metric and labels mutes this one,
-        and so does any firing alert that a configured rule says mutes it."""
+        """Any firing alert that a configured rule says mutes this one."""
         for rule, sources in zip(self.inhibit_rules, self._sources, strict=True):
             for fp in sources:
                 if rule.mutes(self._tracks[fp].alert, alert):
                     return True
-        for fp in self._by_series.get((alert.metric, alert.labels), set()):
-            track = self._tracks[fp]
-            other = track.alert
+        return False
+
+    def _carried(self, alert: Alert, fp: str) -> bool:
+        """Whether another analyzer's announced alert on the same series carries the episode at
+        this severity or above: then this one is folded into it (docs/ALERTING.md, "One
+        episode per series")."""
+        for other_fp in self._by_series.get((alert.metric, alert.labels), set()):
+            track = self._tracks[other_fp]
             if (
-                track.status is Status.FIRING
+                other_fp != fp
+                and track.status is Status.FIRING
                 and not track.muted
-                and track.severity > alert.severity
-                and other.metric == alert.metric
-                and other.labels == alert.labels
-                and other.analyzer != alert.analyzer
+                and track.severity >= alert.severity
             ):
                 return True
         return False
+
+    def _live_on_series(self, series: tuple[str, tuple[tuple[str, str], ...]], fp: str) -> bool:
+        """Whether an alert of another fingerprint on the series is still in its condition."""
+        for other_fp in self._by_series.get(series, set()):
+            track = self._tracks[other_fp]
+            if other_fp != fp and track.status is Status.FIRING and track.waiting is None:
+                return True
+        return False
+
+    def _end_episode(
+        self,
+        series: tuple[str, tuple[tuple[str, str], ...]],
+        fp: str,
+        now: float,
+        resolve: Alert | None = None,
+    ) -> Alert | None:
+        """`fp` ended; if nothing else on the series fires, the resolves that waited for the
+        episode's end go out too (stamped now), before `resolve`.  Returns the last to send
+        (the caller sends it); the others are handed to the channels here."""
+        if self._live_on_series(series, fp):
+            return resolve
+        out = []
+        for other_fp in sorted(self._by_series.get(series, set())):
+            track = self._tracks[other_fp]
+            waiting = track.waiting
+            if other_fp == fp or waiting is None:
+                continue
+            track.status, track.waiting, track.last_sent = Status.RESOLVED, None, now
+            self._resolved[other_fp] = None
+            self._unindex(other_fp)
+            context = {**waiting.context, "lasted_secs": round(now - track.first_fired)}
+            out.append(dataclasses.replace(waiting, timestamp=now, context=context))
+        if resolve is not None:
+            out.append(resolve)
+        for earlier in out[:-1]:  # the waiting ones first
+            self.stats.notified += 1
+            self._submit(earlier)
+        return out[-1] if out else None
 
     def series_gone(self, metric: str, labels: tuple[tuple[str, str], ...], now: float) -> None:
         """A series stopped being reported (its process exited): resolve what fired on it."""

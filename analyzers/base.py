@@ -238,6 +238,7 @@ class PersistentAnomaly:
             base_band=(np.float64, np.nan),
             base_std=(np.float64, np.nan),
             last_seen=(np.float64, np.nan),  # the previous sample's time: the interval
+            memory=(np.int64, 0),  # raw samples the record check reads (0: the whole tier)
         )
 
     def learn(self, sid: int, key: SeriesKey, now: float) -> None:
@@ -331,8 +332,13 @@ class PersistentAnomaly:
         for i in np.flatnonzero(fire).tolist():
             sid = int(ids[i])
             level = float(s.run_sum[sid] / s.run_n[sid])
-            if short[i] and not self.unprecedented(history, sid, level, int(run_n[i])):
-                continue  # the raw window already went this far: a heavy tail, not news
+            # A lasting stretch compares as the seasonality check does (within half its
+            # band); a short one must beyond every earlier sample (a spike).
+            slack = 0.0 if short[i] else float(s.base_band[sid]) / 2
+            if not self.unprecedented(history, sid, level, int(run_n[i]), slack):
+                # The baseline already went this far: a heavy tail or a recurring burst.
+                s.quiet_until[sid] = now + 60.0  # look again in a minute: it may outgrow it
+                continue
             if self.seen_before(history, sid, now, level, int(s.run_side[sid])):
                 s.quiet_until[sid] = now + 60.0  # look again in a minute: the job may outgrow it
                 continue
@@ -353,17 +359,23 @@ class PersistentAnomaly:
             s.run_start[sid] = np.nan
         return steps
 
-    def unprecedented(self, history: History, sid: int, level: float, n: int) -> bool:
-        """Whether `level` lies beyond every raw sample before the stretch's `n` (its side)."""
+    def unprecedented(
+        self, history: History, sid: int, level: float, n: int, slack: float = 0.0
+    ) -> bool:
+        """Whether the baseline before the stretch's `n` samples (z-score's window, `memory`,
+        or the whole raw tier) holds fewer than `n` samples at `level` or beyond (on its
+        side, less `slack`): a level the series already held for as long is a heavy tail or
+        a recurring burst, not news."""
+        memory = int(self.s.memory[sid])
         try:
-            _, values = history.window(sid)
+            _, values = history.window(sid, last=memory + n if memory else None)
         except KeyError:
             return True
         before = values[:-n]
         if before.size == 0:
             return True
         side = int(self.s.run_side[sid])
-        return bool(side * level > (before.max() if side > 0 else -before.min()))
+        return int(np.count_nonzero(side * before >= side * level - slack)) < n
 
     def seen_before(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
         """Whether an earlier day's bucket means, around this time of day, reached `level`."""

@@ -11,6 +11,11 @@ family's noise floor, in the family's direction, for
 of day on an earlier day; a warning, never more.  Where z-score's baseline is
 the last hour's flat mean, EMA's follows slow drifts, so it sees a step on a
 wandering series that z-score's wide window would blur.
+
+Opt-in.  Its shift detector is also z-score's second signal (the same EW
+update, computed inside analyzers/zscore.py): an anomaly it confirms is
+critical.  Enabled as its own analyzer, its alerts on a series z-score already
+announced are folded into that episode by the router (docs/ALERTING.md).
 """
 
 from __future__ import annotations

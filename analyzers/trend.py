@@ -8,6 +8,19 @@ The fit must span `min_span_hours` and reach `min_r_squared`, so a boot-time
 ramp or a single burst does not fire.  Once firing, the alert holds until the
 prediction moves past 1.5 x its horizon, or the growth stops.
 
+A fill faster than the hour of evidence allows (a runaway dump filling a disk
+in 40 minutes) is seen by a second, short fit over the last `FAST_WINDOW`
+buckets (30 minutes): it fires when it spans at least `FAST_MIN_SPAN` buckets
+(10 minutes), reaches the same R², and predicts exhaustion no farther ahead
+than the span it has observed (a line is extrapolated at most as far as it was
+seen: 10 minutes of a rising line say something about the next 10, not the
+next day).  Such an ETA is under half an hour, so the alert fires at the
+severity it will have (critical: a disk full within 6 h, memory within 1 h)
+before the static thresholds' warn and critical levels are crossed; the router
+folds those into the same episode (docs/ALERTING.md).  Noise cannot pass it:
+the ETA must be within the observed span, so a 10-minute wobble would have to
+climb the whole remaining capacity in 10 minutes, in a straight line.
+
 A fall of more than `DROP_POINTS` between two buckets (a deletion, a restart,
 a log rotation) starts the fit afresh from that bucket: what was there before
 says nothing about the new slope.  The ETA is counted from the current raw
@@ -24,13 +37,16 @@ import math
 from collections.abc import Iterable, Mapping
 
 import numpy as np
+import numpy.typing as npt
 
 from alerting.alert import Alert
-from analyzers.base import Batch, History, SeriesArrays, transition
+from analyzers.base import Batch, FloatArray, History, IntArray, SeriesArrays, transition
 from analyzers.registry import AnalyzerPlugin
-from analyzers.regression import SlidingRegression
+from analyzers.regression import Fit, SlidingRegression
 
 DROP_POINTS = 1.0  # a fall of a point of capacity in one bucket is a deletion, not noise
+FAST_WINDOW = 30  # buckets of the short fit (30 min at the default 1-minute resolution)
+FAST_MIN_SPAN = 10  # buckets the short fit must span before it may predict
 
 # metric pattern -> (capacity, warn within hours, critical within hours)
 FILLING: Mapping[str, tuple[float, float, float]] = {
@@ -74,6 +90,8 @@ class TrendAnalyzer:
         self.rebase_per_tick = rebase_per_tick
         self._cursor = 0
         self.regression = SlidingRegression(self.window)
+        self.fast_window = min(FAST_WINDOW, self.window)
+        self.fast = SlidingRegression(self.fast_window)
         self.s = SeriesArrays(
             known=(bool, False),
             capacity=(np.float64, np.nan),  # NaN = not a filling series
@@ -87,6 +105,7 @@ class TrendAnalyzer:
         ids = list(series_ids)
         self.s.reset(ids)
         self.regression.reset(ids)
+        self.fast.reset(ids)
 
     def _learn(self, batch: Batch, history: History) -> None:
         s = self.s
@@ -114,38 +133,69 @@ class TrendAnalyzer:
             dropped = history.history_ago(ids, 1) - y > DROP_POINTS
         if dropped.any():
             self.regression.reset(ids[dropped].tolist())
+            self.fast.reset(ids[dropped].tolist())
             s.since[ids[dropped]] = bucket
         # A bucket from before the last drop was never added: it must not leave either.
         y_old = history.history_ago(ids, self.window)
         y_old = np.where(bucket - self.window >= s.since[ids], y_old, np.nan)
         fit = self.regression.add(ids, bucket, y, y_old)
-        per_hour = fit.slope * 3600 / self.resolution
+        y_old = history.history_ago(ids, self.fast_window)
+        y_old = np.where(bucket - self.fast_window >= s.since[ids], y_old, np.nan)
+        fast = self.fast.add(ids, bucket, y, y_old)
         capacity, warn_h, crit_h, state = (
             s.capacity[ids],
             s.warn_h[ids],
             s.crit_h[ids],
             s.state[ids],
         )
+        hour = 3600 / self.resolution  # buckets per hour
+        # Long fit: the hour of evidence.  Short fit: only an ETA within what it observed.
+        limits = (now_value, capacity, warn_h, crit_h, state)
+        target_long, holds_long, eta_long, rate_long = self._verdict(fit, *limits)
+        target_fast, holds_fast, eta_fast, rate_fast = self._verdict(fast, *limits)
+        good_long = fit.span >= self.min_span
+        good_fast = (fast.span >= FAST_MIN_SPAN) & (eta_fast * hour <= fast.span)
+        target = np.maximum(
+            np.where(good_long, target_long, 0), np.where(good_fast, target_fast, 0)
+        )
+        # Hysteresis: keep the current level while either fit still says so.
+        target = np.maximum(target, np.maximum(holds_long, holds_fast)).astype(np.int8)
+        # The message's ETA: the long fit's when it says as much (more evidence), else the short's.
+        use_fast = good_fast & ~(good_long & (target_long >= target_fast))
+        eta = np.where(use_fast, eta_fast, eta_long)
+        per_hour = np.where(use_fast, rate_fast, rate_long)
+        r2 = np.where(use_fast, fast.r2, fit.r2)
+        alerts = []
+        for i in np.flatnonzero(target != state).tolist():
+            alerts.append(self._alert(int(ids[i]), int(state[i]), int(target[i]), float(now_value[i]), float(eta[i]),
+                                      float(per_hour[i]), float(r2[i]), batch.timestamp, history))  # fmt: skip
+        s.state[ids] = target
+        self._rebase(history, bucket)
+        return alerts
+
+    def _verdict(
+        self,
+        fit: Fit,
+        now_value: FloatArray,
+        capacity: FloatArray,
+        warn_h: FloatArray,
+        crit_h: FloatArray,
+        state: npt.NDArray[np.int8],
+    ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+        """(level the fit asks for, level its hysteresis keeps, ETA in hours, growth per hour)."""
+        per_hour = fit.slope * 3600 / self.resolution
         with np.errstate(invalid="ignore", divide="ignore"):
             eta = np.where(per_hour > 0, np.maximum(capacity - now_value, 0.0) / per_hour, np.inf)
             on_line = now_value >= fit.level - DROP_POINTS
         rising = (per_hour > 0) & on_line
-        good = (fit.span >= self.min_span) & (fit.r2 >= self.min_r_squared) & rising
+        good = (fit.r2 >= self.min_r_squared) & rising
         target = np.where(good & (eta <= crit_h), 2, np.where(good & (eta <= warn_h), 1, 0))
         # Hysteresis: keep the current level until the ETA moves well past its horizon.
         holds = rising & (fit.r2 >= self.min_r_squared - 0.1)
         keep_crit = (state == 2) & holds & (eta <= 1.5 * crit_h)
         keep_warn = (state >= 1) & holds & (eta <= 1.5 * warn_h)
-        target = np.where(keep_crit, 2, np.where(keep_warn, np.maximum(target, 1), target)).astype(
-            np.int8
-        )
-        alerts = []
-        for i in np.flatnonzero(target != state).tolist():
-            alerts.append(self._alert(int(ids[i]), int(state[i]), int(target[i]), float(now_value[i]), float(eta[i]),
-                                      float(per_hour[i]), float(fit.r2[i]), batch.timestamp, history))  # fmt: skip
-        s.state[ids] = target
-        self._rebase(history, bucket)
-        return alerts
+        keep = np.where(keep_crit, 2, np.where(keep_warn, 1, 0))
+        return target.astype(np.int64), keep.astype(np.int64), eta, per_hour
 
     def _alert(self, sid: int, before: int, after: int, value: float, eta: float, per_hour: float, r2: float,
                now: float, history: History) -> Alert:  # fmt: skip
@@ -183,6 +233,7 @@ class TrendAnalyzer:
                 continue  # a rebase reads the whole window back, pre-drop buckets too
             try:
                 self.regression.rebase(sid, history, self.resolution)
+                self.fast.rebase(sid, history, self.resolution)
             except KeyError:
                 continue
 

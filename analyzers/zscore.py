@@ -1,7 +1,8 @@
 """Z-score: how unusual is this stretch against the series' own recent past?
 
-Per series, over the previous `window` samples (the current one is not part of
-its own baseline): the mean and standard deviation.  What turns a deviation
+Per series, over the previous `window` samples, at most `MAX_BASELINE_SECS`
+(12 h) of them (the current one is not part of its own baseline): the mean and
+standard deviation.  What turns a deviation
 into an alert is `PersistentAnomaly` (analyzers/base.py), shared with EMA: the
 band is the larger of `threshold` σ and the family's noise floor in the
 metric's own unit (analyzers/families.py), only in the family's direction (a
@@ -9,7 +10,14 @@ fall in usage is good news); the deviation must hold for
 `analyzer.anomaly_persist_secs` (at sparse sampling, one or two samples far
 beyond a wider band can cover it); no verdict while the series is learning
 (`anomaly_learning_secs`), nor for a level already reached at this time of day
-on an earlier day.  A statistical anomaly alone is a warning, never more.
+on an earlier day or held as long within the baseline (a recurring burst).
+
+Severity (issue #14, item 3): a statistical anomaly alone is a warning.  It is
+critical when a second signal confirms it: EMA's shift detector (the EW mean
+and variance of analyzers/ema.py, with `analyzer.ema_*`, kept here per series
+and frozen where the stretch starts) sees the lasting stretch's level beyond
+`ema_threshold` EW σ *and* three family floors: an abrupt change three times
+the size that matters.  The message says which, and why.
 
 Running sums (count, sum, sum of squares) make a tick O(1) per series whatever
 the window: the sample leaving the window is read back from the store's raw
@@ -19,16 +27,19 @@ series per tick, to stop floating-point drift.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from alerting.alert import Alert
 from analyzers.base import (
     Batch,
+    FloatArray,
     History,
     IntArray,
     PersistentAnomaly,
@@ -42,13 +53,22 @@ from analyzers.families import DEFAULT_FAMILIES, Family
 from analyzers.registry import AnalyzerPlugin
 from analyzers.threshold import format_value
 
+BoolArray = npt.NDArray[np.bool_]
+
 RESYNC_WINDOWS = 10
+# The baseline spans at most half a day, whatever the sampling interval: a longer one mixes
+# the other half of the daily cycle (night against day) into σ, and the band of a series
+# with a daily wave becomes too wide to see anything on it (the daily repetition itself
+# is the seasonality check's business).  At the agent's 10 s, `window` (1 h) binds.
+MAX_BASELINE_SECS = 12 * 3600.0
 DEFAULT_METRICS = (
     "cpu_usage_percent", "cpu_iowait_percent", "cpu_load1", "memory_used_percent",
     "network_receive_bytes_per_second", "network_transmit_bytes_per_second",
     "disk_read_bytes_per_second", "disk_write_bytes_per_second",
 )  # fmt: skip
 WHY_WARN = "warn: a statistical anomaly alone"
+CONFIRM_FLOORS = 3.0  # as PersistentAnomaly.SHORT_FLOORS: the floor, three samples' worth
+WHY_CRITICAL = "critical: confirmed by a second signal, EMA's shift detector ({sigmas:.1f} EW σ)"
 
 
 def human_secs(secs: float) -> str:
@@ -56,8 +76,11 @@ def human_secs(secs: float) -> str:
     return f"{round(secs)} s" if minutes < 1 else f"{minutes} min"
 
 
-def anomaly_message(metric: str, where: str, step: Step, family: Family, analyzer: str) -> str:
-    """The firing message: the level, how far from usual in the unit and in σ, since when."""
+def anomaly_message(
+    metric: str, where: str, step: Step, family: Family, analyzer: str, why: str = WHY_WARN
+) -> str:
+    """The firing message: the level, how far from usual in the unit and in σ, since when,
+    and why this severity."""
     if step.after == 0 and step.settled:
         return f"{metric}{where} settled at a new usual level: {format_value(metric, step.level)}"
     if step.after == 0:
@@ -74,7 +97,7 @@ def anomaly_message(metric: str, where: str, step: Step, family: Family, analyze
         f"{metric}{where} has been {format_value(metric, step.level)} on average for "
         f"{human_secs(step.since_secs)}, {by} {direction} "
         f"its usual {format_value(metric, step.level - step.deviation)} ({sigmas}, "
-        f"{analyzer}; {WHY_WARN})"
+        f"{analyzer}; {why})"
     )
 
 
@@ -96,9 +119,16 @@ class ZScoreAnalyzer:
         season_days: int = 1,
         tolerance_secs: float = 3600.0,
         policy: PersistentAnomaly | None = None,
+        confirm_alpha: float = 0.1,
+        confirm_threshold: float = 6.0,
+        confirm_shift_threshold: float = 2.0,
     ) -> None:
         self.patterns = tuple(metrics)
         self.window = window
+        # The second signal: EMA's shift detector (analyzers/ema.py), kept per series here.
+        self.confirm_alpha = confirm_alpha
+        self.confirm_threshold = confirm_threshold
+        self.confirm_shift = confirm_shift_threshold
         self.threshold = threshold
         self.resync_per_tick = resync_per_tick
         self._resync_cursor = 0
@@ -112,6 +142,11 @@ class ZScoreAnalyzer:
             n=(np.float64, 0.0),
             total=(np.float64, 0.0),
             squares=(np.float64, 0.0),
+            lag=(np.int64, 0),  # this series' window in samples (0: not known yet)
+            ew_mean=(np.float64, np.nan),  # the confirming signal's EW mean and variance
+            ew_var=(np.float64, 0.0),
+            ew_base=(np.float64, np.nan),  # ... frozen when a stretch starts
+            ew_base_std=(np.float64, np.nan),
         )
 
     def _watches(self, metric: str) -> bool:
@@ -141,14 +176,24 @@ class ZScoreAnalyzer:
         if not mask.any():
             return []
         ids, x = batch.ids[mask], batch.values[mask]
+        self._size_windows(ids, batch.timestamp)
         n, total, squares = s.n[ids], s.total[ids], s.squares[ids]
         # The verdict, against the window before this sample.
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / n
             std = np.sqrt(np.maximum(squares / n - mean * mean, 0.0))
+        before = self.gate.s.run_n[ids] == 0
         steps = self.gate.step(ids, x, n, mean, std, batch.timestamp, history)
+        self._second_signal(ids, x, before & (self.gate.s.run_n[ids] > 0))
         # Then slide the window: add this sample, drop the one `window` samples back.
-        old = history.value_ago(ids, self.window)
+        lag = s.lag[ids]
+        if (lag == lag[0]).all():  # one interval per batch, as a collector writes it
+            old = history.value_ago(ids, int(lag[0]) or self.window)
+        else:  # (not np.unique: it loads numpy.ma, which the daemon does not need)
+            old = np.full(ids.shape, np.nan)
+            for each in set(lag.tolist()):
+                same = lag == each
+                old[same] = history.value_ago(ids[same], int(each) or self.window)
         # Add the value as the ring stores it (float32), so what leaves later is exactly what came in.
         x = x.astype(np.float32).astype(np.float64)
         old_in = np.isfinite(old)
@@ -159,17 +204,73 @@ class ZScoreAnalyzer:
         self._resync(history)
         return alerts
 
+    def _second_signal(self, ids: IntArray, x: FloatArray, started: BoolArray) -> None:
+        """EMA's shift detector, as analyzers/ema.py computes it (West's EW mean and variance,
+        each update's residual clipped at `confirm_shift` EW σ or the family's floor), frozen
+        where a stretch starts: what confirms a z-score anomaly (`_confirmed`)."""
+        s = self.s
+        mean, var = s.ew_mean[ids], s.ew_var[ids]
+        first = np.isnan(mean)
+        mean = np.where(first, x, mean)
+        std = np.sqrt(var)
+        s.ew_base[ids] = np.where(started, mean, s.ew_base[ids])
+        s.ew_base_std[ids] = np.where(started, std, s.ew_base_std[ids])
+        limit = np.maximum(self.confirm_shift * std, self.gate.family_floor(ids, mean))
+        diff = np.where(first, 0.0, np.clip(x - mean, -limit, limit))
+        incr = self.confirm_alpha * diff
+        s.ew_mean[ids] = mean + incr
+        s.ew_var[ids] = np.where(first, 0.0, (1 - self.confirm_alpha) * (var + diff * incr))
+
+    def _confirmed(self, sid: int, step: Step) -> float | None:
+        """EW σ by which the stretch's level is beyond the EMA baseline frozen at its start, if
+        that is beyond `confirm_threshold` of them and `CONFIRM_FLOORS` family floors; else
+        None.  EW σ is the short-term noise, so on a wandering series nearly every z-score
+        anomaly is many of them away: the floors make the second signal say "abrupt *and*
+        three times the change that matters", not merely "abrupt"."""
+        s = self.s
+        base, std = float(s.ew_base[sid]), float(s.ew_base_std[sid])
+        if not (math.isfinite(base) and math.isfinite(std)):
+            return None
+        if self.gate.s.run_n[sid] < self.gate.MIN_SAMPLES_IN_STRETCH:
+            return None  # a spike of one or two samples: a shift detector confirms shifts
+        away = math.copysign(1.0, step.deviation) * (step.level - base)
+        floor = float(self.gate.family_floor(np.array([sid]), np.array([base]))[0])
+        if away <= max(self.confirm_threshold * std, CONFIRM_FLOORS * floor):
+            return None
+        return away / std if std > 0 else math.inf
+
+    def _size_windows(self, ids: IntArray, now: float) -> None:
+        """At a series' second sample, its window: `window` samples, at most
+        `MAX_BASELINE_SECS` of them (never fewer than the samples a verdict needs)."""
+        s = self.s
+        previous = self.gate.s.last_seen[ids]
+        new = (s.lag[ids] == 0) & np.isfinite(previous)
+        if not new.any():
+            return
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fits = np.floor(MAX_BASELINE_SECS / np.maximum(now - previous[new], 1e-3))
+        lag = np.clip(fits, self.gate.min_samples, self.window).astype(np.int64)
+        s.lag[ids[new]] = lag
+        self.gate.s.memory[ids[new]] = lag
+
     def _alert(self, sid: int, step: Step, now: float, history: History) -> Alert:
         key = history.key(sid)
         where = "".join(f" {k}={v}" for k, v in key.labels)
+        why: str | None = WHY_WARN if step.after else None
+        if step.after:
+            confirmed = self._confirmed(sid, step)
+            if confirmed is not None:  # critical until it resolves
+                step = dataclasses.replace(step, after=2)
+                self.gate.s.state[sid] = 2
+                why = WHY_CRITICAL.format(sigmas=confirmed)
         status, severity = transition(step.before, step.after)
         family = self.gate.family(key)
-        message = anomaly_message(key.metric, where, step, family, self.name)
+        message = anomaly_message(key.metric, where, step, family, self.name, why or WHY_WARN)
         return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,
                      value=step.level, threshold=self.threshold, message=message, timestamp=now, series_id=sid,
                      context={"z": round(step.sigmas, 2) if math.isfinite(step.sigmas) else None,
                               "floor": family.floor, "unit": family.unit,
-                              "severity_reason": WHY_WARN if step.after else None})  # fmt: skip
+                              "severity_reason": why})  # fmt: skip
 
     def _resync(self, history: History) -> None:
         """Recompute a slice of series exactly from the raw tier (drift control)."""
@@ -187,7 +288,7 @@ class ZScoreAnalyzer:
         self._resync_cursor = start + chosen.size
         for sid in chosen.tolist():
             try:
-                _, values = history.window(sid, last=self.window)
+                _, values = history.window(sid, last=int(s.lag[sid]) or self.window)
             except KeyError:
                 continue
             s.n[sid], s.total[sid], s.squares[sid] = (
@@ -198,7 +299,7 @@ class ZScoreAnalyzer:
 
     def exact(self, sid: int, history: History) -> tuple[float, float, float]:
         """(n, sum, sum of squares) of the current window, from the ring buffer (for tests)."""
-        _, values = history.window(sid, last=self.window)
+        _, values = history.window(sid, last=int(self.s.lag[sid]) or self.window)
         return float(values.size), float(values.sum()), float((values * values).sum())
 
 
@@ -209,6 +310,9 @@ def _build(settings: Any, watch_everything: bool) -> ZScoreAnalyzer:
         an.zscore_window,
         an.zscore_threshold,
         policy=policy_from(settings, an.zscore_threshold),
+        confirm_alpha=an.ema_alpha,
+        confirm_threshold=an.ema_threshold,
+        confirm_shift_threshold=an.ema_shift_threshold,
     )
 
 

@@ -1,6 +1,7 @@
 """Detection quality judged by the Numenta Anomaly Benchmark's own scoring method.
 
     .venv/bin/python benchmarks/nab_score.py [--nab ../shared/fixtures/nab] [--config FILE] [--per-file]
+        [--split tune|held-out]
 
 Why a second scorer next to benchmarks/nab_eval.py: window F1 counts an alert
 one minute before a window closes the same as one at its start, and a false
@@ -72,7 +73,7 @@ from agent.replay import Recording, parse_timestamp, read_csv, replay
 from agent.settings import Settings
 from alerting.alert import Status
 from analyzers.base import SeriesKey
-from benchmarks.nab_eval import f1, metric_for
+from benchmarks.nab_eval import SPLITS, f1, in_split, metric_for
 from benchmarks.nab_eval import score as window_hits
 
 REPO = Path(__file__).resolve().parent.parent
@@ -228,6 +229,9 @@ def main() -> int:
     parser.add_argument(
         "--units", action="store_true", help="replay under host metric names (families apply)"
     )
+    parser.add_argument(
+        "--split", choices=SPLITS, help="only one half of the files (benchmarks/nab_eval.py)"
+    )
     args = parser.parse_args()
     if not args.nab.is_dir():
         print(f"no NAB data at {args.nab} (it lives in ../shared/fixtures/nab)", file=sys.stderr)
@@ -238,7 +242,13 @@ def main() -> int:
         settings = load_config(args.config).settings
     else:
         settings = Settings()
-    windows_by_file = json.loads((args.nab / "labels/combined_windows.json").read_text())
+    windows_by_file = {
+        name: windows
+        for name, windows in json.loads(
+            (args.nab / "labels/combined_windows.json").read_text()
+        ).items()
+        if in_split(name, args.split)
+    }
     scores: dict[tuple[str, str], list[FileScore]] = {}
     # Per analyzer: events, events inside a window, windows hit, windows.
     counts: dict[str, list[int]] = {a: [0, 0, 0, 0] for a in ANALYZERS}

@@ -313,16 +313,9 @@ class RecordingRouter(Router):
         )
         self.sent: list[Alert] = []
 
-    def route(self, alert: Alert) -> Alert | None:
-        out = super().route(alert)
-        if out is not None:
-            self.sent.append(out)
-        return out
-
-    def repeat_due(self, now: float) -> list[Alert]:
-        repeats = super().repeat_due(now)
-        self.sent.extend(repeats)
-        return repeats
+    def _submit(self, alert: Alert) -> None:  # every notification goes out through here
+        super()._submit(alert)
+        self.sent.append(alert)
 
 
 def run_host(host: Host, settings: Settings) -> list[Alert]:

@@ -120,6 +120,52 @@ def test_at_five_minutes_a_short_stretch_no_higher_than_the_windows_own_extremes
     assert [a.timestamp / 300 for a in firing] == [320, 380]
 
 
+def test_an_abrupt_lasting_shift_past_three_floors_is_confirmed_by_ema_and_critical() -> None:
+    """Item 3 of issue #14: EMA's shift detector is z-score's second signal, not a notifier."""
+    values = 20 + RNG.normal(0, 0.5, 700)
+    values[400:] += 35.0  # memory: 3.5 floors of 10 points, at once, for good
+    alerts = feed(zscore(window=360), values, key=MEM, store=Store(800, 400, 60.0))[0]
+    firing = [a for a in alerts if a.status is Status.FIRING]
+    assert [(a.severity, a.timestamp) for a in firing] == [(Severity.CRITICAL, 4300.0)]
+    assert "critical: confirmed by a second signal, EMA's shift detector" in firing[0].message
+    assert firing[0].context["severity_reason"].startswith("critical: confirmed")
+    assert {a.severity for a in alerts} == {Severity.CRITICAL}  # its resolve too
+    # 15 points (1.5 floors): past the band, but not three floors: a statistical anomaly alone.
+    values = 20 + RNG.normal(0, 0.5, 700)
+    values[400:] += 15.0
+    alerts = feed(zscore(window=360), values, key=MEM, store=Store(800, 400, 60.0))[0]
+    firing = [a for a in alerts if a.status is Status.FIRING]
+    assert [a.severity for a in firing] == [Severity.WARN]
+    assert "warn: a statistical anomaly alone" in firing[0].message
+
+
+def test_the_z_score_baseline_spans_at_most_twelve_hours() -> None:
+    key = SeriesKey.of("series_value")
+    analyzer = zscore(window=360, metrics=("*",))
+    _, store = feed(analyzer, 10 + RNG.normal(0, 1.0, 200), key=key, step=300.0,
+                    store=Store(400, 400, 300.0))  # fmt: skip
+    sid = store.series_id(key)
+    assert analyzer.s.lag[sid] == 144  # 12 h at 5 minutes
+    n, total, _ = analyzer.exact(sid, store)
+    assert analyzer.s.n[sid] == n == 144 and analyzer.s.total[sid] == pytest.approx(total)
+    fast = zscore(window=360)
+    _, store = feed(fast, 50 + RNG.normal(0, 1.0, 50))
+    assert fast.s.lag[store.series_id(CPU)] == 360  # at 10 s the window binds: 1 h
+
+
+def test_at_five_minutes_a_burst_the_baseline_already_held_as_long_is_not_news() -> None:
+    """A batch job at irregular times (NAB's ec2_cpu_utilization_77c1ca does this): its
+    first burst is news, the next ones at the same level are not; a higher one is."""
+    key = SeriesKey.of("series_value")
+    values = 10 + RNG.normal(0, 1.0, 400)
+    for start in (100, 160, 230):
+        values[start : start + 5] = 40 + RNG.normal(0, 1.0, 5)
+    values[300:305] = 70 + RNG.normal(0, 1.0, 5)
+    alerts = five_minutes(zscore(metrics=("*",)), values, key)
+    firing = [int(a.timestamp // 300) for a in alerts if a.status is Status.FIRING]
+    assert firing == [100, 300]  # the first burst at once (far past 6σ), and the higher one
+
+
 def test_a_lasting_new_level_resolves_as_settled_once_the_baseline_took_it_in() -> None:
     values = np.concatenate([50 + RNG.uniform(-3, 3, 300), 80 + RNG.uniform(-3, 3, 300)])
     alerts, _ = feed(zscore(window=200), values)
@@ -275,9 +321,27 @@ def test_trend_escalates_and_noise_never_fires() -> None:
     assert feed(TrendAnalyzer(), noise, key=DISK, step=60.0)[0] == []
 
 
-def test_trend_ignores_a_short_burst() -> None:
-    burst = np.concatenate([np.full(40, 50.0), np.linspace(50, 95, 20), np.full(10, 95.0)])
+def test_trend_ignores_a_short_burst_that_stops_short_of_full() -> None:
+    # 20 points in 20 minutes, then flat at 70 %: 30 points left would take 30 minutes at
+    # that rate, farther ahead than the 20 minutes of line observed.
+    burst = np.concatenate([np.full(40, 50.0), np.linspace(50, 70, 20), np.full(10, 70.0)])
     assert feed(TrendAnalyzer(min_span_hours=1), burst, key=DISK, step=60.0)[0] == []
+    noise = np.concatenate([np.full(40, 50.0), 50 + RNG.normal(0, 3, 60)])
+    assert feed(TrendAnalyzer(min_span_hours=1), noise, key=DISK, step=60.0)[0] == []
+
+
+def test_trend_a_runaway_fill_fires_critical_before_an_hour_of_history() -> None:
+    """A disk filling in 20 minutes: the short fit predicts it, at the severity it will have."""
+    burst = np.concatenate([np.full(40, 50.0), np.linspace(50, 95, 20), np.full(30, 95.0)])
+    alerts, _ = feed(TrendAnalyzer(min_span_hours=1), burst, key=DISK, step=60.0)
+    firing, resolved = alerts
+    assert firing.status is Status.FIRING and firing.severity is Severity.CRITICAL
+    # Within the ramp (minutes 40-59), before the value reaches 95 %, with an ETA no longer
+    # than the 30-minute short window could have observed.
+    assert 50 * 60 <= firing.timestamp < 60 * 60 and firing.value < 95.0
+    assert 0 < firing.context["eta_hours"] <= 0.5
+    assert "critical: full within 6 h" in firing.message
+    assert resolved.status is Status.RESOLVED  # the growth stopped at 95 %
 
 
 def test_trend_a_drop_resolves_with_the_current_value_and_restarts_the_fit() -> None:

@@ -50,10 +50,16 @@ def test_a_day_of_flat_noise_at_10_s_gives_no_alert(metric: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("metric", "shift"),
-    [(UNITLESS_METRIC, 100.0), ("memory_used_percent", 25.0)],  # 20σ and 20x the floor; 25σ
+    ("metric", "shift", "severity"),
+    [
+        # 20σ and 20x the floor: abrupt and past 3 floors, EMA's shift detector confirms it.
+        (UNITLESS_METRIC, 100.0, "critical"),
+        ("memory_used_percent", 25.0, "warn"),  # 25σ but 2.5 floors: a statistical anomaly alone
+    ],
 )
-def test_a_sustained_level_shift_alerts_within_10_minutes(metric: str, shift: float) -> None:
+def test_a_sustained_level_shift_alerts_within_10_minutes(
+    metric: str, shift: float, severity: str
+) -> None:
     values = flat_day(metric, seed=15)[: int(3 * 3600 / STEP)]
     at = int(2 * 3600 / STEP)
     values[at:] += shift
@@ -63,4 +69,6 @@ def test_a_sustained_level_shift_alerts_within_10_minutes(metric: str, shift: fl
     shifted = START + at * STEP
     assert all(shifted <= a.timestamp <= shifted + 600 for a in firing)
     assert len({a.analyzer for a in firing}) == len(firing)  # each analyzer once
-    assert all(a.severity.label == "warn" for a in firing)  # a statistical anomaly alone
+    assert [a.severity.label for a in firing] == [severity] * len(firing)
+    reason = {"warn": "warn: a statistical anomaly alone", "critical": "confirmed by a second"}
+    assert all(reason[severity] in a.message for a in firing)

@@ -228,3 +228,82 @@ def test_a_storm_becomes_a_handful_of_notifications_and_emergency_still_passes()
     assert sent[-1].context["folded"] == worker.stats.suppressed
     assert worker.stats.suppressed + 120 == 2000  # every first firing accounted for
     assert router.stats.received == 100_001 and router.stats.suppressed == 98_000
+
+
+def _on_disk(analyzer: str, t: float, status: Status, severity: Severity) -> Alert:
+    return Alert(
+        analyzer=analyzer,
+        metric="disk_used_percent",
+        labels=(("mountpoint", "/"),),
+        status=status,
+        severity=severity,
+        value=90.0,
+        threshold=90.0,
+        message=f"{analyzer} {status.value} {severity.label}",
+        timestamp=t,
+    )
+
+
+def test_the_analyzers_alerts_on_one_series_are_one_episode() -> None:
+    """A runaway fill: trend critical first; the threshold's warn and critical fold into it;
+    one RESOLVED when the last of them resolves, whichever resolves first."""
+    F, E, R = Status.FIRING, Status.ESCALATED, Status.RESOLVED
+    W, C = Severity.WARN, Severity.CRITICAL
+    for trend_ends_first in (False, True):
+        ends = [_on_disk("threshold", 400.0, R, C), _on_disk("trend", 460.0, R, C)]
+        if trend_ends_first:
+            ends = [_on_disk("trend", 400.0, R, C), _on_disk("threshold", 460.0, R, C)]
+        events = [
+            _on_disk("trend", 0.0, F, C),
+            _on_disk("threshold", 200.0, F, W),
+            _on_disk("threshold", 300.0, E, C),
+            *ends,
+        ]
+        sent = run_router(events, min_interval=3600.0)
+        assert [(a.analyzer, a.status, a.timestamp) for a in sent] == [
+            ("trend", F, 0.0),
+            ("trend", R, 460.0),  # the episode ends with its last alert
+        ], trend_ends_first
+        assert sent[1].alert_id == sent[0].alert_id
+        assert sent[1].context["lasted_secs"] == 460
+
+
+def test_a_more_severe_alert_of_another_analyzer_is_a_genuine_later_change() -> None:
+    """A slow fill: warned about in the morning, critical in the evening: both are sent, and
+    an alert folded while it was milder is announced (as a FIRING) once it is the worse one."""
+    F, E, R = Status.FIRING, Status.ESCALATED, Status.RESOLVED
+    W, C = Severity.WARN, Severity.CRITICAL
+    hours = 3600.0
+    events = [
+        _on_disk("trend", 0.0, F, W),
+        _on_disk("threshold", 2 * hours, F, W),  # folded: the trend said as much
+        _on_disk("threshold", 10 * hours, E, C),  # news: the episode was only a warning
+        _on_disk("trend", 11 * hours, R, W),  # waits: the threshold still fires
+        _on_disk("threshold", 12 * hours, R, C),
+    ]
+    sent = run_router(events, min_interval=24 * hours)
+    assert [(a.analyzer, a.status, a.severity) for a in sent] == [
+        ("trend", F, W),
+        ("threshold", F, C),
+        ("trend", R, W),  # it waited for the episode's end
+        ("threshold", R, C),
+    ]
+    assert {a.timestamp for a in sent[2:]} == {12 * hours}
+
+
+def test_a_milder_alert_folded_into_an_episode_is_never_repeated_alone() -> None:
+    F, R = Status.FIRING, Status.RESOLVED
+    W, C = Severity.WARN, Severity.CRITICAL
+    events = [
+        _on_disk("trend", 0.0, F, C),
+        _on_disk("threshold", 10.0, F, W),
+        _on_disk("trend", 20.0, R, C),  # the episode goes on: the threshold still fires
+        _on_disk("trend", 30.0, F, C),  # back before the episode ended: nothing new
+        _on_disk("trend", 40.0, R, C),
+        _on_disk("threshold", 50.0, R, W),
+    ]
+    sent = run_router(events, min_interval=3600.0)
+    assert [(a.analyzer, a.status, a.timestamp) for a in sent] == [
+        ("trend", F, 0.0),
+        ("trend", R, 50.0),
+    ]
