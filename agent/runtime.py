@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from alerting.channels.base import Channel
     from alerting.channels.nats import NatsConnection
 from alerting.alert import Alert, Severity, Status
-from alerting.delivery import ChannelWorker
+from alerting.delivery import ChannelWorker, drain_and_stop
 from alerting.outbox import MemoryOutbox, Outbox
 from alerting.router import Router
 from analyzers.base import learning_series
@@ -309,21 +309,7 @@ class Agent:
 
     @staticmethod
     async def _drain_and_stop(workers: list[ChannelWorker], timeout: float) -> None:
-        results = await asyncio.gather(*(w.drain(timeout) for w in workers))
-        for worker, drained in zip(workers, results, strict=True):
-            if not drained:
-                log.error(
-                    "channel %s: %d alert(s) not delivered before the %.0f s shutdown deadline; "
-                    "they stay in the outbox for the next start",
-                    worker.name, worker.pending, timeout,
-                )  # fmt: skip
-        await asyncio.gather(*(w.stop() for w in workers))
-        for w in workers:
-            s = w.stats
-            log.info(
-                "channel %s: sent %d, failed %d, expired %d, suppressed %d, retries %d, pending %d",
-                w.name, s.sent, s.failed, s.expired, s.suppressed, s.retries, w.pending,
-            )  # fmt: skip
+        await drain_and_stop(workers, timeout)
 
     def _prepare_dirs(self) -> None:
         data_dir = Path(self.settings.agent.data_dir)
