@@ -59,6 +59,7 @@ class Host:
     since_wall: float = 0.0  # epoch of the last change of judgment
     silent_from_wall: float | None = None  # last heartbeat before the silence (or stop)
     mass: bool = False  # silent within the fleet-wide episode: not announced on its own
+    held_until: float | None = None  # after the episode: announced alone if still silent then
     announced: bool = False  # stopped for a whole silence period: its alert is due
     outage_secs: float | None = None  # of the last return from silent/stopped
     rebooted: bool | None = None  # whether that return came with a lower uptime
@@ -95,6 +96,7 @@ class Judge:
         self.dirty: set[str] = set()
         self.mass: MassEpisode | None = None
         self.mass_dirty = False
+        self._held: set[str] = set()  # silent hosts of an ended episode, not yet announced
         self.connected = True
         self.judge_from = now  # silence counts from here at the earliest (start, reconnect)
 
@@ -150,7 +152,7 @@ class Judge:
 
     def _judged(self, host: Host, status: str, wall: float) -> None:
         host.status, host.since_wall = status, wall
-        host.mass = False
+        host.mass, host.held_until = False, None
         host.announced = False
         self.dirty.add(host.token)
 
@@ -183,7 +185,8 @@ class Judge:
                     self.mass.members.discard(host.token)
         if newly:
             self._went_silent(newly, now, wall)
-        self._check_episode_end(wall)
+        self._check_episode_end(now, wall)
+        self._release_held(now)
 
     def _went_silent(self, newly: list[Host], now: float, wall: float) -> None:
         s = self.section
@@ -210,7 +213,7 @@ class Judge:
         watched = self.mass.watched if self.mass is not None else len(self.hosts)
         return max(s.mass_silence_min_hosts, math.floor(s.mass_silence_fraction * watched) + 1)
 
-    def _check_episode_end(self, wall: float) -> None:
+    def _check_episode_end(self, now: float, wall: float) -> None:
         episode = self.mass
         if episode is None:
             return
@@ -219,9 +222,26 @@ class Judge:
             return
         self.mass = None
         self.mass_dirty = True
-        for token in still:  # no longer the network: each one is announced
-            self.hosts[token].mass = False
-            self.dirty.add(token)
+        # The others come back over about an interval: one still silent a whole silence
+        # period after the end is a problem of its own, and announced so.
+        for token in still:
+            host = self.hosts[token]
+            host.held_until = now + self.section.silent_after_intervals * host.interval
+            self._held.add(token)
+
+    def _release_held(self, now: float) -> None:
+        if self.mass is not None:
+            return
+        for token in list(self._held):
+            host = self.hosts.get(token)
+            if host is None or host.held_until is None:  # back, or forgotten
+                self._held.discard(token)
+            elif now >= host.held_until:
+                self._held.discard(token)
+                host.held_until = None
+                if host.status == SILENT and host.mass:
+                    host.mass = False
+                    self.dirty.add(host.token)
 
     # -- reading --------------------------------------------------------------------------
 
