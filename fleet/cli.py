@@ -205,17 +205,12 @@ async def _answer(client: Any, loaded: LoadedConfig, args: argparse.Namespace) -
 
 async def host_rows(js: Any, loaded: LoadedConfig) -> list[dict[str, Any]]:
     """Every host: its record (the leader's judgment) merged with its latest heartbeat."""
-    from nats.js.errors import BucketNotFoundError
-
     from alerting.channels.nats import subject_token
     from fleet import store
 
     settings = loaded.settings
     names = store.Names.of(settings)
-    try:
-        records = await store.records(await js.key_value(names.hosts_bucket))
-    except BucketNotFoundError:
-        records = {}
+    records = await store.records(js, names.hosts_bucket)
     beats = {
         subject_token(str(doc.get("hostname", ""))): (doc, stored)
         for doc, stored in await store.heartbeats(js, settings)

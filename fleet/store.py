@@ -172,26 +172,25 @@ async def heartbeats(
     return out
 
 
-async def records(kv: Any, timeout: float = 5.0) -> dict[str, tuple[int, dict[str, Any]]]:
-    """Every record of a bucket: key -> (revision, the decoded value)."""
-    watcher = await kv.watchall()
+async def records(
+    js: Any, bucket: str, timeout: float = 5.0
+) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Every record of a key-value bucket: key -> (revision, the decoded value).
+
+    Read as the latest message of each subject of the bucket's stream (not nats-py's
+    watcher, whose end-of-values marker can come before the values).
+    """
+    prefix = f"$KV.{bucket}."
     out: dict[str, tuple[int, dict[str, Any]]] = {}
-    try:
-        while True:
-            entry = await watcher.updates(timeout=timeout)
-            if entry is None:  # the marker: every current value has come
-                break
-            if entry.operation in ("DEL", "PURGE") or entry.value is None:
-                out.pop(entry.key, None)
-                continue
-            try:
-                value = json.loads(entry.value)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                out[entry.key] = (entry.revision, value)
-    finally:
-        await watcher.stop()
+    for msg in await latest_messages(js, f"KV_{bucket}", prefix + ">", timeout):
+        if (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
+            continue
+        try:
+            value = json.loads(msg.data)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out[msg.subject[len(prefix) :]] = (msg.metadata.sequence.stream, value)
     return out
 
 

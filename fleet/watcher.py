@@ -234,7 +234,7 @@ class Watcher:
 
     async def _seed(self) -> None:
         """What the streams and the bucket know: hosts heard before this start."""
-        self.records = await store.records(self._hosts_kv)
+        self.records = await store.records(self._js, self.names.hosts_bucket)
         now, wall = self.clock(), self.wall()
         for document, stored in await store.heartbeats(self._js, self.settings):
             host = self.judge.hosts.get(subject_token(str(document.get("hostname", ""))))
@@ -366,7 +366,7 @@ class Watcher:
     async def _take_over(self) -> None:
         """Becoming leader: the records as they are now, a router that knows which alerts
         fire, and every host to be checked against its record."""
-        self.records = await store.records(self._hosts_kv)
+        self.records = await store.records(self._js, self.names.hosts_bucket)
         now, wall = self.clock(), self.wall()
         for token, (_, record) in self.records.items():
             if token != store.MASS_KEY and token not in self.judge.hosts:

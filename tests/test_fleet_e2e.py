@@ -271,7 +271,7 @@ def test_a_killed_agent_is_announced_in_time_and_resolved_and_a_stopped_one_is_n
             "alpha.example": "silent",
             "beta.example": "stopped",
         }
-        assert rows["alpha.example"]["alerted"] and rows["alpha.example"]["agent_version"]
+        assert rows["alpha.example"]["alerted"] and rows["alpha.example"]["agent_version"], rows
         assert rows["alpha.example"]["heartbeat_interval_secs"] == INTERVAL
 
         # Back: resolved, with the outage and whether it rebooted (the uptime did not drop).
