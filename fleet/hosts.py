@@ -44,7 +44,7 @@ SILENT_METRIC, STOPPED_METRIC, MASS_METRIC = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Host:
     token: str
     hostname: str
