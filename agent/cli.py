@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from agent import __version__
 from agent.config import ConfigError, LoadedConfig, load_config, settings_to_toml
 from agent.settings import Settings
+from common.config import print_problems
 from common.logsetup import setup_logging
 from common.runner import run_bounded
 
@@ -189,12 +190,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     try:
         loaded = load_config(args.config)
     except ConfigError as exc:
-        print(
-            f"sysops-agent: invalid configuration ({len(exc.problems)} problem(s)):",
-            file=sys.stderr,
-        )
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print_problems("sysops-agent", exc)
         return EXIT_CONFIG
     setup_logging(args.log_level or loaded.settings.agent.log_level, args.log_format)
     if args.validate:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from common import __version__
-from common.config import ConfigError, settings_to_toml
+from common.config import ConfigError, print_problems, settings_to_toml
 from common.logsetup import setup_logging
 from fleet.config import DEFAULT_CONFIG, LoadedConfig, load_config
 from fleet.hosts import DEGRADED, HEALTHY, SILENT, STATUSES, STOPPED
@@ -95,12 +95,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         loaded = load_config(args.config)
     except ConfigError as exc:
-        print(
-            f"sysops-fleet: invalid configuration ({len(exc.problems)} problem(s)):",
-            file=sys.stderr,
-        )
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print_problems("sysops-fleet", exc)
         return EXIT_CONFIG
     f = loaded.settings.fleet
     setup_logging(args.log_level or f.log_level, args.log_format or f.log_format)
