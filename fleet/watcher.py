@@ -570,13 +570,10 @@ class Watcher:
         last = record.get("silent_from") or record.get("last_heartbeat")
         reasons = "; ".join(record.get("reasons") or [])
         context: dict[str, Any] = {"last_heartbeat": last, "heartbeat_interval_secs": interval}
-        if metric == STOPPED_METRIC:
+        stopped = metric == STOPPED_METRIC
+        if stopped:
             severity = "info" if f.stopped_severity == "none" else f.stopped_severity
             message = f"{hostname}: its agent stopped cleanly at {last} and has not come back"
-            if status is Status.RESOLVED:
-                message = f"{hostname}: its agent is back" if record.get("status") != "forgotten" else (
-                    f"{hostname}: no longer watched (stopped for {f.forget_after_days:g} days)"
-                )  # fmt: skip
         else:
             severity = f.silent_severity
             message = (
@@ -584,18 +581,18 @@ class Watcher:
                 f"({f.silent_after_intervals:g} x its {interval:g} s interval)"
                 + (f"; it was degraded: {reasons}" if reasons else "")
             )
-            if status is Status.RESOLVED:
-                outage, rebooted = record.get("outage_secs"), record.get("rebooted")
-                context.update(outage_secs=outage, rebooted=rebooted)
-                message = (
-                    f"{hostname} is back after {outage:g} s of silence"
-                    if isinstance(outage, int | float)
-                    else f"{hostname} is back"
-                ) + (", rebooted" if rebooted else ", not rebooted" if rebooted is False else "")
-                if record.get("status") == "forgotten":
-                    message = (
-                        f"{hostname}: no longer watched (silent for {f.forget_after_days:g} days)"
-                    )
+        if status is Status.RESOLVED and record.get("status") == "forgotten":
+            days = f"{f.forget_after_days:g} days"
+            message = f"{hostname}: no longer watched ({'stopped' if stopped else 'silent'} {days})"
+        elif status is Status.RESOLVED:
+            outage, rebooted = record.get("outage_secs"), record.get("rebooted")
+            context.update(outage_secs=outage, rebooted=rebooted)
+            what = "its agent is back" if stopped else "back"
+            message = (
+                f"{hostname}: {what} after {outage:g} s"
+                if isinstance(outage, int | float)
+                else f"{hostname}: {what}"
+            ) + (", rebooted" if rebooted else ", not rebooted" if rebooted is False else "")
         return Alert(
             analyzer="fleet", metric=metric, labels=(("host", hostname),), status=status,
             severity=Severity.parse(severity), value=float(f.silent_after_intervals * interval),

@@ -280,9 +280,24 @@ def test_a_killed_agent_is_announced_in_time_and_resolved_and_a_stopped_one_is_n
         (back,) = resolved(fleet.alerts(), "alpha.example")
         assert back["alert_id"] == alert["alert_id"]
         assert back["context"]["rebooted"] is False and back["context"]["outage_secs"] > SILENCE
-        assert "alpha.example is back after" in back["message"]
+        assert back["message"].startswith("alpha.example: back after ")
+        assert back["message"].endswith(" s, not rebooted")
         assert len(firing(fleet.alerts(), "alpha.example")) == 1
         wait_until(lambda: fleet.status()["alpha.example"] == "healthy", 30, "alpha healthy")
+        shown = subprocess.run(
+            fleet_command("--config", str(tmp_path / "w1.toml"), "show", "alpha.example"),
+            env=ENV, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        detail = json.loads(shown.stdout)
+        assert detail["host"]["status"] == "healthy" and "inventory" in detail
+        assert detail["heartbeat"]["hostname"] == "alpha.example"
+        assert detail["heartbeat"]["heartbeat_interval_secs"] == INTERVAL
+        missing = subprocess.run(
+            fleet_command("--config", str(tmp_path / "w1.toml"), "show", "gamma.example"),
+            env=ENV, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert missing.returncode == 1 and "no host gamma.example" in missing.stderr
     finally:
         for agent in agents.values():
             if agent.poll() is None:
