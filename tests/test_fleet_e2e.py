@@ -273,6 +273,16 @@ def test_a_killed_agent_is_announced_in_time_and_resolved_and_a_stopped_one_is_n
         }
         assert rows["alpha.example"]["alerted"] and rows["alpha.example"]["agent_version"], rows
         assert rows["alpha.example"]["heartbeat_interval_secs"] == INTERVAL
+        only = subprocess.run(
+            fleet_command("--config", str(tmp_path / "w1.toml"), "hosts", "--status", "stopped"),
+            env=ENV, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert only.returncode == 0 and only.stdout.split()[:6] == [
+            "HOST", "STATUS", "LAST", "HEARTBEAT", "VERSION", "UPTIME",
+        ]  # fmt: skip
+        assert [line.split()[:2] for line in only.stdout.splitlines()[1:]] == [
+            ["beta.example", "stopped"]
+        ]
 
         # Back: resolved, with the outage and whether it rebooted (the uptime did not drop).
         agents["alpha.example"] = start_agent(configs["alpha.example"])

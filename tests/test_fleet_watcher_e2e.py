@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from alerting.alert import Alert, Severity, Status
+from fleet import store
 from fleet.config import load_config
 from fleet.settings import FleetSection, FleetSettings
 from fleet.watcher import Watcher
@@ -142,3 +144,61 @@ def test_the_leader_feeds_the_cmdb_and_announces_changes_and_systemd_hears_of_it
     assert messages[0].startswith("READY=1\nSTATUS=")
     assert any(m.startswith("STATUS=leader; ") for m in messages), messages
     assert "RELOADING=1" in messages and messages[-1] == "STOPPING=1"
+
+
+@pytest.mark.e2e
+def test_a_claim_the_previous_leader_left_unsettled_is_sent_again_as_the_same_notification(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    """The crash window between claiming a transition and settling it: the next leader
+    routes the pending alert with the claimed timestamp (so with the same id) and settles."""
+    port = free_port()
+    server = start_server(port, tmp_path / "js")
+    config = write_config(tmp_path, config_text(tmp_path, port, http_receiver.url))
+    at = round(time.time() - 400.0, 3)
+    last = store.iso(at - 200.0)
+    record = {"hostname": "db-01.example", "status": "silent", "since": store.iso(at),
+              "last_heartbeat": last, "heartbeat_interval_secs": 60.0,
+              "agent_version": "0.1.0", "uptime_secs": 100.0, "reasons": [], "mass": False,
+              "silent_from": last, "outage_secs": None, "rebooted": None,
+              "alerted": False, "alert": None, "alert_since": None,
+              "pending": {"status": "firing", "metric": "fleet_host_silent", "at": at}}  # fmt: skip
+
+    async def scenario() -> dict[str, Any]:
+        import nats
+
+        client = await nats.connect(f"nats://127.0.0.1:{port}", token=TOKEN)
+        js = client.jetstream()
+        kv = await js.create_key_value(bucket="SYSOPS_FLEET_HOSTS")
+        await kv.create("db-01_example", json.dumps(record).encode())
+        watcher = Watcher(load_config(config), str(config))
+        task = asyncio.create_task(watcher.run())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not http_receiver.requests or json.loads((await kv.get("db-01_example")).value).get(
+            "pending"
+        ):
+            assert loop.time() < deadline, "timed out"
+            await asyncio.sleep(0.05)
+        settled: dict[str, Any] = json.loads((await kv.get("db-01_example")).value)
+        watcher.request_stop()
+        assert await task == 0
+        await client.close()
+        return settled
+
+    try:
+        settled = asyncio.run(scenario())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    (request,) = http_receiver.requests
+    sent = request.json()
+    assert sent["status"] == "firing" and sent["hostname"] == "db-01.example"  # type: ignore[index]
+    assert sent["epoch"] == at  # type: ignore[index]
+    expected = Alert(analyzer="fleet", metric="fleet_host_silent",
+                     labels=(("host", "db-01.example"),), status=Status.FIRING,
+                     severity=Severity.CRITICAL, value=0.0, threshold=None, message="",
+                     timestamp=at)  # fmt: skip
+    assert sent["id"] == expected.id and sent["alert_id"] == expected.alert_id  # type: ignore[index]
+    assert settled["pending"] is None and settled["alerted"] is True
+    assert (settled["alert"], settled["alert_since"]) == ("fleet_host_silent", at)
