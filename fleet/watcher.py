@@ -636,7 +636,12 @@ class Watcher:
         cmdb, change_alert = made
         document = store.decode(msg.data, msg.headers)
         if document is not None and document.get("hostname"):
-            changes = await cmdb.ingest(document)
+            try:
+                changes = await cmdb.ingest(document)
+            except Exception as exc:  # not acknowledged: delivered again after the ack wait
+                log.warning("CMDB: storing the inventory of %s failed: %s",
+                            document["hostname"], describe(exc))  # fmt: skip
+                return
             if changes and self.lease is not None and self.lease.is_leader():
                 alert = change_alert(
                     str(document["hostname"]), changes, self.settings.fleet, self.wall()
