@@ -51,6 +51,7 @@ from agent.schedule import Ticker
 from agent.settings import Settings
 from common.logsetup import set_level
 from common.notify import Notifier
+from common.service import SignalRequests
 
 if TYPE_CHECKING:
     from agent.exporter import Exporter
@@ -172,7 +173,7 @@ def data_dir_exposure(data_dir: Path) -> str | None:
     return None
 
 
-class Agent:
+class Agent(SignalRequests):
     """The daemon: owns the store, the analyzers, the router and the supervisor."""
 
     def __init__(
@@ -262,17 +263,6 @@ class Agent:
         await self._stopping.wait()
         await self._shutdown()
         return 0
-
-    def request_stop(self) -> None:
-        if not self._stopping.is_set():
-            log.info("stopping")
-            self.notifier.stopping()
-            self._stopping.set()
-
-    def request_reload(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.reload())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def _shutdown(self) -> None:
         await self.supervisor.stop()

@@ -49,6 +49,7 @@ from common import __version__
 from common.config import ConfigError
 from common.logsetup import set_level
 from common.notify import Notifier
+from common.service import SignalRequests
 from fleet import store
 from fleet.config import LoadedConfig, load_config
 from fleet.hosts import (
@@ -101,7 +102,7 @@ def make_cmdb(js: Any, settings: FleetSettings) -> tuple[Cmdb, Callable[..., Ale
     return cast(Cmdb, instance), cast(Callable[..., Alert | None], cmdb.change_alert)
 
 
-class Watcher:
+class Watcher(SignalRequests):
     def __init__(
         self,
         loaded: LoadedConfig,
@@ -270,17 +271,6 @@ class Watcher:
             host.silent_from_wall = store.epoch_of(record.get("silent_from"))
             host.mass = bool(record.get("mass"))
             host.announced = record.get("alert") == STOPPED_METRIC
-
-    def request_stop(self) -> None:
-        if not self._stopping.is_set():
-            log.info("stopping")
-            self.notifier.stopping()
-            self._stopping.set()
-
-    def request_reload(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.reload())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def _finish(self, code: int) -> int:
         for task in self._tasks:
