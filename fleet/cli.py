@@ -176,7 +176,9 @@ async def _one_shot(loaded: LoadedConfig, args: argparse.Namespace) -> str:
         except Failure:
             raise
         except Exception as exc:
-            raise Failure(describe(exc)) from None
+            from fleet.store import explain
+
+            raise Failure(explain(exc)) from None
     finally:
         await connection.close()
 

@@ -12,7 +12,6 @@ one-shot commands alike).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -194,9 +193,11 @@ async def records(
     return out
 
 
-async def with_deadline(coro: Any, seconds: float, what: str) -> Any:
-    """`coro` within `seconds`, or TimeoutError naming `what`."""
-    try:
-        return await asyncio.wait_for(coro, seconds)
-    except TimeoutError:
-        raise TimeoutError(f"{what}: no answer within {seconds:g} s") from None
+def explain(exc: BaseException) -> str:
+    """`describe(exc)`, with the likely cause when the server has no JetStream."""
+    from alerting.channels.nats import describe
+
+    text = describe(exc)
+    if "no responders" in text.lower() or "ServiceUnavailable" in text:
+        text += " (is JetStream enabled on the server: nats-server -js?)"
+    return text

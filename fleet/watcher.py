@@ -103,6 +103,9 @@ def make_cmdb(js: Any, settings: FleetSettings) -> tuple[Cmdb, Callable[..., Ale
 
 
 class Watcher(SignalRequests):
+    """One `run` instance: the connection, the judge, the lease, the router and its
+    channels; acting (records, alerts, CMDB) only while it holds the lease."""
+
     def __init__(
         self,
         loaded: LoadedConfig,
@@ -174,7 +177,7 @@ class Watcher(SignalRequests):
             if not await self._connect():
                 return await self._finish(0)
         except Exception as exc:  # the streams or buckets cannot be made (permissions)
-            log.critical("cannot start: %s", describe(exc))
+            log.critical("cannot start: %s", store.explain(exc))
             return await self._finish(1)
         self.notifier.ready(self.status_line())
         log.info(
