@@ -20,8 +20,9 @@ is shown and stored.
   by then).  More than `mass_silence_fraction` of the watched hosts, and at least
   `mass_silence_min_hosts`, makes one fleet-wide episode: its hosts are silent but not
   announced one by one; hosts going silent while it lasts join it.  It ends when fewer
-  of its hosts than that are still silent: the fleet-wide alert resolves and each host
-  still silent then is announced on its own (it is a real problem, not the network).
+  of its hosts than that are still silent: the fleet-wide alert resolves, and a host
+  still silent a whole silence period after that is announced on its own (the others
+  come back over an interval or so; one that does not is a problem of its own).
 """
 
 from __future__ import annotations
