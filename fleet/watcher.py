@@ -323,14 +323,15 @@ class Watcher(SignalRequests):
         while True:
             self._watch_connection()
             self.judge.tick(self.clock(), self.wall())
-            if self.leading and self.lease is not None and self.lease.is_leader():
+            leading = self.leading and self.lease is not None and self.lease.is_leader()
+            if leading and self.nats.connected:
                 await self._act()
                 if self.clock() - last_repeat >= REPEAT_CHECK_SECS:
                     last_repeat = self.clock()
                     self.router.repeat_due(self.wall())
                     self.router.forget_resolved(self.wall())
-            else:
-                self.judge.take_dirty()  # the leader acts on these; at a takeover, all are
+            elif not leading:  # the leader acts on these; at a takeover, on all of them
+                self.judge.take_dirty()
                 self.judge.mass_dirty = False
             await asyncio.sleep(self.tick_secs())
 
