@@ -17,14 +17,16 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.config import ConfigError, LoadedConfig, load_config, settings_to_toml
 from agent.settings import Settings
+from common.config import print_problems
 from common.logsetup import setup_logging
+from common.runner import run_bounded
 
 if TYPE_CHECKING:
     from alerting.silences import SilenceFile
@@ -188,12 +190,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     try:
         loaded = load_config(args.config)
     except ConfigError as exc:
-        print(
-            f"sysops-agent: invalid configuration ({len(exc.problems)} problem(s)):",
-            file=sys.stderr,
-        )
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print_problems("sysops-agent", exc)
         return EXIT_CONFIG
     setup_logging(args.log_level or loaded.settings.agent.log_level, args.log_format)
     if args.validate:
@@ -509,40 +506,3 @@ def run_daemon(loaded: LoadedConfig, config_path: str, log_level: str | None = N
 # What is left running after the agent stopped (a library's task, a thread in the
 # default executor) gets this long to end before the process exits anyway.
 LEFTOVER_GRACE_SECS = 2.0
-
-
-def run_bounded(main: Coroutine[Any, Any, int], grace: float) -> int:
-    """asyncio.run(main), except that the clean-up after it is bounded.
-
-    asyncio.run cancels every task left and then waits for them without a limit,
-    and joins the default executor's threads without one too: a task that
-    swallows its cancellation (nats-py's connect loop can) or a thread stuck in
-    a subprocess would turn a SIGTERM into a hang until systemd's SIGKILL.
-    """
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(main)
-    finally:
-        try:
-            leftovers = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in leftovers:
-                task.cancel()
-            if leftovers:
-                loop.run_until_complete(asyncio.wait(leftovers, timeout=grace))
-            stuck = sorted(t.get_name() for t in leftovers if not t.done())
-            if stuck:
-                log.warning(
-                    "exiting with %d task(s) that did not stop within %g s: %s",
-                    len(stuck), grace, ", ".join(stuck),
-                )  # fmt: skip
-            else:
-                loop.run_until_complete(asyncio.wait_for(loop.shutdown_asyncgens(), timeout=grace))
-                loop.run_until_complete(
-                    asyncio.wait_for(loop.shutdown_default_executor(), timeout=grace)
-                )
-                loop.close()
-        except (TimeoutError, RuntimeError) as exc:
-            log.warning("exiting before the clean-up after stop finished: %s", exc or "timeout")
-        finally:
-            asyncio.set_event_loop(None)

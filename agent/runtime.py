@@ -51,6 +51,7 @@ from agent.schedule import Ticker
 from agent.settings import Settings
 from common.logsetup import set_level
 from common.notify import Notifier
+from common.service import SignalRequests
 
 if TYPE_CHECKING:
     from agent.exporter import Exporter
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from alerting.channels.base import Channel
     from alerting.channels.nats import NatsConnection
 from alerting.alert import Alert, Severity, Status
-from alerting.delivery import ChannelWorker
+from alerting.delivery import ChannelWorker, drain_and_stop
 from alerting.outbox import MemoryOutbox, Outbox
 from alerting.router import Router
 from analyzers.base import learning_series
@@ -172,7 +173,7 @@ def data_dir_exposure(data_dir: Path) -> str | None:
     return None
 
 
-class Agent:
+class Agent(SignalRequests):
     """The daemon: owns the store, the analyzers, the router and the supervisor."""
 
     def __init__(
@@ -263,17 +264,6 @@ class Agent:
         await self._shutdown()
         return 0
 
-    def request_stop(self) -> None:
-        if not self._stopping.is_set():
-            log.info("stopping")
-            self.notifier.stopping()
-            self._stopping.set()
-
-    def request_reload(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.reload())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     async def _shutdown(self) -> None:
         await self.supervisor.stop()
         if self.telemetry is not None:
@@ -309,21 +299,7 @@ class Agent:
 
     @staticmethod
     async def _drain_and_stop(workers: list[ChannelWorker], timeout: float) -> None:
-        results = await asyncio.gather(*(w.drain(timeout) for w in workers))
-        for worker, drained in zip(workers, results, strict=True):
-            if not drained:
-                log.error(
-                    "channel %s: %d alert(s) not delivered before the %.0f s shutdown deadline; "
-                    "they stay in the outbox for the next start",
-                    worker.name, worker.pending, timeout,
-                )  # fmt: skip
-        await asyncio.gather(*(w.stop() for w in workers))
-        for w in workers:
-            s = w.stats
-            log.info(
-                "channel %s: sent %d, failed %d, expired %d, suppressed %d, retries %d, pending %d",
-                w.name, s.sent, s.failed, s.expired, s.suppressed, s.retries, w.pending,
-            )  # fmt: skip
+        await drain_and_stop(workers, timeout)
 
     def _prepare_dirs(self) -> None:
         data_dir = Path(self.settings.agent.data_dir)

@@ -38,6 +38,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alerting.alert import Alert, Severity, Status
@@ -562,3 +563,24 @@ class ChannelWorker:
             level = logging.DEBUG if self._certificate_said else logging.ERROR
             self._certificate_said = True
         log.log(level, message, *args)
+
+
+async def drain_and_stop(workers: Sequence[ChannelWorker], timeout: float) -> None:
+    """At a stop (or after a reload, for the old workers): pending deliveries get `timeout`
+    seconds, what is left stays in the outbox for the next start, then each worker stops
+    and says what it did."""
+    results = await asyncio.gather(*(w.drain(timeout) for w in workers))
+    for worker, drained in zip(workers, results, strict=True):
+        if not drained:
+            log.error(
+                "channel %s: %d alert(s) not delivered before the %.0f s shutdown deadline; "
+                "they stay in the outbox for the next start",
+                worker.name, worker.pending, timeout,
+            )  # fmt: skip
+    await asyncio.gather(*(w.stop() for w in workers))
+    for w in workers:
+        s = w.stats
+        log.info(
+            "channel %s: sent %d, failed %d, expired %d, suppressed %d, retries %d, pending %d",
+            w.name, s.sent, s.failed, s.expired, s.suppressed, s.retries, w.pending,
+        )  # fmt: skip

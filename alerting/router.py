@@ -456,9 +456,21 @@ class Router:
             if key != "occurrences" or (isinstance(value, int) and value > 1):
                 context[key] = value
         first = alert.timestamp if first_fired is None else first_fired
+        # An alert about another host (the fleet watcher's: a silent host) keeps its host.
         return dataclasses.replace(
-            alert, hostname=self.hostname, context=context, first_fired=first
+            alert, hostname=alert.hostname or self.hostname, context=context, first_fired=first
         )
+
+    def adopt(self, alert: Alert, now: float) -> None:
+        """Track `alert` as firing and already announced, without sending it: an alert that
+        another instance of a service fired (the fleet watcher's previous leader), so that
+        its resolve and repeats follow here.  `alert.timestamp` is its first firing."""
+        known = self._tracks.get(alert.fingerprint)
+        if known is not None and known.status is Status.FIRING:
+            return
+        track = _Track(Status.FIRING, alert.severity, now, alert, first_fired=alert.timestamp)
+        self._remember(alert.fingerprint, track)
+        self._prune()
 
     def _prune(self) -> None:
         """Keep the table bounded: the oldest resolved fingerprints go first, then the stalest."""

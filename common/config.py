@@ -58,6 +58,15 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+def print_problems(program: str, exc: ConfigError) -> None:
+    """A configuration that cannot be used, on stderr: one line per problem (exit 2 follows)."""
+    import sys
+
+    print(f"{program}: invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
 def read_config_text(path: str | os.PathLike[str], user: str = "the service's user") -> str:
     """The file's text, or `ConfigError` saying why it cannot be read."""
     source = str(path)

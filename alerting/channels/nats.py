@@ -420,7 +420,9 @@ async def publish_stored(
         raise
 
 
-def connection_from(section: Any) -> NatsConnection:
+def connection_from(
+    section: Any, name: str = "sysops-agent", connect_timeout: float = 5.0
+) -> NatsConnection:
     """A client as a `[nats]` section describes it (not connected yet): the agent's one
     connection, shared by telemetry and this channel, or the channel's own (`--test-alert`)."""
     return NatsConnection(
@@ -431,9 +433,10 @@ def connection_from(section: Any) -> NatsConnection:
         credentials_file=section.credential_file,
         tls=tls_context(section.tls_ca_file, section.tls_cert_file, section.tls_key_file),
         tls_hostname=section.tls_server_name,
-        connect_timeout=5.0,
+        connect_timeout=connect_timeout,
         reconnect_delay=section.reconnect_delay_secs,
         max_reconnect_attempts=section.max_reconnect_attempts,
+        name=name,
     )
 
 

@@ -1,0 +1,39 @@
+"""Reading the fleet watcher's configuration: `fleet.settings.FleetSettings` with the
+conventions of `common.config` (file:line errors, `${ENV}` secrets, permission checks),
+plus the `[nats]` files checked now rather than at the first connection."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from alerting.settings import nats_file_problems
+from common.config import PathPart, check_file_permissions, parse_document, read_config_text
+from fleet.settings import FleetSettings
+
+DEFAULT_CONFIG = "/etc/sysops-fleet/config.toml"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    settings: FleetSettings
+    warnings: tuple[str, ...]
+
+
+def nats_files(
+    settings: FleetSettings, report: Callable[[tuple[PathPart, ...], str], None]
+) -> None:
+    for key, message in nats_file_problems(settings.nats):
+        report(("nats", key), message)
+
+
+def load_config(
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+) -> LoadedConfig:
+    """Read, validate and convert the file at `path`; `common.config.ConfigError` if it is bad."""
+    text = read_config_text(path, "the fleet watcher's user")
+    parsed = parse_document(text, FleetSettings, str(path), environ, (nats_files,))
+    warnings = check_file_permissions(Path(path), parsed.has_literal_secrets)
+    return LoadedConfig(parsed.settings, parsed.warnings + tuple(warnings))

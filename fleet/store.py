@@ -1,0 +1,203 @@
+"""What the fleet keeps in JetStream, and how it is read back (by `run` and by the
+one-shot commands alike).
+
+* stream `{fleet.heartbeat_stream}` over `{prefix}.*.heartbeat`, one message per
+  subject: the latest heartbeat of every host (the agents publish on core NATS; the
+  stream captures them).  Messages older than `forget_after_days` expire.
+* KV `{bucket_prefix}_HOSTS`: host token -> the host record (`host_record`), written by
+  the leader when a host's judgment or alert changes, never per heartbeat; the key
+  `fleet.mass_silence` holds the fleet-wide episode (host tokens never hold a dot).
+* KV `{bucket_prefix}_LEADER`: the lease (fleet/leader.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from alerting.channels.nats import subject_token
+from fleet.hosts import Host
+from fleet.settings import FleetSettings
+
+log = logging.getLogger(__name__)
+
+MASS_KEY = "fleet.mass_silence"
+
+
+@dataclass(frozen=True)
+class Names:
+    prefix: str  # the subjects' first token
+    heartbeat_stream: str
+    heartbeat_subjects: str
+    inventory_stream: str
+    inventory_subjects: str
+    hosts_bucket: str
+    leader_bucket: str
+    cmdb_durable: str
+
+    @classmethod
+    def of(cls, settings: FleetSettings) -> Names:
+        f = settings.fleet
+        prefix = subject_token(settings.nats.subject_prefix)
+        return cls(
+            prefix,
+            f.heartbeat_stream,
+            f"{prefix}.*.heartbeat",
+            f.inventory_stream,
+            f"{prefix}.*.inventory",
+            f"{f.bucket_prefix}_HOSTS",
+            f"{f.bucket_prefix}_LEADER",
+            f"{f.bucket_prefix}_cmdb",
+        )
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return (
+        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def epoch_of(text: Any) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def decode(data: bytes, headers: Mapping[str, str] | None) -> dict[str, Any] | None:
+    """A telemetry payload (JSON, perhaps zstd-compressed) as a dict; None if it is not one."""
+    try:
+        if headers and headers.get("Content-Encoding") == "zstd":
+            import zstandard
+
+            data = zstandard.ZstdDecompressor().decompressobj().decompress(data)
+        document = json.loads(data)
+    except Exception:  # a foreign or broken message on our subjects: ignored
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def host_record(host: Host, alert: str | None, alert_since: float | None) -> dict[str, Any]:
+    """The record of a host as the leader writes it (the `pending` key is added on a claim)."""
+    return {
+        "hostname": host.hostname,
+        "status": host.status,
+        "since": iso(host.since_wall),
+        "last_heartbeat": iso(host.seen_wall),
+        "heartbeat_interval_secs": host.interval,
+        "agent_version": host.agent_version,
+        "uptime_secs": host.uptime,
+        "reasons": list(host.reasons),
+        "mass": host.mass,
+        "silent_from": iso(host.silent_from_wall),
+        "outage_secs": host.outage_secs,
+        "rebooted": host.rebooted,
+        "alerted": alert is not None,
+        "alert": alert,
+        "alert_since": alert_since,
+        "pending": None,
+    }
+
+
+async def ensure(js: Any, settings: FleetSettings) -> None:
+    """The heartbeat stream and the two buckets, created if missing (existing ones used as
+    they are)."""
+    from nats.js.errors import BucketNotFoundError, NotFoundError
+
+    names = Names.of(settings)
+    forget = settings.fleet.forget_after_days * 86400.0
+    try:
+        await js.stream_info(names.heartbeat_stream)
+    except NotFoundError:
+        await js.add_stream(name=names.heartbeat_stream, subjects=[names.heartbeat_subjects],
+                            max_msgs_per_subject=1, max_age=forget or None)  # fmt: skip
+        log.info("JetStream stream %s created over %s", names.heartbeat_stream,
+                 names.heartbeat_subjects)  # fmt: skip
+    for bucket, history in ((names.hosts_bucket, 1), (names.leader_bucket, 1)):
+        try:
+            await js.key_value(bucket)
+        except BucketNotFoundError:
+            await js.create_key_value(bucket=bucket, history=history)
+            log.info("JetStream key-value bucket %s created", bucket)
+
+
+async def latest_messages(js: Any, stream: str, subjects: str, timeout: float) -> list[Any]:
+    """The last message of every subject of `stream` matching `subjects` (an ordered
+    consumer over the stream, read until nothing is pending)."""
+    from nats.js.api import DeliverPolicy
+    from nats.js.errors import NotFoundError
+
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        return []
+    if not info.state.messages:
+        return []
+    sub = await js.subscribe(subjects, stream=stream, ordered_consumer=True,
+                             deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)  # fmt: skip
+    out: list[Any] = []
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=timeout)
+            except Exception:  # nats' TimeoutError: nothing more (a stream that shrank meanwhile)
+                break
+            out.append(msg)
+            if msg.metadata.num_pending == 0:
+                break
+    finally:
+        await sub.unsubscribe()
+    return out
+
+
+async def heartbeats(
+    js: Any, settings: FleetSettings, timeout: float = 5.0
+) -> list[tuple[dict[str, Any], float]]:
+    """(document, epoch stored) of the latest heartbeat of every host in the stream."""
+    names = Names.of(settings)
+    out = []
+    for msg in await latest_messages(js, names.heartbeat_stream, names.heartbeat_subjects, timeout):
+        document = decode(msg.data, msg.headers)
+        if document is not None:
+            out.append((document, msg.metadata.timestamp.timestamp()))
+    return out
+
+
+async def records(
+    js: Any, bucket: str, timeout: float = 5.0
+) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Every record of a key-value bucket: key -> (revision, the decoded value).
+
+    Read as the latest message of each subject of the bucket's stream (not nats-py's
+    watcher, whose end-of-values marker can come before the values).
+    """
+    prefix = f"$KV.{bucket}."
+    out: dict[str, tuple[int, dict[str, Any]]] = {}
+    for msg in await latest_messages(js, f"KV_{bucket}", prefix + ">", timeout):
+        if (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
+            continue
+        try:
+            value = json.loads(msg.data)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out[msg.subject[len(prefix) :]] = (msg.metadata.sequence.stream, value)
+    return out
+
+
+def explain(exc: BaseException) -> str:
+    """`describe(exc)`, with the likely cause when the server has no JetStream."""
+    from alerting.channels.nats import describe
+
+    text = describe(exc)
+    if "no responders" in text.lower() or "ServiceUnavailable" in text:
+        text += " (is JetStream enabled on the server: nats-server -js?)"
+    return text

@@ -1,0 +1,711 @@
+"""`sysops-fleet run`: the long-running watcher.
+
+Every instance subscribes to the heartbeats (core NATS, `{prefix}.*.heartbeat`) and
+judges them (fleet/hosts.py), so that whichever takes over has fresh state.  Only the
+leader (fleet/leader.py) acts: it writes the host records, sends the alerts and feeds
+the CMDB.  A judge tick (`TICK_SECS`, shorter for hosts with short intervals) scans the
+hosts; a heartbeat costs a JSON decode and a dict update, never a JetStream write.
+
+Exactly once across instances: a transition (an alert firing or resolving) is done by
+the leader in three steps on the host's record, each a compare-and-set on the record's
+revision:
+
+1. **claim**: the record with `pending = {status, metric, at}` (what is about to be
+   announced, with its timestamp `at`);
+2. **route** the alert, timestamped `at`, into the channels (durable outbox);
+3. **settle**: the record with `pending = null` and `alerted`/`alert` as they now are.
+
+Claim first, because the claim is the fence: of two instances that both believe they
+lead (a paused leader waking up), only one wins the compare-and-set, and the loser
+routes nothing, so the same transition is never announced by two instances.  A crash
+between 1 and 2 would lose the alert if nothing else happened; a crash between 2 and 3
+would send it twice.  Both are closed by the next leader, which finds the record still
+pending and routes the pending alert again with the same timestamp `at`: so the same
+`id` and `alert_id` (both derive from the fingerprint and the timestamp), which a
+receiver already uses to drop a redelivery.  Zero is thus impossible and a duplicate
+(only in the 2-3 window, milliseconds) carries the id of the first.  Routing before
+writing instead would have no fence: a deposed leader would announce, and its
+failed write afterwards would come too late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+from alerting import assembly
+from alerting.alert import Alert, Severity, Status
+from alerting.channels.nats import NatsConnection, connection_from, describe, subject_token
+from alerting.delivery import ChannelWorker, drain_and_stop
+from alerting.router import Router
+from common import __version__
+from common.config import ConfigError
+from common.logsetup import set_level
+from common.notify import Notifier
+from common.service import SignalRequests
+from fleet import store
+from fleet.config import LoadedConfig, load_config
+from fleet.hosts import (
+    MASS_LISTED,
+    MASS_METRIC,
+    SILENT,
+    SILENT_METRIC,
+    STOPPED_METRIC,
+    Host,
+    Judge,
+    MassEpisode,
+)
+from fleet.leader import Lease
+from fleet.settings import CHANNELS, FleetSettings
+
+log = logging.getLogger(__name__)
+
+TICK_SECS = 1.0
+MIN_TICK_SECS = 0.1
+CMDB_BATCH = 64
+REPEAT_CHECK_SECS = 5.0
+# At a stop, pending deliveries get this long (the rest stays in the outbox).
+SHUTDOWN_SECS = 10.0
+
+
+class Cmdb(Protocol):
+    """fleet/inventory.py's Cmdb, as the watcher uses it."""
+
+    async def ensure(self) -> None: ...
+
+    async def ingest(self, document: Any) -> list[Any]: ...
+
+
+class Conflict(Exception):
+    """A record changed under us (another instance wrote it): re-read, do not act."""
+
+
+def make_cmdb(js: Any, settings: FleetSettings) -> tuple[Cmdb, Callable[..., Alert | None]] | None:
+    """The CMDB (fleet/inventory.py) and its change_alert (fleet/cmdb.py), or None if this
+    build has none."""
+    import importlib
+
+    try:
+        inventory = importlib.import_module("fleet.inventory")
+        cmdb = importlib.import_module("fleet.cmdb")
+    except ImportError as exc:
+        log.error("CMDB not available in this build (%s): inventories are not recorded", exc)
+        return None
+    instance = inventory.Cmdb(js, settings.fleet, store.Names.of(settings).prefix)
+    return cast(Cmdb, instance), cast(Callable[..., Alert | None], cmdb.change_alert)
+
+
+class Watcher(SignalRequests):
+    """One `run` instance: the connection, the judge, the lease, the router and its
+    channels; acting (records, alerts, CMDB) only while it holds the lease."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        config_path: str | None = None,
+        log_level_override: str | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = loaded.settings
+        self.config_path = config_path
+        self.log_level_override = log_level_override
+        self.clock, self.wall = clock, wall
+        self.names = store.Names.of(self.settings)
+        Path(self.settings.fleet.data_dir).mkdir(mode=0o750, parents=True, exist_ok=True)
+        self.nats: NatsConnection = connection_from(
+            self.settings.nats, name=f"sysops-fleet {self.settings.fleet.instance}"
+        )
+        self.judge = Judge(self.settings.fleet, clock())
+        self.workers = self._build_workers(self.settings)
+        self.router = self._new_router()
+        self.lease: Lease | None = None
+        self.leading = False
+        self.records: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.notifier = Notifier()
+        self.cmdb_factory = make_cmdb
+        self._js: Any = None
+        self._hosts_kv: Any = None
+        self._reconnects = 0
+        self._stopping = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self.heartbeats_received = 0
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
+
+    # -- building ---------------------------------------------------------------------
+
+    def _build_workers(self, settings: FleetSettings) -> list[ChannelWorker]:
+        channels = assembly.build_channels(
+            settings, CHANNELS, f"sysops-fleet/{__version__}", settings.fleet.instance
+        )
+        outbox = assembly.open_outbox(settings.alerting, settings.fleet.data_dir, channels)
+        return assembly.build_workers(settings.alerting, channels, outbox)
+
+    def _new_router(self) -> Router:
+        a = self.settings.alerting
+        return Router(
+            self.settings.fleet.instance,
+            self.workers,
+            min_interval_secs=a.min_interval_secs,
+            dedup_window_secs=a.dedup_window_secs,
+            silences=assembly.silence_file(self.settings.fleet.data_dir),
+            maintenance=assembly.maintenance_windows(a),
+            inhibit_rules=assembly.inhibit_rules(a),
+        )
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        for worker in self.workers:
+            worker.start()
+        try:
+            if not await self._connect():
+                return await self._finish(0)
+        except Exception as exc:  # the streams or buckets cannot be made (permissions)
+            log.critical("cannot start: %s", store.explain(exc))
+            return await self._finish(1)
+        self.notifier.ready(self.status_line())
+        log.info(
+            "sysops-fleet %s started as %s: %d host(s) known; channels %s",
+            __version__, self.settings.fleet.instance, len(self.judge.hosts),
+            ", ".join(w.name for w in self.workers) or "none",
+        )  # fmt: skip
+        self._spawn("judge", self._judge_loop)
+        self._spawn("lease", self._lease_loop)
+        self._spawn("cmdb", self._cmdb_loop)
+        if self.notifier.enabled:
+            self._spawn("systemd", self._systemd)
+        await self._stopping.wait()
+        return await self._finish(0)
+
+    def _spawn(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        async def supervised() -> None:
+            while True:
+                try:
+                    await factory()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("task %s failed; restarting it in 1 s", name)
+                    await asyncio.sleep(1.0)
+
+        self._tasks.append(asyncio.get_running_loop().create_task(supervised(), name=name))
+
+    async def _connect(self) -> bool:
+        """Connect (retrying until stopped), make the streams and buckets, read what they
+        hold, subscribe.  False if a stop came first."""
+        delay = self.settings.nats.reconnect_delay_secs
+        while not self._stopping.is_set():
+            try:
+                client = await self.nats.get()
+                break
+            except Exception as exc:
+                log.warning("cannot connect to NATS (%s); retrying in %g s",
+                            describe(exc, self.nats.timeout), delay)  # fmt: skip
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+        else:
+            return False
+        self._js = client.jetstream()
+        await store.ensure(self._js, self.settings)
+        self._hosts_kv = await self._js.key_value(self.names.hosts_bucket)
+        self.lease = Lease(
+            await self._js.key_value(self.names.leader_bucket),
+            self.settings.fleet.instance, self.settings.fleet.lease_secs, self.clock, self.wall,
+        )  # fmt: skip
+        await client.subscribe(self.names.heartbeat_subjects, cb=self._on_heartbeat)
+        await client.flush(timeout=self.nats.timeout)
+        self._reconnects = int(client.stats.get("reconnects", 0))
+        self.judge.connection_back(self.clock())  # silence counts from now at the earliest
+        await self._seed()
+        return True
+
+    async def _seed(self) -> None:
+        """What the streams and the bucket know: hosts heard before this start."""
+        self.records = await store.records(self._js, self.names.hosts_bucket)
+        now, wall = self.clock(), self.wall()
+        for document, stored in await store.heartbeats(self._js, self.settings):
+            host = self.judge.hosts.get(subject_token(str(document.get("hostname", ""))))
+            if host is not None and host.seen_wall >= stored:
+                continue  # heard live already
+            seen = now - max(0.0, wall - stored)
+            restored = self.judge.beat(document, seen, stored)
+            if restored is not None:
+                self._restore(restored)
+        mass = self.records.get(store.MASS_KEY)
+        if mass is not None and mass[1].get("alerted"):
+            members = {h.token for h in self.judge.hosts.values() if h.mass and h.status == SILENT}
+            since = store.epoch_of(mass[1].get("since")) or wall
+            watched = int(mass[1].get("watched") or len(self.judge.hosts))
+            self.judge.mass = MassEpisode(since, members, watched)
+        self.judge.take_dirty()
+
+    def _restore(self, host: Host) -> None:
+        """A judgment the leader recorded, for a host not heard since: kept."""
+        entry = self.records.get(host.token)
+        if entry is None:
+            return
+        record = entry[1]
+        last = store.epoch_of(record.get("last_heartbeat")) or 0.0
+        # The leader's time of the heartbeat and the stream's differ by milliseconds; a
+        # heartbeat after a silence comes intervals later.
+        if (
+            record.get("status") in (SILENT, "stopped")
+            and last >= host.seen_wall - host.interval / 2
+        ):
+            host.status = str(record["status"])
+            host.since_wall = store.epoch_of(record.get("since")) or host.since_wall
+            host.silent_from_wall = store.epoch_of(record.get("silent_from"))
+            host.mass = bool(record.get("mass"))
+            host.announced = record.get("alert") == STOPPED_METRIC
+
+    async def _finish(self, code: int) -> int:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task in list(self._background):
+            task.cancel()
+        if self.lease is not None and self.nats.connected:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.lease.release(), 2.0)
+        await drain_and_stop(self.router.workers, SHUTDOWN_SECS)
+        await self.nats.close()
+        log.info("stopped")
+        return code
+
+    # -- heartbeats -------------------------------------------------------------------
+
+    async def _on_heartbeat(self, msg: Any) -> None:
+        document = store.decode(msg.data, msg.headers)
+        if document is None:
+            return
+        self.heartbeats_received += 1
+        self.judge.beat(document, self.clock(), self.wall())
+
+    # -- the judge --------------------------------------------------------------------
+
+    def tick_secs(self) -> float:
+        shortest = min((h.interval for h in self.judge.hosts.values()), default=TICK_SECS * 4)
+        return max(MIN_TICK_SECS, min(TICK_SECS, shortest / 4))
+
+    def _watch_connection(self) -> None:
+        client = self.nats.client
+        connected = self.nats.connected
+        if not connected:
+            if self.judge.connected:
+                log.warning("NATS connection lost: no host is judged until it is back")
+            self.judge.connection_lost()
+            return
+        reconnects = int(client.stats.get("reconnects", 0))
+        if not self.judge.connected or reconnects != self._reconnects:
+            self._reconnects = reconnects
+            self.judge.connection_back(self.clock())
+            log.info("NATS connection back: hosts are judged again after their silence period")
+
+    async def _judge_loop(self) -> None:
+        last_repeat = self.clock()
+        while True:
+            self._watch_connection()
+            self.judge.tick(self.clock(), self.wall())
+            leading = self.leading and self.lease is not None and self.lease.is_leader()
+            if leading and self.nats.connected:
+                await self._act()
+                if self.clock() - last_repeat >= REPEAT_CHECK_SECS:
+                    last_repeat = self.clock()
+                    self.router.repeat_due(self.wall())
+                    self.router.forget_resolved(self.wall())
+            elif not leading:  # the leader acts on these; at a takeover, on all of them
+                self.judge.take_dirty()
+                self.judge.mass_dirty = False
+            await asyncio.sleep(self.tick_secs())
+
+    async def _lease_loop(self) -> None:
+        lease = self.lease
+        if lease is None:  # _connect made it
+            return
+        while True:
+            try:
+                leading = await asyncio.wait_for(lease.step(), max(1.0, lease.period))
+            except Exception as exc:
+                log.warning("leader lease: %s", describe(exc))
+                leading = lease.is_leader()
+            if leading and not self.leading:
+                try:
+                    await self._take_over()
+                except Exception as exc:
+                    log.warning("taking over failed (%s); retrying", describe(exc))
+                    leading = False
+            elif not leading and self.leading:
+                log.warning("%s is no longer the leader", self.settings.fleet.instance)
+            self.leading = leading
+            self.notifier.status(self.status_line())
+            await asyncio.sleep(lease.period)
+
+    async def _take_over(self) -> None:
+        """Becoming leader: the records as they are now, a router that knows which alerts
+        fire, and every host to be checked against its record."""
+        self.records = await store.records(self._js, self.names.hosts_bucket)
+        now, wall = self.clock(), self.wall()
+        for token, (_, record) in self.records.items():
+            if token != store.MASS_KEY and token not in self.judge.hosts:
+                self._adopt_host(token, record, now, wall)
+        self.router = self._new_router()
+        for token, (_, record) in self.records.items():
+            if record.get("alerted") and record.get("alert"):
+                self.router.adopt(self._alert(token, record, str(record["alert"])), wall)
+        self.judge.dirty |= set(self.judge.hosts) | set(self.records)
+        self.judge.mass_dirty = True
+        log.info("leading: %d host(s), %d record(s)", len(self.judge.hosts), len(self.records))
+
+    def _adopt_host(self, token: str, record: dict[str, Any], now: float, wall: float) -> None:
+        """A host in the records and in no heartbeat (the stream lost it): as recorded."""
+        last = store.epoch_of(record.get("last_heartbeat")) or wall
+        document = {k: record.get(k) for k in ("hostname", "heartbeat_interval_secs",
+                                               "agent_version", "uptime_secs", "reasons")}  # fmt: skip
+        document["status"] = "stopping" if record.get("status") == "stopped" else "healthy"
+        host = self.judge.beat(document, now - max(0.0, wall - last), last)
+        if host is not None and host.token == token:
+            self._restore(host)
+
+    # -- acting (the leader) ------------------------------------------------------------
+
+    async def _act(self) -> None:
+        for token in sorted(self.judge.take_dirty()):
+            if not self.lease or not self.lease.is_leader():
+                self.judge.dirty.add(token)
+                continue
+            try:
+                await self._reconcile(token)
+            except Conflict:
+                self.judge.dirty.add(token)
+                await self._reread(token)
+            except Exception as exc:  # NATS away: tried again at the next tick
+                self.judge.dirty.add(token)
+                log.warning("recording %s failed: %s", token, describe(exc))
+        if self.judge.mass_dirty:
+            self.judge.mass_dirty = False
+            try:
+                await self._reconcile_mass()
+            except Conflict:
+                self.judge.mass_dirty = True
+                await self._reread(store.MASS_KEY)
+            except Exception as exc:
+                self.judge.mass_dirty = True
+                log.warning("recording the fleet-wide silence failed: %s", describe(exc))
+
+    async def _reread(self, key: str) -> None:
+        from nats.js.errors import KeyNotFoundError
+
+        try:
+            entry = await self._hosts_kv.get(key)
+        except KeyNotFoundError:
+            self.records.pop(key, None)
+            return
+        except Exception:  # tried again at the next tick
+            return
+        self.records[key] = (entry.revision, json.loads(entry.value))
+
+    async def _write(self, key: str, record: dict[str, Any] | None) -> None:
+        """Compare-and-set `record` (None: delete) over the revision we know."""
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        revision = self.records[key][0] if key in self.records else None
+        try:
+            if record is None:
+                if revision is not None:
+                    await self._hosts_kv.delete(key, last=revision)
+                self.records.pop(key, None)
+                return
+            body = json.dumps(record, separators=(",", ":")).encode()
+            if revision is None:
+                new = await self._hosts_kv.create(key, body)
+            else:
+                new = await self._hosts_kv.update(key, body, last=revision)
+        except KeyWrongLastSequenceError:
+            raise Conflict(key) from None
+        self.records[key] = (new, record)
+
+    async def _transition(
+        self, key: str, record: dict[str, Any], status: Status, metric: str, at: float
+    ) -> None:
+        """Claim, route, settle (see the module's docstring)."""
+        claimed = {**record, "pending": {"status": status.value, "metric": metric, "at": at}}
+        await self._write(key, claimed)
+        self._route(key, claimed, status, metric, at)
+        await self._settle(key, claimed)
+
+    def _route(
+        self, key: str, record: dict[str, Any], status: Status, metric: str, at: float
+    ) -> None:
+        if status is Status.RESOLVED:  # perhaps fired by the previous leader: known as firing
+            self.router.adopt(self._alert(key, record, metric), at)
+        self.router.route(self._alert(key, record, metric, status, at))
+
+    async def _settle(self, key: str, claimed: dict[str, Any]) -> None:
+        pending = claimed["pending"]
+        firing = pending["status"] != Status.RESOLVED.value
+        settled = {**claimed, "pending": None, "alerted": firing,
+                   "alert": pending["metric"] if firing else None,
+                   "alert_since": pending["at"] if firing else None}  # fmt: skip
+        await self._write(key, settled)
+
+    async def _finish_pending(self, key: str) -> None:
+        """A claim the previous leader made and did not settle: routed again, same timestamp."""
+        record = self.records[key][1]
+        pending = record["pending"]
+        status = Status(pending["status"])
+        log.info("%s: finishing the previous leader's %s of %s", key, status.value,
+                 pending["metric"])  # fmt: skip
+        self._route(key, record, status, str(pending["metric"]), float(pending["at"]))
+        await self._settle(key, record)
+
+    async def _reconcile(self, token: str) -> None:
+        if token in self.records and self.records[token][1].get("pending"):
+            await self._finish_pending(token)
+        host = self.judge.hosts.get(token)
+        record = self.records[token][1] if token in self.records else None
+        current = str(record["alert"]) if record and record.get("alerted") else None
+        desired = host.alert_metric() if host is not None else None
+        if host is not None and host.mass and current == SILENT_METRIC:
+            desired = current  # announced on its own before the episode: it stays
+        wall = self.wall()
+        if host is None:  # forgotten
+            if record is not None and current is not None:
+                gone = {**record, "status": "forgotten"}
+                await self._transition(token, gone, Status.RESOLVED, current, wall)
+            await self._write(token, None)
+            return
+        base = store.host_record(host, current, record.get("alert_since") if record else None)
+        if current is not None and current != desired:
+            await self._transition(token, base, Status.RESOLVED, current, wall)
+            base = {**base, "alerted": False, "alert": None, "alert_since": None}
+            if desired is None:
+                return
+        if desired is not None and desired != current:
+            await self._transition(token, base, Status.FIRING, desired, wall)
+            return
+        if record is None or any(record.get(k) != base[k] for k in ("status", "mass", "alert")):
+            await self._write(token, base)
+
+    async def _reconcile_mass(self) -> None:
+        key = store.MASS_KEY
+        if key in self.records and self.records[key][1].get("pending"):
+            await self._finish_pending(key)
+        record = self.records[key][1] if key in self.records else None
+        firing = bool(record and record.get("alerted"))
+        members = self.judge.silent_members()
+        episode = self.judge.mass
+        base: dict[str, Any] = {
+            "hostname": "",
+            "status": "mass_silence" if episode else "healthy",
+            "since": store.iso(episode.since_wall if episode else self.wall()),
+            "silent": len(members),
+            "watched": episode.watched if episode else len(self.judge.hosts),
+            "hosts": [h.hostname for h in members[:MASS_LISTED]],
+            "alerted": firing,
+            "alert": MASS_METRIC if firing else None,
+            "alert_since": record.get("alert_since") if record and firing else None,
+            "pending": None,
+        }
+        if episode is not None and not firing:
+            await self._transition(key, base, Status.FIRING, MASS_METRIC, self.wall())
+        elif episode is None and firing:
+            await self._transition(key, base, Status.RESOLVED, MASS_METRIC, self.wall())
+        elif episode is not None and record is not None and record.get("silent") != len(members):
+            await self._write(key, {**record, **{k: base[k] for k in ("silent", "hosts")}})
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    def _alert(
+        self,
+        key: str,
+        record: dict[str, Any],
+        metric: str,
+        status: Status = Status.FIRING,
+        at: float | None = None,
+    ) -> Alert:
+        """The alert `metric` about `record`, as any instance would build it from the record."""
+        f = self.settings.fleet
+        timestamp = at if at is not None else float(record.get("alert_since") or self.wall())
+        if metric == MASS_METRIC:
+            named = ", ".join(record.get("hosts") or [])
+            more = max(0, int(record.get("silent") or 0) - len(record.get("hosts") or []))
+            silent, watched = int(record.get("silent") or 0), int(record.get("watched") or 0)
+            message = (
+                f"{silent} of {watched} hosts went silent together (a network or NATS problem, "
+                f"not {silent} host failures): {named}" + (f" (+{more} more)" if more else "")
+                if status is not Status.RESOLVED
+                else "the fleet-wide silence is over (hosts still silent are announced one by one)"
+            )
+            return Alert(
+                analyzer="fleet", metric=MASS_METRIC, labels=(), status=status,
+                severity=Severity.parse(f.silent_severity), value=float(silent),
+                threshold=float(watched) * f.mass_silence_fraction, message=message,
+                timestamp=timestamp, context={"silent": silent, "watched": watched, "hosts": named},
+            )  # fmt: skip
+        hostname = str(record.get("hostname") or key)
+        interval = float(record.get("heartbeat_interval_secs") or f.default_heartbeat_interval_secs)
+        last = record.get("silent_from") or record.get("last_heartbeat")
+        reasons = "; ".join(record.get("reasons") or [])
+        context: dict[str, Any] = {"last_heartbeat": last, "heartbeat_interval_secs": interval}
+        stopped = metric == STOPPED_METRIC
+        if stopped:
+            severity = "info" if f.stopped_severity == "none" else f.stopped_severity
+            message = f"{hostname}: its agent stopped cleanly at {last} and has not come back"
+        else:
+            severity = f.silent_severity
+            message = (
+                f"{hostname} is silent: no heartbeat since {last} "
+                f"({f.silent_after_intervals:g} x its {interval:g} s interval)"
+                + (f"; it was degraded: {reasons}" if reasons else "")
+            )
+        if status is Status.RESOLVED and record.get("status") == "forgotten":
+            days = f"{f.forget_after_days:g} days"
+            message = f"{hostname}: no longer watched ({'stopped' if stopped else 'silent'} {days})"
+        elif status is Status.RESOLVED:
+            outage, rebooted = record.get("outage_secs"), record.get("rebooted")
+            context.update(outage_secs=outage, rebooted=rebooted)
+            what = "its agent is back" if stopped else "back"
+            message = (
+                f"{hostname}: {what} after {outage:g} s"
+                if isinstance(outage, int | float)
+                else f"{hostname}: {what}"
+            ) + (", rebooted" if rebooted else ", not rebooted" if rebooted is False else "")
+        return Alert(
+            analyzer="fleet", metric=metric, labels=(("host", hostname),), status=status,
+            severity=Severity.parse(severity), value=float(f.silent_after_intervals * interval),
+            threshold=None, message=message, timestamp=timestamp, hostname=hostname,
+            context=context,
+        )  # fmt: skip
+
+    # -- the CMDB (leader only) -----------------------------------------------------------
+
+    async def _cmdb_loop(self) -> None:
+        """While leading: the inventories, through one durable pull consumer, into the CMDB;
+        each acknowledged once stored, so a takeover neither loses nor repeats one."""
+        made = None
+        subscription: Any = None
+        while True:
+            if not (self.leading and self.lease is not None and self.lease.is_leader()):
+                await asyncio.sleep(self.lease.period if self.lease else 1.0)
+                continue
+            if made is None:
+                made = self.cmdb_factory(self._js, self.settings)
+                if made is None:
+                    return
+                await made[0].ensure()
+            if subscription is None:
+                subscription = await self._js.pull_subscribe(
+                    self.names.inventory_subjects, durable=self.names.cmdb_durable,
+                    stream=self.names.inventory_stream,
+                )  # fmt: skip
+            try:
+                messages = await subscription.fetch(CMDB_BATCH, timeout=1.0)
+            except TimeoutError:  # nothing new
+                continue
+            except Exception as exc:  # NATS away
+                log.debug("CMDB fetch: %s", describe(exc))
+                await asyncio.sleep(1.0)
+                continue
+            for msg in messages:
+                await self._ingest(made, msg)
+
+    async def _ingest(self, made: tuple[Cmdb, Callable[..., Alert | None]], msg: Any) -> None:
+        cmdb, change_alert = made
+        document = store.decode(msg.data, msg.headers)
+        if document is not None and document.get("hostname"):
+            try:
+                changes = await cmdb.ingest(document)
+            except Exception as exc:  # not acknowledged: delivered again after the ack wait
+                log.warning("CMDB: storing the inventory of %s failed: %s",
+                            document["hostname"], describe(exc))  # fmt: skip
+                return
+            if changes and self.lease is not None and self.lease.is_leader():
+                alert = change_alert(
+                    str(document["hostname"]), changes, self.settings.fleet, self.wall()
+                )
+                if alert is not None:
+                    self.router.route(alert)
+        await msg.ack()
+
+    # -- systemd, reload --------------------------------------------------------------------
+
+    def status_line(self) -> str:
+        counts = self.judge.counts()
+        role = "leader" if self.leading else "follower"
+        hosts = ", ".join(f"{n} {s}" for s, n in counts.items())
+        pending = sum(w.pending for w in self.router.workers)
+        episode = "; fleet-wide silence" if self.judge.mass is not None else ""
+        return f"{role}; {len(self.judge.hosts)} hosts: {hosts}; {pending} alerts pending{episode}"
+
+    async def _systemd(self) -> None:
+        """WATCHDOG=1 from the event loop itself; STATUS= with the role and the counts."""
+        interval = (self.notifier.watchdog_secs or 60.0) / 2
+        while True:
+            await asyncio.sleep(min(interval, 10.0))
+            if self._stopping.is_set():
+                return
+            if self.notifier.watchdog_secs:
+                self.notifier.watchdog()
+            self.notifier.status(self.status_line())
+
+    async def reload(self) -> bool:
+        """Apply the configuration file again (channels rebuilt); a bad one is refused."""
+        if self.config_path is None:
+            return False
+        async with self._reload_lock:
+            self.notifier.reloading()
+            try:
+                loaded = load_config(self.config_path)
+                workers = self._build_workers(loaded.settings)
+            except ConfigError as exc:
+                log.error("reload failed; still running on the previous configuration:")
+                for problem in exc.problems:
+                    log.error("  %s", problem)
+                self.notifier.ready(self.status_line())
+                return False
+            except Exception as exc:  # a channel that cannot be built (a TLS file)
+                log.error("reload failed (%s); still running on the previous configuration",
+                          describe(exc))  # fmt: skip
+                self.notifier.ready(self.status_line())
+                return False
+            for warning in loaded.warnings:
+                log.warning("%s", warning)
+            old_nats = self.settings.nats
+            self.settings = loaded.settings
+            set_level(self.log_level_override or self.settings.fleet.log_level)
+            if loaded.settings.nats != old_nats:
+                log.warning("[nats] changes apply at the next start")
+            self.judge.section = self.settings.fleet
+            if self.lease is not None:
+                self.lease.lease_secs = self.settings.fleet.lease_secs
+            for worker in workers:
+                worker.start()
+            a = self.settings.alerting
+            old = self.router.reconfigure(
+                self.settings.fleet.instance, workers,
+                min_interval_secs=a.min_interval_secs, dedup_window_secs=a.dedup_window_secs,
+                maintenance=assembly.maintenance_windows(a),
+                inhibit_rules=assembly.inhibit_rules(a),
+            )  # fmt: skip
+            self.workers = workers
+            log.info("configuration reloaded from %s", self.config_path)
+            self.notifier.ready(self.status_line())
+        await drain_and_stop(old, 10.0)
+        return True

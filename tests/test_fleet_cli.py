@@ -1,0 +1,115 @@
+"""sysops-fleet's command line in-process: exit codes, --validate, a NATS that is not there."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+
+from alerting.alert import Alert, Severity, Status
+from alerting.router import Router
+from fleet.cli import hosts_table, main
+from tests.conftest import write_config
+from tests.test_nats_channel import free_port
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("sysops-fleet ")
+
+
+def test_validate_prints_the_settings_with_secrets_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLEET_NATS_TOKEN", "very-secret-token")
+    config = write_config(tmp_path, f"""
+[fleet]
+instance = "w1"
+data_dir = "{tmp_path}/data"
+lease_secs = 5
+[nats]
+token = "${{FLEET_NATS_TOKEN}}"
+[alerting.console]
+enabled = true
+""")  # fmt: skip
+    assert main(["--config", str(config), "--validate"]) == 0
+    out = capsys.readouterr().out
+    assert f"# {config}: valid" in out and "# channels: console" in out
+    assert 'token = "***"' in out and "very-secret-token" not in out
+    assert "lease_secs = 5" in out and 'bucket_prefix = "SYSOPS_FLEET"' in out
+
+
+def test_a_bad_configuration_exits_2_with_file_line_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, '[fleet]\ninstance = "w"\nlease_secs = 0\nwhat = 1\n')
+    assert main(["--config", str(config), "hosts"]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}:3: fleet.lease_secs:" in err
+    assert f"{config}:4: fleet.what:" in err
+    assert main(["--config", str(tmp_path / "missing.toml"), "run"]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 2
+
+
+def test_hosts_without_nats_is_a_clear_error_within_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()  # nothing listens there
+    config = write_config(tmp_path, f'[nats]\nurl = "nats://127.0.0.1:{port}"\n')
+    started = time.monotonic()
+    assert main(["--config", str(config), "hosts", "--format", "json"]) == 1
+    assert time.monotonic() - started < 10
+    err = capsys.readouterr().err
+    assert err.startswith("sysops-fleet hosts: cannot reach NATS: ")
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_the_table_has_one_row_per_host() -> None:
+    rows = [
+        {"hostname": "web-01", "status": "healthy", "last_heartbeat": "2026-01-01T00:00:00Z",
+         "agent_version": "0.1.0", "uptime_secs": 90061, "reasons": []},
+        {"hostname": "db-01", "status": "degraded", "last_heartbeat": None,
+         "agent_version": None, "uptime_secs": None, "reasons": ["a", "b"]},
+    ]  # fmt: skip
+    lines = hosts_table(rows).splitlines()
+    assert lines[0].split() == [
+        "HOST",
+        "STATUS",
+        "LAST",
+        "HEARTBEAT",
+        "VERSION",
+        "UPTIME",
+        "REASONS",
+    ]
+    assert lines[1].split() == ["web-01", "healthy", "2026-01-01T00:00:00Z", "0.1.0", "1d01h", "-"]
+    assert lines[2].split() == ["db-01", "degraded", "-", "-", "-", "a;", "b"]
+
+
+ALERT = Alert(analyzer="fleet", metric="fleet_host_silent", labels=(("host", "web-01"),),
+              status=Status.FIRING, severity=Severity.CRITICAL, value=180.0, threshold=None,
+              message="web-01 is silent", timestamp=1_700_000_000.0, hostname="web-01")  # fmt: skip
+
+
+def test_an_adopted_alert_is_not_sent_and_its_resolve_is_the_same_episode() -> None:
+    """A new leader adopts what the previous one fired: no second FIRING, and the RESOLVED
+    carries the first firing's alert_id; the alert keeps the host it is about."""
+    router = Router("watcher-2", [])
+    router.adopt(ALERT, now=1_700_000_100.0)
+    router.adopt(ALERT, now=1_700_000_200.0)  # twice: still one track
+    assert router.route(ALERT) is None  # already announced
+    resolve = dataclasses.replace(ALERT, status=Status.RESOLVED, timestamp=1_700_000_300.0)
+    sent = router.route(resolve)
+    assert sent is not None and sent.status is Status.RESOLVED
+    assert sent.alert_id == ALERT.alert_id and sent.hostname == "web-01"
+    assert sent.context["lasted_secs"] == 300
+    assert router.repeat_due(1_700_100_000.0) == []  # resolved: nothing to repeat
