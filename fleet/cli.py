@@ -293,11 +293,10 @@ def uptime_text(seconds: Any) -> str:
     return f"{days}d{rest // 3600:02d}h" if days else f"{rest // 3600}h{rest % 3600 // 60:02d}m"
 
 
-async def _cmdb(js: Any, loaded: LoadedConfig) -> Any:
+def _cmdb(js: Any, loaded: LoadedConfig) -> Any:
     from fleet.watcher import make_cmdb
 
-    made = make_cmdb(js, loaded.settings)
-    return None if made is None else made[0]
+    return make_cmdb(js, loaded.settings)
 
 
 async def show(js: Any, loaded: LoadedConfig, host: str) -> dict[str, Any]:
@@ -313,13 +312,9 @@ async def show(js: Any, loaded: LoadedConfig, host: str) -> dict[str, Any]:
     for doc, _ in await store.heartbeats(js, loaded.settings):
         if subject_token(str(doc.get("hostname", ""))) == token:
             heartbeat = doc
-    cmdb = await _cmdb(js, loaded)
-    inventory = None if cmdb is None else await cmdb.latest(hostname)
+    inventory = await _cmdb(js, loaded).latest(hostname)
     return {"host": rows[token], "heartbeat": heartbeat, "inventory": inventory}
 
 
 async def changes(js: Any, loaded: LoadedConfig, host: str, limit: int) -> list[dict[str, Any]]:
-    cmdb = await _cmdb(js, loaded)
-    if cmdb is None:
-        raise Failure("this build has no CMDB")
-    return list(await cmdb.changes(host, limit))
+    return list(await _cmdb(js, loaded).changes(host, limit))

@@ -38,7 +38,7 @@ import signal
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any
 
 from alerting import assembly
 from alerting.alert import Alert, Severity, Status
@@ -51,6 +51,7 @@ from common.logsetup import set_level
 from common.notify import Notifier
 from common.service import SignalRequests
 from fleet import store
+from fleet.cmdb import change_alert
 from fleet.config import LoadedConfig, load_config
 from fleet.hosts import (
     MASS_LISTED,
@@ -62,6 +63,7 @@ from fleet.hosts import (
     Judge,
     MassEpisode,
 )
+from fleet.inventory import Cmdb
 from fleet.leader import Lease
 from fleet.settings import CHANNELS, FleetSettings
 
@@ -75,31 +77,13 @@ REPEAT_CHECK_SECS = 5.0
 SHUTDOWN_SECS = 10.0
 
 
-class Cmdb(Protocol):
-    """fleet/inventory.py's Cmdb, as the watcher uses it."""
-
-    async def ensure(self) -> None: ...
-
-    async def ingest(self, document: Any) -> list[Any]: ...
-
-
 class Conflict(Exception):
     """A record changed under us (another instance wrote it): re-read, do not act."""
 
 
-def make_cmdb(js: Any, settings: FleetSettings) -> tuple[Cmdb, Callable[..., Alert | None]] | None:
-    """The CMDB (fleet/inventory.py) and its change_alert (fleet/cmdb.py), or None if this
-    build has none."""
-    import importlib
-
-    try:
-        inventory = importlib.import_module("fleet.inventory")
-        cmdb = importlib.import_module("fleet.cmdb")
-    except ImportError as exc:
-        log.error("CMDB not available in this build (%s): inventories are not recorded", exc)
-        return None
-    instance = inventory.Cmdb(js, settings.fleet, store.Names.of(settings).prefix)
-    return cast(Cmdb, instance), cast(Callable[..., Alert | None], cmdb.change_alert)
+def make_cmdb(js: Any, settings: FleetSettings) -> Cmdb:
+    """The CMDB on this connection, with the subjects' prefix of `[nats]`."""
+    return Cmdb(js, settings.fleet, store.Names.of(settings).prefix)
 
 
 class Watcher(SignalRequests):
@@ -607,9 +591,7 @@ class Watcher(SignalRequests):
                 continue
             if made is None:
                 made = self.cmdb_factory(self._js, self.settings)
-                if made is None:
-                    return
-                await made[0].ensure()
+                await made.ensure()
             if subscription is None:
                 subscription = await self._js.pull_subscribe(
                     self.names.inventory_subjects, durable=self.names.cmdb_durable,
@@ -626,8 +608,7 @@ class Watcher(SignalRequests):
             for msg in messages:
                 await self._ingest(made, msg)
 
-    async def _ingest(self, made: tuple[Cmdb, Callable[..., Alert | None]], msg: Any) -> None:
-        cmdb, change_alert = made
+    async def _ingest(self, cmdb: Cmdb, msg: Any) -> None:
         document = store.decode(msg.data, msg.headers)
         if document is not None and document.get("hostname"):
             try:

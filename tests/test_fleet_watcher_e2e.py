@@ -1,61 +1,27 @@
 """The watcher in-process on a real nats-server: the CMDB fed through the durable pull
-consumer by the leader (with a stand-in for fleet/inventory.py's Cmdb, which lives in
-another branch until merged), systemd notifications, and SIGHUP-style reloads."""
+consumer by the leader (a real agent inventory, one DIMM fewer), `show` and `changes`
+reading it back, systemd notifications, and SIGHUP-style reloads."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import socket
 import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from alerting.alert import Alert, Severity, Status
-from fleet import store
+from fleet import cli, store
 from fleet.config import load_config
-from fleet.settings import FleetSection, FleetSettings
 from fleet.watcher import Watcher
 from tests.conftest import HttpReceiver, write_config
+from tests.test_fleet_cmdb import captured, edited  # noqa: F401 - the fixture
 from tests.test_nats_channel import free_port
 from tests.test_telemetry_e2e import TOKEN, start_server
-
-
-class StandInCmdb:
-    """What the watcher needs of fleet.inventory.Cmdb: the latest per host, and a change
-    when the memory total differs from the previous inventory's."""
-
-    def __init__(self, js: Any, subjects: str, stream: str) -> None:
-        self.js, self.subjects, self.stream = js, subjects, stream
-        self.latest: dict[str, dict[str, Any]] = {}
-        self.ingested = 0
-        self.ready = False
-
-    async def ensure(self) -> None:
-        await self.js.add_stream(name=self.stream, subjects=[self.subjects], max_msgs_per_subject=1)
-        self.ready = True
-
-    async def ingest(self, document: Mapping[str, Any]) -> list[Any]:
-        host = str(document["hostname"])
-        self.ingested += 1
-        before = self.latest.get(host)
-        self.latest[host] = dict(document)
-        if before is None or before["memory_total"] == document["memory_total"]:
-            return []
-        return [("memory.total_bytes", before["memory_total"], document["memory_total"])]
-
-
-def change_alert(
-    hostname: str, changes: Sequence[Any], section: FleetSection, timestamp: float
-) -> Alert | None:
-    path, old, new = changes[0]
-    return Alert(analyzer="cmdb", metric="fleet_hardware_change", labels=(("host", hostname),),
-                 status=Status.FIRING, severity=Severity.WARN, value=float(new), threshold=None,
-                 message=f"{hostname}: {path} {old} -> {new}", timestamp=timestamp,
-                 hostname=hostname, context={"event": True})  # fmt: skip
 
 
 def config_text(tmp_path: Path, port: int, url: str, lease: float = 1.0) -> str:
@@ -75,8 +41,14 @@ url = "{url}"
 
 @pytest.mark.e2e
 def test_the_leader_feeds_the_cmdb_and_announces_changes_and_systemd_hears_of_it(
-    tmp_path: Path, http_receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    http_receiver: HttpReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    captured: dict[str, Any],  # noqa: F811 - the fixture imported above
 ) -> None:
+    """An agent's inventory, the same again, then one DIMM fewer: the CMDB stores all three
+    through the durable consumer, and the one change is one warn naming the DIMM; `show`
+    and `changes` read it back while the watcher runs."""
     port = free_port()
     server = start_server(port, tmp_path / "js")
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -84,11 +56,11 @@ def test_the_leader_feeds_the_cmdb_and_announces_changes_and_systemd_hears_of_it
     notify.setblocking(False)
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
     config = write_config(tmp_path, config_text(tmp_path, port, http_receiver.url + "/a"))
-    stand_ins: list[StandInCmdb] = []
-
-    def factory(js: Any, settings: FleetSettings) -> tuple[Any, Any]:
-        stand_ins.append(StandInCmdb(js, "sysops.*.inventory", settings.fleet.inventory_stream))
-        return stand_ins[-1], change_alert
+    first = {**copy.deepcopy(captured), "hostname": "gpu-01.example"}
+    fewer = edited(first)
+    fewer["memory"]["dimms"] = [d for d in fewer["memory"]["dimms"] if d["slot"] != "P1-DIMMB1"]
+    fewer["memory"].update(dimm_count=7, total_gb=219.54)
+    fewer["content_hash"] = "e" * 64
 
     async def until(condition: Any, timeout: float = 30.0) -> None:
         loop = asyncio.get_running_loop()
@@ -97,21 +69,42 @@ def test_the_leader_feeds_the_cmdb_and_announces_changes_and_systemd_hears_of_it
             assert loop.time() < deadline, "timed out"
             await asyncio.sleep(0.05)
 
+    async def until_async(condition: Any, timeout: float = 30.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not await condition():
+            assert loop.time() < deadline, "timed out"
+            await asyncio.sleep(0.05)
+
     async def scenario() -> tuple[list[str], dict[str, Any]]:
         import nats
 
-        watcher = Watcher(load_config(config), str(config))
-        watcher.cmdb_factory = factory
+        loaded = load_config(config)
+        watcher = Watcher(loaded, str(config))
         task = asyncio.create_task(watcher.run())
-        await until(lambda: watcher.leading and stand_ins and stand_ins[0].ready)
+        await until(lambda: watcher.leading)
         client = await nats.connect(f"nats://127.0.0.1:{port}", token=TOKEN)
         js = client.jetstream()
-        for n, total in enumerate((64, 64, 32), 1):  # the same twice, then a DIMM fewer
-            doc = {"hostname": "gpu-01.example", "memory_total": total}
+
+        async def acked(n: int) -> bool:
+            try:
+                info = await js.consumer_info("SYSOPS_INVENTORY", "SYSOPS_FLEET_cmdb")
+            except Exception:  # the leader has not made its consumer yet
+                return False
+            return bool(info.ack_floor.stream_seq == n)
+
+        await until_async(lambda: acked(0))
+        for n, doc in enumerate((first, edited(first), fewer), 1):  # same twice, a DIMM fewer
             await js.publish("sysops.gpu-01_example.inventory", json.dumps(doc).encode())
-            await until(lambda n=n: stand_ins[0].ingested == n)  # type: ignore[misc]
+            await until_async(lambda n=n: acked(n))
         await until(lambda: http_receiver.requests)
         consumer = await js.consumer_info("SYSOPS_INVENTORY", "SYSOPS_FLEET_cmdb")
+        beat = {"hostname": "gpu-01.example", "timestamp": store.iso(time.time()),
+                "heartbeat_interval_secs": 60.0, "uptime_secs": 100.0, "agent_uptime_secs": 9.0,
+                "agent_version": "0.1.0", "status": "healthy", "reasons": []}  # fmt: skip
+        await js.publish("sysops.gpu-01_example.heartbeat", json.dumps(beat).encode())
+        shown = await cli.show(js, loaded, "gpu-01.example")
+        recorded = await cli.changes(js, loaded, "gpu-01.example", 10)
         # A bad file is refused and the running configuration kept; a good one applies.
         config.write_text(config_text(tmp_path, port, http_receiver.url + "/b") + "oops = 1\n")
         assert await watcher.reload() is False
@@ -127,7 +120,8 @@ def test_the_leader_feeds_the_cmdb_and_announces_changes_and_systemd_hears_of_it
                 messages.append(notify.recv(4096).decode())
             except BlockingIOError:
                 break
-        return messages, {"acked": consumer.ack_floor.stream_seq, "pending": consumer.num_pending}
+        return messages, {"acked": consumer.ack_floor.stream_seq, "pending": consumer.num_pending,
+                          "shown": shown, "recorded": recorded}  # fmt: skip
 
     try:
         messages, consumer = asyncio.run(scenario())
@@ -138,9 +132,20 @@ def test_the_leader_feeds_the_cmdb_and_announces_changes_and_systemd_hears_of_it
     (request,) = http_receiver.requests
     record = request.json()
     assert request.path == "/a"
-    assert record["metric"] == "fleet_hardware_change" and record["hostname"] == "gpu-01.example"  # type: ignore[index]
-    assert record["message"] == "gpu-01.example: memory.total_bytes 64 -> 32"  # type: ignore[index]
-    assert consumer == {"acked": 3, "pending": 0}  # every inventory stored, then acknowledged
+    assert record["metric"] == "inventory_changes" and record["hostname"] == "gpu-01.example"  # type: ignore[index]
+    assert record["severity"] == "warn"  # type: ignore[index]
+    assert (
+        "memory.dimms[P1-DIMMB1] removed: 32 GiB DDR4 Samsung M393A4K40DB3-CWE serial 4A3B2C1E"
+        in (
+            record["message"]  # type: ignore[index]
+        )
+    )
+    assert consumer["shown"]["inventory"]["memory"]["dimm_count"] == 7
+    assert [(c["path"], c["kind"]) for c in consumer["recorded"]] == [
+        ("memory.total_gb", "changed"),
+        ("memory.dimms[P1-DIMMB1]", "removed"),
+    ]
+    assert (consumer["acked"], consumer["pending"]) == (3, 0)  # each stored, then acknowledged
     assert messages[0].startswith("READY=1\nSTATUS=")
     assert any(m.startswith("STATUS=leader; ") for m in messages), messages
     assert "RELOADING=1" in messages and messages[-1] == "STOPPING=1"
