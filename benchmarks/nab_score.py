@@ -205,7 +205,10 @@ class Diagnosis:
     fp_cost: float = 0.0  # standard profile, in A_TP units
 
     def add(
-        self, times: Sequence[float], detections: Iterable[float], windows: Sequence[tuple[float, float]]
+        self,
+        times: Sequence[float],
+        detections: Iterable[float],
+        windows: Sequence[tuple[float, float]],
     ) -> None:
         spans = window_rows(times, windows)
         probation = probation_rows(len(times))
