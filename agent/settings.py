@@ -401,16 +401,6 @@ class AnalyzerSettings:
         ge=0,
         le=86400,
     )
-    anomaly_smooth_sigmas: float = opt(
-        4.0,
-        "Z-score's third path to persistence, a smoothed estimate: its EW mean (ema_alpha, "
-        "clipped as EMA's) this many standard errors σ·√(α/(2-α)) of the baseline (and at "
-        "least the noise floor) beyond the window mean for anomaly_persist_secs and three "
-        "samples fires as a lasting stretch does; a shift smaller than the band of single "
-        "samples, held long, is seen (docs/DESIGN.md). 0 turns it off.",
-        ge=0,
-        le=1000,
-    )
     families: tuple[FamilyRule, ...] = opt(
         (),
         "Noise floor and direction per metric family or series: [[analyzer.families]] "

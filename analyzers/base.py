@@ -214,15 +214,8 @@ class PersistentAnomaly:
         cooldown_secs: float,
         season_days: int,
         tolerance_secs: float,
-        smooth_sigmas: float = 0.0,
-        smooth_alpha: float = 0.1,
     ) -> None:
         self.families = tuple(families)
-        # Path (c): the band of an EW mean with factor alpha, in its own standard errors.
-        self.smooth_sigmas = smooth_sigmas
-        self.smooth_alpha = smooth_alpha
-        self.smooth_se = math.sqrt(smooth_alpha / (2.0 - smooth_alpha))
-        self.smooth_n = max(1, round((2.0 - smooth_alpha) / smooth_alpha))
         self.threshold = threshold
         self.min_samples = min_samples
         self.learning = learning_secs
@@ -246,10 +239,6 @@ class PersistentAnomaly:
             base_std=(np.float64, np.nan),
             last_seen=(np.float64, np.nan),  # the previous sample's time: the interval
             memory=(np.int64, 0),  # raw samples the record check reads (0: the whole tier)
-            sm_n=(np.int32, 0),  # path (c): samples in a row with the smoothed estimate out
-            sm_start=(np.float64, np.nan),
-            sm_side=(np.int8, 0),
-            smoothed=(bool, False),  # the firing stretch is path (c)'s: resolve on the estimate
         )
 
     def learn(self, sid: int, key: SeriesKey, now: float) -> None:
@@ -284,7 +273,6 @@ class PersistentAnomaly:
         std: FloatArray,
         now: float,
         history: History,
-        smooth: FloatArray | None = None,
     ) -> list[Step]:
         s = self.s
         state, run_n = s.state[ids], s.run_n[ids]
@@ -326,12 +314,10 @@ class PersistentAnomaly:
                     self.SHORT_FLOORS * self.family_floor(ids, base_mean),
                 )
                 short &= run_dev > short_band
-        smoothed = self._smoothed(ids, smooth, mean, std, ready, state, now)
-        gap = now - s.last_seen[ids]  # this sample's interval
         s.last_seen[ids] = now
         fire = (
             (state == 0)
-            & (((run_n >= self.MIN_SAMPLES_IN_STRETCH) & lasted) | short | smoothed)
+            & (((run_n >= self.MIN_SAMPLES_IN_STRETCH) & lasted) | short)
             & (now >= s.quiet_until[ids])
         )
         with np.errstate(invalid="ignore"):
@@ -339,55 +325,26 @@ class PersistentAnomaly:
             # new level in has an inflated σ, and would resolve while the level is still
             # there): back near the old baseline, or the baseline caught up with the value.
             side_now, base_band = s.run_side[ids], s.base_band[ids]
-            # A path (c) firing is judged on the estimate it fired on, not the raw sample.
-            now_x = x if smooth is None else np.where(s.smoothed[ids], smooth, x)
-            returned = ~(side_now * (now_x - s.base_mean[ids]) * 2 > base_band)
-            caught_up = ~(side_now * (now_x - mean) * 2 > base_band)
+            returned = ~(side_now * (x - s.base_mean[ids]) * 2 > base_band)
+            caught_up = ~(side_now * dev * 2 > base_band)
             back = (state > 0) & (returned | caught_up)
         steps = []
         for i in np.flatnonzero(fire).tolist():
             sid = int(ids[i])
-            by_smooth = (
-                smooth is not None
-                and bool(smoothed[i])
-                and not (short[i] or (run_n[i] >= self.MIN_SAMPLES_IN_STRETCH and lasted[i]))
-            )
-            if by_smooth and smooth is not None:  # path (c): the estimate's stretch and band
-                s.run_side[sid] = s.sm_side[sid]
-                s.base_mean[sid], s.base_std[sid] = mean[i], std[i]
-                s.base_band[sid] = self.smooth_band(
-                    ids[i : i + 1], mean[i : i + 1], std[i : i + 1]
-                )[0]
-                s.run_start[sid] = s.sm_start[sid]
-                s.run_n[sid] = 1
-                s.run_sum[sid] = smooth[i]
-            s.smoothed[sid] = by_smooth
             level = float(s.run_sum[sid] / s.run_n[sid])
             # A lasting stretch compares as the seasonality check does (within half its
-            # band); a short one must beyond every earlier sample (a spike); a smoothed one
-            # with the baseline's own moving averages (the same resolution).
-            slack = 0.0 if short[i] and not by_smooth else float(s.base_band[sid]) / 2
-            n_prec = int(s.sm_n[sid]) if by_smooth else int(run_n[i])
-            average = self.smooth_n if by_smooth else 1
-            # The history tier's buckets are minutes, its gaps left out: the estimate's span
-            # in buckets (a sample a bucket at a minute's interval or more).
-            interval = float(gap[i]) if math.isfinite(gap[i]) else 60.0
-            buckets = max(1, round(average * min(interval, 60.0) / 60.0)) if by_smooth else 1
-            if not self.unprecedented(
-                history, sid, level, n_prec, slack, average
-            ) or self.seen_before(history, sid, now, level, int(s.run_side[sid]), buckets):
-                # The baseline already went this far (a heavy tail or a recurring burst), or
-                # did at this time on an earlier day: look again in a minute, it may outgrow it.
-                s.quiet_until[sid] = now + 60.0
-                if by_smooth:  # the raw stretch's fields held the estimate's: start afresh
-                    s.run_n[sid], s.run_sum[sid], s.run_side[sid] = 0, 0.0, 0
-                    s.run_start[sid] = np.nan
+            # band); a short one must beyond every earlier sample (a spike).
+            slack = 0.0 if short[i] else float(s.base_band[sid]) / 2
+            if not self.unprecedented(history, sid, level, int(run_n[i]), slack):
+                # The baseline already went this far: a heavy tail or a recurring burst.
+                s.quiet_until[sid] = now + 60.0  # look again in a minute: it may outgrow it
+                continue
+            if self.seen_before(history, sid, now, level, int(s.run_side[sid])):
+                s.quiet_until[sid] = now + 60.0  # look again in a minute: the job may outgrow it
                 continue
             base = float(s.base_mean[sid])
             sigma = float(s.base_std[sid])  # of the baseline the stretch is judged against
-            since = (
-                float(covered[i]) if short[i] and not by_smooth else now - float(s.run_start[sid])
-            )
+            since = float(covered[i]) if short[i] else now - float(s.run_start[sid])
             steps.append(Step(i, 0, 1, level - base, (level - base) / sigma if sigma > 0 else math.inf,
                               since, level))  # fmt: skip
             s.state[sid] = 1
@@ -400,57 +357,10 @@ class PersistentAnomaly:
             s.quiet_until[sid] = now + self.cooldown
             s.run_n[sid], s.run_sum[sid], s.run_side[sid] = 0, 0.0, 0
             s.run_start[sid] = np.nan
-            s.sm_n[sid], s.sm_side[sid], s.smoothed[sid] = 0, 0, False
         return steps
 
-    def smooth_band(self, ids: IntArray, mean: FloatArray, std: FloatArray) -> FloatArray:
-        """Path (c)'s band: `smooth_sigmas` standard errors of the EW mean of independent
-        noise (σ·√(α/(2-α))), at least the family's floor."""
-        band: FloatArray = np.maximum(
-            self.smooth_sigmas * self.smooth_se * std, self.family_floor(ids, mean)
-        )
-        return band
-
-    def _smoothed(
-        self,
-        ids: IntArray,
-        smooth: FloatArray | None,
-        mean: FloatArray,
-        std: FloatArray,
-        ready: npt.NDArray[np.bool_],
-        state: npt.NDArray[np.int8],
-        now: float,
-    ) -> npt.NDArray[np.bool_]:
-        """Path (c), "a smoothed estimate beyond the band": the analyzer's EW mean (z-score's
-        clipped one) beyond `smooth_band` of the baseline, on the family's side, for as
-        long and as many samples as path (a) asks of the raw samples."""
-        s = self.s
-        if smooth is None or self.smooth_sigmas <= 0:
-            return np.zeros(ids.shape, dtype=bool)
-        with np.errstate(invalid="ignore"):
-            band = self.smooth_band(ids, mean, std)
-            dev = smooth - mean
-            sign = s.sign[ids].astype(np.float64)
-            side = np.where(sign != 0, sign, np.sign(dev))
-            out = ready & (side * dev > band) & (state == 0)
-            same = out & (s.sm_n[ids] > 0) & (s.sm_side[ids] == side)
-        sm_n = np.where(same, s.sm_n[ids] + 1, np.where(out, 1, 0)).astype(np.int32)
-        s.sm_n[ids] = sm_n
-        s.sm_start[ids] = np.where(same, s.sm_start[ids], np.where(out, now, np.nan))
-        s.sm_side[ids] = np.where(out, side, 0).astype(np.int8)
-        with np.errstate(invalid="ignore"):
-            lasted = now - s.sm_start[ids] >= self.persist
-        fired: npt.NDArray[np.bool_] = out & (sm_n >= self.MIN_SAMPLES_IN_STRETCH) & lasted
-        return fired
-
     def unprecedented(
-        self,
-        history: History,
-        sid: int,
-        level: float,
-        n: int,
-        slack: float = 0.0,
-        average: int = 1,
+        self, history: History, sid: int, level: float, n: int, slack: float = 0.0
     ) -> bool:
         """Whether the baseline before the stretch's `n` samples (z-score's window, `memory`,
         or the whole raw tier) holds fewer than `n` samples at `level` or beyond (on its
@@ -462,24 +372,13 @@ class PersistentAnomaly:
         except KeyError:
             return True
         before = values[:-n]
-        if average > 1:  # a smoothed level: against the baseline's moving averages
-            memory = int(self.s.memory[sid])
-            _, values = history.window(sid, last=memory + n + average if memory else None)
-            before = values[:-n]
-            if before.size < average:
-                return True
-            sums = np.cumsum(np.concatenate(([0.0], before)))
-            before = (sums[average:] - sums[:-average]) / average
         if before.size == 0:
             return True
         side = int(self.s.run_side[sid])
         return int(np.count_nonzero(side * before >= side * level - slack)) < n
 
-    def seen_before(
-        self, history: History, sid: int, now: float, level: float, side: int, average: int = 1
-    ) -> bool:
-        """Whether an earlier day's bucket means, around this time of day, reached `level`
-        (for a smoothed level, their moving averages over `average` buckets)."""
+    def seen_before(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
+        """Whether an earlier day's bucket means, around this time of day, reached `level`."""
         if self.season_days <= 0:
             return False
         try:
@@ -491,10 +390,6 @@ class PersistentAnomaly:
         near = np.zeros(times.shape, dtype=bool)
         for day in range(1, self.season_days + 1):
             near |= np.abs(times - (now - day * 86400.0)) <= self.tolerance
-        if average > 1 and times.size >= average:
-            sums = np.cumsum(np.concatenate(([0.0], means)))
-            means = (sums[average:] - sums[:-average]) / average
-            near = near[average - 1 :]
         if not near.any():
             return False
         if side > 0:
@@ -543,6 +438,4 @@ def policy_from(settings: Any, threshold: float) -> PersistentAnomaly:
         an.anomaly_cooldown_secs,
         int(an.anomaly_record_hours // 24),
         an.anomaly_season_tolerance_secs,
-        an.anomaly_smooth_sigmas,
-        an.ema_alpha,
     )

@@ -183,12 +183,8 @@ class ZScoreAnalyzer:
             mean = total / n
             std = np.sqrt(np.maximum(squares / n - mean * mean, 0.0))
         before = self.gate.s.run_n[ids] == 0
-        ew_mean, ew_std = s.ew_mean[ids], np.sqrt(s.ew_var[ids])  # before this sample
-        smooth = self._second_signal(ids, x)
-        steps = self.gate.step(ids, x, n, mean, std, batch.timestamp, history, smooth)
-        started = before & (self.gate.s.run_n[ids] > 0)
-        s.ew_base[ids] = np.where(started, np.where(np.isnan(ew_mean), x, ew_mean), s.ew_base[ids])
-        s.ew_base_std[ids] = np.where(started, ew_std, s.ew_base_std[ids])
+        steps = self.gate.step(ids, x, n, mean, std, batch.timestamp, history)
+        self._second_signal(ids, x, before & (self.gate.s.run_n[ids] > 0))
         # Then slide the window: add this sample, drop the one `window` samples back.
         lag = s.lag[ids]
         if (lag == lag[0]).all():  # one interval per batch, as a collector writes it
@@ -208,23 +204,22 @@ class ZScoreAnalyzer:
         self._resync(history)
         return alerts
 
-    def _second_signal(self, ids: IntArray, x: FloatArray) -> FloatArray:
+    def _second_signal(self, ids: IntArray, x: FloatArray, started: BoolArray) -> None:
         """EMA's shift detector, as analyzers/ema.py computes it (West's EW mean and variance,
         each update's residual clipped at `confirm_shift` EW σ or the family's floor), frozen
-        where a stretch starts: what confirms a z-score anomaly (`_confirmed`).  The updated
-        EW mean is also the gate's smoothed estimate (path (c) of `PersistentAnomaly`)."""
+        where a stretch starts: what confirms a z-score anomaly (`_confirmed`)."""
         s = self.s
         mean, var = s.ew_mean[ids], s.ew_var[ids]
         first = np.isnan(mean)
         mean = np.where(first, x, mean)
         std = np.sqrt(var)
+        s.ew_base[ids] = np.where(started, mean, s.ew_base[ids])
+        s.ew_base_std[ids] = np.where(started, std, s.ew_base_std[ids])
         limit = np.maximum(self.confirm_shift * std, self.gate.family_floor(ids, mean))
         diff = np.where(first, 0.0, np.clip(x - mean, -limit, limit))
         incr = self.confirm_alpha * diff
-        updated: FloatArray = mean + incr
-        s.ew_mean[ids] = updated
+        s.ew_mean[ids] = mean + incr
         s.ew_var[ids] = np.where(first, 0.0, (1 - self.confirm_alpha) * (var + diff * incr))
-        return updated
 
     def _confirmed(self, sid: int, step: Step) -> float | None:
         """EW σ by which the stretch's level is beyond the EMA baseline frozen at its start, if

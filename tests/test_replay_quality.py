@@ -4,8 +4,6 @@ level shift is seen within 10 minutes.  The replay is the daemon's path
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -84,38 +82,8 @@ def sparse_recording(values: np.ndarray) -> Recording:
 
 
 def test_a_week_of_flat_noise_at_5_min_gives_no_alert() -> None:
-    """The smoothed estimate (path (c)) keeps pure noise silent at sparse sampling too."""
+    """At NAB's and CloudWatch's sampling too (the short path (b) can act there)."""
     rng = np.random.default_rng(16)
     values = 100.0 + rng.normal(0, 5.0, int(7 * DAY / SPARSE))
     assert list(replay(Settings(), sparse_recording(values), SeriesKey(UNITLESS_METRIC))) == []
 
-
-def test_a_shift_smaller_than_the_band_held_for_hours_alerts_once_as_a_warning() -> None:
-    """1.6σ (8 on 100 ± 5): single samples rarely leave the 3σ band, never three in a row for
-    long, but the EW mean settles 7σ·√(α/(2-α)) out: path (c) sees it, as a warning."""
-    rng = np.random.default_rng(17)
-    values = 100.0 + rng.normal(0, 5.0, int(3 * DAY / SPARSE))
-    at = int(2 * DAY / SPARSE)
-    values[at : at + int(6 * 3600 / SPARSE)] += 8.0
-    alerts = list(replay(Settings(), sparse_recording(values), SeriesKey(UNITLESS_METRIC)))
-    firing = [a for a in alerts if a.status is Status.FIRING]
-    shifted = START + at * SPARSE
-    assert len(firing) == 1
-    assert shifted <= firing[0].timestamp <= shifted + 2 * 3600
-    assert firing[0].severity.label == "warn"
-    resolved = [a for a in alerts if a.status is Status.RESOLVED]
-    assert len(resolved) == 1 and resolved[0].timestamp > firing[0].timestamp
-
-
-def test_without_the_smoothed_estimate_that_shift_goes_unseen() -> None:
-    """The same series with `anomaly_smooth_sigmas = 0` (main's behaviour before it)."""
-    rng = np.random.default_rng(17)
-    values = 100.0 + rng.normal(0, 5.0, int(3 * DAY / SPARSE))
-    at = int(2 * DAY / SPARSE)
-    values[at : at + int(6 * 3600 / SPARSE)] += 8.0
-    settings = Settings()
-    settings = dataclasses.replace(
-        settings, analyzer=dataclasses.replace(settings.analyzer, anomaly_smooth_sigmas=0.0)
-    )
-    alerts = list(replay(settings, sparse_recording(values), SeriesKey(UNITLESS_METRIC)))
-    assert [a for a in alerts if a.status is Status.FIRING] == []
