@@ -86,4 +86,3 @@ def test_a_week_of_flat_noise_at_5_min_gives_no_alert() -> None:
     rng = np.random.default_rng(16)
     values = 100.0 + rng.normal(0, 5.0, int(7 * DAY / SPARSE))
     assert list(replay(Settings(), sparse_recording(values), SeriesKey(UNITLESS_METRIC))) == []
-
