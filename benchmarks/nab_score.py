@@ -190,6 +190,67 @@ def score_file(
     )
 
 
+@dataclass
+class Diagnosis:
+    """Aggregates that say where a score goes (issue #14's held-out analysis): no per-file
+    figure, so that nothing is tuned to one series."""
+
+    windows: int = 0
+    hit: int = 0
+    position: float = 0.0  # sum over hit windows of the first detection's place (0 start, 1 end)
+    repeats: int = 0  # detections in a window after its first (free, but a sign of re-firing)
+    fp_before: int = 0  # before any window (full cost)
+    fp_near: int = 0  # within one window width after a window (cheap)
+    fp_far: int = 0  # later (nearly full cost)
+    fp_cost: float = 0.0  # standard profile, in A_TP units
+
+    def add(
+        self,
+        times: Sequence[float],
+        detections: Iterable[float],
+        windows: Sequence[tuple[float, float]],
+    ) -> None:
+        spans = window_rows(times, windows)
+        probation = probation_rows(len(times))
+        flagged = sorted({bisect.bisect_left(times, t) for t in detections})
+        flagged = [i for i in flagged if probation <= i < len(times)]
+        scored = [w for w, (_, b) in enumerate(spans) if b >= probation]
+        self.windows += len(scored)
+        seen: set[int] = set()
+        for i in flagged:
+            inside = next((w for w, (a, b) in enumerate(spans) if a <= i <= b), None)
+            if inside is not None:
+                if inside in seen:
+                    self.repeats += 1
+                    continue
+                seen.add(inside)
+                first, last = spans[inside]
+                self.hit += 1
+                self.position += (i - first) / max(last - first, 1)
+                continue
+            previous = [(a, b) for a, b in spans if b < i]
+            if not previous:
+                self.fp_before += 1
+                self.fp_cost += STANDARD.fp
+                continue
+            first, last = previous[-1]
+            position = (i - last) / max(last - first, 1)
+            if position <= 1.0:
+                self.fp_near += 1
+            else:
+                self.fp_far += 1
+            self.fp_cost -= scaled_sigmoid(position) * STANDARD.fp
+
+    def line(self) -> str:
+        mean = self.position / self.hit if self.hit else float("nan")
+        return (
+            f"windows {self.hit}/{self.windows} hit, first detection at {mean:.2f} of the window "
+            f"on average; {self.repeats} repeats inside; FP {self.fp_before} before any window, "
+            f"{self.fp_near} within a width after one, {self.fp_far} later "
+            f"(standard cost {self.fp_cost:.2f} windows' worth)"
+        )
+
+
 def corpus_score(scores: Iterable[FileScore]) -> float | None:
     """The normalised score of a corpus: raw, null and perfect summed over its files."""
     items = list(scores)
@@ -230,6 +291,9 @@ def main() -> int:
         "--units", action="store_true", help="replay under host metric names (families apply)"
     )
     parser.add_argument(
+        "--diagnose", action="store_true", help="aggregates: latency in windows, kinds of FP"
+    )
+    parser.add_argument(
         "--split", choices=SPLITS, help="only one half of the files (benchmarks/nab_eval.py)"
     )
     args = parser.parse_args()
@@ -256,6 +320,7 @@ def main() -> int:
         f"{'analyzer':<10}{'events':>7}{'std':>7}{'lowFP':>7}{'FP':>5}"
         f"{'hit':>6}{'precision':>11}{'recall':>8}{'F1':>6}"
     )
+    diagnoses = {a: Diagnosis() for a in ANALYZERS}
     if args.per_file:
         print(f"{'file':<52}{header}")
     for name, raw_windows in sorted(windows_by_file.items()):
@@ -267,6 +332,7 @@ def main() -> int:
             per_profile = [score_file(times, events[analyzer], windows, p) for p in PROFILES]
             for profile, s in zip(PROFILES, per_profile, strict=True):
                 scores.setdefault((analyzer, profile.name), []).append(s)
+            diagnoses[analyzer].add(times, events[analyzer], windows)
             inside, hit, total = window_hits(events[analyzer], windows)
             c = counts[analyzer]
             for j, add in enumerate((len(events[analyzer]), inside, hit, total)):
@@ -292,6 +358,10 @@ def main() -> int:
             f"{analyzer:<10}{n:>7}{_fmt(std, 7)}{_fmt(low_fp, 7)}{fps:>5}{f'{hit}/{total}':>6}"
             f"{precision:>11.2f}{recall:>8.2f}{f1(precision, recall):>6.2f}"
         )
+    if args.diagnose:
+        for analyzer in ANALYZERS:
+            if diagnoses[analyzer].hit or diagnoses[analyzer].fp_cost:
+                print(f"{analyzer}: {diagnoses[analyzer].line()}")
     print(
         f"NAB scores normalised over {len(windows_by_file)} files "
         "(0 = flags nothing, 100 = every window at its first row); "

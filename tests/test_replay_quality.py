@@ -72,3 +72,17 @@ def test_a_sustained_level_shift_alerts_within_10_minutes(
     assert [a.severity.label for a in firing] == [severity] * len(firing)
     reason = {"warn": "warn: a statistical anomaly alone", "critical": "confirmed by a second"}
     assert all(reason[severity] in a.message for a in firing)
+
+
+SPARSE = 300.0  # CloudWatch's 5-minute averages, as NAB's series
+
+
+def sparse_recording(values: np.ndarray) -> Recording:
+    return Recording(START + SPARSE * np.arange(values.size), values, 0)
+
+
+def test_a_week_of_flat_noise_at_5_min_gives_no_alert() -> None:
+    """At NAB's and CloudWatch's sampling too (the short path (b) can act there)."""
+    rng = np.random.default_rng(16)
+    values = 100.0 + rng.normal(0, 5.0, int(7 * DAY / SPARSE))
+    assert list(replay(Settings(), sparse_recording(values), SeriesKey(UNITLESS_METRIC))) == []
