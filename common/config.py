@@ -148,8 +148,11 @@ def _syntax_problem(std: tomllib.TOMLDecodeError, text: str, source: str) -> Pro
     return Problem(source, line, "", f"TOML syntax error: {message}")
 
 
-def check_file_permissions(path: Path, has_literal_secrets: bool) -> list[str]:
-    """Warn when the file can leak its secrets or be changed by someone but root."""
+def check_file_permissions(
+    path: Path, has_literal_secrets: bool, group: str = "sysops-agent"
+) -> list[str]:
+    """Warn when the file can leak its secrets or be changed by someone but root; the fix
+    names `group`, the service's own group."""
     try:
         st = path.stat()
     except OSError:
@@ -159,17 +162,17 @@ def check_file_permissions(path: Path, has_literal_secrets: bool) -> list[str]:
     if has_literal_secrets and mode & stat.S_IROTH:
         warnings.append(
             f"{path}: contains secrets and is world-readable (mode {mode:04o}); fix: "
-            f"chmod 640 {path} && chown root:sysops-agent {path}"
+            f"chmod 640 {path} && chown root:{group} {path}"
         )
     if mode & (stat.S_IWGRP | stat.S_IWOTH):
         warnings.append(
             f"{path}: writable by group or others (mode {mode:04o}), so they could redirect "
-            f"alerts; fix: chmod 640 {path} && chown root:sysops-agent {path}"
+            f"alerts; fix: chmod 640 {path} && chown root:{group} {path}"
         )
     elif st.st_uid != 0 and mode & stat.S_IWUSR:
         warnings.append(
             f"{path}: owned and writable by uid {st.st_uid}, not root; an agent running as that "
-            f"user could rewrite its own configuration; fix: chown root:sysops-agent {path}"
+            f"user could rewrite its own configuration; fix: chown root:{group} {path}"
         )
     return warnings
 

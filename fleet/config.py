@@ -35,5 +35,5 @@ def load_config(
     """Read, validate and convert the file at `path`; `common.config.ConfigError` if it is bad."""
     text = read_config_text(path, "the fleet watcher's user")
     parsed = parse_document(text, FleetSettings, str(path), environ, (nats_files,))
-    warnings = check_file_permissions(Path(path), parsed.has_literal_secrets)
+    warnings = check_file_permissions(Path(path), parsed.has_literal_secrets, "sysops-fleet")
     return LoadedConfig(parsed.settings, parsed.warnings + tuple(warnings))

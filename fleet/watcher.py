@@ -585,28 +585,35 @@ class Watcher(SignalRequests):
         each acknowledged once stored, so a takeover neither loses nor repeats one."""
         made = None
         subscription: Any = None
-        while True:
-            if not (self.leading and self.lease is not None and self.lease.is_leader()):
-                await asyncio.sleep(self.lease.period if self.lease else 1.0)
-                continue
-            if made is None:
-                made = self.cmdb_factory(self._js, self.settings)
-                await made.ensure()
-            if subscription is None:
-                subscription = await self._js.pull_subscribe(
-                    self.names.inventory_subjects, durable=self.names.cmdb_durable,
-                    stream=self.names.inventory_stream,
-                )  # fmt: skip
-            try:
-                messages = await subscription.fetch(CMDB_BATCH, timeout=1.0)
-            except TimeoutError:  # nothing new
-                continue
-            except Exception as exc:  # NATS away
-                log.debug("CMDB fetch: %s", describe(exc))
-                await asyncio.sleep(1.0)
-                continue
-            for msg in messages:
-                await self._ingest(made, msg)
+        try:
+            while True:
+                if not (self.leading and self.lease is not None and self.lease.is_leader()):
+                    await asyncio.sleep(self.lease.period if self.lease else 1.0)
+                    continue
+                if made is None:
+                    made = self.cmdb_factory(self._js, self.settings)
+                    await made.ensure()
+                if subscription is None:
+                    subscription = await self._js.pull_subscribe(
+                        self.names.inventory_subjects, durable=self.names.cmdb_durable,
+                        stream=self.names.inventory_stream,
+                    )  # fmt: skip
+                try:
+                    messages = await subscription.fetch(CMDB_BATCH, timeout=1.0)
+                except TimeoutError:  # nothing new
+                    continue
+                except Exception as exc:  # NATS away
+                    log.debug("CMDB fetch: %s", describe(exc))
+                    await asyncio.sleep(1.0)
+                    continue
+                for msg in messages:
+                    await self._ingest(made, msg)
+        finally:
+            # Left subscribed, the connection's drain at stop would wait its full timeout
+            # on this subscription's queue, which nothing reads any more.
+            if subscription is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(subscription.unsubscribe(), 1.0)
 
     async def _ingest(self, cmdb: Cmdb, msg: Any) -> None:
         document = store.decode(msg.data, msg.headers)

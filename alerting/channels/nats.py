@@ -168,7 +168,7 @@ class NatsConnection:
             log.info("NATS: the server's certificate is accepted again")
 
     async def _disconnected(self) -> None:
-        log.warning("disconnected from NATS; reconnecting (telemetry buffers metrics meanwhile)")
+        log.warning("disconnected from NATS; reconnecting")
 
     async def _reconnected(self) -> None:
         self._connected()
@@ -406,18 +406,22 @@ async def publish_stored(
 ) -> None:
     """Publish through JetStream into `spec`'s stream, made first if need be.
 
-    No stream answering (a server restarted without its storage, a stream deleted)
-    makes the next publish look for it, and create it, again.
+    No stream answering (a server restarted without its storage, a stream deleted, or
+    another server than the one the stream was made on) makes it look for the stream,
+    create it again and publish once more; if that fails too, the next publish tries.
     """
     from nats.errors import NoRespondersError
     from nats.js.errors import NoStreamResponseError
 
-    await ensure_stream(js, spec)
-    try:
-        await js.publish(subject, body, headers=headers)
-    except (NoRespondersError, NoStreamResponseError):
-        _streams_ready.discard(spec.name)
-        raise
+    for attempt in (1, 2):
+        await ensure_stream(js, spec)
+        try:
+            await js.publish(subject, body, headers=headers)
+            return
+        except (NoRespondersError, NoStreamResponseError):
+            _streams_ready.discard(spec.name)
+            if attempt == 2:
+                raise
 
 
 def connection_from(
