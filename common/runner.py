@@ -1,13 +1,66 @@
-"""Running a service's main coroutine with a clean-up that cannot hang (both services use it)."""
+"""Running a service: its tasks restarted with backoff when they crash, and its main
+coroutine with a clean-up that cannot hang (both services use it)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections import Counter
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+RESTART_BASE_SECS = 1.0
+RESTART_MAX_SECS = 60.0
+# A task that ran this long before failing starts its backoff from scratch.
+HEALTHY_RUN_SECS = 300.0
+
+
+class Supervisor:
+    """Runs named tasks and restarts the ones that crash, with backoff."""
+
+    def __init__(
+        self, base_delay: float = RESTART_BASE_SECS, max_delay: float = RESTART_MAX_SECS
+    ) -> None:
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.restarts: Counter[str] = Counter()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def spawn(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._tasks[name] = asyncio.get_running_loop().create_task(
+            self._supervise(name, factory), name=name
+        )
+
+    async def _supervise(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while True:
+            started = loop.time()
+            try:
+                await factory()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if loop.time() - started >= HEALTHY_RUN_SECS:
+                    failures = 0
+                delay = min(self.max_delay, self.base_delay * 2**failures)
+                failures += 1
+                self.restarts[name] += 1
+                log.exception("task %s crashed; restarting in %.1f s", name, delay)
+                await asyncio.sleep(delay)
+
+    def names(self) -> list[str]:
+        return list(self._tasks)
+
+    async def stop(self, names: list[str] | None = None) -> None:
+        chosen = list(self._tasks) if names is None else names
+        tasks = [self._tasks.pop(n) for n in chosen if n in self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def run_bounded(main: Coroutine[Any, Any, int], grace: float) -> int:

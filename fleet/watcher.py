@@ -36,7 +36,7 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from common import __version__
 from common.config import ConfigError
 from common.logsetup import set_level
 from common.notify import Notifier
+from common.runner import Supervisor
 from common.service import SignalRequests
 from fleet import store
 from fleet.cmdb import change_alert
@@ -121,7 +122,7 @@ class Watcher(SignalRequests):
         self._reconnects = 0
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor()
         self._background: set[asyncio.Task[Any]] = set()
         self.heartbeats_received = 0
         for warning in loaded.warnings:
@@ -169,27 +170,13 @@ class Watcher(SignalRequests):
             __version__, self.settings.fleet.instance, len(self.judge.hosts),
             ", ".join(w.name for w in self.workers) or "none",
         )  # fmt: skip
-        self._spawn("judge", self._judge_loop)
-        self._spawn("lease", self._lease_loop)
-        self._spawn("cmdb", self._cmdb_loop)
+        self.supervisor.spawn("judge", self._judge_loop)
+        self.supervisor.spawn("lease", self._lease_loop)
+        self.supervisor.spawn("cmdb", self._cmdb_loop)
         if self.notifier.enabled:
-            self._spawn("systemd", self._systemd)
+            self.supervisor.spawn("systemd", self._systemd)
         await self._stopping.wait()
         return await self._finish(0)
-
-    def _spawn(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        async def supervised() -> None:
-            while True:
-                try:
-                    await factory()
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("task %s failed; restarting it in 1 s", name)
-                    await asyncio.sleep(1.0)
-
-        self._tasks.append(asyncio.get_running_loop().create_task(supervised(), name=name))
 
     async def _connect(self) -> bool:
         """Connect (retrying until stopped), make the streams and buckets, read what they
@@ -260,9 +247,7 @@ class Watcher(SignalRequests):
             host.announced = record.get("alert") == STOPPED_METRIC
 
     async def _finish(self, code: int) -> int:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
         for task in list(self._background):
             task.cancel()
         if self.lease is not None and self.nats.connected:

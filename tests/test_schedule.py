@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from agent.runtime import Supervisor
 from agent.schedule import Ticker
+from common.runner import Supervisor
 
 
 def test_deadlines_stay_on_the_grid_over_many_ticks() -> None:
