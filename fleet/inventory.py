@@ -56,6 +56,9 @@ CHANGES_DUPLICATE_WINDOW_SECS = 600.0
 AGENT_INVENTORY_INTERVAL_SECS = 300.0
 READ_TIMEOUT_SECS = 10.0  # reading one host's changes, all of them
 CAS_ATTEMPTS = 3
+# The remembered content hashes are dropped this often, so that a bucket changed behind
+# this instance's back (deleted, edited by hand) is read again within this time.
+HASHES_FOR_SECS = 3600.0
 
 
 class Cmdb:
@@ -79,6 +82,24 @@ class Cmdb:
         )
         self.inventory_spec = dataclasses.replace(agents, name=section.inventory_stream)
         self._kv: Any = None
+        # Per host token, the content_hash of the inventory this instance last stored or
+        # read back: a document with the same hash is acknowledged without a round trip.
+        # Filled lazily (a takeover starts empty), forgotten when leadership is lost.
+        self._hashes: dict[str, str] = {}
+        self._hashes_since = time.monotonic()
+
+    def forget(self) -> None:
+        """Forget what was stored: another instance may write the bucket from now on."""
+        self._hashes.clear()
+        self._hashes_since = time.monotonic()
+
+    def unchanged(self, key: str, document: Mapping[str, Any]) -> bool:
+        """Whether `document` has the content_hash of the inventory stored for `key` (as
+        this instance last stored or read it): nothing to compare or store."""
+        if time.monotonic() - self._hashes_since >= HASHES_FOR_SECS:
+            self.forget()
+        given = document.get("content_hash")
+        return isinstance(given, str) and self._hashes.get(key) == given
 
     def subject(self, host: str) -> str:
         """Where the changes of `host` (a hostname or its token) are recorded."""
@@ -132,12 +153,15 @@ class Cmdb:
             return []
         hostname = str(document["hostname"])
         key = subject_token(hostname)
+        if self.unchanged(key, document):
+            return []  # the content stored already (only collected_at differs)
         kv = await self._bucket()
         for _ in range(CAS_ATTEMPTS):
             previous, revision, stored = await self._read(kv, key)
             changes: list[Change] = []
             if previous is not None:
                 if stored == body:
+                    self._remember(key, document)
                     return []  # this very document again (redelivered): stored already
                 if 0 < _collected(document) < _collected(previous) and await self._replayed(
                     kv, key, body
@@ -152,6 +176,7 @@ class Cmdb:
                 if changes:
                     await self._record(key, hostname, previous, document, changes)
             if await self._store(kv, key, body, revision):
+                self._remember(key, document)
                 if changes:
                     log.info(
                         "CMDB: %s: %d changes recorded", single_line(hostname, 100), len(changes)
@@ -207,12 +232,21 @@ class Cmdb:
             else:
                 await kv.create(key, body)
         except KeyWrongLastSequenceError:
+            self._hashes.pop(key, None)
             log.info("CMDB: the inventory of %s changed while it was compared: again", key)
             return False
         except (NoRespondersError, NoStreamResponseError):
             self._kv = None  # the bucket is gone (deleted, a server without its storage)
+            self._hashes.clear()
             raise
         return True
+
+    def _remember(self, key: str, document: Mapping[str, Any]) -> None:
+        given = document.get("content_hash")
+        if isinstance(given, str) and len(given) == 64:
+            self._hashes[key] = given
+        else:
+            self._hashes.pop(key, None)
 
     async def _record(
         self,

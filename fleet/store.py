@@ -14,18 +14,49 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import math
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from alerting.channels.nats import subject_token
+from common.text import single_line
 from fleet.hosts import Host
 from fleet.settings import FleetSettings
 
 log = logging.getLogger(__name__)
 
 MASS_KEY = "fleet.mass_silence"
+# What a payload may be, compressed or not (an agent's heartbeat is ~1 KB, its largest
+# inventories ~100 KB): more is refused before or while it is decompressed, so a small
+# zstd bomb cannot grow the process.
+MAX_HEARTBEAT_BYTES = 256 * 1024
+MAX_INVENTORY_BYTES = 1024 * 1024
+MAX_HOSTNAME_CHARS = 253  # a DNS name
+REFUSALS_LOG_SECS = 60.0
+
+
+class Throttled:
+    """Counted events, logged at most once per `every` seconds (with how many since)."""
+
+    def __init__(self, every: float = REFUSALS_LOG_SECS,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.every, self.clock = every, clock
+        self.count = 0
+        self._since = 0
+        self._last = -math.inf
+
+    def warn(self, logger: logging.Logger, message: str, *args: Any) -> None:
+        self.count += 1
+        self._since += 1
+        now = self.clock()
+        if now - self._last < self.every:
+            return
+        more = f" ({self._since - 1} more like it not logged)" if self._since > 1 else ""
+        logger.warning(message + more, *args)
+        self._last, self._since = now, 0
 
 
 @dataclass(frozen=True)
@@ -72,17 +103,61 @@ def epoch_of(text: Any) -> float | None:
         return None
 
 
-def decode(data: bytes, headers: Mapping[str, str] | None) -> dict[str, Any] | None:
-    """A telemetry payload (JSON, perhaps zstd-compressed) as a dict; None if it is not one."""
+def subject_host(subject: str, prefix: str, kind: str) -> str | None:
+    """The host token of `{prefix}.{host}.{kind}`, None for another subject."""
+    parts = subject.split(".")
+    if len(parts) == 3 and parts[0] == prefix and parts[2] == kind and parts[1]:
+        return parts[1]
+    return None
+
+
+def parse(
+    data: bytes, headers: Mapping[str, str] | None, limit: int = MAX_HEARTBEAT_BYTES
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(a telemetry payload, JSON perhaps zstd-compressed, as a dict; why it is not one).
+
+    At most `limit` bytes are read, compressed and decompressed: a bigger one is refused.
+    """
+    if len(data) > limit:
+        return None, f"{len(data):,} bytes, more than {limit:,}"
     try:
         if headers and headers.get("Content-Encoding") == "zstd":
             import zstandard
 
-            data = zstandard.ZstdDecompressor().decompressobj().decompress(data)
+            with zstandard.ZstdDecompressor().stream_reader(bytes(data)) as reader:
+                data = reader.read(limit + 1)
+            if len(data) > limit:
+                return None, f"more than {limit:,} bytes decompressed"
         document = json.loads(data)
-    except Exception:  # a foreign or broken message on our subjects: ignored
-        return None
-    return document if isinstance(document, dict) else None
+    except Exception as exc:  # a foreign or broken message on our subjects
+        return None, f"not JSON ({type(exc).__name__})"
+    if not isinstance(document, dict):
+        return None, f"not a JSON object but {type(document).__name__}"
+    return document, None
+
+
+def decode(
+    data: bytes, headers: Mapping[str, str] | None, limit: int = MAX_HEARTBEAT_BYTES
+) -> dict[str, Any] | None:
+    """A telemetry payload (JSON, perhaps zstd-compressed) as a dict; None if it is not one."""
+    return parse(data, headers, limit)[0]
+
+
+def refusal(document: Mapping[str, Any] | None, token: str | None) -> str | None:
+    """Why a decoded payload published on the subject of host `token` is not accepted:
+    no hostname, too long a one, or one of another host (a host speaks only for itself)."""
+    if document is None:
+        return "not a JSON object"
+    hostname = document.get("hostname")
+    if not isinstance(hostname, str) or not hostname.strip():
+        return "no hostname"
+    if len(hostname) > MAX_HOSTNAME_CHARS:
+        return f"a hostname of {len(hostname)} characters"
+    if token is None:
+        return "not on a host's subject"
+    if subject_token(hostname) != token:
+        return f"hostname {single_line(hostname, 80)!r} is not the subject's host {token!r}"
+    return None
 
 
 def host_record(host: Host, alert: str | None, alert_since: float | None) -> dict[str, Any]:
@@ -166,7 +241,8 @@ async def heartbeats(
     out = []
     for msg in await latest_messages(js, names.heartbeat_stream, names.heartbeat_subjects, timeout):
         document = decode(msg.data, msg.headers)
-        if document is not None:
+        token = subject_host(msg.subject, names.prefix, "heartbeat")
+        if document is not None and refusal(document, token) is None:
             out.append((document, msg.metadata.timestamp.timestamp()))
     return out
 

@@ -51,6 +51,7 @@ from common.logsetup import set_level
 from common.notify import Notifier
 from common.runner import Supervisor
 from common.service import SignalRequests
+from common.text import single_line
 from fleet import store
 from fleet.cmdb import change_alert
 from fleet.config import LoadedConfig, load_config
@@ -125,6 +126,8 @@ class Watcher(SignalRequests):
         self.supervisor = Supervisor()
         self._background: set[asyncio.Task[Any]] = set()
         self.heartbeats_received = 0
+        self.refused = store.Throttled()  # payloads refused (too big, not ours, not JSON)
+        self.cmdb_errors = store.Throttled()
         for warning in loaded.warnings:
             log.warning("%s", warning)
 
@@ -261,8 +264,12 @@ class Watcher(SignalRequests):
     # -- heartbeats -------------------------------------------------------------------
 
     async def _on_heartbeat(self, msg: Any) -> None:
-        document = store.decode(msg.data, msg.headers)
-        if document is None:
+        token = store.subject_host(msg.subject, self.names.prefix, "heartbeat")
+        document, problem = store.parse(msg.data, msg.headers, store.MAX_HEARTBEAT_BYTES)
+        problem = problem or store.refusal(document, token)
+        if problem is not None or document is None:
+            self.refused.warn(log, "refused a heartbeat on %s: %s",
+                              single_line(msg.subject, 120), problem)  # fmt: skip
             return
         self.heartbeats_received += 1
         self.judge.beat(document, self.clock(), self.wall())
@@ -572,7 +579,9 @@ class Watcher(SignalRequests):
         subscription: Any = None
         try:
             while True:
-                if not (self.leading and self.lease is not None and self.lease.is_leader()):
+                if not self._leads():
+                    if made is not None:
+                        made.forget()  # another instance may write the bucket now
                     await asyncio.sleep(self.lease.period if self.lease else 1.0)
                     continue
                 if made is None:
@@ -587,11 +596,18 @@ class Watcher(SignalRequests):
                     messages = await subscription.fetch(CMDB_BATCH, timeout=1.0)
                 except TimeoutError:  # nothing new
                     continue
-                except Exception as exc:  # NATS away
-                    log.debug("CMDB fetch: %s", describe(exc))
+                except Exception as exc:  # NATS away, the consumer deleted...: made again
+                    self.cmdb_errors.warn(log, "CMDB fetch: %s (subscribing again)", describe(exc))
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(subscription.unsubscribe(), 1.0)
+                    subscription = None
                     await asyncio.sleep(1.0)
                     continue
                 for msg in messages:
+                    # Not leading any more: the rest is left unacknowledged, for the next
+                    # leader (stored and acknowledged here, its change alert would be lost).
+                    if not self._leads():
+                        break
                     await self._ingest(made, msg)
         finally:
             # Left subscribed, the connection's drain at stop would wait its full timeout
@@ -600,21 +616,34 @@ class Watcher(SignalRequests):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(subscription.unsubscribe(), 1.0)
 
+    def _leads(self) -> bool:
+        return self.leading and self.lease is not None and self.lease.is_leader()
+
     async def _ingest(self, cmdb: Cmdb, msg: Any) -> None:
-        document = store.decode(msg.data, msg.headers)
-        if document is not None and document.get("hostname"):
-            try:
-                changes = await cmdb.ingest(document)
-            except Exception as exc:  # not acknowledged: delivered again after the ack wait
-                log.warning("CMDB: storing the inventory of %s failed: %s",
-                            document["hostname"], describe(exc))  # fmt: skip
-                return
-            if changes and self.lease is not None and self.lease.is_leader():
-                alert = change_alert(
-                    str(document["hostname"]), changes, self.settings.fleet, self.wall()
-                )
-                if alert is not None:
-                    self.router.route(alert)
+        token = store.subject_host(msg.subject, self.names.prefix, "inventory")
+        document, problem = store.parse(msg.data, msg.headers, store.MAX_INVENTORY_BYTES)
+        problem = problem or store.refusal(document, token)
+        if problem is not None or document is None or token is None:
+            self.refused.warn(log, "refused an inventory on %s: %s",
+                              single_line(msg.subject, 120), problem)  # fmt: skip
+            await msg.term()  # never valid: not delivered again
+            return
+        if cmdb.unchanged(token, document):  # the common case: the content stored already
+            await msg.ack()
+            return
+        try:
+            changes = await cmdb.ingest(document)
+        except Exception as exc:  # not acknowledged: delivered again after the ack wait
+            log.warning("CMDB: storing the inventory of %s failed: %s",
+                        single_line(str(document["hostname"]), 100), describe(exc))  # fmt: skip
+            return
+        if changes:
+            # Stored: announced even if the lease lapsed meanwhile (the next leader finds
+            # the inventory stored, so it would not announce it).
+            alert = change_alert(str(document["hostname"]), changes, self.settings.fleet,
+                                 self.wall())  # fmt: skip
+            if alert is not None:
+                self.router.route(alert)
         await msg.ack()
 
     # -- systemd, reload --------------------------------------------------------------------
