@@ -22,8 +22,16 @@ between 1 and 2 would lose the alert if nothing else happened; a crash between 2
 would send it twice.  Both are closed by the next leader, which finds the record still
 pending and routes the pending alert again with the same timestamp `at`: so the same
 `id` and `alert_id` (both derive from the fingerprint and the timestamp), which a
-receiver already uses to drop a redelivery.  Zero is thus impossible and a duplicate
-(only in the 2-3 window, milliseconds) carries the id of the first.  Routing before
+receiver already uses to drop a redelivery.  A duplicate (only in the 2-3 window,
+milliseconds) carries the id of the first.
+
+What is guaranteed, exactly: a claimed transition is routed by the instance that claimed
+it or, if that one dies before settling, by the next leader.  Once routed it sits in the
+routing instance's durable outbox (`data_dir`) until each channel took it.  If that
+instance's machine dies for good with the alert still in its outbox (a webhook slow or
+down at that moment) and the record already settled, no other instance sends it: it is
+delivered when that instance starts again on the same `data_dir`.  So put `data_dir` on
+storage that survives the machine, or accept that window (docs/DEPLOYMENT.md).  Routing before
 writing instead would have no fence: a deposed leader would announce, and its
 failed write afterwards would come too late.
 """
@@ -74,7 +82,17 @@ log = logging.getLogger(__name__)
 TICK_SECS = 1.0
 MIN_TICK_SECS = 0.1
 CMDB_BATCH = 64
+WRITE_CONCURRENCY = 32  # host records written at once by the leader
+# The leader reads the host records back this often and corrects those that disagree
+# with its judgment (written behind its back, e.g. by a leader that paused too long).
+RESYNC_SECS = 300.0
 REPEAT_CHECK_SECS = 5.0
+# The watcher's router holds no resolve (the agent's router holds a flapping alert's
+# resolve for `dedup_window_secs`): the host record says "resolved" as soon as the
+# resolve is routed, and a held one would be lost at a takeover (the new leader reads
+# the record).  A host flapping silent/back is folded anyway: each silence takes
+# `silent_after_intervals` intervals to be judged.
+FLEET_DEDUP_WINDOW_SECS = 0.0
 # At a stop, pending deliveries get this long (the rest stays in the outbox).
 SHUTDOWN_SECS = 10.0
 
@@ -146,7 +164,7 @@ class Watcher(SignalRequests):
             self.settings.fleet.instance,
             self.workers,
             min_interval_secs=a.min_interval_secs,
-            dedup_window_secs=a.dedup_window_secs,
+            dedup_window_secs=FLEET_DEDUP_WINDOW_SECS,
             silences=assembly.silence_file(self.settings.fleet.data_dir),
             maintenance=assembly.maintenance_windows(a),
             inhibit_rules=assembly.inhibit_rules(a),
@@ -227,8 +245,19 @@ class Watcher(SignalRequests):
             members = {h.token for h in self.judge.hosts.values() if h.mass and h.status == SILENT}
             since = store.epoch_of(mass[1].get("since")) or wall
             watched = int(mass[1].get("watched") or len(self.judge.hosts))
-            self.judge.mass = MassEpisode(since, members, watched)
+            self.judge.mass = MassEpisode(since, members, watched, grown=now)
+        self._hold_orphans(now)
         self.judge.take_dirty()
+
+    def _hold_orphans(self, now: float) -> None:
+        """Hosts recorded silent within a fleet-wide episode that is over (a restart just
+        after it ended): held, then announced alone if still silent, as at the episode's
+        end (else nothing would ever announce them)."""
+        episode = self.judge.mass
+        for host in self.judge.hosts.values():
+            orphan = episode is None or host.token not in episode.members
+            if host.mass and host.status == SILENT and orphan and host.held_until is None:
+                self.judge.hold(host, now)
 
     def _restore(self, host: Host) -> None:
         """A judgment the leader recorded, for a host not heard since: kept."""
@@ -295,12 +324,15 @@ class Watcher(SignalRequests):
             log.info("NATS connection back: hosts are judged again after their silence period")
 
     async def _judge_loop(self) -> None:
-        last_repeat = self.clock()
+        last_repeat = last_resync = self.clock()
         while True:
             self._watch_connection()
             self.judge.tick(self.clock(), self.wall())
             leading = self.leading and self.lease is not None and self.lease.is_leader()
             if leading and self.nats.connected:
+                if self.clock() - last_resync >= RESYNC_SECS:
+                    last_resync = self.clock()
+                    await self._resync()
                 await self._act()
                 if self.clock() - last_repeat >= REPEAT_CHECK_SECS:
                     last_repeat = self.clock()
@@ -341,6 +373,7 @@ class Watcher(SignalRequests):
         for token, (_, record) in self.records.items():
             if token != store.MASS_KEY and token not in self.judge.hosts:
                 self._adopt_host(token, record, now, wall)
+        self._hold_orphans(now)
         self.router = self._new_router()
         for token, (_, record) in self.records.items():
             if record.get("alerted") and record.get("alert"):
@@ -362,18 +395,24 @@ class Watcher(SignalRequests):
     # -- acting (the leader) ------------------------------------------------------------
 
     async def _act(self) -> None:
-        for token in sorted(self.judge.take_dirty()):
-            if not self.lease or not self.lease.is_leader():
-                self.judge.dirty.add(token)
-                continue
-            try:
-                await self._reconcile(token)
-            except Conflict:
-                self.judge.dirty.add(token)
-                await self._reread(token)
-            except Exception as exc:  # NATS away: tried again at the next tick
-                self.judge.dirty.add(token)
-                log.warning("recording %s failed: %s", token, describe(exc))
+        """Record (and announce) the dirty hosts, `WRITE_CONCURRENCY` at a time."""
+        pending = iter(sorted(self.judge.take_dirty()))
+
+        async def worker() -> None:
+            for token in pending:
+                if not self._leads():
+                    self.judge.dirty.add(token)
+                    continue
+                try:
+                    await self._reconcile(token)
+                except Conflict:
+                    self.judge.dirty.add(token)
+                    await self._reread(token)
+                except Exception as exc:  # NATS away: tried again at the next tick
+                    self.judge.dirty.add(token)
+                    log.warning("recording %s failed: %s", token, describe(exc))
+
+        await asyncio.gather(*(worker() for _ in range(WRITE_CONCURRENCY)))
         if self.judge.mass_dirty:
             self.judge.mass_dirty = False
             try:
@@ -384,6 +423,29 @@ class Watcher(SignalRequests):
             except Exception as exc:
                 self.judge.mass_dirty = True
                 log.warning("recording the fleet-wide silence failed: %s", describe(exc))
+
+    async def _resync(self) -> None:
+        """Read every record back; a host whose record disagrees with the judgment (its
+        status, episode or alert) is acted on again."""
+        try:
+            records = await store.records(self._js, self.names.hosts_bucket)
+        except Exception as exc:
+            log.warning("reading the host records back failed: %s", describe(exc))
+            return
+        self.records = records
+        for token, host in self.judge.hosts.items():
+            record = records.get(token)
+            current = record[1].get("alert") if record and record[1].get("alerted") else None
+            if (
+                record is None
+                or record[1].get("pending")
+                or record[1].get("status") != host.status
+                or bool(record[1].get("mass")) != host.mass
+                or (current != host.alert_metric() and not (host.mass and current))
+            ):
+                self.judge.dirty.add(token)
+        self.judge.dirty |= set(records) - set(self.judge.hosts) - {store.MASS_KEY}
+        self.judge.mass_dirty = True
 
     async def _reread(self, key: str) -> None:
         from nats.js.errors import KeyNotFoundError
@@ -422,6 +484,10 @@ class Watcher(SignalRequests):
     ) -> None:
         """Claim, route, settle (see the module's docstring)."""
         claimed = {**record, "pending": {"status": status.value, "metric": metric, "at": at}}
+        # The fence's other half: a leader that paused longer than the lease may find a
+        # record the new leader has not rewritten; the lease key tells it apart.
+        if self.lease is None or not await self.lease.confirm():
+            raise Conflict(key)
         await self._write(key, claimed)
         self._route(key, claimed, status, metric, at)
         await self._settle(key, claimed)
@@ -702,7 +768,7 @@ class Watcher(SignalRequests):
             a = self.settings.alerting
             old = self.router.reconfigure(
                 self.settings.fleet.instance, workers,
-                min_interval_secs=a.min_interval_secs, dedup_window_secs=a.dedup_window_secs,
+                min_interval_secs=a.min_interval_secs, dedup_window_secs=FLEET_DEDUP_WINDOW_SECS,
                 maintenance=assembly.maintenance_windows(a),
                 inhibit_rules=assembly.inhibit_rules(a),
             )  # fmt: skip
