@@ -185,23 +185,53 @@ def host_record(host: Host, alert: str | None, alert_since: float | None) -> dic
 async def ensure(js: Any, settings: FleetSettings) -> None:
     """The heartbeat stream and the two buckets, created if missing (existing ones used as
     they are)."""
-    from nats.js.errors import BucketNotFoundError, NotFoundError
+    from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
     names = Names.of(settings)
     forget = settings.fleet.forget_after_days * 86400.0
     try:
         await js.stream_info(names.heartbeat_stream)
     except NotFoundError:
-        await js.add_stream(name=names.heartbeat_stream, subjects=[names.heartbeat_subjects],
-                            max_msgs_per_subject=1, max_age=forget or None)  # fmt: skip
-        log.info("JetStream stream %s created over %s", names.heartbeat_stream,
-                 names.heartbeat_subjects)  # fmt: skip
+        try:
+            await js.add_stream(name=names.heartbeat_stream, subjects=[names.heartbeat_subjects],
+                                max_msgs_per_subject=1, max_age=forget or None)  # fmt: skip
+        except BadRequestError as exc:  # "subjects overlap": an older stream over `sysops.>`
+            covering = await covering_stream(js, names.heartbeat_stream, names.heartbeat_subjects)
+            log.warning(
+                "JetStream stream %s cannot be created over %s (%s); %s",
+                names.heartbeat_stream, names.heartbeat_subjects, describe_error(exc),
+                f"the latest heartbeats are read from the stream {covering}, which covers them"
+                if covering else "running without the heartbeats kept across restarts",
+            )  # fmt: skip
+        else:
+            log.info("JetStream stream %s created over %s", names.heartbeat_stream,
+                     names.heartbeat_subjects)  # fmt: skip
     for bucket, history in ((names.hosts_bucket, 1), (names.leader_bucket, 1)):
         try:
             await js.key_value(bucket)
         except BucketNotFoundError:
             await js.create_key_value(bucket=bucket, history=history)
             log.info("JetStream key-value bucket %s created", bucket)
+
+
+def describe_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {single_line(str(exc), 200)}"
+
+
+async def covering_stream(js: Any, name: str, subjects: str) -> str | None:
+    """`name` if that stream exists, else the stream that holds `subjects` (one made over
+    `sysops.>` before the watcher's), else None."""
+    from nats.js.errors import NotFoundError
+
+    try:
+        await js.stream_info(name)
+        return name
+    except NotFoundError:
+        pass
+    try:
+        return str(await js.find_stream_name_by_subject(subjects))
+    except Exception:  # none, or not allowed to look
+        return None
 
 
 async def latest_messages(js: Any, stream: str, subjects: str, timeout: float) -> list[Any]:
@@ -238,8 +268,11 @@ async def heartbeats(
 ) -> list[tuple[dict[str, Any], float]]:
     """(document, epoch stored) of the latest heartbeat of every host in the stream."""
     names = Names.of(settings)
+    stream = await covering_stream(js, names.heartbeat_stream, names.heartbeat_subjects)
+    if stream is None:
+        return []
     out = []
-    for msg in await latest_messages(js, names.heartbeat_stream, names.heartbeat_subjects, timeout):
+    for msg in await latest_messages(js, stream, names.heartbeat_subjects, timeout):
         document = decode(msg.data, msg.headers)
         token = subject_host(msg.subject, names.prefix, "heartbeat")
         if document is not None and refusal(document, token) is None:

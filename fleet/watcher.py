@@ -654,9 +654,17 @@ class Watcher(SignalRequests):
                     made = self.cmdb_factory(self._js, self.settings)
                     await made.ensure()
                 if subscription is None:
+                    stream = await store.covering_stream(
+                        self._js, self.names.inventory_stream, self.names.inventory_subjects
+                    )
+                    if stream is None:
+                        self.cmdb_errors.warn(log, "CMDB: no stream holds %s",
+                                              self.names.inventory_subjects)  # fmt: skip
+                        await asyncio.sleep(self.lease.period if self.lease else 1.0)
+                        continue
                     subscription = await self._js.pull_subscribe(
                         self.names.inventory_subjects, durable=self.names.cmdb_durable,
-                        stream=self.names.inventory_stream,
+                        stream=stream,
                     )  # fmt: skip
                 try:
                     messages = await subscription.fetch(CMDB_BATCH, timeout=1.0)
