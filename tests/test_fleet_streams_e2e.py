@@ -52,3 +52,50 @@ def test_an_older_stream_over_everything_is_used_for_the_seed(
         process.wait(timeout=30)
     assert hosts == ["a:degraded", "b:healthy"]
     assert any("read from the stream SYSOPS" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.e2e
+def test_changes_of_an_unknown_host_exits_1_as_show_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fleet.cli import main
+    from fleet.config import load_config
+    from fleet.watcher import make_cmdb
+    from tests.conftest import write_config
+
+    port = free_port()
+    process = start_server(port, tmp_path / "js")
+    config = write_config(tmp_path, f"""
+[fleet]
+data_dir = "{tmp_path}/d"
+bucket_prefix = "TCLI_FLEET"
+inventory_stream = "TCLI_INVENTORY"
+heartbeat_stream = "TCLI_HEARTBEAT"
+[nats]
+url = "nats://127.0.0.1:{port}"
+token = "{TOKEN}"
+""")  # fmt: skip
+
+    async def prepare() -> None:
+        import nats
+
+        client = await nats.connect(f"nats://127.0.0.1:{port}", token=TOKEN)
+        try:
+            js = client.jetstream()
+            settings = load_config(config).settings
+            await store.ensure(js, settings)
+            await make_cmdb(js, settings).ensure()
+            doc = {"hostname": "known", "status": "healthy"}
+            await js.publish("sysops.known.heartbeat", json.dumps(doc).encode())
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(prepare(), 30))
+        assert main(["--config", str(config), "changes", "known"]) == 0
+        assert capsys.readouterr().out == ""
+        assert main(["--config", str(config), "changes", "unknown"]) == 1
+        assert "no host unknown" in capsys.readouterr().err
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
