@@ -29,6 +29,7 @@ is shown and stored.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 from collections.abc import Iterable, Mapping
@@ -73,6 +74,7 @@ class Host:
     announced: bool = False  # stopped for a whole silence period: its alert is due
     outage_secs: float | None = None  # of the last return from silent/stopped
     rebooted: bool | None = None  # whether that return came with a lower uptime
+    due: float = math.inf  # `now` of its next check by `tick` (its entry in the schedule)
 
     def alert_metric(self) -> str | None:
         """The alert that should be firing for this host now, if any."""
@@ -115,6 +117,11 @@ class Judge:
         self.mass_dirty = False
         self._held: set[str] = set()  # silent hosts of an ended episode, not yet announced
         self._odd_intervals: set[str] = set()  # hosts whose bogus interval was logged
+        # (due, token): when each host is next looked at by `tick`, a heap.  An entry
+        # whose `due` is not the host's is stale (skipped); an early one is harmless (the
+        # host is looked at and scheduled again), so a heartbeat need not touch it.
+        self._schedule: list[tuple[float, str]] = []
+        self.shortest = math.inf  # the shortest interval of a host heard (for the tick)
         self.connected = True
         self.judge_from = now  # silence counts from here at the earliest (start, reconnect)
 
@@ -130,12 +137,15 @@ class Judge:
 
     # -- heartbeats ---------------------------------------------------------------------
 
-    def beat(self, doc: Mapping[str, Any], now: float, wall: float) -> Host | None:
-        """One heartbeat (the decoded JSON); the host, or None if it names no host."""
+    def beat(
+        self, doc: Mapping[str, Any], now: float, wall: float, token: str | None = None
+    ) -> Host | None:
+        """One heartbeat (the decoded JSON); the host, or None if it names no host.
+        `token`: the hostname's subject token, if the caller knows it already."""
         hostname = doc.get("hostname")
         if not isinstance(hostname, str) or not hostname:
             return None
-        token = subject_token(hostname)
+        token = token or subject_token(hostname)
         interval = self._interval(token, hostname, doc.get("heartbeat_interval_secs"))
         reported = doc.get("status")
         reported = reported if reported in (HEALTHY, DEGRADED, "stopping") else HEALTHY
@@ -146,6 +156,9 @@ class Judge:
             host = Host(token, hostname, interval, now, wall, since_wall=wall)
             host.status = ""  # so that the judgment below is a change
             self.hosts[token] = host
+        elif interval < host.interval:
+            self._schedule_at(host, now)  # its deadline came nearer
+        self.shortest = min(self.shortest, interval)
         previous, old_uptime = host.status, host.uptime
         host.hostname, host.interval, host.seen, host.seen_wall = hostname, interval, now, wall
         host.reported, host.uptime = reported, uptime
@@ -190,6 +203,19 @@ class Judge:
         host.mass, host.held_until = False, None
         host.announced = False
         self.dirty.add(host.token)
+        self._schedule_at(host, -math.inf)  # looked at by the next tick
+
+    def _schedule_at(self, host: Host, due: float) -> None:
+        if due < host.due:
+            host.due = due
+            heapq.heappush(self._schedule, (due, host.token))
+
+    def reschedule(self) -> None:
+        """Every host looked at by the next tick (the section changed: a reload)."""
+        self._schedule = [(-math.inf, token) for token in self.hosts]
+        heapq.heapify(self._schedule)
+        for host in self.hosts.values():
+            host.due = -math.inf
 
     # -- time passing -------------------------------------------------------------------
 
@@ -198,31 +224,56 @@ class Judge:
         return now - max(host.seen, self.judge_from)
 
     def tick(self, now: float, wall: float) -> None:
-        """Judge silence (and stopped hosts staying stopped, forgotten hosts, the episode)."""
+        """Judge silence (and stopped hosts staying stopped, forgotten hosts, the episode).
+
+        Only the hosts whose check is due are looked at (a heap of deadlines): at 10,000
+        hosts a tick costs what the few due hosts cost, not a scan of all of them.
+        """
         if not self.connected:
             return
-        after = self.section.silent_after_intervals
         newly: list[Host] = []
-        forget = self.section.forget_after_days * 86400.0
-        for host in list(self.hosts.values()):
-            quiet = self.quiet_for(host, now)
-            if host.status in (HEALTHY, DEGRADED):
-                if quiet >= after * host.interval:
-                    newly.append(host)
-            elif host.status == STOPPED and not host.announced:
-                if quiet >= after * host.interval and self.section.stopped_severity != "none":
-                    host.announced = True
-                    self.dirty.add(host.token)
-            elif forget and now - host.seen >= forget:  # silent or stopped for days
-                del self.hosts[host.token]
-                self._odd_intervals.discard(host.token)
-                self.dirty.add(host.token)
-                if self.mass is not None:
-                    self.mass.members.discard(host.token)
+        schedule = self._schedule
+        while schedule and schedule[0][0] <= now:
+            due, token = heapq.heappop(schedule)
+            host = self.hosts.get(token)
+            if host is None or host.due != due:
+                continue  # forgotten, or a stale entry
+            host.due = math.inf
+            following = self._check(host, now, newly)
+            if following is not None:
+                # Never at or before `now`: a check that rounds the other way comes back.
+                self._schedule_at(host, max(following, math.nextafter(now, math.inf)))
         if newly:
             self._went_silent(newly, now, wall)
         self._check_episode_end(now, wall)
         self._release_held(now)
+
+    def _check(self, host: Host, now: float, newly: list[Host]) -> float | None:
+        """Look at one host; when to look at it next (None: when something changes)."""
+        after = self.section.silent_after_intervals
+        forget = self.section.forget_after_days * 86400.0
+        period = after * host.interval
+        if host.status in (HEALTHY, DEGRADED):
+            if self.quiet_for(host, now) >= period:
+                newly.append(host)
+                return None  # judged silent: scheduled anew by `_judged`
+            return max(host.seen, self.judge_from) + period
+        if host.status == STOPPED and not host.announced:
+            if self.section.stopped_severity == "none":
+                return now + max(period, 60.0)  # looked at again (a reload may change it)
+            if self.quiet_for(host, now) >= period:
+                host.announced = True
+                self.dirty.add(host.token)
+                return host.seen + forget if forget else None
+            return max(host.seen, self.judge_from) + period
+        if forget and now - host.seen >= forget:  # silent or stopped for days
+            del self.hosts[host.token]
+            self._odd_intervals.discard(host.token)
+            self.dirty.add(host.token)
+            if self.mass is not None:
+                self.mass.members.discard(host.token)
+            return None
+        return host.seen + forget if forget else None
 
     def _went_silent(self, newly: list[Host], now: float, wall: float) -> None:
         s = self.section

@@ -93,12 +93,13 @@ class Cmdb:
         self._hashes.clear()
         self._hashes_since = time.monotonic()
 
-    def unchanged(self, key: str, document: Mapping[str, Any]) -> bool:
-        """Whether `document` has the content_hash of the inventory stored for `key` (as
-        this instance last stored or read it): nothing to compare or store."""
+    def unchanged(self, key: str, document: Mapping[str, Any] | str | None) -> bool:
+        """Whether `document` (or its content_hash) has the content_hash of the inventory
+        stored for `key` (as this instance last stored or read it): nothing to compare or
+        store."""
         if time.monotonic() - self._hashes_since >= HASHES_FOR_SECS:
             self.forget()
-        given = document.get("content_hash")
+        given = document.get("content_hash") if isinstance(document, Mapping) else document
         return isinstance(given, str) and self._hashes.get(key) == given
 
     def subject(self, host: str) -> str:

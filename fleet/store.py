@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -111,29 +112,59 @@ def subject_host(subject: str, prefix: str, kind: str) -> str | None:
     return None
 
 
-def parse(
+def payload(
     data: bytes, headers: Mapping[str, str] | None, limit: int = MAX_HEARTBEAT_BYTES
-) -> tuple[dict[str, Any] | None, str | None]:
-    """(a telemetry payload, JSON perhaps zstd-compressed, as a dict; why it is not one).
+) -> tuple[bytes | None, str | None]:
+    """(a telemetry payload's bytes, decompressed if need be; why it cannot be read).
 
     At most `limit` bytes are read, compressed and decompressed: a bigger one is refused.
     """
     if len(data) > limit:
         return None, f"{len(data):,} bytes, more than {limit:,}"
-    try:
-        if headers and headers.get("Content-Encoding") == "zstd":
+    if headers and headers.get("Content-Encoding") == "zstd":
+        try:
             import zstandard
 
             with zstandard.ZstdDecompressor().stream_reader(bytes(data)) as reader:
                 data = reader.read(limit + 1)
-            if len(data) > limit:
-                return None, f"more than {limit:,} bytes decompressed"
-        document = json.loads(data)
+        except Exception as exc:  # not zstd after all
+            return None, f"not zstd ({type(exc).__name__})"
+        if len(data) > limit:
+            return None, f"more than {limit:,} bytes decompressed"
+    return bytes(data), None
+
+
+def parse(
+    data: bytes, headers: Mapping[str, str] | None, limit: int = MAX_HEARTBEAT_BYTES
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(a telemetry payload, JSON perhaps zstd-compressed, as a dict; why it is not one)."""
+    raw, problem = payload(data, headers, limit)
+    if raw is None:
+        return None, problem
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        document = json.loads(raw)
     except Exception as exc:  # a foreign or broken message on our subjects
         return None, f"not JSON ({type(exc).__name__})"
     if not isinstance(document, dict):
         return None, f"not a JSON object but {type(document).__name__}"
     return document, None
+
+
+_CONTENT_HASH = re.compile(rb'"content_hash"\s*:\s*"([0-9a-f]{64})"')
+
+
+def content_hash_of(raw: bytes) -> str | None:
+    """The `content_hash` of an inventory's JSON without decoding it, if the text names
+    exactly one (a key: in JSON text `"content_hash"` followed by a colon is a key, a
+    quote inside a string being escaped); None if it does not, or more than once."""
+    found = _CONTENT_HASH.findall(raw)
+    if len(found) != 1 or raw.count(b'"content_hash"') != 1:
+        return None
+    return str(found[0].decode())
 
 
 def decode(

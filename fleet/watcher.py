@@ -295,18 +295,23 @@ class Watcher(SignalRequests):
     async def _on_heartbeat(self, msg: Any) -> None:
         token = store.subject_host(msg.subject, self.names.prefix, "heartbeat")
         document, problem = store.parse(msg.data, msg.headers, store.MAX_HEARTBEAT_BYTES)
-        problem = problem or store.refusal(document, token)
+        known = self.judge.hosts.get(token) if token is not None else None
+        if problem is None and document is not None and known is not None:
+            if document.get("hostname") != known.hostname:  # else checked when first heard
+                problem = store.refusal(document, token)
+        else:
+            problem = problem or store.refusal(document, token)
         if problem is not None or document is None:
             self.refused.warn(log, "refused a heartbeat on %s: %s",
                               single_line(msg.subject, 120), problem)  # fmt: skip
             return
         self.heartbeats_received += 1
-        self.judge.beat(document, self.clock(), self.wall())
+        self.judge.beat(document, self.clock(), self.wall(), token)
 
     # -- the judge --------------------------------------------------------------------
 
     def tick_secs(self) -> float:
-        shortest = min((h.interval for h in self.judge.hosts.values()), default=TICK_SECS * 4)
+        shortest = self.judge.shortest  # of every host heard (one forgotten since too)
         return max(MIN_TICK_SECS, min(TICK_SECS, shortest / 4))
 
     def _watch_connection(self) -> None:
@@ -695,7 +700,18 @@ class Watcher(SignalRequests):
 
     async def _ingest(self, cmdb: Cmdb, msg: Any) -> None:
         token = store.subject_host(msg.subject, self.names.prefix, "inventory")
-        document, problem = store.parse(msg.data, msg.headers, store.MAX_INVENTORY_BYTES)
+        raw, problem = store.payload(msg.data, msg.headers, store.MAX_INVENTORY_BYTES)
+        # The common case, an inventory with the content stored already: not even decoded
+        # (the host's own subject; the hash was stored from a document checked in full).
+        stored = (
+            raw is not None
+            and token is not None
+            and cmdb.unchanged(token, store.content_hash_of(raw))
+        )
+        if stored:
+            await msg.ack()
+            return
+        document, problem = store.parse_json(raw) if raw is not None else (None, problem)
         problem = problem or store.refusal(document, token)
         if problem is not None or document is None or token is None:
             self.refused.warn(log, "refused an inventory on %s: %s",
@@ -769,6 +785,7 @@ class Watcher(SignalRequests):
             if loaded.settings.nats != old_nats:
                 log.warning("[nats] changes apply at the next start")
             self.judge.section = self.settings.fleet
+            self.judge.reschedule()
             if self.lease is not None:
                 self.lease.lease_secs = self.settings.fleet.lease_secs
             for worker in workers:

@@ -131,3 +131,17 @@ def test_the_watchers_router_holds_no_resolve() -> None:
 
     sent = [router.route(alert(s, t)) for t, s in enumerate([Status.FIRING, Status.RESOLVED] * 3)]
     assert all(a is not None for a in sent)
+
+
+def test_the_content_hash_is_read_without_decoding_only_when_unambiguous() -> None:
+    h, other = "a" * 64, "b" * 64
+    assert store.content_hash_of(json.dumps({"x": 1, "content_hash": h}).encode()) == h
+    compact = json.dumps({"content_hash": h}, separators=(",", ":")).encode()
+    assert store.content_hash_of(compact) == h
+    twice = b'{"content_hash": "' + h.encode() + b'", "content_hash": "' + other.encode() + b'"}'
+    assert store.content_hash_of(twice) is None  # JSON keeps the last: not guessed
+    nested = json.dumps({"x": {"content_hash": h}, "content_hash": other}).encode()
+    assert store.content_hash_of(nested) is None
+    in_a_string = json.dumps({"note": f'"content_hash": "{h}"'}).encode()
+    assert store.content_hash_of(in_a_string) is None
+    assert store.content_hash_of(b'{"content_hash": "short"}') is None
