@@ -368,8 +368,10 @@ class Watcher(SignalRequests):
                     leading = False
             elif not leading and self.leading:
                 log.warning("%s is no longer the leader", self.settings.fleet.instance)
+            if leading != self.leading and self.notifier.enabled:  # else every 10 s (_systemd)
+                self.leading = leading
+                self.notifier.status(self.status_line())
             self.leading = leading
-            self.notifier.status(self.status_line())
             await asyncio.sleep(lease.period)
 
     async def _take_over(self) -> None:
