@@ -243,8 +243,11 @@ class Cmdb:
         return True
 
     def _remember(self, key: str, document: Mapping[str, Any]) -> None:
+        """Remember the stored document's content_hash, if it is the hash of its content
+        (as agent/inventory.py computes it): a producer whose hash does not follow its
+        content (an older agent, a hand-made document) is always compared in full."""
         given = document.get("content_hash")
-        if isinstance(given, str) and len(given) == 64:
+        if isinstance(given, str) and len(given) == 64 and given == _computed_hash(document):
             self._hashes[key] = given
         else:
             self._hashes.pop(key, None)
@@ -397,5 +400,10 @@ def _content_hash(document: Mapping[str, Any]) -> str:
     given = document.get("content_hash")
     if isinstance(given, str) and len(given) == 64:
         return given
+    return _computed_hash(document)
+
+
+def _computed_hash(document: Mapping[str, Any]) -> str:
+    """agent/inventory.py's content_hash: everything but the collection time."""
     stable = {k: v for k, v in document.items() if k not in ("collected_at", "content_hash")}
     return sha256_hex(json.dumps(stable, sort_keys=True, default=str).encode())
