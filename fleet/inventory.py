@@ -15,7 +15,15 @@ then stores the new inventory with compare-and-set on the revision it read.  Rec
 before storing makes a crash in between harmless: the inventory comes back (it was not
 acknowledged), compares the same way, and the records it already made are recognised
 (a per-transition `Nats-Msg-Id`, and the last record of the host names its transition),
-so nothing is recorded twice.  A document that is not an inventory is refused with a
+so nothing is recorded twice.  The common case costs no round trip: per host, the
+content_hash of the inventory last stored (or found stored) is remembered, when it is
+the hash of that document's content (agent/inventory.py: everything but the collection
+time), and an inventory with that hash is acknowledged as it is (the stored one keeps its
+first `collected_at`).  It is remembered only after the store succeeded, so a crash or a
+takeover in between still finds the inventory unstored and goes the long way; a
+redelivery of the stored one is acknowledged.  The memory starts empty at a takeover,
+is dropped when the lease is lost and every `HASHES_FOR_SECS`, and a write conflict
+forgets the host's.  A document that is not an inventory is refused with a
 logged reason; NATS errors (a timeout, no JetStream) propagate, so the caller leaves the
 message unacknowledged and it comes back.
 """

@@ -3,8 +3,10 @@
 Every instance subscribes to the heartbeats (core NATS, `{prefix}.*.heartbeat`) and
 judges them (fleet/hosts.py), so that whichever takes over has fresh state.  Only the
 leader (fleet/leader.py) acts: it writes the host records, sends the alerts and feeds
-the CMDB.  A judge tick (`TICK_SECS`, shorter for hosts with short intervals) scans the
-hosts; a heartbeat costs a JSON decode and a dict update, never a JetStream write.
+the CMDB.  A judge tick (`TICK_SECS`, shorter for hosts with short intervals) looks at the
+hosts whose check is due; a heartbeat costs a JSON decode and a dict update, never a
+JetStream write.  An inventory whose content_hash is the one stored is acknowledged
+without being decoded (fleet/inventory.py).
 
 Exactly once across instances: a transition (an alert firing or resolving) is done by
 the leader in three steps on the host's record, each a compare-and-set on the record's
