@@ -84,6 +84,7 @@ log = logging.getLogger(__name__)
 TICK_SECS = 1.0
 MIN_TICK_SECS = 0.1
 CMDB_BATCH = 64
+CMDB_PAUSE_SECS = 0.5  # after a batch that was not full, before the next fetch
 WRITE_CONCURRENCY = 32  # host records written at once by the leader
 # The leader reads the host records back this often and corrects those that disagree
 # with its judgment (written behind its back, e.g. by a leader that paused too long).
@@ -408,7 +409,8 @@ class Watcher(SignalRequests):
 
     async def _act(self) -> None:
         """Record (and announce) the dirty hosts, `WRITE_CONCURRENCY` at a time."""
-        pending = iter(sorted(self.judge.take_dirty()))
+        dirty = self.judge.take_dirty()
+        pending = iter(sorted(dirty))
 
         async def worker() -> None:
             for token in pending:
@@ -424,7 +426,8 @@ class Watcher(SignalRequests):
                     self.judge.dirty.add(token)
                     log.warning("recording %s failed: %s", token, describe(exc))
 
-        await asyncio.gather(*(worker() for _ in range(WRITE_CONCURRENCY)))
+        if dirty:
+            await asyncio.gather(*(worker() for _ in range(min(WRITE_CONCURRENCY, len(dirty)))))
         if self.judge.mass_dirty:
             self.judge.mass_dirty = False
             try:
@@ -708,6 +711,8 @@ class Watcher(SignalRequests):
                     if not self._leads():
                         break
                     await self._ingest(made, msg)
+                if len(messages) < CMDB_BATCH:  # caught up: let the next batch gather
+                    await asyncio.sleep(CMDB_PAUSE_SECS)  # (a request per batch, not per message)
         finally:
             # Left subscribed, the connection's drain at stop would wait its full timeout
             # on this subscription's queue, which nothing reads any more.
