@@ -84,7 +84,6 @@ log = logging.getLogger(__name__)
 TICK_SECS = 1.0
 MIN_TICK_SECS = 0.1
 CMDB_BATCH = 64
-CMDB_PAUSE_SECS = 0.5  # after a batch that was not full, before the next fetch
 WRITE_CONCURRENCY = 32  # host records written at once by the leader
 # The leader reads the host records back this often and corrects those that disagree
 # with its judgment (written behind its back, e.g. by a leader that paused too long).
@@ -711,8 +710,6 @@ class Watcher(SignalRequests):
                     if not self._leads():
                         break
                     await self._ingest(made, msg)
-                if len(messages) < CMDB_BATCH:  # caught up: let the next batch gather
-                    await asyncio.sleep(CMDB_PAUSE_SECS)  # (a request per batch, not per message)
         finally:
             # Left subscribed, the connection's drain at stop would wait its full timeout
             # on this subscription's queue, which nothing reads any more.
