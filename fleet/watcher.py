@@ -19,13 +19,19 @@ revision:
 
 Claim first, because the claim is the fence: of two instances that both believe they
 lead (a paused leader waking up), only one wins the compare-and-set, and the loser
-routes nothing, so the same transition is never announced by two instances.  A crash
+routes nothing, so the same transition is never announced by two instances.  The
+compare-and-set alone misses a leader that paused longer than the lease and wakes on a
+record the new leader has not rewritten: so right before a claim the leader reads the
+lease key again (`Lease.confirm`), and every `RESYNC_SECS` it reads the records back and
+acts again on those that disagree with its judgment.  A crash
 between 1 and 2 would lose the alert if nothing else happened; a crash between 2 and 3
 would send it twice.  Both are closed by the next leader, which finds the record still
 pending and routes the pending alert again with the same timestamp `at`: so the same
 `id` and `alert_id` (both derive from the fingerprint and the timestamp), which a
 receiver already uses to drop a redelivery.  A duplicate (only in the 2-3 window,
-milliseconds) carries the id of the first.
+milliseconds) carries the id of the first.  Routing before writing instead would have
+no fence: a deposed leader would announce, and its failed write afterwards would come
+too late.
 
 What is guaranteed, exactly: a claimed transition is routed by the instance that claimed
 it or, if that one dies before settling, by the next leader.  Once routed it sits in the
@@ -33,9 +39,7 @@ routing instance's durable outbox (`data_dir`) until each channel took it.  If t
 instance's machine dies for good with the alert still in its outbox (a webhook slow or
 down at that moment) and the record already settled, no other instance sends it: it is
 delivered when that instance starts again on the same `data_dir`.  So put `data_dir` on
-storage that survives the machine, or accept that window (docs/DEPLOYMENT.md).  Routing before
-writing instead would have no fence: a deposed leader would announce, and its
-failed write afterwards would come too late.
+storage that survives the machine, or accept that window (docs/DEPLOYMENT.md).
 """
 
 from __future__ import annotations
