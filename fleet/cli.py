@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -233,11 +234,16 @@ def host_row(
     """The record's status unless the heartbeat is newer than the record; then the
     heartbeat's own (stopped, or silent when it is older than the silence period)."""
     from fleet import store
+    from fleet.hosts import MAX_INTERVAL_SECS, MIN_INTERVAL_SECS
 
     f = loaded.settings.fleet
     recorded = store.epoch_of(record.get("last_heartbeat"))
-    interval = doc.get("heartbeat_interval_secs") or record.get("heartbeat_interval_secs")
-    interval = float(interval or f.default_heartbeat_interval_secs)
+    interval = f.default_heartbeat_interval_secs  # what the judge takes a bogus one for
+    for given in (doc.get("heartbeat_interval_secs"), record.get("heartbeat_interval_secs")):
+        number = _number(given)
+        if number is not None and MIN_INTERVAL_SECS <= number <= MAX_INTERVAL_SECS:
+            interval = number
+            break
     newer = stored is not None and (recorded is None or stored > recorded + interval / 2)
     status = str(record.get("status") or "")
     if newer or status not in STATUSES:
@@ -250,17 +256,28 @@ def host_row(
             status = DEGRADED if reported == DEGRADED else HEALTHY
     source = doc if doc else record
     last = doc.get("timestamp") if doc else record.get("last_heartbeat")
+    hostname = source.get("hostname")
+    reasons = source.get("reasons")
+    version = source.get("agent_version")
     return {
-        "hostname": source.get("hostname") or token,
+        # Each field as the schema says or None (shown "-"): one malformed heartbeat
+        # must not break the listing of the whole fleet.
+        "hostname": hostname if isinstance(hostname, str) and hostname else token,
         "status": status,
-        "last_heartbeat": last,
-        "agent_version": source.get("agent_version"),
-        "uptime_secs": source.get("uptime_secs"),
-        "reasons": list(source.get("reasons") or []),
+        "last_heartbeat": last if isinstance(last, str) else None,
+        "agent_version": version if isinstance(version, str) else None,
+        "uptime_secs": _number(source.get("uptime_secs")),
+        "reasons": [str(r) for r in reasons] if isinstance(reasons, list) else [],
         "heartbeat_interval_secs": interval,
-        "since": record.get("since"),
+        "since": record.get("since") if isinstance(record.get("since"), str) else None,
         "alerted": bool(record.get("alerted")),
     }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def hosts_table(rows: list[dict[str, Any]]) -> str:
@@ -317,4 +334,11 @@ async def show(js: Any, loaded: LoadedConfig, host: str) -> dict[str, Any]:
 
 
 async def changes(js: Any, loaded: LoadedConfig, host: str, limit: int) -> list[dict[str, Any]]:
-    return list(await _cmdb(js, loaded).changes(host, limit))
+    from alerting.channels.nats import subject_token
+
+    records = list(await _cmdb(js, loaded).changes(host, limit))
+    if not records:  # none recorded, or no such host: said as `show` says it
+        known = {subject_token(str(r["hostname"])) for r in await host_rows(js, loaded)}
+        if subject_token(host) not in known:
+            raise Failure(f"no host {host} in the heartbeats or the records")
+    return records

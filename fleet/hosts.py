@@ -19,7 +19,9 @@ is shown and stored.
   least 1.5; a host that stopped together with it, whatever its heartbeat phase, is one
   by then).  More than `mass_silence_fraction` of the watched hosts, and at least
   `mass_silence_min_hosts`, makes one fleet-wide episode: its hosts are silent but not
-  announced one by one; hosts going silent while it lasts join it.  It ends when fewer
+  announced one by one; hosts going silent while it lasts join it if they were last heard
+  within one of their intervals of its start or of its latest growth (a partition that
+  spreads); a host that dies later in a long episode is announced on its own.  It ends when fewer
   of its hosts than that are still silent: the fleet-wide alert resolves, and a host
   still silent a whole silence period after that is announced on its own (the others
   come back over an interval or so; one that does not is a problem of its own).
@@ -27,6 +29,8 @@ is shown and stored.
 
 from __future__ import annotations
 
+import heapq
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +42,12 @@ from fleet.settings import FleetSection
 HEALTHY, DEGRADED, SILENT, STOPPED = "healthy", "degraded", "silent", "stopped"
 STATUSES = (HEALTHY, DEGRADED, SILENT, STOPPED)
 MASS_LISTED = 20  # hosts named in the fleet-wide alert
+# A heartbeat's interval outside this range is taken as the default (logged once per host).
+MIN_INTERVAL_SECS, MAX_INTERVAL_SECS = 0.1, 86400.0  # the agent's own range
+# What a heartbeat may say about itself: more is cut.
+MAX_REASONS, MAX_REASON_CHARS, MAX_VERSION_CHARS = 32, 300, 64
+
+log = logging.getLogger(__name__)
 SILENT_METRIC, STOPPED_METRIC, MASS_METRIC = (
     "fleet_host_silent",
     "fleet_host_stopped",
@@ -64,6 +74,7 @@ class Host:
     announced: bool = False  # stopped for a whole silence period: its alert is due
     outage_secs: float | None = None  # of the last return from silent/stopped
     rebooted: bool | None = None  # whether that return came with a lower uptime
+    due: float = math.inf  # `now` of its next check by `tick` (its entry in the schedule)
 
     def alert_metric(self) -> str | None:
         """The alert that should be firing for this host now, if any."""
@@ -79,6 +90,13 @@ class MassEpisode:
     since_wall: float
     members: set[str] = field(default_factory=set)
     watched: int = 0  # hosts watched when it began (the fraction's denominator)
+    # `now` when it began or last grew: a host last heard more than one of its intervals
+    # after that went silent on its own, not with the episode.
+    grown: float = -math.inf
+
+    def joins(self, host: Host) -> bool:
+        """Whether `host`, newly silent, went silent with the episode (or as it grew)."""
+        return host.seen <= self.grown + host.interval
 
 
 def _number(value: Any, default: float | None) -> float | None:
@@ -98,6 +116,12 @@ class Judge:
         self.mass: MassEpisode | None = None
         self.mass_dirty = False
         self._held: set[str] = set()  # silent hosts of an ended episode, not yet announced
+        self._odd_intervals: set[str] = set()  # hosts whose bogus interval was logged
+        # (due, token): when each host is next looked at by `tick`, a heap.  An entry
+        # whose `due` is not the host's is stale (skipped); an early one is harmless (the
+        # host is looked at and scheduled again), so a heartbeat need not touch it.
+        self._schedule: list[tuple[float, str]] = []
+        self.shortest = math.inf  # the shortest interval of a host heard (for the tick)
         self.connected = True
         self.judge_from = now  # silence counts from here at the earliest (start, reconnect)
 
@@ -113,15 +137,16 @@ class Judge:
 
     # -- heartbeats ---------------------------------------------------------------------
 
-    def beat(self, doc: Mapping[str, Any], now: float, wall: float) -> Host | None:
-        """One heartbeat (the decoded JSON); the host, or None if it names no host."""
+    def beat(
+        self, doc: Mapping[str, Any], now: float, wall: float, token: str | None = None
+    ) -> Host | None:
+        """One heartbeat (the decoded JSON); the host, or None if it names no host.
+        `token`: the hostname's subject token, if the caller knows it already."""
         hostname = doc.get("hostname")
         if not isinstance(hostname, str) or not hostname:
             return None
-        token = subject_token(hostname)
-        interval = _number(doc.get("heartbeat_interval_secs"), None)
-        if interval is None or interval <= 0:
-            interval = self.section.default_heartbeat_interval_secs
+        token = token or subject_token(hostname)
+        interval = self._interval(token, hostname, doc.get("heartbeat_interval_secs"))
         reported = doc.get("status")
         reported = reported if reported in (HEALTHY, DEGRADED, "stopping") else HEALTHY
         reasons = doc.get("reasons")
@@ -131,11 +156,18 @@ class Judge:
             host = Host(token, hostname, interval, now, wall, since_wall=wall)
             host.status = ""  # so that the judgment below is a change
             self.hosts[token] = host
+        elif interval < host.interval:
+            self._schedule_at(host, now)  # its deadline came nearer
+        self.shortest = min(self.shortest, interval)
         previous, old_uptime = host.status, host.uptime
         host.hostname, host.interval, host.seen, host.seen_wall = hostname, interval, now, wall
         host.reported, host.uptime = reported, uptime
-        host.reasons = tuple(str(r) for r in reasons) if isinstance(reasons, list) else ()
-        host.agent_version = str(doc.get("agent_version") or "")
+        host.reasons = (
+            tuple(str(r)[:MAX_REASON_CHARS] for r in reasons[:MAX_REASONS])
+            if isinstance(reasons, list)
+            else ()
+        )
+        host.agent_version = str(doc.get("agent_version") or "")[:MAX_VERSION_CHARS]
         status = STOPPED if reported == "stopping" else str(reported)
         if status == previous:
             return host
@@ -151,11 +183,39 @@ class Judge:
         self._judged(host, status, wall)
         return host
 
+    def _interval(self, token: str, hostname: str, given: Any) -> float:
+        """The heartbeat's interval, or the default when it is missing or not sane."""
+        interval = _number(given, None)
+        if interval is not None and MIN_INTERVAL_SECS <= interval <= MAX_INTERVAL_SECS:
+            return interval
+        default = self.section.default_heartbeat_interval_secs
+        if given is not None and token not in self._odd_intervals:
+            self._odd_intervals.add(token)
+            log.warning(
+                "%s: heartbeat_interval_secs %s is not a number of seconds in [%g, %g]: "
+                "taken as %g s (logged once per host)",
+                hostname[:100], repr(given)[:40], MIN_INTERVAL_SECS, MAX_INTERVAL_SECS, default,
+            )  # fmt: skip
+        return default
+
     def _judged(self, host: Host, status: str, wall: float) -> None:
         host.status, host.since_wall = status, wall
         host.mass, host.held_until = False, None
         host.announced = False
         self.dirty.add(host.token)
+        self._schedule_at(host, -math.inf)  # looked at by the next tick
+
+    def _schedule_at(self, host: Host, due: float) -> None:
+        if due < host.due:
+            host.due = due
+            heapq.heappush(self._schedule, (due, host.token))
+
+    def reschedule(self) -> None:
+        """Every host looked at by the next tick (the section changed: a reload)."""
+        self._schedule = [(-math.inf, token) for token in self.hosts]
+        heapq.heapify(self._schedule)
+        for host in self.hosts.values():
+            host.due = -math.inf
 
     # -- time passing -------------------------------------------------------------------
 
@@ -164,30 +224,56 @@ class Judge:
         return now - max(host.seen, self.judge_from)
 
     def tick(self, now: float, wall: float) -> None:
-        """Judge silence (and stopped hosts staying stopped, forgotten hosts, the episode)."""
+        """Judge silence (and stopped hosts staying stopped, forgotten hosts, the episode).
+
+        Only the hosts whose check is due are looked at (a heap of deadlines): at 10,000
+        hosts a tick costs what the few due hosts cost, not a scan of all of them.
+        """
         if not self.connected:
             return
-        after = self.section.silent_after_intervals
         newly: list[Host] = []
-        forget = self.section.forget_after_days * 86400.0
-        for host in list(self.hosts.values()):
-            quiet = self.quiet_for(host, now)
-            if host.status in (HEALTHY, DEGRADED):
-                if quiet >= after * host.interval:
-                    newly.append(host)
-            elif host.status == STOPPED and not host.announced:
-                if quiet >= after * host.interval and self.section.stopped_severity != "none":
-                    host.announced = True
-                    self.dirty.add(host.token)
-            elif forget and now - host.seen >= forget:  # silent or stopped for days
-                del self.hosts[host.token]
-                self.dirty.add(host.token)
-                if self.mass is not None:
-                    self.mass.members.discard(host.token)
+        schedule = self._schedule
+        while schedule and schedule[0][0] <= now:
+            due, token = heapq.heappop(schedule)
+            host = self.hosts.get(token)
+            if host is None or host.due != due:
+                continue  # forgotten, or a stale entry
+            host.due = math.inf
+            following = self._check(host, now, newly)
+            if following is not None:
+                # Never at or before `now`: a check that rounds the other way comes back.
+                self._schedule_at(host, max(following, math.nextafter(now, math.inf)))
         if newly:
             self._went_silent(newly, now, wall)
         self._check_episode_end(now, wall)
         self._release_held(now)
+
+    def _check(self, host: Host, now: float, newly: list[Host]) -> float | None:
+        """Look at one host; when to look at it next (None: when something changes)."""
+        after = self.section.silent_after_intervals
+        forget = self.section.forget_after_days * 86400.0
+        period = after * host.interval
+        if host.status in (HEALTHY, DEGRADED):
+            if self.quiet_for(host, now) >= period:
+                newly.append(host)
+                return None  # judged silent: scheduled anew by `_judged`
+            return max(host.seen, self.judge_from) + period
+        if host.status == STOPPED and not host.announced:
+            if self.section.stopped_severity == "none":
+                return now + max(period, 60.0)  # looked at again (a reload may change it)
+            if self.quiet_for(host, now) >= period:
+                host.announced = True
+                self.dirty.add(host.token)
+                return host.seen + forget if forget else None
+            return max(host.seen, self.judge_from) + period
+        if forget and now - host.seen >= forget:  # silent or stopped for days
+            del self.hosts[host.token]
+            self._odd_intervals.discard(host.token)
+            self.dirty.add(host.token)
+            if self.mass is not None:
+                self.mass.members.discard(host.token)
+            return None
+        return host.seen + forget if forget else None
 
     def _went_silent(self, newly: list[Host], now: float, wall: float) -> None:
         s = self.section
@@ -198,15 +284,24 @@ class Judge:
             if len(suspects) >= s.mass_silence_min_hosts and len(suspects) > (
                 s.mass_silence_fraction * len(live)
             ):
-                self.mass = MassEpisode(wall, watched=len(live))
+                self.mass = MassEpisode(wall, watched=len(live), grown=now)
                 newly = suspects
         for host in newly:
             host.silent_from_wall = host.seen_wall
             self._judged(host, SILENT, wall)
-            if self.mass is not None:  # an episode began or lasts: they are part of it
+            # An episode began or lasts: they are part of it if they went silent with it
+            # (a host that died an hour into a long episode is announced on its own).
+            if self.mass is not None and self.mass.joins(host):
                 host.mass = True
                 self.mass.members.add(host.token)
+                self.mass.grown = now
                 self.mass_dirty = True
+
+    def hold(self, host: Host, now: float) -> None:
+        """A silent host of an episode that is over: announced alone if still silent a
+        whole silence period from `now`."""
+        host.held_until = now + self.section.silent_after_intervals * host.interval
+        self._held.add(host.token)
 
     def mass_threshold(self) -> int:
         """Hosts silent together that make (and keep) a fleet-wide episode."""
@@ -226,9 +321,7 @@ class Judge:
         # The others come back over about an interval: one still silent a whole silence
         # period after the end is a problem of its own, and announced so.
         for token in still:
-            host = self.hosts[token]
-            host.held_until = now + self.section.silent_after_intervals * host.interval
-            self._held.add(token)
+            self.hold(self.hosts[token], now)
 
     def _release_held(self, now: float) -> None:
         if self.mass is not None:

@@ -15,7 +15,15 @@ then stores the new inventory with compare-and-set on the revision it read.  Rec
 before storing makes a crash in between harmless: the inventory comes back (it was not
 acknowledged), compares the same way, and the records it already made are recognised
 (a per-transition `Nats-Msg-Id`, and the last record of the host names its transition),
-so nothing is recorded twice.  A document that is not an inventory is refused with a
+so nothing is recorded twice.  The common case costs no round trip: per host, the
+content_hash of the inventory last stored (or found stored) is remembered, when it is
+the hash of that document's content (agent/inventory.py: everything but the collection
+time), and an inventory with that hash is acknowledged as it is (the stored one keeps its
+first `collected_at`).  It is remembered only after the store succeeded, so a crash or a
+takeover in between still finds the inventory unstored and goes the long way; a
+redelivery of the stored one is acknowledged.  The memory starts empty at a takeover,
+is dropped when the lease is lost and every `HASHES_FOR_SECS`, and a write conflict
+forgets the host's.  A document that is not an inventory is refused with a
 logged reason; NATS errors (a timeout, no JetStream) propagate, so the caller leaves the
 message unacknowledged and it comes back.
 """
@@ -56,6 +64,9 @@ CHANGES_DUPLICATE_WINDOW_SECS = 600.0
 AGENT_INVENTORY_INTERVAL_SECS = 300.0
 READ_TIMEOUT_SECS = 10.0  # reading one host's changes, all of them
 CAS_ATTEMPTS = 3
+# The remembered content hashes are dropped this often, so that a bucket changed behind
+# this instance's back (deleted, edited by hand) is read again within this time.
+HASHES_FOR_SECS = 3600.0
 
 
 class Cmdb:
@@ -79,6 +90,25 @@ class Cmdb:
         )
         self.inventory_spec = dataclasses.replace(agents, name=section.inventory_stream)
         self._kv: Any = None
+        # Per host token, the content_hash of the inventory this instance last stored or
+        # read back: a document with the same hash is acknowledged without a round trip.
+        # Filled lazily (a takeover starts empty), forgotten when leadership is lost.
+        self._hashes: dict[str, str] = {}
+        self._hashes_since = time.monotonic()
+
+    def forget(self) -> None:
+        """Forget what was stored: another instance may write the bucket from now on."""
+        self._hashes.clear()
+        self._hashes_since = time.monotonic()
+
+    def unchanged(self, key: str, document: Mapping[str, Any] | str | None) -> bool:
+        """Whether `document` (or its content_hash) has the content_hash of the inventory
+        stored for `key` (as this instance last stored or read it): nothing to compare or
+        store."""
+        if time.monotonic() - self._hashes_since >= HASHES_FOR_SECS:
+            self.forget()
+        given = document.get("content_hash") if isinstance(document, Mapping) else document
+        return isinstance(given, str) and self._hashes.get(key) == given
 
     def subject(self, host: str) -> str:
         """Where the changes of `host` (a hostname or its token) are recorded."""
@@ -132,12 +162,15 @@ class Cmdb:
             return []
         hostname = str(document["hostname"])
         key = subject_token(hostname)
+        if self.unchanged(key, document):
+            return []  # the content stored already (only collected_at differs)
         kv = await self._bucket()
         for _ in range(CAS_ATTEMPTS):
             previous, revision, stored = await self._read(kv, key)
             changes: list[Change] = []
             if previous is not None:
                 if stored == body:
+                    self._remember(key, document)
                     return []  # this very document again (redelivered): stored already
                 if 0 < _collected(document) < _collected(previous) and await self._replayed(
                     kv, key, body
@@ -152,6 +185,7 @@ class Cmdb:
                 if changes:
                     await self._record(key, hostname, previous, document, changes)
             if await self._store(kv, key, body, revision):
+                self._remember(key, document)
                 if changes:
                     log.info(
                         "CMDB: %s: %d changes recorded", single_line(hostname, 100), len(changes)
@@ -207,12 +241,24 @@ class Cmdb:
             else:
                 await kv.create(key, body)
         except KeyWrongLastSequenceError:
+            self._hashes.pop(key, None)
             log.info("CMDB: the inventory of %s changed while it was compared: again", key)
             return False
         except (NoRespondersError, NoStreamResponseError):
             self._kv = None  # the bucket is gone (deleted, a server without its storage)
+            self._hashes.clear()
             raise
         return True
+
+    def _remember(self, key: str, document: Mapping[str, Any]) -> None:
+        """Remember the stored document's content_hash, if it is the hash of its content
+        (as agent/inventory.py computes it): a producer whose hash does not follow its
+        content (an older agent, a hand-made document) is always compared in full."""
+        given = document.get("content_hash")
+        if isinstance(given, str) and len(given) == 64 and given == _computed_hash(document):
+            self._hashes[key] = given
+        else:
+            self._hashes.pop(key, None)
 
     async def _record(
         self,
@@ -362,5 +408,10 @@ def _content_hash(document: Mapping[str, Any]) -> str:
     given = document.get("content_hash")
     if isinstance(given, str) and len(given) == 64:
         return given
+    return _computed_hash(document)
+
+
+def _computed_hash(document: Mapping[str, Any]) -> str:
+    """agent/inventory.py's content_hash: everything but the collection time."""
     stable = {k: v for k, v in document.items() if k not in ("collected_at", "content_hash")}
     return sha256_hex(json.dumps(stable, sort_keys=True, default=str).encode())

@@ -13,6 +13,12 @@ racing for it exactly one wins.
   its own monotonic clock, or when the leader released the lease on a clean stop.  Since
   it first saw that revision after the leader sent it, the old leader has stopped
   acting before the follower starts: no two leaders, whatever the clocks say.
+* A renewal whose reply came too late (the caller gave up waiting) may still have been
+  written: the next renewal then conflicts.  On a conflict the leader reads the key
+  again, and if it holds the very value that renewal sent, the lease is still ours (at
+  the revision read, valid from when that renewal was sent): no self-deposition.
+* `confirm()` reads the key right before an irreversible act (a claim): a leader that
+  paused longer than the lease finds another revision there and stops.
 * Takeover after a leader dies: at most one read period to notice the last revision,
   `lease_secs` of waiting, one read period to act: 1.67 leases, within two.
 """
@@ -48,6 +54,7 @@ class Lease:
         self.valid_until = -1.0  # our clock: we are leader until then
         self.holder: str | None = None  # whom the key names (us included)
         self._seen: tuple[int, float] | None = None  # (revision, our clock when first seen)
+        self._sent: tuple[bytes, float] | None = None  # our last renewal: (value, when sent)
 
     @property
     def period(self) -> float:
@@ -69,10 +76,10 @@ class Lease:
         sent = self._clock()
         if self.revision is not None:
             try:
-                self.revision = await self.kv.update(LEASE_KEY, self._value(), last=self.revision)
-                self.valid_until = sent + self.lease_secs
-                return self.is_leader()
+                return await self._renew(sent)
             except KeyWrongLastSequenceError:
+                if await self._late_renewal():
+                    return await self._renew(self._clock())
                 log.warning("leader lease taken by another instance: now a follower")
                 self._lose()
             # Any other error (NATS away) propagates: we stay leader until valid_until.
@@ -92,6 +99,53 @@ class Lease:
             return await self._take(entry.revision, sent)
         return False
 
+    async def _renew(self, sent: float) -> bool:
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        value, previous = self._value(), self._sent
+        self._sent = (value, sent)  # if its reply is lost, this may be written all the same
+        try:
+            self.revision = await self.kv.update(LEASE_KEY, value, last=self.revision)
+        except KeyWrongLastSequenceError:
+            self._sent = previous  # this one was not written: the one before may have been
+            raise
+        self.valid_until = sent + self.lease_secs
+        return self.is_leader()
+
+    async def _late_renewal(self) -> bool:
+        """Whether the key holds our last renewal (its reply lost or late): if so, its
+        revision is ours, valid from when that renewal was sent."""
+        if self._sent is None:
+            return False
+        try:
+            entry = await self.kv.get(LEASE_KEY)
+        except Exception:
+            return False
+        value, sent = self._sent
+        if bytes(entry.value or b"") != value:
+            return False
+        log.info("leader lease: a late renewal was written after all: still the leader")
+        self.revision = int(entry.revision)
+        self.valid_until = sent + self.lease_secs
+        return self.is_leader()
+
+    async def confirm(self) -> bool:
+        """Read the key: whether it still holds our lease at the revision we wrote (a
+        leader that paused longer than the lease finds another).  NATS errors propagate."""
+        if not self.is_leader():
+            return False
+        from nats.js.errors import KeyNotFoundError
+
+        try:
+            entry = await self.kv.get(LEASE_KEY)
+        except KeyNotFoundError:
+            entry = None
+        if entry is None or int(entry.revision) != self.revision:
+            log.warning("leader lease: the key changed under us: now a follower")
+            self._lose()
+            return False
+        return self.is_leader()
+
     async def _take(self, revision: int | None, sent: float) -> bool:
         from nats.js.errors import KeyWrongLastSequenceError
 
@@ -103,12 +157,12 @@ class Lease:
         except KeyWrongLastSequenceError:
             return False  # another instance was quicker
         self.revision, self.valid_until, self.holder = new, sent + self.lease_secs, self.instance
-        self._seen = None
+        self._seen, self._sent = None, None
         log.info("%s is the leader now", self.instance)
         return True
 
     def _lose(self) -> None:
-        self.revision, self.valid_until = None, -1.0
+        self.revision, self.valid_until, self._sent = None, -1.0, None
 
     async def release(self) -> None:
         """On a clean stop: hand the lease over at once (a follower takes it at its next read)."""

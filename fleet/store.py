@@ -14,18 +14,50 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from alerting.channels.nats import subject_token
+from common.text import single_line
 from fleet.hosts import Host
 from fleet.settings import FleetSettings
 
 log = logging.getLogger(__name__)
 
 MASS_KEY = "fleet.mass_silence"
+# What a payload may be, compressed or not (an agent's heartbeat is ~1 KB, its largest
+# inventories ~100 KB): more is refused before or while it is decompressed, so a small
+# zstd bomb cannot grow the process.
+MAX_HEARTBEAT_BYTES = 256 * 1024
+MAX_INVENTORY_BYTES = 1024 * 1024
+MAX_HOSTNAME_CHARS = 253  # a DNS name
+REFUSALS_LOG_SECS = 60.0
+
+
+class Throttled:
+    """Counted events, logged at most once per `every` seconds (with how many since)."""
+
+    def __init__(self, every: float = REFUSALS_LOG_SECS,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.every, self.clock = every, clock
+        self.count = 0
+        self._since = 0
+        self._last = -math.inf
+
+    def warn(self, logger: logging.Logger, message: str, *args: Any) -> None:
+        self.count += 1
+        self._since += 1
+        now = self.clock()
+        if now - self._last < self.every:
+            return
+        more = f" ({self._since - 1} more like it not logged)" if self._since > 1 else ""
+        logger.warning(message + more, *args)
+        self._last, self._since = now, 0
 
 
 @dataclass(frozen=True)
@@ -72,17 +104,91 @@ def epoch_of(text: Any) -> float | None:
         return None
 
 
-def decode(data: bytes, headers: Mapping[str, str] | None) -> dict[str, Any] | None:
-    """A telemetry payload (JSON, perhaps zstd-compressed) as a dict; None if it is not one."""
-    try:
-        if headers and headers.get("Content-Encoding") == "zstd":
+def subject_host(subject: str, prefix: str, kind: str) -> str | None:
+    """The host token of `{prefix}.{host}.{kind}`, None for another subject."""
+    parts = subject.split(".")
+    if len(parts) == 3 and parts[0] == prefix and parts[2] == kind and parts[1]:
+        return parts[1]
+    return None
+
+
+def payload(
+    data: bytes, headers: Mapping[str, str] | None, limit: int = MAX_HEARTBEAT_BYTES
+) -> tuple[bytes | None, str | None]:
+    """(a telemetry payload's bytes, decompressed if need be; why it cannot be read).
+
+    At most `limit` bytes are read, compressed and decompressed: a bigger one is refused.
+    """
+    if len(data) > limit:
+        return None, f"{len(data):,} bytes, more than {limit:,}"
+    if headers and headers.get("Content-Encoding") == "zstd":
+        try:
             import zstandard
 
-            data = zstandard.ZstdDecompressor().decompressobj().decompress(data)
-        document = json.loads(data)
-    except Exception:  # a foreign or broken message on our subjects: ignored
+            with zstandard.ZstdDecompressor().stream_reader(bytes(data)) as reader:
+                data = reader.read(limit + 1)
+        except Exception as exc:  # not zstd after all
+            return None, f"not zstd ({type(exc).__name__})"
+        if len(data) > limit:
+            return None, f"more than {limit:,} bytes decompressed"
+    return bytes(data), None
+
+
+def parse(
+    data: bytes, headers: Mapping[str, str] | None, limit: int = MAX_HEARTBEAT_BYTES
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(a telemetry payload, JSON perhaps zstd-compressed, as a dict; why it is not one)."""
+    raw, problem = payload(data, headers, limit)
+    if raw is None:
+        return None, problem
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        document = json.loads(raw)
+    except Exception as exc:  # a foreign or broken message on our subjects
+        return None, f"not JSON ({type(exc).__name__})"
+    if not isinstance(document, dict):
+        return None, f"not a JSON object but {type(document).__name__}"
+    return document, None
+
+
+_CONTENT_HASH = re.compile(rb'"content_hash"\s*:\s*"([0-9a-f]{64})"')
+
+
+def content_hash_of(raw: bytes) -> str | None:
+    """The `content_hash` of an inventory's JSON without decoding it, if the text names
+    exactly one (a key: in JSON text `"content_hash"` followed by a colon is a key, a
+    quote inside a string being escaped); None if it does not, or more than once."""
+    found = _CONTENT_HASH.findall(raw)
+    if len(found) != 1 or raw.count(b'"content_hash"') != 1:
         return None
-    return document if isinstance(document, dict) else None
+    return str(found[0].decode())
+
+
+def decode(
+    data: bytes, headers: Mapping[str, str] | None, limit: int = MAX_HEARTBEAT_BYTES
+) -> dict[str, Any] | None:
+    """A telemetry payload (JSON, perhaps zstd-compressed) as a dict; None if it is not one."""
+    return parse(data, headers, limit)[0]
+
+
+def refusal(document: Mapping[str, Any] | None, token: str | None) -> str | None:
+    """Why a decoded payload published on the subject of host `token` is not accepted:
+    no hostname, too long a one, or one of another host (a host speaks only for itself)."""
+    if document is None:
+        return "not a JSON object"
+    hostname = document.get("hostname")
+    if not isinstance(hostname, str) or not hostname.strip():
+        return "no hostname"
+    if len(hostname) > MAX_HOSTNAME_CHARS:
+        return f"a hostname of {len(hostname)} characters"
+    if token is None:
+        return "not on a host's subject"
+    if subject_token(hostname) != token:
+        return f"hostname {single_line(hostname, 80)!r} is not the subject's host {token!r}"
+    return None
 
 
 def host_record(host: Host, alert: str | None, alert_since: float | None) -> dict[str, Any]:
@@ -110,23 +216,53 @@ def host_record(host: Host, alert: str | None, alert_since: float | None) -> dic
 async def ensure(js: Any, settings: FleetSettings) -> None:
     """The heartbeat stream and the two buckets, created if missing (existing ones used as
     they are)."""
-    from nats.js.errors import BucketNotFoundError, NotFoundError
+    from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
     names = Names.of(settings)
     forget = settings.fleet.forget_after_days * 86400.0
     try:
         await js.stream_info(names.heartbeat_stream)
     except NotFoundError:
-        await js.add_stream(name=names.heartbeat_stream, subjects=[names.heartbeat_subjects],
-                            max_msgs_per_subject=1, max_age=forget or None)  # fmt: skip
-        log.info("JetStream stream %s created over %s", names.heartbeat_stream,
-                 names.heartbeat_subjects)  # fmt: skip
+        try:
+            await js.add_stream(name=names.heartbeat_stream, subjects=[names.heartbeat_subjects],
+                                max_msgs_per_subject=1, max_age=forget or None)  # fmt: skip
+        except BadRequestError as exc:  # "subjects overlap": an older stream over `sysops.>`
+            covering = await covering_stream(js, names.heartbeat_stream, names.heartbeat_subjects)
+            log.warning(
+                "JetStream stream %s cannot be created over %s (%s); %s",
+                names.heartbeat_stream, names.heartbeat_subjects, describe_error(exc),
+                f"the latest heartbeats are read from the stream {covering}, which covers them"
+                if covering else "running without the heartbeats kept across restarts",
+            )  # fmt: skip
+        else:
+            log.info("JetStream stream %s created over %s", names.heartbeat_stream,
+                     names.heartbeat_subjects)  # fmt: skip
     for bucket, history in ((names.hosts_bucket, 1), (names.leader_bucket, 1)):
         try:
             await js.key_value(bucket)
         except BucketNotFoundError:
             await js.create_key_value(bucket=bucket, history=history)
             log.info("JetStream key-value bucket %s created", bucket)
+
+
+def describe_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {single_line(str(exc), 200)}"
+
+
+async def covering_stream(js: Any, name: str, subjects: str) -> str | None:
+    """`name` if that stream exists, else the stream that holds `subjects` (one made over
+    `sysops.>` before the watcher's), else None."""
+    from nats.js.errors import NotFoundError
+
+    try:
+        await js.stream_info(name)
+        return name
+    except NotFoundError:
+        pass
+    try:
+        return str(await js.find_stream_name_by_subject(subjects))
+    except Exception:  # none, or not allowed to look
+        return None
 
 
 async def latest_messages(js: Any, stream: str, subjects: str, timeout: float) -> list[Any]:
@@ -163,10 +299,14 @@ async def heartbeats(
 ) -> list[tuple[dict[str, Any], float]]:
     """(document, epoch stored) of the latest heartbeat of every host in the stream."""
     names = Names.of(settings)
+    stream = await covering_stream(js, names.heartbeat_stream, names.heartbeat_subjects)
+    if stream is None:
+        return []
     out = []
-    for msg in await latest_messages(js, names.heartbeat_stream, names.heartbeat_subjects, timeout):
+    for msg in await latest_messages(js, stream, names.heartbeat_subjects, timeout):
         document = decode(msg.data, msg.headers)
-        if document is not None:
+        token = subject_host(msg.subject, names.prefix, "heartbeat")
+        if document is not None and refusal(document, token) is None:
             out.append((document, msg.metadata.timestamp.timestamp()))
     return out
 

@@ -3,8 +3,10 @@
 Every instance subscribes to the heartbeats (core NATS, `{prefix}.*.heartbeat`) and
 judges them (fleet/hosts.py), so that whichever takes over has fresh state.  Only the
 leader (fleet/leader.py) acts: it writes the host records, sends the alerts and feeds
-the CMDB.  A judge tick (`TICK_SECS`, shorter for hosts with short intervals) scans the
-hosts; a heartbeat costs a JSON decode and a dict update, never a JetStream write.
+the CMDB.  A judge tick (`TICK_SECS`, shorter for hosts with short intervals) looks at the
+hosts whose check is due; a heartbeat costs a JSON decode and a dict update, never a
+JetStream write.  An inventory whose content_hash is the one stored is acknowledged
+without being decoded (fleet/inventory.py).
 
 Exactly once across instances: a transition (an alert firing or resolving) is done by
 the leader in three steps on the host's record, each a compare-and-set on the record's
@@ -17,15 +19,27 @@ revision:
 
 Claim first, because the claim is the fence: of two instances that both believe they
 lead (a paused leader waking up), only one wins the compare-and-set, and the loser
-routes nothing, so the same transition is never announced by two instances.  A crash
+routes nothing, so the same transition is never announced by two instances.  The
+compare-and-set alone misses a leader that paused longer than the lease and wakes on a
+record the new leader has not rewritten: so right before a claim the leader reads the
+lease key again (`Lease.confirm`), and every `RESYNC_SECS` it reads the records back and
+acts again on those that disagree with its judgment.  A crash
 between 1 and 2 would lose the alert if nothing else happened; a crash between 2 and 3
 would send it twice.  Both are closed by the next leader, which finds the record still
 pending and routes the pending alert again with the same timestamp `at`: so the same
 `id` and `alert_id` (both derive from the fingerprint and the timestamp), which a
-receiver already uses to drop a redelivery.  Zero is thus impossible and a duplicate
-(only in the 2-3 window, milliseconds) carries the id of the first.  Routing before
-writing instead would have no fence: a deposed leader would announce, and its
-failed write afterwards would come too late.
+receiver already uses to drop a redelivery.  A duplicate (only in the 2-3 window,
+milliseconds) carries the id of the first.  Routing before writing instead would have
+no fence: a deposed leader would announce, and its failed write afterwards would come
+too late.
+
+What is guaranteed, exactly: a claimed transition is routed by the instance that claimed
+it or, if that one dies before settling, by the next leader.  Once routed it sits in the
+routing instance's durable outbox (`data_dir`) until each channel took it.  If that
+instance's machine dies for good with the alert still in its outbox (a webhook slow or
+down at that moment) and the record already settled, no other instance sends it: it is
+delivered when that instance starts again on the same `data_dir`.  So put `data_dir` on
+storage that survives the machine, or accept that window (docs/DEPLOYMENT.md).
 """
 
 from __future__ import annotations
@@ -51,6 +65,7 @@ from common.logsetup import set_level
 from common.notify import Notifier
 from common.runner import Supervisor
 from common.service import SignalRequests
+from common.text import single_line
 from fleet import store
 from fleet.cmdb import change_alert
 from fleet.config import LoadedConfig, load_config
@@ -73,7 +88,17 @@ log = logging.getLogger(__name__)
 TICK_SECS = 1.0
 MIN_TICK_SECS = 0.1
 CMDB_BATCH = 64
+WRITE_CONCURRENCY = 32  # host records written at once by the leader
+# The leader reads the host records back this often and corrects those that disagree
+# with its judgment (written behind its back, e.g. by a leader that paused too long).
+RESYNC_SECS = 300.0
 REPEAT_CHECK_SECS = 5.0
+# The watcher's router holds no resolve (the agent's router holds a flapping alert's
+# resolve for `dedup_window_secs`): the host record says "resolved" as soon as the
+# resolve is routed, and a held one would be lost at a takeover (the new leader reads
+# the record).  A host flapping silent/back is folded anyway: each silence takes
+# `silent_after_intervals` intervals to be judged.
+FLEET_DEDUP_WINDOW_SECS = 0.0
 # At a stop, pending deliveries get this long (the rest stays in the outbox).
 SHUTDOWN_SECS = 10.0
 
@@ -125,6 +150,10 @@ class Watcher(SignalRequests):
         self.supervisor = Supervisor()
         self._background: set[asyncio.Task[Any]] = set()
         self.heartbeats_received = 0
+        self._writes = 0  # to the hosts bucket since the last read-back (_resync)
+        self._resync_seen: int | None = None  # its stream's last sequence then
+        self.refused = store.Throttled()  # payloads refused (too big, not ours, not JSON)
+        self.cmdb_errors = store.Throttled()
         for warning in loaded.warnings:
             log.warning("%s", warning)
 
@@ -143,7 +172,7 @@ class Watcher(SignalRequests):
             self.settings.fleet.instance,
             self.workers,
             min_interval_secs=a.min_interval_secs,
-            dedup_window_secs=a.dedup_window_secs,
+            dedup_window_secs=FLEET_DEDUP_WINDOW_SECS,
             silences=assembly.silence_file(self.settings.fleet.data_dir),
             maintenance=assembly.maintenance_windows(a),
             inhibit_rules=assembly.inhibit_rules(a),
@@ -224,8 +253,19 @@ class Watcher(SignalRequests):
             members = {h.token for h in self.judge.hosts.values() if h.mass and h.status == SILENT}
             since = store.epoch_of(mass[1].get("since")) or wall
             watched = int(mass[1].get("watched") or len(self.judge.hosts))
-            self.judge.mass = MassEpisode(since, members, watched)
+            self.judge.mass = MassEpisode(since, members, watched, grown=now)
+        self._hold_orphans(now)
         self.judge.take_dirty()
+
+    def _hold_orphans(self, now: float) -> None:
+        """Hosts recorded silent within a fleet-wide episode that is over (a restart just
+        after it ended): held, then announced alone if still silent, as at the episode's
+        end (else nothing would ever announce them)."""
+        episode = self.judge.mass
+        for host in self.judge.hosts.values():
+            orphan = episode is None or host.token not in episode.members
+            if host.mass and host.status == SILENT and orphan and host.held_until is None:
+                self.judge.hold(host, now)
 
     def _restore(self, host: Host) -> None:
         """A judgment the leader recorded, for a host not heard since: kept."""
@@ -261,16 +301,25 @@ class Watcher(SignalRequests):
     # -- heartbeats -------------------------------------------------------------------
 
     async def _on_heartbeat(self, msg: Any) -> None:
-        document = store.decode(msg.data, msg.headers)
-        if document is None:
+        token = store.subject_host(msg.subject, self.names.prefix, "heartbeat")
+        document, problem = store.parse(msg.data, msg.headers, store.MAX_HEARTBEAT_BYTES)
+        known = self.judge.hosts.get(token) if token is not None else None
+        if problem is None and document is not None and known is not None:
+            if document.get("hostname") != known.hostname:  # else checked when first heard
+                problem = store.refusal(document, token)
+        else:
+            problem = problem or store.refusal(document, token)
+        if problem is not None or document is None:
+            self.refused.warn(log, "refused a heartbeat on %s: %s",
+                              single_line(msg.subject, 120), problem)  # fmt: skip
             return
         self.heartbeats_received += 1
-        self.judge.beat(document, self.clock(), self.wall())
+        self.judge.beat(document, self.clock(), self.wall(), token)
 
     # -- the judge --------------------------------------------------------------------
 
     def tick_secs(self) -> float:
-        shortest = min((h.interval for h in self.judge.hosts.values()), default=TICK_SECS * 4)
+        shortest = self.judge.shortest  # of every host heard (one forgotten since too)
         return max(MIN_TICK_SECS, min(TICK_SECS, shortest / 4))
 
     def _watch_connection(self) -> None:
@@ -288,12 +337,15 @@ class Watcher(SignalRequests):
             log.info("NATS connection back: hosts are judged again after their silence period")
 
     async def _judge_loop(self) -> None:
-        last_repeat = self.clock()
+        last_repeat = last_resync = self.clock()
         while True:
             self._watch_connection()
             self.judge.tick(self.clock(), self.wall())
             leading = self.leading and self.lease is not None and self.lease.is_leader()
             if leading and self.nats.connected:
+                if self.clock() - last_resync >= RESYNC_SECS:
+                    last_resync = self.clock()
+                    await self._resync()
                 await self._act()
                 if self.clock() - last_repeat >= REPEAT_CHECK_SECS:
                     last_repeat = self.clock()
@@ -322,18 +374,22 @@ class Watcher(SignalRequests):
                     leading = False
             elif not leading and self.leading:
                 log.warning("%s is no longer the leader", self.settings.fleet.instance)
+            if leading != self.leading and self.notifier.enabled:  # else every 10 s (_systemd)
+                self.leading = leading
+                self.notifier.status(self.status_line())
             self.leading = leading
-            self.notifier.status(self.status_line())
             await asyncio.sleep(lease.period)
 
     async def _take_over(self) -> None:
         """Becoming leader: the records as they are now, a router that knows which alerts
         fire, and every host to be checked against its record."""
         self.records = await store.records(self._js, self.names.hosts_bucket)
+        self._resync_seen = None  # the first read-back reads them all
         now, wall = self.clock(), self.wall()
         for token, (_, record) in self.records.items():
             if token != store.MASS_KEY and token not in self.judge.hosts:
                 self._adopt_host(token, record, now, wall)
+        self._hold_orphans(now)
         self.router = self._new_router()
         for token, (_, record) in self.records.items():
             if record.get("alerted") and record.get("alert"):
@@ -355,18 +411,26 @@ class Watcher(SignalRequests):
     # -- acting (the leader) ------------------------------------------------------------
 
     async def _act(self) -> None:
-        for token in sorted(self.judge.take_dirty()):
-            if not self.lease or not self.lease.is_leader():
-                self.judge.dirty.add(token)
-                continue
-            try:
-                await self._reconcile(token)
-            except Conflict:
-                self.judge.dirty.add(token)
-                await self._reread(token)
-            except Exception as exc:  # NATS away: tried again at the next tick
-                self.judge.dirty.add(token)
-                log.warning("recording %s failed: %s", token, describe(exc))
+        """Record (and announce) the dirty hosts, `WRITE_CONCURRENCY` at a time."""
+        dirty = self.judge.take_dirty()
+        pending = iter(sorted(dirty))
+
+        async def worker() -> None:
+            for token in pending:
+                if not self._leads():
+                    self.judge.dirty.add(token)
+                    continue
+                try:
+                    await self._reconcile(token)
+                except Conflict:
+                    self.judge.dirty.add(token)
+                    await self._reread(token)
+                except Exception as exc:  # NATS away: tried again at the next tick
+                    self.judge.dirty.add(token)
+                    log.warning("recording %s failed: %s", token, describe(exc))
+
+        if dirty:
+            await asyncio.gather(*(worker() for _ in range(min(WRITE_CONCURRENCY, len(dirty)))))
         if self.judge.mass_dirty:
             self.judge.mass_dirty = False
             try:
@@ -377,6 +441,40 @@ class Watcher(SignalRequests):
             except Exception as exc:
                 self.judge.mass_dirty = True
                 log.warning("recording the fleet-wide silence failed: %s", describe(exc))
+
+    async def _resync(self) -> None:
+        """Read every record back; a host whose record disagrees with the judgment (its
+        status, episode or alert) is acted on again.
+
+        Only if someone else wrote the bucket since the last read-back: its stream's last
+        sequence then moved by more than this leader's own writes (one request; reading
+        10,000 records costs a second of CPU).
+        """
+        try:
+            info = await self._js.stream_info(f"KV_{self.names.hosts_bucket}")
+            last = int(info.state.last_seq)
+            if self._resync_seen is not None and last == self._resync_seen + self._writes:
+                self._resync_seen, self._writes = last, 0
+                return
+            records = await store.records(self._js, self.names.hosts_bucket)
+        except Exception as exc:
+            log.warning("reading the host records back failed: %s", describe(exc))
+            return
+        self._resync_seen, self._writes = last, 0  # (nothing else writes meanwhile: _act)
+        self.records = records
+        for token, host in self.judge.hosts.items():
+            record = records.get(token)
+            current = record[1].get("alert") if record and record[1].get("alerted") else None
+            if (
+                record is None
+                or record[1].get("pending")
+                or record[1].get("status") != host.status
+                or bool(record[1].get("mass")) != host.mass
+                or (current != host.alert_metric() and not (host.mass and current))
+            ):
+                self.judge.dirty.add(token)
+        self.judge.dirty |= set(records) - set(self.judge.hosts) - {store.MASS_KEY}
+        self.judge.mass_dirty = True
 
     async def _reread(self, key: str) -> None:
         from nats.js.errors import KeyNotFoundError
@@ -399,6 +497,7 @@ class Watcher(SignalRequests):
             if record is None:
                 if revision is not None:
                     await self._hosts_kv.delete(key, last=revision)
+                    self._writes += 1
                 self.records.pop(key, None)
                 return
             body = json.dumps(record, separators=(",", ":")).encode()
@@ -408,6 +507,7 @@ class Watcher(SignalRequests):
                 new = await self._hosts_kv.update(key, body, last=revision)
         except KeyWrongLastSequenceError:
             raise Conflict(key) from None
+        self._writes += 1
         self.records[key] = (new, record)
 
     async def _transition(
@@ -415,6 +515,10 @@ class Watcher(SignalRequests):
     ) -> None:
         """Claim, route, settle (see the module's docstring)."""
         claimed = {**record, "pending": {"status": status.value, "metric": metric, "at": at}}
+        # The fence's other half: a leader that paused longer than the lease may find a
+        # record the new leader has not rewritten; the lease key tells it apart.
+        if self.lease is None or not await self.lease.confirm():
+            raise Conflict(key)
         await self._write(key, claimed)
         self._route(key, claimed, status, metric, at)
         await self._settle(key, claimed)
@@ -572,26 +676,43 @@ class Watcher(SignalRequests):
         subscription: Any = None
         try:
             while True:
-                if not (self.leading and self.lease is not None and self.lease.is_leader()):
+                if not self._leads():
+                    if made is not None:
+                        made.forget()  # another instance may write the bucket now
                     await asyncio.sleep(self.lease.period if self.lease else 1.0)
                     continue
                 if made is None:
                     made = self.cmdb_factory(self._js, self.settings)
                     await made.ensure()
                 if subscription is None:
+                    stream = await store.covering_stream(
+                        self._js, self.names.inventory_stream, self.names.inventory_subjects
+                    )
+                    if stream is None:
+                        self.cmdb_errors.warn(log, "CMDB: no stream holds %s",
+                                              self.names.inventory_subjects)  # fmt: skip
+                        await asyncio.sleep(self.lease.period if self.lease else 1.0)
+                        continue
                     subscription = await self._js.pull_subscribe(
                         self.names.inventory_subjects, durable=self.names.cmdb_durable,
-                        stream=self.names.inventory_stream,
+                        stream=stream,
                     )  # fmt: skip
                 try:
                     messages = await subscription.fetch(CMDB_BATCH, timeout=1.0)
                 except TimeoutError:  # nothing new
                     continue
-                except Exception as exc:  # NATS away
-                    log.debug("CMDB fetch: %s", describe(exc))
+                except Exception as exc:  # NATS away, the consumer deleted...: made again
+                    self.cmdb_errors.warn(log, "CMDB fetch: %s (subscribing again)", describe(exc))
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(subscription.unsubscribe(), 1.0)
+                    subscription = None
                     await asyncio.sleep(1.0)
                     continue
                 for msg in messages:
+                    # Not leading any more: the rest is left unacknowledged, for the next
+                    # leader (stored and acknowledged here, its change alert would be lost).
+                    if not self._leads():
+                        break
                     await self._ingest(made, msg)
         finally:
             # Left subscribed, the connection's drain at stop would wait its full timeout
@@ -600,21 +721,45 @@ class Watcher(SignalRequests):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(subscription.unsubscribe(), 1.0)
 
+    def _leads(self) -> bool:
+        return self.leading and self.lease is not None and self.lease.is_leader()
+
     async def _ingest(self, cmdb: Cmdb, msg: Any) -> None:
-        document = store.decode(msg.data, msg.headers)
-        if document is not None and document.get("hostname"):
-            try:
-                changes = await cmdb.ingest(document)
-            except Exception as exc:  # not acknowledged: delivered again after the ack wait
-                log.warning("CMDB: storing the inventory of %s failed: %s",
-                            document["hostname"], describe(exc))  # fmt: skip
-                return
-            if changes and self.lease is not None and self.lease.is_leader():
-                alert = change_alert(
-                    str(document["hostname"]), changes, self.settings.fleet, self.wall()
-                )
-                if alert is not None:
-                    self.router.route(alert)
+        token = store.subject_host(msg.subject, self.names.prefix, "inventory")
+        raw, problem = store.payload(msg.data, msg.headers, store.MAX_INVENTORY_BYTES)
+        # The common case, an inventory with the content stored already: not even decoded
+        # (the host's own subject; the hash was stored from a document checked in full).
+        stored = (
+            raw is not None
+            and token is not None
+            and cmdb.unchanged(token, store.content_hash_of(raw))
+        )
+        if stored:
+            await msg.ack()
+            return
+        document, problem = store.parse_json(raw) if raw is not None else (None, problem)
+        problem = problem or store.refusal(document, token)
+        if problem is not None or document is None or token is None:
+            self.refused.warn(log, "refused an inventory on %s: %s",
+                              single_line(msg.subject, 120), problem)  # fmt: skip
+            await msg.term()  # never valid: not delivered again
+            return
+        if cmdb.unchanged(token, document):  # the common case: the content stored already
+            await msg.ack()
+            return
+        try:
+            changes = await cmdb.ingest(document)
+        except Exception as exc:  # not acknowledged: delivered again after the ack wait
+            log.warning("CMDB: storing the inventory of %s failed: %s",
+                        single_line(str(document["hostname"]), 100), describe(exc))  # fmt: skip
+            return
+        if changes:
+            # Stored: announced even if the lease lapsed meanwhile (the next leader finds
+            # the inventory stored, so it would not announce it).
+            alert = change_alert(str(document["hostname"]), changes, self.settings.fleet,
+                                 self.wall())  # fmt: skip
+            if alert is not None:
+                self.router.route(alert)
         await msg.ack()
 
     # -- systemd, reload --------------------------------------------------------------------
@@ -666,6 +811,7 @@ class Watcher(SignalRequests):
             if loaded.settings.nats != old_nats:
                 log.warning("[nats] changes apply at the next start")
             self.judge.section = self.settings.fleet
+            self.judge.reschedule()
             if self.lease is not None:
                 self.lease.lease_secs = self.settings.fleet.lease_secs
             for worker in workers:
@@ -673,7 +819,7 @@ class Watcher(SignalRequests):
             a = self.settings.alerting
             old = self.router.reconfigure(
                 self.settings.fleet.instance, workers,
-                min_interval_secs=a.min_interval_secs, dedup_window_secs=a.dedup_window_secs,
+                min_interval_secs=a.min_interval_secs, dedup_window_secs=FLEET_DEDUP_WINDOW_SECS,
                 maintenance=assembly.maintenance_windows(a),
                 inhibit_rules=assembly.inhibit_rules(a),
             )  # fmt: skip

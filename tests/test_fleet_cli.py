@@ -113,3 +113,26 @@ def test_an_adopted_alert_is_not_sent_and_its_resolve_is_the_same_episode() -> N
     assert sent.alert_id == ALERT.alert_id and sent.hostname == "web-01"
     assert sent.context["lasted_secs"] == 300
     assert router.repeat_due(1_700_100_000.0) == []  # resolved: nothing to repeat
+
+
+def test_a_malformed_heartbeat_is_one_row_of_dashes_not_a_broken_listing(
+    tmp_path: Path,
+) -> None:
+    from fleet.cli import host_row
+    from fleet.config import load_config
+
+    loaded = load_config(write_config(tmp_path, f'[fleet]\ndata_dir = "{tmp_path}/d"\n'))
+    now = 1_700_000_000.0
+    bad = {"hostname": "a", "heartbeat_interval_secs": "60", "reasons": "disk full",
+           "agent_version": 7, "uptime_secs": "long", "timestamp": 5}  # fmt: skip
+    row = host_row("a", {}, bad, now - 100, loaded, now)
+    assert row["heartbeat_interval_secs"] == 60.0  # the default, as the judge takes it
+    assert row["reasons"] == [] and row["agent_version"] is None
+    assert row["uptime_secs"] is None and row["last_heartbeat"] is None
+    good = {"hostname": "b", "heartbeat_interval_secs": 10, "reasons": ["x"], "status": "degraded"}
+    table = hosts_table([row, host_row("b", {}, good, now - 1, loaded, now)])
+    assert table.splitlines()[1].split() == ["a", "healthy", "-", "-", "-", "-"]
+    # A negative interval is no interval: not silent after "3 x -10 s".
+    negative = host_row("c", {}, {"hostname": "c", "heartbeat_interval_secs": -10}, now - 1,
+                        loaded, now)  # fmt: skip
+    assert negative["status"] == "healthy"

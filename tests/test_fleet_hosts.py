@@ -215,3 +215,32 @@ def test_hostnames_become_subject_tokens_and_bad_heartbeats_are_ignored() -> Non
     assert host is not None and host.interval == SECTION.default_heartbeat_interval_secs
     assert set(judge.hosts) == {"web-01_example_com", "x"}
     assert judge.counts() == {HEALTHY: 2, DEGRADED: 0, SILENT: 0, STOPPED: 0}
+
+
+def test_a_host_dying_late_in_a_long_episode_is_announced_on_its_own() -> None:
+    judge = Judge(SECTION, T0)
+    names = [f"h{i:02d}" for i in range(10)]
+    fleet(judge, 0, names)
+    for t in range(10, 600, 10):  # h06 lives on through a long episode
+        fleet(judge, t, names[6:])
+    assert judge.mass is not None
+    for t in range(600, 640, 10):
+        fleet(judge, t, names[7:])
+    host = judge.hosts["h06"]
+    assert host.status == SILENT and not host.mass
+    assert host.alert_metric() == SILENT_METRIC
+    assert "h06" not in judge.mass.members
+
+
+def test_a_held_host_is_announced_alone_if_still_silent_after_its_hold() -> None:
+    judge = Judge(SECTION, T0)
+    at(judge, 0, beat("a"), beat("b"))
+    at(judge, 30)
+    host = judge.hosts["a"]
+    host.mass = True  # as restored from a record of an episode that is over
+    judge.take_dirty()
+    judge.hold(host, T0 + 30)
+    at(judge, 59.9, beat("b"))
+    assert host.alert_metric() is None
+    at(judge, 60, beat("b"))
+    assert host.alert_metric() == SILENT_METRIC and "a" in judge.take_dirty()
