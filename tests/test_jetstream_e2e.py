@@ -23,7 +23,6 @@ import pytest
 from agent.config import parse_config_text
 from agent.telemetry import Telemetry
 from alerting.alert import Alert, Severity, Status
-from alerting.channels import nats as nats_channel
 from alerting.channels.nats import STREAM_MAX_AGE_SECS, STREAM_MAX_BYTES, NatsChannel
 from tests.conftest import agent_command, write_config
 from tests.test_nats_channel import free_port
@@ -141,7 +140,9 @@ def test_an_existing_stream_is_used_as_it_is_and_the_difference_logged_once(
 
     import nats
 
-    monkeypatch.setattr(nats_channel, "_streams_ready", set())  # a fresh process's state
+    from alerting.channels import nats as nats_channel
+
+    monkeypatch.setattr(nats_channel, "_said", set())  # a fresh process's state
     port = free_port()
     server = start_server(port, tmp_path / "js")
     url = f"nats://127.0.0.1:{port}"
@@ -194,14 +195,10 @@ def test_an_existing_stream_is_used_as_it_is_and_the_difference_logged_once(
 
 
 @pytest.mark.e2e
-def test_an_inventory_is_published_to_jetstream_only_when_it_changes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_inventory_is_published_to_jetstream_only_when_it_changes(tmp_path: Path) -> None:
     """Not left to the duplicate window alone: an interval longer than the window (a day,
     say) would store the same inventory again each time."""
     import nats
-
-    monkeypatch.setattr(nats_channel, "_streams_ready", set())  # a fresh process's state
 
     port = free_port()
     server = start_server(port, tmp_path / "js")
@@ -248,14 +245,13 @@ def test_an_inventory_is_published_to_jetstream_only_when_it_changes(
 
 
 @pytest.mark.e2e
-def test_a_lost_stream_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lost_stream_is_made_again(tmp_path: Path) -> None:
     """A server restarted without its storage, or the stream deleted: the send that finds
     no stream makes it again and publishes once more, so the alert is not held back."""
     import dataclasses
 
     import nats
 
-    monkeypatch.setattr(nats_channel, "_streams_ready", set())
     port = free_port()
     server = start_server(port, tmp_path / "js")
     url = f"nats://127.0.0.1:{port}"

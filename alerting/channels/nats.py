@@ -21,6 +21,7 @@ import logging
 import re
 import ssl
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -361,16 +362,37 @@ def inventory_stream(name: str, prefix: str, max_bytes: int, interval: float) ->
     return StreamSpec(f"{name}_INVENTORY", (f"{prefix}.*.inventory",), 0.0, max_bytes, 1, window)
 
 
-_streams_ready: set[str] = set()
+# Streams known to exist, per client (so per server: a process may talk to several, as
+# the tests do): a JetStream context keeps its client as `_nc` (nats-py).  Forgotten
+# with the client.
+_streams_ready: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+_said: set[str] = set()  # what ensure_stream logged, once per process
+
+
+def _first_time(what: str) -> bool:
+    if what in _said:
+        return False
+    _said.add(what)
+    return True
+
+
+def _ready(js: Any) -> set[str]:
+    client = getattr(js, "_nc", None)
+    if client is None:
+        return set()  # not nats-py's context: look each time
+    return _streams_ready.setdefault(client, set())
 
 
 async def ensure_stream(js: Any, spec: StreamSpec) -> None:
-    """The stream, created as `spec` says once per process if it does not exist.
+    """The stream, created as `spec` says if it does not exist (looked up once per client).
 
     An existing stream is used as it is (an operator may have made it so on purpose):
-    how it differs from what the agent would create is logged once.
+    how it differs from what the agent would create is logged once per process, and a
+    stream that cannot be created likewise (a reload's new connection says nothing new).
     """
-    if spec.name in _streams_ready:
+    if spec.name in _ready(js):
         return
     from nats.js.errors import BadRequestError, NotFoundError
 
@@ -384,21 +406,22 @@ async def ensure_stream(js: Any, spec: StreamSpec) -> None:
                                 duplicate_window=spec.duplicate_window)  # fmt: skip
         except BadRequestError as exc:  # e.g. subjects taken by another stream (an older SYSOPS)
             # Refused for good (a timeout is not: it propagates, and the next send tries again).
-            log.warning(
-                "NATS: cannot create the JetStream stream %s over %s (%s: %s): publishing on; "
-                "a stream that covers the subject stores the messages",
-                spec.name, ", ".join(spec.subjects), type(exc).__name__, exc,
-            )  # fmt: skip
+            if _first_time(f"refused {spec.name} {exc}"):
+                log.warning(
+                    "NATS: cannot create the JetStream stream %s over %s (%s: %s): publishing "
+                    "on; a stream that covers the subject stores the messages",
+                    spec.name, ", ".join(spec.subjects), type(exc).__name__, exc,
+                )  # fmt: skip
         else:
             log.info(
                 "NATS: JetStream stream %s created over %s", spec.name, ", ".join(spec.subjects)
             )
     else:
         diff = spec.differences(info.config)
-        if diff:
+        if diff and _first_time(f"differs {spec.name} {diff}"):
             log.warning("NATS: the JetStream stream %s exists with other settings, used as it is: %s",
                         spec.name, "; ".join(diff))  # fmt: skip
-    _streams_ready.add(spec.name)
+    _ready(js).add(spec.name)
 
 
 async def publish_stored(
@@ -419,7 +442,7 @@ async def publish_stored(
             await js.publish(subject, body, headers=headers)
             return
         except (NoRespondersError, NoStreamResponseError):
-            _streams_ready.discard(spec.name)
+            _ready(js).discard(spec.name)
             if attempt == 2:
                 raise
 
