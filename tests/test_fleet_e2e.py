@@ -244,12 +244,14 @@ def test_a_killed_agent_is_announced_in_time_and_resolved_and_a_stopped_one_is_n
         wait_until(lambda: fleet.status() == {"alpha.example": "healthy", "beta.example": "healthy"},
                    60, "both agents listed healthy")  # fmt: skip
         wait_until(lambda: "leading" in fleet.log("w1"), 30, "w1 leading")
+        killed = time.time()
         agents["alpha.example"].send_signal(signal.SIGKILL)
-        killed = time.monotonic()
         agents["alpha.example"].wait(timeout=10)
         wait_until(lambda: firing(fleet.alerts(), "alpha.example"), 30, "alpha's silence alert")
-        latency = time.monotonic() - killed
         (alert,) = firing(fleet.alerts(), "alpha.example")
+        # When the watcher raised it (the alert's own time), not when this test, on a machine
+        # that may be busy, got round to reading the receiver: that is the watcher's latency.
+        latency = alert["epoch"] - killed
         assert latency <= SILENCE + 2, latency
         assert alert["metric"] == "fleet_host_silent" and alert["severity"] == "critical"
         assert "alpha.example is silent: no heartbeat since" in alert["message"]
