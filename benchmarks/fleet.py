@@ -23,9 +23,9 @@ K > 1 the CPU figure is at K times that rate (printed with the rate it had).
 
 Phases, each printed as it ends:
   start      the watcher's READY=1 (NOTIFY_SOCKET) and its leader lease
-  warm-up    two intervals of beats (every host known; the watcher's "subscribed for
-             a full interval" rule passed) and the CMDB consumer caught up with
-             the first inventories
+  warm-up    inventory_every + 1 intervals of beats (every host known, the watcher's
+             silence period after its start passed, every host's first inventory
+             stored and its second, unchanged one sent) and the CMDB consumer caught up
   steady     `--secs` seconds: CPU (utime+stime from /proc/<pid>/stat, % of one
              core, the mean and the busiest 10 s), VmRSS (mean, max) and VmHWM;
              the simulator's own rate, lag and CPU (is it the bottleneck?)
@@ -635,9 +635,13 @@ async def benchmark(
         # warm-up
         sim = asyncio.create_task(fleet.run(nc, stop))
         t0 = time.monotonic()
-        await asyncio.sleep(2 * interval)
+        # Until every host has sent its inventory twice (the first one, then an unchanged
+        # one): before that the CMDB is still storing first inventories, which a running
+        # fleet does once per new host, not in its steady state.
+        warm = max(2, fleet.inventory_every + 1) * interval
+        await asyncio.sleep(warm)
         backlog = await consumer_backlog(js)
-        while backlog and time.monotonic() - t0 < 2 * interval + args.catch_up_secs:
+        while backlog and time.monotonic() - t0 < warm + args.catch_up_secs:
             await asyncio.sleep(1)
             backlog = await consumer_backlog(js)
         say(

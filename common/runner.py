@@ -15,6 +15,8 @@ RESTART_BASE_SECS = 1.0
 RESTART_MAX_SECS = 60.0
 # A task that ran this long before failing starts its backoff from scratch.
 HEALTHY_RUN_SECS = 300.0
+# How long a stop waits for the cancelled tasks.
+STOP_SECS = 5.0
 
 
 class Supervisor:
@@ -27,6 +29,7 @@ class Supervisor:
         self.max_delay = max_delay
         self.restarts: Counter[str] = Counter()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping: set[str] = set()
 
     def spawn(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._tasks[name] = asyncio.get_running_loop().create_task(
@@ -44,6 +47,10 @@ class Supervisor:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if name in self._stopping:
+                    # Cancelled, but a library turned the cancellation into its own
+                    # error (nats-py's fetch into a timeout): stopped, not crashed.
+                    return
                 if loop.time() - started >= HEALTHY_RUN_SECS:
                     failures = 0
                 delay = min(self.max_delay, self.base_delay * 2**failures)
@@ -55,12 +62,21 @@ class Supervisor:
     def names(self) -> list[str]:
         return list(self._tasks)
 
-    async def stop(self, names: list[str] | None = None) -> None:
+    async def stop(self, names: list[str] | None = None, timeout: float = STOP_SECS) -> None:
+        """Cancel the tasks and wait for them, at most `timeout`: a task whose code
+        swallows its cancellation (a library can) is left behind, said, and cannot hold
+        up the service's stop."""
         chosen = list(self._tasks) if names is None else names
+        self._stopping.update(chosen)
         tasks = [self._tasks.pop(n) for n in chosen if n in self._tasks]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:  # its name stays in _stopping: it is not restarted either
+            log.warning("task %s did not stop within %g s; left behind", task.get_name(), timeout)
+        self._stopping.difference_update(task.get_name() for task in done)
 
 
 def run_bounded(main: Coroutine[Any, Any, int], grace: float) -> int:

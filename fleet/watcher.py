@@ -338,7 +338,7 @@ class Watcher(SignalRequests):
 
     async def _judge_loop(self) -> None:
         last_repeat = last_resync = self.clock()
-        while True:
+        while not self._stopping.is_set():  # a library may swallow a cancel
             self._watch_connection()
             self.judge.tick(self.clock(), self.wall())
             leading = self.leading and self.lease is not None and self.lease.is_leader()
@@ -360,7 +360,7 @@ class Watcher(SignalRequests):
         lease = self.lease
         if lease is None:  # _connect made it
             return
-        while True:
+        while not self._stopping.is_set():  # a library may swallow a cancel
             try:
                 leading = await asyncio.wait_for(lease.step(), max(1.0, lease.period))
             except Exception as exc:
@@ -675,7 +675,7 @@ class Watcher(SignalRequests):
         made = None
         subscription: Any = None
         try:
-            while True:
+            while not self._stopping.is_set():  # a library may swallow a cancel
                 if not self._leads():
                     if made is not None:
                         made.forget()  # another instance may write the bucket now
@@ -775,7 +775,7 @@ class Watcher(SignalRequests):
     async def _systemd(self) -> None:
         """WATCHDOG=1 from the event loop itself; STATUS= with the role and the counts."""
         interval = (self.notifier.watchdog_secs or 60.0) / 2
-        while True:
+        while not self._stopping.is_set():  # a library may swallow a cancel
             await asyncio.sleep(min(interval, 10.0))
             if self._stopping.is_set():
                 return

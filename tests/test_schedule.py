@@ -102,3 +102,46 @@ def test_finished_task_is_not_restarted() -> None:
         return runs
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_a_stop_is_bounded_even_when_a_task_swallows_its_cancellation() -> None:
+    """nats-py turns a cancel into its own error (or swallows it) in places: the stop must
+    neither restart such a task as crashed nor wait for it forever."""
+
+    async def scenario() -> tuple[float, int, int]:
+        supervisor = Supervisor(base_delay=0.01)
+        loop = asyncio.get_running_loop()
+        started = asyncio.Event()
+        runs = 0
+
+        async def converts_the_cancel() -> None:  # as a library's fetch does
+            nonlocal runs
+            runs += 1
+            started.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                raise TimeoutError("fetch timed out") from None
+
+        released = asyncio.Event()
+
+        async def swallows_the_cancel() -> None:
+            while not released.is_set():
+                try:
+                    await released.wait()
+                except asyncio.CancelledError:
+                    continue
+
+        supervisor.spawn("converts", converts_the_cancel)
+        supervisor.spawn("swallows", swallows_the_cancel)
+        await started.wait()
+        begun = loop.time()
+        await supervisor.stop(timeout=0.3)
+        took = loop.time() - begun
+        await asyncio.sleep(0.05)  # a restart, if there were one, would have run by now
+        released.set()  # the task left behind ends, so that asyncio.run can finish
+        return took, runs, supervisor.restarts["converts"]
+
+    took, runs, restarts = asyncio.run(scenario())
+    assert took < 2.0, took  # the swallowing task is left behind after 0.3 s
+    assert (runs, restarts) == (1, 0)  # stopped, not restarted as crashed
