@@ -619,11 +619,7 @@ class Agent(SignalRequests):
             try:
                 loaded = load_config(self.config_path)
             except ConfigError as exc:
-                log.error("reload failed; still running on the previous configuration:")
-                for problem in exc.problems:
-                    log.error("  %s", problem)
-                self.notifier.ready(self.status_line())
-                return False
+                return self.reload_refused("", exc.problems)
             for warning in loaded.warnings:
                 log.warning("%s", warning)
             new = loaded.settings
@@ -632,12 +628,7 @@ class Agent(SignalRequests):
             try:
                 rules, outbox, workers = self._build_for_reload(new)
             except Exception as exc:  # OSError, ssl.SSLError, ValueError from a channel
-                log.error(
-                    "reload failed (%s); still running on the previous configuration",
-                    describe_build_error(exc, new),
-                )
-                self.notifier.ready(self.status_line())
-                return False
+                return self.reload_refused(describe_build_error(exc, new))
             set_level(self.log_level_override or new.agent.log_level)
             await self.supervisor.stop(self._collector_tasks)
             if new.analyzer != self.settings.analyzer or new.storage != self.settings.storage:

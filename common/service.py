@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from common.notify import Notifier
@@ -19,15 +20,27 @@ class SignalRequests:
     notifier: Notifier
     _stopping: asyncio.Event
     _background: set[asyncio.Task[Any]]
+    # The service's own: its one-line state for systemd's STATUS=.
+    status_line: Callable[[], str]
 
-    async def reload(self) -> bool:
-        raise NotImplementedError
+    # The service's own method: apply the configuration file again (True if applied).
+    reload: Callable[[], Coroutine[Any, Any, bool]]
 
     def request_stop(self) -> None:
         if not self._stopping.is_set():
             log.info("stopping")
             self.notifier.stopping()
             self._stopping.set()
+
+    def reload_refused(self, reason: str, problems: Sequence[object] = ()) -> bool:
+        """Say why a reload was refused (the running configuration stays), tell systemd
+        the service is ready again, and return False for `reload()` to return."""
+        log.error("reload failed%s; still running on the previous configuration%s",
+                  f" ({reason})" if reason else "", ":" if problems else "")  # fmt: skip
+        for problem in problems:
+            log.error("  %s", problem)
+        self.notifier.ready(self.status_line())
+        return False
 
     def request_reload(self) -> None:
         task = asyncio.get_running_loop().create_task(self.reload())

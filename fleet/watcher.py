@@ -793,16 +793,9 @@ class Watcher(SignalRequests):
                 loaded = load_config(self.config_path)
                 workers = self._build_workers(loaded.settings)
             except ConfigError as exc:
-                log.error("reload failed; still running on the previous configuration:")
-                for problem in exc.problems:
-                    log.error("  %s", problem)
-                self.notifier.ready(self.status_line())
-                return False
+                return self.reload_refused("", exc.problems)
             except Exception as exc:  # a channel that cannot be built (a TLS file)
-                log.error("reload failed (%s); still running on the previous configuration",
-                          describe(exc))  # fmt: skip
-                self.notifier.ready(self.status_line())
-                return False
+                return self.reload_refused(describe(exc))
             for warning in loaded.warnings:
                 log.warning("%s", warning)
             old_nats = self.settings.nats
