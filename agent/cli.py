@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metric",
         default="series_value",
         help="metric name the series is replayed as: its family's floor and direction apply "
-        "(default series_value: no unit, 5 %% of its own level, both directions)",
+        "(default series_value: no unit, 5 %% of its own scale (level or range covered), both directions)",
     )
     replay.add_argument("--labels", default="", help="labels as k=v,k2=v2")
     history = commands.add_parser(

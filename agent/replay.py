@@ -12,8 +12,9 @@ The name decides the family (analyzers/families.py): replayed as
 it rises, as on a host.  A series without a unit (NAB's, an application's own
 metric) is replayed under a name no family knows, by convention
 `UNITLESS_METRIC` ("series_value", the default of `--metric`): its floor is
-5 % of its own level and it alerts in both directions, so what is measured is
-detection, not a unit's floor.
+5 % of its own scale (the larger of its level and the range it has covered)
+and it alerts in both directions, so what is measured is detection, not a
+unit's floor.
 """
 
 from __future__ import annotations

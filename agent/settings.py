@@ -334,7 +334,7 @@ class FamilyRule:
     floor: float = opt(
         0.0,
         "Smallest deviation from the baseline that may be an anomaly, in the metric's unit "
-        "(or a fraction of its level with `relative`).",
+        "(or a fraction of its own scale with `relative`).",
         ge=0,
         le=1e18,
     )
@@ -344,7 +344,11 @@ class FamilyRule:
         choices=("up", "down", "both"),
     )
     unit: str = opt("", "Unit the floor is in, for messages and docs.")
-    relative: bool = opt(False, "The floor is a fraction of the series' own baseline level.")
+    relative: bool = opt(
+        False,
+        "The floor is a fraction of the series' own scale: the larger of its baseline level "
+        "and the range it has covered since the agent started watching it.",
+    )
 
     def validate(self) -> list[Issue]:
         return [] if self.metric else [("metric", "required: the metric the rule applies to")]

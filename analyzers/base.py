@@ -155,6 +155,12 @@ class PersistentAnomaly:
 
     * the *band* is the larger of `threshold` σ and the family's noise floor in
       the metric's unit (analyzers/families.py), in the family's direction only;
+      a *relative* floor (a unit-less series, the `*` family) is a fraction of
+      the series' own scale: the larger of its level and the range it has
+      covered since the analyzer first saw it.  The level alone is no scale for
+      a series that idles near zero and bursts to 100 (5 % of 0.1 makes a
+      0.1 -> 0.5 wiggle "11σ"); the range is what a person reading its graph
+      sees, and what detectors given a file's min and max (NAB's) quantise by;
     * a *stretch* starts with a sample beyond the band and continues while every
       sample stays beyond it, judged against the baseline frozen at its start;
     * it fires (warn: a statistical anomaly alone is never more) once it has
@@ -239,6 +245,8 @@ class PersistentAnomaly:
             base_std=(np.float64, np.nan),
             last_seen=(np.float64, np.nan),  # the previous sample's time: the interval
             memory=(np.int64, 0),  # raw samples the record check reads (0: the whole tier)
+            low=(np.float64, np.inf),  # the range the series has covered since first seen
+            high=(np.float64, -np.inf),
         )
 
     def learn(self, sid: int, key: SeriesKey, now: float) -> None:
@@ -261,7 +269,13 @@ class PersistentAnomaly:
         return int(np.count_nonzero(now - first[np.isfinite(first)] < self.learning))
 
     def family_floor(self, ids: IntArray, mean: FloatArray) -> FloatArray:
-        floor: FloatArray = np.maximum(self.s.floor_abs[ids], self.s.floor_rel[ids] * np.abs(mean))
+        """The floor in the unit; a relative one is a fraction of the series' own scale: the
+        larger of its level and the range it has covered (see the class docstring)."""
+        s = self.s
+        with np.errstate(invalid="ignore"):
+            span = np.where(s.high[ids] > s.low[ids], s.high[ids] - s.low[ids], 0.0)
+        scale = np.maximum(np.abs(mean), span)
+        floor: FloatArray = np.maximum(s.floor_abs[ids], s.floor_rel[ids] * scale)
         return floor
 
     def step(
@@ -315,6 +329,9 @@ class PersistentAnomaly:
                 )
                 short &= run_dev > short_band
         s.last_seen[ids] = now
+        seen = np.isfinite(x)  # the range after the verdict: a sample is not its own scale
+        s.low[ids] = np.where(seen, np.minimum(s.low[ids], x), s.low[ids])
+        s.high[ids] = np.where(seen, np.maximum(s.high[ids], x), s.high[ids])
         fire = (
             (state == 0)
             & (((run_n >= self.MIN_SAMPLES_IN_STRETCH) & lasted) | short)

@@ -13,7 +13,8 @@ and nothing at all in bytes per second.  So every metric family has:
 The first pattern (shell-style, on the metric name) that matches wins.  The
 last entry, `*`, is the family of a series the agent knows nothing about (an
 application's metric, a replayed NAB series): its floor is *relative* (a
-fraction of its own baseline's magnitude) and it alerts in both directions,
+fraction of its own scale: the larger of its baseline's magnitude and the range it
+has covered) and it alerts in both directions,
 so that a unit-less recording measures detection, not a unit's floor.
 Operators override or add families with `[[analyzer.families]]` tables (a
 metric pattern, and labels for some series only, as `[[thresholds.rules]]`);
@@ -34,7 +35,7 @@ DIRECTIONS = ("up", "down", "both")
 class Family:
     pattern: str  # shell-style pattern on the metric name
     unit: str
-    floor: float  # in `unit`; if `relative`, a fraction of |baseline mean|
+    floor: float  # in `unit`; if `relative`, a fraction of max(|baseline mean|, range covered)
     direction: str  # "up", "down" or "both"
     why: str = ""
     relative: bool = False
@@ -128,7 +129,7 @@ DEFAULT_FAMILIES: tuple[Family, ...] = (
     Family("*_bytes_per_second", "B/s", 1 * MIB, "up", "throughput: a MiB/s"),
     Family("*_bytes", "B", 64 * MIB, "up", "size: 64 MiB"),
     Family("*", "own scale", 0.05, "both",
-           "unknown unit (replay, an application's metric): 5 % of its own level, both ways",
+           "unknown unit (replay, an application's metric): 5 % of its own scale (level or range covered), both ways",
            relative=True),
 )  # fmt: skip
 

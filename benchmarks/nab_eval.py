@@ -15,8 +15,8 @@ Only "firing" events count (not escalations or resolves).  "combined" is the
 union of the two anomaly analyzers (z-score, EMA); the static threshold
 (CPU > 90 %) is scored on its own line: it is not an anomaly detector.  Each
 series is replayed as `agent.replay.UNITLESS_METRIC` (no unit: a floor of 5 %
-of its own level, alerts in both directions), so NAB measures detection, not
-a family's floor; with `--units`, under the agent's metric name for what it
+of its own scale, level or range covered, alerts in both directions), so NAB
+measures detection, not a family's floor; with `--units`, under the agent's metric name for what it
 measures (CPU % as cpu_usage_percent, bytes as *_bytes_per_second), so the
 families' floors and directions and the default thresholds apply as on a host.
 

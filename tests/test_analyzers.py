@@ -205,6 +205,21 @@ def test_a_fall_in_usage_is_good_news_an_unknown_series_alerts_both_ways() -> No
     assert firing.status is Status.FIRING and "below its usual" in firing.message
 
 
+def test_a_unit_less_series_floor_is_relative_to_the_range_it_has_covered() -> None:
+    """An idle job's CPU near 0.1 that bursts to 90: a wiggle to 0.5 is 40σ and 400 % of its
+    level, and nothing on the scale its graph is drawn at (5 % of 90 is 4.5)."""
+    key = SeriesKey.of("series_value")
+    values = 0.1 + RNG.normal(0, 0.01, 800)
+    values[600:660] = 0.5 + RNG.normal(0, 0.01, 60)  # 10 minutes
+    (firing, *_) = feed(zscore(metrics=("*",)), values, key=key)[0]  # no range: news
+    assert firing.status is Status.FIRING and firing.timestamp == 6300.0
+    values[50:52] = 90.0  # two bursts long gone from the 200-sample window by t=6000
+    assert feed(zscore(metrics=("*",)), values, key=key)[0] == []
+    values[600:660] = 10.0  # 11 % of the range covered: beyond the floor again
+    (firing, *_) = feed(zscore(metrics=("*",)), values, key=key)[0]
+    assert firing.status is Status.FIRING and firing.timestamp == 6300.0
+
+
 def test_no_statistical_alert_while_a_series_is_learning() -> None:
     values = np.concatenate([50 + RNG.normal(0, 1, 200), 90 + RNG.normal(0, 1, 100)])
     analyzer = ZScoreAnalyzer(window=100, learning_secs=3600.0)
