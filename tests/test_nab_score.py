@@ -10,6 +10,7 @@ data only: a user's clone has no ../shared.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -149,3 +150,35 @@ def test_the_corpus_score_normalises_the_sums_not_the_mean_of_files() -> None:
     raw = 2.0 - 1.0 - STANDARD.fp
     assert total == pytest.approx(100 * (raw - (-3.0)) / (3.0 - (-3.0)))
     assert math.isclose(corpus_score([good]) or 0.0, 100.0)
+
+
+def test_the_synthetic_corpus_is_reproducible_and_labelled_as_nab_labels(tmp_path: Any) -> None:
+    """benchmarks/nab_synthetic.py (the generalization check beside NAB's AWS files): the
+    same seed writes the same bytes, every file has NAB's windows (10 % of its rows
+    shared by its anomalies, centred on each onset), and a detector that flags exactly
+    the onsets hits every scored window with no false positive under the scorer."""
+    from agent.replay import parse_timestamp, read_csv
+    from benchmarks.nab_synthetic import generate, windows, write
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    labels = write(generate(1), first)
+    write(generate(1), second)
+    for path in sorted(first.rglob("*")):
+        if path.is_file():
+            assert path.read_bytes() == (second / path.relative_to(first)).read_bytes()
+    corpus = generate(1)
+    assert sum(1 for s in corpus if not s.anomalies) >= 5  # silence is scored too
+    for series in corpus:
+        spans = windows(series)
+        if series.anomalies and len(spans) == len(series.anomalies):
+            width = int(0.10 * len(series.values) / len(series.anomalies))
+            for (a, b), onset in zip(spans, sorted(series.anomalies), strict=True):
+                assert a <= onset <= b and b - a + 1 <= width + 1
+        recording = read_csv(first / "data" / series.path)
+        times = recording.times.tolist()
+        assert len(times) == len(series.values) and recording.skipped == 0
+        parsed = [(parse_timestamp(a), parse_timestamp(b)) for a, b in labels[series.path]]
+        onsets = [times[i] for i in series.anomalies]
+        result = score_file(times, onsets, parsed, STANDARD)
+        scored = [w for w, (a, b) in enumerate(windows(series)) if b >= probation_rows(len(times))]
+        assert result.windows_hit == len(scored) and result.false_positives == 0
