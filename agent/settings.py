@@ -367,7 +367,7 @@ class AnalyzerSettings:
         ("cpu_usage_percent", "cpu_iowait_percent", "cpu_load1", "memory_used_percent",
          "network_receive_bytes_per_second", "network_transmit_bytes_per_second",
          "disk_read_bytes_per_second", "disk_write_bytes_per_second"),
-        "Metrics (shell-style patterns) the z-score and EMA analyzers watch.",
+        "Metrics (shell-style patterns) the z-score, season and EMA analyzers watch.",
     )  # fmt: skip
     anomaly_min_samples: int = opt(
         30, "Samples a series needs before z-score or EMA give a verdict.", ge=2, le=100_000

@@ -589,6 +589,36 @@ class Store:
         """History-tier means `lag` buckets before the newest closed bucket (0 = newest)."""
         return self._gather(ids, lag, "history")
 
+    def history_between(self, ids: IntArray, start: float, end: float) -> FloatArray:
+        """Per series, the mean of its history-tier buckets that start in [start, end]
+        (NaN where there is none): what a series did around a past instant, found by the
+        ring's time axis, not by counting columns, so a gap in the sampling cannot shift it."""
+        out = np.full(ids.shape, np.nan)
+        ring_of = self._ring_of[ids]
+        for ring_idx in set(ring_of.tolist()):
+            ring = self._rings[int(ring_idx)]
+            tier = ring.history
+            if tier is None or tier.count == 0:
+                continue
+            cols = tier.order()
+            times = tier.times_of(cols)
+            cols = cols[(times >= start) & (times <= end)]
+            if cols.size == 0:
+                continue
+            mask = ring_of == ring_idx
+            hist = ring.history_col(self._row_of[ids[mask]])
+            kept = hist >= 0
+            part = np.full(hist.shape, np.nan)
+            if kept.any():
+                block = tier.values[np.ix_(cols, hist[kept])].astype(np.float64)
+                seen = np.count_nonzero(~np.isnan(block), axis=0)
+                with np.errstate(invalid="ignore"):
+                    part[kept] = np.where(
+                        seen > 0, np.nansum(block, axis=0) / np.maximum(seen, 1), np.nan
+                    )
+            out[np.flatnonzero(mask)] = part
+        return out
+
     def window(self, series_id: int, last: int | None = None) -> tuple[FloatArray, FloatArray]:
         """(times, values) of the raw tier, oldest first, without the gaps."""
         return self._window(series_id, last, "raw")

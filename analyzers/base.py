@@ -57,6 +57,8 @@ class History(SeriesLookup, Protocol):
 
     def latest_of(self, key: SeriesKey) -> float | None: ...
 
+    def history_between(self, ids: IntArray, start: float, end: float) -> FloatArray: ...
+
 
 @dataclass(frozen=True)
 class Batch:

@@ -42,7 +42,7 @@ def measure(series: int, window: int, ticks: int) -> float:
     settings = Settings(
         # All five (EMA is opt-in), past their learning time: the steady state's verdicts.
         analyzer=AnalyzerSettings(
-            enabled=("threshold", "zscore", "ema", "trend", "leak"),
+            enabled=("threshold", "zscore", "ema", "season", "trend", "leak"),
             zscore_window=window,
             anomaly_learning_secs=0.0,
         ),

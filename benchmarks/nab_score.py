@@ -79,7 +79,7 @@ from benchmarks.nab_eval import score as window_hits
 REPO = Path(__file__).resolve().parent.parent
 PROBATION_PERCENT = 0.15  # [paper], [sweeper]
 PROBATION_MAX_ROWS = PROBATION_PERCENT * 5000  # [sweeper _getProbationaryLength]
-ANALYZERS = ("threshold", "zscore", "ema", "combined")
+ANALYZERS = ("threshold", "zscore", "ema", "season", "combined")
 
 
 @dataclass(frozen=True)
@@ -262,14 +262,14 @@ def corpus_score(scores: Iterable[FileScore]) -> float | None:
 def firing_events(
     settings: Settings, recording: Recording, name: str, units: bool = False
 ) -> dict[str, list[float]]:
-    """Timestamps of the firing events per analyzer, "combined" = z-score or EMA;
+    """Timestamps of the firing events per analyzer, "combined" = z-score, EMA or season;
     the replay and metric naming of benchmarks/nab_eval.py (unit-less unless `units`)."""
     events: dict[str, list[float]] = {a: [] for a in ANALYZERS}
     key = SeriesKey(metric_for(name, units), (("series", Path(name).stem),))
     for alert in replay(settings, recording, key):
         if alert.status is Status.FIRING:
             events[alert.analyzer].append(alert.timestamp)
-            if alert.analyzer in ("zscore", "ema"):
+            if alert.analyzer in ("zscore", "ema", "season"):
                 events["combined"].append(alert.timestamp)
     return events
 

@@ -90,7 +90,7 @@ def test_a_disabled_domain_is_not_built_and_an_unknown_one_is_refused() -> None:
 
 def test_analyzer_choices_and_default_are_the_analyzer_table() -> None:
     names = tuple(p.name for p in registry.plugins())
-    assert names == ("threshold", "zscore", "ema", "trend", "leak")  # evaluation order
+    assert names == ("threshold", "zscore", "season", "ema", "trend", "leak")  # evaluation order
     assert choices_of(_metadata(AnalyzerSettings, "enabled")) == names
     assert AnalyzerSettings().enabled == tuple(n for n in names if n != "ema")  # EMA is opt-in
 

@@ -1,0 +1,72 @@
+"""The daily-seasonal path (analyzers/season.py): a departure from what a series does
+at this time of day, replayed through the daemon's path with the default settings."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agent.replay import UNITLESS_METRIC, Recording, replay
+from agent.settings import Settings
+from agent.store import Store
+from alerting.alert import Status
+from analyzers.base import SeriesKey
+
+DAY = 86_400
+STEP = 300.0  # 5-minute samples, as NAB's daily series
+START = 1_767_571_200.0  # 2026-01-05 00:00 UTC
+
+
+def daily(days: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A quiet night at 20 and a peak to 30 in the afternoon, noise 0.5."""
+    rng = np.random.default_rng(seed)
+    t = START + STEP * np.arange(int(days * DAY / STEP))
+    phase = 2 * np.pi * ((t - START) % DAY) / DAY
+    peak = 10 * np.maximum(0.0, np.sin(phase - 1.0)) ** 2
+    return t, 20 + peak + rng.normal(0, 0.5, t.size)
+
+
+def firing(t: np.ndarray, values: np.ndarray) -> list[tuple[str, float, str]]:
+    alerts = replay(Settings(), Recording(t, values, 0), SeriesKey(UNITLESS_METRIC))
+    return [(a.analyzer, a.timestamp, a.message) for a in alerts if a.status is Status.FIRING]
+
+
+def test_a_regular_daily_cycle_gives_no_seasonal_alert() -> None:
+    t, values = daily(9, seed=21)
+    assert [a for a in firing(t, values) if a[0] == "season"] == []
+
+
+def test_a_daily_peak_that_fails_to_come_is_seen_at_its_time_of_day() -> None:
+    """Day 7's afternoon stays at the night's level: inside the range of any 12-hour
+    window (z-score's baseline), but 10 below the same time on the earlier days."""
+    t, values = daily(9, seed=22)
+    day7 = (t >= START + 7 * DAY) & (t < START + 8 * DAY)
+    values[day7] = 20 + np.random.default_rng(23).normal(0, 0.5, int(day7.sum()))
+    seasonal = [a for a in firing(t, values) if a[0] == "season"]
+    assert seasonal, "the missing peak was not seen"
+    _, when, message = seasonal[0]
+    assert START + 7 * DAY <= when < START + 8 * DAY
+    assert "usually" in message and "at this time of day" in message
+    assert "warn: a statistical anomaly alone" in message
+    assert all(START + 7 * DAY <= w < START + 9 * DAY for _, w, _ in seasonal)
+
+
+def test_a_series_without_a_daily_cycle_is_not_judged_by_it() -> None:
+    """Noise with a level shift on day 5: the daily model explains nothing, so the
+    shift is z-score's alone."""
+    t = START + STEP * np.arange(int(7 * DAY / STEP))
+    values = 100 + np.random.default_rng(24).normal(0, 5.0, t.size)
+    values[t >= START + 5 * DAY] += 60
+    alerts = firing(t, values)
+    assert [a for a in alerts if a[0] == "season"] == []
+    assert any(a[0] == "zscore" for a in alerts)
+
+
+def test_history_between_finds_buckets_by_time_not_by_count() -> None:
+    store = Store(64, 100, 60.0)
+    key = (SeriesKey("m"),)
+    minutes = [m for m in range(90) if not 40 <= m < 50]  # a 10-minute gap in the sampling
+    for m in minutes:
+        store.write_samples(m * 60.0, key, np.array([float(m)]))
+    ids = store.ids_for(key)
+    assert store.history_between(ids, 60 * 60.0, 62 * 60.0).tolist() == [61.0]
+    assert np.isnan(store.history_between(ids, 41 * 60.0, 45 * 60.0)).all()
