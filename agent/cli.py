@@ -241,9 +241,10 @@ def inventory_dump(loaded: LoadedConfig) -> int:
 
 
 def _learning(settings: Any, metrics: list[dict[str, Any]]) -> dict[str, Any]:
-    """Series z-score and EMA would watch: one reading is no history, so all are learning."""
+    """Series z-score, season and EMA would watch: one reading is no history, so all are
+    learning."""
     an = settings.analyzer
-    statistical = sorted({"zscore", "ema"} & set(an.enabled))
+    statistical = sorted({"zscore", "ema", "season"} & set(an.enabled))
     watched = [
         m for m in metrics if any(fnmatch.fnmatchcase(m["name"], p) for p in an.anomaly_metrics)
     ]
@@ -251,7 +252,9 @@ def _learning(settings: Any, metrics: list[dict[str, Any]]) -> dict[str, Any]:
         "series": len(watched) if statistical else 0,
         "analyzers": statistical,
         "reason": f"no statistical verdict before {an.anomaly_learning_secs:g} s of history "
-        "(analyzer.anomaly_learning_secs); --once has one reading, so only thresholds apply",
+        "(analyzer.anomaly_learning_secs; season: two days, a day for the time-of-day "
+        "expectation and a day of its residuals); --once has one reading, so only thresholds "
+        "apply",
     }
 
 

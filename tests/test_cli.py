@@ -140,9 +140,11 @@ cpu_percent = 99
     assert alert["metric"] == "memory_used_percent" and alert["hostname"] == "once-host"
     assert alert["status"] == "firing" and alert["threshold"] == 50.0
     assert report["errors"] == {}
-    # One reading is no history: every series z-score and EMA watch is learning, and says why.
+    # One reading is no history: every series z-score, season and EMA watch is learning, and
+    # says why.
     learning = report["learning"]
-    assert learning["analyzers"] == ["zscore"]  # EMA is off by default
+    assert learning["analyzers"] == ["season", "zscore"]  # EMA is off by default
+    assert "season: two days" in learning["reason"]
     watched = {"cpu_usage_percent", "cpu_iowait_percent", "cpu_load1", "memory_used_percent"}
     assert learning["series"] >= len(watched & set(metrics))
     assert "anomaly_learning_secs" in learning["reason"]
