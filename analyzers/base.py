@@ -23,6 +23,7 @@ from analyzers.families import DEFAULT_FAMILIES, Family
 Labels = tuple[tuple[str, str], ...]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 class SeriesKey(NamedTuple):
@@ -196,7 +197,20 @@ class PersistentAnomaly:
 
     * in σ: Gaussian noise puts one sample beyond 5.85σ as often as three in a
       row beyond 3σ (Φ̄(5.85) ≈ Φ̄(3)³ ≈ 2.5·10^-9); the short band is
-      `SHORT_SIGMAS` = 6 σ of the stretch mean (σ/√n), the frozen baseline's σ;
+      `SHORT_SIGMAS` = 6 σ of the stretch mean (σ/√n), with σ the larger of
+      the frozen baseline's σ and a *tail scale*: the 95th percentile of the
+      series' |x - baseline mean| divided by its Gaussian value 1.96
+      (`TAIL_QUANTILE`, `TAIL_Z`).  Both are σ for Gaussian noise; when the
+      series' own 95th percentile lies further out, its deviations are heavier
+      than Gaussian where there are enough of them to tell (a bursty series
+      whose bursts are a few percent of its samples: tweets), and 6σ of the
+      window's σ is not the 1-in-10^9 it claims, so the scale that describes
+      the tail is used.  It is estimated in O(1) per series by stochastic
+      approximation (the estimate moves up by τ·η in log when a deviation
+      exceeds it, down by (1-τ)·η otherwise, so it settles where a fraction
+      1-τ exceeds it), η chosen so that its memory, 1/(η(1-τ)) samples, is
+      the baseline's window (`memory`); it only widens the short band, never
+      narrows it;
     * in the unit: σ says nothing about a bursty series (an idle NIC's kB/s
       bursts are tens of σ), only the floor does; path (a) has every one of
       three samples beyond it, path (b) has one or two, so their mean must be
@@ -211,6 +225,9 @@ class PersistentAnomaly:
     MIN_SAMPLES_IN_STRETCH = 3
     SHORT_SIGMAS = 6.0
     SHORT_FLOORS = 3.0
+    TAIL_QUANTILE = 0.95
+    TAIL_Z = 1.959964  # Φ⁻¹(0.975): |x - mean| of Gaussian noise exceeds 1.96σ 5 % of the time
+    TAIL_MEMORY = 360  # samples, when the analyzer gives no window (`memory` 0: EMA)
 
     def __init__(
         self,
@@ -249,6 +266,8 @@ class PersistentAnomaly:
             memory=(np.int64, 0),  # raw samples the record check reads (0: the whole tier)
             low=(np.float64, np.inf),  # the range the series has covered since first seen
             high=(np.float64, -np.inf),
+            tail=(np.float64, np.nan),  # the TAIL_QUANTILE of |x - mean|, tracked
+            base_tail=(np.float64, np.nan),  # ... frozen at the stretch's start
         )
 
     def learn(self, sid: int, key: SeriesKey, now: float) -> None:
@@ -316,6 +335,8 @@ class PersistentAnomaly:
         s.base_mean[ids] = np.where(starts, mean, s.base_mean[ids])
         s.base_band[ids] = np.where(starts, band, s.base_band[ids])
         s.base_std[ids] = np.where(starts, std, s.base_std[ids])
+        s.base_tail[ids] = np.where(starts, s.tail[ids], s.base_tail[ids])
+        self._track_tail(ids, np.abs(dev), std, ready)
         with np.errstate(invalid="ignore"):
             # Covered time: from the start of the stretch's first sample's interval.
             elapsed = now - s.run_start[ids]
@@ -325,8 +346,9 @@ class PersistentAnomaly:
             if short.any():
                 base_mean = s.base_mean[ids]
                 run_dev = s.run_side[ids] * (s.run_sum[ids] / np.maximum(run_n, 1) - base_mean)
+                scale = np.fmax(s.base_std[ids], s.base_tail[ids] / self.TAIL_Z)
                 short_band = np.maximum(
-                    self.SHORT_SIGMAS * s.base_std[ids] / np.sqrt(np.maximum(run_n, 1)),
+                    self.SHORT_SIGMAS * scale / np.sqrt(np.maximum(run_n, 1)),
                     self.SHORT_FLOORS * self.family_floor(ids, base_mean),
                 )
                 short &= run_dev > short_band
@@ -377,6 +399,22 @@ class PersistentAnomaly:
             s.run_n[sid], s.run_sum[sid], s.run_side[sid] = 0, 0.0, 0
             s.run_start[sid] = np.nan
         return steps
+
+    def _track_tail(
+        self, ids: IntArray, away: FloatArray, std: FloatArray, ready: BoolArray
+    ) -> None:
+        """One stochastic-approximation step of each series' TAIL_QUANTILE of |x - mean|, in
+        log (a scale stays positive, and a step is relative to it): started at its Gaussian
+        value TAIL_Z·σ (or at the first deviation, on a series flat so far)."""
+        s = self.s
+        tau = self.TAIL_QUANTILE
+        memory = s.memory[ids]
+        eta = 1.0 / (np.where(memory > 0, memory, self.TAIL_MEMORY) * (1.0 - tau))
+        with np.errstate(invalid="ignore"):
+            tail = s.tail[ids]
+            tail = np.where(np.isnan(tail), self.TAIL_Z * std, tail)
+            moved = tail * np.exp(eta * np.where(away > tail, tau, tau - 1.0))
+            s.tail[ids] = np.where(ready, np.where(tail > 0, moved, away), s.tail[ids])
 
     def unprecedented(
         self, history: History, sid: int, level: float, n: int, slack: float = 0.0

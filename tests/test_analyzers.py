@@ -120,6 +120,22 @@ def test_at_five_minutes_a_short_stretch_no_higher_than_the_windows_own_extremes
     assert [a.timestamp / 300 for a in firing] == [320, 380]
 
 
+def test_at_five_minutes_a_bursty_series_usual_spikes_are_its_tail_a_new_large_one_fires() -> None:
+    """A series with a shoulder (7 % of its samples are bursts 6 above its level, so its
+    95th percentile of |x - mean| is ~2.8σ, not 1.96σ): a daily spike 13 out is 7σ of the
+    window but within 6 of its tail scale (q95 / 1.96), and new to the 12-hour raw window
+    each time, so only the tail scale keeps it quiet; one twice as far out fires."""
+    rng = np.random.default_rng(7)
+    key = SeriesKey.of("series_value")
+    values = 10 + rng.normal(0, 1.0, 1500)
+    values[::14] = 16 + rng.normal(0, 0.5, values[::14].size)  # a burst every 70 min
+    for day, offset in enumerate((100, 30, 190, 70)):  # once a day, at no fixed time
+        values[(day + 1) * 288 + offset] = 23.0
+    values[1450] = 35.0
+    alerts = five_minutes(zscore(metrics=("*",)), values, key)
+    assert [int(a.timestamp // 300) for a in alerts if a.status is Status.FIRING] == [1450]
+
+
 def test_an_abrupt_lasting_shift_past_three_floors_is_confirmed_by_ema_and_critical() -> None:
     """Item 3 of issue #14: EMA's shift detector is z-score's second signal, not a notifier."""
     values = 20 + RNG.normal(0, 0.5, 700)
