@@ -373,12 +373,16 @@ class AnalyzerSettings:
         30, "Samples a series needs before z-score or EMA give a verdict.", ge=2, le=100_000
     )
     anomaly_record_hours: float = opt(
-        24.0,
+        168.0,
         "Seasonality: a z-score or EMA alert is not news when the series reached the same "
-        "level at the same time of day (within anomaly_season_tolerance_secs) on an earlier "
-        "day of the last N hours of the history tier, compared at the tier's resolution (the "
+        "level at the same time of day (within anomaly_season_tolerance_secs) on one of the "
+        "earlier days of the last N hours, compared at the history tier's resolution (the "
         "mean of the anomalous stretch against the bucket means): a nightly backup pages "
-        "once, on its first night. Below 24 (or 0) turns this off.",
+        "once, on its first night, and a job that runs on weekdays or once a week once, "
+        "not every time it comes back. It looks as far as the history tier reaches and does "
+        "not lengthen it: the tier keeps a number of buckets (storage.history_hours at "
+        "storage.history_resolution_secs: 24 h at the agent's 10 s), so it reaches further on "
+        "sparser series (5 days at 5-minute samples). Below 24 (or 0) turns this off.",
         ge=0,
         le=24 * 31,
     )
@@ -483,7 +487,7 @@ class StorageSettings:
     history_resolution_secs: float = opt(
         60.0,
         "Bucket of the history tier: one mean per series per bucket. The tier holds the "
-        "longest of history_hours, the trend and leak windows and anomaly_record_hours in "
+        "longest of history_hours and the trend and leak windows in "
         "buckets (1,440 at the defaults, 5,760 bytes per series that keeps history): shorter "
         "buckets cost proportionally more memory.",
         le=3600,

@@ -147,7 +147,7 @@ class Step:
     deviation: float  # from the baseline, in the metric's unit
     sigmas: float
     since_secs: float  # how long the anomalous stretch has lasted
-    level: float  # mean of the stretch (what was compared with the same time yesterday)
+    level: float  # mean of the stretch (what was compared with the same time on earlier days)
     settled: bool = False  # resolved with the value still beyond the old band: a new level
 
 
@@ -170,8 +170,10 @@ class PersistentAnomaly:
       covered `persist_secs` and either (a) at least three samples or (b) its
       mean, the smoothed estimate of one or two samples, is beyond the *short
       band* (below), the series is past its learning time and the same level
-      was not reached at this time of day on an earlier day (seasonality, in the
-      history tier at its own resolution);
+      was not reached at this time of day on one of the `season_days` earlier
+      days (seasonality, in the history tier at its own resolution, as far as
+      the tier reaches: a week by default, so that a job that runs on weekdays
+      or weekly is news once, not every time it comes back after a day off);
     * it resolves once the sample is back within half the stretch's frozen band
       of the old baseline (the deviation ended) or of the current one (the
       baseline took the new level in: "settled"); then the series stays quiet
@@ -435,7 +437,8 @@ class PersistentAnomaly:
         return int(np.count_nonzero(side * before >= side * level - slack)) < n
 
     def seen_before(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
-        """Whether an earlier day's bucket means, around this time of day, reached `level`."""
+        """Whether the bucket means of one of the last `season_days` days, around this time
+        of day, reached `level` (the tier's own length bounds how far back that is)."""
         if self.season_days <= 0:
             return False
         try:

@@ -58,7 +58,7 @@ class EmaAnalyzer:
         families: Sequence[Family] = DEFAULT_FAMILIES,
         learning_secs: float = 3600.0,
         persist_secs: float = 300.0,
-        season_days: int = 1,
+        season_days: int = 7,
         tolerance_secs: float = 3600.0,
         policy: PersistentAnomaly | None = None,
     ) -> None:

@@ -116,7 +116,7 @@ class ZScoreAnalyzer:
         families: Sequence[Family] = DEFAULT_FAMILIES,
         learning_secs: float = 3600.0,
         persist_secs: float = 300.0,
-        season_days: int = 1,
+        season_days: int = 7,
         tolerance_secs: float = 3600.0,
         policy: PersistentAnomaly | None = None,
         confirm_alpha: float = 0.1,

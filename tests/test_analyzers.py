@@ -322,6 +322,32 @@ def test_a_burst_seen_at_this_time_yesterday_is_not_news_a_higher_one_is(make: A
     assert fired == [124, day + 604]
 
 
+@pytest.mark.parametrize("make", [
+    lambda days: ZScoreAnalyzer(window=60, cooldown_secs=0, learning_secs=0, season_days=days),
+    lambda days: EmaAnalyzer(cooldown_secs=0, learning_secs=0, season_days=days),
+])  # fmt: skip
+def test_a_weekday_job_is_not_news_on_monday_after_a_quiet_weekend(make: Any) -> None:
+    """The seasonality check looks back a week of the history tier (as far as it reaches):
+    a job at 02:00 on weekdays only ran on Friday, not yesterday; with one day of memory
+    every Monday's run would page again."""
+    day = 144  # one sample every 10 minutes; the tier (1,500 buckets of 10 min) holds 10 days
+    values = 20 + RNG.uniform(-1, 1, 10 * day)  # from a Sunday
+    for weekday in (1, 2, 3, 4, 5, 8, 9):  # Monday to Friday, then Monday and Tuesday again
+        values[weekday * day + 12 : weekday * day + 16] = 60.0
+    fired = [
+        int(a.timestamp // 600)
+        for a in feed(make(7), values, step=600.0, store=Store(400, 1500, 600.0))[0]
+        if a.status is Status.FIRING
+    ]
+    assert fired == [day + 14]  # the first night only (its third sample)
+    once_a_day = [
+        int(a.timestamp // 600)
+        for a in feed(make(1), values, step=600.0, store=Store(400, 1500, 600.0))[0]
+        if a.status is Status.FIRING
+    ]
+    assert once_a_day == [day + 14, 8 * day + 14]  # Monday again: Sunday had no run
+
+
 # -- trend ----------------------------------------------------------------------------------
 
 
