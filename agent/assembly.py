@@ -52,7 +52,7 @@ def build_store(settings: Settings, watch_everything: bool = False) -> Store:
     history = max(
         math.ceil(st.history_hours * 3600 / st.history_resolution_secs),
         math.ceil(
-            max(an.trend_window_hours, an.leak_min_observation_hours)
+            max(an.trend_window_hours, an.leak_min_observation_hours, an.anomaly_record_hours)
             * 3600
             / st.history_resolution_secs
         ),

@@ -252,9 +252,8 @@ def _learning(settings: Any, metrics: list[dict[str, Any]]) -> dict[str, Any]:
         "series": len(watched) if statistical else 0,
         "analyzers": statistical,
         "reason": f"no statistical verdict before {an.anomaly_learning_secs:g} s of history "
-        "(analyzer.anomaly_learning_secs; season: two days, a day for the time-of-day "
-        "expectation and a day of its residuals); --once has one reading, so only thresholds "
-        "apply",
+        "(analyzer.anomaly_learning_secs; season: two days, and three earlier days in the "
+        "history tier); --once has one reading, so only thresholds apply",
     }
 
 

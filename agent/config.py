@@ -89,7 +89,10 @@ def history_size(settings: Settings, report: Report) -> None:
     """Each key may be in range while together they ask for millions of buckets per series
     (1 s buckets over 31 days): bound the history tier itself."""
     st, an = settings.storage, settings.analyzer
-    hours = max(st.history_hours, an.trend_window_hours, an.leak_min_observation_hours)
+    hours = max(
+        st.history_hours, an.trend_window_hours, an.leak_min_observation_hours,
+        an.anomaly_record_hours,
+    )  # fmt: skip
     buckets = math.ceil(hours * 3600 / st.history_resolution_secs)
     if buckets > MAX_HISTORY_BUCKETS:
         report(

@@ -370,19 +370,19 @@ class AnalyzerSettings:
         "Metrics (shell-style patterns) the z-score, season and EMA analyzers watch.",
     )  # fmt: skip
     anomaly_min_samples: int = opt(
-        30, "Samples a series needs before z-score or EMA give a verdict.", ge=2, le=100_000
+        30, "Samples a series needs before z-score, season or EMA give a verdict.", ge=2, le=100_000
     )
     anomaly_record_hours: float = opt(
-        168.0,
-        "Seasonality: a z-score or EMA alert is not news when the series reached the same "
-        "level at the same time of day (within anomaly_season_tolerance_secs) on one of the "
-        "earlier days of the last N hours, compared at the history tier's resolution (the "
-        "mean of the anomalous stretch against the bucket means): a nightly backup pages "
-        "once, on its first night, and a job that runs on weekdays or once a week once, "
-        "not every time it comes back. It looks as far as the history tier reaches and does "
-        "not lengthen it: the tier keeps a number of buckets (storage.history_hours at "
-        "storage.history_resolution_secs: 24 h at the agent's 10 s), so it reaches further on "
-        "sparser series (5 days at 5-minute samples). Below 24 (or 0) turns this off.",
+        24.0,
+        "Seasonality: a z-score, season or EMA alert is not news when the series reached the "
+        "same level at the same time of day (within anomaly_season_tolerance_secs) on one of "
+        "the earlier days the history tier holds, up to a week, compared at the tier's "
+        "resolution (the mean of the anomalous stretch against the bucket means): a nightly "
+        "backup pages once, on its first night. The tier keeps at least these hours; it "
+        "keeps a number of buckets, so it reaches further on sparser series (5 days at "
+        "5-minute samples), and a job that runs on weekdays pages once, not every Monday, "
+        "where it holds a week (168 here: 40 KB more per watched series at 1-minute "
+        "buckets). Below 24 (or 0) turns this off.",
         ge=0,
         le=24 * 31,
     )
@@ -395,13 +395,14 @@ class AnalyzerSettings:
     anomaly_learning_secs: float = opt(
         3600.0,
         "A series is *learning* (no z-score or EMA alert) until it has been seen this long; "
-        "`--once` and the heartbeat show how many are.",
+        "`--once` and the heartbeat show how many are. Season needs two days at least, and "
+        "three earlier days in the history tier.",
         ge=0,
         le=31 * 86400,
     )
     anomaly_persist_secs: float = opt(
         300.0,
-        "A z-score or EMA anomaly must hold this long (every sample beyond the band, and at "
+        "A z-score, season or EMA anomaly must hold this long (every sample beyond the band, and at "
         "least three samples) before it fires: pure noise never does, a 3-minute spike is "
         "the thresholds' business. At sampling intervals of half this or more, one or two "
         "samples cover it (each is the mean of its interval): such a stretch fires if its "
@@ -416,7 +417,8 @@ class AnalyzerSettings:
     )
     anomaly_cooldown_secs: float = opt(
         3600.0,
-        "After a z-score or EMA alert resolves, that series raises no new one for this long.",
+        "After a z-score, season or EMA alert resolves, that series raises no new one for this "
+        "long.",
         ge=0,
         le=31 * 86400,
     )
@@ -487,7 +489,7 @@ class StorageSettings:
     history_resolution_secs: float = opt(
         60.0,
         "Bucket of the history tier: one mean per series per bucket. The tier holds the "
-        "longest of history_hours and the trend and leak windows in "
+        "longest of history_hours, the trend and leak windows and anomaly_record_hours in "
         "buckets (1,440 at the defaults, 5,760 bytes per series that keeps history): shorter "
         "buckets cost proportionally more memory.",
         le=3600,
@@ -500,7 +502,7 @@ class StorageSettings:
         (),
         "Metrics (shell-style patterns) whose series keep the history tier besides those an "
         "enabled analyzer reads (trend: disk, memory, swap, fd and GPU fill; leak: process RSS "
-        "and open files, system file handles; z-score and EMA: analyzer.anomaly_metrics). "
+        "and open files, system file handles; z-score, season and EMA: analyzer.anomaly_metrics). "
         "Other series keep only the raw tier: 1,472 bytes each at the defaults instead of "
         "7,236. SQLite (sqlite_enabled) gets every series either way.",
     )

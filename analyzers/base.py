@@ -24,6 +24,10 @@ Labels = tuple[tuple[str, str], ...]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+# How many earlier days the seasonality checks look at, as far as the history tier reaches:
+# a week, the other cycle of what people drive (a job on weekdays is news on its first
+# Monday, not every Monday).  The tier's length is analyzer.anomaly_record_hours' business.
+SEASON_DAYS = 7
 
 
 class SeriesKey(NamedTuple):
@@ -160,7 +164,8 @@ class PersistentAnomaly:
       the metric's unit (analyzers/families.py), in the family's direction only;
       a *relative* floor (a unit-less series, the `*` family) is a fraction of
       the series' own scale: the larger of its level and the range it has
-      covered since the analyzer first saw it.  The level alone is no scale for
+      covered since the analyzer first saw it (levels held for two samples in
+      a row: a single corrupt reading is no scale).  The level alone is no scale for
       a series that idles near zero and bursts to 100 (5 % of 0.1 makes a
       0.1 -> 0.5 wiggle "11σ"); the range is what a person reading its graph
       sees, and what detectors given a file's min and max (NAB's) quantise by;
@@ -172,8 +177,8 @@ class PersistentAnomaly:
       band* (below), the series is past its learning time and the same level
       was not reached at this time of day on one of the `season_days` earlier
       days (seasonality, in the history tier at its own resolution, as far as
-      the tier reaches: a week by default, so that a job that runs on weekdays
-      or weekly is news once, not every time it comes back after a day off);
+      the tier reaches, up to a week: a job that runs on weekdays is news once,
+      not every time it comes back after a day off, where the tier holds a week);
     * it resolves once the sample is back within half the stretch's frozen band
       of the old baseline (the deviation ended) or of the current one (the
       baseline took the new level in: "settled"); then the series stays quiet
@@ -266,8 +271,9 @@ class PersistentAnomaly:
             base_std=(np.float64, np.nan),
             last_seen=(np.float64, np.nan),  # the previous sample's time: the interval
             memory=(np.int64, 0),  # raw samples the record check reads (0: the whole tier)
-            low=(np.float64, np.inf),  # the range the series has covered since first seen
+            low=(np.float64, np.inf),  # the range it has held for two samples in a row
             high=(np.float64, -np.inf),
+            previous=(np.float64, np.nan),  # the previous sample (that second sample)
             tail=(np.float64, np.nan),  # the TAIL_QUANTILE of |x - mean|, tracked
             base_tail=(np.float64, np.nan),  # ... frozen at the stretch's start
         )
@@ -355,9 +361,14 @@ class PersistentAnomaly:
                 )
                 short &= run_dev > short_band
         s.last_seen[ids] = now
-        seen = np.isfinite(x)  # the range after the verdict: a sample is not its own scale
-        s.low[ids] = np.where(seen, np.minimum(s.low[ids], x), s.low[ids])
-        s.high[ids] = np.where(seen, np.maximum(s.high[ids], x), s.high[ids])
+        # The range after the verdict (a sample is not its own scale), of levels held for two
+        # samples in a row: one corrupt reading (1e6 once) does not mute the series for good.
+        prev = s.previous[ids]
+        held = np.isfinite(x) & np.isfinite(prev)
+        with np.errstate(invalid="ignore"):
+            s.low[ids] = np.where(held, np.minimum(s.low[ids], np.maximum(x, prev)), s.low[ids])
+            s.high[ids] = np.where(held, np.maximum(s.high[ids], np.minimum(x, prev)), s.high[ids])
+        s.previous[ids] = np.where(np.isfinite(x), x, prev)
         fire = (
             (state == 0)
             & (((run_n >= self.MIN_SAMPLES_IN_STRETCH) & lasted) | short)
@@ -396,11 +407,16 @@ class PersistentAnomaly:
             away = float(s.run_side[sid]) * (float(x[i]) - float(s.base_mean[sid]))
             settled = away * 2 > float(s.base_band[sid])
             steps.append(Step(i, int(state[i]), 0, float(dev[i]), 0.0, 0.0, float(x[i]), settled))
-            s.state[sid] = 0
-            s.quiet_until[sid] = now + self.cooldown
-            s.run_n[sid], s.run_sum[sid], s.run_side[sid] = 0, 0.0, 0
-            s.run_start[sid] = np.nan
+            self.end(sid, now + self.cooldown)
         return steps
+
+    def end(self, sid: int, quiet_until: float) -> None:
+        """The series' alert ended (its RESOLVED is the caller's): quiet until then."""
+        s = self.s
+        s.state[sid] = 0
+        s.quiet_until[sid] = quiet_until
+        s.run_n[sid], s.run_sum[sid], s.run_side[sid] = 0, 0.0, 0
+        s.run_start[sid] = np.nan
 
     def _track_tail(
         self, ids: IntArray, away: FloatArray, std: FloatArray, ready: BoolArray
@@ -496,6 +512,6 @@ def policy_from(settings: Any, threshold: float) -> PersistentAnomaly:
         an.anomaly_learning_secs,
         an.anomaly_persist_secs,
         an.anomaly_cooldown_secs,
-        int(an.anomaly_record_hours // 24),
+        SEASON_DAYS if an.anomaly_record_hours >= 24 else 0,
         an.anomaly_season_tolerance_secs,
     )

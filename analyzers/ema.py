@@ -29,6 +29,7 @@ import numpy as np
 
 from alerting.alert import Alert
 from analyzers.base import (
+    SEASON_DAYS,
     Batch,
     History,
     PersistentAnomaly,
@@ -58,7 +59,7 @@ class EmaAnalyzer:
         families: Sequence[Family] = DEFAULT_FAMILIES,
         learning_secs: float = 3600.0,
         persist_secs: float = 300.0,
-        season_days: int = 7,
+        season_days: int = SEASON_DAYS,
         tolerance_secs: float = 3600.0,
         policy: PersistentAnomaly | None = None,
     ) -> None:

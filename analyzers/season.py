@@ -53,6 +53,7 @@ import numpy as np
 
 from alerting.alert import Alert
 from analyzers.base import (
+    SEASON_DAYS,
     Batch,
     FloatArray,
     History,
@@ -70,12 +71,17 @@ from analyzers.threshold import format_value
 from analyzers.zscore import DEFAULT_METRICS, WHY_WARN, human_secs
 
 DAY = 86400.0
+MIN_DAYS = 3  # a verdict needs a true median: one odd earlier day (an outage) is no expectation
 DAYS = 3  # earlier days whose median is the expectation (as many as the tier holds)
 TAU_SECS = DAY  # memory of the residual's EW mean and variance (its scale)
 TEST_SECS = 7 * DAY  # memory of the explained-variance test: a week, both cycles
 LEARNING_SECS = 2 * DAY  # a day for the expectation, a day of residuals for their scale
+# A departure held this long is a new level for now: resolved as settled, and season looks
+# at the series again once its median of MIN_DAYS earlier days holds the level (z-score and
+# the thresholds watch what stays meanwhile), instead of an alert held open, and repeated,
+# until the level has been there for days.
+SETTLE_SECS = 3600.0
 EXPLAINED = 0.5  # the daily model must halve the variance (at least twice as good)
-VETO_DAYS = 7  # a week: the other cycle of series people drive (weekdays and weekends)
 
 
 class SeasonalGate(PersistentAnomaly):
@@ -136,9 +142,12 @@ class SeasonAnalyzer:
             persist_secs = policy.persist
             learning_secs = max(policy.learning, learning_secs)
         self.half_span = persist_secs
+        season_days, tolerance_secs = SEASON_DAYS, persist_secs
+        if policy is not None:
+            season_days, tolerance_secs = policy.season_days, policy.tolerance
         self.gate = SeasonalGate(
             families, threshold, min_samples, max(learning_secs, LEARNING_SECS), persist_secs,
-            cooldown_secs, VETO_DAYS, persist_secs,
+            cooldown_secs, season_days, tolerance_secs,
         )  # fmt: skip
         self.s = SeriesArrays(
             known=(bool, False),
@@ -150,6 +159,7 @@ class SeasonAnalyzer:
             x_mean=(np.float64, 0.0),
             x_var=(np.float64, 0.0),
             last=(np.float64, np.nan),
+            fired_at=(np.float64, np.nan),  # when its alert fired (for SETTLE_SECS)
         )
 
     def _watches(self, metric: str) -> bool:
@@ -160,8 +170,12 @@ class SeasonAnalyzer:
         self.s.reset(ids)
         self.gate.forget(ids)
 
-    def expectation(self, ids: IntArray, now: float, history: History) -> FloatArray:
-        """Median over the earlier days kept of the bucket means around this time of day."""
+    def expectation(
+        self, ids: IntArray, now: float, history: History
+    ) -> tuple[FloatArray, FloatArray]:
+        """The median over the earlier days kept of the bucket means around this time of day:
+        as soon as there is one (what the residual's statistics learn from), and where all
+        `MIN_DAYS` are kept (what a verdict is against; NaN before)."""
         days = np.full((DAYS, ids.size), np.nan)
         for d in range(DAYS):
             at = now - (d + 1) * DAY
@@ -175,7 +189,7 @@ class SeasonAnalyzer:
             have > 0, (days[lo, cols] + days[np.minimum(hi, DAYS - 1), cols]) / 2, np.nan
         )
         mid = np.where(have % 2 == 1, days[lo, cols], mid)
-        return mid
+        return mid, np.where(have >= MIN_DAYS, mid, np.nan)
 
     def observe(self, batch: Batch, history: History) -> list[Alert]:
         s = self.s
@@ -192,21 +206,43 @@ class SeasonAnalyzer:
         if not mask.any():
             return []
         ids, x = batch.ids[mask], batch.values[mask]
-        expected = self.expectation(ids, now, history)
+        learned, expected = self.expectation(ids, now, history)
+        # No verdict, and no change to one under way, without an expectation (a gap in the
+        # history a day back would otherwise end a stretch at once, against NaN).
         have = np.isfinite(expected)
+        steps = self._judge(ids[have], x[have], expected[have], now, history)
+        alerts = [self._alert(sid, step, now, history) for sid, step in steps]
+        self._learn(ids, x, learned, now)  # after the verdict: a stretch's start stays out
+        return alerts
+
+    def _judge(
+        self, ids: IntArray, x: FloatArray, expected: FloatArray, now: float, history: History
+    ) -> list[tuple[int, Step]]:
+        s = self.s
+        if ids.size == 0:
+            return []
         n = s.n[ids]
         with np.errstate(invalid="ignore"):
             r_mean, r_var = s.r_mean[ids], s.r_var[ids]
             mean = expected + r_mean
             explained = (n > 0) & (s.r_raw[ids] < EXPLAINED * s.x_var[ids])
-            std = np.where(have & explained, np.sqrt(r_var), np.nan)
-        running = self.gate.s.run_n[ids] > 0
+            std = np.where(explained, np.sqrt(r_var), np.nan)
+        g = self.gate.s
+        running = g.run_n[ids] > 0
         # A stretch is judged against the expectation now, not the one at its start: the
         # time of day moves it, and the stretch's own samples never enter it.
-        self.gate.s.base_mean[ids] = np.where(running & have, mean, self.gate.s.base_mean[ids])
-        steps = self.gate.step(ids, x, np.where(have, n, 0.0), mean, std, now, history)
-        self._learn(ids, x, expected, now)
-        return [self._alert(int(ids[st.index]), st, now, history) for st in steps]
+        g.base_mean[ids] = np.where(running, mean, g.base_mean[ids])
+        steps = self.gate.step(ids, x, n, mean, std, now, history)
+        for step in steps:
+            s.fired_at[ids[step.index]] = now if step.after else np.nan
+        held = (g.state[ids] > 0) & (now - s.fired_at[ids] >= SETTLE_SECS)
+        for i in np.flatnonzero(held).tolist():
+            sid = int(ids[i])
+            steps.append(Step(i, int(g.state[sid]), 0, float(x[i] - mean[i]), 0.0, 0.0,
+                              float(x[i]), settled=True))  # fmt: skip
+            self.gate.end(sid, now + (MIN_DAYS - 1) * DAY)
+            s.fired_at[sid] = np.nan
+        return [(int(ids[st.index]), st) for st in steps]
 
     def _learn(self, ids: IntArray, x: FloatArray, expected: FloatArray, now: float) -> None:
         """EW mean and variance of the residual (clipped at the band, frozen in a stretch)
@@ -257,6 +293,12 @@ class SeasonAnalyzer:
                 f"(on average for {human_secs(step.since_secs)}), usually "
                 f"{format_value(key.metric, usual)} at this time of day ({sigmas} of its daily "
                 f"residual; {self.name}; {WHY_WARN})"
+            )
+        elif step.settled:
+            message = (
+                f"{key.metric}{where} settled at a new level for this time of day: "
+                f"{format_value(key.metric, step.level)} for {human_secs(SETTLE_SECS)} "
+                f"(season looks again in {human_secs((MIN_DAYS - 1) * DAY)})"
             )
         else:
             message = (

@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 from alerting.alert import Alert
 from analyzers.base import (
+    SEASON_DAYS,
     Batch,
     FloatArray,
     History,
@@ -116,7 +117,7 @@ class ZScoreAnalyzer:
         families: Sequence[Family] = DEFAULT_FAMILIES,
         learning_secs: float = 3600.0,
         persist_secs: float = 300.0,
-        season_days: int = 7,
+        season_days: int = SEASON_DAYS,
         tolerance_secs: float = 3600.0,
         policy: PersistentAnomaly | None = None,
         confirm_alpha: float = 0.1,

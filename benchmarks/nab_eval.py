@@ -12,7 +12,7 @@ events against NAB's labelled anomaly windows:
 * F1        = their harmonic mean
 
 Only "firing" events count (not escalations or resolves).  "combined" is the
-union of the two anomaly analyzers (z-score, EMA); the static threshold
+union of the anomaly analyzers (z-score, season, EMA); the static threshold
 (CPU > 90 %) is scored on its own line: it is not an anomaly detector.  Each
 series is replayed as `agent.replay.UNITLESS_METRIC` (no unit: a floor of 5 %
 of its own scale, level or range covered, alerts in both directions), so NAB
@@ -113,9 +113,9 @@ def main() -> int:
         for alert in replay(settings, recording, key):
             if alert.status is Status.FIRING:
                 events[alert.analyzer].append(alert.timestamp)
-                if alert.analyzer in ("zscore", "ema"):
+                if alert.analyzer in ("zscore", "ema", "season"):
                     events["combined"].append(alert.timestamp)
-        for analyzer in ("threshold", "zscore", "ema", "combined"):
+        for analyzer in ("threshold", "zscore", "ema", "season", "combined"):
             inside, hit, total = score(events[analyzer], windows)
             t = totals[analyzer]
             t[0] += len(events[analyzer])
@@ -127,7 +127,7 @@ def main() -> int:
                     f"  {name:<60} events {len(events[analyzer]):>3}  inside {inside:>3}  windows hit {hit}/{total}"
                 )
     print(f"{'analyzer':<10}{'events':>8}{'inside':>8}{'precision':>11}{'recall':>8}{'F1':>7}")
-    for analyzer in ("threshold", "zscore", "ema", "combined"):
+    for analyzer in ("threshold", "zscore", "ema", "season", "combined"):
         events_n, inside, hit, total = totals[analyzer]
         precision = inside / events_n if events_n else 0.0
         recall = hit / total if total else 0.0

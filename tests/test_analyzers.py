@@ -234,6 +234,12 @@ def test_a_unit_less_series_floor_is_relative_to_the_range_it_has_covered() -> N
     values[600:660] = 10.0  # 11 % of the range covered: beyond the floor again
     (firing, *_) = feed(zscore(metrics=("*",)), values, key=key)[0]
     assert firing.status is Status.FIRING and firing.timestamp == 6300.0
+    # The range is of levels held two samples in a row: one corrupt reading is no scale.
+    values[50:52] = 0.1
+    values[50] = 1e6
+    values[600:660] = 0.5 + RNG.normal(0, 0.01, 60)
+    (firing, *_) = feed(zscore(metrics=("*",)), values, key=key)[0]
+    assert firing.status is Status.FIRING and firing.timestamp == 6300.0
 
 
 def test_no_statistical_alert_while_a_series_is_learning() -> None:

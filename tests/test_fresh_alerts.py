@@ -292,10 +292,11 @@ def test_threshold_messages_keep_the_comparison_and_the_unit() -> None:
     assert format_metric("gpu_temperature_celsius", 84.6) == "84.6°C"
 
 
-def test_a_zscore_threshold_is_shown_in_sigma_and_the_value_in_its_unit() -> None:
+@pytest.mark.parametrize("analyzer", ["zscore", "season"])
+def test_a_statistical_threshold_is_shown_in_sigma_and_the_value_in_its_unit(analyzer: str) -> None:
     Pipeline(Store(8), [])  # the assembly registers the collectors' units
     alert = Alert(
-        analyzer="zscore",
+        analyzer=analyzer,
         metric="network_receive_bytes_per_second",
         labels=(("interface", "eth0"),),
         status=Status.FIRING,

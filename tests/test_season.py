@@ -3,7 +3,11 @@ at this time of day, replayed through the daemon's path with the default setting
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import numpy as np
+import pytest
 
 from agent.replay import UNITLESS_METRIC, Recording, replay
 from agent.settings import Settings
@@ -70,3 +74,57 @@ def test_history_between_finds_buckets_by_time_not_by_count() -> None:
     ids = store.ids_for(key)
     assert store.history_between(ids, 60 * 60.0, 62 * 60.0).tolist() == [61.0]
     assert np.isnan(store.history_between(ids, 41 * 60.0, 45 * 60.0)).all()
+
+
+# -- at the agent's own resolution: one-minute buckets ----------------------------------------
+
+CPU = SeriesKey("cpu_usage_percent")
+
+
+def host_day_cycle(days: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A web server's CPU, one sample a minute: 20 % at night, 50 % in the afternoon."""
+    rng = np.random.default_rng(seed)
+    t = START + 60.0 * np.arange(days * 1440)
+    phase = 2 * np.pi * ((t - START) % DAY) / DAY
+    return t, 20 + 30 * np.maximum(0.0, np.sin(phase - 1.0)) ** 2 + rng.normal(0, 2.0, t.size)
+
+
+def host_alerts(t: np.ndarray, values: np.ndarray, history_hours: float) -> list[Any]:
+    defaults = Settings()
+    settings = dataclasses.replace(
+        defaults, storage=dataclasses.replace(defaults.storage, history_hours=history_hours)
+    )
+    return list(replay(settings, Recording(t, values, 0), CPU))
+
+
+def at(day: int, hour: float) -> float:
+    return START + day * DAY + hour * 3600
+
+
+def test_a_verdict_needs_three_earlier_days_in_the_history_tier() -> None:
+    """At the defaults the tier holds one day of one-minute buckets: season gives no
+    verdict (one earlier day is no expectation: yesterday's outage would make today's
+    normal afternoon news), and a busy night is z-score's alone."""
+    t, values = host_day_cycle(5, seed=31)
+    values[(t >= at(4, 0)) & (t < at(4, 3))] += 30  # a busy night
+    alerts = host_alerts(t, values, history_hours=24)
+    assert [a.analyzer for a in alerts if a.analyzer == "season"] == []
+    assert any(a.analyzer == "zscore" and a.status is Status.FIRING for a in alerts)
+
+
+def test_yesterdays_outage_is_not_an_expectation_a_busy_night_settles_after_an_hour() -> None:
+    """With four days in the tier (storage.history_hours = 96): an hour's outage on day 3
+    makes nothing of day 4's ordinary afternoon (the median of three days is not the
+    outage); a night that stays busy fires once, then settles as a new level after an
+    hour instead of staying open (and repeated) until the median holds it."""
+    t, values = host_day_cycle(5, seed=32)
+    outage = (t >= at(3, 14)) & (t < at(3, 15))
+    values[outage] = 5 + np.random.default_rng(33).normal(0, 0.5, int(outage.sum()))
+    values[(t >= at(4, 0)) & (t < at(4, 5))] += 30
+    seasonal = [a for a in host_alerts(t, values, history_hours=96) if a.analyzer == "season"]
+    assert [a.status for a in seasonal] == [Status.FIRING, Status.RESOLVED]
+    fired, settled = seasonal
+    assert at(4, 0) < fired.timestamp < at(4, 0.5)
+    assert "usually" in fired.message and "(threshold" not in fired.message
+    assert settled.timestamp == pytest.approx(fired.timestamp + 3600, abs=60)
+    assert "settled at a new level for this time of day" in settled.message
