@@ -209,7 +209,9 @@ def test_a_log_storm_neither_floods_nor_freezes_the_agent(tmp_path: Path) -> Non
             f.write("Nov 21 10:00:00 host ci[3]: marker 1\n")
         storm_started = time.monotonic()
         storm(syslog, 0, 100_000)
-        wait_until(lambda: accounted(out.read_text()) >= 100_000, 60,
+        # A bound against a hang, not a speed goal (benchmarks/logs.py has that): a CI machine
+        # loaded several times over reads 100,000 lines in about a minute.
+        wait_until(lambda: accounted(out.read_text()) >= 100_000, 180,
                    "every line of the storm sent or summarised")  # fmt: skip
         storm_ended = time.monotonic()
         output = out.read_text()
