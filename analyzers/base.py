@@ -473,6 +473,40 @@ class PersistentAnomaly:
         return bool(means[near].min() <= level + float(self.s.base_band[sid]) / 2)
 
 
+class WatchedSeries:
+    """What z-score, season and EMA share besides the gate: which series they watch (by
+    metric pattern, decided once per series, when it first comes) and the gate learning
+    each new watched one.  A subclass sets `patterns`, `gate` and `s` (a SeriesArrays
+    with `known` and `watched` among its fields)."""
+
+    patterns: tuple[str, ...]
+    gate: PersistentAnomaly
+    s: SeriesArrays
+
+    def forget(self, series_ids: Iterable[int]) -> None:
+        ids = list(series_ids)
+        self.s.reset(ids)
+        self.gate.forget(ids)
+
+    def learning_count(self, now: float) -> int:
+        """Watched series still in their gate's learning time."""
+        return self.gate.learning_count(np.flatnonzero(self.s.watched[: self.s.size]), now)
+
+    def watched_samples(self, batch: Batch, history: History) -> tuple[IntArray, FloatArray]:
+        """The batch's samples of watched series with a finite value: (ids, values)."""
+        s = self.s
+        s.ensure(batch.ids)
+        self.gate.s.ensure(batch.ids)
+        for sid in batch.ids[~s.known[batch.ids]].tolist():
+            s.known[sid] = True
+            key = history.key(sid)
+            s.watched[sid] = any(fnmatch.fnmatchcase(key.metric, p) for p in self.patterns)
+            if s.watched[sid]:
+                self.gate.learn(sid, key, batch.timestamp)
+        mask = s.watched[batch.ids] & np.isfinite(batch.values)
+        return batch.ids[mask], batch.values[mask]
+
+
 def learning_series(analyzers: Iterable[object], now: float) -> int:
     """Series on which a statistical analyzer gives no verdict yet (z-score and EMA watch
     the same ones, so the largest count, not the sum)."""

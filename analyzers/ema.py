@@ -20,7 +20,6 @@ announced are folded into that episode by the router (docs/ALERTING.md).
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -35,6 +34,7 @@ from analyzers.base import (
     PersistentAnomaly,
     SeriesArrays,
     Step,
+    WatchedSeries,
     anomaly_history,
     policy_from,
     transition,
@@ -44,7 +44,7 @@ from analyzers.registry import AnalyzerPlugin
 from analyzers.zscore import DEFAULT_METRICS, WHY_WARN, anomaly_message
 
 
-class EmaAnalyzer:
+class EmaAnalyzer(WatchedSeries):
     name = "ema"
 
     def __init__(
@@ -79,29 +79,16 @@ class EmaAnalyzer:
             var=(np.float64, 0.0),
         )
 
-    def forget(self, series_ids: Iterable[int]) -> None:
-        ids = list(series_ids)
-        self.s.reset(ids)
-        self.gate.forget(ids)
-
     def learning(self, now: float) -> int:
-        """Watched series still in their learning time (shown by --once and the heartbeat)."""
-        return self.gate.learning_count(np.flatnonzero(self.s.watched[: self.s.size]), now)
+        """Series in their learning hour (shown by --once and the heartbeat; season's longer
+        wait is not, see docs/schemas/heartbeat.schema.json)."""
+        return self.learning_count(now)
 
     def observe(self, batch: Batch, history: History) -> list[Alert]:
         s = self.s
-        s.ensure(batch.ids)
-        self.gate.s.ensure(batch.ids)
-        for sid in batch.ids[~s.known[batch.ids]].tolist():
-            s.known[sid] = True
-            key = history.key(sid)
-            s.watched[sid] = any(fnmatch.fnmatchcase(key.metric, p) for p in self.patterns)
-            if s.watched[sid]:
-                self.gate.learn(sid, key, batch.timestamp)
-        mask = s.watched[batch.ids] & np.isfinite(batch.values)
-        if not mask.any():
+        ids, x = self.watched_samples(batch, history)
+        if ids.size == 0:
             return []
-        ids, x = batch.ids[mask], batch.values[mask]
         n, mean, var = s.n[ids], s.mean[ids], s.var[ids]
         first = np.isnan(mean)
         mean = np.where(first, x, mean)

@@ -43,7 +43,6 @@ of the history tier's time axis and the matching bucket means.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import time as _time
 from collections.abc import Iterable, Sequence
@@ -61,6 +60,7 @@ from analyzers.base import (
     PersistentAnomaly,
     SeriesArrays,
     Step,
+    WatchedSeries,
     anomaly_history,
     policy_from,
     transition,
@@ -119,7 +119,7 @@ class SeasonalGate(PersistentAnomaly):
         return False
 
 
-class SeasonAnalyzer:
+class SeasonAnalyzer(WatchedSeries):
     name = "season"
 
     def __init__(
@@ -162,14 +162,6 @@ class SeasonAnalyzer:
             fired_at=(np.float64, np.nan),  # when its alert fired (for SETTLE_SECS)
         )
 
-    def _watches(self, metric: str) -> bool:
-        return any(fnmatch.fnmatchcase(metric, p) for p in self.patterns)
-
-    def forget(self, series_ids: Iterable[int]) -> None:
-        ids = list(series_ids)
-        self.s.reset(ids)
-        self.gate.forget(ids)
-
     def expectation(
         self, ids: IntArray, now: float, history: History
     ) -> tuple[FloatArray, FloatArray]:
@@ -192,20 +184,10 @@ class SeasonAnalyzer:
         return mid, np.where(have >= MIN_DAYS, mid, np.nan)
 
     def observe(self, batch: Batch, history: History) -> list[Alert]:
-        s = self.s
-        s.ensure(batch.ids)
-        self.gate.s.ensure(batch.ids)
         now = batch.timestamp
-        for sid in batch.ids[~s.known[batch.ids]].tolist():
-            s.known[sid] = True
-            key = history.key(sid)
-            s.watched[sid] = self._watches(key.metric)
-            if s.watched[sid]:
-                self.gate.learn(sid, key, now)
-        mask = s.watched[batch.ids] & np.isfinite(batch.values)
-        if not mask.any():
+        ids, x = self.watched_samples(batch, history)
+        if ids.size == 0:
             return []
-        ids, x = batch.ids[mask], batch.values[mask]
         learned, expected = self.expectation(ids, now, history)
         # No verdict, and no change to one under way, without an expectation (a gap in the
         # history a day back would otherwise end a stretch at once, against NaN).

@@ -28,7 +28,6 @@ series per tick, to stop floating-point drift.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -46,6 +45,7 @@ from analyzers.base import (
     PersistentAnomaly,
     SeriesArrays,
     Step,
+    WatchedSeries,
     anomaly_history,
     policy_from,
     transition,
@@ -102,7 +102,7 @@ def anomaly_message(
     )
 
 
-class ZScoreAnalyzer:
+class ZScoreAnalyzer(WatchedSeries):
     name = "zscore"
 
     def __init__(
@@ -150,33 +150,16 @@ class ZScoreAnalyzer:
             ew_base_std=(np.float64, np.nan),
         )
 
-    def _watches(self, metric: str) -> bool:
-        return any(fnmatch.fnmatchcase(metric, p) for p in self.patterns)
-
-    def forget(self, series_ids: Iterable[int]) -> None:
-        ids = list(series_ids)
-        self.s.reset(ids)
-        self.gate.forget(ids)
-
     def learning(self, now: float) -> int:
-        """Watched series still in their learning time (shown by --once and the heartbeat)."""
-        return self.gate.learning_count(np.flatnonzero(self.s.watched[: self.s.size]), now)
+        """Series in their learning hour (shown by --once and the heartbeat; season's longer
+        wait is not, see docs/schemas/heartbeat.schema.json)."""
+        return self.learning_count(now)
 
     def observe(self, batch: Batch, history: History) -> list[Alert]:
         s = self.s
-        s.ensure(batch.ids)
-        self.gate.s.ensure(batch.ids)
-        new = batch.ids[~s.known[batch.ids]]
-        for sid in new.tolist():
-            s.known[sid] = True
-            key = history.key(sid)
-            s.watched[sid] = self._watches(key.metric)
-            if s.watched[sid]:
-                self.gate.learn(sid, key, batch.timestamp)
-        mask = s.watched[batch.ids] & np.isfinite(batch.values)
-        if not mask.any():
+        ids, x = self.watched_samples(batch, history)
+        if ids.size == 0:
             return []
-        ids, x = batch.ids[mask], batch.values[mask]
         self._size_windows(ids, batch.timestamp)
         n, total, squares = s.n[ids], s.total[ids], s.squares[ids]
         # The verdict, against the window before this sample.
