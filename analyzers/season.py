@@ -9,8 +9,11 @@ analyzer compares each sample with the same time of day on earlier days:
   holds, of the tier's bucket means within ±`persist_secs` of this instant a
   whole number of days ago (the time scale at which the gate judges anyway;
   found by the tier's time axis, so a gap in the sampling cannot shift it).
-  The median makes one anomalous earlier day no expectation, when two or more
-  days are kept;
+  A verdict needs all `MIN_DAYS` (three): the median of three makes one
+  anomalous earlier day no expectation (with one, yesterday's outage made
+  today's ordinary afternoon news); with fewer the residual's statistics
+  learn from the median of what there is, and nothing is judged, nor is a
+  stretch under way ended;
 * the *residual* r = x - expectation has an exponentially weighted mean (a
   day-over-day change of level, taken in over `TAU_SECS`) and variance, each
   update clipped at the band (as EMA's), and frozen during a stretch, so an
@@ -29,13 +32,20 @@ analyzer compares each sample with the same time of day on earlier days:
   the stretch does not enter it), and one or two samples never fire here
   (spikes are z-score's);
 * a stretch whose mean the same span of the day reached on one of the last
-  `VETO_DAYS` days the tier holds is not news (last Saturday night, for a
-  Saturday night): the seasonality check of z-score, on a week and like with
-  like (a mean against a mean over the same span).
+  `season_days` days the tier holds (a week, `SEASON_DAYS`; none with
+  `anomaly_record_hours` below 24) is not news (last Saturday night, for a
+  Saturday night): the seasonality check of z-score, like with like (a mean
+  against a mean over the same span, ± `anomaly_season_tolerance_secs`);
+* a departure held `SETTLE_SECS` (an hour) resolves as settled at a new level
+  for this time of day, and the series is left to z-score and the
+  thresholds until the median holds the new level (two days), instead of an
+  alert held open, and repeated, for days.
 
 What the tier holds decides how far back it looks: 1,440 one-minute buckets
-at the agent's 10 s (yesterday only), 1,440 samples (5 days) at 5-minute
-sampling.
+at the agent's 10 s (one day: no verdict at the defaults; with
+`storage.history_hours` = 72, three), 1,440 samples (5 days) at 5-minute
+sampling.  Days are UTC: a daylight-saving change moves a local-time cycle
+by an hour (not handled).
 
 State: a few floats per series (SeriesArrays); a tick reads `DAYS` slices
 of the history tier's time axis and the matching bucket means.
@@ -88,7 +98,7 @@ class SeasonalGate(PersistentAnomaly):
     """PersistentAnomaly without its window-record veto (the window is not what this
     path compares with) and without a short path (one or two samples: spikes are
     z-score's business).  Its seasonality veto stays, at the expectation's span
-    and over up to `VETO_DAYS` earlier days: a level reached at this time of
+    and over up to `season_days` earlier days: a level reached at this time of
     day on any day the tier holds (last Saturday's, for a Saturday) is not news."""
 
     def unprecedented(
