@@ -156,7 +156,7 @@ class Step:
 
 
 class PersistentAnomaly:
-    """What makes a statistical deviation an alert, shared by z-score and EMA.
+    """What makes a statistical deviation an alert, shared by z-score, EMA and season.
 
     Given each analyzer's baseline (mean, standard deviation) per sample:
 
