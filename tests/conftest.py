@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import os
 import subprocess
@@ -38,6 +40,25 @@ def wait_until(
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(delay)
+        delay = min(0.2, delay * 1.5)
+
+
+async def until(
+    condition: Callable[[], object], timeout: float = 30.0, what: str = "the condition"
+) -> object:
+    """`wait_until` for a test inside an event loop; `condition` may return an awaitable."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = 0.01
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() >= deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(delay)
         delay = min(0.2, delay * 1.5)
 
 

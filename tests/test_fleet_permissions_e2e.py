@@ -9,14 +9,13 @@ import os
 import re
 import socket
 import subprocess
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, until, wait_until
 from tests.test_nats_channel import free_port, nats_server_binary
 
 PASSWORD = "fleet-pw"
@@ -42,15 +41,17 @@ def start(tmp_path: Path) -> tuple[int, subprocess.Popen[bytes]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while True:
+
+    def listening() -> bool:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return port, server
+            return True
         except OSError:
             assert server.poll() is None, "nats-server refused the documented configuration"
-            assert time.monotonic() < deadline, "nats-server did not start"
-            time.sleep(0.05)
+            return False
+
+    wait_until(listening, 30, "nats-server to listen")
+    return port, server
 
 
 async def exercise(port: int) -> tuple[dict[str, str], list[str]]:
@@ -94,8 +95,8 @@ async def exercise(port: int) -> tuple[dict[str, str], list[str]]:
     await agent.publish("sysops.h1.heartbeat", b"{}")
     await agent.publish("sysops.h1.inventory", b"{}")
     await agent.flush()
-    await asyncio.sleep(0.3)
-    results["heartbeat received"] = "ok" if beats else "none"
+    await until(lambda: beats, 10, "the agent's heartbeat on the watcher's subscription")
+    results["heartbeat received"] = "ok"
     await step("last heartbeat", lambda: js.get_last_msg("SYSOPS_HEARTBEAT", "sysops.h1.heartbeat"))
 
     async def latest_per_host() -> Any:
@@ -148,7 +149,12 @@ async def exercise(port: int) -> tuple[dict[str, str], list[str]]:
     await step("delete another stream", lambda: js.delete_stream("SYSOPS"))
     await nc.publish("sysops.h1.alerts", b"{}")
     await nc.flush()
-    await asyncio.sleep(0.3)
+
+    def both_refusals_said() -> bool:  # the server's errors arrive asynchronously
+        later = " ".join(violations[len(allowed_violations) :]).lower()
+        return "$js.api.stream.delete.sysops" in later and "sysops.h1.alerts" in later
+
+    await until(both_refusals_said, 10, "the server's two permissions violations")
     await nc.close()
     await agent.close()
     return results, [*allowed_violations, "--", *violations[len(allowed_violations) :]]

@@ -13,18 +13,10 @@ import pytest
 from fleet import watcher as watcher_module
 from fleet.config import load_config
 from fleet.watcher import Watcher
-from tests.conftest import write_config
+from tests.conftest import until, write_config
 from tests.test_fleet_watcher_e2e import config_text
 from tests.test_nats_channel import free_port
 from tests.test_telemetry_e2e import TOKEN, start_server
-
-
-async def until_async(condition: Any, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.e2e
@@ -44,7 +36,7 @@ def test_a_record_written_behind_the_leaders_back_is_corrected(
         client = await nats.connect(f"nats://127.0.0.1:{port}", token=TOKEN)
         try:
             beat = {"hostname": "a", "status": "healthy", "heartbeat_interval_secs": 60}
-            await until_async(lambda: asyncio.sleep(0, watcher.leading))
+            await until(lambda: watcher.leading)
             await client.publish("sysops.a.heartbeat", json.dumps(beat).encode())
             kv = await client.jetstream().key_value("SYSOPS_FLEET_HOSTS")
 
@@ -54,11 +46,11 @@ def test_a_record_written_behind_the_leaders_back_is_corrected(
                 except Exception:  # not written yet
                     return ""
 
-            await until_async(lambda: _is(status(), "healthy"))
+            await until(lambda: _is(status(), "healthy"))
             record = json.loads((await kv.get("a")).value)
             await kv.put("a", json.dumps({**record, "status": "silent"}).encode())
             first = await status()
-            await until_async(lambda: _is(status(), "healthy"))
+            await until(lambda: _is(status(), "healthy"))
             return first, await status()
         finally:
             watcher.request_stop()

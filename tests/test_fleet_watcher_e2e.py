@@ -18,7 +18,7 @@ from alerting.alert import Alert, Severity, Status
 from fleet import cli, store
 from fleet.config import load_config
 from fleet.watcher import Watcher
-from tests.conftest import HttpReceiver, write_config
+from tests.conftest import HttpReceiver, until, write_config
 from tests.test_fleet_cmdb import captured, edited  # noqa: F401 - the fixture
 from tests.test_nats_channel import free_port
 from tests.test_telemetry_e2e import TOKEN, start_server
@@ -62,20 +62,6 @@ def test_the_leader_feeds_the_cmdb_and_announces_changes_and_systemd_hears_of_it
     fewer["memory"].update(dimm_count=7, total_gb=219.54)
     fewer["content_hash"] = "e" * 64
 
-    async def until(condition: Any, timeout: float = 30.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not condition():
-            assert loop.time() < deadline, "timed out"
-            await asyncio.sleep(0.05)
-
-    async def until_async(condition: Any, timeout: float = 30.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not await condition():
-            assert loop.time() < deadline, "timed out"
-            await asyncio.sleep(0.05)
-
     async def scenario() -> tuple[list[str], dict[str, Any]]:
         import nats
 
@@ -93,10 +79,10 @@ def test_the_leader_feeds_the_cmdb_and_announces_changes_and_systemd_hears_of_it
                 return False
             return bool(info.ack_floor.stream_seq == n)
 
-        await until_async(lambda: acked(0))
+        await until(lambda: acked(0))
         for n, doc in enumerate((first, edited(first), fewer), 1):  # same twice, a DIMM fewer
             await js.publish("sysops.gpu-01_example.inventory", json.dumps(doc).encode())
-            await until_async(lambda n=n: acked(n))
+            await until(lambda n=n: acked(n))
         await until(lambda: http_receiver.requests)
         consumer = await js.consumer_info("SYSOPS_INVENTORY", "SYSOPS_FLEET_cmdb")
         beat = {"hostname": "gpu-01.example", "timestamp": store.iso(time.time()),
@@ -178,13 +164,12 @@ def test_a_claim_the_previous_leader_left_unsettled_is_sent_again_as_the_same_no
         await kv.create("db-01_example", json.dumps(record).encode())
         watcher = Watcher(load_config(config), str(config))
         task = asyncio.create_task(watcher.run())
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while not http_receiver.requests or json.loads((await kv.get("db-01_example")).value).get(
-            "pending"
-        ):
-            assert loop.time() < deadline, "timed out"
-            await asyncio.sleep(0.05)
+
+        async def sent_and_settled() -> bool:
+            record = json.loads((await kv.get("db-01_example")).value)
+            return bool(http_receiver.requests) and not record.get("pending")
+
+        await until(sent_and_settled, what="the pending claim sent and settled")
         settled: dict[str, Any] = json.loads((await kv.get("db-01_example")).value)
         watcher.request_stop()
         assert await task == 0

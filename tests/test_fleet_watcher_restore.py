@@ -15,7 +15,7 @@ from fleet import store
 from fleet.config import load_config
 from fleet.hosts import SILENT, SILENT_METRIC
 from fleet.watcher import Watcher
-from tests.conftest import write_config
+from tests.conftest import until, write_config
 
 WALL0 = 1_700_000_000.0
 
@@ -133,11 +133,8 @@ def test_the_cmdb_batch_stops_when_the_lease_lapses_and_refusals_are_terminated(
 
     async def main() -> None:
         task = asyncio.create_task(watcher._cmdb_loop())
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while not forgotten:  # the batch ended (or went on, wrongly) before this
-            assert loop.time() < deadline, stored
-            await asyncio.sleep(0.01)
+        # The batch ended (or went on, wrongly) before this.
+        await until(lambda: forgotten, 30, f"the lapsed lease reported (stored: {stored})")
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
