@@ -1,29 +1,40 @@
-"""Daily seasonality: a departure from what this series does at this time of day.
+"""Seasonality: a departure from what this series does at this time of day (or week).
 
 z-score's baseline spans at most 12 hours, so on a series with a strong daily
 cycle (requests, traffic, demand) it cannot see a change that stays inside the
 day's range: a peak that does not come, a night that stays busy.  This
-analyzer compares each sample with the same time of day on earlier days:
+analyzer compares each sample with the same time of the cycle in earlier cycles:
 
-* the *expectation* is the median, over the last `DAYS` days the history tier
-  holds, of the tier's bucket means within ±`persist_secs` of this instant a
-  whole number of days ago (the time scale at which the gate judges anyway;
-  found by the tier's time axis, so a gap in the sampling cannot shift it).
-  A verdict needs all `MIN_DAYS` (three): the median of three makes one
-  anomalous earlier day no expectation (with one, yesterday's outage made
-  today's ordinary afternoon news); with fewer the residual's statistics
-  learn from the median of what there is, and nothing is judged, nor is a
-  stretch under way ended;
+* the cycles are the two that people drive, a day and a week (`PERIODS`).  A
+  series whose weekends differ from its weekdays (taxi rides, office
+  temperature, business traffic) is poorly described by the day before: a
+  Monday against the median of Sunday, Saturday and Friday is an ordinary
+  Monday "anomaly", and the noise of that model is the weekend's difference,
+  which hides a holiday.  Each cycle is a model with its own statistics (below);
+  a series is judged by the one that explains it better (the smaller residual
+  variance relative to the series'), chosen again only between stretches.
+  The weekly model needs three weeks in the history tier: at the agent's 10 s
+  that is `storage.history_hours` = 504; it is there by default on series
+  sampled every 30 minutes or less often (1,440 buckets: 30 days);
+* the *expectation* is the median, over the last `DAYS` cycles the history
+  tier holds, of the tier's bucket means within ±`persist_secs` of this
+  instant a whole number of cycles ago (the time scale at which the gate
+  judges anyway; found by the tier's time axis, so a gap in the sampling
+  cannot shift it).  A verdict needs all `MIN_DAYS` (three): the median of
+  three makes one anomalous earlier cycle no expectation (with one,
+  yesterday's outage made today's ordinary afternoon news); with fewer the
+  residual's statistics learn from the median of what there is, and nothing
+  is judged, nor is a stretch under way ended;
 * the *residual* r = x - expectation has an exponentially weighted mean (a
   day-over-day change of level, taken in over `TAU_SECS`) and variance, each
   update clipped at the band (as EMA's), and frozen during a stretch, so an
   anomaly does not widen its own band;
-* it judges only series the daily model explains: the residual's variance
+* it judges only series a model explains: the residual's variance
   (unclipped) below `EXPLAINED` times the variance of the series itself over
   the same samples (R² ≥ 1 - EXPLAINED), both over `TEST_SECS` (a week: a
   residual is smooth over hours, so a day holds few independent samples of
   it, and a week holds both cycles).  Elsewhere z-score is the better model,
-  and differencing a series without a daily cycle only doubles its noise;
+  and differencing a series without a cycle only doubles its noise;
 * what becomes an alert is PersistentAnomaly's lasting path (three samples
   and `anomaly_persist_secs`, beyond max(threshold σ of r, the family's floor
   of the expectation), in the family's direction), after a learning time of
@@ -35,10 +46,12 @@ analyzer compares each sample with the same time of day on earlier days:
   `season_days` days the tier holds (a week, `SEASON_DAYS`; none with
   `anomaly_record_hours` below 24) is not news (last Saturday night, for a
   Saturday night): the seasonality check of z-score, like with like (a mean
-  against a mean over the same span, ± `anomaly_season_tolerance_secs`);
+  against a mean over the same span, ± `anomaly_season_tolerance_secs`).
+  Under the weekly model the days compared are the weeks it compares with
+  (a Thursday's holiday against last Sunday's quiet is no like);
 * a departure held `SETTLE_SECS` (an hour) resolves as settled at a new level
-  for this time of day, and the series is left to z-score and the
-  thresholds until the median holds the new level (two days), instead of an
+  for this time of the cycle, and the series is left to z-score and the
+  thresholds until the median holds the new level (two cycles), instead of an
   alert held open, and repeated, for days.
 
 What the tier holds decides how far back it looks: 1,440 one-minute buckets
@@ -47,8 +60,9 @@ at the agent's 10 s (one day: no verdict at the defaults; with
 sampling.  Days are UTC: a daylight-saving change moves a local-time cycle
 by an hour (not handled).
 
-State: a few floats per series (SeriesArrays); a tick reads `DAYS` slices
-of the history tier's time axis and the matching bucket means.
+State: a few floats per series and model (SeriesArrays); a tick reads `DAYS`
+slices of the history tier's time axis per model and the matching bucket
+means (the weekly model's one, where the tier does not reach a week back).
 """
 
 from __future__ import annotations
@@ -81,8 +95,11 @@ from analyzers.threshold import format_value
 from analyzers.zscore import DEFAULT_METRICS, WHY_WARN, human_secs
 
 DAY = 86400.0
-MIN_DAYS = 3  # a verdict needs a true median: one odd earlier day (an outage) is no expectation
-DAYS = 3  # earlier days whose median is the expectation (as many as the tier holds)
+WEEK = 7 * DAY
+PERIODS = (DAY, WEEK)  # the cycles people drive; a series is judged by the one that fits it
+CYCLE_NAMES = {DAY: "day", WEEK: "week"}
+MIN_DAYS = 3  # a verdict needs a true median: one odd earlier cycle (an outage) is no expectation
+DAYS = 3  # earlier cycles whose median is the expectation (as many as the tier holds)
 TAU_SECS = DAY  # memory of the residual's EW mean and variance (its scale)
 TEST_SECS = 7 * DAY  # memory of the explained-variance test: a week, both cycles
 LEARNING_SECS = 2 * DAY  # a day for the expectation, a day of residuals for their scale
@@ -97,18 +114,36 @@ EXPLAINED = 0.5  # the daily model must halve the variance (at least twice as go
 class SeasonalGate(PersistentAnomaly):
     """PersistentAnomaly without its window-record veto (the window is not what this
     path compares with) and without a short path (one or two samples: spikes are
-    z-score's business).  Its seasonality veto stays, at the expectation's span
-    and over up to `season_days` earlier days: a level reached at this time of
-    day on any day the tier holds (last Saturday's, for a Saturday) is not news."""
+    z-score's business).  Its seasonality veto stays, at the expectation's span:
+    under the daily model over up to `season_days` earlier days (last Saturday's
+    level, for a Saturday, is not news), under the weekly one over the weeks it
+    compares with.  `cycle.period` is the cycle each series is judged by."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.cycle = SeriesArrays(period=(np.float64, DAY))
+
+    def forget(self, series_ids: Iterable[int]) -> None:
+        ids = list(series_ids)
+        super().forget(ids)
+        self.cycle.reset(ids)
 
     def unprecedented(
         self, history: History, sid: int, level: float, n: int, slack: float = 0.0
     ) -> bool:
         return n >= self.MIN_SAMPLES_IN_STRETCH
 
+    def veto_offsets(self, period: float) -> list[float]:
+        """How far back (seconds) the seasonality veto compares, under a model's cycle."""
+        if self.season_days <= 0:
+            return []
+        if period == DAY:
+            return [day * DAY for day in range(1, self.season_days + 1)]
+        return [k * period for k in range(1, MIN_DAYS + 1)]
+
     def seen_before(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
-        """Whether, on one of the last `season_days` days the history tier holds, the same
-        span of the day as the stretch (its start to now, ± `tolerance`) had a mean at
+        """Whether, at one of `veto_offsets` back that the history tier holds, the same
+        span of the cycle as the stretch (its start to now, ± `tolerance`) had a mean at
         `level` or beyond, less half the band: like with like, a mean against a mean."""
         try:
             times, means = history.history_window(sid)
@@ -118,8 +153,7 @@ class SeasonalGate(PersistentAnomaly):
         if times.size == 0 or not math.isfinite(start):
             return False
         slack = float(self.s.base_band[sid]) / 2
-        for day in range(1, self.season_days + 1):
-            ago = day * DAY
+        for ago in self.veto_offsets(float(self.cycle.period[sid])):
             near = (times >= start - ago - self.tolerance) & (times <= now - ago + self.tolerance)
             if not near.any():
                 continue
@@ -129,8 +163,22 @@ class SeasonalGate(PersistentAnomaly):
         return False
 
 
+def cycle_model() -> SeriesArrays:
+    """One cycle's statistics per series: of its residual and of the series itself."""
+    return SeriesArrays(
+        n=(np.float64, 0.0),  # residuals seen
+        r_mean=(np.float64, 0.0),
+        r_var=(np.float64, 0.0),  # clipped: the scale
+        r_raw=(np.float64, 0.0),  # unclipped: the explained-variance test
+        x_mean=(np.float64, 0.0),
+        x_var=(np.float64, 0.0),
+        last=(np.float64, np.nan),
+    )
+
+
 class SeasonAnalyzer(WatchedSeries):
     name = "season"
+    gate: SeasonalGate
 
     def __init__(
         self,
@@ -162,26 +210,28 @@ class SeasonAnalyzer(WatchedSeries):
         self.s = SeriesArrays(
             known=(bool, False),
             watched=(bool, False),
-            n=(np.float64, 0.0),  # residuals seen
-            r_mean=(np.float64, 0.0),
-            r_var=(np.float64, 0.0),  # clipped: the scale
-            r_raw=(np.float64, 0.0),  # unclipped: the explained-variance test
-            x_mean=(np.float64, 0.0),
-            x_var=(np.float64, 0.0),
-            last=(np.float64, np.nan),
             fired_at=(np.float64, np.nan),  # when its alert fired (for SETTLE_SECS)
         )
+        self.models = tuple(cycle_model() for _ in PERIODS)
+
+    def forget(self, series_ids: Iterable[int]) -> None:
+        ids = list(series_ids)
+        super().forget(ids)
+        for model in self.models:
+            model.reset(ids)
 
     def expectation(
-        self, ids: IntArray, now: float, history: History
+        self, ids: IntArray, now: float, history: History, period: float = DAY
     ) -> tuple[FloatArray, FloatArray]:
-        """The median over the earlier days kept of the bucket means around this time of day:
-        as soon as there is one (what the residual's statistics learn from), and where all
-        `MIN_DAYS` are kept (what a verdict is against; NaN before)."""
+        """The median over the earlier cycles kept of the bucket means around this time of
+        the cycle: as soon as there is one (what the residual's statistics learn from),
+        and where all `MIN_DAYS` are kept (what a verdict is against; NaN before)."""
         days = np.full((DAYS, ids.size), np.nan)
         for d in range(DAYS):
-            at = now - (d + 1) * DAY
+            at = now - (d + 1) * period
             days[d] = history.history_between(ids, at - self.half_span, at + self.half_span)
+            if d == 0 and np.isnan(days[0]).all():
+                break  # the tier does not reach a cycle back (a week, at the agent's 10 s)
         have = np.count_nonzero(~np.isnan(days), axis=0)
         days.sort(axis=0)  # NaN last
         lo = np.maximum(have - 1, 0) // 2
@@ -198,31 +248,71 @@ class SeasonAnalyzer(WatchedSeries):
         ids, x = self.watched_samples(batch, history)
         if ids.size == 0:
             return []
-        learned, expected = self.expectation(ids, now, history)
-        # No verdict, and no change to one under way, without an expectation (a gap in the
-        # history a day back would otherwise end a stretch at once, against NaN).
-        have = np.isfinite(expected)
-        steps = self._judge(ids[have], x[have], expected[have], now, history)
+        self.gate.cycle.ensure(ids)
+        fits = []
+        for period, model in zip(PERIODS, self.models, strict=True):
+            learned, expected = self.expectation(ids, now, history, period)
+            if np.isfinite(learned).any():
+                model.ensure(ids)  # a model's arrays exist once the tier reaches a cycle back
+            fits.append((learned, expected))
+        choice = self._choose(ids, [expected for _, expected in fits])
+        steps: list[tuple[int, Step]] = []
+        for k, (_, expected) in enumerate(fits):
+            # No verdict, and no change to one under way, without an expectation (a gap in
+            # the history a cycle back would otherwise end a stretch at once, against NaN).
+            mine = (choice == k) & np.isfinite(expected)
+            steps += self._judge(k, ids[mine], x[mine], expected[mine], now, history)
         alerts = [self._alert(sid, step, now, history) for sid, step in steps]
-        self._learn(ids, x, learned, now)  # after the verdict: a stretch's start stays out
+        for k, (learned, _) in enumerate(fits):  # after the verdict: a stretch's start stays out
+            self._learn(self.models[k], ids, x, learned, now)
         return alerts
 
+    def _choose(self, ids: IntArray, expected: list[FloatArray]) -> IntArray:
+        """Per series, the model it is judged by (an index into PERIODS; -1: none has an
+        expectation): the one whose residual variance is the smaller part of the series'
+        own, kept while a stretch or an alert is under way (a stretch is judged by the
+        model that saw it start).  A series no model explains still goes to one that has
+        an expectation: its σ is NaN there, so it starts nothing, and what is under way
+        can end."""
+        ratio = np.full((len(PERIODS), ids.size), np.inf)
+        have = np.zeros((len(PERIODS), ids.size), dtype=bool)
+        for k, model in enumerate(self.models):
+            have[k] = np.isfinite(expected[k])
+            if not have[k].any():
+                continue  # (and its arrays may not exist yet)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                part = model.r_raw[ids] / model.x_var[ids]
+            ratio[k] = np.where(have[k] & (model.n[ids] > 0) & np.isfinite(part), part, np.inf)
+        best = np.where(
+            np.isfinite(ratio.min(axis=0)),
+            np.argmin(ratio, axis=0),
+            np.where(have.any(axis=0), np.argmax(have, axis=0), -1),
+        )
+        g = self.gate.s
+        busy = (g.run_n[ids] > 0) | (g.state[ids] > 0)
+        kept = np.searchsorted(np.array(PERIODS), self.gate.cycle.period[ids])
+        choice: IntArray = np.where(busy, kept, best).astype(np.int64)
+        chosen = ~busy & (best >= 0)
+        self.gate.cycle.period[ids[chosen]] = np.array(PERIODS)[best[chosen]]
+        return choice
+
     def _judge(
-        self, ids: IntArray, x: FloatArray, expected: FloatArray, now: float, history: History
-    ) -> list[tuple[int, Step]]:
-        s = self.s
+        self, k: int, ids: IntArray, x: FloatArray, expected: FloatArray, now: float,
+        history: History,
+    ) -> list[tuple[int, Step]]:  # fmt: skip
+        s, model, period = self.s, self.models[k], PERIODS[k]
         if ids.size == 0:
             return []
-        n = s.n[ids]
+        n = model.n[ids]
         with np.errstate(invalid="ignore"):
-            r_mean, r_var = s.r_mean[ids], s.r_var[ids]
+            r_mean, r_var = model.r_mean[ids], model.r_var[ids]
             mean = expected + r_mean
-            explained = (n > 0) & (s.r_raw[ids] < EXPLAINED * s.x_var[ids])
+            explained = (n > 0) & (model.r_raw[ids] < EXPLAINED * model.x_var[ids])
             std = np.where(explained, np.sqrt(r_var), np.nan)
         g = self.gate.s
         running = g.run_n[ids] > 0
         # A stretch is judged against the expectation now, not the one at its start: the
-        # time of day moves it, and the stretch's own samples never enter it.
+        # time of the cycle moves it, and the stretch's own samples never enter it.
         g.base_mean[ids] = np.where(running, mean, g.base_mean[ids])
         steps = self.gate.step(ids, x, n, mean, std, now, history)
         for step in steps:
@@ -232,44 +322,44 @@ class SeasonAnalyzer(WatchedSeries):
             sid = int(ids[i])
             steps.append(Step(i, int(g.state[sid]), 0, float(x[i] - mean[i]), 0.0, 0.0,
                               float(x[i]), settled=True))  # fmt: skip
-            self.gate.end(sid, now + (MIN_DAYS - 1) * DAY)
+            self.gate.end(sid, now + (MIN_DAYS - 1) * period)
             s.fired_at[sid] = np.nan
         return [(int(ids[st.index]), st) for st in steps]
 
-    def _learn(self, ids: IntArray, x: FloatArray, expected: FloatArray, now: float) -> None:
-        """EW mean and variance of the residual (clipped at the band, frozen in a stretch)
-        and of the series itself, over the samples that have an expectation."""
-        s = self.s
+    def _learn(
+        self, model: SeriesArrays, ids: IntArray, x: FloatArray, expected: FloatArray, now: float
+    ) -> None:
+        """EW mean and variance of a model's residual (clipped at the band, frozen in a
+        stretch) and of the series itself, over the samples that have its expectation."""
         quiet = (self.gate.s.run_n[ids] == 0) & (self.gate.s.state[ids] == 0)
         use = np.isfinite(expected) & quiet
         if not use.any():
-            s.last[ids] = now
             return
         ids, x, expected = ids[use], x[use], expected[use]
-        n = s.n[ids] + 1
+        n = model.n[ids] + 1
         with np.errstate(invalid="ignore"):
-            gap = np.where(np.isfinite(s.last[ids]), now - s.last[ids], 0.0)
+            gap = np.where(np.isfinite(model.last[ids]), now - model.last[ids], 0.0)
             alpha = np.maximum(-np.expm1(-np.maximum(gap, 0.0) / TAU_SECS), 1.0 / n)
             beta = np.maximum(-np.expm1(-np.maximum(gap, 0.0) / TEST_SECS), 1.0 / n)
             r = x - expected
-            r_mean, r_var = s.r_mean[ids], s.r_var[ids]
+            r_mean, r_var = model.r_mean[ids], model.r_var[ids]
             limit = np.maximum(
                 self.threshold * np.sqrt(r_var), self.gate.family_floor(ids, expected)
             )
             diff = r - r_mean
             diff = np.where(n > self.gate.min_samples, np.clip(diff, -limit, limit), diff)
             incr = alpha * diff
-            s.r_mean[ids] = r_mean + incr
-            s.r_var[ids] = (1 - alpha) * (r_var + diff * incr)
+            model.r_mean[ids] = r_mean + incr
+            model.r_var[ids] = (1 - alpha) * (r_var + diff * incr)
             # The test compares like with like: neither variance clipped.
             rd = r - r_mean
-            s.r_raw[ids] = (1 - beta) * (s.r_raw[ids] + rd * beta * rd)
-            xd = x - s.x_mean[ids]
+            model.r_raw[ids] = (1 - beta) * (model.r_raw[ids] + rd * beta * rd)
+            xd = x - model.x_mean[ids]
             xi = beta * xd
-            s.x_mean[ids] = s.x_mean[ids] + xi
-            s.x_var[ids] = (1 - beta) * (s.x_var[ids] + xd * xi)
-        s.n[ids] = n
-        s.last[ids] = now
+            model.x_mean[ids] = model.x_mean[ids] + xi
+            model.x_var[ids] = (1 - beta) * (model.x_var[ids] + xd * xi)
+        model.n[ids] = n
+        model.last[ids] = now
 
     def _alert(self, sid: int, step: Step, now: float, history: History) -> Alert:
         key = history.key(sid)
@@ -277,31 +367,33 @@ class SeasonAnalyzer(WatchedSeries):
         status, severity = transition(step.before, step.after)
         family = self.gate.family(key)
         usual = step.level - step.deviation
-        clock = _time.strftime("%H:%M", _time.gmtime(now))
+        period = float(self.gate.cycle.period[sid])
+        cycle = CYCLE_NAMES[period]
+        clock = _time.strftime("%H:%M" if period == DAY else "%a %H:%M", _time.gmtime(now))
         if step.after:
             sigmas = f"{abs(step.sigmas):.1f}σ" if math.isfinite(step.sigmas) else "a flat residual"
             message = (
                 f"{key.metric}{where} is {format_value(key.metric, step.level)} at {clock} UTC "
                 f"(on average for {human_secs(step.since_secs)}), usually "
-                f"{format_value(key.metric, usual)} at this time of day ({sigmas} of its daily "
-                f"residual; {self.name}; {WHY_WARN})"
+                f"{format_value(key.metric, usual)} at this time of {cycle} ({sigmas} of its "
+                f"{'daily' if period == DAY else 'weekly'} residual; {self.name}; {WHY_WARN})"
             )
         elif step.settled:
             message = (
-                f"{key.metric}{where} settled at a new level for this time of day: "
+                f"{key.metric}{where} settled at a new level for this time of {cycle}: "
                 f"{format_value(key.metric, step.level)} for {human_secs(SETTLE_SECS)} "
-                f"(season looks again in {human_secs((MIN_DAYS - 1) * DAY)})"
+                f"(season looks again in {human_secs((MIN_DAYS - 1) * period)})"
             )
         else:
             message = (
-                f"{key.metric}{where} is back to its usual level for this time of day: "
+                f"{key.metric}{where} is back to its usual level for this time of {cycle}: "
                 f"{format_value(key.metric, step.level)}"
             )
         return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,
                      value=step.level, threshold=self.threshold, message=message, timestamp=now, series_id=sid,
                      context={"z": round(step.sigmas, 2) if math.isfinite(step.sigmas) else None,
                               "usual": usual, "floor": family.floor, "unit": family.unit,
-                              "severity_reason": WHY_WARN})  # fmt: skip
+                              "cycle": cycle, "severity_reason": WHY_WARN})  # fmt: skip
 
 
 def _build(settings: Any, watch_everything: bool) -> SeasonAnalyzer:

@@ -53,6 +53,7 @@ from analyzers.base import (
 from analyzers.families import DEFAULT_FAMILIES, Family
 from analyzers.registry import AnalyzerPlugin
 from analyzers.threshold import format_value
+from analyzers.trend import human_duration
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -73,8 +74,9 @@ WHY_CRITICAL = "critical: confirmed by a second signal, EMA's shift detector ({s
 
 
 def human_secs(secs: float) -> str:
-    minutes = round(secs / 60)
-    return f"{round(secs)} s" if minutes < 1 else f"{minutes} min"
+    """A duration in seconds as a person reads it: seconds under a minute, else as the
+    trend's ETAs ("5 min", "1 h 30 min", "14.0 days")."""
+    return f"{round(secs)} s" if round(secs / 60) < 1 else human_duration(secs / 3600)
 
 
 def anomaly_message(
