@@ -496,7 +496,12 @@ class StorageSettings:
         ge=1,
     )
     history_hours: float = opt(
-        24.0, "Hours the history tier keeps (at least the trend window).", gt=0, le=24 * 31
+        24.0,
+        "Hours the history tier keeps (at least the trend window). The season analyzer judges "
+        "a daily cycle from 72 (three earlier days) and a weekly one from 504 (three weeks); "
+        "each hour costs 240 bytes per series that keeps history at one-minute buckets.",
+        gt=0,
+        le=24 * 31,
     )
     history_metrics: tuple[str, ...] = opt(
         (),
