@@ -619,6 +619,27 @@ class Store:
             out[np.flatnonzero(mask)] = part
         return out
 
+    def history_reach(self, ids: IntArray) -> FloatArray:
+        """Per series, how far back (seconds) its history tier reaches when full: its span
+        once full, and while filling, its span so far scaled to the whole capacity (the tier
+        keeps a number of buckets, so it reaches further at sparser sampling); infinite
+        before two buckets, 0 for a series that keeps no history."""
+        out = np.zeros(ids.shape)
+        ring_of = self._ring_of[ids]
+        for ring_idx in set(ring_of.tolist()):
+            tier = self._rings[int(ring_idx)].history
+            if tier is None:
+                continue
+            mask = ring_of == ring_idx
+            if tier.count < 2:
+                span = math.inf
+            else:
+                oldest, newest = tier.times_of(tier.order()[[0, -1]])
+                span = float(newest - oldest) * (tier.capacity - 1) / (tier.count - 1)
+            hist = self._rings[int(ring_idx)].history_col(self._row_of[ids[mask]])
+            out[np.flatnonzero(mask)] = np.where(hist >= 0, span, 0.0)
+        return out
+
     def window(self, series_id: int, last: int | None = None) -> tuple[FloatArray, FloatArray]:
         """(times, values) of the raw tier, oldest first, without the gaps."""
         return self._window(series_id, last, "raw")

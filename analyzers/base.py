@@ -64,6 +64,8 @@ class History(SeriesLookup, Protocol):
 
     def history_between(self, ids: IntArray, start: float, end: float) -> FloatArray: ...
 
+    def history_reach(self, ids: IntArray) -> FloatArray: ...
+
 
 @dataclass(frozen=True)
 class Batch:

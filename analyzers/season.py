@@ -12,7 +12,10 @@ analyzer compares each sample with the same time of the cycle in earlier cycles:
   Monday "anomaly", and the noise of that model is the weekend's difference,
   which hides a holiday.  Each cycle is a model with its own statistics (below);
   a series is judged by the one that explains it better (the smaller residual
-  variance relative to the series'), chosen again only between stretches.
+  variance relative to the series'), chosen again only between stretches,
+  and not for two cycles of the longer model after a settled departure (the
+  other model's median does not hold the new level yet: it would report the
+  same change again).
   The weekly model needs three weeks in the history tier: at the agent's 10 s
   that is `storage.history_hours` = 504; it is there by default on series
   sampled every 30 minutes or less often (1,440 buckets: 30 days);
@@ -62,7 +65,8 @@ by an hour (not handled).
 
 State: a few floats per series and model (SeriesArrays); a tick reads `DAYS`
 slices of the history tier's time axis per model and the matching bucket
-means (the weekly model's one, where the tier does not reach a week back).
+means, none for a model whose cycles the tier cannot hold (`history_reach`:
+at the agent's defaults, neither).
 """
 
 from __future__ import annotations
@@ -98,6 +102,7 @@ DAY = 86400.0
 WEEK = 7 * DAY
 PERIODS = (DAY, WEEK)  # the cycles people drive; a series is judged by the one that fits it
 CYCLE_NAMES = {DAY: "day", WEEK: "week"}
+TIME_OF = {DAY: "day", WEEK: "the week"}  # "at this time of ..."
 MIN_DAYS = 3  # a verdict needs a true median: one odd earlier cycle (an outage) is no expectation
 DAYS = 3  # earlier cycles whose median is the expectation (as many as the tier holds)
 TAU_SECS = DAY  # memory of the residual's EW mean and variance (its scale)
@@ -121,7 +126,12 @@ class SeasonalGate(PersistentAnomaly):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.cycle = SeriesArrays(period=(np.float64, DAY))
+        self.cycle = SeriesArrays(
+            period=(np.float64, DAY),
+            # After a settled departure, the model that saw it keeps the series until every
+            # model's median can hold the new level (the other one would report it again).
+            pinned_until=(np.float64, -np.inf),
+        )
 
     def forget(self, series_ids: Iterable[int]) -> None:
         ids = list(series_ids)
@@ -139,7 +149,7 @@ class SeasonalGate(PersistentAnomaly):
             return []
         if period == DAY:
             return [day * DAY for day in range(1, self.season_days + 1)]
-        return [k * period for k in range(1, MIN_DAYS + 1)]
+        return [k * period for k in range(1, DAYS + 1)]
 
     def seen_before(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
         """Whether, at one of `veto_offsets` back that the history tier holds, the same
@@ -227,11 +237,14 @@ class SeasonAnalyzer(WatchedSeries):
         the cycle: as soon as there is one (what the residual's statistics learn from),
         and where all `MIN_DAYS` are kept (what a verdict is against; NaN before)."""
         days = np.full((DAYS, ids.size), np.nan)
-        for d in range(DAYS):
-            at = now - (d + 1) * period
-            days[d] = history.history_between(ids, at - self.half_span, at + self.half_span)
-            if d == 0 and np.isnan(days[0]).all():
-                break  # the tier does not reach a cycle back (a week, at the agent's 10 s)
+        # A series whose tier can never hold the cycles a verdict needs (a day of one-minute
+        # buckets, at the agent's defaults) is not looked up at all: it would only learn.
+        reaches = history.history_reach(ids) >= DAYS * period - self.half_span
+        if reaches.any():
+            for d in range(DAYS):
+                at = now - (d + 1) * period
+                days[d] = history.history_between(ids, at - self.half_span, at + self.half_span)
+            days[:, ~reaches] = np.nan
         have = np.count_nonzero(~np.isnan(days), axis=0)
         days.sort(axis=0)  # NaN last
         lo = np.maximum(have - 1, 0) // 2
@@ -255,7 +268,7 @@ class SeasonAnalyzer(WatchedSeries):
             if np.isfinite(learned).any():
                 model.ensure(ids)  # a model's arrays exist once the tier reaches a cycle back
             fits.append((learned, expected))
-        choice = self._choose(ids, [expected for _, expected in fits])
+        choice = self._choose(ids, [expected for _, expected in fits], now)
         steps: list[tuple[int, Step]] = []
         for k, (_, expected) in enumerate(fits):
             # No verdict, and no change to one under way, without an expectation (a gap in
@@ -267,33 +280,35 @@ class SeasonAnalyzer(WatchedSeries):
             self._learn(self.models[k], ids, x, learned, now)
         return alerts
 
-    def _choose(self, ids: IntArray, expected: list[FloatArray]) -> IntArray:
+    def _choose(self, ids: IntArray, expected: list[FloatArray], now: float) -> IntArray:
         """Per series, the model it is judged by (an index into PERIODS; -1: none has an
         expectation): the one whose residual variance is the smaller part of the series'
-        own, kept while a stretch or an alert is under way (a stretch is judged by the
-        model that saw it start).  A series no model explains still goes to one that has
-        an expectation: its σ is NaN there, so it starts nothing, and what is under way
-        can end."""
+        own (whether or not it has an expectation this tick: a gap a cycle back is no
+        reason to judge by the worse model), kept while a stretch or an alert is under way
+        (a stretch is judged by the model that saw it start) and while pinned after a
+        settled one.  A series no model explains still goes to one that has an
+        expectation: its σ is NaN there, so it starts nothing, and what is under way can
+        end."""
         ratio = np.full((len(PERIODS), ids.size), np.inf)
         have = np.zeros((len(PERIODS), ids.size), dtype=bool)
         for k, model in enumerate(self.models):
             have[k] = np.isfinite(expected[k])
-            if not have[k].any():
-                continue  # (and its arrays may not exist yet)
+            known = ids < model.size  # a model's arrays exist once its tier reaches a cycle
+            mine = ids[known]
             with np.errstate(invalid="ignore", divide="ignore"):
-                part = model.r_raw[ids] / model.x_var[ids]
-            ratio[k] = np.where(have[k] & (model.n[ids] > 0) & np.isfinite(part), part, np.inf)
+                part = model.r_raw[mine] / model.x_var[mine]
+            ratio[k, known] = np.where((model.n[mine] > 0) & np.isfinite(part), part, np.inf)
         best = np.where(
             np.isfinite(ratio.min(axis=0)),
             np.argmin(ratio, axis=0),
             np.where(have.any(axis=0), np.argmax(have, axis=0), -1),
         )
-        g = self.gate.s
-        busy = (g.run_n[ids] > 0) | (g.state[ids] > 0)
-        kept = np.searchsorted(np.array(PERIODS), self.gate.cycle.period[ids])
+        g, cycle = self.gate.s, self.gate.cycle
+        busy = (g.run_n[ids] > 0) | (g.state[ids] > 0) | (cycle.pinned_until[ids] > now)
+        kept = np.searchsorted(np.array(PERIODS), cycle.period[ids])
         choice: IntArray = np.where(busy, kept, best).astype(np.int64)
         chosen = ~busy & (best >= 0)
-        self.gate.cycle.period[ids[chosen]] = np.array(PERIODS)[best[chosen]]
+        cycle.period[ids[chosen]] = np.array(PERIODS)[best[chosen]]
         return choice
 
     def _judge(
@@ -323,6 +338,7 @@ class SeasonAnalyzer(WatchedSeries):
             steps.append(Step(i, int(g.state[sid]), 0, float(x[i] - mean[i]), 0.0, 0.0,
                               float(x[i]), settled=True))  # fmt: skip
             self.gate.end(sid, now + (MIN_DAYS - 1) * period)
+            self.gate.cycle.pinned_until[sid] = now + (MIN_DAYS - 1) * max(PERIODS)
             s.fired_at[sid] = np.nan
         return [(int(ids[st.index]), st) for st in steps]
 
@@ -375,18 +391,18 @@ class SeasonAnalyzer(WatchedSeries):
             message = (
                 f"{key.metric}{where} is {format_value(key.metric, step.level)} at {clock} UTC "
                 f"(on average for {human_secs(step.since_secs)}), usually "
-                f"{format_value(key.metric, usual)} at this time of {cycle} ({sigmas} of its "
+                f"{format_value(key.metric, usual)} at this time of {TIME_OF[period]} ({sigmas} of its "
                 f"{'daily' if period == DAY else 'weekly'} residual; {self.name}; {WHY_WARN})"
             )
         elif step.settled:
             message = (
-                f"{key.metric}{where} settled at a new level for this time of {cycle}: "
+                f"{key.metric}{where} settled at a new level for this time of {TIME_OF[period]}: "
                 f"{format_value(key.metric, step.level)} for {human_secs(SETTLE_SECS)} "
                 f"(season looks again in {human_secs((MIN_DAYS - 1) * period)})"
             )
         else:
             message = (
-                f"{key.metric}{where} is back to its usual level for this time of {cycle}: "
+                f"{key.metric}{where} is back to its usual level for this time of {TIME_OF[period]}: "
                 f"{format_value(key.metric, step.level)}"
             )
         return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,

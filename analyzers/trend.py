@@ -66,7 +66,8 @@ def human_duration(hours: float) -> str:
     if minutes < 60:
         return f"{minutes} min"
     if minutes < 48 * 60:
-        return f"{minutes // 60} h {minutes % 60:02d} min"
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h" if rest == 0 else f"{hours} h {rest:02d} min"
     return f"{minutes / 1440:.1f} days"
 
 

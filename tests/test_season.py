@@ -181,4 +181,39 @@ def test_a_holiday_on_a_weekday_is_seen_against_the_same_weekday_of_earlier_week
     assert later, "the holiday was not seen"
     assert all(START + 31 * DAY <= when < START + 32 * DAY for _, when, _ in later)
     assert later[0][1] <= START + 31 * DAY + 3 * 3600  # its first hours, not its evening
-    assert "at this time of week" in later[0][2] and "weekly residual" in later[0][2]
+    assert "at this time of the week" in later[0][2] and "weekly residual" in later[0][2]
+
+
+def test_a_settled_change_is_not_reported_again_by_the_other_model() -> None:
+    """A daily-cycle series, half-hourly, whose early morning rises by 8 for good on day 29:
+    the daily model fires and settles it; the weekly model, whose median of three weeks
+    will not hold the level for two more weeks, must not report the same change again."""
+    rng = np.random.default_rng(0)
+    t = START + HALF_HOUR * np.arange(int(42 * DAY / HALF_HOUR))
+    hour = ((t - START) % DAY) / 3600
+    values = 20 + 10 * np.maximum(0.0, np.sin(2 * np.pi * hour / 24 - 1.0)) ** 2
+    values += rng.normal(0, 0.5, t.size)
+    values[(t >= START + 29 * DAY) & (hour >= 2) & (hour < 7)] += 8
+    seasonal = [a for a in replay(Settings(), Recording(t, values, 0), SeriesKey(UNITLESS_METRIC))
+                if a.analyzer == "season"]  # fmt: skip
+    assert [a.status for a in seasonal] == [Status.FIRING, Status.RESOLVED]
+    assert "settled at a new level" in seasonal[1].message
+
+
+def test_history_reach_is_the_span_of_a_full_tier() -> None:
+    """What season asks before looking a cycle back: a full tier reaches its span (a number
+    of buckets: further at sparser sampling), a filling one what its rate so far makes of
+    its capacity; a series without history, nowhere."""
+    store = Store(64, 100, 60.0, needs_history=lambda metric: metric == "kept")
+    kept, raw_only = SeriesKey("kept"), SeriesKey("raw_only")
+    ids = store.ids_for((kept, raw_only))
+    store.write_samples(0.0, (kept, raw_only), np.array([1.0, 2.0]))
+    assert store.history_reach(ids).tolist() == [np.inf, 0.0]  # one bucket: no rate yet
+    for m in range(5, 500, 5):  # every 5 minutes: 100 buckets reach 495 minutes
+        store.write_samples(m * 60.0, (kept, raw_only), np.array([1.0, 2.0]))
+        if m == 245:
+            assert store.history_reach(ids)[0] == pytest.approx(99 * 300.0)
+    assert store.history_reach(ids).tolist() == [99 * 300.0, 0.0]
+    for m in range(500, 700):  # now every minute: the oldest buckets go, the span shrinks
+        store.write_samples(m * 60.0, (kept, raw_only), np.array([1.0, 2.0]))
+    assert store.history_reach(ids).tolist() == [99 * 60.0, 0.0]
