@@ -239,7 +239,7 @@ class SeasonAnalyzer(WatchedSeries):
         days = np.full((DAYS, ids.size), np.nan)
         # A series whose tier can never hold the cycles a verdict needs (a day of one-minute
         # buckets, at the agent's defaults) is not looked up at all: it would only learn.
-        reaches = history.history_reach(ids) >= DAYS * period - self.half_span
+        reaches = history.history_reach(ids) >= MIN_DAYS * period - self.half_span
         if reaches.any():
             for d in range(DAYS):
                 at = now - (d + 1) * period
