@@ -634,8 +634,10 @@ class Store:
             if tier.count < 2:
                 span = math.inf
             else:
-                oldest, newest = tier.times_of(tier.order()[[0, -1]])
-                span = float(newest - oldest) * (tier.capacity - 1) / (tier.count - 1)
+                # By the times, not the write order (a clock stepped back), and a full tier
+                # reaches `capacity` buckets: its oldest bucket covers one more.
+                times = tier.times_of(tier.order())
+                span = float(times.max() - times.min()) * tier.capacity / (tier.count - 1)
             hist = self._rings[int(ring_idx)].history_col(self._row_of[ids[mask]])
             out[np.flatnonzero(mask)] = np.where(hist >= 0, span, 0.0)
         return out

@@ -12,10 +12,8 @@ analyzer compares each sample with the same time of the cycle in earlier cycles:
   Monday "anomaly", and the noise of that model is the weekend's difference,
   which hides a holiday.  Each cycle is a model with its own statistics (below);
   a series is judged by the one that explains it better (the smaller residual
-  variance relative to the series'), chosen again only between stretches,
-  and not for two cycles of the longer model after a settled departure (the
-  other model's median does not hold the new level yet: it would report the
-  same change again).
+  variance relative to the series' among those that found an earlier cycle
+  this tick), chosen again only between stretches.
   The weekly model needs three weeks in the history tier: at the agent's 10 s
   that is `storage.history_hours` = 504; it is there by default on series
   sampled every 30 minutes or less often (1,440 buckets: 30 days);
@@ -54,8 +52,9 @@ analyzer compares each sample with the same time of the cycle in earlier cycles:
   (a Thursday's holiday against last Sunday's quiet is no like);
 * a departure held `SETTLE_SECS` (an hour) resolves as settled at a new level
   for this time of the cycle, and the series is left to z-score and the
-  thresholds until the median holds the new level (two cycles), instead of an
-  alert held open, and repeated, for days.
+  thresholds until the median of every model that has one holds the new level
+  (two cycles of the longest: the other model would report the same change
+  again), instead of an alert held open, and repeated, for days.
 
 What the tier holds decides how far back it looks: 1,440 one-minute buckets
 at the agent's 10 s (one day: no verdict at the defaults; with
@@ -126,12 +125,7 @@ class SeasonalGate(PersistentAnomaly):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.cycle = SeriesArrays(
-            period=(np.float64, DAY),
-            # After a settled departure, the model that saw it keeps the series until every
-            # model's median can hold the new level (the other one would report it again).
-            pinned_until=(np.float64, -np.inf),
-        )
+        self.cycle = SeriesArrays(period=(np.float64, DAY))
 
     def forget(self, series_ids: Iterable[int]) -> None:
         ids = list(series_ids)
@@ -268,32 +262,38 @@ class SeasonAnalyzer(WatchedSeries):
             if np.isfinite(learned).any():
                 model.ensure(ids)  # a model's arrays exist once the tier reaches a cycle back
             fits.append((learned, expected))
-        choice = self._choose(ids, [expected for _, expected in fits], now)
+        choice = self._choose(ids, fits)
+        # A settled level waits until the median of every model that has one holds it.
+        longest = np.full(ids.size, PERIODS[0])
+        for period, (_, expected) in zip(PERIODS, fits, strict=True):
+            longest = np.where(np.isfinite(expected), np.maximum(longest, period), longest)
         steps: list[tuple[int, Step]] = []
         for k, (_, expected) in enumerate(fits):
             # No verdict, and no change to one under way, without an expectation (a gap in
             # the history a cycle back would otherwise end a stretch at once, against NaN).
             mine = (choice == k) & np.isfinite(expected)
-            steps += self._judge(k, ids[mine], x[mine], expected[mine], now, history)
+            steps += self._judge(k, ids[mine], x[mine], expected[mine], longest[mine], now, history)
         alerts = [self._alert(sid, step, now, history) for sid, step in steps]
         for k, (learned, _) in enumerate(fits):  # after the verdict: a stretch's start stays out
             self._learn(self.models[k], ids, x, learned, now)
         return alerts
 
-    def _choose(self, ids: IntArray, expected: list[FloatArray], now: float) -> IntArray:
+    def _choose(self, ids: IntArray, fits: list[tuple[FloatArray, FloatArray]]) -> IntArray:
         """Per series, the model it is judged by (an index into PERIODS; -1: none has an
         expectation): the one whose residual variance is the smaller part of the series'
-        own (whether or not it has an expectation this tick: a gap a cycle back is no
-        reason to judge by the worse model), kept while a stretch or an alert is under way
-        (a stretch is judged by the model that saw it start) and while pinned after a
-        settled one.  A series no model explains still goes to one that has an
-        expectation: its σ is NaN there, so it starts nothing, and what is under way can
-        end."""
+        own, among those that found an earlier cycle this tick (a model the tier no longer
+        reaches keeps a fit that says nothing now; one missing the full three cycles this
+        tick, a gap, still ranks), kept while a stretch or an alert is under way (a stretch
+        is judged by the model that saw it start).  A series no model explains still goes
+        to one that has an expectation: its σ is NaN there, so it starts nothing, and what
+        is under way can end."""
         ratio = np.full((len(PERIODS), ids.size), np.inf)
         have = np.zeros((len(PERIODS), ids.size), dtype=bool)
-        for k, model in enumerate(self.models):
-            have[k] = np.isfinite(expected[k])
-            known = ids < model.size  # a model's arrays exist once its tier reaches a cycle
+        for k, (model, (learned, expected)) in enumerate(zip(self.models, fits, strict=True)):
+            have[k] = np.isfinite(expected)
+            known = (ids < model.size) & np.isfinite(
+                learned
+            )  # a model's arrays exist once its tier reaches a cycle
             mine = ids[known]
             with np.errstate(invalid="ignore", divide="ignore"):
                 part = model.r_raw[mine] / model.x_var[mine]
@@ -304,7 +304,7 @@ class SeasonAnalyzer(WatchedSeries):
             np.where(have.any(axis=0), np.argmax(have, axis=0), -1),
         )
         g, cycle = self.gate.s, self.gate.cycle
-        busy = (g.run_n[ids] > 0) | (g.state[ids] > 0) | (cycle.pinned_until[ids] > now)
+        busy = (g.run_n[ids] > 0) | (g.state[ids] > 0)
         kept = np.searchsorted(np.array(PERIODS), cycle.period[ids])
         choice: IntArray = np.where(busy, kept, best).astype(np.int64)
         chosen = ~busy & (best >= 0)
@@ -312,10 +312,10 @@ class SeasonAnalyzer(WatchedSeries):
         return choice
 
     def _judge(
-        self, k: int, ids: IntArray, x: FloatArray, expected: FloatArray, now: float,
-        history: History,
+        self, k: int, ids: IntArray, x: FloatArray, expected: FloatArray, longest: FloatArray,
+        now: float, history: History,
     ) -> list[tuple[int, Step]]:  # fmt: skip
-        s, model, period = self.s, self.models[k], PERIODS[k]
+        s, model = self.s, self.models[k]
         if ids.size == 0:
             return []
         n = model.n[ids]
@@ -337,8 +337,7 @@ class SeasonAnalyzer(WatchedSeries):
             sid = int(ids[i])
             steps.append(Step(i, int(g.state[sid]), 0, float(x[i] - mean[i]), 0.0, 0.0,
                               float(x[i]), settled=True))  # fmt: skip
-            self.gate.end(sid, now + (MIN_DAYS - 1) * period)
-            self.gate.cycle.pinned_until[sid] = now + (MIN_DAYS - 1) * max(PERIODS)
+            self.gate.end(sid, now + (MIN_DAYS - 1) * float(longest[i]))
             s.fired_at[sid] = np.nan
         return [(int(ids[st.index]), st) for st in steps]
 
@@ -398,7 +397,7 @@ class SeasonAnalyzer(WatchedSeries):
             message = (
                 f"{key.metric}{where} settled at a new level for this time of {TIME_OF[period]}: "
                 f"{format_value(key.metric, step.level)} for {human_secs(SETTLE_SECS)} "
-                f"(season looks again in {human_secs((MIN_DAYS - 1) * period)})"
+                f"(season looks again in {human_secs(self.gate.s.quiet_until[sid] - now)})"
             )
         else:
             message = (

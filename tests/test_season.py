@@ -209,11 +209,50 @@ def test_history_reach_is_the_span_of_a_full_tier() -> None:
     ids = store.ids_for((kept, raw_only))
     store.write_samples(0.0, (kept, raw_only), np.array([1.0, 2.0]))
     assert store.history_reach(ids).tolist() == [np.inf, 0.0]  # one bucket: no rate yet
-    for m in range(5, 500, 5):  # every 5 minutes: 100 buckets reach 495 minutes
+    for m in range(5, 500, 5):  # every 5 minutes: 100 buckets reach 500 minutes
         store.write_samples(m * 60.0, (kept, raw_only), np.array([1.0, 2.0]))
         if m == 245:
-            assert store.history_reach(ids)[0] == pytest.approx(99 * 300.0)
-    assert store.history_reach(ids).tolist() == [99 * 300.0, 0.0]
+            assert store.history_reach(ids)[0] == pytest.approx(100 * 300.0)
+    assert store.history_reach(ids).tolist() == [100 * 300.0, 0.0]
     for m in range(500, 700):  # now every minute: the oldest buckets go, the span shrinks
         store.write_samples(m * 60.0, (kept, raw_only), np.array([1.0, 2.0]))
-    assert store.history_reach(ids).tolist() == [99 * 60.0, 0.0]
+    assert store.history_reach(ids).tolist() == [100 * 60.0, 0.0]
+    for m in range(580, 600):  # the clock stepped back 2 hours: by the times, not the order
+        store.write_samples(m * 60.0, (kept, raw_only), np.array([1.0, 2.0]))
+    assert store.history_reach(ids)[0] >= 100 * 60.0
+
+
+def peak_heavier_at_weekends(t: np.ndarray, weekend_peak: float, seed: int) -> np.ndarray:
+    """A daily peak at 14:00 of 10 above a floor of 20, `weekend_peak` on Saturdays and
+    Sundays; noise 0.3."""
+    hour = ((t - START) % DAY) / 3600
+    weekend = ((t - START) // DAY) % 7 >= 5
+    shape = np.exp(-0.5 * ((hour - 14) / 3) ** 2)
+    noise = np.random.default_rng(seed).normal(0, 0.3, t.size)
+    values: np.ndarray = 20 + np.where(weekend, weekend_peak, 10.0) * shape + noise
+    return values
+
+
+def test_heavier_weekends_are_news_only_until_the_weekly_model_holds_them() -> None:
+    """The daily model, alone for three weeks, may call a Saturday news; once the weekly
+    model fits better it takes the series, and later weekends are not (a settled weekend
+    must not keep the series on the daily model)."""
+    t = START + HALF_HOUR * np.arange(int(42 * DAY / HALF_HOUR))
+    values = peak_heavier_at_weekends(t, 14.0, seed=5)
+    seasonal = [a for a in firing(t, values) if a[0] == "season"]
+    assert all(when < START + 21 * DAY for _, when, _ in seasonal)
+
+
+def test_a_model_the_tier_no_longer_reaches_does_not_keep_the_series() -> None:
+    """Five weeks every 30 minutes (the weekly model fits best), then every 5 minutes (an
+    operator's shorter interval: the tier now reaches 5 days, no week back).  The daily
+    model takes the series over, and a Thursday whose peak does not come is seen."""
+    t1 = START + HALF_HOUR * np.arange(int(35 * DAY / HALF_HOUR))
+    t = np.concatenate([t1, t1[-1] + 300.0 * np.arange(1, int(12 * DAY / 300))])
+    values = peak_heavier_at_weekends(t, 11.0, seed=5)
+    hour = ((t - START) % DAY) / 3600
+    missing = (t >= START + 44 * DAY) & (t < START + 45 * DAY) & (hour >= 11) & (hour < 17)
+    values[missing] = 20 + np.random.default_rng(6).normal(0, 0.3, int(missing.sum()))
+    seasonal = [a for a in firing(t, values) if a[0] == "season"]
+    assert any(START + 44 * DAY + 11 * 3600 <= when < START + 44 * DAY + 17 * 3600
+               for _, when, _ in seasonal)  # fmt: skip
