@@ -174,7 +174,7 @@ def facts(alert: Alert) -> list[tuple[str, str]]:
     """(name, value) pairs every channel shows; values are untrusted text."""
     out = [("Host", alert.hostname), ("Metric", alert.metric)]
     if alert.analyzer != "log":
-        if alert.analyzer in ("zscore", "season"):  # their threshold is a number of σ, not a level
+        if alert.context.get("threshold_unit") == "sigma":  # a number of σ, not a level
             value = format_metric(alert.metric, alert.value)
             if alert.threshold is not None:
                 value += f" (threshold {format_value(alert.threshold, 'sigma')})"

@@ -407,7 +407,7 @@ class SeasonAnalyzer(WatchedSeries):
         return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,
                      value=step.level, threshold=self.threshold, message=message, timestamp=now, series_id=sid,
                      context={"z": round(step.sigmas, 2) if math.isfinite(step.sigmas) else None,
-                              "usual": usual, "floor": family.floor, "unit": family.unit,
+                              "usual": usual, "floor": family.floor, "unit": family.unit, "threshold_unit": "sigma",
                               "cycle": cycle, "severity_reason": WHY_WARN})  # fmt: skip
 
 

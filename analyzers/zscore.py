@@ -33,12 +33,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from alerting.alert import Alert
 from analyzers.base import (
     SEASON_DAYS,
     Batch,
+    BoolArray,
     FloatArray,
     History,
     IntArray,
@@ -54,8 +54,6 @@ from analyzers.families import DEFAULT_FAMILIES, Family
 from analyzers.registry import AnalyzerPlugin
 from analyzers.threshold import format_value
 from analyzers.trend import human_duration
-
-BoolArray = npt.NDArray[np.bool_]
 
 RESYNC_WINDOWS = 10
 # The baseline spans at most half a day, whatever the sampling interval: a longer one mixes
@@ -255,7 +253,7 @@ class ZScoreAnalyzer(WatchedSeries):
         return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,
                      value=step.level, threshold=self.threshold, message=message, timestamp=now, series_id=sid,
                      context={"z": round(step.sigmas, 2) if math.isfinite(step.sigmas) else None,
-                              "floor": family.floor, "unit": family.unit,
+                              "floor": family.floor, "unit": family.unit, "threshold_unit": "sigma",
                               "severity_reason": why})  # fmt: skip
 
     def _resync(self, history: History) -> None:

@@ -305,5 +305,6 @@ def test_a_statistical_threshold_is_shown_in_sigma_and_the_value_in_its_unit(ana
         threshold=3.0,
         message="m",
         timestamp=0.0,
+        context={"threshold_unit": "sigma"},  # as z-score and season set it
     )
     assert "Value: 2 KiB/s (threshold 3σ)" in plain(alert)

@@ -121,7 +121,7 @@ def test_a_stop_is_bounded_even_when_a_task_swallows_its_cancellation() -> None:
                 return
             started.set()
             try:
-                await asyncio.sleep(3600)
+                await asyncio.Event().wait()  # parked until the stop cancels it
             except asyncio.CancelledError:
                 raise TimeoutError("fetch timed out") from None
 

@@ -4,6 +4,8 @@ at this time of day, replayed through the daemon's path with the default setting
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,11 +15,22 @@ from agent.replay import UNITLESS_METRIC, Recording, replay
 from agent.settings import Settings
 from agent.store import Store
 from alerting.alert import Status
+from alerting.format import plain
 from analyzers.base import SeriesKey
 
 DAY = 86_400
 STEP = 300.0  # 5-minute samples, as NAB's daily series
 START = 1_767_571_200.0  # 2026-01-05 00:00 UTC
+
+
+@pytest.fixture(autouse=True)
+def no_analyzer_fails(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """The pipeline counts and logs a failing analyzer and carries on, so a replay would
+    only show an exception as alerts missing: every test here also fails on one."""
+    yield
+    failed = [r.getMessage() for r in caplog.get_records("call")
+              if r.name == "agent.pipeline" and r.levelno >= logging.ERROR]  # fmt: skip
+    assert failed == []
 
 
 def daily(days: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -256,3 +269,16 @@ def test_a_model_the_tier_no_longer_reaches_does_not_keep_the_series() -> None:
     seasonal = [a for a in firing(t, values) if a[0] == "season"]
     assert any(START + 44 * DAY + 11 * 3600 <= when < START + 44 * DAY + 17 * 3600
                for _, when, _ in seasonal)  # fmt: skip
+
+
+def test_season_and_zscore_alerts_show_their_threshold_in_sigma() -> None:
+    """The channels show a statistical alert's threshold as a number of σ (the alert says
+    so in its context), not as a level in the metric's unit."""
+    t, values = daily(9, seed=22)
+    day7 = (t >= START + 7 * DAY) & (t < START + 8 * DAY)
+    values[day7] = 20 + np.random.default_rng(23).normal(0, 0.5, int(day7.sum()))
+    values[t >= START + 8 * DAY] += 40  # and a lasting jump, z-score's
+    alerts = replay(Settings(), Recording(t, values, 0), SeriesKey(UNITLESS_METRIC))
+    firing = {a.analyzer: a for a in alerts if a.status is Status.FIRING}
+    for analyzer in ("season", "zscore"):
+        assert "(threshold 3σ)" in plain(firing[analyzer]), analyzer
