@@ -121,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="feed a recorded timestamp,value CSV through the analyzers and print alert events as JSON lines",
         description="Replay a recorded series through the configured analyzers as if it were live. "
         f"Without --config: {DEFAULT_CONFIG} if it exists, else the defaults; "
-        "an explicit --config that does not exist exits 2.",
+        "an explicit --config that does not exist exits 2; "
+        "an analyzer that fails during the replay exits 1, after the other events.",
     )
     replay.add_argument("file", type=Path, help="CSV with a timestamp,value header (NAB format)")
     replay.add_argument(
@@ -458,7 +459,7 @@ def run_history(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    from agent.replay import event_json, read_csv, replay
+    from agent.replay import AnalyzerFailed, event_json, read_csv, replay
     from analyzers.base import SeriesKey
 
     try:
@@ -482,6 +483,10 @@ def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # `replay ... | head`: the reader is done, so are we
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except AnalyzerFailed as exc:  # the events printed are not the whole answer: say so
+        sys.stdout.flush()
+        print(f"sysops-agent replay: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 

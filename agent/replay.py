@@ -82,8 +82,26 @@ def read_csv(path: Path) -> Recording:
     return Recording(np.array(times)[order], np.array(values)[order], skipped)
 
 
+class AnalyzerFailed(RuntimeError):
+    """An analyzer raised during a replay: the events it gave are incomplete.
+
+    The daemon counts such a failure and carries on (one broken analyzer must not silence
+    the others); a replay is a measurement, so after the other analyzers' events it says
+    so, and a figure computed from it (benchmarks/) is not quietly wrong."""
+
+    def __init__(self, failures: dict[str, int], samples: int) -> None:
+        self.failures, self.samples = failures, samples
+        named = ", ".join(f"{name} on {n} of {samples} samples" for name, n in failures.items())
+        super().__init__(
+            f"analyzer failures during the replay: {named} (the first of each is logged "
+            "above); the events printed are incomplete"
+        )
+
+
 def replay(settings: Settings, recording: Recording, key: SeriesKey) -> Iterator[Alert]:
-    """The recording's samples one by one through the daemon's path (`Pipeline.process`)."""
+    """The recording's samples one by one through the daemon's path (`Pipeline.process`).
+
+    Raises AnalyzerFailed, after every event the analyzers gave, if one of them failed."""
     pipeline = Pipeline(
         build_store(settings, watch_everything=True),
         build_analyzers(settings, watch_everything=True),
@@ -91,6 +109,8 @@ def replay(settings: Settings, recording: Recording, key: SeriesKey) -> Iterator
     keys = (key,)
     for t, v in zip(recording.times.tolist(), recording.values.tolist(), strict=True):
         yield from pipeline.process(None, t, Samples(keys, np.array([v])))
+    if pipeline.analyzer_errors:
+        raise AnalyzerFailed(dict(pipeline.analyzer_errors), recording.times.size)
 
 
 def event_json(alert: Alert) -> str:

@@ -175,6 +175,48 @@ def test_replay_without_a_metric_is_unit_less_and_alerts_both_ways(tmp_path: Pat
     assert as_cpu.returncode == 0 and as_cpu.stdout == ""  # CPU falling is good news
 
 
+def test_replay_with_a_failing_analyzer_prints_the_rest_then_exits_1(tmp_path: Path) -> None:
+    """A replay is a measurement: an analyzer that raises (a bug, which the daemon counts
+    and carries on past) must not leave an incomplete answer that exits 0.  The fault is
+    injected at the narrowest boundary, one analyzer's observe, in a real CLI process."""
+    import random
+
+    rng = random.Random(3)
+    lines = ["timestamp,value"]
+    for i in range(600):  # the unit-less fall above: z-score fires once
+        level = 40.0 if i < 400 else 10.0
+        lines.append(f"{1_400_000_000 + 300 * i},{level + rng.uniform(-1, 1):.3f}")
+    csv_file = tmp_path / "series.csv"
+    csv_file.write_text("\n".join(lines) + "\n")
+    config = write_config(tmp_path, "")
+    script = (
+        "import sys\n"
+        "from analyzers.season import SeasonAnalyzer\n"
+        "def broken(self, batch, history):\n"
+        "    if batch.timestamp >= 1_400_000_000 + 300 * 500:\n"
+        "        raise IndexError('injected fault')\n"
+        "    return []\n"
+        "SeasonAnalyzer.observe = broken\n"
+        "from agent.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, "--config", str(config), "replay", str(csv_file)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert result.returncode == 1, result.stderr
+    # Every other analyzer's event is there, as without the fault (season gives none here).
+    intact = run_agent("--config", str(config), "replay", str(csv_file))
+    assert intact.returncode == 0 and intact.stderr == "", intact.stderr
+    assert result.stdout == intact.stdout and '"zscore"' in result.stdout
+    assert "analyzer failures during the replay: season on 100 of 600 samples" in result.stderr
+    assert "the events printed are incomplete" in result.stderr
+    assert result.stderr.count("IndexError: injected fault") == 1  # logged once, then counted
+
+
 def test_once_counts_a_broken_source_and_exits_1(tmp_path: Path) -> None:
     proc = tmp_path / "proc"
     proc.mkdir()
