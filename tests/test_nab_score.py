@@ -182,3 +182,35 @@ def test_the_synthetic_corpus_is_reproducible_and_labelled_as_nab_labels(tmp_pat
         result = score_file(times, onsets, parsed, STANDARD)
         scored = [w for w, (a, b) in enumerate(windows(series)) if b >= probation_rows(len(times))]
         assert result.windows_hit == len(scored) and result.false_positives == 0
+
+
+def test_the_seed_benchmark_reads_the_scorers_summary(tmp_path: Any) -> None:
+    """benchmarks/nab_seeds.py reads nab_score.py's "combined" row from its output: run the
+    scorer on a one-file corpus whose figures are known (a level shift z-score finds at its
+    onset, nothing else) and check the row parses to them, so the two cannot drift apart."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from benchmarks.nab_seeds import REPO, parse_combined
+
+    times = [1_400_000_000 + 300 * i for i in range(1200)]
+    values = [40.0 + (i % 7) * 0.1 + (30.0 if i >= 800 else 0.0) for i in range(1200)]
+    (tmp_path / "data/x").mkdir(parents=True)
+    (tmp_path / "data/x/shift.csv").write_text(
+        "timestamp,value\n" + "".join(f"{t},{v}\n" for t, v in zip(times, values, strict=True))
+    )
+    stamp = "%Y-%m-%d %H:%M:%S.000000"  # NAB's label format
+    window = [time.strftime(stamp, time.gmtime(times[i])) for i in (760, 839)]
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels/combined_windows.json").write_text(json.dumps({"x/shift.csv": [window]}))
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/nab_score.py"), "--nab", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=REPO, check=True,
+    )  # fmt: skip
+    row = parse_combined(done.stdout)
+    assert (row.windows, row.hit, row.false_positives) == (1, 1, 0), done.stdout
+    assert row.events >= 1 and row.standard > 80 and row.low_fp > 80 and row.f1 == 1.0
+    with pytest.raises(ValueError, match="no combined row"):
+        parse_combined("analyzer events std\n")
