@@ -477,15 +477,18 @@ def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
             f"sysops-agent replay: skipped {recording.skipped} unreadable line(s)", file=sys.stderr
         )
     key = SeriesKey(args.metric, tuple(sorted(labels)))
+    failed: AnalyzerFailed | None = None
     try:
-        for alert in replay(loaded.settings, recording, key):
-            print(event_json(alert), flush=False)
+        try:
+            for alert in replay(loaded.settings, recording, key):
+                print(event_json(alert), flush=False)
+        except AnalyzerFailed as exc:  # the events printed are not the whole answer
+            failed = exc
         sys.stdout.flush()
     except BrokenPipeError:  # `replay ... | head`: the reader is done, so are we
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except AnalyzerFailed as exc:  # the events printed are not the whole answer: say so
-        sys.stdout.flush()
-        print(f"sysops-agent replay: {exc}", file=sys.stderr)
+    if failed is not None:  # said even when the reader left early
+        print(f"sysops-agent replay: {failed}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
 

@@ -89,13 +89,16 @@ class AnalyzerFailed(RuntimeError):
     the others); a replay is a measurement, so after the other analyzers' events it says
     so, and a figure computed from it (benchmarks/) is not quietly wrong."""
 
-    def __init__(self, failures: dict[str, int], samples: int) -> None:
-        self.failures, self.samples = failures, samples
+    def __init__(self, series: str, failures: dict[str, int], samples: int) -> None:
+        self.series, self.failures, self.samples = series, failures, samples
         named = ", ".join(f"{name} on {n} of {samples} samples" for name, n in failures.items())
         super().__init__(
-            f"analyzer failures during the replay: {named} (the first of each is logged "
-            "above); the events printed are incomplete"
+            f"analyzer failures during the replay of {series}: {named} (the first of each "
+            "is logged above); the events printed are incomplete"
         )
+
+    def __reduce__(self) -> tuple[type[AnalyzerFailed], tuple[str, dict[str, int], int]]:
+        return type(self), (self.series, self.failures, self.samples)  # across processes
 
 
 def replay(settings: Settings, recording: Recording, key: SeriesKey) -> Iterator[Alert]:
@@ -110,7 +113,8 @@ def replay(settings: Settings, recording: Recording, key: SeriesKey) -> Iterator
     for t, v in zip(recording.times.tolist(), recording.values.tolist(), strict=True):
         yield from pipeline.process(None, t, Samples(keys, np.array([v])))
     if pipeline.analyzer_errors:
-        raise AnalyzerFailed(dict(pipeline.analyzer_errors), recording.times.size)
+        named = key.metric + "".join(f" {k}={v}" for k, v in key.labels)  # as messages name it
+        raise AnalyzerFailed(named, dict(pipeline.analyzer_errors), recording.times.size)
 
 
 def event_json(alert: Alert) -> str:

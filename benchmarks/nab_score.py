@@ -60,10 +60,11 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import dataclasses
 import json
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,6 +279,83 @@ def _fmt(value: float | None, width: int) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:>{width}.1f}"
 
 
+@dataclass(frozen=True)
+class Summary:
+    """One analyzer's figures over a corpus (or one file): NAB's two profiles (None where
+    no window is scored), the false positives, and nab_eval's window counts."""
+
+    events: int
+    standard: float | None
+    low_fp: float | None
+    false_positives: int
+    hit: int
+    windows: int
+    precision: float
+    recall: float
+    f1: float
+
+    def row(self, label: str) -> str:
+        return (
+            f"{label:<10}{self.events:>7}{_fmt(self.standard, 7)}{_fmt(self.low_fp, 7)}"
+            f"{self.false_positives:>5}{f'{self.hit}/{self.windows}':>6}"
+            f"{self.precision:>11.2f}{self.recall:>8.2f}{self.f1:>6.2f}"
+        )
+
+
+def summarise(scores: Sequence[Sequence[FileScore]], events: int, inside: int, hit: int,
+              windows: int) -> Summary:  # fmt: skip
+    """`scores`: per file, one FileScore per profile (PROFILES order)."""
+    precision = inside / events if events else 0.0
+    recall = hit / windows if windows else 0.0
+    return Summary(
+        events, corpus_score(f[0] for f in scores), corpus_score(f[1] for f in scores),
+        sum(f[0].false_positives for f in scores), hit, windows, precision, recall,
+        f1(precision, recall),
+    )  # fmt: skip
+
+
+def score_corpus(
+    nab: Path,
+    settings: Settings,
+    split: str | None = None,
+    units: bool = False,
+    per_file: Callable[[str, str, Summary], None] | None = None,
+) -> tuple[dict[str, Summary], dict[str, Diagnosis]]:
+    """Every labelled file of a NAB-format corpus replayed and scored, per analyzer; with
+    `per_file`, called as (file stem, analyzer, that file's Summary) as each is scored."""
+    windows_by_file = {
+        name: windows
+        for name, windows in json.loads((nab / "labels/combined_windows.json").read_text()).items()
+        if in_split(name, split)
+    }
+    scores: dict[str, list[list[FileScore]]] = {a: [] for a in ANALYZERS}
+    # Per analyzer: events, events inside a window, windows hit, windows.
+    counts: dict[str, list[int]] = {a: [0, 0, 0, 0] for a in ANALYZERS}
+    diagnoses = {a: Diagnosis() for a in ANALYZERS}
+    for name, raw_windows in sorted(windows_by_file.items()):
+        windows = [(parse_timestamp(a), parse_timestamp(b)) for a, b in raw_windows]
+        recording = read_csv(nab / "data" / name)
+        times = recording.times.tolist()
+        events = firing_events(settings, recording, name, units)
+        for analyzer in ANALYZERS:
+            per_profile = [score_file(times, events[analyzer], windows, p) for p in PROFILES]
+            scores[analyzer].append(per_profile)
+            diagnoses[analyzer].add(times, events[analyzer], windows)
+            inside, hit, total = window_hits(events[analyzer], windows)
+            c = counts[analyzer]
+            for j, add in enumerate((len(events[analyzer]), inside, hit, total)):
+                c[j] += add
+            if per_file is not None:
+                one = summarise([per_profile], len(events[analyzer]), inside, hit, total)
+                # A file's own normalised score (undefined without windows), not the corpus'.
+                one = dataclasses.replace(
+                    one, standard=per_profile[0].normalised, low_fp=per_profile[1].normalised
+                )
+                per_file(Path(name).stem, analyzer, one)
+    summaries = {a: summarise(scores[a], *counts[a]) for a in ANALYZERS}
+    return summaries, diagnoses
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -300,74 +378,44 @@ def main() -> int:
     if not args.nab.is_dir():
         print(f"no NAB data at {args.nab} (it lives in ../shared/fixtures/nab)", file=sys.stderr)
         return 2
-    if args.config:
-        from agent.config import load_config
-
-        settings = load_config(args.config).settings
-    else:
-        settings = Settings()
-    windows_by_file = {
-        name: windows
-        for name, windows in json.loads(
-            (args.nab / "labels/combined_windows.json").read_text()
-        ).items()
-        if in_split(name, args.split)
-    }
-    scores: dict[tuple[str, str], list[FileScore]] = {}
-    # Per analyzer: events, events inside a window, windows hit, windows.
-    counts: dict[str, list[int]] = {a: [0, 0, 0, 0] for a in ANALYZERS}
+    settings = load_settings(args.config)
     header = (
         f"{'analyzer':<10}{'events':>7}{'std':>7}{'lowFP':>7}{'FP':>5}"
         f"{'hit':>6}{'precision':>11}{'recall':>8}{'F1':>6}"
     )
-    diagnoses = {a: Diagnosis() for a in ANALYZERS}
     if args.per_file:
         print(f"{'file':<52}{header}")
-    for name, raw_windows in sorted(windows_by_file.items()):
-        windows = [(parse_timestamp(a), parse_timestamp(b)) for a, b in raw_windows]
-        recording = read_csv(args.nab / "data" / name)
-        times = recording.times.tolist()
-        events = firing_events(settings, recording, name, args.units)
-        for analyzer in ANALYZERS:
-            per_profile = [score_file(times, events[analyzer], windows, p) for p in PROFILES]
-            for profile, s in zip(PROFILES, per_profile, strict=True):
-                scores.setdefault((analyzer, profile.name), []).append(s)
-            diagnoses[analyzer].add(times, events[analyzer], windows)
-            inside, hit, total = window_hits(events[analyzer], windows)
-            c = counts[analyzer]
-            for j, add in enumerate((len(events[analyzer]), inside, hit, total)):
-                c[j] += add
-            if args.per_file:
-                precision = inside / len(events[analyzer]) if events[analyzer] else 0.0
-                recall = hit / total if total else 0.0
-                print(
-                    f"{Path(name).stem:<52}{analyzer:<10}{len(events[analyzer]):>7}"
-                    f"{_fmt(per_profile[0].normalised, 7)}{_fmt(per_profile[1].normalised, 7)}"
-                    f"{per_profile[0].false_positives:>5}{f'{hit}/{total}':>6}"
-                    f"{precision:>11.2f}{recall:>8.2f}{f1(precision, recall):>6.2f}"
-                )
+
+    def file_line(stem: str, analyzer: str, summary: Summary) -> None:
+        print(f"{stem:<52}{summary.row(analyzer)}")
+
+    summaries, diagnoses = score_corpus(
+        args.nab, settings, args.split, args.units, file_line if args.per_file else None
+    )
     print(header)
     for analyzer in ANALYZERS:
-        n, inside, hit, total = counts[analyzer]
-        precision = inside / n if n else 0.0
-        recall = hit / total if total else 0.0
-        std = corpus_score(scores[(analyzer, STANDARD.name)])
-        low_fp = corpus_score(scores[(analyzer, REWARD_LOW_FP.name)])
-        fps = sum(s.false_positives for s in scores[(analyzer, STANDARD.name)])
-        print(
-            f"{analyzer:<10}{n:>7}{_fmt(std, 7)}{_fmt(low_fp, 7)}{fps:>5}{f'{hit}/{total}':>6}"
-            f"{precision:>11.2f}{recall:>8.2f}{f1(precision, recall):>6.2f}"
-        )
+        print(summaries[analyzer].row(analyzer))
     if args.diagnose:
         for analyzer in ANALYZERS:
             if diagnoses[analyzer].hit or diagnoses[analyzer].fp_cost:
                 print(f"{analyzer}: {diagnoses[analyzer].line()}")
+    files = sum(1 for name in json.loads((args.nab / "labels/combined_windows.json").read_text())
+                if in_split(name, args.split))  # fmt: skip
     print(
-        f"NAB scores normalised over {len(windows_by_file)} files "
+        f"NAB scores normalised over {files} files "
         "(0 = flags nothing, 100 = every window at its first row); "
         "FP = detections outside every window after the probationary 15 %"
     )
     return 0
+
+
+def load_settings(config: Path | None) -> Settings:
+    """The settings to evaluate: the built-in defaults, or a configuration file's."""
+    if config is None:
+        return Settings()
+    from agent.config import load_config
+
+    return load_config(config).settings
 
 
 if __name__ == "__main__":

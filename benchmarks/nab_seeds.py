@@ -19,70 +19,34 @@ seeds nobody has looked at for the last check of a change, and name the seeds
 a figure was tuned on.  The default list holds the seeds earlier passes looked
 at (1, 7, 11, 13) and three first scored in the seventh pass (17, 19, 23).
 
-Each corpus is written to a temporary directory and scored by nab_score.py in
-its own process (`--jobs` at a time: the replay is CPU-bound, one core each).
+Each corpus is written to a temporary directory and scored by nab_score.py's
+`score_corpus` in a worker process (`--jobs` at a time: the replay is
+CPU-bound, one core each).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.nab_score import Summary, load_settings, score_corpus
 from benchmarks.nab_synthetic import generate, write
 
-REPO = Path(__file__).resolve().parent.parent
-
 DEFAULT_SEEDS = (1, 7, 11, 13, 17, 19, 23)
-SCORE_TIMEOUT_SECS = 1800.0  # one corpus takes about a minute here; a hang must not be silent
 
 
-@dataclass(frozen=True)
-class Row:
-    """nab_score.py's "combined" row for one corpus."""
-
-    events: int
-    standard: float
-    low_fp: float
-    false_positives: int
-    hit: int
-    windows: int
-    f1: float
-
-
-def parse_combined(output: str) -> Row:
-    """The "combined" line of nab_score.py's summary (analyzer, events, std, lowFP, FP,
-    hit/windows, precision, recall, F1)."""
-    for line in output.splitlines():
-        fields = line.split()
-        if len(fields) == 9 and fields[0] == "combined":
-            hit, windows = fields[5].split("/")
-            return Row(
-                int(fields[1]), float(fields[2]), float(fields[3]), int(fields[4]),
-                int(hit), int(windows), float(fields[8]),
-            )  # fmt: skip
-    raise ValueError(f"no combined row in nab_score.py's output:\n{output}")
-
-
-def score_seed(seed: int, config: Path | None, scratch: Path) -> Row:
+def score_seed(seed: int, config: Path | None, scratch: Path) -> Summary:
+    """The combined row of one seed's corpus (run in a worker process)."""
     corpus = scratch / f"seed{seed}"
     write(generate(seed), corpus)
-    argv = [sys.executable, str(REPO / "benchmarks/nab_score.py"), "--nab", str(corpus)]
-    if config is not None:
-        argv += ["--config", str(config)]
-    done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=SCORE_TIMEOUT_SECS, cwd=REPO, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"nab_score.py failed on seed {seed}:\n{done.stderr}")
-    return parse_combined(done.stdout)
+    summaries, _ = score_corpus(corpus, load_settings(config))
+    return summaries["combined"]
 
 
 def line(label: str, std: float, low_fp: float, f1: float, rest: str) -> str:
@@ -102,23 +66,30 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="corpora scored at once")
     args = parser.parse_args()
     try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        seeds = list(dict.fromkeys(int(s) for s in args.seeds.split(",") if s.strip()))
     except ValueError:
         parser.error(f"--seeds: expected integers separated by commas, got {args.seeds!r}")
     if not seeds:
         parser.error("--seeds: give at least one seed")
     if args.jobs < 1:
         parser.error("--jobs: at least 1")
-    scratch = tempfile.TemporaryDirectory(prefix="nab-seeds-")
-    with scratch, ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(score_seed, s, args.config, Path(scratch.name)) for s in seeds]
-        rows = [f.result() for f in futures]
+    config = args.config.resolve() if args.config else None  # the workers' cwd is not ours
+    with (
+        tempfile.TemporaryDirectory(prefix="nab-seeds-") as scratch,
+        ProcessPoolExecutor(max_workers=args.jobs) as pool,
+    ):
+        futures = [pool.submit(score_seed, seed, config, Path(scratch)) for seed in seeds]
+        try:
+            rows = [f.result() for f in futures]
+        except BaseException:  # the first failure is the answer: do not score the rest
+            pool.shutdown(cancel_futures=True)
+            raise
     print(f"{'seed':<8}{'std':>7}{'lowFP':>7}{'F1':>6}  events, FP, windows hit")
     for seed, r in zip(seeds, rows, strict=True):
-        print(line(str(seed), r.standard, r.low_fp, r.f1,
+        print(line(str(seed), r.standard or 0.0, r.low_fp or 0.0, r.f1,
                    f"{r.events}, {r.false_positives}, {r.hit}/{r.windows}"))  # fmt: skip
-    std = [r.standard for r in rows]
-    low = [r.low_fp for r in rows]
+    std = [r.standard or 0.0 for r in rows]  # every seed's corpus has windows
+    low = [r.low_fp or 0.0 for r in rows]
     f1 = [r.f1 for r in rows]
     spread = (
         f"sd {statistics.pstdev(std):.1f} / {statistics.pstdev(low):.1f} over {len(rows)} seeds"

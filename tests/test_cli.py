@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from agent import __version__
-from tests.conftest import FIXTURES, NODE_EXPORTER_PROC, make_host, run_agent, write_config
+from tests.conftest import (
+    FIXTURES,
+    NODE_EXPORTER_PROC,
+    REPO,
+    make_host,
+    run_agent,
+    write_config,
+)
 from tests.test_config import SEED_MINIMAL
 
 
@@ -205,16 +213,32 @@ def test_replay_with_a_failing_analyzer_prints_the_rest_then_exits_1(tmp_path: P
         capture_output=True,
         text=True,
         timeout=30,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=REPO,
     )
     assert result.returncode == 1, result.stderr
     # Every other analyzer's event is there, as without the fault (season gives none here).
     intact = run_agent("--config", str(config), "replay", str(csv_file))
     assert intact.returncode == 0 and intact.stderr == "", intact.stderr
     assert result.stdout == intact.stdout and '"zscore"' in result.stdout
-    assert "analyzer failures during the replay: season on 100 of 600 samples" in result.stderr
+    assert (
+        "analyzer failures during the replay of series_value: season on 100 of 600 samples"
+        in result.stderr
+    )
     assert "the events printed are incomplete" in result.stderr
     assert result.stderr.count("IndexError: injected fault") == 1  # logged once, then counted
+    # A reader that left (`replay ... | head`) does not swallow the failure: the read end is
+    # closed before the process writes, so its flush of the events meets a broken pipe.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    reader_gone = subprocess.Popen(
+        [sys.executable, "-c", script, "--config", str(config), "replay", str(csv_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+    )  # fmt: skip
+    assert reader_gone.stdout is not None and reader_gone.stderr is not None
+    reader_gone.stdout.close()
+    stderr = reader_gone.stderr.read()
+    assert reader_gone.wait(timeout=30) == 1, stderr
+    assert "season on 100 of 600 samples" in stderr
+    assert stderr.rstrip().endswith("the events printed are incomplete")  # said last, after the log
 
 
 def test_once_counts_a_broken_source_and_exits_1(tmp_path: Path) -> None:

@@ -184,16 +184,15 @@ def test_the_synthetic_corpus_is_reproducible_and_labelled_as_nab_labels(tmp_pat
         assert result.windows_hit == len(scored) and result.false_positives == 0
 
 
-def test_the_seed_benchmark_reads_the_scorers_summary(tmp_path: Any) -> None:
-    """benchmarks/nab_seeds.py reads nab_score.py's "combined" row from its output: run the
-    scorer on a one-file corpus whose figures are known (a level shift z-score finds at its
-    onset, nothing else) and check the row parses to them, so the two cannot drift apart."""
+def test_score_corpus_replays_and_scores_a_corpus(tmp_path: Any) -> None:
+    """`score_corpus` (what nab_score.py prints and benchmarks/nab_seeds.py sums over
+    seeds) on a one-file corpus whose figures are known: a level shift z-score finds at its
+    onset, nothing else; the per-file callback sees the same figures for that file."""
     import json
-    import subprocess
-    import sys
     import time
 
-    from benchmarks.nab_seeds import REPO, parse_combined
+    from agent.settings import Settings
+    from benchmarks.nab_score import score_corpus
 
     times = [1_400_000_000 + 300 * i for i in range(1200)]
     values = [40.0 + (i % 7) * 0.1 + (30.0 if i >= 800 else 0.0) for i in range(1200)]
@@ -205,12 +204,14 @@ def test_the_seed_benchmark_reads_the_scorers_summary(tmp_path: Any) -> None:
     window = [time.strftime(stamp, time.gmtime(times[i])) for i in (760, 839)]
     (tmp_path / "labels").mkdir()
     (tmp_path / "labels/combined_windows.json").write_text(json.dumps({"x/shift.csv": [window]}))
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks/nab_score.py"), "--nab", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, cwd=REPO, check=True,
-    )  # fmt: skip
-    row = parse_combined(done.stdout)
-    assert (row.windows, row.hit, row.false_positives) == (1, 1, 0), done.stdout
-    assert row.events >= 1 and row.standard > 80 and row.low_fp > 80 and row.f1 == 1.0
-    with pytest.raises(ValueError, match="no combined row"):
-        parse_combined("analyzer events std\n")
+    seen: dict[str, Any] = {}
+    summaries, _ = score_corpus(
+        tmp_path, Settings(), per_file=lambda stem, analyzer, one: seen.setdefault(analyzer, one)
+    )
+    combined = summaries["combined"]
+    assert (combined.windows, combined.hit, combined.false_positives) == (1, 1, 0)
+    assert combined.events >= 1 and combined.f1 == 1.0
+    assert combined.standard is not None and combined.standard > 80
+    assert combined.low_fp is not None and combined.low_fp > 80
+    assert seen["combined"] == combined  # one file: its own figures are the corpus'
+    assert summaries["threshold"].events == 0 and summaries["threshold"].standard == 0.0

@@ -1,11 +1,10 @@
 """The daily-seasonal path (analyzers/season.py): a departure from what a series does
-at this time of day, replayed through the daemon's path with the default settings."""
+at this time of day, replayed through the daemon's path with the default settings
+(`replay` raises if an analyzer failed on the way, which the daemon only counts)."""
 
 from __future__ import annotations
 
 import dataclasses
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -21,16 +20,6 @@ from analyzers.base import SeriesKey
 DAY = 86_400
 STEP = 300.0  # 5-minute samples, as NAB's daily series
 START = 1_767_571_200.0  # 2026-01-05 00:00 UTC
-
-
-@pytest.fixture(autouse=True)
-def no_analyzer_fails(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """The pipeline counts and logs a failing analyzer and carries on, so a replay would
-    only show an exception as alerts missing: every test here also fails on one."""
-    yield
-    failed = [r.getMessage() for r in caplog.get_records("call")
-              if r.name == "agent.pipeline" and r.levelno >= logging.ERROR]  # fmt: skip
-    assert failed == []
 
 
 def daily(days: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
