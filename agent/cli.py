@@ -478,15 +478,20 @@ def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
         )
     key = SeriesKey(args.metric, tuple(sorted(labels)))
     failed: AnalyzerFailed | None = None
+    events = replay(loaded.settings, recording, key)
     try:
         try:
-            for alert in replay(loaded.settings, recording, key):
+            for alert in events:
                 print(event_json(alert), flush=False)
         except AnalyzerFailed as exc:  # the events printed are not the whole answer
             failed = exc
         sys.stdout.flush()
     except BrokenPipeError:  # `replay ... | head`: the reader is done, so are we
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:
+            events.close()  # a failure already counted is still said
+        except AnalyzerFailed as exc:
+            failed = exc
     if failed is not None:  # said even when the reader left early
         print(f"sysops-agent replay: {failed}", file=sys.stderr)
         return EXIT_FAILURE

@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,20 +101,30 @@ class AnalyzerFailed(RuntimeError):
         return type(self), (self.series, self.failures, self.samples)  # across processes
 
 
-def replay(settings: Settings, recording: Recording, key: SeriesKey) -> Iterator[Alert]:
+def replay(
+    settings: Settings, recording: Recording, key: SeriesKey
+) -> Generator[Alert, None, None]:
     """The recording's samples one by one through the daemon's path (`Pipeline.process`).
 
-    Raises AnalyzerFailed, after every event the analyzers gave, if one of them failed."""
+    Raises AnalyzerFailed, after every event the analyzers gave, if one of them failed; and
+    from `close()`, if the consumer stops early after a failure already happened."""
     pipeline = Pipeline(
         build_store(settings, watch_everything=True),
         build_analyzers(settings, watch_everything=True),
     )
     keys = (key,)
-    for t, v in zip(recording.times.tolist(), recording.values.tolist(), strict=True):
-        yield from pipeline.process(None, t, Samples(keys, np.array([v])))
+    named = key.metric + "".join(f" {k}={v}" for k, v in key.labels)  # as messages name it
+    replayed = 0
+    try:
+        for t, v in zip(recording.times.tolist(), recording.values.tolist(), strict=True):
+            replayed += 1
+            yield from pipeline.process(None, t, Samples(keys, np.array([v])))
+    except GeneratorExit:  # the consumer stopped early (`replay ... | head`): say what is known
+        if pipeline.analyzer_errors:
+            raise AnalyzerFailed(named, dict(pipeline.analyzer_errors), replayed) from None
+        raise
     if pipeline.analyzer_errors:
-        named = key.metric + "".join(f" {k}={v}" for k, v in key.labels)  # as messages name it
-        raise AnalyzerFailed(named, dict(pipeline.analyzer_errors), recording.times.size)
+        raise AnalyzerFailed(named, dict(pipeline.analyzer_errors), replayed)
 
 
 def event_json(alert: Alert) -> str:

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import dataclasses
 import json
 import math
 import sys
@@ -320,9 +319,10 @@ def score_corpus(
     split: str | None = None,
     units: bool = False,
     per_file: Callable[[str, str, Summary], None] | None = None,
-) -> tuple[dict[str, Summary], dict[str, Diagnosis]]:
-    """Every labelled file of a NAB-format corpus replayed and scored, per analyzer; with
-    `per_file`, called as (file stem, analyzer, that file's Summary) as each is scored."""
+) -> tuple[dict[str, Summary], dict[str, Diagnosis], int]:
+    """Every labelled file of a NAB-format corpus replayed and scored: per analyzer its
+    Summary and Diagnosis, and how many files were scored; with `per_file`, called as
+    (file stem, analyzer, that file's Summary) as each is scored."""
     windows_by_file = {
         name: windows
         for name, windows in json.loads((nab / "labels/combined_windows.json").read_text()).items()
@@ -345,15 +345,11 @@ def score_corpus(
             c = counts[analyzer]
             for j, add in enumerate((len(events[analyzer]), inside, hit, total)):
                 c[j] += add
-            if per_file is not None:
+            if per_file is not None:  # a file alone is a corpus of one (None without windows)
                 one = summarise([per_profile], len(events[analyzer]), inside, hit, total)
-                # A file's own normalised score (undefined without windows), not the corpus'.
-                one = dataclasses.replace(
-                    one, standard=per_profile[0].normalised, low_fp=per_profile[1].normalised
-                )
                 per_file(Path(name).stem, analyzer, one)
     summaries = {a: summarise(scores[a], *counts[a]) for a in ANALYZERS}
-    return summaries, diagnoses
+    return summaries, diagnoses, len(windows_by_file)
 
 
 def main() -> int:
@@ -389,7 +385,7 @@ def main() -> int:
     def file_line(stem: str, analyzer: str, summary: Summary) -> None:
         print(f"{stem:<52}{summary.row(analyzer)}")
 
-    summaries, diagnoses = score_corpus(
+    summaries, diagnoses, files = score_corpus(
         args.nab, settings, args.split, args.units, file_line if args.per_file else None
     )
     print(header)
@@ -399,8 +395,6 @@ def main() -> int:
         for analyzer in ANALYZERS:
             if diagnoses[analyzer].hit or diagnoses[analyzer].fp_cost:
                 print(f"{analyzer}: {diagnoses[analyzer].line()}")
-    files = sum(1 for name in json.loads((args.nab / "labels/combined_windows.json").read_text())
-                if in_split(name, args.split))  # fmt: skip
     print(
         f"NAB scores normalised over {files} files "
         "(0 = flags nothing, 100 = every window at its first row); "

@@ -30,13 +30,14 @@ import argparse
 import statistics
 import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.nab_score import Summary, load_settings, score_corpus
 from benchmarks.nab_synthetic import generate, write
+from common.config import ConfigError, print_problems
 
 DEFAULT_SEEDS = (1, 7, 11, 13, 17, 19, 23)
 
@@ -45,7 +46,7 @@ def score_seed(seed: int, config: Path | None, scratch: Path) -> Summary:
     """The combined row of one seed's corpus (run in a worker process)."""
     corpus = scratch / f"seed{seed}"
     write(generate(seed), corpus)
-    summaries, _ = score_corpus(corpus, load_settings(config))
+    summaries, _, _ = score_corpus(corpus, load_settings(config))
     return summaries["combined"]
 
 
@@ -73,17 +74,24 @@ def main() -> int:
         parser.error("--seeds: give at least one seed")
     if args.jobs < 1:
         parser.error("--jobs: at least 1")
-    config = args.config.resolve() if args.config else None  # the workers' cwd is not ours
+    try:
+        load_settings(args.config)  # a bad file is said here, once, not by every worker
+    except ConfigError as exc:
+        print_problems("nab_seeds.py", exc)
+        return 2
     with (
         tempfile.TemporaryDirectory(prefix="nab-seeds-") as scratch,
         ProcessPoolExecutor(max_workers=args.jobs) as pool,
     ):
-        futures = [pool.submit(score_seed, seed, config, Path(scratch)) for seed in seeds]
-        try:
-            rows = [f.result() for f in futures]
-        except BaseException:  # the first failure is the answer: do not score the rest
+        futures = [pool.submit(score_seed, seed, args.config, Path(scratch)) for seed in seeds]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in done if f.exception() is not None]
+        if failed:  # the first failure is the answer: do not score the rest
             pool.shutdown(cancel_futures=True)
-            raise
+            error = failed[0].exception()
+            assert error is not None
+            raise error
+        rows = [f.result() for f in futures]
     print(f"{'seed':<8}{'std':>7}{'lowFP':>7}{'F1':>6}  events, FP, windows hit")
     for seed, r in zip(seeds, rows, strict=True):
         print(line(str(seed), r.standard or 0.0, r.low_fp or 0.0, r.f1,

@@ -226,19 +226,23 @@ def test_replay_with_a_failing_analyzer_prints_the_rest_then_exits_1(tmp_path: P
     )
     assert "the events printed are incomplete" in result.stderr
     assert result.stderr.count("IndexError: injected fault") == 1  # logged once, then counted
-    # A reader that left (`replay ... | head`) does not swallow the failure: the read end is
-    # closed before the process writes, so its flush of the events meets a broken pipe.
+    # A reader that left (`replay ... | head`) does not swallow the failure, whether the pipe
+    # breaks at the last flush (buffered output) or at the first event (unbuffered, the
+    # fault from the first sample): the read end is closed before the process writes.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    reader_gone = subprocess.Popen(
-        [sys.executable, "-c", script, "--config", str(config), "replay", str(csv_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
-    )  # fmt: skip
-    assert reader_gone.stdout is not None and reader_gone.stderr is not None
-    reader_gone.stdout.close()
-    stderr = reader_gone.stderr.read()
-    assert reader_gone.wait(timeout=30) == 1, stderr
-    assert "season on 100 of 600 samples" in stderr
-    assert stderr.rstrip().endswith("the events printed are incomplete")  # said last, after the log
+    early = script.replace("300 * 500", "0")
+    for code, extra in ((script, {}), (early, {"PYTHONUNBUFFERED": "1"})):
+        with subprocess.Popen(
+            [sys.executable, "-c", code, "--config", str(config), "replay", str(csv_file)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+            env={**env, **extra},
+        ) as reader_gone:  # fmt: skip
+            assert reader_gone.stdout is not None
+            reader_gone.stdout.close()
+            _, stderr = reader_gone.communicate(timeout=30)
+        assert reader_gone.returncode == 1, stderr
+        assert "analyzer failures during the replay of series_value: season on" in stderr
+        assert stderr.rstrip().endswith("the events printed are incomplete")  # after the log
 
 
 def test_once_counts_a_broken_source_and_exits_1(tmp_path: Path) -> None:

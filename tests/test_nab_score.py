@@ -184,15 +184,18 @@ def test_the_synthetic_corpus_is_reproducible_and_labelled_as_nab_labels(tmp_pat
         assert result.windows_hit == len(scored) and result.false_positives == 0
 
 
-def test_score_corpus_replays_and_scores_a_corpus(tmp_path: Any) -> None:
+def test_score_corpus_replays_and_scores_a_corpus(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`score_corpus` (what nab_score.py prints and benchmarks/nab_seeds.py sums over
     seeds) on a one-file corpus whose figures are known: a level shift z-score finds at its
     onset, nothing else; the per-file callback sees the same figures for that file."""
     import json
+    import sys
     import time
 
     from agent.settings import Settings
-    from benchmarks.nab_score import score_corpus
+    from benchmarks.nab_score import main, score_corpus
 
     times = [1_400_000_000 + 300 * i for i in range(1200)]
     values = [40.0 + (i % 7) * 0.1 + (30.0 if i >= 800 else 0.0) for i in range(1200)]
@@ -205,9 +208,10 @@ def test_score_corpus_replays_and_scores_a_corpus(tmp_path: Any) -> None:
     (tmp_path / "labels").mkdir()
     (tmp_path / "labels/combined_windows.json").write_text(json.dumps({"x/shift.csv": [window]}))
     seen: dict[str, Any] = {}
-    summaries, _ = score_corpus(
+    summaries, _, files = score_corpus(
         tmp_path, Settings(), per_file=lambda stem, analyzer, one: seen.setdefault(analyzer, one)
     )
+    assert files == 1
     combined = summaries["combined"]
     assert (combined.windows, combined.hit, combined.false_positives) == (1, 1, 0)
     assert combined.events >= 1 and combined.f1 == 1.0
@@ -215,3 +219,10 @@ def test_score_corpus_replays_and_scores_a_corpus(tmp_path: Any) -> None:
     assert combined.low_fp is not None and combined.low_fp > 80
     assert seen["combined"] == combined  # one file: its own figures are the corpus'
     assert summaries["threshold"].events == 0 and summaries["threshold"].standard == 0.0
+    # What nab_score.py prints is those figures, row for row.
+    monkeypatch.setattr(sys, "argv", ["nab_score.py", "--nab", str(tmp_path), "--per-file"])
+    assert main() == 0
+    out = capsys.readouterr().out
+    assert f"shift{' ' * 47}{combined.row('combined')}" in out.splitlines()
+    assert combined.row("combined") in out.splitlines()
+    assert "normalised over 1 files" in out

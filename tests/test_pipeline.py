@@ -236,3 +236,20 @@ def test_the_heartbeat_counts_the_series_still_learning(tmp_path: Path) -> None:
     assert agent.health()[1]["learning_series"] == 0
     assert agent.tick(Scripted([20.0]))
     assert agent.health()[1]["learning_series"] == 1
+
+
+def test_a_replays_analyzer_failure_crosses_processes_intact() -> None:
+    """benchmarks/nab_seeds.py replays in worker processes: the failure a replay raises
+    (agent/replay.py) must arrive whole, not as a TypeError from unpickling."""
+    import pickle
+
+    from agent.replay import AnalyzerFailed
+
+    sent = AnalyzerFailed("series_value series=a", {"season": 3, "zscore": 1}, 10)
+    received = pickle.loads(pickle.dumps(sent))  # noqa: S301 (our own bytes)
+    assert type(received) is AnalyzerFailed and str(received) == str(sent)
+    assert (received.series, received.failures, received.samples) == (
+        "series_value series=a",
+        {"season": 3, "zscore": 1},
+        10,
+    )
