@@ -17,7 +17,7 @@ from typing import Any
 
 from agent import __version__
 from agent.collectors import build_collectors
-from agent.settings import CHANNELS, Settings
+from agent.settings import CHANNELS, Settings, history_tier_hours
 from agent.store import Store
 from alerting import assembly as alerting_assembly
 from alerting.channels.base import Channel
@@ -49,14 +49,7 @@ def build_store(settings: Settings, watch_everything: bool = False) -> Store:
     """
     st, an = settings.storage, settings.analyzer
     patterns = registry.history_patterns(settings, watch_everything) + st.history_metrics
-    history = max(
-        math.ceil(st.history_hours * 3600 / st.history_resolution_secs),
-        math.ceil(
-            max(an.trend_window_hours, an.leak_min_observation_hours, an.anomaly_record_hours)
-            * 3600
-            / st.history_resolution_secs
-        ),
-    )
+    history = math.ceil(history_tier_hours(settings) * 3600 / st.history_resolution_secs)
     return Store(
         max(st.ring_buffer_capacity, an.zscore_window + 1), history, st.history_resolution_secs,
         max_series=st.max_series, max_series_per_group=st.max_series_per_collector,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.settings import Settings
+from agent.settings import Settings, history_tier_hours
 from alerting.settings import nats_file_problems
 from common.config import (
     MAX_SECRET_FILE_BYTES,
@@ -88,11 +88,8 @@ def runtime_file_problems(settings: Settings) -> list[str]:
 def history_size(settings: Settings, report: Report) -> None:
     """Each key may be in range while together they ask for millions of buckets per series
     (1 s buckets over 31 days): bound the history tier itself."""
-    st, an = settings.storage, settings.analyzer
-    hours = max(
-        st.history_hours, an.trend_window_hours, an.leak_min_observation_hours,
-        an.anomaly_record_hours,
-    )  # fmt: skip
+    st = settings.storage
+    hours = history_tier_hours(settings)
     buckets = math.ceil(hours * 3600 / st.history_resolution_secs)
     if buckets > MAX_HISTORY_BUCKETS:
         report(

@@ -106,6 +106,10 @@ class _Tier:
         self.values = np.full((capacity, rows), np.nan, dtype=VALUE_DTYPE)
         self.head = 0  # the column the next write goes to
         self.count = 0  # filled columns, at most capacity
+        self.writes = 0  # every write, for what is derived from the time axis
+        self._timeline: tuple[int, IntArray, FloatArray, bool] = (
+            -1, np.zeros(0, np.int64), np.zeros(0), True
+        )  # fmt: skip
 
     def grow(self, rows: int) -> None:
         grown = np.full((self.capacity, rows), np.nan, dtype=VALUE_DTYPE)
@@ -129,6 +133,7 @@ class _Tier:
             self.times[col] = timestamp
         self.head = (col + 1) % self.capacity
         self.count = min(self.count + 1, self.capacity)
+        self.writes += 1
 
     def ago(self, rows: IntArray, lag: int) -> FloatArray:
         """Values `lag` writes before the newest (lag 0 = newest); NaN beyond what is kept."""
@@ -144,6 +149,26 @@ class _Tier:
         if self.step:
             return (self.times[cols].astype(np.float64) + self._base) * self.step
         return self.times[cols].astype(np.float64, copy=False)
+
+    def timeline(self) -> tuple[IntArray, FloatArray, bool]:
+        """`order()`, its times and whether they rise (not after a clock stepped back),
+        derived once per write: the history tier changes once a bucket, and season looks
+        along it several times a tick."""
+        at, cols, times, rising = self._timeline
+        if at != self.writes:
+            cols = self.order()
+            times = self.times_of(cols)
+            rising = bool((np.diff(times) >= 0).all())
+            self._timeline = (self.writes, cols, times, rising)
+        return cols, times, rising
+
+    def columns_between(self, start: float, end: float) -> IntArray:
+        """Columns whose time is in [start, end], oldest first."""
+        cols, times, rising = self.timeline()
+        if rising:  # the usual case: two binary searches instead of a pass over the tier
+            lo = int(np.searchsorted(times, start, side="left"))
+            return cols[lo : int(np.searchsorted(times, end, side="right"))]
+        return cols[(times >= start) & (times <= end)]
 
     def order(self, last: int | None = None) -> IntArray:
         """Column indices from oldest to newest (the newest `last` of them)."""
@@ -600,9 +625,7 @@ class Store:
             tier = ring.history
             if tier is None or tier.count == 0:
                 continue
-            cols = tier.order()
-            times = tier.times_of(cols)
-            cols = cols[(times >= start) & (times <= end)]
+            cols = tier.columns_between(start, end)
             if cols.size == 0:
                 continue
             mask = ring_of == ring_idx
@@ -636,7 +659,7 @@ class Store:
             else:
                 # By the times, not the write order (a clock stepped back), and a full tier
                 # reaches `capacity` buckets: its oldest bucket covers one more.
-                times = tier.times_of(tier.order())
+                _, times, _ = tier.timeline()
                 span = float(times.max() - times.min()) * tier.capacity / (tier.count - 1)
             hist = self._rings[int(ring_idx)].history_col(self._row_of[ids[mask]])
             out[np.flatnonzero(mask)] = np.where(hist >= 0, span, 0.0)

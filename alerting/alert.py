@@ -177,9 +177,21 @@ class Alert:
             message=str(record["message"]),
             timestamp=float(record["epoch"]),
             hostname=str(record.get("hostname", "")),
-            context=dict(record.get("context") or {}),
+            context=_context(record),
             first_fired=_first_fired(record),
         )
+
+
+# Analyzers whose threshold was a number of σ before alerts said so themselves (context
+# "threshold_unit"): an outbox row written by that version still renders its threshold in σ.
+SIGMA_BEFORE_THRESHOLD_UNIT = frozenset({"zscore", "season"})
+
+
+def _context(record: dict[str, Any]) -> dict[str, Any]:
+    context = dict(record.get("context") or {})
+    if record["analyzer"] in SIGMA_BEFORE_THRESHOLD_UNIT:
+        context.setdefault("threshold_unit", "sigma")
+    return context
 
 
 def _first_fired(record: dict[str, Any]) -> float | None:

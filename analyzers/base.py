@@ -522,12 +522,12 @@ class Learning(Protocol):
 
 
 def anomaly_history(settings: Any, watch_everything: bool) -> tuple[str, ...]:
-    """The metrics z-score and EMA read history for: their watched ones (all in replay)."""
+    """The metrics z-score, season and EMA read history for: their watched ones (all in replay)."""
     return ("*",) if watch_everything else tuple(settings.analyzer.anomaly_metrics)
 
 
 def policy_from(settings: Any, threshold: float) -> PersistentAnomaly:
-    """The gate as `[analyzer]` configures it (z-score and EMA each build one)."""
+    """The gate as `[analyzer]` configures it (z-score, season and EMA each build one)."""
     an = settings.analyzer
     rules = tuple(
         Family(

@@ -80,8 +80,8 @@ class EmaAnalyzer(WatchedSeries):
         )
 
     def learning(self, now: float) -> int:
-        """Series in their learning hour (shown by --once and the heartbeat; season's longer
-        wait is not, see docs/schemas/heartbeat.schema.json)."""
+        """Series in their learning time, anomaly_learning_secs (--once and the heartbeat
+        show it; season's longer wait is not, see docs/schemas/heartbeat.schema.json)."""
         return self.learning_count(now)
 
     def observe(self, batch: Batch, history: History) -> list[Alert]:

@@ -194,6 +194,7 @@ class SeasonAnalyzer(WatchedSeries):
         families: Sequence[Family] = DEFAULT_FAMILIES,
         learning_secs: float = DAY,
         persist_secs: float = 300.0,
+        bucket_secs: float = 60.0,
         policy: PersistentAnomaly | None = None,
     ) -> None:
         self.patterns = tuple(metrics)
@@ -203,7 +204,10 @@ class SeasonAnalyzer(WatchedSeries):
             min_samples, cooldown_secs = policy.min_samples, policy.cooldown
             persist_secs = policy.persist
             learning_secs = max(policy.learning, learning_secs)
-        self.half_span = persist_secs
+        # The expectation is the buckets within this of the instant a cycle back: the time
+        # scale the gate judges at, and at least a bucket wide, so that one always starts in
+        # it (`anomaly_persist_secs` = 0, or a collector's phase against the buckets).
+        self.half_span = max(persist_secs, bucket_secs / 2)
         season_days, tolerance_secs = SEASON_DAYS, persist_secs
         if policy is not None:
             season_days, tolerance_secs = policy.season_days, policy.tolerance
@@ -225,15 +229,16 @@ class SeasonAnalyzer(WatchedSeries):
             model.reset(ids)
 
     def expectation(
-        self, ids: IntArray, now: float, history: History, period: float = DAY
+        self, ids: IntArray, now: float, history: History, reach: FloatArray, period: float
     ) -> tuple[FloatArray, FloatArray]:
         """The median over the earlier cycles kept of the bucket means around this time of
         the cycle: as soon as there is one (what the residual's statistics learn from),
-        and where all `MIN_DAYS` are kept (what a verdict is against; NaN before)."""
+        and where all `MIN_DAYS` are kept (what a verdict is against; NaN before).
+        `reach`: each series' `History.history_reach`."""
         days = np.full((DAYS, ids.size), np.nan)
         # A series whose tier can never hold the cycles a verdict needs (a day of one-minute
         # buckets, at the agent's defaults) is not looked up at all: it would only learn.
-        reaches = history.history_reach(ids) >= MIN_DAYS * period - self.half_span
+        reaches = reach >= MIN_DAYS * period - self.half_span
         if reaches.any():
             for d in range(DAYS):
                 at = now - (d + 1) * period
@@ -257,16 +262,19 @@ class SeasonAnalyzer(WatchedSeries):
             return []
         self.gate.cycle.ensure(ids)
         fits = []
+        reach = history.history_reach(ids)  # once per tick, for every model
         for period, model in zip(PERIODS, self.models, strict=True):
-            learned, expected = self.expectation(ids, now, history, period)
+            learned, expected = self.expectation(ids, now, history, reach, period)
             if np.isfinite(learned).any():
                 model.ensure(ids)  # a model's arrays exist once the tier reaches a cycle back
             fits.append((learned, expected))
         choice = self._choose(ids, fits)
-        # A settled level waits until the median of every model that has one holds it.
+        # A settled level waits until the median of every model that has one holds it: every
+        # model that found an earlier cycle, not only those with all three this tick (a
+        # weekly model two weeks in would otherwise report the same change again).
         longest = np.full(ids.size, PERIODS[0])
-        for period, (_, expected) in zip(PERIODS, fits, strict=True):
-            longest = np.where(np.isfinite(expected), np.maximum(longest, period), longest)
+        for period, (learned, _) in zip(PERIODS, fits, strict=True):
+            longest = np.where(np.isfinite(learned), np.maximum(longest, period), longest)
         steps: list[tuple[int, Step]] = []
         for k, (_, expected) in enumerate(fits):
             # No verdict, and no change to one under way, without an expectation (a gap in
@@ -416,6 +424,7 @@ def _build(settings: Any, watch_everything: bool) -> SeasonAnalyzer:
     return SeasonAnalyzer(
         ("*",) if watch_everything else an.anomaly_metrics,
         an.zscore_threshold,
+        bucket_secs=settings.storage.history_resolution_secs,
         policy=policy_from(settings, an.zscore_threshold),
     )
 

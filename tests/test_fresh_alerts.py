@@ -308,3 +308,23 @@ def test_a_statistical_threshold_is_shown_in_sigma_and_the_value_in_its_unit(ana
         context={"threshold_unit": "sigma"},  # as z-score and season set it
     )
     assert "Value: 2 KiB/s (threshold 3σ)" in plain(alert)
+
+
+def test_a_statistical_alert_queued_before_it_said_its_threshold_unit_still_shows_sigma() -> None:
+    """An outbox row written by the version before alerts carried `threshold_unit` (z-score's
+    threshold was σ all along) renders as it did after an upgrade, not as "3 %"."""
+    Pipeline(Store(8), [])  # the assembly registers the collectors' units
+    alert = Alert(
+        analyzer="zscore",
+        metric="network_receive_bytes_per_second",
+        labels=(("interface", "eth0"),),
+        status=Status.FIRING,
+        severity=Severity.WARN,
+        value=2048.0,
+        threshold=3.0,
+        message="m",
+        timestamp=0.0,
+    )
+    record = alert.to_record()
+    assert "threshold_unit" not in record.get("context", {})
+    assert "Value: 2 KiB/s (threshold 3σ)" in plain(Alert.from_record(record))

@@ -76,6 +76,15 @@ def test_history_between_finds_buckets_by_time_not_by_count() -> None:
     ids = store.ids_for(key)
     assert store.history_between(ids, 60 * 60.0, 62 * 60.0).tolist() == [61.0]
     assert np.isnan(store.history_between(ids, 41 * 60.0, 45 * 60.0)).all()
+    # Read again after more writes (the time axis is derived once per write, not kept stale),
+    # and after the clock stepped back (the buckets are no longer in time order).
+    for m in (90, 91):  # bucket 90 closes when 91 comes
+        store.write_samples(m * 60.0, key, np.array([float(m)]))
+    assert store.history_between(ids, 89 * 60.0, 91 * 60.0).tolist() == [89.5]
+    for m in range(30, 33):  # bucket 91 closes; 30 and 31 come again, after 91
+        store.write_samples(m * 60.0 + 1, key, np.array([1000.0]))
+    assert store.history_between(ids, 30 * 60.0, 31 * 60.0).tolist() == [(30 + 31 + 2000) / 4]
+    assert store.history_between(ids, 89 * 60.0, 91 * 60.0).tolist() == [90.0]
 
 
 # -- at the agent's own resolution: one-minute buckets ----------------------------------------
@@ -132,6 +141,52 @@ def test_yesterdays_outage_is_not_an_expectation_a_busy_night_settles_after_an_h
     assert "settled at a new level for this time of day" in settled.message
 
 
+def test_a_gap_in_the_history_a_day_back_neither_ends_nor_restarts_a_stretch() -> None:
+    """Fifteen minutes missing two days back leave no expectation for a quarter of an hour
+    in the middle of a busy night: season gives no verdict then, so the night is one alert
+    that settles, not "back to usual" against nothing and a second FIRING."""
+    t, values = host_day_cycle(5, seed=32)
+    values[(t >= at(4, 0)) & (t < at(4, 5))] += 30
+    keep = ~((t >= at(2, 0.5)) & (t < at(2, 0.75)))
+    seasonal = [a for a in host_alerts(t[keep], values[keep], history_hours=96)
+                if a.analyzer == "season"]  # fmt: skip
+    assert [a.status for a in seasonal] == [Status.FIRING, Status.RESOLVED]
+    assert "settled at a new level" in seasonal[1].message
+
+
+def test_a_spike_of_one_or_two_samples_is_z_scores_not_seasons() -> None:
+    """At 5-minute samples one sample covers the persistence time, but season's short path
+    is closed: a spike is z-score's business (with its record and tail checks)."""
+    t, values = daily(9, seed=35)
+    spikes = [START + day * DAY for day in (8, 8.5)]
+    for at_, width in zip(spikes, (1, 2), strict=True):
+        first = int(np.searchsorted(t, at_))
+        values[first : first + width] += 40
+    alerts = firing(t, values)
+    assert [a for a in alerts if a[0] == "season"] == []
+    for at_ in spikes:  # seen, by z-score
+        assert any(a[0] == "zscore" and at_ <= a[1] <= at_ + 600 for a in alerts)
+
+
+@pytest.mark.parametrize("persist", [300.0, 20.0, 0.0])
+def test_season_judges_whatever_the_persistence_and_the_collectors_phase(persist: float) -> None:
+    """The expectation is the buckets around the instant a day back, at least a bucket wide:
+    with `anomaly_persist_secs` of 0 (allowed) and samples 3.7 s off the minute, a window
+    of ± persist held no bucket start and season silently judged nothing."""
+    t, values = host_day_cycle(5, seed=32)
+    t = t + 3.7
+    values[(t >= at(4, 0)) & (t < at(4, 5))] += 30
+    defaults = Settings()
+    settings = dataclasses.replace(
+        defaults,
+        storage=dataclasses.replace(defaults.storage, history_hours=96),
+        analyzer=dataclasses.replace(defaults.analyzer, anomaly_persist_secs=persist),
+    )
+    seasonal = [a for a in replay(settings, Recording(t, values, 0), CPU) if a.analyzer == "season"]
+    assert [a.status for a in seasonal] == [Status.FIRING, Status.RESOLVED]
+    assert at(4, 0) < seasonal[0].timestamp < at(4, 0.5)
+
+
 # -- the weekly cycle: series whose weekends differ from their weekdays -----------------------
 
 HALF_HOUR = 1800.0
@@ -186,16 +241,18 @@ def test_a_holiday_on_a_weekday_is_seen_against_the_same_weekday_of_earlier_week
     assert "at this time of the week" in later[0][2] and "weekly residual" in later[0][2]
 
 
-def test_a_settled_change_is_not_reported_again_by_the_other_model() -> None:
-    """A daily-cycle series, half-hourly, whose early morning rises by 8 for good on day 29:
+@pytest.mark.parametrize("day", [29, 20])
+def test_a_settled_change_is_not_reported_again_by_the_other_model(day: int) -> None:
+    """A daily-cycle series, half-hourly, whose early morning rises by 8 for good on `day`:
     the daily model fires and settles it; the weekly model, whose median of three weeks
-    will not hold the level for two more weeks, must not report the same change again."""
+    will not hold the level for two more weeks, must not report the same change again;
+    nor, on day 20, while the weekly model has found only two earlier weeks."""
     rng = np.random.default_rng(0)
     t = START + HALF_HOUR * np.arange(int(42 * DAY / HALF_HOUR))
     hour = ((t - START) % DAY) / 3600
     values = 20 + 10 * np.maximum(0.0, np.sin(2 * np.pi * hour / 24 - 1.0)) ** 2
     values += rng.normal(0, 0.5, t.size)
-    values[(t >= START + 29 * DAY) & (hour >= 2) & (hour < 7)] += 8
+    values[(t >= START + day * DAY) & (hour >= 2) & (hour < 7)] += 8
     seasonal = [a for a in replay(Settings(), Recording(t, values, 0), SeriesKey(UNITLESS_METRIC))
                 if a.analyzer == "season"]  # fmt: skip
     assert [a.status for a in seasonal] == [Status.FIRING, Status.RESOLVED]
