@@ -292,10 +292,10 @@ def test_threshold_messages_keep_the_comparison_and_the_unit() -> None:
     assert format_metric("gpu_temperature_celsius", 84.6) == "84.6°C"
 
 
-@pytest.mark.parametrize("analyzer", ["zscore", "season"])
-def test_a_statistical_threshold_is_shown_in_sigma_and_the_value_in_its_unit(analyzer: str) -> None:
+def statistical_alert(analyzer: str, context: dict[str, object]) -> Alert:
+    """A z-score or season alert on a NIC's bytes, its threshold 3 (σ)."""
     Pipeline(Store(8), [])  # the assembly registers the collectors' units
-    alert = Alert(
+    return Alert(
         analyzer=analyzer,
         metric="network_receive_bytes_per_second",
         labels=(("interface", "eth0"),),
@@ -305,26 +305,19 @@ def test_a_statistical_threshold_is_shown_in_sigma_and_the_value_in_its_unit(ana
         threshold=3.0,
         message="m",
         timestamp=0.0,
-        context={"threshold_unit": "sigma"},  # as z-score and season set it
+        context=context,
     )
+
+
+@pytest.mark.parametrize("analyzer", ["zscore", "season"])
+def test_a_statistical_threshold_is_shown_in_sigma_and_the_value_in_its_unit(analyzer: str) -> None:
+    alert = statistical_alert(analyzer, {"threshold_unit": "sigma"})  # as z-score and season set it
     assert "Value: 2 KiB/s (threshold 3σ)" in plain(alert)
 
 
 def test_a_statistical_alert_queued_before_it_said_its_threshold_unit_still_shows_sigma() -> None:
     """An outbox row written by the version before alerts carried `threshold_unit` (z-score's
     threshold was σ all along) renders as it did after an upgrade, not as "3 %"."""
-    Pipeline(Store(8), [])  # the assembly registers the collectors' units
-    alert = Alert(
-        analyzer="zscore",
-        metric="network_receive_bytes_per_second",
-        labels=(("interface", "eth0"),),
-        status=Status.FIRING,
-        severity=Severity.WARN,
-        value=2048.0,
-        threshold=3.0,
-        message="m",
-        timestamp=0.0,
-    )
-    record = alert.to_record()
+    record = statistical_alert("zscore", {}).to_record()
     assert "threshold_unit" not in record.get("context", {})
     assert "Value: 2 KiB/s (threshold 3σ)" in plain(Alert.from_record(record))
