@@ -64,6 +64,7 @@ CHANGES_DUPLICATE_WINDOW_SECS = 600.0
 AGENT_INVENTORY_INTERVAL_SECS = 300.0
 READ_TIMEOUT_SECS = 10.0  # reading one host's changes, all of them
 CAS_ATTEMPTS = 3
+KV_MAX_HISTORY = 64  # what NATS allows a key-value bucket to keep per key
 # The remembered content hashes are dropped this often, so that a bucket changed behind
 # this instance's back (deleted, edited by hand) is read again within this time.
 HASHES_FOR_SECS = 3600.0
@@ -173,7 +174,7 @@ class Cmdb:
                     self._remember(key, document)
                     return []  # this very document again (redelivered): stored already
                 if 0 < _collected(document) < _collected(previous) and await self._replayed(
-                    kv, key, body
+                    key, body
                 ):
                     log.info(
                         "CMDB: an earlier inventory of %s (collected at %s) came again: ignored",
@@ -217,18 +218,12 @@ class Cmdb:
             return None, int(entry.revision), raw
         return value, int(entry.revision), raw
 
-    async def _replayed(self, kv: Any, key: str, body: bytes) -> bool:
+    async def _replayed(self, key: str, body: bytes) -> bool:
         """Whether `body` is one of the host's earlier inventories, still in the bucket's
         history: a late redelivery, not a new collection.  (An earlier collection time
         alone is not enough: a host whose clock was reset, say by a new mainboard, sends
         new inventories from the past.)"""
-        from nats.js.errors import NoKeysError
-
-        try:
-            entries = await kv.history(key)
-        except NoKeysError:
-            return False
-        return any(bytes(entry.value or b"") == body for entry in entries)
+        return body in await self._values(key)
 
     async def _store(self, kv: Any, key: str, body: bytes, revision: int) -> bool:
         """Compare-and-set on the revision read: False if another writer came in between."""
@@ -313,22 +308,39 @@ class Cmdb:
 
     async def history(self, host: str) -> list[dict[str, Any]]:
         """The inventories the bucket still holds for `host`, oldest first."""
-        from nats.js.errors import NoKeysError
-
-        kv = await self._bucket()
-        try:
-            entries = await kv.history(subject_token(host))
-        except NoKeysError:
-            return []
+        await self._bucket()
         out = []
-        for entry in entries:
+        for raw in await self._values(subject_token(host)):
             try:
-                value = json.loads(entry.value or b"")
+                value = json.loads(raw)
             except ValueError:
                 continue
             if isinstance(value, dict):
                 out.append(value)
         return out
+
+    async def _values(self, key: str) -> list[bytes]:
+        """The values the bucket still holds for `key`, oldest first (delete markers left out).
+
+        Read one message at a time (the next on the key's subject), not with nats-py's
+        KeyValue.history: its watcher can say "no more" before it has handed over the
+        messages already delivered to it, and on a busy host it returned nothing for a key
+        with three values (a late redelivery would then be recorded as a new inventory).
+        """
+        from nats.js.errors import NotFoundError
+
+        stream, subject = f"KV_{self.bucket}", f"$KV.{self.bucket}.{key}"
+        values: list[bytes] = []
+        sequence = 1
+        for _ in range(KV_MAX_HISTORY):  # the server keeps no more per key
+            try:
+                msg = await self.js.get_msg(stream, seq=sequence, subject=subject, next=True)
+            except NotFoundError:
+                break
+            if (msg.headers or {}).get("KV-Operation") is None:
+                values.append(bytes(msg.data or b""))
+            sequence = int(msg.seq) + 1
+        return values
 
     async def changes(self, host: str, limit: int = 100) -> list[dict[str, Any]]:
         """The last `limit` change records of `host` (a hostname or its token), oldest first.

@@ -130,7 +130,7 @@ async def exercise(port: int) -> tuple[dict[str, str], list[str]]:
             await kv.put("h1", b"{}")
             await kv.get("h1")
             await kv.keys()
-            await kv.history("h1")
+            await js.get_msg(f"KV_{b}", seq=1, subject=f"$KV.{b}.h1", next=True)  # history
             await kv.delete("h1")
 
         await step(f"bucket {bucket}", key_value)
