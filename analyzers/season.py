@@ -47,7 +47,12 @@ analyzer compares each sample with the same time of the cycle in earlier cycles:
   `season_days` days the tier holds (a week, `SEASON_DAYS`; none with
   `anomaly_record_hours` below 24) is not news (last Saturday night, for a
   Saturday night): the seasonality check of z-score, like with like (a mean
-  against a mean over the same span, ± `anomaly_season_tolerance_secs`).
+  against a mean over the same span, ± `anomaly_season_tolerance_secs`); nor
+  is one whose departure from its expectation a span as long, placed within
+  ± the tolerance, departed as far from that day's own expectation (a weekly
+  job judged by the daily model: its hours a week back departed as far from
+  the three days before them, while the level there, averaged with the quiet
+  hours of the widened span, falls short).
   Under the weekly model the days compared are the weeks it compares with
   (a Thursday's holiday against last Sunday's quiet is no like);
 * a departure held `SETTLE_SECS` (an hour) resolves as settled at a new level
@@ -126,6 +131,9 @@ class SeasonalGate(PersistentAnomaly):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.cycle = SeriesArrays(period=(np.float64, DAY))
+        # The expectation's half span and the history tier's bucket, as SeasonAnalyzer
+        # forms them (it sets both): the departure veto forms expectations the same way.
+        self.half_span, self.bucket = 0.0, 60.0
 
     def forget(self, series_ids: Iterable[int]) -> None:
         ids = list(series_ids)
@@ -146,9 +154,17 @@ class SeasonalGate(PersistentAnomaly):
         return [k * period for k in range(1, DAYS + 1)]
 
     def seen_before(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
-        """Whether, at one of `veto_offsets` back that the history tier holds, the same
-        span of the cycle as the stretch (its start to now, ± `tolerance`) had a mean at
-        `level` or beyond, less half the band: like with like, a mean against a mean."""
+        """Whether, at one of `veto_offsets` back that the history tier holds, the stretch
+        was seen before, like with like, less half the band:
+
+        * its level: the same span of the cycle (its start to now, ± `tolerance`) had a
+          mean at `level` or beyond (a mean against a mean);
+        * or its departure: a span as long, placed anywhere within ± `tolerance`,
+          departed from that cycle's own expectation as far as the stretch departs from
+          today's.  With the cycle taken out, moving the span finds no neighbouring level
+          of the cycle itself, so a job of minutes is compared with the minutes it ran,
+          not with the quiet hour around them.
+        """
         try:
             times, means = history.history_window(sid)
         except KeyError:
@@ -156,15 +172,71 @@ class SeasonalGate(PersistentAnomaly):
         start = float(self.s.run_start[sid])
         if times.size == 0 or not math.isfinite(start):
             return False
+        order = np.argsort(times, kind="stable")  # rising, even after a clock stepped back
+        times, means = times[order], means[order]
+        period = float(self.cycle.period[sid])
+        offsets = self.veto_offsets(period)
+        if not offsets:
+            return False
+        departed = departures(times, means, period, self.half_span)
+        known = np.isfinite(departed)
+        sums = np.concatenate(([0.0], np.cumsum(np.where(known, departed, 0.0))))
+        counts = np.concatenate(([0], np.cumsum(known)))
+
+        def span_means(lo: FloatArray, hi: FloatArray) -> FloatArray:
+            i0 = np.searchsorted(times, lo, "left")
+            i1 = np.searchsorted(times, hi, "right")
+            n = counts[i1] - counts[i0]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(n > 0, (sums[i1] - sums[i0]) / np.maximum(n, 1), np.nan)
+
+        today = span_means(np.array([start]), np.array([now]))[0]
         slack = float(self.s.base_band[sid]) / 2
-        for ago in self.veto_offsets(float(self.cycle.period[sid])):
+        shifts = np.arange(-self.tolerance, self.tolerance + self.bucket / 2, self.bucket)
+        for ago in offsets:
             near = (times >= start - ago - self.tolerance) & (times <= now - ago + self.tolerance)
-            if not near.any():
+            if near.any() and side * float(means[near].mean()) >= side * level - slack:
+                return True  # the level itself, at this time of the cycle
+            if not math.isfinite(today):
                 continue
-            mean = float(means[near].mean())
-            if side * mean >= side * level - slack:
-                return True
+            earlier = span_means(start - ago + shifts, now - ago + shifts)
+            with np.errstate(invalid="ignore"):
+                if bool(np.any(side * earlier >= side * today - slack)):
+                    return True  # the departure, at this time of the cycle
         return False
+
+
+def median_of_cycles(days: FloatArray) -> tuple[FloatArray, IntArray]:
+    """Per column, the median of the finite values of `days` (one row per earlier cycle;
+    NaN where none) and how many there were."""
+    have = np.count_nonzero(~np.isnan(days), axis=0)
+    days = np.sort(days, axis=0)  # NaN last
+    lo = np.maximum(have - 1, 0) // 2
+    hi = have // 2
+    cols = np.arange(days.shape[1])
+    mid: FloatArray = np.where(
+        have > 0, (days[lo, cols] + days[np.minimum(hi, days.shape[0] - 1), cols]) / 2, np.nan
+    )
+    mid = np.where(have % 2 == 1, days[lo, cols], mid)
+    return mid, have
+
+
+def departures(times: FloatArray, means: FloatArray, period: float, half_span: float) -> FloatArray:
+    """Each bucket's departure from its own expectation, as season forms it: the median
+    over the `DAYS` cycles before it of the bucket means within ± `half_span` of the same
+    instant (NaN where no earlier cycle has one).  `times` rising."""
+    sums = np.concatenate(([0.0], np.cumsum(means)))
+    days = np.full((DAYS, times.size), np.nan)
+    for d in range(DAYS):
+        at = times - (d + 1) * period
+        i0 = np.searchsorted(times, at - half_span, "left")
+        i1 = np.searchsorted(times, at + half_span, "right")
+        n = i1 - i0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            days[d] = np.where(n > 0, (sums[i1] - sums[i0]) / np.maximum(n, 1), np.nan)
+    expected, _ = median_of_cycles(days)
+    out: FloatArray = means - expected
+    return out
 
 
 def cycle_model() -> SeriesArrays:
@@ -215,6 +287,7 @@ class SeasonAnalyzer(WatchedSeries):
             families, threshold, min_samples, max(learning_secs, LEARNING_SECS), persist_secs,
             cooldown_secs, season_days, tolerance_secs,
         )  # fmt: skip
+        self.gate.half_span, self.gate.bucket = self.half_span, bucket_secs
         self.s = SeriesArrays(
             known=(bool, False),
             watched=(bool, False),
@@ -244,15 +317,7 @@ class SeasonAnalyzer(WatchedSeries):
                 at = now - (d + 1) * period
                 days[d] = history.history_between(ids, at - self.half_span, at + self.half_span)
             days[:, ~reaches] = np.nan
-        have = np.count_nonzero(~np.isnan(days), axis=0)
-        days.sort(axis=0)  # NaN last
-        lo = np.maximum(have - 1, 0) // 2
-        hi = have // 2
-        cols = np.arange(ids.size)
-        mid: FloatArray = np.where(
-            have > 0, (days[lo, cols] + days[np.minimum(hi, DAYS - 1), cols]) / 2, np.nan
-        )
-        mid = np.where(have % 2 == 1, days[lo, cols], mid)
+        mid, have = median_of_cycles(days)
         return mid, np.where(have >= MIN_DAYS, mid, np.nan)
 
     def observe(self, batch: Batch, history: History) -> list[Alert]:

@@ -302,6 +302,21 @@ def test_heavier_weekends_are_news_only_until_the_weekly_model_holds_them() -> N
     assert all(when < START + 21 * DAY for _, when, _ in seasonal)
 
 
+def test_a_weekly_job_is_seasons_news_once() -> None:
+    """A daily cycle, half-hourly, and a job of two hours every Sunday night (+20): the
+    first Sunday is news; later ones are not, though against the last three days (the
+    daily model) each one departs again.  The veto finds the same departure a week back:
+    the level a week back, averaged over the widened span (± tolerance: the quiet hours
+    around the job), was not enough."""
+    t = START + HALF_HOUR * np.arange(int(35 * DAY / HALF_HOUR))
+    hour = ((t - START) % DAY) / 3600
+    values = 20 + 30 * np.maximum(0.0, np.sin(2 * np.pi * hour / 24 - 1.0)) ** 2
+    values += np.random.default_rng(1).normal(0, 1.0, t.size)
+    values[(((t - START) // DAY) % 7 == 6) & (hour >= 3) & (hour < 5)] += 20
+    seasonal = [when for analyzer, when, _ in firing(t, values) if analyzer == "season"]
+    assert len(seasonal) == 1 and START + 6 * DAY < seasonal[0] < START + 7 * DAY, seasonal
+
+
 def test_a_model_the_tier_no_longer_reaches_does_not_keep_the_series() -> None:
     """Five weeks every 30 minutes (the weekly model fits best), then every 5 minutes (an
     operator's shorter interval: the tier now reaches 5 days, no week back).  The daily
