@@ -214,8 +214,10 @@ def test_a_100k_line_storm_in_bounded_time_and_memory_with_the_loop_responsive(
         beats: list[float] = []
 
         async def heartbeat() -> None:
+            # In the loop thread's CPU time: how long work on the loop held it (in wall time
+            # a busy machine also counts the time other processes had the CPU).
             while True:
-                beats.append(loop.time())
+                beats.append(time.thread_time())
                 await asyncio.sleep(0.005)
 
         beating = asyncio.create_task(heartbeat())
@@ -227,10 +229,13 @@ def test_a_100k_line_storm_in_bounded_time_and_memory_with_the_loop_responsive(
         elapsed = loop.time() - started
         beating.cancel()
         task.cancel()
-        cancelled_at = loop.time()
+        cancelled_at, cancelled_cpu = loop.time(), time.thread_time()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert loop.time() - cancelled_at < 1.0  # SIGTERM is a cancel: it goes through at once
+        # SIGTERM is a cancel: it goes through at once, neither working through what is left
+        # (CPU time on the loop) nor waiting for anything (wall time, generous for a busy CI).
+        assert time.thread_time() - cancelled_cpu < 1.0
+        assert loop.time() - cancelled_at < 5.0
         gaps = [b - a for a, b in itertools.pairwise(beats)]
         return elapsed, max(gaps)
 
