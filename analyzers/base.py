@@ -456,7 +456,8 @@ class PersistentAnomaly:
 
     def seen_before(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
         """Whether the bucket means of one of the last `season_days` days, around this time
-        of day, reached `level` (the tier's own length bounds how far back that is)."""
+        of day, reached `level`, or, for a stretch longer than that window, the mean over
+        its own span did (the tier's own length bounds how far back that is)."""
         if self.season_days <= 0:
             return False
         try:
@@ -465,14 +466,26 @@ class PersistentAnomaly:
             return False
         if times.size == 0:
             return False
+        slack = float(self.s.base_band[sid]) / 2
         near = np.zeros(times.shape, dtype=bool)
         for day in range(1, self.season_days + 1):
             near |= np.abs(times - (now - day * 86400.0)) <= self.tolerance
-        if not near.any():
+        if near.any() and float(np.max(side * means[near])) >= side * level - slack:
+            return True
+        # A stretch longer than the window looked at around now (the rise of a daily wave,
+        # hours long) is compared like with like: with the same span on those days.  Its
+        # mean is not the level of any bucket around now, on the wave's falling side.
+        start = float(self.s.run_start[sid])
+        if not math.isfinite(start) or now - start <= 2 * self.tolerance:
             return False
-        if side > 0:
-            return bool(means[near].max() >= level - float(self.s.base_band[sid]) / 2)
-        return bool(means[near].min() <= level + float(self.s.base_band[sid]) / 2)
+        for day in range(1, self.season_days + 1):
+            ago = day * 86400.0
+            same = (times >= start - ago) & (times <= now - ago)
+            if np.count_nonzero(same) >= self.MIN_SAMPLES_IN_STRETCH and (
+                side * float(means[same].mean()) >= side * level - slack
+            ):
+                return True
+        return False
 
 
 class WatchedSeries:

@@ -86,3 +86,18 @@ def test_a_week_of_flat_noise_at_5_min_gives_no_alert() -> None:
     rng = np.random.default_rng(16)
     values = 100.0 + rng.normal(0, 5.0, int(7 * DAY / SPARSE))
     assert list(replay(Settings(), sparse_recording(values), SeriesKey(UNITLESS_METRIC))) == []
+
+
+@pytest.mark.parametrize("step", [300.0, 900.0, 1800.0])
+def test_a_strong_daily_wave_is_news_on_its_first_day_only(step: float) -> None:
+    """20 at night, rising to 50 over the morning and back by the evening, noise 1, sampled
+    every 5 to 30 minutes: the rise lasts longer than z-score's baseline holds it, and its
+    mean is above every bucket around the same time a day back (the wave's falling side).
+    Compared with the same span a day back, it is the day before again."""
+    t = START + step * np.arange(int(6 * DAY / step))
+    phase = 2 * np.pi * ((t - START) % DAY) / DAY
+    values = 20 + 30 * np.maximum(0.0, np.sin(phase - 1.0)) ** 2
+    values += np.random.default_rng(1).normal(0, 1.0, t.size)
+    alerts = replay(Settings(), Recording(t, values, 0), SeriesKey(UNITLESS_METRIC))
+    late = [a for a in alerts if a.status is Status.FIRING and a.timestamp >= START + DAY]
+    assert late == [], [(a.analyzer, (a.timestamp - START) / DAY) for a in late]
