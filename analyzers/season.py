@@ -86,6 +86,7 @@ from alerting.alert import Alert
 from analyzers.base import (
     SEASON_DAYS,
     Batch,
+    BoolArray,
     FloatArray,
     History,
     IntArray,
@@ -178,7 +179,16 @@ class SeasonalGate(PersistentAnomaly):
         offsets = self.veto_offsets(period)
         if not offsets:
             return False
-        departed = departures(times, means, period, self.half_span)
+        # Departures only where a span can fall: today's stretch and, on each earlier
+        # cycle, its span widened by the tolerance (the whole tier would be 20-60 times
+        # the work, on each try of a vetoed stretch).
+        wanted = times >= start
+        for ago in offsets:
+            wanted |= (times >= start - ago - self.tolerance) & (
+                times <= now - ago + self.tolerance
+            )
+        departed = np.full(times.size, np.nan)
+        departed[wanted] = departures(times, means, period, self.half_span, wanted)
         known = np.isfinite(departed)
         sums = np.concatenate(([0.0], np.cumsum(np.where(known, departed, 0.0))))
         counts = np.concatenate(([0], np.cumsum(known)))
@@ -192,16 +202,21 @@ class SeasonalGate(PersistentAnomaly):
 
         today = span_means(np.array([start]), np.array([now]))[0]
         slack = float(self.s.base_band[sid]) / 2
-        shifts = np.arange(-self.tolerance, self.tolerance + self.bucket / 2, self.bucket)
+        k = math.floor(self.tolerance / self.bucket)
+        shifts = np.unique(np.concatenate(
+            ([-self.tolerance, self.tolerance], self.bucket * np.arange(-k, k + 1))
+        ))  # fmt: skip
         for ago in offsets:
             near = (times >= start - ago - self.tolerance) & (times <= now - ago + self.tolerance)
             if near.any() and side * float(means[near].mean()) >= side * level - slack:
                 return True  # the level itself, at this time of the cycle
             if not math.isfinite(today):
                 continue
-            earlier = span_means(start - ago + shifts, now - ago + shifts)
+            earlier = side * span_means(start - ago + shifts, now - ago + shifts)
             with np.errstate(invalid="ignore"):
-                if bool(np.any(side * earlier >= side * today - slack)):
+                # As far, and itself beyond the band (a departure then, not noise that the
+                # best of many placements lifts to within half a band of this one).
+                if bool(np.any((earlier >= side * today - slack) & (earlier >= 2 * slack))):
                     return True  # the departure, at this time of the cycle
         return False
 
@@ -221,21 +236,24 @@ def median_of_cycles(days: FloatArray) -> tuple[FloatArray, IntArray]:
     return mid, have
 
 
-def departures(times: FloatArray, means: FloatArray, period: float, half_span: float) -> FloatArray:
-    """Each bucket's departure from its own expectation, as season forms it: the median
-    over the `DAYS` cycles before it of the bucket means within ± `half_span` of the same
-    instant (NaN where no earlier cycle has one).  `times` rising."""
+def departures(
+    times: FloatArray, means: FloatArray, period: float, half_span: float, which: BoolArray
+) -> FloatArray:
+    """The departure of each bucket in `which` from its own expectation, as season forms
+    it: the median over the `DAYS` cycles before it of the bucket means within ±
+    `half_span` of the same instant, where all `MIN_DAYS` have one (NaN elsewhere: one
+    odd earlier cycle is no expectation).  `times` rising."""
     sums = np.concatenate(([0.0], np.cumsum(means)))
-    days = np.full((DAYS, times.size), np.nan)
+    days = np.full((DAYS, int(np.count_nonzero(which))), np.nan)
     for d in range(DAYS):
-        at = times - (d + 1) * period
+        at = times[which] - (d + 1) * period
         i0 = np.searchsorted(times, at - half_span, "left")
         i1 = np.searchsorted(times, at + half_span, "right")
         n = i1 - i0
         with np.errstate(invalid="ignore", divide="ignore"):
             days[d] = np.where(n > 0, (sums[i1] - sums[i0]) / np.maximum(n, 1), np.nan)
-    expected, _ = median_of_cycles(days)
-    out: FloatArray = means - expected
+    expected, have = median_of_cycles(days)
+    out: FloatArray = np.where(have >= MIN_DAYS, means[which] - expected, np.nan)
     return out
 
 

@@ -137,7 +137,7 @@ pattern = "marker (?P<n>\\\\d+)"
 severity = "warn"
 # The notification budget is not what this test is about: a busy machine reads the storm over
 # several flood windows, 20 alerts each, and past the link-down group's half of the budget the
-# rest would wait for the budget's digest (minutes) instead of the flood summary.
+# rest would be folded into the budget's digest, which counts alerts, not lines.
 [alerting]
 max_alerts_per_hour = 1000000
 [alerting.console]

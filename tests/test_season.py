@@ -317,6 +317,20 @@ def test_a_weekly_job_is_seasons_news_once() -> None:
     assert len(seasonal) == 1 and START + 6 * DAY < seasonal[0] < START + 7 * DAY, seasonal
 
 
+def test_one_odd_early_day_is_no_expectation_for_the_veto_either() -> None:
+    """A burst on the first night, then a night at 02:00 on day 5 six σ below usual: the
+    veto compares departures only where an earlier day had all three days before it (the
+    day after the burst, against the burst alone, looked like the same departure)."""
+    t, values = daily(6, seed=5)
+    hour = ((t - START) % DAY) / 3600
+    day = (t - START) // DAY
+    values[(day == 0) & (hour >= 2) & (hour < 3.5)] += 6.0
+    values[(day == 5) & (hour >= 2) & (hour < 3)] -= 3.0
+    seasonal = [when for analyzer, when, _ in firing(t, values) if analyzer == "season"]
+    assert any(START + 5 * DAY + 2 * 3600 <= when < START + 5 * DAY + 3 * 3600
+               for when in seasonal), seasonal  # fmt: skip
+
+
 def test_a_model_the_tier_no_longer_reaches_does_not_keep_the_series() -> None:
     """Five weeks every 30 minutes (the weekly model fits best), then every 5 minutes (an
     operator's shorter interval: the tier now reaches 5 days, no week back).  The daily
