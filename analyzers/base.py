@@ -456,8 +456,9 @@ class PersistentAnomaly:
 
     def seen_before(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
         """Whether the bucket means of one of the last `season_days` days, around this time
-        of day, reached `level`, or, for a stretch longer than that window, the mean over
-        its own span did (the tier's own length bounds how far back that is)."""
+        of day, reached `level`; for a stretch longer than that window, whether the mean
+        over its own span did, or the buckets around now reached what the stretch is now
+        (the tier's own length bounds how far back that is)."""
         if self.season_days <= 0:
             return False
         try:
@@ -485,7 +486,12 @@ class PersistentAnomaly:
                 side * float(means[same].mean()) >= side * level - slack
             ):
                 return True
-        return False
+        # Where the tier no longer holds that span (a tier of a day at one-minute samples),
+        # what the stretch is now: its last `persist` against the buckets around now.
+        recent = times >= now - max(self.persist, 1.0)
+        if not near.any() or np.count_nonzero(recent) == 0:
+            return False
+        return float(np.max(side * means[near])) >= side * float(means[recent].mean()) - slack
 
 
 class WatchedSeries:
