@@ -180,7 +180,9 @@ class PersistentAnomaly:
       was not reached at this time of day on one of the `season_days` earlier
       days (seasonality, in the history tier at its own resolution, as far as
       the tier reaches, up to a week: a job that runs on weekdays is news once,
-      not every time it comes back after a day off, where the tier holds a week);
+      not every time it comes back after a day off, where the tier holds a week;
+      a stretch of hours, the rise of a daily wave, against the same span and
+      what it is now, not one bucket around now);
     * it resolves once the sample is back within half the stretch's frozen band
       of the old baseline (the deviation ended) or of the current one (the
       baseline took the new level in: "settled"); then the series stays quiet
@@ -456,9 +458,9 @@ class PersistentAnomaly:
 
     def seen_before(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
         """Whether the bucket means of one of the last `season_days` days, around this time
-        of day, reached `level`; for a stretch longer than that window, whether the mean
-        over its own span did, or the buckets around now reached what the stretch is now
-        (the tier's own length bounds how far back that is)."""
+        of day, reached `level`; for a stretch longer than that window, whether on one of
+        them the buckets around now reached what the stretch is now and the same span had
+        its mean (the tier's own length bounds how far back that is)."""
         if self.season_days <= 0:
             return False
         try:
@@ -474,24 +476,31 @@ class PersistentAnomaly:
         if near.any() and float(np.max(side * means[near])) >= side * level - slack:
             return True
         # A stretch longer than the window looked at around now (the rise of a daily wave,
-        # hours long) is compared like with like: with the same span on those days.  Its
-        # mean is not the level of any bucket around now, on the wave's falling side.
+        # hours long): its mean is not the level of any bucket around now, on the wave's
+        # falling side.  It is the day before again when, that day, what it is now (its
+        # last `persist`, at least the last bucket) was reached around now, and the same
+        # span, where the tier still holds it, had the stretch's mean: both, so that a job
+        # running hours past its usual end stays news (around now it was over that day).
         start = float(self.s.run_start[sid])
         if not math.isfinite(start) or now - start <= 2 * self.tolerance:
             return False
+        recent = (times >= min(now - self.persist, float(times.max()))) & (times >= start)
+        if not recent.any():
+            return False
+        now_level = side * float(means[recent].mean())
         for day in range(1, self.season_days + 1):
             ago = day * 86400.0
+            around = np.abs(times - (now - ago)) <= self.tolerance
+            if not around.any() or float(np.max(side * means[around])) < now_level - slack:
+                continue
+            if float(times.min()) > start - ago:
+                return True  # the span itself is gone (a tier of a day at one-minute samples)
             same = (times >= start - ago) & (times <= now - ago)
             if np.count_nonzero(same) >= self.MIN_SAMPLES_IN_STRETCH and (
                 side * float(means[same].mean()) >= side * level - slack
             ):
                 return True
-        # Where the tier no longer holds that span (a tier of a day at one-minute samples),
-        # what the stretch is now: its last `persist` against the buckets around now.
-        recent = times >= now - max(self.persist, 1.0)
-        if not near.any() or np.count_nonzero(recent) == 0:
-            return False
-        return float(np.max(side * means[near])) >= side * float(means[recent].mean()) - slack
+        return False
 
 
 class WatchedSeries:

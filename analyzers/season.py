@@ -180,7 +180,7 @@ class SeasonalGate(PersistentAnomaly):
         if not offsets:
             return False
         # Departures only where a span can fall: today's stretch and, on each earlier
-        # cycle, its span widened by the tolerance (the whole tier would be 20-60 times
+        # cycle, its span widened by the tolerance (the whole tier was about five times
         # the work, on each try of a vetoed stretch).
         wanted = times >= start
         for ago in offsets:

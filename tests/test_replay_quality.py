@@ -114,3 +114,21 @@ def test_a_strong_daily_wave_is_news_on_its_first_day_only(
     alerts = replay(Settings(), Recording(t, values, 0), SeriesKey(metric))
     late = [a for a in alerts if a.status is Status.FIRING and a.timestamp >= START + DAY]
     assert late == [], [(a.analyzer, (a.timestamp - START) / DAY) for a in late]
+
+
+def test_a_nightly_job_running_hours_past_its_usual_end_is_news_then() -> None:
+    """A job from 01:00 to 07:00 every night (+6.5, about 1.3 bands), on day 4 still
+    running at 14:00: compared like with like, its long stretch matches the nights before
+    by its mean over the span, but not by what it is after 07:00: z-score fires once the
+    usual end is past by the tolerance (an hour), not hours later when the quiet part of
+    the earlier span has outweighed the slack."""
+    step = 300.0
+    t = START + step * np.arange(int(5 * DAY / step))
+    hour = ((t - START) % DAY) / 3600
+    day = (t - START) // DAY
+    values = 100 + np.random.default_rng(2).normal(0, 0.3, t.size)  # band: 5 % of 100
+    values[((hour >= 1) & (hour < 7)) | ((day == 4) & (hour >= 7) & (hour < 14))] += 6.5
+    alerts = replay(Settings(), Recording(t, values, 0), SeriesKey(UNITLESS_METRIC))
+    zscore = [a.timestamp for a in alerts if a.analyzer == "zscore" and a.status is Status.FIRING]
+    assert len(zscore) == 1, zscore
+    assert START + 4 * DAY + 7 * 3600 < zscore[0] <= START + 4 * DAY + 8.5 * 3600
