@@ -16,6 +16,7 @@ from agent.store import Store
 from alerting.alert import Status
 from alerting.format import plain
 from analyzers.base import SeriesKey
+from analyzers.season import SeasonAnalyzer
 
 DAY = 86_400
 STEP = 300.0  # 5-minute samples, as NAB's daily series
@@ -329,6 +330,37 @@ def test_one_odd_early_day_is_no_expectation_for_the_veto_either() -> None:
     seasonal = [when for analyzer, when, _ in firing(t, values) if analyzer == "season"]
     assert any(START + 5 * DAY + 2 * 3600 <= when < START + 5 * DAY + 3 * 3600
                for when in seasonal), seasonal  # fmt: skip
+
+
+class TierOnly:
+    """A history tier and nothing else: (bucket start times, means) for one series."""
+
+    def __init__(self, times: np.ndarray, means: np.ndarray) -> None:
+        self.times, self.means = times, means
+
+    def history_window(self, series_id: int, last: int | None = None) -> tuple[Any, Any]:
+        return self.times, self.means
+
+
+@pytest.mark.parametrize(("yesterday", "vetoed"), [(11.6, False), (12.2, True)])
+def test_an_earlier_departure_vetoes_only_if_it_was_beyond_the_band(
+    yesterday: float, vetoed: bool
+) -> None:
+    """Ten flat days of one-minute buckets at 10; today's last hour at 12.5 (2.5 above its
+    expectation, the band 2).  The same hour yesterday at 11.6 departed within half a band
+    of today's but was no departure itself (under the band): today is news.  At 12.2 it
+    was one: today is not."""
+    times = START + 60.0 * np.arange(10 * 1440)
+    means = np.full(times.size, 10.0)
+    now = float(times[-1])
+    means[times > now - 3600] = 12.5
+    means[(times > now - DAY - 3600) & (times <= now - DAY)] = yesterday
+    gate = SeasonAnalyzer(bucket_secs=60.0).gate
+    ids = np.array([0])
+    gate.s.ensure(ids)
+    gate.cycle.ensure(ids)
+    gate.s.run_start[0], gate.s.base_band[0] = now - 3600 + 60, 2.0
+    assert gate.seen_before(TierOnly(times, means), 0, now, 12.5, 1) is vetoed
 
 
 def test_a_model_the_tier_no_longer_reaches_does_not_keep_the_series() -> None:
