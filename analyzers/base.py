@@ -488,12 +488,13 @@ class PersistentAnomaly:
         if not recent.any():
             return False
         now_level = side * float(means[recent].mean())
+        oldest = float(times.min())
         for day in range(1, self.season_days + 1):
             ago = day * 86400.0
             around = np.abs(times - (now - ago)) <= self.tolerance
             if not around.any() or float(np.max(side * means[around])) < now_level - slack:
                 continue
-            if float(times.min()) > start - ago:
+            if oldest > start - ago:
                 return True  # the span itself is gone (a tier of a day at one-minute samples)
             same = (times >= start - ago) & (times <= now - ago)
             if np.count_nonzero(same) >= self.MIN_SAMPLES_IN_STRETCH and (

@@ -311,3 +311,36 @@ def test_a_bucket_or_stream_deleted_is_made_again(server: int, captured: dict[st
     failed, (first_result, latest), changes, records = run(server, body)
     assert len(failed) == 1 and first_result == [] and latest == first
     assert len(changes) == 2 and [r["path"] for r in records] == [c.path for c in changes]
+
+
+def test_a_host_deleted_or_purged_by_hand_reads_back_as_the_bucket_holds_it(
+    server: int,
+    captured: dict[str, Any],  # noqa: F811
+) -> None:
+    """An operator deletes a host's key, then purges it: the history read one message at a
+    time leaves the delete marker out (the values before it are still held), and a purge
+    leaves nothing; a late redelivery of an earlier inventory is still known as one."""
+    first = copy.deepcopy(captured)
+    first["hostname"] = HOST
+    second = one_dimm_fewer(first)
+    fleet = section()
+
+    async def body(js: Any) -> dict[str, Any]:
+        cmdb = Cmdb(js, fleet, "sysops")
+        await cmdb.ensure()
+        await cmdb.ingest(first)
+        await cmdb.ingest(second)
+        kv = await js.key_value(f"{fleet.bucket_prefix}_CMDB")
+        out: dict[str, Any] = {"late": await cmdb.ingest(first)}  # an earlier one, late
+        await kv.delete(TOKEN_OF_HOST)
+        out["deleted"] = await cmdb.history(HOST)
+        out["latest_deleted"] = await cmdb.latest(HOST)
+        await kv.purge(TOKEN_OF_HOST)
+        out["purged"] = await cmdb.history(HOST)
+        out["unknown"] = await cmdb.history("never-seen.example.com")
+        return out
+
+    out = run(server, body)
+    assert out["late"] == []
+    assert out["deleted"] == [first, second] and out["latest_deleted"] is None
+    assert out["purged"] == [] and out["unknown"] == []
