@@ -318,7 +318,9 @@ class ThresholdSettings:
 
 @dataclass(frozen=True)
 class CpuSettings:
-    per_socket_monitoring: bool = opt(True, "Report and alert on usage per CPU socket.")
+    per_socket_monitoring: bool = opt(
+        True, "Report and alert on usage per CPU socket (on hosts with two sockets or more)."
+    )
     numa_monitoring: bool = opt(True, "Report per-NUMA-node memory.")
     ecc_monitoring: bool = opt(True, "Report EDAC ECC error counters.")
 

@@ -130,6 +130,21 @@ def test_cpu_static_tree_gives_zero_percentages_and_fixture_gauges() -> None:
     assert not any(np.isnan(second.values))
 
 
+def test_a_single_socket_host_has_no_per_socket_series(tmp_path: Path) -> None:
+    # procfs' tree: cpu0 and cpu1 on package 0 (the others have no topology).  One socket's
+    # share is the whole CPU's; a second series of it made a second alert for every
+    # saturated CPU on a one-socket VM.
+    proc = copy_tree(PROCFS_PROC, tmp_path / "proc")
+
+    def busy() -> None:
+        edit(proc / "stat", lambda t: bump(bump(t, "cpu", 0, 900), "cpu0", 0, 900))
+
+    samples, _ = collect_twice(CpuCollector(proc, PF_SYS), busy)
+    assert value(samples, "cpu_usage_percent") == pytest.approx(100.0)
+    assert value(samples, "cpu_core_usage_percent", cpu="0") == pytest.approx(100.0)
+    assert not [k for k in samples.keys if k.metric == "cpu_socket_usage_percent"]
+
+
 def test_cpu_rates_and_percentages_over_the_measured_interval(tmp_path: Path) -> None:
     proc = copy_tree(NODE_EXPORTER_PROC, tmp_path / "proc")
     collector = CpuCollector(proc, NE_SYS)

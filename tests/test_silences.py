@@ -175,3 +175,49 @@ def test_configured_inhibition_needs_equal_labels() -> None:
         ("gpu_up", "0"),
         ("gpu_temperature_celsius", "1"),
     ]
+
+
+def test_a_sockets_threshold_says_nothing_while_the_whole_cpus_fires() -> None:
+    from agent.assembly import inhibit_rules
+    from agent.config import parse_config_text
+
+    rules = inhibit_rules(parse_config_text("", "t.toml").settings)  # the defaults
+
+    def cpu(t: float, status: Status, socket: str | None = None) -> Alert:
+        return Alert(
+            analyzer="threshold",
+            metric="cpu_usage_percent" if socket is None else "cpu_socket_usage_percent",
+            labels=() if socket is None else (("socket", socket),),
+            status=status,
+            severity=Severity.CRITICAL,
+            value=100.0,
+            threshold=95.0,
+            message="cpu",
+            timestamp=t,
+            hostname="h",
+        )
+
+    async def scenario() -> list[Alert]:
+        recorder = Recorder()
+        worker = ChannelWorker(recorder, max_age=float("inf"))
+        worker.start()
+        router = Router("h", [worker], dedup_window_secs=0, inhibit_rules=rules)
+        # A two-socket box at 100 %: the whole CPU, then each socket, in the collector's order.
+        router.route(cpu(1.0, Status.FIRING))
+        router.route(cpu(1.0, Status.FIRING, "0"))
+        router.route(cpu(1.0, Status.FIRING, "1"))
+        for alert in (cpu(9.0, Status.RESOLVED), cpu(9.0, Status.RESOLVED, "0"),
+                      cpu(9.0, Status.RESOLVED, "1")):  # fmt: skip
+            router.route(alert)
+        # Later one socket alone saturated, the whole CPU at half: that is news.
+        router.route(cpu(20.0, Status.FIRING, "1"))
+        assert await worker.drain(2.0)
+        await worker.stop()
+        return recorder.sent
+
+    sent = asyncio.run(scenario())
+    assert [(a.metric, a.status, a.timestamp) for a in sent] == [
+        ("cpu_usage_percent", Status.FIRING, 1.0),
+        ("cpu_usage_percent", Status.RESOLVED, 9.0),
+        ("cpu_socket_usage_percent", Status.FIRING, 20.0),
+    ]

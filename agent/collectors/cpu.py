@@ -57,7 +57,8 @@ METRICS: tuple[MetricSpec, ...] = (
     gauge(
         "cpu_socket_usage_percent", "percent", ("socket",),
         "/proc/stat, /sys/devices/system/cpu/cpu*/topology/physical_package_id",
-        "One socket (physical package): busy share of its CPUs over the interval.",
+        "One socket (physical package): busy share of its CPUs over the interval. Only on "
+        "hosts whose CPUs span two sockets or more: one socket's share is cpu_usage_percent.",
     ),
     gauge("cpu_load1", "processes", (), "/proc/loadavg", "Load average over 1 minute."),
     gauge("cpu_load5", "processes", (), "/proc/loadavg", "Load average over 5 minutes."),
@@ -227,6 +228,10 @@ class CpuCollector:
             socket = self._sockets.get(name)
             if socket is not None:
                 by_socket.setdefault(socket, []).append(row)
+        if len(by_socket) < 2:
+            # One socket's share is the whole CPU's: a second series of it would be a
+            # second alert for every saturated CPU (most hosts, every small VM).
+            return
         for socket, rows in sorted(by_socket.items()):
             out.add(
                 "cpu_socket_usage_percent",
