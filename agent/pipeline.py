@@ -7,6 +7,14 @@ the same analyzers in the same order, the same enrichment.  Only what
 surrounds it differs (the daemon's sink is the router; the other two collect
 the returned alerts).  `refresh` is how the router's "still firing" repeats
 stay true: the alert as it stands now, re-read from the store and re-enriched.
+
+A first notification about CPU or memory names the top processes, and the
+process collector reads every 30 s while CPU is read every 10 s: the latest
+process read usually predates the sample that fired, and named what ran
+before the hog.  Where the daemon can read processes at once (`read_processes`,
+the runtime's), such an alert is held until that read lands (or
+`HOLD_FOR_PROCESSES_SECS` passed, or the agent stops), and every alert after
+it waits behind it, so the router sees them in the order they were raised.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,6 +49,10 @@ ENRICHED = ("sparkline", "top_processes")
 # A process sample this much later than one process interval is still "the latest read":
 # a tick runs a little late under load, and the collection itself takes time.
 LATE_TICK_FACTOR = 1.5
+# The collector whose read releases the held alerts, and how long they wait for it at most
+# (a read of 20,000 processes takes about a second).
+PROCESS_COLLECTOR = "process"
+HOLD_FOR_PROCESSES_SECS = 10.0
 
 
 class Pipeline:
@@ -64,6 +76,10 @@ class Pipeline:
         self.analyzers = list(analyzers)
         self.sink = sink
         self.analyzer_errors: Counter[str] = Counter()
+        # The runtime's "read the processes now" (False: it cannot, e.g. no process loop);
+        # None (replay, --once, tests of one tick): alerts are handed on at once.
+        self.read_processes: Callable[[], bool] | None = None
+        self._held: deque[tuple[float, Alert]] = deque()  # (hand on by, alert), in order
 
     def process(
         self, collector_name: str | None, timestamp: float, samples: Samples
@@ -72,26 +88,58 @@ class Pipeline:
 
         A failing analyzer is counted and logged once; the others still run.
         """
-        if not len(samples):
-            return []
-        batch = self.store.write_samples(timestamp, samples.keys, samples.values, collector_name)
         alerts: list[Alert] = []
-        for analyzer in self.analyzers:
-            try:
-                found = analyzer.observe(batch, self.store)
-            except Exception:  # one broken analyzer must not silence the others
-                self.analyzer_errors[analyzer.name] += 1
-                if self.analyzer_errors[analyzer.name] == 1:
-                    log.exception(
-                        "analyzer %s failed (further failures are counted)", analyzer.name
-                    )
-                continue
-            for alert in found:
-                enriched = self.enrich(alert)
-                alerts.append(enriched)
-                if self.sink is not None:
-                    self.sink(enriched)
+        if len(samples):
+            batch = self.store.write_samples(
+                timestamp, samples.keys, samples.values, collector_name
+            )
+            for analyzer in self.analyzers:
+                try:
+                    found = analyzer.observe(batch, self.store)
+                except Exception:  # one broken analyzer must not silence the others
+                    self.analyzer_errors[analyzer.name] += 1
+                    if self.analyzer_errors[analyzer.name] == 1:
+                        log.exception(
+                            "analyzer %s failed (further failures are counted)", analyzer.name
+                        )
+                    continue
+                for alert in found:
+                    if self._held or self._wants_a_process_read(alert):
+                        self._held.append((timestamp + HOLD_FOR_PROCESSES_SECS, alert))
+                    else:
+                        alerts.append(self._hand_on(alert))
+        if self._held and (collector_name == PROCESS_COLLECTOR or timestamp >= self._held[0][0]):
+            alerts += self.release_held()
         return alerts
+
+    def release_held(self) -> list[Alert]:
+        """Enrich and hand on the held alerts, in order: the process read came, the wait
+        ran out, or the agent stops."""
+        released = []
+        while self._held:
+            released.append(self._hand_on(self._held.popleft()[1]))
+        return released
+
+    def _hand_on(self, alert: Alert) -> Alert:
+        enriched = self.enrich(alert)
+        if self.sink is not None:
+            self.sink(enriched)
+        return enriched
+
+    def _wants_a_process_read(self, alert: Alert) -> bool:
+        """Whether `alert` names top processes and the latest process read predates the
+        sample it fired on (taken before the previous sample of its series): then a read is
+        asked for, and the alert waits for it if one is coming."""
+        top_metric = TOP_PROCESS_METRIC.get(alert.metric)
+        if top_metric is None or alert.status is Status.RESOLVED or alert.series_id is None:
+            return False
+        if self.read_processes is None:
+            return False
+        times, _ = self.store.window(alert.series_id, last=2)
+        reads = self._latest_process_read(top_metric)
+        if times.size < 2 or (reads and reads[0][0] >= float(times[0])):
+            return False
+        return self.read_processes()
 
     def refresh(self, alert: Alert, now: float) -> Alert:
         """`alert` as it stands at `now`, for a "still firing" repeat: the series' latest value,
@@ -132,6 +180,17 @@ class Pipeline:
             return alert
         return dataclasses.replace(alert, context={**alert.context, **extra})
 
+    def _latest_process_read(self, top_metric: str) -> list[tuple[float, float, dict[str, str]]]:
+        """(time, value, labels) of each process in the process collector's latest read."""
+        read: list[tuple[float, float, dict[str, str]]] = []
+        for key, _ in self.store.latest_by_metric(top_metric):
+            sid = self.store.find(key)
+            times, values = (np.zeros(0), np.zeros(0)) if sid is None else self.store.window(sid, 1)
+            if values.size:
+                read.append((float(times[0]), float(values[0]), dict(key.labels)))
+        newest = max((t for t, _, _ in read), default=math.nan)
+        return [r for r in read if r[0] == newest]
+
     def top_processes(self, metric: str, now: float) -> str:
         """The three biggest consumers by the process collector's latest read.
 
@@ -143,19 +202,13 @@ class Pipeline:
         top_metric = TOP_PROCESS_METRIC.get(metric)
         if top_metric is None:
             return ""
-        interval = None if self.process_interval is None else self.process_interval()
-        read: list[tuple[float, float, dict[str, str]]] = []  # (time, value, labels)
-        for key, _ in self.store.latest_by_metric(top_metric):
-            sid = self.store.find(key)
-            times, values = (np.zeros(0), np.zeros(0)) if sid is None else self.store.window(sid, 1)
-            if values.size:
-                read.append((float(times[0]), float(values[0]), dict(key.labels)))
+        read = self._latest_process_read(top_metric)
         if not read:
             return ""
-        newest = max(t for t, _, _ in read)
-        if interval is not None and now - newest > interval * LATE_TICK_FACTOR:
+        interval = None if self.process_interval is None else self.process_interval()
+        if interval is not None and now - read[0][0] > interval * LATE_TICK_FACTOR:
             return ""  # the process collector has not read recently: nothing to say about now
-        ranked = sorted((r for r in read if r[0] == newest), key=lambda r: -r[1])[:3]
+        ranked = sorted(read, key=lambda r: -r[1])[:3]
         return ", ".join(
             f"{who.get('comm', '?')} (pid {who.get('pid', '?')}) {format_metric(top_metric, v)}"
             for _, v, who in ranked

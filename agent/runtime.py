@@ -45,7 +45,7 @@ from agent.collectors.base import Collector, Samples, SourceMissing
 from agent.config import ConfigError, LoadedConfig, load_config, runtime_file_problems
 from agent.logs.watch import LogWatch
 from agent.memory import release_free_memory
-from agent.pipeline import Pipeline
+from agent.pipeline import PROCESS_COLLECTOR, Pipeline
 from agent.privileges import PrivilegeReport, check_privileges, log_report
 from agent.schedule import Ticker
 from agent.settings import Settings
@@ -100,6 +100,31 @@ def _timed_collect(collector: Collector) -> tuple[Samples | Exception, float]:
     except Exception as exc:
         outcome = exc
     return outcome, time.perf_counter() - started
+
+
+async def _sleep_until(
+    loop: asyncio.AbstractEventLoop, deadline: float, wake: asyncio.Event | None
+) -> bool:
+    """Sleep until `deadline` (loop time); True if `wake` was set before it (then cleared).
+
+    Behind (a read longer than the interval), still yield once: an on-loop tick that never
+    awaits would otherwise starve every other task.  A wake that finds the scheduled read
+    due is that read."""
+    delay = max(0.0, deadline - loop.time())
+    if wake is not None and delay > 0:
+        try:
+            async with asyncio.timeout(delay):
+                await wake.wait()
+        except TimeoutError:
+            pass
+        else:
+            wake.clear()
+            return True
+    else:
+        await asyncio.sleep(delay)
+    if wake is not None:
+        wake.clear()
+    return False
 
 
 def bound_default_executor(loop: asyncio.AbstractEventLoop) -> None:
@@ -162,6 +187,8 @@ class Agent(SignalRequests):
             process_interval=lambda: self.settings.collector.process_interval_secs,
         )
         self.router.refresh = self.pipeline.refresh  # fresh repeats: value and context of now
+        self.pipeline.read_processes = self._read_processes_now
+        self._process_wake: asyncio.Event | None = None  # set by the process domain's loop
         self.analyzer_errors = self.pipeline.analyzer_errors
         self.supervisor = Supervisor()
         self.collector_errors: Counter[str] = Counter()
@@ -217,6 +244,7 @@ class Agent(SignalRequests):
 
     async def _shutdown(self) -> None:
         await self.supervisor.stop()
+        self.pipeline.release_held()  # no process read will come now: hand them on as they are
         if self.telemetry is not None:
             await self.telemetry.close()
         if self.exporter is not None:
@@ -431,23 +459,41 @@ class Agent(SignalRequests):
             loop = asyncio.get_running_loop()
             ticker = Ticker(interval, start=loop.time())
             deadline = ticker.first_deadline
-            while True:
-                # Behind (a read longer than the interval), still yield once: an on-loop
-                # tick that never awaits would otherwise starve every other task.
-                await asyncio.sleep(max(0.0, deadline - loop.time()))
-                self._loop_lag = max(self._loop_lag, loop.time() - deadline)
-                if not await self.tick_off_loop(collector, interval):
-                    return  # the source does not exist on this host
-                skipped_before = ticker.skipped
-                deadline = ticker.advance(loop.time())
-                if ticker.skipped != skipped_before:
-                    self.skipped_ticks[collector.name] += ticker.skipped - skipped_before
-                    log.warning(
-                        "collector %s fell behind: skipped %d tick(s)",
-                        collector.name, ticker.skipped - skipped_before,
-                    )  # fmt: skip
+            # The process domain also reads when an alert asks for it (_read_processes_now).
+            wake = asyncio.Event() if collector.name == PROCESS_COLLECTOR else None
+            if wake is not None:
+                self._process_wake = wake
+            try:
+                while True:
+                    asked = await _sleep_until(loop, deadline, wake)
+                    if not asked:
+                        self._loop_lag = max(self._loop_lag, loop.time() - deadline)
+                    if not await self.tick_off_loop(collector, interval):
+                        return  # the source does not exist on this host
+                    if asked:
+                        continue  # a read in between: the schedule stays as it was
+                    skipped_before = ticker.skipped
+                    deadline = ticker.advance(loop.time())
+                    if ticker.skipped != skipped_before:
+                        self.skipped_ticks[collector.name] += ticker.skipped - skipped_before
+                        log.warning(
+                            "collector %s fell behind: skipped %d tick(s)",
+                            collector.name, ticker.skipped - skipped_before,
+                        )  # fmt: skip
+            finally:
+                if wake is not None and self._process_wake is wake:
+                    self._process_wake = None
 
         return loop_forever
+
+    def _read_processes_now(self) -> bool:
+        """The pipeline's ask for a process read now (agent/pipeline.py): True if one is
+        coming, from the process domain's loop (woken) or already under way."""
+        if self._process_wake is None:
+            return False  # no process loop (disabled, absent, stopping)
+        if PROCESS_COLLECTOR not in self._collecting:
+            self._process_wake.set()
+        return True
 
     def tick(self, collector: Collector) -> bool:
         """One collection of one domain on this thread, through the store, analyzers and router.

@@ -207,9 +207,9 @@ def test_the_record_carries_alert_id_and_first_fired_and_matches_the_schema() ->
 # -- item 6: context only when true -------------------------------------------------------------
 
 
-def write_stat(root: Path, pid: int, comm: str, ticks: int) -> None:
+def write_stat(root: Path, pid: int, comm: str, ticks: int, start: int = 100) -> None:
     fields = ["S", "1", "1", "1", "0", "-1", "0", "0", "0", "0", "0"]
-    fields += [str(ticks), "0", "0", "0", "20", "0", "1", "0", "100", "4096", "250"]
+    fields += [str(ticks), "0", "0", "0", "20", "0", "1", "0", str(start), "4096", "250"]
     (root / str(pid)).mkdir(parents=True, exist_ok=True)
     (root / str(pid) / "stat").write_text(f"{pid} ({comm}) {' '.join(fields)}\n")
 
@@ -232,6 +232,31 @@ def test_the_process_collector_reports_no_cpu_for_a_process_read_once(tmp_path: 
     assert set(cpu) == {"hog"} and cpu["hog"] > 0
 
 
+def test_a_process_born_since_the_previous_read_is_measured_over_its_life(
+    tmp_path: Path,
+) -> None:
+    tick = os.sysconf("SC_CLK_TCK")
+    (tmp_path / "uptime").write_text("1000.00 1900.00\n")
+    write_stat(tmp_path, 100, "idle", ticks=50, start=10 * tick)
+    collector = ProcessCollector(tmp_path)
+    collector.collect()
+    (tmp_path / "uptime").write_text("1030.00 1950.00\n")
+    write_stat(tmp_path, 100, "idle", ticks=50 + tick // 10, start=10 * tick)
+    write_stat(tmp_path, 200, "hog", ticks=2 * tick, start=1028 * tick)  # 2 s old, 2 s of CPU
+    write_stat(tmp_path, 300, "blip", ticks=0, start=int(1029.5 * tick))  # too young to say
+    write_stat(tmp_path, 400, "old", ticks=900 * tick, start=500 * tick)  # missed by the last read
+    second = collector.collect()
+    cpu = {
+        dict(k.labels)["comm"]: v
+        for k, v in zip(second.keys, second.values.tolist(), strict=True)
+        if k.metric == "process_cpu_percent"
+    }
+    # The hog's whole life lies in the interval: 100 % of a core.  "old" lived mostly
+    # before the interval (its life's average says nothing of now), "blip" half a second.
+    assert set(cpu) == {"idle", "hog"}
+    assert cpu["hog"] == pytest.approx(100.0)
+
+
 def test_top_processes_come_only_from_the_latest_read_at_most_one_interval_old() -> None:
     host = Host(process_interval=30.0)
     host.processes(0.0, {proc(1, "exited"): 99.0, proc(2, "steady"): 10.0})
@@ -243,6 +268,54 @@ def test_top_processes_come_only_from_the_latest_read_at_most_one_interval_old()
     (late,) = host.cpu(100.0, 90.0)  # 70 s after the last process read: nothing about now
     assert "top_processes" not in late.context
     assert "sparkline" in late.context
+
+
+def test_a_first_cpu_alert_waits_for_a_process_read_taken_after_its_sample() -> None:
+    host = Host(process_interval=30.0)
+    asked: list[float] = []
+    host.pipeline.read_processes = lambda: asked.append(1.0) is None  # a read is coming
+    routed: list[Alert] = []
+    host.pipeline.sink = routed.append
+    host.processes(0.0, {proc(1, "steady"): 2.0})
+    host.cpu(5.0, 10.0)
+    host.cpu(15.0, 10.0)
+    # The hog started at 20 s; the latest process read (0 s) is from before the sample that
+    # fires (taken from 15 s on): the alert waits, and what comes after it waits behind it.
+    assert host.cpu(25.0, 99.0) == [] and asked == [1.0] and routed == []
+    assert host.cpu(34.0, 10.0) == [] and routed == []  # its RESOLVED: not before its FIRING
+    released = host.pipeline.process("process", 34.5, samples({proc(7, "hog"): 100.0}))
+    assert [a.status for a in released] == [Status.FIRING, Status.RESOLVED] and routed == released
+    firing = released[0]
+    assert firing.timestamp == 25.0  # raised when it was, told with the read that came
+    assert firing.context["top_processes"] == "hog (pid 7) 100%"
+
+
+def test_a_held_alert_goes_on_without_processes_when_no_read_comes() -> None:
+    host = Host(process_interval=30.0)
+    host.pipeline.read_processes = lambda: True
+    routed: list[Alert] = []
+    host.pipeline.sink = routed.append
+    host.processes(0.0, {proc(1, "steady"): 2.0})
+    host.cpu(5.0, 10.0)
+    host.cpu(15.0, 10.0)
+    host.cpu(25.0, 99.0)
+    host.cpu(34.0, 99.0)
+    assert routed == []
+    host.cpu(35.0, 99.0)  # HOLD_FOR_PROCESSES_SECS after it: on, with what there is
+    (firing,) = routed
+    assert firing.timestamp == 25.0 and firing.context["top_processes"] == "steady (pid 1) 2%"
+    # Nothing is held when no read can come (no process loop), nor when the latest read
+    # already follows the sample before the one that fired.
+    host = Host(process_interval=30.0)
+    host.pipeline.read_processes = lambda: False
+    host.processes(0.0, {proc(1, "steady"): 2.0})
+    host.cpu(5.0, 10.0)
+    assert len(host.cpu(15.0, 99.0)) == 1
+    host = Host(process_interval=30.0)
+    host.pipeline.read_processes = lambda: pytest.fail("not asked: the read is recent")
+    host.cpu(5.0, 10.0)
+    host.processes(6.0, {proc(1, "steady"): 2.0})
+    assert len(host.cpu(15.0, 99.0)) == 1
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 from agent.collectors.base import Samples, SourceMissing
 from agent.config import parse_config_text
 from agent.runtime import Agent
-from alerting.alert import Severity
+from alerting.alert import Alert, Severity, Status
 
 
 class Absent:
@@ -167,3 +167,55 @@ def test_the_default_executor_has_a_few_threads_however_many_cpus() -> None:
     names = asyncio.run(scenario())
     assert 1 <= len(names) <= IO_THREADS
     assert all(name.startswith("sysops-io") for name in names)
+
+
+def test_a_cpu_alert_names_the_hog_that_started_after_the_last_process_read(
+    tmp_path: Path,
+) -> None:
+    import os
+    import shutil
+
+    from agent.collectors.cpu import CpuCollector
+    from agent.collectors.process import ProcessCollector
+    from tests.conftest import FIXTURES, PROCFS_PROC, until
+
+    tick = os.sysconf("SC_CLK_TCK")
+    proc = tmp_path / "proc"
+    shutil.copytree(PROCFS_PROC, proc, symlinks=True)
+    sys = FIXTURES / "procfs" / "sys"
+    (proc / "uptime").write_text("1000.00 1900.00\n")
+    agent = Agent(parse_config_text(f'[agent]\ndata_dir = "{tmp_path}/data"\n', "t.toml"))
+    routed: list[Alert] = []
+    agent.pipeline.sink = routed.append  # what the router would be handed, and when
+    cpu, processes = CpuCollector(proc, sys), ProcessCollector(proc)
+
+    def hog_starts() -> None:
+        # /proc/stat: 1,000 ticks more, all busy; a process born 2 s ago used 2 s of CPU.
+        lines = (proc / "stat").read_text().splitlines()
+        fields = lines[0].split()
+        fields[1] = str(int(fields[1]) + 1000)
+        (proc / "stat").write_text("\n".join([" ".join(fields), *lines[1:]]) + "\n")
+        (proc / "uptime").write_text("1010.00 1910.00\n")
+        (proc / "4242").mkdir()
+        times = f"{2 * tick} 0 0 0 20 0 1 0 {1008 * tick} 4096 250"
+        (proc / "4242" / "stat").write_text(f"4242 (hog) R 1 1 1 0 -1 0 0 0 0 0 {times}\n")
+
+    async def scenario() -> None:
+        # The process domain's loop, as the runtime runs it: a read at once, then none for
+        # an hour unless an alert asks.
+        loop = asyncio.create_task(agent._domain_loop_factory(processes, 3600.0)())
+        await until(lambda: agent.ticks["process"] == 1, 10.0, "the first process read")
+        agent.tick(cpu)  # the baseline of CPU ticks
+        agent.tick(cpu)  # idle: 0 %
+        hog_starts()
+        agent.tick(cpu)  # 100 %: the threshold fires; the latest process read predates it
+        await until(lambda: routed, 10.0, "the alert")
+        loop.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await loop
+
+    asyncio.run(scenario())
+    (alert,) = routed
+    assert alert.metric == "cpu_usage_percent" and alert.status is Status.FIRING
+    assert agent.ticks["process"] == 2  # the read the alert asked for
+    assert str(alert.context["top_processes"]).startswith("hog (pid 4242) 100%")

@@ -4,7 +4,11 @@ This is the expensive domain, so it reads exactly one small file per process
 (/proc/[pid]/stat, with os.open/os.read and no Python file objects) and only
 looks further (owner, open fds) for the handful of processes it reports.
 CPU % is over the interval, per process, as `top` shows it (100 % = one core);
-a process is identified by (pid, start time) so a reused pid starts afresh.
+a process is identified by (pid, start time) so a reused pid starts afresh.  A
+process born since the previous read is measured over its life, which lies within
+the interval (its start time against /proc/uptime, the same clock): a hog that
+started a second before the read is the top consumer of that read, not unknown
+until the next one.
 A stat file that cannot be parsed is counted and skipped.
 """
 
@@ -37,7 +41,7 @@ METRICS: tuple[MetricSpec, ...] = (
     gauge("process_blocked", "processes", (), _STAT, "Processes in state D (uninterruptible sleep, usually I/O)."),
     gauge("process_zombies", "processes", (), _STAT, "Processes in state Z (exited, not reaped by their parent)."),
     gauge("process_threads", "threads", (), _STAT, "Threads of all processes."),
-    gauge("process_cpu_percent", "percent", _PROC, _STAT, "CPU used over the interval, 100 = one core (top-N by CPU or RSS, and tracked processes)."),
+    gauge("process_cpu_percent", "percent", _PROC, _STAT, "CPU used over the interval (over its life, if it started within it), 100 = one core (top-N by CPU or RSS, and tracked processes)."),
     gauge("process_rss_bytes", "bytes", _PROC, _STAT, "Resident memory (top-N by CPU or RSS, and tracked processes)."),
     gauge("process_open_fds", "fds", _PROC, "/proc/[pid]/fd", "Open file descriptors of a tracked process."),
     gauge("process_max_fds", "fds", _PROC, "/proc/[pid]/limits", "Soft limit of open files (RLIMIT_NOFILE) of a tracked process."),
@@ -45,6 +49,8 @@ METRICS: tuple[MetricSpec, ...] = (
 )  # fmt: skip
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# A life shorter than this is not measured: at CLK_TCK 100 a tick is 1 % of a second.
+MIN_LIFE_SECS = 1.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -113,6 +119,7 @@ class ProcessCollector:
         self._track = [re.compile(p) for p in track_patterns]
         self._previous: dict[tuple[int, int], int] = {}  # (pid, start) -> cpu ticks
         self._previous_time: float | None = None
+        self._previous_uptime: float | None = None  # seconds since boot at the previous read
         self._users: dict[int, str] = {}
         self.unparsable = 0
 
@@ -120,6 +127,8 @@ class ProcessCollector:
         now = time.monotonic()
         elapsed = now - self._previous_time if self._previous_time is not None else 0.0
         self._previous_time = now
+        uptime = self._uptime()
+        born_after, self._previous_uptime = self._previous_uptime, uptime
         stats: dict[int, PidStat] = {}
         for name in os.listdir(self._root):
             if not name.isdigit():
@@ -134,9 +143,21 @@ class ProcessCollector:
                 stats[int(name)] = parse_pid_stat(data)
             except ParseError:
                 self.unparsable += 1
-        return self._samples(stats, elapsed)
+        lives = (born_after, uptime) if born_after is not None and uptime is not None else None
+        return self._samples(stats, elapsed, lives)
 
-    def _samples(self, stats: dict[int, PidStat], elapsed: float) -> Samples:
+    def _uptime(self) -> float | None:
+        """Seconds since boot (/proc/uptime), the clock of a process's start time."""
+        try:
+            return float((self._procfs / "uptime").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None  # no lifetime measure: a new process waits for its second read
+
+    def _samples(
+        self, stats: dict[int, PidStat], elapsed: float, lives: tuple[float, float] | None = None
+    ) -> Samples:
+        """`lives`: (uptime at the previous read, uptime now), to measure processes born
+        between the two over their life."""
         out = SampleBuilder()
         states = [s.state for s in stats.values()]
         out.add("processes", float(len(stats)))
@@ -154,6 +175,11 @@ class ProcessCollector:
             before = self._previous.get(key)
             if before is not None and elapsed > 0:
                 cpu[pid] = max(0, s.cpu_ticks - before) / CLK_TCK / elapsed * 100.0
+            elif before is None and lives is not None:
+                born = s.start_ticks / CLK_TCK
+                life = lives[1] - born
+                if born >= lives[0] and life >= MIN_LIFE_SECS:
+                    cpu[pid] = s.cpu_ticks / CLK_TCK / life * 100.0
         self._previous = current
 
         # Idle processes and kernel threads (no RSS) are nobody's top consumer.
@@ -165,7 +191,7 @@ class ProcessCollector:
         for pid in sorted(chosen | tracked):
             s = stats[pid]
             proc_labels = labels(pid=str(pid), comm=s.comm, user=self._user(pid))
-            if pid in cpu:  # CPU % needs two reads: a first read knows nothing, not "0 %"
+            if pid in cpu:  # CPU % needs an interval: a first read of an old process knows nothing
                 out.add("process_cpu_percent", cpu[pid], proc_labels)
             out.add("process_rss_bytes", float(s.rss_pages * PAGE_SIZE), proc_labels)
             if pid in tracked:
