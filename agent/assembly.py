@@ -88,20 +88,8 @@ def maintenance_windows(settings: Settings) -> list[MaintenanceWindow]:
     return alerting_assembly.maintenance_windows(settings.alerting)
 
 
-# Always in force, before the configured rules: while the whole CPU's threshold fires, a
-# socket's says no more (on a two-socket box at 100 %, one notification, not three).  A
-# socket saturated under a CPU that is not is still news: that is what the metric is for.
-BUILT_IN_INHIBIT_RULES = (
-    InhibitRule(
-        source=(("analyzer", "=", "threshold"), ("metric", "=", "cpu_usage_percent")),
-        target=(("analyzer", "=", "threshold"), ("metric", "=", "cpu_socket_usage_percent")),
-        equal=("host",),
-    ),
-)
-
-
 def inhibit_rules(settings: Settings) -> list[InhibitRule]:
-    return [*BUILT_IN_INHIBIT_RULES, *alerting_assembly.inhibit_rules(settings.alerting)]
+    return alerting_assembly.inhibit_rules(settings.alerting)
 
 
 def silence_file(settings: Settings) -> SilenceFile:
