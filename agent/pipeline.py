@@ -8,13 +8,14 @@ surrounds it differs (the daemon's sink is the router; the other two collect
 the returned alerts).  `refresh` is how the router's "still firing" repeats
 stay true: the alert as it stands now, re-read from the store and re-enriched.
 
-A first notification about CPU or memory names the top processes, and the
-process collector reads every 30 s while CPU is read every 10 s: the latest
-process read usually predates the sample that fired, and named what ran
-before the hog.  Where the daemon can read processes at once (`read_processes`,
-the runtime's), such an alert is held until that read lands (or
-`HOLD_FOR_PROCESSES_SECS` passed, or the agent stops), and every alert after
-it waits behind it, so the router sees them in the order they were raised.
+A FIRING about CPU or memory names the top processes, and the process
+collector reads every 30 s while CPU is read every 10 s: the latest process
+read usually predates the sample that fired, and named what ran before the
+hog.  Where the daemon can read processes at once (`read_processes`, the
+runtime's), such an alert is held until that read is done (or failed), or a
+batch comes `HOLD_FOR_PROCESSES_SECS` after it, or the agent stops; the
+alerts the analyzers raise after it wait behind it, so the router gets them
+in the order they were raised.
 """
 
 from __future__ import annotations
@@ -127,11 +128,12 @@ class Pipeline:
         return enriched
 
     def _wants_a_process_read(self, alert: Alert) -> bool:
-        """Whether `alert` names top processes and the latest process read predates the
-        sample it fired on (taken before the previous sample of its series): then a read is
-        asked for, and the alert waits for it if one is coming."""
+        """Whether `alert` is a FIRING that names top processes and the latest process read
+        was taken before the sample it fired on began (before the previous sample of its
+        series): then a read is asked for, and the alert waits for it if one is coming.
+        Escalations and repeats of a condition already announced use the latest read."""
         top_metric = TOP_PROCESS_METRIC.get(alert.metric)
-        if top_metric is None or alert.status is Status.RESOLVED or alert.series_id is None:
+        if top_metric is None or alert.status is not Status.FIRING or alert.series_id is None:
             return False
         if self.read_processes is None:
             return False

@@ -470,8 +470,12 @@ class Agent(SignalRequests):
                         self._loop_lag = max(self._loop_lag, loop.time() - deadline)
                     if not await self.tick_off_loop(collector, interval):
                         return  # the source does not exist on this host
-                    if asked:
+                    if wake is not None:  # the read alerts wait for came, or failed: no more wait
+                        self.pipeline.release_held()
+                    if asked and deadline - loop.time() > interval / 2:
                         continue  # a read in between: the schedule stays as it was
+                    # (asked close to the next read, the read asked for is that one: two reads
+                    # back to back would measure CPU % over a few milliseconds)
                     skipped_before = ticker.skipped
                     deadline = ticker.advance(loop.time())
                     if ticker.skipped != skipped_before:

@@ -236,13 +236,14 @@ def test_a_process_born_since_the_previous_read_is_measured_over_its_life(
     tmp_path: Path,
 ) -> None:
     tick = os.sysconf("SC_CLK_TCK")
-    (tmp_path / "uptime").write_text("1000.00 1900.00\n")
+    # Seconds since boot: where the first read begins, where the second begins and ends.
+    clock = iter([1000.0, 1029.0, 1030.0])
     write_stat(tmp_path, 100, "idle", ticks=50, start=10 * tick)
-    collector = ProcessCollector(tmp_path)
+    collector = ProcessCollector(tmp_path, boottime=lambda: next(clock))
     collector.collect()
-    (tmp_path / "uptime").write_text("1030.00 1950.00\n")
     write_stat(tmp_path, 100, "idle", ticks=50 + tick // 10, start=10 * tick)
     write_stat(tmp_path, 200, "hog", ticks=2 * tick, start=1028 * tick)  # 2 s old, 2 s of CPU
+    write_stat(tmp_path, 250, "early", ticks=tick, start=1000 * tick)  # as the last read began
     write_stat(tmp_path, 300, "blip", ticks=0, start=int(1029.5 * tick))  # too young to say
     write_stat(tmp_path, 400, "old", ticks=900 * tick, start=500 * tick)  # missed by the last read
     second = collector.collect()
@@ -251,10 +252,13 @@ def test_a_process_born_since_the_previous_read_is_measured_over_its_life(
         for k, v in zip(second.keys, second.values.tolist(), strict=True)
         if k.metric == "process_cpu_percent"
     }
-    # The hog's whole life lies in the interval: 100 % of a core.  "old" lived mostly
-    # before the interval (its life's average says nothing of now), "blip" half a second.
-    assert set(cpu) == {"idle", "hog"}
+    # The hog's whole life lies in the interval: 100 % of a core (its life ends where the
+    # scan ends).  "early" was born as the last read began, and not seen by it: 1 s of CPU
+    # in 30 s.  "old" lived mostly before the interval (its life's average says nothing of
+    # now), "blip" half a second.
+    assert set(cpu) == {"idle", "hog", "early"}
     assert cpu["hog"] == pytest.approx(100.0)
+    assert cpu["early"] == pytest.approx(100.0 / 30)
 
 
 def test_top_processes_come_only_from_the_latest_read_at_most_one_interval_old() -> None:
@@ -288,6 +292,10 @@ def test_a_first_cpu_alert_waits_for_a_process_read_taken_after_its_sample() -> 
     firing = released[0]
     assert firing.timestamp == 25.0  # raised when it was, told with the read that came
     assert firing.context["top_processes"] == "hog (pid 7) 100%"
+    # Back over warn: the read (34.5 s) follows the sample before (34 s), nothing to wait for;
+    # then critical: an escalation of a condition announced uses the latest read.
+    assert [a.status for a in host.cpu(44.0, 85.0)] == [Status.FIRING]
+    assert [a.status for a in host.cpu(54.0, 99.0)] == [Status.ESCALATED] and asked == [1.0]
 
 
 def test_a_held_alert_goes_on_without_processes_when_no_read_comes() -> None:

@@ -175,4 +175,3 @@ def test_configured_inhibition_needs_equal_labels() -> None:
         ("gpu_up", "0"),
         ("gpu_temperature_celsius", "1"),
     ]
-

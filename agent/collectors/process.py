@@ -6,9 +6,12 @@ looks further (owner, open fds) for the handful of processes it reports.
 CPU % is over the interval, per process, as `top` shows it (100 % = one core);
 a process is identified by (pid, start time) so a reused pid starts afresh.  A
 process born since the previous read is measured over its life, which lies within
-the interval (its start time against /proc/uptime, the same clock): a hog that
-started a second before the read is the top consumer of that read, not unknown
-until the next one.
+the interval: a hog that started a second before the read is the top consumer of
+that read, not unknown until the next one.  Its start time counts clock ticks since
+boot on the kernel's CLOCK_BOOTTIME, which the agent reads itself (not /proc/uptime,
+which lxcfs rewrites to a container's age); the life ends where the scan ends, so a
+slow scan (a second for 20,000 processes) under-states such a process, never
+over-states it.
 A stat file that cannot be parsed is counted and skipped.
 """
 
@@ -19,6 +22,7 @@ import os
 import pwd
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -112,14 +116,21 @@ class ProcessCollector:
     name = "process"
     metrics = METRICS
 
-    def __init__(self, procfs: Path, top_n: int = 5, track_patterns: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        procfs: Path,
+        top_n: int = 5,
+        track_patterns: tuple[str, ...] = (),
+        boottime: Callable[[], float] = lambda: time.clock_gettime(time.CLOCK_BOOTTIME),
+    ) -> None:
         self._procfs = procfs
+        self._boottime = boottime  # seconds since boot, the clock of a process's start time
         self._root = os.fsencode(procfs)
         self._top_n = top_n
         self._track = [re.compile(p) for p in track_patterns]
         self._previous: dict[tuple[int, int], int] = {}  # (pid, start) -> cpu ticks
         self._previous_time: float | None = None
-        self._previous_uptime: float | None = None  # seconds since boot at the previous read
+        self._previous_began: float | None = None  # boot time when the previous read began
         self._users: dict[int, str] = {}
         self.unparsable = 0
 
@@ -127,8 +138,8 @@ class ProcessCollector:
         now = time.monotonic()
         elapsed = now - self._previous_time if self._previous_time is not None else 0.0
         self._previous_time = now
-        uptime = self._uptime()
-        born_after, self._previous_uptime = self._previous_uptime, uptime
+        began = self._boottime()
+        born_after, self._previous_began = self._previous_began, began
         stats: dict[int, PidStat] = {}
         for name in os.listdir(self._root):
             if not name.isdigit():
@@ -143,21 +154,14 @@ class ProcessCollector:
                 stats[int(name)] = parse_pid_stat(data)
             except ParseError:
                 self.unparsable += 1
-        lives = (born_after, uptime) if born_after is not None and uptime is not None else None
+        lives = None if born_after is None else (born_after, self._boottime())
         return self._samples(stats, elapsed, lives)
-
-    def _uptime(self) -> float | None:
-        """Seconds since boot (/proc/uptime), the clock of a process's start time."""
-        try:
-            return float((self._procfs / "uptime").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None  # no lifetime measure: a new process waits for its second read
 
     def _samples(
         self, stats: dict[int, PidStat], elapsed: float, lives: tuple[float, float] | None = None
     ) -> Samples:
-        """`lives`: (uptime at the previous read, uptime now), to measure processes born
-        between the two over their life."""
+        """`lives`: (boot time when the previous read began, boot time now), to measure a
+        process born between the two over its life."""
         out = SampleBuilder()
         states = [s.state for s in stats.values()]
         out.add("processes", float(len(stats)))
