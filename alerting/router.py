@@ -171,7 +171,7 @@ class Router:
                 track.status, track.muted, track.folded = Status.RESOLVED, False, False
                 self._resolved[fp] = None
                 self._unindex(fp)
-                return self._end_episode(series, fp, now)
+                return self._end_episode(series, fp, alert)
             lasted = now - track.first_fired
             resolve = self._stamp(
                 alert,
@@ -191,7 +191,7 @@ class Router:
                 track.held = resolve
                 return None
             track.last_sent = now
-            return self._end_episode(series, fp, now, resolve)
+            return self._end_episode(series, fp, alert, resolve)
         if track is not None and track.waiting is not None:
             # Back while its resolve waited for the rest of the episode: it never ended.
             track.waiting = None
@@ -355,12 +355,16 @@ class Router:
         self,
         series: tuple[str, tuple[tuple[str, str], ...]],
         fp: str,
-        now: float,
+        ending: Alert,
         resolve: Alert | None = None,
     ) -> Alert | None:
-        """`fp` ended; if nothing else on the series fires, the resolves that waited for the
-        episode's end go out too (stamped now), before `resolve`.  Returns the last to send
-        (the caller sends it); the others are handed to the channels here."""
+        """`fp` ended with `ending` (its RESOLVED); if nothing else on the series fires, the
+        resolves that waited for the episode's end go out too, before `resolve`, saying what
+        `ending` says: its time, value and message (a trend that stopped when the disk was
+        full waited for the threshold's resolve after the file was deleted, and said "100 %
+        now" of an empty disk).  Returns the last to send (the caller sends it); the others
+        are handed to the channels here."""
+        now = ending.timestamp
         if self._live_on_series(series, fp):
             return resolve
         out = []
@@ -373,7 +377,10 @@ class Router:
             self._resolved[other_fp] = None
             self._unindex(other_fp)
             context = {**waiting.context, "lasted_secs": round(now - track.first_fired)}
-            out.append(dataclasses.replace(waiting, timestamp=now, context=context))
+            out.append(dataclasses.replace(
+                waiting, timestamp=now, value=ending.value, threshold=ending.threshold,
+                message=ending.message, context=context,
+            ))  # fmt: skip
         if resolve is not None:
             out.append(resolve)
         for earlier in out[:-1]:  # the waiting ones first

@@ -268,6 +268,24 @@ def test_the_analyzers_alerts_on_one_series_are_one_episode() -> None:
         assert sent[1].context["lasted_secs"] == 460
 
 
+def test_the_resolve_that_waited_for_the_episodes_end_says_what_ended_it() -> None:
+    """A trend that stopped predicting when the disk was full (100 %) resolves first; the
+    threshold's resolve after the file was deleted (0.5 %) ends the episode.  The one RESOLVED
+    sent is stamped then and says the disk as it is then, not "100 % now"."""
+    F, R, C = Status.FIRING, Status.RESOLVED, Severity.CRITICAL
+    full = dataclasses.replace(_on_disk("trend", 400.0, R, C), value=100.0, threshold=100.0,
+                               message="no longer predicted to fill up soon (100.0% now)")  # fmt: skip
+    emptied = dataclasses.replace(_on_disk("threshold", 460.0, R, C), value=0.5, threshold=85.5,
+                                  message="is back to 0.5% (clears at 85.5%)")  # fmt: skip
+    events = [_on_disk("trend", 0.0, F, C), _on_disk("threshold", 200.0, F, C), full, emptied]
+    sent = run_router(events, min_interval=3600.0)
+    assert [(a.analyzer, a.status) for a in sent] == [("trend", F), ("trend", R)]
+    resolve = sent[1]
+    assert (resolve.timestamp, resolve.value, resolve.threshold) == (460.0, 0.5, 85.5)
+    assert resolve.message == "is back to 0.5% (clears at 85.5%)"
+    assert resolve.alert_id == sent[0].alert_id and resolve.context["lasted_secs"] == 460
+
+
 def test_a_more_severe_alert_of_another_analyzer_is_a_genuine_later_change() -> None:
     """A slow fill: warned about in the morning, critical in the evening: both are sent, and
     an alert folded while it was milder is announced (as a FIRING) once it is the worse one."""
