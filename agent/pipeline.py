@@ -113,6 +113,11 @@ class Pipeline:
             alerts += self.release_held()
         return alerts
 
+    @property
+    def holding(self) -> bool:
+        """Whether alerts wait for a process read (the router's repeats wait with them)."""
+        return bool(self._held)
+
     def release_held(self) -> list[Alert]:
         """Enrich and hand on the held alerts, in order: the process read came, the wait
         ran out, or the agent stops."""

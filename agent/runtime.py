@@ -595,7 +595,10 @@ class Agent(SignalRequests):
                 release_free_memory()
                 first_round = False
             now = time.time()
-            self.router.repeat_due(now)
+            if not self.pipeline.holding:
+                # A repeat now could overtake a RESOLVED waiting behind a held alert: "still
+                # firing" stamped after its own end.  The hold is short: the next round.
+                self.router.repeat_due(now)
             self.check_channels(now)
             if self.logs is not None:
                 self.logs.tick(now)

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 # Bound on remembered fingerprints; the oldest resolved ones go first, then the least
 # recently active.
 MAX_TRACKED = 10_000
+# What the router adds to an alert's context (`_stamp`), as opposed to what its analyzer said.
+STAMPED = ("repeats", "lasted_secs", "occurrences")
 
 
 @dataclass
@@ -360,10 +362,10 @@ class Router:
     ) -> Alert | None:
         """`fp` ended with `ending` (its RESOLVED); if nothing else on the series fires, the
         resolves that waited for the episode's end go out too, before `resolve`, saying what
-        `ending` says: its time, value and message (a trend that stopped when the disk was
-        full waited for the threshold's resolve after the file was deleted, and said "100 %
-        now" of an empty disk).  Returns the last to send (the caller sends it); the others
-        are handed to the channels here."""
+        `ending` says: its time, value, level, message and context, under their own identity
+        (a trend that stopped when the disk was full waited for the threshold's resolve after
+        the file was deleted, and said "100 % now" and "full in 0 h" of an empty disk).
+        Returns the last to send (the caller sends it); the others are handed on here."""
         now = ending.timestamp
         if self._live_on_series(series, fp):
             return resolve
@@ -376,7 +378,11 @@ class Router:
             track.status, track.waiting, track.last_sent = Status.RESOLVED, None, now
             self._resolved[other_fp] = None
             self._unindex(other_fp)
-            context = {**waiting.context, "lasted_secs": round(now - track.first_fired)}
+            context = {
+                **{k: v for k, v in ending.context.items() if k not in STAMPED},
+                **{k: v for k, v in waiting.context.items() if k in STAMPED},
+                "lasted_secs": round(now - track.first_fired),
+            }
             out.append(dataclasses.replace(
                 waiting, timestamp=now, value=ending.value, threshold=ending.threshold,
                 message=ending.message, context=context,
@@ -390,7 +396,10 @@ class Router:
 
     def series_gone(self, metric: str, labels: tuple[tuple[str, str], ...], now: float) -> None:
         """A series stopped being reported (its process exited): resolve what fired on it."""
-        for fp in list(self._by_series.get((metric, labels), ())):
+        # The announced alerts last, so the episode ends with one of its own messages (and
+        # in the same order whatever the set's hash order).
+        tracks = self._by_series.get((metric, labels), ())
+        for fp in sorted(tracks, key=lambda fp: (not self._tracks[fp].muted, fp)):
             track = self._tracks[fp]
             alert = track.alert
             if track.status is Status.FIRING and alert.metric == metric and alert.labels == labels:
@@ -407,8 +416,10 @@ class Router:
         if track is None or held is None or now - held.timestamp < self.dedup_window_secs:
             return None
         track.held, track.flapping, track.last_sent = None, False, now
+        # It may have been the last of its series: the resolves that waited for it go too.
+        last = self._end_episode((held.metric, held.labels), fp, held, held)
         self.stats.notified += 1
-        self._submit(held)
+        self._submit(held if last is None else last)
         return held
 
     def repeat_due(self, now: float) -> list[Alert]:

@@ -274,7 +274,8 @@ def test_the_resolve_that_waited_for_the_episodes_end_says_what_ended_it() -> No
     sent is stamped then and says the disk as it is then, not "100 % now"."""
     F, R, C = Status.FIRING, Status.RESOLVED, Severity.CRITICAL
     full = dataclasses.replace(_on_disk("trend", 400.0, R, C), value=100.0, threshold=100.0,
-                               message="no longer predicted to fill up soon (100.0% now)")  # fmt: skip
+                               message="no longer predicted to fill up soon (100.0% now)",
+                               context={"eta_hours": 0.0})  # fmt: skip
     emptied = dataclasses.replace(_on_disk("threshold", 460.0, R, C), value=0.5, threshold=85.5,
                                   message="is back to 0.5% (clears at 85.5%)")  # fmt: skip
     events = [_on_disk("trend", 0.0, F, C), _on_disk("threshold", 200.0, F, C), full, emptied]
@@ -284,6 +285,65 @@ def test_the_resolve_that_waited_for_the_episodes_end_says_what_ended_it() -> No
     assert (resolve.timestamp, resolve.value, resolve.threshold) == (460.0, 0.5, 85.5)
     assert resolve.message == "is back to 0.5% (clears at 85.5%)"
     assert resolve.alert_id == sent[0].alert_id and resolve.context["lasted_secs"] == 460
+    assert "eta_hours" not in resolve.context  # not "full in 0 h" beside "back to 0.5 %"
+
+
+def test_an_episode_ended_by_a_flapping_alert_ends_when_its_resolve_goes_out() -> None:
+    """The threshold flaps (its last resolve is held for the dedup window); the trend's
+    critical, announced, resolved first and waited for the episode's end: it goes out with
+    the held resolve, not never (the trend then stayed "firing", was repeated every
+    interval, and every later alert on the disk was folded into it)."""
+    F, R, W, C = Status.FIRING, Status.RESOLVED, Severity.WARN, Severity.CRITICAL
+    events = [
+        _on_disk("threshold", 0.0, F, W),
+        _on_disk("threshold", 10.0, R, W),
+        _on_disk("threshold", 20.0, F, W),  # back within the dedup window: it flaps
+        _on_disk("trend", 60.0, F, C),  # worse than the episode said: announced
+        _on_disk("trend", 100.0, R, C),  # waits for the threshold
+        _on_disk("threshold", 120.0, R, W),  # held: it may come back
+    ]
+
+    async def scenario() -> tuple[list[Alert], list[Alert]]:
+        recorder = Recorder()
+        worker = ChannelWorker(recorder, max_age=float("inf"))
+        worker.start()
+        router = Router("h", [worker], min_interval_secs=3600.0, dedup_window_secs=600.0)
+        for event in events:
+            router.route(event)
+        router.repeat_due(800.0)  # stayed resolved for the dedup window
+        later = router.repeat_due(5000.0)  # past the repeat interval: nothing is still firing
+        assert await worker.drain(2.0)
+        await worker.stop()
+        return recorder.sent, later
+
+    sent, later = asyncio.run(scenario())
+    assert [(a.analyzer, a.status) for a in sent] == [
+        ("threshold", F), ("threshold", R), ("threshold", F), ("trend", F),
+        ("trend", R), ("threshold", R),
+    ]  # fmt: skip
+    assert sent[4].timestamp == 120.0 and later == []
+
+
+def test_a_series_gone_ends_its_episode_with_the_announced_alerts_own_words() -> None:
+    F, W = Status.FIRING, Severity.WARN
+    leak = dataclasses.replace(_on_disk("leak", 0.0, F, W), message="leak msg")
+    level = dataclasses.replace(_on_disk("threshold", 10.0, F, W), message="threshold msg")
+
+    async def scenario() -> list[Alert]:
+        recorder = Recorder()
+        worker = ChannelWorker(recorder, max_age=float("inf"))
+        worker.start()
+        router = Router("h", [worker], min_interval_secs=3600.0, dedup_window_secs=600.0)
+        router.route(leak)
+        router.route(level)  # folded: the leak said as much
+        router.series_gone(leak.metric, leak.labels, 100.0)
+        assert await worker.drain(2.0)
+        await worker.stop()
+        return recorder.sent
+
+    sent = asyncio.run(scenario())
+    assert [(a.analyzer, a.status) for a in sent] == [("leak", F), ("leak", Status.RESOLVED)]
+    assert "leak msg" in sent[1].message and "threshold msg" not in sent[1].message
 
 
 def test_a_more_severe_alert_of_another_analyzer_is_a_genuine_later_change() -> None:

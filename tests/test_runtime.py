@@ -248,3 +248,34 @@ def test_a_cpu_alert_names_the_hog_that_started_after_the_last_process_read(
     else:  # on, with what there was: the first read measured no CPU % yet
         assert agent.collector_errors["process"] == 1
         assert "top_processes" not in alert.context
+
+
+def test_no_repeat_goes_out_while_alerts_wait_for_a_process_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent import runtime
+    from tests.conftest import until
+
+    monkeypatch.setattr(runtime, "REPEAT_CHECK_SECS", 0.01)
+    agent = Agent(parse_config_text(f'[agent]\ndata_dir = "{tmp_path}/data"\n', "t.toml"))
+    repeats: list[float] = []  # the rounds that asked the router for repeats
+    checks: list[float] = []  # every round of the housekeeping
+    monkeypatch.setattr(agent.router, "repeat_due", repeats.append)
+    monkeypatch.setattr(agent, "check_channels", checks.append)
+    held = Alert(analyzer="threshold", metric="cpu_usage_percent", labels=(),
+                 status=Status.FIRING, severity=Severity.WARN, value=95.0, threshold=90.0,
+                 message="cpu", timestamp=1.0)  # fmt: skip
+    agent.pipeline._held.append((float("inf"), held))  # a FIRING waiting for its read
+    agent.pipeline.sink = lambda alert: None
+
+    async def scenario() -> None:
+        task = asyncio.create_task(agent._housekeeping())
+        await until(lambda: len(checks) >= 3, 10.0, "three rounds")
+        assert repeats == []  # a repeat could overtake a RESOLVED queued behind the hold
+        agent.pipeline.release_held()
+        await until(lambda: repeats, 10.0, "a round with repeats")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
