@@ -138,9 +138,12 @@ class Pipeline:
         series): then a read is asked for, and the alert waits for it if one is coming.
         Escalations and repeats of a condition already announced use the latest read."""
         top_metric = TOP_PROCESS_METRIC.get(alert.metric)
-        if top_metric is None or alert.status is not Status.FIRING or alert.series_id is None:
-            return False
-        if self.read_processes is None:
+        if (
+            top_metric is None
+            or self.read_processes is None
+            or alert.status is not Status.FIRING
+            or alert.series_id is None
+        ):
             return False
         times, _ = self.store.window(alert.series_id, last=2)
         reads = self._latest_process_read(top_metric)

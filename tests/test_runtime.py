@@ -279,3 +279,27 @@ def test_no_repeat_goes_out_while_alerts_wait_for_a_process_read(
             await task
 
     asyncio.run(scenario())
+
+
+def test_without_a_process_loop_nothing_waits_and_a_stop_hands_on_what_waited(
+    tmp_path: Path,
+) -> None:
+    class NoProcfs(Absent):
+        name = "process"
+
+    agent = Agent(parse_config_text(f'[agent]\ndata_dir = "{tmp_path}/data"\n', "t.toml"))
+    routed: list[Alert] = []
+    agent.pipeline.sink = routed.append
+    held = Alert(analyzer="threshold", metric="cpu_usage_percent", labels=(),
+                 status=Status.FIRING, severity=Severity.WARN, value=95.0, threshold=90.0,
+                 message="cpu", timestamp=1.0)  # fmt: skip
+
+    async def scenario() -> None:
+        # The process source is missing: its loop ends, and no read can be asked for.
+        await asyncio.wait_for(agent._domain_loop_factory(NoProcfs(), 0.01)(), 5.0)
+        assert agent._read_processes_now() is False
+        agent.pipeline._held.append((float("inf"), held))  # waiting when the stop comes
+        await agent._shutdown()
+
+    asyncio.run(scenario())
+    assert routed == [held]  # handed to the router before its channels drain, not lost
