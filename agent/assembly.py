@@ -88,8 +88,23 @@ def maintenance_windows(settings: Settings) -> list[MaintenanceWindow]:
     return alerting_assembly.maintenance_windows(settings.alerting)
 
 
+# The agent's own inhibitions, before the configured ones: an alert that only repeats what
+# another already says.  A socket's usage over its level while the whole CPU's is over its
+# own at that severity or above: on a two-socket box at 100 % one notification, not three.
+# A socket still over its level when the whole CPU's alert resolves is announced then
+# (`Router._announce_unmuted`); a socket hotter than the whole's severity is never muted.
+BUILT_IN_INHIBITS = (
+    InhibitRule(
+        source=(("analyzer", "=", "threshold"), ("metric", "=", "cpu_usage_percent")),
+        target=(("analyzer", "=", "threshold"), ("metric", "=", "cpu_socket_usage_percent")),
+        equal=("host",),
+        as_severe=True,
+    ),
+)
+
+
 def inhibit_rules(settings: Settings) -> list[InhibitRule]:
-    return alerting_assembly.inhibit_rules(settings.alerting)
+    return [*BUILT_IN_INHIBITS, *alerting_assembly.inhibit_rules(settings.alerting)]
 
 
 def silence_file(settings: Settings) -> SilenceFile:

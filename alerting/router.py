@@ -185,6 +185,7 @@ class Router:
                 # Another analyzer's alert on the series still fires: the episode goes on, and
                 # this resolve waits for its end (one RESOLVED per episode, docs/ALERTING.md).
                 track.waiting = resolve
+                self._unindex(fp)  # its condition ended: it mutes nothing any more
                 return None
             track.status = Status.RESOLVED
             self._resolved[fp] = None
@@ -199,6 +200,7 @@ class Router:
             track.waiting = None
             if alert.severity <= track.severity:
                 track.alert = alert
+                self._index(fp, track)
                 return None
         if track is not None and track.held is not None:
             # A flapping alert back before its resolve went out: for the receiver it never
@@ -232,6 +234,8 @@ class Router:
                     _Track(Status.FIRING, alert.severity, now, alert, first_fired=now, muted=True),
                 )
                 self._prune()
+            elif track is not None and track.muted:  # as it is when the silence ends
+                track.severity, track.alert = alert.severity, alert
             return None
         folded = (new or changed) and self._carried(alert, fp)
         if folded or ((new or changed) and self._inhibited(alert)):
@@ -313,7 +317,7 @@ class Router:
 
     def _index(self, fp: str, track: _Track) -> None:
         self._unindex(fp)
-        if track.status is Status.FIRING and not track.muted:
+        if track.status is Status.FIRING and not track.muted and track.waiting is None:
             for rule, sources in zip(self.inhibit_rules, self._sources, strict=True):
                 if matches(rule.source, track.alert):
                     sources[fp] = None
@@ -424,12 +428,14 @@ class Router:
 
     def repeat_due(self, now: float) -> list[Alert]:
         """Re-send alerts still firing `min_interval_secs` after they were last sent, as they
-        stand now; send the resolves of flapping alerts that have stayed resolved."""
+        stand now; announce those whose mute ended; send the resolves of flapping alerts that
+        have stayed resolved."""
         sent: list[Alert] = []
         for fp in [fp for fp, t in self._tracks.items() if t.held is not None]:
             released = self._release_held(fp, now)
             if released is not None:
                 sent.append(released)
+        sent += self._announce_unmuted(now)
         if self.min_interval_secs <= 0:
             return sent
         for track in self._tracks.values():
@@ -440,23 +446,55 @@ class Router:
             )
             if due and not self.silenced(track.alert, now):
                 held_back, track.held_back, track.last_sent = track.held_back, 0, now
-                base = dataclasses.replace(
-                    track.alert, status=Status.FIRING, first_fired=track.first_fired
-                )
-                # The value and context of now, at the time of now: its own `id`, and what
-                # it says is true when it is read (not the first firing's 5-minute-old body).
-                current = dataclasses.replace(base, timestamp=now)
-                if self.refresh is not None:
-                    try:
-                        current = self.refresh(base, now)
-                    except Exception:  # a repeat without fresh context beats none at all
-                        log.exception("refreshing a repeat of %s failed", base.metric)
                 extra = {"occurrences": track.occurrences, "still_firing": True}
-                repeat = self._stamp(current, held_back, extra, first_fired=track.first_fired)
+                repeat = self._stamp(
+                    self._as_now(track, now), held_back, extra, first_fired=track.first_fired
+                )
                 self.stats.notified += 1
                 self._submit(repeat)
                 sent.append(repeat)
         return sent
+
+    def _announce_unmuted(self, now: float) -> list[Alert]:
+        """Announce the alerts still firing whose mute ended: their silence expired (or was
+        expired), their maintenance window closed, the alert that inhibited them resolved,
+        the alert that carried their series' episode fell below them.  Muted is "not now",
+        not "never": a disk still full when its two-hour silence ends is news, and so is
+        a socket still saturated after the whole CPU's alert that muted it resolved.  For
+        the receiver the alert begins here, as it stands now (a FIRING, fresh value)."""
+        sent: list[Alert] = []
+        for fp, track in self._tracks.items():
+            if track.status is not Status.FIRING or not track.muted:
+                continue
+            if self.silenced(track.alert, now):
+                continue
+            track.folded = self._carried(track.alert, fp)
+            if track.folded or self._inhibited(track.alert):
+                continue
+            track.muted, track.held_back, track.last_sent = False, 0, now
+            self._index(fp, track)
+            announced = self._stamp(
+                dataclasses.replace(self._as_now(track, now), status=Status.FIRING),
+                0,
+                {"occurrences": track.occurrences},
+                first_fired=track.first_fired,
+            )
+            self.stats.notified += 1
+            self._submit(announced)
+            sent.append(announced)
+        return sent
+
+    def _as_now(self, track: _Track, now: float) -> Alert:
+        """The track's alert with the value and context of now, at the time of now: its own
+        `id`, and what it says is true when it is read (not the first firing's old body)."""
+        base = dataclasses.replace(track.alert, status=Status.FIRING, first_fired=track.first_fired)
+        current = dataclasses.replace(base, timestamp=now)
+        if self.refresh is not None:
+            try:
+                current = self.refresh(base, now)
+            except Exception:  # a notification without fresh context beats none at all
+                log.exception("refreshing %s as it stands now failed", base.metric)
+        return current
 
     def _stamp(
         self,

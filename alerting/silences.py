@@ -283,10 +283,14 @@ class InhibitRule:
     source: tuple[tuple[str, str, str], ...]
     target: tuple[tuple[str, str, str], ...]
     equal: tuple[str, ...]
+    # Mutes only a target no more severe than the source: the source says all the target
+    # would (a socket's critical while the whole CPU's alert is only a warning is news).
+    as_severe: bool = False
 
     def mutes(self, source: Alert, target: Alert) -> bool:
         if (
             source.fingerprint == target.fingerprint
+            or (self.as_severe and target.severity > source.severity)
             or not matches(self.target, target)
             or not matches(self.source, source)
         ):

@@ -24,6 +24,8 @@ counted against what a person would want:
   router lets out from the start counts:
   - cpu saturated: 100 % for 3 minutes (a `stress` process using both cores),
     then back.  Expected: one FIRING and one RESOLVED on cpu_usage_percent.
+  - the same on two sockets (one core each, so the collector reports each
+    socket's usage too).  Expected: the same two, nothing about the sockets.
   - process leaking: a `leaky` process grows its RSS by 150 MiB/h for 4 hours,
     then is restarted (a new pid, back at its usual size).  Expected: one
     FIRING and one RESOLVED on process_rss_bytes (the resolve comes when the
@@ -60,7 +62,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.assembly import build_analyzers, build_store
+from agent.assembly import build_analyzers, build_store, inhibit_rules
 from agent.settings import Settings
 from alerting.alert import Alert, Status
 from alerting.router import Router
@@ -212,6 +214,18 @@ def cpu_saturated(host: Host) -> None:
     host.put("process", rss_key, np.where(hog, 4.0 * MIB, np.nan) + np.zeros(n))
 
 
+def cpu_saturated_on_two_sockets(host: Host) -> None:
+    """cpu saturated, on the same machine with its two cores on two sockets: the collector
+    then reports `cpu_socket_usage_percent` too, each socket the whole give or take what
+    the other takes."""
+    cpu_saturated(host)
+    whole = host.get("cpu", CPU)
+    skew = host.noise("cpu", 0.5)
+    for socket, values in enumerate((whole + skew, whole - skew)):
+        key = SeriesKey.of("cpu_socket_usage_percent", socket=str(socket))
+        host.put("cpu", key, np.clip(values, 0.0, 100.0))
+
+
 def process_leaking(host: Host) -> None:
     begin, end = 3600.0, 3600.0 + 4 * 3600.0
     t = host.times("process") - host.start
@@ -287,6 +301,11 @@ SCENARIOS = (
         _caused(cpu_saturated, (WARM_UP + AFTER) / 3600),
         _pair("cpu_usage_percent"),
     ),
+    Scenario(
+        "cpu saturated, 2 sockets",
+        _caused(cpu_saturated_on_two_sockets, (WARM_UP + AFTER) / 3600),
+        _pair("cpu_usage_percent"),
+    ),
     Scenario("process leaking", _caused(process_leaking, 7.0), _pair("process_rss_bytes")),
     Scenario(
         "disk filled then emptied",
@@ -310,6 +329,7 @@ class RecordingRouter(Router):
             [],
             min_interval_secs=a.min_interval_secs,
             dedup_window_secs=a.dedup_window_secs,
+            inhibit_rules=inhibit_rules(settings),
         )
         self.sent: list[Alert] = []
 

@@ -253,3 +253,96 @@ def test_a_replays_analyzer_failure_crosses_processes_intact() -> None:
         {"season": 3, "zscore": 1},
         10,
     )
+
+
+def test_a_two_socket_box_at_full_load_is_one_alert_and_a_socket_still_hot_is_told_after(
+    tmp_path: Path,
+) -> None:
+    """The real CPU collector on a two-socket tree (cpu0-1 socket 0, cpu2-3 socket 1, cpu4-7
+    without topology), the default thresholds, and the router with the agent's inhibitions."""
+    import asyncio
+
+    from agent.assembly import inhibit_rules
+    from agent.collectors.cpu import CpuCollector
+    from alerting.delivery import ChannelWorker
+    from alerting.router import Router
+    from tests.conftest import NODE_EXPORTER_PROC
+    from tests.test_collectors import NE_SYS, bump, copy_tree, edit
+    from tests.test_router import Recorder
+
+    settings = parse_config_text(f'[agent]\ndata_dir = "{tmp_path}"\n', "t.toml").settings
+    proc = copy_tree(NODE_EXPORTER_PROC, tmp_path / "proc")
+    collector = CpuCollector(proc, NE_SYS)
+
+    def load(busy: set[int]) -> None:
+        """Each CPU spends the next 100 ticks busy (user) if in `busy`, else idle."""
+
+        def change(text: str) -> str:
+            for cpu in range(8):
+                text = bump(text, f"cpu{cpu}", 0 if cpu in busy else 3, 100)
+            text = bump(text, "cpu", 0, 100 * len(busy))
+            return bump(text, "cpu", 3, 100 * (8 - len(busy)))
+
+        edit(proc / "stat", change)
+
+    async def scenario() -> list[Alert]:
+        recorder = Recorder()
+        worker = ChannelWorker(recorder, max_age=float("inf"))
+        worker.start()
+        router = Router("h", [worker], inhibit_rules=inhibit_rules(settings))
+        pipeline = Pipeline(
+            Store(64, 0), [ThresholdAnalyzer(threshold_rules(settings))], router.route
+        )
+        collector.collect()  # the first read: counters to take deltas from
+        for t, busy in ((10.0, set(range(8))), (20.0, {0, 1}), (30.0, set())):
+            load(busy)
+            pipeline.process("cpu", t, collector.collect())
+            router.repeat_due(t + 5)  # the housekeeping's round
+        assert await worker.drain(2.0)
+        await worker.stop()
+        return recorder.sent
+
+    sent = asyncio.run(scenario())
+    assert [(a.metric, dict(a.labels).get("socket"), a.status, a.timestamp) for a in sent] == [
+        ("cpu_usage_percent", None, Status.FIRING, 10.0),  # not three: the sockets say the same
+        ("cpu_usage_percent", None, Status.RESOLVED, 20.0),  # 25 %: the whole is fine...
+        ("cpu_socket_usage_percent", "0", Status.FIRING, 25.0),  # ...but socket 0 is not
+        ("cpu_socket_usage_percent", "0", Status.RESOLVED, 30.0),
+    ]
+    assert sent[0].severity is Severity.CRITICAL and sent[2].severity is Severity.CRITICAL
+
+
+def cpu(metric: str, severity: Severity, analyzer: str = "threshold", t: float = 1.0,
+        status: Status = Status.FIRING) -> Alert:  # fmt: skip
+    labels = (("socket", "0"),) if metric == "cpu_socket_usage_percent" else ()
+    return Alert(analyzer=analyzer, metric=metric, labels=labels, status=status,
+                 severity=severity, value=99, threshold=95, message="", timestamp=t)  # fmt: skip
+
+
+def test_a_socket_hotter_than_the_whole_cpus_alert_is_not_muted() -> None:
+    from agent.assembly import BUILT_IN_INHIBITS
+
+    (rule,) = BUILT_IN_INHIBITS
+
+    whole, socket = "cpu_usage_percent", "cpu_socket_usage_percent"
+    assert rule.mutes(cpu(whole, Severity.CRITICAL), cpu(socket, Severity.CRITICAL))
+    assert rule.mutes(cpu(whole, Severity.CRITICAL), cpu(socket, Severity.WARN))
+    assert not rule.mutes(cpu(whole, Severity.WARN), cpu(socket, Severity.CRITICAL))
+    # An unusual whole (a statistical warn) is another condition than a socket over its level.
+    assert not rule.mutes(cpu(whole, Severity.WARN, "zscore"), cpu(socket, Severity.WARN))
+
+
+def test_an_alert_whose_resolve_waits_for_its_episode_mutes_nothing_any_more() -> None:
+    """The whole CPU's threshold resolved while z-score's alert on it (folded) still fires:
+    the episode goes on, but the threshold's condition, which muted the socket, is over."""
+    from agent.assembly import BUILT_IN_INHIBITS
+    from alerting.router import Router
+
+    whole, socket, critical = "cpu_usage_percent", "cpu_socket_usage_percent", Severity.CRITICAL
+    router = Router("h", [], inhibit_rules=BUILT_IN_INHIBITS)
+    assert router.route(cpu(whole, critical, t=1.0)) is not None
+    assert router.route(cpu(whole, critical, "zscore", t=2.0)) is None  # folded
+    assert router.route(cpu(socket, critical, t=3.0)) is None  # muted by the rule
+    assert router.route(cpu(whole, critical, t=4.0, status=Status.RESOLVED)) is None  # waits
+    (announced,) = router.repeat_due(5.0)
+    assert (announced.metric, announced.status) == (socket, Status.FIRING)

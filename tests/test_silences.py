@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from datetime import UTC, datetime
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.router import Router
-from alerting.silences import MaintenanceWindow, SilenceFile, matches, parse_duration, parse_matcher
+from alerting.silences import (
+    InhibitRule,
+    MaintenanceWindow,
+    SilenceFile,
+    matches,
+    parse_duration,
+    parse_matcher,
+)
 from tests.conftest import run_agent, write_config
 from tests.test_router import Recorder
 
@@ -175,3 +184,108 @@ def test_configured_inhibition_needs_equal_labels() -> None:
         ("gpu_up", "0"),
         ("gpu_temperature_celsius", "1"),
     ]
+
+
+# -- a mute ends: what still fires is announced then ---------------------------------------
+
+
+def routed(steps: list[tuple[str, Any]], refresh: Any = None, **router_options: Any) -> list[Alert]:
+    """Run the router through ("route", alert), ("sweep", now) (the housekeeping's
+    `repeat_due`) and ("call", function) steps; what the channel got, in order."""
+
+    async def scenario() -> list[Alert]:
+        recorder = Recorder()
+        worker = ChannelWorker(recorder, max_age=float("inf"))
+        worker.start()
+        router = Router("h", [worker], min_interval_secs=3600, dedup_window_secs=0,
+                        refresh=refresh, **router_options)  # fmt: skip
+        for kind, what in steps:
+            if kind == "route":
+                router.route(what)
+            elif kind == "sweep":
+                router.repeat_due(what)
+            else:
+                what()
+        assert await worker.drain(2.0)
+        await worker.stop()
+        return recorder.sent
+
+    return asyncio.run(scenario())
+
+
+def test_an_inhibited_alert_still_firing_when_its_source_resolves_is_announced_then() -> None:
+    rule = InhibitRule(source=(("metric", "=", "gpu_up"),), target=(("metric", "=~", "gpu_.*"),),
+                       equal=("gpu",))  # fmt: skip
+
+    def gpu(metric: str, t: float, status: Status = Status.FIRING) -> Alert:
+        return Alert(analyzer="threshold", metric=metric, labels=(("gpu", "0"),), status=status,
+                     severity=Severity.CRITICAL, value=t, threshold=1, message=metric, timestamp=t)  # fmt: skip
+
+    def now_value(alert: Alert, now: float) -> Alert:  # the runtime's refresh: as it is now
+        return dataclasses.replace(alert, timestamp=now, value=now, message="as of now")
+
+    sent = routed(
+        [
+            ("route", gpu("gpu_up", 1.0)),  # fell off the bus
+            ("route", gpu("gpu_temperature_celsius", 2.0)),  # muted: the bus says it all
+            ("sweep", 3.0),  # nothing ended: nothing to announce
+            ("route", gpu("gpu_up", 4.0, Status.RESOLVED)),
+            ("sweep", 5.0),  # the temperature is still over its level: news now
+            ("sweep", 6.0),  # announced once, not at every sweep
+            ("route", gpu("gpu_temperature_celsius", 7.0, Status.RESOLVED)),
+        ],
+        refresh=now_value,
+        inhibit_rules=[rule],
+    )
+    assert [(a.metric, a.status, a.timestamp) for a in sent] == [
+        ("gpu_up", Status.FIRING, 1.0),
+        ("gpu_up", Status.RESOLVED, 4.0),
+        ("gpu_temperature_celsius", Status.FIRING, 5.0),
+        ("gpu_temperature_celsius", Status.RESOLVED, 7.0),  # announced, so its end is said
+    ]
+    announced = sent[2]
+    assert announced.value == 5.0 and announced.message == "as of now"
+    assert announced.first_fired == 2.0  # the alert_id of the episode that began muted
+    assert announced.alert_id == sent[3].alert_id
+
+
+def test_a_silenced_alert_still_firing_when_the_silence_ends_is_announced_at_its_severity(
+    tmp_path: Path,
+) -> None:
+    store = SilenceFile(tmp_path / "silences.json")
+    silence = store.add([("mountpoint", "=", "/backup")], 3600, "resize")
+    other = store.add([("mountpoint", "=", "/srv")], 3600, "resize")
+    now = time.time()
+    escalated = dataclasses.replace(
+        disk(now + 1), status=Status.ESCALATED, severity=Severity.CRITICAL
+    )
+    steps: list[tuple[str, Any]] = [
+        ("route", disk(now)),
+        ("route", escalated),  # worse while silenced
+        ("route", disk(now, mountpoint="/srv")),
+        ("route", disk(now + 2, Status.RESOLVED, mountpoint="/srv")),  # over while silenced
+        ("sweep", now + 3),
+    ]
+
+    def expire_both() -> None:
+        store.expire(silence.id)
+        store.expire(other.id)
+        store.current(check_every=0)  # the running agent notices the change
+
+    sent = routed([*steps, ("call", expire_both), ("sweep", now + 4)], silences=store)
+    assert [(dict(a.labels)["mountpoint"], a.status, a.severity) for a in sent] == [
+        ("/backup", Status.FIRING, Severity.CRITICAL),  # not /srv: it ended while silenced
+    ]
+    assert sent[0].timestamp == now + 4
+
+
+def test_an_alert_still_firing_when_its_maintenance_window_closes_is_announced() -> None:
+    # Saturdays 23:00-02:00 UTC; the alert fires at 01:00 Sunday and still fires at 02:00.
+    window = MaintenanceWindow(("sat",), dtime(23, 0), dtime(2, 0), "UTC",
+                               (("metric", "=", "disk_used_percent"),))  # fmt: skip
+    one = datetime(2026, 11, 22, 1, 0, tzinfo=UTC).timestamp()
+    sent = routed(
+        [("route", disk(one)), ("sweep", one + 1800), ("sweep", one + 3600 + 5)],
+        maintenance=[window],
+    )
+    assert [(a.status, a.timestamp) for a in sent] == [(Status.FIRING, one + 3600 + 5)]
