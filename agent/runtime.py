@@ -65,6 +65,7 @@ from alerting.delivery import ChannelWorker, drain_and_stop
 from alerting.outbox import MemoryOutbox, Outbox
 from alerting.router import Router
 from analyzers.base import learning_series
+from analyzers.registry import confirm_after_restart_secs
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,7 @@ class Agent(SignalRequests):
             silences=silence_file(self.settings),
             maintenance=maintenance_windows(self.settings),
             inhibit_rules=inhibit_rules(self.settings),
+            episodes=self.outbox,
         )
         self.pipeline = Pipeline(
             self.store,
@@ -227,6 +229,7 @@ class Agent(SignalRequests):
         self._prepare_dirs()
         self.privileges = check_privileges(self.settings, self.config_path)
         log_report(self.privileges)
+        self._resume_episodes()
         for worker in self.router.workers:
             worker.start()
         self._start_collectors()
@@ -584,6 +587,27 @@ class Agent(SignalRequests):
                 "collector %s failed (%d so far): %s", name, self.collector_errors[name], message
             )
 
+    def _resume_episodes(self) -> None:
+        """The alerts announced before a restart and not resolved: their episodes go on if
+        their analyzers raise them again, and are resolved if not (`Router.resume`)."""
+        announced = self.outbox.open_episodes()
+        if not announced:
+            return
+        enabled = [d for d in DOMAINS if d.name not in self.settings.collector.disabled]
+        # A few rounds of the slowest collector, and of the housekeeping that judges it.
+        slack = 3 * max((interval_of(self.settings, d) for d in enabled), default=0.0)
+        slack += 2 * REPEAT_CHECK_SECS
+
+        def confirm_within(alert: Alert) -> float:
+            return confirm_after_restart_secs(self.settings, alert.analyzer) + slack
+
+        self.router.resume(announced, time.time(), confirm_within)
+        log.info(
+            "%d alert(s) announced before the restart and not resolved: they are resolved "
+            "unless their analyzers raise them again",
+            len(announced),
+        )
+
     async def _housekeeping(self) -> None:
         """Every few seconds: repeats of firing alerts; every minute: retire vanished
         series and hand freed heap memory back (also once just after start-up)."""
@@ -701,6 +725,7 @@ class Agent(SignalRequests):
                 dedup_window_secs=new.alerting.dedup_window_secs,
                 maintenance=maintenance_windows(new),
                 inhibit_rules=inhibit_rules(new),
+                episodes=outbox,
             )
             self._start_collectors()
             log.info("configuration reloaded from %s", self.config_path)

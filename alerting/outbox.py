@@ -10,6 +10,12 @@ process dying; an insert costs well under a millisecond.
 `MemoryOutbox` has the same interface without the file, for when there is no
 writable data directory, and for tests.
 
+Beside the queue it keeps the **open episodes**: per fingerprint, the last
+notification of each alert the channels were told fires and not yet that it
+ended (the router writes it, `Router.resume` reads it back at the next start),
+so that a restart neither announces a condition again nor leaves its episode
+open for good.  A row per alert, replaced at each of its notifications.
+
 Both are bounded per channel by `max_rows`: past it the oldest rows of that
 channel go, counted per channel (`take_dropped`, which the delivery workers
 report in the next message that gets through) and logged once per episode.
@@ -81,6 +87,12 @@ class Outbox(Protocol):
 
     def take_dropped(self) -> dict[str, int]: ...
 
+    def keep_episode(self, alert: Alert) -> None: ...
+
+    def end_episode(self, fingerprint: str) -> None: ...
+
+    def open_episodes(self) -> list[Alert]: ...
+
 
 MAX_ROWS = 100_000  # per channel
 
@@ -122,6 +134,16 @@ class MemoryOutbox:
         self.degraded = degraded
         self.max_rows = max_rows
         self.dropped = _Dropped()
+        self._episodes: dict[str, Alert] = {}
+
+    def keep_episode(self, alert: Alert) -> None:
+        self._episodes[alert.fingerprint] = alert
+
+    def end_episode(self, fingerprint: str) -> None:
+        self._episodes.pop(fingerprint, None)
+
+    def open_episodes(self) -> list[Alert]:
+        return list(self._episodes.values())
 
     def add(self, channel: str, alert: Alert) -> int:
         row = self._next
@@ -258,6 +280,9 @@ class SqliteOutbox:
                 "created REAL NOT NULL, alert TEXT NOT NULL)"
             )
             db.execute("CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, id)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS episodes (fingerprint TEXT PRIMARY KEY, alert TEXT NOT NULL)"
+            )
             db.execute("SELECT COUNT(*) FROM outbox").fetchone()  # reads every page of the table
         except BaseException:
             db.close()
@@ -370,6 +395,45 @@ class SqliteOutbox:
             self.dropped.drop(channel, excess, self.max_rows)
         elif excess < 0:
             self.dropped.below(channel)
+
+    # -- open episodes ------------------------------------------------------------------------
+
+    def keep_episode(self, alert: Alert) -> None:
+        self._guarded(
+            "keeping an episode", lambda: self._keep_episode(alert), lambda m: m.keep_episode(alert)
+        )
+
+    def _keep_episode(self, alert: Alert) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO episodes (fingerprint, alert) VALUES (?, ?)",
+            (alert.fingerprint, alert_record(alert)),
+        )
+
+    def end_episode(self, fingerprint: str) -> None:
+        self._guarded(
+            "ending an episode",
+            lambda: self._end_episode(fingerprint),
+            lambda m: m.end_episode(fingerprint),
+        )
+
+    def _end_episode(self, fingerprint: str) -> None:
+        self._db.execute("DELETE FROM episodes WHERE fingerprint = ?", (fingerprint,))
+
+    def open_episodes(self) -> list[Alert]:
+        return self._guarded(
+            "reading the episodes", self._open_episodes, lambda m: m.open_episodes()
+        )
+
+    def _open_episodes(self) -> list[Alert]:
+        out = []
+        for fingerprint, text in self._db.execute(
+            "SELECT fingerprint, alert FROM episodes"
+        ).fetchall():
+            try:
+                out.append(alert_from_record(text))
+            except (ValueError, KeyError, TypeError):  # unreadable: nothing to resume from
+                self._end_episode(fingerprint)
+        return out
 
     def pending(self, channel: str, limit: int) -> list[tuple[int, Alert]]:
         return self._guarded(

@@ -22,7 +22,13 @@ Rules (per fingerprint = analyzer + metric + labels):
 * a repeat is fresh: the `refresh` callable (the pipeline's, given by the
   runtime: alerting cannot import the store) gives it the current value and
   context, and it has its own timestamp and so its own `id`;
-* each channel gets only alerts at or above its `min_severity`.
+* each channel gets only alerts at or above its `min_severity`;
+* a muted alert (silence, maintenance window, inhibition, folded) that still
+  fires when nothing mutes it any more is announced then (`repeat_due`);
+* across a restart: what was announced and not yet resolved is kept in the
+  outbox (`episodes`) and taken back at the next start (`resume`); its
+  analyzer raising it again continues the episode unannounced, and one it has
+  not raised again within its learning time is resolved.
 
 Time comes from the alerts' own timestamps, which keeps the router pure and its
 tests exact.  Resolved fingerprints are remembered for `dedup_window_secs`.
@@ -38,11 +44,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
+from alerting.format import format_metric
 from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile, matches
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,15 @@ log = logging.getLogger(__name__)
 MAX_TRACKED = 10_000
 # What the router adds to an alert's context (`_stamp`), as opposed to what its analyzer said.
 STAMPED = ("repeats", "lasted_secs", "occurrences")
+
+
+class Episodes(Protocol):
+    """Where the alerts announced and not yet resolved are kept across a restart (the
+    outbox: alerting/outbox.py)."""
+
+    def keep_episode(self, alert: Alert) -> None: ...
+
+    def end_episode(self, fingerprint: str) -> None: ...
 
 
 @dataclass
@@ -68,6 +86,8 @@ class _Track:
     muted: bool = False  # silenced or inhibited: never announced, not repeated
     folded: bool = False  # muted because another analyzer's alert on the series carries it
     waiting: Alert | None = None  # its resolve, sent when the series' episode ends
+    # Announced before the agent restarted: resolved at this time unless raised again.
+    confirm_by: float | None = None
 
 
 @dataclass
@@ -93,9 +113,11 @@ class Router:
         maintenance: Sequence[MaintenanceWindow] = (),
         inhibit_rules: Sequence[InhibitRule] = (),
         refresh: Callable[[Alert, float], Alert] | None = None,
+        episodes: Episodes | None = None,
     ) -> None:
         # (alert, now) -> the alert as it stands now: current value, fresh context.
         self.refresh = refresh
+        self.episodes = episodes
         self.inhibit_rules = list(inhibit_rules)
         self.silences = silences
         self.maintenance = list(maintenance)
@@ -123,9 +145,17 @@ class Router:
         dedup_window_secs: float,
         maintenance: Sequence[MaintenanceWindow] = (),
         inhibit_rules: Sequence[InhibitRule] = (),
+        episodes: Episodes | None = None,
     ) -> list[ChannelWorker]:
         """Swap settings and channels, keeping what was already sent; returns the old workers."""
         old = self.workers
+        if episodes is not None and episodes is not self.episodes:  # a durable outbox now
+            self.episodes = episodes
+            for track in self._tracks.values():
+                if (track.status is Status.FIRING and not track.muted) or track.held is not None:
+                    episodes.keep_episode(
+                        self._stamp(track.alert, 0, first_fired=track.first_fired)
+                    )
         self.maintenance = list(maintenance)
         self.inhibit_rules = list(inhibit_rules)
         self._sources = [{} for _ in self.inhibit_rules]
@@ -151,6 +181,11 @@ class Router:
 
     def _submit(self, alert: Alert) -> None:
         resolved = alert.status is Status.RESOLVED
+        if self.episodes is not None and not alert.context.get("event"):
+            if resolved:
+                self.episodes.end_episode(alert.fingerprint)
+            else:
+                self.episodes.keep_episode(alert)
         for worker in self.workers:
             channel = worker.channel
             if alert.severity >= channel.min_severity and (channel.send_resolved or not resolved):
@@ -195,6 +230,13 @@ class Router:
                 return None
             track.last_sent = now
             return self._end_episode(series, fp, alert, resolve)
+        if track is not None and track.confirm_by is not None and track.status is Status.FIRING:
+            # Raised again after a restart: the episode announced before it goes on.
+            track.confirm_by = None
+            if alert.severity == track.severity:
+                track.alert = alert
+                return None
+            alert = dataclasses.replace(alert, status=Status.ESCALATED)  # worse (or better)
         if track is not None and track.waiting is not None:
             # Back while its resolve waited for the rest of the episode: it never ended.
             track.waiting = None
@@ -436,12 +478,17 @@ class Router:
             if released is not None:
                 sent.append(released)
         sent += self._announce_unmuted(now)
+        for fp in [fp for fp, t in self._tracks.items() if (t.confirm_by or math.inf) <= now]:
+            resolved = self._not_raised_again(fp, now)
+            if resolved is not None:
+                sent.append(resolved)
         if self.min_interval_secs <= 0:
             return sent
         for track in self._tracks.values():
             due = (
                 track.status is Status.FIRING
                 and not track.muted
+                and track.confirm_by is None  # not known to fire since the restart
                 and now - track.last_sent >= self.min_interval_secs
             )
             if due and not self.silenced(track.alert, now):
@@ -483,6 +530,54 @@ class Router:
             self._submit(announced)
             sent.append(announced)
         return sent
+
+    def resume(
+        self, announced: Iterable[Alert], now: float, confirm_within: Callable[[Alert], float]
+    ) -> None:
+        """Take back, at start-up, the alerts announced before the restart and not resolved
+        (`Episodes`, as the last notification of each): tracked as firing, announced, in
+        their episode (its `alert_id`, repeats counted from its last notification), not
+        sent again.  If their analyzer raises them again within `confirm_within(alert)`
+        seconds (its learning time, and a few collection intervals), the episode goes on
+        unannounced (an ESCALATED if the severity changed); if not, it is resolved then,
+        "not raised again since the agent restarted"."""
+        for alert in announced:
+            if alert.status is Status.RESOLVED or alert.fingerprint in self._tracks:
+                continue
+            first = alert.timestamp if alert.first_fired is None else alert.first_fired
+            occurrences = alert.context.get("occurrences", 1)
+            track = _Track(
+                Status.FIRING,
+                alert.severity,
+                alert.timestamp,
+                alert,
+                first_fired=first,
+                occurrences=occurrences if isinstance(occurrences, int) else 1,
+                confirm_by=now + confirm_within(alert),
+            )
+            self._remember(alert.fingerprint, track)
+        self._prune()
+
+    def _not_raised_again(self, fp: str, now: float) -> Alert | None:
+        """A track resumed after a restart that its analyzer has not raised again: resolved,
+        saying so and what it is now."""
+        track = self._tracks[fp]
+        track.confirm_by = None
+        current = self._as_now(track, now)
+        where = "".join(f" {k}={v}" for k, v in track.alert.labels)
+        now_is = (
+            f", {format_metric(current.metric, current.value, against=current.threshold)} now"
+            if math.isfinite(current.value)
+            else ""
+        )
+        resolve = dataclasses.replace(
+            current,
+            status=Status.RESOLVED,
+            message=f"{current.metric}{where}: not raised again since the agent restarted"
+            f"{now_is} (was: {track.alert.message})",
+            context={"not_raised_since_restart": True},
+        )
+        return self.route(resolve)
 
     def _as_now(self, track: _Track, now: float) -> Alert:
         """The track's alert with the value and context of now, at the time of now: its own

@@ -265,5 +265,9 @@ def _build(settings: Any, _watch_everything: bool) -> LeakAnalyzer:
 
 
 PLUGIN = AnalyzerPlugin(
-    name="leak", order=50, build=_build, history=lambda _s, _e: tuple(DEFAULT_KINDS)
+    name="leak",
+    order=50,
+    build=_build,
+    history=lambda _s, _e: tuple(DEFAULT_KINDS),
+    confirm_after_restart_secs=lambda s: s.analyzer.leak_min_observation_hours * 3600.0,
 )

@@ -39,6 +39,11 @@ class AnalyzerPlugin:
     # means it reads (history_ago / history_window); a series none names has no
     # history column, and reading it gives NaN / nothing.
     history: Callable[[Any, bool], tuple[str, ...]] = lambda _settings, _everything: ()
+    # settings -> how long, after the agent restarts, this analyzer may take to raise again
+    # an alert whose condition still holds (its learning time).  An alert it announced
+    # before the restart and has not raised again by then (and a few collection intervals)
+    # is resolved (alerting/router.py, `Router.resume`).
+    confirm_after_restart_secs: Callable[[Any], float] = lambda _settings: 0.0
 
 
 @functools.cache
@@ -71,6 +76,14 @@ def history_patterns(settings: Any, watch_everything: bool = False) -> tuple[str
     enabled = set(settings.analyzer.enabled)
     found = (p.history(settings, watch_everything) for p in plugins() if p.name in enabled)
     return tuple(dict.fromkeys(pattern for patterns in found for pattern in patterns))
+
+
+def confirm_after_restart_secs(settings: Any, analyzer: str) -> float:
+    """The plug-in's `confirm_after_restart_secs`; 0 for an analyzer not enabled now."""
+    for p in plugins():
+        if p.name == analyzer and p.name in settings.analyzer.enabled:
+            return float(p.confirm_after_restart_secs(settings))
+    return 0.0
 
 
 def build_analyzers(settings: Any, watch_everything: bool = False) -> list[Analyzer]:

@@ -512,4 +512,6 @@ def _build(settings: Any, watch_everything: bool) -> SeasonAnalyzer:
     )
 
 
+# Season needs days of the history tier, which starts empty after a restart: what it had
+# announced cannot be confirmed soon, and is resolved after a few collection intervals.
 PLUGIN = AnalyzerPlugin(name="season", order=22, build=_build, history=anomaly_history)

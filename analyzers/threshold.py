@@ -304,4 +304,8 @@ PLUGIN = AnalyzerPlugin(
     name="threshold",
     order=10,
     build=lambda settings, _watch_everything: ThresholdAnalyzer(threshold_rules(settings)),
+    # The first sample over a level fires, or the level held for its rule's for_secs.
+    confirm_after_restart_secs=lambda settings: max(
+        (r.for_secs for r in threshold_rules(settings)), default=0.0
+    ),
 )

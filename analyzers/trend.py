@@ -249,4 +249,5 @@ PLUGIN = AnalyzerPlugin(
         settings.analyzer.trend_min_r_squared,
     ),
     history=lambda _settings, _everything: tuple(FILLING),
+    confirm_after_restart_secs=lambda s: s.analyzer.trend_min_span_hours * 3600.0,
 )

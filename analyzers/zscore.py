@@ -305,4 +305,7 @@ PLUGIN = AnalyzerPlugin(
     order=20,
     build=_build,
     history=anomaly_history,
+    confirm_after_restart_secs=lambda s: (
+        s.analyzer.anomaly_learning_secs + s.analyzer.anomaly_persist_secs
+    ),
 )
