@@ -88,6 +88,8 @@ class _Track:
     waiting: Alert | None = None  # its resolve, sent when the series' episode ends
     # Announced before the agent restarted: resolved at this time unless raised again.
     confirm_by: float | None = None
+    # Announced, then changed severity while silenced: sent when the silence ends.
+    unsent: Alert | None = None
 
 
 @dataclass
@@ -129,9 +131,16 @@ class Router:
         # In order of last activity (a touched track moves to the end): the front is the stalest.
         self._tracks: dict[str, _Track] = {}
         self._resolved: dict[str, None] = {}  # resolved fingerprints, in order of resolution
-        # Per inhibit rule, the live (firing, not muted) tracks matching its source: a new
-        # alert looks at those few, not at the whole table.
-        self._sources: list[dict[str, None]] = [{} for _ in self.inhibit_rules]
+        # Per inhibit rule, the live (firing, announced) tracks matching its source, by the
+        # values of the rule's `equal` labels: an alert looks up those it shares them with.
+        self._sources: list[dict[tuple[str, ...], dict[str, None]]] = [
+            {} for _ in self.inhibit_rules
+        ]
+        self._placed: dict[str, list[tuple[int, tuple[str, ...]]]] = {}  # fp -> its places
+        # Whether a mute may have ended since the last look (`_announce_unmuted`): a source
+        # left the index, a track changed, the silences or windows in force changed.
+        self._mutes_changed = True
+        self._in_force: tuple[tuple[int, ...], tuple[str, ...]] = ((), ())
         self._by_series: dict[
             tuple[str, tuple[tuple[str, str], ...]], set[str]
         ] = {}  # for inhibition
@@ -158,9 +167,10 @@ class Router:
                     )
         self.maintenance = list(maintenance)
         self.inhibit_rules = list(inhibit_rules)
-        self._sources = [{} for _ in self.inhibit_rules]
+        self._sources, self._placed = [{} for _ in self.inhibit_rules], {}
         for fp, track in self._tracks.items():
             self._index(fp, track)
+        self._mutes_changed = True
         self.hostname = hostname
         self.workers = list(workers)
         self.min_interval_secs = min_interval_secs
@@ -203,7 +213,8 @@ class Router:
         if alert.status is Status.RESOLVED:
             if track is None or track.status is Status.RESOLVED or track.waiting is not None:
                 return None
-            track.held_back = 0
+            track.held_back, track.unsent = 0, None
+            self._mutes_changed = True
             if track.muted:  # the end of a muted alert: nobody was told it began
                 track.status, track.muted, track.folded = Status.RESOLVED, False, False
                 self._resolved[fp] = None
@@ -240,9 +251,9 @@ class Router:
         if track is not None and track.waiting is not None:
             # Back while its resolve waited for the rest of the episode: it never ended.
             track.waiting = None
+            self._index(fp, track)  # whatever comes next: silenced, folded or sent
             if alert.severity <= track.severity:
                 track.alert = alert
-                self._index(fp, track)
                 return None
         if track is not None and track.held is not None:
             # A flapping alert back before its resolve went out: for the receiver it never
@@ -278,6 +289,8 @@ class Router:
                 self._prune()
             elif track is not None and track.muted:  # as it is when the silence ends
                 track.severity, track.alert = alert.severity, alert
+            elif track is not None and track.status is Status.FIRING and changed:
+                track.unsent = alert  # announced: its change is told when the silence ends
             return None
         folded = (new or changed) and self._carried(alert, fp)
         if folded or ((new or changed) and self._inhibited(alert)):
@@ -343,6 +356,8 @@ class Router:
         track = self._tracks.pop(fp)
         self._resolved.pop(fp, None)
         self._unindex(fp)
+        if track.status is Status.FIRING and not track.muted:  # it may have carried others
+            self._mutes_changed = True
         series = (track.alert.metric, track.alert.labels)
         fps = self._by_series.get(series)
         if fps is not None:
@@ -356,25 +371,42 @@ class Router:
         self._tracks[fp] = track
         self._index(fp, track)
         self._by_series.setdefault((track.alert.metric, track.alert.labels), set()).add(fp)
+        if not track.muted:  # it may carry less, or mute less, than the one it replaces
+            self._mutes_changed = True
 
     def _index(self, fp: str, track: _Track) -> None:
         self._unindex(fp)
         if track.status is Status.FIRING and not track.muted and track.waiting is None:
-            for rule, sources in zip(self.inhibit_rules, self._sources, strict=True):
+            placed = []
+            for i, rule in enumerate(self.inhibit_rules):
                 if matches(rule.source, track.alert):
-                    sources[fp] = None
+                    key = rule.key(track.alert)
+                    self._sources[i].setdefault(key, {})[fp] = None
+                    placed.append((i, key))
+            if placed:
+                self._placed[fp] = placed
 
     def _unindex(self, fp: str) -> None:
-        for sources in self._sources:
-            sources.pop(fp, None)
+        placed = self._placed.pop(fp, None)
+        if placed is None:
+            return
+        self._mutes_changed = True  # what it muted may be free now
+        for i, key in placed:
+            sources = self._sources[i][key]
+            del sources[fp]
+            if not sources:
+                del self._sources[i][key]
 
     def _inhibited(self, alert: Alert) -> bool:
         """Any firing alert that a configured rule says mutes this one."""
         for rule, sources in zip(self.inhibit_rules, self._sources, strict=True):
-            for fp in sources:
+            for fp in sources.get(rule.key(alert), ()):
                 if rule.mutes(self._tracks[fp].alert, alert):
                     return True
         return False
+
+    def _is_source(self, alert: Alert) -> bool:
+        return any(matches(rule.source, alert) for rule in self.inhibit_rules)
 
     def _carried(self, alert: Alert, fp: str) -> bool:
         """Whether another analyzer's announced alert on the same series carries the episode at
@@ -508,12 +540,41 @@ class Router:
         the alert that carried their series' episode fell below them.  Muted is "not now",
         not "never": a disk still full when its two-hour silence ends is news, and so is
         a socket still saturated after the whole CPU's alert that muted it resolved.  For
-        the receiver the alert begins here, as it stands now (a FIRING, fresh value)."""
+        the receiver the alert begins here, as it stands now (a FIRING, fresh value).  An
+        announced alert whose severity changed while silenced has that change sent now.
+
+        Looked at only when a mute may have ended (`_mutes_changed`, or the silences and
+        windows in force changed), and in a fixed order: alerts that may mute others first,
+        then the most severe, so that what mutes is announced (and indexed) before what it
+        mutes is judged, whatever the order the tracks were last active in."""
+        windows = tuple(i for i, w in enumerate(self.maintenance) if w.active(now))
+        silences = [s for s in self.silences.current() if s.active(now)] if self.silences else []
+        in_force = (windows, tuple(s.id for s in silences))
+        if in_force != self._in_force:
+            self._in_force, self._mutes_changed = in_force, True
+        if not self._mutes_changed:
+            return []
+        self._mutes_changed = False
+
+        def silenced(alert: Alert) -> bool:
+            return any(matches(self.maintenance[i].matchers, alert) for i in windows) or any(
+                matches(s.matchers, alert) for s in silences
+            )
+
+        muted = [
+            (fp, t)
+            for fp, t in self._tracks.items()
+            if t.status is Status.FIRING and (t.muted or t.unsent is not None)
+            and not silenced(t.unsent or t.alert)
+        ]  # fmt: skip
+        muted.sort(key=lambda item: (not self._is_source(item[1].alert), -item[1].severity))
         sent: list[Alert] = []
-        for fp, track in self._tracks.items():
-            if track.status is not Status.FIRING or not track.muted:
-                continue
-            if self.silenced(track.alert, now):
+        for fp, track in muted:
+            if track.unsent is not None:  # announced; its change waited for the silence
+                change, track.unsent = track.unsent, None
+                told = self.route(dataclasses.replace(change, timestamp=now))
+                if told is not None:
+                    sent.append(told)
                 continue
             track.folded = self._carried(track.alert, fp)
             if track.folded or self._inhibited(track.alert):

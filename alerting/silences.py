@@ -287,6 +287,10 @@ class InhibitRule:
     # would (a socket's critical while the whole CPU's alert is only a warning is news).
     as_severe: bool = False
 
+    def key(self, alert: Alert) -> tuple[str, ...]:
+        """The values of the `equal` labels: a source mutes only targets with the same."""
+        return tuple(_field(alert, label) for label in self.equal)
+
     def mutes(self, source: Alert, target: Alert) -> bool:
         if (
             source.fingerprint == target.fingerprint

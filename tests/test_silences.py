@@ -289,3 +289,150 @@ def test_an_alert_still_firing_when_its_maintenance_window_closes_is_announced()
         maintenance=[window],
     )
     assert [(a.status, a.timestamp) for a in sent] == [(Status.FIRING, one + 3600 + 5)]
+
+
+def cpu_alert(metric: str, t: float, severity: Severity = Severity.WARN,
+              status: Status = Status.FIRING, analyzer: str = "threshold") -> Alert:  # fmt: skip
+    labels = (("socket", metric[-1]),) if metric.startswith("socket") else ()
+    name = "cpu_socket_usage_percent" if metric.startswith("socket") else metric
+    return Alert(analyzer=analyzer, metric=name, labels=labels, status=status, severity=severity,
+                 value=99.0, threshold=95.0, message=metric, timestamp=t, hostname="h")  # fmt: skip
+
+
+def test_when_a_silence_ends_what_mutes_is_judged_before_what_it_mutes(tmp_path: Path) -> None:
+    """The whole CPU and both sockets fire while a silence holds; the whole escalates last
+    (so its track is the most recently active).  When the silence ends, one FIRING: the
+    whole's, at critical; the sockets are muted by it, not announced before it."""
+    from agent.assembly import BUILT_IN_INHIBITS
+
+    store = SilenceFile(tmp_path / "silences.json")
+    silence = store.add([("metric", "=~", "cpu_.*")], 3600, "firmware update")
+    now = time.time()
+
+    def expire() -> None:
+        store.expire(silence.id)
+        store.current(check_every=0)
+
+    sent = routed(
+        [
+            ("route", cpu_alert("cpu_usage_percent", now)),
+            ("route", cpu_alert("socket0", now)),
+            ("route", cpu_alert("socket1", now)),
+            ("route", cpu_alert("cpu_usage_percent", now + 1, Severity.CRITICAL, Status.ESCALATED)),
+            ("call", expire),
+            ("sweep", now + 2),
+        ],
+        silences=store,
+        inhibit_rules=BUILT_IN_INHIBITS,
+    )
+    assert [(a.metric, a.status, a.severity) for a in sent] == [
+        ("cpu_usage_percent", Status.FIRING, Severity.CRITICAL)
+    ]
+
+
+def test_an_alert_back_while_its_resolve_waited_mutes_again_whatever_its_severity(
+    tmp_path: Path,
+) -> None:
+    rule = InhibitRule(source=(("metric", "=", "gpu_up"),),
+                       target=(("metric", "=", "gpu_temperature_celsius"),), equal=("gpu",))  # fmt: skip
+    store = SilenceFile(tmp_path / "silences.json")
+    now = time.time()
+
+    def gpu(metric: str, t: float, severity: Severity = Severity.WARN,
+            status: Status = Status.FIRING, analyzer: str = "threshold") -> Alert:  # fmt: skip
+        return Alert(analyzer=analyzer, metric=metric, labels=(("gpu", "0"),), status=status,
+                     severity=severity, value=0, threshold=1, message=metric, timestamp=t)  # fmt: skip
+
+    def silence_gpu_up() -> None:
+        store.add([("metric", "=", "gpu_up"), ("analyzer", "=", "threshold")], 3600, "bus")
+        store.current(check_every=0)
+
+    sent = routed(
+        [
+            ("route", gpu("gpu_up", now)),  # announced: mutes the temperature
+            ("route", gpu("gpu_up", now + 1, analyzer="zscore")),  # folded into it
+            ("route", gpu("gpu_up", now + 2, status=Status.RESOLVED)),  # waits for the zscore
+            ("call", silence_gpu_up),
+            ("route", gpu("gpu_up", now + 3, Severity.CRITICAL)),  # back, worse, silenced
+            ("route", gpu("gpu_temperature_celsius", now + 4)),  # while gpu_up fires: muted
+            ("sweep", now + 5),
+        ],
+        silences=store,
+        inhibit_rules=[rule],
+    )
+    assert [(a.metric, a.status) for a in sent] == [("gpu_up", Status.FIRING)]
+
+
+def test_an_announced_alert_that_escalated_while_silenced_is_escalated_when_it_ends(
+    tmp_path: Path,
+) -> None:
+    store = SilenceFile(tmp_path / "silences.json")
+    now = time.time()
+    silence: list[str] = []
+
+    def add() -> None:
+        silence.append(store.add([("mountpoint", "=", "/backup")], 3600, "resize").id)
+        store.current(check_every=0)
+
+    def expire() -> None:
+        store.expire(silence[0])
+        store.current(check_every=0)
+
+    critical = dataclasses.replace(
+        disk(now + 2), status=Status.ESCALATED, severity=Severity.CRITICAL
+    )
+    sent = routed(
+        [
+            ("route", disk(now)),
+            ("call", add),
+            ("route", critical),
+            ("sweep", now + 3),
+            ("call", expire),
+            ("sweep", now + 4),
+            ("sweep", now + 5),
+        ],
+        silences=store,
+    )
+    assert [(a.status, a.severity, a.timestamp) for a in sent] == [
+        (Status.FIRING, Severity.WARN, now),
+        (Status.ESCALATED, Severity.CRITICAL, now + 4),  # what the pager (critical) needs
+    ]
+    assert sent[1].alert_id == sent[0].alert_id
+
+
+def test_a_sweep_when_no_mute_can_have_ended_judges_nothing() -> None:
+    """Muted alerts are looked at again only when a mute may have ended (a source left, a
+    track changed, the silences or windows in force changed): 9,000 of them every 5 s would
+    otherwise hold the event loop for as long as judging them takes."""
+    judged: list[int] = []
+
+    @dataclasses.dataclass(frozen=True)
+    class Counting(InhibitRule):
+        def mutes(self, source: Alert, target: Alert) -> bool:
+            judged.append(1)
+            return super().mutes(source, target)
+
+    rule = Counting(source=(("metric", "=", "node_up"),), target=(("metric", "=", "disk"),),
+                    equal=("node",))  # fmt: skip
+
+    def alert(metric: str, node: int, t: float, status: Status = Status.FIRING,
+              disk: str | None = None) -> Alert:  # fmt: skip
+        labels = (("node", str(node)),) if disk is None else (("disk", disk), ("node", str(node)))
+        return Alert(analyzer="threshold", metric=metric, labels=labels, status=status,
+                     severity=Severity.WARN, value=0, threshold=1, message=metric,
+                     timestamp=t)  # fmt: skip
+
+    router = Router("h", [], inhibit_rules=[rule])
+    for node in range(100):
+        router.route(alert("node_up", node, 1.0))
+        for disk_index in range(20):
+            router.route(alert("disk", node, 1.0, disk=str(disk_index)))
+    assert router.stats.inhibited == 2000
+    router.repeat_due(2.0)  # the first look
+    judged.clear()
+    router.repeat_due(7.0)
+    assert judged == []  # nothing ended: nothing judged
+    router.route(alert("node_up", 7, 8.0, Status.RESOLVED))
+    sent = router.repeat_due(12.0)
+    assert len(sent) == 20 and {dict(a.labels)["node"] for a in sent} == {"7"}
+    assert len(judged) <= 2000  # each muted alert against the sources of its node: one
