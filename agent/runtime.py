@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import signal
 import stat
@@ -64,7 +65,8 @@ from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker, drain_and_stop
 from alerting.outbox import MemoryOutbox, Outbox
 from alerting.router import Router
-from analyzers.base import learning_series
+from analyzers.base import SeriesKey, learning_series
+from analyzers.logpatterns import LOG_ANALYZER
 from analyzers.registry import confirm_after_restart_secs
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
 
@@ -211,6 +213,7 @@ class Agent(SignalRequests):
         self.notifier = Notifier()
         self.privileges: PrivilegeReport | None = None
         self._ready = False
+        self._look_for_unreported_at: float | None = None  # see _resume_episodes
         self.data_dir_problem: str | None = None  # data_dir writable by others
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -229,11 +232,13 @@ class Agent(SignalRequests):
         self._prepare_dirs()
         self.privileges = check_privileges(self.settings, self.config_path)
         log_report(self.privileges)
-        self._resume_episodes()
         for worker in self.router.workers:
             worker.start()
         self._start_collectors()
         self._start_logs()
+        # Before the first collection or log line is handled (nothing awaited since the
+        # tasks were spawned): the analyzers and the router take back what was firing.
+        self._resume_episodes()
         self._start_telemetry()
         await self._start_exporter()
         self._start_history()
@@ -593,15 +598,28 @@ class Agent(SignalRequests):
         announced = self.outbox.open_episodes()
         if not announced:
             return
+        # Analyzers that can take their state back do (threshold: the levels, with their
+        # hysteresis; the log watcher: the open links down); the others learn again.
+        for analyzer in self.analyzers:
+            resume = getattr(analyzer, "resume", None)
+            if resume is not None:
+                resume([a for a in announced if a.analyzer == analyzer.name])
+        if self.logs is not None:
+            self.logs.alerter.resume([a for a in announced if a.analyzer == LOG_ANALYZER])
         enabled = [d for d in DOMAINS if d.name not in self.settings.collector.disabled]
         # A few rounds of the slowest collector, and of the housekeeping that judges it.
         slack = 3 * max((interval_of(self.settings, d) for d in enabled), default=0.0)
         slack += 2 * REPEAT_CHECK_SECS
 
         def confirm_within(alert: Alert) -> float:
+            if alert.analyzer == LOG_ANALYZER and self.logs is not None:
+                return math.inf  # a link down ends with its "link is up" line, as in one life
             return confirm_after_restart_secs(self.settings, alert.analyzer) + slack
 
         self.router.resume(announced, time.time(), confirm_within)
+        # By then every collector has reported (or failed) a few times: what is not in the
+        # store is gone (a process that exited meanwhile), and is resolved at once.
+        self._look_for_unreported_at = time.time() + slack
         log.info(
             "%d alert(s) announced before the restart and not resolved: they are resolved "
             "unless their analyzers raise them again",
@@ -623,6 +641,9 @@ class Agent(SignalRequests):
                 # A repeat now could overtake a RESOLVED waiting behind a held alert: "still
                 # firing" stamped after its own end.  The hold is short: the next round.
                 self.router.repeat_due(now)
+                if self._look_for_unreported_at is not None and now >= self._look_for_unreported_at:
+                    self._look_for_unreported_at = None
+                    self.router.resolve_unreported(self._reported, now)
             self.check_channels(now)
             if self.logs is not None:
                 self.logs.tick(now)
@@ -634,6 +655,12 @@ class Agent(SignalRequests):
             longest = max(interval_of(self.settings, d) for d in DOMAINS)
             self._retire(self.store.stale_ids(now, max_age=max(10 * longest, 600.0)), now)
             self.router.forget_resolved(now)
+
+    def _reported(self, alert: Alert) -> bool:
+        """Whether the store has `alert`'s series (a log alert has none: always reported)."""
+        if alert.analyzer == LOG_ANALYZER:
+            return True
+        return self.store.find(SeriesKey(alert.metric, alert.labels)) is not None
 
     def _retire(self, stale: list[int], now: float) -> None:
         if stale:

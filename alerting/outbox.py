@@ -41,7 +41,7 @@ import os
 import stat
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -92,6 +92,8 @@ class Outbox(Protocol):
     def end_episode(self, fingerprint: str) -> None: ...
 
     def open_episodes(self) -> list[Alert]: ...
+
+    def together(self) -> contextlib.AbstractContextManager[None]: ...
 
 
 MAX_ROWS = 100_000  # per channel
@@ -144,6 +146,9 @@ class MemoryOutbox:
 
     def open_episodes(self) -> list[Alert]:
         return list(self._episodes.values())
+
+    def together(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def add(self, channel: str, alert: Alert) -> int:
         row = self._next
@@ -236,6 +241,11 @@ class SqliteOutbox:
         self._memory: MemoryOutbox | None = None  # the fallback once the file failed for good
         self._last_id = 0
         self._removed = 0  # rows deleted since the last look at the free pages
+        # Inside `together`: the writes made so far, to make again if the commit fails.
+        self._uncommitted: list[Callable[[], object]] | None = None
+        # The open episodes as the file should hold them: written into a fresh file that
+        # replaced a corrupted one, handed to the memory fallback.
+        self._episodes: dict[str, Alert] = {}
         import sqlite3
 
         try:
@@ -302,7 +312,13 @@ class SqliteOutbox:
         try:
             return op()
         except sqlite3.Error as exc:
+            # Inside `together`, the transaction's earlier writes die with the connection:
+            # made again (after this recovery), before this one.
+            earlier = self._uncommitted or []
+            self._uncommitted = None
             memory = self._recover(action, exc)
+            for again in earlier:
+                again()
         if memory is not None:
             return fallback(memory)
         return op()  # on the fresh file; it failing too is a new problem for the caller
@@ -322,6 +338,8 @@ class SqliteOutbox:
                     "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)",
                     (self._last_id,),
                 )
+                for alert in self._episodes.values():  # still open: a restart takes them back
+                    self._keep_episode(alert)
             except (OSError, sqlite3.Error) as again:
                 return self._fall_back(
                     f"outbox {self.path} corrupted ({exc}) and not replaced: {again}"
@@ -345,18 +363,75 @@ class SqliteOutbox:
         return aside
 
     def _fall_back(self, reason: str) -> MemoryOutbox:
+        import sqlite3
+
         self.degraded = f"{reason}; alerts are kept in memory only"
         self._memory = MemoryOutbox(first_id=self._last_id + 1, max_rows=self.max_rows)
+        for alert in self._episodes.values():
+            self._memory.keep_episode(alert)
         log.error("%s", self.degraded)
+        # The episodes in the file stop following what is sent: a restart must not take
+        # them back (an alert resolved since would be resolved twice, one fired since
+        # would continue a finished episode).  Best effort: the file just failed.
+        try:
+            db = self._connect()
+            try:
+                db.execute("DELETE FROM episodes")
+            finally:
+                db.close()
+        except (OSError, sqlite3.Error) as exc:
+            log.error(
+                "outbox %s: its open alert episodes could not be cleared (%s); the next start "
+                "may resolve or continue alerts by their state at %s",
+                self.path, exc, time.strftime("%H:%M:%S UTC", time.gmtime()),
+            )  # fmt: skip
         return self._memory
 
     # -- the queue ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """The writes inside (a notification's row for each channel, its episode) as one
+        transaction: a crash keeps all of them or none, never an episode whose notification
+        was not queued.  If the commit fails, they are made again one by one, on the fresh
+        file or in memory as any failed write is (nothing lost)."""
+        import sqlite3
+
+        if self._memory is not None or self._uncommitted is not None:
+            yield
+            return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:  # the writes go one by one, each guarded
+            yield
+            return
+        self._uncommitted = []
+        try:
+            yield
+        finally:
+            made, self._uncommitted = self._uncommitted, None
+            try:
+                if made is not None and self._db.in_transaction:  # None: a write failed, redone
+                    self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                self._recover("committing", exc)
+                for again in made or []:
+                    again()
+
+    def _write(self, again: Callable[[], object]) -> None:
+        """Note a write just made inside `together`, to make it again if the transaction
+        dies (a later write or the commit fails)."""
+        if self._uncommitted is not None:
+            self._uncommitted.append(again)
 
     def add(self, channel: str, alert: Alert) -> int:
         row = self._guarded(
             "adding", lambda: self._add(channel, alert), lambda m: m.add(channel, alert)
         )
         self._last_id = max(self._last_id, row)
+        self._write(lambda: self.add(channel, alert))
         return row
 
     def _add(self, channel: str, alert: Alert) -> int:
@@ -402,8 +477,10 @@ class SqliteOutbox:
         self._guarded(
             "keeping an episode", lambda: self._keep_episode(alert), lambda m: m.keep_episode(alert)
         )
+        self._write(lambda: self.keep_episode(alert))
 
     def _keep_episode(self, alert: Alert) -> None:
+        self._episodes[alert.fingerprint] = alert
         self._db.execute(
             "INSERT OR REPLACE INTO episodes (fingerprint, alert) VALUES (?, ?)",
             (alert.fingerprint, alert_record(alert)),
@@ -415,8 +492,10 @@ class SqliteOutbox:
             lambda: self._end_episode(fingerprint),
             lambda m: m.end_episode(fingerprint),
         )
+        self._write(lambda: self.end_episode(fingerprint))
 
     def _end_episode(self, fingerprint: str) -> None:
+        self._episodes.pop(fingerprint, None)
         self._db.execute("DELETE FROM episodes WHERE fingerprint = ?", (fingerprint,))
 
     def open_episodes(self) -> list[Alert]:
@@ -430,9 +509,12 @@ class SqliteOutbox:
             "SELECT fingerprint, alert FROM episodes"
         ).fetchall():
             try:
-                out.append(alert_from_record(text))
+                alert = alert_from_record(text)
             except (ValueError, KeyError, TypeError):  # unreadable: nothing to resume from
                 self._end_episode(fingerprint)
+                continue
+            self._episodes[alert.fingerprint] = alert
+            out.append(alert)
         return out
 
     def pending(self, channel: str, limit: int) -> list[tuple[int, Alert]]:

@@ -42,6 +42,7 @@ milliseconds, not the minutes a scan of the table per event took.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -52,7 +53,7 @@ from typing import Protocol
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.format import format_metric
-from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile, matches
+from alerting.silences import InhibitRule, MaintenanceWindow, Silence, SilenceFile, matches
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class Episodes(Protocol):
     def keep_episode(self, alert: Alert) -> None: ...
 
     def end_episode(self, fingerprint: str) -> None: ...
+
+    def together(self) -> contextlib.AbstractContextManager[None]: ...
 
 
 @dataclass
@@ -140,7 +143,7 @@ class Router:
         # Whether a mute may have ended since the last look (`_announce_unmuted`): a source
         # left the index, a track changed, the silences or windows in force changed.
         self._mutes_changed = True
-        self._in_force: tuple[tuple[int, ...], tuple[str, ...]] = ((), ())
+        self._in_force: tuple[tuple[int, ...], tuple[Silence, ...]] = ((), ())
         self._by_series: dict[
             tuple[str, tuple[tuple[str, str], ...]], set[str]
         ] = {}  # for inhibition
@@ -191,15 +194,21 @@ class Router:
 
     def _submit(self, alert: Alert) -> None:
         resolved = alert.status is Status.RESOLVED
-        if self.episodes is not None and not alert.context.get("event"):
-            if resolved:
-                self.episodes.end_episode(alert.fingerprint)
-            else:
-                self.episodes.keep_episode(alert)
-        for worker in self.workers:
-            channel = worker.channel
-            if alert.severity >= channel.min_severity and (channel.send_resolved or not resolved):
-                worker.submit(alert)
+        episodes = self.episodes
+        # The notification's rows and its episode in one transaction: a crash never keeps
+        # an episode whose notification was not queued, nor the reverse.
+        with contextlib.nullcontext() if episodes is None else episodes.together():
+            if episodes is not None and not alert.context.get("event"):
+                if resolved:
+                    episodes.end_episode(alert.fingerprint)
+                else:
+                    episodes.keep_episode(alert)
+            for worker in self.workers:
+                channel = worker.channel
+                if alert.severity >= channel.min_severity and (
+                    channel.send_resolved or not resolved
+                ):
+                    worker.submit(alert)
 
     def _decide(self, alert: Alert) -> Alert | None:
         if alert.context.get("event"):  # a one-off (a log line): nothing to track or resolve
@@ -358,6 +367,10 @@ class Router:
         self._unindex(fp)
         if track.status is Status.FIRING and not track.muted:  # it may have carried others
             self._mutes_changed = True
+        if self.episodes is not None and (track.status is Status.FIRING or track.held is not None):
+            # Forgotten for room (MAX_TRACKED): not taken back after a restart either, so
+            # the table is bounded as the tracks are.
+            self.episodes.end_episode(fp)
         series = (track.alert.metric, track.alert.labels)
         fps = self._by_series.get(series)
         if fps is not None:
@@ -549,7 +562,7 @@ class Router:
         mutes is judged, whatever the order the tracks were last active in."""
         windows = tuple(i for i, w in enumerate(self.maintenance) if w.active(now))
         silences = [s for s in self.silences.current() if s.active(now)] if self.silences else []
-        in_force = (windows, tuple(s.id for s in silences))
+        in_force = (windows, tuple(silences))  # a silence edited in place is another one
         if in_force != self._in_force:
             self._in_force, self._mutes_changed = in_force, True
         if not self._mutes_changed:
@@ -601,7 +614,8 @@ class Router:
         sent again.  If their analyzer raises them again within `confirm_within(alert)`
         seconds (its learning time, and a few collection intervals), the episode goes on
         unannounced (an ESCALATED if the severity changed); if not, it is resolved then,
-        "not raised again since the agent restarted"."""
+        "not raised again since the agent restarted".  An infinite time: the analyzer took
+        the alert back as it was and will resolve it itself."""
         for alert in announced:
             if alert.status is Status.RESOLVED or alert.fingerprint in self._tracks:
                 continue
@@ -614,10 +628,25 @@ class Router:
                 alert,
                 first_fired=first,
                 occurrences=occurrences if isinstance(occurrences, int) else 1,
-                confirm_by=now + confirm_within(alert),
             )
+            within = confirm_within(alert)
+            if math.isfinite(within):  # inf: its analyzer keeps it as it was (a link down)
+                track.confirm_by = now + within
             self._remember(alert.fingerprint, track)
         self._prune()
+
+    def resolve_unreported(self, reported: Callable[[Alert], bool], now: float) -> list[Alert]:
+        """Resolve the alerts taken back at start-up, not raised again yet, whose series is
+        not reported (`reported` says; a process that exited while the agent was down):
+        their analyzers never will raise them, however long they learn."""
+        waiting = [fp for fp, t in self._tracks.items() if t.confirm_by is not None]
+        sent = []
+        for fp in waiting:
+            if not reported(self._tracks[fp].alert):
+                resolved = self._not_raised_again(fp, now)
+                if resolved is not None:
+                    sent.append(resolved)
+        return sent
 
     def _not_raised_again(self, fp: str, now: float) -> Alert | None:
         """A track resumed after a restart that its analyzer has not raised again: resolved,

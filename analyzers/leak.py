@@ -269,5 +269,9 @@ PLUGIN = AnalyzerPlugin(
     order=50,
     build=_build,
     history=lambda _s, _e: tuple(DEFAULT_KINDS),
-    confirm_after_restart_secs=lambda s: s.analyzer.leak_min_observation_hours * 3600.0,
+    # Its window, and the wait before a candidate the robust test rejected is tried again.
+    confirm_after_restart_secs=lambda s: (
+        s.analyzer.leak_min_observation_hours * 3600.0
+        + RECHECK_BUCKETS * s.storage.history_resolution_secs
+    ),
 )

@@ -662,6 +662,8 @@ def _group_keys(family: str, labels: Mapping[str, str]) -> list[str]:
 # Bounds on the per-identity tables, so a storm of distinct names (100,000
 # interfaces "going down") cannot grow them: the oldest entry is evicted, in O(1)
 # (dicts keep insertion order).  Flood control keeps them far below this anyway.
+LOG_ANALYZER = "log"  # the analyzer every log alert names
+
 MAX_OPEN = 1024
 MAX_SEEN = 4096
 FLOOD_LIMIT = 20
@@ -903,7 +905,7 @@ class LogAlerter:
         key = (metric, identity)
         if pattern.stateful and key in self._open:
             return []
-        fp = fingerprint("log", metric, identity)
+        fp = fingerprint(LOG_ANALYZER, metric, identity)
         seen = self._seen.get(fp)
         # A repeat is counted, unless it is worse than what was sent (a fatal AER after a corrected one).
         if (
@@ -926,7 +928,7 @@ class LogAlerter:
             self.suppressed += 1
             return out
         alert = Alert(
-            analyzer="log",
+            analyzer=LOG_ANALYZER,
             metric=metric,
             labels=identity,
             status=Status.FIRING,
@@ -951,6 +953,13 @@ class LogAlerter:
         out.append(alert)
         return out
 
+    def resume(self, alerts: Iterable[Alert]) -> None:
+        """The stateful alerts (a link down) firing when the agent stopped (the router's open
+        episodes): open again, so that the line that ends one ("link is up") resolves it,
+        and the line that began it, read again, is not news."""
+        for alert in alerts:
+            self._bounded_put(self._open, (alert.metric, alert.labels), alert, self.max_open)
+
     def _bounded_put(self, table: dict[_K, _V], key: _K, value: _V, limit: int) -> None:
         while len(table) >= limit:
             del table[next(iter(table))]  # the oldest
@@ -964,7 +973,7 @@ class LogAlerter:
         if fp_alert is None:
             return []
         who = ", ".join(v for _, v in identity)
-        return [Alert(analyzer="log", metric=fp_alert.metric, labels=identity, status=Status.RESOLVED,
+        return [Alert(analyzer=LOG_ANALYZER, metric=fp_alert.metric, labels=identity, status=Status.RESOLVED,
                       severity=fp_alert.severity, value=0.0, threshold=None, message=f"{who}: link is up again",
                       timestamp=now, context={"line": line.text[: self.max_context_chars]})]  # fmt: skip
 
@@ -977,7 +986,7 @@ class LogAlerter:
         name = first.metric.removeprefix("log_").replace("_", " ")
         return [
             Alert(
-                analyzer="log",
+                analyzer=LOG_ANALYZER,
                 metric=first.metric,
                 labels=(("flood", name),),
                 status=Status.FIRING,

@@ -9,7 +9,11 @@ Semantics, per series:
   ``critical - (warn - clear)``, so a value wobbling around a level does not
   flap;
 * events are transitions only: firing, escalated (a severity change either
-  way) and resolved.  Repeats are the router's business.
+  way) and resolved.  Repeats are the router's business;
+* after a restart, `resume` takes back the levels of the alerts announced
+  before it: on its series' first sample the level holds with the same
+  hysteresis (an alert saying so, which the router takes as the episode going
+  on), changes (an escalation) or clears (the RESOLVED).
 
 "below" rules (free space, say) are handled by negating values and levels, so
 the logic is written once for "above".  State lives in numpy arrays indexed by
@@ -71,7 +75,17 @@ class ThresholdAnalyzer:
             sign=(np.float64, 1.0),
             since=(np.float64, np.nan),  # when the pending level was first reached
             pending=(np.int8, _NONE),
+            resumed=(bool, False),  # its level was taken back at start-up: say where it stands
         )
+        self._resumed: dict[SeriesKey, int] = {}  # levels taken back, until the series is seen
+
+    def resume(self, alerts: Iterable[Alert]) -> None:
+        """The alerts of this analyzer that were firing when the agent stopped (the router's
+        open episodes): each series starts at that level, so a value inside the hysteresis
+        band (below warn, above clear) keeps it firing as it would have without the restart."""
+        for alert in alerts:
+            level = _CRITICAL if alert.severity >= Severity.CRITICAL else _WARN
+            self._resumed[SeriesKey(alert.metric, alert.labels)] = level
 
     def reconfigure(self, rules: Iterable[ThresholdRule]) -> None:
         """New levels (a config reload); firing states are kept so nothing re-fires."""
@@ -109,7 +123,7 @@ class ThresholdAnalyzer:
         target = np.where(firing, held, target).astype(np.int8)
         target = np.where(has_rule | firing, target, _NONE).astype(np.int8)
         target = np.where(valid, target, state).astype(np.int8)
-        interesting = (target != state) | (s.pending[ids] != _NONE)
+        interesting = (target != state) | (s.pending[ids] != _NONE) | s.resumed[ids]
         alerts: list[Alert] = []
         for i in np.flatnonzero(interesting).tolist():
             alert = self._step(
@@ -124,6 +138,12 @@ class ThresholdAnalyzer:
     ) -> Alert | None:
         s = self.s
         state = int(s.state[sid])
+        if s.resumed[sid] and target == state:
+            if not math.isfinite(value):  # no reading yet: where it stands is not known
+                return None
+            s.resumed[sid] = False
+            return self._alert(sid, _NONE, state, value, now, history)  # it still holds
+        s.resumed[sid] = False
         if target <= state:  # resolving or de-escalating: at once, no hold
             s.pending[sid], s.since[sid] = _NONE, np.nan
             if target == state:
@@ -211,6 +231,7 @@ class ThresholdAnalyzer:
             key = history.key(sid)
             index = next((i for i, r in enumerate(self._rules) if r.matches(key)), -1)
             s.rule[sid] = index
+            resumed = self._resumed.pop(key, _NONE) if self._resumed else _NONE
             if index < 0:
                 s.warn[sid] = s.crit[sid] = s.clear[sid] = np.inf
                 continue
@@ -223,6 +244,8 @@ class ThresholdAnalyzer:
             s.warn[sid], s.crit[sid] = warn, crit
             s.clear[sid] = sign * rule.clear if rule.clear is not None else mildest
             s.hold[sid] = rule.for_secs
+            if resumed != _NONE and s.state[sid] == _NONE:
+                s.state[sid], s.resumed[sid] = resumed, True
 
 
 # [thresholds] key -> the metric it watches.
@@ -304,8 +327,5 @@ PLUGIN = AnalyzerPlugin(
     name="threshold",
     order=10,
     build=lambda settings, _watch_everything: ThresholdAnalyzer(threshold_rules(settings)),
-    # The first sample over a level fires, or the level held for its rule's for_secs.
-    confirm_after_restart_secs=lambda settings: max(
-        (r.for_secs for r in threshold_rules(settings)), default=0.0
-    ),
+    # `resume` takes the levels back: the series' first sample says where each stands.
 )

@@ -9,12 +9,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.outbox import MemoryOutbox, SqliteOutbox
 from alerting.router import Router
+from analyzers.base import SeriesKey
 from tests.conftest import HttpReceiver, hermetic_agent_keys, wait_until
 from tests.test_e2e import INTERVAL, STARTUP_ALLOWANCE, start_agent, webhook_config
 from tests.test_router import Recorder
@@ -119,6 +121,63 @@ def test_only_what_the_channels_were_told_is_kept() -> None:
     assert [a.analyzer for a in outbox.open_episodes()] == ["trend"]
 
 
+def test_a_threshold_takes_its_level_back_with_its_hysteresis() -> None:
+    """disk_percent = 90: critical 95, clear 85.5, critical back to warn under 90.5.  A value
+    inside a band after the restart keeps the level it had, as it would without one."""
+    from agent.settings import Settings
+    from agent.store import Store
+    from analyzers.threshold import ThresholdAnalyzer, threshold_rules
+
+    def run(before: list[float], after: list[float]) -> list[tuple[str, str, bool]]:
+        outbox = MemoryOutbox()
+        told: list[Alert] = []
+        for life, values in enumerate((before, after)):
+            analyzer = ThresholdAnalyzer(threshold_rules(Settings()))
+            router = Router("h", [], min_interval_secs=3600, dedup_window_secs=0,
+                            episodes=outbox)  # fmt: skip
+            if life:
+                announced = outbox.open_episodes()
+                analyzer.resume(announced)
+                router.resume(announced, 1000.0, lambda _a: 190.0)
+            store = Store(64, 0)
+            for i, value in enumerate(values):
+                t = 1000.0 * life + 10.0 * i
+                key = SeriesKey("disk_used_percent", DISK)
+                batch = store.write_samples(t, [key], np.array([value]), "disk")
+                for alert in analyzer.observe(batch, store):
+                    sent = router.route(alert)
+                    told += [sent] if sent is not None else []
+            told += router.repeat_due(1000.0 * life + 500.0)  # past the confirmation time
+        first = told[0].alert_id if told else ""
+        return [(a.status.value, a.severity.label, a.alert_id == first) for a in told]
+
+    assert run([91.0], [88.0, 86.0]) == [("firing", "warn", True)]  # no RESOLVED at 88
+    assert run([91.0], [88.0, 80.0]) == [("firing", "warn", True), ("resolved", "warn", True)]
+    assert run([96.0], [93.0]) == [("firing", "critical", True)]  # still critical over 90.5
+    assert run([96.0], [89.0]) == [("firing", "critical", True), ("escalated", "warn", True)]
+    assert run([91.0], [96.0]) == [("firing", "warn", True), ("escalated", "critical", True)]
+
+
+def test_a_link_down_taken_back_is_ended_by_its_link_up_line() -> None:
+    from analyzers.logpatterns import LogAlerter, LogLine, LogMatcher, build_patterns
+
+    def alerter() -> LogAlerter:
+        return LogAlerter(LogMatcher(build_patterns()))
+
+    def line(text: str) -> LogLine:
+        return LogLine(text=text, source="kmsg", kernel=True)
+
+    before = alerter()
+    (down,) = before.process(line("e1000e 0000:00:19.0 eth0: NIC Link is Down"), 1.0)
+    after = alerter()
+    after.resume([down])
+    assert after.process(line("e1000e 0000:00:19.0 eth0: NIC Link is Down"), 5.0) == []
+    (up,) = after.process(
+        line("e1000e 0000:00:19.0 eth0: NIC Link is Up 1000 Mbps Full Duplex"), 9.0
+    )
+    assert (up.status, up.fingerprint) == (Status.RESOLVED, down.fingerprint)
+
+
 def test_the_episode_store_survives_a_corrupted_file(tmp_path: Path) -> None:
     path = tmp_path / "outbox.db"
     outbox = SqliteOutbox(path)
@@ -189,13 +248,120 @@ def test_a_condition_that_ended_while_the_agent_was_down_is_resolved_after_the_r
     first.kill()
     set_memory_used(tmp_path, 0.0)  # ends while nobody watches
     second = start_agent(config, {"E2E_TOKEN": "t"})
-    # The threshold fires on its first sample: not raised again within a few of the
-    # slowest collector's intervals (and two housekeeping rounds), it is resolved.
-    deadline = STARTUP_ALLOWANCE + 3 * INTERVAL + 10 + 10
-    wait_until(lambda: len(memory_alerts(http_receiver)) >= 2, deadline, "the RESOLVED")
+    # The threshold takes its level back: the first sample finds it cleared.
+    wait_until(lambda: len(memory_alerts(http_receiver)) >= 2, STARTUP_ALLOWANCE, "the RESOLVED")
     (fired, resolved) = memory_alerts(http_receiver)
     assert resolved["status"] == "resolved" and resolved["alert_id"] == fired["alert_id"]
-    assert "not raised again since the agent restarted, 0% now" in resolved["message"]
+    assert resolved["message"].startswith("memory_used_percent is back to 0%")
     assert "1 alert(s) announced before the restart" in second.stderr
     code, _ = second.stop()
     assert code == 0 and "Traceback" not in second.stderr
+
+
+# -- the file: one transaction per notification; a failing file loses no episode ----------------
+
+
+def test_a_notification_and_its_episode_are_written_together(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "outbox.db"
+    outbox = SqliteOutbox(path)
+    other = sqlite3.connect(str(path))  # another reader: what a crash would leave
+
+    def seen() -> tuple[int, int]:
+        rows = other.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        kept = other.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
+        return int(rows), int(kept)
+
+    with outbox.together():
+        outbox.add("webhook", disk(1.0))
+        outbox.keep_episode(disk(1.0))
+        outbox.add("email", disk(1.0))
+        assert seen() == (0, 0)  # a kill -9 here keeps none of them
+    assert seen() == (2, 1)
+    other.close()
+
+
+def test_a_file_that_fails_inside_a_transaction_loses_none_of_its_writes(tmp_path: Path) -> None:
+    """The data directory is full: writes fail in the middle of a transaction (once SQLite's
+    small cache must spill) or at its commit.  Those made before die with it and are made
+    again in memory, the rest go there too: nothing is lost."""
+    from tests.test_outbox_guarantee import fill, small_tmpfs
+
+    wide = dataclasses.replace(disk(1.0), message="x" * 3000)
+    for per_transaction in (300, 1):  # fails inside the transaction; fails at its commit
+        with small_tmpfs(tmp_path / f"data{per_transaction}") as data_dir:
+            outbox = SqliteOutbox(data_dir / "outbox.db")
+            outbox.keep_episode(disk(0.0))  # a working file first, then the disk fills
+            fill(data_dir)
+            added = 0
+            while outbox.degraded is None and added < 300:
+                with outbox.together():
+                    for _ in range(per_transaction):
+                        outbox.keep_episode(dataclasses.replace(wide, labels=(("n", str(added)),)))
+                        outbox.add("webhook", wide)
+                        added += 1
+            outbox.close()
+        assert outbox.degraded is not None, "the file never filled up"
+        assert outbox.count("webhook") == added  # every row: the file's, then memory's
+        kept = {dict(a.labels).get("n") for a in outbox.open_episodes()}
+        assert kept == {None} | {str(i) for i in range(added)}  # disk(0.0) has no "n"
+
+
+def test_a_corrupted_file_replaced_while_running_keeps_the_open_episodes(tmp_path: Path) -> None:
+    from tests.test_delivery_security import corrupt
+
+    path = tmp_path / "outbox.db"
+    outbox = SqliteOutbox(path)
+    outbox.keep_episode(disk(1.0))
+    corrupt(path)  # while the agent runs, as a failing disk or a stray write would
+    outbox.add("webhook", disk(2.0))  # fails on the corruption: the file is replaced
+    outbox.close()
+    assert outbox.moved_aside, "the corruption went unnoticed"
+    assert [a.fingerprint for a in SqliteOutbox(path).open_episodes()] == [disk(1.0).fingerprint]
+
+
+def test_what_is_not_reported_after_a_restart_is_resolved_without_waiting_to_learn() -> None:
+    router = Router("h", [], min_interval_secs=3600, dedup_window_secs=0)
+
+    def rss(pid: str) -> Alert:
+        return Alert(analyzer="leak", metric="process_rss_bytes", labels=(("pid", pid),),
+                     status=Status.FIRING, severity=Severity.WARN, value=1e9, threshold=None,
+                     message=f"pid {pid} leaks", timestamp=10.0)  # fmt: skip
+
+    router.resume([rss("1"), rss("2")], 100.0, lambda _alert: 3600.0)
+    sent = router.resolve_unreported(lambda alert: alert.labels == (("pid", "1"),), 130.0)
+    assert [(dict(a.labels)["pid"], a.status) for a in sent] == [("2", Status.RESOLVED)]
+    assert router.repeat_due(140.0) == []  # pid 1 still waits for its analyzer
+
+
+@pytest.mark.e2e
+def test_the_daemon_resolves_at_once_what_it_took_back_and_does_not_report(
+    start_agent: Any, http_receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    """A previous life's open episodes, as its outbox file holds them: a leak on a process
+    that is gone, and a z-score alert on memory (reported, but z-score learns for an hour)."""
+    host = hermetic_agent_keys(tmp_path)
+    previous = SqliteOutbox(tmp_path / "data" / "outbox.db")
+
+    def was(analyzer: str, metric: str, labels: tuple[tuple[str, str], ...]) -> Alert:
+        return Alert(analyzer=analyzer, metric=metric, labels=labels, status=Status.FIRING,
+                     severity=Severity.WARN, value=1.0, threshold=None, message=f"{metric} was bad",
+                     timestamp=1_000_000.0, hostname="e2e-host", first_fired=1_000_000.0)  # fmt: skip
+
+    gone = was("leak", "process_rss_bytes", (("comm", "java"), ("pid", "999999")))
+    learning = was("zscore", "memory_used_percent", ())
+    previous.keep_episode(gone)
+    previous.keep_episode(learning)
+    previous.close()
+    config = webhook_config(http_receiver.url + "/alerts", host, memory_percent=99.0)
+    config = config.replace('enabled = ["threshold"]', 'enabled = ["threshold", "zscore", "leak"]')
+    agent = start_agent(config, {"E2E_TOKEN": "t"})
+    # Three memory intervals and two housekeeping rounds after the start, at most.
+    wait_until(lambda: http_receiver.requests, STARTUP_ALLOWANCE + 3 * INTERVAL + 10, "a RESOLVED")
+    (resolved,) = [r.json() for r in http_receiver.requests]
+    assert (resolved["status"], resolved["alert_id"]) == ("resolved", gone.alert_id)
+    assert "not raised again since the agent restarted" in resolved["message"]
+    code, _ = agent.stop()
+    assert code == 0 and "Traceback" not in agent.stderr
+    assert len(http_receiver.requests) == 1  # the z-score one waits for its learning hour
