@@ -52,7 +52,7 @@ from typing import Protocol
 
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
-from alerting.format import format_metric
+from alerting.format import format_metric, when
 from alerting.silences import InhibitRule, MaintenanceWindow, Silence, SilenceFile, matches
 
 log = logging.getLogger(__name__)
@@ -594,8 +594,17 @@ class Router:
                 continue
             track.muted, track.held_back, track.last_sent = False, 0, now
             self._index(fp, track)
+            current = self._as_now(track, now)
+            # What the analyzer said, when, and what it is now: news to the receiver, not a
+            # "still firing" of something it never heard of.
+            now_is = (
+                f"; {format_metric(current.metric, current.value, against=current.threshold)} now"
+                if math.isfinite(current.value)
+                else ""
+            )
+            message = f"{track.alert.message} (since {when(track.first_fired)}, muted{now_is})"
             announced = self._stamp(
-                dataclasses.replace(self._as_now(track, now), status=Status.FIRING),
+                dataclasses.replace(current, status=Status.FIRING, message=message),
                 0,
                 {"occurrences": track.occurrences},
                 first_fired=track.first_fired,

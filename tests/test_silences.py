@@ -244,7 +244,10 @@ def test_an_inhibited_alert_still_firing_when_its_source_resolves_is_announced_t
         ("gpu_temperature_celsius", Status.RESOLVED, 7.0),  # announced, so its end is said
     ]
     announced = sent[2]
-    assert announced.value == 5.0 and announced.message == "as of now"
+    assert announced.value == 5.0  # as of now
+    assert announced.message == (
+        "gpu_temperature_celsius (since 1970-01-01 00:00:02 UTC, muted; 5°C now)"
+    )
     assert announced.first_fired == 2.0  # the alert_id of the episode that began muted
     assert announced.alert_id == sent[3].alert_id
 
