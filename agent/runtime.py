@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import math
 import os
 import signal
 import stat
@@ -611,9 +610,9 @@ class Agent(SignalRequests):
         slack = 3 * max((interval_of(self.settings, d) for d in enabled), default=0.0)
         slack += 2 * REPEAT_CHECK_SECS
 
-        def confirm_within(alert: Alert) -> float:
+        def confirm_within(alert: Alert) -> float | None:
             if alert.analyzer == LOG_ANALYZER and self.logs is not None:
-                return math.inf  # a link down ends with its "link is up" line, as in one life
+                return None  # a link down ends with its "link is up" line, as in one life
             return confirm_after_restart_secs(self.settings, alert.analyzer) + slack
 
         self.router.resume(announced, time.time(), confirm_within)
@@ -644,6 +643,10 @@ class Agent(SignalRequests):
                 if self._look_for_unreported_at is not None and now >= self._look_for_unreported_at:
                     self._look_for_unreported_at = None
                     self.router.resolve_unreported(self._reported, now)
+                    for analyzer in self.analyzers:
+                        end_resume = getattr(analyzer, "end_resume", None)
+                        if end_resume is not None:
+                            end_resume()
             self.check_channels(now)
             if self.logs is not None:
                 self.logs.tick(now)

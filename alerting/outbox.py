@@ -246,6 +246,7 @@ class SqliteOutbox:
         # The open episodes as the file should hold them: written into a fresh file that
         # replaced a corrupted one, handed to the memory fallback.
         self._episodes: dict[str, Alert] = {}
+        self._stale_since: float | None = None  # the file's episodes are stale since (memory)
         import sqlite3
 
         try:
@@ -363,8 +364,6 @@ class SqliteOutbox:
         return aside
 
     def _fall_back(self, reason: str) -> MemoryOutbox:
-        import sqlite3
-
         self.degraded = f"{reason}; alerts are kept in memory only"
         self._memory = MemoryOutbox(first_id=self._last_id + 1, max_rows=self.max_rows)
         for alert in self._episodes.values():
@@ -372,20 +371,39 @@ class SqliteOutbox:
         log.error("%s", self.degraded)
         # The episodes in the file stop following what is sent: a restart must not take
         # them back (an alert resolved since would be resolved twice, one fired since
-        # would continue a finished episode).  Best effort: the file just failed.
+        # would continue a finished episode).  The file just failed: if they cannot be
+        # cleared now, again at each episode written (at most once a minute) and at stop.
+        self._stale_since = time.monotonic()
+        if not self._clear_stale_episodes():
+            log.error(
+                "outbox %s: its open alert episodes could not be cleared yet; until they "
+                "are, a restart may resolve or continue alerts by their state at %s",
+                self.path, time.strftime("%H:%M:%S UTC", time.gmtime()),
+            )  # fmt: skip
+        return self._memory
+
+    def _clear_stale_episodes(self) -> bool:
+        """Empty the file's episodes table (after a fall back to memory); True once done."""
+        import sqlite3
+
+        if self._stale_since is None:
+            return True
+        self._stale_since = time.monotonic()
         try:
             db = self._connect()
             try:
                 db.execute("DELETE FROM episodes")
             finally:
                 db.close()
-        except (OSError, sqlite3.Error) as exc:
-            log.error(
-                "outbox %s: its open alert episodes could not be cleared (%s); the next start "
-                "may resolve or continue alerts by their state at %s",
-                self.path, exc, time.strftime("%H:%M:%S UTC", time.gmtime()),
-            )  # fmt: skip
-        return self._memory
+        except (OSError, sqlite3.Error):
+            return False
+        self._stale_since = None
+        log.info("outbox %s: the stale alert episodes in it are cleared", self.path)
+        return True
+
+    def _retry_clearing(self) -> None:
+        if self._stale_since is not None and time.monotonic() - self._stale_since >= 60.0:
+            self._clear_stale_episodes()
 
     # -- the queue ----------------------------------------------------------------------------
 
@@ -474,6 +492,7 @@ class SqliteOutbox:
     # -- open episodes ------------------------------------------------------------------------
 
     def keep_episode(self, alert: Alert) -> None:
+        self._retry_clearing()
         self._guarded(
             "keeping an episode", lambda: self._keep_episode(alert), lambda m: m.keep_episode(alert)
         )
@@ -487,6 +506,7 @@ class SqliteOutbox:
         )
 
     def end_episode(self, fingerprint: str) -> None:
+        self._retry_clearing()
         self._guarded(
             "ending an episode",
             lambda: self._end_episode(fingerprint),
@@ -574,5 +594,6 @@ class SqliteOutbox:
     def close(self) -> None:
         import sqlite3
 
+        self._clear_stale_episodes()  # the last chance before a restart reads them
         with contextlib.suppress(sqlite3.Error):
             self._db.close()

@@ -192,7 +192,9 @@ class Router:
         self._submit(outgoing)
         return outgoing
 
-    def _submit(self, alert: Alert) -> None:
+    def _submit(self, alert: Alert, kept: Alert | None = None) -> None:
+        """Hand `alert` to the channels, and keep its episode (as `kept`, if given: a
+        repeat keeps the analyzer's own words, not "still firing (first: ...)")."""
         resolved = alert.status is Status.RESOLVED
         episodes = self.episodes
         # The notification's rows and its episode in one transaction: a crash never keeps
@@ -202,7 +204,7 @@ class Router:
                 if resolved:
                     episodes.end_episode(alert.fingerprint)
                 else:
-                    episodes.keep_episode(alert)
+                    episodes.keep_episode(alert if kept is None else kept)
             for worker in self.workers:
                 channel = worker.channel
                 if alert.severity >= channel.min_severity and (
@@ -222,7 +224,7 @@ class Router:
         if alert.status is Status.RESOLVED:
             if track is None or track.status is Status.RESOLVED or track.waiting is not None:
                 return None
-            track.held_back, track.unsent = 0, None
+            track.held_back, track.unsent, track.confirm_by = 0, None, None
             self._mutes_changed = True
             if track.muted:  # the end of a muted alert: nobody was told it began
                 track.status, track.muted, track.folded = Status.RESOLVED, False, False
@@ -250,7 +252,12 @@ class Router:
                 return None
             track.last_sent = now
             return self._end_episode(series, fp, alert, resolve)
-        if track is not None and track.confirm_by is not None and track.status is Status.FIRING:
+        if (
+            track is not None
+            and track.confirm_by is not None
+            and track.status is Status.FIRING
+            and track.waiting is None
+        ):
             # Raised again after a restart: the episode announced before it goes on.
             track.confirm_by = None
             if alert.severity == track.severity:
@@ -543,7 +550,7 @@ class Router:
                     self._as_now(track, now), held_back, extra, first_fired=track.first_fired
                 )
                 self.stats.notified += 1
-                self._submit(repeat)
+                self._submit(repeat, dataclasses.replace(repeat, message=track.alert.message))
                 sent.append(repeat)
         return sent
 
@@ -599,7 +606,7 @@ class Router:
             # "still firing" of something it never heard of.
             now_is = (
                 f"; {format_metric(current.metric, current.value, against=current.threshold)} now"
-                if math.isfinite(current.value)
+                if self.refresh is not None and math.isfinite(current.value)
                 else ""
             )
             message = f"{track.alert.message} (since {when(track.first_fired)}, muted{now_is})"
@@ -615,7 +622,10 @@ class Router:
         return sent
 
     def resume(
-        self, announced: Iterable[Alert], now: float, confirm_within: Callable[[Alert], float]
+        self,
+        announced: Iterable[Alert],
+        now: float,
+        confirm_within: Callable[[Alert], float | None],
     ) -> None:
         """Take back, at start-up, the alerts announced before the restart and not resolved
         (`Episodes`, as the last notification of each): tracked as firing, announced, in
@@ -623,8 +633,9 @@ class Router:
         sent again.  If their analyzer raises them again within `confirm_within(alert)`
         seconds (its learning time, and a few collection intervals), the episode goes on
         unannounced (an ESCALATED if the severity changed); if not, it is resolved then,
-        "not raised again since the agent restarted".  An infinite time: the analyzer took
-        the alert back as it was and will resolve it itself."""
+        "not raised again since the agent restarted" (an infinite time: no deadline, its
+        analyzer says where it stands at its series' next reading).  None: the analyzer took
+        the alert back as it was and will resolve it itself (a link down)."""
         for alert in announced:
             if alert.status is Status.RESOLVED or alert.fingerprint in self._tracks:
                 continue
@@ -639,7 +650,7 @@ class Router:
                 occurrences=occurrences if isinstance(occurrences, int) else 1,
             )
             within = confirm_within(alert)
-            if math.isfinite(within):  # inf: its analyzer keeps it as it was (a link down)
+            if within is not None:
                 track.confirm_by = now + within
             self._remember(alert.fingerprint, track)
         self._prune()
@@ -666,7 +677,7 @@ class Router:
         where = "".join(f" {k}={v}" for k, v in track.alert.labels)
         now_is = (
             f", {format_metric(current.metric, current.value, against=current.threshold)} now"
-            if math.isfinite(current.value)
+            if self.refresh is not None and math.isfinite(current.value)
             else ""
         )
         resolve = dataclasses.replace(

@@ -82,10 +82,17 @@ class ThresholdAnalyzer:
     def resume(self, alerts: Iterable[Alert]) -> None:
         """The alerts of this analyzer that were firing when the agent stopped (the router's
         open episodes): each series starts at that level, so a value inside the hysteresis
-        band (below warn, above clear) keeps it firing as it would have without the restart."""
+        band (below warn, above clear) keeps it firing as it would have without the restart.
+        Its first finite sample says where it stands: the alert again at that level (the
+        router takes it as the episode going on), or the transition from it."""
         for alert in alerts:
             level = _CRITICAL if alert.severity >= Severity.CRITICAL else _WARN
             self._resumed[SeriesKey(alert.metric, alert.labels)] = level
+
+    def end_resume(self) -> None:
+        """The series not seen since the start are gone (the router resolved their alerts):
+        a level taken back for one must not greet it when it comes back one day."""
+        self._resumed.clear()
 
     def reconfigure(self, rules: Iterable[ThresholdRule]) -> None:
         """New levels (a config reload); firing states are kept so nothing re-fires."""
@@ -138,12 +145,15 @@ class ThresholdAnalyzer:
     ) -> Alert | None:
         s = self.s
         state = int(s.state[sid])
-        if s.resumed[sid] and target == state:
+        if s.resumed[sid]:
             if not math.isfinite(value):  # no reading yet: where it stands is not known
                 return None
             s.resumed[sid] = False
-            return self._alert(sid, _NONE, state, value, now, history)  # it still holds
-        s.resumed[sid] = False
+            if target == state or (target > state and s.hold[sid] > 0):
+                # The level taken back holds (a higher one must first hold for for_secs).
+                if target > state:
+                    s.pending[sid], s.since[sid] = target, now
+                return self._alert(sid, state, state, value, now, history)
         if target <= state:  # resolving or de-escalating: at once, no hold
             s.pending[sid], s.since[sid] = _NONE, np.nan
             if target == state:
@@ -173,7 +183,21 @@ class ThresholdAnalyzer:
             # Value and level printed so that the comparison the message states holds.
             return format_value(m, value, level), format_value(m, level, value)
 
-        if after == _NONE and rule is None:  # its rule went away in a reload
+        if after == before and rule is not None:  # taken back after a restart: it holds
+            status, severity = Status.FIRING, _SEVERITY[after]
+            threshold = self._level(sid, "crit" if after == _CRITICAL else "warn")
+            shown, level = pair(threshold)
+            if (value * self.s.sign[sid]) >= threshold * self.s.sign[sid]:
+                message = f"{m}{where} is {shown}, {word} the {severity.label} level {level}"
+            else:
+                clears = (
+                    self._critical_clear(sid) if after == _CRITICAL else self._level(sid, "clear")
+                )
+                message = (
+                    f"{m}{where} is {shown}, not past {format_value(m, clears)} where the "
+                    f"{severity.label} level {level} clears: still {severity.label}"
+                )
+        elif after == _NONE and rule is None:  # its rule went away in a reload
             status, severity, threshold = Status.RESOLVED, _SEVERITY[before], math.nan
             message = f"{m}{where} has no threshold any more ({format_value(m, value)})"
         elif after == _NONE:
@@ -327,5 +351,8 @@ PLUGIN = AnalyzerPlugin(
     name="threshold",
     order=10,
     build=lambda settings, _watch_everything: ThresholdAnalyzer(threshold_rules(settings)),
-    # `resume` takes the levels back: the series' first sample says where each stands.
+    # `resume` takes the levels back: the series' first finite sample says where each
+    # stands, however long that takes, as without a restart (a series never reported again
+    # is resolved by the router a few collection rounds after the start).
+    confirm_after_restart_secs=lambda _settings: math.inf,
 )

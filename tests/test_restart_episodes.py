@@ -121,41 +121,101 @@ def test_only_what_the_channels_were_told_is_kept() -> None:
     assert [a.analyzer for a in outbox.open_episodes()] == ["trend"]
 
 
+def two_lives(before: list[float], after: list[float], config: str = "",
+              seen_again: bool = True) -> list[Alert]:  # fmt: skip
+    """The disk's threshold alerts in two lives of the agent (analyzer, router and the
+    outbox's episodes, wired as the runtime wires them), samples every 10 s (NaN: none);
+    the second life starts at 1000 s.  `seen_again=False`: the disk is not reported until
+    the start-up's look for unreported series (at 1190 s) is over."""
+    import math
+
+    from agent.config import parse_config_text
+    from agent.store import Store
+    from analyzers.registry import confirm_after_restart_secs
+    from analyzers.threshold import ThresholdAnalyzer, threshold_rules
+
+    settings = parse_config_text(config, "t.toml").settings
+    outbox = MemoryOutbox()
+    told: list[Alert] = []
+    key = SeriesKey("disk_used_percent", DISK)
+    for life, values in enumerate((before, after)):
+        analyzer = ThresholdAnalyzer(threshold_rules(settings))
+        router = Router("h", [], min_interval_secs=3600, dedup_window_secs=0, episodes=outbox)
+        store = Store(64, 0)
+        start = 1000.0 * life + (300.0 if life and not seen_again else 0.0)
+        if life:
+            announced = outbox.open_episodes()
+            analyzer.resume(announced)
+            within = confirm_after_restart_secs(settings, "threshold") + 190.0
+            assert math.isinf(within)  # no deadline: its first finite sample decides
+            router.resume(announced, 1000.0, lambda _a, w=within: w)
+        looked = not life
+        for i, value in enumerate(values):
+            t = start + 10.0 * i
+            if not looked and t >= 1190.0:  # the runtime's look, a few rounds after the start
+                told += router.resolve_unreported(lambda _a, s=store: s.find(key) is not None, t)
+                analyzer.end_resume()
+                looked = True
+            batch = store.write_samples(t, [key], np.array([value]), "disk")
+            for alert in analyzer.observe(batch, store):
+                sent = router.route(alert)
+                told += [sent] if sent is not None else []
+            told += router.repeat_due(t)
+    return told
+
+
+def summary(told: list[Alert]) -> list[tuple[str, str, bool]]:
+    """(status, severity, of the first episode) of each notification."""
+    first = told[0].alert_id if told else ""
+    return [(a.status.value, a.severity.label, a.alert_id == first) for a in told]
+
+
 def test_a_threshold_takes_its_level_back_with_its_hysteresis() -> None:
     """disk_percent = 90: critical 95, clear 85.5, critical back to warn under 90.5.  A value
     inside a band after the restart keeps the level it had, as it would without one."""
-    from agent.settings import Settings
+    warn, critical = ("firing", "warn", True), ("firing", "critical", True)
+    assert summary(two_lives([91.0], [88.0, 86.0])) == [warn]  # no RESOLVED at 88
+    assert summary(two_lives([91.0], [88.0, 80.0])) == [warn, ("resolved", "warn", True)]
+    assert summary(two_lives([96.0], [93.0])) == [critical]  # still critical over 90.5
+    assert summary(two_lives([96.0], [89.0])) == [critical, ("escalated", "warn", True)]
+    assert summary(two_lives([91.0], [96.0])) == [warn, ("escalated", "critical", True)]
+    # No reading for a while after the restart (NaN): it stands where it stood, as it would
+    # in one life, and the reading that comes says where it is.
+    nan = float("nan")
+    assert summary(two_lives([91.0], [nan] * 40 + [88.0])) == [warn]
+    assert summary(two_lives([91.0], [nan] * 40 + [80.0])) == [warn, ("resolved", "warn", True)]
+
+
+def test_a_threshold_with_a_hold_time_keeps_its_level_while_a_higher_one_must_hold() -> None:
+    config = "[thresholds]\ndisk_percent = { warn = 90, critical = 95, for_secs = 600 }\n"
+    told = two_lives([91.0] * 61, [96.0] * 70, config)  # warn held; 96 % after the restart
+    assert summary(told) == [("firing", "warn", True), ("escalated", "critical", True)]
+    assert told[1].timestamp == 1600.0  # critical once 96 % held for its 600 s, not before
+
+
+def test_a_series_back_long_after_the_restart_is_not_greeted_with_its_old_level() -> None:
+    """The disk was unmounted across the restart: resolved a few rounds after the start.
+    Mounted again later at 87 %, under its warn level: nothing to say."""
+    told = two_lives([91.0], [87.0, 87.0], seen_again=False)
+    assert [(a.status.value, "not raised again" in a.message) for a in told] == [
+        ("firing", False),
+        ("resolved", True),
+    ]
+
+
+def test_a_held_level_says_it_holds_inside_its_band() -> None:
     from agent.store import Store
-    from analyzers.threshold import ThresholdAnalyzer, threshold_rules
+    from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
 
-    def run(before: list[float], after: list[float]) -> list[tuple[str, str, bool]]:
-        outbox = MemoryOutbox()
-        told: list[Alert] = []
-        for life, values in enumerate((before, after)):
-            analyzer = ThresholdAnalyzer(threshold_rules(Settings()))
-            router = Router("h", [], min_interval_secs=3600, dedup_window_secs=0,
-                            episodes=outbox)  # fmt: skip
-            if life:
-                announced = outbox.open_episodes()
-                analyzer.resume(announced)
-                router.resume(announced, 1000.0, lambda _a: 190.0)
-            store = Store(64, 0)
-            for i, value in enumerate(values):
-                t = 1000.0 * life + 10.0 * i
-                key = SeriesKey("disk_used_percent", DISK)
-                batch = store.write_samples(t, [key], np.array([value]), "disk")
-                for alert in analyzer.observe(batch, store):
-                    sent = router.route(alert)
-                    told += [sent] if sent is not None else []
-            told += router.repeat_due(1000.0 * life + 500.0)  # past the confirmation time
-        first = told[0].alert_id if told else ""
-        return [(a.status.value, a.severity.label, a.alert_id == first) for a in told]
-
-    assert run([91.0], [88.0, 86.0]) == [("firing", "warn", True)]  # no RESOLVED at 88
-    assert run([91.0], [88.0, 80.0]) == [("firing", "warn", True), ("resolved", "warn", True)]
-    assert run([96.0], [93.0]) == [("firing", "critical", True)]  # still critical over 90.5
-    assert run([96.0], [89.0]) == [("firing", "critical", True), ("escalated", "warn", True)]
-    assert run([91.0], [96.0]) == [("firing", "warn", True), ("escalated", "critical", True)]
+    analyzer = ThresholdAnalyzer([ThresholdRule("disk_used_percent", 90.0, 95.0, 85.5)])
+    analyzer.resume([disk(1.0)])
+    store = Store(8, 0)
+    key = SeriesKey("disk_used_percent", DISK)
+    (held,) = analyzer.observe(store.write_samples(10.0, [key], np.array([88.0]), "disk"), store)
+    assert held.message == (
+        "disk_used_percent device=sda1 mountpoint=/ is 88%, not past 85.5% where the warn "
+        "level 90% clears: still warn"
+    )
 
 
 def test_a_link_down_taken_back_is_ended_by_its_link_up_line() -> None:
@@ -365,3 +425,51 @@ def test_the_daemon_resolves_at_once_what_it_took_back_and_does_not_report(
     code, _ = agent.stop()
     assert code == 0 and "Traceback" not in agent.stderr
     assert len(http_receiver.requests) == 1  # the z-score one waits for its learning hour
+
+
+def test_an_alert_back_while_its_resolve_waited_after_a_restart_keeps_its_episode_open() -> None:
+    """The threshold and the trend on one disk were taken back; the threshold's first reading
+    clears it (its resolve waits for the trend's end), the next fires it again."""
+    trend = dataclasses.replace(disk(1.0, severity=Severity.CRITICAL), analyzer="trend")
+    router = Router("h", [], min_interval_secs=86400, dedup_window_secs=0)
+    router.resume(
+        [disk(1.0), trend], 1000.0, lambda a: 190.0 if a.analyzer == "threshold" else 3790.0
+    )
+    assert router.route(disk(1010.0, Status.RESOLVED)) is None  # waits for the trend's episode
+    assert router.route(disk(1020.0)) is None  # back: the same episode, nothing to say
+    assert router.repeat_due(5000.0) == []  # the trend not raised again: the disk still fires
+    assert router.route(disk(5010.0, Status.RESOLVED)) is not None  # now the episode ends
+
+
+def test_the_episode_kept_says_what_the_analyzer_said_not_a_repeat() -> None:
+    outbox = MemoryOutbox()
+    router = Router("h", [], min_interval_secs=60, dedup_window_secs=0, episodes=outbox)
+    router.route(disk(0.0))
+    (repeat,) = router.repeat_due(61.0)
+    assert repeat.context.get("still_firing")
+    (kept,) = outbox.open_episodes()
+    assert kept.message == "disk is 93%" and kept.timestamp == 61.0  # the repeat's schedule
+
+
+def test_episodes_left_in_a_file_that_failed_are_cleared_once_it_can_be_written(
+    tmp_path: Path,
+) -> None:
+    """A full disk sends the outbox to memory: the episodes in the file stop following what
+    is sent.  They cannot be cleared while the disk is full; once it is not, the stop
+    clears them, so the next start does not take back their state of that moment."""
+    from tests.test_outbox_guarantee import fill, small_tmpfs
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        outbox = SqliteOutbox(path)
+        outbox.keep_episode(disk(0.0))
+        fill(data_dir)
+        wide = dataclasses.replace(disk(1.0), message="x" * 3000)
+        for n in range(300):
+            outbox.keep_episode(dataclasses.replace(wide, labels=(("n", str(n)),)))
+            if outbox.degraded is not None:
+                break
+        assert outbox.degraded is not None, "the file never filled up"
+        (data_dir / "filler").unlink()  # room again
+        outbox.close()
+        assert SqliteOutbox(path).open_episodes() == []
