@@ -333,8 +333,8 @@ class RecordingRouter(Router):
         )
         self.sent: list[Alert] = []
 
-    def _submit(self, alert: Alert) -> None:  # every notification goes out through here
-        super()._submit(alert)
+    def _submit(self, alert: Alert, kept: Alert | None = None) -> None:  # every notification
+        super()._submit(alert, kept)
         self.sent.append(alert)
 
 
