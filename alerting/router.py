@@ -501,9 +501,12 @@ class Router:
             track = self._tracks[fp]
             alert = track.alert
             if track.status is Status.FIRING and alert.metric == metric and alert.labels == labels:
+                # Which series: "process_rss_bytes comm=java pid=4242: no longer reported"
+                # says which process exited, not only that some series went away.
+                where = "".join(f" {k}={v}" for k, v in labels)
                 gone = dataclasses.replace(
                     alert, status=Status.RESOLVED, timestamp=now, context={},
-                    message=f"{alert.metric}: no longer reported (was: {alert.message})",
+                    message=f"{alert.metric}{where}: no longer reported (was: {alert.message})",
                 )  # fmt: skip
                 self.route(gone)
 

@@ -344,6 +344,8 @@ def test_a_series_gone_ends_its_episode_with_the_announced_alerts_own_words() ->
     sent = asyncio.run(scenario())
     assert [(a.analyzer, a.status) for a in sent] == [("leak", F), ("leak", Status.RESOLVED)]
     assert "leak msg" in sent[1].message and "threshold msg" not in sent[1].message
+    # Which series went away, not only that one did.
+    assert sent[1].message.startswith("disk_used_percent mountpoint=/: no longer reported")
 
 
 def test_a_more_severe_alert_of_another_analyzer_is_a_genuine_later_change() -> None:
