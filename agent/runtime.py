@@ -642,11 +642,7 @@ class Agent(SignalRequests):
                 self.router.repeat_due(now)
                 if self._look_for_unreported_at is not None and now >= self._look_for_unreported_at:
                     self._look_for_unreported_at = None
-                    self.router.resolve_unreported(self._reported, now)
-                    for analyzer in self.analyzers:
-                        end_resume = getattr(analyzer, "end_resume", None)
-                        if end_resume is not None:
-                            end_resume()
+                    self._end_resume(now)
             self.check_channels(now)
             if self.logs is not None:
                 self.logs.tick(now)
@@ -659,11 +655,23 @@ class Agent(SignalRequests):
             self._retire(self.store.stale_ids(now, max_age=max(10 * longest, 600.0)), now)
             self.router.forget_resolved(now)
 
-    def _reported(self, alert: Alert) -> bool:
-        """Whether the store has `alert`'s series (a log alert has none: always reported)."""
-        if alert.analyzer == LOG_ANALYZER:
-            return True
-        return self.store.find(SeriesKey(alert.metric, alert.labels)) is not None
+    def _end_resume(self, now: float) -> None:
+        """A few collection rounds after a start with episodes taken back: what is not
+        reported is gone, and what its analyzer can no longer judge (a rule removed while
+        the agent was down) will never be raised again: both are resolved now."""
+        unjudged: set[tuple[str, SeriesKey]] = set()
+        for analyzer in self.analyzers:
+            end_resume = getattr(analyzer, "end_resume", None)
+            if end_resume is not None:
+                unjudged |= {(analyzer.name, key) for key in end_resume()}
+
+        def still_there(alert: Alert) -> bool:
+            if alert.analyzer == LOG_ANALYZER:  # a log alert has no series: always there
+                return True
+            key = SeriesKey(alert.metric, alert.labels)
+            return (alert.analyzer, key) not in unjudged and self.store.find(key) is not None
+
+        self.router.resolve_unreported(still_there, now)
 
     def _retire(self, stale: list[int], now: float) -> None:
         if stale:

@@ -91,6 +91,8 @@ class Outbox(Protocol):
 
     def end_episode(self, fingerprint: str) -> None: ...
 
+    def clear_episodes(self) -> None: ...
+
     def open_episodes(self) -> list[Alert]: ...
 
     def together(self) -> contextlib.AbstractContextManager[None]: ...
@@ -143,6 +145,9 @@ class MemoryOutbox:
 
     def end_episode(self, fingerprint: str) -> None:
         self._episodes.pop(fingerprint, None)
+
+    def clear_episodes(self) -> None:
+        self._episodes.clear()
 
     def open_episodes(self) -> list[Alert]:
         return list(self._episodes.values())
@@ -513,6 +518,13 @@ class SqliteOutbox:
             lambda m: m.end_episode(fingerprint),
         )
         self._write(lambda: self.end_episode(fingerprint))
+
+    def clear_episodes(self) -> None:
+        self._guarded("clearing the episodes", self._clear_episodes, lambda m: m.clear_episodes())
+
+    def _clear_episodes(self) -> None:
+        self._episodes.clear()
+        self._db.execute("DELETE FROM episodes")
 
     def _end_episode(self, fingerprint: str) -> None:
         self._episodes.pop(fingerprint, None)

@@ -72,6 +72,8 @@ class Episodes(Protocol):
 
     def end_episode(self, fingerprint: str) -> None: ...
 
+    def clear_episodes(self) -> None: ...
+
     def together(self) -> contextlib.AbstractContextManager[None]: ...
 
 
@@ -163,6 +165,7 @@ class Router:
         old = self.workers
         if episodes is not None and episodes is not self.episodes:  # a durable outbox now
             self.episodes = episodes
+            episodes.clear_episodes()  # a file's, from a life before: this router knows better
             for track in self._tracks.values():
                 if (track.status is Status.FIRING and not track.muted) or track.held is not None:
                     episodes.keep_episode(
@@ -294,6 +297,8 @@ class Router:
             and now - track.first_fired < self.dedup_window_secs
         )
         new = track is None or track.status is Status.RESOLVED
+        if track is not None and track.unsent is not None and alert.severity == track.severity:
+            track.unsent = None  # the change that waited went away again: nothing to tell
         changed = track is not None and (track.severity != alert.severity or track.muted)
         if self.silenced(alert, now):
             self.stats.silenced += 1
@@ -308,8 +313,12 @@ class Router:
             elif track is not None and track.status is Status.FIRING and changed:
                 track.unsent = alert  # announced: its change is told when the silence ends
             return None
-        folded = (new or changed) and self._carried(alert, fp)
-        if folded or ((new or changed) and self._inhibited(alert)):
+        # An announced alert stepping down is told whatever mutes others: its repeats would
+        # otherwise go on saying the severity it left.
+        stepping_down = track is not None and not track.muted and alert.severity < track.severity
+        folded = (new or changed) and not stepping_down and self._carried(alert, fp)
+        muting = folded or ((new or changed) and not stepping_down and self._inhibited(alert))
+        if muting:
             if folded:
                 self.stats.folded += 1
             else:
@@ -328,6 +337,10 @@ class Router:
                 self._prune()
             elif track is not None and track.muted:  # still muted, at its new severity
                 track.severity, track.alert, track.folded = alert.severity, alert, folded
+            elif track is not None and track.status is Status.FIRING:
+                # Announced, and its escalation muted: told once nothing mutes it any more
+                # (the whole CPU's alert resolved while this socket went warn to critical).
+                track.unsent = alert
             return None
         if new or changed or alert.status is Status.ESCALATED:
             occurrences = track.occurrences if track is not None and not new else 1
@@ -620,7 +633,7 @@ class Router:
                 first_fired=track.first_fired,
             )
             self.stats.notified += 1
-            self._submit(announced)
+            self._submit(announced, dataclasses.replace(announced, message=track.alert.message))
             sent.append(announced)
         return sent
 
@@ -660,8 +673,9 @@ class Router:
 
     def resolve_unreported(self, reported: Callable[[Alert], bool], now: float) -> list[Alert]:
         """Resolve the alerts taken back at start-up, not raised again yet, whose series is
-        not reported (`reported` says; a process that exited while the agent was down):
-        their analyzers never will raise them, however long they learn."""
+        not reported, or that their analyzer cannot judge any more (`reported` says; a
+        process that exited while the agent was down, a rule removed): their analyzers
+        never will raise them, however long they learn."""
         waiting = [fp for fp, t in self._tracks.items() if t.confirm_by is not None]
         sent = []
         for fp in waiting:

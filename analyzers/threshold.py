@@ -78,6 +78,7 @@ class ThresholdAnalyzer:
             resumed=(bool, False),  # its level was taken back at start-up: say where it stands
         )
         self._resumed: dict[SeriesKey, int] = {}  # levels taken back, until the series is seen
+        self._unapplied: list[SeriesKey] = []  # taken back for a series no rule matches now
 
     def resume(self, alerts: Iterable[Alert]) -> None:
         """The alerts of this analyzer that were firing when the agent stopped (the router's
@@ -89,10 +90,16 @@ class ThresholdAnalyzer:
             level = _CRITICAL if alert.severity >= Severity.CRITICAL else _WARN
             self._resumed[SeriesKey(alert.metric, alert.labels)] = level
 
-    def end_resume(self) -> None:
-        """The series not seen since the start are gone (the router resolved their alerts):
-        a level taken back for one must not greet it when it comes back one day."""
+    def end_resume(self) -> list[SeriesKey]:
+        """The look for unreported series is over: the series taken back and not seen are gone
+        (the router resolves their alerts), and a level taken back for one must not greet it
+        when it comes back one day.  Returns the series whose level was taken back but that
+        no rule matches any more (changed while the agent was down): nothing will ever say
+        where they stand, so the router resolves them too."""
+        dropped = self._unapplied
         self._resumed.clear()
+        self._unapplied = []
+        return dropped
 
     def reconfigure(self, rules: Iterable[ThresholdRule]) -> None:
         """New levels (a config reload); firing states are kept so nothing re-fires."""
@@ -258,6 +265,8 @@ class ThresholdAnalyzer:
             resumed = self._resumed.pop(key, _NONE) if self._resumed else _NONE
             if index < 0:
                 s.warn[sid] = s.crit[sid] = s.clear[sid] = np.inf
+                if resumed != _NONE:
+                    self._unapplied.append(key)
                 continue
             rule = self._rules[index]
             sign = -1.0 if rule.below else 1.0

@@ -122,7 +122,8 @@ def test_only_what_the_channels_were_told_is_kept() -> None:
 
 
 def two_lives(before: list[float], after: list[float], config: str = "",
-              seen_again: bool = True) -> list[Alert]:  # fmt: skip
+              seen_again: bool = True, config_after: str | None = None,
+              metric: str = "disk_used_percent") -> list[Alert]:  # fmt: skip
     """The disk's threshold alerts in two lives of the agent (analyzer, router and the
     outbox's episodes, wired as the runtime wires them), samples every 10 s (NaN: none);
     the second life starts at 1000 s.  `seen_again=False`: the disk is not reported until
@@ -134,11 +135,12 @@ def two_lives(before: list[float], after: list[float], config: str = "",
     from analyzers.registry import confirm_after_restart_secs
     from analyzers.threshold import ThresholdAnalyzer, threshold_rules
 
-    settings = parse_config_text(config, "t.toml").settings
     outbox = MemoryOutbox()
     told: list[Alert] = []
-    key = SeriesKey("disk_used_percent", DISK)
+    key = SeriesKey(metric, DISK)
     for life, values in enumerate((before, after)):
+        text = config if not life or config_after is None else config_after
+        settings = parse_config_text(text, "t.toml").settings
         analyzer = ThresholdAnalyzer(threshold_rules(settings))
         router = Router("h", [], min_interval_secs=3600, dedup_window_secs=0, episodes=outbox)
         store = Store(64, 0)
@@ -153,8 +155,10 @@ def two_lives(before: list[float], after: list[float], config: str = "",
         for i, value in enumerate(values):
             t = start + 10.0 * i
             if not looked and t >= 1190.0:  # the runtime's look, a few rounds after the start
-                told += router.resolve_unreported(lambda _a, s=store: s.find(key) is not None, t)
-                analyzer.end_resume()
+                unjudged = analyzer.end_resume()
+                told += router.resolve_unreported(
+                    lambda _a, s=store, u=unjudged: s.find(key) is not None and key not in u, t
+                )
                 looked = True
             batch = store.write_samples(t, [key], np.array([value]), "disk")
             for alert in analyzer.observe(batch, store):
@@ -443,10 +447,16 @@ def test_an_alert_back_while_its_resolve_waited_after_a_restart_keeps_its_episod
 
 def test_the_episode_kept_says_what_the_analyzer_said_not_a_repeat() -> None:
     outbox = MemoryOutbox()
-    router = Router("h", [], min_interval_secs=60, dedup_window_secs=0, episodes=outbox)
+
+    def refresh(alert: Alert, now: float) -> Alert:  # as the pipeline words a repeat
+        message = f"disk is 94% now, still firing (first: {alert.message})"
+        return dataclasses.replace(alert, timestamp=now, message=message)
+
+    router = Router("h", [], min_interval_secs=60, dedup_window_secs=0, episodes=outbox,
+                    refresh=refresh)  # fmt: skip
     router.route(disk(0.0))
     (repeat,) = router.repeat_due(61.0)
-    assert repeat.context.get("still_firing")
+    assert repeat.context.get("still_firing") and repeat.message.startswith("disk is 94% now")
     (kept,) = outbox.open_episodes()
     assert kept.message == "disk is 93%" and kept.timestamp == 61.0  # the repeat's schedule
 
@@ -473,3 +483,72 @@ def test_episodes_left_in_a_file_that_failed_are_cleared_once_it_can_be_written(
         (data_dir / "filler").unlink()  # room again
         outbox.close()
         assert SqliteOutbox(path).open_episodes() == []
+
+
+def test_a_rule_removed_while_the_agent_was_down_resolves_what_it_had_fired() -> None:
+    """An application's metric with a [[thresholds.rules]] rule in the first life and none
+    in the second: nothing will ever judge its level again, so it is resolved at the look
+    for unreported series (it would otherwise stay open, and muting, for good)."""
+    rule = '[[thresholds.rules]]\nmetric = "app_queue_depth"\nwarn = 90\n'
+    told = two_lives([91.0], [91.0] * 30, config=rule, config_after="", metric="app_queue_depth")
+    assert [(a.status.value, "not raised again" in a.message) for a in told] == [
+        ("firing", False),
+        ("resolved", True),
+    ]
+
+
+def test_repeats_wait_until_the_alert_is_raised_again_after_a_restart() -> None:
+    router = Router("h", [], min_interval_secs=60, dedup_window_secs=0)
+    router.resume([disk(1.0)], 1000.0, lambda _a: 3600.0)
+    assert router.repeat_due(1100.0) == []  # due by its schedule, but not known to fire
+    assert router.route(disk(1110.0)) is None  # raised again: the episode goes on
+    (repeat,) = router.repeat_due(1120.0)
+    assert repeat.context.get("still_firing") and repeat.alert_id == disk(1.0).alert_id
+
+
+def test_the_episodes_kept_are_bounded_as_the_tracks_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    import alerting.router
+
+    monkeypatch.setattr(alerting.router, "MAX_TRACKED", 3)
+    outbox = MemoryOutbox()
+    router = Router("h", [], episodes=outbox)
+    for n in range(5):
+        router.route(dataclasses.replace(disk(float(n)), labels=(("n", str(n)),)))
+    assert len(outbox.open_episodes()) == 3
+
+
+def test_a_reload_that_makes_the_outbox_durable_keeps_what_this_router_knows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.db"
+    stale = SqliteOutbox(path)
+    stale.keep_episode(dataclasses.replace(disk(0.0), labels=(("n", "old"),)))  # two lives ago
+    stale.close()
+    router = Router("h", [], episodes=MemoryOutbox())  # console only: nothing durable
+    router.route(disk(10.0))
+    durable = SqliteOutbox(path)  # a webhook added by a reload
+    router.reconfigure("h", [], min_interval_secs=3600, dedup_window_secs=0, episodes=durable)
+    assert [a.labels for a in durable.open_episodes()] == [DISK]
+
+
+def test_a_notification_and_its_episode_go_in_the_same_transaction(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "outbox.db"
+    outbox = SqliteOutbox(path)
+    other = sqlite3.connect(str(path))
+    seen_while_queuing: list[int] = []
+
+    class Peeking:  # a channel worker that looks at the file while the row is queued
+        channel = Recorder()
+
+        def submit(self, alert: Alert) -> None:
+            outbox.add("peek", alert)
+            row = other.execute("SELECT COUNT(*) FROM episodes").fetchone()
+            seen_while_queuing.append(int(row[0]))
+
+    router = Router("h", [Peeking()], episodes=outbox)  # type: ignore[list-item]
+    router.route(disk(1.0))
+    assert seen_while_queuing == [0]  # not committed yet: a crash here keeps neither
+    assert other.execute("SELECT COUNT(*) FROM episodes").fetchone()[0] == 1
+    other.close()

@@ -439,3 +439,74 @@ def test_a_sweep_when_no_mute_can_have_ended_judges_nothing() -> None:
     sent = router.repeat_due(12.0)
     assert len(sent) == 20 and {dict(a.labels)["node"] for a in sent} == {"7"}
     assert len(judged) <= 2000  # each muted alert against the sources of its node: one
+
+
+def test_an_escalation_gone_again_under_a_silence_is_not_told_when_it_ends(tmp_path: Path) -> None:
+    store = SilenceFile(tmp_path / "silences.json")
+    now = time.time()
+    silence: list[str] = []
+
+    def add() -> None:
+        silence.append(store.add([("mountpoint", "=", "/backup")], 3600, "resize").id)
+        store.current(check_every=0)
+
+    def expire() -> None:
+        store.expire(silence[0])
+        store.current(check_every=0)
+
+    worse = dataclasses.replace(disk(now + 2), status=Status.ESCALATED, severity=Severity.CRITICAL)
+    back = dataclasses.replace(disk(now + 3), status=Status.ESCALATED)  # warn again
+    sent = routed(
+        [
+            ("route", disk(now)),
+            ("call", add),
+            ("route", worse),
+            ("route", back),
+            ("call", expire),
+            ("sweep", now + 5),
+        ],
+        silences=store,
+    )
+    assert [(a.status, a.severity) for a in sent] == [(Status.FIRING, Severity.WARN)]
+
+
+def test_an_announced_alert_whose_escalation_was_inhibited_is_told_when_the_source_ends() -> None:
+    """Socket 0 was announced at warn before the whole CPU fired; it went critical while the
+    whole CPU's critical muted it; the whole CPU recovered, socket 0 did not."""
+    from agent.assembly import BUILT_IN_INHIBITS
+
+    sent = routed(
+        [
+            ("route", cpu_alert("socket0", 1.0)),
+            ("route", cpu_alert("cpu_usage_percent", 2.0, Severity.CRITICAL)),
+            ("route", cpu_alert("socket0", 3.0, Severity.CRITICAL, Status.ESCALATED)),  # muted
+            ("sweep", 4.0),
+            ("route", cpu_alert("cpu_usage_percent", 5.0, Severity.CRITICAL, Status.RESOLVED)),
+            ("sweep", 6.0),
+        ],
+        inhibit_rules=BUILT_IN_INHIBITS,
+    )
+    assert [(a.metric, a.status, a.severity) for a in sent] == [
+        ("cpu_socket_usage_percent", Status.FIRING, Severity.WARN),
+        ("cpu_usage_percent", Status.FIRING, Severity.CRITICAL),
+        ("cpu_usage_percent", Status.RESOLVED, Severity.CRITICAL),
+        ("cpu_socket_usage_percent", Status.ESCALATED, Severity.CRITICAL),
+    ]
+
+
+def test_an_announced_alert_stepping_down_is_told_whatever_mutes_others() -> None:
+    from agent.assembly import BUILT_IN_INHIBITS
+
+    sent = routed(
+        [
+            ("route", cpu_alert("socket0", 1.0, Severity.CRITICAL)),
+            ("route", cpu_alert("cpu_usage_percent", 2.0)),  # warn: does not mute a critical
+            ("route", cpu_alert("socket0", 3.0, Severity.WARN, Status.ESCALATED)),  # down
+        ],
+        inhibit_rules=BUILT_IN_INHIBITS,
+    )
+    assert [(a.metric, a.severity) for a in sent] == [
+        ("cpu_socket_usage_percent", Severity.CRITICAL),
+        ("cpu_usage_percent", Severity.WARN),
+        ("cpu_socket_usage_percent", Severity.WARN),  # its repeats would say critical else
+    ]
