@@ -313,12 +313,15 @@ class Router:
             elif track is not None and track.status is Status.FIRING and changed:
                 track.unsent = alert  # announced: its change is told when the silence ends
             return None
-        # An announced alert stepping down is told whatever mutes others: its repeats would
-        # otherwise go on saying the severity it left.
-        stepping_down = track is not None and not track.muted and alert.severity < track.severity
-        folded = (new or changed) and not stepping_down and self._carried(alert, fp)
-        muting = folded or ((new or changed) and not stepping_down and self._inhibited(alert))
-        if muting:
+        # An announced alert stepping down is told whatever an inhibition mutes: its repeats
+        # would otherwise go on saying the severity it left.  (A fold keeps it: its series'
+        # episode still says that severity through the alert that carries it.)
+        stepping_down = (
+            not new and track is not None and not track.muted and alert.severity < track.severity
+        )
+        folded = (new or changed) and self._carried(alert, fp)
+        inhibited = not folded and not stepping_down and (new or changed) and self._inhibited(alert)
+        if folded or inhibited:
             if folded:
                 self.stats.folded += 1
             else:
@@ -337,9 +340,10 @@ class Router:
                 self._prune()
             elif track is not None and track.muted:  # still muted, at its new severity
                 track.severity, track.alert, track.folded = alert.severity, alert, folded
-            elif track is not None and track.status is Status.FIRING:
-                # Announced, and its escalation muted: told once nothing mutes it any more
+            elif inhibited and track is not None and track.status is Status.FIRING:
+                # Announced, and its escalation inhibited: told once nothing mutes it any more
                 # (the whole CPU's alert resolved while this socket went warn to critical).
+                # A folded change adds nothing: the episode already says that severity.
                 track.unsent = alert
             return None
         if new or changed or alert.status is Status.ESCALATED:

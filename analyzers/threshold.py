@@ -78,7 +78,8 @@ class ThresholdAnalyzer:
             resumed=(bool, False),  # its level was taken back at start-up: say where it stands
         )
         self._resumed: dict[SeriesKey, int] = {}  # levels taken back, until the series is seen
-        self._unapplied: list[SeriesKey] = []  # taken back for a series no rule matches now
+        # Taken back for a series no rule matches now (a reload may bring its rule back).
+        self._unapplied: dict[SeriesKey, int] = {}
 
     def resume(self, alerts: Iterable[Alert]) -> None:
         """The alerts of this analyzer that were firing when the agent stopped (the router's
@@ -96,15 +97,18 @@ class ThresholdAnalyzer:
         when it comes back one day.  Returns the series whose level was taken back but that
         no rule matches any more (changed while the agent was down): nothing will ever say
         where they stand, so the router resolves them too."""
-        dropped = self._unapplied
+        dropped = list(self._unapplied)
         self._resumed.clear()
-        self._unapplied = []
+        self._unapplied.clear()
         return dropped
 
     def reconfigure(self, rules: Iterable[ThresholdRule]) -> None:
-        """New levels (a config reload); firing states are kept so nothing re-fires."""
+        """New levels (a config reload); firing states are kept so nothing re-fires.  A level
+        taken back after a restart that no rule matched may match one now."""
         self._rules = list(rules)
         self.s.known[:] = False
+        self._resumed.update(self._unapplied)
+        self._unapplied.clear()
 
     def forget(self, series_ids: Iterable[int]) -> None:
         self.s.reset(series_ids)
@@ -266,7 +270,7 @@ class ThresholdAnalyzer:
             if index < 0:
                 s.warn[sid] = s.crit[sid] = s.clear[sid] = np.inf
                 if resumed != _NONE:
-                    self._unapplied.append(key)
+                    self._unapplied[key] = resumed
                 continue
             rule = self._rules[index]
             sign = -1.0 if rule.below else 1.0

@@ -558,3 +558,34 @@ def test_a_notification_and_its_episode_go_in_the_same_transaction(tmp_path: Pat
     assert seen_while_queuing == [0]  # not committed yet: a crash here keeps neither
     assert other.execute("SELECT COUNT(*) FROM episodes").fetchone()[0] == 1
     other.close()
+
+
+def test_a_rule_brought_back_by_a_reload_before_the_look_takes_its_level_back() -> None:
+    """The second life starts without the rule (its level cannot be applied); a reload puts
+    it back before the look for unreported series: at 88 %, inside the band where one life
+    would have stayed at warn, the level held goes on (repeated, never resolved)."""
+    from agent.store import Store
+    from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
+
+    key = SeriesKey("app_queue_depth", DISK)
+    episode = dataclasses.replace(disk(500.0), metric="app_queue_depth", first_fired=500.0)
+    analyzer = ThresholdAnalyzer([])
+    router = Router("h", [], min_interval_secs=300, dedup_window_secs=0)
+    analyzer.resume([episode])
+    router.resume([episode], 1000.0, lambda _a: float("inf"))
+    store, told = Store(64, 0), []
+    for i in range(60):
+        t = 1000.0 + 10.0 * i
+        if t == 1050.0:  # SIGHUP: the rule is back
+            analyzer.reconfigure([ThresholdRule("app_queue_depth", 90.0, 95.0, 85.0)])
+        if t == 1190.0:  # the runtime's look
+            unjudged = analyzer.end_resume()
+            told += router.resolve_unreported(lambda _a, u=unjudged: key not in u, t)
+        for alert in analyzer.observe(
+            store.write_samples(t, [key], np.array([88.0]), "app"), store
+        ):
+            sent = router.route(alert)
+            told += [sent] if sent is not None else []
+        told += router.repeat_due(t)
+    assert told and all(a.context.get("still_firing") for a in told)  # repeats, nothing else
+    assert {a.alert_id for a in told} == {episode.alert_id}

@@ -510,3 +510,70 @@ def test_an_announced_alert_stepping_down_is_told_whatever_mutes_others() -> Non
         ("cpu_usage_percent", Severity.WARN),
         ("cpu_socket_usage_percent", Severity.WARN),  # its repeats would say critical else
     ]
+
+
+def test_an_alert_firing_again_lower_is_muted_as_any_new_alert() -> None:
+    """socket 0 critical, resolved; then the whole CPU critical, and socket 0 fires again at
+    warn: a new alert, muted by the whole CPU's (not an announced alert stepping down)."""
+    from agent.assembly import BUILT_IN_INHIBITS
+
+    sent = routed(
+        [
+            ("route", cpu_alert("socket0", 1.0, Severity.CRITICAL)),
+            ("route", cpu_alert("socket0", 2.0, Severity.CRITICAL, Status.RESOLVED)),
+            ("route", cpu_alert("cpu_usage_percent", 3.0, Severity.CRITICAL)),
+            ("route", cpu_alert("socket0", 4.0)),
+            ("sweep", 5.0),
+        ],
+        inhibit_rules=BUILT_IN_INHIBITS,
+    )
+    assert [(a.metric, a.status) for a in sent] == [
+        ("cpu_socket_usage_percent", Status.FIRING),
+        ("cpu_socket_usage_percent", Status.RESOLVED),
+        ("cpu_usage_percent", Status.FIRING),
+    ]
+
+
+def test_a_folded_change_of_an_announced_alert_adds_nothing_now_or_later() -> None:
+    """One disk: the threshold announced at warn, the trend at critical.  The threshold goes
+    critical (folded: the episode says critical) and the trend steps down to warn (folded:
+    the threshold says at least that).  Nothing to tell: the disk was critical throughout."""
+
+    def on_disk(
+        analyzer: str, t: float, severity: Severity, status: Status = Status.FIRING
+    ) -> Alert:
+        return Alert(analyzer=analyzer, metric="disk_used_percent", labels=(("mountpoint", "/"),),
+                     status=status, severity=severity, value=96.0, threshold=95.0,
+                     message=analyzer, timestamp=t)  # fmt: skip
+
+    W, C, E = Severity.WARN, Severity.CRITICAL, Status.ESCALATED
+    sent = routed(
+        [
+            ("route", on_disk("threshold", 1.0, W)),
+            ("route", on_disk("trend", 2.0, C)),
+            ("route", on_disk("threshold", 3.0, C, E)),
+            ("route", on_disk("trend", 4.0, W, E)),
+            ("sweep", 5.0),
+        ]
+    )
+    assert [(a.analyzer, a.severity) for a in sent] == [("threshold", W), ("trend", C)]
+    # Before, the stepping-down trend was sent ("escalated warn": the disk eased off) and the
+    # threshold's critical after it at the next round: the pager heard critical twice.
+    # The trend firing again lower after its episode ended is folded too:
+    sent = routed(
+        [
+            ("route", on_disk("trend", 1.0, C)),
+            ("route", on_disk("trend", 2.0, C, Status.RESOLVED)),
+            ("route", on_disk("threshold", 3.0, C)),
+            ("route", on_disk("trend", 4.0, W)),
+            ("sweep", 5.0),
+            ("route", on_disk("threshold", 6.0, C, Status.RESOLVED)),
+            ("route", on_disk("trend", 7.0, W, Status.RESOLVED)),
+        ]
+    )
+    assert [(a.analyzer, a.status) for a in sent] == [
+        ("trend", Status.FIRING),
+        ("trend", Status.RESOLVED),
+        ("threshold", Status.FIRING),
+        ("threshold", Status.RESOLVED),  # one episode: the threshold's, with the trend in it
+    ]
