@@ -366,20 +366,27 @@ def test_an_alert_back_while_its_resolve_waited_mutes_again_whatever_its_severit
     assert [(a.metric, a.status) for a in sent] == [("gpu_up", Status.FIRING)]
 
 
+class BackupSilence:
+    """A silence on /backup that a test adds and expires between the router's steps."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = SilenceFile(path)
+        self.id = ""
+
+    def add(self) -> None:
+        self.id = self.store.add([("mountpoint", "=", "/backup")], 3600, "resize").id
+        self.store.current(check_every=0)  # the running agent notices the change
+
+    def expire(self) -> None:
+        self.store.expire(self.id)
+        self.store.current(check_every=0)
+
+
 def test_an_announced_alert_that_escalated_while_silenced_is_escalated_when_it_ends(
     tmp_path: Path,
 ) -> None:
-    store = SilenceFile(tmp_path / "silences.json")
-    now = time.time()
-    silence: list[str] = []
-
-    def add() -> None:
-        silence.append(store.add([("mountpoint", "=", "/backup")], 3600, "resize").id)
-        store.current(check_every=0)
-
-    def expire() -> None:
-        store.expire(silence[0])
-        store.current(check_every=0)
+    backup = BackupSilence(tmp_path / "silences.json")
+    store, add, expire, now = backup.store, backup.add, backup.expire, time.time()
 
     critical = dataclasses.replace(
         disk(now + 2), status=Status.ESCALATED, severity=Severity.CRITICAL
@@ -442,17 +449,8 @@ def test_a_sweep_when_no_mute_can_have_ended_judges_nothing() -> None:
 
 
 def test_an_escalation_gone_again_under_a_silence_is_not_told_when_it_ends(tmp_path: Path) -> None:
-    store = SilenceFile(tmp_path / "silences.json")
-    now = time.time()
-    silence: list[str] = []
-
-    def add() -> None:
-        silence.append(store.add([("mountpoint", "=", "/backup")], 3600, "resize").id)
-        store.current(check_every=0)
-
-    def expire() -> None:
-        store.expire(silence[0])
-        store.current(check_every=0)
+    backup = BackupSilence(tmp_path / "silences.json")
+    store, add, expire, now = backup.store, backup.add, backup.expire, time.time()
 
     worse = dataclasses.replace(disk(now + 2), status=Status.ESCALATED, severity=Severity.CRITICAL)
     back = dataclasses.replace(disk(now + 3), status=Status.ESCALATED)  # warn again
