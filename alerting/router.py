@@ -314,12 +314,14 @@ class Router:
                 track.unsent = alert  # announced: its change is told when the silence ends
             return None
         # An announced alert stepping down is told whatever an inhibition mutes: its repeats
-        # would otherwise go on saying the severity it left.  (A fold keeps it: its series'
-        # episode still says that severity through the alert that carries it.)
+        # would otherwise go on saying the severity it left.  It is folded only while another
+        # announced alert on its series says the severity it leaves: the episode has not
+        # eased, so there is nothing to tell.
         stepping_down = (
             not new and track is not None and not track.muted and alert.severity < track.severity
         )
-        folded = (new or changed) and self._carried(alert, fp)
+        left = track.severity if stepping_down and track is not None else alert.severity
+        folded = (new or changed) and self._carried(alert, fp, at=left)
         inhibited = not folded and not stepping_down and (new or changed) and self._inhibited(alert)
         if folded or inhibited:
             if folded:
@@ -340,10 +342,13 @@ class Router:
                 self._prune()
             elif track is not None and track.muted:  # still muted, at its new severity
                 track.severity, track.alert, track.folded = alert.severity, alert, folded
-            elif inhibited and track is not None and track.status is Status.FIRING:
+            elif track is not None and track.status is Status.FIRING and folded:
+                # Announced, its change folded: nothing to tell (the episode says that
+                # severity), but its repeats say what it is now.
+                track.severity, track.alert = alert.severity, alert
+            elif track is not None and track.status is Status.FIRING:
                 # Announced, and its escalation inhibited: told once nothing mutes it any more
                 # (the whole CPU's alert resolved while this socket went warn to critical).
-                # A folded change adds nothing: the episode already says that severity.
                 track.unsent = alert
             return None
         if new or changed or alert.status is Status.ESCALATED:
@@ -445,17 +450,18 @@ class Router:
     def _is_source(self, alert: Alert) -> bool:
         return any(matches(rule.source, alert) for rule in self.inhibit_rules)
 
-    def _carried(self, alert: Alert, fp: str) -> bool:
+    def _carried(self, alert: Alert, fp: str, at: Severity | None = None) -> bool:
         """Whether another analyzer's announced alert on the same series carries the episode at
-        this severity or above: then this one is folded into it (docs/ALERTING.md, "One
-        episode per series")."""
+        this severity (or `at`) or above: then this one is folded into it (docs/ALERTING.md,
+        "One episode per series")."""
+        level = alert.severity if at is None else at
         for other_fp in self._by_series.get((alert.metric, alert.labels), set()):
             track = self._tracks[other_fp]
             if (
                 other_fp != fp
                 and track.status is Status.FIRING
                 and not track.muted
-                and track.severity >= alert.severity
+                and track.severity >= level
             ):
                 return True
         return False

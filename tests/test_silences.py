@@ -575,3 +575,18 @@ def test_a_folded_change_of_an_announced_alert_adds_nothing_now_or_later() -> No
         ("threshold", Status.FIRING),
         ("threshold", Status.RESOLVED),  # one episode: the threshold's, with the trend in it
     ]
+    # Folded changes are recorded, so repeats say what each alert is now: the trend's step
+    # down was folded (the threshold said critical); the threshold's then eased the episode.
+    sent = routed(
+        [
+            ("route", on_disk("threshold", 1.0, W)),
+            ("route", on_disk("trend", 2.0, C)),
+            ("route", on_disk("threshold", 3.0, C, E)),
+            ("route", on_disk("trend", 4.0, W, E)),
+            ("route", on_disk("threshold", 5.0, W, E)),
+            ("sweep", 3605.0),
+        ]
+    )
+    told = [(a.analyzer, a.severity, bool(a.context.get("still_firing"))) for a in sent]
+    assert told[:3] == [("threshold", W, False), ("trend", C, False), ("threshold", W, False)]
+    assert sorted(told[3:]) == [("threshold", W, True), ("trend", W, True)]  # not critical
