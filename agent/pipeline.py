@@ -33,7 +33,7 @@ from agent.collectors import ALL_METRICS
 from agent.collectors.base import Samples
 from agent.store import Store
 from alerting.alert import Alert, Status
-from alerting.format import format_metric, register_units, sparkline, when
+from alerting.format import format_metric, labels_text, register_units, sparkline, when
 from analyzers.base import Analyzer, SeriesKey
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ class Pipeline:
         sid = self.store.find(SeriesKey(alert.metric, alert.labels))
         latest = None if sid is None else self.store.latest(sid)
         since = when(alert.timestamp if alert.first_fired is None else alert.first_fired)
-        where = "".join(f" {k}={v}" for k, v in alert.labels)
+        where = labels_text(alert.labels)
         if latest is None:  # no longer reported, or not within the raw window: no value of now
             value, now_is = math.nan, "has no recent value"
         else:

@@ -35,6 +35,7 @@ from agent.collectors.base import Samples
 from agent.pipeline import Pipeline
 from agent.settings import Settings
 from alerting.alert import Alert
+from alerting.format import labels_text
 from analyzers.base import SeriesKey
 
 UNITLESS_METRIC = "series_value"  # no family but the catch-all: own scale, both directions
@@ -113,7 +114,7 @@ def replay(
         build_analyzers(settings, watch_everything=True),
     )
     keys = (key,)
-    named = key.metric + "".join(f" {k}={v}" for k, v in key.labels)  # as messages name it
+    named = key.metric + labels_text(key.labels)  # as messages name it
     replayed = 0
     try:
         for t, v in zip(recording.times.tolist(), recording.values.tolist(), strict=True):

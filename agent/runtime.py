@@ -181,7 +181,7 @@ class Agent(SignalRequests):
             silences=silence_file(self.settings),
             maintenance=maintenance_windows(self.settings),
             inhibit_rules=inhibit_rules(self.settings),
-            episodes=self.outbox,
+            episodes=episodes_of(self.outbox),
         )
         self.pipeline = Pipeline(
             self.store,
@@ -763,7 +763,7 @@ class Agent(SignalRequests):
                 dedup_window_secs=new.alerting.dedup_window_secs,
                 maintenance=maintenance_windows(new),
                 inhibit_rules=inhibit_rules(new),
-                episodes=outbox,
+                episodes=episodes_of(outbox),
             )
             self._start_collectors()
             log.info("configuration reloaded from %s", self.config_path)
@@ -781,6 +781,13 @@ class Agent(SignalRequests):
         if isinstance(outbox, MemoryOutbox) and needs_durable_outbox(new, channels):
             outbox = open_outbox(new, channels)  # a remote channel was added
         return rules, outbox, build_workers(new, channels, outbox)
+
+
+def episodes_of(outbox: Outbox) -> Outbox | None:
+    """Where the router keeps its open episodes: the durable outbox only.  In memory (the
+    console alone, the embedded default) nothing survives a restart anyway, and keeping
+    them would be a write per notification and a copy of every firing alert for nothing."""
+    return None if isinstance(outbox, MemoryOutbox) else outbox
 
 
 def keep_stats(old: list[ChannelWorker], new: list[ChannelWorker]) -> None:

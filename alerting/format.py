@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from alerting.alert import Alert, Severity, Status
@@ -52,6 +52,11 @@ def title(alert: Alert) -> str:
     return f"[{state_word(alert)}] {alert.hostname}: {alert.metric}" + (
         f" {where}" if where else ""
     )
+
+
+def labels_text(labels: Iterable[tuple[str, str]]) -> str:
+    """How messages name a series after its metric: " device=sda1 mountpoint=/"."""
+    return "".join(f" {k}={v}" for k, v in labels)
 
 
 def when(ts: float) -> str:

@@ -52,7 +52,7 @@ from typing import Protocol
 
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
-from alerting.format import format_metric, when
+from alerting.format import format_metric, labels_text, when
 from alerting.silences import InhibitRule, MaintenanceWindow, Silence, SilenceFile, matches
 
 log = logging.getLogger(__name__)
@@ -526,7 +526,7 @@ class Router:
             if track.status is Status.FIRING and alert.metric == metric and alert.labels == labels:
                 # Which series: "process_rss_bytes comm=java pid=4242: no longer reported"
                 # says which process exited, not only that some series went away.
-                where = "".join(f" {k}={v}" for k, v in labels)
+                where = labels_text(labels)
                 gone = dataclasses.replace(
                     alert, status=Status.RESOLVED, timestamp=now, context={},
                     message=f"{alert.metric}{where}: no longer reported (was: {alert.message})",
@@ -701,7 +701,7 @@ class Router:
         track = self._tracks[fp]
         track.confirm_by = None
         current = self._as_now(track, now)
-        where = "".join(f" {k}={v}" for k, v in track.alert.labels)
+        where = labels_text(track.alert.labels)
         now_is = (
             f", {format_metric(current.metric, current.value, against=current.threshold)} now"
             if self.refresh is not None and math.isfinite(current.value)

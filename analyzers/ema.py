@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from alerting.alert import Alert
+from alerting.format import labels_text
 from analyzers.base import (
     SEASON_DAYS,
     Batch,
@@ -108,7 +109,7 @@ class EmaAnalyzer(WatchedSeries):
 
     def _alert(self, sid: int, step: Step, now: float, history: History) -> Alert:
         key = history.key(sid)
-        where = "".join(f" {k}={v}" for k, v in key.labels)
+        where = labels_text(key.labels)
         status, severity = transition(step.before, step.after)
         family = self.gate.family(key)
         message = anomaly_message(key.metric, where, step, family, self.name)

@@ -83,6 +83,7 @@ from typing import Any
 import numpy as np
 
 from alerting.alert import Alert
+from alerting.format import labels_text
 from analyzers.base import (
     SEASON_DAYS,
     Batch,
@@ -469,7 +470,7 @@ class SeasonAnalyzer(WatchedSeries):
 
     def _alert(self, sid: int, step: Step, now: float, history: History) -> Alert:
         key = history.key(sid)
-        where = "".join(f" {k}={v}" for k, v in key.labels)
+        where = labels_text(key.labels)
         status, severity = transition(step.before, step.after)
         family = self.gate.family(key)
         usual = step.level - step.deviation

@@ -11,7 +11,7 @@ Semantics, per series:
 * events are transitions only: firing, escalated (a severity change either
   way) and resolved.  Repeats are the router's business;
 * after a restart, `resume` takes back the levels of the alerts announced
-  before it: on its series' first sample the level holds with the same
+  before it: on its series' first finite sample the level holds with the same
   hysteresis (an alert saying so, which the router takes as the episode going
   on), changes (an escalation) or clears (the RESOLVED).
 
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from alerting.alert import Alert, Severity, Status
-from alerting.format import format_metric
+from alerting.format import format_metric, labels_text
 from analyzers.base import Batch, History, IntArray, Labels, SeriesArrays, SeriesKey
 from analyzers.registry import AnalyzerPlugin
 
@@ -186,7 +186,7 @@ class ThresholdAnalyzer:
         key = history.key(sid)
         index = int(self.s.rule[sid])
         rule = self._rules[index] if index >= 0 else None
-        where = "".join(f" {k}={v}" for k, v in key.labels)
+        where = labels_text(key.labels)
         word = "below" if rule is not None and rule.below else "above"
         m = key.metric
 

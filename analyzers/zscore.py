@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from alerting.alert import Alert
+from alerting.format import labels_text
 from analyzers.base import (
     SEASON_DAYS,
     Batch,
@@ -239,7 +240,7 @@ class ZScoreAnalyzer(WatchedSeries):
 
     def _alert(self, sid: int, step: Step, now: float, history: History) -> Alert:
         key = history.key(sid)
-        where = "".join(f" {k}={v}" for k, v in key.labels)
+        where = labels_text(key.labels)
         why: str | None = WHY_WARN if step.after else None
         if step.after:
             confirmed = self._confirmed(sid, step)

@@ -412,5 +412,18 @@ def load_settings(config: Path | None) -> Settings:
     return load_config(config).settings
 
 
+def bad_config(config: Path | None, program: str) -> bool:
+    """Whether `config` cannot be used (its problems printed): checked once in the parent
+    process, so that a bad file is said once, not by every worker."""
+    from common.config import ConfigError, print_problems
+
+    try:
+        load_settings(config)
+    except ConfigError as exc:
+        print_problems(program, exc)
+        return True
+    return False
+
+
 if __name__ == "__main__":
     sys.exit(main())

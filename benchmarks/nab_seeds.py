@@ -35,9 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.nab_score import Summary, load_settings, score_corpus
+from benchmarks.nab_score import Summary, bad_config, load_settings, score_corpus
 from benchmarks.nab_synthetic import generate, write
-from common.config import ConfigError, print_problems
 
 DEFAULT_SEEDS = (1, 7, 11, 13, 17, 19, 23)
 
@@ -74,10 +73,7 @@ def main() -> int:
         parser.error("--seeds: give at least one seed")
     if args.jobs < 1:
         parser.error("--jobs: at least 1")
-    try:
-        load_settings(args.config)  # a bad file is said here, once, not by every worker
-    except ConfigError as exc:
-        print_problems("nab_seeds.py", exc)
+    if bad_config(args.config, "nab_seeds.py"):
         return 2
     with (
         tempfile.TemporaryDirectory(prefix="nab-seeds-") as scratch,

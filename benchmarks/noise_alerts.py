@@ -44,8 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agent.replay import UNITLESS_METRIC, Recording, replay
 from alerting.alert import Status
 from analyzers.base import SeriesKey
-from benchmarks.nab_score import load_settings
-from common.config import ConfigError, print_problems
+from benchmarks.nab_score import bad_config, load_settings
 
 Draw = Callable[[np.random.Generator, int], np.ndarray]
 
@@ -90,10 +89,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.series < 1 or args.jobs < 1:
         parser.error("--series and --jobs: at least 1")
-    try:
-        load_settings(args.config)  # a bad file is said here, once, not by every worker
-    except ConfigError as exc:
-        print_problems("noise_alerts.py", exc)
+    if bad_config(args.config, "noise_alerts.py"):
         return 2
     cells = [(s, i) for s in SHAPES for i in INTERVALS]
     with ProcessPoolExecutor(args.jobs) as pool:

@@ -10,6 +10,7 @@ data only: a user's clone has no ../shared.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -226,3 +227,18 @@ def test_score_corpus_replays_and_scores_a_corpus(
     assert f"shift{' ' * 47}{combined.row('combined')}" in out.splitlines()
     assert combined.row("combined") in out.splitlines()
     assert "normalised over 1 files" in out
+
+
+def test_a_bad_config_is_said_once_by_the_benchmarks_parent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """nab_seeds.py and noise_alerts.py check the file before starting their workers."""
+    from benchmarks.nab_score import bad_config
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[analyzer]\nnope = 1\n")
+    assert bad_config(bad, "nab_seeds.py")
+    assert "nab_seeds.py: invalid configuration" in capsys.readouterr().err
+    good = tmp_path / "good.toml"
+    good.write_text("[analyzer]\nzscore_threshold = 4\n")
+    assert not bad_config(good, "nab_seeds.py") and not bad_config(None, "nab_seeds.py")

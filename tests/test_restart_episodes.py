@@ -592,3 +592,48 @@ def test_a_rule_brought_back_by_a_reload_before_the_look_takes_its_level_back() 
         told += router.repeat_due(t)
     assert told and all(a.context.get("still_firing") for a in told)  # repeats, nothing else
     assert {a.alert_id for a in told} == {episode.alert_id}
+
+
+def test_episodes_are_kept_only_where_the_outbox_survives_a_restart(tmp_path: Path) -> None:
+    """The console alone (the embedded default) has an outbox in memory: nothing to keep
+    episodes in for the next start, so nothing is written per notification either."""
+    from agent.config import parse_config_text
+    from agent.runtime import Agent
+
+    console = f'[agent]\ndata_dir = "{tmp_path}"\n[alerting.console]\nenabled = true\n'
+    assert Agent(parse_config_text(console, "t.toml")).router.episodes is None
+    webhook = console + '[alerting.webhook]\nenabled = true\nurl = "http://127.0.0.1:9/"\n'
+    agent = Agent(parse_config_text(webhook, "t.toml"))
+    assert isinstance(agent.router.episodes, SqliteOutbox)
+    agent.outbox.close()  # type: ignore[attr-defined]
+
+
+def test_an_unreadable_episode_is_dropped_and_the_others_taken_back(tmp_path: Path) -> None:
+    """A row a newer or broken version wrote, or garbage: nothing to resume from it, and it
+    must not stop the start-up or stay to trip the next one."""
+    import sqlite3
+
+    path = tmp_path / "outbox.db"
+    outbox = SqliteOutbox(path)
+    outbox.keep_episode(disk(1.0))
+    outbox.close()
+    db = sqlite3.connect(str(path))
+    db.execute("INSERT INTO episodes VALUES ('x', '{\"not\": \"an alert\"}'), ('y', 'garbage')")
+    db.commit()
+    db.close()
+    assert [a.fingerprint for a in SqliteOutbox(path).open_episodes()] == [disk(1.0).fingerprint]
+    assert len(SqliteOutbox(path).open_episodes()) == 1  # the bad rows are gone for good
+    db = sqlite3.connect(str(path))
+    assert db.execute("SELECT COUNT(*) FROM episodes").fetchone()[0] == 1
+    db.close()
+
+
+def test_an_alert_of_an_analyzer_no_longer_enabled_has_no_time_to_be_raised_again() -> None:
+    from agent.config import parse_config_text
+    from analyzers.registry import confirm_after_restart_secs
+
+    settings = parse_config_text('[analyzer]\nenabled = ["threshold"]\n', "t.toml").settings
+    assert confirm_after_restart_secs(settings, "zscore") == 0.0  # resolved after the slack
+    assert confirm_after_restart_secs(settings, "no-such-analyzer") == 0.0
+    default = parse_config_text("", "t.toml").settings
+    assert confirm_after_restart_secs(default, "zscore") == 3600.0 + 300.0
