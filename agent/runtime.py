@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from agent.assembly import (
     build_analyzers,
     build_channels,
@@ -42,6 +44,7 @@ from agent.assembly import (
 )
 from agent.collectors import DOMAINS, build_collectors, interval_of
 from agent.collectors.base import Collector, Samples, SourceMissing
+from agent.collectors.network import LINK_STATE_METRIC
 from agent.config import ConfigError, LoadedConfig, load_config, runtime_file_problems
 from agent.logs.watch import LogWatch
 from agent.memory import release_free_memory
@@ -49,6 +52,7 @@ from agent.pipeline import PROCESS_COLLECTOR, Pipeline
 from agent.privileges import PrivilegeReport, check_privileges, log_report
 from agent.schedule import Ticker
 from agent.settings import Settings
+from agent.store import Store
 from common.logsetup import set_level
 from common.notify import Notifier
 from common.runner import Supervisor
@@ -645,7 +649,7 @@ class Agent(SignalRequests):
                     self._end_resume(now)
             self.check_channels(now)
             if self.logs is not None:
-                self.logs.tick(now)
+                self.logs.tick(now, functools.partial(link_read_up, self.store))
             self._retire_under_pressure(now)
             if time.monotonic() - last_retire < HOUSEKEEPING_SECS:
                 continue
@@ -781,6 +785,18 @@ class Agent(SignalRequests):
         if isinstance(outbox, MemoryOutbox) and needs_durable_outbox(new, channels):
             outbox = open_outbox(new, channels)  # a remote channel was added
         return rules, outbox, build_workers(new, channels, outbox)
+
+
+def link_read_up(store: Store, interface: str, since: float) -> bool:
+    """Whether the network collector's last two readings of `interface`, both after `since`,
+    say its link is up.  Two: a collection runs on its own thread, so one reading may have
+    been taken just before the link went down and stored just after the line saying so was
+    read; the next one began after it was stored."""
+    series = store.find(SeriesKey(LINK_STATE_METRIC, (("interface", interface),)))
+    if series is None:
+        return False  # not collected (excluded, the collector disabled): the line decides
+    times, values = store.window(series, last=2)
+    return len(times) == 2 and bool(times[0] > since) and bool(np.all(values == 1.0))
 
 
 def episodes_of(outbox: Outbox) -> Outbox | None:

@@ -960,6 +960,23 @@ class LogAlerter:
         for alert in alerts:
             self._bounded_put(self._open, (alert.metric, alert.labels), alert, self.max_open)
 
+    def links_read_up(self, read_up: Callable[[str, float], bool], now: float) -> list[Alert]:
+        """The open links down that the host reads up again (`read_up(interface, since)`: the
+        link's state read up, twice, since the alert): resolved, though their "link is up"
+        line never came.  It can be lost (the ring overwritten while the agent was down, a
+        journal that dropped it, a driver that prints nothing when the carrier returns), and
+        a link down nobody resolves repeats for good."""
+        out: list[Alert] = []
+        for key, alert in list(self._open.items()):
+            interface = dict(alert.labels).get("interface")
+            if interface is None or not read_up(interface, alert.timestamp):
+                continue
+            del self._open[key]
+            out.append(self._ended(alert, now, "link is up again (read from sysfs: the "
+                                   "kernel's line saying so was not seen)",
+                                   {"source": "sysfs"}))  # fmt: skip
+        return out
+
     def _bounded_put(self, table: dict[_K, _V], key: _K, value: _V, limit: int) -> None:
         while len(table) >= limit:
             del table[next(iter(table))]  # the oldest
@@ -972,10 +989,15 @@ class LogAlerter:
         fp_alert = self._open.pop((f"log_{name}", identity), None)
         if fp_alert is None:
             return []
-        who = ", ".join(v for _, v in identity)
-        return [Alert(analyzer=LOG_ANALYZER, metric=fp_alert.metric, labels=identity, status=Status.RESOLVED,
-                      severity=fp_alert.severity, value=0.0, threshold=None, message=f"{who}: link is up again",
-                      timestamp=now, context={"line": line.text[: self.max_context_chars]})]  # fmt: skip
+        return [self._ended(fp_alert, now, "link is up again",
+                            {"line": line.text[: self.max_context_chars]})]  # fmt: skip
+
+    @staticmethod
+    def _ended(alert: Alert, now: float, what: str, context: Mapping[str, object]) -> Alert:
+        who = ", ".join(v for _, v in alert.labels)
+        return Alert(analyzer=LOG_ANALYZER, metric=alert.metric, labels=alert.labels, status=Status.RESOLVED,
+                     severity=alert.severity, value=0.0, threshold=None, message=f"{who}: {what}",
+                     timestamp=now, context=dict(context))  # fmt: skip
 
     def _summary(self, flood: _Flood, now: float) -> list[Alert]:
         """The "N more ..." alert for a flood window that suppressed lines."""

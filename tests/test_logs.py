@@ -177,6 +177,60 @@ def test_link_down_resolves_on_link_up_of_the_same_interface() -> None:
     assert up.status is Status.RESOLVED and up.fingerprint == down[0].fingerprint
 
 
+def test_a_link_down_is_ended_by_its_link_read_up_when_the_up_line_never_comes() -> None:
+    alerter = LogAlerter(MATCHER)
+    (eth0,) = alerter.process(LogLine("e1000e 0000:00:19.0 eth0: NIC Link is Down", True), now=10)
+    bond = "bonding: bond0: link status definitely down for interface eth1, disabling it"
+    (eth1,) = alerter.process(LogLine(bond, True), now=11)
+    asked: list[tuple[str, float]] = []
+
+    def read_up(interface: str, since: float) -> bool:
+        asked.append((interface, since))
+        return interface == "eth1"
+
+    (ended,) = alerter.links_read_up(read_up, now=20)
+    assert sorted(asked) == [("eth0", 10), ("eth1", 11)]  # since each alert, not since now
+    assert (ended.status, ended.fingerprint) == (Status.RESOLVED, eth1.fingerprint)
+    assert ended.message == (
+        "eth1: link is up again (read from sysfs: the kernel's line saying so was not seen)"
+    )
+    assert alerter.links_read_up(read_up, now=25) == []  # ended once; eth0 still down
+    # The line that comes late ends nothing more; eth0's own still ends eth0's.
+    assert alerter.process(LogLine("bond0: link status definitely up for interface eth1", True),
+                           now=30) == []  # fmt: skip
+    (up,) = alerter.process(LogLine("e1000e 0000:00:19.0 eth0: NIC Link is Up", True), now=31)
+    assert up.fingerprint == eth0.fingerprint
+    assert alerter.links_read_up(lambda _i, _s: True, now=40) == []
+
+
+def test_a_link_is_read_up_from_two_readings_after_the_alert() -> None:
+    """Two: a collection runs on its own thread, so a reading taken just before the link
+    went down can be stored just after the line saying so was read."""
+    import numpy as np
+
+    from agent.runtime import link_read_up
+    from agent.store import Store
+    from analyzers.base import SeriesKey
+
+    store = Store(16, 0)
+    eth0 = SeriesKey("network_up", (("interface", "eth0"),))
+
+    def reading(at: float, up: float) -> None:
+        store.write_samples(at, [eth0], np.array([up]), "network")
+
+    assert not link_read_up(store, "eth0", since=100.0)  # never collected
+    reading(90.0, 1.0)
+    reading(101.0, 1.0)
+    assert not link_read_up(store, "eth0", since=100.0)  # one reading after the alert
+    reading(111.0, 0.0)
+    reading(121.0, 1.0)
+    assert not link_read_up(store, "eth0", since=100.0)  # down, then up once
+    reading(131.0, 1.0)
+    assert link_read_up(store, "eth0", since=100.0)
+    assert not link_read_up(store, "eth0", since=125.0)
+    assert not link_read_up(store, "eth1", since=0.0)
+
+
 # -- syslog lines and files -------------------------------------------------------------------
 
 

@@ -249,3 +249,60 @@ def test_a_log_storm_neither_floods_nor_freezes_the_agent(tmp_path: Path) -> Non
         listening.clear()
         listener.join()
         notify.close()
+
+
+LINK_CONFIG = """
+[agent]
+data_dir = "data"
+procfs = "{proc}"
+sysfs = "{sys}"
+[collector]
+network_interval_secs = 0.5
+{only_network}
+[analyzer]
+enabled = []
+[log_analyzer]
+sources = ["syslog"]
+syslog_path = "{syslog}"
+poll_interval_secs = 0.2
+unclean_reboot_alert = false
+[alerting.console]
+enabled = true
+"""
+
+
+@pytest.mark.e2e
+def test_a_link_down_whose_up_line_never_comes_is_ended_by_the_link_state(
+    tmp_path: Path,
+) -> None:
+    """The kernel's "link is up" line can be lost (the ring overwritten while the agent was
+    down, a driver that prints nothing when the carrier returns): the link read up again
+    ends the alert, or it would repeat for good."""
+    from tests.test_network_scale import write_link, write_net_dev
+
+    proc, sys_, syslog = tmp_path / "proc", tmp_path / "sys", tmp_path / "syslog"
+    write_net_dev(proc, {"eth0": (1, 1, 0, 1, 1, 0)})
+    write_link(sys_, "eth0", operstate="down", carrier=0, carrier_changes=1, mtu=1500)
+    syslog.write_text("")
+    config = write_config(
+        tmp_path,
+        LINK_CONFIG.format(
+            proc=proc, sys=sys_, syslog=syslog, only_network=only_collectors("network")
+        ),
+    )
+    agent = start(config, tmp_path, 1)
+    out = tmp_path / "out1"
+    try:
+        deadline = time.monotonic() + 60
+        while "link down on eth0" not in (out.read_text() if out.exists() else ""):
+            assert time.monotonic() < deadline, f"no link down alerted:\n{out.read_text()}"
+            with syslog.open("a") as f:  # until the tail is open at the end (a first start)
+                f.write("Nov 21 10:00:00 host kernel: e1000e 0000:00:19.0 eth0: NIC Link is Down\n")
+            time.sleep(0.3)
+        # (A link still read down keeps it open: tests/test_logs.py, which can count readings.)
+        write_link(sys_, "eth0", operstate="up", carrier=1, carrier_changes=2)
+        wait_for(out, "eth0: link is up again (read from sysfs", timeout=30)
+        assert out.read_text().count("RESOLVED") == 1, out.read_text()
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=10) == 0

@@ -50,6 +50,8 @@ from agent.settings import DEFAULT_EXCLUDED_INTERFACES, DEFAULT_INTERFACE_FAMILI
 
 _DEV, _SYS = "/proc/net/dev", "/sys/class/net/*/"
 _IF = ("interface",)
+# The link state, also read by the runtime to end a link down whose "link is up" line was lost.
+LINK_STATE_METRIC = "network_up"
 METRICS: tuple[MetricSpec, ...] = (
     gauge("network_receive_bytes_per_second", "bytes_per_second", _IF, _DEV, "Bytes received per second."),
     gauge("network_transmit_bytes_per_second", "bytes_per_second", _IF, _DEV, "Bytes sent per second."),
@@ -61,7 +63,7 @@ METRICS: tuple[MetricSpec, ...] = (
     gauge("network_transmit_drops_per_second", "per_second", _IF, _DEV, "Outgoing packets dropped per second."),
     gauge("network_error_ratio", "ratio", _IF, _DEV, "(rx + tx errors) / (rx + tx packets) over the interval; 0 without packets."),
     gauge("network_aggregate_interfaces", "count", _IF, _DEV, "Members of an interface family aggregate (interface=\"<family>*\") present now."),
-    gauge("network_up", "boolean", _IF, _SYS + "operstate, carrier", "1 when the link is up (operstate up, or unknown with carrier)."),
+    gauge(LINK_STATE_METRIC, "boolean", _IF, _SYS + "operstate, carrier", "1 when the link is up (operstate up, or unknown with carrier)."),
     gauge("network_speed_bytes_per_second", "bytes_per_second", _IF, _SYS + "speed", "Negotiated link speed (absent when the driver does not say)."),
     gauge("network_mtu_bytes", "bytes", _IF, _SYS + "mtu", "MTU of the interface."),
 )  # fmt: skip
@@ -307,7 +309,7 @@ class NetworkCollector:
                 read_at=read_at,
             )
             self._links[name] = link
-        out.add("network_up", 1.0 if link.up else 0.0, if_labels)
+        out.add(LINK_STATE_METRIC, 1.0 if link.up else 0.0, if_labels)
         if link.speed is not None:
             out.add("network_speed_bytes_per_second", link.speed * 125_000.0, if_labels)  # Mb/s
         if link.mtu is not None:

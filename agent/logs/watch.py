@@ -241,10 +241,15 @@ class LogWatch:
             self._route(alert)
         self._arm_group_timer()
 
-    def tick(self, now: float) -> None:
-        """Follow-ups of aggregated repeats, and saving positions (every few seconds)."""
+    def tick(self, now: float, read_up: Callable[[str, float], bool] | None = None) -> None:
+        """Follow-ups of aggregated repeats, links down read up again (`read_up`: the
+        runtime's look at the network collector's link state), and saving positions (every
+        few seconds)."""
         for alert in self.alerter.flush(now):
             self._route(alert)
+        if read_up is not None:
+            for alert in self.alerter.links_read_up(read_up, now):
+                self._route(alert)
         self.save()
         if self.previous_boot is not None:
             self.previous_boot.alive(now)
