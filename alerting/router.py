@@ -618,7 +618,7 @@ class Router:
         for fp, track in muted:
             if track.unsent is not None:  # announced; its change waited for the silence
                 change, track.unsent = track.unsent, None
-                told = self.route(dataclasses.replace(change, timestamp=now))
+                told = self._tell_late(change, now)
                 if told is not None:
                     sent.append(told)
                 continue
@@ -630,11 +630,7 @@ class Router:
             current = self._as_now(track, now)
             # What the analyzer said, when, and what it is now: news to the receiver, not a
             # "still firing" of something it never heard of.
-            now_is = (
-                f"; {format_metric(current.metric, current.value, against=current.threshold)} now"
-                if self.refresh is not None and math.isfinite(current.value)
-                else ""
-            )
+            now_is = self._value_now(current, "; ")
             message = f"{track.alert.message} (since {when(track.first_fired)}, muted{now_is})"
             announced = self._stamp(
                 dataclasses.replace(current, status=Status.FIRING, message=message),
@@ -702,11 +698,7 @@ class Router:
         track.confirm_by = None
         current = self._as_now(track, now)
         where = labels_text(track.alert.labels)
-        now_is = (
-            f", {format_metric(current.metric, current.value, against=current.threshold)} now"
-            if self.refresh is not None and math.isfinite(current.value)
-            else ""
-        )
+        now_is = self._value_now(current, ", ")
         resolve = dataclasses.replace(
             current,
             status=Status.RESOLVED,
@@ -715,6 +707,38 @@ class Router:
             context={"not_raised_since_restart": True},
         )
         return self.route(resolve)
+
+    def _tell_late(self, change: Alert, now: float) -> Alert | None:
+        """Route a change of an announced alert that waited for its mute to end: the episode
+        keeps the analyzer's words; the notification says when it happened and the value of
+        now, with fresh context (read now, "critical" with the 96 % of an hour ago would be
+        stale when the disk is at 99 %, or already back at 93 %)."""
+        self.stats.received += 1
+        told = self._decide(dataclasses.replace(change, timestamp=now))
+        if told is None:
+            self.stats.suppressed += 1
+            return None
+        current = self._as_now(self._tracks[change.fingerprint], now)
+        message = (
+            f"{change.message} (at {when(change.timestamp)}, muted{self._value_now(current, '; ')})"
+        )
+        late = dataclasses.replace(
+            told,
+            value=current.value,
+            message=message,
+            context={**told.context, **current.context},
+            series_id=current.series_id,
+        )
+        self.stats.notified += 1
+        self._submit(late, told)
+        return late
+
+    def _value_now(self, current: Alert, separator: str) -> str:
+        """ "<separator>99.2% now" for a message, when the value of now is known."""
+        if self.refresh is None or not math.isfinite(current.value):
+            return ""
+        shown = format_metric(current.metric, current.value, against=current.threshold)
+        return f"{separator}{shown} now"
 
     def _as_now(self, track: _Track, now: float) -> Alert:
         """The track's alert with the value and context of now, at the time of now: its own

@@ -14,6 +14,7 @@ import pytest
 
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
+from alerting.format import when
 from alerting.router import Router
 from alerting.silences import (
     InhibitRule,
@@ -389,8 +390,15 @@ def test_an_announced_alert_that_escalated_while_silenced_is_escalated_when_it_e
     store, add, expire, now = backup.store, backup.add, backup.expire, time.time()
 
     critical = dataclasses.replace(
-        disk(now + 2), status=Status.ESCALATED, severity=Severity.CRITICAL
-    )
+        disk(now + 2), status=Status.ESCALATED, severity=Severity.CRITICAL, value=97.0,
+        threshold=96.0, message="disk is 97%, above the critical level 96%",
+        context={"top_processes": "of then"},
+    )  # fmt: skip
+
+    def as_of_now(alert: Alert, at: float) -> Alert:  # the runtime's refresh: the disk now
+        return dataclasses.replace(alert, timestamp=at, value=99.0, message="as of now",
+                                   context={"top_processes": "of now"})  # fmt: skip
+
     sent = routed(
         [
             ("route", disk(now)),
@@ -401,13 +409,20 @@ def test_an_announced_alert_that_escalated_while_silenced_is_escalated_when_it_e
             ("sweep", now + 4),
             ("sweep", now + 5),
         ],
+        refresh=as_of_now,
         silences=store,
     )
     assert [(a.status, a.severity, a.timestamp) for a in sent] == [
         (Status.FIRING, Severity.WARN, now),
         (Status.ESCALATED, Severity.CRITICAL, now + 4),  # what the pager (critical) needs
     ]
-    assert sent[1].alert_id == sent[0].alert_id
+    escalated = sent[1]
+    assert escalated.alert_id == sent[0].alert_id
+    # Read now, it says when it happened and what the disk is now, not 97 % of then.
+    assert (escalated.value, escalated.context["top_processes"]) == (99.0, "of now")
+    assert escalated.message == (
+        f"disk is 97%, above the critical level 96% (at {when(now + 2)}, muted; 99% now)"
+    )
 
 
 def test_a_sweep_when_no_mute_can_have_ended_judges_nothing() -> None:
