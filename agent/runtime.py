@@ -68,7 +68,7 @@ from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker, drain_and_stop
 from alerting.outbox import MemoryOutbox, Outbox
 from alerting.router import Router
-from analyzers.base import SeriesKey, learning_series
+from analyzers.base import Resumable, SeriesKey, learning_series
 from analyzers.logpatterns import LOG_ANALYZER
 from analyzers.registry import confirm_after_restart_secs
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
@@ -604,9 +604,8 @@ class Agent(SignalRequests):
         # Analyzers that can take their state back do (threshold: the levels, with their
         # hysteresis; the log watcher: the open links down); the others learn again.
         for analyzer in self.analyzers:
-            resume = getattr(analyzer, "resume", None)
-            if resume is not None:
-                resume([a for a in announced if a.analyzer == analyzer.name])
+            if isinstance(analyzer, Resumable):
+                analyzer.resume([a for a in announced if a.analyzer == analyzer.name])
         if self.logs is not None:
             self.logs.alerter.resume([a for a in announced if a.analyzer == LOG_ANALYZER])
         enabled = [d for d in DOMAINS if d.name not in self.settings.collector.disabled]
@@ -665,9 +664,8 @@ class Agent(SignalRequests):
         the agent was down) will never be raised again: both are resolved now."""
         unjudged: set[tuple[str, SeriesKey]] = set()
         for analyzer in self.analyzers:
-            end_resume = getattr(analyzer, "end_resume", None)
-            if end_resume is not None:
-                unjudged |= {(analyzer.name, key) for key in end_resume()}
+            if isinstance(analyzer, Resumable):
+                unjudged |= {(analyzer.name, key) for key in analyzer.end_resume()}
 
         def still_there(alert: Alert) -> bool:
             if alert.analyzer == LOG_ANALYZER:  # a log alert has no series: always there

@@ -92,6 +92,21 @@ class Analyzer(Protocol):
     def forget(self, series_ids: Iterable[int]) -> None: ...
 
 
+@runtime_checkable
+class Resumable(Protocol):
+    """An analyzer that takes its state back after a restart (the threshold's levels): the
+    others learn again, and the router resolves what they do not raise again in time."""
+
+    def resume(self, alerts: Iterable[Alert]) -> None:
+        """Its alerts that were firing when the agent stopped (the router's open episodes)."""
+        ...
+
+    def end_resume(self) -> list[SeriesKey]:
+        """The look for unreported series is over; returns the series it took back and can
+        no longer judge (the router resolves their alerts)."""
+        ...
+
+
 def transition(before: int, after: int) -> tuple[Status, Severity]:
     """Level states (0 quiet, 1 warn, 2 critical) before and after -> the event's status and severity."""
     if after == 0:
