@@ -59,6 +59,9 @@ SIBLINGS = ("-wal", "-shm", "-journal")  # what SQLite keeps next to the databas
 # that the event loop is never held for long.
 COMPACT_FREE_PAGES = 1024
 COMPACT_CHUNK_PAGES = 4096
+# After a fall back to memory, clearing the file's stale episodes is tried again at the
+# next episode written this long after the last try (and at stop).
+STALE_EPISODES_RETRY_SECS = 60.0
 
 
 def alert_record(alert: Alert) -> str:
@@ -407,7 +410,10 @@ class SqliteOutbox:
         return True
 
     def _retry_clearing(self) -> None:
-        if self._stale_since is not None and time.monotonic() - self._stale_since >= 60.0:
+        if (
+            self._stale_since is not None
+            and time.monotonic() - self._stale_since >= STALE_EPISODES_RETRY_SECS
+        ):
             self._clear_stale_episodes()
 
     # -- the queue ----------------------------------------------------------------------------

@@ -494,6 +494,33 @@ def test_episodes_left_in_a_file_that_failed_are_cleared_once_it_can_be_written(
         assert SqliteOutbox(path).open_episodes() == []
 
 
+def test_stale_episodes_are_cleared_while_running_once_the_file_can_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only at the stop: a kill -9 later must not find them (tried again at an episode
+    written `STALE_EPISODES_RETRY_SECS` after the last try)."""
+    import alerting.outbox
+    from tests.test_outbox_guarantee import fill, small_tmpfs
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        outbox = SqliteOutbox(path)
+        outbox.keep_episode(disk(0.0))
+        fill(data_dir)
+        wide = dataclasses.replace(disk(1.0), message="x" * 3000)
+        for n in range(300):
+            outbox.keep_episode(dataclasses.replace(wide, labels=(("n", str(n)),)))
+            if outbox.degraded is not None:
+                break
+        assert outbox.degraded is not None, "the file never filled up"
+        (data_dir / "filler").unlink()  # room again
+        assert SqliteOutbox(path).open_episodes() != []  # not cleared before the retry is due
+        monkeypatch.setattr(alerting.outbox, "STALE_EPISODES_RETRY_SECS", 0.0)
+        outbox.end_episode(disk(0.0).fingerprint)  # the next episode written, while running
+        assert SqliteOutbox(path).open_episodes() == []  # as a start after a kill -9 sees it
+        outbox.close()
+
+
 def test_a_rule_removed_while_the_agent_was_down_resolves_what_it_had_fired() -> None:
     """An application's metric with a [[thresholds.rules]] rule in the first life and none
     in the second: nothing will ever judge its level again, so it is resolved at the look
