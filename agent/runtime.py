@@ -77,6 +77,8 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECS = 60.0
 REPEAT_CHECK_SECS = 5.0
+# A link down's readings count as "read up" from this long after its line (`link_read_up`).
+LINK_SETTLE_SECS = 2.0
 
 
 # asyncio's default executor runs DNS lookups, aiosmtplib's getfqdn and the
@@ -786,15 +788,21 @@ class Agent(SignalRequests):
 
 
 def link_read_up(store: Store, interface: str, since: float) -> bool:
-    """Whether the network collector's last two readings of `interface`, both after `since`,
-    say its link is up.  Two: a collection runs on its own thread, so one reading may have
-    been taken just before the link went down and stored just after the line saying so was
-    read; the next one began after it was stored."""
+    """Whether the network collector's last two readings of `interface`, both stored
+    `LINK_SETTLE_SECS` after `since`, say its link is up.  Two: a collection runs on its own
+    thread, so one reading may have been taken just before the link went down and stored
+    just after the line saying so was read; the next one began after it was stored.  The
+    margin: the kernel updates `operstate` (linkwatch) up to a second after the carrier
+    changed and the driver printed it."""
     series = store.find(SeriesKey(LINK_STATE_METRIC, (("interface", interface),)))
     if series is None:
-        return False  # not collected (excluded, the collector disabled): the line decides
+        return False  # not collected (excluded, summed into a family): the line decides
     times, values = store.window(series, last=2)
-    return len(times) == 2 and bool(times[0] > since) and bool(np.all(values == 1.0))
+    return (
+        len(times) == 2
+        and bool(times[0] > since + LINK_SETTLE_SECS)
+        and bool(np.all(values == 1.0))
+    )
 
 
 def episodes_of(outbox: Outbox) -> Outbox | None:

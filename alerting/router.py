@@ -715,18 +715,23 @@ class Router:
         stale when the disk is at 99 %, or already back at 93 %)."""
         self.stats.received += 1
         told = self._decide(dataclasses.replace(change, timestamp=now))
+        track = self._tracks.get(change.fingerprint)
         if told is None:
             self.stats.suppressed += 1
+            if track is not None and track.unsent is not None:  # held again: it happened then
+                track.unsent = change
             return None
-        current = self._as_now(self._tracks[change.fingerprint], now)
-        message = (
-            f"{change.message} (at {when(change.timestamp)}, muted{self._value_now(current, '; ')})"
-        )
+        current = told if track is None else self._as_now(track, now)
+        now_is = self._value_now(current, "; ")
+        message = f"{change.message} (at {when(change.timestamp)}, muted{now_is})"
+        # The context of now only (top processes of an hour ago beside "99% now" would be
+        # read as today's), with what the router stamped on this notification.
+        stamped = {k: v for k, v in told.context.items() if k in STAMPED}
         late = dataclasses.replace(
             told,
             value=current.value,
             message=message,
-            context={**told.context, **current.context},
+            context={**current.context, **stamped},
             series_id=current.series_id,
         )
         self.stats.notified += 1
@@ -734,7 +739,7 @@ class Router:
         return late
 
     def _value_now(self, current: Alert, separator: str) -> str:
-        """ "<separator>99.2% now" for a message, when the value of now is known."""
+        """The value of now for a message ("; 99.2% now", `separator` first), if known."""
         if self.refresh is None or not math.isfinite(current.value):
             return ""
         shown = format_metric(current.metric, current.value, against=current.threshold)
@@ -750,6 +755,7 @@ class Router:
                 current = self.refresh(base, now)
             except Exception:  # a notification without fresh context beats none at all
                 log.exception("refreshing %s as it stands now failed", base.metric)
+                current = dataclasses.replace(current, value=math.nan)  # not known: not "now"
         return current
 
     def _stamp(

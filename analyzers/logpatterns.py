@@ -21,6 +21,7 @@ NVRM: Xid 79" into a log file; only the kernel can put it there.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -663,6 +664,7 @@ def _group_keys(family: str, labels: Mapping[str, str]) -> list[str]:
 # interfaces "going down") cannot grow them: the oldest entry is evicted, in O(1)
 # (dicts keep insertion order).  Flood control keeps them far below this anyway.
 LOG_ANALYZER = "log"  # the analyzer every log alert names
+LINK_DOWN_METRIC = "log_link_down"  # a link down's alert, which the link read up also ends
 
 MAX_OPEN = 1024
 MAX_SEEN = 4096
@@ -904,6 +906,9 @@ class LogAlerter:
         metric = f"log_{pattern.name}"
         key = (metric, identity)
         if pattern.stateful and key in self._open:
+            # Down again (or still): nothing new to tell, but the link state read up before
+            # this line must not end it (`links_read_up` asks for readings after it).
+            self._open[key] = dataclasses.replace(self._open[key], timestamp=now)
             return []
         fp = fingerprint(LOG_ANALYZER, metric, identity)
         seen = self._seen.get(fp)
@@ -962,14 +967,22 @@ class LogAlerter:
 
     def links_read_up(self, read_up: Callable[[str, float], bool], now: float) -> list[Alert]:
         """The open links down that the host reads up again (`read_up(interface, since)`: the
-        link's state read up, twice, since the alert): resolved, though their "link is up"
-        line never came.  It can be lost (the ring overwritten while the agent was down, a
-        journal that dropped it, a driver that prints nothing when the carrier returns), and
-        a link down nobody resolves repeats for good."""
+        link's state read up since the last line saying it was down): resolved, though
+        their "link is up" line never came.  It can be lost (the ring overwritten while the
+        agent was down, a journal that dropped it, a driver that prints nothing when the
+        carrier returns), and a link down nobody resolves repeats for good.
+
+        A link down only: a bond's "link status definitely down" for a slave may be its ARP
+        monitor's verdict (the path beyond the switch failed) on a slave whose own carrier
+        is up, so only the bond's own line ends it."""
         out: list[Alert] = []
         for key, alert in list(self._open.items()):
             interface = dict(alert.labels).get("interface")
-            if interface is None or not read_up(interface, alert.timestamp):
+            if (
+                alert.metric != LINK_DOWN_METRIC
+                or interface is None
+                or not read_up(interface, alert.timestamp)
+            ):
                 continue
             del self._open[key]
             out.append(self._ended(alert, now, "link is up again (read from sysfs: the "

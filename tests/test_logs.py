@@ -180,27 +180,56 @@ def test_link_down_resolves_on_link_up_of_the_same_interface() -> None:
 def test_a_link_down_is_ended_by_its_link_read_up_when_the_up_line_never_comes() -> None:
     alerter = LogAlerter(MATCHER)
     (eth0,) = alerter.process(LogLine("e1000e 0000:00:19.0 eth0: NIC Link is Down", True), now=10)
-    bond = "bonding: bond0: link status definitely down for interface eth1, disabling it"
-    (eth1,) = alerter.process(LogLine(bond, True), now=11)
+    (eth2,) = alerter.process(LogLine("igb 0000:01:00.0 eth2: igb: eth2 NIC Link is Down", True),
+                              now=11)  # fmt: skip
     asked: list[tuple[str, float]] = []
 
     def read_up(interface: str, since: float) -> bool:
         asked.append((interface, since))
-        return interface == "eth1"
+        return interface == "eth2"
 
     (ended,) = alerter.links_read_up(read_up, now=20)
-    assert sorted(asked) == [("eth0", 10), ("eth1", 11)]  # since each alert, not since now
-    assert (ended.status, ended.fingerprint) == (Status.RESOLVED, eth1.fingerprint)
+    assert sorted(asked) == [("eth0", 10), ("eth2", 11)]  # since each alert, not since now
+    assert (ended.status, ended.fingerprint) == (Status.RESOLVED, eth2.fingerprint)
     assert ended.message == (
-        "eth1: link is up again (read from sysfs: the kernel's line saying so was not seen)"
+        "eth2: link is up again (read from sysfs: the kernel's line saying so was not seen)"
     )
     assert alerter.links_read_up(read_up, now=25) == []  # ended once; eth0 still down
     # The line that comes late ends nothing more; eth0's own still ends eth0's.
-    assert alerter.process(LogLine("bond0: link status definitely up for interface eth1", True),
+    assert alerter.process(LogLine("igb 0000:01:00.0 eth2: igb: eth2 NIC Link is Up", True),
                            now=30) == []  # fmt: skip
     (up,) = alerter.process(LogLine("e1000e 0000:00:19.0 eth0: NIC Link is Up", True), now=31)
     assert up.fingerprint == eth0.fingerprint
     assert alerter.links_read_up(lambda _i, _s: True, now=40) == []
+
+
+def test_a_link_down_again_is_read_up_only_after_its_latest_line() -> None:
+    """A driver silent when the carrier returns: up (unsaid), then down again, which says
+    nothing new while the alert is open; readings of the up between must not end it."""
+    alerter = LogAlerter(MATCHER)
+    down = LogLine("e1000e 0000:00:19.0 eth0: NIC Link is Down", True)
+    assert len(alerter.process(down, now=10)) == 1
+    assert alerter.process(down, now=50) == []  # down again: no second alert
+    asked: list[float] = []
+
+    def read_up_since(_interface: str, since: float) -> bool:
+        asked.append(since)
+        return since < 41  # read up at 30 and 40, not since
+
+    assert alerter.links_read_up(read_up_since, now=52) == [] and asked == [50]
+
+
+def test_a_bond_slave_down_is_left_to_the_bonds_own_line() -> None:
+    """The bond's ARP monitor says a slave is down when the path beyond the switch failed,
+    while the slave's own carrier is up: the link read up says nothing of that."""
+    alerter = LogAlerter(MATCHER)
+    bond = "bonding: bond0: link status definitely down for interface eth1, disabling it"
+    (eth1,) = alerter.process(LogLine(bond, True), now=11)
+    assert alerter.links_read_up(lambda _i, _s: True, now=20) == []
+    (up,) = alerter.process(
+        LogLine("bond0: link status definitely up for interface eth1", True), now=30
+    )
+    assert up.fingerprint == eth1.fingerprint
 
 
 def test_a_link_is_read_up_from_two_readings_after_the_alert() -> None:
@@ -220,7 +249,7 @@ def test_a_link_is_read_up_from_two_readings_after_the_alert() -> None:
 
     assert not link_read_up(store, "eth0", since=100.0)  # never collected
     reading(90.0, 1.0)
-    reading(101.0, 1.0)
+    reading(103.0, 1.0)
     assert not link_read_up(store, "eth0", since=100.0)  # one reading after the alert
     reading(111.0, 0.0)
     reading(121.0, 1.0)
@@ -229,6 +258,10 @@ def test_a_link_is_read_up_from_two_readings_after_the_alert() -> None:
     assert link_read_up(store, "eth0", since=100.0)
     assert not link_read_up(store, "eth0", since=125.0)
     assert not link_read_up(store, "eth1", since=0.0)
+    # Stored within LINK_SETTLE_SECS of the line: its operstate may not have followed yet.
+    reading(141.0, 1.0)
+    assert not link_read_up(store, "eth0", since=129.5)  # 131 is 1.5 s after it
+    assert link_read_up(store, "eth0", since=128.5)
 
 
 # -- syslog lines and files -------------------------------------------------------------------

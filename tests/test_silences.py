@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from datetime import UTC, datetime
 from datetime import time as dtime
@@ -15,6 +16,7 @@ import pytest
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.format import when
+from alerting.outbox import MemoryOutbox
 from alerting.router import Router
 from alerting.silences import (
     InhibitRule,
@@ -253,6 +255,37 @@ def test_an_inhibited_alert_still_firing_when_its_source_resolves_is_announced_t
     assert announced.alert_id == sent[3].alert_id
 
 
+def test_a_value_of_now_that_cannot_be_read_is_not_told_as_now(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refresh that fails (logged) leaves the value of then: not shown as "now"."""
+    rule = InhibitRule(source=(("metric", "=", "gpu_up"),), target=(("metric", "=~", "gpu_.*"),),
+                       equal=("gpu",))  # fmt: skip
+
+    def gpu(metric: str, t: float, status: Status = Status.FIRING) -> Alert:
+        return Alert(analyzer="threshold", metric=metric, labels=(("gpu", "0"),), status=status,
+                     severity=Severity.CRITICAL, value=85.0, threshold=1, message=metric,
+                     timestamp=t)  # fmt: skip
+
+    def broken(alert: Alert, now: float) -> Alert:
+        raise RuntimeError("the store is gone")
+
+    sent = routed(
+        [
+            ("route", gpu("gpu_up", 1.0)),
+            ("route", gpu("gpu_temperature_celsius", 2.0)),
+            ("route", gpu("gpu_up", 4.0, Status.RESOLVED)),
+            ("sweep", 5.0),
+        ],
+        refresh=broken,
+        inhibit_rules=[rule],
+    )
+    announced = sent[-1]
+    assert announced.message == "gpu_temperature_celsius (since 1970-01-01 00:00:02 UTC, muted)"
+    assert math.isnan(announced.value)
+    assert "refreshing gpu_temperature_celsius as it stands now failed" in caplog.text
+
+
 def test_a_silenced_alert_still_firing_when_the_silence_ends_is_announced_at_its_severity(
     tmp_path: Path,
 ) -> None:
@@ -395,10 +428,12 @@ def test_an_announced_alert_that_escalated_while_silenced_is_escalated_when_it_e
         context={"top_processes": "of then"},
     )  # fmt: skip
 
-    def as_of_now(alert: Alert, at: float) -> Alert:  # the runtime's refresh: the disk now
+    def as_of_now(alert: Alert, at: float) -> Alert:
+        """The runtime's refresh: the disk now, and no process read recent enough to name."""
         return dataclasses.replace(alert, timestamp=at, value=99.0, message="as of now",
-                                   context={"top_processes": "of now"})  # fmt: skip
+                                   context={"sparkline": "now"})  # fmt: skip
 
+    episodes = MemoryOutbox()
     sent = routed(
         [
             ("route", disk(now)),
@@ -411,6 +446,7 @@ def test_an_announced_alert_that_escalated_while_silenced_is_escalated_when_it_e
         ],
         refresh=as_of_now,
         silences=store,
+        episodes=episodes,
     )
     assert [(a.status, a.severity, a.timestamp) for a in sent] == [
         (Status.FIRING, Severity.WARN, now),
@@ -418,11 +454,15 @@ def test_an_announced_alert_that_escalated_while_silenced_is_escalated_when_it_e
     ]
     escalated = sent[1]
     assert escalated.alert_id == sent[0].alert_id
-    # Read now, it says when it happened and what the disk is now, not 97 % of then.
-    assert (escalated.value, escalated.context["top_processes"]) == (99.0, "of now")
+    # Read now, it says when it happened and what the disk is now, not 97 % of then, and
+    # names no processes rather than those of then.
+    assert (escalated.value, escalated.context) == (99.0, {"sparkline": "now"})
     assert escalated.message == (
         f"disk is 97%, above the critical level 96% (at {when(now + 2)}, muted; 99% now)"
     )
+    # What a restart takes back is the analyzer's words (its repeats quote them).
+    (kept,) = episodes.open_episodes()
+    assert kept.message == "disk is 97%, above the critical level 96%"
 
 
 def test_a_sweep_when_no_mute_can_have_ended_judges_nothing() -> None:
@@ -505,6 +545,8 @@ def test_an_announced_alert_whose_escalation_was_inhibited_is_told_when_the_sour
         ("cpu_usage_percent", Status.RESOLVED, Severity.CRITICAL),
         ("cpu_socket_usage_percent", Status.ESCALATED, Severity.CRITICAL),
     ]
+    # When it happened, not when a sweep last found it still muted (4.0).
+    assert sent[3].message == f"socket0 (at {when(3.0)}, muted)"
 
 
 def test_an_announced_alert_stepping_down_is_told_whatever_mutes_others() -> None:
