@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agent import tier_file
 from agent.assembly import (
     build_analyzers,
     build_channels,
@@ -219,6 +220,8 @@ class Agent(SignalRequests):
         self.privileges: PrivilegeReport | None = None
         self._ready = False
         self._look_for_unreported_at: float | None = None  # see _resume_episodes
+        self._tier_path = tier_file.path_in(self.settings.agent.data_dir)
+        self._tier_failed = False
         self.data_dir_problem: str | None = None  # data_dir writable by others
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -239,6 +242,8 @@ class Agent(SignalRequests):
         log_report(self.privileges)
         for worker in self.router.workers:
             worker.start()
+        # The history tier of the last life, before any collection writes the store.
+        tier_file.restore(self.store, self._tier_path, time.time())
         self._start_collectors()
         self._start_logs()
         # Before the first collection or log line is handled (nothing awaited since the
@@ -258,6 +263,7 @@ class Agent(SignalRequests):
     async def _shutdown(self) -> None:
         await self.supervisor.stop()
         self.pipeline.release_held()  # no process read will come now: hand them on as they are
+        await self._keep_history_tier()  # the collectors are stopped: the tier is as it ends
         if self.telemetry is not None:
             await self.telemetry.close()
         if self.exporter is not None:
@@ -633,7 +639,7 @@ class Agent(SignalRequests):
     async def _housekeeping(self) -> None:
         """Every few seconds: repeats of firing alerts; every minute: retire vanished
         series and hand freed heap memory back (also once just after start-up)."""
-        last_retire = time.monotonic()
+        last_retire = last_kept = time.monotonic()
         first_round = True
         while True:
             await asyncio.sleep(REPEAT_CHECK_SECS)
@@ -655,10 +661,26 @@ class Agent(SignalRequests):
             if time.monotonic() - last_retire < HOUSEKEEPING_SECS:
                 continue
             last_retire = time.monotonic()
+            if last_retire - last_kept >= tier_file.SAVE_EVERY_SECS:
+                last_kept = last_retire
+                await self._keep_history_tier()
             release_free_memory()  # the minute's garbage
             longest = max(interval_of(self.settings, d) for d in DOMAINS)
             self._retire(self.store.stale_ids(now, max_age=max(10 * longest, 600.0)), now)
             self.router.forget_resolved(now)
+
+    async def _keep_history_tier(self) -> None:
+        """Write the history tier for the next start (agent/tier_file.py), off the loop."""
+        copies, resolution = self.store.history_tiers(), self.store.resolution
+        try:
+            await asyncio.to_thread(
+                tier_file.write, self._tier_path, copies, resolution, time.time()
+            )
+            self._tier_failed = False
+        except OSError as exc:
+            if not self._tier_failed:  # once, until it works again: a full disk says it often
+                log.warning("the history tier could not be kept for the next start: %s", exc)
+            self._tier_failed = True
 
     def _end_resume(self, now: float) -> None:
         """A few collection rounds after a start with episodes taken back: what is not
@@ -673,7 +695,7 @@ class Agent(SignalRequests):
             if alert.analyzer == LOG_ANALYZER:  # a log alert has no series: always there
                 return True
             key = SeriesKey(alert.metric, alert.labels)
-            return (alert.analyzer, key) not in unjudged and self.store.find(key) is not None
+            return (alert.analyzer, key) not in unjudged and self.store.reported(key)
 
         self.router.resolve_unreported(still_there, now)
 

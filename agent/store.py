@@ -73,6 +73,17 @@ class Buckets:
 
 
 @dataclass(frozen=True)
+class TierCopy:
+    """One ring's history tier, by series key: what is kept across a restart
+    (agent/tier_file.py).  `values[instant, series]`, instants oldest first."""
+
+    group: str
+    times: FloatArray  # each bucket's start, epoch seconds
+    keys: list[SeriesKey]
+    values: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
 class _RowBuckets:
     """A ring's bucket by row, before the store names the series."""
 
@@ -302,6 +313,11 @@ class Ring:
         np.add.at(self._n, rows, _ONE)  # a Python 1 takes numpy's slow casting path: 15x slower
         return closed
 
+    def write_history(self, timestamp: float, cols: IntArray, values: FloatArray) -> None:
+        """One bucket straight into the history tier, for its columns `cols` (the others
+        NaN): a tier taken back at start-up."""
+        self._history_tier().write(timestamp, self._hist_used, cols, values)
+
     def open_bucket(self) -> _RowBuckets | None:
         """The bucket being filled, as it stands (a partial bucket for SIGTERM)."""
         if self._bucket is None or not self.history_capacity:
@@ -394,6 +410,9 @@ class Store:
         # what leaves the agent (exporter, alert context) says 2.81, not 2.809999942779541.
         self._last_value = np.zeros(0, dtype=np.float64)
         self._id_cache: OrderedDict[tuple[SeriesKey, ...], IntArray] = OrderedDict()
+        # Series whose history was taken back at start-up and that no collector has reported
+        # since (`reported`): known, not known to exist.
+        self._restored: set[int] = set()
         # Told of every closed history bucket (the SQLite history), when set.
         self.on_buckets: Callable[[Buckets], None] | None = None
 
@@ -505,6 +524,11 @@ class Store:
     def find(self, key: SeriesKey) -> int | None:
         return self._ids.get(key)
 
+    def reported(self, key: SeriesKey) -> bool:
+        """Whether a collector reported `key` in this life (not only its history taken back)."""
+        sid = self._ids.get(key)
+        return sid is not None and sid not in self._restored
+
     def __len__(self) -> int:
         return len(self._ids)
 
@@ -543,6 +567,8 @@ class Store:
                 self._hand_over(int(ring_idx), buckets)
         self._last_seen[ids] = batch.timestamp
         self._last_value[ids] = batch.values
+        if self._restored:
+            self._restored.difference_update(ids.tolist())
         return Batch(batch.timestamp, ids, batch.values, closed)
 
     def _hand_over(self, ring_idx: int, buckets: _RowBuckets | None) -> None:
@@ -725,6 +751,60 @@ class Store:
         sid = self._ids.get(key)
         return None if sid is None else self.latest(sid)
 
+    # -- across a restart ------------------------------------------------------------------
+
+    def history_tiers(self) -> list[TierCopy]:
+        """A copy of every ring's history tier, by series key (its closed buckets)."""
+        out = []
+        for ring_idx, ring in enumerate(self._rings):
+            tier = ring.history
+            if tier is None or tier.count == 0:
+                continue
+            live = np.flatnonzero(self._ring_of[: len(self._keys)] == ring_idx)
+            live = live[[self._keys[sid] is not None for sid in live.tolist()]]
+            cols = ring.history_col(self._row_of[live])
+            live, cols = live[cols >= 0], cols[cols >= 0]
+            if cols.size == 0:
+                continue
+            order, times, _ = tier.timeline()
+            keys = [self.key(sid) for sid in live.tolist()]
+            out.append(TierCopy(ring.name, times.copy(), keys, tier.values[np.ix_(order, cols)]))
+        return out
+
+    def restore_history(self, copy: TierCopy, now: float) -> int:
+        """Take back a ring's history tier kept across a restart: its series are registered
+        (within the caps; those that keep no history now are left out) and their buckets
+        written, but for those older than the tier's reach or not before this bucket.
+        Must come before the ring's first write.  Returns the series taken back.
+
+        Until a collector reports one, it is not `reported`, and it is retired as stale as
+        any series is (`stale_ids`), counted from `now`: a process that exited meanwhile goes."""
+        ring_idx = self._ring_index.get(copy.group)
+        if ring_idx is not None and self._rings[ring_idx].raw.count:
+            raise ValueError(f"ring {copy.group} was written before its history was taken back")
+        wanted = [i for i, key in enumerate(copy.keys) if self.keeps_history(key.metric)]
+        if not self.history_capacity or not wanted:
+            return 0
+        keys = [copy.keys[i] for i in wanted]
+        known = {self._ids[k] for k in keys if k in self._ids}
+        ids = self.ids_for(keys, copy.group)
+        kept = np.flatnonzero(ids >= 0)
+        if kept.size == 0:
+            return 0
+        ids = ids[kept]
+        ring = self._rings[self._ring_index[copy.group]]
+        cols = ring.history_col(self._row_of[ids])
+        this_bucket = math.floor(now / self.resolution) * self.resolution
+        reach = this_bucket - self.history_capacity * self.resolution
+        instants = np.flatnonzero((copy.times >= reach) & (copy.times < this_bucket))
+        values = copy.values[:, np.array(wanted, dtype=np.int64)[kept]]
+        for i in instants[-self.history_capacity :].tolist():
+            ring.write_history(float(copy.times[i]), cols, values[i].astype(np.float64))
+        restored = [sid for sid in ids.tolist() if sid not in known]
+        self._last_seen[restored] = now
+        self._restored.update(restored)
+        return len(restored)
+
     # -- housekeeping --------------------------------------------------------------------
 
     def stale_ids(self, now: float, max_age: float, group: str | None = None) -> list[int]:
@@ -753,6 +833,7 @@ class Store:
             self._keys[sid] = None
             self._last_seen[sid] = np.nan
             self._last_value[sid] = np.nan
+            self._restored.discard(sid)
             self._free_ids.append(sid)
             retired.append(sid)
         if retired:

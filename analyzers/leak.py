@@ -151,6 +151,7 @@ class LeakAnalyzer:
             return []
         ids = batch.ids[mask]
         bucket = math.floor(batch.timestamp / self.resolution) - 1
+        self.regression.take_back(ids, history, self.resolution, bucket)
         y = history.history_ago(ids, 0)
         fit = self.regression.add(ids, bucket, y, history.history_ago(ids, self.window))
         per_hour = fit.slope * 3600 / self.resolution

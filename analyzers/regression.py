@@ -69,6 +69,22 @@ class SlidingRegression:
         s.first[ids] = np.maximum(first, bucket - self.window + 1)
         return self.fit(ids, k_new)
 
+    def take_back(self, ids: IntArray, history: History, resolution: float, bucket: float) -> None:
+        """Series this regression has not seen yet whose history tier already holds buckets
+        before `bucket` (taken back after a restart, agent/tier_file.py): their sums start
+        from those, the window as it stood before `bucket`, so that the `add` of `bucket`
+        that follows (which drops the bucket `window` columns back) leaves the window exact,
+        and the fit goes on where the last life left it instead of learning again."""
+        s = self.s
+        s.ensure(ids)
+        for sid in ids[np.isnan(s.origin[ids])].tolist():
+            times, values = history.history_window(sid, last=self.window + 1)
+            buckets = np.round(times / resolution)
+            before = buckets < bucket
+            if not before.any():
+                continue  # a new series: nothing to take back
+            self._set(sid, buckets[before], values[before])
+
     def fit(self, ids: IntArray, k_now: FloatArray) -> Fit:
         s = self.s
         n, sk, skk, sy, sky, syy = s.n[ids], s.k[ids], s.kk[ids], s.y[ids], s.ky[ids], s.yy[ids]
@@ -91,7 +107,11 @@ class SlidingRegression:
         if values.size == 0:
             s.reset([sid])
             return
-        buckets = np.round(times / resolution)
+        self._set(sid, np.round(times / resolution), values)
+
+    def _set(self, sid: int, buckets: FloatArray, values: FloatArray) -> None:
+        """The sums of one series, exactly, from its points (the origin at the oldest)."""
+        s = self.s
         origin = float(buckets[0])
         k = buckets - origin
         s.origin[sid], s.first[sid] = origin, float(buckets[0])

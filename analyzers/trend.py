@@ -129,6 +129,8 @@ class TrendAnalyzer:
             return []
         ids, now_value = batch.ids[mask], batch.values[mask]
         bucket = math.floor(batch.timestamp / self.resolution) - 1  # the bucket just closed
+        self.regression.take_back(ids, history, self.resolution, bucket)
+        self.fast.take_back(ids, history, self.resolution, bucket)
         y = history.history_ago(ids, 0)
         with np.errstate(invalid="ignore"):
             dropped = history.history_ago(ids, 1) - y > DROP_POINTS

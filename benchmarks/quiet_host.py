@@ -18,7 +18,10 @@ counted against what a person would want:
   processes, and every night at 02:00 a 20-minute backup (disk writes at
   ~30 MB/s, CPU +25 points, a `restic` process).  The second day is judged,
   the first is the agent's learning day (its count is shown, not judged: the
-  backup is new to it there).  Expected: nothing.
+  backup is new to it there).  Expected: nothing.  The same with the agent
+  restarted at 14:00 of the learning day (an upgrade): the history tier is kept
+  across it (agent/tier_file.py), so the second night's backup is no news
+  either.  Expected: nothing.
 * caused conditions, each on the same quiet host (from 06:00, so no backup),
   starting after 3 h of normal life and followed by 2 h of it.  Everything the
   router lets out from the start counts:
@@ -62,6 +65,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agent import tier_file
 from agent.assembly import build_analyzers, build_store, inhibit_rules
 from agent.settings import Settings
 from alerting.alert import Alert, Status
@@ -279,6 +283,7 @@ class Scenario:
     host: Callable[[], Host]
     expected: tuple[tuple[str, Status], ...]  # (metric, status) of each wanted notification
     judged_from: float = 0.0  # seconds after the start; earlier notifications are learning
+    restart_at: float | None = None  # seconds after the start: the agent restarted (SIGTERM)
 
 
 def _caused(change: Callable[[Host], None], hours: float) -> Callable[[], Host]:
@@ -296,6 +301,14 @@ def _pair(metric: str) -> tuple[tuple[str, Status], ...]:
 
 SCENARIOS = (
     Scenario("quiet day", lambda: quiet_host(MONDAY, 48.0), (), judged_from=DAY),
+    # An upgrade the afternoon before: the night's backup was seen before the restart.
+    Scenario(
+        "quiet day, restarted the day before",
+        lambda: quiet_host(MONDAY, 48.0),
+        (),
+        judged_from=DAY,
+        restart_at=14 * 3600.0,
+    ),
     Scenario(
         "cpu saturated 3 min",
         _caused(cpu_saturated, (WARM_UP + AFTER) / 3600),
@@ -338,11 +351,15 @@ class RecordingRouter(Router):
         self.sent.append(alert)
 
 
-def run_host(host: Host, settings: Settings) -> list[Alert]:
-    """Every notification the daemon's analyzers and router would send for `host`."""
+def run_host(host: Host, settings: Settings, restart_at: float | None = None) -> list[Alert]:
+    """Every notification the daemon's analyzers and router would send for `host`; with
+    `restart_at`, the agent stopped and started again then, as the daemon does it: the
+    history tier kept through its file's encoding (agent/tier_file.py), the analyzers
+    and the router new (no alert is open at a quiet host's restart: no episode to resume)."""
     store = build_store(settings)
     analyzers = build_analyzers(settings)
     router = RecordingRouter(settings)
+    sent: list[Alert] = []
     # Per collector: its keys, a (series x samples) matrix, and which are reported when.
     # Collectors on the same interval write one batch together: the analyzers judge each
     # series alone, so this changes nothing but the cost (one pass instead of three).
@@ -358,6 +375,16 @@ def run_host(host: Host, settings: Settings) -> list[Alert]:
     for k in range(ticks):
         elapsed = k * TICK
         now = host.start + elapsed
+        if restart_at is not None and elapsed == restart_at:
+            kept = b"".join(tier_file.encode(store.history_tiers(), store.resolution, now))
+            sent += router.sent
+            store, analyzers, router = (
+                build_store(settings),
+                build_analyzers(settings),
+                RecordingRouter(settings),
+            )
+            for copy in tier_file.decode(kept)[2]:
+                store.restore_history(copy, now)
         for name, interval, keys, matrix, present in plan:
             if elapsed % interval:
                 continue
@@ -382,7 +409,7 @@ def run_host(host: Host, settings: Settings) -> list[Alert]:
                     analyzer.forget(stale)
                 store.retire(stale)
             router.forget_resolved(now)
-    return router.sent
+    return sent + router.sent
 
 
 @dataclass(frozen=True)
@@ -420,7 +447,8 @@ def run(settings: Settings, scenarios: tuple[Scenario, ...] = SCENARIOS) -> list
     outcomes = []
     for scenario in scenarios:
         host = scenario.host()
-        outcomes.append(judge(scenario, run_host(host, settings), host.start))
+        sent = run_host(host, settings, scenario.restart_at)
+        outcomes.append(judge(scenario, sent, host.start))
     return outcomes
 
 

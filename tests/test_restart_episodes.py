@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -425,6 +426,17 @@ def test_the_daemon_resolves_at_once_what_it_took_back_and_does_not_report(
     previous.keep_episode(gone)
     previous.keep_episode(learning)
     previous.close()
+    # Its history tier, kept at that stop, holds the gone process too: taken back, it is
+    # known to the store, not reported by any collector, so still resolved at once.
+    from agent import tier_file
+    from agent.store import Store
+
+    stopped = time.time() - 120
+    tier = Store(8, 60, 60.0)
+    for minute in range(10):
+        tier.write_samples(stopped - 600 + 60 * minute, [SeriesKey(gone.metric, gone.labels)],
+                           np.array([1e9 + minute * 1e7]), "process")  # fmt: skip
+    tier_file.write(tier_file.path_in(tmp_path / "data"), tier.history_tiers(), 60.0, stopped)
     config = webhook_config(http_receiver.url + "/alerts", host, memory_percent=99.0)
     config = config.replace('enabled = ["threshold"]', 'enabled = ["threshold", "zscore", "leak"]')
     agent = start_agent(config, {"E2E_TOKEN": "t"})
@@ -438,6 +450,7 @@ def test_the_daemon_resolves_at_once_what_it_took_back_and_does_not_report(
     code, _ = agent.stop()
     assert code == 0 and "Traceback" not in agent.stderr
     assert len(http_receiver.requests) == 1  # the z-score one waits for its learning hour
+    assert "history of 1 series taken back" in agent.stderr
 
 
 def test_an_alert_back_while_its_resolve_waited_after_a_restart_keeps_its_episode_open() -> None:

@@ -1,0 +1,83 @@
+"""What keeping the history tier across a restart costs (agent/tier_file.py).
+
+    .venv/bin/python benchmarks/tier_file.py [--series 1000,10000,20000] [--hours 24]
+
+For each size: a store whose series all keep history (in 10 rings, as collectors
+group them), the tier full (`hours` of one-minute buckets), then the daemon's
+steps timed: the copy taken on the event loop (`Store.history_tiers`), the
+encoding and the write done on a thread (`tier_file.write`), the file's size,
+and a start's read, check and take-back (`tier_file.restore`) into a new store.
+20,000 series is the default cap (`storage.max_series`); a host rarely keeps
+history for more than a few hundred (the watched metrics only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent import tier_file
+from agent.store import Store
+from analyzers.base import SeriesKey
+
+RINGS = 10
+START = 1_767_571_200.0
+
+
+def filled(series: int, hours: float) -> Store:
+    buckets = int(hours * 60)
+    store = Store(360, buckets, 60.0)
+    rng = np.random.default_rng(1)
+    groups = [
+        [SeriesKey.of("process_rss_bytes", pid=str(i)) for i in range(g, series, RINGS)]
+        for g in range(RINGS)
+    ]
+    for b in range(buckets + 1):  # one sample a minute: each closes the bucket before
+        for g, keys in enumerate(groups):
+            store.write_samples(START + 60.0 * b, keys, rng.normal(1e9, 1e6, len(keys)), f"g{g}")
+    return store
+
+
+def measure(series: int, hours: float, folder: Path) -> tuple[float, float, float, float, int]:
+    store = filled(series, hours)
+    path = folder / f"{series}.bin"
+    began = time.perf_counter()
+    copies = store.history_tiers()
+    copied = time.perf_counter() - began
+    began = time.perf_counter()
+    tier_file.write(path, copies, store.resolution, START + hours * 3600)
+    written = time.perf_counter() - began
+    fresh = Store(360, int(hours * 60), 60.0)
+    began = time.perf_counter()
+    taken = tier_file.restore(fresh, path, START + hours * 3600 + 120)
+    restored = time.perf_counter() - began
+    if taken != series:
+        raise SystemExit(f"took back {taken} of {series} series")
+    return copied, written, restored, path.stat().st_size / 2**20, taken
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--series", default="1000,10000,20000", help="sizes, comma-separated")
+    parser.add_argument("--hours", type=float, default=24.0, help="hours of one-minute buckets")
+    args = parser.parse_args()
+    print(f"history tier of {args.hours:g} h at one-minute buckets, {RINGS} rings")
+    print("| series | copy on the loop | encode + write (thread) | read + take back | file |")
+    print("| --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as folder:
+        for series in (int(s) for s in args.series.split(",")):
+            copied, written, restored, mib, _ = measure(series, args.hours, Path(folder))
+            print(f"| {series:,} | {copied * 1e3:.0f} ms | {written * 1e3:.0f} ms | "
+                  f"{restored * 1e3:.0f} ms | {mib:.1f} MiB |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
