@@ -47,6 +47,7 @@ from agent.collectors import DOMAINS, build_collectors, interval_of
 from agent.collectors.base import Collector, Samples, SourceMissing
 from agent.collectors.network import LINK_STATE_METRIC
 from agent.config import ConfigError, LoadedConfig, load_config, runtime_file_problems
+from agent.logs.kmsg import boot_id
 from agent.logs.watch import LogWatch
 from agent.memory import release_free_memory
 from agent.pipeline import PROCESS_COLLECTOR, Pipeline
@@ -78,6 +79,8 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECS = 60.0
 REPEAT_CHECK_SECS = 5.0
+# How long writing the history tier may take (agent/tier_file.py), at the stop too.
+TIER_KEEP_SECS = 10.0
 # A link down's readings count as "read up" from this long after its line (`link_read_up`).
 LINK_SETTLE_SECS = 2.0
 
@@ -220,8 +223,8 @@ class Agent(SignalRequests):
         self.privileges: PrivilegeReport | None = None
         self._ready = False
         self._look_for_unreported_at: float | None = None  # see _resume_episodes
-        self._tier_path = tier_file.path_in(self.settings.agent.data_dir)
         self._tier_failed = False
+        self._tier_task: asyncio.Task[None] | None = None  # a periodic save under way
         self.data_dir_problem: str | None = None  # data_dir writable by others
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -243,7 +246,13 @@ class Agent(SignalRequests):
         for worker in self.router.workers:
             worker.start()
         # The history tier of the last life, before any collection writes the store.
-        tier_file.restore(self.store, self._tier_path, time.time())
+        tier_file.restore(
+            self.store,
+            tier_file.path_in(self.settings.agent.data_dir),
+            time.time(),
+            groups={d.name for d in DOMAINS if d.name not in self.settings.collector.disabled},
+            boot_id=boot_id(Path(self.settings.agent.procfs)),
+        )
         self._start_collectors()
         self._start_logs()
         # Before the first collection or log line is handled (nothing awaited since the
@@ -263,7 +272,6 @@ class Agent(SignalRequests):
     async def _shutdown(self) -> None:
         await self.supervisor.stop()
         self.pipeline.release_held()  # no process read will come now: hand them on as they are
-        await self._keep_history_tier()  # the collectors are stopped: the tier is as it ends
         if self.telemetry is not None:
             await self.telemetry.close()
         if self.exporter is not None:
@@ -274,6 +282,11 @@ class Agent(SignalRequests):
             self.logs.close()  # saves positions and marks this run as stopped cleanly
         for task in list(self._background):
             task.cancel()
+        if self._tier_task is not None:  # a periodic save under way gives way to the last
+            self._tier_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tier_task  # (it logs what else went wrong itself)
+        await self._keep_history_tier()  # the collectors are stopped: the tier as it ends
         timeout = self.settings.agent.shutdown_timeout_secs
         await self._drain_and_stop(self.router.workers, timeout)
         if self.nats is not None:  # after the channel's last publish
@@ -663,24 +676,40 @@ class Agent(SignalRequests):
             last_retire = time.monotonic()
             if last_retire - last_kept >= tier_file.SAVE_EVERY_SECS:
                 last_kept = last_retire
-                await self._keep_history_tier()
+                self._keep_history_tier_now()
             release_free_memory()  # the minute's garbage
             longest = max(interval_of(self.settings, d) for d in DOMAINS)
             self._retire(self.store.stale_ids(now, max_age=max(10 * longest, 600.0)), now)
             self.router.forget_resolved(now)
 
     async def _keep_history_tier(self) -> None:
-        """Write the history tier for the next start (agent/tier_file.py), off the loop."""
-        copies, resolution = self.store.history_tiers(), self.store.resolution
+        """Write the history tier for the next start (agent/tier_file.py), within
+        `TIER_KEEP_SECS`: a file system that hangs must not hang the stop."""
+        path = tier_file.path_in(self.settings.agent.data_dir)
+        kept = False
         try:
-            await asyncio.to_thread(
-                tier_file.write, self._tier_path, copies, resolution, time.time()
+            kept = await asyncio.wait_for(
+                tier_file.keep(
+                    self.store, path, time.time(), boot_id(Path(self.settings.agent.procfs))
+                ),
+                TIER_KEEP_SECS,
             )
-            self._tier_failed = False
+            problem = "" if kept else "the store changed under every copy"
+        except TimeoutError:
+            problem = f"not written within {TIER_KEEP_SECS:g} s"
         except OSError as exc:
-            if not self._tier_failed:  # once, until it works again: a full disk says it often
-                log.warning("the history tier could not be kept for the next start: %s", exc)
-            self._tier_failed = True
+            problem = str(exc)
+        except Exception as exc:  # a defect: said with its traceback, the agent goes on
+            log.exception("keeping the history tier failed")
+            problem = repr(exc)
+        if problem and not self._tier_failed:  # once, until it works again (a full disk)
+            log.warning("the history tier could not be kept for the next start: %s", problem)
+        self._tier_failed = not kept
+
+    def _keep_history_tier_now(self) -> None:
+        """The periodic save, as a task of its own (the housekeeping goes on), one at a time."""
+        if self._tier_task is None or self._tier_task.done():
+            self._tier_task = asyncio.get_running_loop().create_task(self._keep_history_tier())
 
     def _end_resume(self, now: float) -> None:
         """A few collection rounds after a start with episodes taken back: what is not

@@ -75,12 +75,24 @@ class Buckets:
 @dataclass(frozen=True)
 class TierCopy:
     """One ring's history tier, by series key: what is kept across a restart
-    (agent/tier_file.py).  `values[instant, series]`, instants oldest first."""
+    (agent/tier_file.py).  `values[series, instant]`, instants oldest first."""
 
     group: str
     times: FloatArray  # each bucket's start, epoch seconds
     keys: list[SeriesKey]
     values: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class TierLayout:
+    """Where a ring's history tier is, to copy it a part at a time (`Store.history_values`)
+    while the store goes on: equal `stamp`s say nothing moved in between."""
+
+    group: str
+    times: FloatArray
+    keys: list[SeriesKey]
+    cols: IntArray  # the keys' history-tier columns
+    stamp: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -214,8 +226,10 @@ class Ring:
         self._bucket: int | None = None
         self._rows_used = 0
         self._free_rows: list[int] = []
+        self.changes = 0  # series added or freed: a copy's columns may have moved
 
     def add_row(self, history: bool = True) -> int:
+        self.changes += 1
         if self._free_rows:
             row = self._free_rows.pop()
         else:
@@ -278,6 +292,7 @@ class Ring:
         return self._rows_used - len(self._free_rows)
 
     def free_row(self, row: int) -> None:
+        self.changes += 1
         self._clear(row)
         col = int(self._hist[row])
         if col >= 0:
@@ -640,6 +655,20 @@ class Store:
         """History-tier means `lag` buckets before the newest closed bucket (0 = newest)."""
         return self._gather(ids, lag, "history")
 
+    def history_time_ago(self, ids: IntArray, lag: int) -> FloatArray:
+        """The start (epoch seconds) of the history-tier bucket `lag` columns before the
+        newest, in each series' ring (NaN beyond what is kept): the columns are the
+        buckets the ring closed, so a gap (the agent down, a collector slower than a
+        bucket) makes them more than one bucket apart."""
+        out = np.full(ids.shape, np.nan)
+        ring_of = self._ring_of[ids]
+        for ring_idx in set(ring_of.tolist()):
+            tier = self._rings[int(ring_idx)].history
+            if tier is not None and lag < tier.count:
+                col = np.array([(tier.head - 1 - lag) % tier.capacity])
+                out[ring_of == ring_idx] = tier.times_of(col)[0]
+        return out
+
     def history_between(self, ids: IntArray, start: float, end: float) -> FloatArray:
         """Per series, the mean of its history-tier buckets that start in [start, end]
         (NaN where there is none): what a series did around a past instant, found by the
@@ -753,8 +782,8 @@ class Store:
 
     # -- across a restart ------------------------------------------------------------------
 
-    def history_tiers(self) -> list[TierCopy]:
-        """A copy of every ring's history tier, by series key (its closed buckets)."""
+    def history_layout(self) -> list[TierLayout]:
+        """Every ring's history tier as it stands: its times and the keys of its columns."""
         out = []
         for ring_idx, ring in enumerate(self._rings):
             tier = ring.history
@@ -764,12 +793,34 @@ class Store:
             live = live[[self._keys[sid] is not None for sid in live.tolist()]]
             cols = ring.history_col(self._row_of[live])
             live, cols = live[cols >= 0], cols[cols >= 0]
-            if cols.size == 0:
-                continue
-            order, times, _ = tier.timeline()
-            keys = [self.key(sid) for sid in live.tolist()]
-            out.append(TierCopy(ring.name, times.copy(), keys, tier.values[np.ix_(order, cols)]))
+            if cols.size:
+                _, times, _ = tier.timeline()
+                keys = [self.key(sid) for sid in live.tolist()]
+                out.append(
+                    TierLayout(ring.name, times.copy(), keys, cols, self.history_stamp(ring.name))
+                )
         return out
+
+    def history_stamp(self, group: str) -> tuple[int, int]:
+        """Changes when a ring's history tier gains a bucket or its series change."""
+        ring = self._rings[self._ring_index[group]]
+        return (0 if ring.history is None else ring.history.writes, ring.changes)
+
+    def history_values(self, group: str, cols: IntArray) -> npt.NDArray[np.float32]:
+        """A copy of some columns of a ring's history tier, `[series, instant]`, oldest first."""
+        ring = self._rings[self._ring_index[group]]
+        if ring.history is None:
+            raise KeyError(group)
+        order, _, _ = ring.history.timeline()
+        return np.ascontiguousarray(ring.history.values[np.ix_(order, cols)].T)
+
+    def history_tiers(self) -> list[TierCopy]:
+        """A copy of every ring's history tier, whole (tests, benchmarks; the daemon keeps
+        it a part at a time, agent/tier_file.py)."""
+        return [
+            TierCopy(t.group, t.times, t.keys, self.history_values(t.group, t.cols))
+            for t in self.history_layout()
+        ]
 
     def restore_history(self, copy: TierCopy, now: float) -> int:
         """Take back a ring's history tier kept across a restart: its series are registered
@@ -787,6 +838,8 @@ class Store:
             return 0
         keys = [copy.keys[i] for i in wanted]
         known = {self._ids[k] for k in keys if k in self._ids}
+        if not known and not self._room(Counter({copy.group: len(keys)}))[copy.group]:
+            return 0  # no room: not even an empty ring for it
         ids = self.ids_for(keys, copy.group)
         kept = np.flatnonzero(ids >= 0)
         if kept.size == 0:
@@ -797,9 +850,9 @@ class Store:
         this_bucket = math.floor(now / self.resolution) * self.resolution
         reach = this_bucket - self.history_capacity * self.resolution
         instants = np.flatnonzero((copy.times >= reach) & (copy.times < this_bucket))
-        values = copy.values[:, np.array(wanted, dtype=np.int64)[kept]]
+        values = copy.values[np.array(wanted, dtype=np.int64)[kept]]
         for i in instants[-self.history_capacity :].tolist():
-            ring.write_history(float(copy.times[i]), cols, values[i].astype(np.float64))
+            ring.write_history(float(copy.times[i]), cols, values[:, i].astype(np.float64))
         restored = [sid for sid in ids.tolist() if sid not in known]
         self._last_seen[restored] = now
         self._restored.update(restored)

@@ -11,108 +11,258 @@ Written at a clean stop and every `SAVE_EVERY_SECS` while running (so a kill -9,
 an OOM kill or a power cut loses at most that much of it), read once at start-up
 before any collector runs (`Store.restore_history`).  Only the history tier is
 kept: the raw tier's last hour at 10 s is detail the analyzers learn again, and
-their own state (baselines, learning time) starts afresh.
+their own state (baselines, learning time) starts afresh.  After a reboot the
+series of processes (a `pid` label) are left out: their pids now name others.
+
+While running, the tier is copied `CHUNK_SERIES` series at a time on the event
+loop and written on a thread in between (`keep`), so a host keeping history for
+thousands of series neither stalls the loop nor holds a second tier in memory;
+a ring that gained a bucket or changed its series while it was copied makes the
+save start again (at most `ATTEMPTS` times, then the next round).
 
 The format is ours and small, so that reading it is safe and costs no import
-(numpy's .npz would bring zipfile, bz2 and lzma into the resident daemon):
+(numpy's .npz would bring zipfile, bz2 and lzma into the resident daemon).
+Records are a little-endian uint64 length and that many bytes of UTF-8 JSON:
 
-    MAGIC, a little-endian uint64 header length, a UTF-8 JSON header
-    {"version", "saved_at", "resolution", "rings": [{"group", "times", "keys"}]},
-    then per ring its values, float32 little-endian, instants x series.
+    MAGIC, a record {"version", "saved_at", "resolution", "boot_id"}, then per
+    ring: a record {"group", "series": n, "buckets": m}, m float64 bucket
+    times, n records of one series key each, and n x m float32 values
+    (little-endian, series by series).
 
-The file is handled as hostile (common/datafile.py) and checked whole before use;
-anything wrong with it is logged and the agent starts without it, as before.
+A reader checks the counts against the store's caps before it reads what they
+size, and each record against a bound of its own, so a file cannot make it
+build more than the store could hold; it reads with `pread` (an I/O error or a
+file cut short under it is an error, not a crash), checks the whole file, then
+takes it back a ring at a time.
+The file is handled as hostile (common/datafile.py); anything wrong with it is
+logged and the agent starts without it, as before.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import math
+import os
 import struct
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from agent.store import Store, TierCopy
+from agent.store import Store, TierCopy, TierLayout
 from analyzers.base import SeriesKey
 from common import datafile
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 FILE_NAME = "history-tier.bin"
 MAGIC = b"sysops-agent history tier\n"
 VERSION = 1
 SAVE_EVERY_SECS = 900.0
-MAX_BYTES = 2 * 1024**3  # 90,000 series with a day of 1-minute buckets: beyond any cap
+CHUNK_SERIES = 500  # a day of one-minute buckets: 2.9 MB a copy
+ATTEMPTS = 3
+HEADER_BYTES = 4096  # the file's and each ring's header: a few names and counts
+KEY_BYTES = 4096  # one series key as JSON (a long mountpoint or cgroup name fits)
+MAX_LABELS = 64
 _LENGTH = struct.Struct("<Q")
-_FLOAT32 = np.dtype("<f4")
+_FLOAT32, _FLOAT64 = np.dtype("<f4"), np.dtype("<f8")
+_CAPLESS_SERIES = 100_000  # the bound for a store without a cap (tests, benchmarks)
 
 
 def path_in(data_dir: str | Path) -> Path:
     return Path(data_dir) / FILE_NAME
 
 
-def encode(copies: list[TierCopy], resolution: float, saved_at: float) -> list[bytes | memoryview]:
-    """The file's parts in order (the values as views of the copies: no second copy)."""
-    header = {
-        "version": VERSION,
-        "saved_at": saved_at,
-        "resolution": resolution,
-        "rings": [
-            {
-                "group": c.group,
-                "times": c.times.tolist(),
-                "keys": [[k.metric, [list(pair) for pair in k.labels]] for k in c.keys],
-            }
-            for c in copies
-        ],
-    }
-    head = json.dumps(header, separators=(",", ":")).encode()
-    parts: list[bytes | memoryview] = [MAGIC, _LENGTH.pack(len(head)), head]
-    parts += [np.ascontiguousarray(c.values, dtype=_FLOAT32).data for c in copies]
+@dataclass(frozen=True)
+class Kept:
+    resolution: float
+    saved_at: float
+    boot_id: str
+    copies: list[TierCopy]
+
+
+def _record(body: bytes) -> bytes:
+    return _LENGTH.pack(len(body)) + body
+
+
+def _json(document: object) -> bytes:
+    return _record(json.dumps(document, separators=(",", ":")).encode())
+
+
+def _head(resolution: float, saved_at: float, boot_id: str) -> bytes:
+    meta = {"version": VERSION, "saved_at": saved_at, "resolution": resolution,
+            "boot_id": boot_id}  # fmt: skip
+    return MAGIC + _json(meta)
+
+
+def _ring_head(group: str, times: np.ndarray[Any, Any], keys: list[SeriesKey]) -> bytes:
+    """A ring's header, its times (float64) and its keys, one record each: what a reader
+    must check before it builds anything is in the first, small one."""
+    head = _json({"group": group, "series": len(keys), "buckets": int(times.size)})
+    parts = [head, np.ascontiguousarray(times, dtype=_FLOAT64).tobytes()]
+    parts += [_json([k.metric, [list(pair) for pair in k.labels]]) for k in keys]
+    return b"".join(parts)
+
+
+def encode(
+    copies: list[TierCopy], resolution: float, saved_at: float, boot_id: str = ""
+) -> list[bytes | memoryview]:
+    """The whole file's parts, from whole copies (tests and benchmarks; `keep` writes the
+    same a part at a time)."""
+    parts: list[bytes | memoryview] = [_head(resolution, saved_at, boot_id)]
+    for c in copies:
+        parts.append(_ring_head(c.group, c.times, c.keys))
+        parts.append(np.ascontiguousarray(c.values, dtype=_FLOAT32).data)
     return parts
 
 
-def decode(data: bytes) -> tuple[float, float, list[TierCopy]]:
-    """(resolution, saved_at, the rings' tiers); ValueError if anything is off."""
-    if not data.startswith(MAGIC):
+async def keep(store: Store, path: Path, saved_at: float, boot_id: str) -> bool:
+    """Write the store's history tier to `path`, a part at a time (see the module's
+    docstring); False if the store kept changing under the copy (try again later).
+    OSError if the file cannot be written."""
+    loop = asyncio.get_running_loop()
+    for _ in range(ATTEMPTS):
+        out = await asyncio.to_thread(datafile.AtomicWriter, path, durable=True)
+        try:
+            whole = await _write_parts(store, out, saved_at, boot_id)
+            if whole:
+                await asyncio.to_thread(out.commit)
+                return True
+        except BaseException:
+            # Not awaited: given up (a stop's bound ran out), it must not wait for a write
+            # that hangs; the abort runs once that write returns.
+            loop.run_in_executor(None, out.abort)
+            raise
+        await asyncio.to_thread(out.abort)
+    return False
+
+
+async def _write_parts(
+    store: Store, out: datafile.AtomicWriter, saved_at: float, boot_id: str
+) -> bool:
+    await asyncio.to_thread(out.write, _head(store.resolution, saved_at, boot_id))
+    for layout in store.history_layout():
+        await asyncio.to_thread(out.write, _ring_head(layout.group, layout.times, layout.keys))
+        for start in range(0, layout.cols.size, CHUNK_SERIES):
+            if not _unchanged(store, layout):
+                return False
+            part = store.history_values(layout.group, layout.cols[start : start + CHUNK_SERIES])
+            await asyncio.to_thread(out.write, part.data)
+    return True
+
+
+def _unchanged(store: Store, layout: TierLayout) -> bool:
+    try:
+        return store.history_stamp(layout.group) == layout.stamp
+    except KeyError:
+        return False
+
+
+class _Reader:
+    """The file read in order, by position: from bytes (tests) or a descriptor (`pread`:
+    one ring's values at a time in memory; an I/O error is an OSError, not a crash)."""
+
+    def __init__(self, source: bytes | int, size: int) -> None:
+        self.source, self.size, self.at = source, size, 0
+
+    def left(self) -> int:
+        return self.size - self.at
+
+    def take(self, count: int, what: str) -> bytes:
+        if count > self.left():
+            raise ValueError(f"truncated {what}")
+        if isinstance(self.source, bytes):
+            data = self.source[self.at : self.at + count]
+        else:
+            data = os.pread(self.source, count, self.at)
+            if len(data) != count:
+                raise OSError("the file changed while it was read")
+        self.at += count
+        return data
+
+    def skip(self, count: int, what: str) -> None:
+        if count > self.left():
+            raise ValueError(f"truncated {what}")
+        self.at += count
+
+    def array(self, count: int, dtype: np.dtype[Any], what: str) -> np.ndarray[Any, Any]:
+        return np.frombuffer(self.take(count * dtype.itemsize, what), dtype).copy()
+
+    def record(self, limit: int, what: str) -> Any:
+        (length,) = _LENGTH.unpack(self.take(_LENGTH.size, what))
+        if length > limit:
+            raise ValueError(f"{what} larger than {limit} bytes")
+        return json.loads(self.take(length, what))
+
+
+def _meta(reader: _Reader) -> tuple[float, float, str]:
+    if reader.take(min(len(MAGIC), reader.left()), "magic") != MAGIC:
         raise ValueError("not a history tier file")
-    at = len(MAGIC)
-    if len(data) < at + _LENGTH.size:
-        raise ValueError("truncated header")
-    (length,) = _LENGTH.unpack_from(data, at)
-    at += _LENGTH.size
-    if length > len(data) - at:
-        raise ValueError("truncated header")
-    header = json.loads(data[at : at + length])
-    at += length
-    if not isinstance(header, dict) or header.get("version") != VERSION:
+    meta = reader.record(HEADER_BYTES, "header")
+    if not isinstance(meta, dict) or meta.get("version") != VERSION:
         raise ValueError("unknown version")
-    resolution, saved_at = _number(header, "resolution"), _number(header, "saved_at")
-    rings = header.get("rings")
-    if not isinstance(rings, list):
-        raise ValueError("no rings")
-    copies = []
-    for ring in rings:
-        if not isinstance(ring, dict) or not isinstance(ring.get("group"), str):
-            raise ValueError("a ring without a group")
-        times = np.array(ring.get("times"), dtype=np.float64)
-        keys = [_key(k) for k in _list(ring.get("keys"))]
-        if times.ndim != 1 or not np.isfinite(times).all():
+    boot_id = meta.get("boot_id")
+    if not isinstance(boot_id, str):
+        raise ValueError("bad boot_id")
+    return _number(meta, "resolution"), _number(meta, "saved_at"), boot_id
+
+
+def _rings(
+    reader: _Reader, max_keys: int, max_times: int, values: Callable[[str], bool]
+) -> Iterator[TierCopy]:
+    """Each ring in turn, checked; the values of a ring whose group `values` does not want
+    are skipped (an empty array)."""
+    groups: set[str] = set()
+    keys_in_all = 0
+    while reader.left():
+        head = reader.record(HEADER_BYTES, "ring header")
+        if not isinstance(head, dict):
+            raise ValueError("a ring header that is not an object")
+        group, series, buckets = head.get("group"), head.get("series"), head.get("buckets")
+        if not isinstance(group, str) or group in groups:
+            raise ValueError("a ring without a group, or twice")
+        if not (isinstance(series, int) and isinstance(buckets, int)) or min(series, buckets) < 0:
+            raise ValueError("bad ring counts")
+        groups.add(group)
+        keys_in_all += series
+        if buckets > max_times or keys_in_all > max_keys:
+            raise ValueError("more than the store can hold")
+        times = reader.array(buckets, _FLOAT64, "times")
+        if not np.isfinite(times).all():
             raise ValueError("bad times")
-        size = times.size * len(keys) * _FLOAT32.itemsize
-        if size > len(data) - at:
-            raise ValueError("truncated values")
-        values = np.frombuffer(data, _FLOAT32, times.size * len(keys), at)
-        at += size
-        copies.append(
-            TierCopy(ring["group"], times, keys, values.reshape(times.size, len(keys)).copy())
-        )
-    if at != len(data):
-        raise ValueError("trailing bytes")
-    return resolution, saved_at, copies
+        keys = [_key(reader.record(KEY_BYTES, "series key")) for _ in range(series)]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a series twice")
+        if values(group):
+            matrix = reader.array(series * buckets, _FLOAT32, "values").reshape(series, buckets)
+        else:
+            reader.skip(series * buckets * _FLOAT32.itemsize, "values")
+            matrix = np.zeros((0, buckets), dtype=_FLOAT32)
+        yield TierCopy(group, times, keys, matrix)
+
+
+def decode(data: bytes, max_keys: int, max_times: int) -> Kept:
+    """A whole file's content (tests and benchmarks); ValueError for anything off or past
+    the bounds (keys in all, times per ring)."""
+    reader = _Reader(data, len(data))
+    return _checked(
+        lambda: Kept(*_meta(reader), list(_rings(reader, max_keys, max_times, lambda _g: True)))
+    )
+
+
+def _checked(read: Callable[[], _T]) -> _T:
+    """What a malformed file makes the parsing raise, as the ValueError that says so."""
+    try:
+        return read()
+    except (TypeError, OverflowError, RecursionError, KeyError, UnicodeDecodeError,
+            struct.error) as exc:  # fmt: skip
+        raise ValueError(f"malformed: {exc.__class__.__name__}") from None
 
 
 def _number(header: dict[str, Any], name: str) -> float:
@@ -132,8 +282,11 @@ def _key(raw: object) -> SeriesKey:
     item = _list(raw)
     if len(item) != 2 or not isinstance(item[0], str):
         raise ValueError("bad series key")
+    raw_labels = _list(item[1])
+    if len(raw_labels) > MAX_LABELS:
+        raise ValueError("bad series key")
     labels = []
-    for raw_pair in _list(item[1]):
+    for raw_pair in raw_labels:
         pair = _list(raw_pair)
         if len(pair) != 2 or not all(isinstance(p, str) for p in pair):
             raise ValueError("bad label")
@@ -141,27 +294,59 @@ def _key(raw: object) -> SeriesKey:
     return SeriesKey(item[0], tuple(labels))
 
 
-def write(path: Path, copies: list[TierCopy], resolution: float, saved_at: float) -> None:
-    """Keep `copies` (`Store.history_tiers()`) in `path` (OSError if it cannot): on any
-    thread, they are copies."""
-    datafile.write_atomically(path, *encode(copies, resolution, saved_at))
+def restore(
+    store: Store,
+    path: Path,
+    now: float,
+    *,
+    groups: Collection[str] | None = None,
+    boot_id: str = "",
+) -> int:
+    """Take the kept history tiers back into a store nothing was written to yet: only the
+    rings of `groups` (the collectors that run now), and after a reboot (another
+    `boot_id`) not the series of processes.  The whole file is checked first, then taken
+    back a ring at a time.  The series taken back (0 without a usable file, logged)."""
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # a save cut short (kill -9)
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+    max_keys, max_times = store.max_series or _CAPLESS_SERIES, store.history_capacity
 
+    def wanted(group: str) -> bool:
+        return groups is None or group in groups
 
-def restore(store: Store, path: Path, now: float) -> int:
-    """Take the kept history tiers back into a store nothing was written to yet; the
-    series taken back (0 without a usable file, said in the log)."""
     try:
-        resolution, saved_at, copies = decode(datafile.read_bounded(path, MAX_BYTES))
+        with datafile.opened(path) as (fd, size):
+
+            def rings(values: Callable[[str], bool]) -> tuple[Any, Iterator[TierCopy]]:
+                reader = _Reader(fd, size)
+                return _meta(reader), _rings(reader, max_keys, max_times, values)
+
+            meta, checking = _checked(lambda: rings(lambda _group: False))
+            _checked(lambda: sum(1 for _ in checking))  # all of it checked before any is used
+            resolution, saved_at, kept_boot = meta
+            if resolution != store.resolution:
+                log.info("history kept at the last stop not used: its buckets are %g s, now "
+                         "%g s", resolution, store.resolution)  # fmt: skip
+                return 0
+            rebooted = bool(boot_id and kept_boot and boot_id != kept_boot)
+            taken = 0
+            _, reading = rings(wanted)
+            while (copy := _checked(lambda: next(reading, None))) is not None:
+                if wanted(copy.group):
+                    taken += store.restore_history(
+                        _without_processes(copy) if rebooted else copy, now
+                    )
     except FileNotFoundError:
         return 0
     except (OSError, ValueError) as exc:
         log.warning("history kept at the last stop not used (%s): %s", path, exc)
         return 0
-    if resolution != store.resolution:
-        log.info("history kept at the last stop not used: its buckets are %g s, now %g s",
-                 resolution, store.resolution)  # fmt: skip
-        return 0
-    taken = sum(store.restore_history(copy, now) for copy in copies)
-    log.info("history of %d series taken back from %s (kept %.0f min ago)",
-             taken, path, max(0.0, now - saved_at) / 60)  # fmt: skip
+    log.info("history of %d series taken back from %s (kept %.0f min ago%s)", taken, path,
+             max(0.0, now - saved_at) / 60, ", before a reboot" if rebooted else "")  # fmt: skip
     return taken
+
+
+def _without_processes(copy: TierCopy) -> TierCopy:
+    """After a reboot a pid names another process: its history is not this one's."""
+    keep = [i for i, key in enumerate(copy.keys) if not any(k == "pid" for k, _ in key.labels)]
+    return TierCopy(copy.group, copy.times, [copy.keys[i] for i in keep], copy.values[keep])

@@ -151,9 +151,9 @@ class LeakAnalyzer:
             return []
         ids = batch.ids[mask]
         bucket = math.floor(batch.timestamp / self.resolution) - 1
-        self.regression.take_back(ids, history, self.resolution, bucket)
+        self.regression.take_back(ids, history, self.resolution)
         y = history.history_ago(ids, 0)
-        fit = self.regression.add(ids, bucket, y, history.history_ago(ids, self.window))
+        fit = self.regression.add_newest(ids, history, self.resolution)
         per_hour = fit.slope * 3600 / self.resolution
         candidate = (
             (fit.span >= self.min_span)

@@ -1,6 +1,9 @@
 """Sliding-window least squares per series, O(1) per update, on the history tier.
 
-The window holds the last `window` history buckets.  Sums of k, k², y, k·y and
+The window holds the last `window` columns of the history tier: the buckets the
+series' ring closed, which are further apart than one bucket after a gap (the
+agent down, a collector slower than a bucket), so each point keeps its own
+bucket number.  Sums of k, k², y, k·y and
 y² are kept per series, where k is the bucket number counted from an origin
 near the data (so k stays small and the sums stay exact enough); when a bucket
 is added, the one `window` buckets back leaves.  From the sums, with centred
@@ -46,16 +49,26 @@ class SlidingRegression:
     def reset(self, ids: list[int]) -> None:
         self.s.reset(ids)
 
-    def add(self, ids: IntArray, bucket: float, y: FloatArray, y_old: FloatArray) -> Fit:
-        """Add the newest bucket's values (and drop the ones `window` buckets back)."""
+    def add(
+        self,
+        ids: IntArray,
+        bucket: float | FloatArray,
+        y: FloatArray,
+        y_old: FloatArray,
+        bucket_old: FloatArray,
+        bucket_first: FloatArray,
+    ) -> Fit:
+        """Add the newest bucket's values, and drop `y_old`, the column `window` back, at
+        its own bucket `bucket_old` (not `bucket - window`: after a gap the columns are
+        further apart than that); `bucket_first` is the oldest column kept."""
         s = self.s
         s.ensure(ids)
         origin = s.origin[ids]
         origin = np.where(np.isnan(origin), bucket, origin)
         s.origin[ids] = origin
         k_new = bucket - origin
-        k_old = k_new - self.window
-        add, drop = np.isfinite(y), np.isfinite(y_old)
+        add, drop = np.isfinite(y), np.isfinite(y_old) & np.isfinite(bucket_old)
+        k_old = np.where(drop, bucket_old - origin, 0.0)
         y0, yo = np.where(add, y, 0.0), np.where(drop, y_old, 0.0)
         a, d = add.astype(np.float64), drop.astype(np.float64)
         s.n[ids] += a - d
@@ -66,24 +79,56 @@ class SlidingRegression:
         s.yy[ids] += y0 * y0 - yo * yo
         first = s.first[ids]
         first = np.where(np.isnan(first) & add, bucket, first)
-        s.first[ids] = np.maximum(first, bucket - self.window + 1)
+        # The oldest point kept: never older than the window's oldest column (NaN while the
+        # window is not full), and unknown (NaN) until the series has a point at all.
+        s.first[ids] = np.where(np.isnan(first), first, np.fmax(first, bucket_first))
         return self.fit(ids, k_new)
 
-    def take_back(self, ids: IntArray, history: History, resolution: float, bucket: float) -> None:
-        """Series this regression has not seen yet whose history tier already holds buckets
-        before `bucket` (taken back after a restart, agent/tier_file.py): their sums start
-        from those, the window as it stood before `bucket`, so that the `add` of `bucket`
-        that follows (which drops the bucket `window` columns back) leaves the window exact,
-        and the fit goes on where the last life left it instead of learning again."""
+    def add_newest(self, ids: IntArray, history: History, resolution: float,
+                   since: FloatArray | None = None) -> Fit:  # fmt: skip
+        """`add` with the newest history column and the one `window` columns back, each at
+        its own bucket, read from the store; with `since` (per series), a column before it
+        was never added (a fit that started again after a drop) and does not leave either."""
+
+        def bucket_of(lag: int) -> FloatArray:
+            return np.round(history.history_time_ago(ids, lag) / resolution)
+
+        y_old, bucket_old = history.history_ago(ids, self.window), bucket_of(self.window)
+        if since is not None:
+            y_old = np.where(bucket_old >= since, y_old, np.nan)
+        return self.add(ids, bucket_of(0), history.history_ago(ids, 0), y_old, bucket_old,
+                        bucket_of(self.window - 1))  # fmt: skip
+
+    def take_back(
+        self, ids: IntArray, history: History, resolution: float, after_drop: float | None = None
+    ) -> dict[int, float]:
+        """Series this regression has not seen yet whose history tier already holds columns
+        before its newest (taken back after a restart, agent/tier_file.py): their sums start
+        from those, the window as it stood before the newest column, so that the `add` of
+        the newest that follows (which drops the column `window` back) leaves the window
+        exact, and the fit goes on where the last life left it instead of learning again.
+
+        With `after_drop`, only the points after the last fall of more than that (a fit
+        starts again after a drop: the file deleted before the restart stays deleted);
+        returns, per series where one was found, the bucket the fit starts at."""
         s = self.s
         s.ensure(ids)
-        for sid in ids[np.isnan(s.origin[ids])].tolist():
+        starts: dict[int, float] = {}
+        unseen = ids[np.isnan(s.origin[ids])]
+        newest = history.history_time_ago(unseen, 0)
+        for sid, newest_time in zip(unseen.tolist(), newest.tolist(), strict=True):
             times, values = history.history_window(sid, last=self.window + 1)
-            buckets = np.round(times / resolution)
-            before = buckets < bucket
-            if not before.any():
-                continue  # a new series: nothing to take back
-            self._set(sid, buckets[before], values[before])
+            before = times < newest_time
+            buckets, values = np.round(times[before] / resolution), values[before]
+            if after_drop is not None and values.size > 1:
+                falls = np.flatnonzero(values[:-1] - values[1:] > after_drop)
+                if falls.size:
+                    begin = int(falls[-1]) + 1
+                    buckets, values = buckets[begin:], values[begin:]
+                    starts[sid] = float(buckets[0])
+            if values.size:  # else a new series: nothing to take back
+                self._set(sid, buckets, values)
+        return starts
 
     def fit(self, ids: IntArray, k_now: FloatArray) -> Fit:
         s = self.s
@@ -99,15 +144,20 @@ class SlidingRegression:
         span = (s.origin[ids] + k_now) - s.first[ids]
         return Fit(n, slope, level, np.clip(r2, 0.0, 1.0), span)
 
-    def rebase(self, sid: int, history: History, resolution: float) -> None:
-        """Recompute one series exactly from the history tier, with the origin at its oldest point."""
+    def rebase(self, sid: int, history: History, resolution: float, since: float = -np.inf) -> None:
+        """Recompute one series exactly from the history tier, with the origin at its oldest
+        point; with `since`, from the points at or after that bucket only (a fit that
+        started again after a drop: the window's columns may reach back before it)."""
         times, values = history.history_window(sid, last=self.window)
+        buckets = np.round(times / resolution)
+        kept = buckets >= since
         s = self.s
         s.ensure(np.array([sid]))
-        if values.size == 0:
-            s.reset([sid])
-            return
-        self._set(sid, np.round(times / resolution), values)
+        if not kept.any():
+            if values.size == 0:
+                s.reset([sid])
+            return  # nothing since the drop in the window: the sums stand as they are
+        self._set(sid, buckets[kept], values[kept])
 
     def _set(self, sid: int, buckets: FloatArray, values: FloatArray) -> None:
         """The sums of one series, exactly, from its points (the origin at the oldest)."""

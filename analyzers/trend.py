@@ -128,23 +128,23 @@ class TrendAnalyzer:
         if not mask.any():
             return []
         ids, now_value = batch.ids[mask], batch.values[mask]
-        bucket = math.floor(batch.timestamp / self.resolution) - 1  # the bucket just closed
-        self.regression.take_back(ids, history, self.resolution, bucket)
-        self.fast.take_back(ids, history, self.resolution, bucket)
+        # A history taken back after a restart: the fits go on from it, from its last drop.
+        restarted = self.regression.take_back(ids, history, self.resolution, DROP_POINTS)
+        for sid, start in restarted.items():
+            s.since[sid] = start
+        self.fast.take_back(ids, history, self.resolution, DROP_POINTS)
         y = history.history_ago(ids, 0)
         with np.errstate(invalid="ignore"):
             dropped = history.history_ago(ids, 1) - y > DROP_POINTS
         if dropped.any():
             self.regression.reset(ids[dropped].tolist())
             self.fast.reset(ids[dropped].tolist())
-            s.since[ids[dropped]] = bucket
+            newest = np.round(history.history_time_ago(ids[dropped], 0) / self.resolution)
+            s.since[ids[dropped]] = newest
         # A bucket from before the last drop was never added: it must not leave either.
-        y_old = history.history_ago(ids, self.window)
-        y_old = np.where(bucket - self.window >= s.since[ids], y_old, np.nan)
-        fit = self.regression.add(ids, bucket, y, y_old)
-        y_old = history.history_ago(ids, self.fast_window)
-        y_old = np.where(bucket - self.fast_window >= s.since[ids], y_old, np.nan)
-        fast = self.fast.add(ids, bucket, y, y_old)
+        since = s.since[ids]
+        fit = self.regression.add_newest(ids, history, self.resolution, since)
+        fast = self.fast.add_newest(ids, history, self.resolution, since)
         capacity, warn_h, crit_h, state = (
             s.capacity[ids],
             s.warn_h[ids],
@@ -173,7 +173,7 @@ class TrendAnalyzer:
             alerts.append(self._alert(int(ids[i]), int(state[i]), int(target[i]), float(now_value[i]), float(eta[i]),
                                       float(per_hour[i]), float(r2[i]), batch.timestamp, history))  # fmt: skip
         s.state[ids] = target
-        self._rebase(history, bucket)
+        self._rebase(history)
         return alerts
 
     def _verdict(
@@ -221,7 +221,7 @@ class TrendAnalyzer:
                      context={"eta_hours": round(eta, 3) if math.isfinite(eta) else None,
                                             "rate_per_hour": round(per_hour, 4), "r_squared": round(r2, 3)})  # fmt: skip
 
-    def _rebase(self, history: History, bucket: int) -> None:
+    def _rebase(self, history: History) -> None:
         watched = np.flatnonzero(np.isfinite(self.s.capacity[: self.s.size]))
         if watched.size == 0:
             return
@@ -232,11 +232,10 @@ class TrendAnalyzer:
         chosen = watched[start : start + per_tick]
         self._cursor = start + chosen.size
         for sid in chosen.tolist():
-            if self.s.since[sid] > bucket - self.window:
-                continue  # a rebase reads the whole window back, pre-drop buckets too
+            since = float(self.s.since[sid])  # the fit starts there: nothing before it counts
             try:
-                self.regression.rebase(sid, history, self.resolution)
-                self.fast.rebase(sid, history, self.resolution)
+                self.regression.rebase(sid, history, self.resolution, since)
+                self.fast.rebase(sid, history, self.resolution, since)
             except KeyError:
                 continue
 

@@ -383,7 +383,7 @@ def run_host(host: Host, settings: Settings, restart_at: float | None = None) ->
                 build_analyzers(settings),
                 RecordingRouter(settings),
             )
-            for copy in tier_file.decode(kept)[2]:
+            for copy in tier_file.decode(kept, 100_000, 100_000).copies:
                 store.restore_history(copy, now)
         for name, interval, keys, matrix, present in plan:
             if elapsed % interval:

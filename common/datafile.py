@@ -4,21 +4,24 @@ someone it should not be (the daemon warns about that elsewhere).
 Read with O_NOFOLLOW and O_NONBLOCK (a symlink or a FIFO planted in its place is
 ignored, not followed or waited on), only if it is a regular file of at most a bound;
 written through a temp file with an unpredictable name created with O_EXCL and
-O_NOFOLLOW (mode 0600), then renamed over the old one (rename replaces a planted
-symlink itself, it never writes through it).
+O_NOFOLLOW (mode 0600), synced, then renamed over the old one (rename replaces a
+planted symlink itself, it never writes through it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def read_bounded(path: Path, limit: int) -> bytes:
+def read_bounded(path: Path, limit: int) -> bytearray:
     """A regular file's content, at most `limit` bytes; OSError for anything else."""
     fd = os.open(path, _READ_FLAGS)
     try:
@@ -27,35 +30,99 @@ def read_bounded(path: Path, limit: int) -> bytes:
             raise OSError(f"{path} is not a regular file")
         if st.st_size > limit:
             raise OSError(f"{path} is larger than {limit} bytes")
-        chunks: list[bytes] = []
-        total = 0
-        while chunk := os.read(fd, 65536):
-            total += len(chunk)
-            if total > limit:  # grew while we read
-                raise OSError(f"{path} is larger than {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        # One buffer of the file's size, read into: a large file is not held twice.
+        buffer = bytearray(st.st_size)
+        view, filled = memoryview(buffer), 0
+        while filled < st.st_size and (got := os.readv(fd, [view[filled:]])):
+            filled += got
+        if filled < st.st_size or os.read(fd, 1):  # shrank or grew while we read
+            raise OSError(f"{path} changed while it was read")
+        return buffer
     finally:
         os.close(fd)
 
 
-def write_atomically(path: Path, *parts: bytes | memoryview) -> None:
-    """Replace `path` with `parts`, one after another (0600): readers see the old file or
-    the new, whole.  Parts, not one bytes: a large file is not copied whole first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # An unpredictable name (tempfile would cost ~0.6 MB resident for this alone),
-    # created with O_EXCL: nothing planted in advance is reused.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+@contextlib.contextmanager
+def opened(path: Path) -> Iterator[tuple[int, int]]:
+    """(descriptor, size) of a regular file, opened never through a symlink, for a reader
+    that reads it by position (`os.pread`) and bounds what it reads itself.  OSError for
+    anything else."""
+    fd = os.open(path, _READ_FLAGS)
     try:
-        fd = os.open(tmp, _CREATE_FLAGS, 0o600)
-        try:
-            for part in parts:
-                view = memoryview(part).cast("B")
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{path} is not a regular file")
+        yield fd, st.st_size
+    finally:
+        os.close(fd)
+
+
+class AtomicWriter:
+    """A file written in parts (on any thread, one at a time), then put in place whole:
+    `commit` renames it over `path`; `abort` (or an error) removes it.  Readers see the
+    old file or the new, whole; `durable` syncs it first (and the folder after), so that
+    a power cut leaves one of them too, not an empty file (an fsync may take long on a
+    busy disk: not for what is written on the event loop every second)."""
+
+    def __init__(self, path: Path, durable: bool = False) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.durable = path, durable
+        # An unpredictable name (tempfile would cost ~0.6 MB resident for this alone),
+        # created with O_EXCL: nothing planted in advance is reused.
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+        self._fd: int | None = os.open(self.tmp, _CREATE_FLAGS, 0o600)
+        # One step at a time: an abort from another thread (a save given up) waits for the
+        # write under way, or it would close the descriptor under it (and the number may
+        # be another file's by the time the write goes on).
+        self._lock = threading.Lock()
+
+    def write(self, part: bytes | memoryview) -> None:
+        with self._lock:
+            if self._fd is None:
+                raise OSError(f"{self.tmp} is closed")
+            view = memoryview(part).cast("B")
+            try:
                 while view:
-                    view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+                    view = view[os.write(self._fd, view) :]
+            except OSError:
+                self._abort()
+                raise
+
+    def commit(self) -> None:
+        with self._lock:
+            if self._fd is None:
+                raise OSError(f"{self.tmp} is closed")
+            try:
+                if self.durable:
+                    os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = None
+                os.replace(self.tmp, self.path)
+            except OSError:
+                self._abort()
+                raise
+            if self.durable:  # in place already: a folder that cannot be synced (some FUSE)
+                with contextlib.suppress(OSError):
+                    folder = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    try:
+                        os.fsync(folder)
+                    finally:
+                        os.close(folder)
+
+    def abort(self) -> None:
+        with self._lock:
+            self._abort()
+
+    def _abort(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self.tmp.unlink(missing_ok=True)
+
+
+def write_atomically(path: Path, *parts: bytes | memoryview, durable: bool = False) -> None:
+    """Replace `path` with `parts`, one after another (0600): see AtomicWriter."""
+    out = AtomicWriter(path, durable)
+    for part in parts:
+        out.write(part)
+    out.commit()

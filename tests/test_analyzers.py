@@ -432,28 +432,84 @@ def test_trend_no_eta_while_the_value_is_off_the_line() -> None:
     assert alerts[-1].status is Status.RESOLVED
 
 
-def test_regression_incremental_matches_exact() -> None:
+@pytest.mark.parametrize("gaps", [False, True])
+def test_regression_incremental_matches_exact(gaps: bool) -> None:
+    """Also when the columns are not one bucket apart (a collector slower than a bucket, an
+    agent down for a while): each point leaves at its own bucket number."""
     store = Store(400, 200, 60.0)
     reg = SlidingRegression(window=50)
     ids = np.array([store.series_id(DISK)])
-    for minute in range(300):
+    rng = np.random.default_rng(3)
+    minutes = np.cumsum(rng.choice([1, 1, 2, 3, 37], 300)) if gaps else np.arange(300)
+    for minute in minutes.tolist():
         batch = store.write_samples(
             minute * 60.0, (DISK,), np.array([RNG.normal(50 + minute / 10, 1)])
         )
         if batch.closed is not None and batch.closed[0]:
-            bucket = minute - 1
-            fit = reg.add(ids, bucket, store.history_ago(ids, 0), store.history_ago(ids, 50))
+            fit = reg.add_newest(ids, store, 60.0)
     times, values = store.history_window(0, last=50)
     slope, _intercept = np.polyfit(times / 60.0, values, 1)
     assert fit.slope[0] == pytest.approx(slope, rel=1e-9)
     r2 = np.corrcoef(times, values)[0, 1] ** 2
     assert fit.r2[0] == pytest.approx(r2, rel=1e-9)
+    assert fit.span[0] == (times[-1] - times[0]) / 60.0  # from its oldest point, gaps or not
     before = reg.s.ky[0]
     reg.rebase(0, store, 60.0)
     assert reg.fit(ids, np.array([reg.s.kk[0] * 0 + 49.0])).slope[0] == pytest.approx(
         slope, rel=1e-9
     )
     assert reg.s.ky[0] != before  # the origin moved
+
+
+def test_a_series_new_in_a_running_ring_needs_its_own_span_of_evidence() -> None:
+    """A process first seen in the write that closes a bucket: its newest column is empty,
+    and the window's oldest column (hours before it existed) is not its first point."""
+    store = Store(400, 400, 60.0)
+    other = SeriesKey.of("process_rss_bytes", pid="1", comm="init", user="root")
+    leak = LeakAnalyzer(window_hours=6, min_observation_hours=1)
+    fired: list[float] = []
+    for minute in range(6 * 60 + 90):
+        keys, values = [other], [100.0 * MB]
+        if minute >= 6 * 60:  # the new process, growing 200 MiB/h from its first sample
+            keys.append(RSS)
+            values.append(500 * MB + 200 * MB * (minute - 6 * 60) / 60)
+        batch = store.write_samples(minute * 60.0, keys, np.array(values), "process")
+        fired += [
+            a.timestamp / 60 - 6 * 60 for a in leak.observe(batch, store) if a.metric == RSS.metric
+        ]
+    assert fired and fired[0] >= 60  # an hour of its own, not the 6 h of its ring
+
+
+@pytest.mark.parametrize("rebase_per_tick", [0, 1])  # the sums kept as added; recomputed
+def test_a_trend_on_a_slow_collector_fits_what_came_after_a_drop_exactly(
+    rebase_per_tick: int,
+) -> None:
+    """A disk read every 5 minutes (its columns 5 buckets apart: a 2-hour window of columns
+    reaches back 10 h), cleaned from 90 % to 40 % at 2 h, then filling at 4 points/h.  At
+    8 h the window's columns reach back before the drop; at 14 h the drop's own point has
+    left the window.  The fit, as added or recomputed, is the exact one of what came after."""
+    store = Store(400, 400, 60.0)
+    trend = TrendAnalyzer(window_hours=2, rebase_per_tick=rebase_per_tick)
+
+    def exact_and_kept() -> tuple[float, float]:
+        sid = store.find(DISK)
+        assert sid is not None
+        times, values = store.history_window(sid, last=trend.window)
+        after = np.round(times / 60.0) >= trend.s.since[sid]
+        ids = np.array([sid])
+        k_now = np.round(store.history_time_ago(ids, 0) / 60.0) - trend.regression.s.origin[sid]
+        kept = trend.regression.fit(ids, k_now).slope[0]
+        return float(np.polyfit(times[after] / 60.0, values[after], 1)[0]), float(kept)
+
+    noise = np.random.default_rng(5).normal(0, 0.05, 14 * 12 + 1)
+    for step in range(14 * 12 + 1):
+        minute = 5 * step
+        value = 90.0 if minute < 120 else 40.0 + 4.0 * (minute - 120) / 60 + noise[step]
+        trend.observe(store.write_samples(minute * 60.0, [DISK], np.array([value]), "disk"), store)
+        if minute in (8 * 60, 14 * 60):
+            exact, kept = exact_and_kept()
+            assert kept == pytest.approx(exact, rel=1e-9)
+            assert exact * 60 == pytest.approx(4.0, rel=0.01)
 
 
 # -- leak -----------------------------------------------------------------------------------

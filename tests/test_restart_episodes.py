@@ -5,8 +5,10 @@ the next start neither announces it again nor leaves it open for good (docs/ALER
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from alerting.delivery import ChannelWorker
 from alerting.outbox import MemoryOutbox, SqliteOutbox
 from alerting.router import Router
 from analyzers.base import SeriesKey
-from tests.conftest import HttpReceiver, hermetic_agent_keys, wait_until
+from tests.conftest import HttpReceiver, hermetic_agent_keys, only_collectors, wait_until
 from tests.test_e2e import INTERVAL, STARTUP_ALLOWANCE, start_agent, webhook_config
 from tests.test_router import Recorder
 
@@ -429,6 +431,7 @@ def test_the_daemon_resolves_at_once_what_it_took_back_and_does_not_report(
     # Its history tier, kept at that stop, holds the gone process too: taken back, it is
     # known to the store, not reported by any collector, so still resolved at once.
     from agent import tier_file
+    from agent.logs.kmsg import boot_id
     from agent.store import Store
 
     stopped = time.time() - 120
@@ -436,9 +439,13 @@ def test_the_daemon_resolves_at_once_what_it_took_back_and_does_not_report(
     for minute in range(10):
         tier.write_samples(stopped - 600 + 60 * minute, [SeriesKey(gone.metric, gone.labels)],
                            np.array([1e9 + minute * 1e7]), "process")  # fmt: skip
-    tier_file.write(tier_file.path_in(tmp_path / "data"), tier.history_tiers(), 60.0, stopped)
+    path = tier_file.path_in(tmp_path / "data")
+    assert asyncio.run(tier_file.keep(tier, path, stopped, boot_id(tmp_path / "host-proc")))
     config = webhook_config(http_receiver.url + "/alerts", host, memory_percent=99.0)
     config = config.replace('enabled = ["threshold"]', 'enabled = ["threshold", "zscore", "leak"]')
+    # The process collector runs (on the captured host, which has no pid 999999), as often.
+    config = config.replace(only_collectors("memory"), only_collectors("memory", "process"))
+    config = config.replace("[collector]\n", f"[collector]\nprocess_interval_secs = {INTERVAL}\n")
     agent = start_agent(config, {"E2E_TOKEN": "t"})
     assert agent.wait_for_log("sysops-agent started", STARTUP_ALLOWANCE), agent.stderr
     # Three memory intervals and two housekeeping rounds after the start, then the next
@@ -483,12 +490,10 @@ def test_the_episode_kept_says_what_the_analyzer_said_not_a_repeat() -> None:
     assert kept.message == "disk is 93%" and kept.timestamp == 61.0  # the repeat's schedule
 
 
-def test_episodes_left_in_a_file_that_failed_are_cleared_once_it_can_be_written(
-    tmp_path: Path,
-) -> None:
-    """A full disk sends the outbox to memory: the episodes in the file stop following what
-    is sent.  They cannot be cleared while the disk is full; once it is not, the stop
-    clears them, so the next start does not take back their state of that moment."""
+@contextlib.contextmanager
+def outbox_that_filled_its_disk(tmp_path: Path) -> Iterator[tuple[SqliteOutbox, Path]]:
+    """An outbox holding an episode whose small disk filled up (it fell back to memory),
+    with room again: the stale episodes are still in its file."""
     from tests.test_outbox_guarantee import fill, small_tmpfs
 
     with small_tmpfs(tmp_path / "data") as data_dir:
@@ -503,6 +508,16 @@ def test_episodes_left_in_a_file_that_failed_are_cleared_once_it_can_be_written(
                 break
         assert outbox.degraded is not None, "the file never filled up"
         (data_dir / "filler").unlink()  # room again
+        yield outbox, path
+
+
+def test_episodes_left_in_a_file_that_failed_are_cleared_once_it_can_be_written(
+    tmp_path: Path,
+) -> None:
+    """A full disk sends the outbox to memory: the episodes in the file stop following what
+    is sent.  They cannot be cleared while the disk is full; once it is not, the stop
+    clears them, so the next start does not take back their state of that moment."""
+    with outbox_that_filled_its_disk(tmp_path) as (outbox, path):
         outbox.close()
         assert SqliteOutbox(path).open_episodes() == []
 
@@ -513,20 +528,8 @@ def test_stale_episodes_are_cleared_while_running_once_the_file_can_be_written(
     """Not only at the stop: a kill -9 later must not find them (tried again at an episode
     written `STALE_EPISODES_RETRY_SECS` after the last try)."""
     import alerting.outbox
-    from tests.test_outbox_guarantee import fill, small_tmpfs
 
-    with small_tmpfs(tmp_path / "data") as data_dir:
-        path = data_dir / "outbox.db"
-        outbox = SqliteOutbox(path)
-        outbox.keep_episode(disk(0.0))
-        fill(data_dir)
-        wide = dataclasses.replace(disk(1.0), message="x" * 3000)
-        for n in range(300):
-            outbox.keep_episode(dataclasses.replace(wide, labels=(("n", str(n)),)))
-            if outbox.degraded is not None:
-                break
-        assert outbox.degraded is not None, "the file never filled up"
-        (data_dir / "filler").unlink()  # room again
+    with outbox_that_filled_its_disk(tmp_path) as (outbox, path):
         assert SqliteOutbox(path).open_episodes() != []  # not cleared before the retry is due
         monkeypatch.setattr(alerting.outbox, "STALE_EPISODES_RETRY_SECS", 0.0)
         outbox.end_episode(disk(0.0).fingerprint)  # the next episode written, while running

@@ -26,6 +26,7 @@ DISK = SeriesKey.of("disk_used_percent", mountpoint="/var", device="/dev/sda1")
 RSS = SeriesKey.of("process_rss_bytes", comm="java", pid="4242", user="app")
 TOTAL = SeriesKey("memory_total_bytes")
 CPU = SeriesKey("cpu_usage_percent")
+MEMORY = SeriesKey("memory_used_percent")
 START = 1_767_571_200.0  # a Monday, 00:00 UTC
 
 
@@ -45,11 +46,11 @@ def written(minutes: int, step: float = 10.0) -> Store:
 
 def kept(s: Store, at: float) -> list[Any]:
     """What a restart at `at` takes back: the store's tiers through the file's encoding."""
-    resolution, saved_at, copies = tier_file.decode(
-        b"".join(tier_file.encode(s.history_tiers(), s.resolution, at))
+    kept = tier_file.decode(
+        b"".join(tier_file.encode(s.history_tiers(), s.resolution, at)), 1000, 1000
     )
-    assert (resolution, saved_at) == (s.resolution, at)
-    return copies
+    assert (kept.resolution, kept.saved_at) == (s.resolution, at)
+    return kept.copies
 
 
 def test_a_restart_takes_the_history_tier_back_as_it_was() -> None:
@@ -106,19 +107,24 @@ def test_a_restore_keeps_the_caps_and_comes_before_any_write() -> None:
 # -- the file ---------------------------------------------------------------------------
 
 
-def saved(tmp_path: Path) -> Path:
+def saved(tmp_path: Path, boot: str = "") -> Path:
+    """The daemon's way: `tier_file.keep`, a part at a time."""
+    import asyncio
+
     path = tier_file.path_in(tmp_path)
-    s = written(10)
-    tier_file.write(path, s.history_tiers(), s.resolution, START + 600)
+    assert asyncio.run(tier_file.keep(written(10), path, START + 600, boot))
     return path
 
 
 def test_the_file_is_private_and_a_fresh_store_takes_it_back(tmp_path: Path) -> None:
     path = saved(tmp_path)
     assert path.stat().st_mode & 0o777 == 0o600
+    cut_short = tmp_path / f".{path.name}.123.abc.tmp"  # a save a kill -9 cut short
+    cut_short.write_bytes(b"x" * 1000)
     fresh = store()
     assert tier_file.restore(fresh, path, START + 605) == 2
     assert fresh.history_window(fresh.find(DISK) or 0)[1].size == 9  # the 10th was open
+    assert not cut_short.exists()
 
 
 @pytest.mark.parametrize(
@@ -126,12 +132,9 @@ def test_the_file_is_private_and_a_fresh_store_takes_it_back(tmp_path: Path) -> 
     [
         (lambda b: b"garbage" + b, "not a history tier file"),
         (lambda b: b[:-3], "truncated values"),
-        (lambda b: b + b"\0", "trailing bytes"),
+        (lambda b: b + b"\0", "truncated ring header"),
         (lambda b: b[: len(tier_file.MAGIC) + 4], "truncated header"),
         (lambda b: b.replace(b'"version":1', b'"version":9'), "unknown version"),
-        # Changes of the header that keep its length (and its JSON valid):
-        (lambda b: b.replace(b'"resolution":60.0', b'"resolution":"6."'), "bad resolution"),
-        (lambda b: b.replace(b'"cpu_usage_percent"', b"1234567890123456789"), "bad series key"),
     ],
 )
 def test_a_damaged_file_is_said_and_the_agent_starts_without_it(
@@ -146,6 +149,152 @@ def test_a_damaged_file_is_said_and_the_agent_starts_without_it(
     assert f"history kept at the last stop not used ({path}): {why}" in caplog.text
 
 
+def crafted(path: Path, meta: dict[str, Any], *rings: dict[str, Any]) -> None:
+    """A file with these headers (those of a good one, overridden): a ring's "times" and
+    "keys" (JSON documents here) go in the records after its header, its "values" (bytes)
+    after them; "series" and "buckets" default to their counts."""
+    head = {"version": 1, "saved_at": START, "resolution": 60.0, "boot_id": "", **meta}
+    parts = [tier_file.MAGIC, tier_file._json(head)]
+    for ring in rings:
+        times, keys = ring.get("times", [START]), ring.get("keys", [])
+        counts = {"series": len(keys), "buckets": len(times)}
+        header = {"group": "cpu", **counts, **{k: v for k, v in ring.items()
+                                                if k not in ("times", "keys", "values")}}  # fmt: skip
+        parts.append(tier_file._json(header))
+        parts.append(np.array(times, dtype="<f8").tobytes() if times else b"")
+        parts += [tier_file._json(key) for key in keys]
+        parts.append(ring.get("values", b"\0" * 4 * len(keys) * len(times)))
+    path.write_bytes(b"".join(parts))
+
+
+DISK_KEY = ["disk_used_percent", [["device", "/dev/sda1"], ["mountpoint", "/var"]]]
+
+
+@pytest.mark.parametrize(
+    ("meta", "rings", "why"),
+    [
+        ({"resolution": "60"}, [], "bad resolution"),
+        ({"saved_at": 10**400}, [], "malformed: OverflowError"),
+        ({"boot_id": 7}, [], "bad boot_id"),
+        ({}, [{"series": "3"}], "bad ring counts"),
+        ({}, [{"buckets": -1}], "bad ring counts"),
+        ({}, [{"times": [float("nan")]}], "bad times"),
+        ({}, [{"keys": [[1, []]]}], "bad series key"),
+        ({}, [{"keys": [["m", [["a"]]]]}], "bad label"),
+        ({}, [{"keys": [["m", [["a", str(i)] for i in range(65)]]]}], "bad series key"),
+        ({}, [{"keys": [DISK_KEY, DISK_KEY]}], "a series twice"),
+        ({}, [{}, {}], "a ring without a group, or twice"),
+        ({}, [{"group": None}], "a ring without a group, or twice"),
+        ({}, [{"keys": [DISK_KEY], "values": b"\0\0"}], "truncated values"),
+        ({}, [{"series": 2, "keys": [DISK_KEY]}], "truncated series key"),
+        # More than the store (its cap: 3 series, 240 buckets) can hold: refused before
+        # anything it sizes is read or built.
+        ({}, [{"series": 10**9}], "more than the store can hold"),
+        ({}, [{"buckets": 241}], "more than the store can hold"),
+        (
+            {},
+            [
+                {"keys": [["m", [["n", str(i)]]] for i in range(2)]},
+                {"group": "disk", "keys": [["m", [["n", str(i)]]] for i in range(2)]},
+            ],
+            "more than the store",
+        ),
+    ],
+)
+def test_a_header_that_is_off_is_said_and_the_agent_starts_without_it(
+    tmp_path: Path, meta: dict[str, Any], rings: list[dict[str, Any]], why: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    path = tmp_path / "tier.bin"
+    crafted(path, meta, *rings)
+    capped = Store(60, 240, 60.0, max_series=3)
+    assert tier_file.restore(capped, path, START + 605) == 0
+    assert len(capped) == 0 and f"not used ({path}): {why}" in caplog.text
+
+
+def test_a_record_nested_deep_or_longer_than_its_bound_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "tier.bin"
+    key = b"[" * 1000 + b"]" * 1000  # within a key's bound, nested past the parser's
+    crafted(path, {}, {"series": 1})
+    path.write_bytes(path.read_bytes() + tier_file._record(key) + b"\0" * 4)
+    assert tier_file.restore(store(), path, START) == 0
+    assert "malformed: RecursionError" in caplog.text
+    # A record longer than its bound is not even read: a header, then a key.
+    huge = b'{"pad":"' + b"x" * tier_file.HEADER_BYTES + b'"}'
+    path.write_bytes(tier_file.MAGIC + tier_file._record(huge))
+    assert tier_file.restore(store(), path, START) == 0
+    assert f"header larger than {tier_file.HEADER_BYTES} bytes" in caplog.text
+    crafted(path, {}, {"series": 1})
+    long_key = b'["m",[["a","' + b"x" * tier_file.KEY_BYTES + b'"]]]'
+    path.write_bytes(path.read_bytes() + tier_file._record(long_key))
+    assert tier_file.restore(store(), path, START) == 0
+    assert f"series key larger than {tier_file.KEY_BYTES} bytes" in caplog.text
+
+
+def test_only_the_rings_of_collectors_that_run_are_taken_back_and_none_made_without_room(
+    tmp_path: Path,
+) -> None:
+    path = saved(tmp_path)
+    only_disk = store()
+    assert tier_file.restore(only_disk, path, START + 605, groups={"disk", "memory"}) == 1
+    assert only_disk.find(CPU) is None and only_disk.find(DISK) is not None
+    full = Store(60, 240, 60.0, max_series=2)  # the file's 2 series are within its cap...
+    full.write_samples(START, [TOTAL, MEMORY], np.array([1.0, 2.0]), "memory")  # ...but full
+    assert tier_file.restore(full, path, START + 605) == 0
+    assert {r.name for r in full._rings} == {"memory"}  # no empty ring for what has no room
+
+
+def test_after_a_reboot_the_history_of_processes_is_not_taken_back(tmp_path: Path) -> None:
+    import asyncio
+
+    s = written(10)
+    s.write_samples(START + 660, [RSS], np.array([1e9]), "process")
+    s.write_samples(START + 720, [RSS], np.array([1e9]), "process")  # closes a bucket
+    path = tier_file.path_in(tmp_path)
+    assert asyncio.run(tier_file.keep(s, path, START + 720, "boot-1"))
+    same_boot = store()
+    assert tier_file.restore(same_boot, path, START + 725, boot_id="boot-1") == 3
+    rebooted = store()
+    assert tier_file.restore(rebooted, path, START + 725, boot_id="boot-2") == 2
+    assert rebooted.find(RSS) is None  # pid 4242 is another process now, if any
+
+
+def test_a_save_that_the_store_moves_under_starts_again_and_gives_up_in_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copied a part at a time while the store goes on: a ring that gained a bucket or
+    changed its series in between would mix two states in one file."""
+    import asyncio
+
+    monkeypatch.setattr(tier_file, "CHUNK_SERIES", 1)
+    s = written(10)
+    for i in range(5):  # a ring of several series: several parts
+        s.write_samples(START + 540 + i, [SeriesKey.of("disk_used_percent", n=str(i))],
+                        np.array([1.0]), "disk")  # fmt: skip
+    path = tier_file.path_in(tmp_path)
+    minute = [11]
+
+    async def busy() -> bool:
+        async def ticking() -> None:
+            while True:  # a new bucket at every turn of the loop
+                s.write_samples(START + 60 * minute[0], [CPU], np.array([1.0]), "cpu")
+                minute[0] += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticking())
+        try:
+            return await tier_file.keep(s, path, START + 700, "")
+        finally:
+            task.cancel()
+
+    assert not asyncio.run(busy())
+    assert not path.exists() and list(tmp_path.iterdir()) == []  # no file, no temp file left
+    assert asyncio.run(tier_file.keep(s, path, START + 700, ""))  # quiet again: kept whole
+    assert len(tier_file.decode(path.read_bytes(), 100, 1000).copies) == 2
+
+
 def test_a_planted_symlink_is_not_followed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -154,7 +303,7 @@ def test_a_planted_symlink_is_not_followed(
     os.symlink(target, path)
     assert tier_file.restore(store(), path, START + 605) == 0
     assert "not used" in caplog.text
-    tier_file.write(path, [], 60.0, START)  # replaces the link, never writes through it
+    tier_file.datafile.write_atomically(path, b"x")  # replaces the link, never writes through it
     assert not path.is_symlink() and target.read_bytes().startswith(tier_file.MAGIC)
 
 
@@ -173,14 +322,18 @@ def test_buckets_of_another_size_are_not_taken_back(
 
 
 def lives(analyzer: Any, key: SeriesKey, values: np.ndarray, restart: int | None,
-          extra: dict[SeriesKey, float] | None = None, keep: bool = True) -> list[tuple[float, str, str]]:  # fmt: skip
+          extra: dict[SeriesKey, float] | None = None, keep: bool = True, down: int = 0,
+          last: list[Any] | None = None) -> list[tuple[float, str, str]]:  # fmt: skip
     """(time, status, severity) of the alerts over one sample a minute, with the agent
-    restarted before sample `restart` (a new analyzer and store, the tier kept or not)."""
+    restarted before sample `restart` (a new analyzer and store, the tier kept or not),
+    after `down` minutes without samples; `last` gets the last (analyzer, store)."""
     s, a = store(), analyzer()
     keys = (key, *(extra or {}))
     out = []
     for i, value in enumerate(values.tolist()):
         t = START + i * 60.0
+        if restart is not None and restart - down <= i < restart:
+            continue  # the agent is down
         if i == restart:
             copies = kept(s, t)
             s, a = store(), analyzer()
@@ -189,6 +342,8 @@ def lives(analyzer: Any, key: SeriesKey, values: np.ndarray, restart: int | None
                     s.restore_history(copy, t)
         batch = s.write_samples(t, keys, np.array([value, *(extra or {}).values()]), "g")
         out += [(x.timestamp, x.status.value, x.severity.label) for x in a.observe(batch, s)]
+    if last is not None:
+        last[:] = [a, s]
     return out
 
 
@@ -226,6 +381,45 @@ def test_a_leak_goes_on_across_a_restart() -> None:
     assert again == [*one_life, (START + restart * 60.0 + 60, "firing", "critical")]
 
 
+def test_a_fit_taken_back_over_the_time_the_agent_was_down_stays_exact() -> None:
+    """The bucket open at the stop is never kept and the agent is down a while: the columns
+    on either side of the restart are further apart than one bucket.  Each leaves the fit
+    at its own bucket number, so the incremental sums stay those of the window."""
+    rng = np.random.default_rng(8)
+    minutes = np.arange(4 * 60)  # the 3-hour window ends up straddling the restart
+    leaking = 500 * MB + 100 * MB * minutes / 60 + rng.normal(0, MB, minutes.size)
+    for down in (0, 1, 30):  # 0: back within seconds, only the open bucket lost
+        last: list[Any] = []
+        lives(lambda: LeakAnalyzer(window_hours=3, min_observation_hours=1), RSS, leaking,
+              3 * 60, {TOTAL: 2048 * MB}, down=down, last=last)  # fmt: skip
+        analyzer, history = last
+        sid = history.find(RSS)
+        ids = np.array([sid])
+        k_now = np.array(
+            [round(history.history_time_ago(ids, 0)[0] / 60) - analyzer.regression.s.origin[sid]]
+        )
+        kept = analyzer.regression.fit(ids, k_now)
+        analyzer.regression.rebase(sid, history, 60.0)  # the sums computed afresh, exactly
+        k_now = np.array(
+            [round(history.history_time_ago(ids, 0)[0] / 60) - analyzer.regression.s.origin[sid]]
+        )
+        exact = analyzer.regression.fit(ids, k_now)
+        assert kept.slope[0] * 60 / MB == pytest.approx(exact.slope[0] * 60 / MB, rel=1e-9)
+        assert kept.slope[0] * 60 / MB == pytest.approx(100.0, rel=0.02)  # 100 MiB/h
+        assert kept.span[0] == exact.span[0]
+
+
+def test_a_drop_before_a_restart_still_starts_the_trend_afresh() -> None:
+    """A disk at 90 % cleaned to 40 % that then fills at 4 points/h: the trend fits what
+    came after the cleaning, across a restart as in one life."""
+    minutes = np.arange(0, 4 * 60)
+    disk = np.where(minutes < 60, 90.0, 40.0 + 4.0 * np.maximum(minutes - 60, 0) / 60)
+    one_life = lives(TrendAnalyzer, DISK, disk, None)
+    assert [(st, sv) for _, st, sv in one_life] == [("firing", "warn")]
+    assert lives(TrendAnalyzer, DISK, disk, 90) == one_life  # 30 minutes after the drop
+    assert lives(TrendAnalyzer, DISK, disk, 90, down=10) == one_life  # and down 10 minutes
+
+
 # -- the daemon ---------------------------------------------------------------------------
 
 
@@ -258,8 +452,8 @@ def test_the_running_agent_keeps_the_tier_every_so_often_for_a_kill_9(
             await task
 
     asyncio.run(scenario())
-    _, _, (copy,) = tier_file.decode(path.read_bytes())
-    assert copy.keys == [DISK] and copy.values[:, 0].tolist() == [50.0, 51.0, 52.0, 53.0]
+    (copy,) = tier_file.decode(path.read_bytes(), 100, 2000).copies
+    assert copy.keys == [DISK] and copy.values[0].tolist() == [50.0, 51.0, 52.0, 53.0]
 
 
 @pytest.mark.e2e
@@ -293,10 +487,88 @@ enabled = true
     first.wait_for_output("FIRING", 30.0)
     code, _ = first.stop()
     assert code == 0 and path.exists()
-    resolution, _, copies = tier_file.decode(path.read_bytes())
-    assert resolution == 1.0 and [c.keys for c in copies] == [[SeriesKey("memory_used_percent")]]
+    kept = tier_file.decode(path.read_bytes(), 100, 100_000)
+    assert kept.resolution == 1.0
+    assert [c.keys for c in kept.copies] == [[SeriesKey("memory_used_percent")]]
     second = start_agent(config)
     wait_until(lambda: "history of 1 series taken back" in second.stderr, 15.0,
                "the history taken back")  # fmt: skip
     code, _ = second.stop()
     assert code == 0 and "Traceback" not in second.stderr
+
+
+def test_a_write_that_hangs_does_not_hang_the_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A data_dir on a file system that stalls: the save gives up within its bound, and the
+    temp file goes once the write returns."""
+    import asyncio
+    import threading
+
+    from agent import runtime
+    from agent.config import parse_config_text
+    from agent.runtime import Agent
+    from common import datafile
+
+    release = threading.Event()
+    real_write = datafile.AtomicWriter.write
+
+    def stalled(self: datafile.AtomicWriter, part: bytes | memoryview) -> None:
+        with self._lock:  # as a write stuck in the kernel holds it
+            release.wait(30)
+        real_write(self, part)
+
+    monkeypatch.setattr(datafile.AtomicWriter, "write", stalled)
+    monkeypatch.setattr(runtime, "TIER_KEEP_SECS", 0.2)
+    agent = Agent(parse_config_text(f'[agent]\ndata_dir = "{tmp_path}/data"\n', "t.toml"))
+
+    async def stop() -> float:
+        began = time.monotonic()
+        await agent._keep_history_tier()
+        took = time.monotonic() - began
+        release.set()  # the file system wakes up (or asyncio.run would wait for its thread)
+        return took
+
+    took = asyncio.run(stop())
+    assert took < 5.0, f"the save held the stop {took:.1f} s"
+    assert "not written within 0.2 s" in caplog.text
+    folder = tmp_path / "data"
+    deadline = time.monotonic() + 10
+    while any(p.name.endswith(".tmp") for p in folder.iterdir()):
+        assert time.monotonic() < deadline, "the temp file stayed"
+        time.sleep(0.01)
+
+
+def test_the_tier_is_synced_before_it_is_renamed_and_log_positions_are_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power cut must not leave an empty tier; positions are saved every second on the
+    loop, where an fsync on a busy disk would stall collection."""
+    import asyncio
+
+    from agent.logs.positions import Positions
+    from common import datafile
+
+    synced: list[int] = []
+    real_fsync = datafile.os.fsync
+    monkeypatch.setattr(datafile.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    positions = Positions(tmp_path / "log-positions.json")
+    positions.set("kmsg", 1)
+    positions.save()
+    assert synced == []
+    assert asyncio.run(tier_file.keep(written(5), tier_file.path_in(tmp_path), START, ""))
+    assert len(synced) == 2  # the file, then its folder
+
+
+def test_a_file_cut_short_while_it_is_read_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    """Read by position, not mapped: a file truncated under the reader (its owner, an I/O
+    error) is an OSError the start logs, where a mapping would die of SIGBUS."""
+    from common import datafile
+
+    path = saved(tmp_path)
+    with datafile.opened(path) as (fd, size):
+        os.truncate(path, size // 2)
+        reader = tier_file._Reader(fd, size)
+        tier_file._meta(reader)
+        with pytest.raises(OSError, match="changed while it was read"):
+            list(tier_file._rings(reader, 100, 1000, lambda _group: True))
