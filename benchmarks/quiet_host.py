@@ -473,18 +473,21 @@ def summary(alerts: list[Alert]) -> str:
 
 
 def table(outcomes: list[Outcome]) -> str:
+    width = max(26, *(len(o.scenario.name) + 2 for o in outcomes))
     lines = [
-        f"{'scenario':<26}{'expected':>9}{'got':>5}  unexpected "
+        f"{'scenario':<{width}}{'expected':>9}{'got':>5}  unexpected "
         "(F firing, E escalated, R resolved, r repeat)"
     ]
     for o in outcomes:
         shown = summary(o.unexpected) or "-"
         if o.missing:
             shown += "; missing: " + ", ".join(f"{s.value} {m}" for m, s in o.missing)
-        lines.append(f"{o.scenario.name:<26}{len(o.scenario.expected):>9}{len(o.got):>5}  {shown}")
+        lines.append(
+            f"{o.scenario.name:<{width}}{len(o.scenario.expected):>9}{len(o.got):>5}  {shown}"
+        )
         if o.scenario.judged_from:
             lines.append(
-                f"{'  its learning day':<26}{'-':>9}{len(o.learning):>5}  {summary(o.learning)}"
+                f"{'  its learning day':<{width}}{'-':>9}{len(o.learning):>5}  {summary(o.learning)}"
             )
     return "\n".join(lines)
 
