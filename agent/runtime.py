@@ -80,7 +80,7 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_SECS = 60.0
 REPEAT_CHECK_SECS = 5.0
 # How long writing the history tier may take (agent/tier_file.py), at the stop too.
-TIER_KEEP_SECS = 10.0
+TIER_KEEP_SECS = 5.0
 # A link down's readings count as "read up" from this long after its line (`link_read_up`).
 LINK_SETTLE_SECS = 2.0
 

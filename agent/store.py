@@ -833,30 +833,29 @@ class Store:
         ring_idx = self._ring_index.get(copy.group)
         if ring_idx is not None and self._rings[ring_idx].raw.count:
             raise ValueError(f"ring {copy.group} was written before its history was taken back")
-        wanted = [i for i, key in enumerate(copy.keys) if self.keeps_history(key.metric)]
-        if not self.history_capacity or not wanted:
-            return 0
-        keys = [copy.keys[i] for i in wanted]
-        known = {self._ids[k] for k in keys if k in self._ids}
-        if not known and not self._room(Counter({copy.group: len(keys)}))[copy.group]:
-            return 0  # no room: not even an empty ring for it
-        ids = self.ids_for(keys, copy.group)
-        kept = np.flatnonzero(ids >= 0)
-        if kept.size == 0:
-            return 0
-        ids = ids[kept]
-        ring = self._rings[self._ring_index[copy.group]]
-        cols = ring.history_col(self._row_of[ids])
         this_bucket = math.floor(now / self.resolution) * self.resolution
         reach = this_bucket - self.history_capacity * self.resolution
         instants = np.flatnonzero((copy.times >= reach) & (copy.times < this_bucket))
+        instants = instants[-self.history_capacity :] if self.history_capacity else instants[:0]
+        # Series that keep history now, and not known already (another ring's: one row each).
+        wanted = [i for i, key in enumerate(copy.keys)
+                  if self.keeps_history(key.metric) and key not in self._ids]  # fmt: skip
+        if instants.size == 0 or not wanted:
+            return 0  # all of it older than the tier reaches, or nothing wanted
+        keys = [copy.keys[i] for i in wanted]
+        if not self._room(Counter({copy.group: len(keys)}))[copy.group]:
+            return 0  # no room: not even an empty ring for it
+        ids = self.ids_for(keys, copy.group)
+        kept = np.flatnonzero(ids >= 0)
+        ids = ids[kept]
+        ring = self._rings[self._ring_index[copy.group]]
+        cols = ring.history_col(self._row_of[ids])
         values = copy.values[np.array(wanted, dtype=np.int64)[kept]]
-        for i in instants[-self.history_capacity :].tolist():
+        for i in instants.tolist():
             ring.write_history(float(copy.times[i]), cols, values[:, i].astype(np.float64))
-        restored = [sid for sid in ids.tolist() if sid not in known]
-        self._last_seen[restored] = now
-        self._restored.update(restored)
-        return len(restored)
+        self._last_seen[ids] = now
+        self._restored.update(ids.tolist())
+        return int(ids.size)
 
     # -- housekeeping --------------------------------------------------------------------
 

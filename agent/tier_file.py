@@ -41,12 +41,15 @@ logged and the agent starts without it, as before.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
 import math
 import os
+import queue
 import struct
+import threading
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,38 +125,81 @@ def encode(
     return parts
 
 
+class _FileThread:
+    """The one thread the file's I/O runs on, in order.  Its own: a disk that stalls (an
+    fsync can take minutes on a saturated device) holds it alone, not the loop's shared
+    executor (name lookups, the inventory); a daemon: it never holds the process at exit;
+    and one save at a time: a round that finds it still busy is skipped."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]]]
+        self._jobs = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._last: concurrent.futures.Future[Any] | None = None  # jobs run in order
+
+    @property
+    def busy(self) -> bool:
+        return self._last is not None and not self._last.done()
+
+    def run(self, job: Callable[[], _T]) -> asyncio.Future[_T]:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="sysops-tier", daemon=True)
+            self._thread.start()
+        done: concurrent.futures.Future[_T] = concurrent.futures.Future()
+        self._last = done
+        self._jobs.put((done, job))
+        return asyncio.wrap_future(done)
+
+    def _work(self) -> None:
+        while True:
+            done, job = self._jobs.get()
+            if not done.set_running_or_notify_cancel():
+                continue
+            try:
+                done.set_result(job())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+
+_FILE_THREAD = _FileThread()
+
+
 async def keep(store: Store, path: Path, saved_at: float, boot_id: str) -> bool:
     """Write the store's history tier to `path`, a part at a time (see the module's
     docstring); False if the store kept changing under the copy (try again later).
-    OSError if the file cannot be written."""
-    loop = asyncio.get_running_loop()
+    OSError if the file cannot be written, or the last save is still being written."""
+    if _FILE_THREAD.busy:
+        raise OSError("the last save is still being written (a disk that stalls?)")
     for _ in range(ATTEMPTS):
-        out = await asyncio.to_thread(datafile.AtomicWriter, path, durable=True)
+        out = await _FILE_THREAD.run(lambda: datafile.AtomicWriter(path, durable=True))
         try:
             whole = await _write_parts(store, out, saved_at, boot_id)
             if whole:
-                await asyncio.to_thread(out.commit)
+                await _FILE_THREAD.run(out.commit)
                 return True
         except BaseException:
             # Not awaited: given up (a stop's bound ran out), it must not wait for a write
-            # that hangs; the abort runs once that write returns.
-            loop.run_in_executor(None, out.abort)
+            # that hangs; the abort runs on the file thread once that write returns.
+            _FILE_THREAD.run(out.abort)
             raise
-        await asyncio.to_thread(out.abort)
+        await _FILE_THREAD.run(out.abort)
     return False
 
 
 async def _write_parts(
     store: Store, out: datafile.AtomicWriter, saved_at: float, boot_id: str
 ) -> bool:
-    await asyncio.to_thread(out.write, _head(store.resolution, saved_at, boot_id))
+    head = _head(store.resolution, saved_at, boot_id)
+    await _FILE_THREAD.run(lambda: out.write(head))
     for layout in store.history_layout():
-        await asyncio.to_thread(out.write, _ring_head(layout.group, layout.times, layout.keys))
+        ring = _ring_head(layout.group, layout.times, layout.keys)
+        await _FILE_THREAD.run(lambda: out.write(ring))  # noqa: B023 (awaited here)
         for start in range(0, layout.cols.size, CHUNK_SERIES):
             if not _unchanged(store, layout):
                 return False
-            part = store.history_values(layout.group, layout.cols[start : start + CHUNK_SERIES])
-            await asyncio.to_thread(out.write, part.data)
+            cols = layout.cols[start : start + CHUNK_SERIES]
+            part = store.history_values(layout.group, cols).astype(_FLOAT32, copy=False)
+            await _FILE_THREAD.run(lambda: out.write(part.data))  # noqa: B023 (awaited here)
     return True
 
 
@@ -219,7 +265,7 @@ def _rings(
     """Each ring in turn, checked; the values of a ring whose group `values` does not want
     are skipped (an empty array)."""
     groups: set[str] = set()
-    keys_in_all = 0
+    seen: set[SeriesKey] = set()
     while reader.left():
         head = reader.record(HEADER_BYTES, "ring header")
         if not isinstance(head, dict):
@@ -227,17 +273,18 @@ def _rings(
         group, series, buckets = head.get("group"), head.get("series"), head.get("buckets")
         if not isinstance(group, str) or group in groups:
             raise ValueError("a ring without a group, or twice")
-        if not (isinstance(series, int) and isinstance(buckets, int)) or min(series, buckets) < 0:
-            raise ValueError("bad ring counts")
+        if not (isinstance(series, int) and isinstance(buckets, int)) or series < 1 or buckets < 0:
+            raise ValueError("bad ring counts")  # (a ring of no series is never written)
         groups.add(group)
-        keys_in_all += series
-        if buckets > max_times or keys_in_all > max_keys:
+        if buckets > max_times or len(seen) + series > max_keys:
             raise ValueError("more than the store can hold")
         times = reader.array(buckets, _FLOAT64, "times")
         if not np.isfinite(times).all():
             raise ValueError("bad times")
         keys = [_key(reader.record(KEY_BYTES, "series key")) for _ in range(series)]
-        if len(set(keys)) != len(keys):
+        before = len(seen)
+        seen.update(keys)
+        if len(seen) != before + series:  # in this ring or another: one row per series
             raise ValueError("a series twice")
         if values(group):
             matrix = reader.array(series * buckets, _FLOAT32, "values").reshape(series, buckets)
@@ -330,7 +377,7 @@ def restore(
                 return 0
             rebooted = bool(boot_id and kept_boot and boot_id != kept_boot)
             taken = 0
-            _, reading = rings(wanted)
+            _, reading = _checked(lambda: rings(wanted))
             while (copy := _checked(lambda: next(reading, None))) is not None:
                 if wanted(copy.group):
                     taken += store.restore_history(

@@ -95,8 +95,8 @@ class AtomicWriter:
             try:
                 if self.durable:
                     os.fsync(self._fd)
-                os.close(self._fd)
-                self._fd = None
+                fd, self._fd = self._fd, None  # closed even if close says EIO: never again
+                os.close(fd)
                 os.replace(self.tmp, self.path)
             except OSError:
                 self._abort()
@@ -115,8 +115,9 @@ class AtomicWriter:
 
     def _abort(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
         self.tmp.unlink(missing_ok=True)
 
 

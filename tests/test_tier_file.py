@@ -77,6 +77,14 @@ def test_a_restart_takes_the_history_tier_back_as_it_was() -> None:
     assert after.stale_ids(now + 601, 600) == [after.find(DISK)]
 
 
+def test_a_tier_older_than_its_reach_takes_nothing_back() -> None:
+    """The agent down longer than the tier reaches: no series registered for nothing."""
+    copies = kept(written(30), START + 1800)
+    later = store()
+    assert sum(later.restore_history(c, START + 1800 + 5 * 3600) for c in copies) == 0
+    assert len(later) == 0 and later._rings == []
+
+
 def test_only_buckets_within_the_tiers_reach_and_before_this_one_are_taken_back() -> None:
     before = written(30)
     copies = kept(before, START + 1800)
@@ -178,19 +186,21 @@ DISK_KEY = ["disk_used_percent", [["device", "/dev/sda1"], ["mountpoint", "/var"
         ({"boot_id": 7}, [], "bad boot_id"),
         ({}, [{"series": "3"}], "bad ring counts"),
         ({}, [{"buckets": -1}], "bad ring counts"),
-        ({}, [{"times": [float("nan")]}], "bad times"),
+        ({}, [{"times": [float("nan")], "keys": [DISK_KEY]}], "bad times"),
         ({}, [{"keys": [[1, []]]}], "bad series key"),
         ({}, [{"keys": [["m", [["a"]]]]}], "bad label"),
         ({}, [{"keys": [["m", [["a", str(i)] for i in range(65)]]]}], "bad series key"),
         ({}, [{"keys": [DISK_KEY, DISK_KEY]}], "a series twice"),
-        ({}, [{}, {}], "a ring without a group, or twice"),
+        ({}, [{"keys": [DISK_KEY]}, {"keys": [["m", []]]}], "a ring without a group, or twice"),
+        ({}, [{"keys": [DISK_KEY]}, {"group": "disk", "keys": [DISK_KEY]}], "a series twice"),
+        ({}, [{"keys": []}], "bad ring counts"),  # a ring of no series: never written
         ({}, [{"group": None}], "a ring without a group, or twice"),
         ({}, [{"keys": [DISK_KEY], "values": b"\0\0"}], "truncated values"),
         ({}, [{"series": 2, "keys": [DISK_KEY]}], "truncated series key"),
         # More than the store (its cap: 3 series, 240 buckets) can hold: refused before
         # anything it sizes is read or built.
         ({}, [{"series": 10**9}], "more than the store can hold"),
-        ({}, [{"buckets": 241}], "more than the store can hold"),
+        ({}, [{"buckets": 241, "keys": [DISK_KEY]}], "more than the store can hold"),
         (
             {},
             [
@@ -526,7 +536,14 @@ def test_a_write_that_hangs_does_not_hang_the_stop(
         began = time.monotonic()
         await agent._keep_history_tier()
         took = time.monotonic() - began
-        release.set()  # the file system wakes up (or asyncio.run would wait for its thread)
+        try:
+            # The next round finds the file's own thread still stuck: it says so and waits
+            # for nothing, and the loop's shared executor (name lookups) is untouched.
+            with pytest.raises(OSError, match="the last save is still being written"):
+                await tier_file.keep(agent.store, tmp_path / "other.bin", START, "")
+            assert await asyncio.wait_for(asyncio.to_thread(lambda: 7), 5.0) == 7
+        finally:
+            release.set()  # the file system wakes up
         return took
 
     took = asyncio.run(stop())
