@@ -286,7 +286,7 @@ class Agent(SignalRequests):
             self._tier_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tier_task  # (it logs what else went wrong itself)
-        await self._keep_history_tier()  # the collectors are stopped: the tier as it ends
+        await self._keep_history_tier(at_stop=True)  # the collectors are stopped: as it ends
         timeout = self.settings.agent.shutdown_timeout_secs
         await self._drain_and_stop(self.router.workers, timeout)
         if self.nats is not None:  # after the channel's last publish
@@ -682,15 +682,20 @@ class Agent(SignalRequests):
             self._retire(self.store.stale_ids(now, max_age=max(10 * longest, 600.0)), now)
             self.router.forget_resolved(now)
 
-    async def _keep_history_tier(self) -> None:
+    async def _keep_history_tier(self, at_stop: bool = False) -> None:
         """Write the history tier for the next start (agent/tier_file.py), within
-        `TIER_KEEP_SECS`: a file system that hangs must not hang the stop."""
+        `TIER_KEEP_SECS`: a file system that hangs must not hang the stop.  At the stop,
+        after a periodic save still under way; otherwise such a round is skipped."""
         path = tier_file.path_in(self.settings.agent.data_dir)
         kept = False
         try:
             kept = await asyncio.wait_for(
                 tier_file.keep(
-                    self.store, path, time.time(), boot_id(Path(self.settings.agent.procfs))
+                    self.store,
+                    path,
+                    time.time(),
+                    boot_id(Path(self.settings.agent.procfs)),
+                    wait=at_stop,
                 ),
                 TIER_KEEP_SECS,
             )

@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -164,26 +165,44 @@ class _FileThread:
 _FILE_THREAD = _FileThread()
 
 
-async def keep(store: Store, path: Path, saved_at: float, boot_id: str) -> bool:
+async def keep(
+    store: Store, path: Path, saved_at: float, boot_id: str, *, wait: bool = False
+) -> bool:
     """Write the store's history tier to `path`, a part at a time (see the module's
     docstring); False if the store kept changing under the copy (try again later).
-    OSError if the file cannot be written, or the last save is still being written."""
+    OSError if the file cannot be written, or if the last save is still being written
+    (with `wait`, the stop's: after it, within the caller's bound)."""
     if _FILE_THREAD.busy:
-        raise OSError("the last save is still being written (a disk that stalls?)")
+        if not wait:
+            raise OSError("the last save is still being written (a disk that stalls?)")
+        await _FILE_THREAD.run(lambda: None)  # the jobs run in order: after the earlier ones
     for _ in range(ATTEMPTS):
-        out = await _FILE_THREAD.run(lambda: datafile.AtomicWriter(path, durable=True))
+        made: list[datafile.AtomicWriter] = []  # filled on the file thread
         try:
+            await _FILE_THREAD.run(functools.partial(_create, made, path))
+            out = made[0]
             whole = await _write_parts(store, out, saved_at, boot_id)
             if whole:
                 await _FILE_THREAD.run(out.commit)
                 return True
         except BaseException:
             # Not awaited: given up (a stop's bound ran out), it must not wait for a write
-            # that hangs; the abort runs on the file thread once that write returns.
-            _FILE_THREAD.run(out.abort)
+            # that hangs; the abort runs on the file thread once that write (or the file's
+            # creation) returns, whatever became of it.
+            abort = _FILE_THREAD.run(functools.partial(_abort, made))
+            abort.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved
             raise
         await _FILE_THREAD.run(out.abort)
     return False
+
+
+def _create(made: list[datafile.AtomicWriter], path: Path) -> None:
+    made.append(datafile.AtomicWriter(path, durable=True))
+
+
+def _abort(made: list[datafile.AtomicWriter]) -> None:
+    if made:  # (its creation may have failed, or not run: cancelled before)
+        made[0].abort()
 
 
 async def _write_parts(

@@ -118,7 +118,8 @@ class AtomicWriter:
             fd, self._fd = self._fd, None
             with contextlib.suppress(OSError):
                 os.close(fd)
-        self.tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # (a read-only remount: removed at the next start)
+            self.tmp.unlink(missing_ok=True)
 
 
 def write_atomically(path: Path, *parts: bytes | memoryview, durable: bool = False) -> None:

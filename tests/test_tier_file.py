@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -589,3 +590,43 @@ def test_a_file_cut_short_while_it_is_read_is_an_error_not_a_crash(tmp_path: Pat
         tier_file._meta(reader)
         with pytest.raises(OSError, match="changed while it was read"):
             list(tier_file._rings(reader, 100, 1000, lambda _group: True))
+
+
+def test_the_stop_keeps_the_tier_after_a_periodic_save_under_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM in the middle of a periodic save on a slow disk: the stop's save waits for
+    the file's thread (within its bound), it is not refused as "still being written"."""
+    import asyncio
+
+    from agent.config import parse_config_text
+    from agent.runtime import Agent
+    from common import datafile
+    from tests.conftest import until
+
+    real_write = datafile.AtomicWriter.write
+
+    def slow(self: datafile.AtomicWriter, part: bytes | memoryview) -> None:
+        time.sleep(0.3)
+        real_write(self, part)
+
+    monkeypatch.setattr(datafile.AtomicWriter, "write", slow)
+    agent = Agent(parse_config_text(f'[agent]\ndata_dir = "{tmp_path}/data"\n', "t.toml"))
+    recent = time.time() - 300
+    for minute in range(5):
+        agent.store.write_samples(recent + 60 * minute, [DISK], np.array([50.0 + minute]), "disk")
+    path = tier_file.path_in(tmp_path / "data")
+
+    async def stop_in_the_middle() -> None:
+        agent._keep_history_tier_now()  # the periodic round
+        await until(lambda: tier_file._FILE_THREAD.busy, 10.0, "the periodic save writing")
+        assert agent._tier_task is not None
+        agent._tier_task.cancel()  # as _shutdown does
+        with contextlib.suppress(asyncio.CancelledError):
+            await agent._tier_task
+        await agent._keep_history_tier(at_stop=True)
+
+    asyncio.run(stop_in_the_middle())
+    assert "could not be kept" not in caplog.text
+    (copy,) = tier_file.decode(path.read_bytes(), 100, 2000).copies
+    assert copy.keys == [DISK] and copy.values[0].tolist() == [50.0, 51.0, 52.0, 53.0]
