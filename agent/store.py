@@ -425,9 +425,9 @@ class Store:
         # what leaves the agent (exporter, alert context) says 2.81, not 2.809999942779541.
         self._last_value = np.zeros(0, dtype=np.float64)
         self._id_cache: OrderedDict[tuple[SeriesKey, ...], IntArray] = OrderedDict()
-        # Series whose history was taken back at start-up and that no collector has reported
-        # since (`reported`): known, not known to exist.
-        self._restored: set[int] = set()
+        # Whether a collector wrote the series in this life: False for a series whose history
+        # was taken back at start-up and that none has reported since (`reported`).
+        self._reported = np.zeros(0, dtype=bool)
         # Told of every closed history bucket (the SQLite history), when set.
         self.on_buckets: Callable[[Buckets], None] | None = None
 
@@ -452,6 +452,7 @@ class Store:
         self._row_of[sid] = row
         self._last_seen[sid] = np.nan
         self._last_value[sid] = np.nan
+        self._reported[sid] = False  # until written
         return sid
 
     def keeps_history(self, metric: str) -> bool:
@@ -542,7 +543,7 @@ class Store:
     def reported(self, key: SeriesKey) -> bool:
         """Whether a collector reported `key` in this life (not only its history taken back)."""
         sid = self._ids.get(key)
-        return sid is not None and sid not in self._restored
+        return sid is not None and bool(self._reported[sid])
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -555,6 +556,7 @@ class Store:
         self._row_of = np.resize(self._row_of, new)
         self._last_seen = np.resize(self._last_seen, new)
         self._last_value = np.resize(self._last_value, new)
+        self._reported = np.resize(self._reported, new)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -582,8 +584,7 @@ class Store:
                 self._hand_over(int(ring_idx), buckets)
         self._last_seen[ids] = batch.timestamp
         self._last_value[ids] = batch.values
-        if self._restored:
-            self._restored.difference_update(ids.tolist())
+        self._reported[ids] = True
         return Batch(batch.timestamp, ids, batch.values, closed)
 
     def _hand_over(self, ring_idx: int, buckets: _RowBuckets | None) -> None:
@@ -854,7 +855,7 @@ class Store:
         for i in instants.tolist():
             ring.write_history(float(copy.times[i]), cols, values[:, i].astype(np.float64))
         self._last_seen[ids] = now
-        self._restored.update(ids.tolist())
+        self._reported[ids] = False
         return int(ids.size)
 
     # -- housekeeping --------------------------------------------------------------------
@@ -885,7 +886,6 @@ class Store:
             self._keys[sid] = None
             self._last_seen[sid] = np.nan
             self._last_value[sid] = np.nan
-            self._restored.discard(sid)
             self._free_ids.append(sid)
             retired.append(sid)
         if retired:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from agent.store import Store
 from analyzers.base import SeriesKey
 from analyzers.leak import LeakAnalyzer
 from analyzers.trend import TrendAnalyzer
+from tests.conftest import wait_until
 from tests.test_e2e import start_agent
 
 __all__ = ["start_agent"]  # the fixture, shared with test_e2e
@@ -285,25 +287,27 @@ def test_a_save_that_the_store_moves_under_starts_again_and_gives_up_in_the_end(
         s.write_samples(START + 540 + i, [SeriesKey.of("disk_used_percent", n=str(i))],
                         np.array([1.0]), "disk")  # fmt: skip
     path = tier_file.path_in(tmp_path)
-    minute = [11]
+    from common import datafile
 
-    async def busy() -> bool:
-        async def ticking() -> None:
-            while True:  # a new bucket at every turn of the loop
-                s.write_samples(START + 60 * minute[0], [CPU], np.array([1.0]), "cpu")
-                minute[0] += 1
-                await asyncio.sleep(0)
+    real_write = datafile.AtomicWriter.write
+    minute, moves = [11], [10**9]  # writes that find the store moved (a new bucket) meanwhile
 
-        task = asyncio.create_task(ticking())
-        try:
-            return await tier_file.keep(s, path, START + 700, "")
-        finally:
-            task.cancel()
+    def moving(self: datafile.AtomicWriter, part: bytes | memoryview) -> None:
+        if moves[0] > 0:  # while the loop waits for this write: as a collection would
+            moves[0] -= 1
+            s.write_samples(START + 60 * minute[0], [SeriesKey.of("disk_used_percent", n="0")],
+                            np.array([1.0]), "disk")  # fmt: skip
+            minute[0] += 1
+        real_write(self, part)
 
-    assert not asyncio.run(busy())
+    monkeypatch.setattr(datafile.AtomicWriter, "write", moving)
+    assert not asyncio.run(tier_file.keep(s, path, START + 700, ""))  # moved under every try
     assert not path.exists() and list(tmp_path.iterdir()) == []  # no file, no temp file left
-    assert asyncio.run(tier_file.keep(s, path, START + 700, ""))  # quiet again: kept whole
-    assert len(tier_file.decode(path.read_bytes(), 100, 1000).copies) == 2
+    moves[0] = 3  # moved under the first try only: the second keeps it whole
+    assert asyncio.run(tier_file.keep(s, path, START + 700, ""))
+    kept = tier_file.decode(path.read_bytes(), 100, 1000).copies
+    disk = next(c for c in kept if c.group == "disk")
+    assert len(kept) == 2 and disk.values.shape == (len(disk.keys), disk.times.size)
 
 
 def test_a_planted_symlink_is_not_followed(
@@ -471,7 +475,7 @@ def test_the_running_agent_keeps_the_tier_every_so_often_for_a_kill_9(
 def test_a_stopped_agent_takes_its_history_back_at_the_next_start(
     start_agent: Any, tmp_path: Path
 ) -> None:
-    from tests.conftest import hermetic_agent_keys, only_collectors, wait_until
+    from tests.conftest import hermetic_agent_keys, only_collectors
 
     config = f"""
 [agent]
@@ -551,10 +555,8 @@ def test_a_write_that_hangs_does_not_hang_the_stop(
     assert took < 5.0, f"the save held the stop {took:.1f} s"
     assert "not written within 0.2 s" in caplog.text
     folder = tmp_path / "data"
-    deadline = time.monotonic() + 10
-    while any(p.name.endswith(".tmp") for p in folder.iterdir()):
-        assert time.monotonic() < deadline, "the temp file stayed"
-        time.sleep(0.01)
+    wait_until(lambda: not any(p.name.endswith(".tmp") for p in folder.iterdir()), 10,
+               "the temp file gone")  # fmt: skip
 
 
 def test_the_tier_is_synced_before_it_is_renamed_and_log_positions_are_not(
@@ -605,9 +607,10 @@ def test_the_stop_keeps_the_tier_after_a_periodic_save_under_way(
     from tests.conftest import until
 
     real_write = datafile.AtomicWriter.write
+    disk_wakes = threading.Event()
 
     def slow(self: datafile.AtomicWriter, part: bytes | memoryview) -> None:
-        time.sleep(0.3)
+        disk_wakes.wait(30)  # a slow disk, until the test says
         real_write(self, part)
 
     monkeypatch.setattr(datafile.AtomicWriter, "write", slow)
@@ -624,9 +627,45 @@ def test_the_stop_keeps_the_tier_after_a_periodic_save_under_way(
         agent._tier_task.cancel()  # as _shutdown does
         with contextlib.suppress(asyncio.CancelledError):
             await agent._tier_task
-        await agent._keep_history_tier(at_stop=True)
+        queued = tier_file._FILE_THREAD._last
+        stop = asyncio.create_task(agent._keep_history_tier(at_stop=True))
+        # The stop's save queued behind the stuck write (not refused), then the disk wakes.
+        await until(lambda: tier_file._FILE_THREAD._last is not queued, 10.0, "the stop queued")
+        disk_wakes.set()
+        await stop
 
     asyncio.run(stop_in_the_middle())
     assert "could not be kept" not in caplog.text
     (copy,) = tier_file.decode(path.read_bytes(), 100, 2000).copies
     assert copy.keys == [DISK] and copy.values[0].tolist() == [50.0, 51.0, 52.0, 53.0]
+
+
+def test_a_tier_that_cannot_be_written_is_said_once_and_the_agent_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full or read-only data_dir (here: a folder where the file goes): one warning until
+    it works again, and nothing else stops."""
+    import asyncio
+
+    from agent.config import parse_config_text
+    from agent.runtime import Agent
+
+    agent = Agent(parse_config_text(f'[agent]\ndata_dir = "{tmp_path}/data"\n', "t.toml"))
+    recent = time.time() - 300
+    for minute in range(3):
+        agent.store.write_samples(recent + 60 * minute, [DISK], np.array([50.0]), "disk")
+    path = tier_file.path_in(tmp_path / "data")
+    path.mkdir(parents=True)  # the rename over it fails
+    asyncio.run(agent._keep_history_tier())
+    asyncio.run(agent._keep_history_tier())
+    said = [r.message for r in caplog.records if "could not be kept" in r.message]
+    assert len(said) == 1 and "Is a directory" in said[0]
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
+    path.rmdir()  # room again
+    asyncio.run(agent._keep_history_tier())
+    assert tier_file.decode(path.read_bytes(), 100, 2000).copies[0].keys == [DISK]
+    asyncio.run(agent._keep_history_tier(at_stop=True))
+    path.unlink()
+    path.mkdir()
+    asyncio.run(agent._keep_history_tier())  # fails again after working: said again
+    assert len([r for r in caplog.records if "could not be kept" in r.message]) == 2
