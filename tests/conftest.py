@@ -62,6 +62,19 @@ async def until(
         delay = min(0.2, delay * 1.5)
 
 
+@pytest.fixture(autouse=True)
+def history_tier_thread_left_idle() -> Iterator[None]:
+    """The history tier's file thread is one per process (agent/tier_file.py): a test that
+    leaves a save on it (a write it stalls on purpose, an abort still running) would make
+    the next test's save "still being written".  Waited for here, so a leak fails the test
+    that leaks it, never the one after."""
+    yield
+    tier_file = sys.modules.get("agent.tier_file")
+    if tier_file is not None:
+        thread = tier_file._FILE_THREAD
+        wait_until(lambda: not thread.busy, 30.0, "the history tier's file thread to be idle")
+
+
 # Fixtures that start a real server (a thread or a process): a test using one is e2e.
 SERVER_FIXTURES = frozenset({"http_receiver", "nats_url"})
 
