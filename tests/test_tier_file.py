@@ -641,14 +641,25 @@ def test_the_stop_keeps_the_tier_after_a_periodic_save_under_way(
 
 
 def test_a_tier_that_cannot_be_written_is_said_once_and_the_agent_goes_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A full or read-only data_dir (here: a folder where the file goes): one warning until
-    it works again, and nothing else stops."""
+    it works again, and nothing else stops.  A failed save has removed its temp file when
+    it returns (here slowly, as on a busy disk), so the next save is not refused as still
+    being written."""
     import asyncio
 
     from agent.config import parse_config_text
     from agent.runtime import Agent
+    from common import datafile
+
+    real_abort = datafile.AtomicWriter.abort
+
+    def slow_abort(self: datafile.AtomicWriter) -> None:
+        time.sleep(0.3)
+        real_abort(self)
+
+    monkeypatch.setattr(datafile.AtomicWriter, "abort", slow_abort)
 
     agent = Agent(parse_config_text(f'[agent]\ndata_dir = "{tmp_path}/data"\n', "t.toml"))
     recent = time.time() - 300
