@@ -185,18 +185,18 @@ async def keep(
             if whole:
                 await _FILE_THREAD.run(out.commit)
                 return True
-        except asyncio.CancelledError:
+        except Exception:
+            # The failure came back from the file thread, so it is free: awaited, the temp
+            # file is gone when this returns, and the next save does not find the thread
+            # still busy with it (and refuse itself as "still being written").
+            await _FILE_THREAD.run(functools.partial(_abort, made))
+            raise
+        except BaseException:
             # Not awaited: given up (a stop's bound ran out), it must not wait for a write
             # that hangs; the abort runs on the file thread once that write (or the file's
             # creation) returns, whatever became of it.
             abort = _FILE_THREAD.run(functools.partial(_abort, made))
             abort.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved
-            raise
-        except BaseException:
-            # The failure came back from the file thread, so it is free: awaited, the temp
-            # file is gone when this returns, and the next save does not find the thread
-            # still busy with it (and refuse itself as "still being written").
-            await _FILE_THREAD.run(functools.partial(_abort, made))
             raise
         await _FILE_THREAD.run(out.abort)
     return False
