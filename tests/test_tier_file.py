@@ -644,22 +644,25 @@ def test_a_tier_that_cannot_be_written_is_said_once_and_the_agent_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A full or read-only data_dir (here: a folder where the file goes): one warning until
-    it works again, and nothing else stops.  A failed save has removed its temp file when
-    it returns (here slowly, as on a busy disk), so the next save is not refused as still
+    it works again, and nothing else stops.  A failed save returns only once its temp file
+    is removed (here held, as on a busy disk), so the next save is not refused as still
     being written."""
     import asyncio
 
     from agent.config import parse_config_text
     from agent.runtime import Agent
     from common import datafile
+    from tests.conftest import until
 
     real_abort = datafile.AtomicWriter.abort
+    aborting, disk_wakes = threading.Event(), threading.Event()
 
-    def slow_abort(self: datafile.AtomicWriter) -> None:
-        time.sleep(0.3)
+    def held_abort(self: datafile.AtomicWriter) -> None:
+        aborting.set()
+        disk_wakes.wait(30)  # a slow disk, until the test says
         real_abort(self)
 
-    monkeypatch.setattr(datafile.AtomicWriter, "abort", slow_abort)
+    monkeypatch.setattr(datafile.AtomicWriter, "abort", held_abort)
 
     agent = Agent(parse_config_text(f'[agent]\ndata_dir = "{tmp_path}/data"\n', "t.toml"))
     recent = time.time() - 300
@@ -667,7 +670,15 @@ def test_a_tier_that_cannot_be_written_is_said_once_and_the_agent_goes_on(
         agent.store.write_samples(recent + 60 * minute, [DISK], np.array([50.0]), "disk")
     path = tier_file.path_in(tmp_path / "data")
     path.mkdir(parents=True)  # the rename over it fails
-    asyncio.run(agent._keep_history_tier())
+
+    async def failed_save() -> None:
+        save = asyncio.create_task(agent._keep_history_tier())
+        await until(aborting.is_set, 10.0, "the failed save's abort")
+        assert not save.done(), "the failed save returned before its temp file was removed"
+        disk_wakes.set()
+        await save
+
+    asyncio.run(failed_save())
     asyncio.run(agent._keep_history_tier())
     said = [r.message for r in caplog.records if "could not be kept" in r.message]
     assert len(said) == 1 and "Is a directory" in said[0]
