@@ -43,6 +43,7 @@ from agent.assembly import (
     summarize,
     threshold_rules,
 )
+from agent.bytecode import say_what_was_compiled_at_start
 from agent.collectors import DOMAINS, build_collectors, interval_of
 from agent.collectors.base import Collector, Samples, SourceMissing
 from agent.collectors.network import LINK_STATE_METRIC
@@ -265,6 +266,7 @@ class Agent(SignalRequests):
         if self.notifier.enabled:
             self.supervisor.spawn("systemd", self._systemd)
         await self._describe_start()
+        say_what_was_compiled_at_start()
         await self._stopping.wait()
         await self._shutdown()
         return 0

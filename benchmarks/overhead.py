@@ -325,16 +325,50 @@ def version_of(argv: list[str]) -> str:
     return "?"
 
 
+UNIT = REPO / "deploy" / "systemd" / "sysops-agent.service"
+
+
+def unit_environment() -> dict[str, str]:
+    """The Environment= assignments of the agent's systemd unit."""
+    found: dict[str, str] = {}
+    for line in UNIT.read_text().splitlines():
+        if line.startswith("Environment="):
+            for assignment in line.removeprefix("Environment=").split():
+                name, _, value = assignment.partition("=")
+                found[name] = value
+    return found
+
+
+def deployed_python_env() -> dict[str, str]:
+    """The agent's environment as its unit runs it (docstrings stripped, from compiled
+    bytecode), the bytecode compiled first into the venv's cache as an install does:
+    the agent is measured as it runs on a host, not as a checkout runs it."""
+    env = {**unit_environment(), "PYTHONPYCACHEPREFIX": str(VENV_BIN.parent / "pycache")}
+    subprocess.run(
+        [str(VENV_BIN / "python"), "-m", "agent.bytecode"],
+        env={**os.environ, **env},
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=900,
+    )
+    return env
+
+
 def build_targets(work: Path, ports: dict[str, int], wanted: set[str]) -> list[Target]:
     agent = str(VENV_BIN / "sysops-agent")
+    deployed = deployed_python_env()
     embedded = (REPO / "config" / "embedded.toml").read_text().split("[thresholds]", 1)[1]
     targets: list[Target] = []
     if "agent-embedded" in wanted:
         config = agent_config(work, "embedded", "[thresholds]" + embedded)
-        targets.append(Target("agent-embedded", [agent, "--config", str(config)], notify=True))
+        targets.append(
+            Target("agent-embedded", [agent, "--config", str(config)], deployed, notify=True)
+        )
     if "agent-full" in wanted:
         config = agent_config(work, "full", full_config_body(work, ports))
-        targets.append(Target("agent-full", [agent, "--config", str(config)], notify=True))
+        targets.append(
+            Target("agent-full", [agent, "--config", str(config)], deployed, notify=True)
+        )
     if "agent-leak" in wanted:
         # Buckets of 10 s and 72 s of observation instead of 60 s and an hour; 4 h
         # of history (and of trend and record windows) keeps the default 1,440
@@ -365,7 +399,13 @@ anomaly_record_hours = 4
             return "leak confirmed" if lines else "NO leak alert"
 
         targets.append(
-            Target("agent-leak", [agent, "--config", str(config)], stdout=out, check=leak_note)
+            Target(
+                "agent-leak",
+                [agent, "--config", str(config)],
+                deployed,
+                stdout=out,
+                check=leak_note,
+            )
         )
     if "node-exporter" in wanted:
         binary = ensure_node_exporter()
@@ -501,7 +541,8 @@ def startup_times(targets: list[Target], work: Path, starts: int) -> dict[str, l
             continue
         for attempt in range(starts):
             (work / f"start-{attempt}").mkdir(exist_ok=True)
-            run = start(Target(target.name, target.argv, notify=True), work / f"start-{attempt}")
+            alone = Target(target.name, target.argv, target.env, notify=True)
+            run = start(alone, work / f"start-{attempt}")
             deadline = time.monotonic() + 10
             while run.measurement.ready_after is None and time.monotonic() < deadline:
                 poll_ready(run)
@@ -567,6 +608,7 @@ def _without(body: str, section: str) -> str:
 
 def feature_costs(work: Path, ports: dict[str, int], seconds: float = 40.0) -> None:
     """RSS of the full configuration with one feature switched off at a time (all at once)."""
+    deployed = deployed_python_env()
     full = full_config_body(work, ports)
     web = full
     for section in ("alerting.discord", "alerting.slack", "alerting.telegram", "alerting.webhook"):
@@ -587,6 +629,7 @@ def feature_costs(work: Path, ports: dict[str, int], seconds: float = 40.0) -> N
         config = agent_config(work, "variant-" + name.replace(" ", "-"), body)
         running[name] = subprocess.Popen(
             [str(VENV_BIN / "sysops-agent"), "--config", str(config)],
+            env={**os.environ, **deployed},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
