@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.overhead import unit_environment
 from tests.conftest import run_agent
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,6 +100,27 @@ def test_runtime_image_runs_unprivileged_with_a_host_configuration() -> None:
     assert ("COPY", "docker/host.toml /etc/sysops-agent/config.toml") in final
     # The final stage installs prebuilt wheels only: no compiler, no index.
     assert any("pip install --no-index" in args for word, args in final if word == "RUN")
+
+
+def test_runtime_image_runs_the_agent_as_the_unit_does_from_bytecode_compiled_in_the_build() -> (
+    None
+):
+    steps = instructions(DOCKER / "Dockerfile")
+    final = steps[max(i for i, (w, _) in enumerate(steps) if w == "FROM") :]
+    env: dict[str, str] = {}
+    for word, args in final:
+        for assignment in args.split() if word == "ENV" else []:
+            name, _, value = assignment.partition("=")
+            env[name] = value
+    unit = unit_environment()
+    for name in ("PYTHONOPTIMIZE", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE"):
+        assert env.get(name) == unit[name], name
+    runs = [i for i, (word, args) in enumerate(final) if word == "RUN"]
+    install = next(i for i in runs if "pip install" in final[i][1])
+    compile_step = next(i for i in runs if "python -m agent.bytecode" in final[i][1])
+    last_env = max(i for i, (word, args) in enumerate(final) if "PYTHONPYCACHEPREFIX" in args)
+    # After the packages it compiles are installed, with the level and the folder it runs at.
+    assert install < compile_step and last_env < compile_step
 
 
 def test_runtime_configuration_is_valid_and_reads_the_host_under_host() -> None:

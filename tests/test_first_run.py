@@ -478,13 +478,16 @@ def test_run_embedded_runs_pip_only_when_the_install_is_missing_or_stale(tmp_pat
         return calls.read_text().splitlines()
 
     pip = "python -m pip install -q --disable-pip-version-check -e ."
-    assert start() == [pip, "sysops-agent --config config/embedded.toml"]  # first start installs
-    assert start() == ["sysops-agent --config config/embedded.toml"]  # then starts at once
-    assert start("--config", "x.toml") == ["sysops-agent --config x.toml"]
+    # Each start brings the bytecode the unit's level runs from up to date (quick when it is).
+    compiled = "python -m agent.bytecode"
+    agent = "sysops-agent --config config/embedded.toml"
+    assert start() == [pip, compiled, agent]  # first start installs
+    assert start() == [compiled, agent]  # then starts at once
+    assert start("--config", "x.toml") == [compiled, "sysops-agent --config x.toml"]
     with (root / "pyproject.toml").open("a") as f:  # a new dependency, say
         f.write("\n# changed\n")
-    assert start() == [pip, "sysops-agent --config config/embedded.toml"]
-    assert start() == ["sysops-agent --config config/embedded.toml"]
+    assert start() == [pip, compiled, agent]
+    assert start() == [compiled, agent]
     (root / ".venv/bin/sysops-agent").unlink()  # the install is gone
     assert start()[0] == pip
 

@@ -213,7 +213,8 @@ def test_kernel_os_bios_microcode_and_agent_upgrades_are_software(doc: dict[str,
     new["os"]["version"] = "24.04.1 LTS (Noble Numbat)"
     new["bios"]["version"] = "2.3.6"
     new["cpu"]["microcode"] = "0xf0"
-    new["agent_version"] = new["os"]["agent_version"] = "0.2.0"
+    upgraded = doc["agent_version"] + ".1"  # whatever this version is
+    new["agent_version"] = new["os"]["agent_version"] = upgraded
     new["network"][-1]["firmware"] = "0x80000aee"
     changes = compare(doc, new)
     assert {c.category for c in changes} == {SOFTWARE}

@@ -79,6 +79,13 @@ setpriv --reuid sysops-agent --regid sysops-agent --init-groups \
     /opt/sysops-agent/bin/sysops-agent --validate --config /etc/sysops-agent/config.toml >/dev/null
 [ "$(stat -c '%U:%G %a' /etc/sysops-agent/config.toml)" = "root:sysops-agent 640" ] ||
     { echo "config.toml has the wrong owner or mode" >&2; exit 1; }
+echo "-- the installed agent, as its unit runs it, imports only bytecode the role compiled"
+# shellcheck disable=SC2046 # the unit's Environment= assignments, one word each
+setpriv --reuid sysops-agent --regid sysops-agent --init-groups \
+    env $(sed -n 's/^Environment=//p' ../systemd/sysops-agent.service) /opt/sysops-agent/bin/python -c '
+import agent.runtime, agent.bytecode
+missing = agent.bytecode.compiled_at_start()
+raise SystemExit(f"compiled from source: {missing}" if missing else 0)'
 echo "-- a bad configuration is refused and the installed one is kept"
 before=$(sha256sum /etc/sysops-agent/config.toml)
 if play -e '{"sysops_agent_config": {"thresholds": {"cpu_percent": "high"}}}' > "$work/bad.log"; then
