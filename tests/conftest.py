@@ -93,6 +93,15 @@ def _starts_a_process(item: pytest.Item) -> bool:
     return any(call in source for call in PROCESS_CALLS)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The processes a test starts keep their bytecode beside the venv: the agent's, at
+    the level its unit runs it (see `agent_command`), is compiled by the first child of
+    a session that imports a module, then read by the others.  (This test process itself
+    runs as it was started.)"""
+    os.environ["PYTHONPYCACHEPREFIX"] = str(Path(sys.prefix) / "pycache")
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark `e2e` every test in a tests/*_e2e.py module, every test using a server fixture
     and every test that starts a process itself (the CLI's one-shot commands included).
@@ -181,7 +190,9 @@ def http_receiver() -> Iterator[HttpReceiver]:
 
 
 def agent_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "agent", *args]
+    """The agent as its unit runs it (deploy/systemd/sysops-agent.service): docstrings and
+    asserts stripped, so the e2e tests are of the agent as deployed."""
+    return [sys.executable, "-OO", "-m", "agent", *args]
 
 
 def spawn_agent(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
