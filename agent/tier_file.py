@@ -29,9 +29,11 @@ Records are a little-endian uint64 length and that many bytes of UTF-8 JSON:
     times, n records of one series key each, and n x m float32 values
     (little-endian, series by series).
 
-A reader checks the counts against the store's caps before it reads what they
-size, and each record against a bound of its own, so a file cannot make it
-build more than the store could hold; it reads with `pread` (an I/O error or a
+A reader reads no more than the store's caps hold (a file kept under larger
+caps, before `history_hours` or `max_series` was lowered, is cut to them: the
+newest buckets, the first series; the rest is skipped unread), and each record
+against a bound of its own, so a file cannot make it build more than the store
+could hold; it reads with `pread` (an I/O error or a
 file cut short under it is an error, not a crash), checks the whole file, then
 takes it back a ring at a time.
 The file is handled as hostile (common/datafile.py); anything wrong with it is
@@ -262,6 +264,12 @@ class _Reader:
             raise ValueError(f"truncated {what}")
         self.at += count
 
+    def skip_record(self, limit: int, what: str) -> None:
+        (length,) = _LENGTH.unpack(self.take(_LENGTH.size, what))
+        if length > limit:
+            raise ValueError(f"{what} larger than {limit} bytes")
+        self.skip(length, what)
+
     def array(self, count: int, dtype: np.dtype[Any], what: str) -> np.ndarray[Any, Any]:
         return np.frombuffer(self.take(count * dtype.itemsize, what), dtype).copy()
 
@@ -285,10 +293,20 @@ def _meta(reader: _Reader) -> tuple[float, float, str]:
 
 
 def _rings(
-    reader: _Reader, max_keys: int, max_times: int, values: Callable[[str], bool]
+    reader: _Reader,
+    max_keys: int,
+    max_times: int,
+    values: Callable[[str], bool],
+    cuts: list[str] | None = None,
 ) -> Iterator[TierCopy]:
     """Each ring in turn, checked; the values of a ring whose group `values` does not want
-    are skipped (an empty array)."""
+    are skipped (an empty array).
+
+    A file kept under larger caps (`history_hours` or `max_series` lowered since) is cut
+    to these, not refused: the newest `max_times` buckets of a ring, the first `max_keys`
+    series of the file; what is left out is skipped, never read into memory, so the
+    caps still bound what a file can make the reader build.  `cuts` gets one line per
+    ring cut."""
     groups: set[str] = set()
     seen: set[SeriesKey] = set()
     while reader.left():
@@ -301,21 +319,34 @@ def _rings(
         if not (isinstance(series, int) and isinstance(buckets, int)) or series < 1 or buckets < 0:
             raise ValueError("bad ring counts")  # (a ring of no series is never written)
         groups.add(group)
-        if buckets > max_times or len(seen) + series > max_keys:
-            raise ValueError("more than the store can hold")
-        times = reader.array(buckets, _FLOAT64, "times")
+        older = max(0, buckets - max_times)  # leading buckets beyond the tier's reach now
+        reader.skip(older * _FLOAT64.itemsize, "times")
+        times = reader.array(buckets - older, _FLOAT64, "times")
         if not np.isfinite(times).all():
             raise ValueError("bad times")
-        keys = [_key(reader.record(KEY_BYTES, "series key")) for _ in range(series)]
+        room = max(0, min(series, max_keys - len(seen)))
+        keys = [_key(reader.record(KEY_BYTES, "series key")) for _ in range(room)]
         before = len(seen)
         seen.update(keys)
-        if len(seen) != before + series:  # in this ring or another: one row per series
+        if len(seen) != before + room:  # in this ring or another: one row per series
             raise ValueError("a series twice")
-        if values(group):
-            matrix = reader.array(series * buckets, _FLOAT32, "values").reshape(series, buckets)
+        for _ in range(series - room):
+            reader.skip_record(KEY_BYTES, "series key")
+        if cuts is not None and (older or room < series):
+            cuts.append(f"{group}: {room} of {series} series, the newest {buckets - older} of "
+                        f"{buckets} buckets")  # fmt: skip
+        row = buckets * _FLOAT32.itemsize
+        if values(group) and not older:
+            matrix = reader.array(room * buckets, _FLOAT32, "values").reshape(room, buckets)
+        elif values(group):
+            matrix = np.empty((room, buckets - older), dtype=_FLOAT32)
+            for index in range(room):
+                reader.skip(older * _FLOAT32.itemsize, "values")
+                matrix[index] = reader.array(buckets - older, _FLOAT32, "values")
         else:
-            reader.skip(series * buckets * _FLOAT32.itemsize, "values")
-            matrix = np.zeros((0, buckets), dtype=_FLOAT32)
+            reader.skip(room * row, "values")
+            matrix = np.zeros((0, buckets - older), dtype=_FLOAT32)
+        reader.skip((series - room) * row, "values")
         yield TierCopy(group, times, keys, matrix)
 
 
@@ -389,17 +420,23 @@ def restore(
     try:
         with datafile.opened(path) as (fd, size):
 
-            def rings(values: Callable[[str], bool]) -> tuple[Any, Iterator[TierCopy]]:
+            def rings(
+                values: Callable[[str], bool], cuts: list[str] | None = None
+            ) -> tuple[Any, Iterator[TierCopy]]:
                 reader = _Reader(fd, size)
-                return _meta(reader), _rings(reader, max_keys, max_times, values)
+                return _meta(reader), _rings(reader, max_keys, max_times, values, cuts)
 
-            meta, checking = _checked(lambda: rings(lambda _group: False))
+            cuts: list[str] = []
+            meta, checking = _checked(lambda: rings(lambda _group: False, cuts))
             _checked(lambda: sum(1 for _ in checking))  # all of it checked before any is used
             resolution, saved_at, kept_boot = meta
             if resolution != store.resolution:
                 log.info("history kept at the last stop not used: its buckets are %g s, now "
                          "%g s", resolution, store.resolution)  # fmt: skip
                 return 0
+            if cuts:
+                log.info("history kept at the last stop is more than the store holds now "
+                         "(history_hours or max_series lowered): cut to %s", "; ".join(cuts))  # fmt: skip
             rebooted = bool(boot_id and kept_boot and boot_id != kept_boot)
             taken = 0
             _, reading = _checked(lambda: rings(wanted))

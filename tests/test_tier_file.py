@@ -200,18 +200,11 @@ DISK_KEY = ["disk_used_percent", [["device", "/dev/sda1"], ["mountpoint", "/var"
         ({}, [{"group": None}], "a ring without a group, or twice"),
         ({}, [{"keys": [DISK_KEY], "values": b"\0\0"}], "truncated values"),
         ({}, [{"series": 2, "keys": [DISK_KEY]}], "truncated series key"),
-        # More than the store (its cap: 3 series, 240 buckets) can hold: refused before
-        # anything it sizes is read or built.
-        ({}, [{"series": 10**9}], "more than the store can hold"),
-        ({}, [{"buckets": 241, "keys": [DISK_KEY]}], "more than the store can hold"),
-        (
-            {},
-            [
-                {"keys": [["m", [["n", str(i)]]] for i in range(2)]},
-                {"group": "disk", "keys": [["m", [["n", str(i)]]] for i in range(2)]},
-            ],
-            "more than the store",
-        ),
+        # Counts the file does not hold: found out by skipping, never by building what
+        # they size (the caps bound what is read: 3 series, 240 buckets).
+        ({}, [{"series": 10**9}], "truncated series key"),
+        ({}, [{"buckets": 10**9, "keys": [DISK_KEY]}], "truncated times"),
+        ({}, [{"series": 10**9, "keys": [DISK_KEY] * 3}], "a series twice"),
     ],
 )
 def test_a_header_that_is_off_is_said_and_the_agent_starts_without_it(
@@ -223,6 +216,33 @@ def test_a_header_that_is_off_is_said_and_the_agent_starts_without_it(
     capped = Store(60, 240, 60.0, max_series=3)
     assert tier_file.restore(capped, path, START + 605) == 0
     assert len(capped) == 0 and f"not used ({path}): {why}" in caplog.text
+
+
+def test_a_file_kept_under_larger_caps_is_cut_to_the_lowered_ones_not_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """history_hours or max_series lowered since the stop: what fits is taken back, the
+    newest buckets and the first series (the whole file was refused, and a day of
+    history relearned)."""
+    import asyncio
+
+    before = written(30)
+    path = tier_file.path_in(tmp_path)
+    assert asyncio.run(tier_file.keep(before, path, START + 1800, ""))
+    shorter = Store(60, 10, 60.0, needs_history=lambda metric: metric != "memory_total_bytes")
+    with caplog.at_level(logging.INFO):
+        assert tier_file.restore(shorter, path, START + 1805) == 2
+    assert "cut to cpu: 1 of 1 series, the newest 10 of 29 buckets" in caplog.text
+    for key in (CPU, DISK):
+        times, values = shorter.history_window(shorter.find(key) or 0)
+        assert times.tolist() == [START + m * 60 for m in range(20, 29)]  # within its reach
+        was_times, was_values = before.history_window(before.find(key) or 0)
+        assert values.tolist() == was_values[np.isin(was_times, times)].tolist()
+    fewer = Store(60, 240, 60.0, max_series=1, needs_history=lambda m: m != "memory_total_bytes")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert tier_file.restore(fewer, path, START + 1805) == 1
+    assert "0 of 1 series" in caplog.text and len(fewer) == 1
 
 
 def test_a_record_nested_deep_or_longer_than_its_bound_is_refused(
