@@ -226,6 +226,7 @@ class Agent(SignalRequests):
         self._look_for_unreported_at: float | None = None  # see _resume_episodes
         self._tier_failed = False
         self._tier_task: asyncio.Task[None] | None = None  # a periodic save under way
+        self._boot_id = ""  # this boot's, read at start: the history tier is saved with it
         self.data_dir_problem: str | None = None  # data_dir writable by others
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -247,12 +248,13 @@ class Agent(SignalRequests):
         for worker in self.router.workers:
             worker.start()
         # The history tier of the last life, before any collection writes the store.
+        self._boot_id = boot_id(Path(self.settings.agent.procfs))
         tier_file.restore(
             self.store,
             tier_file.path_in(self.settings.agent.data_dir),
             time.time(),
             groups={d.name for d in DOMAINS if d.name not in self.settings.collector.disabled},
-            boot_id=boot_id(Path(self.settings.agent.procfs)),
+            boot_id=self._boot_id,
         )
         self._start_collectors()
         self._start_logs()
@@ -696,7 +698,7 @@ class Agent(SignalRequests):
                     self.store,
                     path,
                     time.time(),
-                    boot_id(Path(self.settings.agent.procfs)),
+                    self._boot_id,
                     wait=at_stop,
                 ),
                 TIER_KEEP_SECS,
