@@ -779,16 +779,32 @@ class Router:
             alert, hostname=alert.hostname or self.hostname, context=context, first_fired=first
         )
 
-    def adopt(self, alert: Alert, now: float) -> None:
+    def adopt(self, alert: Alert, now: float, *, muted: bool = False) -> None:
         """Track `alert` as firing and already announced, without sending it: an alert that
         another instance of a service fired (the fleet watcher's previous leader), so that
-        its resolve and repeats follow here.  `alert.timestamp` is its first firing."""
+        its resolve and repeats follow here.  `alert.timestamp` is its first firing.
+
+        `muted`: that instance muted it (a silence, an inhibition) and never told anyone:
+        here it is announced when nothing here mutes it (`repeat_due`), and its end is
+        not told."""
         known = self._tracks.get(alert.fingerprint)
         if known is not None and known.status is Status.FIRING:
             return
-        track = _Track(Status.FIRING, alert.severity, now, alert, first_fired=alert.timestamp)
+        track = _Track(
+            Status.FIRING, alert.severity, now, alert, first_fired=alert.timestamp, muted=muted
+        )
         self._remember(alert.fingerprint, track)
+        if muted:
+            self._mutes_changed = True  # judged at the next look, as a mute that may be over
         self._prune()
+
+    def muted(self, fingerprint: str) -> bool | None:
+        """Whether the firing alert is muted (nobody has been told of it), None if it is not
+        firing here."""
+        track = self._tracks.get(fingerprint)
+        if track is None or track.status is not Status.FIRING:
+            return None
+        return track.muted
 
     def _prune(self) -> None:
         """Keep the table bounded: the oldest resolved fingerprints go first, then the stalest."""

@@ -191,8 +191,11 @@ def refusal(document: Mapping[str, Any] | None, token: str | None) -> str | None
     return None
 
 
-def host_record(host: Host, alert: str | None, alert_since: float | None) -> dict[str, Any]:
-    """The record of a host as the leader writes it (the `pending` key is added on a claim)."""
+def host_record(
+    host: Host, alert: str | None, alert_since: float | None, muted: bool = False
+) -> dict[str, Any]:
+    """The record of a host as the leader writes it (the `pending` key is added on a claim).
+    `muted`: its alert fires but was muted (a silence), so nobody has been told yet."""
     return {
         "hostname": host.hostname,
         "status": host.status,
@@ -209,6 +212,7 @@ def host_record(host: Host, alert: str | None, alert_since: float | None) -> dic
         "alerted": alert is not None,
         "alert": alert,
         "alert_since": alert_since,
+        "muted": alert is not None and muted,
         "pending": None,
     }
 

@@ -15,7 +15,9 @@ revision:
 1. **claim**: the record with `pending = {status, metric, at}` (what is about to be
    announced, with its timestamp `at`);
 2. **route** the alert, timestamped `at`, into the channels (durable outbox);
-3. **settle**: the record with `pending = null` and `alerted`/`alert` as they now are.
+3. **settle**: the record with `pending = null` and `alerted`/`alert` as they now are, and
+   `muted` if the router muted it (a silence here): nobody has been told, so a next leader
+   announces it when nothing mutes it there, instead of taking it as told.
 
 Claim first, because the claim is the fence: of two instances that both believe they
 lead (a paused leader waking up), only one wins the compare-and-set, and the loser
@@ -349,7 +351,7 @@ class Watcher(SignalRequests):
                 await self._act()
                 if self.clock() - last_repeat >= REPEAT_CHECK_SECS:
                     last_repeat = self.clock()
-                    self.router.repeat_due(self.wall())
+                    self._note_told(self.router.repeat_due(self.wall()))
                     self.router.forget_resolved(self.wall())
             elif not leading:  # the leader acts on these; at a takeover, on all of them
                 self.judge.take_dirty()
@@ -393,7 +395,8 @@ class Watcher(SignalRequests):
         self.router = self._new_router()
         for token, (_, record) in self.records.items():
             if record.get("alerted") and record.get("alert"):
-                self.router.adopt(self._alert(token, record, str(record["alert"])), wall)
+                alert = self._alert(token, record, str(record["alert"]))
+                self.router.adopt(alert, wall, muted=bool(record.get("muted")))
         self.judge.dirty |= set(self.judge.hosts) | set(self.records)
         self.judge.mass_dirty = True
         log.info("leading: %d host(s), %d record(s)", len(self.judge.hosts), len(self.records))
@@ -520,22 +523,27 @@ class Watcher(SignalRequests):
         if self.lease is None or not await self.lease.confirm():
             raise Conflict(key)
         await self._write(key, claimed)
-        self._route(key, claimed, status, metric, at)
-        await self._settle(key, claimed)
+        told = self._route(key, claimed, status, metric, at)
+        await self._settle(key, claimed, told)
 
     def _route(
         self, key: str, record: dict[str, Any], status: Status, metric: str, at: float
-    ) -> None:
+    ) -> bool:
+        """Route the transition; whether it was told (not muted by a silence)."""
         if status is Status.RESOLVED:  # perhaps fired by the previous leader: known as firing
-            self.router.adopt(self._alert(key, record, metric), at)
-        self.router.route(self._alert(key, record, metric, status, at))
+            muted = bool(record.get("muted"))  # ... and muted there: its end is not news
+            self.router.adopt(self._alert(key, record, metric), at, muted=muted)
+        return self.router.route(self._alert(key, record, metric, status, at)) is not None
 
-    async def _settle(self, key: str, claimed: dict[str, Any]) -> None:
+    async def _settle(self, key: str, claimed: dict[str, Any], told: bool) -> None:
+        """The record as the transition left it.  `muted`: fired, but nobody was told, so a
+        next leader announces it when nothing mutes it there (not adopted as told)."""
         pending = claimed["pending"]
         firing = pending["status"] != Status.RESOLVED.value
         settled = {**claimed, "pending": None, "alerted": firing,
                    "alert": pending["metric"] if firing else None,
-                   "alert_since": pending["at"] if firing else None}  # fmt: skip
+                   "alert_since": pending["at"] if firing else None,
+                   "muted": firing and not told}  # fmt: skip
         await self._write(key, settled)
 
     async def _finish_pending(self, key: str) -> None:
@@ -545,8 +553,8 @@ class Watcher(SignalRequests):
         status = Status(pending["status"])
         log.info("%s: finishing the previous leader's %s of %s", key, status.value,
                  pending["metric"])  # fmt: skip
-        self._route(key, record, status, str(pending["metric"]), float(pending["at"]))
-        await self._settle(key, record)
+        told = self._route(key, record, status, str(pending["metric"]), float(pending["at"]))
+        await self._settle(key, record, told)
 
     async def _reconcile(self, token: str) -> None:
         if token in self.records and self.records[token][1].get("pending"):
@@ -564,7 +572,12 @@ class Watcher(SignalRequests):
                 await self._transition(token, gone, Status.RESOLVED, current, wall)
             await self._write(token, None)
             return
-        base = store.host_record(host, current, record.get("alert_since") if record else None)
+        base = store.host_record(
+            host,
+            current,
+            record.get("alert_since") if record else None,
+            self._still_muted(token, record),
+        )
         if current is not None and current != desired:
             await self._transition(token, base, Status.RESOLVED, current, wall)
             base = {**base, "alerted": False, "alert": None, "alert_since": None}
@@ -573,7 +586,11 @@ class Watcher(SignalRequests):
         if desired is not None and desired != current:
             await self._transition(token, base, Status.FIRING, desired, wall)
             return
-        if record is None or any(record.get(k) != base[k] for k in ("status", "mass", "alert")):
+        if (
+            record is None
+            or any(record.get(k) != base[k] for k in ("status", "mass", "alert"))
+            or record.get("muted", False) != base["muted"]  # (records before it had none)
+        ):
             await self._write(token, base)
 
     async def _reconcile_mass(self) -> None:
@@ -594,14 +611,43 @@ class Watcher(SignalRequests):
             "alerted": firing,
             "alert": MASS_METRIC if firing else None,
             "alert_since": record.get("alert_since") if record and firing else None,
+            "muted": self._still_muted(key, record),
             "pending": None,
         }
         if episode is not None and not firing:
             await self._transition(key, base, Status.FIRING, MASS_METRIC, self.wall())
         elif episode is None and firing:
             await self._transition(key, base, Status.RESOLVED, MASS_METRIC, self.wall())
-        elif episode is not None and record is not None and record.get("silent") != len(members):
-            await self._write(key, {**record, **{k: base[k] for k in ("silent", "hosts")}})
+        elif (
+            episode is not None
+            and record is not None
+            and (
+                record.get("silent") != len(members) or record.get("muted", False) != base["muted"]
+            )
+        ):
+            await self._write(key, {**record, **{k: base[k] for k in ("silent", "hosts", "muted")}})
+
+    def _still_muted(self, key: str, record: dict[str, Any] | None) -> bool:
+        """Whether the record's firing alert is still untold: as this leader's router has it
+        (a silence here may have ended and the alert been announced), else as recorded."""
+        if not record or not record.get("alerted") or not record.get("alert"):
+            return False
+        here = self.router.muted(self._alert(key, record, str(record["alert"])).fingerprint)
+        return bool(record.get("muted")) if here is None else here
+
+    def _note_told(self, sent: list[Alert]) -> None:
+        """Alerts this leader just announced that the records still have as muted (their
+        mute ended here): recorded at the next act, so that a next leader does not
+        announce them again."""
+        told = {alert.fingerprint for alert in sent if alert.status is Status.FIRING}
+        for key, (_, record) in self.records.items() if told else ():
+            if not record.get("muted") or not record.get("alert"):
+                continue
+            if self._alert(key, record, str(record["alert"])).fingerprint in told:
+                if key == store.MASS_KEY:
+                    self.judge.mass_dirty = True
+                else:
+                    self.judge.dirty.add(key)
 
     # -- alerts -----------------------------------------------------------------------------
 

@@ -115,6 +115,32 @@ def test_an_adopted_alert_is_not_sent_and_its_resolve_is_the_same_episode() -> N
     assert router.repeat_due(1_700_100_000.0) == []  # resolved: nothing to repeat
 
 
+def test_an_alert_adopted_as_muted_is_announced_once_nothing_mutes_it() -> None:
+    """The previous leader muted it (a silence of its own): announced here at the next look,
+    in the same episode."""
+    router = Router("watcher-2", [])
+    router.adopt(ALERT, now=1_700_000_100.0, muted=True)
+    assert router.muted(ALERT.fingerprint) is True
+    (told,) = router.repeat_due(1_700_000_105.0)
+    assert told.status is Status.FIRING and told.alert_id == ALERT.alert_id
+    assert "(since" in told.message and "muted" in told.message
+    assert router.muted(ALERT.fingerprint) is False
+    assert router.muted("not firing here") is None
+
+
+def test_an_alert_adopted_as_muted_and_still_muted_ends_untold(tmp_path: Path) -> None:
+    """Muted here too: never announced, so its end is no news either."""
+    from alerting.silences import Silence, SilenceFile
+
+    silences = SilenceFile(tmp_path / "silences.json")
+    silences.save([Silence("s1", (("host", "=", "web-01"),), 1.0, 2e9, "maintenance")])
+    router = Router("watcher-2", [], silences=silences)
+    router.adopt(ALERT, now=1_700_000_100.0, muted=True)
+    assert router.repeat_due(1_700_000_105.0) == []  # muted here too
+    resolve = dataclasses.replace(ALERT, status=Status.RESOLVED, timestamp=1_700_000_300.0)
+    assert router.route(resolve) is None  # nobody was told it began
+
+
 def test_a_malformed_heartbeat_is_one_row_of_dashes_not_a_broken_listing(
     tmp_path: Path,
 ) -> None:

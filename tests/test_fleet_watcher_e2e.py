@@ -147,13 +147,9 @@ def test_a_claim_the_previous_leader_left_unsettled_is_sent_again_as_the_same_no
     server = start_server(port, tmp_path / "js")
     config = write_config(tmp_path, config_text(tmp_path, port, http_receiver.url))
     at = round(time.time() - 400.0, 3)
-    last = store.iso(at - 200.0)
-    record = {"hostname": "db-01.example", "status": "silent", "since": store.iso(at),
-              "last_heartbeat": last, "heartbeat_interval_secs": 60.0,
-              "agent_version": "0.1.0", "uptime_secs": 100.0, "reasons": [], "mass": False,
-              "silent_from": last, "outage_secs": None, "rebooted": None,
-              "alerted": False, "alert": None, "alert_since": None,
-              "pending": {"status": "firing", "metric": "fleet_host_silent", "at": at}}  # fmt: skip
+    record = silent_record(
+        at, pending={"status": "firing", "metric": "fleet_host_silent", "at": at}
+    )
 
     async def scenario() -> dict[str, Any]:
         import nats
@@ -192,3 +188,131 @@ def test_a_claim_the_previous_leader_left_unsettled_is_sent_again_as_the_same_no
     assert sent["id"] == expected.id and sent["alert_id"] == expected.alert_id  # type: ignore[index]
     assert settled["pending"] is None and settled["alerted"] is True
     assert (settled["alert"], settled["alert_since"]) == ("fleet_host_silent", at)
+
+
+def silent_record(at: float, **fields: Any) -> dict[str, Any]:
+    """db-01's record: silent since `at` (its last heartbeat 200 s before), as a leader
+    wrote it, with `fields` over it."""
+    last = store.iso(at - 200.0)
+    return {"hostname": "db-01.example", "status": "silent", "since": store.iso(at),
+            "last_heartbeat": last, "heartbeat_interval_secs": 60.0,
+            "agent_version": "0.1.0", "uptime_secs": 100.0, "reasons": [], "mass": False,
+            "silent_from": last, "outage_secs": None, "rebooted": None,
+            "alerted": False, "alert": None, "alert_since": None, "pending": None,
+            **fields}  # fmt: skip
+
+
+def run_watcher_on(
+    tmp_path: Path,
+    http_receiver: HttpReceiver,
+    record: dict[str, Any],
+    scenario: Any,
+) -> Any:
+    """A watcher leading on a real nats-server whose hosts bucket holds db-01's `record`;
+    `scenario(watcher, kv)` runs while it leads, and what it returns is returned."""
+    port = free_port()
+    server = start_server(port, tmp_path / "js")
+    config = write_config(tmp_path, config_text(tmp_path, port, http_receiver.url))
+
+    async def run() -> Any:
+        import nats
+
+        client = await nats.connect(f"nats://127.0.0.1:{port}", token=TOKEN)
+        kv = await client.jetstream().create_key_value(bucket="SYSOPS_FLEET_HOSTS")
+        await kv.create("db-01_example", json.dumps(record).encode())
+        watcher = Watcher(load_config(config), str(config))
+        task = asyncio.create_task(watcher.run())
+        try:
+            return await scenario(watcher, kv)
+        finally:
+            watcher.request_stop()
+            assert await task == 0
+            await client.close()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def recorded(kv: Any) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads((await kv.get("db-01_example")).value)
+    return value
+
+
+@pytest.mark.e2e
+def test_an_alert_the_previous_leader_muted_is_announced_by_the_next_when_nothing_mutes_it(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    """The previous leader fired db-01's silence alert under a silence of its own: nobody
+    was told.  The next leader, with no silence, announces it (it was taken as told
+    before, and never sent) and records that it did."""
+    at = round(time.time() - 400.0, 3)
+    record = silent_record(at, alerted=True, alert="fleet_host_silent", alert_since=at, muted=True)
+
+    async def scenario(watcher: Watcher, kv: Any) -> dict[str, Any]:
+        await until(lambda: http_receiver.requests, what="the muted alert announced")
+        await until(lambda: recorded(kv), what="the record")
+
+        async def told() -> bool:
+            return (await recorded(kv))["muted"] is False
+
+        await until(told, what="the record saying it was told")
+        return await recorded(kv)
+
+    settled = run_watcher_on(tmp_path, http_receiver, record, scenario)
+    (request,) = http_receiver.requests
+    sent = request.json()
+    assert sent["status"] == "firing" and sent["hostname"] == "db-01.example"  # type: ignore[index]
+    assert "muted" in sent["message"]  # type: ignore[index]  # "(since ..., muted)"
+    expected = Alert(analyzer="fleet", metric="fleet_host_silent",
+                     labels=(("host", "db-01.example"),), status=Status.FIRING,
+                     severity=Severity.CRITICAL, value=0.0, threshold=None, message="",
+                     timestamp=at)  # fmt: skip
+    assert sent["alert_id"] == expected.alert_id  # type: ignore[index]  # the same episode
+    assert (settled["alerted"], settled["alert"], settled["muted"]) == (
+        True, "fleet_host_silent", False,
+    )  # fmt: skip
+
+
+@pytest.mark.e2e
+def test_a_transition_a_silence_mutes_is_recorded_untold_and_told_when_the_silence_ends(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    """A silence on db-01 when its alert fires: the record says it fired untold (for a next
+    leader), nothing is sent; expiring the silence announces it once, and the record says
+    so."""
+    from alerting.silences import Silence, SilenceFile
+
+    at = round(time.time() - 400.0, 3)
+    silences = SilenceFile(tmp_path / "data" / "silences.json")
+    # In force since before the claim's time (a silence judges an alert at its timestamp).
+    silence = Silence("s1", (("host", "=", "db-01.example"),), at - 60, at + 7200, "maintenance")
+    silences.save([silence])
+    claim = {"status": "firing", "metric": "fleet_host_silent", "at": at}
+    record = silent_record(at, pending=claim)
+
+    async def scenario(watcher: Watcher, kv: Any) -> tuple[dict[str, Any], int, dict[str, Any]]:
+        async def settled() -> bool:
+            return (await recorded(kv)).get("pending") is None
+
+        await until(settled, what="the claim settled")
+        muted = await recorded(kv)
+        notified = watcher.router.stats.notified  # what was handed to the channels by now
+        assert silences.expire(silence.id)
+        await until(lambda: http_receiver.requests, what="the alert announced")
+
+        async def told() -> bool:
+            return (await recorded(kv))["muted"] is False
+
+        await until(told, what="the record saying it was told")
+        return muted, notified, await recorded(kv)
+
+    muted, notified, told = run_watcher_on(tmp_path, http_receiver, record, scenario)
+    assert (muted["alerted"], muted["alert"], muted["muted"]) == (True, "fleet_host_silent", True)
+    assert notified == 0
+    (request,) = http_receiver.requests
+    sent = request.json()
+    assert sent["status"] == "firing" and "muted" in sent["message"]  # type: ignore[index]
+    assert told["muted"] is False and told["alert_since"] == at
