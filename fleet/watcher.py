@@ -580,7 +580,7 @@ class Watcher(SignalRequests):
         )
         if current is not None and current != desired:
             await self._transition(token, base, Status.RESOLVED, current, wall)
-            base = {**base, "alerted": False, "alert": None, "alert_since": None}
+            base = {**base, "alerted": False, "alert": None, "alert_since": None, "muted": False}
             if desired is None:
                 return
         if desired is not None and desired != current:
