@@ -111,6 +111,7 @@ def is_current(source: Path, compiled: Path) -> bool:
 def compile_all(optimization: int) -> tuple[int, int, list[tuple[Path, str]]]:
     """(compiled, already current, failures with their reasons) over every root."""
     import py_compile
+    import warnings
 
     level: int | str = optimization if optimization else ""
     compiled = current = 0
@@ -123,13 +124,17 @@ def compile_all(optimization: int) -> tuple[int, int, list[tuple[Path, str]]]:
                 current += 1
                 continue
             try:
-                py_compile.compile(
-                    str(source),
-                    cfile=str(target),
-                    doraise=True,
-                    optimize=optimization,
-                    invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
-                )
+                # A dependency's invalid escape is its SyntaxWarning at every compile: noise
+                # in an install's output, not ours to mend.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    py_compile.compile(
+                        str(source),
+                        cfile=str(target),
+                        doraise=True,
+                        optimize=optimization,
+                        invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
+                    )
             except (py_compile.PyCompileError, OSError, ValueError) as error:
                 failures.append((source, str(error).strip().splitlines()[-1]))
             else:

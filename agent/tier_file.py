@@ -54,12 +54,13 @@ import queue
 import struct
 import threading
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
+from agent.settings import StorageSettings
 from agent.store import Store, TierCopy, TierLayout
 from analyzers.base import SeriesKey
 from common import datafile
@@ -79,6 +80,11 @@ MAX_LABELS = 64
 _LENGTH = struct.Struct("<Q")
 _FLOAT32, _FLOAT64 = np.dtype("<f4"), np.dtype("<f8")
 _CAPLESS_SERIES = 100_000  # the bound for a store without a cap (tests, benchmarks)
+# The most series any store can have held (`storage.max_series`' ceiling): a file that
+# says more was not written by the agent, and is refused before its keys are skipped.
+SERIES_CEILING = int(
+    next(f for f in fields(StorageSettings) if f.name == "max_series").metadata["le"]
+)
 
 
 def path_in(data_dir: str | Path) -> Path:
@@ -330,7 +336,12 @@ def _rings(
         seen.update(keys)
         if len(seen) != before + room:  # in this ring or another: one row per series
             raise ValueError("a series twice")
-        for _ in range(series - room):
+        beyond = series - room  # skipped one record at a time: bounded before the loop
+        if beyond * _LENGTH.size > reader.left():
+            raise ValueError("truncated series key")
+        if len(seen) + beyond > max(max_keys, SERIES_CEILING):
+            raise ValueError("more series than any store holds")
+        for _ in range(beyond):
             reader.skip_record(KEY_BYTES, "series key")
         if cuts is not None and (older or room < series):
             cuts.append(f"{group}: {room} of {series} series, the newest {buckets - older} of "

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,32 @@ def test_a_module_of_ours_that_does_not_compile_fails_the_install_others_are_nam
     out, err = capsys.readouterr()
     assert out.startswith("0 modules compiled, 2 already current, 2 failed")
     assert f"not compiled: {ours / 'broken.py'}" in err
+
+
+def test_without_a_cache_folder_the_tool_says_which_variable_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "pycache_prefix", None)
+    with pytest.raises(SystemExit) as exited:
+        bytecode.main([])
+    assert exited.value.code == 2
+    assert "PYTHONPYCACHEPREFIX is not set" in capsys.readouterr().err
+
+
+def test_a_dependencys_syntax_warning_is_not_printed_at_every_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    theirs = tmp_path / "site-packages"
+    theirs.mkdir()
+    (theirs / "escapes.py").write_text('PATTERN = "\\d+"\n')  # an invalid escape
+    monkeypatch.setattr(sys, "pycache_prefix", str(tmp_path / "pycache"))
+    monkeypatch.setattr(bytecode, "roots", lambda: [theirs])
+    monkeypatch.setattr(bytecode, "own_roots", lambda: [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning that escaped would fail the compile
+        assert bytecode.main([]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("1 modules compiled, 0 already current, 0 failed") and err == ""
 
 
 @pytest.mark.e2e

@@ -218,6 +218,25 @@ def test_a_header_that_is_off_is_said_and_the_agent_starts_without_it(
     assert len(capped) == 0 and f"not used ({path}): {why}" in caplog.text
 
 
+def test_a_file_that_says_more_series_than_any_store_holds_is_refused_before_skipping_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Series beyond the store's cap are skipped a record at a time: a count beyond what
+    the agent can ever have written (max_series' ceiling, small here) is refused first,
+    so a planted file cannot keep the start busy skipping."""
+    monkeypatch.setattr(tier_file, "SERIES_CEILING", 5)
+    path = tmp_path / "tier.bin"
+    keys = [["m", [["n", str(i)]]] for i in range(10)]
+    crafted(path, {}, {"keys": keys})  # 10 series: 3 taken, 7 to skip, 10 > 5
+    capped = Store(60, 240, 60.0, max_series=3)
+    assert tier_file.restore(capped, path, START + 605) == 0
+    assert f"not used ({path}): more series than any store holds" in caplog.text
+    monkeypatch.setattr(tier_file, "SERIES_CEILING", 10)  # within it: cut to the cap
+    with caplog.at_level(logging.INFO):
+        assert tier_file.restore(capped, path, START + 605) == 3
+    assert "cut to cpu: 3 of 10 series" in caplog.text
+
+
 def test_a_file_kept_under_larger_caps_is_cut_to_the_lowered_ones_not_refused(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
