@@ -71,7 +71,7 @@ from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker, drain_and_stop
 from alerting.outbox import MemoryOutbox, Outbox
 from alerting.router import Router
-from analyzers.base import Resumable, SeriesKey, learning_series
+from analyzers.base import Batch, Resumable, SeriesKey, Warmable, learning_series
 from analyzers.logpatterns import LOG_ANALYZER
 from analyzers.registry import confirm_after_restart_secs
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
@@ -249,13 +249,11 @@ class Agent(SignalRequests):
             worker.start()
         # The history tier of the last life, before any collection writes the store.
         self._boot_id = boot_id(Path(self.settings.agent.procfs))
-        tier_file.restore(
-            self.store,
-            tier_file.path_in(self.settings.agent.data_dir),
-            time.time(),
-            groups={d.name for d in DOMAINS if d.name not in self.settings.collector.disabled},
-            boot_id=self._boot_id,
-        )
+        running = {d.name for d in DOMAINS if d.name not in self.settings.collector.disabled}
+        data_dir = self.settings.agent.data_dir
+        tier_file.restore(self.store, tier_file.path_in(data_dir), time.time(),
+                          groups=running, boot_id=self._boot_id)  # fmt: skip
+        self._warm_up(tier_file.recent_path_in(data_dir), running)
         self._start_collectors()
         self._start_logs()
         # Before the first collection or log line is handled (nothing awaited since the
@@ -291,6 +289,7 @@ class Agent(SignalRequests):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tier_task  # (it logs what else went wrong itself)
         await self._keep_history_tier(at_stop=True)  # the collectors are stopped: as it ends
+        await self._keep_recent_samples()
         timeout = self.settings.agent.shutdown_timeout_secs
         await self._drain_and_stop(self.router.workers, timeout)
         if self.nats is not None:  # after the channel's last publish
@@ -714,6 +713,59 @@ class Agent(SignalRequests):
         if problem and not self._tier_failed:  # once, until it works again (a full disk)
             log.warning("the history tier could not be kept for the next start: %s", problem)
         self._tier_failed = not kept
+
+    def _warmable(self) -> list[Warmable]:
+        return [a for a in self.analyzers if isinstance(a, Warmable)]
+
+    def _warm_up(self, path: Path, running: set[str]) -> None:
+        """The statistical analyzers go through the samples kept at the last clean stop
+        (agent/tier_file.py, `take_recent`), as they did then: a restart or an upgrade
+        leaves them judging at once, not learning for another hour.  One that fails at it
+        learns again (said, with the traceback: a defect)."""
+        warmable = self._warmable()
+        failed: list[Warmable] = []
+        seen: set[int] = set()
+
+        def replay(batch: Batch) -> None:
+            seen.update(batch.ids.tolist())
+            for analyzer in warmable:
+                if analyzer not in failed:
+                    try:
+                        analyzer.warm_up(batch, self.store)
+                    except Exception:
+                        log.exception("%s could not go through the kept samples: it learns "
+                                      "again", getattr(analyzer, "name", analyzer))  # fmt: skip
+                        failed.append(analyzer)
+
+        tier_file.take_recent(self.store, path, time.time(), replay, groups=running,
+                              boot_id=self._boot_id)  # fmt: skip
+        for analyzer in warmable:
+            if analyzer in failed:
+                analyzer.forget(seen)
+            else:
+                analyzer.end_warm_up()
+
+    async def _keep_recent_samples(self) -> None:
+        """At the stop, after the history tier: the raw tier of what the statistical
+        analyzers watch, for the next start's `_warm_up`, within `TIER_KEEP_SECS`."""
+        warmable = self._warmable()
+        if not warmable or self._tier_failed:  # a disk that failed or hung the history tier
+            return
+
+        def wanted(key: SeriesKey) -> bool:
+            return any(analyzer.watches(key) for analyzer in warmable)
+
+        path = tier_file.recent_path_in(self.settings.agent.data_dir)
+        try:
+            await asyncio.wait_for(
+                tier_file.keep_recent(self.store, path, time.time(), self._boot_id, wanted),
+                TIER_KEEP_SECS,
+            )
+        except TimeoutError:
+            log.warning("the last samples could not be kept for the next start: not "
+                        "written within %g s", TIER_KEEP_SECS)  # fmt: skip
+        except OSError as exc:
+            log.warning("the last samples could not be kept for the next start: %s", exc)
 
     def _keep_history_tier_now(self) -> None:
         """The periodic save, as a task of its own (the housekeeping goes on), one at a time."""

@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -285,6 +285,11 @@ class Ring:
         """History-tier columns of ring rows; -1 for a series without history."""
         cols: IntArray = self._hist[rows].astype(np.int64)
         return cols
+
+    @property
+    def rows_used(self) -> int:
+        """Rows handed out so far, free ones included (what a raw column spans)."""
+        return self._rows_used
 
     @property
     def live(self) -> int:
@@ -748,6 +753,10 @@ class Store:
         return tier.times_of(cols)[present], values[present]
 
     def latest(self, series_id: int) -> float | None:
+        """The newest sample a collector wrote in this life (None before: a sample taken
+        back at start-up, `restore_raw`, is the past the analyzers judge by, not now)."""
+        if not self._reported[series_id]:
+            return None
         times, values = self.window(series_id, last=1)
         return self._exact(series_id, times[0], values[0]) if values.size else None
 
@@ -772,6 +781,8 @@ class Store:
         """(key, newest value, its time) of every live series, for an exporter to read."""
         out = []
         for key, sid in list(self._ids.items()):
+            if not self._reported[sid]:
+                continue  # not written in this life (taken back at start-up): nothing now
             times, values = self.window(sid, last=1)
             if values.size:
                 out.append((key, self._exact(sid, times[0], values[0]), float(times[0])))
@@ -857,6 +868,61 @@ class Store:
         self._last_seen[ids] = now
         self._reported[ids] = False
         return int(ids.size)
+
+    def raw_tiers(self, wanted: Callable[[SeriesKey], bool]) -> list[TierCopy]:
+        """A copy of the raw tier of the `wanted` series, ring by ring, instants oldest
+        first: the last hour the statistical analyzers judge by, kept at a clean stop
+        (agent/tier_file.py, `keep_recent`)."""
+        out = []
+        for ring_idx, ring in enumerate(self._rings):
+            if ring.raw.count == 0:
+                continue
+            live = np.flatnonzero(self._ring_of[: len(self._keys)] == ring_idx)
+            chosen = [(sid, key) for sid in live.tolist()
+                      if (key := self._keys[sid]) is not None and wanted(key)]  # fmt: skip
+            if not chosen:
+                continue
+            rows = self._row_of[np.array([sid for sid, _ in chosen], dtype=np.int64)]
+            cols = ring.raw.order()
+            values = np.ascontiguousarray(ring.raw.values[np.ix_(cols, rows)].T)
+            out.append(TierCopy(ring.name, ring.raw.times_of(cols).copy(),
+                                [key for _, key in chosen], values))  # fmt: skip
+        return out
+
+    def restore_raw(self, copy: TierCopy, now: float) -> Iterator[Batch]:
+        """Take back a ring's last raw samples, kept at a clean stop, an instant at a time,
+        oldest first: each is written into the raw tier only (its buckets are in the
+        history tier already, and were handed to the SQLite history in the last life) and
+        yielded, so that the analyzers that learn from the raw tier go through it as they
+        did then (`analyzers.base.Warmable`).  Must come before the ring's first write, and
+        after `restore_history`; the newest `capacity` instants, series within the caps.
+        The series are not `reported` (nothing is "now" before a collector writes them)
+        and are retired as stale as any series is, counted from `now`."""
+        ring_idx = self._ring_index.get(copy.group)
+        if ring_idx is not None and self._rings[ring_idx].raw.count:
+            raise ValueError(f"ring {copy.group} was written before its samples were taken back")
+        if not copy.keys or copy.times.size == 0:
+            return
+        ids = self.ids_for(copy.keys, copy.group)
+        ring_idx = self._ring_index.get(copy.group)
+        if ring_idx is None:
+            return  # no room: not even an empty ring for it
+        # Within the caps, and not a series another ring holds (a collector that changed
+        # its group across an upgrade: one row per series).
+        kept = np.flatnonzero((ids >= 0) & (self._ring_of[np.maximum(ids, 0)] == ring_idx))
+        if kept.size == 0:
+            return
+        ids = ids[kept]
+        fresh = ids[np.isnan(self._last_seen[ids])]  # not taken back with the history tier
+        self._last_seen[fresh] = now
+        ring = self._rings[ring_idx]
+        rows = self._row_of[ids]
+        values = copy.values[kept]
+        for i in range(max(0, copy.times.size - self.capacity), copy.times.size):
+            column = values[:, i].astype(np.float64)
+            ring.raw.write(float(copy.times[i]), ring.rows_used, rows, column)
+            finite = np.isfinite(column)
+            yield Batch(float(copy.times[i]), ids[finite], column[finite])
 
     # -- housekeeping --------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""The store's history tier kept across a restart (`data_dir/history-tier.bin`).
+"""The store's tiers kept across a restart: the history tier (`data_dir/history-tier.bin`)
+and, at a clean stop, the raw tier's last hour of what z-score and EMA watch
+(`data_dir/raw-tier.bin`).
 
 Without it every restart (an upgrade, a configuration change that needs one, a
 reboot) forgets the day of history the analyzers judge by: the next night's
@@ -9,10 +11,18 @@ night for every host's nightly job.
 
 Written at a clean stop and every `SAVE_EVERY_SECS` while running (so a kill -9,
 an OOM kill or a power cut loses at most that much of it), read once at start-up
-before any collector runs (`Store.restore_history`).  Only the history tier is
-kept: the raw tier's last hour at 10 s is detail the analyzers learn again, and
-their own state (baselines, learning time) starts afresh.  After a reboot the
+before any collector runs (`Store.restore_history`).  After a reboot the
 series of processes (a `pid` label) are left out: their pids now name others.
+
+The raw tier is what z-score and EMA learn from (their baselines, EW means,
+learning time): without it they learnt for an hour after every restart, blind
+to the anomalies they exist for.  It changes every tick, so it is kept whole
+at a clean stop only (`keep_recent`: a `systemctl restart`, an upgrade), and
+taken back by the next start if it is of the same boot and at most
+`RECENT_MAX_GAP_SECS` old (`take_recent`): those analyzers go through it an
+instant at a time, as they did in that life (`analyzers.base.Warmable`), and
+judge at once.  The file is removed when it is read: it speaks for the moment
+of that stop only.  A kill -9 leaves none, and they learn again, as before.
 
 While running, the tier is copied `CHUNK_SERIES` series at a time on the event
 loop and written on a thread in between (`keep`), so a host keeping history for
@@ -27,11 +37,13 @@ Records are a little-endian uint64 length and that many bytes of UTF-8 JSON:
     MAGIC, a record {"version", "saved_at", "resolution", "boot_id"}, then per
     ring: a record {"group", "series": n, "buckets": m}, m float64 bucket
     times, n records of one series key each, and n x m float32 values
-    (little-endian, series by series).
+    (little-endian, series by series).  The raw tier's file is the same with
+    RECENT_MAGIC, its "buckets" the raw instants and their times the samples'.
 
 A reader reads no more than the store's caps hold (a file kept under larger
 caps, before `history_hours` or `max_series` was lowered, is cut to them: the
-newest buckets, the first series; the rest is skipped unread), and each record
+newest buckets, the first series; the rest is skipped unread; the raw tier's to
+`ring_buffer_capacity` instants), and each record
 against a bound of its own, so a file cannot make it build more than the store
 could hold; it reads with `pread` (an I/O error or a
 file cut short under it is an error, not a crash), checks the whole file, then
@@ -62,7 +74,7 @@ import numpy as np
 
 from agent.settings import StorageSettings
 from agent.store import Store, TierCopy, TierLayout
-from analyzers.base import SeriesKey
+from analyzers.base import Batch, SeriesKey
 from common import datafile
 
 log = logging.getLogger(__name__)
@@ -77,6 +89,12 @@ ATTEMPTS = 3
 HEADER_BYTES = 4096  # the file's and each ring's header: a few names and counts
 KEY_BYTES = 4096  # one series key as JSON (a long mountpoint or cgroup name fits)
 MAX_LABELS = 64
+# The raw tier of the series the statistical analyzers learn from, kept at a clean stop
+# only, and used only by the next start of the same boot within RECENT_MAX_GAP_SECS: a
+# restart or an upgrade, not an outage (an hour-old baseline is no longer "recent").
+RECENT_FILE_NAME = "raw-tier.bin"
+RECENT_MAGIC = b"sysops-agent raw tier\n"
+RECENT_MAX_GAP_SECS = 900.0
 _LENGTH = struct.Struct("<Q")
 _FLOAT32, _FLOAT64 = np.dtype("<f4"), np.dtype("<f8")
 _CAPLESS_SERIES = 100_000  # the bound for a store without a cap (tests, benchmarks)
@@ -89,6 +107,10 @@ SERIES_CEILING = int(
 
 def path_in(data_dir: str | Path) -> Path:
     return Path(data_dir) / FILE_NAME
+
+
+def recent_path_in(data_dir: str | Path) -> Path:
+    return Path(data_dir) / RECENT_FILE_NAME
 
 
 @dataclass(frozen=True)
@@ -107,10 +129,10 @@ def _json(document: object) -> bytes:
     return _record(json.dumps(document, separators=(",", ":")).encode())
 
 
-def _head(resolution: float, saved_at: float, boot_id: str) -> bytes:
+def _head(resolution: float, saved_at: float, boot_id: str, magic: bytes = MAGIC) -> bytes:
     meta = {"version": VERSION, "saved_at": saved_at, "resolution": resolution,
             "boot_id": boot_id}  # fmt: skip
-    return MAGIC + _json(meta)
+    return magic + _json(meta)
 
 
 def _ring_head(group: str, times: np.ndarray[Any, Any], keys: list[SeriesKey]) -> bytes:
@@ -123,11 +145,15 @@ def _ring_head(group: str, times: np.ndarray[Any, Any], keys: list[SeriesKey]) -
 
 
 def encode(
-    copies: list[TierCopy], resolution: float, saved_at: float, boot_id: str = ""
+    copies: list[TierCopy],
+    resolution: float,
+    saved_at: float,
+    boot_id: str = "",
+    magic: bytes = MAGIC,
 ) -> list[bytes | memoryview]:
-    """The whole file's parts, from whole copies (tests and benchmarks; `keep` writes the
-    same a part at a time)."""
-    parts: list[bytes | memoryview] = [_head(resolution, saved_at, boot_id)]
+    """The whole file's parts, from whole copies (the raw tier's, `keep_recent`; tests and
+    benchmarks: `keep` writes the history tier's a part at a time)."""
+    parts: list[bytes | memoryview] = [_head(resolution, saved_at, boot_id, magic)]
     for c in copies:
         parts.append(_ring_head(c.group, c.times, c.keys))
         parts.append(np.ascontiguousarray(c.values, dtype=_FLOAT32).data)
@@ -286,9 +312,9 @@ class _Reader:
         return json.loads(self.take(length, what))
 
 
-def _meta(reader: _Reader) -> tuple[float, float, str]:
-    if reader.take(min(len(MAGIC), reader.left()), "magic") != MAGIC:
-        raise ValueError("not a history tier file")
+def _meta(reader: _Reader, magic: bytes = MAGIC) -> tuple[float, float, str]:
+    if reader.take(min(len(magic), reader.left()), "magic") != magic:
+        raise ValueError(f"not a {magic.decode().removeprefix('sysops-agent ').strip()} file")
     meta = reader.record(HEADER_BYTES, "header")
     if not isinstance(meta, dict) or meta.get("version") != VERSION:
         raise ValueError("unknown version")
@@ -408,6 +434,60 @@ def _key(raw: object) -> SeriesKey:
     return SeriesKey(item[0], tuple(labels))
 
 
+Taker = Callable[[TierCopy], int]
+
+
+def _take_back(
+    path: Path,
+    what: str,
+    magic: bytes,
+    max_times: int,
+    store: Store,
+    groups: Collection[str] | None,
+    use: Callable[[float, float, str, list[str]], Taker | None],
+) -> int:
+    """A kept file checked whole, then its rings of `groups` (all: None) handed one at a
+    time to what `use` returns, given the file's resolution, saved_at, boot_id and the
+    lines saying what was cut to the store's caps (None: the file is not used).  The sum of
+    what the taker returns; 0 without a file, or with one that is wrong (logged, as `what`
+    "kept at the last stop not used")."""
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # a save cut short (kill -9)
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+    def wanted(group: str) -> bool:
+        return groups is None or group in groups
+
+    max_keys = store.max_series or _CAPLESS_SERIES
+    try:
+        with datafile.opened(path) as (fd, size):
+
+            def rings(
+                values: Callable[[str], bool], cuts: list[str] | None = None
+            ) -> tuple[Any, Iterator[TierCopy]]:
+                reader = _Reader(fd, size)
+                return _meta(reader, magic), _rings(reader, max_keys, max_times, values, cuts)
+
+            cuts: list[str] = []
+            meta, checking = _checked(lambda: rings(lambda _group: False, cuts))
+            _checked(lambda: sum(1 for _ in checking))  # all of it checked before any is used
+            resolution, saved_at, boot_id = meta
+            take = use(resolution, saved_at, boot_id, cuts)
+            if take is None:
+                return 0
+            taken = 0
+            _, reading = _checked(lambda: rings(wanted))
+            while (copy := _checked(lambda: next(reading, None))) is not None:
+                if wanted(copy.group):
+                    taken += take(copy)
+            return taken
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError) as exc:
+        log.warning("%s kept at the last stop not used (%s): %s", what, path, exc)
+        return 0
+
+
 def restore(
     store: Store,
     path: Path,
@@ -420,49 +500,103 @@ def restore(
     rings of `groups` (the collectors that run now), and after a reboot (another
     `boot_id`) not the series of processes.  The whole file is checked first, then taken
     back a ring at a time.  The series taken back (0 without a usable file, logged)."""
-    for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # a save cut short (kill -9)
-        with contextlib.suppress(OSError):
-            leftover.unlink()
-    max_keys, max_times = store.max_series or _CAPLESS_SERIES, store.history_capacity
+    kept: dict[str, Any] = {}
 
-    def wanted(group: str) -> bool:
-        return groups is None or group in groups
+    def use(resolution: float, saved_at: float, kept_boot: str, cuts: list[str]) -> Taker | None:
+        if resolution != store.resolution:
+            log.info("history kept at the last stop not used: its buckets are %g s, now "
+                     "%g s", resolution, store.resolution)  # fmt: skip
+            return None
+        if cuts:
+            log.info("history kept at the last stop is more than the store holds now "
+                     "(history_hours or max_series lowered): cut to %s", "; ".join(cuts))  # fmt: skip
+        rebooted = bool(boot_id and kept_boot and boot_id != kept_boot)
+        kept.update(saved_at=saved_at, rebooted=rebooted)
+        return lambda copy: store.restore_history(
+            _without_processes(copy) if rebooted else copy, now
+        )
+
+    taken = _take_back(path, "history", MAGIC, store.history_capacity, store, groups, use)
+    if kept:
+        log.info("history of %d series taken back from %s (kept %.0f min ago%s)", taken, path,
+                 max(0.0, now - kept["saved_at"]) / 60,
+                 ", before a reboot" if kept["rebooted"] else "")  # fmt: skip
+    return taken
+
+
+async def keep_recent(
+    store: Store, path: Path, saved_at: float, boot_id: str, wanted: Callable[[SeriesKey], bool]
+) -> int:
+    """At a clean stop (the collectors stopped: nothing moves): the raw tier of the `wanted`
+    series, whole, for the next start to go through (`take_recent`).  The series kept;
+    OSError if it cannot be written."""
+    copies = store.raw_tiers(wanted)
+    if not copies:
+        await _FILE_THREAD.run(functools.partial(_remove, path))
+        return 0
+    parts = encode(copies, store.resolution, saved_at, boot_id, RECENT_MAGIC)
+    await _FILE_THREAD.run(functools.partial(_write_whole, path, parts))
+    return sum(len(copy.keys) for copy in copies)
+
+
+def _write_whole(path: Path, parts: list[bytes | memoryview]) -> None:
+    out = datafile.AtomicWriter(path, durable=True)
+    try:
+        for part in parts:
+            out.write(part)
+        out.commit()
+    except BaseException:
+        out.abort()
+        raise
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def take_recent(
+    store: Store,
+    path: Path,
+    now: float,
+    replay: Callable[[Batch], None],
+    *,
+    groups: Collection[str] | None = None,
+    boot_id: str = "",
+) -> int:
+    """Take back the raw samples kept at the last clean stop (`keep_recent`), an instant at
+    a time through `replay` (`Store.restore_raw`): after `restore`, before any collector
+    writes.  Only in the same boot (after a reboot the host starts afresh: its memory,
+    its connections) and within `RECENT_MAX_GAP_SECS` of the stop.  The file is removed
+    whatever became of it: it speaks for the moment of that stop only, and a later start
+    after a kill -9 must not take it for recent.  The series taken back (0: logged why)."""
+
+    def use(_resolution: float, saved_at: float, kept_boot: str, _cuts: list[str]) -> Taker | None:
+        if kept_boot != boot_id:
+            log.info("samples kept at the last stop not used: kept before a reboot")
+            return None
+        if not 0.0 <= now - saved_at <= RECENT_MAX_GAP_SECS:
+            log.info("samples kept at the last stop not used: kept %.0f min ago, not recent",
+                     (now - saved_at) / 60)  # fmt: skip
+            return None
+
+        def take(copy: TierCopy) -> int:
+            series: set[int] = set()
+            for batch in store.restore_raw(copy, now):
+                series.update(batch.ids.tolist())
+                replay(batch)
+            return len(series)
+
+        return take
 
     try:
-        with datafile.opened(path) as (fd, size):
-
-            def rings(
-                values: Callable[[str], bool], cuts: list[str] | None = None
-            ) -> tuple[Any, Iterator[TierCopy]]:
-                reader = _Reader(fd, size)
-                return _meta(reader), _rings(reader, max_keys, max_times, values, cuts)
-
-            cuts: list[str] = []
-            meta, checking = _checked(lambda: rings(lambda _group: False, cuts))
-            _checked(lambda: sum(1 for _ in checking))  # all of it checked before any is used
-            resolution, saved_at, kept_boot = meta
-            if resolution != store.resolution:
-                log.info("history kept at the last stop not used: its buckets are %g s, now "
-                         "%g s", resolution, store.resolution)  # fmt: skip
-                return 0
-            if cuts:
-                log.info("history kept at the last stop is more than the store holds now "
-                         "(history_hours or max_series lowered): cut to %s", "; ".join(cuts))  # fmt: skip
-            rebooted = bool(boot_id and kept_boot and boot_id != kept_boot)
-            taken = 0
-            _, reading = _checked(lambda: rings(wanted))
-            while (copy := _checked(lambda: next(reading, None))) is not None:
-                if wanted(copy.group):
-                    taken += store.restore_history(
-                        _without_processes(copy) if rebooted else copy, now
-                    )
-    except FileNotFoundError:
-        return 0
-    except (OSError, ValueError) as exc:
-        log.warning("history kept at the last stop not used (%s): %s", path, exc)
-        return 0
-    log.info("history of %d series taken back from %s (kept %.0f min ago%s)", taken, path,
-             max(0.0, now - saved_at) / 60, ", before a reboot" if rebooted else "")  # fmt: skip
+        taken = _take_back(path, "samples", RECENT_MAGIC, store.capacity, store, groups, use)
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    if taken:
+        log.info("the last samples of %d series taken back from %s: the statistical "
+                 "analyzers go on from them", taken, path)  # fmt: skip
     return taken
 
 

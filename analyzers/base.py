@@ -109,6 +109,28 @@ class Resumable(Protocol):
         ...
 
 
+@runtime_checkable
+class Warmable(Protocol):
+    """An analyzer whose state is learnt from the raw tier's last samples (z-score, EMA):
+    at start-up it goes through the samples kept at the last clean stop
+    (agent/tier_file.py, `take_recent`), as it did in that life, instead of learning
+    for `anomaly_learning_secs` again."""
+
+    def watches(self, key: SeriesKey) -> bool:
+        """Whether it judges this series (whose samples are worth keeping for it)."""
+        ...
+
+    def warm_up(self, batch: Batch, history: History) -> None:
+        """One instant of the last life, in order (its raw tier written up to it)."""
+        ...
+
+    def end_warm_up(self) -> None:
+        """The kept samples are through: from here on, its verdicts count."""
+        ...
+
+    def forget(self, series_ids: Iterable[int]) -> None: ...
+
+
 def transition(before: int, after: int) -> tuple[Status, Severity]:
     """Level states (0 quiet, 1 warn, 2 critical) before and after -> the event's status and severity."""
     if after == 0:
@@ -313,6 +335,15 @@ class PersistentAnomaly:
 
     def forget(self, series_ids: Iterable[int]) -> None:
         self.s.reset(series_ids)
+
+    def end_stretches(self, ids: IntArray) -> None:
+        """Quiet, no stretch under way: a gate that went through the samples of the last
+        life starts this one as a series seen that long, not in the middle of a verdict
+        (what it fired on then was told then, or not; the router holds those episodes)."""
+        s = self.s
+        s.ensure(ids)
+        s.state[ids], s.run_n[ids], s.run_side[ids] = 0, 0, 0
+        s.run_start[ids], s.run_sum[ids] = np.nan, 0.0
 
     def learning_count(self, ids: IntArray, now: float) -> int:
         first = self.s.first_seen[ids[ids < self.s.size]]
@@ -540,6 +571,9 @@ class WatchedSeries:
         """Watched series still in their gate's learning time."""
         return self.gate.learning_count(np.flatnonzero(self.s.watched[: self.s.size]), now)
 
+    def watches(self, key: SeriesKey) -> bool:
+        return any(fnmatch.fnmatchcase(key.metric, p) for p in self.patterns)
+
     def watched_samples(self, batch: Batch, history: History) -> tuple[IntArray, FloatArray]:
         """The batch's samples of watched series with a finite value: (ids, values)."""
         s = self.s
@@ -548,11 +582,26 @@ class WatchedSeries:
         for sid in batch.ids[~s.known[batch.ids]].tolist():
             s.known[sid] = True
             key = history.key(sid)
-            s.watched[sid] = any(fnmatch.fnmatchcase(key.metric, p) for p in self.patterns)
+            s.watched[sid] = self.watches(key)
             if s.watched[sid]:
                 self.gate.learn(sid, key, batch.timestamp)
         mask = s.watched[batch.ids] & np.isfinite(batch.values)
         return batch.ids[mask], batch.values[mask]
+
+
+class LearnsFromRecentSamples(WatchedSeries):
+    """A watched-series analyzer whose whole state comes from the raw tier's samples, in
+    order (z-score's window and EW mean, EMA's, the gate's learning time, range and
+    tail): `Warmable` by going through the last life's samples as it did then."""
+
+    def observe(self, batch: Batch, history: History) -> list[Alert]:
+        raise NotImplementedError
+
+    def warm_up(self, batch: Batch, history: History) -> None:
+        self.observe(batch, history)  # its verdicts on the past were told then, or not
+
+    def end_warm_up(self) -> None:
+        self.gate.end_stretches(np.flatnonzero(self.s.watched[: self.s.size]))
 
 
 def learning_series(analyzers: Iterable[object], now: float) -> int:

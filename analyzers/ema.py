@@ -32,10 +32,10 @@ from analyzers.base import (
     SEASON_DAYS,
     Batch,
     History,
+    LearnsFromRecentSamples,
     PersistentAnomaly,
     SeriesArrays,
     Step,
-    WatchedSeries,
     anomaly_history,
     policy_from,
     transition,
@@ -45,7 +45,7 @@ from analyzers.registry import AnalyzerPlugin
 from analyzers.zscore import DEFAULT_METRICS, WHY_WARN, anomaly_message
 
 
-class EmaAnalyzer(WatchedSeries):
+class EmaAnalyzer(LearnsFromRecentSamples):
     name = "ema"
 
     def __init__(

@@ -43,10 +43,10 @@ from analyzers.base import (
     FloatArray,
     History,
     IntArray,
+    LearnsFromRecentSamples,
     PersistentAnomaly,
     SeriesArrays,
     Step,
-    WatchedSeries,
     anomaly_history,
     policy_from,
     transition,
@@ -103,7 +103,7 @@ def anomaly_message(
     )
 
 
-class ZScoreAnalyzer(WatchedSeries):
+class ZScoreAnalyzer(LearnsFromRecentSamples):
     name = "zscore"
 
     def __init__(

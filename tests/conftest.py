@@ -289,14 +289,22 @@ def hermetic_agent_keys(tmp_path: Path) -> str:
     a 0.5 % threshold gives a warning); CPU usage is 0 % as the counters never move.
     """
     proc, sys_ = make_host(tmp_path)
+    set_memory_used(proc, 0.25)
+    (proc / "uptime").write_text("86400.00 600000.00\n")  # a day (heartbeats report it)
+    return f'procfs = "{proc}"\nsysfs = "{sys_}"\n'
+
+
+def set_memory_used(proc: Path, fraction: float) -> None:
+    """Make the captured host's `proc/meminfo` say `fraction` of the memory is used
+    (MemAvailable), as memory_used_percent reads it: written whole, as the agent may read
+    it at any moment, and never into the fixture itself (a new file replaces the copy)."""
     meminfo = proc / "meminfo"
     lines = meminfo.read_text().splitlines(keepends=True)
     total = next(int(line.split()[1]) for line in lines if line.startswith("MemTotal:"))
-    meminfo.unlink()  # a copy of the fixture: rewrite it, never the original
     kept = [line for line in lines if not line.startswith("MemAvailable:")]
-    meminfo.write_text("".join(kept) + f"MemAvailable:   {total * 3 // 4} kB\n")
-    (proc / "uptime").write_text("86400.00 600000.00\n")  # a day (heartbeats report it)
-    return f'procfs = "{proc}"\nsysfs = "{sys_}"\n'
+    changed = meminfo.with_name("meminfo.new")
+    changed.write_text("".join(kept) + f"MemAvailable:   {round(total * (1 - fraction))} kB\n")
+    changed.replace(meminfo)
 
 
 def only_collectors(*keep: str) -> str:

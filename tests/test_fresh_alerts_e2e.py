@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import HttpReceiver, hermetic_agent_keys, wait_until
+from tests.conftest import HttpReceiver, hermetic_agent_keys, set_memory_used, wait_until
 from tests.test_e2e import STARTUP_ALLOWANCE, start_agent, webhook_config
 
 __all__ = ["start_agent"]  # the fixture, shared with test_e2e
@@ -33,13 +33,7 @@ def test_a_repeat_from_the_daemon_is_fresh(
     assert firing["status"] == "firing" and round(firing["value"], 1) == 25.0
 
     # The host changes: 40 % used now (below the derived critical level, 50.2 %).
-    meminfo = tmp_path / "host-proc" / "meminfo"  # hermetic_agent_keys' copy of the host
-    lines = meminfo.read_text().splitlines(keepends=True)
-    total = next(int(line.split()[1]) for line in lines if line.startswith("MemTotal:"))
-    kept = [line for line in lines if not line.startswith("MemAvailable:")]
-    changed = meminfo.with_name("meminfo.new")
-    changed.write_text("".join(kept) + f"MemAvailable:   {total * 3 // 5} kB\n")
-    changed.replace(meminfo)  # whole, as the agent may read it at any moment
+    set_memory_used(tmp_path / "host-proc", 0.40)  # hermetic_agent_keys' copy of the host
 
     def repeat_with_the_new_value() -> dict[str, object] | None:
         for request in http_receiver.requests[1:]:

@@ -20,7 +20,13 @@ from alerting.delivery import ChannelWorker
 from alerting.outbox import MemoryOutbox, SqliteOutbox
 from alerting.router import Router
 from analyzers.base import SeriesKey
-from tests.conftest import HttpReceiver, hermetic_agent_keys, only_collectors, wait_until
+from tests.conftest import (
+    HttpReceiver,
+    hermetic_agent_keys,
+    only_collectors,
+    set_memory_used,
+    wait_until,
+)
 from tests.test_e2e import INTERVAL, STARTUP_ALLOWANCE, start_agent, webhook_config
 from tests.test_router import Recorder
 
@@ -258,17 +264,6 @@ def test_the_episode_store_survives_a_corrupted_file(tmp_path: Path) -> None:
 # -- the real daemon, killed -9 and started again --------------------------------------------
 
 
-def set_memory_used(tmp_path: Path, fraction: float) -> None:
-    """hermetic_agent_keys' captured host, with memory `fraction` used (written whole)."""
-    meminfo = tmp_path / "host-proc" / "meminfo"
-    lines = meminfo.read_text().splitlines(keepends=True)
-    total = next(int(line.split()[1]) for line in lines if line.startswith("MemTotal:"))
-    kept = [line for line in lines if not line.startswith("MemAvailable:")]
-    changed = meminfo.with_name("meminfo.new")
-    changed.write_text("".join(kept) + f"MemAvailable:   {round(total * (1 - fraction))} kB\n")
-    changed.replace(meminfo)
-
-
 def memory_alerts(receiver: HttpReceiver) -> list[dict[str, Any]]:
     """The memory notifications received, once each: a kill right after a delivery, before
     the outbox row is deleted, sends it again at the restart (at least once, the same
@@ -299,7 +294,7 @@ def test_a_kill_and_restart_neither_announces_a_condition_again_nor_leaves_it_op
         return any(r.json()["metric"] == "memory_total_bytes" for r in http_receiver.requests)
 
     wait_until(marker, STARTUP_ALLOWANCE, f"the second life's first judgment:\n{second.stderr}")
-    set_memory_used(tmp_path, 0.0)  # the condition ends
+    set_memory_used(tmp_path / "host-proc", 0.0)  # the condition ends
     wait_until(lambda: len(memory_alerts(http_receiver)) >= 2, 3 * INTERVAL + 10, "a RESOLVED")
     (fired, resolved) = memory_alerts(http_receiver)
     assert (fired["status"], resolved["status"]) == ("firing", "resolved")
@@ -319,7 +314,7 @@ def test_a_condition_that_ended_while_the_agent_was_down_is_resolved_after_the_r
     assert first.wait_for_log("sysops-agent started", STARTUP_ALLOWANCE), first.stderr
     wait_until(lambda: memory_alerts(http_receiver), STARTUP_ALLOWANCE, "the FIRING")
     first.kill()
-    set_memory_used(tmp_path, 0.0)  # ends while nobody watches
+    set_memory_used(tmp_path / "host-proc", 0.0)  # ends while nobody watches
     second = start_agent(config, {"E2E_TOKEN": "t"})
     assert second.wait_for_log("sysops-agent started", STARTUP_ALLOWANCE), second.stderr
     # The threshold takes its level back: the first sample finds it cleared.
