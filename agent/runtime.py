@@ -637,15 +637,25 @@ class Agent(SignalRequests):
         slack = 3 * max((interval_of(self.settings, d) for d in enabled), default=0.0)
         slack += 2 * REPEAT_CHECK_SECS
 
+        now = time.time()
+        warmed = {analyzer.name: analyzer for analyzer in self._warmable()}
+
         def confirm_within(alert: Alert) -> float | None:
             if alert.analyzer == LOG_ANALYZER and self.logs is not None:
                 return None  # a link down ends with its "link is up" line, as in one life
+            sid = self.store.find(SeriesKey(alert.metric, alert.labels))
+            analyzer = warmed.get(alert.analyzer)
+            judging = None if analyzer is None or sid is None else (
+                analyzer.raised_again_within(sid, now)
+            )  # fmt: skip
+            if judging is not None:  # it went through the last samples: no learning time
+                return judging + slack
             return confirm_after_restart_secs(self.settings, alert.analyzer) + slack
 
-        self.router.resume(announced, time.time(), confirm_within)
+        self.router.resume(announced, now, confirm_within)
         # By then every collector has reported (or failed) a few times: what is not in the
         # store is gone (a process that exited meanwhile), and is resolved at once.
-        self._look_for_unreported_at = time.time() + slack
+        self._look_for_unreported_at = now + slack
         log.info(
             "%d alert(s) announced before the restart and not resolved: they are resolved "
             "unless their analyzers raise them again",

@@ -116,6 +116,8 @@ class Warmable(Protocol):
     (agent/tier_file.py, `take_recent`), as it did in that life, instead of learning
     for `anomaly_learning_secs` again."""
 
+    name: str
+
     def watches(self, key: SeriesKey) -> bool:
         """Whether it judges this series (whose samples are worth keeping for it)."""
         ...
@@ -126,6 +128,13 @@ class Warmable(Protocol):
 
     def end_warm_up(self) -> None:
         """The kept samples are through: from here on, its verdicts count."""
+        ...
+
+    def raised_again_within(self, series_id: int, now: float) -> float | None:
+        """If it judges the series now (warmed up past its learning time), how long it may
+        take to raise again an alert whose condition holds (its persistence time): an alert
+        announced before the restart and not raised again by then is resolved then, not
+        after a learning time it no longer needs.  None while it learns."""
         ...
 
     def forget(self, series_ids: Iterable[int]) -> None: ...
@@ -602,6 +611,13 @@ class LearnsFromRecentSamples(WatchedSeries):
 
     def end_warm_up(self) -> None:
         self.gate.end_stretches(np.flatnonzero(self.s.watched[: self.s.size]))
+
+    def raised_again_within(self, series_id: int, now: float) -> float | None:
+        gate = self.gate
+        if series_id >= min(self.s.size, gate.s.size) or not self.s.watched[series_id]:
+            return None
+        learnt = now - gate.s.first_seen[series_id] >= gate.learning
+        return gate.persist if learnt and self.s.n[series_id] >= gate.min_samples else None
 
 
 def learning_series(analyzers: Iterable[object], now: float) -> int:

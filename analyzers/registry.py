@@ -42,7 +42,8 @@ class AnalyzerPlugin:
     # settings -> how long, after the agent restarts, this analyzer may take to raise again
     # an alert whose condition still holds (its learning time).  An alert it announced
     # before the restart and has not raised again by then (and a few collection intervals)
-    # is resolved (alerting/router.py, `Router.resume`).
+    # is resolved (alerting/router.py, `Router.resume`).  A `Warmable` analyzer that took the
+    # series' last samples back says its own, shorter time (`raised_again_within`).
     confirm_after_restart_secs: Callable[[Any], float] = lambda _settings: 0.0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from analyzers.base import Batch, LearnsFromRecentSamples, SeriesKey, Warmable
 from analyzers.ema import EmaAnalyzer
 from analyzers.season import SeasonAnalyzer
 from analyzers.zscore import ZScoreAnalyzer
-from tests.conftest import wait_until
+from tests.conftest import HttpReceiver, wait_until
 from tests.test_e2e import start_agent
 
 __all__ = ["start_agent"]  # the fixture, shared with test_e2e
@@ -90,6 +91,29 @@ def test_a_clean_restart_leaves_the_statistical_analyzers_judging_at_once(
         assert firing[0].timestamp - restart <= 300.0 + 3 * STEP  # anomaly_persist_secs
     else:
         assert firing == [] and second.learning(restart + 120 * STEP) == 1
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_warmed_analyzer_says_it_needs_its_persistence_time_not_its_learning_time(
+    tmp_path: Path, kept: bool
+) -> None:
+    """What the router waits for before it resolves an episode of before the restart that
+    the analyzer has not raised again (`Router.resume`)."""
+    path = tier_file.recent_path_in(tmp_path)
+    before, first = store(), ZScoreAnalyzer()
+    feed(before, first, START, noise(420, 40.0, 7))
+    stop = START + 419 * STEP
+    if kept:
+        keep(before, path, stop, first.watches)
+    after, second = store(), ZScoreAnalyzer(persist_secs=120.0)
+    take(after, path, stop + 20.0, [second])
+    sid = after.find(MEMORY)
+    if kept:
+        assert sid is not None and second.raised_again_within(sid, stop + 20.0) == 120.0
+    else:  # never seen yet, then learning
+        assert sid is None and second.raised_again_within(0, stop + 20.0) is None
+        feed(after, second, stop + 30.0, noise(40, 40.0, 8))
+        assert second.raised_again_within(after.find(MEMORY) or 0, stop + 430.0) is None
 
 
 def test_the_analyzers_that_learn_from_the_raw_tier_are_the_warmable_ones() -> None:
@@ -253,5 +277,74 @@ enabled = true
                "the samples taken back")  # fmt: skip
     assert not path.exists()
     second.wait_for_output("above its usual 25% (a flat series, zscore", 30.0)
+    code, _ = second.stop()
+    assert code == 0 and "Traceback" not in second.stderr
+
+
+@pytest.mark.e2e
+def test_an_episode_that_ended_during_a_clean_restart_is_resolved_without_a_learning_time(
+    start_agent: Any, http_receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    """A z-score alert announced on the webhook, the agent stopped with SIGTERM, the
+    condition gone when it starts again: z-score, warmed up, does not raise it again, and
+    the router resolves it after z-score's persistence time (and a few collection and
+    housekeeping rounds), not after its 30 s learning time."""
+    from tests.conftest import hermetic_agent_keys, only_collectors, set_memory_used
+
+    host = hermetic_agent_keys(tmp_path)
+    url = http_receiver.url + "/alerts"
+    config = f"""
+[agent]
+hostname = "e2e-host"
+data_dir = "data"
+{host}
+[collector]
+memory_interval_secs = 0.25
+{only_collectors("memory")}
+[analyzer]
+enabled = ["zscore", "threshold"]
+anomaly_metrics = ["memory_used_percent"]
+anomaly_learning_secs = 30
+anomaly_min_samples = 20
+anomaly_persist_secs = 2
+[thresholds]
+memory_percent = 100
+[[thresholds.rules]]
+metric = "memory_total_bytes"
+warn = 1
+for_secs = 31
+[alerting]
+min_interval_secs = 3600
+[alerting.webhook]
+enabled = true
+url = "{url}"
+retry_count = 1
+"""
+
+    def memory() -> list[dict[str, Any]]:
+        return [body for r in http_receiver.requests
+                if (body := r.json())["metric"] == "memory_used_percent"]  # fmt: skip
+
+    first = start_agent(config)
+    assert first.wait_for_log("sysops-agent started", 15.0), first.stderr
+    # The marker rule's 31 s hold is the agent's own clock: by then z-score has seen
+    # memory (at 25 %) past its learning time; then memory steps to 95 %.
+    wait_until(lambda: http_receiver.requests, 60.0, "the marker rule's FIRING")
+    assert memory() == []
+    set_memory_used(tmp_path / "host-proc", 0.95)
+    wait_until(memory, 30.0, "the z-score FIRING")
+    code, _ = first.stop()
+    assert code == 0
+    set_memory_used(tmp_path / "host-proc", 0.25)  # ends while the agent is down
+    second = start_agent(config)
+    started = time.monotonic()
+    wait_until(lambda: len(memory()) >= 2, 60.0, "the RESOLVED")
+    waited = time.monotonic() - started
+    fired, resolved = memory()[:2]
+    assert (fired["status"], resolved["status"]) == ("firing", "resolved")
+    assert fired["analyzer"] == "zscore"
+    assert resolved["alert_id"] == fired["alert_id"]
+    assert "not raised again since the agent restarted" in resolved["message"]
+    assert waited < 25.0, waited  # learning (30 s) + persistence + rounds would be > 40 s
     code, _ = second.stop()
     assert code == 0 and "Traceback" not in second.stderr
