@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import signal
 import stat
@@ -82,6 +83,7 @@ HOUSEKEEPING_SECS = 60.0
 REPEAT_CHECK_SECS = 5.0
 # How long writing the history tier may take (agent/tier_file.py), at the stop too.
 TIER_KEEP_SECS = 5.0
+MIN_KEEP_RECENT_SECS = 0.5  # what a host's raw tier needs at most; less left: not tried
 # A link down's readings count as "read up" from this long after its line (`link_read_up`).
 LINK_SETTLE_SECS = 2.0
 
@@ -288,8 +290,9 @@ class Agent(SignalRequests):
             self._tier_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tier_task  # (it logs what else went wrong itself)
+        began = time.monotonic()
         await self._keep_history_tier(at_stop=True)  # the collectors are stopped: as it ends
-        await self._keep_recent_samples()
+        await self._keep_recent_samples(TIER_KEEP_SECS - (time.monotonic() - began))
         timeout = self.settings.agent.shutdown_timeout_secs
         await self._drain_and_stop(self.router.workers, timeout)
         if self.nats is not None:  # after the channel's last publish
@@ -643,13 +646,11 @@ class Agent(SignalRequests):
         def confirm_within(alert: Alert) -> float | None:
             if alert.analyzer == LOG_ANALYZER and self.logs is not None:
                 return None  # a link down ends with its "link is up" line, as in one life
-            sid = self.store.find(SeriesKey(alert.metric, alert.labels))
             analyzer = warmed.get(alert.analyzer)
-            judging = None if analyzer is None or sid is None else (
-                analyzer.raised_again_within(sid, now)
-            )  # fmt: skip
-            if judging is not None:  # it went through the last samples: no learning time
-                return judging + slack
+            if analyzer is not None and analyzer.took_back(alert):
+                # Its stretch taken back: the series' next sample raises it again or ends
+                # it; no deadline but the look for series no longer reported.
+                return math.inf
             return confirm_after_restart_secs(self.settings, alert.analyzer) + slack
 
         self.router.resume(announced, now, confirm_within)
@@ -755,11 +756,17 @@ class Agent(SignalRequests):
             else:
                 analyzer.end_warm_up()
 
-    async def _keep_recent_samples(self) -> None:
+    async def _keep_recent_samples(self, budget: float) -> None:
         """At the stop, after the history tier: the raw tier of what the statistical
-        analyzers watch, for the next start's `_warm_up`, within `TIER_KEEP_SECS`."""
+        analyzers watch, for the next start's `_warm_up`, within what is left of the
+        history tier's `TIER_KEEP_SECS` (the stop as a whole stays within systemd's
+        TimeoutStopSec, deliveries drained after it)."""
         warmable = self._warmable()
         if not warmable or self._tier_failed:  # a disk that failed or hung the history tier
+            return
+        if budget < MIN_KEEP_RECENT_SECS:
+            log.warning("the last samples not kept for the next start: the history tier took "
+                        "the time of both")  # fmt: skip
             return
 
         def wanted(key: SeriesKey) -> bool:
@@ -769,13 +776,15 @@ class Agent(SignalRequests):
         try:
             await asyncio.wait_for(
                 tier_file.keep_recent(self.store, path, time.time(), self._boot_id, wanted),
-                TIER_KEEP_SECS,
+                budget,
             )
         except TimeoutError:
             log.warning("the last samples could not be kept for the next start: not "
-                        "written within %g s", TIER_KEEP_SECS)  # fmt: skip
+                        "written within %.1f s", budget)  # fmt: skip
         except OSError as exc:
             log.warning("the last samples could not be kept for the next start: %s", exc)
+        except Exception:  # a defect: said with its traceback, the stop goes on
+            log.exception("keeping the last samples failed")
 
     def _keep_history_tier_now(self) -> None:
         """The periodic save, as a task of its own (the housekeeping goes on), one at a time."""

@@ -444,11 +444,12 @@ def _take_back(
     max_times: int,
     store: Store,
     groups: Collection[str] | None,
-    use: Callable[[float, float, str, list[str]], Taker | None],
+    use: Callable[[Kept, list[str]], Taker | None],
 ) -> int:
     """A kept file checked whole, then its rings of `groups` (all: None) handed one at a
-    time to what `use` returns, given the file's resolution, saved_at, boot_id and the
-    lines saying what was cut to the store's caps (None: the file is not used).  The sum of
+    time to what `use` returns, given the file as checked (its header, and its rings'
+    times and keys, without their values) and the lines saying what was cut to the
+    store's caps (None: the file is not used).  The sum of
     what the taker returns; 0 without a file, or with one that is wrong (logged, as `what`
     "kept at the last stop not used")."""
     for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # a save cut short (kill -9)
@@ -470,9 +471,11 @@ def _take_back(
 
             cuts: list[str] = []
             meta, checking = _checked(lambda: rings(lambda _group: False, cuts))
-            _checked(lambda: sum(1 for _ in checking))  # all of it checked before any is used
+            # All of it checked before any is used; of each ring only its times are kept
+            # until then (the keys are read again with the values).
+            times = _checked(lambda: [TierCopy(c.group, c.times, [], c.values) for c in checking])
             resolution, saved_at, boot_id = meta
-            take = use(resolution, saved_at, boot_id, cuts)
+            take = use(Kept(resolution, saved_at, boot_id, times), cuts)
             if take is None:
                 return 0
             taken = 0
@@ -502,7 +505,12 @@ def restore(
     back a ring at a time.  The series taken back (0 without a usable file, logged)."""
     kept: dict[str, Any] = {}
 
-    def use(resolution: float, saved_at: float, kept_boot: str, cuts: list[str]) -> Taker | None:
+    def use(kept_file: Kept, cuts: list[str]) -> Taker | None:
+        resolution, saved_at, kept_boot = (
+            kept_file.resolution,
+            kept_file.saved_at,
+            kept_file.boot_id,
+        )
         if resolution != store.resolution:
             log.info("history kept at the last stop not used: its buckets are %g s, now "
                      "%g s", resolution, store.resolution)  # fmt: skip
@@ -571,9 +579,13 @@ def take_recent(
     whatever became of it: it speaks for the moment of that stop only, and a later start
     after a kill -9 must not take it for recent.  The series taken back (0: logged why)."""
 
-    def use(_resolution: float, saved_at: float, kept_boot: str, _cuts: list[str]) -> Taker | None:
-        if kept_boot != boot_id:
-            log.info("samples kept at the last stop not used: kept before a reboot")
+    def use(kept: Kept, _cuts: list[str]) -> Taker | None:
+        saved_at, kept_boot = kept.saved_at, kept.boot_id
+        if any(c.times.size and not float(c.times.max()) <= saved_at for c in kept.copies):
+            raise ValueError("samples later than the stop that kept them")
+        if not boot_id or kept_boot != boot_id:  # unknown (no boot_id to read): not the same
+            log.info("samples kept at the last stop not used: kept before a reboot, or the "
+                     "boot is not known")  # fmt: skip
             return None
         if not 0.0 <= now - saved_at <= RECENT_MAX_GAP_SECS:
             log.info("samples kept at the last stop not used: kept %.0f min ago, not recent",

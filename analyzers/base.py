@@ -8,6 +8,7 @@ series id, so a tick is a few vectorised operations over the whole batch.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 from collections.abc import Iterable, Sequence
@@ -63,6 +64,8 @@ class History(SeriesLookup, Protocol):
     ) -> tuple[FloatArray, FloatArray]: ...
 
     def latest_of(self, key: SeriesKey) -> float | None: ...
+
+    def find(self, key: SeriesKey) -> int | None: ...
 
     def history_between(self, ids: IntArray, start: float, end: float) -> FloatArray: ...
 
@@ -130,11 +133,11 @@ class Warmable(Protocol):
         """The kept samples are through: from here on, its verdicts count."""
         ...
 
-    def raised_again_within(self, series_id: int, now: float) -> float | None:
-        """If it judges the series now (warmed up past its learning time), how long it may
-        take to raise again an alert whose condition holds (its persistence time): an alert
-        announced before the restart and not raised again by then is resolved then, not
-        after a learning time it no longer needs.  None while it learns."""
+    def took_back(self, alert: Alert) -> bool:
+        """Whether it took back this alert, announced before the restart, with the stretch
+        it judged (`resume`): it says itself whether it still fires (raised again at the
+        series' first sample, or resolved), so the router waits for that, not for a
+        learning time."""
         ...
 
     def forget(self, series_ids: Iterable[int]) -> None: ...
@@ -345,10 +348,19 @@ class PersistentAnomaly:
     def forget(self, series_ids: Iterable[int]) -> None:
         self.s.reset(series_ids)
 
+    def stretch_context(self, sid: int, step: Step) -> dict[str, float]:
+        """What a firing alert carries of its stretch, so that an analyzer that went through
+        the last samples after a restart takes it back as it was judged (`resume` of
+        `LearnsFromRecentSamples`): the baseline and the band frozen at its start."""
+        if step.after == 0:
+            return {}
+        return {"baseline": float(self.s.base_mean[sid]), "band": float(self.s.base_band[sid])}
+
     def end_stretches(self, ids: IntArray) -> None:
         """Quiet, no stretch under way: a gate that went through the samples of the last
         life starts this one as a series seen that long, not in the middle of a verdict
-        (what it fired on then was told then, or not; the router holds those episodes)."""
+        (what it fired on then was told then, or not: the stretches of the alerts the
+        router kept are taken back from them, `LearnsFromRecentSamples.resume`)."""
         s = self.s
         s.ensure(ids)
         s.state[ids], s.run_n[ids], s.run_side[ids] = 0, 0, 0
@@ -606,18 +618,79 @@ class LearnsFromRecentSamples(WatchedSeries):
     def observe(self, batch: Batch, history: History) -> list[Alert]:
         raise NotImplementedError
 
+    _warmed_from: History | None = None  # the store, once it went through kept samples
+    _taken_back: dict[int, Alert] = {}  # noqa: RUF012 (this empty one is only read: `resume` sets its own)
+
     def warm_up(self, batch: Batch, history: History) -> None:
         self.observe(batch, history)  # its verdicts on the past were told then, or not
+        self._warmed_from = history
 
     def end_warm_up(self) -> None:
         self.gate.end_stretches(np.flatnonzero(self.s.watched[: self.s.size]))
 
-    def raised_again_within(self, series_id: int, now: float) -> float | None:
-        gate = self.gate
-        if series_id >= min(self.s.size, gate.s.size) or not self.s.watched[series_id]:
-            return None
-        learnt = now - gate.s.first_seen[series_id] >= gate.learning
-        return gate.persist if learnt and self.s.n[series_id] >= gate.min_samples else None
+    def resume(self, alerts: Iterable[Alert]) -> None:
+        """Its alerts announced before the restart (the router's open episodes): on a series
+        it went through the last samples of and judges now, the stretch is taken back as
+        the alert describes it (`baseline` and `band` in its context: what the band was
+        frozen at), at its severity.  The series' next finite sample says where it stands:
+        the alert again (`raised_again`: the episode goes on), or its RESOLVED.  An alert
+        without them (kept by an older version), or on a series the kept samples did not
+        have, is left to the router's deadline: raised again by then, or resolved."""
+        history, taken = self._warmed_from, dict[int, Alert]()
+        self._taken_back = taken
+        if history is None:
+            return  # no samples were taken back: it learns again
+        for alert in alerts:
+            sid = history.find(SeriesKey(alert.metric, alert.labels))
+            baseline, band = _number(alert.context, "baseline"), _number(alert.context, "band")
+            if sid is None or not self._went_through(sid) or not band > 0:
+                continue
+            side = float(np.sign(alert.value - baseline))
+            if side not in (1.0, -1.0):  # NaN: no baseline; 0: a level on it, no stretch
+                continue
+            g = self.gate.s
+            g.state[sid] = 2 if alert.severity >= Severity.CRITICAL else 1
+            g.run_side[sid], g.base_mean[sid], g.base_band[sid] = side, baseline, band
+            # Under way: the stretch goes on while its samples stay beyond the band.
+            g.run_n[sid], g.run_sum[sid] = 1, alert.value
+            g.run_start[sid] = alert.timestamp if alert.first_fired is None else alert.first_fired
+            taken[sid] = alert
+
+    def took_back(self, alert: Alert) -> bool:
+        return any(kept.fingerprint == alert.fingerprint for kept in self._taken_back.values())
+
+    def end_resume(self) -> list[SeriesKey]:
+        """Those not reported since are gone: the router resolves them (their series)."""
+        self._taken_back = {}
+        return []
+
+    def _went_through(self, sid: int) -> bool:
+        """Whether the kept samples had this series, watched: its baseline goes on from them
+        (the last life judged it: it fired the alert; its learning time is not asked again)."""
+        return sid < min(self.s.size, self.gate.s.size) and bool(
+            self.s.watched[sid] and self.s.n[sid] > 0
+        )
+
+    def raised_again(self, ids: IntArray, now: float) -> list[Alert]:
+        """At a series' first finite sample after the restart, an alert taken back that this
+        sample did not end is raised again as it was (for the router, the episode goes on)."""
+        if not self._taken_back:
+            return []
+        out = []
+        for sid in ids.tolist():
+            kept = self._taken_back.pop(sid, None)
+            if kept is not None and self.gate.s.state[sid] > 0:
+                out.append(dataclasses.replace(kept, status=Status.FIRING, timestamp=now,
+                                               series_id=sid))  # fmt: skip
+        return out
+
+
+def _number(context: dict[str, Any], name: str) -> float:
+    """A finite number of an alert's context, else NaN (absent, or kept by an older version)."""
+    value = context.get(name)
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return math.nan
 
 
 def learning_series(analyzers: Iterable[object], now: float) -> int:

@@ -105,7 +105,8 @@ class EmaAnalyzer(LearnsFromRecentSamples):
         s.mean[ids] = mean + incr
         s.var[ids] = np.where(first, 0.0, (1 - a) * (var + diff * incr))
         s.n[ids] = n + 1
-        return [self._alert(int(ids[st.index]), st, batch.timestamp, history) for st in steps]
+        alerts = [self._alert(int(ids[st.index]), st, batch.timestamp, history) for st in steps]
+        return alerts + self.raised_again(ids, batch.timestamp)
 
     def _alert(self, sid: int, step: Step, now: float, history: History) -> Alert:
         key = history.key(sid)
@@ -118,7 +119,8 @@ class EmaAnalyzer(LearnsFromRecentSamples):
                      context={"kind": "level_shift",
                               "z": round(step.sigmas, 2) if math.isfinite(step.sigmas) else None,
                               "floor": family.floor, "unit": family.unit,
-                              "severity_reason": WHY_WARN if step.after else None})  # fmt: skip
+                              "severity_reason": WHY_WARN if step.after else None,
+                              **self.gate.stretch_context(sid, step)})  # fmt: skip
 
 
 def _build(settings: Any, watch_everything: bool) -> EmaAnalyzer:

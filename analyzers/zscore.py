@@ -187,7 +187,7 @@ class ZScoreAnalyzer(LearnsFromRecentSamples):
         s.squares[ids] = squares + x * x - np.where(old_in, old * old, 0.0)
         alerts = [self._alert(int(ids[st.index]), st, batch.timestamp, history) for st in steps]
         self._resync(history)
-        return alerts
+        return alerts + self.raised_again(ids, batch.timestamp)
 
     def _second_signal(self, ids: IntArray, x: FloatArray, started: BoolArray) -> None:
         """EMA's shift detector, as analyzers/ema.py computes it (West's EW mean and variance,
@@ -255,7 +255,7 @@ class ZScoreAnalyzer(LearnsFromRecentSamples):
                      value=step.level, threshold=self.threshold, message=message, timestamp=now, series_id=sid,
                      context={"z": round(step.sigmas, 2) if math.isfinite(step.sigmas) else None,
                               "floor": family.floor, "unit": family.unit, "threshold_unit": "sigma",
-                              "severity_reason": why})  # fmt: skip
+                              "severity_reason": why, **self.gate.stretch_context(sid, step)})  # fmt: skip
 
     def _resync(self, history: History) -> None:
         """Recompute a slice of series exactly from the raw tier (drift control)."""
