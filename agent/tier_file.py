@@ -505,21 +505,16 @@ def restore(
     back a ring at a time.  The series taken back (0 without a usable file, logged)."""
     kept: dict[str, Any] = {}
 
-    def use(kept_file: Kept, cuts: list[str]) -> Taker | None:
-        resolution, saved_at, kept_boot = (
-            kept_file.resolution,
-            kept_file.saved_at,
-            kept_file.boot_id,
-        )
-        if resolution != store.resolution:
+    def use(file: Kept, cuts: list[str]) -> Taker | None:
+        if file.resolution != store.resolution:
             log.info("history kept at the last stop not used: its buckets are %g s, now "
-                     "%g s", resolution, store.resolution)  # fmt: skip
+                     "%g s", file.resolution, store.resolution)  # fmt: skip
             return None
         if cuts:
             log.info("history kept at the last stop is more than the store holds now "
                      "(history_hours or max_series lowered): cut to %s", "; ".join(cuts))  # fmt: skip
-        rebooted = bool(boot_id and kept_boot and boot_id != kept_boot)
-        kept.update(saved_at=saved_at, rebooted=rebooted)
+        rebooted = bool(boot_id and file.boot_id and boot_id != file.boot_id)
+        kept.update(saved_at=file.saved_at, rebooted=rebooted)
         return lambda copy: store.restore_history(
             _without_processes(copy) if rebooted else copy, now
         )
@@ -579,11 +574,11 @@ def take_recent(
     whatever became of it: it speaks for the moment of that stop only, and a later start
     after a kill -9 must not take it for recent.  The series taken back (0: logged why)."""
 
-    def use(kept: Kept, _cuts: list[str]) -> Taker | None:
-        saved_at, kept_boot = kept.saved_at, kept.boot_id
-        if any(c.times.size and not float(c.times.max()) <= saved_at for c in kept.copies):
+    def use(file: Kept, _cuts: list[str]) -> Taker | None:
+        saved_at = file.saved_at
+        if any(c.times.size and not float(c.times.max()) <= saved_at for c in file.copies):
             raise ValueError("samples later than the stop that kept them")
-        if not boot_id or kept_boot != boot_id:  # unknown (no boot_id to read): not the same
+        if not boot_id or file.boot_id != boot_id:  # unknown (no boot_id to read): not the same
             log.info("samples kept at the last stop not used: kept before a reboot, or the "
                      "boot is not known")  # fmt: skip
             return None
