@@ -442,3 +442,54 @@ retry_count = 1
     assert waited < 20.0, waited  # the 30 s learning time, its persistence, rounds: > 40 s
     code, _ = third.stop()
     assert code == 0 and "Traceback" not in third.stderr
+
+
+def test_the_stop_keeps_the_samples_within_what_the_history_tier_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """systemd stops the agent 15 s after SIGTERM: the samples are kept within what the
+    history tier's save left of its 5 s, not after a save that failed or hung (the same
+    disk), and a write that hangs is given up within that."""
+    import threading
+
+    from agent.config import parse_config_text
+    from agent.runtime import Agent
+    from common import datafile
+
+    config = f'[agent]\ndata_dir = "{tmp_path}/data"\n[analyzer]\nenabled = ["zscore"]\n'
+    agent = Agent(parse_config_text(config, "t.toml"))
+    path = tier_file.recent_path_in(tmp_path / "data")
+    for i in range(40):
+        agent.store.write_samples(START + i * STEP, [MEMORY, ENTROPY], [40.0, 3000.0], "memory")
+
+    agent._tier_failed = True  # the history tier's save failed: this disk is not writable
+    asyncio.run(agent._keep_recent_samples(5.0))
+    assert not path.exists()
+    agent._tier_failed = False
+    asyncio.run(agent._keep_recent_samples(0.1))
+    assert not path.exists() and "took the time of both" in caplog.text
+
+    release = threading.Event()
+    real_write = datafile.AtomicWriter.write
+
+    def stalled(self: datafile.AtomicWriter, part: bytes | memoryview) -> None:
+        release.wait(30)
+        real_write(self, part)
+
+    monkeypatch.setattr(datafile.AtomicWriter, "write", stalled)
+    began = time.monotonic()
+    try:
+        asyncio.run(agent._keep_recent_samples(0.6))
+    finally:
+        took = time.monotonic() - began
+        release.set()
+    assert took < 5.0 and "not written within 0.6 s" in caplog.text
+    folder = tmp_path / "data"
+    wait_until(lambda: not any(p.name.endswith(".tmp") for p in folder.iterdir()), 10,
+               "the temp file gone")  # fmt: skip
+    monkeypatch.setattr(datafile.AtomicWriter, "write", real_write)
+    asyncio.run(agent._keep_recent_samples(5.0))
+    kept = tier_file._Reader(path.read_bytes(), path.stat().st_size)
+    tier_file._meta(kept, tier_file.RECENT_MAGIC)
+    (ring,) = tier_file._rings(kept, 100, 1000, lambda _group: True)
+    assert ring.keys == [MEMORY] and ring.values.shape == (1, 40)  # what z-score watches
