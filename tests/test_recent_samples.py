@@ -316,6 +316,28 @@ def captured_host(tmp_path: Path) -> str:
     return host
 
 
+def memory_zscore_config(tmp_path: Path, learning_secs: float, rest: str) -> str:
+    """The captured host's memory read every 0.25 s, z-score on it with `learning_secs`,
+    then `rest` (thresholds, channels)."""
+    from tests.conftest import only_collectors
+
+    return f"""
+[agent]
+hostname = "e2e-host"
+data_dir = "data"
+{captured_host(tmp_path)}
+[collector]
+memory_interval_secs = 0.25
+{only_collectors("memory")}
+[analyzer]
+enabled = ["zscore", "threshold"]
+anomaly_metrics = ["memory_used_percent"]
+anomaly_learning_secs = {learning_secs:g}
+anomaly_min_samples = 20
+anomaly_persist_secs = 2
+{rest}"""
+
+
 @pytest.mark.e2e
 def test_a_restarted_agent_judges_against_the_last_lifes_samples(
     start_agent: Any, tmp_path: Path
@@ -324,27 +346,14 @@ def test_a_restarted_agent_judges_against_the_last_lifes_samples(
     memory at 95 %: z-score compares with the 25 % of before the restart, and fires once its
     persistence time has passed.  Without the kept samples it would learn 95 % as the
     usual level, and say nothing."""
-    from tests.conftest import only_collectors, set_memory_used
+    from tests.conftest import set_memory_used
 
-    host = captured_host(tmp_path)
-    config = f"""
-[agent]
-data_dir = "data"
-{host}
-[collector]
-memory_interval_secs = 0.25
-{only_collectors("memory")}
-[analyzer]
-enabled = ["zscore", "threshold"]
-anomaly_metrics = ["memory_used_percent"]
-anomaly_learning_secs = 5
-anomaly_min_samples = 20
-anomaly_persist_secs = 2
+    config = memory_zscore_config(tmp_path, 5, """
 [thresholds]
-memory_percent = {{ warn = 0.5, for_secs = 8 }}
+memory_percent = { warn = 0.5, for_secs = 8 }
 [alerting.console]
 enabled = true
-"""
+""")  # fmt: skip
     path = tier_file.recent_path_in(tmp_path / "data")
     first = start_agent(config)
     assert first.wait_for_log("sysops-agent started", 15.0), first.stderr
@@ -374,24 +383,10 @@ def test_an_episode_goes_on_across_a_clean_restart_and_ends_when_its_condition_d
     at 95 %) would no longer see it.  Stopped again, memory back to 25 %, started: z-score
     says it is back to usual at its first sample, not "not raised again" after its
     30 s learning time."""
-    from tests.conftest import only_collectors, set_memory_used
+    from tests.conftest import set_memory_used
 
-    host = captured_host(tmp_path)
     url = http_receiver.url + "/alerts"
-    config = f"""
-[agent]
-hostname = "e2e-host"
-data_dir = "data"
-{host}
-[collector]
-memory_interval_secs = 0.25
-{only_collectors("memory")}
-[analyzer]
-enabled = ["zscore", "threshold"]
-anomaly_metrics = ["memory_used_percent"]
-anomaly_learning_secs = 30
-anomaly_min_samples = 20
-anomaly_persist_secs = 2
+    config = memory_zscore_config(tmp_path, 30, f"""
 [thresholds]
 memory_percent = 100
 [[thresholds.rules]]
@@ -404,7 +399,7 @@ min_interval_secs = 2
 enabled = true
 url = "{url}"
 retry_count = 1
-"""
+""")  # fmt: skip
 
     def memory() -> list[dict[str, Any]]:
         return [body for r in http_receiver.requests
