@@ -450,10 +450,10 @@ def run_embedded_copy(tmp_path: Path) -> tuple[Path, Path]:
     bootstrap.sh are the real ones.
     """
     root = tmp_path / "checkout"
-    (root / "agent").mkdir(parents=True)
+    (root / "common").mkdir(parents=True)
     shutil.copytree(REPO / "scripts", root / "scripts")
     shutil.copy(REPO / "pyproject.toml", root)
-    shutil.copy(REPO / "agent/__init__.py", root / "agent")
+    shutil.copy(REPO / "common/__init__.py", root / "common")  # the version
     calls = tmp_path / "calls"
     bin_dir = root / ".venv/bin"
     bin_dir.mkdir(parents=True)
@@ -486,6 +486,10 @@ def test_run_embedded_runs_pip_only_when_the_install_is_missing_or_stale(tmp_pat
     assert start("--config", "x.toml") == [compiled, "sysops-agent --config x.toml"]
     with (root / "pyproject.toml").open("a") as f:  # a new dependency, say
         f.write("\n# changed\n")
+    assert start() == [pip, compiled, agent]
+    assert start() == [compiled, agent]
+    version = root / "common/__init__.py"  # a new version: the role and the wheel say it
+    version.write_text(version.read_text().replace("__version__ = ", "__version__ = '9' or "))
     assert start() == [pip, compiled, agent]
     assert start() == [compiled, agent]
     (root / ".venv/bin/sysops-agent").unlink()  # the install is gone
