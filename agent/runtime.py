@@ -290,9 +290,7 @@ class Agent(SignalRequests):
             self._tier_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tier_task  # (it logs what else went wrong itself)
-        began = time.monotonic()
-        await self._keep_history_tier(at_stop=True)  # the collectors are stopped: as it ends
-        await self._keep_recent_samples(TIER_KEEP_SECS - (time.monotonic() - began))
+        await self._keep_tiers(at_stop=True)  # the collectors are stopped: as it ends
         timeout = self.settings.agent.shutdown_timeout_secs
         await self._drain_and_stop(self.router.workers, timeout)
         if self.nats is not None:  # after the channel's last publish
@@ -757,10 +755,10 @@ class Agent(SignalRequests):
                 analyzer.end_warm_up()
 
     async def _keep_recent_samples(self, budget: float) -> None:
-        """At the stop, after the history tier: the raw tier of what the statistical
-        analyzers watch, for the next start's `_warm_up`, within what is left of the
-        history tier's `TIER_KEEP_SECS` (the stop as a whole stays within systemd's
-        TimeoutStopSec, deliveries drained after it)."""
+        """After the history tier: the raw tier of what the statistical analyzers watch,
+        for the next start's `_warm_up`, within what is left of the history tier's
+        `TIER_KEEP_SECS` (the stop as a whole stays within systemd's TimeoutStopSec,
+        deliveries drained after it)."""
         warmable = self._warmable()
         if not warmable or self._tier_failed:  # a disk that failed or hung the history tier
             return
@@ -786,10 +784,18 @@ class Agent(SignalRequests):
         except Exception:  # a defect: said with its traceback, the stop goes on
             log.exception("keeping the last samples failed")
 
+    async def _keep_tiers(self, at_stop: bool = False) -> None:
+        """The history tier, then the last samples, for the next start, both within
+        `TIER_KEEP_SECS`: at the stop, and every `tier_file.SAVE_EVERY_SECS` for a start
+        after a kill -9 (an OOM kill, the watchdog, a crash that systemd restarts)."""
+        began = time.monotonic()
+        await self._keep_history_tier(at_stop=at_stop)
+        await self._keep_recent_samples(TIER_KEEP_SECS - (time.monotonic() - began))
+
     def _keep_history_tier_now(self) -> None:
         """The periodic save, as a task of its own (the housekeeping goes on), one at a time."""
         if self._tier_task is None or self._tier_task.done():
-            self._tier_task = asyncio.get_running_loop().create_task(self._keep_history_tier())
+            self._tier_task = asyncio.get_running_loop().create_task(self._keep_tiers())
 
     def _end_resume(self, now: float) -> None:
         """A few collection rounds after a start with episodes taken back: what is not

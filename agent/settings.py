@@ -397,8 +397,8 @@ class AnalyzerSettings:
     anomaly_learning_secs: float = opt(
         3600.0,
         "A series is *learning* (no z-score or EMA alert) until it has been seen this long; "
-        "`--once` and the heartbeat show how many are; the samples of the hour before a clean "
-        'stop, taken back by the next start (docs/DEPLOYMENT.md, "Upgrade"), count. Season '
+        "`--once` and the heartbeat show how many are; the samples of the hour before a "
+        'restart, taken back by the next start (docs/DEPLOYMENT.md, "Upgrade"), count. Season '
         "needs two days at least, and three earlier days in the history tier.",
         ge=0,
         le=31 * 86400,

@@ -869,13 +869,19 @@ class Store:
         self._reported[ids] = False
         return int(ids.size)
 
-    def raw_tiers(self, wanted: Callable[[SeriesKey], bool]) -> list[TierCopy]:
-        """A copy of the raw tier of the `wanted` series, ring by ring, instants oldest
-        first: the last hour the statistical analyzers judge by, kept at a clean stop
-        (agent/tier_file.py, `keep_recent`)."""
+    def groups(self) -> list[str]:
+        """The rings' names (the collectors that wrote, or had their history taken back)."""
+        return [ring.name for ring in self._rings]
+
+    def raw_tiers(
+        self, wanted: Callable[[SeriesKey], bool], group: str | None = None
+    ) -> list[TierCopy]:
+        """A copy of the raw tier of the `wanted` series, ring by ring (of `group` only, if
+        given), instants oldest first: the last hour the statistical analyzers judge by,
+        kept for the next start (agent/tier_file.py, `keep_recent`)."""
         out = []
         for ring_idx, ring in enumerate(self._rings):
-            if ring.raw.count == 0:
+            if ring.raw.count == 0 or group not in (None, ring.name):
                 continue
             live = np.flatnonzero(self._ring_of[: len(self._keys)] == ring_idx)
             chosen = [(sid, key) for sid in live.tolist()

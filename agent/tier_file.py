@@ -16,13 +16,13 @@ series of processes (a `pid` label) are left out: their pids now name others.
 
 The raw tier is what z-score and EMA learn from (their baselines, EW means,
 learning time): without it they learnt for an hour after every restart, blind
-to the anomalies they exist for.  It changes every tick, so it is kept whole
-at a clean stop only (`keep_recent`: a `systemctl restart`, an upgrade), and
-taken back by the next start if it is of the same boot and at most
-`RECENT_MAX_GAP_SECS` old (`take_recent`): those analyzers go through it an
-instant at a time, as they did in that life (`analyzers.base.Warmable`), and
-judge at once.  The file is removed when it is read: it speaks for the moment
-of that stop only.  A kill -9 leaves none, and they learn again, as before.
+to the anomalies they exist for.  It changes every tick, so it is copied whole
+(`keep_recent`, a ring's copy a few milliseconds at most) after the history
+tier, at a clean stop and every `SAVE_EVERY_SECS`, and taken back by the next
+start if it is of the same boot and at most `RECENT_MAX_GAP_SECS` old
+(`take_recent`): those analyzers go through it an instant at a time, as they
+did in that life (`analyzers.base.Warmable`), and judge at once.  The file is
+removed when it is read: it speaks for the moment it was written only.
 
 While running, the tier is copied `CHUNK_SERIES` series at a time on the event
 loop and written on a thread in between (`keep`), so a host keeping history for
@@ -84,17 +84,18 @@ FILE_NAME = "history-tier.bin"
 MAGIC = b"sysops-agent history tier\n"
 VERSION = 1
 SAVE_EVERY_SECS = 900.0
+RECENT_MAX_GAP_SECS = SAVE_EVERY_SECS + 900.0
 CHUNK_SERIES = 500  # a day of one-minute buckets: 2.9 MB a copy
 ATTEMPTS = 3
 HEADER_BYTES = 4096  # the file's and each ring's header: a few names and counts
 KEY_BYTES = 4096  # one series key as JSON (a long mountpoint or cgroup name fits)
 MAX_LABELS = 64
-# The raw tier of the series the statistical analyzers learn from, kept at a clean stop
-# only, and used only by the next start of the same boot within RECENT_MAX_GAP_SECS: a
-# restart or an upgrade, not an outage (an hour-old baseline is no longer "recent").
+# The raw tier of the series the statistical analyzers learn from, kept with the history
+# tier, and used only by the next start of the same boot within RECENT_MAX_GAP_SECS: a
+# restart, an upgrade, a crash that systemd restarted (the file then up to SAVE_EVERY_SECS
+# old), not an outage (a baseline of an hour before is no longer "recent").
 RECENT_FILE_NAME = "raw-tier.bin"
 RECENT_MAGIC = b"sysops-agent raw tier\n"
-RECENT_MAX_GAP_SECS = 900.0
 _LENGTH = struct.Struct("<Q")
 _FLOAT32, _FLOAT64 = np.dtype("<f4"), np.dtype("<f8")
 _CAPLESS_SERIES = 100_000  # the bound for a store without a cap (tests, benchmarks)
@@ -530,10 +531,14 @@ def restore(
 async def keep_recent(
     store: Store, path: Path, saved_at: float, boot_id: str, wanted: Callable[[SeriesKey], bool]
 ) -> int:
-    """At a clean stop (the collectors stopped: nothing moves): the raw tier of the `wanted`
-    series, whole, for the next start to go through (`take_recent`).  The series kept;
-    OSError if it cannot be written."""
-    copies = store.raw_tiers(wanted)
+    """The raw tier of the `wanted` series, whole, for the next start to go through
+    (`take_recent`): copied a ring at a time on the loop (a ring's instants as they stand;
+    the rings, collected apart, are apart anyway), written on the file thread.  The series
+    kept; OSError if it cannot be written."""
+    copies = []
+    for group in store.groups():
+        copies += store.raw_tiers(wanted, group)
+        await asyncio.sleep(0)  # the loop's turn between rings
     if not copies:
         await _FILE_THREAD.run(functools.partial(_remove, path))
         return 0
@@ -567,12 +572,12 @@ def take_recent(
     groups: Collection[str] | None = None,
     boot_id: str = "",
 ) -> int:
-    """Take back the raw samples kept at the last clean stop (`keep_recent`), an instant at
+    """Take back the raw samples kept at the last stop or save (`keep_recent`), an instant at
     a time through `replay` (`Store.restore_raw`): after `restore`, before any collector
     writes.  Only in the same boot (after a reboot the host starts afresh: its memory,
     its connections) and within `RECENT_MAX_GAP_SECS` of the stop.  The file is removed
-    whatever became of it: it speaks for the moment of that stop only, and a later start
-    after a kill -9 must not take it for recent.  The series taken back (0: logged why)."""
+    whatever became of it: it speaks for the moment it was written only, and a later
+    start must not take it for recent.  The series taken back (0: logged why)."""
 
     def use(file: Kept, _cuts: list[str]) -> Taker | None:
         saved_at = file.saved_at

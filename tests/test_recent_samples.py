@@ -240,7 +240,7 @@ def test_the_caps_hold_and_a_series_of_another_ring_is_left_alone(tmp_path: Path
     ("boot", "gap", "said"),
     [
         ("another-boot", 20.0, "kept before a reboot"),
-        (BOOT, tier_file.RECENT_MAX_GAP_SECS + 60.0, "kept 16 min ago, not recent"),
+        (BOOT, tier_file.RECENT_MAX_GAP_SECS + 60.0, "kept 31 min ago, not recent"),
         (BOOT, -120.0, "kept -2 min ago, not recent"),  # the clock stepped back meanwhile
         ("", 20.0, "the boot is not known"),  # no boot_id to read: a reboot cannot be ruled out
     ],
@@ -488,3 +488,39 @@ def test_the_stop_keeps_the_samples_within_what_the_history_tier_left(
     tier_file._meta(kept, tier_file.RECENT_MAGIC)
     (ring,) = tier_file._rings(kept, 100, 1000, lambda _group: True)
     assert ring.keys == [MEMORY] and ring.values.shape == (1, 40)  # what z-score watches
+
+
+def test_the_running_agent_keeps_the_samples_every_so_often_for_a_kill_9(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the history tier, not only at a clean stop: after a kill -9 (an OOM kill, the
+    watchdog, a crash that systemd restarts) the next start finds the samples as they
+    stood at most SAVE_EVERY_SECS before, and goes on from them."""
+    from agent import runtime
+    from agent.config import parse_config_text
+    from agent.runtime import Agent
+    from tests.conftest import until
+
+    monkeypatch.setattr(runtime, "REPEAT_CHECK_SECS", 0.01)
+    monkeypatch.setattr(runtime, "HOUSEKEEPING_SECS", 0.0)
+    monkeypatch.setattr(tier_file, "SAVE_EVERY_SECS", 0.05)
+    config = f'[agent]\ndata_dir = "{tmp_path}/data"\n[analyzer]\nenabled = ["zscore"]\n'
+    agent = Agent(parse_config_text(config, "t.toml"))
+    agent._boot_id = BOOT  # as `run` reads it
+    recent = time.time() - 300  # not stale for the housekeeping's retiring
+    for i in range(30):
+        agent.store.write_samples(recent + STEP * i, [MEMORY, ENTROPY], [40.0 + i, 3.0], "memory")
+    path = tier_file.recent_path_in(tmp_path / "data")
+
+    async def scenario() -> None:
+        task = asyncio.create_task(agent._housekeeping())
+        await until(path.exists, 10.0, "the samples kept while running")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())  # and then nothing: killed
+    after, second = store(), ZScoreAnalyzer()
+    assert take(after, path, time.time(), [second]) == 1
+    sid = after.find(MEMORY)
+    assert sid is not None and after.window(sid)[1].tolist() == [40.0 + i for i in range(30)]
