@@ -727,9 +727,10 @@ class Agent(SignalRequests):
         return [a for a in self.analyzers if isinstance(a, Warmable)]
 
     def _warm_up(self, path: Path, running: set[str]) -> None:
-        """The statistical analyzers go through the samples kept at the last clean stop
-        (agent/tier_file.py, `take_recent`), as they did then: a restart or an upgrade
-        leaves them judging at once, not learning for another hour.  One that fails at it
+        """The statistical analyzers go through the samples kept at the last stop or
+        periodic save (agent/tier_file.py, `take_recent`), as they did then: a restart, an
+        upgrade or a crash systemd restarted leaves them judging at once, not learning for
+        another hour.  One that fails at it
         learns again (said, with the traceback: a defect)."""
         warmable = self._warmable()
         failed: list[Warmable] = []
@@ -743,7 +744,7 @@ class Agent(SignalRequests):
                         analyzer.warm_up(batch, self.store)
                     except Exception:
                         log.exception("%s could not go through the kept samples: it learns "
-                                      "again", getattr(analyzer, "name", analyzer))  # fmt: skip
+                                      "again", analyzer.name)  # fmt: skip
                         failed.append(analyzer)
 
         tier_file.take_recent(self.store, path, time.time(), replay, groups=running,

@@ -8,6 +8,7 @@ series id, so a tick is a few vectorised operations over the whole batch.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import fnmatch
 import math
@@ -115,7 +116,7 @@ class Resumable(Protocol):
 @runtime_checkable
 class Warmable(Protocol):
     """An analyzer whose state is learnt from the raw tier's last samples (z-score, EMA):
-    at start-up it goes through the samples kept at the last clean stop
+    at start-up it goes through the samples kept at the last stop or periodic save
     (agent/tier_file.py, `take_recent`), as it did in that life, instead of learning
     for `anomaly_learning_secs` again."""
 
@@ -610,13 +611,13 @@ class WatchedSeries:
         return batch.ids[mask], batch.values[mask]
 
 
-class LearnsFromRecentSamples(WatchedSeries):
+class LearnsFromRecentSamples(WatchedSeries, abc.ABC):
     """A watched-series analyzer whose whole state comes from the raw tier's samples, in
     order (z-score's window and EW mean, EMA's, the gate's learning time, range and
     tail): `Warmable` by going through the last life's samples as it did then."""
 
-    def observe(self, batch: Batch, history: History) -> list[Alert]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def observe(self, batch: Batch, history: History) -> list[Alert]: ...
 
     _warmed_from: History | None = None  # the store, once it went through kept samples
     _taken_back: dict[int, Alert] = {}  # noqa: RUF012 (this empty one is only read: `resume` sets its own)

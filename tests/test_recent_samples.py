@@ -524,3 +524,42 @@ def test_the_running_agent_keeps_the_samples_every_so_often_for_a_kill_9(
     assert take(after, path, time.time(), [second]) == 1
     sid = after.find(MEMORY)
     assert sid is not None and after.window(sid)[1].tolist() == [40.0 + i for i in range(30)]
+
+
+def test_an_analyzer_that_fails_on_the_kept_samples_learns_again_and_the_others_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A defect in one analyzer's warm-up is said with its traceback; that analyzer starts
+    as without the file (learning), the other goes on from the samples, the agent starts."""
+    from agent.config import parse_config_text
+    from agent.runtime import Agent
+
+    config = f'[agent]\ndata_dir = "{tmp_path}/data"\n[analyzer]\nenabled = ["zscore", "ema"]\n'
+    agent = Agent(parse_config_text(config, "t.toml"))
+    agent._boot_id = BOOT  # as `run` reads it
+    before, first = store(), ZScoreAnalyzer()
+    stop = time.time() - 20.0  # `_warm_up` reads the clock: a restart 20 s after the stop
+    feed(before, first, stop - 419 * STEP, noise(420, 40.0, 11))
+    path = tier_file.recent_path_in(tmp_path / "data")
+    keep(before, path, stop, first.watches)
+    zscore, ema = agent._warmable()
+    assert isinstance(zscore, ZScoreAnalyzer) and isinstance(ema, EmaAnalyzer)
+
+    real, seen = ZScoreAnalyzer.observe, []
+
+    def broken(self: ZScoreAnalyzer, batch: Batch, history: Any) -> list[Alert]:
+        seen.append(batch.timestamp)  # half of it went through: what it learnt is forgotten
+        if len(seen) > 200:
+            raise RuntimeError("a defect")
+        return real(self, batch, history)
+
+    monkeypatch.setattr(ZScoreAnalyzer, "observe", broken)
+    agent._warm_up(path, {"memory"})
+    monkeypatch.undo()
+    assert "zscore could not go through the kept samples: it learns again" in caplog.text
+    assert "RuntimeError: a defect" in caplog.text and not path.exists()
+    now = stop + 30.0
+    batch = agent.store.write_samples(now, [MEMORY], [40.0], "memory")
+    zscore.observe(batch, agent.store)
+    ema.observe(batch, agent.store)
+    assert zscore.learning(now) == 1 and ema.learning(now) == 0
