@@ -242,3 +242,26 @@ def test_a_bad_config_is_said_once_by_the_benchmarks_parent(
     good = tmp_path / "good.toml"
     good.write_text("[analyzer]\nzscore_threshold = 4\n")
     assert not bad_config(good, "nab_seeds.py") and not bad_config(None, "nab_seeds.py")
+
+
+def test_the_range_benchmark_shows_what_knowing_the_files_range_is_worth() -> None:
+    """benchmarks/nab_range.py: one transition-novelty detector, given the file's range
+    (NAB's inputMin/inputMax) or only the range seen so far.  On noise with one spike at
+    its end, the file's range puts the noise on one or two of its levels (nothing new
+    until the spike); the range seen so far spreads the same noise over every level, so
+    sequences keep being new.  A level shift is flagged at its first row either way."""
+    import random
+
+    from benchmarks.nab_range import novel_rows
+
+    rng = random.Random(5)
+    noise = [10.0 + rng.gauss(0.0, 1.0) for _ in range(2000)]
+    spiked = [*noise[:1900], 40.0, *noise[1901:]]
+    probation = probation_rows(len(spiked))
+    foreknown = novel_rows(spiked, probation, foreknown=True)
+    seen_so_far = novel_rows(spiked, probation, foreknown=False)
+    assert 1900 in foreknown and len(foreknown) <= 2
+    assert 1900 in seen_so_far and len(seen_so_far) >= 4 * len(foreknown)
+    shifted = [*noise[:1500], *(v + 30.0 for v in noise[1500:])]
+    assert 1500 in novel_rows(shifted, probation, foreknown=True)
+    assert 1500 in novel_rows(shifted, probation, foreknown=False)
