@@ -747,8 +747,16 @@ class Agent(SignalRequests):
                                       "again", analyzer.name)  # fmt: skip
                         failed.append(analyzer)
 
-        tier_file.take_recent(self.store, path, time.time(), replay, groups=running,
-                              boot_id=self._boot_id)  # fmt: skip
+        now = time.time()
+        by_name = {analyzer.name: analyzer for analyzer in warmable}
+
+        def keep_quiet(entry: tier_file.Quiet) -> None:
+            analyzer, sid = by_name.get(entry.analyzer), self.store.find(entry.key)
+            if analyzer is not None and analyzer not in failed and sid is not None:
+                analyzer.keep_quiet(sid, entry.until, now)
+
+        tier_file.take_recent(self.store, path, now, replay, groups=running,
+                              boot_id=self._boot_id, keep_quiet=keep_quiet)  # fmt: skip
         for analyzer in warmable:
             if analyzer in failed:
                 analyzer.forget(seen)
@@ -772,9 +780,18 @@ class Agent(SignalRequests):
             return any(analyzer.watches(key) for analyzer in warmable)
 
         path = tier_file.recent_path_in(self.settings.agent.data_dir)
+        now = time.time()
         try:
+            # The cooldowns under way: the next start's replay of the samples does not give
+            # them back (it learns through them), and a series that just ended an alert
+            # would be news again at once.
+            quiet = [
+                tier_file.Quiet(analyzer.name, self.store.key(sid), until)
+                for analyzer in warmable
+                for sid, until in analyzer.quiet(now).items()
+            ]
             await asyncio.wait_for(
-                tier_file.keep_recent(self.store, path, time.time(), self._boot_id, wanted),
+                tier_file.keep_recent(self.store, path, now, self._boot_id, wanted, quiet),
                 budget,
             )
         except TimeoutError:

@@ -38,7 +38,11 @@ Records are a little-endian uint64 length and that many bytes of UTF-8 JSON:
     ring: a record {"group", "series": n, "buckets": m}, m float64 bucket
     times, n records of one series key each, and n x m float32 values
     (little-endian, series by series).  The raw tier's file is the same with
-    RECENT_MAGIC, its "buckets" the raw instants and their times the samples'.
+    RECENT_MAGIC, its "buckets" the raw instants and their times the samples',
+    and (version 2) "quiet": q in its header record, then q records
+    [analyzer, until, series key] before the rings: the series an analyzer
+    keeps quiet until then (the cooldown after an alert ended), which the
+    samples alone do not give back.
 
 A reader reads no more than the store's caps hold (a file kept under larger
 caps, before `history_hours` or `max_series` was lowered, is cut to them: the
@@ -65,8 +69,8 @@ import os
 import queue
 import struct
 import threading
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,6 +87,7 @@ _T = TypeVar("_T")
 FILE_NAME = "history-tier.bin"
 MAGIC = b"sysops-agent history tier\n"
 VERSION = 1
+RECENT_VERSION = 2  # 1 (0.3.0): no quiet series; still read
 SAVE_EVERY_SECS = 900.0
 RECENT_MAX_GAP_SECS = SAVE_EVERY_SECS + 900.0
 CHUNK_SERIES = 500  # a day of one-minute buckets: 2.9 MB a copy
@@ -90,6 +95,8 @@ ATTEMPTS = 3
 HEADER_BYTES = 4096  # the file's and each ring's header: a few names and counts
 KEY_BYTES = 4096  # one series key as JSON (a long mountpoint or cgroup name fits)
 MAX_LABELS = 64
+MAX_QUIET_PER_SERIES = 4  # the analyzers that go through the samples (z-score, EMA), and room
+QUIET_BYTES = KEY_BYTES + 256  # a quiet record: a series key, an analyzer's name, a time
 # The raw tier of the series the statistical analyzers learn from, kept with the history
 # tier, and used only by the next start of the same boot within RECENT_MAX_GAP_SECS: a
 # restart, an upgrade, a crash that systemd restarted (the file then up to SAVE_EVERY_SECS
@@ -115,11 +122,22 @@ def recent_path_in(data_dir: str | Path) -> Path:
 
 
 @dataclass(frozen=True)
+class Quiet:
+    """A series an analyzer fires nothing new on until `until` (its cooldown after an alert
+    ended): kept with the raw tier, whose samples do not give it back."""
+
+    analyzer: str
+    key: SeriesKey
+    until: float
+
+
+@dataclass(frozen=True)
 class Kept:
     resolution: float
     saved_at: float
     boot_id: str
     copies: list[TierCopy]
+    quiet: list[Quiet] = field(default_factory=list)
 
 
 def _record(body: bytes) -> bytes:
@@ -130,10 +148,19 @@ def _json(document: object) -> bytes:
     return _record(json.dumps(document, separators=(",", ":")).encode())
 
 
-def _head(resolution: float, saved_at: float, boot_id: str, magic: bytes = MAGIC) -> bytes:
-    meta = {"version": VERSION, "saved_at": saved_at, "resolution": resolution,
-            "boot_id": boot_id}  # fmt: skip
+def _head(
+    resolution: float, saved_at: float, boot_id: str, magic: bytes = MAGIC, quiet: int = 0
+) -> bytes:
+    meta: dict[str, Any] = {"version": VERSION, "saved_at": saved_at, "resolution": resolution,
+                            "boot_id": boot_id}  # fmt: skip
+    if magic == RECENT_MAGIC:
+        meta.update(version=RECENT_VERSION, quiet=quiet)
     return magic + _json(meta)
+
+
+def _quiet_record(quiet: Quiet) -> bytes:
+    key = quiet.key
+    return _json([quiet.analyzer, quiet.until, [key.metric, [list(pair) for pair in key.labels]]])
 
 
 def _ring_head(group: str, times: np.ndarray[Any, Any], keys: list[SeriesKey]) -> bytes:
@@ -151,10 +178,13 @@ def encode(
     saved_at: float,
     boot_id: str = "",
     magic: bytes = MAGIC,
+    quiet: Sequence[Quiet] = (),
 ) -> list[bytes | memoryview]:
-    """The whole file's parts, from whole copies (the raw tier's, `keep_recent`; tests and
-    benchmarks: `keep` writes the history tier's a part at a time)."""
-    parts: list[bytes | memoryview] = [_head(resolution, saved_at, boot_id, magic)]
+    """The whole file's parts, from whole copies (the raw tier's with its quiet series,
+    `keep_recent`; tests and benchmarks: `keep` writes the history tier's a part at a
+    time)."""
+    parts: list[bytes | memoryview] = [_head(resolution, saved_at, boot_id, magic, len(quiet))]
+    parts += [_quiet_record(q) for q in quiet]
     for c in copies:
         parts.append(_ring_head(c.group, c.times, c.keys))
         parts.append(np.ascontiguousarray(c.values, dtype=_FLOAT32).data)
@@ -313,16 +343,35 @@ class _Reader:
         return json.loads(self.take(length, what))
 
 
-def _meta(reader: _Reader, magic: bytes = MAGIC) -> tuple[float, float, str]:
+def _meta(reader: _Reader, magic: bytes, max_keys: int) -> tuple[float, float, str, list[Quiet]]:
+    """The header, and the raw tier's quiet series (at most MAX_QUIET_PER_SERIES per series
+    the store holds: a file cannot make the reader build more)."""
     if reader.take(min(len(magic), reader.left()), "magic") != magic:
         raise ValueError(f"not a {magic.decode().removeprefix('sysops-agent ').strip()} file")
     meta = reader.record(HEADER_BYTES, "header")
-    if not isinstance(meta, dict) or meta.get("version") != VERSION:
+    versions = (VERSION, RECENT_VERSION) if magic == RECENT_MAGIC else (VERSION,)
+    if not isinstance(meta, dict) or meta.get("version") not in versions:
         raise ValueError("unknown version")
     boot_id = meta.get("boot_id")
     if not isinstance(boot_id, str):
         raise ValueError("bad boot_id")
-    return _number(meta, "resolution"), _number(meta, "saved_at"), boot_id
+    count = meta.get("quiet", 0) if meta["version"] == RECENT_VERSION else 0
+    if not isinstance(count, int) or not 0 <= count <= MAX_QUIET_PER_SERIES * max_keys:
+        raise ValueError("bad count of quiet series")
+    if count * _LENGTH.size > reader.left():
+        raise ValueError("truncated quiet series")
+    quiet = [_quiet(reader.record(QUIET_BYTES, "quiet series")) for _ in range(count)]
+    return _number(meta, "resolution"), _number(meta, "saved_at"), boot_id, quiet
+
+
+def _quiet(raw: object) -> Quiet:
+    item = _list(raw)
+    if len(item) != 3 or not isinstance(item[0], str) or isinstance(item[1], bool):
+        raise ValueError("bad quiet series")
+    until = item[1]
+    if not isinstance(until, int | float) or not math.isfinite(until):
+        raise ValueError("bad quiet series")
+    return Quiet(item[0], _key(item[2]), float(until))
 
 
 def _rings(
@@ -388,13 +437,17 @@ def _rings(
         yield TierCopy(group, times, keys, matrix)
 
 
-def decode(data: bytes, max_keys: int, max_times: int) -> Kept:
+def decode(data: bytes, max_keys: int, max_times: int, magic: bytes = MAGIC) -> Kept:
     """A whole file's content (tests and benchmarks); ValueError for anything off or past
     the bounds (keys in all, times per ring)."""
     reader = _Reader(data, len(data))
-    return _checked(
-        lambda: Kept(*_meta(reader), list(_rings(reader, max_keys, max_times, lambda _g: True)))
-    )
+
+    def read() -> Kept:
+        resolution, saved_at, boot_id, quiet = _meta(reader, magic, max_keys)
+        rings = list(_rings(reader, max_keys, max_times, lambda _g: True))
+        return Kept(resolution, saved_at, boot_id, rings, quiet)
+
+    return _checked(read)
 
 
 def _checked(read: Callable[[], _T]) -> _T:
@@ -448,11 +501,11 @@ def _take_back(
     use: Callable[[Kept, list[str]], Taker | None],
 ) -> int:
     """A kept file checked whole, then its rings of `groups` (all: None) handed one at a
-    time to what `use` returns, given the file as checked (its header, and its rings'
-    times and keys, without their values) and the lines saying what was cut to the
-    store's caps (None: the file is not used).  The sum of
-    what the taker returns; 0 without a file, or with one that is wrong (logged, as `what`
-    "kept at the last stop not used")."""
+    time to what `use` returns, given the file as checked (its header and quiet series,
+    and its rings' times and keys, without their values) and the lines saying what was
+    cut to the store's caps (None: the file is not used).  The sum of what the taker
+    returns; 0 without a file, or with one that is wrong (logged, as `what` "kept at the
+    last stop not used")."""
     for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # a save cut short (kill -9)
         with contextlib.suppress(OSError):
             leftover.unlink()
@@ -468,15 +521,16 @@ def _take_back(
                 values: Callable[[str], bool], cuts: list[str] | None = None
             ) -> tuple[Any, Iterator[TierCopy]]:
                 reader = _Reader(fd, size)
-                return _meta(reader, magic), _rings(reader, max_keys, max_times, values, cuts)
+                meta = _meta(reader, magic, max_keys)
+                return meta, _rings(reader, max_keys, max_times, values, cuts)
 
             cuts: list[str] = []
             meta, checking = _checked(lambda: rings(lambda _group: False, cuts))
             # All of it checked before any is used; of each ring only its times are kept
             # until then (the keys are read again with the values).
             times = _checked(lambda: [TierCopy(c.group, c.times, [], c.values) for c in checking])
-            resolution, saved_at, boot_id = meta
-            take = use(Kept(resolution, saved_at, boot_id, times), cuts)
+            resolution, saved_at, boot_id, quiet = meta
+            take = use(Kept(resolution, saved_at, boot_id, times, quiet), cuts)
             if take is None:
                 return 0
             taken = 0
@@ -529,12 +583,18 @@ def restore(
 
 
 async def keep_recent(
-    store: Store, path: Path, saved_at: float, boot_id: str, wanted: Callable[[SeriesKey], bool]
+    store: Store,
+    path: Path,
+    saved_at: float,
+    boot_id: str,
+    wanted: Callable[[SeriesKey], bool],
+    quiet: Sequence[Quiet] = (),
 ) -> int:
     """The raw tier of the `wanted` series, whole, for the next start to go through
-    (`take_recent`): copied a ring at a time on the loop (a ring's instants as they stand;
-    the rings, collected apart, are apart anyway), written on the file thread.  The series
-    kept; OSError if it cannot be written."""
+    (`take_recent`), with the series those analyzers keep `quiet` for a while: copied a
+    ring at a time on the loop (a ring's instants as they stand; the rings, collected
+    apart, are apart anyway), written on the file thread.  The series kept; OSError if it
+    cannot be written."""
     copies = []
     for group in store.groups():
         copies += store.raw_tiers(wanted, group)
@@ -542,7 +602,7 @@ async def keep_recent(
     if not copies:
         await _FILE_THREAD.run(functools.partial(_remove, path))
         return 0
-    parts = encode(copies, store.resolution, saved_at, boot_id, RECENT_MAGIC)
+    parts = encode(copies, store.resolution, saved_at, boot_id, RECENT_MAGIC, quiet)
     await _FILE_THREAD.run(functools.partial(_write_whole, path, parts))
     return sum(len(copy.keys) for copy in copies)
 
@@ -571,13 +631,15 @@ def take_recent(
     *,
     groups: Collection[str] | None = None,
     boot_id: str = "",
+    keep_quiet: Callable[[Quiet], None] | None = None,
 ) -> int:
     """Take back the raw samples kept at the last stop or save (`keep_recent`), an instant at
-    a time through `replay` (`Store.restore_raw`): after `restore`, before any collector
-    writes.  Only in the same boot (after a reboot the host starts afresh: its memory,
-    its connections) and within `RECENT_MAX_GAP_SECS` of the stop.  The file is removed
-    whatever became of it: it speaks for the moment it was written only, and a later
-    start must not take it for recent.  The series taken back (0: logged why)."""
+    a time through `replay` (`Store.restore_raw`), then its quiet series, each through
+    `keep_quiet`: after `restore`, before any collector writes.  Only in the same boot
+    (after a reboot the host starts afresh: its memory, its connections) and within
+    `RECENT_MAX_GAP_SECS` of the stop.  The file is removed whatever became of it: it
+    speaks for the moment it was written only, and a later start must not take it for
+    recent.  The series taken back (0: logged why)."""
 
     def use(file: Kept, _cuts: list[str]) -> Taker | None:
         saved_at = file.saved_at
@@ -591,6 +653,7 @@ def take_recent(
             log.info("samples kept at the last stop not used: kept %.0f min ago, not recent",
                      (now - saved_at) / 60)  # fmt: skip
             return None
+        quiet.extend(file.quiet)
 
         def take(copy: TierCopy) -> int:
             series: set[int] = set()
@@ -601,6 +664,7 @@ def take_recent(
 
         return take
 
+    quiet: list[Quiet] = []
     try:
         taken = _take_back(path, "samples", RECENT_MAGIC, store.capacity, store, groups, use)
     finally:
@@ -609,6 +673,10 @@ def take_recent(
     if taken:
         log.info("the last samples of %d series taken back from %s: the statistical "
                  "analyzers go on from them", taken, path)  # fmt: skip
+        # Only with the samples: a series that was not gone through learns again anyway.
+        if keep_quiet is not None:
+            for entry in quiet:
+                keep_quiet(entry)
     return taken
 
 

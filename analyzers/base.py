@@ -141,6 +141,15 @@ class Warmable(Protocol):
         learning time."""
         ...
 
+    def quiet(self, now: float) -> dict[int, float]:
+        """The series it fires nothing new on until a time after `now` (the cooldown after
+        an alert ended): kept with the samples, which do not give it back."""
+        ...
+
+    def keep_quiet(self, series_id: int, until: float, now: float) -> None:
+        """The last life's `quiet`, after `warm_up` (for a series it went through)."""
+        ...
+
     def forget(self, series_ids: Iterable[int]) -> None: ...
 
 
@@ -291,6 +300,7 @@ class PersistentAnomaly:
     TAIL_QUANTILE = 0.95
     TAIL_Z = 1.959964  # Φ⁻¹(0.975): |x - mean| of Gaussian noise exceeds 1.96σ 5 % of the time
     TAIL_MEMORY = 360  # samples, when the analyzer gives no window (`memory` 0: EMA)
+    LOOK_AGAIN_SECS = 60.0  # a stretch refused as a precedent or a season's is judged again then
 
     def __init__(
         self,
@@ -356,6 +366,26 @@ class PersistentAnomaly:
         if step.after == 0:
             return {}
         return {"baseline": float(self.s.base_mean[sid]), "band": float(self.s.base_band[sid])}
+
+    def quiet_series(self, ids: IntArray, now: float) -> dict[int, float]:
+        """Those of `ids` quiet (no stretch) and firing nothing new until a time after `now`
+        (the cooldown after an alert ended, or a refused stretch's minute): series id ->
+        that time."""
+        s = self.s
+        ids = ids[ids < s.size]
+        until = s.quiet_until[ids]
+        quiet = (until > now) & (s.state[ids] == 0)
+        return dict(zip(ids[quiet].tolist(), until[quiet].tolist(), strict=True))
+
+    def keep_quiet(self, sid: int, until: float, now: float) -> None:
+        """A quiet time kept across a restart (`quiet_series` of the last life), at most
+        the cooldown from `now`: a kept file cannot silence a series for longer than the
+        end of an alert would."""
+        s = self.s
+        s.ensure(np.array([sid]))
+        if s.state[sid] == 0:
+            longest = now + max(self.cooldown, self.LOOK_AGAIN_SECS)
+            s.quiet_until[sid] = max(float(s.quiet_until[sid]), min(until, longest))
 
     def end_stretches(self, ids: IntArray) -> None:
         """Quiet, no stretch under way: a gate that went through the samples of the last
@@ -465,10 +495,10 @@ class PersistentAnomaly:
             slack = 0.0 if short[i] else float(s.base_band[sid]) / 2
             if not self.unprecedented(history, sid, level, int(run_n[i]), slack):
                 # The baseline already went this far: a heavy tail or a recurring burst.
-                s.quiet_until[sid] = now + 60.0  # look again in a minute: it may outgrow it
+                s.quiet_until[sid] = now + self.LOOK_AGAIN_SECS  # it may outgrow it
                 continue
             if self.seen_before(history, sid, now, level, int(s.run_side[sid])):
-                s.quiet_until[sid] = now + 60.0  # look again in a minute: the job may outgrow it
+                s.quiet_until[sid] = now + self.LOOK_AGAIN_SECS  # the job may outgrow it
                 continue
             base = float(s.base_mean[sid])
             sigma = float(s.base_std[sid])  # of the baseline the stretch is judged against
@@ -656,6 +686,13 @@ class LearnsFromRecentSamples(WatchedSeries, abc.ABC):
             g.run_n[sid], g.run_sum[sid] = 1, alert.value
             g.run_start[sid] = alert.timestamp if alert.first_fired is None else alert.first_fired
             taken[sid] = alert
+
+    def quiet(self, now: float) -> dict[int, float]:
+        return self.gate.quiet_series(np.flatnonzero(self.s.watched[: self.s.size]), now)
+
+    def keep_quiet(self, series_id: int, until: float, now: float) -> None:
+        if self._went_through(series_id):  # else it learns again: no verdict for a while
+            self.gate.keep_quiet(series_id, until, now)
 
     def took_back(self, alert: Alert) -> bool:
         return any(kept.fingerprint == alert.fingerprint for kept in self._taken_back.values())

@@ -53,16 +53,31 @@ def feed(s: Store, analyzer: Any, start: float, values: np.ndarray) -> list[Aler
     return alerts
 
 
-def keep(s: Store, path: Path, at: float, wanted: Callable[[SeriesKey], bool]) -> int:
-    return asyncio.run(tier_file.keep_recent(s, path, at, BOOT, wanted))
+def keep(
+    s: Store, path: Path, at: float, wanted: Callable[[SeriesKey], bool], *quiet_of: Any
+) -> int:
+    """The samples of what `wanted` wants, and the series the analyzers `quiet_of` keep
+    quiet (as the runtime keeps them)."""
+    quiet = [tier_file.Quiet(a.name, s.key(sid), until)
+             for a in quiet_of for sid, until in a.quiet(at).items()]  # fmt: skip
+    return asyncio.run(tier_file.keep_recent(s, path, at, BOOT, wanted, quiet))
 
 
 def take(s: Store, path: Path, now: float, analyzers: list[Any], boot: str = BOOT) -> int:
+    """As the runtime's `_warm_up`: the samples, then the quiet series, then the end."""
+
     def replay(batch: Batch) -> None:
         for analyzer in analyzers:
             analyzer.warm_up(batch, s)
 
-    taken = tier_file.take_recent(s, path, now, replay, groups={"memory"}, boot_id=boot)
+    def keep_quiet(entry: tier_file.Quiet) -> None:
+        sid = s.find(entry.key)
+        for analyzer in analyzers:
+            if analyzer.name == entry.analyzer and sid is not None:
+                analyzer.keep_quiet(sid, entry.until, now)
+
+    taken = tier_file.take_recent(s, path, now, replay, groups={"memory"}, boot_id=boot,
+                                  keep_quiet=keep_quiet)  # fmt: skip
     for analyzer in analyzers:
         analyzer.end_warm_up()
     return taken
@@ -259,16 +274,117 @@ def test_samples_from_before_a_reboot_or_too_long_ago_are_not_used_and_the_file_
     assert said in caplog.text and not path.exists() and after.find(MEMORY) is None
 
 
+def ended_before_the_stop(
+    make: Callable[[], LearnsFromRecentSamples],
+) -> tuple[Store, Any, float, float]:
+    """Memory at 40 %, 60 % for six minutes (an alert), 40 % again (its RESOLVED) for five
+    minutes before a clean stop: the analyzer in its cooldown.  (store, analyzer, the
+    RESOLVED's time, the stop's)"""
+    before, first = store(), make()
+    values = np.concatenate([noise(360, 40.0, 11), noise(36, 60.0, 12), noise(30, 40.0, 13)])
+    told = feed(before, first, START, values)
+    assert [a.status for a in told] == [Status.FIRING, Status.RESOLVED], told
+    return before, first, told[1].timestamp, START + (len(values) - 1) * STEP
+
+
+@pytest.mark.parametrize("make", [ZScoreAnalyzer, lambda: EmaAnalyzer(metrics=["memory_*"])])
+@pytest.mark.parametrize("quiet_kept", [True, False])
+def test_the_quiet_hour_after_an_alert_ended_goes_on_across_a_restart(
+    tmp_path: Path, make: Callable[[], LearnsFromRecentSamples], quiet_kept: bool
+) -> None:
+    """`anomaly_cooldown_secs` (an hour) after an alert ended, the series fires nothing
+    new: a restart five minutes into it keeps that, so memory at 80 % again is not a new
+    FIRING within the hour (in one life it would not be either).  Going through the
+    samples does not give the cooldown back (they are learning time then): without it
+    kept, the second stretch is a new FIRING at once."""
+    path = tier_file.recent_path_in(tmp_path)
+    before, first, resolved, stop = ended_before_the_stop(make)
+    assert first.quiet(stop) == {before.find(MEMORY): resolved + 3600.0}
+    keep(before, path, stop, first.watches, *([first] if quiet_kept else []))
+    after, second = store(), make()
+    restart = stop + 20.0
+    assert take(after, path, restart, [second]) == 1
+    alerts = feed(after, second, restart + STEP, noise(120, 80.0, 14))
+    firing = [a for a in alerts if a.status is Status.FIRING]
+    if quiet_kept:
+        assert firing == [] and second.quiet(restart) == {after.find(MEMORY): resolved + 3600.0}
+    else:
+        assert len(firing) == 1, firing
+
+
+def test_a_kept_quiet_time_is_at_most_the_cooldown_from_now(tmp_path: Path) -> None:
+    """A kept file cannot silence a series for longer than an alert's end would: a time a
+    year ahead is the cooldown from the start; one already past changes nothing."""
+    path = tier_file.recent_path_in(tmp_path)
+    before, first, _, stop = ended_before_the_stop(ZScoreAnalyzer)
+    far = [tier_file.Quiet("zscore", MEMORY, stop + 365 * 86400.0)]
+    copies = before.raw_tiers(first.watches, "memory")
+    path.write_bytes(b"".join(tier_file.encode(copies, before.resolution, stop, BOOT,
+                                               tier_file.RECENT_MAGIC, far)))  # fmt: skip
+    after, second = store(), ZScoreAnalyzer()
+    assert take(after, path, stop + 20.0, [second]) == 1
+    assert second.quiet(stop + 20.0) == {after.find(MEMORY): stop + 20.0 + 3600.0}
+    second.keep_quiet(after.find(MEMORY) or 0, stop - 1.0, stop + 20.0)  # past: no change
+    assert second.quiet(stop + 20.0) == {after.find(MEMORY): stop + 20.0 + 3600.0}
+
+
+Head = dict[str, Any]
+Records = list[Any]
+
+
+def rewrite(path: Path, change: Callable[[Head, Records], None]) -> None:
+    """The kept raw tier written again with its header and quiet records as `change` leaves
+    them (each record's length right, so the reader judges what they say)."""
+    kept = tier_file.decode(path.read_bytes(), 100, 1000, tier_file.RECENT_MAGIC)
+    head: Head = {"version": 2, "saved_at": kept.saved_at, "resolution": kept.resolution,
+                  "boot_id": kept.boot_id, "quiet": len(kept.quiet)}  # fmt: skip
+    records: Records = [[q.analyzer, q.until, [q.key.metric, [list(p) for p in q.key.labels]]]
+                        for q in kept.quiet]  # fmt: skip
+    change(head, records)
+    parts = [tier_file.RECENT_MAGIC, tier_file._json(head)]
+    parts += [tier_file._json(record) for record in records]
+    for c in kept.copies:
+        parts += [tier_file._ring_head(c.group, c.times, c.keys), c.values.astype("<f4").tobytes()]
+    path.write_bytes(b"".join(parts))
+
+
+def test_a_file_of_the_version_before_the_quiet_series_is_still_used(tmp_path: Path) -> None:
+    """An upgrade from 0.3.0: its raw tier (version 1, no quiet series) is gone through."""
+    path = tier_file.recent_path_in(tmp_path)
+    before, first = store(), ZScoreAnalyzer()
+    feed(before, first, START, noise(60, 40.0, 16))
+    keep(before, path, START + 59 * STEP, first.watches)
+
+    def version_1(head: Head, records: Records) -> None:
+        assert head.pop("quiet") == 0 and records == []
+        head["version"] = 1
+
+    rewrite(path, version_1)
+    after, second = store(), ZScoreAnalyzer()
+    assert take(after, path, START + 61 * STEP, [second]) == 1
+
+
+def _set(name: str, value: Any) -> Callable[[Head, Records], None]:
+    return lambda head, _records: head.update({name: value})
+
+
+def _quiet_record(value: Any) -> Callable[[Head, Records], None]:
+    return lambda _head, records: records.__setitem__(0, value)
+
+
 @pytest.mark.parametrize(
-    "damage",
+    ("damage", "said"),
     [
-        lambda b: b[:-7],  # cut short
-        lambda b: tier_file.MAGIC + b[len(tier_file.RECENT_MAGIC) :],  # the history tier's
-        lambda b: b.replace(b'"group":"memory"', b'"group":777777'),
+        (lambda b: b[:-7], "truncated values"),
+        (lambda b: tier_file.MAGIC + b[len(tier_file.RECENT_MAGIC) :], "not a raw tier file"),
+        (lambda b: b.replace(b'"group":"memory"', b'"group":777777'), "Extra data"),
     ],
 )
 def test_a_damaged_file_is_said_used_for_nothing_and_removed(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: Callable[[bytes], bytes]
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[bytes], bytes],
+    said: str,
 ) -> None:
     path = tier_file.recent_path_in(tmp_path)
     before, first = store(), ZScoreAnalyzer()
@@ -277,7 +393,50 @@ def test_a_damaged_file_is_said_used_for_nothing_and_removed(
     path.write_bytes(damage(path.read_bytes()))
     after, second = store(), ZScoreAnalyzer()
     assert take(after, path, START + 70 * STEP, [second]) == 0
-    assert "samples kept at the last stop not used" in caplog.text
+    assert f"samples kept at the last stop not used ({path}): {said}" in caplog.text
+    assert not path.exists() and after.find(MEMORY) is None
+
+
+def _set(name: str, value: Any) -> Callable[[Head, Records], None]:
+    return lambda head, _records: head.update({name: value})
+
+
+def _quiet_record(value: Any) -> Callable[[Head, Records], None]:
+    return lambda _head, records: records.__setitem__(0, value)
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (_set("version", 3), "unknown version"),
+        (_set("quiet", -1), "bad count of quiet series"),
+        (_set("quiet", 4 * 100_000 + 1), "bad count of quiet series"),  # 4 per series, capless
+        (_set("quiet", "1"), "bad count of quiet series"),
+        (_set("quiet", 9), "a list expected"),  # a ring header read as a quiet record
+        (_set("quiet", 2**40), "bad count of quiet series"),
+        (_quiet_record(["zscore", True, ["memory_used_percent", []]]), "bad quiet series"),
+        (_quiet_record(["zscore", 1e400, ["memory_used_percent", []]]), "bad quiet series"),
+        (_quiet_record(["zscore", 1.0]), "bad quiet series"),
+        (_quiet_record(["zscore", 1.0, ["memory_used_percent", [[1, 2]]]]), "bad label"),
+        (_quiet_record({"zscore": 1.0}), "a list expected"),
+    ],
+)
+def test_a_file_with_bad_quiet_series_is_used_for_nothing(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[Head, Records], None],
+    said: str,
+) -> None:
+    """The quiet records are read against bounds of their own (a count at most four per
+    series the store holds, each record at most QUIET_BYTES) before anything is used."""
+    path = tier_file.recent_path_in(tmp_path)
+    before, first, _, stop = ended_before_the_stop(ZScoreAnalyzer)
+    keep(before, path, stop, first.watches, first)
+    assert b'"quiet":1' in path.read_bytes()
+    rewrite(path, damage)
+    after, second = store(), ZScoreAnalyzer()
+    assert take(after, path, stop + 20.0, [second]) == 0
+    assert f"samples kept at the last stop not used ({path}): {said}" in caplog.text
     assert not path.exists() and after.find(MEMORY) is None
 
 
@@ -439,6 +598,73 @@ retry_count = 1
     assert code == 0 and "Traceback" not in third.stderr
 
 
+@pytest.mark.e2e
+def test_the_quiet_time_after_an_alert_ended_goes_on_across_a_clean_restart(
+    start_agent: Any, http_receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    """A z-score alert (memory 25 % -> 45 %) fired and resolved; the agent stopped with
+    SIGTERM, memory at 95 %, started: `anomaly_cooldown_secs` after that RESOLVED goes on
+    across the restart, so the new FIRING comes when it ends, as in one life, not seconds
+    after the start.  Going through the kept samples does not give the cooldown back
+    where the alert lies in their first `anomaly_learning_secs` (learning time then): at
+    the defaults, an hour of samples (the ring holds `zscore_window` + 1 or
+    `ring_buffer_capacity`, 360) and an hour of learning, always; here 41 samples (10 s) and 8 s of learning, stopped once the
+    alert is in the oldest 8 s (a slower collection only pushes it further back)."""
+    from tests.conftest import set_memory_used
+
+    url = http_receiver.url + "/alerts"
+    cooldown = 45.0
+    config = memory_zscore_config(tmp_path, 8, f"""anomaly_cooldown_secs = {cooldown:g}
+zscore_window = 40
+[storage]
+ring_buffer_capacity = 16
+[thresholds]
+memory_percent = 100
+[[thresholds.rules]]
+metric = "memory_total_bytes"
+warn = 1
+for_secs = 11
+[alerting]
+min_interval_secs = 2
+[alerting.webhook]
+enabled = true
+url = "{url}"
+retry_count = 1
+""")  # fmt: skip
+
+    def memory() -> list[dict[str, Any]]:
+        return [body for r in http_receiver.requests
+                if (body := r.json())["metric"] == "memory_used_percent"]  # fmt: skip
+
+    first = start_agent(config)
+    assert first.wait_for_log("sysops-agent started", 15.0), first.stderr
+    # The marker rule's 11 s hold is the agent's own clock: by then z-score has seen memory
+    # (at 25 %) past its learning time and minimum samples (8 s, 20 samples).
+    wait_until(lambda: http_receiver.requests, 60.0, "the marker rule's FIRING")
+    # 20 points (the family's floor is 10) for a few seconds: against the window of the
+    # next start (25 % and these) 95 % is far beyond the band, and a level never held.
+    set_memory_used(tmp_path / "host-proc", 0.45)
+    wait_until(memory, 30.0, "the z-score FIRING")
+    set_memory_used(tmp_path / "host-proc", 0.25)
+    wait_until(lambda: len(memory()) >= 2, 30.0, "its RESOLVED")
+    fired, resolved = memory()[:2]
+    assert (fired["status"], resolved["status"]) == ("firing", "resolved")
+    # 45 % (before the RESOLVED) in the oldest 8 s of the 10 s the ring holds at the stop.
+    wait_until(lambda: time.time() > resolved["epoch"] + 4.0, 30.0, "the alert 4 s old")
+    assert first.stop()[0] == 0
+
+    set_memory_used(tmp_path / "host-proc", 0.95)
+    second = start_agent(config)
+    wait_until(lambda: len(memory()) >= 3, cooldown + 60.0, "the FIRING after the cooldown")
+    assert "the last samples of 1 series taken back" in second.stderr
+    again = memory()[2]
+    assert again["status"] == "firing" and again["alert_id"] != fired["alert_id"]
+    # Without the quiet time kept: persistence and a few seconds after the start.
+    assert again["epoch"] >= resolved["epoch"] + cooldown, again["epoch"] - resolved["epoch"]
+    code, _ = second.stop()
+    assert code == 0 and "Traceback" not in second.stderr
+
+
 def test_the_stop_keeps_the_samples_within_what_the_history_tier_left(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -484,9 +710,7 @@ def test_the_stop_keeps_the_samples_within_what_the_history_tier_left(
                "the temp file gone")  # fmt: skip
     monkeypatch.setattr(datafile.AtomicWriter, "write", real_write)
     asyncio.run(agent._keep_recent_samples(5.0))
-    kept = tier_file._Reader(path.read_bytes(), path.stat().st_size)
-    tier_file._meta(kept, tier_file.RECENT_MAGIC)
-    (ring,) = tier_file._rings(kept, 100, 1000, lambda _group: True)
+    (ring,) = tier_file.decode(path.read_bytes(), 100, 1000, tier_file.RECENT_MAGIC).copies
     assert ring.keys == [MEMORY] and ring.values.shape == (1, 40)  # what z-score watches
 
 

@@ -628,7 +628,7 @@ def test_a_file_cut_short_while_it_is_read_is_an_error_not_a_crash(tmp_path: Pat
     with datafile.opened(path) as (fd, size):
         os.truncate(path, size // 2)
         reader = tier_file._Reader(fd, size)
-        tier_file._meta(reader)
+        tier_file._meta(reader, tier_file.MAGIC, 100)
         with pytest.raises(OSError, match="changed while it was read"):
             list(tier_file._rings(reader, 100, 1000, lambda _group: True))
 
