@@ -497,6 +497,32 @@ anomaly_persist_secs = 2
 {rest}"""
 
 
+def webhook_with_marker(url: str, hold_secs: float) -> str:
+    """The webhook, and a marker rule (memory's total, always over 1 byte) that fires after
+    `hold_secs` of the agent's own clock: the test's sign that z-score is past its
+    learning time.  Memory's own threshold is out of the way."""
+    return f"""
+[thresholds]
+memory_percent = 100
+[[thresholds.rules]]
+metric = "memory_total_bytes"
+warn = 1
+for_secs = {hold_secs:g}
+[alerting]
+min_interval_secs = 2
+[alerting.webhook]
+enabled = true
+url = "{url}/alerts"
+retry_count = 1
+"""
+
+
+def memory_bodies(receiver: HttpReceiver) -> list[dict[str, Any]]:
+    """What the webhook received about memory_used_percent, in order."""
+    return [body for r in receiver.requests
+            if (body := r.json())["metric"] == "memory_used_percent"]  # fmt: skip
+
+
 @pytest.mark.e2e
 def test_a_restarted_agent_judges_against_the_last_lifes_samples(
     start_agent: Any, tmp_path: Path
@@ -544,25 +570,10 @@ def test_an_episode_goes_on_across_a_clean_restart_and_ends_when_its_condition_d
     30 s learning time."""
     from tests.conftest import set_memory_used
 
-    url = http_receiver.url + "/alerts"
-    config = memory_zscore_config(tmp_path, 30, f"""
-[thresholds]
-memory_percent = 100
-[[thresholds.rules]]
-metric = "memory_total_bytes"
-warn = 1
-for_secs = 31
-[alerting]
-min_interval_secs = 2
-[alerting.webhook]
-enabled = true
-url = "{url}"
-retry_count = 1
-""")  # fmt: skip
+    config = memory_zscore_config(tmp_path, 30, webhook_with_marker(http_receiver.url, 31))
 
     def memory() -> list[dict[str, Any]]:
-        return [body for r in http_receiver.requests
-                if (body := r.json())["metric"] == "memory_used_percent"]  # fmt: skip
+        return memory_bodies(http_receiver)
 
     first = start_agent(config)
     assert first.wait_for_log("sysops-agent started", 15.0), first.stderr
@@ -612,29 +623,12 @@ def test_the_quiet_time_after_an_alert_ended_goes_on_across_a_clean_restart(
     alert is in the oldest 8 s (a slower collection only pushes it further back)."""
     from tests.conftest import set_memory_used
 
-    url = http_receiver.url + "/alerts"
     cooldown = 45.0
-    config = memory_zscore_config(tmp_path, 8, f"""anomaly_cooldown_secs = {cooldown:g}
-zscore_window = 40
-[storage]
-ring_buffer_capacity = 16
-[thresholds]
-memory_percent = 100
-[[thresholds.rules]]
-metric = "memory_total_bytes"
-warn = 1
-for_secs = 11
-[alerting]
-min_interval_secs = 2
-[alerting.webhook]
-enabled = true
-url = "{url}"
-retry_count = 1
-""")  # fmt: skip
+    ring = f"anomaly_cooldown_secs = {cooldown:g}\nzscore_window = 40\n[storage]\nring_buffer_capacity = 16"
+    config = memory_zscore_config(tmp_path, 8, ring + webhook_with_marker(http_receiver.url, 11))
 
     def memory() -> list[dict[str, Any]]:
-        return [body for r in http_receiver.requests
-                if (body := r.json())["metric"] == "memory_used_percent"]  # fmt: skip
+        return memory_bodies(http_receiver)
 
     first = start_agent(config)
     assert first.wait_for_log("sysops-agent started", 15.0), first.stderr
