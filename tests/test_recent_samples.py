@@ -364,14 +364,6 @@ def test_a_file_of_the_version_before_the_quiet_series_is_still_used(tmp_path: P
     assert take(after, path, START + 61 * STEP, [second]) == 1
 
 
-def _set(name: str, value: Any) -> Callable[[Head, Records], None]:
-    return lambda head, _records: head.update({name: value})
-
-
-def _quiet_record(value: Any) -> Callable[[Head, Records], None]:
-    return lambda _head, records: records.__setitem__(0, value)
-
-
 @pytest.mark.parametrize(
     ("damage", "said"),
     [
