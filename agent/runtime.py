@@ -748,20 +748,24 @@ class Agent(SignalRequests):
                         failed.append(analyzer)
 
         now = time.time()
-        by_name = {analyzer.name: analyzer for analyzer in warmable}
-
-        def keep_quiet(entry: tier_file.Quiet) -> None:
-            analyzer, sid = by_name.get(entry.analyzer), self.store.find(entry.key)
-            if analyzer is not None and analyzer not in failed and sid is not None:
-                analyzer.keep_quiet(sid, entry.until, now)
-
+        quiet: list[tier_file.Quiet] = []
         tier_file.take_recent(self.store, path, now, replay, groups=running,
-                              boot_id=self._boot_id, keep_quiet=keep_quiet)  # fmt: skip
+                              boot_id=self._boot_id, keep_quiet=quiet.append)  # fmt: skip
         for analyzer in warmable:
             if analyzer in failed:
                 analyzer.forget(seen)
             else:
                 analyzer.end_warm_up()
+        # After the stretches the replay left are ended: a series the replay judged (its
+        # ring longer than the learning time) is quiet as the last life left it.
+        by_name = {analyzer.name: analyzer for analyzer in warmable if analyzer not in failed}
+        for entry in quiet:
+            owner, sid = by_name.get(entry.analyzer), self.store.find(entry.key)
+            if owner is not None and sid is not None:
+                try:
+                    owner.keep_quiet(sid, entry.until, now)
+                except Exception:  # a defect: said, and the series is judged at once
+                    log.exception("%s could not take back a quiet time", owner.name)
 
     async def _keep_recent_samples(self, budget: float) -> None:
         """After the history tier: the raw tier of what the statistical analyzers watch,
@@ -782,14 +786,7 @@ class Agent(SignalRequests):
         path = tier_file.recent_path_in(self.settings.agent.data_dir)
         now = time.time()
         try:
-            # The cooldowns under way: the next start's replay of the samples does not give
-            # them back (it learns through them), and a series that just ended an alert
-            # would be news again at once.
-            quiet = [
-                tier_file.Quiet(analyzer.name, self.store.key(sid), until)
-                for analyzer in warmable
-                for sid, until in analyzer.quiet(now).items()
-            ]
+            quiet = self._quiet_series(warmable, now)
             await asyncio.wait_for(
                 tier_file.keep_recent(self.store, path, now, self._boot_id, wanted, quiet),
                 budget,
@@ -801,6 +798,20 @@ class Agent(SignalRequests):
             log.warning("the last samples could not be kept for the next start: %s", exc)
         except Exception:  # a defect: said with its traceback, the stop goes on
             log.exception("keeping the last samples failed")
+
+    def _quiet_series(self, warmable: list[Warmable], now: float) -> list[tier_file.Quiet]:
+        """The cooldowns under way, kept with the samples: going through them at the next
+        start does not give them back (their first `anomaly_learning_secs` are learning
+        time then), and a series that just ended an alert would be news again at once.
+        An analyzer that fails at it loses its own (said), not the samples."""
+        quiet = []
+        for analyzer in warmable:
+            try:
+                quiet += [tier_file.Quiet(analyzer.name, self.store.key(sid), until)
+                          for sid, until in analyzer.quiet(now).items()]  # fmt: skip
+            except Exception:
+                log.exception("%s: its quiet series not kept for the next start", analyzer.name)
+        return quiet
 
     async def _keep_tiers(self, at_stop: bool = False) -> None:
         """The history tier, then the last samples, for the next start, both within

@@ -40,9 +40,10 @@ Records are a little-endian uint64 length and that many bytes of UTF-8 JSON:
     (little-endian, series by series).  The raw tier's file is the same with
     RECENT_MAGIC, its "buckets" the raw instants and their times the samples',
     and (version 2) "quiet": q in its header record, then q records
-    [analyzer, until, series key] before the rings: the series an analyzer
-    keeps quiet until then (the cooldown after an alert ended), which the
-    samples alone do not give back.
+    [analyzer, until, place] before the rings: the series at that place in
+    the file's order of series (0 the first ring's first) an analyzer keeps
+    quiet until then (the cooldown after an alert ended), which the samples
+    alone do not give back.
 
 A reader reads no more than the store's caps hold (a file kept under larger
 caps, before `history_hours` or `max_series` was lowered, is cut to them: the
@@ -95,8 +96,8 @@ ATTEMPTS = 3
 HEADER_BYTES = 4096  # the file's and each ring's header: a few names and counts
 KEY_BYTES = 4096  # one series key as JSON (a long mountpoint or cgroup name fits)
 MAX_LABELS = 64
-MAX_QUIET_PER_SERIES = 4  # the analyzers that go through the samples (z-score, EMA), and room
-QUIET_BYTES = KEY_BYTES + 256  # a quiet record: a series key, an analyzer's name, a time
+MAX_QUIET_PER_SERIES = 2  # the analyzers that go through the samples: z-score and EMA
+QUIET_BYTES = 256  # a quiet record: an analyzer's name, a time, a place
 # The raw tier of the series the statistical analyzers learn from, kept with the history
 # tier, and used only by the next start of the same boot within RECENT_MAX_GAP_SECS: a
 # restart, an upgrade, a crash that systemd restarted (the file then up to SAVE_EVERY_SECS
@@ -132,6 +133,15 @@ class Quiet:
 
 
 @dataclass(frozen=True)
+class _QuietMark:
+    """A quiet record as read: its series by place (`Quiet` once the keys are read)."""
+
+    analyzer: str
+    until: float
+    place: int
+
+
+@dataclass(frozen=True)
 class Kept:
     resolution: float
     saved_at: float
@@ -158,9 +168,12 @@ def _head(
     return magic + _json(meta)
 
 
-def _quiet_record(quiet: Quiet) -> bytes:
-    key = quiet.key
-    return _json([quiet.analyzer, quiet.until, [key.metric, [list(pair) for pair in key.labels]]])
+def _quiet_records(copies: list[TierCopy], quiet: Sequence[Quiet]) -> list[bytes]:
+    """The records of those of `quiet` whose series the file holds, each naming its series
+    by place (a key can be 4 KB: a place keeps the records small, and what a reader
+    builds of them)."""
+    place = {key: i for i, key in enumerate(k for c in copies for k in c.keys)}
+    return [_json([q.analyzer, q.until, place[q.key]]) for q in quiet if q.key in place]
 
 
 def _ring_head(group: str, times: np.ndarray[Any, Any], keys: list[SeriesKey]) -> bytes:
@@ -183,8 +196,9 @@ def encode(
     """The whole file's parts, from whole copies (the raw tier's with its quiet series,
     `keep_recent`; tests and benchmarks: `keep` writes the history tier's a part at a
     time)."""
-    parts: list[bytes | memoryview] = [_head(resolution, saved_at, boot_id, magic, len(quiet))]
-    parts += [_quiet_record(q) for q in quiet]
+    records = _quiet_records(copies, quiet)
+    parts: list[bytes | memoryview] = [_head(resolution, saved_at, boot_id, magic, len(records))]
+    parts += records
     for c in copies:
         parts.append(_ring_head(c.group, c.times, c.keys))
         parts.append(np.ascontiguousarray(c.values, dtype=_FLOAT32).data)
@@ -343,9 +357,12 @@ class _Reader:
         return json.loads(self.take(length, what))
 
 
-def _meta(reader: _Reader, magic: bytes, max_keys: int) -> tuple[float, float, str, list[Quiet]]:
-    """The header, and the raw tier's quiet series (at most MAX_QUIET_PER_SERIES per series
-    the store holds: a file cannot make the reader build more)."""
+def _meta(
+    reader: _Reader, magic: bytes, max_keys: int
+) -> tuple[float, float, str, list[_QuietMark]]:
+    """The header, and the raw tier's quiet records: at most MAX_QUIET_PER_SERIES per series
+    the store holds are read, the rest skipped (a file kept under larger caps is cut, as
+    its rings are; one cannot make the reader build more)."""
     if reader.take(min(len(magic), reader.left()), "magic") != magic:
         raise ValueError(f"not a {magic.decode().removeprefix('sysops-agent ').strip()} file")
     meta = reader.record(HEADER_BYTES, "header")
@@ -356,22 +373,51 @@ def _meta(reader: _Reader, magic: bytes, max_keys: int) -> tuple[float, float, s
     if not isinstance(boot_id, str):
         raise ValueError("bad boot_id")
     count = meta.get("quiet", 0) if meta["version"] == RECENT_VERSION else 0
-    if not isinstance(count, int) or not 0 <= count <= MAX_QUIET_PER_SERIES * max_keys:
+    most = MAX_QUIET_PER_SERIES * max(max_keys, SERIES_CEILING)  # any store could have kept
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= most:
         raise ValueError("bad count of quiet series")
     if count * _LENGTH.size > reader.left():
         raise ValueError("truncated quiet series")
-    quiet = [_quiet(reader.record(QUIET_BYTES, "quiet series")) for _ in range(count)]
-    return _number(meta, "resolution"), _number(meta, "saved_at"), boot_id, quiet
+    room = min(count, MAX_QUIET_PER_SERIES * max_keys)
+    marks = [_quiet_mark(reader.record(QUIET_BYTES, "quiet series")) for _ in range(room)]
+    for _ in range(count - room):
+        reader.skip_record(QUIET_BYTES, "quiet series")
+    return _number(meta, "resolution"), _number(meta, "saved_at"), boot_id, marks
 
 
-def _quiet(raw: object) -> Quiet:
+def _quiet_mark(raw: object) -> _QuietMark:
     item = _list(raw)
-    if len(item) != 3 or not isinstance(item[0], str) or isinstance(item[1], bool):
+    if len(item) != 3 or not isinstance(item[0], str):
         raise ValueError("bad quiet series")
-    until = item[1]
-    if not isinstance(until, int | float) or not math.isfinite(until):
+    _, until, place = item
+    if isinstance(until, bool) or not isinstance(until, int | float) or not math.isfinite(until):
         raise ValueError("bad quiet series")
-    return Quiet(item[0], _key(item[2]), float(until))
+    if isinstance(place, bool) or not isinstance(place, int) or place < 0:
+        raise ValueError("bad quiet series")
+    return _QuietMark(item[0], float(until), place)
+
+
+class _QuietKeys:
+    """The keys the quiet records name, picked from the file's series as they are read, in
+    order (only those: a file's keys are read a ring at a time and dropped)."""
+
+    def __init__(self, marks: list[_QuietMark]) -> None:
+        self.marks = marks
+        self.wanted = {mark.place for mark in marks}
+        self.named: dict[int, SeriesKey] = {}
+        self.place = 0
+
+    def see(self, keys: list[SeriesKey]) -> None:
+        for key in keys:
+            if self.place in self.wanted:
+                self.named[self.place] = key
+            self.place += 1
+
+    def quiet(self) -> list[Quiet]:
+        """The marks whose series was read (those cut to the store's caps were not, and are
+        dropped with them; a place past the file's series names nothing)."""
+        named = self.named
+        return [Quiet(m.analyzer, named[m.place], m.until) for m in self.marks if m.place in named]
 
 
 def _rings(
@@ -443,9 +489,12 @@ def decode(data: bytes, max_keys: int, max_times: int, magic: bytes = MAGIC) -> 
     reader = _Reader(data, len(data))
 
     def read() -> Kept:
-        resolution, saved_at, boot_id, quiet = _meta(reader, magic, max_keys)
+        resolution, saved_at, boot_id, marks = _meta(reader, magic, max_keys)
         rings = list(_rings(reader, max_keys, max_times, lambda _g: True))
-        return Kept(resolution, saved_at, boot_id, rings, quiet)
+        named = _QuietKeys(marks)
+        for ring in rings:
+            named.see(ring.keys)
+        return Kept(resolution, saved_at, boot_id, rings, named.quiet())
 
     return _checked(read)
 
@@ -526,11 +575,21 @@ def _take_back(
 
             cuts: list[str] = []
             meta, checking = _checked(lambda: rings(lambda _group: False, cuts))
+            resolution, saved_at, boot_id, marks = meta
             # All of it checked before any is used; of each ring only its times are kept
-            # until then (the keys are read again with the values).
-            times = _checked(lambda: [TierCopy(c.group, c.times, [], c.values) for c in checking])
-            resolution, saved_at, boot_id, quiet = meta
-            take = use(Kept(resolution, saved_at, boot_id, times, quiet), cuts)
+            # until then (the keys are read again with the values), and the keys the quiet
+            # records name.
+            named = _QuietKeys(marks)
+
+            def times_only() -> list[TierCopy]:
+                copies = []
+                for copy in checking:
+                    named.see(copy.keys)
+                    copies.append(TierCopy(copy.group, copy.times, [], copy.values))
+                return copies
+
+            times = _checked(times_only)
+            take = use(Kept(resolution, saved_at, boot_id, times, named.quiet()), cuts)
             if take is None:
                 return 0
             taken = 0
