@@ -147,7 +147,7 @@ class Warmable(Protocol):
         ...
 
     def keep_quiet(self, series_id: int, until: float, now: float) -> None:
-        """The last life's `quiet`, after `warm_up` (for a series it went through)."""
+        """The last life's `quiet`, after `end_warm_up` (for a series it went through)."""
         ...
 
     def forget(self, series_ids: Iterable[int]) -> None: ...
@@ -368,9 +368,9 @@ class PersistentAnomaly:
         return {"baseline": float(self.s.base_mean[sid]), "band": float(self.s.base_band[sid])}
 
     def quiet_series(self, ids: IntArray, now: float) -> dict[int, float]:
-        """Those of `ids` quiet (no stretch) and firing nothing new until a time after `now`
-        (the cooldown after an alert ended, or a refused stretch's minute): series id ->
-        that time."""
+        """Those of `ids` not firing and firing nothing new until a time after `now` (the
+        cooldown after an alert ended, or a refused stretch's minute): series id -> that
+        time."""
         s = self.s
         ids = ids[ids < s.size]
         until = s.quiet_until[ids]
