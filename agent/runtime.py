@@ -748,9 +748,9 @@ class Agent(SignalRequests):
                         failed.append(analyzer)
 
         now = time.time()
-        quiet: list[tier_file.Quiet] = []
+        clocks: list[tier_file.SeriesClocks] = []
         tier_file.take_recent(self.store, path, now, replay, groups=running,
-                              boot_id=self._boot_id, keep_quiet=quiet.append)  # fmt: skip
+                              boot_id=self._boot_id, keep_clocks=clocks.append)  # fmt: skip
         for analyzer in warmable:
             if analyzer in failed:
                 analyzer.forget(seen)
@@ -759,13 +759,13 @@ class Agent(SignalRequests):
         # After the stretches the replay left are ended: a series the replay judged (its
         # ring longer than the learning time) is quiet as the last life left it.
         by_name = {analyzer.name: analyzer for analyzer in warmable if analyzer not in failed}
-        for entry in quiet:
+        for entry in clocks:
             owner, sid = by_name.get(entry.analyzer), self.store.find(entry.key)
             if owner is not None and sid is not None:
                 try:
-                    owner.keep_quiet(sid, entry.until, now)
-                except Exception:  # a defect: said, and the series is judged at once
-                    log.exception("%s could not take back a quiet time", owner.name)
+                    owner.keep_clocks(sid, entry.clocks, now)
+                except Exception:  # a defect: said; the series goes on as the samples left it
+                    log.exception("%s could not take back a series' clocks", owner.name)
 
     async def _keep_recent_samples(self, budget: float) -> None:
         """After the history tier: the raw tier of what the statistical analyzers watch,
@@ -786,9 +786,9 @@ class Agent(SignalRequests):
         path = tier_file.recent_path_in(self.settings.agent.data_dir)
         now = time.time()
         try:
-            quiet = self._quiet_series(warmable, now)
+            clocks = self._series_clocks(warmable, now)
             await asyncio.wait_for(
-                tier_file.keep_recent(self.store, path, now, self._boot_id, wanted, quiet),
+                tier_file.keep_recent(self.store, path, now, self._boot_id, wanted, clocks),
                 budget,
             )
         except TimeoutError:
@@ -799,19 +799,20 @@ class Agent(SignalRequests):
         except Exception:  # a defect: said with its traceback, the stop goes on
             log.exception("keeping the last samples failed")
 
-    def _quiet_series(self, warmable: list[Warmable], now: float) -> list[tier_file.Quiet]:
-        """The cooldowns under way, kept with the samples: going through them at the next
-        start does not give them back (their first `anomaly_learning_secs` are learning
-        time then), and a series that just ended an alert would be news again at once.
-        An analyzer that fails at it loses its own (said), not the samples."""
-        quiet = []
+    def _series_clocks(self, warmable: list[Warmable], now: float) -> list[tier_file.SeriesClocks]:
+        """The analyzers' clocks (`analyzers.base.Clocks`), kept with the samples, which do
+        not give them back: the cooldowns under way (a series that just ended an alert
+        would be news again at once) and the learning times over (a ring shorter than
+        that time would start it again).  An analyzer that fails at it loses its own
+        (said), not the samples."""
+        kept = []
         for analyzer in warmable:
             try:
-                quiet += [tier_file.Quiet(analyzer.name, self.store.key(sid), until)
-                          for sid, until in analyzer.quiet(now).items()]  # fmt: skip
+                kept += [tier_file.SeriesClocks(analyzer.name, self.store.key(sid), clocks)
+                         for sid, clocks in analyzer.clocks(now).items()]  # fmt: skip
             except Exception:
-                log.exception("%s: its quiet series not kept for the next start", analyzer.name)
-        return quiet
+                log.exception("%s: its clocks not kept for the next start", analyzer.name)
+        return kept
 
     async def _keep_tiers(self, at_stop: bool = False) -> None:
         """The history tier, then the last samples, for the next start, both within

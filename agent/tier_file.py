@@ -39,11 +39,13 @@ Records are a little-endian uint64 length and that many bytes of UTF-8 JSON:
     times, n records of one series key each, and n x m float32 values
     (little-endian, series by series).  The raw tier's file is the same with
     RECENT_MAGIC, its "buckets" the raw instants and their times the samples',
-    and (version 2) "quiet": q in its header record, then q records
-    [analyzer, until, place] before the rings: the series at that place in
-    the file's order of series (0 the first ring's first) an analyzer keeps
-    quiet until then (the cooldown after an alert ended), which the samples
-    alone do not give back.
+    and (version 2) "clocks": c in its header record, then c records
+    [analyzer, place, quiet until or null, learnt since or null] before the
+    rings: for the series at that place in the file's order of series (0 the
+    first ring's first), what an analyzer's samples alone do not give back:
+    until when it keeps the series quiet (the cooldown after an alert ended),
+    and since when it has judged it (its learning time over, in a life longer
+    than the ring).
 
 A reader reads no more than the store's caps hold (a file kept under larger
 caps, before `history_hours` or `max_series` was lowered, is cut to them: the
@@ -79,7 +81,7 @@ import numpy as np
 
 from agent.settings import StorageSettings
 from agent.store import Store, TierCopy, TierLayout
-from analyzers.base import Batch, SeriesKey
+from analyzers.base import Batch, Clocks, SeriesKey
 from common import datafile
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,7 @@ _T = TypeVar("_T")
 FILE_NAME = "history-tier.bin"
 MAGIC = b"sysops-agent history tier\n"
 VERSION = 1
-RECENT_VERSION = 2  # 1 (0.3.0): no quiet series; still read
+RECENT_VERSION = 2  # 1 (0.3.0): no clocks; still read
 SAVE_EVERY_SECS = 900.0
 RECENT_MAX_GAP_SECS = SAVE_EVERY_SECS + 900.0
 CHUNK_SERIES = 500  # a day of one-minute buckets: 2.9 MB a copy
@@ -96,8 +98,8 @@ ATTEMPTS = 3
 HEADER_BYTES = 4096  # the file's and each ring's header: a few names and counts
 KEY_BYTES = 4096  # one series key as JSON (a long mountpoint or cgroup name fits)
 MAX_LABELS = 64
-MAX_QUIET_PER_SERIES = 2  # the analyzers that go through the samples: z-score and EMA
-QUIET_BYTES = 256  # a quiet record: an analyzer's name, a time, a place
+MAX_CLOCKS_PER_SERIES = 2  # the analyzers that go through the samples: z-score and EMA
+CLOCKS_BYTES = 256  # a clocks record: an analyzer's name, a place, two times
 # The raw tier of the series the statistical analyzers learn from, kept with the history
 # tier, and used only by the next start of the same boot within RECENT_MAX_GAP_SECS: a
 # restart, an upgrade, a crash that systemd restarted (the file then up to SAVE_EVERY_SECS
@@ -123,22 +125,22 @@ def recent_path_in(data_dir: str | Path) -> Path:
 
 
 @dataclass(frozen=True)
-class Quiet:
-    """A series an analyzer fires nothing new on until `until` (its cooldown after an alert
-    ended): kept with the raw tier, whose samples do not give it back."""
+class SeriesClocks:
+    """An analyzer's `Clocks` of a series, kept with the samples (which do not give them
+    back)."""
 
     analyzer: str
     key: SeriesKey
-    until: float
+    clocks: Clocks
 
 
 @dataclass(frozen=True)
-class _QuietMark:
-    """A quiet record as read: its series by place (`Quiet` once the keys are read)."""
+class _ClocksMark:
+    """A clocks record as read: its series by place (`SeriesClocks` once the keys are read)."""
 
     analyzer: str
-    until: float
     place: int
+    clocks: Clocks
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ class Kept:
     saved_at: float
     boot_id: str
     copies: list[TierCopy]
-    quiet: list[Quiet] = field(default_factory=list)
+    clocks: list[SeriesClocks] = field(default_factory=list)
 
 
 def _record(body: bytes) -> bytes:
@@ -159,21 +161,22 @@ def _json(document: object) -> bytes:
 
 
 def _head(
-    resolution: float, saved_at: float, boot_id: str, magic: bytes = MAGIC, quiet: int = 0
+    resolution: float, saved_at: float, boot_id: str, magic: bytes = MAGIC, clocks: int = 0
 ) -> bytes:
     meta: dict[str, Any] = {"version": VERSION, "saved_at": saved_at, "resolution": resolution,
                             "boot_id": boot_id}  # fmt: skip
     if magic == RECENT_MAGIC:
-        meta.update(version=RECENT_VERSION, quiet=quiet)
+        meta.update(version=RECENT_VERSION, clocks=clocks)
     return magic + _json(meta)
 
 
-def _quiet_records(copies: list[TierCopy], quiet: Sequence[Quiet]) -> list[bytes]:
-    """The records of those of `quiet` whose series the file holds, each naming its series
+def _clocks_records(copies: list[TierCopy], clocks: Sequence[SeriesClocks]) -> list[bytes]:
+    """The records of those of `clocks` whose series the file holds, each naming its series
     by place (a key can be 4 KB: a place keeps the records small, and what a reader
     builds of them)."""
     place = {key: i for i, key in enumerate(k for c in copies for k in c.keys)}
-    return [_json([q.analyzer, q.until, place[q.key]]) for q in quiet if q.key in place]
+    return [_json([c.analyzer, place[c.key], c.clocks.quiet_until, c.clocks.learnt_since])
+            for c in clocks if c.key in place]  # fmt: skip
 
 
 def _ring_head(group: str, times: np.ndarray[Any, Any], keys: list[SeriesKey]) -> bytes:
@@ -191,12 +194,12 @@ def encode(
     saved_at: float,
     boot_id: str = "",
     magic: bytes = MAGIC,
-    quiet: Sequence[Quiet] = (),
+    clocks: Sequence[SeriesClocks] = (),
 ) -> list[bytes | memoryview]:
-    """The whole file's parts, from whole copies (the raw tier's with its quiet series,
+    """The whole file's parts, from whole copies (the raw tier's with its clocks,
     `keep_recent`; tests and benchmarks: `keep` writes the history tier's a part at a
     time)."""
-    records = _quiet_records(copies, quiet)
+    records = _clocks_records(copies, clocks)
     parts: list[bytes | memoryview] = [_head(resolution, saved_at, boot_id, magic, len(records))]
     parts += records
     for c in copies:
@@ -359,8 +362,8 @@ class _Reader:
 
 def _meta(
     reader: _Reader, magic: bytes, max_keys: int
-) -> tuple[float, float, str, list[_QuietMark]]:
-    """The header, and the raw tier's quiet records: at most MAX_QUIET_PER_SERIES per series
+) -> tuple[float, float, str, list[_ClocksMark]]:
+    """The header, and the raw tier's clocks records: at most MAX_CLOCKS_PER_SERIES per series
     the store holds are read, the rest skipped (a file kept under larger caps is cut, as
     its rings are; one cannot make the reader build more)."""
     if reader.take(min(len(magic), reader.left()), "magic") != magic:
@@ -372,36 +375,44 @@ def _meta(
     boot_id = meta.get("boot_id")
     if not isinstance(boot_id, str):
         raise ValueError("bad boot_id")
-    count = meta.get("quiet", 0) if meta["version"] == RECENT_VERSION else 0
-    most = MAX_QUIET_PER_SERIES * max(max_keys, SERIES_CEILING)  # any store could have kept
+    count = meta.get("clocks", 0) if meta["version"] == RECENT_VERSION else 0
+    most = MAX_CLOCKS_PER_SERIES * max(max_keys, SERIES_CEILING)  # any store could have kept
     if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= most:
-        raise ValueError("bad count of quiet series")
+        raise ValueError("bad count of clocks")
     if count * _LENGTH.size > reader.left():
-        raise ValueError("truncated quiet series")
-    room = min(count, MAX_QUIET_PER_SERIES * max_keys)
-    marks = [_quiet_mark(reader.record(QUIET_BYTES, "quiet series")) for _ in range(room)]
+        raise ValueError("truncated clocks")
+    room = min(count, MAX_CLOCKS_PER_SERIES * max_keys)
+    marks = [_clocks_mark(reader.record(CLOCKS_BYTES, "clocks")) for _ in range(room)]
     for _ in range(count - room):
-        reader.skip_record(QUIET_BYTES, "quiet series")
+        reader.skip_record(CLOCKS_BYTES, "clocks")
     return _number(meta, "resolution"), _number(meta, "saved_at"), boot_id, marks
 
 
-def _quiet_mark(raw: object) -> _QuietMark:
+def _clocks_mark(raw: object) -> _ClocksMark:
     item = _list(raw)
-    if len(item) != 3 or not isinstance(item[0], str):
-        raise ValueError("bad quiet series")
-    _, until, place = item
-    if isinstance(until, bool) or not isinstance(until, int | float) or not math.isfinite(until):
-        raise ValueError("bad quiet series")
+    if len(item) != 4 or not isinstance(item[0], str):
+        raise ValueError("bad clocks")
+    analyzer, place, quiet_until, learnt_since = item
     if isinstance(place, bool) or not isinstance(place, int) or place < 0:
-        raise ValueError("bad quiet series")
-    return _QuietMark(item[0], float(until), place)
+        raise ValueError("bad clocks")
+    return _ClocksMark(
+        analyzer, place, Clocks(_time_or_none(quiet_until), _time_or_none(learnt_since))
+    )
 
 
-class _QuietKeys:
-    """The keys the quiet records name, picked from the file's series as they are read, in
+def _time_or_none(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("bad clocks")
+    return float(value)
+
+
+class _MarkedKeys:
+    """The keys the clocks records name, picked from the file's series as they are read, in
     order (only those: a file's keys are read a ring at a time and dropped)."""
 
-    def __init__(self, marks: list[_QuietMark]) -> None:
+    def __init__(self, marks: list[_ClocksMark]) -> None:
         self.marks = marks
         self.wanted = {mark.place for mark in marks}
         self.named: dict[int, SeriesKey] = {}
@@ -413,11 +424,12 @@ class _QuietKeys:
                 self.named[self.place] = key
             self.place += 1
 
-    def quiet(self) -> list[Quiet]:
+    def clocks(self) -> list[SeriesClocks]:
         """The marks whose series was read (those cut to the store's caps were not, and are
         dropped with them; a place past the file's series names nothing)."""
         named = self.named
-        return [Quiet(m.analyzer, named[m.place], m.until) for m in self.marks if m.place in named]
+        return [SeriesClocks(m.analyzer, named[m.place], m.clocks)
+                for m in self.marks if m.place in named]  # fmt: skip
 
 
 def _rings(
@@ -491,10 +503,10 @@ def decode(data: bytes, max_keys: int, max_times: int, magic: bytes = MAGIC) -> 
     def read() -> Kept:
         resolution, saved_at, boot_id, marks = _meta(reader, magic, max_keys)
         rings = list(_rings(reader, max_keys, max_times, lambda _g: True))
-        named = _QuietKeys(marks)
+        named = _MarkedKeys(marks)
         for ring in rings:
             named.see(ring.keys)
-        return Kept(resolution, saved_at, boot_id, rings, named.quiet())
+        return Kept(resolution, saved_at, boot_id, rings, named.clocks())
 
     return _checked(read)
 
@@ -550,7 +562,7 @@ def _take_back(
     use: Callable[[Kept, list[str]], Taker | None],
 ) -> int:
     """A kept file checked whole, then its rings of `groups` (all: None) handed one at a
-    time to what `use` returns, given the file as checked (its header and quiet series,
+    time to what `use` returns, given the file as checked (its header and clocks,
     and its rings' times and keys, without their values) and the lines saying what was
     cut to the store's caps (None: the file is not used).  The sum of what the taker
     returns; 0 without a file, or with one that is wrong (logged, as `what` "kept at the
@@ -577,9 +589,9 @@ def _take_back(
             meta, checking = _checked(lambda: rings(lambda _group: False, cuts))
             resolution, saved_at, boot_id, marks = meta
             # All of it checked before any is used; of each ring only its times are kept
-            # until then (the keys are read again with the values), and the keys the quiet
+            # until then (the keys are read again with the values), and the keys the clocks
             # records name.
-            named = _QuietKeys(marks)
+            named = _MarkedKeys(marks)
 
             def times_only() -> list[TierCopy]:
                 copies = []
@@ -589,7 +601,7 @@ def _take_back(
                 return copies
 
             times = _checked(times_only)
-            take = use(Kept(resolution, saved_at, boot_id, times, named.quiet()), cuts)
+            take = use(Kept(resolution, saved_at, boot_id, times, named.clocks()), cuts)
             if take is None:
                 return 0
             taken = 0
@@ -647,10 +659,10 @@ async def keep_recent(
     saved_at: float,
     boot_id: str,
     wanted: Callable[[SeriesKey], bool],
-    quiet: Sequence[Quiet] = (),
+    clocks: Sequence[SeriesClocks] = (),
 ) -> int:
     """The raw tier of the `wanted` series, whole, for the next start to go through
-    (`take_recent`), with the series those analyzers keep `quiet` for a while: copied a
+    (`take_recent`), with those analyzers' `clocks` of them: copied a
     ring at a time on the loop (a ring's instants as they stand; the rings, collected
     apart, are apart anyway), written on the file thread.  The series kept; OSError if it
     cannot be written."""
@@ -661,7 +673,7 @@ async def keep_recent(
     if not copies:
         await _FILE_THREAD.run(functools.partial(_remove, path))
         return 0
-    parts = encode(copies, store.resolution, saved_at, boot_id, RECENT_MAGIC, quiet)
+    parts = encode(copies, store.resolution, saved_at, boot_id, RECENT_MAGIC, clocks)
     await _FILE_THREAD.run(functools.partial(_write_whole, path, parts))
     return sum(len(copy.keys) for copy in copies)
 
@@ -690,11 +702,11 @@ def take_recent(
     *,
     groups: Collection[str] | None = None,
     boot_id: str = "",
-    keep_quiet: Callable[[Quiet], None] | None = None,
+    keep_clocks: Callable[[SeriesClocks], None] | None = None,
 ) -> int:
     """Take back the raw samples kept at the last stop or save (`keep_recent`), an instant at
-    a time through `replay` (`Store.restore_raw`), then its quiet series, each through
-    `keep_quiet`: after `restore`, before any collector writes.  Only in the same boot
+    a time through `replay` (`Store.restore_raw`), then its clocks, each through
+    `keep_clocks`: after `restore`, before any collector writes.  Only in the same boot
     (after a reboot the host starts afresh: its memory, its connections) and within
     `RECENT_MAX_GAP_SECS` of the stop.  The file is removed whatever became of it: it
     speaks for the moment it was written only, and a later start must not take it for
@@ -712,7 +724,7 @@ def take_recent(
             log.info("samples kept at the last stop not used: kept %.0f min ago, not recent",
                      (now - saved_at) / 60)  # fmt: skip
             return None
-        quiet.extend(file.quiet)
+        clocks.extend(file.clocks)
 
         def take(copy: TierCopy) -> int:
             series: set[int] = set()
@@ -723,7 +735,7 @@ def take_recent(
 
         return take
 
-    quiet: list[Quiet] = []
+    clocks: list[SeriesClocks] = []
     try:
         taken = _take_back(path, "samples", RECENT_MAGIC, store.capacity, store, groups, use)
     finally:
@@ -733,9 +745,9 @@ def take_recent(
         log.info("the last samples of %d series taken back from %s: the statistical "
                  "analyzers go on from them", taken, path)  # fmt: skip
         # Only with the samples: a series that was not gone through learns again anyway.
-        if keep_quiet is not None:
-            for entry in quiet:
-                keep_quiet(entry)
+        if keep_clocks is not None:
+            for entry in clocks:
+                keep_clocks(entry)
     return taken
 
 

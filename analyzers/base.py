@@ -113,6 +113,18 @@ class Resumable(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Clocks:
+    """Of a series, what an analyzer's kept samples do not give back (None: nothing to
+    keep): until when it fires nothing new on it (its cooldown after an alert ended: going
+    through the samples is learning time, which sets none) and since when it has judged it
+    (its learning time over in the last life: going through a ring shorter than that time,
+    a collector faster than 10 s, would start it again)."""
+
+    quiet_until: float | None
+    learnt_since: float | None
+
+
 @runtime_checkable
 class Warmable(Protocol):
     """An analyzer whose state is learnt from the raw tier's last samples (z-score, EMA):
@@ -141,13 +153,14 @@ class Warmable(Protocol):
         learning time."""
         ...
 
-    def quiet(self, now: float) -> dict[int, float]:
-        """The series it fires nothing new on until a time after `now` (the cooldown after
-        an alert ended): kept with the samples, which do not give it back."""
+    def clocks(self, now: float) -> dict[int, Clocks]:
+        """What going through its samples does not give back, per series (`Clocks`): kept
+        with the samples."""
         ...
 
-    def keep_quiet(self, series_id: int, until: float, now: float) -> None:
-        """The last life's `quiet`, after `end_warm_up` (for a series it went through)."""
+    def keep_clocks(self, series_id: int, clocks: Clocks, now: float) -> None:
+        """The last life's `clocks` of a series, after `end_warm_up` (for a series it went
+        through)."""
         ...
 
     def forget(self, series_ids: Iterable[int]) -> None: ...
@@ -367,25 +380,33 @@ class PersistentAnomaly:
             return {}
         return {"baseline": float(self.s.base_mean[sid]), "band": float(self.s.base_band[sid])}
 
-    def quiet_series(self, ids: IntArray, now: float) -> dict[int, float]:
-        """Those of `ids` not firing and firing nothing new until a time after `now` (the
-        cooldown after an alert ended, or a refused stretch's minute): series id -> that
-        time."""
+    def clocks(self, ids: IntArray, now: float) -> dict[int, Clocks]:
+        """Of `ids`, those quiet (not firing, and firing nothing new until a time after
+        `now`: the cooldown after an alert ended, or a refused stretch's minute) or past
+        their learning time (since when they were first seen)."""
         s = self.s
         ids = ids[ids < s.size]
-        until = s.quiet_until[ids]
+        until, first = s.quiet_until[ids], s.first_seen[ids]
         quiet = (until > now) & (s.state[ids] == 0)
-        return dict(zip(ids[quiet].tolist(), until[quiet].tolist(), strict=True))
+        learnt = now - first >= self.learning  # NaN (never seen): False
+        out = {}
+        for i in np.flatnonzero(quiet | learnt).tolist():
+            out[int(ids[i])] = Clocks(float(until[i]) if quiet[i] else None,
+                                      float(first[i]) if learnt[i] else None)  # fmt: skip
+        return out
 
-    def keep_quiet(self, sid: int, until: float, now: float) -> None:
-        """A quiet time kept across a restart (`quiet_series` of the last life), at most
-        the cooldown from `now`: a kept file cannot silence a series for longer than the
-        end of an alert would."""
+    def keep_clocks(self, sid: int, clocks: Clocks, now: float) -> None:
+        """A series' clocks kept across a restart (`clocks` of the last life).  The quiet
+        time at most the cooldown from `now`, and the learning time only ever shortened:
+        a kept file cannot silence a series for longer than the end of an alert would, or
+        keep it learning."""
         s = self.s
         s.ensure(np.array([sid]))
-        if s.state[sid] == 0:
+        if clocks.quiet_until is not None and s.state[sid] == 0:
             longest = now + max(self.cooldown, self.LOOK_AGAIN_SECS)
-            s.quiet_until[sid] = max(float(s.quiet_until[sid]), min(until, longest))
+            s.quiet_until[sid] = max(float(s.quiet_until[sid]), min(clocks.quiet_until, longest))
+        if clocks.learnt_since is not None and clocks.learnt_since < s.first_seen[sid]:
+            s.first_seen[sid] = clocks.learnt_since
 
     def end_stretches(self, ids: IntArray) -> None:
         """Quiet, no stretch under way: a gate that went through the samples of the last
@@ -687,12 +708,12 @@ class LearnsFromRecentSamples(WatchedSeries, abc.ABC):
             g.run_start[sid] = alert.timestamp if alert.first_fired is None else alert.first_fired
             taken[sid] = alert
 
-    def quiet(self, now: float) -> dict[int, float]:
-        return self.gate.quiet_series(np.flatnonzero(self.s.watched[: self.s.size]), now)
+    def clocks(self, now: float) -> dict[int, Clocks]:
+        return self.gate.clocks(np.flatnonzero(self.s.watched[: self.s.size]), now)
 
-    def keep_quiet(self, series_id: int, until: float, now: float) -> None:
+    def keep_clocks(self, series_id: int, clocks: Clocks, now: float) -> None:
         if self._went_through(series_id):  # else it learns again: no verdict for a while
-            self.gate.keep_quiet(series_id, until, now)
+            self.gate.keep_clocks(series_id, clocks, now)
 
     def took_back(self, alert: Alert) -> bool:
         return any(kept.fingerprint == alert.fingerprint for kept in self._taken_back.values())

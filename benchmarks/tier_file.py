@@ -12,9 +12,10 @@ store.
 history for more than a few hundred (the watched metrics only).
 
 Then the raw tier kept at a clean stop (`tier_file.keep_recent`: an hour at
-10 s of series z-score watches) and the next start's `tier_file.take_recent`
-with z-score going through it (`warm_up`): how long a start waits for it
-before its first collection.
+10 s of series z-score watches, with z-score's clocks of each, as the runtime
+keeps them) and the next start's `tier_file.take_recent` with z-score going
+through it (`warm_up`) and taking its clocks back: how long a start waits for
+it before its first collection.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from analyzers.zscore import ZScoreAnalyzer
 
 RINGS = 10
 START = 1_767_571_200.0
+BOOT = "5a1d3c8e-0b7f-4e2a-9c61-2d4f8e0a7b13"  # one boot: samples of an unknown one are not used
 
 
 def filled(series: int, hours: float) -> Store:
@@ -86,28 +88,36 @@ def measure(series: int, hours: float, folder: Path) -> tuple[float, float, floa
 
 def measure_recent(series: int, folder: Path) -> tuple[float, float, float]:
     """(keep at the stop, take back through z-score at the start, MiB)."""
-    store = Store(360, 0, 60.0)
+    store, last_life = Store(360, 0, 60.0), ZScoreAnalyzer()
     rng = np.random.default_rng(2)
     groups = [
         [SeriesKey.of("cpu_usage_percent", cpu=str(i)) for i in range(g, series, RINGS)]
         for g in range(RINGS)
     ]
-    for i in range(360):
+    for i in range(361):
         for g, keys in enumerate(groups):
-            store.write_samples(START + 10.0 * i, keys, rng.normal(40.0, 2.0, len(keys)), f"g{g}")
+            values = rng.normal(40.0, 2.0, len(keys))
+            last_life.observe(store.write_samples(START + 10.0 * i, keys, values, f"g{g}"), store)
     path = folder / f"recent-{series}.bin"
     stop = START + 3600.0
     began = time.perf_counter()
-    asyncio.run(tier_file.keep_recent(store, path, stop, "", ZScoreAnalyzer().watches))
+    clocks = [tier_file.SeriesClocks(last_life.name, store.key(sid), c)
+              for sid, c in last_life.clocks(stop).items()]  # fmt: skip
+    asyncio.run(tier_file.keep_recent(store, path, stop, BOOT, last_life.watches, clocks))
     kept = time.perf_counter() - began
     mib = path.stat().st_size / 2**20
     fresh, zscore = Store(360, 0, 60.0), ZScoreAnalyzer()
+    kept_clocks: list[tier_file.SeriesClocks] = []
     began = time.perf_counter()
-    taken = tier_file.take_recent(fresh, path, stop + 20.0, lambda b: zscore.warm_up(b, fresh))
+    taken = tier_file.take_recent(fresh, path, stop + 20.0, lambda b: zscore.warm_up(b, fresh),
+                                  boot_id=BOOT, keep_clocks=kept_clocks.append)  # fmt: skip
     zscore.end_warm_up()
+    for entry in kept_clocks:
+        zscore.keep_clocks(fresh.find(entry.key) or 0, entry.clocks, stop + 20.0)
     warmed = time.perf_counter() - began
-    if taken != series or zscore.learning(stop + 20.0):
-        raise SystemExit(f"took back {taken} of {series} series, {zscore.learning(stop)} learning")
+    if taken != series or len(kept_clocks) != series or zscore.learning(stop + 20.0):
+        raise SystemExit(f"took back {taken} of {series} series, {len(kept_clocks)} clocks, "
+                         f"{zscore.learning(stop + 20.0)} learning")  # fmt: skip
     return kept, warmed, mib
 
 

@@ -730,3 +730,13 @@ def test_a_tier_that_cannot_be_written_is_said_once_and_the_agent_goes_on(
     path.mkdir()
     asyncio.run(agent._keep_history_tier())  # fails again after working: said again
     assert len([r for r in caplog.records if "could not be kept" in r.message]) == 2
+
+
+def test_the_raw_tier_benchmark_takes_back_every_series_and_its_clocks(tmp_path: Path) -> None:
+    """benchmarks/tier_file.py's second table (DESIGN.md) measures a start that goes through
+    every series and its clocks: it stops with an error when it does not (an unknown boot
+    once made it time a start that took nothing back)."""
+    from benchmarks.tier_file import measure_recent
+
+    kept, warmed, mib = measure_recent(50, tmp_path)
+    assert kept > 0 and warmed > 0 and mib > 0
