@@ -802,9 +802,9 @@ class Agent(SignalRequests):
     def _series_clocks(self, warmable: list[Warmable], now: float) -> list[tier_file.SeriesClocks]:
         """The analyzers' clocks (`analyzers.base.Clocks`), kept with the samples, which do
         not give them back: the cooldowns under way (a series that just ended an alert
-        would be news again at once) and the learning times over (a ring shorter than
-        that time would start it again).  An analyzer that fails at it loses its own
-        (said), not the samples."""
+        would be news again at once), since when each series was seen (a ring shorter
+        than the learning time would start it again) and the range it held.  An analyzer
+        that fails at it loses its own (said), not the samples."""
         kept = []
         for analyzer in warmable:
             try:

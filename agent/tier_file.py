@@ -40,12 +40,13 @@ Records are a little-endian uint64 length and that many bytes of UTF-8 JSON:
     (little-endian, series by series).  The raw tier's file is the same with
     RECENT_MAGIC, its "buckets" the raw instants and their times the samples',
     and (version 2) "clocks": c in its header record, then c records
-    [analyzer, place, quiet until or null, learnt since or null] before the
-    rings: for the series at that place in the file's order of series (0 the
-    first ring's first), what an analyzer's samples alone do not give back:
+    [analyzer, place, quiet until, first seen, low, high] (each a number or
+    null), in the order of their places, before the rings: for the series at
+    that place in the file's order of series (0 the first ring's first), what
+    an analyzer's samples alone do not give back (`analyzers.base.Clocks`):
     until when it keeps the series quiet (the cooldown after an alert ended),
-    and since when it has judged it (its learning time over, in a life longer
-    than the ring).
+    since when it has seen it (its learning time counts from then, in a life
+    longer than the ring), and the range it has held.
 
 A reader reads no more than the store's caps hold (a file kept under larger
 caps, before `history_hours` or `max_series` was lowered, is cut to them: the
@@ -175,8 +176,11 @@ def _clocks_records(copies: list[TierCopy], clocks: Sequence[SeriesClocks]) -> l
     by place (a key can be 4 KB: a place keeps the records small, and what a reader
     builds of them)."""
     place = {key: i for i, key in enumerate(k for c in copies for k in c.keys)}
-    return [_json([c.analyzer, place[c.key], c.clocks.quiet_until, c.clocks.learnt_since])
-            for c in clocks if c.key in place]  # fmt: skip
+    # In the order of places: a file cut to a lower `max_series` keeps its first series,
+    # and so the records a reader reads first are theirs, of every analyzer.
+    named = sorted(((place[c.key], c) for c in clocks if c.key in place), key=lambda p: p[0])
+    return [_json([c.analyzer, at, c.clocks.quiet_until, c.clocks.first_seen, c.clocks.low,
+                   c.clocks.high]) for at, c in named]  # fmt: skip
 
 
 def _ring_head(group: str, times: np.ndarray[Any, Any], keys: list[SeriesKey]) -> bytes:
@@ -390,17 +394,15 @@ def _meta(
 
 def _clocks_mark(raw: object) -> _ClocksMark:
     item = _list(raw)
-    if len(item) != 4 or not isinstance(item[0], str):
+    if len(item) != 6 or not isinstance(item[0], str):
         raise ValueError("bad clocks")
-    analyzer, place, quiet_until, learnt_since = item
+    analyzer, place, *numbers = item
     if isinstance(place, bool) or not isinstance(place, int) or place < 0:
         raise ValueError("bad clocks")
-    return _ClocksMark(
-        analyzer, place, Clocks(_time_or_none(quiet_until), _time_or_none(learnt_since))
-    )
+    return _ClocksMark(analyzer, place, Clocks(*(_number_or_none(n) for n in numbers)))
 
 
-def _time_or_none(value: object) -> float | None:
+def _number_or_none(value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):

@@ -117,12 +117,15 @@ class Resumable(Protocol):
 class Clocks:
     """Of a series, what an analyzer's kept samples do not give back (None: nothing to
     keep): until when it fires nothing new on it (its cooldown after an alert ended: going
-    through the samples is learning time, which sets none) and since when it has judged it
-    (its learning time over in the last life: going through a ring shorter than that time,
-    a collector faster than 10 s, would start it again)."""
+    through the samples is learning time, which sets none), since when it has seen it (its
+    learning time counts from then: going through a ring shorter than that time, a
+    collector faster than 10 s, would start it again), and the range it has held since
+    (what a unit-less series' floor is 5 % of: the ring alone may hold less of it)."""
 
     quiet_until: float | None
-    learnt_since: float | None
+    first_seen: float | None
+    low: float | None
+    high: float | None
 
 
 @runtime_checkable
@@ -381,32 +384,41 @@ class PersistentAnomaly:
         return {"baseline": float(self.s.base_mean[sid]), "band": float(self.s.base_band[sid])}
 
     def clocks(self, ids: IntArray, now: float) -> dict[int, Clocks]:
-        """Of `ids`, those quiet (not firing, and firing nothing new until a time after
-        `now`: the cooldown after an alert ended, or a refused stretch's minute) or past
-        their learning time (since when they were first seen)."""
+        """Of `ids` seen so far, their `Clocks`: quiet until when (not firing, and firing
+        nothing new until a time after `now`: the cooldown after an alert ended, or a
+        refused stretch's minute), seen since when, and the range held."""
         s = self.s
         ids = ids[ids < s.size]
         until, first = s.quiet_until[ids], s.first_seen[ids]
+        low, high = s.low[ids], s.high[ids]
         quiet = (until > now) & (s.state[ids] == 0)
-        learnt = now - first >= self.learning  # NaN (never seen): False
+        held = np.isfinite(low) & np.isfinite(high)
         out = {}
-        for i in np.flatnonzero(quiet | learnt).tolist():
-            out[int(ids[i])] = Clocks(float(until[i]) if quiet[i] else None,
-                                      float(first[i]) if learnt[i] else None)  # fmt: skip
+        for i in np.flatnonzero(quiet | np.isfinite(first)).tolist():
+            out[int(ids[i])] = Clocks(
+                float(until[i]) if quiet[i] else None,
+                float(first[i]) if np.isfinite(first[i]) else None,
+                float(low[i]) if held[i] else None,
+                float(high[i]) if held[i] else None,
+            )
         return out
 
     def keep_clocks(self, sid: int, clocks: Clocks, now: float) -> None:
-        """A series' clocks kept across a restart (`clocks` of the last life).  The quiet
-        time at most the cooldown from `now`, and the learning time only ever shortened:
-        a kept file cannot silence a series for longer than the end of an alert would, or
-        keep it learning."""
+        """A series' clocks kept across a restart (`clocks` of the last life), each only
+        where it adds to what the samples gave back: the quiet time at most the cooldown
+        from `now` (a kept file cannot silence a series for longer than the end of an
+        alert would), the learning time only ever shortened (or keep it learning), the
+        range only widened."""
         s = self.s
         s.ensure(np.array([sid]))
         if clocks.quiet_until is not None and s.state[sid] == 0:
             longest = now + max(self.cooldown, self.LOOK_AGAIN_SECS)
             s.quiet_until[sid] = max(float(s.quiet_until[sid]), min(clocks.quiet_until, longest))
-        if clocks.learnt_since is not None and clocks.learnt_since < s.first_seen[sid]:
-            s.first_seen[sid] = clocks.learnt_since
+        if clocks.first_seen is not None and clocks.first_seen < s.first_seen[sid]:
+            s.first_seen[sid] = clocks.first_seen
+        if clocks.low is not None and clocks.high is not None and clocks.low <= clocks.high:
+            s.low[sid] = min(float(s.low[sid]), clocks.low)
+            s.high[sid] = max(float(s.high[sid]), clocks.high)
 
     def end_stretches(self, ids: IntArray) -> None:
         """Quiet, no stretch under way: a gate that went through the samples of the last

@@ -113,7 +113,10 @@ def measure_recent(series: int, folder: Path) -> tuple[float, float, float]:
                                   boot_id=BOOT, keep_clocks=kept_clocks.append)  # fmt: skip
     zscore.end_warm_up()
     for entry in kept_clocks:
-        zscore.keep_clocks(fresh.find(entry.key) or 0, entry.clocks, stop + 20.0)
+        sid = fresh.find(entry.key)
+        if sid is None:
+            raise SystemExit(f"clocks of a series not taken back: {entry.key}")
+        zscore.keep_clocks(sid, entry.clocks, stop + 20.0)
     warmed = time.perf_counter() - began
     if taken != series or len(kept_clocks) != series or zscore.learning(stop + 20.0):
         raise SystemExit(f"took back {taken} of {series} series, {len(kept_clocks)} clocks, "

@@ -147,6 +147,83 @@ def test_a_collector_faster_than_10_s_judges_at_once_after_a_restart_too(
         assert firing == []
 
 
+def through_a_restart(
+    before: Store,
+    analyzers: list[Any],
+    stop: float,
+    path: Path,
+    after: Store,
+    fresh: list[Any],
+    change: Callable[[Clocks], Clocks] = lambda c: c,
+) -> None:
+    """A clean stop `stop` keeping the samples and the analyzers' clocks (as `change` leaves
+    them), a start 20 s later going through them into `after` with `fresh`."""
+    clocks = [tier_file.SeriesClocks(a.name, before.key(sid), change(c))
+              for a in analyzers for sid, c in a.clocks(stop).items()]  # fmt: skip
+    asyncio.run(tier_file.keep_recent(before, path, stop, BOOT, analyzers[0].watches, clocks))
+    assert take(after, path, stop + 20.0, fresh) >= 1
+
+
+@pytest.mark.parametrize("range_kept", [True, False])
+def test_a_unit_less_series_keeps_the_range_it_held_across_a_restart(
+    tmp_path: Path, range_kept: bool
+) -> None:
+    """An application's queue read every second: a burst to 100 early on, then about 0.1
+    for two hours.  Its floor is 5 % of the range it has held (0 to 100: 5); the ring
+    holds six minutes of 0.1, so the range goes on from the kept clocks, and 0.6 after
+    the restart is as little news as in one life.  With the range of the ring alone, it
+    is a hundred times its floor."""
+    key, rng = SeriesKey("app_queue_len"), np.random.default_rng(1)
+    values = np.where((np.arange(7200) > 300) & (np.arange(7200) < 900), 100.0, 0.1)
+    before, first = store(), ZScoreAnalyzer(metrics=["app_*"])
+    for i, value in enumerate((values + rng.normal(0, 0.01, 7200)).tolist()):
+        first.observe(before.write_samples(START + i, [key], [value], "memory"), before)
+    after, second = store(), ZScoreAnalyzer(metrics=["app_*"])
+    through_a_restart(before, [first], START + 7199, tier_file.recent_path_in(tmp_path), after,
+                      [second], (lambda c: c) if range_kept else
+                      (lambda c: dataclasses.replace(c, low=None, high=None)))  # fmt: skip
+    alerts = []
+    for i, value in enumerate((0.6 + rng.normal(0, 0.01, 600)).tolist()):
+        batch = after.write_samples(START + 7220 + i, [key], [value], "memory")
+        alerts += second.observe(batch, after)
+    firing = [a for a in alerts if a.status is Status.FIRING]
+    assert (firing == []) is range_kept, firing
+
+
+def test_a_series_still_learning_at_the_stop_goes_on_learning_from_when_it_was_first_seen(
+    tmp_path: Path,
+) -> None:
+    """A 1-s series 50 minutes into its hour of learning: after the restart it learns for
+    the 10 minutes left, not for another hour from the six minutes of ring."""
+    before, first = store(), ZScoreAnalyzer()
+    for i, value in enumerate(noise(3000, 40.0, 23).tolist()):
+        first.observe(before.write_samples(START + i, [MEMORY], [value], "memory"), before)
+    after, second = store(), ZScoreAnalyzer()
+    through_a_restart(before, [first], START + 2999, tier_file.recent_path_in(tmp_path), after,
+                      [second])  # fmt: skip
+    assert second.learning(START + 3590) == 1 and second.learning(START + 3600) == 0
+
+
+def test_a_file_cut_to_a_lower_max_series_keeps_every_analyzers_clocks_of_its_series(
+    tmp_path: Path,
+) -> None:
+    """The clocks records are in the order of their series' places: the first series, which
+    a cut keeps, have theirs read first, z-score's and EMA's alike."""
+    keys = [SeriesKey.of("memory_used_percent", n=str(i)) for i in range(4)]
+    before = store()
+    analyzers = [ZScoreAnalyzer(metrics=["memory_*"]), EmaAnalyzer(metrics=["memory_*"])]
+    rng = np.random.default_rng(1)
+    for i in range(7200):
+        batch = before.write_samples(START + i, keys, 40 + rng.normal(0, 0.5, 4), "memory")
+        for analyzer in analyzers:
+            analyzer.observe(batch, before)
+    after = Store(360, 1440, 60.0, max_series=2)
+    fresh = [ZScoreAnalyzer(metrics=["memory_*"]), EmaAnalyzer(metrics=["memory_*"])]
+    through_a_restart(before, analyzers, START + 7199, tier_file.recent_path_in(tmp_path),
+                      after, fresh)  # fmt: skip
+    assert [a.learning(START + 7219) for a in fresh] == [0, 0]
+
+
 def test_the_analyzers_that_learn_from_the_raw_tier_are_the_warmable_ones() -> None:
     assert isinstance(ZScoreAnalyzer(), Warmable) and isinstance(EmaAnalyzer(), Warmable)
     # Season judges a day against earlier days in the history tier, kept on its own.
@@ -354,14 +431,16 @@ def test_a_kept_quiet_time_is_at_most_the_cooldown_from_now(tmp_path: Path) -> N
     year ahead is the cooldown from the start; one already past changes nothing."""
     path = tier_file.recent_path_in(tmp_path)
     before, first, _, stop = ended_before_the_stop(ZScoreAnalyzer)
-    far = [tier_file.SeriesClocks("zscore", MEMORY, Clocks(stop + 365 * 86400.0, None))]
+    far = [tier_file.SeriesClocks("zscore", MEMORY, Clocks(stop + 365 * 86400.0, None, None, None))]
     copies = before.raw_tiers(first.watches, "memory")
     path.write_bytes(b"".join(tier_file.encode(copies, before.resolution, stop, BOOT,
                                                tier_file.RECENT_MAGIC, far)))  # fmt: skip
     after, second = store(), ZScoreAnalyzer()
     assert take(after, path, stop + 20.0, [second]) == 1
     assert quiet(second, stop + 20.0) == {after.find(MEMORY): stop + 20.0 + 3600.0}
-    second.keep_clocks(after.find(MEMORY) or 0, Clocks(stop - 1.0, None), stop + 20.0)  # past
+    sid = after.find(MEMORY)
+    assert sid is not None
+    second.keep_clocks(sid, Clocks(stop - 1.0, None, None, None), stop + 20.0)  # past
     assert quiet(second, stop + 20.0) == {after.find(MEMORY): stop + 20.0 + 3600.0}
 
 
@@ -376,8 +455,8 @@ def rewrite(path: Path, change: Callable[[Head, Records], None]) -> None:
     head: Head = {"version": 2, "saved_at": kept.saved_at, "resolution": kept.resolution,
                   "boot_id": kept.boot_id, "clocks": len(kept.clocks)}  # fmt: skip
     place = [key for c in kept.copies for key in c.keys]
-    records: Records = [[c.analyzer, place.index(c.key), c.clocks.quiet_until,
-                         c.clocks.learnt_since] for c in kept.clocks]  # fmt: skip
+    records: Records = [[c.analyzer, place.index(c.key), *dataclasses.astuple(c.clocks)]
+                        for c in kept.clocks]  # fmt: skip
     change(head, records)
     parts = [tier_file.RECENT_MAGIC, tier_file._json(head)]
     parts += [tier_file._json(record) for record in records]
@@ -446,15 +525,16 @@ def _record(value: Any) -> Callable[[Head, Records], None]:
         (_set("clocks", 9), "a list expected"),  # a ring header read as a clocks record
         (_set("clocks", 2**40), "bad count of clocks"),
         (_set("clocks", 50_000), "truncated clocks"),
-        (_record(["zscore", 0, True, None]), "bad clocks"),
-        (_record(["zscore", 0, 1e400, None]), "bad clocks"),
-        (_record(["zscore", 0, None, "1"]), "bad clocks"),
-        (_record(["zscore", 0, 1.0]), "bad clocks"),
-        (_record(["zscore", -1, 1.0, None]), "bad clocks"),
-        (_record(["zscore", "0", 1.0, None]), "bad clocks"),
-        (_record(["zscore", True, 1.0, None]), "bad clocks"),
-        (_record([7, 0, 1.0, None]), "bad clocks"),
-        (_record(["zscore", 0, 1.0, None, "x" * 300]), "clocks larger than 256 bytes"),
+        (_record(["zscore", 0, True, None, None, None]), "bad clocks"),
+        (_record(["zscore", 0, 1e400, None, None, None]), "bad clocks"),
+        (_record(["zscore", 0, None, "1", None, None]), "bad clocks"),
+        (_record(["zscore", 0, None, None, [1], None]), "bad clocks"),
+        (_record(["zscore", 0, 1.0, None, None]), "bad clocks"),
+        (_record(["zscore", -1, 1.0, None, None, None]), "bad clocks"),
+        (_record(["zscore", "0", 1.0, None, None, None]), "bad clocks"),
+        (_record(["zscore", True, 1.0, None, None, None]), "bad clocks"),
+        (_record([7, 0, 1.0, None, None, None]), "bad clocks"),
+        (_record(["zscore", 0, 1.0, None, None, "x" * 300]), "clocks larger than 256 bytes"),
         (_record({"zscore": 1.0}), "a list expected"),
     ],
 )
@@ -870,12 +950,12 @@ def test_clocks_of_series_cut_or_not_in_the_file_are_dropped_not_the_file(
         first.observe(before.write_samples(START + i * STEP, [MEMORY, CPU], [m, c], "memory"),
                       before)  # fmt: skip
     stop, restart = START + 59 * STEP, START + 61 * STEP
-    clocks = [tier_file.SeriesClocks("zscore", key, Clocks(restart + 600.0, None))
+    clocks = [tier_file.SeriesClocks("zscore", key, Clocks(restart + 600.0, None, None, None))
               for key in (MEMORY, CPU)]  # fmt: skip
     copies = before.raw_tiers(first.watches, "memory")
     path.write_bytes(b"".join(tier_file.encode(copies, before.resolution, stop, BOOT,
                                                tier_file.RECENT_MAGIC, clocks)))  # fmt: skip
-    rewrite(path, lambda head, records: (records.append(["zscore", 7, 1.0, None]),
+    rewrite(path, lambda head, records: (records.append(["zscore", 7, 1.0, None, None, None]),
                                          head.update(clocks=3)))  # fmt: skip
     after, second = Store(360, 1440, 60.0, max_series=1), ZScoreAnalyzer()
     assert take(after, path, restart, [second]) == 1
