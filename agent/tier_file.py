@@ -1,5 +1,5 @@
 """The store's tiers kept across a restart: the history tier (`data_dir/history-tier.bin`)
-and, at a clean stop, the raw tier's last hour of what z-score and EMA watch
+and the raw tier's last samples of what z-score and EMA watch, with their clocks
 (`data_dir/raw-tier.bin`).
 
 Without it every restart (an upgrade, a configuration change that needs one, a
@@ -100,7 +100,7 @@ HEADER_BYTES = 4096  # the file's and each ring's header: a few names and counts
 KEY_BYTES = 4096  # one series key as JSON (a long mountpoint or cgroup name fits)
 MAX_LABELS = 64
 MAX_CLOCKS_PER_SERIES = 2  # the analyzers that go through the samples: z-score and EMA
-CLOCKS_BYTES = 256  # a clocks record: an analyzer's name, a place, two times
+CLOCKS_BYTES = 256  # a clocks record: an analyzer's name, a place, four numbers or nulls
 # The raw tier of the series the statistical analyzers learn from, kept with the history
 # tier, and used only by the next start of the same boot within RECENT_MAX_GAP_SECS: a
 # restart, an upgrade, a crash that systemd restarted (the file then up to SAVE_EVERY_SECS

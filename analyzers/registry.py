@@ -42,8 +42,9 @@ class AnalyzerPlugin:
     # settings -> how long, after the agent restarts, this analyzer may take to raise again
     # an alert whose condition still holds (its learning time).  An alert it announced
     # before the restart and has not raised again by then (and a few collection intervals)
-    # is resolved (alerting/router.py, `Router.resume`).  A `Warmable` analyzer that took the
-    # series' last samples back says its own, shorter time (`raised_again_within`).
+    # is resolved (alerting/router.py, `Router.resume`).  An alert a `Warmable` analyzer took
+    # back with its stretch (`took_back`) gets no deadline: the series' next sample raises it
+    # again or resolves it (agent/runtime.py, `_resume_episodes`).
     confirm_after_restart_secs: Callable[[Any], float] = lambda _settings: 0.0
 
 

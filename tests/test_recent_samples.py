@@ -640,6 +640,23 @@ def memory_bodies(receiver: HttpReceiver) -> list[dict[str, Any]]:
             if (body := r.json())["metric"] == "memory_used_percent"]  # fmt: skip
 
 
+def zscore_fired_at(
+    start_agent: Any, config: str, receiver: HttpReceiver, tmp_path: Path, used: float
+) -> Any:
+    """The agent started at memory's 25 %; once the marker rule fired (by the agent's own
+    clock z-score is then past its learning time, quiet), memory at `used`: the agent,
+    once the webhook has z-score's FIRING."""
+    from tests.conftest import set_memory_used
+
+    agent = start_agent(config)
+    assert agent.wait_for_log("sysops-agent started", 15.0), agent.stderr
+    wait_until(lambda: receiver.requests, 60.0, "the marker rule's FIRING")
+    assert memory_bodies(receiver) == []
+    set_memory_used(tmp_path / "host-proc", used)
+    wait_until(lambda: memory_bodies(receiver), 30.0, "the z-score FIRING")
+    return agent
+
+
 @pytest.mark.e2e
 def test_a_restarted_agent_judges_against_the_last_lifes_samples(
     start_agent: Any, tmp_path: Path
@@ -692,14 +709,8 @@ def test_an_episode_goes_on_across_a_clean_restart_and_ends_when_its_condition_d
     def memory() -> list[dict[str, Any]]:
         return memory_bodies(http_receiver)
 
-    first = start_agent(config)
-    assert first.wait_for_log("sysops-agent started", 15.0), first.stderr
-    # The marker rule's 31 s hold is the agent's own clock: by then z-score has seen
-    # memory (at 25 %) past its learning time; then memory steps to 95 %.
-    wait_until(lambda: http_receiver.requests, 60.0, "the marker rule's FIRING")
-    assert memory() == []
-    set_memory_used(tmp_path / "host-proc", 0.95)
-    wait_until(memory, 30.0, "the z-score FIRING")
+    # The marker rule's 31 s hold: z-score past its 30 s learning time; then 95 %.
+    first = zscore_fired_at(start_agent, config, http_receiver, tmp_path, 0.95)
     assert first.stop()[0] == 0
     (fired,) = memory()
     assert (fired["status"], fired["analyzer"]) == ("firing", "zscore")
@@ -749,15 +760,11 @@ def test_the_quiet_time_after_an_alert_ended_goes_on_across_a_clean_restart(
     def memory() -> list[dict[str, Any]]:
         return memory_bodies(http_receiver)
 
-    first = start_agent(config)
-    assert first.wait_for_log("sysops-agent started", 15.0), first.stderr
-    # The marker rule's 11 s hold is the agent's own clock: by then z-score has seen memory
-    # (at 25 %) past its learning time and minimum samples (8 s, 20 samples).
-    wait_until(lambda: http_receiver.requests, 60.0, "the marker rule's FIRING")
-    # 20 points (the family's floor is 10) for a few seconds: against the window of the
-    # next start (25 % and these) 95 % is far beyond the band, and a level never held.
-    set_memory_used(tmp_path / "host-proc", 0.45)
-    wait_until(memory, 30.0, "the z-score FIRING")
+    # The marker rule's 11 s hold: z-score past its learning time and minimum samples (8 s,
+    # 20 samples).  Then 20 points (the family's floor is 10) for a few seconds: against
+    # the window of the next start (25 % and these) 95 % is far beyond the band, and a
+    # level never held.
+    first = zscore_fired_at(start_agent, config, http_receiver, tmp_path, 0.45)
     set_memory_used(tmp_path / "host-proc", 0.25)
     wait_until(lambda: len(memory()) >= 2, 30.0, "its RESOLVED")
     fired, resolved = memory()[:2]
@@ -960,3 +967,69 @@ def test_clocks_of_series_cut_or_not_in_the_file_are_dropped_not_the_file(
     after, second = Store(360, 1440, 60.0, max_series=1), ZScoreAnalyzer()
     assert take(after, path, restart, [second]) == 1
     assert after.find(CPU) is None and quiet(second, restart) == {after.find(MEMORY): restart + 600}
+
+
+def test_an_analyzer_failing_at_its_clocks_loses_them_not_the_samples(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A defect in listing the clocks at the stop is said, and the samples are kept all the
+    same (the other analyzer's clocks with them); a defect in taking one back at the start
+    is said, and the start goes on with what the samples gave back."""
+    from agent.config import parse_config_text
+    from agent.runtime import Agent
+
+    config = f'[agent]\ndata_dir = "{tmp_path}/data"\n[analyzer]\nenabled = ["zscore", "ema"]\n'
+
+    def agent() -> Agent:
+        made = Agent(parse_config_text(config, "t.toml"))
+        made._boot_id = BOOT  # as `run` reads it
+        return made
+
+    first = agent()
+    start = time.time() - 420 * STEP
+    for i, value in enumerate(noise(420, 40.0, 31).tolist()):
+        batch = first.store.write_samples(start + i * STEP, [MEMORY], [value], "memory")
+        for analyzer in first._warmable():
+            analyzer.observe(batch, first.store)
+
+    def broken(*_args: Any) -> Any:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(ZScoreAnalyzer, "clocks", broken)
+    asyncio.run(first._keep_recent_samples(5.0))
+    monkeypatch.undo()
+    assert "zscore: its clocks not kept for the next start" in caplog.text
+    path = tier_file.recent_path_in(tmp_path / "data")
+    kept = tier_file.decode(path.read_bytes(), 100, 1000, tier_file.RECENT_MAGIC)
+    assert kept.copies[0].keys == [MEMORY] and [c.analyzer for c in kept.clocks] == ["ema"]
+
+    second = agent()
+    monkeypatch.setattr(EmaAnalyzer, "keep_clocks", broken)
+    second._warm_up(path, {"memory"})
+    monkeypatch.undo()
+    assert "ema could not take back a series' clocks" in caplog.text
+    zscore, ema = second._warmable()
+    now = time.time()
+    batch = second.store.write_samples(now, [MEMORY], [40.0], "memory")
+    zscore.observe(batch, second.store)
+    ema.observe(batch, second.store)
+    assert zscore.learning(now) == 0 and ema.learning(now) == 0  # the samples: an hour
+
+
+def test_kept_clocks_only_add_to_what_the_samples_gave_back(tmp_path: Path) -> None:
+    """A first sighting later than the samples' does not make a series learn again, a
+    narrower range does not narrow its own, a past quiet time changes nothing."""
+    path = tier_file.recent_path_in(tmp_path)
+    before, first = store(), ZScoreAnalyzer()
+    feed(before, first, START, noise(420, 40.0, 32))
+    stop = START + 419 * STEP
+    keep(before, path, stop, first.watches)
+    after, second = store(), ZScoreAnalyzer()
+    assert take(after, path, stop + 20.0, [second]) == 1
+    sid = after.find(MEMORY)
+    assert sid is not None
+    (own,) = second.clocks(stop + 20.0).values()
+    assert own.quiet_until is None and own.low is not None and own.high is not None
+    second.keep_clocks(sid, Clocks(stop - 1.0, stop + 10.0, own.low + 0.1, own.high - 0.1),
+                       stop + 20.0)  # fmt: skip
+    assert second.clocks(stop + 20.0) == {sid: own} and second.learning(stop + 20.0) == 0
