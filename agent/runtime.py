@@ -626,8 +626,9 @@ class Agent(SignalRequests):
         announced = self.outbox.open_episodes()
         if not announced:
             return
-        # Analyzers that can take their state back do (threshold: the levels, with their
-        # hysteresis; the log watcher: the open links down); the others learn again.
+        # Analyzers that can take their state back do (threshold, trend and leak: the levels,
+        # with their hysteresis; the log watcher: the open links down); the others learn
+        # again, or go through their kept samples (Warmable, below).
         for analyzer in self.analyzers:
             if isinstance(analyzer, Resumable):
                 analyzer.resume([a for a in announced if a.analyzer == analyzer.name])

@@ -100,8 +100,9 @@ class Analyzer(Protocol):
 
 @runtime_checkable
 class Resumable(Protocol):
-    """An analyzer that takes its state back after a restart (the threshold's levels): the
-    others learn again, and the router resolves what they do not raise again in time."""
+    """An analyzer that takes its state back after a restart (the levels of threshold, trend
+    and leak): the others learn again, and the router resolves what they do not raise
+    again in time."""
 
     def resume(self, alerts: Iterable[Alert]) -> None:
         """Its alerts that were firing when the agent stopped (the router's open episodes)."""

@@ -11,6 +11,15 @@ Theil-Sen slope, which a garbage collector's sawtooth does not fool.
 Severity comes from the projected time until the limit: RLIMIT_NOFILE
 (`process_max_fds`) for open files, total memory for RSS, fs.file-max for
 system-wide handles.  A restarted process has a new pid, so a new series.
+
+Across a restart the fits come back with the history tier, and the severity
+of a leak announced before it (the router's open episodes, `resume`): a
+series starts firing at that severity, so it resolves only when its growth
+stops, as in one life (a fit that weakened below the cheap test, though not
+enough to resolve, would otherwise never be raised again: a RESOLVED, then a
+new FIRING if it strengthens).  Once its fit spans `min_observation_hours`,
+it is said again at that severity (the router continues the episode), or
+resolved.
 """
 
 from __future__ import annotations
@@ -129,7 +138,21 @@ class LeakAnalyzer:
             min_growth=(np.float64, np.inf),
             state=(np.int8, 0),  # 0 quiet, else the severity + 1
             rejected_at=(np.float64, -np.inf),
+            resumed=(bool, False),  # its severity was taken back at start-up: say where it stands
         )
+        self._resumed: dict[SeriesKey, int] = {}  # states taken back, until the series is seen
+
+    def resume(self, alerts: Iterable[Alert]) -> None:
+        """Its alerts that were firing when the agent stopped (the router's open episodes):
+        each series starts firing at that severity (see the module docstring)."""
+        for alert in alerts:
+            self._resumed[SeriesKey(alert.metric, alert.labels)] = int(alert.severity) + 1
+
+    def end_resume(self) -> list[SeriesKey]:
+        """The look for unreported series is over: a state taken back for a series not seen
+        (a process gone: a new one has a new pid) is dropped.  Every kind can be judged."""
+        self._resumed.clear()
+        return []
 
     def forget(self, series_ids: Iterable[int]) -> None:
         ids = list(series_ids)
@@ -143,9 +166,12 @@ class LeakAnalyzer:
         s.ensure(batch.ids)
         for sid in batch.ids[~s.known[batch.ids]].tolist():
             s.known[sid] = True
-            kind = self.kinds.get(history.key(sid).metric)
+            key = history.key(sid)
+            kind = self.kinds.get(key.metric)
             if kind is not None:
                 s.watched[sid], s.min_growth[sid] = True, kind.min_growth_per_hour
+                state = self._resumed.pop(key, 0)
+                s.state[sid], s.resumed[sid] = state, state > 0
         mask = batch.closed & s.watched[batch.ids]
         if not mask.any():
             return []
@@ -166,16 +192,23 @@ class LeakAnalyzer:
             (per_hour < s.min_growth[ids] / 2) | (fit.r2 < self.r_squared - 0.3)
         )
         fresh = candidate & (state == 0) & (bucket - s.rejected_at[ids] >= RECHECK_BUCKETS)
+        # A state taken back waits for a fit of its observation time: then it resolves, or
+        # is said again at its severity.
+        resumed = s.resumed[ids]
+        judged = resumed & (fit.span >= self.min_span)
+        stopped &= ~resumed | judged
+        again = judged & ~stopped
+        s.resumed[ids[judged]] = False
         alerts = []
-        for i in np.flatnonzero(fresh | stopped).tolist():
+        for i in np.flatnonzero(fresh | stopped | again).tolist():
             sid = int(ids[i])
             if stopped[i]:
                 alerts.append(self._resolved(sid, float(y[i]), batch.timestamp, history))
                 s.state[sid] = 0
                 continue
-            alert = self._confirm(
-                sid, float(y[i]), float(fit.level[i]), float(fit.r2[i]), batch.timestamp, history
-            )
+            kept = Severity(int(state[i]) - 1) if again[i] else None
+            alert = self._confirm(sid, float(y[i]), float(fit.level[i]), float(fit.r2[i]),
+                                  batch.timestamp, history, kept)  # fmt: skip
             if alert is None:
                 s.rejected_at[sid] = bucket
             else:
@@ -184,33 +217,39 @@ class LeakAnalyzer:
         return alerts
 
     def _confirm(
-        self, sid: int, value: float, level: float, r2: float, now: float, history: History
-    ) -> Alert | None:
-        """The robust test, run only for candidates."""
+        self, sid: int, value: float, level: float, r2: float, now: float, history: History,
+        kept: Severity | None = None,
+    ) -> Alert | None:  # fmt: skip
+        """The robust test, run only for candidates: the leak's FIRING, or None (rejected).
+        A severity `kept` across a restart is said again whatever the test says now: in
+        one life a firing leak is not tested again (it resolves when its growth stops)."""
         times, values = history.history_window(sid, last=self.window)
         tau, p = mann_kendall(values)
         rate = theil_sen(times / 3600.0, values)  # per hour
         key = history.key(sid)
         kind = self.kinds[key.metric]
-        if p > self.p_value or rate < kind.min_growth_per_hour:
+        if kept is None and (p > self.p_value or rate < kind.min_growth_per_hour):
             return None
         limit_key = SeriesKey(kind.limit_metric, key.labels if kind.limit_same_labels else ())
         limit = history.latest_of(limit_key)
         eta = (limit - level) / rate if limit is not None and limit > level else math.inf
         if limit is not None and level >= limit:
             eta = 0.0
-        severity = (
+        natural = (
             Severity.CRITICAL if eta <= CRITICAL_WITHIN_HOURS
             else Severity.WARN if eta <= WARN_WITHIN_HOURS or limit is None
             else Severity.INFO
         )  # fmt: skip
         # Why this severity, in the message: the time to the limit decides it.
         why = (
-            f"critical: its limit within {CRITICAL_WITHIN_HOURS:g} h" if severity is Severity.CRITICAL
+            f"critical: its limit within {CRITICAL_WITHIN_HOURS:g} h" if natural is Severity.CRITICAL
             else f"warn: its limit within {WARN_WITHIN_HOURS:g} h" if limit is not None and eta <= WARN_WITHIN_HOURS
             else "warn: no limit known" if limit is None
             else f"info: its limit more than {WARN_WITHIN_HOURS:g} h away"
         )  # fmt: skip
+        severity = natural if kept is None else kept
+        if severity is not natural:
+            why = f"{severity.label}: as announced before the restart (by its limit now: {natural.label})"
         who = _who(key)
         shown_rate = format_value(key.metric, rate)
         span_h = (times[-1] - times[0]) / 3600.0 if times.size else 0.0

@@ -28,6 +28,15 @@ value, never from the fitted level, and there is none (the alert resolves)
 unless that value is still on the line (not more than `DROP_POINTS` below its
 fitted level): a file system emptied a second ago is not "full in 0 min".
 Every message, the resolve included, carries the current raw value.
+
+Across a restart the fits come back with the history tier, and the level of
+an alert announced before it (the router's open episodes, `resume`): a series
+starts at that level, so a prediction inside the hysteresis band (past the
+horizon, within 1.5 x) keeps it as one life would have, instead of the new
+life resolving it and firing it again when the prediction crosses back.  Its
+first verdict on a fit that may judge (its hour spanned, the short fit's
+conditions, or a drop) says where it stands: the alert again at that level
+(the router continues the episode), or the change.
 """
 
 from __future__ import annotations
@@ -39,8 +48,16 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import numpy.typing as npt
 
-from alerting.alert import Alert
-from analyzers.base import Batch, FloatArray, History, IntArray, SeriesArrays, transition
+from alerting.alert import Alert, Severity
+from analyzers.base import (
+    Batch,
+    FloatArray,
+    History,
+    IntArray,
+    SeriesArrays,
+    SeriesKey,
+    transition,
+)
 from analyzers.registry import AnalyzerPlugin
 from analyzers.regression import Fit, SlidingRegression
 
@@ -100,7 +117,24 @@ class TrendAnalyzer:
             crit_h=(np.float64, 0.0),
             state=(np.int8, 0),
             since=(np.float64, -np.inf),  # bucket of the last drop: the fit starts there
+            resumed=(bool, False),  # its level was taken back at start-up: say where it stands
         )
+        self._resumed: dict[SeriesKey, int] = {}  # levels taken back, until the series is seen
+
+    def resume(self, alerts: Iterable[Alert]) -> None:
+        """Its alerts that were firing when the agent stopped (the router's open episodes):
+        each series starts at that level (see the module docstring)."""
+        for alert in alerts:
+            self._resumed[SeriesKey(alert.metric, alert.labels)] = (
+                2 if alert.severity >= Severity.CRITICAL else 1
+            )
+
+    def end_resume(self) -> list[SeriesKey]:
+        """The look for unreported series is over: a level taken back for a series not seen
+        must not greet it when it comes back one day.  Every filling series can be judged:
+        none is given up."""
+        self._resumed.clear()
+        return []
 
     def forget(self, series_ids: Iterable[int]) -> None:
         ids = list(series_ids)
@@ -112,10 +146,12 @@ class TrendAnalyzer:
         s = self.s
         for sid in batch.ids[~s.known[batch.ids]].tolist():
             s.known[sid] = True
-            metric = history.key(sid).metric
+            key = history.key(sid)
             for pattern, (capacity, warn_h, crit_h) in self.filling.items():
-                if fnmatch.fnmatchcase(metric, pattern):
+                if fnmatch.fnmatchcase(key.metric, pattern):
                     s.capacity[sid], s.warn_h[sid], s.crit_h[sid] = capacity, warn_h, crit_h
+                    level = self._resumed.pop(key, 0)
+                    s.state[sid], s.resumed[sid] = level, level > 0
                     break
 
     def observe(self, batch: Batch, history: History) -> list[Alert]:
@@ -163,14 +199,26 @@ class TrendAnalyzer:
         )
         # Hysteresis: keep the current level while either fit still says so.
         target = np.maximum(target, np.maximum(holds_long, holds_fast)).astype(np.int8)
-        # The message's ETA: the long fit's when it says as much (more evidence), else the short's.
-        use_fast = good_fast & ~(good_long & (target_long >= target_fast))
+        # A level taken back waits for a fit that may judge it (without the tier's file, an
+        # hour): then it is said again, or changed.
+        resumed = s.resumed[ids]
+        judged = resumed & (good_long | good_fast | dropped)
+        target = np.where(resumed & ~judged, state, target).astype(np.int8)
+        again = judged & (target == state)
+        s.resumed[ids[judged]] = False
+        # The message's ETA: of the fit that decided the level, the long one's when it says as
+        # much (more evidence); a level the hysteresis alone keeps (said again after a
+        # restart), of the fit that keeps it.
+        decided_long = good_long & (target_long >= target)
+        decided_fast = good_fast & (target_fast >= target)
+        use_fast = ~decided_long & (decided_fast | ((target > 0) & (holds_fast >= target)))
         eta = np.where(use_fast, eta_fast, eta_long)
         per_hour = np.where(use_fast, rate_fast, rate_long)
         r2 = np.where(use_fast, fast.r2, fit.r2)
         alerts = []
-        for i in np.flatnonzero(target != state).tolist():
-            alerts.append(self._alert(int(ids[i]), int(state[i]), int(target[i]), float(now_value[i]), float(eta[i]),
+        for i in np.flatnonzero((target != state) | again).tolist():
+            before = 0 if again[i] else int(state[i])  # said again: a FIRING at its level
+            alerts.append(self._alert(int(ids[i]), before, int(target[i]), float(now_value[i]), float(eta[i]),
                                       float(per_hour[i]), float(r2[i]), batch.timestamp, history))  # fmt: skip
         s.state[ids] = target
         self._rebase(history)
@@ -210,11 +258,13 @@ class TrendAnalyzer:
             message = f"{subject} is no longer predicted to fill up soon ({value:.1f}% now)"
         else:
             # Why this severity: the horizon the ETA fell within.
-            horizon = self.s.crit_h[sid] if after == 2 else self.s.warn_h[sid]
+            horizon = float(self.s.crit_h[sid] if after == 2 else self.s.warn_h[sid])
+            why = f"{severity.label}: full within {horizon:g} h"
+            if eta > horizon:  # kept by the hysteresis (a level said again after a restart)
+                why += f", held until the estimate passes {1.5 * horizon:g} h"
             message = (
                 f"{subject} will be full in {human_duration(eta)} "
-                f"(now {value:.1f}%, growing {per_hour:.2f} points/h, R² {r2:.2f}; "
-                f"{severity.label}: full within {horizon:g} h)"
+                f"(now {value:.1f}%, growing {per_hour:.2f} points/h, R² {r2:.2f}; {why})"
             )
         return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,
                      value=value, threshold=float(self.s.capacity[sid]), message=message, timestamp=now, series_id=sid,

@@ -16,6 +16,7 @@ import pytest
 
 from agent import tier_file
 from agent.store import Store
+from alerting.alert import Alert, Status
 from analyzers.base import SeriesKey
 from analyzers.leak import LeakAnalyzer
 from analyzers.trend import TrendAnalyzer
@@ -377,13 +378,17 @@ def test_buckets_of_another_size_are_not_taken_back(
 
 def lives(analyzer: Any, key: SeriesKey, values: np.ndarray, restart: int | None,
           extra: dict[SeriesKey, float] | None = None, keep: bool = True, down: int = 0,
-          last: list[Any] | None = None) -> list[tuple[float, str, str]]:  # fmt: skip
+          last: list[Any] | None = None, said: list[Alert] | None = None,
+          resume: bool = True) -> list[tuple[float, str, str]]:  # fmt: skip
     """(time, status, severity) of the alerts over one sample a minute, with the agent
-    restarted before sample `restart` (a new analyzer and store, the tier kept or not),
-    after `down` minutes without samples; `last` gets the last (analyzer, store)."""
+    restarted before sample `restart` (a new analyzer and store, the tier kept or not,
+    the alert still firing handed to the new analyzer's `resume` as the runtime does),
+    after `down` minutes without samples; `last` gets the last (analyzer, store), `said`
+    the alerts themselves."""
     s, a = store(), analyzer()
     keys = (key, *(extra or {}))
     out = []
+    firing: Alert | None = None  # the router's open episode
     for i, value in enumerate(values.tolist()):
         t = START + i * 60.0
         if restart is not None and restart - down <= i < restart:
@@ -394,8 +399,14 @@ def lives(analyzer: Any, key: SeriesKey, values: np.ndarray, restart: int | None
             if keep:
                 for copy in copies:
                     s.restore_history(copy, t)
+            if resume:
+                a.resume([firing] if firing is not None else [])
         batch = s.write_samples(t, keys, np.array([value, *(extra or {}).values()]), "g")
-        out += [(x.timestamp, x.status.value, x.severity.label) for x in a.observe(batch, s)]
+        for x in a.observe(batch, s):
+            out.append((x.timestamp, x.status.value, x.severity.label))
+            firing = None if x.status is Status.RESOLVED else x
+            if said is not None:
+                said.append(x)
     if last is not None:
         last[:] = [a, s]
     return out
@@ -433,6 +444,77 @@ def test_a_leak_goes_on_across_a_restart() -> None:
     restart = int((one_life[0][0] - START) / 60) + 45
     again = lives(leak, RSS, leaking, restart, extra)
     assert again == [*one_life, (START + restart * 60.0 + 60, "firing", "critical")]
+
+
+def hovering_fill() -> np.ndarray:
+    """A disk filling at 9 points/h from 40 % for 3 h (critical: full within 6 h), then at
+    3.5 points/h: the six-hour fit's estimate moves past 6 h, and the hysteresis keeps the
+    alert critical (until 9 h)."""
+    minutes = np.arange(0, 8 * 60)
+    return np.where(minutes < 180, 40 + 9 * minutes / 60, 67 + 3.5 * (minutes - 180) / 60)
+
+
+def test_a_trend_held_by_its_hysteresis_is_raised_again_after_a_restart() -> None:
+    """A new life that did not know the alert's level would not raise it (its estimate is
+    past the horizon): the router would resolve it an hour later and a new FIRING follow
+    when the estimate crossed back.  The level taken back keeps it, as one life did."""
+    disk = hovering_fill()
+    one_life = lives(TrendAnalyzer, DISK, disk, None)
+    assert [(s, v) for _, s, v in one_life] == [("firing", "critical")]
+    said: list[Alert] = []
+    assert lives(TrendAnalyzer, DISK, disk, 260, said=said) == [
+        *one_life,
+        (START + 261 * 60.0, "firing", "critical"),
+    ]
+    assert "held until the estimate passes 9 h" in said[-1].message
+    # What a life that does not take the level back says: nothing for two hours.
+    unaware = lives(TrendAnalyzer, DISK, disk, 260, resume=False)
+    assert unaware[1][0] >= START + 360 * 60.0
+
+
+def test_an_emptied_disk_resolves_its_trend_at_the_first_bucket_after_a_restart() -> None:
+    """Cleaned while the agent was down: its RESOLVED at once, not an hour later for want
+    of being raised again."""
+    disk = hovering_fill()
+    disk[250:] = 20.0  # cleaned up during the ten minutes the agent was down
+    alerts = lives(TrendAnalyzer, DISK, disk, 260, down=10)
+    assert alerts[1:] == [(START + 261 * 60.0, "resolved", "critical")]
+
+
+def test_a_trend_level_taken_back_without_the_tier_waits_for_an_hour_of_fit() -> None:
+    """No file (a life killed before it wrote one): no verdict before the fit spans its
+    hour, and then one, not a RESOLVED at the first bucket."""
+    disk = hovering_fill()
+    alerts = lives(TrendAnalyzer, DISK, disk, 260, keep=False)
+    after = [a for a in alerts if a[0] > START + 260 * 60.0]
+    assert after and after[0][0] >= START + (260 + 60) * 60.0
+    assert after[0][1] == "firing"
+
+
+def test_a_leak_whose_fit_weakened_is_raised_again_after_a_restart() -> None:
+    """Growth slowed and noisier: the fit is below the cheap test (no new alert) but not so
+    far that the firing leak resolves.  A new life that did not know it fired would never
+    raise it again; the severity taken back keeps it until its growth stops."""
+    rng = np.random.default_rng(7)
+    minutes = np.arange(6 * 60)
+    rss = np.where(minutes < 120, 500 * MB + 60 * MB * minutes / 60,
+                   620 * MB + 3 * MB * (minutes - 120) / 60)  # fmt: skip
+    rss += rng.normal(0, MB, minutes.size)
+    rss[120:] += rng.normal(0, 30 * MB, minutes.size - 120)
+    extra = {TOTAL: 2048 * MB}
+
+    def leak() -> LeakAnalyzer:
+        return LeakAnalyzer(window_hours=6, min_observation_hours=1)
+
+    one_life = lives(leak, RSS, rss, None, extra)
+    assert [(s, v) for _, s, v in one_life] == [("firing", "warn"), ("resolved", "warn")]
+    again = lives(leak, RSS, rss, 210, extra)
+    assert again[:2] == [one_life[0], (START + 211 * 60.0, "firing", "warn")]
+    assert [(s, v) for _, s, v in again[2:]] == [("resolved", "warn")]
+    assert lives(leak, RSS, rss, 210, extra, resume=False) == one_life[:1]  # never again
+    # Without the tier's file: nothing until its fit spans the hour of observation.
+    forgot = lives(leak, RSS, rss, 210, extra, keep=False)
+    assert forgot[1][0] >= START + (210 + 60) * 60.0
 
 
 def test_a_fit_taken_back_over_the_time_the_agent_was_down_stays_exact() -> None:
