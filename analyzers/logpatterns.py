@@ -16,7 +16,12 @@ then one "N more" summary (see `LogAlerter`).
 Trust by source: a `LogLine` is `kernel` only when its source vouches for it
 (/dev/kmsg facility 0, journald `_TRANSPORT=kernel`, a syslog file's `kernel:`
 tag only when no kernel source is available).  Anyone can write "kernel:
-NVRM: Xid 79" into a log file; only the kernel can put it there.
+NVRM: Xid 79" into a log file; only the kernel can put it there.  And a
+genuine kernel line may quote what a user chose (a process's name, a file's
+name): those spans are masked before any pattern reads the line
+(`USER_TEXT`), so a process named "EDAC MC0: 1 UE" that segfaults is a
+segfault, not a memory error.  Custom patterns keep the operator's severity:
+the kernel's rules (`refine_severity`) are for the catalogue.
 """
 
 from __future__ import annotations
@@ -186,7 +191,9 @@ _LEVEL_CRIT = 2
 _LEVEL_ERR = 3
 
 
-def refine_severity(pattern: LogPattern, severity: Severity, line: LogLine) -> Severity:
+def refine_severity(
+    pattern: LogPattern, severity: Severity, line: LogLine, text: str | None = None
+) -> Severity:
     """The catalogue's severity, adjusted by the line's content and the kernel's own level.
 
     The rules (docs/DESIGN.md, "Logs"): any "Kernel panic - not syncing" is an
@@ -196,9 +203,11 @@ def refine_severity(pattern: LogPattern, severity: Severity, line: LogLine) -> S
     worse (KERN_CRIT/ALERT/EMERG) it is critical, and so is a hardware error
     printed at err (GHES prints corrected records at warning, others at err),
     unless the text says the error was corrected (AMD's decoder prints every
-    report at emerg).
+    report at emerg).  `text`: the line with what a user chose masked
+    (`mask_user_text`), so that a process named "Kernel panic - not syncing"
+    or "x[1]" raises nothing.
     """
-    text = line.text
+    text = mask_user_text(line.text) if text is None else text
     if "Kernel panic - not syncing" in text:
         return Severity.EMERGENCY
     if pattern.category == "gpu" and "fallen off the bus" in text:
@@ -487,6 +496,102 @@ BUILTIN: tuple[LogPattern, ...] = (
        r"(?:traps: )?(?P<process>[^\s\[]+)\[(?P<pid>\d+)\] (?:general protection|trap \w)", ("general protection", "] trap ")),
 )  # fmt: skip
 
+# -- text in kernel lines that a local user chooses ----------------------------------------
+# A genuine kernel line may quote a process's name (comm: any 15 bytes, set with
+# prctl(PR_SET_NAME) or by naming the binary), a file's name (up to 255 bytes), a cgroup's
+# path or a command line.  "x Kernel panic - not syncing" as a process name that segfaults
+# gives a real kernel line containing the panic's words.  Each row below is the printk
+# format of such a line, from the kernel source, with the user's spans as groups named
+# u...: they are masked (same length, a character no pattern's literal text contains)
+# before any pattern looks at the line, so the catalogue sees only the kernel's own
+# words; labels are then read from the line itself, at the match's positions.  Where the
+# end of a span is ambiguous, the greedy form takes the last separator within the field's
+# length: the kernel's own separator follows the user's text, so the whole of it is
+# masked (a separator faked inside it at most masks more).
+_MASK = "\x1a"
+_COMM = r".{1,15}"  # TASK_COMM_LEN - 1
+# print_vma_addr: " in <file>[<start>+<size>]", 6.1+ " in <file>[<ip>,<start>+<size>]".
+_VMA = r" in (?P<u_file>.*)\[[0-9a-f]+(?:,[0-9a-f]+)?\+[0-9a-f]+\]"
+USER_TEXT: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (re.compile(regex), keywords) for regex, keywords in (
+        # arch/x86/mm/fault.c show_signal_msg, traps.c do_trap/general protection (pr_fmt "traps: "),
+        # signal.c "bad frame in", vsyscall "%s[%d] %s ip:%lx cs:%lx sp:", arm64 "%s[%d]: unhandled
+        # exception: ".  What follows "[pid]" is longer than a name can be: a name that fakes
+        # it cannot be taken for the line's start (and the last one within reach is the real).
+        (rf"^(?:traps: )?(?P<u>{_COMM})\[\d+\](?=: segfault at [0-9a-f]+ ip | trap \S.* ip:[0-9a-f]+ sp:"
+         r"| general protection(?: fault)? ip:| bad frame in \S+ frame:| \S+ ip:[0-9a-f]+ cs:[0-9a-f]+ sp:"
+         r"|: unhandled exception: )",
+         ("segfault at", "trap ", "general protection", "bad frame in", "unhandled", " ip:")),
+        (r"(?:\]: segfault at [0-9a-f]+ ip [0-9a-f]+ sp [0-9a-f]+ error [0-9a-f]+|\] (?:trap \S.*?|general protection"
+         rf"(?: fault)?) ip:[0-9a-f]+ sp:[0-9a-f]+ error:[0-9a-f]+|\]: unhandled exception: .*?, ESR 0x[0-9a-f]+, .*?){_VMA}",
+         (" in ",)),
+        # mm/oom_kill.c: "Killed process %d (%s) total-vm", 3.x "Kill process %d (%s) score", 2.6 "Killed process
+        # %d, UID %d, (%s)", oom_reaper "reaped process %d (%s), now anon-rss".
+        (r"(?:Kill(?:ed)?|reaped) process \d+(?:, UID \d+,)? \((?P<u>.{0,15})\)", ("process ",)),
+        (rf"^(?P<u>{_COMM}) invoked oom-killer: ", ("invoked oom-killer",)),
+        (r"^oom-kill:constraint=[^,]*,nodemask=[^,]*,(?P<u>.*),task=(?P<u_task>.{0,15}),pid=\d+,uid=\d+",
+         ("oom-kill:",)),
+        (r"^Task in (?P<u>.*) killed as a result of limit of (?P<u_limit>.*)$", ("Task in ",)),
+        (r"^Memory cgroup stats for (?P<u>.*)$", ("Memory cgroup stats",)),
+        (r"^\[\s*\d+\](?:\s+-?\d+){6,8}\s+(?P<u>.*)$", ("[",)),  # dump_tasks' rows end with the name
+        (rf"^(?P<u>{_COMM}): page allocation failure: ", ("page allocation failure",)),
+        (r"^BUG: Bad page state in process (?P<u>.{0,14}\S)?\s+pfn:", ("Bad page state",)),  # "%s  pfn:"
+        (rf"^BUG: scheduling while atomic: (?P<u>{_COMM})/\d+/0x", ("scheduling while atomic",)),
+        (r", pid: \d+, name: (?P<u>.{0,15})$", (", name: ",)),  # "BUG: sleeping function called ..."
+        (rf"stuck for \d+s! \[(?P<u>{_COMM}):\d+\]", ("stuck for",)),  # soft lockup
+        # kernel/hung_task.c, and sched_show_task: 5.14+ "task:%-15.15s state:%c", before "%-15.15s %c ...".
+        (rf"^INFO: task (?P<u>{_COMM}):\d+ blocked for more than", ("blocked for more than",)),
+        (r"^task:(?P<u>.{15}) state:", ("task:",)),
+        (r"^(?P<u>.{15}) [A-Za-z] +(?:[0-9a-f]{8,16} +)?(?:stack: *)?\d+ +(?:pid: *)?\d+ +(?:ppid: *)?\d+ +(?:flags:)?0x[0-9a-f]+",
+         ("0x",)),
+        # dump_stack / show_regs headers: 4.x+ "CPU: %d PID: %d Comm: %.20s", 6.x "CPU: %d UID: %d PID: ...",
+        # 3.x "Pid: %d, comm: %.20s".
+        (r"^(?:CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm|Pid: \d+, comm): (?P<u>.{0,15}) (?=Not tainted|Tainted: )",
+         ("Comm: ", "comm: ")),
+        (r"NVRM: Xid \(.*?\): \d+, pid=(?:\d+|'<unknown>'), name=(?P<u>.{0,15}),", ("NVRM: Xid",)),
+        (rf"(?:Sending SIGBUS to|Killing) (?P<u>{_COMM}):\d+ due to hardware memory corruption", ("memory corruption",)),
+        (rf"#AC: (?P<u>{_COMM})/\d+ took a split_lock trap", ("split_lock",)),
+        (r"^process '(?P<u>.*)' started with executable stack$", ("executable stack",)),
+        (r'^ptrace (?:attach|traceme) of "(?P<u>.*)"\[\d+\] was attempted by "(?P<u_by>.*)"\[\d+\]$', ("ptrace",)),
+        (r"^audit: type=\d+ audit\([\d.:]+\): (?P<u>.*)$", ("audit",)),  # every field the process chose
+        (rf"^(?P<u>{_COMM}) \(\d+\) used greatest stack depth: ", ("greatest stack depth",)),
+        (rf"^(?P<u>{_COMM}): Corrupted page table at address", ("Corrupted page table",)),
+        (r"^cgroup: fork rejected by pids controller in (?P<u>.*)$", ("fork rejected",)),
+        (rf"^printk: (?P<u>{_COMM}): \d+ output lines suppressed", ("output lines suppressed",)),
+    )
+)  # fmt: skip
+
+
+_USER_TEXT_KEYWORDS = re.compile(
+    "|".join(
+        re.escape(k) for k in sorted({k for _, ks in USER_TEXT for k in ks}, key=len, reverse=True)
+    )
+)
+_USER_TEXT_BY_KEYWORD = {
+    k: [i for i, (_, ks) in enumerate(USER_TEXT) if k in ks] for _, ks in USER_TEXT for k in ks
+}
+
+
+def mask_user_text(text: str) -> str:
+    """`text` with the spans a local user chose (`USER_TEXT`) masked, at the same length."""
+    rows = sorted(
+        {i for k in set(_USER_TEXT_KEYWORDS.findall(text)) for i in _USER_TEXT_BY_KEYWORD[k]}
+    )
+    spans: list[tuple[int, int]] = []
+    for i in rows:
+        found = USER_TEXT[i][0].search(text)
+        if found is None:
+            continue
+        spans += [found.span(name) for name, value in found.groupdict().items()
+                  if value and name.startswith("u")]  # fmt: skip
+    if not spans:
+        return text
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = _MASK * (end - start)
+    return "".join(chars)
+
+
 # Labels that identify the thing affected (the fingerprint); the rest is context.
 _IDENTITY = ("process", "pid", "device", "interface", "pci", "xid", "mc", "cpu", "pattern")
 
@@ -516,13 +621,20 @@ class LogMatcher:
 
     def match(self, line: LogLine) -> Match | None:
         candidates: list[LogPattern] = []
+        # The catalogue reads the kernel's own words only; custom patterns, the whole line.
+        # Masking only takes words away: a line with no keyword (the common case) is not
+        # masked at all.
+        kernel_text = line.text
         if self._prefilter is not None and (
             line.kernel or any(not p.kernel_only for p in self.kernel)
         ):
             found = self._prefilter.search(line.text)
             if found is not None:
+                kernel_text = mask_user_text(line.text)
+                found = self._prefilter.search(kernel_text)
+            if found is not None:
                 seen = set()
-                for hit in {found.group(0), *self._prefilter.findall(line.text)}:
+                for hit in {found.group(0), *self._prefilter.findall(kernel_text)}:
                     for p in self._by_keyword[hit]:
                         if id(p) not in seen and (line.kernel or not p.kernel_only):
                             seen.add(id(p))
@@ -533,16 +645,20 @@ class LogMatcher:
         for pattern in sorted(candidates, key=lambda p: -p.specificity):
             if best is not None and pattern.specificity < best.pattern.specificity:
                 break
-            found_match = pattern.regex.search(line.text)
+            custom = pattern.category == "custom"
+            found_match = pattern.regex.search(line.text if custom else kernel_text)
             if found_match is None:
                 continue
             severity = pattern.classify(found_match) if pattern.classify else pattern.severity
             if severity is None:
                 continue
-            severity = refine_severity(pattern, severity, line)
-            labels = tuple(
-                sorted((k, v) for k, v in found_match.groupdict().items() if v is not None)
-            )
+            if not custom:  # a custom pattern's severity is the operator's, not the sender's
+                severity = refine_severity(pattern, severity, line, kernel_text)
+            # Read from the line itself: a label may quote what the mask hid (a process's name).
+            labels = tuple(sorted(
+                (k, line.text[found_match.start(k) : found_match.end(k)])
+                for k, v in found_match.groupdict().items() if v is not None
+            ))  # fmt: skip
             best = Match(pattern, severity, labels)
             break
         return best
@@ -831,6 +947,8 @@ class LogAlerter:
     def _follow(self, text: str, now: float) -> None:
         """A line that alerts on nothing alone but continues a held report of its device."""
         found = _FOLLOW.search(text)
+        if found is not None:  # the kernel's own words only (masking only takes some away)
+            found = _FOLLOW.search(mask_user_text(text))
         if found is None:
             return
         pci, ata, mc = found.group("pci"), found.group("ata"), found.group("mc")

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -429,3 +430,171 @@ def test_a_planted_temp_file_is_neither_reused_nor_written_through(tmp_path: Pat
         f".log-positions.json.{os.getpid()}.tmp",
         ".log-positions.json.tmp",
     ]  # nothing of ours left behind
+
+
+# -- genuine kernel lines quoting what a local user chose ---------------------------------
+# The kernel prints a process's name (15 bytes, any the user sets), a file's name, a cgroup's
+# path: a real kernel line can carry the words of another one.  Each format below is the
+# kernel's (analyzers/logpatterns.py, `USER_TEXT`); in each, the hostile text must change
+# nothing that a harmless name gives: the same pattern, the same severity.
+
+HOSTILE = (
+    "Kernel panic - not syncing: forged",
+    "EDAC MC0: 1 UE memory read error",
+    "x[1] trap ",
+    "eth0 Link is Down",
+    "NVRM: Xid (PCI:0000:3b:00): 79, pid=1, name=x, GPU has fallen off the bus.",
+    "mce: [Hardware Error]: Machine check: Processor context corrupt",
+    "EXT4-fs error (device sda1): ext4_find_entry:1455: inode #2: comm x: reading directory lblock 0",
+    "Oops: 0000 [#1] SMP",
+    "BUG: soft lockup - CPU#0 stuck for 22s! [x:1]",
+    "INFO: task x:1 blocked for more than 120 seconds.",
+)
+USER_FORMATS = (  # {comm}: a process's name, as the kernel cuts it; {text}: a file name or path
+    "{comm}[4242]: segfault at 0 ip 000055a1f0ff6180 sp 00007ffee776c740 error 6 in {text}[1180,55a1f0ff6000+1000] likely on CPU 0 (core 0, socket 0)",
+    "{comm}[4242]: segfault at 0 ip 000055a1f0ff6180 sp 00007ffee776c740 error 6 in {text}[55a1f0ff6000+1000]",
+    "traps: {comm}[4242] general protection fault ip:7f3a sp:7ffd error:0 in {text}[7f12+1a0000]",
+    "traps: {comm}[4242] trap int3 ip:7f3a sp:7ffd error:0 in {text}[7f12+1a0000]",
+    "{comm}[4242] general protection ip:7f3a sp:7ffd error:0 in {text}[7f12+1a0000]",
+    "Out of memory: Killed process 4242 ({comm}) total-vm:1234kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:40kB oom_score_adj:0",
+    "Out of memory: Kill process 4242 ({comm}) score 912 or sacrifice child",
+    "Memory cgroup out of memory: Killed process 4242 ({comm}) total-vm:1234kB, anon-rss:1kB",
+    "oom_reaper: reaped process 4242 ({comm}), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB",
+    "{comm} invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0",
+    "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/user.slice/{text},task_memcg=/user.slice/{text},task={comm},pid=4242,uid=1000",
+    "Task in /user.slice/{text} killed as a result of limit of /user.slice/{text}",
+    "Memory cgroup stats for /user.slice/{text}:",
+    "[   4242]  1000  4242    12345     6789   102400        0             0 {comm}",
+    "{comm}: page allocation failure: order:4, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)",
+    "BUG: Bad page state in process {comm}  pfn:2f3b71",
+    "BUG: scheduling while atomic: {comm}/4242/0x00000002",
+    "in_atomic(): 1, irqs_disabled(): 0, non_block: 0, pid: 4242, name: {comm}",
+    "BUG: soft lockup - CPU#3 stuck for 22s! [{comm}:4242]",
+    "INFO: task {comm}:4242 blocked for more than 120 seconds.",
+    "task:{comm:<15.15} state:D stack:0     pid:4242  ppid:1      flags:0x00004000",
+    "{comm:<15.15} D    0  4242      1 0x00000000",
+    "CPU: 3 PID: 4242 Comm: {comm} Not tainted 6.1.0-18-amd64 #1 Debian 6.1.76-1",
+    "CPU: 3 UID: 1000 PID: 4242 Comm: {comm} Tainted: G        W          6.12.0 #1",
+    "Pid: 4242, comm: {comm} Not tainted 3.10.0-1160.el7.x86_64 #1",
+    "NVRM: Xid (PCI:0000:3b:00): 13, pid=4242, name={comm}, Graphics SM Warp Exception on (GPC 0, TPC 0, SM 0): Out Of Range Address",
+    "Memory failure: 0x12345: Sending SIGBUS to {comm}:4242 due to hardware memory corruption",
+    "MCE: Killing {comm}:4242 due to hardware memory corruption fault at 7f3a12345000",
+    "x86/split lock detection: #AC: {comm}/4242 took a split_lock trap at address: 0x4011d6",
+    "process '/tmp/{text}' started with executable stack",
+    'ptrace attach of "{text}"[4242] was attempted by "{text}"[4243]',
+    'audit: type=1400 audit(1700000000.123:42): apparmor="DENIED" operation="open" profile="x" name="/tmp/{text}" pid=4242 comm="{comm}"',
+    "{comm} (4242) used greatest stack depth: 10664 bytes left",
+    "{comm}: Corrupted page table at address 7f3a12345000",
+    "cgroup: fork rejected by pids controller in /user.slice/{text}",
+    "printk: {comm}: 12 output lines suppressed due to ratelimiting",
+)  # fmt: skip
+
+
+def verdict(matcher: LogMatcher, text: str) -> tuple[str, Severity] | None:
+    found = matcher.match(LogLine(text, kernel=True, level=6))
+    return None if found is None else (found.pattern.name, found.severity)
+
+
+@pytest.mark.parametrize("form", USER_FORMATS)
+def test_a_name_a_user_chose_in_a_real_kernel_line_forges_no_alert(form: str) -> None:
+    matcher = LogMatcher(build_patterns(segfaults=True))
+    harmless = verdict(matcher, form.format(comm="java", text="libjvm.so"))
+    for words in HOSTILE:
+        line = form.format(comm=words[:15], text=words)
+        assert verdict(matcher, line) == harmless, line
+
+
+def test_the_name_a_user_chose_is_still_told_whole() -> None:
+    """Masked for the catalogue, not for the reader: the label is the process's name."""
+    matcher = LogMatcher(build_patterns(segfaults=True))
+    line = "EDAC MC0: 1 UE[4242]: segfault at 0 ip 0 sp 0 error 6 in x[1180,55a1f0ff6000+1000]"
+    found = matcher.match(LogLine(line, kernel=True))
+    assert found is not None and found.pattern.name == "segfault"
+    assert dict(found.labels) == {"process": "EDAC MC0: 1 UE", "pid": "4242"}
+    # PID 1 is the real one's, in the kernel's own brackets.
+    init = matcher.match(LogLine("systemd[1]: segfault at 0 ip 0 sp 0 error 6", kernel=True))
+    assert init is not None and (init.pattern.name, init.severity) == (
+        "init_crash",
+        Severity.CRITICAL,
+    )
+
+
+def test_a_custom_pattern_keeps_the_severity_the_operator_gave_it() -> None:
+    """A log writer may trigger a custom pattern; the words it writes or the priority it
+    sets (journald PRIORITY, an RFC 5424 <pri>) must not choose the severity."""
+    matcher = LogMatcher(build_patterns(custom=[("app_error", r"ERROR", Severity.WARN)]))
+    for line in (
+        LogLine("ERROR Kernel panic - not syncing: forged", kernel=False, level=0),
+        LogLine("ERROR in [1] worker", kernel=False, level=2),
+    ):
+        found = matcher.match(line)
+        assert found is not None and (found.pattern.name, found.severity) == (
+            "app_error",
+            Severity.WARN,
+        )
+
+
+CRASH = """
+import ctypes, sys
+libc = ctypes.CDLL(None)
+libc.prctl(15, sys.argv[1].encode(), 0, 0, 0)  # PR_SET_NAME: the process's name, as chosen
+ctypes.CDLL(sys.argv[2]).strlen(ctypes.c_void_p(0))  # a fault in a library the user named
+"""
+
+
+@as_nobody
+def test_a_local_user_cannot_forge_kernel_alerts_through_a_real_segfault(
+    shared_dir: Path, tmp_path: Path
+) -> None:
+    """The finding as it was made: an unprivileged user names a process "EDAC MC0: 1 UE" and
+    a copy of libc "x Kernel panic - not syncing: forged", and crashes in it.  The kernel
+    prints one genuine line with both; read from /dev/kmsg by the agent's own source, it
+    gives no alert by default, and with segfaults on, the segfault it is."""
+    import ctypes.util
+
+    if (
+        not os.access("/dev/kmsg", os.R_OK)
+        or Path("/proc/sys/debug/exception-trace").read_text().strip() == "0"
+    ):
+        pytest.skip("needs /dev/kmsg and the kernel's report of unhandled signals")
+    from agent.logs.kmsg import KmsgSource
+
+    libc = Path("/lib/x86_64-linux-gnu/libc.so.6")
+    found = ctypes.util.find_library("c")
+    if not libc.exists() and found:
+        libc = Path(found)
+    lib = shared_dir / "x Kernel panic - not syncing: forged"
+    shutil.copy(libc, lib)
+    script = shared_dir / "crash.py"
+    script.write_text(CRASH)
+    for path in (lib, script):
+        path.chmod(0o755)
+    lines: list[LogLine] = []
+    source = KmsgSource(Positions(tmp_path / "positions.json"), Path("/proc"))
+
+    async def scenario() -> int:
+        task = asyncio.create_task(source.run(lines.append))
+        await asyncio.sleep(0.5)  # past its first read: from here on it follows new records
+        child = await asyncio.create_subprocess_exec(
+            "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
+            sys.executable, str(script), "EDAC MC0: 1 UE", str(lib),
+        )  # fmt: skip
+        pid = child.pid
+        assert await asyncio.wait_for(child.wait(), 30) == -11  # SIGSEGV
+        deadline = time.monotonic() + 20
+        while not any(f"[{pid}]: segfault at" in line.text for line in lines):
+            assert time.monotonic() < deadline, "the kernel's segfault line never came"
+            await asyncio.sleep(0.05)
+        task.cancel()
+        return pid
+
+    pid = asyncio.run(scenario())
+    crash = next(line for line in lines if f"[{pid}]: segfault at" in line.text)
+    assert crash.kernel and "Kernel panic - not syncing" in crash.text and "EDAC MC0" in crash.text
+    assert build_alerter(Settings()).process(crash, now=time.time()) == []
+    alert = build_alerter(settings_for("[log_analyzer]\nsegfaults = true\n")).process(
+        crash, now=time.time()
+    )
+    assert [(a.metric, a.severity, dict(a.labels)["process"]) for a in alert] == [
+        ("log_segfault", Severity.INFO, "EDAC MC0: 1 UE")
+    ]
