@@ -25,20 +25,22 @@ class ScrubbingFormatter(logging.Formatter):
         return scrub(super().format(record))
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # logging's own name
-        record.message = single_line(record.message)
+        record.message = single_line(scrub(record.message))  # a secret before its escapes
         return super().formatMessage(record)
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        # Scrubbed before the encoding: JSON escapes a secret's quote or backslash, and the
+        # escaped form would no longer be found (and masked) in the encoded line.
         entry = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": single_line(record.getMessage()),
+            "message": single_line(scrub(record.getMessage())),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = scrub(self.formatException(record.exc_info))
         return scrub(json.dumps(entry, ensure_ascii=False))
 
 

@@ -1,7 +1,7 @@
 """sd_notify without libsystemd: one datagram per message to $NOTIFY_SOCKET.
 
 READY=1 after the first successful collection, STATUS= with a one-line health
-summary, WATCHDOG=1 from the event loop itself (a stuck loop stops the pings
+summary (made one line whatever names it quotes), WATCHDOG=1 from the event loop itself (a stuck loop stops the pings
 and systemd restarts the agent), STOPPING=1 and RELOADING=1.  Without
 NOTIFY_SOCKET (not started by systemd) every call is a no-op.
 """
@@ -13,7 +13,18 @@ import os
 import socket
 from collections.abc import Mapping
 
+from common.text import single_line
+
 log = logging.getLogger(__name__)
+
+# The status quotes names others chose (a tailed file's symlink target, a mount point): a
+# newline in one would end the assignment, and the next line of the datagram would be read
+# as one of its own ("WATCHDOG=trigger": systemd aborts and restarts the agent).
+STATUS_CHARS = 1024
+
+
+def _one_line(text: str) -> str:
+    return single_line(text, limit=STATUS_CHARS)
 
 
 class Notifier:
@@ -48,10 +59,10 @@ class Notifier:
             log.warning("cannot notify systemd on %s: %s", self.address, exc)
 
     def ready(self, status: str) -> None:
-        self.send("READY=1", f"STATUS={status}")
+        self.send("READY=1", f"STATUS={_one_line(status)}")
 
     def status(self, text: str) -> None:
-        self.send(f"STATUS={text}")
+        self.send(f"STATUS={_one_line(text)}")
 
     def watchdog(self) -> None:
         self.send("WATCHDOG=1")

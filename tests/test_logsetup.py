@@ -25,3 +25,12 @@ def test_text_and_json_formatters_scrub_known_secrets() -> None:
 def test_secret_formats_as_mask() -> None:
     secret = Secret("hunter2-password")
     assert f"{secret}" == "***" and str(secret) == "***" and "hunter2" not in repr(secret)
+
+
+def test_a_secret_with_a_quote_or_a_backslash_is_scrubbed_in_json_too() -> None:
+    """JSON escapes '"' and '\\': scrubbing the encoded line would no longer find the value."""
+    secret = Secret('s3cr"et\\pass\tword')
+    leak = record("login with %s refused", secret.reveal())
+    entry = json.loads(JsonFormatter().format(leak))
+    assert entry["message"] == "login with *** refused"
+    assert ScrubbingFormatter("%(message)s").format(leak) == "login with *** refused"

@@ -152,6 +152,29 @@ def test_a_blocked_event_loop_stops_the_watchdog_pings(tmp_path: Path) -> None:
     assert not any(blocked[0] + 0.05 < t < blocked[1] - 0.05 for t in pings)
 
 
+def test_a_status_quoting_a_hostile_name_stays_one_assignment(tmp_path: Path) -> None:
+    """A tailed file replaced by a symlink to a FIFO named "x\nWATCHDOG=trigger": its refusal
+    is a degraded reason, and the reason is in STATUS=.  A newline there would end the
+    assignment; systemd would read WATCHDOG=trigger and abort the agent, every 15 s."""
+    address = str(tmp_path / "notify")
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(address)
+    receiver.settimeout(5)
+    try:
+        notifier = Notifier({"NOTIFY_SOCKET": address})
+        notifier.status("degraded: app.log -> x\nWATCHDOG=trigger\nSTOPPING=1\r\x1b[2J")
+        status = receiver.recv(65536).decode()
+        notifier.ready("x" * 5000)
+        ready = receiver.recv(65536).decode()
+    finally:
+        receiver.close()
+    assert status.splitlines() == [
+        "STATUS=degraded: app.log -> x\\x0aWATCHDOG=trigger\\x0aSTOPPING=1\\x0d\\x1b[2J"
+    ]
+    assert ready.splitlines()[0] == "READY=1" and len(ready.splitlines()) == 2
+    assert len(ready.splitlines()[1]) <= len("STATUS=") + 1024
+
+
 def test_notifier_is_a_no_op_without_systemd() -> None:
     notifier = Notifier({})
     assert not notifier.enabled and notifier.watchdog_secs is None
