@@ -471,6 +471,30 @@ def test_journald_through_a_stand_in_journalctl_with_cursors(
     assert [line.text for line in _run_source(restarted, 1)] == ["written while the agent was down"]
 
 
+def test_a_priority_any_sender_sets_cannot_stop_the_journald_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PRIORITY is the sender's: "²" passes str.isdigit() and fails int(), 5,000 digits pass
+    neither.  Such an entry killed the source, and each restart of journalctl read it again
+    (the cursor stays before it): every later kernel line was lost."""
+    journal = tmp_path / "journal.jsonl"
+    entries = []
+    for i, priority in enumerate(("\u00b2", "7" * 5000, "-1", "3")):
+        entry = json.loads(_journal_entry(f"c{i}", f"app line {i}", "syslog"))
+        entries.append(json.dumps({**entry, "PRIORITY": priority}))
+    entries.append(_journal_entry("c9", "EXT4-fs error (device sda1): ext4_find_entry: x"))
+    journal.write_text("\n".join(entries) + "\n")
+    monkeypatch.setenv("FAKE_JOURNAL", str(journal))
+    positions = Positions(tmp_path / "pos.json")
+    positions.set("journald_cursor", "start")  # as after a restart: from the first entry
+    journal.write_text(_journal_entry("start", "before") + "\n" + journal.read_text())
+    got = _run_source(JournaldSource(positions, str(HELPERS / "fake_journalctl.py")), 5)
+    assert [(line.text, line.level) for line in got] == [
+        ("app line 0", None), ("app line 1", None), ("app line 2", None), ("app line 3", 3),
+        ("EXT4-fs error (device sda1): ext4_find_entry: x", None),
+    ]  # fmt: skip
+
+
 # -- /dev/kmsg --------------------------------------------------------------------------------
 
 

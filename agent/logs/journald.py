@@ -52,6 +52,9 @@ def load_journal_entry(text: str) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) else None
 
 
+_LEVELS = frozenset("01234567")
+
+
 def journal_line(entry: dict[str, Any]) -> tuple[LogLine, str | None] | None:
     """(line, cursor) from one entry; None if it carries no message."""
     message = journal_message(entry)
@@ -63,8 +66,11 @@ def journal_line(entry: dict[str, Any]) -> tuple[LogLine, str | None] | None:
         timestamp = int(entry.get("__REALTIME_TIMESTAMP", 0)) / 1e6
     except (TypeError, ValueError):
         timestamp = 0.0
-    priority = entry.get("PRIORITY")  # syslog level as a string ("0".."7")
-    level = int(priority) if isinstance(priority, str) and priority.isdigit() else None
+    # The syslog level as a string, "0".."7"; anything else is no level.  Any sender sets
+    # it: "²" passes str.isdigit() and fails int(), and one such entry replayed after each
+    # restart of journalctl would stop the source for good.
+    priority = entry.get("PRIORITY")
+    level = int(priority) if priority in _LEVELS else None
     line = LogLine(message, kernel=kernel, source="journald", timestamp=timestamp, level=level)
     return line, cursor
 
