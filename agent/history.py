@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzers.base import SeriesKey
+from common.datafile import UnsafeFileError, check_same_file, check_sqlite_file
 
 if TYPE_CHECKING:
     from agent.store import Buckets, Store
@@ -105,7 +106,15 @@ class History:
         if self._db is not None:  # restarted by the supervisor: keep the connection
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Never through a symlink planted in data_dir (SQLite would create its target).
+        opened = check_sqlite_file(self.path)
         self._db = await aiosqlite.connect(self.path)
+        try:
+            check_same_file(self.path, opened)
+        except UnsafeFileError:
+            await self._db.close()
+            self._db = None
+            raise
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
         # Appends and an hourly delete touch few pages; the default cache (up to
@@ -120,7 +129,15 @@ class History:
 
     async def run(self) -> None:
         """Write completed minutes every few seconds; enforce retention every hour."""
-        await self.open()
+        try:
+            await self.open()
+        except UnsafeFileError as exc:  # says why in the heartbeat; trying again would not help
+            self.last_error = str(exc)
+            log.error("history off: %s", exc)
+            self._completed.clear()
+            if self._store is not None:  # nothing to write them to: not kept in memory either
+                self._store.on_buckets = None
+            return
         next_retention = 0.0
         while True:
             await self.flush()

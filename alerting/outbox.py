@@ -38,7 +38,6 @@ import itertools
 import json
 import logging
 import os
-import stat
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from alerting.alert import Alert
+from common.datafile import SIBLINGS, check_same_file, check_sqlite_file
 
 if TYPE_CHECKING:
     import sqlite3
@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SIBLINGS = ("-wal", "-shm", "-journal")  # what SQLite keeps next to the database file
 # Give freed pages back once this many are free (4 KiB each: 4 MiB), a chunk at a time so
 # that the event loop is never held for long.
 COMPACT_FREE_PAGES = 1024
@@ -185,47 +184,6 @@ class MemoryOutbox:
         return len(self._rows.get(channel, ()))
 
 
-class UnsafeFileError(OSError):
-    """A file in data_dir that the agent must not open (a symlink, a FIFO, someone else's)."""
-
-
-def open_private(path: Path) -> int:
-    """Open (creating it 0600 if needed) a regular file of ours at `path`, never through a symlink.
-
-    Returns the descriptor; the caller closes it.  O_NONBLOCK keeps a FIFO planted
-    there from blocking the open; it is then refused as not a regular file.
-    """
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags, 0o600)
-    except OSError as exc:
-        if os.path.islink(path):
-            raise UnsafeFileError(f"{path} is a symbolic link; refusing to follow it") from exc
-        raise
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsafeFileError(f"{path} is not a regular file")
-        if info.st_uid != os.geteuid():
-            raise UnsafeFileError(f"{path} belongs to uid {info.st_uid}, not to the agent")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def check_sibling(path: Path) -> None:
-    """A SQLite sibling file that exists must be a regular file of ours (SQLite creates it otherwise)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISREG(info.st_mode):
-        raise UnsafeFileError(f"{path} is not a regular file (a symlink or a special file)")
-    if info.st_uid != os.geteuid():
-        raise UnsafeFileError(f"{path} belongs to uid {info.st_uid}, not to the agent")
-
-
 def is_corruption(exc: Exception) -> bool:
     """SQLITE_CORRUPT or SQLITE_NOTADB: the file is beyond use and must be replaced."""
     code = getattr(exc, "sqlite_errorcode", None)
@@ -273,19 +231,10 @@ class SqliteOutbox:
     def _connect(self) -> sqlite3.Connection:
         import sqlite3  # loaded only when some channel needs a durable outbox
 
-        for suffix in SIBLINGS:
-            check_sibling(Path(f"{self.path}{suffix}"))
-        fd = open_private(self.path)
+        opened = check_sqlite_file(self.path)
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         try:
-            opened = os.fstat(fd)
-            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        finally:
-            os.close(fd)
-        try:
-            # Swapped for something else between our check and SQLite's open: refuse.
-            now = os.lstat(self.path)
-            if (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino):
-                raise UnsafeFileError(f"{self.path} was replaced while it was being opened")
+            check_same_file(self.path, opened)  # swapped between our check and SQLite's open
             if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
                 # Set before the first table, or converted once by VACUUM (an older file).
                 db.execute("PRAGMA auto_vacuum=INCREMENTAL")

@@ -128,3 +128,70 @@ def write_atomically(path: Path, *parts: bytes | memoryview, durable: bool = Fal
     for part in parts:
         out.write(part)
     out.commit()
+
+
+# -- SQLite files of ours -------------------------------------------------------------------
+
+SIBLINGS = ("-wal", "-shm", "-journal")  # what SQLite keeps next to the database file
+
+
+class UnsafeFileError(OSError):
+    """A file in data_dir that the agent must not open (a symlink, a FIFO, someone else's)."""
+
+
+def open_private(path: Path) -> int:
+    """Open (creating it 0600 if needed) a regular file of ours at `path`, never through a symlink.
+
+    Returns the descriptor; the caller closes it.  O_NONBLOCK keeps a FIFO planted
+    there from blocking the open; it is then refused as not a regular file.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise UnsafeFileError(f"{path} is a symbolic link; refusing to follow it") from exc
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeFileError(f"{path} is not a regular file")
+        if info.st_uid != os.geteuid():
+            raise UnsafeFileError(f"{path} belongs to uid {info.st_uid}, not to the agent")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def check_sibling(path: Path) -> None:
+    """A SQLite sibling file that exists must be a regular file of ours (SQLite creates it otherwise)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeFileError(f"{path} is not a regular file (a symlink or a special file)")
+    if info.st_uid != os.geteuid():
+        raise UnsafeFileError(f"{path} belongs to uid {info.st_uid}, not to the agent")
+
+
+def check_sqlite_file(path: Path) -> tuple[int, int]:
+    """Before SQLite opens `path` (which it would follow through a symlink, and create the
+    target of): the file and its siblings are regular files of ours, the file created 0600
+    if missing.  Returns its (device, inode), for `check_same_file` once SQLite has it."""
+    for suffix in SIBLINGS:
+        check_sibling(Path(f"{path}{suffix}"))
+    fd = open_private(path)
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return info.st_dev, info.st_ino
+
+
+def check_same_file(path: Path, identity: tuple[int, int]) -> None:
+    """Refuse `path` if it was swapped for something else since `check_sqlite_file`."""
+    now = os.lstat(path)
+    if (now.st_dev, now.st_ino) != identity:
+        raise UnsafeFileError(f"{path} was replaced while it was being opened")

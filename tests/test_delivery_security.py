@@ -27,9 +27,10 @@ from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import DeliveryError
 from alerting.channels.console import ConsoleChannel
 from alerting.delivery import ChannelWorker
-from alerting.outbox import MemoryOutbox, SqliteOutbox, UnsafeFileError
+from alerting.outbox import MemoryOutbox, SqliteOutbox
 from alerting.router import MAX_TRACKED, Router
 from alerting.silences import MAX_SILENCE_BYTES, SilenceFile
+from common.datafile import UnsafeFileError
 from tests.conftest import wait_until
 
 T = TypeVar("T")

@@ -228,3 +228,17 @@ def test_a_failing_write_is_reported_and_retried_without_loss(tmp_path: Path) ->
 
     asyncio.run(scenario())
     assert [r.mean for r in query(db, "cpu_usage_percent", {}, 0)] == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("planted", ["history.db", "history.db-wal"])
+def test_a_symlink_planted_in_data_dir_is_not_followed(tmp_path: Path, planted: str) -> None:
+    """SQLite follows a symlink and creates its target: a local user who can write to
+    data_dir would have the agent create (or write into) a file of their choosing."""
+    target = tmp_path / "chosen-by-attacker.db"
+    (tmp_path / planted).symlink_to(target)
+    history = History(tmp_path / "history.db", retention_days=1)
+    store = fed(history)
+    asyncio.run(asyncio.wait_for(history.run(), 10))  # returns: history off, said why
+    assert not target.exists()
+    assert history.last_error is not None and f"{planted} is" in history.last_error  # named
+    assert store.on_buckets is None  # nothing gathered for a file that will not be written
