@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from alerting.channels.nats import NatsConnection
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker, drain_and_stop
-from alerting.outbox import MemoryOutbox, Outbox
+from alerting.outbox import MemoryOutbox, Outbox, move_rows
 from alerting.router import Router
 from analyzers.base import Batch, Resumable, SeriesKey, Warmable, learning_series
 from analyzers.logpatterns import LOG_ANALYZER
@@ -924,8 +924,21 @@ class Agent(SignalRequests):
             for analyzer in self.analyzers:
                 if isinstance(analyzer, ThresholdAnalyzer):
                     analyzer.reconfigure(rules)
+            # A channel kept goes on from its worker of before: that one is retired first
+            # (its batch in flight finished), then its rows (moved, if the outbox was
+            # replaced) and budgets are taken over.  Both on the same rows would send each
+            # twice; rows left in a replaced memory outbox would be lost.
+            successors = {worker.name: worker for worker in workers}
+            kept = [worker for worker in self.router.workers if worker.name in successors]
+            timeout = new.agent.shutdown_timeout_secs
+            await asyncio.gather(*(worker.retire(timeout) for worker in kept))
+            moved = None
+            if outbox is not self.outbox:
+                channels = [name for worker in kept for name in worker.outbox_channels]
+                moved = move_rows(self.outbox, outbox, channels)
+            for worker in kept:
+                successors[worker.name].take_over(worker, moved)
             self.outbox = outbox
-            keep_stats(self.router.workers, workers)
             for worker in workers:
                 worker.start()
             old = self.router.reconfigure(
@@ -940,7 +953,9 @@ class Agent(SignalRequests):
             self._start_collectors()
             log.info("configuration reloaded from %s", self.config_path)
             self.notifier.ready(self.status_line())
-        await self._drain_and_stop(old, new.agent.shutdown_timeout_secs)
+        # A channel no longer configured: what it still has is sent as at a stop.
+        removed = [worker for worker in old if worker.name not in successors]
+        await self._drain_and_stop(removed, new.agent.shutdown_timeout_secs)
         return True
 
     def _build_for_reload(
@@ -978,15 +993,6 @@ def episodes_of(outbox: Outbox) -> Outbox | None:
     console alone, the embedded default) nothing survives a restart anyway, and keeping
     them would be a write per notification and a copy of every firing alert for nothing."""
     return None if isinstance(outbox, MemoryOutbox) else outbox
-
-
-def keep_stats(old: list[ChannelWorker], new: list[ChannelWorker]) -> None:
-    """A reload keeps each channel's counters (heartbeat, the line at stop): the new worker
-    of a channel counts into the old one's stats, which the old worker, still draining its
-    last sends, keeps counting into too."""
-    stats = {worker.name: worker.stats for worker in old}
-    for worker in new:
-        worker.stats = stats.get(worker.name, worker.stats)
 
 
 def describe_build_error(exc: BaseException, settings: Settings) -> str:

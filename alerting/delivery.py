@@ -38,7 +38,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from alerting.alert import Alert, Severity, Status
@@ -161,6 +161,7 @@ class ChannelWorker:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
+        self._retiring = False
         self._recent: deque[float] = deque()  # send times within the last hour, for the budget
         self._groups: dict[tuple[str, str], _GroupBudget] = {}
         self._charged: set[int] = set()  # outbox rows admitted once: a retry is not charged again
@@ -209,6 +210,42 @@ class ChannelWorker:
             await asyncio.sleep(0.02)
         return True
 
+    async def retire(self, timeout: float) -> None:
+        """Stop for a successor (a reload): the batch in flight is finished first (within
+        `timeout`; past it, cut, and its rows sent again by the successor), no other is
+        taken, and everything else stays in the outbox for the successor, which
+        `take_over`s from here.  Two workers sending one outbox's rows would send each
+        row twice."""
+        self._retiring = True
+        self._wakeup.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._busy and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        await self.stop()
+
+    def take_over(self, old: ChannelWorker, rows: Mapping[int, int] | None = None) -> None:
+        """Go on where `old` (retired) left off: its counters, its hour of sends and group
+        budgets, the rows it charged (not charged again), what it held back and folded, its
+        digest, whether its parked one was restored.  `rows` maps its outbox's row ids to
+        this worker's outbox (`move_rows`), None when both share one."""
+
+        def mapped(row: int | None) -> int | None:
+            return row if rows is None or row is None else rows.get(row)
+
+        self.stats = old.stats
+        self.failing = old.failing
+        self._recent, self._groups = old._recent, old._groups
+        self._charged = {r for r in map(mapped, old._charged) if r is not None}
+        self._held_back = old._held_back
+        self._folded, self._folded_worst = old._folded, old._folded_worst
+        self._folded_down = old._folded_down
+        self._digest_row, self._parked_row = mapped(old._digest_row), mapped(old._parked_row)
+        self._digest_at, self._digest_says = old._digest_at, old._digest_says
+        self._restored = old._restored
+        self._last_send = old._last_send
+        self._certificate_said = old._certificate_said
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -247,6 +284,8 @@ class ChannelWorker:
         handled = 0
         self._restore_parked()  # in the loop: a failing outbox here is a worker failure
         while True:
+            if self._retiring:  # a successor takes the rows from here (`retire`)
+                await asyncio.Event().wait()
             rows = self.outbox.pending(name, 1)
             if not rows:
                 self._wakeup.clear()
@@ -286,6 +325,11 @@ class ChannelWorker:
     @property
     def _parked_name(self) -> str:
         return f"{self.channel.name}{PARKED}"
+
+    @property
+    def outbox_channels(self) -> tuple[str, str]:
+        """The outbox's channel names of this worker's rows: its queue and its parked digest."""
+        return self.channel.name, self._parked_name
 
     def _park(self) -> None:
         """Keep the digest of what is folded so far in the outbox (replacing the last copy)."""

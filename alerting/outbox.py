@@ -40,7 +40,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -182,6 +182,20 @@ class MemoryOutbox:
 
     def count(self, channel: str) -> int:
         return len(self._rows.get(channel, ()))
+
+
+def move_rows(source: Outbox, target: Outbox, channels: Iterable[str]) -> dict[int, int]:
+    """The rows of `channels` taken from one outbox into another, oldest first (a reload that
+    replaced the outbox: what waited in the old one is sent from the new); returns the old
+    row ids mapped to the new ones."""
+    moved: dict[int, int] = {}
+    for channel in channels:
+        while rows := source.pending(channel, 1000):
+            with target.together():
+                for row, alert in rows:
+                    moved[row] = target.add(channel, alert)
+            source.remove([row for row, _ in rows])
+    return moved
 
 
 def is_corruption(exc: Exception) -> bool:

@@ -1,4 +1,5 @@
-"""A SIGHUP keeps the channel counters shown at stop (#15, item 8).
+"""A SIGHUP keeps the channel counters shown at stop (#15, item 8), and each channel's
+backlog: sent once, not lost.
 
 Before, the new workers of a reload started from zero, so "channel console:
 sent N" at stop counted only what was sent since the last SIGHUP.
@@ -6,9 +7,14 @@ sent N" at stop counted only what was sent since the last SIGHUP.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.conftest import (
@@ -51,3 +57,113 @@ def test_a_reload_keeps_the_channel_counters(tmp_path: Path) -> None:
     at_stop = log[log.index("stopping") :]
     sent = re.findall(r"channel console: sent (\d+),", at_stop)
     assert sent and sent[-1] == "2", log  # the warning before the SIGHUP, its resolution after
+
+
+# -- a reload hands each channel's backlog over, once -----------------------------------------
+
+
+class SlowReceiver:
+    """A webhook endpoint on 127.0.0.1 that takes `delay` seconds per request and answers
+    `status`; it records each delivered body's notification id."""
+
+    def __init__(self, delay: float, status: int) -> None:
+        self.delay, self.status = delay, status
+        self.ids: list[str] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                time.sleep(receiver.delay)
+                status = receiver.status
+                if status < 300:
+                    with receiver.lock:
+                        receiver.ids.append(json.loads(body)["id"])
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def delivered(self) -> list[str]:
+        with self.lock:
+            return list(self.ids)
+
+
+def log_alerts_config(tmp_path: Path, url: str, shutdown_secs: float) -> str:
+    """Ten distinct alerts on demand: a custom pattern on a tailed file, one per job id."""
+    return (
+        f'[agent]\ndata_dir = "data"\nshutdown_timeout_secs = {shutdown_secs:g}\n'
+        f"{hermetic_agent_keys(tmp_path)}"
+        f"[collector]\nmemory_interval_secs = 1\n{only_collectors('memory')}"
+        '[analyzer]\nenabled = ["threshold"]\n'
+        f'[log_analyzer]\nsources = ["syslog"]\nsyslog_path = "{tmp_path / "sys.log"}"\n'
+        f'files = ["{tmp_path / "app.log"}"]\npoll_interval_secs = 0.2\n'
+        '[[log_analyzer.custom_patterns]]\nname = "job_failed"\npattern = "ERROR job (?P<job>\\\\d+)"\n'
+        "[alerting]\nbacklog_retry_secs = 1\n"
+        f'[alerting.webhook]\nenabled = true\nurl = "{url}"\nretry_count = 0\n'
+    )
+
+
+def run_reload_scenario(tmp_path: Path, receiver: SlowReceiver, shutdown_secs: float,
+                        during: Callable[[subprocess.Popen[bytes], Path], None]) -> None:  # fmt: skip
+    for name in ("sys.log", "app.log"):
+        (tmp_path / name).write_text("")
+    path = write_config(tmp_path, log_alerts_config(tmp_path, receiver.url, shutdown_secs))
+    err = tmp_path / "err"
+    with err.open("w") as stderr:
+        agent = subprocess.Popen(agent_command("--config", str(path)), stdout=subprocess.DEVNULL,
+                                 stderr=stderr, cwd=tmp_path)  # fmt: skip
+    try:
+        wait_until(lambda: "sysops-agent started" in err.read_text(), 30, "the start")
+        with (tmp_path / "app.log").open("a") as log:
+            log.write("".join(f"ERROR job {i} failed\n" for i in range(10)))
+        during(agent, err)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0, err.read_text()
+
+
+def test_a_reload_while_a_backlog_is_sent_sends_each_notification_once(tmp_path: Path) -> None:
+    """Before, the new workers started on the outbox while the old ones drained it: for
+    the shutdown timeout two workers took the same rows, and each went out twice."""
+    receiver = SlowReceiver(delay=0.3, status=204)
+
+    def during(agent: subprocess.Popen[bytes], err: Path) -> None:
+        wait_until(receiver.delivered, 30, "the first of ten deliveries")
+        agent.send_signal(signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in err.read_text(), 30, "the reload")
+        wait_until(lambda: len(set(receiver.delivered())) >= 10, 60, "all ten")
+
+    run_reload_scenario(tmp_path, receiver, shutdown_secs=10, during=during)
+    ids = receiver.delivered()
+    assert len(set(ids)) == 10 and len(ids) == 10, ids
+
+
+def test_a_reload_keeps_a_backlog_that_waits_in_memory(tmp_path: Path) -> None:
+    """The outbox refused (a symlink planted as data_dir/outbox.db): notifications wait in
+    memory.  A reload opens a new outbox; what waited in the old one went with it, while
+    the log said it stayed in the outbox for the next start."""
+    receiver = SlowReceiver(delay=0.0, status=503)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/outbox.db").symlink_to(tmp_path / "elsewhere.db")
+
+    def during(agent: subprocess.Popen[bytes], err: Path) -> None:
+        wait_until(lambda: "cannot open the outbox" in err.read_text(), 30, "the memory outbox")
+        wait_until(lambda: "503" in err.read_text(), 30, "the endpoint failing")
+        agent.send_signal(signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in err.read_text(), 30, "the reload")
+        receiver.status = 204  # the endpoint is back after the old workers gave up
+        wait_until(lambda: len(set(receiver.delivered())) >= 10, 60, "all ten, after the reload")
+
+    run_reload_scenario(tmp_path, receiver, shutdown_secs=0.5, during=during)
+    assert len(receiver.delivered()) == 10
