@@ -241,6 +241,11 @@ class SqliteOutbox:
                 self.path, exc, aside.name,
             )  # fmt: skip
             self._db = self._connect()
+        # Ids go on from the file's: a memory fallback before this life's first row must not
+        # number from 1 again, over the backlog a worker is sending (its removal would
+        # delete the new rows).
+        found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        self._last_id = int(found[0]) if found else 0
 
     def _connect(self) -> sqlite3.Connection:
         import sqlite3  # loaded only when some channel needs a durable outbox

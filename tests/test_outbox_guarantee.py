@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from alerting.alert import Alert, Severity, Status
 from alerting.channels.webhook import WebhookChannel
 from alerting.delivery import ChannelWorker, Undelivered
 from alerting.outbox import MemoryOutbox, SqliteOutbox
-from tests.conftest import HttpReceiver, wait_until
+from tests.conftest import HttpReceiver, until, wait_until
 
 SEVERITIES = (Severity.WARN, Severity.CRITICAL, Severity.WARN, Severity.INFO, Severity.EMERGENCY)
 
@@ -309,3 +310,61 @@ def test_one_line_channels_say_what_went_undelivered_too() -> None:
     assert note in out.getvalue() and out.getvalue().count("\n") == 1
     assert note in rfc5424(alert, 3, "sysops-agent", "web-01").decode()
     assert "undelivered" not in rfc5424(event(2), 3, "sysops-agent", "web-01").decode()
+
+
+class GatedChannel:
+    """A webhook-like channel whose sends wait for the test to open the gate."""
+
+    name = "hook"
+    min_severity = Severity.INFO
+    retry_count = 0
+    groups = False
+    pace_secs = 0.0
+    send_resolved = True
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.got: list[str] = []
+
+    async def send(self, alerts: Sequence[Alert]) -> None:
+        await self.gate.wait()
+        self.got.extend(a.message for a in alerts)
+
+    async def close(self) -> None:
+        pass
+
+
+def test_notifications_kept_in_memory_after_a_restart_do_not_take_the_backlogs_ids(
+    tmp_path: Path,
+) -> None:
+    """A life before left five rows (ids 1-5); this one sends them, and the disk fills before
+    it added a row of its own.  The memory fallback numbered from 1 again: the sent
+    backlog's removal deleted the new notifications unsent."""
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        before = SqliteOutbox(data_dir / "outbox.db")
+        for i in range(5):
+            before.add("hook", event(i))
+        before.close()
+        channel = GatedChannel()
+        outbox = SqliteOutbox(data_dir / "outbox.db")
+
+        async def scenario() -> None:
+            worker = ChannelWorker(channel, outbox=outbox, group_wait=0, max_per_hour=100,
+                                   max_age=float("inf"))  # fmt: skip
+            worker.start()
+            await until(lambda: worker._busy, 10, "the backlog in flight")
+            fill(data_dir)
+            wide = [dataclasses.replace(event(10 + i), message=f"new {i} " + "x" * 3000)
+                    for i in range(3)]  # fmt: skip
+            for alert in wide:
+                worker.submit(alert)
+            assert outbox.degraded is not None, "the file never filled up"
+            channel.gate.set()
+            await until(lambda: len(channel.got) == 8, 10, "eight delivered")
+            await worker.stop()
+
+        asyncio.run(scenario())
+        outbox.close()
+    assert [m.split(" x")[0] for m in channel.got] == [
+        *(event(i).message for i in range(5)), "new 0", "new 1", "new 2",
+    ]  # fmt: skip
