@@ -293,6 +293,7 @@ class Agent(SignalRequests):
         await self._keep_tiers(at_stop=True)  # the collectors are stopped: as it ends
         timeout = self.settings.agent.shutdown_timeout_secs
         await self._drain_and_stop(self.router.workers, timeout)
+        self.outbox.close()  # clears episodes a full disk left stale, now that it may have room
         if self.nats is not None:  # after the channel's last publish
             await self.nats.close()
         if self._collect_pool is not None:  # queued reads are dropped, a running one finishes
@@ -938,6 +939,8 @@ class Agent(SignalRequests):
                 moved = move_rows(self.outbox, outbox, channels)
             for worker in kept:
                 successors[worker.name].take_over(worker, moved)
+            if outbox is not self.outbox:
+                self.outbox.close()
             self.outbox = outbox
             for worker in workers:
                 worker.start()

@@ -99,6 +99,11 @@ class Outbox(Protocol):
 
     def together(self) -> contextlib.AbstractContextManager[None]: ...
 
+    def close(self) -> None:
+        """At the stop (and for an outbox a reload replaced): the file's last chance to
+        clear episodes a failure left stale, before the next start reads them."""
+        ...
+
 
 MAX_ROWS = 100_000  # per channel
 
@@ -153,6 +158,9 @@ class MemoryOutbox:
 
     def open_episodes(self) -> list[Alert]:
         return list(self._episodes.values())
+
+    def close(self) -> None:
+        pass  # nothing kept beyond this life
 
     def together(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()

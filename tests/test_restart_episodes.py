@@ -675,3 +675,28 @@ def test_an_alert_of_an_analyzer_no_longer_enabled_has_no_time_to_be_raised_agai
     assert confirm_after_restart_secs(settings, "no-such-analyzer") == 0.0
     default = parse_config_text("", "t.toml").settings
     assert confirm_after_restart_secs(default, "zscore") == 3600.0 + 300.0
+
+
+def test_the_daemons_stop_clears_the_episodes_a_full_disk_left_stale(tmp_path: Path) -> None:
+    """The disk filled: an alert resolved meanwhile is resolved in memory only, and the
+    file's episodes could not be cleared.  Room again, then `systemctl restart`: the stop
+    is the last chance to clear them, or the next start resolves the alert a second time."""
+    from agent.config import parse_config_text
+    from agent.runtime import Agent
+    from tests.test_outbox_guarantee import fill, small_tmpfs
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        config = (f'[agent]\ndata_dir = "{data_dir}"\n[log_analyzer]\nenabled = false\n'
+                  '[alerting.webhook]\nenabled = true\nurl = "http://127.0.0.1:9/"\n')  # fmt: skip
+        agent = Agent(parse_config_text(config, "test.toml"))
+        outbox = agent.outbox
+        assert isinstance(outbox, SqliteOutbox)
+        outbox.keep_episode(disk(0.0))  # announced
+        fill(data_dir)
+        wide = dataclasses.replace(disk(1.0), message="x" * 3000)
+        while outbox.degraded is None:  # the disk is full: writes fail, memory takes over
+            outbox.add("webhook", wide)
+        outbox.end_episode(disk(0.0).fingerprint)  # its RESOLVED, told from memory
+        (data_dir / "filler").unlink()  # room again
+        asyncio.run(agent._shutdown())
+        assert SqliteOutbox(data_dir / "outbox.db").open_episodes() == []
