@@ -40,6 +40,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import Channel, DeliveryError
@@ -127,6 +128,11 @@ def backoff_delay(
     import random  # only when a delivery is retried
 
     return random.uniform(0, min(cap, base * 2**attempt))
+
+
+# What became of one message: sent; given up for good (a dead endpoint, a permanent
+# rejection: the rows go, their failure counted); kept to try again later.
+Outcome = Literal["sent", "dropped", "later"]
 
 
 class ChannelWorker:
@@ -444,18 +450,19 @@ class ChannelWorker:
                     first, context={**first.context, "undelivered": note}
                 )
             try:
-                done = await self._deliver(alerts)
+                outcome = await self._deliver(alerts)
             except Exception:  # a channel bug must not kill the worker, nor take other rows
                 self.stats.failed += len(message)
                 self._forget_rows(ids)
                 self.undelivered.give_back(lost)
                 log.exception("channel %s: unexpected error while sending", self.channel.name)
                 continue
-            if done:
+            if outcome == "sent":
                 self._forget_rows(ids)
                 self.failing = False
-                if self.dead is not None:
-                    self.undelivered.give_back(lost)
+            elif outcome == "dropped":  # nobody read the note: the next message says it
+                self._forget_rows(ids)
+                self.undelivered.give_back(lost)
             else:  # the far side is away: the rows stay, and the channel waits before trying again
                 self.undelivered.give_back(lost)
                 self.failing = True
@@ -542,12 +549,13 @@ class ChannelWorker:
         group.sent.append((now, alert.severity))
         return True
 
-    async def _deliver(self, alerts: list[Alert]) -> bool:
-        """True when the alerts are done with (delivered, or given up for good); False to retry later."""
+    async def _deliver(self, alerts: list[Alert]) -> Outcome:
+        """ "sent"; "dropped" (given up for good: a dead endpoint, a permanent rejection);
+        "later" (kept, to retry)."""
         name = self.channel.name
         if self.dead is not None:
             self.stats.failed += len(alerts)
-            return True
+            return "dropped"
         attempts = 1 + max(0, self.channel.retry_count)
         for attempt in range(attempts):
             wait = self._last_send + self.channel.pace_secs - time.monotonic()
@@ -565,15 +573,15 @@ class ChannelWorker:
                         name,
                         exc,
                     )
-                    return True
+                    return "dropped"
                 if not exc.retryable:
                     self.stats.failed += len(alerts)
                     log.error("channel %s: giving up on %d alert(s): %s", name, len(alerts), exc)
-                    return True
+                    return "dropped"
                 if attempt + 1 >= attempts:
                     self._say(logging.ERROR, exc, "channel %s: %s; keeping %d alert(s) for later",
                               name, exc, len(alerts))  # fmt: skip
-                    return False
+                    return "later"
                 delay = (
                     exc.retry_after
                     if exc.retry_after is not None
@@ -590,15 +598,15 @@ class ChannelWorker:
                     name,
                     ATTEMPT_TIMEOUT_SECS,
                 )
-                return False
+                return "later"
             else:
                 self.stats.sent += len(alerts)
                 self.stats.messages += 1
                 if self._certificate_said:
                     self._certificate_said = False
                     log.info("channel %s: the certificate is accepted again; delivering", name)
-                return True
-        return False
+                return "sent"
+        return "later"  # unreachable: the last attempt returns above
 
     def _say(self, level: int, exc: DeliveryError, message: str, *args: object) -> None:
         """A retryable failure; a certificate failure at error level once per episode, then debug

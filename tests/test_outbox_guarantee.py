@@ -134,6 +134,34 @@ def test_an_expiry_is_logged_and_said_by_the_next_message_on_another_channel(
     assert not lost.counts  # said once, not again
 
 
+def test_a_message_rejected_for_good_leaves_the_undelivered_note_to_the_next(
+    http_receiver: HttpReceiver,
+) -> None:
+    """The note rode on a message the far side rejected (HTTP 400): it went with it, and
+    the channel was said to deliver again."""
+    lost = Undelivered()
+    lost.add("email", "expired", 3)  # another channel lost three
+    http_receiver.script = [(400, {})]  # the next message is refused for good
+
+    async def scenario() -> ChannelWorker:
+        worker = ChannelWorker(WebhookChannel(http_receiver.url + "/hook", retry_count=0),
+                               undelivered=lost, group_wait=0)  # fmt: skip
+        worker.failing = True  # it had been failing before
+        worker.submit(event(1))  # rejected
+        worker.submit(event(2))  # gets through
+        worker.start()
+        assert await worker.drain(10.0)
+        await worker.stop()
+        return worker
+
+    worker = asyncio.run(scenario())
+    bodies = [r.json() for r in http_receiver.requests]
+    assert [b["message"] for b in bodies] == [event(1).message, event(2).message]
+    note = "3 alert(s) expired undelivered (older than max_age_secs) on channel email"
+    assert bodies[1]["context"].get("undelivered") == note and not lost.counts
+    assert worker.stats.failed == 1 and not worker.failing  # the second one went through
+
+
 # -- 2. max_rows per channel; MemoryOutbox bounded ---------------------------------------------
 
 
