@@ -17,6 +17,7 @@ from agent.logs.positions import Positions
 from agent.logs.syslogfile import FileTail, SyslogSource, parse_syslog_line
 from alerting.alert import Severity, Status
 from analyzers.logpatterns import LogAlerter, LogLine, LogMatcher, build_patterns
+from tests.conftest import until
 
 HELPERS = Path(__file__).parent / "helpers"
 MATCHER = LogMatcher(
@@ -534,6 +535,36 @@ def test_kmsg_live_read_and_restart_without_repeats(tmp_path: Path) -> None:
         kmsg.write(f"<12>{marker} two\n")
     again = KmsgSource(Positions(tmp_path / "pos.json"), Path("/proc"))
     assert [line.text for line in _run_source(again, 1) if marker in line.text] == [f"{marker} two"]
+
+
+@pytest.mark.skipif(
+    not os.access("/dev/kmsg", os.R_OK | os.W_OK), reason="needs read and write access to /dev/kmsg"
+)
+@pytest.mark.parametrize("edit", ["a list", "a string", "negative", "huge", "ahead"])
+def test_an_edited_kmsg_position_neither_stops_nor_mutes_the_source(
+    tmp_path: Path, edit: str
+) -> None:
+    """log-positions.json is ours, but a writable data_dir lets others edit it: a value of
+    another type stopped the source at every start, and a sequence number ahead of the log
+    silently skipped every new record as seen."""
+    boot = (Path("/proc/sys/kernel/random/boot_id")).read_text().strip()
+    seq = {"a string": "7", "negative": -1, "huge": 10**30, "ahead": 10**18}.get(edit)
+    edited: object = ["x"] if edit == "a list" else {"boot_id": boot, "seq": seq}
+    (tmp_path / "pos.json").write_text(json.dumps({"kmsg": edited}))
+    source = KmsgSource(Positions(tmp_path / "pos.json"), Path("/proc"))
+    marker = f"sysops-agent-test-{uuid.uuid4()}"
+    got: list[LogLine] = []
+
+    async def scenario() -> None:
+        task = asyncio.create_task(source.run(got.append))
+        await asyncio.sleep(0)
+        await until(lambda: source.positions.get("kmsg") != edited, 10, "the source's start")
+        with open("/dev/kmsg", "w") as kmsg:
+            kmsg.write(f"<12>{marker}\n")
+        await until(lambda: any(marker in line.text for line in got), 10, "the new record")
+        task.cancel()
+
+    asyncio.run(scenario())
 
 
 def test_syslog_source_feeds_parsed_lines(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import shutil
@@ -413,6 +414,24 @@ def test_positions_file_symlinks_and_oversize_are_not_followed(tmp_path: Path) -
     path.unlink()
     path.write_text('{"kmsg": 1, "pad": "' + "x" * MAX_BYTES + '"}')
     assert Positions(path).get("kmsg") is None  # over the bound: ignored, not loaded
+
+
+def test_an_edited_file_position_past_its_rotated_file_does_not_stop_the_source(
+    tmp_path: Path,
+) -> None:
+    """A position naming the rotated file's inode with an offset no file has: pread raised
+    OverflowError at every start, and the file was never tailed again."""
+    log_file, rotated = tmp_path / "app.log", tmp_path / "app.log.1"
+    rotated.write_text("old line\n")
+    log_file.write_text("")
+    edited = {"inode": rotated.stat().st_ino, "offset": 10**30}
+    (tmp_path / "pos.json").write_text(json.dumps({f"file:{log_file}": edited}))
+    source = SyslogSource([log_file], Positions(tmp_path / "pos.json"))
+    got: list[LogLine] = []
+    source.poll(got.append)
+    log_file.write_text("new line\n")
+    source.poll(got.append)
+    assert [line.text for line in got] == ["new line"]
 
 
 def test_a_planted_temp_file_is_neither_reused_nor_written_through(tmp_path: Path) -> None:

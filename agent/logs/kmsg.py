@@ -61,6 +61,11 @@ def boot_id(procfs: Path) -> str:
         return ""
 
 
+def is_sequence(value: object) -> bool:
+    """A kmsg sequence number as the kernel gives it (a u64), not what an edit left."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64
+
+
 class KmsgSource:
     name = "dmesg"
 
@@ -102,11 +107,16 @@ class KmsgSource:
     async def _follow(self, fd: int, emit: Callable[[LogLine], None]) -> None:
         current_boot = boot_id(self.procfs)
         saved = self.positions.get("kmsg") or {}
-        last_seq = saved.get("seq") if saved.get("boot_id") == current_boot else None
+        seq = saved.get("seq") if isinstance(saved, dict) else None
+        if not isinstance(saved, dict) or (seq is not None and not is_sequence(seq)):
+            # data_dir/log-positions.json is ours, but someone may have edited it.
+            log.warning("ignoring an unreadable kmsg position (%.80r): reading from the end", saved)
+            saved, seq = {}, None
+        last_seq = seq if saved.get("boot_id") == current_boot else None
         if not saved:  # first start: learn where the log ends, replay nothing
             more = True
             while more:
-                last_seq, more = self._drain(fd, None, None)
+                last_seq, more, _ = self._drain(fd, None, None)
                 await asyncio.sleep(0)
         elif last_seq is None:
             log.info("new boot since the last run: reading the kernel log of this boot")
@@ -114,8 +124,18 @@ class KmsgSource:
         readable = asyncio.Event()
         loop.add_reader(fd, readable.set)
         try:
+            caught_up = False
             while True:
-                last_seq, more = self._drain(fd, last_seq, emit)
+                saved_seq = last_seq
+                last_seq, more, newest = self._drain(fd, last_seq, emit)
+                if not caught_up and not more:  # the first time at the end of the log
+                    caught_up = True
+                    if newest is not None and saved_seq is not None and newest < saved_seq:
+                        # Ahead of every record of this boot: every new one would be skipped
+                        # as seen.  Not ours (sequence numbers only grow within a boot).
+                        log.warning("the saved kmsg position %d is ahead of the kernel log "
+                                    "(%d): ignored", saved_seq, newest)  # fmt: skip
+                        last_seq = newest
                 self.positions.set("kmsg", {"boot_id": current_boot, "seq": last_seq})
                 self.positions.save()  # after the alerts of these records are in the outbox
                 if more:  # a turn for the rest of the agent, then on with the backlog
@@ -128,13 +148,15 @@ class KmsgSource:
 
     def _drain(
         self, fd: int, last_seq: int | None, emit: Callable[[LogLine], None] | None
-    ) -> tuple[int | None, bool]:
-        """Read up to BATCH records: (last sequence number, whether more may be waiting)."""
+    ) -> tuple[int | None, bool, int | None]:
+        """Read up to BATCH records: (last sequence number, whether more may be waiting, the
+        newest sequence number read, even of a record skipped as seen)."""
+        newest = None
         for _ in range(BATCH):
             try:
                 data = os.read(fd, READ_SIZE)
             except BlockingIOError:
-                return last_seq, False
+                return last_seq, False, newest
             except OSError as exc:
                 if (
                     exc.errno == errno.EPIPE
@@ -145,6 +167,7 @@ class KmsgSource:
             if record is None:
                 self.unparsable += 1
                 continue
+            newest = record.seq
             if last_seq is not None:
                 if record.seq <= last_seq:
                     continue  # already seen before the restart
@@ -160,4 +183,4 @@ class KmsgSource:
                         level=record.level,
                     )
                 )
-        return last_seq, True
+        return last_seq, True, newest

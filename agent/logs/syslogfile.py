@@ -281,9 +281,12 @@ class FileTail:
             try:
                 if candidate.lstat().st_ino != inode:
                     continue
-                fd, _ = open_log_file(candidate)
+                fd, st = open_log_file(candidate)
             except OSError:
                 continue
+            if offset > st.st_size:  # not a position in this file (an edit): nothing to finish
+                os.close(fd)
+                return []
             lines: list[str] = []
             try:
                 self._offset, self._skip = offset, skip
