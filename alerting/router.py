@@ -809,10 +809,11 @@ class Router:
     def _prune(self) -> None:
         """Keep the table bounded: the oldest resolved fingerprints go first, then the stalest."""
         while len(self._tracks) > MAX_TRACKED:
-            if self._resolved:
-                self._forget(next(iter(self._resolved)))
-            else:
-                self._forget(next(iter(self._tracks)))
+            fp = next(iter(self._resolved)) if self._resolved else next(iter(self._tracks))
+            # A flapping alert's resolve held for the dedup window goes now, early rather
+            # than never: its track, all that holds it, is forgotten for room.
+            self._release_held(fp, math.inf)
+            self._forget(fp)
 
     def forget_resolved(self, now: float) -> None:
         """Drop resolved fingerprints older than the dedup window (called periodically)."""

@@ -387,3 +387,26 @@ def test_a_milder_alert_folded_into_an_episode_is_never_repeated_alone() -> None
         ("trend", F, 0.0),
         ("trend", R, 50.0),
     ]
+
+
+def test_a_flapping_alerts_held_resolve_goes_out_when_a_storm_needs_its_room() -> None:
+    """A flapping alert's RESOLVED waits for the dedup window in its track; a storm of
+    distinct alerts that fills the table forgot that track first, and the RESOLVED was
+    never sent: the receiver's episode stayed open for good.  Now it goes out early."""
+    from alerting.outbox import MemoryOutbox
+    from alerting.router import MAX_TRACKED
+
+    outbox = MemoryOutbox()
+    router = Router("h", [ChannelWorker(Recorder(), outbox=outbox)], min_interval_secs=14400,
+                    dedup_window_secs=600)  # fmt: skip
+    disk = (("mountpoint", "/"),)
+    for t, status in ((0, Status.FIRING), (60, Status.RESOLVED), (120, Status.FIRING),
+                      (180, Status.RESOLVED)):  # fmt: skip
+        router.route(alert(1e6 + t, status, metric="disk_used_percent", labels=disk))
+    storm = alert(1e6 + 200, metric="log_pattern")
+    for i in range(MAX_TRACKED + 1):
+        router.route(dataclasses.replace(storm, labels=(("n", str(i)),)))
+    router.repeat_due(1e6 + 1000)
+    said = [a for _, a in outbox.pending("recorder", 10**6) if a.metric == "disk_used_percent"]
+    assert [a.status for a in said] == [Status.FIRING, Status.RESOLVED] * 2
+    assert said[2].alert_id == said[3].alert_id  # the second episode is closed
