@@ -180,6 +180,8 @@ class ChannelWorker:
         self._digest_row: int | None = None  # the digest waiting in the outbox, if any
         self._digest_at = float("-inf")  # when the last digest was written
         self._digest_says = 0  # how many held-back alerts the waiting digest counts
+        self._digest_counts: Counter[Severity] = Counter()  # ... by severity
+        self._digest_named: set[int] = set()  # ... and which of `_folded_worst` it names
         # The digest as it stands, kept in the outbox under PARKED (not delivered from there)
         # from the moment an alert is folded: a kill -9 before the digest goes out loses nothing.
         self._parked_row: int | None = None
@@ -248,6 +250,7 @@ class ChannelWorker:
         self._folded_down = old._folded_down
         self._digest_row, self._parked_row = mapped(old._digest_row), mapped(old._parked_row)
         self._digest_at, self._digest_says = old._digest_at, old._digest_says
+        self._digest_counts, self._digest_named = old._digest_counts, old._digest_named
         self._restored = old._restored
         self._last_send = old._last_send
         self._certificate_said = old._certificate_said
@@ -322,11 +325,14 @@ class ChannelWorker:
         self.outbox.remove(ids)
         self._charged.difference_update(ids)
         if self._digest_row in ids:  # the digest is delivered: what it folded is said
+            # Only that: alerts held back after it was written (it is not rewritten while
+            # rows wait to be admitted) are said by the next one.
+            said, named = self._digest_counts, self._digest_named
             self._digest_row = None
             self._digest_says = 0
-            self._folded.clear()
-            self._folded_worst.clear()
-            self._folded_down = False
+            self._folded -= said
+            self._folded_worst = [a for a in self._folded_worst if id(a) not in named]
+            self._folded_down = self._folded_down and bool(self._folded)
 
     @property
     def _parked_name(self) -> str:
@@ -399,6 +405,8 @@ class ChannelWorker:
             self._parked_row = None
         self._digest_at = time.time()
         self._digest_says = sum(self._folded.values())
+        self._digest_counts = Counter(self._folded)
+        self._digest_named = {id(a) for a in self._folded_worst}
         self._held_back = 0  # said by the digest, not again by the next alert
         return True
 
