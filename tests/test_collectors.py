@@ -329,6 +329,21 @@ def test_mountinfo_selection_skips_pseudo_and_bind_mounts() -> None:
     ]
 
 
+def test_a_users_own_fuse_mount_is_not_statvfsd() -> None:
+    """Any user may mount FUSE (fusermount) and leave statvfs unanswered: each such mount,
+    at a new path each time, held one of the agent's threads for good (TasksMax=64).  A
+    FUSE mount root made (a cluster file system) is the host's and is watched."""
+    mountinfo = (
+        "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+        "40 27 0:50 / /home/eve/m1 rw,nosuid,nodev - fuse.sshfs eve@x: rw,user_id=1000,group_id=1000\n"
+        "41 27 0:51 / /tmp/m2 rw,nosuid,nodev - fuse eve rw,user_id=1000,group_id=1000\n"
+        "42 27 0:52 / /srv/gluster rw - fuse.glusterfs gl:/vol rw,user_id=0,group_id=0,allow_other\n"
+    )
+    chosen = select_mounts(parse_mountinfo(mountinfo), DEFAULT_EXCLUDED_FS_TYPES,
+                           re.compile(DEFAULT_EXCLUDED_MOUNTPOINTS))  # fmt: skip
+    assert [m.mountpoint for m in chosen] == ["/", "/srv/gluster"]
+
+
 def test_disk_usage_is_statvfs_of_each_mount(tmp_path: Path) -> None:
     proc = tmp_path / "proc"
     (proc / "1").mkdir(parents=True)

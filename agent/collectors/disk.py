@@ -92,6 +92,10 @@ class Mount:
     fstype: str
     source: str
     readonly: bool
+    # A FUSE file system an unprivileged user mounted (user_id= in its super options, not
+    # 0): theirs, not the host's storage, and their daemon can leave statvfs hanging for
+    # good, a thread of ours each time.
+    user_fuse: bool = False
 
 
 def _unescape(field: str) -> str:
@@ -109,6 +113,8 @@ def parse_mountinfo(text: str) -> list[Mount]:
         if not sep or len(fields) < 6 or len(tail) < 2:
             raise ParseError(f"mountinfo line {number}: cannot parse {line[:80]!r}")
         options = fields[5].split(",")
+        super_options = tail[2].split(",") if len(tail) > 2 else []
+        owner = next((o[8:] for o in super_options if o.startswith("user_id=")), "0")
         mounts.append(
             Mount(
                 device_id=fields[2],
@@ -117,6 +123,7 @@ def parse_mountinfo(text: str) -> list[Mount]:
                 fstype=tail[0],
                 source=_unescape(tail[1]),
                 readonly="ro" in options,
+                user_fuse=tail[0].startswith("fuse") and owner != "0",
             )
         )
     return mounts
@@ -125,10 +132,15 @@ def parse_mountinfo(text: str) -> list[Mount]:
 def select_mounts(
     mounts: list[Mount], excluded_types: tuple[str, ...], excluded_mountpoints: re.Pattern[str]
 ) -> list[Mount]:
-    """Real file systems, one mount per device: the one with the shortest mount point."""
+    """Real file systems, one mount per device: the one with the shortest mount point; not
+    a user's own FUSE mount (`Mount.user_fuse`)."""
     best: dict[str, Mount] = {}
     for mount in mounts:
-        if mount.fstype in excluded_types or excluded_mountpoints.search(mount.mountpoint):
+        if (
+            mount.fstype in excluded_types
+            or mount.user_fuse
+            or excluded_mountpoints.search(mount.mountpoint)
+        ):
             continue
         current = best.get(mount.device_id)
         if current is None or (len(mount.root), len(mount.mountpoint)) < (
@@ -241,6 +253,10 @@ class DiskCollector:
             parse_mountinfo(self._mountinfo()), self._excluded_fs_types, self._excluded_mountpoints
         )
         calls = {}
+        listed = {mount.mountpoint for mount in mounts}
+        for mountpoint, call in list(self._stuck.items()):
+            if mountpoint not in listed and not call.is_alive():  # gone, and its call ended
+                del self._stuck[mountpoint]
         for mount in mounts:
             stuck = self._stuck.get(mount.mountpoint)
             if stuck is not None:
