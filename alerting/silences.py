@@ -44,13 +44,35 @@ _MATCHER = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!=|=)\s*(?P
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+_ESCAPED = re.compile(r"\\.")
+_CLASS = re.compile(r"\[\^?\]?[^\]]*\]")
+_REPEATED_GROUP = re.compile(r"\)(?:[*+]|\{\d*,?\d*\})")
+_UNBOUNDED = re.compile(r"[*+]|\{\d*,\}")
+MAX_UNBOUNDED = 2
+
+
+def check_regex(value: str) -> None:
+    """A `=~` expression runs on the event loop for every alert, and Python's engine
+    backtracks: a repeated group ("(.|.)*!") takes time exponential in the value's length,
+    and each unbounded repeat multiplies it by the length.  Such an expression (or one that
+    does not compile) raises ValueError saying why."""
+    re.compile(value)
+    bare = _CLASS.sub("x", _ESCAPED.sub("x", value))
+    if _REPEATED_GROUP.search(bare):
+        raise ValueError(f"{value!r}: a repeated group ((...)*, (...)+, (...){{n}}) can take "
+                         "exponential time to match; repeat single characters or classes")  # fmt: skip
+    if len(_UNBOUNDED.findall(bare)) > MAX_UNBOUNDED:
+        raise ValueError(f"{value!r}: more than {MAX_UNBOUNDED} unbounded repeats (*, +, {{n,}}) "
+                         "can take a long time to match")  # fmt: skip
+
+
 def parse_matcher(text: str) -> tuple[str, str, str]:
     found = _MATCHER.match(text.strip())
     if found is None:
         raise ValueError(f"bad matcher {text!r}: expected key=value, key!=value or key=~regex")
     key, op, value = found.group("key"), found.group("op"), found.group("value")
     if op == "=~":
-        re.compile(value)
+        check_regex(value)
     return key, op, value
 
 
@@ -187,8 +209,8 @@ class SilenceFile:
             try:
                 matchers = tuple((str(k), str(op), str(v)) for k, op, v in item["matchers"])
                 for _, op, value in matchers:
-                    if op == "=~":
-                        re.compile(value)  # a bad one (edited by hand) must not break routing
+                    if op == "=~":  # a bad one (edited by hand) must not break or stall routing
+                        check_regex(value)
                 starts, ends = float(item["starts"]), float(item["ends"])
                 comment, by = str(item.get("comment", "")), str(item.get("created_by", ""))
                 out.append(Silence(str(item["id"]), matchers, starts, ends, comment, by))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import logging
 import os
 import shutil
@@ -29,7 +30,7 @@ from alerting.channels.console import ConsoleChannel
 from alerting.delivery import ChannelWorker
 from alerting.outbox import MemoryOutbox, SqliteOutbox
 from alerting.router import MAX_TRACKED, Router
-from alerting.silences import MAX_SILENCE_BYTES, SilenceFile
+from alerting.silences import MAX_SILENCE_BYTES, SilenceFile, parse_matcher
 from common.datafile import UnsafeFileError
 from tests.conftest import wait_until
 
@@ -441,6 +442,21 @@ def test_a_bad_regex_in_a_hand_edited_silence_does_not_break_routing(tmp_path: P
     )
     router = Router("h", [], silences=SilenceFile(path))
     assert router.route(link_down(1, now)) is not None
+
+
+@pytest.mark.parametrize("regex", [r"(.|.)*!", r"(\w+\s?)+$", r".*.*.*.*.*!"])
+def test_a_regex_that_would_freeze_routing_is_refused(tmp_path: Path, regex: str) -> None:
+    """A hand-edited silence whose =~ expression backtracks exponentially: fullmatch ran on
+    the event loop for every alert (hours for a 39-character host name), the watchdog
+    restarted the agent, and it read the same file again.  It is dropped, as a broken one
+    is; `silence add` and the configuration refuse it, saying why."""
+    now = time.time()
+    path = tmp_path / "silences.json"
+    path.write_text(json.dumps([{"id": "x", "matchers": [["host", "=~", regex]],
+                                 "starts": now - 1, "ends": now + 3600, "comment": ""}]))  # fmt: skip
+    assert SilenceFile(path).load() == []  # never matched against an alert
+    with pytest.raises(ValueError, match=r"repeated group|unbounded repeats"):
+        parse_matcher(f"host=~{regex}")
 
 
 NOBODY = 65534
