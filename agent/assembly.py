@@ -22,7 +22,7 @@ from agent.store import Store
 from alerting import assembly as alerting_assembly
 from alerting.channels.base import Channel
 from alerting.channels.registry import ChannelPlugin
-from alerting.delivery import ChannelWorker
+from alerting.delivery import ChannelWorker, Undelivered
 from alerting.outbox import Outbox
 from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile
 from analyzers import registry, threshold
@@ -116,9 +116,12 @@ def history_path(settings: Settings) -> Path:
 
 
 def build_workers(
-    settings: Settings, channels: list[Channel], outbox: Outbox | None = None
+    settings: Settings,
+    channels: list[Channel],
+    outbox: Outbox | None = None,
+    undelivered: Undelivered | None = None,
 ) -> list[ChannelWorker]:
-    return alerting_assembly.build_workers(settings.alerting, channels, outbox)
+    return alerting_assembly.build_workers(settings.alerting, channels, outbox, undelivered)
 
 
 def needs_durable_outbox(settings: Settings, channels: list[Channel]) -> bool:

@@ -636,9 +636,12 @@ class Agent(SignalRequests):
         if self.logs is not None:
             self.logs.alerter.resume([a for a in announced if a.analyzer == LOG_ANALYZER])
         enabled = [d for d in DOMAINS if d.name not in self.settings.collector.disabled]
-        # A few rounds of the slowest collector, and of the housekeeping that judges it.
-        slack = 3 * max((interval_of(self.settings, d) for d in enabled), default=0.0)
-        slack += 2 * REPEAT_CHECK_SECS
+        # A few rounds of the slowest collector, and of the housekeeping that judges it; at
+        # least until the first history bucket closed after it (trend and leak judge on
+        # closed buckets: the levels they took back are dropped at the end of the look).
+        slowest = max((interval_of(self.settings, d) for d in enabled), default=0.0)
+        bucket = self.settings.storage.history_resolution_secs
+        slack = max(3 * slowest, bucket + slowest) + 2 * REPEAT_CHECK_SECS
 
         now = time.time()
         warmed = {analyzer.name: analyzer for analyzer in self._warmable()}
@@ -970,7 +973,8 @@ class Agent(SignalRequests):
         outbox = self.outbox
         if isinstance(outbox, MemoryOutbox) and needs_durable_outbox(new, channels):
             outbox = open_outbox(new, channels)  # a remote channel was added
-        return rules, outbox, build_workers(new, channels, outbox)
+        running = self.router.workers[0].undelivered if self.router.workers else None
+        return rules, outbox, build_workers(new, channels, outbox, running)
 
 
 def link_read_up(store: Store, interface: str, since: float) -> bool:

@@ -93,11 +93,15 @@ def silence_file(data_dir: str | Path) -> SilenceFile:
 
 
 def build_workers(
-    alerting: AlertingSettings, channels: list[Channel], outbox: Outbox | None = None
+    alerting: AlertingSettings,
+    channels: list[Channel],
+    outbox: Outbox | None = None,
+    undelivered: Undelivered | None = None,
 ) -> list[ChannelWorker]:
     a = alerting
-    # One account of what left the outbox undelivered, so any channel that gets through says it.
-    undelivered = Undelivered()
+    # One account of what left the outbox undelivered, so any channel that gets through says
+    # it; a reload passes the running one on (what it holds is not said yet).
+    undelivered = Undelivered() if undelivered is None else undelivered
     return [
         ChannelWorker(
             c,

@@ -181,7 +181,7 @@ class ChannelWorker:
         self._digest_at = float("-inf")  # when the last digest was written
         self._digest_says = 0  # how many held-back alerts the waiting digest counts
         self._digest_counts: Counter[Severity] = Counter()  # ... by severity
-        self._digest_named: set[int] = set()  # ... and which of `_folded_worst` it names
+        self._digest_named: list[Alert] = []  # ... and which of `_folded_worst` it names
         # The digest as it stands, kept in the outbox under PARKED (not delivered from there)
         # from the moment an alert is folded: a kill -9 before the digest goes out loses nothing.
         self._parked_row: int | None = None
@@ -230,7 +230,10 @@ class ChannelWorker:
         deadline = loop.time() + timeout
         while self._busy and loop.time() < deadline:
             await asyncio.sleep(0.02)
-        await self.stop()
+        try:  # a channel that hangs closing must not hold the reload (collection waits on it)
+            await asyncio.wait_for(self.stop(), max(1.0, deadline - loop.time()))
+        except TimeoutError:
+            log.warning("channel %s: the worker being replaced did not stop in time", self.name)
 
     def take_over(self, old: ChannelWorker, rows: Mapping[int, int] | None = None) -> None:
         """Go on where `old` (retired) left off: its counters, its hour of sends and group
@@ -331,7 +334,7 @@ class ChannelWorker:
             self._digest_row = None
             self._digest_says = 0
             self._folded -= said
-            self._folded_worst = [a for a in self._folded_worst if id(a) not in named]
+            self._folded_worst = [a for a in self._folded_worst if not any(a is b for b in named)]
             self._folded_down = self._folded_down and bool(self._folded)
 
     @property
@@ -406,7 +409,7 @@ class ChannelWorker:
         self._digest_at = time.time()
         self._digest_says = sum(self._folded.values())
         self._digest_counts = Counter(self._folded)
-        self._digest_named = {id(a) for a in self._folded_worst}
+        self._digest_named = list(self._folded_worst)
         self._held_back = 0  # said by the digest, not again by the next alert
         return True
 
@@ -459,6 +462,9 @@ class ChannelWorker:
                 )
             try:
                 outcome = await self._deliver(alerts)
+            except asyncio.CancelledError:  # cut (a stop, a reload's retire): said by the next
+                self.undelivered.give_back(lost)
+                raise
             except Exception:  # a channel bug must not kill the worker, nor take other rows
                 self.stats.failed += len(message)
                 self._forget_rows(ids)

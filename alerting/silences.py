@@ -47,8 +47,16 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ESCAPED = re.compile(r"\\.")
 _CLASS = re.compile(r"\[\^?\]?[^\]]*\]")
 _REPEATED_GROUP = re.compile(r"\)(?:[*+]|\{\d*,?\d*\})")
-_UNBOUNDED = re.compile(r"[*+]|\{\d*,\}")
+_REPEAT = re.compile(r"[*+]|\{\d*(,\d*)?\}")
 MAX_UNBOUNDED = 2
+LONG_REPEAT = 64  # {m,n} up to this is a short repeat (a name's length); above, unbounded
+
+
+def _unbounded(repeat: str) -> bool:
+    if repeat in ("*", "+"):
+        return True
+    low, _, high = repeat.strip("{}").partition(",")
+    return (repeat.count(",") == 1 and not high) or int(high or low or 0) > LONG_REPEAT
 
 
 def check_regex(value: str) -> None:
@@ -61,9 +69,9 @@ def check_regex(value: str) -> None:
     if _REPEATED_GROUP.search(bare):
         raise ValueError(f"{value!r}: a repeated group ((...)*, (...)+, (...){{n}}) can take "
                          "exponential time to match; repeat single characters or classes")  # fmt: skip
-    if len(_UNBOUNDED.findall(bare)) > MAX_UNBOUNDED:
-        raise ValueError(f"{value!r}: more than {MAX_UNBOUNDED} unbounded repeats (*, +, {{n,}}) "
-                         "can take a long time to match")  # fmt: skip
+    if sum(_unbounded(m.group(0)) for m in _REPEAT.finditer(bare)) > MAX_UNBOUNDED:
+        raise ValueError(f"{value!r}: more than {MAX_UNBOUNDED} unbounded or long repeats (*, +, "
+                         f"{{n,}}, {{m,n}} over {LONG_REPEAT}) can take a long time to match")  # fmt: skip
 
 
 def parse_matcher(text: str) -> tuple[str, str, str]:

@@ -509,7 +509,11 @@ BUILTIN: tuple[LogPattern, ...] = (
 # length: the kernel's own separator follows the user's text, so the whole of it is
 # masked (a separator faked inside it at most masks more).
 _MASK = "\x1a"
-_COMM = r".{1,15}"  # TASK_COMM_LEN - 1
+# One byte of a name, as the line shows it: /dev/kmsg prints a byte below 0x20, one from
+# 0x7f and a backslash as \xNN, so a 15-byte name may take up to 60 characters.
+_BYTE = r"(?:\\x[0-9a-f]{2}|.)"
+_COMM = rf"{_BYTE}{{1,15}}"  # TASK_COMM_LEN - 1 bytes
+_COMM0 = rf"{_BYTE}{{0,15}}"
 # print_vma_addr: " in <file>[<start>+<size>]", 6.1+ " in <file>[<ip>,<start>+<size>]".
 _VMA = r" in (?P<u_file>.*)\[[0-9a-f]+(?:,[0-9a-f]+)?\+[0-9a-f]+\]"
 USER_TEXT: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
@@ -522,37 +526,40 @@ USER_TEXT: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
          r"| general protection(?: fault)? ip:| bad frame in \S+ frame:| \S+ ip:[0-9a-f]+ cs:[0-9a-f]+ sp:"
          r"|: unhandled exception: )",
          ("segfault at", "trap ", "general protection", "bad frame in", "unhandled", " ip:")),
-        (r"(?:\]: segfault at [0-9a-f]+ ip [0-9a-f]+ sp [0-9a-f]+ error [0-9a-f]+|\] (?:trap \S.*?|general protection"
-         rf"(?: fault)?) ip:[0-9a-f]+ sp:[0-9a-f]+ error:[0-9a-f]+|\]: unhandled exception: .*?, ESR 0x[0-9a-f]+, .*?){_VMA}",
+        # ... and the file the fault was in: anchored, every part bounded but the file's name.
+        (rf"^(?:traps: )?{_COMM}\[\d+\](?:: segfault at [0-9a-f]+ ip [0-9a-f]+ sp [0-9a-f]+ error [0-9a-f]+"
+         r"| trap [\w ]{1,40}? ip:[0-9a-f]+ sp:[0-9a-f]+ error:[0-9a-f]+"
+         r"| general protection(?: fault)? ip:[0-9a-f]+ sp:[0-9a-f]+ error:[0-9a-f]+"
+         rf"|: unhandled exception: (?:[^,]{{0,64}}, ESR 0x[0-9a-f]+, )?[^\[]{{0,120}}?){_VMA}",
          (" in ",)),
         # mm/oom_kill.c: "Killed process %d (%s) total-vm", 3.x "Kill process %d (%s) score", 2.6 "Killed process
         # %d, UID %d, (%s)", oom_reaper "reaped process %d (%s), now anon-rss".
-        (r"(?:Kill(?:ed)?|reaped) process \d+(?:, UID \d+,)? \((?P<u>.{0,15})\)", ("process ",)),
+        (rf"(?:Kill(?:ed)?|reaped) process \d+(?:, UID \d+,)? \((?P<u>{_COMM0})\)", ("process ",)),
         (rf"^(?P<u>{_COMM}) invoked oom-killer: ", ("invoked oom-killer",)),
-        (r"^oom-kill:constraint=[^,]*,nodemask=[^,]*,(?P<u>.*),task=(?P<u_task>.{0,15}),pid=\d+,uid=\d+",
+        (rf"^oom-kill:constraint=[^,]*,nodemask=[^,]*,(?P<u>.*),task=(?P<u_task>{_COMM0}),pid=\d+,uid=\d+",
          ("oom-kill:",)),
         (r"^Task in (?P<u>.*) killed as a result of limit of (?P<u_limit>.*)$", ("Task in ",)),
         (r"^Memory cgroup stats for (?P<u>.*)$", ("Memory cgroup stats",)),
         (r"^\[\s*\d+\](?:\s+-?\d+){6,8}\s+(?P<u>.*)$", ("[",)),  # dump_tasks' rows end with the name
         (rf"^(?P<u>{_COMM}): page allocation failure: ", ("page allocation failure",)),
-        (r"^BUG: Bad page state in process (?P<u>.{0,14}\S)?\s+pfn:", ("Bad page state",)),  # "%s  pfn:"
+        (rf"^BUG: Bad page state in process (?P<u>{_BYTE}{{0,14}}\S)?\s+pfn:", ("Bad page state",)),  # "%s  pfn:"
         (rf"^BUG: scheduling while atomic: (?P<u>{_COMM})/\d+/0x", ("scheduling while atomic",)),
-        (r", pid: \d+, name: (?P<u>.{0,15})$", (", name: ",)),  # "BUG: sleeping function called ..."
+        (rf", pid: \d+, name: (?P<u>{_COMM0})$", (", name: ",)),  # "BUG: sleeping function called ..."
         (rf"stuck for \d+s! \[(?P<u>{_COMM}):\d+\]", ("stuck for",)),  # soft lockup
         # kernel/hung_task.c, and sched_show_task: 5.14+ "task:%-15.15s state:%c", before "%-15.15s %c ...".
         (rf"^INFO: task (?P<u>{_COMM}):\d+ blocked for more than", ("blocked for more than",)),
-        (r"^task:(?P<u>.{15}) state:", ("task:",)),
-        (r"^(?P<u>.{15}) [A-Za-z] +(?:[0-9a-f]{8,16} +)?(?:stack: *)?\d+ +(?:pid: *)?\d+ +(?:ppid: *)?\d+ +(?:flags:)?0x[0-9a-f]+",
+        (rf"^task:(?P<u>{_BYTE}{{15}}) state:", ("task:",)),
+        (rf"^(?P<u>{_BYTE}{{15}}) [A-Za-z] +(?:[0-9a-f]{{8,16}} +)?(?:stack: *)?\d+ +(?:pid: *)?\d+ +(?:ppid: *)?\d+ +(?:flags:)?0x[0-9a-f]+",
          ("0x",)),
         # dump_stack / show_regs headers: 4.x+ "CPU: %d PID: %d Comm: %.20s", 6.x "CPU: %d UID: %d PID: ...",
         # 3.x "Pid: %d, comm: %.20s".
-        (r"^(?:CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm|Pid: \d+, comm): (?P<u>.{0,15}) (?=Not tainted|Tainted: )",
+        (rf"^(?:CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm|Pid: \d+, comm): (?P<u>{_COMM0}) (?=Not tainted|Tainted: )",
          ("Comm: ", "comm: ")),
-        (r"NVRM: Xid \(.*?\): \d+, pid=(?:\d+|'<unknown>'), name=(?P<u>.{0,15}),", ("NVRM: Xid",)),
+        (rf"NVRM: Xid \([^)]*\): \d+, pid=(?:\d+|'<unknown>'), name=(?P<u>{_COMM0}),", ("NVRM: Xid",)),
         (rf"(?:Sending SIGBUS to|Killing) (?P<u>{_COMM}):\d+ due to hardware memory corruption", ("memory corruption",)),
         (rf"#AC: (?P<u>{_COMM})/\d+ took a split_lock trap", ("split_lock",)),
         (r"^process '(?P<u>.*)' started with executable stack$", ("executable stack",)),
-        (r'^ptrace (?:attach|traceme) of "(?P<u>.*)"\[\d+\] was attempted by "(?P<u_by>.*)"\[\d+\]$', ("ptrace",)),
+        (r'^ptrace (?:attach|traceme) of "(?P<u>.*)$', ("ptrace",)),  # both command lines
         (r"^audit: type=\d+ audit\([\d.:]+\): (?P<u>.*)$", ("audit",)),  # every field the process chose
         (rf"^(?P<u>{_COMM}) \(\d+\) used greatest stack depth: ", ("greatest stack depth",)),
         (rf"^(?P<u>{_COMM}): Corrupted page table at address", ("Corrupted page table",)),

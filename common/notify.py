@@ -51,7 +51,8 @@ class Notifier:
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                 self._socket.setblocking(False)  # a full socket must never stall the event loop
-            self._socket.sendto("\n".join(lines).encode(), self.address)
+            # A name that is not UTF-8 (surrogates) is shown escaped, never an exception.
+            self._socket.sendto("\n".join(lines).encode("utf-8", "backslashreplace"), self.address)
         except BlockingIOError:
             pass  # the receiver is behind: this message is dropped, the next one will do
         except OSError as exc:

@@ -444,7 +444,8 @@ def test_a_bad_regex_in_a_hand_edited_silence_does_not_break_routing(tmp_path: P
     assert router.route(link_down(1, now)) is not None
 
 
-@pytest.mark.parametrize("regex", [r"(.|.)*!", r"(\w+\s?)+$", r".*.*.*.*.*!"])
+@pytest.mark.parametrize("regex", [r"(.|.)*!", r"(\w+\s?)+$", r".*.*.*.*.*!",
+                                   r".{0,9999}.{0,9999}.{0,9999}!"])  # fmt: skip
 def test_a_regex_that_would_freeze_routing_is_refused(tmp_path: Path, regex: str) -> None:
     """A hand-edited silence whose =~ expression backtracks exponentially: fullmatch ran on
     the event loop for every alert (hours for a 39-character host name), the watchdog
@@ -455,7 +456,7 @@ def test_a_regex_that_would_freeze_routing_is_refused(tmp_path: Path, regex: str
     path.write_text(json.dumps([{"id": "x", "matchers": [["host", "=~", regex]],
                                  "starts": now - 1, "ends": now + 3600, "comment": ""}]))  # fmt: skip
     assert SilenceFile(path).load() == []  # never matched against an alert
-    with pytest.raises(ValueError, match=r"repeated group|unbounded repeats"):
+    with pytest.raises(ValueError, match=r"repeated group|unbounded or long repeats"):
         parse_matcher(f"host=~{regex}")
 
 

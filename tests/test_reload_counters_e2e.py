@@ -7,6 +7,7 @@ sent N" at stop counted only what was sent since the last SIGHUP.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -167,3 +168,23 @@ def test_a_reload_keeps_a_backlog_that_waits_in_memory(tmp_path: Path) -> None:
 
     run_reload_scenario(tmp_path, receiver, shutdown_secs=0.5, during=during)
     assert len(receiver.delivered()) == 10
+
+
+def test_a_reload_keeps_what_is_still_to_be_said_about_undelivered_alerts(tmp_path: Path) -> None:
+    """What expired undelivered is said by the next message that gets through, on any
+    channel; a reload built a new account, and the count not said yet was gone."""
+    from agent.config import load_config
+    from agent.runtime import Agent
+
+    host = hermetic_agent_keys(tmp_path)
+    path = write_config(tmp_path, config(host, 99.9))
+    agent = Agent(load_config(path), config_path=str(path))
+
+    async def scenario() -> dict[tuple[str, str], int]:
+        agent.router.workers[0].undelivered.add("webhook", "expired", 7)
+        assert await agent.reload()
+        counts = dict(agent.router.workers[0].undelivered.counts)
+        await agent._shutdown()
+        return counts
+
+    assert asyncio.run(scenario()) == {("webhook", "expired"): 7}

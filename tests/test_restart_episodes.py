@@ -700,3 +700,24 @@ def test_the_daemons_stop_clears_the_episodes_a_full_disk_left_stale(tmp_path: P
         (data_dir / "filler").unlink()  # room again
         asyncio.run(agent._shutdown())
         assert SqliteOutbox(data_dir / "outbox.db").open_episodes() == []
+
+
+def test_the_look_after_a_restart_waits_for_the_first_history_bucket(tmp_path: Path) -> None:
+    """Trend and leak take their levels back, and judge on closed history buckets: with
+    5-minute buckets the first closes up to six minutes after the start, and the look for
+    unreported series (which drops the levels not applied yet) came after 190 s."""
+    from agent.config import parse_config_text
+    from agent.runtime import Agent
+
+    config = (f'[agent]\ndata_dir = "{tmp_path}"\n[log_analyzer]\nenabled = false\n'
+              "[storage]\nhistory_resolution_secs = 300\n"
+              '[alerting.webhook]\nenabled = true\nurl = "http://127.0.0.1:9/"\n')  # fmt: skip
+    before = SqliteOutbox(tmp_path / "outbox.db")
+    before.keep_episode(disk(time.time() - 600, severity=Severity.CRITICAL, analyzer="trend"))
+    before.close()
+    agent = Agent(parse_config_text(config, "test.toml"))
+    started = time.time()
+    agent._resume_episodes()
+    assert agent._look_for_unreported_at is not None
+    assert agent._look_for_unreported_at - started >= 300 + 60  # a bucket and a disk interval
+    asyncio.run(agent._shutdown())

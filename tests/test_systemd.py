@@ -166,6 +166,8 @@ def test_a_status_quoting_a_hostile_name_stays_one_assignment(tmp_path: Path) ->
         status = receiver.recv(65536).decode()
         notifier.ready("x" * 5000)
         ready = receiver.recv(65536).decode()
+        notifier.status("degraded: app.log -> x\udcff is a FIFO")  # a name that is not UTF-8
+        odd = receiver.recv(65536).decode()
     finally:
         receiver.close()
     assert status.splitlines() == [
@@ -173,6 +175,7 @@ def test_a_status_quoting_a_hostile_name_stays_one_assignment(tmp_path: Path) ->
     ]
     assert ready.splitlines()[0] == "READY=1" and len(ready.splitlines()) == 2
     assert len(ready.splitlines()[1]) <= len("STATUS=") + 1024
+    assert odd == "STATUS=degraded: app.log -> x\\udcff is a FIFO"  # sent, not an exception
 
 
 def test_notifier_is_a_no_op_without_systemd() -> None:

@@ -124,12 +124,13 @@ class KmsgSource:
         readable = asyncio.Event()
         loop.add_reader(fd, readable.set)
         try:
-            caught_up = False
+            caught_up, saved_seq, newest_read = False, last_seq, None
             while True:
-                saved_seq = last_seq
                 last_seq, more, newest = self._drain(fd, last_seq, emit)
+                newest_read = newest if newest is not None else newest_read
                 if not caught_up and not more:  # the first time at the end of the log
                     caught_up = True
+                    newest = newest_read
                     if newest is not None and saved_seq is not None and newest < saved_seq:
                         # Ahead of every record of this boot: every new one would be skipped
                         # as seen.  Not ours (sequence numbers only grow within a boot).
