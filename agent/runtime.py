@@ -74,7 +74,7 @@ from alerting.outbox import MemoryOutbox, Outbox, move_rows
 from alerting.router import Router
 from analyzers.base import Batch, Resumable, SeriesKey, Warmable, learning_series
 from analyzers.logpatterns import LOG_ANALYZER
-from analyzers.registry import confirm_after_restart_secs
+from analyzers.registry import confirm_after_restart_secs, judges_closed_buckets
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule
 
 log = logging.getLogger(__name__)
@@ -636,12 +636,14 @@ class Agent(SignalRequests):
         if self.logs is not None:
             self.logs.alerter.resume([a for a in announced if a.analyzer == LOG_ANALYZER])
         enabled = [d for d in DOMAINS if d.name not in self.settings.collector.disabled]
-        # A few rounds of the slowest collector, and of the housekeeping that judges it; at
-        # least until the first history bucket closed after it (trend and leak judge on
-        # closed buckets: the levels they took back are dropped at the end of the look).
+        # A few rounds of the slowest collector, and of the housekeeping that judges it; with
+        # a level taken back that waits for a closed history bucket (trend, leak), at least
+        # until the first one closed after it: the look drops the levels not applied yet.
         slowest = max((interval_of(self.settings, d) for d in enabled), default=0.0)
-        bucket = self.settings.storage.history_resolution_secs
-        slack = max(3 * slowest, bucket + slowest) + 2 * REPEAT_CHECK_SECS
+        slack = 3 * slowest
+        if any(judges_closed_buckets(alert.analyzer) for alert in announced):
+            slack = max(slack, self.settings.storage.history_resolution_secs + slowest)
+        slack += 2 * REPEAT_CHECK_SECS
 
         now = time.time()
         warmed = {analyzer.name: analyzer for analyzer in self._warmable()}

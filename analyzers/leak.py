@@ -309,6 +309,7 @@ PLUGIN = AnalyzerPlugin(
     order=50,
     build=_build,
     history=lambda _s, _e: tuple(DEFAULT_KINDS),
+    judges_closed_buckets=True,
     # Its window, and the wait before a candidate the robust test rejected is tried again.
     confirm_after_restart_secs=lambda s: (
         s.analyzer.leak_min_observation_hours * 3600.0

@@ -46,6 +46,10 @@ class AnalyzerPlugin:
     # back with its stretch (`took_back`) gets no deadline: the series' next sample raises it
     # again or resolves it (agent/runtime.py, `_resume_episodes`).
     confirm_after_restart_secs: Callable[[Any], float] = lambda _settings: 0.0
+    # It takes its levels back (`Resumable`) and applies them at a series' first closed
+    # history bucket: the look for unreported series after a start (which drops the levels
+    # not applied yet) waits for one when it has an alert taken back.
+    judges_closed_buckets: bool = False
 
 
 @functools.cache
@@ -86,6 +90,11 @@ def confirm_after_restart_secs(settings: Any, analyzer: str) -> float:
         if p.name == analyzer and p.name in settings.analyzer.enabled:
             return float(p.confirm_after_restart_secs(settings))
     return 0.0
+
+
+def judges_closed_buckets(analyzer: str) -> bool:
+    """The plug-in's `judges_closed_buckets` (False for a name that is no analyzer's)."""
+    return any(p.name == analyzer and p.judges_closed_buckets for p in plugins())
 
 
 def build_analyzers(settings: Any, watch_everything: bool = False) -> list[Analyzer]:

@@ -300,6 +300,7 @@ PLUGIN = AnalyzerPlugin(
         settings.analyzer.trend_min_r_squared,
     ),
     history=lambda _settings, _everything: tuple(FILLING),
+    judges_closed_buckets=True,
     # Its hour of fit, from the first bucket closed after the start.
     confirm_after_restart_secs=lambda s: (
         s.analyzer.trend_min_span_hours * 3600.0 + 2 * s.storage.history_resolution_secs

@@ -430,10 +430,11 @@ def test_the_daemon_resolves_at_once_what_it_took_back_and_does_not_report(
     from agent.store import Store
 
     stopped = time.time() - 120
-    tier = Store(8, 60, 60.0)
-    for minute in range(10):
-        tier.write_samples(stopped - 600 + 60 * minute, [SeriesKey(gone.metric, gone.labels)],
-                           np.array([1e9 + minute * 1e7]), "process")  # fmt: skip
+    bucket = 5.0  # short history buckets: the look waits for one (a leak level was taken back)
+    tier = Store(8, 60, bucket)
+    for i in range(10):
+        tier.write_samples(stopped - 10 * bucket + bucket * i, [SeriesKey(gone.metric, gone.labels)],
+                           np.array([1e9 + i * 1e7]), "process")  # fmt: skip
     path = tier_file.path_in(tmp_path / "data")
     assert asyncio.run(tier_file.keep(tier, path, stopped, boot_id(tmp_path / "host-proc")))
     config = webhook_config(http_receiver.url + "/alerts", host, memory_percent=99.0)
@@ -441,11 +442,15 @@ def test_the_daemon_resolves_at_once_what_it_took_back_and_does_not_report(
     # The process collector runs (on the captured host, which has no pid 999999), as often.
     config = config.replace(only_collectors("memory"), only_collectors("memory", "process"))
     config = config.replace("[collector]\n", f"[collector]\nprocess_interval_secs = {INTERVAL}\n")
+    config += f"[storage]\nhistory_resolution_secs = {bucket:g}\n"
     agent = start_agent(config, {"E2E_TOKEN": "t"})
     assert agent.wait_for_log("sysops-agent started", STARTUP_ALLOWANCE), agent.stderr
     # Three memory intervals and two housekeeping rounds after the start, then the next
-    # round (every 5 s); a deadline, not a wait: with room for a busy machine.
-    wait_until(lambda: http_receiver.requests, 3 * INTERVAL + 15 + STARTUP_ALLOWANCE, "a RESOLVED")
+    # round (every 5 s); with a leak's level taken back, at least a history bucket and an
+    # interval, for its first closed bucket.  A deadline, not a wait: with room for a busy
+    # machine.
+    look = max(3 * INTERVAL, bucket + INTERVAL) + 15
+    wait_until(lambda: http_receiver.requests, look + STARTUP_ALLOWANCE, "a RESOLVED")
     (resolved,) = [r.json() for r in http_receiver.requests]
     assert (resolved["status"], resolved["alert_id"]) == ("resolved", gone.alert_id)
     assert "not raised again since the agent restarted" in resolved["message"]
