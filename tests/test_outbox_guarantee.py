@@ -280,8 +280,9 @@ def test_a_full_data_dir_keeps_alerting_from_memory_and_says_degraded(
     assert worker.stats.sent >= 60 and worker.stats.restarts == 0
 
 
-class DownThenUp:
-    """A channel that fails (503) until the test brings it back."""
+class StandIn:
+    """A webhook-like channel: fails (503) while `down`, waits while its gate is closed, and
+    records what it took."""
 
     name = "hook"
     min_severity = Severity.INFO
@@ -290,11 +291,15 @@ class DownThenUp:
     pace_secs = 0.0
     send_resolved = True
 
-    def __init__(self) -> None:
-        self.down = True
+    def __init__(self, down: bool = False, gated: bool = False) -> None:
+        self.down = down
+        self.gate = asyncio.Event()
+        if not gated:
+            self.gate.set()
         self.got: list[Alert] = []
 
     async def send(self, alerts: Sequence[Alert]) -> None:
+        await self.gate.wait()
         if self.down:
             raise DeliveryError("HTTP 503", retryable=True)
         self.got.extend(alerts)
@@ -307,7 +312,7 @@ def test_alerts_held_back_behind_a_waiting_digest_are_said_by_the_next_one() -> 
     """A digest waits (the channel is down) and 60 more alerts come, over the budget.  The
     digest is not rewritten while rows wait to be admitted; delivering it cleared the whole
     fold, so what was held back after it was written was said nowhere (48 of 65 here)."""
-    channel = DownThenUp()
+    channel = StandIn(down=True)
 
     def said() -> int:
         singles = [a for a in channel.got if a.metric != "alerts_folded"]
@@ -392,28 +397,6 @@ def test_one_line_channels_say_what_went_undelivered_too() -> None:
     assert "undelivered" not in rfc5424(event(2), 3, "sysops-agent", "web-01").decode()
 
 
-class GatedChannel:
-    """A webhook-like channel whose sends wait for the test to open the gate."""
-
-    name = "hook"
-    min_severity = Severity.INFO
-    retry_count = 0
-    groups = False
-    pace_secs = 0.0
-    send_resolved = True
-
-    def __init__(self) -> None:
-        self.gate = asyncio.Event()
-        self.got: list[str] = []
-
-    async def send(self, alerts: Sequence[Alert]) -> None:
-        await self.gate.wait()
-        self.got.extend(a.message for a in alerts)
-
-    async def close(self) -> None:
-        pass
-
-
 def test_notifications_kept_in_memory_after_a_restart_do_not_take_the_backlogs_ids(
     tmp_path: Path,
 ) -> None:
@@ -425,7 +408,7 @@ def test_notifications_kept_in_memory_after_a_restart_do_not_take_the_backlogs_i
         for i in range(5):
             before.add("hook", event(i))
         before.close()
-        channel = GatedChannel()
+        channel = StandIn(gated=True)
         outbox = SqliteOutbox(data_dir / "outbox.db")
 
         async def scenario() -> None:
@@ -445,6 +428,6 @@ def test_notifications_kept_in_memory_after_a_restart_do_not_take_the_backlogs_i
 
         asyncio.run(scenario())
         outbox.close()
-    assert [m.split(" x")[0] for m in channel.got] == [
+    assert [a.message.split(" x")[0] for a in channel.got] == [
         *(event(i).message for i in range(5)), "new 0", "new 1", "new 2",
     ]  # fmt: skip
