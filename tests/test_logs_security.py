@@ -543,7 +543,8 @@ def test_a_hostile_line_is_matched_in_bounded_time() -> None:
     matcher = LogMatcher(build_patterns(segfaults=True))
     unit = "]: unhandled exception: , ESR 0x1,  in ["
     for line in (unit * 200 + " I/O error", "x[1]: segfault at 0 ip 0 sp 0 error 4 in " + "[" * 8000,
-                 "traps: x[1] trap " + "a " * 4000, "ptrace attach of \"" + "\"[1]" * 2000):  # fmt: skip
+                 "traps: x[1] trap " + "a " * 4000, "ptrace attach of \"" + "\"[1]" * 2000,
+                 "b" * 8000 + " trap Link is Down", "a.b-" * 2000 + ": now running without"):  # fmt: skip
         started = time.monotonic()
         matcher.match(LogLine(line[:8192], kernel=True))
         assert time.monotonic() - started < 5.0, line[:60]
