@@ -125,6 +125,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    status: int = 0  # what it was answered
 
     def json(self) -> object:
         return json.loads(self.body)
@@ -136,9 +137,11 @@ class HttpReceiver:
 
     server: ThreadingHTTPServer
     requests: list[Received] = field(default_factory=list)
-    # Status codes (and headers) to answer with, in order; then 204 forever.
+    # Status codes (and headers) to answer with, in order; then `status` forever.
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
+    status: int = 204
+    delay: float = 0.0  # seconds each answer takes (a slow far side)
 
     @property
     def url(self) -> str:
@@ -159,11 +162,15 @@ def http_receiver() -> Iterator[HttpReceiver]:
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length) if length else b""
+            if receiver.delay:
+                time.sleep(receiver.delay)  # the far side, slow (not a test's wait)
             with receiver.arrived:
-                receiver.requests.append(
-                    Received(self.command, self.path, dict(self.headers.items()), body)
+                status, headers = (
+                    receiver.script.pop(0) if receiver.script else (receiver.status, {})
                 )
-                status, headers = receiver.script.pop(0) if receiver.script else (204, {})
+                receiver.requests.append(
+                    Received(self.command, self.path, dict(self.headers.items()), body, status)
+                )
                 receiver.arrived.notify_all()
             self.send_response(status)
             for k, v in headers.items():

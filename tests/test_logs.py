@@ -557,7 +557,6 @@ def test_an_edited_kmsg_position_neither_stops_nor_mutes_the_source(
 
     async def scenario() -> None:
         task = asyncio.create_task(source.run(got.append))
-        await asyncio.sleep(0)
         await until(lambda: source.positions.get("kmsg") != edited, 10, "the source's start")
         with open("/dev/kmsg", "w") as kmsg:
             kmsg.write(f"<12>{marker}\n")

@@ -33,6 +33,7 @@ from agent.logs.watch import build_alerter, build_sources, kernel_trust
 from agent.settings import Settings
 from alerting.alert import Alert, Severity, Status
 from analyzers.logpatterns import LogAlerter, LogLine, LogMatcher, build_patterns
+from tests.conftest import until
 
 NOBODY = 65534
 as_nobody = pytest.mark.skipif(
@@ -620,17 +621,16 @@ def test_a_local_user_cannot_forge_kernel_alerts_through_a_real_segfault(
 
     async def scenario() -> int:
         task = asyncio.create_task(source.run(lines.append))
-        await asyncio.sleep(0.5)  # past its first read: from here on it follows new records
+        # Past its first read (it saves where the log ends): from here on it follows new records.
+        await until(lambda: source.positions.get("kmsg") is not None, 10, "the source's start")
         child = await asyncio.create_subprocess_exec(
             "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
             sys.executable, str(script), "EDAC MC0: 1 UE", str(lib),
         )  # fmt: skip
         pid = child.pid
         assert await asyncio.wait_for(child.wait(), 30) == -11  # SIGSEGV
-        deadline = time.monotonic() + 20
-        while not any(f"[{pid}]: segfault at" in line.text for line in lines):
-            assert time.monotonic() < deadline, "the kernel's segfault line never came"
-            await asyncio.sleep(0.05)
+        await until(lambda: any(f"[{pid}]: segfault at" in line.text for line in lines), 20,
+                    "the kernel's segfault line")  # fmt: skip
         task.cancel()
         return pid
 

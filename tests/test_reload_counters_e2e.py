@@ -8,17 +8,14 @@ sent N" at stop counted only what was sent since the last SIGHUP.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import signal
 import subprocess
-import threading
-import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.conftest import (
+    HttpReceiver,
     agent_command,
     hermetic_agent_keys,
     only_collectors,
@@ -63,41 +60,9 @@ def test_a_reload_keeps_the_channel_counters(tmp_path: Path) -> None:
 # -- a reload hands each channel's backlog over, once -----------------------------------------
 
 
-class SlowReceiver:
-    """A webhook endpoint on 127.0.0.1 that takes `delay` seconds per request and answers
-    `status`; it records each delivered body's notification id."""
-
-    def __init__(self, delay: float, status: int) -> None:
-        self.delay, self.status = delay, status
-        self.ids: list[str] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                time.sleep(receiver.delay)
-                status = receiver.status
-                if status < 300:
-                    with receiver.lock:
-                        receiver.ids.append(json.loads(body)["id"])
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def delivered(self) -> list[str]:
-        with self.lock:
-            return list(self.ids)
+def delivered(receiver: HttpReceiver) -> list[str]:
+    """The notification ids the webhook accepted, in order."""
+    return [r.json()["id"] for r in list(receiver.requests) if r.status < 300]  # type: ignore[index]
 
 
 def log_alerts_config(tmp_path: Path, url: str, shutdown_secs: float) -> str:
@@ -115,11 +80,13 @@ def log_alerts_config(tmp_path: Path, url: str, shutdown_secs: float) -> str:
     )
 
 
-def run_reload_scenario(tmp_path: Path, receiver: SlowReceiver, shutdown_secs: float,
+def run_reload_scenario(tmp_path: Path, receiver: HttpReceiver, shutdown_secs: float,
                         during: Callable[[subprocess.Popen[bytes], Path], None]) -> None:  # fmt: skip
     for name in ("sys.log", "app.log"):
         (tmp_path / name).write_text("")
-    path = write_config(tmp_path, log_alerts_config(tmp_path, receiver.url, shutdown_secs))
+    path = write_config(
+        tmp_path, log_alerts_config(tmp_path, receiver.url + "/hook", shutdown_secs)
+    )
     err = tmp_path / "err"
     with err.open("w") as stderr:
         agent = subprocess.Popen(agent_command("--config", str(path)), stdout=subprocess.DEVNULL,
@@ -134,27 +101,31 @@ def run_reload_scenario(tmp_path: Path, receiver: SlowReceiver, shutdown_secs: f
         assert agent.wait(timeout=30) == 0, err.read_text()
 
 
-def test_a_reload_while_a_backlog_is_sent_sends_each_notification_once(tmp_path: Path) -> None:
+def test_a_reload_while_a_backlog_is_sent_sends_each_notification_once(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
     """Before, the new workers started on the outbox while the old ones drained it: for
     the shutdown timeout two workers took the same rows, and each went out twice."""
-    receiver = SlowReceiver(delay=0.3, status=204)
+    http_receiver.delay = 0.3
 
     def during(agent: subprocess.Popen[bytes], err: Path) -> None:
-        wait_until(receiver.delivered, 30, "the first of ten deliveries")
+        wait_until(lambda: delivered(http_receiver), 30, "the first of ten deliveries")
         agent.send_signal(signal.SIGHUP)
         wait_until(lambda: "configuration reloaded" in err.read_text(), 30, "the reload")
-        wait_until(lambda: len(set(receiver.delivered())) >= 10, 60, "all ten")
+        wait_until(lambda: len(set(delivered(http_receiver))) >= 10, 60, "all ten")
 
-    run_reload_scenario(tmp_path, receiver, shutdown_secs=10, during=during)
-    ids = receiver.delivered()
+    run_reload_scenario(tmp_path, http_receiver, shutdown_secs=10, during=during)
+    ids = delivered(http_receiver)
     assert len(set(ids)) == 10 and len(ids) == 10, ids
 
 
-def test_a_reload_keeps_a_backlog_that_waits_in_memory(tmp_path: Path) -> None:
+def test_a_reload_keeps_a_backlog_that_waits_in_memory(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
     """The outbox refused (a symlink planted as data_dir/outbox.db): notifications wait in
     memory.  A reload opens a new outbox; what waited in the old one went with it, while
     the log said it stayed in the outbox for the next start."""
-    receiver = SlowReceiver(delay=0.0, status=503)
+    http_receiver.status = 503
     (tmp_path / "data").mkdir()
     (tmp_path / "data/outbox.db").symlink_to(tmp_path / "elsewhere.db")
 
@@ -163,11 +134,13 @@ def test_a_reload_keeps_a_backlog_that_waits_in_memory(tmp_path: Path) -> None:
         wait_until(lambda: "503" in err.read_text(), 30, "the endpoint failing")
         agent.send_signal(signal.SIGHUP)
         wait_until(lambda: "configuration reloaded" in err.read_text(), 30, "the reload")
-        receiver.status = 204  # the endpoint is back after the old workers gave up
-        wait_until(lambda: len(set(receiver.delivered())) >= 10, 60, "all ten, after the reload")
+        http_receiver.status = 204  # the endpoint is back after the old workers gave up
+        wait_until(
+            lambda: len(set(delivered(http_receiver))) >= 10, 60, "all ten, after the reload"
+        )
 
-    run_reload_scenario(tmp_path, receiver, shutdown_secs=0.5, during=during)
-    assert len(receiver.delivered()) == 10
+    run_reload_scenario(tmp_path, http_receiver, shutdown_secs=0.5, during=during)
+    assert len(delivered(http_receiver)) == 10
 
 
 def test_a_reload_keeps_what_is_still_to_be_said_about_undelivered_alerts(tmp_path: Path) -> None:
