@@ -150,7 +150,9 @@ def test_a_reload_keeps_what_is_still_to_be_said_about_undelivered_alerts(tmp_pa
     from agent.runtime import Agent
 
     host = hermetic_agent_keys(tmp_path)
-    path = write_config(tmp_path, config(host, 99.9))
+    # In this process: data_dir must not be relative to the test run's directory.
+    text = config(host, 99.9).replace('data_dir = "data"', f'data_dir = "{tmp_path / "data"}"')
+    path = write_config(tmp_path, text)
     agent = Agent(load_config(path), config_path=str(path))
 
     async def scenario() -> dict[tuple[str, str], int]:
