@@ -63,6 +63,9 @@ DIGEST_NAMED = 3  # the most severe held-back alerts a digest names
 # The outbox "channel" a worker keeps its pending digest under (never delivered from there).
 PARKED = "/parked-digest"
 DIGEST_EVERY = 12  # at most one digest per channel per 1/DIGEST_EVERY of the budget window
+# Episodes a worker remembers having announced, so that their RESOLVED is never held back;
+# the oldest are forgotten past it (their RESOLVED then meets the budget like any alert).
+ANNOUNCED_MAX = 4096
 
 
 def group_of(alert: Alert) -> tuple[str, str]:
@@ -171,6 +174,9 @@ class ChannelWorker:
         self._recent: deque[float] = deque()  # send times within the last hour, for the budget
         self._groups: dict[tuple[str, str], _GroupBudget] = {}
         self._charged: set[int] = set()  # outbox rows admitted once: a retry is not charged again
+        # The episodes (`alert_id`) this channel was told of and not yet told the end of, oldest
+        # first: their RESOLVED closes what a person or a receiver already holds open.
+        self._announced: dict[str, None] = {}
         self._held_back = 0  # suppressed since the last delivered message
         # What the budget held back and no delivered message has said yet: folded into one
         # digest notification (per severity, the worst named) instead of being lost.
@@ -248,6 +254,7 @@ class ChannelWorker:
         self.failing = old.failing
         self._recent, self._groups = old._recent, old._groups
         self._charged = {r for r in map(mapped, old._charged) if r is not None}
+        self._announced = old._announced
         self._held_back = old._held_back
         self._folded, self._folded_worst = old._folded, old._folded_worst
         self._folded_down = old._folded_down
@@ -503,6 +510,15 @@ class ChannelWorker:
             if row in self._charged:  # admitted before, the far side was away: no second charge
                 admitted.append((row, alert))
                 continue
+            if alert.status is Status.RESOLVED and alert.alert_id in self._announced:
+                # The end of an episode this channel announced is never held back: folded
+                # into a digest, it would leave that alert open for good in the receiver
+                # that groups by `alert_id` (and in the reader's mind).  Bounded by what
+                # the budget admitted, one each.
+                del self._announced[alert.alert_id]
+                self._charged.add(row)
+                admitted.append((row, alert))
+                continue
             if not self._within_budget(alert, now):
                 self.stats.suppressed += 1
                 self._held_back += 1
@@ -510,6 +526,8 @@ class ChannelWorker:
                 discarded.append(row)
                 continue
             self._charged.add(row)
+            if self.channel.send_resolved and not self._has_no_end(alert):
+                self._announce(alert.alert_id)
             if self._held_back:  # what was held back before it is said with it
                 context = {**alert.context, "suppressed": self._held_back}
                 admitted.append((row, dataclasses.replace(alert, context=context)))
@@ -524,6 +542,16 @@ class ChannelWorker:
                 self.channel.name, expired, self.max_age,
             )  # fmt: skip
         return admitted, discarded
+
+    @staticmethod
+    def _has_no_end(alert: Alert) -> bool:
+        """No RESOLVED will follow this: it is one, or a one-off event (a log line)."""
+        return alert.status is Status.RESOLVED or bool(alert.context.get("event"))
+
+    def _announce(self, alert_id: str) -> None:
+        self._announced[alert_id] = None
+        if len(self._announced) > ANNOUNCED_MAX:
+            del self._announced[next(iter(self._announced))]
 
     def _within_budget(self, alert: Alert, now: float) -> bool:
         """Charge the budget for `alert` if it may go; False if it is held back.

@@ -431,3 +431,51 @@ def test_notifications_kept_in_memory_after_a_restart_do_not_take_the_backlogs_i
     assert [a.message.split(" x")[0] for a in channel.got] == [
         *(event(i).message for i in range(5)), "new 0", "new 1", "new 2",
     ]  # fmt: skip
+
+
+# -- 4. the end of what a channel announced ----------------------------------------------------
+
+
+def test_the_end_of_every_episode_a_channel_announced_gets_through_a_spent_budget(
+    http_receiver: HttpReceiver,
+) -> None:
+    """Six links go down and come back within the hour; the budget (4 an hour, 2 a group)
+    announces two and folds four.  Held back like any alert, the two RESOLVEDs were folded
+    too, and a receiver that groups by `alert_id` (as ALERTING.md tells it to) kept those
+    two links down for good.  One-off events (log lines) have no end to wait for."""
+    from alerting.router import Router
+
+    def link(i: int, status: Status, at: float) -> Alert:
+        return Alert(analyzer="threshold", metric="network_link_up", labels=(("interface", f"eth{i}"),),
+                     status=status, severity=Severity.CRITICAL, value=0.0, threshold=1.0,
+                     message=f"eth{i} down", timestamp=at, hostname="web-01")  # fmt: skip
+
+    async def scenario() -> ChannelWorker:
+        worker = ChannelWorker(WebhookChannel(http_receiver.url + "/hook", retry_count=1),
+                               max_per_hour=4, group_wait=0, max_age=float("inf"))  # fmt: skip
+        worker.start()
+        router = Router("web-01", [worker], min_interval_secs=3600, dedup_window_secs=600)
+        now = time.time()
+        for i in range(6):
+            router.route(link(i, Status.FIRING, now))
+        for i in range(40):  # events of their own group: admitted or folded, never "open"
+            router.route(
+                dataclasses.replace(event(i, metric="log_segfault"), context={"event": True})
+            )
+        assert await worker.drain(30.0)
+        for i in range(6):
+            router.route(link(i, Status.RESOLVED, now + 60))
+        assert await worker.drain(30.0)
+        await worker.stop()
+        return worker
+
+    worker = asyncio.run(scenario())
+    got = [r.json() for r in http_receiver.requests]
+    links = [b for b in got if b["metric"] == "network_link_up"]
+    fired = {b["alert_id"] for b in links if b["status"] == "firing"}
+    ended = {b["alert_id"] for b in links if b["status"] == "resolved"}
+    assert len(fired) == 2  # the first of its group, and its share of the budget
+    assert ended == fired  # each announced link is seen back up, none left open
+    assert not worker._announced  # ended, and no event was ever waited for
+    digest = next(b for b in got if b["metric"] == "alerts_folded")
+    assert "eth2 down" in str(digest["message"])  # the rest was folded, said, not lost
