@@ -95,6 +95,9 @@ class _Track:
     confirm_by: float | None = None
     # Announced, then changed severity while silenced: sent when the silence ends.
     unsent: Alert | None = None
+    # The highest severity its episode told the channels: its step downs and its end reach
+    # every channel that was told it.
+    told: Severity | None = None
 
 
 @dataclass
@@ -199,6 +202,15 @@ class Router:
         """Hand `alert` to the channels, and keep its episode (as `kept`, if given: a
         repeat keeps the analyzer's own words, not "still firing (first: ...)")."""
         resolved = alert.status is Status.RESOLVED
+        track = self._tracks.get(alert.fingerprint)
+        reach = alert.severity
+        if track is not None and track.told is not None and alert.status is not Status.FIRING:
+            # An episode's step down and its end reach every channel told of it: a pager
+            # (min_severity critical) was otherwise never told that a critical eased to
+            # warn and then ended, and kept it open for good.
+            reach = max(reach, track.told)
+        if track is not None and not resolved:
+            track.told = max(track.told or alert.severity, alert.severity)
         episodes = self.episodes
         # The notification's rows and its episode in one transaction: a crash never keeps
         # an episode whose notification was not queued, nor the reverse.
@@ -210,9 +222,7 @@ class Router:
                     episodes.keep_episode(alert if kept is None else kept)
             for worker in self.workers:
                 channel = worker.channel
-                if alert.severity >= channel.min_severity and (
-                    channel.send_resolved or not resolved
-                ):
+                if reach >= channel.min_severity and (channel.send_resolved or not resolved):
                     worker.submit(alert)
 
     def _decide(self, alert: Alert) -> Alert | None:
@@ -366,6 +376,7 @@ class Router:
                 first_fired=first,
                 occurrences=occurrences,
                 flapping=flapping,
+                told=track.told if track is not None and not new else None,
             )
             was_muted = track is not None and track.muted and not new
             self._remember(fp, fresh)
@@ -670,6 +681,7 @@ class Router:
                 alert,
                 first_fired=first,
                 occurrences=occurrences if isinstance(occurrences, int) else 1,
+                told=alert.severity,  # the level it was announced at, at least
             )
             within = confirm_within(alert)
             if within is not None:

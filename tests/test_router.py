@@ -112,6 +112,27 @@ def test_min_severity_filters_per_channel() -> None:
     assert [a.metric for a in sent] == ["x"]
 
 
+def test_a_channel_told_of_an_episode_is_told_it_eased_below_its_level_and_ended() -> None:
+    """A pager (min_severity critical, email's default) got a disk's critical; the disk
+    eased to warn, then was freed.  The step down and the RESOLVED carry their own severity
+    (warn), below the pager's: it was told neither and kept the critical open for good."""
+    disk = {"metric": "disk_used_percent", "labels": (("mountpoint", "/"),)}
+    sent = run_router([
+        alert(0.0, severity=Severity.WARN, **disk),  # below the pager: not its business
+        alert(10.0, Status.ESCALATED, severity=Severity.CRITICAL, **disk),
+        alert(20.0, Status.ESCALATED, severity=Severity.WARN, **disk),
+        alert(30.0, Status.RESOLVED, severity=Severity.WARN, **disk),
+        alert(40.0, severity=Severity.WARN, metric="memory_used_percent"),  # another: not told
+        alert(50.0, Status.RESOLVED, severity=Severity.WARN, metric="memory_used_percent"),
+    ], min_severity=Severity.CRITICAL)  # fmt: skip
+    assert [(a.timestamp, a.status, a.severity) for a in sent] == [
+        (10.0, Status.ESCALATED, Severity.CRITICAL),
+        (20.0, Status.ESCALATED, Severity.WARN),
+        (30.0, Status.RESOLVED, Severity.WARN),
+    ]
+    assert len({a.alert_id for a in sent}) == 1
+
+
 def test_zero_min_interval_sends_every_event() -> None:
     assert len(run_router([alert(0.0), alert(0.0), alert(1.0)], min_interval=0)) == 3
 
