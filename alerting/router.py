@@ -95,6 +95,7 @@ class _Track:
     confirm_by: float | None = None
     # Announced, then changed severity while silenced: sent when the silence ends.
     unsent: Alert | None = None
+    unsent_why: str = "muted"  # what kept it back, said when it is told
     # The highest severity its episode told the channels: its step downs and its end reach
     # every channel that was told it.
     told: Severity | None = None
@@ -308,7 +309,10 @@ class Router:
         )
         new = track is None or track.status is Status.RESOLVED
         if track is not None and track.unsent is not None and alert.severity == track.severity:
-            track.unsent = None  # the change that waited went away again: nothing to tell
+            # The change that waited went away again: for the receiver nothing changed (an
+            # ESCALATED back to the level it was told would say it twice).
+            track.unsent, track.alert = None, alert
+            return None
         changed = track is not None and (track.severity != alert.severity or track.muted)
         if self.silenced(alert, now):
             self.stats.silenced += 1
@@ -321,7 +325,8 @@ class Router:
             elif track is not None and track.muted:  # as it is when the silence ends
                 track.severity, track.alert = alert.severity, alert
             elif track is not None and track.status is Status.FIRING and changed:
-                track.unsent = alert  # announced: its change is told when the silence ends
+                # Announced: its change is told when the silence ends.
+                track.unsent, track.unsent_why = alert, "muted"
             return None
         # An announced alert stepping down is told whatever an inhibition mutes: its repeats
         # would otherwise go on saying the severity it left.  It is folded only while another
@@ -330,6 +335,14 @@ class Router:
         stepping_down = (
             not new and track is not None and not track.muted and alert.severity < track.severity
         )
+        if stepping_down and track is not None and self._held(alert, fp, track.severity):
+            # An alert folded into the episode is still at the level this one leaves: for
+            # the receiver the episode has not eased (a step down told now, then the folded
+            # alert announced on its own, would be two episodes of one condition).  Told as
+            # a change that waited, once nothing holds the level (`_announce_unmuted`).
+            track.unsent = alert
+            track.unsent_why = f"while the series stayed {track.severity.label}"
+            return None
         left = track.severity if stepping_down and track is not None else alert.severity
         folded = (new or changed) and self._carried(alert, fp, at=left)
         inhibited = not folded and not stepping_down and (new or changed) and self._inhibited(alert)
@@ -352,6 +365,7 @@ class Router:
                 self._prune()
             elif track is not None and track.muted:  # still muted, at its new severity
                 track.severity, track.alert, track.folded = alert.severity, alert, folded
+                self._mutes_changed = True  # it may have held a step down of the episode
             elif track is not None and track.status is Status.FIRING and folded:
                 # Announced, its change folded: nothing to tell (the episode says that
                 # severity), but its repeats say what it is now.
@@ -359,7 +373,7 @@ class Router:
             elif track is not None and track.status is Status.FIRING:
                 # Announced, and its escalation inhibited: told once nothing mutes it any more
                 # (the whole CPU's alert resolved while this socket went warn to critical).
-                track.unsent = alert
+                track.unsent, track.unsent_why = alert, "muted"
             return None
         if new or changed or alert.status is Status.ESCALATED:
             occurrences = track.occurrences if track is not None and not new else 1
@@ -405,7 +419,7 @@ class Router:
         track = self._tracks.pop(fp)
         self._resolved.pop(fp, None)
         self._unindex(fp)
-        if track.status is Status.FIRING and not track.muted:  # it may have carried others
+        if track.status is Status.FIRING:  # it may have carried others, or held a step down
             self._mutes_changed = True
         if self.episodes is not None and (track.status is Status.FIRING or track.held is not None):
             # Forgotten for room (MAX_TRACKED): not taken back after a restart either, so
@@ -472,6 +486,21 @@ class Router:
                 other_fp != fp
                 and track.status is Status.FIRING
                 and not track.muted
+                and track.severity >= level
+            ):
+                return True
+        return False
+
+    def _held(self, alert: Alert, fp: str, level: Severity) -> bool:
+        """Whether an alert folded into the episode of `alert`'s series is still at `level`
+        or above."""
+        for other_fp in self._by_series.get((alert.metric, alert.labels), set()):
+            track = self._tracks[other_fp]
+            if (
+                other_fp != fp
+                and track.status is Status.FIRING
+                and track.folded
+                and track.waiting is None
                 and track.severity >= level
             ):
                 return True
@@ -628,8 +657,11 @@ class Router:
         sent: list[Alert] = []
         for fp, track in muted:
             if track.unsent is not None:  # announced; its change waited for the silence
-                change, track.unsent = track.unsent, None
-                told = self._tell_late(change, now)
+                change = track.unsent
+                if change.severity < track.severity and self._held(change, fp, track.severity):
+                    continue  # a step down, and a folded alert still holds the level it leaves
+                track.unsent = None
+                told = self._tell_late(change, now, track.unsent_why)
                 if told is not None:
                     sent.append(told)
                 continue
@@ -720,7 +752,7 @@ class Router:
         )
         return self.route(resolve)
 
-    def _tell_late(self, change: Alert, now: float) -> Alert | None:
+    def _tell_late(self, change: Alert, now: float, why: str = "muted") -> Alert | None:
         """Route a change of an announced alert that waited for its mute to end: the episode
         keeps the analyzer's words; the notification says when it happened and the value of
         now, with fresh context (read now, "critical" with the 96 % of an hour ago would be
@@ -735,7 +767,7 @@ class Router:
             return None
         current = told if track is None else self._as_now(track, now)
         now_is = self._value_now(current, "; ")
-        message = f"{change.message} (at {when(change.timestamp)}, muted{now_is})"
+        message = f"{change.message} (at {when(change.timestamp)}, {why}{now_is})"
         # The context of now only (top processes of an hour ago beside "99% now" would be
         # read as today's), with what the router stamped on this notification.
         stamped = {k: v for k, v in told.context.items() if k in STAMPED}

@@ -392,6 +392,52 @@ def test_a_more_severe_alert_of_another_analyzer_is_a_genuine_later_change() -> 
     assert {a.timestamp for a in sent[2:]} == {12 * hours}
 
 
+def test_an_announced_alert_stepping_down_under_a_folded_one_tells_nothing_until_the_series_eases() -> (
+    None
+):
+    """The trend's critical is announced and the threshold's critical folded into it; the
+    trend eases to warn while the disk stays over 95 %.  It was told "warn", and the folded
+    critical was then announced on its own (a second episode, a second RESOLVED) for one
+    condition.  Now the episode stays critical while anything in it is, and its easing is
+    told once nothing holds the level; a step back up before then tells nothing."""
+    F, E, R = Status.FIRING, Status.ESCALATED, Status.RESOLVED
+    W, C = Severity.WARN, Severity.CRITICAL
+
+    def run(events: list[Alert]) -> list[Alert]:
+        async def scenario() -> list[Alert]:
+            recorder = Recorder()
+            worker = ChannelWorker(recorder, max_age=float("inf"))
+            worker.start()
+            router = Router("h", [worker], min_interval_secs=3600.0, dedup_window_secs=600.0)
+            for event in events:
+                router.route(event)
+                router.repeat_due(event.timestamp + 5)  # the runtime's housekeeping round
+            assert await worker.drain(2.0)
+            await worker.stop()
+            return recorder.sent
+
+        return asyncio.run(scenario())
+
+    start = [_on_disk("trend", 0.0, F, C), _on_disk("threshold", 100.0, F, C),
+             _on_disk("trend", 200.0, E, W)]  # fmt: skip
+    both_end = run([*start, _on_disk("trend", 400.0, R, W), _on_disk("threshold", 600.0, R, C)])
+    assert [(a.analyzer, a.status, a.severity, a.timestamp) for a in both_end] == [
+        ("trend", F, C, 0.0),
+        ("trend", R, W, 600.0),
+    ]
+    back_up = run([*start, _on_disk("trend", 300.0, E, C), _on_disk("threshold", 400.0, R, C),
+                   _on_disk("trend", 600.0, R, C)])  # fmt: skip
+    assert [(a.status, a.timestamp) for a in back_up] == [(F, 0.0), (R, 600.0)]
+    eased = run([*start, _on_disk("threshold", 400.0, R, C), _on_disk("trend", 900.0, R, W)])
+    assert [(a.analyzer, a.status, a.severity, a.timestamp) for a in eased] == [
+        ("trend", F, C, 0.0),
+        ("trend", E, W, 405.0),  # the series eased when the threshold's critical ended
+        ("trend", R, W, 900.0),
+    ]
+    assert "while the series stayed critical" in eased[1].message
+    assert len({a.alert_id for a in eased}) == 1
+
+
 def test_a_milder_alert_folded_into_an_episode_is_never_repeated_alone() -> None:
     F, R = Status.FIRING, Status.RESOLVED
     W, C = Severity.WARN, Severity.CRITICAL
