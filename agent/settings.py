@@ -543,7 +543,14 @@ class StorageSettings:
 
 @dataclass(frozen=True)
 class CustomPattern:
-    pattern: str = opt("", "Regular expression matched against each log line.", regex=True)
+    pattern: str = opt(
+        "",
+        "Regular expression matched against each log line.  One that can take exponential "
+        "time on a line a local user writes (a repeat or an alternative inside a repeated "
+        "group, `(\\w+\\s?)+`) is refused: write the group atomic, `(?>...)`, or its repeat "
+        "possessive, `++`.",
+        regex=True,
+    )
     severity: str = opt("warn", "Severity of the alert it raises.", choices=SEVERITIES)
     name: str = opt("", "Name of the pattern (used in the alert fingerprint).")
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from common import backtracking
 from common.schema import choices_of
 from common.secret import MASK, Secret, mask_userinfo, remember
 
@@ -548,9 +549,12 @@ class _Validator:
             value = match
         if meta.get("regex"):
             try:
-                re.compile(value)
+                backtracking.check(value)
             except re.error as exc:
                 self.problem(path, f"invalid regular expression: {exc}")
+                return _INVALID
+            except ValueError as exc:  # matched against text a local user shapes
+                self.problem(path, f"{value!r}: {exc}")
                 return _INVALID
         if meta.get("url") and not self._check_url(value, meta["url"], path, reveal):
             return _INVALID

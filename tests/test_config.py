@@ -118,6 +118,11 @@ BAD_CONFIGS = [
     ("[log_analyzer]\nenabled = true\n\n[[log_analyzer.custom_patterns]]\npattern = \"ok\"\n\n"
      "[[log_analyzer.custom_patterns]]\npattern = \"(unclosed\"\nseverity = \"warn\"\n", 8,
      "log_analyzer.custom_patterns[1].pattern: invalid regular expression: missing ), unterminated subpattern at position 0"),
+    ("[[log_analyzer.custom_patterns]]\npattern = '(\\w+\\s?)+: failed'\n", 2,
+     "log_analyzer.custom_patterns[0].pattern: '(\\\\w+\\\\s?)+: failed': a repeated group whose body can "
+     "match the same text in more than one way"),
+    ("[collector]\ndisk_exclude_mountpoints = '^/(x|xx)+/$'\n", 2,
+     "collector.disk_exclude_mountpoints: '^/(x|xx)+/$': a repeated group"),
     ('[[log_analyzer.custom_patterns]]\npattern = "x"\nseverity = "fatal"\n', 3,
      'log_analyzer.custom_patterns[0].severity: expected one of info, warn, critical, emergency; got "fatal"'),
     ('[log_analyzer]\nsources = ["dmesg",\n  "eventlog"]\n', 2,
@@ -140,6 +145,28 @@ def test_bad_config_names_file_line_and_key(text: str, line: int, expected: str)
     problems = [str(p) for p in info.value.problems]
     assert len(problems) == 1, problems
     assert problems[0].startswith(f"/etc/sysops-agent/bad.toml:{line}: {expected}"), problems[0]
+
+
+def test_a_pattern_that_backtracks_exponentially_is_refused_with_its_way_out() -> None:
+    """Matched against lines anyone can send (`logger`), "(\\w+\\s?)+:" took over a minute on
+    30 characters: the agent froze.  The error says how to write it; the atomic and the
+    possessive forms, and repeats that cannot blow up, are taken."""
+
+    def problems(pattern: str) -> list[str]:
+        text = f"[[log_analyzer.custom_patterns]]\npattern = '{pattern}'\n"
+        try:
+            parse_config_text(text, "c.toml", environ={})
+        except ConfigError as error:
+            return [str(p) for p in error.problems]
+        return []
+
+    for hostile in (r"(\w+\s?)+:", r"(a+)+b", r"(x|xx)+y", r"(.*,)+x", r"(?:GET|POST)* /",
+                    r"(a{1,100})+", r"(?=(a+)+)b"):  # fmt: skip
+        said = problems(hostile)
+        assert len(said) == 1 and "(?>...)" in said[0] and "(...)++" in said[0], (hostile, said)
+    for fine in (r"(?>\w+\s?)+:", r"(\w+\s?)++:", r"(\d+\.){3}\d+", r"(\d{1,3}\.){3}\d{1,3}",
+                 r"error.*timeout", r"(?:GET|POST) /", r"x(?:a|b){2,60}", r"Out of memory: Killed"):  # fmt: skip
+        assert problems(fine) == [], fine
 
 
 def test_all_problems_are_reported_at_once() -> None:
