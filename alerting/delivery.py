@@ -266,11 +266,13 @@ class ChannelWorker:
         self._certificate_said = old._certificate_said
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        while task is not None and not task.done():
+            # Cancelled again until it has ended: a cancellation that meets a completing
+            # `asyncio.wait_for` (Python 3.11, in a channel's library as once here) is
+            # swallowed, the loop went on, and the stop (a shutdown, a reload) waited for good.
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
         await self.channel.close()
 
     # -- the loop --------------------------------------------------------------------------
@@ -605,7 +607,8 @@ class ChannelWorker:
                 await asyncio.sleep(wait)
             self._last_send = time.monotonic()
             try:
-                await asyncio.wait_for(self.channel.send(alerts), ATTEMPT_TIMEOUT_SECS)
+                async with asyncio.timeout(ATTEMPT_TIMEOUT_SECS):
+                    await self.channel.send(alerts)
             except DeliveryError as exc:
                 if exc.dead:
                     self.dead = str(exc)

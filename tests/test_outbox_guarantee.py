@@ -479,3 +479,52 @@ def test_the_end_of_every_episode_a_channel_announced_gets_through_a_spent_budge
     assert not worker._announced  # ended, and no event was ever waited for
     digest = next(b for b in got if b["metric"] == "alerts_folded")
     assert "eth2 down" in str(digest["message"])  # the rest was folded, said, not lost
+
+
+def test_a_stop_whose_cancellation_a_channel_swallows_still_stops_the_worker() -> None:
+    """The stop's cancellation arrives as the channel's send completes inside its own
+    `asyncio.wait_for` (libraries use it): Python 3.11 returns the send's result instead,
+    the worker went on, and the stop (a shutdown, a reload) waited for good."""
+    sent_once = asyncio.Event()
+
+    class WaitsForItsSend(StandIn):
+        async def send(self, alerts: Sequence[Alert]) -> None:
+            async def inner() -> None:
+                sent_once.set()
+                await self.gate.wait()
+                self.got.extend(alerts)
+
+            await asyncio.wait_for(inner(), 60)
+
+    async def scenario() -> None:
+        channel = WaitsForItsSend(gated=True)
+        worker = ChannelWorker(channel, outbox=MemoryOutbox(), group_wait=0)
+        worker.start()
+        worker.submit(event(1))
+        await asyncio.wait_for(sent_once.wait(), 10)
+        task = worker._task
+        stopping = asyncio.ensure_future(worker.stop())  # its cancel comes first in the turn
+        channel.gate.set()  # ... in which the send completes
+        done, _ = await asyncio.wait({stopping}, timeout=10)
+        assert done and task is not None and task.done(), "the stop waits for a worker that goes on"
+
+    asyncio.run(scenario())
+
+
+def test_a_stop_that_meets_a_completing_send_stops_the_worker() -> None:
+    """The same race one level up: the worker's own send (it used `asyncio.wait_for`)."""
+
+    async def scenario() -> None:
+        channel = StandIn(gated=True)
+        worker = ChannelWorker(channel, outbox=MemoryOutbox(), group_wait=0)
+        worker.start()
+        worker.submit(event(1))
+        await until(lambda: worker._busy, 10, "the send under way")
+        await asyncio.sleep(0)  # (the send is waiting for its gate)
+        task = worker._task
+        stopping = asyncio.ensure_future(worker.stop())
+        channel.gate.set()
+        done, _ = await asyncio.wait({stopping}, timeout=10)
+        assert done and task is not None and task.done(), "the stop waits for a worker that goes on"
+
+    asyncio.run(scenario())
