@@ -60,6 +60,7 @@ YIELD_EVERY = 50  # rows handled between two yields to the event loop, however f
 RESTART_BASE_SECS = 1.0  # the first pause before a failed worker starts again; doubles up to...
 RESTART_MAX_SECS = 60.0
 DIGEST_NAMED = 3  # the most severe held-back alerts a digest names
+DIGEST_METRIC = "alerts_folded"  # the digest's metric (from analyzer "agent")
 # The outbox "channel" a worker keeps its pending digest under (never delivered from there).
 PARKED = "/parked-digest"
 DIGEST_EVERY = 12  # at most one digest per channel per 1/DIGEST_EVERY of the budget window
@@ -431,7 +432,7 @@ class ChannelWorker:
         why = "while the channel was down" if self._folded_down else "over the hourly budget"
         return Alert(
             analyzer="agent",
-            metric="alerts_folded",
+            metric=DIGEST_METRIC,
             labels=(("channel", self.channel.name),),
             status=Status.FIRING,
             severity=max(self._folded),
@@ -505,8 +506,11 @@ class ChannelWorker:
         expired = 0
         for row, alert in rows:
             if now - alert.timestamp > self.max_age and row != self._digest_row:
-                self.stats.expired += 1
-                expired += 1
+                # A digest restored from a run that was killed counts what it folds: "1 alert
+                # expired" would say 30 held-back alerts were one.
+                n = _folded_count(alert)
+                self.stats.expired += n
+                expired += n
                 discarded.append(row)
                 continue
             if row in self._charged:  # admitted before, the far side was away: no second charge
@@ -660,6 +664,13 @@ class ChannelWorker:
             level = logging.DEBUG if self._certificate_said else logging.ERROR
             self._certificate_said = True
         log.log(level, message, *args)
+
+
+def _folded_count(alert: Alert) -> int:
+    """How many alerts one notification stands for: a digest, those it folds."""
+    digest = alert.analyzer == "agent" and alert.metric == DIGEST_METRIC
+    folded = alert.context.get("folded") if digest else None
+    return folded if isinstance(folded, int) and folded > 0 else 1
 
 
 async def drain_and_stop(workers: Sequence[ChannelWorker], timeout: float) -> None:

@@ -380,6 +380,35 @@ def test_a_kill_before_the_digest_goes_out_loses_none_of_what_it_folds(tmp_path:
     assert "10 alerts over the hourly budget" in second, second
 
 
+def test_a_digest_of_a_killed_run_that_expires_is_counted_as_what_it_folds(tmp_path: Path) -> None:
+    """A run folds ten alerts into its parked digest and is killed; the next starts after
+    `max_age_secs`.  The digest expired as "1 alert(s) expired": ten were one."""
+    path = tmp_path / "outbox.db"
+
+    async def first_run() -> None:
+        worker = ChannelWorker(StandIn(down=True), outbox=SqliteOutbox(path), max_per_hour=2,
+                               group_wait=0.0, park_secs=60)  # fmt: skip
+        worker.start()
+        for i in range(12):  # one group: the first is admitted (and waits), the rest folded
+            worker.submit(event(i, metric="log_link_down"))
+        await until(lambda: worker.stats.suppressed == 11, 30, "the alerts held back")
+        assert worker._task is not None
+        worker._task.cancel()  # killed: no drain, no stop
+
+    async def second_run() -> ChannelWorker:
+        worker = ChannelWorker(StandIn(), outbox=SqliteOutbox(path), max_per_hour=2,
+                               group_wait=0.0, max_age=0.0)  # fmt: skip
+        worker.start()
+        assert await worker.drain(30)
+        await worker.stop()
+        return worker
+
+    asyncio.run(first_run())
+    worker = asyncio.run(second_run())
+    assert worker.stats.expired == 1 + 11  # the waiting alert, and the digest's eleven
+    assert worker.undelivered.take() == {("hook", "expired"): 12}
+
+
 def test_one_line_channels_say_what_went_undelivered_too() -> None:
     """Console and syslog print one line: the undelivered count rides on it."""
     import dataclasses
