@@ -26,7 +26,9 @@ would let root create or overwrite a file of the attacker's choosing), and
 the same holds for its -wal/-shm/-journal siblings.  A corrupted file (or one
 SQLite cannot use any more) is moved aside and a fresh one opened; if that
 fails too, the outbox carries on in memory and says so (`degraded`), so an
-alert is never lost to a broken file and no task dies of it.  After a storm
+alert is never lost to a broken file and no task dies of it; what waited in
+the file is taken into memory and sent first, and the file cleared (or, on a
+full disk, removed) so that no later start sends it again.  After a storm
 the freed pages are given back (auto_vacuum=INCREMENTAL), so the file
 shrinks again.
 """
@@ -165,6 +167,10 @@ class MemoryOutbox:
     def together(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
+    def put(self, channel: str, row: int, alert: Alert) -> None:
+        """Keep `alert` under a row id it already has (below every id `add` gives)."""
+        self._rows.setdefault(channel, OrderedDict())[row] = alert
+
     def add(self, channel: str, alert: Alert) -> int:
         row = self._next
         self._next += 1
@@ -235,6 +241,9 @@ class SqliteOutbox:
         # replaced a corrupted one, handed to the memory fallback.
         self._episodes: dict[str, Alert] = {}
         self._stale_since: float | None = None  # the file's episodes are stale since (memory)
+        # After a fall back to memory: the rows the file held then, taken into memory and
+        # sent from there, to be deleted from the file (with its episodes) once it lets us.
+        self._taken_up_to = 0
         import sqlite3
 
         try:
@@ -312,6 +321,10 @@ class SqliteOutbox:
         """Replace a corrupted file, or fall back to memory; returns the fallback if it came to that."""
         import sqlite3
 
+        # What waits in the file is read before the connection goes (a read needs no room):
+        # left there unseen, it was sent at the next start, after what this life sent from
+        # memory (a FIRING after its RESOLVED: the receiver's alert open for good).
+        backlog = None if is_corruption(exc) else self._read_backlog()
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
         if is_corruption(exc):
@@ -335,7 +348,7 @@ class SqliteOutbox:
                 self.path, exc, action, aside.name,
             )  # fmt: skip
             return None
-        return self._fall_back(f"outbox {self.path} failed ({exc} while {action})")
+        return self._fall_back(f"outbox {self.path} failed ({exc} while {action})", backlog)
 
     def _move_aside(self) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -347,27 +360,74 @@ class SqliteOutbox:
         self.moved_aside.append(aside)
         return aside
 
-    def _fall_back(self, reason: str) -> MemoryOutbox:
+    def _read_backlog(self) -> list[tuple[int, str, Alert]] | None:
+        """The rows waiting in the file, oldest first (None if it cannot be read)."""
+        import sqlite3
+
+        try:
+            rows = self._db.execute("SELECT id, channel, alert FROM outbox ORDER BY id").fetchall()
+        except sqlite3.Error as exc:
+            log.error(
+                "outbox %s: the alerts waiting in it could not be read (%s); they are sent "
+                "at the next start", self.path, exc,
+            )  # fmt: skip
+            return None
+        backlog = []
+        for row, channel, text in rows:
+            with contextlib.suppress(ValueError, KeyError, TypeError):  # unreadable: helps nobody
+                backlog.append((int(row), str(channel), alert_from_record(text)))
+        return backlog
+
+    def _fall_back(
+        self, reason: str, backlog: Sequence[tuple[int, str, Alert]] | None = None
+    ) -> MemoryOutbox:
+        """Go on in memory, with `backlog` (None: the file's rows could not be read)."""
         self.degraded = f"{reason}; alerts are kept in memory only"
         self._memory = MemoryOutbox(first_id=self._last_id + 1, max_rows=self.max_rows)
+        for row, channel, alert in backlog or ():  # under their ids: the workers know those
+            self._memory.put(channel, row, alert)
+        self._taken_up_to = max((row for row, _, _ in backlog or ()), default=0)
         for alert in self._episodes.values():
             self._memory.keep_episode(alert)
         log.error("%s", self.degraded)
-        # The episodes in the file stop following what is sent: a restart must not take
-        # them back (an alert resolved since would be resolved twice, one fired since
-        # would continue a finished episode).  The file just failed: if they cannot be
-        # cleared now, again at each episode written (at most once a minute) and at stop.
+        # The file's rows and episodes stop following what is sent: a restart must not send
+        # the rows again (taken into memory, sent from there) nor take the episodes back
+        # (an alert resolved since would be resolved twice, one fired since would continue
+        # a finished episode).  The file just failed: if they cannot be cleared now, again
+        # at each episode written (at most once a minute) and at stop.
         self._stale_since = time.monotonic()
-        if not self._clear_stale_episodes():
+        if not self._clear_stale_episodes() and (backlog is None or not self._remove_stale_file()):
             log.error(
-                "outbox %s: its open alert episodes could not be cleared yet; until they "
-                "are, a restart may resolve or continue alerts by their state at %s",
-                self.path, time.strftime("%H:%M:%S UTC", time.gmtime()),
+                "outbox %s: the alerts and open episodes it held could not be cleared from it "
+                "yet; until they are, a restart may send %d of them again and resolve or "
+                "continue alerts by their state at %s",
+                self.path, len(backlog or ()), time.strftime("%H:%M:%S UTC", time.gmtime()),
             )  # fmt: skip
         return self._memory
 
+    def _remove_stale_file(self) -> bool:
+        """Not clearable (a full disk: a DELETE needs room): unlink the file, which needs
+        none and gives its room back; True if done.  Only once everything in it is in
+        memory (its rows read, its episodes kept here): what is in memory is what a
+        degraded outbox keeps, in this life."""
+        try:
+            os.unlink(self.path)
+        except OSError:
+            return False
+        for suffix in SIBLINGS:
+            with contextlib.suppress(OSError):
+                os.unlink(f"{self.path}{suffix}")
+        self._stale_since = None
+        log.error(
+            "outbox %s: removed, as it could not be cleared; what waited in it is sent from "
+            "memory, and a fresh file is made at the next start",
+            self.path,
+        )  # fmt: skip
+        return True
+
     def _clear_stale_episodes(self) -> bool:
-        """Empty the file's episodes table (after a fall back to memory); True once done."""
+        """Empty the file's episodes table, and delete the rows taken into memory (after a
+        fall back to memory); True once done."""
         import sqlite3
 
         if self._stale_since is None:
@@ -376,13 +436,16 @@ class SqliteOutbox:
         try:
             db = self._connect()
             try:
+                db.execute("BEGIN IMMEDIATE")  # both or neither
                 db.execute("DELETE FROM episodes")
+                db.execute("DELETE FROM outbox WHERE id <= ?", (self._taken_up_to,))
+                db.execute("COMMIT")
             finally:
-                db.close()
+                db.close()  # (an uncommitted transaction is rolled back)
         except (OSError, sqlite3.Error):
             return False
         self._stale_since = None
-        log.info("outbox %s: the stale alert episodes in it are cleared", self.path)
+        log.info("outbox %s: the stale alerts and episodes in it are cleared", self.path)
         return True
 
     def _retry_clearing(self) -> None:

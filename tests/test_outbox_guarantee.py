@@ -308,6 +308,83 @@ class StandIn:
         pass
 
 
+@pytest.mark.parametrize("freed_before_stop", [False, True])
+def test_what_waited_in_the_file_when_it_filled_goes_out_before_what_came_after(
+    tmp_path: Path, http_receiver: HttpReceiver, freed_before_stop: bool
+) -> None:
+    """A FIRING waits in the file (the endpoint is down); the disk fills, the outbox goes on
+    in memory, and the alert's RESOLVED is queued there.  The file's row was left unseen:
+    the RESOLVED went out first, and the FIRING at the next start, after it (a receiver's
+    alert open for good); with the disk still full at the stop, the stale episode also
+    came back as "still firing".  Now the file's rows are taken into memory and sent
+    first, and cleared from the file once it has room (at the latest at the stop)."""
+    from alerting.router import Router
+
+    def disk(status: Status, at: float, mount: str = "/", message: str = "") -> Alert:
+        return Alert(analyzer="threshold", metric="disk_used_percent", labels=(("mount", mount),),
+                     status=status, severity=Severity.CRITICAL, value=97.0, threshold=90.0,
+                     message=message or f"{mount} full", timestamp=at, hostname="web-01")  # fmt: skip
+
+    def hook() -> WebhookChannel:
+        return WebhookChannel(http_receiver.url + "/hook", retry_count=0)
+
+    http_receiver.status = 503  # the endpoint is down
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        outbox = SqliteOutbox(path)
+
+        async def first_life() -> None:
+            worker = ChannelWorker(hook(), outbox=outbox, group_wait=0, park_secs=0.05,
+                                   backoff_base=0.001)  # fmt: skip
+            router = Router("web-01", [worker], episodes=outbox)
+            worker.start()
+            now = time.time()
+            router.route(disk(Status.FIRING, now))  # in the file: the endpoint is down
+            await until(lambda: worker.stats.parked >= 1, 10, "a failed try")
+            fill(data_dir)
+            for i in range(1000):  # other alerts while the disk is full, until it tells
+                router.route(disk(Status.FIRING, now, f"/m{i}", "x" * 3000))
+                if outbox.degraded is not None:
+                    break
+            assert outbox.degraded is not None and "full" in outbox.degraded
+            router.route(disk(Status.RESOLVED, now + 60))  # in memory
+            http_receiver.status = 204  # the endpoint is back
+            assert await worker.drain(30)
+            if freed_before_stop:
+                os.unlink(data_dir / "filler")
+            await worker.stop()
+
+        asyncio.run(first_life())
+        outbox.close()
+        first = len(http_receiver.requests)
+        if not freed_before_stop:
+            os.unlink(data_dir / "filler")  # freed, and the agent started again
+
+        async def second_life() -> None:
+            outbox = SqliteOutbox(path)
+            worker = ChannelWorker(hook(), outbox=outbox, group_wait=0)
+            router = Router("web-01", [worker], episodes=outbox, min_interval_secs=300)
+            worker.start()
+            now = time.time()
+            router.resume(outbox.open_episodes(), now, lambda alert: 120.0)
+            router.route(disk(Status.FIRING, now + 10))  # filling again: a new episode
+            router.repeat_due(now + 400)
+            assert await worker.drain(30)
+            await worker.stop()
+            outbox.close()
+
+        asyncio.run(second_life())
+    got = [(r.json(), i < first) for i, r in enumerate(http_receiver.requests) if r.status == 204]
+    root = [(b["status"], b["alert_id"], in_first) for b, in_first in got
+            if b["labels"] == {"mount": "/"}]  # fmt: skip
+    old = root[0][1]
+    assert [(status, in_first) for status, alert_id, in_first in root if alert_id == old] == [
+        ("firing", True),
+        ("resolved", True),
+    ]
+    assert {status for status, alert_id, in_first in root if alert_id != old} == {"firing"}
+
+
 def test_alerts_held_back_behind_a_waiting_digest_are_said_by_the_next_one() -> None:
     """A digest waits (the channel is down) and 60 more alerts come, over the budget.  The
     digest is not rewritten while rows wait to be admitted; delivering it cleared the whole

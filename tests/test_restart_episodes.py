@@ -515,9 +515,12 @@ def test_episodes_left_in_a_file_that_failed_are_cleared_once_it_can_be_written(
     tmp_path: Path,
 ) -> None:
     """A full disk sends the outbox to memory: the episodes in the file stop following what
-    is sent.  They cannot be cleared while the disk is full; once it is not, the stop
-    clears them, so the next start does not take back their state of that moment."""
+    is sent.  They cannot be cleared while the disk is full (a DELETE needs room): the file
+    is removed at once (its rows and episodes are in memory), so no later start, even after
+    a kill -9, takes back their state of that moment."""
     with outbox_that_filled_its_disk(tmp_path) as (outbox, path):
+        assert not path.exists()
+        assert SqliteOutbox(path).open_episodes() == []  # as a start after a kill -9 sees it
         outbox.close()
         assert SqliteOutbox(path).open_episodes() == []
 
@@ -525,10 +528,12 @@ def test_episodes_left_in_a_file_that_failed_are_cleared_once_it_can_be_written(
 def test_stale_episodes_are_cleared_while_running_once_the_file_can_be_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Not only at the stop: a kill -9 later must not find them (tried again at an episode
-    written `STALE_EPISODES_RETRY_SECS` after the last try)."""
+    """Where the file can be neither cleared nor removed at once (here: its directory
+    refuses the unlink): not only at the stop, a kill -9 later must not find them (tried
+    again at an episode written `STALE_EPISODES_RETRY_SECS` after the last try)."""
     import alerting.outbox
 
+    monkeypatch.setattr(SqliteOutbox, "_remove_stale_file", lambda self: False)  # EACCES, say
     with outbox_that_filled_its_disk(tmp_path) as (outbox, path):
         assert SqliteOutbox(path).open_episodes() != []  # not cleared before the retry is due
         monkeypatch.setattr(alerting.outbox, "STALE_EPISODES_RETRY_SECS", 0.0)
