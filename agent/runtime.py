@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from alerting.channels.base import Channel
     from alerting.channels.nats import NatsConnection
 from alerting.alert import Alert, Severity, Status
-from alerting.delivery import ChannelWorker, drain_and_stop
+from alerting.delivery import ChannelWorker, Undelivered, drain_and_stop, drop_rows
 from alerting.outbox import MemoryOutbox, Outbox, move_rows
 from alerting.router import Router
 from analyzers.base import Batch, Resumable, SeriesKey, Warmable, learning_series
@@ -247,6 +247,7 @@ class Agent(SignalRequests):
         self._prepare_dirs()
         self.privileges = check_privileges(self.settings, self.config_path)
         log_report(self.privileges)
+        self._drop_unconfigured_rows()
         for worker in self.router.workers:
             worker.start()
         # The history tier of the last life, before any collection writes the store.
@@ -316,6 +317,15 @@ class Agent(SignalRequests):
     @staticmethod
     async def _drain_and_stop(workers: list[ChannelWorker], timeout: float) -> None:
         await drain_and_stop(workers, timeout)
+
+    def _drop_unconfigured_rows(self) -> None:
+        """Rows the last run left for a channel this configuration does not have (removed
+        while the agent was down) are dropped, counted and said, not kept for good."""
+        workers = self.router.workers
+        undelivered = workers[0].undelivered if workers else Undelivered()
+        configured = {name for worker in workers for name in worker.outbox_channels}
+        for channel in sorted(self.outbox.channels() - configured):
+            drop_rows(self.outbox, channel, undelivered)
 
     def _prepare_dirs(self) -> None:
         data_dir = Path(self.settings.agent.data_dir)
@@ -963,7 +973,7 @@ class Agent(SignalRequests):
             self.notifier.ready(self.status_line())
         # A channel no longer configured: what it still has is sent as at a stop.
         removed = [worker for worker in old if worker.name not in successors]
-        await self._drain_and_stop(removed, new.agent.shutdown_timeout_secs)
+        await drain_and_stop(removed, new.agent.shutdown_timeout_secs, removed=True)
         return True
 
     def _build_for_reload(

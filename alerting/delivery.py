@@ -118,7 +118,8 @@ class Undelivered:
     @staticmethod
     def text(taken: Counter[tuple[str, str]]) -> str:
         why_text = {"expired": "expired undelivered (older than max_age_secs)",
-                    "trimmed": "dropped undelivered (outbox over max_rows)"}  # fmt: skip
+                    "trimmed": "dropped undelivered (outbox over max_rows)",
+                    "removed": "dropped undelivered (channel removed from the configuration)"}  # fmt: skip
         return "; ".join(
             f"{n} alert(s) {why_text.get(why, why)} on channel {channel}"
             for (channel, why), n in sorted(taken.items())
@@ -666,6 +667,24 @@ class ChannelWorker:
         log.log(level, message, *args)
 
 
+def drop_rows(outbox: Outbox, channel: str, undelivered: Undelivered) -> int:
+    """Drop every row waiting for `channel` (an outbox channel name: a channel's queue or its
+    parked digest) of a channel no longer configured: counted and said by the next message
+    (left there, they were never sent, nor said, and kept for good)."""
+    name = channel.removesuffix(PARKED)
+    dropped = 0
+    while rows := outbox.pending(channel, 1000):
+        dropped += sum(_folded_count(alert) for _, alert in rows)
+        outbox.remove([row for row, _ in rows])
+    if dropped:
+        undelivered.add(name, "removed", dropped)
+        log.warning(
+            "channel %s is no longer configured: %d alert(s) waiting for it are dropped "
+            "(said in the next message that gets through)", name, dropped,
+        )  # fmt: skip
+    return dropped
+
+
 def _folded_count(alert: Alert) -> int:
     """How many alerts one notification stands for: a digest, those it folds."""
     digest = alert.analyzer == "agent" and alert.metric == DIGEST_METRIC
@@ -673,19 +692,26 @@ def _folded_count(alert: Alert) -> int:
     return folded if isinstance(folded, int) and folded > 0 else 1
 
 
-async def drain_and_stop(workers: Sequence[ChannelWorker], timeout: float) -> None:
-    """At a stop (or after a reload, for the old workers): pending deliveries get `timeout`
-    seconds, what is left stays in the outbox for the next start, then each worker stops
-    and says what it did."""
+async def drain_and_stop(
+    workers: Sequence[ChannelWorker], timeout: float, *, removed: bool = False
+) -> None:
+    """At a stop (or after a reload, for the channels it `removed`): pending deliveries get
+    `timeout` seconds, what is left stays in the outbox for the next start (or, for a
+    removed channel, is dropped, counted and said), then each worker stops and says what
+    it did."""
     results = await asyncio.gather(*(w.drain(timeout) for w in workers))
     for worker, drained in zip(workers, results, strict=True):
         if not drained:
             log.error(
-                "channel %s: %d alert(s) not delivered before the %.0f s shutdown deadline; "
-                "they stay in the outbox for the next start",
+                "channel %s: %d alert(s) not delivered before the %.0f s shutdown deadline; %s",
                 worker.name, worker.pending, timeout,
+                "the channel is removed" if removed else "they stay in the outbox for the next start",
             )  # fmt: skip
     await asyncio.gather(*(w.stop() for w in workers))
+    if removed:
+        for worker in workers:
+            for channel in worker.outbox_channels:
+                drop_rows(worker.outbox, channel, worker.undelivered)
     for w in workers:
         s = w.stats
         log.info(

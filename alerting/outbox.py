@@ -89,6 +89,8 @@ class Outbox(Protocol):
 
     def count(self, channel: str) -> int: ...
 
+    def channels(self) -> set[str]: ...  # the channels with rows waiting
+
     def take_dropped(self) -> dict[str, int]: ...
 
     def keep_episode(self, alert: Alert) -> None: ...
@@ -196,6 +198,9 @@ class MemoryOutbox:
 
     def count(self, channel: str) -> int:
         return len(self._rows.get(channel, ()))
+
+    def channels(self) -> set[str]:
+        return {channel for channel, rows in self._rows.items() if rows}
 
 
 def move_rows(source: Outbox, target: Outbox, channels: Iterable[str]) -> dict[int, int]:
@@ -640,6 +645,12 @@ class SqliteOutbox:
 
     def count(self, channel: str) -> int:
         return self._guarded("counting", lambda: self._count(channel), lambda m: m.count(channel))
+
+    def channels(self) -> set[str]:
+        return self._guarded("listing channels", self._channels, lambda m: m.channels())
+
+    def _channels(self) -> set[str]:
+        return {str(c) for (c,) in self._db.execute("SELECT DISTINCT channel FROM outbox")}
 
     def _count(self, channel: str) -> int:
         return int(

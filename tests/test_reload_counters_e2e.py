@@ -8,11 +8,15 @@ sent N" at stop counted only what was sent since the last SIGHUP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import (
     HttpReceiver,
@@ -163,3 +167,75 @@ def test_a_reload_keeps_what_is_still_to_be_said_about_undelivered_alerts(tmp_pa
         return counts
 
     assert asyncio.run(scenario()) == {("webhook", "expired"): 7}
+
+
+# -- a channel removed from the configuration ---------------------------------------------------
+
+
+def waiting_rows(db: Path) -> dict[str, int]:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
+        return dict(connection.execute("SELECT channel, COUNT(*) FROM outbox GROUP BY channel"))
+
+
+@pytest.mark.parametrize("when", ["at a reload", "while the agent was down"])
+def test_what_waited_for_a_removed_channel_is_dropped_and_said(
+    tmp_path: Path, http_receiver: HttpReceiver, when: str
+) -> None:
+    """The webhook is down with ten alerts waiting, and is removed from the configuration.
+    Its rows stayed in the outbox for good (the log said "for the next start", and no start
+    sent them), or were sent days late if it came back.  Now they are dropped, logged,
+    and said by the next message on the channels left."""
+    http_receiver.status = 503
+    for name in ("sys.log", "app.log"):
+        (tmp_path / name).write_text("")
+    with_webhook = log_alerts_config(tmp_path, http_receiver.url + "/hook", 0.5)
+    # A syslog server over UDP keeps the outbox durable without the webhook (a console alone
+    # needs none: its alerts go at once); critical only, so the console says the drop.
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    with_webhook += "[alerting.console]\nenabled = true\n[alerting.syslog]\nenabled = true\n"
+    with_webhook += (
+        f'address = "udp://127.0.0.1:{udp.getsockname()[1]}"\nmin_severity = "critical"\n'
+    )
+    without = with_webhook.replace(
+        "[alerting.webhook]\nenabled = true", "[alerting.webhook]\nenabled = false"
+    )
+    path = write_config(tmp_path, with_webhook)
+    db, out, err = tmp_path / "data/outbox.db", tmp_path / "out", tmp_path / "err"
+
+    def start() -> subprocess.Popen[bytes]:
+        with out.open("a") as stdout, err.open("a") as stderr:
+            return subprocess.Popen(agent_command("--config", str(path)), stdout=stdout,
+                                    stderr=stderr, cwd=tmp_path)  # fmt: skip
+
+    def stop(agent: subprocess.Popen[bytes]) -> None:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0, err.read_text()
+
+    agent = start()
+    try:
+        wait_until(lambda: "sysops-agent started" in err.read_text(), 30, "the start")
+        with (tmp_path / "app.log").open("a") as log:
+            log.write("".join(f"ERROR job {i} failed\n" for i in range(10)))
+        wait_until(lambda: waiting_rows(db).get("webhook") == 10, 30, "ten rows waiting")
+        wait_until(lambda: "503" in err.read_text(), 30, "the webhook failing")
+        path.write_text(without)
+        if when == "at a reload":
+            agent.send_signal(signal.SIGHUP)
+            wait_until(lambda: "configuration reloaded" in err.read_text(), 30, "the reload")
+        else:
+            stop(agent)
+            assert waiting_rows(db).get("webhook") == 10  # kept for a start with the webhook
+            agent = start()
+        said = "channel webhook is no longer configured: 10 alert(s) waiting for it are dropped"
+        wait_until(lambda: said in err.read_text(), 30, "the drop, logged")
+        assert "webhook" not in waiting_rows(db)
+        with (tmp_path / "app.log").open("a") as log:
+            log.write("ERROR job 99 failed\n")
+        note = "10 alert(s) dropped undelivered (channel removed from the configuration) on channel webhook"
+        wait_until(lambda: note in out.read_text(), 30, "the next message saying it")
+    finally:
+        stop(agent)
+        udp.close()
