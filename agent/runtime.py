@@ -673,7 +673,8 @@ class Agent(SignalRequests):
         # store is gone (a process that exited meanwhile), and is resolved at once.
         self._look_for_unreported_at = now + slack
         log.info(
-            "%d alert(s) announced before the restart and not resolved: they are resolved "
+            "%d alert(s) open before the restart (announced, or folded into the episode of "
+            "one that was) and not resolved: they are resolved "
             "unless their analyzers raise them again",
             len(announced),
         )

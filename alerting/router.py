@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 MAX_TRACKED = 10_000
 # What the router adds to an alert's context (`_stamp`), as opposed to what its analyzer said.
 STAMPED = ("repeats", "lasted_secs", "occurrences")
+# In the context of a kept episode: an alert folded into its series' episode, never announced.
+FOLDED_MARK = "folded_into_episode"
 
 
 class Episodes(Protocol):
@@ -170,11 +172,13 @@ class Router:
         if episodes is not None and episodes is not self.episodes:  # a durable outbox now
             self.episodes = episodes
             episodes.clear_episodes()  # a file's, from a life before: this router knows better
-            for track in self._tracks.values():
+            for fp, track in self._tracks.items():
                 if (track.status is Status.FIRING and not track.muted) or track.held is not None:
                     episodes.keep_episode(
                         self._stamp(track.alert, 0, first_fired=track.first_fired)
                     )
+                elif track.status is Status.FIRING and track.folded:
+                    self._keep_folded(fp, track)
         self.maintenance = list(maintenance)
         self.inhibit_rules = list(inhibit_rules)
         self._sources, self._placed = [{} for _ in self.inhibit_rules], {}
@@ -241,6 +245,8 @@ class Router:
             track.held_back, track.unsent, track.confirm_by = 0, None, None
             self._mutes_changed = True
             if track.muted:  # the end of a muted alert: nobody was told it began
+                if track.folded:
+                    self._keep_folded(fp, None)
                 track.status, track.muted, track.folded = Status.RESOLVED, False, False
                 self._resolved[fp] = None
                 self._unindex(fp)
@@ -363,7 +369,11 @@ class Router:
                 )
                 self._remember(fp, muted)
                 self._prune()
+                if folded:
+                    self._keep_folded(fp, muted)
             elif track is not None and track.muted:  # still muted, at its new severity
+                if folded or track.folded:
+                    self._keep_folded(fp, track if folded else None)
                 track.severity, track.alert, track.folded = alert.severity, alert, folded
                 self._mutes_changed = True  # it may have held a step down of the episode
             elif track is not None and track.status is Status.FIRING and folded:
@@ -490,6 +500,20 @@ class Router:
             ):
                 return True
         return False
+
+    def _keep_folded(self, fp: str, track: _Track | None) -> None:
+        """Keep (None: forget) an alert folded into its series' episode, marked as such, with
+        the announced ones: after a restart it is taken back folded, so the episode does not
+        end early and come back as a new FIRING, and its analyzer takes its level back."""
+        if self.episodes is None:
+            return
+        if track is None or track.alert.context.get("event"):
+            self.episodes.end_episode(fp)
+            return
+        context = {**track.alert.context, FOLDED_MARK: True}
+        self.episodes.keep_episode(
+            dataclasses.replace(track.alert, first_fired=track.first_fired, context=context)
+        )
 
     def _held(self, alert: Alert, fp: str, level: Severity) -> bool:
         """Whether an alert folded into the episode of `alert`'s series is still at `level`
@@ -651,6 +675,7 @@ class Router:
             (fp, t)
             for fp, t in self._tracks.items()
             if t.status is Status.FIRING and (t.muted or t.unsent is not None)
+            and t.confirm_by is None  # taken back at a restart, not raised again yet
             and not silenced(t.unsent or t.alert)
         ]  # fmt: skip
         muted.sort(key=lambda item: (not self._is_source(item[1].alert), -item[1].severity))
@@ -665,7 +690,9 @@ class Router:
                 if told is not None:
                     sent.append(told)
                 continue
-            track.folded = self._carried(track.alert, fp)
+            folded, track.folded = track.folded, self._carried(track.alert, fp)
+            if folded and not track.folded:
+                self._keep_folded(fp, None)  # announced below, or muted by an inhibition now
             if track.folded or self._inhibited(track.alert):
                 continue
             track.muted, track.held_back, track.last_sent = False, 0, now
@@ -701,9 +728,13 @@ class Router:
         "not raised again since the agent restarted" (an infinite time: no deadline, its
         analyzer says where it stands at its series' next reading).  None: the analyzer took
         the alert back as it was and will resolve it itself (a link down)."""
-        for alert in announced:
-            if alert.status is Status.RESOLVED or alert.fingerprint in self._tracks:
+        for kept in announced:
+            if kept.status is Status.RESOLVED or kept.fingerprint in self._tracks:
                 continue
+            # One never announced is taken back folded into its series' episode.
+            folded = bool(kept.context.get(FOLDED_MARK))
+            context = {k: v for k, v in kept.context.items() if k != FOLDED_MARK}
+            alert = dataclasses.replace(kept, context=context)
             first = alert.timestamp if alert.first_fired is None else alert.first_fired
             occurrences = alert.context.get("occurrences", 1)
             track = _Track(
@@ -713,7 +744,9 @@ class Router:
                 alert,
                 first_fired=first,
                 occurrences=occurrences if isinstance(occurrences, int) else 1,
-                told=alert.severity,  # the level it was announced at, at least
+                muted=folded,
+                folded=folded,
+                told=None if folded else alert.severity,  # announced at that level, at least
             )
             within = confirm_within(alert)
             if within is not None:

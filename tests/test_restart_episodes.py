@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,7 +117,9 @@ def test_a_condition_worse_after_a_restart_is_an_escalation_of_the_same_episode(
     ]
 
 
-def test_only_what_the_channels_were_told_is_kept() -> None:
+def test_what_the_channels_were_told_is_kept_and_what_was_folded_into_it_marked() -> None:
+    from alerting.router import FOLDED_MARK
+
     outbox = MemoryOutbox()
     event = dataclasses.replace(disk(1.0), context={"event": True}, metric="log_pattern")
     life(
@@ -127,7 +130,65 @@ def test_only_what_the_channels_were_told_is_kept() -> None:
             ("route", disk(3.0)),  # folded into the trend's episode: never told
         ],
     )
-    assert [a.analyzer for a in outbox.open_episodes()] == ["trend"]
+    kept = [(a.analyzer, a.context.get(FOLDED_MARK, False)) for a in outbox.open_episodes()]
+    assert kept == [("trend", False), ("threshold", True)]
+
+
+def test_an_alert_folded_into_an_episode_keeps_it_open_across_a_restart() -> None:
+    """The trend's critical is announced, the threshold's warn folded into it and held in
+    its hysteresis band (88 %: warn at 90, clear at 85.5).  The trend stops predicting.
+    In one life the episode goes on (the threshold still fires) and ends with one RESOLVED
+    when the disk is back to 80 %.  Across a restart the folded warn was not kept: the
+    trend's RESOLVED went out at once, and the threshold's warn at 91 % came as a new
+    FIRING of a second episode.  Now it is taken back, folded, with its level."""
+    from agent.config import parse_config_text
+    from agent.store import Store
+    from analyzers.threshold import ThresholdAnalyzer, threshold_rules
+
+    key = SeriesKey("disk_used_percent", DISK)
+    settings = parse_config_text("", "t.toml").settings
+    steps: list[tuple[float, float | Alert | None]] = [
+        (0.0, disk(0.0, severity=Severity.CRITICAL, analyzer="trend")),
+        (10.0, 91.0), (20.0, 88.0),  # the threshold's warn, folded; then within its band
+        (1000.0, None),  # the restart (or not)
+        (1010.0, 88.0), (1020.0, disk(1020.0, Status.RESOLVED, Severity.CRITICAL, "trend")),
+        (1030.0, 88.0), (1040.0, 91.0), (1050.0, 80.0),
+    ]  # fmt: skip
+
+    def run(restart: bool) -> list[tuple[str, Status, float]]:
+        outbox = MemoryOutbox()
+
+        def start() -> tuple[ThresholdAnalyzer, Router, Store]:
+            router = Router("h", [], min_interval_secs=3600, dedup_window_secs=0, episodes=outbox)
+            return ThresholdAnalyzer(threshold_rules(settings)), router, Store(64, 0)
+
+        analyzer, router, store = start()
+        told: list[Alert] = []
+        for t, what in steps:
+            if what is None:
+                if restart:  # as the runtime's start: the analyzers, then the router
+                    kept = outbox.open_episodes()
+                    analyzer, router, store = start()
+                    analyzer.resume([a for a in kept if a.analyzer == "threshold"])
+                    router.resume(
+                        kept, t, lambda a: math.inf if a.analyzer == "threshold" else 600.0
+                    )
+                continue
+            if isinstance(what, Alert):
+                events = [what]
+            else:
+                events = analyzer.observe(
+                    store.write_samples(t, [key], np.array([what]), "disk"), store
+                )
+            for event in events:
+                sent = router.route(event)
+                told += [sent] if sent is not None else []
+            told += router.repeat_due(t)
+        return [(a.analyzer, a.status, a.timestamp) for a in told]
+
+    one_life = run(restart=False)
+    assert one_life == [("trend", Status.FIRING, 0.0), ("trend", Status.RESOLVED, 1050.0)]
+    assert run(restart=True) == one_life
 
 
 def two_lives(before: list[float], after: list[float], config: str = "",
@@ -322,7 +383,7 @@ def test_a_condition_that_ended_while_the_agent_was_down_is_resolved_after_the_r
     (fired, resolved) = memory_alerts(http_receiver)
     assert resolved["status"] == "resolved" and resolved["alert_id"] == fired["alert_id"]
     assert resolved["message"].startswith("memory_used_percent is back to 0%")
-    assert "1 alert(s) announced before the restart" in second.stderr
+    assert "1 alert(s) open before the restart" in second.stderr
     code, _ = second.stop()
     assert code == 0 and "Traceback" not in second.stderr
 
