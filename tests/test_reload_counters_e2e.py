@@ -123,6 +123,25 @@ def test_a_reload_while_a_backlog_is_sent_sends_each_notification_once(
     assert len(set(ids)) == 10 and len(ids) == 10, ids
 
 
+def test_a_send_cut_by_a_reloads_deadline_is_sent_again_not_lost(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    """The far side takes 1 s to answer and a reload gives the retiring worker 0.2 s: its
+    batch in flight is cut, and its successor sends it again (at least once: the far side
+    may have taken it before the cut); nothing is lost."""
+    http_receiver.delay = 1.0
+
+    def during(agent: subprocess.Popen[bytes], err: Path) -> None:
+        # The first answer is in: the second send has just begun, and takes 1 s.
+        wait_until(lambda: delivered(http_receiver), 30, "the first delivery")
+        agent.send_signal(signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in err.read_text(), 30, "the reload")
+        wait_until(lambda: len(set(delivered(http_receiver))) >= 10, 60, "all ten")
+
+    run_reload_scenario(tmp_path, http_receiver, shutdown_secs=0.2, during=during)
+    assert len(set(delivered(http_receiver))) == 10
+
+
 def test_a_reload_keeps_a_backlog_that_waits_in_memory(
     tmp_path: Path, http_receiver: HttpReceiver
 ) -> None:
