@@ -62,8 +62,11 @@ log = logging.getLogger(__name__)
 MAX_TRACKED = 10_000
 # What the router adds to an alert's context (`_stamp`), as opposed to what its analyzer said.
 STAMPED = ("repeats", "lasted_secs", "occurrences")
-# In the context of a kept episode: an alert folded into its series' episode, never announced.
+# In the context of a kept episode: an alert folded into its series' episode, never announced;
+# the highest severity its episode told (its end reaches every channel told of it).
 FOLDED_MARK = "folded_into_episode"
+TOLD_MARK = "episode_told"
+KEPT_MARKS = (FOLDED_MARK, TOLD_MARK)
 
 
 class Episodes(Protocol):
@@ -224,7 +227,7 @@ class Router:
                 if resolved:
                     episodes.end_episode(alert.fingerprint)
                 else:
-                    episodes.keep_episode(alert if kept is None else kept)
+                    episodes.keep_episode(self._with_told(alert if kept is None else kept, track))
             for worker in self.workers:
                 channel = worker.channel
                 if reach >= channel.min_severity and (channel.send_resolved or not resolved):
@@ -330,6 +333,7 @@ class Router:
                 self._prune()
             elif track is not None and track.muted:  # as it is when the silence ends
                 track.severity, track.alert = alert.severity, alert
+                self._mutes_changed = True  # it may have held a step down of the episode
             elif track is not None and track.status is Status.FIRING and changed:
                 # Announced: its change is told when the silence ends.
                 track.unsent, track.unsent_why = alert, "muted"
@@ -500,6 +504,13 @@ class Router:
             ):
                 return True
         return False
+
+    @staticmethod
+    def _with_told(alert: Alert, track: _Track | None) -> Alert:
+        """`alert` as kept for a restart: with the highest severity its episode told."""
+        if track is None or track.told is None or track.told <= alert.severity:
+            return alert
+        return dataclasses.replace(alert, context={**alert.context, TOLD_MARK: track.told.label})
 
     def _keep_folded(self, fp: str, track: _Track | None) -> None:
         """Keep (None: forget) an alert folded into its series' episode, marked as such, with
@@ -733,7 +744,8 @@ class Router:
                 continue
             # One never announced is taken back folded into its series' episode.
             folded = bool(kept.context.get(FOLDED_MARK))
-            context = {k: v for k, v in kept.context.items() if k != FOLDED_MARK}
+            told = _severity_or_none(kept.context.get(TOLD_MARK))
+            context = {k: v for k, v in kept.context.items() if k not in KEPT_MARKS}
             alert = dataclasses.replace(kept, context=context)
             first = alert.timestamp if alert.first_fired is None else alert.first_fired
             occurrences = alert.context.get("occurrences", 1)
@@ -746,7 +758,7 @@ class Router:
                 occurrences=occurrences if isinstance(occurrences, int) else 1,
                 muted=folded,
                 folded=folded,
-                told=None if folded else alert.severity,  # announced at that level, at least
+                told=None if folded else max(alert.severity, told or alert.severity),
             )
             within = confirm_within(alert)
             if within is not None:
@@ -868,8 +880,9 @@ class Router:
         if known is not None and known.status is Status.FIRING:
             return
         track = _Track(
-            Status.FIRING, alert.severity, now, alert, first_fired=alert.timestamp, muted=muted
-        )
+            Status.FIRING, alert.severity, now, alert, first_fired=alert.timestamp, muted=muted,
+            told=None if muted else alert.severity,
+        )  # fmt: skip
         self._remember(alert.fingerprint, track)
         if muted:
             self._mutes_changed = True  # judged at the next look, as a mute that may be over
@@ -902,3 +915,11 @@ class Router:
         ]
         for fp in stale:
             self._forget(fp)
+
+
+def _severity_or_none(label: object) -> Severity | None:
+    """A severity kept as its label; None for anything else (a file edited by hand)."""
+    try:
+        return Severity.parse(label) if isinstance(label, str) else None
+    except KeyError:
+        return None

@@ -134,6 +134,41 @@ def test_what_the_channels_were_told_is_kept_and_what_was_folded_into_it_marked(
     assert kept == [("trend", False), ("threshold", True)]
 
 
+def test_a_pager_told_of_a_critical_that_eased_is_told_its_end_after_a_restart() -> None:
+    """A pager (min_severity critical) got a disk's critical and its step down to warn; the
+    agent restarts; the RESOLVED, at warn, reached only the channels from warn: the episode
+    kept was the step down, and the critical it had told was forgotten."""
+    disk_series = {"metric": "disk_used_percent", "labels": DISK}
+
+    def life_of(
+        events: list[Alert], episodes: MemoryOutbox, resume_at: float | None
+    ) -> list[Alert]:
+        async def scenario() -> list[Alert]:
+            pager = Recorder(min_severity=Severity.CRITICAL)
+            worker = ChannelWorker(pager, max_age=float("inf"))
+            worker.start()
+            router = Router("h", [worker], min_interval_secs=3600, episodes=episodes)
+            if resume_at is not None:
+                router.resume(episodes.open_episodes(), resume_at, lambda _a: 600.0)
+            for event in events:
+                router.route(event)
+            assert await worker.drain(2.0)
+            await worker.stop()
+            return pager.sent
+
+        return asyncio.run(scenario())
+
+    from tests.test_router import alert
+
+    episodes = MemoryOutbox()
+    first = life_of([alert(0.0, Status.FIRING, Severity.CRITICAL, **disk_series),
+                     alert(10.0, Status.ESCALATED, Severity.WARN, **disk_series)], episodes, None)  # fmt: skip
+    assert [a.status for a in first] == [Status.FIRING, Status.ESCALATED]
+    second = life_of([alert(100.0, Status.FIRING, Severity.WARN, **disk_series),  # raised again
+                      alert(200.0, Status.RESOLVED, Severity.WARN, **disk_series)], episodes, 90.0)  # fmt: skip
+    assert [(a.status, a.alert_id) for a in second] == [(Status.RESOLVED, first[0].alert_id)]
+
+
 def test_an_alert_folded_into_an_episode_keeps_it_open_across_a_restart() -> None:
     """The trend's critical is announced, the threshold's warn folded into it and held in
     its hysteresis band (88 %: warn at 90, clear at 85.5).  The trend stops predicting.

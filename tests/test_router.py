@@ -438,6 +438,37 @@ def test_an_announced_alert_stepping_down_under_a_folded_one_tells_nothing_until
     assert len({a.alert_id for a in eased}) == 1
 
 
+def test_a_held_step_down_is_told_when_the_silenced_alert_that_held_it_eases() -> None:
+    """The same hold, the folded critical under a silence: it eased to warn, and the step
+    down waited for the silence's end (an hour and a half) instead of the next round."""
+    from alerting.silences import Silence
+
+    F, E, W, C = Status.FIRING, Status.ESCALATED, Severity.WARN, Severity.CRITICAL
+
+    class Silences:
+        def current(self, check_every: float = 2.0) -> list[Silence]:
+            return [Silence("s", (("analyzer", "=", "threshold"),), 150.0, 5000.0, "")]
+
+    async def scenario() -> list[Alert]:
+        recorder = Recorder()
+        worker = ChannelWorker(recorder, max_age=float("inf"))
+        worker.start()
+        router = Router("h", [worker], min_interval_secs=36000.0, silences=Silences())  # type: ignore[arg-type]
+        for event in [_on_disk("trend", 0.0, F, C), _on_disk("threshold", 100.0, F, C),
+                      _on_disk("trend", 200.0, E, W), _on_disk("threshold", 300.0, E, W)]:  # fmt: skip
+            router.route(event)
+            router.repeat_due(event.timestamp + 5)
+        assert await worker.drain(2.0)
+        await worker.stop()
+        return recorder.sent
+
+    sent = asyncio.run(scenario())
+    assert [(a.analyzer, a.status, a.severity, a.timestamp) for a in sent] == [
+        ("trend", F, C, 0.0),
+        ("trend", E, W, 305.0),
+    ]
+
+
 def test_a_milder_alert_folded_into_an_episode_is_never_repeated_alone() -> None:
     F, R = Status.FIRING, Status.RESOLVED
     W, C = Severity.WARN, Severity.CRITICAL
