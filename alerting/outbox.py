@@ -63,6 +63,9 @@ COMPACT_CHUNK_PAGES = 4096
 # After a fall back to memory, clearing the file's stale episodes is tried again at the
 # next episode written this long after the last try (and at stop).
 STALE_EPISODES_RETRY_SECS = 60.0
+# At a fall back to memory, at most this many of the rows waiting in the file (the oldest)
+# are taken into memory, some 10 MB; the rest stay in the file for the next start.
+BACKLOG_TAKEN_MAX = 5000
 
 
 def alert_record(alert: Alert) -> str:
@@ -249,6 +252,7 @@ class SqliteOutbox:
         # After a fall back to memory: the rows the file held then, taken into memory and
         # sent from there, to be deleted from the file (with its episodes) once it lets us.
         self._taken_up_to = 0
+        self._backlog_left = False  # rows past those taken stay in the file: never remove it
         import sqlite3
 
         try:
@@ -366,11 +370,24 @@ class SqliteOutbox:
         return aside
 
     def _read_backlog(self) -> list[tuple[int, str, Alert]] | None:
-        """The rows waiting in the file, oldest first (None if it cannot be read)."""
+        """The oldest rows waiting in the file, at most `BACKLOG_TAKEN_MAX` (a storm's 100,000
+        rows of a channel that is down would take hundreds of MB at once); None if it
+        cannot be read."""
         import sqlite3
 
         try:
-            rows = self._db.execute("SELECT id, channel, alert FROM outbox ORDER BY id").fetchall()
+            if self._db.in_transaction:  # the failed one: its rows are made again, not read
+                self._db.execute("ROLLBACK")
+            rows = self._db.execute(
+                "SELECT id, channel, alert FROM outbox ORDER BY id LIMIT ?", (BACKLOG_TAKEN_MAX,)
+            ).fetchall()
+            more = (
+                bool(rows)
+                and self._db.execute(
+                    "SELECT 1 FROM outbox WHERE id > ? LIMIT 1", (rows[-1][0],)
+                ).fetchone()
+                is not None
+            )
         except sqlite3.Error as exc:
             log.error(
                 "outbox %s: the alerts waiting in it could not be read (%s); they are sent "
@@ -381,6 +398,13 @@ class SqliteOutbox:
         for row, channel, text in rows:
             with contextlib.suppress(ValueError, KeyError, TypeError):  # unreadable: helps nobody
                 backlog.append((int(row), str(channel), alert_from_record(text)))
+        if more:
+            self._backlog_left = True
+            log.error(
+                "outbox %s: the oldest %d alerts waiting in it are sent from memory; the "
+                "rest stay in it for the next start",
+                self.path, len(rows),
+            )  # fmt: skip
         return backlog
 
     def _fall_back(
@@ -401,7 +425,8 @@ class SqliteOutbox:
         # a finished episode).  The file just failed: if they cannot be cleared now, again
         # at each episode written (at most once a minute) and at stop.
         self._stale_since = time.monotonic()
-        if not self._clear_stale_episodes() and (backlog is None or not self._remove_stale_file()):
+        removable = backlog is not None and not self._backlog_left
+        if not self._clear_stale_episodes() and (not removable or not self._remove_stale_file()):
             log.error(
                 "outbox %s: the alerts and open episodes it held could not be cleared from it "
                 "yet; until they are, a restart may send %d of them again and resolve or "

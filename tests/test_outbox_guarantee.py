@@ -385,6 +385,34 @@ def test_what_waited_in_the_file_when_it_filled_goes_out_before_what_came_after(
     assert {status for status, alert_id, in_first in root if alert_id != old} == {"firing"}
 
 
+def test_a_large_backlog_is_taken_into_memory_only_in_part_and_the_rest_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taking a storm's whole backlog into memory at once (100,000 rows: 290 MB) would be an
+    OOM kill at the fall back: the oldest `BACKLOG_TAKEN_MAX` are, the rest stay in the file
+    (which is then never removed) for the next start."""
+    import alerting.outbox
+
+    monkeypatch.setattr(alerting.outbox, "BACKLOG_TAKEN_MAX", 2)
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        outbox = SqliteOutbox(path)
+        waiting = [outbox.add("hook", event(i)) for i in range(5)]
+        fill(data_dir)
+        wide = dataclasses.replace(event(99), message="x" * 3000)
+        while outbox.degraded is None:
+            outbox.add("other", wide)
+        taken = [row for row, _ in outbox.pending("hook", 10)]
+        assert taken == waiting[:2]  # the oldest, under their ids
+        assert path.exists()  # not removed: three rows wait in it for the next start
+        outbox.remove(taken)  # sent from memory
+        (data_dir / "filler").unlink()
+        outbox.close()  # room again: the rows taken are deleted from the file
+        again = SqliteOutbox(path)
+        assert [row for row, _ in again.pending("hook", 10)] == waiting[2:]
+        again.close()
+
+
 def test_alerts_held_back_behind_a_waiting_digest_are_said_by_the_next_one() -> None:
     """A digest waits (the channel is down) and 60 more alerts come, over the budget.  The
     digest is not rewritten while rows wait to be admitted; delivering it cleared the whole
