@@ -975,6 +975,13 @@ class Agent(SignalRequests):
         # A channel no longer configured: what it still has is sent as at a stop.
         removed = [worker for worker in old if worker.name not in successors]
         await drain_and_stop(removed, new.agent.shutdown_timeout_secs, removed=True)
+        # What is left is dropped, unless a reload meanwhile configured the channel again
+        # (its new worker's rows are under the same name).
+        configured = {worker.name for worker in self.router.workers}
+        for worker in removed:
+            if worker.name not in configured:
+                for channel in worker.outbox_channels:
+                    drop_rows(worker.outbox, channel, worker.undelivered)
         return True
 
     def _build_for_reload(

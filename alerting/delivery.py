@@ -556,6 +556,7 @@ class ChannelWorker:
         return alert.status is Status.RESOLVED or bool(alert.context.get("event"))
 
     def _announce(self, alert_id: str) -> None:
+        self._announced.pop(alert_id, None)  # to the end: the most recently told, forgotten last
         self._announced[alert_id] = None
         if len(self._announced) > ANNOUNCED_MAX:
             del self._announced[next(iter(self._announced))]
@@ -696,9 +697,9 @@ async def drain_and_stop(
     workers: Sequence[ChannelWorker], timeout: float, *, removed: bool = False
 ) -> None:
     """At a stop (or after a reload, for the channels it `removed`): pending deliveries get
-    `timeout` seconds, what is left stays in the outbox for the next start (or, for a
-    removed channel, is dropped, counted and said), then each worker stops and says what
-    it did."""
+    `timeout` seconds, what is left stays in the outbox for the next start (for a removed
+    channel, the caller drops it: `drop_rows`), then each worker stops and says what it
+    did."""
     results = await asyncio.gather(*(w.drain(timeout) for w in workers))
     for worker, drained in zip(workers, results, strict=True):
         if not drained:
@@ -708,10 +709,6 @@ async def drain_and_stop(
                 "the channel is removed" if removed else "they stay in the outbox for the next start",
             )  # fmt: skip
     await asyncio.gather(*(w.stop() for w in workers))
-    if removed:
-        for worker in workers:
-            for channel in worker.outbox_channels:
-                drop_rows(worker.outbox, channel, worker.undelivered)
     for w in workers:
         s = w.stats
         log.info(
