@@ -13,16 +13,19 @@ import re
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from alerting.alert import Alert, Severity, Status
 from tests.conftest import (
     HttpReceiver,
     agent_command,
     hermetic_agent_keys,
     only_collectors,
+    until,
     wait_until,
     write_config,
 )
@@ -62,6 +65,13 @@ def test_a_reload_keeps_the_channel_counters(tmp_path: Path) -> None:
 
 
 # -- a reload hands each channel's backlog over, once -----------------------------------------
+
+
+def log_alert(job: int) -> Alert:
+    return Alert(analyzer="log", metric="log_job_failed", labels=(("job", str(job)),),
+                 status=Status.FIRING, severity=Severity.WARN, value=1.0, threshold=None,
+                 message=f"ERROR job {job} failed", timestamp=time.time(),
+                 context={"event": True})  # fmt: skip
 
 
 def delivered(receiver: HttpReceiver) -> list[str]:
@@ -258,3 +268,44 @@ def test_what_waited_for_a_removed_channel_is_dropped_and_said(
     finally:
         stop(agent)
         udp.close()
+
+
+def test_a_channel_configured_again_while_its_removal_drains_keeps_its_rows(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    """Two SIGHUPs: the first removes the webhook (down), whose worker drains outside the
+    reload; the second adds it back meanwhile.  The first's drop of what was left took the
+    new worker's rows too (the same channel name), said as "channel removed"."""
+    from agent.config import load_config
+    from agent.runtime import Agent
+
+    http_receiver.status = 503
+    for name in ("sys.log", "app.log"):
+        (tmp_path / name).write_text("")
+    text = log_alerts_config(tmp_path, http_receiver.url + "/hook", 1.0)
+    text = text.replace('data_dir = "data"', f'data_dir = "{tmp_path / "data"}"')
+    path = write_config(tmp_path, text)
+    agent = Agent(load_config(path), config_path=str(path))
+
+    async def scenario() -> int:
+        (webhook,) = [w for w in agent.router.workers if w.name == "webhook"]
+        webhook.start()
+        webhook.submit(log_alert(0))  # waits: the endpoint is down
+        path.write_text(
+            text.replace(
+                "[alerting.webhook]\nenabled = true", "[alerting.webhook]\nenabled = false"
+            )
+        )
+        removing = asyncio.ensure_future(agent.reload())
+        await until(lambda: "webhook" not in [w.name for w in agent.router.workers], 10, "removed")
+        path.write_text(text)
+        assert await agent.reload()  # added back while the removed worker still drains
+        (again,) = [w for w in agent.router.workers if w.name == "webhook"]
+        again.submit(log_alert(1))
+        assert await removing
+        left = agent.outbox.count("webhook")
+        await agent._shutdown()
+        return left
+
+    # Both wait for the channel configured again: its own row, and the one left before.
+    assert asyncio.run(scenario()) == 2
