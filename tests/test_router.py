@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import io
 from collections.abc import Sequence
+from typing import Any
 
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.console import ConsoleChannel
@@ -49,15 +50,27 @@ def alert(t: float, status: Status = Status.FIRING, severity: Severity = Severit
 
 
 def run_router(
-    events: list[Alert], min_interval: float = 300.0, dedup: float = 600.0, **kw: Severity
+    events: list[Alert],
+    min_interval: float = 300.0,
+    dedup: float = 600.0,
+    *,
+    rounds: bool = False,
+    silences: Any = None,
+    **kw: Severity,
 ) -> list[Alert]:
+    """What a channel gets for `events`; `rounds`: the runtime's housekeeping round (repeats,
+    mutes that ended) 5 s after each event."""
+
     async def scenario() -> list[Alert]:
         recorder = Recorder(**kw)
         worker = ChannelWorker(recorder, max_age=float("inf"))  # the events are dated 1970
         worker.start()
-        router = Router("host-1", [worker], min_interval_secs=min_interval, dedup_window_secs=dedup)
+        router = Router("host-1", [worker], min_interval_secs=min_interval,
+                        dedup_window_secs=dedup, silences=silences)  # fmt: skip
         for event in events:
             router.route(event)
+            if rounds:
+                router.repeat_due(event.timestamp + 5)
         assert await worker.drain(2.0)
         await worker.stop()
         return recorder.sent
@@ -404,19 +417,7 @@ def test_an_announced_alert_stepping_down_under_a_folded_one_tells_nothing_until
     W, C = Severity.WARN, Severity.CRITICAL
 
     def run(events: list[Alert]) -> list[Alert]:
-        async def scenario() -> list[Alert]:
-            recorder = Recorder()
-            worker = ChannelWorker(recorder, max_age=float("inf"))
-            worker.start()
-            router = Router("h", [worker], min_interval_secs=3600.0, dedup_window_secs=600.0)
-            for event in events:
-                router.route(event)
-                router.repeat_due(event.timestamp + 5)  # the runtime's housekeeping round
-            assert await worker.drain(2.0)
-            await worker.stop()
-            return recorder.sent
-
-        return asyncio.run(scenario())
+        return run_router(events, min_interval=3600.0, rounds=True)
 
     start = [_on_disk("trend", 0.0, F, C), _on_disk("threshold", 100.0, F, C),
              _on_disk("trend", 200.0, E, W)]  # fmt: skip
@@ -449,20 +450,9 @@ def test_a_held_step_down_is_told_when_the_silenced_alert_that_held_it_eases() -
         def current(self, check_every: float = 2.0) -> list[Silence]:
             return [Silence("s", (("analyzer", "=", "threshold"),), 150.0, 5000.0, "")]
 
-    async def scenario() -> list[Alert]:
-        recorder = Recorder()
-        worker = ChannelWorker(recorder, max_age=float("inf"))
-        worker.start()
-        router = Router("h", [worker], min_interval_secs=36000.0, silences=Silences())  # type: ignore[arg-type]
-        for event in [_on_disk("trend", 0.0, F, C), _on_disk("threshold", 100.0, F, C),
-                      _on_disk("trend", 200.0, E, W), _on_disk("threshold", 300.0, E, W)]:  # fmt: skip
-            router.route(event)
-            router.repeat_due(event.timestamp + 5)
-        assert await worker.drain(2.0)
-        await worker.stop()
-        return recorder.sent
-
-    sent = asyncio.run(scenario())
+    events = [_on_disk("trend", 0.0, F, C), _on_disk("threshold", 100.0, F, C),
+              _on_disk("trend", 200.0, E, W), _on_disk("threshold", 300.0, E, W)]  # fmt: skip
+    sent = run_router(events, min_interval=36000.0, rounds=True, silences=Silences())
     assert [(a.analyzer, a.status, a.severity, a.timestamp) for a in sent] == [
         ("trend", F, C, 0.0),
         ("trend", E, W, 305.0),
