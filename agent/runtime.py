@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker, Undelivered, drain_and_stop, drop_rows
 from alerting.outbox import MemoryOutbox, Outbox, move_rows
-from alerting.router import Router
+from alerting.router import Router, without_kept_marks
 from analyzers.base import Batch, Resumable, SeriesKey, Warmable, learning_series
 from analyzers.logpatterns import LOG_ANALYZER
 from analyzers.registry import confirm_after_restart_secs, judges_closed_buckets
@@ -639,12 +639,15 @@ class Agent(SignalRequests):
             return
         # Analyzers that can take their state back do (threshold, trend and leak: the levels,
         # with their hysteresis; the log watcher: the open links down); the others learn
-        # again, or go through their kept samples (Warmable, below).
+        # again, or go through their kept samples (Warmable, below).  They get the alerts
+        # as their analyzer raised them: the router's marks on a kept episode are its own
+        # (an analyzer raising one again would carry them into notifications).
+        raised = [without_kept_marks(alert) for alert in announced]
         for analyzer in self.analyzers:
             if isinstance(analyzer, Resumable):
-                analyzer.resume([a for a in announced if a.analyzer == analyzer.name])
+                analyzer.resume([a for a in raised if a.analyzer == analyzer.name])
         if self.logs is not None:
-            self.logs.alerter.resume([a for a in announced if a.analyzer == LOG_ANALYZER])
+            self.logs.alerter.resume([a for a in raised if a.analyzer == LOG_ANALYZER])
         enabled = [d for d in DOMAINS if d.name not in self.settings.collector.disabled]
         # A few rounds of the slowest collector, and of the housekeeping that judges it; with
         # a level taken back that waits for a closed history bucket (trend, leak), at least

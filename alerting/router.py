@@ -177,9 +177,8 @@ class Router:
             episodes.clear_episodes()  # a file's, from a life before: this router knows better
             for fp, track in self._tracks.items():
                 if (track.status is Status.FIRING and not track.muted) or track.held is not None:
-                    episodes.keep_episode(
-                        self._stamp(track.alert, 0, first_fired=track.first_fired)
-                    )
+                    stamped = self._stamp(track.alert, 0, first_fired=track.first_fired)
+                    episodes.keep_episode(self._with_told(stamped, track))
                 elif track.status is Status.FIRING and track.folded:
                     self._keep_folded(fp, track)
         self.maintenance = list(maintenance)
@@ -334,6 +333,8 @@ class Router:
             elif track is not None and track.muted:  # as it is when the silence ends
                 track.severity, track.alert = alert.severity, alert
                 self._mutes_changed = True  # it may have held a step down of the episode
+                if track.folded:
+                    self._keep_folded(fp, track)
             elif track is not None and track.status is Status.FIRING and changed:
                 # Announced: its change is told when the silence ends.
                 track.unsent, track.unsent_why = alert, "muted"
@@ -376,10 +377,11 @@ class Router:
                 if folded:
                     self._keep_folded(fp, muted)
             elif track is not None and track.muted:  # still muted, at its new severity
-                if folded or track.folded:
-                    self._keep_folded(fp, track if folded else None)
+                was_folded = track.folded
                 track.severity, track.alert, track.folded = alert.severity, alert, folded
                 self._mutes_changed = True  # it may have held a step down of the episode
+                if folded or was_folded:
+                    self._keep_folded(fp, track if folded else None)
             elif track is not None and track.status is Status.FIRING and folded:
                 # Announced, its change folded: nothing to tell (the episode says that
                 # severity), but its repeats say what it is now.
@@ -702,8 +704,8 @@ class Router:
                     sent.append(told)
                 continue
             folded, track.folded = track.folded, self._carried(track.alert, fp)
-            if folded and not track.folded:
-                self._keep_folded(fp, None)  # announced below, or muted by an inhibition now
+            if folded != track.folded:  # folded now (a silence ended), or no more
+                self._keep_folded(fp, track if track.folded else None)
             if track.folded or self._inhibited(track.alert):
                 continue
             track.muted, track.held_back, track.last_sent = False, 0, now
@@ -745,8 +747,7 @@ class Router:
             # One never announced is taken back folded into its series' episode.
             folded = bool(kept.context.get(FOLDED_MARK))
             told = _severity_or_none(kept.context.get(TOLD_MARK))
-            context = {k: v for k, v in kept.context.items() if k not in KEPT_MARKS}
-            alert = dataclasses.replace(kept, context=context)
+            alert = without_kept_marks(kept)
             first = alert.timestamp if alert.first_fired is None else alert.first_fired
             occurrences = alert.context.get("occurrences", 1)
             track = _Track(
@@ -915,6 +916,14 @@ class Router:
         ]
         for fp in stale:
             self._forget(fp)
+
+
+def without_kept_marks(alert: Alert) -> Alert:
+    """A kept episode's alert as its analyzer raised it: without the router's marks."""
+    if not any(mark in alert.context for mark in KEPT_MARKS):
+        return alert
+    context = {k: v for k, v in alert.context.items() if k not in KEPT_MARKS}
+    return dataclasses.replace(alert, context=context)
 
 
 def _severity_or_none(label: object) -> Severity | None:

@@ -226,6 +226,73 @@ def test_an_alert_folded_into_an_episode_keeps_it_open_across_a_restart() -> Non
     assert run(restart=True) == one_life
 
 
+class FixedSilences:
+    def __init__(self, silences: list[Any]) -> None:
+        self.silences = silences
+
+    def current(self, check_every: float = 2.0) -> list[Any]:
+        return self.silences
+
+
+@pytest.mark.parametrize("case", ["escalated while folded", "folded when its silence ended"])
+def test_what_is_folded_into_an_episode_is_kept_as_it_stands(case: str) -> None:
+    """Two second readers' cases, each told differently with a restart than in one life:
+    the threshold escalated while folded was kept at its old warn (after the restart the
+    trend's step down went out, then the threshold as a second episode); one that became
+    folded when its silence ended was not kept at all (the episode ended early, and it
+    came back as a new FIRING)."""
+    from alerting.silences import Silence
+
+    W, C, E, R = Severity.WARN, Severity.CRITICAL, Status.ESCALATED, Status.RESOLVED
+    silence = Silence("s1", (("analyzer", "=", "threshold"),), 0.0, 50.0, "maintenance")
+    before: list[Alert | float]  # a float: a housekeeping round at that time
+    if case == "escalated while folded":
+        silences: list[Any] = []
+        before = [disk(0.0, severity=C, analyzer="trend"), disk(10.0), disk(20.0, E, C)]
+        after = [disk(1010.0, E, W, "trend"), disk(1020.0, severity=C), disk(1030.0, R, C),
+                 disk(1040.0, R, W, "trend")]  # fmt: skip
+    else:
+        silences = [silence]
+        before = [disk(10.0), disk(20.0, severity=C, analyzer="trend"), 60.0]  # the silence ends
+        after = [disk(1010.0, severity=C, analyzer="trend"), disk(1020.0, R, C, "trend"),
+                 disk(1030.0), disk(1040.0, R)]  # fmt: skip
+
+    def run(restart: bool) -> list[tuple[str, Status, float]]:
+        outbox = MemoryOutbox()
+
+        def start(silenced: list[Any]) -> Router:
+            return Router("h", [], min_interval_secs=3600, dedup_window_secs=0,
+                          episodes=outbox, silences=FixedSilences(silenced))  # type: ignore[arg-type]  # fmt: skip
+
+        router, told = start(silences), []
+        for at_restart, events in ((False, before), (True, after)):
+            if at_restart and restart:
+                kept = outbox.open_episodes()
+                router = start([])
+                router.resume(kept, 1000.0, lambda _a: 600.0)
+            for event in events:
+                if isinstance(event, float):
+                    told += router.repeat_due(event)
+                    continue
+                sent = router.route(event)
+                told += ([sent] if sent is not None else []) + router.repeat_due(event.timestamp)
+        return [(a.analyzer, a.status, a.timestamp) for a in told]
+
+    assert run(restart=True) == run(restart=False)
+
+
+def test_a_reload_that_makes_the_outbox_durable_keeps_what_each_episode_told() -> None:
+    from alerting.router import TOLD_MARK
+
+    router = Router("h", [], min_interval_secs=3600, dedup_window_secs=0)
+    router.route(disk(0.0, severity=Severity.CRITICAL))
+    router.route(disk(10.0, Status.ESCALATED, Severity.WARN))
+    outbox = MemoryOutbox()  # a remote channel added: the episodes are kept from now on
+    router.reconfigure("h", [], min_interval_secs=3600, dedup_window_secs=0, episodes=outbox)
+    (kept,) = outbox.open_episodes()
+    assert (kept.severity, kept.context.get(TOLD_MARK)) == (Severity.WARN, "critical")
+
+
 def two_lives(before: list[float], after: list[float], config: str = "",
               seen_again: bool = True, config_after: str | None = None,
               metric: str = "disk_used_percent") -> list[Alert]:  # fmt: skip
@@ -827,3 +894,33 @@ def test_the_look_after_a_restart_waits_for_the_first_history_bucket(tmp_path: P
     assert agent._look_for_unreported_at is not None
     assert agent._look_for_unreported_at - started >= 300 + 60  # a bucket and a disk interval
     asyncio.run(agent._shutdown())
+
+
+def test_the_analyzers_take_back_their_alerts_without_the_routers_marks(tmp_path: Path) -> None:
+    """A kept episode carries the router's marks (folded, the severity told); handed to an
+    analyzer as they were, a z-score alert raised again carried `episode_told` into every
+    repeat's payload."""
+    from agent.config import parse_config_text
+    from agent.runtime import Agent
+    from alerting.router import FOLDED_MARK, KEPT_MARKS, TOLD_MARK
+
+    loaded = parse_config_text(f'[agent]\ndata_dir = "{tmp_path}"\n', "t.toml")
+    agent = Agent(loaded)
+    marked = {"baseline": 50.0, FOLDED_MARK: True, TOLD_MARK: "critical"}
+    agent.outbox.keep_episode(dataclasses.replace(disk(1.0), context=marked))
+    (threshold,) = [a for a in agent.analyzers if a.name == "threshold"]
+    given: list[Alert] = []
+
+    class Recording:
+        name = "threshold"
+
+        def resume(self, alerts: Any) -> None:
+            given.extend(alerts)
+
+        def end_resume(self) -> list[SeriesKey]:
+            return []
+
+    agent.analyzers[agent.analyzers.index(threshold)] = Recording()  # type: ignore[call-overload]
+    agent._resume_episodes()
+    assert [a.context for a in given] == [{"baseline": 50.0}]
+    assert not set(KEPT_MARKS) & set(given[0].context)
