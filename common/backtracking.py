@@ -10,17 +10,18 @@ match, so such an expression is refused when the configuration is read, with the
 two standard ways out: an atomic group `(?>...)` or a possessive repeat (`++`, `*+`),
 which never give back what they matched (Python 3.11+).
 
-The check is structural (the parsed expression, not a timing): a group repeated more
-than a few times (over `FEW_REPEATS`, bounded or not: "{1,64}" over 28
-characters is 2^28 ways) whose body holds a variable-length repeat or an alternation;
-or one repeated a few times holding a long repeat ("(\\w+\\s?){3}", whose ways grow as
-the cube of the length).  It refuses some expressions that are in fact linear
-("(\\d+\\.){3}", whose pieces cannot overlap) and admits polynomial ones (".*a.*b.*c",
-18 ms on an 8 KiB line); the first costs a rewrite, the second a bounded delay.
+The check is structural (the parsed expression, not a timing): a group run several
+times whose runs can split one stretch of text in more than `MAX_WAYS` ways: a
+variable repeat or an alternation inside a group repeated without bound, or bounded
+but often ("{1,64}" over 28 characters is 2^28 ways), or nested ("((\\w{1,4}){4}){4}").
+It refuses some expressions that are in fact linear ("(\\d+\\.){3}", whose pieces cannot
+overlap) and admits polynomial ones (".*a.*b.*c", 18 ms on an 8 KiB line); the first
+costs a rewrite, the second a bounded delay.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 # The parser CPython's `re` compiles with.  Private, but the same tree since 3.11 (which
@@ -29,11 +30,14 @@ from re import _constants as sre  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
-FEW_REPEATS = 4  # a group repeated at most this many times multiplies its ways by a power
-LONG_REPEAT = 64  # inside such a group, a repeat up to this many (a name's length) is short
+# How many ways a repeated group may split one stretch of text between its runs: past it,
+# a hostile line's match runs for seconds to ages (each way is tried before giving up).
+MAX_WAYS = 10_000
 
-# How often an enclosing backtracking repeat may run its body: once, a few times, many.
-ONCE, FEW, MANY = 0, 1, 2
+
+class _Exponential(Exception):
+    """A repeated group whose runs can split one stretch of text in too many ways."""
+
 
 _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT)
 
@@ -41,7 +45,11 @@ _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT)
 def exponential(pattern: str) -> bool:
     """Whether `pattern` can backtrack exponentially (re.error if it does not compile)."""
     re.compile(pattern)
-    return _nested(sre_parse.parse(pattern), outer=ONCE)
+    try:
+        _ways(sre_parse.parse(pattern))
+    except _Exponential:
+        return True
+    return False
 
 
 def check(pattern: str) -> None:
@@ -57,47 +65,33 @@ def check(pattern: str) -> None:
         )
 
 
-def _long(high: int) -> bool:
-    return bool(high is sre.MAXREPEAT or high > LONG_REPEAT)
-
-
-def _times(high: int) -> int:
-    if high is sre.MAXREPEAT or high > FEW_REPEATS:
-        return MANY
-    return FEW if high > 1 else ONCE
-
-
-def _nested(items: Any, outer: int) -> bool:
-    """Walk the parsed tree; `outer`: how often an enclosing backtracking repeat may run it.
-
-    A body run many times must match each piece of text one way only: no variable repeat,
-    no alternation inside.  One run a few times ((\\d{1,3}\\.){3}) may hold short variable
-    repeats and alternatives, not a long one ((\\w+\\s?){3}: its ways grow as a power of
-    the length)."""
+def _ways(items: Any) -> float:
+    """How many ways `items` can match one given stretch of text, at most (inf: unbounded):
+    a variable repeat chooses how many it takes, an alternation which branch, a repeated
+    group both at each run.  Raises _Exponential where a group run several times has more
+    than `MAX_WAYS` ways of splitting its stretch: "(\\w+\\s?)+" (unbounded), "(?:a?){26}"
+    (2^26), "((\\w{1,4}){4}){4}" (256^4).  Atomic groups and possessive repeats match one
+    way, whatever is inside (which is checked on its own)."""
+    ways = 1.0
     for op, av in items:
         if op in _REPEATS:
             low, high, body = av
-            if high != low and (outer == MANY or (outer == FEW and _long(high))):
-                return True
-            children, inner = [body], max(outer, _times(high))
+            runs = math.inf if high is sre.MAXREPEAT else float(high)
+            each = _ways(body)
+            if runs > 1 and each > 1 and runs * math.log(each) > math.log(MAX_WAYS):
+                raise _Exponential  # (in logarithms: 256.0**200 overflows a float)
+            count = math.inf if high is sre.MAXREPEAT else float(high - low + 1)
+            ways *= count * each**runs if each > 1 else count
         elif op is sre.BRANCH:
-            if outer == MANY:  # alternatives that may overlap, tried again at every repetition
-                return True
-            children, inner = av[1], outer
+            ways *= sum(_ways(branch) for branch in av[1])
         elif op is sre.POSSESSIVE_REPEAT:
-            # Never gives back what it matched: nothing inside is tried again by what
-            # surrounds it (its own content still backtracks while it matches once).
-            children, inner = [av[-1]], ONCE
+            _ways(av[-1])
         elif op is sre.ATOMIC_GROUP:
-            children, inner = [av], ONCE
+            _ways(av)
         elif op is sre.SUBPATTERN:
-            children, inner = [av[-1]], outer
+            ways *= _ways(av[-1])
         elif op in (sre.ASSERT, sre.ASSERT_NOT):
-            children, inner = [av[1]], outer
+            _ways(av[1])
         elif op is sre.GROUPREF_EXISTS:
-            children, inner = [b for b in av[1:] if b is not None], outer
-        else:
-            continue
-        if any(_nested(child, inner) for child in children):
-            return True
-    return False
+            ways *= sum(_ways(branch) for branch in av[1:] if branch is not None)
+    return ways

@@ -164,7 +164,10 @@ def test_a_pattern_that_backtracks_exponentially_is_refused_with_its_way_out() -
                r"(a{1,100})+", r"(?=(a+)+)b", r"(\w+\s?){3}:", r"(\d+\.){3}\d+",
                # Bounded, and still a power of the length: 18 s on 28 characters, over a
                # minute on 26, 1.1 s on 26.
-               r"(\w+\s?){1,64}:", r"(\d+|\w+){2,60}=", r"(?:a?){26}a{26}")  # fmt: skip
+               r"(\w+\s?){1,64}:", r"(\d+|\w+){2,60}=", r"(?:a?){26}a{26}",
+               # Nested: over 20 s on 40 to 200 characters.
+               r"(\w{1,64}\s?){4}:", r"((\w{1,4}){4}){4}:", r"(((\w{1,2}){4}){4}){4}:",
+               r"(?:(?:\w{1,3}|\d{1,3}){4}){4}:")  # fmt: skip
     for pattern in hostile:
         said = problems(pattern)
         assert len(said) == 1 and "(?>...)" in said[0] and "(...)++" in said[0], (pattern, said)
