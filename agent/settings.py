@@ -548,7 +548,8 @@ class CustomPattern:
         "Regular expression matched against each log line.  One that can take exponential "
         "time on a line a local user writes (a repeat or an alternative inside a repeated "
         "group, `(\\w+\\s?)+`) is refused: write the group atomic, `(?>...)`, or its repeat "
-        "possessive, `++`.",
+        "possessive, `++`.  Keep to one unbounded piece that can take the same characters "
+        "as another (`\\w+\\s?\\w+` or `.*a.*b` cost seconds on a long line made for them).",
         regex=True,
     )
     severity: str = opt("warn", "Severity of the alert it raises.", choices=SEVERITIES)

@@ -10,13 +10,21 @@ match, so such an expression is refused when the configuration is read, with the
 two standard ways out: an atomic group `(?>...)` or a possessive repeat (`++`, `*+`),
 which never give back what they matched (Python 3.11+).
 
-The check is structural (the parsed expression, not a timing): a group run several
-times whose runs can split one stretch of text in more than `MAX_WAYS` ways: a
-variable repeat or an alternation inside a group repeated without bound, or bounded
-but often ("{1,64}" over 28 characters is 2^28 ways), or nested ("((\\w{1,4}){4}){4}").
-It refuses some expressions that are in fact linear ("(\\d+\\.){3}", whose pieces cannot
-overlap) and admits polynomial ones (".*a.*b.*c", 18 ms on an 8 KiB line); the first
-costs a rewrite, the second a bounded delay.
+The check is structural (the parsed expression, not a timing), and counts the ways a
+match can split one stretch of text, since each is tried before giving up, at each of
+a line's starts: over `MAX_WAYS`, a group run several times (a variable repeat or an
+alternation inside a group repeated without bound, or bounded but often: "{1,64}"
+over 28 characters is 2^28 ways, or nested: "((\\w{1,4}){4}){4}"), or bounded repeats
+in a row with no required character between them (sixteen "\\w{1,4}").  It refuses
+some expressions that are in fact linear ("(\\d+\\.){3}", whose pieces cannot overlap).
+
+It does not see polynomial time: two or more unbounded pieces that can take the same
+characters ("\\w+\\s?\\w+:", ".*foo.*bar") cost a cube of the line's length on a line
+made for it (3 s at 2,000 characters, minutes at 8 KiB).  Only an engine without
+backtracking (RE2) removes that, at the price of `re`'s semantics (its \\w, \\d and \\b
+are ASCII; no lookaround, backreference, atomic group or \\Z): not taken, so such a
+pattern is the operator's to keep to one unbounded piece, to anchor, or to bound by a
+smaller `max_line_bytes` (docs/CONFIGURATION.md says so).
 """
 
 from __future__ import annotations
@@ -30,9 +38,10 @@ from re import _constants as sre  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
-# How many ways a repeated group may split one stretch of text between its runs: past it,
-# a hostile line's match runs for seconds to ages (each way is tried before giving up).
-MAX_WAYS = 10_000
+# How many ways a repeated group, or a stretch of bounded repeats between two required
+# characters, may split the text it matches: each way is tried before giving up, at each of
+# a line's up to 8,192 starts (`search`): 8,192 ways took 1.45 s on an 8 KiB line.
+MAX_WAYS = 1000
 
 
 class _Exponential(Exception):
@@ -70,10 +79,13 @@ def _ways(items: Any) -> float:
     a variable repeat chooses how many it takes, an alternation which branch, a repeated
     group both at each run.  Raises _Exponential where a group run several times has more
     than `MAX_WAYS` ways of splitting its stretch: "(\\w+\\s?)+" (unbounded), "(?:a?){26}"
-    (2^26), "((\\w{1,4}){4}){4}" (256^4).  Atomic groups and possessive repeats match one
-    way, whatever is inside (which is checked on its own)."""
+    (2^26), "((\\w{1,4}){4}){4}" (256^4); or where bounded repeats in a row, between two
+    required characters, have more: sixteen "\\w{1,4}" (4^16).  Atomic groups and
+    possessive repeats match one way, whatever is inside (which is checked on its own)."""
     ways = 1.0
+    bounded = 1.0  # the finite ways since the last required character
     for op, av in items:
+        factor = 1.0
         if op in _REPEATS:
             low, high, body = av
             runs = math.inf if high is sre.MAXREPEAT else float(high)
@@ -81,17 +93,24 @@ def _ways(items: Any) -> float:
             if runs > 1 and each > 1 and runs * math.log(each) > math.log(MAX_WAYS):
                 raise _Exponential  # (in logarithms: 256.0**200 overflows a float)
             count = math.inf if high is sre.MAXREPEAT else float(high - low + 1)
-            ways *= count * each**runs if each > 1 else count
+            factor = count * each**runs if each > 1 else count
+        elif op is sre.LITERAL:
+            bounded = 1.0  # a character that must be there: the ways before it are settled
         elif op is sre.BRANCH:
-            ways *= sum(_ways(branch) for branch in av[1])
+            factor = sum(_ways(branch) for branch in av[1])
         elif op is sre.POSSESSIVE_REPEAT:
             _ways(av[-1])
         elif op is sre.ATOMIC_GROUP:
             _ways(av)
         elif op is sre.SUBPATTERN:
-            ways *= _ways(av[-1])
+            factor = _ways(av[-1])
         elif op in (sre.ASSERT, sre.ASSERT_NOT):
             _ways(av[1])
         elif op is sre.GROUPREF_EXISTS:
-            ways *= sum(_ways(branch) for branch in av[1:] if branch is not None)
+            factor = sum(_ways(branch) for branch in av[1:] if branch is not None)
+        ways *= factor
+        if math.isfinite(factor):
+            bounded *= factor
+            if bounded > MAX_WAYS:
+                raise _Exponential
     return ways

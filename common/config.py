@@ -553,6 +553,9 @@ class _Validator:
             except re.error as exc:
                 self.problem(path, f"invalid regular expression: {exc}")
                 return _INVALID
+            except RecursionError:  # groups nested a thousand deep: the parser gives up
+                self.problem(path, "invalid regular expression: nested too deeply")
+                return _INVALID
             except ValueError as exc:  # matched against text a local user shapes
                 self.problem(path, f"{value!r}: {exc}")
                 return _INVALID

@@ -167,14 +167,23 @@ def test_a_pattern_that_backtracks_exponentially_is_refused_with_its_way_out() -
                r"(\w+\s?){1,64}:", r"(\d+|\w+){2,60}=", r"(?:a?){26}a{26}",
                # Nested: over 20 s on 40 to 200 characters.
                r"(\w{1,64}\s?){4}:", r"((\w{1,4}){4}){4}:", r"(((\w{1,2}){4}){4}){4}:",
-               r"(?:(?:\w{1,3}|\d{1,3}){4}){4}:")  # fmt: skip
+               r"(?:(?:\w{1,3}|\d{1,3}){4}){4}:",
+               # Flat, or within the limit once a line's 8,192 starts are counted: 1.45 s.
+               r"\w{1,4}" * 16 + ":", r"(?:\w\w?){13}:", r"\w{0,64}\w{0,64}\w{0,64}:")  # fmt: skip
     for pattern in hostile:
         said = problems(pattern)
         assert len(said) == 1 and "(?>...)" in said[0] and "(...)++" in said[0], (pattern, said)
     for fine in (r"(?>\w+\s?)+:", r"(\w+\s?)++:", r"(?>\d+\.){3}\d+", r"(\d{1,3}\.){3}\d{1,3}",
                  r"error.*timeout", r"(?:GET|POST) /", r"(GET|POST){2} /", r"x(?:a|b){2,60}",
-                 r"Out of memory: Killed"):  # fmt: skip
+                 r"\w{1,64} \w{1,64}", r"\d{1,2}:\d{1,2}:\d{1,2}", r"Out of memory: Killed"):  # fmt: skip
         assert problems(fine) == [], fine
+
+
+def test_a_pattern_nested_too_deeply_is_a_problem_not_a_crash() -> None:
+    text = "[[log_analyzer.custom_patterns]]\npattern = '" + "(" * 1200 + "a" + ")" * 1200 + "'\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(text, "c.toml", environ={})
+    assert "nested too deeply" in str(info.value.problems[0])
 
 
 def test_all_problems_are_reported_at_once() -> None:
