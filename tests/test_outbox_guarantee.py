@@ -297,9 +297,12 @@ class StandIn:
         if not gated:
             self.gate.set()
         self.got: list[Alert] = []
+        self.at_gate = 0  # sends waiting for the gate
 
     async def send(self, alerts: Sequence[Alert]) -> None:
+        self.at_gate += 1
         await self.gate.wait()
+        self.at_gate -= 1
         if self.down:
             raise DeliveryError("HTTP 503", retryable=True)
         self.got.extend(alerts)
@@ -653,8 +656,7 @@ def test_a_stop_that_meets_a_completing_send_stops_the_worker() -> None:
         worker = ChannelWorker(channel, outbox=MemoryOutbox(), group_wait=0)
         worker.start()
         worker.submit(event(1))
-        await until(lambda: worker._busy, 10, "the send under way")
-        await asyncio.sleep(0)  # (the send is waiting for its gate)
+        await until(lambda: channel.at_gate, 10, "the send waiting for its gate")
         task = worker._task
         stopping = asyncio.ensure_future(worker.stop())
         channel.gate.set()

@@ -281,6 +281,18 @@ def test_what_is_folded_into_an_episode_is_kept_as_it_stands(case: str) -> None:
     assert run(restart=True) == run(restart=False)
 
 
+def test_an_edited_episode_mark_is_ignored_not_a_failed_start() -> None:
+    """A kept episode whose marks were edited by hand (data_dir is writable by its owner):
+    an unknown severity told is the alert's own; the episode is still taken back."""
+    from alerting.router import TOLD_MARK
+
+    outbox = MemoryOutbox()
+    outbox.keep_episode(dataclasses.replace(disk(1.0), context={TOLD_MARK: "apocalyptic"}))
+    sent = life(outbox, [("sweep", 1061.0)], outbox.open_episodes(), now=1000.0)
+    assert [(a.status, a.severity) for a in sent] == [(Status.RESOLVED, Severity.WARN)]
+    assert TOLD_MARK not in sent[0].context
+
+
 def test_a_reload_that_makes_the_outbox_durable_keeps_what_each_episode_told() -> None:
     from alerting.router import TOLD_MARK
 
