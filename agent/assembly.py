@@ -153,6 +153,9 @@ class _NoStats:
     def channel_stats(self) -> dict[str, tuple[int, int, int, int, int]]:
         return {}
 
+    def log_lines_unread(self) -> dict[str, int]:
+        return {}
+
 
 @dataclass(frozen=True)
 class Summary:

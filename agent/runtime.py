@@ -448,6 +448,8 @@ class Agent(SignalRequests):
                 f"log source {s.name} unavailable" for s in self.logs.sources if not s.available
             ]
             reasons += [f"log source {s.name}: {s.reason}" for s in self.logs.sources if s.reason]
+            if unread := self.logs.unread():
+                reasons.append(unread)
         if self.privileges is not None:
             reasons += [
                 reason
@@ -617,6 +619,11 @@ class Agent(SignalRequests):
 
     def series_dropped(self) -> dict[str, int]:
         return dict(self.store.dropped)
+
+    def log_lines_unread(self) -> dict[str, int]:
+        if self.logs is None or not self.logs.alerter.matcher.custom:
+            return {}
+        return {why.value: n for why, n in self.logs.alerter.matcher.bound.unread.items()}
 
     def task_count(self) -> int:
         return len(asyncio.all_tasks())

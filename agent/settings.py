@@ -548,8 +548,10 @@ class CustomPattern:
         "Regular expression matched against each log line.  One that can take exponential "
         "time on a line a local user writes (a repeat or an alternative inside a repeated "
         "group, `(\\w+\\s?)+`) is refused: write the group atomic, `(?>...)`, or its repeat "
-        "possessive, `++`.  Keep to one unbounded piece that can take the same characters "
-        "as another (`\\w+\\s?\\w+` or `.*a.*b` cost seconds on a long line made for them).",
+        "possessive, `++`.  Two unbounded pieces that can take the same characters "
+        "(`\\w+\\s?\\w+:`) cost seconds on a long line made for them: a search is stopped "
+        "at 50 ms of CPU and all of them share 10 % of a core, so such a line is left unread, "
+        "counted in `agent_log_lines_unread_total` and said in the heartbeat: keep to one.",
         regex=True,
     )
     severity: str = opt("warn", "Severity of the alert it raises.", choices=SEVERITIES)

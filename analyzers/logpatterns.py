@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from alerting.alert import Alert, Severity, Status, fingerprint
+from common.search_bound import SearchBound
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -627,6 +628,9 @@ class LogMatcher:
         self._prefilter = re.compile("|".join(re.escape(k) for k in keywords)) if keywords else None
         self._by_keyword = {k: [p for p in self.kernel if k in p.keywords] for k in keywords}
         self._custom_any = _combine(self.custom)
+        # An operator's expression on a line anyone can write: bounded in time (polynomial
+        # backtracking is not refused by the configuration check, see common/search_bound.py).
+        self.bound = SearchBound()
 
     def match(self, line: LogLine) -> Match | None:
         candidates: list[LogPattern] = []
@@ -648,14 +652,21 @@ class LogMatcher:
                         if id(p) not in seen and (line.kernel or not p.kernel_only):
                             seen.add(id(p))
                             candidates.append(p)
-        if self.custom and (self._custom_any is None or self._custom_any.search(line.text)):
+        if self.custom and (
+            self._custom_any is None
+            or isinstance(self.bound.search(self._custom_any, line.text), re.Match)
+        ):
             candidates.extend(self.custom)
         best: Match | None = None
         for pattern in sorted(candidates, key=lambda p: -p.specificity):
             if best is not None and pattern.specificity < best.pattern.specificity:
                 break
             custom = pattern.category == "custom"
-            found_match = pattern.regex.search(line.text if custom else kernel_text)
+            if custom:
+                searched = self.bound.search(pattern.regex, line.text)
+                found_match = searched if isinstance(searched, re.Match) else None
+            else:
+                found_match = pattern.regex.search(kernel_text)
             if found_match is None:
                 continue
             severity = pattern.classify(found_match) if pattern.classify else pattern.severity

@@ -5,10 +5,10 @@ mount point, interface or process name) against text anyone on the host can shap
 a line sent with `logger`, a FUSE mount's path, a process's name.  Python's engine
 backtracks, and a repeated group whose body can match one piece of text in more than
 one way ("(\\w+\\s?)+:", "(x|xx)+y") takes time exponential in the text's length: 30
-characters froze the event loop for over a minute here.  Nothing can interrupt a
-match, so such an expression is refused when the configuration is read, with the
-two standard ways out: an atomic group `(?>...)` or a possessive repeat (`++`, `*+`),
-which never give back what they matched (Python 3.11+).
+characters froze the event loop for over a minute here.  Such an expression is
+refused when the configuration is read (better than a pattern that leaves lines unread
+at run time), with the two standard ways out: an atomic group `(?>...)` or a possessive
+repeat (`++`, `*+`), which never give back what they matched (Python 3.11+).
 
 The check is structural (the parsed expression, not a timing), and counts the ways a
 match can split one stretch of text, since each is tried before giving up, at each of
@@ -19,12 +19,14 @@ in a row with no required character between them (sixteen "\\w{1,4}").  It refus
 some expressions that are in fact linear ("(\\d+\\.){3}", whose pieces cannot overlap).
 
 It does not see polynomial time: two or more unbounded pieces that can take the same
-characters ("\\w+\\s?\\w+:", ".*foo.*bar") cost a cube of the line's length on a line
-made for it (3 s at 2,000 characters, minutes at 8 KiB).  Only an engine without
-backtracking (RE2) removes that, at the price of `re`'s semantics (its \\w, \\d and \\b
-are ASCII; no lookaround, backreference, atomic group or \\Z): not taken, so such a
-pattern is the operator's to keep to one unbounded piece, to anchor, or to bound by a
-smaller `max_line_bytes` (docs/CONFIGURATION.md says so).
+characters ("\\w+\\s?\\w+:") cost a cube of the line's length on a line made for it
+(3 s at 2,000 characters, minutes at 8 KiB).  Refusing those would refuse what operators
+write every day, and only an engine without backtracking (RE2) removes them, at the
+price of `re`'s semantics (its \\w, \\d and \\b are ASCII; no lookaround, backreference,
+atomic group or \\Z): not taken.  Custom log patterns, which read whole lines anyone may
+write, are bounded in CPU time instead (common/search_bound.py: such a line is left
+unread, and said); the exclusions read names of at most 15 characters, but for mount
+points (up to 4,096), where such an expression is the operator's to avoid.
 """
 
 from __future__ import annotations

@@ -566,6 +566,9 @@ class _Stats:
     def channel_stats(self) -> dict[str, tuple[int, int, int, int, int]]:
         return {"discord": (5, 1, 2, 3, 4)}
 
+    def log_lines_unread(self) -> dict[str, int]:
+        return {"overran": 2, "budget": 0}
+
 
 def test_self_collector_reports_its_own_process() -> None:
     collector = SelfCollector(_Stats())
@@ -581,6 +584,7 @@ def test_self_collector_reports_its_own_process() -> None:
     assert value(samples, "agent_tasks") == 17
     assert value(samples, "agent_alerts_expired_total", channel="discord") == 2
     assert value(samples, "agent_alerts_pending", channel="discord") == 4
+    assert value(samples, "agent_log_lines_unread_total", reason="overran") == 2
     assert "agent_cpu_percent" in {k.metric for k in samples.keys}
 
 

@@ -118,6 +118,47 @@ def test_every_line_alerted_once_across_rotation_and_restart(tmp_path: Path) -> 
     assert sorted(markers) == list(range(3, 12)), output
 
 
+SLOW_PATTERN_CONFIG = (
+    CONFIG
+    + """
+[[log_analyzer.custom_patterns]]
+name = "denied"
+pattern = '(?P<user>\\w+)\\s?\\w+: denied'
+severity = "warn"
+"""
+)
+
+
+def test_a_line_made_for_an_operators_slow_pattern_does_not_hold_up_the_next(
+    tmp_path: Path,
+) -> None:
+    """The configuration takes an expression whose time is polynomial (common/backtracking.py
+    refuses the exponential ones only); a line of 8 KiB made for it took minutes of the event
+    loop.  Now its search stops at 50 ms of CPU, the next line is read, and it is said."""
+    log = tmp_path / "syslog"
+    log.touch()
+    config = write_config(tmp_path, SLOW_PATTERN_CONFIG.format(log=log))
+    agent = start(config, tmp_path, 1)
+    try:
+        wait_until_tailing(log, tmp_path / "out1")
+        with log.open("a") as f:
+            f.write("Nov 21 10:00:00 host app[7]: " + "a" * 8000 + "\n")
+            f.write("Nov 21 10:00:00 host app[7]: marker 1\n")
+        wait_for(tmp_path / "out1", "marker 1", timeout=60)
+        wait_for(tmp_path / "err1", "custom log patterns did not read every line: 1 search(es)")
+        with log.open("a") as f:
+            f.write("Nov 21 10:00:00 host sshd[9]: bob login: denied\n")
+        wait_for(tmp_path / "out1", "bob login: denied")
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            returncode = agent.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            agent.kill()  # a loop frozen in a search does not take its signal
+            raise
+    assert returncode == 0
+
+
 STORM_CONFIG = """
 [agent]
 data_dir = "data"

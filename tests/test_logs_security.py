@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,10 +30,12 @@ import pytest
 from agent.config import parse_config_text
 from agent.logs.positions import MAX_BYTES, Positions
 from agent.logs.syslogfile import POLL_BUDGET, FileTail, SyslogSource
-from agent.logs.watch import build_alerter, build_sources, kernel_trust
+from agent.logs.watch import LogWatch, build_alerter, build_sources, kernel_trust
+from agent.runtime import Agent
 from agent.settings import Settings
 from alerting.alert import Alert, Severity, Status
 from analyzers.logpatterns import LogAlerter, LogLine, LogMatcher, build_patterns
+from common.search_bound import SearchBound, Unread
 from tests.conftest import until
 
 NOBODY = 65534
@@ -579,6 +582,94 @@ def test_a_custom_pattern_keeps_the_severity_the_operator_gave_it() -> None:
             "app_error",
             Severity.WARN,
         )
+
+
+# An expression the configuration takes (its time is polynomial, not exponential) and a line
+# made for it: about 3 s of CPU unbounded here, the cube of its length.
+SLOW_PATTERN = r"(?P<user>\w+)\s?\w+: denied"
+SLOW_LINE = "a" * 2000
+
+
+def test_an_operators_slow_pattern_is_stopped_on_a_line_made_for_it_and_reads_the_next() -> None:
+    """`common/backtracking.py` refuses exponential expressions only: a polynomial one froze
+    the loop for seconds a line (minutes at 8 KiB), and anyone may write the line."""
+    settings = parse_config_text(
+        f"[[log_analyzer.custom_patterns]]\nname = \"denied\"\npattern = '{SLOW_PATTERN}'\n",
+        "t.toml",
+    ).settings  # the configuration takes it
+    alerter = build_alerter(settings)
+    bound = alerter.matcher.bound
+    started = time.thread_time()
+    assert alerter.process(LogLine(SLOW_LINE, kernel=False), time.time()) == []
+    assert bound.unread == {Unread.OVERRAN: 1, Unread.BUDGET: 0}, bound.unread
+    assert time.thread_time() - started < bound.search_secs * 10  # CPU time: not the host's load
+    alerts = alerter.process(LogLine("bob login: denied", kernel=False), time.time())
+    assert [dict(a.labels).get("user") for a in alerts] == ["bob"]
+    # The catalogue is not the operator's: a kernel line is read whatever the custom ones cost.
+    assert alerter.process(LogLine(SLOW_LINE + " " + XID_LINE, kernel=True), time.time())
+
+
+XID_LINE = "NVRM: Xid (PCI:0000:3b:00): 79, pid=1, name=x, GPU has fallen off the bus."
+
+
+def test_lines_made_to_cost_just_under_the_bound_spend_a_budget_and_not_the_host() -> None:
+    """Each such line is stopped, but a stream of them would add up: past the shared budget
+    the custom patterns read nothing until it refills, at its share of a core."""
+    clock = [1000.0]
+    bound = SearchBound(budget_secs=0.2, share=0.05, clock=lambda: clock[0])
+    slow = re.compile(SLOW_PATTERN)
+    results = [bound.search(slow, SLOW_LINE) for _ in range(20)]
+    spent = results.index(Unread.BUDGET)
+    assert 2 <= spent <= 5 and set(results[:spent]) == {Unread.OVERRAN}, results
+    assert set(results[spent:]) == {Unread.BUDGET}, results  # not searched: no time taken
+    assert bound.unread == {Unread.OVERRAN: spent, Unread.BUDGET: 20 - spent}
+    assert bound.search(slow, "x: denied") is Unread.BUDGET
+    clock[0] += 10  # 10 s at 5 % of a core: half a second, capped at the budget's 0.2 s
+    found = bound.search(slow, "x y: denied")
+    assert isinstance(found, re.Match) and found.group("user") == "x"
+
+
+def test_a_search_off_the_main_thread_is_charged_to_the_budget() -> None:
+    """Only the main thread can take the alarm: elsewhere a search runs to its end, and
+    what it cost is spent all the same."""
+    bound = SearchBound(budget_secs=0.1, clock=lambda: 1000.0)
+    outcome: list[object] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(bound.search(re.compile(SLOW_PATTERN), "a" * 900))
+    )
+    worker.start()
+    worker.join()
+    assert outcome == [None]
+    assert bound.search(re.compile("x"), "x") is Unread.BUDGET
+
+
+def test_lines_a_custom_pattern_did_not_read_are_said_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In the heartbeat's degraded reasons and the agent's own metric while it matters, and in
+    the log once an hour: a storm of such lines is one warning."""
+    loaded = parse_config_text(
+        f'[agent]\ndata_dir = "{tmp_path}"\n[log_analyzer]\nsources = ["syslog"]\n'
+        f'syslog_path = "{tmp_path / "syslog"}"\n'
+        f"[[log_analyzer.custom_patterns]]\nname = \"denied\"\npattern = '{SLOW_PATTERN}'\n",
+        "t.toml",
+    )
+    agent = Agent(loaded)
+    watch = agent.logs = LogWatch(loaded.settings, lambda _alert: None)
+    assert watch.unread() == "" and agent.log_lines_unread() == {"overran": 0, "budget": 0}
+    with caplog.at_level(logging.WARNING, logger="agent.logs.watch"):
+        for _ in range(3):
+            watch.emit(LogLine(SLOW_LINE, kernel=False))
+            watch.tick(time.time())
+    said = watch.unread()
+    assert said.startswith(
+        "custom log patterns did not read every line: 3 search(es) stopped at 50 ms"
+    )
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings  # once, not at each tick
+    assert warnings[0].startswith("custom log patterns did not read every line: 1 search(es)")
+    assert said in agent.health()[0]
+    assert agent.log_lines_unread() == {"overran": 3, "budget": 0}
 
 
 CRASH = """

@@ -40,6 +40,7 @@ METRICS: tuple[MetricSpec, ...] = (
     counter("agent_alerts_expired_total", "alerts", ("channel",), _SELF, "Alerts dropped as older than alerting.max_age_secs."),
     counter("agent_alerts_suppressed_total", "alerts", ("channel",), _SELF, "Alerts held back by the hourly budget."),
     gauge("agent_alerts_pending", "alerts", ("channel",), _SELF, "Alerts waiting in the outbox for the channel."),
+    counter("agent_log_lines_unread_total", "searches", ("reason",), _SELF, "Searches of a log line by the custom patterns stopped at 50 ms of CPU (reason overran) or not made while their time budget was spent (budget): lines a custom pattern did not read."),
 )  # fmt: skip
 
 
@@ -63,6 +64,9 @@ class AgentStats(Protocol):
 
     def channel_stats(self) -> dict[str, tuple[int, int, int, int, int]]:
         """channel -> (sent, failed, expired, suppressed, pending)."""
+
+    def log_lines_unread(self) -> dict[str, int]:
+        """reason ("overran", "budget") -> searches of custom log patterns not done."""
 
 
 class SelfCollector:
@@ -102,6 +106,8 @@ class SelfCollector:
                                   ("agent_alerts_expired_total", expired), ("agent_alerts_suppressed_total", suppressed),
                                   ("agent_alerts_pending", pending)):  # fmt: skip
                 out.add(metric, float(value), channel_labels)
+        for reason, unread in sorted(self._stats.log_lines_unread().items()):
+            out.add("agent_log_lines_unread_total", float(unread), labels(reason=reason))
         for name, (duration, errors, skipped) in sorted(self._stats.collector_stats().items()):
             collector_labels = labels(collector=name)
             out.add("agent_collector_duration_seconds", duration, collector_labels)

@@ -31,10 +31,14 @@ from agent.logs.syslogfile import SyslogSource, default_syslog_path
 from agent.settings import Settings
 from alerting.alert import Alert, Severity
 from analyzers.logpatterns import LogAlerter, LogLine, LogMatcher, build_patterns
+from common.search_bound import BUDGET_SHARE, SEARCH_SECS, Unread
 
 log = logging.getLogger(__name__)
 
 KMSG = Path("/dev/kmsg")
+# Lines custom patterns did not read (common/search_bound.py) are said in the heartbeat until an
+# hour after the last, and logged at most once an hour: a storm of them is one warning, not many.
+UNREAD_SAID_SECS = 3600.0
 
 
 class LogSource(Protocol):
@@ -211,6 +215,7 @@ class LogWatch:
         self.previous_boot = next((s for s in self.sources if isinstance(s, PreviousBoot)), None)
         self._group_timer: asyncio.TimerHandle | None = None
         self._group_timer_at = 0.0  # the deadline it was armed for
+        self._unread_logged: tuple[int, float] | None = None  # (count, monotonic time) of the log
 
     def emit(self, line: LogLine) -> None:
         for alert in self.alerter.process(line, time.time()):
@@ -253,6 +258,30 @@ class LogWatch:
         self.save()
         if self.previous_boot is not None:
             self.previous_boot.alive(now)
+        self._log_unread()
+
+    def unread(self) -> str:
+        """Lines custom patterns did not read, if the last was within the hour ("" if not)."""
+        bound = self.alerter.matcher.bound
+        if bound.last_unread is None or time.monotonic() - bound.last_unread > UNREAD_SAID_SECS:
+            return ""
+        return (
+            f"custom log patterns did not read every line: {bound.unread[Unread.OVERRAN]} "
+            f"search(es) stopped at {SEARCH_SECS * 1000:.0f} ms of CPU, "
+            f"{bound.unread[Unread.BUDGET]} skipped while their time ({BUDGET_SHARE:.0%} of a "
+            f"core) was spent, since the start, the last "
+            f"{time.monotonic() - bound.last_unread:.0f} s ago: an expression with two unbounded "
+            "pieces that can take the same characters (\\w+\\s?\\w+:) is slow on a long line"
+        )
+
+    def _log_unread(self) -> None:
+        count = sum(self.alerter.matcher.bound.unread.values())
+        logged = self._unread_logged
+        if not count or (logged is not None and logged[0] == count):
+            return
+        if logged is None or time.monotonic() - logged[1] >= UNREAD_SAID_SECS:
+            log.warning("%s", self.unread())
+            self._unread_logged = (count, time.monotonic())
 
     def close(self) -> None:
         """At a clean stop: held reports sent, positions saved, and the run marked as ended cleanly."""
