@@ -2,7 +2,7 @@
 
 The agent matches operator-written expressions (custom log patterns, exclusions by
 mount point, interface or process name) against text anyone on the host can shape:
-a line sent with `logger`, a FUSE mount's path, a process's name.  Python's engine
+a line sent with `logger`, a process's name.  Python's engine
 backtracks, and a repeated group whose body can match one piece of text in more than
 one way ("(\\w+\\s?)+:", "(x|xx)+y") takes time exponential in the text's length: 30
 characters froze the event loop for over a minute here.  Such an expression is
@@ -25,8 +25,8 @@ write every day, and only an engine without backtracking (RE2) removes them, at 
 price of `re`'s semantics (its \\w, \\d and \\b are ASCII; no lookaround, backreference,
 atomic group or \\Z): not taken.  Custom log patterns, which read whole lines anyone may
 write, are bounded in CPU time instead (common/search_bound.py: such a line is left
-unread, and said); the exclusions read names of at most 15 characters, but for mount
-points (up to 4,096), where such an expression is the operator's to avoid.
+unread, and said); the exclusions read names a user cannot make long (interface and
+process names of at most 15 characters; mount points, but not a user's own FUSE mounts).
 """
 
 from __future__ import annotations
