@@ -629,6 +629,16 @@ def test_lines_made_to_cost_just_under_the_bound_spend_a_budget_and_not_the_host
     assert isinstance(found, re.Match) and found.group("user") == "x"
 
 
+def test_ordinary_lines_never_spend_the_budget_however_many_a_busy_host_logs() -> None:
+    """Only what a search takes beyond an ordinary search's time is charged: a log server's
+    tens of thousands of lines a second are read, each."""
+    steps = itertools.count()
+    bound = SearchBound(budget_secs=0.01, clock=lambda: 1000.0, timer=lambda: next(steps) * 20e-6)
+    ordinary = re.compile(r"(?P<user>\w+) login: denied")
+    assert all(bound.search(ordinary, "a line like most") is None for _ in range(10_000))
+    assert bound.unread == {Unread.OVERRAN: 0, Unread.BUDGET: 0}
+
+
 def test_a_search_off_the_main_thread_is_charged_to_the_budget() -> None:
     """Only the main thread can take the alarm: elsewhere a search runs to its end, and
     what it cost is spent all the same."""
