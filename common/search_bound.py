@@ -2,34 +2,35 @@
 
 `common.backtracking` refuses, when the configuration is read, the expressions that
 backtrack exponentially.  It cannot refuse the polynomial ones without refusing what
-operators write every day: `error.*disk.*failed` costs about the cube of a line's length
-on a line made of "errordisk" (seconds at 2,000 characters, minutes at the 8 KiB a line
-may have), and anyone on the host can write such a line with logger(1).  Python's `re`
-cannot be told to stop, but it checks for signals every 4,096 steps and gives up with
-the exception a signal handler raises.  So:
+operators write every day: `(?P<user>\\w+)\\s?\\w+: denied` costs about the cube of a
+line's length on a line of letters (3 s at 2,000 characters, over 3 minutes at the 8 KiB
+a line may have), and anyone on the host can write such a line with logger(1).  Python's
+`re` cannot be told to stop, but it checks for signals every 4,096 steps and gives up
+with the exception a signal handler raises.  So:
 
-* each search runs under an alarm on the process's CPU time (ITIMER_VIRTUAL: a busy host
-  does not make an ordinary search look slow) of `SEARCH_SECS`; past it, the line is
-  not read by the expression;
+* each search runs under an alarm of `SEARCH_SECS` of its thread's CPU time (a busy
+  host, or the agent's other threads, do not make an ordinary search look slow: the
+  process's CPU alarm, ITIMER_VIRTUAL, is re-armed until the thread's own time is
+  spent); past it, the line is not read by the expression;
 * all searches share a budget, a token bucket of at most `BUDGET_SECS` refilled at
   `BUDGET_SHARE` of a core, so that lines made to take just under the alarm cannot add
   up to a stalled agent; while it is spent, the expressions read nothing.  A search is
-  charged what it took beyond `ORDINARY_SECS`, so that a busy host's ordinary lines, at
-  any rate, never spend it: a line costs the host at most that much more than an
-  ordinary one unless the budget pays for it.
+  charged the CPU time it took beyond `ORDINARY_SECS`, so that ordinary lines never
+  spend it, however many a busy host logs or a restart reads back at once.
 
-Either is a line the operator's patterns did not read, a detection lost: each is
-counted (`unread`, the agent's `agent_log_lines_unread_total`), said in the heartbeat
-for an hour, and logged (at most once an hour), never silent.
+Either is a search the operator's patterns did not make, a line they did not read, a
+detection lost: each is counted (`unread`, the agent's `agent_log_lines_unread_total`),
+said in the heartbeat for an hour, and logged (at most once an hour), never silent.
 
 Signal handlers run in the main thread, and only there can a search be bounded;
-elsewhere it is timed and charged to the budget, not stopped (the daemon's log
-analyzer runs on the event loop, in the main thread).
+elsewhere it runs to its end and is charged to the budget (the daemon's log analyzer
+runs on the event loop, in the main thread).
 """
 
 from __future__ import annotations
 
 import enum
+import gc
 import re
 import signal
 import threading
@@ -44,7 +45,7 @@ SEARCH_SECS = 0.05
 BUDGET_SECS = 0.5
 BUDGET_SHARE = 0.1
 # What a search may take uncharged: 20 custom patterns search a line in 1 to 10 us here (with
-# the alarm's 1.5 us), a long line of a Java stack trace in tens of microseconds.
+# the alarm's few), a long line of a Java stack trace in tens of microseconds.
 ORDINARY_SECS = 50e-6
 
 
@@ -61,12 +62,24 @@ class _Overrun(Exception):
 
 class _Alarm:
     armed = False  # whether a bounded search is running: an alarm arriving after it is nothing
+    deadline = 0.0  # the main thread's CPU time (`_cpu_time`) at which the search is stopped
     installed = False  # whether _on_alarm is SIGVTALRM's handler (set once, in the main thread)
 
 
+# The CPU time of the calling thread: what a search is charged and stopped by.
+_cpu_time = time.thread_time
+
+
 def _on_alarm(_signum: int, _frame: FrameType | None) -> None:
-    if _Alarm.armed:
-        raise _Overrun
+    if not _Alarm.armed:
+        return
+    # ITIMER_VIRTUAL counts every thread's CPU: while the search waited for the GIL, the
+    # collectors' threads may have spent it.  Stopped only by its own thread's time.
+    left = _Alarm.deadline - _cpu_time()
+    if left > 0:
+        signal.setitimer(signal.ITIMER_VIRTUAL, max(left, 0.001))
+        return
+    raise _Overrun
 
 
 def _alarm_ready() -> bool:
@@ -94,13 +107,11 @@ class SearchBound:
         budget_secs: float = BUDGET_SECS,
         share: float = BUDGET_SHARE,
         clock: Callable[[], float] = time.monotonic,
-        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.search_secs = search_secs
         self.budget_secs = budget_secs
         self.share = share
         self._clock = clock  # refills the budget
-        self._timer = timer  # times a search
         self._tokens = budget_secs
         self._refilled = clock()
         self.unread = dict.fromkeys(Unread, 0)
@@ -115,22 +126,33 @@ class SearchBound:
             return self._not_read(Unread.BUDGET, now)
         bounded = _alarm_ready()
         found: re.Match[str] | Unread | None
-        # Wall time is charged, not CPU time (a system call more per search): on a busy host a
-        # search is charged more than it cost, which errs on the host's side.
-        started = self._timer()
+        # CPU time, not wall time: a search that waited (a busy host, the GIL, a stopped
+        # process) is charged what it cost, and a local user's hogs do not make it dearer.
+        # No garbage collection within: a full one, run by the allocation of a float here,
+        # took tens of milliseconds of this thread's time and stopped an ordinary search.
+        collecting = gc.isenabled()
+        gc.disable()
+        started = _cpu_time()
         try:
             if bounded:
+                limit = min(self.search_secs, self._tokens)
+                _Alarm.deadline = started + limit
                 _Alarm.armed = True
-                signal.setitimer(signal.ITIMER_VIRTUAL, min(self.search_secs, self._tokens))
+                signal.setitimer(signal.ITIMER_VIRTUAL, limit)
             found = regex.search(text)
-            _Alarm.armed = False  # inside the try: an alarm between here and the disarm is caught
+            if bounded:  # inside the try: an alarm between here and the disarm is caught
+                _Alarm.armed = False
         except _Overrun:
             found = self._not_read(Unread.OVERRAN, now)
         finally:
-            _Alarm.armed = False
-            if bounded:
+            if bounded:  # never another thread's: it would disarm the main thread's search
+                _Alarm.armed = False
                 signal.setitimer(signal.ITIMER_VIRTUAL, 0)
-            self._tokens -= max(0.0, self._timer() - started - ORDINARY_SECS)
+            cost = max(0.0, _cpu_time() - started - ORDINARY_SECS)
+            if collecting:
+                gc.enable()
+            # A search off the main thread runs to its end: it spends the bucket, not more.
+            self._tokens = max(self._tokens - cost, -self.search_secs)
         return found
 
     def _not_read(self, why: Unread, now: float) -> Unread:

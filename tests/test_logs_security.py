@@ -10,6 +10,7 @@ attacker's steps run as `nobody` through setpriv.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import logging
@@ -35,6 +36,7 @@ from agent.runtime import Agent
 from agent.settings import Settings
 from alerting.alert import Alert, Severity, Status
 from analyzers.logpatterns import LogAlerter, LogLine, LogMatcher, build_patterns
+from common import search_bound
 from common.search_bound import SearchBound, Unread
 from tests.conftest import until
 
@@ -629,14 +631,43 @@ def test_lines_made_to_cost_just_under_the_bound_spend_a_budget_and_not_the_host
     assert isinstance(found, re.Match) and found.group("user") == "x"
 
 
-def test_ordinary_lines_never_spend_the_budget_however_many_a_busy_host_logs() -> None:
+def test_ordinary_lines_never_spend_the_budget_however_many_a_busy_host_logs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Only what a search takes beyond an ordinary search's time is charged: a log server's
-    tens of thousands of lines a second are read, each."""
+    tens of thousands of lines a second, or a backlog read at full speed, are read, each."""
     steps = itertools.count()
-    bound = SearchBound(budget_secs=0.01, clock=lambda: 1000.0, timer=lambda: next(steps) * 20e-6)
+    monkeypatch.setattr(search_bound, "_cpu_time", lambda: next(steps) * 20e-6)  # 20 us each
+    bound = SearchBound(budget_secs=0.01, clock=lambda: 1000.0)
     ordinary = re.compile(r"(?P<user>\w+) login: denied")
     assert all(bound.search(ordinary, "a line like most") is None for _ in range(10_000))
     assert bound.unread == {Unread.OVERRAN: 0, Unread.BUDGET: 0}
+
+
+def test_a_search_is_stopped_by_its_own_cpu_time_not_the_other_threads() -> None:
+    """The alarm counts the whole process's CPU: a collector's thread working beside a
+    search (here key derivation, which leaves the GIL) stopped an ordinary one early, and the line
+    went unread with the operator's expression blamed.  (Without a free core the thread
+    beside does not run alongside, and this passes either way.)"""
+    slow, line = re.compile(SLOW_PATTERN), "a" * 400
+    started = time.thread_time()
+    assert slow.search(line) is None
+    cost = time.thread_time() - started  # tens of milliseconds here
+    done = threading.Event()
+
+    def beside() -> None:
+        while not done.is_set():  # calls of a few tenths of a second without the GIL
+            hashlib.pbkdf2_hmac("sha256", b"key", b"salt", 2_000_000)
+
+    worker = threading.Thread(target=beside)
+    worker.start()
+    try:
+        bound = SearchBound(search_secs=cost * 1.5, budget_secs=60.0)
+        outcomes = [bound.search(slow, line) for _ in range(10)]
+    finally:
+        done.set()
+        worker.join()
+    assert outcomes == [None] * 10, bound.unread
 
 
 def test_a_search_off_the_main_thread_is_charged_to_the_budget() -> None:

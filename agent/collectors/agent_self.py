@@ -40,7 +40,7 @@ METRICS: tuple[MetricSpec, ...] = (
     counter("agent_alerts_expired_total", "alerts", ("channel",), _SELF, "Alerts dropped as older than alerting.max_age_secs."),
     counter("agent_alerts_suppressed_total", "alerts", ("channel",), _SELF, "Alerts held back by the hourly budget."),
     gauge("agent_alerts_pending", "alerts", ("channel",), _SELF, "Alerts waiting in the outbox for the channel."),
-    counter("agent_log_lines_unread_total", "searches", ("reason",), _SELF, "Searches of a log line by the custom patterns stopped at 50 ms of CPU (reason overran) or not made while their time budget was spent (budget): lines a custom pattern did not read."),
+    counter("agent_log_lines_unread_total", "searches", ("reason",), _SELF, "Searches of a log line by the custom patterns stopped at 50 ms of CPU (reason overran) or not made while their time budget was spent (budget): each a line custom patterns did not read (a line searched twice may count twice)."),
 )  # fmt: skip
 
 
