@@ -380,8 +380,9 @@ class AnalyzerSettings:
         "same level at the same time of day (within anomaly_season_tolerance_secs) on one of "
         "the earlier days the history tier holds, up to a week, compared at the tier's "
         "resolution (the mean of the anomalous stretch against the bucket means): a nightly "
-        "backup pages once, on its first night. The tier keeps at least these hours; it "
-        "keeps a number of buckets, so it reaches further on sparser series (5 days at "
+        "backup pages once, on its first night. The tier keeps at least these hours and "
+        "the tolerance (the oldest day is looked at that much before the same time); it "
+        "keeps a number of buckets, so it reaches further on sparser series (5.2 days at "
         "5-minute samples), and a job that runs on weekdays pages once, not every Monday, "
         "where it holds a week (168 here: 34 KB more per watched series at 1-minute "
         "buckets). Below 24 (or 0) turns this off.",
@@ -493,7 +494,8 @@ class StorageSettings:
         60.0,
         "Bucket of the history tier: one mean per series per bucket. The tier holds the "
         "longest of history_hours, the trend and leak windows and anomaly_record_hours in "
-        "buckets (1,440 at the defaults, 5,760 bytes per series that keeps history): shorter "
+        "buckets, with anomaly_season_tolerance_secs more where seasonality looks a day back "
+        "(1,500 at the defaults, 6,000 bytes per series that keeps history): shorter "
         "buckets cost proportionally more memory.",
         le=3600,
         ge=1,
@@ -696,9 +698,18 @@ CHANNELS: tuple[ChannelPlugin, ...] = channel_plugins(Settings)
 def history_tier_hours(settings: Settings) -> float:
     """Hours the history tier keeps: the longest of storage.history_hours and what the
     analyzers read back (trend and leak windows, anomaly_record_hours).  One place, so the
-    store and the configuration check size the same tier."""
+    store and the configuration check size the same tier.
+
+    Seasonality looks at the same time of day on earlier days, give or take
+    anomaly_season_tolerance_secs: the record's oldest day is read up to that much before
+    it, so the tier keeps that too.  At exactly 24 h the half of yesterday's window before
+    the same time had rolled out, and a nightly job that started a little later or ran a
+    little longer than the night before paged again once the buckets of its start were gone.
+    """
     st, an = settings.storage, settings.analyzer
+    record = an.anomaly_record_hours
+    if record >= 24:  # below 24 seasonality is off (analyzers.base.build_gate)
+        record += an.anomaly_season_tolerance_secs / 3600
     return max(
-        st.history_hours, an.trend_window_hours, an.leak_min_observation_hours,
-        an.anomaly_record_hours,
+        st.history_hours, an.trend_window_hours, an.leak_min_observation_hours, record,
     )  # fmt: skip

@@ -26,8 +26,8 @@ in that column.  Without a group, a series' ring is its metric's.
 At the defaults a series costs 360 x 4 (raw, float32: a 24-bit mantissa is far
 finer than any gauge we keep) + 28 (accumulator: float64 sum, min and max, so
 SQLite gets what it got before, and an int32 count) + 4 (its history column,
-int32) = 1,472 bytes; one with history 1440 x 4 + 4 more (7,236 bytes).  Plus its
-share of its ring's time axes (2,880 bytes raw, 5,760 history, once per ring)
+int32) = 1,472 bytes; one with history 1500 x 4 + 4 more (7,476 bytes).  Plus its
+share of its ring's time axes (2,880 bytes raw, 6,000 history, once per ring)
 and of the spare rows a ring keeps for new series (a quarter at most).
 
 Series are bounded: at most `max_series` in all and `max_series_per_group` per

@@ -16,7 +16,7 @@ analyzer compares each sample with the same time of the cycle in earlier cycles:
   this tick), chosen again only between stretches.
   The weekly model needs three weeks in the history tier: at the agent's 10 s
   that is `storage.history_hours` = 504; it is there by default on series
-  sampled every 30 minutes or less often (1,440 buckets: 30 days);
+  sampled every 30 minutes or less often (1,500 buckets: 31 days);
 * the *expectation* is the median, over the last `DAYS` cycles the history
   tier holds, of the tier's bucket means within ±`persist_secs` of this
   instant a whole number of cycles ago (the time scale at which the gate
@@ -61,9 +61,9 @@ analyzer compares each sample with the same time of the cycle in earlier cycles:
   (two cycles of the longest: the other model would report the same change
   again), instead of an alert held open, and repeated, for days.
 
-What the tier holds decides how far back it looks: 1,440 one-minute buckets
-at the agent's 10 s (one day: no verdict at the defaults; with
-`storage.history_hours` = 72, three), 1,440 samples (5 days) at 5-minute
+What the tier holds decides how far back it looks: 1,500 one-minute buckets
+at the agent's 10 s (a day and an hour: no verdict at the defaults; with
+`storage.history_hours` = 72, three), 1,500 samples (5.2 days) at 5-minute
 sampling.  Days are UTC: a daylight-saving change moves a local-time cycle
 by an hour (not handled).
 

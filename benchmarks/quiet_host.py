@@ -21,7 +21,9 @@ counted against what a person would want:
   backup is new to it there).  Expected: nothing.  The same with the agent
   restarted at 14:00 of the learning day (an upgrade): the history tier is kept
   across it (agent/tier_file.py), so the second night's backup is no news
-  either.  Expected: nothing.
+  either.  Expected: nothing.  The same with the second night's backup 40
+  minutes late and 15 minutes longer (jobs drift, within the seasonality's
+  tolerance of an hour).  Expected: nothing.
 * caused conditions, each on the same quiet host (from 06:00, so no backup),
   starting after 3 h of normal life and followed by 2 h of it.  Everything the
   router lets out from the start counts:
@@ -112,6 +114,9 @@ class Host:
     start: float
     hours: float
     seed: int
+    # From the second night on, the backup starts this many seconds later and runs this
+    # many longer than the first night's 02:00-02:20 (jobs drift: a bigger night, a queue).
+    backup_drift: tuple[float, float] = (0.0, 0.0)
     series: dict[str, dict[SeriesKey, FloatArray]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -137,14 +142,21 @@ class Host:
 
 
 def backups(host: Host, collector: str) -> npt.NDArray[np.bool_]:
-    """Samples inside the nightly backup, 02:00-02:20 UTC."""
-    seconds_of_day = np.mod(host.times(collector), DAY)
-    return (seconds_of_day >= 2 * 3600) & (seconds_of_day < 2 * 3600 + 20 * 60)
+    """Samples inside the nightly backup, 02:00-02:20 UTC (later nights: `backup_drift`)."""
+    times = host.times(collector)
+    seconds_of_day = np.mod(times, DAY)
+    later_night = times >= host.start - np.mod(host.start, DAY) + DAY
+    late, longer = host.backup_drift
+    begin = 2 * 3600 + np.where(later_night, late, 0.0)
+    end = begin + 20 * 60 + np.where(later_night, longer, 0.0)
+    return (seconds_of_day >= begin) & (seconds_of_day < end)
 
 
-def quiet_host(start: float, hours: float, seed: int = 14) -> Host:
+def quiet_host(
+    start: float, hours: float, seed: int = 14, backup_drift: tuple[float, float] = (0.0, 0.0)
+) -> Host:
     """An idle 2-core machine (see the module docstring for what it does)."""
-    host = Host(start, hours, seed)
+    host = Host(start, hours, seed, backup_drift)
     rng = host.rng
     backup_cpu = backups(host, "cpu")
     cpu = 4.0 + host.noise("cpu", 0.5) + 25.0 * backup_cpu
@@ -308,6 +320,14 @@ SCENARIOS = (
         (),
         judged_from=DAY,
         restart_at=14 * 3600.0,
+    ),
+    # Jobs drift: the second night's backup 40 minutes late and 15 minutes longer, within
+    # anomaly_season_tolerance_secs of the first (it paged when the tier held exactly 24 h).
+    Scenario(
+        "quiet day, the backup late and longer",
+        lambda: quiet_host(MONDAY, 48.0, backup_drift=(2400.0, 900.0)),
+        (),
+        judged_from=DAY,
     ),
     Scenario(
         "cpu saturated 3 min",
