@@ -93,12 +93,25 @@ def maintenance_windows(settings: Settings) -> list[MaintenanceWindow]:
 # own at that severity or above: on a two-socket box at 100 % one notification, not three.
 # A socket still over its level when the whole CPU's alert resolves is announced then
 # (`Router._announce_unmuted`); a socket hotter than the whole's severity is never muted.
+# The load average while the CPU's usage alert fires, by any analyzer: on a saturated CPU
+# the run queue grows, and "load 1.9 above its usual 0.2" says nothing the CPU's alert did
+# not.  The load average decays for minutes after the CPU is free (the 1-minute one by a
+# factor e a minute), so the mute outlasts the CPU's alert by LOAD_EBB_SECS; a load still
+# high after that (tasks blocked on I/O) is news, announced then.
+LOAD_EBB_SECS = 300.0
 BUILT_IN_INHIBITS = (
     InhibitRule(
         source=(("analyzer", "=", "threshold"), ("metric", "=", "cpu_usage_percent")),
         target=(("analyzer", "=", "threshold"), ("metric", "=", "cpu_socket_usage_percent")),
         equal=("host",),
         as_severe=True,
+    ),
+    InhibitRule(
+        source=(("metric", "=", "cpu_usage_percent"),),
+        target=(("metric", "=~", "cpu_load.*"),),
+        equal=("host",),
+        as_severe=True,
+        linger_secs=LOAD_EBB_SECS,
     ),
 )
 

@@ -151,6 +151,12 @@ class Router:
             {} for _ in self.inhibit_rules
         ]
         self._placed: dict[str, list[tuple[int, tuple[str, ...]]]] = {}  # fp -> its places
+        # Per rule, the sources whose condition ended less than its `linger_secs` ago, by the
+        # same key: fp -> (the source as it last fired, until when it still mutes).
+        self._lingering: list[dict[tuple[str, ...], dict[str, tuple[Alert, float]]]] = [
+            {} for _ in self.inhibit_rules
+        ]
+        self._linger_ends = math.inf  # the earliest of those ends: a mute may end then
         # Whether a mute may have ended since the last look (`_announce_unmuted`): a source
         # left the index, a track changed, the silences or windows in force changed.
         self._mutes_changed = True
@@ -184,6 +190,7 @@ class Router:
         self.maintenance = list(maintenance)
         self.inhibit_rules = list(inhibit_rules)
         self._sources, self._placed = [{} for _ in self.inhibit_rules], {}
+        self._lingering, self._linger_ends = [{} for _ in self.inhibit_rules], math.inf
         for fp, track in self._tracks.items():
             self._index(fp, track)
         self._mutes_changed = True
@@ -264,11 +271,11 @@ class Router:
                 # Another analyzer's alert on the series still fires: the episode goes on, and
                 # this resolve waits for its end (one RESOLVED per episode, docs/ALERTING.md).
                 track.waiting = resolve
-                self._unindex(fp)  # its condition ended: it mutes nothing any more
+                self._unindex(fp, ended_at=now)  # its condition ended: it mutes no more
                 return None
             track.status = Status.RESOLVED
             self._resolved[fp] = None
-            self._unindex(fp)
+            self._unindex(fp, ended_at=now)
             if track.flapping:  # may well fire again at once: said when it stays resolved
                 track.held = resolve
                 return None
@@ -356,7 +363,9 @@ class Router:
             return None
         left = track.severity if stepping_down and track is not None else alert.severity
         folded = (new or changed) and self._carried(alert, fp, at=left)
-        inhibited = not folded and not stepping_down and (new or changed) and self._inhibited(alert)
+        inhibited = (
+            not folded and not stepping_down and (new or changed) and self._inhibited(alert, now)
+        )
         if folded or inhibited:
             if folded:
                 self.stats.folded += 1
@@ -469,7 +478,9 @@ class Router:
             if placed:
                 self._placed[fp] = placed
 
-    def _unindex(self, fp: str) -> None:
+    def _unindex(self, fp: str, ended_at: float | None = None) -> None:
+        """Out of the sources; `ended_at`: its condition ended then, and a rule with a
+        `linger_secs` keeps it muting that long."""
         placed = self._placed.pop(fp, None)
         if placed is None:
             return
@@ -479,14 +490,38 @@ class Router:
             del sources[fp]
             if not sources:
                 del self._sources[i][key]
+            linger = self.inhibit_rules[i].linger_secs
+            if ended_at is not None and linger > 0:
+                until = ended_at + linger
+                self._lingering[i].setdefault(key, {})[fp] = (self._tracks[fp].alert, until)
+                self._linger_ends = min(self._linger_ends, until)
 
-    def _inhibited(self, alert: Alert) -> bool:
-        """Any firing alert that a configured rule says mutes this one."""
-        for rule, sources in zip(self.inhibit_rules, self._sources, strict=True):
-            for fp in sources.get(rule.key(alert), ()):
+    def _inhibited(self, alert: Alert, now: float) -> bool:
+        """Any firing alert, or one whose condition ended within its rule's linger, that a
+        rule says mutes this one."""
+        for i, (rule, sources) in enumerate(zip(self.inhibit_rules, self._sources, strict=True)):
+            key = rule.key(alert)
+            for fp in sources.get(key, ()):
                 if rule.mutes(self._tracks[fp].alert, alert):
                     return True
+            for source, until in self._lingering[i].get(key, {}).values():
+                if until > now and rule.mutes(source, alert):
+                    return True
         return False
+
+    def _end_lingering(self, now: float) -> None:
+        """Forget the sources whose linger is over: what they muted may be free now."""
+        ends = math.inf
+        for lingering in self._lingering:
+            for key in list(lingering):
+                left = {fp: e for fp, e in lingering[key].items() if e[1] > now}
+                if left:
+                    lingering[key] = left
+                    ends = min(ends, *(until for _, until in left.values()))
+                else:
+                    del lingering[key]
+        self._linger_ends = ends
+        self._mutes_changed = True
 
     def _is_source(self, alert: Alert) -> bool:
         return any(matches(rule.source, alert) for rule in self.inhibit_rules)
@@ -670,6 +705,8 @@ class Router:
         windows in force changed), and in a fixed order: alerts that may mute others first,
         then the most severe, so that what mutes is announced (and indexed) before what it
         mutes is judged, whatever the order the tracks were last active in."""
+        if now >= self._linger_ends:
+            self._end_lingering(now)
         windows = tuple(i for i, w in enumerate(self.maintenance) if w.active(now))
         silences = [s for s in self.silences.current() if s.active(now)] if self.silences else []
         in_force = (windows, tuple(silences))  # a silence edited in place is another one
@@ -706,7 +743,7 @@ class Router:
             folded, track.folded = track.folded, self._carried(track.alert, fp)
             if folded != track.folded:  # folded now (a silence ended), or no more
                 self._keep_folded(fp, track if track.folded else None)
-            if track.folded or self._inhibited(track.alert):
+            if track.folded or self._inhibited(track.alert, now):
                 continue
             track.muted, track.held_back, track.last_sent = False, 0, now
             self._index(fp, track)

@@ -316,6 +316,10 @@ class InhibitRule:
     # Mutes only a target no more severe than the source: the source says all the target
     # would (a socket's critical while the whole CPU's alert is only a warning is news).
     as_severe: bool = False
+    # The source still mutes this long after its condition ended: what it caused ebbs away
+    # (a load average decays for minutes after the CPU is free).  A target that ends meanwhile
+    # was never news; one still firing after it is announced then.
+    linger_secs: float = 0.0
 
     def key(self, alert: Alert) -> tuple[str, ...]:
         """The values of the `equal` labels: a source mutes only targets with the same."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import math
 import time
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from agent.assembly import BUILT_IN_INHIBITS, LOAD_EBB_SECS
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.format import when
@@ -253,6 +255,52 @@ def test_an_inhibited_alert_still_firing_when_its_source_resolves_is_announced_t
     )
     assert announced.first_fired == 2.0  # the alert_id of the episode that began muted
     assert announced.alert_id == sent[3].alert_id
+
+
+def test_a_rule_with_a_linger_mutes_what_ebbs_after_its_source_ended() -> None:
+    """The load average while the CPU's alert fires, and for LOAD_EBB_SECS after it: a load
+    that decays meanwhile was never news; one still high after it is announced then; one
+    more severe than the CPU's alert is not muted at all."""
+    (rule,) = [r for r in BUILT_IN_INHIBITS if r.linger_secs]
+    assert rule.linger_secs == LOAD_EBB_SECS == 300.0
+
+    def alert(metric: str, t: float, status: Status = Status.FIRING, **kw: Any) -> Alert:
+        fields: dict[str, Any] = {"analyzer": "zscore", "severity": Severity.WARN, **kw}
+        return Alert(metric=metric, labels=(), status=status, value=t, threshold=1,
+                     message=metric, timestamp=t, **fields)  # fmt: skip
+
+    cpu = functools.partial(alert, "cpu_usage_percent", analyzer="threshold",
+                            severity=Severity.CRITICAL)  # fmt: skip
+    load = functools.partial(alert, "cpu_load1")
+    sent = routed(
+        [
+            ("route", cpu(0.0)),
+            ("route", load(300.0)),  # muted: the CPU's alert says it
+            ("route", cpu(600.0, Status.RESOLVED)),
+            ("sweep", 605.0),  # the load still ebbs: still muted
+            ("route", load(660.0, Status.RESOLVED)),  # it ended muted: nothing to say
+            ("route", cpu(1000.0)),
+            ("route", load(1300.0)),
+            ("route", cpu(1600.0, Status.RESOLVED)),
+            ("sweep", 1899.0),
+            ("sweep", 1901.0),  # still high five minutes on: not the CPU's any more
+            ("route", load(2000.0, Status.RESOLVED)),
+            ("route", load(2100.0, severity=Severity.CRITICAL)),  # no CPU alert: news
+            ("route", load(2200.0, Status.RESOLVED, severity=Severity.CRITICAL)),
+        ],
+        inhibit_rules=list(BUILT_IN_INHIBITS),
+    )
+    assert [(a.metric, a.status, a.timestamp) for a in sent] == [
+        ("cpu_usage_percent", Status.FIRING, 0.0),
+        ("cpu_usage_percent", Status.RESOLVED, 600.0),
+        ("cpu_usage_percent", Status.FIRING, 1000.0),
+        ("cpu_usage_percent", Status.RESOLVED, 1600.0),
+        ("cpu_load1", Status.FIRING, 1901.0),
+        ("cpu_load1", Status.RESOLVED, 2000.0),
+        ("cpu_load1", Status.FIRING, 2100.0),
+        ("cpu_load1", Status.RESOLVED, 2200.0),
+    ]
+    assert "muted" in sent[4].message
 
 
 def test_a_value_of_now_that_cannot_be_read_is_not_told_as_now(
