@@ -188,9 +188,16 @@ class Router:
                 elif track.status is Status.FIRING and track.folded:
                     self._keep_folded(fp, track)
         self.maintenance = list(maintenance)
+        # A rule kept by the reload keeps its lingering sources: what they mute still ebbs.
+        kept = dict(zip(self.inhibit_rules, self._lingering, strict=True))
         self.inhibit_rules = list(inhibit_rules)
         self._sources, self._placed = [{} for _ in self.inhibit_rules], {}
-        self._lingering, self._linger_ends = [{} for _ in self.inhibit_rules], math.inf
+        self._lingering = [kept.get(rule, {}) for rule in self.inhibit_rules]
+        self._linger_ends = min(
+            (until for by_key in self._lingering for sources in by_key.values()
+             for _, until in sources.values()),
+            default=math.inf,
+        )  # fmt: skip
         for fp, track in self._tracks.items():
             self._index(fp, track)
         self._mutes_changed = True

@@ -303,6 +303,26 @@ def test_a_rule_with_a_linger_mutes_what_ebbs_after_its_source_ended() -> None:
     assert "muted" in sent[4].message
 
 
+def test_a_reload_keeps_what_a_lingering_source_mutes() -> None:
+    """SIGHUP in the CPU's five minutes: the load it left is still the CPU's."""
+    router = Router("h", [], inhibit_rules=BUILT_IN_INHIBITS)
+
+    def alert(metric: str, t: float, status: Status = Status.FIRING) -> Alert:
+        return Alert(analyzer="zscore", metric=metric, labels=(), status=status,
+                     severity=Severity.WARN, value=t, threshold=1, message=metric, timestamp=t)  # fmt: skip
+
+    assert router.route(alert("cpu_usage_percent", 0.0)) is not None
+    assert router.route(alert("cpu_load1", 300.0)) is None  # muted
+    assert router.route(alert("cpu_usage_percent", 600.0, Status.RESOLVED)) is not None
+    router.reconfigure("h", [], min_interval_secs=14400, dedup_window_secs=300,
+                       inhibit_rules=BUILT_IN_INHIBITS)  # fmt: skip
+    assert router.repeat_due(605.0) == []  # still the CPU's
+    assert router.route(alert("cpu_load1", 660.0, Status.RESOLVED)) is None  # never told
+    router.reconfigure("h", [], min_interval_secs=14400, dedup_window_secs=300)  # rules gone
+    assert router.route(alert("cpu_usage_percent", 700.0)) is not None
+    assert router.route(alert("cpu_load1", 710.0)) is not None  # nothing mutes it now
+
+
 def test_a_value_of_now_that_cannot_be_read_is_not_told_as_now(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
