@@ -94,7 +94,9 @@ def history_size(settings: Settings, report: Report) -> None:
     if buckets > MAX_HISTORY_BUCKETS:
         report(
             ("storage", "history_resolution_secs"),
-            f"{hours:g} h in {st.history_resolution_secs:g} s buckets is {buckets:,} buckets "
+            f"{hours:g} h (the longest of history_hours, the trend and leak windows, and "
+            "anomaly_record_hours with anomaly_season_tolerance_secs before it) in "
+            f"{st.history_resolution_secs:g} s buckets is {buckets:,} buckets "
             f"per series, more than {MAX_HISTORY_BUCKETS:,}; use longer buckets",
         )
 

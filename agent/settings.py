@@ -514,7 +514,7 @@ class StorageSettings:
         "enabled analyzer reads (trend: disk, memory, swap, fd and GPU fill; leak: process RSS "
         "and open files, system file handles; z-score, season and EMA: analyzer.anomaly_metrics). "
         "Other series keep only the raw tier: 1,472 bytes each at the defaults instead of "
-        "7,236. SQLite (sqlite_enabled) gets every series either way.",
+        "7,476. SQLite (sqlite_enabled) gets every series either way.",
     )
     sqlite_enabled: bool = opt(
         False,

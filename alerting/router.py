@@ -157,6 +157,7 @@ class Router:
             {} for _ in self.inhibit_rules
         ]
         self._linger_ends = math.inf  # the earliest of those ends: a mute may end then
+        self._lingerers: set[str] = set()  # their fingerprints (a live alert looks up none)
         # Whether a mute may have ended since the last look (`_announce_unmuted`): a source
         # left the index, a track changed, the silences or windows in force changed.
         self._mutes_changed = True
@@ -193,6 +194,7 @@ class Router:
         self.inhibit_rules = list(inhibit_rules)
         self._sources, self._placed = [{} for _ in self.inhibit_rules], {}
         self._lingering = [kept.get(rule, {}) for rule in self.inhibit_rules]
+        self._lingerers = {fp for by_key in self._lingering for e in by_key.values() for fp in e}
         self._linger_ends = min(
             (until for by_key in self._lingering for sources in by_key.values()
              for _, until in sources.values()),
@@ -278,11 +280,14 @@ class Router:
                 # Another analyzer's alert on the series still fires: the episode goes on, and
                 # this resolve waits for its end (one RESOLVED per episode, docs/ALERTING.md).
                 track.waiting = resolve
-                self._unindex(fp, ended_at=now)  # its condition ended: it mutes no more
+                # Its condition ended: it mutes no more but for a linger, which starts when
+                # the receiver is told of the end (`_linger_from`), with the episode's.
+                self._unindex(fp, ended_at=math.inf)
                 return None
             track.status = Status.RESOLVED
             self._resolved[fp] = None
-            self._unindex(fp, ended_at=now)
+            # A flapping alert's resolve is held for the dedup window: its linger waits too.
+            self._unindex(fp, ended_at=math.inf if track.flapping else now)
             if track.flapping:  # may well fire again at once: said when it stays resolved
                 track.held = resolve
                 return None
@@ -448,6 +453,7 @@ class Router:
         )
 
     def _forget(self, fp: str) -> None:
+        self._linger_from(fp, None)  # a source forgotten for room mutes nothing
         track = self._tracks.pop(fp)
         self._resolved.pop(fp, None)
         self._unindex(fp)
@@ -475,6 +481,8 @@ class Router:
 
     def _index(self, fp: str, track: _Track) -> None:
         self._unindex(fp)
+        if fp in self._lingerers and track.status is Status.FIRING and track.waiting is None:
+            self._linger_from(fp, None)  # it fires again: its own place mutes, not its end
         if track.status is Status.FIRING and not track.muted and track.waiting is None:
             placed = []
             for i, rule in enumerate(self.inhibit_rules):
@@ -501,7 +509,27 @@ class Router:
             if ended_at is not None and linger > 0:
                 until = ended_at + linger
                 self._lingering[i].setdefault(key, {})[fp] = (self._tracks[fp].alert, until)
+                self._lingerers.add(fp)
                 self._linger_ends = min(self._linger_ends, until)
+
+    def _linger_from(self, fp: str, now: float | None) -> None:
+        """The receiver was told that source `fp` ended (`now`: its linger starts), or it is
+        no source any more (None: firing again, or forgotten)."""
+        if fp not in self._lingerers:
+            return
+        for rule, by_key in zip(self.inhibit_rules, self._lingering, strict=True):
+            for key in [key for key, entries in by_key.items() if fp in entries]:
+                if now is None:
+                    del by_key[key][fp]
+                    if not by_key[key]:
+                        del by_key[key]
+                else:
+                    until = now + rule.linger_secs
+                    by_key[key][fp] = (by_key[key][fp][0], until)
+                    self._linger_ends = min(self._linger_ends, until)
+        if now is None:
+            self._lingerers.discard(fp)
+        self._mutes_changed = True
 
     def _inhibited(self, alert: Alert, now: float) -> bool:
         """Any firing alert, or one whose condition ended within its rule's linger, that a
@@ -518,16 +546,17 @@ class Router:
 
     def _end_lingering(self, now: float) -> None:
         """Forget the sources whose linger is over: what they muted may be free now."""
-        ends = math.inf
+        ends, lingerers = math.inf, set[str]()
         for lingering in self._lingering:
             for key in list(lingering):
                 left = {fp: e for fp, e in lingering[key].items() if e[1] > now}
                 if left:
                     lingering[key] = left
                     ends = min(ends, *(until for _, until in left.values()))
+                    lingerers.update(left)
                 else:
                     del lingering[key]
-        self._linger_ends = ends
+        self._linger_ends, self._lingerers = ends, lingerers
         self._mutes_changed = True
 
     def _is_source(self, alert: Alert) -> bool:
@@ -618,6 +647,7 @@ class Router:
             track.status, track.waiting, track.last_sent = Status.RESOLVED, None, now
             self._resolved[other_fp] = None
             self._unindex(other_fp)
+            self._linger_from(other_fp, now)  # its end told now: what it muted ebbs from here
             context = {
                 **{k: v for k, v in ending.context.items() if k not in STAMPED},
                 **{k: v for k, v in waiting.context.items() if k in STAMPED},
@@ -659,6 +689,7 @@ class Router:
         if track is None or held is None or now - held.timestamp < self.dedup_window_secs:
             return None
         track.held, track.flapping, track.last_sent = None, False, now
+        self._linger_from(fp, now)
         # It may have been the last of its series: the resolves that waited for it go too.
         last = self._end_episode((held.metric, held.labels), fp, held, held)
         self.stats.notified += 1

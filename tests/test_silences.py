@@ -323,6 +323,47 @@ def test_a_reload_keeps_what_a_lingering_source_mutes() -> None:
     assert router.route(alert("cpu_load1", 710.0)) is not None  # nothing mutes it now
 
 
+def test_a_source_lingers_from_when_its_end_is_told() -> None:
+    """The CPU's threshold ended while z-score's alert, folded into its episode, still fired:
+    for the receiver the CPU's alert goes on, and so does the mute.  A flapping CPU alert's
+    resolve is held for the dedup window: the linger waits for it too."""
+
+    def alert(metric: str, t: float, status: Status = Status.FIRING, **kw: Any) -> Alert:
+        fields: dict[str, Any] = {"analyzer": "zscore", **kw}
+        return Alert(metric=metric, labels=(), status=status, severity=Severity.WARN, value=t,
+                     threshold=1, message=metric, timestamp=t, **fields)  # fmt: skip
+
+    def told(router: Router, steps: list[Alert | float]) -> list[tuple[str, str, float]]:
+        out = []
+        for step in steps:
+            sent = [router.route(step)] if isinstance(step, Alert) else router.repeat_due(step)
+            out += [(a.metric, a.status.value, a.timestamp) for a in sent if a is not None]
+        return out
+
+    cpu = functools.partial(alert, "cpu_usage_percent", analyzer="threshold")
+    folded = Router("h", [], min_interval_secs=14400, dedup_window_secs=0,
+                    inhibit_rules=BUILT_IN_INHIBITS)  # fmt: skip
+    assert told(folded, [
+        cpu(0.0), alert("cpu_usage_percent", 10.0), alert("cpu_load1", 60.0),
+        cpu(100.0, Status.RESOLVED),  # waits for z-score's: the episode goes on
+        901.0,  # five minutes after the threshold's end: still the CPU's episode
+        alert("cpu_usage_percent", 1000.0, Status.RESOLVED),  # the episode's end, told
+        1200.0, alert("cpu_load1", 1250.0, Status.RESOLVED),  # ebbed within five minutes
+    ]) == [("cpu_usage_percent", "firing", 0.0), ("cpu_usage_percent", "resolved", 1000.0)]  # fmt: skip
+
+    flapping = Router("h", [], min_interval_secs=14400, dedup_window_secs=600,
+                      inhibit_rules=BUILT_IN_INHIBITS)  # fmt: skip
+    assert told(flapping, [
+        cpu(0.0), cpu(100.0, Status.RESOLVED), cpu(200.0),  # back within the window: flaps
+        alert("cpu_load1", 250.0), cpu(600.0, Status.RESOLVED),  # held until 1200
+        901.0, 1201.0,  # the resolve told at 1201: the linger starts there
+        1400.0, alert("cpu_load1", 1450.0, Status.RESOLVED),
+    ]) == [
+        ("cpu_usage_percent", "firing", 0.0), ("cpu_usage_percent", "resolved", 100.0),
+        ("cpu_usage_percent", "firing", 200.0), ("cpu_usage_percent", "resolved", 600.0),
+    ]  # fmt: skip
+
+
 def test_a_value_of_now_that_cannot_be_read_is_not_told_as_now(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
