@@ -727,4 +727,5 @@ def test_keys_in_range_that_together_ask_for_millions_of_buckets_exit_2(tmp_path
     config = write_config(tmp_path, "[storage]\nhistory_resolution_secs = 1\nhistory_hours = 744\n")
     result = run_agent("--config", str(config), "--validate")
     assert result.returncode == 2
-    assert "storage.history_resolution_secs: 744 h in 1 s buckets is 2,678,400" in result.stderr
+    assert "storage.history_resolution_secs: 744 h (the longest of history_hours" in result.stderr
+    assert "in 1 s buckets is 2,678,400 buckets per series" in result.stderr
