@@ -539,7 +539,8 @@ class Router:
             for fp in sources.get(key, ()):
                 if rule.mutes(self._tracks[fp].alert, alert):
                     return True
-            for source, until in self._lingering[i].get(key, {}).values():
+            lingering = self._lingering[i]
+            for source, until in lingering[key].values() if key in lingering else ():
                 if until > now and rule.mutes(source, alert):
                     return True
         return False
