@@ -689,6 +689,29 @@ def test_a_search_off_the_main_thread_is_charged_to_the_budget() -> None:
     assert bound.search(re.compile("x"), "x") is Unread.BUDGET
 
 
+FOREIGN_ALARM = f"""
+import re, signal, sys
+from common.search_bound import SearchBound, Unread
+fired = []
+signal.signal(signal.SIGVTALRM, lambda *_: fired.append(1))  # a profiler's, say
+bound = SearchBound(budget_secs=0.01)
+print(bound.search(re.compile({SLOW_PATTERN!r}), "a" * 900))
+print(bound.search(re.compile("x"), "x"))
+print(signal.getsignal(signal.SIGVTALRM).__name__, signal.getitimer(signal.ITIMER_VIRTUAL), fired)
+"""
+
+
+@pytest.mark.e2e
+def test_someone_elses_cpu_alarm_is_left_alone_and_the_search_is_charged() -> None:
+    """A SIGVTALRM handler the agent did not install (a profiler's) is kept: searches are not
+    stopped then (the alarm is not ours to take), and what each cost is still charged."""
+    ran = subprocess.run(
+        [sys.executable, "-c", FOREIGN_ALARM], capture_output=True, text=True, timeout=60,
+        cwd=Path(__file__).resolve().parents[1], check=True,
+    )  # fmt: skip
+    assert ran.stdout.splitlines() == ["None", "Unread.BUDGET", "<lambda> (0.0, 0.0) []"]
+
+
 def test_lines_a_custom_pattern_did_not_read_are_said_and_logged_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from agent.assembly import BUILT_IN_INHIBITS, LOAD_EBB_SECS
+from alerting import router as router_module
 from alerting.alert import Alert, Severity, Status
 from alerting.delivery import ChannelWorker
 from alerting.format import when
@@ -362,6 +363,31 @@ def test_a_source_lingers_from_when_its_end_is_told() -> None:
         ("cpu_usage_percent", "firing", 0.0), ("cpu_usage_percent", "resolved", 100.0),
         ("cpu_usage_percent", "firing", 200.0), ("cpu_usage_percent", "resolved", 600.0),
     ]  # fmt: skip
+
+
+def test_a_lingering_source_forgotten_for_room_mutes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A source waiting for its episode's end lingers without an end of its own: when a storm
+    of other alerts pushes it out of the bounded table, its mute goes with it, not on forever."""
+    monkeypatch.setattr(router_module, "MAX_TRACKED", 3)
+
+    def alert(metric: str, t: float, status: Status = Status.FIRING, **kw: Any) -> Alert:
+        fields: dict[str, Any] = {"analyzer": "zscore", "labels": (), **kw}
+        return Alert(metric=metric, status=status, severity=Severity.WARN, value=t,
+                     threshold=1, message=metric, timestamp=t, **fields)  # fmt: skip
+
+    router = Router("h", [], min_interval_secs=14400, dedup_window_secs=0,
+                    inhibit_rules=BUILT_IN_INHIBITS)  # fmt: skip
+    assert router.route(alert("cpu_usage_percent", 0.0, analyzer="threshold")) is not None
+    assert router.route(alert("cpu_usage_percent", 10.0)) is None  # the same episode
+    assert router.route(alert("cpu_load1", 60.0)) is None  # muted by the CPU's
+    # The threshold's end waits for z-score's: it lingers until the episode's end is told.
+    assert router.route(alert("cpu_usage_percent", 100.0, Status.RESOLVED, analyzer="threshold")) is None  # fmt: skip
+    for i in range(6):  # a storm of other alerts: the oldest tracks are forgotten for room
+        disk = alert("disk_used_percent", 200.0 + i, labels=(("mount", f"/m{i}"),))
+        assert router.route(disk) is not None
+    assert router.route(alert("cpu_load1", 1000.0)) is not None  # nothing mutes it now
 
 
 def test_a_value_of_now_that_cannot_be_read_is_not_told_as_now(
