@@ -30,7 +30,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 from alerting.alert import Alert, Severity, Status, fingerprint
 from common.search_bound import SearchBound
@@ -177,6 +177,30 @@ def _mce_severity(text: str) -> Severity:
     return Severity.WARN
 
 
+def _memory_failure_severity(match: re.Match[str]) -> Severity:
+    """mm/memory-failure.c speaks for both kinds of page loss: an uncorrected error (hard
+    offline: "recovery action for ...", a process sent SIGBUS: critical) and a page retired as a
+    precaution after corrected errors (soft offline: a warning), whose outcomes it prints
+    without saying so since the "soft offline: " prefix went (6.x)."""
+    text = match.string
+    if any(hard in text for hard in _HARD_OFFLINE):
+        return Severity.CRITICAL
+    return Severity.WARN if any(soft in text for soft in _SOFT_OFFLINE) else Severity.CRITICAL
+
+
+_HARD_OFFLINE = ("recovery action for", "SIGBUS", "hardware poisoned")
+_SOFT_OFFLINE = (
+    "soft offline",
+    "unhandlable page",
+    "page already poisoned",
+    ": invalidated",
+    "thp split failed",
+    "migration failed",
+    "isolation failed",
+    "hugetlb page is ignored",
+)
+
+
 def _ata_severity(flags: str) -> Severity:
     """libata's error register: UNC/IDNF/AMNF are unreadable media; ICRC/ABRT are link or command trouble."""
     return Severity.CRITICAL if {"UNC", "IDNF", "AMNF"} & set(flags.split()) else Severity.WARN
@@ -239,14 +263,19 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("Kernel panic - not syncing",), specificity=9, group="panic"),
     _p("kernel_oops", "kernel", Severity.CRITICAL,
        r"^(?:Oops: |BUG: unable to handle (?:kernel |page fault for address)|BUG: kernel NULL pointer dereference|kernel BUG at |"
-       r"general protection fault(?:, probably for non-canonical address 0x[0-9a-f]+)?: [0-9a-f]{4} \[#|Unable to handle kernel (?:NULL pointer dereference|paging request))",
+       r"general protection fault(?:, probably for non-canonical address 0x[0-9a-f]+)?: [0-9a-f]{4} \[#|Unable to handle kernel (?:NULL pointer dereference|paging request)|"
+       r"(?:divide error|invalid opcode|stack segment|double fault|segment not present|invalid TSS|alignment check|bounds): [0-9a-f]{4} \[#)",
        ("Oops: ", "BUG: unable to handle", "BUG: kernel NULL pointer", "BUG at ", "general protection",
-        "Unable to handle kernel"), specificity=2, group="oops"),
+        "Unable to handle kernel", "ivide error: ", "invalid opcode: ", "stack segment: ", "fault: ",
+        "segment not present: ", "invalid TSS: ", "lignment check: ", "bounds: "), specificity=2, group="oops"),
     # WARN()/WARN_ON(): the kernel caught its own bug and went on.  3.1x "WARNING: CPU: 2 PID: 0 at
     # net/sched/sch_generic.c:300 dev_watchdog+0x248/0x260()", 4.x+ without the "()", older "WARNING: at ...".
     # mm/page_alloc.c bad_page (memory corruption, often the hardware's) and kernel/sched/core.c __schedule_bug.
     _p("kernel_bug", "kernel", Severity.CRITICAL, r"^BUG: Bad page state in process (?P<process>.+?)\s+pfn:",
        ("BUG: Bad page state",), specificity=2),
+    # mm/memory.c print_bad_pte: a page table entry pointing at nonsense (corruption, often the hardware's).
+    _p("kernel_bug", "kernel", Severity.CRITICAL, r"^BUG: Bad page map in process (?P<process>.+?)\s+pte:",
+       ("BUG: Bad page map",), specificity=2),
     _p("kernel_bug", "kernel", Severity.WARN, r"^BUG: scheduling while atomic: (?P<process>.+?)/(?P<pid>\d+)/0x",
        ("BUG: scheduling while atomic",), specificity=2),
     _p("kernel_warning", "kernel", Severity.WARN, r"^WARNING: (?:CPU: \d+ PID: \d+ at |at |\S+:\d+ at )\S",
@@ -304,13 +333,54 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("nmi_error", "hardware", Severity.WARN, r"Uhhuh\. NMI received for unknown reason [0-9a-f]{2} on CPU \d+",
        ("Uhhuh. NMI",), specificity=2),
     _p("memory_failure", "hardware", Severity.CRITICAL, r"(?:Memory failure: |MCE )(?P<pfn>0x[0-9a-fA-F]+): ",
-       ("Memory failure: ", "MCE 0x"), specificity=3),
+       ("Memory failure: ", "MCE 0x"), specificity=3, classify=_memory_failure_severity),
+    # drivers/ras/cec.c: corrected errors kept hitting one page, which the kernel retires before it fails.
+    _p("memory_soft_offline", "hardware", Severity.WARN, r"RAS: Soft-offlining pfn: (?P<pfn>0x[0-9a-fA-F]+)",
+       ("offlining pfn",), specificity=3),
+    # arch/x86/kernel/cpu/mce/intel.c: so many corrected errors that the kernel stops taking their
+    # interrupts and polls (a failing DIMM or cache; per-error reports stop meanwhile).
+    _p("cmci_storm", "hardware", Severity.WARN, r"CMCI storm detected", ("CMCI storm detected",), specificity=2),
     _p("memory_failure", "hardware", Severity.CRITICAL,
        r"MCE: Killing (?P<process>.+?):(?P<pid>\d+) due to hardware memory corruption", ("MCE: Killing",), specificity=3),
+    # -- thermal: the CPU slows itself to survive its heat, or the host powers off to.
+    # arch/x86/kernel/cpu/mce/therm_throt.c: 3.10-5.5 "CPU%d: %s temperature above threshold, cpu clock throttled
+    # (total events = %lu)" (KERN_CRIT), 5.6+ "... temperature is above threshold, cpu clock is throttled ..."
+    # (pr_warn).  Printed for every CPU of a package: no CPU in the identity, one alert and its count.
+    _p("cpu_throttled", "thermal", Severity.WARN,
+       r"CPU\d+: (?:Core|Package) temperature (?:is )?above threshold, cpu clock (?:is )?throttled",
+       ("cpu clock",), specificity=2),
+    # drivers/thermal/thermal_core.c: a thermal zone past its critical trip point; the kernel powers the host off.
+    _p("thermal_shutdown", "thermal", Severity.CRITICAL,
+       r"[Cc]ritical temperature reached(?: \(-?\d+ C\))?,? shutting down", ("critical temperature reached", "Critical temperature reached"), specificity=3),
+    # -- clocks and kernel limits
+    # kernel/time/clocksource.c: the TSC drifted against the watchdog clock; time falls back to a slower clock.
+    _p("clocksource_unstable", "kernel", Severity.WARN, r"Marking clocksource '(?P<clocksource>[\w-]+)' as unstable",
+       ("Marking clocksource",), specificity=2),
+    _p("clocksource_unstable", "kernel", Severity.WARN, r"Clocksource (?P<clocksource>[\w-]+) unstable \(delta",
+       ("Clocksource ",), specificity=2),
+    # fs/file_table.c: the system-wide table of open files is full; every open() fails with ENFILE.
+    _p("file_max", "kernel", Severity.CRITICAL, r"VFS: file-max limit \d+ reached", ("file-max limit",), specificity=2),
+    # kernel/audit.c: audit records are being lost (or, with audit=2, the kernel panics).
+    _p("audit_backlog", "kernel", Severity.WARN, r"audit: (?:backlog limit exceeded|audit_lost=\d+ audit_rate_limit=)",
+       ("backlog limit exceeded", "lost="), specificity=2),
+    # kernel/irq/spurious.c: an interrupt nobody handles; the kernel disables it (the device behind it goes quiet).
+    _p("irq_disabled", "kernel", Severity.WARN, r"irq (?P<irq>\d+): nobody cared", ("cared (try booting",), specificity=2),
+    # -- IOMMU: a device's DMA to an address it may not touch (a driver or device fault; often before a hang).
+    # drivers/iommu/intel/dmar.c dmar_fault_do_one (4.x+ "DMAR: [%s] Request device [%02x:%02x.%d]", 5.x+ with
+    # " NO_PASID" or "PASID %x"), amd_iommu "Event logged [IO_PAGE_FAULT device=... | on the device".
+    _p("iommu_fault", "iommu", Severity.WARN,
+       r"DMAR: ?\[(?:DMA (?:Read|Write)|INTR-REMAP)[^\]]{0,20}\] Request device \[(?P<pci>[0-9a-fA-F]{2,4}:[0-9a-fA-F]{2}\.[0-9a-fA-F])\]",
+       ("Request device [",), specificity=2),
+    _p("iommu_fault", "iommu", Severity.WARN,
+       rf"(?:(?P<pci>{_PCI}): )?AMD-Vi: Event logged \[IO_PAGE_FAULT", ("IO_PAGE_FAULT",), specificity=2),
     # -- GPU
     _p("gpu_xid", "gpu", Severity.WARN,
        r"NVRM: Xid \((?P<pci>(?:PCI:)?[0-9a-fA-F:.]+)(?: GPU-C?I:\d+)*\): (?P<xid>\d+),(?: pid=(?P<pid>\d+|'<unknown>'),)?(?: name=(?P<process>[^,]*),)?",
        ("NVRM: Xid",), specificity=5, classify=_xid_severity),
+    # NVSwitch (HGX NVLink fabric): "nvidia-nvswitch%d: SXid (PCI:%04x:%02x:%02x.%x): %05d, Fatal, ..." or "Non-fatal".
+    _p("gpu_nvswitch_sxid", "gpu", Severity.WARN,
+       r"nvidia-nvswitch\d+: SXid \((?P<pci>PCI:[0-9a-fA-F:.]+)\): (?P<sxid>\d+), (?P<sxid_kind>Fatal|Non-fatal)",
+       ("Xid (PCI:",), specificity=5, classify=lambda m: Severity.CRITICAL if m.group("sxid_kind") == "Fatal" else Severity.WARN),
     _p("gpu_ecc_dbe", "gpu", Severity.CRITICAL, r"NVRM: .*\bDBE \(double bit error\)", ("DBE",), specificity=4),
     _p("gpu_fallen_off_bus", "gpu", Severity.EMERGENCY, r"NVRM: (?:GPU (?P<pci>[0-9a-fA-F:.]+): )?.*fallen off the bus",
        ("NVRM: ",), specificity=4),
@@ -359,8 +429,25 @@ BUILTIN: tuple[LogPattern, ...] = (
        r"xfs_log_force: error|.*returned error -\d+|writeback error|Unmount and run xfs_repair|"
        r"Please u(?:n)?mount the filesystem,? and rectify|First \d+ bytes of corrupted metadata buffer)",
        ("XFS (",), specificity=3),
+    # fs/xfs/kmem.c: an allocation XFS cannot do without keeps failing; its I/O threads stall (RHEL 7's classic).
+    _p("fs_alloc_deadlock", "filesystem", Severity.WARN, r"XFS: (?:.*\(\d+\) )?possible memory allocation deadlock",
+       ("possible memory allocation deadlock",), specificity=3),
+    # fs/ext4/super.c print_daily_error_info: the file system holds errors no fsck has repaired (at mount, then daily).
+    _p("fs_unrepaired", "filesystem", Severity.WARN, r"EXT4-fs \((?P<device>[^)\s]+)\): error count since last fsck: [1-9]",
+       ("since last fsck",), specificity=3),
+    # net/sunrpc/clnt.c call_timeout: an NFS (or lockd, mount) server stopped answering; "timed out" is a soft
+    # mount's I/O failing with EIO, "still trying" a hard mount's processes hanging until it answers.
+    _p("nfs_not_responding", "filesystem", Severity.WARN,
+       r"^(?P<rpc>[\w-]{1,32}): server (?P<server>\S{1,255}) not responding, (?:still trying|timed out)",
+       ("ot responding, ",), specificity=3,
+       classify=lambda m: Severity.CRITICAL if m.string.endswith("timed out") else Severity.WARN),
+    # fs/smb/client (fs/cifs before 6.x) connect.c server_unresponsive: 5.x+ "CIFS: VFS: \\host has not
+    # responded in %lu seconds. Reconnecting...", before "CIFS VFS: Server %s has not responded ...".
+    _p("cifs_not_responding", "filesystem", Severity.WARN,
+       r"CIFS:? VFS: (?:\\\\|Server )(?P<server>\S{1,255}) has not responded in \d+ seconds",
+       ("ot responded in",), specificity=3),
     # Not the floppy or CD-ROM drives VMs probe at boot (as block_io_error below).
-    _p("buffer_io_error", "filesystem", Severity.CRITICAL, r"Buffer I/O error on dev(?:ice)? (?!fd\d|sr\d)(?P<device>[^,\s]+)",
+    _p("buffer_io_error", "filesystem", Severity.CRITICAL, r"Buffer I/O error on dev(?:ice)? (?!fd\d|sr\d|loop\d)(?P<device>[^,\s]+)",
        ("Buffer I/O error",), specificity=2),
     # -- NVMe and block devices
     # 4.x-6.5 "I/O 123 QID 4 timeout"; 6.6+ "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
@@ -401,7 +488,8 @@ BUILTIN: tuple[LogPattern, ...] = (
     # "recoverable transport" (-ENOLINK) is a path that failed over or will be retried: a warning.
     _p("block_io_error", "block", Severity.CRITICAL,
        r"(?:critical (?:medium|target|nexus|space allocation)|recoverable transport|timeout|protection|I/O) error,? "
-       r"dev (?!fd\d|sr\d)(?P<device>[\w-]+)",  # not the floppy or CD-ROM drives VMs probe at boot
+       r"dev (?!fd\d|sr\d|loop\d)(?P<device>[\w-]+)",  # not the floppy or CD-ROM drives VMs probe at boot, nor
+       # loop devices: snapd's squashfs images fail readahead past their end at every boot and install
        (", dev ", "I/O error dev"), specificity=2,
        classify=lambda m: Severity.WARN if "recoverable transport error" in m.group(0) else Severity.CRITICAL),
     # 5.19+ nvme_log_error: "nvme0n1: Read(0x2) @ LBA 3467712, 64 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR".
@@ -422,8 +510,46 @@ BUILTIN: tuple[LogPattern, ...] = (
     # md RAID lost a member: 3.x+ "md/raid1:md0: Disk failure on sdb1, disabling device." (raid10, "md/raid:" for
     # raid4/5/6); 2.6 "raid1: Disk failure on ...".  The array runs degraded.
     _p("md_disk_failure", "block", Severity.CRITICAL,
-       r"(?:md/raid\d*:(?P<md>md[\w-]*)|raid\d+): Disk failure on (?P<device>[^,\s]+), disabling device",
+       r"(?:md/raid\d*:(?P<md>md[\w-]*)|raid\d+): Disk failure on (?P<device>[^,\s]+), (?:disabling device|this is the last device)",
        ("Disk failure on",), specificity=3),
+    # raid5.c setup_conf / raid1 and raid10 (newest): the array cannot run, or stops serving.
+    _p("md_array_failed", "block", Severity.CRITICAL,
+       r"md/raid\d*:(?P<md>md[\w-]*): (?:not enough operational devices|Cannot continue operation)",
+       ("operational devices", "Cannot continue operation"), specificity=3),
+    # md.c analyze_sbs: a member left behind (its superblock is older): the array assembled degraded.
+    _p("md_member_stale", "block", Severity.WARN, r"md: kicking non-fresh (?P<device>\S+) from array",
+       ("fresh ",), specificity=3),
+    # dm-thin.c set_pool_mode: the pool ran out of data space, or its metadata failed: every thin volume on it
+    # queues or fails its writes ("write mode" is the way back); the low water mark comes first.
+    _p("dm_thin_pool", "block", Severity.CRITICAL,
+       r"device-mapper: thin: (?P<device>\d+:\d+): switching pool to (?:out-of-data-space(?: \((?:queue|error) IO\))?|read-only|fail) mode",
+       ("switching pool to",), specificity=3),
+    _p("dm_thin_pool", "block", Severity.WARN,
+       r"device-mapper: thin: (?P<device>\d+:\d+): reached low water mark for data device", ("low water mark",),
+       specificity=3),
+    # dm-snap.c: a snapshot filled (or failed) and was dropped: a backup taken from it is lost.
+    _p("dm_snapshot_invalid", "block", Severity.CRITICAL, r"device-mapper: snapshots: Invalidating snapshot: ",
+       ("Invalidating snapshot",), specificity=3),
+    # Hardware RAID controllers: megaraid_sas (PERC) events of class CRIT, FATAL or DEAD (the ones printed by
+    # default: a drive failed, a virtual disk degraded or offline); an LSI SAS controller's firmware fault;
+    # an HP Smart Array's lockup.
+    _p("raid_controller_event", "block", Severity.CRITICAL,
+       rf"megaraid_sas (?P<pci>{_PCI}): \d+ \([^()]*/0x[0-9a-fA-F]{{4}}/(?:CRIT|FATAL|DEAD)\) - ",
+       ("CRIT) - ", "FATAL) - ", "DEAD) - "), specificity=3),
+    _p("raid_controller_fault", "block", Severity.CRITICAL,
+       r"(?P<device>mpt[23]sas(?:_cm)?\d+): fault_state\(0x[0-9a-fA-F]+\)!", ("fault_state(",), specificity=3),
+    _p("raid_controller_fault", "block", Severity.CRITICAL, rf"hpsa (?P<pci>{_PCI}): [Cc]ontroller lockup detected",
+       ("ontroller lockup detected",), specificity=3),
+    # SCSI: the midlayer gave up on a device (error recovery failed, or sd's medium access timeouts ran out);
+    # every later I/O to it is refused.  A command timing out is the step before.
+    _p("scsi_device_offline", "block", Severity.CRITICAL,
+       r"(?:sd|scsi) (?P<device>\d+:\d+:\d+:\d+): (?:Device offlined - not ready after error recovery|rejecting I/O to offline device)",
+       ("Device offlined", "I/O to offline"), specificity=3),
+    _p("scsi_device_offline", "block", Severity.CRITICAL,
+       r"\[(?P<device>sd[a-z]+)\] (?:tag#\d+ )?Medium access timeout failure\. Offlining disk!", ("Offlining disk",),
+       specificity=3),
+    _p("scsi_timeout", "block", Severity.WARN, r"\[(?P<device>sd[a-z]+)\] (?:tag#\d+ )?timing out command, waited \d+s",
+       ("out command",), specificity=3),
     # dm-multipath took a path out of use: "device-mapper: multipath: [253:3: ]Failing path 8:32."
     _p("dm_path_failed", "block", Severity.WARN,
        r"device-mapper: multipath: (?:\d+:\d+: )?Failing path (?P<device>\d+:\d+)", ("Failing path",), specificity=3),
@@ -440,17 +566,16 @@ BUILTIN: tuple[LogPattern, ...] = (
        ("INFO: rcu_",), specificity=2),
     # -- network links: down fires, up on the same interface resolves it
     _p("link_down", "network", Severity.WARN, rf"{_IFACE}:? (?:NIC [Ll]ink is [Dd]own|[Ll]ink (?:is )?[Dd]own\b|carrier lost)",
-       ("Link is Down", "ink down", "ink is down", "carrier lost"), specificity=1, stateful=True),
+       ("Link is Down", "Link Down", "ink down", "ink is down", "carrier lost"), specificity=1, stateful=True),
     _p("link_up", "network", Severity.INFO, rf"{_IFACE}:? (?:NIC [Ll]ink is [Uu]p|[Ll]ink (?:is )?[Uu]p\b)",
-       ("Link is Up", "ink up", "ink is up"), specificity=1, resolves="link_down"),
+       ("Link is Up", "Link Up", "ink up", "ink is up"), specificity=1, resolves="link_down"),
     # bonding: 3.10-5.3 "bond0: link status definitely down for interface eth1, disabling it";
     # 5.4+ "bond0: (slave eth1): link status definitely down, disabling slave".
     _p("bond_link_down", "network", Severity.WARN,
-       r"(?P<bond>[\w.-]{1,63}): link status (?:definitely )?down for (?:active |backup |idle )?interface (?P<interface>[\w.@-]{1,63}), disabling it",
+       r"(?P<bond>[\w.-]{1,63}): link status definitely down for (?:active |backup |idle )?interface (?P<interface>[\w.@-]{1,63}), disabling it",
        ("link status",), specificity=2, stateful=True),
     _p("bond_link_down", "network", Severity.WARN,
-       r"(?P<bond>[\w.-]{1,63}): \(slave (?P<interface>[\w.@-]{1,63})\): link status (?:definitely )?down(?:, disabling slave| for "
-       r"(?:active |backup |idle )?interface, disabling it in)",
+       r"(?P<bond>[\w.-]{1,63}): \(slave (?P<interface>[\w.@-]{1,63})\): link status definitely down, disabling slave",
        ("link status",), specificity=2, stateful=True),
     _p("bond_link_up", "network", Severity.INFO,
        r"(?P<bond>[\w.-]{1,63}): link status definitely up for interface (?P<interface>[\w.@-]{1,63})",
@@ -467,6 +592,27 @@ BUILTIN: tuple[LogPattern, ...] = (
        specificity=2),
     _p("netdev_tx_timeout", "network", Severity.WARN, rf"{_IFACE}: NETDEV WATCHDOG: CPU: \d+: transmit queue \d+ timed out",
        ("NETDEV WATCHDOG",), specificity=2),
+    # Intel drivers' transmit hang check (e1000e "Detected Hardware Unit Hang:", igb/ixgbe/igc "Detected Tx Unit
+    # Hang"): the ring stopped moving; a reset follows, or the NETDEV WATCHDOG.
+    _p("nic_hang", "network", Severity.WARN, rf"(?:{_IFACE}|(?P<pci>{_PCI})): Detected (?:Hardware|Tx) Unit Hang",
+       ("Unit Hang",), specificity=2),  # igb prints on the PCI device
+    # The adapter is gone from the bus, and no link-down line follows: igb/igc "PCIe link lost, device now
+    # detached", ixgbe "Adapter removed", mlx5 "device's health compromised - reached miss count".
+    _p("nic_lost", "network", Severity.CRITICAL, rf"{_IFACE}: PCIe link lost", ("PCIe link lost",), specificity=3),
+    _p("nic_lost", "network", Severity.CRITICAL, rf"ixgbe (?P<pci>{_PCI})(?: {_IFACE})?: Adapter removed",
+       ("Adapter removed",), specificity=3),
+    _p("nic_lost", "network", Severity.CRITICAL, rf"mlx5_core (?P<pci>{_PCI}): .*device's health compromised",
+       ("compromised",), specificity=3),
+    # The stack's tables: conntrack full drops every new flow (NAT, Kubernetes nodes); SYN flooding, TCP memory
+    # and orphans, and a full neighbour (ARP/NDP) table lose connections.
+    _p("conntrack_full", "network", Severity.CRITICAL,
+       r"nf_conntrack: (?:nf_conntrack: )?table full(?: in netns \d+)?, dropping packet", (", dropping packet",), specificity=2),
+    _p("syn_flood", "network", Severity.WARN, r"Possible SYN flooding on port \S{1,60}\. (?:Sending cookies|Dropping request)",
+       ("Possible SYN",), specificity=2),
+    _p("tcp_memory", "network", Severity.WARN, r"(?:TCP: )?(?:out of memory -- consider tuning tcp_mem|too many orphaned sockets)",
+       ("consider tuning tcp_mem", "orphaned sockets"), specificity=2),
+    _p("neighbour_overflow", "network", Severity.WARN, r"(?P<table>\w{1,32}): neighbor table overflow!",
+       ("overflow!",), specificity=2),
     # igb and ixgbe stop an adapter that overheats.
     _p("nic_overheat", "network", Severity.CRITICAL,
        rf"(?:{_IFACE}: )?(?:The network adapter was stopped because it overheated|"
@@ -546,6 +692,9 @@ USER_TEXT: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         (r"^\[\s*\d+\](?:\s+-?\d+){6,8}\s+(?P<u>.*)$", ("[",)),  # dump_tasks' rows end with the name
         (rf"^(?P<u>{_COMM}): page allocation failure: ", ("page allocation failure",)),
         (rf"^BUG: Bad page state in process (?P<u>{_BYTE}{{0,14}}\S)?\s+pfn:", ("Bad page state",)),  # "%s  pfn:"
+        (rf"^BUG: Bad page map in process (?P<u>{_BYTE}{{0,14}}\S)?\s+pte:", ("Bad page map",)),  # "%s  pte:"
+        # fs/xfs/kmem.c (4.x+): "XFS: %s(%u) possible memory allocation deadlock size %u in %s (mode:0x%x)".
+        (rf"^XFS: (?P<u>{_COMM})\(\d+\) possible memory allocation deadlock", ("possible memory allocation",)),
         (rf"^BUG: scheduling while atomic: (?P<u>{_COMM})/\d+/0x", ("scheduling while atomic",)),
         (rf", pid: \d+, name: (?P<u>{_COMM0})$", (", name: ",)),  # "BUG: sleeping function called ..."
         (rf"stuck for \d+s! \[(?P<u>{_COMM}):\d+\]", ("stuck for",)),  # soft lockup
@@ -603,7 +752,18 @@ def mask_user_text(text: str) -> str:
 
 
 # Labels that identify the thing affected (the fingerprint); the rest is context.
-_IDENTITY = ("process", "pid", "device", "interface", "pci", "xid", "mc", "cpu", "pattern")
+_IDENTITY = (
+    "process",
+    "pid",
+    "device",
+    "interface",
+    "pci",
+    "xid",
+    "mc",
+    "cpu",
+    "server",
+    "pattern",
+)
 
 
 @dataclass(frozen=True)
@@ -619,13 +779,47 @@ def custom_pattern(name: str, regex: str, severity: Severity) -> LogPattern:
     )
 
 
+_Trie: TypeAlias = "dict[str, _Trie]"  # a character -> what follows it; "" -> a word ends here
+
+
+def any_of(words: Iterable[str]) -> str:
+    """A regular expression that finds the longest of `words` at the first place one starts.
+
+    As a trie, not an alternation of the words: `re` tries every alternative of an
+    alternation at every position of a line, so each keyword the catalogue adds cost
+    every line 30 to 170 ns; a trie tries each first character once, then only the
+    words that begin with it (the prefilter ran 3.5 times faster on ordinary lines).
+    """
+    trie: _Trie = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+
+    def expression(node: _Trie) -> str:
+        branches = [
+            re.escape(char) + expression(child) for char, child in sorted(node.items()) if char
+        ]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" not in node:
+            return body
+        # A word ends here and longer ones go on: the longer first (greedy), as the
+        # alternation of the words sorted longest first did.
+        return f"(?:{body})?" if len(branches) == 1 else f"{body}?"
+
+    return expression(trie)
+
+
 class LogMatcher:
     def __init__(self, patterns: Iterable[LogPattern]) -> None:
         patterns = list(patterns)
         self.kernel = [p for p in patterns if p.keywords]
         self.custom = [p for p in patterns if not p.keywords]
         keywords = sorted({k for p in self.kernel for k in p.keywords}, key=len, reverse=True)
-        self._prefilter = re.compile("|".join(re.escape(k) for k in keywords)) if keywords else None
+        self._prefilter = re.compile(any_of(keywords)) if keywords else None
         self._by_keyword = {k: [p for p in self.kernel if k in p.keywords] for k in keywords}
         self._custom_any = _combine(self.custom)
         # An operator's expression on a line anyone can write: bounded in time (polynomial
@@ -1218,16 +1412,47 @@ class LogAlerter:
 # What an alert of these patterns is about, where their category's usual words would mislead.
 _SUBJECTS: Mapping[str, str] = {
     "md_disk_failure": "RAID member failed",
+    "md_array_failed": "RAID array failed",
+    "md_member_stale": "stale RAID member left out",
     "dm_path_failed": "multipath path failed",
+    "dm_thin_pool": "thin pool out of space or failed",
+    "dm_snapshot_invalid": "snapshot invalidated",
+    "raid_controller_event": "RAID controller event",
+    "raid_controller_fault": "RAID controller fault",
+    "scsi_device_offline": "disk offlined",
+    "scsi_timeout": "command timeout",
     "ata_disabled": "disk disabled",
     "netdev_tx_timeout": "transmit timeout",
     "nic_overheat": "adapter stopped (overheated)",
+    "nic_hang": "adapter hang",
+    "nic_lost": "adapter gone",
     "bond_no_active": "no active link",
+    "conntrack_full": "conntrack table full",
+    "syn_flood": "SYN flood",
+    "tcp_memory": "TCP out of memory",
+    "neighbour_overflow": "neighbour table overflow",
+    "fs_alloc_deadlock": "XFS allocation stalls",
+    "fs_unrepaired": "unrepaired file system errors",
+    "nfs_not_responding": "server not responding",
+    "cifs_not_responding": "server not responding",
+}
+# What each category says, and of which label: the thing affected.
+_CATEGORY_SUBJECTS: Mapping[str, tuple[str, tuple[str, ...], str]] = {
+    "filesystem": ("file system error", ("server", "device"), "on a device"),
+    "block": ("I/O error", ("device", "pci"), "on a device"),
+    "network": ("link down", ("interface", "pci"), ""),
 }
 
 
 def _message(pattern: LogPattern, found: Match, text: str) -> str:
     labels = dict(found.labels)
+    said = _CATEGORY_SUBJECTS.get(pattern.category)
+    if said is not None:
+        default, things, unknown = said
+        thing = next((labels[k] for k in things if k in labels), None)
+        where = f"on {thing}" if thing is not None else unknown
+        head = " ".join(part for part in (_SUBJECTS.get(pattern.name, default), where) if part)
+        return f"{head}: {text[:300]}"
     subject = {
         "oom": lambda: (f"OOM killer invoked by {labels.get('process', '?')}" if pattern.name == "oom_invoked"
                         else f"OOM kill in cgroup {labels.get('cgroup', '?')}" if pattern.name == "oom_memcg_limit"
@@ -1235,9 +1460,6 @@ def _message(pattern: LogPattern, found: Match, text: str) -> str:
         "gpu": lambda: (f"GPU {labels.get('pci', '')} Xid {labels['xid']}" if "xid" in labels
                         else f"GPU double bit ECC error {labels.get('pci', '')}".strip() if pattern.name == "gpu_ecc_dbe"
                         else f"GPU {labels.get('pci', '')} {pattern.name[4:].replace('_', ' ')}".replace("  ", " ")),
-        "filesystem": lambda: f"file system error on {labels.get('device', 'a device')}",
-        "block": lambda: f"{_SUBJECTS.get(pattern.name, 'I/O error')} on {labels.get('device', labels.get('pci', 'a device'))}",
-        "network": lambda: f"{_SUBJECTS.get(pattern.name, 'link down')} on {labels.get('interface', '?')}",
         "pcie": lambda: f"PCIe error at {labels.get('pci', '?')}",
     }.get(pattern.category)  # fmt: skip
     head = subject() if subject else pattern.name.replace("_", " ")

@@ -9,11 +9,20 @@ from the same subsystems, which must stay silent.
 from __future__ import annotations
 
 import json
+import random
+import re
 
 import pytest
 
 from alerting.alert import Severity
-from analyzers.logpatterns import LogAlerter, LogLine, LogMatcher, build_patterns, refine_severity
+from analyzers.logpatterns import (
+    LogAlerter,
+    LogLine,
+    LogMatcher,
+    any_of,
+    build_patterns,
+    refine_severity,
+)
 
 MATCHER = LogMatcher(build_patterns(segfaults=True))
 DEFAULT = LogMatcher(build_patterns())  # segfaults off, as shipped
@@ -433,14 +442,8 @@ POSITIVE = [
     # -- links ---------------------------------------------------------------------------------------
     ("bond0: link status definitely down for interface eth1, disabling it", "bond_link_down", W,
      {"interface": "eth1"}, "drivers/net/bonding/bond_main.c bond_miimon_commit, 3.10-5.3"),
-    ("bond0: link status down for active interface eth0, disabling it in 200 ms", "bond_link_down", W,
-     {"interface": "eth0"}, "drivers/net/bonding/bond_main.c bond_miimon_inspect (netdev_info), 4.x-5.3"),
-    ("bond0: link status down for active interface eth0, disabling it in 200 ms.", "bond_link_down", W,
-     {"interface": "eth0"}, "drivers/net/bonding/bond_main.c bond_miimon_inspect (pr_info), 3.10"),
     ("bond0: (slave ens1f1): link status definitely down, disabling slave", "bond_link_down", W,
      {"interface": "ens1f1"}, "drivers/net/bonding/bond_main.c bond_miimon_commit (slave_info), 5.4+"),
-    ("bond0: (slave ens1f0): link status down for active interface, disabling it in 200 ms", "bond_link_down", W,
-     {"interface": "ens1f0"}, "drivers/net/bonding/bond_main.c bond_miimon_inspect (slave_info), 5.4+"),
     ("bond1: now running without any active interface!", "bond_no_active", C, {"interface": "bond1"},
      "drivers/net/bonding/bond_main.c bond_select_active_slave, 3.10+"),
     ("e1000e: eth0 NIC Link is Down", "link_down", W, {"interface": "eth0"},
@@ -576,6 +579,150 @@ POSITIVE = [
      "arch/x86/kernel/dumpstack.c __die_header 'Oops: %s: ...', 6.10+ (a page fault's str is \"Oops\")"),
     ("Oops: general protection fault, probably for non-canonical address 0xdead000000000122: 0000 [#1] PREEMPT SMP "
      "NOPTI", "kernel_oops", C, {}, "arch/x86/kernel/dumpstack.c __die_header, 6.10+"),
+    # -- the network stack's tables, NFS and CIFS (issue #16's catalogue, second pass) -------------
+    ('nf_conntrack: table full, dropping packet', 'conntrack_full', C, {},
+     'net/netfilter/nf_conntrack_core.c __nf_conntrack_alloc, 3.10-4.x'),
+    ('nf_conntrack: nf_conntrack: table full, dropping packet', 'conntrack_full', C, {},
+     'nf_conntrack_core.c with its pr_fmt KBUILD_MODNAME ": ", 4.15+'),
+    ('nf_conntrack: nf_conntrack: table full in netns 4026532256, dropping packet', 'conntrack_full', C, {},
+     "nf_conntrack_core.c, a container's own table (mainline, 2025)"),
+    ('nfs: server nfs01 not responding, still trying', 'nfs_not_responding', W, {'server': 'nfs01'},
+     'net/sunrpc/clnt.c call_timeout / rpc_check_timeout, 3.10-6.x (a hard mount waits)'),
+    ('nfs: server nfs01 not responding, timed out', 'nfs_not_responding', C, {'server': 'nfs01'},
+     "net/sunrpc/clnt.c, a soft mount's I/O fails with EIO"),
+    ('lockd: server 10.0.0.5 not responding, timed out', 'nfs_not_responding', C, {'server': '10.0.0.5'},
+     "net/sunrpc/clnt.c, the NLM client's program name"),
+    ('CIFS: VFS: \\\\fs01 has not responded in 180 seconds. Reconnecting...', 'cifs_not_responding', W, {'server': 'fs01'},
+     'fs/cifs/connect.c server_unresponsive (cifs_server_dbg), 5.8+'),
+    ('TCP: TCP: Possible SYN flooding on port 80. Sending cookies.  Check SNMP counters.', 'syn_flood', W, {},
+     'net/ipv4/tcp_ipv4.c tcp_syn_flood_action, 3.5-4.3'),
+    ('TCP: request_sock_TCP: Possible SYN flooding on port 80. Sending cookies.  Check SNMP counters.', 'syn_flood', W, {},
+     'net/ipv4/tcp_input.c tcp_syn_flood_action, 4.4-5.x'),
+    ('TCP: out of memory -- consider tuning tcp_mem', 'tcp_memory', W, {},
+     'net/ipv4/tcp.c tcp_check_oom, 3.10-6.x'),
+    ('TCP: too many orphaned sockets', 'tcp_memory', W, {},
+     'net/ipv4/tcp.c tcp_check_oom, 3.10-6.x'),
+    ('neighbour: arp_cache: neighbor table overflow!', 'neighbour_overflow', W, {'table': 'arp_cache'},
+     'net/core/neighbour.c neigh_alloc, 3.x-6.x'),
+    # -- NIC hangs and adapters gone ---------------------------------------------------------------
+    ('e1000e 0000:00:1f.6 eno1: Detected Hardware Unit Hang:', 'nic_hang', W, {'interface': 'eno1'},
+     'drivers/net/ethernet/intel/e1000e/netdev.c e1000_print_hw_hang (e_err), 3.x-6.x'),
+    ('igb 0000:04:00.0: Detected Tx Unit Hang', 'nic_hang', W, {'pci': '0000:04:00.0'},
+     'drivers/net/ethernet/intel/igb/igb_main.c igb_clean_tx_irq (dev_err on the PCI device), 3.x-6.x'),
+    ('ixgbe 0000:03:00.0 eth2: Detected Tx Unit Hang', 'nic_hang', W, {'interface': 'eth2'},
+     'drivers/net/ethernet/intel/ixgbe/ixgbe_main.c ixgbe_clean_tx_irq (e_err), 3.x-6.x'),
+    ('igb 0000:04:00.0 eth0: PCIe link lost', 'nic_lost', C, {'interface': 'eth0'},
+     'drivers/net/ethernet/intel/igb/igb_main.c igb_rd32'),
+    ('igc 0000:0b:00.0 enp11s0: PCIe link lost, device now detached', 'nic_lost', C, {'interface': 'enp11s0'},
+     'drivers/net/ethernet/intel/igc/igc_main.c igc_rd32, 5.0+'),
+    ('ixgbe 0000:03:00.0: Adapter removed', 'nic_lost', C, {'pci': '0000:03:00.0'},
+     'drivers/net/ethernet/intel/ixgbe/ixgbe_main.c ixgbe_remove_adapter, 3.15-6.x'),
+    ("mlx5_core 0000:3b:00.0: poll_health:801:(pid 0): device's health compromised - reached miss count", 'nic_lost', C, {'pci': '0000:3b:00.0'},
+     'drivers/net/ethernet/mellanox/mlx5/core/health.c poll_health (mlx5_core_err)'),
+    ('mlx4_en: eth2: Link Down', 'link_down', W, {'interface': 'eth2'},
+     'drivers/net/ethernet/mellanox/mlx4/en_netdev.c mlx4_en_linkstate (en_info), 3.x-6.x'),
+    ('mlx4_en: eth2: Link Up', 'link_up', INFO, {'interface': 'eth2'},
+     'drivers/net/ethernet/mellanox/mlx4/en_netdev.c'),
+    # -- storage: thin pools, snapshots, RAID controllers, md, SCSI ----------------------------------
+    ('device-mapper: thin: 252:4: switching pool to out-of-data-space (error IO) mode', 'dm_thin_pool', C, {'device': '252:4'},
+     'drivers/md/dm-thin.c notify_of_pool_mode_change (DMINFO), 4.x-6.x'),
+    ('device-mapper: thin: 252:4: switching pool to out-of-data-space (queue IO) mode', 'dm_thin_pool', C, {'device': '252:4'},
+     'drivers/md/dm-thin.c notify_of_pool_mode_change'),
+    ('device-mapper: thin: 252:4: switching pool to read-only mode', 'dm_thin_pool', C, {'device': '252:4'},
+     'drivers/md/dm-thin.c notify_of_pool_mode_change (metadata out of space or failed)'),
+    ('device-mapper: thin: 252:4: switching pool to fail mode', 'dm_thin_pool', C, {'device': '252:4'},
+     'drivers/md/dm-thin.c notify_of_pool_mode_change'),
+    ('device-mapper: thin: 252:4: reached low water mark for data device: sending event.', 'dm_thin_pool', W, {'device': '252:4'},
+     'drivers/md/dm-thin.c check_low_water_mark (DMWARN), 3.x-6.x'),
+    ('device-mapper: snapshots: Invalidating snapshot: Unable to allocate exception.', 'dm_snapshot_invalid', C, {},
+     'drivers/md/dm-snap.c __invalidate_snapshot (-ENOMEM: the snapshot is full)'),
+    ('device-mapper: snapshots: Invalidating snapshot: Error reading/writing.', 'dm_snapshot_invalid', C, {},
+     'drivers/md/dm-snap.c __invalidate_snapshot (-EIO)'),
+    ('megaraid_sas 0000:18:00.0: 12345 (boot + 25s/0x0004/CRIT) - VD 01/1 is now DEGRADED', 'raid_controller_event', C, {'pci': '0000:18:00.0'},
+     "drivers/scsi/megaraid/megaraid_sas_base.c megasas_decode_evt (the text is the firmware's)"),
+    ('megaraid_sas 0000:18:00.0: 12346 (712345678s/0x0002/FATAL) - Controller encountered a fatal error and was reset', 'raid_controller_event', C, {'pci': '0000:18:00.0'},
+     'megaraid_sas_base.c megasas_decode_evt, an absolute time'),
+    ('mpt3sas_cm0: fault_state(0x2622)!', 'raid_controller_fault', C, {'device': 'mpt3sas_cm0'},
+     'drivers/scsi/mpt3sas/mpt3sas_base.c mpt3sas_base_fault_info (ioc_err), 3.x-6.x'),
+    ('mpt2sas0: fault_state(0x2622)!', 'raid_controller_fault', C, {'device': 'mpt2sas0'},
+     'drivers/scsi/mpt2sas/mpt2sas_base.c mpt2sas_base_fault_info, 3.10-4.3'),
+    ('hpsa 0000:03:00.0: Controller lockup detected: 0x00130000', 'raid_controller_fault', C, {'pci': '0000:03:00.0'},
+     'drivers/scsi/hpsa.c controller_lockup_detected, 3.x'),
+    ('md: kicking non-fresh sdb1 from array!', 'md_member_stale', W, {'device': 'sdb1'},
+     'drivers/md/md.c analyze_sbs, 3.10-6.x'),
+    ('md/raid:md0: not enough operational devices (2/4 failed)', 'md_array_failed', C, {'md': 'md0'},
+     'drivers/md/raid5.c setup_conf/run, 3.x-6.x'),
+    ('md/raid1:md0: Disk failure on sdb1, this is the last device.', 'md_disk_failure', C, {'md': 'md0', 'device': 'sdb1'},
+     'drivers/md/raid1.c raid1_error, mainline 2025'),
+    ('sd 2:0:0:0: Device offlined - not ready after error recovery', 'scsi_device_offline', C, {'device': '2:0:0:0'},
+     'drivers/scsi/scsi_error.c scsi_eh_offline_sdevs, 2.6-6.x'),
+    ('sd 2:0:0:0: rejecting I/O to offline device', 'scsi_device_offline', C, {'device': '2:0:0:0'},
+     'drivers/scsi/scsi_lib.c scsi_prep_state_check, 3.10-6.x'),
+    ('sd 2:0:0:0: [sdb] Medium access timeout failure. Offlining disk!', 'scsi_device_offline', C, {'device': 'sdb'},
+     'drivers/scsi/sd.c sd_eh_action, 3.10-3.19'),
+    ('sd 3:0:0:0: [sdc] tag#79 Medium access timeout failure. Offlining disk!', 'scsi_device_offline', C, {'device': 'sdc'},
+     'drivers/scsi/sd.c sd_eh_action, 4.x+ (scmd_printk adds the tag)'),
+    ('sd 2:0:0:0: [sdb] tag#3 timing out command, waited 180s', 'scsi_timeout', W, {'device': 'sdb'},
+     'drivers/scsi/scsi_lib.c (scmd_printk), 5.x+'),
+    # -- thermal, clocks, machine checks, memory -----------------------------------------------------
+    ('CPU3: Package temperature above threshold, cpu clock throttled (total events = 1)', 'cpu_throttled', W, {},
+     'arch/x86/kernel/cpu/mcheck/therm_throt.c therm_throt_process (KERN_CRIT), 3.10-4.19'),
+    ('mce: CPU3: Core temperature above threshold, cpu clock throttled (total events = 12)', 'cpu_throttled', W, {},
+     'arch/x86/kernel/cpu/mce/therm_throt.c (pr_fmt "mce: "), 4.20-5.4'),
+    ('CPU3: Package temperature is above threshold, cpu clock is throttled (total events = 4231)', 'cpu_throttled', W, {},
+     'drivers/thermal/intel/therm_throt.c throttle_active_work (pr_warn), 5.13+'),
+    ('thermal thermal_zone0: critical temperature reached (105 C), shutting down', 'thermal_shutdown', C, {},
+     'drivers/thermal/thermal_core.c handle_critical_trips (dev_emerg), 4.1x-5.11'),
+    ('thermal thermal_zone0: acpitz: critical temperature reached, shutting down', 'thermal_shutdown', C, {},
+     'drivers/thermal/thermal_core.c thermal_zone_device_critical, 5.12+'),
+    ("clocksource: timekeeping watchdog on CPU67: Marking clocksource 'tsc' as unstable because the skew is too large:", 'clocksource_unstable', W, {'clocksource': 'tsc'},
+     'kernel/time/clocksource.c clocksource_watchdog, 4.3-6.x'),
+    ('Clocksource tsc unstable (delta = -95089577 ns)', 'clocksource_unstable', W, {'clocksource': 'tsc'},
+     'kernel/time/clocksource.c clocksource_unstable, 3.10-4.2'),
+    ('mce: CMCI storm detected: switching to poll mode', 'cmci_storm', W, {},
+     'arch/x86/kernel/cpu/mce/intel.c cmci_storm_detect, 4.20-6.7'),
+    ('RAS: Soft-offlining pfn: 0x10cb39', 'memory_soft_offline', W, {'pfn': '0x10cb39'},
+     'drivers/ras/cec.c cec_add_elem, 4.13+'),
+    ('Memory failure: 0x10cb39: unhandlable page.', 'memory_failure', W, {'pfn': '0x10cb39'},
+     'mm/memory-failure.c get_any_page (a soft offline that cannot move the page), 5.1x+'),
+    ('Memory failure: 0x10cb39: recovery action for dirty LRU page: Recovered', 'memory_failure', C, {'pfn': '0x10cb39'},
+     'mm/memory-failure.c action_result (an uncorrected error), 4.6-6.x'),
+    # -- the kernel: limits, interrupts, oopses by other exceptions, page tables, XFS, ext4 -----------
+    ('VFS: file-max limit 65536 reached', 'file_max', C, {},
+     'fs/file_table.c alloc_empty_file, 3.10-6.x'),
+    ('audit: backlog limit exceeded', 'audit_backlog', W, {},
+     'kernel/audit.c audit_log_lost/audit_panic, 3.10-6.x'),
+    ('irq 16: nobody cared (try booting with the "irqpoll" option)', 'irq_disabled', W, {'irq': '16'},
+     'kernel/irq/spurious.c __report_bad_irq, 3.10-6.x'),
+    ('divide error: 0000 [#1] SMP PTI', 'kernel_oops', C, {},
+     'arch/x86/kernel/dumpstack.c __die_header, 4.15-6.9'),
+    ('stack segment: 0000 [#1] SMP NOPTI', 'kernel_oops', C, {},
+     'arch/x86/kernel/dumpstack.c __die_header, 4.15-6.9'),
+    ('double fault: 0000 [#1] SMP', 'kernel_oops', C, {},
+     'arch/x86/kernel/dumpstack.c __die, without PTI'),
+    ('invalid opcode: 0000 [#1] SMP PTI', 'kernel_oops', C, {},
+     "arch/x86/kernel/dumpstack.c __die_header (BUG()'s ud2), 4.15-6.9"),
+    ('BUG: Bad page map in process java  pte:8000000b3e6a4067 pmd:b3e6a5067', 'kernel_bug', C, {'process': 'java'},
+     'mm/memory.c print_bad_pte, 3.10-6.x'),
+    ('XFS: java(1234) possible memory allocation deadlock size 65552 in kmem_alloc (mode:0x250)', 'fs_alloc_deadlock', W, {},
+     'fs/xfs/kmem.c kmem_alloc, 4.x-6.8'),
+    ('XFS: possible memory allocation deadlock in kmem_alloc (mode:0x250)', 'fs_alloc_deadlock', W, {},
+     'fs/xfs/kmem.c kmem_alloc, 3.10-4.1'),
+    ('EXT4-fs (sda1): error count since last fsck: 5', 'fs_unrepaired', W, {'device': 'sda1'},
+     'fs/ext4/super.c print_daily_error_info, 3.10-6.x'),
+    # -- IOMMU faults, NVSwitch ----------------------------------------------------------------------
+    ('DMAR: [DMA Read NO_PASID] Request device [3b:00.0] fault addr 0xffe00000 [fault reason 0x06] PTE Read access is not set', 'iommu_fault', W, {'pci': '3b:00.0'},
+     'drivers/iommu/intel/dmar.c dmar_fault_do_one, 5.x-6.x'),
+    ('DMAR: [DMA Read] Request device [3b:00.0] fault addr ffe00000 [fault reason 06] PTE Read access is not set', 'iommu_fault', W, {'pci': '3b:00.0'},
+     'drivers/iommu/dmar.c dmar_fault_do_one, 4.2-5.x'),
+    ('ahci 0000:28:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0035 address=0x7fffff00000 flags=0x0000]', 'iommu_fault', W, {'pci': '0000:28:00.0'},
+     'drivers/iommu/amd/iommu.c amd_iommu_report_page_fault, 5.0+'),
+    ('AMD-Vi: Event logged [IO_PAGE_FAULT device=28:00.0 domain=0x0035 address=0x7fffff00000 flags=0x0000]', 'iommu_fault', W, {},
+     'drivers/iommu/amd/iommu.c amd_iommu_report_page_fault (no device data), 5.0+'),
+    ('nvidia-nvswitch0: SXid (PCI:0000:05:00.0): 11001, Fatal, Link 44 ingress invalid command (First)', 'gpu_nvswitch_sxid', C, {'pci': 'PCI:0000:05:00.0'},
+     'NVIDIA open-gpu-kernel-modules intr_nvswitch.h NVSWITCH_REPORT_FATAL'),
+    ('nvidia-nvswitch3: SXid (PCI:0000:05:00.0): 12028, Non-fatal, Link 32 egress non-posted PRIV error (First)', 'gpu_nvswitch_sxid', W, {'pci': 'PCI:0000:05:00.0'},
+     'NVIDIA open-gpu-kernel-modules intr_nvswitch.h NVSWITCH_REPORT_NONFATAL'),
 ]  # fmt: skip
 
 NEGATIVE = [
@@ -656,6 +803,13 @@ NEGATIVE = [
     "IPv6: ADDRCONF(NETDEV_UP): eth0: link is not ready",
     "IPv6: ADDRCONF(NETDEV_CHANGE): eth0: link becomes ready",
     "bond0: link status up again after 0 ms for interface eth1.",
+    # The operator's downdelay counting (bond_miimon_inspect, 3.10 pr_info, 4.x netdev_info, 5.4+ slave_info):
+    # "definitely down" follows if the link stays down, "up again" if it came back; nothing ends an alert
+    # raised here, so it stayed firing for good after a flap shorter than the delay.
+    "bond0: link status down for active interface eth0, disabling it in 200 ms.",
+    "bond0: link status down for active interface eth0, disabling it in 200 ms",
+    "bond0: (slave ens1f0): link status down for active interface, disabling it in 200 ms",
+    "bond0: (slave ens1f0): link status up again after 100 ms",
     "tg3 0000:02:00.0 eth0: Flow control is off for TX and off for RX",
     "e1000e 0000:00:19.0 eth0: 10/100 speed: disabling TSO",
     "pcieport 0000:00:03.0: AER: Device recovery successful",
@@ -667,6 +821,19 @@ NEGATIVE = [
     "DL_ActiveErr+",
     "XFS (dm-0): User initiated shutdown received. Shutting down filesystem",  # xfs_io -x -c shutdown, umount -f
     "pcieport 0000:00:1b.0: DPC: enabled with IRQ 122",
+    # Benign siblings of the second pass's rows: the way back, summaries the detail line says, loop devices.
+    "nfs: server nfs01 OK",
+    "CPU3: Core temperature/speed normal",
+    "CPU3: Package temperature/speed normal (total events = 4231)",
+    "device-mapper: thin: 252:4: switching pool to write mode",
+    "DMAR: DRHD: handling fault status reg 3",  # the fault's own line follows, with the device
+    "blk_update_request: I/O error, dev loop0, sector 0 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 0",  # snapd
+    "I/O error, dev loop3, sector 0 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 0",
+    "Buffer I/O error on dev loop0, logical block 0, async page read",
+    "bond0: link status down for interface eth1, disabling it in 200 ms",
+    "bond0: link status up again after 100 ms for interface eth1",
+    "bond0: (slave eth1): link status down for interface, disabling it in 200 ms",
+    "mce: CMCI storm subsided: switching to interrupt mode",
 ]  # fmt: skip
 
 
@@ -1083,12 +1250,6 @@ VERIFIED: dict[str, str] = {
         'read in torvalds/linux@e3ea126c drivers/nvme/host/pci.c nvme_warn_reset: dev_warn(dev->ctrl.device, "controller is down; will reset: CSTS=0x%x, PCI_STATUS read failed (%d)\\n", csts, result)',
     'nvme0n1: detected capacity change from 1000204886016 to 0':
         'find_string on the format (kernel source copies, no tree named): pr_info("%s: detected capacity change from %lld to %lld\\n", disk->disk_name, capacity, size) (block/genhd.c set_capacity_and_notify) and printk(KERN_INFO "%s: detected capacity change from %lld to %lld\\n") (fs/block_dev.c check_disk_size_change)',
-    'bond0: link status down for active interface eth0, disabling it in 200 ms':
-        'find_string on the format (kernel source copies, no tree named): netdev_info(bond->dev, "link status down for %sinterface %s, disabling it in %d ms\\n", "active " : "backup ", ...) (drivers/net/bonding/bond_main.c bond_miimon_inspect)',
-    'bond0: link status down for active interface eth0, disabling it in 200 ms.':
-        'find_string on the format (kernel source copies, no tree named): pr_info("%s: link status down for %sinterface %s, disabling it in %d ms.\\n", bond->dev->name, ...) (drivers/net/bonding/bond_main.c bond_miimon_inspect, 3.x)',
-    'bond0: (slave ens1f0): link status down for active interface, disabling it in 200 ms':
-        'find_string on the format (kernel source copies, no tree named): slave_info(bond->dev, slave->dev, "link status down for %sinterface, disabling it in %d ms\\n") (the bond_main.c patch that replaced the netdev_info above)',
     'bond1: now running without any active interface!':
         'find_string on the format (kernel source copies, no tree named): netdev_info(bond->dev, "now running without any active interface!\\n") (drivers/net/bonding/bond_main.c bond_select_active_slave)',
     'e1000e: eth0 NIC Link is Down':
@@ -1209,6 +1370,140 @@ VERIFIED: dict[str, str] = {
         'read in torvalds/linux@01daacfb drivers/pci/pcie/err.c report_error_detected: pci_info(dev, "AER: Can\'t recover (no error_detected callback)\\n")',
     'EXT4-fs warning (device sdb1): ext4_end_bio:317: I/O error -5 writing to inode 2883604 (offset 0 size 4096 starting block 11534356)':
         'read in torvalds/linux@001e4a87 fs/ext4/page-io.c ext4_end_bio(struct bio *bio, int error): ext4_warning(inode->i_sb, "I/O error %d writing to inode %lu (offset %llu size %ld starting block %llu)", error, ...)',
+    'nf_conntrack: table full, dropping packet':
+        'find_string on the format (kernel source copies, no tree named): net_warn_ratelimited("nf_conntrack: table full, dropping packet\\n") (net/netfilter/nf_conntrack_core.c __nf_conntrack_alloc); a ~4.0 copy has no pr_fmt, but later copies add #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt, so newer kernels print the doubled "nf_conntrack: nf_conntrack: table full, dropping packet" (seen in Ubuntu 4.15+/5.x logs)',
+    'nf_conntrack: nf_conntrack: table full, dropping packet':
+        'find_string on the format (kernel source copies, no tree named): net_warn_ratelimited("nf_conntrack: table full, dropping packet\\n") in copies whose nf_conntrack_core.c defines pr_fmt(fmt) KBUILD_MODNAME ": " fmt, which prints the module name twice (net/netfilter/nf_conntrack_core.c __nf_conntrack_alloc)',
+    'nf_conntrack: nf_conntrack: table full in netns 4026532256, dropping packet':
+        'find_string on the format (kernel source copies, no tree named): net_warn_ratelimited("nf_conntrack: table full in netns %u, dropping packet\\n", net->ns.inum) in the else-branch of net == &init_net (nf_conntrack_core.c, patch reviewed on netfilter-devel in 2023 and July 2025); the file has pr_fmt KBUILD_MODNAME ": ", so the module name is printed twice',
+    'nfs: server nfs01 not responding, still trying':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_NOTICE "%s: server %s not responding, still trying\\n", clnt->cl_program->name, ...servername) (net/sunrpc/clnt.c call_timeout / rpc_check_timeout; pr_notice_ratelimited in newer trees)',
+    'nfs: server nfs01 not responding, timed out':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_NOTICE "%s: server %s not responding, timed out\\n", ...) (net/sunrpc/clnt.c), printed for soft mounts; program name "nfs"',
+    'lockd: server 10.0.0.5 not responding, timed out':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_NOTICE "%s: server %s not responding, timed out\\n", ...) for soft RPC tasks (net/sunrpc/clnt.c); cl_program->name is "lockd" for the NLM client',
+    'CIFS: VFS: \\\\fs01 has not responded in 180 seconds. Reconnecting...':
+        'find_string on the format (kernel source copies, no tree named): cifs_server_dbg(VFS, "has not responded in %lu seconds. Reconnecting...\\n", (3 * server->echo_interval) / HZ) (fs/cifs/connect.c server_unresponsive); for VFS it prints pr_err("VFS: \\\\\\\\%s " fmt, server->hostname) with pr_fmt "CIFS: "; older: cifs_dbg(VFS, "Server %s has not responded in %lu seconds. Reconnecting...\\n", ...)',
+    'TCP: TCP: Possible SYN flooding on port 80. Sending cookies.  Check SNMP counters.':
+        'find_string on the format (kernel source copies, no tree named): pr_info("%s: Possible SYN flooding on port %d. %s.  Check SNMP counters.\\n", proto, ntohs(tcp_hdr(skb)->dest), msg) with proto passed as "TCP" (tcp_ipv4.c/tcp_input.c tcp_syn_flood_action, pr_fmt "TCP: "), which gives the doubled "TCP: TCP:"',
+    'TCP: request_sock_TCP: Possible SYN flooding on port 80. Sending cookies.  Check SNMP counters.':
+        'find_string on the format (kernel source copies, no tree named): net_info_ratelimited("%s: Possible SYN flooding on port %d. %s.  Check SNMP counters.\\n", proto, sk->sk_num, msg) (net/ipv4/tcp_input.c tcp_syn_flood_action, proto = rsk_ops->slab_name "request_sock_TCP", pr_fmt "TCP: "); later kernels use "%s: Possible SYN flooding on port %pI4:%u. %s.\\n"',
+    'TCP: out of memory -- consider tuning tcp_mem':
+        'find_string on the format (kernel source copies, no tree named): net_info_ratelimited("out of memory -- consider tuning tcp_mem\\n") (net/ipv4/tcp.c tcp_check_oom, pr_fmt "TCP: "; a compiled copy shows "\\016TCP: out of memory -- consider tuning tcp_mem")',
+    'TCP: too many orphaned sockets':
+        'find_string on the format (kernel source copies, no tree named): net_info_ratelimited("too many orphaned sockets\\n") (net/ipv4/tcp.c tcp_check_oom, pr_fmt "TCP: ")',
+    'neighbour: arp_cache: neighbor table overflow!':
+        'find_string on the format (kernel source copies, no tree named): net_info_ratelimited("%s: neighbor table overflow!\\n", tbl->id) (net/core/neighbour.c neigh_alloc; the file has #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt, i.e. "neighbour: "; tbl->id is "arp_cache")',
+    'e1000e 0000:00:1f.6 eno1: Detected Hardware Unit Hang:':
+        'find_string on the format (kernel source copies, no tree named): e_err("Detected Hardware Unit Hang:\\n" "  TDH <%x>\\n" ...) (drivers/net/ethernet/intel/e1000e/netdev.c e1000_print_hw_hang; e_err is netdev_err(hw->adapter->netdev, ...)), a multi-line message whose first line this is',
+    'igb 0000:04:00.0: Detected Tx Unit Hang':
+        'read in brenocfg/AnghaBench@807856c6 linux/extr_linuxdriversnetethernetinteligbigb_main.c_igb_clean_tx_irq.c igb_clean_tx_irq (extracted from igb_main.c): dev_err(tx_ring->dev, "Detected Tx Unit Hang\\n" "  Tx Queue <%d>\\n" ...); tx_ring->dev is the PCI device, so no interface name is printed (unlike ixgbe/igc)',
+    'ixgbe 0000:03:00.0 eth2: Detected Tx Unit Hang':
+        'find_string on the format (kernel source copies, no tree named): e_err(drv, "Detected Tx Unit Hang\\n" "  Tx Queue <%d>\\n" ...) (drivers/net/ethernet/intel/ixgbe/ixgbe_main.c ixgbe_clean_tx_irq; e_err is netif_err(adapter, msglvl, adapter->netdev, ...)), first line of a multi-line message',
+    'igb 0000:04:00.0 eth0: PCIe link lost':
+        'find_string on the format (kernel source copies, no tree named): netdev_err(netdev, "PCIe link lost\\n") (drivers/net/ethernet/intel/igb/igb_main.c igb_rd32, later with WARN(pci_device_is_present(...), "igb: Failed to read reg 0x%x!\\n")); ", device now detached" is igc/fm10k wording (netif_device_detach + netdev_err), not found in any igb copy',
+    'igc 0000:0b:00.0 enp11s0: PCIe link lost, device now detached':
+        'find_string on the format (kernel source copies, no tree named): netif_device_detach(netdev); netdev_err(netdev, "PCIe link lost, device now detached\\n") (drivers/net/ethernet/intel/igc/igc_main.c igc_rd32)',
+    'ixgbe 0000:03:00.0: Adapter removed':
+        'find_string on the format (kernel source copies, no tree named): e_dev_err("Adapter removed\\n") (drivers/net/ethernet/intel/ixgbe/ixgbe_main.c ixgbe_remove_adapter; e_dev_err is dev_err(&adapter->pdev->dev, ...))',
+    "mlx5_core 0000:3b:00.0: poll_health:801:(pid 0): device's health compromised - reached miss count":
+        'find_string on the format (kernel source copies, no tree named): mlx5_core_err(dev, "device\'s health compromised - reached miss count\\n") (drivers/net/ethernet/mellanox/mlx5/core/health.c poll_health); mlx5_core_err adds "%s:%d:(pid %d): " (__func__, __LINE__, current->pid); older copies use plain dev_err without that prefix; the line number varies by version',
+    'mlx4_en: eth2: Link Down':
+        'find_string on the format (kernel source copies, no tree named): en_info(priv, "Link Down\\n") (drivers/net/ethernet/mellanox/mlx4/en_netdev.c mlx4_en_linkstate); en_print does printk(level "%s: %s: " format, DRV_NAME "mlx4_en", priv->dev->name) when registered',
+    'mlx4_en: eth2: Link Up':
+        'find_string on the format (kernel source copies, no tree named): en_info(priv, "Link Up\\n") (mlx4_en_linkstate; en_print prefix "mlx4_en: %s: ")',
+    'device-mapper: thin: 252:4: switching pool to out-of-data-space (error IO) mode':
+        'find_string on the format (kernel source copies, no tree named): DMINFO("%s: switching pool to %s%s mode", dm_device_name(pool->pool_md), descs[(int)mode], extra_desc ? : "") (drivers/md/dm-thin.c notify_of_pool_mode_change, DM_MSG_PREFIX "thin") with extra_desc " (error IO)" when pf.error_if_no_space is set',
+    'device-mapper: thin: 252:4: switching pool to out-of-data-space (queue IO) mode':
+        'find_string on the format (kernel source copies, no tree named): DMINFO("%s: switching pool to %s%s mode", dm_device_name(pool->pool_md), descs[(int)mode], extra_desc ? : "") (drivers/md/dm-thin.c notify_of_pool_mode_change, DM_MSG_PREFIX "thin") with extra_desc " (queue IO)" when error_if_no_space is not set',
+    'device-mapper: thin: 252:4: switching pool to read-only mode':
+        'find_string on the format (kernel source copies, no tree named): DMINFO("%s: switching pool to %s%s mode", dm_device_name(pool->pool_md), descs[(int)mode], extra_desc ? : "") (drivers/md/dm-thin.c notify_of_pool_mode_change, DM_MSG_PREFIX "thin") (descs[] maps both PM_OUT_OF_METADATA_SPACE and PM_READ_ONLY to "read-only")',
+    'device-mapper: thin: 252:4: switching pool to fail mode':
+        'find_string on the format (kernel source copies, no tree named): DMINFO("%s: switching pool to %s%s mode", dm_device_name(pool->pool_md), descs[(int)mode], extra_desc ? : "") (drivers/md/dm-thin.c notify_of_pool_mode_change, DM_MSG_PREFIX "thin") (descs[PM_FAIL] = "fail")',
+    'device-mapper: thin: 252:4: reached low water mark for data device: sending event.':
+        'find_string on the format (kernel source copies, no tree named): DMWARN("%s: reached low water mark for data device: sending event.", dm_device_name(pool->pool_md)) (drivers/md/dm-thin.c check_low_water_mark; DM_MSG_PREFIX "thin")',
+    'device-mapper: snapshots: Invalidating snapshot: Unable to allocate exception.':
+        'find_string on the format (kernel source copies, no tree named): DMERR("Invalidating snapshot: Unable to allocate exception.") for err == -ENOMEM (drivers/md/dm-snap.c __invalidate_snapshot, DM_MSG_PREFIX "snapshots")',
+    'device-mapper: snapshots: Invalidating snapshot: Error reading/writing.':
+        'find_string on the format (kernel source copies, no tree named): DMERR("Invalidating snapshot: Error reading/writing.") for err == -EIO (drivers/md/dm-snap.c __invalidate_snapshot, DM_MSG_PREFIX "snapshots")',
+    'megaraid_sas 0000:18:00.0: 12345 (boot + 25s/0x0004/CRIT) - VD 01/1 is now DEGRADED':
+        'find_string on the format (kernel source copies, no tree named): dev_info(&instance->pdev->dev, "%d (%s/0x%04x/%s) - %s\\n", seq_num, format_timestamp(...), locale, format_class(class), evt_detail->description) (drivers/scsi/megaraid/megaraid_sas_base.c megasas_decode_evt); format_timestamp prints "boot + %us" when the top byte is 0xff and format_class maps CRITICAL to "CRIT"; the description text comes from controller firmware and cannot be checked in the source',
+    'megaraid_sas 0000:18:00.0: 12346 (712345678s/0x0002/FATAL) - Controller encountered a fatal error and was reset':
+        'find_string on the format (kernel source copies, no tree named): dev_info(&instance->pdev->dev, "%d (%s/0x%04x/%s) - %s\\n", ...) (megaraid_sas_base.c megasas_decode_evt); format_timestamp prints "%us" for absolute times, format_class maps FATAL to "FATAL"; the description is firmware text',
+    'mpt3sas_cm0: fault_state(0x2622)!':
+        'find_string on the format (kernel source copies, no tree named): ioc_err(ioc, "fault_state(0x%04x)!\\n", fault_code) (drivers/scsi/mpt3sas/mpt3sas_base.c mpt3sas_base_fault_info; older copies use printk(MPT3SAS_ERR_FMT "fault_state(0x%04x)!\\n", ioc->name, ...) / pr_err(MPT3SAS_FMT ...)); ioc->name is "mpt3sas_cm0"',
+    'mpt2sas0: fault_state(0x2622)!':
+        'find_string on the format (kernel source copies, no tree named): printk(MPT2SAS_ERR_FMT "fault_state(0x%04x)!\\n", ioc->name, fault_code) (drivers/scsi/mpt2sas/mpt2sas_base.c mpt2sas_base_fault_info; MPT2SAS_FMT "%s: ", ioc->name "mpt2sas%d")',
+    'hpsa 0000:03:00.0: Controller lockup detected: 0x00130000':
+        'find_string on the format (kernel source copies, no tree named): dev_warn(&h->pdev->dev, "Controller lockup detected: 0x%08x\\n", h->lockup_detected) (drivers/scsi/hpsa.c controller_lockup_detected, older driver)',
+    'md: kicking non-fresh sdb1 from array!':
+        'find_string on the format (kernel source copies, no tree named): pr_warn("md: kicking non-fresh %pg from array!\\n", rdev->bdev) (drivers/md/md.c analyze_sbs; older: printk(KERN_WARNING "md: kicking non-fresh %s from array!\\n", bdevname(...)))',
+    'md/raid:md0: not enough operational devices (2/4 failed)':
+        'read in torvalds/linux@0021b7bc drivers/md/raid5.c run(): printk(KERN_ERR "md/raid:%s: not enough operational devices" " (%d/%d failed)\\n", mdname(mddev), mddev->degraded, conf->raid_disks); kernel-log copies from later kernels show the same text',
+    'md/raid1:md0: Disk failure on sdb1, this is the last device.':
+        'find_string on the format (kernel source copies, no tree named): pr_crit("md/raid1:%s: Disk failure on %pg, this is the last device.\\n" "md/raid1:%s: Cannot continue operation (%d/%d failed).\\n", ...) added to drivers/md/raid1.c raid1_error by a 2025 patch; the input is the first of the two lines',
+    'sd 2:0:0:0: Device offlined - not ready after error recovery':
+        'find_string on the format (kernel source copies, no tree named): sdev_printk(KERN_INFO, scmd->device, "Device offlined - " "not ready after error recovery\\n") (drivers/scsi/scsi_error.c scsi_eh_offline_sdevs)',
+    'sd 2:0:0:0: rejecting I/O to offline device':
+        'find_string on the format (kernel source copies, no tree named): sdev_printk(KERN_ERR, sdev, "rejecting I/O to offline device\\n") (drivers/scsi/scsi_lib.c scsi_prep_state_check); later printed once per offline transition (offline_already) and then ratelimited',
+    'sd 2:0:0:0: [sdb] Medium access timeout failure. Offlining disk!':
+        'find_string on the format (kernel source copies, no tree named): scmd_printk(KERN_ERR, scmd, "Medium access timeout failure. Offlining disk!\\n") (drivers/scsi/sd.c sd_eh_action); in 3.10 scmd_printk prefixes only "[%s] " disk_name, from about 4.0 it also adds "tag#%d " (e.g. the log copy "sd 3:0:0:0: [sdc] tag#79 Medium access timeout failure. Offlining disk!")',
+    'sd 3:0:0:0: [sdc] tag#79 Medium access timeout failure. Offlining disk!':
+        'find_string on the format (kernel source copies, no tree named): scmd_printk(KERN_ERR, scmd, "Medium access timeout failure. Offlining disk!\\n") (drivers/scsi/sd.c sd_eh_action); scmd_printk prints "[%s] tag#%d " from about 4.0',
+    'sd 2:0:0:0: [sdb] tag#3 timing out command, waited 180s':
+        'find_string on the format (kernel source copies, no tree named): scmd_printk(KERN_ERR, cmd, "timing out command, waited %lus\\n", wait_for/HZ) (drivers/scsi/scsi_lib.c scsi_io_completion, later scsi_cmd_runtime_exceeced); earlier copies use sdev_printk, which prints without "[sdb] tag#3 "',
+    'CPU3: Package temperature above threshold, cpu clock throttled (total events = 1)':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_CRIT "CPU%d: %s temperature above threshold, cpu clock throttled (total events = %lu)\\n", this_cpu, level == CORE_LEVEL ? "Core" : "Package", state->count) (arch/x86/kernel/cpu/mcheck/therm_throt.c therm_throt_process, no pr_fmt)',
+    'mce: CPU3: Core temperature above threshold, cpu clock throttled (total events = 12)':
+        'find_string on the format (kernel source copies, no tree named): pr_crit("CPU%d: %s temperature above threshold, cpu clock throttled (total events = %lu)\\n", ...) in therm_throt_process (arch/x86/kernel/cpu/mce/therm_throt.c, which includes internal.h: #undef pr_fmt / #define pr_fmt(fmt) "mce: " fmt); a later patch changed pr_crit to pr_warn before the 5.5 rework dropped the message',
+    'CPU3: Package temperature is above threshold, cpu clock is throttled (total events = 4231)':
+        'read in torvalds/linux@1ac731c5 drivers/thermal/intel/therm_throt.c throttle_active_work: pr_warn("CPU%d: %s temperature is above threshold, cpu clock is throttled (total events = %lu)\\n", ...) with no pr_fmt in the file; the same call in the older arch/x86/kernel/cpu/mce/therm_throt.c includes internal.h, so those kernels print "mce: CPU3: ..."',
+    'thermal thermal_zone0: critical temperature reached (105 C), shutting down':
+        'find_string on the format (kernel source copies, no tree named): dev_emerg(&tz->device, "critical temperature reached (%d C), shutting down\\n", tz->temperature / 1000) (drivers/thermal/thermal_core.c handle_critical_trips); older copies have "critical temperature reached(%d C),shutting down" (no spaces), and 3.10 has pr_emerg("Critical temperature reached(%d C),shutting down\\n")',
+    'thermal thermal_zone0: acpitz: critical temperature reached, shutting down':
+        'find_string on the format (kernel source copies, no tree named): dev_emerg(&tz->device, "%s: critical temperature reached, shutting down\\n", tz->type) (drivers/thermal/thermal_core.c thermal_zone_device_critical): the zone type (e.g. "acpitz", "x86_pkg_temp") is printed before the text; later patches change it to "%s: critical temperature reached\\n"',
+    "clocksource: timekeeping watchdog on CPU67: Marking clocksource 'tsc' as unstable because the skew is too large:":
+        'find_string on the format (kernel source copies, no tree named): pr_warn("timekeeping watchdog on CPU%d: Marking clocksource \'%s\' as unstable because the skew is too large:\\n", smp_processor_id(), cs->name) (kernel/time/clocksource.c clocksource_watchdog, pr_fmt "clocksource: "), followed by wd_/cs_ detail lines',
+    'Clocksource tsc unstable (delta = -95089577 ns)':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_WARNING "Clocksource %s unstable (delta = %Ld ns)\\n", cs->name, delta) (kernel/time/clocksource.c clocksource_unstable)',
+    'mce: CMCI storm detected: switching to poll mode':
+        'find_string on the format (kernel source copies, no tree named): pr_notice("CMCI storm detected: switching to poll mode\\n") (arch/x86/kernel/cpu/mce/intel.c cmci_storm_detect; the mce/internal.h pr_fmt is "mce: "); the 2023-24 per-bank storm rework replaced it with "CPU%d BANK%d CMCI storm detected\\n"',
+    'RAS: Soft-offlining pfn: 0x10cb39':
+        'find_string on the format (kernel source copies, no tree named): pr_err("Soft-offlining pfn: 0x%llx\\n", pfn) (drivers/ras/cec.c cec_add_elem, pr_fmt "RAS: ")',
+    'Memory failure: 0x10cb39: unhandlable page.':
+        'find_string on the format (kernel source copies, no tree named): pr_err("%#lx: unhandlable page.\\n", page_to_pfn(p)) (mm/memory-failure.c get_any_page, pr_fmt "Memory failure: "); an earlier copy had the literal pr_err("Memory failure: %#lx: unhandlable page.\\n", ...), which prints the same text',
+    'Memory failure: 0x10cb39: recovery action for dirty LRU page: Recovered':
+        'find_string on the format (kernel source copies, no tree named): pr_err("%#lx: recovery action for %s: %s\\n", pfn, action_page_types[type], action_name[result]) (mm/memory-failure.c action_result, pr_fmt "Memory failure: "; earlier pr_err("Memory failure: %#lx: recovery action for %s: %s\\n", ...), before that "MCE %#lx: recovery action for %s: %s")',
+    'VFS: file-max limit 65536 reached':
+        'find_string on the format (kernel source copies, no tree named): pr_info("VFS: file-max limit %lu reached\\n", get_max_files()) (fs/file_table.c get_empty_filp / alloc_empty_file)',
+    'audit: backlog limit exceeded':
+        'find_string on the format (kernel source copies, no tree named): audit_log_lost("backlog limit exceeded") then audit_panic: pr_err("%s\\n", message) when audit_failure is AUDIT_FAIL_PRINTK (kernel/audit.c, pr_fmt KBUILD_MODNAME ": "; 3.10 printk(KERN_ERR "audit: %s\\n", message))',
+    'irq 16: nobody cared (try booting with the "irqpoll" option)':
+        'find_string on the format (kernel source copies, no tree named): pr_err("irq %d: nobody cared (try booting with the \\"irqpoll\\" option)\\n", irq) (kernel/irq/spurious.c __report_bad_irq; printk(KERN_ERR ...) with the same text in older trees)',
+    'divide error: 0000 [#1] SMP PTI':
+        'find_string on the format (kernel source copies, no tree named): printk(KERN_DEFAULT "%s: %04lx [#%d]%s%s%s%s%s\\n", str, err & 0xffff, ++die_counter, preempt, " SMP", ..., " PTI"/" NOPTI") (arch/x86/kernel/dumpstack.c __die / __die_header; str "divide error" from do_error_trap); a 2024 patch prefixes "Oops: "',
+    'stack segment: 0000 [#1] SMP NOPTI':
+        'find_string on the format (kernel source copies, no tree named): __die_header printk(KERN_DEFAULT "%s: %04lx [#%d]%s%s%s%s%s\\n", ...) with str "stack segment" (arch/x86/kernel/traps.c X86_TRAP_SS) and " NOPTI" when PTI is configured but off',
+    'double fault: 0000 [#1] SMP':
+        'find_string on the format (kernel source copies, no tree named): __die / __die_header printk(KERN_DEFAULT "%s: %04lx [#%d]%s%s%s%s%s\\n", ...) with str "double fault" (traps.c do_double_fault / exc_double_fault); no PTI field only when CONFIG_PAGE_TABLE_ISOLATION is not set',
+    'invalid opcode: 0000 [#1] SMP PTI':
+        'find_string on the format (kernel source copies, no tree named): __die_header printk(KERN_DEFAULT "%s: %04lx [#%d]%s%s%s%s%s\\n", ...) with str "invalid opcode" (traps.c do_invalid_op / handle_invalid_op)',
+    'BUG: Bad page map in process java  pte:8000000b3e6a4067 pmd:b3e6a5067':
+        'find_string on the format (kernel source copies, no tree named): pr_alert("BUG: Bad page map in process %s  pte:%08llx pmd:%08llx\\n", current->comm, (long long)pte_val(pte), (long long)pmd_val(*pmd)) (mm/memory.c print_bad_pte); %08llx only zero-pads up to 8 digits, so pmd 0xb3e6a5067 prints as "b3e6a5067", not "0b3e6a5067"; a 2025 patch changes the format to "entry:%08llx"',
+    'XFS: java(1234) possible memory allocation deadlock size 65552 in kmem_alloc (mode:0x250)':
+        'find_string on the format (kernel source copies, no tree named): xfs_err(NULL, "%s(%u) possible memory allocation deadlock size %u in %s (mode:0x%x)", current->comm, current->pid, (unsigned int)size, __func__, lflags) (fs/xfs/kmem.c kmem_alloc); xfs_err with mp == NULL prints "XFS: %pV"',
+    'XFS: possible memory allocation deadlock in kmem_alloc (mode:0x250)':
+        'find_string on the format (kernel source copies, no tree named): xfs_err(NULL, "possible memory allocation deadlock in %s (mode:0x%x)", __func__, lflags) (fs/xfs/kmem.c kmem_alloc, 3.x); a later patch added "%s(%u) " comm/pid; also matches a kernel-log copy "XFS: possible memory allocation deadlock in kmem_alloc (mode:0x250)"',
+    'EXT4-fs (sda1): error count since last fsck: 5':
+        'find_string on the format (kernel source copies, no tree named): ext4_msg(sb, KERN_NOTICE, "error count since last fsck: %u", le32_to_cpu(es->s_error_count)) (fs/ext4/super.c print_daily_error_info); ext4_msg prints "EXT4-fs (%s): "',
+    'DMAR: [DMA Read NO_PASID] Request device [3b:00.0] fault addr 0xffe00000 [fault reason 0x06] PTE Read access is not set':
+        'find_string on the format (kernel source copies, no tree named): pr_err("[%s NO_PASID] Request device [%02x:%02x.%d] fault addr 0x%llx [fault reason 0x%02x] %s\\n", type ? "DMA Read" : "DMA Write", ...) (drivers/iommu/intel/dmar.c dmar_fault_do_one, pr_fmt "DMAR: "); it was first added as "[0x%02x:0x%02x.%d]" and later fixed to "[%02x:%02x.%d]"; reason 6 is "PTE Read access is not set"',
+    'DMAR: [DMA Read] Request device [3b:00.0] fault addr ffe00000 [fault reason 06] PTE Read access is not set':
+        'find_string on the format (kernel source copies, no tree named): pr_err("[%s] Request device [%02x:%02x.%d] fault addr %llx [fault reason %02d] %s\\n", ...) (drivers/iommu/dmar.c dmar_fault_do_one, pr_fmt "DMAR: ")',
+    'ahci 0000:28:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0035 address=0x7fffff00000 flags=0x0000]':
+        'find_string on the format (kernel source copies, no tree named): pci_err(pdev, "Event logged [IO_PAGE_FAULT domain=0x%04x address=0x%llx flags=0x%04x]\\n", domain_id, address, flags) (drivers/iommu/amd/iommu.c amd_iommu_report_page_fault; dev_fmt = pr_fmt "AMD-Vi: "); 4.x copies use dev_err(&pdev->dev, "AMD-Vi: Event logged [... address=0x%016llx ...]") which zero-pads the address',
+    'AMD-Vi: Event logged [IO_PAGE_FAULT device=28:00.0 domain=0x0035 address=0x7fffff00000 flags=0x0000]':
+        'find_string on the format (kernel source copies, no tree named): pr_err("Event logged [IO_PAGE_FAULT device=%02x:%02x.%x domain=0x%04x address=0x%llx flags=0x%04x]\\n", ...) (amd iommu.c amd_iommu_report_page_fault, pr_fmt "AMD-Vi: "), used when the device has no dev_data or the per-device ratelimit is exhausted; 4.x copies have "AMD-Vi: ... address=0x%016llx"',
 }  # fmt: skip
 
 
@@ -1240,6 +1535,11 @@ UNVERIFIED = {
     "BTRFS warning (device sda2): checksum verify failed on logical 5312512 mirror 1 wanted 0xb0433826 "
     "found 0x810ceb2b level 0",
     "XFS (sda1): xfs_log_force: error -5 returned.",
+    # NVIDIA's NVSwitch driver: the SXid framing ("nvidia-%s: SXid (PCI:...): %05d, " then "Fatal, Link %02d %s%s" or
+    # "Non-fatal, ...") read in NVIDIA/open-gpu-kernel-modules@1739a20e intr_nvswitch.h; the error descriptions are
+    # its error table's text, not found beside these SXid numbers.
+    "nvidia-nvswitch0: SXid (PCI:0000:05:00.0): 11001, Fatal, Link 44 ingress invalid command (First)",
+    "nvidia-nvswitch3: SXid (PCI:0000:05:00.0): 12028, Non-fatal, Link 32 egress non-posted PRIV error (First)",
 }
 
 
@@ -1407,3 +1707,21 @@ def test_oom_headers_do_not_claim_a_kill() -> None:
     )
     (memcg,) = alerter.expire_groups(12)
     assert memcg.message.startswith("OOM kill in cgroup /docker/3f2a:")
+
+
+def test_the_prefilter_finds_what_an_alternation_of_its_keywords_finds() -> None:
+    """The prefilter is a trie of the keywords (`any_of`): at each place, the longest keyword
+    that starts there, as an alternation of them sorted longest first finds (which each line
+    paid for per keyword: the catalogue's second pass halved the matcher's rate with it)."""
+    keywords = sorted({k for p in DEFAULT.kernel for k in p.keywords}, key=len, reverse=True)
+    alternation = re.compile("|".join(re.escape(k) for k in keywords))
+    trie = re.compile(any_of(keywords))
+    rng = random.Random(16)
+    pieces = [*keywords, " ", "x", "0000:", "[", "(", "eth0"]
+    texts = [line for line, *_ in POSITIVE] + NEGATIVE
+    texts += [
+        "".join(rng.choice(pieces)[: rng.randint(1, 12)] for _ in range(30)) for _ in range(2000)
+    ]
+    for text in texts:
+        assert trie.findall(text) == alternation.findall(text), text
+    assert any_of(["Link is Down", "Link", "Link is Up"]) == r"Link(?:\ is\ (?:Down|Up))?"

@@ -492,6 +492,8 @@ USER_FORMATS = (  # {comm}: a process's name, as the kernel cuts it; {text}: a f
     "[   4242]  1000  4242    12345     6789   102400        0             0 {comm}",
     "{comm}: page allocation failure: order:4, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)",
     "BUG: Bad page state in process {comm}  pfn:2f3b71",
+    "BUG: Bad page map in process {comm}  pte:8000000b3e6a4067 pmd:0b3e6a5067",
+    "XFS: {comm}(4242) possible memory allocation deadlock size 65552 in kmem_alloc (mode:0x250)",
     "BUG: scheduling while atomic: {comm}/4242/0x00000002",
     "in_atomic(): 1, irqs_disabled(): 0, non_block: 0, pid: 4242, name: {comm}",
     "BUG: soft lockup - CPU#3 stuck for 22s! [{comm}:4242]",
