@@ -134,9 +134,14 @@ class Pipeline:
 
     def _wants_a_process_read(self, alert: Alert) -> bool:
         """Whether `alert` is a FIRING that names top processes and the latest process read
-        was taken before the sample it fired on began (before the previous sample of its
-        series): then a read is asked for, and the alert waits for it if one is coming.
-        Escalations and repeats of a condition already announced use the latest read."""
+        was taken before the sample it fired on: then a read is asked for, and the alert
+        waits for it if one is coming.  Escalations and repeats of a condition already
+        announced use the latest read.
+
+        Not "before the sample it fired on began": a read taken just after the previous
+        sample may come a moment after the hog started, too young to be measured (a life
+        under process.MIN_LIFE_SECS), and the alert named the processes of before it (seen
+        in a trial: two busy loops at 100 %, the agent itself named at 3 %)."""
         top_metric = TOP_PROCESS_METRIC.get(alert.metric)
         if (
             top_metric is None
@@ -147,7 +152,7 @@ class Pipeline:
             return False
         times, _ = self.store.window(alert.series_id, last=2)
         reads = self._latest_process_read(top_metric)
-        if times.size < 2 or (reads and reads[0][0] >= float(times[0])):
+        if times.size < 2 or (reads and reads[0][0] >= float(times[-1])):
             return False
         return self.read_processes()
 

@@ -105,6 +105,9 @@ COLLECT_THREADS = 2
 ON_LOOP_COLLECTORS = frozenset({"self"})
 # A collection that has run this many of its intervals is reported stuck (health).
 STUCK_INTERVALS = 3
+# A process read an alert asks for (agent/pipeline.py) comes at least this long after the
+# last: its CPU % is measured over the time between them, in clock ticks of 10 ms.
+ASKED_READ_GAP_SECS = 2.0
 
 
 def _timed_collect(collector: Collector) -> tuple[Samples | Exception, float]:
@@ -512,11 +515,16 @@ class Agent(SignalRequests):
             wake = asyncio.Event() if collector.name == PROCESS_COLLECTOR else None
             if wake is not None:
                 self._process_wake = wake
+            last_read = -math.inf
             try:
                 while True:
                     asked = await _sleep_until(loop, deadline, wake)
                     if not asked:
                         self._loop_lag = max(self._loop_lag, loop.time() - deadline)
+                    elif (since := loop.time() - last_read) < ASKED_READ_GAP_SECS:
+                        # CPU % over the milliseconds since the last read would be noise
+                        await asyncio.sleep(ASKED_READ_GAP_SECS - since)
+                    last_read = loop.time()
                     if not await self.tick_off_loop(collector, interval):
                         return  # the source does not exist on this host
                     if wake is not None:  # the read alerts wait for came, or failed: no more wait

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -185,13 +186,29 @@ class FailsAfterItsFirstRead:
         return self.inner.collect()  # type: ignore[no-any-return]
 
 
+class TimesItsReads:
+    """The process collector, noting when (monotonic time) each read began."""
+
+    name = "process"
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.metrics, self.began = inner, inner.metrics, list[float]()
+
+    def collect(self) -> Samples:
+        self.began.append(time.monotonic())
+        return self.inner.collect()  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize("read", ["works", "fails"])
 def test_a_cpu_alert_names_the_hog_that_started_after_the_last_process_read(
-    tmp_path: Path, read: str
+    tmp_path: Path, read: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """And the read it asks for comes no sooner than ASKED_READ_GAP_SECS after the last: here
+    the alert fires milliseconds after it, and CPU % over those would be noise."""
     import os
     import shutil
 
+    from agent import runtime
     from agent.collectors.cpu import CpuCollector
     from agent.collectors.process import ProcessCollector
     from tests.conftest import FIXTURES, PROCFS_PROC, until
@@ -208,6 +225,8 @@ def test_a_cpu_alert_names_the_hog_that_started_after_the_last_process_read(
     processes: Any = ProcessCollector(proc, boottime=lambda: boot[0])
     if read == "fails":
         processes = FailsAfterItsFirstRead(processes)
+    timed = processes = TimesItsReads(processes)
+    monkeypatch.setattr(runtime, "ASKED_READ_GAP_SECS", 0.5)
 
     def hog_starts() -> None:
         # /proc/stat: 1,000 ticks more, all busy; a process born 2 s ago used 2 s of CPU.
@@ -242,6 +261,8 @@ def test_a_cpu_alert_names_the_hog_that_started_after_the_last_process_read(
             agent._collect_pool.shutdown(wait=True)
     (alert,) = routed
     assert alert.metric == "cpu_usage_percent" and alert.status is Status.FIRING
+    first, asked = timed.began
+    assert asked - first >= 0.5
     if read == "works":
         assert agent.ticks["process"] == 2  # the read the alert asked for
         assert str(alert.context["top_processes"]).startswith("hog (pid 4242) 100%")
