@@ -91,6 +91,10 @@ class LogPattern:
     )
     head: bool = False  # starts a report: a second head for the same identity is another event
     headline: int = 0  # among a report's lines of equal severity, the highest names the alert
+    # Whether the kernel's level may raise a warning (refine_severity): not where the row knows
+    # better than a level the kernel prints everything of its kind at (3.10's KERN_CRIT throttle,
+    # memory-failure's pr_err for a page retired as a precaution).
+    level_raises: bool = True
 
 
 def _p(
@@ -228,7 +232,7 @@ def refine_severity(
     worse (KERN_CRIT/ALERT/EMERG) it is critical, and so is a hardware error
     printed at err (GHES prints corrected records at warning, others at err),
     unless the text says the error was corrected (AMD's decoder prints every
-    report at emerg).  `text`: the line with what a user chose masked
+    report at emerg), or the row knows better (`level_raises`).  `text`: the line with what a user chose masked
     (`mask_user_text`), so that a process named "Kernel panic - not syncing"
     or "x[1]" raises nothing.
     """
@@ -242,8 +246,10 @@ def refine_severity(
     if pattern.category in ("segfault", "process") and "[1]" in text:
         severity = max(severity, Severity.CRITICAL)
     level = line.level
-    raised_by_level = level is not None and (
-        level <= _LEVEL_CRIT or (level <= _LEVEL_ERR and pattern.category == "hardware")
+    raised_by_level = (
+        pattern.level_raises
+        and level is not None
+        and (level <= _LEVEL_CRIT or (level <= _LEVEL_ERR and pattern.category == "hardware"))
     )
     if raised_by_level and severity == Severity.WARN and "orrected" not in text:
         severity = Severity.CRITICAL
@@ -333,13 +339,14 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("nmi_error", "hardware", Severity.WARN, r"Uhhuh\. NMI received for unknown reason [0-9a-f]{2} on CPU \d+",
        ("Uhhuh. NMI",), specificity=2),
     _p("memory_failure", "hardware", Severity.CRITICAL, r"(?:Memory failure: |MCE )(?P<pfn>0x[0-9a-fA-F]+): ",
-       ("Memory failure: ", "MCE 0x"), specificity=3, classify=_memory_failure_severity),
+       ("Memory failure: ", "MCE 0x"), specificity=3, classify=_memory_failure_severity, level_raises=False),
     # drivers/ras/cec.c: corrected errors kept hitting one page, which the kernel retires before it fails.
     _p("memory_soft_offline", "hardware", Severity.WARN, r"RAS: Soft-offlining pfn: (?P<pfn>0x[0-9a-fA-F]+)",
-       ("offlining pfn",), specificity=3),
+       ("offlining pfn",), specificity=3, level_raises=False),
     # arch/x86/kernel/cpu/mce/intel.c: so many corrected errors that the kernel stops taking their
     # interrupts and polls (a failing DIMM or cache; per-error reports stop meanwhile).
-    _p("cmci_storm", "hardware", Severity.WARN, r"CMCI storm detected", ("CMCI storm detected",), specificity=2),
+    _p("cmci_storm", "hardware", Severity.WARN, r"CMCI storm detected", ("CMCI storm detected",), specificity=2,
+       level_raises=False),
     _p("memory_failure", "hardware", Severity.CRITICAL,
        r"MCE: Killing (?P<process>.+?):(?P<pid>\d+) due to hardware memory corruption", ("MCE: Killing",), specificity=3),
     # -- thermal: the CPU slows itself to survive its heat, or the host powers off to.
@@ -348,10 +355,15 @@ BUILTIN: tuple[LogPattern, ...] = (
     # (pr_warn).  Printed for every CPU of a package: no CPU in the identity, one alert and its count.
     _p("cpu_throttled", "thermal", Severity.WARN,
        r"CPU\d+: (?:Core|Package) temperature (?:is )?above threshold, cpu clock (?:is )?throttled",
-       ("cpu clock",), specificity=2),
+       ("cpu clock",), specificity=2, level_raises=False),
     # drivers/thermal/thermal_core.c: a thermal zone past its critical trip point; the kernel powers the host off.
-    _p("thermal_shutdown", "thermal", Severity.CRITICAL,
-       r"[Cc]ritical temperature reached(?: \(-?\d+ C\))?,? shutting down", ("critical temperature reached", "Critical temperature reached"), specificity=3),
+    # 3.10 "Critical temperature reached(%d C),shutting down", then "critical temperature reached(%d C),shutting
+    # down", "... reached (%d C), shutting down", 5.12+ "%s: critical temperature reached, shutting down", newest
+    # without ", shutting down" and kernel/reboot.c's "HARDWARE PROTECTION shutdown (Temperature too high)" after.
+    _p("thermal_shutdown", "thermal", Severity.CRITICAL, r"[Cc]ritical temperature reached",
+       ("critical temperature reached", "Critical temperature reached"), specificity=3),
+    _p("hardware_protection_shutdown", "thermal", Severity.CRITICAL, r"HARDWARE PROTECTION (?:shutdown|reboot) \(",
+       ("HARDWARE PROTECTION",), specificity=3),
     # -- clocks and kernel limits
     # kernel/time/clocksource.c: the TSC drifted against the watchdog clock; time falls back to a slower clock.
     _p("clocksource_unstable", "kernel", Severity.WARN, r"Marking clocksource '(?P<clocksource>[\w-]+)' as unstable",
@@ -520,13 +532,11 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("md_member_stale", "block", Severity.WARN, r"md: kicking non-fresh (?P<device>\S+) from array",
        ("fresh ",), specificity=3),
     # dm-thin.c set_pool_mode: the pool ran out of data space, or its metadata failed: every thin volume on it
-    # queues or fails its writes ("write mode" is the way back); the low water mark comes first.
+    # queues or fails its writes ("write mode" is the way back).  Not its low water mark, which is dmeventd's
+    # trigger to extend the pool (routine where autoextend is configured).
     _p("dm_thin_pool", "block", Severity.CRITICAL,
        r"device-mapper: thin: (?P<device>\d+:\d+): switching pool to (?:out-of-data-space(?: \((?:queue|error) IO\))?|read-only|fail) mode",
        ("switching pool to",), specificity=3),
-    _p("dm_thin_pool", "block", Severity.WARN,
-       r"device-mapper: thin: (?P<device>\d+:\d+): reached low water mark for data device", ("low water mark",),
-       specificity=3),
     # dm-snap.c: a snapshot filled (or failed) and was dropped: a backup taken from it is lost.
     _p("dm_snapshot_invalid", "block", Severity.CRITICAL, r"device-mapper: snapshots: Invalidating snapshot: ",
        ("Invalidating snapshot",), specificity=3),
@@ -543,8 +553,12 @@ BUILTIN: tuple[LogPattern, ...] = (
     # SCSI: the midlayer gave up on a device (error recovery failed, or sd's medium access timeouts ran out);
     # every later I/O to it is refused.  A command timing out is the step before.
     _p("scsi_device_offline", "block", Severity.CRITICAL,
-       r"(?:sd|scsi) (?P<device>\d+:\d+:\d+:\d+): (?:Device offlined - not ready after error recovery|rejecting I/O to offline device)",
-       ("Device offlined", "I/O to offline"), specificity=3),
+       r"(?:sd|scsi) (?P<device>\d+:\d+:\d+:\d+): Device offlined - not ready after error recovery",
+       ("Device offlined",), specificity=3),
+    # scsi_lib.c prints it for a device offline and for one whose transport is (an iSCSI or FC path past its
+    # fast_io_fail_tmo, which multipath fails over): a warning; a dead disk says "Device offlined" first.
+    _p("scsi_device_offline", "block", Severity.WARN,
+       r"(?:sd|scsi) (?P<device>\d+:\d+:\d+:\d+): rejecting I/O to offline device", ("I/O to offline",), specificity=3),
     _p("scsi_device_offline", "block", Severity.CRITICAL,
        r"\[(?P<device>sd[a-z]+)\] (?:tag#\d+ )?Medium access timeout failure\. Offlining disk!", ("Offlining disk",),
        specificity=3),
@@ -717,6 +731,21 @@ USER_TEXT: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         (rf"^(?P<u>{_COMM}): Corrupted page table at address", ("Corrupted page table",)),
         (r"^cgroup: fork rejected by pids controller in (?P<u>.*)$", ("fork rejected",)),
         (rf"^printk: (?P<u>{_COMM}): \d+ output lines suppressed", ("output lines suppressed",)),
+        # Mount options a file system refused, quoted back: any user can mount tmpfs, proc, cgroup2
+        # or (5.11+) overlay in a user and mount namespace of their own, with an option of any text
+        # ("Kernel panic - not syncing: x" forged an emergency).  fs/fs_context.c "%s: Unknown
+        # parameter '%s'", fs/fs_parser.c "Bad value for '%s'", "Unexpected value for '%s'", "%s:
+        # Non-blockdev passed as '%s'"; before fs_context, tmpfs "Bad mount option %s", proc
+        # "unrecognized mount option \"%s\" or missing value", cgroup2 "unknown option \"%s\"".
+        (r"^[\w.-]{1,32}: (?P<u>.*)$", ("parameter '", "alue for '", "passed as '", "Bad mount option",
+                                        "nrecognized mount option", "nknown option")),
+        (r"^overlayfs: (?P<u>.*)$", ("overlayfs: ",)),  # every path and option it quotes is the user's
+        # fs/exec.c (5.18+, once a boot): "process '%s' launched '%s' with NULL argv: empty string added".
+        (rf"^process '(?P<u>{_COMM0})' launched '(?P<u_file>.*)' with NULL argv", ("with NULL argv",)),
+        # kernel/capability.c: "capability: warning: `%s' uses deprecated v2 capabilities ...".
+        (rf"^capability: warning: `(?P<u>{_COMM0})' uses", ("capability: warning",)),
+        # mm/mmap.c: "mmap: %s (%d) uses deprecated remap_file_pages() syscall. ..."
+        (rf"^(?:mmap: )?(?P<u>{_COMM}) \(\d+\) uses deprecated remap_file_pages", ("remap_file_pages",)),
     )
 )  # fmt: skip
 
@@ -762,6 +791,7 @@ _IDENTITY = (
     "mc",
     "cpu",
     "server",
+    "md",
     "pattern",
 )
 
@@ -1409,7 +1439,8 @@ class LogAlerter:
         return out
 
 
-# What an alert of these patterns is about, where their category's usual words would mislead.
+# What an alert of these patterns is about, where their category's usual words would mislead:
+# "{thing}" is where the thing affected goes; without it, " on <thing>" follows when it is known.
 _SUBJECTS: Mapping[str, str] = {
     "md_disk_failure": "RAID member failed",
     "md_array_failed": "RAID array failed",
@@ -1419,7 +1450,7 @@ _SUBJECTS: Mapping[str, str] = {
     "dm_snapshot_invalid": "snapshot invalidated",
     "raid_controller_event": "RAID controller event",
     "raid_controller_fault": "RAID controller fault",
-    "scsi_device_offline": "disk offlined",
+    "scsi_device_offline": "disk offline",
     "scsi_timeout": "command timeout",
     "ata_disabled": "disk disabled",
     "netdev_tx_timeout": "transmit timeout",
@@ -1433,13 +1464,13 @@ _SUBJECTS: Mapping[str, str] = {
     "neighbour_overflow": "neighbour table overflow",
     "fs_alloc_deadlock": "XFS allocation stalls",
     "fs_unrepaired": "unrepaired file system errors",
-    "nfs_not_responding": "server not responding",
-    "cifs_not_responding": "server not responding",
+    "nfs_not_responding": "server {thing} not responding",
+    "cifs_not_responding": "server {thing} not responding",
 }
-# What each category says, and of which label: the thing affected.
+# What each category says, of which label (the thing affected), and where that is not known.
 _CATEGORY_SUBJECTS: Mapping[str, tuple[str, tuple[str, ...], str]] = {
     "filesystem": ("file system error", ("server", "device"), "on a device"),
-    "block": ("I/O error", ("device", "pci"), "on a device"),
+    "block": ("I/O error", ("device", "md", "pci"), "on a device"),
     "network": ("link down", ("interface", "pci"), ""),
 }
 
@@ -1450,19 +1481,25 @@ def _message(pattern: LogPattern, found: Match, text: str) -> str:
     if said is not None:
         default, things, unknown = said
         thing = next((labels[k] for k in things if k in labels), None)
-        where = f"on {thing}" if thing is not None else unknown
-        head = " ".join(part for part in (_SUBJECTS.get(pattern.name, default), where) if part)
+        subject = _SUBJECTS.get(pattern.name)
+        if subject is not None and "{thing}" in subject:
+            head = subject.format(thing=thing or "?")
+        elif thing is not None:
+            head = f"{subject or default} on {thing}"
+        else:  # the category's own words say where it is not known; a row's own need not
+            head = default + (f" {unknown}" if unknown else "") if subject is None else subject
         return f"{head}: {text[:300]}"
-    subject = {
+    subject_of = {
         "oom": lambda: (f"OOM killer invoked by {labels.get('process', '?')}" if pattern.name == "oom_invoked"
                         else f"OOM kill in cgroup {labels.get('cgroup', '?')}" if pattern.name == "oom_memcg_limit"
                         else f"OOM killer killed {labels.get('process', '?')} (pid {labels.get('pid', '?')})"),
         "gpu": lambda: (f"GPU {labels.get('pci', '')} Xid {labels['xid']}" if "xid" in labels
+                        else f"NVSwitch {labels.get('pci', '?')} SXid {labels.get('sxid', '?')}" if "sxid" in labels
                         else f"GPU double bit ECC error {labels.get('pci', '')}".strip() if pattern.name == "gpu_ecc_dbe"
                         else f"GPU {labels.get('pci', '')} {pattern.name[4:].replace('_', ' ')}".replace("  ", " ")),
         "pcie": lambda: f"PCIe error at {labels.get('pci', '?')}",
     }.get(pattern.category)  # fmt: skip
-    head = subject() if subject else pattern.name.replace("_", " ")
+    head = subject_of() if subject_of else pattern.name.replace("_", " ")
     return f"{head}: {text[:300]}"
 
 

@@ -632,8 +632,6 @@ POSITIVE = [
      'drivers/md/dm-thin.c notify_of_pool_mode_change (metadata out of space or failed)'),
     ('device-mapper: thin: 252:4: switching pool to fail mode', 'dm_thin_pool', C, {'device': '252:4'},
      'drivers/md/dm-thin.c notify_of_pool_mode_change'),
-    ('device-mapper: thin: 252:4: reached low water mark for data device: sending event.', 'dm_thin_pool', W, {'device': '252:4'},
-     'drivers/md/dm-thin.c check_low_water_mark (DMWARN), 3.x-6.x'),
     ('device-mapper: snapshots: Invalidating snapshot: Unable to allocate exception.', 'dm_snapshot_invalid', C, {},
      'drivers/md/dm-snap.c __invalidate_snapshot (-ENOMEM: the snapshot is full)'),
     ('device-mapper: snapshots: Invalidating snapshot: Error reading/writing.', 'dm_snapshot_invalid', C, {},
@@ -656,7 +654,7 @@ POSITIVE = [
      'drivers/md/raid1.c raid1_error, mainline 2025'),
     ('sd 2:0:0:0: Device offlined - not ready after error recovery', 'scsi_device_offline', C, {'device': '2:0:0:0'},
      'drivers/scsi/scsi_error.c scsi_eh_offline_sdevs, 2.6-6.x'),
-    ('sd 2:0:0:0: rejecting I/O to offline device', 'scsi_device_offline', C, {'device': '2:0:0:0'},
+    ('sd 2:0:0:0: rejecting I/O to offline device', 'scsi_device_offline', W, {'device': '2:0:0:0'},
      'drivers/scsi/scsi_lib.c scsi_prep_state_check, 3.10-6.x'),
     ('sd 2:0:0:0: [sdb] Medium access timeout failure. Offlining disk!', 'scsi_device_offline', C, {'device': 'sdb'},
      'drivers/scsi/sd.c sd_eh_action, 3.10-3.19'),
@@ -673,6 +671,14 @@ POSITIVE = [
      'drivers/thermal/intel/therm_throt.c throttle_active_work (pr_warn), 5.13+'),
     ('thermal thermal_zone0: critical temperature reached (105 C), shutting down', 'thermal_shutdown', C, {},
      'drivers/thermal/thermal_core.c handle_critical_trips (dev_emerg), 4.1x-5.11'),
+    ("Critical temperature reached(105 C),shutting down", "thermal_shutdown", C, {},
+     "drivers/thermal/thermal_sys.c, 3.10 (pr_emerg)"),
+    ("thermal thermal_zone0: critical temperature reached(105 C),shutting down", "thermal_shutdown", C, {},
+     "drivers/thermal/thermal_core.c (dev_emerg), 3.1x-4.x"),
+    ("thermal thermal_zone0: acpitz: critical temperature reached", "thermal_shutdown", C, {},
+     "drivers/thermal/thermal_core.c thermal_zone_device_halt, newest mainline"),
+    ("reboot: HARDWARE PROTECTION shutdown (Temperature too high)", "hardware_protection_shutdown", C, {},
+     "kernel/reboot.c hw_protection_shutdown (pr_emerg, pr_fmt \"reboot: \"), from thermal_core.c, 5.13+"),
     ('thermal thermal_zone0: acpitz: critical temperature reached, shutting down', 'thermal_shutdown', C, {},
      'drivers/thermal/thermal_core.c thermal_zone_device_critical, 5.12+'),
     ("clocksource: timekeeping watchdog on CPU67: Marking clocksource 'tsc' as unstable because the skew is too large:", 'clocksource_unstable', W, {'clocksource': 'tsc'},
@@ -826,6 +832,8 @@ NEGATIVE = [
     "CPU3: Core temperature/speed normal",
     "CPU3: Package temperature/speed normal (total events = 4231)",
     "device-mapper: thin: 252:4: switching pool to write mode",
+    # dmeventd's trigger to extend the pool (drivers/md/dm-thin.c check_low_water_mark): routine with autoextend.
+    "device-mapper: thin: 252:4: reached low water mark for data device: sending event.",
     "DMAR: DRHD: handling fault status reg 3",  # the fault's own line follows, with the device
     "blk_update_request: I/O error, dev loop0, sector 0 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 0",  # snapd
     "I/O error, dev loop3, sector 0 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 0",
@@ -1420,8 +1428,6 @@ VERIFIED: dict[str, str] = {
         'find_string on the format (kernel source copies, no tree named): DMINFO("%s: switching pool to %s%s mode", dm_device_name(pool->pool_md), descs[(int)mode], extra_desc ? : "") (drivers/md/dm-thin.c notify_of_pool_mode_change, DM_MSG_PREFIX "thin") (descs[] maps both PM_OUT_OF_METADATA_SPACE and PM_READ_ONLY to "read-only")',
     'device-mapper: thin: 252:4: switching pool to fail mode':
         'find_string on the format (kernel source copies, no tree named): DMINFO("%s: switching pool to %s%s mode", dm_device_name(pool->pool_md), descs[(int)mode], extra_desc ? : "") (drivers/md/dm-thin.c notify_of_pool_mode_change, DM_MSG_PREFIX "thin") (descs[PM_FAIL] = "fail")',
-    'device-mapper: thin: 252:4: reached low water mark for data device: sending event.':
-        'find_string on the format (kernel source copies, no tree named): DMWARN("%s: reached low water mark for data device: sending event.", dm_device_name(pool->pool_md)) (drivers/md/dm-thin.c check_low_water_mark; DM_MSG_PREFIX "thin")',
     'device-mapper: snapshots: Invalidating snapshot: Unable to allocate exception.':
         'find_string on the format (kernel source copies, no tree named): DMERR("Invalidating snapshot: Unable to allocate exception.") for err == -ENOMEM (drivers/md/dm-snap.c __invalidate_snapshot, DM_MSG_PREFIX "snapshots")',
     'device-mapper: snapshots: Invalidating snapshot: Error reading/writing.':
@@ -1460,6 +1466,14 @@ VERIFIED: dict[str, str] = {
         'read in torvalds/linux@1ac731c5 drivers/thermal/intel/therm_throt.c throttle_active_work: pr_warn("CPU%d: %s temperature is above threshold, cpu clock is throttled (total events = %lu)\\n", ...) with no pr_fmt in the file; the same call in the older arch/x86/kernel/cpu/mce/therm_throt.c includes internal.h, so those kernels print "mce: CPU3: ..."',
     'thermal thermal_zone0: critical temperature reached (105 C), shutting down':
         'find_string on the format (kernel source copies, no tree named): dev_emerg(&tz->device, "critical temperature reached (%d C), shutting down\\n", tz->temperature / 1000) (drivers/thermal/thermal_core.c handle_critical_trips); older copies have "critical temperature reached(%d C),shutting down" (no spaces), and 3.10 has pr_emerg("Critical temperature reached(%d C),shutting down\\n")',
+    "Critical temperature reached(105 C),shutting down":
+        'find_string on the format (kernel source copies, no tree named): pr_emerg("Critical temperature reached(%d C),shutting down\\n", ...) (drivers/thermal/thermal_sys.c, 3.10)',
+    "thermal thermal_zone0: critical temperature reached(105 C),shutting down":
+        'find_string on the format (kernel source copies, no tree named): dev_emerg(&tz->device, "critical temperature reached(%d C),shutting down\\n", tz->temperature / 1000) (drivers/thermal/thermal_core.c handle_critical_trips, before the spaced form)',
+    "thermal thermal_zone0: acpitz: critical temperature reached":
+        'find_string on the format (kernel source copies, no tree named): dev_emerg(&tz->device, "%s: critical temperature reached\\n", tz->type) (drivers/thermal/thermal_core.c thermal_zone_device_halt, then hw_protection_shutdown("Temperature too high", ...) or hw_protection_reboot)',
+    "reboot: HARDWARE PROTECTION shutdown (Temperature too high)":
+        'find_string on the format (kernel source copies, no tree named): pr_emerg("HARDWARE PROTECTION shutdown (%s)\\n", reason) (kernel/reboot.c hw_protection_shutdown, pr_fmt "reboot: "), reason "Temperature too high" from drivers/thermal/thermal_core.c thermal_zone_device_critical',
     'thermal thermal_zone0: acpitz: critical temperature reached, shutting down':
         'find_string on the format (kernel source copies, no tree named): dev_emerg(&tz->device, "%s: critical temperature reached, shutting down\\n", tz->type) (drivers/thermal/thermal_core.c thermal_zone_device_critical): the zone type (e.g. "acpitz", "x86_pkg_temp") is printed before the text; later patches change it to "%s: critical temperature reached\\n"',
     "clocksource: timekeeping watchdog on CPU67: Marking clocksource 'tsc' as unstable because the skew is too large:":
@@ -1725,3 +1739,43 @@ def test_the_prefilter_finds_what_an_alternation_of_its_keywords_finds() -> None
     for text in texts:
         assert trie.findall(text) == alternation.findall(text), text
     assert any_of(["Link is Down", "Link", "Link is Up"]) == r"Link(?:\ is\ (?:Down|Up))?"
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "severity"),
+    [
+        # 3.10-5.4 print every throttle event at KERN_CRIT: a cooling problem, a warning.
+        ("CPU3: Package temperature above threshold, cpu clock throttled (total events = 1)", 2, W),
+        # memory-failure.c prints a soft offline's outcome at err, as it does an uncorrected error.
+        ("Memory failure: 0x10cb39: unhandlable page.", 3, W),
+        ("RAS: Soft-offlining pfn: 0x10cb39", 3, W),
+        ("Memory failure: 0x10cb39: recovery action for dirty LRU page: Recovered", 3, C),
+        # Rows that leave it to the level still take it.
+        ("md: kicking non-fresh sdb1 from array!", 2, C),
+    ],
+)
+def test_the_level_does_not_raise_what_the_row_knows_is_a_warning(
+    line: str, level: int, severity: Severity
+) -> None:
+    """A second reader's finding: the catalogue's tests gave no level, and in production the
+    kernel's own made every throttle event on RHEL 7 and 8, and every page retired after
+    corrected errors, critical."""
+    found = DEFAULT.match(LogLine(line, kernel=True, level=level))
+    assert found is not None and found.severity == severity
+
+
+def test_two_arrays_that_cannot_run_are_two_alerts_each_naming_its_array() -> None:
+    """A second reader's finding: with no md in the identity, md1's failure was counted as a
+    repeat of md0's ("2 times in 3 min") and md1 never named."""
+    alerter = LogAlerter(MATCHER, aggregate_secs=120)
+    first = alerter.process(
+        LogLine("md/raid:md0: not enough operational devices (2/4 failed)", kernel=True), 0.0
+    )
+    second = alerter.process(
+        LogLine("md/raid:md1: not enough operational devices (2/4 failed)", kernel=True), 5.0
+    )
+    assert [a.message.split(":")[0] for a in first + second] == [
+        "RAID array failed on md0",
+        "RAID array failed on md1",
+    ]
+    assert alerter.flush(200.0) == []  # neither was a repeat of the other

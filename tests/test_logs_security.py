@@ -514,6 +514,16 @@ USER_FORMATS = (  # {comm}: a process's name, as the kernel cuts it; {text}: a f
     "{comm}: Corrupted page table at address 7f3a12345000",
     "cgroup: fork rejected by pids controller in /user.slice/{text}",
     "printk: {comm}: 12 output lines suppressed due to ratelimiting",
+    "tmpfs: Unknown parameter '{text}'",
+    "tmpfs: Bad value for '{text}'",
+    "tmpfs: {text}: Non-blockdev passed as '{text}'",
+    "tmpfs: Bad mount option {text}",
+    'proc: unrecognized mount option "{text}" or missing value',
+    'cgroup2: unknown option "{text}"',
+    "overlayfs: failed to resolve '{text}': -2",
+    "process '{comm}' launched '/tmp/{text}' with NULL argv: empty string added",
+    "capability: warning: `{comm}' uses deprecated v2 capabilities in a way that may be insecure",
+    "mmap: {comm} (4242) uses deprecated remap_file_pages() syscall. See Documentation/mm/remap_file_pages.rst.",
 )  # fmt: skip
 
 
@@ -806,3 +816,47 @@ def test_a_local_user_cannot_forge_kernel_alerts_through_a_real_segfault(
     assert [(a.metric, a.severity, dict(a.labels)["process"]) for a in alert] == [
         ("log_segfault", Severity.INFO, "EDAC MC0: 1 UE")
     ]
+
+
+@as_nobody
+def test_a_local_user_cannot_forge_kernel_alerts_through_a_mount_option(tmp_path: Path) -> None:
+    """A second reader's finding: in a user and mount namespace of their own, any user may
+    mount tmpfs, and the kernel quotes a refused option back in a line of its own
+    ("tmpfs: Unknown parameter '...'"), at err.  An option "Kernel panic - not syncing: x"
+    was an emergency, "EDAC MC0: 1 UE" critical; read from /dev/kmsg, nothing now."""
+    if not os.access("/dev/kmsg", os.R_OK) or shutil.which("unshare") is None:
+        pytest.skip("needs /dev/kmsg and unshare(1)")
+    from agent.logs.kmsg import KmsgSource
+
+    forged = ("Kernel panic - not syncing: forged", "EDAC MC0: 1 UE memory read error on DIMM_A1")
+    lines: list[LogLine] = []
+    source = KmsgSource(Positions(tmp_path / "positions.json"), Path("/proc"))
+
+    async def scenario() -> None:
+        task = asyncio.create_task(source.run(lines.append))
+        await until(lambda: source.positions.get("kmsg") is not None, 10, "the source's start")
+        for words in forged:
+            mount = await asyncio.create_subprocess_exec(
+                "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
+                "unshare", "--user", "--map-root-user", "--mount", "--",
+                "mount", "-t", "tmpfs", "-o", words, "none", "/tmp",
+                stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            if await asyncio.wait_for(mount.wait(), 30) == 0:
+                pytest.fail(f"tmpfs took the option {words!r}")
+        try:
+            await until(lambda: sum("Unknown parameter" in x.text for x in lines) >= 2, 20,
+                        "the kernel's two lines")  # fmt: skip
+        except AssertionError:
+            pytest.skip("no user namespaces for unprivileged users here")
+        finally:
+            task.cancel()
+
+    asyncio.run(scenario())
+    quoted = [line for line in lines if "Unknown parameter" in line.text]
+    assert [line.kernel for line in quoted] == [True, True]
+    assert all(words in "".join(x.text for x in quoted) for words in forged)
+    alerter = build_alerter(Settings())
+    now = time.time()
+    assert [alerter.process(line, now=now) for line in quoted] == [[], []]
+    assert alerter.flush(now + 3600) == []  # nor a report held for its other lines
