@@ -150,9 +150,9 @@ class Pipeline:
             or alert.series_id is None
         ):
             return False
-        times, _ = self.store.window(alert.series_id, last=2)
+        times, _ = self.store.window(alert.series_id, last=1)
         reads = self._latest_process_read(top_metric)
-        if times.size < 2 or (reads and reads[0][0] >= float(times[-1])):
+        if times.size == 0 or (reads and reads[0][0] >= float(times[-1])):
             return False
         return self.read_processes()
 

@@ -521,9 +521,13 @@ class Agent(SignalRequests):
                     asked = await _sleep_until(loop, deadline, wake)
                     if not asked:
                         self._loop_lag = max(self._loop_lag, loop.time() - deadline)
-                    elif (since := loop.time() - last_read) < ASKED_READ_GAP_SECS:
-                        # CPU % over the milliseconds since the last read would be noise
-                        await asyncio.sleep(ASKED_READ_GAP_SECS - since)
+                    elif (ready := last_read + ASKED_READ_GAP_SECS) > loop.time():
+                        # CPU % over the milliseconds since the last read would be noise.  A
+                        # scheduled read due by then (an interval under the gap) is the one asked
+                        # for: reading before it would put two reads back to back.
+                        if ready >= deadline:
+                            continue
+                        await asyncio.sleep(ready - loop.time())
                     last_read = loop.time()
                     if not await self.tick_off_loop(collector, interval):
                         return  # the source does not exist on this host

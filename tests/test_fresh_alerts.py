@@ -419,3 +419,16 @@ def test_a_statistical_alert_queued_before_it_said_its_threshold_unit_still_show
     record = statistical_alert("zscore", {}).to_record()
     assert "threshold_unit" not in record.get("context", {})
     assert "Value: 2 KiB/s (threshold 3σ)" in plain(Alert.from_record(record))
+
+
+def test_a_firing_on_the_first_sample_of_its_series_asks_for_a_read_too() -> None:
+    """A second reader's finding: the rule asked only with two samples of the series, so a
+    CPU busy from the agent's start named the processes of the read before (only those
+    read twice have a CPU %)."""
+    host = Host(process_interval=30.0)
+    asked: list[float] = []
+    host.pipeline.read_processes = lambda: asked.append(1.0) is None
+    host.processes(0.0, {proc(1, "sysops-agent"): 3.0})
+    assert host.cpu(5.0, 99.0) == [] and asked == [1.0]
+    (firing,) = host.pipeline.process("process", 7.0, samples({proc(7, "build"): 190.0}))
+    assert firing.context["top_processes"] == "build (pid 7) 190%"

@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from agent.collectors.base import Samples, SourceMissing
 from agent.config import parse_config_text
 from agent.runtime import Agent
 from alerting.alert import Alert, Severity, Status
+from tests.conftest import until
 
 
 class Absent:
@@ -199,6 +201,47 @@ class TimesItsReads:
         return self.inner.collect()  # type: ignore[no-any-return]
 
 
+class EmptyReads:
+    """A process collector that reads nothing, noting when (monotonic time) each read began."""
+
+    name = "process"
+    metrics = ()
+
+    def __init__(self) -> None:
+        self.began: list[float] = []
+
+    def collect(self) -> Samples:
+        self.began.append(time.monotonic())
+        return Samples((), np.zeros(0))
+
+
+def test_a_read_asked_for_within_the_gap_before_a_scheduled_read_is_that_read(
+    tmp_path: Path,
+) -> None:
+    """A second reader's finding: with a process interval under ASKED_READ_GAP_SECS, the gap's
+    wait ran past the scheduled read, which then came at once after the asked one: two reads
+    milliseconds apart, CPU % over nothing."""
+    agent = Agent(parse_config_text(f'[agent]\ndata_dir = "{tmp_path}/data"\n', "t.toml"))
+    reads = EmptyReads()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(agent._domain_loop_factory(reads, 1.0)())
+        await until(lambda: len(reads.began) == 1, 10.0, "the first read")
+        assert agent._read_processes_now()  # an alert asks, well within the 2 s gap
+        await until(lambda: len(reads.began) >= 3, 20.0, "two more reads")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        if agent._collect_pool is not None:
+            agent._collect_pool.shutdown(wait=True)
+    gaps = np.diff(reads.began)
+    assert gaps.min() > 0.5, gaps  # each a scheduled read, a second apart (later under load)
+
+
 @pytest.mark.parametrize("read", ["works", "fails"])
 def test_a_cpu_alert_names_the_hog_that_started_after_the_last_process_read(
     tmp_path: Path, read: str, monkeypatch: pytest.MonkeyPatch
@@ -211,7 +254,7 @@ def test_a_cpu_alert_names_the_hog_that_started_after_the_last_process_read(
     from agent import runtime
     from agent.collectors.cpu import CpuCollector
     from agent.collectors.process import ProcessCollector
-    from tests.conftest import FIXTURES, PROCFS_PROC, until
+    from tests.conftest import FIXTURES, PROCFS_PROC
 
     tick = os.sysconf("SC_CLK_TCK")
     proc = tmp_path / "proc"
