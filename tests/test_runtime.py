@@ -305,7 +305,9 @@ def test_a_cpu_alert_names_the_hog_that_started_after_the_last_process_read(
     (alert,) = routed
     assert alert.metric == "cpu_usage_percent" and alert.status is Status.FIRING
     first, asked = timed.began
-    assert asked - first >= 0.5
+    # The gap counts from when the loop started the last read, a moment before its thread
+    # began it: milliseconds apart without the gap, half a second with it.
+    assert asked - first > 0.4
     if read == "works":
         assert agent.ticks["process"] == 2  # the read the alert asked for
         assert str(alert.context["top_processes"]).startswith("hog (pid 4242) 100%")
