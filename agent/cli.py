@@ -169,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+# Commands that send nothing and open no channel or connection.
+SENDS_NOTHING = ("silence", "history", "replay")
+
+
 def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -176,6 +180,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         parser.error(
             f"{args.command} cannot be combined with --validate, --inventory-dump or --once"
         )
+    if args.channel is not None and not args.test_alert:
+        parser.error("--channel goes with --test-alert (it names the channel to test)")
     setup_logging(args.log_level or "warning", args.log_format)
     if args.config is None:
         # replay and history work on a host without the agent installed; an
@@ -189,7 +195,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
             )
         args.config = DEFAULT_CONFIG
     try:
-        loaded = load_config(args.config)
+        # silence, history and replay send nothing: a channel's secret that this shell does
+        # not have (it lives in the unit's environment) must not stop them in an incident.
+        loaded = load_config(args.config, secrets=args.command not in SENDS_NOTHING)
     except ConfigError as exc:
         print_problems("sysops-agent", exc)
         return EXIT_CONFIG
@@ -221,11 +229,8 @@ def validate(loaded: LoadedConfig) -> int:
     print("# collectors: " + ", ".join(f"{n} (every {i:g} s)" for n, i in summary.collectors))
     print("# channels: " + (", ".join(summary.channels) or "none"))
     print("# log sources: " + (", ".join(summary.log_sources) or "none"))
-    if summary.unavailable_channels:
-        print(
-            "# enabled but not available in this version (alerts to them are not sent): "
-            + ", ".join(summary.unavailable_channels)
-        )
+    for line in summary.missing_extra_lines():
+        print(f"# {line}")
     for note in summary.notes:
         print(f"# note: {note}")
     print("# effective settings (secrets shown as ***):")
@@ -400,7 +405,10 @@ def _silence_action(store: SilenceFile, args: argparse.Namespace) -> int:
         print(f"sysops-agent silence: no active silence {args.id}", file=sys.stderr)
         return EXIT_FAILURE
     now = time.time()
-    for s in sorted(store.load(), key=lambda s: s.ends):
+    active = [s for s in store.load() if s.ends > now]
+    if not active:
+        print("no active silences", file=sys.stderr)
+    for s in sorted(active, key=lambda s: s.ends):
         if s.ends > now:
             match = " ".join(f"{k}{op}{v}" for k, op, v in s.matchers)
             until = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.ends))
@@ -472,17 +480,23 @@ def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"sysops-agent replay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return EXIT_CONFIG
-    if recording.skipped:
+    skipped = f" ({recording.skipped} unreadable line(s) skipped)" if recording.skipped else ""
+    if not recording.times.size:  # a wrong file must not look like a quiet series
         print(
-            f"sysops-agent replay: skipped {recording.skipped} unreadable line(s)", file=sys.stderr
+            f"sysops-agent replay: no sample in {args.file}{skipped}: expected lines "
+            "'timestamp,value' (epoch seconds or ISO 8601, then a number)",
+            file=sys.stderr,
         )
+        return EXIT_CONFIG
     key = SeriesKey(args.metric, tuple(sorted(labels)))
     failed: AnalyzerFailed | None = None
     events = replay(loaded.settings, recording, key)
+    told = 0
     try:
         try:
             for alert in events:
                 print(event_json(alert), flush=False)
+                told += 1
         except AnalyzerFailed as exc:  # the events printed are not the whole answer
             failed = exc
         sys.stdout.flush()
@@ -495,6 +509,12 @@ def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     if failed is not None:  # said even when the reader left early
         print(f"sysops-agent replay: {failed}", file=sys.stderr)
         return EXIT_FAILURE
+    span = (recording.times[-1] - recording.times[0]) / 3600
+    print(
+        f"sysops-agent replay: {recording.times.size:,} samples over {span:.1f} h{skipped}: "
+        f"{told} event(s)",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 

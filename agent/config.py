@@ -57,11 +57,12 @@ class LoadedConfig:
 
 
 def load_config(
-    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None, secrets: bool = True
 ) -> LoadedConfig:
-    """Read, validate and convert the configuration file at `path`."""
+    """Read, validate and convert the configuration file at `path`.  `secrets=False`: for a
+    command that sends nothing, a section whose secrets are not set is off (parse_document)."""
     text = read_config_text(path, "the agent's user")
-    loaded = parse_config_text(text, str(path), environ)
+    loaded = parse_config_text(text, str(path), environ, secrets)
     perm_warnings = check_file_permissions(Path(path), loaded.has_literal_secrets)
     return LoadedConfig(
         loaded.settings, loaded.warnings + tuple(perm_warnings), loaded.has_literal_secrets
@@ -69,10 +70,14 @@ def load_config(
 
 
 def parse_config_text(
-    text: str, source: str = "<config>", environ: Mapping[str, str] | None = None
+    text: str,
+    source: str = "<config>",
+    environ: Mapping[str, str] | None = None,
+    secrets: bool = True,
 ) -> LoadedConfig:
     """Validate TOML `text`; `source` names it in messages."""
-    parsed = parse_document(text, Settings, source, environ, (history_size, runtime_files))
+    checks = (history_size, runtime_files) if secrets else (history_size,)
+    parsed = parse_document(text, Settings, source, environ, checks, secrets)
     return LoadedConfig(parsed.settings, parsed.warnings, parsed.has_literal_secrets)
 
 

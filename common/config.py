@@ -105,12 +105,15 @@ def parse_document(
     source: str = "<config>",
     environ: Mapping[str, str] | None = None,
     checks: Sequence[Check] = (),
+    secrets: bool = True,
 ) -> Parsed:
     """Validate TOML `text` against the schema class `root`; `source` names it in messages.
 
     Every problem is collected before `ConfigError` is raised, sorted by line.  `checks`
     run only when every key on its own is valid.  `root` must have an internal `source`
-    field, set here to `source`.
+    field, set here to `source`.  `secrets=False`, for a command that sends nothing (a
+    silence, the history, a replay): a section whose references cannot be resolved (an
+    environment variable the shell does not have) is switched off, not refused.
     """
     # The standard library's parser on the happy path: tomlkit (about 1 MB
     # resident) is only loaded to explain a broken file.
@@ -118,7 +121,9 @@ def parse_document(
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(exc, text, source)]) from None
-    validator = _Validator(source, KeyLines(text), os.environ if environ is None else environ)
+    validator = _Validator(
+        source, KeyLines(text), os.environ if environ is None else environ, secrets
+    )
     settings = validator.section(root, document, ())
     validator.problems += validator.unresolved  # outside any disabled section
     if not validator.problems:
@@ -320,10 +325,13 @@ def is_loopback_host(host: str) -> bool:
 
 
 class _Validator:
-    def __init__(self, source: str, lines: KeyLines, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, source: str, lines: KeyLines, environ: Mapping[str, str], secrets: bool = True
+    ) -> None:
         self.source = source
         self.lines = lines
         self.environ = environ
+        self.secrets = secrets  # whether an enabled section's unresolvable references are refused
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
         self.literal_secrets = False
@@ -383,6 +391,8 @@ class _Validator:
             else:
                 kwargs[f.name] = value
         switch = next((f for f in fields(cls) if f.name == "enabled"), None)
+        if switch is not None and not self.secrets and len(self.unresolved) > unresolved_before:
+            kwargs["enabled"] = False  # a command that sends nothing does without this section
         if switch is not None and not kwargs.get("enabled", switch.default):
             del self.unresolved[unresolved_before:]  # a disabled section's secrets are not needed
         if kwargs.get("enabled"):

@@ -104,6 +104,42 @@ headers = {{ Authorization = "Bearer ${{TOKEN_SECRET}}" }}
     )
 
 
+def test_commands_that_send_nothing_run_without_the_channels_secrets(tmp_path: Path) -> None:
+    """A new user's finding: in an incident, on-call adds a silence with the agent's own config
+    from a shell that lacks the unit's environment: "environment variable ... is not set", exit 2.
+    silence, history and replay send nothing: a section whose secret is unset is off for them.
+    The daemon and --validate still refuse it."""
+    config = write_config(
+        tmp_path,
+        f"""
+[agent]
+data_dir = "{tmp_path / "data"}"
+[alerting.webhook]
+enabled = true
+url = "https://hooks.example.com/${{HOOK_SECRET}}"
+hmac_secret = "${{HMAC_SECRET}}"
+""",
+    )
+    added = run_agent("--config", str(config), "silence", "add", "--match", "metric=cpu_usage_percent",
+                      "--for", "1h", "--comment", "incident 42", env={})  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    listed = run_agent("--config", str(config), "silence", "list", env={})
+    assert listed.returncode == 0 and "incident 42" in listed.stdout
+    history = run_agent("--config", str(config), "history", "cpu_usage_percent", env={})
+    assert "is not set" not in history.stderr
+    refused = run_agent("--config", str(config), "--validate", env={})
+    assert (
+        refused.returncode == 2 and "environment variable HOOK_SECRET is not set" in refused.stderr
+    )
+
+
+def test_channel_without_test_alert_is_a_usage_error(tmp_path: Path) -> None:
+    """It started the daemon in the foreground, the option ignored."""
+    config = write_config(tmp_path, f'[agent]\ndata_dir = "{tmp_path / "data"}"\n')
+    result = run_agent("--config", str(config), "--channel", "webhook")
+    assert result.returncode == 2 and "--channel goes with --test-alert" in result.stderr
+
+
 def test_world_readable_secret_config_warns(tmp_path: Path) -> None:
     config = write_config(tmp_path, SEED_MINIMAL, mode=0o644)
     result = run_agent("--config", str(config), "--validate")
@@ -218,7 +254,8 @@ def test_replay_with_a_failing_analyzer_prints_the_rest_then_exits_1(tmp_path: P
     assert result.returncode == 1, result.stderr
     # Every other analyzer's event is there, as without the fault (season gives none here).
     intact = run_agent("--config", str(config), "replay", str(csv_file))
-    assert intact.returncode == 0 and intact.stderr == "", intact.stderr
+    assert intact.returncode == 0, intact.stderr
+    assert intact.stderr == "sysops-agent replay: 600 samples over 49.9 h: 2 event(s)\n"
     assert result.stdout == intact.stdout and '"zscore"' in result.stdout
     assert (
         "analyzer failures during the replay of series_value: season on 100 of 600 samples"
@@ -311,7 +348,7 @@ def test_replay_prints_one_json_event_per_line(tmp_path: Path) -> None:
         "host=db1",
     )
     assert result.returncode == 0, result.stderr
-    assert "skipped 1 unreadable line" in result.stderr
+    assert "400 samples over 33.2 h (1 unreadable line(s) skipped): " in result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert {e["analyzer"] for e in events} >= {"threshold", "zscore", "ema"}
     for event in events:
@@ -331,6 +368,18 @@ def test_replay_prints_one_json_event_per_line(tmp_path: Path) -> None:
     assert (
         threshold[0]["timestamp"] == "2014-07-02T01:00:00Z" and threshold[0]["status"] == "firing"
     )
+
+
+def test_a_replay_that_read_nothing_says_so_and_fails(tmp_path: Path) -> None:
+    """A new user's finding: a file separated by ';', or an empty one, exited 0 with no event,
+    as a quiet series does."""
+    config = write_config(tmp_path, f'[agent]\ndata_dir = "{tmp_path / "data"}"\n')
+    for name, text in (("semicolons.csv", "1767571200;40.5\n1767571210;40.7\n"), ("empty.csv", "")):
+        csv_file = tmp_path / name
+        csv_file.write_text(text)
+        result = run_agent("--config", str(config), "replay", str(csv_file))
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        assert f"no sample in {csv_file}" in result.stderr and "'timestamp,value'" in result.stderr
 
 
 def test_replay_usage_errors(tmp_path: Path) -> None:
