@@ -64,7 +64,10 @@ def check_regex(value: str) -> None:
     backtracks: a repeated group ("(.|.)*!") takes time exponential in the value's length,
     and each unbounded repeat multiplies it by the length.  Such an expression (or one that
     does not compile) raises ValueError saying why."""
-    re.compile(value)
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"bad regular expression in {value!r}: {exc}") from None
     bare = _CLASS.sub("x", _ESCAPED.sub("x", value))
     if _REPEATED_GROUP.search(bare):
         raise ValueError(f"{value!r}: a repeated group ((...)*, (...)+, (...){{n}}) can take "
@@ -79,6 +82,8 @@ def parse_matcher(text: str) -> tuple[str, str, str]:
     if found is None:
         raise ValueError(f"bad matcher {text!r}: expected key=value, key!=value or key=~regex")
     key, op, value = found.group("key"), found.group("op"), found.group("value")
+    if op == "!=" and value.startswith("~"):  # "!=~x" read as "not equal to ~x" matched everything
+        raise ValueError(f"bad matcher {text!r}: there is no '!=~'; use key!=value or key=~regex")
     if op == "=~":
         check_regex(value)
     return key, op, value

@@ -148,6 +148,16 @@ def test_silence_cli(tmp_path: Path) -> None:
         "x",
     )
     assert bad.returncode == 2 and "bad matcher" in bad.stderr
+    # A new user's findings: a bad expression was a traceback (exit 1), "!=~" a silence of
+    # everything but "~x".
+    for match, said in (("metric=~[bad", "bad regular expression in '[bad'"),
+                        ("metric!=~x", "there is no '!=~'")):  # fmt: skip
+        refused = run_agent("--config", str(config), "silence", "add", "--match", match,
+                            "--for", "1h", "--comment", "x")  # fmt: skip
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    empty = run_agent("--config", str(config), "silence", "list")
+    assert empty.returncode == 0 and "no active silences" in empty.stderr
 
 
 def test_configured_inhibition_needs_equal_labels() -> None:
