@@ -179,6 +179,32 @@ class Summary:
     # email, nats-py for NATS): they are built, and every delivery fails.
     unavailable_channels: tuple[str, ...]
     notes: tuple[str, ...]
+    # (what, extra): parts the configuration enables whose optional extra is not installed;
+    # each does nothing, said once at start and by --validate with the command that mends it.
+    missing_extras: tuple[tuple[str, str], ...] = ()
+
+    def missing_extra_lines(self) -> list[str]:
+        return [
+            f"{what} is enabled but its library is not installed "
+            f"(pip install 'sysops-agent[{extra}]'): it does nothing until then"
+            for what, extra in self.missing_extras
+        ]
+
+
+# The optional extras (pyproject.toml) by the module each provides.
+EXTRA_OF_MODULE = {
+    "aiosmtplib": "email",
+    "nats": "nats",
+    "aiosqlite": "sqlite",
+    "prometheus_client": "prometheus",
+}
+
+
+def installed(module: str) -> bool:
+    """Whether an optional extra's module can be imported (looked up, not imported)."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def summarize(settings: Settings, absent: Collection[str] = ()) -> Summary:
@@ -198,6 +224,24 @@ def summarize(settings: Settings, absent: Collection[str] = ()) -> Summary:
     if not enabled:
         notes.append("no alert channel that this version can deliver to is enabled")
     logs = settings.log_analyzer.sources if settings.log_analyzer.enabled else ()
+    missing = [
+        (f"channel {p.name}", EXTRA_OF_MODULE.get(module, module))
+        for p in enabled
+        for module in p.requires
+        if not installed(module)
+    ]
+    for on, what, module in (
+        (settings.nats.enabled, "NATS telemetry", "nats"),
+        (settings.storage.sqlite_enabled, "SQLite history", "aiosqlite"),
+        (settings.prometheus.enabled, "the Prometheus endpoint", "prometheus_client"),
+    ):
+        if on and not installed(module):
+            missing.append((what, EXTRA_OF_MODULE[module]))
     return Summary(
-        tuple(logs), collectors, tuple(p.name for p in enabled), unavailable, tuple(notes)
+        tuple(logs),
+        collectors,
+        tuple(p.name for p in enabled),
+        unavailable,
+        tuple(notes),
+        tuple(missing),
     )

@@ -37,6 +37,7 @@ from agent.assembly import (
     build_workers,
     history_path,
     inhibit_rules,
+    installed,
     maintenance_windows,
     needs_durable_outbox,
     open_outbox,
@@ -359,19 +360,16 @@ class Agent(SignalRequests):
             ", ".join(f"{n} every {i:g}s" for n, i in summary.collectors),
             ", ".join(summary.channels) or "none",
         )
-        for name in summary.unavailable_channels:
-            log.error(
-                "channel %s is enabled but not available in this version: its alerts are not sent",
-                name,
-            )
+        for line in summary.missing_extra_lines():
+            log.error("%s", line)
         for note in summary.notes:
             log.warning("%s", note)
 
     # -- telemetry ---------------------------------------------------------------------------
 
     def _start_telemetry(self) -> None:
-        if not self.settings.nats.enabled:
-            return
+        if not self.settings.nats.enabled or not installed("nats"):
+            return  # without nats-py: said once at start (_describe_start), not every 5 s
         from agent.inventory import collect_inventory  # only published over NATS
         from agent.telemetry import Telemetry
 
@@ -383,8 +381,8 @@ class Agent(SignalRequests):
 
     def _start_history(self) -> None:
         storage = self.settings.storage
-        if not storage.sqlite_enabled:
-            return
+        if not storage.sqlite_enabled or not installed("aiosqlite"):
+            return  # without aiosqlite: said once at start, not a crash and a traceback a minute
         from agent.history import History
 
         self.history = History(history_path(self.settings), storage.sqlite_retention_days)
@@ -394,16 +392,10 @@ class Agent(SignalRequests):
     async def _start_exporter(self) -> None:
         """The opt-in Prometheus endpoint; a port that cannot be bound is logged, not fatal."""
         prom = self.settings.prometheus
-        if not prom.enabled:
-            return
-        try:
-            from agent.exporter import Exporter  # prometheus-client only when asked for
-        except ImportError:
-            log.error(
-                "prometheus.enabled is set but prometheus-client is not installed: "
-                "pip install 'sysops-agent[prometheus]'"
-            )
-            return
+        if not prom.enabled or not installed("prometheus_client"):
+            return  # without prometheus-client: said once at start (_describe_start)
+        from agent.exporter import Exporter  # prometheus-client only when asked for
+
         exporter = Exporter(self.store, prom.bind, prom.path)
         try:
             await exporter.start()

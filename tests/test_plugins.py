@@ -8,6 +8,7 @@ or when the committed docs no longer match the tables.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import pkgutil
@@ -202,6 +203,37 @@ def test_a_channel_whose_extra_is_missing_is_unavailable(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "aiosmtplib", None)
     summary = summarize(settings)
     assert summary.channels == ("email",) and summary.unavailable_channels == ("email",)
+    assert summary.missing_extras == (("channel email", "email"),)
+
+
+def test_what_is_enabled_without_its_extra_is_said_once_with_the_command_that_mends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new user's findings: --validate said "valid" and named no missing library for
+    Prometheus, "not available in this version" for a channel (a pip install away), and the
+    daemon then tried NATS every 5 s without end and restarted the history task with a
+    traceback every minute."""
+    from agent import cli
+    from agent.runtime import Agent
+
+    loaded = parse_config_text(
+        f'[agent]\ndata_dir = "{tmp_path}"\n[nats]\nenabled = true\n'
+        "[storage]\nsqlite_enabled = true\n[prometheus]\nenabled = true\n",
+        "c.toml",
+    )
+    for module in ("nats", "aiosqlite", "prometheus_client"):
+        monkeypatch.setitem(sys.modules, module, None)
+    assert cli.validate(loaded) == 0
+    said = capsys.readouterr().out
+    for what, extra in (("NATS telemetry", "nats"), ("SQLite history", "sqlite"),
+                        ("the Prometheus endpoint", "prometheus")):  # fmt: skip
+        assert (f"# {what} is enabled but its library is not installed "
+                f"(pip install 'sysops-agent[{extra}]')") in said  # fmt: skip
+    agent = Agent(loaded)
+    agent._start_telemetry()
+    agent._start_history()
+    asyncio.run(agent._start_exporter())
+    assert agent.telemetry is None and agent.history is None and agent.exporter is None
 
 
 # --------------------------------------------------------------------------- validate()
