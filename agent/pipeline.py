@@ -54,6 +54,9 @@ LATE_TICK_FACTOR = 1.5
 # (a read of 20,000 processes takes about a second).
 PROCESS_COLLECTOR = "process"
 HOLD_FOR_PROCESSES_SECS = 10.0
+# Analyzers whose alerts are states with no series behind them: the agent's own (a channel
+# failing) and the log's (a link down until its up line).
+NO_SERIES_ANALYZERS = frozenset({"agent", "log"})
 
 
 class Pipeline:
@@ -163,14 +166,20 @@ class Pipeline:
         latest = None if sid is None else self.store.latest(sid)
         since = when(alert.timestamp if alert.first_fired is None else alert.first_fired)
         where = labels_text(alert.labels)
-        if latest is None:  # no longer reported, or not within the raw window: no value of now
-            value, now_is = math.nan, "has no recent value"
+        first = f"since {since} (first: {alert.message})"
+        if latest is None and alert.analyzer in NO_SERIES_ANALYZERS:
+            # A state, not a series (a channel failing, a link down read from the log): there is
+            # no value to read now, and none is missing either.
+            value, message = math.nan, f"{alert.metric}{where} still firing {first}"
+        elif latest is None:  # no longer reported, or not within the raw window: no value of now
+            value, message = (
+                math.nan,
+                f"{alert.metric}{where} has no recent value, still firing {first}",
+            )
         else:
             value = latest
-            now_is = f"is now {format_metric(alert.metric, value, against=alert.threshold)}"
-        message = (
-            f"{alert.metric}{where} {now_is}, still firing since {since} (first: {alert.message})"
-        )
+            now_is = format_metric(alert.metric, value, against=alert.threshold)
+            message = f"{alert.metric}{where} is now {now_is}, still firing {first}"
         context = {k: v for k, v in alert.context.items() if k not in ENRICHED}
         current = dataclasses.replace(
             alert, value=value, message=message, timestamp=now, context=context, series_id=sid

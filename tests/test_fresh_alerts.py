@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import json
 import math
 import os
@@ -23,6 +24,7 @@ from agent.collectors.process import ProcessCollector
 from agent.pipeline import Pipeline
 from agent.store import Store
 from alerting.alert import Alert, Severity, Status
+from alerting.channels.console import ConsoleChannel
 from alerting.delivery import ChannelWorker
 from alerting.format import format_metric, format_value, plain
 from alerting.outbox import SqliteOutbox
@@ -152,6 +154,29 @@ def test_a_repeat_of_a_series_with_no_recent_value_claims_none() -> None:
     assert math.isnan(repeat.value) and repeat.to_record()["value"] is None
     assert repeat.message.startswith("cpu_usage_percent cpu=7 has no recent value, still firing")
     assert "sparkline" not in repeat.context
+
+
+def test_a_repeat_of_a_state_with_no_series_says_it_still_fires_not_that_a_value_is_missing() -> (
+    None
+):
+    """A new user's finding: the reminder of a failing channel read "agent_channel_failing
+    channel=webhook has no recent value, still firing since ...": it never had a value to
+    read.  And the console added its own "(still firing)" to a message that said it."""
+    host = Host()
+    failing = Alert(analyzer="agent", metric="agent_channel_failing", labels=(("channel", "webhook"),),
+                    status=Status.FIRING, severity=Severity.WARN, value=1.0, threshold=None,
+                    message="channel webhook is failing", timestamp=0.0)  # fmt: skip
+
+    def steps() -> None:
+        host.router.route(failing)
+        host.router.repeat_due(400.0)
+
+    _, repeat = host.sent(steps)
+    assert repeat.message.startswith("agent_channel_failing channel=webhook still firing since")
+    assert repeat.message.endswith("(first: channel webhook is failing)")
+    shown = io.StringIO()
+    asyncio.run(ConsoleChannel(stream=shown).send([repeat]))
+    assert shown.getvalue().count("still firing") == 1, shown.getvalue()
 
 
 def test_a_redelivery_from_the_outbox_keeps_its_id(tmp_path: Path) -> None:

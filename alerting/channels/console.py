@@ -36,7 +36,9 @@ class ConsoleChannel:
         stream = self._stream or sys.stdout
         for alert in alerts:
             state = "TEST" if alert.context.get("test") else alert.status.value.upper()
-            suffix = " (still firing)" if alert.context.get("still_firing") else ""
+            # A repeat the daemon refreshed says so itself ("..., still firing since ...").
+            still = alert.context.get("still_firing") and "still firing" not in alert.message
+            suffix = " (still firing)" if still else ""
             suffix += plain_text(undelivered_note(alert))
             line = (
                 f"{alert.iso_timestamp} {alert.severity.label.upper():<9} {state:<8} "
