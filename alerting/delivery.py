@@ -430,7 +430,12 @@ class ChannelWorker:
             f"{c} {s.name.lower()}" for s, c in sorted(self._folded.items(), reverse=True)
         )
         worst = "; ".join(f"{a.message} ({a.severity.name.lower()})" for a in self._folded_worst)
-        why = "while the channel was down" if self._folded_down else "over the hourly budget"
+        # Held back by the budget, a group's share of it, or an emergency's once an hour: the
+        # words name the rules, not only the first (12 alerts in the hour, "over the budget"
+        # of 60, was untrue for the second emergency of one group).
+        why = (
+            "while the channel was down" if self._folded_down else "held back by the hourly budget"
+        )
         return Alert(
             analyzer="agent",
             metric=DIGEST_METRIC,
@@ -439,7 +444,9 @@ class ChannelWorker:
             severity=max(self._folded),
             value=float(n),
             threshold=float(self.max_per_hour),
-            message=f"{n} alerts {why} (budget {self.max_per_hour} per hour): {counts}; "
+            message=f"{n} alerts {why} ({self.max_per_hour} per hour, at most "
+            f"{max(1, self.max_per_hour // GROUP_SHARE)} of one kind, an emergency of one kind "
+            f"once an hour): {counts}; "
             f"most severe: {worst}",
             timestamp=time.time(),
             hostname=self._folded_worst[0].hostname,

@@ -149,7 +149,7 @@ def test_a_storm_of_100000_distinct_alerts_keeps_the_event_loop_responsive() -> 
     # and folded into one digest that says how many.
     assert worker.stats.sent == 31 and worker.stats.sent - 1 + worker.stats.suppressed == 100_000
     assert output.count("\n") == 31
-    assert "99970 alerts over the hourly budget" in output.splitlines()[-1]
+    assert "99970 alerts held back by the hourly budget" in output.splitlines()[-1]
 
 
 def test_a_worker_working_through_a_backlog_of_100000_rows_yields_to_the_loop() -> None:

@@ -483,9 +483,9 @@ def test_a_kill_before_the_digest_goes_out_loses_none_of_what_it_folds(tmp_path:
         return out.getvalue()
 
     first = asyncio.run(first_run())
-    assert "5 alerts over the hourly budget" in first  # the first digest went out at once
+    assert "5 alerts held back by the hourly budget" in first  # the first digest went out at once
     second = asyncio.run(second_run())
-    assert "10 alerts over the hourly budget" in second, second
+    assert "10 alerts held back by the hourly budget" in second, second
 
 
 def test_a_digest_of_a_killed_run_that_expires_is_counted_as_what_it_folds(tmp_path: Path) -> None:
