@@ -223,11 +223,16 @@ class ThresholdAnalyzer:
             threshold = self._critical_clear(sid)
             back = "above" if rule is not None and rule.below else "below"
             shown, level = pair(threshold)
+            # The critical level beside where it clears, each with the digits that tell them
+            # apart ("below 50.2% where the critical level 50.2% clears" said 50.225 and 50.25).
+            crit, warn_clear = self._level(sid, "crit"), self._level(sid, "clear")
+            critical = format_value(m, crit, threshold)
+            level = max(level, format_value(m, threshold, crit), key=len)
+            shown = max(shown, format_value(m, value, warn_clear), key=len)
             message = (
                 f"{m}{where} is now {shown}, {back} {level} "
-                f"where the critical level {format_value(m, self._level(sid, 'crit'))} "
-                f"clears; warn until back past "
-                f"{format_value(m, self._level(sid, 'clear'))}"
+                f"where the critical level {critical} "
+                f"clears; warn until back past {format_value(m, warn_clear, value)}"
             )
         else:
             status = Status.FIRING if before == _NONE else Status.ESCALATED

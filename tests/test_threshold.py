@@ -67,6 +67,18 @@ def test_escalation_and_de_escalation_with_hysteresis() -> None:
     ]
 
 
+def test_a_step_down_tells_the_critical_level_from_where_it_clears() -> None:
+    """A new user's finding: "below 50.2% where the critical level 50.2% clears" (50.225 and
+    50.25, each rounded alone): the two levels are shown with the digits that tell them apart."""
+    rule = ThresholdRule("memory_used_percent", warn=50.2, critical=50.25, clear=50.175)
+    *_, down = run(ThresholdAnalyzer([rule]), [50.21, 50.3, 50.2])
+    assert down.status is Status.ESCALATED and down.severity is Severity.WARN
+    assert down.message == (
+        "memory_used_percent is now 50.2%, below 50.22% where the critical level 50.25% "
+        "clears; warn until back past 50.17%"
+    )
+
+
 def test_below_rules_and_label_matching() -> None:
     var = SeriesKey.of("disk_free_bytes", mountpoint="/var", device="/dev/sda1")
     home = SeriesKey.of("disk_free_bytes", mountpoint="/home", device="/dev/sda2")
