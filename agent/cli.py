@@ -140,10 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
         f"Without --config: {DEFAULT_CONFIG} if it exists, else the defaults; "
         "an explicit --config that does not exist exits 2.",
     )
-    history.add_argument("metric")
+    history.add_argument("metric", help="a metric name, as docs/METRICS.md lists them")
     history.add_argument("--labels", default="", help="only series with these labels: k=v,k2=v2")
     history.add_argument("--since", default="6h", help="how far back: 30m, 6h, 7d (default 6h)")
-    history.add_argument("--format", choices=("csv", "json"), default="csv")
+    history.add_argument(
+        "--format",
+        choices=("csv", "json"),
+        default="csv",
+        help="csv (default; `replay` reads it as it is) or json, one object per line",
+    )
     silence = commands.add_parser(
         "silence", help="add, list or expire silences (the running agent picks them up)"
     )
@@ -448,6 +453,13 @@ def run_history(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     except (FileNotFoundError, sqlite3.Error) as exc:
         print(f"sysops-agent history: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    if not rows:  # a misspelt metric must not look like a quiet one
+        print(
+            f"sysops-agent history: no row for {args.metric} since {args.since}"
+            + (f" with {args.labels}" if args.labels else "")
+            + " (metric names: docs/METRICS.md)",
+            file=sys.stderr,
+        )
     if args.format == "json":
         for row in rows:
             print(

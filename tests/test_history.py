@@ -174,6 +174,10 @@ def test_history_command_prints_csv_that_replay_reads_and_json(tmp_path: Path) -
     lines = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert len(lines) == 120 and lines[0]["labels"] == {"mountpoint": "/var"}
     assert lines[0]["metric"] == "disk_used_percent" and lines[0]["mean"] == 80.0
+    # A new user's finding: a misspelt metric printed the header alone, as a quiet one would.
+    misspelt = run_agent("--config", str(config), "history", "cpu_usage_percnt")
+    assert misspelt.returncode == 0 and misspelt.stdout.count("\n") == 1  # the header
+    assert "no row for cpu_usage_percnt since 6h (metric names: docs/METRICS.md)" in misspelt.stderr
     missing = run_agent("--config", str(config), "history", "x", "--since", "soon")
     assert missing.returncode == 2 and "sysops-agent history:" in missing.stderr
     elsewhere = write_config(tmp_path, f'[agent]\ndata_dir = "{tmp_path / "empty"}"\n', "e.toml")
