@@ -917,6 +917,7 @@ class Agent(SignalRequests):
                 message = f"alert channel {worker.name} is failing: {reason}"
             else:
                 message = f"alert channel {worker.name} delivers again"
+                log.info("%s", message)  # its failure was logged; so is its end
             self.router.route(
                 Alert(
                     analyzer="agent", metric="agent_channel_failing", labels=(("channel", worker.name),),

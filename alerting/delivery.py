@@ -637,8 +637,11 @@ class ChannelWorker:
                     log.error("channel %s: giving up on %d alert(s): %s", name, len(alerts), exc)
                     return "dropped"
                 if attempt + 1 >= attempts:
-                    self._say(logging.ERROR, exc, "channel %s: %s; keeping %d alert(s) for later",
-                              name, exc, len(alerts))  # fmt: skip
+                    # The batch kept, and all that waits: the channel's failing alert counts
+                    # what waits, and the two said different numbers as if of one thing.
+                    self._say(logging.ERROR, exc,
+                              "channel %s: %s; keeping %d alert(s) for later (%d waiting in all)",
+                              name, exc, len(alerts), self.pending)  # fmt: skip
                     return "later"
                 delay = (
                     exc.retry_after
