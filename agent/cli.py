@@ -513,6 +513,7 @@ def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
             failed = exc
         sys.stdout.flush()
     except BrokenPipeError:  # `replay ... | head`: the reader is done, so are we
+        told = -1  # the replay stopped early: no summary of a whole one
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         try:
             events.close()  # a failure already counted is still said
@@ -521,6 +522,8 @@ def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     if failed is not None:  # said even when the reader left early
         print(f"sysops-agent replay: {failed}", file=sys.stderr)
         return EXIT_FAILURE
+    if told < 0:
+        return EXIT_OK
     span = (recording.times[-1] - recording.times[0]) / 3600
     print(
         f"sysops-agent replay: {recording.times.size:,} samples over {span:.1f} h{skipped}: "

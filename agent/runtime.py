@@ -394,7 +394,11 @@ class Agent(SignalRequests):
         prom = self.settings.prometheus
         if not prom.enabled or not installed("prometheus_client"):
             return  # without prometheus-client: said once at start (_describe_start)
-        from agent.exporter import Exporter  # prometheus-client only when asked for
+        try:
+            from agent.exporter import Exporter  # prometheus-client only when asked for
+        except ImportError as exc:  # there, but broken (a version it cannot work with)
+            log.error("the Prometheus endpoint cannot start: %s", exc)
+            return
 
         exporter = Exporter(self.store, prom.bind, prom.path)
         try:

@@ -194,7 +194,7 @@ class CollectorSettings:
         for name, pattern in self.network_interface_families.items():
             try:
                 re.compile(pattern)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:
                 issues.append(
                     (f"network_interface_families.{name}", f"invalid regular expression: {exc}")
                 )

@@ -445,8 +445,9 @@ class ChannelWorker:
             value=float(n),
             threshold=float(self.max_per_hour),
             message=f"{n} alerts {why} ({self.max_per_hour} per hour, at most "
-            f"{max(1, self.max_per_hour // GROUP_SHARE)} of one kind, an emergency of one kind "
-            f"once an hour): {counts}; "
+            f"{max(1, self.max_per_hour // GROUP_SHARE)} of one kind"
+            f"{', an emergency of one kind once an hour' if self.emergency_bypass else ''}): "
+            f"{counts}; "
             f"most severe: {worst}",
             timestamp=time.time(),
             hostname=self._folded_worst[0].hostname,

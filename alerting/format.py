@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from alerting.alert import Alert, Severity, Status
@@ -150,6 +150,27 @@ def format_value(value: float, unit: str = "", *, against: float | None = None) 
 def format_metric(metric: str, value: float, *, against: float | None = None) -> str:
     """`format_value` in the metric's own unit (`unit_of`)."""
     return format_value(value, unit_of(metric), against=against)
+
+
+def format_metric_apart(metric: str, values: Sequence[float]) -> list[str]:
+    """Each of `values` in the metric's unit, all at the fewest significant digits (from
+    BASE_DIGITS) at which the different ones print differently.  For a message comparing
+    more than two numbers: rounding each pair alone printed "is now 50.45%, below 50.45%"."""
+    unit = unit_of(metric)
+
+    def shown(value: float, digits: int) -> str:
+        if not math.isfinite(value):
+            return f"{value}"
+        scale, suffix = _scale(abs(value), unit)
+        return f"{_sig(value / scale, digits)}{suffix}"
+
+    digits = BASE_DIGITS
+    while digits < _MAX_DIGITS:
+        seen: dict[str, float] = {}
+        if all(seen.setdefault(shown(v, digits), v) == v for v in values):
+            break
+        digits += 1
+    return [shown(v, digits) for v in values]
 
 
 def _sig(value: float, digits: int) -> str:

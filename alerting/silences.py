@@ -66,7 +66,7 @@ def check_regex(value: str) -> None:
     does not compile) raises ValueError saying why."""
     try:
         re.compile(value)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # a{99999999999999999999}, deep
         raise ValueError(f"bad regular expression in {value!r}: {exc}") from None
     bare = _CLASS.sub("x", _ESCAPED.sub("x", value))
     if _REPEATED_GROUP.search(bare):

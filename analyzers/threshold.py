@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from alerting.alert import Alert, Severity, Status
-from alerting.format import format_metric, labels_text
+from alerting.format import format_metric, format_metric_apart, labels_text
 from analyzers.base import Batch, History, IntArray, Labels, SeriesArrays, SeriesKey
 from analyzers.registry import AnalyzerPlugin
 
@@ -222,17 +222,14 @@ class ThresholdAnalyzer:
             status, severity = Status.ESCALATED, _SEVERITY[after]
             threshold = self._critical_clear(sid)
             back = "above" if rule is not None and rule.below else "below"
-            shown, level = pair(threshold)
-            # The critical level beside where it clears, each with the digits that tell them
-            # apart ("below 50.2% where the critical level 50.2% clears" said 50.225 and 50.25).
-            crit, warn_clear = self._level(sid, "crit"), self._level(sid, "clear")
-            critical = format_value(m, crit, threshold)
-            level = max(level, format_value(m, threshold, crit), key=len)
-            shown = max(shown, format_value(m, value, warn_clear), key=len)
+            # Four numbers, all at the digits that tell each from the others ("below 50.2%
+            # where the critical level 50.2% clears" said 50.225 and 50.25).
+            shown, level, critical, warn_clear = format_metric_apart(
+                m, (value, threshold, self._level(sid, "crit"), self._level(sid, "clear"))
+            )
             message = (
                 f"{m}{where} is now {shown}, {back} {level} "
-                f"where the critical level {critical} "
-                f"clears; warn until back past {format_value(m, warn_clear, value)}"
+                f"where the critical level {critical} clears; warn until back past {warn_clear}"
             )
         else:
             status = Status.FIRING if before == _NONE else Status.ESCALATED

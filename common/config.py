@@ -391,7 +391,12 @@ class _Validator:
             else:
                 kwargs[f.name] = value
         switch = next((f for f in fields(cls) if f.name == "enabled"), None)
-        if switch is not None and not self.secrets and len(self.unresolved) > unresolved_before:
+        if (
+            switch is not None
+            and isinstance(switch.default, bool)  # not [analyzer] enabled, a list of names
+            and not self.secrets
+            and len(self.unresolved) > unresolved_before
+        ):
             kwargs["enabled"] = False  # a command that sends nothing does without this section
         if switch is not None and not kwargs.get("enabled", switch.default):
             del self.unresolved[unresolved_before:]  # a disabled section's secrets are not needed
@@ -560,7 +565,7 @@ class _Validator:
         if meta.get("regex"):
             try:
                 backtracking.check(value)
-            except re.error as exc:
+            except (re.error, OverflowError) as exc:  # a{99999999999999999999}: too large
                 self.problem(path, f"invalid regular expression: {exc}")
                 return _INVALID
             except RecursionError:  # groups nested a thousand deep: the parser gives up

@@ -131,6 +131,14 @@ hmac_secret = "${{HMAC_SECRET}}"
     assert (
         refused.returncode == 2 and "environment variable HOOK_SECRET is not set" in refused.stderr
     )
+    # What the command does need is still refused unset, not switched off (a second reader's
+    # finding: [analyzer] enabled, a list of names, became False and replay crashed).
+    config.write_text(config.read_text() + '[analyzer]\nanomaly_metrics = ["${APP_METRIC}"]\n')
+    recording = tmp_path / "r.csv"
+    recording.write_text("1767571200,1\n1767571210,2\n")
+    needed = run_agent("--config", str(config), "replay", str(recording), env={})
+    assert needed.returncode == 2 and "environment variable APP_METRIC is not set" in needed.stderr
+    assert "Traceback" not in needed.stderr
 
 
 def test_channel_without_test_alert_is_a_usage_error(tmp_path: Path) -> None:
@@ -380,6 +388,27 @@ def test_a_replay_that_read_nothing_says_so_and_fails(tmp_path: Path) -> None:
         result = run_agent("--config", str(config), "replay", str(csv_file))
         assert result.returncode == 2 and result.stdout == "", result.stderr
         assert f"no sample in {csv_file}" in result.stderr and "'timestamp,value'" in result.stderr
+
+
+def test_a_replay_whose_reader_left_early_gives_no_summary_of_a_whole_one(tmp_path: Path) -> None:
+    """A second reader's finding: `replay ... | head -1` said "601 samples ...: 1 event(s)"."""
+    # A CPU over its threshold every other sample: thousands of events, far more than a pipe
+    # holds, so the replay is still writing when its reader leaves.
+    lines = [f"{1767571200 + 10 * i},{95 if i % 2 else 50}" for i in range(4000)]
+    csv_file = tmp_path / "flaps.csv"
+    csv_file.write_text("\n".join(lines) + "\n")
+    config = write_config(tmp_path, f'[agent]\ndata_dir = "{tmp_path / "data"}"\n')
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "agent", "--config", str(config), "replay", str(csv_file),
+         "--metric", "cpu_usage_percent"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert reader.stdout is not None and reader.stderr is not None
+    assert reader.stdout.readline().startswith("{")
+    reader.stdout.close()  # `| head -1`
+    said = reader.stderr.read()
+    assert reader.wait(60) == 0, said
+    assert "samples over" not in said, said
 
 
 def test_replay_usage_errors(tmp_path: Path) -> None:

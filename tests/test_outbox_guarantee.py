@@ -486,6 +486,22 @@ def test_a_kill_before_the_digest_goes_out_loses_none_of_what_it_folds(tmp_path:
     assert "5 alerts held back by the hourly budget" in first  # the first digest went out at once
     second = asyncio.run(second_run())
     assert "10 alerts held back by the hourly budget" in second, second
+    assert "(2 per hour, at most 1 of one kind, an emergency of one kind once an hour)" in second
+
+
+def test_a_digest_names_the_emergency_rule_only_where_it_applies() -> None:
+    """A second reader's finding: the digest named the emergency's once-an-hour bypass with
+    the bypass switched off (`emergency_bypass_rate_limit = false`)."""
+    import io
+
+    from alerting.channels.console import ConsoleChannel
+
+    worker = ChannelWorker(ConsoleChannel(stream=io.StringIO()), max_per_hour=60,
+                           emergency_bypass=False)  # fmt: skip
+    worker._fold(Alert(analyzer="t", metric="m", labels=(), status=Status.FIRING,
+                       severity=Severity.EMERGENCY, value=1.0, threshold=None, message="x",
+                       timestamp=0.0))  # fmt: skip
+    assert "(60 per hour, at most 30 of one kind): 1 emergency" in worker._digest().message
 
 
 def test_a_digest_of_a_killed_run_that_expires_is_counted_as_what_it_folds(tmp_path: Path) -> None:

@@ -236,6 +236,21 @@ def test_what_is_enabled_without_its_extra_is_said_once_with_the_command_that_me
     assert agent.telemetry is None and agent.history is None and agent.exporter is None
 
 
+def test_a_prometheus_library_there_but_broken_does_not_stop_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second reader's finding: found by name but failing to import (a version it cannot
+    work with), it raised out of the start."""
+    from agent.runtime import Agent
+
+    loaded = parse_config_text(f'[agent]\ndata_dir = "{tmp_path}"\n[prometheus]\nenabled = true\n')
+    monkeypatch.setitem(sys.modules, "agent.exporter", None)  # its import fails
+    agent = Agent(loaded)
+    asyncio.run(agent._start_exporter())
+    assert agent.exporter is None
+    assert any("the Prometheus endpoint cannot start" in r.getMessage() for r in caplog.records)
+
+
 # --------------------------------------------------------------------------- validate()
 
 

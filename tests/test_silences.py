@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import json
 import math
 import time
 from datetime import UTC, datetime
@@ -94,6 +95,19 @@ def test_silence_file_add_list_expire(tmp_path: Path) -> None:
     assert not store.expire("nope")
 
 
+def test_a_hand_edited_silence_with_an_expression_too_large_is_skipped(tmp_path: Path) -> None:
+    """A second reader's finding: "a{99999999999999999999}" raised OverflowError, not re.error,
+    from the file's load into the router's every route."""
+    path = tmp_path / "silences.json"
+    now = time.time()
+    path.write_text(json.dumps([
+        {"id": "bad", "matchers": [["metric", "=~", "a{99999999999999999999}"]], "starts": now - 1,
+         "ends": now + 3600},
+        {"id": "good", "matchers": [["metric", "=", "m"]], "starts": now - 1, "ends": now + 3600},
+    ]))  # fmt: skip
+    assert [s.id for s in SilenceFile(path).load()] == ["good"]
+
+
 def test_router_obeys_silences_without_restart(tmp_path: Path) -> None:
     async def scenario() -> list[Alert]:
         recorder = Recorder()
@@ -151,6 +165,7 @@ def test_silence_cli(tmp_path: Path) -> None:
     # A new user's findings: a bad expression was a traceback (exit 1), "!=~" a silence of
     # everything but "~x".
     for match, said in (("metric=~[bad", "bad regular expression in '[bad'"),
+                        ("metric=~a{99999999999999999999}", "bad regular expression in"),
                         ("metric!=~x", "there is no '!=~'")):  # fmt: skip
         refused = run_agent("--config", str(config), "silence", "add", "--match", match,
                             "--for", "1h", "--comment", "x")  # fmt: skip

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import numpy as np
 
 from agent.assembly import derived_levels, threshold_rules
@@ -77,6 +80,30 @@ def test_a_step_down_tells_the_critical_level_from_where_it_clears() -> None:
         "memory_used_percent is now 50.2%, below 50.22% where the critical level 50.25% "
         "clears; warn until back past 50.17%"
     )
+
+
+def test_a_step_down_prints_its_four_numbers_apart_whatever_they_are() -> None:
+    """A second reader's finding on the first mend: each number widened against one other
+    printed "is now 50.45%, below 50.45%" (50.4471 and 50.45).  All four go at one precision."""
+    rule = ThresholdRule("memory_used_percent", warn=50.38, critical=50.48, clear=50.355)
+    *_, down = run(ThresholdAnalyzer([rule]), [50.4, 50.6, 50.4471])
+    assert down.message.startswith("memory_used_percent is now 50.447%, below 50.455% "), (
+        down.message
+    )
+    rng = random.Random(7)
+    for case in range(2000):
+        warn = round(rng.uniform(40, 60), rng.choice((1, 2, 3)))
+        critical = warn + round(rng.uniform(0.01, 1), rng.choice((2, 3)))
+        clear = warn - round(rng.uniform(0.01, 1), rng.choice((2, 3)))
+        rule = ThresholdRule("memory_used_percent", warn=warn, critical=critical, clear=clear)
+        back = critical - (warn - clear)  # where critical clears
+        value = rng.uniform(clear, back)
+        alerts = run(ThresholdAnalyzer([rule]), [warn + 0.001, critical + 0.5, value])
+        down = alerts[-1]
+        if down.status is not Status.ESCALATED:
+            continue  # the value fell on a level exactly
+        numbers = re.findall(r"(\d+(?:\.\d+)?)%", down.message)
+        assert len(numbers) == 4 and len(set(numbers)) == 4, (case, down.message)
 
 
 def test_below_rules_and_label_matching() -> None:
