@@ -414,10 +414,9 @@ def _silence_action(store: SilenceFile, args: argparse.Namespace) -> int:
     if not active:
         print("no active silences", file=sys.stderr)
     for s in sorted(active, key=lambda s: s.ends):
-        if s.ends > now:
-            match = " ".join(f"{k}{op}{v}" for k, op, v in s.matchers)
-            until = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.ends))
-            print(f"{s.id}  until {until}  {match}  # {s.comment} ({s.created_by})")
+        match = " ".join(f"{k}{op}{v}" for k, op, v in s.matchers)
+        until = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.ends))
+        print(f"{s.id}  until {until}  {match}  # {s.comment} ({s.created_by})")
     return EXIT_OK
 
 
