@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,15 @@ class TimesItsReads:
         return self.inner.collect()  # type: ignore[no-any-return]
 
 
+def run_collecting(agent: Agent, scenario: Coroutine[Any, Any, None]) -> None:
+    """Run `scenario`, then end the agent's collector threads (its domain loops use them)."""
+    try:
+        asyncio.run(scenario)
+    finally:
+        if agent._collect_pool is not None:
+            agent._collect_pool.shutdown(wait=True)
+
+
 class EmptyReads:
     """A process collector that reads nothing, noting when (monotonic time) each read began."""
 
@@ -244,11 +254,7 @@ def test_a_read_asked_for_within_the_gap_before_a_scheduled_read_is_that_read(
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        if agent._collect_pool is not None:
-            agent._collect_pool.shutdown(wait=True)
+    run_collecting(agent, scenario())
 
 
 @pytest.mark.parametrize("read", ["works", "fails"])
@@ -305,11 +311,7 @@ def test_a_cpu_alert_names_the_hog_that_started_after_the_last_process_read(
         with pytest.raises(asyncio.CancelledError):
             await loop
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        if agent._collect_pool is not None:
-            agent._collect_pool.shutdown(wait=True)
+    run_collecting(agent, scenario())
     (alert,) = routed
     assert alert.metric == "cpu_usage_percent" and alert.status is Status.FIRING
     first, asked = timed.began
