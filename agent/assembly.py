@@ -184,10 +184,15 @@ class Summary:
     missing_extras: tuple[tuple[str, str], ...] = ()
 
     def missing_extra_lines(self) -> list[str]:
+        """One line per extra, naming every part that waits for it (NATS: channel and telemetry)."""
+        parts: dict[str, list[str]] = {}
+        for what, extra in self.missing_extras:
+            parts.setdefault(extra, []).append(what)
         return [
-            f"{what} is enabled but its library is not installed "
-            f"(pip install 'sysops-agent[{extra}]'): it does nothing until then"
-            for what, extra in self.missing_extras
+            f"{' and '.join(whats)} {'is' if len(whats) == 1 else 'are'} enabled but "
+            f"{'its' if len(whats) == 1 else 'their'} library is not installed "
+            f"(pip install 'sysops-agent[{extra}]'): nothing is done until then"
+            for extra, whats in parts.items()
         ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import logging
 import pkgutil
 import re
 import sys
@@ -207,7 +208,10 @@ def test_a_channel_whose_extra_is_missing_is_unavailable(monkeypatch: pytest.Mon
 
 
 def test_what_is_enabled_without_its_extra_is_said_once_with_the_command_that_mends_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A new user's findings: --validate said "valid" and named no missing library for
     Prometheus, "not available in this version" for a channel (a pip install away), and the
@@ -225,11 +229,17 @@ def test_what_is_enabled_without_its_extra_is_said_once_with_the_command_that_me
         monkeypatch.setitem(sys.modules, module, None)
     assert cli.validate(loaded) == 0
     said = capsys.readouterr().out
-    for what, extra in (("NATS telemetry", "nats"), ("SQLite history", "sqlite"),
-                        ("the Prometheus endpoint", "prometheus")):  # fmt: skip
-        assert (f"# {what} is enabled but its library is not installed "
-                f"(pip install 'sysops-agent[{extra}]')") in said  # fmt: skip
+    for what, extra in (("channel nats and NATS telemetry are enabled but their", "nats"),
+                        ("SQLite history is enabled but its", "sqlite"),
+                        ("the Prometheus endpoint is enabled but its", "prometheus")):  # fmt: skip
+        assert f"# {what} library is not installed (pip install 'sysops-agent[{extra}]')" in said
     agent = Agent(loaded)
+    with caplog.at_level(logging.ERROR, logger="agent.runtime"):
+        asyncio.run(agent._describe_start())  # the start's own words, once each
+    said_at_start = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert [line.split(" enabled")[0] for line in said_at_start] == [
+        "channel nats and NATS telemetry are", "SQLite history is", "the Prometheus endpoint is"
+    ], said_at_start  # fmt: skip
     agent._start_telemetry()
     agent._start_history()
     asyncio.run(agent._start_exporter())
