@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     actions = silence.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="silence alerts matching every --match for a while")
     add.add_argument("--match", action="append", required=True, metavar="KEY=VALUE",
-                     help="label (or metric, analyzer, severity, host) matcher: k=v, k!=v or k=~regex; repeatable")  # fmt: skip
+                     help="label (or metric, analyzer, severity, host) matcher: k=v, k!=v or k=~regex; "
+                          "repeatable; a label no alert carries is refused")  # fmt: skip
     add.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d, 1h30m")
     add.add_argument("--comment", required=True, help="why (shown by `silence list`)")
     actions.add_parser("list", help="active and future silences")
@@ -380,16 +381,17 @@ def run_silence(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
     store = silence_file(loaded.settings)
     try:
-        return _silence_action(store, args)
+        return _silence_action(store, args, loaded.settings)
     except OSError as exc:  # an unsafe or unreadable silences.json: said, not a traceback
         print(f"sysops-agent silence: {exc}", file=sys.stderr)
         return EXIT_FAILURE
 
 
-def _silence_action(store: SilenceFile, args: argparse.Namespace) -> int:
+def _silence_action(store: SilenceFile, args: argparse.Namespace, settings: Settings) -> int:
     import getpass
 
-    from alerting.silences import parse_duration, parse_matcher
+    from agent.alert_labels import alert_label_keys
+    from alerting.silences import parse_duration, parse_matcher, unknown_key_problem
 
     if args.action == "add":
         try:
@@ -397,6 +399,12 @@ def _silence_action(store: SilenceFile, args: argparse.Namespace) -> int:
             duration = parse_duration(args.duration)
         except ValueError as exc:
             print(f"sysops-agent silence: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        known = alert_label_keys(settings)
+        problems = [p for m in matchers if (p := unknown_key_problem(*m, known)) is not None]
+        if problems:  # a typo'd key matches every alert or none: refused, not written
+            for problem in problems:
+                print(f"sysops-agent silence: {problem}", file=sys.stderr)
             return EXIT_CONFIG
         silence = store.add(matchers, duration, args.comment, getpass.getuser())
         print(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.alert_labels import matcher_labels
 from agent.settings import Settings, history_tier_hours
 from alerting.settings import nats_file_problems
 from common.config import (
@@ -76,7 +77,9 @@ def parse_config_text(
     secrets: bool = True,
 ) -> LoadedConfig:
     """Validate TOML `text`; `source` names it in messages."""
-    checks = (history_size, runtime_files) if secrets else (history_size,)
+    checks = (
+        (history_size, matcher_labels, runtime_files) if secrets else (history_size, matcher_labels)
+    )
     parsed = parse_document(text, Settings, source, environ, checks, secrets)
     return LoadedConfig(parsed.settings, parsed.warnings, parsed.has_literal_secrets)
 

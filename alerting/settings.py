@@ -207,7 +207,9 @@ class MaintenanceSettings:
     timezone: str = opt("UTC", "IANA time zone of start and end.", check=_check_timezone)
     match: tuple[str, ...] = opt(
         (),
-        "Matchers (key=value, key!=value, key=~regex) an alert must meet; none matches every alert.",
+        "Matchers (key=value, key!=value, key=~regex) an alert must meet; none matches every alert. "
+        "A key is metric, analyzer, severity, host or a label some alert carries: another (a typo, "
+        "which would match every alert or none) is refused, with the keys there are.",
         check=_check_matcher,
     )
 
@@ -224,7 +226,8 @@ class InhibitSettings:
     )
     equal: tuple[str, ...] = opt(
         (),
-        "Labels that must have the same value on both (required, so a rule cannot mute a whole fleet).",
+        "Labels that must have the same value on both (required, so a rule cannot mute a whole fleet; "
+        "a label no alert carries is refused, as it would be empty on both).",
         required_when_enabled=False,
     )
 

@@ -22,19 +22,24 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import json
 import logging
 import os
 import re
 import stat
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alerting.alert import Alert
+
+if TYPE_CHECKING:
+    from alerting.settings import AlertingSettings
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,10 @@ def parse_matcher(text: str) -> tuple[str, str, str]:
     return key, op, value
 
 
+# What a matcher may name besides the alert's labels.
+FIELDS = ("metric", "analyzer", "severity", "host")
+
+
 def _field(alert: Alert, key: str) -> str:
     special = {
         "metric": alert.metric,
@@ -96,7 +105,63 @@ def _field(alert: Alert, key: str) -> str:
         "severity": alert.severity.label,
         "host": alert.hostname,
     }
-    return special[key] if key in special else dict(alert.labels).get(key, "")
+    return special[key] if key in FIELDS else dict(alert.labels).get(key, "")
+
+
+def _did_you_mean(key: str, known: Collection[str]) -> str:
+    guess = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean '{guess[0]}'?)" if guess else ""
+
+
+def unknown_key_problem(key: str, op: str, value: str, known: Collection[str]) -> str | None:
+    """Why a matcher on `key` cannot be meant, or None when `key` is a field or in `known`
+    (the labels the program's alerts can carry).  A label an alert does not have reads as
+    "", so a typo'd key is costly: `sevrity!=critical` or `mountpiont=~.*` matches every
+    alert (a silence mutes the host), `mountpiont=/data` none (it pages through the
+    maintenance)."""
+    if key in FIELDS or key in known:
+        return None
+    if op == "=":
+        every = value == ""
+    elif op == "!=":
+        every = value != ""
+    else:
+        every = re.fullmatch(value, "") is not None
+    return (
+        f"no alert carries the label {key!r}{_did_you_mean(key, set(FIELDS) | set(known))}, "
+        f"so {key}{op}{value} would match {'every alert' if every else 'no alert'}; keys: "
+        f"{', '.join(FIELDS)}, or a label: {', '.join(sorted(set(known) - set(FIELDS)))}"
+    )
+
+
+def matcher_key_problems(
+    alerting: AlertingSettings, known: Collection[str]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """(key path under [alerting], why) for each maintenance or inhibit matcher, and each
+    inhibit `equal` label, that names a key no alert carries (an unknown `equal` label is ""
+    on both alerts, so the rule would mute whatever the value)."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    named: list[tuple[tuple[str | int, ...], tuple[str, ...]]] = [
+        (("maintenance", i, "match"), w.match) for i, w in enumerate(alerting.maintenance)
+    ]
+    for i, rule in enumerate(alerting.inhibit):
+        named += [(("inhibit", i, "source_match"), rule.source_match),
+                  (("inhibit", i, "target_match"), rule.target_match)]  # fmt: skip
+        problems += [
+            (("inhibit", i, "equal"), f"no alert carries the label {label!r}"
+             f"{_did_you_mean(label, set(FIELDS) | set(known))}: it is empty on both alerts, "
+             "so the rule would mute whatever its value")
+            for label in rule.equal if label not in FIELDS and label not in known
+        ]  # fmt: skip
+    for path, matchers in named:
+        for text in matchers:
+            try:
+                problem = unknown_key_problem(*parse_matcher(text), known)
+            except ValueError:  # the key's own check says so
+                continue
+            if problem is not None:
+                problems.append((path, problem))
+    return problems
 
 
 def matches(matchers: Iterable[tuple[str, str, str]], alert: Alert) -> bool:

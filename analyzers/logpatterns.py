@@ -781,7 +781,7 @@ def mask_user_text(text: str) -> str:
 
 
 # Labels that identify the thing affected (the fingerprint); the rest is context.
-_IDENTITY = (
+IDENTITY_LABELS = (
     "process",
     "pid",
     "device",
@@ -1111,7 +1111,7 @@ class LogAlerter:
         pattern = found.pattern
         # Custom patterns: every named group identifies; built-in ones: the known identity labels.
         custom = pattern.category == "custom"
-        identity = tuple((k, v) for k, v in found.labels if custom or k in _IDENTITY)
+        identity = tuple((k, v) for k, v in found.labels if custom or k in IDENTITY_LABELS)
         text = line.text[: self.max_context_chars]
         if pattern.resolves is not None:
             return out + self._resolve(pattern.resolves, identity, line, now)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alerting.settings import nats_file_problems
+from alerting.silences import matcher_key_problems
 from common.config import PathPart, check_file_permissions, parse_document, read_config_text
 from fleet.settings import FleetSettings
 
@@ -20,6 +21,19 @@ DEFAULT_CONFIG = "/etc/sysops-fleet/config.toml"
 class LoadedConfig:
     settings: FleetSettings
     warnings: tuple[str, ...]
+
+
+# The labels of the watcher's alerts: a host gone silent, back or stopped (watcher.py), an
+# inventory change (cmdb.py); a mass silence has none.
+FLEET_ALERT_LABELS = ("host", "change")
+
+
+def alert_labels(
+    settings: FleetSettings, report: Callable[[tuple[PathPart, ...], str], None]
+) -> None:
+    """Maintenance windows and inhibit rules name keys the watcher's alerts carry."""
+    for path, problem in matcher_key_problems(settings.alerting, FLEET_ALERT_LABELS):
+        report(("alerting", *path), problem)
 
 
 def nats_files(
@@ -34,6 +48,6 @@ def load_config(
 ) -> LoadedConfig:
     """Read, validate and convert the file at `path`; `common.config.ConfigError` if it is bad."""
     text = read_config_text(path, "the fleet watcher's user")
-    parsed = parse_document(text, FleetSettings, str(path), environ, (nats_files,))
+    parsed = parse_document(text, FleetSettings, str(path), environ, (alert_labels, nats_files))
     warnings = check_file_permissions(Path(path), parsed.has_literal_secrets, "sysops-fleet")
     return LoadedConfig(parsed.settings, parsed.warnings + tuple(warnings))

@@ -1,0 +1,53 @@
+"""The labels an alert of this agent can carry, so that a matcher naming another is refused.
+
+A silence, a maintenance window or an inhibit rule compares a key with an alert's
+label, and a label the alert does not have reads as "": a typo'd key matches every
+alert or none (alerting.silences.unknown_key_problem). `silence add` and the
+configuration check refuse it where it is written, naming the keys that exist.
+
+The labels come from where the alerts come from: the labels of every metric a
+collector declares (its MetricSpecs, which tests/test_collectors.py holds to what
+it emits), those the kernel-log catalogue identifies an alert by, the named
+groups of the configured custom log patterns, and the few of the agent's own
+alerts (`AGENT_ALERT_LABELS`; tests/test_alert_labels.py finds every literal
+one in the code).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from agent.settings import Settings
+from alerting.silences import matcher_key_problems
+
+# Labels of alerts about no series: a channel failing or its digest of what it held back
+# (runtime.py, alerting/delivery.py), a crash record of the previous boot and an unclean
+# reboot (logs/pstore.py), a log pattern's flood summary (analyzers/logpatterns.py).
+AGENT_ALERT_LABELS = ("channel", "record", "boot_id", "flood")
+
+
+def alert_label_keys(settings: Settings) -> frozenset[str]:
+    """Every label an alert of this configuration can carry."""
+    from agent.collectors import ALL_METRICS
+    from analyzers.logpatterns import IDENTITY_LABELS  # the catalogue: only when asked
+
+    keys = set(AGENT_ALERT_LABELS) | set(IDENTITY_LABELS)
+    keys.update(label for spec in ALL_METRICS for label in spec.labels)
+    for custom in settings.log_analyzer.custom_patterns:
+        try:
+            keys.update(re.compile(custom.pattern).groupindex)
+        except re.error:  # the pattern's own check says so
+            continue
+    return frozenset(keys)
+
+
+def matcher_labels(
+    settings: Settings, report: Callable[[tuple[str | int, ...], str], None]
+) -> None:
+    """The configuration's check of the maintenance windows' and inhibit rules' keys."""
+    al = settings.alerting
+    if not al.maintenance and not al.inhibit:
+        return  # the usual configuration: nothing to look up, no catalogue imported
+    for path, problem in matcher_key_problems(al, alert_label_keys(settings)):
+        report(("alerting", *path), problem)
