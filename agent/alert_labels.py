@@ -1,4 +1,5 @@
-"""The labels an alert of this agent can carry, so that a matcher naming another is refused.
+"""The labels an alert of this agent can carry, so that a matcher naming another is refused;
+and the labels a declared metric's series carry, so that a rule selecting another is.
 
 A silence, a maintenance window or an inhibit rule compares a key with an alert's
 label, and a label the alert does not have reads as "": a typo'd key matches every
@@ -15,11 +16,12 @@ one in the code).
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable
 
 from agent.settings import Settings
-from alerting.silences import matcher_key_problems
+from alerting.silences import did_you_mean, matcher_key_problems
 
 # Labels of alerts about no series: a channel failing or its digest of what it held back
 # (runtime.py, alerting/delivery.py), a crash record of the previous boot and an unclean
@@ -40,6 +42,35 @@ def alert_label_keys(settings: Settings) -> frozenset[str]:
         except re.error:  # the pattern's own check says so
             continue
     return frozenset(keys)
+
+
+def selector_labels(
+    settings: Settings, report: Callable[[tuple[str | int, ...], str], None]
+) -> None:
+    """The configuration's check of `[[thresholds.rules]]` and `[[analyzer.families]]`
+    `labels`: a series without the label never matches, so on a metric a collector
+    declares, a label it does not carry (`mountpiont`) made a rule that applied to nothing.
+    A metric no collector declares (an application's, a replayed one) is not checked."""
+    named = [(("thresholds", "rules", i), r.metric, r.labels)
+             for i, r in enumerate(settings.thresholds.rules) if r.labels]  # fmt: skip
+    named += [(("analyzer", "families", i), f.metric, f.labels)
+              for i, f in enumerate(settings.analyzer.families) if f.labels]  # fmt: skip
+    if not named:
+        return
+    from agent.collectors import ALL_METRICS
+
+    for path, metric, labels in named:
+        specs = [spec for spec in ALL_METRICS if fnmatch.fnmatchcase(spec.name, metric)]
+        if not specs:  # a metric no collector declares: its labels are not known here
+            continue
+        carried = {label for spec in specs for label in spec.labels}
+        for key in labels:
+            if key not in carried:
+                report(
+                    (*path, "labels"),
+                    f"{metric} has no label {key!r}{did_you_mean(key, carried)}, so the rule would apply to no series; "
+                    f"its labels: {', '.join(sorted(carried)) or 'none'}",
+                )
 
 
 def matcher_labels(

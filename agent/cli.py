@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import dataclasses
 import fnmatch
+import functools
 import json
 import logging
 import os
@@ -19,17 +20,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent import __version__
 from agent.config import ConfigError, LoadedConfig, load_config, settings_to_toml
 from agent.settings import Settings
+from alerting import silence_cli
 from common.config import print_problems
 from common.logsetup import setup_logging
 from common.runner import run_bounded
-
-if TYPE_CHECKING:
-    from alerting.silences import SilenceFile
 
 DEFAULT_CONFIG = "/etc/sysops-agent/config.toml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -149,21 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="csv",
         help="csv (default; `replay` reads it as it is) or json, one object per line",
     )
-    silence = commands.add_parser(
-        "silence", help="add, list or expire silences (the running agent picks them up)"
-    )
-    actions = silence.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = actions.add_parser("add", help="silence alerts matching every --match for a while")
-    add.add_argument("--match", action="append", required=True, metavar="KEY=VALUE",
-                     help="label (or metric, analyzer, severity, host) matcher: k=v, k!=v or k=~regex; "
-                          "repeatable; a label no alert carries is refused")  # fmt: skip
-    add.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d, 1h30m")
-    add.add_argument("--comment", required=True, help="why (shown by `silence list`)")
-    actions.add_parser("list", help="active and future silences")
-    expire = actions.add_parser("expire", help="end a silence now")
-    expire.add_argument("id")
-    for sub in (replay, history, silence, add, actions.choices["list"], expire):
+    for sub in (replay, history):
         _common_options(sub, top=False)
+    silence_cli.add_parser(commands, functools.partial(_common_options, top=False))
     return parser
 
 
@@ -377,55 +364,11 @@ def test_alert(loaded: LoadedConfig, only: str | None) -> int:
 
 
 def run_silence(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from agent.alert_labels import alert_label_keys
     from agent.assembly import silence_file
 
-    store = silence_file(loaded.settings)
-    try:
-        return _silence_action(store, args, loaded.settings)
-    except OSError as exc:  # an unsafe or unreadable silences.json: said, not a traceback
-        print(f"sysops-agent silence: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-
-
-def _silence_action(store: SilenceFile, args: argparse.Namespace, settings: Settings) -> int:
-    import getpass
-
-    from agent.alert_labels import alert_label_keys
-    from alerting.silences import parse_duration, parse_matcher, unknown_key_problem
-
-    if args.action == "add":
-        try:
-            matchers = [parse_matcher(m) for m in args.match]
-            duration = parse_duration(args.duration)
-        except ValueError as exc:
-            print(f"sysops-agent silence: {exc}", file=sys.stderr)
-            return EXIT_CONFIG
-        known = alert_label_keys(settings)
-        problems = [p for m in matchers if (p := unknown_key_problem(*m, known)) is not None]
-        if problems:  # a typo'd key matches every alert or none: refused, not written
-            for problem in problems:
-                print(f"sysops-agent silence: {problem}", file=sys.stderr)
-            return EXIT_CONFIG
-        silence = store.add(matchers, duration, args.comment, getpass.getuser())
-        print(
-            f"{silence.id} until {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(silence.ends))}"
-        )
-        return EXIT_OK
-    if args.action == "expire":
-        if store.expire(args.id):
-            print(f"{args.id} expired")
-            return EXIT_OK
-        print(f"sysops-agent silence: no active silence {args.id}", file=sys.stderr)
-        return EXIT_FAILURE
-    now = time.time()
-    active = [s for s in store.load() if s.ends > now]
-    if not active:
-        print("no active silences", file=sys.stderr)
-    for s in sorted(active, key=lambda s: s.ends):
-        match = " ".join(f"{k}{op}{v}" for k, op, v in s.matchers)
-        until = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.ends))
-        print(f"{s.id}  until {until}  {match}  # {s.comment} ({s.created_by})")
-    return EXIT_OK
+    known = alert_label_keys(loaded.settings) if args.action == "add" else ()
+    return silence_cli.run(silence_file(loaded.settings), args, known, "sysops-agent")
 
 
 def parse_label_pairs(text: str) -> list[tuple[str, str]]:

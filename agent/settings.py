@@ -236,7 +236,8 @@ class CustomThreshold:
     metric: str = opt("", "Metric name the rule applies to.", required_when_enabled=False)
     labels: Mapping[str, str] = opt(
         factory=_empty_mapping,
-        doc="Labels a series must have (exact match) for the rule to apply.",
+        doc="Labels a series must have (exact match) for the rule to apply; on a metric a "
+        "collector declares, a label its series do not carry (a typo) is refused.",
         default_doc="{} (every series of the metric)",
     )
     warn: float | None = opt(None, "Level that raises a warning.", ge=-1e15, le=1e15)
@@ -330,7 +331,8 @@ class FamilyRule:
     metric: str = opt("", "Metric name or shell-style pattern (`app_*`) the rule applies to.")
     labels: Mapping[str, str] = opt(
         factory=_empty_mapping,
-        doc="Labels a series must have (exact match) for the rule to apply.",
+        doc="Labels a series must have (exact match) for the rule to apply; on a metric a "
+        "collector declares, a label its series do not carry (a typo) is refused.",
         default_doc="{} (every series of the metric)",
     )
     floor: float = opt(

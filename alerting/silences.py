@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import json
 import logging
 import os
@@ -108,7 +107,10 @@ def _field(alert: Alert, key: str) -> str:
     return special[key] if key in FIELDS else dict(alert.labels).get(key, "")
 
 
-def _did_you_mean(key: str, known: Collection[str]) -> str:
+def did_you_mean(key: str, known: Collection[str]) -> str:
+    """ " (did you mean 'x'?)" for the closest of `known`, or ""."""
+    import difflib  # only for a misspelt key
+
     guess = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
     return f" (did you mean '{guess[0]}'?)" if guess else ""
 
@@ -128,7 +130,7 @@ def unknown_key_problem(key: str, op: str, value: str, known: Collection[str]) -
     else:
         every = re.fullmatch(value, "") is not None
     return (
-        f"no alert carries the label {key!r}{_did_you_mean(key, set(FIELDS) | set(known))}, "
+        f"no alert carries the label {key!r}{did_you_mean(key, set(FIELDS) | set(known))}, "
         f"so {key}{op}{value} would match {'every alert' if every else 'no alert'}; keys: "
         f"{', '.join(FIELDS)}, or a label: {', '.join(sorted(set(known) - set(FIELDS)))}"
     )
@@ -149,7 +151,7 @@ def matcher_key_problems(
                   (("inhibit", i, "target_match"), rule.target_match)]  # fmt: skip
         problems += [
             (("inhibit", i, "equal"), f"no alert carries the label {label!r}"
-             f"{_did_you_mean(label, set(FIELDS) | set(known))}: it is empty on both alerts, "
+             f"{did_you_mean(label, set(FIELDS) | set(known))}: it is empty on both alerts, "
              "so the rule would mute whatever its value")
             for label in rule.equal if label not in FIELDS and label not in known
         ]  # fmt: skip

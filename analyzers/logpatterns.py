@@ -792,7 +792,6 @@ IDENTITY_LABELS = (
     "cpu",
     "server",
     "md",
-    "pattern",
 )
 
 

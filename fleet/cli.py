@@ -5,6 +5,7 @@
       hosts [--format table|json] [--status healthy|degraded|silent|stopped]
       show HOST                             latest heartbeat, record and inventory
       changes HOST                          hardware/software changes recorded
+      silence add|list|expire               silences the running watcher reads from data_dir
 
 hosts, show and changes read JetStream (they work while `run` is active elsewhere)
 and are bounded in time: NATS unreachable within `ONE_SHOT_CONNECT_SECS` x 2 is exit 1.
@@ -26,6 +27,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from alerting import silence_cli
 from common import __version__
 from common.config import ConfigError, print_problems, settings_to_toml
 from common.logsetup import setup_logging
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     changes = commands.add_parser("changes", help="the changes recorded for a host")
     changes.add_argument("host", help="hostname (or its subject token)")
     changes.add_argument("--limit", type=int, default=100, help="at most this many (newest)")
+    silence_cli.add_parser(commands)
     return parser
 
 
@@ -89,12 +92,13 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None and not args.validate:
-        parser.error("a command is required (run, hosts, show or changes), or --validate")
+        parser.error("a command is required (run, hosts, show, changes or silence), or --validate")
     if args.command is not None and args.validate:
         parser.error("--validate takes no command")
     setup_logging(args.log_level or "warning", args.log_format or "text")
     try:
-        loaded = load_config(args.config)
+        # silence sends nothing: a secret this shell does not have must not stop it.
+        loaded = load_config(args.config, secrets=args.command != "silence")
     except ConfigError as exc:
         print_problems("sysops-fleet", exc)
         return EXIT_CONFIG
@@ -104,6 +108,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return validate(loaded)
     if args.command == "run":
         return run(loaded, args.config, args.log_level)
+    if args.command == "silence":
+        from alerting.assembly import silence_file
+        from fleet.config import FLEET_ALERT_LABELS
+
+        store = silence_file(loaded.settings.fleet.data_dir)
+        return silence_cli.run(store, args, FLEET_ALERT_LABELS, "sysops-fleet")
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return one_shot(loaded, args)

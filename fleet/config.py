@@ -44,10 +44,13 @@ def nats_files(
 
 
 def load_config(
-    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None, secrets: bool = True
 ) -> LoadedConfig:
-    """Read, validate and convert the file at `path`; `common.config.ConfigError` if it is bad."""
+    """Read, validate and convert the file at `path`; `common.config.ConfigError` if it is bad.
+    `secrets=False`: for a command that sends nothing (`silence`), a section whose secrets
+    are not set is off (common.config.parse_document)."""
     text = read_config_text(path, "the fleet watcher's user")
-    parsed = parse_document(text, FleetSettings, str(path), environ, (alert_labels, nats_files))
+    checks = (alert_labels, nats_files) if secrets else (alert_labels,)
+    parsed = parse_document(text, FleetSettings, str(path), environ, checks, secrets)
     warnings = check_file_permissions(Path(path), parsed.has_literal_secrets, "sysops-fleet")
     return LoadedConfig(parsed.settings, parsed.warnings + tuple(warnings))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from agent.alert_labels import alert_label_keys
 from agent.assembly import BUILT_IN_INHIBITS
 from agent.config import ConfigError, parse_config_text
 from agent.settings import Settings
-from alerting.silences import FIELDS, matcher_key_problems, parse_matcher, unknown_key_problem
+from alerting.silences import FIELDS, parse_matcher, unknown_key_problem
 from fleet.config import FLEET_ALERT_LABELS
 from fleet.config import load_config as load_fleet_config
 from tests.conftest import REPO, run_agent, write_config
@@ -111,9 +113,8 @@ def test_the_fleet_watchers_configuration_knows_its_own_labels(tmp_path: Path) -
                        r"the label 'hots' \(did you mean 'host'\?\)"):  # fmt: skip
         load_fleet_config(write_config(tmp_path, good.replace("host=", "hots=")))
     # The agent's labels are not the watcher's.
-    assert matcher_key_problems(
-        load_fleet_config(write_config(tmp_path, good)).settings.alerting, ("host",)
-    )
+    with pytest.raises(ConfigError, match=r"no alert carries the label 'mountpoint'"):
+        load_fleet_config(write_config(tmp_path, good.replace("change=disk", "mountpoint=/")))
 
 
 def test_silence_add_refuses_a_typo_and_writes_nothing(tmp_path: Path) -> None:
@@ -130,3 +131,49 @@ def test_silence_add_refuses_a_typo_and_writes_nothing(tmp_path: Path) -> None:
     assert added.returncode == 0, added.stderr
     [written] = json.loads((data / "silences.json").read_text())
     assert written["matchers"] == [["metric", "=~", "disk_.*"], ["severity", "!=", "critical"]]
+
+
+def test_sysops_fleet_silence_add_knows_the_watchers_labels(tmp_path: Path) -> None:
+    """The watcher reads silences from its data_dir; its own command writes them, checked
+    against its own alerts' labels (an inventory change's `change`, not a mountpoint)."""
+    data = tmp_path / "fleet-data"
+    config = write_config(tmp_path, f'[fleet]\ndata_dir = "{data}"\n')
+
+    def fleet(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "fleet", "--config", str(config), "silence", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=REPO)
+
+    for typo, said in (("hots=web1", "did you mean 'host'?"), ("mountpoint=/", "match no alert")):
+        refused = fleet("add", "--match", typo, "--for", "1h", "--comment", "x")
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+        assert not (data / "silences.json").exists()
+    added = fleet("add", "--match", "change=disk", "--match", "host=~db.*", "--for", "1h",
+                  "--comment", "disk swap")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    listed = fleet("list")
+    assert "change=disk host=~db.*  # disk swap" in listed.stdout, listed.stdout
+    assert fleet("expire", added.stdout.split()[0]).returncode == 0
+    assert "no active silences" in fleet("list").stderr
+
+
+def test_a_rule_selecting_a_label_its_metric_does_not_carry_is_refused() -> None:
+    """A threshold rule or a family rule whose `labels` name one the metric's series never
+    have applied to nothing, silently; on an application's metric the labels are unknown."""
+    text = (
+        '[[thresholds.rules]]\nmetric = "disk_used_percent"\nlabels = { mountpiont = "/data" }\n'
+        "warn = 80\n"
+        '[[analyzer.families]]\nmetric = "network_*"\nlabels = { iface = "eth0" }\nfloor = 5\n'
+        '[[thresholds.rules]]\nmetric = "app_latency_seconds"\nlabels = { route = "/x" }\n'
+        "warn = 1\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config_text(text, "t.toml")
+    said = str(raised.value)
+    assert (
+        "t.toml:3: thresholds.rules[0].labels: disk_used_percent has no label 'mountpiont' "
+        "(did you mean 'mountpoint'?), so the rule would apply to no series" in said
+    )
+    assert "analyzer.families[0].labels: network_* has no label 'iface'" in said
+    assert "app_latency_seconds" not in said and len(raised.value.problems) == 2
+    fixed = text.replace("mountpiont", "mountpoint").replace("iface", "interface")
+    parse_config_text(fixed, "t.toml")

@@ -658,18 +658,21 @@ def test_a_configured_family_rule_comes_before_the_built_in_ones(tmp_path: Any) 
     config = tmp_path / "config.toml"
     config.write_text(
         "[analyzer]\nanomaly_learning_secs = 0\n"
-        '[[analyzer.families]]\nmetric = "cpu_usage_percent"\nlabels = { cpu = "3" }\n'
-        'floor = 60\ndirection = "both"\nunit = "%"\n'
+        '[[analyzer.families]]\nmetric = "network_receive_bytes_per_second"\nlabels = { interface = "eth3" }\n'
+        'floor = 60e6\ndirection = "both"\nunit = "B/s"\n'
     )
     settings = load_config(config).settings
     (tmp_path / "plain.toml").write_text("[analyzer]\nanomaly_learning_secs = 0\n")
     policy = policy_from(settings, 3.0)
-    ruled = policy.family(SeriesKey.of("cpu_usage_percent", cpu="3"))
-    assert (ruled.floor, ruled.direction) == (60.0, "both")
-    assert policy.family(SeriesKey.of("cpu_usage_percent")).floor == 20.0  # other labels
-    # In use: a 40-point rise for 10 minutes is beyond the built-in 20-point floor, not 60.
-    values = np.concatenate([10 + RNG.normal(0, 1, 300), 50 + RNG.normal(0, 1, 60)])
-    key = SeriesKey.of("cpu_usage_percent", cpu="3")
+    ruled = policy.family(SeriesKey.of("network_receive_bytes_per_second", interface="eth3"))
+    assert (ruled.floor, ruled.direction) == (60e6, "both")
+    assert (
+        policy.family(SeriesKey.of("network_receive_bytes_per_second", interface="eth0")).floor
+        == 2**20
+    )  # other labels
+    # In use: a 4 MB/s rise for 10 minutes is beyond the built-in 1 MiB/s floor, not 60 MB/s.
+    values = np.concatenate([1e6 + RNG.normal(0, 1e5, 300), 5e6 + RNG.normal(0, 1e5, 60)])
+    key = SeriesKey.of("network_receive_bytes_per_second", interface="eth3")
     assert feed(zscore(policy=policy), values, key=key)[0] == []
     default = policy_from(load_config(tmp_path / "plain.toml").settings, 3.0)
     assert feed(zscore(policy=default), values, key=key)[0] != []

@@ -1,0 +1,89 @@
+"""`silence add|list|expire`: the one command both programs (sysops-agent, sysops-fleet)
+give for the silences their running daemon reads from its data_dir.
+
+Each program passes the labels its own alerts can carry, so a matcher key that none
+of them carries (a typo: it would match every alert or none) is refused before
+anything is written (`silences.unknown_key_problem`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from collections.abc import Callable, Collection
+from typing import Any
+
+from alerting.silences import SilenceFile, parse_duration, parse_matcher, unknown_key_problem
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+def add_parser(
+    commands: argparse._SubParsersAction[Any],
+    common_options: Callable[[argparse.ArgumentParser], None] = lambda _: None,
+) -> None:
+    """The `silence` command and its three actions; `common_options` adds what every
+    (sub)command of the program accepts (--config...)."""
+    silence = commands.add_parser(
+        "silence", help="add, list or expire silences (the running daemon picks them up)"
+    )
+    actions = silence.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="silence alerts matching every --match for a while")
+    add.add_argument("--match", action="append", required=True, metavar="KEY=VALUE",
+                     help="label (or metric, analyzer, severity, host) matcher: k=v, k!=v or k=~regex; "
+                          "repeatable; a label no alert carries is refused")  # fmt: skip
+    add.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d, 1h30m")
+    add.add_argument("--comment", required=True, help="why (shown by `silence list`)")
+    actions.add_parser("list", help="active and future silences")
+    expire = actions.add_parser("expire", help="end a silence now")
+    expire.add_argument("id")
+    for sub in (silence, add, actions.choices["list"], expire):
+        common_options(sub)
+
+
+def run(store: SilenceFile, args: argparse.Namespace, known: Collection[str], program: str) -> int:
+    """Carry out `args.action`; `known`: the labels the program's alerts can carry."""
+    try:
+        return _action(store, args, known, program)
+    except OSError as exc:  # an unsafe or unreadable silences.json: said, not a traceback
+        print(f"{program} silence: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _action(
+    store: SilenceFile, args: argparse.Namespace, known: Collection[str], program: str
+) -> int:
+    if args.action == "add":
+        try:
+            matchers = [parse_matcher(m) for m in args.match]
+            duration = parse_duration(args.duration)
+        except ValueError as exc:
+            print(f"{program} silence: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        problems = [p for m in matchers if (p := unknown_key_problem(*m, known)) is not None]
+        if problems:  # a typo'd key matches every alert or none: refused, not written
+            for problem in problems:
+                print(f"{program} silence: {problem}", file=sys.stderr)
+            return EXIT_CONFIG
+        silence = store.add(matchers, duration, args.comment, getpass.getuser())
+        print(
+            f"{silence.id} until {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(silence.ends))}"
+        )
+        return EXIT_OK
+    if args.action == "expire":
+        if store.expire(args.id):
+            print(f"{args.id} expired")
+            return EXIT_OK
+        print(f"{program} silence: no active silence {args.id}", file=sys.stderr)
+        return EXIT_FAILURE
+    now = time.time()
+    active = [s for s in store.load() if s.ends > now]
+    if not active:
+        print("no active silences", file=sys.stderr)
+    for s in sorted(active, key=lambda s: s.ends):
+        match = " ".join(f"{k}{op}{v}" for k, op, v in s.matchers)
+        until = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.ends))
+        print(f"{s.id}  until {until}  {match}  # {s.comment} ({s.created_by})")
+    return EXIT_OK
