@@ -16,7 +16,6 @@ one in the code).
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Callable
 
@@ -50,7 +49,8 @@ def selector_labels(
     """The configuration's check of `[[thresholds.rules]]` and `[[analyzer.families]]`
     `labels`: a series without the label never matches, so on a metric a collector
     declares, a label it does not carry (`mountpiont`) made a rule that applied to nothing.
-    A metric no collector declares (an application's, a replayed one) is not checked."""
+    Only a metric named exactly: a pattern (`*_seconds`) may be meant for an application's
+    metric, replayed, whose labels the agent cannot know, and so is one no collector declares."""
     named = [(("thresholds", "rules", i), r.metric, r.labels)
              for i, r in enumerate(settings.thresholds.rules) if r.labels]  # fmt: skip
     named += [(("analyzer", "families", i), f.metric, f.labels)
@@ -59,11 +59,11 @@ def selector_labels(
         return
     from agent.collectors import ALL_METRICS
 
+    declared = {spec.name: set(spec.labels) for spec in ALL_METRICS}
     for path, metric, labels in named:
-        specs = [spec for spec in ALL_METRICS if fnmatch.fnmatchcase(spec.name, metric)]
-        if not specs:  # a metric no collector declares: its labels are not known here
+        carried = declared.get(metric)
+        if carried is None:
             continue
-        carried = {label for spec in specs for label in spec.labels}
         for key in labels:
             if key not in carried:
                 report(

@@ -113,7 +113,9 @@ def parse_document(
     run only when every key on its own is valid.  `root` must have an internal `source`
     field, set here to `source`.  `secrets=False`, for a command that sends nothing (a
     silence, the history, a replay): a section whose references cannot be resolved (an
-    environment variable the shell does not have) is switched off, not refused.
+    environment variable the shell does not have) is switched off, not refused, and a
+    secret key in a section without a switch keeps its default; any other reference that
+    cannot be resolved is still refused.
     """
     # The standard library's parser on the happy path: tomlkit (about 1 MB
     # resident) is only loaded to explain a broken file.
@@ -125,7 +127,10 @@ def parse_document(
         source, KeyLines(text), os.environ if environ is None else environ, secrets
     )
     settings = validator.section(root, document, ())
-    validator.problems += validator.unresolved  # outside any disabled section
+    # Outside any disabled section; a command that sends nothing never uses a secret, so a
+    # secret key there (a NATS token, in a section that cannot be switched off) keeps its
+    # default rather than refusing the command.
+    validator.problems += [p for p, secret in validator.unresolved if secrets or not secret]
     if not validator.problems:
         for check in checks:
             check(settings, validator.problem)
@@ -337,16 +342,16 @@ class _Validator:
         self.literal_secrets = False
         # Unresolvable references, held until their section says whether it is
         # enabled: reported if it is (or has no `enabled` key), dropped if not.
-        self.unresolved: list[Problem] = []
+        self.unresolved: list[tuple[Problem, bool]] = []  # and whether the key is a secret
 
     def problem(self, path: tuple[PathPart, ...], message: str) -> None:
         self.problems.append(
             Problem(self.source, self.lines.line_for(path), _render(path), message)
         )
 
-    def unresolved_problem(self, path: tuple[PathPart, ...], message: str) -> None:
+    def unresolved_problem(self, path: tuple[PathPart, ...], message: str, secret: bool) -> None:
         self.unresolved.append(
-            Problem(self.source, self.lines.line_for(path), _render(path), message)
+            (Problem(self.source, self.lines.line_for(path), _render(path), message), secret)
         )
 
     def warn(self, path: tuple[PathPart, ...], message: str) -> None:
@@ -548,7 +553,7 @@ class _Validator:
         if not isinstance(raw, str):
             self.problem(path, f"expected a string, got {_describe(raw, not secret)}")
             return _INVALID
-        expanded = self._expand(raw, path)
+        expanded = self._expand(raw, path, secret)
         if expanded is None:
             return _INVALID
         value, substituted = expanded
@@ -618,7 +623,9 @@ class _Validator:
             self.warn(path, "plain http sends alerts unencrypted; use https")
         return True
 
-    def _expand(self, raw: str, path: tuple[PathPart, ...]) -> tuple[str, bool] | None:
+    def _expand(
+        self, raw: str, path: tuple[PathPart, ...], secret: bool
+    ) -> tuple[str, bool] | None:
         substituted = False
         failed = False
 
@@ -632,7 +639,9 @@ class _Validator:
                 file_path = ref[5:]
                 content, error = read_secret_file(file_path)
                 if error is not None:
-                    self.unresolved_problem(path, f"cannot read secret file {file_path}: {error}")
+                    self.unresolved_problem(
+                        path, f"cannot read secret file {file_path}: {error}", secret
+                    )
                     failed = True
                     return ""
                 return content
@@ -644,7 +653,7 @@ class _Validator:
                 failed = True
                 return ""
             if ref not in self.environ:
-                self.unresolved_problem(path, f"environment variable {ref} is not set")
+                self.unresolved_problem(path, f"environment variable {ref} is not set", secret)
                 failed = True
                 return ""
             return self.environ[ref]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -135,13 +136,19 @@ def test_silence_add_refuses_a_typo_and_writes_nothing(tmp_path: Path) -> None:
 
 def test_sysops_fleet_silence_add_knows_the_watchers_labels(tmp_path: Path) -> None:
     """The watcher reads silences from its data_dir; its own command writes them, checked
-    against its own alerts' labels (an inventory change's `change`, not a mountpoint)."""
+    against its own alerts' labels (an inventory change's `change`, not a mountpoint), in a
+    shell without the unit's NATS token (DEPLOYMENT.md puts it in the unit's environment)."""
     data = tmp_path / "fleet-data"
-    config = write_config(tmp_path, f'[fleet]\ndata_dir = "{data}"\n')
+    config = write_config(
+        tmp_path, f'[fleet]\ndata_dir = "{data}"\n[nats]\ntoken = "${{NATS_TOKEN}}"\n'
+    )
+    shell = {k: v for k, v in os.environ.items() if k != "NATS_TOKEN"}
 
     def fleet(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "fleet", "--config", str(config), "silence", *args]
-        return subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=REPO)
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=30, cwd=REPO, env=shell
+        )
 
     for typo, said in (("hots=web1", "did you mean 'host'?"), ("mountpoint=/", "match no alert")):
         refused = fleet("add", "--match", typo, "--for", "1h", "--comment", "x")
@@ -154,6 +161,10 @@ def test_sysops_fleet_silence_add_knows_the_watchers_labels(tmp_path: Path) -> N
     assert "change=disk host=~db.*  # disk swap" in listed.stdout, listed.stdout
     assert fleet("expire", added.stdout.split()[0]).returncode == 0
     assert "no active silences" in fleet("list").stderr
+    # The watcher itself needs the token: its --validate still refuses the file without it.
+    validate = [sys.executable, "-m", "fleet", "--config", str(config), "--validate"]
+    refused = subprocess.run(validate, capture_output=True, text=True, timeout=30, env=shell)
+    assert refused.returncode == 2 and "NATS_TOKEN is not set" in refused.stderr
 
 
 def test_a_rule_selecting_a_label_its_metric_does_not_carry_is_refused() -> None:
@@ -162,7 +173,9 @@ def test_a_rule_selecting_a_label_its_metric_does_not_carry_is_refused() -> None
     text = (
         '[[thresholds.rules]]\nmetric = "disk_used_percent"\nlabels = { mountpiont = "/data" }\n'
         "warn = 80\n"
-        '[[analyzer.families]]\nmetric = "network_*"\nlabels = { iface = "eth0" }\nfloor = 5\n'
+        '[[analyzer.families]]\nmetric = "network_receive_bytes_per_second"\n'
+        'labels = { iface = "eth0" }\nfloor = 5\n'
+        '[[analyzer.families]]\nmetric = "*_seconds"\nlabels = { job = "x" }\nfloor = 5\n'
         '[[thresholds.rules]]\nmetric = "app_latency_seconds"\nlabels = { route = "/x" }\n'
         "warn = 1\n"
     )
@@ -173,7 +186,10 @@ def test_a_rule_selecting_a_label_its_metric_does_not_carry_is_refused() -> None
         "t.toml:3: thresholds.rules[0].labels: disk_used_percent has no label 'mountpiont' "
         "(did you mean 'mountpoint'?), so the rule would apply to no series" in said
     )
-    assert "analyzer.families[0].labels: network_* has no label 'iface'" in said
+    assert (
+        "analyzer.families[0].labels: network_receive_bytes_per_second has no label 'iface'" in said
+    )
+    # An application's metric, or a pattern that may name one: their labels are not known.
     assert "app_latency_seconds" not in said and len(raised.value.problems) == 2
     fixed = text.replace("mountpiont", "mountpoint").replace("iface", "interface")
     parse_config_text(fixed, "t.toml")
