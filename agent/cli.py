@@ -29,6 +29,7 @@ from alerting import silence_cli
 from common.config import print_problems
 from common.logsetup import setup_logging
 from common.runner import run_bounded
+from common.text import single_line
 
 DEFAULT_CONFIG = "/etc/sysops-agent/config.toml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -410,18 +411,18 @@ def run_history(loaded: LoadedConfig, args: argparse.Namespace) -> int:
             + " (metric names: docs/METRICS.md)",
             file=sys.stderr,
         )
+    # A label is untrusted text (a process names itself, `comm`): no control or bidi character
+    # of it reaches the terminal, in JSON (escaped as \uXXXX) or CSV (common.text.single_line).
     if args.format == "json":
         for row in rows:
-            print(
-                json.dumps({"metric": args.metric, **dataclasses.asdict(row)}, ensure_ascii=False)
-            )
+            print(json.dumps({"metric": args.metric, **dataclasses.asdict(row)}))
         return EXIT_OK
     # CSV with `timestamp,value` first: `sysops-agent replay` reads it as it is.
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["timestamp", "value", "min", "max", "samples", "labels"])
     for row in rows:
         stamp = datetime.fromtimestamp(row.minute, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        labels_text = ",".join(f"{k}={v}" for k, v in sorted(row.labels.items()))
+        labels_text = single_line(",".join(f"{k}={v}" for k, v in sorted(row.labels.items())))
         writer.writerow(
             [stamp, f"{row.mean:.6g}", f"{row.min:.6g}", f"{row.max:.6g}", row.samples, labels_text]
         )

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from alerting.alert import Alert, Severity, Status
+from common.text import single_line
 
 COLOURS = {  # Discord wants an integer 0xRRGGBB
     Severity.INFO: 0x3498DB,
@@ -46,12 +47,21 @@ def undelivered_note(alert: Alert) -> str:
     return f" [undelivered: {note}]" if note else ""
 
 
+# Every piece of an alert a channel shows is one line (common.text.single_line): a label,
+# a log line or a process name is untrusted text, and a newline in it forged a line of
+# the notification ("✅ [RESOLVED] ..." in a chat, under a real alert), a bidi override
+# turned it around, a control character reached a terminal through the email text part.
 def title(alert: Alert) -> str:
     """`[CRITICAL] web-01: disk_used_percent mountpoint=/var`"""
     where = " ".join(f"{k}={v}" for k, v in alert.labels)
-    return f"[{state_word(alert)}] {alert.hostname}: {alert.metric}" + (
-        f" {where}" if where else ""
+    return single_line(
+        f"[{state_word(alert)}] {alert.hostname}: {alert.metric}" + (f" {where}" if where else "")
     )
+
+
+def message_text(alert: Alert) -> str:
+    """The alert's message, as every channel shows it: one line."""
+    return single_line(alert.message)
 
 
 def labels_text(labels: Iterable[tuple[str, str]]) -> str:
@@ -233,7 +243,7 @@ def facts(alert: Alert) -> list[tuple[str, str]]:
         out.append(("Undelivered", str(ctx["undelivered"])))
     if ctx.get("still_firing"):
         out.append(("Note", "still firing"))
-    return out
+    return [(name, single_line(value)) for name, value in out]
 
 
 def _duration(seconds: float) -> str:
@@ -247,12 +257,12 @@ def _duration(seconds: float) -> str:
 
 def log_line(alert: Alert) -> str | None:
     line = alert.context.get("line")
-    return str(line) if line else None
+    return single_line(str(line)) if line else None
 
 
 def plain(alert: Alert) -> str:
     """The whole notification as plain text (email body, syslog message, console)."""
-    lines = [title(alert), alert.message, ""]
+    lines = [title(alert), message_text(alert), ""]
     lines += [f"{name}: {value}" for name, value in facts(alert)]
     line = log_line(alert)
     if line:
@@ -284,3 +294,18 @@ def html_text(text: str) -> str:
     import html  # Telegram and email only: ~0.5 MB resident with html.entities
 
     return html.escape(text, quote=True)
+
+
+# Telegram makes "@name" (5 to 32 word characters, not inside a word) a mention, which
+# notifies that member of a group: a log line saying "login failed for @oncall_lead" paged
+# them.  A zero-width space after the @ keeps the text and breaks the entity, as for Discord.
+_TELEGRAM_MENTION = re.compile(r"(?<![\w@])@(?=\w{5})")
+
+
+def telegram_mentions_broken(text: str) -> str:
+    return _TELEGRAM_MENTION.sub("@" + _ZWSP, text)
+
+
+def telegram_text(text: str) -> str:
+    """HTML-escaped (Telegram's HTML parse mode) with mentions broken."""
+    return html_text(telegram_mentions_broken(text))

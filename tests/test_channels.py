@@ -118,6 +118,63 @@ def test_injection_on_telegram(api: ChatApi) -> None:
     assert bodies[0]["disable_notification"] is True  # warn arrives silently
 
 
+# Untrusted text that tries to forge a line of the notification, turn text around, reach
+# a terminal, or page a Telegram member: a journald message, a process name, a log line.
+FORGED = Alert(
+    analyzer="log", metric="log_custom", labels=(("comm", "x\u202ehs.nim"),), status=Status.FIRING,
+    severity=Severity.WARN, value=1.0, threshold=None, timestamp=time.time(), hostname="web-01",
+    message="login failed for @oncall_lead\n✅ [RESOLVED] web-01: all clear",
+    context={"line": "app: \x1b]0;owned\x07 @oncall_lead", "top_processes": "sh\n✅ ok", "event": True},
+)  # fmt: skip
+
+
+def _forged_parts_absent(text: str) -> None:
+    assert "\n✅ [RESOLVED]" not in text and "\n✅ ok" not in text  # no forged line
+    assert "\u202e" not in text and "\x1b" not in text and "\x07" not in text
+    assert "x0a✅" in text and "u202e" in text  # shown escaped, not dropped
+
+
+def test_untrusted_text_forges_no_line_in_any_chat(api: ChatApi) -> None:
+    deliver(discord(api), [FORGED])
+    deliver(slack(api), [FORGED])
+    deliver(telegram(api), [FORGED])
+    assert api.problems == []
+    (d,), (s,), (t,) = api.received["discord"], api.received["slack"], api.received["telegram"]
+    embed = d["embeds"][0]
+    _forged_parts_absent(embed["description"] + "".join(f["value"] for f in embed["fields"]))
+    _forged_parts_absent(
+        "".join(x["text"] for b in s["blocks"] for x in (b.get("text"), *b.get("fields", ())) if x)
+    )
+    _forged_parts_absent(t["text"])
+    # Telegram makes "@name" a mention that notifies the member: broken, still readable.
+    assert "@oncall_lead" not in t["text"] and "@\u200boncall_lead" in t["text"]
+    assert (
+        "@oncall_lead" not in d["embeds"][0]["description"] or d["allowed_mentions"]["parse"] == []
+    )
+
+
+def test_slack_splits_long_alerts_under_its_total_text_limit(api: ChatApi) -> None:
+    """Ten ordinary long log alerts in one group were one message of 15,000 characters of
+    text, which Slack refuses whole (`msg_blocks_too_long`, a 400: all ten lost)."""
+    long = [
+        Alert(analyzer="log", metric="log_custom", labels=(("pattern", "app_error"), ("unit", f"app{i}.service")),
+              status=Status.FIRING, severity=Severity.CRITICAL, value=1.0, threshold=None,
+              message="app error: " + "x" * 300, timestamp=time.time(), hostname="web-01",
+              context={"line": "y" * 4000, "top_processes": "z" * 3000})
+        for i in range(10)
+    ]  # fmt: skip
+    worker = deliver(slack(api), long)
+    assert api.problems == [] and worker.stats.sent == 10
+    bodies = api.received["slack"]
+    assert len(bodies) >= 2
+    headers = [
+        b["text"]["text"] for body in bodies for b in body["blocks"] if b["type"] == "header"
+    ]
+    assert sorted(h.rsplit("=", 1)[1] for h in headers) == sorted(
+        f"app{i}.service" for i in range(10)
+    )
+
+
 def test_discord_mentions_only_configured_roles_and_only_for_critical(api: ChatApi) -> None:
     deliver(discord(api, mention_roles=["42", "not-an-id"]), [alert(Severity.CRITICAL)])
     deliver(discord(api, mention_roles=["42"]), [alert(Severity.WARN)])
@@ -139,11 +196,8 @@ def test_grouping_splits_within_limits(api: ChatApi) -> None:
     )  # one group, split in three requests
     assert api.received["discord"][0]["content"] == "25 alerts on web-01"
     deliver(slack(api), many)
-    assert [len(b["blocks"]) for b in api.received["slack"]] == [
-        40,
-        40,
-        20,
-    ]  # 10, 10 and 5 alerts x 4 blocks
+    # As many alerts as 50 blocks hold (12 x 4): their text is far under Slack's total.
+    assert [len(b["blocks"]) for b in api.received["slack"]] == [48, 48, 4]
     deliver(telegram(api), many)
     assert len(api.received["telegram"]) >= 2 and api.problems == []
 
@@ -310,6 +364,22 @@ def test_email_over_starttls_with_escaped_html(certificate: tuple[Path, Path]) -
         and "&lt;b&gt;x&lt;/b&gt;" in html_part
         and "<script>" not in html_part
     )
+
+
+def test_email_text_and_html_parts_forge_no_line(certificate: tuple[Path, Path]) -> None:
+    """The text part is what `mail(1)` shows in a terminal: no control character of a log
+    line reaches it, and no line of an alert comes from its text."""
+    cert, key = certificate
+    controller, received, _ = smtp_server(cert, key, starttls=True)
+    try:
+        deliver(email_channel(controller, cert), [FORGED])
+    finally:
+        controller.stop()
+    ((envelope, _),) = received
+    mail = message_from_bytes(envelope.content)
+    for part in mail.walk():
+        if part.get_content_type() in ("text/plain", "text/html"):
+            _forged_parts_absent(part.get_payload(decode=True).decode())
 
 
 @pytest.mark.filterwarnings(

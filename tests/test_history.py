@@ -185,6 +185,36 @@ def test_history_command_prints_csv_that_replay_reads_and_json(tmp_path: Path) -
     assert no_db.returncode == 1 and "is storage.sqlite_enabled set?" in no_db.stderr
 
 
+def test_history_prints_no_control_character_of_a_label(tmp_path: Path) -> None:
+    """A process names itself (`comm`): its name in a label cleared the operator's screen,
+    set the window title or reversed the text when `history` printed it."""
+    db = tmp_path / "data" / "history.db"
+    names = ["\x1b[2J\x1b[H", "\x1b]0;owned\x07", "ok\u202egnp.hs", "a\x9b31mRED"]
+    keys = [
+        SeriesKey("process_cpu_percent", (("comm", n), ("pid", str(i))))
+        for i, n in enumerate(names)
+    ]
+    now = time.time()
+
+    async def fill() -> None:
+        history = History(db, retention_days=30)
+        await history.open()
+        store = fed(history)
+        for minutes_ago in range(5, 0, -1):
+            store.write_samples(now - minutes_ago * 60, keys, [1.0] * len(keys))
+        await history.close()
+
+    asyncio.run(fill())
+    config = write_config(tmp_path, f'[agent]\ndata_dir = "{tmp_path / "data"}"\n')
+    for form in ("csv", "json"):
+        out = run_agent("--config", str(config), "history", "process_cpu_percent", "--format", form)
+        assert out.returncode == 0 and out.stdout.count("\n") >= 4, out.stderr
+        for bad in ("\x1b", "\x07", "\x9b", "\u202e"):
+            assert bad not in out.stdout, (form, bad)
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert {row["labels"]["comm"] for row in rows} == set(names)  # JSON escapes, loses nothing
+
+
 @pytest.mark.e2e
 def test_running_agent_writes_history_and_flushes_on_sigterm(tmp_path: Path) -> None:
     config = write_config(

@@ -16,14 +16,23 @@ from typing import Any
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.http import HttpPoster
 from alerting.channels.registry import ChannelContext
-from alerting.format import COLOURS, RESOLVED_COLOUR, discord_text, facts, log_line, title, truncate
+from alerting.format import (
+    COLOURS,
+    RESOLVED_COLOUR,
+    discord_text,
+    facts,
+    log_line,
+    message_text,
+    title,
+    truncate,
+)
 
 EMBEDS_PER_MESSAGE = 10
 TOTAL_LIMIT = 6000
 
 
 def embed(alert: Alert) -> dict[str, Any]:
-    description = discord_text(alert.message)
+    description = discord_text(message_text(alert))
     line = log_line(alert)
     if line:
         description += "\n\nLog line:\n" + discord_text(line)

@@ -27,7 +27,7 @@ from alerting.alert import Alert, Severity
 from alerting.channels.base import DeliveryError
 from alerting.channels.registry import ChannelContext
 from alerting.channels.tls import verified_context
-from alerting.format import facts, html_text, log_line, plain, title
+from alerting.format import facts, html_text, log_line, message_text, plain, title
 from common.text import single_line
 
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -71,7 +71,7 @@ def build_message(
         line = log_line(alert)
         pre = f"<pre>{html_text(line)}</pre>" if line else ""
         parts.append(
-            f"<h3>{html_text(title(alert))}</h3><p>{html_text(alert.message)}</p><table>{rows}</table>{pre}"
+            f"<h3>{html_text(title(alert))}</h3><p>{html_text(message_text(alert))}</p><table>{rows}</table>{pre}"
         )
     message.add_alternative("<html><body>" + "<hr>".join(parts) + "</body></html>", subtype="html")
     return message

@@ -17,7 +17,16 @@ from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import DeliveryError
 from alerting.channels.http import HttpPoster, HttpResponse
 from alerting.channels.registry import ChannelContext
-from alerting.format import EMOJI, facts, html_text, log_line, title
+from alerting.format import (
+    EMOJI,
+    facts,
+    html_text,
+    log_line,
+    message_text,
+    telegram_mentions_broken,
+    telegram_text,
+    title,
+)
 
 TEXT_LIMIT = 4096
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -25,11 +34,13 @@ DEFAULT_API_URL = "https://api.telegram.org"
 
 def render(alert: Alert) -> str:
     icon = "✅" if alert.status is Status.RESOLVED else EMOJI[alert.severity]
-    parts = [f"{icon} <b>{html_text(title(alert))}</b>", html_text(alert.message), ""]
-    parts += [f"<b>{html_text(name)}:</b> {html_text(value)}" for name, value in facts(alert)]
+    parts = [f"{icon} <b>{telegram_text(title(alert))}</b>", telegram_text(message_text(alert)), ""]
+    parts += [
+        f"<b>{telegram_text(name)}:</b> {telegram_text(value)}" for name, value in facts(alert)
+    ]
     line = log_line(alert)
     if line:
-        parts.append(f"<pre>{html_text(line[:1500])}</pre>")
+        parts.append(f"<pre>{telegram_text(line[:1500])}</pre>")
     return "\n".join(parts)
 
 
@@ -51,10 +62,10 @@ def texts(alerts: Sequence[Alert]) -> list[str]:
 
 
 def render_short(alert: Alert) -> str:
-    head = f"<b>{html_text(title(alert)[:300])}</b>\n"
+    head = f"<b>{telegram_text(title(alert)[:300])}</b>\n"
     room = TEXT_LIMIT - len(head) - 20
     body = ""
-    for ch in alert.message + "\n" + (log_line(alert) or ""):
+    for ch in telegram_mentions_broken(message_text(alert) + "\n" + (log_line(alert) or "")):
         escaped = html_text(ch)
         if len(body) + len(escaped) > room:
             body += "…"

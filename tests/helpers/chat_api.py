@@ -91,12 +91,23 @@ def discord_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
+# Slack's undocumented total of text over a message's blocks: rejections are reported from
+# 11,341 characters (slackapi/bolt-js #2509, #2867); the stand-in refuses past 11,000.
+SLACK_BLOCKS_TEXT_MAX = 11_000
+
+
 def slack_problem(body: dict[str, Any]) -> str | None:
     if not body.get("text"):
         return "no_text"
     blocks = body.get("blocks", [])
     if len(blocks) > 50:
         return "invalid_blocks"
+    total = 0
+    for b in blocks:
+        texts = [b.get("text"), *b.get("fields", ()), *b.get("elements", ())]
+        total += sum(len(t["text"]) for t in texts if t)
+    if total > SLACK_BLOCKS_TEXT_MAX:
+        return "msg_blocks_too_long"
     for b in blocks:
         if b["type"] == "header" and (
             b["text"]["type"] != "plain_text" or len(b["text"]["text"]) > 150
