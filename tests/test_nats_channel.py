@@ -9,6 +9,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -179,3 +180,74 @@ def test_the_settings_defaults_of_the_stream_limits_are_the_channels() -> None:
 
     assert NatsSettings().jetstream_max_age_secs == STREAM_MAX_AGE_SECS
     assert NatsSettings().jetstream_max_bytes == STREAM_MAX_BYTES
+
+
+def _info_only_server(received: list[bytes]) -> Any:
+    """A server that says INFO without TLS (as nats-server without TLS, or someone between
+    who removed the flag) and records what the client sends."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        info = {"server_id": "x", "version": "2.9.10", "proto": 1, "max_payload": 1048576,
+                "auth_required": True}  # fmt: skip
+        writer.write(b"INFO " + json.dumps(info).encode() + b"\r\n")
+        await writer.drain()
+        try:
+            while data := await asyncio.wait_for(reader.read(4096), 2):
+                received.append(data)
+        except (TimeoutError, ConnectionError):
+            pass
+        writer.close()
+
+    return asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+@pytest.mark.e2e
+def test_a_connection_meant_to_be_tls_never_sends_credentials_in_clear(
+    certificate: tuple[Path, Path],
+) -> None:
+    """nats-py upgrades only when the server's INFO (in clear) asks for TLS: a tls:// URL or
+    a CA file against a server without TLS sent the token in CONNECT, readable on the wire
+    (a new user's proxy saw it)."""
+    import ssl
+
+    from alerting.channels.nats import NatsConnection, NatsUnreachable
+
+    async def attempt(scheme: str, tls: ssl.SSLContext | None) -> tuple[bytes, str]:
+        received: list[bytes] = []
+        server = await _info_only_server(received)
+        port = server.sockets[0].getsockname()[1]
+        connection = NatsConnection([f"{scheme}://127.0.0.1:{port}"], token="s3cr3tTok",
+                                    tls=tls, connect_timeout=1.0, max_reconnect_attempts=0)  # fmt: skip
+        problem = ""
+        try:
+            await (await connection.get()).close()
+        except (NatsUnreachable, OSError, TimeoutError) as exc:
+            problem = str(exc) or connection.problem
+        server.close()
+        await server.wait_closed()
+        return b"".join(received), problem + " " + connection.problem
+
+    context = ssl.create_default_context(cafile=str(certificate[0]))
+    for scheme, tls in (("tls", None), ("nats", context)):
+        sent, problem = asyncio.run(attempt(scheme, tls))
+        assert b"s3cr3tTok" not in sent and b"CONNECT" not in sent, (scheme, sent)
+        assert "offers no TLS" in problem, problem
+    # The stand-in is one a client does send its credentials to, when TLS is not meant.
+    sent, _ = asyncio.run(attempt("nats", None))
+    assert b"CONNECT" in sent and b"s3cr3tTok" in sent
+
+
+@pytest.mark.e2e
+def test_a_tls_url_to_a_real_server_without_tls_is_refused_and_says_why(nats_url: str) -> None:
+    from alerting.channels.nats import NatsConnection, NatsUnreachable
+
+    async def scenario() -> str:
+        url = nats_url.replace("nats://", "tls://")
+        connection = NatsConnection([url], token="t", connect_timeout=1.0, max_reconnect_attempts=0)
+        with pytest.raises((NatsUnreachable, OSError, TimeoutError)) as raised:
+            await connection.get()
+        return f"{raised.value} {connection.problem}"
+
+    assert "the server offers no TLS and the connection is meant to be TLS" in asyncio.run(
+        scenario()
+    )

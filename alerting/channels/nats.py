@@ -45,6 +45,47 @@ class NatsUnreachable(ConnectionError):
     """No connection, and why (already described: refused, DNS, certificate, no answer)."""
 
 
+class TlsNotOffered(ConnectionError):
+    """The connection is meant to be TLS and the server offers none: refused before any
+    credential is sent."""
+
+
+def _client_meaning_tls() -> Any:
+    """A nats-py client that keeps a connection meant to be TLS on TLS.
+
+    nats-py 2.x upgrades to TLS only when the server's INFO, which comes in clear, says
+    `tls_required`: a `tls://` URL, or a `[nats] tls_*` file, against a server without
+    TLS (or behind someone who removes the flag) sent the token or password in clear in
+    CONNECT.  This client, as nats.go's checkForSecure, upgrades whenever the server
+    offers TLS (required or available) and refuses a server that offers none; the INFO
+    is looked at before CONNECT is written, on the first connection and on each reconnect.
+    """
+    from nats.aio.client import Client
+
+    class ClientMeaningTls(Client):
+        async def _process_info(
+            self, info: dict[str, Any], initial_connection: bool = False
+        ) -> None:
+            server = self._current_server
+            meant = "tls" in self.options or (server is not None and server.uri.scheme == "tls")
+            if initial_connection and meant:
+                if not (info.get("tls_required") or info.get("tls_available")):
+                    raise TlsNotOffered(
+                        "the server offers no TLS and the connection is meant to be TLS (a "
+                        "tls:// URL or a [nats] tls_* file): refused before sending credentials"
+                    )
+                info["tls_required"] = True  # nats-py upgrades on this, read right after
+            await super()._process_info(info, initial_connection)
+
+    return ClientMeaningTls()
+
+
+async def _connect(**options: Any) -> Any:
+    client = _client_meaning_tls()
+    await client.connect(**options)
+    return client
+
+
 def describe(exc: BaseException, timeout: float | None = None) -> str:
     """What went wrong with NATS, in one line without secrets: the cause, never an empty text.
 
@@ -130,14 +171,12 @@ class NatsConnection:
                     return self.client
                 # nats-py is reconnecting this client: another one would be a second connection.
                 raise ConnectionError("the NATS connection is lost; reconnecting")
-            import nats
-
             # Not asyncio.wait_for: cancelling nats.connect() does not reliably stop it
             # (its retry loop swallows a CancelledError that lands in Client._close), and
             # wait_for would then wait for it for ever, so SIGTERM would hang the agent.
             # The attempt runs as its own task, waited for with a bound; one that outlives
             # its caller is cancelled and left to end (close() asks again).
-            attempt = asyncio.ensure_future(nats.connect(**self._options))
+            attempt = asyncio.ensure_future(_connect(**self._options))
             try:
                 done, _ = await asyncio.wait({attempt}, timeout=self._timeout * 2)
             finally:
