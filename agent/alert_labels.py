@@ -3,7 +3,7 @@ and the labels a declared metric's series carry, so that a rule selecting anothe
 
 A silence, a maintenance window or an inhibit rule compares a key with an alert's
 label, and a label the alert does not have reads as "": a typo'd key matches every
-alert or none (alerting.silences.unknown_key_problem). `silence add` and the
+alert or none (alerting.silences.matcher_problem). `silence add` and the
 configuration check refuse it where it is written, naming the keys that exist.
 
 The labels come from where the alerts come from: the labels of every metric a

@@ -3,7 +3,7 @@ give for the silences their running daemon reads from its data_dir.
 
 Each program passes the labels its own alerts can carry, so a matcher key that none
 of them carries (a typo: it would match every alert or none) is refused before
-anything is written (`silences.unknown_key_problem`).
+anything is written (`silences.matcher_problem`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
-from alerting.silences import SilenceFile, parse_duration, parse_matcher, unknown_key_problem
+from alerting.silences import SilenceFile, matcher_problem, parse_duration, parse_matcher
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -62,15 +62,21 @@ def _action(
         except ValueError as exc:
             print(f"{program} silence: {exc}", file=sys.stderr)
             return EXIT_CONFIG
-        problems = [p for m in matchers if (p := unknown_key_problem(*m, known)) is not None]
+        problems = [p for m in matchers if (p := matcher_problem(*m, known)) is not None]
         if problems:  # a typo'd key matches every alert or none: refused, not written
             for problem in problems:
                 print(f"{program} silence: {problem}", file=sys.stderr)
             return EXIT_CONFIG
+        # A data_dir that does not exist is one no running daemon uses: a silence written there
+        # (a --config that is not the daemon's, another machine) mutes nothing.  Said, not refused.
+        new_dir = not store.path.parent.is_dir()
         silence = store.add(matchers, duration, args.comment, getpass.getuser())
-        print(
-            f"{silence.id} until {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(silence.ends))}"
-        )
+        until = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(silence.ends))
+        print(f"{silence.id} until {until} (in {store.path})")
+        if new_dir:
+            print(f"{program} silence: warning: {store.path.parent} did not exist, so no running "
+                  "daemon reads silences there: is this its --config, and its machine?",
+                  file=sys.stderr)  # fmt: skip
         return EXIT_OK
     if args.action == "expire":
         if store.expire(args.id):

@@ -35,7 +35,7 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from alerting.alert import Alert
+from alerting.alert import Alert, Severity
 
 if TYPE_CHECKING:
     from alerting.settings import AlertingSettings
@@ -115,20 +115,32 @@ def did_you_mean(key: str, known: Collection[str]) -> str:
     return f" (did you mean '{guess[0]}'?)" if guess else ""
 
 
-def unknown_key_problem(key: str, op: str, value: str, known: Collection[str]) -> str | None:
-    """Why a matcher on `key` cannot be meant, or None when `key` is a field or in `known`
-    (the labels the program's alerts can carry).  A label an alert does not have reads as
-    "", so a typo'd key is costly: `sevrity!=critical` or `mountpiont=~.*` matches every
-    alert (a silence mutes the host), `mountpiont=/data` none (it pages through the
-    maintenance)."""
+def _matches_text(op: str, value: str, actual: str) -> bool:
+    if op == "=":
+        return actual == value
+    if op == "!=":
+        return actual != value
+    return re.fullmatch(value, actual) is not None
+
+
+def matcher_problem(key: str, op: str, value: str, known: Collection[str]) -> str | None:
+    """Why a matcher cannot be meant, or None.  Its key must be a field or in `known` (the
+    labels the program's alerts can carry): a label an alert does not have reads as "", so a
+    typo'd key is costly, `sevrity!=critical` or `mountpiont=~.*` matches every alert (a
+    silence mutes the host), `mountpiont=/data` none (it pages through the maintenance).
+    A severity is one of four words, so the same holds of `severity!=crit`."""
+    severities = [s.label for s in Severity]
+    if key == "severity":
+        hits = [s for s in severities if _matches_text(op, value, s)]
+        if 0 < len(hits) < len(severities):
+            return None
+        effect = "every alert" if hits else "no alert"
+        return (
+            f"{key}{op}{value} would match {effect}: a severity is one of {', '.join(severities)}"
+        )
     if key in FIELDS or key in known:
         return None
-    if op == "=":
-        every = value == ""
-    elif op == "!=":
-        every = value != ""
-    else:
-        every = re.fullmatch(value, "") is not None
+    every = _matches_text(op, value, "")
     return (
         f"no alert carries the label {key!r}{did_you_mean(key, set(FIELDS) | set(known))}, "
         f"so {key}{op}{value} would match {'every alert' if every else 'no alert'}; keys: "
@@ -158,7 +170,7 @@ def matcher_key_problems(
     for path, matchers in named:
         for text in matchers:
             try:
-                problem = unknown_key_problem(*parse_matcher(text), known)
+                problem = matcher_problem(*parse_matcher(text), known)
             except ValueError:  # the key's own check says so
                 continue
             if problem is not None:
@@ -279,13 +291,21 @@ class SilenceFile:
         self.problem = None
 
     def load(self) -> list[Silence]:
-        """The silences in the file ([] if there is none); OSError if it cannot be read safely."""
+        """The silences in the file ([] if there is none); OSError if it cannot be read safely
+        or is not a list of silences (a hand edit gone wrong): then the daemon keeps the
+        silences it read before, and `silence add` does not write over the others."""
         try:
             data = json.loads(read_bounded(self.path))
-        except (FileNotFoundError, ValueError):
+        except FileNotFoundError:
             return []
+        except ValueError as exc:
+            raise SilenceFileError(
+                f"{self.path} is not valid JSON ({exc}); mend or remove it"
+            ) from None
+        if not isinstance(data, list):
+            raise SilenceFileError(f"{self.path} is not a list of silences; mend or remove it")
         out = []
-        for item in data if isinstance(data, list) else []:
+        for item in data:
             try:
                 matchers = tuple((str(k), str(op), str(v)) for k, op, v in item["matchers"])
                 for _, op, value in matchers:

@@ -20,7 +20,7 @@ from agent.alert_labels import alert_label_keys
 from agent.assembly import BUILT_IN_INHIBITS
 from agent.config import ConfigError, parse_config_text
 from agent.settings import Settings
-from alerting.silences import FIELDS, parse_matcher, unknown_key_problem
+from alerting.silences import FIELDS, matcher_problem, parse_matcher
 from fleet.config import FLEET_ALERT_LABELS
 from fleet.config import load_config as load_fleet_config
 from tests.conftest import REPO, run_agent, write_config
@@ -57,22 +57,22 @@ def test_the_built_in_inhibitions_name_known_labels() -> None:
     known = alert_label_keys(Settings())
     for rule in BUILT_IN_INHIBITS:
         for key, op, value in (*rule.source, *rule.target):
-            assert unknown_key_problem(key, op, value, known) is None, (key, rule)
+            assert matcher_problem(key, op, value, known) is None, (key, rule)
         assert set(rule.equal) <= known | set(FIELDS), rule
 
 
 def test_a_typo_is_named_with_what_it_would_have_done() -> None:
     known = alert_label_keys(Settings())
-    every = unknown_key_problem(*parse_matcher("sevrity!=critical"), known)
+    every = matcher_problem(*parse_matcher("sevrity!=critical"), known)
     assert every is not None and "did you mean 'severity'?" in every
     assert "would match every alert" in every
-    none = unknown_key_problem(*parse_matcher("mountpiont=/data"), known)
+    none = matcher_problem(*parse_matcher("mountpiont=/data"), known)
     assert none is not None and "did you mean 'mountpoint'?" in none and "match no alert" in none
-    regex = unknown_key_problem(*parse_matcher("mountpiont=~.*"), known)
+    regex = matcher_problem(*parse_matcher("mountpiont=~.*"), known)
     assert regex is not None and "match every alert" in regex
     for meant in ("severity=critical", "host=web1", "mountpoint=/data", "interface=~eth.*",
                   "gpu!=0", "pid=1", "channel=slack"):  # fmt: skip
-        assert unknown_key_problem(*parse_matcher(meant), known) is None, meant
+        assert matcher_problem(*parse_matcher(meant), known) is None, meant
 
 
 def test_a_custom_log_patterns_named_groups_are_labels() -> None:
@@ -163,9 +163,15 @@ def test_sysops_fleet_silence_add_knows_the_watchers_labels(tmp_path: Path) -> N
     added = fleet("add", "--match", "change=disk", "--match", "host=~db.*", "--for", "1h",
                   "--comment", "disk swap")  # fmt: skip
     assert added.returncode == 0, added.stderr
+    # It names the file; a data_dir that did not exist is one no running watcher reads.
+    assert f"(in {data / 'silences.json'})" in added.stdout
+    assert f"{data} did not exist, so no running daemon reads silences there" in added.stderr
+    again = fleet("add", "--match", "change=disk", "--for", "1h", "--comment", "x")
+    assert again.returncode == 0 and "did not exist" not in again.stderr
     listed = fleet("list")
     assert "change=disk host=~db.*  # disk swap" in listed.stdout, listed.stdout
     assert fleet("expire", added.stdout.split()[0]).returncode == 0
+    assert fleet("expire", again.stdout.split()[0]).returncode == 0
     assert "no active silences" in fleet("list").stderr
     # The watcher itself needs the token: its --validate still refuses the file without it.
     validate = [sys.executable, "-m", "fleet", "--config", str(config), "--validate"]
@@ -197,3 +203,15 @@ def test_a_rule_selecting_a_label_its_metric_does_not_carry_is_refused() -> None
     assert "app_latency_seconds" not in said and problems == 2
     fixed = text.replace("mountpiont", "mountpoint").replace("iface", "interface")
     parse_config_text(fixed, "t.toml")
+
+
+def test_a_severity_that_is_no_severity_is_refused() -> None:
+    """`severity!=crit` matched every alert (no alert's severity is "crit"), `severity=crit`
+    none: a severity is one of four words."""
+    for typo, effect in (("severity!=crit", "every alert"), ("severity=crit", "no alert"),
+                         ("severity=~crit", "no alert"), ("severity=~.*", "every alert")):  # fmt: skip
+        problem = matcher_problem(*parse_matcher(typo), ())
+        assert problem is not None and f"would match {effect}" in problem, typo
+        assert "info, warn, critical, emergency" in problem
+    for meant in ("severity=critical", "severity!=info", "severity=~warn|critical"):
+        assert matcher_problem(*parse_matcher(meant), ()) is None, meant

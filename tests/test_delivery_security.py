@@ -433,6 +433,26 @@ def test_silences_read_before_stay_in_force_while_the_file_is_unreadable(tmp_pat
     assert len(silences.current()) == 1 and silences.problem is None
 
 
+@pytest.mark.parametrize("damage", ["{broken", '{"silences": []}'])
+def test_a_damaged_silence_file_keeps_the_silences_read_before_and_is_not_written_over(
+    tmp_path: Path, damage: str
+) -> None:
+    """A hand edit gone wrong read as "no silences": the daemon dropped every silence in
+    force without a word, and `silence add` wrote over the others."""
+    path = tmp_path / "silences.json"
+    silences = SilenceFile(path)
+    silences.add([("metric", "=", "log_link_down")], 3600, "maintenance")
+    assert len(silences.current()) == 1
+    path.write_text(path.read_text() + damage if damage.startswith("{b") else damage)
+    os.utime(path, (time.time() + 5, time.time() + 5))  # a change the daemon sees
+    silences._checked = 0.0
+    assert len(silences.current()) == 1 and "mend or remove it" in (silences.problem or "")
+    damaged = path.read_text()
+    with pytest.raises(OSError, match="mend or remove it"):
+        SilenceFile(path).add([("metric", "=", "x")], 60, "another")
+    assert path.read_text() == damaged
+
+
 def test_a_bad_regex_in_a_hand_edited_silence_does_not_break_routing(tmp_path: Path) -> None:
     path = tmp_path / "silences.json"
     now = time.time()
