@@ -24,8 +24,9 @@ class LoadedConfig:
 
 
 # The labels of the watcher's alerts: a host gone silent, back or stopped (watcher.py), an
-# inventory change (cmdb.py); a mass silence has none.
-FLEET_ALERT_LABELS = ("host", "change")
+# inventory change (cmdb.py), the watcher itself cut off from NATS (watcher.py); a mass
+# silence has none.
+FLEET_ALERT_LABELS = ("host", "change", "instance")
 
 
 def alert_labels(

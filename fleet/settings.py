@@ -66,6 +66,14 @@ class FleetSection:
         ge=0,
         le=3650,
     )
+    nats_lost_alert_secs: float = opt(
+        60.0,
+        "The watcher cannot reach NATS this long (a wrong URL, the server down): one critical "
+        "alert through this instance's channels, since no host is watched meanwhile; resolved "
+        "when it reaches NATS again.  Shorter losses (a failover, a server restart) are not told.",
+        ge=1,
+        le=86400,
+    )
     lease_secs: float = opt(
         10.0,
         "Leader lease: one instance judges silence; another takes over within two leases "

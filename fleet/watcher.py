@@ -60,6 +60,7 @@ from alerting import assembly
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.nats import NatsConnection, connection_from, describe, subject_token
 from alerting.delivery import ChannelWorker, drain_and_stop
+from alerting.format import when
 from alerting.router import Router
 from common import __version__
 from common.config import ConfigError
@@ -103,6 +104,7 @@ REPEAT_CHECK_SECS = 5.0
 FLEET_DEDUP_WINDOW_SECS = 0.0
 # At a stop, pending deliveries get this long (the rest stays in the outbox).
 SHUTDOWN_SECS = 10.0
+NATS_LOST_METRIC = "fleet_nats_unreachable"
 
 
 class Conflict(Exception):
@@ -154,6 +156,8 @@ class Watcher(SignalRequests):
         self.heartbeats_received = 0
         self._writes = 0  # to the hosts bucket since the last read-back (_resync)
         self._resync_seen: int | None = None  # its stream's last sequence then
+        self._nats_lost: tuple[float, float] | None = None  # since when (monotonic, wall)
+        self._nats_lost_told = False
         self.refused = store.Throttled()  # payloads refused (too big, not ours, not JSON)
         self.cmdb_errors = store.Throttled()
         for warning in loaded.warnings:
@@ -220,6 +224,7 @@ class Watcher(SignalRequests):
             except Exception as exc:
                 log.warning("cannot connect to NATS (%s); retrying in %g s",
                             describe(exc, self.nats.timeout), delay)  # fmt: skip
+                self._watch_nats(False, describe(exc, self.nats.timeout))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
         else:
@@ -324,9 +329,43 @@ class Watcher(SignalRequests):
         shortest = self.judge.shortest  # of every host heard (one forgotten since too)
         return max(MIN_TICK_SECS, min(TICK_SECS, shortest / 4))
 
+    def _watch_nats(self, connected: bool, problem: str = "") -> None:
+        """A watcher that cannot reach NATS watches no host, and only its log said so: a
+        wrong URL at start, or the server gone, left the fleet unwatched with no one told.
+        After `nats_lost_alert_secs` it is one critical alert through this instance's own
+        channels (which need no NATS), resolved when the connection is back."""
+        instance = self.settings.fleet.instance
+        if connected:
+            if self._nats_lost_told and self._nats_lost is not None:
+                lasted = self.clock() - self._nats_lost[0]
+                self.router.route(self._nats_alert(Status.RESOLVED, lasted,
+                    f"fleet watcher {instance} reaches NATS again after {lasted:.0f} s; hosts are "
+                    "judged again after their silence period"))  # fmt: skip
+            self._nats_lost, self._nats_lost_told = None, False
+            return
+        if self._nats_lost is None:
+            self._nats_lost = (self.clock(), self.wall())
+        since, since_wall = self._nats_lost
+        lasted = self.clock() - since
+        if not self._nats_lost_told and lasted >= self.settings.fleet.nats_lost_alert_secs:
+            self._nats_lost_told = True
+            cause = problem or self.nats.problem or "the connection is lost"
+            self.router.route(self._nats_alert(Status.FIRING, lasted,
+                f"fleet watcher {instance} cannot reach NATS since {when(since_wall)} ({cause}): "
+                "no host is watched until it is back"))  # fmt: skip
+
+    def _nats_alert(self, status: Status, lasted: float, message: str) -> Alert:
+        return Alert(
+            analyzer="fleet", metric=NATS_LOST_METRIC,
+            labels=(("instance", self.settings.fleet.instance),), status=status,
+            severity=Severity.CRITICAL, value=lasted, threshold=None, message=message,
+            timestamp=self.wall(), hostname=self.settings.fleet.instance,
+        )  # fmt: skip
+
     def _watch_connection(self) -> None:
         client = self.nats.client
         connected = self.nats.connected
+        self._watch_nats(connected)
         if not connected:
             if self.judge.connected:
                 log.warning("NATS connection lost: no host is judged until it is back")

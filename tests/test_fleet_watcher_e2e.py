@@ -316,3 +316,51 @@ def test_a_transition_a_silence_mutes_is_recorded_untold_and_told_when_the_silen
     sent = request.json()
     assert sent["status"] == "firing" and "muted" in sent["message"]  # type: ignore[index]
     assert told["muted"] is False and told["alert_since"] == at
+
+
+@pytest.mark.e2e
+def test_a_watcher_that_cannot_reach_nats_says_so_through_its_channels(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    """A wrong URL, or the server down, left the fleet unwatched and only the watcher's
+    log said so.  Now, past nats_lost_alert_secs, one critical alert goes out through the
+    instance's own channels, and its resolve when NATS is reached again."""
+    port = free_port()  # nothing listens there yet
+    text = config_text(tmp_path, port, http_receiver.url)
+    text = text.replace(
+        "[nats]\n", "nats_lost_alert_secs = 1\n[nats]\nreconnect_delay_secs = 0.2\n"
+    )
+    config = write_config(tmp_path, text)
+    server: Any = None
+
+    async def scenario() -> list[dict[str, Any]]:
+        nonlocal server
+        watcher = Watcher(load_config(config), str(config))
+        task = asyncio.create_task(watcher.run())
+        try:
+            await until(lambda: http_receiver.requests, 90, "the alert that NATS is unreachable")
+            server = await asyncio.to_thread(start_server, port, tmp_path / "js")
+            await until(lambda: len(http_receiver.requests) >= 2, 120, "its resolve")
+            server.terminate()  # and lost while the watcher runs: a new episode
+            await asyncio.to_thread(server.wait, 10)
+            await until(lambda: len(http_receiver.requests) >= 3, 90, "the loss while running")
+        finally:
+            watcher.request_stop()
+            assert await task == 0
+        return [r.json() for r in http_receiver.requests]  # type: ignore[misc]
+
+    try:
+        firing, resolved, again = asyncio.run(scenario())
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+    assert (firing["metric"], firing["status"], firing["severity"]) == (
+        "fleet_nats_unreachable", "firing", "critical",
+    )  # fmt: skip
+    assert "fleet watcher w1 cannot reach NATS since" in firing["message"]
+    assert "connection refused" in firing["message"] and firing["labels"] == {"instance": "w1"}
+    assert resolved["status"] == "resolved" and "reaches NATS again after" in resolved["message"]
+    assert resolved["alert_id"] == firing["alert_id"]
+    assert again["status"] == "firing" and again["alert_id"] != firing["alert_id"]
+    assert "cannot reach NATS since" in again["message"]

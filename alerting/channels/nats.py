@@ -16,6 +16,7 @@ connection to the server, and both follow `[nats]` reconnect settings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -252,7 +253,10 @@ class NatsConnection:
         try:
             await asyncio.wait_for(client.drain(), 5)
         except Exception:  # a broken connection: nothing left to save
-            await client.close()
+            # nor to close cleanly: a client reconnecting (the server gone) raised "Connection
+            # lost" here, and a stop during a NATS outage ended in a traceback, exit 1.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), 5)
 
 
 class NatsChannel:
