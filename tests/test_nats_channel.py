@@ -251,3 +251,20 @@ def test_a_tls_url_to_a_real_server_without_tls_is_refused_and_says_why(nats_url
     assert "the server offers no TLS and the connection is meant to be TLS" in asyncio.run(
         scenario()
     )
+
+
+def test_a_stream_deduplicating_longer_than_the_agent_asks_is_no_difference() -> None:
+    """The watcher makes the inventory stream with a window of two default intervals (600 s);
+    an agent collecting every minute (120 s) warned about it at every start."""
+    from types import SimpleNamespace
+
+    from alerting.channels.nats import inventory_stream
+
+    spec = inventory_stream("SYSOPS", "sysops", 1 << 20, 60.0)
+    existing = SimpleNamespace(subjects=["sysops.*.inventory"], max_age=0.0, max_bytes=1 << 20,
+                               max_msgs_per_subject=1, duplicate_window=600.0)  # fmt: skip
+    assert spec.differences(existing) == []
+    existing.duplicate_window = 60.0  # shorter: a redelivery could be stored twice
+    assert spec.differences(existing) == ["duplicate_window 60.0 (the agent's: 120.0)"]
+    existing.max_bytes = 1 << 30
+    assert len(spec.differences(existing)) == 2

@@ -373,7 +373,12 @@ class StreamSpec:
     duplicate_window: float
 
     def differences(self, config: Any) -> list[str]:
-        """How an existing stream's config differs from this one ("" for each match)."""
+        """How an existing stream's config differs from this one, as the agent says it.
+
+        A longer duplicate window than ours is not a difference: it deduplicates all that
+        ours would.  The fleet watcher makes the inventory stream for agents whose inventory
+        interval it cannot know (a window of two of them), and every agent with a shorter
+        interval warned about it at every start."""
         want = {"subjects": sorted(self.subjects), "max_age": self.max_age,
                 "max_bytes": self.max_bytes, "max_msgs_per_subject": self.max_msgs_per_subject,
                 "duplicate_window": self.duplicate_window}  # fmt: skip
@@ -386,7 +391,12 @@ class StreamSpec:
             else int(config.max_msgs_per_subject),
             "duplicate_window": float(config.duplicate_window or 0),
         }
-        return [f"{k} {have[k]} (the agent's: {v})" for k, v in want.items() if have[k] != v]
+        longer_window = float(config.duplicate_window or 0) >= self.duplicate_window
+        return [
+            f"{k} {have[k]} (the agent's: {v})"
+            for k, v in want.items()
+            if have[k] != v and not (k == "duplicate_window" and longer_window)
+        ]
 
 
 def alerts_stream(name: str, prefix: str, max_age: float, max_bytes: int) -> StreamSpec:
