@@ -157,7 +157,7 @@ class Watcher(SignalRequests):
         self._writes = 0  # to the hosts bucket since the last read-back (_resync)
         self._resync_seen: int | None = None  # its stream's last sequence then
         self._nats_lost: tuple[float, float] | None = None  # since when (monotonic, wall)
-        self._nats_lost_told = False
+        self._nats_lost_told: Alert | None = None  # its FIRING, while it is not resolved
         self.refused = store.Throttled()  # payloads refused (too big, not ours, not JSON)
         self.cmdb_errors = store.Throttled()
         for warning in loaded.warnings:
@@ -336,23 +336,23 @@ class Watcher(SignalRequests):
         channels (which need no NATS), resolved when the connection is back."""
         instance = self.settings.fleet.instance
         if connected:
-            if self._nats_lost_told and self._nats_lost is not None:
+            if self._nats_lost_told is not None and self._nats_lost is not None:
                 lasted = self.clock() - self._nats_lost[0]
                 self.router.route(self._nats_alert(Status.RESOLVED, lasted,
                     f"fleet watcher {instance} reaches NATS again after {lasted:.0f} s; hosts are "
                     "judged again after their silence period"))  # fmt: skip
-            self._nats_lost, self._nats_lost_told = None, False
+            self._nats_lost, self._nats_lost_told = None, None
             return
         if self._nats_lost is None:
             self._nats_lost = (self.clock(), self.wall())
         since, since_wall = self._nats_lost
         lasted = self.clock() - since
-        if not self._nats_lost_told and lasted >= self.settings.fleet.nats_lost_alert_secs:
-            self._nats_lost_told = True
+        if self._nats_lost_told is None and lasted >= self.settings.fleet.nats_lost_alert_secs:
             cause = problem or self.nats.problem or "the connection is lost"
-            self.router.route(self._nats_alert(Status.FIRING, lasted,
+            self._nats_lost_told = self._nats_alert(Status.FIRING, lasted,
                 f"fleet watcher {instance} cannot reach NATS since {when(since_wall)} ({cause}): "
-                "no host is watched until it is back"))  # fmt: skip
+                "no host is watched until it is back")  # fmt: skip
+            self.router.route(self._nats_lost_told)
 
     def _nats_alert(self, status: Status, lasted: float, message: str) -> Alert:
         return Alert(
@@ -432,6 +432,8 @@ class Watcher(SignalRequests):
                 self._adopt_host(token, record, now, wall)
         self._hold_orphans(now)
         self.router = self._new_router()
+        if self._nats_lost_told is not None:  # its resolve may come after this takeover
+            self.router.adopt(self._nats_lost_told, wall)
         for token, (_, record) in self.records.items():
             if record.get("alerted") and record.get("alert"):
                 alert = self._alert(token, record, str(record["alert"]))

@@ -344,13 +344,15 @@ def test_a_watcher_that_cannot_reach_nats_says_so_through_its_channels(
             server.terminate()  # and lost while the watcher runs: a new episode
             await asyncio.to_thread(server.wait, 10)
             await until(lambda: len(http_receiver.requests) >= 3, 90, "the loss while running")
+            server = await asyncio.to_thread(start_server, port, tmp_path / "js")
+            await until(lambda: len(http_receiver.requests) >= 4, 120, "its resolve too")
         finally:
             watcher.request_stop()
             assert await task == 0
         return [r.json() for r in http_receiver.requests]  # type: ignore[misc]
 
     try:
-        firing, resolved, again = asyncio.run(scenario())
+        firing, resolved, again, back = asyncio.run(scenario())
     finally:
         if server is not None:
             server.terminate()
@@ -364,3 +366,6 @@ def test_a_watcher_that_cannot_reach_nats_says_so_through_its_channels(
     assert resolved["alert_id"] == firing["alert_id"]
     assert again["status"] == "firing" and again["alert_id"] != firing["alert_id"]
     assert "cannot reach NATS since" in again["message"]
+    # Back while it runs: resolved, though the watcher may take the lease over (and make a
+    # new router) before it notices the connection is back.
+    assert back["status"] == "resolved" and back["alert_id"] == again["alert_id"]
