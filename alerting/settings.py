@@ -24,12 +24,34 @@ def _empty_mapping() -> Mapping[str, Secret]:
     return MappingProxyType({})
 
 
+NATS_SCHEMES = ("nats", "tls", "ws", "wss")
+
+
+def _check_nats_url(value: str) -> str | None:
+    """A URL nats-py can use, checked now: `http://...` was "DNS lookup failed" for a literal
+    address at the first connection, and a bad port "invalid connect url option"."""
+    from urllib.parse import urlsplit
+
+    parsed = urlsplit(value if "://" in value else f"nats://{value}")
+    if parsed.scheme not in NATS_SCHEMES:
+        return f"scheme {parsed.scheme!r}: a NATS URL is nats://, tls://, ws:// or wss://host:port"
+    try:
+        parsed.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        return "the port is not a number from 0 to 65535 (nats://host:4222)"
+    if not parsed.hostname:
+        return "no host (nats://host:4222)"
+    return None
+
+
 @dataclass(frozen=True)
 class NatsServerSettings:
     """How to reach the NATS servers: `[nats]` keys the agent and the fleet watcher share."""
 
-    url: str = opt("nats://127.0.0.1:4222", "NATS server URL.")
-    urls: tuple[str, ...] = opt((), "Several server URLs (a cluster); overrides url.")
+    url: str = opt("nats://127.0.0.1:4222", "NATS server URL.", check=_check_nats_url)
+    urls: tuple[str, ...] = opt(
+        (), "Several server URLs (a cluster); overrides url.", check=_check_nats_url
+    )
     credential_file: str | None = opt(None, "NATS .creds file (needs the nkeys package).")
     token: Secret | None = opt(None, "Token authentication.")
     user: str | None = opt(None, "User for user/password authentication.")

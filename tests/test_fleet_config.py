@@ -58,3 +58,25 @@ def test_a_missing_secret_is_named() -> None:
         parse_document(EXAMPLE.read_text(), FleetSettings, str(EXAMPLE), environ={})
     text = str(caught.value)
     assert "NATS_TOKEN" in text and "FLEET_WEBHOOK_TOKEN" in text
+
+
+def test_a_nats_url_nats_py_cannot_use_is_refused_where_it_is_written() -> None:
+    """`http://127.0.0.1:4222` passed --validate and was "DNS lookup failed" at the first
+    connection; a bad port, "invalid connect url option" (a new user's trial)."""
+    from agent.config import parse_config_text
+
+    refused = {
+        "http://127.0.0.1:4222": "scheme 'http': a NATS URL is nats://, tls://, ws:// or wss://",
+        "nats://127.0.0.1:49355x": "the port is not a number from 0 to 65535",
+        "nats://127.0.0.1:99999": "the port is not a number from 0 to 65535",
+        "nats://:4222": "no host",
+    }
+    for url, said in refused.items():
+        text = f'[nats]\nurl = "{url}"\n'
+        with pytest.raises(ConfigError, match=re.escape(f"t.toml:2: nats.url: {said}")):
+            parse_document(text, FleetSettings, "t.toml")
+        with pytest.raises(ConfigError, match=re.escape("nats.urls[1]: " + said)):
+            parse_config_text(f'[nats]\nurls = ["nats://127.0.0.1:4222", "{url}"]\n', "t.toml")
+    for url in ("nats://127.0.0.1:4222", "tls://nats.example:4222", "127.0.0.1:4222",
+                "wss://nats.example", "nats://user:pw@[::1]:4222"):  # fmt: skip
+        parse_document(f'[nats]\nurl = "{url}"\n', FleetSettings, "t.toml")
