@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alerting.alert import Alert, Severity
+from common.text import closest
 
 if TYPE_CHECKING:
     from alerting.settings import AlertingSettings
@@ -109,10 +110,8 @@ def _field(alert: Alert, key: str) -> str:
 
 def did_you_mean(key: str, known: Collection[str]) -> str:
     """ " (did you mean 'x'?)" for the closest of `known`, or ""."""
-    import difflib  # only for a misspelt key
-
-    guess = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean '{guess[0]}'?)" if guess else ""
+    guess = closest(key, known)
+    return f" (did you mean '{guess}'?)" if guess else ""
 
 
 def _matches_text(op: str, value: str, actual: str) -> bool:

@@ -33,6 +33,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from common import backtracking
 from common.schema import choices_of
 from common.secret import MASK, Secret, mask_userinfo, remember
+from common.text import closest
 
 PathPart = str | int
 
@@ -378,10 +379,8 @@ class _Validator:
         }
         for key in table:
             if key not in by_key:
-                import difflib  # only for a misspelt key
-
-                guess = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.6)
-                hint = f"; did you mean '{guess[0]}'?" if guess else ""
+                guess = closest(key, by_key)
+                hint = f"; did you mean '{guess}'?" if guess else ""
                 where = f"in [{_render(path)}]" if path else "at the top level"
                 self.problem((*path, key), f"unknown key {where}{hint}")
         kwargs: dict[str, Any] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # What can end a line, move a cursor or reorder text on a terminal, in a log viewer or in
 # syslog: C0 (tab aside) and DEL, C1 (U+009B is a one-character CSI, U+0085 a line break),
@@ -10,6 +11,15 @@ import re
 _UNSAFE = re.compile(
     "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 )
+
+
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known word a misspelt `word` most likely meant (difflib, 0.6 alike), or None:
+    the one did-you-mean of configuration keys and matcher labels."""
+    import difflib  # only for a misspelt word
+
+    guess = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    return guess[0] if guess else None
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -18,7 +18,7 @@ from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import Channel, DeliveryError
 from alerting.channels.discord import DiscordChannel
 from alerting.channels.email import EmailChannel
-from alerting.channels.slack import SlackChannel
+from alerting.channels.slack import MESSAGE_TEXT_BUDGET, SlackChannel, text_size
 from alerting.channels.syslog import SyslogChannel
 from alerting.channels.telegram import TelegramChannel
 from alerting.channels.webhook import SIGNATURE_HEADER, WebhookChannel, signature
@@ -167,6 +167,7 @@ def test_slack_splits_long_alerts_under_its_total_text_limit(api: ChatApi) -> No
     assert api.problems == [] and worker.stats.sent == 10
     bodies = api.received["slack"]
     assert len(bodies) >= 2
+    assert all(text_size(body["blocks"]) <= MESSAGE_TEXT_BUDGET for body in bodies)  # as documented
     headers = [
         b["text"]["text"] for body in bodies for b in body["blocks"] if b["type"] == "header"
     ]
