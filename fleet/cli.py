@@ -195,7 +195,10 @@ async def _one_shot(loaded: LoadedConfig, args: argparse.Namespace) -> str:
 
 
 async def _answer(client: Any, loaded: LoadedConfig, args: argparse.Namespace) -> str:
-    js = client.jetstream()
+    # Each request may take the command's whole budget: with nats-py's 5 s a request, one
+    # slow answer of a busy server failed the command, and as "did not answer within 30 s"
+    # (nats-py's timeout is a TimeoutError too).
+    js = client.jetstream(timeout=ONE_SHOT_SECS)
     if args.command == "hosts":
         rows = await host_rows(js, loaded)
         if args.status:

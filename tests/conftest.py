@@ -79,6 +79,25 @@ def history_tier_thread_left_idle() -> Iterator[None]:
 SERVER_FIXTURES = frozenset({"http_receiver", "nats_url"})
 
 
+@pytest.fixture
+def nats_url() -> Iterator[str]:
+    """A plain nats-server (no JetStream) on a free loopback port."""
+    from tests.test_nats_channel import accepting, free_port, nats_server_binary
+
+    port = free_port()
+    server = subprocess.Popen(
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(lambda: accepting(port), 30, f"nats-server on port {port}")
+    try:
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 # A test whose own code calls one of these starts a process (the agent's CLI, a server).
 PROCESS_CALLS = ("run_agent(", "agent_command(", "spawn_agent(", "subprocess.", "Popen(")
 

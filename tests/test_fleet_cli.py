@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,3 +164,59 @@ def test_a_malformed_heartbeat_is_one_row_of_dashes_not_a_broken_listing(
     negative = host_row("c", {}, {"hostname": "c", "heartbeat_interval_secs": -10}, now - 1,
                         loaded, now)  # fmt: skip
     assert negative["status"] == "healthy"
+
+
+class SlowJetStream:
+    """A JetStream API on a plain nats-server that knows no stream and answers its first
+    request after `first_delay` seconds (a busy server), the others at once."""
+
+    NOT_FOUND = b'{"error":{"code":404,"err_code":10059,"description":"stream not found"}}'
+
+    def __init__(self, url: str, first_delay: float) -> None:
+        import threading
+
+        self.url, self.first_delay = url, first_delay
+        self.requests: list[str] = []
+        self.ready, self.stopping = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    async def _serve(self) -> None:
+        import nats
+
+        client = await nats.connect(self.url)
+
+        async def answer(msg: Any) -> None:
+            self.requests.append(msg.subject)
+            if len(self.requests) == 1:
+                await asyncio.sleep(self.first_delay)
+            await msg.respond(self.NOT_FOUND)
+
+        await client.subscribe("$JS.API.>", cb=answer)
+        await client.flush()
+        self.ready.set()
+        while not self.stopping.is_set():
+            await asyncio.sleep(0.05)
+        await client.close()
+
+    def __enter__(self) -> SlowJetStream:
+        self.thread.start()
+        assert self.ready.wait(30), "the JetStream stand-in did not subscribe"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopping.set()
+        self.thread.join(30)
+
+
+@pytest.mark.e2e
+def test_a_request_a_busy_server_answers_after_nats_pys_five_seconds_is_waited_for(
+    tmp_path: Path, nats_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It failed the command as "JetStream did not answer within 30 s" after 5 s.
+    config = write_config(tmp_path, f'[nats]\nurl = "{nats_url}"\n')
+    with SlowJetStream(nats_url, first_delay=6.0) as jetstream:
+        assert main(["--config", str(config), "hosts", "--format", "json"]) == 0, (
+            capsys.readouterr().err
+        )
+    assert capsys.readouterr().out == "[]\n"
+    assert len(jetstream.requests) >= 2  # the slow one, and the reads after it

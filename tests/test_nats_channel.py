@@ -7,7 +7,6 @@ import json
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +41,6 @@ def accepting(port: int) -> bool:
     except OSError:
         return False
     return True
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_until(lambda: accepting(port), 30, f"nats-server on port {port}")
-    try:
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 ALERT = Alert(analyzer="threshold", metric="gpu_temperature_celsius", labels=(("gpu", "0"),), status=Status.FIRING, severity=Severity.CRITICAL, value=91.0, threshold=85.0,
