@@ -80,19 +80,17 @@ class Lease:
             except KeyWrongLastSequenceError:
                 if await self._late_renewal():
                     return await self._renew(self._clock())
-                log.warning("leader lease taken by another instance: now a follower")
+                # Not always another instance: a NATS that lost the bucket's stream (a
+                # server restarted without its store) moved the revision too.
+                log.warning("leader lease: the key changed under us (%s): now a follower",
+                            f"it names {self.holder}" if self.holder else "unread")  # fmt: skip
                 self._lose()
             # Any other error (NATS away) propagates: we stay leader until valid_until.
         try:
             entry = await self.kv.get(LEASE_KEY)
         except KeyNotFoundError:
             return await self._take(None, sent)
-        try:
-            value = json.loads(entry.value)
-            holder, released = str(value.get("instance")), bool(value.get("released"))
-        except (ValueError, AttributeError):
-            holder, released = "?", True  # unreadable: nobody holds it
-        self.holder = holder
+        self.holder, released = _holder(entry.value)
         if self._seen is None or self._seen[0] != entry.revision:
             self._seen = (entry.revision, sent)
         if released or sent - self._seen[1] >= self.lease_secs:
@@ -117,10 +115,12 @@ class Lease:
         revision is ours, valid from when that renewal was sent."""
         if self._sent is None:
             return False
+        self.holder = None
         try:
             entry = await self.kv.get(LEASE_KEY)
         except Exception:
             return False
+        self.holder = _holder(entry.value)[0]
         value, sent = self._sent
         if bytes(entry.value or b"") != value:
             return False
@@ -174,3 +174,13 @@ class Lease:
             await self.kv.update(LEASE_KEY, self._value(released=True), last=revision)
         except Exception as exc:  # the lease then expires on its own
             log.warning("could not release the leader lease: %s", exc)
+
+
+def _holder(raw: bytes | None) -> tuple[str, bool]:
+    """(the instance the lease's value names, whether it is released); an unreadable value
+    is "?" and released: nobody holds it."""
+    try:
+        value = json.loads(raw or b"")
+        return str(value.get("instance")), bool(value.get("released"))
+    except (ValueError, AttributeError):
+        return "?", True

@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fleet.leader import LEASE_KEY, Lease
 from tests.test_nats_channel import free_port
 from tests.test_telemetry_e2e import TOKEN, start_server
@@ -44,7 +46,7 @@ def scenario(tmp_path: Path, body: Any) -> None:
 
 
 def test_one_leader_and_a_takeover_after_one_lease_of_an_unchanged_revision(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def body(kv: Any) -> None:
         clock1, clock2 = Clock(), Clock()
@@ -73,6 +75,7 @@ def test_one_leader_and_a_takeover_after_one_lease_of_an_unchanged_revision(
         assert not one.is_leader()
         assert await one.step() is False and one.holder == "two"
         assert json.loads((await kv.get(LEASE_KEY)).value)["instance"] == "two"
+        assert "the key changed under us (it names two): now a follower" in caplog.text
 
     scenario(tmp_path, body)
 

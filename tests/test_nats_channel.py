@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import socket
 import subprocess
@@ -103,6 +104,23 @@ def test_users_of_a_shared_connection_asking_at_once_get_one_client(nats_url: st
 
     opened, same, still = asyncio.run(scenario())
     assert opened == 1 and same and still
+
+
+@pytest.mark.e2e
+def test_a_clean_close_is_not_logged_as_a_lost_connection(
+    nats_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from alerting.channels.nats import NatsConnection
+
+    async def scenario() -> None:
+        connection = NatsConnection([nats_url])
+        await connection.get()
+        await connection.close()
+
+    with caplog.at_level(logging.DEBUG, logger="alerting.channels.nats"):
+        asyncio.run(scenario())
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "disconnected" in r.getMessage()]
+    assert said == [(logging.DEBUG, "disconnected from NATS (closed)")]
 
 
 def test_no_server_is_a_retryable_error() -> None:

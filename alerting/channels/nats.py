@@ -209,6 +209,9 @@ class NatsConnection:
             log.info("NATS: the server's certificate is accepted again")
 
     async def _disconnected(self) -> None:
+        if self.client is None:  # our own close (a clean stop): nothing is lost
+            log.debug("disconnected from NATS (closed)")
+            return
         log.warning("disconnected from NATS; reconnecting")
 
     async def _reconnected(self) -> None:
