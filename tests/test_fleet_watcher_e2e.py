@@ -324,7 +324,8 @@ def test_a_watcher_that_cannot_reach_nats_says_so_through_its_channels(
 ) -> None:
     """A wrong URL, or the server down, left the fleet unwatched and only the watcher's
     log said so.  Now, past nats_lost_alert_secs, one critical alert goes out through the
-    instance's own channels, and its resolve when NATS is reached again."""
+    instance's own channels, and its resolve when NATS is reached again (after a reload
+    in the outage too)."""
     port = free_port()  # nothing listens there yet
     text = config_text(tmp_path, port, http_receiver.url)
     text = text.replace(
@@ -344,6 +345,10 @@ def test_a_watcher_that_cannot_reach_nats_says_so_through_its_channels(
             server.terminate()  # and lost while the watcher runs: a new episode
             await asyncio.to_thread(server.wait, 10)
             await until(lambda: len(http_receiver.requests) >= 3, 90, "the loss while running")
+            # A reload (SIGHUP) during the outage: new channels, the open alert kept, so
+            # its resolve goes out through them and no second FIRING is sent.
+            config.write_text(text.replace(http_receiver.url, http_receiver.url + "/reloaded"))
+            assert await watcher.reload()
             server = await asyncio.to_thread(start_server, port, tmp_path / "js")
             await until(lambda: len(http_receiver.requests) >= 4, 120, "its resolve too")
         finally:
@@ -353,6 +358,7 @@ def test_a_watcher_that_cannot_reach_nats_says_so_through_its_channels(
 
     try:
         firing, resolved, again, back = asyncio.run(scenario())
+        assert [r.path for r in http_receiver.requests][-1].endswith("/reloaded")
     finally:
         if server is not None:
             server.terminate()
