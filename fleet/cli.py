@@ -284,6 +284,9 @@ def host_row(
         "heartbeat_interval_secs": interval,
         "since": record.get("since") if isinstance(record.get("since"), str) else None,
         "alerted": bool(record.get("alerted")),
+        # The alert fires and nobody was told (a silence on the leader): `hosts` said
+        # "silent" as if the channels had heard of it.
+        "muted": bool(record.get("alerted")) and bool(record.get("muted")),
     }
 
 
@@ -298,7 +301,7 @@ def hosts_table(rows: list[dict[str, Any]]) -> str:
     table = [header] + [
         (
             str(r["hostname"]),
-            str(r["status"]),
+            str(r["status"]) + (" (muted)" if r.get("muted") else ""),
             str(r["last_heartbeat"] or "-"),
             str(r["agent_version"] or "-"),
             uptime_text(r["uptime_secs"]),

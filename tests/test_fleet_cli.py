@@ -166,6 +166,23 @@ def test_a_malformed_heartbeat_is_one_row_of_dashes_not_a_broken_listing(
     assert negative["status"] == "healthy"
 
 
+def test_a_host_whose_alert_a_silence_muted_is_listed_as_muted(tmp_path: Path) -> None:
+    from fleet.cli import host_row
+    from fleet.config import load_config
+
+    loaded = load_config(write_config(tmp_path, f'[fleet]\ndata_dir = "{tmp_path}/d"\n'))
+    now = 1_700_000_000.0
+    record = {"hostname": "a", "status": "silent", "alerted": True, "muted": True,
+              "alert": "fleet_host_silent", "last_heartbeat": "2023-11-14T22:00:00Z"}  # fmt: skip
+    muted = host_row("a", record, {}, None, loaded, now)
+    told = host_row("b", {**record, "hostname": "b", "muted": False}, {}, None, loaded, now)
+    ended = host_row("c", {**record, "hostname": "c", "alerted": False}, {}, None, loaded, now)
+    assert [r["muted"] for r in (muted, told, ended)] == [True, False, False]
+    lines = hosts_table([muted, told]).splitlines()
+    assert lines[1].split()[:3] == ["a", "silent", "(muted)"]
+    assert lines[2].split()[:3] == ["b", "silent", "2023-11-14T22:00:00Z"]
+
+
 class SlowJetStream:
     """A JetStream API on a plain nats-server that knows no stream and answers its first
     request after `first_delay` seconds (a busy server), the others at once."""
