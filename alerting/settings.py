@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, get_type_hints
 
 from alerting.channels.registry import ChannelPlugin
+from common.config import is_loopback_host
 from common.schema import SEVERITIES, SYSLOG_FACILITIES, Issue, opt
 from common.secret import Secret
 
@@ -148,6 +149,14 @@ class EmailChannelSettings:
     subject_prefix: str = opt("[sysops]", "Prefix of every subject line.")
     min_severity: str = opt("critical", "Lowest severity sent.", choices=SEVERITIES)
     send_resolved: bool = opt(True, "Also send when an alert resolves.")
+
+    def validate(self) -> list[Issue]:
+        # Refused here, not only at the first send: it passed --validate and then never
+        # delivered a mail (the channel refuses plaintext to anything but a local relay).
+        if self.enabled and self.smtp_tls == "none" and not is_loopback_host(self.smtp_host or ""):
+            return [("smtp_tls", f'"none" (plaintext) is for a loopback relay only, and '
+                     f"smtp_host is {self.smtp_host}: use starttls or tls")]  # fmt: skip
+        return []
 
 
 @dataclass(frozen=True)

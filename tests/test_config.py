@@ -276,6 +276,23 @@ def test_plain_http_webhook_off_loopback_warns_but_loopback_does_not() -> None:
     assert any("plain http" in w for w in parse_config_text(remote_discord, "c.toml").warnings)
 
 
+def test_plaintext_smtp_to_a_remote_server_is_refused_where_it_is_written() -> None:
+    # It passed --validate, and the channel then refused every mail at its first send.
+    email = """[alerting.email]
+enabled = true
+smtp_host = "{host}"
+smtp_tls = "none"
+from = "a@example.com"
+to = ["b@example.com"]
+"""
+    with pytest.raises(ConfigError) as refused:
+        parse_config_text(email.format(host="smtp.example.com"), "c.toml")
+    assert "c.toml:4: alerting.email.smtp_tls:" in str(refused.value)
+    assert "loopback relay only" in str(refused.value) and "smtp.example.com" in str(refused.value)
+    for loopback in ("127.0.0.1", "localhost", "::1"):
+        parse_config_text(email.format(host=loopback), "c.toml")
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="file ownership checks need root to chown")
 def test_permission_warnings(tmp_path: Path) -> None:
     secret_cfg = '[alerting.telegram]\nbot_token = "123:literal"\n'

@@ -28,6 +28,7 @@ from alerting.channels.base import DeliveryError
 from alerting.channels.registry import ChannelContext
 from alerting.channels.tls import verified_context
 from alerting.format import facts, html_text, log_line, message_text, plain, title
+from common.config import is_loopback_host
 from common.text import single_line
 
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -98,7 +99,7 @@ class EmailChannel:
         self._hostname = hostname
 
     async def send(self, alerts: Sequence[Alert]) -> None:
-        if self._tls == "none" and not _loopback(self._host):
+        if self._tls == "none" and not is_loopback_host(self._host):
             raise DeliveryError(
                 f"refusing plaintext SMTP to {self._host}: smtp_tls = none is for a loopback relay only",
                 retryable=False, dead=True,
@@ -146,17 +147,6 @@ class EmailChannel:
 
     async def close(self) -> None:
         return None
-
-
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def build(section: Any, context: ChannelContext) -> EmailChannel | None:
