@@ -89,7 +89,9 @@ class Cmdb:
         agents = inventory_stream(
             "SYSOPS", subject_prefix, STREAM_MAX_BYTES, AGENT_INVENTORY_INTERVAL_SECS
         )
-        self.inventory_spec = dataclasses.replace(agents, name=section.inventory_stream)
+        self.inventory_spec = dataclasses.replace(
+            agents, name=section.inventory_stream, judges_window=False
+        )
         self._kv: Any = None
         # Per host token, the content_hash of the inventory this instance last stored or
         # read back: a document with the same hash is acknowledged without a round trip.

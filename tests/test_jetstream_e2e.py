@@ -188,8 +188,8 @@ def test_an_existing_stream_is_used_as_it_is_and_the_difference_logged_once(
         r.getMessage() for r in caplog.records if "exists with other settings" in r.getMessage()
     ]
     assert len(said) == 1, caplog.text
-    assert "subjects ['sysops.>'] (the agent's: ['sysops.*.alerts'])" in said[0]
-    assert "max_age 0.0 (the agent's: 604800.0)" in said[0]
+    assert "subjects ['sysops.>'] (ours: ['sysops.*.alerts'])" in said[0]
+    assert "max_age 0.0 (ours: 604800.0)" in said[0]
     refused = [r.getMessage() for r in caplog.records if "cannot create" in r.getMessage()]
     assert len(refused) == 1 and "SYSOPS_INVENTORY over sysops.*.inventory" in refused[0]
 

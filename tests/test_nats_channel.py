@@ -254,7 +254,9 @@ def test_a_tls_url_to_a_real_server_without_tls_is_refused_and_says_why(nats_url
     )
 
 
-def test_a_stream_deduplicating_longer_than_the_agent_asks_is_no_difference() -> None:
+def test_a_stream_deduplicating_longer_than_the_agent_asks_is_no_difference(
+    tmp_path: Path,
+) -> None:
     """The watcher makes the inventory stream with a window of two default intervals (600 s);
     an agent collecting every minute (120 s) warned about it at every start."""
     from types import SimpleNamespace
@@ -266,6 +268,16 @@ def test_a_stream_deduplicating_longer_than_the_agent_asks_is_no_difference() ->
                                max_msgs_per_subject=1, duplicate_window=600.0)  # fmt: skip
     assert spec.differences(existing) == []
     existing.duplicate_window = 60.0  # shorter: a redelivery could be stored twice
-    assert spec.differences(existing) == ["duplicate_window 60.0 (the agent's: 120.0)"]
+    assert spec.differences(existing) == ["duplicate_window 60.0 (ours: 120.0)"]
     existing.max_bytes = 1 << 30
     assert len(spec.differences(existing)) == 2
+    # The watcher only reads the agents' inventories: their window is theirs (it warned
+    # "duplicate_window 120.0 (the agent's: 600.0)" of a stream an agent had made).
+    from fleet.config import load_config
+    from fleet.inventory import Cmdb
+    from tests.conftest import write_config
+
+    loaded = load_config(write_config(tmp_path, f'[fleet]\ndata_dir = "{tmp_path}/d"\n'))
+    watcher_spec = Cmdb(None, loaded.settings.fleet, "sysops").inventory_spec
+    existing.max_bytes, existing.duplicate_window = watcher_spec.max_bytes, 120.0
+    assert watcher_spec.differences(existing) == []

@@ -374,6 +374,9 @@ class StreamSpec:
     max_bytes: int
     max_msgs_per_subject: int
     duplicate_window: float
+    # False where others publish (the fleet watcher's view of the agents' inventory stream):
+    # the window then is the producers' to choose, and an agent's shorter one is no matter.
+    judges_window: bool = True
 
     def differences(self, config: Any) -> list[str]:
         """How an existing stream's config differs from this one, as the agent says it.
@@ -394,11 +397,13 @@ class StreamSpec:
             else int(config.max_msgs_per_subject),
             "duplicate_window": float(config.duplicate_window or 0),
         }
-        longer_window = float(config.duplicate_window or 0) >= self.duplicate_window
+        enough_window = (
+            not self.judges_window or float(config.duplicate_window or 0) >= self.duplicate_window
+        )
         return [
-            f"{k} {have[k]} (the agent's: {v})"
+            f"{k} {have[k]} (ours: {v})"
             for k, v in want.items()
-            if have[k] != v and not (k == "duplicate_window" and longer_window)
+            if have[k] != v and not (k == "duplicate_window" and enough_window)
         ]
 
 
