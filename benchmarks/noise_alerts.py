@@ -18,7 +18,9 @@ Shapes, each around a level of 10 with a spread of about 1 (lognormal, exponenti
 Poisson have their own): Gaussian, uniform, Laplace, Student's t with 3 degrees of
 freedom (heavy tails: a sample beyond 6σ about once in 1,500), lognormal with σ 0.5
 and 1 (a latency, a queue length), exponential (inter-arrival times), Poisson counts
-with mean 5.  At 10 s each series is two days (the first hour is learning); at 5
+with mean 5; and, not independent, first-order autoregressive noise with phi 0.9 and
+0.99 (a wander whose correlation lasts 10 and 100 samples), to show where persistence
+stops being enough.  At 10 s each series is two days (the first hour is learning); at 5
 minutes it is 14 days (4,032 samples, a NAB file's length), where a sample covers
 more than half of `anomaly_persist_secs`, so one or two samples can fire (the short
 path, docs/DESIGN.md "Analyzers"): its 6σ and "beyond every sample of the baseline
@@ -57,7 +59,22 @@ SHAPES: dict[str, Draw] = {
     "lognormal-1": lambda rng, n: rng.lognormal(0.0, 1.0, n),
     "exponential": lambda rng, n: rng.exponential(1.0, n),
     "poisson-5": lambda rng, n: rng.poisson(5.0, n).astype(np.float64),
+    # Not independent: first-order autoregressive noise (each sample phi times the one
+    # before plus a fresh draw; spread 1), a slow wander.  Where persistence stops helping.
+    "ar1-0.9": lambda rng, n: 10.0 + _ar1(rng, n, 0.9),
+    "ar1-0.99": lambda rng, n: 10.0 + _ar1(rng, n, 0.99),
 }
+
+
+def _ar1(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
+    fresh = rng.normal(0.0, (1.0 - phi * phi) ** 0.5, n)
+    out = np.empty(n)
+    out[0] = rng.normal(0.0, 1.0)  # started in its stationary spread
+    for i in range(1, n):
+        out[i] = phi * out[i - 1] + fresh[i]
+    return out
+
+
 INTERVALS = {"10 s": (10.0, 2 * 86400.0), "5 min": (300.0, 14 * 86400.0)}
 STATISTICAL = ("zscore", "season", "ema")
 START = 1_404_172_800.0  # 2014-07-01 00:00 UTC, a Tuesday
