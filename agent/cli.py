@@ -29,7 +29,7 @@ from alerting import silence_cli
 from common.config import print_problems
 from common.logsetup import setup_logging
 from common.runner import run_bounded
-from common.text import single_line
+from common.text import label_pairs, single_line
 
 DEFAULT_CONFIG = "/etc/sysops-agent/config.toml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -131,7 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="metric name the series is replayed as: its family's floor and direction apply "
         "(default series_value: no unit, 5 %% of its own scale (level or range covered), both directions)",
     )
-    replay.add_argument("--labels", default="", help="labels as k=v,k2=v2")
+    replay.add_argument(
+        "--labels", default="",
+        help="the series' labels as k=v,k2=v2; in a file with a labels column (history's "
+        "CSV), also which series of it to replay",
+    )  # fmt: skip
     history = commands.add_parser(
         "history",
         help="print a metric's 1-minute history from SQLite (storage.sqlite_enabled)",
@@ -372,17 +376,6 @@ def run_silence(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     return silence_cli.run(silence_file(loaded.settings), args, known, "sysops-agent")
 
 
-def parse_label_pairs(text: str) -> list[tuple[str, str]]:
-    """`k=v,k2=v2` as pairs."""
-    labels = []
-    for pair in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"expected k=v, got {pair!r}")
-        labels.append((name.strip(), value.strip()))
-    return labels
-
-
 def run_history(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     """Print a metric's 1-minute history from SQLite as CSV (replayable) or JSON lines."""
     import csv
@@ -394,7 +387,7 @@ def run_history(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     from alerting.silences import parse_duration
 
     try:
-        labels = dict(parse_label_pairs(args.labels))
+        labels = dict(label_pairs(args.labels))
         since = time.time() - parse_duration(args.since)
     except ValueError as exc:
         print(f"sysops-agent history: {exc}", file=sys.stderr)
@@ -430,28 +423,33 @@ def run_history(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    from agent.replay import AnalyzerFailed, event_json, read_csv, replay
+    from agent.replay import AnalyzerFailed, SeveralSeries, event_json, read_csv, replay
     from analyzers.base import SeriesKey
 
     try:
-        labels = parse_label_pairs(args.labels)
+        labels = label_pairs(args.labels)
     except ValueError as exc:
         print(f"sysops-agent replay: --labels: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        recording = read_csv(args.file)
+        recording = read_csv(args.file, labels)
     except OSError as exc:
         print(f"sysops-agent replay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SeveralSeries as exc:
+        print(f"sysops-agent replay: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     skipped = f" ({recording.skipped} unreadable line(s) skipped)" if recording.skipped else ""
     if not recording.times.size:  # a wrong file must not look like a quiet series
         print(
-            f"sysops-agent replay: no sample in {args.file}{skipped}: expected lines "
-            "'timestamp,value' (epoch seconds or ISO 8601, then a number)",
+            f"sysops-agent replay: no sample in {args.file}{skipped}"
+            + (f" with labels {args.labels}" if args.labels else "")
+            + ": expected lines 'timestamp,value' (epoch seconds or ISO 8601, then a number)",
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    key = SeriesKey(args.metric, tuple(sorted(labels)))
+    # The file's own labels (`history`'s CSV) name the series, --labels' among them.
+    key = SeriesKey(args.metric, tuple(sorted(dict([*recording.labels, *labels]).items())))
     failed: AnalyzerFailed | None = None
     events = replay(loaded.settings, recording, key)
     told = 0

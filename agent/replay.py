@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from agent.settings import Settings
 from alerting.alert import Alert
 from alerting.format import labels_text
 from analyzers.base import SeriesKey
+from common.text import label_pairs
 
 UNITLESS_METRIC = "series_value"  # no family but the catch-all: own scale, both directions
 
@@ -46,6 +47,9 @@ class Recording:
     times: np.ndarray
     values: np.ndarray
     skipped: int
+    # The series' labels, when the file has a `labels` column (`history`'s CSV) and one
+    # series is left in it: `k=v,k2=v2` as pairs.
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 def parse_timestamp(text: str) -> float:
@@ -60,10 +64,21 @@ def parse_timestamp(text: str) -> float:
     return when.timestamp()
 
 
-def read_csv(path: Path) -> Recording:
+class SeveralSeries(ValueError):
+    """The file holds samples of several series (a `history` CSV of a metric with several
+    label sets): their samples interleaved would be replayed as one jagged series."""
+
+
+def read_csv(path: Path, select: Sequence[tuple[str, str]] = ()) -> Recording:
+    """`timestamp,value` lines (a header and unreadable lines skipped, counted).  A file
+    with a `labels` column in its header (`history`'s CSV) must hold one series, or one
+    once `select`'s labels have picked the rows that carry them all: SeveralSeries if not."""
     times: list[float] = []
     values: list[float] = []
     skipped = 0
+    column: int | None = None
+    series: dict[str, None] = {}  # the label sets kept, in the file's order
+    wanted = set(select)
     with path.open(newline="", encoding="utf-8", errors="replace") as handle:
         for row in csv.reader(handle):
             if len(row) < 2:
@@ -72,15 +87,34 @@ def read_csv(path: Path) -> Recording:
             try:
                 t, v = parse_timestamp(row[0]), float(row[1])
             except ValueError:
-                skipped += row[0].strip().lower() != "timestamp"  # the header is not an error
+                header = row[0].strip().lower() == "timestamp"
+                if header and "labels" in row:
+                    column = row.index("labels")
+                skipped += not header  # the header is not an error
                 continue
             if not (math.isfinite(t) and math.isfinite(v)):
                 skipped += 1
                 continue
+            if column is not None:
+                text = row[column] if column < len(row) else ""
+                try:
+                    if not wanted <= set(label_pairs(text)):
+                        continue  # another series'
+                except ValueError:
+                    skipped += 1
+                    continue
+                series[text] = None
             times.append(t)
             values.append(v)
+    if len(series) > 1:
+        shown = "; ".join(list(series)[:3]) + ("; ..." if len(series) > 3 else "")
+        raise SeveralSeries(
+            f"{path} holds {len(series)} series ({shown}): replay one, picked with "
+            "--labels k=v (or `history --labels`)"
+        )
     order = np.argsort(np.array(times), kind="stable")
-    return Recording(np.array(times)[order], np.array(values)[order], skipped)
+    labels = tuple(sorted(label_pairs(next(iter(series))))) if series else ()
+    return Recording(np.array(times)[order], np.array(values)[order], skipped, labels)
 
 
 class AnalyzerFailed(RuntimeError):

@@ -44,3 +44,14 @@ def single_line(text: str, limit: int | None = None) -> str:
             text = text[:cut]  # half an escape would read as something else
         text += "…"
     return text
+
+
+def label_pairs(text: str) -> list[tuple[str, str]]:
+    """`k=v,k2=v2` as pairs; ValueError for a piece that is no `k=v`."""
+    labels = []
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"expected k=v, got {pair!r}")
+        labels.append((name.strip(), value.strip()))
+    return labels

@@ -185,6 +185,45 @@ def test_history_command_prints_csv_that_replay_reads_and_json(tmp_path: Path) -
     assert no_db.returncode == 1 and "is storage.sqlite_enabled set?" in no_db.stderr
 
 
+def test_a_history_csv_of_several_series_is_replayed_one_series_at_a_time(
+    tmp_path: Path,
+) -> None:
+    """A second reader's finding: `history disk_used_percent` holds every mount point, and
+    `replay` of it interleaved their samples as one series ("2 samples over 0.0 h")."""
+    db = tmp_path / "data" / "history.db"
+    now = time.time()
+    root = SeriesKey("disk_used_percent", (("mountpoint", "/"),))
+
+    async def fill() -> None:
+        history = History(db, retention_days=30)
+        await history.open()
+        store = fed(history)
+        for minutes_ago in range(120, 0, -1):  # /var fills from 80 % to 99.8 %; / stays at 50
+            store.write_samples(now - minutes_ago * 60, [root, DISK],
+                                [50.0, 80.0 + (120 - minutes_ago) / 6])  # fmt: skip
+        await history.close()
+
+    asyncio.run(fill())
+    config = write_config(tmp_path, f'[agent]\ndata_dir = "{tmp_path / "data"}"\n')
+    both = run_agent("--config", str(config), "history", "disk_used_percent", "--since", "3h")
+    assert both.returncode == 0 and both.stdout.count("\n") == 1 + 2 * 120, both.stderr
+    recording = tmp_path / "disk.csv"
+    recording.write_text(both.stdout)
+    mixed = run_agent("--config", str(config), "replay", str(recording),
+                      "--metric", "disk_used_percent")  # fmt: skip
+    assert mixed.returncode == 2 and mixed.stdout == ""
+    assert "holds 2 series (mountpoint=/; mountpoint=/var): replay one" in mixed.stderr
+    one = run_agent("--config", str(config), "replay", str(recording),
+                    "--metric", "disk_used_percent", "--labels", "mountpoint=/var")  # fmt: skip
+    assert one.returncode == 0 and "120 samples over 2.0 h" in one.stderr, one.stderr
+    events = [json.loads(line) for line in one.stdout.splitlines()]
+    assert {e["labels"]["mountpoint"] for e in events} == {"/var"}
+    assert any(e["analyzer"] == "threshold" and e["status"] == "firing" for e in events)
+    nothing = run_agent("--config", str(config), "replay", str(recording),
+                        "--metric", "disk_used_percent", "--labels", "mountpoint=/data")  # fmt: skip
+    assert nothing.returncode == 2 and "with labels mountpoint=/data" in nothing.stderr
+
+
 def test_history_prints_no_control_character_of_a_label(tmp_path: Path) -> None:
     """A process names itself (`comm`): its name in a label cleared the operator's screen,
     set the window title or reversed the text when `history` printed it."""
