@@ -540,8 +540,9 @@ def test_pressure_from_fixture_and_stall_rate(tmp_path: Path) -> None:
 
 
 def test_pressure_absent(tmp_path: Path) -> None:
-    with pytest.raises(SourceMissing):
+    with pytest.raises(SourceMissing) as absent:
         PressureCollector(tmp_path).collect()
+    assert f"({tmp_path / 'pressure'} is missing)" in str(absent.value)  # agent.procfs's, named
 
 
 # -- self, registry -----------------------------------------------------------------------------

@@ -97,7 +97,7 @@ class PressureCollector:
                         f"pressure_{resource}_{kind}_stall_seconds_per_second", float(rate[0]) / 1e6
                     )
         if not found:
-            raise SourceMissing("the kernel has no PSI (/proc/pressure is missing)")
+            raise SourceMissing(f"the kernel has no PSI ({self._dir} is missing)")
         return out.build()
 
 
