@@ -208,10 +208,10 @@ async def _answer(client: Any, loaded: LoadedConfig, args: argparse.Namespace) -
         return hosts_table(rows)
     if args.command == "show":
         return json.dumps(await show(js, loaded, args.host), indent=2, ensure_ascii=False) + "\n"
-    return "".join(
-        json.dumps(record, ensure_ascii=False) + "\n"
-        for record in await changes(js, loaded, args.host, args.limit)
-    )
+    records = await changes(js, loaded, args.host, args.limit)
+    if not records:  # said, so that nothing printed does not look like a failed read
+        print(f"sysops-fleet changes: no change recorded for {args.host}", file=sys.stderr)
+    return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
 
 
 async def host_rows(js: Any, loaded: LoadedConfig) -> list[dict[str, Any]]:

@@ -93,7 +93,8 @@ token = "{TOKEN}"
     try:
         asyncio.run(asyncio.wait_for(prepare(), 30))
         assert main(["--config", str(config), "changes", "known"]) == 0
-        assert capsys.readouterr().out == ""
+        said = capsys.readouterr()
+        assert said.out == "" and "no change recorded for known" in said.err
         assert main(["--config", str(config), "changes", "unknown"]) == 1
         assert "no host unknown" in capsys.readouterr().err
     finally:
