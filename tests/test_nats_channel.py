@@ -16,7 +16,7 @@ import pytest
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import DeliveryError
 from alerting.channels.nats import NatsChannel, subject_token
-from tests.conftest import wait_until
+from tests.conftest import until, wait_until
 
 
 def nats_server_binary() -> str:
@@ -121,6 +121,44 @@ def test_a_clean_close_is_not_logged_as_a_lost_connection(
         asyncio.run(scenario())
     said = [(r.levelno, r.getMessage()) for r in caplog.records if "disconnected" in r.getMessage()]
     assert said == [(logging.DEBUG, "disconnected from NATS (closed)")]
+
+
+@pytest.mark.e2e
+def test_a_lost_connection_says_reconnecting_then_that_nats_py_gave_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A second reader's finding: when nats-py gave up, the close said "reconnecting"."""
+    from alerting.channels.nats import NatsConnection
+
+    port = free_port()
+    server = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    wait_until(lambda: accepting(port), 30, f"nats-server on port {port}")
+
+    async def scenario() -> None:
+        connection = NatsConnection(
+            [f"nats://127.0.0.1:{port}"], reconnect_delay=0.1, max_reconnect_attempts=1
+        )
+        client = await connection.get()
+        server.terminate()
+        await asyncio.to_thread(server.wait, 10)
+        await until(lambda: client.is_closed, 30, "nats-py to give up")
+        await connection.close()
+
+    try:
+        with caplog.at_level(logging.DEBUG, logger="alerting.channels.nats"):
+            asyncio.run(scenario())
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "NATS" in r.getMessage()
+            and ("disconnected" in r.getMessage() or "closed" in r.getMessage())]  # fmt: skip
+    assert said[:2] == [
+        (logging.WARNING, "disconnected from NATS; reconnecting"),
+        (logging.WARNING, "NATS connection closed: nats-py gave up reconnecting; a new one is "
+                          "made at the next use"),
+    ], said  # fmt: skip
+    assert len(said) == 2, said
 
 
 def test_no_server_is_a_retryable_error() -> None:

@@ -209,10 +209,16 @@ class NatsConnection:
             log.info("NATS: the server's certificate is accepted again")
 
     async def _disconnected(self) -> None:
-        if self.client is None:  # our own close (a clean stop): nothing is lost
+        # nats-py calls this on a lost connection (its status then says it is reconnecting),
+        # when it gives up reconnecting, and on any close, ours (a clean stop) included.
+        client = self.client
+        if client is not None and client.is_reconnecting:
+            log.warning("disconnected from NATS; reconnecting")
+        elif client is not None and client.is_closed:
+            log.warning("NATS connection closed: nats-py gave up reconnecting; a new one is "
+                        "made at the next use")  # fmt: skip
+        else:  # our own close, or an older client's while a new one serves
             log.debug("disconnected from NATS (closed)")
-            return
-        log.warning("disconnected from NATS; reconnecting")
 
     async def _reconnected(self) -> None:
         self._connected()
