@@ -36,9 +36,19 @@ from fleet.hosts import DEGRADED, HEALTHY, SILENT, STATUSES, STOPPED
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 ONE_SHOT_CONNECT_SECS = 2.0  # nats-py's connect timeout; the connection is bounded at twice it
-ONE_SHOT_SECS = 30.0  # the whole of a one-shot command, connection included
+ONE_SHOT_SECS = 30.0  # a one-shot command's reads (connecting and closing are bounded apart)
 
 log = logging.getLogger("fleet")
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:  # 0 printed "no change recorded" for a host that has changes
+        raise argparse.ArgumentTypeError(f"at least 1, not {number}")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("host", help="hostname (or its subject token)")
     changes = commands.add_parser("changes", help="the changes recorded for a host")
     changes.add_argument("host", help="hostname (or its subject token)")
-    changes.add_argument("--limit", type=int, default=100, help="at most this many (newest)")
+    changes.add_argument(
+        "--limit", type=_at_least_one, default=100, help="at most this many (newest)"
+    )
     silence_cli.add_parser(commands)
     return parser
 
@@ -181,9 +193,15 @@ async def _one_shot(loaded: LoadedConfig, args: argparse.Namespace) -> str:
         except Exception as exc:
             raise Failure(f"cannot reach NATS: {describe(exc, ONE_SHOT_CONNECT_SECS)}") from None
         try:
-            return str(await asyncio.wait_for(_answer(client, loaded, args), ONE_SHOT_SECS))
-        except TimeoutError:
-            raise Failure(f"JetStream did not answer within {ONE_SHOT_SECS:g} s") from None
+            async with asyncio.timeout(ONE_SHOT_SECS) as budget:
+                return str(await _answer(client, loaded, args))
+        except TimeoutError as exc:
+            from nats.errors import TimeoutError as NatsTimeout
+
+            if budget.expired() or isinstance(exc, NatsTimeout) or not str(exc):
+                raise Failure(f"JetStream did not answer within {ONE_SHOT_SECS:g} s") from None
+            # A read that says what it waited for (a delivery that stalled): its own words.
+            raise Failure(str(exc)) from None
         except Failure:
             raise
         except Exception as exc:
@@ -221,10 +239,10 @@ async def host_rows(js: Any, loaded: LoadedConfig) -> list[dict[str, Any]]:
 
     settings = loaded.settings
     names = store.Names.of(settings)
-    records = await store.records(js, names.hosts_bucket)
+    records = await store.records(js, names.hosts_bucket, ONE_SHOT_SECS)
     beats = {
         subject_token(str(doc.get("hostname", ""))): (doc, stored)
-        for doc, stored in await store.heartbeats(js, settings)
+        for doc, stored in await store.heartbeats(js, settings, ONE_SHOT_SECS)
         if doc.get("hostname")
     }
     rows = []
@@ -342,7 +360,7 @@ async def show(js: Any, loaded: LoadedConfig, host: str) -> dict[str, Any]:
         raise Failure(f"no host {host} in the heartbeats or the records")
     hostname = str(rows[token]["hostname"])
     heartbeat = None
-    for doc, _ in await store.heartbeats(js, loaded.settings):
+    for doc, _ in await store.heartbeats(js, loaded.settings, ONE_SHOT_SECS):
         if subject_token(str(doc.get("hostname", ""))) == token:
             heartbeat = doc
     inventory = await _cmdb(js, loaded).latest(hostname)

@@ -269,17 +269,27 @@ async def covering_stream(js: Any, name: str, subjects: str) -> str | None:
         return None
 
 
+class IncompleteRead(TimeoutError):
+    """JetStream delivered fewer of a stream's latest messages than it holds, in time."""
+
+
 async def latest_messages(js: Any, stream: str, subjects: str, timeout: float) -> list[Any]:
     """The last message of every subject of `stream` matching `subjects` (an ordered
-    consumer over the stream, read until nothing is pending)."""
+    consumer over the stream, read until nothing is pending).
+
+    IncompleteRead if a delivery takes longer than `timeout` before every subject the
+    stream held has come: a busy server's slow answer is an error, not a shorter list
+    (`hosts` listed fewer hosts, exit 0; a takeover adopted fewer records)."""
+    from nats.errors import TimeoutError as NatsTimeout
     from nats.js.api import DeliverPolicy
     from nats.js.errors import NotFoundError
 
     try:
-        info = await js.stream_info(stream)
+        info = await js.stream_info(stream, subjects_filter=subjects)
     except NotFoundError:
         return []
-    if not info.state.messages:
+    held = len(info.state.subjects or {})  # subjects with a message: one latest each
+    if not held:  # (a covering stream may hold messages, none on these subjects)
         return []
     sub = await js.subscribe(subjects, stream=stream, ordered_consumer=True,
                              deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)  # fmt: skip
@@ -288,8 +298,13 @@ async def latest_messages(js: Any, stream: str, subjects: str, timeout: float) -
         while True:
             try:
                 msg = await sub.next_msg(timeout=timeout)
-            except Exception:  # nats' TimeoutError: nothing more (a stream that shrank meanwhile)
-                break
+            except NatsTimeout:
+                if len({m.subject for m in out}) >= held:
+                    break  # the rest was removed meanwhile (an age limit, a purge)
+                raise IncompleteRead(
+                    f"JetStream delivered {len(out)} of the {held} latest messages of "
+                    f"{stream} and then nothing for {timeout:g} s"
+                ) from None
             out.append(msg)
             if msg.metadata.num_pending == 0:
                 break

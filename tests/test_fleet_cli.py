@@ -237,3 +237,72 @@ def test_a_request_a_busy_server_answers_after_nats_pys_five_seconds_is_waited_f
         )
     assert capsys.readouterr().out == "[]\n"
     assert len(jetstream.requests) >= 2  # the slow one, and the reads after it
+
+
+def test_a_delivery_that_stalls_is_an_error_not_a_shorter_list() -> None:
+    """A second reader's finding: a read of the latest messages took a delivery slower
+    than its timeout for "nothing more", so `hosts` listed fewer hosts, exit 0 (a stand-in
+    for the JetStream context: a stalled delivery cannot be made on demand)."""
+    import json
+    from types import SimpleNamespace
+
+    import nats.errors
+
+    from fleet import store
+
+    class Subscription:
+        def __init__(self) -> None:
+            self.delivered = 0
+
+        async def next_msg(self, timeout: float) -> Any:
+            self.delivered += 1
+            if self.delivered == 1:
+                return SimpleNamespace(
+                    subject="$KV.B.h1", headers=None, data=json.dumps({"status": "silent"}).encode(),
+                    metadata=SimpleNamespace(num_pending=2, sequence=SimpleNamespace(stream=1)),
+                )  # fmt: skip
+            raise nats.errors.TimeoutError
+
+        async def unsubscribe(self) -> None:
+            return None
+
+    class JetStream:
+        def __init__(self, subjects: dict[str, int]) -> None:
+            self.subjects = subjects
+
+        async def stream_info(self, name: str, subjects_filter: str | None = None) -> Any:
+            return SimpleNamespace(state=SimpleNamespace(subjects=self.subjects, messages=9))
+
+        async def subscribe(self, *_: Any, **__: Any) -> Subscription:
+            return Subscription()
+
+    three = {"$KV.B.h1": 1, "$KV.B.h2": 1, "$KV.B.h3": 1}
+    with pytest.raises(store.IncompleteRead, match="delivered 1 of the 3 latest messages"):
+        asyncio.run(store.records(JetStream(three), "B"))
+    # Every subject came (the pending rest was removed meanwhile): the list is whole.
+    assert list(asyncio.run(store.records(JetStream({"$KV.B.h1": 1}), "B"))) == ["h1"]
+    # A stream that holds messages, none on these subjects: nothing, without waiting.
+    assert asyncio.run(store.records(JetStream({}), "B")) == {}
+
+
+@pytest.mark.e2e
+def test_a_read_that_times_out_says_what_it_waited_for_not_the_budget(
+    tmp_path: Path,
+    nats_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every TimeoutError was reported as "did not answer within 30 s", after 0.2 s.
+    from fleet import cli, store
+
+    async def stalled(*_: Any) -> str:
+        raise store.IncompleteRead("JetStream delivered 1 of the 3 latest messages of KV_X")
+
+    monkeypatch.setattr(cli, "_answer", stalled)
+    config = write_config(tmp_path, f'[nats]\nurl = "{nats_url}"\n')
+    assert main(["--config", str(config), "hosts"]) == 1
+    err = capsys.readouterr().err
+    assert err == "sysops-fleet hosts: JetStream delivered 1 of the 3 latest messages of KV_X\n"
+    with pytest.raises(SystemExit) as usage:
+        main(["--config", str(config), "changes", "h1", "--limit", "0"])
+    assert usage.value.code == 2 and "at least 1, not 0" in capsys.readouterr().err
