@@ -442,9 +442,8 @@ def run_replay(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     skipped = f" ({recording.skipped} unreadable line(s) skipped)" if recording.skipped else ""
     if not recording.times.size:  # a wrong file must not look like a quiet series
         print(
-            f"sysops-agent replay: no sample in {args.file}{skipped}"
-            + (f" with labels {args.labels}" if args.labels else "")
-            + ": expected lines 'timestamp,value' (epoch seconds or ISO 8601, then a number)",
+            f"sysops-agent replay: no sample in {args.file}{skipped}: expected lines "
+            "'timestamp,value' (epoch seconds or ISO 8601, then a number)",
             file=sys.stderr,
         )
         return EXIT_CONFIG

@@ -66,19 +66,31 @@ def parse_timestamp(text: str) -> float:
 
 class SeveralSeries(ValueError):
     """The file holds samples of several series (a `history` CSV of a metric with several
-    label sets): their samples interleaved would be replayed as one jagged series."""
+    label sets) and the labels given pick not exactly one: their samples interleaved
+    would be replayed as one jagged series."""
+
+
+HISTORY_COLUMNS = ("timestamp", "value", "min", "max", "samples", "labels")  # `history`'s CSV
+
+
+def _series_text(text: str) -> str:
+    return text or "(no labels)"
 
 
 def read_csv(path: Path, select: Sequence[tuple[str, str]] = ()) -> Recording:
-    """`timestamp,value` lines (a header and unreadable lines skipped, counted).  A file
-    with a `labels` column in its header (`history`'s CSV) must hold one series, or one
-    once `select`'s labels have picked the rows that carry them all: SeveralSeries if not."""
+    """`timestamp,value` lines (a header and unreadable lines skipped, counted).
+
+    A file with a labels column (a header naming `labels`, or `history`'s six columns
+    without their header) holds series: the rows of the series whose labels agree with
+    `select` (a label it does not have does not disagree) are read, and that must be one
+    series (SeveralSeries if none or several), whose labels the Recording then carries."""
     times: list[float] = []
     values: list[float] = []
     skipped = 0
     column: int | None = None
-    series: dict[str, None] = {}  # the label sets kept, in the file's order
-    wanted = set(select)
+    held: dict[str, None] = {}  # every series of the file, in its order
+    kept: dict[str, None] = {}  # those `select` agrees with
+    wanted = dict(select)
     with path.open(newline="", encoding="utf-8", errors="replace") as handle:
         for row in csv.reader(handle):
             if len(row) < 2:
@@ -87,34 +99,43 @@ def read_csv(path: Path, select: Sequence[tuple[str, str]] = ()) -> Recording:
             try:
                 t, v = parse_timestamp(row[0]), float(row[1])
             except ValueError:
-                header = row[0].strip().lower() == "timestamp"
-                if header and "labels" in row:
-                    column = row.index("labels")
+                names = [cell.strip().lower() for cell in row]
+                header = names[0] == "timestamp"
+                if header and "labels" in names:
+                    column = names.index("labels")
                 skipped += not header  # the header is not an error
                 continue
             if not (math.isfinite(t) and math.isfinite(v)):
                 skipped += 1
                 continue
-            if column is not None:
-                text = row[column] if column < len(row) else ""
+            where = column
+            if where is None and len(row) == len(HISTORY_COLUMNS) and row[4].strip().isdigit():
+                where = len(HISTORY_COLUMNS) - 1  # history's layout, its header cut off
+            if where is not None:
+                text = row[where] if where < len(row) else ""
                 try:
-                    if not wanted <= set(label_pairs(text)):
-                        continue  # another series'
+                    labels = dict(label_pairs(text, exact=True))
                 except ValueError:
                     skipped += 1
                     continue
-                series[text] = None
+                held[text] = None
+                if any(labels.get(k, v) != v for k, v in wanted.items()):
+                    continue  # another series'
+                kept[text] = None
             times.append(t)
             values.append(v)
-    if len(series) > 1:
-        shown = "; ".join(list(series)[:3]) + ("; ..." if len(series) > 3 else "")
+    if held and len(kept) != 1:
+        shown = "; ".join(_series_text(t) for t in list(held)[:5])
+        shown += "; ..." if len(held) > 5 else ""
+        given = ",".join(f"{k}={v}" for k, v in select)
         raise SeveralSeries(
-            f"{path} holds {len(series)} series ({shown}): replay one, picked with "
-            "--labels k=v (or `history --labels`)"
+            f"{path} holds {len(held)} series ({shown})"
+            + (f", and none with labels {given}" if not kept else "")
+            + ": replay one, picked with --labels k=v (or `history --labels`)"
         )
     order = np.argsort(np.array(times), kind="stable")
-    labels = tuple(sorted(label_pairs(next(iter(series))))) if series else ()
-    return Recording(np.array(times)[order], np.array(values)[order], skipped, labels)
+    named = tuple(sorted(label_pairs(next(iter(kept)), exact=True))) if kept else ()
+    return Recording(np.array(times)[order], np.array(values)[order], skipped, named)
 
 
 class AnalyzerFailed(RuntimeError):

@@ -46,12 +46,24 @@ def single_line(text: str, limit: int | None = None) -> str:
     return text
 
 
-def label_pairs(text: str) -> list[tuple[str, str]]:
-    """`k=v,k2=v2` as pairs; ValueError for a piece that is no `k=v`."""
-    labels = []
-    for pair in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"expected k=v, got {pair!r}")
-        labels.append((name.strip(), value.strip()))
+_LABEL_START = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
+
+
+def label_pairs(text: str, *, exact: bool = False) -> list[tuple[str, str]]:
+    """`k=v,k2=v2` as pairs.  A piece that does not start a `name=` continues the value
+    before it (a process name or mount point with a comma, as `history` writes it:
+    `comm=a,b`); ValueError if the first piece starts none.  Names and values are
+    stripped unless `exact` (labels read back from a file, as the agent had them)."""
+    labels: list[tuple[str, str]] = []
+    for piece in text.split(","):
+        if _LABEL_START.match(piece):
+            name, _, value = piece.partition("=")
+            labels.append((name.strip(), value if exact else value.strip()))
+        elif not (exact or piece.strip()):
+            continue  # `a=1,,b=2` typed
+        elif labels:
+            name, value = labels[-1]
+            labels[-1] = (name, f"{value},{piece if exact else piece.strip()}")
+        elif piece.strip():
+            raise ValueError(f"expected k=v, got {piece.strip()!r}")
     return labels

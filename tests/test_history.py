@@ -221,7 +221,42 @@ def test_a_history_csv_of_several_series_is_replayed_one_series_at_a_time(
     assert any(e["analyzer"] == "threshold" and e["status"] == "firing" for e in events)
     nothing = run_agent("--config", str(config), "replay", str(recording),
                         "--metric", "disk_used_percent", "--labels", "mountpoint=/data")  # fmt: skip
-    assert nothing.returncode == 2 and "with labels mountpoint=/data" in nothing.stderr
+    assert nothing.returncode == 2
+    assert (
+        "holds 2 series (mountpoint=/; mountpoint=/var), and none with labels mountpoint=/data"
+        in (nothing.stderr)
+    )
+    # The header cut off (`tail -n +2`, a grep for a day): the same six columns, the same.
+    headless = tmp_path / "headless.csv"
+    headless.write_text(both.stdout.split("\n", 1)[1])
+    cut = run_agent("--config", str(config), "replay", str(headless),
+                    "--metric", "disk_used_percent", "--labels", "mountpoint=/")  # fmt: skip
+    assert cut.returncode == 0 and cut.stdout == "" and "120 samples" in cut.stderr, cut.stderr
+    assert run_agent("--config", str(config), "replay", str(headless)).returncode == 2
+
+
+def test_the_labels_column_of_a_history_csv_as_replay_reads_it(tmp_path: Path) -> None:
+    """A second reader's cases: a comma in a label value (a process name), --labels that
+    only names a series with no labels, a header in other case and spacing."""
+    from agent.replay import SeveralSeries, read_csv
+
+    def csv_of(name: str, header: str, rows: list[tuple[int, float, str]]) -> Path:
+        path = tmp_path / name
+        lines = [header] + [f'{t},{v},{v},{v},1,"{labels}"' for t, v, labels in rows]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    header = "timestamp,value,min,max,samples,labels"
+    commas = csv_of("p.csv", header, [(60 * i, 1.0, "comm=a,b" if i % 2 else "comm=c")
+                                      for i in range(10)])  # fmt: skip
+    with pytest.raises(SeveralSeries, match=r"holds 2 series \(comm=c; comm=a,b\)"):
+        read_csv(commas)
+    picked = read_csv(commas, [("comm", "a,b")])
+    assert picked.labels == (("comm", "a,b"),) and picked.times.size == 5 and not picked.skipped
+    unlabelled = csv_of("l.csv", " Timestamp, Value ,Min,Max,Samples, Labels ",
+                        [(60 * i, 0.5, "") for i in range(4)])  # fmt: skip
+    named = read_csv(unlabelled, [("env", "prod")])  # names it; nothing disagrees
+    assert named.times.size == 4 and named.labels == () and not named.skipped
 
 
 def test_history_prints_no_control_character_of_a_label(tmp_path: Path) -> None:
