@@ -153,7 +153,12 @@ class EmailChannelSettings:
     def validate(self) -> list[Issue]:
         # Refused here, not only at the first send: it passed --validate and then never
         # delivered a mail (the channel refuses plaintext to anything but a local relay).
-        if self.enabled and self.smtp_tls == "none" and not is_loopback_host(self.smtp_host or ""):
+        if (
+            self.enabled
+            and self.smtp_tls == "none"
+            and self.smtp_host  # (unset: "required when enabled" says so)
+            and not is_loopback_host(self.smtp_host)
+        ):
             return [("smtp_tls", f'"none" (plaintext) is for a loopback relay only, and '
                      f"smtp_host is {self.smtp_host}: use starttls or tls")]  # fmt: skip
         return []

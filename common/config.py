@@ -292,7 +292,13 @@ def _scan_value(text: str, depth: int, in_string: str | None) -> tuple[int, str 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INVALID = object()
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+_LOOPBACK_NAMES = {
+    "localhost",
+    "localhost.localdomain",
+    "ip6-localhost",
+    "ip6-loopback",
+    "localhost6",
+}
 
 
 def _render(path: tuple[PathPart, ...]) -> str:
@@ -321,13 +327,15 @@ def _describe(value: Any, reveal: bool) -> str:
 
 
 def is_loopback_host(host: str) -> bool:
-    host = host.strip("[]").lower()
+    host = host.strip("[]").lower().rstrip(".")  # "localhost." is the same name, rooted
     if host in _LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 class _Validator:

@@ -383,6 +383,35 @@ def test_email_text_and_html_parts_forge_no_line(certificate: tuple[Path, Path])
             _forged_parts_absent(part.get_payload(decode=True).decode())
 
 
+def test_email_to_a_bracketed_ipv6_loopback_relay_is_delivered() -> None:
+    """`smtp_host = "[::1]"`, as a URL writes it, passed --validate and then failed every
+    send ("Name or service not known"): the brackets are the URL's, not the host's."""
+    from aiosmtpd.controller import Controller
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+            port = probe.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    received: list[Any] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(envelope)
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="::1", port=port)
+    controller.start()
+    try:
+        channel = EmailChannel("[::1]", port, tls="none", sender="agent@example.com",
+                               recipients=["oncall@example.com"], min_severity=Severity.INFO)  # fmt: skip
+        asyncio.run(channel.send([alert()]))
+    finally:
+        controller.stop()
+    assert [envelope.rcpt_tos for envelope in received] == [["oncall@example.com"]]
+
+
 @pytest.mark.filterwarnings(
     "ignore:Requiring AUTH while not requiring TLS"
 )  # the bad server is the point

@@ -289,8 +289,12 @@ to = ["b@example.com"]
         parse_config_text(email.format(host="smtp.example.com"), "c.toml")
     assert "c.toml:4: alerting.email.smtp_tls:" in str(refused.value)
     assert "loopback relay only" in str(refused.value) and "smtp.example.com" in str(refused.value)
-    for loopback in ("127.0.0.1", "localhost", "::1"):
+    for loopback in ("127.0.0.1", "localhost", "::1", "[::1]", "localhost.", "::ffff:127.0.0.1"):
         parse_config_text(email.format(host=loopback), "c.toml")
+    unset = email.replace('smtp_host = "{host}"\n', "")
+    with pytest.raises(ConfigError) as missing:  # one problem: the host, not the plaintext too
+        parse_config_text(unset, "c.toml")
+    assert len(missing.value.problems) == 1 and "required when" in str(missing.value)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="file ownership checks need root to chown")

@@ -119,7 +119,7 @@ class EmailChannel:
         try:
             await asyncio.wait_for(
                 aiosmtplib.send(
-                    message, hostname=self._host, port=self._port,
+                    message, hostname=self._host.strip("[]"), port=self._port,  # "[::1]" as an URL writes it
                     username=self._username, password=self._password,
                     use_tls=implicit, start_tls=not (implicit or self._tls == "none"),
                     tls_context=self._tls_context or (None if self._tls == "none" else verified_context()),
