@@ -90,7 +90,7 @@ class Cmdb:
             "SYSOPS", subject_prefix, STREAM_MAX_BYTES, AGENT_INVENTORY_INTERVAL_SECS
         )
         self.inventory_spec = dataclasses.replace(
-            agents, name=section.inventory_stream, judges_window=False
+            agents, name=section.inventory_stream, reads_only=True
         )
         self._kv: Any = None
         # Per host token, the content_hash of the inventory this instance last stored or

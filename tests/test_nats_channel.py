@@ -309,13 +309,17 @@ def test_a_stream_deduplicating_longer_than_the_agent_asks_is_no_difference(
     assert spec.differences(existing) == ["duplicate_window 60.0 (ours: 120.0)"]
     existing.max_bytes = 1 << 30
     assert len(spec.differences(existing)) == 2
-    # The watcher only reads the agents' inventories: their window is theirs (it warned
-    # "duplicate_window 120.0 (the agent's: 600.0)" of a stream an agent had made).
+    # The watcher only reads the agents' inventories: their window and limits are theirs (it
+    # warned "duplicate_window 120.0 (the agent's: 600.0)" of a stream an agent had made).
     from fleet.config import load_config
     from fleet.inventory import Cmdb
     from tests.conftest import write_config
 
     loaded = load_config(write_config(tmp_path, f'[fleet]\ndata_dir = "{tmp_path}/d"\n'))
     watcher_spec = Cmdb(None, loaded.settings.fleet, "sysops").inventory_spec
-    existing.max_bytes, existing.duplicate_window = watcher_spec.max_bytes, 120.0
+    existing.max_bytes, existing.duplicate_window = 1 << 30, 120.0  # jetstream_max_bytes
     assert watcher_spec.differences(existing) == []
+    existing.subjects = ["sysops.*.inventory", "sysops.*.metrics"]  # still judged
+    assert watcher_spec.differences(existing) == [
+        "subjects ['sysops.*.inventory', 'sysops.*.metrics'] (ours: ['sysops.*.inventory'])"
+    ]

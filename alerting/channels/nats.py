@@ -380,9 +380,9 @@ class StreamSpec:
     max_bytes: int
     max_msgs_per_subject: int
     duplicate_window: float
-    # False where others publish (the fleet watcher's view of the agents' inventory stream):
-    # the window then is the producers' to choose, and an agent's shorter one is no matter.
-    judges_window: bool = True
+    # True where others publish (the fleet watcher's view of the agents' inventory stream):
+    # its limits and duplicate window are the publishers' to choose, only its subjects ours.
+    reads_only: bool = False
 
     def differences(self, config: Any) -> list[str]:
         """How an existing stream's config differs from this one, as the agent says it.
@@ -403,13 +403,13 @@ class StreamSpec:
             else int(config.max_msgs_per_subject),
             "duplicate_window": float(config.duplicate_window or 0),
         }
-        enough_window = (
-            not self.judges_window or float(config.duplicate_window or 0) >= self.duplicate_window
-        )
+        enough_window = float(config.duplicate_window or 0) >= self.duplicate_window
         return [
             f"{k} {have[k]} (ours: {v})"
             for k, v in want.items()
-            if have[k] != v and not (k == "duplicate_window" and enough_window)
+            if have[k] != v
+            and not (k == "duplicate_window" and enough_window)
+            and not (self.reads_only and k != "subjects")
         ]
 
 
