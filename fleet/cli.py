@@ -319,7 +319,7 @@ def hosts_table(rows: list[dict[str, Any]]) -> str:
     table = [header] + [
         (
             str(r["hostname"]),
-            str(r["status"]) + (" (muted)" if r.get("muted") else ""),
+            str(r["status"]) + ("/muted" if r.get("muted") else ""),  # one word: a column
             str(r["last_heartbeat"] or "-"),
             str(r["agent_version"] or "-"),
             uptime_text(r["uptime_secs"]),

@@ -55,6 +55,7 @@ class Lease:
         self.holder: str | None = None  # whom the key names (us included)
         self._seen: tuple[int, float] | None = None  # (revision, our clock when first seen)
         self._sent: tuple[bytes, float] | None = None  # our last renewal: (value, when sent)
+        self._found = ""  # what the last look at a changed key found, for the log
 
     @property
     def period(self) -> float:
@@ -83,7 +84,7 @@ class Lease:
                 # Not always another instance: a NATS that lost the bucket's stream (a
                 # server restarted without its store) moved the revision too.
                 log.warning("leader lease: the key changed under us (%s): now a follower",
-                            f"it names {self.holder}" if self.holder else "unread")  # fmt: skip
+                            self._found)  # fmt: skip
                 self._lose()
             # Any other error (NATS away) propagates: we stay leader until valid_until.
         try:
@@ -112,15 +113,23 @@ class Lease:
 
     async def _late_renewal(self) -> bool:
         """Whether the key holds our last renewal (its reply lost or late): if so, its
-        revision is ours, valid from when that renewal was sent."""
-        if self._sent is None:
-            return False
+        revision is ours, valid from when that renewal was sent.  (The key is read either
+        way: what it holds now is what the log says.)"""
+        from nats.js.errors import KeyNotFoundError
+
         self.holder = None
         try:
             entry = await self.kv.get(LEASE_KEY)
-        except Exception:
+        except KeyNotFoundError:
+            self._found = "the key is gone"
+            return False
+        except Exception as exc:
+            self._found = f"unread: {type(exc).__name__}"
             return False
         self.holder = _holder(entry.value)[0]
+        self._found = f"it names {self.holder}"
+        if self._sent is None:
+            return False
         value, sent = self._sent
         if bytes(entry.value or b"") != value:
             return False

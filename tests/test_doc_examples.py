@@ -16,6 +16,7 @@ from alerting.alert import Alert, Severity, Status
 from alerting.channels import discord, slack, syslog, telegram
 from alerting.channels.console import ConsoleChannel
 from alerting.format import plain
+from alerting.settings import SyslogChannelSettings
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "ALERTING.md"
 ALERT = Alert(
@@ -44,7 +45,8 @@ def test_the_plain_text_examples_are_what_the_code_writes() -> None:
     out = io.StringIO()
     asyncio.run(ConsoleChannel(stream=out).send([ALERT]))
     assert out.getvalue().rstrip("\n") == shown["Console"]
-    line = syslog.rfc5424(ALERT, syslog.FACILITIES["daemon"], "sysops-agent", ALERT.hostname)
+    defaults = SyslogChannelSettings()  # "facility and app name from [alerting.syslog]"
+    line = syslog.rfc5424(ALERT, syslog.FACILITIES[defaults.facility], defaults.tag, ALERT.hostname)
     pid = re.compile(r"(sysops-agent) \d+ ")
     assert pid.sub(r"\1 PID ", line.decode()) == pid.sub(r"\1 PID ", shown["Syslog"])
 

@@ -179,7 +179,7 @@ def test_a_host_whose_alert_a_silence_muted_is_listed_as_muted(tmp_path: Path) -
     ended = host_row("c", {**record, "hostname": "c", "alerted": False}, {}, None, loaded, now)
     assert [r["muted"] for r in (muted, told, ended)] == [True, False, False]
     lines = hosts_table([muted, told]).splitlines()
-    assert lines[1].split()[:3] == ["a", "silent", "(muted)"]
+    assert lines[1].split()[:3] == ["a", "silent/muted", "2023-11-14T22:00:00Z"]
     assert lines[2].split()[:3] == ["b", "silent", "2023-11-14T22:00:00Z"]
 
 

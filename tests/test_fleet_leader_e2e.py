@@ -76,6 +76,11 @@ def test_one_leader_and_a_takeover_after_one_lease_of_an_unchanged_revision(
         assert await one.step() is False and one.holder == "two"
         assert json.loads((await kv.get(LEASE_KEY)).value)["instance"] == "two"
         assert "the key changed under us (it names two): now a follower" in caplog.text
+        # The key gone (a NATS that lost its store, a purge): said so, and taken again.
+        await kv.delete(LEASE_KEY)
+        clock2.now += 1.0
+        assert await two.step() is True
+        assert "the key changed under us (the key is gone): now a follower" in caplog.text
 
     scenario(tmp_path, body)
 
