@@ -357,6 +357,6 @@ def explain(exc: BaseException) -> str:
     from alerting.channels.nats import describe
 
     text = describe(exc)
-    if "no responders" in text.lower() or "ServiceUnavailable" in text:
+    if "no responders" in text.lower():
         text += " (is JetStream enabled on the server: nats-server -js?)"
     return text

@@ -306,3 +306,15 @@ def test_a_read_that_times_out_says_what_it_waited_for_not_the_budget(
     with pytest.raises(SystemExit) as usage:
         main(["--config", str(config), "changes", "h1", "--limit", "0"])
     assert usage.value.code == 2 and "at least 1, not 0" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_a_server_without_jetstream_is_said_so(
+    tmp_path: Path, nats_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, f'[nats]\nurl = "{nats_url}"\n')
+    assert main(["--config", str(config), "hosts"]) == 1
+    assert capsys.readouterr().err == (
+        "sysops-fleet hosts: the server has no JetStream (start it with -js, or a jetstream {} "
+        "block in its configuration)\n"
+    )

@@ -161,6 +161,27 @@ def test_a_lost_connection_says_reconnecting_then_that_nats_py_gave_up(
     assert len(said) == 2, said
 
 
+@pytest.mark.e2e
+def test_a_server_without_jetstream_is_named_with_the_fix(nats_url: str) -> None:
+    """A user's trial: "ServiceUnavailableError: nats: ServiceUnavailableError: code=None
+    err_code=None description='None'", and nothing said JetStream was what was missing."""
+    channel = NatsChannel([nats_url], "db-01", jetstream_stream="SYSOPS")
+
+    async def scenario() -> None:
+        try:
+            await channel.send([ALERT])
+        finally:
+            await channel.close()
+
+    with pytest.raises(DeliveryError) as info:
+        asyncio.run(scenario())
+    assert str(info.value) == (
+        "NATS publish failed: the server has no JetStream (start it with -js, or a "
+        "jetstream {} block in its configuration), or [nats] jetstream = false"
+    )
+    assert info.value.retryable  # the alert waits in the outbox until JetStream is there
+
+
 def test_no_server_is_a_retryable_error() -> None:
     channel = NatsChannel([f"nats://127.0.0.1:{free_port()}"], "h", connect_timeout=0.5)
     with pytest.raises(DeliveryError) as info:

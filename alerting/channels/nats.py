@@ -104,6 +104,9 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
     if isinstance(exc, TimeoutError):
         within = f" within {timeout:g} s" if timeout else ""
         return f"no answer from the server{within}"
+    if type(exc).__name__ == "ServiceUnavailableError":  # JetStream's API answered 503
+        return ("the server has no JetStream (start it with -js, or a jetstream {} block in "
+                "its configuration)")  # fmt: skip
     found = cause(exc)
     if found != type(exc).__name__:
         return found
@@ -343,8 +346,9 @@ class NatsChannel:
                     await client.publish(self.subject, body, headers=headers)
             await client.flush(timeout=self._timeout)
         except Exception as exc:
+            hint = ", or [nats] jetstream = false" if "no JetStream" in describe(exc) else ""
             raise DeliveryError(
-                f"NATS publish failed: {describe(exc, self._timeout)}", retryable=True
+                f"NATS publish failed: {describe(exc, self._timeout)}{hint}", retryable=True
             ) from None
 
     async def close(self) -> None:
