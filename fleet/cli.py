@@ -168,13 +168,17 @@ class Failure(Exception):
 
 
 def one_shot(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    nats_log = logging.getLogger("alerting.channels.nats")
+    level = nats_log.level
     if logging.getLogger().level > logging.DEBUG:  # a failure is said once, as the answer
-        logging.getLogger("alerting.channels.nats").setLevel(logging.ERROR)
+        nats_log.setLevel(logging.ERROR)
     try:
         out = asyncio.run(_one_shot(loaded, args))
     except Failure as exc:
         print(f"sysops-fleet {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    finally:  # as it was (a caller in the same process, the tests, logs on)
+        nats_log.setLevel(level)
     sys.stdout.write(out)
     sys.stdout.flush()
     return EXIT_OK
