@@ -194,7 +194,9 @@ class SlowJetStream:
 
         self.url, self.first_delay = url, first_delay
         self.requests: list[str] = []
-        self.ready, self.stopping = threading.Event(), threading.Event()
+        self.ready = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopping: asyncio.Event | None = None
         self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
 
     async def _serve(self) -> None:
@@ -210,9 +212,9 @@ class SlowJetStream:
 
         await client.subscribe("$JS.API.>", cb=answer)
         await client.flush()
+        self.loop, self.stopping = asyncio.get_running_loop(), asyncio.Event()
         self.ready.set()
-        while not self.stopping.is_set():
-            await asyncio.sleep(0.05)
+        await self.stopping.wait()
         await client.close()
 
     def __enter__(self) -> SlowJetStream:
@@ -221,7 +223,8 @@ class SlowJetStream:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.stopping.set()
+        assert self.loop is not None and self.stopping is not None
+        self.loop.call_soon_threadsafe(self.stopping.set)
         self.thread.join(30)
 
 

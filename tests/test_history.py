@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,24 @@ def fed(history: History) -> Store:
     store = Store(4, history_capacity=4)
     history.follow(store)
     return store
+
+
+def filled(
+    db: Path, keys: list[SeriesKey], values: Callable[[int], list[float]], minutes: int
+) -> None:
+    """The database as a running agent leaves it: one sample of each key a minute for the
+    last `minutes` minutes, `values(minutes_ago)` each."""
+    now = time.time()
+
+    async def fill() -> None:
+        history = History(db, retention_days=30)
+        await history.open()
+        store = fed(history)
+        for minutes_ago in range(minutes, 0, -1):
+            store.write_samples(now - minutes_ago * 60, keys, values(minutes_ago))
+        await history.close()
+
+    asyncio.run(fill())
 
 
 def test_minutes_are_aggregated_and_the_current_one_written_on_close(tmp_path: Path) -> None:
@@ -142,19 +161,7 @@ def test_kill_9_during_writes_leaves_a_readable_database(tmp_path: Path) -> None
 
 
 def test_history_command_prints_csv_that_replay_reads_and_json(tmp_path: Path) -> None:
-    db = tmp_path / "data" / "history.db"
-    now = time.time()
-
-    async def fill() -> None:
-        history = History(db, retention_days=30)
-        await history.open()
-        store = fed(history)
-        for minutes_ago in range(120, 0, -1):
-            stamp = now - minutes_ago * 60
-            store.write_samples(stamp, [CPU, DISK], [float(minutes_ago), 80.0])
-        await history.close()
-
-    asyncio.run(fill())
+    filled(tmp_path / "data" / "history.db", [CPU, DISK], lambda ago: [float(ago), 80.0], 120)
     config = write_config(tmp_path, f'[agent]\ndata_dir = "{tmp_path / "data"}"\n')
     result = run_agent("--config", str(config), "history", "cpu_usage_percent", "--since", "1h")
     assert result.returncode == 0, result.stderr
@@ -190,20 +197,10 @@ def test_a_history_csv_of_several_series_is_replayed_one_series_at_a_time(
 ) -> None:
     """A second reader's finding: `history disk_used_percent` holds every mount point, and
     `replay` of it interleaved their samples as one series ("2 samples over 0.0 h")."""
-    db = tmp_path / "data" / "history.db"
-    now = time.time()
     root = SeriesKey("disk_used_percent", (("mountpoint", "/"),))
-
-    async def fill() -> None:
-        history = History(db, retention_days=30)
-        await history.open()
-        store = fed(history)
-        for minutes_ago in range(120, 0, -1):  # /var fills from 80 % to 99.8 %; / stays at 50
-            store.write_samples(now - minutes_ago * 60, [root, DISK],
-                                [50.0, 80.0 + (120 - minutes_ago) / 6])  # fmt: skip
-        await history.close()
-
-    asyncio.run(fill())
+    # /var fills from 80 % to 99.8 %; / stays at 50.
+    filled(tmp_path / "data" / "history.db", [root, DISK],
+           lambda ago: [50.0, 80.0 + (120 - ago) / 6], 120)  # fmt: skip
     config = write_config(tmp_path, f'[agent]\ndata_dir = "{tmp_path / "data"}"\n')
     both = run_agent("--config", str(config), "history", "disk_used_percent", "--since", "3h")
     assert both.returncode == 0 and both.stdout.count("\n") == 1 + 2 * 120, both.stderr
@@ -268,17 +265,7 @@ def test_history_prints_no_control_character_of_a_label(tmp_path: Path) -> None:
         SeriesKey("process_cpu_percent", (("comm", n), ("pid", str(i))))
         for i, n in enumerate(names)
     ]
-    now = time.time()
-
-    async def fill() -> None:
-        history = History(db, retention_days=30)
-        await history.open()
-        store = fed(history)
-        for minutes_ago in range(5, 0, -1):
-            store.write_samples(now - minutes_ago * 60, keys, [1.0] * len(keys))
-        await history.close()
-
-    asyncio.run(fill())
+    filled(db, keys, lambda _: [1.0] * len(keys), 5)
     config = write_config(tmp_path, f'[agent]\ndata_dir = "{tmp_path / "data"}"\n')
     for form in ("csv", "json"):
         out = run_agent("--config", str(config), "history", "process_cpu_percent", "--format", form)
