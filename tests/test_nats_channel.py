@@ -182,6 +182,24 @@ def test_a_server_without_jetstream_is_named_with_the_fix(nats_url: str) -> None
     assert info.value.retryable  # the alert waits in the outbox until JetStream is there
 
 
+def test_an_older_clients_close_while_a_new_one_serves_is_no_loss(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """nats-py calls the callback of the connection for any of its clients: one closed
+    (drained) while another, made meanwhile, serves is not "reconnecting"."""
+    from types import SimpleNamespace
+
+    from alerting.channels.nats import NatsConnection
+
+    connection = NatsConnection(["nats://127.0.0.1:4222"])
+    connection.client = SimpleNamespace(is_reconnecting=False, is_closed=False)  # the new one
+    with caplog.at_level(logging.DEBUG, logger="alerting.channels.nats"):
+        asyncio.run(connection._disconnected())
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.DEBUG, "disconnected from NATS (closed)")
+    ]
+
+
 def test_no_server_is_a_retryable_error() -> None:
     channel = NatsChannel([f"nats://127.0.0.1:{free_port()}"], "h", connect_timeout=0.5)
     with pytest.raises(DeliveryError) as info:

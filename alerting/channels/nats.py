@@ -87,6 +87,13 @@ async def _connect(**options: Any) -> Any:
     return client
 
 
+def no_jetstream(exc: BaseException) -> bool:
+    """Whether JetStream's API answered 503: the server runs without JetStream."""
+    from nats.js.errors import ServiceUnavailableError
+
+    return isinstance(exc, ServiceUnavailableError)
+
+
 def describe(exc: BaseException, timeout: float | None = None) -> str:
     """What went wrong with NATS, in one line without secrets: the cause, never an empty text.
 
@@ -104,7 +111,7 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
     if isinstance(exc, TimeoutError):
         within = f" within {timeout:g} s" if timeout else ""
         return f"no answer from the server{within}"
-    if type(exc).__name__ == "ServiceUnavailableError":  # JetStream's API answered 503
+    if no_jetstream(exc):
         return ("the server has no JetStream (start it with -js, or a jetstream {} block in "
                 "its configuration)")  # fmt: skip
     found = cause(exc)
@@ -346,7 +353,7 @@ class NatsChannel:
                     await client.publish(self.subject, body, headers=headers)
             await client.flush(timeout=self._timeout)
         except Exception as exc:
-            hint = ", or [nats] jetstream = false" if "no JetStream" in describe(exc) else ""
+            hint = ", or [nats] jetstream = false" if no_jetstream(exc) else ""
             raise DeliveryError(
                 f"NATS publish failed: {describe(exc, self._timeout)}{hint}", retryable=True
             ) from None
