@@ -195,6 +195,7 @@ class ChannelWorker:
         self._parked_row: int | None = None
         self._restored = False  # a parked digest of the previous run was queued at start
         self._last_send = 0.0
+        self._resume_at = 0.0  # (monotonic) not before: the far side's Retry-After
         self._certificate_said = False  # a certificate failure logged at error level, this episode
 
     @property
@@ -264,7 +265,7 @@ class ChannelWorker:
         self._digest_at, self._digest_says = old._digest_at, old._digest_says
         self._digest_counts, self._digest_named = old._digest_counts, old._digest_named
         self._restored = old._restored
-        self._last_send = old._last_send
+        self._last_send, self._resume_at = old._last_send, old._resume_at
         self._certificate_said = old._certificate_said
 
     async def stop(self) -> None:
@@ -468,40 +469,51 @@ class ChannelWorker:
             admitted = [(row, alert) for row, alert in admitted if row in self._charged]
         messages = [admitted] if self.channel.groups else [[one] for one in admitted]
         for message in messages:
-            if not message:
-                continue
-            ids = [row for row, _ in message]
-            lost = self.undelivered.take()
-            alerts = [alert for _, alert in message]
-            if lost:  # what left an outbox undelivered is said by the next message that goes
-                first = alerts[0]
-                note = Undelivered.text(lost)
-                alerts[0] = dataclasses.replace(
-                    first, context={**first.context, "undelivered": note}
-                )
+            if message and not await self._send_message(message):
+                return  # the far side is away: what is left waits in the outbox
+
+    async def _send_message(self, message: list[tuple[int, Alert]]) -> bool:
+        """One message's rows, in the parts the channel's limits make of it, each paced
+        and retried alone, so a part that fails does not send again the parts delivered
+        before it.  False if the far side is away (the rest kept; `park_secs` waited)."""
+        rows = [row for row, _ in message]
+        alerts = [alert for _, alert in message]
+        lost = self.undelivered.take()
+        if lost:  # what left an outbox undelivered is said by the next message that goes
+            first = alerts[0]
+            note = Undelivered.text(lost)
+            alerts[0] = dataclasses.replace(first, context={**first.context, "undelivered": note})
+        parts = self.channel.split(alerts)
+        for n, part in enumerate(parts):
+            ids, rows = rows[: len(part)], rows[len(part) :]
             try:
-                outcome = await self._deliver(alerts)
+                outcome = await self._deliver(part)
             except asyncio.CancelledError:  # cut (a stop, a reload's retire): said by the next
                 self.undelivered.give_back(lost)
                 raise
             except Exception:  # a channel bug must not kill the worker, nor take other rows
-                self.stats.failed += len(message)
+                self.stats.failed += len(part)
                 self._forget_rows(ids)
                 self.undelivered.give_back(lost)
                 log.exception("channel %s: unexpected error while sending", self.channel.name)
-                continue
-            if outcome == "sent":
+            else:
+                if outcome == "later":  # the rows stay, and the channel waits before trying again
+                    self.undelivered.give_back(lost)
+                    # What the budget held back before them is said when they go.
+                    self._held_back += sum(
+                        int(a.context.get("suppressed", 0)) for kept in parts[n:] for a in kept
+                    )
+                    self.failing = True
+                    self.stats.parked += 1
+                    await asyncio.sleep(self.park_secs)
+                    return False
                 self._forget_rows(ids)
-                self.failing = False
-            elif outcome == "dropped":  # nobody read the note: the next message says it
-                self._forget_rows(ids)
-                self.undelivered.give_back(lost)
-            else:  # the far side is away: the rows stay, and the channel waits before trying again
-                self.undelivered.give_back(lost)
-                self.failing = True
-                self.stats.parked += 1
-                await asyncio.sleep(self.park_secs)
-                return
+                if outcome == "sent":
+                    self.failing = False
+                else:  # dropped: nobody read the note, the next message says it
+                    self.undelivered.give_back(lost)
+            lost = Counter()  # the note rides on the first part only: said, or given back
+        return True
 
     def _admit(self, rows: list[tuple[int, Alert]]) -> tuple[list[tuple[int, Alert]], list[int]]:
         """Drop what is too old, apply the hourly budget, and say what was held back."""
@@ -523,7 +535,7 @@ class ChannelWorker:
                 discarded.append(row)
                 continue
             if row in self._charged:  # admitted before, the far side was away: no second charge
-                admitted.append((row, alert))
+                admitted.append((row, self._saying_held_back(alert)))
                 continue
             if alert.status is Status.RESOLVED and alert.alert_id in self._announced:
                 # The end of an episode this channel announced is never held back: folded
@@ -543,12 +555,7 @@ class ChannelWorker:
             self._charged.add(row)
             if self.channel.send_resolved and not self._has_no_end(alert):
                 self._announce(alert.alert_id)
-            if self._held_back:  # what was held back before it is said with it
-                context = {**alert.context, "suppressed": self._held_back}
-                admitted.append((row, dataclasses.replace(alert, context=context)))
-                self._held_back = 0  # counted here; the digest still names them all
-            else:
-                admitted.append((row, alert))
+            admitted.append((row, self._saying_held_back(alert)))
         if expired:
             self.undelivered.add(self.channel.name, "expired", expired)
             log.warning(
@@ -557,6 +564,14 @@ class ChannelWorker:
                 self.channel.name, expired, self.max_age,
             )  # fmt: skip
         return admitted, discarded
+
+    def _saying_held_back(self, alert: Alert) -> Alert:
+        """The alert, saying what the budget held back since the last message that went."""
+        if not self._held_back:
+            return alert
+        context = {**alert.context, "suppressed": self._held_back}
+        self._held_back = 0  # counted here (given back if it does not go); the digest names them
+        return dataclasses.replace(alert, context=context)
 
     @staticmethod
     def _has_no_end(alert: Alert) -> bool:
@@ -607,7 +622,7 @@ class ChannelWorker:
         group.sent.append((now, alert.severity))
         return True
 
-    async def _deliver(self, alerts: list[Alert]) -> Outcome:
+    async def _deliver(self, alerts: Sequence[Alert]) -> Outcome:
         """ "sent"; "dropped" (given up for good: a dead endpoint, a permanent rejection);
         "later" (kept, to retry)."""
         name = self.channel.name
@@ -616,7 +631,7 @@ class ChannelWorker:
             return "dropped"
         attempts = 1 + max(0, self.channel.retry_count)
         for attempt in range(attempts):
-            wait = self._last_send + self.channel.pace_secs - time.monotonic()
+            wait = max(self._last_send + self.channel.pace_secs, self._resume_at) - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             self._last_send = time.monotonic()
@@ -637,6 +652,10 @@ class ChannelWorker:
                     self.stats.failed += len(alerts)
                     log.error("channel %s: giving up on %d alert(s): %s", name, len(alerts), exc)
                     return "dropped"
+                if exc.retry_after is not None:
+                    # The far side's pause holds the whole channel, whatever is sent next:
+                    # this batch again, the backlog after `park_secs`, another message.
+                    self._resume_at = time.monotonic() + exc.retry_after
                 if attempt + 1 >= attempts:
                     # The batch kept, and all that waits: the channel's failing alert counts
                     # what waits, and the two said different numbers as if of one thing.
@@ -653,7 +672,8 @@ class ChannelWorker:
                 self._say(
                     logging.WARNING, exc, "channel %s: %s; retrying in %.1f s", name, exc, delay
                 )
-                await asyncio.sleep(delay)
+                if exc.retry_after is None:  # the far side's pause is waited for above
+                    await asyncio.sleep(delay)
             except TimeoutError:
                 log.error(
                     "channel %s: send did not finish in %.0f s; keeping it for later",

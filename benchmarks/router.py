@@ -26,11 +26,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerting.alert import Alert, Severity, Status
+from alerting.channels.base import OneMessage
 from alerting.delivery import ChannelWorker
 from alerting.router import Router
 
 
-class Sink:
+class Sink(OneMessage):
     name = "sink"
     retry_count = 0
     groups = False

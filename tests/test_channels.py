@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import re
 import socket
 import ssl
 import time
@@ -192,10 +194,12 @@ def test_grouping_splits_within_limits(api: ChatApi) -> None:
     many = [alert(mountpoint=f"/data{i}") for i in range(25)]
     worker = deliver(discord(api), many)
     assert [len(b["embeds"]) for b in api.received["discord"]] == [10, 10, 5]
-    assert (
-        worker.stats.messages == 1 and worker.stats.sent == 25
-    )  # one group, split in three requests
-    assert api.received["discord"][0]["content"] == "25 alerts on web-01"
+    # One group, three messages, each sent on its own (paced, retried alone), each saying
+    # what it holds.
+    assert worker.stats.messages == 3 and worker.stats.sent == 25
+    assert [b["content"] for b in api.received["discord"]] == [
+        "10 alerts on web-01", "10 alerts on web-01", "5 alerts on web-01"
+    ]  # fmt: skip
     deliver(slack(api), many)
     # As many alerts as 50 blocks hold (12 x 4): their text is far under Slack's total.
     assert [len(b["blocks"]) for b in api.received["slack"]] == [48, 48, 4]
@@ -217,6 +221,51 @@ def test_429_pauses_then_delivers(api: ChatApi, service: str) -> None:
     worker = deliver(channel, [alert()])
     assert api.attempts[service] == 3 and worker.stats.sent == 1 and worker.stats.retries == 2
     assert time.monotonic() - started >= 0.3  # the far side's delay was honoured
+
+
+def test_a_429_that_ends_the_quick_retries_still_pauses_the_channel_for_its_delay(
+    api: ChatApi,
+) -> None:
+    """The far side's delay holds past the quick retries: the backlog's next try (after
+    `park_secs`, here far shorter) waits for it too, not only the next quick retry."""
+    api.script["slack"] = ["429"]  # Retry-After 0.3
+    channel = slack(api, retry_count=0)  # the 429 is the last quick attempt
+    channel.pace_secs = 0.0
+    deliver(channel, [alert()], park_secs=0.01)
+    first, second = api.attempted_at["slack"]
+    assert second - first >= 0.3 and len(api.received["slack"]) == 1
+
+
+@pytest.mark.parametrize("service", ["discord", "slack", "telegram"])
+def test_a_group_split_in_messages_sends_each_once_paced_and_retries_only_the_failed_one(
+    api: ChatApi, service: str
+) -> None:
+    """A group longer than one message: each part is a send of its own, paced at the
+    channel's rate, and a 429 on the second retries that one, not the first again."""
+    many = [alert(mountpoint=f"/data{i}") for i in range(25)]
+    if service == "telegram":  # 25 short alerts fit one Telegram message: make them long
+        many = [dataclasses.replace(a, message="disk is full " + "x" * 900) for a in many]
+    api.script[service] = ["", "429"]  # the second message is refused once (0.3 s)
+    channel = {"discord": discord, "slack": slack, "telegram": telegram}[service](api)
+    channel.pace_secs = 0.4
+    started = time.monotonic()
+    worker = deliver(channel, many)
+    assert api.problems == [] and worker.stats.sent == 25 and worker.stats.retries == 1
+    bodies = api.received[service]
+    assert len(bodies) >= 2
+    shown = {
+        "discord": lambda b: [e["title"] for e in b["embeds"]],
+        "slack": lambda b: [x["text"]["text"] for x in b["blocks"] if x["type"] == "header"],
+        "telegram": lambda b: re.findall(r"disk_used_percent mountpoint=/data\d+", b["text"]),
+    }[service]
+    names = [name for body in bodies for name in shown(body)]
+    assert len(names) == 25 and len(set(names)) == 25  # each alert once: none sent twice
+    times = api.attempted_at[service]
+    # Paced, every part: each send starts a pace after the one before (measured where the
+    # requests arrive, so only as a sum: one request's way there can be slower than the next).
+    assert times[-1] - started >= 0.4 * (len(times) - 1)
+    # The refused one again only after the far side's delay (which began at its answer).
+    assert times[2] - times[1] >= 0.3
 
 
 def test_revoked_discord_webhook_marks_the_channel_dead(api: ChatApi) -> None:

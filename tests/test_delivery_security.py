@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import pytest
 
 from alerting.alert import Alert, Severity, Status
-from alerting.channels.base import DeliveryError
+from alerting.channels.base import DeliveryError, OneMessage
 from alerting.channels.console import ConsoleChannel
 from alerting.delivery import ChannelWorker
 from alerting.outbox import MemoryOutbox, SqliteOutbox
@@ -200,7 +200,7 @@ def test_a_storm_with_inhibit_rules_configured_costs_no_scan_of_the_table() -> N
 # -- finding 2: one noisy pattern starves the others; emergencies bypass without end -------------
 
 
-class Recorder:
+class Recorder(OneMessage):
     name = "recorder"
     retry_count = 0
     groups = False
@@ -277,6 +277,31 @@ def test_forged_emergencies_are_one_page_per_group_and_an_hour() -> None:
     ]
     assert recorder.sent[2].context["folded"] == 299
     assert worker.stats.suppressed == 299
+    assert recorder.sent[1].context["suppressed"] == 299
+
+
+def test_what_the_budget_held_back_is_said_by_the_retry_of_a_message_that_failed() -> None:
+    """The count rides on the alert admitted after them; that send failing (the far side
+    away) must not lose it: the retry says it."""
+
+    class FailsItsFirstSendOf(Recorder):
+        def __init__(self, metric: str) -> None:
+            super().__init__()
+            self.metric = metric
+
+        async def send(self, alerts: Sequence[Alert]) -> None:
+            if any(a.metric == self.metric for a in alerts) and self.metric:
+                self.metric = ""
+                raise DeliveryError("the far side is away", retryable=True)
+            await super().send(alerts)
+
+    now = time.time()
+    xid = [event("log_gpu_xid", i, now, Severity.EMERGENCY) for i in range(300)]
+    other = event("log_gpu_fallen_off_bus", 0, now, Severity.EMERGENCY)
+    recorder = FailsItsFirstSendOf("log_gpu_fallen_off_bus")
+    deliver([*xid, other], recorder, max_per_hour=60, park_secs=0.01)
+    assert [a.metric for a in recorder.sent] == ["log_gpu_xid", "log_gpu_fallen_off_bus",
+                                                 "alerts_folded"]  # fmt: skip
     assert recorder.sent[1].context["suppressed"] == 299
 
 

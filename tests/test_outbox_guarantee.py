@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from alerting.alert import Alert, Severity, Status
-from alerting.channels.base import DeliveryError
+from alerting.channels.base import DeliveryError, OneMessage
 from alerting.channels.webhook import WebhookChannel
 from alerting.delivery import ChannelWorker, Undelivered
 from alerting.outbox import MemoryOutbox, SqliteOutbox
@@ -280,7 +280,7 @@ def test_a_full_data_dir_keeps_alerting_from_memory_and_says_degraded(
     assert worker.stats.sent >= 60 and worker.stats.restarts == 0
 
 
-class StandIn:
+class StandIn(OneMessage):
     """A webhook-like channel: fails (503) while `down`, waits while its gate is closed, and
     records what it took."""
 

@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerting.alert import Alert, Severity, Status
+from alerting.channels.base import OneMessage
 from alerting.channels.console import ConsoleChannel
 from alerting.delivery import ChannelWorker
 from alerting.router import Router
 
 
-class Recorder:
+class Recorder(OneMessage):
     """A channel that records what it was given (the router test needs no network)."""
 
     name = "recorder"

@@ -32,7 +32,7 @@ class Channel(Protocol):
     """A delivery integration.
 
     `groups`: a channel people read gets what became ready within the group wait
-    as one message (`send` may split it to respect size limits); machine
+    as one message, which `split` parts to respect the API's size limits; machine
     channels get one alert per call.  `pace_secs` is the least time between two
     sends (the API's documented rate).
     """
@@ -44,10 +44,28 @@ class Channel(Protocol):
     pace_secs: float
     send_resolved: bool
 
+    def split(self, alerts: Sequence[Alert]) -> list[Sequence[Alert]]:
+        """The messages these alerts make within the API's limits: each its alerts, in
+        order, every alert in one.  The worker sends them one `send` at a time, paced,
+        and a part that fails is retried alone: the parts before it were delivered."""
+
     async def send(self, alerts: Sequence[Alert]) -> None:
-        """Deliver these alerts or raise `DeliveryError`."""
+        """Deliver these alerts (one part `split` made) or raise `DeliveryError`."""
 
     async def close(self) -> None: ...
+
+
+def alerts_of(chunks: Sequence[Sequence[tuple[Alert, object]]]) -> list[Sequence[Alert]]:
+    """`split` of a channel that renders its messages as chunks of (alert, its rendering)."""
+    return [[alert for alert, _ in chunk] for chunk in chunks]
+
+
+class OneMessage:
+    """For a channel whose every send is one message, whatever it holds (one alert of a
+    machine channel, a mail)."""
+
+    def split(self, alerts: Sequence[Alert]) -> list[Sequence[Alert]]:
+        return [alerts]
 
 
 def plain_text(text: str, limit: int = 4000) -> str:

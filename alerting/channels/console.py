@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from alerting.alert import Alert, Severity
-from alerting.channels.base import DeliveryError, plain_text
+from alerting.channels.base import DeliveryError, OneMessage, plain_text
 from alerting.channels.registry import ChannelContext
 from alerting.format import undelivered_note
 
 
-class ConsoleChannel:
+class ConsoleChannel(OneMessage):
     name = "console"
     retry_count = 0
     groups = False

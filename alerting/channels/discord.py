@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerting.alert import Alert, Severity, Status
+from alerting.channels.base import alerts_of
 from alerting.channels.http import HttpPoster
 from alerting.channels.registry import ChannelContext
 from alerting.format import (
@@ -59,24 +60,29 @@ def embed_size(item: dict[str, Any]) -> int:
     return size + sum(len(f["name"]) + len(f["value"]) for f in item["fields"])
 
 
-def messages(alerts: Sequence[Alert], username: str, roles: Sequence[str]) -> list[dict[str, Any]]:
-    """Bodies for these alerts: at most 10 embeds and 6000 characters each."""
-    bodies: list[dict[str, Any]] = []
-    batch: list[dict[str, Any]] = []
+def _chunks(alerts: Sequence[Alert]) -> list[list[tuple[Alert, dict[str, Any]]]]:
+    """Alerts with their embeds, in messages of at most 10 embeds and 6000 characters."""
+    out: list[list[tuple[Alert, dict[str, Any]]]] = []
     size = 0
-    mention = any(
-        a.severity >= Severity.CRITICAL and a.status is not Status.RESOLVED for a in alerts
-    )
     for alert in alerts:
         item = embed(alert)
         item_size = embed_size(item)
-        if batch and (len(batch) == EMBEDS_PER_MESSAGE or size + item_size > TOTAL_LIMIT):
-            bodies.append({"embeds": batch})
-            batch, size = [], 0
-        batch.append(item)
+        if not out or len(out[-1]) == EMBEDS_PER_MESSAGE or size + item_size > TOTAL_LIMIT:
+            out.append([])
+            size = 0
+        out[-1].append((alert, item))
         size += item_size
-    if batch:
-        bodies.append({"embeds": batch})
+    return out
+
+
+def messages(alerts: Sequence[Alert], username: str, roles: Sequence[str]) -> list[dict[str, Any]]:
+    """Bodies for these alerts: at most 10 embeds and 6000 characters each."""
+    bodies: list[dict[str, Any]] = [
+        {"embeds": [item for _, item in chunk]} for chunk in _chunks(alerts)
+    ]
+    mention = any(
+        a.severity >= Severity.CRITICAL and a.status is not Status.RESOLVED for a in alerts
+    )
     for body in bodies:
         body["username"] = username
         body["allowed_mentions"] = {"parse": [], "roles": list(roles) if mention else []}
@@ -101,6 +107,9 @@ class DiscordChannel:
         self._username = username
         self._roles = [r for r in mention_roles if r.isdigit()]
         self._http = HttpPoster(url, timeout_secs, user_agent)
+
+    def split(self, alerts: Sequence[Alert]) -> list[Sequence[Alert]]:
+        return alerts_of(_chunks(alerts))
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         for body in messages(alerts, self._username, self._roles):

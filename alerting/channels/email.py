@@ -24,7 +24,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
 from alerting.alert import Alert, Severity
-from alerting.channels.base import DeliveryError
+from alerting.channels.base import DeliveryError, OneMessage
 from alerting.channels.registry import ChannelContext
 from alerting.channels.tls import verified_context
 from alerting.format import facts, html_text, log_line, message_text, plain, title
@@ -78,7 +78,7 @@ def build_message(
     return message
 
 
-class EmailChannel:
+class EmailChannel(OneMessage):
     name = "email"
     groups = True
     pace_secs = 1.0

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerting.alert import Alert, Severity
-from alerting.channels.base import DeliveryError
+from alerting.channels.base import DeliveryError, OneMessage
 from alerting.channels.registry import ChannelContext
 from common.secret import mask_userinfo
 from common.text import single_line
@@ -278,7 +278,7 @@ class NatsConnection:
                 await asyncio.wait_for(client.close(), 5)
 
 
-class NatsChannel:
+class NatsChannel(OneMessage):
     name = "nats"
     groups = False
     pace_secs = 0.0

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerting.alert import Alert, Severity, Status
+from alerting.channels.base import alerts_of
 from alerting.channels.http import HttpPoster, HttpResponse
 from alerting.channels.registry import ChannelContext
 from alerting.format import EMOJI, facts, log_line, message_text, slack_text, title, truncate
@@ -143,6 +144,9 @@ class SlackChannel:
         self._channel = channel
         self._users = [u for u in mention_users if u.isalnum()]
         self._http = HttpPoster(url, timeout_secs, user_agent)
+
+    def split(self, alerts: Sequence[Alert]) -> list[Sequence[Alert]]:
+        return alerts_of(_chunks(alerts))
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         for body in messages(alerts, self._users, self._channel):

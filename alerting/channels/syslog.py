@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerting.alert import Alert, Severity, Status
-from alerting.channels.base import DeliveryError
+from alerting.channels.base import DeliveryError, OneMessage
 from alerting.channels.registry import ChannelContext
 from alerting.format import state_word, undelivered_note
 from common.text import single_line
@@ -96,7 +96,7 @@ def rfc5424(alert: Alert, facility: int, tag: str, hostname: str) -> bytes:
     return (text + _cut_utf8(message, MAX_DATAGRAM - len(text.encode()))).encode("utf-8")
 
 
-class SyslogChannel:
+class SyslogChannel(OneMessage):
     name = "syslog"
     groups = False
     pace_secs = 0.0

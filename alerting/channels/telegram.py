@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerting.alert import Alert, Severity, Status
-from alerting.channels.base import DeliveryError
+from alerting.channels.base import DeliveryError, alerts_of
 from alerting.channels.http import HttpPoster, HttpResponse
 from alerting.channels.registry import ChannelContext
 from alerting.format import (
@@ -29,6 +29,7 @@ from alerting.format import (
 )
 
 TEXT_LIMIT = 4096
+SEPARATOR = "\n\n"  # between two alerts of a message
 DEFAULT_API_URL = "https://api.telegram.org"
 
 
@@ -44,21 +45,26 @@ def render(alert: Alert) -> str:
     return "\n".join(parts)
 
 
-def texts(alerts: Sequence[Alert]) -> list[str]:
-    """Message texts within the limit; one alert longer than the limit is cut at a safe place."""
-    out: list[str] = []
-    current = ""
+def _chunks(alerts: Sequence[Alert]) -> list[list[tuple[Alert, str]]]:
+    """Alerts with their texts, in messages within the limit; one alert longer than the
+    limit is cut at a safe place."""
+    out: list[list[tuple[Alert, str]]] = []
+    size = 0
     for alert in alerts:
         piece = render(alert)
         if len(piece) > TEXT_LIMIT:  # cut the escaped message body, never inside an entity or a tag
             piece = render_short(alert)
-        if current and len(current) + 2 + len(piece) > TEXT_LIMIT:
-            out.append(current)
-            current = ""
-        current = f"{current}\n\n{piece}" if current else piece
-    if current:
-        out.append(current)
+        if not out or size + len(SEPARATOR) + len(piece) > TEXT_LIMIT:
+            out.append([])
+            size = -len(SEPARATOR)
+        out[-1].append((alert, piece))
+        size += len(SEPARATOR) + len(piece)
     return out
+
+
+def texts(alerts: Sequence[Alert]) -> list[str]:
+    """Message texts within the limit."""
+    return [SEPARATOR.join(piece for _, piece in chunk) for chunk in _chunks(alerts)]
 
 
 def render_short(alert: Alert) -> str:
@@ -90,6 +96,9 @@ class TelegramChannel:
         self._http = HttpPoster(
             f"{api_url.rstrip('/')}/bot{token}/sendMessage", timeout_secs, user_agent
         )
+
+    def split(self, alerts: Sequence[Alert]) -> list[Sequence[Alert]]:
+        return alerts_of(_chunks(alerts))
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         loud = any(

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerting.alert import Alert, Severity
+from alerting.channels.base import OneMessage
 from alerting.channels.http import HttpPoster, parse_retry_after
 from alerting.channels.registry import ChannelContext
 
@@ -29,7 +30,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class WebhookChannel:
+class WebhookChannel(OneMessage):
     name = "webhook"
     groups = False
     pace_secs = 0.0

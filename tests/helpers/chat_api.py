@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -149,6 +150,10 @@ class ChatApi:
     attempts: dict[str, int] = field(
         default_factory=lambda: {"discord": 0, "slack": 0, "telegram": 0}
     )
+    # When each attempt came (time.monotonic()), per service.
+    attempted_at: dict[str, list[float]] = field(
+        default_factory=lambda: {"discord": [], "slack": [], "telegram": []}
+    )
     problems: list[str] = field(default_factory=list)
     lock: threading.Condition = field(default_factory=threading.Condition)
 
@@ -197,6 +202,7 @@ def make_handler(api: ChatApi) -> type[BaseHTTPRequestHandler]:
                 return
             with api.lock:
                 api.attempts[service] += 1
+                api.attempted_at[service].append(time.monotonic())
                 step = api.script[service].pop(0) if api.script[service] else ""
             if step == "429":
                 if service == "discord":
