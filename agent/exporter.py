@@ -27,6 +27,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from agent.collectors import ALL_METRICS
+from agent.settings import parse_bind
 from agent.store import Store
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,6 @@ def exposition(store: Store) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store))
     return generate_latest(registry)
-
-
-def parse_bind(bind: str) -> tuple[str, int]:
-    host, _, port = bind.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class Exporter:

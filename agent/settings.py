@@ -661,6 +661,25 @@ class NatsSettings(NatsServerSettings):
     )
 
 
+def parse_bind(bind: str) -> tuple[str, int]:
+    """(host, port) of a `host:port` to listen on (`[::1]:19273`; `:19273` is loopback);
+    ValueError saying what to write."""
+    host, colon, port = bind.rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{bind!r}: write host:port, a port from 1 to 65535 (127.0.0.1:19273)")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ValueError(f"{bind!r}: an IPv6 address goes in brackets ([::1]:19273)")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _check_bind(value: str) -> str | None:
+    try:
+        parse_bind(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 @dataclass(frozen=True)
 class PrometheusSettings:
     enabled: bool = opt(
@@ -671,6 +690,7 @@ class PrometheusSettings:
         "Address and port to listen on. The default port is outside the ranges of Prometheus' "
         "default port allocations (9100-9999 taken, the overflow above 10000) and no well-known "
         "exporter's: 9100 is node_exporter's.",
+        check=_check_bind,
     )
     path: str = opt("/metrics", "HTTP path of the endpoint.")
 

@@ -10,6 +10,7 @@ the channel's module or its library.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
 from types import MappingProxyType
@@ -129,13 +130,51 @@ class TelegramChannelSettings:
     send_resolved: bool = opt(True, "Also send when an alert resolves.")
 
 
+_MAILBOX = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")  # local@domain, as a mail header holds it
+_NAMED = re.compile(r"[^<>\r\n]*<([^<>]*)>")  # Name <local@domain>
+
+
+def _check_email_address(value: str) -> str | None:
+    """An address an SMTP server takes: user@example.com or "Name <user@example.com>".
+    Not checked, `from = "sysops agent"` passed --validate and every mail then failed."""
+    named = _NAMED.fullmatch(value.strip())
+    mailbox = named.group(1) if named else value.strip()
+    if _MAILBOX.fullmatch(mailbox):
+        return None
+    several = " (one address per item of the list)" if re.search(r"[,;]", mailbox) else ""
+    return (
+        f"{value!r} is not an email address{several}: write user@example.com "
+        'or "Name <user@example.com>"'
+    )
+
+
+def _check_smtp_host(value: str) -> str | None:
+    """A host name or address: `smtp://host:25` was taken for a host name, and failed at
+    the first send with "Name or service not known"."""
+    bare = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    if (
+        "://" in value
+        or "/" in value
+        or (":" in bare and "[" not in value and bare.count(":") == 1)
+    ):
+        return (
+            f"{value!r}: write the server's name or address only (smtp.example.com); "
+            "the port is smtp_port and TLS is smtp_tls"
+        )
+    if not bare or any(c.isspace() for c in bare):
+        return f"{value!r} is not a host name or address (smtp.example.com)"
+    return None
+
+
 @dataclass(frozen=True)
 class EmailChannelSettings:
     CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin(
         "email", "alerting.channels.email:build", requires=("aiosmtplib",)
     )
     enabled: bool = opt(False, "Send alerts by email (needs the `email` extra).")
-    smtp_host: str | None = opt(None, "SMTP server.", required_when_enabled=True)
+    smtp_host: str | None = opt(
+        None, "SMTP server (name or address).", required_when_enabled=True, check=_check_smtp_host
+    )
     smtp_port: int = opt(587, "SMTP port (587 STARTTLS, 465 implicit TLS).", ge=1, le=65535)
     smtp_tls: str = opt(
         "starttls",
@@ -144,8 +183,16 @@ class EmailChannelSettings:
     )
     username: str | None = opt(None, "SMTP login.")
     password: Secret | None = opt(None, "SMTP password.")
-    from_: str | None = opt(None, "Sender address.", key="from", required_when_enabled=True)
-    to: tuple[str, ...] = opt((), "Recipient addresses.", required_when_enabled=True)
+    from_: str | None = opt(
+        None,
+        "Sender address (user@example.com or Name <user@example.com>).",
+        key="from",
+        required_when_enabled=True,
+        check=_check_email_address,
+    )
+    to: tuple[str, ...] = opt(
+        (), "Recipient addresses.", required_when_enabled=True, check=_check_email_address
+    )
     subject_prefix: str = opt("[sysops]", "Prefix of every subject line.")
     min_severity: str = opt("critical", "Lowest severity sent.", choices=SEVERITIES)
     send_resolved: bool = opt(True, "Also send when an alert resolves.")
@@ -189,6 +236,16 @@ class WebhookChannelSettings:
     send_resolved: bool = opt(True, "Also send when an alert resolves.")
 
 
+def _check_syslog_address(value: str) -> str | None:
+    from alerting.channels.syslog import parse_address  # the channel's own reading of it
+
+    try:
+        parse_address(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 @dataclass(frozen=True)
 class SyslogChannelSettings:
     CHANNEL: ClassVar[ChannelPlugin] = ChannelPlugin("syslog", "alerting.channels.syslog:build")
@@ -198,6 +255,7 @@ class SyslogChannelSettings:
     address: str = opt(
         "/dev/log",
         "A Unix datagram socket path, host:port or udp://host:port (UDP), or tcp://host:port.",
+        check=_check_syslog_address,
     )
     min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
     send_resolved: bool = opt(True, "Also send when an alert resolves.")

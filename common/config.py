@@ -595,6 +595,10 @@ class _Validator:
         check = meta.get("check")
         error = check(value) if check else None
         if error:
+            if (
+                not reveal and value
+            ):  # a check quotes what it refuses: not a secret, nor a reference's
+                error = error.replace(repr(value), "the value").replace(value, "(not shown)")
             self.problem(path, error)
             return _INVALID
         if secret:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import re
@@ -554,6 +555,48 @@ def test_syslog_over_tcp_with_octet_counting() -> None:
     assert first.startswith(b"<28>1 ") and rest[int(length) :].split(b" ", 1)[1].startswith(
         b"<26>1 "
     )
+
+
+def test_a_syslog_collector_that_does_not_answer_holds_its_channel_not_the_agent() -> None:
+    """A TCP connect that gets no answer (the SYN dropped: here a listener whose queue is
+    full) waits for the socket's 5 s: off the event loop, or every collector, analyzer and
+    channel of the agent stood still for it at each retry."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    queued = [socket.socket() for _ in range(3)]  # fill its accept queue: the next SYN is dropped
+    for sock in queued:
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            sock.connect(("127.0.0.1", port))
+
+    async def scenario() -> tuple[float, str]:
+        channel = SyslogChannel(address=f"tcp://127.0.0.1:{port}")
+        loop = asyncio.get_running_loop()
+        longest, last, done = 0.0, loop.time(), False
+
+        async def tick() -> None:
+            nonlocal longest, last
+            while not done:
+                await asyncio.sleep(0.05)
+                longest, last = max(longest, loop.time() - last), loop.time()
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0.1)  # ticking
+        with pytest.raises(DeliveryError) as refused:
+            await channel.send([alert()])
+        done = True
+        await ticker
+        return longest, str(refused.value)
+
+    try:
+        longest, error = asyncio.run(scenario())
+    finally:
+        for sock in (*queued, listener):
+            sock.close()
+    assert "timed out" in error
+    assert longest < 2.5  # the loop went on (it stood still for the whole 5 s before)
 
 
 def test_plaintext_smtp_only_to_loopback() -> None:

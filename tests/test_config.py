@@ -135,7 +135,43 @@ BAD_CONFIGS = [
     ('[prometheus]\nenabled = true\nbind = "127.0.0.1:9100"\n\n[thresholds]\ncpu_percent = 90\ncpu_percent = 80\n', 7,
      'TOML syntax error: Key "cpu_percent" already exists.'),
     ("[agent\nhostname = 'x'\n", 1, "TOML syntax error:"),
+    # Each of these passed --validate and then failed at run time (a traceback, or every
+    # alert of the channel lost): refused where it is written.
+    ('[prometheus]\nbind = "0.0.0.0"\n', 2, "prometheus.bind: '0.0.0.0': write host:port"),
+    ('[prometheus]\nbind = "127.0.0.1:99999"\n', 2, "prometheus.bind: '127.0.0.1:99999': write host:port, a port from 1 to 65535"),
+    ('[prometheus]\nbind = "::1:9100"\n', 2, "prometheus.bind: '::1:9100': an IPv6 address goes in brackets"),
+    ('[alerting.syslog]\naddress = "127.0.0.1"\n', 2, "alerting.syslog.address: '127.0.0.1' names no host and port"),
+    ('[alerting.syslog]\naddress = "127.0.0.1:70000"\n', 2, "alerting.syslog.address: '127.0.0.1:70000' names no host and port"),
+    ('[alerting.syslog]\naddress = "udp:127.0.0.1:514"\n', 2, "alerting.syslog.address: 'udp:127.0.0.1:514': write udp://127.0.0.1:514"),
+    ('[alerting.syslog]\naddress = "http://127.0.0.1:514"\n', 2, "alerting.syslog.address: scheme 'http': write udp://host:port"),
+    ('[alerting.email]\nfrom = "sysops agent"\n', 2, "alerting.email.from: 'sysops agent' is not an email address: write user@example.com"),
+    ('[alerting.email]\nto = ["ops@example.com",\n  "oncall at example.com"]\n', 2, "alerting.email.to[1]: 'oncall at example.com' is not an email address"),
+    ('[alerting.email]\nto = ["a@example.com,b@example.com"]\n', 2, "alerting.email.to[0]: 'a@example.com,b@example.com' is not an email address (one address per item of the list)"),
+    ('[alerting.email]\nsmtp_host = "smtp://127.0.0.1:2525"\n', 2, "alerting.email.smtp_host: 'smtp://127.0.0.1:2525': write the server's name or address only"),
+    ('[alerting.email]\nsmtp_host = "mail.example.com:587"\n', 2, "alerting.email.smtp_host: 'mail.example.com:587': write the server's name or address only"),
 ]  # fmt: skip
+
+
+def test_addresses_a_server_takes_are_accepted() -> None:
+    """The forms the checks above must not refuse."""
+    text = """[prometheus]
+bind = "{bind}"
+
+[alerting.syslog]
+address = "{syslog}"
+
+[alerting.email]
+smtp_host = "{smtp}"
+from = "{sender}"
+to = ["ops@example.com", "On call <oncall+db@mail.example.com>"]
+"""
+    for bind, syslog, smtp, sender in [
+        ("127.0.0.1:19273", "/dev/log", "smtp.example.com", "agent@example.com"),
+        ("[::1]:19273", "udp://[::1]:514", "[::1]", "Sysops agent <agent@example.com>"),
+        (":19273", "tcp://logs.example.com:601", "::1", "agent@host"),
+        ("0.0.0.0:9100", "127.0.0.1:514", "192.0.2.1", "agent@example.com"),
+    ]:
+        parse_config_text(text.format(bind=bind, syslog=syslog, smtp=smtp, sender=sender), "c.toml")
 
 
 @pytest.mark.parametrize(("text", "line", "expected"), BAD_CONFIGS)
@@ -206,6 +242,12 @@ def test_secret_value_is_never_echoed_in_errors() -> None:
         parse_config_text(env_text, "c.toml", environ={"LEVEL": "s3cr3t-from-env"})
     assert "s3cr3t-from-env" not in str(info.value)
     assert "agent.log_level: expected one of" in str(info.value)
+    # A check that quotes what it refuses does not quote what a reference gave it.
+    mail = '[alerting.email]\nto = ["${TO}"]\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(mail, "c.toml", environ={"TO": "s3cr3t from env"})
+    assert "s3cr3t" not in str(info.value)
+    assert "alerting.email.to[0]: the value is not an email address" in str(info.value)
 
 
 def test_environment_and_file_references(tmp_path: Path) -> None:

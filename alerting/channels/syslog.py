@@ -13,9 +13,11 @@ one safe line too, cut on a character boundary to fit the datagram.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +36,42 @@ MAX_DATAGRAM = 2048
 # Every message carries this SD-ID, the tag as APP-NAME and the agent's PID as PROCID:
 # the agent's log sources recognise their own messages by them (agent/logs/own.py).
 SD_ID = "alert@32473"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where messages go: a Unix datagram socket (`path`), or `host`:`port` over UDP or TCP."""
+
+    path: str = ""
+    host: str = ""
+    port: int = 0
+    stream: bool = False
+
+
+def parse_address(address: str) -> Target:
+    """The target an `address` names; ValueError saying what to write if it names none."""
+    if address.startswith("/"):
+        return Target(path=address)
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        for scheme in ("udp", "tcp"):
+            if address.startswith(f"{scheme}:"):
+                raise ValueError(f"{address!r}: write {scheme}://{address[len(scheme) + 1 :]}")
+        scheme, rest = "udp", address
+    if scheme not in ("udp", "tcp"):
+        raise ValueError(f"scheme {scheme!r}: write udp://host:port, tcp://host:port, host:port "
+                         "(UDP) or the path of a Unix socket (/dev/log)")  # fmt: skip
+    host, colon, port = rest.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{address!r} names no host and port: write {scheme}://host:port "
+                         "(a port from 1 to 65535; [::1]:514 for an IPv6 address), or the path "
+                         "of a Unix socket (/dev/log)")  # fmt: skip
+    if ":" in host and not rest.startswith("["):
+        raise ValueError(f"{address!r}: an IPv6 address goes in brackets ([::1]:514)")
+    if "/" in host:
+        raise ValueError(f"{address!r}: a host name has no / (a Unix socket's path starts with /)")
+    return Target(host=host, port=int(port), stream=scheme == "tcp")
 
 
 def _sd_value(text: str, limit: int) -> str:
@@ -109,39 +147,42 @@ class SyslogChannel(OneMessage):
         self._facility = FACILITIES[facility]
         self._tag = tag
         self._address = address
+        self._target = parse_address(address)  # checked by the settings: a bad one is refused
         self._socket: socket.socket | None = None
-
-    @property
-    def _stream(self) -> bool:
-        return self._address.startswith("tcp://")
 
     def _connect(self) -> socket.socket:
         if self._socket is None:
-            if self._address.startswith("/"):
+            target = self._target
+            if target.path:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                sock.connect(self._address)
+                sock.connect(target.path)
             else:
-                target = self._address.split("://", 1)[-1]
-                host, _, port = target.rpartition(":")
-                family = socket.AF_INET6 if ":" in host else socket.AF_INET
-                sock = socket.socket(
-                    family, socket.SOCK_STREAM if self._stream else socket.SOCK_DGRAM
-                )
+                family = socket.AF_INET6 if ":" in target.host else socket.AF_INET
+                kind = socket.SOCK_STREAM if target.stream else socket.SOCK_DGRAM
+                sock = socket.socket(family, kind)
                 sock.settimeout(5)
-                sock.connect((host.strip("[]"), int(port)))
-            if not self._stream:
+                sock.connect((target.host, target.port))
+            if not target.stream:
                 sock.setblocking(False)
             self._socket = sock
         return self._socket
+
+    def _send(self, message: bytes) -> None:
+        if self._target.stream:  # RFC 6587 octet counting: "LEN MSG"
+            self._connect().sendall(str(len(message)).encode() + b" " + message)
+        else:
+            self._connect().send(message)
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
             message = rfc5424(alert, self._facility, self._tag, alert.hostname)
             try:
-                if self._stream:  # RFC 6587 octet counting: "LEN MSG"
-                    self._connect().sendall(str(len(message)).encode() + b" " + message)
+                if self._target.stream:
+                    # A TCP connect or a full send window blocks for up to the socket's 5 s
+                    # (a collector that is down drops the SYN): not on the event loop.
+                    await asyncio.to_thread(self._send, message)
                 else:
-                    self._connect().send(message)
+                    self._send(message)
             except OSError as exc:
                 self.close_socket()
                 raise DeliveryError(
