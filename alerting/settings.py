@@ -296,7 +296,10 @@ class MaintenanceSettings:
     )
     start: str = opt("00:00", "Local time the window opens (HH:MM).", pattern=_HHMM)
     end: str = opt(
-        "00:00", "Local time it closes (HH:MM); before start means the next day.", pattern=_HHMM
+        "00:00",
+        "Local time it closes (HH:MM); before start means the next day, and the same as start "
+        "a whole day (the default: every listed day, all day).",
+        pattern=_HHMM,
     )
     timezone: str = opt("UTC", "IANA time zone of start and end.", check=_check_timezone)
     match: tuple[str, ...] = opt(
@@ -326,9 +329,16 @@ class InhibitSettings:
     )
 
     def validate(self) -> list[Issue]:
+        issues: list[Issue] = []
         if not self.equal:
-            return [("equal", "required: at least one label both alerts must share")]
-        return []
+            issues.append(("equal", "required: at least one label both alerts must share"))
+        # No matcher matches every alert: the first to fire on a host would mute every other
+        # one there (an emergency too), by the rule's `equal` labels.
+        for key, whose in (("source_match", "that mutes"), ("target_match", "it mutes")):
+            if not getattr(self, key):
+                issues.append((key, f"required: matchers of the alerts {whose} (none would "
+                               "match every alert, and mute every other alert on the host)"))  # fmt: skip
+        return issues
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ from typing import Any
 from alerting.silences import SilenceFile, matcher_problem, parse_duration, parse_matcher
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+# The longest silence: a year.  Past it, a silence is a check turned off and forgotten
+# (and 99999999999999d was written, then no date could show its end: `list` failed for good).
+MAX_SILENCE_SECS = 366 * 86400.0
 
 
 def add_parser(
@@ -59,6 +62,12 @@ def _action(
         try:
             matchers = [parse_matcher(m) for m in args.match]
             duration = parse_duration(args.duration)
+            if not 0 < duration <= MAX_SILENCE_SECS:
+                raise ValueError(
+                    f"--for {args.duration}: a silence lasts more than 0 s and at most 366 days "
+                    "(for longer, a maintenance window or the check turned off says so in the "
+                    "configuration)"
+                )
         except ValueError as exc:
             print(f"{program} silence: {exc}", file=sys.stderr)
             return EXIT_CONFIG
@@ -71,7 +80,7 @@ def _action(
         # (a --config that is not the daemon's, another machine) mutes nothing.  Said, not refused.
         new_dir = not store.path.parent.is_dir()
         silence = store.add(matchers, duration, args.comment, getpass.getuser())
-        until = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(silence.ends))
+        until = local_time(silence.ends, "%Y-%m-%d %H:%M:%S %Z")
         print(f"{silence.id} until {until} (in {store.path})")
         if new_dir:
             print(f"{program} silence: warning: {store.path.parent} did not exist, so no running "
@@ -90,6 +99,14 @@ def _action(
         print("no active silences", file=sys.stderr)
     for s in sorted(active, key=lambda s: s.ends):
         match = " ".join(f"{k}{op}{v}" for k, op, v in s.matchers)
-        until = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.ends))
+        until = local_time(s.ends, "%Y-%m-%d %H:%M")
         print(f"{s.id}  until {until}  {match}  # {s.comment} ({s.created_by})")
     return EXIT_OK
+
+
+def local_time(epoch: float, form: str) -> str:
+    """`epoch` in local time; one no calendar can show (a hand-edited file) as a number."""
+    try:
+        return time.strftime(form, time.localtime(epoch))
+    except (OverflowError, OSError, ValueError):
+        return f"{epoch:.0f} (epoch)"

@@ -385,9 +385,11 @@ class MaintenanceWindow:
         local = datetime.fromtimestamp(now, ZoneInfo(self.timezone))
         day = WEEKDAYS[local.weekday()]
         clock = local.time()
-        if self.start <= self.end:
+        if self.start < self.end:
             return day in self.weekdays and self.start <= clock < self.end
-        # Over midnight: the evening belongs to the listed day, the morning to the day after it.
+        # Over midnight (end before start, or the same: a whole day from start; `weekdays =
+        # ["sat"]` alone was never open, it is all of Saturday): the evening belongs to the
+        # listed day, the morning to the day after it.
         yesterday = WEEKDAYS[(local.weekday() - 1) % 7]
         return (day in self.weekdays and clock >= self.start) or (
             yesterday in self.weekdays and clock < self.end

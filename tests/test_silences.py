@@ -86,6 +86,24 @@ def test_maintenance_window_in_its_time_zone_and_over_midnight() -> None:
     )
 
 
+def test_a_window_whose_start_and_end_are_the_same_is_a_whole_day() -> None:
+    """`weekdays = ["sat"]` alone (start and end both 00:00 by default) was never open."""
+    from agent.assembly import maintenance_windows
+    from agent.config import parse_config_text
+
+    text = '[[alerting.maintenance]]\nweekdays = ["sat"]\n'
+    (saturday,) = maintenance_windows(parse_config_text(text, "t.toml").settings)
+    friday_late = datetime(2026, 11, 20, 23, 59, tzinfo=UTC).timestamp()
+    assert not saturday.active(friday_late)
+    for hour in (0, 9, 23):
+        assert saturday.active(datetime(2026, 11, 21, hour, 30, tzinfo=UTC).timestamp())
+    assert not saturday.active(datetime(2026, 11, 22, 0, 0, tzinfo=UTC).timestamp())
+    ten_to_ten = MaintenanceWindow(("sat",), dtime(10, 0), dtime(10, 0), "UTC", ())
+    assert ten_to_ten.active(datetime(2026, 11, 22, 9, 59, tzinfo=UTC).timestamp())  # Sunday
+    assert not ten_to_ten.active(datetime(2026, 11, 22, 10, 0, tzinfo=UTC).timestamp())
+    assert not ten_to_ten.active(datetime(2026, 11, 21, 9, 59, tzinfo=UTC).timestamp())
+
+
 def test_silence_file_add_list_expire(tmp_path: Path) -> None:
     store = SilenceFile(tmp_path / "silences.json")
     silence = store.add([("mountpoint", "=", "/backup")], 3600, "restore test", "alice")
@@ -173,6 +191,24 @@ def test_silence_cli(tmp_path: Path) -> None:
         assert "Traceback" not in refused.stderr
     empty = run_agent("--config", str(config), "silence", "list")
     assert empty.returncode == 0 and "no active silences" in empty.stderr
+    # No end, or one no calendar shows: `99999999999999d` was written, its id never shown
+    # ("Value too large"), and every `list` after it failed the same way.
+    for duration in ("0m", "367d", "99999999999999d"):
+        refused = run_agent("--config", str(config), "silence", "add", "--match", "metric=x",
+                            "--for", duration, "--comment", "x")  # fmt: skip
+        assert refused.returncode == 2 and "at most 366 days" in refused.stderr, refused.stderr
+    assert run_agent("--config", str(config), "silence", "list").returncode == 0
+    a_year = run_agent("--config", str(config), "silence", "add", "--match", "metric=x",
+                       "--for", "366d", "--comment", "decommissioning")  # fmt: skip
+    assert a_year.returncode == 0, a_year.stderr
+    # A file edited by hand to an end past any calendar is listed, not a failure.
+    path = tmp_path / "data" / "silences.json"
+    edited = json.loads(path.read_text())
+    edited[0]["ends"] = 1e30
+    path.write_text(json.dumps(edited))
+    listed = run_agent("--config", str(config), "silence", "list")
+    assert listed.returncode == 0 and "decommissioning" in listed.stdout, listed.stderr
+    assert "(epoch)" in listed.stdout
 
 
 def test_configured_inhibition_needs_equal_labels() -> None:
@@ -183,6 +219,13 @@ def test_configured_inhibition_needs_equal_labels() -> None:
     rules = inhibit_rules(parse_config_text(text, "t.toml").settings)
     with pytest.raises(ConfigError, match=r"alerting\.inhibit\[0\]\.equal: required"):
         parse_config_text('[[alerting.inhibit]]\nsource_match = ["metric=gpu_up"]\n', "t.toml")
+    # No matchers match every alert: the first alert on a host would mute all the others.
+    with pytest.raises(ConfigError) as refused:
+        parse_config_text('[[alerting.inhibit]]\nequal = ["host"]\n', "t.toml")
+    said = [str(p) for p in refused.value.problems]
+    assert len(said) == 2 and all("required: matchers of the alerts" in p for p in said), said
+    assert "alerting.inhibit[0].source_match" in said[0]
+    assert "alerting.inhibit[0].target_match" in said[1]
 
     def gpu(metric: str, gpu_index: str, t: float, severity: Severity = Severity.WARN) -> Alert:
         return Alert(
