@@ -1,5 +1,5 @@
 """The labels an alert of this agent can carry, so that a matcher naming another is refused;
-and the labels a declared metric's series carry, so that a rule selecting another is.
+and the metrics and labels a rule can select, so that a rule selecting nothing is.
 
 A silence, a maintenance window or an inhibit rule compares a key with an alert's
 label, and a label the alert does not have reads as "": a typo'd key matches every
@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from agent.settings import Settings
 from alerting.silences import did_you_mean, matcher_key_problems
+from common.text import closest
 
 # Labels of alerts about no series: a channel failing or its digest of what it held back
 # (runtime.py, alerting/delivery.py), a crash record of the previous boot and an unclean
@@ -71,6 +72,45 @@ def selector_labels(
                     f"{metric} has no label {key!r}{did_you_mean(key, carried)}, so the rule would apply to no series; "
                     f"its labels: {', '.join(sorted(carried)) or 'none'}",
                 )
+
+
+# A name this alike a declared metric's, and not one, is that metric misspelt (difflib's
+# ratio: `memory_used_percnt` 0.97, `disk_used_precent` 0.94); an application's metric for
+# `replay` (`http_requests_per_second`: 0.8 of `disk_reads_per_second`) is not refused.
+MISSPELT = 0.9
+_GLOB = re.compile(r"[*?\[]")
+
+
+def metric_names(settings: Settings, report: Callable[[tuple[str | int, ...], str], None]) -> None:
+    """The configuration's check of the metrics a rule names: `[[thresholds.rules]]` take one
+    name (`memory_used_*` matched nothing), and a name or pattern in a rule or in
+    `anomaly_metrics` that misspells a declared metric (`memory_used_percnt`) selected no
+    series.  A name no collector declares and like none is left alone: it can be meant
+    for `replay` of an application's metric."""
+    rules = settings.thresholds.rules
+    named: list[tuple[tuple[str | int, ...], str]] = [
+        (("thresholds", "rules", i, "metric"), r.metric) for i, r in enumerate(rules)
+    ]
+    named += [(("analyzer", "anomaly_metrics", i), m)
+              for i, m in enumerate(settings.analyzer.anomaly_metrics)]  # fmt: skip
+    named += [(("analyzer", "families", i, "metric"), f.metric)
+              for i, f in enumerate(settings.analyzer.families)]  # fmt: skip
+    if not any(name for _, name in named):
+        return
+    from agent.collectors import ALL_METRICS
+
+    declared = {spec.name for spec in ALL_METRICS}
+    for path, name in named:
+        if path[0] == "thresholds" and _GLOB.search(name):
+            report(path, f"{name!r}: a rule names one metric, not a pattern (one rule per "
+                   "metric; the metrics are in docs/METRICS.md)")  # fmt: skip
+            continue
+        if not name or name in declared or _GLOB.search(name):
+            continue  # (a pattern may be meant for a replayed metric: no telling a typo)
+        guess = closest(name, declared, MISSPELT)
+        if guess is not None:
+            report(path, f"no collector reports {name!r} (did you mean {guess!r}?), so it "
+                   "would select no series")  # fmt: skip
 
 
 def matcher_labels(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.alert_labels import matcher_labels, selector_labels
+from agent.alert_labels import matcher_labels, metric_names, selector_labels
 from agent.settings import Settings, history_tier_hours
 from alerting.settings import nats_file_problems
 from common.config import (
@@ -78,9 +78,9 @@ def parse_config_text(
 ) -> LoadedConfig:
     """Validate TOML `text`; `source` names it in messages."""
     checks = (
-        (history_size, matcher_labels, selector_labels, runtime_files)
+        (history_size, matcher_labels, selector_labels, metric_names, runtime_files)
         if secrets
-        else (history_size, matcher_labels, selector_labels)
+        else (history_size, matcher_labels, selector_labels, metric_names)
     )
     parsed = parse_document(text, Settings, source, environ, checks, secrets)
     return LoadedConfig(parsed.settings, parsed.warnings, parsed.has_literal_secrets)

@@ -13,12 +13,12 @@ _UNSAFE = re.compile(
 )
 
 
-def closest(word: str, known: Iterable[str]) -> str | None:
-    """The known word a misspelt `word` most likely meant (difflib, 0.6 alike), or None:
+def closest(word: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The known word a misspelt `word` most likely meant (difflib, `cutoff` alike), or None:
     the one did-you-mean of configuration keys and matcher labels."""
     import difflib  # only for a misspelt word
 
-    guess = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    guess = difflib.get_close_matches(word, sorted(known), n=1, cutoff=cutoff)
     return guess[0] if guess else None
 
 

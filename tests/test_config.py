@@ -149,7 +149,27 @@ BAD_CONFIGS = [
     ('[alerting.email]\nto = ["a@example.com,b@example.com"]\n', 2, "alerting.email.to[0]: 'a@example.com,b@example.com' is not an email address (one address per item of the list)"),
     ('[alerting.email]\nsmtp_host = "smtp://127.0.0.1:2525"\n', 2, "alerting.email.smtp_host: 'smtp://127.0.0.1:2525': write the server's name or address only"),
     ('[alerting.email]\nsmtp_host = "mail.example.com:587"\n', 2, "alerting.email.smtp_host: 'mail.example.com:587': write the server's name or address only"),
+    # A rule selecting no series: a pattern where one name is taken, a declared metric misspelt.
+    ('[[thresholds.rules]]\nmetric = "memory_used_*"\nwarn = 1\n', 2, "thresholds.rules[0].metric: 'memory_used_*': a rule names one metric, not a pattern"),
+    ('[[thresholds.rules]]\nmetric = "memory_used_percnt"\nwarn = 1\n', 2, "thresholds.rules[0].metric: no collector reports 'memory_used_percnt' (did you mean 'memory_used_percent'?)"),
+    ('[analyzer]\nanomaly_metrics = ["cpu_usage_percent", "disk_used_precent"]\n', 2, "analyzer.anomaly_metrics[1]: no collector reports 'disk_used_precent' (did you mean 'disk_used_percent'?)"),
 ]  # fmt: skip
+
+
+def test_a_rule_for_an_applications_metric_is_not_taken_for_a_typo() -> None:
+    """A name no collector declares and like none may be meant for `replay`; so may a pattern."""
+    text = """[[thresholds.rules]]
+metric = "http_requests_per_second"
+warn = 100
+
+[[thresholds.rules]]
+metric = "myapp_latency_seconds"
+warn = 1
+
+[analyzer]
+anomaly_metrics = ["cpu_*", "myapp_*", "queue_depth"]
+"""
+    parse_config_text(text, "c.toml")
 
 
 def test_addresses_a_server_takes_are_accepted() -> None:
