@@ -233,7 +233,12 @@ class Levels:
 
 @dataclass(frozen=True)
 class CustomThreshold:
-    metric: str = opt("", "Metric name the rule applies to.", required_when_enabled=False)
+    metric: str = opt(
+        "",
+        "Metric name the rule applies to: one name (docs/METRICS.md, or a replayed series'), "
+        "not a pattern.",
+        required_when_enabled=False,
+    )
     labels: Mapping[str, str] = opt(
         factory=_empty_mapping,
         doc="Labels a series must have (exact match) for the rule to apply; on a metric a "

@@ -326,6 +326,9 @@ def _describe(value: Any, reveal: bool) -> str:
     return type(value).__name__
 
 
+_SHELL_VARIABLE = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
+
+
 def is_loopback_host(host: str) -> bool:
     host = host.strip("[]").lower().rstrip(".")  # "localhost." is the same name, rooted
     if host in _LOOPBACK_NAMES:
@@ -604,6 +607,10 @@ class _Validator:
         if secret:
             if not substituted:
                 self.literal_secrets = True
+                if _SHELL_VARIABLE.fullmatch(value):
+                    # Used as written: the token sent, the body signed with "$WEBHOOK_SECRET".
+                    self.warn(path, "the value looks like a shell variable ($NAME) and is "
+                              "used as written; a reference to the environment is ${NAME}")  # fmt: skip
             return Secret(value)
         if mask_userinfo(value) != value:  # a URL with a password, in any key (NATS url)
             if not substituted:

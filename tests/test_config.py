@@ -338,6 +338,20 @@ def test_plain_http_webhook_off_loopback_warns_but_loopback_does_not() -> None:
     assert any("plain http" in w for w in parse_config_text(remote_discord, "c.toml").warnings)
 
 
+def test_a_secret_written_as_a_shell_variable_is_warned_of_without_showing_it() -> None:
+    """`bot_token = "$TELEGRAM_BOT_TOKEN"` was sent as written: a reference is ${NAME}.
+    A secret may begin with $ (a password), so it is a warning, and it shows no value."""
+    text = '[alerting.webhook]\nurl = "https://example.com/x"\nhmac_secret = "$WEBHOOK_SECRET"\n'
+    warned = parse_config_text(text, "c.toml")
+    (warning,) = warned.warnings
+    assert warning.startswith("c.toml:3: alerting.webhook.hmac_secret: the value looks like a "
+                              "shell variable ($NAME)")  # fmt: skip
+    assert "WEBHOOK_SECRET" not in warning and "${NAME}" in warning
+    for fine in ("${WEBHOOK_SECRET}", "$3cr3t-pass", "s3cr3t"):
+        text = f'[alerting.webhook]\nurl = "https://example.com/x"\nhmac_secret = "{fine}"\n'
+        assert parse_config_text(text, "c.toml", environ={"WEBHOOK_SECRET": "x"}).warnings == ()
+
+
 def test_plaintext_smtp_to_a_remote_server_is_refused_where_it_is_written() -> None:
     # It passed --validate, and the channel then refused every mail at its first send.
     email = """[alerting.email]
