@@ -21,7 +21,7 @@ from agent.settings import CHANNELS, Settings, history_tier_hours
 from agent.store import Store
 from alerting import assembly as alerting_assembly
 from alerting.channels.base import Channel
-from alerting.channels.registry import ChannelPlugin
+from alerting.channels.registry import ChannelPlugin, installed
 from alerting.delivery import ChannelWorker, Undelivered
 from alerting.outbox import Outbox
 from alerting.silences import InhibitRule, MaintenanceWindow, SilenceFile
@@ -203,13 +203,6 @@ EXTRA_OF_MODULE = {
     "aiosqlite": "sqlite",
     "prometheus_client": "prometheus",
 }
-
-
-def installed(module: str) -> bool:
-    """Whether an optional extra's module can be imported (looked up, not imported)."""
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
 
 
 def summarize(settings: Settings, absent: Collection[str] = ()) -> Summary:

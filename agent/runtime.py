@@ -37,7 +37,6 @@ from agent.assembly import (
     build_workers,
     history_path,
     inhibit_rules,
-    installed,
     maintenance_windows,
     needs_durable_outbox,
     open_outbox,
@@ -58,6 +57,7 @@ from agent.privileges import PrivilegeReport, check_privileges, log_report
 from agent.schedule import Ticker
 from agent.settings import Settings
 from agent.store import Store
+from alerting.channels.registry import installed
 from common.logsetup import set_level
 from common.notify import Notifier
 from common.runner import Supervisor

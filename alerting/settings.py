@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from types import MappingProxyType
 from typing import Any, ClassVar, get_type_hints
 
-from alerting.channels.registry import ChannelPlugin
+from alerting.channels.registry import ChannelPlugin, installed
 from common.config import is_loopback_host
 from common.schema import SEVERITIES, SYSLOG_FACILITIES, Issue, opt
 from common.secret import Secret
@@ -443,6 +443,9 @@ def nats_file_problems(section: NatsServerSettings) -> list[tuple[str, str]]:
         error = check_readable_file(file_path) if file_path else None
         if error:
             problems.append((key, f"{file_path}: {error}"))
+    if n.credential_file and not installed("nkeys"):  # nats-py reads a .creds file with it
+        problems.append(("credential_file", "a .creds file needs the nkeys package, not "
+                         "installed here: pip install 'sysops-agent[nats]'"))  # fmt: skip
     if problems or not (n.tls_ca_file or n.tls_cert_file):
         return problems
     import ssl

@@ -33,7 +33,7 @@ from agent.collectors.agent_self import SelfCollector
 from agent.collectors.base import Samples
 from agent.collectors.network import NetworkCollector
 from agent.collectors.process import ProcessCollector, parse_pid_stat
-from agent.config import MAX_SECRET_FILE_BYTES, load_config, parse_config_text
+from agent.config import MAX_SECRET_FILE_BYTES, ConfigError, load_config, parse_config_text
 from agent.runtime import Agent
 from agent.settings import Settings
 from agent.store import Store
@@ -487,6 +487,31 @@ def test_validate_names_a_missing_or_broken_ca_file(tmp_path: Path) -> None:
     result = run_agent("--config", str(config), "--validate")
     assert result.returncode == 2
     assert f"nats.tls_ca_file: cannot load {missing}:" in result.stderr
+
+
+@pytest.mark.parametrize("nkeys_installed", [True, False])
+def test_a_creds_file_without_the_nkeys_package_is_refused_where_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nkeys_installed: bool
+) -> None:
+    """nats-py reads a .creds file with nkeys: without it the daemon logged a
+    ModuleNotFoundError every 5 s and never connected, after `--validate` said valid."""
+    import alerting.settings
+
+    real = alerting.settings.installed
+    monkeypatch.setattr(  # the one fact faked: whether the package is on this install
+        alerting.settings, "installed", lambda m: nkeys_installed if m == "nkeys" else real(m)
+    )
+    creds = tmp_path / "agent.creds"
+    creds.write_text("-----BEGIN NATS USER JWT-----\n")
+    text = f'[nats]\nenabled = true\nurl = "nats://127.0.0.1:9"\ncredential_file = "{creds}"\n'
+    if nkeys_installed:
+        parse_config_text(text, "c.toml")
+        return
+    with pytest.raises(ConfigError) as refused:
+        parse_config_text(text, "c.toml")
+    assert "c.toml:4: nats.credential_file: a .creds file needs the nkeys package" in str(
+        refused.value
+    )
 
 
 def test_a_channel_that_cannot_be_built_at_start_exits_2_naming_the_file(

@@ -38,6 +38,11 @@ class ChannelContext:
     send_resolved: bool  # the section's send_resolved (true if it has none)
 
 
+def installed(module: str) -> bool:
+    """Whether an optional extra's module can be imported (looked up, not imported)."""
+    return importlib.util.find_spec(module) is not None
+
+
 @dataclass(frozen=True)
 class ChannelPlugin:
     name: str
@@ -57,7 +62,7 @@ class ChannelPlugin:
 
     def available(self) -> bool:
         """Whether its optional dependency is installed (looked up, not imported)."""
-        return all(importlib.util.find_spec(module) is not None for module in self.requires)
+        return all(installed(module) for module in self.requires)
 
     def build(self, section: Any, user_agent: str, hostname: str) -> Channel | None:
         module, function = self.factory.split(":")
