@@ -268,7 +268,7 @@ def test_a_prometheus_library_there_but_broken_does_not_stop_the_start(
     ("text", "problems"),
     [
         (
-            '[[alerting.inhibit]]\nsource_match = ["a=b"]\n',
+            '[[alerting.inhibit]]\nsource_match = ["a=b"]\ntarget_match = ["c=d"]\n',
             ["c.toml:1: alerting.inhibit[0].equal: required: at least one label both alerts must share"],
         ),
         (
