@@ -168,6 +168,22 @@ def data_dir_exposure(data_dir: Path) -> str | None:
     return None
 
 
+# What the agent builds once, at start: the analyzers and their store, the NATS connection
+# (telemetry, inventory, the alert channel over it), the Prometheus endpoint, the log
+# sources and their patterns, and the files under data_dir.  A reload applies the rest.
+RESTART_SECTIONS = ("analyzer", "storage", "nats", "prometheus", "log_analyzer", "inventory")
+RESTART_AGENT_KEYS = ("hostname", "data_dir", "pid_file", "procfs", "sysfs", "rootfs")
+
+
+def restart_only_changes(old: Settings, new: Settings) -> list[str]:
+    """The settings a reload changed and does not apply (said, not silently kept)."""
+    changed = [f"[{name}]" for name in RESTART_SECTIONS if getattr(old, name) != getattr(new, name)]
+    return changed + [
+        f"agent.{key}" for key in RESTART_AGENT_KEYS
+        if getattr(old.agent, key) != getattr(new.agent, key)
+    ]  # fmt: skip
+
+
 class Agent(SignalRequests):
     """The daemon: owns the store, the analyzers, the router and the supervisor."""
 
@@ -954,8 +970,13 @@ class Agent(SignalRequests):
                 return self.reload_refused(describe_build_error(exc, new))
             set_level(self.log_level_override or new.agent.log_level)
             await self.supervisor.stop(self._collector_tasks)
-            if new.analyzer != self.settings.analyzer or new.storage != self.settings.storage:
-                log.warning("analyzer and storage settings change at restart; thresholds apply now")
+            later = restart_only_changes(self.settings, new)
+            if later:
+                log.warning(
+                    "reload: %s changed, which takes a restart (systemctl restart "
+                    "sysops-agent); the channels, alerting rules, thresholds, collectors and "
+                    "log level apply now", ", ".join(later),
+                )  # fmt: skip
             self.settings = new
             for analyzer in self.analyzers:
                 if isinstance(analyzer, ThresholdAnalyzer):

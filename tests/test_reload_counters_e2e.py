@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import signal
 import socket
@@ -188,6 +189,39 @@ def test_a_reload_keeps_what_is_still_to_be_said_about_undelivered_alerts(tmp_pa
         return counts
 
     assert asyncio.run(scenario()) == {("webhook", "expired"): 7}
+
+
+def test_a_reload_says_which_changes_take_a_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reload that turned on Prometheus, added a log pattern and changed the hostname said
+    only "configuration reloaded": none of them applies before a restart."""
+    from agent.config import load_config
+    from agent.runtime import Agent
+
+    host = hermetic_agent_keys(tmp_path)
+    text = config(host, 99.9).replace('data_dir = "data"', f'data_dir = "{tmp_path / "data"}"')
+    path = write_config(tmp_path, text)
+    agent = Agent(load_config(path), config_path=str(path))
+    changed = (
+        text.replace("[log_analyzer]\nenabled = false\n", "[log_analyzer]\nenabled = true\n")
+        .replace("[agent]\n", '[agent]\nhostname = "renamed"\n')
+        .replace("memory_percent = 99.9", "memory_percent = 90")  # applies now: not named
+        + '[prometheus]\nenabled = true\nbind = "127.0.0.1:1"\n'
+    )
+
+    async def scenario() -> None:
+        path.write_text(changed)
+        with caplog.at_level(logging.WARNING, logger="agent.runtime"):
+            assert await agent.reload()
+        await agent._shutdown()
+
+    asyncio.run(scenario())
+    (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("reload:")]
+    assert said.startswith(
+        "reload: [prometheus], [log_analyzer], agent.hostname changed, which takes a restart"
+    ), said
+    assert "thresholds" in said  # what applies now is said too
 
 
 # -- a channel removed from the configuration ---------------------------------------------------
