@@ -112,7 +112,20 @@ def history_size(settings: Settings, report: Report) -> None:
 
 
 def runtime_files(settings: Settings, report: Report) -> None:
-    """Files the agent opens when it builds its channels: checked now, with the path named."""
+    """Files the agent opens when it starts and builds its channels: checked now, with the
+    path named (each of these passed --validate, then stopped the start with an error that
+    named no key, or let the agent say "started" while every collector failed)."""
     if settings.nats.enabled:
         for key, message in nats_file_problems(settings.nats):
             report(("nats", key), message)
+    agent = settings.agent
+    data_dir = Path(agent.data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        report(("agent", "data_dir"), f"{data_dir}: not a directory (the agent keeps its "
+               "outbox, silences and history tier in it, and makes it if it is missing)")  # fmt: skip
+    sqlite_path = settings.storage.sqlite_path
+    if settings.storage.sqlite_enabled and sqlite_path and Path(sqlite_path).is_dir():
+        report(("storage", "sqlite_path"), f"{sqlite_path}: a directory; the history is a "
+               "file (history.db in it?)")  # fmt: skip
+    if not Path(agent.procfs).is_dir():  # (a sysfs missing is collectors without a source)
+        report(("agent", "procfs"), f"{agent.procfs}: not a directory (the collectors read there)")

@@ -197,7 +197,11 @@ class Agent(SignalRequests):
         self.config_path = config_path
         self.log_level_override = log_level_override
         self.store = build_store(self.settings)
-        Path(self.settings.agent.data_dir).mkdir(mode=0o750, parents=True, exist_ok=True)
+        data_dir = self.settings.agent.data_dir
+        try:
+            Path(data_dir).mkdir(mode=0o750, parents=True, exist_ok=True)
+        except OSError as exc:  # "cannot run: [Errno 17] File exists" named no key
+            raise OSError(exc.errno, f"agent.data_dir: {data_dir}: {exc.strerror}") from None
         self.nats: NatsConnection | None = None
         if self.settings.nats.enabled:  # one connection for telemetry and the alert channel
             from agent.telemetry import nats_connection
@@ -357,8 +361,12 @@ class Agent(SignalRequests):
                 "owned by the agent",
                 self.data_dir_problem,
             )
-        if self.settings.agent.pid_file:
-            Path(self.settings.agent.pid_file).write_text(f"{os.getpid()}\n")
+        pid_file = self.settings.agent.pid_file
+        if pid_file:
+            try:
+                Path(pid_file).write_text(f"{os.getpid()}\n")
+            except OSError as exc:  # "cannot run: [Errno 2] ..." named no key
+                raise OSError(exc.errno, f"agent.pid_file: {pid_file}: {exc.strerror}") from None
 
     async def _describe_start(self) -> None:
         # The line names only the collectors that run: each one's first read,

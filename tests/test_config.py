@@ -172,6 +172,35 @@ anomaly_metrics = ["cpu_*", "myapp_*", "queue_depth"]
     parse_config_text(text, "c.toml")
 
 
+def test_paths_the_agent_starts_with_are_checked_where_they_are_written(tmp_path: Path) -> None:
+    """Each passed --validate, then stopped the start naming no key, or let the agent say
+    "started" while every collector failed."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    text = f"""[agent]
+data_dir = "{a_file}"
+procfs = "{tmp_path / "no-proc"}"
+
+[storage]
+sqlite_enabled = true
+sqlite_path = "{tmp_path}"
+"""
+    with pytest.raises(ConfigError) as refused:
+        parse_config_text(text, "c.toml")
+    said = [str(p) for p in refused.value.problems]
+    assert said == [
+        f"c.toml:2: agent.data_dir: {a_file}: not a directory (the agent keeps its outbox, "
+        "silences and history tier in it, and makes it if it is missing)",
+        f"c.toml:3: agent.procfs: {tmp_path / 'no-proc'}: not a directory (the collectors "
+        "read there)",
+        f"c.toml:7: storage.sqlite_path: {tmp_path}: a directory; the history is a file "
+        "(history.db in it?)",
+    ]
+    # A data_dir not made yet is made at start; /run/<name> is made by systemd at start.
+    fine = f'[agent]\ndata_dir = "{tmp_path / "new"}"\npid_file = "/run/sysops-none/agent.pid"\n'
+    parse_config_text(fine, "c.toml")
+
+
 def test_addresses_a_server_takes_are_accepted() -> None:
     """The forms the checks above must not refuse."""
     text = """[prometheus]

@@ -528,6 +528,26 @@ def test_a_channel_that_cannot_be_built_at_start_exits_2_naming_the_file(
     assert "Traceback" not in caplog.text
 
 
+def test_a_start_that_cannot_write_its_pid_file_or_make_its_data_dir_names_the_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ "cannot run: [Errno 2] No such file or directory" named no key.  (The pid file's
+    directory is not checked up front: systemd makes /run/<name> when the service starts.)"""
+    base = _RELOAD_BASE.format(data=tmp_path / "data")
+    missing = tmp_path / "run" / "agent.pid"
+    config = write_config(tmp_path, base.replace("[agent]\n", f'[agent]\npid_file = "{missing}"\n'))
+    with caplog.at_level(logging.CRITICAL):
+        assert run_daemon(load_config(config), str(config)) == 1
+    assert f"agent.pid_file: {missing}: No such file or directory" in caplog.text
+    caplog.clear()
+    made_later = tmp_path / "made-later"  # a file where data_dir goes, made after --validate
+    loaded = load_config(write_config(tmp_path, _RELOAD_BASE.format(data=made_later)))
+    made_later.write_text("")
+    with caplog.at_level(logging.CRITICAL):  # the configuration's own check, named again
+        assert run_daemon(loaded, "agent.toml") == 2
+    assert f"agent.data_dir: {made_later}: not a directory" in caplog.text
+
+
 @pytest.mark.e2e
 def test_a_reload_that_cannot_build_keeps_the_old_runtime_and_its_collectors(
     tmp_path: Path,
