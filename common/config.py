@@ -73,14 +73,18 @@ def read_config_text(path: str | os.PathLike[str], user: str = "the service's us
     """The file's text, or `ConfigError` saying why it cannot be read."""
     source = str(path)
     try:
-        return Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
+        # A byte-order mark (an editor on another system wrote it) is not TOML: it was
+        # "1: TOML syntax error: Empty key".
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError([Problem(source, line, "", f"not UTF-8 text ({exc.reason})")]) from None
     except FileNotFoundError:
         raise ConfigError([Problem(source, None, "", "file not found")]) from None
     except PermissionError:
         message = f"permission denied ({user} must be able to read it)"
         raise ConfigError([Problem(source, None, "", message)]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(source, None, "", f"not UTF-8 text ({exc.reason})")]) from None
     except OSError as exc:
         raise ConfigError([Problem(source, None, "", f"cannot read: {exc.strerror}")]) from None
 
@@ -222,6 +226,12 @@ class KeyLines:
             path = path[:-1]
         return None
 
+    def _set(self, path: tuple[PathPart, ...], number: int) -> None:
+        """`path` and the tables it names on the way (`[alerts.webhook]` is where `alerts`
+        is written, too), each at the first line that writes it."""
+        for end in range(1, len(path) + 1):
+            self._lines.setdefault(path[:end], number)
+
     def _index(self, text: str) -> None:
         table: tuple[PathPart, ...] = ()
         aot_counts: dict[tuple[PathPart, ...], int] = {}
@@ -239,12 +249,11 @@ class KeyLines:
                         table = (*names, index)
                     else:
                         table = names
-                    self._lines.setdefault(table, number)
+                    self._set(table, number)
                     continue
                 key = _KEY.match(line)
                 if key:
-                    full = (*table, *_split_key(key.group(1)))
-                    self._lines.setdefault(full, number)
+                    self._set((*table, *_split_key(key.group(1))), number)
                     rest = line[key.end() :]
             depth, in_string = _scan_value(rest, depth, in_string)
 
@@ -432,8 +441,8 @@ class _Validator:
         if validate is None:
             return section
         issues = [(key, message) for key, message in validate() if key not in bad_keys]
-        for key, message in issues:
-            self.problem((*path, key) if key else path, message)
+        for key, message in issues:  # (a key may be dotted: a table's own key)
+            self.problem((*path, *_split_key(key)) if key else path, message)
         return _INVALID if issues else section
 
     # -- values --------------------------------------------------------------------------
@@ -476,7 +485,10 @@ class _Validator:
         self, item_tp: Any, raw: Any, path: tuple[PathPart, ...], meta: Mapping[str, Any]
     ) -> Any:
         if not isinstance(raw, list):
-            self.problem(path, f"expected an array, got {_describe(raw, True)}")
+            hint = ""
+            if isinstance(raw, dict) and is_dataclass(item_tp):  # `[x]` where `[[x]]` is meant
+                hint = f": write [[{_render(path)}]], one such table per item"
+            self.problem(path, f"expected an array, got {_describe(raw, True)}{hint}")
             return _INVALID
         items = [self.value(item_tp, item, (*path, i), meta) for i, item in enumerate(raw)]
         if any(item is _INVALID for item in items):
@@ -536,7 +548,12 @@ class _Validator:
     ) -> Any:
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             wanted = "an integer" if tp is int else "a number"
-            self.problem(path, f"expected {wanted}, got {_describe(raw, True)}")
+            hint = ""
+            if isinstance(raw, str) and str(path[-1]).endswith("_secs"):  # "5m", "2h"
+                hint = ": a number of seconds, without quotes (300 for five minutes)"
+            elif isinstance(raw, str):
+                hint = ": write it without quotes"
+            self.problem(path, f"expected {wanted}, got {_describe(raw, True)}{hint}")
             return _INVALID
         if tp is int and isinstance(raw, float):
             self.problem(path, f"expected an integer, got {raw!r}")
@@ -561,7 +578,11 @@ class _Validator:
         self, secret: bool, raw: Any, path: tuple[PathPart, ...], meta: Mapping[str, Any]
     ) -> Any:
         if not isinstance(raw, str):
-            self.problem(path, f"expected a string, got {_describe(raw, not secret)}")
+            # A chat id or a role id written as a number: it is text to the API (and a
+            # Telegram group's -100... is past what some tools keep of a number).
+            number = isinstance(raw, int | float) and not isinstance(raw, bool)
+            hint = ": write it in quotes" if number else ""
+            self.problem(path, f"expected a string, got {_describe(raw, not secret)}{hint}")
             return _INVALID
         expanded = self._expand(raw, path, secret)
         if expanded is None:

@@ -149,6 +149,15 @@ BAD_CONFIGS = [
     ('[alerting.email]\nto = ["a@example.com,b@example.com"]\n', 2, "alerting.email.to[0]: 'a@example.com,b@example.com' is not an email address (one address per item of the list)"),
     ('[alerting.email]\nsmtp_host = "smtp://127.0.0.1:2525"\n', 2, "alerting.email.smtp_host: 'smtp://127.0.0.1:2525': write the server's name or address only"),
     ('[alerting.email]\nsmtp_host = "mail.example.com:587"\n', 2, "alerting.email.smtp_host: 'mail.example.com:587': write the server's name or address only"),
+    # Where it is written: a dotted table header, a key of an inline table.
+    ('\n[alerts.webhook]\nurl = "x"\n', 2, "alerts: unknown key at the top level; did you mean 'alerting'?"),
+    ('[collector]\ncpu_interval_secs = 10\nnetwork_interface_families = { lxc = "^lxc", bad = "(" }\n', 3,
+     "collector.network_interface_families.bad: invalid regular expression"),
+    # What to write instead, said with the problem.
+    ('[alerting.maintenance]\nweekdays = ["sat"]\n', 1, "alerting.maintenance: expected an array, got a table: write [[alerting.maintenance]], one such table per item"),
+    ('[alerting.telegram]\nchat_id = -1001234567890\n', 2, "alerting.telegram.chat_id: expected a string, got -1001234567890: write it in quotes"),
+    ('[agent]\ncollect_interval_secs = "5m"\n', 2, 'agent.collect_interval_secs: expected a number, got "5m": a number of seconds, without quotes (300 for five minutes)'),
+    ('[analyzer]\nzscore_window = "360"\n', 2, 'analyzer.zscore_window: expected an integer, got "360": write it without quotes'),
     # A rule selecting no series: a pattern where one name is taken, a declared metric misspelt.
     ('[[thresholds.rules]]\nmetric = "memory_used_*"\nwarn = 1\n', 2, "thresholds.rules[0].metric: 'memory_used_*': a rule names one metric, not a pattern"),
     ('[[thresholds.rules]]\nmetric = "memory_used_percnt"\nwarn = 1\n', 2, "thresholds.rules[0].metric: no collector reports 'memory_used_percnt' (did you mean 'memory_used_percent'?)"),
@@ -426,6 +435,16 @@ def test_unreadable_and_missing_files(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_config(binary)
+    latin1 = tmp_path / "latin1.toml"  # one key edited in another encoding: said where
+    latin1.write_bytes(
+        b'[agent]\nhostname = "web"\n\n[alerting.email]\nfrom = "Ren\xe9 <r@x.org>"\n'
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(latin1)
+    assert str(refused.value.problems[0]).startswith(f"{latin1}:5: not UTF-8 text")
+    bom = tmp_path / "bom.toml"  # a byte-order mark, as some editors write: not a key
+    bom.write_bytes(b'\xef\xbb\xbf[agent]\nhostname = "web"\n')
+    assert load_config(bom).settings.agent.hostname == "web"
 
 
 def test_key_lines_follow_tables_arrays_and_multiline_values() -> None:

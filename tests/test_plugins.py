@@ -282,7 +282,7 @@ def test_a_prometheus_library_there_but_broken_does_not_stop_the_start(
         (
             # A bad value is reported once, not again as "required".
             "[[thresholds.rules]]\nmetric = 5\nwarn = 1\n",
-            ["c.toml:2: thresholds.rules[0].metric: expected a string, got 5"],
+            ["c.toml:2: thresholds.rules[0].metric: expected a string, got 5: write it in quotes"],
         ),
         (
             "[thresholds]\nmemory_percent = { warn = 120, critical = 80 }\n",
