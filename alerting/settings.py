@@ -46,6 +46,17 @@ def _check_nats_url(value: str) -> str | None:
     return None
 
 
+def _advise_subject_token(value: str) -> str | None:
+    """A prefix of several tokens (`prod.sysops`) is taken as one: said, not silently
+    rewritten (an account's permissions on `prod.sysops.>` then matched nothing)."""
+    from alerting.channels.nats import subject_token
+
+    token = subject_token(value)
+    if token == value:
+        return None
+    return f"{value!r} is used as {token!r}: a subject token is letters, digits, '_' and '-'"
+
+
 @dataclass(frozen=True)
 class NatsServerSettings:
     """How to reach the NATS servers: `[nats]` keys the agent and the fleet watcher share."""
@@ -58,7 +69,11 @@ class NatsServerSettings:
     token: Secret | None = opt(None, "Token authentication.")
     user: str | None = opt(None, "User for user/password authentication.")
     password: Secret | None = opt(None, "Password for user/password authentication.")
-    subject_prefix: str = opt("sysops", "First token of every subject.")
+    subject_prefix: str = opt(
+        "sysops",
+        "First token of every subject: letters, digits, _ and - (any other character is used as _).",
+        advise=_advise_subject_token,
+    )
     max_reconnect_attempts: int = opt(
         -1, "Reconnect attempts; -1 retries forever.", ge=-1, le=1_000_000
     )

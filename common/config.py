@@ -625,6 +625,10 @@ class _Validator:
                 error = error.replace(repr(value), "the value").replace(value, "(not shown)")
             self.problem(path, error)
             return _INVALID
+        advise = meta.get("advise")
+        advice = advise(value) if advise and reveal else None
+        if advice:
+            self.warn(path, advice)
         if secret:
             if not substituted:
                 self.literal_secrets = True

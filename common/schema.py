@@ -41,6 +41,7 @@ def opt(
     required_when_enabled: bool = False,
     default_doc: str | None = None,
     check: Any = None,
+    advise: Any = None,
 ) -> Any:
     """A schema field.
 
@@ -65,6 +66,7 @@ def opt(
         "required_when_enabled": required_when_enabled,
         "default_doc": default_doc,
         "check": check,  # value -> error message or None, for rules a type cannot say
+        "advise": advise,  # value -> warning or None: taken, but likely not as meant
     }
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)

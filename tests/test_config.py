@@ -390,6 +390,17 @@ def test_a_secret_written_as_a_shell_variable_is_warned_of_without_showing_it() 
         assert parse_config_text(text, "c.toml", environ={"WEBHOOK_SECRET": "x"}).warnings == ()
 
 
+def test_a_subject_prefix_of_several_tokens_is_said_to_be_taken_as_one() -> None:
+    """`prod.sysops` became `prod_sysops` without a word: an account allowed to publish on
+    `prod.sysops.>` was then refused, and a watcher on the dotted subjects heard nothing."""
+    warned = parse_config_text('[nats]\nsubject_prefix = "prod.sysops"\n', "c.toml")
+    assert warned.warnings == (
+        "c.toml:2: nats.subject_prefix: 'prod.sysops' is used as 'prod_sysops': a subject "
+        "token is letters, digits, '_' and '-'",
+    )
+    assert parse_config_text('[nats]\nsubject_prefix = "prod-sysops"\n', "c.toml").warnings == ()
+
+
 def test_plaintext_smtp_to_a_remote_server_is_refused_where_it_is_written() -> None:
     # It passed --validate, and the channel then refused every mail at its first send.
     email = """[alerting.email]
