@@ -38,7 +38,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -265,7 +265,7 @@ class ChannelWorker:
         self._digest_at, self._digest_says = old._digest_at, old._digest_says
         self._digest_counts, self._digest_named = old._digest_counts, old._digest_named
         self._restored = old._restored
-        self._last_send, self._resume_at = old._last_send, old._resume_at
+        self._last_send = old._last_send
         self._certificate_said = old._certificate_said
 
     async def stop(self) -> None:
@@ -468,8 +468,14 @@ class ChannelWorker:
         if self._fold_due():  # a digest replaced in this batch goes out once, as the new row
             admitted = [(row, alert) for row, alert in admitted if row in self._charged]
         messages = [admitted] if self.channel.groups else [[one] for one in admitted]
-        for message in messages:
-            if message and not await self._send_message(message):
+        for n, message in enumerate(messages):
+            went = False
+            try:
+                went = not message or await self._send_message(message)
+            finally:
+                if not went:  # the rest of the batch waits too: what it was to say, its retry says
+                    self._held_back += _suppressed(a for rest in messages[n + 1 :] for _, a in rest)
+            if not went:
                 return  # the far side is away: what is left waits in the outbox
 
     async def _send_message(self, message: list[tuple[int, Alert]]) -> bool:
@@ -483,26 +489,25 @@ class ChannelWorker:
             first = alerts[0]
             note = Undelivered.text(lost)
             alerts[0] = dataclasses.replace(first, context={**first.context, "undelivered": note})
-        parts = self.channel.split(alerts)
+        try:
+            parts = self.channel.split(alerts)
+        except Exception:  # rendering them failed: a channel bug, as a send that raises
+            self._unsaid(lost, alerts)
+            self._failed(rows)
+            return True
         for n, part in enumerate(parts):
             ids, rows = rows[: len(part)], rows[len(part) :]
             try:
                 outcome = await self._deliver(part)
             except asyncio.CancelledError:  # cut (a stop, a reload's retire): said by the next
-                self.undelivered.give_back(lost)
+                self._unsaid(lost, [a for kept in parts[n:] for a in kept])
                 raise
             except Exception:  # a channel bug must not kill the worker, nor take other rows
-                self.stats.failed += len(part)
-                self._forget_rows(ids)
-                self.undelivered.give_back(lost)
-                log.exception("channel %s: unexpected error while sending", self.channel.name)
+                self._unsaid(lost, part)
+                self._failed(ids)
             else:
                 if outcome == "later":  # the rows stay, and the channel waits before trying again
-                    self.undelivered.give_back(lost)
-                    # What the budget held back before them is said when they go.
-                    self._held_back += sum(
-                        int(a.context.get("suppressed", 0)) for kept in parts[n:] for a in kept
-                    )
+                    self._unsaid(lost, [a for kept in parts[n:] for a in kept])
                     self.failing = True
                     self.stats.parked += 1
                     await asyncio.sleep(self.park_secs)
@@ -510,10 +515,21 @@ class ChannelWorker:
                 self._forget_rows(ids)
                 if outcome == "sent":
                     self.failing = False
-                else:  # dropped: nobody read the note, the next message says it
-                    self.undelivered.give_back(lost)
+                else:  # dropped: nobody read what it said
+                    self._unsaid(lost, part)
             lost = Counter()  # the note rides on the first part only: said, or given back
         return True
+
+    def _unsaid(self, lost: Counter[tuple[str, str]], alerts: Sequence[Alert]) -> None:
+        """What alerts that did not go were to say (what left an outbox undelivered, what
+        the budget held back before them): the next message, or their retry, says it."""
+        self.undelivered.give_back(lost)
+        self._held_back += _suppressed(alerts)
+
+    def _failed(self, rows: list[int]) -> None:
+        self.stats.failed += len(rows)
+        self._forget_rows(rows)
+        log.exception("channel %s: unexpected error while sending", self.channel.name)
 
     def _admit(self, rows: list[tuple[int, Alert]]) -> tuple[list[tuple[int, Alert]], list[int]]:
         """Drop what is too old, apply the hourly budget, and say what was held back."""
@@ -566,7 +582,7 @@ class ChannelWorker:
         return admitted, discarded
 
     def _saying_held_back(self, alert: Alert) -> Alert:
-        """The alert, saying what the budget held back since the last message that went."""
+        """The alert, saying what the budget held back since the last one admitted."""
         if not self._held_back:
             return alert
         context = {**alert.context, "suppressed": self._held_back}
@@ -715,6 +731,11 @@ def drop_rows(outbox: Outbox, channel: str, undelivered: Undelivered) -> int:
             "(said in the next message that gets through)", name, dropped,
         )  # fmt: skip
     return dropped
+
+
+def _suppressed(alerts: Iterable[Alert]) -> int:
+    """What these alerts say the budget held back before them."""
+    return sum(int(alert.context.get("suppressed", 0)) for alert in alerts)
 
 
 def _folded_count(alert: Alert) -> int:

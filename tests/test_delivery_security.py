@@ -305,6 +305,50 @@ def test_what_the_budget_held_back_is_said_by_the_retry_of_a_message_that_failed
     assert recorder.sent[1].context["suppressed"] == 299
 
 
+def test_what_the_budget_held_back_is_said_when_the_message_after_a_failed_one_goes() -> None:
+    """One alert per message: a send kept for later leaves the rest of its batch untried,
+    and the count one of them carried was lost with it (a second reader's case)."""
+    now = time.time()
+    alerts = [event("log_a", 0, now), event("log_a", 1, now), event("log_b", 0, now)]
+    recorder = Recorder(fail_first=1)  # the first send fails once: the batch waits
+    worker = deliver(alerts, recorder, max_per_hour=2, park_secs=0.01)
+    assert worker.stats.suppressed == 1
+    assert [a.metric for a in recorder.sent] == ["log_a", "log_b", "alerts_folded"]
+    # Said once, by the retry (the first message that went after it was given back).
+    assert [a.context.get("suppressed") for a in recorder.sent[:2]] == [1, None]
+
+
+def test_a_channel_that_fails_to_render_a_group_loses_that_group_not_the_worker() -> None:
+    """`split` renders the alerts: a bug there is a failed send of that group, counted and
+    logged, as a failing `send` is; the worker goes on, and what the group was to say
+    (alerts that left an outbox undelivered) is said by the next message."""
+
+    class BreaksOn(Recorder):
+        groups = True
+
+        def split(self, alerts: Sequence[Alert]) -> list[Sequence[Alert]]:
+            if any(a.metric == "log_bad" for a in alerts):
+                raise ValueError("a rendering bug")
+            return [alerts]
+
+    async def scenario() -> tuple[ChannelWorker, Recorder]:
+        recorder = BreaksOn()
+        worker = ChannelWorker(recorder, max_age=float("inf"), group_wait=0.0)
+        worker.undelivered.add("recorder", "expired", 7)
+        worker.submit(event("log_bad", 0, time.time()))
+        worker.start()
+        assert await worker.drain(30.0)
+        worker.submit(event("log_good", 0, time.time()))
+        assert await worker.drain(30.0)
+        await worker.stop()
+        return worker, recorder
+
+    worker, recorder = run_bounded(scenario, 60.0)
+    assert worker.stats.failed == 1 and worker.stats.restarts == 0
+    (good,) = recorder.sent
+    assert good.metric == "log_good" and "7" in str(good.context.get("undelivered"))
+
+
 def test_a_backlog_retried_after_an_outage_is_not_charged_twice() -> None:
     now = time.time()
     alerts = [event("log_a", 0, now), event("log_b", 0, now)]

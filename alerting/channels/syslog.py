@@ -33,6 +33,7 @@ FACILITIES = {
 }  # fmt: skip
 LEVELS = {Severity.INFO: 6, Severity.WARN: 4, Severity.CRITICAL: 2, Severity.EMERGENCY: 0}
 MAX_DATAGRAM = 2048
+CONNECT_SECS = 5.0  # a send, its connect or name lookup included
 # Every message carries this SD-ID, the tag as APP-NAME and the agent's PID as PROCID:
 # the agent's log sources recognise their own messages by them (agent/logs/own.py).
 SD_ID = "alert@32473"
@@ -148,51 +149,55 @@ class SyslogChannel(OneMessage):
         self._tag = tag
         self._address = address
         self._target = parse_address(address)  # checked by the settings: a bad one is refused
-        self._socket: socket.socket | None = None
+        # Open while it works: a Unix datagram socket, a UDP endpoint or a TCP stream.
+        self._local: socket.socket | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._stream: asyncio.StreamWriter | None = None
 
-    def _connect(self) -> socket.socket:
-        if self._socket is None:
-            target = self._target
+    async def _send(self, message: bytes) -> None:
+        """One message; a connect, a name lookup and a full TCP window wait on the event loop,
+        not in it (a collector that is down drops the SYN: the agent stood still for 5 s)."""
+        target = self._target
+        async with asyncio.timeout(CONNECT_SECS):
             if target.path:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                sock.connect(target.path)
+                if self._local is None:
+                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                    sock.setblocking(False)
+                    try:
+                        sock.connect(target.path)  # a local socket: at once, or refused
+                    except OSError:
+                        sock.close()
+                        raise
+                    self._local = sock
+                self._local.send(message)
+            elif not target.stream:
+                if self._udp is None:
+                    self._udp, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                        asyncio.DatagramProtocol, remote_addr=(target.host, target.port)
+                    )
+                self._udp.sendto(message)
             else:
-                family = socket.AF_INET6 if ":" in target.host else socket.AF_INET
-                kind = socket.SOCK_STREAM if target.stream else socket.SOCK_DGRAM
-                sock = socket.socket(family, kind)
-                sock.settimeout(5)
-                sock.connect((target.host, target.port))
-            if not target.stream:
-                sock.setblocking(False)
-            self._socket = sock
-        return self._socket
-
-    def _send(self, message: bytes) -> None:
-        if self._target.stream:  # RFC 6587 octet counting: "LEN MSG"
-            self._connect().sendall(str(len(message)).encode() + b" " + message)
-        else:
-            self._connect().send(message)
+                if self._stream is None or self._stream.is_closing():
+                    _, self._stream = await asyncio.open_connection(target.host, target.port)
+                # RFC 6587 octet counting: "LEN MSG"
+                self._stream.write(str(len(message)).encode() + b" " + message)
+                await self._stream.drain()
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
             message = rfc5424(alert, self._facility, self._tag, alert.hostname)
             try:
-                if self._target.stream:
-                    # A TCP connect or a full send window blocks for up to the socket's 5 s
-                    # (a collector that is down drops the SYN): not on the event loop.
-                    await asyncio.to_thread(self._send, message)
-                else:
-                    self._send(message)
-            except OSError as exc:
+                await self._send(message)
+            except OSError as exc:  # TimeoutError included
                 self.close_socket()
-                raise DeliveryError(
-                    f"syslog {self._address}: {exc.strerror or exc}", retryable=True
-                ) from None
+                why = exc.strerror or str(exc) or f"no answer within {CONNECT_SECS:g} s"
+                raise DeliveryError(f"syslog {self._address}: {why}", retryable=True) from None
 
     def close_socket(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        for opened in (self._local, self._udp, self._stream):
+            if opened is not None:
+                opened.close()
+        self._local = self._udp = self._stream = None
 
     async def close(self) -> None:
         self.close_socket()
