@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from agent.settings import Settings
 from alerting.silences import did_you_mean, matcher_key_problems
-from common.text import closest
+from common.text import edit_distance
 
 # Labels of alerts about no series: a channel failing or its digest of what it held back
 # (runtime.py, alerting/delivery.py), a crash record of the previous boot and an unclean
@@ -74,10 +74,11 @@ def selector_labels(
                 )
 
 
-# A name this alike a declared metric's, and not one, is that metric misspelt (difflib's
-# ratio: `memory_used_percnt` 0.97, `disk_used_precent` 0.94); an application's metric for
-# `replay` (`http_requests_per_second`: 0.8 of `disk_reads_per_second`) is not refused.
-MISSPELT = 0.9
+# A name this few letters from a declared metric's, and not one, is that metric misspelt
+# (`memory_used_percnt`: 1, `disk_used_precent`: 2); an application's metric for `replay`
+# is further (`memory_used_percent_p95`: 4, `disk_reads_per_sec`: 3,
+# `http_requests_per_second` from `disk_reads_per_second`: 7) and is not refused.
+MISSPELT = 2
 _GLOB = re.compile(r"[*?\[]")
 
 
@@ -107,8 +108,8 @@ def metric_names(settings: Settings, report: Callable[[tuple[str | int, ...], st
             continue
         if not name or name in declared or _GLOB.search(name):
             continue  # (a pattern may be meant for a replayed metric: no telling a typo)
-        guess = closest(name, declared, MISSPELT)
-        if guess is not None:
+        distance, guess = min((edit_distance(name, known), known) for known in declared)
+        if distance <= MISSPELT:
             report(path, f"no collector reports {name!r} (did you mean {guess!r}?), so it "
                    "would select no series")  # fmt: skip
 

@@ -170,7 +170,9 @@ def data_dir_exposure(data_dir: Path) -> str | None:
 
 # What the agent builds once, at start: the analyzers and their store, the NATS connection
 # (telemetry, inventory, the alert channel over it), the Prometheus endpoint, the log
-# sources and their patterns, and the files under data_dir.  A reload applies the rest.
+# sources and their patterns, and the files under data_dir; the host name and the file
+# systems read are also in what the start built (telemetry's subjects, the log sources),
+# though the router and the collectors a reload makes take them.  A reload applies the rest.
 RESTART_SECTIONS = ("analyzer", "storage", "nats", "prometheus", "log_analyzer", "inventory")
 RESTART_AGENT_KEYS = ("hostname", "data_dir", "pid_file", "procfs", "sysfs", "rootfs")
 
@@ -981,9 +983,9 @@ class Agent(SignalRequests):
             later = restart_only_changes(self.settings, new)
             if later:
                 log.warning(
-                    "reload: %s changed, which takes a restart (systemctl restart "
-                    "sysops-agent); the channels, alerting rules, thresholds, collectors and "
-                    "log level apply now", ", ".join(later),
+                    "reload: %s changed, and apply in full only after a restart (systemctl "
+                    "restart sysops-agent); the channels, alerting rules, thresholds, "
+                    "collectors and log level apply now", ", ".join(later),
                 )  # fmt: skip
             self.settings = new
             for analyzer in self.analyzers:

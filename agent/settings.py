@@ -22,6 +22,7 @@ from typing import ClassVar
 
 from alerting.channels.registry import ChannelPlugin
 from alerting.settings import AlertingSettings, NatsServerSettings, channel_plugins
+from common.config import is_ipv6_address
 from common.schema import LOG_LEVELS, SEVERITIES, Issue, level_issues, opt
 from common.secret import Secret
 
@@ -672,7 +673,8 @@ def parse_bind(bind: str) -> tuple[str, int]:
     host, colon, port = bind.rpartition(":")
     if not colon or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{bind!r}: write host:port, a port from 1 to 65535 (127.0.0.1:19273)")
-    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+    bracketed = host.startswith("[") and host.endswith("]")
+    if ":" in host and not bracketed and not is_ipv6_address(host):
         raise ValueError(f"{bind!r}: an IPv6 address goes in brackets ([::1]:19273)")
     return host.strip("[]") or "127.0.0.1", int(port)
 

@@ -145,12 +145,15 @@ class TelegramChannelSettings:
     send_resolved: bool = opt(True, "Also send when an alert resolves.")
 
 
-_MAILBOX = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")  # local@domain, as a mail header holds it
+# local@domain as a mail header holds it (a quoted local part too), or a local mailbox
+# alone (`root`, delivered by the relay on this host).
+_MAILBOX = re.compile(r'(?:[^@\s<>,;"]+|"[^"\r\n]*")(?:@[^@\s<>,;"]+)?')
 _NAMED = re.compile(r"[^<>\r\n]*<([^<>]*)>")  # Name <local@domain>
 
 
 def _check_email_address(value: str) -> str | None:
-    """An address an SMTP server takes: user@example.com or "Name <user@example.com>".
+    """An address an SMTP server takes: user@example.com, "Name <user@example.com>", or a
+    local mailbox (root).
     Not checked, `from = "sysops agent"` passed --validate and every mail then failed."""
     named = _NAMED.fullmatch(value.strip())
     mailbox = named.group(1) if named else value.strip()
@@ -325,16 +328,24 @@ class MaintenanceSettings:
         check=_check_matcher,
     )
 
+    def validate(self) -> list[Issue]:
+        # Every day, start = end: open all the time, muting what it matches for good (a
+        # window with only a name, its times "to be decided", muted every alert).
+        if self.start == self.end and len(set(self.weekdays)) == 7:
+            return [("end", f"the window is open all the time (every day, {self.start} to "
+                     f"{self.end}): give its start and end, or the days it opens")]  # fmt: skip
+        return []
+
 
 @dataclass(frozen=True)
 class InhibitSettings:
     source_match: tuple[str, ...] = opt(
         (),
-        "Matchers of the alert that mutes (key=value, key!=value, key=~regex).",
+        "Matchers of the alert that mutes (key=value, key!=value, key=~regex); required.",
         check=_check_matcher,
     )
     target_match: tuple[str, ...] = opt(
-        (), "Matchers of the alerts it mutes.", check=_check_matcher
+        (), "Matchers of the alerts it mutes; required.", check=_check_matcher
     )
     equal: tuple[str, ...] = opt(
         (),

@@ -336,6 +336,32 @@ def _describe(value: Any, reveal: bool) -> str:
 
 
 _SHELL_VARIABLE = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
+_NOT_SHOWN = (
+    "the value (not shown: a secret, or a reference's) is not valid here; see this key in "
+    "docs/CONFIGURATION.md"
+)
+
+
+def _unquoted(message: str, value: str) -> str:
+    """A check's message about a value that must not be shown: its quote of the value
+    replaced; a message still holding any of it (the form to write instead, "write
+    udp://collector.internal:514") is not shown, and the key's documentation is named."""
+    message = message.replace(repr(value), "the value")
+    pieces = [piece for piece in re.split(r"[^A-Za-z0-9]+", value) if len(piece) >= 3]
+    if value and (value in message or any(piece in message for piece in pieces)):
+        return _NOT_SHOWN
+    return message
+
+
+def is_ipv6_address(text: str) -> bool:
+    """Whether `text` is an IPv6 address as written without brackets (`::1`): in
+    `::1:514` the port is what follows its last colon, as older releases read it."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(text).version == 6
+    except ValueError:
+        return False
 
 
 def is_loopback_host(host: str) -> bool:
@@ -619,10 +645,8 @@ class _Validator:
         check = meta.get("check")
         error = check(value) if check else None
         if error:
-            if (
-                not reveal and value
-            ):  # a check quotes what it refuses: not a secret, nor a reference's
-                error = error.replace(repr(value), "the value").replace(value, "(not shown)")
+            if not reveal:  # a check quotes what it refuses: not a secret's, a reference's
+                error = _unquoted(error, value)
             self.problem(path, error)
             return _INVALID
         advise = meta.get("advise")

@@ -22,6 +22,19 @@ def closest(word: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
     return guess[0] if guess else None
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein's: the fewest insertions, deletions and substitutions from `a` to `b`."""
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, start=1):
+        current = [i]
+        for j, other in enumerate(b, start=1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other))
+            )
+        previous = current
+    return previous[-1]
+
+
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group(0))
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"

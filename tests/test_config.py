@@ -139,7 +139,8 @@ BAD_CONFIGS = [
     # alert of the channel lost): refused where it is written.
     ('[prometheus]\nbind = "0.0.0.0"\n', 2, "prometheus.bind: '0.0.0.0': write host:port"),
     ('[prometheus]\nbind = "127.0.0.1:99999"\n', 2, "prometheus.bind: '127.0.0.1:99999': write host:port, a port from 1 to 65535"),
-    ('[prometheus]\nbind = "::1:9100"\n', 2, "prometheus.bind: '::1:9100': an IPv6 address goes in brackets"),
+    ('[prometheus]\nbind = "fe80::1"\n', 2, "prometheus.bind: 'fe80::1': an IPv6 address goes in brackets"),
+    ('[alerting.syslog]\naddress = "tcp://fe80::1"\n', 2, "alerting.syslog.address: 'tcp://fe80::1': an IPv6 address goes in brackets"),
     ('[alerting.syslog]\naddress = "127.0.0.1"\n', 2, "alerting.syslog.address: '127.0.0.1' names no host and port"),
     ('[alerting.syslog]\naddress = "127.0.0.1:70000"\n', 2, "alerting.syslog.address: '127.0.0.1:70000' names no host and port"),
     ('[alerting.syslog]\naddress = "udp:127.0.0.1:514"\n', 2, "alerting.syslog.address: 'udp:127.0.0.1:514': write udp://127.0.0.1:514"),
@@ -175,8 +176,12 @@ warn = 100
 metric = "myapp_latency_seconds"
 warn = 1
 
+[[thresholds.rules]]
+metric = "memory_used_percent_p95"
+warn = 90
+
 [analyzer]
-anomaly_metrics = ["cpu_*", "myapp_*", "queue_depth"]
+anomaly_metrics = ["cpu_*", "myapp_*", "queue_depth", "disk_reads_per_sec"]
 """
     parse_config_text(text, "c.toml")
 
@@ -221,13 +226,16 @@ address = "{syslog}"
 [alerting.email]
 smtp_host = "{smtp}"
 from = "{sender}"
-to = ["ops@example.com", "On call <oncall+db@mail.example.com>"]
+to = ["ops@example.com", "On call <oncall+db@mail.example.com>", "root",
+      '"Ops, Team" <ops@example.com>', '"john doe"@example.com', "ops@bücher.example"]
 """
     for bind, syslog, smtp, sender in [
         ("127.0.0.1:19273", "/dev/log", "smtp.example.com", "agent@example.com"),
         ("[::1]:19273", "udp://[::1]:514", "[::1]", "Sysops agent <agent@example.com>"),
         (":19273", "tcp://logs.example.com:601", "::1", "agent@host"),
         ("0.0.0.0:9100", "127.0.0.1:514", "192.0.2.1", "agent@example.com"),
+        # An IPv6 address without brackets, as older releases took it: the port is last.
+        ("::1:19273", "::1:514", "localhost", "root"),
     ]:
         parse_config_text(text.format(bind=bind, syslog=syslog, smtp=smtp, sender=sender), "c.toml")
 
@@ -306,6 +314,16 @@ def test_secret_value_is_never_echoed_in_errors() -> None:
         parse_config_text(mail, "c.toml", environ={"TO": "s3cr3t from env"})
     assert "s3cr3t" not in str(info.value)
     assert "alerting.email.to[0]: the value is not an email address" in str(info.value)
+    # Nor the form to write instead, which holds most of it; nor a short value's letters.
+    for value in ("udp:collector.internal:514", "e"):
+        with pytest.raises(ConfigError) as info:
+            parse_config_text(
+                '[alerting.syslog]\naddress = "${A}"\n', "c.toml", environ={"A": value}
+            )
+        assert str(info.value.problems[0]) == (
+            "c.toml:2: alerting.syslog.address: the value (not shown: a secret, or a "
+            "reference's) is not valid here; see this key in docs/CONFIGURATION.md"
+        )
 
 
 def test_environment_and_file_references(tmp_path: Path) -> None:

@@ -219,7 +219,8 @@ def test_a_reload_says_which_changes_take_a_restart(
     asyncio.run(scenario())
     (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("reload:")]
     assert said.startswith(
-        "reload: [prometheus], [log_analyzer], agent.hostname changed, which takes a restart"
+        "reload: [prometheus], [log_analyzer], agent.hostname changed, and apply in full only "
+        "after a restart"
     ), said
     assert "thresholds" in said  # what applies now is said too
 

@@ -89,7 +89,7 @@ def test_maintenance_window_in_its_time_zone_and_over_midnight() -> None:
 def test_a_window_whose_start_and_end_are_the_same_is_a_whole_day() -> None:
     """`weekdays = ["sat"]` alone (start and end both 00:00 by default) was never open."""
     from agent.assembly import maintenance_windows
-    from agent.config import parse_config_text
+    from agent.config import ConfigError, parse_config_text
 
     text = '[[alerting.maintenance]]\nweekdays = ["sat"]\n'
     (saturday,) = maintenance_windows(parse_config_text(text, "t.toml").settings)
@@ -98,6 +98,12 @@ def test_a_window_whose_start_and_end_are_the_same_is_a_whole_day() -> None:
     for hour in (0, 9, 23):
         assert saturday.active(datetime(2026, 11, 21, hour, 30, tzinfo=UTC).timestamp())
     assert not saturday.active(datetime(2026, 11, 22, 0, 0, tzinfo=UTC).timestamp())
+    # Every day with start = end is open all the time: refused (a window with only a name,
+    # its times to be decided, muted every alert for good).
+    with pytest.raises(
+        ConfigError, match=r"maintenance\[0\]\.end: the window is open all the time"
+    ):
+        parse_config_text('[[alerting.maintenance]]\nname = "backup"\n', "t.toml")
     ten_to_ten = MaintenanceWindow(("sat",), dtime(10, 0), dtime(10, 0), "UTC", ())
     assert ten_to_ten.active(datetime(2026, 11, 22, 9, 59, tzinfo=UTC).timestamp())  # Sunday
     assert not ten_to_ten.active(datetime(2026, 11, 22, 10, 0, tzinfo=UTC).timestamp())

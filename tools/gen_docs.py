@@ -62,12 +62,14 @@ shows every key at once, and `config/embedded.toml` is the no-accounts default.
   is applied at once, an invalid one is logged and the agent keeps its running settings.
   The new channels, outbox and rules are built before anything of the running ones stops,
   so a reload that cannot be built (a CA file gone) also leaves the agent as it was.
-  What the agent builds once, at start, changes only at a restart, and a reload that
-  changed it says so by name: `[analyzer]`, `[storage]`, `[nats]`, `[prometheus]`,
+  What the agent builds once, at start, changes in full only at a restart, and a reload
+  that changed it says so by name: `[analyzer]`, `[storage]`, `[nats]`, `[prometheus]`,
   `[log_analyzer]`, `[inventory]` and `agent.hostname`, `data_dir`, `pid_file`, `procfs`,
   `sysfs`, `rootfs`.
 * **Files checked up front.** With `[nats]` enabled, `credential_file` and the TLS files
-  must be readable regular files (and the TLS ones load): `--validate` names the path.
+  must be readable regular files (and the TLS ones load; a `.creds` file needs the
+  `nkeys` package): `--validate` names the path. So must `data_dir` be a directory (or
+  not exist yet), `procfs` a directory, and a set `storage.sqlite_path` not a directory.
   `storage.ring_buffer_capacity` changes only at restart.
 * **Paths.** Relative paths are relative to the agent's working directory.
 * **Thresholds.** Each `[thresholds]` key is a number (the warn level, as in the seed) or a

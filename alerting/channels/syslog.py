@@ -25,6 +25,7 @@ from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import DeliveryError, OneMessage
 from alerting.channels.registry import ChannelContext
 from alerting.format import state_word, undelivered_note
+from common.config import is_ipv6_address
 from common.text import single_line
 
 FACILITIES = {
@@ -68,7 +69,7 @@ def parse_address(address: str) -> Target:
         raise ValueError(f"{address!r} names no host and port: write {scheme}://host:port "
                          "(a port from 1 to 65535; [::1]:514 for an IPv6 address), or the path "
                          "of a Unix socket (/dev/log)")  # fmt: skip
-    if ":" in host and not rest.startswith("["):
+    if ":" in host and not rest.startswith("[") and not is_ipv6_address(host):
         raise ValueError(f"{address!r}: an IPv6 address goes in brackets ([::1]:514)")
     if "/" in host:
         raise ValueError(f"{address!r}: a host name has no / (a Unix socket's path starts with /)")
