@@ -127,5 +127,3 @@ def runtime_files(settings: Settings, report: Report) -> None:
     if settings.storage.sqlite_enabled and sqlite_path and Path(sqlite_path).is_dir():
         report(("storage", "sqlite_path"), f"{sqlite_path}: a directory; the history is a "
                "file (history.db in it?)")  # fmt: skip
-    if not Path(agent.procfs).is_dir():  # (a sysfs missing is collectors without a source)
-        report(("agent", "procfs"), f"{agent.procfs}: not a directory (the collectors read there)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import math
@@ -204,6 +205,11 @@ class Agent(SignalRequests):
             Path(data_dir).mkdir(mode=0o750, parents=True, exist_ok=True)
         except OSError as exc:  # "cannot run: [Errno 17] File exists" named no key
             raise OSError(exc.errno, f"agent.data_dir: {data_dir}: {exc.strerror}") from None
+        # Checked here, not by --validate: a container's configuration is validated where
+        # its /host/proc is not.  Without it every collector failed under "started".
+        procfs = self.settings.agent.procfs
+        if not Path(procfs).is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"agent.procfs: {procfs}: not a directory")
         self.nats: NatsConnection | None = None
         if self.settings.nats.enabled:  # one connection for telemetry and the alert channel
             from agent.telemetry import nats_connection

@@ -546,6 +546,13 @@ def test_a_start_that_cannot_write_its_pid_file_or_make_its_data_dir_names_the_k
     with caplog.at_level(logging.CRITICAL):  # the configuration's own check, named again
         assert run_daemon(loaded, "agent.toml") == 2
     assert f"agent.data_dir: {made_later}: not a directory" in caplog.text
+    caplog.clear()  # a procfs that is not there: every collector failed under "started"
+    no_proc = write_config(
+        tmp_path, base.replace("[agent]\n", f'[agent]\nprocfs = "{tmp_path}/no-proc"\n')
+    )
+    with caplog.at_level(logging.CRITICAL):
+        assert run_daemon(load_config(no_proc), str(no_proc)) == 1
+    assert f"agent.procfs: {tmp_path}/no-proc: not a directory" in caplog.text
 
 
 @pytest.mark.e2e

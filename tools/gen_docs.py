@@ -69,7 +69,8 @@ shows every key at once, and `config/embedded.toml` is the no-accounts default.
 * **Files checked up front.** With `[nats]` enabled, `credential_file` and the TLS files
   must be readable regular files (and the TLS ones load; a `.creds` file needs the
   `nkeys` package): `--validate` names the path. So must `data_dir` be a directory (or
-  not exist yet), `procfs` a directory, and a set `storage.sqlite_path` not a directory.
+  not exist yet) and a set `storage.sqlite_path` not a directory; `procfs` is checked
+  at start (a container's file is validated where its `/host/proc` is not).
   `storage.ring_buffer_capacity` changes only at restart.
 * **Paths.** Relative paths are relative to the agent's working directory.
 * **Thresholds.** Each `[thresholds]` key is a number (the warn level, as in the seed) or a
