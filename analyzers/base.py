@@ -353,6 +353,7 @@ class PersistentAnomaly:
             base_band=(np.float64, np.nan),
             base_std=(np.float64, np.nan),
             last_seen=(np.float64, np.nan),  # the previous sample's time: the interval
+            interval=(np.float64, np.nan),  # the interval before that one: the series' step
             memory=(np.int64, 0),  # raw samples the record check reads (0: the whole tier)
             low=(np.float64, np.inf),  # the range it has held for two samples in a row
             high=(np.float64, -np.inf),
@@ -487,7 +488,11 @@ class PersistentAnomaly:
             # Covered time: from the start of the stretch's first sample's interval.
             elapsed = now - s.run_start[ids]
             lasted = elapsed >= self.persist  # path (a): from its first sample, as always
-            covered = elapsed + (now - s.last_seen[ids])
+            # The first sample's own interval, at most the series' step before it: after a
+            # gap (the agent stopped, a host suspended) one sample at 10 s is 10 s of the
+            # level, not the hour missing (one sample of 75 % fired "75 % for 1 h").
+            gap = now - s.last_seen[ids]
+            covered = elapsed + np.fmin(gap, s.interval[ids])
             short = (run_n > 0) & (run_n < self.MIN_SAMPLES_IN_STRETCH) & (covered >= self.persist)
             if short.any():
                 base_mean = s.base_mean[ids]
@@ -498,6 +503,7 @@ class PersistentAnomaly:
                     self.SHORT_FLOORS * self.family_floor(ids, base_mean),
                 )
                 short &= run_dev > short_band
+        s.interval[ids] = np.where(np.isfinite(gap), gap, s.interval[ids])
         s.last_seen[ids] = now
         # The range after the verdict (a sample is not its own scale), of levels held for two
         # samples in a row: one corrupt reading (1e6 once) does not mute the series for good.

@@ -83,6 +83,25 @@ def test_at_five_minutes_one_sample_far_beyond_sigma_and_three_floors_fires_a_wa
     assert feed(zscore(), values, key=MEM)[0] == []
 
 
+def test_one_sample_after_a_gap_covers_its_series_step_not_the_gap() -> None:
+    """A 10 s series stopped for an hour (the agent stopped, the host suspended): the first
+    sample after it is 10 s of its level, not the hour missing ("75 % for 1 h" fired on
+    one sample).  (A 5-minute series' one sample still covers its five minutes: above.)"""
+    store = Store(400, 400, 60.0)
+    analyzer = zscore(window=360)
+    alerts: list[Alert] = []
+    times = [
+        *(i * 10.0 for i in range(400)),
+        400 * 10.0 + 3600.0,
+        *(4010.0 + 3600 + 10 * i for i in range(30)),
+    ]
+    rng = np.random.default_rng(78)  # its own, as every test should
+    values = [*(5 + rng.normal(0, 2, 400)), 75.0, *(5 + rng.normal(0, 2, 30))]
+    for t, v in zip(times, values, strict=True):
+        alerts += analyzer.observe(store.write_samples(t, (CPU,), np.array([v])), store)
+    assert alerts == []
+
+
 def test_at_five_minutes_a_short_stretch_needs_three_floors_not_only_sigmas() -> None:
     values = 20 + RNG.normal(0, 0.5, 400)
     values[300] = 45.0  # 50σ but 2.5 floors: a bursty series' σ says nothing
@@ -173,10 +192,12 @@ def test_at_five_minutes_a_burst_the_baseline_already_held_as_long_is_not_news()
     """A batch job at irregular times (NAB's ec2_cpu_utilization_77c1ca does this): its
     first burst is news, the next ones at the same level are not; a higher one is."""
     key = SeriesKey.of("series_value")
-    values = 10 + RNG.normal(0, 1.0, 400)
-    for start in (100, 160, 230):
-        values[start : start + 5] = 40 + RNG.normal(0, 1.0, 5)
-    values[300:305] = 70 + RNG.normal(0, 1.0, 5)
+    rng = np.random.default_rng(77)  # its own: the shared one's draws depend on which tests ran
+    values = 10 + rng.normal(0, 1.0, 400)
+    values[100:105] = 40 + rng.normal(0, 1.0, 5)
+    for start in (160, 230):  # no higher than the first burst held for as long
+        values[start : start + 5] = values[100:105].min() - rng.uniform(0, 0.5, 5)
+    values[300:305] = 70 + rng.normal(0, 1.0, 5)
     alerts = five_minutes(zscore(metrics=("*",)), values, key)
     firing = [int(a.timestamp // 300) for a in alerts if a.status is Status.FIRING]
     assert firing == [100, 300]  # the first burst at once (far past 6σ), and the higher one
