@@ -21,6 +21,11 @@ folds those into the same episode (docs/ALERTING.md).  Noise cannot pass it:
 the ETA must be within the observed span, so a 10-minute wobble would have to
 climb the whole remaining capacity in 10 minutes, in a straight line.
 
+The short fit predicts only while its last `RECENT_BUCKETS` (5 minutes) rose by
+at least half what its slope says: a ramp that stopped (an application's start
+taking memory from 40 to 75 % in ten minutes, then flat) still has a rising
+line, and said "full in 17 min" five minutes into the plateau.
+
 A fall of more than `DROP_POINTS` between two buckets (a deletion, a restart,
 a log rotation) starts the fit afresh from that bucket: what was there before
 says nothing about the new slope.  The ETA is counted from the current raw
@@ -64,6 +69,7 @@ from analyzers.regression import Fit, SlidingRegression
 DROP_POINTS = 1.0  # a fall of a point of capacity in one bucket is a deletion, not noise
 FAST_WINDOW = 30  # buckets of the short fit (30 min at the default 1-minute resolution)
 FAST_MIN_SPAN = 10  # buckets the short fit must span before it may predict
+RECENT_BUCKETS = 5  # the short fit's last buckets, which must rise at half its slope or more
 
 # metric pattern -> (capacity, warn within hours, critical within hours)
 FILLING: Mapping[str, tuple[float, float, float]] = {
@@ -193,7 +199,13 @@ class TrendAnalyzer:
         target_long, holds_long, eta_long, rate_long = self._verdict(fit, *limits)
         target_fast, holds_fast, eta_fast, rate_fast = self._verdict(fast, *limits)
         good_long = fit.span >= self.min_span
-        good_fast = (fast.span >= FAST_MIN_SPAN) & (eta_fast * hour <= fast.span)
+        # The short fit predicts only while its last minutes still rise as it says: after a
+        # ramp that stopped (an application's start, memory 40 -> 75 % in 10 min, then flat)
+        # its line still rose, and said "full in 17 min" five minutes into the plateau.
+        with np.errstate(invalid="ignore"):
+            recent = y - history.history_ago(ids, RECENT_BUCKETS)
+        still_rising = recent >= 0.5 * rate_fast / hour * RECENT_BUCKETS
+        good_fast = (fast.span >= FAST_MIN_SPAN) & (eta_fast * hour <= fast.span) & still_rising
         target = np.maximum(
             np.where(good_long, target_long, 0), np.where(good_fast, target_fast, 0)
         )

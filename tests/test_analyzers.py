@@ -428,6 +428,17 @@ def test_trend_a_runaway_fill_fires_critical_before_an_hour_of_history() -> None
     assert resolved.status is Status.RESOLVED  # the growth stopped at 95 %
 
 
+def test_trend_no_eta_once_a_ramp_has_stopped() -> None:
+    """An application's start: memory from 40 to 75 % in ten minutes, then flat.  The short
+    fit's line still rose five minutes into the plateau and said "full in 17 min"; its last
+    minutes must rise as it says (a second reader's case)."""
+    rng = np.random.default_rng(12)
+    ramp = np.concatenate([np.full(120, 40.0), np.linspace(40, 75, 11)[1:], np.full(120, 75.0)])
+    values = ramp + rng.normal(0, 0.3, ramp.size)
+    alerts, _ = feed(TrendAnalyzer(), values, key=SeriesKey.of("memory_used_percent"), step=60.0)
+    assert alerts == []
+
+
 def test_trend_a_drop_resolves_with_the_current_value_and_restarts_the_fit() -> None:
     """The issue's case: filled to 99.5 %, then emptied: never "full in 0 min"."""
     minutes = np.arange(0, 3 * 60)
