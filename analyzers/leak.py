@@ -6,7 +6,11 @@ minimum growth rate (so 4 kB/h is not a leak), and R² >= `r_squared`.  Only a
 candidate gets the robust test, computed with numpy on its history window (no
 scipy in the daemon: importing scipy.stats costs ~73 MB and 1.5 s): the
 Mann-Kendall trend test (one-sided p-value, normal approximation) and the
-Theil-Sen slope, which a garbage collector's sawtooth does not fool.
+Theil-Sen slope, which a garbage collector's sawtooth does not fool.  Nor is a
+growth a leak when it is levelling off (its last third of the window grows at under
+a third of the whole's rate: a heap warming up) or when the series, within the day
+the history tier holds, fell at once by half what the window grew (memory given
+back every few hours: an old generation collected, a cache flushed).
 
 Severity comes from the projected time until the limit: RLIMIT_NOFILE
 (`process_max_fds`) for open files, total memory for RSS, fs.file-max for
@@ -101,6 +105,26 @@ def theil_sen(times: FloatArray, values: FloatArray) -> float:
         slopes[filled : filled + count] = (values[i + 1 :][keep] - values[i]) / dt[keep]
         filled += count
     return _median(slopes[:filled]) if filled else 0.0
+
+
+def levelling_off(times: FloatArray, values: FloatArray, rate: float) -> bool:
+    """Whether the growth is dying away: the last third of the window grows at under a
+    third of the whole's rate (a heap warming up, a cache filling to its size: at an
+    hour, a JVM's warm-up was "1.29 GiB/h" and stayed a leak for two hours after it
+    levelled).  A leak grows as fast at the end as before, or faster."""
+    third = values.size // 3
+    if third < 3:
+        return False
+    return theil_sen(times[-third:] / 3600.0, values[-third:]) < rate / 2
+
+
+def gives_back(values: FloatArray, growth: float) -> bool:
+    """Whether the series, in the history tier (a day), fell at once by half what it grew
+    over the window: memory given back (an old generation collected every few hours, a
+    cache flushed) is a cycle, not a leak; its first tooth, with no fall seen yet, is news."""
+    if values.size < 2 or growth <= 0:
+        return False
+    return bool(np.max(values[:-1] - values[1:]) >= growth / 2)
 
 
 def _median(values: FloatArray) -> float:
@@ -223,12 +247,18 @@ class LeakAnalyzer:
         """The robust test, run only for candidates: the leak's FIRING, or None (rejected).
         A severity `kept` across a restart is said again whatever the test says now: in
         one life a firing leak is not tested again (it resolves when its growth stops)."""
-        times, values = history.history_window(sid, last=self.window)
+        all_times, all_values = history.history_window(sid)
+        times, values = all_times[-self.window :], all_values[-self.window :]
         tau, p = mann_kendall(values)
         rate = theil_sen(times / 3600.0, values)  # per hour
         key = history.key(sid)
         kind = self.kinds[key.metric]
-        if kept is None and (p > self.p_value or rate < kind.min_growth_per_hour):
+        if kept is None and (
+            p > self.p_value
+            or rate < kind.min_growth_per_hour
+            or levelling_off(times, values, rate)
+            or gives_back(all_values, rate * (times[-1] - times[0]) / 3600.0)
+        ):
             return None
         limit_key = SeriesKey(kind.limit_metric, key.labels if kind.limit_same_labels else ())
         limit = history.latest_of(limit_key)

@@ -571,6 +571,35 @@ def test_sawtooth_with_upward_drift_is_a_leak_flat_one_is_not() -> None:
     assert flat == []
 
 
+def test_a_heap_warming_up_is_not_a_leak() -> None:
+    """A JVM's first half hour: fast growth that levels off.  At its first hour it was
+    "1.29 GiB/h" and stayed a leak for two hours after it had levelled (a second reader's
+    case); the last third of the window must grow at half the whole's rate or more."""
+    rng = np.random.default_rng(22)
+    minutes = np.arange(6 * 60)
+    heap = 200 * MB + 1800 * MB * (1 - np.exp(-minutes / 20)) + rng.normal(0, 10 * MB, minutes.size)
+    assert feed(LeakAnalyzer(), heap, key=RSS, step=60.0, extra={TOTAL: 16384 * MB})[0] == []
+
+
+def test_memory_given_back_every_few_hours_is_a_cycle_not_a_leak() -> None:
+    """An old generation collected every six hours: the window (six hours) holds one
+    tooth, a straight rise, and each tooth fired.  The first is news (no fall seen yet);
+    the next ones, with the falls in the day the tier holds, are a cycle."""
+    rng = np.random.default_rng(21)
+    minutes = np.arange(48 * 60)
+    old_gen = 1000 * MB + 800 * MB * ((minutes % 360) / 360) + rng.normal(0, 5 * MB, minutes.size)
+    store = Store(400, 1500, 60.0)  # a day of one-minute buckets, as the agent keeps
+    alerts, _ = feed(
+        LeakAnalyzer(), old_gen, key=RSS, step=60.0, store=store, extra={TOTAL: 16384 * MB}
+    )
+    firing = [a.timestamp / 3600 for a in alerts if a.status is Status.FIRING]
+    assert len(firing) <= 1 and all(t < 6 for t in firing), firing
+    # A leak under a young generation's sawtooth still is one: it outgrows the falls.
+    leak = LeakAnalyzer(window_hours=6, min_observation_hours=1)
+    drifting, _ = feed(leak, sawtooth(4, 100), key=RSS, step=60.0, extra={TOTAL: 16384 * MB})
+    assert [a.status for a in drifting] == [Status.FIRING]
+
+
 def test_slow_growth_is_not_a_leak() -> None:
     minutes = np.arange(4 * 60)
     creep = 500 * MB + 4096 * minutes / 60.0  # 4 kB/h, perfectly linear
