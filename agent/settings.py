@@ -23,7 +23,7 @@ from typing import ClassVar
 from alerting.channels.registry import ChannelPlugin
 from alerting.settings import AlertingSettings, NatsServerSettings, channel_plugins
 from common.config import is_ipv6_address
-from common.schema import LOG_LEVELS, SEVERITIES, Issue, level_issues, opt
+from common.schema import LOG_LEVELS, SEVERITIES, Issue, level_issues, opt, refused_by
 from common.secret import Secret
 
 
@@ -679,14 +679,6 @@ def parse_bind(bind: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _check_bind(value: str) -> str | None:
-    try:
-        parse_bind(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
 @dataclass(frozen=True)
 class PrometheusSettings:
     enabled: bool = opt(
@@ -697,7 +689,7 @@ class PrometheusSettings:
         "Address and port to listen on. The default port is outside the ranges of Prometheus' "
         "default port allocations (9100-9999 taken, the overflow above 10000) and no well-known "
         "exporter's: 9100 is node_exporter's.",
-        check=_check_bind,
+        check=refused_by(parse_bind),
     )
     path: str = opt("/metrics", "HTTP path of the endpoint.")
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, get_type_hints
 
 from alerting.channels.registry import ChannelPlugin, installed
 from common.config import is_loopback_host
-from common.schema import SEVERITIES, SYSLOG_FACILITIES, Issue, opt
+from common.schema import SEVERITIES, SYSLOG_FACILITIES, Issue, opt, refused_by
 from common.secret import Secret
 
 
@@ -254,14 +254,10 @@ class WebhookChannelSettings:
     send_resolved: bool = opt(True, "Also send when an alert resolves.")
 
 
-def _check_syslog_address(value: str) -> str | None:
+def _parse_syslog_address(value: str) -> object:
     from alerting.channels.syslog import parse_address  # the channel's own reading of it
 
-    try:
-        parse_address(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
+    return parse_address(value)
 
 
 @dataclass(frozen=True)
@@ -273,7 +269,7 @@ class SyslogChannelSettings:
     address: str = opt(
         "/dev/log",
         "A Unix datagram socket path, host:port or udp://host:port (UDP), or tcp://host:port.",
-        check=_check_syslog_address,
+        check=refused_by(_parse_syslog_address),
     )
     min_severity: str = opt("info", "Lowest severity sent.", choices=SEVERITIES)
     send_resolved: bool = opt(True, "Also send when an alert resolves.")

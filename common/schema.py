@@ -73,6 +73,20 @@ def opt(
     return field(default=default, metadata=metadata)
 
 
+def refused_by(parse: Callable[[str], object]) -> Callable[[str], str | None]:
+    """A field's `check` from the parser that reads the value where it is used: its
+    ValueError (which says what to write) is the refusal, so the two cannot disagree."""
+
+    def check(value: str) -> str | None:
+        try:
+            parse(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
 def choices_of(metadata: Mapping[str, Any]) -> tuple[str, ...] | None:
     """A field's choices, calling the function that lists them if it is one."""
     choices = metadata.get("choices")
