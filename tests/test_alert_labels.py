@@ -78,7 +78,7 @@ def test_a_typo_is_named_with_what_it_would_have_done() -> None:
 def test_a_custom_log_patterns_named_groups_are_labels() -> None:
     text = (
         '[[log_analyzer.custom_patterns]]\npattern = "app (?P<tenant>\\\\w+) failed"\n'
-        '[[alerting.maintenance]]\nmatch = ["tenant=acme"]\n'
+        '[[alerting.maintenance]]\nmatch = ["tenant=acme"]\nweekdays = ["sat"]\n'
     )
     settings = parse_config_text(text, "t.toml").settings
     assert "tenant" in alert_label_keys(settings)
@@ -94,7 +94,7 @@ def _refusal(text: str) -> tuple[str, int]:
 
 def test_the_configuration_refuses_unknown_keys_with_their_place() -> None:
     text = (
-        '[[alerting.maintenance]]\nmatch = ["metric=~disk_.*", "mountpiont=/backup"]\n'
+        '[[alerting.maintenance]]\nmatch = ["metric=~disk_.*", "mountpiont=/backup"]\nweekdays = ["sat"]\n'
         '[[alerting.inhibit]]\nsource_match = ["metric=gpu_up"]\n'
         'target_match = ["metric=~gpu_.*"]\nequal = ["gpuu"]\n'
     )
@@ -114,7 +114,7 @@ def test_the_configuration_refuses_unknown_keys_with_their_place() -> None:
 
 
 def test_the_fleet_watchers_configuration_knows_its_own_labels(tmp_path: Path) -> None:
-    good = '[[alerting.maintenance]]\nmatch = ["host=~db.*", "change=disk"]\n'
+    good = '[[alerting.maintenance]]\nmatch = ["host=~db.*", "change=disk"]\nweekdays = ["sat"]\n'
     load_fleet_config(write_config(tmp_path, good))
     with pytest.raises(ConfigError, match=r"alerting\.maintenance\[0\]\.match: no alert carries "
                        r"the label 'hots' \(did you mean 'host'\?\)"):  # fmt: skip

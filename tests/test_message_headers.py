@@ -36,8 +36,12 @@ def syslog_hostname_received(hostname: str) -> str:
     port = receiver.getsockname()[1]
     try:
         channel = SyslogChannel(address=f"udp://127.0.0.1:{port}")
-        asyncio.run(channel.send([dataclasses.replace(alert(), hostname=hostname)]))
-        asyncio.run(channel.close())
+
+        async def send() -> None:  # in one event loop, as the agent's channels live
+            await channel.send([dataclasses.replace(alert(), hostname=hostname)])
+            await channel.close()
+
+        asyncio.run(send())
         data = receiver.recv(65536).decode("ascii")
     finally:
         receiver.close()
