@@ -8,9 +8,9 @@ scipy in the daemon: importing scipy.stats costs ~73 MB and 1.5 s): the
 Mann-Kendall trend test (one-sided p-value, normal approximation) and the
 Theil-Sen slope, which a garbage collector's sawtooth does not fool.  Nor is a
 growth a leak when it is levelling off (its last third of the window grows at under
-a third of the whole's rate: a heap warming up) or when the series, within the day
-the history tier holds, fell at once by half what the window grew (memory given
-back every few hours: an old generation collected, a cache flushed).
+half the whole's rate: a heap warming up) or when the series, within the day the
+history tier holds, fell at once by half what the window grew twice or more (memory
+given back every few hours: an old generation collected, a cache flushed).
 
 Severity comes from the projected time until the limit: RLIMIT_NOFILE
 (`process_max_fds`) for open files, total memory for RSS, fs.file-max for
@@ -108,8 +108,8 @@ def theil_sen(times: FloatArray, values: FloatArray) -> float:
 
 
 def levelling_off(times: FloatArray, values: FloatArray, rate: float) -> bool:
-    """Whether the growth is dying away: the last third of the window grows at under a
-    third of the whole's rate (a heap warming up, a cache filling to its size: at an
+    """Whether the growth is dying away: the last third of the window grows at under
+    half the whole's rate (a heap warming up, a cache filling to its size: at an
     hour, a JVM's warm-up was "1.29 GiB/h" and stayed a leak for two hours after it
     levelled).  A leak grows as fast at the end as before, or faster."""
     third = values.size // 3
@@ -118,13 +118,19 @@ def levelling_off(times: FloatArray, values: FloatArray, rate: float) -> bool:
     return theil_sen(times[-third:] / 3600.0, values[-third:]) < rate / 2
 
 
+CYCLE_FALLS = 2  # falls in the day that make growth a cycle: one is a one-off release
+
+
 def gives_back(values: FloatArray, growth: float) -> bool:
     """Whether the series, in the history tier (a day), fell at once by half what it grew
-    over the window: memory given back (an old generation collected every few hours, a
-    cache flushed) is a cycle, not a leak; its first tooth, with no fall seen yet, is news."""
+    over the window at least `CYCLE_FALLS` times: memory given back again and again (an
+    old generation collected every few hours, a cache flushed) is a cycle, not a leak.
+    Its first teeth, with fewer falls seen, are news; so is a leak after one release (a
+    pool freed once, then growth: a second reader's case, unreported for a day when one
+    fall was enough)."""
     if values.size < 2 or growth <= 0:
         return False
-    return bool(np.max(values[:-1] - values[1:]) >= growth / 2)
+    return int(np.count_nonzero(values[:-1] - values[1:] >= growth / 2)) >= CYCLE_FALLS
 
 
 def _median(values: FloatArray) -> float:
