@@ -108,7 +108,10 @@ def metric_names(settings: Settings, report: Callable[[tuple[str | int, ...], st
             continue
         if not name or name in declared or _GLOB.search(name):
             continue  # (a pattern may be meant for a replayed metric: no telling a typo)
-        distance, guess = min((edit_distance(name, known), known) for known in declared)
+        # (Names whose lengths differ by more cannot be that close: not compared.)
+        near = [known for known in declared if abs(len(known) - len(name)) <= MISSPELT]
+        distance, guess = min(((edit_distance(name, known), known) for known in near),
+                              default=(MISSPELT + 1, ""))  # fmt: skip
         if distance <= MISSPELT:
             report(path, f"no collector reports {name!r} (did you mean {guess!r}?), so it "
                    "would select no series")  # fmt: skip
