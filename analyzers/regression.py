@@ -14,6 +14,7 @@ stop drift and keep k small; it runs for a slice of series per tick.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,17 +101,19 @@ class SlidingRegression:
                         bucket_of(self.window - 1))  # fmt: skip
 
     def take_back(
-        self, ids: IntArray, history: History, resolution: float, after_drop: float | None = None
-    ) -> dict[int, float]:
+        self, ids: IntArray, history: History, resolution: float,
+        fit_starts: Callable[[FloatArray, FloatArray], int] | None = None,
+    ) -> dict[int, float]:  # fmt: skip
         """Series this regression has not seen yet whose history tier already holds columns
         before its newest (taken back after a restart, agent/tier_file.py): their sums start
         from those, the window as it stood before the newest column, so that the `add` of
         the newest that follows (which drops the column `window` back) leaves the window
         exact, and the fit goes on where the last life left it instead of learning again.
 
-        With `after_drop`, only the points after the last fall of more than that (a fit
-        starts again after a drop: the file deleted before the restart stays deleted);
-        returns, per series where one was found, the bucket the fit starts at."""
+        With `fit_starts` (buckets, values -> the index of the first point the fit keeps),
+        only the points from there (a fit starts again after a deletion: the file deleted
+        before the restart stays deleted); returns, per series where the fit starts later
+        than the oldest point, the bucket it starts at."""
         s = self.s
         s.ensure(ids)
         starts: dict[int, float] = {}
@@ -120,10 +123,9 @@ class SlidingRegression:
             times, values = history.history_window(sid, last=self.window + 1)
             before = times < newest_time
             buckets, values = np.round(times[before] / resolution), values[before]
-            if after_drop is not None and values.size > 1:
-                falls = np.flatnonzero(values[:-1] - values[1:] > after_drop)
-                if falls.size:
-                    begin = int(falls[-1]) + 1
+            if fit_starts is not None and values.size > 1:
+                begin = fit_starts(buckets, values)
+                if begin > 0:
                     buckets, values = buckets[begin:], values[begin:]
                     starts[sid] = float(buckets[0])
             if values.size:  # else a new series: nothing to take back

@@ -28,7 +28,10 @@ line, and said "full in 17 min" five minutes into the plateau.
 
 A fall of more than `DROP_POINTS` between two buckets (a deletion, a restart,
 a log rotation) starts the fit afresh from that bucket: what was there before
-says nothing about the new slope.  The ETA is counted from the current raw
+says nothing about the new slope.  Only a fall below the fitted line by more
+than half its size is one: a fall back to the line is a temporary file gone (a
+staging copy every 40 minutes during a steady fill), whose rise was never the
+trend.  The ETA is counted from the current raw
 value, never from the fitted level, and there is none (the alert resolves)
 unless that value is still on the line (not more than `DROP_POINTS` below its
 fitted level): a file system emptied a second ago is not "full in 0 min".
@@ -54,6 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerting.alert import Alert, Severity
+from alerting.format import format_metric, format_value
 from analyzers.base import (
     Batch,
     FloatArray,
@@ -171,13 +175,12 @@ class TrendAnalyzer:
             return []
         ids, now_value = batch.ids[mask], batch.values[mask]
         # A history taken back after a restart: the fits go on from it, from its last drop.
-        restarted = self.regression.take_back(ids, history, self.resolution, DROP_POINTS)
+        restarted = self.regression.take_back(ids, history, self.resolution, self._fit_starts)
         for sid, start in restarted.items():
             s.since[sid] = start
-        self.fast.take_back(ids, history, self.resolution, DROP_POINTS)
+        self.fast.take_back(ids, history, self.resolution, self._fit_starts)
         y = history.history_ago(ids, 0)
-        with np.errstate(invalid="ignore"):
-            dropped = history.history_ago(ids, 1) - y > DROP_POINTS
+        dropped = self._deleted(ids, y, history)
         if dropped.any():
             self.regression.reset(ids[dropped].tolist())
             self.fast.reset(ids[dropped].tolist())
@@ -236,6 +239,43 @@ class TrendAnalyzer:
         self._rebase(history)
         return alerts
 
+    def _deleted(self, ids: IntArray, y: FloatArray, history: History) -> npt.NDArray[np.bool_]:
+        """Which series fell in this bucket by what a deletion takes away: more than
+        `DROP_POINTS` since the bucket before, and to below the fitted line by more than
+        half that fall.  A fall back to the line is a temporary file gone (a sort's spill,
+        a staging copy every 40 minutes during a steady fill): its rise was never the trend,
+        and starting afresh at each such fall kept the fit from ever spanning its hour (the
+        fill went unreported), or resolved and fired it again at every cleanup."""
+        with np.errstate(invalid="ignore"):
+            fall = history.history_ago(ids, 1) - y
+            fell = fall > DROP_POINTS
+        if not fell.any():
+            return fell
+        k_now = np.round(history.history_time_ago(ids[fell], 0) / self.resolution)
+        line = self.regression.fit(ids[fell], k_now - self.regression.s.origin[ids[fell]]).level
+        with np.errstate(invalid="ignore"):
+            back_to_line = y[fell] >= line - np.maximum(DROP_POINTS, fall[fell] / 2)
+        fell[np.flatnonzero(fell)[back_to_line]] = False  # no line yet (NaN): a deletion
+        return fell
+
+    def _fit_starts(self, buckets: FloatArray, values: FloatArray) -> int:
+        """The index of the first point after the last deletion among a history taken
+        back: each fall judged as `_deleted` judges it live, against the line fitted
+        (over at most the window) to the points since the deletion before it."""
+        begin = 0
+        for i in np.flatnonzero(values[:-1] - values[1:] > DROP_POINTS).tolist():
+            first = max(begin, i + 1 - self.window)
+            k, v = buckets[first : i + 1], values[first : i + 1]
+            fall = float(values[i] - values[i + 1])
+            if k.size < 2 or np.ptp(k) == 0:
+                begin = i + 1  # no line yet: a deletion
+                continue
+            slope, intercept = np.polyfit(k - k[0], v, 1)
+            line = intercept + slope * (buckets[i + 1] - k[0])
+            if values[i + 1] < line - max(DROP_POINTS, fall / 2):
+                begin = i + 1
+        return begin
+
     def _verdict(
         self,
         fit: Fit,
@@ -266,8 +306,11 @@ class TrendAnalyzer:
         where = ", ".join(f"{k}={v}" for k, v in key.labels)
         subject = f"{key.metric} ({where})" if where else key.metric
         status, severity = transition(before, after)
+        capacity = float(self.s.capacity[sid])
+        now_text = format_metric(key.metric, value, against=capacity)  # 99.952%, not 100.0%
+        context: dict[str, object] = {}
         if after == 0:
-            message = f"{subject} is no longer predicted to fill up soon ({value:.1f}% now)"
+            message = f"{subject} is no longer predicted to fill up soon ({now_text} now)"
         else:
             # Why this severity: the horizon the ETA fell within.
             horizon = float(self.s.crit_h[sid] if after == 2 else self.s.warn_h[sid])
@@ -275,13 +318,15 @@ class TrendAnalyzer:
             if eta > horizon:  # kept by the hysteresis (a level said again after a restart)
                 why += f", held until the estimate passes {1.5 * horizon:g} h"
             message = (
-                f"{subject} will be full in {human_duration(eta)} "
-                f"(now {value:.1f}%, growing {per_hour:.2f} points/h, R² {r2:.2f}; {why})"
+                f"{subject} will be full in {human_duration(eta)} (now {now_text}, "
+                f"growing {format_value(per_hour)} points/h, R² {r2:.2f}; {why})"
             )
+            # A resolve has no estimate: its fit no longer says the series fills.
+            context = {"eta_hours": round(eta, 3) if math.isfinite(eta) else None,
+                       "rate_per_hour": round(per_hour, 4), "r_squared": round(r2, 3)}  # fmt: skip
         return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=status, severity=severity,
-                     value=value, threshold=float(self.s.capacity[sid]), message=message, timestamp=now, series_id=sid,
-                     context={"eta_hours": round(eta, 3) if math.isfinite(eta) else None,
-                                            "rate_per_hour": round(per_hour, 4), "r_squared": round(r2, 3)})  # fmt: skip
+                     value=value, threshold=capacity, message=message, timestamp=now, series_id=sid,
+                     context=context)  # fmt: skip
 
     def _rebase(self, history: History) -> None:
         watched = np.flatnonzero(np.isfinite(self.s.capacity[: self.s.size]))

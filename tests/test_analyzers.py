@@ -450,9 +450,43 @@ def test_trend_a_drop_resolves_with_the_current_value_and_restarts_the_fit() -> 
     resolved = [a for a in alerts if a.status is Status.RESOLVED]
     assert len(resolved) == 1 and resolved[0].timestamp <= 182 * 60
     assert resolved[0].value == 0.5 and "(0.5% now)" in resolved[0].message
+    assert "eta_hours" not in resolved[0].context  # no "Full in" fact on a resolve
     # The slow refill after the drop (2 points/h, 49 h left) is judged on its own slope
     # only: the fill before the drop would have made it 20 points/h.
     assert all("full in 0 min" not in a.message for a in alerts)
+
+
+def test_trend_a_temporary_file_during_a_fill_is_not_a_deletion() -> None:
+    """A disk filling at 2 points/h from 60 %, and a 2-point staging file for 5 minutes
+    every 40 minutes (a second reader's case): each cleanup fell back to the line and
+    started the fit afresh, so the fill was never reported (spill every 40 minutes) or was
+    resolved and fired again at each cleanup (every 90).  One FIRING, escalated once."""
+    rng = np.random.default_rng(21)
+    minutes = np.arange(0, 16 * 60)
+    for every in (40, 90):
+        values = 60 + 2 * minutes / 60 + 2.0 * ((minutes % every) < 5)
+        values += rng.normal(0, 0.02, minutes.size)
+        alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
+        assert [(a.status, a.severity) for a in alerts] == [
+            (Status.FIRING, Severity.WARN),
+            (Status.ESCALATED, Severity.CRITICAL),  # full within 6 h: from 88 %
+        ], every
+        assert alerts[0].timestamp <= 3 * 3600
+    # A real deletion still starts afresh: the same fill, 20 points deleted at 8 h.
+    values = 60 + 2 * minutes / 60 - 20.0 * (minutes >= 8 * 60)
+    alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
+    assert [a.status for a in alerts] == [Status.FIRING, Status.RESOLVED, Status.FIRING]
+    assert alerts[1].timestamp == 8 * 3600 and alerts[2].timestamp >= 9 * 3600
+
+
+def test_trend_numbers_near_full_keep_their_digits() -> None:
+    """A 100 TB volume at 99.95 %, growing 2 GB/h (0.002 points/h): "now 100.0%, growing
+    0.00 points/h" said it was full and not growing (a second reader's case)."""
+    minutes = np.arange(0, 3 * 60)
+    values = 99.95 + 0.002 * minutes / 60
+    alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
+    assert alerts and alerts[0].severity is Severity.WARN
+    assert "(now 99.95%, growing 0.002 points/h" in alerts[0].message
 
 
 def test_trend_no_eta_while_the_value_is_off_the_line() -> None:

@@ -556,6 +556,23 @@ def test_a_drop_before_a_restart_still_starts_the_trend_afresh() -> None:
     assert lives(TrendAnalyzer, DISK, disk, 90, down=10) == one_life  # and down 10 minutes
 
 
+def test_a_temporary_file_before_a_restart_does_not_start_the_trend_afresh() -> None:
+    """A fill at 4 points/h with a 2-point staging file for 5 minutes every 40: the fit
+    taken back across a restart judges each fall as one life does (back to the line: not a
+    deletion), so it goes on, and a real deletion in the history still restarts it."""
+    minutes = np.arange(0, 4 * 60)
+    disk = 50 + 4 * minutes / 60 + 2.0 * ((minutes % 40) < 5)
+    one_life = lives(TrendAnalyzer, DISK, disk, None)
+    assert [(st, sv) for _, st, sv in one_life] == [("firing", "warn")]
+    assert lives(TrendAnalyzer, DISK, disk, 150) == [
+        *one_life,
+        (START + 151 * 60.0, "firing", "warn"),  # raised again at the first bucket
+    ]
+    cleaned = np.where(minutes < 100, disk, disk - 30.0)
+    one_life = lives(TrendAnalyzer, DISK, cleaned, None)
+    assert lives(TrendAnalyzer, DISK, cleaned, 130) == one_life
+
+
 # -- the daemon ---------------------------------------------------------------------------
 
 
