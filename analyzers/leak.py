@@ -16,6 +16,13 @@ Severity comes from the projected time until the limit: RLIMIT_NOFILE
 (`process_max_fds`) for open files, total memory for RSS, fs.file-max for
 system-wide handles.  A restarted process has a new pid, so a new series.
 
+A firing leak is looked at again every `RECHECK_BUCKETS`: it is raised
+(ESCALATED, never lowered) when its limit has come within a nearer horizon, and
+it resolves when the last third of its window is flat (spread under a quarter of
+what the leak grew in as long) or grows at under half its rate beyond three
+standard errors (`levelled`): a cache at its size, a warm-up that ended.  Else
+it resolves when the window's slope falls under half the minimum growth.
+
 Across a restart the fits come back with the history tier, and the severity
 of a leak announced before it (the router's open episodes, `resume`): a
 series starts firing at that severity, so it resolves only when its growth
@@ -118,6 +125,20 @@ def levelling_off(times: FloatArray, values: FloatArray, rate: float) -> bool:
     return theil_sen(times[-third:] / 3600.0, values[-third:]) < rate / 2
 
 
+def levelled(times: FloatArray, values: FloatArray, rate: float) -> bool:
+    """Whether these (recent) points grow at under half `rate`, beyond doubt: by more than
+    three standard errors of their Theil-Sen slope, from the spread of the points about
+    it.  A firing leak's look: a warm-up that flattened resolves, while the recent slope
+    of a noisy leak, which can fall below half its rate by chance (one look in twenty at
+    40 MB of noise on 40 MiB/h), does not."""
+    hours = times / 3600.0
+    slope = theil_sen(hours, values)
+    residuals = values - slope * hours
+    sigma = 1.4826 * _median(np.abs(residuals - _median(residuals)))
+    stderr = sigma * math.sqrt(12.0 / values.size) / max(float(np.ptp(hours)), 1e-9)
+    return rate / 2 - slope > 3 * stderr
+
+
 CYCLE_FALLS = 2  # falls in the day that make growth a cycle: one is a one-off release
 
 
@@ -168,6 +189,7 @@ class LeakAnalyzer:
             min_growth=(np.float64, np.inf),
             state=(np.int8, 0),  # 0 quiet, else the severity + 1
             rejected_at=(np.float64, -np.inf),
+            judged_at=(np.float64, -np.inf),  # a firing leak's last look at its severity
             resumed=(bool, False),  # its severity was taken back at start-up: say where it stands
         )
         self._resumed: dict[SeriesKey, int] = {}  # states taken back, until the series is seen
@@ -229,12 +251,24 @@ class LeakAnalyzer:
         stopped &= ~resumed | judged
         again = judged & ~stopped
         s.resumed[ids[judged]] = False
+        # A firing leak is looked at again every RECHECK_BUCKETS: nearer its limit it is
+        # raised (a leak at info two days before the limit was still info minutes before
+        # it), and once flat it resolves (the window's slope took hours to fall).
+        look = (state > 0) & ~stopped & ~resumed & (bucket - s.judged_at[ids] >= RECHECK_BUCKETS)
         alerts = []
-        for i in np.flatnonzero(fresh | stopped | again).tolist():
+        for i in np.flatnonzero(fresh | stopped | again | look).tolist():
             sid = int(ids[i])
-            if stopped[i]:
+            if stopped[i] or (look[i] and self._flat(sid, history)):
                 alerts.append(self._resolved(sid, float(y[i]), batch.timestamp, history))
                 s.state[sid] = 0
+                continue
+            if look[i]:
+                s.judged_at[sid] = bucket
+                raised = self._raised(sid, float(y[i]), float(fit.level[i]), float(fit.r2[i]),
+                                      batch.timestamp, history)  # fmt: skip
+                if raised is not None:
+                    alerts.append(raised)
+                    s.state[sid] = int(raised.severity) + 1
                 continue
             kept = Severity(int(state[i]) - 1) if again[i] else None
             alert = self._confirm(sid, float(y[i]), float(fit.level[i]), float(fit.r2[i]),
@@ -244,26 +278,58 @@ class LeakAnalyzer:
             else:
                 alerts.append(alert)
                 s.state[sid] = int(alert.severity) + 1
+                s.judged_at[sid] = bucket
         return alerts
+
+    def _flat(self, sid: int, history: History) -> bool:
+        """Whether a firing leak has stopped: over the last third of its window the series
+        spread (10th to 90th percentile) less than a quarter of what it grew per third of
+        the window before, its rate (Theil-Sen) over the window.  A plateau, not a dip:
+        a garbage collector's sawtooth spreads its teeth whatever the floor does, and a
+        leak goes on growing by its rate."""
+        times, values = history.history_window(sid, last=self.window)
+        third = values.size // 3
+        if third < 3:
+            return False
+        rate = theil_sen(times / 3600.0, values)
+        grown = rate * (times[-1] - times[-third]) / 3600.0
+        recent = np.sort(values[-third:])
+        spread = float(recent[(9 * third) // 10] - recent[third // 10])
+        return grown > 0 and (spread < grown / 4 or levelled(times[-third:], values[-third:], rate))
+
+    def _raised(
+        self, sid: int, value: float, level: float, r2: float, now: float, history: History
+    ) -> Alert | None:
+        """A firing leak's ESCALATED when its limit has come nearer than its severity says
+        (never lower: a leak does not get better while it grows)."""
+        alert = self._confirm(sid, value, level, r2, now, history, test=False)
+        if alert is None or int(alert.severity) + 1 <= int(self.s.state[sid]):
+            return None
+        return replace(alert, status=Status.ESCALATED)
 
     def _confirm(
         self, sid: int, value: float, level: float, r2: float, now: float, history: History,
-        kept: Severity | None = None,
+        kept: Severity | None = None, test: bool = True,
     ) -> Alert | None:  # fmt: skip
         """The robust test, run only for candidates: the leak's FIRING, or None (rejected).
         A severity `kept` across a restart is said again whatever the test says now: in
-        one life a firing leak is not tested again (it resolves when its growth stops)."""
+        one life a firing leak is not tested again (it resolves when its growth stops);
+        without `test`, the FIRING its growth and limit say now (a firing leak's look)."""
         all_times, all_values = history.history_window(sid)
         times, values = all_times[-self.window :], all_values[-self.window :]
         tau, p = mann_kendall(values)
         rate = theil_sen(times / 3600.0, values)  # per hour
         key = history.key(sid)
         kind = self.kinds[key.metric]
-        if kept is None and (
-            p > self.p_value
-            or rate < kind.min_growth_per_hour
-            or levelling_off(times, values, rate)
-            or gives_back(all_values, rate * (times[-1] - times[0]) / 3600.0)
+        if (
+            test
+            and kept is None
+            and (
+                p > self.p_value
+                or rate < kind.min_growth_per_hour
+                or levelling_off(times, values, rate)
+                or gives_back(all_values, rate * (times[-1] - times[0]) / 3600.0)
+            )
         ):
             return None
         limit_key = SeriesKey(kind.limit_metric, key.labels if kind.limit_same_labels else ())

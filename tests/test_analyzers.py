@@ -661,6 +661,44 @@ def test_fd_leak_severity_from_the_process_limit() -> None:
     assert 15 < alert.context["eta_hours"] < 19
 
 
+def test_a_firing_leak_is_raised_as_its_limit_comes_nearer() -> None:
+    """150 MiB/h from 120 MiB on an 8 GiB host: info two days out, and it stayed info
+    until minutes before the limit (a second reader's case).  Looked at every ten
+    minutes while it fires: warn once the limit is within 48 h, critical within 6 h,
+    each once."""
+    minutes = np.arange(52 * 60)
+    rss = 120 * MB + 150 * MB * minutes / 60 + RNG.normal(0, 0.2 * MB, minutes.size)
+    alerts, _ = feed(LeakAnalyzer(), rss, key=RSS, step=60.0, extra={TOTAL: 8192 * MB})
+    said = [(a.status, a.severity, a.timestamp / 3600) for a in alerts]
+    limit_at = (8192 - 120) / 150  # hours
+    assert [(st, sv) for st, sv, _ in said] == [
+        (Status.FIRING, Severity.INFO),
+        (Status.ESCALATED, Severity.WARN),
+        (Status.ESCALATED, Severity.CRITICAL),
+    ]
+    assert limit_at - 48 - 0.1 <= said[1][2] <= limit_at - 48 + 0.5  # a look is 10 min apart
+    assert limit_at - 6 - 0.1 <= said[2][2] <= limit_at - 6 + 0.5
+    assert "(critical: its limit within 6 h)" in alerts[2].message
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_leak_that_stopped_resolves_within_two_hours_and_a_noisy_one_does_not(seed: int) -> None:
+    """Growth that stops (a cache at its size after 5 h, a heap warmed up) resolved only
+    once the six-hour fit's slope fell, four hours and more after it was flat; looked at
+    every ten minutes, a flat last third of the window resolves it.  A leak as fast
+    under heavy noise, whose recent slope dips by chance, stays firing."""
+    rng = np.random.default_rng(seed)
+    minutes = np.arange(12 * 60)
+    plateau = 400 * MB + 300 * MB * np.minimum(minutes, 300) / 60 + rng.normal(0, MB, minutes.size)
+    alerts, _ = feed(LeakAnalyzer(), plateau, key=RSS, step=60.0, extra={TOTAL: 8192 * MB})
+    assert [a.status for a in alerts] == [Status.FIRING, Status.RESOLVED]
+    assert 5 * 3600 < alerts[1].timestamp <= 7 * 3600
+    noisy = 400 * MB + 40 * MB * minutes / 60 + rng.normal(0, 40 * MB, minutes.size)
+    noisy[:120] = 400 * MB + 40 * MB * minutes[:120] / 60 + rng.normal(0, MB, 120)  # clean start
+    alerts, _ = feed(LeakAnalyzer(), noisy, key=RSS, step=60.0, extra={TOTAL: 8192 * MB})
+    assert [a.status for a in alerts] == [Status.FIRING]
+
+
 def test_robust_statistics() -> None:
     up = np.arange(50, dtype=float)
     tau, p = mann_kendall(up)
