@@ -8,6 +8,7 @@ characters, Telegram and email HTML, syslog's structured-data quoting.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -103,7 +104,7 @@ _SUFFIX = {
 }
 _BINARY = ("", "Ki", "Mi", "Gi", "Ti", "Pi")
 BASE_DIGITS = 3  # "92.3%", "13.8σ", "2.04": enough to read, few enough to scan
-_MAX_DIGITS = 15  # a float has about 15.9 significant digits: past that nothing differs
+_MAX_DIGITS = 17  # any two floats differ within 17 significant digits (exactly rounded)
 
 
 def register_units(units: Mapping[str, str]) -> None:
@@ -131,30 +132,29 @@ def unit_of(metric: str) -> str:
 
 
 def format_value(value: float, unit: str = "", *, against: float | None = None) -> str:
-    """`value` with its unit, e.g. "92.3%", "1.2 KiB/s", "84.6°C", "13.8σ", "2.04 per core".
+    """`value` with its unit, e.g. "92.3%", "1.2 KiB/s", "84.6°C", "13.8σ", "2.04 per core",
+    "50.4 µs", "1.04e-5".
 
     With `against` (the level it is compared with, or the value a level is shown
     next to), it is shown with enough significant digits that two different numbers
-    never print alike: "2.04 ... above the warn level 2", never "2 ... above 2".
-    Rounding to a number of significant digits is monotonic (and a prefix boundary
-    lies between two numbers with different prefixes), so once the two printed
-    numbers differ their order is the true one.  The call is symmetric, so
-    `format_value(level, unit, against=value)` prints the level at the same precision.
+    never print alike, at every magnitude: "2.04 ... above the warn level 2", never
+    "2 ... above 2"; "1.04e-5 ... above 1e-5", never "0.00001 ... above 0.00001".
+    Numbers are rounded exactly (from the float's own binary value, in integers), so
+    rounding is monotonic and the two printed numbers, read back in the base unit, are
+    in the true order; 17 significant digits tell any two floats apart.  The call is
+    symmetric, so `format_value(level, unit, against=value)` prints the level at the
+    same precision.  Two equal numbers print alike (a message says "at the level").
     """
     if not math.isfinite(value):
         return f"{value}"
-    scale, suffix = _scale(abs(value), unit)
     digits = BASE_DIGITS
     if against is not None and math.isfinite(against) and against != value:
-        # Each keeps its own prefix ("271 MiB ... 15.5 GiB"); digits are added until the
-        # two printed numbers, read back in the base unit, differ.
-        other, _ = _scale(abs(against), unit)
+        truth = -1 if value < against else 1
         while digits < _MAX_DIGITS and (
-            float(_sig(value / scale, digits)) * scale
-            == float(_sig(against / other, digits)) * other
+            _order(_rounded(value, unit, digits), _rounded(against, unit, digits)) != truth
         ):
             digits += 1
-    return f"{_sig(value / scale, digits)}{suffix}"
+    return _text(_rounded(value, unit, digits))
 
 
 def format_metric(metric: str, value: float, *, against: float | None = None) -> str:
@@ -164,46 +164,130 @@ def format_metric(metric: str, value: float, *, against: float | None = None) ->
 
 def format_metric_apart(metric: str, values: Sequence[float]) -> list[str]:
     """Each of `values` in the metric's unit, all at the fewest significant digits (from
-    BASE_DIGITS) at which the different ones print differently.  For a message comparing
-    more than two numbers: rounding each pair alone printed "is now 50.45%, below 50.45%"."""
+    BASE_DIGITS) at which the different ones print differently, in their true order
+    (equal ones alike).  For a message comparing more than two numbers: rounding each
+    pair alone printed "is now 50.45%, below 50.45%"."""
     unit = unit_of(metric)
-
-    def shown(value: float, digits: int) -> str:
-        if not math.isfinite(value):
-            return f"{value}"
-        scale, suffix = _scale(abs(value), unit)
-        return f"{_sig(value / scale, digits)}{suffix}"
-
+    ascending = sorted({v for v in values if math.isfinite(v)})
     digits = BASE_DIGITS
     while digits < _MAX_DIGITS:
-        seen: dict[str, float] = {}
-        if all(seen.setdefault(shown(v, digits), v) == v for v in values):
+        shown = [_rounded(v, unit, digits) for v in ascending]
+        if all(_order(a, b) < 0 for a, b in itertools.pairwise(shown)):
             break
         digits += 1
-    return [shown(v, digits) for v in values]
+    return [_text(_rounded(v, unit, digits)) if math.isfinite(v) else f"{v}" for v in values]
 
 
-def _sig(value: float, digits: int) -> str:
-    if abs(value) >= 10.0**digits:  # a large count is written out whole: 12345678, not 1.23e+07
-        return f"{value:.0f}"
-    text = f"{value:.{digits}g}"
-    if "e" in text:  # "1.23e+04" reads badly in a message: write the number out
-        text = f"{float(text):f}".rstrip("0").rstrip(".")
-    return text
+# A number as printed: (sign, mantissa, exponent, per, suffix), exactly
+# sign * mantissa * 10**exponent units of the suffix, which are `per` = (m, d) of the
+# base unit, d / m of it (KiB: (1, 1024); ms: (1000, 1)).
+_Printed = tuple[int, int, int, tuple[int, int], str]
+_SMALL = -4  # from 1e-5 down, numbers are written 3.1e-7: "0.00000031" is hard to read
 
 
-def _scale(magnitude: float, unit: str) -> tuple[float, str]:
-    """(divisor, suffix) for the unit: bytes take binary prefixes (KiB, MiB/s...)."""
+def _rounded(value: float, unit: str, digits: int) -> _Printed:
+    """`value` (finite) in the unit's scale, rounded half-even to `digits` significant
+    digits, or to a whole number from 10**digits up (12345678, not 1.23e+07)."""
+    sign = -1 if value < 0 else 1
+    per, suffix = _scale(abs(value), unit)
+    mantissa, exponent = _round_exact(abs(value), per, digits)
+    if unit == "seconds" and per[0] > 1 and mantissa >= 1000 * 10 ** max(0, -exponent):
+        # Rounded up to the next prefix (999.96 ms at 3 digits): said in it, "1 s".
+        per, suffix = _seconds(len(str(per[0])) // 3 - 1)  # per is (1000**step, 1)
+        mantissa, exponent = _round_exact(abs(value), per, digits)
+    return sign, mantissa, exponent, per, suffix
+
+
+def _round_exact(magnitude: float, per: tuple[int, int], digits: int) -> tuple[int, int]:
+    """(mantissa, exponent): `magnitude` * m / d rounded half-even as `_rounded` says; in a
+    decimal scale, the float's shortest form when it has no more digits (the level set
+    as 0.3 is "0.3" at 17 digits, not 0.29999999999999999)."""
+    if per[1] == 1:
+        mantissa, exponent = _shortest(magnitude)
+        if len(str(mantissa)) <= digits:
+            return mantissa, exponent + len(str(per[0])) - 1  # per is (10**k, 1)
+    num, den = magnitude.as_integer_ratio()
+    num, den = num * per[0], den * per[1]
+    if num == 0:
+        return 0, 0
+    lead = len(str(num)) - len(str(den))  # 10**lead <= num/den < 10**(lead + 1), or one less
+    if (num < den * 10**lead) if lead >= 0 else (num * 10**-lead < den):
+        lead -= 1
+    kept = max(0, digits - 1 - lead)  # decimals kept: none for a whole number
+    mantissa, rest = divmod(num * 10**kept, den)
+    if 2 * rest > den or (2 * rest == den and mantissa % 2):
+        mantissa += 1
+    exponent = -kept
+    while exponent < 0 and mantissa % 10 == 0:
+        mantissa, exponent = mantissa // 10, exponent + 1
+    return mantissa, exponent
+
+
+def _shortest(magnitude: float) -> tuple[int, int]:
+    """(mantissa, exponent) of the shortest decimal that reads back as the float (`repr`)."""
+    number, _, power = repr(magnitude).partition("e")
+    whole, _, decimals = number.partition(".")
+    mantissa, exponent = int(whole + decimals), int(power or 0) - len(decimals)
+    while mantissa and mantissa % 10 == 0:
+        mantissa, exponent = mantissa // 10, exponent + 1
+    return mantissa, exponent
+
+
+def _order(a: _Printed, b: _Printed) -> int:
+    """-1, 0 or 1 as the printed number `a` is below, equal to or above `b` (exactly, in
+    the base unit)."""
+
+    def fraction(p: _Printed) -> tuple[int, int]:
+        sign, mantissa, exponent, (m, d), _ = p
+        return sign * mantissa * d * 10 ** max(exponent, 0), m * 10 ** max(-exponent, 0)
+
+    (an, ad), (bn, bd) = fraction(a), fraction(b)
+    return (an * bd > bn * ad) - (an * bd < bn * ad)
+
+
+def _text(printed: _Printed) -> str:
+    sign, mantissa, exponent, _, suffix = printed
+    figures = str(mantissa)
+    lead = exponent + len(figures) - 1
+    if mantissa == 0:
+        number = "0"
+    elif lead < _SMALL:
+        number = figures[0] + (f".{figures[1:]}" if len(figures) > 1 else "") + f"e{lead}"
+    elif exponent >= 0:
+        number = figures + "0" * exponent
+    else:
+        figures = figures.rjust(1 - exponent, "0")
+        number = f"{figures[:exponent]}.{figures[exponent:]}"
+    return ("-" if sign < 0 and mantissa else "") + number + suffix
+
+
+# Under a second, seconds are said in ms, µs or ns, as bytes take binary prefixes.
+_SUB_SECOND = (" ms", " µs", " ns")
+
+
+def _seconds(step: int) -> tuple[tuple[int, int], str]:
+    """Seconds in ms (step 1), µs (2), ns (3), or themselves (0)."""
+    return ((1000**step, 1), _SUB_SECOND[step - 1]) if step else ((1, 1), _SUFFIX["seconds"])
+
+
+def _scale(magnitude: float, unit: str) -> tuple[tuple[int, int], str]:
+    """(per, suffix) for the unit (see `_Printed`): bytes take binary prefixes (KiB,
+    MiB/s...), seconds under one ms, µs and ns."""
     if unit in ("bytes", "bytes_per_second"):
         per = "/s" if unit == "bytes_per_second" else ""
         step = 0
         while step < len(_BINARY) - 1 and magnitude >= 1024.0 ** (step + 1):
             step += 1
-        return 1024.0**step, f" {_BINARY[step]}B{per}"
+        return (1, 1024**step), f" {_BINARY[step]}B{per}"
+    if unit == "seconds" and 0 < magnitude < 1:
+        step = 1
+        while step < len(_SUB_SECOND) and magnitude < 1000.0**-step:
+            step += 1
+        return _seconds(step)
     suffix = _SUFFIX.get(unit)
     if suffix is None:
         suffix = " " + unit.replace("_", " ")
-    return 1.0, suffix
+    return (1, 1), suffix
 
 
 def facts(alert: Alert) -> list[tuple[str, str]]:
