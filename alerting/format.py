@@ -302,7 +302,8 @@ def facts(alert: Alert) -> list[tuple[str, str]]:
             value = format_metric(alert.metric, alert.value, against=alert.threshold)
             if alert.threshold is not None:
                 level = format_metric(alert.metric, alert.threshold, against=alert.value)
-                value += f" (threshold {level})"
+                at = "at the " if alert.threshold == alert.value else ""  # alike, being equal
+                value += f" ({at}threshold {level})"
         out.append(("Value", value))
     if alert.labels:
         out.append(("Labels", ", ".join(f"{k}={v}" for k, v in alert.labels)))

@@ -197,15 +197,21 @@ class ThresholdAnalyzer:
         if after == before and rule is not None:  # taken back after a restart: it holds
             status, severity = Status.FIRING, _SEVERITY[after]
             threshold = self._level(sid, "crit" if after == _CRITICAL else "warn")
-            shown, level = pair(threshold)
             if (value * self.s.sign[sid]) >= threshold * self.s.sign[sid]:
-                message = f"{m}{where} is {shown}, {word} the {severity.label} level {level}"
+                shown, level = pair(threshold)
+                message = (
+                    f"{m}{where} is {shown}, {_side(word, value, threshold)} the "
+                    f"{severity.label} level {level}"
+                )
             else:
                 clears = (
                     self._critical_clear(sid) if after == _CRITICAL else self._level(sid, "clear")
                 )
+                # Three numbers, at the digits that tell each from the others ("is 85.5%, not
+                # past 85.5%" said 85.52 and 85.5).
+                shown, clear, level = format_metric_apart(m, (value, clears, threshold))
                 message = (
-                    f"{m}{where} is {shown}, not past {format_value(m, clears)} where the "
+                    f"{m}{where} is {shown}, not past {clear} where the "
                     f"{severity.label} level {level} clears: still {severity.label}"
                 )
         elif after == _NONE and rule is None:  # its rule went away in a reload
@@ -237,7 +243,10 @@ class ThresholdAnalyzer:
             threshold = self._level(sid, "crit" if after == _CRITICAL else "warn")
             shown, level = pair(threshold)
             verb = {Status.FIRING: "is", Status.ESCALATED: "is now"}[status]
-            message = f"{m}{where} {verb} {shown}, {word} the {severity.label} level {level}"
+            message = (
+                f"{m}{where} {verb} {shown}, {_side(word, value, threshold)} the "
+                f"{severity.label} level {level}"
+            )
         return Alert(
             analyzer=self.name,
             metric=key.metric,
@@ -285,6 +294,13 @@ class ThresholdAnalyzer:
             s.hold[sid] = rule.for_secs
             if resumed != _NONE and s.state[sid] == _NONE:
                 s.state[sid], s.resumed[sid] = resumed, True
+
+
+def _side(word: str, value: float, level: float) -> str:
+    """Where the value stands against the level it reached: `word` ("above", "below"), or
+    "at" for the level itself (a level fires on reaching it: "is 85°C, at the warn level
+    85°C", never "is 85°C, above the warn level 85°C")."""
+    return "at" if value == level else word
 
 
 # [thresholds] key -> the metric it watches.

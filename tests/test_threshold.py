@@ -11,6 +11,7 @@ from agent.assembly import derived_levels, threshold_rules
 from agent.config import parse_config_text
 from agent.store import Store
 from alerting.alert import Alert, Severity, Status
+from alerting.format import plain
 from analyzers.base import SeriesKey
 from analyzers.threshold import ThresholdAnalyzer, ThresholdRule, format_value
 
@@ -186,3 +187,53 @@ def test_format_value_units() -> None:
     assert format_value("x_bytes", 3 * 1024**3) == "3 GiB"
     assert format_value("x_celsius", 84.6) == "84.6°C"
     assert format_value("load1", 2.5) == "2.5"
+
+
+def test_a_value_at_the_level_is_said_to_be_at_it() -> None:
+    """A level fires on reaching it (>=), and "is 85°C, above the warn level 85°C" was said of
+    a value equal to it (nvidia-smi gives whole degrees): the message says "at", up and down,
+    firing and escalating; a value past the level is still "above" / "below"."""
+    gpu = SeriesKey.of("gpu_temperature_celsius", gpu="0")
+    rule = ThresholdRule("gpu_temperature_celsius", warn=85, critical=95, clear=80.75)
+    fired, escalated = run(ThresholdAnalyzer([rule]), [50, 85, 95], key=gpu)
+    assert fired.message == "gpu_temperature_celsius gpu=0 is 85°C, at the warn level 85°C"
+    assert escalated.message == (
+        "gpu_temperature_celsius gpu=0 is now 95°C, at the critical level 95°C"
+    )
+    assert "Value: 85°C (at the threshold 85°C)" in plain(fired)
+    (past,) = run(ThresholdAnalyzer([rule]), [85.04], key=gpu)
+    assert past.message == "gpu_temperature_celsius gpu=0 is 85.04°C, above the warn level 85°C"
+    assert "Value: 85.04°C (threshold 85°C)" in plain(past)
+
+    var = SeriesKey.of("disk_free_bytes", mountpoint="/var")
+    g = 1024.0**3
+    rule = ThresholdRule("disk_free_bytes", warn=10 * g, critical=2 * g, clear=12 * g, below=True)
+    fired, escalated = run(ThresholdAnalyzer([rule]), [20 * g, 10 * g, 2 * g], key=var)
+    assert fired.message == "disk_free_bytes mountpoint=/var is 10 GiB, at the warn level 10 GiB"
+    assert escalated.message == (
+        "disk_free_bytes mountpoint=/var is now 2 GiB, at the critical level 2 GiB"
+    )
+    (past,) = run(ThresholdAnalyzer([rule]), [10 * g - 1], key=var)
+    assert past.message == (
+        "disk_free_bytes mountpoint=/var is 9.999999999 GiB, below the warn level 10 GiB"
+    )
+
+
+def test_a_level_taken_back_after_a_restart_says_where_the_value_stands() -> None:
+    """After a restart, a value at the level is "at" it; one inside the hysteresis band is
+    shown apart from where the level clears ("is 85.5%, not past 85.5%" said 85.52 and 85.5)."""
+    rule = ThresholdRule("cpu_usage_percent", warn=90, critical=95, clear=85.5)
+    told = Alert(analyzer="threshold", metric="cpu_usage_percent", labels=(),
+                 status=Status.FIRING, severity=Severity.WARN, value=92.0, threshold=90.0,
+                 message="m", timestamp=0.0)  # fmt: skip
+    cpu = SeriesKey.of("cpu_usage_percent")
+    messages = []
+    for value in (90.0, 85.52):
+        analyzer = ThresholdAnalyzer([rule])
+        analyzer.resume([told])
+        (alert,) = run(analyzer, [value], key=cpu)
+        messages.append(alert.message)
+    assert messages == [
+        "cpu_usage_percent is 90%, at the warn level 90%",
+        "cpu_usage_percent is 85.52%, not past 85.5% where the warn level 90% clears: still warn",
+    ]
