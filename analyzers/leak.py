@@ -66,6 +66,11 @@ DEFAULT_KINDS: Mapping[str, LeakKind] = {
 CRITICAL_WITHIN_HOURS = 6.0
 WARN_WITHIN_HOURS = 48.0
 RECHECK_BUCKETS = 10  # a candidate the robust test rejected is re-tested this much later
+# A limit further than this at the rate seen is not said with a date, nor in the facts' "Full in".
+OUT_OF_REACH_HOURS = 366 * 24.0
+# LONG_MAX, the kernel's "no limit" (fs.file-max as systemd sets it since v240): a limit
+# this high, read as a float, is none.
+KERNEL_NO_LIMIT = float(2**63 - 1)
 
 
 # The robust test's memory is bounded whatever the window: all n² pairs at once
@@ -355,20 +360,28 @@ class LeakAnalyzer:
         who = _who(key)
         shown_rate = format_value(key.metric, rate)
         span_h = (times[-1] - times[0]) / 3600.0 if times.size else 0.0
+        # A limit out of reach is said so, without a date thousands of years away nor the
+        # kernel's LONG_MAX (read through a float, one more than it is) as a number.
+        no_limit = limit is not None and limit >= KERNEL_NO_LIMIT
+        in_reach = bool(limit) and not no_limit and eta <= OUT_OF_REACH_HOURS
+        shown_limit = format_value(key.metric, limit, value) if limit else ""
         limit_text = (
-            f"; its limit ({format_value(key.metric, limit)}) in {human_duration(eta)}"
-            if limit
+            f"; its limit ({shown_limit}) in {human_duration(eta)}" if in_reach
+            else "; no limit within reach (the kernel's largest value, LONG_MAX)" if no_limit
+            else f"; no limit within reach (its limit, {shown_limit}, more than a year away)" if limit
             else ""
-        )
+        )  # fmt: skip
         message = (
             f"{who}: {kind.what} has grown {shown_rate}/h for {human_duration(span_h)} "
-            f"(now {format_value(key.metric, value)}, R² {r2:.2f}, Kendall τ {tau:.2f}){limit_text} "
+            f"(now {format_value(key.metric, value, limit if shown_limit else None)}, R² {r2:.2f}, "
+            f"Kendall τ {tau:.2f}){limit_text} "
             f"({why})"
         )
         return Alert(analyzer=self.name, metric=key.metric, labels=key.labels, status=Status.FIRING,
-                     severity=severity, value=value, threshold=limit, message=message, timestamp=now, series_id=sid,
+                     severity=severity, value=value, threshold=None if no_limit else limit, message=message,
+                     timestamp=now, series_id=sid,
                      context={"rate_per_hour": rate, "r_squared": round(r2, 3), "kendall_tau": round(tau, 3),
-                              "p_value": p, "eta_hours": eta if math.isfinite(eta) else None,
+                              "p_value": p, "eta_hours": eta if in_reach else None,
                               "severity_reason": why})  # fmt: skip
 
     def _resolved(self, sid: int, value: float, now: float, history: History) -> Alert:
