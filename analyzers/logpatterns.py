@@ -95,6 +95,9 @@ class LogPattern:
     # better than a level the kernel prints everything of its kind at (3.10's KERN_CRIT throttle,
     # memory-failure's pr_err for a page retired as a precaution).
     level_raises: bool = True
+    # What in the line sets the level of a row with `classify`, as the message's why says it
+    # ("the log catalogue's level for gpu_xid, by <level_by>").
+    level_by: str = ""
 
 
 def _p(
@@ -223,7 +226,19 @@ _LEVEL_ERR = 3
 def refine_severity(
     pattern: LogPattern, severity: Severity, line: LogLine, text: str | None = None
 ) -> Severity:
-    """The catalogue's severity, adjusted by the line's content and the kernel's own level.
+    """The catalogue's severity, adjusted by the line's content and the kernel's own level
+    (`refined`, without its reason)."""
+    return refined(pattern, severity, line, text)[0]
+
+
+_LEVEL_NAMES = ("emerg", "alert", "crit", "err")  # printk's KERN_EMERG .. KERN_ERR
+
+
+def refined(
+    pattern: LogPattern, severity: Severity, line: LogLine, text: str | None = None
+) -> tuple[Severity, str]:
+    """The catalogue's severity, adjusted by the line's content and the kernel's own level,
+    and why, when a rule here raised it ("" when the catalogue's level stands).
 
     The rules (docs/DESIGN.md, "Logs"): any "Kernel panic - not syncing" is an
     emergency; "data will be lost" and a crash of PID 1 are critical; a GPU line
@@ -237,14 +252,19 @@ def refine_severity(
     or "x[1]" raises nothing.
     """
     text = mask_user_text(line.text) if text is None else text
+    given, why = severity, ""
     if "Kernel panic - not syncing" in text:
-        return Severity.EMERGENCY
+        return Severity.EMERGENCY, "" if given == Severity.EMERGENCY else _PANIC_SAYS
     if pattern.category == "gpu" and "fallen off the bus" in text:
-        return Severity.EMERGENCY
-    if "ata will be lost" in text:  # "Data will be lost" / "data will be lost"
-        severity = max(severity, Severity.CRITICAL)
-    if pattern.category in ("segfault", "process") and "[1]" in text:
-        severity = max(severity, Severity.CRITICAL)
+        return Severity.EMERGENCY, "" if given == Severity.EMERGENCY else _OFF_THE_BUS
+    if "ata will be lost" in text and severity < Severity.CRITICAL:  # "Data"/"data will be lost"
+        severity, why = Severity.CRITICAL, "the line says data will be lost"
+    if (
+        pattern.category in ("segfault", "process")
+        and "[1]" in text
+        and severity < Severity.CRITICAL
+    ):
+        severity, why = Severity.CRITICAL, "the line is about PID 1"
     level = line.level
     raised_by_level = (
         pattern.level_raises
@@ -253,7 +273,15 @@ def refine_severity(
     )
     if raised_by_level and severity == Severity.WARN and "orrected" not in text:
         severity = Severity.CRITICAL
-    return severity
+        why = (
+            f"the kernel printed it at {_LEVEL_NAMES[level or 0]}, which raises the log "
+            f"catalogue's warn for {pattern.name}"
+        )
+    return severity, why
+
+
+_PANIC_SAYS = 'the line says "Kernel panic - not syncing"'
+_OFF_THE_BUS = "the line says the GPU has fallen off the bus"
 
 
 _PCI = r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-9a-fA-F]"
@@ -319,7 +347,8 @@ BUILTIN: tuple[LogPattern, ...] = (
     # 4.x+ (pr_fmt "mce: "): the bank status decides (corrected errors are printed too); "Machine check
     # events logged" is machine_check_logged's.
     _p("machine_check", "hardware", Severity.CRITICAL, r"mce: \[Hardware Error\]: (?!Machine check events logged)",
-       ("Hardware Error",), specificity=2, classify=lambda m: _mce_severity(m.string), group="hardware"),
+       ("Hardware Error",), specificity=2, classify=lambda m: _mce_severity(m.string), group="hardware",
+       level_by="what the machine check says: not corrected, an exception, or the panic it caused"),
     # Printed for every logged machine check, corrected ones included: a warning (the [Hardware Error] rows lose).
     _p("machine_check_logged", "hardware", Severity.WARN, r"Machine check events logged", ("Machine check events",),
        specificity=2),
@@ -327,10 +356,11 @@ BUILTIN: tuple[LogPattern, ...] = (
     # One row per side of the line so that a fatal record is not counted as a repeat of a corrected one.
     # "{N}" is ghes.c's record sequence number: the lines of one record share it (the group's key).
     _p("hardware_error", "hardware", Severity.WARN, r"(?:\{(?P<record>\d+)\})?\[Hardware Error\]: ", ("Hardware Error",),
-       specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=False), group="hardware"),
+       specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=False), group="hardware",
+       level_by="the severity the record names"),
     _p("hardware_error_uncorrected", "hardware", Severity.CRITICAL, r"(?:\{(?P<record>\d+)\})?\[Hardware Error\]: ",
        ("Hardware Error",), specificity=1, classify=lambda m: _hardware_severity(m.string, uncorrected=True),
-       group="hardware"),
+       group="hardware", level_by="the severity the record names: uncorrected or fatal"),
     # arch/x86/kernel/nmi.c: the chipset's SERR/IOCHK NMIs (platform firmware reporting a hardware error),
     # and NMIs nobody claimed.
     _p("nmi_error", "hardware", Severity.CRITICAL,
@@ -339,7 +369,8 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("nmi_error", "hardware", Severity.WARN, r"Uhhuh\. NMI received for unknown reason [0-9a-f]{2} on CPU \d+",
        ("Uhhuh. NMI",), specificity=2),
     _p("memory_failure", "hardware", Severity.CRITICAL, r"(?:Memory failure: |MCE )(?P<pfn>0x[0-9a-fA-F]+): ",
-       ("Memory failure: ", "MCE 0x"), specificity=3, classify=_memory_failure_severity, level_raises=False),
+       ("Memory failure: ", "MCE 0x"), specificity=3, classify=_memory_failure_severity, level_raises=False,
+       level_by="what it says of the page: lost to an uncorrected error, not retired as a precaution"),
     # drivers/ras/cec.c: corrected errors kept hitting one page, which the kernel retires before it fails.
     _p("memory_soft_offline", "hardware", Severity.WARN, r"RAS: Soft-offlining pfn: (?P<pfn>0x[0-9a-fA-F]+)",
        ("offlining pfn",), specificity=3, level_raises=False),
@@ -388,11 +419,13 @@ BUILTIN: tuple[LogPattern, ...] = (
     # -- GPU
     _p("gpu_xid", "gpu", Severity.WARN,
        r"NVRM: Xid \((?P<pci>(?:PCI:)?[0-9a-fA-F:.]+)(?: GPU-C?I:\d+)*\): (?P<xid>\d+),(?: pid=(?P<pid>\d+|'<unknown>'),)?(?: name=(?P<process>[^,]*),)?",
-       ("NVRM: Xid",), specificity=5, classify=_xid_severity),
+       ("NVRM: Xid",), specificity=5, classify=_xid_severity,
+       level_by="its Xid code in NVIDIA's catalogue and the driver's words"),
     # NVSwitch (HGX NVLink fabric): "nvidia-nvswitch%d: SXid (PCI:%04x:%02x:%02x.%x): %05d, Fatal, ..." or "Non-fatal".
     _p("gpu_nvswitch_sxid", "gpu", Severity.WARN,
        r"nvidia-nvswitch\d+: SXid \((?P<pci>PCI:[0-9a-fA-F:.]+)\): (?P<sxid>\d+), (?P<sxid_kind>Fatal|Non-fatal)",
-       ("Xid (PCI:",), specificity=5, classify=lambda m: Severity.CRITICAL if m.group("sxid_kind") == "Fatal" else Severity.WARN),
+       ("Xid (PCI:",), specificity=5, classify=lambda m: Severity.CRITICAL if m.group("sxid_kind") == "Fatal" else Severity.WARN,
+       level_by="the SXid being Fatal"),
     _p("gpu_ecc_dbe", "gpu", Severity.CRITICAL, r"NVRM: .*\bDBE \(double bit error\)", ("DBE",), specificity=4),
     _p("gpu_fallen_off_bus", "gpu", Severity.EMERGENCY, r"NVRM: (?:GPU (?P<pci>[0-9a-fA-F:.]+): )?.*fallen off the bus",
        ("NVRM: ",), specificity=4),
@@ -452,7 +485,8 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("nfs_not_responding", "filesystem", Severity.WARN,
        r"^(?P<rpc>[\w-]{1,32}): server (?P<server>\S{1,255}) not responding, (?:still trying|timed out)",
        ("ot responding, ",), specificity=3,
-       classify=lambda m: Severity.CRITICAL if m.string.endswith("timed out") else Severity.WARN),
+       classify=lambda m: Severity.CRITICAL if m.string.endswith("timed out") else Severity.WARN,
+       level_by="\"timed out\": a soft mount's I/O failing"),
     # fs/smb/client (fs/cifs before 6.x) connect.c server_unresponsive: 5.x+ "CIFS: VFS: \\host has not
     # responded in %lu seconds. Reconnecting...", before "CIFS VFS: Server %s has not responded ...".
     _p("cifs_not_responding", "filesystem", Severity.WARN,
@@ -468,7 +502,8 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("nvme_timeout", "block", Severity.CRITICAL,
        rf"nvme (?:(?P<device>nvme\d+)|(?P<pci>{_PCI})): I/O (?:tag )?\d+ (?:\(\w+\) opcode \S+ \([^)]*\) )?QID \d+ timeout",
        ("QID",), specificity=3,
-       classify=lambda m: Severity.WARN if "completion polled" in m.string else Severity.CRITICAL, group="nvme"),
+       classify=lambda m: Severity.WARN if "completion polled" in m.string else Severity.CRITICAL, group="nvme",
+       level_by="the command having timed out, not completed with its interrupt missed"),
     # 3.1x-4.2 nvme-core.c: "Aborting I/O 5 QID 1" (the timeout's abort), "Timeout I/O 5 QID 1" (3.19+), "Could not
     # abort I/O"; "Cancelling I/O" is each command a reset or teardown cancels (a warning: the timeout said why).
     _p("nvme_timeout", "block", Severity.CRITICAL,
@@ -503,7 +538,8 @@ BUILTIN: tuple[LogPattern, ...] = (
        r"dev (?!fd\d|sr\d|loop\d)(?P<device>[\w-]+)",  # not the floppy or CD-ROM drives VMs probe at boot, nor
        # loop devices: snapd's squashfs images fail readahead past their end at every boot and install
        (", dev ", "I/O error dev"), specificity=2,
-       classify=lambda m: Severity.WARN if "recoverable transport error" in m.group(0) else Severity.CRITICAL),
+       classify=lambda m: Severity.WARN if "recoverable transport error" in m.group(0) else Severity.CRITICAL,
+       level_by="the kind of error, not a recoverable transport one"),
     # 5.19+ nvme_log_error: "nvme0n1: Read(0x2) @ LBA 3467712, 64 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR".
     _p("nvme_io_error", "block", Severity.CRITICAL,
        r"(?P<device>nvme\d+n\d+): [\w /]+\(0x[0-9a-fA-F]+\) @ LBA \d+, \d+ blocks, (?P<nvme_status>.+?) \(sct 0x",
@@ -515,7 +551,8 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("ata_exception", "block", Severity.WARN, r"(?P<device>ata\d+\.\d+): exception Emask", ("Emask",), specificity=3,
        group="ata", head=True),
     _p("ata_error", "block", Severity.WARN, r"(?P<device>ata\d+(?:\.\d+)?): error: \{ (?P<ata_error>[A-Z ]+?) \}",
-       (": error: { ",), specificity=3, classify=lambda m: _ata_severity(m.group("ata_error")), group="ata", headline=1),
+       (": error: { ",), specificity=3, classify=lambda m: _ata_severity(m.group("ata_error")), group="ata", headline=1,
+       level_by="its error register: UNC, IDNF or AMNF, unreadable media"),
     # libata gave up on the device: 3.x-5.x "disabled", 6.x "disable device".
     _p("ata_disabled", "block", Severity.CRITICAL, r"(?P<device>ata\d+\.\d+): (?:disabled|disable device)\s*$", (": disable",),
        specificity=3, group="ata", headline=2),
@@ -642,7 +679,7 @@ BUILTIN: tuple[LogPattern, ...] = (
     _p("pcie_bus_error", "pcie", Severity.CRITICAL,
        rf"(?P<pci>{_PCI}): (?:AER: )?(?:PCIe|CXL) Bus Error: severity=(?P<aer_severity>[^,]+)",
        ("PCIe Bus Error", "CXL Bus Error"), specificity=3, classify=lambda m: _aer_severity(m.group("aer_severity")),
-       group="aer", headline=1),
+       group="aer", headline=1, level_by="the severity it prints, not Corrected"),
     # Downstream Port Containment took the link down: 5.x+ "DPC: containment event, ..."; 4.x "DPC containment event".
     _p("pcie_dpc", "pcie", Severity.CRITICAL,
        rf"(?P<pci>{_PCI})(?::pcie\d+)?: DPC:? containment event, status:0x[0-9a-fA-F]+", ("containment event",),
@@ -800,6 +837,7 @@ class Match:
     pattern: LogPattern
     severity: Severity
     labels: tuple[tuple[str, str], ...]
+    why: str = ""  # why this severity, as the message says it above warn
 
 
 def custom_pattern(name: str, regex: str, severity: Severity) -> LogPattern:
@@ -895,14 +933,18 @@ class LogMatcher:
             severity = pattern.classify(found_match) if pattern.classify else pattern.severity
             if severity is None:
                 continue
-            if not custom:  # a custom pattern's severity is the operator's, not the sender's
-                severity = refine_severity(pattern, severity, line, kernel_text)
+            if custom:  # a custom pattern's severity is the operator's, not the sender's
+                why = f"the severity log_analyzer.custom_patterns sets for {pattern.name}"
+            else:
+                severity, why = refined(pattern, severity, line, kernel_text)
+                by = f", by {pattern.level_by}" if pattern.classify and pattern.level_by else ""
+                why = why or f"the log catalogue's level for {pattern.name}{by}"
             # Read from the line itself: a label may quote what the mask hid (a process's name).
             labels = tuple(sorted(
                 (k, line.text[found_match.start(k) : found_match.end(k)])
                 for k, v in found_match.groupdict().items() if v is not None
             ))  # fmt: skip
-            best = Match(pattern, severity, labels)
+            best = Match(pattern, severity, labels, why)
             break
         return best
 
@@ -1301,7 +1343,7 @@ class LogAlerter:
             severity=severity,
             value=1.0,
             threshold=None,
-            message=_message(pattern, found, text),
+            message=_message(pattern, found, text, severity),
             timestamp=now,
             context={"line": text, "category": pattern.category, "source": cand.source,
                      "event": not pattern.stateful, **{k: v for k, v in found.labels if (k, v) not in identity},
@@ -1393,6 +1435,11 @@ class LogAlerter:
                     f"{flood.suppressed:,} more {name} alerts in {minutes} min were not sent one by one "
                     f"(flood control: {self.flood_limit} per {self.aggregate_secs:g} s); "
                     f"last: {flood.last_line[:300]}"
+                    + (
+                        f" ({flood.top.label}: the most severe of the {name} alerts in the window)"
+                        if flood.top > Severity.WARN
+                        else ""
+                    )
                 ),
                 timestamp=now,
                 context={
@@ -1474,7 +1521,14 @@ _CATEGORY_SUBJECTS: Mapping[str, tuple[str, tuple[str, ...], str]] = {
 }
 
 
-def _message(pattern: LogPattern, found: Match, text: str) -> str:
+def _message(pattern: LogPattern, found: Match, text: str, severity: Severity) -> str:
+    """What it is about, the line, and above warn why this severity, as every analyzer says
+    it: "(critical: the log catalogue's level for oom_kill)"."""
+    why = f" ({severity.label}: {found.why})" if severity > Severity.WARN and found.why else ""
+    return f"{_subject(pattern, found)}: {text[:300]}{why}"
+
+
+def _subject(pattern: LogPattern, found: Match) -> str:
     labels = dict(found.labels)
     said = _CATEGORY_SUBJECTS.get(pattern.category)
     if said is not None:
@@ -1487,7 +1541,7 @@ def _message(pattern: LogPattern, found: Match, text: str) -> str:
             head = f"{subject or default} on {thing}"
         else:  # the category's own words say where it is not known; a row's own need not
             head = default + (f" {unknown}" if unknown else "") if subject is None else subject
-        return f"{head}: {text[:300]}"
+        return head
     subject_of = {
         "oom": lambda: (f"OOM killer invoked by {labels.get('process', '?')}" if pattern.name == "oom_invoked"
                         else f"OOM kill in cgroup {labels.get('cgroup', '?')}" if pattern.name == "oom_memcg_limit"
@@ -1498,8 +1552,7 @@ def _message(pattern: LogPattern, found: Match, text: str) -> str:
                         else f"GPU {labels.get('pci', '')} {pattern.name[4:].replace('_', ' ')}".replace("  ", " ")),
         "pcie": lambda: f"PCIe error at {labels.get('pci', '?')}",
     }.get(pattern.category)  # fmt: skip
-    head = subject_of() if subject_of else pattern.name.replace("_", " ")
-    return f"{head}: {text[:300]}"
+    return subject_of() if subject_of else pattern.name.replace("_", " ")
 
 
 def build_patterns(

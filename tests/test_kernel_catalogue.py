@@ -1782,22 +1782,25 @@ def test_two_arrays_that_cannot_run_are_two_alerts_each_naming_its_array() -> No
 
 
 @pytest.mark.parametrize(
-    ("line", "head"),
+    ("line", "head", "why"),
     [
-        ("nfs: server nfs01 not responding, still trying", "server nfs01 not responding"),
-        ("XFS: possible memory allocation deadlock in kmem_alloc (mode:0x250)", "XFS allocation stalls"),
-        ("sd 2:0:0:1: rejecting I/O to offline device", "disk offline on 2:0:0:1"),
-        ("nf_conntrack: table full, dropping packet", "conntrack table full"),
-        ("igb 0000:04:00.0: Detected Tx Unit Hang", "adapter hang on 0000:04:00.0"),
+        ("nfs: server nfs01 not responding, still trying", "server nfs01 not responding", ""),
+        ("XFS: possible memory allocation deadlock in kmem_alloc (mode:0x250)", "XFS allocation stalls", ""),
+        ("sd 2:0:0:1: rejecting I/O to offline device", "disk offline on 2:0:0:1", ""),
+        ("nf_conntrack: table full, dropping packet",
+         "conntrack table full", " (critical: the log catalogue's level for conntrack_full)"),
+        ("igb 0000:04:00.0: Detected Tx Unit Hang", "adapter hang on 0000:04:00.0", ""),
         ("nvidia-nvswitch3: SXid (PCI:0000:05:00.0): 12028, Non-fatal, Link 32 egress non-posted PRIV error (First)",
-         "NVSwitch PCI:0000:05:00.0 SXid 12028"),
-        ("blk_update_request: I/O error, dev sdb, sector 12345", "I/O error on sdb"),
-        ("e1000e: eth0 NIC Link is Down", "link down on eth0"),
+         "NVSwitch PCI:0000:05:00.0 SXid 12028", ""),
+        ("blk_update_request: I/O error, dev sdb, sector 12345", "I/O error on sdb",
+         " (critical: the log catalogue's level for block_io_error, by the kind of error, not a recoverable "
+         "transport one)"),
+        ("e1000e: eth0 NIC Link is Down", "link down on eth0", ""),
     ],
 )  # fmt: skip
-def test_an_alert_says_what_it_is_about(line: str, head: str) -> None:
+def test_an_alert_says_what_it_is_about(line: str, head: str, why: str) -> None:
     """A reader's finding: new rows said "link down on ?" for a full table, "GPU ... itch sxid"
-    for an NVSwitch, "server not responding on nfs01"."""
+    for an NVSwitch, "server not responding on nfs01".  Above warn, why this severity follows."""
     alerter = LogAlerter(MATCHER)
     (alert,) = alerter.process(LogLine(line, kernel=True), 0.0) + alerter.flush(3600.0)
-    assert alert.message == f"{head}: {line}"
+    assert alert.message == f"{head}: {line}{why}"
