@@ -83,7 +83,7 @@ from typing import Any
 import numpy as np
 
 from alerting.alert import Alert
-from alerting.format import labels_text
+from alerting.format import format_metric_apart, labels_text
 from analyzers.base import (
     SEASON_DAYS,
     Batch,
@@ -479,10 +479,11 @@ class SeasonAnalyzer(WatchedSeries):
         clock = _time.strftime("%H:%M" if period == DAY else "%a %H:%M", _time.gmtime(now))
         if step.after:
             sigmas = f"{abs(step.sigmas):.1f}σ" if math.isfinite(step.sigmas) else "a flat residual"
+            level, usually = format_metric_apart(key.metric, (step.level, usual))
             message = (
-                f"{key.metric}{where} is {format_value(key.metric, step.level)} at {clock} UTC "
+                f"{key.metric}{where} is {level} at {clock} UTC "
                 f"(on average for {human_secs(step.since_secs)}), usually "
-                f"{format_value(key.metric, usual)} at this time of {TIME_OF[period]} ({sigmas} of its "
+                f"{usually} at this time of {TIME_OF[period]} ({sigmas} of its "
                 f"{'daily' if period == DAY else 'weekly'} residual; {self.name}; {WHY_WARN})"
             )
         elif step.settled:

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from alerting.alert import Alert
-from alerting.format import labels_text
+from alerting.format import format_metric_apart, labels_text
+from alerting.format import format_value as plain_value
 from analyzers.base import (
     SEASON_DAYS,
     Batch,
@@ -90,16 +91,17 @@ def anomaly_message(
     direction = "above" if step.deviation > 0 else "below"
     # A difference of percentages is in points ("25.0 points above its usual 4.0%").
     by = (
-        f"{abs(step.deviation):.1f} points"
+        f"{plain_value(abs(step.deviation))} points"
         if family.unit == "%"
         else format_value(metric, abs(step.deviation))
     )
     sigmas = f"{abs(step.sigmas):.1f}σ" if math.isfinite(step.sigmas) else "a flat series"
+    # The level and the usual one at the digits that tell them apart, in their true order.
+    level, usual = format_metric_apart(metric, (step.level, step.level - step.deviation))
     return (
-        f"{metric}{where} has been {format_value(metric, step.level)} on average for "
+        f"{metric}{where} has been {level} on average for "
         f"{human_secs(step.since_secs)}, {by} {direction} "
-        f"its usual {format_value(metric, step.level - step.deviation)} ({sigmas}, "
-        f"{analyzer}; {why})"
+        f"its usual {usual} ({sigmas}, {analyzer}; {why})"
     )
 
 

@@ -119,3 +119,16 @@ def test_a_tiny_error_ratio_over_its_level_says_so() -> None:
     assert alert.message == (
         "network_error_ratio interface=eth0 is 1.04e-5, above the warn level 1e-5"
     )
+
+
+def test_an_anomaly_prints_its_level_and_the_usual_one_apart() -> None:
+    """z-score's and EMA's message printed the stretch's level and its usual level each on
+    its own: "has been 50.4% ..., 0.0 points above its usual 50.4%" (a second reader's
+    case, on a series whose floor lets a small change through)."""
+    from analyzers.base import Step
+    from analyzers.families import Family
+    from analyzers.zscore import anomaly_message
+
+    step = Step(0, 0, 1, deviation=0.034, sigmas=5.2, since_secs=300.0, level=50.444)
+    text = anomaly_message("cpu_usage_percent", "", step, Family("cpu_*", "%", 0.0, "up"), "zscore")
+    assert "has been 50.44% on average for 5 min, 0.034 points above its usual 50.41%" in text
