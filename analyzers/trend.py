@@ -31,7 +31,9 @@ a log rotation) starts the fit afresh from that bucket: what was there before
 says nothing about the new slope.  Only a fall below the fitted line by more
 than half its size is one: a fall back to the line is a temporary file gone (a
 staging copy every 40 minutes during a steady fill), whose rise was never the
-trend.  The ETA is counted from the current raw
+trend.  A fill that repeats the day before (started at a deletion from at least
+its level within the day, and as high a day ago: a log rotated every night) does
+not fire: it is the day's cycle (`_daily_cycle`).  The ETA is counted from the current raw
 value, never from the fitted level, and there is none (the alert resolves)
 unless that value is still on the line (not more than `DROP_POINTS` below its
 fitted level): a file system emptied a second ago is not "full in 0 min".
@@ -74,6 +76,8 @@ DROP_POINTS = 1.0  # a fall of a point of capacity in one bucket is a deletion, 
 FAST_WINDOW = 30  # buckets of the short fit (30 min at the default 1-minute resolution)
 FAST_MIN_SPAN = 10  # buckets the short fit must span before it may predict
 RECENT_BUCKETS = 5  # the short fit's last buckets, which must rise at half its slope or more
+DAY_SECS = 86400.0
+DAY_TOLERANCE_SECS = 1800.0  # "a day ago": within half an hour of it (a rotation's jitter)
 
 # metric pattern -> (capacity, warn within hours, critical within hours)
 FILLING: Mapping[str, tuple[float, float, float]] = {
@@ -221,6 +225,9 @@ class TrendAnalyzer:
         target = np.where(resumed & ~judged, state, target).astype(np.int8)
         again = judged & (target == state)
         s.resumed[ids[judged]] = False
+        for i in np.flatnonzero((target > 0) & (state == 0)).tolist():
+            if self._daily_cycle(int(ids[i]), float(now_value[i]), history):
+                target[i] = 0
         # The message's ETA: of the fit that decided the level, the long one's when it says as
         # much (more evidence); a level the hysteresis alone keeps (said again after a
         # restart), of the fit that keeps it.
@@ -257,6 +264,26 @@ class TrendAnalyzer:
             back_to_line = y[fell] >= line - np.maximum(DROP_POINTS, fall[fell] / 2)
         fell[np.flatnonzero(fell)[back_to_line]] = False  # no line yet (NaN): a deletion
         return fell
+
+    def _daily_cycle(self, sid: int, value: float, history: History) -> bool:
+        """Whether a fill about to fire is the day's cycle: the fit started at a deletion
+        less than a day ago from at least this level, and a day ago the series stood as
+        high as it stands now (a log rotated every night: 60 % to 85 % over the day said
+        "full in 24 h" every afternoon, repeated it and resolved at the rotation, for a
+        disk that never passed 85 %).  A fill faster than yesterday's (higher than a day
+        ago), or that outgrows the level given back, is news; the threshold's levels
+        still say when the cycle's peak crosses them."""
+        since = float(self.s.since[sid])
+        if not math.isfinite(since):
+            return False
+        times, values = history.history_window(sid)
+        if times.size == 0 or times[-1] - since * self.resolution > DAY_SECS:
+            return False
+        before = values[np.round(times / self.resolution) < since]
+        if before.size == 0 or float(before.max()) < value - DROP_POINTS / 2:  # noise aside
+            return False
+        day_ago = np.abs(times - (times[-1] - DAY_SECS)) <= DAY_TOLERANCE_SECS
+        return bool(day_ago.any()) and float(values[day_ago].max()) >= value - DROP_POINTS
 
     def _fit_starts(self, buckets: FloatArray, values: FloatArray) -> int:
         """The index of the first point after the last deletion among a history taken

@@ -489,6 +489,31 @@ def test_trend_numbers_near_full_keep_their_digits() -> None:
     assert "(now 99.95%, growing 0.002 points/h" in alerts[0].message
 
 
+def test_trend_a_log_rotated_every_night_warns_on_its_first_day_only() -> None:
+    """A disk from 60 % to 85 % over each day, rotated back to 60 % at midnight: "full in
+    24 h" every afternoon, repeated and resolved at the rotation, for a disk that never
+    passed 85 % (a second reader's case).  Once a day of history shows the same fill
+    given back, it is the day's cycle.  A day that fills faster than the one before (a
+    runaway on top of the cycle) is news, and so is a fill after a one-off cleanup."""
+    rng = np.random.default_rng(31)
+    day = 24 * 60
+    minutes = np.arange(4 * day)
+    rotated = 60 + 25 * (minutes % day) / day + rng.normal(0, 0.05, minutes.size)
+
+    def firings(values: np.ndarray) -> list[float]:
+        alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0, store=Store(400, 1500, 60.0))
+        return [a.timestamp / 3600 for a in alerts if a.status is Status.FIRING]
+
+    (first,) = firings(rotated)
+    assert first < 24  # the first day: no cycle seen yet
+    runaway = rotated.copy()
+    runaway[3 * day + 600 :] += 6.0 * (minutes[3 * day + 600 :] - (3 * day + 600)) / 60
+    assert [t for t in firings(runaway) if t > 72] != []  # 6 points/h on the fourth day
+    # Cleaned once from 90 % to 40 %, then the same fill again: a deletion, no cycle.
+    once = np.where(minutes < 1000, 40 + 50 * minutes / 1000, 40 + 3 * (minutes - 1000) / 60)
+    assert len(firings(np.minimum(once, 100.0)[: 2 * day])) == 2
+
+
 def test_trend_no_eta_while_the_value_is_off_the_line() -> None:
     minutes = np.arange(0, 3 * 60)
     values = 70 + 6 * minutes / 60
