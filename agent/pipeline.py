@@ -47,6 +47,11 @@ SPARKLINE_SAMPLES = 360  # the last hour at the default 10 s
 SPARKLINE_WIDTH = 40
 # What enrichment computes; a repeat drops these and computes them again.
 ENRICHED = ("sparkline", "top_processes")
+# The figures an analyzer estimated when it fired (the time to full, the growth rate, its
+# fit, how many σ): true of that moment only.  A repeat has no means to estimate them again,
+# and drops them: "is now 99.9%" beside "Full in: 6.0 h" of eight hours before, on a disk
+# flat for two, was read as today's estimate.  Its message quotes the words they were in.
+ESTIMATED = ("eta_hours", "rate_per_hour", "r_squared", "kendall_tau", "p_value", "z", "usual")
 # A process sample this much later than one process interval is still "the latest read":
 # a tick runs a little late under load, and the collection itself takes time.
 LATE_TICK_FACTOR = 1.5
@@ -161,7 +166,8 @@ class Pipeline:
 
     def refresh(self, alert: Alert, now: float) -> Alert:
         """`alert` as it stands at `now`, for a "still firing" repeat: the series' latest value,
-        a message that says it, a new sparkline and the top processes of now."""
+        a message that says it, a new sparkline and the top processes of now, and none of
+        the figures its analyzer estimated when it fired (`ESTIMATED`)."""
         sid = self.store.find(SeriesKey(alert.metric, alert.labels))
         latest = None if sid is None else self.store.latest(sid)
         since = when(alert.timestamp if alert.first_fired is None else alert.first_fired)
@@ -180,7 +186,9 @@ class Pipeline:
             value = latest
             now_is = format_metric(alert.metric, value, against=alert.threshold)
             message = f"{alert.metric}{where} is now {now_is}, still firing {first}"
-        context = {k: v for k, v in alert.context.items() if k not in ENRICHED}
+        context = {
+            k: v for k, v in alert.context.items() if k not in ENRICHED and k not in ESTIMATED
+        }
         current = dataclasses.replace(
             alert, value=value, message=message, timestamp=now, context=context, series_id=sid
         )

@@ -26,7 +26,7 @@ from agent.store import Store
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.console import ConsoleChannel
 from alerting.delivery import ChannelWorker
-from alerting.format import format_metric, format_value, plain
+from alerting.format import facts, format_metric, format_value, plain
 from alerting.outbox import SqliteOutbox
 from alerting.router import Router
 from analyzers.base import SeriesKey
@@ -117,6 +117,32 @@ def test_a_repeat_has_its_own_id_and_timestamp_the_current_value_and_fresh_conte
     records = [json.loads(json.dumps(a.to_record())) for a in (firing, first, second)]
     assert len({r["alert_id"] for r in records}) == 1 and len({r["id"] for r in records}) == 3
     assert [r["value"] for r in records] == [a.value for a in (firing, first, second)]
+
+
+@pytest.mark.parametrize("analyzer", ["trend", "leak"])
+def test_a_repeat_carries_no_estimate_of_its_first_firing(analyzer: str) -> None:
+    """A reviewer's finding: a disk repeat "is now 99.9%" showed "Full in: 6.0 h", estimated
+    8 hours before on a disk flat for two; an fd leak's "is now 851 fds", "Full in: 5.2 h"
+    (really 1.2 h).  The repeat keeps the words they were in, as the first firing's."""
+    store = Store(64)
+    router = Router("h", [], min_interval_secs=3600, dedup_window_secs=600)
+    router.refresh = Pipeline(store, []).refresh
+    disk = SeriesKey.of("disk_used_percent", mountpoint="/")
+    estimates = {"eta_hours": 6.0, "rate_per_hour": 3.0, "r_squared": 0.99, "kendall_tau": 0.9,
+                 "p_value": 0.001, "z": 4.2, "usual": 41.0}  # fmt: skip
+    fired = Alert(analyzer=analyzer, metric=disk.metric, labels=disk.labels, status=Status.FIRING,
+                  severity=Severity.CRITICAL, value=82.0, threshold=100.0, timestamp=0.0,
+                  message="/ will be full in 6 h", context={**estimates, "rule": "kept"})  # fmt: skip
+    store.write_samples(0.0, [disk], np.array([82.0]))
+    assert router.route(fired) is not None
+    assert ("Full in", "6.0 h") in facts(fired)
+    store.write_samples(8 * 3600.0, [disk], np.array([99.9]))
+    (repeat,) = router.repeat_due(8 * 3600.0 + 5)
+    assert repeat.value == 99.9 and repeat.context["still_firing"]
+    assert not set(estimates) & set(repeat.context)
+    assert repeat.context["rule"] == "kept"  # what is not an estimate stays
+    assert "Full in" not in dict(facts(repeat))
+    assert repeat.message.endswith("(first: / will be full in 6 h)")
 
 
 def test_resolve_then_refire_is_a_new_firing_with_a_new_alert_id() -> None:
