@@ -916,7 +916,9 @@ class Agent(SignalRequests):
         if stale:
             for sid in stale:
                 key = self.store.key(sid)
-                self.router.series_gone(key.metric, key.labels, now)
+                # Read before the store forgets it: its RESOLVED says its last value and when.
+                last = self.store.last_sample(sid)
+                self.router.series_gone(key.metric, key.labels, now, last)
             for analyzer in self.analyzers:
                 analyzer.forget(stale)
             self.store.retire(stale)

@@ -760,6 +760,14 @@ class Store:
         times, values = self.window(series_id, last=1)
         return self._exact(series_id, times[0], values[0]) if values.size else None
 
+    def last_sample(self, series_id: int) -> tuple[float, float] | None:
+        """(time, value) of the newest sample a collector wrote in this life, however long
+        ago (None before any: a series only taken back at start-up): what a series that
+        went away last said, read before it is retired."""
+        if not self._reported[series_id]:
+            return None
+        return float(self._last_seen[series_id]), float(self._last_value[series_id])
+
     def _exact(self, series_id: int, time: float, stored: float) -> float:
         """The newest sample as collected, if it is the one the ring holds newest; else the
         ring's float32 at its own precision (str of float32: 2.81, not 2.809999942779541)."""

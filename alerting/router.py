@@ -665,8 +665,19 @@ class Router:
             self._submit(earlier)
         return out[-1] if out else None
 
-    def series_gone(self, metric: str, labels: tuple[tuple[str, str], ...], now: float) -> None:
-        """A series stopped being reported (its process exited): resolve what fired on it."""
+    def series_gone(
+        self,
+        metric: str,
+        labels: tuple[tuple[str, str], ...],
+        now: float,
+        last: tuple[float, float] | None = None,
+    ) -> None:
+        """A series stopped being reported (its process exited): resolve what fired on it.
+        `last`: (time, value) of its last sample, if known; the RESOLVED says it (a leak's
+        end said the 270 MiB of its first firing, not the 719 MiB the process had reached),
+        and carries it as its value (NaN if not known: never the value of its firing)."""
+        where = labels_text(labels)
+        seen, value = last if last is not None and math.isfinite(last[1]) else (math.nan, math.nan)
         # The announced alerts last, so the episode ends with one of its own messages (and
         # in the same order whatever the set's hash order).
         tracks = self._by_series.get((metric, labels), ())
@@ -676,10 +687,14 @@ class Router:
             if track.status is Status.FIRING and alert.metric == metric and alert.labels == labels:
                 # Which series: "process_rss_bytes comm=java pid=4242: no longer reported"
                 # says which process exited, not only that some series went away.
-                where = labels_text(labels)
+                last_said = ""
+                if math.isfinite(value):
+                    shown = format_metric(metric, value, against=alert.threshold)
+                    last_said = f" since {when(seen)}, last {shown}"
                 gone = dataclasses.replace(
-                    alert, status=Status.RESOLVED, timestamp=now, context={},
-                    message=f"{alert.metric}{where}: no longer reported (was: {alert.message})",
+                    alert, status=Status.RESOLVED, timestamp=now, value=value, context={},
+                    message=f"{alert.metric}{where}: no longer reported{last_said} "
+                    f"(was: {alert.message})",
                 )  # fmt: skip
                 self.route(gone)
 

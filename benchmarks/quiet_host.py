@@ -436,7 +436,7 @@ def run_host(host: Host, settings: Settings, restart_at: float | None = None) ->
             if stale:
                 for sid in stale:
                     key = store.key(sid)
-                    router.series_gone(key.metric, key.labels, now)
+                    router.series_gone(key.metric, key.labels, now, store.last_sample(sid))
                 for analyzer in analyzers:
                     analyzer.forget(stale)
                 store.retire(stale)

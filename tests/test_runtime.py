@@ -379,3 +379,37 @@ def test_without_a_process_loop_nothing_waits_and_a_stop_hands_on_what_waited(
 
     asyncio.run(scenario())
     assert routed == [held]  # handed to the router before its channels drain, not lost
+
+
+def test_the_end_of_a_series_that_went_away_says_its_last_value_and_when(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's leak: RSS grew 150 MiB/h, then the process restarted (a new pid).  The
+    housekeeping's RESOLVED said the 270 MiB of the first firing ("no longer reported (was:
+    ... now 270 MiB ...)"), not the 719 MiB the old pid last had."""
+    from alerting.format import when
+    from analyzers.base import SeriesKey
+
+    mib = 2.0**20
+    agent = Agent(parse_config_text(f'[agent]\ndata_dir = "{tmp_path}/data"\n', "t.toml"))
+    sent: list[Alert] = []
+    monkeypatch.setattr(agent.router, "_submit", lambda alert, kept=None: sent.append(alert))
+    old = SeriesKey.of("process_rss_bytes", comm="leaky", pid="6000", user="app")
+    for minute in range(241):  # 4 h, growing from 120 MiB
+        rss = (120.0 + 150.0 * minute / 60) * mib
+        agent.store.write_samples(60.0 * minute, (old,), np.array([rss]), "process")
+    leak = Alert(analyzer="leak", metric=old.metric, labels=old.labels, status=Status.FIRING,
+                 severity=Severity.INFO, value=270 * mib, threshold=8 * 2.0**30, timestamp=3600.0,
+                 message="process leaky (pid 6000, user app): memory has grown 150 MiB/h "
+                 "for 1 h (now 270 MiB)")  # fmt: skip
+    agent.router.route(leak)
+    now = 14400.0 + 700.0  # unseen for longer than the housekeeping's 600 s
+    agent._retire(agent.store.stale_ids(now, max_age=600.0), now)
+    assert agent.store.find(old) is None  # retired
+    firing, resolved = sent
+    assert resolved.status is Status.RESOLVED and resolved.alert_id == firing.alert_id
+    assert resolved.value == 720 * mib and resolved.timestamp == now
+    assert resolved.message.startswith(
+        f"process_rss_bytes comm=leaky pid=6000 user=app: no longer reported since "
+        f"{when(14400.0)}, last 720 MiB (was: process leaky"
+    )
