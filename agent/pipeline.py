@@ -170,9 +170,12 @@ class Pipeline:
         the figures its analyzer estimated when it fired (`ESTIMATED`)."""
         sid = self.store.find(SeriesKey(alert.metric, alert.labels))
         latest = None if sid is None else self.store.latest(sid)
-        since = when(alert.timestamp if alert.first_fired is None else alert.first_fired)
+        began = alert.timestamp if alert.first_fired is None else alert.first_fired
         where = labels_text(alert.labels)
-        first = f"since {since} (first: {alert.message})"
+        # The words it quotes are the first firing's, or those of a later change (an
+        # escalation, the step down of its episode) and said when: not "first".
+        said = "first" if alert.timestamp <= began else f"at {when(alert.timestamp)}"
+        first = f"since {when(began)} ({said}: {alert.message})"
         if latest is None and alert.analyzer in NO_SERIES_ANALYZERS:
             # A state, not a series (a channel failing, a link down read from the log): there is
             # no value to read now, and none is missing either.

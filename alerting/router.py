@@ -840,12 +840,16 @@ class Router:
             told = _severity_or_none(kept.context.get(TOLD_MARK))
             alert = without_kept_marks(kept)
             first = alert.timestamp if alert.first_fired is None else alert.first_fired
+            # Kept as of its last notification (a repeat's time: its schedule); a FIRING's
+            # words are its first firing's: its repeats say "first:", not "at <that repeat>:".
+            firing = alert.status is Status.FIRING
+            words = dataclasses.replace(alert, timestamp=first) if firing else alert
             occurrences = alert.context.get("occurrences", 1)
             track = _Track(
                 Status.FIRING,
                 alert.severity,
                 alert.timestamp,
-                alert,
+                words,
                 first_fired=first,
                 occurrences=occurrences if isinstance(occurrences, int) else 1,
                 muted=folded,

@@ -145,6 +145,27 @@ def test_a_repeat_carries_no_estimate_of_its_first_firing(analyzer: str) -> None
     assert repeat.message.endswith("(first: / will be full in 6 h)")
 
 
+def test_a_repeat_after_an_escalation_quotes_its_words_as_said_then_not_as_the_first() -> None:
+    """The repeat of a CPU warned at 85 % and escalated at 96 % quoted the escalation's words
+    as "(first: ... above the critical level 95%)": the first firing said warn."""
+    host = Host()
+
+    def steps() -> None:
+        host.cpu(0.0, 85.0)  # FIRING, warn
+        host.cpu(10.0, 96.0)  # ESCALATED, critical
+        host.cpu(300.0, 97.0)
+        host.router.repeat_due(330.0)
+
+    firing, escalated, repeat = host.sent(steps)
+    assert [a.status for a in (firing, escalated)] == [Status.FIRING, Status.ESCALATED]
+    assert repeat.context["still_firing"] and repeat.alert_id == firing.alert_id
+    assert repeat.message == (
+        "cpu_usage_percent is now 97%, still firing since 1970-01-01 00:00:00 UTC "
+        f"(at 1970-01-01 00:00:10 UTC: {escalated.message})"
+    )
+    assert escalated.message == "cpu_usage_percent is now 96%, above the critical level 95%"
+
+
 def test_resolve_then_refire_is_a_new_firing_with_a_new_alert_id() -> None:
     host = Host()
 

@@ -665,6 +665,33 @@ def test_the_episode_kept_says_what_the_analyzer_said_not_a_repeat() -> None:
     assert kept.message == "disk is 93%" and kept.timestamp == 61.0  # the repeat's schedule
 
 
+def test_a_repeat_after_a_restart_quotes_the_first_firings_words_as_the_first() -> None:
+    """The episode is kept as of its last repeat (its schedule), with the words it fired
+    with: after a restart its repeats quote them as "(first: ...)", not as said at the time
+    of that repeat."""
+    from agent.pipeline import Pipeline
+    from agent.store import Store
+
+    down = Alert(analyzer="log", metric="link_down", labels=(("interface", "eth0"),),
+                 status=Status.FIRING, severity=Severity.WARN, value=1.0, threshold=None,
+                 message="link eth0 down", timestamp=0.0)  # fmt: skip
+    refresh = Pipeline(Store(8), []).refresh
+    outbox = MemoryOutbox()
+    before = Router("h", [], min_interval_secs=3600, dedup_window_secs=0, episodes=outbox,
+                    refresh=refresh)  # fmt: skip
+    before.route(down)
+    (repeat,) = before.repeat_due(4000.0)
+    (kept,) = outbox.open_episodes()
+    assert kept.timestamp == 4000.0
+    after = Router("h", [], min_interval_secs=3600, dedup_window_secs=0, episodes=outbox,
+                   refresh=refresh)  # fmt: skip
+    after.resume([kept], 5000.0, lambda _alert: None)  # the log watcher took it back as it was
+    (again,) = after.repeat_due(7600.0)
+    first = "still firing since 1970-01-01 00:00:00 UTC (first: link eth0 down)"
+    assert repeat.message.endswith(first) and again.message.endswith(first)
+    assert again.alert_id == repeat.alert_id
+
+
 @contextlib.contextmanager
 def outbox_that_filled_its_disk(tmp_path: Path) -> Iterator[tuple[SqliteOutbox, Path]]:
     """An outbox holding an episode whose small disk filled up (it fell back to memory),
