@@ -12,8 +12,11 @@ Rules (per fingerprint = analyzer + metric + labels):
   series fires, another analyzer's alert on it at the same or a lower
   severity is folded into that episode (never sent, repeated or resolved),
   and the announced alert's resolve waits until every alert on the series has
-  resolved; a higher severity is a genuine later change and is sent (as a
-  FIRING if that alert was folded until then) (docs/ALERTING.md);
+  resolved (meanwhile it speaks for the episode as the folded alerts stand: its
+  repeats in their words and at their level, and their easing below the level
+  it told is sent once, an ESCALATED: `_ease_waiting`); a higher severity is a
+  genuine later change and is sent (as a FIRING if that alert was folded until
+  then) (docs/ALERTING.md);
 * a re-fire after a sent resolve is a new FIRING (a new `alert_id`); if it
   comes within `dedup_window_secs` of the previous firing the alert flaps, and
   its next resolves are held until it has stayed resolved for the dedup window
@@ -615,6 +618,75 @@ class Router:
                 return True
         return False
 
+    def _carrier(self, track: _Track) -> _Track | None:
+        """For an announced alert whose condition ended (its resolve waiting for the end of
+        its series' episode): the alert folded into that episode that now carries it (the
+        most severe, the latest to change among those), None if none does or an announced
+        alert on the series still fires (that one carries it)."""
+        fp, alert = track.alert.fingerprint, track.alert
+        best: _Track | None = None
+        for other_fp in self._by_series.get((alert.metric, alert.labels), set()):
+            other = self._tracks[other_fp]
+            if other_fp == fp or other.status is not Status.FIRING or other.waiting is not None:
+                continue
+            if not other.muted:
+                return None
+            if other.folded and (
+                best is None
+                or (other.severity, other.alert.timestamp, other_fp)
+                > (best.severity, best.alert.timestamp, best.alert.fingerprint)
+            ):
+                best = other
+        return best
+
+    def _ease_waiting(self, now: float) -> list[Alert]:
+        """Tell the step down of an episode whose announced alert's condition ended while an
+        alert folded into it still fires at a lower level: a disk filling to 97 % (the
+        trend's critical, the threshold's folded) that a delete took to 89.5 % is warn now,
+        and was repeated as critical, "full in 5 h 39 min", for as long as it stayed there.
+        An ESCALATED of the announced alert, with the words of the one that holds the level
+        (if they are older than the end of its own condition: when they were said, and the
+        value of now); its repeats and its RESOLVED then say that level.  A silenced one
+        is told when its silence ends."""
+        sent = []
+        for track in list(self._tracks.values()):
+            waiting = track.waiting
+            if (
+                waiting is None
+                or track.muted
+                or track.confirm_by is not None
+                or self.silenced(track.alert, now)
+            ):
+                continue
+            carrier = self._carrier(track)
+            if carrier is None or carrier.severity >= track.severity:
+                continue
+            left, change = track.severity, carrier.alert
+            track.severity = carrier.severity
+            track.waiting = dataclasses.replace(waiting, severity=carrier.severity)
+            track.held_back, track.last_sent = 0, now
+            current = self._as_now(track, now, change)
+            message = change.message  # said as the announced alert's condition ended, or since
+            if change.timestamp < waiting.timestamp:  # it held its level under the other's
+                now_is = self._value_now(current, "; ")
+                held = f"at {when(change.timestamp)}, while the series stayed {left.label}"
+                message = f"{message} ({held}{now_is})"
+            eased = self._stamp(
+                dataclasses.replace(current, status=Status.ESCALATED, message=message),
+                0,
+                {"occurrences": track.occurrences},
+                first_fired=track.first_fired,
+            )
+            self.stats.notified += 1
+            # Kept (for a restart) with the analyzer's own words, at the level told, as of now
+            # (its repeats count from here).
+            kept = dataclasses.replace(
+                track.alert, status=Status.FIRING, severity=track.severity, timestamp=now
+            )
+            self._submit(eased, kept)
+            sent.append(eased)
+        return sent
+
     def _live_on_series(self, series: tuple[str, tuple[tuple[str, str], ...]], fp: str) -> bool:
         """Whether an alert of another fingerprint on the series is still in its condition."""
         for other_fp in self._by_series.get(series, set()):
@@ -735,11 +807,20 @@ class Router:
                 and track.confirm_by is None  # not known to fire since the restart
                 and now - track.last_sent >= self.min_interval_secs
             )
+            words = track.alert
+            if due and track.waiting is not None:
+                # Its own condition ended: it is repeated only as the voice of its episode,
+                # with the words of the folded alert that keeps the episode open (never
+                # its own of a level or a reason the series left), and not at all while an
+                # announced alert on the series still fires (that one is repeated).
+                carrier = self._carrier(track)
+                due = carrier is not None
+                words = words if carrier is None else carrier.alert
             if due and not self.silenced(track.alert, now):
                 held_back, track.held_back, track.last_sent = track.held_back, 0, now
                 extra = {"occurrences": track.occurrences, "still_firing": True}
                 repeat = self._stamp(
-                    self._as_now(track, now), held_back, extra, first_fired=track.first_fired
+                    self._as_now(track, now, words), held_back, extra, first_fired=track.first_fired
                 )
                 self.stats.notified += 1
                 self._submit(repeat, dataclasses.replace(repeat, message=track.alert.message))
@@ -815,7 +896,7 @@ class Router:
             self.stats.notified += 1
             self._submit(announced, dataclasses.replace(announced, message=track.alert.message))
             sent.append(announced)
-        return sent
+        return sent + self._ease_waiting(now)
 
     def resume(
         self,
@@ -930,10 +1011,20 @@ class Router:
         shown = format_metric(current.metric, current.value, against=current.threshold)
         return f"{separator}{shown} now"
 
-    def _as_now(self, track: _Track, now: float) -> Alert:
+    def _as_now(self, track: _Track, now: float, words: Alert | None = None) -> Alert:
         """The track's alert with the value and context of now, at the time of now: its own
-        `id`, and what it says is true when it is read (not the first firing's old body)."""
-        base = dataclasses.replace(track.alert, status=Status.FIRING, first_fired=track.first_fired)
+        `id`, and what it says is true when it is read (not the first firing's old body).
+        `words`: another alert on its series, whose words (and when they were said) it
+        quotes instead of its own: the folded alert that carries its episode on."""
+        base = track.alert
+        if words is not None and words is not track.alert:
+            base = dataclasses.replace(
+                words,
+                analyzer=track.alert.analyzer,
+                severity=track.severity,
+                hostname=track.alert.hostname,
+            )
+        base = dataclasses.replace(base, status=Status.FIRING, first_fired=track.first_fired)
         current = dataclasses.replace(base, timestamp=now)
         if self.refresh is not None:
             try:

@@ -172,8 +172,8 @@ def test_a_pager_told_of_a_critical_that_eased_is_told_its_end_after_a_restart()
 def test_an_alert_folded_into_an_episode_keeps_it_open_across_a_restart() -> None:
     """The trend's critical is announced, the threshold's warn folded into it and held in
     its hysteresis band (88 %: warn at 90, clear at 85.5).  The trend stops predicting.
-    In one life the episode goes on (the threshold still fires) and ends with one RESOLVED
-    when the disk is back to 80 %.  Across a restart the folded warn was not kept: the
+    In one life the episode goes on (the threshold still fires), eased to warn (told), and
+    ends with one RESOLVED when the disk is back to 80 %.  Across a restart the folded warn was not kept: the
     trend's RESOLVED went out at once, and the threshold's warn at 91 % came as a new
     FIRING of a second episode.  Now it is taken back, folded, with its level."""
     from agent.config import parse_config_text
@@ -222,7 +222,11 @@ def test_an_alert_folded_into_an_episode_keeps_it_open_across_a_restart() -> Non
         return [(a.analyzer, a.status, a.timestamp) for a in told]
 
     one_life = run(restart=False)
-    assert one_life == [("trend", Status.FIRING, 0.0), ("trend", Status.RESOLVED, 1050.0)]
+    assert one_life == [
+        ("trend", Status.FIRING, 0.0),
+        ("trend", Status.ESCALATED, 1020.0),  # the episode stays warn: not "critical" any more
+        ("trend", Status.RESOLVED, 1050.0),
+    ]
     assert run(restart=True) == one_life
 
 

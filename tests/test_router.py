@@ -499,3 +499,98 @@ def test_a_flapping_alerts_held_resolve_goes_out_when_a_storm_needs_its_room() -
     said = [a for _, a in outbox.pending("recorder", 10**6) if a.metric == "disk_used_percent"]
     assert [a.status for a in said] == [Status.FIRING, Status.RESOLVED] * 2
     assert said[2].alert_id == said[3].alert_id  # the second episode is closed
+
+
+def _episode_eased_under_a_folded_alert(
+    steps: list[tuple[float, Alert | None]], **kw: Severity
+) -> list[Alert]:
+    """What a channel gets: `steps` are (time, event routed then, or None: the housekeeping's
+    round only); a round follows each event, the disk's value written as the pipeline's
+    refresh reads it."""
+    import numpy as np
+
+    from agent.pipeline import Pipeline
+    from agent.store import Store
+    from analyzers.base import SeriesKey
+
+    store = Store(64)
+    disk = SeriesKey("disk_used_percent", (("mountpoint", "/"),))
+
+    async def scenario() -> list[Alert]:
+        recorder = Recorder(**kw)
+        worker = ChannelWorker(recorder, max_age=float("inf"))
+        worker.start()
+        router = Router("h", [worker], min_interval_secs=3600.0, dedup_window_secs=600.0,
+                        refresh=Pipeline(store, []).refresh)  # fmt: skip
+        for t, event in steps:
+            store.write_samples(t, [disk], np.array([97.0 if t < 4000 else 89.5]))
+            if event is not None:
+                router.route(event)
+            router.repeat_due(t + 5)
+        assert await worker.drain(2.0)
+        await worker.stop()
+        return recorder.sent
+
+    return asyncio.run(scenario())
+
+
+def test_an_episode_whose_announced_alert_ended_repeats_and_eases_as_the_folded_one_stands() -> (
+    None
+):
+    """A reviewer's disk: the trend's critical announced, the threshold's folded into it; the
+    trend stops predicting while the threshold still says critical, then a delete takes the
+    disk to 89.5 % and the threshold eases to warn.  The trend's episode was repeated as
+    critical, in its own words ("full in 5 h 39 min"), hours after both had ended.  Now its
+    repeats say the folded alert's words and level, the easing is told once (an ESCALATED
+    of the same episode), and one RESOLVED ends it at the level it stood at."""
+    F, E, R = Status.FIRING, Status.ESCALATED, Status.RESOLVED
+    W, C = Severity.WARN, Severity.CRITICAL
+    steps: list[tuple[float, Alert | None]] = [
+        (0.0, _on_disk("trend", 0.0, F, C)),
+        (100.0, _on_disk("threshold", 100.0, F, W)),  # folded
+        (200.0, _on_disk("threshold", 200.0, E, C)),  # folded: the episode says critical
+        (300.0, _on_disk("trend", 300.0, R, C)),  # waits for the threshold: nothing to tell
+        (3600.0, None),  # a repeat: still critical, as the threshold says
+        (4000.0, _on_disk("threshold", 4000.0, E, W)),  # the delete: the episode eases
+        (7600.0, None),
+        (8000.0, _on_disk("threshold", 8000.0, R, W)),
+    ]
+    sent = _episode_eased_under_a_folded_alert(steps)
+    assert [(a.analyzer, a.status, a.severity, a.timestamp) for a in sent] == [
+        ("trend", F, C, 0.0),
+        ("trend", F, C, 3605.0),  # a repeat
+        ("trend", E, W, 4005.0),  # the step down, once
+        ("trend", F, W, 7605.0),  # a repeat at the level the series stands at
+        ("trend", R, W, 8000.0),
+    ]
+    assert len({a.alert_id for a in sent}) == 1
+    critical, eased, warn = sent[1], sent[2], sent[3]
+    assert critical.message.endswith("(at 1970-01-01 00:03:20 UTC: threshold escalated critical)")
+    assert eased.message == "threshold escalated warn" and eased.value == 89.5
+    assert warn.message == (
+        "disk_used_percent mountpoint=/ is now 89.5%, still firing since 1970-01-01 00:00:00 "
+        "UTC (at 1970-01-01 01:06:40 UTC: threshold escalated warn)"
+    )
+    assert "trend firing critical" not in critical.message + warn.message  # its words ended
+    # A pager told of the critical is told it eased and ended, not reminded of the warn.
+    pager = _episode_eased_under_a_folded_alert(steps, min_severity=C)
+    assert [(a.status, a.severity, a.timestamp) for a in pager] == [
+        (F, C, 0.0), (F, C, 3605.0), (E, W, 4005.0), (R, W, 8000.0),
+    ]  # fmt: skip
+
+
+def test_an_alert_whose_condition_ended_is_not_repeated_beside_the_one_that_carries_on() -> None:
+    """The trend's warn announced, the threshold's critical announced as the later change;
+    the trend stops predicting.  It went on being repeated, as warn, beside the threshold's
+    critical: the threshold's repeats alone say what the series is."""
+    F, R, W, C = Status.FIRING, Status.RESOLVED, Severity.WARN, Severity.CRITICAL
+    steps: list[tuple[float, Alert | None]] = [
+        (0.0, _on_disk("trend", 0.0, F, W)),
+        (100.0, _on_disk("threshold", 100.0, F, C)),
+        (200.0, _on_disk("trend", 200.0, R, W)),  # waits for the threshold
+        (3700.0, None),
+    ]
+    sent = _episode_eased_under_a_folded_alert(steps)
+    assert [(a.analyzer, a.status, a.timestamp) for a in sent] == [
+        ("trend", F, 0.0), ("threshold", F, 100.0), ("threshold", F, 3705.0),
+    ]  # fmt: skip
