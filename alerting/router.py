@@ -63,6 +63,12 @@ log = logging.getLogger(__name__)
 # Bound on remembered fingerprints; the oldest resolved ones go first, then the least
 # recently active.
 MAX_TRACKED = 10_000
+# A step down (critical to warn) is told once it has lasted this long: a 30-s CPU spike
+# said FIRING, "now 88.7%, below 90.5% where the critical level clears" 20 s later and
+# RESOLVED 10 s after that, three notifications for one condition.  Good news is not
+# urgent; one that is over before it is told is not said at all.
+STEP_DOWN_SETTLE_SECS = 120.0
+SETTLING = f"told once it had lasted {STEP_DOWN_SETTLE_SECS:g} s"
 # What the router adds to an alert's context (`_stamp`), as opposed to what its analyzer said.
 STAMPED = ("repeats", "lasted_secs", "occurrences")
 # In the context of a kept episode: an alert folded into its series' episode, never announced;
@@ -104,6 +110,7 @@ class _Track:
     # Announced, then changed severity while silenced: sent when the silence ends.
     unsent: Alert | None = None
     unsent_why: str = "muted"  # what kept it back, said when it is told
+    unsent_at: float = 0.0  # when a step down that waits to settle (`SETTLING`) began
     # The highest severity its episode told the channels: its step downs and its end reach
     # every channel that was told it.
     told: Severity | None = None
@@ -164,6 +171,7 @@ class Router:
         # Whether a mute may have ended since the last look (`_announce_unmuted`): a source
         # left the index, a track changed, the silences or windows in force changed.
         self._mutes_changed = True
+        self._settles_at = math.inf  # the earliest a step down waiting to settle is told
         self._in_force: tuple[tuple[int, ...], tuple[Silence, ...]] = ((), ())
         self._by_series: dict[
             tuple[str, tuple[tuple[str, str], ...]], set[str]
@@ -251,7 +259,9 @@ class Router:
                 if reach >= channel.min_severity and (channel.send_resolved or not resolved):
                     worker.submit(alert)
 
-    def _decide(self, alert: Alert) -> Alert | None:
+    def _decide(self, alert: Alert, *, settled: bool = False) -> Alert | None:
+        """What the receivers are told of `alert`, if anything; `settled`: a step down that
+        waited to settle (`STEP_DOWN_SETTLE_SECS`) and is told now."""
         if alert.context.get("event"):  # a one-off (a log line): nothing to track or resolve
             return self._stamp(alert, 0)
         fp = alert.fingerprint
@@ -375,6 +385,14 @@ class Router:
             # a change that waited, once nothing holds the level (`_announce_unmuted`).
             track.unsent = alert
             track.unsent_why = f"while the series stayed {track.severity.label}"
+            return None
+        if stepping_down and track is not None and not settled and STEP_DOWN_SETTLE_SECS > 0:
+            # Told once it has lasted (`_announce_unmuted`), unless the alert resolves or is
+            # back at the level it left before then (the change that waited went away).
+            if track.unsent is None or track.unsent_why != SETTLING:
+                track.unsent_at = now
+            track.unsent, track.unsent_why = alert, SETTLING
+            self._settles_at = min(self._settles_at, track.unsent_at + STEP_DOWN_SETTLE_SECS)
             return None
         left = track.severity if stepping_down and track is not None else alert.severity
         folded = (new or changed) and self._carried(alert, fp, at=left)
@@ -847,9 +865,11 @@ class Router:
         in_force = (windows, tuple(silences))  # a silence edited in place is another one
         if in_force != self._in_force:
             self._in_force, self._mutes_changed = in_force, True
-        if not self._mutes_changed:
+        settling = now >= self._settles_at
+        if not self._mutes_changed and not settling:
             return []
         self._mutes_changed = False
+        self._settles_at = math.inf
 
         def silenced(alert: Alert) -> bool:
             return any(matches(self.maintenance[i].matchers, alert) for i in windows) or any(
@@ -868,10 +888,17 @@ class Router:
         for fp, track in muted:
             if track.unsent is not None:  # announced; its change waited for the silence
                 change = track.unsent
+                if track.unsent_why == SETTLING and now < track.unsent_at + STEP_DOWN_SETTLE_SECS:
+                    self._settles_at = min(
+                        self._settles_at, track.unsent_at + STEP_DOWN_SETTLE_SECS
+                    )
+                    continue  # not lasted yet
                 if change.severity < track.severity and self._held(change, fp, track.severity):
                     continue  # a step down, and a folded alert still holds the level it leaves
                 track.unsent = None
-                told = self._tell_late(change, now, track.unsent_why)
+                told = self._tell_late(
+                    change, now, track.unsent_why, settled=track.unsent_why == SETTLING
+                )
                 if told is not None:
                     sent.append(told)
                 continue
@@ -974,13 +1001,15 @@ class Router:
         )
         return self.route(resolve)
 
-    def _tell_late(self, change: Alert, now: float, why: str = "muted") -> Alert | None:
+    def _tell_late(
+        self, change: Alert, now: float, why: str = "muted", settled: bool = False
+    ) -> Alert | None:
         """Route a change of an announced alert that waited for its mute to end: the episode
         keeps the analyzer's words; the notification says when it happened and the value of
         now, with fresh context (read now, "critical" with the 96 % of an hour ago would be
         stale when the disk is at 99 %, or already back at 93 %)."""
         self.stats.received += 1
-        told = self._decide(dataclasses.replace(change, timestamp=now))
+        told = self._decide(dataclasses.replace(change, timestamp=now), settled=settled)
         track = self._tracks.get(change.fingerprint)
         if told is None:
             self.stats.suppressed += 1

@@ -342,3 +342,12 @@ def only_collectors(*keep: str) -> str:
 
     disabled = ", ".join(f'"{d.name}"' for d in DOMAINS if d.name not in keep)
     return f"disabled = [{disabled}]\n"
+
+
+@pytest.fixture
+def step_downs_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step down told as it happens (`alerting.router.STEP_DOWN_SETTLE_SECS` 0), for a
+    test of what a step down says and to whom, not of the wait for it to settle."""
+    import alerting.router
+
+    monkeypatch.setattr(alerting.router, "STEP_DOWN_SETTLE_SECS", 0.0)

@@ -134,6 +134,7 @@ def test_what_the_channels_were_told_is_kept_and_what_was_folded_into_it_marked(
     assert kept == [("trend", False), ("threshold", True)]
 
 
+@pytest.mark.usefixtures("step_downs_at_once")
 def test_a_pager_told_of_a_critical_that_eased_is_told_its_end_after_a_restart() -> None:
     """A pager (min_severity critical) got a disk's critical and its step down to warn; the
     agent restarts; the RESOLVED, at warn, reached only the channels from warn: the episode
@@ -297,6 +298,7 @@ def test_an_edited_episode_mark_is_ignored_not_a_failed_start() -> None:
     assert TOLD_MARK not in sent[0].context
 
 
+@pytest.mark.usefixtures("step_downs_at_once")
 def test_a_reload_that_makes_the_outbox_durable_keeps_what_each_episode_told() -> None:
     from alerting.router import TOLD_MARK
 
@@ -362,6 +364,7 @@ def summary(told: list[Alert]) -> list[tuple[str, str, bool]]:
     return [(a.status.value, a.severity.label, a.alert_id == first) for a in told]
 
 
+@pytest.mark.usefixtures("step_downs_at_once")
 def test_a_threshold_takes_its_level_back_with_its_hysteresis() -> None:
     """disk_percent = 90: critical 95, clear 85.5, critical back to warn under 90.5.  A value
     inside a band after the restart keeps the level it had, as it would without one."""

@@ -8,6 +8,8 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import OneMessage
 from alerting.channels.console import ConsoleChannel
@@ -126,6 +128,7 @@ def test_min_severity_filters_per_channel() -> None:
     assert [a.metric for a in sent] == ["x"]
 
 
+@pytest.mark.usefixtures("step_downs_at_once")
 def test_a_channel_told_of_an_episode_is_told_it_eased_below_its_level_and_ended() -> None:
     """A pager (min_severity critical, email's default) got a disk's critical; the disk
     eased to warn, then was freed.  The step down and the RESOLVED carry their own severity
@@ -406,6 +409,7 @@ def test_a_more_severe_alert_of_another_analyzer_is_a_genuine_later_change() -> 
     assert {a.timestamp for a in sent[2:]} == {12 * hours}
 
 
+@pytest.mark.usefixtures("step_downs_at_once")
 def test_an_announced_alert_stepping_down_under_a_folded_one_tells_nothing_until_the_series_eases() -> (
     None
 ):
@@ -440,6 +444,7 @@ def test_an_announced_alert_stepping_down_under_a_folded_one_tells_nothing_until
     assert len({a.alert_id for a in eased}) == 1
 
 
+@pytest.mark.usefixtures("step_downs_at_once")
 def test_a_held_step_down_is_told_when_the_silenced_alert_that_held_it_eases() -> None:
     """The same hold, the folded critical under a silence: it eased to warn, and the step
     down waited for the silence's end (an hour and a half) instead of the next round."""
@@ -594,3 +599,56 @@ def test_an_alert_whose_condition_ended_is_not_repeated_beside_the_one_that_carr
     assert [(a.analyzer, a.status, a.timestamp) for a in sent] == [
         ("trend", F, 0.0), ("threshold", F, 100.0), ("threshold", F, 3705.0),
     ]  # fmt: skip
+
+
+def test_a_step_down_is_told_once_it_has_lasted_and_not_if_it_ended_before() -> None:
+    """A 30-s CPU spike (a live trial) sent FIRING critical, the step down to warn 20 s
+    later and RESOLVED 10 s after that: three notifications for one condition.  A step
+    down waits `STEP_DOWN_SETTLE_SECS` (the runtime's round tells it); over before then,
+    or back at the level it left, it is not said at all."""
+    from alerting import router as router_module
+
+    settle = router_module.STEP_DOWN_SETTLE_SECS
+    cpu = {"metric": "cpu_usage_percent"}
+
+    def told(events: list[Alert], rounds: list[float]) -> list[tuple[float, Status, Severity, str]]:
+        async def scenario() -> list[Alert]:
+            recorder = Recorder()
+            worker = ChannelWorker(recorder, max_age=float("inf"))
+            worker.start()
+            router = Router("host-1", [worker], min_interval_secs=14400.0)
+            for t in sorted({e.timestamp for e in events} | set(rounds)):
+                for event in (e for e in events if e.timestamp == t):
+                    router.route(event)
+                router.repeat_due(t)
+            assert await worker.drain(2.0)
+            await worker.stop()
+            return recorder.sent
+
+        return [(a.timestamp, a.status, a.severity, a.message) for a in asyncio.run(scenario())]
+
+    every_5s = [float(t) for t in range(0, 400, 5)]
+    spike = told([
+        alert(0.0, severity=Severity.CRITICAL, **cpu),
+        alert(20.0, Status.ESCALATED, severity=Severity.WARN, **cpu),
+        alert(30.0, Status.RESOLVED, severity=Severity.WARN, **cpu),
+    ], every_5s)  # fmt: skip
+    assert [(t, st, sv) for t, st, sv, _ in spike] == [
+        (0.0, Status.FIRING, Severity.CRITICAL),
+        (30.0, Status.RESOLVED, Severity.WARN),
+    ]
+    back_up = told([
+        alert(0.0, severity=Severity.CRITICAL, **cpu),
+        alert(20.0, Status.ESCALATED, severity=Severity.WARN, **cpu),
+        alert(60.0, Status.ESCALATED, severity=Severity.CRITICAL, **cpu),
+    ], every_5s)  # fmt: skip
+    assert [(t, st, sv) for t, st, sv, _ in back_up] == [(0.0, Status.FIRING, Severity.CRITICAL)]
+    lasted = told([
+        alert(0.0, severity=Severity.CRITICAL, **cpu),
+        alert(20.0, Status.ESCALATED, severity=Severity.WARN, **cpu),
+    ], every_5s)  # fmt: skip
+    assert [(t, st, sv) for t, st, sv, _ in lasted] == [
+        (0.0, Status.FIRING, Severity.CRITICAL),
+        (20.0 + settle, Status.ESCALATED, Severity.WARN),  # the first round after it lasted
+    ]
+    assert "(at 1970-01-01 00:00:20 UTC, told once it had lasted 120 s" in lasted[1][3]

@@ -758,6 +758,7 @@ def test_an_announced_alert_whose_escalation_was_inhibited_is_told_when_the_sour
     assert sent[3].message == f"socket0 (at {when(3.0)}, muted)"
 
 
+@pytest.mark.usefixtures("step_downs_at_once")
 def test_an_announced_alert_stepping_down_is_told_whatever_mutes_others() -> None:
     from agent.assembly import BUILT_IN_INHIBITS
 
@@ -798,6 +799,7 @@ def test_an_alert_firing_again_lower_is_muted_as_any_new_alert() -> None:
     ]
 
 
+@pytest.mark.usefixtures("step_downs_at_once")
 def test_a_folded_change_of_an_announced_alert_adds_nothing_now_or_later() -> None:
     """One disk: the threshold announced at warn, the trend at critical.  The threshold goes
     critical (folded: the episode says critical) and the trend steps down to warn (folded:
