@@ -77,7 +77,9 @@ FAST_WINDOW = 30  # buckets of the short fit (30 min at the default 1-minute res
 FAST_MIN_SPAN = 10  # buckets the short fit must span before it may predict
 RECENT_BUCKETS = 5  # the short fit's last buckets, which must rise at half its slope or more
 DAY_SECS = 86400.0
-DAY_TOLERANCE_SECS = 1800.0  # "a day ago": within half an hour of it (a rotation's jitter)
+# "A day ago": within two hours of it (a rotation's jitter, a job an hour early after a
+# change of daylight saving time, a rotation every 23 to 26 hours).
+DAY_TOLERANCE_SECS = 7200.0
 
 # metric pattern -> (capacity, warn within hours, critical within hours)
 FILLING: Mapping[str, tuple[float, float, float]] = {
@@ -179,9 +181,11 @@ class TrendAnalyzer:
             return []
         ids, now_value = batch.ids[mask], batch.values[mask]
         # A history taken back after a restart: the fits go on from it, from its last drop.
+        self.regression.s.ensure(ids)
+        unseen = ids[np.isnan(self.regression.s.origin[ids])].tolist()
         restarted = self.regression.take_back(ids, history, self.resolution, self._fit_starts)
-        for sid, start in restarted.items():
-            s.since[sid] = start
+        for sid in unseen:
+            s.since[sid] = restarted.get(sid, self._last_deletion(sid, history))
         self.fast.take_back(ids, history, self.resolution, self._fit_starts)
         y = history.history_ago(ids, 0)
         dropped = self._deleted(ids, y, history)
@@ -225,8 +229,9 @@ class TrendAnalyzer:
         target = np.where(resumed & ~judged, state, target).astype(np.int8)
         again = judged & (target == state)
         s.resumed[ids[judged]] = False
+        per_hour_now = np.where(good_long, rate_long, rate_fast)
         for i in np.flatnonzero((target > 0) & (state == 0)).tolist():
-            if self._daily_cycle(int(ids[i]), float(now_value[i]), history):
+            if self._daily_cycle(int(ids[i]), float(now_value[i]), float(per_hour_now[i]), history):
                 target[i] = 0
         # The message's ETA: of the fit that decided the level, the long one's when it says as
         # much (more evidence); a level the hysteresis alone keeps (said again after a
@@ -265,25 +270,44 @@ class TrendAnalyzer:
         fell[np.flatnonzero(fell)[back_to_line]] = False  # no line yet (NaN): a deletion
         return fell
 
-    def _daily_cycle(self, sid: int, value: float, history: History) -> bool:
+    def _last_deletion(self, sid: int, history: History) -> float:
+        """The bucket after the last deletion in the whole history tier (-inf if none): one
+        older than the fit's window still says when the day's cycle began (a log rotated
+        16 hours before a restart was otherwise forgotten, and the afternoon warned)."""
+        times, values = history.history_window(sid)
+        if values.size <= self.window + 2:
+            return -np.inf  # the fit's own take-back looked at all of it
+        buckets = np.round(times[:-1] / self.resolution)  # the newest is added as usual
+        begin = self._fit_starts(buckets, values[:-1])
+        return float(buckets[begin]) if begin > 0 else -np.inf
+
+    def _daily_cycle(self, sid: int, value: float, per_hour: float, history: History) -> bool:
         """Whether a fill about to fire is the day's cycle: the fit started at a deletion
-        less than a day ago from at least this level, and a day ago the series stood as
-        high as it stands now (a log rotated every night: 60 % to 85 % over the day said
+        less than a day ago (give or take `DAY_TOLERANCE_SECS`) from at least this level,
+        and about a day ago the series stood where it stands now, within two points or an
+        hour of its growth (a log rotated every night: 60 % to 85 % over the day said
         "full in 24 h" every afternoon, repeated it and resolved at the rotation, for a
-        disk that never passed 85 %).  A fill faster than yesterday's (higher than a day
-        ago), or that outgrows the level given back, is news; the threshold's levels
-        still say when the cycle's peak crosses them."""
+        disk that never passed 85 %).  A fill faster than yesterday's, one that outgrows
+        the level given back, or one after a one-off cleanup (a day ago the disk stood
+        far higher) is news; the threshold's levels still say when a cycle's peak
+        crosses them."""
         since = float(self.s.since[sid])
         if not math.isfinite(since):
             return False
         times, values = history.history_window(sid)
-        if times.size == 0 or times[-1] - since * self.resolution > DAY_SECS:
+        if times.size == 0 or times[-1] - since * self.resolution > DAY_SECS + DAY_TOLERANCE_SECS:
             return False
         before = values[np.round(times / self.resolution) < since]
-        if before.size == 0 or float(before.max()) < value - DROP_POINTS / 2:  # noise aside
+        # Up to the level given back, give or take noise and the growth of a rotation a
+        # little later than the day before.
+        slack = max(DROP_POINTS / 2, per_hour * DAY_TOLERANCE_SECS / 3600)
+        if before.size == 0 or float(before.max()) + slack < value:
             return False
         day_ago = np.abs(times - (times[-1] - DAY_SECS)) <= DAY_TOLERANCE_SECS
-        return bool(day_ago.any()) and float(values[day_ago].max()) >= value - DROP_POINTS
+        if not day_ago.any():
+            return False
+        tolerance = max(2 * DROP_POINTS, per_hour * DAY_TOLERANCE_SECS / 3600 / 2)
+        return float(np.abs(values[day_ago] - value).min()) <= tolerance
 
     def _fit_starts(self, buckets: FloatArray, values: FloatArray) -> int:
         """The index of the first point after the last deletion among a history taken

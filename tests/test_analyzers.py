@@ -512,6 +512,16 @@ def test_trend_a_log_rotated_every_night_warns_on_its_first_day_only() -> None:
     # Cleaned once from 90 % to 40 %, then the same fill again: a deletion, no cycle.
     once = np.where(minutes < 1000, 40 + 50 * minutes / 1000, 40 + 3 * (minutes - 1000) / 60)
     assert len(firings(np.minimum(once, 100.0)[: 2 * day])) == 2
+    # Flat at 88 % for a day, cleaned to 40 %, then filling 5 points/h: higher a day ago,
+    # but not where it stands now; news within the fit's hour (a second reader's case,
+    # held until it passed yesterday's 88 %).
+    flat = np.where(minutes < day + 60, 88.0, 40 + 5 * (minutes - day - 60) / 60)
+    flat += rng.normal(0, 0.05, minutes.size)
+    (warned,) = firings(flat[: day + 5 * 60])[:1]
+    assert warned <= (day + 60) / 60 + 1.1
+    # Rotated 25 hours after the last time, or an hour early: still the day's cycle.
+    late = 60 + 25 * ((minutes - 60 * (minutes >= 2 * day)) % day) / day
+    assert [t for t in firings(late + rng.normal(0, 0.05, minutes.size)) if t > 24] == []
 
 
 def test_trend_no_eta_while_the_value_is_off_the_line() -> None:

@@ -51,7 +51,7 @@ def written(minutes: int, step: float = 10.0) -> Store:
 def kept(s: Store, at: float) -> list[Any]:
     """What a restart at `at` takes back: the store's tiers through the file's encoding."""
     kept = tier_file.decode(
-        b"".join(tier_file.encode(s.history_tiers(), s.resolution, at)), 1000, 1000
+        b"".join(tier_file.encode(s.history_tiers(), s.resolution, at)), 1000, 2000
     )
     assert (kept.resolution, kept.saved_at) == (s.resolution, at)
     return kept.copies
@@ -379,13 +379,13 @@ def test_buckets_of_another_size_are_not_taken_back(
 def lives(analyzer: Any, key: SeriesKey, values: np.ndarray, restart: int | None,
           extra: dict[SeriesKey, float] | None = None, keep: bool = True, down: int = 0,
           last: list[Any] | None = None, said: list[Alert] | None = None,
-          resume: bool = True) -> list[tuple[float, str, str]]:  # fmt: skip
+          resume: bool = True, tier: Any = store) -> list[tuple[float, str, str]]:  # fmt: skip
     """(time, status, severity) of the alerts over one sample a minute, with the agent
     restarted before sample `restart` (a new analyzer and store, the tier kept or not,
     the alert still firing handed to the new analyzer's `resume` as the runtime does),
     after `down` minutes without samples; `last` gets the last (analyzer, store), `said`
-    the alerts themselves."""
-    s, a = store(), analyzer()
+    the alerts themselves; `tier` makes each life's store."""
+    s, a = tier(), analyzer()
     keys = (key, *(extra or {}))
     out = []
     firing: Alert | None = None  # the router's open episode
@@ -395,7 +395,7 @@ def lives(analyzer: Any, key: SeriesKey, values: np.ndarray, restart: int | None
             continue  # the agent is down
         if i == restart:
             copies = kept(s, t)
-            s, a = store(), analyzer()
+            s, a = tier(), analyzer()
             if keep:
                 for copy in copies:
                     s.restore_history(copy, t)
@@ -571,6 +571,24 @@ def test_a_temporary_file_before_a_restart_does_not_start_the_trend_afresh() -> 
     cleaned = np.where(minutes < 100, disk, disk - 30.0)
     one_life = lives(TrendAnalyzer, DISK, cleaned, None)
     assert lives(TrendAnalyzer, DISK, cleaned, 130) == one_life
+
+
+def test_a_log_rotated_long_before_a_restart_is_still_the_days_cycle() -> None:
+    """A disk from 60 % to 85 % over each day, rotated at midnight, the agent restarted 16
+    hours after a rotation: the fit taken back covers its window (6 h), and the rotation,
+    older than that, was forgotten: the afternoon warned "full in 24 h" (a second
+    reader's case).  The last deletion is looked for in the whole tier."""
+    day = 24 * 60
+    minutes = np.arange(3 * day)
+    disk = 60 + 25 * (minutes % day) / day
+
+    def a_day_of_tier() -> Store:
+        return Store(60, 1500, 60.0, needs_history=lambda metric: metric != "memory_total_bytes")
+
+    one_life = lives(TrendAnalyzer, DISK, disk, None, tier=a_day_of_tier)
+    assert [t for t, _, _ in one_life if t > START + day * 60.0] == []
+    restarted = lives(TrendAnalyzer, DISK, disk, 2 * day + 16 * 60, tier=a_day_of_tier)
+    assert restarted == one_life
 
 
 # -- the daemon ---------------------------------------------------------------------------
