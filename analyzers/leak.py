@@ -16,12 +16,15 @@ Severity comes from the projected time until the limit: RLIMIT_NOFILE
 (`process_max_fds`) for open files, total memory for RSS, fs.file-max for
 system-wide handles.  A restarted process has a new pid, so a new series.
 
-A firing leak is looked at again every `RECHECK_BUCKETS`: it is raised
-(ESCALATED, never lowered) when its limit has come within a nearer horizon, and
-it resolves when the last third of its window is flat (spread under a quarter of
-what the leak grew in as long) or grows at under half its rate beyond three
-standard errors (`levelled`): a cache at its size, a warm-up that ended.  Else
-it resolves when the window's slope falls under half the minimum growth.
+A firing leak is looked at again every `RECHECK_BUCKETS` (staggered by series):
+it is raised (ESCALATED, never lowered) when its limit has come within a nearer
+horizon, and it resolves when the last third of its window is flat (spread under
+a quarter of what the leak grew in as long) or grows at under half its rate
+beyond three standard errors (`levelled`): a cache at its size, a warm-up that
+ended; not when the day the tier holds shows such a pause before, followed by
+growth (a leak by steps, or under load only: `stopped_growing`).  Else it
+resolves when the window's slope falls under half the minimum growth.  A leak
+at its limit (`AT_LIMIT`) is never resolved: it stopped because it cannot grow.
 
 Across a restart the fits come back with the history tier, and the severity
 of a leak announced before it (the router's open episodes, `resume`): a
@@ -66,6 +69,7 @@ DEFAULT_KINDS: Mapping[str, LeakKind] = {
 CRITICAL_WITHIN_HOURS = 6.0
 WARN_WITHIN_HOURS = 48.0
 RECHECK_BUCKETS = 10  # a candidate the robust test rejected is re-tested this much later
+AT_LIMIT = 0.98  # of its limit: a leak standing there cannot grow, and is not resolved
 # A limit further than this at the rate seen is not said with a date, nor in the facts' "Full in".
 OUT_OF_REACH_HOURS = 366 * 24.0
 # LONG_MAX, the kernel's "no limit" (fs.file-max as systemd sets it since v240): a limit
@@ -128,6 +132,46 @@ def levelling_off(times: FloatArray, values: FloatArray, rate: float) -> bool:
     if third < 3:
         return False
     return theil_sen(times[-third:] / 3600.0, values[-third:]) < rate / 2
+
+
+def _spread(values: FloatArray) -> float:
+    """From the 10th to the 90th percentile (without numpy.percentile, which imports
+    numpy.ma)."""
+    ordered = np.sort(values)
+    return float(ordered[(9 * ordered.size) // 10] - ordered[ordered.size // 10])
+
+
+def stopped_growing(
+    times: FloatArray, values: FloatArray, rate: float, day_times: FloatArray, day: FloatArray
+) -> bool:
+    """Whether a firing leak has stopped (its look): over the last third of its window
+    (`times`, `values`) the series spread less than a quarter of what its rate (Theil-Sen,
+    per hour) grows in as long, or grew at under half that rate beyond doubt
+    (`levelled`): a plateau, or a warm-up that flattened.  A garbage collector's sawtooth
+    spreads its teeth whatever the floor does, and a leak goes on growing by its rate.
+    Not when the day the history tier holds (`day_times`, `day`) shows such a pause before,
+    followed
+    by growth: a leak that grows under load only, or by steps, pauses and goes on (each
+    pause resolved it, and the next step fired it again: a second reader's case)."""
+    third = values.size // 3
+    if third < 3:
+        return False
+    grown = rate * (times[-1] - times[-third]) / 3600.0
+    if grown <= 0:
+        return False
+
+    def paused(when: FloatArray, seen: FloatArray) -> bool:
+        return _spread(seen) < grown / 4 or levelled(when, seen, rate)
+
+    if not paused(times[-third:], values[-third:]):
+        return False
+    earlier_t, earlier = day_times[:-third], day[:-third]
+    for start in range(0, earlier.size - third, max(1, third // 2)):
+        stop = start + third
+        grew_after = float(earlier[stop:].max()) > float(earlier[start:stop].max()) + grown / 4
+        if grew_after and paused(earlier_t[start:stop], earlier[start:stop]):
+            return False
+    return True
 
 
 def levelled(times: FloatArray, values: FloatArray, rate: float) -> bool:
@@ -194,7 +238,6 @@ class LeakAnalyzer:
             min_growth=(np.float64, np.inf),
             state=(np.int8, 0),  # 0 quiet, else the severity + 1
             rejected_at=(np.float64, -np.inf),
-            judged_at=(np.float64, -np.inf),  # a firing leak's last look at its severity
             resumed=(bool, False),  # its severity was taken back at start-up: say where it stands
         )
         self._resumed: dict[SeriesKey, int] = {}  # states taken back, until the series is seen
@@ -256,24 +299,27 @@ class LeakAnalyzer:
         stopped &= ~resumed | judged
         again = judged & ~stopped
         s.resumed[ids[judged]] = False
-        # A firing leak is looked at again every RECHECK_BUCKETS: nearer its limit it is
-        # raised (a leak at info two days before the limit was still info minutes before
-        # it), and once flat it resolves (the window's slope took hours to fall).
-        look = (state > 0) & ~stopped & ~resumed & (bucket - s.judged_at[ids] >= RECHECK_BUCKETS)
+        # A firing leak is looked at again every RECHECK_BUCKETS (staggered by series, so
+        # that workers leaking together are not all looked at in one tick): nearer its
+        # limit it is raised (a leak at info two days before the limit was still info
+        # minutes before it), and once flat it resolves (the window's slope took hours).
+        look = (state > 0) & ~stopped & ~resumed & ((bucket + ids) % RECHECK_BUCKETS == 0)
         alerts = []
         for i in np.flatnonzero(fresh | stopped | again | look).tolist():
             sid = int(ids[i])
-            if stopped[i] or (look[i] and self._flat(sid, history)):
+            if stopped[i] and not self._at_limit(sid, float(y[i]), history):
                 alerts.append(self._resolved(sid, float(y[i]), batch.timestamp, history))
                 s.state[sid] = 0
                 continue
+            if stopped[i]:
+                continue  # at its limit: it cannot grow, and has not stopped leaking
             if look[i]:
-                s.judged_at[sid] = bucket
-                raised = self._raised(sid, float(y[i]), float(fit.level[i]), float(fit.r2[i]),
-                                      batch.timestamp, history)  # fmt: skip
-                if raised is not None:
-                    alerts.append(raised)
-                    s.state[sid] = int(raised.severity) + 1
+                seen = self._look(sid, float(y[i]), float(fit.level[i]), float(fit.r2[i]),
+                                  batch.timestamp, history)  # fmt: skip
+                if seen is not None:
+                    alerts.append(seen)
+                    resolved = seen.status is Status.RESOLVED
+                    s.state[sid] = 0 if resolved else int(seen.severity) + 1
                 continue
             kept = Severity(int(state[i]) - 1) if again[i] else None
             alert = self._confirm(sid, float(y[i]), float(fit.level[i]), float(fit.r2[i]),
@@ -283,34 +329,39 @@ class LeakAnalyzer:
             else:
                 alerts.append(alert)
                 s.state[sid] = int(alert.severity) + 1
-                s.judged_at[sid] = bucket
         return alerts
 
-    def _flat(self, sid: int, history: History) -> bool:
-        """Whether a firing leak has stopped: over the last third of its window the series
-        spread (10th to 90th percentile) less than a quarter of what it grew per third of
-        the window before, its rate (Theil-Sen) over the window.  A plateau, not a dip:
-        a garbage collector's sawtooth spreads its teeth whatever the floor does, and a
-        leak goes on growing by its rate."""
-        times, values = history.history_window(sid, last=self.window)
-        third = values.size // 3
-        if third < 3:
-            return False
-        rate = theil_sen(times / 3600.0, values)
-        grown = rate * (times[-1] - times[-third]) / 3600.0
-        recent = np.sort(values[-third:])
-        spread = float(recent[(9 * third) // 10] - recent[third // 10])
-        return grown > 0 and (spread < grown / 4 or levelled(times[-third:], values[-third:], rate))
-
-    def _raised(
+    def _look(
         self, sid: int, value: float, level: float, r2: float, now: float, history: History
     ) -> Alert | None:
-        """A firing leak's ESCALATED when its limit has come nearer than its severity says
-        (never lower: a leak does not get better while it grows)."""
-        alert = self._confirm(sid, value, level, r2, now, history, test=False)
-        if alert is None or int(alert.severity) + 1 <= int(self.s.state[sid]):
+        """A firing leak's look: its RESOLVED once it has stopped (`stopped_growing`, never
+        at its limit), its ESCALATED when its limit has come nearer than its severity says
+        (never lower: a leak does not get better while it grows), else None."""
+        all_times, all_values = history.history_window(sid)
+        times, values = all_times[-self.window :], all_values[-self.window :]
+        rate = theil_sen(times / 3600.0, values)
+        if not self._at_limit(sid, value, history) and stopped_growing(
+            times, values, rate, all_times, all_values
+        ):
+            return self._resolved(sid, value, now, history)
+        key = history.key(sid)
+        natural, _eta = _severity_by(self._limit(key, history), level, rate)
+        if int(natural) + 1 <= int(self.s.state[sid]):
             return None
-        return replace(alert, status=Status.ESCALATED)
+        alert = self._confirm(sid, value, level, r2, now, history, test=False)  # its words
+        return None if alert is None else replace(alert, status=Status.ESCALATED)
+
+    def _limit(self, key: SeriesKey, history: History) -> float | None:
+        kind = self.kinds[key.metric]
+        return history.latest_of(
+            SeriesKey(kind.limit_metric, key.labels if kind.limit_same_labels else ())
+        )
+
+    def _at_limit(self, sid: int, value: float, history: History) -> bool:
+        """Whether the series stands at its limit: an fd leak at RLIMIT_NOFILE stops growing
+        because every open fails (EMFILE), which is no reason to resolve it."""
+        limit = self._limit(history.key(sid), history)
+        return limit is not None and value >= AT_LIMIT * limit
 
     def _confirm(
         self, sid: int, value: float, level: float, r2: float, now: float, history: History,
@@ -337,16 +388,8 @@ class LeakAnalyzer:
             )
         ):
             return None
-        limit_key = SeriesKey(kind.limit_metric, key.labels if kind.limit_same_labels else ())
-        limit = history.latest_of(limit_key)
-        eta = (limit - level) / rate if limit is not None and limit > level else math.inf
-        if limit is not None and level >= limit:
-            eta = 0.0
-        natural = (
-            Severity.CRITICAL if eta <= CRITICAL_WITHIN_HOURS
-            else Severity.WARN if eta <= WARN_WITHIN_HOURS or limit is None
-            else Severity.INFO
-        )  # fmt: skip
+        limit = self._limit(key, history)
+        natural, eta = _severity_by(limit, level, rate)
         # Why this severity, in the message: the time to the limit decides it.
         why = (
             f"critical: its limit within {CRITICAL_WITHIN_HOURS:g} h" if natural is Severity.CRITICAL
@@ -392,6 +435,19 @@ class LeakAnalyzer:
             analyzer=self.name, metric=key.metric, labels=key.labels, status=Status.RESOLVED,
             severity=severity, value=value, threshold=None, message=message, timestamp=now, series_id=sid,
         )  # fmt: skip
+
+
+def _severity_by(limit: float | None, level: float, rate: float) -> tuple[Severity, float]:
+    """(severity, hours to the limit) of a leak at `level` growing `rate` per hour."""
+    eta = (limit - level) / rate if limit is not None and limit > level and rate > 0 else math.inf
+    if limit is not None and level >= limit:
+        eta = 0.0
+    severity = (
+        Severity.CRITICAL if eta <= CRITICAL_WITHIN_HOURS
+        else Severity.WARN if eta <= WARN_WITHIN_HOURS or limit is None
+        else Severity.INFO
+    )  # fmt: skip
+    return severity, eta
 
 
 def _who(key: SeriesKey) -> str:

@@ -734,6 +734,34 @@ def test_a_leak_that_stopped_resolves_within_two_hours_and_a_noisy_one_does_not(
     assert [a.status for a in alerts] == [Status.FIRING]
 
 
+@pytest.mark.parametrize("every_hours", [1, 2, 3])
+def test_a_leak_by_steps_is_one_alert_not_one_a_step(every_hours: int) -> None:
+    """RSS up 100 MiB an hour, in steps every 1, 2 or 3 hours (a cache of sessions that
+    never expire, grown by a batch): the flat between two steps looked like the leak had
+    stopped, and each step fired it again (16 FIRING/RESOLVED pairs in 36 h: a second
+    reader's case).  A pause the day shows before, followed by growth, is the pattern."""
+    minutes = np.arange(36 * 60)
+    steps = 100 * every_hours * MB * np.floor(minutes / (60 * every_hours))
+    rss = 500 * MB + steps + RNG.normal(0, 3 * MB, minutes.size)
+    store = Store(400, 1500, 60.0)  # a day of one-minute buckets, as the agent keeps
+    alerts, _ = feed(LeakAnalyzer(), rss, key=RSS, step=60.0, store=store, extra={TOTAL: 8192 * MB})
+    assert [a.status for a in alerts if a.status is not Status.ESCALATED] == [Status.FIRING]
+
+
+def test_an_fd_leak_at_its_limit_is_not_resolved() -> None:
+    """40 fds/h up to RLIMIT_NOFILE (1024): there every open fails and the count stays
+    flat, which said "open files stopped growing (1024)" an hour after the process began
+    failing (a second reader's case)."""
+    fds = SeriesKey.of("process_open_fds", pid="7", comm="nginx", user="www")
+    limit = SeriesKey.of("process_max_fds", pid="7", comm="nginx", user="www")
+    minutes = np.arange(30 * 60)
+    opened = np.minimum(200 + 40 * minutes / 60, 1024.0) + RNG.normal(0, 0.5, minutes.size)
+    alerts, _ = feed(LeakAnalyzer(), np.minimum(opened, 1024.0), key=fds, step=60.0,
+                     extra={limit: 1024.0})  # fmt: skip
+    assert [a.status for a in alerts] == [Status.FIRING, Status.ESCALATED]
+    assert alerts[-1].severity is Severity.CRITICAL
+
+
 def test_robust_statistics() -> None:
     up = np.arange(50, dtype=float)
     tau, p = mann_kendall(up)
