@@ -75,7 +75,10 @@ STAMPED = ("repeats", "lasted_secs", "occurrences")
 # the highest severity its episode told (its end reaches every channel told of it).
 FOLDED_MARK = "folded_into_episode"
 TOLD_MARK = "episode_told"
-KEPT_MARKS = (FOLDED_MARK, TOLD_MARK)
+# When the words kept were said (a repeat is kept as of its own time, with the words of
+# the change it repeats: after a restart they are quoted "at <then>:", not "first:").
+SAID_MARK = "words_said_at"
+KEPT_MARKS = (FOLDED_MARK, TOLD_MARK, SAID_MARK)
 
 
 class Episodes(Protocol):
@@ -253,7 +256,8 @@ class Router:
                 if resolved:
                     episodes.end_episode(alert.fingerprint)
                 else:
-                    episodes.keep_episode(self._with_told(alert if kept is None else kept, track))
+                    kept_as = self._with_told(alert if kept is None else kept, track)
+                    episodes.keep_episode(self._with_said(kept_as, track))
             for worker in self.workers:
                 channel = worker.channel
                 if reach >= channel.min_severity and (channel.send_resolved or not resolved):
@@ -591,11 +595,17 @@ class Router:
         level = alert.severity if at is None else at
         for other_fp in self._by_series.get((alert.metric, alert.labels), set()):
             track = self._tracks[other_fp]
+            # An announced alert whose own condition ended speaks for the episode up to the
+            # level it told (`_ease_waiting` raises it back): the episode eased and went up
+            # again is one episode, not a second FIRING and a second RESOLVED.
+            says = track.severity
+            if track.waiting is not None and track.told is not None:
+                says = max(says, track.told)
             if (
                 other_fp != fp
                 and track.status is Status.FIRING
                 and not track.muted
-                and track.severity >= level
+                and says >= level
             ):
                 return True
         return False
@@ -606,6 +616,15 @@ class Router:
         if track is None or track.told is None or track.told <= alert.severity:
             return alert
         return dataclasses.replace(alert, context={**alert.context, TOLD_MARK: track.told.label})
+
+    @staticmethod
+    def _with_said(alert: Alert, track: _Track | None) -> Alert:
+        """`alert` as kept for a restart: with when its words were said, if not at its time."""
+        if track is None or track.alert.timestamp == alert.timestamp:
+            return alert
+        return dataclasses.replace(
+            alert, context={**alert.context, SAID_MARK: track.alert.timestamp}
+        )
 
     def _keep_folded(self, fp: str, track: _Track | None) -> None:
         """Keep (None: forget) an alert folded into its series' episode, marked as such, with
@@ -664,8 +683,10 @@ class Router:
         and was repeated as critical, "full in 5 h 39 min", for as long as it stayed there.
         An ESCALATED of the announced alert, with the words of the one that holds the level
         (if they are older than the end of its own condition: when they were said, and the
-        value of now); its repeats and its RESOLVED then say that level.  A silenced one
-        is told when its silence ends."""
+        value of now); its repeats and its RESOLVED then say that level.  A step down once
+        it has lasted `STEP_DOWN_SETTLE_SECS`, as any; the folded alert back up (to at most
+        the level the episode told: above it, it is announced itself) is told the same
+        way.  A silenced one is told when its silence ends."""
         sent = []
         for track in list(self._tracks.values()):
             waiting = track.waiting
@@ -677,7 +698,13 @@ class Router:
             ):
                 continue
             carrier = self._carrier(track)
-            if carrier is None or carrier.severity >= track.severity:
+            if carrier is None or carrier.severity == track.severity:
+                continue
+            if carrier.severity > max(track.severity, track.told or track.severity):
+                continue  # above what the episode told: announced on its own
+            settles = carrier.alert.timestamp + STEP_DOWN_SETTLE_SECS
+            if carrier.severity < track.severity and now < settles:
+                self._settles_at = min(self._settles_at, settles)
                 continue
             left, change = track.severity, carrier.alert
             track.severity = carrier.severity
@@ -946,12 +973,17 @@ class Router:
             # One never announced is taken back folded into its series' episode.
             folded = bool(kept.context.get(FOLDED_MARK))
             told = _severity_or_none(kept.context.get(TOLD_MARK))
+            said = kept.context.get(SAID_MARK)
             alert = without_kept_marks(kept)
             first = alert.timestamp if alert.first_fired is None else alert.first_fired
-            # Kept as of its last notification (a repeat's time: its schedule); a FIRING's
-            # words are its first firing's: its repeats say "first:", not "at <that repeat>:".
-            firing = alert.status is Status.FIRING
-            words = dataclasses.replace(alert, timestamp=first) if firing else alert
+            # Kept as of its last notification (a repeat's time: its schedule), with when its
+            # words were said: the first firing's say "first:", an escalation's "at <then>:".
+            if isinstance(said, int | float) and math.isfinite(said):
+                words = dataclasses.replace(alert, timestamp=float(said))
+            elif alert.status is Status.FIRING:
+                words = dataclasses.replace(alert, timestamp=first)
+            else:
+                words = alert
             occurrences = alert.context.get("occurrences", 1)
             track = _Track(
                 Status.FIRING,

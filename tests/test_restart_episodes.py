@@ -170,6 +170,7 @@ def test_a_pager_told_of_a_critical_that_eased_is_told_its_end_after_a_restart()
     assert [(a.status, a.alert_id) for a in second] == [(Status.RESOLVED, first[0].alert_id)]
 
 
+@pytest.mark.usefixtures("step_downs_at_once")
 def test_an_alert_folded_into_an_episode_keeps_it_open_across_a_restart() -> None:
     """The trend's critical is announced, the threshold's warn folded into it and held in
     its hysteresis band (88 %: warn at 90, clear at 85.5).  The trend stops predicting.
@@ -697,6 +698,34 @@ def test_a_repeat_after_a_restart_quotes_the_first_firings_words_as_the_first() 
     first = "still firing since 1970-01-01 00:00:00 UTC (first: link eth0 down)"
     assert repeat.message.endswith(first) and again.message.endswith(first)
     assert again.alert_id == repeat.alert_id
+
+
+def test_a_repeat_after_a_restart_quotes_an_escalations_words_as_said_then() -> None:
+    """Fired at warn, escalated to critical, repeated, then a restart: the repeat after it
+    said "(first: link eth0 down 10 min (critical))" of an alert that first fired at warn
+    (a second reader's case).  The episode keeps when its words were said."""
+    from agent.pipeline import Pipeline
+    from agent.store import Store
+
+    def link(t: float, status: Status, severity: Severity, message: str) -> Alert:
+        return Alert(analyzer="log", metric="link_down", labels=(("interface", "eth0"),),
+                     status=status, severity=severity, value=1.0, threshold=None,
+                     message=message, timestamp=t)  # fmt: skip
+
+    refresh = Pipeline(Store(8), []).refresh
+    outbox = MemoryOutbox()
+    before = Router("h", [], min_interval_secs=3600, dedup_window_secs=0, episodes=outbox,
+                    refresh=refresh)  # fmt: skip
+    before.route(link(0.0, Status.FIRING, Severity.WARN, "link eth0 down"))
+    before.route(link(10.0, Status.ESCALATED, Severity.CRITICAL, "link eth0 down 10 min"))
+    (repeat,) = before.repeat_due(4000.0)
+    (kept,) = outbox.open_episodes()
+    after = Router("h", [], min_interval_secs=3600, dedup_window_secs=0, episodes=outbox,
+                   refresh=refresh)  # fmt: skip
+    after.resume([kept], 5000.0, lambda _alert: None)
+    (again,) = after.repeat_due(7700.0)
+    said = "(at 1970-01-01 00:00:10 UTC: link eth0 down 10 min)"
+    assert repeat.message.endswith(said) and again.message.endswith(said)
 
 
 @contextlib.contextmanager

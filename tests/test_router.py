@@ -539,6 +539,7 @@ def _episode_eased_under_a_folded_alert(
     return asyncio.run(scenario())
 
 
+@pytest.mark.usefixtures("step_downs_at_once")
 def test_an_episode_whose_announced_alert_ended_repeats_and_eases_as_the_folded_one_stands() -> (
     None
 ):
@@ -652,3 +653,45 @@ def test_a_step_down_is_told_once_it_has_lasted_and_not_if_it_ended_before() -> 
         (20.0 + settle, Status.ESCALATED, Severity.WARN),  # the first round after it lasted
     ]
     assert "(at 1970-01-01 00:00:20 UTC, told once it had lasted 120 s" in lasted[1][3]
+
+
+def test_an_episode_eased_and_back_up_is_one_episode() -> None:
+    """The trend's critical announced, its condition ended (its resolve waits), the folded
+    threshold eased to warn (told, once it had lasted), then back to critical when the disk
+    refilled: that was announced as a second FIRING and ended with two RESOLVEDs (a second
+    reader's case).  Now an ESCALATED of the announced alert each way, and one RESOLVED."""
+    F, E, R = Status.FIRING, Status.ESCALATED, Status.RESOLVED
+    W, C = Severity.WARN, Severity.CRITICAL
+    events = {
+        0.0: _on_disk("trend", 0.0, F, C),
+        100.0: _on_disk("threshold", 100.0, F, W),
+        200.0: _on_disk("threshold", 200.0, E, C),
+        300.0: _on_disk("trend", 300.0, R, C),  # its condition ended: its resolve waits
+        1000.0: _on_disk("threshold", 1000.0, E, W),  # eased
+        1500.0: _on_disk("threshold", 1500.0, E, C),  # refilled
+        2000.0: _on_disk("threshold", 2000.0, R, C),
+    }
+
+    async def scenario() -> list[Alert]:
+        recorder = Recorder()
+        worker = ChannelWorker(recorder, max_age=float("inf"))
+        worker.start()
+        router = Router("host-1", [worker], min_interval_secs=14400.0)
+        for t in range(0, 2100, 5):  # the runtime's housekeeping round
+            if float(t) in events:
+                router.route(events[float(t)])
+            router.repeat_due(float(t))
+        assert await worker.drain(2.0)
+        await worker.stop()
+        return recorder.sent
+
+    sent = [(a.analyzer, a.status, a.severity, a.timestamp) for a in asyncio.run(scenario())]
+    settle = 120.0  # alerting.router.STEP_DOWN_SETTLE_SECS
+    assert sent == [
+        ("trend", F, C, 0.0),
+        ("trend", E, W, 1000.0 + settle),
+        ("trend", E, C, 1500.0),
+        ("trend", R, C, 2000.0),
+    ]
+    ids = {a.alert_id for a in asyncio.run(scenario())}
+    assert len(ids) == 1  # one episode
