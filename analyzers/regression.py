@@ -14,6 +14,7 @@ stop drift and keep k small; it runs for a slice of series per tick.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,9 +47,34 @@ class SlidingRegression:
             yy=(np.float64, 0.0),
             first=(np.float64, np.nan),  # bucket number of the oldest point kept
         )
+        # Per series, buckets taken out of the sums while in the window (`exclude`): they
+        # must not leave the sums again when the window moves past them.
+        self.excluded: dict[int, set[float]] = {}
 
     def reset(self, ids: list[int]) -> None:
         self.s.reset(ids)
+        for sid in ids:
+            self.excluded.pop(sid, None)
+
+    def exclude(self, sid: int, buckets: FloatArray, values: FloatArray) -> None:
+        """Take these points (added before, each at its bucket) out of one series' sums: a
+        temporary file's buckets, which were never the trend.  Buckets before the oldest
+        point kept, or already taken out, are skipped."""
+        s = self.s
+        if sid >= s.size or np.isnan(s.origin[sid]):
+            return
+        gone = self.excluded.setdefault(sid, set())
+        for bucket, y in zip(buckets.tolist(), values.tolist(), strict=True):
+            if bucket in gone or not bucket >= s.first[sid] or not math.isfinite(y):
+                continue
+            gone.add(bucket)
+            k = bucket - s.origin[sid]
+            s.n[sid] -= 1.0
+            s.k[sid] -= k
+            s.kk[sid] -= k * k
+            s.y[sid] -= y
+            s.ky[sid] -= k * y
+            s.yy[sid] -= y * y
 
     def add(
         self,
@@ -97,6 +123,15 @@ class SlidingRegression:
         y_old, bucket_old = history.history_ago(ids, self.window), bucket_of(self.window)
         if since is not None:
             y_old = np.where(bucket_old >= since, y_old, np.nan)
+        if self.excluded:  # a point taken out earlier does not leave the sums twice
+            for i in np.flatnonzero(np.isin(ids, list(self.excluded))).tolist():
+                gone = self.excluded[int(ids[i])]
+                if float(bucket_old[i]) in gone:
+                    y_old[i] = np.nan
+                for bucket in [b for b in gone if b <= bucket_old[i]]:
+                    gone.discard(bucket)  # left the window
+                if not gone:
+                    del self.excluded[int(ids[i])]
         return self.add(ids, bucket_of(0), history.history_ago(ids, 0), y_old, bucket_old,
                         bucket_of(self.window - 1))  # fmt: skip
 
@@ -153,6 +188,8 @@ class SlidingRegression:
         times, values = history.history_window(sid, last=self.window)
         buckets = np.round(times / resolution)
         kept = buckets >= since
+        if sid in self.excluded:
+            kept &= ~np.isin(buckets, list(self.excluded[sid]))
         s = self.s
         s.ensure(np.array([sid]))
         if not kept.any():

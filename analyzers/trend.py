@@ -28,10 +28,14 @@ line, and said "full in 17 min" five minutes into the plateau.
 
 A fall of more than `DROP_POINTS` between two buckets (a deletion, a restart,
 a log rotation) starts the fit afresh from that bucket: what was there before
-says nothing about the new slope.  Only a fall below the fitted line by more
-than half its size is one: a fall back to the line is a temporary file gone (a
-staging copy every 40 minutes during a steady fill), whose rise was never the
-trend.  A fill that repeats the day before (started at a deletion from at least
+says nothing about the new slope.  A fall that takes away what a jump of the
+last two hours brought, back to where the series stood before it plus its
+growth since, is a temporary file gone (a staging copy every 40 minutes during
+a steady fill): its buckets are taken out of both fits (`temporary_bump`), as
+they are from a history taken back after a restart.  Another fall is a deletion
+only if it lands below the fitted line by more than half its size.  A sample
+that fell since the last bucket is judged when its bucket closes, not on fits
+that still hold what it took away.  A fill that repeats the day before (started at a deletion from at least
 its level within the day, and as high a day ago: a log rotated every night) does
 not fire: it is the day's cycle (`_daily_cycle`).  The ETA is counted from the current raw
 value, never from the fitted level, and there is none (the alert resolves)
@@ -76,6 +80,7 @@ DROP_POINTS = 1.0  # a fall of a point of capacity in one bucket is a deletion, 
 FAST_WINDOW = 30  # buckets of the short fit (30 min at the default 1-minute resolution)
 FAST_MIN_SPAN = 10  # buckets the short fit must span before it may predict
 RECENT_BUCKETS = 5  # the short fit's last buckets, which must rise at half its slope or more
+BUMP_BUCKETS = 120  # how far back a fall looks for the rise it takes away (a temporary file)
 DAY_SECS = 86400.0
 # "A day ago": within two hours of it (a rotation's jitter, a job an hour early after a
 # change of daylight saving time, a rotation every 23 to 26 hours).
@@ -90,6 +95,25 @@ FILLING: Mapping[str, tuple[float, float, float]] = {
     "fd_used_percent": (100.0, 6.0, 1.0),
     "gpu_memory_used_percent": (100.0, 6.0, 1.0),
 }
+
+
+def temporary_bump(buckets: FloatArray, values: FloatArray) -> int | None:
+    """For a fall into the last of `values` (one point per bucket): the index where the
+    rise it takes away began, if it is a temporary file's end, else None.  The rise is the
+    last jump of more than `DROP_POINTS` in one bucket among the points before it (within
+    `BUMP_BUCKETS`), and the fall must land where the series stood before that rise, plus
+    its growth since at the pace of the hour before, give or take half the fall."""
+    before = values[:-1]
+    low = max(0, before.size - BUMP_BUCKETS)
+    rises = np.flatnonzero(np.diff(before[low:]) > DROP_POINTS)
+    if rises.size == 0:
+        return None
+    start = low + int(rises[-1]) + 1  # the first bucket of the bump
+    k, v = buckets[max(0, start - 60) : start], before[max(0, start - 60) : start]
+    slope = float(np.polyfit(k - k[0], v, 1)[0]) if k.size >= 5 and np.ptp(k) > 0 else 0.0
+    expected = float(before[start - 1]) + max(slope, 0.0) * float(buckets[-1] - k[-1])
+    fall = float(before[-1] - values[-1])
+    return start if values[-1] >= expected - max(DROP_POINTS, fall / 2) else None
 
 
 def human_duration(hours: float) -> str:
@@ -186,6 +210,7 @@ class TrendAnalyzer:
         restarted = self.regression.take_back(ids, history, self.resolution, self._fit_starts)
         for sid in unseen:
             s.since[sid] = restarted.get(sid, self._last_deletion(sid, history))
+            self._exclude_taken_back(sid, history)
         self.fast.take_back(ids, history, self.resolution, self._fit_starts)
         y = history.history_ago(ids, 0)
         dropped = self._deleted(ids, y, history)
@@ -222,6 +247,13 @@ class TrendAnalyzer:
         )
         # Hysteresis: keep the current level while either fit still says so.
         target = np.maximum(target, np.maximum(holds_long, holds_fast)).astype(np.int8)
+        # A sample that fell since the last bucket is judged when its bucket closes (a
+        # deletion, or a temporary file gone: `_deleted`), not on the fits that still
+        # hold what it took away (each temporary file's end resolved the fill, and its
+        # bucket fired it again a minute later).
+        with np.errstate(invalid="ignore"):
+            falling = y - now_value > DROP_POINTS
+        target = np.where(falling & (state > 0), np.maximum(target, state), target).astype(np.int8)
         # A level taken back waits for a fit that may judge it (without the tier's file, an
         # hour): then it is said again, or changed.
         resumed = s.resumed[ids]
@@ -263,12 +295,48 @@ class TrendAnalyzer:
             fell = fall > DROP_POINTS
         if not fell.any():
             return fell
+        for i in np.flatnonzero(fell).tolist():
+            if self._temporary(int(ids[i]), history):
+                fell[i] = False
         k_now = np.round(history.history_time_ago(ids[fell], 0) / self.resolution)
         line = self.regression.fit(ids[fell], k_now - self.regression.s.origin[ids[fell]]).level
         with np.errstate(invalid="ignore"):
             back_to_line = y[fell] >= line - np.maximum(DROP_POINTS, fall[fell] / 2)
         fell[np.flatnonzero(fell)[back_to_line]] = False  # no line yet (NaN): a deletion
         return fell
+
+    def _temporary(self, sid: int, history: History) -> bool:
+        """Whether the fall into the newest bucket is a temporary file gone
+        (`temporary_bump`); if so its buckets are taken out of both fits, which the file's
+        plateau otherwise held under their R² for hours (a 10-point file for 30 minutes
+        silenced a firing fill for six hours), and from which it pulled the line up so
+        that every removal looked like a deletion (a 4-point file every 25 minutes: no
+        alert until the disk was full)."""
+        times, values = history.history_window(sid, last=BUMP_BUCKETS + 2)
+        buckets = np.round(times / self.resolution)
+        start = temporary_bump(buckets, values)
+        if start is None:
+            return False
+        self._exclude(sid, buckets[start:-1], values[start:-1])
+        return True
+
+    def _exclude(self, sid: int, buckets: FloatArray, values: FloatArray) -> None:
+        self.regression.exclude(sid, buckets, values)
+        self.fast.exclude(sid, buckets, values)
+
+    def _exclude_taken_back(self, sid: int, history: History) -> None:
+        """The temporary files in a history taken back after a restart, out of its fits
+        as one life took them out."""
+        times, values = history.history_window(sid, last=self.window + 1)
+        buckets = np.round(times[:-1] / self.resolution)  # the newest is added as usual
+        values = values[:-1]
+        after = buckets >= self.s.since[sid]
+        buckets, values = buckets[after], values[after]
+        for i in np.flatnonzero(values[:-1] - values[1:] > DROP_POINTS).tolist():
+            lo = max(0, i - BUMP_BUCKETS)
+            start = temporary_bump(buckets[lo : i + 2], values[lo : i + 2])
+            if start is not None:
+                self._exclude(sid, buckets[lo + start : i + 1], values[lo + start : i + 1])
 
     def _last_deletion(self, sid: int, history: History) -> float:
         """The bucket after the last deletion in the whole history tier (-inf if none): one
@@ -315,6 +383,9 @@ class TrendAnalyzer:
         (over at most the window) to the points since the deletion before it."""
         begin = 0
         for i in np.flatnonzero(values[:-1] - values[1:] > DROP_POINTS).tolist():
+            lo = max(begin, i - BUMP_BUCKETS)
+            if temporary_bump(buckets[lo : i + 2], values[lo : i + 2]) is not None:
+                continue  # a temporary file gone
             first = max(begin, i + 1 - self.window)
             k, v = buckets[first : i + 1], values[first : i + 1]
             fall = float(values[i] - values[i + 1])
@@ -345,7 +416,11 @@ class TrendAnalyzer:
         good = (fit.r2 >= self.min_r_squared) & rising
         target = np.where(good & (eta <= crit_h), 2, np.where(good & (eta <= warn_h), 1, 0))
         # Hysteresis: keep the current level until the ETA moves well past its horizon.
-        holds = rising & (fit.r2 >= self.min_r_squared - 0.1)
+        # A value standing above the line (a temporary file on a filling disk, its buckets
+        # in the fit until it goes) is no reason to say the fill stopped: held too.
+        with np.errstate(invalid="ignore"):
+            above_line = (per_hour > 0) & (now_value > fit.level + DROP_POINTS)
+        holds = (rising & (fit.r2 >= self.min_r_squared - 0.1)) | above_line
         keep_crit = (state == 2) & holds & (eta <= 1.5 * crit_h)
         keep_warn = (state >= 1) & holds & (eta <= 1.5 * warn_h)
         keep = np.where(keep_crit, 2, np.where(keep_warn, 1, 0))

@@ -476,7 +476,32 @@ def test_trend_a_temporary_file_during_a_fill_is_not_a_deletion() -> None:
     values = 60 + 2 * minutes / 60 - 20.0 * (minutes >= 8 * 60)
     alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
     assert [a.status for a in alerts] == [Status.FIRING, Status.RESOLVED, Status.FIRING]
-    assert alerts[1].timestamp == 8 * 3600 and alerts[2].timestamp >= 9 * 3600
+    # Resolved when the bucket of the fall closes (a minute later), judged a deletion.
+    assert alerts[1].timestamp == 8 * 3600 + 60 and alerts[2].timestamp >= 9 * 3600
+
+
+def test_trend_a_temporary_file_leaves_the_fit() -> None:
+    """Second readers' cases.  A 4-point file for 10 minutes every 25, on a disk filling 3
+    points/h after a cleanup: the file pulled the line up, so each removal looked like a
+    deletion, and the fill went unreported until the disk was full.  A 10-point file for
+    30 minutes on a firing fill: its plateau in the fit held R² down, and the fill was
+    resolved at its end and silent for six hours.  Its buckets leave the fits."""
+    rng = np.random.default_rng(14)
+    minutes = np.arange(0, 16 * 60)
+    after = minutes >= 4 * 60
+    fill = np.where(after, 50 + 3 * (minutes - 4 * 60) / 60, 60 + 3 * minutes / 60)
+    spill = 4.0 * (((minutes - 246) % 25) < 10) * (minutes >= 246)
+    values = fill + spill + rng.normal(0, 0.03, minutes.size)
+    alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
+    later = [(a.status, a.severity, a.timestamp / 3600) for a in alerts if a.timestamp > 4.1 * 3600]
+    assert [(st, sv) for st, sv, _ in later] == [
+        (Status.FIRING, Severity.WARN),
+        (Status.ESCALATED, Severity.CRITICAL),
+    ]
+    assert later[0][2] < 5.5  # within its hour and a half of fit after the cleanup
+    big = 60 + 2 * minutes / 60 + 10.0 * ((minutes >= 180) & (minutes < 210))
+    alerts, _ = feed(TrendAnalyzer(), big + rng.normal(0, 0.03, minutes.size), key=DISK, step=60.0)
+    assert [a.status for a in alerts] == [Status.FIRING, Status.ESCALATED]
 
 
 def test_trend_numbers_near_full_keep_their_digits() -> None:
@@ -560,6 +585,42 @@ def test_regression_incremental_matches_exact(gaps: bool) -> None:
         slope, rel=1e-9
     )
     assert reg.s.ky[0] != before  # the origin moved
+
+
+def test_regression_points_taken_out_leave_the_window_once() -> None:
+    """A temporary file's buckets taken out of the sums (`exclude`) do not leave them again
+    when the window moves past them: the sums stay those of the window without them, as
+    added and as recomputed (`rebase`)."""
+    store = Store(400, 200, 60.0)
+    reg = SlidingRegression(window=50)
+    ids = np.array([store.series_id(DISK)])
+    rng = np.random.default_rng(4)
+    out: set[float] = set()
+    for minute in range(300):
+        value = 50 + minute / 10 + rng.normal(0, 0.2) + (5.0 if minute % 40 < 6 else 0.0)
+        batch = store.write_samples(minute * 60.0, (DISK,), np.array([value]))
+        if batch.closed is not None and batch.closed[0]:
+            reg.add_newest(ids, store, 60.0)
+            times, values = store.history_window(0, last=1)
+            if minute % 40 == 6:  # the file's end: its buckets out
+                times, values = store.history_window(0, last=7)
+                bump = np.round(times[:-1] / 60.0), values[:-1]
+                reg.exclude(
+                    0,
+                    bump[0][bump[1] > 50 + (minute - 8) / 10 + 2.5],
+                    bump[1][bump[1] > 50 + (minute - 8) / 10 + 2.5],
+                )
+                out |= set(bump[0][bump[1] > 50 + (minute - 8) / 10 + 2.5].tolist())
+    times, values = store.history_window(0, last=50)
+    keep = ~np.isin(np.round(times / 60.0), list(out))
+    slope = np.polyfit(times[keep] / 60.0, values[keep], 1)[0]
+    k_now = np.array([np.round(times[-1] / 60.0) - reg.s.origin[0]])
+    assert reg.s.n[0] == keep.sum()
+    assert reg.fit(ids, k_now).slope[0] == pytest.approx(slope, rel=1e-9)
+    reg.rebase(0, store, 60.0)
+    k_now = np.array([np.round(times[-1] / 60.0) - reg.s.origin[0]])
+    assert reg.s.n[0] == keep.sum()
+    assert reg.fit(ids, k_now).slope[0] == pytest.approx(slope, rel=1e-9)
 
 
 def test_a_series_new_in_a_running_ring_needs_its_own_span_of_evidence() -> None:
