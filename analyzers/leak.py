@@ -168,6 +168,9 @@ def stopped_growing(
     earlier_t, earlier = day_times[:-third], day[:-third]
     for start in range(0, earlier.size - third, max(1, third // 2)):
         stop = start + third
+        # A pause before the growth counts too: a leak by steps from the start looks, at
+        # its second step, like quiet hours and then a one-off fill, which then resolves
+        # as late as the window's slope says (hours), not at once.
         grew_after = float(earlier[stop:].max()) > float(earlier[start:stop].max()) + grown / 4
         if grew_after and paused(earlier_t[start:stop], earlier[start:stop]):
             return False
@@ -238,6 +241,7 @@ class LeakAnalyzer:
             min_growth=(np.float64, np.inf),
             state=(np.int8, 0),  # 0 quiet, else the severity + 1
             rejected_at=(np.float64, -np.inf),
+            looked_at=(np.float64, -np.inf),  # a firing leak's last look
             resumed=(bool, False),  # its severity was taken back at start-up: say where it stands
         )
         self._resumed: dict[SeriesKey, int] = {}  # states taken back, until the series is seen
@@ -303,7 +307,7 @@ class LeakAnalyzer:
         # that workers leaking together are not all looked at in one tick): nearer its
         # limit it is raised (a leak at info two days before the limit was still info
         # minutes before it), and once flat it resolves (the window's slope took hours).
-        look = (state > 0) & ~stopped & ~resumed & ((bucket + ids) % RECHECK_BUCKETS == 0)
+        look = (state > 0) & ~stopped & ~resumed & (bucket - s.looked_at[ids] >= RECHECK_BUCKETS)
         alerts = []
         for i in np.flatnonzero(fresh | stopped | again | look).tolist():
             sid = int(ids[i])
@@ -314,6 +318,7 @@ class LeakAnalyzer:
             if stopped[i]:
                 continue  # at its limit: it cannot grow, and has not stopped leaking
             if look[i]:
+                s.looked_at[sid] = bucket
                 seen = self._look(sid, float(y[i]), float(fit.level[i]), float(fit.r2[i]),
                                   batch.timestamp, history)  # fmt: skip
                 if seen is not None:
@@ -329,6 +334,9 @@ class LeakAnalyzer:
             else:
                 alerts.append(alert)
                 s.state[sid] = int(alert.severity) + 1
+                # Its looks, every RECHECK_BUCKETS from here, staggered by series: workers
+                # that began leaking together are not all looked at in one tick.
+                s.looked_at[sid] = bucket - sid % RECHECK_BUCKETS
         return alerts
 
     def _look(
