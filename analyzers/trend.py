@@ -158,6 +158,8 @@ class TrendAnalyzer:
             state=(np.int8, 0),
             since=(np.float64, -np.inf),  # bucket of the last drop: the fit starts there
             resumed=(bool, False),  # its level was taken back at start-up: say where it stands
+            jump_at=(np.float64, -np.inf),  # bucket of its last one-bucket jump (a file written)
+            jump=(np.float64, 0.0),  # and its size
         )
         self._resumed: dict[SeriesKey, int] = {}  # levels taken back, until the series is seen
 
@@ -208,11 +210,19 @@ class TrendAnalyzer:
         self.regression.s.ensure(ids)
         unseen = ids[np.isnan(self.regression.s.origin[ids])].tolist()
         restarted = self.regression.take_back(ids, history, self.resolution, self._fit_starts)
+        self.fast.take_back(ids, history, self.resolution, self._fit_starts)
         for sid in unseen:
             s.since[sid] = restarted.get(sid, self._last_deletion(sid, history))
             self._exclude_taken_back(sid, history)
-        self.fast.take_back(ids, history, self.resolution, self._fit_starts)
         y = history.history_ago(ids, 0)
+        # The last jump of more than DROP_POINTS in one bucket (a file written at once),
+        # for the hysteresis: a value above the line by such a jump is a file that may go.
+        newest_bucket = np.round(history.history_time_ago(ids, 0) / self.resolution)
+        with np.errstate(invalid="ignore"):
+            rise = y - history.history_ago(ids, 1)
+            jumped = rise > DROP_POINTS
+        s.jump_at[ids[jumped]], s.jump[ids[jumped]] = newest_bucket[jumped], rise[jumped]
+        recent_jump = np.where(newest_bucket - s.jump_at[ids] <= BUMP_BUCKETS, s.jump[ids], 0.0)
         dropped = self._deleted(ids, y, history)
         if dropped.any():
             self.regression.reset(ids[dropped].tolist())
@@ -231,7 +241,7 @@ class TrendAnalyzer:
         )
         hour = 3600 / self.resolution  # buckets per hour
         # Long fit: the hour of evidence.  Short fit: only an ETA within what it observed.
-        limits = (now_value, capacity, warn_h, crit_h, state)
+        limits = (now_value, capacity, warn_h, crit_h, state, recent_jump)
         target_long, holds_long, eta_long, rate_long = self._verdict(fit, *limits)
         target_fast, holds_fast, eta_fast, rate_fast = self._verdict(fast, *limits)
         good_long = fit.span >= self.min_span
@@ -352,10 +362,10 @@ class TrendAnalyzer:
     def _daily_cycle(self, sid: int, value: float, per_hour: float, history: History) -> bool:
         """Whether a fill about to fire is the day's cycle: the fit started at a deletion
         less than a day ago (give or take `DAY_TOLERANCE_SECS`) from at least this level,
-        and about a day ago the series stood where it stands now, within two points or an
-        hour of its growth (a log rotated every night: 60 % to 85 % over the day said
-        "full in 24 h" every afternoon, repeated it and resolved at the rotation, for a
-        disk that never passed 85 %).  A fill faster than yesterday's, one that outgrows
+        and about a day ago the series stood where it stands now, within two points (a
+        log rotated every night: 60 % to 85 % over the day said "full in 24 h" every
+        afternoon, repeated it and resolved at the rotation, for a disk that never
+        passed 85 %).  A fill faster than yesterday's, one that outgrows
         the level given back, or one after a one-off cleanup (a day ago the disk stood
         far higher) is news; the threshold's levels still say when a cycle's peak
         crosses them."""
@@ -368,13 +378,13 @@ class TrendAnalyzer:
         before = values[np.round(times / self.resolution) < since]
         # Up to the level given back, give or take noise and the growth of a rotation a
         # little later than the day before.
-        slack = max(DROP_POINTS / 2, per_hour * DAY_TOLERANCE_SECS / 3600)
+        slack = min(max(DROP_POINTS / 2, per_hour * DAY_TOLERANCE_SECS / 3600), 5 * DROP_POINTS)
         if before.size == 0 or float(before.max()) + slack < value:
             return False
         day_ago = np.abs(times - (times[-1] - DAY_SECS)) <= DAY_TOLERANCE_SECS
         if not day_ago.any():
             return False
-        tolerance = max(2 * DROP_POINTS, per_hour * DAY_TOLERANCE_SECS / 3600 / 2)
+        tolerance = 2 * DROP_POINTS  # the window of ± 2 h already takes a shifted phase
         return float(np.abs(values[day_ago] - value).min()) <= tolerance
 
     def _fit_starts(self, buckets: FloatArray, values: FloatArray) -> int:
@@ -406,8 +416,10 @@ class TrendAnalyzer:
         warn_h: FloatArray,
         crit_h: FloatArray,
         state: npt.NDArray[np.int8],
+        recent_jump: FloatArray,
     ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
-        """(level the fit asks for, level its hysteresis keeps, ETA in hours, growth per hour)."""
+        """(level the fit asks for, level its hysteresis keeps, ETA in hours, growth per hour);
+        `recent_jump`: the last one-bucket jump within `BUMP_BUCKETS`, else 0."""
         per_hour = fit.slope * 3600 / self.resolution
         with np.errstate(invalid="ignore", divide="ignore"):
             eta = np.where(per_hour > 0, np.maximum(capacity - now_value, 0.0) / per_hour, np.inf)
@@ -416,10 +428,16 @@ class TrendAnalyzer:
         good = (fit.r2 >= self.min_r_squared) & rising
         target = np.where(good & (eta <= crit_h), 2, np.where(good & (eta <= warn_h), 1, 0))
         # Hysteresis: keep the current level until the ETA moves well past its horizon.
-        # A value standing above the line (a temporary file on a filling disk, its buckets
-        # in the fit until it goes) is no reason to say the fill stopped: held too.
+        # A value above the line by a recent jump (a temporary file on a filling disk, its
+        # buckets in the fit until it goes) is no reason to say the fill stopped: held too.
+        # Not a plateau after a ramp, which stands above the lagging line by more than its
+        # last jump (a second reader's case: "full in 12 h, R² 0.19" of a flat disk).
         with np.errstate(invalid="ignore"):
-            above_line = (per_hour > 0) & (now_value > fit.level + DROP_POINTS)
+            above_line = (
+                (per_hour > 0)
+                & (now_value > fit.level + DROP_POINTS)
+                & (now_value - recent_jump <= fit.level + DROP_POINTS)
+            )
         holds = (rising & (fit.r2 >= self.min_r_squared - 0.1)) | above_line
         keep_crit = (state == 2) & holds & (eta <= 1.5 * crit_h)
         keep_warn = (state >= 1) & holds & (eta <= 1.5 * warn_h)
