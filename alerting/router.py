@@ -702,7 +702,10 @@ class Router:
                 continue
             if carrier.severity > max(track.severity, track.told or track.severity):
                 continue  # above what the episode told: announced on its own
-            settles = carrier.alert.timestamp + STEP_DOWN_SETTLE_SECS
+            # Eased since the later of the carrier's change and the end of this alert's
+            # own condition: a step down that lasted from then (a resolve right after it
+            # is the only notification, as for any step down).
+            settles = max(carrier.alert.timestamp, waiting.timestamp) + STEP_DOWN_SETTLE_SECS
             if carrier.severity < track.severity and now < settles:
                 self._settles_at = min(self._settles_at, settles)
                 continue

@@ -504,6 +504,18 @@ def test_trend_a_temporary_file_leaves_the_fit() -> None:
     assert [a.status for a in alerts] == [Status.FIRING, Status.ESCALATED]
 
 
+def test_trend_a_plateau_after_a_ramp_is_not_held_as_a_file_that_may_go() -> None:
+    """A disk from 42 to 80 % in 30 minutes, then flat: the long line lags under the
+    plateau, and the hold for a value above the line (a temporary file's) kept "full in
+    12 h, R² 0.19" for two hours (a second reader's case).  Only a value above the line
+    by its last jump is held."""
+    minutes = np.arange(0, 8 * 60)
+    ramp = np.clip(42 + 38 * (minutes - 6 * 60) / 30, 42, 80)
+    alerts, _ = feed(TrendAnalyzer(), ramp, key=DISK, step=60.0)
+    assert [a.status for a in alerts] == [Status.FIRING, Status.RESOLVED]
+    assert alerts[1].timestamp <= (6 * 60 + 40) * 60  # within ten minutes of the plateau
+
+
 def test_trend_numbers_near_full_keep_their_digits() -> None:
     """A 100 TB volume at 99.95 %, growing 2 GB/h (0.002 points/h): "now 100.0%, growing
     0.00 points/h" said it was full and not growing (a second reader's case)."""
@@ -807,6 +819,19 @@ def test_a_leak_by_steps_is_one_alert_not_one_a_step(every_hours: int) -> None:
     store = Store(400, 1500, 60.0)  # a day of one-minute buckets, as the agent keeps
     alerts, _ = feed(LeakAnalyzer(), rss, key=RSS, step=60.0, store=store, extra={TOTAL: 8192 * MB})
     assert [a.status for a in alerts if a.status is not Status.ESCALATED] == [Status.FIRING]
+
+
+def test_a_firing_leak_is_looked_at_whatever_its_collectors_interval() -> None:
+    """Looks staggered by `(bucket + series) % 10` never came for a series whose buckets
+    close every second minute (a process collector every 120 s: the same parity each
+    time): a leak stayed warn until memory ran out (a second reader's case)."""
+    for step in (60.0, 120.0, 300.0):
+        n = int(30 * 3600 / step)
+        rss = 1000 * MB + 300 * MB * np.arange(n) * step / 3600
+        store = Store(400, 1500, 60.0)
+        alerts, _ = feed(LeakAnalyzer(), rss, key=RSS, step=step, store=store,
+                         extra={TOTAL: 8192 * MB})  # fmt: skip
+        assert [a.severity for a in alerts][-1] is Severity.CRITICAL, step
 
 
 def test_an_fd_leak_at_its_limit_is_not_resolved() -> None:

@@ -695,3 +695,38 @@ def test_an_episode_eased_and_back_up_is_one_episode() -> None:
     ]
     ids = {a.alert_id for a in asyncio.run(scenario())}
     assert len(ids) == 1  # one episode
+
+
+def test_an_episode_that_eases_as_its_announced_alert_ends_waits_as_any_step_down() -> None:
+    """The trend's critical announced, the threshold folded at warn since long before; the
+    trend's condition ends, and the threshold's 30 s later: the easing was timed from the
+    threshold's own last change, long past, so it went out at once, then the RESOLVED (a
+    second reader's case).  It waits from when the episode eased."""
+    F, E, R = Status.FIRING, Status.ESCALATED, Status.RESOLVED
+    W, C = Severity.WARN, Severity.CRITICAL
+
+    def told(events: dict[float, Alert], end: int) -> list[tuple[Status, Severity, float]]:
+        async def scenario() -> list[Alert]:
+            recorder = Recorder()
+            worker = ChannelWorker(recorder, max_age=float("inf"))
+            worker.start()
+            router = Router("host-1", [worker], min_interval_secs=14400.0)
+            for t in range(0, end, 5):
+                if float(t) in events:
+                    router.route(events[float(t)])
+                router.repeat_due(float(t))
+            assert await worker.drain(2.0)
+            await worker.stop()
+            return recorder.sent
+
+        return [(a.status, a.severity, a.timestamp) for a in asyncio.run(scenario())]
+
+    events = {
+        0.0: _on_disk("trend", 0.0, F, C),
+        100.0: _on_disk("threshold", 100.0, F, W),
+        1000.0: _on_disk("trend", 1000.0, R, C),
+    }
+    ends_soon = {**events, 1030.0: _on_disk("threshold", 1030.0, R, W)}
+    assert told(ends_soon, 1500) == [(F, C, 0.0), (R, C, 1030.0)]  # at the level told
+    stays = {**events, 3000.0: _on_disk("threshold", 3000.0, R, W)}
+    assert told(stays, 3100) == [(F, C, 0.0), (E, W, 1120.0), (R, W, 3000.0)]
