@@ -59,8 +59,9 @@ from typing import Any
 from alerting import assembly
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.nats import NatsConnection, connection_from, describe, subject_token
-from alerting.delivery import ChannelWorker, drain_and_stop
+from alerting.delivery import ChannelWorker, drain_and_stop, drop_rows
 from alerting.format import when
+from alerting.outbox import MemoryOutbox, Outbox, move_rows
 from alerting.router import Router
 from common import __version__
 from common.config import ConfigError
@@ -139,7 +140,7 @@ class Watcher(SignalRequests):
             self.settings.nats, name=f"sysops-fleet {self.settings.fleet.instance}"
         )
         self.judge = Judge(self.settings.fleet, clock())
-        self.workers = self._build_workers(self.settings)
+        self.outbox, self.workers = self._build_workers(self.settings)
         self.router = self._new_router()
         self.lease: Lease | None = None
         self.leading = False
@@ -165,12 +166,23 @@ class Watcher(SignalRequests):
 
     # -- building ---------------------------------------------------------------------
 
-    def _build_workers(self, settings: FleetSettings) -> list[ChannelWorker]:
+    def _build_workers(
+        self, settings: FleetSettings, running: Watcher | None = None
+    ) -> tuple[Outbox, list[ChannelWorker]]:
+        """The outbox and (unstarted) workers of `settings`; for a reload (`running`), the
+        running outbox unless it is in memory and a channel now needs a durable one."""
         channels = assembly.build_channels(
             settings, CHANNELS, f"sysops-fleet/{__version__}", settings.fleet.instance
         )
-        outbox = assembly.open_outbox(settings.alerting, settings.fleet.data_dir, channels)
-        return assembly.build_workers(settings.alerting, channels, outbox)
+        if running is not None and not (
+            isinstance(running.outbox, MemoryOutbox)
+            and assembly.needs_durable_outbox(settings.alerting, channels)
+        ):
+            outbox = running.outbox
+        else:
+            outbox = assembly.open_outbox(settings.alerting, settings.fleet.data_dir, channels)
+        undelivered = running.workers[0].undelivered if running and running.workers else None
+        return outbox, assembly.build_workers(settings.alerting, channels, outbox, undelivered)
 
     def _new_router(self) -> Router:
         a = self.settings.alerting
@@ -878,7 +890,7 @@ class Watcher(SignalRequests):
             self.notifier.reloading()
             try:
                 loaded = load_config(self.config_path)
-                workers = self._build_workers(loaded.settings)
+                outbox, workers = self._build_workers(loaded.settings, self)
             except ConfigError as exc:
                 return self.reload_refused("", exc.problems)
             except Exception as exc:  # a channel that cannot be built (a TLS file)
@@ -894,6 +906,21 @@ class Watcher(SignalRequests):
             self.judge.reschedule()
             if self.lease is not None:
                 self.lease.lease_secs = self.settings.fleet.lease_secs
+            # A channel kept goes on from its worker of before, retired first (its batch in
+            # flight finished), as the agent's reload does: a new worker started beside it
+            # on the same outbox sent the alert in flight a second time, same `id`.
+            successors = {worker.name: worker for worker in workers}
+            kept = [worker for worker in self.workers if worker.name in successors]
+            await asyncio.gather(*(worker.retire(SHUTDOWN_SECS) for worker in kept))
+            moved = None
+            if outbox is not self.outbox:
+                channels = [name for worker in kept for name in worker.outbox_channels]
+                moved = move_rows(self.outbox, outbox, channels)
+            for worker in kept:
+                successors[worker.name].take_over(worker, moved)
+            if outbox is not self.outbox:
+                self.outbox.close()
+            self.outbox = outbox
             for worker in workers:
                 worker.start()
             a = self.settings.alerting
@@ -906,5 +933,13 @@ class Watcher(SignalRequests):
             self.workers = workers
             log.info("configuration reloaded from %s", self.config_path)
             self.notifier.ready(self.status_line())
-        await drain_and_stop(old, 10.0)
+        # A channel no longer configured: what it still has is sent as at a stop, the rest
+        # dropped (and counted), unless a reload meanwhile configured it again.
+        removed = [worker for worker in old if worker.name not in successors]
+        await drain_and_stop(removed, 10.0, removed=True)
+        configured = {worker.name for worker in self.workers}
+        for worker in removed:
+            if worker.name not in configured:
+                for channel in worker.outbox_channels:
+                    drop_rows(worker.outbox, channel, worker.undelivered)
         return True

@@ -375,3 +375,60 @@ def test_a_watcher_that_cannot_reach_nats_says_so_through_its_channels(
     # Back while it runs: resolved, though the watcher may take the lease over (and make a
     # new router) before it notices the connection is back.
     assert back["status"] == "resolved" and back["alert_id"] == again["alert_id"]
+
+
+@pytest.mark.e2e
+def test_a_reload_while_an_alert_is_in_flight_sends_it_once(tmp_path: Path) -> None:
+    """A reload (SIGHUP) built the new channel's worker on the same outbox and started it
+    beside the old one, whose alert was still in flight: the new worker sent it again,
+    same `id` (a CI run under load: a fourth "firing" where its resolve was due).  As the
+    agent's reload does, the kept channel's worker is retired first (its batch finished),
+    and its successor goes on from its rows."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    bodies: list[dict[str, Any]] = []
+    arrived, release = threading.Event(), threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            arrived.set()
+            release.wait(30)  # the far side answers once the reload has begun
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    config = write_config(tmp_path, config_text(tmp_path, free_port(), url))
+    watcher = Watcher(load_config(config), str(config))
+
+    async def scenario() -> None:
+        for worker in watcher.workers:
+            worker.start()
+        watcher.router.route(
+            Alert(analyzer="fleet", metric="host_silent", labels=(("host", "web-01"),),
+                  status=Status.FIRING, severity=Severity.CRITICAL, value=300.0,
+                  threshold=None, message="web-01 silent", timestamp=time.time())
+        )  # fmt: skip
+        assert await asyncio.to_thread(arrived.wait, 30)
+        reload = asyncio.create_task(watcher.reload())
+        for _ in range(20):  # the reload's turns, while the first send is in flight
+            await asyncio.sleep(0)
+        release.set()
+        assert await reload
+        for worker in watcher.router.workers:
+            assert await worker.drain(10.0)
+            await worker.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        server.shutdown()
+    assert [body["status"] for body in bodies] == ["firing"]  # once, not twice
