@@ -97,6 +97,15 @@ FILLING: Mapping[str, tuple[float, float, float]] = {
 }
 
 
+def line_through(k: FloatArray, v: FloatArray) -> tuple[float, float]:
+    """(slope, fitted value at the last point) of the least-squares line through the
+    points, in closed form (np.polyfit costs some 50 µs a call: a noisy memory series
+    taken back after a restart has hundreds of falls to judge)."""
+    x = k - k.mean()
+    slope = float((x * (v - v.mean())).sum() / (x * x).sum())
+    return slope, float(v.mean() + slope * x[-1])
+
+
 def temporary_bump(buckets: FloatArray, values: FloatArray) -> int | None:
     """For a fall into the last of `values` (one point per bucket): the index where the
     rise it takes away began, if it is a temporary file's end, else None.  The rise is the
@@ -109,8 +118,14 @@ def temporary_bump(buckets: FloatArray, values: FloatArray) -> int | None:
     if rises.size == 0:
         return None
     start = low + int(rises[-1]) + 1  # the first bucket of the bump
+    # A file stays a while: two buckets or more, all above the level before it by half its
+    # jump.  A one-bucket blip up and down is noise (a busy host's memory), and its buckets
+    # stay in the fit.
+    jump = float(before[start] - before[start - 1])
+    if before.size - start < 2 or float(before[start:].min()) < before[start - 1] + jump / 2:
+        return None
     k, v = buckets[max(0, start - 60) : start], before[max(0, start - 60) : start]
-    slope = float(np.polyfit(k - k[0], v, 1)[0]) if k.size >= 5 and np.ptp(k) > 0 else 0.0
+    slope = line_through(k, v)[0] if k.size >= 5 and np.ptp(k) > 0 else 0.0
     expected = float(before[start - 1]) + max(slope, 0.0) * float(buckets[-1] - k[-1])
     fall = float(before[-1] - values[-1])
     return start if values[-1] >= expected - max(DROP_POINTS, fall / 2) else None
@@ -402,8 +417,8 @@ class TrendAnalyzer:
             if k.size < 2 or np.ptp(k) == 0:
                 begin = i + 1  # no line yet: a deletion
                 continue
-            slope, intercept = np.polyfit(k - k[0], v, 1)
-            line = intercept + slope * (buckets[i + 1] - k[0])
+            slope, level = line_through(k, v)
+            line = level + slope * (buckets[i + 1] - k[-1])
             if values[i + 1] < line - max(DROP_POINTS, fall / 2):
                 begin = i + 1
         return begin

@@ -516,6 +516,24 @@ def test_trend_a_plateau_after_a_ramp_is_not_held_as_a_file_that_may_go() -> Non
     assert alerts[1].timestamp <= (6 * 60 + 40) * 60  # within ten minutes of the plateau
 
 
+def test_a_temporary_file_stays_a_while_a_blip_is_noise() -> None:
+    """`temporary_bump`: a jump held two buckets or more and taken away is a file; a
+    one-bucket blip up and down (a busy host's memory) is noise and stays in the fit (on
+    noisy series every blip was taken out: a one-sided cut, and Python per series and
+    bucket)."""
+    from analyzers.trend import temporary_bump
+
+    buckets = np.arange(12, dtype=float)
+    line = 50 + 0.05 * buckets
+    filed = line + np.where((buckets >= 6) & (buckets < 10), 4.0, 0.0)
+    assert temporary_bump(buckets[:11], filed[:11]) == 6
+    blip = line + np.where(buckets == 9, 4.0, 0.0)
+    assert temporary_bump(buckets[:11], blip[:11]) is None
+    deleted = filed.copy()
+    deleted[10] = 40.0  # below where it stood before the file: a deletion, not the file
+    assert temporary_bump(buckets[:11], deleted[:11]) is None
+
+
 def test_trend_numbers_near_full_keep_their_digits() -> None:
     """A 100 TB volume at 99.95 %, growing 2 GB/h (0.002 points/h): "now 100.0%, growing
     0.00 points/h" said it was full and not growing (a second reader's case)."""
