@@ -71,8 +71,15 @@ if TYPE_CHECKING:
     from alerting.channels.base import Channel
     from alerting.channels.nats import NatsConnection
 from alerting.alert import Alert, Severity, Status
-from alerting.delivery import ChannelWorker, Undelivered, drain_and_stop, drop_rows
-from alerting.outbox import MemoryOutbox, Outbox, move_rows
+from alerting.delivery import (
+    ChannelWorker,
+    Undelivered,
+    drain_and_stop,
+    drop_rows,
+    hand_over,
+    let_go,
+)
+from alerting.outbox import MemoryOutbox, Outbox
 from alerting.router import Router, without_kept_marks
 from analyzers.base import Batch, Resumable, SeriesKey, Warmable, learning_series
 from analyzers.logpatterns import LOG_ANALYZER
@@ -999,25 +1006,9 @@ class Agent(SignalRequests):
             for analyzer in self.analyzers:
                 if isinstance(analyzer, ThresholdAnalyzer):
                     analyzer.reconfigure(rules)
-            # A channel kept goes on from its worker of before: that one is retired first
-            # (its batch in flight finished), then its rows (moved, if the outbox was
-            # replaced) and budgets are taken over.  Both on the same rows would send each
-            # twice; rows left in a replaced memory outbox would be lost.
-            successors = {worker.name: worker for worker in workers}
-            kept = [worker for worker in self.router.workers if worker.name in successors]
             timeout = new.agent.shutdown_timeout_secs
-            await asyncio.gather(*(worker.retire(timeout) for worker in kept))
-            moved = None
-            if outbox is not self.outbox:
-                channels = [name for worker in kept for name in worker.outbox_channels]
-                moved = move_rows(self.outbox, outbox, channels)
-            for worker in kept:
-                successors[worker.name].take_over(worker, moved)
-            if outbox is not self.outbox:
-                self.outbox.close()
+            await hand_over(self.router.workers, workers, self.outbox, outbox, timeout)
             self.outbox = outbox
-            for worker in workers:
-                worker.start()
             old = self.router.reconfigure(
                 new.agent.hostname,
                 workers,
@@ -1030,16 +1021,9 @@ class Agent(SignalRequests):
             self._start_collectors()
             log.info("configuration reloaded from %s", self.config_path)
             self.notifier.ready(self.status_line())
-        # A channel no longer configured: what it still has is sent as at a stop.
-        removed = [worker for worker in old if worker.name not in successors]
-        await drain_and_stop(removed, new.agent.shutdown_timeout_secs, removed=True)
-        # What is left is dropped, unless a reload meanwhile configured the channel again
-        # (its new worker's rows are under the same name).
-        configured = {worker.name for worker in self.router.workers}
-        for worker in removed:
-            if worker.name not in configured:
-                for channel in worker.outbox_channels:
-                    drop_rows(worker.outbox, channel, worker.undelivered)
+        kept = {worker.name for worker in workers}
+        removed = [worker for worker in old if worker.name not in kept]
+        await let_go(removed, timeout, lambda: {w.name for w in self.router.workers})
         return True
 
     def _build_for_reload(

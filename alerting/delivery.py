@@ -38,13 +38,13 @@ import dataclasses
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.base import Channel, DeliveryError
-from alerting.outbox import MemoryOutbox, Outbox
+from alerting.outbox import MemoryOutbox, Outbox, move_rows
 
 log = logging.getLogger(__name__)
 
@@ -743,6 +743,48 @@ def _folded_count(alert: Alert) -> int:
     digest = alert.analyzer == "agent" and alert.metric == DIGEST_METRIC
     folded = alert.context.get("folded") if digest else None
     return folded if isinstance(folded, int) and folded > 0 else 1
+
+
+async def hand_over(
+    running: Sequence[ChannelWorker],
+    workers: Sequence[ChannelWorker],
+    outbox: Outbox,
+    new_outbox: Outbox,
+    timeout: float,
+) -> None:
+    """A reload's channels: each channel kept goes on from its worker of before, which is
+    retired first (its batch in flight finished), then its rows (moved, if the outbox was
+    replaced) and budgets are taken over, and the new workers start.  Both workers on the
+    same rows would send each twice; rows left in a replaced memory outbox would be lost.
+    A replaced `outbox` is closed."""
+    successors = {worker.name: worker for worker in workers}
+    kept = [worker for worker in running if worker.name in successors]
+    await asyncio.gather(*(worker.retire(timeout) for worker in kept))
+    moved = None
+    if new_outbox is not outbox:
+        channels = [name for worker in kept for name in worker.outbox_channels]
+        moved = move_rows(outbox, new_outbox, channels)
+    for worker in kept:
+        successors[worker.name].take_over(worker, moved)
+    if new_outbox is not outbox:
+        outbox.close()
+    for worker in workers:
+        worker.start()
+
+
+async def let_go(
+    removed: Sequence[ChannelWorker], timeout: float, configured: Callable[[], set[str]]
+) -> None:
+    """After a reload, the workers of channels no longer configured: what they still have is
+    sent as at a stop, the rest dropped (and counted), unless a reload meanwhile configured
+    the channel again (`configured`: the names of now; its new worker's rows are under the
+    same name)."""
+    await drain_and_stop(removed, timeout, removed=True)
+    names = configured()
+    for worker in removed:
+        if worker.name not in names:
+            for channel in worker.outbox_channels:
+                drop_rows(worker.outbox, channel, worker.undelivered)
 
 
 async def drain_and_stop(

@@ -59,9 +59,9 @@ from typing import Any
 from alerting import assembly
 from alerting.alert import Alert, Severity, Status
 from alerting.channels.nats import NatsConnection, connection_from, describe, subject_token
-from alerting.delivery import ChannelWorker, drain_and_stop, drop_rows
+from alerting.delivery import ChannelWorker, drain_and_stop, hand_over, let_go
 from alerting.format import when
-from alerting.outbox import MemoryOutbox, Outbox, move_rows
+from alerting.outbox import MemoryOutbox, Outbox
 from alerting.router import Router
 from common import __version__
 from common.config import ConfigError
@@ -906,23 +906,10 @@ class Watcher(SignalRequests):
             self.judge.reschedule()
             if self.lease is not None:
                 self.lease.lease_secs = self.settings.fleet.lease_secs
-            # A channel kept goes on from its worker of before, retired first (its batch in
-            # flight finished), as the agent's reload does: a new worker started beside it
-            # on the same outbox sent the alert in flight a second time, same `id`.
-            successors = {worker.name: worker for worker in workers}
-            kept = [worker for worker in self.workers if worker.name in successors]
-            await asyncio.gather(*(worker.retire(SHUTDOWN_SECS) for worker in kept))
-            moved = None
-            if outbox is not self.outbox:
-                channels = [name for worker in kept for name in worker.outbox_channels]
-                moved = move_rows(self.outbox, outbox, channels)
-            for worker in kept:
-                successors[worker.name].take_over(worker, moved)
-            if outbox is not self.outbox:
-                self.outbox.close()
+            # As the agent's reload: a new worker started beside the old one on the same
+            # outbox sent the alert in flight a second time, same `id`.
+            await hand_over(self.workers, workers, self.outbox, outbox, SHUTDOWN_SECS)
             self.outbox = outbox
-            for worker in workers:
-                worker.start()
             a = self.settings.alerting
             old = self.router.reconfigure(
                 self.settings.fleet.instance, workers,
@@ -933,13 +920,7 @@ class Watcher(SignalRequests):
             self.workers = workers
             log.info("configuration reloaded from %s", self.config_path)
             self.notifier.ready(self.status_line())
-        # A channel no longer configured: what it still has is sent as at a stop, the rest
-        # dropped (and counted), unless a reload meanwhile configured it again.
-        removed = [worker for worker in old if worker.name not in successors]
-        await drain_and_stop(removed, 10.0, removed=True)
-        configured = {worker.name for worker in self.workers}
-        for worker in removed:
-            if worker.name not in configured:
-                for channel in worker.outbox_channels:
-                    drop_rows(worker.outbox, channel, worker.undelivered)
+        kept = {worker.name for worker in workers}
+        removed = [worker for worker in old if worker.name not in kept]
+        await let_go(removed, 10.0, lambda: {worker.name for worker in self.workers})
         return True
