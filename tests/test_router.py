@@ -81,6 +81,26 @@ def run_router(
     return asyncio.run(scenario())
 
 
+def sent_in_rounds(events: Sequence[Alert], end: float) -> list[Alert]:
+    """What a channel gets for `events` routed at their times, with the runtime's
+    housekeeping round (repeats, mutes that ended, step downs that lasted) every 5 s."""
+
+    async def scenario() -> list[Alert]:
+        recorder = Recorder()
+        worker = ChannelWorker(recorder, max_age=float("inf"))
+        worker.start()
+        router = Router("host-1", [worker], min_interval_secs=14400.0)
+        for t in range(0, int(end), 5):
+            for event in (e for e in events if e.timestamp == t):
+                router.route(event)
+            router.repeat_due(float(t))
+        assert await worker.drain(2.0)
+        await worker.stop()
+        return recorder.sent
+
+    return asyncio.run(scenario())
+
+
 def test_firing_every_tick_is_sent_once_then_repeated_after_min_interval() -> None:
     events = [alert(float(t)) for t in range(0, 700, 10)]
     sent = run_router(events)
@@ -612,23 +632,10 @@ def test_a_step_down_is_told_once_it_has_lasted_and_not_if_it_ended_before() -> 
     settle = router_module.STEP_DOWN_SETTLE_SECS
     cpu = {"metric": "cpu_usage_percent"}
 
-    def told(events: list[Alert], rounds: list[float]) -> list[tuple[float, Status, Severity, str]]:
-        async def scenario() -> list[Alert]:
-            recorder = Recorder()
-            worker = ChannelWorker(recorder, max_age=float("inf"))
-            worker.start()
-            router = Router("host-1", [worker], min_interval_secs=14400.0)
-            for t in sorted({e.timestamp for e in events} | set(rounds)):
-                for event in (e for e in events if e.timestamp == t):
-                    router.route(event)
-                router.repeat_due(t)
-            assert await worker.drain(2.0)
-            await worker.stop()
-            return recorder.sent
+    def told(events: list[Alert], end: float) -> list[tuple[float, Status, Severity, str]]:
+        return [(a.timestamp, a.status, a.severity, a.message) for a in sent_in_rounds(events, end)]
 
-        return [(a.timestamp, a.status, a.severity, a.message) for a in asyncio.run(scenario())]
-
-    every_5s = [float(t) for t in range(0, 400, 5)]
+    every_5s = 400.0
     spike = told([
         alert(0.0, severity=Severity.CRITICAL, **cpu),
         alert(20.0, Status.ESCALATED, severity=Severity.WARN, **cpu),
@@ -662,30 +669,17 @@ def test_an_episode_eased_and_back_up_is_one_episode() -> None:
     reader's case).  Now an ESCALATED of the announced alert each way, and one RESOLVED."""
     F, E, R = Status.FIRING, Status.ESCALATED, Status.RESOLVED
     W, C = Severity.WARN, Severity.CRITICAL
-    events = {
-        0.0: _on_disk("trend", 0.0, F, C),
-        100.0: _on_disk("threshold", 100.0, F, W),
-        200.0: _on_disk("threshold", 200.0, E, C),
-        300.0: _on_disk("trend", 300.0, R, C),  # its condition ended: its resolve waits
-        1000.0: _on_disk("threshold", 1000.0, E, W),  # eased
-        1500.0: _on_disk("threshold", 1500.0, E, C),  # refilled
-        2000.0: _on_disk("threshold", 2000.0, R, C),
-    }
-
-    async def scenario() -> list[Alert]:
-        recorder = Recorder()
-        worker = ChannelWorker(recorder, max_age=float("inf"))
-        worker.start()
-        router = Router("host-1", [worker], min_interval_secs=14400.0)
-        for t in range(0, 2100, 5):  # the runtime's housekeeping round
-            if float(t) in events:
-                router.route(events[float(t)])
-            router.repeat_due(float(t))
-        assert await worker.drain(2.0)
-        await worker.stop()
-        return recorder.sent
-
-    sent = [(a.analyzer, a.status, a.severity, a.timestamp) for a in asyncio.run(scenario())]
+    events = [
+        _on_disk("trend", 0.0, F, C),
+        _on_disk("threshold", 100.0, F, W),
+        _on_disk("threshold", 200.0, E, C),
+        _on_disk("trend", 300.0, R, C),  # its condition ended: its resolve waits
+        _on_disk("threshold", 1000.0, E, W),  # eased
+        _on_disk("threshold", 1500.0, E, C),  # refilled
+        _on_disk("threshold", 2000.0, R, C),
+    ]
+    said = sent_in_rounds(events, 2100)
+    sent = [(a.analyzer, a.status, a.severity, a.timestamp) for a in said]
     settle = 120.0  # alerting.router.STEP_DOWN_SETTLE_SECS
     assert sent == [
         ("trend", F, C, 0.0),
@@ -693,8 +687,7 @@ def test_an_episode_eased_and_back_up_is_one_episode() -> None:
         ("trend", E, C, 1500.0),
         ("trend", R, C, 2000.0),
     ]
-    ids = {a.alert_id for a in asyncio.run(scenario())}
-    assert len(ids) == 1  # one episode
+    assert len({a.alert_id for a in said}) == 1  # one episode
 
 
 def test_an_episode_that_eases_as_its_announced_alert_ends_waits_as_any_step_down() -> None:
@@ -705,28 +698,15 @@ def test_an_episode_that_eases_as_its_announced_alert_ends_waits_as_any_step_dow
     F, E, R = Status.FIRING, Status.ESCALATED, Status.RESOLVED
     W, C = Severity.WARN, Severity.CRITICAL
 
-    def told(events: dict[float, Alert], end: int) -> list[tuple[Status, Severity, float]]:
-        async def scenario() -> list[Alert]:
-            recorder = Recorder()
-            worker = ChannelWorker(recorder, max_age=float("inf"))
-            worker.start()
-            router = Router("host-1", [worker], min_interval_secs=14400.0)
-            for t in range(0, end, 5):
-                if float(t) in events:
-                    router.route(events[float(t)])
-                router.repeat_due(float(t))
-            assert await worker.drain(2.0)
-            await worker.stop()
-            return recorder.sent
+    def told(events: list[Alert], end: int) -> list[tuple[Status, Severity, float]]:
+        return [(a.status, a.severity, a.timestamp) for a in sent_in_rounds(events, end)]
 
-        return [(a.status, a.severity, a.timestamp) for a in asyncio.run(scenario())]
-
-    events = {
-        0.0: _on_disk("trend", 0.0, F, C),
-        100.0: _on_disk("threshold", 100.0, F, W),
-        1000.0: _on_disk("trend", 1000.0, R, C),
-    }
-    ends_soon = {**events, 1030.0: _on_disk("threshold", 1030.0, R, W)}
+    events = [
+        _on_disk("trend", 0.0, F, C),
+        _on_disk("threshold", 100.0, F, W),
+        _on_disk("trend", 1000.0, R, C),
+    ]
+    ends_soon = [*events, _on_disk("threshold", 1030.0, R, W)]
     assert told(ends_soon, 1500) == [(F, C, 0.0), (R, C, 1030.0)]  # at the level told
-    stays = {**events, 3000.0: _on_disk("threshold", 3000.0, R, W)}
+    stays = [*events, _on_disk("threshold", 3000.0, R, W)]
     assert told(stays, 3100) == [(F, C, 0.0), (E, W, 1120.0), (R, W, 3000.0)]
