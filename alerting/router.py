@@ -332,17 +332,17 @@ class Router:
         if track is not None and track.held is not None:
             # A flapping alert back before its resolve went out: for the receiver it never
             # stopped, so this is the same episode, counted and not announced again.
-            track.status, track.severity, track.alert, track.held = (
-                Status.FIRING,
-                alert.severity,
-                alert,
-                None,
-            )
+            track.status, track.alert, track.held = Status.FIRING, alert, None
             track.occurrences += 1
             self._resolved.pop(fp, None)
             self._index(fp, track)
             self.stats.flaps += 1
-            return None
+            if alert.severity == track.severity:
+                return None
+            # Back at another level than the one told: a change, told as any (a CPU back at
+            # warn then critical was said "escalated" to the critical it was told, the warn
+            # in between taken silently; a step down waits to settle).
+            alert = dataclasses.replace(alert, status=Status.ESCALATED)
         # Within the dedup window of the previous firing: the alert flaps.  Its resolve was
         # sent, so this is news (a new FIRING, a new episode), but the next resolves wait.
         flap = (

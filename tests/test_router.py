@@ -710,3 +710,22 @@ def test_an_episode_that_eases_as_its_announced_alert_ends_waits_as_any_step_dow
     assert told(ends_soon, 1500) == [(F, C, 0.0), (R, C, 1030.0)]  # at the level told
     stays = [*events, _on_disk("threshold", 3000.0, R, W)]
     assert told(stays, 3100) == [(F, C, 0.0), (E, W, 1120.0), (R, W, 3000.0)]
+
+
+def test_a_flapping_alert_back_at_another_level_is_told_as_a_change() -> None:
+    """A CPU flapping under load (a live trial): its resolve held, it came back at warn,
+    which was taken silently as the episode's level, and then critical was sent as
+    "escalated" to the critical the receiver had been told all along.  Back at another
+    level is a change, told as any: a step down waits to settle, so back up at once is
+    nothing at all."""
+    F, E, R = Status.FIRING, Status.ESCALATED, Status.RESOLVED
+    W, C = Severity.WARN, Severity.CRITICAL
+    cpu = {"metric": "cpu_usage_percent"}
+    flapping = [alert(0.0, F, C, **cpu), alert(100.0, R, C, **cpu), alert(200.0, F, C, **cpu),
+                alert(300.0, R, C, **cpu)]  # fmt: skip
+    back_up = sent_in_rounds([*flapping, alert(330.0, F, W, **cpu), alert(340.0, E, C, **cpu)], 900)
+    assert [(a.status, a.severity, a.timestamp) for a in back_up] == [
+        (F, C, 0.0), (R, C, 100.0), (F, C, 200.0),
+    ]  # fmt: skip
+    stays = sent_in_rounds([*flapping, alert(330.0, F, W, **cpu)], 900)
+    assert [(a.status, a.severity, a.timestamp) for a in stays][3:] == [(E, W, 450.0)]
