@@ -227,6 +227,11 @@ class ChannelWorker:
             await asyncio.sleep(0.02)
         return True
 
+    @property
+    def retiring(self) -> bool:
+        """Whether a successor is about to take its rows over (`retire` has begun)."""
+        return self._retiring
+
     async def retire(self, timeout: float) -> None:
         """Stop for a successor (a reload): the batch in flight is finished first (within
         `timeout`; past it, cut, and its rows sent again by the successor), no other is

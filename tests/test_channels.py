@@ -628,8 +628,11 @@ def test_a_syslog_collector_that_does_not_answer_holds_its_channel_not_the_agent
     async def scenario(port: int) -> tuple[bool, str]:
         channel = SyslogChannel(address=f"tcp://127.0.0.1:{port}")
         sending = asyncio.ensure_future(channel.send([alert()]))
-        for _ in range(10):  # turns of the loop: the send's first, then this test's again
-            await asyncio.sleep(0)
+        # Scheduled after the send's first step: it runs once that step gives the loop back
+        # (at once if the connect waits off the loop, 5 s later if it blocks the loop).
+        ran = asyncio.Event()
+        asyncio.get_running_loop().call_soon(ran.set)
+        await asyncio.wait_for(ran.wait(), 30)
         went_on = not sending.done()  # blocking it, the send had ended (5 s on) by now
         with pytest.raises(DeliveryError) as refused:
             await asyncio.wait_for(sending, 30)

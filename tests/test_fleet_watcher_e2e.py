@@ -417,9 +417,12 @@ def test_a_reload_while_an_alert_is_in_flight_sends_it_once(tmp_path: Path) -> N
                   threshold=None, message="web-01 silent", timestamp=time.time())
         )  # fmt: skip
         assert await asyncio.to_thread(arrived.wait, 30)
+        running = list(watcher.workers)
         reload = asyncio.create_task(watcher.reload())
-        for _ in range(20):  # the reload's turns, while the first send is in flight
-            await asyncio.sleep(0)
+        # While the first send is in flight: the reload retires its worker (mended), or a
+        # new worker beside it sends the alert again (a second request arrives).
+        await until(lambda: len(bodies) >= 2 or any(w.retiring for w in running), 30,
+                    "the reload's hand-over")  # fmt: skip
         release.set()
         assert await reload
         for worker in watcher.router.workers:
