@@ -403,6 +403,16 @@ class AnalyzerSettings:
         ge=0,
         le=12 * 3600,
     )
+    anomaly_recurring_runs: int = opt(
+        2,
+        "A z-score or EMA alert is not news when the history tier holds this many earlier "
+        "runs of it at a steady period shorter than a day (a job every two hours): each "
+        "as far from the usual level and at least as long, starting a period apart (within "
+        "a tenth of it), the last a period before. Such a job pages on its first runs, "
+        "then only when a run goes further or lasts longer. 0 turns this off.",
+        ge=0,
+        le=100,
+    )
     anomaly_learning_secs: float = opt(
         3600.0,
         "A series is *learning* (no z-score or EMA alert) until it has been seen this long; "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import fnmatch
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -260,7 +261,9 @@ class PersistentAnomaly:
       the tier reaches, up to a week: a job that runs on weekdays is news once,
       not every time it comes back after a day off, where the tier holds a week;
       a stretch of hours, the rise of a daily wave, against the same span and
-      what it is now, not one bucket around now);
+      what it is now, not one bucket around now); nor, for a lasting stretch,
+      when its last `recurring_runs` episodes in the tier came a steady period
+      apart, as far and as long (`recurs`: a job every two hours);
     * it resolves once the sample is back within half the stretch's frozen band
       of the old baseline (the deviation ended) or of the current one (the
       baseline took the new level in: "settled"); then the series stays quiet
@@ -329,6 +332,7 @@ class PersistentAnomaly:
         cooldown_secs: float,
         season_days: int,
         tolerance_secs: float,
+        recurring_runs: int = 2,
     ) -> None:
         self.families = tuple(families)
         self.threshold = threshold
@@ -338,6 +342,7 @@ class PersistentAnomaly:
         self.cooldown = cooldown_secs
         self.season_days = season_days
         self.tolerance = tolerance_secs
+        self.recurring_runs = recurring_runs
         self.s = SeriesArrays(
             first_seen=(np.float64, np.nan),
             floor_abs=(np.float64, 0.0),
@@ -540,6 +545,9 @@ class PersistentAnomaly:
             if self.seen_before(history, sid, now, level, int(s.run_side[sid])):
                 s.quiet_until[sid] = now + self.LOOK_AGAIN_SECS  # the job may outgrow it
                 continue
+            if self.recurs(history, sid, now, level, int(s.run_side[sid])):
+                s.quiet_until[sid] = now + self.LOOK_AGAIN_SECS  # it may outlast its runs
+                continue
             base = float(s.base_mean[sid])
             sigma = float(s.base_std[sid])  # of the baseline the stretch is judged against
             since = float(covered[i]) if short[i] else now - float(s.run_start[sid])
@@ -642,6 +650,50 @@ class PersistentAnomaly:
             ):
                 return True
         return False
+
+    def recurs(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
+        """Whether a lasting stretch is the next run of a job that comes back at a steady
+        period shorter than a day (every two hours, every six): its last `recurring_runs`
+        episodes in the history tier (each beyond half the stretch's band of its baseline,
+        reaching its level less half the band, for at least as long as the stretch has
+        lasted) started a period apart, the last a period before the stretch (each within
+        a tenth of the period, and three buckets).  A job's first runs are news; from then
+        on only a run that goes further or lasts longer than they did.  Consecutive
+        episodes, not any that fit: a bursty series has bursts at every spacing, and some
+        would always line up.  A stretch of one or two samples (at sparse sampling) is a
+        spike, judged against the spikes of the window (`unprecedented`), not a run."""
+        s = self.s
+        if self.recurring_runs <= 0 or int(s.run_n[sid]) < self.MIN_SAMPLES_IN_STRETCH:
+            return False
+        start = float(s.run_start[sid])
+        try:
+            times, means = history.history_window(sid)
+        except KeyError:
+            return False
+        if not math.isfinite(start) or times.size < 2:
+            return False
+        slack = float(s.base_band[sid]) / 2
+        spacing = float(np.median(np.diff(times)))
+        beyond = side * (means - float(s.base_mean[sid])) > slack
+        at = np.flatnonzero(beyond & (times < start - spacing))
+        if at.size == 0:
+            return False
+        # Episodes: runs of buckets beyond, one bucket below inside one being noise; the
+        # partial buckets at either end of the stretch and of an episode differ by one.
+        breaks = np.flatnonzero(np.diff(times[at]) > 2.5 * spacing) + 1
+        lasted = now - start - spacing
+        starts = [
+            float(times[run[0]])
+            for run in np.split(at, breaks)
+            if float(times[run[-1]]) + spacing - float(times[run[0]]) >= lasted
+            and float(np.max(side * means[run])) >= side * level - slack
+        ]
+        if len(starts) < self.recurring_runs:
+            return False
+        runs = [*starts[-self.recurring_runs :], start]
+        period = start - runs[-2]
+        tolerance = max(period / 10, 3 * spacing)
+        return all(abs(b - a - period) <= tolerance for a, b in itertools.pairwise(runs))
 
 
 class WatchedSeries:
@@ -812,4 +864,5 @@ def policy_from(settings: Any, threshold: float) -> PersistentAnomaly:
         an.anomaly_cooldown_secs,
         SEASON_DAYS if an.anomaly_record_hours >= 24 else 0,
         an.anomaly_season_tolerance_secs,
+        an.anomaly_recurring_runs,
     )

@@ -147,6 +147,9 @@ class SeasonalGate(PersistentAnomaly):
     ) -> bool:
         return n >= self.MIN_SAMPLES_IN_STRETCH
 
+    def recurs(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
+        return False  # a job at a steady period is in the expectation's cycle, or not season's
+
     def veto_offsets(self, period: float) -> list[float]:
         """How far back (seconds) the seasonality veto compares, under a model's cycle."""
         if self.season_days <= 0:

@@ -10,7 +10,8 @@ fall in usage is good news); the deviation must hold for
 `analyzer.anomaly_persist_secs` (at sparse sampling, one or two samples far
 beyond a wider band can cover it); no verdict while the series is learning
 (`anomaly_learning_secs`), nor for a level already reached at this time of day
-on an earlier day or held as long within the baseline (a recurring burst).
+on an earlier day or held as long within the baseline (a recurring burst), nor
+for the next run of a job that came back at a steady period (`recurs`).
 
 Severity (issue #14, item 3): a statistical anomaly alone is a warning.  It is
 critical when a second signal confirms it: EMA's shift detector (the EW mean

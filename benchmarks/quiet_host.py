@@ -24,6 +24,11 @@ counted against what a person would want:
   either.  Expected: nothing.  The same with the second night's backup 40
   minutes late and 15 minutes longer (jobs drift, within the seasonality's
   tolerance of an hour).  Expected: nothing.
+* a job every two hours: the quiet host's first day with, from 00:30 every two
+  hours, a 15-minute job (CPU +30 points, disk writes +20 MB/s, reads +4 MB/s).
+  Not the same time of day, so seasonality does not see it; its first runs are
+  news (learning, then the backup's hour, then the first two told), the rest of
+  the day is a recurring job.  Judged from 05:00.  Expected: nothing.
 * caused conditions, each on the same quiet host (from 06:00, so no backup),
   starting after 3 h of normal life and followed by 2 h of it.  Everything the
   router lets out from the start counts:
@@ -204,6 +209,18 @@ def quiet_host(
     return host
 
 
+def job_every_two_hours(host: Host) -> None:
+    """A 15-minute job from 00:30 every two hours (the module docstring)."""
+    for collector, key, more in (
+        ("cpu", CPU, 30.0),
+        ("cpu", IOWAIT, 5.0),
+        ("disk", DISK_WRITE, 20e6),
+        ("disk", DISK_READ, 4e6),
+    ):
+        t = np.mod(host.times(collector) - host.start - 1800.0, 7200.0)
+        host.get(collector, key)[:] += more * (t < 900.0)
+
+
 # -- caused conditions ------------------------------------------------------------------
 
 WARM_UP = 3 * 3600.0  # normal life before the condition
@@ -314,6 +331,11 @@ def _caused(change: Callable[[Host], None], hours: float) -> Callable[[], Host]:
     return build
 
 
+def _changed(host: Host, change: Callable[[Host], None]) -> Host:
+    change(host)
+    return host
+
+
 def _pair(metric: str) -> tuple[tuple[str, Status], ...]:
     return ((metric, Status.FIRING), (metric, Status.RESOLVED))
 
@@ -335,6 +357,13 @@ SCENARIOS = (
         lambda: quiet_host(MONDAY, 48.0, backup_drift=(2400.0, 900.0)),
         (),
         judged_from=DAY,
+    ),
+    # Not the same time of day: its first runs are news, then it is a recurring job.
+    Scenario(
+        "quiet day, a job every two hours",
+        lambda: _changed(quiet_host(MONDAY, 24.0), job_every_two_hours),
+        (),
+        judged_from=5 * 3600.0,
     ),
     Scenario(
         "cpu saturated 3 min",
@@ -519,7 +548,8 @@ def table(outcomes: list[Outcome]) -> str:
         )
         if o.scenario.judged_from:
             lines.append(
-                f"{'  its learning day':<{width}}{'-':>9}{len(o.learning):>5}  {summary(o.learning)}"
+                f"{f'  its first {o.scenario.judged_from / 3600:g} h':<{width}}{'-':>9}"
+                f"{len(o.learning):>5}  {summary(o.learning)}"
             )
     return "\n".join(lines)
 

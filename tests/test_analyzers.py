@@ -375,6 +375,49 @@ def test_a_weekday_job_is_not_news_on_monday_after_a_quiet_weekend(make: Any) ->
     assert once_a_day == [day + 14, 8 * day + 14]  # Monday again: Sunday had no run
 
 
+def _job_every_two_hours(seed: int, runs: dict[int, tuple[int, float]] | None = None) -> np.ndarray:
+    """A day at one sample a minute, 20 % +- 1, and a job at 60 % for 15 minutes every two
+    hours from minute 90; `runs` changes some runs (minute -> (minutes, level))."""
+    values = 20 + np.random.default_rng(seed).uniform(-1, 1, 1440)
+    for start in range(90, 1440 - 30, 120):
+        minutes, level = (runs or {}).get(start, (15, 60.0))
+        values[start : start + minutes] = level
+    return values
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ZScoreAnalyzer(window=60, cooldown_secs=0, learning_secs=0),
+    lambda: EmaAnalyzer(cooldown_secs=0, learning_secs=0),
+])  # fmt: skip
+def test_a_job_every_two_hours_is_news_on_its_first_runs_not_all_day(make: Any) -> None:
+    """Not the same time of day, so seasonality does not see it: once the history tier
+    holds two earlier runs a period apart, as high and as long, the next is a recurring
+    job.  A run that goes further, or lasts longer than the runs before it, is news.
+    (The raw tier holds an hour, z-score's window: EMA's precedent is the whole raw
+    tier, which would otherwise hold the run before.)"""
+
+    def fired(values: np.ndarray, runs: int = 2) -> list[int]:
+        analyzer = make()
+        analyzer.gate.recurring_runs = runs
+        alerts, _ = feed(analyzer, values, step=60.0, store=Store(61, 1500, 60.0))
+        return [int(a.timestamp // 60) for a in alerts if a.status is Status.FIRING]
+
+    plain = _job_every_two_hours(7)
+    assert fired(plain) == [95, 215]  # the first two runs (its fifth minute)
+    assert fired(plain, runs=0) == list(range(95, 1440 - 30, 120))  # off: every run
+    higher = _job_every_two_hours(7, {690: (15, 95.0)})
+    assert fired(higher) == [95, 215, 695]
+    # 45 minutes instead of 15: told once it has lasted longer than the earlier runs.
+    longer = fired(_job_every_two_hours(7, {690: (45, 60.0)}))
+    assert longer[:2] == [95, 215] and len(longer) == 3 and 690 + 15 < longer[2] <= 690 + 20
+    # The same runs at irregular times are news each time: no steady period.
+    irregular = 20 + np.random.default_rng(7).uniform(-1, 1, 1440)
+    starts = [90, 170, 330, 420, 640, 730, 950, 1230]
+    for start in starts:
+        irregular[start : start + 15] = 60.0
+    assert fired(irregular) == [start + 5 for start in starts]
+
+
 # -- trend ----------------------------------------------------------------------------------
 
 
