@@ -28,7 +28,10 @@ SQLite cannot use any more) is moved aside and a fresh one opened; if that
 fails too, the outbox carries on in memory and says so (`degraded`), so an
 alert is never lost to a broken file and no task dies of it; what waited in
 the file is taken into memory and sent first, and the file cleared (or, on a
-full disk, removed) so that no later start sends it again.  After a storm
+full disk, removed) so that no later start sends it again.  Once the file
+can be written again (the disk has room, a lock is released), what memory
+holds is written back to it and the outbox is durable again: a kill -9 after
+that loses nothing either (`RETURN_RETRY_SECS`).  After a storm
 the freed pages are given back (auto_vacuum=INCREMENTAL), so the file
 shrinks again.
 """
@@ -66,6 +69,12 @@ STALE_EPISODES_RETRY_SECS = 60.0
 # At a fall back to memory, at most this many of the rows waiting in the file (the oldest)
 # are taken into memory, some 10 MB; the rest stay in the file for the next start.
 BACKLOG_TAKEN_MAX = 5000
+# After a fall back to memory, the file is tried again this long after the last try (the
+# disk has room again, the lock is released): what memory holds is written back to it and
+# the outbox is durable again.  Not with more rows than this waiting (one transaction on
+# the event loop), nor while rows the file held then were left in it or unread.
+RETURN_RETRY_SECS = 60.0
+RETURN_ROWS_MAX = BACKLOG_TAKEN_MAX
 
 
 def alert_record(alert: Alert) -> str:
@@ -172,6 +181,15 @@ class MemoryOutbox:
     def together(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
+    def rows(self) -> list[tuple[int, str, Alert]]:
+        """Every row waiting, (id, channel, alert), in id order."""
+        every = [(row, ch, a) for ch, rows in self._rows.items() for row, a in rows.items()]
+        return sorted(every, key=lambda r: r[0])
+
+    @property
+    def last_id(self) -> int:
+        return self._next - 1
+
     def put(self, channel: str, row: int, alert: Alert) -> None:
         """Keep `alert` under a row id it already has (below every id `add` gives)."""
         self._rows.setdefault(channel, OrderedDict())[row] = alert
@@ -253,6 +271,11 @@ class SqliteOutbox:
         # sent from there, to be deleted from the file (with its episodes) once it lets us.
         self._taken_up_to = 0
         self._backlog_left = False  # rows past those taken stay in the file: never remove it
+        # Whether the file may take over again from memory (not while rows it held were left
+        # in it or could not be read: sent after what memory sent since, out of order).
+        self._may_return = False
+        self._return_tried = 0.0  # monotonic
+        self._within = 0  # inside `together`: the file is not taken back mid-transaction
         import sqlite3
 
         try:
@@ -273,11 +296,13 @@ class SqliteOutbox:
         found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         self._last_id = int(found[0]) if found else 0
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, busy_timeout: float = 5.0) -> sqlite3.Connection:
         import sqlite3  # loaded only when some channel needs a durable outbox
 
         opened = check_sqlite_file(self.path)
-        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(
+            str(self.path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
         try:
             check_same_file(self.path, opened)  # swapped between our check and SQLite's open
             if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
@@ -308,7 +333,7 @@ class SqliteOutbox:
         self, action: str, op: Callable[[], T], fallback: Callable[[MemoryOutbox], T]
     ) -> T:
         """Run `op` on the file; a corrupted file is replaced, any other failure of it is survived."""
-        if self._memory is not None:
+        if self._memory is not None and not self._return_to_file():
             return fallback(self._memory)
         import sqlite3
 
@@ -348,9 +373,11 @@ class SqliteOutbox:
                 for alert in self._episodes.values():  # still open: a restart takes them back
                     self._keep_episode(alert)
             except (OSError, sqlite3.Error) as again:
-                return self._fall_back(
+                memory = self._fall_back(
                     f"outbox {self.path} corrupted ({exc}) and not replaced: {again}"
                 )
+                self._may_return = True  # its rows are lost with it; a fresh file may come
+                return memory
             log.error(
                 "outbox %s is corrupted (%s while %s): moved aside to %s (the alerts that were "
                 "waiting in it are lost); a fresh outbox is in use",
@@ -424,8 +451,8 @@ class SqliteOutbox:
         # (an alert resolved since would be resolved twice, one fired since would continue
         # a finished episode).  The file just failed: if they cannot be cleared now, again
         # at each episode written (at most once a minute) and at stop.
-        self._stale_since = time.monotonic()
-        removable = backlog is not None and not self._backlog_left
+        self._stale_since = self._return_tried = time.monotonic()
+        removable = self._may_return = backlog is not None and not self._backlog_left
         if not self._clear_stale_episodes() and (not removable or not self._remove_stale_file()):
             log.error(
                 "outbox %s: the alerts and open episodes it held could not be cleared from it "
@@ -485,6 +512,68 @@ class SqliteOutbox:
         ):
             self._clear_stale_episodes()
 
+    def _return_to_file(self) -> bool:
+        """After a fall back to memory, at most once every `RETURN_RETRY_SECS`: if the file
+        can be written again, everything memory holds (its rows under their ids, the open
+        episodes) is written to it in one transaction, the rows taken from it and its
+        stale episodes deleted in the same, and the file is the outbox again; True if so.
+        Without waiting on a lock: another process holding one is a try for later."""
+        import sqlite3
+
+        memory = self._memory
+        if (
+            memory is None
+            or not self._may_return
+            or self._within
+            or time.monotonic() - self._return_tried < RETURN_RETRY_SECS
+        ):
+            return memory is None
+        self._return_tried = time.monotonic()
+        rows = memory.rows()
+        if len(rows) > RETURN_ROWS_MAX:
+            return False
+        episodes = memory.open_episodes()
+        try:
+            db = self._connect(busy_timeout=0.0)
+        except (OSError, sqlite3.Error):
+            return False
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM episodes")
+            db.execute("DELETE FROM outbox WHERE id <= ?", (self._taken_up_to,))
+            db.executemany(
+                "INSERT OR REPLACE INTO outbox (id, channel, created, alert) VALUES (?, ?, ?, ?)",
+                [(row, ch, alert.timestamp, alert_record(alert)) for row, ch, alert in rows],
+            )
+            db.executemany(
+                "INSERT INTO episodes (fingerprint, alert) VALUES (?, ?)",
+                [(alert.fingerprint, alert_record(alert)) for alert in episodes],
+            )
+            # Ids go on from memory's: a worker remembers which rows it charged.
+            last = max(self._last_id, memory.last_id)
+            if not db.execute(
+                "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'outbox'", (last,)
+            ).rowcount:
+                db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (last,))
+            db.execute("COMMIT")
+            db.execute("PRAGMA busy_timeout = 5000")
+        except (OSError, sqlite3.Error):
+            db.close()  # (the transaction is rolled back)
+            return False
+        self._db, self._memory = db, None
+        self._episodes = {alert.fingerprint: alert for alert in episodes}
+        for channel, n in memory.take_dropped().items():  # still to be said
+            self.dropped.pending[channel] = self.dropped.pending.get(channel, 0) + n
+            self.dropped.total += n
+        self._last_id, self._stale_since, self._taken_up_to = last, None, 0
+        log.warning(
+            "outbox %s: writable again; the %d alerts waiting in memory are in it, and it is "
+            "durable again (was: %s)",
+            self.path, len(rows), self.degraded,
+        )  # fmt: skip
+        self.degraded = None
+        return True
+
     # -- the queue ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -493,6 +582,15 @@ class SqliteOutbox:
         transaction: a crash keeps all of them or none, never an episode whose notification
         was not queued.  If the commit fails, they are made again one by one, on the fresh
         file or in memory as any failed write is (nothing lost)."""
+        self._within += 1
+        try:
+            with self._transaction():
+                yield
+        finally:
+            self._within -= 1
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
         import sqlite3
 
         if self._memory is not None or self._uncommitted is not None:

@@ -416,6 +416,82 @@ def test_a_large_backlog_is_taken_into_memory_only_in_part_and_the_rest_kept(
         again.close()
 
 
+def _degraded_by_a_full_disk(data_dir: Path, outbox: SqliteOutbox) -> list[int]:
+    """Fill `data_dir` and add wide rows until the outbox goes on in memory; their ids."""
+    fill(data_dir)
+    wide = dataclasses.replace(event(99), message="x" * 3000)
+    rows = []
+    while outbox.degraded is None:
+        assert len(rows) < 1000, "the outbox never noticed the full disk"
+        rows.append(outbox.add("other", wide))
+    return rows
+
+
+def test_once_the_disk_has_room_again_the_outbox_is_durable_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk sends the outbox to memory; once there is room, what memory holds is
+    written back to the file and the file is the outbox again, so a kill -9 after that
+    (the file opened again without a close, as the next start does) loses nothing: the
+    rows and the open episode of the memory time, under their ids, and what came after."""
+    import alerting.outbox
+
+    monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        outbox = SqliteOutbox(path)
+        first = outbox.add("hook", event(0))
+        wide = _degraded_by_a_full_disk(data_dir, outbox)
+        in_memory = [outbox.add("hook", event(i)) for i in range(1, 4)]
+        outbox.keep_episode(event(2))
+        outbox.remove([first, *wide])  # sent from memory meanwhile
+        assert outbox.degraded is not None and "full" in outbox.degraded
+        (data_dir / "filler").unlink()  # the operator makes room
+        after = outbox.add("hook", event(4))  # the next write takes the file back
+        assert outbox.degraded is None
+        assert after > in_memory[-1]  # ids go on
+        outbox.remove([in_memory[0]])  # sent: gone from the file too
+        killed = SqliteOutbox(path)  # no close: the process died
+        assert [row for row, _ in killed.pending("hook", 10)] == [*in_memory[1:], after]
+        assert [a.labels for a in killed.open_episodes()] == [(("n", "2"),)]
+        assert killed.pending("other", 10) == []
+        assert killed.add("hook", event(5)) > after  # a next life's ids go on too
+        killed.close()
+        outbox.close()
+
+
+def test_a_file_locked_by_another_process_is_taken_back_without_waiting_on_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The try at taking the file back runs on the event loop: a lock another process holds
+    makes it a try for later, at once, not a 5-second wait (SQLite's busy timeout); the
+    outbox is durable again once the lock is released."""
+    import sqlite3
+
+    import alerting.outbox
+
+    monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        outbox = SqliteOutbox(path)
+        _degraded_by_a_full_disk(data_dir, outbox)
+        (data_dir / "filler").unlink()
+        other = sqlite3.connect(str(path), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # a write lock, held
+        began = time.monotonic()
+        row = outbox.add("hook", event(1))
+        assert time.monotonic() - began < 1.0
+        assert outbox.degraded is not None  # still in memory
+        other.execute("ROLLBACK")
+        other.close()
+        outbox.add("hook", event(2))
+        assert outbox.degraded is None
+        killed = SqliteOutbox(path)
+        assert [r for r, _ in killed.pending("hook", 10)] == [row, row + 1]
+        killed.close()
+        outbox.close()
+
+
 def test_alerts_held_back_behind_a_waiting_digest_are_said_by_the_next_one() -> None:
     """A digest waits (the channel is down) and 60 more alerts come, over the budget.  The
     digest is not rewritten while rows wait to be admitted; delivering it cleared the whole
