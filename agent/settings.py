@@ -404,14 +404,16 @@ class AnalyzerSettings:
         le=12 * 3600,
     )
     anomaly_recurring_runs: int = opt(
-        2,
-        "A z-score or EMA alert is not news when the history tier holds this many earlier "
-        "runs of it at a steady period shorter than a day (a job every two hours): each "
-        "as far from the usual level and at least as long, starting a period apart (within "
-        "a tenth of it), the last a period before. Such a job pages on its first runs, "
-        "then only when a run goes further or lasts longer. 0 turns this off.",
+        3,
+        "A z-score or EMA alert is not news when it is the next run of a job that comes "
+        "back at a steady period shorter than a day (a job every two hours): the history "
+        "tier holds this many earlier runs, each starting a period before the next (within "
+        "a tenth of it), the last a period before this one, alike in length, and this one "
+        "lasts no longer and goes no further than they did. Such a job pages on its first "
+        "runs, then only when a run goes further or lasts longer. 1: one run like it within "
+        "the day is enough; 0 turns this off.",
         ge=0,
-        le=100,
+        le=10,
     )
     anomaly_learning_secs: float = opt(
         3600.0,

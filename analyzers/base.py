@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 import fnmatch
-import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ BoolArray = npt.NDArray[np.bool_]
 # a week, the other cycle of what people drive (a job on weekdays is news on its first
 # Monday, not every Monday).  The tier's length is analyzer.anomaly_record_hours' business.
 SEASON_DAYS = 7
+DAY = 86_400.0
 
 
 class SeriesKey(NamedTuple):
@@ -332,7 +332,7 @@ class PersistentAnomaly:
         cooldown_secs: float,
         season_days: int,
         tolerance_secs: float,
-        recurring_runs: int = 2,
+        recurring_runs: int = 3,
     ) -> None:
         self.families = tuple(families)
         self.threshold = threshold
@@ -653,15 +653,24 @@ class PersistentAnomaly:
 
     def recurs(self, history: History, sid: int, now: float, level: float, side: int) -> bool:
         """Whether a lasting stretch is the next run of a job that comes back at a steady
-        period shorter than a day (every two hours, every six): its last `recurring_runs`
-        episodes in the history tier (each beyond half the stretch's band of its baseline,
-        reaching its level less half the band, for at least as long as the stretch has
-        lasted) started a period apart, the last a period before the stretch (each within
-        a tenth of the period, and three buckets).  A job's first runs are news; from then
-        on only a run that goes further or lasts longer than they did.  Consecutive
-        episodes, not any that fit: a bursty series has bursts at every spacing, and some
-        would always line up.  A stretch of one or two samples (at sparse sampling) is a
-        spike, judged against the spikes of the window (`unprecedented`), not a run."""
+        period shorter than a day (every two hours, every six), within what its runs did.
+
+        Its *episodes* in the history tier are the spans of buckets beyond half the
+        stretch's band of its baseline, on its side, a pause shorter than the persistence
+        time inside one being part of it.  A *chain* is `recurring_runs` of them a steady
+        period apart, the last a period before the stretch (each start within a tenth of
+        the period, and three buckets, of the one a period after it): found by start time
+        alone, so another job's or an incident's episodes between the runs do not break
+        it (three runs, not two: a series with an incident every two hours or so has
+        two a steady period apart by chance often enough, three seldom; measured in
+        docs/DESIGN.md).  Its runs must look like one job's (the longest at most twice
+        the shortest);
+        the stretch is within them while it has covered no longer than the longest and
+        its level is no further than the furthest's, plus half the band.  So a job's
+        first runs are news, then only a run that goes further or lasts longer than they
+        did.  A stretch of one or two samples (at sparse sampling) is a spike, judged by
+        `unprecedented`, not a run.  With `recurring_runs` 1, one earlier run within
+        the day is enough."""
         s = self.s
         if self.recurring_runs <= 0 or int(s.run_n[sid]) < self.MIN_SAMPLES_IN_STRETCH:
             return False
@@ -674,26 +683,43 @@ class PersistentAnomaly:
             return False
         slack = float(s.base_band[sid]) / 2
         spacing = float(np.median(np.diff(times)))
-        beyond = side * (means - float(s.base_mean[sid])) > slack
-        at = np.flatnonzero(beyond & (times < start - spacing))
+        away = side * (means - float(s.base_mean[sid]))
+        at = np.flatnonzero((away > slack) & (times < start - spacing))
         if at.size == 0:
             return False
-        # Episodes: runs of buckets beyond, one bucket below inside one being noise; the
-        # partial buckets at either end of the stretch and of an episode differ by one.
-        breaks = np.flatnonzero(np.diff(times[at]) > 2.5 * spacing) + 1
-        lasted = now - start - spacing
-        starts = [
-            float(times[run[0]])
-            for run in np.split(at, breaks)
-            if float(times[run[-1]]) + spacing - float(times[run[0]]) >= lasted
-            and float(np.max(side * means[run])) >= side * level - slack
-        ]
-        if len(starts) < self.recurring_runs:
-            return False
-        runs = [*starts[-self.recurring_runs :], start]
-        period = start - runs[-2]
-        tolerance = max(period / 10, 3 * spacing)
-        return all(abs(b - a - period) <= tolerance for a, b in itertools.pairwise(runs))
+        breaks = np.flatnonzero(np.diff(times[at]) > max(2.5 * spacing, self.persist)) + 1
+        runs = np.split(at, breaks)
+        starts = np.array([float(times[run[0]]) for run in runs])
+        lengths = np.array([float(times[run[-1]]) + spacing - float(times[run[0]]) for run in runs])
+        peaks = np.array([float(np.max(away[run])) for run in runs])
+        # The time the stretch covers (its first sample stands for the interval before it),
+        # less a bucket: an episode's partial buckets at either end.
+        step = float(s.interval[sid])
+        lasted = now - start + (step if math.isfinite(step) else 0.0) - spacing
+        further = side * (level - float(s.base_mean[sid])) - slack
+        for last in range(starts.size - 1, -1, -1):  # each episode as the run before
+            period = start - float(starts[last])
+            if period >= DAY:
+                break
+            tolerance = max(period / 10, 3 * spacing)
+            chain, anchor = [last], float(starts[last])
+            while len(chain) < self.recurring_runs:
+                off = np.abs(starts - (anchor - period))
+                nearest = int(np.argmin(off))
+                if off[nearest] > tolerance or nearest in chain:
+                    break
+                chain.append(nearest)
+                anchor = float(starts[nearest])
+            if len(chain) < self.recurring_runs:
+                continue
+            longest = float(lengths[chain].max())
+            if (
+                longest <= 2 * float(lengths[chain].min()) + 2 * spacing
+                and lasted <= longest
+                and further <= float(peaks[chain].max())
+            ):
+                return True
+        return False
 
 
 class WatchedSeries:

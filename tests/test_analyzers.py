@@ -396,20 +396,27 @@ def test_a_job_every_two_hours_is_news_on_its_first_runs_not_all_day(make: Any) 
     (The raw tier holds an hour, z-score's window: EMA's precedent is the whole raw
     tier, which would otherwise hold the run before.)"""
 
-    def fired(values: np.ndarray, runs: int = 2) -> list[int]:
+    def fired(values: np.ndarray, runs: int = 3) -> list[int]:
         analyzer = make()
         analyzer.gate.recurring_runs = runs
         alerts, _ = feed(analyzer, values, step=60.0, store=Store(61, 1500, 60.0))
         return [int(a.timestamp // 60) for a in alerts if a.status is Status.FIRING]
 
     plain = _job_every_two_hours(7)
-    assert fired(plain) == [95, 215]  # the first two runs (its fifth minute)
+    assert fired(plain) == [95, 215, 335]  # the first three runs (their fifth minute)
     assert fired(plain, runs=0) == list(range(95, 1440 - 30, 120))  # off: every run
-    higher = _job_every_two_hours(7, {690: (15, 95.0)})
-    assert fired(higher) == [95, 215, 695]
-    # 45 minutes instead of 15: told once it has lasted longer than the earlier runs.
-    longer = fired(_job_every_two_hours(7, {690: (45, 60.0)}))
-    assert longer[:2] == [95, 215] and len(longer) == 3 and 690 + 15 < longer[2] <= 690 + 20
+    higher = _job_every_two_hours(7, {810: (15, 95.0)})
+    assert fired(higher) == [95, 215, 335, 815]
+    # The last run 45 minutes instead of 15: told once it has lasted longer than the runs
+    # before it.  (A run after it is the job's again once three like each other precede it.)
+    longer = fired(_job_every_two_hours(7, {1290: (45, 60.0)}))
+    assert longer[:3] == [95, 215, 335] and len(longer) == 4
+    assert 1290 + 15 < longer[3] <= 1290 + 20
+    # Runs of 10 to 20 minutes, and another job's between them, are still the job's runs.
+    varied = _job_every_two_hours(7, {450: (10, 60.0), 570: (20, 60.0), 690: (12, 60.0)})
+    for start in range(150, 1440 - 30, 180):  # a 10-minute job every three hours, higher
+        varied[start : start + 10] = 70.0
+    assert max(fired(varied)) < 600 < max(fired(varied, runs=0))  # quiet from the 5th run on
     # The same runs at irregular times are news each time: no steady period.
     irregular = 20 + np.random.default_rng(7).uniform(-1, 1, 1440)
     starts = [90, 170, 330, 420, 640, 730, 950, 1230]
