@@ -31,7 +31,8 @@ the file is taken into memory and sent first, and the file cleared (or, on a
 full disk, removed) so that no later start sends it again.  Once the file
 can be written again (the disk has room, a lock is released), what memory
 holds is written back to it and the outbox is durable again: a kill -9 after
-that loses nothing either (`RETURN_RETRY_SECS`).  After a storm
+that loses nothing either (`RETURN_RETRY_SECS`; not where rows the file held
+were never read, nor into a corrupted file still in place).  After a storm
 the freed pages are given back (auto_vacuum=INCREMENTAL), so the file
 shrinks again.
 """
@@ -42,6 +43,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import os
 import time
 from collections import OrderedDict
@@ -75,6 +77,7 @@ BACKLOG_TAKEN_MAX = 5000
 # the event loop), nor while rows the file held then were left in it or unread.
 RETURN_RETRY_SECS = 60.0
 RETURN_ROWS_MAX = BACKLOG_TAKEN_MAX
+RETURN_ROOM_BYTES = 64 << 10  # free for us at least: a disk still full is not tried
 
 
 def alert_record(alert: Alert) -> str:
@@ -181,6 +184,11 @@ class MemoryOutbox:
     def together(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
+    @property
+    def size(self) -> int:
+        """Rows waiting, all channels."""
+        return sum(len(rows) for rows in self._rows.values())
+
     def rows(self) -> list[tuple[int, str, Alert]]:
         """Every row waiting, (id, channel, alert), in id order."""
         every = [(row, ch, a) for ch, rows in self._rows.items() for row, a in rows.items()]
@@ -236,6 +244,16 @@ def move_rows(source: Outbox, target: Outbox, channels: Iterable[str]) -> dict[i
                     moved[row] = target.add(channel, alert)
             source.remove([row for row, _ in rows])
     return moved
+
+
+def _has_room(directory: Path) -> bool:
+    """Whether `directory`'s file system has `RETURN_ROOM_BYTES` free for us: a try at
+    taking the file back on a disk still full serialises every row for nothing."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return True  # the try itself says
+    return st.f_bavail * st.f_frsize >= RETURN_ROOM_BYTES
 
 
 def is_corruption(exc: Exception) -> bool:
@@ -362,6 +380,7 @@ class SqliteOutbox:
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
         if is_corruption(exc):
+            aside = None
             try:
                 aside = self._move_aside()
                 self._db = self._connect()
@@ -376,7 +395,9 @@ class SqliteOutbox:
                 memory = self._fall_back(
                     f"outbox {self.path} corrupted ({exc}) and not replaced: {again}"
                 )
-                self._may_return = True  # its rows are lost with it; a fresh file may come
+                # Moved aside, its rows are gone with it and a fresh file may come; still in
+                # place, it holds rows never read (sent again, or after what memory sent).
+                self._may_return = aside is not None
                 return memory
             log.error(
                 "outbox %s is corrupted (%s while %s): moved aside to %s (the alerts that were "
@@ -529,9 +550,9 @@ class SqliteOutbox:
         ):
             return memory is None
         self._return_tried = time.monotonic()
-        rows = memory.rows()
-        if len(rows) > RETURN_ROWS_MAX:
+        if memory.size > RETURN_ROWS_MAX or not _has_room(self.path.parent):
             return False
+        rows = memory.rows()
         episodes = memory.open_episodes()
         try:
             db = self._connect(busy_timeout=0.0)
@@ -785,6 +806,9 @@ class SqliteOutbox:
     def close(self) -> None:
         import sqlite3
 
+        if self._memory is not None:  # the last chance to keep what memory holds
+            self._return_tried = -math.inf
+            self._return_to_file()
         self._clear_stale_episodes()  # the last chance before a restart reads them
         with contextlib.suppress(sqlite3.Error):
             self._db.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import errno
 import io
 import json
 import logging
@@ -703,6 +705,51 @@ def test_an_outbox_that_cannot_be_replaced_carries_on_in_memory(tmp_path: Path) 
     row = outbox.add("webhook", event("log_b", 2, time.time()))
     assert row > 1 and outbox.degraded is not None and "memory" in outbox.degraded
     assert [a.metric for _, a in outbox.pending("webhook", 10)] == ["log_b"]
+
+
+def test_a_corrupted_outbox_that_could_not_be_moved_aside_is_never_taken_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Still in place, a corrupted file holds rows never read into memory, and its bad page
+    is not on the way of a connect or an insert: taken back, what memory then held went
+    into it, and was lost with it at the next read of that page (moved aside then).
+    Memory keeps the outbox for the rest of the life."""
+    import sqlite3
+
+    import alerting.outbox
+
+    path = tmp_path / "data" / "outbox.db"
+    outbox = SqliteOutbox(path)
+    for i in range(200):
+        wide = dataclasses.replace(event("log_old", i, time.time()), message="y" * 900)
+        outbox.add("old", wide)
+    outbox._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    raw = sqlite3.connect(str(path))
+    try:
+        leaves = [n for (n,) in raw.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'outbox' AND pagetype = 'leaf' ORDER BY pageno"
+        )]  # fmt: skip
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite has no dbstat table to find a leaf page by")
+    page_size = raw.execute("PRAGMA page_size").fetchone()[0]
+    raw.close()
+    with open(path, "r+b") as handle:  # one bad leaf page in the middle of the table
+        handle.seek((leaves[len(leaves) // 2] - 1) * page_size)
+        handle.write(b"\xff" * page_size)
+
+    def read_only(*_: Any) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", read_only)  # the move aside fails
+        outbox.pending("old", 1000)  # a worker reads: the bad page
+    assert outbox.degraded is not None and "corrupted" in outbox.degraded and path.exists()
+    monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+    rows = [outbox.add("webhook", event("log_new", i, time.time())) for i in range(3)]
+    outbox.pending("old", 1000)  # the bad page's channel read again
+    assert outbox.degraded is not None  # never taken back
+    assert [row for row, _ in outbox.pending("webhook", 10)] == rows
+    outbox.close()
 
 
 class Exploding:

@@ -273,9 +273,10 @@ def test_a_full_data_dir_keeps_alerting_from_memory_and_says_degraded(
             return worker
 
         worker = asyncio.run(scenario())
+        degraded = outbox.degraded
         outbox.close()
-    assert outbox.degraded is not None and "alerts are kept in memory only" in outbox.degraded
-    assert "full" in outbox.degraded  # the reason names the cause
+    assert degraded is not None and "alerts are kept in memory only" in degraded
+    assert "full" in degraded  # the reason names the cause
     wait_until(lambda: len(http_receiver.requests) >= 60, 10.0, "the alerts")
     assert worker.stats.sent >= 60 and worker.stats.restarts == 0
 
@@ -463,11 +464,10 @@ def test_once_the_disk_has_room_again_the_outbox_is_durable_again(
 def test_a_file_locked_by_another_process_is_taken_back_without_waiting_on_the_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The try at taking the file back runs on the event loop: a lock another process holds
+    """The try at taking the file back runs on the event loop: a write lock another process
+    holds on the outbox file (WAL, its schema: the try gets as far as its transaction)
     makes it a try for later, at once, not a 5-second wait (SQLite's busy timeout); the
     outbox is durable again once the lock is released."""
-    import sqlite3
-
     import alerting.outbox
 
     monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
@@ -476,20 +476,74 @@ def test_a_file_locked_by_another_process_is_taken_back_without_waiting_on_the_l
         outbox = SqliteOutbox(path)
         _degraded_by_a_full_disk(data_dir, outbox)
         (data_dir / "filler").unlink()
-        other = sqlite3.connect(str(path), isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")  # a write lock, held
+        holder = SqliteOutbox(path)  # another process with the file (a fresh one: removed)
+        holder._db.execute("BEGIN IMMEDIATE")  # its write lock, held
         began = time.monotonic()
         row = outbox.add("hook", event(1))
         assert time.monotonic() - began < 1.0
         assert outbox.degraded is not None  # still in memory
-        other.execute("ROLLBACK")
-        other.close()
+        holder._db.execute("ROLLBACK")
+        holder.close()
         outbox.add("hook", event(2))
         assert outbox.degraded is None
         killed = SqliteOutbox(path)
         assert [r for r, _ in killed.pending("hook", 10)] == [row, row + 1]
         killed.close()
         outbox.close()
+
+
+def test_a_file_kept_in_its_stale_state_is_taken_back_as_memory_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk that also refuses the file's removal (a file system gone read-only
+    after an error: faked at that one call, `os.unlink`; a read-only remount is refused
+    while the file is open) keeps the rows memory took from it and the episodes of that
+    moment.  With room again the file is taken back as memory has it, so a kill -9 then
+    sends nothing twice (the row sent from memory) and loses nothing, and takes back the
+    episodes as they are (one ended meanwhile)."""
+    import alerting.outbox
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        outbox = SqliteOutbox(path)
+        rows = [outbox.add("hook", event(i)) for i in range(3)]
+        outbox.keep_episode(event(0))
+        outbox.keep_episode(event(1))
+
+        def refused(*_: object) -> None:
+            raise OSError(errno.EROFS, "Read-only file system")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(alerting.outbox.os, "unlink", refused)
+            wide = _degraded_by_a_full_disk(data_dir, outbox)
+        assert path.exists()  # neither cleared (no room) nor removed
+        outbox.remove([rows[0], *wide])  # sent from memory
+        outbox.end_episode(event(0).fingerprint)
+        (data_dir / "filler").unlink()
+        monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+        rows.append(outbox.add("hook", event(4)))
+        assert outbox.degraded is None
+        killed = SqliteOutbox(path)  # no close: the process died
+        assert [row for row, _ in killed.pending("hook", 10)] == rows[1:]
+        assert [a.labels for a in killed.open_episodes()] == [(("n", "1"),)]
+        assert killed.pending("other", 10) == []
+        killed.close()
+        outbox.close()
+
+
+def test_a_stop_takes_the_file_back_if_it_can(tmp_path: Path) -> None:
+    """The stop is the last chance to keep what memory holds, within the minute between
+    tries or not: the next start sends it."""
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        outbox = SqliteOutbox(path)
+        _degraded_by_a_full_disk(data_dir, outbox)
+        row = outbox.add("hook", event(1))
+        (data_dir / "filler").unlink()
+        outbox.close()
+        again = SqliteOutbox(path)
+        assert [r for r, _ in again.pending("hook", 10)] == [row]
+        again.close()
 
 
 def test_alerts_held_back_behind_a_waiting_digest_are_said_by_the_next_one() -> None:

@@ -755,12 +755,16 @@ def test_episodes_left_in_a_file_that_failed_are_cleared_once_it_can_be_written(
     """A full disk sends the outbox to memory: the episodes in the file stop following what
     is sent.  They cannot be cleared while the disk is full (a DELETE needs room): the file
     is removed at once (its rows and episodes are in memory), so no later start, even after
-    a kill -9, takes back their state of that moment."""
+    a kill -9, takes back their state of that moment.  The stop, with room again, writes
+    their state then (one ended since) for the next start."""
     with outbox_that_filled_its_disk(tmp_path) as (outbox, path):
         assert not path.exists()
         assert SqliteOutbox(path).open_episodes() == []  # as a start after a kill -9 sees it
+        outbox.end_episode(disk(0.0).fingerprint)
+        current = sorted(a.labels for a in outbox.open_episodes())
+        assert current and disk(0.0).labels not in current
         outbox.close()
-        assert SqliteOutbox(path).open_episodes() == []
+        assert sorted(a.labels for a in SqliteOutbox(path).open_episodes()) == current
 
 
 def test_stale_episodes_are_cleared_while_running_once_the_file_can_be_written(
