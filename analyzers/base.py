@@ -9,8 +9,10 @@ series id, so a tick is a few vectorised operations over the whole batch.
 from __future__ import annotations
 
 import abc
+import bisect
 import dataclasses
 import fnmatch
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -262,8 +264,9 @@ class PersistentAnomaly:
       not every time it comes back after a day off, where the tier holds a week;
       a stretch of hours, the rise of a daily wave, against the same span and
       what it is now, not one bucket around now); nor, for a lasting stretch,
-      when its last `recurring_runs` episodes in the tier came a steady period
-      apart, as far and as long (`recurs`: a job every two hours);
+      when it is the next run of a job back at a steady period shorter than a
+      day, no longer and no further than its runs in the tier (`recurs`: a job
+      every two hours);
     * it resolves once the sample is back within half the stretch's frozen band
       of the old baseline (the deviation ended) or of the current one (the
       baseline took the new level in: "settled"); then the series stays quiet
@@ -321,6 +324,7 @@ class PersistentAnomaly:
     TAIL_Z = 1.959964  # Φ⁻¹(0.975): |x - mean| of Gaussian noise exceeds 1.96σ 5 % of the time
     TAIL_MEMORY = 360  # samples, when the analyzer gives no window (`memory` 0: EMA)
     LOOK_AGAIN_SECS = 60.0  # a stretch refused as a precedent or a season's is judged again then
+    RECURRING_LOOKS = 64  # episodes tried as a job's run before the stretch (`recurs`)
 
     def __init__(
         self,
@@ -658,21 +662,24 @@ class PersistentAnomaly:
         Its *episodes* in the history tier are the spans of buckets beyond half the
         stretch's band of its baseline, on its side, a pause shorter than the persistence
         time inside one being part of it.  A *chain* is `recurring_runs` of them a steady
-        period apart, the last a period before the stretch (each start within a tenth of
-        the period, and three buckets, of the one a period after it): found by start time
-        alone, so another job's or an incident's episodes between the runs do not break
-        it (three runs, not two: a series with an incident every two hours or so has
-        two a steady period apart by chance often enough, three seldom; measured in
-        docs/DESIGN.md).  Its runs must look like one job's (the longest at most twice
-        the shortest);
-        the stretch is within them while it has covered no longer than the longest and
-        its level is no further than the furthest's, plus half the band.  So a job's
-        first runs are news, then only a run that goes further or lasts longer than they
-        did.  A stretch of one or two samples (at sparse sampling) is a spike, judged by
-        `unprecedented`, not a run.  With `recurring_runs` 1, one earlier run within
-        the day is enough."""
+        period apart (each start within a tenth of the period, and three buckets, of the
+        one a period after it), found by start time alone, so another job's or an
+        incident's episodes between the runs do not break it; and the stretch starts
+        where the chain's own spacing puts the next run (within three buckets and twice
+        the spread of its spacings: a chain of every third run of a job two hours apart
+        does not take in an incident half an hour off the job's slot).  Its runs must
+        look like one job's (the longest at most twice the shortest).  The stretch is
+        within them while it has covered no longer than the longest, its mean is no
+        further than theirs over as long from their starts, and its last
+        `persist_secs` no further than their furthest bucket, each plus half the band
+        (a run's start-up spike does not cover a run twice as high; a run climbing past
+        them is told when it passes).  Three runs, not two: a series with an incident
+        every couple of hours has two a steady period apart by chance often enough
+        (measured in docs/DESIGN.md).  So a job's first runs are news, then only a run
+        that goes further or lasts longer than they did.  A stretch of one or two
+        samples (at sparse sampling) is a spike, judged by `unprecedented`, not a run."""
         s = self.s
-        if self.recurring_runs <= 0 or int(s.run_n[sid]) < self.MIN_SAMPLES_IN_STRETCH:
+        if self.recurring_runs < 2 or int(s.run_n[sid]) < self.MIN_SAMPLES_IN_STRETCH:
             return False
         start = float(s.run_start[sid])
         try:
@@ -688,36 +695,51 @@ class PersistentAnomaly:
         if at.size == 0:
             return False
         breaks = np.flatnonzero(np.diff(times[at]) > max(2.5 * spacing, self.persist)) + 1
-        runs = np.split(at, breaks)
-        starts = np.array([float(times[run[0]]) for run in runs])
-        lengths = np.array([float(times[run[-1]]) + spacing - float(times[run[0]]) for run in runs])
-        peaks = np.array([float(np.max(away[run])) for run in runs])
+        first = at[np.concatenate(([0], breaks))]
+        final = at[np.concatenate((breaks - 1, [at.size - 1]))]
+        starts = times[first].tolist()
+        lengths = (times[final] + spacing - times[first]).tolist()
         # The time the stretch covers (its first sample stands for the interval before it),
         # less a bucket: an episode's partial buckets at either end.
         step = float(s.interval[sid])
         lasted = now - start + (step if math.isfinite(step) else 0.0) - spacing
         further = side * (level - float(s.base_mean[sid])) - slack
-        for last in range(starts.size - 1, -1, -1):  # each episode as the run before
-            period = start - float(starts[last])
+        recent = times >= max(start, now - self.persist)
+        lately = float(away[recent].mean()) - slack if recent.any() else further
+        # Each episode as the run before, the latest first: at most `RECURRING_LOOKS` (a
+        # series with more episodes within the day bursts all the time: bounded cost).
+        for last in range(len(starts) - 1, max(len(starts) - 1 - self.RECURRING_LOOKS, -1), -1):
+            period = start - starts[last]
             if period >= DAY:
                 break
             tolerance = max(period / 10, 3 * spacing)
-            chain, anchor = [last], float(starts[last])
+            chain = [last]
             while len(chain) < self.recurring_runs:
-                off = np.abs(starts - (anchor - period))
-                nearest = int(np.argmin(off))
-                if off[nearest] > tolerance or nearest in chain:
+                target = starts[chain[-1]] - period  # anchored on the run found: jobs drift
+                k = bisect.bisect_left(starts, target)
+                near = min((j for j in (k - 1, k) if 0 <= j < len(starts)),
+                           key=lambda j: abs(starts[j] - target))  # fmt: skip
+                if abs(starts[near] - target) > tolerance or near in chain:
                     break
-                chain.append(nearest)
-                anchor = float(starts[nearest])
+                chain.append(near)
             if len(chain) < self.recurring_runs:
                 continue
-            longest = float(lengths[chain].max())
-            if (
-                longest <= 2 * float(lengths[chain].min()) + 2 * spacing
-                and lasted <= longest
-                and further <= float(peaks[chain].max())
-            ):
+            gaps = [starts[a] - starts[b] for a, b in itertools.pairwise(chain)]
+            spread = max(gaps) - min(gaps)
+            if abs(period - sum(gaps) / len(gaps)) > 3 * spacing + 2 * spread:
+                continue
+            longest = max(lengths[j] for j in chain)
+            if longest > 2 * min(lengths[j] for j in chain) + 2 * spacing or lasted > longest:
+                continue
+            # The runs over as long from their starts as the stretch has lasted, and the
+            # furthest bucket each reached.
+            span = max(lasted, spacing)
+            levels, peaks = [], []
+            for j in chain:
+                run = (times >= starts[j]) & (times < starts[j] + lengths[j])
+                levels.append(float(away[run & (times < starts[j] + span)].mean()))
+                peaks.append(float(away[run].max()))
+            if further <= max(levels) and lately <= max(peaks):
                 return True
         return False
 

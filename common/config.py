@@ -598,6 +598,11 @@ class _Validator:
             bounds = " and ".join(b for b in (low, high) if b)
             self.problem(path, f"must be {bounds}, got {raw!r}")
             return _INVALID
+        check = meta.get("check")
+        error = check(raw) if check else None
+        if error:
+            self.problem(path, f"{error}, got {raw!r}")
+            return _INVALID
         return tp(raw)
 
     def _string(

@@ -425,6 +425,32 @@ def test_a_job_every_two_hours_is_news_on_its_first_runs_not_all_day(make: Any) 
     assert fired(irregular) == [start + 5 for start in starts]
 
 
+def test_a_recurring_job_covers_neither_an_incident_off_its_slot_nor_a_run_higher_than_its_own() -> (
+    None
+):
+    """What the job's runs do not cover is news: an incident as high as a run twenty minutes
+    before the job's slot (a chain of every other run, four hours apart, would put a slot
+    there within a tenth of its period: the stretch must start where the runs' own spacing
+    puts the next), and a run at the job's slot twice as high as its runs, whose start-up
+    spike (one minute at +60) is no cover for the whole run."""
+
+    def fired(values: np.ndarray) -> list[int]:
+        analyzer = ZScoreAnalyzer(window=60, cooldown_secs=0, learning_secs=0)
+        alerts, _ = feed(analyzer, values, step=60.0, store=Store(61, 1500, 60.0))
+        return [int(a.timestamp // 60) for a in alerts if a.status is Status.FIRING]
+
+    incident = _job_every_two_hours(7)
+    incident[1030:1042] = 60.0  # the job's next run at 1050
+    assert [m for m in fired(incident) if m > 400] == [1035]
+    spiky = 20 + np.random.default_rng(7).uniform(-1, 1, 1440)
+    for start in range(90, 1440 - 30, 120):
+        spiky[start] = 80.0
+        spiky[start + 1 : start + 20] = 45.0
+    assert [m for m in fired(spiky) if m > 400] == []  # its runs: recurring
+    spiky[1051:1070] = 75.0  # the run at 1050, +55 after its spike
+    assert [m for m in fired(spiky) if m > 400] == [1055]
+
+
 # -- trend ----------------------------------------------------------------------------------
 
 

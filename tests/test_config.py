@@ -102,6 +102,7 @@ BAD_CONFIGS = [
     ("[analyzer]\nema_alpha = 0\n", 2, "analyzer.ema_alpha: must be > 0 and <= 1, got 0"),
     ("[analyzer]\nema_alpha = 1.5\n", 2, "analyzer.ema_alpha: must be > 0 and <= 1, got 1.5"),
     ("[analyzer]\nzscore_window = 3.5\n", 2, "analyzer.zscore_window: expected an integer, got 3.5"),
+    ("[analyzer]\nanomaly_recurring_runs = 1\n", 2, "analyzer.anomaly_recurring_runs: 0 (off) or at least 2: one run shows no period, got 1"),
     ('[inventory]\nenabled = "yes"\n', 2, 'inventory.enabled: expected true or false, got "yes"'),
     ("[thresholds]\ncpu_percnt = 80\n", 2, "thresholds.cpu_percnt: unknown key in [thresholds]; did you mean 'cpu_percent'?"),
     ("[alertng]\nmin_interval_secs = 5\n", 1, "alertng: unknown key at the top level; did you mean 'alerting'?"),
