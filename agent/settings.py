@@ -408,10 +408,10 @@ class AnalyzerSettings:
         "A z-score or EMA alert is not news when it is the next run of a job that comes "
         "back at a steady period shorter than a day (a job every two hours): the history "
         "tier holds this many earlier runs alike in length, each starting a period before "
-        "the next (within a tenth of it), and this one starts where their spacing puts the "
-        "next, lasts no longer and goes no further than they did. Such a job pages on its "
-        "first runs, then only when a run goes further or lasts longer. 0 turns this off; "
-        "1 is refused (one run shows no period).",
+        "the next (within a tenth of it, at most 10 minutes), and this one starts where "
+        "their spacing puts the next, lasts no longer and goes no further than they did. "
+        "Such a job pages on its first runs, then only when a run goes further or lasts "
+        "longer. 0 turns this off; 1 is refused (one run shows no period).",
         ge=0,
         le=10,
         check=lambda runs: "0 (off) or at least 2: one run shows no period" if runs == 1 else None,

@@ -325,6 +325,7 @@ class PersistentAnomaly:
     TAIL_MEMORY = 360  # samples, when the analyzer gives no window (`memory` 0: EMA)
     LOOK_AGAIN_SECS = 60.0  # a stretch refused as a precedent or a season's is judged again then
     RECURRING_LOOKS = 64  # episodes tried as a job's run before the stretch (`recurs`)
+    RECURRING_JITTER_SECS = 600.0  # the most a job's run may be off its period (`recurs`)
 
     def __init__(
         self,
@@ -662,22 +663,24 @@ class PersistentAnomaly:
         Its *episodes* in the history tier are the spans of buckets beyond half the
         stretch's band of its baseline, on its side, a pause shorter than the persistence
         time inside one being part of it.  A *chain* is `recurring_runs` of them a steady
-        period apart (each start within a tenth of the period, and three buckets, of the
-        one a period after it), found by start time alone, so another job's or an
-        incident's episodes between the runs do not break it; and the stretch starts
-        where the chain's own spacing puts the next run (within three buckets and twice
-        the spread of its spacings: a chain of every third run of a job two hours apart
-        does not take in an incident half an hour off the job's slot).  Its runs must
-        look like one job's (the longest at most twice the shortest).  The stretch is
-        within them while it has covered no longer than the longest, its mean is no
-        further than theirs over as long from their starts, and its last
-        `persist_secs` no further than their furthest bucket, each plus half the band
-        (a run's start-up spike does not cover a run twice as high; a run climbing past
-        them is told when it passes).  Three runs, not two: a series with an incident
-        every couple of hours has two a steady period apart by chance often enough
-        (measured in docs/DESIGN.md).  So a job's first runs are news, then only a run
-        that goes further or lasts longer than they did.  A stretch of one or two
-        samples (at sparse sampling) is a spike, judged by `unprecedented`, not a run."""
+        period apart (each start within a tenth of the period, at most
+        `RECURRING_JITTER_SECS` and at least three buckets, of the one a period after it),
+        found by start time alone, so another job's or an incident's episodes between the
+        runs do not break it; and the stretch starts where the chain's own spacing puts
+        the next run (within three buckets and the spread of its spacings: a chain of
+        every third run of a job two hours apart does not take in an incident half an
+        hour off the job's slot).  Its runs must look like one job's (the longest at most
+        twice the shortest).  The stretch is within them while it has covered no longer
+        than the longest run, its mean is no further than the furthest run's mean over as
+        long from its start, and its last `persist_secs` (the buckets over them, or its
+        mean before one has closed) no further than the furthest bucket of any run, each
+        plus half the band (a run's start-up spike does not cover a run twice as high; a
+        run climbing past them is told when it passes).  Three runs, the tenth of the
+        period capped, the next slot from the chain's own spacing: each because
+        irregular incidents otherwise line up by chance (measured in docs/DESIGN.md).  So
+        a job's first runs are news, then only a run that goes further or lasts longer
+        than they did.  A stretch of one or two samples (at sparse sampling) is a spike,
+        judged by `unprecedented`, not a run."""
         s = self.s
         if self.recurring_runs < 2 or int(s.run_n[sid]) < self.MIN_SAMPLES_IN_STRETCH:
             return False
@@ -704,7 +707,11 @@ class PersistentAnomaly:
         step = float(s.interval[sid])
         lasted = now - start + (step if math.isfinite(step) else 0.0) - spacing
         further = side * (level - float(s.base_mean[sid])) - slack
-        recent = times >= max(start, now - self.persist)
+        # The buckets over the stretch's last `persist` (at least the newest closed one since
+        # it began; none yet, its mean stands for it).
+        recent = times + spacing > max(start, now - self.persist)
+        if not recent.any() and times[-1] + spacing > start:
+            recent = times == times[-1]
         lately = float(away[recent].mean()) - slack if recent.any() else further
         # Each episode as the run before, the latest first: at most `RECURRING_LOOKS` (a
         # series with more episodes within the day bursts all the time: bounded cost).
@@ -712,7 +719,7 @@ class PersistentAnomaly:
             period = start - starts[last]
             if period >= DAY:
                 break
-            tolerance = max(period / 10, 3 * spacing)
+            tolerance = max(min(period / 10, self.RECURRING_JITTER_SECS), 3 * spacing)
             chain = [last]
             while len(chain) < self.recurring_runs:
                 target = starts[chain[-1]] - period  # anchored on the run found: jobs drift
@@ -726,7 +733,7 @@ class PersistentAnomaly:
                 continue
             gaps = [starts[a] - starts[b] for a, b in itertools.pairwise(chain)]
             spread = max(gaps) - min(gaps)
-            if abs(period - sum(gaps) / len(gaps)) > 3 * spacing + 2 * spread:
+            if abs(period - sum(gaps) / len(gaps)) > 3 * spacing + spread:
                 continue
             longest = max(lengths[j] for j in chain)
             if longest > 2 * min(lengths[j] for j in chain) + 2 * spacing or lasted > longest:
