@@ -461,6 +461,37 @@ def test_once_the_disk_has_room_again_the_outbox_is_durable_again(
         outbox.close()
 
 
+def test_no_try_at_the_file_on_a_disk_still_full_or_with_too_many_rows_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The try runs on the event loop: not on a file system with less than
+    `RETURN_ROOM_BYTES` free (it would serialise every row for nothing), nor with more than
+    `RETURN_ROWS_MAX` rows waiting in memory (one transaction too long for the loop);
+    either gone, the file is taken back at the next try."""
+    import alerting.outbox
+
+    monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        outbox = SqliteOutbox(path)
+        outbox.remove(_degraded_by_a_full_disk(data_dir, outbox))  # sent from memory
+        (data_dir / "filler").unlink()  # room again, but the outbox is told otherwise
+        monkeypatch.setattr(alerting.outbox, "RETURN_ROOM_BYTES", 1 << 40)
+        rows = [outbox.add("hook", event(i)) for i in range(3)]
+        assert outbox.degraded is not None
+        monkeypatch.setattr(alerting.outbox, "RETURN_ROOM_BYTES", 64 << 10)
+        monkeypatch.setattr(alerting.outbox, "RETURN_ROWS_MAX", 2)
+        rows.append(outbox.add("hook", event(3)))
+        assert outbox.degraded is not None  # more rows waiting than that
+        outbox.remove(rows[:2])  # sent
+        rows.append(outbox.add("hook", event(4)))
+        assert outbox.degraded is None
+        killed = SqliteOutbox(path)
+        assert [row for row, _ in killed.pending("hook", 10)] == rows[2:]
+        killed.close()
+        outbox.close()
+
+
 def test_a_file_locked_by_another_process_is_taken_back_without_waiting_on_the_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
