@@ -132,8 +132,9 @@ def needs_durable_outbox(alerting: AlertingSettings, channels: list[Channel]) ->
 def open_outbox(
     alerting: AlertingSettings, data_dir: str | Path, channels: list[Channel]
 ) -> Outbox:
-    """The durable outbox in data_dir when a channel needs it, else (or if it cannot be
-    opened, and said so) in memory."""
+    """The durable outbox in data_dir when a channel needs it (in memory until its file can
+    be opened, if it cannot be at first), else in memory; in memory too, and said, where
+    data_dir cannot be made or the file there is refused (planted: a symlink, a fifo)."""
     max_rows = alerting.outbox_max_rows
     if not needs_durable_outbox(alerting, channels):
         return MemoryOutbox(max_rows=max_rows)

@@ -32,7 +32,10 @@ full disk, removed) so that no later start sends it again.  Once the file
 can be written again (the disk has room, a lock is released), what memory
 holds is written back to it and the outbox is durable again: a kill -9 after
 that loses nothing either (`RETURN_RETRY_SECS`; not where rows the file held
-were never read, nor into a corrupted file still in place).  After a storm
+were never read, nor into a corrupted file still in place).  A file that
+cannot be opened at the start (a host booting with its disk full) is taken
+the same way once it can be, unless a life before's notifications still wait
+in it.  After a storm
 the freed pages are given back (auto_vacuum=INCREMENTAL), so the file
 shrinks again.
 """
@@ -52,7 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from alerting.alert import Alert
-from common.datafile import SIBLINGS, check_same_file, check_sqlite_file
+from common.datafile import SIBLINGS, UnsafeFileError, check_same_file, check_sqlite_file
 
 if TYPE_CHECKING:
     import sqlite3
@@ -294,10 +297,30 @@ class SqliteOutbox:
         self._may_return = False
         self._return_tried = 0.0  # monotonic
         self._within = 0  # inside `together`: the file is not taken back mid-transaction
+        # Not opened at the start: what a life before left in the file was never read.
+        self._unread = False
         import sqlite3
 
         try:
-            self._db = self._connect()
+            self._db = self._open()
+        except UnsafeFileError:
+            raise  # planted there (a symlink, a fifo): the caller refuses it, for this life
+        except (OSError, sqlite3.Error) as exc:
+            # A host that boots with its disk full: this life alerts from memory, and takes
+            # the file as its outbox once it can (`_return_to_file`), not never.
+            self._start_in_memory(exc)
+            return
+        # Ids go on from the file's: a memory fallback before this life's first row must not
+        # number from 1 again, over the backlog a worker is sending (its removal would
+        # delete the new rows).
+        found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        self._last_id = int(found[0]) if found else 0
+
+    def _open(self) -> sqlite3.Connection:
+        import sqlite3
+
+        try:
+            return self._connect()
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
                 raise
@@ -307,12 +330,26 @@ class SqliteOutbox:
                 "in it are lost); a fresh outbox is in use",
                 self.path, exc, aside.name,
             )  # fmt: skip
-            self._db = self._connect()
-        # Ids go on from the file's: a memory fallback before this life's first row must not
-        # number from 1 again, over the backlog a worker is sending (its removal would
-        # delete the new rows).
-        found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
-        self._last_id = int(found[0]) if found else 0
+            return self._connect()
+
+    def _start_in_memory(self, exc: Exception) -> None:
+        import sqlite3
+
+        # A closed stand-in: nothing reads it while memory is the outbox, and taking the
+        # file back replaces it.
+        self._db = sqlite3.connect(":memory:")
+        self._db.close()
+        self._memory = MemoryOutbox(max_rows=self.max_rows)
+        self._unread = self._may_return = True
+        self._return_tried = time.monotonic()
+        self.degraded = (
+            f"outbox {self.path} cannot be opened ({exc}); alerts are kept in memory only"
+        )
+        log.error(
+            "cannot open the outbox %s (%s): alerts are kept in memory until it can be, tried "
+            "again every %d s; what waits in memory meanwhile does not survive a restart",
+            self.path, exc, RETURN_RETRY_SECS,
+        )  # fmt: skip
 
     def _connect(self, busy_timeout: float = 5.0) -> sqlite3.Connection:
         import sqlite3  # loaded only when some channel needs a durable outbox
@@ -560,7 +597,13 @@ class SqliteOutbox:
             return False
         try:
             db.execute("BEGIN IMMEDIATE")
-            db.execute("DELETE FROM episodes")
+            if self._unread and self._left_from_before(db):
+                db.close()
+                return False
+            if not self._unread:
+                # A life before's open episodes, never read, stay: the next start resolves
+                # or continues them (memory's own replace theirs alert by alert).
+                db.execute("DELETE FROM episodes")
             db.execute("DELETE FROM outbox WHERE id <= ?", (self._taken_up_to,))
             db.executemany(
                 "INSERT OR REPLACE INTO outbox (id, channel, created, alert) VALUES (?, ?, ?, ?)",
@@ -576,12 +619,15 @@ class SqliteOutbox:
                 "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'outbox'", (last,)
             ).rowcount:
                 db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (last,))
+            last = int(
+                db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()[0]
+            )
             db.execute("COMMIT")
             db.execute("PRAGMA busy_timeout = 5000")
         except (OSError, sqlite3.Error):
             db.close()  # (the transaction is rolled back)
             return False
-        self._db, self._memory = db, None
+        self._db, self._memory, self._unread = db, None, False
         self._episodes = {alert.fingerprint: alert for alert in episodes}
         for channel, n in memory.take_dropped().items():  # still to be said
             self.dropped.pending[channel] = self.dropped.pending.get(channel, 0) + n
@@ -593,6 +639,22 @@ class SqliteOutbox:
             self.path, len(rows), self.degraded,
         )  # fmt: skip
         self.degraded = None
+        return True
+
+    def _left_from_before(self, db: sqlite3.Connection) -> bool:
+        """Whether the file, not opened at the start, holds notifications a life before
+        queued: they are older than what memory sent since, and sent after it they would
+        end alerts out of order (a FIRING after its RESOLVED).  They stay for the next
+        start, which sends them first; this life stays in memory."""
+        waiting = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        if not waiting:
+            return False
+        self._may_return = False
+        self.degraded = (
+            f"outbox {self.path} could not be opened at the start and holds {waiting} alerts "
+            "from before it, sent at the next start; this life's are kept in memory only"
+        )
+        log.error("%s", self.degraded)
         return True
 
     # -- the queue ----------------------------------------------------------------------------

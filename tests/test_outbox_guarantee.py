@@ -577,6 +577,74 @@ def test_a_stop_takes_the_file_back_if_it_can(tmp_path: Path) -> None:
         again.close()
 
 
+@pytest.mark.parametrize("before", ["a file a life before left", "no file yet"])
+def test_an_outbox_that_could_not_be_opened_at_the_start_is_durable_once_it_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: str
+) -> None:
+    """A host that boots with its disk full: the outbox cannot be opened, and alerts go on
+    from memory, said degraded.  Once there is room, the file is taken as the outbox, with
+    what memory holds, so a kill -9 after that loses nothing; the open episodes a life
+    before left in it, never read, stay for the next start (which resolves or continues
+    them), beside this life's."""
+    import alerting.outbox
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        if before == "a file a life before left":
+            earlier = SqliteOutbox(path)
+            earlier.remove([earlier.add("hook", event(7))])  # delivered
+            earlier.keep_episode(event(7))
+            earlier.close()
+        fill(data_dir)
+        outbox = SqliteOutbox(path)
+        assert outbox.degraded is not None and "cannot be opened" in outbox.degraded
+        rows = [outbox.add("hook", event(i)) for i in range(3)]
+        outbox.keep_episode(event(2))
+        outbox.remove([rows[0]])  # sent from memory
+        (data_dir / "filler").unlink()  # the operator makes room
+        monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+        rows.append(outbox.add("hook", event(3)))  # the next write takes the file
+        assert outbox.degraded is None
+        killed = SqliteOutbox(path)  # no close: the process died
+        assert [row for row, _ in killed.pending("hook", 10)] == rows[1:]
+        episodes = sorted(a.labels for a in killed.open_episodes())
+        left = [(("n", "7"),)] if before == "a file a life before left" else []
+        assert episodes == [(("n", "2"),), *left]
+        assert killed.add("hook", event(5)) > rows[-1]  # a next life's ids go on
+        killed.close()
+        outbox.close()
+
+
+def test_a_file_not_opened_at_the_start_that_holds_alerts_is_left_to_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a life before queued and could not send, in a file this life could not open at
+    its start: sent after what memory sent since, it would end alerts out of order (a
+    FIRING after its RESOLVED).  So the file is not taken with them in it: they are kept as
+    they are for the next start, which sends them first; this life goes on in memory and
+    says why."""
+    import alerting.outbox
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        earlier = SqliteOutbox(path)
+        waiting = [earlier.add("hook", event(i)) for i in (7, 8)]
+        earlier.close()
+        fill(data_dir)
+        outbox = SqliteOutbox(path)
+        first = outbox.add("hook", event(1))
+        (data_dir / "filler").unlink()
+        monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+        second = outbox.add("hook", event(2))
+        assert outbox.degraded is not None and "holds 2 alerts from before" in outbox.degraded
+        assert [row for row, _ in outbox.pending("hook", 10)] == [first, second]
+        outbox.close()
+        again = SqliteOutbox(path)  # the next start
+        assert [a.labels for _, a in again.pending("hook", 10)] == [(("n", "7"),), (("n", "8"),)]
+        assert [row for row, _ in again.pending("hook", 10)] == waiting
+        again.close()
+
+
 def test_alerts_held_back_behind_a_waiting_digest_are_said_by_the_next_one() -> None:
     """A digest waits (the channel is down) and 60 more alerts come, over the budget.  The
     digest is not rewritten while rows wait to be admitted; delivering it cleared the whole
