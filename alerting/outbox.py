@@ -610,7 +610,7 @@ class SqliteOutbox:
                 [(row, ch, alert.timestamp, alert_record(alert)) for row, ch, alert in rows],
             )
             db.executemany(
-                "INSERT INTO episodes (fingerprint, alert) VALUES (?, ?)",
+                "INSERT OR REPLACE INTO episodes (fingerprint, alert) VALUES (?, ?)",
                 [(alert.fingerprint, alert_record(alert)) for alert in episodes],
             )
             # Ids go on from memory's: a worker remembers which rows it charged.

@@ -594,6 +594,7 @@ def test_an_outbox_that_could_not_be_opened_at_the_start_is_durable_once_it_can(
             earlier = SqliteOutbox(path)
             earlier.remove([earlier.add("hook", event(7))])  # delivered
             earlier.keep_episode(event(7))
+            earlier.keep_episode(dataclasses.replace(event(2), message="a life before"))
             earlier.close()
         fill(data_dir)
         outbox = SqliteOutbox(path)
@@ -607,9 +608,9 @@ def test_an_outbox_that_could_not_be_opened_at_the_start_is_durable_once_it_can(
         assert outbox.degraded is None
         killed = SqliteOutbox(path)  # no close: the process died
         assert [row for row, _ in killed.pending("hook", 10)] == rows[1:]
-        episodes = sorted(a.labels for a in killed.open_episodes())
-        left = [(("n", "7"),)] if before == "a file a life before left" else []
-        assert episodes == [(("n", "2"),), *left]
+        episodes = sorted((a.labels, a.message) for a in killed.open_episodes())
+        left = [((("n", "7"),), "event 7")] if before == "a file a life before left" else []
+        assert episodes == [((("n", "2"),), "event 2"), *left]  # this life's replaces its own
         assert killed.add("hook", event(5)) > rows[-1]  # a next life's ids go on
         killed.close()
         outbox.close()
