@@ -35,7 +35,8 @@ that loses nothing either (`RETURN_RETRY_SECS`; not where rows the file held
 were never read, nor into a corrupted file still in place).  A file that
 cannot be opened at the start (a host booting with its disk full) is taken
 the same way once it can be, unless a life before's notifications still wait
-in it.  After a storm
+in it; the open episodes that life left stay for the next start, but for
+those this life ended meanwhile.  After a storm
 the freed pages are given back (auto_vacuum=INCREMENTAL), so the file
 shrinks again.
 """
@@ -297,8 +298,12 @@ class SqliteOutbox:
         self._may_return = False
         self._return_tried = 0.0  # monotonic
         self._within = 0  # inside `together`: the file is not taken back mid-transaction
-        # Not opened at the start: what a life before left in the file was never read.
+        # Not opened at the start: what a life before left in the file was never read.  Its
+        # open episodes stay there for the next start, but for those this life ended (or
+        # all, cleared) before it could take the file.
         self._unread = False
+        self._ended_unread: set[str] = set()
+        self._cleared_unread = False
         import sqlite3
 
         try:
@@ -316,21 +321,24 @@ class SqliteOutbox:
         found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         self._last_id = int(found[0]) if found else 0
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, busy_timeout: float = 5.0) -> sqlite3.Connection:
         import sqlite3
 
         try:
-            return self._connect()
+            return self._connect(busy_timeout)
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
                 raise
-            aside = self._move_aside()  # corrupted while the agent was down: start afresh
-            log.error(
-                "outbox %s is corrupted (%s): moved aside to %s (the alerts that were waiting "
-                "in it are lost); a fresh outbox is in use",
-                self.path, exc, aside.name,
-            )  # fmt: skip
-            return self._connect()
+            self._replace_corrupted(exc)  # corrupted while the agent was down: start afresh
+            return self._connect(busy_timeout)
+
+    def _replace_corrupted(self, exc: Exception) -> None:
+        aside = self._move_aside()
+        log.error(
+            "outbox %s is corrupted (%s): moved aside to %s (the alerts that were waiting "
+            "in it are lost); a fresh outbox is in use",
+            self.path, exc, aside.name,
+        )  # fmt: skip
 
     def _start_in_memory(self, exc: Exception) -> None:
         import sqlite3
@@ -570,7 +578,7 @@ class SqliteOutbox:
         ):
             self._clear_stale_episodes()
 
-    def _return_to_file(self) -> bool:
+    def _return_to_file(self, on_a_fresh_file: bool = False) -> bool:
         """After a fall back to memory, at most once every `RETURN_RETRY_SECS`: if the file
         can be written again, everything memory holds (its rows under their ids, the open
         episodes) is written to it in one transaction, the rows taken from it and its
@@ -592,17 +600,20 @@ class SqliteOutbox:
         rows = memory.rows()
         episodes = memory.open_episodes()
         try:
-            db = self._connect(busy_timeout=0.0)
+            # Never read: found corrupted only now (a full disk hid it at the start), it is
+            # moved aside as a start would have.
+            db = self._open(busy_timeout=0.0) if self._unread else self._connect(busy_timeout=0.0)
         except (OSError, sqlite3.Error):
             return False
+        kept: dict[str, Alert] = {}
         try:
             db.execute("BEGIN IMMEDIATE")
             if self._unread and self._left_from_before(db):
                 db.close()
                 return False
-            if not self._unread:
-                # A life before's open episodes, never read, stay: the next start resolves
-                # or continues them (memory's own replace theirs alert by alert).
+            if self._unread and not self._cleared_unread:
+                kept = self._episodes_left_from_before(db)
+            else:
                 db.execute("DELETE FROM episodes")
             db.execute("DELETE FROM outbox WHERE id <= ?", (self._taken_up_to,))
             db.executemany(
@@ -624,11 +635,16 @@ class SqliteOutbox:
             )
             db.execute("COMMIT")
             db.execute("PRAGMA busy_timeout = 5000")
-        except (OSError, sqlite3.Error):
+        except (OSError, sqlite3.Error) as exc:
             db.close()  # (the transaction is rolled back)
+            fresh = self._unread and not on_a_fresh_file and is_corruption(exc)
+            if fresh and self._set_aside_unread(exc):
+                self._return_tried = -math.inf
+                return self._return_to_file(on_a_fresh_file=True)
             return False
-        self._db, self._memory, self._unread = db, None, False
-        self._episodes = {alert.fingerprint: alert for alert in episodes}
+        self._db, self._memory, self._unread, self._ended_unread = db, None, False, set()
+        # The life before's kept too: a later fall back to memory must not drop them.
+        self._episodes = kept | {alert.fingerprint: alert for alert in episodes}
         for channel, n in memory.take_dropped().items():  # still to be said
             self.dropped.pending[channel] = self.dropped.pending.get(channel, 0) + n
             self.dropped.total += n
@@ -643,9 +659,11 @@ class SqliteOutbox:
 
     def _left_from_before(self, db: sqlite3.Connection) -> bool:
         """Whether the file, not opened at the start, holds notifications a life before
-        queued: they are older than what memory sent since, and sent after it they would
-        end alerts out of order (a FIRING after its RESOLVED).  They stay for the next
-        start, which sends them first; this life stays in memory."""
+        queued and could not send.  Then it is not taken: its rows and memory's are numbered
+        apart (memory from 1: the file's ids could not be read), and a worker remembers
+        which rows it charged by id.  They stay for the next start, which sends them (after
+        what this life sent: durability for this life is what is given up, not order);
+        this life stays in memory."""
         waiting = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         if not waiting:
             return False
@@ -656,6 +674,34 @@ class SqliteOutbox:
         )
         log.error("%s", self.degraded)
         return True
+
+    def _set_aside_unread(self, exc: Exception) -> bool:
+        """A file never read, found corrupted while taking it (a page the opening did not
+        read): moved aside as a start would have; True if done, else never tried again."""
+        try:
+            self._replace_corrupted(exc)
+        except OSError as failed:
+            self._may_return = False
+            self.degraded = (
+                f"outbox {self.path} is corrupted ({exc}) and could not be moved aside "
+                f"({failed}); alerts are kept in memory only"
+            )
+            log.error("%s", self.degraded)
+            return False
+        return True
+
+    def _episodes_left_from_before(self, db: sqlite3.Connection) -> dict[str, Alert]:
+        """The open episodes a life before left in the file, never read, but those this life
+        ended meanwhile (deleted from it: the next start must not take back an alert the
+        channels were told ended): kept there for the next start to resolve or continue."""
+        db.executemany(
+            "DELETE FROM episodes WHERE fingerprint = ?", [(fp,) for fp in self._ended_unread]
+        )
+        kept = {}
+        for fingerprint, text in db.execute("SELECT fingerprint, alert FROM episodes"):
+            with contextlib.suppress(ValueError, KeyError, TypeError):  # the next start drops it
+                kept[str(fingerprint)] = alert_from_record(text)
+        return kept
 
     # -- the queue ----------------------------------------------------------------------------
 
@@ -767,6 +813,8 @@ class SqliteOutbox:
         )
 
     def end_episode(self, fingerprint: str) -> None:
+        if self._unread:
+            self._ended_unread.add(fingerprint)
         self._retry_clearing()
         self._guarded(
             "ending an episode",
@@ -776,6 +824,8 @@ class SqliteOutbox:
         self._write(lambda: self.end_episode(fingerprint))
 
     def clear_episodes(self) -> None:
+        if self._unread:
+            self._cleared_unread = True
         self._guarded("clearing the episodes", self._clear_episodes, lambda m: m.clear_episodes())
 
     def _clear_episodes(self) -> None:

@@ -616,6 +616,142 @@ def test_an_outbox_that_could_not_be_opened_at_the_start_is_durable_once_it_can(
         outbox.close()
 
 
+def _a_life_before_left_episodes(path: Path, *ids: int) -> None:
+    earlier = SqliteOutbox(path)
+    earlier.remove([earlier.add("hook", event(i)) for i in ids])  # delivered
+    for i in ids:
+        earlier.keep_episode(dataclasses.replace(event(i), message="a life before"))
+    earlier.close()
+
+
+def _episodes_at_the_next_start(path: Path) -> list[tuple[tuple[tuple[str, str], ...], str]]:
+    again = SqliteOutbox(path)
+    try:
+        return sorted((a.labels, a.message) for a in again.open_episodes())
+    finally:
+        again.close()
+
+
+def test_the_episodes_a_life_before_left_are_kept_but_for_those_this_life_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taken once it can be, a file not opened at the start keeps the open episodes a life
+    before left in it for the next start, but not one this life ended from memory meanwhile
+    (its RESOLVED sent: taken back, the next start would resume an alert the channels were
+    told ended); and a later fall back to memory and back keeps them too."""
+    import alerting.outbox
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        _a_life_before_left_episodes(path, 2, 7)
+        fill(data_dir)
+        outbox = SqliteOutbox(path)
+        outbox.keep_episode(event(2))  # its FIRING sent from memory, then its RESOLVED
+        outbox.end_episode(event(2).fingerprint)
+        (data_dir / "filler").unlink()
+        monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+        outbox.add("hook", event(3))
+        assert outbox.degraded is None
+        assert _episodes_at_the_next_start(path) == [((("n", "7"),), "a life before")]
+        outbox.remove(_degraded_by_a_full_disk(data_dir, outbox))  # full again, and sent
+        (data_dir / "filler").unlink()
+        outbox.add("hook", event(4))
+        assert outbox.degraded is None
+        outbox.close()
+        assert _episodes_at_the_next_start(path) == [((("n", "7"),), "a life before")]
+
+
+def test_episodes_cleared_before_the_file_could_be_opened_are_cleared_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload that moves the router onto this outbox clears its episodes ("a file's, from
+    a life before: this router knows better"): done while the file could not be opened, it
+    holds for the file once taken."""
+    import alerting.outbox
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        _a_life_before_left_episodes(path, 2, 7)
+        fill(data_dir)
+        outbox = SqliteOutbox(path)
+        outbox.clear_episodes()
+        outbox.keep_episode(event(8))
+        (data_dir / "filler").unlink()
+        monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+        outbox.add("hook", event(3))
+        assert outbox.degraded is None
+        outbox.close()
+        assert _episodes_at_the_next_start(path) == [((("n", "8"),), "event 8")]
+
+
+def test_a_condition_back_in_a_third_life_is_announced_after_a_second_that_booted_full(
+    tmp_path: Path,
+) -> None:
+    """Three lives of the router: the first announces a disk alert (its episode kept in
+    the file); the second boots with its disk full, announces it again and its end from
+    memory, room is made and the stop takes the file; in the third the condition is back.
+    The channels were last told it ended: they hear a FIRING (the first life's episode,
+    taken back, made it a silent continuation)."""
+    from tests.test_restart_episodes import disk, life
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        first = SqliteOutbox(path)
+        life(first, [("route", disk(100.0))])
+        first.close()
+        fill(data_dir)
+        second = SqliteOutbox(path)
+        assert second.degraded is not None
+        told = life(second, [("route", disk(1000.0)), ("route", disk(1100.0, Status.RESOLVED))])
+        assert [a.status for a in told] == [Status.FIRING, Status.RESOLVED]
+        (data_dir / "filler").unlink()
+        second.close()
+        assert second.degraded is None
+        third = SqliteOutbox(path)
+        restored = third.open_episodes()
+        told = life(third, [("route", disk(2000.0)), ("sweep", 2100.0)], restored, now=2000.0)
+        third.close()
+    assert [a.status for a in told] == [Status.FIRING]
+
+
+def test_a_file_found_corrupted_only_when_it_could_be_opened_is_moved_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk hid the corruption at the start ("disk I/O error" before any page was
+    read); found when the file can be opened, it is moved aside, as a start would have,
+    and a fresh file is the outbox, not a silent try every minute for the life."""
+    import sqlite3
+
+    import alerting.outbox
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        earlier = SqliteOutbox(path)
+        earlier.remove([earlier.add("hook", event(i)) for i in range(2)])
+        earlier.close()
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            (root,) = db.execute(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'outbox'"
+            ).fetchone()
+            page = db.execute("PRAGMA page_size").fetchone()[0]
+        with open(path, "r+b") as f:  # the outbox table's first page, garbage
+            f.seek((root - 1) * page)
+            f.write(b"\xff" * page)
+        fill(data_dir)
+        outbox = SqliteOutbox(path)
+        assert outbox.degraded is not None and "cannot be opened" in outbox.degraded
+        row = outbox.add("hook", event(5))
+        (data_dir / "filler").unlink()
+        monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+        outbox.add("hook", event(6))
+        assert outbox.degraded is None
+        assert [p.name for p in outbox.moved_aside] and "corrupted" in caplog.text
+        killed = SqliteOutbox(path)
+        assert [r for r, _ in killed.pending("hook", 10)] == [row, row + 1]
+        killed.close()
+        outbox.close()
+
+
 def test_a_file_not_opened_at_the_start_that_holds_alerts_is_left_to_the_next_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
