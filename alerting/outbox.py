@@ -34,9 +34,9 @@ holds is written back to it and the outbox is durable again: a kill -9 after
 that loses nothing either (`RETURN_RETRY_SECS`; not where rows the file held
 were never read, nor into a corrupted file still in place).  A file that
 cannot be opened at the start (a host booting with its disk full) is taken
-the same way once it can be, unless a life before's notifications still wait
-in it; the open episodes that life left stay for the next start, but for
-those this life ended meanwhile.  After a storm
+the same way once it can be (the open episodes a life before left in it go:
+this life told those alerts anew), unless that life's notifications still
+wait in it.  After a storm
 the freed pages are given back (auto_vacuum=INCREMENTAL), so the file
 shrinks again.
 """
@@ -298,12 +298,8 @@ class SqliteOutbox:
         self._may_return = False
         self._return_tried = 0.0  # monotonic
         self._within = 0  # inside `together`: the file is not taken back mid-transaction
-        # Not opened at the start: what a life before left in the file was never read.  Its
-        # open episodes stay there for the next start, but for those this life ended (or
-        # all, cleared) before it could take the file.
+        # Not opened at the start: what a life before left in the file was never read.
         self._unread = False
-        self._ended_unread: set[str] = set()
-        self._cleared_unread = False
         import sqlite3
 
         try:
@@ -329,14 +325,14 @@ class SqliteOutbox:
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
                 raise
-            self._replace_corrupted(exc)  # corrupted while the agent was down: start afresh
+            self._set_corrupted_aside(exc)  # corrupted while the agent was down: start afresh
             return self._connect(busy_timeout)
 
-    def _replace_corrupted(self, exc: Exception) -> None:
+    def _set_corrupted_aside(self, exc: Exception) -> None:
         aside = self._move_aside()
         log.error(
             "outbox %s is corrupted (%s): moved aside to %s (the alerts that were waiting "
-            "in it are lost); a fresh outbox is in use",
+            "in it are lost); a fresh file takes its place",
             self.path, exc, aside.name,
         )  # fmt: skip
 
@@ -579,11 +575,12 @@ class SqliteOutbox:
             self._clear_stale_episodes()
 
     def _return_to_file(self, on_a_fresh_file: bool = False) -> bool:
-        """After a fall back to memory, at most once every `RETURN_RETRY_SECS`: if the file
-        can be written again, everything memory holds (its rows under their ids, the open
-        episodes) is written to it in one transaction, the rows taken from it and its
-        stale episodes deleted in the same, and the file is the outbox again; True if so.
-        Without waiting on a lock: another process holding one is a try for later."""
+        """After a fall back to memory (or a start in it), at most once every
+        `RETURN_RETRY_SECS`: if the file can be written again, everything memory holds (its
+        rows under their ids, the open episodes) is written to it in one transaction, the
+        rows taken from it and its stale episodes deleted in the same, and the file is the
+        outbox again; True if so.  Without waiting on a lock: another process holding one is
+        a try for later."""
         import sqlite3
 
         memory = self._memory
@@ -600,28 +597,28 @@ class SqliteOutbox:
         rows = memory.rows()
         episodes = memory.open_episodes()
         try:
-            # Never read: found corrupted only now (a full disk hid it at the start), it is
-            # moved aside as a start would have.
-            db = self._open(busy_timeout=0.0) if self._unread else self._connect(busy_timeout=0.0)
-        except (OSError, sqlite3.Error):
+            db = self._connect(busy_timeout=0.0)
+        except UnsafeFileError as exc:
+            self._refuse_for_good(f"outbox {self.path} refused ({exc})")
             return False
-        kept: dict[str, Alert] = {}
+        except (OSError, sqlite3.Error) as exc:
+            return self._set_aside_and_take(exc, on_a_fresh_file)
         try:
             db.execute("BEGIN IMMEDIATE")
             if self._unread and self._left_from_before(db):
                 db.close()
                 return False
-            if self._unread and not self._cleared_unread:
-                kept = self._episodes_left_from_before(db)
-            else:
-                db.execute("DELETE FROM episodes")
+            # Stale: the moment memory took over, or (never read) a life before's, whose
+            # alerts this life told anew; taken back, the next start would resume one it
+            # told ended and keep quiet when it comes back.
+            db.execute("DELETE FROM episodes")
             db.execute("DELETE FROM outbox WHERE id <= ?", (self._taken_up_to,))
             db.executemany(
                 "INSERT OR REPLACE INTO outbox (id, channel, created, alert) VALUES (?, ?, ?, ?)",
                 [(row, ch, alert.timestamp, alert_record(alert)) for row, ch, alert in rows],
             )
             db.executemany(
-                "INSERT OR REPLACE INTO episodes (fingerprint, alert) VALUES (?, ?)",
+                "INSERT INTO episodes (fingerprint, alert) VALUES (?, ?)",
                 [(alert.fingerprint, alert_record(alert)) for alert in episodes],
             )
             # Ids go on from memory's: a worker remembers which rows it charged.
@@ -637,14 +634,9 @@ class SqliteOutbox:
             db.execute("PRAGMA busy_timeout = 5000")
         except (OSError, sqlite3.Error) as exc:
             db.close()  # (the transaction is rolled back)
-            fresh = self._unread and not on_a_fresh_file and is_corruption(exc)
-            if fresh and self._set_aside_unread(exc):
-                self._return_tried = -math.inf
-                return self._return_to_file(on_a_fresh_file=True)
-            return False
-        self._db, self._memory, self._unread, self._ended_unread = db, None, False, set()
-        # The life before's kept too: a later fall back to memory must not drop them.
-        self._episodes = kept | {alert.fingerprint: alert for alert in episodes}
+            return self._set_aside_and_take(exc, on_a_fresh_file)
+        self._db, self._memory, self._unread = db, None, False
+        self._episodes = {alert.fingerprint: alert for alert in episodes}
         for channel, n in memory.take_dropped().items():  # still to be said
             self.dropped.pending[channel] = self.dropped.pending.get(channel, 0) + n
             self.dropped.total += n
@@ -657,51 +649,53 @@ class SqliteOutbox:
         self.degraded = None
         return True
 
+    def _set_aside_and_take(self, exc: Exception, already: bool) -> bool:
+        """A file never read, found corrupted while taking it (a full disk hid it at the
+        start, or a page the opening's count did not read: SQLite counts through the
+        index): moved aside as a start would have, and the taking tried again at once on
+        a fresh file; True if it is the outbox now.  Any other failure: a try for later."""
+        if not self._unread or already or not is_corruption(exc):
+            return False
+        try:
+            self._set_corrupted_aside(exc)
+        except OSError as failed:
+            self._refuse_for_good(
+                f"outbox {self.path} is corrupted ({exc}) and could not be moved aside ({failed})"
+            )
+            return False
+        self.degraded = (
+            f"outbox {self.path} was corrupted and moved aside; alerts are kept in memory only"
+        )
+        self._return_tried = -math.inf
+        return self._return_to_file(on_a_fresh_file=True)
+
+    def _refuse_for_good(self, reason: str) -> None:
+        """Never tried again in this life (said once): a planted file, or a corrupted one
+        that stays in place."""
+        self._may_return = False
+        self.degraded = f"{reason}; alerts are kept in memory only"
+        log.error("%s", self.degraded)
+
     def _left_from_before(self, db: sqlite3.Connection) -> bool:
         """Whether the file, not opened at the start, holds notifications a life before
         queued and could not send.  Then it is not taken: its rows and memory's are numbered
         apart (memory from 1: the file's ids could not be read), and a worker remembers
         which rows it charged by id.  They stay for the next start, which sends them (after
         what this life sent: durability for this life is what is given up, not order);
-        this life stays in memory."""
+        this life stays in memory.  The life before's open episodes go, as in a taking."""
+        import sqlite3
+
         waiting = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         if not waiting:
             return False
-        self._may_return = False
-        self.degraded = (
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("DELETE FROM episodes")
+            db.execute("COMMIT")
+        self._refuse_for_good(
             f"outbox {self.path} could not be opened at the start and holds {waiting} alerts "
-            "from before it, sent at the next start; this life's are kept in memory only"
+            "from before it, sent at the next start"
         )
-        log.error("%s", self.degraded)
         return True
-
-    def _set_aside_unread(self, exc: Exception) -> bool:
-        """A file never read, found corrupted while taking it (a page the opening did not
-        read): moved aside as a start would have; True if done, else never tried again."""
-        try:
-            self._replace_corrupted(exc)
-        except OSError as failed:
-            self._may_return = False
-            self.degraded = (
-                f"outbox {self.path} is corrupted ({exc}) and could not be moved aside "
-                f"({failed}); alerts are kept in memory only"
-            )
-            log.error("%s", self.degraded)
-            return False
-        return True
-
-    def _episodes_left_from_before(self, db: sqlite3.Connection) -> dict[str, Alert]:
-        """The open episodes a life before left in the file, never read, but those this life
-        ended meanwhile (deleted from it: the next start must not take back an alert the
-        channels were told ended): kept there for the next start to resolve or continue."""
-        db.executemany(
-            "DELETE FROM episodes WHERE fingerprint = ?", [(fp,) for fp in self._ended_unread]
-        )
-        kept = {}
-        for fingerprint, text in db.execute("SELECT fingerprint, alert FROM episodes"):
-            with contextlib.suppress(ValueError, KeyError, TypeError):  # the next start drops it
-                kept[str(fingerprint)] = alert_from_record(text)
-        return kept
 
     # -- the queue ----------------------------------------------------------------------------
 
@@ -813,8 +807,6 @@ class SqliteOutbox:
         )
 
     def end_episode(self, fingerprint: str) -> None:
-        if self._unread:
-            self._ended_unread.add(fingerprint)
         self._retry_clearing()
         self._guarded(
             "ending an episode",
@@ -824,8 +816,6 @@ class SqliteOutbox:
         self._write(lambda: self.end_episode(fingerprint))
 
     def clear_episodes(self) -> None:
-        if self._unread:
-            self._cleared_unread = True
         self._guarded("clearing the episodes", self._clear_episodes, lambda m: m.clear_episodes())
 
     def _clear_episodes(self) -> None:

@@ -577,25 +577,27 @@ def test_a_stop_takes_the_file_back_if_it_can(tmp_path: Path) -> None:
         again.close()
 
 
+def _a_life_before_left_episodes(path: Path, *ids: int) -> None:
+    earlier = SqliteOutbox(path)
+    earlier.remove([earlier.add("hook", event(i)) for i in ids])  # delivered
+    for i in ids:
+        earlier.keep_episode(dataclasses.replace(event(i), message="a life before"))
+    earlier.close()
+
+
 @pytest.mark.parametrize("before", ["a file a life before left", "no file yet"])
 def test_an_outbox_that_could_not_be_opened_at_the_start_is_durable_once_it_can(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: str
 ) -> None:
     """A host that boots with its disk full: the outbox cannot be opened, and alerts go on
     from memory, said degraded.  Once there is room, the file is taken as the outbox, with
-    what memory holds, so a kill -9 after that loses nothing; the open episodes a life
-    before left in it, never read, stay for the next start (which resolves or continues
-    them), beside this life's."""
+    what memory holds, so a kill -9 after that loses nothing."""
     import alerting.outbox
 
     with small_tmpfs(tmp_path / "data") as data_dir:
         path = data_dir / "outbox.db"
         if before == "a file a life before left":
-            earlier = SqliteOutbox(path)
-            earlier.remove([earlier.add("hook", event(7))])  # delivered
-            earlier.keep_episode(event(7))
-            earlier.keep_episode(dataclasses.replace(event(2), message="a life before"))
-            earlier.close()
+            _a_life_before_left_episodes(path, 2, 7)
         fill(data_dir)
         outbox = SqliteOutbox(path)
         assert outbox.degraded is not None and "cannot be opened" in outbox.degraded
@@ -608,80 +610,15 @@ def test_an_outbox_that_could_not_be_opened_at_the_start_is_durable_once_it_can(
         assert outbox.degraded is None
         killed = SqliteOutbox(path)  # no close: the process died
         assert [row for row, _ in killed.pending("hook", 10)] == rows[1:]
-        episodes = sorted((a.labels, a.message) for a in killed.open_episodes())
-        left = [((("n", "7"),), "event 7")] if before == "a file a life before left" else []
-        assert episodes == [((("n", "2"),), "event 2"), *left]  # this life's replaces its own
+        # This life's only: the life before's, never read, were told anew by this life
+        # where they still held (taken back, the next start would resume one this life told
+        # ended, and keep quiet when it came back).
+        assert [(a.labels, a.message) for a in killed.open_episodes()] == [
+            ((("n", "2"),), "event 2")
+        ]
         assert killed.add("hook", event(5)) > rows[-1]  # a next life's ids go on
         killed.close()
         outbox.close()
-
-
-def _a_life_before_left_episodes(path: Path, *ids: int) -> None:
-    earlier = SqliteOutbox(path)
-    earlier.remove([earlier.add("hook", event(i)) for i in ids])  # delivered
-    for i in ids:
-        earlier.keep_episode(dataclasses.replace(event(i), message="a life before"))
-    earlier.close()
-
-
-def _episodes_at_the_next_start(path: Path) -> list[tuple[tuple[tuple[str, str], ...], str]]:
-    again = SqliteOutbox(path)
-    try:
-        return sorted((a.labels, a.message) for a in again.open_episodes())
-    finally:
-        again.close()
-
-
-def test_the_episodes_a_life_before_left_are_kept_but_for_those_this_life_ended(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Taken once it can be, a file not opened at the start keeps the open episodes a life
-    before left in it for the next start, but not one this life ended from memory meanwhile
-    (its RESOLVED sent: taken back, the next start would resume an alert the channels were
-    told ended); and a later fall back to memory and back keeps them too."""
-    import alerting.outbox
-
-    with small_tmpfs(tmp_path / "data") as data_dir:
-        path = data_dir / "outbox.db"
-        _a_life_before_left_episodes(path, 2, 7)
-        fill(data_dir)
-        outbox = SqliteOutbox(path)
-        outbox.keep_episode(event(2))  # its FIRING sent from memory, then its RESOLVED
-        outbox.end_episode(event(2).fingerprint)
-        (data_dir / "filler").unlink()
-        monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
-        outbox.add("hook", event(3))
-        assert outbox.degraded is None
-        assert _episodes_at_the_next_start(path) == [((("n", "7"),), "a life before")]
-        outbox.remove(_degraded_by_a_full_disk(data_dir, outbox))  # full again, and sent
-        (data_dir / "filler").unlink()
-        outbox.add("hook", event(4))
-        assert outbox.degraded is None
-        outbox.close()
-        assert _episodes_at_the_next_start(path) == [((("n", "7"),), "a life before")]
-
-
-def test_episodes_cleared_before_the_file_could_be_opened_are_cleared_in_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A reload that moves the router onto this outbox clears its episodes ("a file's, from
-    a life before: this router knows better"): done while the file could not be opened, it
-    holds for the file once taken."""
-    import alerting.outbox
-
-    with small_tmpfs(tmp_path / "data") as data_dir:
-        path = data_dir / "outbox.db"
-        _a_life_before_left_episodes(path, 2, 7)
-        fill(data_dir)
-        outbox = SqliteOutbox(path)
-        outbox.clear_episodes()
-        outbox.keep_episode(event(8))
-        (data_dir / "filler").unlink()
-        monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
-        outbox.add("hook", event(3))
-        assert outbox.degraded is None
-        outbox.close()
-        assert _episodes_at_the_next_start(path) == [((("n", "8"),), "event 8")]
 
 
 def test_a_condition_back_in_a_third_life_is_announced_after_a_second_that_booted_full(
@@ -714,30 +651,39 @@ def test_a_condition_back_in_a_third_life_is_announced_after_a_second_that_boote
     assert [a.status for a in told] == [Status.FIRING]
 
 
+def _corrupted_and_full(data_dir: Path, page: str) -> Path:
+    """An outbox a life before left, a page of it garbage, on a disk then full."""
+    import sqlite3
+
+    path = data_dir / "outbox.db"
+    earlier = SqliteOutbox(path)
+    earlier.remove([earlier.add("hook", event(i)) for i in range(2)])
+    earlier.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'outbox'").fetchone()
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    with open(path, "r+b") as f:
+        if page == "the outbox table's first":  # read only by the taking's transaction
+            f.seek((root - 1) * size)
+            f.write(b"\xff" * size)
+        else:  # the schema, past the header: read by the opening
+            f.seek(100)
+            f.write(b"\xff" * (size - 100))
+    fill(data_dir)
+    return path
+
+
+@pytest.mark.parametrize("page", ["the outbox table's first", "the schema's"])
 def test_a_file_found_corrupted_only_when_it_could_be_opened_is_moved_aside(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, page: str
 ) -> None:
     """A full disk hid the corruption at the start ("disk I/O error" before any page was
     read); found when the file can be opened, it is moved aside, as a start would have,
     and a fresh file is the outbox, not a silent try every minute for the life."""
-    import sqlite3
-
     import alerting.outbox
 
     with small_tmpfs(tmp_path / "data") as data_dir:
-        path = data_dir / "outbox.db"
-        earlier = SqliteOutbox(path)
-        earlier.remove([earlier.add("hook", event(i)) for i in range(2)])
-        earlier.close()
-        with contextlib.closing(sqlite3.connect(path)) as db:
-            (root,) = db.execute(
-                "SELECT rootpage FROM sqlite_master WHERE name = 'outbox'"
-            ).fetchone()
-            page = db.execute("PRAGMA page_size").fetchone()[0]
-        with open(path, "r+b") as f:  # the outbox table's first page, garbage
-            f.seek((root - 1) * page)
-            f.write(b"\xff" * page)
-        fill(data_dir)
+        path = _corrupted_and_full(data_dir, page)
         outbox = SqliteOutbox(path)
         assert outbox.degraded is not None and "cannot be opened" in outbox.degraded
         row = outbox.add("hook", event(5))
@@ -752,33 +698,94 @@ def test_a_file_found_corrupted_only_when_it_could_be_opened_is_moved_aside(
         outbox.close()
 
 
+@pytest.mark.parametrize("page", ["the outbox table's first", "the schema's"])
+def test_a_corrupted_file_that_cannot_be_moved_aside_is_said_once_and_not_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, page: str
+) -> None:
+    """The same file, but its move aside fails (faked at that one call: a rename the file
+    system refuses): said once, with why, in the degraded reason, and memory is the
+    outbox for the life (its rows never read: not a file to write into)."""
+    import alerting.outbox
+
+    def refused(_: SqliteOutbox) -> Path:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = _corrupted_and_full(data_dir, page)
+        outbox = SqliteOutbox(path)
+        (data_dir / "filler").unlink()
+        monkeypatch.setattr(SqliteOutbox, "_move_aside", refused)
+        monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+        with caplog.at_level(logging.ERROR, logger="alerting.outbox"):
+            rows = [outbox.add("hook", event(i)) for i in range(3)]
+        assert outbox.degraded is not None and "could not be moved aside" in outbox.degraded
+        assert caplog.text.count("could not be moved aside") == 1
+        assert [r for r, _ in outbox.pending("hook", 10)] == rows
+        outbox.close()
+
+
+def test_a_symlink_planted_before_the_file_could_be_opened_is_refused_and_said_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Started in memory on a full disk; before the file can be made, a local user plants a
+    symlink where it goes: never followed (root would create a file of their choosing),
+    refused for the life and said once, as at a start."""
+    import alerting.outbox
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        fill(data_dir)
+        outbox = SqliteOutbox(path)
+        (data_dir / "filler").unlink()
+        for leftover in data_dir.glob("outbox.db*"):
+            leftover.unlink()
+        target = tmp_path / "target.db"
+        path.symlink_to(target)
+        monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+        with caplog.at_level(logging.ERROR, logger="alerting.outbox"):
+            outbox.add("hook", event(1))
+            outbox.add("hook", event(2))
+            outbox.close()
+        assert not target.exists()
+        assert outbox.degraded is not None and "refused" in outbox.degraded
+        assert caplog.text.count("refused") == 1
+
+
 def test_a_file_not_opened_at_the_start_that_holds_alerts_is_left_to_the_next_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """What a life before queued and could not send, in a file this life could not open at
     its start: sent after what memory sent since, it would end alerts out of order (a
     FIRING after its RESOLVED).  So the file is not taken with them in it: they are kept as
-    they are for the next start, which sends them first; this life goes on in memory and
-    says why."""
+    they are for the next start, which sends them (still after what this life sent); this
+    life goes on in memory and says why, once.  The life before's open episodes go from it
+    as in a taking: this one ended one of them from memory."""
     import alerting.outbox
 
     with small_tmpfs(tmp_path / "data") as data_dir:
         path = data_dir / "outbox.db"
         earlier = SqliteOutbox(path)
         waiting = [earlier.add("hook", event(i)) for i in (7, 8)]
+        earlier.keep_episode(event(7))
         earlier.close()
         fill(data_dir)
         outbox = SqliteOutbox(path)
+        outbox.keep_episode(event(7))  # told anew from memory, and its end
+        outbox.end_episode(event(7).fingerprint)
         first = outbox.add("hook", event(1))
         (data_dir / "filler").unlink()
         monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
-        second = outbox.add("hook", event(2))
+        with caplog.at_level(logging.ERROR, logger="alerting.outbox"):
+            second = outbox.add("hook", event(2))
+            outbox.add("hook", event(3))  # no other try, nothing said again
         assert outbox.degraded is not None and "holds 2 alerts from before" in outbox.degraded
-        assert [row for row, _ in outbox.pending("hook", 10)] == [first, second]
+        assert caplog.text.count("from before it") == 1
+        assert [row for row, _ in outbox.pending("hook", 10)][:2] == [first, second]
         outbox.close()
         again = SqliteOutbox(path)  # the next start
         assert [a.labels for _, a in again.pending("hook", 10)] == [(("n", "7"),), (("n", "8"),)]
         assert [row for row, _ in again.pending("hook", 10)] == waiting
+        assert again.open_episodes() == []
         again.close()
 
 
