@@ -317,16 +317,16 @@ class SqliteOutbox:
         found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         self._last_id = int(found[0]) if found else 0
 
-    def _open(self, busy_timeout: float = 5.0) -> sqlite3.Connection:
+    def _open(self) -> sqlite3.Connection:
         import sqlite3
 
         try:
-            return self._connect(busy_timeout)
+            return self._connect()
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
                 raise
             self._set_corrupted_aside(exc)  # corrupted while the agent was down: start afresh
-            return self._connect(busy_timeout)
+            return self._connect()
 
     def _set_corrupted_aside(self, exc: Exception) -> None:
         aside = self._move_aside()
@@ -678,9 +678,9 @@ class SqliteOutbox:
 
     def _left_from_before(self, db: sqlite3.Connection) -> bool:
         """Whether the file, not opened at the start, holds notifications a life before
-        queued and could not send.  Then it is not taken: its rows and memory's are numbered
-        apart (memory from 1: the file's ids could not be read), and a worker remembers
-        which rows it charged by id.  They stay for the next start, which sends them (after
+        queued and could not send.  Then it is not taken: memory numbered its rows from 1,
+        the file's ids unknown, so the two may share ids, and a worker remembers which
+        rows it charged by id.  They stay for the next start, which sends them (after
         what this life sent: durability for this life is what is given up, not order);
         this life stays in memory.  The life before's open episodes go, as in a taking."""
         import sqlite3
