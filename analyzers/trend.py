@@ -26,14 +26,6 @@ at least half what its slope says: a ramp that stopped (an application's start
 taking memory from 40 to 75 % in ten minutes, then flat) still has a rising
 line, and said "full in 17 min" five minutes into the plateau.
 
-A fill that begins after a flat stretch is fitted from where it began
-(`rise_start`): one line over the window, the flat hours and the fill's first
-hour together, said half the fill's rate and reached its R² only hours later
-(a disk flat for five hours filling at 10 points an hour: first told three
-hours in, "full in 5 h 32 min" when it was 2 h 48 min).  Looked for only while
-the short fit rises much faster than the long one and would fill the resource
-within its warn horizon, and said once the fill has spanned its hour.
-
 A fall of more than `DROP_POINTS` between two buckets (a deletion, a restart,
 a log rotation) starts the fit afresh from that bucket: what was there before
 says nothing about the new slope.  A fall that takes away what a jump of the
@@ -89,14 +81,6 @@ FAST_WINDOW = 30  # buckets of the short fit (30 min at the default 1-minute res
 FAST_MIN_SPAN = 10  # buckets the short fit must span before it may predict
 RECENT_BUCKETS = 5  # the short fit's last buckets, which must rise at half its slope or more
 BUMP_BUCKETS = 120  # how far back a fall looks for the rise it takes away (a temporary file)
-# A fill that began after a flat stretch: the fit starts where it began (`rise_start`) when
-# a line flat before that point and straight after it leaves at most this share of one
-# straight line's squared error, the stretch before rose at most this fast against the
-# rise, and candidates are tried every `RISE_STEP` buckets.
-RISE_SSE_SHARE = 0.5
-RISE_BEFORE_SHARE = 0.25
-RISE_STEP = 5
-RISE_STEEPER = 1.5  # looked for only while the short fit rises this much faster than the long
 DAY_SECS = 86400.0
 # "A day ago": within two hours of it (a rotation's jitter, a job an hour early after a
 # change of daylight saving time, a rotation every 23 to 26 hours).
@@ -111,49 +95,6 @@ FILLING: Mapping[str, tuple[float, float, float]] = {
     "fd_used_percent": (100.0, 6.0, 1.0),
     "gpu_memory_used_percent": (100.0, 6.0, 1.0),
 }
-
-
-def rise_start(
-    buckets: FloatArray, values: FloatArray, min_after: float, min_before: float
-) -> int | None:
-    """The index of the point where a series flat until then began to rise, if it did: a
-    line flat up to that point and straight after it (a hinge) must fit far better than one
-    straight line (`RISE_SSE_SHARE`), rise after it, and the points before it must rise
-    at most `RISE_BEFORE_SHARE` as fast; at least `min_before` buckets before it.  The
-    best such point is looked for among all, and said only once `min_after` buckets
-    followed it (the earliest point that many buckets back would take flat points in).
-    A disk flat for hours that starts filling at 10 points an hour was fitted as one line
-    over the window, flat part and all: "5 points/h" (half its rate) and no alert for
-    three hours; the fill's own line says what it will do."""
-    finite = np.isfinite(values)
-    x, y = buckets[finite] - buckets[finite][0], values[finite]
-    if y.size < 3:
-        return None
-    candidates = np.flatnonzero((x >= min_before) & (x[-1] - x >= RISE_STEP))[::RISE_STEP]
-    if candidates.size == 0:
-        return None
-    yc = y - y.mean()
-    hinge = np.maximum(0.0, x[None, :] - x[candidates, None])
-    hinge -= hinge.mean(axis=1, keepdims=True)
-    shh, shy = (hinge * hinge).sum(axis=1), (hinge * yc).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        explained = np.where(shh > 0, shy * shy / shh, 0.0)
-    best = int(np.argmax(explained))
-    xc = x - x.mean()
-    syy, sxx, sxy = float((yc * yc).sum()), float((xc * xc).sum()), float((xc * yc).sum())
-    if sxx <= 0 or shh[best] <= 0:
-        return None
-    rise = float(shy[best] / shh[best])
-    unexplained_line = syy - sxy * sxy / sxx
-    if rise <= 0 or syy - float(explained[best]) > RISE_SSE_SHARE * unexplained_line:
-        return None
-    start = int(candidates[best])
-    if x[-1] - x[start] < min_after:
-        return None
-    before, _ = line_through(x[: start + 1], y[: start + 1])
-    if before > RISE_BEFORE_SHARE * rise:
-        return None
-    return int(np.flatnonzero(finite)[start])
 
 
 def line_through(k: FloatArray, v: FloatArray) -> tuple[float, float]:
@@ -307,10 +248,6 @@ class TrendAnalyzer:
         since = s.since[ids]
         fit = self.regression.add_newest(ids, history, self.resolution, since)
         fast = self.fast.add_newest(ids, history, self.resolution, since)
-        if self._fits_start_at_a_rise(ids, fit, fast, now_value, history):
-            k_now = newest_bucket - self.regression.s.origin[ids]
-            fit = self.regression.fit(ids, k_now)
-            fast = self.fast.fit(ids, newest_bucket - self.fast.s.origin[ids])
         capacity, warn_h, crit_h, state = (
             s.capacity[ids],
             s.warn_h[ids],
@@ -370,38 +307,6 @@ class TrendAnalyzer:
         s.state[ids] = target
         self._rebase(history)
         return alerts
-
-    def _fits_start_at_a_rise(
-        self, ids: IntArray, fit: Fit, fast: Fit, now_value: FloatArray, history: History
-    ) -> bool:
-        """Start the fits where a fill began after a flat stretch (`rise_start`), for the
-        series whose short fit rises much faster than the long one and would fill them
-        within their warn horizon (a flat series' noise does not: its search costs some
-        0.2 ms); True if any fit moved."""
-        s = self.s
-        hour = 3600 / self.resolution
-        with np.errstate(invalid="ignore", divide="ignore"):
-            eta = (s.capacity[ids] - now_value) / (fast.slope * hour)
-            looked = (
-                (fast.slope > RISE_STEEPER * np.fmax(fit.slope, 0.0))
-                & (fast.slope > 0)
-                & (fast.r2 >= self.min_r_squared)
-                & (eta <= s.warn_h[ids])
-                & (fit.span >= self.min_span + FAST_WINDOW)
-            )
-        moved = False
-        for sid in ids[looked].tolist():
-            times, values = history.history_window(sid, last=self.window)
-            buckets = np.round(times / self.resolution)
-            after = buckets >= s.since[sid]
-            start = rise_start(buckets[after], values[after], self.min_span, FAST_WINDOW)
-            if start is None:
-                continue
-            s.since[sid] = float(buckets[after][start])
-            self.regression.rebase(sid, history, self.resolution, s.since[sid])
-            self.fast.rebase(sid, history, self.resolution, s.since[sid])
-            moved = True
-        return moved
 
     def _deleted(self, ids: IntArray, y: FloatArray, history: History) -> npt.NDArray[np.bool_]:
         """Which series fell in this bucket by what a deletion takes away: more than

@@ -481,27 +481,6 @@ def test_trend_escalates_and_noise_never_fires() -> None:
     assert feed(TrendAnalyzer(), noise, key=DISK, step=60.0)[0] == []
 
 
-@pytest.mark.parametrize(("rate", "severity"), [(10.0, Severity.CRITICAL), (3.0, Severity.WARN)])
-def test_trend_a_fill_after_hours_flat_is_told_within_its_hour_at_its_own_rate(
-    rate: float, severity: Severity
-) -> None:
-    """A disk flat at 42 % for five hours starts filling.  One line over the window, flat
-    part and all, said half the rate ("5 points/h" for 10) and first fired three hours into
-    the fill; the fit starts where the fill began, and tells it once its hour is spanned,
-    at its rate, with its severity."""
-    rng = np.random.default_rng(3)
-    flat, fill = 300, np.arange(1, 8 * 60)
-    values = np.concatenate([np.full(flat, 42.0), 42.0 + rate * fill / 60])
-    values = np.minimum(values + rng.normal(0, 0.02, values.size), 100.0)
-    alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0, store=Store(400, 800, 60.0))
-    first = alerts[0]
-    assert first.status is Status.FIRING and first.severity is severity
-    assert first.timestamp <= (flat + 65) * 60  # within its hour (and a few minutes)
-    assert first.context["rate_per_hour"] == pytest.approx(rate, rel=0.05)
-    truth = (100.0 - first.value) / rate
-    assert first.context["eta_hours"] == pytest.approx(truth, rel=0.1)
-
-
 def test_trend_ignores_a_short_burst_that_stops_short_of_full() -> None:
     # 20 points in 20 minutes, then flat at 70 %: 30 points left would take 30 minutes at
     # that rate, farther ahead than the 20 minutes of line observed.
