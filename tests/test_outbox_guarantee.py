@@ -751,6 +751,62 @@ def test_a_symlink_planted_before_the_file_could_be_opened_is_refused_and_said_o
         assert caplog.text.count("refused") == 1
 
 
+def test_the_agents_outbox_on_a_data_dir_full_at_the_start_is_the_file_once_there_is_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the agent opens at its start (`open_outbox`, a webhook on): on a data_dir full
+    then, an outbox in memory that says so, not a `MemoryOutbox` for the life; with room
+    again, the file."""
+    import alerting.outbox
+    from agent.assembly import build_channels, open_outbox
+    from agent.config import parse_config_text
+
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        fill(data_dir)
+        loaded = parse_config_text(
+            f'[agent]\ndata_dir = "{data_dir}"\n[alerting.webhook]\nenabled = true\n'
+            'url = "http://127.0.0.1:9/hook"\n',
+            "t.toml",
+        )
+        outbox = open_outbox(loaded.settings, build_channels(loaded.settings))
+        assert outbox.degraded is not None and "cannot be opened" in outbox.degraded
+        row = outbox.add("webhook", event(1))
+        (data_dir / "filler").unlink()
+        monkeypatch.setattr(alerting.outbox, "RETURN_RETRY_SECS", 0.0)
+        assert [r for r, _ in outbox.pending("webhook", 10)] == [row]
+        assert outbox.degraded is None
+        killed = SqliteOutbox(data_dir / "outbox.db")
+        assert [r for r, _ in killed.pending("webhook", 10)] == [row]
+        killed.close()
+        outbox.close()
+
+
+def test_a_stop_on_a_disk_still_full_leaves_the_file_as_the_life_before_left_it(
+    tmp_path: Path,
+) -> None:
+    """Started in memory and stopped before the file could be taken: nothing of this life
+    can be written there, and nothing of the life before is lost from it (its waiting
+    notification and its open episode, for the next start)."""
+    with small_tmpfs(tmp_path / "data") as data_dir:
+        path = data_dir / "outbox.db"
+        earlier = SqliteOutbox(path)
+        waiting = earlier.add("hook", event(7))
+        earlier.keep_episode(event(7))
+        earlier.close()
+        fill(data_dir)
+        outbox = SqliteOutbox(path)
+        outbox.add("hook", event(1))
+        outbox.keep_episode(event(1))
+        outbox.end_episode(event(7).fingerprint)
+        outbox.close()
+        assert outbox.degraded is not None
+        (data_dir / "filler").unlink()
+        again = SqliteOutbox(path)  # the next start
+        assert [r for r, _ in again.pending("hook", 10)] == [waiting]
+        assert [a.labels for a in again.open_episodes()] == [(("n", "7"),)]
+        again.close()
+
+
 def test_a_file_not_opened_at_the_start_that_holds_alerts_is_left_to_the_next_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
