@@ -26,6 +26,18 @@ at least half what its slope says: a ramp that stopped (an application's start
 taking memory from 40 to 75 % in ten minutes, then flat) still has a rising
 line, and said "full in 17 min" five minutes into the plateau.
 
+A fill after a flat stretch (a disk at 42 % for five hours that starts filling at
+10 points an hour) bends the window's line: the flat hours hold its R² under the
+bar and its slope at half the fill's, and it was first told three hours into
+the fill, at half its rate.  A third line starts where the fill began
+(`line_since_bend`: the break that leaves the least error to a line before it
+and one after it), and judges as the window's does once it holds its hour of
+points (not of time: an agent down for 40 minutes does not count them), if what
+came before was a flat stretch the fill left (a wandering series also has a last
+hour that a line fits).  It is searched only while the short fit says the series
+rises, or while it fires, and kept nowhere: after a restart it is found again in
+the history tier taken back.
+
 A fall of more than `DROP_POINTS` between two buckets (a deletion, a restart,
 a log rotation) starts the fit afresh from that bucket: what was there before
 says nothing about the new slope.  A fall that takes away what a jump of the
@@ -82,6 +94,11 @@ FAST_MIN_SPAN = 10  # buckets the short fit must span before it may predict
 RECENT_BUCKETS = 5  # the short fit's last buckets, which must rise at half its slope or more
 BUMP_BUCKETS = 120  # how far back a fall looks for the rise it takes away (a temporary file)
 DAY_SECS = 86400.0
+# A bend (`line_since_bend`): the stretch before it no noisier than twice the line after
+# it, and its slope within -1/4 to +1/2 of the rise after it (flat, or a slower growth).
+BEND_NOISE_RATIO = 2.0
+BEND_FLAT = (-0.25, 0.5)
+BEND_MIN_POINTS = 3  # points on each side of a bend, so that each has a line and its error
 # "A day ago": within two hours of it (a rotation's jitter, a job an hour early after a
 # change of daylight saving time, a rotation every 23 to 26 hours).
 DAY_TOLERANCE_SECS = 7200.0
@@ -104,6 +121,54 @@ def line_through(k: FloatArray, v: FloatArray) -> tuple[float, float]:
     x = k - k.mean()
     slope = float((x * (v - v.mean())).sum() / (x * x).sum())
     return slope, float(v.mean() + slope * x[-1])
+
+
+def line_since_bend(k: FloatArray, y: FloatArray, min_points: int, min_span: float) -> int:
+    """The index where a fill after a flat stretch began, or 0: the break that leaves the
+    least squared error to two lines, one before it and one from it (a segmented
+    regression with one break, searched in O(n) with prefix sums).  It counts only if
+    the line from it holds `min_points` points spanning `min_span` buckets (a fill that
+    began 30 minutes ago is not judged on a line that takes in the flat half hour before
+    it: a bent line, at half the rate), and if what came before was a flat stretch the
+    fill left: as clean a line (`BEND_NOISE_RATIO`), flat or slowly growing against the
+    rise (`BEND_FLAT`), and all of it below where the fill stands now.  A wandering series
+    (a busy disk's usage, up and down by points over hours) also has a last hour that a
+    line fits; what came before it wanders off its own line, or as high."""
+    m = k.size
+    if m < 2 * BEND_MIN_POINTS:
+        return 0
+    x = k - k[-1]  # small, exact sums
+    v = y - y.mean()
+    terms = np.stack([np.ones_like(x), x, x * x, v, x * v, v * v])
+    prefix = np.concatenate([np.zeros((6, 1)), np.cumsum(terms, axis=1)], axis=1)
+
+    def sse(sums: FloatArray) -> FloatArray:  # squared error left by each one's line
+        n, sk, skk, sy, sky, syy = sums
+        sxx = skk - sk * sk / n
+        sxy = sky - sk * sy / n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            left: FloatArray = np.where(
+                sxx > 0, syy - sy * sy / n - sxy * sxy / sxx, syy - sy * sy / n
+            )
+        return left
+
+    breaks = np.arange(BEND_MIN_POINTS, m - BEND_MIN_POINTS + 1)
+    total = sse(prefix[:, breaks]) + sse(prefix[:, -1:] - prefix[:, breaks])
+    best = int(breaks[int(np.argmin(total))])
+    if float(total.min()) >= float(sse(prefix[:, -1:])[0]):
+        return 0  # one line fits as well
+    if m - best < min_points or k[-1] - k[best] < min_span:
+        return 0  # not yet its hour
+    noise_before = float(sse(prefix[:, best : best + 1])[0]) / (best - 2)
+    noise_after = float(sse(prefix[:, -1:] - prefix[:, best : best + 1])[0]) / (m - best - 2)
+    if noise_before > BEND_NOISE_RATIO**2 * noise_after:
+        return 0
+    slope_after, level_now = line_through(x[best:], v[best:])
+    slope_before = line_through(x[:best], v[:best])[0]
+    low, high = BEND_FLAT
+    if not low * slope_after <= slope_before <= high * slope_after:
+        return 0
+    return best if level_now > float(v[:best].max()) else 0
 
 
 def temporary_bump(buckets: FloatArray, values: FloatArray) -> int | None:
@@ -259,6 +324,14 @@ class TrendAnalyzer:
         limits = (now_value, capacity, warn_h, crit_h, state, recent_jump)
         target_long, holds_long, eta_long, rate_long = self._verdict(fit, *limits)
         target_fast, holds_fast, eta_fast, rate_fast = self._verdict(fast, *limits)
+        # The line since the last bend, where the fill began (a disk flat for hours that
+        # starts filling: the window's line takes in the flat hours, stays under its R²
+        # and says half the rate).  Searched only while the short fit says the series is
+        # rising now, or while it fires (its hysteresis), so a quiet host pays nothing.
+        need = math.ceil(self.min_span) + 1
+        rising_now = (fast.r2 >= self.min_r_squared) & (fast.slope > 0) & (fit.n > need + 1)
+        bend = self._fit_since_bend(ids, rising_now | (state > 0), need, history)
+        target_bend, holds_bend, eta_bend, rate_bend = self._verdict(bend, *limits)
         good_long = fit.span >= self.min_span
         # The short fit predicts only while its last minutes still rise as it says: after a
         # ramp that stopped (an application's start, memory 40 -> 75 % in 10 min, then flat)
@@ -267,11 +340,13 @@ class TrendAnalyzer:
             recent = y - history.history_ago(ids, RECENT_BUCKETS)
         still_rising = recent >= 0.5 * rate_fast / hour * RECENT_BUCKETS
         good_fast = (fast.span >= FAST_MIN_SPAN) & (eta_fast * hour <= fast.span) & still_rising
-        target = np.maximum(
-            np.where(good_long, target_long, 0), np.where(good_fast, target_fast, 0)
-        )
-        # Hysteresis: keep the current level while either fit still says so.
-        target = np.maximum(target, np.maximum(holds_long, holds_fast)).astype(np.int8)
+        still_rising_bend = recent >= 0.5 * rate_bend / hour * RECENT_BUCKETS
+        good_bend = (bend.span >= self.min_span) & still_rising_bend
+        target = np.maximum.reduce([np.where(good_long, target_long, 0),
+                                    np.where(good_fast, target_fast, 0),
+                                    np.where(good_bend, target_bend, 0)])  # fmt: skip
+        # Hysteresis: keep the current level while any fit still says so.
+        target = np.maximum.reduce([target, holds_long, holds_fast, holds_bend]).astype(np.int8)
         # A sample that fell since the last bucket is judged when its bucket closes (a
         # deletion, or a temporary file gone: `_deleted`), not on the fits that still
         # hold what it took away (each temporary file's end resolved the fill, and its
@@ -286,19 +361,26 @@ class TrendAnalyzer:
         target = np.where(resumed & ~judged, state, target).astype(np.int8)
         again = judged & (target == state)
         s.resumed[ids[judged]] = False
-        per_hour_now = np.where(good_long, rate_long, rate_fast)
+        per_hour_now = np.where(good_long, rate_long, np.where(good_bend, rate_bend, rate_fast))
         for i in np.flatnonzero((target > 0) & (state == 0)).tolist():
             if self._daily_cycle(int(ids[i]), float(now_value[i]), float(per_hour_now[i]), history):
                 target[i] = 0
-        # The message's ETA: of the fit that decided the level, the long one's when it says as
-        # much (more evidence); a level the hysteresis alone keeps (said again after a
-        # restart), of the fit that keeps it.
+        # The message's ETA: of the fit that decided the level; the line since the bend's
+        # rather than the window's when it fits its points better (the window's is bent);
+        # the window's rather than the short one's (more evidence); a level the hysteresis
+        # alone keeps (said again after a restart), of the fit that keeps it.
         decided_long = good_long & (target_long >= target)
         decided_fast = good_fast & (target_fast >= target)
-        use_fast = ~decided_long & (decided_fast | ((target > 0) & (holds_fast >= target)))
-        eta = np.where(use_fast, eta_fast, eta_long)
-        per_hour = np.where(use_fast, rate_fast, rate_long)
-        r2 = np.where(use_fast, fast.r2, fit.r2)
+        decided_bend = good_bend & (target_bend >= target)
+        held = target > 0
+        which = np.select(
+            [decided_bend & (~decided_long | (bend.r2 > fit.r2)), decided_long, decided_fast,
+             held & (holds_fast >= target), held & (holds_bend >= target)],
+            [2, 0, 1, 1, 2], 0,
+        )  # fmt: skip
+        eta = np.choose(which, [eta_long, eta_fast, eta_bend])
+        per_hour = np.choose(which, [rate_long, rate_fast, rate_bend])
+        r2 = np.choose(which, [fit.r2, fast.r2, bend.r2])
         alerts = []
         for i in np.flatnonzero((target != state) | again).tolist():
             before = 0 if again[i] else int(state[i])  # said again: a FIRING at its level
@@ -307,6 +389,34 @@ class TrendAnalyzer:
         s.state[ids] = target
         self._rebase(history)
         return alerts
+
+    def _fit_since_bend(self, ids: IntArray, asked: npt.NDArray[np.bool_], need: int,
+                        history: History) -> Fit:  # fmt: skip
+        """For the `asked` series, the least-squares line over the points since the last
+        bend of the window (`line_since_bend`), the same points the window's fit holds (from
+        the last deletion, without a temporary file's); NaN slope where there is no bend."""
+        n, span = np.zeros(ids.size), np.zeros(ids.size)
+        slope, level, r2 = np.full(ids.size, np.nan), np.full(ids.size, np.nan), np.zeros(ids.size)
+        for i in np.flatnonzero(asked).tolist():
+            sid = int(ids[i])
+            times, values = history.history_window(sid, last=self.window)
+            k = np.round(times / self.resolution)
+            kept = (k >= self.s.since[sid]) & np.isfinite(values)
+            gone = self.regression.excluded.get(sid)
+            if gone:
+                kept &= ~np.isin(k, list(gone))
+            k, y = k[kept], values[kept]
+            begin = line_since_bend(k, y, need, self.min_span)
+            if begin == 0:
+                continue  # the window's line is the line
+            k, y = k[begin:], y[begin:]
+            x, v = k - k.mean(), y - y.mean()
+            sxx, sxy, syy = float((x * x).sum()), float((x * v).sum()), float((v * v).sum())
+            n[i], slope[i] = k.size, sxy / sxx
+            level[i] = float(y.mean()) + slope[i] * float(x[-1])
+            r2[i] = sxy * sxy / (sxx * syy) if syy > 0 else 0.0
+            span[i] = float(k[-1] - k[0])
+        return Fit(n, slope, level, r2, span)
 
     def _deleted(self, ids: IntArray, y: FloatArray, history: History) -> npt.NDArray[np.bool_]:
         """Which series fell in this bucket by what a deletion takes away: more than

@@ -592,6 +592,72 @@ def test_trend_a_plateau_after_a_ramp_is_not_held_as_a_file_that_may_go() -> Non
     assert alerts[1].timestamp <= (6 * 60 + 40) * 60  # within ten minutes of the plateau
 
 
+def flat_then_filling(flat_minutes: int, per_hour: float, minutes: int, start: float = 42.0,
+                      noise: float = 0.02, seed: int = 3) -> np.ndarray:  # fmt: skip
+    """A disk flat at `start` % for `flat_minutes`, then filling at `per_hour` points/h."""
+    t = np.arange(minutes)
+    rise = per_hour * np.maximum(0, t - flat_minutes) / 60
+    return np.minimum(start + rise + np.random.default_rng(seed).normal(0, noise, t.size), 100.0)
+
+
+def test_trend_a_fill_after_a_flat_stretch_is_told_after_its_hour_at_its_rate() -> None:
+    """The twenty-third pass's live trial: one line over the window took in the flat
+    hours before the fill, stayed under its R² and said half the rate.  Flat for five
+    hours, then 10 points/h: the fill is told once it has lasted its hour, at its rate
+    (it was told three hours in, "5.02 points/h, full in 5 h 32 min", with 2 h 48 left)."""
+    values = flat_then_filling(300, 10.0, 300 + 5 * 60)
+    alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
+    assert [(a.status, a.severity) for a in alerts] == [(Status.FIRING, Severity.CRITICAL)]
+    (alert,) = alerts
+    assert 360 * 60 <= alert.timestamp <= 370 * 60  # 60 to 70 minutes into the fill
+    assert alert.context["rate_per_hour"] == pytest.approx(10.0, rel=0.02)
+    left_hours = (100.0 - alert.value) / 10.0
+    assert alert.context["eta_hours"] == pytest.approx(left_hours, rel=0.02)
+
+
+def test_trend_a_fill_shorter_than_its_hour_is_not_judged_on_a_bent_line() -> None:
+    """Before the fill has lasted its hour, the last hour's line takes in the flat minutes
+    before it: bent, at half the rate.  No verdict on it (the short fit says a runaway
+    fill); at 20 points/h from 70 %, 1.5 h to full, nothing in the first hour."""
+    values = flat_then_filling(300, 20.0, 300 + 59)
+    alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
+    assert alerts == []
+
+
+def test_trend_a_noisy_fill_after_a_flat_stretch_stays_one_alert() -> None:
+    """3 points/h with ± 0.3 of noise: the short fit's R² wanders under its bar minute to
+    minute, and the line since the bend must still be looked at while the alert fires
+    (its hysteresis), or the window's bent line resolves it and it fires again later."""
+    for seed in (0, 1, 2):
+        values = flat_then_filling(300, 3.0, 300 + 8 * 60, noise=0.3, seed=seed)
+        alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
+        assert [(a.status, a.severity) for a in alerts] == [(Status.FIRING, Severity.WARN)], seed
+        assert alerts[0].timestamp <= (300 + 120) * 60
+
+
+def test_trend_a_fill_after_a_flat_stretch_leaves_its_temporary_files_out() -> None:
+    """Flat for four hours, then 6 points/h with a 4-point staging file for 10 minutes
+    every 25: the line since the bend leaves out what the fits leave out (each file once
+    it went), or the files hold its R² down for an hour more."""
+    t = np.arange(240 + 6 * 60)
+    staging = 4.0 * (((t - 250) % 25) < 10) * (t >= 250)
+    values = flat_then_filling(240, 6.0, t.size) + staging
+    alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
+    assert alerts[0].status is Status.FIRING and alerts[0].severity is Severity.WARN
+    assert alerts[0].timestamp <= (240 + 110) * 60  # was 160 minutes into the fill
+    assert alerts[0].context["rate_per_hour"] == pytest.approx(6.0, rel=0.03)
+
+
+def test_trend_a_disk_that_goes_up_and_down_is_no_fill_after_a_flat_stretch() -> None:
+    """A cache filled and evicted, 6 points up and down every three hours: each rise is a
+    line for an hour and more (4 points/h, full within a day), but what came before it
+    went as high and wandered off its own line.  Not a fill after a flat stretch."""
+    t = np.arange(0, 12 * 60)
+    wave = 60 + 3 * np.cos(2 * np.pi * t / 180) + np.random.default_rng(5).normal(0, 0.05, t.size)
+    alerts, _ = feed(TrendAnalyzer(), wave, key=DISK, step=60.0)
+    assert alerts == []
+
+
 def test_a_temporary_file_stays_a_while_a_blip_is_noise() -> None:
     """`temporary_bump`: a jump held two buckets or more and taken away is a file; a
     one-bucket blip up and down (a busy host's memory) is noise and stays in the fit (on

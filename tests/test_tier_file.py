@@ -430,6 +430,44 @@ def test_a_trend_goes_on_across_a_restart_as_if_there_was_none() -> None:
     assert forgot and forgot[0][0] >= START + (before + 60) * 60
 
 
+def flat_then_filling() -> np.ndarray:
+    """A disk flat at 42 % for three hours, then filling at 10 points/h: its first alert
+    comes from the line since the fill began (analyzers/trend.py, `line_since_bend`)."""
+    minutes = np.arange(0, 3 * 60 + 4 * 60)
+    noise = np.random.default_rng(3).normal(0, 0.02, minutes.size)
+    return 42 + 10 * np.maximum(0, minutes - 180) / 60 + noise
+
+
+def test_a_fill_after_a_flat_stretch_goes_on_across_a_restart() -> None:
+    """Nothing of the bend is kept: it is found again in the history tier taken back, so a
+    restart while it fires raises it again at the first bucket (not a RESOLVED for want
+    of the bend, then a FIRING), and one before it fires does not delay it."""
+    disk = flat_then_filling()
+    one_life = lives(TrendAnalyzer, DISK, disk, None)
+    assert [(s, v) for _, s, v in one_life] == [("firing", "critical")]
+    fired = int((one_life[0][0] - START) / 60)
+    assert 180 + 60 <= fired <= 180 + 70  # after its hour, not hours later
+    restart = fired + 20
+    assert lives(TrendAnalyzer, DISK, disk, restart) == [
+        *one_life,
+        (START + restart * 60.0 + 60, "firing", "critical"),
+    ]
+    # One before it fires: the same alert, a minute later at most (the bucket still open
+    # at the stop is not in the file, and the line since the bend counts its points).
+    ((at, status, severity),) = lives(TrendAnalyzer, DISK, disk, fired - 20)
+    assert (status, severity) == ("firing", "critical") and 0 <= at - one_life[0][0] <= 60
+
+
+def test_a_fill_after_a_flat_stretch_counts_its_points_not_the_time_the_agent_was_down() -> None:
+    """The fill began 40 minutes before the agent stopped for 40 minutes: its line has 40
+    points, though it spans 80 minutes.  It is judged once it has its hour of points (a
+    second reader's case: a warn three minutes after the restart)."""
+    disk = flat_then_filling()
+    alerts = lives(TrendAnalyzer, DISK, disk, 180 + 80, down=40)
+    assert [(s, v) for _, s, v in alerts] == [("firing", "critical")]
+    assert alerts[0][0] >= START + (180 + 80 + 20) * 60.0
+
+
 def test_a_leak_goes_on_across_a_restart() -> None:
     rng = np.random.default_rng(7)
     minutes = np.arange(4 * 60)
