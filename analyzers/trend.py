@@ -179,7 +179,10 @@ def temporary_bump(buckets: FloatArray, values: FloatArray) -> int | None:
     its growth since at the pace of the hour before, give or take half the fall."""
     before = values[:-1]
     low = max(0, before.size - BUMP_BUCKETS)
-    rises = np.flatnonzero(np.diff(before[low:]) > DROP_POINTS)
+    # A jump from one bucket to the next: a rise across missing buckets (the collector or
+    # the agent stopped during a fill) is the fill's growth meanwhile, not a file written.
+    next_bucket = np.diff(buckets[low : before.size]) == 1
+    rises = np.flatnonzero((np.diff(before[low:]) > DROP_POINTS) & next_bucket)
     if rises.size == 0:
         return None
     start = low + int(rises[-1]) + 1  # the first bucket of the bump
@@ -300,7 +303,8 @@ class TrendAnalyzer:
         newest_bucket = np.round(history.history_time_ago(ids, 0) / self.resolution)
         with np.errstate(invalid="ignore"):
             rise = y - history.history_ago(ids, 1)
-            jumped = rise > DROP_POINTS
+            previous_bucket = np.round(history.history_time_ago(ids, 1) / self.resolution)
+            jumped = (rise > DROP_POINTS) & (newest_bucket - previous_bucket == 1)
         s.jump_at[ids[jumped]], s.jump[ids[jumped]] = newest_bucket[jumped], rise[jumped]
         recent_jump = np.where(newest_bucket - s.jump_at[ids] <= BUMP_BUCKETS, s.jump[ids], 0.0)
         dropped = self._deleted(ids, y, history)
@@ -362,8 +366,13 @@ class TrendAnalyzer:
         again = judged & (target == state)
         s.resumed[ids[judged]] = False
         per_hour_now = np.where(good_long, rate_long, np.where(good_bend, rate_bend, rate_fast))
+        only_bend = good_bend & (target_bend >= target) & ~(good_long & (target_long >= target))
+        only_bend &= ~(good_fast & (target_fast >= target))
         for i in np.flatnonzero((target > 0) & (state == 0)).tolist():
-            if self._daily_cycle(int(ids[i]), float(now_value[i]), float(per_hour_now[i]), history):
+            sid, value = int(ids[i]), float(now_value[i])
+            if self._daily_cycle(sid, value, float(per_hour_now[i]), history) or (
+                only_bend[i] and self._rose_a_day_ago(sid, int(bend.n[i]), value, history)
+            ):
                 target[i] = 0
         # The message's ETA: of the fit that decided the level; the line since the bend's
         # rather than the window's when it fits its points better (the window's is bent);
@@ -511,6 +520,24 @@ class TrendAnalyzer:
             return False
         tolerance = 2 * DROP_POINTS  # the window of ± 2 h already takes a shifted phase
         return float(np.abs(values[day_ago] - value).min()) <= tolerance
+
+    def _rose_a_day_ago(self, sid: int, points: int, value: float, history: History) -> bool:
+        """Whether a fill after a flat stretch repeats the day before: about a day ago
+        (give or take `DAY_TOLERANCE_SECS`) the series rose as much over as many points (a
+        job that writes for an hour every night: "full in 19 h" each night, for a disk a
+        few points fuller each day, which the threshold's levels will tell).  The first
+        night is told; a one-off fill, with nothing like it a day before, always."""
+        times, values = history.history_window(sid)
+        if times.size <= points:
+            return False
+        rise = value - float(values[-points])
+        day_ago = np.abs(times - (times[-1] - DAY_SECS)) <= DAY_TOLERANCE_SECS
+        ends = np.flatnonzero(day_ago)
+        ends = ends[ends >= points]
+        if ends.size == 0:
+            return False
+        then = values[ends] - values[ends - points]
+        return bool(np.nanmax(then) >= rise - max(DROP_POINTS / 2, rise / 4))
 
     def _fit_starts(self, buckets: FloatArray, values: FloatArray) -> int:
         """The index of the first point after the last deletion among a history taken

@@ -648,6 +648,33 @@ def test_trend_a_fill_after_a_flat_stretch_leaves_its_temporary_files_out() -> N
     assert alerts[0].context["rate_per_hour"] == pytest.approx(6.0, rel=0.03)
 
 
+def test_trend_a_rise_across_missing_buckets_is_no_file_written() -> None:
+    """A second reader's case: a noisy fill (3 points/h, ± 0.3) whose collector stopped
+    for an hour.  The fill's growth meanwhile, a rise across the missing buckets, was read
+    as a file written; the first noisy fall as the file gone; the fill's buckets since
+    left the fits, and a real fill was resolved and fired again, twice."""
+    values = flat_then_filling(180, 3.0, 480, noise=0.3, seed=1)
+    store, trend, alerts = Store(400, 400, 60.0), TrendAnalyzer(), []
+    for minute, value in enumerate(values.tolist()):
+        if not 220 <= minute < 280:  # the collector stopped
+            batch = store.write_samples(minute * 60.0, (DISK,), np.array([value]))
+            alerts += trend.observe(batch, store)
+    assert [(a.status, a.severity) for a in alerts] == [(Status.FIRING, Severity.WARN)]
+
+
+def test_trend_a_job_that_writes_for_an_hour_every_night_warns_on_its_first_night_only() -> None:
+    """A second reader's case: 2.5 points written over 75 minutes at 02:00, kept, flat
+    otherwise.  After its hour the line since the bend says "full in 19 h"; each night
+    after the first it is the day's cycle, which the threshold's levels will tell when
+    the disk gets there."""
+    t = np.arange(3 * 1440)
+    nightly = 2.5 * (t // 1440) + 2.5 * np.clip(t % 1440 - 120, 0, 75) / 75
+    values = 60 + nightly + np.random.default_rng(4).normal(0, 0.02, t.size)
+    alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0, store=Store(400, 1600, 60.0))
+    assert [a.status for a in alerts] == [Status.FIRING, Status.RESOLVED]
+    assert alerts[-1].timestamp < 1440 * 60
+
+
 def test_trend_a_disk_that_goes_up_and_down_is_no_fill_after_a_flat_stretch() -> None:
     """A cache filled and evicted, 6 points up and down every three hours: each rise is a
     line for an hour and more (4 points/h, full within a day), but what came before it
