@@ -36,7 +36,9 @@ points (not of time: an agent down for 40 minutes does not count them), if what
 came before was a flat stretch the fill left (a wandering series also has a last
 hour that a line fits).  It is searched only while the short fit says the series
 rises, or while it fires, and kept nowhere: after a restart it is found again in
-the history tier taken back.
+the history tier taken back.  A new alert that this line alone decides is the
+day's cycle when about a day ago the series rose as much over as many points (a
+job that writes for an hour every night: `_rose_a_day_ago`).
 
 A fall of more than `DROP_POINTS` between two buckets (a deletion, a restart,
 a log rotation) starts the fit afresh from that bucket: what was there before
@@ -176,7 +178,9 @@ def temporary_bump(buckets: FloatArray, values: FloatArray) -> int | None:
     rise it takes away began, if it is a temporary file's end, else None.  The rise is the
     last jump of more than `DROP_POINTS` in one bucket among the points before it (within
     `BUMP_BUCKETS`), and the fall must land where the series stood before that rise, plus
-    its growth since at the pace of the hour before, give or take half the fall."""
+    its growth since at the pace of the hour before, give or take half the fall.  A jump is
+    from one bucket to the next: a rise across missing buckets (the collector or the
+    agent stopped during a fill) is the fill's growth meanwhile, not a file written."""
     before = values[:-1]
     low = max(0, before.size - BUMP_BUCKETS)
     # A jump from one bucket to the next: a rise across missing buckets (the collector or
