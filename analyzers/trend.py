@@ -36,9 +36,7 @@ points (not of time: an agent down for 40 minutes does not count them), if what
 came before was a flat stretch the fill left (a wandering series also has a last
 hour that a line fits).  It is searched only while the short fit says the series
 rises, or while it fires, and kept nowhere: after a restart it is found again in
-the history tier taken back.  A new alert that this line alone decides is the
-day's cycle when about a day ago the series rose as much over as many points (a
-job that writes for an hour every night: `_rose_a_day_ago`).
+the history tier taken back.
 
 A fall of more than `DROP_POINTS` between two buckets (a deletion, a restart,
 a log rotation) starts the fit afresh from that bucket: what was there before
@@ -173,20 +171,32 @@ def line_since_bend(k: FloatArray, y: FloatArray, min_points: int, min_span: flo
     return best if level_now > float(v[:best].max()) else 0
 
 
+def beyond_growth(buckets: FloatArray, values: FloatArray) -> FloatArray:
+    """Each step's rise beyond the growth the series' pace (the mean rise from one bucket
+    to the next, leaving out jumps and falls beyond `DROP_POINTS`: files written and
+    deleted) accounts for over the buckets it spans: a rise across missing
+    buckets (the collector or the agent stopped during a fill) is the fill's growth
+    meanwhile, not a file written (a noisy fill's first fall then read as the file gone
+    took the fill's buckets out of the fits, and a real fill was resolved and fired
+    again); a file written while a bucket was missing is still one."""
+    steps, rises = np.diff(buckets), np.diff(values)
+    adjacent = rises[(steps == 1) & (np.abs(rises) <= DROP_POINTS)]
+    pace = max(float(adjacent.mean()), 0.0) if adjacent.size else 0.0
+    extra: FloatArray = rises - pace * (steps - 1)
+    return extra
+
+
 def temporary_bump(buckets: FloatArray, values: FloatArray) -> int | None:
     """For a fall into the last of `values` (one point per bucket): the index where the
     rise it takes away began, if it is a temporary file's end, else None.  The rise is the
     last jump of more than `DROP_POINTS` in one bucket among the points before it (within
     `BUMP_BUCKETS`), and the fall must land where the series stood before that rise, plus
-    its growth since at the pace of the hour before, give or take half the fall.  A jump is
-    from one bucket to the next: a rise across missing buckets (the collector or the
-    agent stopped during a fill) is the fill's growth meanwhile, not a file written."""
+    its growth since at the pace of the hour before, give or take half the fall.  A rise
+    across missing buckets counts what it rose beyond the series' pace over them
+    (`beyond_growth`)."""
     before = values[:-1]
     low = max(0, before.size - BUMP_BUCKETS)
-    # A jump from one bucket to the next: a rise across missing buckets (the collector or
-    # the agent stopped during a fill) is the fill's growth meanwhile, not a file written.
-    next_bucket = np.diff(buckets[low : before.size]) == 1
-    rises = np.flatnonzero((np.diff(before[low:]) > DROP_POINTS) & next_bucket)
+    rises = np.flatnonzero(beyond_growth(buckets[low : before.size], before[low:]) > DROP_POINTS)
     if rises.size == 0:
         return None
     start = low + int(rises[-1]) + 1  # the first bucket of the bump
@@ -307,8 +317,11 @@ class TrendAnalyzer:
         newest_bucket = np.round(history.history_time_ago(ids, 0) / self.resolution)
         with np.errstate(invalid="ignore"):
             rise = y - history.history_ago(ids, 1)
+            # Beyond the fit's pace over missing buckets (`beyond_growth`).
             previous_bucket = np.round(history.history_time_ago(ids, 1) / self.resolution)
-            jumped = (rise > DROP_POINTS) & (newest_bucket - previous_bucket == 1)
+            k_now = newest_bucket - self.regression.s.origin[ids]
+            pace = np.fmax(np.nan_to_num(self.regression.fit(ids, k_now).slope), 0.0)
+            jumped = rise - pace * (newest_bucket - previous_bucket - 1) > DROP_POINTS
         s.jump_at[ids[jumped]], s.jump[ids[jumped]] = newest_bucket[jumped], rise[jumped]
         recent_jump = np.where(newest_bucket - s.jump_at[ids] <= BUMP_BUCKETS, s.jump[ids], 0.0)
         dropped = self._deleted(ids, y, history)
@@ -370,13 +383,8 @@ class TrendAnalyzer:
         again = judged & (target == state)
         s.resumed[ids[judged]] = False
         per_hour_now = np.where(good_long, rate_long, np.where(good_bend, rate_bend, rate_fast))
-        only_bend = good_bend & (target_bend >= target) & ~(good_long & (target_long >= target))
-        only_bend &= ~(good_fast & (target_fast >= target))
         for i in np.flatnonzero((target > 0) & (state == 0)).tolist():
-            sid, value = int(ids[i]), float(now_value[i])
-            if self._daily_cycle(sid, value, float(per_hour_now[i]), history) or (
-                only_bend[i] and self._rose_a_day_ago(sid, int(bend.n[i]), value, history)
-            ):
+            if self._daily_cycle(int(ids[i]), float(now_value[i]), float(per_hour_now[i]), history):
                 target[i] = 0
         # The message's ETA: of the fit that decided the level; the line since the bend's
         # rather than the window's when it fits its points better (the window's is bent);
@@ -524,24 +532,6 @@ class TrendAnalyzer:
             return False
         tolerance = 2 * DROP_POINTS  # the window of ± 2 h already takes a shifted phase
         return float(np.abs(values[day_ago] - value).min()) <= tolerance
-
-    def _rose_a_day_ago(self, sid: int, points: int, value: float, history: History) -> bool:
-        """Whether a fill after a flat stretch repeats the day before: about a day ago
-        (give or take `DAY_TOLERANCE_SECS`) the series rose as much over as many points (a
-        job that writes for an hour every night: "full in 19 h" each night, for a disk a
-        few points fuller each day, which the threshold's levels will tell).  The first
-        night is told; a one-off fill, with nothing like it a day before, always."""
-        times, values = history.history_window(sid)
-        if times.size <= points:
-            return False
-        rise = value - float(values[-points])
-        day_ago = np.abs(times - (times[-1] - DAY_SECS)) <= DAY_TOLERANCE_SECS
-        ends = np.flatnonzero(day_ago)
-        ends = ends[ends >= points]
-        if ends.size == 0:
-            return False
-        then = values[ends] - values[ends - points]
-        return bool(np.nanmax(then) >= rise - max(DROP_POINTS / 2, rise / 4))
 
     def _fit_starts(self, buckets: FloatArray, values: FloatArray) -> int:
         """The index of the first point after the last deletion among a history taken
