@@ -185,18 +185,25 @@ class SlidingRegression:
         """Recompute one series exactly from the history tier, with the origin at its oldest
         point; with `since`, from the points at or after that bucket only (a fit that
         started again after a drop: the window's columns may reach back before it)."""
+        buckets, values = self.points(sid, history, resolution, since)
+        s = self.s
+        s.ensure(np.array([sid]))
+        if values.size == 0:
+            if history.history_window(sid, last=1)[1].size == 0:
+                s.reset([sid])
+            return  # nothing since the drop in the window: the sums stand as they are
+        self._set(sid, buckets, values)
+
+    def points(self, sid: int, history: History, resolution: float,
+               since: float = -np.inf) -> tuple[FloatArray, FloatArray]:  # fmt: skip
+        """(bucket numbers, values) of the points the window holds for one series: its last
+        `window` columns from `since` on, without those taken out (`exclude`)."""
         times, values = history.history_window(sid, last=self.window)
         buckets = np.round(times / resolution)
         kept = buckets >= since
         if sid in self.excluded:
             kept &= ~np.isin(buckets, list(self.excluded[sid]))
-        s = self.s
-        s.ensure(np.array([sid]))
-        if not kept.any():
-            if values.size == 0:
-                s.reset([sid])
-            return  # nothing since the drop in the window: the sums stand as they are
-        self._set(sid, buckets[kept], values[kept])
+        return buckets[kept], values[kept]
 
     def _set(self, sid: int, buckets: FloatArray, values: FloatArray) -> None:
         """The sums of one series, exactly, from its points (the origin at the oldest)."""

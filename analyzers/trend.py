@@ -317,11 +317,16 @@ class TrendAnalyzer:
         newest_bucket = np.round(history.history_time_ago(ids, 0) / self.resolution)
         with np.errstate(invalid="ignore"):
             rise = y - history.history_ago(ids, 1)
-            # Beyond the fit's pace over missing buckets (`beyond_growth`).
-            previous_bucket = np.round(history.history_time_ago(ids, 1) / self.resolution)
-            k_now = newest_bucket - self.regression.s.origin[ids]
-            pace = np.fmax(np.nan_to_num(self.regression.fit(ids, k_now).slope), 0.0)
-            jumped = rise - pace * (newest_bucket - previous_bucket - 1) > DROP_POINTS
+            # Across missing buckets, beyond the window's pace (`beyond_growth`).
+            missing = (
+                newest_bucket - np.round(history.history_time_ago(ids, 1) / self.resolution) - 1
+            )
+            gap = np.flatnonzero(missing > 0)
+            if gap.size:
+                k_now = newest_bucket[gap] - self.regression.s.origin[ids[gap]]
+                pace = np.fmax(np.nan_to_num(self.regression.fit(ids[gap], k_now).slope), 0.0)
+                rise[gap] -= pace * missing[gap]
+            jumped = rise > DROP_POINTS
         s.jump_at[ids[jumped]], s.jump[ids[jumped]] = newest_bucket[jumped], rise[jumped]
         recent_jump = np.where(newest_bucket - s.jump_at[ids] <= BUMP_BUCKETS, s.jump[ids], 0.0)
         dropped = self._deleted(ids, y, history)
@@ -420,13 +425,7 @@ class TrendAnalyzer:
         slope, level, r2 = np.full(ids.size, np.nan), np.full(ids.size, np.nan), np.zeros(ids.size)
         for i in np.flatnonzero(asked).tolist():
             sid = int(ids[i])
-            times, values = history.history_window(sid, last=self.window)
-            k = np.round(times / self.resolution)
-            kept = (k >= self.s.since[sid]) & np.isfinite(values)
-            gone = self.regression.excluded.get(sid)
-            if gone:
-                kept &= ~np.isin(k, list(gone))
-            k, y = k[kept], values[kept]
+            k, y = self.regression.points(sid, history, self.resolution, float(self.s.since[sid]))
             begin = line_since_bend(k, y, need, self.min_span)
             if begin == 0:
                 continue  # the window's line is the line

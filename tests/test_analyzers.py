@@ -624,6 +624,18 @@ def test_trend_a_fill_shorter_than_its_hour_is_not_judged_on_a_bent_line() -> No
     assert alerts == []
 
 
+def test_trend_a_fill_after_a_cleanup_and_a_flat_stretch_is_told_after_its_hour() -> None:
+    """Cleaned from 80 to 40 %, flat for two hours, then 10 points/h: the bend is looked
+    for among the points since the cleanup only (those before it stand far above the
+    flat stretch, which would no longer be one the fill left)."""
+    before = np.full(120, 80.0) + np.random.default_rng(8).normal(0, 0.02, 120)
+    values = np.concatenate([before, flat_then_filling(120, 10.0, 120 + 3 * 60, start=40.0)])
+    alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
+    firing = [a for a in alerts if a.status is Status.FIRING]
+    assert firing and (240 + 60) * 60 <= firing[0].timestamp <= (240 + 70) * 60
+    assert firing[0].context["rate_per_hour"] == pytest.approx(10.0, rel=0.02)
+
+
 def test_trend_a_noisy_fill_after_a_flat_stretch_stays_one_alert() -> None:
     """3 points/h with ± 0.3 of noise: the short fit's R² wanders under its bar minute to
     minute, and the line since the bend must still be looked at while the alert fires
