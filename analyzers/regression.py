@@ -32,6 +32,7 @@ class Fit:
     level: FloatArray  # the fitted value at the newest bucket
     r2: FloatArray
     span: FloatArray  # buckets between the oldest and newest point
+    scatter: FloatArray  # the points' standard deviation about the line
 
 
 class SlidingRegression:
@@ -177,9 +178,11 @@ class SlidingRegression:
             syy_c = syy - n * y_mean * y_mean
             slope = np.where(sxx > 0, sxy / sxx, np.nan)
             r2 = np.where((sxx > 0) & (syy_c > 0), (sxy * sxy) / (sxx * syy_c), 0.0)
+            left = np.fmax(syy_c - np.where(sxx > 0, sxy * sxy / sxx, 0.0), 0.0)
+            scatter = np.where(n > 2, np.sqrt(left / (n - 2)), np.nan)
         level = y_mean + slope * (k_now - k_mean)
         span = (s.origin[ids] + k_now) - s.first[ids]
-        return Fit(n, slope, level, np.clip(r2, 0.0, 1.0), span)
+        return Fit(n, slope, level, np.clip(r2, 0.0, 1.0), span, scatter)
 
     def rebase(self, sid: int, history: History, resolution: float, since: float = -np.inf) -> None:
         """Recompute one series exactly from the history tier, with the origin at its oldest

@@ -38,13 +38,25 @@ hour that a line fits).  It is searched only while the short fit says the series
 rises, or while it fires, and kept nowhere: after a restart it is found again in
 the history tier taken back.
 
+The window's line lags a fill that stopped: the hours before it hold the line under
+the plateau, so the plateau stays on it and its R² grows (a 90-minute copy that
+stopped was told "full in 16 h" 83 minutes into the flat disk).  It raises a level
+only while the last hour of its points still rises at half its slope, and keeps one
+only while the last two hours rise at a quarter of it (`steepest_slope`: within the
+points' noise).  A disk that fills in steps (a backup kept every two hours) stands
+below its line by up to half a step before the next: a firing fill is held while its
+last `RECENT_BUCKETS` stay within twice the points' scatter about the line, and a
+fall there is a deletion only if it lands three times that scatter below it (it was
+resolved and fired again at every step, twelve times a day).
+
 A fall of more than `DROP_POINTS` between two buckets (a deletion, a restart,
 a log rotation) starts the fit afresh from that bucket: what was there before
 says nothing about the new slope.  A fall that takes away what a jump of the
 last two hours brought, back to where the series stood before it plus its
 growth since, is a temporary file gone (a staging copy every 40 minutes during
-a steady fill): its buckets are taken out of both fits (`temporary_bump`), as
-they are from a history taken back after a restart.  Another fall is a deletion
+a steady fill; its jump out of the series' own noise, `JUMP_SIGMAS`): its
+buckets are taken out of both fits (`temporary_bump`), as they are from a
+history taken back after a restart.  Another fall is a deletion
 only if it lands below the fitted line by more than half its size.  A sample
 that fell since the last bucket is judged when its bucket closes, not on fits
 that still hold what it took away.  A fill that repeats the day before (started at a deletion from at least
@@ -93,11 +105,14 @@ FAST_WINDOW = 30  # buckets of the short fit (30 min at the default 1-minute res
 FAST_MIN_SPAN = 10  # buckets the short fit must span before it may predict
 RECENT_BUCKETS = 5  # the short fit's last buckets, which must rise at half its slope or more
 BUMP_BUCKETS = 120  # how far back a fall looks for the rise it takes away (a temporary file)
+JUMP_SIGMAS = 4.0  # a file's jump stands out of the steps' own noise by this many deviations
 DAY_SECS = 86400.0
 # A bend (`line_since_bend`): the stretch before it no noisier than twice the line after
-# it, and its slope within -1/4 to +1/2 of the rise after it (flat, or a slower growth).
+# it, and its slope within -1/4 to +1/4 of the rise after it (flat, or a much slower
+# growth: at +1/2, each step of a disk that fills in steps, 4 points every two hours, was
+# a fill after a flat stretch, critical for ten minutes).
 BEND_NOISE_RATIO = 2.0
-BEND_FLAT = (-0.25, 0.5)
+BEND_FLAT = (-0.25, 0.25)
 BEND_MIN_POINTS = 3  # points on each side of a bend, so that each has a line and its error
 # "A day ago": within two hours of it (a rotation's jitter, a job an hour early after a
 # change of daylight saving time, a rotation every 23 to 26 hours).
@@ -123,6 +138,26 @@ def line_through(k: FloatArray, v: FloatArray) -> tuple[float, float]:
     return slope, float(v.mean() + slope * x[-1])
 
 
+def scatter_about(k: FloatArray, v: FloatArray, slope: float) -> float:
+    """The points' standard deviation about their least-squares line of `slope` (0 for
+    fewer than three points, which a line always passes through)."""
+    if k.size < 3:
+        return 0.0
+    residual = v - v.mean() - slope * (k - k.mean())
+    return math.sqrt(float((residual * residual).sum()) / (k.size - 2))
+
+
+def steepest_slope(k: FloatArray, y: FloatArray) -> float:
+    """The steepest slope the points allow: their least-squares slope plus two standard
+    errors (inf with fewer than three points, which cannot tell)."""
+    if k.size < 3 or np.ptp(k) == 0:
+        return math.inf
+    x = k - k.mean()
+    sxx = float((x * x).sum())
+    slope = float((x * (y - y.mean())).sum()) / sxx
+    return slope + 2 * scatter_about(k, y, slope) / math.sqrt(sxx)
+
+
 def line_since_bend(k: FloatArray, y: FloatArray, min_points: int, min_span: float) -> int:
     """The index where a fill after a flat stretch began, or 0: the break that leaves the
     least squared error to two lines, one before it and one from it (a segmented
@@ -130,7 +165,7 @@ def line_since_bend(k: FloatArray, y: FloatArray, min_points: int, min_span: flo
     the line from it holds `min_points` points spanning `min_span` buckets (a fill that
     began 30 minutes ago is not judged on a line that takes in the flat half hour before
     it: a bent line, at half the rate), and if what came before was a flat stretch the
-    fill left: as clean a line (`BEND_NOISE_RATIO`), flat or slowly growing against the
+    fill left: as clean a line (`BEND_NOISE_RATIO`), flat or far slower than the
     rise (`BEND_FLAT`), and all of it below where the fill stands now.  A wandering series
     (a busy disk's usage, up and down by points over hours) also has a last hour that a
     line fits; what came before it wanders off its own line, or as high."""
@@ -171,6 +206,15 @@ def line_since_bend(k: FloatArray, y: FloatArray, min_points: int, min_span: flo
     return best if level_now > float(v[:best].max()) else 0
 
 
+def step_noise(steps: FloatArray) -> float:
+    """The standard deviation of a series' steps from one bucket to the next, from their
+    median absolute deviation: the few jumps of files written and deleted leave it as the
+    noise is."""
+    if steps.size < 3:
+        return 0.0
+    return 1.4826 * float(np.median(np.abs(steps - np.median(steps))))
+
+
 def beyond_growth(buckets: FloatArray, values: FloatArray) -> FloatArray:
     """Each step's rise beyond the growth the series' pace (the mean rise from one bucket
     to the next, leaving out jumps and falls beyond `DROP_POINTS`: files written and
@@ -191,13 +235,18 @@ def temporary_bump(buckets: FloatArray, values: FloatArray) -> int | None:
     rise it takes away began, if it is a temporary file's end, else None.  The rise is the
     last jump of more than `DROP_POINTS` in one bucket among the points before it (within
     `BUMP_BUCKETS`), and the fall must land where the series stood before that rise, plus
-    its growth since at the pace of the hour before, give or take half the fall.  A rise
-    across missing buckets counts what it rose beyond the series' pace over them
-    (`beyond_growth`)."""
+    its growth since at the pace of the hour before, give or take half the fall.  Both
+    stand out of the series' own noise (`JUMP_SIGMAS` of it): on a series that moves by a
+    third of a point a minute, a chance rise of a point and a chance fall two hours later
+    took the whole plateau between out of the fits, which then said that a fill that had
+    stopped went on.  A rise across missing buckets counts what it rose beyond the
+    series' pace over them (`beyond_growth`)."""
     before = values[:-1]
     low = max(0, before.size - BUMP_BUCKETS)
-    rises = np.flatnonzero(beyond_growth(buckets[low : before.size], before[low:]) > DROP_POINTS)
-    if rises.size == 0:
+    steps = beyond_growth(buckets[low : before.size], before[low:])
+    out_of_noise = max(DROP_POINTS, JUMP_SIGMAS * step_noise(steps))
+    rises = np.flatnonzero(steps > out_of_noise)
+    if rises.size == 0 or float(before[-1] - values[-1]) <= out_of_noise:
         return None
     start = low + int(rises[-1]) + 1  # the first bucket of the bump
     # A file stays a while: two buckets or more, all above the level before it by half its
@@ -347,7 +396,11 @@ class TrendAnalyzer:
         )
         hour = 3600 / self.resolution  # buckets per hour
         # Long fit: the hour of evidence.  Short fit: only an ETA within what it observed.
-        limits = (now_value, capacity, warn_h, crit_h, state, recent_jump)
+        # The highest of the last minutes: a fill is off its line only once they all are.
+        recent_high = np.fmax.reduce(
+            [history.history_ago(ids, lag) for lag in range(RECENT_BUCKETS)]
+        )
+        limits = (now_value, capacity, warn_h, crit_h, state, recent_jump, recent_high)
         target_long, holds_long, eta_long, rate_long = self._verdict(fit, *limits)
         target_fast, holds_fast, eta_fast, rate_fast = self._verdict(fast, *limits)
         # The line since the last bend, where the fill began (a disk flat for hours that
@@ -359,6 +412,23 @@ class TrendAnalyzer:
         bend = self._fit_since_bend(ids, rising_now | (state > 0), need, history)
         target_bend, holds_bend, eta_bend, rate_bend = self._verdict(bend, *limits)
         good_long = fit.span >= self.min_span
+        # The window's line lags a fill that stopped (its hours before hold it under the
+        # plateau, and the plateau on it), so it is extrapolated only while the series still
+        # follows it: it raises a level only if the last hour of its points still rises at
+        # half its slope, within their noise (a disk that took 9 points in a 90-minute copy
+        # and then stayed flat: the line reached its R² 83 minutes into the plateau and said
+        # "full in 16 h", on and off with noise), and keeps one only while the last two
+        # hours rise at a quarter of it (such a fill was held 3 h 37 min after its end).  Two
+        # hours: a fill in steps every two hours has flat hours between.  The short line has
+        # its own test (below); the line since the bend ends above a plateau that follows it.
+        raise_long = good_long & (target_long > state)
+        keep_long = holds_long > 0
+        if raise_long.any() or keep_long.any():
+            hour_rise = self._steepest_recent(ids, raise_long, need, history)
+            two_hours_rise = self._steepest_recent(ids, keep_long, 2 * need, history)
+            with np.errstate(invalid="ignore"):
+                good_long &= ~raise_long | (hour_rise >= 0.5 * fit.slope)
+                holds_long = np.where(two_hours_rise >= 0.25 * fit.slope, holds_long, 0)
         # The short fit predicts only while its last minutes still rise as it says: after a
         # ramp that stopped (an application's start, memory 40 -> 75 % in 10 min, then flat)
         # its line still rose, and said "full in 17 min" five minutes into the plateau.
@@ -423,6 +493,7 @@ class TrendAnalyzer:
         the last deletion, without a temporary file's); NaN slope where there is no bend."""
         n, span = np.zeros(ids.size), np.zeros(ids.size)
         slope, level, r2 = np.full(ids.size, np.nan), np.full(ids.size, np.nan), np.zeros(ids.size)
+        scatter = np.full(ids.size, np.nan)
         for i in np.flatnonzero(asked).tolist():
             sid = int(ids[i])
             k, y = self.regression.points(sid, history, self.resolution, float(self.s.since[sid]))
@@ -436,12 +507,27 @@ class TrendAnalyzer:
             level[i] = float(y.mean()) + slope[i] * float(x[-1])
             r2[i] = sxy * sxy / (sxx * syy) if syy > 0 else 0.0
             span[i] = float(k[-1] - k[0])
-        return Fit(n, slope, level, r2, span)
+            scatter[i] = math.sqrt(max(syy - sxy * slope[i], 0.0) / max(k.size - 2, 1))
+        return Fit(n, slope, level, r2, span, scatter)
+
+    def _steepest_recent(self, ids: IntArray, asked: npt.NDArray[np.bool_], count: int,
+                         history: History) -> FloatArray:  # fmt: skip
+        """For the `asked` series, the steepest slope (`steepest_slope`) of the last `count`
+        points the window's fit holds (points, not time, as the line since the bend counts
+        them); inf elsewhere."""
+        steepest = np.full(ids.size, np.inf)
+        for i in np.flatnonzero(asked).tolist():
+            sid = int(ids[i])
+            k, y = self.regression.points(sid, history, self.resolution, float(self.s.since[sid]))
+            steepest[i] = steepest_slope(k[-count:], y[-count:])
+        return steepest
 
     def _deleted(self, ids: IntArray, y: FloatArray, history: History) -> npt.NDArray[np.bool_]:
         """Which series fell in this bucket by what a deletion takes away: more than
         `DROP_POINTS` since the bucket before, and to below the fitted line by more than
-        half that fall.  A fall back to the line is a temporary file gone (a sort's spill,
+        half that fall and than three times the points' scatter about it (a disk that fills in
+        steps stands below its line by half a step before the next: a noisy fall there
+        was a deletion, and resolved the fill).  A fall back to the line is a temporary file gone (a sort's spill,
         a staging copy every 40 minutes during a steady fill): its rise was never the trend,
         and starting afresh at each such fall kept the fit from ever spanning its hour (the
         fill went unreported), or resolved and fired it again at every cleanup."""
@@ -454,9 +540,10 @@ class TrendAnalyzer:
             if self._temporary(int(ids[i]), history):
                 fell[i] = False
         k_now = np.round(history.history_time_ago(ids[fell], 0) / self.resolution)
-        line = self.regression.fit(ids[fell], k_now - self.regression.s.origin[ids[fell]]).level
+        line = self.regression.fit(ids[fell], k_now - self.regression.s.origin[ids[fell]])
         with np.errstate(invalid="ignore"):
-            back_to_line = y[fell] >= line - np.maximum(DROP_POINTS, fall[fell] / 2)
+            below = np.fmax(np.maximum(DROP_POINTS, fall[fell] / 2), 3 * line.scatter)
+            back_to_line = y[fell] >= line.level - below
         fell[np.flatnonzero(fell)[back_to_line]] = False  # no line yet (NaN): a deletion
         return fell
 
@@ -549,7 +636,7 @@ class TrendAnalyzer:
                 continue
             slope, level = line_through(k, v)
             line = level + slope * (buckets[i + 1] - k[-1])
-            if values[i + 1] < line - max(DROP_POINTS, fall / 2):
+            if values[i + 1] < line - max(DROP_POINTS, fall / 2, 3 * scatter_about(k, v, slope)):
                 begin = i + 1
         return begin
 
@@ -562,9 +649,11 @@ class TrendAnalyzer:
         crit_h: FloatArray,
         state: npt.NDArray[np.int8],
         recent_jump: FloatArray,
+        recent_high: FloatArray,
     ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
         """(level the fit asks for, level its hysteresis keeps, ETA in hours, growth per hour);
-        `recent_jump`: the last one-bucket jump within `BUMP_BUCKETS`, else 0."""
+        `recent_jump`: the last one-bucket jump within `BUMP_BUCKETS`, else 0;
+        `recent_high`: the highest of the last `RECENT_BUCKETS` buckets."""
         per_hour = fit.slope * 3600 / self.resolution
         with np.errstate(invalid="ignore", divide="ignore"):
             eta = np.where(per_hour > 0, np.maximum(capacity - now_value, 0.0) / per_hour, np.inf)
@@ -583,7 +672,13 @@ class TrendAnalyzer:
                 & (now_value > fit.level + DROP_POINTS)
                 & (now_value - recent_jump <= fit.level + DROP_POINTS)
             )
-        holds = (rising & (fit.r2 >= self.min_r_squared - 0.1)) | above_line
+        # A firing fill is held while its last minutes stay within the points' own scatter
+        # about the line: a disk that fills in steps (a backup every two hours) stands below
+        # its line by half a step before the next, and was resolved and fired again at each
+        # step, twelve times a day; one noisy sample below it is no end of the fill either.
+        with np.errstate(invalid="ignore"):
+            near_line = recent_high >= fit.level - np.fmax(DROP_POINTS, 2 * fit.scatter)
+        holds = ((per_hour > 0) & near_line & (fit.r2 >= self.min_r_squared - 0.1)) | above_line
         keep_crit = (state == 2) & holds & (eta <= 1.5 * crit_h)
         keep_warn = (state >= 1) & holds & (eta <= 1.5 * warn_h)
         keep = np.where(keep_crit, 2, np.where(keep_warn, 1, 0))

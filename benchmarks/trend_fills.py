@@ -11,6 +11,15 @@ full within 24 h, critical within 6 h; memory within 6 h / 1 h).
   series).  For each: minutes from the fill's start to the first alert, and the rate
   and ETA it said against the truth.  Summary: the median minutes and the median
   relative error of the rate, and how many were never told within 30 hours.
+* Fills in steps: a disk from 40 % that takes 2 or 4 points, written over 10 or 30
+  minutes, every 1, 2 or 3 hours (a backup kept each time), noise 0.02 or 0.3, for a
+  day.  For each: its alerts; summary: the FIRINGs in all, and how many series said
+  more than one (a fill is one alert, escalated when it is due).
+* Copies that stop: a disk flat at 50 or 70 % for 10 hours takes 2, 3, 6 or 10 points an
+  hour for 30 minutes to 5 hours, then stays flat for 8 hours (noise 0.05 or 0.3).
+  Summary: how many said a FIRING more than 5 minutes after the copy ended (a fill
+  told while the disk is flat), and the minutes from its end to its last alert (the
+  resolve), as median, 90th percentile and maximum.
 * Shapes that are no fill, 30 hours each over `--seeds` seeds: flat noise, steps,
   ramps that stop, daily cycles (a log rotated at midnight, usage that goes back down
   overnight), and wandering series (a disk's usage as a random walk, a disk and a
@@ -18,7 +27,8 @@ full within 24 h, critical within 6 h; memory within 6 h / 1 h).
   (FIRINGs more than an hour after the previous one), which on a disk are warns a
   person would have to read.
 
-Figures, with what changed them, are in docs/DESIGN.md (the twenty-fourth pass).
+Figures, with what changed them, are in docs/DESIGN.md (the twenty-fourth and
+twenty-fifth passes).
 """
 
 from __future__ import annotations
@@ -81,6 +91,45 @@ def fills() -> None:
           f"{100 * np.median(rate_error):.1f} %; never told: {untold} of 64")  # fmt: skip
 
 
+def said(alerts: list[Alert]) -> str:
+    return "; ".join(
+        f"{a.timestamp / 3600:.1f} h {a.status.value} {a.severity.label}" for a in alerts
+    )
+
+
+def steps() -> None:
+    rng = np.random.default_rng(11)
+    again, firings = 0, 0
+    print("fills in steps, a day from 40 %: alerts (hours)")
+    for every, size, write, noise in itertools.product((60, 120, 180), (2, 4), (10, 30), (0.02, 0.3)):  # fmt: skip
+        t = np.arange(24 * 60)
+        written = size * (t // every + np.clip((t % every) / write, 0, 1))
+        alerts = run(np.minimum(40 + written + rng.normal(0, noise, t.size), 100.0))
+        fired = sum(a.status is Status.FIRING for a in alerts)
+        again, firings = again + (fired > 1), firings + fired
+        print(
+            f"  +{size} in {write:>2} min every {every:>3} min, noise {noise:<4}: {said(alerts) or '-'}"
+        )
+    print(f"  FIRINGs in all: {firings}; series with more than one: {again} of 24")
+
+
+def copies() -> None:
+    rng = np.random.default_rng(3)
+    told_flat, last = 0, []
+    for minutes, rate, start, noise in itertools.product((30, 60, 90, 120, 180, 300), (2, 3, 6, 10), (50, 70), (0.05, 0.3)):  # fmt: skip
+        flat = 600
+        t = np.arange(flat + minutes + 8 * 60)
+        copied = rate / 60 * np.clip(t - flat, 0, minutes)
+        alerts = run(np.minimum(start + copied + rng.normal(0, noise, t.size), 100.0))
+        end = (flat + minutes) * 60
+        told_flat += any(a.status is Status.FIRING and a.timestamp > end + 300 for a in alerts)
+        if alerts:
+            last.append(max(0.0, alerts[-1].timestamp - end) / 60)
+    q50, q90, top = np.percentile(last, [50, 90, 100])
+    print(f"copies that stop ({len(last)} of 96 told): a FIRING while flat after it: {told_flat}; "
+          f"minutes from its end to its last alert: median {q50:.0f}, 90th {q90:.0f}, max {top:.0f}")  # fmt: skip
+
+
 def ar(rng: np.random.Generator, n: int, phi: float, step: float) -> np.ndarray:
     wander = np.zeros(n)
     shocks = rng.normal(0, step, n)
@@ -136,6 +185,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=6)
     args = parser.parse_args()
     fills()
+    steps()
+    copies()
     no_fills(args.seeds)
 
 

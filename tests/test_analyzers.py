@@ -592,6 +592,44 @@ def test_trend_a_plateau_after_a_ramp_is_not_held_as_a_file_that_may_go() -> Non
     assert alerts[1].timestamp <= (6 * 60 + 40) * 60  # within ten minutes of the plateau
 
 
+@pytest.mark.parametrize(("start", "per_hour", "minutes"), [(50, 6, 90), (70, 3, 120)])
+def test_trend_a_copy_that_stopped_is_not_told_as_a_fill_while_the_disk_is_flat(
+    start: float, per_hour: float, minutes: int
+) -> None:
+    """A disk flat for ten hours takes a copy (9 points in 90 minutes, 6 in 120), then
+    stays flat.  The window's line, lagging, reached its R² 83 minutes into the plateau
+    and said "full in 16 h" of a flat disk (and on and off with noise): a line raises a
+    level only while its last hour still rises at half its slope.  The fill told during
+    the copy resolves within two hours of its end (it was held 3 h 37 min): a level is
+    held only while the last two hours still rise at a quarter of the line's slope."""
+    rng = np.random.default_rng(4)
+    t = np.arange(600 + minutes + 300)
+    values = start + per_hour / 60 * np.clip(t - 600, 0, minutes) + rng.normal(0, 0.05, t.size)
+    alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
+    assert [a.status for a in alerts] == [Status.FIRING, Status.RESOLVED]
+    end = (600 + minutes) * 60
+    assert alerts[0].timestamp < end < alerts[1].timestamp <= end + 2 * 3600
+
+
+@pytest.mark.parametrize(("write", "noise"), [(10, 0.02), (10, 0.3), (30, 0.3)])
+def test_trend_a_fill_in_steps_is_one_alert(write: int, noise: float) -> None:
+    """A disk that takes 4 points every two hours (a backup kept each time) fills at 2
+    points/h.  Before the next step it stands below its line by half a step: it was
+    resolved and fired again at every step, twelve times a day; a noisy fall there was a
+    deletion; and a step read as a fill after a flat stretch escalated to critical for ten
+    minutes.  One FIRING, escalated once when it is due (full within 6 h, from 88 %)."""
+    rng = np.random.default_rng(8)
+    t = np.arange(24 * 60)
+    steps = 4 * (t // 120 + np.clip((t % 120) / write, 0, 1))
+    values = 40 + steps + rng.normal(0, noise, t.size)
+    alerts, _ = feed(TrendAnalyzer(), values, key=DISK, step=60.0)
+    assert [(a.status, a.severity) for a in alerts] == [
+        (Status.FIRING, Severity.WARN),
+        (Status.ESCALATED, Severity.CRITICAL),
+    ]
+    assert alerts[0].timestamp <= 7 * 3600 and alerts[1].value >= 86.0
+
+
 def flat_then_filling(flat_minutes: int, per_hour: float, minutes: int, start: float = 42.0,
                       noise: float = 0.02, seed: int = 3) -> np.ndarray:  # fmt: skip
     """A disk flat at `start` % for `flat_minutes`, then filling at `per_hour` points/h."""
@@ -717,6 +755,32 @@ def test_a_temporary_file_stays_a_while_a_blip_is_noise() -> None:
     deleted = filed.copy()
     deleted[10] = 40.0  # below where it stood before the file: a deletion, not the file
     assert temporary_bump(buckets[:11], deleted[:11]) is None
+
+
+def test_a_chance_rise_and_fall_of_a_noisy_series_is_no_temporary_file() -> None:
+    """On a series that moves by a third of a point a minute (a fill, then flat), a chance
+    rise of a point and a chance fall two hours later were a temporary file: 114 minutes of
+    the fill and its plateau left the fits, which then held the stopped fill for three
+    hours.  A file's jump, and the fall that takes it away, stand out of the series' own
+    noise; a 3-point file on the same noise is still one."""
+    from analyzers.trend import temporary_bump
+
+    rng = np.random.default_rng(23)
+    t = np.arange(240)
+    values = 50 + 3 / 60 * np.clip(t - 60, 0, 120) + rng.normal(0, 0.3, t.size)
+    buckets = t.astype(float)
+    falls = np.flatnonzero(values[:-1] - values[1:] > 1.0) + 1
+    assert falls.size >= 3  # chance falls of more than a point
+    for i in falls.tolist():
+        lo = max(0, i - 121)
+        assert temporary_bump(buckets[lo : i + 1], values[lo : i + 1]) is None, i
+    filed = values + np.where((t >= 100) & (t < 130), 3.0, 0.0)
+    assert temporary_bump(buckets[9:131], filed[9:131]) == 91  # from bucket 100
+    # A file written and kept (3 points), then a chance fall of 1.2 back towards where the
+    # series stood: the fall does not stand out of the noise, and the file stays.
+    kept = 50 + rng.normal(0, 0.3, 61) + np.where(np.arange(61) >= 20, 3.0, 0.0)
+    kept[-1] = kept[-2] - 1.2
+    assert temporary_bump(np.arange(61, dtype=float), kept) is None
 
 
 def test_trend_numbers_near_full_keep_their_digits() -> None:
