@@ -6,7 +6,8 @@ Disk (and inodes) full within 24 h warns, within 6 h is critical; memory,
 swap, file handles and GPU memory: within 6 h warns, within 1 h is critical.
 The fit must span `min_span_hours` and reach `min_r_squared`, so a boot-time
 ramp or a single burst does not fire.  Once firing, the alert holds until the
-prediction moves past 1.5 x its horizon, or the growth stops.
+prediction (from the highest of the last minutes) moves past 1.5 x its horizon,
+or the growth stops.
 
 A fill faster than the hour of evidence allows (a runaway dump filling a disk
 in 40 minutes) is seen by a second, short fit over the last `FAST_WINDOW`
@@ -57,7 +58,8 @@ growth since, is a temporary file gone (a staging copy every 40 minutes during
 a steady fill; its jump out of the series' own noise, `JUMP_SIGMAS`): its
 buckets are taken out of both fits (`temporary_bump`), as they are from a
 history taken back after a restart.  Another fall is a deletion
-only if it lands below the fitted line by more than half its size.  A sample
+only if it is out of the series' noise (`out_of_noise`) and lands below the
+fitted line by more than half its size.  A sample
 that fell since the last bucket is judged when its bucket closes, not on fits
 that still hold what it took away.  A fill that repeats the day before (started at a deletion from at least
 its level within the day, and as high a day ago: a log rotated every night) does
@@ -215,6 +217,13 @@ def step_noise(steps: FloatArray) -> float:
     return 1.4826 * float(np.median(np.abs(steps - np.median(steps))))
 
 
+def out_of_noise(buckets: FloatArray, values: FloatArray) -> float:
+    """How far a one-bucket jump or fall must go to be more than the series' noise, from
+    its points before it: `DROP_POINTS`, and `JUMP_SIGMAS` deviations of its steps
+    (`beyond_growth`, `step_noise`)."""
+    return max(DROP_POINTS, JUMP_SIGMAS * step_noise(beyond_growth(buckets, values)))
+
+
 def beyond_growth(buckets: FloatArray, values: FloatArray) -> FloatArray:
     """Each step's rise beyond the growth the series' pace (the mean rise from one bucket
     to the next, leaving out jumps and falls beyond `DROP_POINTS`: files written and
@@ -244,9 +253,9 @@ def temporary_bump(buckets: FloatArray, values: FloatArray) -> int | None:
     before = values[:-1]
     low = max(0, before.size - BUMP_BUCKETS)
     steps = beyond_growth(buckets[low : before.size], before[low:])
-    out_of_noise = max(DROP_POINTS, JUMP_SIGMAS * step_noise(steps))
-    rises = np.flatnonzero(steps > out_of_noise)
-    if rises.size == 0 or float(before[-1] - values[-1]) <= out_of_noise:
+    noise = max(DROP_POINTS, JUMP_SIGMAS * step_noise(steps))
+    rises = np.flatnonzero(steps > noise)
+    if rises.size == 0 or float(before[-1] - values[-1]) <= noise:
         return None
     start = low + int(rises[-1]) + 1  # the first bucket of the bump
     # A file stays a while: two buckets or more, all above the level before it by half its
@@ -524,11 +533,15 @@ class TrendAnalyzer:
 
     def _deleted(self, ids: IntArray, y: FloatArray, history: History) -> npt.NDArray[np.bool_]:
         """Which series fell in this bucket by what a deletion takes away: more than
-        `DROP_POINTS` since the bucket before, and to below the fitted line by more than
-        half that fall and than three times the points' scatter about it (a disk that fills in
-        steps stands below its line by half a step before the next: a noisy fall there
-        was a deletion, and resolved the fill).  A fall back to the line is a temporary file gone (a sort's spill,
-        a staging copy every 40 minutes during a steady fill): its rise was never the trend,
+        `DROP_POINTS` since the bucket before and more than the series' noise
+        (`out_of_noise`: on a memory series that moves by a point a minute, a chance fall
+        reset the fit, whose few points then made the next one a deletion too, and a leak
+        was resolved at 94 %), and to below the fitted line by more than half that fall
+        and than three times the points' scatter about it (a disk that fills in steps
+        stands below its line by half a step before the next: a noisy fall there was a
+        deletion, and resolved the fill).  A fall back to the line is a temporary file gone
+        (a sort's spill, a staging copy every 40 minutes during a steady fill): its rise
+        was never the trend,
         and starting afresh at each such fall kept the fit from ever spanning its hour (the
         fill went unreported), or resolved and fired it again at every cleanup."""
         with np.errstate(invalid="ignore"):
@@ -537,8 +550,13 @@ class TrendAnalyzer:
         if not fell.any():
             return fell
         for i in np.flatnonzero(fell).tolist():
-            if self._temporary(int(ids[i]), history):
+            sid = int(ids[i])
+            times, values = history.history_window(sid, last=BUMP_BUCKETS + 2)
+            buckets = np.round(times / self.resolution)
+            if self._temporary(sid, buckets, values):
                 fell[i] = False
+            elif fall[i] <= out_of_noise(buckets[:-1], values[:-1]):
+                fell[i] = False  # the series' own noise
         k_now = np.round(history.history_time_ago(ids[fell], 0) / self.resolution)
         line = self.regression.fit(ids[fell], k_now - self.regression.s.origin[ids[fell]])
         with np.errstate(invalid="ignore"):
@@ -547,15 +565,13 @@ class TrendAnalyzer:
         fell[np.flatnonzero(fell)[back_to_line]] = False  # no line yet (NaN): a deletion
         return fell
 
-    def _temporary(self, sid: int, history: History) -> bool:
+    def _temporary(self, sid: int, buckets: FloatArray, values: FloatArray) -> bool:
         """Whether the fall into the newest bucket is a temporary file gone
         (`temporary_bump`); if so its buckets are taken out of both fits, which the file's
         plateau otherwise held under their R² for hours (a 10-point file for 30 minutes
         silenced a firing fill for six hours), and from which it pulled the line up so
         that every removal looked like a deletion (a 4-point file every 25 minutes: no
-        alert until the disk was full)."""
-        times, values = history.history_window(sid, last=BUMP_BUCKETS + 2)
-        buckets = np.round(times / self.resolution)
+        alert until the disk was full).  `buckets`, `values`: the series' last points."""
         start = temporary_bump(buckets, values)
         if start is None:
             return False
@@ -622,15 +638,24 @@ class TrendAnalyzer:
     def _fit_starts(self, buckets: FloatArray, values: FloatArray) -> int:
         """The index of the first point after the last deletion among a history taken
         back: each fall judged as `_deleted` judges it live, against the line fitted
-        (over at most the window) to the points since the deletion before it."""
+        (over at most the window) to the points since the deletion before it, without the
+        temporary files' (a restart took their scatter for the line's and forgot a real
+        deletion)."""
         begin = 0
+        filed = np.zeros(values.size, dtype=bool)  # a temporary file's points: out of the line
         for i in np.flatnonzero(values[:-1] - values[1:] > DROP_POINTS).tolist():
             lo = max(begin, i - BUMP_BUCKETS)
-            if temporary_bump(buckets[lo : i + 2], values[lo : i + 2]) is not None:
+            start = temporary_bump(buckets[lo : i + 2], values[lo : i + 2])
+            if start is not None:
+                filed[lo + start : i + 1] = True
                 continue  # a temporary file gone
-            first = max(begin, i + 1 - self.window)
-            k, v = buckets[first : i + 1], values[first : i + 1]
             fall = float(values[i] - values[i + 1])
+            if fall <= out_of_noise(buckets[max(0, i - BUMP_BUCKETS) : i + 1],
+                                    values[max(0, i - BUMP_BUCKETS) : i + 1]):  # fmt: skip
+                continue  # the series' own noise
+            first = max(begin, i + 1 - self.window)
+            kept = ~filed[first : i + 1]
+            k, v = buckets[first : i + 1][kept], values[first : i + 1][kept]
             if k.size < 2 or np.ptp(k) == 0:
                 begin = i + 1  # no line yet: a deletion
                 continue
@@ -679,8 +704,15 @@ class TrendAnalyzer:
         with np.errstate(invalid="ignore"):
             near_line = recent_high >= fit.level - np.fmax(DROP_POINTS, 2 * fit.scatter)
         holds = ((per_hour > 0) & near_line & (fit.r2 >= self.min_r_squared - 0.1)) | above_line
-        keep_crit = (state == 2) & holds & (eta <= 1.5 * crit_h)
-        keep_warn = (state >= 1) & holds & (eta <= 1.5 * warn_h)
+        # The ETA that keeps a level counts from the highest of the last minutes: from the
+        # newest sample alone, a memory series that moves by a point a minute crossed 1.5 h
+        # to full and back and went from critical to warn and back nine times in 40 min.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            eta_high = np.where(
+                per_hour > 0, np.maximum(capacity - recent_high, 0.0) / per_hour, np.inf
+            )
+        keep_crit = (state == 2) & holds & (eta_high <= 1.5 * crit_h)
+        keep_warn = (state >= 1) & holds & (eta_high <= 1.5 * warn_h)
         keep = np.where(keep_crit, 2, np.where(keep_warn, 1, 0))
         return target.astype(np.int64), keep.astype(np.int64), eta, per_hour
 

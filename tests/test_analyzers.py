@@ -757,6 +757,25 @@ def test_a_temporary_file_stays_a_while_a_blip_is_noise() -> None:
     assert temporary_bump(buckets[:11], deleted[:11]) is None
 
 
+@pytest.mark.parametrize("seed", [40, 41, 43])
+def test_trend_a_noisy_memory_leak_is_one_alert_escalated_once(seed: int) -> None:
+    """A leak of 3 points/h on a memory series that moves by a point a minute (a second
+    reader's case).  A chance fall of three points was a deletion: the fit started afresh,
+    and its few points made the next ordinary dip one too; the leak was resolved at 94 %
+    and never told again.  Near the critical horizon the ETA from the newest sample alone
+    crossed 1.5 h and back: critical, warn and critical again, nine times in 40 minutes.
+    A fall is a deletion only out of the series' noise; the ETA that keeps a level counts
+    from the highest of the last minutes."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(180 + 600)
+    values = np.minimum(70 + 3 * np.maximum(0, t - 180) / 60 + rng.normal(0, 1.0, t.size), 100)
+    alerts, _ = feed(TrendAnalyzer(), values, key=SeriesKey.of("memory_used_percent"), step=60.0)
+    assert [(a.status, a.severity) for a in alerts] == [
+        (Status.FIRING, Severity.WARN),
+        (Status.ESCALATED, Severity.CRITICAL),
+    ]
+
+
 def test_a_chance_rise_and_fall_of_a_noisy_series_is_no_temporary_file() -> None:
     """On a series that moves by a third of a point a minute (a fill, then flat), a chance
     rise of a point and a chance fall two hours later were a temporary file: 114 minutes of
