@@ -83,7 +83,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -208,20 +208,15 @@ def line_since_bend(k: FloatArray, y: FloatArray, min_points: int, min_span: flo
     return best if level_now > float(v[:best].max()) else 0
 
 
-def step_noise(steps: FloatArray) -> float:
-    """The standard deviation of a series' steps from one bucket to the next, from their
-    median absolute deviation: the few jumps of files written and deleted leave it as the
-    noise is."""
+def out_of_noise(steps: FloatArray) -> float:
+    """How far a one-bucket jump or fall must go to be more than a series' noise, given its
+    steps from one bucket to the next before it (`beyond_growth`): `DROP_POINTS`, and
+    `JUMP_SIGMAS` standard deviations of the steps, from their median absolute deviation
+    (which the few jumps of files written and deleted leave as the noise is)."""
     if steps.size < 3:
-        return 0.0
-    return 1.4826 * float(np.median(np.abs(steps - np.median(steps))))
-
-
-def out_of_noise(buckets: FloatArray, values: FloatArray) -> float:
-    """How far a one-bucket jump or fall must go to be more than the series' noise, from
-    its points before it: `DROP_POINTS`, and `JUMP_SIGMAS` deviations of its steps
-    (`beyond_growth`, `step_noise`)."""
-    return max(DROP_POINTS, JUMP_SIGMAS * step_noise(beyond_growth(buckets, values)))
+        return DROP_POINTS
+    deviation = 1.4826 * float(np.median(np.abs(steps - np.median(steps))))
+    return max(DROP_POINTS, JUMP_SIGMAS * deviation)
 
 
 def beyond_growth(buckets: FloatArray, values: FloatArray) -> FloatArray:
@@ -253,7 +248,7 @@ def temporary_bump(buckets: FloatArray, values: FloatArray) -> int | None:
     before = values[:-1]
     low = max(0, before.size - BUMP_BUCKETS)
     steps = beyond_growth(buckets[low : before.size], before[low:])
-    noise = max(DROP_POINTS, JUMP_SIGMAS * step_noise(steps))
+    noise = out_of_noise(steps)
     rises = np.flatnonzero(steps > noise)
     if rises.size == 0 or float(before[-1] - values[-1]) <= noise:
         return None
@@ -418,7 +413,8 @@ class TrendAnalyzer:
         # rising now, or while it fires (its hysteresis), so a quiet host pays nothing.
         need = math.ceil(self.min_span) + 1
         rising_now = (fast.r2 >= self.min_r_squared) & (fast.slope > 0) & (fit.n > need + 1)
-        bend = self._fit_since_bend(ids, rising_now | (state > 0), need, history)
+        points = self._window_points(history)  # read once a tick, for whichever asks
+        bend = self._fit_since_bend(ids, rising_now | (state > 0), need, points)
         target_bend, holds_bend, eta_bend, rate_bend = self._verdict(bend, *limits)
         good_long = fit.span >= self.min_span
         # The window's line lags a fill that stopped (its hours before hold it under the
@@ -433,8 +429,8 @@ class TrendAnalyzer:
         raise_long = good_long & (target_long > state)
         keep_long = holds_long > 0
         if raise_long.any() or keep_long.any():
-            hour_rise = self._steepest_recent(ids, raise_long, need, history)
-            two_hours_rise = self._steepest_recent(ids, keep_long, 2 * need, history)
+            hour_rise = self._steepest_recent(ids, raise_long, need, points)
+            two_hours_rise = self._steepest_recent(ids, keep_long, 2 * need, points)
             with np.errstate(invalid="ignore"):
                 good_long &= ~raise_long | (hour_rise >= 0.5 * fit.slope)
                 holds_long = np.where(two_hours_rise >= 0.25 * fit.slope, holds_long, 0)
@@ -495,8 +491,22 @@ class TrendAnalyzer:
         self._rebase(history)
         return alerts
 
+    def _window_points(self, history: History) -> Callable[[int], tuple[FloatArray, FloatArray]]:
+        """One series' points the window's fit holds (`SlidingRegression.points`: from the
+        last deletion, without a temporary file's), read at most once in this tick: a
+        firing series is asked for its bend and for how its last hours rise."""
+        read: dict[int, tuple[FloatArray, FloatArray]] = {}
+
+        def points(sid: int) -> tuple[FloatArray, FloatArray]:
+            if sid not in read:
+                since = float(self.s.since[sid])
+                read[sid] = self.regression.points(sid, history, self.resolution, since)
+            return read[sid]
+
+        return points
+
     def _fit_since_bend(self, ids: IntArray, asked: npt.NDArray[np.bool_], need: int,
-                        history: History) -> Fit:  # fmt: skip
+                        points: Callable[[int], tuple[FloatArray, FloatArray]]) -> Fit:  # fmt: skip
         """For the `asked` series, the least-squares line over the points since the last
         bend of the window (`line_since_bend`), the same points the window's fit holds (from
         the last deletion, without a temporary file's); NaN slope where there is no bend."""
@@ -504,8 +514,7 @@ class TrendAnalyzer:
         slope, level, r2 = np.full(ids.size, np.nan), np.full(ids.size, np.nan), np.zeros(ids.size)
         scatter = np.full(ids.size, np.nan)
         for i in np.flatnonzero(asked).tolist():
-            sid = int(ids[i])
-            k, y = self.regression.points(sid, history, self.resolution, float(self.s.since[sid]))
+            k, y = points(int(ids[i]))
             begin = line_since_bend(k, y, need, self.min_span)
             if begin == 0:
                 continue  # the window's line is the line
@@ -516,18 +525,17 @@ class TrendAnalyzer:
             level[i] = float(y.mean()) + slope[i] * float(x[-1])
             r2[i] = sxy * sxy / (sxx * syy) if syy > 0 else 0.0
             span[i] = float(k[-1] - k[0])
-            scatter[i] = math.sqrt(max(syy - sxy * slope[i], 0.0) / max(k.size - 2, 1))
+            scatter[i] = scatter_about(k, y, slope[i])
         return Fit(n, slope, level, r2, span, scatter)
 
     def _steepest_recent(self, ids: IntArray, asked: npt.NDArray[np.bool_], count: int,
-                         history: History) -> FloatArray:  # fmt: skip
+                         points: Callable[[int], tuple[FloatArray, FloatArray]]) -> FloatArray:  # fmt: skip
         """For the `asked` series, the steepest slope (`steepest_slope`) of the last `count`
         points the window's fit holds (points, not time, as the line since the bend counts
         them); inf elsewhere."""
         steepest = np.full(ids.size, np.inf)
         for i in np.flatnonzero(asked).tolist():
-            sid = int(ids[i])
-            k, y = self.regression.points(sid, history, self.resolution, float(self.s.since[sid]))
+            k, y = points(int(ids[i]))
             steepest[i] = steepest_slope(k[-count:], y[-count:])
         return steepest
 
@@ -541,9 +549,9 @@ class TrendAnalyzer:
         stands below its line by half a step before the next: a noisy fall there was a
         deletion, and resolved the fill).  A fall back to the line is a temporary file gone
         (a sort's spill, a staging copy every 40 minutes during a steady fill): its rise
-        was never the trend,
-        and starting afresh at each such fall kept the fit from ever spanning its hour (the
-        fill went unreported), or resolved and fired it again at every cleanup."""
+        was never the trend, and starting afresh at each such fall kept the fit from ever
+        spanning its hour (the fill went unreported), or resolved and fired it again at
+        every cleanup."""
         with np.errstate(invalid="ignore"):
             fall = history.history_ago(ids, 1) - y
             fell = fall > DROP_POINTS
@@ -555,7 +563,7 @@ class TrendAnalyzer:
             buckets = np.round(times / self.resolution)
             if self._temporary(sid, buckets, values):
                 fell[i] = False
-            elif fall[i] <= out_of_noise(buckets[:-1], values[:-1]):
+            elif fall[i] <= out_of_noise(beyond_growth(buckets[:-1], values[:-1])):
                 fell[i] = False  # the series' own noise
         k_now = np.round(history.history_time_ago(ids[fell], 0) / self.resolution)
         line = self.regression.fit(ids[fell], k_now - self.regression.s.origin[ids[fell]])
@@ -650,8 +658,9 @@ class TrendAnalyzer:
                 filed[lo + start : i + 1] = True
                 continue  # a temporary file gone
             fall = float(values[i] - values[i + 1])
-            if fall <= out_of_noise(buckets[max(0, i - BUMP_BUCKETS) : i + 1],
-                                    values[max(0, i - BUMP_BUCKETS) : i + 1]):  # fmt: skip
+            noise_from = max(0, i - BUMP_BUCKETS)  # the points live judges it with
+            steps = beyond_growth(buckets[noise_from : i + 1], values[noise_from : i + 1])
+            if fall <= out_of_noise(steps):
                 continue  # the series' own noise
             first = max(begin, i + 1 - self.window)
             kept = ~filed[first : i + 1]
